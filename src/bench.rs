@@ -1,0 +1,45 @@
+//! Benchmark workloads, shared by the native harness (`benches/native.rs`)
+//! and the wasm one (`bench/run.mjs`), so both time the same code.
+//!
+//! Timing is done by each harness; these functions only do the work. Later
+//! issues add their hot paths here.
+
+use crate::{OpenOptions, Result, Storage, UserTrail};
+
+/// Opens and migrates a fresh in-memory engine, then closes it.
+pub fn open_migrate(clock: crate::clock::SharedClock) -> Result<()> {
+    UserTrail::open(OpenOptions::new(Storage::Memory).clock(clock))?.close()
+}
+
+/// Inserts `n` key/value rows, one statement each, in one transaction.
+pub fn insert(trail: &mut UserTrail, n: u32) -> Result<()> {
+    let tx = trail
+        .store_mut()
+        .conn_mut()
+        .transaction()?;
+    {
+        let mut stmt = tx
+            .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
+        for i in 0..n {
+            stmt.execute((format!("bench:{i}"), i.to_string()))?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Looks up `n` keys written by [`insert`] with `rows` rows; returns a checksum
+/// so the work cannot be optimised away.
+pub fn point_lookup(trail: &UserTrail, rows: u32, n: u32) -> Result<u64> {
+    let conn = trail.store().conn();
+    let mut stmt = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?;
+    let mut sum = 0u64;
+    for i in 0..n {
+        let key = format!("bench:{}", (u64::from(i) * 7919 % u64::from(rows.max(1))));
+        let v: String = stmt
+            .query_row([key], |r| r.get(0))?;
+        sum += v.len() as u64;
+    }
+    Ok(sum)
+}

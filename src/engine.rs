@@ -1,0 +1,119 @@
+//! The engine: one database, one clock, and the concerns built on them.
+
+use crate::clock::SharedClock;
+use crate::error::{Error, Result};
+use crate::store::{Storage, Store, StoreOptions};
+
+/// How to open a [`UserTrail`].
+#[derive(Clone)]
+pub struct OpenOptions {
+    /// Where the database lives.
+    pub storage: Storage,
+    /// Where time comes from. `None` means the wall clock, which only native
+    /// targets have: on wasm the host must pass one.
+    pub clock: Option<SharedClock>,
+    /// Store settings.
+    pub store: StoreOptions,
+}
+
+impl OpenOptions {
+    /// Options for `storage`, with the wall clock and default settings.
+    pub fn new(storage: Storage) -> Self {
+        Self {
+            storage,
+            clock: None,
+            store: StoreOptions::default(),
+        }
+    }
+
+    /// Uses `clock` for every timestamp.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+}
+
+/// An open engine.
+///
+/// It owns one SQLite connection; later concerns (sessions, tracking,
+/// analytics, preferences, privacy) are reached through it.
+pub struct UserTrail {
+    store: Store,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for UserTrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserTrail")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserTrail {
+    /// Opens, checks and migrates the database described by `options`.
+    pub fn open(options: OpenOptions) -> Result<Self> {
+        let clock = match options.clock {
+            Some(clock) => clock,
+            None => default_clock()?,
+        };
+        let store = Store::open(options.storage, &options.store, clock.now_ms())?;
+        Ok(Self { store, clock })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> u32 {
+        self.store.schema_version()
+    }
+
+    /// When this database was first created, in ms since the epoch.
+    pub fn created_at(&self) -> Result<i64> {
+        let value: String = self
+            .store
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = 'created_at'", [], |r| {
+                r.get(0)
+            })?;
+        value
+            .parse()
+            .map_err(|_| Error::from(crate::store::StoreError::Corrupt {
+                detail: format!("meta.created_at is {value:?}"),
+            }))
+    }
+
+    /// The whole database as SQLite bytes.
+    pub fn export(&mut self) -> Result<Vec<u8>> {
+        Ok(self.store.export()?)
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The store, for the concerns built on it.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The store, mutably, for transactions.
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// Closes the engine, flushing and releasing the database.
+    pub fn close(self) -> Result<()> {
+        Ok(self.store.close()?)
+    }
+}
+
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+fn default_clock() -> Result<SharedClock> {
+    Ok(std::sync::Arc::new(crate::clock::SystemClock))
+}
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+fn default_clock() -> Result<SharedClock> {
+    // std has no clock on wasm32-unknown-unknown; the binding passes the host's.
+    Err(Error::invalid("clock", "wasm needs a clock from the host"))
+}

@@ -1,0 +1,107 @@
+//! The store's errors.
+
+use rusqlite::ErrorCode as SqliteCode;
+
+use crate::error::ErrorCode;
+
+/// Opening, migrating, importing or exporting the database failed.
+///
+/// Every variant leaves the database as it was: a refused open writes nothing,
+/// and a failed migration rolls back to the last complete version.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The file or bytes are not an SQLite database. Code `NOT_A_DATABASE`.
+    #[error("not an SQLite database")]
+    NotADatabase,
+    /// The database is damaged. Code `CORRUPT`.
+    #[error("the database is corrupt: {detail}")]
+    Corrupt {
+        /// What SQLite reported.
+        detail: String,
+    },
+    /// The database was written by a newer usertrail; it was left untouched.
+    /// Code `SCHEMA_TOO_NEW`.
+    #[error("the database has schema version {found}, but this usertrail knows only up to {supported}; upgrade usertrail to open it")]
+    SchemaTooNew {
+        /// The database's schema version (`PRAGMA user_version`).
+        found: u32,
+        /// The newest schema version this build knows.
+        supported: u32,
+    },
+    /// The database belongs to another application; it was left untouched.
+    /// Code `FOREIGN_DATABASE`.
+    #[error("the database belongs to another application: {reason}")]
+    ForeignDatabase {
+        /// Why it is not ours.
+        reason: String,
+    },
+    /// Another engine, tab or process holds the database. Code `BUSY`.
+    #[error("the database is held by another engine (another process, tab or connection): {detail}")]
+    Busy {
+        /// What was busy.
+        detail: String,
+    },
+    /// The medium is out of space or quota. Code `STORAGE_FULL`.
+    #[error("storage is full")]
+    StorageFull,
+    /// The database could not be opened (a missing folder, no permission).
+    /// Code `CANNOT_OPEN`.
+    #[error("cannot open the database: {detail}")]
+    CannotOpen {
+        /// What the medium reported.
+        detail: String,
+    },
+    /// The storage asked for does not exist on this target or host.
+    /// Code `UNSUPPORTED`.
+    #[error("unsupported here: {what}")]
+    Unsupported {
+        /// What is missing, and what to do instead.
+        what: String,
+    },
+    /// A migration's SQL failed; the database stays at the previous version.
+    /// Code `MIGRATION_FAILED`.
+    #[error("migration to schema version {version} failed: {detail}")]
+    MigrationFailed {
+        /// The version that could not be applied.
+        version: u32,
+        /// What SQLite reported.
+        detail: String,
+    },
+    /// Any other SQLite failure. Code `STORAGE_ERROR`.
+    #[error("storage error: {0}")]
+    Sqlite(rusqlite::Error),
+}
+
+impl ErrorCode for StoreError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotADatabase => "NOT_A_DATABASE",
+            Self::Corrupt { .. } => "CORRUPT",
+            Self::SchemaTooNew { .. } => "SCHEMA_TOO_NEW",
+            Self::ForeignDatabase { .. } => "FOREIGN_DATABASE",
+            Self::Busy { .. } => "BUSY",
+            Self::StorageFull => "STORAGE_FULL",
+            Self::CannotOpen { .. } => "CANNOT_OPEN",
+            Self::Unsupported { .. } => "UNSUPPORTED",
+            Self::MigrationFailed { .. } => "MIGRATION_FAILED",
+            Self::Sqlite(_) => "STORAGE_ERROR",
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// Classifies an SQLite failure by its primary result code, so that hosts
+    /// can react to the cases they can do something about.
+    fn from(e: rusqlite::Error) -> Self {
+        let detail = e.to_string();
+        match e.sqlite_error_code() {
+            Some(SqliteCode::NotADatabase) => Self::NotADatabase,
+            Some(SqliteCode::DatabaseCorrupt) => Self::Corrupt { detail },
+            Some(SqliteCode::DatabaseBusy | SqliteCode::DatabaseLocked) => Self::Busy { detail },
+            Some(SqliteCode::DiskFull) => Self::StorageFull,
+            Some(SqliteCode::CannotOpen) => Self::CannotOpen { detail },
+            _ => Self::Sqlite(e),
+        }
+    }
+}

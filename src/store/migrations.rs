@@ -1,0 +1,118 @@
+//! Numbered, forward-only schema migrations.
+//!
+//! The schema version is `PRAGMA user_version`. Migration `n` takes a database
+//! from version `n - 1` to `n` inside one transaction, so a crash or a failure
+//! leaves the database at the last complete version. Migrations are never
+//! edited once released: a change is a new migration at the end of the list.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// One schema step.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// The schema version this migration produces. Versions start at 1 and
+    /// have no gaps.
+    pub version: u32,
+    /// A short name, for logs and docs.
+    pub name: &'static str,
+    /// The SQL that takes version `version - 1` to `version`.
+    pub sql: &'static str,
+}
+
+/// Every migration, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "meta",
+    sql: include_str!("migrations/0001_meta.sql"),
+}];
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// `PRAGMA application_id` of a usertrail database: "UTRL" in ASCII.
+pub const APPLICATION_ID: i32 = 0x5554_524C;
+
+/// Reads `PRAGMA user_version`.
+pub fn schema_version(conn: &Connection) -> Result<u32, StoreError> {
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    // user_version is a signed 32-bit header field; a negative one is not ours.
+    u32::try_from(v).map_err(|_| StoreError::ForeignDatabase {
+        reason: format!("negative user_version {v}"),
+    })
+}
+
+/// Applies every migration after the database's version, up to `target`.
+/// Returns the version the database had before.
+///
+/// Refuses, writing nothing, a database newer than `target`. Public so that
+/// tests and tools can build a database as any older version wrote it.
+pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<u32, StoreError> {
+    let from = schema_version(conn)?;
+    if from > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: from,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for m in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > from && m.version <= target)
+    {
+        apply(conn, m)?;
+    }
+    Ok(from)
+}
+
+/// Applies one migration in its own immediate transaction.
+fn apply(conn: &mut Connection, m: &Migration) -> Result<(), StoreError> {
+    let failed = |e: rusqlite::Error| match StoreError::from(e) {
+        StoreError::Sqlite(e) => StoreError::MigrationFailed {
+            version: m.version,
+            detail: e.to_string(),
+        },
+        classified => classified,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    tx.execute_batch(m.sql).map_err(failed)?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)
+        .map_err(failed)?;
+    tx.pragma_update(None, "user_version", m.version)
+        .map_err(failed)?;
+    tx.commit().map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn versions_start_at_one_without_gaps() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "migration {}", m.name);
+        }
+    }
+
+    #[test]
+    fn each_step_is_transactional() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let broken = Migration {
+            version: 1,
+            name: "broken",
+            sql: "CREATE TABLE half_done (x); SELECT no_such_function();",
+        };
+        let err = apply(&mut conn, &broken).unwrap_err();
+        assert_eq!(crate::error::ErrorCode::code(&err), "MIGRATION_FAILED");
+        assert_eq!(schema_version(&conn).unwrap(), 0);
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0, "the failed step left a table behind");
+    }
+}

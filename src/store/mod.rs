@@ -1,0 +1,145 @@
+//! Opening, migrating, importing and exporting the database.
+//!
+//! A [`Store`] owns the engine's one SQLite [`Connection`]. Opening one:
+//! 1. opens the medium and hardens the connection (defensive mode, no
+//!    functions from untrusted schemas, cell size checks);
+//! 2. checks, before writing anything, that the database is empty or ours
+//!    (`PRAGMA application_id`) and not from a newer schema version;
+//! 3. applies the medium's settings (journal mode, `synchronous`,
+//!    `foreign_keys`, `secure_delete`);
+//! 4. applies the pending [migrations], one transaction each.
+//!
+//! ```
+//! use usertrail::store::{Store, StoreOptions, SCHEMA_VERSION};
+//! use usertrail::Storage;
+//!
+//! let mut store = Store::open(Storage::Memory, &StoreOptions::default(), 0).unwrap();
+//! assert_eq!(store.schema_version(), SCHEMA_VERSION);
+//! let bytes = store.export().unwrap();
+//! assert!(bytes.starts_with(b"SQLite format 3\0"));
+//! ```
+
+mod bytes;
+mod error;
+pub mod migrations;
+mod storage;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use bytes::check_header;
+pub use error::StoreError;
+pub use migrations::{APPLICATION_ID, SCHEMA_VERSION};
+pub use storage::{Medium, Storage, StoreOptions};
+
+/// An open, migrated database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    medium: Medium,
+    schema_version: u32,
+}
+
+impl Store {
+    /// Opens `storage`, checks it is ours, and migrates it to
+    /// [`SCHEMA_VERSION`]. `now_ms` stamps a newly created database.
+    ///
+    /// A database that is not SQLite, is corrupt, belongs to another
+    /// application or has a newer schema is refused with a typed error, and
+    /// nothing is written to it.
+    pub fn open(storage: Storage, options: &StoreOptions, now_ms: i64) -> Result<Self, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let (mut conn, medium) = match storage {
+            Storage::Memory => (Connection::open_in_memory()?, Medium::Memory),
+            Storage::Bytes(b) => (bytes::import(b)?, Medium::Memory),
+            Storage::File(path) => {
+                if cfg!(all(target_family = "wasm", target_os = "unknown")) {
+                    return Err(StoreError::Unsupported {
+                        what: "file storage needs a native target or a host file VFS".into(),
+                    });
+                }
+                (Connection::open_with_flags(path, flags)?, Medium::File)
+            }
+            Storage::Vfs { name, vfs } => (
+                Connection::open_with_flags_and_vfs(name, flags, vfs.as_str())?,
+                Medium::Vfs,
+            ),
+        };
+        Medium::harden(&conn, options.busy_timeout_ms)?;
+        medium.lock(&conn)?;
+        check_ownership(&conn)?;
+        medium.configure(&conn)?;
+        let from = migrations::migrate_to(&mut conn, SCHEMA_VERSION)?;
+        if from == 0 {
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?1), ('created_by', ?2)",
+                (now_ms.to_string(), crate::VERSION),
+            )?;
+        }
+        Ok(Self {
+            conn,
+            medium,
+            schema_version: SCHEMA_VERSION,
+        })
+    }
+
+    /// The schema version of the open database: always [`SCHEMA_VERSION`].
+    pub fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+
+    /// The medium the database lives on.
+    pub fn medium(&self) -> Medium {
+        self.medium
+    }
+
+    /// The connection, for the other concerns' queries.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The connection, for transactions.
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The whole database as SQLite bytes in rollback-journal format, which
+    /// any sqlite3 tool opens and [`Storage::Bytes`] imports.
+    pub fn export(&mut self) -> Result<Vec<u8>, StoreError> {
+        bytes::export(&mut self.conn)
+    }
+
+    /// Closes the database, flushing and releasing its lock.
+    pub fn close(self) -> Result<(), StoreError> {
+        self.conn.close().map_err(|(_, e)| e.into())
+    }
+}
+
+/// Refuses, before anything is written, a database that is not ours or is
+/// newer than this build.
+fn check_ownership(conn: &Connection) -> Result<(), StoreError> {
+    let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let version = migrations::schema_version(conn)?;
+    if app_id == APPLICATION_ID {
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        return Ok(());
+    }
+    if app_id != 0 {
+        return Err(StoreError::ForeignDatabase {
+            reason: format!("application_id is {app_id:#010x}"),
+        });
+    }
+    let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    if objects > 0 || version != 0 {
+        return Err(StoreError::ForeignDatabase {
+            reason: format!("it has {objects} schema objects and user_version {version}, but no usertrail application_id"),
+        });
+    }
+    Ok(())
+}

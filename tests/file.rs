@@ -1,0 +1,182 @@
+//! Native files: durability settings, persistence across reopen, one engine
+//! per file, and refusal of bad files without touching them.
+#![cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+
+use std::sync::Arc;
+
+use usertrail::clock::ManualClock;
+use usertrail::error::ErrorCode;
+use usertrail::store::{StoreOptions, SCHEMA_VERSION};
+use usertrail::{OpenOptions, Storage, UserTrail};
+
+fn open(path: &std::path::Path) -> usertrail::Result<UserTrail> {
+    let mut options =
+        OpenOptions::new(Storage::File(path.to_owned())).clock(Arc::new(ManualClock::new(1_000)));
+    options.store = StoreOptions {
+        busy_timeout_ms: 50,
+    };
+    UserTrail::open(options)
+}
+
+#[test]
+fn data_survives_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trail.db");
+    let trail = open(&path).unwrap();
+    trail
+        .store()
+        .conn()
+        .execute(
+            "INSERT INTO meta (key, value) VALUES ('probe', 'durable')",
+            [],
+        )
+        .unwrap();
+    trail.close().unwrap();
+    assert!(
+        !dir.path().join("trail.db-wal").exists(),
+        "close checkpoints the WAL"
+    );
+
+    let trail = open(&path).unwrap();
+    let v: String = trail
+        .store()
+        .conn()
+        .query_row("SELECT value FROM meta WHERE key = 'probe'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(v, "durable");
+    assert_eq!(trail.created_at().unwrap(), 1_000);
+}
+
+#[test]
+fn file_settings_are_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = open(&dir.path().join("t.db")).unwrap();
+    let conn = trail.store().conn();
+    let journal: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    let sync: i64 = conn
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .unwrap();
+    let secure: i64 = conn
+        .pragma_query_value(None, "secure_delete", |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+    assert_eq!(sync, 2, "synchronous=FULL");
+    assert_eq!(secure, 1);
+}
+
+#[test]
+fn a_second_engine_on_the_same_file_is_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let first = open(&path).unwrap();
+    assert_eq!(open(&path).unwrap_err().code(), "BUSY");
+    first.close().unwrap();
+    open(&path).unwrap();
+}
+
+#[test]
+fn export_of_a_file_database_includes_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut trail = open(&dir.path().join("t.db")).unwrap();
+    trail
+        .store()
+        .conn()
+        .execute("INSERT INTO meta (key, value) VALUES ('in_wal', 'yes')", [])
+        .unwrap();
+    let bytes = trail.export().unwrap();
+    assert_eq!(&bytes[18..20], &[1, 1], "exported as rollback format");
+    let copy = UserTrail::open(OpenOptions::new(Storage::Bytes(bytes))).unwrap();
+    let v: String = copy
+        .store()
+        .conn()
+        .query_row("SELECT value FROM meta WHERE key = 'in_wal'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(v, "yes");
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    let text = "Dear diary, this is not a database.\n".repeat(200);
+    std::fs::write(&path, &text).unwrap();
+    assert_eq!(open(&path).unwrap_err().code(), "NOT_A_DATABASE");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
+
+#[test]
+fn a_newer_schema_file_is_refused_byte_for_byte_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    open(&path).unwrap().close().unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 5)
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    assert_eq!(open(&path).unwrap_err().code(), "SCHEMA_TOO_NEW");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert!(!dir.path().join("future.db-wal").exists());
+}
+
+#[test]
+fn a_corrupt_file_gives_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let mut trail = open(&path).unwrap();
+    for i in 0..300 {
+        trail
+            .store()
+            .conn()
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                (format!("k{i}"), "y".repeat(200)),
+            )
+            .unwrap();
+    }
+    let _ = trail.export().unwrap();
+    trail.close().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Smash the schema table's page body.
+    for b in &mut bytes[100..400] {
+        *b = 0xEE;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let c = open(&path).unwrap_err().code();
+    assert!(c == "CORRUPT" || c == "NOT_A_DATABASE", "{c}");
+}
+
+#[test]
+fn a_directory_cannot_be_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(open(dir.path()).unwrap_err().code(), "CANNOT_OPEN");
+}
+
+#[test]
+fn the_sqlite3_cli_reads_a_closed_file() {
+    // ./build.sh setup installs the CLI (Debian package sqlite3).
+    let version = std::process::Command::new("sqlite3")
+        .arg("--version")
+        .output();
+    assert!(
+        version.is_ok_and(|o| o.status.success()),
+        "the sqlite3 CLI is missing"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cli.db");
+    open(&path).unwrap().close().unwrap();
+    let out = std::process::Command::new("sqlite3")
+        .arg(&path)
+        .arg("PRAGMA integrity_check; SELECT value FROM meta WHERE key='created_at';")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n1000\n");
+}

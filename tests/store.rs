@@ -1,0 +1,221 @@
+//! The store on every target: open, migrate, import, export, and refusal of
+//! bad databases. Runs natively and, under wasm-bindgen-test, in Node.
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use usertrail::clock::ManualClock;
+use usertrail::error::ErrorCode;
+use usertrail::store::migrations::{migrate_to, MIGRATIONS};
+use usertrail::store::{Store, StoreOptions, APPLICATION_ID, SCHEMA_VERSION};
+use usertrail::{OpenOptions, Storage, UserTrail};
+
+const T0: i64 = 1_700_000_000_000;
+
+fn open(storage: Storage) -> usertrail::Result<UserTrail> {
+    UserTrail::open(OpenOptions::new(storage).clock(Arc::new(ManualClock::new(T0))))
+}
+
+fn code<T>(r: usertrail::Result<T>) -> &'static str {
+    match r {
+        Ok(_) => "OK",
+        Err(e) => e.code(),
+    }
+}
+
+/// An exported image of a raw connection.
+fn image(conn: Connection) -> Vec<u8> {
+    let mut store_bytes = Vec::new();
+    let mut conn = conn;
+    let data = conn.serialize(rusqlite::MAIN_DB).unwrap();
+    store_bytes.extend_from_slice(&data);
+    store_bytes
+}
+
+#[test]
+fn memory_opens_migrated_and_stamped() {
+    let trail = open(Storage::Memory).unwrap();
+    assert_eq!(trail.schema_version(), SCHEMA_VERSION);
+    assert_eq!(trail.created_at().unwrap(), T0);
+    let conn = trail.store().conn();
+    let app_id: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(app_id, APPLICATION_ID);
+}
+
+#[test]
+fn settings_are_applied() {
+    let trail = open(Storage::Memory).unwrap();
+    let conn = trail.store().conn();
+    let get = |name: &str| -> i64 { conn.pragma_query_value(None, name, |r| r.get(0)).unwrap() };
+    assert_eq!(get("foreign_keys"), 1);
+    assert_eq!(get("secure_delete"), 1);
+}
+
+#[test]
+fn export_import_round_trip_keeps_data() {
+    let mut trail = open(Storage::Memory).unwrap();
+    trail
+        .store()
+        .conn()
+        .execute("INSERT INTO meta (key, value) VALUES ('probe', 'kept')", [])
+        .unwrap();
+    let bytes = trail.export().unwrap();
+    assert!(bytes.starts_with(b"SQLite format 3\0"));
+
+    let copy = open(Storage::Bytes(bytes.clone())).unwrap();
+    let v: String = copy
+        .store()
+        .conn()
+        .query_row("SELECT value FROM meta WHERE key = 'probe'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(v, "kept");
+    // The copy keeps the original creation time, not the time of the import.
+    assert_eq!(copy.created_at().unwrap(), T0);
+
+    // A plain SQLite connection opens the export too.
+    let mut plain = Connection::open_in_memory().unwrap();
+    let len = bytes.len();
+    plain
+        .deserialize_read_exact(rusqlite::MAIN_DB, bytes.as_slice(), len, true)
+        .unwrap();
+    let n: i64 = plain
+        .query_row("SELECT count(*) FROM meta", [], |r| r.get(0))
+        .unwrap();
+    assert!(n >= 3);
+}
+
+#[test]
+fn bytes_that_are_not_sqlite_are_refused() {
+    assert_eq!(code(open(Storage::Bytes(Vec::new()))), "NOT_A_DATABASE");
+    assert_eq!(
+        code(open(Storage::Bytes(b"hello".to_vec()))),
+        "NOT_A_DATABASE"
+    );
+    assert_eq!(
+        code(open(Storage::Bytes(vec![0xff; 8192]))),
+        "NOT_A_DATABASE"
+    );
+    let sql_text = b"'; DROP TABLE meta; --".repeat(100);
+    assert_eq!(code(open(Storage::Bytes(sql_text))), "NOT_A_DATABASE");
+}
+
+#[test]
+fn corrupt_bytes_are_refused() {
+    let mut trail = open(Storage::Memory).unwrap();
+    for i in 0..200 {
+        trail
+            .store()
+            .conn()
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                (format!("k{i}"), "x".repeat(300)),
+            )
+            .unwrap();
+    }
+    let good = trail.export().unwrap();
+    let page = usize::from(u16::from_be_bytes([good[16], good[17]]));
+    assert!(good.len() >= 3 * page, "the fixture needs several pages");
+
+    // Garbage over the schema page and over a data page.
+    for offset in [100, 2 * page + 8] {
+        let mut bad = good.clone();
+        for b in &mut bad[offset..offset + 64] {
+            *b ^= 0xA5;
+        }
+        let c = code(open(Storage::Bytes(bad)));
+        assert!(
+            c == "CORRUPT" || c == "NOT_A_DATABASE",
+            "offset {offset}: {c}"
+        );
+    }
+    // Truncated in the middle of a page.
+    let truncated = good[..good.len() - page / 2].to_vec();
+    assert_eq!(code(open(Storage::Bytes(truncated))), "CORRUPT");
+}
+
+#[test]
+fn a_newer_schema_is_refused_untouched() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.pragma_update(None, "application_id", APPLICATION_ID)
+        .unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    conn.execute_batch("CREATE TABLE future (x)").unwrap();
+    let bytes = image(conn);
+    let err = open(Storage::Bytes(bytes)).unwrap_err();
+    assert_eq!(err.code(), "SCHEMA_TOO_NEW");
+    assert!(err.to_string().contains(&(SCHEMA_VERSION + 1).to_string()));
+}
+
+#[test]
+fn another_applications_database_is_refused() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    assert_eq!(code(open(Storage::Bytes(image(conn)))), "FOREIGN_DATABASE");
+
+    let conn = Connection::open_in_memory().unwrap();
+    conn.pragma_update(None, "application_id", 0x1234).unwrap();
+    conn.execute_batch("CREATE TABLE t (x)").unwrap();
+    assert_eq!(code(open(Storage::Bytes(image(conn)))), "FOREIGN_DATABASE");
+}
+
+/// Builds a database as each older version left it, with a row in it, and
+/// checks that today's code migrates it forward keeping the row.
+#[test]
+fn every_older_version_migrates_forward() {
+    for old in 0..SCHEMA_VERSION {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, old).unwrap();
+        if old >= 1 {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('from_version', ?1)",
+                [old.to_string()],
+            )
+            .unwrap();
+        }
+        let trail = open(Storage::Bytes(image(conn))).unwrap();
+        assert_eq!(trail.schema_version(), SCHEMA_VERSION, "from {old}");
+        let stored: u32 = trail
+            .store()
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, SCHEMA_VERSION);
+        if old >= 1 {
+            let kept: String = trail
+                .store()
+                .conn()
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'from_version'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(kept, old.to_string());
+        }
+    }
+    assert_eq!(MIGRATIONS.len() as u32, SCHEMA_VERSION);
+}
+
+#[test]
+fn reopening_a_current_database_changes_nothing() {
+    let mut trail = open(Storage::Memory).unwrap();
+    let first = trail.export().unwrap();
+    let mut again = open(Storage::Bytes(first.clone())).unwrap();
+    assert_eq!(again.export().unwrap(), first);
+}
+
+#[test]
+fn store_open_without_engine() {
+    let store = Store::open(Storage::Memory, &StoreOptions::default(), 42).unwrap();
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    store.close().unwrap();
+}
