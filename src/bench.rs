@@ -13,13 +13,10 @@ pub fn open_migrate(clock: crate::clock::SharedClock) -> Result<()> {
 
 /// Inserts `n` key/value rows, one statement each, in one transaction.
 pub fn insert(trail: &mut UserTrail, n: u32) -> Result<()> {
-    let tx = trail
-        .store_mut()
-        .conn_mut()
-        .transaction()?;
+    let tx = trail.store_mut().conn_mut().transaction()?;
     {
-        let mut stmt = tx
-            .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
+        let mut stmt =
+            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
         for i in 0..n {
             stmt.execute((format!("bench:{i}"), i.to_string()))?;
         }
@@ -32,13 +29,11 @@ pub fn insert(trail: &mut UserTrail, n: u32) -> Result<()> {
 /// so the work cannot be optimised away.
 pub fn point_lookup(trail: &UserTrail, rows: u32, n: u32) -> Result<u64> {
     let conn = trail.store().conn();
-    let mut stmt = conn
-        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?;
+    let mut stmt = conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?;
     let mut sum = 0u64;
     for i in 0..n {
         let key = format!("bench:{}", (u64::from(i) * 7919 % u64::from(rows.max(1))));
-        let v: String = stmt
-            .query_row([key], |r| r.get(0))?;
+        let v: String = stmt.query_row([key], |r| r.get(0))?;
         sum += v.len() as u64;
     }
     Ok(sum)

@@ -68,17 +68,16 @@ impl UserTrail {
 
     /// When this database was first created, in ms since the epoch.
     pub fn created_at(&self) -> Result<i64> {
-        let value: String = self
-            .store
-            .conn()
-            .query_row("SELECT value FROM meta WHERE key = 'created_at'", [], |r| {
-                r.get(0)
-            })?;
-        value
-            .parse()
-            .map_err(|_| Error::from(crate::store::StoreError::Corrupt {
+        let value: String = self.store.conn().query_row(
+            "SELECT value FROM meta WHERE key = 'created_at'",
+            [],
+            |r| r.get(0),
+        )?;
+        value.parse().map_err(|_| {
+            Error::from(crate::store::StoreError::Corrupt {
                 detail: format!("meta.created_at is {value:?}"),
-            }))
+            })
+        })
     }
 
     /// The whole database as SQLite bytes.

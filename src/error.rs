@@ -73,7 +73,10 @@ mod tests {
 
     #[test]
     fn codes_are_stable_strings() {
-        assert_eq!(Error::invalid("storage", "unknown kind").code(), "INVALID_INPUT");
+        assert_eq!(
+            Error::invalid("storage", "unknown kind").code(),
+            "INVALID_INPUT"
+        );
         assert_eq!(Error::Closed.code(), "CLOSED");
         let store: Error = StoreError::NotADatabase.into();
         assert_eq!(store.code(), "NOT_A_DATABASE");

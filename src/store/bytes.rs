@@ -25,7 +25,7 @@ pub fn check_header(bytes: &[u8]) -> Result<(), StoreError> {
     if !page_size.is_power_of_two() || !(512..=65_536).contains(&page_size) {
         return Err(StoreError::NotADatabase);
     }
-    if bytes.len() % page_size != 0 {
+    if !bytes.len().is_multiple_of(page_size) {
         return Err(StoreError::Corrupt {
             detail: format!(
                 "{} bytes is not a whole number of {page_size}-byte pages",

@@ -37,7 +37,9 @@ pub enum StoreError {
         reason: String,
     },
     /// Another engine, tab or process holds the database. Code `BUSY`.
-    #[error("the database is held by another engine (another process, tab or connection): {detail}")]
+    #[error(
+        "the database is held by another engine (another process, tab or connection): {detail}"
+    )]
     Busy {
         /// What was busy.
         detail: String,
@@ -68,6 +70,15 @@ pub enum StoreError {
         /// What SQLite reported.
         detail: String,
     },
+    /// A storage option was rejected before anything was opened.
+    /// Code `INVALID_INPUT`.
+    #[error("invalid input: {field}: {reason}")]
+    InvalidInput {
+        /// The option at fault.
+        field: String,
+        /// What was wrong with it.
+        reason: String,
+    },
     /// Any other SQLite failure. Code `STORAGE_ERROR`.
     #[error("storage error: {0}")]
     Sqlite(rusqlite::Error),
@@ -85,6 +96,7 @@ impl ErrorCode for StoreError {
             Self::CannotOpen { .. } => "CANNOT_OPEN",
             Self::Unsupported { .. } => "UNSUPPORTED",
             Self::MigrationFailed { .. } => "MIGRATION_FAILED",
+            Self::InvalidInput { .. } => "INVALID_INPUT",
             Self::Sqlite(_) => "STORAGE_ERROR",
         }
     }

@@ -61,10 +61,12 @@ impl Store {
                 }
                 (Connection::open_with_flags(path, flags)?, Medium::File)
             }
-            Storage::Vfs { name, vfs } => (
-                Connection::open_with_flags_and_vfs(name, flags, vfs.as_str())?,
-                Medium::Vfs,
-            ),
+            Storage::Vfs { name, vfs } => {
+                check_name("storage.name", &name, 256)?;
+                check_name("storage.vfs", &vfs, 64)?;
+                let conn = Connection::open_with_flags_and_vfs(name, flags, vfs.as_str())?;
+                (conn, Medium::Vfs)
+            }
         };
         Medium::harden(&conn, options.busy_timeout_ms)?;
         medium.lock(&conn)?;
@@ -114,6 +116,23 @@ impl Store {
     pub fn close(self) -> Result<(), StoreError> {
         self.conn.close().map_err(|(_, e)| e.into())
     }
+}
+
+/// Checks a name handed to SQLite: non-empty, at most `max` bytes, no NUL.
+fn check_name(field: &str, value: &str, max: usize) -> Result<(), StoreError> {
+    let reason = if value.is_empty() {
+        "must not be empty".to_owned()
+    } else if value.len() > max {
+        format!("must be at most {max} bytes, got {}", value.len())
+    } else if value.contains('\0') {
+        "must not contain NUL".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::InvalidInput {
+        field: field.into(),
+        reason,
+    })
 }
 
 /// Refuses, before anything is written, a database that is not ours or is

@@ -61,9 +61,7 @@ impl Medium {
     /// read: they make a hostile or damaged file fail loudly instead of
     /// misbehaving.
     pub(super) fn harden(conn: &Connection, busy_timeout_ms: u32) -> Result<(), StoreError> {
-        conn.busy_timeout(std::time::Duration::from_millis(u64::from(
-            busy_timeout_ms,
-        )))?;
+        conn.busy_timeout(std::time::Duration::from_millis(u64::from(busy_timeout_ms)))?;
         // Refuse writes to sqlite_schema and other ways to corrupt the file on purpose.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
         // Do not run functions named in a database's schema (views, triggers).
@@ -91,7 +89,8 @@ impl Medium {
             // OPFS has no shared memory for WAL; a rollback journal is safe.
             Self::Vfs => "DELETE",
         };
-        let mode: String = conn.pragma_update_and_check(None, "journal_mode", journal, |r| r.get(0))?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", journal, |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case(journal) {
             return Err(StoreError::Unsupported {
                 what: format!("journal_mode {journal} (the medium chose {mode})"),
