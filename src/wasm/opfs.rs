@@ -1,5 +1,8 @@
 //! Installing the OPFS pool (a sync-access-handle VFS) in a dedicated worker.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+
 use serde::Deserialize;
 use sqlite_wasm_rs::WasmOsCallback;
 use sqlite_wasm_vfs::sahpool::{install, OpfsSAHError, OpfsSAHPoolCfgBuilder};
@@ -19,8 +22,27 @@ pub(crate) struct OpfsOptions {
     directory: Option<String>,
 }
 
-/// Installs (or reuses) the pool and returns the storage to open in it.
-pub(crate) async fn storage(options: OpfsOptions) -> crate::Result<Storage> {
+thread_local! {
+    /// The (pool, file) pairs an engine in this worker holds open.
+    static OPEN: RefCell<HashSet<(String, String)>> = RefCell::new(HashSet::new());
+}
+
+/// Held by an engine on an OPFS file; a second engine on the same file in
+/// this worker is refused with `BUSY` until it is dropped. (Another worker is
+/// kept out by OPFS itself: the pool's access handles are exclusive.)
+#[derive(Debug)]
+pub(crate) struct Lease(String, String);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let key = (std::mem::take(&mut self.0), std::mem::take(&mut self.1));
+        OPEN.with(|open| open.borrow_mut().remove(&key));
+    }
+}
+
+/// Installs (or reuses) the pool and returns the storage to open in it,
+/// with the lease that keeps a second engine in this worker off the file.
+pub(crate) async fn storage(options: OpfsOptions) -> crate::Result<(Storage, Lease)> {
     let pool = options.pool.unwrap_or_else(|| "usertrail".into());
     let directory = options.directory.unwrap_or_else(|| ".usertrail".into());
     let name = options.name.unwrap_or_else(|| "usertrail.db".into());
@@ -34,7 +56,15 @@ pub(crate) async fn storage(options: OpfsOptions) -> crate::Result<Storage> {
     install::<WasmOsCallback>(&cfg, false)
         .await
         .map_err(classify)?;
-    Ok(Storage::Vfs { name, vfs: pool })
+    let key = (pool.clone(), name.clone());
+    if !OPEN.with(|open| open.borrow_mut().insert(key)) {
+        return Err(StoreError::Busy {
+            detail: format!("{name:?} in pool {pool:?} is already open in this worker"),
+        }
+        .into());
+    }
+    let lease = Lease(pool.clone(), name.clone());
+    Ok((Storage::Vfs { name, vfs: pool }, lease))
 }
 
 /// Turns the pool's errors into the engine's codes.

@@ -39,9 +39,23 @@ struct OpenOptionsJs {
     busy_timeout_ms: Option<u32>,
 }
 
+/// An engine and what it holds: the lease on its OPFS file, if any, is
+/// released only after the engine has closed.
+struct Open {
+    trail: UserTrail,
+    _lease: Option<opfs::Lease>,
+}
+
 /// An open usertrail engine.
 #[wasm_bindgen(js_name = UserTrail)]
-pub struct JsUserTrail(Option<UserTrail>);
+pub struct JsUserTrail(Option<Open>);
+
+impl JsUserTrail {
+    /// The core engine, for Rust callers and tests; `None` once closed.
+    pub fn core(&self) -> Option<&UserTrail> {
+        self.0.as_ref().map(|o| &o.trail)
+    }
+}
 
 #[wasm_bindgen(js_class = UserTrail)]
 impl JsUserTrail {
@@ -63,23 +77,27 @@ impl JsUserTrail {
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
     ) -> Result<JsUserTrail, JsValue> {
-        js(Self::open_inner(options).await).map(|t| Self(Some(t)))
+        js(Self::open_inner(options).await).map(|o| Self(Some(o)))
     }
 
-    async fn open_inner(options: JsValue) -> crate::Result<UserTrail> {
+    async fn open_inner(options: JsValue) -> crate::Result<Open> {
         let options: OpenOptionsJs = if options.is_undefined() || options.is_null() {
             OpenOptionsJs::default()
         } else {
             serde_wasm_bindgen::from_value(options)
                 .map_err(|e| Error::invalid("options", e.to_string()))?
         };
-        let storage = match options.storage {
-            None | Some(StorageOption::Kind(StorageKind::Memory)) => Storage::Memory,
-            Some(StorageOption::Bytes { bytes }) => Storage::Bytes(bytes.into_vec()),
+        let (storage, lease) = match options.storage {
+            None | Some(StorageOption::Kind(StorageKind::Memory)) => (Storage::Memory, None),
+            Some(StorageOption::Bytes { bytes }) => (Storage::Bytes(bytes.into_vec()), None),
             Some(StorageOption::Kind(StorageKind::Opfs)) => {
-                opfs::storage(OpfsOptions::default()).await?
+                let (storage, lease) = opfs::storage(OpfsOptions::default()).await?;
+                (storage, Some(lease))
             }
-            Some(StorageOption::Opfs { opfs: o }) => opfs::storage(o).await?,
+            Some(StorageOption::Opfs { opfs: o }) => {
+                let (storage, lease) = opfs::storage(o).await?;
+                (storage, Some(lease))
+            }
         };
         #[allow(clippy::arc_with_non_send_sync)] // wasm is single-threaded
         let clock: SharedClock = if options.clock.is_undefined() {
@@ -93,15 +111,21 @@ impl JsUserTrail {
                 busy_timeout_ms: ms,
             };
         }
-        UserTrail::open(open)
+        Ok(Open {
+            trail: UserTrail::open(open)?,
+            _lease: lease,
+        })
     }
 
     fn inner(&self) -> Result<&UserTrail, JsValue> {
-        self.0.as_ref().ok_or_else(|| Error::Closed.into())
+        self.core().ok_or_else(|| Error::Closed.into())
     }
 
     fn inner_mut(&mut self) -> Result<&mut UserTrail, JsValue> {
-        self.0.as_mut().ok_or_else(|| Error::Closed.into())
+        self.0
+            .as_mut()
+            .map(|o| &mut o.trail)
+            .ok_or_else(|| Error::Closed.into())
     }
 
     /// The usertrail version, which is the npm package's version.
@@ -143,7 +167,7 @@ impl JsUserTrail {
     /// nothing; any other call afterwards throws `CLOSED`.
     pub fn close(&mut self) -> Result<(), JsValue> {
         match self.0.take() {
-            Some(trail) => js(trail.close()),
+            Some(open) => js(open.trail.close()),
             None => Ok(()),
         }
     }
