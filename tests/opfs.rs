@@ -31,7 +31,7 @@ fn code(err: JsValue) -> String {
 #[wasm_bindgen_test]
 async fn writes_persist_in_opfs_across_reopen() {
     let name = format!("persist-{}.db", js_sys::Date::now() as u64);
-    let mut trail = JsUserTrail::open(options(&name)).await.unwrap();
+    let mut trail = JsUserTrail::open(Some(options(&name))).await.unwrap();
     {
         let conn = trail.core().unwrap().store().conn();
         let journal: String = conn
@@ -54,7 +54,7 @@ async fn writes_persist_in_opfs_across_reopen() {
     let pool = install::<WasmOsCallback>(&cfg, false).await.unwrap();
     assert!(pool.names().unwrap().iter().any(|n| n.ends_with(&name)));
 
-    let trail = JsUserTrail::open(options(&name)).await.unwrap();
+    let trail = JsUserTrail::open(Some(options(&name))).await.unwrap();
     let v: String = trail
         .core()
         .unwrap()
@@ -70,9 +70,9 @@ async fn writes_persist_in_opfs_across_reopen() {
 #[wasm_bindgen_test]
 async fn a_second_engine_on_the_same_opfs_file_is_busy() {
     let name = format!("busy-{}.db", js_sys::Date::now() as u64);
-    let mut first = JsUserTrail::open(options(&name)).await.unwrap();
-    let err = JsUserTrail::open(options(&name)).await.err().unwrap();
+    let mut first = JsUserTrail::open(Some(options(&name))).await.unwrap();
+    let err = JsUserTrail::open(Some(options(&name))).await.err().unwrap();
     assert_eq!(code(err), "BUSY");
     first.close().unwrap();
-    JsUserTrail::open(options(&name)).await.unwrap();
+    JsUserTrail::open(Some(options(&name))).await.unwrap();
 }

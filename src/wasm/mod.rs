@@ -6,6 +6,7 @@
 mod clock;
 mod error;
 mod opfs;
+mod options;
 mod user_trail;
 
 #[cfg(feature = "bench")]

@@ -22,6 +22,11 @@ pub(crate) struct OpfsOptions {
     directory: Option<String>,
 }
 
+impl OpfsOptions {
+    /// The fields above, as JS spells them.
+    pub(crate) const KEYS: &'static [&'static str] = &["name", "pool", "directory"];
+}
+
 thread_local! {
     /// The (pool, file) pairs an engine in this worker holds open.
     static OPEN: RefCell<HashSet<(String, String)>> = RefCell::new(HashSet::new());

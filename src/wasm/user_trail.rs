@@ -8,35 +8,62 @@ use wasm_bindgen::prelude::*;
 use super::clock::{DateClock, FnClock};
 use super::error::js;
 use super::opfs::{self, OpfsOptions};
+use super::options::read;
 use crate::clock::SharedClock;
 use crate::error::Error;
 use crate::store::StoreOptions;
 use crate::{OpenOptions, Storage, UserTrail};
 
-/// `storage` in the open options.
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// `storage` in the open options, read.
 enum StorageOption {
-    Kind(StorageKind),
-    Bytes { bytes: serde_bytes::ByteBuf },
-    Opfs { opfs: OpfsOptions },
+    Memory,
+    Bytes(Vec<u8>),
+    Opfs(OpfsOptions),
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum StorageKind {
-    Memory,
-    Opfs,
+const STORAGE_KINDS: &str =
+    "must be 'memory', 'opfs', { opfs: { name?, pool?, directory? } } or { bytes: Uint8Array }";
+
+/// Reads `storage`: a kind's name, `{ bytes }` or `{ opfs }`.
+fn storage_option(value: &JsValue) -> crate::Result<StorageOption> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(StorageOption::Memory);
+    }
+    if let Some(kind) = value.as_string() {
+        return match kind.as_str() {
+            "memory" => Ok(StorageOption::Memory),
+            "opfs" => Ok(StorageOption::Opfs(OpfsOptions::default())),
+            _ => Err(Error::invalid("storage", STORAGE_KINDS)),
+        };
+    }
+    if !value.is_object() {
+        return Err(Error::invalid("storage", STORAGE_KINDS));
+    }
+    let get = |key: &str| js_sys::Reflect::get(value, &key.into()).unwrap_or(JsValue::UNDEFINED);
+    let (bytes, opfs) = (get("bytes"), get("opfs"));
+    match (bytes.is_undefined(), opfs.is_undefined()) {
+        (false, true) => bytes
+            .dyn_into::<js_sys::Uint8Array>()
+            .map(|b| StorageOption::Bytes(b.to_vec()))
+            .map_err(|_| Error::invalid("storage.bytes", "must be a Uint8Array")),
+        (true, false) => read(opfs, "storage.opfs", OpfsOptions::KEYS).map(StorageOption::Opfs),
+        _ => Err(Error::invalid("storage", STORAGE_KINDS)),
+    }
 }
 
 /// The options object of `UserTrail.open`.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OpenOptionsJs {
-    storage: Option<StorageOption>,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    storage: JsValue,
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     clock: JsValue,
     busy_timeout_ms: Option<u32>,
+}
+
+impl OpenOptionsJs {
+    const KEYS: &'static [&'static str] = &["storage", "clock", "busyTimeoutMs"];
 }
 
 /// An engine and what it holds: the lease on its OPFS file, if any, is
@@ -75,8 +102,9 @@ impl JsUserTrail {
     /// database from a newer usertrail, `BUSY` when another tab holds the
     /// OPFS pool, and `UNSUPPORTED` for OPFS outside a dedicated worker.
     pub async fn open(
-        #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] options: Option<JsValue>,
     ) -> Result<JsUserTrail, JsValue> {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         js(Self::open_inner(options).await).map(|o| Self(Some(o)))
     }
 
@@ -84,17 +112,12 @@ impl JsUserTrail {
         let options: OpenOptionsJs = if options.is_undefined() || options.is_null() {
             OpenOptionsJs::default()
         } else {
-            serde_wasm_bindgen::from_value(options)
-                .map_err(|e| Error::invalid("options", e.to_string()))?
+            read(options, "options", OpenOptionsJs::KEYS)?
         };
-        let (storage, lease) = match options.storage {
-            None | Some(StorageOption::Kind(StorageKind::Memory)) => (Storage::Memory, None),
-            Some(StorageOption::Bytes { bytes }) => (Storage::Bytes(bytes.into_vec()), None),
-            Some(StorageOption::Kind(StorageKind::Opfs)) => {
-                let (storage, lease) = opfs::storage(OpfsOptions::default()).await?;
-                (storage, Some(lease))
-            }
-            Some(StorageOption::Opfs { opfs: o }) => {
+        let (storage, lease) = match storage_option(&options.storage)? {
+            StorageOption::Memory => (Storage::Memory, None),
+            StorageOption::Bytes(bytes) => (Storage::Bytes(bytes), None),
+            StorageOption::Opfs(o) => {
                 let (storage, lease) = opfs::storage(o).await?;
                 (storage, Some(lease))
             }

@@ -1,0 +1,61 @@
+// usertrail: the package's one entry point, for every host.
+//
+// The wasm module is loaded once, by `init()`. `UserTrail.open()` calls it for
+// you in browsers, workers, Node, Deno and Bun. Where the host hands you a
+// compiled module instead (Cloudflare workerd), call `init(module)` first.
+
+import initWasm, { initSync as initSyncWasm, UserTrail } from './gen/usertrail.js';
+
+export { UserTrail };
+export { UserTrailError } from './gen/error.js';
+
+let ready = null;
+
+/** True in Node and Bun, which cannot fetch() a file: URL. */
+function hasNodeFs() {
+  return typeof process !== 'undefined' && !!process.versions?.node && typeof Deno === 'undefined';
+}
+
+async function wasmSource() {
+  const url = new URL('./gen/usertrail_bg.wasm', import.meta.url);
+  if (hasNodeFs() && url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    return readFile(url);
+  }
+  return url;
+}
+
+/**
+ * Loads the wasm module. Safe to call many times; only the first call loads.
+ * @param {WebAssembly.Module | BufferSource | URL | string | Response} [input]
+ *   What to load from. Default: the `.wasm` file next to this module.
+ */
+export function init(input) {
+  if (!ready) {
+    ready = (async () => {
+      await initWasm({ module_or_path: input ?? (await wasmSource()) });
+    })();
+    ready.catch(() => {
+      ready = null;
+    });
+  }
+  return ready;
+}
+
+/**
+ * Loads the wasm module synchronously from a compiled module or its bytes.
+ * @param {WebAssembly.Module | BufferSource} module
+ */
+export function initSync(module) {
+  if (!ready) {
+    initSyncWasm({ module });
+    ready = Promise.resolve();
+  }
+}
+
+// `UserTrail.open` loads the module first, so most hosts never call init().
+const openAfterInit = UserTrail.open;
+UserTrail.open = async function open(options) {
+  await init();
+  return openAfterInit.call(UserTrail, options);
+};
