@@ -186,7 +186,7 @@ js_tests() {
   printf '{ "name": "consumer", "private": true, "type": "module" }\n' >"$consumer/package.json"
   (cd "$consumer" && npm install --no-audit --no-fund --loglevel=error "../$tarball" >/dev/null)
   ln -sfn "$ROOT/node_modules/playwright-core" "$consumer/node_modules/playwright-core"
-  cp tests/js/*.mjs "$consumer/"
+  cp -r tests/js/. "$consumer/"
   (cd "$consumer" && ROOT="$ROOT" node --test --test-concurrency=1 ./*.test.mjs)
 }
 
