@@ -236,7 +236,7 @@ bench() {
   say "bench: wasm in Node"
   cargo build --release --target "$WASM_TARGET" --lib --features bench
   rm -rf target/bench/pkg
-  wasm-bindgen --target nodejs --out-dir target/bench/pkg --out-name usertrail \
+  wasm-bindgen --target web --out-dir target/bench/pkg --out-name usertrail \
     "target/$WASM_TARGET/release/usertrail.wasm"
   node bench/run.mjs target/bench/native.jsonl target/bench/pkg/usertrail.js
 }
