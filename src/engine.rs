@@ -1,7 +1,10 @@
 //! The engine: one database, one clock, and the concerns built on them.
 
+use std::cell::Cell;
+
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
+use crate::session::{SessionConfig, Sessions, SqliteSessionStore};
 use crate::store::{Storage, Store, StoreOptions};
 
 /// How to open a [`UserTrail`].
@@ -14,6 +17,8 @@ pub struct OpenOptions {
     pub clock: Option<SharedClock>,
     /// Store settings.
     pub store: StoreOptions,
+    /// Session settings.
+    pub sessions: SessionConfig,
 }
 
 impl OpenOptions {
@@ -23,12 +28,19 @@ impl OpenOptions {
             storage,
             clock: None,
             store: StoreOptions::default(),
+            sessions: SessionConfig::default(),
         }
     }
 
     /// Uses `clock` for every timestamp.
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// Uses `sessions` as the session settings.
+    pub fn sessions(mut self, sessions: SessionConfig) -> Self {
+        self.sessions = sessions;
         self
     }
 }
@@ -40,6 +52,9 @@ impl OpenOptions {
 pub struct UserTrail {
     store: Store,
     clock: SharedClock,
+    sessions: SessionConfig,
+    /// When expired sessions were last swept.
+    last_sweep: Cell<i64>,
 }
 
 impl std::fmt::Debug for UserTrail {
@@ -57,8 +72,24 @@ impl UserTrail {
             Some(clock) => clock,
             None => default_clock()?,
         };
+        options.sessions.validate()?;
         let store = Store::open(options.storage, &options.store, clock.now_ms())?;
-        Ok(Self { store, clock })
+        Ok(Self {
+            store,
+            clock,
+            sessions: options.sessions,
+            last_sweep: Cell::new(i64::MIN / 2),
+        })
+    }
+
+    /// Sessions: create, validate, rotate, destroy, list, and their state.
+    pub fn sessions(&self) -> Sessions<'_, SqliteSessionStore<'_>> {
+        Sessions::new(
+            SqliteSessionStore::new(self.store.conn()),
+            &self.sessions,
+            self.clock.as_ref(),
+            &self.last_sweep,
+        )
     }
 
     /// The schema version of the open database.

@@ -6,6 +6,7 @@
 //! part of the public API (they reach JavaScript as `err.code`) and never
 //! change meaning, while messages may be reworded.
 
+use crate::session::SessionError;
 use crate::store::StoreError;
 
 /// A stable, machine-readable code for an error, such as `"SCHEMA_TOO_NEW"`.
@@ -21,6 +22,9 @@ pub enum Error {
     /// Opening, migrating, importing or exporting the database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A session operation failed.
+    #[error(transparent)]
+    Session(#[from] SessionError),
     /// An argument was rejected before anything was written.
     /// Code `INVALID_INPUT`.
     #[error("invalid input: {field}: {reason}")]
@@ -49,6 +53,7 @@ impl ErrorCode for Error {
     fn code(&self) -> &'static str {
         match self {
             Self::Store(e) => e.code(),
+            Self::Session(e) => e.code(),
             Self::InvalidInput { .. } => "INVALID_INPUT",
             Self::Closed => "CLOSED",
         }

@@ -119,12 +119,21 @@ fn corrupt_bytes_are_refused() {
             )
             .unwrap();
     }
+    let root: u32 = trail
+        .store()
+        .conn()
+        .query_row(
+            "SELECT rootpage FROM sqlite_schema WHERE name = 'meta'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     let good = trail.export().unwrap();
     let page = usize::from(u16::from_be_bytes([good[16], good[17]]));
     assert!(good.len() >= 3 * page, "the fixture needs several pages");
 
-    // Garbage over the schema page and over a data page.
-    for offset in [100, 2 * page + 8] {
+    // Garbage over the schema page, and over the header of the meta table's root page.
+    for offset in [100, (root as usize - 1) * page] {
         let mut bad = good.clone();
         for b in &mut bad[offset..offset + 64] {
             *b ^= 0xA5;

@@ -1,0 +1,229 @@
+//! User agents, reduced to what an app needs: a browser, an OS and a device
+//! class. The raw string is not kept unless the host asks for it.
+//!
+//! ```
+//! use usertrail::privacy::useragent::{parse, DeviceClass};
+//!
+//! let ua = parse("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 \
+//!                 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1");
+//! assert_eq!(ua.browser, "Safari 17");
+//! assert_eq!(ua.os, "iOS");
+//! assert_eq!(ua.device, DeviceClass::Mobile);
+//! ```
+
+use serde::Serialize;
+
+/// The kind of device a user agent runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceClass {
+    /// A desktop or laptop computer.
+    Desktop,
+    /// A phone.
+    Mobile,
+    /// A tablet.
+    Tablet,
+    /// A crawler, a script or an automated browser.
+    Bot,
+    /// Not recognisable.
+    Unknown,
+}
+
+impl DeviceClass {
+    /// The lowercase name, as stored and as JS sees it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Desktop => "desktop",
+            Self::Mobile => "mobile",
+            Self::Tablet => "tablet",
+            Self::Bot => "bot",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The inverse of [`DeviceClass::as_str`]; anything else is `Unknown`.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "desktop" => Self::Desktop,
+            "mobile" => Self::Mobile,
+            "tablet" => Self::Tablet,
+            "bot" => Self::Bot,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// What a user agent string says, minimised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserAgent {
+    /// Browser family and major version, such as `"Firefox 121"`, or `"Other"`.
+    pub browser: String,
+    /// Operating system family, such as `"Windows"`, or `"Other"`.
+    pub os: String,
+    /// Device class.
+    pub device: DeviceClass,
+}
+
+/// Browsers by the token that names them, most specific first: Edge and
+/// Opera also say "Chrome", and Chrome also says "Safari".
+const BROWSERS: &[(&str, &str)] = &[
+    ("Edg/", "Edge"),
+    ("EdgA/", "Edge"),
+    ("EdgiOS/", "Edge"),
+    ("OPR/", "Opera"),
+    ("SamsungBrowser/", "Samsung Internet"),
+    ("Firefox/", "Firefox"),
+    ("FxiOS/", "Firefox"),
+    ("HeadlessChrome/", "Headless Chrome"),
+    ("CriOS/", "Chrome"),
+    ("Chrome/", "Chrome"),
+    ("Version/", "Safari"),
+    ("MSIE ", "Internet Explorer"),
+    ("Trident/", "Internet Explorer"),
+];
+
+const BOT_MARKERS: &[&str] = &[
+    "bot",
+    "crawl",
+    "spider",
+    "slurp",
+    "headless",
+    "curl/",
+    "wget/",
+    "python-",
+    "go-http-client",
+    "node-fetch",
+    "axios/",
+    "java/",
+    "okhttp",
+    "lighthouse",
+    "phantomjs",
+];
+
+/// Parses a user agent string. Never fails: what it does not recognise is
+/// `"Other"` and [`DeviceClass::Unknown`].
+pub fn parse(ua: &str) -> UserAgent {
+    let lower = ua.to_ascii_lowercase();
+    let bot = BOT_MARKERS.iter().any(|m| lower.contains(m));
+    let browser = BROWSERS
+        .iter()
+        .find_map(|(token, name)| {
+            let at = ua.find(token)?;
+            if *name == "Safari" && !ua.contains("Safari/") {
+                return None;
+            }
+            let version: String = ua[at + token.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            Some(if version.is_empty() {
+                (*name).to_owned()
+            } else {
+                format!("{name} {version}")
+            })
+        })
+        .unwrap_or_else(|| "Other".to_owned());
+    let os = if ua.contains("Windows") {
+        "Windows"
+    } else if ua.contains("iPhone") || ua.contains("iPod") {
+        "iOS"
+    } else if ua.contains("iPad") {
+        "iPadOS"
+    } else if ua.contains("Android") {
+        "Android"
+    } else if ua.contains("CrOS") {
+        "ChromeOS"
+    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") {
+        "macOS"
+    } else if ua.contains("Linux") || ua.contains("X11") {
+        "Linux"
+    } else {
+        "Other"
+    };
+    let device = if bot {
+        DeviceClass::Bot
+    } else if ua.contains("iPad")
+        || lower.contains("tablet")
+        || (os == "Android" && !ua.contains("Mobile"))
+    {
+        DeviceClass::Tablet
+    } else if ua.contains("Mobi") || ua.contains("iPhone") || ua.contains("iPod") {
+        DeviceClass::Mobile
+    } else if matches!(os, "Windows" | "macOS" | "Linux" | "ChromeOS") {
+        DeviceClass::Desktop
+    } else {
+        DeviceClass::Unknown
+    };
+    UserAgent {
+        browser,
+        os: os.to_owned(),
+        device,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn check(ua: &str, browser: &str, os: &str, device: DeviceClass) {
+        let got = parse(ua);
+        assert_eq!(
+            (got.browser.as_str(), got.os.as_str(), got.device),
+            (browser, os, device),
+            "{ua}"
+        );
+    }
+
+    #[test]
+    fn common_browsers() {
+        use DeviceClass::*;
+        check("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", "Chrome 120", "Windows", Desktop);
+        check("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.61", "Edge 120", "Windows", Desktop);
+        check("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15", "Safari 17", "macOS", Desktop);
+        check(
+            "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+            "Firefox 121",
+            "Linux",
+            Desktop,
+        );
+        check("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.43 Mobile Safari/537.36", "Chrome 120", "Android", Mobile);
+        check("Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36", "Chrome 119", "Android", Tablet);
+        check("Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.101 Mobile/15E148 Safari/604.1", "Chrome 120", "iPadOS", Tablet);
+        check("Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36", "Samsung Internet 23", "Android", Mobile);
+        check("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 OPR/105.0.0.0", "Opera 105", "ChromeOS", Desktop);
+    }
+
+    #[test]
+    fn bots_and_scripts() {
+        use DeviceClass::*;
+        check(
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "Other",
+            "Other",
+            Bot,
+        );
+        check("curl/8.4.0", "Other", "Other", Bot);
+        check("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36", "Headless Chrome 120", "Linux", Bot);
+    }
+
+    #[test]
+    fn nonsense_is_other_and_unknown() {
+        check("", "Other", "Other", DeviceClass::Unknown);
+        check(
+            "'); DROP TABLE sessions; --",
+            "Other",
+            "Other",
+            DeviceClass::Unknown,
+        );
+        check("Chrome/", "Chrome", "Other", DeviceClass::Unknown);
+        check(
+            "ünïcödé 🦀 Firefox/9",
+            "Firefox 9",
+            "Other",
+            DeviceClass::Unknown,
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! Per-engine session settings.
+
+use crate::error::Error;
+use crate::privacy::ip::IpMask;
+
+use super::Keyring;
+
+/// What to do when a request's user agent or network differs from the one
+/// the session was created from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FingerprintPolicy {
+    /// Do not compare.
+    Off,
+    /// Accept the session, and flag it (`fingerprintMismatch: true`).
+    #[default]
+    Warn,
+    /// Destroy the session and treat the token as invalid.
+    Strict,
+}
+
+impl FingerprintPolicy {
+    /// Reads `"off"`, `"warn"` or `"strict"`.
+    pub fn from_name(name: &str) -> Result<Self, Error> {
+        match name {
+            "off" => Ok(Self::Off),
+            "warn" => Ok(Self::Warn),
+            "strict" => Ok(Self::Strict),
+            _ => Err(Error::invalid(
+                "sessions.fingerprint",
+                "must be 'off', 'warn' or 'strict'",
+            )),
+        }
+    }
+}
+
+/// The longest timeout accepted, in seconds: 400 days.
+pub const MAX_TIMEOUT_SECS: u32 = 400 * 24 * 3600;
+/// The largest state size limit accepted: 16 MiB.
+pub const MAX_STATE_LIMIT: usize = 16 << 20;
+
+/// Session settings for an engine. Each timeout can be overridden per
+/// session at creation ("remember me").
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Idle timeout in seconds. Default 1800 (30 min).
+    pub idle_timeout_secs: u32,
+    /// Absolute timeout in seconds. Default 43200 (12 h).
+    pub absolute_timeout_secs: u32,
+    /// Activity is written at most once per this many seconds. Default 60.
+    pub touch_interval_secs: u32,
+    /// Sessions kept per user; creating one more evicts the least recently
+    /// used. Default: no limit.
+    pub max_sessions_per_user: Option<u32>,
+    /// User agent and network binding. Default [`FingerprintPolicy::Warn`].
+    pub fingerprint: FingerprintPolicy,
+    /// State size limit in bytes of JSON. Default 65536.
+    pub max_state_bytes: usize,
+    /// How IP addresses are masked before they are stored.
+    pub ip_mask: IpMask,
+    /// Keys that seal session state; empty stores it as plaintext JSON.
+    pub keys: Keyring,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 30 * 60,
+            absolute_timeout_secs: 12 * 3600,
+            touch_interval_secs: 60,
+            max_sessions_per_user: None,
+            fingerprint: FingerprintPolicy::Warn,
+            max_state_bytes: 64 * 1024,
+            ip_mask: IpMask::default(),
+            keys: Keyring::default(),
+        }
+    }
+}
+
+impl SessionConfig {
+    /// Checks the settings, naming the first one out of range.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_timeout("sessions.idleTimeoutSecs", self.idle_timeout_secs)?;
+        check_timeout("sessions.absoluteTimeoutSecs", self.absolute_timeout_secs)?;
+        if self.touch_interval_secs > self.idle_timeout_secs {
+            return Err(Error::invalid(
+                "sessions.touchIntervalSecs",
+                "must not exceed the idle timeout",
+            ));
+        }
+        if self.max_sessions_per_user == Some(0) {
+            return Err(Error::invalid(
+                "sessions.maxSessionsPerUser",
+                "must be at least 1",
+            ));
+        }
+        if !(2..=MAX_STATE_LIMIT).contains(&self.max_state_bytes) {
+            return Err(Error::invalid(
+                "sessions.maxStateBytes",
+                format!("must be 2 to {MAX_STATE_LIMIT}"),
+            ));
+        }
+        if self.ip_mask.v4_bits > 32 || self.ip_mask.v6_bits > 128 {
+            return Err(Error::invalid(
+                "ipMask",
+                "bits must be 0..=32 (IPv4) and 0..=128 (IPv6)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A timeout must be 1 second to [`MAX_TIMEOUT_SECS`].
+pub(super) fn check_timeout(field: &str, secs: u32) -> Result<(), Error> {
+    if (1..=MAX_TIMEOUT_SECS).contains(&secs) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("must be 1 to {MAX_TIMEOUT_SECS} seconds"),
+        ))
+    }
+}

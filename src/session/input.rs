@@ -1,0 +1,83 @@
+//! Checks on what callers pass in, before anything is looked up or written.
+
+use crate::error::Error;
+
+/// The longest user id accepted, in bytes.
+pub const MAX_USER_ID: usize = 256;
+/// The longest user agent accepted, in bytes.
+pub const MAX_USER_AGENT: usize = 4096;
+/// The longest state key accepted, in bytes.
+pub const MAX_KEY: usize = 256;
+
+/// A user id: 1 to 256 bytes, no control characters.
+pub fn user_id(field: &str, id: &str) -> Result<(), Error> {
+    if id.is_empty() || id.len() > MAX_USER_ID {
+        return Err(Error::invalid(
+            field,
+            format!("must be 1 to {MAX_USER_ID} bytes"),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// A user agent: at most 4096 bytes.
+pub fn user_agent(ua: &str) -> Result<(), Error> {
+    if ua.len() > MAX_USER_AGENT {
+        return Err(Error::invalid(
+            "userAgent",
+            format!("must be at most {MAX_USER_AGENT} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// A top-level state key: 1 to 256 bytes, and none of `"`, `\` or control
+/// characters, so that it quotes safely into a JSON path.
+pub fn state_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() || key.len() > MAX_KEY {
+        return Err(Error::invalid(
+            "key",
+            format!("must be 1 to {MAX_KEY} bytes"),
+        ));
+    }
+    if key.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return Err(Error::invalid(
+            "key",
+            "must not contain '\"', '\\' or control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// The JSON path of a top-level key checked by [`state_key`].
+pub fn key_path(key: &str) -> String {
+    format!("$.\"{key}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn rejects_empty_huge_and_control_text() {
+        assert!(user_id("userId", "alice@example.com").is_ok());
+        assert!(
+            user_id("userId", "'; DROP TABLE sessions; --").is_ok(),
+            "SQL-looking text is just text"
+        );
+        assert!(user_id("userId", "").is_err());
+        assert!(user_id("userId", &"a".repeat(257)).is_err());
+        assert!(user_id("userId", "a\nb").is_err());
+        assert!(state_key("cart").is_ok());
+        assert!(state_key("a.b[0]").is_ok());
+        assert!(state_key("a\"b").is_err());
+        assert!(state_key("").is_err());
+        assert!(user_agent(&"x".repeat(5000)).is_err());
+    }
+}

@@ -1,0 +1,499 @@
+//! The session rules, on top of any [`SessionStore`].
+
+use std::cell::Cell;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::config::{check_timeout, FingerprintPolicy, SessionConfig};
+use super::input;
+use super::record::{Client, Issued, Session, SessionRecord, StoredState};
+use super::store::{SessionStore, StateWrite};
+use super::token::{self, TokenHash};
+use super::SessionError;
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::privacy::{ip, useragent};
+
+/// How often creating a session also sweeps expired ones, in ms.
+const SWEEP_EVERY_MS: i64 = 60_000;
+/// How many expired sessions one sweep deletes at most.
+const SWEEP_LIMIT: u32 = 500;
+/// Attempts at drawing an unused id and token before giving up.
+const INSERT_ATTEMPTS: usize = 4;
+/// Attempts at a read-modify-write of sealed state that raced another write.
+const SEALED_ATTEMPTS: usize = 4;
+
+/// What the request says about the client. Both fields are optional.
+#[derive(Debug, Clone, Default)]
+pub struct ClientContext<'a> {
+    /// The client's IP address.
+    pub ip: Option<&'a str>,
+    /// The client's `User-Agent` header.
+    pub user_agent: Option<&'a str>,
+}
+
+impl ClientContext<'_> {
+    fn check(&self) -> Result<()> {
+        if let Some(ip) = self.ip {
+            ip::parse("ip", ip)?;
+        }
+        if let Some(ua) = self.user_agent {
+            input::user_agent(ua)?;
+        }
+        Ok(())
+    }
+
+    /// SHA-256 of the user agent and the IP's network, if either is given.
+    fn fingerprint(&self) -> Result<Option<TokenHash>> {
+        if self.ip.is_none() && self.user_agent.is_none() {
+            return Ok(None);
+        }
+        let network = match self.ip {
+            Some(text) => ip::network(ip::parse("ip", text)?).to_string(),
+            None => String::new(),
+        };
+        let mut h = Sha256::new();
+        h.update(b"usertrail fingerprint v1\n");
+        h.update(self.user_agent.unwrap_or_default().as_bytes());
+        h.update(b"\n");
+        h.update(network.as_bytes());
+        Ok(Some(h.finalize().into()))
+    }
+}
+
+/// Options for [`Sessions::create`].
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions<'a> {
+    /// The user; `None` for an anonymous session, bound later by `login`.
+    pub user_id: Option<&'a str>,
+    /// The client.
+    pub client: ClientContext<'a>,
+    /// Initial state: a JSON object.
+    pub data: Option<Map<String, Value>>,
+    /// Overrides the engine's idle timeout for this session.
+    pub idle_timeout_secs: Option<u32>,
+    /// Overrides the engine's absolute timeout for this session.
+    pub absolute_timeout_secs: Option<u32>,
+}
+
+/// The session operations of one engine.
+pub struct Sessions<'a, S: SessionStore> {
+    store: S,
+    config: &'a SessionConfig,
+    clock: &'a dyn Clock,
+    last_sweep: &'a Cell<i64>,
+}
+
+impl<'a, S: SessionStore> Sessions<'a, S> {
+    /// Sessions on `store`, with `config` and `clock`. `last_sweep` remembers
+    /// when expired sessions were last swept, across calls.
+    pub fn new(
+        store: S,
+        config: &'a SessionConfig,
+        clock: &'a dyn Clock,
+        last_sweep: &'a Cell<i64>,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            clock,
+            last_sweep,
+        }
+    }
+
+    /// Creates a session and returns it with its token.
+    pub fn create(&self, options: CreateOptions<'_>) -> Result<Issued> {
+        if let Some(user) = options.user_id {
+            input::user_id("userId", user)?;
+        }
+        options.client.check()?;
+        let idle_secs = options
+            .idle_timeout_secs
+            .unwrap_or(self.config.idle_timeout_secs);
+        let absolute_secs = options
+            .absolute_timeout_secs
+            .unwrap_or(self.config.absolute_timeout_secs);
+        check_timeout("idleTimeoutSecs", idle_secs)?;
+        check_timeout("absoluteTimeoutSecs", absolute_secs)?;
+        let data = Value::Object(options.data.unwrap_or_default()).to_string();
+        self.check_size(data.len())?;
+
+        let now = self.clock.now_ms();
+        self.sweep(now)?;
+        let ua = useragent::parse(options.client.user_agent.unwrap_or_default());
+        let ip = options
+            .client
+            .ip
+            .map(|text| ip::mask(text, self.config.ip_mask))
+            .transpose()?;
+        let idle_ms = i64::from(idle_secs) * 1000;
+        let absolute_expires_at = now + i64::from(absolute_secs) * 1000;
+        for _ in 0..INSERT_ATTEMPTS {
+            let (token, token_hash) = token::new_token();
+            let record = SessionRecord {
+                session_id: token::new_session_id(),
+                token_hash,
+                user_id: options.user_id.map(str::to_owned),
+                created_at: now,
+                last_seen_at: now,
+                idle_timeout_ms: idle_ms,
+                idle_expires_at: (now + idle_ms).min(absolute_expires_at),
+                absolute_expires_at,
+                client: Client {
+                    ip: ip.clone(),
+                    browser: ua.browser.clone(),
+                    os: ua.os.clone(),
+                    device: ua.device,
+                },
+                fingerprint: options.client.fingerprint()?,
+                version: 0,
+            };
+            let state = self.seal(&record.session_id, data.clone());
+            if self.store.insert(&record, &state)? {
+                if let Some(user) = options.user_id {
+                    self.enforce_limit(user)?;
+                }
+                return Ok(Issued {
+                    token,
+                    session: record.view(),
+                });
+            }
+        }
+        Err(crate::store::StoreError::Busy {
+            detail: "could not draw an unused session id".into(),
+        }
+        .into())
+    }
+
+    /// The session a token belongs to, or `None` for an unknown, malformed,
+    /// expired or destroyed token. Slides the idle deadline (writing at most
+    /// once per touch interval) and applies the fingerprint policy. An
+    /// expired session found here is deleted.
+    pub fn validate(&self, token: &str, client: &ClientContext<'_>) -> Result<Option<Session>> {
+        client.check()?;
+        let Some(hash) = token::parse(token) else {
+            return Ok(None);
+        };
+        let Some(mut record) = self.store.load(&hash)? else {
+            return Ok(None);
+        };
+        let now = self.clock.now_ms();
+        if record.is_expired(now) {
+            self.store.delete(&record.session_id)?;
+            return Ok(None);
+        }
+        let mismatch = self.config.fingerprint != FingerprintPolicy::Off
+            && record.fingerprint.is_some()
+            && client
+                .fingerprint()?
+                .is_some_and(|fp| Some(fp) != record.fingerprint);
+        if mismatch && self.config.fingerprint == FingerprintPolicy::Strict {
+            self.store.delete(&record.session_id)?;
+            return Ok(None);
+        }
+        if now - record.last_seen_at >= i64::from(self.config.touch_interval_secs) * 1000 {
+            record.last_seen_at = now;
+            record.idle_expires_at = (now + record.idle_timeout_ms).min(record.absolute_expires_at);
+            self.store.touch(
+                &record.session_id,
+                record.last_seen_at,
+                record.idle_expires_at,
+            )?;
+        }
+        let mut session = record.view();
+        session.fingerprint_mismatch = mismatch;
+        Ok(Some(session))
+    }
+
+    /// Issues a new token for the same session and state; the old token stops
+    /// working at once. Call it at any privilege change.
+    pub fn rotate(&self, token: &str) -> Result<Issued> {
+        self.reissue(token, None)
+    }
+
+    /// Binds the session to `user_id` and rotates its token, in one step.
+    pub fn login(&self, token: &str, user_id: &str) -> Result<Issued> {
+        input::user_id("userId", user_id)?;
+        let issued = self.reissue(token, Some(user_id))?;
+        self.enforce_limit(user_id)?;
+        Ok(issued)
+    }
+
+    fn reissue(&self, token: &str, user_id: Option<&str>) -> Result<Issued> {
+        let record = self.live(token)?;
+        let (new_token, new_hash) = token::new_token();
+        if !self
+            .store
+            .rehash(&record.session_id, &record.token_hash, &new_hash, user_id)?
+        {
+            return Err(SessionError::NotFound.into());
+        }
+        let mut session = record.view();
+        if let Some(user) = user_id {
+            session.user_id = Some(user.to_owned());
+        }
+        Ok(Issued {
+            token: new_token,
+            session,
+        })
+    }
+
+    /// Ends the session a token belongs to. Returns whether there was one.
+    pub fn destroy(&self, token: &str) -> Result<bool> {
+        match token::parse(token)
+            .map(|h| self.store.load(&h))
+            .transpose()?
+        {
+            Some(Some(record)) => Ok(self.store.delete(&record.session_id)?),
+            _ => Ok(false),
+        }
+    }
+
+    /// Ends one of a user's sessions by its id ("sign out that device").
+    /// Returns whether the user had it.
+    pub fn destroy_by_session_id(&self, user_id: &str, session_id: &str) -> Result<bool> {
+        input::user_id("userId", user_id)?;
+        if !token::is_session_id(session_id) {
+            return Ok(false);
+        }
+        Ok(self.store.delete_for_user_by_id(user_id, session_id)?)
+    }
+
+    /// Ends all of a user's sessions, except `except` if given ("log out
+    /// everywhere else"). Returns how many ended.
+    pub fn destroy_all_for_user(&self, user_id: &str, except: Option<&str>) -> Result<u64> {
+        input::user_id("userId", user_id)?;
+        Ok(self.store.delete_all_for_user(user_id, except)?)
+    }
+
+    /// A user's live sessions (devices), most recently used first.
+    pub fn list(&self, user_id: &str) -> Result<Vec<Session>> {
+        input::user_id("userId", user_id)?;
+        let now = self.clock.now_ms();
+        Ok(self
+            .store
+            .list_for_user(user_id, now)?
+            .iter()
+            .map(SessionRecord::view)
+            .collect())
+    }
+
+    /// Deletes up to `limit` expired sessions (default 500). Returns how many.
+    pub fn cleanup(&self, limit: Option<u32>) -> Result<u64> {
+        let now = self.clock.now_ms();
+        self.last_sweep.set(now);
+        Ok(self
+            .store
+            .delete_expired(now, limit.unwrap_or(SWEEP_LIMIT))?)
+    }
+
+    /// The whole state (`key` = `None`) or one top-level key's value
+    /// (`None` if unset).
+    pub fn get(&self, token: &str, key: Option<&str>) -> Result<Option<Value>> {
+        if let Some(key) = key {
+            input::state_key(key)?;
+        }
+        let record = self.live(token)?;
+        let (state, _) = self.store.load_state(&record.session_id)?;
+        let mut doc = self.open(&record.session_id, state)?;
+        Ok(match key {
+            None => Some(Value::Object(doc)),
+            Some(key) => doc.remove(key),
+        })
+    }
+
+    /// Sets one top-level key. Writers of different keys never lose each
+    /// other's updates. Returns the state's new version.
+    pub fn set(&self, token: &str, key: &str, value: &Value, expected: Option<i64>) -> Result<i64> {
+        input::state_key(key)?;
+        let json = value.to_string();
+        self.check_size(json.len())?;
+        self.write(
+            token,
+            expected,
+            StateWrite::SetKey { key, json: &json },
+            |doc| {
+                doc.insert(key.to_owned(), value.clone());
+            },
+        )
+    }
+
+    /// Applies a JSON Merge Patch: keys set to `null` are removed, objects
+    /// merge recursively, everything else replaces. Returns the new version.
+    pub fn merge(
+        &self,
+        token: &str,
+        patch: &Map<String, Value>,
+        expected: Option<i64>,
+    ) -> Result<i64> {
+        let json = Value::Object(patch.clone()).to_string();
+        self.check_size(json.len())?;
+        self.write(token, expected, StateWrite::MergePatch(&json), |doc| {
+            let mut merged = Value::Object(std::mem::take(doc));
+            merge_patch(&mut merged, &Value::Object(patch.clone()));
+            if let Value::Object(m) = merged {
+                *doc = m;
+            }
+        })
+    }
+
+    /// Removes one top-level key. Returns the new version.
+    pub fn remove(&self, token: &str, key: &str, expected: Option<i64>) -> Result<i64> {
+        input::state_key(key)?;
+        self.write(token, expected, StateWrite::RemoveKey(key), |doc| {
+            doc.remove(key);
+        })
+    }
+
+    /// Empties the state. Returns the new version.
+    pub fn clear(&self, token: &str, expected: Option<i64>) -> Result<i64> {
+        let record = self.live(token)?;
+        let state = self.seal(&record.session_id, "{}".into());
+        Ok(self.store.write_state(
+            &record.session_id,
+            StateWrite::Replace(state),
+            expected,
+            self.config.max_state_bytes,
+        )?)
+    }
+
+    /// Applies `write` in the store when the state is plaintext; when it is
+    /// sealed, opens it, applies `edit`, and seals it again under the
+    /// version it read (retrying if another write came between).
+    fn write(
+        &self,
+        token: &str,
+        expected: Option<i64>,
+        write: StateWrite<'_>,
+        edit: impl Fn(&mut Map<String, Value>),
+    ) -> Result<i64> {
+        let record = self.live(token)?;
+        let limit = self.config.max_state_bytes;
+        if self.config.keys.is_empty() {
+            if let (StoredState::Plain(_), _) = self.store.load_state(&record.session_id)? {
+                return Ok(self
+                    .store
+                    .write_state(&record.session_id, write, expected, limit)?);
+            }
+        }
+        for _ in 0..SEALED_ATTEMPTS {
+            let (state, version) = self.store.load_state(&record.session_id)?;
+            if let Some(expected) = expected.filter(|e| *e != version) {
+                return Err(SessionError::Conflict {
+                    expected,
+                    found: version,
+                }
+                .into());
+            }
+            let mut doc = self.open(&record.session_id, state)?;
+            edit(&mut doc);
+            let json = Value::Object(doc).to_string();
+            self.check_size(json.len())?;
+            let sealed = self.seal(&record.session_id, json);
+            match self.store.write_state(
+                &record.session_id,
+                StateWrite::Replace(sealed),
+                Some(version),
+                limit + SEAL_OVERHEAD,
+            ) {
+                Err(SessionError::Conflict { .. }) if expected.is_none() => continue,
+                other => return Ok(other?),
+            }
+        }
+        Err(crate::store::StoreError::Busy {
+            detail: "the session state kept changing".into(),
+        }
+        .into())
+    }
+
+    /// The live record for a token, deleting it if it has expired.
+    fn live(&self, token: &str) -> Result<SessionRecord> {
+        let hash = token::parse(token).ok_or(SessionError::NotFound)?;
+        let record = self.store.load(&hash)?.ok_or(SessionError::NotFound)?;
+        if record.is_expired(self.clock.now_ms()) {
+            self.store.delete(&record.session_id)?;
+            return Err(SessionError::Expired.into());
+        }
+        Ok(record)
+    }
+
+    /// Seals `json` with the newest key, or keeps it plaintext without keys.
+    fn seal(&self, session_id: &str, json: String) -> StoredState {
+        match self
+            .config
+            .keys
+            .seal(json.as_bytes(), session_id.as_bytes())
+        {
+            Some((key_id, blob)) => StoredState::Sealed { key_id, blob },
+            None => StoredState::Plain(json),
+        }
+    }
+
+    /// The state as a JSON object, opened if sealed.
+    fn open(&self, session_id: &str, state: StoredState) -> Result<Map<String, Value>> {
+        let json = match state {
+            StoredState::Plain(json) => json,
+            StoredState::Sealed { key_id, blob } => {
+                let bytes = self
+                    .config
+                    .keys
+                    .open(&key_id, &blob, session_id.as_bytes())?;
+                String::from_utf8(bytes).map_err(|_| SessionError::DecryptionFailed { key_id })?
+            }
+        };
+        match serde_json::from_str(&json) {
+            Ok(Value::Object(doc)) => Ok(doc),
+            _ => Err(crate::store::StoreError::Corrupt {
+                detail: format!("session {session_id} has state that is not a JSON object"),
+            }
+            .into()),
+        }
+    }
+
+    fn check_size(&self, size: usize) -> Result<()> {
+        let limit = self.config.max_state_bytes;
+        if size > limit {
+            return Err(SessionError::PayloadTooLarge { size, limit }.into());
+        }
+        Ok(())
+    }
+
+    fn enforce_limit(&self, user_id: &str) -> Result<()> {
+        if let Some(max) = self.config.max_sessions_per_user {
+            self.store.evict_least_recent(user_id, max)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes expired sessions if the last sweep was a while ago.
+    fn sweep(&self, now: i64) -> Result<()> {
+        if now - self.last_sweep.get() >= SWEEP_EVERY_MS {
+            self.last_sweep.set(now);
+            self.store.delete_expired(now, SWEEP_LIMIT)?;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes sealing adds to a state: a 24-byte nonce and a 16-byte tag.
+const SEAL_OVERHEAD: usize = 40;
+
+/// RFC 7396 JSON Merge Patch, as SQLite's `json_patch` applies it.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    let Value::Object(doc) = target else { return };
+    for (k, v) in patch {
+        if v.is_null() {
+            doc.remove(k);
+        } else {
+            merge_patch(doc.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Sessions in the engine's SQLite database.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+
+use super::input::key_path;
+use super::record::{Client, SessionRecord, StoredState};
+use super::store::{SessionStore, StateWrite};
+use super::token::TokenHash;
+use super::SessionError;
+use crate::privacy::useragent::DeviceClass;
+
+/// The sessions table of an engine's database.
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteSessionStore<'a> {
+    conn: &'a Connection,
+}
+
+impl<'a> SqliteSessionStore<'a> {
+    /// A store on `conn`, whose schema includes the sessions table.
+    pub fn new(conn: &'a Connection) -> Self {
+        Self { conn }
+    }
+
+    fn immediate(&self) -> Result<Transaction<'a>, SessionError> {
+        Ok(Transaction::new_unchecked(
+            self.conn,
+            TransactionBehavior::Immediate,
+        )?)
+    }
+}
+
+const COLUMNS: &str =
+    "session_id, token_hash, user_id, created_at, last_seen_at, idle_timeout_ms, \
+     idle_expires_at, absolute_expires_at, ip_masked, browser, os, device, fingerprint, version";
+
+fn record(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
+    let device: String = row.get(11)?;
+    Ok(SessionRecord {
+        session_id: row.get(0)?,
+        token_hash: row.get(1)?,
+        user_id: row.get(2)?,
+        created_at: row.get(3)?,
+        last_seen_at: row.get(4)?,
+        idle_timeout_ms: row.get(5)?,
+        idle_expires_at: row.get(6)?,
+        absolute_expires_at: row.get(7)?,
+        client: Client {
+            ip: row.get(8)?,
+            browser: row.get(9)?,
+            os: row.get(10)?,
+            device: DeviceClass::from_name(&device),
+        },
+        fingerprint: row.get(12)?,
+        version: row.get(13)?,
+    })
+}
+
+fn split(state: &StoredState) -> (Option<&str>, Option<&[u8]>, Option<&str>) {
+    match state {
+        StoredState::Plain(json) => (Some(json), None, None),
+        StoredState::Sealed { key_id, blob } => (None, Some(blob), Some(key_id)),
+    }
+}
+
+impl SessionStore for SqliteSessionStore<'_> {
+    fn insert(&self, r: &SessionRecord, state: &StoredState) -> Result<bool, SessionError> {
+        let (data, sealed, key_id) = split(state);
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO sessions (session_id, token_hash, user_id, created_at, last_seen_at, \
+             idle_timeout_ms, idle_expires_at, absolute_expires_at, ip_masked, browser, os, device, \
+             fingerprint, version, data, sealed, key_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, json(?15), ?16, ?17) \
+             ON CONFLICT DO NOTHING",
+        )?;
+        let n = stmt.execute(params![
+            r.session_id,
+            r.token_hash,
+            r.user_id,
+            r.created_at,
+            r.last_seen_at,
+            r.idle_timeout_ms,
+            r.idle_expires_at,
+            r.absolute_expires_at,
+            r.client.ip,
+            r.client.browser,
+            r.client.os,
+            r.client.device.as_str(),
+            r.fingerprint,
+            r.version,
+            data,
+            sealed,
+            key_id,
+        ])?;
+        Ok(n == 1)
+    }
+
+    fn load(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, SessionError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM sessions WHERE token_hash = ?1"
+        ))?;
+        Ok(stmt.query_row([hash], record).optional()?)
+    }
+
+    fn touch(
+        &self,
+        session_id: &str,
+        last_seen_at: i64,
+        idle_expires_at: i64,
+    ) -> Result<(), SessionError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE sessions SET last_seen_at = ?2, idle_expires_at = ?3 WHERE session_id = ?1",
+        )?;
+        stmt.execute(params![session_id, last_seen_at, idle_expires_at])?;
+        Ok(())
+    }
+
+    fn rehash(
+        &self,
+        session_id: &str,
+        old: &TokenHash,
+        new: &TokenHash,
+        user_id: Option<&str>,
+    ) -> Result<bool, SessionError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE sessions SET token_hash = ?3, user_id = coalesce(?4, user_id) \
+             WHERE session_id = ?1 AND token_hash = ?2",
+        )?;
+        Ok(stmt.execute(params![session_id, old, new, user_id])? == 1)
+    }
+
+    fn delete(&self, session_id: &str) -> Result<bool, SessionError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?;
+        Ok(stmt.execute([session_id])? == 1)
+    }
+
+    fn delete_for_user_by_id(&self, user_id: &str, session_id: &str) -> Result<bool, SessionError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("DELETE FROM sessions WHERE session_id = ?1 AND user_id = ?2")?;
+        Ok(stmt.execute([session_id, user_id])? == 1)
+    }
+
+    fn delete_all_for_user(
+        &self,
+        user_id: &str,
+        except: Option<&str>,
+    ) -> Result<u64, SessionError> {
+        let mut stmt = self.conn.prepare_cached(
+            "DELETE FROM sessions WHERE user_id = ?1 AND session_id IS NOT coalesce(?2, '')",
+        )?;
+        Ok(stmt.execute(params![user_id, except])? as u64)
+    }
+
+    fn list_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, SessionError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 \
+             AND idle_expires_at > ?2 AND absolute_expires_at > ?2 \
+             ORDER BY last_seen_at DESC, created_at DESC, session_id"
+        ))?;
+        let rows = stmt.query_map(params![user_id, now], record)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn evict_least_recent(&self, user_id: &str, keep: u32) -> Result<u64, SessionError> {
+        let mut stmt = self.conn.prepare_cached(
+            "DELETE FROM sessions WHERE session_id IN ( \
+               SELECT session_id FROM sessions WHERE user_id = ?1 \
+               ORDER BY last_seen_at DESC, created_at DESC, session_id LIMIT -1 OFFSET ?2)",
+        )?;
+        Ok(stmt.execute(params![user_id, keep])? as u64)
+    }
+
+    fn delete_expired(&self, now: i64, limit: u32) -> Result<u64, SessionError> {
+        let mut stmt = self.conn.prepare_cached(
+            "DELETE FROM sessions WHERE session_id IN ( \
+               SELECT session_id FROM sessions WHERE idle_expires_at <= ?1 \
+               UNION SELECT session_id FROM sessions WHERE absolute_expires_at <= ?1 LIMIT ?2)",
+        )?;
+        Ok(stmt.execute(params![now, limit])? as u64)
+    }
+
+    fn load_state(&self, session_id: &str) -> Result<(StoredState, i64), SessionError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT data, sealed, key_id, version FROM sessions WHERE session_id = ?1",
+        )?;
+        let row = stmt
+            .query_row([session_id], |r| {
+                let data: Option<String> = r.get(0)?;
+                let sealed: Option<Vec<u8>> = r.get(1)?;
+                let key_id: Option<String> = r.get(2)?;
+                Ok((data, sealed, key_id, r.get::<_, i64>(3)?))
+            })
+            .optional()?
+            .ok_or(SessionError::NotFound)?;
+        let state = match row {
+            (Some(json), _, _, _) => StoredState::Plain(json),
+            (None, Some(blob), Some(key_id), _) => StoredState::Sealed { key_id, blob },
+            _ => StoredState::Plain("{}".into()),
+        };
+        Ok((state, row.3))
+    }
+
+    fn write_state(
+        &self,
+        session_id: &str,
+        write: StateWrite<'_>,
+        expected: Option<i64>,
+        limit: usize,
+    ) -> Result<i64, SessionError> {
+        let tx = self.immediate()?;
+        let (version, sealed): (i64, bool) = tx
+            .prepare_cached(
+                "SELECT version, sealed IS NOT NULL FROM sessions WHERE session_id = ?1",
+            )?
+            .query_row([session_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or(SessionError::NotFound)?;
+        if let Some(expected) = expected.filter(|e| *e != version) {
+            return Err(SessionError::Conflict {
+                expected,
+                found: version,
+            });
+        }
+        let in_place = !matches!(write, StateWrite::Replace(_));
+        if in_place && sealed {
+            // Sealed state cannot be edited by SQL; the manager replaces it whole.
+            return Err(SessionError::Store(
+                crate::store::StoreError::InvalidInput {
+                    field: "write".into(),
+                    reason: "sealed state can only be replaced whole".into(),
+                },
+            ));
+        }
+        let changed = match write {
+            StateWrite::SetKey { key, json } => tx
+                .prepare_cached(
+                    "UPDATE sessions SET data = json_set(data, ?2, json(?3)), version = version + 1 \
+                     WHERE session_id = ?1",
+                )?
+                .execute(params![session_id, key_path(key), json])?,
+            StateWrite::RemoveKey(key) => tx
+                .prepare_cached(
+                    "UPDATE sessions SET data = json_remove(data, ?2), version = version + 1 \
+                     WHERE session_id = ?1",
+                )?
+                .execute(params![session_id, key_path(key)])?,
+            StateWrite::MergePatch(patch) => tx
+                .prepare_cached(
+                    "UPDATE sessions SET data = json_patch(data, json(?2)), version = version + 1 \
+                     WHERE session_id = ?1",
+                )?
+                .execute(params![session_id, patch])?,
+            StateWrite::Replace(state) => {
+                let (data, sealed, key_id) = split(&state);
+                tx.prepare_cached(
+                    "UPDATE sessions SET data = json(?2), sealed = ?3, key_id = ?4, version = version + 1 \
+                     WHERE session_id = ?1",
+                )?
+                .execute(params![session_id, data, sealed, key_id])?
+            }
+        };
+        debug_assert_eq!(changed, 1);
+        let size: i64 = tx
+            .prepare_cached("SELECT coalesce(length(CAST(data AS BLOB)), length(sealed)) FROM sessions WHERE session_id = ?1")?
+            .query_row([session_id], |r| r.get(0))?;
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        if size > limit {
+            // Dropping the transaction rolls the write back.
+            return Err(SessionError::PayloadTooLarge { size, limit });
+        }
+        tx.commit()?;
+        Ok(version + 1)
+    }
+}
