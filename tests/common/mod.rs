@@ -1,0 +1,55 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::sync::Arc;
+
+use usertrail::clock::ManualClock;
+use usertrail::error::ErrorCode;
+use usertrail::session::SessionConfig;
+use usertrail::{OpenOptions, Storage, UserTrail};
+
+/// A fixed start time for tests: 2023-11-14T22:13:20Z.
+pub const T0: i64 = 1_700_000_000_000;
+/// One minute, in ms.
+pub const MIN: i64 = 60_000;
+
+/// An in-memory engine on a manual clock at [`T0`].
+pub fn engine(config: SessionConfig) -> (UserTrail, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let trail = UserTrail::open(
+        OpenOptions::new(Storage::Memory)
+            .clock(clock.clone())
+            .sessions(config),
+    )
+    .unwrap();
+    (trail, clock)
+}
+
+/// An engine on a copy of `bytes`, with `config` and `clock`.
+pub fn reopen(bytes: Vec<u8>, config: SessionConfig, clock: Arc<ManualClock>) -> UserTrail {
+    UserTrail::open(
+        OpenOptions::new(Storage::Bytes(bytes))
+            .clock(clock)
+            .sessions(config),
+    )
+    .unwrap()
+}
+
+/// The code of a result's error, or "OK".
+pub fn code<T>(r: usertrail::Result<T>) -> &'static str {
+    r.map(|_| "OK").unwrap_or_else(|e| e.code())
+}
+
+/// How many sessions rows there are.
+pub fn rows(trail: &UserTrail) -> i64 {
+    trail
+        .store()
+        .conn()
+        .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
