@@ -480,7 +480,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
 const SEAL_OVERHEAD: usize = 40;
 
 /// RFC 7396 JSON Merge Patch, as SQLite's `json_patch` applies it.
-fn merge_patch(target: &mut Value, patch: &Value) {
+pub(super) fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(patch) = patch else {
         *target = patch.clone();
         return;

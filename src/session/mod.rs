@@ -41,6 +41,8 @@ mod record;
 mod seal;
 mod sqlite;
 mod store;
+#[cfg(test)]
+mod tests;
 pub mod token;
 
 pub use config::{FingerprintPolicy, SessionConfig};
