@@ -32,18 +32,20 @@ fn code(err: JsValue) -> String {
 async fn writes_persist_in_opfs_across_reopen() {
     let name = format!("persist-{}.db", js_sys::Date::now() as u64);
     let mut trail = JsUserTrail::open(Some(options(&name))).await.unwrap();
-    {
-        let conn = trail.core().unwrap().store().conn();
-        let journal: String = conn
-            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+    trail
+        .with_core(|t| {
+            let conn = t.store().conn();
+            let journal: String = conn
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .unwrap();
+            assert_eq!(journal, "delete", "OPFS uses a rollback journal");
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('probe', 'in opfs')",
+                [],
+            )
             .unwrap();
-        assert_eq!(journal, "delete", "OPFS uses a rollback journal");
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('probe', 'in opfs')",
-            [],
-        )
+        })
         .unwrap();
-    }
     trail.close().unwrap();
 
     // The file is in the OPFS pool, not in the in-memory default VFS.
@@ -56,12 +58,13 @@ async fn writes_persist_in_opfs_across_reopen() {
 
     let trail = JsUserTrail::open(Some(options(&name))).await.unwrap();
     let v: String = trail
-        .core()
-        .unwrap()
-        .store()
-        .conn()
-        .query_row("SELECT value FROM meta WHERE key = 'probe'", [], |r| {
-            r.get(0)
+        .with_core(|t| {
+            t.store()
+                .conn()
+                .query_row("SELECT value FROM meta WHERE key = 'probe'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap()
         })
         .unwrap();
     assert_eq!(v, "in opfs");

@@ -29,3 +29,32 @@ pub(crate) fn read<T: DeserializeOwned>(
     }
     serde_wasm_bindgen::from_value(value).map_err(|e| Error::invalid(field, e.to_string()))
 }
+
+/// Copies a `Uint8Array` (a Node `Buffer` is one); anything else is
+/// `INVALID_INPUT` for `field`.
+pub(crate) fn uint8array(value: JsValue, field: &str) -> crate::Result<Vec<u8>> {
+    value
+        .dyn_into::<js_sys::Uint8Array>()
+        .map(|b| b.to_vec())
+        .map_err(|_| Error::invalid(field, "must be a Uint8Array"))
+}
+
+/// A string argument; anything else is `INVALID_INPUT` for `field`.
+pub(crate) fn string(value: &JsValue, field: &str) -> crate::Result<String> {
+    value
+        .as_string()
+        .ok_or_else(|| Error::invalid(field, "must be a string"))
+}
+
+/// An optional options object: `undefined` and `null` read as the default.
+pub(crate) fn read_opt<T: DeserializeOwned + Default>(
+    value: JsValue,
+    field: &str,
+    known: &[&str],
+) -> crate::Result<T> {
+    if value.is_undefined() || value.is_null() {
+        Ok(T::default())
+    } else {
+        read(value, field, known)
+    }
+}

@@ -52,7 +52,7 @@ test('the demo opens the engine on OPFS, and it persists across a reload', async
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(base);
   const first = await ready(page);
-  assert.deepEqual({ ...first, createdAt: undefined }, { persistent: true, schema: '1', createdAt: undefined, reason: null });
+  assert.deepEqual({ ...first, createdAt: undefined }, { persistent: true, schema: '2', createdAt: undefined, reason: null });
   assert.ok(first.createdAt > 0);
 
   await page.reload();

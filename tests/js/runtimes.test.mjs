@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 
 const here = new URL('.', import.meta.url).pathname;
 const bin = (name) => join(process.env.ROOT, 'node_modules', '.bin', name);
-const expected = { schemaVersion: 1, createdAt: 1234, code: 'NOT_A_DATABASE' };
+const expected = { schemaVersion: 2, createdAt: 1234, code: 'NOT_A_DATABASE' };
 
 test('Deno imports the package and opens an engine', () => {
   const out = execFileSync(bin('deno'), ['run', '--quiet', '--allow-read', '--allow-env', 'runtimes/deno.mjs'], {

@@ -1,6 +1,15 @@
 // Compiled with `tsc --noEmit` against the installed package: the shipped
 // types must describe the API as documented.
-import { UserTrail, UserTrailError, init, initSync, type ErrorCode, type OpenOptions } from 'usertrail';
+import {
+  UserTrail,
+  UserTrailError,
+  init,
+  initSync,
+  type CreatedSession,
+  type ErrorCode,
+  type OpenOptions,
+  type Session,
+} from 'usertrail';
 
 async function main(): Promise<void> {
   await init();
@@ -31,3 +40,28 @@ async function main(): Promise<void> {
 }
 
 void main;
+
+async function sessions(trail: UserTrail): Promise<void> {
+  const created: CreatedSession = await trail.sessions.create({ userId: 'alice', ip: '1.2.3.4', data: { cart: [] } });
+  const token: string = created.token;
+  const session: Session | null = await trail.sessions.validate(token, { userAgent: 'x' });
+  if (session) {
+    const version: number = session.version;
+    const device: 'desktop' | 'mobile' | 'tablet' | 'bot' | 'unknown' = session.client.device;
+    await trail.sessions.merge(token, { step: 1 }, { expectedVersion: version });
+    console.log(device);
+  }
+  const list: Session[] = await trail.sessions.list('alice');
+  const n: number = await trail.sessions.destroyAllForUser('alice', { exceptSessionId: list[0]?.sessionId });
+  const value: unknown = await trail.sessions.get(token, 'cart');
+  await trail.sessions.set(token, 'cart', [1, 2]);
+  const opened = await UserTrail.open({
+    sessions: { idleTimeoutSecs: 60, fingerprint: 'strict', keys: [{ id: 'k1', key: new Uint8Array(32) }] },
+    ipMask: { v4Bits: 8 },
+  });
+  // @ts-expect-error: not a fingerprint policy
+  await UserTrail.open({ sessions: { fingerprint: 'paranoid' } });
+  console.log(n, value, opened);
+}
+
+void sessions;

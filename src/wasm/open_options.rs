@@ -1,0 +1,205 @@
+//! Reading `UserTrail.open`'s options object into the core's options.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+use super::clock::{DateClock, FnClock};
+use super::opfs::{self, OpfsOptions};
+use super::options::{read, uint8array};
+use crate::clock::SharedClock;
+use crate::error::{Error, Result};
+use crate::privacy::ip::IpMask;
+use crate::session::{FingerprintPolicy, Keyring, SessionConfig};
+use crate::store::StoreOptions;
+use crate::{OpenOptions, Storage};
+
+const STORAGE_KINDS: &str =
+    "must be 'memory', 'opfs', { opfs: { name?, pool?, directory? } } or { bytes: Uint8Array }";
+
+/// The options object of `UserTrail.open`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct OpenOptionsJs {
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    storage: JsValue,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    clock: JsValue,
+    busy_timeout_ms: Option<u32>,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    sessions: JsValue,
+    ip_mask: Option<IpMaskJs>,
+}
+
+impl OpenOptionsJs {
+    const KEYS: &'static [&'static str] =
+        &["storage", "clock", "busyTimeoutMs", "sessions", "ipMask"];
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IpMaskJs {
+    v4_bits: Option<u8>,
+    v6_bits: Option<u8>,
+}
+
+/// `sessions` in the open options.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionsJs {
+    idle_timeout_secs: Option<u32>,
+    absolute_timeout_secs: Option<u32>,
+    touch_interval_secs: Option<u32>,
+    max_sessions_per_user: Option<u32>,
+    fingerprint: Option<String>,
+    max_state_bytes: Option<u32>,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    keys: JsValue,
+}
+
+impl SessionsJs {
+    const KEYS: &'static [&'static str] = &[
+        "idleTimeoutSecs",
+        "absoluteTimeoutSecs",
+        "touchIntervalSecs",
+        "maxSessionsPerUser",
+        "fingerprint",
+        "maxStateBytes",
+        "keys",
+    ];
+}
+
+/// The options, read; OPFS, if asked for, is installed by [`Parsed::storage`].
+pub(crate) struct Parsed {
+    storage: StorageOption,
+    options: OpenOptions,
+}
+
+enum StorageOption {
+    Memory,
+    Bytes(Vec<u8>),
+    Opfs(OpfsOptions),
+}
+
+/// Reads the options object (`undefined` means all defaults).
+pub(crate) fn parse(value: JsValue) -> Result<Parsed> {
+    let js: OpenOptionsJs = if value.is_undefined() || value.is_null() {
+        OpenOptionsJs::default()
+    } else {
+        read(value, "options", OpenOptionsJs::KEYS)?
+    };
+    #[allow(clippy::arc_with_non_send_sync)] // wasm is single-threaded
+    let clock: SharedClock = if js.clock.is_undefined() {
+        Arc::new(DateClock)
+    } else {
+        Arc::new(FnClock::new(js.clock)?)
+    };
+    let mut sessions = sessions(js.sessions)?;
+    if let Some(mask) = js.ip_mask {
+        sessions.ip_mask = IpMask {
+            v4_bits: mask.v4_bits.unwrap_or(IpMask::default().v4_bits),
+            v6_bits: mask.v6_bits.unwrap_or(IpMask::default().v6_bits),
+        };
+    }
+    let mut options = OpenOptions::new(Storage::Memory)
+        .clock(clock)
+        .sessions(sessions);
+    if let Some(ms) = js.busy_timeout_ms {
+        options.store = StoreOptions {
+            busy_timeout_ms: ms,
+        };
+    }
+    Ok(Parsed {
+        storage: storage_option(&js.storage)?,
+        options,
+    })
+}
+
+impl Parsed {
+    /// The core options, with OPFS installed if asked for, and the lease that
+    /// keeps a second engine in this worker off the OPFS file.
+    pub(crate) async fn resolve(mut self) -> Result<(OpenOptions, Option<opfs::Lease>)> {
+        let (storage, lease) = match self.storage {
+            StorageOption::Memory => (Storage::Memory, None),
+            StorageOption::Bytes(bytes) => (Storage::Bytes(bytes), None),
+            StorageOption::Opfs(o) => {
+                let (storage, lease) = opfs::storage(o).await?;
+                (storage, Some(lease))
+            }
+        };
+        self.options.storage = storage;
+        Ok((self.options, lease))
+    }
+}
+
+/// Reads `storage`: a kind's name, `{ bytes }` or `{ opfs }`.
+fn storage_option(value: &JsValue) -> Result<StorageOption> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(StorageOption::Memory);
+    }
+    if let Some(kind) = value.as_string() {
+        return match kind.as_str() {
+            "memory" => Ok(StorageOption::Memory),
+            "opfs" => Ok(StorageOption::Opfs(OpfsOptions::default())),
+            _ => Err(Error::invalid("storage", STORAGE_KINDS)),
+        };
+    }
+    if !value.is_object() {
+        return Err(Error::invalid("storage", STORAGE_KINDS));
+    }
+    let get = |key: &str| js_sys::Reflect::get(value, &key.into()).unwrap_or(JsValue::UNDEFINED);
+    let (bytes, opfs) = (get("bytes"), get("opfs"));
+    match (bytes.is_undefined(), opfs.is_undefined()) {
+        (false, true) => uint8array(bytes, "storage.bytes").map(StorageOption::Bytes),
+        (true, false) => read(opfs, "storage.opfs", OpfsOptions::KEYS).map(StorageOption::Opfs),
+        _ => Err(Error::invalid("storage", STORAGE_KINDS)),
+    }
+}
+
+/// Reads `sessions` into the core's settings.
+fn sessions(value: JsValue) -> Result<SessionConfig> {
+    let mut config = SessionConfig::default();
+    if value.is_undefined() || value.is_null() {
+        return Ok(config);
+    }
+    let js: SessionsJs = read(value, "sessions", SessionsJs::KEYS)?;
+    config.idle_timeout_secs = js.idle_timeout_secs.unwrap_or(config.idle_timeout_secs);
+    config.absolute_timeout_secs = js
+        .absolute_timeout_secs
+        .unwrap_or(config.absolute_timeout_secs);
+    config.touch_interval_secs = js.touch_interval_secs.unwrap_or(config.touch_interval_secs);
+    config.max_sessions_per_user = js.max_sessions_per_user;
+    if let Some(name) = js.fingerprint {
+        config.fingerprint = FingerprintPolicy::from_name(&name)?;
+    }
+    if let Some(bytes) = js.max_state_bytes {
+        config.max_state_bytes = bytes as usize;
+    }
+    if !js.keys.is_undefined() {
+        config.keys = keys(js.keys)?;
+    }
+    Ok(config)
+}
+
+/// Reads `[{ id, key: Uint8Array }]`, newest first.
+fn keys(value: JsValue) -> Result<Keyring> {
+    let list: js_sys::Array = value
+        .dyn_into()
+        .map_err(|_| Error::invalid("sessions.keys", "must be an array of { id, key }"))?;
+    let mut pairs = Vec::new();
+    for entry in list.iter() {
+        if !entry.is_object() {
+            return Err(Error::invalid(
+                "sessions.keys",
+                "must be an array of { id, key }",
+            ));
+        }
+        let get = |k: &str| js_sys::Reflect::get(&entry, &k.into()).unwrap_or(JsValue::UNDEFINED);
+        let id = get("id")
+            .as_string()
+            .ok_or_else(|| Error::invalid("sessions.keys.id", "must be a string"))?;
+        pairs.push((id, uint8array(get("key"), "sessions.keys.key")?));
+    }
+    Keyring::new(pairs)
+}

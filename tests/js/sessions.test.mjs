@@ -1,0 +1,197 @@
+// trail.sessions through the packed package: the binding's conversions and
+// errors. The rules themselves are tested in Rust (tests/sessions.rs).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { UserTrail, UserTrailError } from 'usertrail';
+
+const T0 = 1_700_000_000_000;
+const MIN = 60_000;
+const CHROME =
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
+
+async function engine(options = {}) {
+  let now = T0;
+  const trail = await UserTrail.open({ clock: () => now, ...options });
+  return { trail, sessions: trail.sessions, advance: (ms) => (now += ms) };
+}
+
+async function code(fn) {
+  try {
+    await fn();
+  } catch (err) {
+    assert.ok(err instanceof UserTrailError, `not a UserTrailError: ${err}`);
+    return err.code;
+  }
+  return 'OK';
+}
+
+test('create, validate, rotate, login and destroy', async () => {
+  const { sessions } = await engine();
+  const anon = await sessions.create({ ip: '203.0.113.9', userAgent: CHROME, data: { cart: [] } });
+  assert.equal(typeof anon.token, 'string');
+  assert.equal(anon.token.length, 43);
+  assert.equal(anon.userId, null);
+  assert.equal(anon.createdAt, T0);
+  assert.equal(anon.idleExpiresAt, T0 + 30 * MIN);
+  assert.equal(anon.absoluteExpiresAt, T0 + 12 * 60 * MIN);
+  assert.deepEqual(anon.client, { ip: '203.0.0.0', browser: 'Chrome 120', os: 'Windows', device: 'desktop' });
+  assert.equal('fingerprintMismatch' in anon, false);
+
+  const seen = await sessions.validate(anon.token, { ip: '203.0.113.9', userAgent: CHROME });
+  assert.equal(seen.sessionId, anon.sessionId);
+  assert.equal(await sessions.validate('nope'), null);
+
+  const alice = await sessions.login(anon.token, 'alice');
+  assert.equal(alice.userId, 'alice');
+  assert.notEqual(alice.token, anon.token);
+  assert.equal(await sessions.validate(anon.token), null);
+  const rotated = await sessions.rotate(alice.token);
+  assert.equal(await sessions.validate(alice.token), null);
+  assert.deepEqual(await sessions.get(rotated.token), { cart: [] });
+
+  const list = await sessions.list('alice');
+  assert.equal(list.length, 1);
+  assert.equal(list[0].sessionId, anon.sessionId);
+  assert.equal(await sessions.destroy(rotated.token), true);
+  assert.equal(await sessions.destroy(rotated.token), false);
+});
+
+test('the clock drives expiry', async () => {
+  const { sessions, advance } = await engine({ sessions: { idleTimeoutSecs: 60, touchIntervalSecs: 10 } });
+  const s = await sessions.create();
+  advance(59_999);
+  assert.ok(await sessions.validate(s.token));
+  advance(60_000);
+  assert.equal(await sessions.validate(s.token), null);
+  assert.equal(await code(() => sessions.get(s.token)), 'SESSION_NOT_FOUND');
+});
+
+test('state: set, get, merge, remove, clear and compare-and-swap', async () => {
+  const { sessions } = await engine();
+  const { token } = await sessions.create();
+  assert.equal(await sessions.set(token, 'cart', [{ sku: 'A1', qty: 2 }]), 1);
+  assert.deepEqual(await sessions.get(token, 'cart'), [{ sku: 'A1', qty: 2 }]);
+  assert.equal(await sessions.get(token, 'nothing'), undefined);
+  const v = (await sessions.validate(token)).version;
+  assert.equal(await sessions.merge(token, { step: 2, cart: null }, { expectedVersion: v }), v + 1);
+  assert.deepEqual(await sessions.get(token), { step: 2 });
+  assert.equal(await code(() => sessions.merge(token, { step: 3 }, { expectedVersion: v })), 'CONFLICT');
+  assert.equal(await sessions.remove(token, 'step'), v + 2);
+  await sessions.set(token, 'unicode', 'héllo 🦀 "quoted"');
+  assert.equal(await sessions.get(token, 'unicode'), 'héllo 🦀 "quoted"');
+  assert.equal(await sessions.clear(token), v + 4);
+  assert.deepEqual(await sessions.get(token), {});
+});
+
+test('devices: destroyBySessionId and destroyAllForUser', async () => {
+  const { sessions } = await engine();
+  const a = await sessions.create({ userId: 'alice' });
+  const b = await sessions.create({ userId: 'alice' });
+  const c = await sessions.create({ userId: 'alice' });
+  assert.equal(await sessions.destroyBySessionId('bob', a.sessionId), false);
+  assert.equal(await sessions.destroyBySessionId('alice', a.sessionId), true);
+  assert.equal(await sessions.destroyAllForUser('alice', { exceptSessionId: c.sessionId }), 1);
+  assert.equal(await sessions.validate(b.token), null);
+  assert.ok(await sessions.validate(c.token));
+  assert.equal(await sessions.cleanup({ limit: 10 }), 0);
+});
+
+test('sealed state with keys from the host', async () => {
+  const k1 = new Uint8Array(32).fill(1);
+  const { trail, sessions } = await engine({ sessions: { keys: [{ id: 'k1', key: k1 }] } });
+  const { token } = await sessions.create({ data: { secret: 'correct horse battery staple' } });
+  const bytes = trail.export();
+  assert.equal(Buffer.from(bytes).includes('correct horse'), false, 'plaintext in the database');
+  const keyless = await UserTrail.open({ storage: { bytes }, clock: () => T0 });
+  assert.equal(await code(() => keyless.sessions.get(token)), 'KEY_MISSING');
+  const wrong = await UserTrail.open({
+    storage: { bytes },
+    clock: () => T0,
+    sessions: { keys: [{ id: 'k1', key: new Uint8Array(32).fill(9) }] },
+  });
+  assert.equal(await code(() => wrong.sessions.get(token)), 'DECRYPTION_FAILED');
+  assert.equal(
+    await code(() => UserTrail.open({ sessions: { keys: [{ id: 'k', key: new Uint8Array(16) }] } })),
+    'INVALID_INPUT',
+  );
+});
+
+test('wrong types and bad values are typed errors, and write nothing', async () => {
+  const { trail, sessions } = await engine();
+  const { token } = await sessions.create({ userId: 'alice' });
+  const before = trail.export();
+  const cases = [
+    [() => sessions.validate(42), 'token'],
+    [() => sessions.validate(undefined), 'token'],
+    [() => sessions.validate(token, { ip: 'not an ip' }), 'ip'],
+    [() => sessions.validate(token, { referer: 'x' }), 'client'],
+    [() => sessions.create({ userId: '' }), 'userId'],
+    [() => sessions.create({ userId: 'x'.repeat(300) }), 'userId'],
+    [() => sessions.create({ userId: 7 }), 'options'],
+    [() => sessions.create({ data: [1, 2] }), 'data'],
+    [() => sessions.create({ data: 'text' }), 'data'],
+    [() => sessions.create({ idleTimeoutSecs: -5 }), 'options'],
+    [() => sessions.create({ idleTimeoutSecs: 0 }), 'idleTimeoutSecs'],
+    [() => sessions.set(token, 'k', undefined), 'value'],
+    [() => sessions.set(token, 'k', () => 1), 'value'],
+    [() => sessions.set(token, 'k', 10n), 'value'],
+    [() => sessions.set(token, 'a"b', 1), 'key'],
+    [() => sessions.set(token, 'k', 1, { expectedVersion: 'one' }), 'options'],
+    [() => sessions.merge(token, [1]), 'patch'],
+    [() => sessions.login(token, null), 'userId'],
+    [() => sessions.list(''), 'userId'],
+  ];
+  for (const [fn, field] of cases) {
+    try {
+      await fn();
+      assert.fail(`no error for ${fn}`);
+    } catch (err) {
+      assert.ok(err instanceof UserTrailError, `${fn}: ${err}`);
+      assert.equal(err.code, 'INVALID_INPUT', `${fn}`);
+      assert.equal(err.field, field, `${fn}`);
+    }
+  }
+  assert.equal(await code(() => sessions.set(token, 'big', 'x'.repeat(70_000))), 'PAYLOAD_TOO_LARGE');
+  assert.deepEqual(trail.export(), before, 'a refused call wrote');
+});
+
+test('bad session settings are refused at open', async () => {
+  for (const sessions of [
+    { idleTimeoutSecs: 0 },
+    { fingerprint: 'paranoid' },
+    { maxSessionsPerUser: 0 },
+    { keys: 'k1' },
+    { idleTimout: 5 },
+  ]) {
+    assert.equal(await code(() => UserTrail.open({ sessions })), 'INVALID_INPUT', JSON.stringify(sessions));
+  }
+});
+
+test('trail.sessions throws CLOSED once the engine is closed', async () => {
+  const { trail, sessions } = await engine();
+  const { token } = await sessions.create();
+  trail.close();
+  assert.equal(await code(() => sessions.validate(token)), 'CLOSED');
+  assert.equal(await code(() => trail.sessions.create()), 'CLOSED');
+});
+
+test('a clock that calls back into the engine gets BUSY, not a crash', async () => {
+  let trail;
+  let inner = 'not called';
+  trail = await UserTrail.open({
+    clock: () => {
+      if (trail) {
+        try {
+          trail.sessions.cleanup();
+          inner = 'OK';
+        } catch (err) {
+          inner = err.code;
+        }
+      }
+      return T0;
+    },
+  });
+  await trail.sessions.create();
+  assert.equal(inner, 'BUSY');
+});
