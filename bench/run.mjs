@@ -16,6 +16,9 @@ const ROWS = 20_000;
 const LOOKUPS = 100_000;
 const OPENS = 200;
 const RUNS = 5;
+const LIVE_SESSIONS = 100_000;
+const CREATES = 10_000;
+const VALIDATES = 100_000;
 
 /** The fastest of RUNS runs of `work`, in ms: a warm, steady-state figure. */
 function best(work) {
@@ -42,6 +45,17 @@ const bench = new Bench();
 bench.insert(ROWS);
 wasm.point_lookup = { ops: LOOKUPS, ms: best(() => bench.pointLookup(ROWS, LOOKUPS)) };
 bench.free();
+
+const sessions = new Bench();
+sessions.createSessions(LIVE_SESSIONS);
+wasm.session_create = { ops: CREATES, ms: best(() => sessions.createSessions(CREATES)) };
+wasm.session_validate = {
+  ops: VALIDATES,
+  ms: best(() => {
+    if (sessions.validateSessions(VALIDATES) !== VALIDATES) throw new Error('a session did not validate');
+  }),
+};
+sessions.free();
 
 const native = Object.fromEntries(
   readFileSync(nativeFile, 'utf8')

@@ -21,6 +21,12 @@ const LOOKUPS: u32 = 100_000;
 const OPENS: u32 = 200;
 /// Runs per workload; the fastest is reported.
 const RUNS: usize = 5;
+/// Live sessions in the engine before sessions are timed.
+const LIVE_SESSIONS: u32 = 100_000;
+/// Sessions created per timed run (on top of the live ones).
+const CREATES: u32 = 10_000;
+/// Validations per timed run.
+const VALIDATES: u32 = 100_000;
 
 /// Times `work` [`RUNS`] times and prints the fastest run.
 fn report(
@@ -55,6 +61,20 @@ fn main() -> usertrail::Result<()> {
     bench::insert(&mut trail, ROWS)?;
     report("point_lookup", LOOKUPS, || {
         assert!(bench::point_lookup(&trail, ROWS, LOOKUPS)? > 0);
+        Ok(())
+    })?;
+
+    let trail = engine()?;
+    let mut tokens = bench::create_sessions(&trail, LIVE_SESSIONS)?;
+    report("session_create", CREATES, || {
+        tokens.extend(bench::create_sessions(&trail, CREATES)?);
+        Ok(())
+    })?;
+    report("session_validate", VALIDATES, || {
+        assert_eq!(
+            bench::validate_sessions(&trail, &tokens, VALIDATES)?,
+            VALIDATES
+        );
         Ok(())
     })
 }

@@ -38,3 +38,29 @@ pub fn point_lookup(trail: &UserTrail, rows: u32, n: u32) -> Result<u64> {
     }
     Ok(sum)
 }
+
+/// Creates `n` anonymous sessions, each in its own transaction as a request
+/// would; returns their tokens.
+pub fn create_sessions(trail: &UserTrail, n: u32) -> Result<Vec<String>> {
+    let sessions = trail.sessions();
+    (0..n)
+        .map(|_| {
+            sessions
+                .create(crate::session::CreateOptions::default())
+                .map(|issued| issued.token)
+        })
+        .collect()
+}
+
+/// Validates `n` of `tokens`, spread over all of them; returns how many were
+/// valid (all, unless the clock moved).
+pub fn validate_sessions(trail: &UserTrail, tokens: &[String], n: u32) -> Result<u32> {
+    let sessions = trail.sessions();
+    let client = crate::session::ClientContext::default();
+    let mut valid = 0;
+    for i in 0..n as usize {
+        let token = &tokens[i * 7919 % tokens.len()];
+        valid += u32::from(sessions.validate(token, &client)?.is_some());
+    }
+    Ok(valid)
+}

@@ -20,7 +20,8 @@ pub struct SessionRecord {
     pub last_seen_at: i64,
     /// The idle timeout this session slides by, in ms.
     pub idle_timeout_ms: i64,
-    /// When the session expires unless used again.
+    /// When the session expires unless used again; never after
+    /// `absolute_expires_at`.
     pub idle_expires_at: i64,
     /// When the session expires whatever happens.
     pub absolute_expires_at: i64,

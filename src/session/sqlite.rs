@@ -156,7 +156,7 @@ impl SessionStore for SqliteSessionStore<'_> {
     fn list_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, SessionError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 \
-             AND idle_expires_at > ?2 AND absolute_expires_at > ?2 \
+             AND idle_expires_at > ?2 \
              ORDER BY last_seen_at DESC, created_at DESC, session_id"
         ))?;
         let rows = stmt.query_map(params![user_id, now], record)?;
@@ -173,10 +173,10 @@ impl SessionStore for SqliteSessionStore<'_> {
     }
 
     fn delete_expired(&self, now: i64, limit: u32) -> Result<u64, SessionError> {
+        // idle_expires_at never passes absolute_expires_at (see the schema).
         let mut stmt = self.conn.prepare_cached(
             "DELETE FROM sessions WHERE session_id IN ( \
-               SELECT session_id FROM sessions WHERE idle_expires_at <= ?1 \
-               UNION SELECT session_id FROM sessions WHERE absolute_expires_at <= ?1 LIMIT ?2)",
+               SELECT session_id FROM sessions WHERE idle_expires_at <= ?1 LIMIT ?2)",
         )?;
         Ok(stmt.execute(params![now, limit])? as u64)
     }

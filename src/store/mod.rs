@@ -51,7 +51,7 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let (mut conn, medium) = match storage {
-            Storage::Memory => (Connection::open_in_memory()?, Medium::Memory),
+            Storage::Memory => (bytes::open_memdb()?, Medium::Memory),
             Storage::Bytes(b) => (bytes::import(b)?, Medium::Memory),
             Storage::File(path) => {
                 if cfg!(all(target_family = "wasm", target_os = "unknown")) {

@@ -9,9 +9,10 @@ use super::error::js;
 use crate::clock::ManualClock;
 use crate::{bench, OpenOptions, Storage, UserTrail};
 
-/// A benchmark fixture: one in-memory engine.
+/// A benchmark fixture: one in-memory engine, and the tokens of the sessions
+/// created in it.
 #[wasm_bindgen]
-pub struct Bench(UserTrail);
+pub struct Bench(UserTrail, Vec<String>);
 
 #[wasm_bindgen]
 impl Bench {
@@ -21,7 +22,7 @@ impl Bench {
         js(UserTrail::open(
             OpenOptions::new(Storage::Memory).clock(Arc::new(ManualClock::new(1_700_000_000_000))),
         ))
-        .map(Bench)
+        .map(|t| Bench(t, Vec::new()))
     }
 
     /// See [`bench::open_migrate`].
@@ -36,6 +37,20 @@ impl Bench {
     /// See [`bench::insert`].
     pub fn insert(&mut self, n: u32) -> Result<(), JsValue> {
         js(bench::insert(&mut self.0, n))
+    }
+
+    /// See [`bench::create_sessions`]; keeps the tokens.
+    #[wasm_bindgen(js_name = createSessions)]
+    pub fn create_sessions(&mut self, n: u32) -> Result<(), JsValue> {
+        let tokens = js(bench::create_sessions(&self.0, n))?;
+        self.1.extend(tokens);
+        Ok(())
+    }
+
+    /// See [`bench::validate_sessions`], over the tokens kept so far.
+    #[wasm_bindgen(js_name = validateSessions)]
+    pub fn validate_sessions(&self, n: u32) -> Result<u32, JsValue> {
+        js(bench::validate_sessions(&self.0, &self.1, n))
     }
 
     /// See [`bench::point_lookup`].
