@@ -312,3 +312,21 @@ fn turning_encryption_on_seals_existing_state_at_its_next_write() {
         Some(json!("text"))
     );
 }
+
+#[test]
+fn key_order_survives_a_round_trip() {
+    for config in both() {
+        let (trail, _) = engine(config);
+        let s = trail.sessions();
+        let t = s
+            .create(CreateOptions {
+                data: Some(obj(json!({ "zebra": 1, "apple": { "sku": "A1", "qty": 2 } }))),
+                ..CreateOptions::default()
+            })
+            .unwrap()
+            .token;
+        s.set(&t, "mango", &json!(3), None).unwrap();
+        let text = serde_json::to_string(&s.get(&t, None).unwrap().unwrap()).unwrap();
+        assert_eq!(text, r#"{"zebra":1,"apple":{"sku":"A1","qty":2},"mango":3}"#);
+    }
+}
