@@ -320,13 +320,18 @@ fn key_order_survives_a_round_trip() {
         let s = trail.sessions();
         let t = s
             .create(CreateOptions {
-                data: Some(obj(json!({ "zebra": 1, "apple": { "sku": "A1", "qty": 2 } }))),
+                data: Some(obj(
+                    json!({ "zebra": 1, "apple": { "sku": "A1", "qty": 2 } }),
+                )),
                 ..CreateOptions::default()
             })
             .unwrap()
             .token;
         s.set(&t, "mango", &json!(3), None).unwrap();
         let text = serde_json::to_string(&s.get(&t, None).unwrap().unwrap()).unwrap();
-        assert_eq!(text, r#"{"zebra":1,"apple":{"sku":"A1","qty":2},"mango":3}"#);
+        assert_eq!(
+            text,
+            r#"{"zebra":1,"apple":{"sku":"A1","qty":2},"mango":3}"#
+        );
     }
 }

@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 
 use super::clock::{DateClock, FnClock};
 use super::opfs::{self, OpfsOptions};
-use super::options::{read, uint8array};
+use super::options::{read, read_opt, uint8array, JsOptions};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::privacy::ip::IpMask;
@@ -32,7 +32,7 @@ struct OpenOptionsJs {
     ip_mask: Option<IpMaskJs>,
 }
 
-impl OpenOptionsJs {
+impl JsOptions for OpenOptionsJs {
     const KEYS: &'static [&'static str] =
         &["storage", "clock", "busyTimeoutMs", "sessions", "ipMask"];
 }
@@ -58,7 +58,7 @@ struct SessionsJs {
     keys: JsValue,
 }
 
-impl SessionsJs {
+impl JsOptions for SessionsJs {
     const KEYS: &'static [&'static str] = &[
         "idleTimeoutSecs",
         "absoluteTimeoutSecs",
@@ -84,11 +84,7 @@ enum StorageOption {
 
 /// Reads the options object (`undefined` means all defaults).
 pub(crate) fn parse(value: JsValue) -> Result<Parsed> {
-    let js: OpenOptionsJs = if value.is_undefined() || value.is_null() {
-        OpenOptionsJs::default()
-    } else {
-        read(value, "options", OpenOptionsJs::KEYS)?
-    };
+    let js: OpenOptionsJs = read_opt(Some(value), "options")?;
     #[allow(clippy::arc_with_non_send_sync)] // wasm is single-threaded
     let clock: SharedClock = if js.clock.is_undefined() {
         Arc::new(DateClock)
@@ -152,7 +148,7 @@ fn storage_option(value: &JsValue) -> Result<StorageOption> {
     let (bytes, opfs) = (get("bytes"), get("opfs"));
     match (bytes.is_undefined(), opfs.is_undefined()) {
         (false, true) => uint8array(bytes, "storage.bytes").map(StorageOption::Bytes),
-        (true, false) => read(opfs, "storage.opfs", OpfsOptions::KEYS).map(StorageOption::Opfs),
+        (true, false) => read(opfs, "storage.opfs").map(StorageOption::Opfs),
         _ => Err(Error::invalid("storage", STORAGE_KINDS)),
     }
 }
@@ -160,10 +156,7 @@ fn storage_option(value: &JsValue) -> Result<StorageOption> {
 /// Reads `sessions` into the core's settings.
 fn sessions(value: JsValue) -> Result<SessionConfig> {
     let mut config = SessionConfig::default();
-    if value.is_undefined() || value.is_null() {
-        return Ok(config);
-    }
-    let js: SessionsJs = read(value, "sessions", SessionsJs::KEYS)?;
+    let js: SessionsJs = read_opt(Some(value), "sessions")?;
     config.idle_timeout_secs = js.idle_timeout_secs.unwrap_or(config.idle_timeout_secs);
     config.absolute_timeout_secs = js
         .absolute_timeout_secs

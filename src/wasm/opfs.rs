@@ -7,6 +7,7 @@ use serde::Deserialize;
 use sqlite_wasm_rs::WasmOsCallback;
 use sqlite_wasm_vfs::sahpool::{install, OpfsSAHError, OpfsSAHPoolCfgBuilder};
 
+use super::options::JsOptions;
 use crate::error::Error;
 use crate::store::{Storage, StoreError};
 
@@ -22,9 +23,8 @@ pub(crate) struct OpfsOptions {
     directory: Option<String>,
 }
 
-impl OpfsOptions {
-    /// The fields above, as JS spells them.
-    pub(crate) const KEYS: &'static [&'static str] = &["name", "pool", "directory"];
+impl JsOptions for OpfsOptions {
+    const KEYS: &'static [&'static str] = &["name", "pool", "directory"];
 }
 
 thread_local! {

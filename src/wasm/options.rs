@@ -5,16 +5,18 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::Error;
 
-/// Reads the plain object `value` into `T`, refusing keys outside `known`.
-///
-/// serde-wasm-bindgen only looks up the fields a struct names, so
-/// `deny_unknown_fields` never fires; a misspelt option would be silently
-/// ignored. `known` lists the struct's fields as JS spells them.
-pub(crate) fn read<T: DeserializeOwned>(
-    value: JsValue,
-    field: &str,
-    known: &[&str],
-) -> crate::Result<T> {
+/// An options object JS passes in.
+pub(crate) trait JsOptions: DeserializeOwned + Default {
+    /// The struct's fields as JS spells them. serde-wasm-bindgen only looks
+    /// up the fields a struct names, so `deny_unknown_fields` never fires;
+    /// [`read`] refuses other keys itself, so a misspelt option is an error,
+    /// not silently ignored.
+    const KEYS: &'static [&'static str];
+}
+
+/// Reads the plain object `value` into `T`, refusing keys outside `T::KEYS`.
+pub(crate) fn read<T: JsOptions>(value: JsValue, field: &str) -> crate::Result<T> {
+    let known = T::KEYS;
     if !value.is_object() || js_sys::Array::is_array(&value) {
         return Err(Error::invalid(field, "must be a plain object"));
     }
@@ -46,15 +48,11 @@ pub(crate) fn string(value: &JsValue, field: &str) -> crate::Result<String> {
         .ok_or_else(|| Error::invalid(field, "must be a string"))
 }
 
-/// An optional options object: `undefined` and `null` read as the default.
-pub(crate) fn read_opt<T: DeserializeOwned + Default>(
-    value: JsValue,
-    field: &str,
-    known: &[&str],
-) -> crate::Result<T> {
-    if value.is_undefined() || value.is_null() {
-        Ok(T::default())
-    } else {
-        read(value, field, known)
+/// An optional options object: missing, `undefined` and `null` read as the
+/// default.
+pub(crate) fn read_opt<T: JsOptions>(value: Option<JsValue>, field: &str) -> crate::Result<T> {
+    match value {
+        Some(v) if !v.is_undefined() && !v.is_null() => read(v, field),
+        _ => Ok(T::default()),
     }
 }

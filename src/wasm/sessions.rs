@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
-use super::options::{read_opt, string};
+use super::options::{read_opt, string, JsOptions};
 use super::user_trail::Handle;
 use crate::error::{Error, Result};
 use crate::session::{ClientContext, CreateOptions};
+use crate::UserTrail;
 
 /// Converts a core record to a plain JS object (numbers, not BigInts).
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
@@ -56,9 +57,11 @@ struct ClientJs {
     user_agent: Option<String>,
 }
 
-impl ClientJs {
+impl JsOptions for ClientJs {
     const KEYS: &'static [&'static str] = &["ip", "userAgent"];
+}
 
+impl ClientJs {
     fn context(&self) -> ClientContext<'_> {
         ClientContext {
             ip: self.ip.as_deref(),
@@ -79,7 +82,7 @@ struct CreateJs {
     absolute_timeout_secs: Option<u32>,
 }
 
-impl CreateJs {
+impl JsOptions for CreateJs {
     const KEYS: &'static [&'static str] = &[
         "userId",
         "ip",
@@ -96,7 +99,7 @@ struct WriteJs {
     expected_version: Option<i64>,
 }
 
-impl WriteJs {
+impl JsOptions for WriteJs {
     const KEYS: &'static [&'static str] = &["expectedVersion"];
 }
 
@@ -106,9 +109,17 @@ struct DestroyAllJs {
     except_session_id: Option<String>,
 }
 
+impl JsOptions for DestroyAllJs {
+    const KEYS: &'static [&'static str] = &["exceptSessionId"];
+}
+
 #[derive(Deserialize, Default)]
 struct CleanupJs {
     limit: Option<u32>,
+}
+
+impl JsOptions for CleanupJs {
+    const KEYS: &'static [&'static str] = &["limit"];
 }
 
 /// The sessions of an engine: `trail.sessions`.
@@ -118,6 +129,20 @@ pub struct JsSessions(Handle);
 impl JsSessions {
     pub(crate) fn new(handle: Handle) -> Self {
         Self(handle)
+    }
+
+    /// A state write: reads the token and `{ expectedVersion }`, runs `f`,
+    /// and returns the new version as a JS number.
+    fn write(
+        &self,
+        token: JsValue,
+        options: Option<JsValue>,
+        f: impl FnOnce(&UserTrail, &str, Option<i64>) -> Result<i64>,
+    ) -> Result<f64, JsValue> {
+        self.0.with(|t| {
+            let o: WriteJs = read_opt(options, "options")?;
+            Ok(f(t, &string(&token, "token")?, o.expected_version)? as f64)
+        })
     }
 }
 
@@ -140,11 +165,7 @@ impl JsSessions {
         >,
     ) -> Result<JsValue, JsValue> {
         self.0.with(|t| {
-            let o: CreateJs = read_opt(
-                options.unwrap_or(JsValue::UNDEFINED),
-                "options",
-                CreateJs::KEYS,
-            )?;
+            let o: CreateJs = read_opt(options, "options")?;
             let data = if o.data.is_undefined() || o.data.is_null() {
                 None
             } else {
@@ -179,11 +200,7 @@ impl JsSessions {
     ) -> Result<JsValue, JsValue> {
         self.0.with(|t| {
             let token = string(&token, "token")?;
-            let c: ClientJs = read_opt(
-                client.unwrap_or(JsValue::UNDEFINED),
-                "client",
-                ClientJs::KEYS,
-            )?;
+            let c: ClientJs = read_opt(client, "client")?;
             match t.sessions().validate(&token, &c.context())? {
                 Some(session) => to_js(&session),
                 None => Ok(JsValue::NULL),
@@ -261,11 +278,7 @@ impl JsSessions {
         options: Option<JsValue>,
     ) -> Result<f64, JsValue> {
         self.0.with(|t| {
-            let o: DestroyAllJs = read_opt(
-                options.unwrap_or(JsValue::UNDEFINED),
-                "options",
-                &["exceptSessionId"],
-            )?;
+            let o: DestroyAllJs = read_opt(options, "options")?;
             let n = t.sessions().destroy_all_for_user(
                 &string(&user_id, "userId")?,
                 o.except_session_id.as_deref(),
@@ -319,20 +332,10 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
     ) -> Result<f64, JsValue> {
-        self.0.with(|t| {
-            let o: WriteJs = read_opt(
-                options.unwrap_or(JsValue::UNDEFINED),
-                "options",
-                WriteJs::KEYS,
-            )?;
+        self.write(token, options, |t, token, expected| {
             let value = json_value(value, "value")?;
-            let v = t.sessions().set(
-                &string(&token, "token")?,
-                &string(&key, "key")?,
-                &value,
-                o.expected_version,
-            )?;
-            Ok(v as f64)
+            t.sessions()
+                .set(token, &string(&key, "key")?, &value, expected)
         })
     }
 
@@ -349,17 +352,9 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] patch: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
     ) -> Result<f64, JsValue> {
-        self.0.with(|t| {
-            let o: WriteJs = read_opt(
-                options.unwrap_or(JsValue::UNDEFINED),
-                "options",
-                WriteJs::KEYS,
-            )?;
+        self.write(token, options, |t, token, expected| {
             let patch = json_object(patch, "patch")?;
-            let v = t
-                .sessions()
-                .merge(&string(&token, "token")?, &patch, o.expected_version)?;
-            Ok(v as f64)
+            t.sessions().merge(token, &patch, expected)
         })
     }
 
@@ -370,18 +365,8 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
     ) -> Result<f64, JsValue> {
-        self.0.with(|t| {
-            let o: WriteJs = read_opt(
-                options.unwrap_or(JsValue::UNDEFINED),
-                "options",
-                WriteJs::KEYS,
-            )?;
-            let v = t.sessions().remove(
-                &string(&token, "token")?,
-                &string(&key, "key")?,
-                o.expected_version,
-            )?;
-            Ok(v as f64)
+        self.write(token, options, |t, token, expected| {
+            t.sessions().remove(token, &string(&key, "key")?, expected)
         })
     }
 
@@ -391,16 +376,8 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
     ) -> Result<f64, JsValue> {
-        self.0.with(|t| {
-            let o: WriteJs = read_opt(
-                options.unwrap_or(JsValue::UNDEFINED),
-                "options",
-                WriteJs::KEYS,
-            )?;
-            let v = t
-                .sessions()
-                .clear(&string(&token, "token")?, o.expected_version)?;
-            Ok(v as f64)
+        self.write(token, options, |t, token, expected| {
+            t.sessions().clear(token, expected)
         })
     }
 
@@ -413,8 +390,7 @@ impl JsSessions {
         >,
     ) -> Result<f64, JsValue> {
         self.0.with(|t| {
-            let o: CleanupJs =
-                read_opt(options.unwrap_or(JsValue::UNDEFINED), "options", &["limit"])?;
+            let o: CleanupJs = read_opt(options, "options")?;
             Ok(t.sessions().cleanup(o.limit)? as f64)
         })
     }
