@@ -1,11 +1,13 @@
 //! The engine: one database, one clock, and the concerns built on them.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::session::{SessionConfig, Sessions, SqliteSessionStore};
 use crate::store::{Storage, Store, StoreOptions};
+use crate::tracking::{Registry, Tracking, TrackingConfig};
 
 /// How to open a [`UserTrail`].
 #[derive(Clone)]
@@ -19,6 +21,8 @@ pub struct OpenOptions {
     pub store: StoreOptions,
     /// Session settings.
     pub sessions: SessionConfig,
+    /// Tracking settings.
+    pub tracking: TrackingConfig,
 }
 
 impl OpenOptions {
@@ -29,12 +33,19 @@ impl OpenOptions {
             clock: None,
             store: StoreOptions::default(),
             sessions: SessionConfig::default(),
+            tracking: TrackingConfig::default(),
         }
     }
 
     /// Uses `clock` for every timestamp.
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// Uses `tracking` as the tracking settings.
+    pub fn tracking(mut self, tracking: TrackingConfig) -> Self {
+        self.tracking = tracking;
         self
     }
 
@@ -55,6 +66,9 @@ pub struct UserTrail {
     sessions: SessionConfig,
     /// When expired sessions were last swept.
     last_sweep: Cell<i64>,
+    tracking: TrackingConfig,
+    /// Declared event schemas and dimensions, loaded on first use.
+    registry: RefCell<Option<Arc<Registry>>>,
 }
 
 impl std::fmt::Debug for UserTrail {
@@ -73,13 +87,26 @@ impl UserTrail {
             None => default_clock()?,
         };
         options.sessions.validate()?;
+        options.tracking.validate()?;
         let store = Store::open(options.storage, &options.store, clock.now_ms())?;
         Ok(Self {
             store,
             clock,
             sessions: options.sessions,
             last_sweep: Cell::new(i64::MIN / 2),
+            tracking: options.tracking,
+            registry: RefCell::new(None),
         })
+    }
+
+    /// Tracking: events, schemas, history, identity, the outbox.
+    pub fn tracking(&self) -> Tracking<'_> {
+        Tracking::new(
+            self.store.conn(),
+            &self.tracking,
+            self.clock.as_ref(),
+            &self.registry,
+        )
     }
 
     /// Sessions: create, validate, rotate, destroy, list, and their state.

@@ -8,6 +8,7 @@
 
 use crate::session::SessionError;
 use crate::store::StoreError;
+use crate::tracking::TrackingError;
 
 /// A stable, machine-readable code for an error, such as `"SCHEMA_TOO_NEW"`.
 pub trait ErrorCode {
@@ -25,6 +26,9 @@ pub enum Error {
     /// A session operation failed.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// A tracking operation failed.
+    #[error(transparent)]
+    Tracking(TrackingError),
     /// An argument was rejected before anything was written.
     /// Code `INVALID_INPUT`.
     #[error("invalid input: {field}: {reason}")]
@@ -54,6 +58,7 @@ impl ErrorCode for Error {
         match self {
             Self::Store(e) => e.code(),
             Self::Session(e) => e.code(),
+            Self::Tracking(e) => e.code(),
             Self::InvalidInput { .. } => "INVALID_INPUT",
             Self::Closed => "CLOSED",
         }

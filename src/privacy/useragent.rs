@@ -100,6 +100,20 @@ const BOT_MARKERS: &[&str] = &[
     "phantomjs",
 ];
 
+/// The longest user agent accepted, in bytes.
+pub const MAX_LEN: usize = 4096;
+
+/// Refuses a user agent longer than [`MAX_LEN`] bytes: `INVALID_INPUT`.
+pub fn check(ua: &str) -> Result<(), crate::error::Error> {
+    if ua.len() > MAX_LEN {
+        return Err(crate::error::Error::invalid(
+            "userAgent",
+            format!("must be at most {MAX_LEN} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses a user agent string. Never fails: what it does not recognise is
 /// `"Other"` and [`DeviceClass::Unknown`].
 pub fn parse(ua: &str) -> UserAgent {

@@ -4,8 +4,6 @@ use crate::error::Error;
 
 /// The longest user id accepted, in bytes.
 pub const MAX_USER_ID: usize = 256;
-/// The longest user agent accepted, in bytes.
-pub const MAX_USER_AGENT: usize = 4096;
 /// The longest state key accepted, in bytes.
 pub const MAX_KEY: usize = 256;
 
@@ -23,15 +21,9 @@ pub fn user_id(field: &str, id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A user agent: at most 4096 bytes.
+/// A user agent: see [`crate::privacy::useragent::check`].
 pub fn user_agent(ua: &str) -> Result<(), Error> {
-    if ua.len() > MAX_USER_AGENT {
-        return Err(Error::invalid(
-            "userAgent",
-            format!("must be at most {MAX_USER_AGENT} bytes"),
-        ));
-    }
-    Ok(())
+    crate::privacy::useragent::check(ua)
 }
 
 /// A top-level state key: 1 to 256 bytes, and none of `"`, `\` or control

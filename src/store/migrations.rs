@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sessions",
         sql: include_str!("migrations/0002_sessions.sql"),
     },
+    Migration {
+        version: 3,
+        name: "tracking",
+        sql: include_str!("migrations/0003_tracking.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

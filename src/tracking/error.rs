@@ -1,0 +1,54 @@
+//! Tracking's errors.
+
+use crate::error::ErrorCode;
+use crate::store::StoreError;
+
+/// A tracking operation failed. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrackingError {
+    /// The event does not match the schema declared for its name.
+    /// Code `SCHEMA_VIOLATION`.
+    #[error("event {event:?} fails its schema at {field}: {reason}")]
+    SchemaViolation {
+        /// The event's name.
+        event: String,
+        /// The property at fault.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The event sets a dimension that was never defined (strict mode).
+    /// Code `UNKNOWN_DIMENSION`.
+    #[error("dimension {name:?} is not defined; call defineDimension first")]
+    UnknownDimension {
+        /// The dimension's name.
+        name: String,
+    },
+    /// No such quarantined event or outbox batch. Code `NOT_FOUND`.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// The storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ErrorCode for TrackingError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::SchemaViolation { .. } => "SCHEMA_VIOLATION",
+            Self::UnknownDimension { .. } => "UNKNOWN_DIMENSION",
+            Self::NotFound { .. } => "NOT_FOUND",
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for TrackingError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(e.into())
+    }
+}

@@ -1,0 +1,324 @@
+//! Storing events: `track` and `trackBatch`.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::config::ValidationMode;
+use super::event::{self, EventClient, EventInput};
+use super::{outbox, sampling, Tracking, TrackingError};
+use crate::error::{Error, ErrorCode, Result};
+use crate::privacy::{ip, useragent};
+use crate::session::token;
+
+/// What became of a tracked event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackStatus {
+    /// Stored.
+    Stored,
+    /// An event with this id was stored before; nothing changed.
+    Duplicate,
+    /// Dropped by a sampling rule.
+    SampledOut,
+    /// Failed its schema and was kept in the quarantine.
+    Quarantined,
+}
+
+/// One event's outcome in a batch.
+#[derive(Debug)]
+pub struct ItemResult {
+    /// The event id, if the event got as far as having one.
+    pub event_id: Option<String>,
+    /// Its status, or why it was refused.
+    pub outcome: Result<TrackStatus>,
+}
+
+/// An event that passed its checks, ready to store.
+struct Ready {
+    event_id: String,
+    input: EventInput,
+    properties: Map<String, Value>,
+    dimensions: Map<String, Value>,
+    /// Set when the event goes to the quarantine instead.
+    quarantine: Option<TrackingError>,
+}
+
+/// Prefixes a field name with the event's place in a batch.
+fn at(index: Option<usize>, e: Error) -> Error {
+    match (index, e) {
+        (Some(i), Error::InvalidInput { field, reason }) => Error::InvalidInput {
+            field: format!("events[{i}].{field}"),
+            reason,
+        },
+        (_, e) => e,
+    }
+}
+
+impl Tracking<'_> {
+    /// Stores one event. Tracking the same `eventId` twice stores it once.
+    pub fn track(&self, input: EventInput) -> Result<(String, TrackStatus)> {
+        let mut results = self.ingest(vec![input], false, false)?;
+        let r = results.remove(0);
+        Ok((r.event_id.unwrap_or_default(), r.outcome?))
+    }
+
+    /// Stores a batch in one transaction. Without `partial`, one bad event
+    /// fails the whole batch and nothing is stored; with it, a bad event
+    /// fails only itself.
+    pub fn track_batch(&self, inputs: Vec<EventInput>, partial: bool) -> Result<Vec<ItemResult>> {
+        if inputs.len() > 10_000 {
+            return Err(Error::invalid("events", "at most 10000 events per batch"));
+        }
+        self.ingest(inputs, partial, true)
+    }
+
+    fn ingest(
+        &self,
+        inputs: Vec<EventInput>,
+        partial: bool,
+        in_batch: bool,
+    ) -> Result<Vec<ItemResult>> {
+        let now = self.clock.now_ms();
+        let registry = self.registry()?;
+        let prepared: Vec<Result<Ready>> = inputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, input)| {
+                self.prepare(input, now, &registry)
+                    .map_err(|e| at(in_batch.then_some(i), e))
+            })
+            .collect();
+        if !partial {
+            if let Some(Err(_)) = prepared.iter().find(|r| r.is_err()) {
+                let first = prepared.into_iter().find_map(|r| r.err());
+                return Err(first.expect("found above"));
+            }
+        }
+        let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(prepared.len());
+        let mut queued = false;
+        for ready in prepared {
+            let result = match ready {
+                Err(e) => ItemResult {
+                    event_id: None,
+                    outcome: Err(e),
+                },
+                Ok(ready) => {
+                    let event_id = ready.event_id.clone();
+                    let outcome = self.store(&tx, ready, now, &mut queued);
+                    if outcome.is_err() && !partial {
+                        return outcome.map(|_| Vec::new());
+                    }
+                    ItemResult {
+                        event_id: Some(event_id),
+                        outcome,
+                    }
+                }
+            };
+            results.push(result);
+        }
+        if queued {
+            if let Some(cfg) = self.config.outbox {
+                outbox::enforce_cap(&tx, cfg.cap)?;
+            }
+        }
+        tx.commit().map_err(crate::store::StoreError::from)?;
+        Ok(results)
+    }
+
+    /// Checks an event and applies the validation mode, without touching
+    /// the database.
+    fn prepare(
+        &self,
+        mut input: EventInput,
+        now: i64,
+        registry: &super::Registry,
+    ) -> Result<Ready> {
+        event::check_limits(&input)?;
+        let event_id = match &input.event_id {
+            Some(id) => event::check_uuid(id)?,
+            None => event::uuid_v7(input.ts.unwrap_or(now)),
+        };
+        let mut properties = input.properties.take().unwrap_or_default();
+        let mut dimensions = input.dimensions.take().unwrap_or_default();
+        if self.config.validation == ValidationMode::Lenient {
+            // Undefined dimensions stay with the event, as plain properties.
+            let unknown: Vec<String> = dimensions
+                .keys()
+                .filter(|d| !registry.has_dimension(d))
+                .cloned()
+                .collect();
+            for d in unknown {
+                if let Some(v) = dimensions.remove(&d) {
+                    properties.entry(d).or_insert(v);
+                }
+            }
+        }
+        let mut quarantine = None;
+        if let Err(e) = registry.check(&input.name, &properties, &dimensions) {
+            match self.config.validation {
+                ValidationMode::Strict => return Err(e.into()),
+                ValidationMode::Lenient => {}
+                ValidationMode::Quarantine => quarantine = Some(e),
+            }
+        }
+        Ok(Ready {
+            event_id,
+            input,
+            properties,
+            dimensions,
+            quarantine,
+        })
+    }
+
+    /// Writes one prepared event (or its quarantine row).
+    fn store(&self, tx: &Connection, r: Ready, now: i64, queued: &mut bool) -> Result<TrackStatus> {
+        // The token itself is never stored: only the session it resolves to.
+        let session_id: Option<String> = match (&r.input.session_token, &r.input.session_id) {
+            (Some(t), _) => match token::parse(t) {
+                Some(hash) => tx
+                    .prepare_cached("SELECT session_id FROM sessions WHERE token_hash = ?1 AND idle_expires_at > ?2")?
+                    .query_row(params![hash, now], |row| row.get(0))
+                    .optional()?,
+                None => None,
+            },
+            (None, id) => id.clone(),
+        };
+        if let Some(why) = r.quarantine {
+            let field = match &why {
+                TrackingError::SchemaViolation { field, .. } => Some(field.clone()),
+                TrackingError::UnknownDimension { name } => Some(format!("dimensions.{name}")),
+                _ => None,
+            };
+            let mut original = r.input.clone();
+            original.event_id = Some(r.event_id.clone());
+            original.session_token = None;
+            original.session_id = session_id;
+            let json = quarantine_json(&original, &r.properties, &r.dimensions);
+            tx.prepare_cached(
+                "INSERT INTO quarantine (event_id, received_at, code, field, reason, event) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event_id) DO NOTHING",
+            )?
+            .execute(params![
+                r.event_id,
+                now,
+                why.code(),
+                field,
+                why.to_string(),
+                json
+            ])?;
+            return Ok(TrackStatus::Quarantined);
+        }
+        let e = &r.input;
+        let mut user_id = e.user_id.clone();
+        if user_id.is_none() {
+            if let Some(anon) = &e.anonymous_id {
+                user_id = tx
+                    .prepare_cached("SELECT user_id FROM identities WHERE anonymous_id = ?1")?
+                    .query_row([anon], |row| row.get(0))
+                    .optional()?;
+            }
+        }
+        let subject = user_id
+            .as_deref()
+            .or(e.anonymous_id.as_deref())
+            .unwrap_or(&r.event_id);
+        let Some(rate) = sampling::decide(&self.config.sampling, e, subject) else {
+            return Ok(TrackStatus::SampledOut);
+        };
+        let ua = e.user_agent.as_deref().map(useragent::parse);
+        let client = EventClient {
+            ip: e
+                .ip
+                .as_deref()
+                .map(|i| ip::mask(i, self.config.ip_mask))
+                .transpose()?,
+            browser: ua.as_ref().map(|u| u.browser.clone()),
+            os: ua.as_ref().map(|u| u.os.clone()),
+            device: ua.as_ref().map(|u| u.device.as_str().to_owned()),
+        };
+        let raw_ua = e
+            .user_agent
+            .clone()
+            .filter(|_| self.config.store_raw_user_agent);
+        let event = super::event::Event {
+            event_id: r.event_id,
+            ts: e.ts.unwrap_or(now),
+            event_type: e
+                .event_type
+                .unwrap_or(super::EventType::Action)
+                .as_str()
+                .to_owned(),
+            name: e.name.clone(),
+            user_id,
+            anonymous_id: e.anonymous_id.clone(),
+            session_id,
+            url: e.url.clone(),
+            path: e.path.clone(),
+            referrer: e.referrer.clone(),
+            properties: Value::Object(r.properties),
+            dimensions: (!r.dimensions.is_empty()).then_some(Value::Object(r.dimensions)),
+            client,
+            user_agent: raw_ua,
+            sample_rate: rate,
+            received_at: now,
+        };
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO events (event_id, ts, type, name, user_id, anonymous_id, session_id, url, path, \
+                 referrer, properties, dimensions, ip_masked, browser, os, device, user_agent, sample_rate, \
+                 received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+                 ?17, ?18, ?19) ON CONFLICT (event_id) DO NOTHING",
+            )?
+            .execute(params![
+                event.event_id,
+                event.ts,
+                event.event_type,
+                event.name,
+                event.user_id,
+                event.anonymous_id,
+                event.session_id,
+                event.url,
+                event.path,
+                event.referrer,
+                event.properties.to_string(),
+                event.dimensions.as_ref().map(Value::to_string),
+                event.client.ip,
+                event.client.browser,
+                event.client.os,
+                event.client.device,
+                event.user_agent,
+                event.sample_rate,
+                event.received_at,
+            ])?;
+        if inserted == 0 {
+            return Ok(TrackStatus::Duplicate);
+        }
+        if self.config.outbox.is_some() {
+            outbox::enqueue(tx, &event, now)?;
+            *queued = true;
+        }
+        Ok(TrackStatus::Stored)
+    }
+}
+
+/// The input of a quarantined event, as JSON, for inspection and retry.
+fn quarantine_json(
+    e: &EventInput,
+    properties: &Map<String, Value>,
+    dimensions: &Map<String, Value>,
+) -> String {
+    let mut v = serde_json::json!({
+        "eventId": e.event_id, "type": e.event_type, "name": e.name,
+        "properties": properties, "url": e.url, "path": e.path, "referrer": e.referrer,
+        "userId": e.user_id, "anonymousId": e.anonymous_id, "sessionId": e.session_id, "ts": e.ts, "ip": e.ip, "userAgent": e.user_agent,
+    });
+    if !dimensions.is_empty() {
+        v["dimensions"] = Value::Object(dimensions.clone());
+    }
+    if let Value::Object(m) = &mut v {
+        m.retain(|_, x| !x.is_null());
+    }
+    v.to_string()
+}
