@@ -1,7 +1,7 @@
 // Types for the package entry point (index.js). The UserTrail class and the
 // option and record interfaces come from the wasm-bindgen output.
 export * from './gen/usertrail.js';
-import type { ErrorCode } from './gen/usertrail.js';
+import type { ErrorCode, TrackEvent, TrackResult } from './gen/usertrail.js';
 
 /** Every error usertrail throws. Match on `code`, not on `message`. */
 export declare class UserTrailError extends Error {
@@ -30,3 +30,40 @@ export declare function init(input?: InitInput): Promise<void>;
 
 /** Loads the wasm module synchronously from a compiled module or its bytes. */
 export declare function initSync(module: WebAssembly.Module | BufferSource): void;
+
+/** Options for `Tracker`. */
+export interface TrackerOptions {
+  /** Flush at most this long after an event is queued; default 1000. */
+  flushIntervalMs?: number;
+  /** Flush as soon as this many events are queued; default 100. */
+  maxBatch?: number;
+  /** Called when the engine refuses a whole batch (it is kept for the next flush). */
+  onError?: (err: unknown, events: TrackEvent[]) => void;
+}
+
+/**
+ * A queue in front of `trail.tracking.trackBatch`: batches events and, in
+ * browsers, flushes when the page is hidden or left.
+ *
+ * ```js
+ * const tracker = new Tracker(trail);
+ * tracker.track({ type: 'page', name: 'page_view', path: location.pathname, anonymousId });
+ * ```
+ */
+export declare class Tracker {
+  constructor(
+    trail: { tracking: { trackBatch(events: TrackEvent[], options: { partial: boolean }): TrackResult[] | Promise<TrackResult[]> } },
+    options?: TrackerOptions,
+  );
+  /** Events waiting to be flushed. */
+  readonly pending: number;
+  /** Queues an event; returns its eventId (a UUIDv7). */
+  track(event: TrackEvent): string;
+  /** Sends what is queued now, as one batch. */
+  flush(): Promise<TrackResult[]>;
+  /** Flushes, then stops listening and scheduling. */
+  close(): Promise<TrackResult[]>;
+}
+
+/** A new UUIDv7 for time `ms` (default now). */
+export declare function uuidv7(ms?: number): string;

@@ -8,6 +8,7 @@ import initWasm, { initSync as initSyncWasm, UserTrail } from './gen/usertrail.j
 
 export { UserTrail };
 export { UserTrailError } from './gen/error.js';
+export { Tracker, uuidv7 } from './tracker.js';
 
 let ready = null;
 

@@ -623,3 +623,37 @@ fn bad_settings_are_refused_at_open() {
     );
     assert_eq!(bad(rate(1.0)), "OK");
 }
+
+#[test]
+fn events_parse_from_json_strictly() {
+    use usertrail::tracking::parse_event;
+    let ok = parse_event(r#"{"type":"page","name":"view","ts":5,"properties":{"a":1}}"#).unwrap();
+    assert_eq!((ok.name.as_str(), ok.ts), ("view", Some(5)));
+    for bad in [
+        r#"{"name":"x","ts":null}"#,
+        r#"{"name":"x","ts":1.5}"#,
+        r#"{"name":"x","colour":"red"}"#,
+        r#"{"name":"x","type":"click"}"#,
+        r#"{"name":"x","properties":[1]}"#,
+        r#"{"name":"\ud800"}"#,
+        r#"[1,2]"#,
+        "",
+    ] {
+        match parse_event(bad) {
+            Err(usertrail::Error::InvalidInput { field, .. }) => {
+                assert_eq!(field, "event", "{bad}")
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    let (trail, _) = open(TrackingConfig::default());
+    let results = trail
+        .tracking()
+        .track_batch_parsed(vec![parse_event(r#"{"name":"a"}"#), parse_event("{")], true)
+        .unwrap();
+    assert!(results[0].outcome.is_ok());
+    assert!(results[1]
+        .outcome
+        .as_ref()
+        .is_err_and(|e| e.to_string().contains("events[1].event")));
+}

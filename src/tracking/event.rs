@@ -61,12 +61,30 @@ pub struct EventInput {
     pub session_token: Option<String>,
     /// A session id, when the caller has it instead of the token.
     pub session_id: Option<String>,
-    /// When it happened, ms since the epoch; the clock if absent.
+    /// When it happened, ms since the epoch; the clock if absent. Present
+    /// but `null` (as `NaN` becomes in JSON) is refused.
+    #[serde(default, deserialize_with = "present_number")]
     pub ts: Option<i64>,
     /// The client's IP address; masked before storage.
     pub ip: Option<String>,
     /// The client's user agent; parsed before storage.
     pub user_agent: Option<String>,
+}
+
+/// Reads a field that may be missing but, when present, must be an integer.
+fn present_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v = Value::deserialize(d)?;
+    match v.as_i64() {
+        Some(n) => Ok(Some(n)),
+        None => Err(serde::de::Error::custom(format!(
+            "ts must be an integer number of ms, not {v}"
+        ))),
+    }
+}
+
+/// Parses an event from JSON text, as JS hosts send it.
+pub fn parse(json: &str) -> Result<EventInput, Error> {
+    serde_json::from_str(json).map_err(|e| Error::invalid("event", e.to_string()))
 }
 
 /// Longest event name, in characters.

@@ -58,7 +58,7 @@ fn at(index: Option<usize>, e: Error) -> Error {
 impl Tracking<'_> {
     /// Stores one event. Tracking the same `eventId` twice stores it once.
     pub fn track(&self, input: EventInput) -> Result<(String, TrackStatus)> {
-        let mut results = self.ingest(vec![input], false, false)?;
+        let mut results = self.ingest(vec![Ok(input)], false, false)?;
         let r = results.remove(0);
         Ok((r.event_id.unwrap_or_default(), r.outcome?))
     }
@@ -67,6 +67,17 @@ impl Tracking<'_> {
     /// fails the whole batch and nothing is stored; with it, a bad event
     /// fails only itself.
     pub fn track_batch(&self, inputs: Vec<EventInput>, partial: bool) -> Result<Vec<ItemResult>> {
+        self.track_batch_parsed(inputs.into_iter().map(Ok).collect(), partial)
+    }
+
+    /// [`Tracking::track_batch`] for events a host parsed itself (see
+    /// [`super::parse_event`]), some of which may have failed to parse:
+    /// those count as bad events.
+    pub fn track_batch_parsed(
+        &self,
+        inputs: Vec<Result<EventInput>>,
+        partial: bool,
+    ) -> Result<Vec<ItemResult>> {
         if inputs.len() > 10_000 {
             return Err(Error::invalid("events", "at most 10000 events per batch"));
         }
@@ -75,7 +86,7 @@ impl Tracking<'_> {
 
     fn ingest(
         &self,
-        inputs: Vec<EventInput>,
+        inputs: Vec<Result<EventInput>>,
         partial: bool,
         in_batch: bool,
     ) -> Result<Vec<ItemResult>> {
@@ -85,7 +96,8 @@ impl Tracking<'_> {
             .into_iter()
             .enumerate()
             .map(|(i, input)| {
-                self.prepare(input, now, &registry)
+                input
+                    .and_then(|input| self.prepare(input, now, &registry))
                     .map_err(|e| at(in_batch.then_some(i), e))
             })
             .collect();

@@ -51,7 +51,7 @@ use rusqlite::Connection;
 
 pub use config::{OutboxConfig, SamplingRule, TrackingConfig, ValidationMode};
 pub use error::TrackingError;
-pub use event::{uuid_v7, Event, EventClient, EventInput, EventType};
+pub use event::{parse as parse_event, uuid_v7, Event, EventClient, EventInput, EventType};
 pub use history::{HistoryFilter, HistoryPage};
 pub use ingest::{ItemResult, TrackStatus};
 pub use outbox::{backoff_ms, Batch, OutboxStats};

@@ -9,12 +9,14 @@ mod open_options;
 mod opfs;
 mod options;
 mod sessions;
+mod tracking;
 mod user_trail;
 
 #[cfg(feature = "bench")]
 mod bench;
 
 pub use sessions::JsSessions;
+pub use tracking::{JsOutbox, JsQuarantine, JsTracking};
 pub use user_trail::JsUserTrail;
 
 use wasm_bindgen::prelude::*;
@@ -40,7 +42,10 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
   | 'KEY_MISSING'
-  | 'DECRYPTION_FAILED';
+  | 'DECRYPTION_FAILED'
+  | 'SCHEMA_VIOLATION'
+  | 'UNKNOWN_DIMENSION'
+  | 'NOT_FOUND';
 
 /** Where the OPFS pool keeps the database. All fields are optional. */
 export interface OpfsOptions {
@@ -74,8 +79,154 @@ export interface OpenOptions {
   busyTimeoutMs?: number;
   /** Session settings. */
   sessions?: SessionSettings;
-  /** How IP addresses are masked before they are stored. */
+  /** How IP addresses are masked before they are stored (sessions and events). */
   ipMask?: IpMask;
+  /** Tracking settings. */
+  tracking?: TrackingSettings;
+}
+
+/** An event's category. */
+export type EventType = 'session' | 'page' | 'action' | 'system';
+
+/** Keep a fraction of matching events, decided per user so journeys stay whole. */
+export interface SamplingRule {
+  name?: string;
+  type?: EventType;
+  /** In (0, 1]. */
+  rate: number;
+}
+
+/** Engine-wide tracking settings. */
+export interface TrackingSettings {
+  /** What happens to events that fail their schema; default `'strict'`. */
+  validation?: 'strict' | 'lenient' | 'quarantine';
+  /** The first matching rule applies. */
+  sampling?: SamplingRule[];
+  /** Keep the raw user agent too; default false (only browser, OS, device). */
+  storeRawUserAgent?: boolean;
+  /** Queue every stored event for upload; `{ cap }` defaults to 10,000. */
+  outbox?: boolean | { cap?: number };
+}
+
+/** An event to track. */
+export interface TrackEvent {
+  /** A UUID; drawn (UUIDv7) if absent. Also the idempotency key. */
+  eventId?: string;
+  /** Default `'action'`. */
+  type?: EventType;
+  /** 1 to 200 characters. */
+  name: string;
+  /** At most 32 KiB of JSON, nested at most 8 deep. */
+  properties?: Record<string, unknown>;
+  /** Values of dimensions declared with `defineDimension`. */
+  dimensions?: Record<string, string | number | boolean>;
+  url?: string;
+  path?: string;
+  referrer?: string;
+  userId?: string;
+  anonymousId?: string;
+  /** Links the event to this token's session (the token is not stored). */
+  sessionToken?: string;
+  sessionId?: string;
+  /** ms since the epoch; now if absent. */
+  ts?: number;
+  /** Masked before storage. */
+  ip?: string;
+  /** Reduced to browser, OS and device before storage. */
+  userAgent?: string;
+}
+
+/** What became of a tracked event. */
+export type TrackStatus = 'stored' | 'duplicate' | 'sampled_out' | 'quarantined';
+
+/** One event's result. `'rejected'` only in `trackBatch(..., { partial: true })`. */
+export interface TrackResult {
+  eventId: string | null;
+  status: TrackStatus | 'rejected';
+  error?: { code: ErrorCode; message: string; field?: string };
+}
+
+/** A property's declared type. */
+export type PropType = 'string' | 'number' | 'bool' | 'object' | { enum: string[] };
+
+/** What `defineEvent` declares. Undeclared properties are allowed. */
+export interface EventSchema {
+  required?: Record<string, PropType>;
+  optional?: Record<string, PropType>;
+}
+
+/** A custom dimension. */
+export interface DimensionDefinition {
+  name: string;
+  /** Default `'string'`. */
+  type?: 'string' | 'number' | 'bool';
+}
+
+/** Whose events (exactly one of the three ids), and which. */
+export interface HistoryQuery {
+  userId?: string;
+  anonymousId?: string;
+  sessionId?: string;
+  types?: EventType[];
+  names?: string[];
+  /** Inclusive, ms. */
+  since?: number;
+  /** Exclusive, ms. */
+  until?: number;
+  /** 1 to 1000; default 100. */
+  limit?: number;
+  cursor?: string;
+}
+
+/** A stored event. */
+export interface TrackedEvent {
+  eventId: string;
+  ts: number;
+  type: EventType;
+  name: string;
+  userId: string | null;
+  anonymousId: string | null;
+  sessionId: string | null;
+  url: string | null;
+  path: string | null;
+  referrer: string | null;
+  properties: Record<string, unknown>;
+  dimensions: Record<string, string | number | boolean> | null;
+  client: { ip: string | null; browser: string | null; os: string | null; device: string | null };
+  userAgent: string | null;
+  /** Weight counts by 1 / sampleRate. */
+  sampleRate: number;
+  receivedAt: number;
+}
+
+/** A page of history, newest first. */
+export interface HistoryPage {
+  events: TrackedEvent[];
+  nextCursor: string | null;
+}
+
+/** A leased outbox batch. */
+export interface OutboxBatch {
+  batchId: string;
+  events: TrackedEvent[];
+}
+
+/** The outbox's numbers. */
+export interface OutboxStats {
+  queued: number;
+  leased: number;
+  dropped: number;
+}
+
+/** A quarantined event. */
+export interface QuarantinedEvent {
+  id: number;
+  eventId: string;
+  receivedAt: number;
+  code: ErrorCode;
+  field: string | null;
+  reason: string;
+  event: TrackEvent;
 }
 
 /** Trailing bits zeroed in stored IP addresses. */

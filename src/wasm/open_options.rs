@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::privacy::ip::IpMask;
 use crate::session::{FingerprintPolicy, Keyring, SessionConfig};
 use crate::store::StoreOptions;
+use crate::tracking::{OutboxConfig, SamplingRule, TrackingConfig, ValidationMode};
 use crate::{OpenOptions, Storage};
 
 const STORAGE_KINDS: &str =
@@ -30,11 +31,19 @@ struct OpenOptionsJs {
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     sessions: JsValue,
     ip_mask: Option<IpMaskJs>,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    tracking: JsValue,
 }
 
 impl JsOptions for OpenOptionsJs {
-    const KEYS: &'static [&'static str] =
-        &["storage", "clock", "busyTimeoutMs", "sessions", "ipMask"];
+    const KEYS: &'static [&'static str] = &[
+        "storage",
+        "clock",
+        "busyTimeoutMs",
+        "sessions",
+        "ipMask",
+        "tracking",
+    ];
 }
 
 #[derive(Deserialize)]
@@ -92,15 +101,18 @@ pub(crate) fn parse(value: JsValue) -> Result<Parsed> {
         Arc::new(FnClock::new(js.clock)?)
     };
     let mut sessions = sessions(js.sessions)?;
+    let mut tracking = tracking(js.tracking)?;
     if let Some(mask) = js.ip_mask {
         sessions.ip_mask = IpMask {
             v4_bits: mask.v4_bits.unwrap_or(IpMask::default().v4_bits),
             v6_bits: mask.v6_bits.unwrap_or(IpMask::default().v6_bits),
         };
     }
+    tracking.ip_mask = sessions.ip_mask;
     let mut options = OpenOptions::new(Storage::Memory)
         .clock(clock)
-        .sessions(sessions);
+        .sessions(sessions)
+        .tracking(tracking);
     if let Some(ms) = js.busy_timeout_ms {
         options.store = StoreOptions {
             busy_timeout_ms: ms,
@@ -173,6 +185,54 @@ fn sessions(value: JsValue) -> Result<SessionConfig> {
         config.keys = keys(js.keys)?;
     }
     Ok(config)
+}
+
+/// `tracking` in the open options.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct TrackingJs {
+    validation: Option<ValidationMode>,
+    sampling: Option<Vec<SamplingRule>>,
+    store_raw_user_agent: Option<bool>,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    outbox: JsValue,
+}
+
+impl JsOptions for TrackingJs {
+    const KEYS: &'static [&'static str] =
+        &["validation", "sampling", "storeRawUserAgent", "outbox"];
+}
+
+#[derive(Deserialize, Default)]
+struct OutboxJs {
+    cap: Option<u32>,
+}
+
+impl JsOptions for OutboxJs {
+    const KEYS: &'static [&'static str] = &["cap"];
+}
+
+/// Reads `tracking` into the core's settings.
+fn tracking(value: JsValue) -> Result<TrackingConfig> {
+    let js: TrackingJs = read_opt(Some(value), "tracking")?;
+    let outbox = match js.outbox.as_bool() {
+        Some(true) => Some(OutboxConfig::default()),
+        Some(false) => None,
+        None if js.outbox.is_undefined() || js.outbox.is_null() => None,
+        None => {
+            let o: OutboxJs = read(js.outbox, "tracking.outbox")?;
+            Some(OutboxConfig {
+                cap: o.cap.unwrap_or(OutboxConfig::default().cap),
+            })
+        }
+    };
+    Ok(TrackingConfig {
+        validation: js.validation.unwrap_or_default(),
+        sampling: js.sampling.unwrap_or_default(),
+        store_raw_user_agent: js.store_raw_user_agent.unwrap_or(false),
+        outbox,
+        ip_mask: IpMask::default(),
+    })
 }
 
 /// Reads `[{ id, key: Uint8Array }]`, newest first.

@@ -16,7 +16,7 @@ use crate::session::{ClientContext, CreateOptions};
 use crate::UserTrail;
 
 /// Converts a core record to a plain JS object (numbers, not BigInts).
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
+pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| Error::invalid("result", e.to_string()))

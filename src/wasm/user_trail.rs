@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::*;
 use super::error::js;
 use super::opfs;
 use super::sessions::JsSessions;
+use super::tracking::JsTracking;
 use crate::error::Error;
 use crate::store::StoreError;
 use crate::UserTrail;
@@ -113,6 +114,13 @@ impl JsUserTrail {
     #[wasm_bindgen(getter)]
     pub fn sessions(&self) -> JsSessions {
         JsSessions::new(self.0.clone())
+    }
+
+    /// Activity tracking: events, schemas, history, identity, the outbox.
+    /// See the `Tracking` class.
+    #[wasm_bindgen(getter)]
+    pub fn tracking(&self) -> JsTracking {
+        JsTracking::new(self.0.clone())
     }
 
     /// The whole database as SQLite bytes, which any sqlite3 tool opens and

@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { SCHEMA_VERSION } from './schema.mjs';
 
 const { serve } = await import(join(process.env.ROOT, 'www', 'serve.mjs'));
 
@@ -52,7 +53,7 @@ test('the demo opens the engine on OPFS, and it persists across a reload', async
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(base);
   const first = await ready(page);
-  assert.deepEqual({ ...first, createdAt: undefined }, { persistent: true, schema: '2', createdAt: undefined, reason: null });
+  assert.deepEqual({ ...first, createdAt: undefined }, { persistent: true, schema: String(SCHEMA_VERSION), createdAt: undefined, reason: null });
   assert.ok(first.createdAt > 0);
 
   await page.reload();

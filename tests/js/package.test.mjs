@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 
 import { UserTrail, UserTrailError, init } from 'usertrail';
+import { SCHEMA_VERSION } from './schema.mjs';
 
 const pkg = createRequire(import.meta.url)('usertrail/package.json');
 const T0 = 1_700_000_000_000;
@@ -29,7 +30,7 @@ async function thrown(fn) {
 test('opens in memory with defaults, no explicit init', async () => {
   const trail = await UserTrail.open();
   assert.equal(trail.version, pkg.version);
-  assert.equal(trail.schemaVersion, 2);
+  assert.equal(trail.schemaVersion, SCHEMA_VERSION);
   assert.ok(Math.abs(trail.createdAt - Date.now()) < 60_000);
   trail.close();
 });
@@ -57,7 +58,7 @@ test('export is an SQLite file the sqlite3 CLI opens', async () => {
     file,
     "PRAGMA integrity_check; PRAGMA user_version; SELECT value FROM meta WHERE key = 'created_at';",
   ]).toString();
-  assert.equal(out, `ok\n2\n${T0}\n`);
+  assert.equal(out, `ok\n${SCHEMA_VERSION}\n${T0}\n`);
   assert.deepEqual(readFileSync(file), Buffer.from(bytes));
 });
 
@@ -65,7 +66,7 @@ test('bytes round-trip through export and open', async () => {
   const trail = await UserTrail.open({ clock: () => T0 });
   const copy = await UserTrail.open({ storage: { bytes: trail.export() }, clock: () => T0 + 5 });
   assert.equal(copy.createdAt, T0, 'the copy keeps the original creation time');
-  assert.equal(copy.schemaVersion, 2);
+  assert.equal(copy.schemaVersion, SCHEMA_VERSION);
 });
 
 test('bytes that are not a database give NOT_A_DATABASE', async () => {

@@ -5,10 +5,11 @@ import { spawn, execFileSync } from 'node:child_process';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
+import { SCHEMA_VERSION } from './schema.mjs';
 
 const here = new URL('.', import.meta.url).pathname;
 const bin = (name) => join(process.env.ROOT, 'node_modules', '.bin', name);
-const expected = { schemaVersion: 2, createdAt: 1234, code: 'NOT_A_DATABASE' };
+const expected = { schemaVersion: SCHEMA_VERSION, createdAt: 1234, code: 'NOT_A_DATABASE' };
 
 test('Deno imports the package and opens an engine', () => {
   const out = execFileSync(bin('deno'), ['run', '--quiet', '--allow-read', '--allow-env', 'runtimes/deno.mjs'], {

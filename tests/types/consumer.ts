@@ -8,7 +8,11 @@ import {
   type CreatedSession,
   type ErrorCode,
   type OpenOptions,
+  type HistoryPage,
+  type OutboxBatch,
   type Session,
+  type TrackResult,
+  Tracker,
 } from 'usertrail';
 
 async function main(): Promise<void> {
@@ -65,3 +69,21 @@ async function sessions(trail: UserTrail): Promise<void> {
 }
 
 void sessions;
+
+async function tracking(trail: UserTrail): Promise<void> {
+  const r: TrackResult = await trail.tracking.track({ type: 'page', name: 'view', properties: { a: 1 } });
+  const results: TrackResult[] = await trail.tracking.trackBatch([{ name: 'a' }], { partial: true });
+  const page: HistoryPage = await trail.tracking.history({ userId: 'alice', limit: 10 });
+  const n: number = await trail.tracking.count({ anonymousId: 'x', types: ['page'] });
+  await trail.tracking.defineEvent('checkout', { required: { total: 'number', currency: { enum: ['EUR'] } } });
+  await trail.tracking.defineDimension({ name: 'plan', type: 'string' });
+  const batch: OutboxBatch | null = await trail.tracking.outbox.take(10);
+  const tracker = new Tracker(trail, { maxBatch: 50 });
+  const id: string = tracker.track({ name: 'click' });
+  await tracker.flush();
+  // @ts-expect-error: not an event type
+  await trail.tracking.track({ type: 'click', name: 'x' });
+  console.log(r, results, page, n, batch, id);
+}
+
+void tracking;

@@ -1,0 +1,374 @@
+//! The `Tracking`, `Outbox` and `Quarantine` JS classes (`trail.tracking`,
+//! `trail.tracking.outbox`, `trail.tracking.quarantine`): thin shells over
+//! [`crate::tracking::Tracking`].
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use super::options::{read_opt, string, JsOptions};
+use super::sessions::to_js;
+use super::user_trail::Handle;
+use crate::error::{Error, ErrorCode, Result};
+use crate::tracking::{parse_event, EventInput, EventSchema, EventType, HistoryFilter, SimpleType};
+
+/// A JS event as core input: written as `JSON.stringify` writes it, then
+/// parsed strictly (unknown fields, a `NaN` time or a lone surrogate are
+/// `INVALID_INPUT`).
+fn event(value: &JsValue) -> Result<EventInput> {
+    let text = js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| Error::invalid("event", "must be a JSON-serialisable object"))?;
+    parse_event(&text)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Outcome<'a> {
+    event_id: Option<&'a str>,
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorJs>,
+}
+
+#[derive(Serialize)]
+struct ErrorJs {
+    code: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+fn status_name(s: crate::tracking::TrackStatus) -> &'static str {
+    use crate::tracking::TrackStatus::*;
+    match s {
+        Stored => "stored",
+        Duplicate => "duplicate",
+        SampledOut => "sampled_out",
+        Quarantined => "quarantined",
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct BatchJs {
+    partial: Option<bool>,
+}
+
+impl JsOptions for BatchJs {
+    const KEYS: &'static [&'static str] = &["partial"];
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct HistoryJs {
+    user_id: Option<String>,
+    anonymous_id: Option<String>,
+    session_id: Option<String>,
+    types: Option<Vec<EventType>>,
+    names: Option<Vec<String>>,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+impl JsOptions for HistoryJs {
+    const KEYS: &'static [&'static str] = &[
+        "userId",
+        "anonymousId",
+        "sessionId",
+        "types",
+        "names",
+        "since",
+        "until",
+        "limit",
+        "cursor",
+    ];
+}
+
+impl HistoryJs {
+    fn filter(self) -> (HistoryFilter, Option<u32>, Option<String>) {
+        let filter = HistoryFilter {
+            user_id: self.user_id,
+            anonymous_id: self.anonymous_id,
+            session_id: self.session_id,
+            types: self.types.unwrap_or_default(),
+            names: self.names.unwrap_or_default(),
+            since: self.since,
+            until: self.until,
+        };
+        (filter, self.limit, self.cursor)
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct DimensionJs {
+    name: String,
+    #[serde(rename = "type")]
+    ty: Option<SimpleType>,
+}
+
+impl JsOptions for DimensionJs {
+    const KEYS: &'static [&'static str] = &["name", "type"];
+}
+
+/// Activity tracking: `trail.tracking`.
+#[wasm_bindgen(js_name = Tracking)]
+pub struct JsTracking(Handle);
+
+impl JsTracking {
+    pub(crate) fn new(handle: Handle) -> Self {
+        Self(handle)
+    }
+}
+
+#[wasm_bindgen(js_class = Tracking)]
+impl JsTracking {
+    /// Stores one event. The same `eventId` twice is stored once.
+    ///
+    /// ```javascript
+    /// const { eventId, status } = await trail.tracking.track({
+    ///   type: 'page', name: 'page_view', path: location.pathname, anonymousId,
+    /// });
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "TrackResult")]
+    pub fn track(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "TrackEvent")] event_js: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let (id, status) = t.tracking().track(event(&event_js)?)?;
+            to_js(&Outcome {
+                event_id: Some(&id),
+                status: status_name(status),
+                error: None,
+            })
+        })
+    }
+
+    /// Stores events in one transaction. Without `partial`, one bad event
+    /// throws and nothing is stored; with `partial: true`, each event gets
+    /// its own result, `'rejected'` with an `error` for the bad ones.
+    ///
+    /// ```javascript
+    /// const results = await trail.tracking.trackBatch(queue, { partial: true });
+    /// ```
+    #[wasm_bindgen(js_name = trackBatch, unchecked_return_type = "TrackResult[]")]
+    pub fn track_batch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "TrackEvent[]")] events: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ partial?: boolean }")] options: Option<
+            JsValue,
+        >,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let o: BatchJs = read_opt(options, "options")?;
+            let list: js_sys::Array = events
+                .dyn_into()
+                .map_err(|_| Error::invalid("events", "must be an array"))?;
+            let inputs = list.iter().map(|e| event(&e)).collect();
+            let results = t
+                .tracking()
+                .track_batch_parsed(inputs, o.partial.unwrap_or(false))?;
+            let out: Vec<Outcome<'_>> = results
+                .iter()
+                .map(|r| match &r.outcome {
+                    Ok(s) => Outcome {
+                        event_id: r.event_id.as_deref(),
+                        status: status_name(*s),
+                        error: None,
+                    },
+                    Err(e) => Outcome {
+                        event_id: r.event_id.as_deref(),
+                        status: "rejected",
+                        error: Some(ErrorJs {
+                            code: e.code(),
+                            message: e.to_string(),
+                            field: match e {
+                                Error::InvalidInput { field, .. } => Some(field.clone()),
+                                _ => None,
+                            },
+                        }),
+                    },
+                })
+                .collect();
+            to_js(&out)
+        })
+    }
+
+    /// Declares the properties events named `name` must and may have.
+    ///
+    /// ```javascript
+    /// await trail.tracking.defineEvent('checkout', {
+    ///   required: { total: 'number', currency: { enum: ['EUR', 'USD'] } },
+    ///   optional: { coupon: 'string' },
+    /// });
+    /// ```
+    #[wasm_bindgen(js_name = defineEvent)]
+    pub fn define_event(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EventSchema")] schema: JsValue,
+    ) -> Result<(), JsValue> {
+        self.0.with(|t| {
+            let text = js_sys::JSON::stringify(&schema)
+                .ok()
+                .and_then(|s| s.as_string())
+                .ok_or_else(|| Error::invalid("schema", "must be an object"))?;
+            let schema: EventSchema =
+                serde_json::from_str(&text).map_err(|e| Error::invalid("schema", e.to_string()))?;
+            t.tracking().define_event(&string(&name, "name")?, &schema)
+        })
+    }
+
+    /// Declares a custom dimension (`type`: `'string'`, `'number'` or
+    /// `'bool'`; default `'string'`).
+    #[wasm_bindgen(js_name = defineDimension)]
+    pub fn define_dimension(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "DimensionDefinition")] definition: JsValue,
+    ) -> Result<(), JsValue> {
+        self.0.with(|t| {
+            let d: DimensionJs = read_opt(Some(definition), "definition")?;
+            t.tracking()
+                .define_dimension(&d.name, d.ty.unwrap_or(SimpleType::String))
+        })
+    }
+
+    /// One person's (or session's) events, newest first, a page at a time.
+    ///
+    /// ```javascript
+    /// let page = await trail.tracking.history({ userId: 'alice', limit: 50 });
+    /// while (page.nextCursor) page = await trail.tracking.history({ userId: 'alice', cursor: page.nextCursor });
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "HistoryPage")]
+    pub fn history(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "HistoryQuery")] query: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let q: HistoryJs = read_opt(Some(query), "query")?;
+            let (filter, limit, cursor) = q.filter();
+            to_js(&t.tracking().history(&filter, limit, cursor.as_deref())?)
+        })
+    }
+
+    /// How many events match (same filter as `history`, no paging).
+    pub fn count(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "HistoryQuery")] query: JsValue,
+    ) -> Result<f64, JsValue> {
+        self.0.with(|t| {
+            let q: HistoryJs = read_opt(Some(query), "query")?;
+            let (filter, _, _) = q.filter();
+            Ok(t.tracking().count(&filter)? as f64)
+        })
+    }
+
+    /// Links an anonymous id to a user, earlier and later events alike.
+    /// Returns how many earlier events were linked.
+    pub fn identify(
+        &self,
+        #[wasm_bindgen(js_name = anonymousId, unchecked_param_type = "string")]
+        anonymous_id: JsValue,
+        #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
+    ) -> Result<f64, JsValue> {
+        self.0.with(|t| {
+            let n = t.tracking().identify(
+                &string(&anonymous_id, "anonymousId")?,
+                &string(&user_id, "userId")?,
+            )?;
+            Ok(n as f64)
+        })
+    }
+
+    /// The outbox, when enabled with `tracking: { outbox: true }`.
+    #[wasm_bindgen(getter)]
+    pub fn outbox(&self) -> JsOutbox {
+        JsOutbox(self.0.clone())
+    }
+
+    /// Events that failed their schema in quarantine mode.
+    #[wasm_bindgen(getter)]
+    pub fn quarantine(&self) -> JsQuarantine {
+        JsQuarantine(self.0.clone())
+    }
+}
+
+/// Stored events queued for the app's own collector.
+#[wasm_bindgen(js_name = Outbox)]
+pub struct JsOutbox(Handle);
+
+#[wasm_bindgen(js_class = Outbox)]
+impl JsOutbox {
+    /// Leases up to `max` due events, oldest first; `null` when none are due.
+    ///
+    /// ```javascript
+    /// const batch = await trail.tracking.outbox.take(500);
+    /// if (batch) {
+    ///   const ok = await fetch('/collect', { method: 'POST', body: JSON.stringify(batch.events) }).then((r) => r.ok, () => false);
+    ///   await (ok ? trail.tracking.outbox.ack(batch.batchId) : trail.tracking.outbox.nack(batch.batchId));
+    /// }
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "OutboxBatch | null")]
+    pub fn take(&self, max: Option<u32>) -> Result<JsValue, JsValue> {
+        self.0
+            .with(|t| match t.tracking().outbox_take(max.unwrap_or(100))? {
+                Some(batch) => to_js(&batch),
+                None => Ok(JsValue::NULL),
+            })
+    }
+
+    /// Removes a delivered batch. Throws `NOT_FOUND` if its lease expired.
+    pub fn ack(
+        &self,
+        #[wasm_bindgen(js_name = batchId, unchecked_param_type = "string")] batch_id: JsValue,
+    ) -> Result<f64, JsValue> {
+        self.0
+            .with(|t| Ok(t.tracking().outbox_ack(&string(&batch_id, "batchId")?)? as f64))
+    }
+
+    /// Returns a batch to the queue; each event is due again after
+    /// 3 s·2ⁿ (at most 30 min), with jitter.
+    pub fn nack(
+        &self,
+        #[wasm_bindgen(js_name = batchId, unchecked_param_type = "string")] batch_id: JsValue,
+    ) -> Result<f64, JsValue> {
+        self.0
+            .with(|t| Ok(t.tracking().outbox_nack(&string(&batch_id, "batchId")?)? as f64))
+    }
+
+    /// `{ queued, leased, dropped }`.
+    #[wasm_bindgen(unchecked_return_type = "OutboxStats")]
+    pub fn stats(&self) -> Result<JsValue, JsValue> {
+        self.0.with(|t| to_js(&t.tracking().outbox_stats()?))
+    }
+}
+
+/// Events kept aside by quarantine mode.
+#[wasm_bindgen(js_name = Quarantine)]
+pub struct JsQuarantine(Handle);
+
+#[wasm_bindgen(js_class = Quarantine)]
+impl JsQuarantine {
+    /// Quarantined events, oldest first.
+    #[wasm_bindgen(unchecked_return_type = "QuarantinedEvent[]")]
+    pub fn list(&self, limit: Option<u32>) -> Result<JsValue, JsValue> {
+        self.0
+            .with(|t| to_js(&t.tracking().quarantine_list(limit)?))
+    }
+
+    /// Tracks a quarantined event again; on success it leaves the quarantine.
+    #[wasm_bindgen(unchecked_return_type = "TrackStatus")]
+    pub fn retry(&self, id: f64) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let status = t.tracking().quarantine_retry(id as i64)?;
+            Ok(JsValue::from_str(status_name(status)))
+        })
+    }
+
+    /// Deletes a quarantined event. Returns whether it was there.
+    pub fn discard(&self, id: f64) -> Result<bool, JsValue> {
+        self.0.with(|t| t.tracking().quarantine_discard(id as i64))
+    }
+}

@@ -1,0 +1,180 @@
+// trail.tracking and the Tracker through the packed package. The rules
+// themselves are tested in Rust (tests/tracking.rs).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { Tracker, UserTrail, UserTrailError, uuidv7 } from 'usertrail';
+
+const T0 = 1_700_000_000_000;
+
+async function engine(options = {}) {
+  let now = T0;
+  const trail = await UserTrail.open({ clock: () => now, ...options });
+  return { trail, tracking: trail.tracking, advance: (ms) => (now += ms) };
+}
+
+async function code(fn) {
+  try {
+    await fn();
+  } catch (err) {
+    assert.ok(err instanceof UserTrailError, `not a UserTrailError: ${err}`);
+    return err.code;
+  }
+  return 'OK';
+}
+
+test('track, re-track, history and count', async () => {
+  const { tracking } = await engine();
+  const first = await tracking.track({
+    type: 'page',
+    name: 'page_view',
+    path: '/pricing',
+    userId: 'alice',
+    ip: '203.0.113.7',
+    properties: { plan: 'pro', nested: { a: [1, 2] } },
+  });
+  assert.equal(first.status, 'stored');
+  assert.match(first.eventId, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+  assert.deepEqual(await tracking.track({ eventId: first.eventId, name: 'page_view', userId: 'alice' }), {
+    eventId: first.eventId,
+    status: 'duplicate',
+  });
+  const page = await tracking.history({ userId: 'alice' });
+  assert.equal(page.nextCursor, null);
+  assert.equal(page.events.length, 1);
+  const [e] = page.events;
+  assert.equal(e.ts, T0);
+  assert.equal(e.type, 'page');
+  assert.equal(e.client.ip, '203.0.0.0');
+  assert.deepEqual(e.properties, { plan: 'pro', nested: { a: [1, 2] } });
+  assert.equal(await tracking.count({ userId: 'alice', names: ['page_view'] }), 1);
+});
+
+test('trackBatch: all or nothing, or per-event results', async () => {
+  const { tracking } = await engine();
+  const batch = [{ name: 'a', userId: 'u' }, { name: '', userId: 'u' }, { name: 'b', userId: 'u' }];
+  assert.equal(await code(() => tracking.trackBatch(batch)), 'INVALID_INPUT');
+  assert.equal(await tracking.count({ userId: 'u' }), 0);
+  const results = await tracking.trackBatch(batch, { partial: true });
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['stored', 'rejected', 'stored'],
+  );
+  assert.equal(results[1].error.code, 'INVALID_INPUT');
+  assert.equal(results[1].error.field, 'events[1].name');
+  assert.equal(await tracking.count({ userId: 'u' }), 2);
+});
+
+test('schemas, dimensions and the quarantine', async () => {
+  const { tracking } = await engine({ tracking: { validation: 'quarantine' } });
+  await tracking.defineEvent('checkout', { required: { total: 'number', currency: { enum: ['EUR'] } } });
+  await tracking.defineDimension({ name: 'plan' });
+  const r = await tracking.track({ name: 'checkout', userId: 'a', properties: { total: 'x', currency: 'EUR' } });
+  assert.equal(r.status, 'quarantined');
+  const [q] = await tracking.quarantine.list();
+  assert.equal(q.code, 'SCHEMA_VIOLATION');
+  assert.equal(q.field, 'properties.total');
+  assert.equal(await code(() => tracking.quarantine.retry(q.id)), 'SCHEMA_VIOLATION');
+  assert.equal(await tracking.quarantine.discard(q.id), true);
+  const ok = await tracking.track({
+    name: 'checkout',
+    userId: 'a',
+    properties: { total: 9, currency: 'EUR' },
+    dimensions: { plan: 'pro' },
+  });
+  assert.equal(ok.status, 'stored');
+  const { events } = await tracking.history({ userId: 'a' });
+  assert.deepEqual(events[0].dimensions, { plan: 'pro' });
+  const strict = (await engine()).tracking;
+  assert.equal(await code(() => strict.track({ name: 'x', dimensions: { plan: 'pro' } })), 'UNKNOWN_DIMENSION');
+});
+
+test('identify links anonymous events to the user', async () => {
+  const { tracking } = await engine();
+  await tracking.track({ type: 'page', name: 'landing', anonymousId: 'anon-1' });
+  assert.equal(await tracking.identify('anon-1', 'alice'), 1);
+  await tracking.track({ type: 'page', name: 'signup', anonymousId: 'anon-1' });
+  assert.equal(await tracking.count({ userId: 'alice' }), 2);
+});
+
+test('the outbox: take, ack, nack with the clock, stats', async () => {
+  const { tracking, advance } = await engine({ tracking: { outbox: { cap: 2 } } });
+  for (const name of ['a', 'b', 'c']) await tracking.track({ name, userId: 'u' });
+  assert.deepEqual(await tracking.outbox.stats(), { queued: 2, leased: 0, dropped: 1 });
+  const batch = await tracking.outbox.take(10);
+  assert.deepEqual(
+    batch.events.map((e) => e.name),
+    ['b', 'c'],
+  );
+  assert.equal(await tracking.outbox.take(10), null);
+  assert.equal(await tracking.outbox.nack(batch.batchId), 2);
+  advance(3_000);
+  const again = await tracking.outbox.take(10);
+  assert.equal(again.events.length, 2);
+  assert.equal(await tracking.outbox.ack(again.batchId), 2);
+  assert.equal(await code(() => tracking.outbox.ack(again.batchId)), 'NOT_FOUND');
+});
+
+test('bad events get typed errors and store nothing', async () => {
+  const { trail, tracking } = await engine();
+  const before = trail.export();
+  const lone = String.fromCharCode(0xd800);
+  const cases = [
+    [{ name: 'x', ts: Number.NaN }, 'event'],
+    [{ name: 'x', ts: -1 }, 'ts'],
+    [{ name: 'x', properties: [1, 2] }, 'event'],
+    [{ name: 'x', properties: 'text' }, 'event'],
+    [{ name: 'x', colour: 'red' }, 'event'],
+    [{ name: 'x', type: 'click' }, 'event'],
+    [{ name: `bad ${lone} utf-16` }, 'event'],
+    [{ name: 'x', url: 'u'.repeat(10 * 1024 * 1024) }, 'url'],
+    [{ name: 'x'.repeat(201) }, 'name'],
+    [{ name: 'x', properties: { n: 10n } }, 'event'],
+    ['page_view', 'event'],
+  ];
+  for (const [event, field] of cases) {
+    try {
+      await tracking.track(event);
+      assert.fail(`no error for ${JSON.stringify(event)?.slice(0, 80)}`);
+    } catch (err) {
+      assert.ok(err instanceof UserTrailError, String(err));
+      assert.equal(err.code, 'INVALID_INPUT');
+      assert.equal(err.field, field, String(err.message));
+    }
+  }
+  assert.equal(await code(() => tracking.history({ userId: 'a', cursor: 'forged' })), 'INVALID_INPUT');
+  assert.equal(await code(() => tracking.history({})), 'INVALID_INPUT');
+  assert.deepEqual(trail.export(), before);
+});
+
+test('Tracker batches by size and time, and keeps ids across retries', async () => {
+  const { trail, tracking } = await engine();
+  const tracker = new Tracker(trail, { maxBatch: 3, flushIntervalMs: 20 });
+  const id = tracker.track({ name: 'a', userId: 'u' });
+  assert.match(id, /^[0-9a-f-]{36}$/);
+  tracker.track({ name: 'b', userId: 'u' });
+  assert.equal(tracker.pending, 2);
+  tracker.track({ name: 'c', userId: 'u' }); // the third event flushes
+  assert.equal(tracker.pending, 0);
+  await tracker.flush();
+  assert.equal(await tracking.count({ userId: 'u' }), 3);
+  tracker.track({ name: 'd', userId: 'u' });
+  await new Promise((r) => setTimeout(r, 60)); // waiting for the Tracker's own timer
+  assert.equal(tracker.pending, 0);
+  assert.equal(await tracking.count({ userId: 'u' }), 4);
+  await tracker.close();
+  assert.equal(uuidv7(0).slice(0, 13), '00000000-0000');
+});
+
+test('Tracker puts a refused batch back for the next flush', async () => {
+  const { trail } = await engine();
+  const errors = [];
+  const failing = { tracking: { trackBatch: () => { throw new Error('closed'); } } };
+  const tracker = new Tracker(failing, { onError: (e) => errors.push(e.message) });
+  tracker.track({ name: 'a' });
+  tracker.track({ name: 'b' });
+  await tracker.flush();
+  assert.deepEqual(errors, ['closed']);
+  assert.equal(tracker.pending, 2);
+  trail.close();
+});
