@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 
 const [nativeFile, pkgFile] = process.argv.slice(2);
 // Loaded as the package loads it: the web target, initialised from bytes.
-const { Bench, initSync } = await import(pathToFileURL(resolve(pkgFile)));
+const { Bench, UserTrail, initSync } = await import(pathToFileURL(resolve(pkgFile)));
 initSync({ module: readFileSync(resolve(pkgFile, '..', 'usertrail_bg.wasm')) });
 
 // The same sizes and run count as benches/native.rs.
@@ -57,6 +57,31 @@ wasm.session_validate = {
 };
 sessions.free();
 
+// 1M events through the JS API (trail.tracking.trackBatch), batches of 1000,
+// 10,000 users, 50 names: the same events as usertrail::bench::ingest_event.
+const INGEST_BATCHES = 1_000;
+const INGEST_BATCH = 1_000;
+{
+  const trail = await UserTrail.open({ clock: () => 1_700_000_000_000 });
+  const event = (i) => ({
+    type: 'action',
+    name: `event_${i % 50}`,
+    userId: `user-${i % 10_000}`,
+    path: `/page/${i % 40}`,
+    properties: { i, plan: i % 3 === 0 ? 'pro' : 'free' },
+  });
+  const t = performance.now();
+  let stored = 0;
+  for (let b = 0; b < INGEST_BATCHES; b++) {
+    const batch = [];
+    for (let i = 0; i < INGEST_BATCH; i++) batch.push(event(b * INGEST_BATCH + i));
+    stored += trail.tracking.trackBatch(batch).length;
+  }
+  wasm.ingest = { ops: stored, ms: performance.now() - t };
+  wasm.bytesPerEvent = trail.export().length / stored;
+  trail.close();
+}
+
 const native = Object.fromEntries(
   readFileSync(nativeFile, 'utf8')
     .split('\n')
@@ -66,7 +91,7 @@ const native = Object.fromEntries(
 );
 
 const perSec = (r) => Math.round((r.ops / r.ms) * 1000).toLocaleString('en-US');
-const rows = Object.entries(wasm).map(([name, w]) => {
+const rows = Object.entries(wasm).filter(([, w]) => typeof w === 'object').map(([name, w]) => {
   const n = native[name];
   return {
     workload: name,
@@ -77,3 +102,6 @@ const rows = Object.entries(wasm).map(([name, w]) => {
   };
 });
 console.table(rows);
+console.log(
+  `database bytes per event at 1M events: native ${native.bytes_per_event?.value ?? '?'}, wasm ${wasm.bytesPerEvent.toFixed(1)}`,
+);

@@ -27,6 +27,10 @@ const LIVE_SESSIONS: u32 = 100_000;
 const CREATES: u32 = 10_000;
 /// Validations per timed run.
 const VALIDATES: u32 = 100_000;
+/// Event batches ingested, and events per batch: 1M events.
+const INGEST_BATCHES: u32 = 1_000;
+/// Events per ingest batch.
+const INGEST_BATCH: u32 = 1_000;
 
 /// Times `work` [`RUNS`] times and prints the fastest run.
 fn report(
@@ -76,5 +80,18 @@ fn main() -> usertrail::Result<()> {
             VALIDATES
         );
         Ok(())
-    })
+    })?;
+
+    // One run: 1M events through track_batch, in batches of 1000.
+    let trail = engine()?;
+    let t = Instant::now();
+    let stored = bench::ingest(&trail, INGEST_BATCHES, INGEST_BATCH)?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    println!(r#"{{"name":"ingest","ops":{stored},"ms":{ms:.3}}}"#);
+    let bytes = bench::database_bytes(&trail)?;
+    println!(
+        r#"{{"name":"bytes_per_event","value":{:.1}}}"#,
+        bytes as f64 / stored as f64
+    );
+    Ok(())
 }

@@ -64,3 +64,42 @@ pub fn validate_sessions(trail: &UserTrail, tokens: &[String], n: u32) -> Result
     }
     Ok(valid)
 }
+
+/// The ingest workload's `i`-th event: one of 50 names, one of 10,000
+/// users, a small properties object.
+pub fn ingest_event(i: u32) -> crate::tracking::EventInput {
+    let mut properties = serde_json::Map::new();
+    properties.insert("i".into(), i.into());
+    properties.insert(
+        "plan".into(),
+        if i.is_multiple_of(3) { "pro" } else { "free" }.into(),
+    );
+    crate::tracking::EventInput {
+        event_type: Some(crate::tracking::EventType::Action),
+        name: format!("event_{}", i % 50),
+        user_id: Some(format!("user-{}", i % 10_000)),
+        path: Some(format!("/page/{}", i % 40)),
+        properties: Some(properties),
+        ..crate::tracking::EventInput::default()
+    }
+}
+
+/// Stores `batches` batches of `size` events each through `track_batch`;
+/// returns how many were stored.
+pub fn ingest(trail: &UserTrail, batches: u32, size: u32) -> Result<u64> {
+    let tracking = trail.tracking();
+    let mut stored = 0;
+    for b in 0..batches {
+        let batch = (0..size).map(|i| ingest_event(b * size + i)).collect();
+        stored += tracking.track_batch(batch, false)?.len() as u64;
+    }
+    Ok(stored)
+}
+
+/// The database's size in bytes.
+pub fn database_bytes(trail: &UserTrail) -> Result<u64> {
+    let conn = trail.store().conn();
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok((pages * size) as u64)
+}

@@ -39,6 +39,8 @@ struct Ready {
     event_id: String,
     input: EventInput,
     properties: Map<String, Value>,
+    /// `properties` as JSON, computed once.
+    properties_json: String,
     dimensions: Map<String, Value>,
     /// Set when the event goes to the quarantine instead.
     quarantine: Option<TrackingError>,
@@ -175,10 +177,12 @@ impl Tracking<'_> {
                 ValidationMode::Quarantine => quarantine = Some(e),
             }
         }
+        let properties_json = event::properties_json(&properties)?;
         Ok(Ready {
             event_id,
             input,
             properties,
+            properties_json,
             dimensions,
             quarantine,
         })
@@ -294,7 +298,7 @@ impl Tracking<'_> {
                 event.url,
                 event.path,
                 event.referrer,
-                event.properties.to_string(),
+                r.properties_json,
                 event.dimensions.as_ref().map(Value::to_string),
                 event.client.ip,
                 event.client.browser,
