@@ -298,6 +298,14 @@ mod tests {
     }
 
     #[test]
+    fn uuid_v7s_made_in_one_millisecond_sort_in_creation_order() {
+        let ids: Vec<String> = (0..200).map(|_| uuid_v7(5)).collect();
+        // The 12-bit sequence may wrap once (other tests draw ids too).
+        let inversions = ids.windows(2).filter(|w| w[0] >= w[1]).count();
+        assert!(inversions <= 1, "{inversions} out-of-order ids");
+    }
+
+    #[test]
     fn uuids_are_checked() {
         assert!(check_uuid("0190D4A2-0000-7000-8000-000000000000").is_ok());
         for bad in [
