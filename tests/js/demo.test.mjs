@@ -84,3 +84,30 @@ test('the database downloads as an SQLite file', async () => {
   assert.equal(bytes.subarray(0, 15).toString(), 'SQLite format 3');
   await page.close();
 });
+
+test('in a page, the Tracker flushes when the page is hidden or left', async () => {
+  const page = await context.newPage();
+  await page.goto(base);
+  const counts = await page.evaluate(async () => {
+    const { Tracker, UserTrail } = await import('/pkg/index.js');
+    const trail = await UserTrail.open({ storage: 'memory' });
+    const tracker = new Tracker(trail, { flushIntervalMs: 3_600_000, maxBatch: 1000 });
+    const count = () => trail.tracking.count({ userId: 'u' });
+    tracker.track({ name: 'a', userId: 'u' });
+    tracker.track({ name: 'b', userId: 'u' });
+    const settle = () => new Promise((r) => setTimeout(r, 0)); // lets the flush's promise run
+    const before = count();
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+    const pendingWhenHidden = tracker.pending;
+    await settle();
+    const hidden = count();
+    tracker.track({ name: 'c', userId: 'u' });
+    window.dispatchEvent(new PageTransitionEvent('pagehide'));
+    const pendingWhenLeft = tracker.pending;
+    await settle();
+    return { before, pendingWhenHidden, hidden, pendingWhenLeft, left: count() };
+  });
+  assert.deepEqual(counts, { before: 0, pendingWhenHidden: 0, hidden: 2, pendingWhenLeft: 0, left: 3 });
+  await page.close();
+});
