@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::session::{SessionConfig, Sessions, SqliteSessionStore};
+use crate::session::{
+    ClientContext, Session, SessionConfig, SessionObserver, Sessions, SqliteSessionStore,
+};
 use crate::store::{Storage, Store, StoreOptions};
-use crate::tracking::{Registry, Tracking, TrackingConfig};
+use crate::tracking::{EventInput, EventType, Registry, Tracking, TrackingConfig};
 
 /// How to open a [`UserTrail`].
 #[derive(Clone)]
@@ -110,6 +112,8 @@ impl UserTrail {
     }
 
     /// Sessions: create, validate, rotate, destroy, list, and their state.
+    /// Fingerprint mismatches under the `warn` policy are recorded as
+    /// `session.fingerprint_mismatch` tracking events.
     pub fn sessions(&self) -> Sessions<'_, SqliteSessionStore<'_>> {
         Sessions::new(
             SqliteSessionStore::new(self.store.conn()),
@@ -117,6 +121,7 @@ impl UserTrail {
             self.clock.as_ref(),
             &self.last_sweep,
         )
+        .with_observer(self)
     }
 
     /// The schema version of the open database.
@@ -161,6 +166,21 @@ impl UserTrail {
     /// Closes the engine, flushing and releasing the database.
     pub fn close(self) -> Result<()> {
         Ok(self.store.close()?)
+    }
+}
+
+impl SessionObserver for UserTrail {
+    fn fingerprint_mismatch(&self, session: &Session, client: &ClientContext<'_>) -> Result<()> {
+        let event = EventInput {
+            event_type: Some(EventType::Session),
+            name: "session.fingerprint_mismatch".into(),
+            user_id: session.user_id.clone(),
+            session_id: Some(session.session_id.clone()),
+            ip: client.ip.map(str::to_owned),
+            user_agent: client.user_agent.map(str::to_owned),
+            ..EventInput::default()
+        };
+        self.tracking().track(event).map(|_| ())
     }
 }
 

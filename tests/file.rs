@@ -180,3 +180,30 @@ fn the_sqlite3_cli_reads_a_closed_file() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n1000\n");
 }
+
+#[test]
+fn the_outbox_survives_a_restart() {
+    use usertrail::tracking::{EventInput, OutboxConfig, TrackingConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.db");
+    let open_with_outbox = || {
+        let options = OpenOptions::new(Storage::File(path.clone()))
+            .clock(Arc::new(ManualClock::new(1_000)))
+            .tracking(TrackingConfig {
+                outbox: Some(OutboxConfig::default()),
+                ..TrackingConfig::default()
+            });
+        UserTrail::open(options).unwrap()
+    };
+    let trail = open_with_outbox();
+    let event = EventInput {
+        name: "purchase".into(),
+        ..EventInput::default()
+    };
+    trail.tracking().track(event).unwrap();
+    trail.close().unwrap();
+    let trail = open_with_outbox();
+    let batch = trail.tracking().outbox_take(10).unwrap().unwrap();
+    assert_eq!(batch.events.len(), 1);
+    assert_eq!(batch.events[0]["name"], "purchase");
+}

@@ -657,3 +657,55 @@ fn events_parse_from_json_strictly() {
         .as_ref()
         .is_err_and(|e| e.to_string().contains("events[1].event")));
 }
+
+#[test]
+fn a_fingerprint_mismatch_under_warn_is_recorded_once_per_touch_interval() {
+    let (trail, clock) = open(TrackingConfig::default());
+    let created_from = usertrail::session::ClientContext {
+        ip: Some("198.51.100.7"),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"),
+    };
+    let other = usertrail::session::ClientContext {
+        ip: Some("192.0.2.1"),
+        ..created_from.clone()
+    };
+    let s = trail
+        .sessions()
+        .create(CreateOptions {
+            user_id: Some("alice"),
+            client: created_from.clone(),
+            ..CreateOptions::default()
+        })
+        .unwrap();
+    let by_session = HistoryFilter {
+        session_id: Some(s.session.session_id.clone()),
+        ..HistoryFilter::default()
+    };
+    assert!(trail
+        .sessions()
+        .validate(&s.token, &created_from)
+        .unwrap()
+        .is_some());
+    clock.advance(2 * MIN);
+    for _ in 0..3 {
+        let v = trail
+            .sessions()
+            .validate(&s.token, &other)
+            .unwrap()
+            .unwrap();
+        assert!(v.fingerprint_mismatch);
+    }
+    let page = trail.tracking().history(&by_session, None, None).unwrap();
+    assert_eq!(
+        page.events.len(),
+        1,
+        "recorded more than once per touch interval"
+    );
+    let e = &page.events[0];
+    assert_eq!(
+        (e.event_type.as_str(), e.name.as_str()),
+        ("session", "session.fingerprint_mismatch")
+    );
+    assert_eq!(e.user_id.as_deref(), Some("alice"));
+    assert_eq!(e.client.ip.as_deref(), Some("192.0.0.0"));
+}

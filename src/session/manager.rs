@@ -83,6 +83,15 @@ pub struct Sessions<'a, S: SessionStore> {
     config: &'a SessionConfig,
     clock: &'a dyn Clock,
     last_sweep: &'a Cell<i64>,
+    observer: Option<&'a dyn SessionObserver>,
+}
+
+/// Told of what happens to sessions, so that the engine can record it
+/// (for example as tracking events).
+pub trait SessionObserver {
+    /// Under the `warn` fingerprint policy, a request's client differed from
+    /// the session's. Called at most once per touch interval per session.
+    fn fingerprint_mismatch(&self, session: &Session, client: &ClientContext<'_>) -> Result<()>;
 }
 
 impl<'a, S: SessionStore> Sessions<'a, S> {
@@ -99,7 +108,14 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
             config,
             clock,
             last_sweep,
+            observer: None,
         }
+    }
+
+    /// Reports what happens to sessions to `observer`.
+    pub fn with_observer(mut self, observer: &'a dyn SessionObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Creates a session and returns it with its token.
@@ -192,7 +208,8 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
             self.store.delete(&record.session_id)?;
             return Ok(None);
         }
-        if now - record.last_seen_at >= i64::from(self.config.touch_interval_secs) * 1000 {
+        let touch = now - record.last_seen_at >= i64::from(self.config.touch_interval_secs) * 1000;
+        if touch {
             record.last_seen_at = now;
             record.idle_expires_at = (now + record.idle_timeout_ms).min(record.absolute_expires_at);
             self.store.touch(
@@ -203,6 +220,11 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         }
         let mut session = record.view();
         session.fingerprint_mismatch = mismatch;
+        if mismatch && touch {
+            if let Some(observer) = self.observer {
+                observer.fingerprint_mismatch(&session, client)?;
+            }
+        }
         Ok(Some(session))
     }
 

@@ -47,7 +47,7 @@ pub mod token;
 
 pub use config::{FingerprintPolicy, SessionConfig};
 pub use error::SessionError;
-pub use manager::{ClientContext, CreateOptions, Sessions};
+pub use manager::{ClientContext, CreateOptions, SessionObserver, Sessions};
 pub use record::{Client, Issued, Session, SessionRecord, StoredState};
 pub use seal::Keyring;
 pub use sqlite::SqliteSessionStore;

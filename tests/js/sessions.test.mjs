@@ -4,27 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { UserTrail, UserTrailError } from 'usertrail';
+import { T0, code, engine } from './helpers.mjs';
 
-const T0 = 1_700_000_000_000;
 const MIN = 60_000;
 const CHROME =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
-
-async function engine(options = {}) {
-  let now = T0;
-  const trail = await UserTrail.open({ clock: () => now, ...options });
-  return { trail, sessions: trail.sessions, advance: (ms) => (now += ms) };
-}
-
-async function code(fn) {
-  try {
-    await fn();
-  } catch (err) {
-    assert.ok(err instanceof UserTrailError, `not a UserTrailError: ${err}`);
-    return err.code;
-  }
-  return 'OK';
-}
 
 test('create, validate, rotate, login and destroy', async () => {
   const { sessions } = await engine();

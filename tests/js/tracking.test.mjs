@@ -4,24 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { Tracker, UserTrail, UserTrailError, uuidv7 } from 'usertrail';
-
-const T0 = 1_700_000_000_000;
-
-async function engine(options = {}) {
-  let now = T0;
-  const trail = await UserTrail.open({ clock: () => now, ...options });
-  return { trail, tracking: trail.tracking, advance: (ms) => (now += ms) };
-}
-
-async function code(fn) {
-  try {
-    await fn();
-  } catch (err) {
-    assert.ok(err instanceof UserTrailError, `not a UserTrailError: ${err}`);
-    return err.code;
-  }
-  return 'OK';
-}
+import { T0, code, engine } from './helpers.mjs';
 
 test('track, re-track, history and count', async () => {
   const { tracking } = await engine();
