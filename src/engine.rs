@@ -101,6 +101,11 @@ impl UserTrail {
         })
     }
 
+    /// Preferences: definitions, values, history.
+    pub fn prefs(&self) -> crate::prefs::Prefs<'_> {
+        crate::prefs::Prefs::new(self.store.conn(), self.clock.as_ref())
+    }
+
     /// Tracking: events, schemas, history, identity, the outbox.
     pub fn tracking(&self) -> Tracking<'_> {
         Tracking::new(

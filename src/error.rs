@@ -6,6 +6,7 @@
 //! part of the public API (they reach JavaScript as `err.code`) and never
 //! change meaning, while messages may be reworded.
 
+use crate::prefs::PrefsError;
 use crate::session::SessionError;
 use crate::store::StoreError;
 use crate::tracking::TrackingError;
@@ -29,6 +30,9 @@ pub enum Error {
     /// A tracking operation failed.
     #[error(transparent)]
     Tracking(TrackingError),
+    /// A preferences operation failed.
+    #[error(transparent)]
+    Prefs(PrefsError),
     /// An argument was rejected before anything was written.
     /// Code `INVALID_INPUT`.
     #[error("invalid input: {field}: {reason}")]
@@ -59,6 +63,7 @@ impl ErrorCode for Error {
             Self::Store(e) => e.code(),
             Self::Session(e) => e.code(),
             Self::Tracking(e) => e.code(),
+            Self::Prefs(e) => e.code(),
             Self::InvalidInput { .. } => "INVALID_INPUT",
             Self::Closed => "CLOSED",
         }

@@ -29,6 +29,7 @@ pub mod bench;
 pub mod clock;
 mod engine;
 pub mod error;
+pub mod prefs;
 pub mod privacy;
 pub mod session;
 pub mod store;

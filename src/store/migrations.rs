@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "tracking",
         sql: include_str!("migrations/0003_tracking.sql"),
     },
+    Migration {
+        version: 4,
+        name: "prefs",
+        sql: include_str!("migrations/0004_prefs.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

@@ -51,7 +51,9 @@ use rusqlite::Connection;
 
 pub use config::{OutboxConfig, SamplingRule, TrackingConfig, ValidationMode};
 pub use error::TrackingError;
-pub use event::{parse as parse_event, uuid_v7, Event, EventClient, EventInput, EventType};
+pub use event::{
+    check_text, parse as parse_event, uuid_v7, Event, EventClient, EventInput, EventType,
+};
 pub use history::{HistoryFilter, HistoryPage};
 pub use ingest::{ItemResult, TrackStatus};
 pub use outbox::{backoff_ms, Batch, OutboxStats};
@@ -113,8 +115,9 @@ impl<'a> Tracking<'a> {
     }
 
     /// Links an anonymous id to a user: its earlier events get the user id,
-    /// and so do later ones tracked with only the anonymous id. Returns how
-    /// many earlier events were linked.
+    /// and so do later ones tracked with only the anonymous id; its
+    /// preferences (and their history) move to the user. Returns how many
+    /// earlier events were linked.
     pub fn identify(&self, anonymous_id: &str, user_id: &str) -> Result<u64> {
         event::check_text("anonymousId", Some(anonymous_id), 256)?;
         event::check_text("userId", Some(user_id), 256)?;
@@ -132,6 +135,7 @@ impl<'a> Tracking<'a> {
             "UPDATE events SET user_id = ?2 WHERE anonymous_id = ?1 AND user_id IS NULL",
             (anonymous_id, user_id),
         )?;
+        crate::prefs::move_subject(&tx, anonymous_id, user_id)?;
         tx.commit()?;
         Ok(n as u64)
     }

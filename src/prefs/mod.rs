@@ -1,0 +1,321 @@
+//! User preferences: a registry of definitions with defaults, typed values
+//! per subject (a user id or an anonymous id), and the history of every
+//! change (the GDPR rectification trail).
+//!
+//! A subject that never set a preference has its definition's *current*
+//! default, so redefining a default reaches exactly those subjects.
+//!
+//! ```
+//! use serde_json::json;
+//! use std::sync::Arc;
+//! use usertrail::clock::ManualClock;
+//! use usertrail::{OpenOptions, Storage, UserTrail};
+//!
+//! let trail = UserTrail::open(
+//!     OpenOptions::new(Storage::Memory).clock(Arc::new(ManualClock::new(1_000))),
+//! ).unwrap();
+//! let prefs = trail.prefs();
+//! assert_eq!(prefs.get("alice", "appearance.theme").unwrap().value, json!("system"));
+//! prefs.set("alice", "appearance.theme", &json!("dark"), "settings").unwrap();
+//! let theme = prefs.get("alice", "appearance.theme").unwrap();
+//! assert_eq!((theme.value, theme.is_default), (json!("dark"), false));
+//! assert!(prefs.set("alice", "appearance.theme", &json!("neon"), "settings").is_err());
+//! ```
+
+mod definition;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use definition::{is_bcp47, is_timezone, PrefDefinition, PrefType, StringFormat};
+
+use crate::clock::Clock;
+use crate::error::{Error, ErrorCode, Result};
+use crate::store::StoreError;
+
+/// A preferences error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrefsError {
+    /// No preference is defined with this key. Code `UNKNOWN_PREFERENCE`.
+    #[error("no preference {key:?} is defined")]
+    Unknown {
+        /// The key asked for.
+        key: String,
+    },
+}
+
+impl ErrorCode for PrefsError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unknown { .. } => "UNKNOWN_PREFERENCE",
+        }
+    }
+}
+
+/// A subject's effective value for one preference.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrefValue {
+    /// The key.
+    pub key: String,
+    /// The category.
+    pub category: String,
+    /// The value set, or else the default.
+    pub value: Value,
+    /// Whether `value` is the default (the subject never set it, or reset it).
+    pub is_default: bool,
+    /// When the subject set it.
+    pub updated_at: Option<i64>,
+}
+
+/// One change, as the history keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrefChange {
+    /// The key.
+    pub key: String,
+    /// The value before; `None` when it was the default.
+    pub old_value: Option<Value>,
+    /// The value after; `None` when reset to the default.
+    pub new_value: Option<Value>,
+    /// When.
+    pub at: i64,
+    /// Who or what changed it, as the caller said (`"settings"`, `"admin"`...).
+    pub source: String,
+}
+
+/// The preference operations of one engine.
+pub struct Prefs<'a> {
+    conn: &'a Connection,
+    clock: &'a dyn Clock,
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+fn check_subject(subject: &str) -> Result<()> {
+    crate::tracking::check_text("userId", Some(subject), 256)
+}
+
+impl<'a> Prefs<'a> {
+    /// Preferences on `conn`, timestamped by `clock`.
+    pub fn new(conn: &'a Connection, clock: &'a dyn Clock) -> Self {
+        Self { conn, clock }
+    }
+
+    /// Defines (or redefines) a preference. A new default reaches the
+    /// subjects who never set the preference; set values stay.
+    pub fn define(&self, def: &PrefDefinition) -> Result<()> {
+        def.check()?;
+        let json =
+            serde_json::to_string(def).map_err(|e| Error::invalid("definition", e.to_string()))?;
+        self.conn.execute(
+            "INSERT INTO pref_definitions (key, category, definition) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET category = excluded.category, definition = excluded.definition",
+            (&def.key, &def.category, json),
+        )?;
+        Ok(())
+    }
+
+    /// The definitions, by key, of one category or all.
+    pub fn definitions(&self, category: Option<&str>) -> Result<Vec<PrefDefinition>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, category, definition FROM pref_definitions \
+             WHERE ?1 IS NULL OR category = ?1 ORDER BY key",
+        )?;
+        let rows = stmt.query_map([category], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut defs = Vec::new();
+        for row in rows {
+            let (key, category, text) = row?;
+            defs.push(parse_definition(key, category, &text)?);
+        }
+        Ok(defs)
+    }
+
+    fn definition(&self, key: &str) -> Result<PrefDefinition> {
+        let row: Option<(String, String)> = self
+            .conn
+            .prepare_cached("SELECT category, definition FROM pref_definitions WHERE key = ?1")?
+            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (category, text) = row.ok_or_else(|| {
+            Error::from(PrefsError::Unknown {
+                key: key.to_owned(),
+            })
+        })?;
+        parse_definition(key.to_owned(), category, &text)
+    }
+
+    /// A subject's effective value for `key`.
+    pub fn get(&self, subject: &str, key: &str) -> Result<PrefValue> {
+        check_subject(subject)?;
+        self.get_all(subject, None)?
+            .into_iter()
+            .find(|p| p.key == key)
+            .ok_or_else(|| {
+                PrefsError::Unknown {
+                    key: key.to_owned(),
+                }
+                .into()
+            })
+    }
+
+    /// A subject's effective values, by key, of one category or all.
+    pub fn get_all(&self, subject: &str, category: Option<&str>) -> Result<Vec<PrefValue>> {
+        check_subject(subject)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.key, d.category, coalesce(p.value, d.definition -> '$.default'), p.value IS NULL, \
+             p.updated_at FROM pref_definitions d LEFT JOIN prefs p ON p.subject = ?1 AND p.key = d.key \
+             WHERE ?2 IS NULL OR d.category = ?2 ORDER BY d.key",
+        )?;
+        let rows = stmt.query_map(params![subject, category], |r| {
+            Ok(PrefValue {
+                key: r.get(0)?,
+                category: r.get(1)?,
+                value: json(&r.get::<_, String>(2)?),
+                is_default: r.get(3)?,
+                updated_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sets one preference, checked against its definition.
+    pub fn set(&self, subject: &str, key: &str, value: &Value, source: &str) -> Result<PrefValue> {
+        let mut one = Map::new();
+        one.insert(key.to_owned(), value.clone());
+        self.set_many(subject, &one, source)?;
+        self.get(subject, key)
+    }
+
+    /// Sets several preferences: all are checked first, then written in one
+    /// transaction. One bad value and nothing is written.
+    pub fn set_many(&self, subject: &str, values: &Map<String, Value>, source: &str) -> Result<()> {
+        check_subject(subject)?;
+        definition::check_name("source", source, 64)?;
+        for (key, value) in values {
+            self.definition(key)?.check_value(value)?;
+        }
+        let now = self.clock.now_ms();
+        let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
+        for (key, value) in values {
+            let new = value.to_string();
+            let old: Option<String> = tx
+                .prepare_cached("SELECT value FROM prefs WHERE subject = ?1 AND key = ?2")?
+                .query_row([subject, key], |r| r.get(0))
+                .optional()?;
+            if old.as_deref().is_some_and(|o| json(o) == *value) {
+                continue;
+            }
+            tx.prepare_cached(
+                "INSERT INTO prefs (subject, key, value, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (subject, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )?
+            .execute(params![subject, key, new, now])?;
+            record(&tx, subject, key, old.as_deref(), Some(&new), now, source)?;
+        }
+        tx.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Returns one preference (or, with `None`, all of them) to the default.
+    /// Returns how many were reset.
+    pub fn reset(&self, subject: &str, key: Option<&str>, source: &str) -> Result<u64> {
+        check_subject(subject)?;
+        definition::check_name("source", source, 64)?;
+        if let Some(key) = key {
+            self.definition(key)?;
+        }
+        let now = self.clock.now_ms();
+        let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
+        let rows: Vec<(String, String)> = tx
+            .prepare_cached(
+                "SELECT key, value FROM prefs WHERE subject = ?1 AND (?2 IS NULL OR key = ?2)",
+            )?
+            .query_map(params![subject, key], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (k, old) in &rows {
+            tx.prepare_cached("DELETE FROM prefs WHERE subject = ?1 AND key = ?2")?
+                .execute([subject, k])?;
+            record(&tx, subject, k, Some(old), None, now, source)?;
+        }
+        tx.commit().map_err(StoreError::from)?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Every change of a subject's preferences, oldest first.
+    pub fn history(&self, subject: &str) -> Result<Vec<PrefChange>> {
+        check_subject(subject)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, old_value, new_value, at, source FROM pref_history WHERE subject = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([subject], |r| {
+            Ok(PrefChange {
+                key: r.get(0)?,
+                old_value: r.get::<_, Option<String>>(1)?.map(|t| json(&t)),
+                new_value: r.get::<_, Option<String>>(2)?.map(|t| json(&t)),
+                at: r.get(3)?,
+                source: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn parse_definition(key: String, category: String, text: &str) -> Result<PrefDefinition> {
+    let mut def: PrefDefinition = serde_json::from_str(text).map_err(|e| {
+        Error::from(StoreError::Corrupt {
+            detail: format!("the definition of preference {key:?} does not parse: {e}"),
+        })
+    })?;
+    def.key = key;
+    def.category = category;
+    Ok(def)
+}
+
+fn record(
+    tx: &Connection,
+    subject: &str,
+    key: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+    at: i64,
+    source: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO pref_history (subject, key, old_value, new_value, at, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![subject, key, old, new, at, source])?;
+    Ok(())
+}
+
+/// Moves an anonymous id's preferences, and their history, to a user (part of
+/// `identify`). Where the user already set a key, the user's value stays.
+/// Returns how many values moved.
+pub(crate) fn move_subject(tx: &Connection, anonymous_id: &str, user_id: &str) -> Result<u64> {
+    let moved = tx.execute(
+        "UPDATE OR IGNORE prefs SET subject = ?2 WHERE subject = ?1",
+        [anonymous_id, user_id],
+    )?;
+    tx.execute("DELETE FROM prefs WHERE subject = ?1", [anonymous_id])?;
+    tx.execute(
+        "UPDATE pref_history SET subject = ?2 WHERE subject = ?1",
+        [anonymous_id, user_id],
+    )?;
+    Ok(moved as u64)
+}
+
+impl From<PrefsError> for Error {
+    fn from(e: PrefsError) -> Self {
+        Error::Prefs(e)
+    }
+}

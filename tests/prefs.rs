@@ -1,0 +1,313 @@
+//! User preferences. Native and wasm.
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+mod common;
+
+use common::*;
+use serde_json::{json, Map, Value};
+use usertrail::prefs::{PrefDefinition, PrefType};
+use usertrail::session::SessionConfig;
+use usertrail::tracking::EventInput;
+
+fn def(key: &str, category: &str, pref_type: PrefType, default: Value) -> PrefDefinition {
+    PrefDefinition {
+        key: key.into(),
+        category: category.into(),
+        pref_type,
+        default,
+        values: None,
+        min: None,
+        max: None,
+        max_length: None,
+        max_bytes: None,
+        format: None,
+        description: None,
+    }
+}
+
+fn map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => panic!("not an object"),
+    }
+}
+
+#[test]
+fn built_in_definitions_and_their_defaults() {
+    let (trail, _) = engine(SessionConfig::default());
+    let p = trail.prefs();
+    let all = p.get_all("alice", None).unwrap();
+    let keys: Vec<&str> = all.iter().map(|v| v.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "appearance.theme",
+            "locale.language",
+            "locale.timezone",
+            "notifications.digest",
+            "notifications.email",
+            "notifications.push",
+            "privacy.analytics",
+            "privacy.marketing",
+            "privacy.personalization",
+        ]
+    );
+    assert!(all.iter().all(|v| v.is_default && v.updated_at.is_none()));
+    assert_eq!(
+        p.get("alice", "appearance.theme").unwrap().value,
+        json!("system")
+    );
+    assert_eq!(
+        p.get("alice", "notifications.digest").unwrap().value,
+        json!("weekly")
+    );
+    let notifications = p.get_all("alice", Some("notifications")).unwrap();
+    assert_eq!(notifications.len(), 3);
+    assert_eq!(code(p.get("alice", "no.such.key")), "UNKNOWN_PREFERENCE");
+}
+
+#[test]
+fn overrides_reset_and_redefinition() {
+    let (trail, clock) = engine(SessionConfig::default());
+    let p = trail.prefs();
+    p.define(&def(
+        "editor.font_size",
+        "editor",
+        PrefType::Number,
+        json!(14),
+    ))
+    .unwrap();
+    clock.advance(MIN);
+    let v = p
+        .set("alice", "editor.font_size", &json!(16), "settings")
+        .unwrap();
+    assert_eq!(
+        (v.value, v.is_default, v.updated_at),
+        (json!(16), false, Some(T0 + MIN))
+    );
+
+    // A new default reaches only those who never set the preference.
+    p.define(&def(
+        "editor.font_size",
+        "editor",
+        PrefType::Number,
+        json!(12),
+    ))
+    .unwrap();
+    assert_eq!(p.get("alice", "editor.font_size").unwrap().value, json!(16));
+    assert_eq!(p.get("bob", "editor.font_size").unwrap().value, json!(12));
+
+    assert_eq!(
+        p.reset("alice", Some("editor.font_size"), "settings")
+            .unwrap(),
+        1
+    );
+    let v = p.get("alice", "editor.font_size").unwrap();
+    assert_eq!((v.value, v.is_default), (json!(12), true));
+    p.set("alice", "appearance.theme", &json!("dark"), "settings")
+        .unwrap();
+    p.set("alice", "notifications.push", &json!(true), "settings")
+        .unwrap();
+    assert_eq!(p.reset("alice", None, "settings").unwrap(), 2);
+    assert!(p
+        .get_all("alice", None)
+        .unwrap()
+        .iter()
+        .all(|v| v.is_default));
+}
+
+#[test]
+fn every_type_refuses_bad_values_naming_the_key() {
+    let (trail, _) = engine(SessionConfig::default());
+    let p = trail.prefs();
+    let mut volume = def("audio.volume", "audio", PrefType::Number, json!(5));
+    volume.min = Some(0.0);
+    volume.max = Some(10.0);
+    p.define(&volume).unwrap();
+    let mut nick = def("profile.nickname", "profile", PrefType::String, json!(""));
+    nick.max_length = Some(8);
+    p.define(&nick).unwrap();
+    let mut layout = def("ui.layout", "ui", PrefType::Json, json!({}));
+    layout.max_bytes = Some(64);
+    p.define(&layout).unwrap();
+    let cases = [
+        ("appearance.theme", json!("neon")),
+        ("appearance.theme", json!(1)),
+        ("audio.volume", json!(11)),
+        ("audio.volume", json!(-1)),
+        ("audio.volume", json!("5")),
+        ("profile.nickname", json!("far too long")),
+        ("locale.language", json!("english!")),
+        ("locale.language", json!("en_GB")),
+        ("locale.timezone", json!("Mars/Olympus Mons")),
+        ("notifications.email", json!("yes")),
+        ("ui.layout", json!({ "panels": "x".repeat(100) })),
+    ];
+    for (key, value) in cases {
+        match trail.prefs().set("alice", key, &value, "settings") {
+            Err(usertrail::Error::InvalidInput { field, .. }) => assert_eq!(field, key, "{value}"),
+            other => panic!("{key} = {value}: {other:?}"),
+        }
+    }
+    assert!(trail.prefs().history("alice").unwrap().is_empty());
+    p.set("alice", "locale.language", &json!("zh-Hant-TW"), "settings")
+        .unwrap();
+    p.set(
+        "alice",
+        "locale.timezone",
+        &json!("America/Argentina/Buenos_Aires"),
+        "settings",
+    )
+    .unwrap();
+}
+
+#[test]
+fn set_many_is_all_or_nothing() {
+    let (mut trail, _) = engine(SessionConfig::default());
+    trail
+        .prefs()
+        .set("alice", "appearance.theme", &json!("dark"), "settings")
+        .unwrap();
+    let before = trail.export().unwrap();
+    let batch = map(json!({
+        "appearance.theme": "light",
+        "notifications.push": true,
+        "notifications.digest": "hourly",
+    }));
+    assert_eq!(
+        code(trail.prefs().set_many("alice", &batch, "settings")),
+        "INVALID_INPUT"
+    );
+    let unknown = map(json!({ "appearance.theme": "light", "nope": 1 }));
+    assert_eq!(
+        code(trail.prefs().set_many("alice", &unknown, "settings")),
+        "UNKNOWN_PREFERENCE"
+    );
+    assert_eq!(trail.export().unwrap(), before, "a refused set_many wrote");
+    let good = map(json!({ "appearance.theme": "light", "notifications.push": true }));
+    trail.prefs().set_many("alice", &good, "settings").unwrap();
+    assert_eq!(
+        trail
+            .prefs()
+            .get("alice", "notifications.push")
+            .unwrap()
+            .value,
+        json!(true)
+    );
+}
+
+#[test]
+fn history_keeps_every_change_in_order() {
+    let (trail, clock) = engine(SessionConfig::default());
+    let p = trail.prefs();
+    p.set("alice", "appearance.theme", &json!("dark"), "settings")
+        .unwrap();
+    clock.advance(MIN);
+    p.set("alice", "appearance.theme", &json!("dark"), "settings")
+        .unwrap(); // no change, no entry
+    p.set("alice", "appearance.theme", &json!("light"), "support")
+        .unwrap();
+    clock.advance(MIN);
+    p.reset("alice", None, "settings").unwrap();
+    let h = p.history("alice").unwrap();
+    let summary: Vec<_> = h
+        .iter()
+        .map(|c| {
+            (
+                c.old_value.clone(),
+                c.new_value.clone(),
+                c.at,
+                c.source.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (None, Some(json!("dark")), T0, "settings"),
+            (
+                Some(json!("dark")),
+                Some(json!("light")),
+                T0 + MIN,
+                "support"
+            ),
+            (Some(json!("light")), None, T0 + 2 * MIN, "settings"),
+        ]
+    );
+}
+
+#[test]
+fn identify_moves_anonymous_preferences_to_the_user() {
+    let (trail, _) = engine(SessionConfig::default());
+    let p = trail.prefs();
+    p.set("anon-1", "appearance.theme", &json!("dark"), "banner")
+        .unwrap();
+    p.set("anon-1", "locale.language", &json!("fr"), "banner")
+        .unwrap();
+    p.set("alice", "locale.language", &json!("de"), "settings")
+        .unwrap();
+    trail
+        .tracking()
+        .track(EventInput {
+            name: "visit".into(),
+            anonymous_id: Some("anon-1".into()),
+            ..EventInput::default()
+        })
+        .unwrap();
+    trail.tracking().identify("anon-1", "alice").unwrap();
+    assert_eq!(
+        p.get("alice", "appearance.theme").unwrap().value,
+        json!("dark")
+    );
+    assert_eq!(
+        p.get("alice", "locale.language").unwrap().value,
+        json!("de"),
+        "the user's own value stays"
+    );
+    assert!(p
+        .get_all("anon-1", None)
+        .unwrap()
+        .iter()
+        .all(|v| v.is_default));
+    assert_eq!(p.history("alice").unwrap().len(), 3);
+}
+
+#[test]
+fn bad_definitions_and_subjects_are_refused() {
+    let (trail, _) = engine(SessionConfig::default());
+    let p = trail.prefs();
+    let mut bad_enum = def("x.mode", "x", PrefType::Enum, json!("a"));
+    assert_eq!(code(p.define(&bad_enum)), "INVALID_INPUT");
+    bad_enum.values = Some(vec!["b".into()]);
+    assert_eq!(
+        code(p.define(&bad_enum)),
+        "INVALID_INPUT",
+        "default outside values"
+    );
+    let mut range = def("x.n", "x", PrefType::Number, json!(5));
+    range.min = Some(10.0);
+    assert_eq!(code(p.define(&range)), "INVALID_INPUT");
+    assert_eq!(
+        code(p.define(&def("", "x", PrefType::Bool, json!(true)))),
+        "INVALID_INPUT"
+    );
+    assert_eq!(
+        code(p.define(&def("x.y", "x y", PrefType::Bool, json!(true)))),
+        "INVALID_INPUT"
+    );
+    assert_eq!(
+        code(p.define(&def("x.'); DROP", "x", PrefType::Bool, json!(true)))),
+        "INVALID_INPUT"
+    );
+    assert_eq!(code(p.get_all("", None)), "INVALID_INPUT");
+    assert_eq!(
+        code(p.set("a\u{0}b", "appearance.theme", &json!("dark"), "x")),
+        "INVALID_INPUT"
+    );
+    assert_eq!(
+        code(p.set("alice", "appearance.theme", &json!("dark"), "")),
+        "INVALID_INPUT"
+    );
+}
