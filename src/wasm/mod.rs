@@ -8,6 +8,7 @@ mod error;
 mod open_options;
 mod opfs;
 mod options;
+mod prefs;
 mod sessions;
 mod tracking;
 mod user_trail;
@@ -15,6 +16,7 @@ mod user_trail;
 #[cfg(feature = "bench")]
 mod bench;
 
+pub use prefs::JsPrefs;
 pub use sessions::JsSessions;
 pub use tracking::{JsOutbox, JsQuarantine, JsTracking};
 pub use user_trail::JsUserTrail;
@@ -45,7 +47,8 @@ export type ErrorCode =
   | 'DECRYPTION_FAILED'
   | 'SCHEMA_VIOLATION'
   | 'UNKNOWN_DIMENSION'
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  | 'UNKNOWN_PREFERENCE';
 
 /** Where the OPFS pool keeps the database. All fields are optional. */
 export interface OpfsOptions {
@@ -216,6 +219,49 @@ export interface OutboxStats {
   queued: number;
   leased: number;
   dropped: number;
+}
+
+/** What `prefs.define` declares. */
+export interface PrefDefinition {
+  /** Letters, digits, '.', '_' or '-', e.g. `'appearance.theme'`. */
+  key: string;
+  category: string;
+  type: 'bool' | 'string' | 'number' | 'enum' | 'json';
+  /** The value of anyone who never set it. */
+  default: unknown;
+  /** For `enum`. */
+  values?: string[];
+  /** For `number`. */
+  min?: number;
+  max?: number;
+  /** For `string`; default 1024. */
+  maxLength?: number;
+  /** For `string`. */
+  format?: 'bcp47' | 'timezone';
+  /** For `json`; default 4096. */
+  maxBytes?: number;
+  description?: string;
+}
+
+/** A subject's effective value. */
+export interface PrefValue {
+  key: string;
+  category: string;
+  value: unknown;
+  /** True when the subject never set it (or reset it). */
+  isDefault: boolean;
+  updatedAt: number | null;
+}
+
+/** One change in the preferences history. */
+export interface PrefChange {
+  key: string;
+  /** `null`: it was the default. */
+  oldValue: unknown;
+  /** `null`: reset to the default. */
+  newValue: unknown;
+  at: number;
+  source: string;
 }
 
 /** A quarantined event. */

@@ -7,6 +7,7 @@ use wasm_bindgen::prelude::*;
 
 use super::error::js;
 use super::opfs;
+use super::prefs::JsPrefs;
 use super::sessions::JsSessions;
 use super::tracking::JsTracking;
 use crate::error::Error;
@@ -114,6 +115,12 @@ impl JsUserTrail {
     #[wasm_bindgen(getter)]
     pub fn sessions(&self) -> JsSessions {
         JsSessions::new(self.0.clone())
+    }
+
+    /// User preferences: definitions, values, history. See the `Prefs` class.
+    #[wasm_bindgen(getter)]
+    pub fn prefs(&self) -> JsPrefs {
+        JsPrefs::new(self.0.clone())
     }
 
     /// Activity tracking: events, schemas, history, identity, the outbox.

@@ -10,6 +10,8 @@ import {
   type OpenOptions,
   type HistoryPage,
   type OutboxBatch,
+  type PrefChange,
+  type PrefValue,
   type Session,
   type TrackResult,
   Tracker,
@@ -87,3 +89,17 @@ async function tracking(trail: UserTrail): Promise<void> {
 }
 
 void tracking;
+
+async function prefs(trail: UserTrail): Promise<void> {
+  const v: PrefValue = await trail.prefs.get('alice', 'appearance.theme');
+  const all: PrefValue[] = await trail.prefs.getAll('alice', { category: 'locale' });
+  await trail.prefs.setMany('alice', { 'appearance.theme': 'dark' }, { source: 'settings' });
+  await trail.prefs.define({ key: 'k.n', category: 'k', type: 'number', default: 1, min: 0 });
+  const changes: PrefChange[] = await trail.prefs.history('alice');
+  const n: number = await trail.prefs.reset('alice');
+  // @ts-expect-error: not a preference type
+  await trail.prefs.define({ key: 'k', category: 'k', type: 'date', default: 1 });
+  console.log(v, all, changes, n);
+}
+
+void prefs;
