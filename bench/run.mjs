@@ -57,6 +57,25 @@ wasm.session_validate = {
 };
 sessions.free();
 
+// A user's 50 preferences through the JS API (trail.prefs.getAll).
+const PREF_READS = 10_000;
+{
+  const trail = await UserTrail.open({ clock: () => 1_700_000_000_000 });
+  for (let i = 0; i < 41; i++) {
+    const key = `bench.option_${String(i).padStart(2, '0')}`;
+    trail.prefs.define({ key, category: `bench${i % 4}`, type: 'number', default: 0, min: 0, max: 1000 });
+    trail.prefs.set('alice', key, i * 10);
+  }
+  trail.prefs.set('alice', 'appearance.theme', 'dark');
+  wasm.prefs_get_all_50 = {
+    ops: PREF_READS,
+    ms: best(() => {
+      for (let i = 0; i < PREF_READS; i++) if (trail.prefs.getAll('alice').length !== 50) throw new Error('not 50');
+    }),
+  };
+  trail.close();
+}
+
 // 1M events through the JS API (trail.tracking.trackBatch), batches of 1000,
 // 10,000 users, 50 names: the same events as usertrail::bench::ingest_event.
 const INGEST_BATCHES = 1_000;
@@ -102,6 +121,8 @@ const rows = Object.entries(wasm).filter(([, w]) => typeof w === 'object').map((
   };
 });
 console.table(rows);
+const getAll = wasm.prefs_get_all_50;
+console.log(`prefs.getAll with 50 preferences: ${((getAll.ms * 1000) / getAll.ops).toFixed(1)} µs per call on wasm (JS API)`);
 console.log(
   `database bytes per event at 1M events: native ${native.bytes_per_event?.value ?? '?'}, wasm ${wasm.bytesPerEvent.toFixed(1)}`,
 );

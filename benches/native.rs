@@ -27,6 +27,8 @@ const LIVE_SESSIONS: u32 = 100_000;
 const CREATES: u32 = 10_000;
 /// Validations per timed run.
 const VALIDATES: u32 = 100_000;
+/// Reads of a user's 50 preferences per timed run.
+const PREF_READS: u32 = 10_000;
 /// Event batches ingested, and events per batch: 1M events.
 const INGEST_BATCHES: u32 = 1_000;
 /// Events per ingest batch.
@@ -78,6 +80,16 @@ fn main() -> usertrail::Result<()> {
         assert_eq!(
             bench::validate_sessions(&trail, &tokens, VALIDATES)?,
             VALIDATES
+        );
+        Ok(())
+    })?;
+
+    let trail = engine()?;
+    bench::prefs_fixture(&trail, "alice")?;
+    report("prefs_get_all_50", PREF_READS, || {
+        assert_eq!(
+            bench::prefs_get_all(&trail, "alice", PREF_READS)?,
+            50 * PREF_READS as usize
         );
         Ok(())
     })?;

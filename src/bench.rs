@@ -103,3 +103,37 @@ pub fn database_bytes(trail: &UserTrail) -> Result<u64> {
     let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     Ok((pages * size) as u64)
 }
+
+/// Defines preferences until there are 50, and sets all of them for `user`.
+pub fn prefs_fixture(trail: &UserTrail, user: &str) -> Result<()> {
+    let prefs = trail.prefs();
+    for i in 0..41 {
+        let def = crate::prefs::PrefDefinition {
+            key: format!("bench.option_{i:02}"),
+            category: format!("bench{}", i % 4),
+            pref_type: crate::prefs::PrefType::Number,
+            default: 0.into(),
+            values: None,
+            min: Some(0.0),
+            max: Some(1000.0),
+            max_length: None,
+            max_bytes: None,
+            format: None,
+            description: None,
+        };
+        prefs.define(&def)?;
+        prefs.set(user, &def.key, &(i * 10).into(), "bench")?;
+    }
+    prefs.set(user, "appearance.theme", &"dark".into(), "bench")?;
+    Ok(())
+}
+
+/// Reads all of `user`'s preferences `n` times; returns how many values it read.
+pub fn prefs_get_all(trail: &UserTrail, user: &str, n: u32) -> Result<usize> {
+    let prefs = trail.prefs();
+    let mut read = 0;
+    for _ in 0..n {
+        read += prefs.get_all(user, None)?.len();
+    }
+    Ok(read)
+}

@@ -71,6 +71,8 @@ pub struct UserTrail {
     tracking: TrackingConfig,
     /// Declared event schemas and dimensions, loaded on first use.
     registry: RefCell<Option<Arc<Registry>>>,
+    /// Preference defaults, loaded on first use.
+    pref_defaults: crate::prefs::DefaultsCache,
 }
 
 impl std::fmt::Debug for UserTrail {
@@ -98,12 +100,13 @@ impl UserTrail {
             last_sweep: Cell::new(i64::MIN / 2),
             tracking: options.tracking,
             registry: RefCell::new(None),
+            pref_defaults: RefCell::new(None),
         })
     }
 
     /// Preferences: definitions, values, history.
     pub fn prefs(&self) -> crate::prefs::Prefs<'_> {
-        crate::prefs::Prefs::new(self.store.conn(), self.clock.as_ref())
+        crate::prefs::Prefs::new(self.store.conn(), self.clock.as_ref(), &self.pref_defaults)
     }
 
     /// Tracking: events, schemas, history, identity, the outbox.

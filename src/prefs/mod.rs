@@ -24,6 +24,9 @@
 
 mod definition;
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -90,7 +93,12 @@ pub struct PrefChange {
 pub struct Prefs<'a> {
     conn: &'a Connection,
     clock: &'a dyn Clock,
+    defaults: &'a DefaultsCache,
 }
+
+/// Each definition's key, category and default, by key: read on first use
+/// and kept until a definition changes.
+pub type DefaultsCache = RefCell<Option<Arc<Vec<(String, String, Value)>>>>;
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
@@ -101,9 +109,30 @@ fn check_subject(subject: &str) -> Result<()> {
 }
 
 impl<'a> Prefs<'a> {
-    /// Preferences on `conn`, timestamped by `clock`.
-    pub fn new(conn: &'a Connection, clock: &'a dyn Clock) -> Self {
-        Self { conn, clock }
+    /// Preferences on `conn`, timestamped by `clock`, with the engine's
+    /// cache of defaults.
+    pub fn new(conn: &'a Connection, clock: &'a dyn Clock, defaults: &'a DefaultsCache) -> Self {
+        Self {
+            conn,
+            clock,
+            defaults,
+        }
+    }
+
+    fn defaults(&self) -> Result<Arc<Vec<(String, String, Value)>>> {
+        if let Some(d) = self.defaults.borrow().as_ref() {
+            return Ok(d.clone());
+        }
+        let loaded: Vec<(String, String, Value)> = self
+            .conn
+            .prepare_cached(
+                "SELECT key, category, definition -> '$.default' FROM pref_definitions ORDER BY key",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, json(&r.get::<_, String>(2)?))))?
+            .collect::<Result<_, _>>()?;
+        let loaded = Arc::new(loaded);
+        *self.defaults.borrow_mut() = Some(loaded.clone());
+        Ok(loaded)
     }
 
     /// Defines (or redefines) a preference. A new default reaches the
@@ -117,6 +146,7 @@ impl<'a> Prefs<'a> {
              ON CONFLICT (key) DO UPDATE SET category = excluded.category, definition = excluded.definition",
             (&def.key, &def.category, json),
         )?;
+        *self.defaults.borrow_mut() = None;
         Ok(())
     }
 
@@ -172,21 +202,39 @@ impl<'a> Prefs<'a> {
     /// A subject's effective values, by key, of one category or all.
     pub fn get_all(&self, subject: &str, category: Option<&str>) -> Result<Vec<PrefValue>> {
         check_subject(subject)?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT d.key, d.category, coalesce(p.value, d.definition -> '$.default'), p.value IS NULL, \
-             p.updated_at FROM pref_definitions d LEFT JOIN prefs p ON p.subject = ?1 AND p.key = d.key \
-             WHERE ?2 IS NULL OR d.category = ?2 ORDER BY d.key",
-        )?;
-        let rows = stmt.query_map(params![subject, category], |r| {
-            Ok(PrefValue {
-                key: r.get(0)?,
-                category: r.get(1)?,
-                value: json(&r.get::<_, String>(2)?),
-                is_default: r.get(3)?,
-                updated_at: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        // Two plain queries, merged and sorted here: SQLite re-prepares a
+        // statement at every run when its plan depends on a bound value, as
+        // `subject = ?1 ... ORDER BY key` or a join on `subject = ?1` do.
+        let mut set: Vec<(String, String, i64)> = self
+            .conn
+            .prepare_cached("SELECT key, value, updated_at FROM prefs WHERE subject = ?1")?
+            .query_map([subject], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        // Descending, so that pop() yields keys in ascending order.
+        set.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        let mut out = Vec::new();
+        for (key, cat, default) in self.defaults()?.iter() {
+            while set.last().is_some_and(|(k, _, _)| k < key) {
+                set.pop(); // a value whose definition is gone
+            }
+            let mine = set.last().is_some_and(|(k, _, _)| k == key);
+            let value = if mine { set.pop() } else { None };
+            if category.is_some_and(|c| c != cat) {
+                continue;
+            }
+            let (value, updated_at) = match value {
+                Some((_, v, at)) => (json(&v), Some(at)),
+                None => (default.clone(), None),
+            };
+            out.push(PrefValue {
+                key: key.clone(),
+                category: cat.clone(),
+                value,
+                is_default: updated_at.is_none(),
+                updated_at,
+            });
+        }
+        Ok(out)
     }
 
     /// Sets one preference, checked against its definition.

@@ -53,6 +53,12 @@ impl Bench {
         js(bench::validate_sessions(&self.0, &self.1, n))
     }
 
+    /// See [`bench::prefs_fixture`]: 50 preferences, all set for `alice`.
+    #[wasm_bindgen(js_name = prefsFixture)]
+    pub fn prefs_fixture(&self) -> Result<(), JsValue> {
+        js(bench::prefs_fixture(&self.0, "alice"))
+    }
+
     /// See [`bench::point_lookup`].
     #[wasm_bindgen(js_name = pointLookup)]
     pub fn point_lookup(&self, rows: u32, n: u32) -> Result<f64, JsValue> {
