@@ -15,11 +15,12 @@ use crate::error::{Error, Result};
 use crate::session::{ClientContext, CreateOptions};
 use crate::UserTrail;
 
-/// Converts a core record to a plain JS object (numbers, not BigInts).
+/// Converts a core record to a plain JS object (numbers, not BigInts): as
+/// JSON text, parsed by `JSON.parse`. One call across the boundary, rather
+/// than one per field, which makes lists several times faster.
 pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| Error::invalid("result", e.to_string()))
+    let text = serde_json::to_string(value).map_err(|e| Error::invalid("result", e.to_string()))?;
+    js_sys::JSON::parse(&text).map_err(|_| Error::invalid("result", "is not JSON"))
 }
 
 /// A JS value as JSON, written as `JSON.stringify` writes it (so `Date`s
