@@ -207,3 +207,12 @@ fn the_outbox_survives_a_restart() {
     assert_eq!(batch.events.len(), 1);
     assert_eq!(batch.events[0]["name"], "purchase");
 }
+
+#[test]
+fn an_engine_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<UserTrail>();
+    let trail = UserTrail::open(OpenOptions::new(Storage::Memory)).unwrap();
+    let handle = std::thread::spawn(move || trail.schema_version());
+    assert_eq!(handle.join().unwrap(), SCHEMA_VERSION);
+}
