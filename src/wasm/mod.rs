@@ -5,6 +5,7 @@
 
 mod clock;
 mod error;
+mod json;
 mod open_options;
 mod opfs;
 mod options;

@@ -5,20 +5,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
+use super::json::{self, to_js};
 use super::options::{read_opt, string, JsOptions};
-use super::sessions::to_js;
 use super::user_trail::Handle;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::prefs::PrefDefinition;
-
-/// A JS value as JSON, as `JSON.stringify` writes it.
-fn json(value: &JsValue, field: &str) -> Result<Value> {
-    let text = js_sys::JSON::stringify(value)
-        .ok()
-        .and_then(|s| s.as_string())
-        .ok_or_else(|| Error::invalid(field, "must be JSON-serialisable"))?;
-    serde_json::from_str(&text).map_err(|e| Error::invalid(field, e.to_string()))
-}
 
 #[derive(Deserialize, Default)]
 struct SourceJs {
@@ -67,8 +58,7 @@ impl JsPrefs {
         #[wasm_bindgen(unchecked_param_type = "PrefDefinition")] definition: JsValue,
     ) -> Result<(), JsValue> {
         self.0.with(|t| {
-            let def: PrefDefinition = serde_json::from_value(json(&definition, "definition")?)
-                .map_err(|e| Error::invalid("definition", e.to_string()))?;
+            let def: PrefDefinition = json::from_js(&definition, "definition")?;
             t.prefs().define(&def)
         })
     }
@@ -138,7 +128,7 @@ impl JsPrefs {
         self.0.with(|t| {
             let o: SourceJs = read_opt(options, "options")?;
             let key = string(&key, "key")?;
-            let value = json(&value, &key)?;
+            let value: Value = json::from_js(&value, &key)?;
             to_js(
                 &t.prefs()
                     .set(&string(&user_id, "userId")?, &key, &value, o.source())?,
@@ -162,9 +152,7 @@ impl JsPrefs {
     ) -> Result<(), JsValue> {
         self.0.with(|t| {
             let o: SourceJs = read_opt(options, "options")?;
-            let Value::Object(values) = json(&values, "values")? else {
-                return Err(Error::invalid("values", "must be an object of key: value"));
-            };
+            let values = json::object(&values, "values")?;
             t.prefs()
                 .set_many(&string(&user_id, "userId")?, &values, o.source())
         })

@@ -5,51 +5,16 @@
 //! Promises, so the examples `await` them: code written that way works
 //! unchanged on both.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
+use super::json::{self, to_js};
 use super::options::{read_opt, string, JsOptions};
 use super::user_trail::Handle;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::session::{ClientContext, CreateOptions};
 use crate::UserTrail;
-
-/// Converts a core record to a plain JS object (numbers, not BigInts): as
-/// JSON text, parsed by `JSON.parse`. One call across the boundary, rather
-/// than one per field, which makes lists several times faster.
-pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
-    let text = serde_json::to_string(value).map_err(|e| Error::invalid("result", e.to_string()))?;
-    js_sys::JSON::parse(&text).map_err(|_| Error::invalid("result", "is not JSON"))
-}
-
-/// A JS value as JSON, written as `JSON.stringify` writes it (so `Date`s
-/// become strings and functions inside objects are dropped). What it cannot
-/// write (`undefined`, a function, a `BigInt`, a cycle) is `INVALID_INPUT`.
-fn json_value(value: JsValue, field: &str) -> Result<Value> {
-    let text = js_sys::JSON::stringify(&value)
-        .ok()
-        .and_then(|s| s.as_string())
-        .ok_or_else(|| {
-            Error::invalid(
-                field,
-                "must be JSON-serialisable (not undefined, a function, a BigInt or a cycle)",
-            )
-        })?;
-    serde_json::from_str(&text).map_err(|e| Error::invalid(field, e.to_string()))
-}
-
-/// A JSON value back as a JS value, as `JSON.parse` reads it.
-fn from_json(value: &Value) -> Result<JsValue> {
-    js_sys::JSON::parse(&value.to_string()).map_err(|_| Error::invalid("value", "is not JSON"))
-}
-
-fn json_object(value: JsValue, field: &str) -> Result<Map<String, Value>> {
-    match json_value(value, field)? {
-        Value::Object(map) => Ok(map),
-        _ => Err(Error::invalid(field, "must be a plain object")),
-    }
-}
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -170,7 +135,7 @@ impl JsSessions {
             let data = if o.data.is_undefined() || o.data.is_null() {
                 None
             } else {
-                Some(json_object(o.data, "data")?)
+                Some(json::object(&o.data, "data")?)
             };
             let issued = t.sessions().create(CreateOptions {
                 user_id: o.user_id.as_deref(),
@@ -314,7 +279,7 @@ impl JsSessions {
                 .sessions()
                 .get(&string(&token, "token")?, key.as_deref())?
             {
-                Some(v) => from_json(&v),
+                Some(v) => to_js(&v),
                 None => Ok(JsValue::UNDEFINED),
             }
         })
@@ -334,7 +299,7 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
     ) -> Result<f64, JsValue> {
         self.write(token, options, |t, token, expected| {
-            let value = json_value(value, "value")?;
+            let value: Value = json::from_js(&value, "value")?;
             t.sessions()
                 .set(token, &string(&key, "key")?, &value, expected)
         })
@@ -354,7 +319,7 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
     ) -> Result<f64, JsValue> {
         self.write(token, options, |t, token, expected| {
-            let patch = json_object(patch, "patch")?;
+            let patch = json::object(&patch, "patch")?;
             t.sessions().merge(token, &patch, expected)
         })
     }

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use super::json::{self, to_js};
 use super::options::{read_opt, string, JsOptions};
-use super::sessions::to_js;
 use super::user_trail::Handle;
 use crate::error::{Error, ErrorCode, Result};
 use crate::tracking::{parse_event, EventInput, EventSchema, EventType, HistoryFilter, SimpleType};
@@ -15,11 +15,7 @@ use crate::tracking::{parse_event, EventInput, EventSchema, EventType, HistoryFi
 /// parsed strictly (unknown fields, a `NaN` time or a lone surrogate are
 /// `INVALID_INPUT`).
 fn event(value: &JsValue) -> Result<EventInput> {
-    let text = js_sys::JSON::stringify(value)
-        .ok()
-        .and_then(|s| s.as_string())
-        .ok_or_else(|| Error::invalid("event", "must be a JSON-serialisable object"))?;
-    parse_event(&text)
+    parse_event(&json::stringify(value, "event")?)
 }
 
 #[derive(Serialize)]
@@ -211,12 +207,7 @@ impl JsTracking {
         #[wasm_bindgen(unchecked_param_type = "EventSchema")] schema: JsValue,
     ) -> Result<(), JsValue> {
         self.0.with(|t| {
-            let text = js_sys::JSON::stringify(&schema)
-                .ok()
-                .and_then(|s| s.as_string())
-                .ok_or_else(|| Error::invalid("schema", "must be an object"))?;
-            let schema: EventSchema =
-                serde_json::from_str(&text).map_err(|e| Error::invalid("schema", e.to_string()))?;
+            let schema: EventSchema = json::from_js(&schema, "schema")?;
             t.tracking().define_event(&string(&name, "name")?, &schema)
         })
     }
