@@ -130,7 +130,8 @@ test('bad events get typed errors and store nothing', async () => {
   assert.deepEqual(trail.export(), before);
 });
 
-test('Tracker batches by size and time, and keeps ids across retries', async () => {
+test('Tracker batches by size and time, and keeps ids across retries', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
   const { trail, tracking } = await engine();
   const tracker = new Tracker(trail, { maxBatch: 3, flushIntervalMs: 20 });
   const id = tracker.track({ name: 'a', userId: 'u' });
@@ -142,8 +143,11 @@ test('Tracker batches by size and time, and keeps ids across retries', async () 
   await tracker.flush();
   assert.equal(await tracking.count({ userId: 'u' }), 3);
   tracker.track({ name: 'd', userId: 'u' });
-  await new Promise((r) => setTimeout(r, 60)); // waiting for the Tracker's own timer
+  t.mock.timers.tick(19);
+  assert.equal(tracker.pending, 1, 'flushed before its interval');
+  t.mock.timers.tick(1); // the Tracker's own timer fires
   assert.equal(tracker.pending, 0);
+  await tracker.flush(); // waits for the flush the timer started
   assert.equal(await tracking.count({ userId: 'u' }), 4);
   await tracker.close();
   assert.equal(uuidv7(0).slice(0, 13), '00000000-0000');
