@@ -119,6 +119,17 @@ impl UserTrail {
         )
     }
 
+    /// Analytics: summaries, active users, pages, journeys, funnels,
+    /// retention and cohorts, computed over the stored events.
+    pub fn analytics(&self) -> crate::analytics::Analytics<'_> {
+        crate::analytics::Analytics::new(self.store.conn(), self.clock.as_ref(), &self.registry)
+    }
+
+    /// Experiments: define, assign (recording exposures), results.
+    pub fn experiments(&self) -> crate::analytics::Experiments<'_> {
+        crate::analytics::Experiments::new(self.store.conn(), self.clock.as_ref(), self.tracking())
+    }
+
     /// Sessions: create, validate, rotate, destroy, list, and their state.
     /// Fingerprint mismatches under the `warn` policy are recorded as
     /// `session.fingerprint_mismatch` tracking events.

@@ -6,6 +6,7 @@
 //! part of the public API (they reach JavaScript as `err.code`) and never
 //! change meaning, while messages may be reworded.
 
+use crate::analytics::AnalyticsError;
 use crate::prefs::PrefsError;
 use crate::session::SessionError;
 use crate::store::StoreError;
@@ -33,6 +34,9 @@ pub enum Error {
     /// A preferences operation failed.
     #[error(transparent)]
     Prefs(PrefsError),
+    /// An analytics query or experiment call failed.
+    #[error(transparent)]
+    Analytics(AnalyticsError),
     /// An argument was rejected before anything was written.
     /// Code `INVALID_INPUT`.
     #[error("invalid input: {field}: {reason}")]
@@ -64,6 +68,7 @@ impl ErrorCode for Error {
             Self::Session(e) => e.code(),
             Self::Tracking(e) => e.code(),
             Self::Prefs(e) => e.code(),
+            Self::Analytics(e) => e.code(),
             Self::InvalidInput { .. } => "INVALID_INPUT",
             Self::Closed => "CLOSED",
         }

@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod analytics;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod clock;

@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "prefs",
         sql: include_str!("migrations/0004_prefs.sql"),
     },
+    Migration {
+        version: 5,
+        name: "analytics",
+        sql: include_str!("migrations/0005_analytics.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

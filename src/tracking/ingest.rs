@@ -112,6 +112,7 @@ impl Tracking<'_> {
         let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(prepared.len());
         let mut queued = false;
+        let mut rollup = crate::analytics::rollup::Pending::default();
         for ready in prepared {
             let result = match ready {
                 Err(e) => ItemResult {
@@ -120,7 +121,7 @@ impl Tracking<'_> {
                 },
                 Ok(ready) => {
                     let event_id = ready.event_id.clone();
-                    let outcome = self.store(&tx, ready, now, &mut queued);
+                    let outcome = self.store(&tx, ready, now, &mut queued, &mut rollup);
                     if outcome.is_err() && !partial {
                         return outcome.map(|_| Vec::new());
                     }
@@ -132,6 +133,7 @@ impl Tracking<'_> {
             };
             results.push(result);
         }
+        rollup.flush(&tx)?;
         if queued {
             if let Some(cfg) = self.config.outbox {
                 outbox::enforce_cap(&tx, cfg.cap)?;
@@ -189,7 +191,14 @@ impl Tracking<'_> {
     }
 
     /// Writes one prepared event (or its quarantine row).
-    fn store(&self, tx: &Connection, r: Ready, now: i64, queued: &mut bool) -> Result<TrackStatus> {
+    fn store(
+        &self,
+        tx: &Connection,
+        r: Ready,
+        now: i64,
+        queued: &mut bool,
+        rollup: &mut crate::analytics::rollup::Pending,
+    ) -> Result<TrackStatus> {
         // The token itself is never stored: only the session it resolves to.
         let session_id: Option<String> = match (&r.input.session_token, &r.input.session_id) {
             (Some(t), _) => match token::parse(t) {
@@ -311,6 +320,11 @@ impl Tracking<'_> {
         if inserted == 0 {
             return Ok(TrackStatus::Duplicate);
         }
+        rollup.add(
+            event.ts,
+            event.user_id.as_deref().or(event.anonymous_id.as_deref()),
+            rate,
+        );
         if self.config.outbox.is_some() {
             outbox::enqueue(tx, &event, now)?;
             *queued = true;

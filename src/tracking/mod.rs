@@ -58,6 +58,7 @@ pub use history::{HistoryFilter, HistoryPage};
 pub use ingest::{ItemResult, TrackStatus};
 pub use outbox::{backoff_ms, Batch, OutboxStats};
 pub use quarantine::Quarantined;
+pub(crate) use sampling::fnv1a;
 pub use schema::{EventSchema, PropType, Registry, SimpleType};
 
 use crate::clock::Clock;
@@ -136,6 +137,7 @@ impl<'a> Tracking<'a> {
             (anonymous_id, user_id),
         )?;
         crate::prefs::move_subject(&tx, anonymous_id, user_id)?;
+        crate::analytics::move_subject(&tx, anonymous_id, user_id)?;
         tx.commit()?;
         Ok(n as u64)
     }

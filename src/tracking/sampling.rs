@@ -5,7 +5,7 @@ use super::config::SamplingRule;
 use super::event::EventInput;
 
 /// FNV-1a, 64 bits: stable across targets and releases.
-fn fnv1a(parts: &[&[u8]]) -> u64 {
+pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for b in *part {

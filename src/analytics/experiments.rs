@@ -1,0 +1,337 @@
+//! A/B experiments: deterministic assignment, exposure events, and results
+//! with a two-proportion z-test against the control.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::stats::{z_test, Comparison};
+use super::AnalyticsError;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::tracking::{check_text, EventInput, EventType, Tracking};
+
+/// The name of the event [`Experiments::assign`] records on first exposure.
+pub const EXPOSURE_EVENT: &str = "experiment.exposure";
+
+/// One arm of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Variant {
+    /// Its name, unique within the experiment.
+    pub name: String,
+    /// Its relative weight, a positive number.
+    pub weight: f64,
+}
+
+/// An experiment: a key and 2 to 20 variants, the first being the control.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Experiment {
+    /// Its key, 1 to 128 bytes.
+    pub key: String,
+    /// The variants; the first is the control.
+    pub variants: Vec<Variant>,
+}
+
+/// Options of [`Experiments::results`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResultsOptions {
+    /// The event name that counts as a conversion.
+    pub goal: String,
+    /// Count exposures from this time (default: all).
+    pub since: Option<i64>,
+    /// Count exposures and conversions before this time (default: now).
+    pub until: Option<i64>,
+}
+
+/// One variant's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariantResult {
+    /// The variant.
+    pub name: String,
+    /// True for the control (the first variant).
+    pub is_control: bool,
+    /// Users assigned to it.
+    pub exposures: u64,
+    /// Of those, users with a goal event at or after their assignment.
+    pub conversions: u64,
+    /// `conversions / exposures`; 0 without exposures.
+    pub rate: f64,
+    /// The z-test against the control; `null` for the control and when
+    /// undefined.
+    pub vs_control: Option<Comparison>,
+}
+
+/// An experiment's results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentResults {
+    /// The experiment.
+    pub key: String,
+    /// The goal event.
+    pub goal: String,
+    /// Per variant, in definition order.
+    pub variants: Vec<VariantResult>,
+}
+
+/// The experiments of one engine.
+pub struct Experiments<'a> {
+    conn: &'a Connection,
+    clock: &'a dyn Clock,
+    tracking: Tracking<'a>,
+}
+
+/// Mixes the bits of `h` (the splitmix64 finaliser).
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// The index of the variant `user` gets in experiment `key`: a hash of the
+/// two picks a point in [0, 1), and the variants split that interval by
+/// weight. The same inputs give the same answer on every target and
+/// release.
+pub fn variant_for(key: &str, user: &str, variants: &[Variant]) -> usize {
+    let h = mix(crate::tracking::fnv1a(&[key.as_bytes(), user.as_bytes()]));
+    let x = (h >> 11) as f64 / (1u64 << 53) as f64;
+    let total: f64 = variants.iter().map(|v| v.weight).sum();
+    let mut acc = 0.0;
+    for (i, v) in variants.iter().enumerate() {
+        acc += v.weight / total;
+        if x < acc {
+            return i;
+        }
+    }
+    variants.len() - 1
+}
+
+/// A UUID derived from the experiment and user, so a retried exposure is
+/// the same event and is stored once.
+fn exposure_id(key: &str, user: &str) -> String {
+    let mut d = Sha256::new();
+    for part in ["usertrail.exposure", key, user] {
+        d.update(part.as_bytes());
+        d.update([0]);
+    }
+    let mut b: [u8; 16] = d.finalize()[..16].try_into().expect("16 bytes");
+    b[6] = 0x80 | (b[6] & 0x0F);
+    b[8] = 0x80 | (b[8] & 0x3F);
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+impl Experiment {
+    fn check(&self) -> Result<()> {
+        check_text("key", Some(&self.key), 128)?;
+        if !(2..=20).contains(&self.variants.len()) {
+            return Err(Error::invalid("variants", "must be 2 to 20 variants"));
+        }
+        for (i, v) in self.variants.iter().enumerate() {
+            check_text(&format!("variants[{i}].name"), Some(&v.name), 128)?;
+            if !(v.weight.is_finite() && v.weight > 0.0) {
+                return Err(Error::invalid(
+                    format!("variants[{i}].weight"),
+                    "must be a positive number",
+                ));
+            }
+            if self.variants[..i].iter().any(|o| o.name == v.name) {
+                return Err(Error::invalid(
+                    format!("variants[{i}].name"),
+                    "is a duplicate",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Experiments<'a> {
+    /// Experiments on `conn`, recording exposures through `tracking`.
+    pub fn new(conn: &'a Connection, clock: &'a dyn Clock, tracking: Tracking<'a>) -> Self {
+        Self {
+            conn,
+            clock,
+            tracking,
+        }
+    }
+
+    /// Defines an experiment, or redefines it. Users already assigned keep
+    /// their variant.
+    pub fn define(&self, e: &Experiment) -> Result<()> {
+        e.check()?;
+        let variants = serde_json::to_string(&e.variants)
+            .map_err(|x| Error::invalid("variants", x.to_string()))?;
+        self.conn.execute(
+            "INSERT INTO experiments (key, variants, created_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET variants = excluded.variants",
+            params![e.key, variants, self.clock.now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// One experiment, or `EXPERIMENT_NOT_FOUND`.
+    pub fn get(&self, key: &str) -> Result<Experiment> {
+        check_text("key", Some(key), 128)?;
+        let variants: Option<String> = self
+            .conn
+            .prepare_cached("SELECT variants FROM experiments WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        let variants =
+            variants.ok_or_else(|| AnalyticsError::ExperimentNotFound { key: key.into() })?;
+        Ok(Experiment {
+            key: key.into(),
+            variants: parse_variants(&variants)?,
+        })
+    }
+
+    /// Every experiment, by key.
+    pub fn list(&self) -> Result<Vec<Experiment>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key, variants FROM experiments ORDER BY key")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, variants) = row?;
+            out.push(Experiment {
+                key,
+                variants: parse_variants(&variants)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The variant `user_id` (a user or anonymous id) sees. The first call
+    /// stores the assignment and records an `experiment.exposure` event;
+    /// later calls return the stored variant.
+    pub fn assign(&self, key: &str, user_id: &str) -> Result<String> {
+        check_text("userId", Some(user_id), 256)?;
+        let e = self.get(key)?;
+        let stored: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT variant FROM experiment_assignments WHERE key = ?1 AND user_id = ?2",
+            )?
+            .query_row([key, user_id], |r| r.get(0))
+            .optional()?;
+        if let Some(v) = stored {
+            return Ok(v);
+        }
+        let variant = e.variants[variant_for(key, user_id, &e.variants)]
+            .name
+            .clone();
+        // The event first, with an id derived from (key, user): if the
+        // assignment write then fails, a retry stores the event once.
+        let mut properties = serde_json::Map::new();
+        properties.insert("experiment".into(), key.into());
+        properties.insert("variant".into(), variant.clone().into());
+        self.tracking.track(EventInput {
+            event_id: Some(exposure_id(key, user_id)),
+            event_type: Some(EventType::System),
+            name: EXPOSURE_EVENT.into(),
+            user_id: Some(user_id.into()),
+            properties: Some(properties),
+            ..EventInput::default()
+        })?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO experiment_assignments (key, user_id, variant, assigned_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![key, user_id, variant, self.clock.now_ms()])?;
+        Ok(variant)
+    }
+
+    /// Exposures, conversions and rate per variant, and each variant's
+    /// two-proportion z-test against the control (p-value, 95% CI of the
+    /// difference in rates).
+    pub fn results(&self, key: &str, o: &ResultsOptions) -> Result<ExperimentResults> {
+        check_text("goal", Some(&o.goal), 800)?;
+        let e = self.get(key)?;
+        let since = o.since.unwrap_or(0);
+        let until = o.until.unwrap_or(self.clock.now_ms() + 1);
+        if since < 0 || until <= since {
+            return Err(Error::invalid(
+                "until",
+                "must be after since, and neither negative",
+            ));
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.variant, COUNT(*), SUM(EXISTS (SELECT 1 FROM events e \
+               WHERE (e.user_id = a.user_id OR e.anonymous_id = a.user_id) AND e.name = ?2 \
+               AND e.ts >= a.assigned_at AND e.ts < ?4)) \
+             FROM experiment_assignments a WHERE a.key = ?1 AND a.assigned_at >= ?3 \
+             AND a.assigned_at < ?4 GROUP BY a.variant",
+        )?;
+        let counts: std::collections::HashMap<String, (u64, u64)> = stmt
+            .query_map(params![key, o.goal, since, until], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let get = |name: &str| counts.get(name).copied().unwrap_or((0, 0));
+        let control = get(&e.variants[0].name);
+        let variants = e
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let (n, x) = get(&v.name);
+                VariantResult {
+                    name: v.name.clone(),
+                    is_control: i == 0,
+                    exposures: n,
+                    conversions: x,
+                    rate: if n > 0 { x as f64 / n as f64 } else { 0.0 },
+                    vs_control: (i > 0)
+                        .then(|| z_test(x as f64, n as f64, control.1 as f64, control.0 as f64))
+                        .flatten(),
+                }
+            })
+            .collect();
+        Ok(ExperimentResults {
+            key: key.into(),
+            goal: o.goal.clone(),
+            variants,
+        })
+    }
+}
+
+fn parse_variants(json: &str) -> Result<Vec<Variant>> {
+    serde_json::from_str(json).map_err(|e| {
+        crate::store::StoreError::Corrupt {
+            detail: format!("experiments.variants: {e}"),
+        }
+        .into()
+    })
+}
+
+/// Moves an anonymous id's assignments to the user (part of `identify`),
+/// unless the user already has one for that experiment.
+pub(crate) fn move_subject(tx: &Connection, anonymous_id: &str, user_id: &str) -> Result<()> {
+    tx.execute(
+        "UPDATE OR IGNORE experiment_assignments SET user_id = ?2 WHERE user_id = ?1",
+        [anonymous_id, user_id],
+    )?;
+    tx.execute(
+        "DELETE FROM experiment_assignments WHERE user_id = ?1",
+        [anonymous_id],
+    )?;
+    Ok(())
+}

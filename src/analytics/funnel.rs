@@ -1,0 +1,220 @@
+//! Funnels: how many users go through a sequence of steps, and how fast.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::query::Query;
+use super::scan::{scan, Need, Row};
+use super::stats::median;
+use super::{json_value, Analytics};
+use crate::error::{Error, Result};
+
+/// Whether other events may come between steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FunnelOrder {
+    /// Steps in order; any other events may come between them.
+    #[default]
+    Any,
+    /// Steps in order with no other event of the user between them.
+    Strict,
+}
+
+/// Options of [`Analytics::funnel`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FunnelOptions {
+    /// The steps' event names, 1 to 20. A name may repeat.
+    pub steps: Vec<String>,
+    /// Every step must happen within this many seconds of the first, 1 s
+    /// to 366 days (default 1 day).
+    pub window_secs: Option<i64>,
+    /// `any` (default) or `strict`.
+    pub order: Option<FunnelOrder>,
+    /// Also split by this dimension's value on the user's first step.
+    pub breakdown: Option<String>,
+}
+
+/// One step of a funnel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunnelStep {
+    /// The step's event name.
+    pub name: String,
+    /// Users who reached it.
+    pub count: f64,
+    /// `count` over the previous step's count (1 for the first step with
+    /// users, 0 without).
+    pub conversion_from_previous: f64,
+    /// `count` over the first step's count.
+    pub conversion_from_start: f64,
+    /// Median ms from the previous step, over users who reached this one;
+    /// `null` for the first step or when nobody reached it.
+    pub median_ms_from_previous: Option<f64>,
+}
+
+/// The funnel of one breakdown value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunnelSegment {
+    /// The dimension's value on the first step (`null` when unset).
+    pub value: Value,
+    /// Its steps.
+    pub steps: Vec<FunnelStep>,
+}
+
+/// A funnel's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Funnel {
+    /// Every step, for all users.
+    pub steps: Vec<FunnelStep>,
+    /// Per breakdown value, when asked for; largest first.
+    pub breakdown: Option<Vec<FunnelSegment>>,
+    /// True when some counted event was sampled.
+    pub reweighted: bool,
+}
+
+/// One user's way through the funnel.
+struct Attempt {
+    /// The times of the steps reached, in order.
+    times: Vec<i64>,
+    /// The breakdown value of the first step.
+    value: u32,
+}
+
+/// Follows `steps` through one user's events from their first step 1.
+fn attempt(rows: &[&Row], steps: &[u32], window_ms: i64, order: FunnelOrder) -> Option<Attempt> {
+    let start = rows.iter().position(|r| r.name == steps[0])?;
+    let t0 = rows[start].ts;
+    let mut times = vec![t0];
+    for r in &rows[start + 1..] {
+        if times.len() == steps.len() || r.ts - t0 > window_ms {
+            break;
+        }
+        if r.name == steps[times.len()] {
+            times.push(r.ts);
+        } else if order == FunnelOrder::Strict {
+            break;
+        }
+    }
+    Some(Attempt {
+        times,
+        value: rows[start].extra,
+    })
+}
+
+/// The step table for a set of attempts with their weights.
+fn tabulate(names: &[String], attempts: &[(&Attempt, f64)]) -> Vec<FunnelStep> {
+    let mut out: Vec<FunnelStep> = Vec::with_capacity(names.len());
+    for (k, name) in names.iter().enumerate() {
+        let reached: Vec<&(&Attempt, f64)> =
+            attempts.iter().filter(|(a, _)| a.times.len() > k).collect();
+        let count: f64 = reached.iter().map(|(_, w)| w).sum();
+        let mut gaps: Vec<f64> = if k == 0 {
+            Vec::new()
+        } else {
+            reached
+                .iter()
+                .map(|(a, _)| (a.times[k] - a.times[k - 1]) as f64)
+                .collect()
+        };
+        let prev = out.last().map(|s| s.count);
+        let first = out.first().map_or(count, |s| s.count);
+        let ratio = |d: f64| if d > 0.0 { count / d } else { 0.0 };
+        out.push(FunnelStep {
+            name: name.clone(),
+            count,
+            conversion_from_previous: ratio(prev.unwrap_or(count)),
+            conversion_from_start: ratio(first),
+            median_ms_from_previous: median(&mut gaps),
+        });
+    }
+    out
+}
+
+impl Analytics<'_> {
+    /// How many users reach each step.
+    ///
+    /// A user's attempt starts at their first step-1 event in the range. They
+    /// reach step k if they then performed steps 2..k in order, each a later
+    /// event than the one before, all within `windowSecs` of that step-1
+    /// event. Under `strict`, no other event of theirs may come between two
+    /// steps. An event satisfies one step at most, so a repeated step needs
+    /// a repeated event.
+    pub fn funnel(&self, q: &Query, o: &FunnelOptions) -> Result<Funnel> {
+        if o.steps.is_empty() || o.steps.len() > 20 {
+            return Err(Error::invalid("steps", "must be 1 to 20 event names"));
+        }
+        for s in &o.steps {
+            crate::tracking::check_text("steps", Some(s), 800)?;
+        }
+        let window = o.window_secs.unwrap_or(86_400);
+        if !(1..=366 * 86_400).contains(&window) {
+            return Err(Error::invalid("windowSecs", "must be 1 s to 366 days"));
+        }
+        let order = o.order.unwrap_or_default();
+        let r = self.resolve(q)?;
+        let extra = o
+            .breakdown
+            .as_deref()
+            .map(|d| self.dimension_extra("breakdown", d))
+            .transpose()?;
+        let mut distinct = o.steps.clone();
+        distinct.sort();
+        distinct.dedup();
+        let need = Need {
+            extra,
+            // Only strict funnels need the events between steps.
+            names: (order == FunnelOrder::Any).then_some(distinct),
+            ..Need::default()
+        };
+        let ev = scan(self.conn, &r, &need)?;
+        // A step nobody performed matches no event.
+        let ids: Vec<u32> = o
+            .steps
+            .iter()
+            .map(|s| ev.strings.get(s).unwrap_or(u32::MAX))
+            .collect();
+        let mut per_user: HashMap<u32, Vec<&Row>> = HashMap::new();
+        for row in ev.rows.iter().filter(|r| r.user != 0) {
+            per_user.entry(row.user).or_default().push(row);
+        }
+        let weights = ev.user_weights();
+        let attempts: Vec<(Attempt, f64)> = per_user
+            .into_iter()
+            .filter_map(|(user, rows)| {
+                attempt(&rows, &ids, window * 1000, order).map(|a| (a, weights[&user]))
+            })
+            .collect();
+        let all: Vec<(&Attempt, f64)> = attempts.iter().map(|(a, w)| (a, *w)).collect();
+        let steps = tabulate(&o.steps, &all);
+        let breakdown = o.breakdown.as_ref().map(|_| {
+            let mut groups: HashMap<u32, Vec<(&Attempt, f64)>> = HashMap::new();
+            for (a, w) in &all {
+                groups.entry(a.value).or_default().push((a, *w));
+            }
+            let mut segs: Vec<FunnelSegment> = groups
+                .into_iter()
+                .map(|(v, list)| FunnelSegment {
+                    value: json_value(ev.strings.str(v)),
+                    steps: tabulate(&o.steps, &list),
+                })
+                .collect();
+            segs.sort_by(|a, b| {
+                b.steps[0]
+                    .count
+                    .total_cmp(&a.steps[0].count)
+                    .then_with(|| a.value.to_string().cmp(&b.value.to_string()))
+            });
+            segs
+        });
+        Ok(Funnel {
+            steps,
+            breakdown,
+            reweighted: ev.reweighted(),
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! Analytics computed on the device: summaries, active users, pages,
+//! sessions, journeys, funnels, retention, cohorts and experiments.
+//!
+//! Everything runs as SQL and Rust inside the engine over the stored events,
+//! so nothing leaves the device. Every query takes a [`Query`]: a half-open
+//! time range, optional filters, and a fixed time zone offset for calendar
+//! buckets. Counts from sampled events are re-weighted by `1 / sampleRate`
+//! and each result says whether it was (`reweighted`). The definitions of
+//! every metric are in `docs/ANALYTICS.md`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use usertrail::analytics::{Interval, Query};
+//! use usertrail::clock::ManualClock;
+//! use usertrail::tracking::{EventInput, EventType};
+//! use usertrail::{OpenOptions, Storage, UserTrail};
+//!
+//! let t0 = 1_700_000_000_000;
+//! let trail = UserTrail::open(
+//!     OpenOptions::new(Storage::Memory).clock(Arc::new(ManualClock::new(t0))),
+//! ).unwrap();
+//! for user in ["ann", "bob"] {
+//!     let view = EventInput {
+//!         event_type: Some(EventType::Page),
+//!         name: "page_view".into(),
+//!         path: Some("/".into()),
+//!         user_id: Some(user.into()),
+//!         ts: Some(t0 - 1000),
+//!         ..EventInput::default()
+//!     };
+//!     trail.tracking().track(view).unwrap();
+//! }
+//! let summary = trail.analytics().summary(&Query::default()).unwrap();
+//! assert_eq!(summary.users, 2.0);
+//! let active = trail.analytics().active_users(&Query::default(), Interval::Day).unwrap();
+//! assert_eq!(active.buckets.last().unwrap().users, 2.0);
+//! ```
+
+mod error;
+mod experiments;
+mod funnel;
+mod journeys;
+mod pages;
+mod query;
+mod retention;
+pub mod rollup;
+mod scan;
+mod stats;
+mod traffic;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+pub use error::AnalyticsError;
+pub use experiments::{
+    variant_for, Experiment, ExperimentResults, Experiments, ResultsOptions, Variant,
+    VariantResult, EXPOSURE_EVENT,
+};
+pub use funnel::{Funnel, FunnelOptions, FunnelOrder, FunnelSegment, FunnelStep};
+pub use journeys::{
+    Journey, PathItems, PathUnit, Paths, PathsOptions, Pattern, Patterns, PatternsOptions,
+    Transition,
+};
+pub use pages::{
+    DurationBucket, PageStats, SessionDurations, TopPages, TopPagesOptions, TIME_ON_PAGE_CAP_MS,
+};
+pub use query::{split, DimensionFilter, Interval, Names, NoOptions, Query, Scalar, Segment};
+pub use retention::{
+    CohortRow, Cohorts, CohortsOptions, Retention, RetentionOptions, RetentionRow, ValueCount,
+};
+pub use stats::Comparison;
+pub use traffic::{
+    ActiveUsers, ActiveUsersOptions, Breakdown, BreakdownOptions, BreakdownRow, Bucket,
+    FeatureStats, FeatureUsage, FeatureUsageOptions, MinuteCount, Realtime, RealtimeOptions,
+    Stickiness, Summary,
+};
+
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::tracking::Registry;
+
+/// The analytics queries of one engine. Read-only.
+pub struct Analytics<'a> {
+    conn: &'a Connection,
+    clock: &'a dyn Clock,
+    registry: &'a RefCell<Option<Arc<Registry>>>,
+}
+
+impl<'a> Analytics<'a> {
+    /// Analytics over `conn`, with `clock` for defaults and `registry` for
+    /// dimension names.
+    pub fn new(
+        conn: &'a Connection,
+        clock: &'a dyn Clock,
+        registry: &'a RefCell<Option<Arc<Registry>>>,
+    ) -> Self {
+        Self {
+            conn,
+            clock,
+            registry,
+        }
+    }
+
+    /// The declared dimensions, loaded on first use.
+    fn registry(&self) -> Result<Arc<Registry>> {
+        if let Some(r) = self.registry.borrow().as_ref() {
+            return Ok(r.clone());
+        }
+        let loaded = Arc::new(Registry::load(self.conn)?);
+        *self.registry.borrow_mut() = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// `q` checked against the clock and the registry.
+    fn resolve(&self, q: &Query) -> Result<query::Resolved> {
+        q.resolve(self.clock.now_ms(), &*self.registry()?)
+    }
+
+    /// The SQL and parameter that put a dimension's value (as JSON text)
+    /// in [`scan::Row::extra`].
+    fn dimension_extra(
+        &self,
+        field: &str,
+        name: &str,
+    ) -> Result<(String, Option<rusqlite::types::Value>)> {
+        let path = query::dimension_path(&*self.registry()?, field, name)?;
+        Ok((
+            "json_quote(json_extract(dimensions, ?P))".into(),
+            Some(rusqlite::types::Value::Text(path)),
+        ))
+    }
+}
+
+/// Moves an anonymous id's analytics rows to a user (part of `identify`).
+pub(crate) fn move_subject(tx: &Connection, anonymous_id: &str, user_id: &str) -> Result<()> {
+    rollup::move_subject(tx, anonymous_id, user_id)?;
+    experiments::move_subject(tx, anonymous_id, user_id)
+}
+
+/// A dimension value read back from its JSON text (null when absent).
+fn json_value(text: &str) -> serde_json::Value {
+    if text.is_empty() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}

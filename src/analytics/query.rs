@@ -1,0 +1,438 @@
+//! What every analytics query shares: the time range, the filters, the
+//! time zone, and how they become SQL.
+
+use rusqlite::types::Value as SqlValue;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::AnalyticsError;
+use crate::error::{Error, Result};
+use crate::tracking::{EventType, Registry};
+
+/// One day, in ms.
+pub const DAY_MS: i64 = 86_400_000;
+/// One hour, in ms.
+pub const HOUR_MS: i64 = 3_600_000;
+/// The default range when `since` is absent: 30 days before `until`.
+const DEFAULT_SPAN_MS: i64 = 30 * DAY_MS;
+/// The widest time zone offset there is, in minutes (UTC+14:00).
+const MAX_OFFSET_MIN: i32 = 14 * 60;
+
+/// The keys of [`Query`], as JS spells them.
+pub const QUERY_KEYS: &[&str] = &[
+    "since",
+    "until",
+    "eventType",
+    "name",
+    "dimension",
+    "segment",
+    "timezone",
+];
+
+/// One event name or several.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Names {
+    /// One name.
+    One(String),
+    /// Any of these names.
+    Many(Vec<String>),
+}
+
+/// A scalar to compare a dimension or property with.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    /// A boolean; stored JSON booleans compare as 1 and 0.
+    Bool(bool),
+    /// A number.
+    Number(f64),
+    /// A string.
+    String(String),
+}
+
+impl Scalar {
+    fn sql(&self) -> SqlValue {
+        match self {
+            Self::Bool(b) => SqlValue::Integer(i64::from(*b)),
+            Self::Number(n) => SqlValue::Real(*n),
+            Self::String(s) => SqlValue::Text(s.clone()),
+        }
+    }
+}
+
+/// Keep only events whose registered dimension `name` equals `value`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DimensionFilter {
+    /// The dimension, as given to `defineDimension`.
+    pub name: String,
+    /// The value to keep.
+    pub value: Scalar,
+}
+
+/// Keep only users whose first event ever has `property` equal to `equals`.
+///
+/// `property` is a stored field (`type`, `name`, `path`, `url`, `referrer`,
+/// `browser`, `os`, `device`), or `properties.<key>` or `dimensions.<key>`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Segment {
+    /// The field of the user's first event.
+    pub property: String,
+    /// The value it must have.
+    pub equals: Scalar,
+}
+
+/// The part every analytics query shares.
+///
+/// The range is half-open, `[since, until)`, in ms since the epoch. `until`
+/// defaults to the clock's now (inclusive: now + 1 ms) and `since` to 30
+/// days before `until`. Day, week and month buckets are taken in the fixed
+/// UTC offset `timezone`, in minutes (east positive; default 0). Weeks start
+/// on Monday.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Query {
+    /// Start of the range, inclusive, in ms.
+    pub since: Option<i64>,
+    /// End of the range, exclusive, in ms.
+    pub until: Option<i64>,
+    /// Keep only events of this type.
+    pub event_type: Option<EventType>,
+    /// Keep only events with this name, or one of these names.
+    pub name: Option<Names>,
+    /// Keep only events with this dimension value.
+    pub dimension: Option<DimensionFilter>,
+    /// Keep only users in this segment.
+    pub segment: Option<Segment>,
+    /// Fixed UTC offset in minutes for calendar buckets, -840 to 840.
+    pub timezone: Option<i32>,
+}
+
+/// A [`Query`] checked and resolved against the clock.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Start, inclusive.
+    pub since: i64,
+    /// End, exclusive.
+    pub until: i64,
+    /// The offset in ms.
+    pub offset_ms: i64,
+    /// SQL conditions on `events`, ANDed; empty when there are no filters.
+    pub conds: Vec<String>,
+    /// Their parameters, in order, numbered after the range's two.
+    pub params: Vec<SqlValue>,
+}
+
+impl Resolved {
+    /// True when no filter narrows the events (the rollups answer then).
+    pub fn unfiltered(&self) -> bool {
+        self.conds.is_empty()
+    }
+
+    /// ` AND cond AND cond` for the filters, or an empty string.
+    pub fn where_sql(&self) -> String {
+        self.conds.iter().map(|c| format!(" AND {c}")).collect()
+    }
+}
+
+/// A JSON path to the top-level `key`, quoted so dots and brackets in the
+/// key are literal.
+pub fn json_key_path(field: &str, key: &str) -> Result<String> {
+    if key.is_empty()
+        || key.len() > 200
+        || key.contains(['"', '\\'])
+        || key.chars().any(char::is_control)
+    {
+        return Err(Error::invalid(
+            field,
+            "must be 1 to 200 bytes without quotes, backslashes or control characters",
+        ));
+    }
+    Ok(format!("$.\"{key}\""))
+}
+
+/// Checks that `name` is a registered dimension and returns its JSON path.
+pub fn dimension_path(registry: &Registry, field: &str, name: &str) -> Result<String> {
+    if !registry.has_dimension(name) {
+        return Err(AnalyticsError::UnknownDimension { name: name.into() }.into());
+    }
+    json_key_path(field, name)
+}
+
+/// The SQL expression for a stored field of `events`, for segments.
+fn field_sql(registry: &Registry, property: &str, params: &mut Vec<SqlValue>) -> Result<String> {
+    const COLUMNS: &[&str] = &[
+        "type", "name", "path", "url", "referrer", "browser", "os", "device",
+    ];
+    if COLUMNS.contains(&property) {
+        return Ok(property.to_owned());
+    }
+    let (column, path) = if let Some(key) = property.strip_prefix("properties.") {
+        ("properties", json_key_path("segment.property", key)?)
+    } else if let Some(key) = property.strip_prefix("dimensions.") {
+        (
+            "dimensions",
+            dimension_path(registry, "segment.property", key)?,
+        )
+    } else {
+        return Err(Error::invalid(
+            "segment.property",
+            format!(
+                "must be one of {} or properties.<key> or dimensions.<key>",
+                COLUMNS.join(", ")
+            ),
+        ));
+    };
+    params.push(SqlValue::Text(path));
+    Ok(format!("json_extract({column}, ?{})", params.len() + 2))
+}
+
+/// `COALESCE(user_id, anonymous_id)`: who an event counts for.
+pub const USER_KEY: &str = "COALESCE(user_id, anonymous_id)";
+
+impl Query {
+    /// Checks the query and turns its filters into SQL, with `now` from the
+    /// engine's clock.
+    pub fn resolve(&self, now: i64, registry: &Registry) -> Result<Resolved> {
+        let until = self.until.unwrap_or(now.saturating_add(1));
+        let since = self
+            .since
+            .unwrap_or(until.saturating_sub(DEFAULT_SPAN_MS).max(0));
+        if since < 0 {
+            return Err(Error::invalid("since", "must not be negative"));
+        }
+        if until < 0 {
+            return Err(Error::invalid("until", "must not be negative"));
+        }
+        if since >= until {
+            return Err(Error::invalid("until", "must be after since"));
+        }
+        let tz = self.timezone.unwrap_or(0);
+        if tz.abs() > MAX_OFFSET_MIN {
+            return Err(Error::invalid(
+                "timezone",
+                "must be an offset in minutes from -840 to 840",
+            ));
+        }
+        let mut conds = Vec::new();
+        let mut params: Vec<SqlValue> = Vec::new();
+        if let Some(t) = self.event_type {
+            params.push(SqlValue::Text(t.as_str().into()));
+            conds.push(format!("type = ?{}", params.len() + 2));
+        }
+        if let Some(names) = &self.name {
+            let names: Vec<&String> = match names {
+                Names::One(n) => vec![n],
+                Names::Many(v) => v.iter().collect(),
+            };
+            if names.is_empty() || names.len() > 100 {
+                return Err(Error::invalid("name", "must be 1 to 100 names"));
+            }
+            let mut marks = Vec::new();
+            for n in names {
+                crate::tracking::check_text("name", Some(n), 800)?;
+                params.push(SqlValue::Text(n.clone()));
+                marks.push(format!("?{}", params.len() + 2));
+            }
+            conds.push(format!("name IN ({})", marks.join(", ")));
+        }
+        if let Some(d) = &self.dimension {
+            let path = dimension_path(registry, "dimension.name", &d.name)?;
+            params.push(SqlValue::Text(path));
+            params.push(d.value.sql());
+            conds.push(format!(
+                "json_extract(dimensions, ?{}) = ?{}",
+                params.len() + 1,
+                params.len() + 2
+            ));
+        }
+        if let Some(s) = &self.segment {
+            let field = field_sql(registry, &s.property, &mut params)?;
+            params.push(s.equals.sql());
+            let value = params.len() + 2;
+            conds.push(format!(
+                "{USER_KEY} IN (SELECT k FROM (SELECT {USER_KEY} AS k, {field} AS v, MIN(ts) \
+                 FROM events WHERE {USER_KEY} IS NOT NULL GROUP BY k) WHERE v = ?{value})"
+            ));
+        }
+        Ok(Resolved {
+            since,
+            until,
+            offset_ms: i64::from(tz) * 60_000,
+            conds,
+            params,
+        })
+    }
+}
+
+/// Splits one options object into the shared [`Query`] and a query's own
+/// options `T`, refusing keys that belong to neither. JS passes one object;
+/// Rust callers build the two parts directly.
+pub fn split<T: DeserializeOwned + Default>(options: Map<String, Value>) -> Result<(Query, T)> {
+    let mut own = Map::new();
+    let mut shared = Map::new();
+    for (k, v) in options {
+        if QUERY_KEYS.contains(&k.as_str()) {
+            shared.insert(k, v);
+        } else {
+            own.insert(k, v);
+        }
+    }
+    let query: Query = serde_json::from_value(Value::Object(shared))
+        .map_err(|e| Error::invalid("query", e.to_string()))?;
+    let own: T = serde_json::from_value(Value::Object(own))
+        .map_err(|e| Error::invalid("options", e.to_string()))?;
+    Ok((query, own))
+}
+
+/// The options of a query that has none of its own.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoOptions {}
+
+/// Calendar buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Interval {
+    /// Calendar days.
+    #[default]
+    Day,
+    /// Weeks starting on Monday.
+    Week,
+    /// Calendar months.
+    Month,
+}
+
+/// The civil date (year, month 1-12, day 1-31) of a day number since the
+/// epoch (Howard Hinnant's algorithm).
+pub fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The day number since the epoch of a civil date.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+impl Interval {
+    /// The bucket number of the instant `ts` in the offset `offset_ms`:
+    /// days since the epoch, Monday-weeks since the epoch, or months since
+    /// January 1970.
+    pub fn bucket(self, ts: i64, offset_ms: i64) -> i64 {
+        let day = (ts + offset_ms).div_euclid(DAY_MS);
+        match self {
+            Self::Day => day,
+            // 1970-01-01 was a Thursday: day 4 is the first Monday.
+            Self::Week => (day + 3).div_euclid(7),
+            Self::Month => {
+                let (y, m, _) = civil(day);
+                (y - 1970) * 12 + i64::from(m) - 1
+            }
+        }
+    }
+
+    /// The instant (ms, UTC) a bucket starts at in the offset `offset_ms`.
+    pub fn start(self, bucket: i64, offset_ms: i64) -> i64 {
+        let day = match self {
+            Self::Day => bucket,
+            Self::Week => bucket * 7 - 3,
+            Self::Month => days_from_civil(
+                1970 + bucket.div_euclid(12),
+                bucket.rem_euclid(12) as u32 + 1,
+                1,
+            ),
+        };
+        day * DAY_MS - offset_ms
+    }
+
+    /// A bucket's local start date as `YYYY-MM-DD` (`YYYY-MM` for months).
+    pub fn label(self, bucket: i64, offset_ms: i64) -> String {
+        let (y, m, d) = civil((self.start(bucket, offset_ms) + offset_ms).div_euclid(DAY_MS));
+        match self {
+            Self::Month => format!("{y:04}-{m:02}"),
+            _ => format!("{y:04}-{m:02}-{d:02}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn civil_dates_round_trip() {
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(19_675), (2023, 11, 14));
+        assert_eq!(civil(-1), (1969, 12, 31));
+        for d in [-800_000, -1, 0, 59, 60, 11_016, 19_782, 2_932_896] {
+            let (y, m, dd) = civil(d);
+            assert_eq!(days_from_civil(y, m, dd), d);
+        }
+    }
+
+    #[test]
+    fn buckets_follow_the_offset() {
+        // 2023-11-14T22:13:20Z is already the 15th at UTC+2.
+        let ts = 1_700_000_000_000;
+        assert_eq!(
+            Interval::Day.label(Interval::Day.bucket(ts, 0), 0),
+            "2023-11-14"
+        );
+        let plus2 = 120 * 60_000;
+        assert_eq!(
+            Interval::Day.label(Interval::Day.bucket(ts, plus2), plus2),
+            "2023-11-15"
+        );
+        // It is a Tuesday; its week starts on Monday the 13th.
+        let w = Interval::Week.bucket(ts, 0);
+        assert_eq!(Interval::Week.label(w, 0), "2023-11-13");
+        assert_eq!(Interval::Week.start(w, 0), 1_699_833_600_000);
+        let m = Interval::Month.bucket(ts, 0);
+        assert_eq!(Interval::Month.label(m, 0), "2023-11");
+        assert_eq!(Interval::Month.start(m + 2, 0), 1_704_067_200_000); // 2024-01-01
+                                                                        // Each start falls in its own bucket, and the instant before in the previous one.
+        for iv in [Interval::Day, Interval::Week, Interval::Month] {
+            for off in [-plus2, 0, plus2, 330 * 60_000] {
+                let b = iv.bucket(ts, off);
+                assert_eq!(iv.bucket(iv.start(b, off), off), b);
+                assert_eq!(iv.bucket(iv.start(b, off) - 1, off), b - 1);
+            }
+        }
+    }
+
+    #[test]
+    fn split_separates_shared_and_own_keys() {
+        #[derive(Deserialize, Default, Debug)]
+        #[serde(deny_unknown_fields)]
+        struct Own {
+            limit: Option<u32>,
+        }
+        let map = serde_json::json!({"since": 5, "limit": 3, "timezone": 60});
+        let (q, own): (Query, Own) = split(map.as_object().unwrap().clone()).unwrap();
+        assert_eq!(q.since, Some(5));
+        assert_eq!(q.timezone, Some(60));
+        assert_eq!(own.limit, Some(3));
+        let bad = serde_json::json!({"limt": 3});
+        assert!(split::<Own>(bad.as_object().unwrap().clone()).is_err());
+    }
+}

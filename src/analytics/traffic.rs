@@ -1,0 +1,481 @@
+//! Volume metrics: summary, active users, realtime, breakdowns and feature
+//! usage.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::query::{Interval, Query, Resolved};
+use super::rollup::{self, Activity};
+use super::scan::{max_rate_weights, scan, Need};
+use super::{json_value, Analytics};
+use crate::error::{Error, Result};
+
+/// Totals over the range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Events, re-weighted.
+    pub events: f64,
+    /// Distinct users (user id, or anonymous id when there is none).
+    pub users: f64,
+    /// Distinct sessions.
+    pub sessions: f64,
+    /// `events / users`; 0 when there are no users.
+    pub events_per_user: f64,
+    /// Events that belong to a session, divided by `sessions`; 0 when none.
+    pub events_per_session: f64,
+    /// True when some counted event was sampled.
+    pub reweighted: bool,
+}
+
+/// One calendar bucket of active users.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bucket {
+    /// When the bucket starts, in ms (local midnight in the query's offset).
+    pub start: i64,
+    /// Its local start date, `YYYY-MM-DD` (`YYYY-MM` for months).
+    pub label: String,
+    /// Distinct users active in it.
+    pub users: f64,
+}
+
+/// DAU/MAU over the last 30 days of the range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stickiness {
+    /// Mean daily active users over those days.
+    pub dau: f64,
+    /// Distinct users over those days.
+    pub mau: f64,
+    /// `dau / mau`; 0 when there are no users.
+    pub ratio: f64,
+}
+
+/// Active users per bucket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveUsers {
+    /// The bucket size.
+    pub interval: Interval,
+    /// Every bucket the range touches, oldest first, empty ones included.
+    pub buckets: Vec<Bucket>,
+    /// Daily stickiness.
+    pub stickiness: Stickiness,
+    /// True when some counted event was sampled.
+    pub reweighted: bool,
+}
+
+/// Options of [`Analytics::active_users`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActiveUsersOptions {
+    /// `day` (default), `week` or `month`.
+    pub interval: Option<Interval>,
+}
+
+/// Activity in the last few minutes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Realtime {
+    /// The window, in seconds.
+    pub window_secs: u32,
+    /// Distinct users in the window.
+    pub active_users: f64,
+    /// Events in the window.
+    pub events: f64,
+    /// Events per minute, oldest first: `{ start, events }`, the last minute
+    /// ending at the clock's now.
+    pub per_minute: Vec<MinuteCount>,
+    /// True when some counted event was sampled.
+    pub reweighted: bool,
+}
+
+/// Events in one minute of the realtime window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MinuteCount {
+    /// Start of the minute, in ms.
+    pub start: i64,
+    /// Events in it.
+    pub events: f64,
+}
+
+/// Options of [`Analytics::realtime`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RealtimeOptions {
+    /// The window, 1 to 86400 seconds (default 300).
+    pub window_secs: Option<i64>,
+}
+
+/// One group of a breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakdownRow {
+    /// The type, name or dimension value (`null` for events without it).
+    pub value: Value,
+    /// Events.
+    pub events: f64,
+    /// Distinct users.
+    pub users: f64,
+}
+
+/// Events grouped by type, name or dimension.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Breakdown {
+    /// What the events are grouped by.
+    pub by: String,
+    /// The groups, most events first.
+    pub rows: Vec<BreakdownRow>,
+    /// True when some counted event was sampled.
+    pub reweighted: bool,
+}
+
+/// Options of [`Analytics::event_breakdown`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BreakdownOptions {
+    /// `type`, `name`, or a defined dimension (default `name`).
+    pub by: Option<String>,
+    /// At most this many groups, 1 to 1000 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// Options of [`Analytics::feature_usage`]: exactly one of the two.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FeatureUsageOptions {
+    /// The event names that are features.
+    pub features: Option<Vec<String>>,
+    /// Or: every event name starting with this prefix is a feature.
+    pub prefix: Option<String>,
+}
+
+/// One feature's use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeatureStats {
+    /// The event name.
+    pub feature: String,
+    /// Distinct users who used it.
+    pub users: f64,
+    /// Times it was used.
+    pub uses: f64,
+    /// `users` as a percentage of all active users in the range.
+    pub adoption: f64,
+    /// `uses / users`; 0 when unused.
+    pub uses_per_user: f64,
+}
+
+/// Feature adoption.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeatureUsage {
+    /// Distinct users active in the range, the base of `adoption`.
+    pub active_users: f64,
+    /// The features, most users first; listed features appear even unused.
+    pub features: Vec<FeatureStats>,
+    /// True when some counted event was sampled.
+    pub reweighted: bool,
+}
+
+/// Distinct users per bucket from activity items, each user weighted by
+/// 1 / the highest rate it has in the bucket.
+fn users_per_bucket(items: &[Activity], interval: Interval, offset: i64) -> HashMap<i64, f64> {
+    let mut best: HashMap<(i64, u32), f64> = HashMap::new();
+    for &(ts, user, rate) in items {
+        let e = best
+            .entry((interval.bucket(ts, offset), user))
+            .or_insert(rate);
+        *e = e.max(rate);
+    }
+    let mut out = HashMap::new();
+    for ((b, _), rate) in best {
+        *out.entry(b).or_insert(0.0) += 1.0 / rate;
+    }
+    out
+}
+
+impl Analytics<'_> {
+    /// Events, users and sessions in the range, and their ratios.
+    pub fn summary(&self, q: &Query) -> Result<Summary> {
+        let r = self.resolve(q)?;
+        let ev = scan(
+            self.conn,
+            &r,
+            &Need {
+                session: true,
+                ..Need::default()
+            },
+        )?;
+        let events: f64 = ev.rows.iter().map(|r| r.weight).sum();
+        let in_sessions: f64 = ev
+            .rows
+            .iter()
+            .filter(|r| r.session != 0)
+            .map(|r| r.weight)
+            .sum();
+        let users: f64 = ev.user_weights().values().sum();
+        let sessions: f64 = ev.session_weights().values().sum();
+        Ok(Summary {
+            events,
+            users,
+            sessions,
+            events_per_user: if users > 0.0 { events / users } else { 0.0 },
+            events_per_session: if sessions > 0.0 {
+                in_sessions / sessions
+            } else {
+                0.0
+            },
+            reweighted: ev.reweighted(),
+        })
+    }
+
+    /// Activity items in `[from, r.until)`: from the rollup when it answers
+    /// the query, else from the events.
+    fn activity(&self, r: &Resolved, from: i64) -> Result<Vec<Activity>> {
+        let from_aligned = Resolved {
+            since: from,
+            ..r.clone()
+        };
+        if rollup::answers(&from_aligned) {
+            return rollup::activity(self.conn, from, r.until);
+        }
+        let ev = scan(
+            self.conn,
+            r,
+            &Need {
+                from: Some(from),
+                ..Need::default()
+            },
+        )?;
+        Ok(ev
+            .rows
+            .iter()
+            .filter(|x| x.user != 0)
+            .map(|x| (x.ts, x.user, x.rate))
+            .collect())
+    }
+
+    /// Distinct users per day, week or month, with every bucket the range
+    /// touches, and DAU/MAU stickiness over the range's last 30 days.
+    pub fn active_users(&self, q: &Query, interval: Interval) -> Result<ActiveUsers> {
+        let r = self.resolve(q)?;
+        let first = interval.bucket(r.since, r.offset_ms);
+        let last = interval.bucket(r.until - 1, r.offset_ms);
+        if last - first >= 10_000 {
+            return Err(Error::invalid(
+                "until",
+                "the range spans more than 10000 buckets",
+            ));
+        }
+        let items = self.activity(&r, r.since)?;
+        let reweighted = items.iter().any(|i| i.2 < 1.0);
+        let per = users_per_bucket(&items, interval, r.offset_ms);
+        let buckets = (first..=last)
+            .map(|b| Bucket {
+                start: interval.start(b, r.offset_ms),
+                label: interval.label(b, r.offset_ms),
+                users: per.get(&b).copied().unwrap_or(0.0),
+            })
+            .collect();
+        // Stickiness: the last 30 local days of the range.
+        let last_day = Interval::Day.bucket(r.until - 1, r.offset_ms);
+        let first_day = (last_day - 29).max(Interval::Day.bucket(r.since, r.offset_ms));
+        let day_start = Interval::Day.start(first_day, r.offset_ms).max(r.since);
+        let recent: Vec<Activity> = items.into_iter().filter(|i| i.0 >= day_start).collect();
+        let daily = users_per_bucket(&recent, Interval::Day, r.offset_ms);
+        let days = (last_day - first_day + 1) as f64;
+        let dau = daily.values().sum::<f64>() / days;
+        let mau: f64 = max_rate_weights(recent.iter().map(|i| (i.1, i.2)))
+            .values()
+            .sum();
+        Ok(ActiveUsers {
+            interval,
+            buckets,
+            stickiness: Stickiness {
+                dau,
+                mau,
+                ratio: if mau > 0.0 { dau / mau } else { 0.0 },
+            },
+            reweighted,
+        })
+    }
+
+    /// Users and events in the last `windowSecs` by the clock, with events
+    /// per minute. The query's filters apply; its range must be absent.
+    pub fn realtime(&self, q: &Query, o: &RealtimeOptions) -> Result<Realtime> {
+        if q.since.is_some() || q.until.is_some() {
+            return Err(Error::invalid(
+                "since",
+                "realtime takes windowSecs, not a range",
+            ));
+        }
+        let window = o.window_secs.unwrap_or(300);
+        if !(1..=86_400).contains(&window) {
+            return Err(Error::invalid("windowSecs", "must be 1 to 86400"));
+        }
+        let now = self.clock.now_ms();
+        let until = now + 1;
+        let since = (until - window * 1000).max(0);
+        let r = self.resolve(&Query {
+            since: Some(since),
+            until: Some(until),
+            ..q.clone()
+        })?;
+        let ev = scan(self.conn, &r, &Need::default())?;
+        let minutes = (window + 59) / 60;
+        let first = until - minutes * 60_000;
+        let mut per_minute: Vec<MinuteCount> = (0..minutes)
+            .map(|i| MinuteCount {
+                start: first + i * 60_000,
+                events: 0.0,
+            })
+            .collect();
+        for row in &ev.rows {
+            let i = ((row.ts - first) / 60_000) as usize;
+            if let Some(m) = per_minute.get_mut(i) {
+                m.events += row.weight;
+            }
+        }
+        Ok(Realtime {
+            window_secs: window as u32,
+            active_users: ev.user_weights().values().sum(),
+            events: ev.rows.iter().map(|r| r.weight).sum(),
+            per_minute,
+            reweighted: ev.reweighted(),
+        })
+    }
+
+    /// Events and users grouped by type, name or a defined dimension.
+    pub fn event_breakdown(&self, q: &Query, o: &BreakdownOptions) -> Result<Breakdown> {
+        let by = o.by.clone().unwrap_or_else(|| "name".into());
+        let limit = o.limit.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::invalid("limit", "must be 1 to 1000"));
+        }
+        let r = self.resolve(q)?;
+        let extra = match by.as_str() {
+            "type" => ("json_quote(type)".to_owned(), None),
+            "name" => ("json_quote(name)".to_owned(), None),
+            d => self.dimension_extra("by", d)?,
+        };
+        let ev = scan(
+            self.conn,
+            &r,
+            &Need {
+                extra: Some(extra),
+                ..Need::default()
+            },
+        )?;
+        let mut groups: HashMap<u32, (f64, Vec<(u32, f64)>)> = HashMap::new();
+        for row in &ev.rows {
+            let g = groups.entry(row.extra).or_default();
+            g.0 += row.weight;
+            g.1.push((row.user, row.rate));
+        }
+        let mut rows: Vec<BreakdownRow> = groups
+            .into_iter()
+            .map(|(value, (events, users))| BreakdownRow {
+                value: json_value(ev.strings.str(value)),
+                events,
+                users: max_rate_weights(users.into_iter()).values().sum(),
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.events
+                .total_cmp(&a.events)
+                .then_with(|| a.value.to_string().cmp(&b.value.to_string()))
+        });
+        rows.truncate(limit as usize);
+        Ok(Breakdown {
+            by,
+            rows,
+            reweighted: ev.reweighted(),
+        })
+    }
+
+    /// Per feature (an event name): users, uses, adoption among the range's
+    /// active users, and uses per user.
+    pub fn feature_usage(&self, q: &Query, o: &FeatureUsageOptions) -> Result<FeatureUsage> {
+        let listed = match (&o.features, &o.prefix) {
+            (Some(f), None) if !f.is_empty() && f.len() <= 1000 => {
+                for name in f {
+                    crate::tracking::check_text("features", Some(name), 800)?;
+                }
+                Some(f.clone())
+            }
+            (None, Some(p)) => {
+                crate::tracking::check_text("prefix", Some(p), 800)?;
+                None
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "features",
+                    "give either features (1 to 1000 names) or prefix",
+                ))
+            }
+        };
+        let r = self.resolve(q)?;
+        let ev = scan(self.conn, &r, &Need::default())?;
+        let active: f64 = ev.user_weights().values().sum();
+        let is_feature = |name: &str| match &listed {
+            Some(list) => list.iter().any(|f| f == name),
+            None => name.starts_with(o.prefix.as_deref().unwrap_or_default()),
+        };
+        let mut per: HashMap<u32, (f64, Vec<(u32, f64)>)> = HashMap::new();
+        for row in ev
+            .rows
+            .iter()
+            .filter(|r| is_feature(ev.strings.str(r.name)))
+        {
+            let g = per.entry(row.name).or_default();
+            g.0 += row.weight;
+            g.1.push((row.user, row.rate));
+        }
+        let mut names: Vec<String> = listed.clone().unwrap_or_default();
+        let seen: HashSet<&String> = names.iter().collect();
+        let extra: Vec<String> = per
+            .keys()
+            .map(|id| ev.strings.str(*id).to_owned())
+            .filter(|n| !seen.contains(n))
+            .collect();
+        names.extend(extra);
+        let mut features: Vec<FeatureStats> = names
+            .into_iter()
+            .map(|feature| {
+                let (uses, users) = match ev.strings.get(&feature).and_then(|id| per.remove(&id)) {
+                    Some((uses, users)) => {
+                        (uses, max_rate_weights(users.into_iter()).values().sum())
+                    }
+                    None => (0.0, 0.0),
+                };
+                FeatureStats {
+                    adoption: if active > 0.0 {
+                        100.0 * users / active
+                    } else {
+                        0.0
+                    },
+                    uses_per_user: if users > 0.0 { uses / users } else { 0.0 },
+                    feature,
+                    users,
+                    uses,
+                }
+            })
+            .collect();
+        features.sort_by(|a, b| {
+            b.users
+                .total_cmp(&a.users)
+                .then_with(|| a.feature.cmp(&b.feature))
+        });
+        Ok(FeatureUsage {
+            active_users: active,
+            features,
+            reweighted: ev.reweighted(),
+        })
+    }
+}

@@ -1,0 +1,1327 @@
+//! Analytics on small hand-built datasets, each answer worked out in the
+//! test by other means. Native and wasm.
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use common::*;
+use serde_json::{json, Map, Value};
+use usertrail::analytics::*;
+use usertrail::clock::{Clock, ManualClock};
+use usertrail::tracking::{EventInput, EventType, SamplingRule, SimpleType, TrackingConfig};
+use usertrail::{OpenOptions, Storage, UserTrail};
+
+const SEC: i64 = 1000;
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+/// Midnight UTC, Tuesday 2023-11-14.
+const D0: i64 = 1_699_920_000_000;
+
+fn open_with(config: TrackingConfig) -> (UserTrail, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(D0 + 30 * DAY));
+    let trail = UserTrail::open(
+        OpenOptions::new(Storage::Memory)
+            .clock(clock.clone())
+            .tracking(config),
+    )
+    .unwrap();
+    (trail, clock)
+}
+
+fn open() -> (UserTrail, Arc<ManualClock>) {
+    open_with(TrackingConfig::default())
+}
+
+/// An event: `kind` "page" takes `what` as the path, anything else as the name.
+fn ev(ts: i64, user: &str, session: &str, kind: &str, what: &str) -> EventInput {
+    let page = kind == "page";
+    EventInput {
+        event_type: Some(if page {
+            EventType::Page
+        } else {
+            EventType::Action
+        }),
+        name: if page {
+            "page_view".into()
+        } else {
+            what.into()
+        },
+        path: page.then(|| what.into()),
+        user_id: (!user.is_empty()).then(|| user.into()),
+        session_id: (!session.is_empty()).then(|| session.into()),
+        ts: Some(ts),
+        ..EventInput::default()
+    }
+}
+
+fn track(trail: &UserTrail, events: Vec<EventInput>) {
+    trail.tracking().track_batch(events, false).unwrap();
+}
+
+fn range(since: i64, until: i64) -> Query {
+    Query {
+        since: Some(since),
+        until: Some(until),
+        ..Query::default()
+    }
+}
+
+fn err_code<T>(r: usertrail::Result<T>) -> &'static str {
+    code(r)
+}
+
+#[test]
+fn summary_counts_events_users_and_sessions() {
+    let (trail, _) = open();
+    track(
+        &trail,
+        vec![
+            ev(D0, "ann", "s1", "page", "/"),
+            ev(D0 + SEC, "ann", "s1", "action", "click"),
+            ev(D0 + 2 * SEC, "ann", "s2", "page", "/"),
+            ev(D0 + 3 * SEC, "bob", "s3", "page", "/"),
+            ev(D0 + 4 * SEC, "", "", "action", "orphan"),
+            ev(D0 + DAY, "cat", "s4", "page", "/"), // outside the range
+        ],
+    );
+    let s = trail.analytics().summary(&range(D0, D0 + DAY)).unwrap();
+    // 5 events; ann and bob; s1, s2, s3; 4 of the events are in sessions.
+    assert_eq!((s.events, s.users, s.sessions), (5.0, 2.0, 3.0), "{s:?}");
+    assert_eq!(s.events_per_user, 2.5);
+    assert!((s.events_per_session - 4.0 / 3.0).abs() < 1e-12);
+    assert!(!s.reweighted);
+
+    let empty = trail.analytics().summary(&range(0, D0)).unwrap();
+    assert_eq!(
+        (empty.events, empty.users, empty.events_per_user),
+        (0.0, 0.0, 0.0)
+    );
+    let single = trail
+        .analytics()
+        .summary(&range(D0 + DAY, D0 + 2 * DAY))
+        .unwrap();
+    assert_eq!(
+        (single.events, single.users, single.sessions),
+        (1.0, 1.0, 1.0)
+    );
+}
+
+#[test]
+fn filters_narrow_by_type_name_dimension_and_segment() {
+    let (trail, _) = open();
+    trail
+        .tracking()
+        .define_dimension("plan", SimpleType::String)
+        .unwrap();
+    let mut a = ev(D0, "ann", "s1", "page", "/pricing");
+    a.referrer = Some("https://search.example".into());
+    a.dimensions = Some(Map::from_iter([("plan".to_owned(), json!("pro"))]));
+    let mut b = ev(D0 + SEC, "bob", "s2", "page", "/");
+    b.dimensions = Some(Map::from_iter([("plan".to_owned(), json!("free"))]));
+    track(
+        &trail,
+        vec![
+            a,
+            b,
+            ev(D0 + 2 * SEC, "ann", "s1", "action", "signup"),
+            ev(D0 + 3 * SEC, "bob", "s2", "action", "signup"),
+        ],
+    );
+    let a = trail.analytics();
+    let base = range(D0, D0 + DAY);
+    let pages = Query {
+        event_type: Some(EventType::Page),
+        ..base.clone()
+    };
+    assert_eq!(a.summary(&pages).unwrap().events, 2.0);
+    let signups = Query {
+        name: Some(Names::One("signup".into())),
+        ..base.clone()
+    };
+    assert_eq!(a.summary(&signups).unwrap().events, 2.0);
+    let pro = Query {
+        dimension: Some(DimensionFilter {
+            name: "plan".into(),
+            value: Scalar::String("pro".into()),
+        }),
+        ..base.clone()
+    };
+    assert_eq!(a.summary(&pro).unwrap().events, 1.0);
+    // Users whose first event came from search: only ann, all 2 of her events.
+    let from_search = Query {
+        segment: Some(Segment {
+            property: "referrer".into(),
+            equals: Scalar::String("https://search.example".into()),
+        }),
+        ..base.clone()
+    };
+    let s = a.summary(&from_search).unwrap();
+    assert_eq!((s.events, s.users), (2.0, 1.0));
+    let by_dim = Query {
+        segment: Some(Segment {
+            property: "dimensions.plan".into(),
+            equals: Scalar::String("free".into()),
+        }),
+        ..base.clone()
+    };
+    assert_eq!(a.summary(&by_dim).unwrap().users, 1.0);
+    // SQL-looking text is a value like any other.
+    let sneaky = Query {
+        name: Some(Names::One("x' OR 1=1 --".into())),
+        ..base.clone()
+    };
+    assert_eq!(a.summary(&sneaky).unwrap().events, 0.0);
+    let unknown = Query {
+        dimension: Some(DimensionFilter {
+            name: "nope".into(),
+            value: Scalar::Bool(true),
+        }),
+        ..base.clone()
+    };
+    assert_eq!(err_code(a.summary(&unknown)), "UNKNOWN_DIMENSION");
+    let bad_segment = Query {
+        segment: Some(Segment {
+            property: "user_agent; DROP TABLE events".into(),
+            equals: Scalar::Number(1.0),
+        }),
+        ..base
+    };
+    assert_eq!(err_code(a.summary(&bad_segment)), "INVALID_INPUT");
+}
+
+/// A deterministic pseudo-random dataset: (ts, user) pairs over 20 days.
+fn random_activity(n: usize) -> Vec<(i64, String)> {
+    let mut x: u64 = 42;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    (0..n)
+        .map(|_| {
+            let ts = D0 + (next() % (20 * DAY as u64)) as i64;
+            (ts, format!("u{}", next() % 60))
+        })
+        .collect()
+}
+
+#[test]
+fn active_users_match_a_brute_force_count_in_any_offset() {
+    let (trail, _) = open();
+    let data = random_activity(3000);
+    track(
+        &trail,
+        data.iter()
+            .map(|(ts, u)| ev(*ts, u, "", "action", "tick"))
+            .collect(),
+    );
+    // +60 min is answered by the rollup, +30 min by the events: both must
+    // agree with counting by hand.
+    for offset_min in [0i64, 60, 30, -300] {
+        let q = Query {
+            timezone: Some(offset_min as i32),
+            ..range(D0 + 2 * DAY, D0 + 18 * DAY)
+        };
+        for interval in [Interval::Day, Interval::Week, Interval::Month] {
+            let got = trail.analytics().active_users(&q, interval).unwrap();
+            let mut want: HashMap<i64, HashSet<&str>> = HashMap::new();
+            for (ts, u) in data
+                .iter()
+                .filter(|(ts, _)| *ts >= D0 + 2 * DAY && *ts < D0 + 18 * DAY)
+            {
+                want.entry(interval.bucket(*ts, offset_min * 60_000))
+                    .or_default()
+                    .insert(u);
+            }
+            let total: usize = want.values().map(HashSet::len).sum();
+            let got_total: f64 = got.buckets.iter().map(|b| b.users).sum();
+            assert_eq!(got_total, total as f64, "{interval:?} at {offset_min}");
+            for b in &got.buckets {
+                let key = interval.bucket(b.start, offset_min * 60_000);
+                assert_eq!(b.users, want.get(&key).map_or(0, HashSet::len) as f64);
+            }
+        }
+    }
+    // Day buckets cover the range exactly: 16 days.
+    let day = trail
+        .analytics()
+        .active_users(&range(D0 + 2 * DAY, D0 + 18 * DAY), Interval::Day)
+        .unwrap();
+    assert_eq!(day.buckets.len(), 16);
+    assert_eq!(day.buckets[0].label, "2023-11-16");
+    // Stickiness: mean daily users over distinct users in those 16 days.
+    let daily: f64 = day.buckets.iter().map(|b| b.users).sum::<f64>() / 16.0;
+    let distinct: HashSet<&String> = data
+        .iter()
+        .filter(|(ts, _)| *ts >= D0 + 2 * DAY && *ts < D0 + 18 * DAY)
+        .map(|(_, u)| u)
+        .collect();
+    assert!((day.stickiness.dau - daily).abs() < 1e-9);
+    assert_eq!(day.stickiness.mau, distinct.len() as f64);
+    assert!((day.stickiness.ratio - daily / distinct.len() as f64).abs() < 1e-9);
+}
+
+#[test]
+fn rollup_kept_at_ingest_equals_a_rebuild_after_identify() {
+    let (trail, _) = open();
+    let mut anon = ev(D0, "", "s1", "page", "/");
+    anon.anonymous_id = Some("a-1".into());
+    let mut anon2 = ev(D0 + 2 * HOUR, "", "s1", "page", "/x");
+    anon2.anonymous_id = Some("a-1".into());
+    track(
+        &trail,
+        vec![anon, anon2, ev(D0 + 2 * HOUR, "ann", "s2", "page", "/")],
+    );
+    let q = range(D0, D0 + DAY);
+    assert_eq!(
+        trail
+            .analytics()
+            .active_users(&q, Interval::Day)
+            .unwrap()
+            .buckets[0]
+            .users,
+        2.0
+    );
+    trail.tracking().identify("a-1", "ann").unwrap();
+    // One person now, in both the rollup and the events.
+    assert_eq!(
+        trail
+            .analytics()
+            .active_users(&q, Interval::Day)
+            .unwrap()
+            .buckets[0]
+            .users,
+        1.0
+    );
+    assert_eq!(trail.analytics().summary(&q).unwrap().users, 1.0);
+    let snapshot = |t: &UserTrail| -> Vec<(i64, String, i64)> {
+        let conn = t.store().conn();
+        let mut s = conn
+            .prepare("SELECT hour, user_key, events FROM rollup_user_hours ORDER BY 1, 2")
+            .unwrap();
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let kept = snapshot(&trail);
+    rollup::rebuild(trail.store().conn()).unwrap();
+    assert_eq!(snapshot(&trail), kept);
+    assert_eq!(kept.len(), 2, "{kept:?}"); // ann at hour 0 and hour 2
+}
+
+#[test]
+fn sampled_events_are_reweighted() {
+    let rule = SamplingRule {
+        name: Some("tick".into()),
+        event_type: None,
+        rate: 0.5,
+    };
+    let (trail, _) = open_with(TrackingConfig {
+        sampling: vec![rule],
+        ..TrackingConfig::default()
+    });
+    track(
+        &trail,
+        (0..400)
+            .map(|i| ev(D0 + i, &format!("u{i}"), "", "action", "tick"))
+            .collect(),
+    );
+    let kept: f64 = trail
+        .store()
+        .conn()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+        .unwrap() as f64;
+    assert!(kept > 100.0 && kept < 300.0, "{kept}");
+    let s = trail.analytics().summary(&range(D0, D0 + DAY)).unwrap();
+    assert!(s.reweighted);
+    assert_eq!((s.events, s.users), (2.0 * kept, 2.0 * kept));
+    let active = trail
+        .analytics()
+        .active_users(&range(D0, D0 + DAY), Interval::Day)
+        .unwrap();
+    assert!(active.reweighted);
+    assert_eq!(active.buckets[0].users, 2.0 * kept);
+}
+
+#[test]
+fn realtime_counts_the_last_window_by_the_clock() {
+    let (trail, clock) = open();
+    let now = clock.now_ms();
+    track(
+        &trail,
+        vec![
+            ev(now - 10 * SEC, "ann", "", "action", "a"),
+            ev(now - 70 * SEC, "bob", "", "action", "a"),
+            ev(now - 80 * SEC, "bob", "", "action", "a"),
+            ev(now - 400 * SEC, "cat", "", "action", "a"),
+        ],
+    );
+    let r = trail
+        .analytics()
+        .realtime(&Query::default(), &RealtimeOptions::default())
+        .unwrap();
+    assert_eq!((r.window_secs, r.events, r.active_users), (300, 3.0, 2.0));
+    assert_eq!(r.per_minute.len(), 5);
+    let counts: Vec<f64> = r.per_minute.iter().map(|m| m.events).collect();
+    assert_eq!(counts, vec![0.0, 0.0, 0.0, 2.0, 1.0]);
+    assert_eq!(r.per_minute[4].start, now + 1 - 60 * SEC);
+    clock.advance(600 * SEC);
+    let later = trail
+        .analytics()
+        .realtime(&Query::default(), &RealtimeOptions::default())
+        .unwrap();
+    assert_eq!(later.events, 0.0);
+    let bad = RealtimeOptions {
+        window_secs: Some(-5),
+    };
+    assert_eq!(
+        err_code(trail.analytics().realtime(&Query::default(), &bad)),
+        "INVALID_INPUT"
+    );
+    assert_eq!(
+        err_code(
+            trail
+                .analytics()
+                .realtime(&range(0, 5), &RealtimeOptions::default())
+        ),
+        "INVALID_INPUT"
+    );
+}
+
+#[test]
+fn top_pages_time_on_page_is_the_gap_to_the_next_event_capped() {
+    let (trail, _) = open();
+    track(
+        &trail,
+        vec![
+            ev(D0, "ann", "s1", "page", "/a"),
+            ev(D0 + 10 * SEC, "ann", "s1", "page", "/b"),
+            ev(D0 + 10 * SEC + 45 * 60 * SEC, "ann", "s1", "page", "/a"),
+            ev(D0 + 5 * SEC, "bob", "s2", "page", "/a"),
+            ev(D0 + 9 * SEC, "bob", "s2", "action", "click"),
+        ],
+    );
+    let p = trail
+        .analytics()
+        .top_pages(&range(D0, D0 + DAY), &TopPagesOptions::default())
+        .unwrap();
+    assert_eq!(p.pages.len(), 2);
+    let a = &p.pages[0];
+    // /a: 3 views by 2 people; timed: ann's first (10 s) and bob's (4 s).
+    assert_eq!(
+        (a.path.as_str(), a.views, a.unique_viewers, a.timed_views),
+        ("/a", 3.0, 2.0, 2)
+    );
+    assert_eq!(a.avg_time_on_page_ms, Some(7000.0));
+    let b = &p.pages[1];
+    // /b: 45 min until the next event, capped at 30.
+    assert_eq!(
+        (b.views, b.avg_time_on_page_ms),
+        (1.0, Some(TIME_ON_PAGE_CAP_MS as f64))
+    );
+    let one = trail
+        .analytics()
+        .top_pages(&range(D0, D0 + DAY), &TopPagesOptions { limit: Some(1) })
+        .unwrap();
+    assert_eq!(one.pages.len(), 1);
+    assert_eq!(
+        err_code(
+            trail
+                .analytics()
+                .top_pages(&range(D0, D0 + DAY), &TopPagesOptions { limit: Some(0) })
+        ),
+        "INVALID_INPUT"
+    );
+}
+
+#[test]
+fn session_durations_from_first_to_last_event() {
+    let (trail, _) = open();
+    let lengths = [0, 5 * SEC, 20 * SEC, 120 * SEC, 2 * HOUR];
+    let mut events = Vec::new();
+    for (i, len) in lengths.iter().enumerate() {
+        let s = format!("s{i}");
+        events.push(ev(D0 + i as i64 * DAY / 10, "ann", &s, "action", "start"));
+        events.push(ev(
+            D0 + i as i64 * DAY / 10 + len,
+            "ann",
+            &s,
+            "action",
+            "end",
+        ));
+    }
+    track(&trail, events);
+    let d = trail
+        .analytics()
+        .session_durations(&range(D0, D0 + DAY))
+        .unwrap();
+    let mean = lengths.iter().sum::<i64>() as f64 / 5.0;
+    assert_eq!(d.count, 5.0);
+    assert_eq!(d.mean_ms, Some(mean));
+    assert_eq!(d.median_ms, Some(20_000.0));
+    assert_eq!(d.p90_ms, Some(7_200_000.0)); // rank ceil(0.9 * 5) = 5
+    assert_eq!(d.max_ms, Some(7_200_000.0));
+    let hist: Vec<f64> = d.histogram.iter().map(|b| b.sessions).collect();
+    // 0 | 5 s | 20 s | 2 min | 2 h in buckets [0,10s) [10s,30s) [30s,1m) [1m,3m) ... [1h,∞).
+    assert_eq!(hist, vec![2.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+    let none = trail.analytics().session_durations(&range(0, D0)).unwrap();
+    assert_eq!((none.count, none.median_ms), (0.0, None));
+}
+
+#[test]
+fn breakdowns_and_feature_usage() {
+    let (trail, _) = open();
+    trail
+        .tracking()
+        .define_dimension("plan", SimpleType::String)
+        .unwrap();
+    let with_plan = |mut e: EventInput, plan: &str| {
+        e.dimensions = Some(Map::from_iter([("plan".to_owned(), json!(plan))]));
+        e
+    };
+    track(
+        &trail,
+        vec![
+            with_plan(ev(D0, "ann", "", "action", "feature.export"), "pro"),
+            with_plan(ev(D0 + 1, "ann", "", "action", "feature.export"), "pro"),
+            with_plan(ev(D0 + 2, "bob", "", "action", "feature.share"), "free"),
+            ev(D0 + 3, "cat", "", "page", "/"),
+            ev(D0 + 4, "dan", "", "action", "feature.export"),
+        ],
+    );
+    let a = trail.analytics();
+    let q = range(D0, D0 + DAY);
+    let by_name = a.event_breakdown(&q, &BreakdownOptions::default()).unwrap();
+    let rows: Vec<(Value, f64, f64)> = by_name
+        .rows
+        .iter()
+        .map(|r| (r.value.clone(), r.events, r.users))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (json!("feature.export"), 3.0, 2.0),
+            (json!("feature.share"), 1.0, 1.0),
+            (json!("page_view"), 1.0, 1.0)
+        ]
+    );
+    let by_plan = a
+        .event_breakdown(
+            &q,
+            &BreakdownOptions {
+                by: Some("plan".into()),
+                limit: None,
+            },
+        )
+        .unwrap();
+    let plan: Vec<(Value, f64)> = by_plan
+        .rows
+        .iter()
+        .map(|r| (r.value.clone(), r.events))
+        .collect();
+    assert_eq!(
+        plan,
+        vec![
+            (json!("pro"), 2.0),
+            (Value::Null, 2.0),
+            (json!("free"), 1.0)
+        ]
+    );
+    let by_type = a
+        .event_breakdown(
+            &q,
+            &BreakdownOptions {
+                by: Some("type".into()),
+                limit: Some(1),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (by_type.rows.len(), &by_type.rows[0].value),
+        (1, &json!("action"))
+    );
+    assert_eq!(
+        err_code(a.event_breakdown(
+            &q,
+            &BreakdownOptions {
+                by: Some("color".into()),
+                limit: None
+            }
+        )),
+        "UNKNOWN_DIMENSION"
+    );
+
+    let f = a
+        .feature_usage(
+            &q,
+            &FeatureUsageOptions {
+                prefix: Some("feature.".into()),
+                features: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(f.active_users, 4.0);
+    let export = &f.features[0];
+    // 2 of 4 active users, 3 uses.
+    assert_eq!(
+        (
+            export.feature.as_str(),
+            export.users,
+            export.uses,
+            export.adoption
+        ),
+        ("feature.export", 2.0, 3.0, 50.0)
+    );
+    assert_eq!(export.uses_per_user, 1.5);
+    let listed = a
+        .feature_usage(
+            &q,
+            &FeatureUsageOptions {
+                features: Some(vec!["feature.share".into(), "feature.never".into()]),
+                prefix: None,
+            },
+        )
+        .unwrap();
+    let names: Vec<(&str, f64)> = listed
+        .features
+        .iter()
+        .map(|f| (f.feature.as_str(), f.adoption))
+        .collect();
+    assert_eq!(names, vec![("feature.share", 25.0), ("feature.never", 0.0)]);
+    assert_eq!(
+        err_code(a.feature_usage(&q, &FeatureUsageOptions::default())),
+        "INVALID_INPUT"
+    );
+}
+
+#[test]
+fn paths_and_transitions_collapse_repeats() {
+    let (trail, _) = open();
+    let journey = |s: &str, start: i64, items: &[&str]| -> Vec<EventInput> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| {
+                let kind = if it.starts_with('/') {
+                    "page"
+                } else {
+                    "action"
+                };
+                ev(start + i as i64 * SEC, s, s, kind, it)
+            })
+            .collect()
+    };
+    let mut events = journey("s1", D0, &["/", "/", "/p", "add_to_cart", "/cart"]);
+    events.extend(journey(
+        "s2",
+        D0 + 100 * SEC,
+        &["/", "/p", "add_to_cart", "/cart"],
+    ));
+    events.extend(journey("s3", D0 + 200 * SEC, &["/p", "/", "/p"]));
+    track(&trail, events);
+    let a = trail.analytics();
+    let q = range(D0, D0 + DAY);
+    let p = a.paths(&q, &PathsOptions::default()).unwrap();
+    assert_eq!(p.total, 3.0);
+    assert_eq!(p.journeys[0].steps, vec!["/", "/p", "add_to_cart", "/cart"]);
+    assert_eq!(p.journeys[0].count, 2.0);
+    let t = |step: usize, from: &str, to: &str| {
+        p.transitions
+            .iter()
+            .find(|t| t.step == step && t.from == from && t.to == to)
+            .map(|t| t.count)
+    };
+    assert_eq!(t(0, "/", "/p"), Some(2.0));
+    assert_eq!(t(0, "/p", "/"), Some(1.0));
+    assert_eq!(t(2, "add_to_cart", "/cart"), Some(2.0));
+    // From "/p" to "/cart", pages only: s1 and s2 go /p -> /cart.
+    let only_pages = a
+        .paths(
+            &q,
+            &PathsOptions {
+                start_at: Some("/p".into()),
+                end_at: Some("/cart".into()),
+                items: Some(PathItems::Path),
+                ..PathsOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(only_pages.total, 2.0);
+    assert_eq!(only_pages.journeys[0].steps, vec!["/p", "/cart"]);
+    let short = a
+        .paths(
+            &q,
+            &PathsOptions {
+                steps: Some(2),
+                ..PathsOptions::default()
+            },
+        )
+        .unwrap();
+    assert!(short.journeys.iter().all(|j| j.steps.len() <= 2));
+    assert_eq!(
+        err_code(a.paths(
+            &q,
+            &PathsOptions {
+                steps: Some(0),
+                ..PathsOptions::default()
+            }
+        )),
+        "INVALID_INPUT"
+    );
+
+    // Patterns of event names: every session here is page_view, add_to_cart,
+    // page_view or just page_view.
+    let pat = a
+        .patterns(
+            &q,
+            &PatternsOptions {
+                length: Some(3),
+                ..PatternsOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(pat.total_sessions, 3.0);
+    assert_eq!(pat.patterns.len(), 1);
+    assert_eq!(
+        pat.patterns[0].sequence,
+        vec!["page_view", "add_to_cart", "page_view"]
+    );
+    assert_eq!(
+        (pat.patterns[0].sessions, pat.patterns[0].occurrences),
+        (2.0, 2.0)
+    );
+    let none = a
+        .patterns(
+            &q,
+            &PatternsOptions {
+                min_support: Some(0.9),
+                ..PatternsOptions::default()
+            },
+        )
+        .unwrap();
+    assert!(none.patterns.is_empty());
+    assert_eq!(
+        err_code(a.patterns(
+            &q,
+            &PatternsOptions {
+                length: Some(1),
+                ..PatternsOptions::default()
+            }
+        )),
+        "INVALID_INPUT"
+    );
+}
+
+#[test]
+fn funnel_orders_windows_and_repeated_steps() {
+    let (trail, _) = open();
+    trail
+        .tracking()
+        .define_dimension("plan", SimpleType::String)
+        .unwrap();
+    let mut first = ev(D0, "ann", "", "action", "view");
+    first.dimensions = Some(Map::from_iter([("plan".to_owned(), json!("pro"))]));
+    track(
+        &trail,
+        vec![
+            // ann: view, cart, buy, in order with a page between.
+            first,
+            ev(D0 + 10 * SEC, "ann", "", "action", "cart"),
+            ev(D0 + 20 * SEC, "ann", "", "page", "/x"),
+            ev(D0 + 50 * SEC, "ann", "", "action", "buy"),
+            // bob: cart before view, then view, buy two days later.
+            ev(D0, "bob", "", "action", "cart"),
+            ev(D0 + SEC, "bob", "", "action", "view"),
+            ev(D0 + 2 * DAY, "bob", "", "action", "buy"),
+            // cat: view, cart straight away.
+            ev(D0, "cat", "", "action", "view"),
+            ev(D0 + 30 * SEC, "cat", "", "action", "cart"),
+        ],
+    );
+    let a = trail.analytics();
+    let q = range(D0, D0 + 3 * DAY);
+    let steps = vec!["view".to_owned(), "cart".into(), "buy".into()];
+    let any = a
+        .funnel(
+            &q,
+            &FunnelOptions {
+                steps: steps.clone(),
+                window_secs: Some(3600),
+                ..FunnelOptions::default()
+            },
+        )
+        .unwrap();
+    let counts: Vec<f64> = any.steps.iter().map(|s| s.count).collect();
+    // view: 3; cart after view: ann, cat; buy within 1 h: ann.
+    assert_eq!(counts, vec![3.0, 2.0, 1.0]);
+    assert_eq!(any.steps[1].conversion_from_previous, 2.0 / 3.0);
+    assert_eq!(any.steps[2].conversion_from_start, 1.0 / 3.0);
+    // ann took 10 s, cat 30 s: median 20 s; then 40 s to buy.
+    assert_eq!(any.steps[1].median_ms_from_previous, Some(20_000.0));
+    assert_eq!(any.steps[2].median_ms_from_previous, Some(40_000.0));
+    assert_eq!(any.steps[0].median_ms_from_previous, None);
+    // Strict: ann's page view breaks her run after cart.
+    let strict = a
+        .funnel(
+            &q,
+            &FunnelOptions {
+                steps: steps.clone(),
+                window_secs: Some(3600),
+                order: Some(FunnelOrder::Strict),
+                ..FunnelOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        strict.steps.iter().map(|s| s.count).collect::<Vec<_>>(),
+        vec![3.0, 2.0, 0.0]
+    );
+    // A 3-day window lets bob buy, but he never carted after viewing.
+    let wide = a
+        .funnel(
+            &q,
+            &FunnelOptions {
+                steps: steps.clone(),
+                window_secs: Some(3 * 86_400),
+                ..FunnelOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(wide.steps[2].count, 1.0);
+    // A repeated step needs a second event: only bob has view... no one views twice.
+    let twice = a
+        .funnel(
+            &q,
+            &FunnelOptions {
+                steps: vec!["view".into(), "view".into()],
+                ..FunnelOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        twice.steps.iter().map(|s| s.count).collect::<Vec<_>>(),
+        vec![3.0, 0.0]
+    );
+    // Breakdown by the plan on the first step: ann is "pro", the others unset.
+    let split = a
+        .funnel(
+            &q,
+            &FunnelOptions {
+                steps: steps.clone(),
+                window_secs: Some(3600),
+                breakdown: Some("plan".into()),
+                ..FunnelOptions::default()
+            },
+        )
+        .unwrap();
+    let segs = split.breakdown.unwrap();
+    assert_eq!(segs.len(), 2);
+    assert_eq!(
+        (segs[0].value.clone(), segs[0].steps[0].count),
+        (Value::Null, 2.0)
+    );
+    assert_eq!(
+        (segs[1].value.clone(), segs[1].steps[2].count),
+        (json!("pro"), 1.0)
+    );
+
+    for bad in [
+        FunnelOptions {
+            steps: vec![],
+            ..FunnelOptions::default()
+        },
+        FunnelOptions {
+            steps: steps.clone(),
+            window_secs: Some(-1),
+            ..FunnelOptions::default()
+        },
+        FunnelOptions {
+            steps: vec!["".into()],
+            ..FunnelOptions::default()
+        },
+    ] {
+        assert_eq!(err_code(a.funnel(&q, &bad)), "INVALID_INPUT");
+    }
+}
+
+#[test]
+fn funnel_step_repeated_counts_distinct_events() {
+    let (trail, _) = open();
+    track(
+        &trail,
+        vec![
+            ev(D0, "ann", "", "action", "view"),
+            ev(D0 + SEC, "ann", "", "action", "view"),
+            ev(D0 + 2 * SEC, "ann", "", "action", "buy"),
+            ev(D0, "bob", "", "action", "view"),
+            ev(D0 + SEC, "bob", "", "action", "buy"),
+        ],
+    );
+    let f = trail
+        .analytics()
+        .funnel(
+            &range(D0, D0 + DAY),
+            &FunnelOptions {
+                steps: vec!["view".into(), "view".into(), "buy".into()],
+                ..FunnelOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        f.steps.iter().map(|s| s.count).collect::<Vec<_>>(),
+        vec![2.0, 1.0, 1.0]
+    );
+}
+
+#[test]
+fn retention_matrix_by_day() {
+    let (trail, _) = open();
+    track(
+        &trail,
+        vec![
+            // ann: first seen day 0, back on days 1 and 3.
+            ev(D0 + HOUR, "ann", "", "action", "open"),
+            ev(D0 + DAY + HOUR, "ann", "", "action", "open"),
+            ev(D0 + 3 * DAY + HOUR, "ann", "", "action", "buy"),
+            // bob: day 0, back day 1.
+            ev(D0 + 2 * HOUR, "bob", "", "action", "open"),
+            ev(D0 + DAY + 5 * HOUR, "bob", "", "action", "buy"),
+            // cat: first seen day 1, never back.
+            ev(D0 + DAY + 3 * HOUR, "cat", "", "action", "open"),
+            // dan: seen before the range, so in no cohort of it.
+            ev(D0 - DAY, "dan", "", "action", "open"),
+            ev(D0 + HOUR, "dan", "", "action", "open"),
+        ],
+    );
+    let a = trail.analytics();
+    let q = range(D0, D0 + 4 * DAY);
+    let opts = RetentionOptions {
+        cohort: Some(Interval::Day),
+        periods: Some(4),
+        ..RetentionOptions::default()
+    };
+    let r = a.retention(&q, &opts).unwrap();
+    assert_eq!(r.rows.len(), 4);
+    let day0 = &r.rows[0];
+    assert_eq!(day0.users, 2.0);
+    assert_eq!(
+        day0.counts,
+        vec![Some(2.0), Some(2.0), Some(0.0), Some(1.0)]
+    );
+    assert_eq!(
+        day0.percentages,
+        vec![Some(100.0), Some(100.0), Some(0.0), Some(50.0)]
+    );
+    let day1 = &r.rows[1];
+    assert_eq!(day1.users, 1.0);
+    // Periods after the range have no value yet.
+    assert_eq!(day1.counts, vec![Some(1.0), Some(0.0), Some(0.0), None]);
+    assert_eq!(r.rows[3].counts, vec![Some(0.0), None, None, None]);
+    // The same matrix from the events (a half-hour offset skips the rollup)
+    // shifted by 30 min changes nothing here.
+    let shifted = a
+        .retention(
+            &Query {
+                timezone: Some(30),
+                ..q.clone()
+            },
+            &opts,
+        )
+        .unwrap();
+    assert_eq!(shifted.rows[0].counts, day0.counts);
+    // Returning means buying: ann on day 3, bob on day 1.
+    let buys = a
+        .retention(
+            &q,
+            &RetentionOptions {
+                return_event: Some("buy".into()),
+                ..opts.clone()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        buys.rows[0].counts,
+        vec![Some(0.0), Some(1.0), Some(0.0), Some(1.0)]
+    );
+    for bad in [
+        RetentionOptions {
+            periods: Some(367),
+            ..opts.clone()
+        },
+        RetentionOptions {
+            periods: Some(0),
+            ..opts.clone()
+        },
+    ] {
+        assert_eq!(err_code(a.retention(&q, &bad)), "INVALID_INPUT");
+    }
+}
+
+#[test]
+fn a_user_near_midnight_falls_in_the_cohort_of_their_offset() {
+    let (trail, _) = open();
+    // 23:30 UTC on day 0, and 00:30 UTC on day 2.
+    track(
+        &trail,
+        vec![
+            ev(D0 + DAY - 30 * 60 * SEC, "ann", "", "action", "open"),
+            ev(D0 + 2 * DAY + 30 * 60 * SEC, "ann", "", "action", "open"),
+        ],
+    );
+    let a = trail.analytics();
+    let opts = RetentionOptions {
+        cohort: Some(Interval::Day),
+        periods: Some(3),
+        ..RetentionOptions::default()
+    };
+    // In UTC: cohort day 0, back two days later.
+    let utc = a.retention(&range(D0, D0 + 3 * DAY), &opts).unwrap();
+    assert_eq!(utc.rows[0].users, 1.0);
+    assert_eq!(utc.rows[0].counts, vec![Some(1.0), Some(0.0), Some(1.0)]);
+    // At UTC+1 they are 00:30 on day 1 and 01:30 on day 2: cohort day 1,
+    // back the next day.
+    let plus1 = Query {
+        timezone: Some(60),
+        ..range(D0, D0 + 3 * DAY)
+    };
+    let r = a.retention(&plus1, &opts).unwrap();
+    assert_eq!(r.rows[0].users, 0.0);
+    assert_eq!(r.rows[1].users, 1.0);
+    assert_eq!(r.rows[1].counts, vec![Some(1.0), Some(1.0), Some(0.0)]);
+    // At UTC-1 they are 22:30 on day 0 and 23:30 on day 1. The range now
+    // starts at 23:00 on the day before day 0, which gets the first row.
+    let minus1 = Query {
+        timezone: Some(-60),
+        ..range(D0, D0 + 3 * DAY)
+    };
+    let m = a.retention(&minus1, &opts).unwrap();
+    assert_eq!(m.rows[0].label, "2023-11-13");
+    assert_eq!(m.rows[1].counts, vec![Some(1.0), Some(1.0), Some(0.0)]);
+    let cohorts = a
+        .cohorts(
+            &plus1,
+            &CohortsOptions {
+                period: Some(Interval::Day),
+                by: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        cohorts.rows.iter().map(|r| r.users).collect::<Vec<_>>(),
+        vec![0.0, 1.0, 0.0, 0.0]
+    );
+}
+
+#[test]
+fn cohorts_split_by_a_dimension_of_the_first_event() {
+    let (trail, _) = open();
+    trail
+        .tracking()
+        .define_dimension("source", SimpleType::String)
+        .unwrap();
+    let src = |mut e: EventInput, s: &str| {
+        e.dimensions = Some(Map::from_iter([("source".to_owned(), json!(s))]));
+        e
+    };
+    track(
+        &trail,
+        vec![
+            src(ev(D0, "ann", "", "action", "open"), "ads"),
+            src(ev(D0 + HOUR, "bob", "", "action", "open"), "mail"),
+            src(ev(D0 + 2 * HOUR, "bob", "", "action", "open"), "ads"), // not bob's first
+            src(ev(D0 + 8 * DAY, "cat", "", "action", "open"), "ads"),
+        ],
+    );
+    let c = trail
+        .analytics()
+        .cohorts(
+            &range(D0, D0 + 14 * DAY),
+            &CohortsOptions {
+                period: Some(Interval::Week),
+                by: Some("source".into()),
+            },
+        )
+        .unwrap();
+    // D0 is a Tuesday: weeks start on Mondays 13th, 20th, 27th.
+    let labels: Vec<&str> = c.rows.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, vec!["2023-11-13", "2023-11-20", "2023-11-27"]);
+    assert_eq!(c.rows[0].users, 2.0);
+    let split: Vec<(Value, f64)> = c.rows[0]
+        .by_value
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|v| (v.value.clone(), v.users))
+        .collect();
+    assert_eq!(split, vec![(json!("ads"), 1.0), (json!("mail"), 1.0)]);
+    assert_eq!(c.rows[1].users, 1.0);
+}
+
+#[test]
+fn experiments_assign_once_stably_and_test_results() {
+    let (mut trail, clock) = open();
+    let ex = trail.experiments();
+    let exp = Experiment {
+        key: "buy_button".into(),
+        variants: vec![
+            Variant {
+                name: "blue".into(),
+                weight: 1.0,
+            },
+            Variant {
+                name: "green".into(),
+                weight: 1.0,
+            },
+        ],
+    };
+    ex.define(&exp).unwrap();
+    let v = ex.assign("buy_button", "ann").unwrap();
+    assert_eq!(ex.assign("buy_button", "ann").unwrap(), v);
+    let exposures: i64 = trail
+        .store()
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM events WHERE name = ?1",
+            [EXPOSURE_EVENT],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(exposures, 1);
+    // Stable across a restart, and the same as the pure function.
+    let bytes = trail.export().unwrap();
+    let ex = trail.experiments();
+    let again =
+        UserTrail::open(OpenOptions::new(Storage::Bytes(bytes)).clock(clock.clone())).unwrap();
+    assert_eq!(again.experiments().assign("buy_button", "ann").unwrap(), v);
+    assert_eq!(
+        exp.variants[variant_for("buy_button", "ann", &exp.variants)].name,
+        v
+    );
+    assert_eq!(err_code(ex.assign("nope", "ann")), "EXPERIMENT_NOT_FOUND");
+
+    // 40 users: count per variant, let every second of them buy.
+    let mut n = HashMap::<String, (u64, u64)>::new();
+    for i in 0..40 {
+        let user = format!("user-{i}");
+        let variant = ex.assign("buy_button", &user).unwrap();
+        let e = n.entry(variant).or_default();
+        e.0 += 1;
+        if i % 2 == 0 {
+            track(
+                &trail,
+                vec![ev(clock.now_ms(), &user, "", "action", "purchase")],
+            );
+            e.1 += 1;
+        }
+    }
+    let ann = n.entry(v.clone()).or_default();
+    ann.0 += 1;
+    let r = ex
+        .results(
+            "buy_button",
+            &ResultsOptions {
+                goal: "purchase".into(),
+                ..ResultsOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(r.variants.len(), 2);
+    for vr in &r.variants {
+        let (exp_n, exp_x) = n.get(&vr.name).copied().unwrap_or_default();
+        assert_eq!(
+            (vr.exposures, vr.conversions),
+            (exp_n, exp_x),
+            "{}",
+            vr.name
+        );
+    }
+    let (c, t) = (&r.variants[0], &r.variants[1]);
+    assert!(c.is_control && c.vs_control.is_none());
+    let cmp = t.vs_control.unwrap();
+    let (p1, p0) = (t.rate, c.rate);
+    let pooled = (t.conversions + c.conversions) as f64 / (t.exposures + c.exposures) as f64;
+    let se =
+        (pooled * (1.0 - pooled) * (1.0 / t.exposures as f64 + 1.0 / c.exposures as f64)).sqrt();
+    assert!((cmp.z - (p1 - p0) / se).abs() < 1e-9);
+    assert!(cmp.p_value > 0.0 && cmp.p_value <= 1.0);
+    assert!(cmp.ci95[0] < cmp.diff && cmp.diff < cmp.ci95[1]);
+
+    for bad in [
+        Experiment {
+            key: "".into(),
+            variants: exp.variants.clone(),
+        },
+        Experiment {
+            key: "k".into(),
+            variants: exp.variants[..1].to_vec(),
+        },
+        Experiment {
+            key: "k".into(),
+            variants: vec![exp.variants[0].clone(), exp.variants[0].clone()],
+        },
+        Experiment {
+            key: "k".into(),
+            variants: vec![
+                exp.variants[0].clone(),
+                Variant {
+                    name: "x".into(),
+                    weight: -1.0,
+                },
+            ],
+        },
+    ] {
+        assert_eq!(err_code(ex.define(&bad)), "INVALID_INPUT");
+    }
+    assert_eq!(err_code(ex.get("k")), "EXPERIMENT_NOT_FOUND");
+}
+
+#[test]
+fn experiment_assignment_follows_the_weights_within_two_points() {
+    let variants = vec![
+        Variant {
+            name: "a".into(),
+            weight: 6.0,
+        },
+        Variant {
+            name: "b".into(),
+            weight: 3.0,
+        },
+        Variant {
+            name: "c".into(),
+            weight: 1.0,
+        },
+    ];
+    let mut counts = [0u32; 3];
+    for i in 0..100_000 {
+        counts[variant_for("exp", &format!("user-{i}"), &variants)] += 1;
+    }
+    for (count, want) in counts.iter().zip([0.6, 0.3, 0.1]) {
+        let share = f64::from(*count) / 100_000.0;
+        assert!((share - want).abs() < 0.02, "{counts:?}");
+    }
+}
+
+#[test]
+fn identify_moves_experiment_assignments() {
+    let (trail, _) = open();
+    let ex = trail.experiments();
+    ex.define(&Experiment {
+        key: "e".into(),
+        variants: vec![
+            Variant {
+                name: "a".into(),
+                weight: 1.0,
+            },
+            Variant {
+                name: "b".into(),
+                weight: 1.0,
+            },
+        ],
+    })
+    .unwrap();
+    let v = ex.assign("e", "anon-1").unwrap();
+    trail.tracking().identify("anon-1", "ann").unwrap();
+    assert_eq!(ex.assign("e", "ann").unwrap(), v);
+}
+
+#[test]
+fn bad_queries_are_typed_errors() {
+    let (trail, _) = open();
+    let a = trail.analytics();
+    for q in [
+        Query {
+            since: Some(-1),
+            ..Query::default()
+        },
+        Query {
+            since: Some(10),
+            until: Some(10),
+            ..Query::default()
+        },
+        Query {
+            timezone: Some(900),
+            ..Query::default()
+        },
+        Query {
+            name: Some(Names::Many(vec![])),
+            ..Query::default()
+        },
+        Query {
+            name: Some(Names::One("a\u{0}b".into())),
+            ..Query::default()
+        },
+    ] {
+        assert_eq!(err_code(a.summary(&q)), "INVALID_INPUT", "{q:?}");
+    }
+    // What JS sends: one object, split in the core.
+    let parse = |v: Value| split::<ActiveUsersOptions>(v.as_object().unwrap().clone());
+    assert!(parse(json!({"interval": "week", "since": 0})).is_ok());
+    for bad in [
+        json!({"interval": "year"}),
+        json!({"since": "yesterday"}),
+        json!({"sinse": 0}),
+        json!({"since": 1.5}),
+    ] {
+        assert_eq!(err_code(parse(bad.clone())), "INVALID_INPUT", "{bad}");
+    }
+    assert_eq!(
+        err_code(a.active_users(&range(0, 20_000 * 86_400_000), Interval::Day)),
+        "INVALID_INPUT"
+    );
+    // Nothing was written by any of it.
+    let n: i64 = trail
+        .store()
+        .conn()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn migrating_from_version_4_builds_the_rollup_from_old_events() {
+    use usertrail::store::migrations::migrate_to;
+    let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+    migrate_to(&mut conn, 4).unwrap();
+    for (i, (user, anon)) in [
+        (Some("ann"), None),
+        (None, Some("a-1")),
+        (Some("ann"), Some("a-2")),
+    ]
+    .iter()
+    .enumerate()
+    {
+        conn.execute(
+            "INSERT INTO events (event_id, ts, type, name, user_id, anonymous_id, properties, sample_rate, received_at) \
+             VALUES (?1, ?2, 'action', 'x', ?3, ?4, '{}', 1.0, 0)",
+            rusqlite::params![format!("00000000-0000-7000-8000-00000000000{i}"), D0 + i as i64 * HOUR, user, anon],
+        )
+        .unwrap();
+    }
+    let bytes = conn.serialize(rusqlite::MAIN_DB).unwrap().to_vec();
+    let clock = Arc::new(ManualClock::new(D0 + DAY));
+    let trail = UserTrail::open(OpenOptions::new(Storage::Bytes(bytes)).clock(clock)).unwrap();
+    let q = range(D0, D0 + DAY);
+    // ann and a-1; a-2's event carries ann's user id.
+    assert_eq!(
+        trail
+            .analytics()
+            .active_users(&q, Interval::Day)
+            .unwrap()
+            .buckets[0]
+            .users,
+        2.0
+    );
+    let rows: i64 = trail
+        .store()
+        .conn()
+        .query_row("SELECT count(*) FROM rollup_user_hours", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 3);
+}
