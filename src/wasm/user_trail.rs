@@ -5,7 +5,9 @@ use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
+use super::analytics::JsAnalytics;
 use super::error::js;
+use super::experiments::JsExperiments;
 use super::opfs;
 use super::prefs::JsPrefs;
 use super::sessions::JsSessions;
@@ -128,6 +130,19 @@ impl JsUserTrail {
     #[wasm_bindgen(getter)]
     pub fn tracking(&self) -> JsTracking {
         JsTracking::new(self.0.clone())
+    }
+
+    /// Analytics computed on the device: summaries, active users, pages,
+    /// journeys, funnels, retention, cohorts. See the `Analytics` class.
+    #[wasm_bindgen(getter)]
+    pub fn analytics(&self) -> JsAnalytics {
+        JsAnalytics::new(self.0.clone())
+    }
+
+    /// A/B experiments: define, assign, results. See the `Experiments` class.
+    #[wasm_bindgen(getter)]
+    pub fn experiments(&self) -> JsExperiments {
+        JsExperiments::new(self.0.clone())
     }
 
     /// The whole database as SQLite bytes, which any sqlite3 tool opens and

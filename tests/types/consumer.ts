@@ -14,6 +14,13 @@ import {
   type PrefValue,
   type Session,
   type TrackResult,
+  type Summary,
+  type ActiveUsers,
+  type Funnel,
+  type Retention,
+  type Paths,
+  type Experiment,
+  type ExperimentResults,
   Tracker,
 } from 'usertrail';
 
@@ -103,3 +110,34 @@ async function prefs(trail: UserTrail): Promise<void> {
 }
 
 void prefs;
+
+async function analytics(trail: UserTrail): Promise<void> {
+  const a = trail.analytics;
+  const s: Summary = a.summary({ since: 0, until: Date.now(), eventType: 'page', name: ['a', 'b'] });
+  const active: ActiveUsers = a.activeUsers({ interval: 'week', timezone: 60, segment: { property: 'referrer', equals: 'x' } });
+  const users: number = active.buckets[0]?.users ?? 0;
+  const f: Funnel = a.funnel({ steps: ['view', 'buy'], windowSecs: 3600, order: 'strict', breakdown: 'plan' });
+  const r: Retention = a.retention({ cohort: 'day', periods: 7, returnEvent: 'buy' });
+  const cell: number | null | undefined = r.rows[0]?.counts[1];
+  const p: Paths = a.paths({ startAt: '/', items: 'path', by: 'user' });
+  a.featureUsage({ prefix: 'feature.' });
+  a.featureUsage({ features: ['a'] });
+  a.topPages({ limit: 5 });
+  a.realtime({ windowSecs: 60 });
+  a.eventBreakdown({ by: 'type' });
+  a.patterns({ length: 2, minSupport: 0.1 });
+  a.sessionDurations();
+  a.cohorts({ period: 'month', by: 'plan' });
+  trail.experiments.define({ key: 'e', variants: [{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }] });
+  const variant: string = trail.experiments.assign('e', 'alice');
+  const res: ExperimentResults = trail.experiments.results('e', { goal: 'buy' });
+  const pValue: number | undefined = res.variants[1]?.vsControl?.pValue;
+  const e: Experiment[] = trail.experiments.list();
+  // @ts-expect-error: not an interval
+  a.activeUsers({ interval: 'year' });
+  // @ts-expect-error: a funnel needs steps
+  a.funnel({ windowSecs: 5 });
+  console.log(s, users, f, cell, p, variant, pValue, e);
+}
+
+void analytics;

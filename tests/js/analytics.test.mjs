@@ -1,0 +1,99 @@
+// trail.analytics and trail.experiments through the packed package. The
+// definitions are tested on hand-built datasets in Rust (tests/analytics.rs);
+// these check the boundary: one options object, records as plain objects,
+// typed errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { T0, code, engine } from './helpers.mjs';
+
+const DAY = 86_400_000;
+/** Midnight UTC before T0. */
+const D0 = Math.floor(T0 / DAY) * DAY;
+
+async function shop() {
+  const e = await engine();
+  const ev = (ts, user, session, type, nameOrPath) =>
+    type === 'page'
+      ? { ts, userId: user, sessionId: session, type, name: 'page_view', path: nameOrPath }
+      : { ts, userId: user, sessionId: session, type, name: nameOrPath };
+  await e.tracking.trackBatch([
+    ev(D0 + 1000, 'ann', 's1', 'page', '/'),
+    ev(D0 + 2000, 'ann', 's1', 'action', 'product_view'),
+    ev(D0 + 3000, 'ann', 's1', 'action', 'add_to_cart'),
+    ev(D0 + 9000, 'ann', 's1', 'action', 'purchase'),
+    ev(D0 + 5000, 'bob', 's2', 'page', '/'),
+    ev(D0 + 6000, 'bob', 's2', 'action', 'product_view'),
+    ev(D0 + DAY + 5000, 'bob', 's3', 'page', '/'),
+  ]);
+  return e;
+}
+
+test('summary, active users, funnel and retention', async () => {
+  const { trail } = await shop();
+  const a = trail.analytics;
+  const range = { since: D0, until: D0 + 2 * DAY };
+  assert.deepEqual(a.summary(range), {
+    events: 7,
+    users: 2,
+    sessions: 3,
+    eventsPerUser: 3.5,
+    eventsPerSession: 7 / 3,
+    reweighted: false,
+  });
+  const active = a.activeUsers({ ...range, interval: 'day' });
+  assert.deepEqual(active.buckets.map((b) => b.users), [2, 1]);
+  assert.equal(active.buckets[0].label, new Date(D0).toISOString().slice(0, 10));
+  const f = a.funnel({ ...range, steps: ['product_view', 'add_to_cart', 'purchase'], windowSecs: 3600 });
+  assert.deepEqual(f.steps.map((s) => s.count), [2, 1, 1]);
+  assert.equal(f.steps[1].conversionFromPrevious, 0.5);
+  assert.equal(f.steps[2].medianMsFromPrevious, 6000);
+  assert.equal(f.breakdown, null);
+  const r = a.retention({ ...range, cohort: 'day', periods: 2 });
+  assert.deepEqual(r.rows[0].counts, [2, 1]);
+  assert.deepEqual(r.rows[0].percentages, [100, 50]);
+  const p = a.paths({ ...range, steps: 3 });
+  assert.deepEqual(
+    p.journeys.map((j) => [j.steps.join(' > '), j.count]).sort(),
+    [['/', 1], ['/ > product_view', 1], ['/ > product_view > add_to_cart', 1]].sort(),
+  );
+  assert.ok(p.transitions.some((t) => t.step === 0 && t.from === '/' && t.to === 'product_view' && t.count === 2));
+  const top = a.topPages(range);
+  assert.deepEqual(top.pages.map((x) => [x.path, x.views, x.uniqueViewers]), [['/', 3, 2]]);
+});
+
+test('bad options are typed errors', async () => {
+  const { trail } = await shop();
+  const a = trail.analytics;
+  assert.equal(await code(() => a.activeUsers({ interval: 'year' })), 'INVALID_INPUT');
+  assert.equal(await code(() => a.funnel({ steps: [] })), 'INVALID_INPUT');
+  assert.equal(await code(() => a.funnel({ steps: ['a'], windowSecs: -1 })), 'INVALID_INPUT');
+  assert.equal(await code(() => a.retention({ periods: 367 })), 'INVALID_INPUT');
+  assert.equal(await code(() => a.summary({ sinse: 0 })), 'INVALID_INPUT');
+  assert.equal(await code(() => a.summary({ since: -5 })), 'INVALID_INPUT');
+  assert.equal(await code(() => a.summary('yesterday')), 'INVALID_INPUT');
+  assert.equal(await code(() => a.eventBreakdown({ by: 'nope' })), 'UNKNOWN_DIMENSION');
+  assert.equal(await code(() => trail.experiments.assign('nope', 'ann')), 'EXPERIMENT_NOT_FOUND');
+  assert.equal(await code(() => trail.experiments.define({ key: 'k', variants: [] })), 'INVALID_INPUT');
+});
+
+test('experiments assign once and report a z-test', async () => {
+  const { trail, tracking } = await engine();
+  const ex = trail.experiments;
+  ex.define({ key: 'buy_button', variants: [{ name: 'blue', weight: 1 }, { name: 'green', weight: 1 }] });
+  assert.deepEqual(ex.list().map((e) => e.key), ['buy_button']);
+  const seen = { blue: 0, green: 0 };
+  for (let i = 0; i < 200; i++) {
+    const v = ex.assign('buy_button', `u${i}`);
+    assert.equal(ex.assign('buy_button', `u${i}`), v);
+    seen[v]++;
+    if (v === 'green' || i % 4 === 0) await tracking.track({ name: 'purchase', userId: `u${i}` });
+  }
+  assert.equal(trail.analytics.summary({ name: 'experiment.exposure', since: 0 }).events, 200);
+  const r = ex.results('buy_button', { goal: 'purchase' });
+  assert.deepEqual(r.variants.map((v) => v.exposures), [seen.blue, seen.green]);
+  assert.equal(r.variants[1].conversions, seen.green);
+  assert.equal(r.variants[0].vsControl, null);
+  assert.ok(r.variants[1].vsControl.pValue < 0.001);
+  assert.ok(r.variants[1].vsControl.ci95[0] > 0);
+});
