@@ -239,6 +239,8 @@ bench() {
   wasm-bindgen --target web --out-dir target/bench/pkg --out-name usertrail \
     "target/$WASM_TARGET/release/usertrail.wasm"
   node bench/run.mjs target/bench/native.jsonl target/bench/pkg/usertrail.js
+  say "bench: analytics on wasm in Node"
+  node bench/analytics.mjs target/bench/pkg/usertrail.js
 }
 
 case "${1:-help}" in

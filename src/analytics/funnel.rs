@@ -1,12 +1,10 @@
 //! Funnels: how many users go through a sequence of steps, and how fast.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::query::Query;
-use super::scan::{scan, Need, Row};
+use super::scan::{scan, FastMap, Need, Row};
 use super::stats::median;
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
@@ -178,7 +176,7 @@ impl Analytics<'_> {
             .iter()
             .map(|s| ev.strings.get(s).unwrap_or(u32::MAX))
             .collect();
-        let mut per_user: HashMap<u32, Vec<&Row>> = HashMap::new();
+        let mut per_user: FastMap<u32, Vec<&Row>> = FastMap::default();
         for row in ev.rows.iter().filter(|r| r.user != 0) {
             per_user.entry(row.user).or_default().push(row);
         }
@@ -192,7 +190,7 @@ impl Analytics<'_> {
         let all: Vec<(&Attempt, f64)> = attempts.iter().map(|(a, w)| (a, *w)).collect();
         let steps = tabulate(&o.steps, &all);
         let breakdown = o.breakdown.as_ref().map(|_| {
-            let mut groups: HashMap<u32, Vec<(&Attempt, f64)>> = HashMap::new();
+            let mut groups: FastMap<u32, Vec<(&Attempt, f64)>> = FastMap::default();
             for (a, w) in &all {
                 groups.entry(a.value).or_default().push((a, *w));
             }

@@ -1,12 +1,10 @@
 //! Journeys: the top paths with next-step transitions (Sankey data), and
 //! frequent event sequences within sessions.
 
-use std::collections::{HashMap, HashSet};
-
 use serde::{Deserialize, Serialize};
 
 use super::query::Query;
-use super::scan::{scan, Events, Need};
+use super::scan::{scan, Events, FastMap, FastSet, Need};
 use super::Analytics;
 use crate::error::{Error, Result};
 
@@ -134,7 +132,7 @@ pub struct Patterns {
 /// Each unit's items in time order, consecutive duplicates collapsed, with
 /// the unit's weight (1 / its highest sample rate).
 fn sequences(ev: &Events, unit: PathUnit, items: PathItems) -> Vec<(Vec<u32>, f64)> {
-    let mut seqs: HashMap<u32, (Vec<u32>, f64)> = HashMap::new();
+    let mut seqs: FastMap<u32, (Vec<u32>, f64)> = FastMap::default();
     let mut order = Vec::new();
     for row in &ev.rows {
         let key = match unit {
@@ -195,7 +193,7 @@ impl Analytics<'_> {
         // An item no event has cannot start or end a journey.
         let find = |s: &Option<String>| s.as_deref().map(|s| ev.strings.get(s).unwrap_or(u32::MAX));
         let (start, end) = (find(&o.start_at), find(&o.end_at));
-        let mut journeys: HashMap<Vec<u32>, f64> = HashMap::new();
+        let mut journeys: FastMap<Vec<u32>, f64> = FastMap::default();
         let mut total = 0.0;
         for (seq, w) in sequences(&ev, unit, items) {
             let from = match start {
@@ -222,7 +220,7 @@ impl Analytics<'_> {
             *journeys.entry(seq[from..to].to_vec()).or_default() += w;
             total += w;
         }
-        let mut transitions: HashMap<(usize, u32, u32), f64> = HashMap::new();
+        let mut transitions: FastMap<(usize, u32, u32), f64> = FastMap::default();
         for (seq, w) in &journeys {
             for (i, pair) in seq.windows(2).enumerate() {
                 *transitions.entry((i, pair[0], pair[1])).or_default() += w;
@@ -230,10 +228,12 @@ impl Analytics<'_> {
         }
         let name = |id: u32| ev.strings.str(id).to_owned();
         let mut top: Vec<(Vec<u32>, f64)> = journeys.into_iter().collect();
-        top.sort_by(|a, b| {
+        // Ties go shorter first, then by first appearance of their items:
+        // stable for the same data, and no string compared per pair.
+        top.sort_unstable_by(|a, b| {
             b.1.total_cmp(&a.1)
                 .then_with(|| a.0.len().cmp(&b.0.len()))
-                .then_with(|| names(&ev, &a.0).cmp(&names(&ev, &b.0)))
+                .then_with(|| a.0.cmp(&b.0))
         });
         let mut moves: Vec<Transition> = transitions
             .into_iter()
@@ -286,11 +286,11 @@ impl Analytics<'_> {
                 ..Need::default()
             },
         )?;
-        let mut found: HashMap<Vec<u32>, (f64, f64)> = HashMap::new();
+        let mut found: FastMap<Vec<u32>, (f64, f64)> = FastMap::default();
         let mut total = 0.0;
         for (seq, w) in sequences(&ev, PathUnit::Session, PathItems::Name) {
             total += w;
-            let mut seen = HashSet::new();
+            let mut seen = FastSet::default();
             for win in seq.windows(length) {
                 let e = found.entry(win.to_vec()).or_default();
                 e.1 += w;

@@ -1,12 +1,10 @@
 //! Page and session metrics: top pages with time on page, and session
 //! durations.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::query::Query;
-use super::scan::{max_rate_weights, scan, Need};
+use super::scan::{max_rate_weights, scan, FastMap, Need};
 use super::stats::{median, percentile};
 use super::Analytics;
 use crate::error::{Error, Result};
@@ -114,8 +112,8 @@ impl Analytics<'_> {
             time: f64,
             timed: u64,
         }
-        let mut pages: HashMap<u32, Acc> = HashMap::new();
-        let mut open: HashMap<u32, (u32, i64)> = HashMap::new();
+        let mut pages: FastMap<u32, Acc> = FastMap::default();
+        let mut open: FastMap<u32, (u32, i64)> = FastMap::default();
         for row in &ev.rows {
             if row.session != 0 {
                 if let Some((page, since)) = open.remove(&row.session) {
@@ -167,7 +165,7 @@ impl Analytics<'_> {
                 ..Need::default()
             },
         )?;
-        let mut spans: HashMap<u32, (i64, i64, f64)> = HashMap::new();
+        let mut spans: FastMap<u32, (i64, i64, f64)> = FastMap::default();
         for row in ev.rows.iter().filter(|r| r.session != 0) {
             let s = spans
                 .entry(row.session)

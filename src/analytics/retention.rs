@@ -1,13 +1,13 @@
 //! Retention and cohorts: who comes back, grouped by when they first came.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::query::{Interval, Query};
 use super::rollup;
-use super::scan::{max_rate_weights, scan, Need};
+use super::scan::{max_rate_weights, scan, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 
@@ -103,7 +103,7 @@ pub struct Cohorts {
 }
 
 /// Per user: first start time, times of return events, highest rate.
-type Activity = HashMap<u32, (Option<i64>, Vec<i64>, f64)>;
+type Activity = FastMap<u32, (Option<i64>, Vec<i64>, f64)>;
 
 impl Analytics<'_> {
     /// The retention matrix.
@@ -136,7 +136,7 @@ impl Analytics<'_> {
                 "the range spans more than 10000 periods",
             ));
         }
-        let mut users: Activity = HashMap::new();
+        let mut users: Activity = FastMap::default();
         let plain = o.start_event.is_none() && o.return_event.is_none();
         if plain && rollup::answers(&r) {
             for (ts, user, rate) in rollup::activity(self.conn, 0, r.until)? {
@@ -193,7 +193,7 @@ impl Analytics<'_> {
             let cb = interval.bucket(first, r.offset_ms);
             let row = rows.get_mut(&cb).expect("cohort inside the range");
             row.0 += w;
-            let seen: HashSet<i64> = returns
+            let seen: FastSet<i64> = returns
                 .into_iter()
                 .filter(|t| *t >= first && *t < r.until)
                 .map(|t| interval.bucket(t, r.offset_ms) - cb)
@@ -263,12 +263,12 @@ impl Analytics<'_> {
             },
         )?;
         let weights = max_rate_weights(ev.rows.iter().map(|r| (r.user, r.rate)));
-        let mut firsts: HashMap<u32, (i64, u32)> = HashMap::new();
+        let mut firsts: FastMap<u32, (i64, u32)> = FastMap::default();
         for row in ev.rows.iter().filter(|r| r.user != 0) {
             firsts.entry(row.user).or_insert((row.ts, row.extra));
         }
-        let mut rows: BTreeMap<i64, (f64, HashMap<u32, f64>)> = (first_b..=last_b)
-            .map(|b| (b, (0.0, HashMap::new())))
+        let mut rows: BTreeMap<i64, (f64, FastMap<u32, f64>)> = (first_b..=last_b)
+            .map(|b| (b, (0.0, FastMap::default())))
             .collect();
         let mut reweighted = false;
         for (user, (ts, value)) in firsts {

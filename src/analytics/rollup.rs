@@ -3,18 +3,17 @@
 //! instead of the events when a query has no filters and whole-hour
 //! boundaries.
 
-use std::collections::HashMap;
-
 use rusqlite::{params, Connection};
 
 use super::query::{Resolved, HOUR_MS};
+use super::scan::FastMap;
 use crate::error::Result;
 
 /// What one ingest transaction adds, summed per (hour, user) so each pair
 /// costs one write however many events it has.
 #[derive(Debug, Default)]
 pub struct Pending {
-    rows: HashMap<(i64, String), (i64, f64, f64)>,
+    rows: FastMap<(i64, String), (i64, f64, f64)>,
 }
 
 impl Pending {
@@ -91,7 +90,7 @@ pub type Activity = (i64, u32, f64);
 /// The activity in `[from, until)` from the rollup, with users numbered
 /// from 1.
 pub fn activity(conn: &Connection, from: i64, until: i64) -> Result<Vec<Activity>> {
-    let mut users: HashMap<String, u32> = HashMap::new();
+    let mut users: FastMap<String, u32> = FastMap::default();
     let mut out = Vec::new();
     let mut stmt = conn.prepare_cached(
         "SELECT hour, user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2",

@@ -3,6 +3,7 @@
 //! by user, session, name or path costs an integer compare.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rusqlite::params_from_iter;
 use rusqlite::types::{Value as SqlValue, ValueRef};
@@ -10,29 +11,96 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use super::query::{Resolved, USER_KEY};
 use crate::error::Result;
 
+/// A fast, non-cryptographic hasher for the metrics' in-memory maps (the
+/// FxHash mix): keys are small integers and ids from our own database, so
+/// hash flooding is no concern, and SipHash dominated the profile on wasm.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Fx(u64);
+
+impl Fx {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_i64(&mut self, i: i64) {
+        self.add(i as u64);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` with [`Fx`].
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+/// A `HashSet` with [`Fx`].
+pub type FastSet<K> = std::collections::HashSet<K, BuildHasherDefault<Fx>>;
+
 /// Interned strings; id 0 is "none".
+///
+/// Users and sessions, of which there are many, are numbered by a 64-bit
+/// hash of their id instead ([`Interner::number`]): no string is kept or
+/// compared, which halves the cost of a scan. Two ids would have to share
+/// a 64-bit hash to be counted as one.
 #[derive(Debug, Default)]
 pub struct Interner {
-    ids: HashMap<String, u32>,
+    ids: FastMap<String, u32>,
     strings: Vec<String>,
+    numbers: FastMap<u64, u32>,
 }
 
 impl Interner {
     fn new() -> Self {
         Self {
-            ids: HashMap::new(),
+            ids: FastMap::default(),
             strings: vec![String::new()],
+            numbers: FastMap::default(),
         }
     }
 
     fn intern(&mut self, v: ValueRef<'_>) -> u32 {
-        let s = match v {
-            ValueRef::Text(t) => String::from_utf8_lossy(t),
-            ValueRef::Integer(i) => return self.intern_str(&i.to_string()),
-            ValueRef::Real(r) => return self.intern_str(&r.to_string()),
+        match v {
+            ValueRef::Text(t) => match std::str::from_utf8(t) {
+                Ok(s) => self.intern_str(s),
+                Err(_) => self.intern_str(&String::from_utf8_lossy(t)),
+            },
+            ValueRef::Integer(i) => self.intern_str(&i.to_string()),
+            ValueRef::Real(r) => self.intern_str(&r.to_string()),
+            _ => 0,
+        }
+    }
+
+    /// A number (from 1) for a text value that is never printed, by its
+    /// 64-bit hash; 0 for NULL.
+    fn number(&mut self, v: ValueRef<'_>) -> u32 {
+        let bytes = match v {
+            ValueRef::Text(t) => t,
+            // The id columns are TEXT in a STRICT table: nothing else occurs.
             _ => return 0,
         };
-        self.intern_str(&s)
+        let h = crate::tracking::fnv1a(&[bytes]);
+        let next = self.numbers.len() as u32 + 1;
+        *self.numbers.entry(h).or_insert(next)
     }
 
     /// The id of `s`, adding it if new.
@@ -97,19 +165,19 @@ impl Events {
 
     /// The weight of each user: 1 / the highest sample rate among their
     /// events here.
-    pub fn user_weights(&self) -> HashMap<u32, f64> {
+    pub fn user_weights(&self) -> FastMap<u32, f64> {
         max_rate_weights(self.rows.iter().map(|r| (r.user, r.rate)))
     }
 
     /// The weight of each session, as for users.
-    pub fn session_weights(&self) -> HashMap<u32, f64> {
+    pub fn session_weights(&self) -> FastMap<u32, f64> {
         max_rate_weights(self.rows.iter().map(|r| (r.session, r.rate)))
     }
 }
 
 /// 1 / max rate per key, skipping key 0.
-pub fn max_rate_weights(items: impl Iterator<Item = (u32, f64)>) -> HashMap<u32, f64> {
-    let mut max: HashMap<u32, f64> = HashMap::new();
+pub fn max_rate_weights(items: impl Iterator<Item = (u32, f64)>) -> FastMap<u32, f64> {
+    let mut max: FastMap<u32, f64> = FastMap::default();
     for (k, rate) in items.filter(|(k, _)| *k != 0) {
         let e = max.entry(k).or_insert(rate);
         if rate > *e {
@@ -168,12 +236,23 @@ pub fn scan(conn: &rusqlite::Connection, q: &Resolved, need: &Need) -> Result<Ev
     } else {
         "NULL"
     };
+    let from = need.from.unwrap_or(q.since);
+    // A wide range reads the table in order and sorts here: much faster
+    // than a lookup per row through the time index. A narrow one (realtime)
+    // uses the index.
+    let estimate = estimate_rows(conn, from, q.until)?;
+    let by_index = estimate < INDEX_SCAN_MAX_ROWS;
+    let (ts, order) = if by_index {
+        ("ts", " ORDER BY ts, id")
+    } else {
+        ("+ts", "")
+    };
     let sql = format!(
         "SELECT ts, {USER_KEY}, {session}, name, {page}, sample_rate, {extra} FROM events \
-         WHERE ts >= ?1 AND ts < ?2{conds} ORDER BY ts, id"
+         WHERE {ts} >= ?1 AND {ts} < ?2{conds}{order}"
     );
     let mut strings = Interner::new();
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity((estimate as usize).min(4_000_000));
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut it = stmt.query(params_from_iter(params.iter()))?;
     while let Some(r) = it.next()? {
@@ -181,8 +260,8 @@ pub fn scan(conn: &rusqlite::Connection, q: &Resolved, need: &Need) -> Result<Ev
         let rate: f64 = r.get(5)?;
         rows.push(Row {
             ts: r.get(0)?,
-            user: strings.intern(r.get_ref(1)?),
-            session: strings.intern(r.get_ref(2)?),
+            user: strings.number(r.get_ref(1)?),
+            session: strings.number(r.get_ref(2)?),
             name: strings.intern(r.get_ref(3)?),
             page,
             is_page: page != 0,
@@ -191,5 +270,29 @@ pub fn scan(conn: &rusqlite::Connection, q: &Resolved, need: &Need) -> Result<Ev
             rate,
         });
     }
+    if !by_index && !rows.is_sorted_by_key(|r| r.ts) {
+        // Stable: rows with equal times keep their insertion order.
+        rows.sort_by_key(|r| r.ts);
+    }
     Ok(Events { rows, strings })
+}
+
+/// Below this many rows in range, [`scan`] goes through the time index.
+const INDEX_SCAN_MAX_ROWS: f64 = 50_000.0;
+
+/// Roughly how many events fall in `[since, until)`, assuming they spread
+/// evenly between the oldest and newest: three index probes, no scan.
+fn estimate_rows(conn: &rusqlite::Connection, since: i64, until: i64) -> Result<f64> {
+    let one = |sql: &str| -> Result<Option<i64>> {
+        Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
+    };
+    let (Some(n), Some(lo), Some(hi)) = (
+        one("SELECT max(id) FROM events")?,
+        one("SELECT min(ts) FROM events")?,
+        one("SELECT max(ts) FROM events")?,
+    ) else {
+        return Ok(0.0);
+    };
+    let overlap = (until.min(hi + 1) - since.max(lo)).max(0) as f64;
+    Ok(n as f64 * overlap / (hi + 1 - lo) as f64)
 }

@@ -1,14 +1,12 @@
 //! Volume metrics: summary, active users, realtime, breakdowns and feature
 //! usage.
 
-use std::collections::{HashMap, HashSet};
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::query::{Interval, Query, Resolved};
 use super::rollup::{self, Activity};
-use super::scan::{max_rate_weights, scan, Need};
+use super::scan::{max_rate_weights, scan, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 
@@ -185,15 +183,15 @@ pub struct FeatureUsage {
 
 /// Distinct users per bucket from activity items, each user weighted by
 /// 1 / the highest rate it has in the bucket.
-fn users_per_bucket(items: &[Activity], interval: Interval, offset: i64) -> HashMap<i64, f64> {
-    let mut best: HashMap<(i64, u32), f64> = HashMap::new();
+fn users_per_bucket(items: &[Activity], interval: Interval, offset: i64) -> FastMap<i64, f64> {
+    let mut best: FastMap<(i64, u32), f64> = FastMap::default();
     for &(ts, user, rate) in items {
         let e = best
             .entry((interval.bucket(ts, offset), user))
             .or_insert(rate);
         *e = e.max(rate);
     }
-    let mut out = HashMap::new();
+    let mut out = FastMap::default();
     for ((b, _), rate) in best {
         *out.entry(b).or_insert(0.0) += 1.0 / rate;
     }
@@ -372,7 +370,7 @@ impl Analytics<'_> {
                 ..Need::default()
             },
         )?;
-        let mut groups: HashMap<u32, (f64, Vec<(u32, f64)>)> = HashMap::new();
+        let mut groups: FastMap<u32, (f64, Vec<(u32, f64)>)> = FastMap::default();
         for row in &ev.rows {
             let g = groups.entry(row.extra).or_default();
             g.0 += row.weight;
@@ -427,7 +425,7 @@ impl Analytics<'_> {
             Some(list) => list.iter().any(|f| f == name),
             None => name.starts_with(o.prefix.as_deref().unwrap_or_default()),
         };
-        let mut per: HashMap<u32, (f64, Vec<(u32, f64)>)> = HashMap::new();
+        let mut per: FastMap<u32, (f64, Vec<(u32, f64)>)> = FastMap::default();
         for row in ev
             .rows
             .iter()
@@ -438,7 +436,7 @@ impl Analytics<'_> {
             g.1.push((row.user, row.rate));
         }
         let mut names: Vec<String> = listed.clone().unwrap_or_default();
-        let seen: HashSet<&String> = names.iter().collect();
+        let seen: FastSet<&String> = names.iter().collect();
         let extra: Vec<String> = per
             .keys()
             .map(|id| ev.strings.str(*id).to_owned())

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::session::token::random_bytes;
 
 /// An event's category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -158,10 +157,33 @@ pub struct Event {
 /// made (RFC 9562, 6.2, method 1). Their 62 random bits keep them unique.
 static SEQUENCE: AtomicU16 = AtomicU16::new(0);
 
+/// 16 random bytes for an event id, from a pool refilled 4 KiB at a time:
+/// on wasm each draw from the OS source is a call out to JS, which cost
+/// more than the rest of an event's id. Session tokens do not use this.
+fn pooled_random() -> [u8; 16] {
+    thread_local! {
+        static POOL: std::cell::RefCell<(Box<[u8; 4096]>, usize)> =
+            std::cell::RefCell::new((Box::new([0; 4096]), 4096));
+    }
+    POOL.with(|pool| {
+        let (bytes, used) = &mut *pool.borrow_mut();
+        if *used + 16 > bytes.len() {
+            getrandom::fill(&mut bytes[..]).expect("the platform has no secure random source");
+            *used = 0;
+        }
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&bytes[*used..*used + 16]);
+        // Each byte is handed out once.
+        bytes[*used..*used + 16].fill(0);
+        *used += 16;
+        out
+    })
+}
+
 /// A new UUIDv7 for time `ms`: 48 bits of time, a 12-bit sequence, then 62
 /// random bits. Ids made in one process sort by time, then by creation.
 pub fn uuid_v7(ms: i64) -> String {
-    let mut b: [u8; 16] = random_bytes();
+    let mut b: [u8; 16] = pooled_random();
     let ms = (ms.max(0) as u64) & 0xFFFF_FFFF_FFFF;
     b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
     let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed) & 0x0FFF;
