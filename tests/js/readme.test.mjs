@@ -14,4 +14,5 @@ test("README's example runs", () => {
   const out = execFileSync(process.execPath, [file.pathname]).toString();
   assert.match(out, /user-42 \[ \{ sku: 'A1', qty: 2 \} \]/);
   assert.match(out, /changed meanwhile/);
+  assert.match(out, /1 user, 1 event today/);
 });
