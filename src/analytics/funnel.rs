@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::query::Query;
+use super::query::{bounded, Query};
 use super::scan::{scan, FastMap, Need, Row};
 use super::stats::median;
 use super::{json_value, Analytics};
@@ -149,10 +149,7 @@ impl Analytics<'_> {
         for s in &o.steps {
             crate::tracking::check_text("steps", Some(s), 800)?;
         }
-        let window = o.window_secs.unwrap_or(86_400);
-        if !(1..=366 * 86_400).contains(&window) {
-            return Err(Error::invalid("windowSecs", "must be 1 s to 366 days"));
-        }
+        let window = bounded(o.window_secs, 86_400, 1, 366 * 86_400, "windowSecs")? as i64;
         let order = o.order.unwrap_or_default();
         let r = self.resolve(q)?;
         let extra = o

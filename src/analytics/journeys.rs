@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::query::Query;
+use super::query::{bounded, Query};
 use super::scan::{scan, Events, FastMap, FastSet, Need};
 use super::Analytics;
 use crate::error::{Error, Result};
@@ -161,15 +161,6 @@ fn sequences(ev: &Events, unit: PathUnit, items: PathItems) -> Vec<(Vec<u32>, f6
         .filter_map(|k| seqs.remove(&k))
         .map(|(s, rate)| (s, 1.0 / rate))
         .collect()
-}
-
-/// `limit` checked against `range`, or its default.
-fn bounded(v: Option<i64>, default: i64, min: i64, max: i64, field: &str) -> Result<usize> {
-    let v = v.unwrap_or(default);
-    if !(min..=max).contains(&v) {
-        return Err(Error::invalid(field, format!("must be {min} to {max}")));
-    }
-    Ok(v as usize)
 }
 
 impl Analytics<'_> {

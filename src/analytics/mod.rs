@@ -105,12 +105,7 @@ impl<'a> Analytics<'a> {
 
     /// The declared dimensions, loaded on first use.
     fn registry(&self) -> Result<Arc<Registry>> {
-        if let Some(r) = self.registry.borrow().as_ref() {
-            return Ok(r.clone());
-        }
-        let loaded = Arc::new(Registry::load(self.conn)?);
-        *self.registry.borrow_mut() = Some(loaded.clone());
-        Ok(loaded)
+        Ok(Registry::cached(self.conn, self.registry)?)
     }
 
     /// `q` checked against the clock and the registry.

@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::query::Query;
+use super::query::{bounded, Query};
 use super::scan::{max_rate_weights, scan, FastMap, Need};
 use super::stats::{median, percentile};
 use super::Analytics;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Time on page is capped at this: a longer gap means the visitor left.
 pub const TIME_ON_PAGE_CAP_MS: i64 = 30 * 60_000;
@@ -91,10 +91,7 @@ impl Analytics<'_> {
     /// time on page is the gap to the next event of the same session in
     /// the range, capped at 30 minutes; views without one are not timed.
     pub fn top_pages(&self, q: &Query, o: &TopPagesOptions) -> Result<TopPages> {
-        let limit = o.limit.unwrap_or(10);
-        if !(1..=1000).contains(&limit) {
-            return Err(Error::invalid("limit", "must be 1 to 1000"));
-        }
+        let limit = bounded(o.limit, 10, 1, 1000, "limit")?;
         let r = self.resolve(q)?;
         let ev = scan(
             self.conn,

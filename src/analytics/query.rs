@@ -288,6 +288,16 @@ pub fn split<T: DeserializeOwned + Default>(options: Map<String, Value>) -> Resu
     Ok((query, own))
 }
 
+/// An integer option `v`, or its `default`, checked to lie in
+/// `min..=max`.
+pub fn bounded(v: Option<i64>, default: i64, min: i64, max: i64, field: &str) -> Result<usize> {
+    let v = v.unwrap_or(default);
+    if !(min..=max).contains(&v) {
+        return Err(Error::invalid(field, format!("must be {min} to {max}")));
+    }
+    Ok(v as usize)
+}
+
 /// The options of a query that has none of its own.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

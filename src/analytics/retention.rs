@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::query::{Interval, Query};
+use super::query::{bounded, Interval, Query};
 use super::rollup;
 use super::scan::{max_rate_weights, scan, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
@@ -115,10 +115,7 @@ impl Analytics<'_> {
     /// after the cohort's.
     pub fn retention(&self, q: &Query, o: &RetentionOptions) -> Result<Retention> {
         let interval = o.cohort.unwrap_or(Interval::Week);
-        let periods = o.periods.unwrap_or(8);
-        if !(1..=366).contains(&periods) {
-            return Err(Error::invalid("periods", "must be 1 to 366"));
-        }
+        let periods = bounded(o.periods, 8, 1, 366, "periods")? as i64;
         for (f, v) in [
             ("startEvent", &o.start_event),
             ("returnEvent", &o.return_event),

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::query::{Interval, Query, Resolved};
+use super::query::{bounded, Interval, Query, Resolved};
 use super::rollup::{self, Activity};
 use super::scan::{max_rate_weights, scan, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
@@ -313,10 +313,7 @@ impl Analytics<'_> {
                 "realtime takes windowSecs, not a range",
             ));
         }
-        let window = o.window_secs.unwrap_or(300);
-        if !(1..=86_400).contains(&window) {
-            return Err(Error::invalid("windowSecs", "must be 1 to 86400"));
-        }
+        let window = bounded(o.window_secs, 300, 1, 86_400, "windowSecs")? as i64;
         let now = self.clock.now_ms();
         let until = now + 1;
         let since = (until - window * 1000).max(0);
@@ -352,10 +349,7 @@ impl Analytics<'_> {
     /// Events and users grouped by type, name or a defined dimension.
     pub fn event_breakdown(&self, q: &Query, o: &BreakdownOptions) -> Result<Breakdown> {
         let by = o.by.clone().unwrap_or_else(|| "name".into());
-        let limit = o.limit.unwrap_or(50);
-        if !(1..=1000).contains(&limit) {
-            return Err(Error::invalid("limit", "must be 1 to 1000"));
-        }
+        let limit = bounded(o.limit, 50, 1, 1000, "limit")?;
         let r = self.resolve(q)?;
         let extra = match by.as_str() {
             "type" => ("json_quote(type)".to_owned(), None),

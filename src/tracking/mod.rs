@@ -91,12 +91,7 @@ impl<'a> Tracking<'a> {
 
     /// The declared schemas and dimensions, loaded on first use.
     fn registry(&self) -> Result<Arc<Registry>> {
-        if let Some(r) = self.registry.borrow().as_ref() {
-            return Ok(r.clone());
-        }
-        let loaded = Arc::new(Registry::load(self.conn)?);
-        *self.registry.borrow_mut() = Some(loaded.clone());
-        Ok(loaded)
+        Ok(Registry::cached(self.conn, self.registry)?)
     }
 
     /// Declares the properties events named `name` must and may have.

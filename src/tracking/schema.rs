@@ -91,6 +91,20 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The registry in `cache`, loaded from `conn` on first use. Callers
+    /// clear the cache when they change a declaration.
+    pub fn cached(
+        conn: &Connection,
+        cache: &std::cell::RefCell<Option<std::sync::Arc<Registry>>>,
+    ) -> Result<std::sync::Arc<Registry>, TrackingError> {
+        if let Some(r) = cache.borrow().as_ref() {
+            return Ok(r.clone());
+        }
+        let loaded = std::sync::Arc::new(Registry::load(conn)?);
+        *cache.borrow_mut() = Some(loaded.clone());
+        Ok(loaded)
+    }
+
     /// Loads what the database declares.
     pub fn load(conn: &Connection) -> Result<Self, TrackingError> {
         let mut reg = Self::default();
