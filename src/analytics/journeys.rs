@@ -133,32 +133,26 @@ pub struct Patterns {
 /// the unit's weight (1 / its highest sample rate).
 fn sequences(ev: &Events, unit: PathUnit, items: PathItems) -> Vec<(Vec<u32>, f64)> {
     let mut seqs: FastMap<u32, (Vec<u32>, f64)> = FastMap::default();
-    let mut order = Vec::new();
     for row in &ev.rows {
         let key = match unit {
             PathUnit::Session => row.session,
             PathUnit::User => row.user,
         };
         let item = match items {
-            PathItems::Auto if row.is_page => row.page,
+            PathItems::Auto if row.is_page() => row.page,
             PathItems::Auto | PathItems::Name => row.name,
             PathItems::Path => row.page,
         };
         if key == 0 || item == 0 {
             continue;
         }
-        let s = seqs.entry(key).or_insert_with(|| {
-            order.push(key);
-            (Vec::new(), row.rate)
-        });
+        let s = seqs.entry(key).or_insert_with(|| (Vec::new(), row.rate));
         if s.0.last() != Some(&item) {
             s.0.push(item);
         }
         s.1 = s.1.max(row.rate);
     }
-    order
-        .into_iter()
-        .filter_map(|k| seqs.remove(&k))
+    seqs.into_values()
         .map(|(s, rate)| (s, 1.0 / rate))
         .collect()
 }

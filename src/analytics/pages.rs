@@ -119,9 +119,9 @@ impl Analytics<'_> {
                     acc.timed += 1;
                 }
             }
-            if row.is_page {
+            if row.is_page() {
                 let acc = pages.entry(row.page).or_default();
-                acc.views += row.weight;
+                acc.views += row.weight();
                 acc.viewers.push((row.user, row.rate));
                 if row.session != 0 {
                     open.insert(row.session, (row.page, row.ts));

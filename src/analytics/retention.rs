@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::query::{bounded, Interval, Query};
-use super::rollup;
 use super::scan::{max_rate_weights, scan, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
@@ -135,8 +134,9 @@ impl Analytics<'_> {
         }
         let mut users: Activity = FastMap::default();
         let plain = o.start_event.is_none() && o.return_event.is_none();
-        if plain && rollup::answers(&r) {
-            for (ts, user, rate) in rollup::activity(self.conn, 0, r.until)? {
+        if plain {
+            // Any event starts and returns: the rollup may answer.
+            for (ts, user, rate) in self.activity(&r, 0)? {
                 let u = users.entry(user).or_insert((Some(ts), Vec::new(), rate));
                 u.0 = u.0.map(|f| f.min(ts));
                 u.1.push(ts);

@@ -10,10 +10,12 @@ use super::scan::FastMap;
 use crate::error::Result;
 
 /// What one ingest transaction adds, summed per (hour, user) so each pair
-/// costs one write however many events it has.
+/// costs one write however many events it has: events, weight, highest
+/// rate. Keyed by hour, then user, so an event of a pair already seen
+/// looks its user up by `&str` and allocates nothing.
 #[derive(Debug, Default)]
 pub struct Pending {
-    rows: FastMap<(i64, String), (i64, f64, f64)>,
+    hours: FastMap<i64, FastMap<String, (i64, f64, f64)>>,
 }
 
 impl Pending {
@@ -21,10 +23,11 @@ impl Pending {
     pub fn add(&mut self, ts: i64, user_key: Option<&str>, rate: f64) {
         let Some(user) = user_key else { return };
         let hour = ts.div_euclid(HOUR_MS);
-        let e = self
-            .rows
-            .entry((hour, user.to_owned()))
-            .or_insert((0, 0.0, 0.0));
+        let users = self.hours.entry(hour).or_default();
+        if !users.contains_key(user) {
+            users.insert(user.to_owned(), (0, 0.0, 0.0));
+        }
+        let e = users.get_mut(user).expect("inserted above");
         e.0 += 1;
         e.1 += 1.0 / rate;
         e.2 = e.2.max(rate);
@@ -32,7 +35,7 @@ impl Pending {
 
     /// Writes the sums, inside the caller's transaction.
     pub fn flush(self, tx: &Connection) -> Result<()> {
-        if self.rows.is_empty() {
+        if self.hours.is_empty() {
             return Ok(());
         }
         let mut stmt = tx.prepare_cached(
@@ -41,8 +44,10 @@ impl Pending {
              events = events + excluded.events, weight = weight + excluded.weight, \
              max_rate = max(max_rate, excluded.max_rate)",
         )?;
-        for ((hour, user), (n, w, rate)) in self.rows {
-            stmt.execute(params![hour, user, n, w, rate])?;
+        for (hour, users) in self.hours {
+            for (user, (n, w, rate)) in users {
+                stmt.execute(params![hour, user, n, w, rate])?;
+            }
         }
         Ok(())
     }

@@ -138,14 +138,22 @@ pub struct Row {
     pub name: u32,
     /// The page (path, or URL when there is no path); 0 when neither.
     pub page: u32,
-    /// True for page views.
-    pub is_page: bool,
-    /// `1 / sample_rate`.
-    pub weight: f64,
     /// The grouping value asked for (a dimension as JSON text); 0 when none.
     pub extra: u32,
     /// The sample rate the event was kept at.
     pub rate: f64,
+}
+
+impl Row {
+    /// What the event counts for: `1 / rate`.
+    pub fn weight(&self) -> f64 {
+        1.0 / self.rate
+    }
+
+    /// True for a page view (an event of type `page` with a path or URL).
+    pub fn is_page(&self) -> bool {
+        self.page != 0
+    }
 }
 
 /// The events of a query, oldest first, with their strings.
@@ -206,10 +214,8 @@ pub struct Need {
 
 /// Reads the events `q` selects, oldest first.
 pub fn scan(conn: &rusqlite::Connection, q: &Resolved, need: &Need) -> Result<Events> {
-    let mut params: Vec<SqlValue> = vec![
-        SqlValue::Integer(need.from.unwrap_or(q.since)),
-        SqlValue::Integer(q.until),
-    ];
+    let from = need.from.unwrap_or(q.since);
+    let mut params: Vec<SqlValue> = vec![SqlValue::Integer(from), SqlValue::Integer(q.until)];
     params.extend(q.params.iter().cloned());
     let mut conds = q.where_sql();
     if let Some(names) = &need.names {
@@ -236,7 +242,6 @@ pub fn scan(conn: &rusqlite::Connection, q: &Resolved, need: &Need) -> Result<Ev
     } else {
         "NULL"
     };
-    let from = need.from.unwrap_or(q.since);
     // A wide range reads the table in order and sorts here: much faster
     // than a lookup per row through the time index. A narrow one (realtime)
     // uses the index.
@@ -256,18 +261,14 @@ pub fn scan(conn: &rusqlite::Connection, q: &Resolved, need: &Need) -> Result<Ev
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut it = stmt.query(params_from_iter(params.iter()))?;
     while let Some(r) = it.next()? {
-        let page = strings.intern(r.get_ref(4)?);
-        let rate: f64 = r.get(5)?;
         rows.push(Row {
             ts: r.get(0)?,
             user: strings.number(r.get_ref(1)?),
             session: strings.number(r.get_ref(2)?),
             name: strings.intern(r.get_ref(3)?),
-            page,
-            is_page: page != 0,
-            weight: 1.0 / rate,
+            page: strings.intern(r.get_ref(4)?),
             extra: strings.intern(r.get_ref(6)?),
-            rate,
+            rate: r.get(5)?,
         });
     }
     if !by_index && !rows.is_sorted_by_key(|r| r.ts) {

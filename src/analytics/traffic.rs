@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::query::{bounded, Interval, Query, Resolved};
+use super::query::{bounded, Interval, Query, Resolved, HOUR_MS};
 use super::rollup::{self, Activity};
 use super::scan::{max_rate_weights, scan, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
@@ -210,12 +210,12 @@ impl Analytics<'_> {
                 ..Need::default()
             },
         )?;
-        let events: f64 = ev.rows.iter().map(|r| r.weight).sum();
+        let events: f64 = ev.rows.iter().map(|r| r.weight()).sum();
         let in_sessions: f64 = ev
             .rows
             .iter()
             .filter(|r| r.session != 0)
-            .map(|r| r.weight)
+            .map(|r| r.weight())
             .sum();
         let users: f64 = ev.user_weights().values().sum();
         let sessions: f64 = ev.session_weights().values().sum();
@@ -233,14 +233,11 @@ impl Analytics<'_> {
         })
     }
 
-    /// Activity items in `[from, r.until)`: from the rollup when it answers
-    /// the query, else from the events.
-    fn activity(&self, r: &Resolved, from: i64) -> Result<Vec<Activity>> {
-        let from_aligned = Resolved {
-            since: from,
-            ..r.clone()
-        };
-        if rollup::answers(&from_aligned) {
+    /// Activity items (user, time, rate) in `[from, r.until)`: from the
+    /// rollup when it answers `r` and `from` is on an hour, else from the
+    /// events.
+    pub(super) fn activity(&self, r: &Resolved, from: i64) -> Result<Vec<Activity>> {
+        if rollup::answers(r) && from % HOUR_MS == 0 {
             return rollup::activity(self.conn, from, r.until);
         }
         let ev = scan(
@@ -334,13 +331,13 @@ impl Analytics<'_> {
         for row in &ev.rows {
             let i = ((row.ts - first) / 60_000) as usize;
             if let Some(m) = per_minute.get_mut(i) {
-                m.events += row.weight;
+                m.events += row.weight();
             }
         }
         Ok(Realtime {
             window_secs: window as u32,
             active_users: ev.user_weights().values().sum(),
-            events: ev.rows.iter().map(|r| r.weight).sum(),
+            events: ev.rows.iter().map(|r| r.weight()).sum(),
             per_minute,
             reweighted: ev.reweighted(),
         })
@@ -367,7 +364,7 @@ impl Analytics<'_> {
         let mut groups: FastMap<u32, (f64, Vec<(u32, f64)>)> = FastMap::default();
         for row in &ev.rows {
             let g = groups.entry(row.extra).or_default();
-            g.0 += row.weight;
+            g.0 += row.weight();
             g.1.push((row.user, row.rate));
         }
         let mut rows: Vec<BreakdownRow> = groups
@@ -426,7 +423,7 @@ impl Analytics<'_> {
             .filter(|r| is_feature(ev.strings.str(r.name)))
         {
             let g = per.entry(row.name).or_default();
-            g.0 += row.weight;
+            g.0 += row.weight();
             g.1.push((row.user, row.rate));
         }
         let mut names: Vec<String> = listed.clone().unwrap_or_default();
