@@ -120,6 +120,7 @@ pub fn prefs_fixture(trail: &UserTrail, user: &str) -> Result<()> {
             max_bytes: None,
             format: None,
             description: None,
+            purpose: None,
         };
         prefs.define(&def)?;
         prefs.set(user, &def.key, &(i * 10).into(), "bench")?;

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
+use crate::privacy::{Privacy, PrivacyConfig};
 use crate::session::{
     ClientContext, Session, SessionConfig, SessionObserver, Sessions, SqliteSessionStore,
 };
 use crate::store::{Storage, Store, StoreOptions};
-use crate::tracking::{EventInput, EventType, Registry, Tracking, TrackingConfig};
+use crate::tracking::{EventInput, EventType, Maintenance, Registry, Tracking, TrackingConfig};
 
 /// How to open a [`UserTrail`].
 #[derive(Clone)]
@@ -25,6 +26,9 @@ pub struct OpenOptions {
     pub sessions: SessionConfig,
     /// Tracking settings.
     pub tracking: TrackingConfig,
+    /// Privacy settings: policy version, consent gating, PII redaction,
+    /// custom purposes, retention interval.
+    pub privacy: PrivacyConfig,
 }
 
 impl OpenOptions {
@@ -36,6 +40,7 @@ impl OpenOptions {
             store: StoreOptions::default(),
             sessions: SessionConfig::default(),
             tracking: TrackingConfig::default(),
+            privacy: PrivacyConfig::default(),
         }
     }
 
@@ -48,6 +53,12 @@ impl OpenOptions {
     /// Uses `tracking` as the tracking settings.
     pub fn tracking(mut self, tracking: TrackingConfig) -> Self {
         self.tracking = tracking;
+        self
+    }
+
+    /// Uses `privacy` as the privacy settings.
+    pub fn privacy(mut self, privacy: PrivacyConfig) -> Self {
+        self.privacy = privacy;
         self
     }
 
@@ -69,6 +80,9 @@ pub struct UserTrail {
     /// When expired sessions were last swept.
     last_sweep: Cell<i64>,
     tracking: TrackingConfig,
+    privacy: PrivacyConfig,
+    /// When retention last ran.
+    last_retention: Cell<i64>,
     /// Declared event schemas and dimensions, loaded on first use.
     registry: RefCell<Option<Arc<Registry>>>,
     /// Preference defaults, loaded on first use.
@@ -92,21 +106,44 @@ impl UserTrail {
         };
         options.sessions.validate()?;
         options.tracking.validate()?;
+        options.privacy.validate()?;
         let store = Store::open(options.storage, &options.store, clock.now_ms())?;
-        Ok(Self {
+        let trail = Self {
             store,
             clock,
             sessions: options.sessions,
             last_sweep: Cell::new(i64::MIN / 2),
             tracking: options.tracking,
+            privacy: options.privacy,
+            last_retention: Cell::new(i64::MIN / 2),
             registry: RefCell::new(None),
             pref_defaults: RefCell::new(None),
-        })
+        };
+        trail.privacy().run_retention_if_due()?;
+        Ok(trail)
     }
 
     /// Preferences: definitions, values, history.
     pub fn prefs(&self) -> crate::prefs::Prefs<'_> {
-        crate::prefs::Prefs::new(self.store.conn(), self.clock.as_ref(), &self.pref_defaults)
+        crate::prefs::Prefs::new(
+            self.store.conn(),
+            self.clock.as_ref(),
+            &self.pref_defaults,
+            &self.privacy,
+        )
+    }
+
+    /// Privacy: consent and its ledger, export, erasure, rectification,
+    /// anonymisation, retention and the audit log.
+    pub fn privacy(&self) -> Privacy<'_> {
+        Privacy::new(
+            self.store.conn(),
+            self.clock.as_ref(),
+            &self.privacy,
+            self.tracking.ip_mask,
+            &self.registry,
+            &self.last_retention,
+        )
     }
 
     /// Tracking: events, schemas, history, identity, the outbox.
@@ -114,9 +151,11 @@ impl UserTrail {
         Tracking::new(
             self.store.conn(),
             &self.tracking,
+            &self.privacy,
             self.clock.as_ref(),
             &self.registry,
         )
+        .with_maintenance(self)
     }
 
     /// Analytics: summaries, active users, pages, journeys, funnels,
@@ -200,6 +239,22 @@ impl SessionObserver for UserTrail {
             ..EventInput::default()
         };
         self.tracking().track(event).map(|_| ())
+    }
+
+    fn destroyed_all(&self, user_id: &str, count: u64) -> Result<()> {
+        self.privacy().record_audit(
+            "host",
+            "sessions.destroy_all",
+            Some(user_id),
+            &serde_json::json!({ "sessions": count }),
+        )?;
+        Ok(())
+    }
+}
+
+impl Maintenance for UserTrail {
+    fn before_write(&self) -> Result<()> {
+        self.privacy().run_retention_if_due().map(|_| ())
     }
 }
 

@@ -8,6 +8,7 @@
 
 use crate::analytics::AnalyticsError;
 use crate::prefs::PrefsError;
+use crate::privacy::PrivacyError;
 use crate::session::SessionError;
 use crate::store::StoreError;
 use crate::tracking::TrackingError;
@@ -37,6 +38,9 @@ pub enum Error {
     /// An analytics query or experiment call failed.
     #[error(transparent)]
     Analytics(AnalyticsError),
+    /// A consent, export, erasure or retention call failed.
+    #[error(transparent)]
+    Privacy(PrivacyError),
     /// An argument was rejected before anything was written.
     /// Code `INVALID_INPUT`.
     #[error("invalid input: {field}: {reason}")]
@@ -69,6 +73,7 @@ impl ErrorCode for Error {
             Self::Tracking(e) => e.code(),
             Self::Prefs(e) => e.code(),
             Self::Analytics(e) => e.code(),
+            Self::Privacy(e) => e.code(),
             Self::InvalidInput { .. } => "INVALID_INPUT",
             Self::Closed => "CLOSED",
         }

@@ -24,6 +24,7 @@ fn def(key: &str, category: &str, pref_type: PrefType, default: Value) -> PrefDe
         max_bytes: None,
         format: None,
         description: None,
+        purpose: None,
     }
 }
 

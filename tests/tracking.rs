@@ -157,6 +157,7 @@ fn checkout_schema() -> EventSchema {
         ]
         .into(),
         optional: [("coupon".to_string(), PropType::Simple(SimpleType::String))].into(),
+        personal: Vec::new(),
     }
 }
 

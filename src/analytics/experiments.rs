@@ -217,7 +217,9 @@ impl<'a> Experiments<'a> {
 
     /// The variant `user_id` (a user or anonymous id) sees. The first call
     /// stores the assignment and records an `experiment.exposure` event;
-    /// later calls return the stored variant.
+    /// later calls return the stored variant. When the engine requires
+    /// `personalization` consent and the subject has not given it, the
+    /// answer is the control and nothing is stored.
     pub fn assign(&self, key: &str, user_id: &str) -> Result<String> {
         check_text("userId", Some(user_id), 256)?;
         let e = self.get(key)?;
@@ -230,6 +232,14 @@ impl<'a> Experiments<'a> {
             .optional()?;
         if let Some(v) = stored {
             return Ok(v);
+        }
+        // Without personalization consent where it is required: the
+        // control, with nothing stored and no exposure recorded.
+        let privacy = self.tracking.privacy();
+        if privacy.requires(crate::privacy::PERSONALIZATION)
+            && !crate::privacy::allows(self.conn, &[user_id], crate::privacy::PERSONALIZATION)?
+        {
+            return Ok(e.variants[0].name.clone());
         }
         let variant = e.variants[variant_for(key, user_id, &e.variants)]
             .name

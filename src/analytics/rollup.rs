@@ -82,6 +82,26 @@ pub fn rebuild(tx: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Forgets the rollup before `cutoff` (ms), after retention deleted the
+/// events before it: whole hours go, and a partly deleted hour is recounted.
+pub fn forget_before(tx: &Connection, cutoff: i64) -> Result<()> {
+    let hour = cutoff.div_euclid(HOUR_MS);
+    tx.prepare_cached("DELETE FROM rollup_user_hours WHERE hour < ?1")?
+        .execute([hour])?;
+    if cutoff.rem_euclid(HOUR_MS) != 0 {
+        tx.prepare_cached("DELETE FROM rollup_user_hours WHERE hour = ?1")?
+            .execute([hour])?;
+        tx.prepare_cached(
+            "INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate) \
+             SELECT ?1, COALESCE(user_id, anonymous_id), COUNT(*), SUM(1.0 / sample_rate), MAX(sample_rate) \
+             FROM events WHERE ts >= ?2 AND ts < ?3 AND COALESCE(user_id, anonymous_id) IS NOT NULL \
+             GROUP BY 2",
+        )?
+        .execute([hour, cutoff, (hour + 1) * HOUR_MS])?;
+    }
+    Ok(())
+}
+
 /// True when the rollup gives the same answer as the events for `q`: no
 /// filters, and every boundary (range and offset) on a whole hour.
 pub fn answers(q: &Resolved) -> bool {

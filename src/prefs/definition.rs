@@ -67,6 +67,12 @@ pub struct PrefDefinition {
     /// For people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The consent purpose this preference serves, such as
+    /// `personalization`. When the engine requires that purpose's consent,
+    /// the preference is stored only for subjects who gave it, and
+    /// withdrawing it with `erase` deletes the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
 }
 
 /// Default longest string value.

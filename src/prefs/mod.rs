@@ -94,6 +94,7 @@ pub struct Prefs<'a> {
     conn: &'a Connection,
     clock: &'a dyn Clock,
     defaults: &'a DefaultsCache,
+    privacy: &'a crate::privacy::PrivacyConfig,
 }
 
 /// Each definition's key, category and default, by key: read on first use
@@ -110,12 +111,19 @@ fn check_subject(subject: &str) -> Result<()> {
 
 impl<'a> Prefs<'a> {
     /// Preferences on `conn`, timestamped by `clock`, with the engine's
-    /// cache of defaults.
-    pub fn new(conn: &'a Connection, clock: &'a dyn Clock, defaults: &'a DefaultsCache) -> Self {
+    /// cache of defaults. `privacy` says which purposes need consent before
+    /// a preference declared with that purpose is stored.
+    pub fn new(
+        conn: &'a Connection,
+        clock: &'a dyn Clock,
+        defaults: &'a DefaultsCache,
+        privacy: &'a crate::privacy::PrivacyConfig,
+    ) -> Self {
         Self {
             conn,
             clock,
             defaults,
+            privacy,
         }
     }
 
@@ -139,6 +147,9 @@ impl<'a> Prefs<'a> {
     /// subjects who never set the preference; set values stay.
     pub fn define(&self, def: &PrefDefinition) -> Result<()> {
         def.check()?;
+        if let Some(p) = &def.purpose {
+            self.privacy.check_purpose(p)?;
+        }
         let json =
             serde_json::to_string(def).map_err(|e| Error::invalid("definition", e.to_string()))?;
         self.conn.execute(
@@ -251,7 +262,17 @@ impl<'a> Prefs<'a> {
         check_subject(subject)?;
         definition::check_name("source", source, 64)?;
         for (key, value) in values {
-            self.definition(key)?.check_value(value)?;
+            let def = self.definition(key)?;
+            def.check_value(value)?;
+            if let Some(purpose) = def.purpose.as_deref().filter(|p| self.privacy.requires(p)) {
+                if !crate::privacy::allows(self.conn, &[subject], purpose)? {
+                    return Err(crate::privacy::PrivacyError::ConsentRequired {
+                        purpose: purpose.to_owned(),
+                        subject_kind: "the subject",
+                    }
+                    .into());
+                }
+            }
         }
         let now = self.clock.now_ms();
         let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;

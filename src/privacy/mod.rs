@@ -1,9 +1,152 @@
-//! Privacy: data minimisation today; consent, export, erasure and retention
-//! land with the privacy issue.
+//! Privacy and compliance (GDPR, CCPA): consent and its proof, consent
+//! gating, access and portability, erasure, rectification, anonymisation,
+//! retention, PII redaction and an audit log.
 //!
-//! Everything the engine stores about a client goes through here first: IP
-//! addresses are masked ([`ip`]) and user agents are reduced to a browser, an
-//! OS and a device class ([`useragent`]).
+//! Everything the engine stores about a client goes through data
+//! minimisation first: IP addresses are masked ([`ip`]), user agents are
+//! reduced to a browser, an OS and a device class ([`useragent`]), and
+//! emails, phone numbers and card numbers in free-text properties are
+//! redacted ([`redact`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use usertrail::{clock::ManualClock, OpenOptions, Storage, UserTrail};
+//! use usertrail::privacy::{EraseOptions, GrantOptions};
+//!
+//! let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+//! let trail = UserTrail::open(OpenOptions::new(Storage::Memory).clock(clock)).unwrap();
+//! let privacy = trail.privacy();
+//! let status = privacy
+//!     .grant("user-1", &GrantOptions {
+//!         purposes: vec!["analytics".into()],
+//!         source: "banner".into(),
+//!         ..GrantOptions::default()
+//!     })
+//!     .unwrap();
+//! assert!(status.purposes["analytics"].granted);
+//! assert!(privacy.verify_ledger().unwrap().ok);
+//!
+//! let report = privacy.erase("user-1", &EraseOptions { reason: "user request".into(), actor: None }).unwrap();
+//! assert_eq!(report.counts["consents"], 1);
+//! ```
 
+mod audit;
+pub mod chain;
+mod config;
+mod consent;
+mod erase;
+mod error;
+mod export;
 pub mod ip;
+pub mod redact;
+mod retention;
+mod subject;
 pub mod useragent;
+mod zip;
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+pub use audit::{AuditEntry, AuditFilter};
+pub use chain::{ChainReport, Problem};
+pub use config::{
+    compare_versions, PrivacyConfig, ANALYTICS, BUILT_IN_PURPOSES, MARKETING, NECESSARY,
+    PERSONALIZATION, SALE_SHARE,
+};
+pub(crate) use consent::allows;
+pub use consent::{ConsentStatus, GrantOptions, LedgerEntry, PurposeState, WithdrawOptions};
+pub use erase::{AnonymizeReport, EraseOptions, EraseReport, RectifyOptions};
+pub use error::PrivacyError;
+pub use export::{Export, ExportFormat, ExportProgress, EXPORT_VERSION};
+pub use retention::{RetentionPolicy, RetentionReport};
+
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::tracking::Registry;
+
+/// The privacy operations of one engine.
+pub struct Privacy<'a> {
+    conn: &'a Connection,
+    clock: &'a dyn Clock,
+    config: &'a PrivacyConfig,
+    ip_mask: ip::IpMask,
+    registry: &'a RefCell<Option<Arc<Registry>>>,
+    last_retention: &'a Cell<i64>,
+}
+
+impl<'a> Privacy<'a> {
+    /// Privacy on `conn` with `config`. `ip_mask` masks the IP addresses
+    /// kept as proof of consent; `registry` caches event schemas (their
+    /// `personal` properties); `last_retention` remembers when retention
+    /// last ran, across calls.
+    pub fn new(
+        conn: &'a Connection,
+        clock: &'a dyn Clock,
+        config: &'a PrivacyConfig,
+        ip_mask: ip::IpMask,
+        registry: &'a RefCell<Option<Arc<Registry>>>,
+        last_retention: &'a Cell<i64>,
+    ) -> Self {
+        Self {
+            conn,
+            clock,
+            config,
+            ip_mask,
+            registry,
+            last_retention,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &PrivacyConfig {
+        self.config
+    }
+
+    /// Runs `f` in one immediate transaction, committed if it succeeds.
+    fn in_tx<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// The audit log entries matching `filter`, oldest first.
+    pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        audit::query(self.conn, filter)
+    }
+
+    /// Checks the whole audit log and names any edited, removed or
+    /// reordered entry.
+    pub fn verify_audit(&self) -> Result<ChainReport> {
+        audit::verify(self.conn)
+    }
+
+    /// Appends an entry to the audit log for an action the host took
+    /// itself, such as `sessions.destroy_all`.
+    pub fn record_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: Option<&str>,
+        details: &serde_json::Value,
+    ) -> Result<i64> {
+        consent::check_label("actor", actor)?;
+        consent::check_label("action", action)?;
+        if let Some(s) = subject {
+            subject::check("subject", s)?;
+        }
+        self.in_tx(|tx| {
+            audit::append(
+                tx,
+                self.clock.now_ms(),
+                actor,
+                action,
+                subject,
+                true,
+                details,
+            )
+        })
+    }
+}

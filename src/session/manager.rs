@@ -92,6 +92,11 @@ pub trait SessionObserver {
     /// Under the `warn` fingerprint policy, a request's client differed from
     /// the session's. Called at most once per touch interval per session.
     fn fingerprint_mismatch(&self, session: &Session, client: &ClientContext<'_>) -> Result<()>;
+
+    /// `destroy_all_for_user` destroyed `count` sessions of `user_id`.
+    fn destroyed_all(&self, _user_id: &str, _count: u64) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<'a, S: SessionStore> Sessions<'a, S> {
@@ -283,10 +288,15 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
     }
 
     /// Ends all of a user's sessions, except `except` if given ("log out
-    /// everywhere else"). Returns how many ended.
+    /// everywhere else"), and tells the observer (the engine audits it).
+    /// Returns how many ended.
     pub fn destroy_all_for_user(&self, user_id: &str, except: Option<&str>) -> Result<u64> {
         input::user_id("userId", user_id)?;
-        Ok(self.store.delete_all_for_user(user_id, except)?)
+        let n = self.store.delete_all_for_user(user_id, except)?;
+        if let Some(observer) = self.observer {
+            observer.destroyed_all(user_id, n)?;
+        }
+        Ok(n)
     }
 
     /// A user's live sessions (devices), most recently used first.

@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "analytics",
         sql: include_str!("migrations/0005_analytics.sql"),
     },
+    Migration {
+        version: 6,
+        name: "privacy",
+        sql: include_str!("migrations/0006_privacy.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

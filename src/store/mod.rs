@@ -19,7 +19,7 @@
 //! assert!(bytes.starts_with(b"SQLite format 3\0"));
 //! ```
 
-mod bytes;
+pub(crate) mod bytes;
 mod error;
 pub mod migrations;
 mod storage;

@@ -23,6 +23,9 @@ pub enum TrackStatus {
     SampledOut,
     /// Failed its schema and was kept in the quarantine.
     Quarantined,
+    /// Not stored: the engine requires `analytics` consent and the subject
+    /// has not given it. Counted in `consent.dropped`.
+    NoConsent,
 }
 
 /// One event's outcome in a batch.
@@ -92,6 +95,9 @@ impl Tracking<'_> {
         partial: bool,
         in_batch: bool,
     ) -> Result<Vec<ItemResult>> {
+        if let Some(m) = self.maintenance {
+            m.before_write()?;
+        }
         let now = self.clock.now_ms();
         let registry = self.registry()?;
         let prepared: Vec<Result<Ready>> = inputs
@@ -113,6 +119,7 @@ impl Tracking<'_> {
         let mut results = Vec::with_capacity(prepared.len());
         let mut queued = false;
         let mut rollup = crate::analytics::rollup::Pending::default();
+        let mut gate = Gate::new(self.privacy.requires(crate::privacy::ANALYTICS));
         for ready in prepared {
             let result = match ready {
                 Err(e) => ItemResult {
@@ -121,7 +128,11 @@ impl Tracking<'_> {
                 },
                 Ok(ready) => {
                     let event_id = ready.event_id.clone();
-                    let outcome = self.store(&tx, ready, now, &mut queued, &mut rollup);
+                    let outcome = match gate.allows(&tx, &ready.input) {
+                        Ok(true) => self.store(&tx, ready, now, &mut queued, &mut rollup),
+                        Ok(false) => Ok(TrackStatus::NoConsent),
+                        Err(e) => Err(e),
+                    };
                     if outcome.is_err() && !partial {
                         return outcome.map(|_| Vec::new());
                     }
@@ -134,6 +145,7 @@ impl Tracking<'_> {
             results.push(result);
         }
         rollup.flush(&tx)?;
+        gate.flush(&tx)?;
         if queued {
             if let Some(cfg) = self.config.outbox {
                 outbox::enforce_cap(&tx, cfg.cap)?;
@@ -177,6 +189,11 @@ impl Tracking<'_> {
                 ValidationMode::Strict => return Err(e.into()),
                 ValidationMode::Lenient => {}
                 ValidationMode::Quarantine => quarantine = Some(e),
+            }
+        }
+        if self.privacy.redact_pii {
+            for v in properties.values_mut() {
+                crate::privacy::redact::redact_value(v);
             }
         }
         let properties_json = event::properties_json(&properties)?;
@@ -351,4 +368,60 @@ fn quarantine_json(
         m.retain(|_, x| !x.is_null());
     }
     v.to_string()
+}
+
+/// Consent gating for one batch: whether each event's subject has
+/// `analytics` consent, asked once per subject.
+struct Gate {
+    on: bool,
+    known: std::collections::HashMap<(Option<String>, Option<String>), bool>,
+    dropped: i64,
+}
+
+impl Gate {
+    fn new(on: bool) -> Self {
+        Self {
+            on,
+            known: Default::default(),
+            dropped: 0,
+        }
+    }
+
+    /// Whether `e` may be stored. Session security events are necessary
+    /// processing and always pass; an event with no subject cannot carry
+    /// consent and does not.
+    fn allows(&mut self, tx: &Connection, e: &EventInput) -> Result<bool> {
+        if !self.on || e.event_type == Some(super::EventType::Session) {
+            return Ok(true);
+        }
+        let key = (e.user_id.clone(), e.anonymous_id.clone());
+        let ok = match self.known.get(&key) {
+            Some(&ok) => ok,
+            None => {
+                let ids: Vec<&str> = [e.user_id.as_deref(), e.anonymous_id.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let ok = crate::privacy::allows(tx, &ids, crate::privacy::ANALYTICS)?;
+                self.known.insert(key, ok);
+                ok
+            }
+        };
+        if !ok {
+            self.dropped += 1;
+        }
+        Ok(ok)
+    }
+
+    /// Adds this batch's drops to the `consent.dropped` counter.
+    fn flush(&self, tx: &Connection) -> Result<()> {
+        if self.dropped > 0 {
+            tx.prepare_cached(
+                "INSERT INTO counters (name, value) VALUES ('consent.dropped', ?1) \
+                 ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            )?
+            .execute([self.dropped])?;
+        }
+        Ok(())
+    }
 }

@@ -63,30 +63,55 @@ pub use schema::{EventSchema, PropType, Registry, SimpleType};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::privacy::PrivacyConfig;
 
 /// The tracking operations of one engine.
 pub struct Tracking<'a> {
     conn: &'a Connection,
     config: &'a TrackingConfig,
+    privacy: &'a PrivacyConfig,
     clock: &'a dyn Clock,
     registry: &'a RefCell<Option<Arc<Registry>>>,
+    maintenance: Option<&'a dyn Maintenance>,
+}
+
+/// Work an engine does before tracking writes, such as a retention run
+/// that is due.
+pub trait Maintenance {
+    /// Called before each write.
+    fn before_write(&self) -> Result<()>;
 }
 
 impl<'a> Tracking<'a> {
-    /// Tracking on `conn` with `config` and `clock`. `registry` caches the
-    /// declared schemas and dimensions across calls.
+    /// Tracking on `conn` with `config` and `clock`; `privacy` says which
+    /// consent gates events and whether PII is redacted. `registry` caches
+    /// the declared schemas and dimensions across calls.
     pub fn new(
         conn: &'a Connection,
         config: &'a TrackingConfig,
+        privacy: &'a PrivacyConfig,
         clock: &'a dyn Clock,
         registry: &'a RefCell<Option<Arc<Registry>>>,
     ) -> Self {
         Self {
             conn,
             config,
+            privacy,
             clock,
             registry,
+            maintenance: None,
         }
+    }
+
+    /// Runs `maintenance` before each write.
+    pub fn with_maintenance(mut self, maintenance: &'a dyn Maintenance) -> Self {
+        self.maintenance = Some(maintenance);
+        self
+    }
+
+    /// The privacy settings events are stored under.
+    pub(crate) fn privacy(&self) -> &PrivacyConfig {
+        self.privacy
     }
 
     /// The declared schemas and dimensions, loaded on first use.
@@ -144,7 +169,7 @@ impl<'a> Tracking<'a> {
             validation: ValidationMode::Strict,
             ..self.config.clone()
         };
-        Tracking::new(self.conn, &strict, self.clock, self.registry).track(input)
+        Tracking::new(self.conn, &strict, self.privacy, self.clock, self.registry).track(input)
     }
 }
 

@@ -81,6 +81,9 @@ pub struct EventSchema {
     /// Properties it may have, with their types. Others are allowed.
     #[serde(default)]
     pub optional: BTreeMap<String, PropType>,
+    /// Properties that hold personal data: `anonymize` removes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub personal: Vec<String>,
 }
 
 /// The schemas and dimensions of an engine, loaded once and kept.
@@ -121,6 +124,15 @@ impl Registry {
             reg.dimensions.insert(name, ty);
         }
         Ok(reg)
+    }
+
+    /// Per event name, the properties its schema marks `personal`.
+    pub fn personal_properties(&self) -> HashMap<String, Vec<String>> {
+        self.schemas
+            .iter()
+            .filter(|(_, s)| !s.personal.is_empty())
+            .map(|(n, s)| (n.clone(), s.personal.clone()))
+            .collect()
     }
 
     /// Checks `properties` and `dimensions` of an event named `name`.
@@ -195,6 +207,17 @@ pub fn define_event(conn: &Connection, name: &str, schema: &EventSchema) -> Resu
                 return Err(Error::invalid("schema", "an enum needs at least one value"));
             }
         }
+    }
+    if schema.personal.len() > 256
+        || schema
+            .personal
+            .iter()
+            .any(|p| p.is_empty() || p.len() > 256)
+    {
+        return Err(Error::invalid(
+            "schema.personal",
+            "at most 256 property names of 1 to 256 bytes",
+        ));
     }
     let json =
         serde_json::to_string(schema).map_err(|e| Error::invalid("schema", e.to_string()))?;

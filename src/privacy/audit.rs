@@ -1,0 +1,198 @@
+//! The audit log: every data-subject request and privacy action, appended
+//! to a hash chain.
+
+use rusqlite::{params, Connection};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::chain::{self, ChainReport};
+use super::subject;
+use crate::error::{Error, Result};
+
+const TABLE: &str = "audit_log";
+
+/// One audit entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Its place in the log, from 1.
+    pub seq: i64,
+    /// When, in ms since the epoch.
+    pub at: i64,
+    /// Who did it, as the host named them.
+    pub actor: String,
+    /// What, such as `erase` or `consent.grant`.
+    pub action: String,
+    /// About whom; `None` once the subject was erased or anonymised, or for
+    /// actions about no one (retention runs).
+    pub subject: Option<String>,
+    /// The subject's salted hash, which stays after erasure.
+    pub subject_hash: Option<String>,
+    /// Counts and other details, as JSON.
+    pub details: Value,
+}
+
+/// Which entries `query` returns.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuditFilter {
+    /// Only entries about this subject (also found by hash after erasure).
+    pub subject: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// From this time (inclusive).
+    pub since: Option<i64>,
+    /// Until this time (exclusive).
+    pub until: Option<i64>,
+    /// Only entries after this `seq`, for paging.
+    pub after_seq: Option<i64>,
+    /// At most this many, 1 to 10,000 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// Appends an entry. `subject` is hashed with the database's salt; pass
+/// `keep_subject: false` to record only the hash (after erasure).
+pub(crate) fn append(
+    conn: &Connection,
+    at: i64,
+    actor: &str,
+    action: &str,
+    subject: Option<&str>,
+    keep_subject: bool,
+    details: &Value,
+) -> Result<i64> {
+    let subject_hash = match subject {
+        Some(s) => Some(subject::hash(&subject::salt(conn)?, s)),
+        None => None,
+    };
+    append_hashed(
+        conn,
+        at,
+        actor,
+        action,
+        subject.filter(|_| keep_subject),
+        subject_hash.as_deref(),
+        details,
+    )
+}
+
+/// [`append`] with the hash already made.
+pub(crate) fn append_hashed(
+    conn: &Connection,
+    at: i64,
+    actor: &str,
+    action: &str,
+    subject: Option<&str>,
+    subject_hash: Option<&str>,
+    details: &Value,
+) -> Result<i64> {
+    let head = chain::head(conn, TABLE)?;
+    let seq = head.seq + 1;
+    let details = details.to_string();
+    let f = fields(seq, at, actor, action, subject_hash, &details);
+    let refs: Vec<&str> = f.iter().map(String::as_str).collect();
+    let hash = chain::link(&head.hash, &refs);
+    conn.prepare_cached(
+        "INSERT INTO audit_log (seq, at, actor, action, subject, subject_hash, details, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![seq, at, actor, action, subject, subject_hash, details, head.hash, hash])?;
+    chain::set_head(conn, TABLE, &chain::Mark { seq, hash })?;
+    Ok(seq)
+}
+
+fn fields<'a>(
+    seq: i64,
+    at: i64,
+    actor: &'a str,
+    action: &'a str,
+    subject_hash: Option<&'a str>,
+    details: &'a str,
+) -> [String; 6] {
+    [
+        seq.to_string(),
+        at.to_string(),
+        actor.to_owned(),
+        action.to_owned(),
+        subject_hash.unwrap_or("").to_owned(),
+        details.to_owned(),
+    ]
+}
+
+/// Entries matching `filter`, oldest first.
+pub(crate) fn query(conn: &Connection, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+    let limit = filter.limit.unwrap_or(100);
+    if !(1..=10_000).contains(&limit) {
+        return Err(Error::invalid("limit", "must be 1 to 10000"));
+    }
+    if let (Some(s), Some(u)) = (filter.since, filter.until) {
+        if u < s {
+            return Err(Error::invalid("until", "must not be before since"));
+        }
+    }
+    let hashes = match &filter.subject {
+        Some(s) => Some(super::subject::Scope::resolve(conn, s)?.hashes_json()),
+        None => None,
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, at, actor, action, subject, subject_hash, details FROM audit_log \
+         WHERE (?1 IS NULL OR subject_hash IN (SELECT value FROM json_each(?1))) \
+           AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR at >= ?3) \
+           AND (?4 IS NULL OR at < ?4) AND seq > ?5 ORDER BY seq LIMIT ?6",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            hashes,
+            filter.action,
+            filter.since,
+            filter.until,
+            filter.after_seq.unwrap_or(0),
+            limit
+        ],
+        |r| {
+            let details: String = r.get(6)?;
+            Ok(AuditEntry {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                subject: r.get(4)?,
+                subject_hash: r.get(5)?,
+                details: serde_json::from_str(&details).unwrap_or(Value::String(details)),
+            })
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Checks the whole log: links, hashes, both ends, and that each subject
+/// still matches its hash.
+pub(crate) fn verify(conn: &Connection) -> Result<ChainReport> {
+    let salt = subject::salt(conn)?;
+    let mut stmt = conn.prepare(
+        "SELECT seq, at, actor, action, subject, subject_hash, details, prev_hash, hash \
+         FROM audit_log ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let seq: i64 = r.get(0)?;
+        let at: i64 = r.get(1)?;
+        let actor: String = r.get(2)?;
+        let action: String = r.get(3)?;
+        let subject: Option<String> = r.get(4)?;
+        let subject_hash: Option<String> = r.get(5)?;
+        let details: String = r.get(6)?;
+        let f = fields(seq, at, &actor, &action, subject_hash.as_deref(), &details);
+        let refs: Vec<&str> = f.iter().map(String::as_str).collect();
+        let prev: String = r.get(7)?;
+        let recomputed = chain::link(&prev, &refs);
+        let other = match (&subject, &subject_hash) {
+            (Some(s), Some(h)) if subject::hash(&salt, s) != *h => {
+                Some("the subject does not match its hash".to_owned())
+            }
+            (Some(_), None) => Some("a subject without a hash".to_owned()),
+            _ => None,
+        };
+        Ok((seq, prev, r.get(8)?, recomputed, other))
+    })?;
+    chain::verify(conn, TABLE, rows.map(|r| r.map_err(Error::from)))
+}

@@ -1,0 +1,47 @@
+//! Privacy's errors.
+
+use crate::error::{Error, ErrorCode};
+
+/// A privacy call was refused. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrivacyError {
+    /// A purpose that is neither built in nor declared in
+    /// `privacy.purposes`. Code `UNKNOWN_PURPOSE`.
+    #[error("purpose {purpose:?} is not known; declare custom purposes in privacy.purposes")]
+    UnknownPurpose {
+        /// The purpose as given.
+        purpose: String,
+    },
+    /// The subject has not consented to a purpose this write needs, and the
+    /// engine requires that consent. Code `CONSENT_REQUIRED`.
+    #[error("{subject_kind} has no {purpose:?} consent, which this engine requires")]
+    ConsentRequired {
+        /// The purpose.
+        purpose: String,
+        /// What lacked it, such as `"the subject"`.
+        subject_kind: &'static str,
+    },
+    /// An export format this build does not write. Code `UNSUPPORTED_FORMAT`.
+    #[error("export format {format:?} is not supported; use json, ndjson, csv or sqlite")]
+    UnsupportedFormat {
+        /// The format as given.
+        format: String,
+    },
+}
+
+impl ErrorCode for PrivacyError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownPurpose { .. } => "UNKNOWN_PURPOSE",
+            Self::ConsentRequired { .. } => "CONSENT_REQUIRED",
+            Self::UnsupportedFormat { .. } => "UNSUPPORTED_FORMAT",
+        }
+    }
+}
+
+impl From<PrivacyError> for Error {
+    fn from(e: PrivacyError) -> Self {
+        Error::Privacy(e)
+    }
+}

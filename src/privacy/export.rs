@@ -1,0 +1,347 @@
+//! Right of access and portability: everything held about a subject, in
+//! JSON, NDJSON, CSV (a ZIP of one file per table) or SQLite.
+//!
+//! The JSON layout is versioned ([`EXPORT_VERSION`]) and documented in
+//! `docs/EXPORT.md`.
+
+use std::collections::BTreeMap;
+
+use rusqlite::types::Value as Sql;
+use rusqlite::Connection;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::subject::{self, Scope, Table, TABLES};
+use super::{audit, zip, Privacy, PrivacyError};
+use crate::error::{Error, Result};
+
+/// The version of the export layout. It changes only when a field changes
+/// meaning or goes away; new tables and fields may appear within a version.
+pub const EXPORT_VERSION: u32 = 1;
+
+/// The name exports carry in their `format` field.
+const FORMAT_NAME: &str = "usertrail.export";
+
+/// An export format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// One JSON document.
+    Json,
+    /// A header line, then one line per row: `{"table": ..., "row": {...}}`.
+    Ndjson,
+    /// A ZIP of `manifest.json` and one CSV file per table.
+    Csv,
+    /// A standalone SQLite database with one table per table.
+    Sqlite,
+}
+
+impl ExportFormat {
+    /// Reads `json`, `ndjson`, `csv` or `sqlite`.
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "json" => Self::Json,
+            "ndjson" => Self::Ndjson,
+            "csv" => Self::Csv,
+            "sqlite" => Self::Sqlite,
+            _ => {
+                return Err(PrivacyError::UnsupportedFormat {
+                    format: s.chars().take(32).collect(),
+                }
+                .into())
+            }
+        })
+    }
+
+    /// The MIME type of the bytes.
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/json",
+            Self::Ndjson => "application/x-ndjson",
+            Self::Csv => "application/zip",
+            Self::Sqlite => "application/vnd.sqlite3",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Ndjson => "ndjson",
+            Self::Csv => "zip",
+            Self::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// An export, ready to hand to the subject.
+#[derive(Debug, Clone)]
+pub struct Export {
+    /// Its format.
+    pub format: ExportFormat,
+    /// A file name to offer, such as `usertrail-export-1700000000000.json`.
+    pub file_name: String,
+    /// Its MIME type.
+    pub mime_type: &'static str,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Rows exported per table.
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// How far an export got, reported after each table and every 5,000 rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportProgress {
+    /// The table being read.
+    pub table: &'static str,
+    /// Tables finished.
+    pub tables_done: usize,
+    /// Tables in all.
+    pub tables_total: usize,
+    /// Rows read so far, over all tables.
+    pub rows: u64,
+}
+
+/// One table's rows.
+struct Dump {
+    table: &'static Table,
+    columns: Vec<String>,
+    rows: Vec<Vec<Sql>>,
+}
+
+fn dump(
+    conn: &Connection,
+    scope: &Scope,
+    progress: &mut dyn FnMut(&ExportProgress),
+) -> Result<Vec<Dump>> {
+    let mut out = Vec::with_capacity(TABLES.len());
+    let mut total = 0u64;
+    for (i, table) in TABLES.iter().enumerate() {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY {}",
+            table.columns, table.name, table.filter, table.order
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+        let n = columns.len();
+        let mut rows = Vec::new();
+        let mut q = if table.filter.contains("?2") {
+            stmt.query(rusqlite::params![scope.ids_json(), scope.hashes_json()])?
+        } else {
+            stmt.query([scope.ids_json()])?
+        };
+        while let Some(r) = q.next()? {
+            let row = (0..n)
+                .map(|c| r.get::<_, Sql>(c))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.push(row);
+            total += 1;
+            if total.is_multiple_of(5000) {
+                progress(&ExportProgress {
+                    table: table.name,
+                    tables_done: i,
+                    tables_total: TABLES.len(),
+                    rows: total,
+                });
+            }
+        }
+        out.push(Dump {
+            table,
+            columns,
+            rows,
+        });
+        progress(&ExportProgress {
+            table: table.name,
+            tables_done: i + 1,
+            tables_total: TABLES.len(),
+            rows: total,
+        });
+    }
+    Ok(out)
+}
+
+fn to_json(v: &Sql, is_json: bool) -> Value {
+    match v {
+        Sql::Null => Value::Null,
+        Sql::Integer(i) => json!(i),
+        Sql::Real(f) => json!(f),
+        Sql::Text(t) if is_json => serde_json::from_str(t).unwrap_or_else(|_| json!(t)),
+        Sql::Text(t) => json!(t),
+        Sql::Blob(b) => json!(super::chain::hex(b)),
+    }
+}
+
+fn row_object(d: &Dump, row: &[Sql]) -> Value {
+    let mut m = Map::with_capacity(row.len());
+    for (c, v) in d.columns.iter().zip(row) {
+        m.insert(camel(c), to_json(v, d.table.json.contains(&c.as_str())));
+    }
+    Value::Object(m)
+}
+
+/// `snake_case` to `camelCase`, for JSON keys.
+fn camel(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut up = false;
+    for c in s.chars() {
+        if c == '_' {
+            up = true;
+        } else if up {
+            out.extend(c.to_uppercase());
+            up = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn csv_field(out: &mut String, v: &Sql) {
+    let text = match v {
+        Sql::Null => return,
+        Sql::Integer(i) => i.to_string(),
+        Sql::Real(f) => f.to_string(),
+        Sql::Text(t) => t.clone(),
+        Sql::Blob(b) => super::chain::hex(b),
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(&text);
+    }
+}
+
+impl Privacy<'_> {
+    /// Everything held about `subject` and the anonymous ids linked to it,
+    /// in `format`: session metadata (never token hashes), events,
+    /// preferences and their history, consents and the ledger, experiment
+    /// assignments, rollups, outbox and quarantine rows, and audit entries
+    /// about them. `progress` is called after each table and every 5,000
+    /// rows. The export itself is audited.
+    pub fn export(
+        &self,
+        subject: &str,
+        format: ExportFormat,
+        actor: Option<&str>,
+        progress: &mut dyn FnMut(&ExportProgress),
+    ) -> Result<Export> {
+        subject::check("subject", subject)?;
+        let actor = actor.unwrap_or("host");
+        super::consent::check_label("actor", actor)?;
+        let now = self.clock.now_ms();
+        // One read transaction: every table from the same snapshot.
+        let (scope, dumps) = self.in_tx(|tx| {
+            let scope = Scope::resolve(tx, subject)?;
+            let dumps = dump(tx, &scope, progress)?;
+            Ok((scope, dumps))
+        })?;
+        let counts: BTreeMap<String, u64> = dumps
+            .iter()
+            .map(|d| (d.table.name.to_owned(), d.rows.len() as u64))
+            .collect();
+        let header = json!({
+            "format": FORMAT_NAME, "version": EXPORT_VERSION, "generatedAt": now,
+            "subject": subject, "ids": scope.ids, "counts": counts,
+        });
+        let bytes = match format {
+            ExportFormat::Json => {
+                let mut tables = Map::new();
+                for d in &dumps {
+                    let rows = d.rows.iter().map(|r| row_object(d, r)).collect();
+                    tables.insert(camel(d.table.name), Value::Array(rows));
+                }
+                let mut doc = header;
+                doc["tables"] = Value::Object(tables);
+                serde_json::to_vec_pretty(&doc)
+                    .map_err(|e| Error::invalid("export", e.to_string()))?
+            }
+            ExportFormat::Ndjson => {
+                let mut out = header.to_string().into_bytes();
+                out.push(b'\n');
+                for d in &dumps {
+                    for r in &d.rows {
+                        let line = json!({ "table": camel(d.table.name), "row": row_object(d, r) });
+                        out.extend(line.to_string().as_bytes());
+                        out.push(b'\n');
+                    }
+                }
+                out
+            }
+            ExportFormat::Csv => {
+                let mut files = vec![(
+                    "manifest.json".to_owned(),
+                    serde_json::to_vec_pretty(&header).unwrap_or_default(),
+                )];
+                for d in &dumps {
+                    let mut text = d.columns.join(",");
+                    text.push_str("\r\n");
+                    for r in &d.rows {
+                        for (i, v) in r.iter().enumerate() {
+                            if i > 0 {
+                                text.push(',');
+                            }
+                            csv_field(&mut text, v);
+                        }
+                        text.push_str("\r\n");
+                    }
+                    files.push((format!("{}.csv", d.table.name), text.into_bytes()));
+                }
+                zip::write(&files)
+            }
+            ExportFormat::Sqlite => sqlite(&header, &dumps)?,
+        };
+        self.in_tx(|tx| {
+            audit::append(
+                tx,
+                now,
+                actor,
+                "export",
+                Some(subject),
+                true,
+                &json!({ "format": format, "counts": counts, "bytes": bytes.len() }),
+            )
+        })?;
+        Ok(Export {
+            format,
+            file_name: format!("usertrail-export-{now}.{}", format.extension()),
+            mime_type: format.mime_type(),
+            bytes,
+            counts,
+        })
+    }
+}
+
+/// A standalone database: `export_info`, then one table per dump.
+fn sqlite(header: &Value, dumps: &[Dump]) -> Result<Vec<u8>> {
+    let mut conn = crate::store::bytes::open_memdb()?;
+    {
+        let tx = conn.transaction()?;
+        tx.execute_batch("CREATE TABLE export_info (key TEXT PRIMARY KEY, value TEXT)")?;
+        if let Value::Object(m) = header {
+            for (k, v) in m {
+                let v = v
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string());
+                tx.execute("INSERT INTO export_info VALUES (?1, ?2)", (k, v))?;
+            }
+        }
+        for d in dumps {
+            tx.execute_batch(&format!(
+                "CREATE TABLE {} ({})",
+                d.table.name,
+                d.columns.join(", ")
+            ))?;
+            let marks = vec!["?"; d.columns.len()].join(", ");
+            let mut insert =
+                tx.prepare(&format!("INSERT INTO {} VALUES ({marks})", d.table.name))?;
+            for r in &d.rows {
+                insert.execute(rusqlite::params_from_iter(r.iter()))?;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(crate::store::bytes::export(&mut conn)?)
+}

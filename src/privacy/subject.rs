@@ -1,0 +1,273 @@
+//! Who a data-subject request is about, and where their rows are.
+//!
+//! A subject is a user id or an anonymous id. A request about a user also
+//! covers every anonymous id `identify` linked to it. The ledger and the
+//! audit log name subjects by a salted SHA-256 (the salt is random per
+//! database, kept in `meta`), which is what is left of a subject after
+//! erasure; rectification records the old name's hash, so the trail follows
+//! renames.
+
+use rusqlite::{Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use super::chain::hex;
+use crate::error::{Error, Result};
+
+/// Refuses an empty, oversized or control-character subject.
+pub fn check(field: &str, subject: &str) -> Result<()> {
+    if subject.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if subject.len() > 256 {
+        return Err(Error::invalid(field, "must be at most 256 bytes"));
+    }
+    if subject.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// This database's salt for subject hashes, made on first use.
+pub fn salt(conn: &Connection) -> Result<String> {
+    let found: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'privacy.salt'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if let Some(s) = found {
+        return Ok(s);
+    }
+    let salt = hex(&crate::session::token::random_bytes::<32>());
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('privacy.salt', ?1)",
+        [&salt],
+    )?;
+    Ok(salt)
+}
+
+/// The salted hash that stands for `subject` in the ledger and the audit.
+pub fn hash(salt: &str, subject: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0]);
+    h.update(subject.as_bytes());
+    hex(&h.finalize())
+}
+
+/// The ids a request about `subject` covers and the hashes its ledger and
+/// audit rows may carry.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// The subject, then the anonymous ids linked to it.
+    pub ids: Vec<String>,
+    /// Hashes of the ids and of the names the subject had before a
+    /// rectification.
+    pub hashes: Vec<String>,
+    /// The subject's own hash.
+    pub subject_hash: String,
+}
+
+impl Scope {
+    /// Resolves `subject`.
+    pub fn resolve(conn: &Connection, subject: &str) -> Result<Self> {
+        check("subject", subject)?;
+        let salt = salt(conn)?;
+        let mut ids = vec![subject.to_owned()];
+        let mut stmt = conn.prepare_cached(
+            "SELECT anonymous_id FROM identities WHERE user_id = ?1 ORDER BY anonymous_id",
+        )?;
+        for id in stmt.query_map([subject], |r| r.get::<_, String>(0))? {
+            let id = id?;
+            if id != subject {
+                ids.push(id);
+            }
+        }
+        let mut hashes: Vec<String> = ids.iter().map(|id| hash(&salt, id)).collect();
+        // Names before a rectification, followed back.
+        let mut stmt = conn.prepare_cached(
+            "SELECT json_extract(details, '$.previousHash') FROM audit_log \
+             WHERE action = 'rectify' AND subject_hash = ?1",
+        )?;
+        let mut i = 0;
+        while i < hashes.len() && hashes.len() < 1000 {
+            let found: Vec<Option<String>> = stmt
+                .query_map([&hashes[i]], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for h in found.into_iter().flatten() {
+                if !hashes.contains(&h) {
+                    hashes.push(h);
+                }
+            }
+            i += 1;
+        }
+        Ok(Self {
+            subject_hash: hashes[0].clone(),
+            ids,
+            hashes,
+        })
+    }
+
+    /// The ids as a JSON array, bound as `?1` in [`TABLES`]' filters.
+    pub fn ids_json(&self) -> String {
+        serde_json::to_string(&self.ids).unwrap_or_default()
+    }
+
+    /// The hashes as a JSON array, bound as `?2` in [`TABLES`]' filters.
+    pub fn hashes_json(&self) -> String {
+        serde_json::to_string(&self.hashes).unwrap_or_default()
+    }
+}
+
+/// How erasure treats a table's rows about a subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnErase {
+    /// The rows are deleted.
+    Delete,
+    /// The rows stay, with the subject and its client details cleared: the
+    /// salted hash stays, so hash chains still verify.
+    Clear(&'static str),
+}
+
+/// One table holding rows about subjects.
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    /// Its name, also its name in exports.
+    pub name: &'static str,
+    /// The columns exported (never token hashes, fingerprints or sealed state).
+    pub columns: &'static str,
+    /// Columns holding JSON text, exported as JSON.
+    pub json: &'static [&'static str],
+    /// Which rows are the subject's: `?1` is the ids, `?2` the hashes, as JSON arrays.
+    pub filter: &'static str,
+    /// Export order.
+    pub order: &'static str,
+    /// What erasure does.
+    pub on_erase: OnErase,
+}
+
+macro_rules! ids {
+    ($col:literal) => {
+        concat!($col, " IN (SELECT value FROM json_each(?1))")
+    };
+}
+
+/// Every table with rows about subjects, in export order.
+pub const TABLES: &[Table] = &[
+    Table {
+        name: "events",
+        columns: "event_id, ts, type, name, user_id, anonymous_id, session_id, url, path, referrer, \
+                  properties, dimensions, ip_masked, browser, os, device, user_agent, sample_rate, received_at",
+        json: &["properties", "dimensions"],
+        filter: concat!(
+            "user_id IN (SELECT value FROM json_each(?1)) ",
+            "OR anonymous_id IN (SELECT value FROM json_each(?1))"
+        ),
+        order: "id",
+        on_erase: OnErase::Delete,
+    },
+    Table {
+        name: "identities",
+        columns: "anonymous_id, user_id, linked_at",
+        json: &[],
+        filter: concat!(
+            "user_id IN (SELECT value FROM json_each(?1)) ",
+            "OR anonymous_id IN (SELECT value FROM json_each(?1))"
+        ),
+        order: "anonymous_id",
+        on_erase: OnErase::Delete,
+    },
+    Table {
+        name: "sessions",
+        columns: "session_id, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, \
+                  ip_masked, browser, os, device",
+        json: &[],
+        filter: ids!("user_id"),
+        order: "id",
+        on_erase: OnErase::Delete,
+    },
+    Table {
+        name: "prefs",
+        columns: "subject, key, value, updated_at",
+        json: &["value"],
+        filter: ids!("subject"),
+        order: "subject, key",
+        on_erase: OnErase::Delete,
+    },
+    Table {
+        name: "pref_history",
+        columns: "subject, key, old_value, new_value, at, source",
+        json: &["old_value", "new_value"],
+        filter: ids!("subject"),
+        order: "id",
+        on_erase: OnErase::Delete,
+    },
+    Table {
+        name: "consents",
+        columns: "subject, purpose, granted, policy_version, source, at",
+        json: &[],
+        filter: ids!("subject"),
+        order: "subject, purpose",
+        on_erase: OnErase::Delete,
+    },
+    Table {
+        name: "consent_ledger",
+        columns: "seq, at, subject, action, purposes, policy_version, source, text_hash, ip_masked, user_agent",
+        json: &["purposes"],
+        filter: "subject_hash IN (SELECT value FROM json_each(?2))",
+        order: "seq",
+        on_erase: OnErase::Clear("subject = NULL, ip_masked = NULL, user_agent = NULL"),
+    },
+    Table {
+        name: "experiment_assignments",
+        columns: "key, user_id, variant, assigned_at",
+        json: &[],
+        filter: ids!("user_id"),
+        order: "key",
+        on_erase: OnErase::Delete,
+    },
+    Table {
+        name: "rollup_user_hours",
+        columns: "hour, user_key, events, weight",
+        json: &[],
+        filter: ids!("user_key"),
+        order: "hour",
+        on_erase: OnErase::Delete,
+    },
+    Table {
+        name: "outbox",
+        columns: "event_id, event, attempts, available_at",
+        json: &["event"],
+        filter: concat!(
+            "json_extract(event, '$.userId') IN (SELECT value FROM json_each(?1)) ",
+            "OR json_extract(event, '$.anonymousId') IN (SELECT value FROM json_each(?1))"
+        ),
+        order: "id",
+        on_erase: OnErase::Delete,
+    },
+    Table {
+        name: "quarantine",
+        columns: "event_id, received_at, code, field, reason, event",
+        json: &["event"],
+        filter: concat!(
+            "json_extract(event, '$.userId') IN (SELECT value FROM json_each(?1)) ",
+            "OR json_extract(event, '$.anonymousId') IN (SELECT value FROM json_each(?1))"
+        ),
+        order: "id",
+        on_erase: OnErase::Delete,
+    },
+    Table {
+        name: "audit_log",
+        columns: "seq, at, actor, action, subject, details",
+        json: &["details"],
+        filter: "subject_hash IN (SELECT value FROM json_each(?2))",
+        order: "seq",
+        on_erase: OnErase::Clear("subject = NULL"),
+    },
+];
+
+/// The table named `name` in [`TABLES`].
+pub fn table(name: &str) -> &'static Table {
+    TABLES
+        .iter()
+        .find(|t| t.name == name)
+        .expect("a table in TABLES")
+}
