@@ -123,6 +123,16 @@ impl<'a> Privacy<'a> {
         audit::verify(self.conn)
     }
 
+    /// How many events were not stored for want of `analytics` consent.
+    pub fn dropped_without_consent(&self) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT coalesce((SELECT value FROM counters WHERE name = 'consent.dropped'), 0)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
     /// Appends an entry to the audit log for an action the host took
     /// itself, such as `sessions.destroy_all`.
     pub fn record_audit(

@@ -1,0 +1,310 @@
+//! Rights of the data subject end to end: export completeness and erasure
+//! by byte scan. Native and wasm.
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+mod common;
+
+use common::contains;
+use common::dataset::*;
+use common::people::*;
+use serde_json::{json, Value};
+use usertrail::privacy::{AuditFilter, EraseOptions, ExportFormat};
+use usertrail::Storage;
+
+#[test]
+fn export_has_every_row_about_the_subject_and_nothing_else() {
+    let (trail, _) = open_people(Storage::Memory);
+    populate(&trail);
+    let ids = "('ann', 'anon-of-ann')";
+    let expected = [
+        ("events", format!("SELECT count(*) FROM events WHERE user_id IN {ids} OR anonymous_id IN {ids}")),
+        ("identities", "SELECT count(*) FROM identities WHERE user_id = 'ann'".into()),
+        ("sessions", "SELECT count(*) FROM sessions WHERE user_id = 'ann'".into()),
+        ("prefs", "SELECT count(*) FROM prefs WHERE subject = 'ann'".into()),
+        ("pref_history", "SELECT count(*) FROM pref_history WHERE subject = 'ann'".into()),
+        ("consents", "SELECT count(*) FROM consents WHERE subject = 'ann'".into()),
+        ("consent_ledger", "SELECT count(*) FROM consent_ledger WHERE subject = 'ann'".into()),
+        ("experiment_assignments", "SELECT count(*) FROM experiment_assignments WHERE user_id = 'ann'".into()),
+        ("rollup_user_hours", "SELECT count(*) FROM rollup_user_hours WHERE user_key = 'ann'".into()),
+        ("outbox", "SELECT count(*) FROM outbox WHERE event ->> '$.userId' = 'ann' OR event ->> '$.anonymousId' = 'anon-of-ann'".into()),
+        ("quarantine", "SELECT count(*) FROM quarantine WHERE event ->> '$.userId' = 'ann'".into()),
+        ("audit_log", "SELECT count(*) FROM audit_log WHERE subject = 'ann'".into()),
+    ];
+    let direct: Vec<u64> = expected.iter().map(|(_, sql)| count(&trail, sql)).collect();
+    let mut calls = 0;
+    let p = trail.privacy();
+    let export = p
+        .export("ann", ExportFormat::Json, Some("support"), &mut |_| {
+            calls += 1
+        })
+        .unwrap();
+    assert_eq!(calls, 12, "one progress call per table");
+    for ((table, _), &n) in expected.iter().zip(&direct) {
+        assert!(n > 0, "{table} has rows about ann");
+        assert_eq!(export.counts[*table], n, "{table}");
+    }
+    assert_eq!(export.counts.len(), expected.len());
+    let doc: Value = serde_json::from_slice(&export.bytes).unwrap();
+    assert_eq!(doc["format"], "usertrail.export");
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["ids"], json!(["ann", "anon-of-ann"]));
+    assert_eq!(
+        doc["tables"]["events"].as_array().unwrap().len() as u64,
+        export.counts["events"]
+    );
+    assert_eq!(
+        doc["tables"]["events"][1]["properties"]["email"], EMAIL,
+        "JSON columns stay JSON"
+    );
+    let text = String::from_utf8(export.bytes.clone()).unwrap();
+    assert!(!text.contains("bob"), "nothing about other people");
+    assert!(
+        !text.contains("tokenHash") && !text.contains("fingerprint") && !text.contains("sealed")
+    );
+    assert!(
+        !contains(&export.bytes, b"\"cart\""),
+        "session state is not session metadata"
+    );
+
+    // The same rows in the other formats.
+    let nd = p
+        .export("ann", ExportFormat::Ndjson, None, &mut |_| {})
+        .unwrap();
+    assert_eq!(
+        nd.counts["audit_log"],
+        export.counts["audit_log"] + 1,
+        "the first export's entry"
+    );
+    let total: u64 = nd.counts.values().sum();
+    let lines: Vec<Value> = nd
+        .bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, 1 + total);
+    assert_eq!(lines[0]["version"], 1);
+    let csv = p
+        .export("ann", ExportFormat::Csv, None, &mut |_| {})
+        .unwrap();
+    assert!(csv.bytes.starts_with(b"PK\x03\x04") && csv.mime_type == "application/zip");
+    for name in [
+        "manifest.json",
+        "events.csv",
+        "consent_ledger.csv",
+        "audit_log.csv",
+    ] {
+        assert!(contains(&csv.bytes, name.as_bytes()), "{name}");
+    }
+    let db = p
+        .export("ann", ExportFormat::Sqlite, None, &mut |_| {})
+        .unwrap();
+    assert!(db.bytes.starts_with(b"SQLite format 3\0"));
+    assert!(db.file_name.ends_with(".sqlite"));
+    assert_eq!(err_code(ExportFormat::parse("xml")), "UNSUPPORTED_FORMAT");
+
+    // Each export is audited.
+    let audited = p.audit(&AuditFilter {
+        action: Some("export".into()),
+        ..AuditFilter::default()
+    });
+    let audited = audited.unwrap();
+    assert_eq!(audited.len(), 4);
+    assert_eq!(audited[0].actor, "support");
+    assert_eq!(audited[0].details["format"], "json");
+}
+
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+#[test]
+fn sqlite_export_opens_on_its_own() {
+    let (trail, _) = open_people(Storage::Memory);
+    populate(&trail);
+    let db = trail
+        .privacy()
+        .export("bob", ExportFormat::Sqlite, None, &mut |_| {})
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bob.sqlite");
+    std::fs::write(&path, &db.bytes).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM events WHERE user_id = 'bob' OR anonymous_id = 'anon-of-bob'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n as u64, db.counts["events"]);
+    let subject: String = conn
+        .query_row(
+            "SELECT value FROM export_info WHERE key = 'subject'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(subject, "bob");
+}
+
+#[test]
+fn erase_leaves_no_bytes_of_the_subject_and_keeps_everyone_else() {
+    let (mut trail, _) = open_people(Storage::Memory);
+    populate(&trail);
+    let before = trail.export().unwrap();
+    assert_eq!(personal_traces(&before), ["ann", "anon-of-ann", IP, EMAIL]);
+    let bob_events = count(&trail, "SELECT count(*) FROM events WHERE user_id = 'bob'");
+
+    let report = trail
+        .privacy()
+        .erase(
+            "ann",
+            &EraseOptions {
+                reason: "user request".into(),
+                actor: Some("dpo".into()),
+            },
+        )
+        .unwrap();
+    assert_eq!(report.ids, 2);
+    assert_eq!(report.counts["events"], 8);
+    assert_eq!(report.counts["consent_ledger"], 1, "cleared, not deleted");
+
+    let after = trail.export().unwrap();
+    assert_eq!(personal_traces(&after), Vec::<&str>::new());
+    assert!(
+        contains(&after, BOB_IP.as_bytes()),
+        "bob's quarantined input keeps his IP"
+    );
+    assert_eq!(
+        count(&trail, "SELECT count(*) FROM events WHERE user_id = 'bob'"),
+        bob_events
+    );
+    assert!(contains(&after, b"bob@example.net"));
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT count(*) FROM sessions WHERE user_id = 'bob'"
+        ),
+        1
+    );
+
+    // What remains: a tombstone and ledger rows under the salted hash.
+    let p = trail.privacy();
+    assert!(p.verify_ledger().unwrap().ok && p.verify_audit().unwrap().ok);
+    let tomb = p.audit(&AuditFilter {
+        action: Some("erase".into()),
+        ..AuditFilter::default()
+    });
+    let tomb = tomb.unwrap();
+    assert_eq!(tomb.len(), 1);
+    assert_eq!(
+        (tomb[0].subject.as_deref(), tomb[0].actor.as_str()),
+        (None, "dpo")
+    );
+    assert_eq!(
+        tomb[0].subject_hash.as_deref(),
+        Some(report.subject_hash.as_str())
+    );
+    assert_eq!(
+        count(
+            &trail,
+            &format!(
+                "SELECT count(*) FROM consent_ledger WHERE subject IS NULL AND subject_hash = '{}'",
+                report.subject_hash
+            )
+        ),
+        1
+    );
+    // An export after erasure has nothing but the audit trail.
+    let again = p
+        .export("ann", ExportFormat::Json, None, &mut |_| {})
+        .unwrap();
+    let rows: u64 = again
+        .counts
+        .iter()
+        .filter(|(t, _)| *t != "audit_log" && *t != "consent_ledger")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(rows, 0);
+}
+
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+#[test]
+fn erase_leaves_no_bytes_in_the_database_file_or_its_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trail.db");
+    let (trail, _) = open_people(Storage::File(path.clone()));
+    populate(&trail);
+    trail
+        .privacy()
+        .erase(
+            "ann",
+            &EraseOptions {
+                reason: "user request".into(),
+                actor: None,
+            },
+        )
+        .unwrap();
+    for file in ["trail.db", "trail.db-wal", "trail.db-journal"] {
+        let Ok(bytes) = std::fs::read(dir.path().join(file)) else {
+            continue;
+        };
+        assert_eq!(personal_traces(&bytes), Vec::<&str>::new(), "{file}");
+    }
+    trail.close().unwrap();
+}
+
+#[test]
+fn bad_requests_are_refused_and_change_nothing() {
+    let (mut trail, _) = open_people(Storage::Memory);
+    populate(&trail);
+    let before = trail.export().unwrap();
+    {
+        let p = trail.privacy();
+        let erase = |reason: &str| EraseOptions {
+            reason: reason.into(),
+            actor: None,
+        };
+        assert_eq!(err_code(p.erase("", &erase("x"))), "INVALID_INPUT");
+        assert_eq!(err_code(p.erase("ann", &erase(""))), "INVALID_INPUT");
+        assert_eq!(
+            err_code(p.erase(&"a".repeat(257), &erase("x"))),
+            "INVALID_INPUT"
+        );
+        assert_eq!(err_code(p.erase("ann\0", &erase("x"))), "INVALID_INPUT");
+        assert_eq!(err_code(p.anonymize("", None)), "INVALID_INPUT");
+        assert_eq!(
+            err_code(p.export("", ExportFormat::Json, None, &mut |_| {})),
+            "INVALID_INPUT"
+        );
+        assert_eq!(
+            err_code(p.export("ann", ExportFormat::Json, Some(""), &mut |_| {})),
+            "INVALID_INPUT"
+        );
+        assert_eq!(
+            err_code(p.audit(&AuditFilter {
+                limit: Some(0),
+                ..AuditFilter::default()
+            })),
+            "INVALID_INPUT"
+        );
+    }
+    assert_eq!(trail.export().unwrap(), before);
+    let erase = |reason: &str| EraseOptions {
+        reason: reason.into(),
+        actor: None,
+    };
+    // SQL-looking subjects are only names: erasing one touches nobody.
+    let report = trail
+        .privacy()
+        .erase("ann' OR '1'='1", &erase("test"))
+        .unwrap();
+    assert!(
+        report
+            .counts
+            .iter()
+            .all(|(t, &n)| n == 0 || t == "audit_log"),
+        "{report:?}"
+    );
+    assert!(count(&trail, "SELECT count(*) FROM events WHERE user_id = 'ann'") > 0);
+}

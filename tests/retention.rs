@@ -1,0 +1,259 @@
+//! Retention: defaults, dry runs, automatic runs by the clock, hash chains
+//! that still verify after pruning, and rollups that stay exact. Native and
+//! wasm.
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+mod common;
+
+use std::sync::Arc;
+
+use common::dataset::*;
+use serde_json::{json, Map, Value};
+use usertrail::clock::{Clock, ManualClock};
+use usertrail::privacy::{GrantOptions, PrivacyConfig, RetentionPolicy};
+use usertrail::session::CreateOptions;
+use usertrail::{OpenOptions, Storage, UserTrail};
+
+fn open_at(storage: Storage, clock: Arc<ManualClock>, interval_secs: u64) -> UserTrail {
+    UserTrail::open(
+        OpenOptions::new(storage)
+            .clock(clock)
+            .privacy(PrivacyConfig {
+                retention_interval_secs: interval_secs,
+                ..PrivacyConfig::default()
+            }),
+    )
+    .unwrap()
+}
+
+fn count(trail: &UserTrail, sql: &str) -> u64 {
+    trail
+        .store()
+        .conn()
+        .query_row(sql, [], |r| r.get::<_, i64>(0))
+        .unwrap() as u64
+}
+
+fn rollup(trail: &UserTrail) -> Vec<(i64, String, i64)> {
+    let conn = trail.store().conn();
+    let mut stmt = conn
+        .prepare("SELECT hour, user_key, events FROM rollup_user_hours ORDER BY 1, 2")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn changes(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap()
+}
+
+/// Events every 7 hours (at :30) for 500 days before `now`, for 3 users.
+fn history(trail: &UserTrail, now: i64) {
+    let mut batch = Vec::new();
+    let mut ts = now - 500 * DAY + 30 * 60_000;
+    let mut i = 0;
+    while ts < now {
+        batch.push(ev(ts, ["ann", "bob", "cy"][i % 3], "", "page", "/"));
+        ts += 7 * HOUR;
+        i += 1;
+    }
+    for chunk in batch.chunks(5000) {
+        track(trail, chunk.to_vec());
+    }
+}
+
+#[test]
+fn defaults_keep_13_months_and_dry_runs_count_what_runs_delete() {
+    let clock = Arc::new(ManualClock::new(D0));
+    let trail = open_at(Storage::Memory, clock.clone(), 86_400);
+    assert_eq!(
+        trail.privacy().retention().unwrap(),
+        RetentionPolicy::default()
+    );
+    // Ingest runs retention when due; it ran at open, so old events stay for now.
+    history(&trail, D0);
+    let total = count(&trail, "SELECT count(*) FROM events");
+    let dry = trail.privacy().run_retention(true, None).unwrap();
+    assert!(dry.dry_run && dry.counts["events"] > 0);
+    assert_eq!(
+        total,
+        count(&trail, "SELECT count(*) FROM events"),
+        "a dry run deletes nothing"
+    );
+    let run = trail.privacy().run_retention(false, Some("ops")).unwrap();
+    assert_eq!(
+        run.counts, dry.counts,
+        "the dry run counted exactly what the run deleted"
+    );
+    // 13 calendar months before 2023-11-14 is 2022-10-14.
+    let cutoff = 1_665_705_600_000 + (D0 % DAY);
+    assert_eq!(
+        count(
+            &trail,
+            &format!("SELECT count(*) FROM events WHERE ts < {cutoff}")
+        ),
+        0
+    );
+    assert_eq!(
+        count(&trail, "SELECT count(*) FROM events") + run.counts["events"],
+        total
+    );
+    // The rollup matches a rebuild from what is left, partial hour included.
+    let kept = rollup(&trail);
+    usertrail::analytics::rollup::rebuild(trail.store().conn()).unwrap();
+    assert_eq!(kept, rollup(&trail));
+    let audit = trail
+        .privacy()
+        .audit(&usertrail::privacy::AuditFilter {
+            action: Some("retention.run".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(audit.len(), 1, "dry runs are not audited");
+    assert_eq!(audit[0].actor, "ops");
+}
+
+#[test]
+fn retention_runs_at_open_and_then_once_per_interval_by_the_clock() {
+    let clock = Arc::new(ManualClock::new(D0));
+    let mut trail = open_at(Storage::Memory, clock.clone(), 3600);
+    trail
+        .privacy()
+        .set_retention(&changes(json!({ "events": "1d" })), None)
+        .unwrap();
+    track(&trail, vec![ev(D0 - 2 * DAY, "ann", "", "page", "/old")]);
+    assert_eq!(
+        count(&trail, "SELECT count(*) FROM events"),
+        1,
+        "not due yet"
+    );
+    clock.advance(3_600_000);
+    track(&trail, vec![ev(clock.now_ms(), "ann", "", "page", "/new")]);
+    assert_eq!(
+        count(&trail, "SELECT count(*) FROM events WHERE path = '/old'"),
+        0,
+        "due: ran"
+    );
+
+    // At open, whatever the interval.
+    track(&trail, vec![ev(D0 - 3 * DAY, "bob", "", "page", "/old")]);
+    let bytes = trail.export().unwrap();
+    let reopened = open_at(Storage::Bytes(bytes), clock.clone(), 3600);
+    assert_eq!(
+        count(&reopened, "SELECT count(*) FROM events WHERE path = '/old'"),
+        0
+    );
+    assert_eq!(
+        reopened.privacy().retention().unwrap().events.as_deref(),
+        Some("1d"),
+        "the policy is stored in the database"
+    );
+}
+
+#[test]
+fn pruned_chains_still_verify_and_current_consent_keeps_its_proof() {
+    let clock = Arc::new(ManualClock::new(D0));
+    let trail = open_at(Storage::Memory, clock.clone(), 86_400);
+    let p = trail.privacy();
+    let grant = GrantOptions {
+        purposes: vec!["analytics".into()],
+        source: "banner".into(),
+        ..GrantOptions::default()
+    };
+    p.grant("ann", &grant).unwrap();
+    p.grant("bob", &grant).unwrap();
+    clock.advance(40 * DAY);
+    p.grant("bob", &grant).unwrap();
+    p.set_retention(&changes(json!({ "audit": "30d", "consent": "30d" })), None)
+        .unwrap();
+    let run = p.run_retention(false, None).unwrap();
+    // Ledger: ann's only grant still proves her consent; it and everything
+    // after it stay, so only a prefix could go, and here nothing does.
+    assert_eq!(run.counts["consent"], 0);
+    // Audit: the first two grants are older than 30 days.
+    assert_eq!(run.counts["audit"], 2);
+    let report = p.verify_audit().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert!(p.verify_ledger().unwrap().ok);
+    // ann changes her mind: her old grant no longer proves anything current.
+    p.withdraw(
+        "ann",
+        &usertrail::privacy::WithdrawOptions {
+            purposes: vec!["analytics".into()],
+            source: "settings".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    clock.advance(DAY);
+    let run = p.run_retention(false, None).unwrap();
+    assert_eq!(
+        run.counts["consent"], 2,
+        "ann's first grant and bob's superseded one"
+    );
+    assert!(p.verify_ledger().unwrap().ok);
+    assert!(p.status("bob").unwrap().purposes["analytics"].granted);
+    assert!(!p.status("ann").unwrap().purposes["analytics"].granted);
+}
+
+#[test]
+fn expired_sessions_go_at_once_and_quarantine_after_30_days() {
+    let clock = Arc::new(ManualClock::new(D0));
+    let trail = open_at(Storage::Memory, clock.clone(), 86_400);
+    trail
+        .sessions()
+        .create(CreateOptions {
+            user_id: Some("ann"),
+            idle_timeout_secs: Some(60),
+            ..CreateOptions::default()
+        })
+        .unwrap();
+    clock.advance(61_000);
+    let run = trail.privacy().run_retention(false, None).unwrap();
+    assert_eq!(run.counts["sessions"], 1);
+    assert_eq!(run.counts["quarantine"], 0);
+}
+
+#[test]
+fn bad_retention_settings_are_refused_and_change_nothing() {
+    let clock = Arc::new(ManualClock::new(D0));
+    let trail = open_at(Storage::Memory, clock, 86_400);
+    let p = trail.privacy();
+    for bad in [
+        json!({ "events": "13 months" }),
+        json!({ "events": "-1d" }),
+        json!({ "events": 30 }),
+        json!({ "events": "200y" }),
+        json!({ "cookies": "1d" }),
+        json!({ "events": "1d", "audit": "soon" }),
+    ] {
+        assert_eq!(
+            err_code(p.set_retention(&changes(bad.clone()), None)),
+            "INVALID_INPUT",
+            "{bad}"
+        );
+    }
+    assert_eq!(p.retention().unwrap(), RetentionPolicy::default());
+    let kept = p
+        .set_retention(&changes(json!({ "events": null, "outbox": "7d" })), None)
+        .unwrap();
+    assert_eq!((kept.events, kept.outbox.as_deref()), (None, Some("7d")));
+    assert_eq!(
+        kept.audit.as_deref(),
+        Some("3y"),
+        "others stay as they were"
+    );
+    assert_eq!(
+        PrivacyConfig {
+            retention_interval_secs: 0,
+            ..PrivacyConfig::default()
+        }
+        .validate()
+        .map_err(|e| usertrail::error::ErrorCode::code(&e).to_owned()),
+        Err("INVALID_INPUT".to_owned())
+    );
+}
