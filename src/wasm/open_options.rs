@@ -11,6 +11,7 @@ use super::options::{read, read_opt, uint8array, JsOptions};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::privacy::ip::IpMask;
+use crate::privacy::PrivacyConfig;
 use crate::session::{FingerprintPolicy, Keyring, SessionConfig};
 use crate::store::StoreOptions;
 use crate::tracking::{OutboxConfig, SamplingRule, TrackingConfig, ValidationMode};
@@ -33,6 +34,8 @@ struct OpenOptionsJs {
     ip_mask: Option<IpMaskJs>,
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     tracking: JsValue,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    privacy: JsValue,
 }
 
 impl JsOptions for OpenOptionsJs {
@@ -43,6 +46,7 @@ impl JsOptions for OpenOptionsJs {
         "sessions",
         "ipMask",
         "tracking",
+        "privacy",
     ];
 }
 
@@ -112,7 +116,8 @@ pub(crate) fn parse(value: JsValue) -> Result<Parsed> {
     let mut options = OpenOptions::new(Storage::Memory)
         .clock(clock)
         .sessions(sessions)
-        .tracking(tracking);
+        .tracking(tracking)
+        .privacy(privacy(js.privacy)?);
     if let Some(ms) = js.busy_timeout_ms {
         options.store = StoreOptions {
             busy_timeout_ms: ms,
@@ -232,6 +237,42 @@ fn tracking(value: JsValue) -> Result<TrackingConfig> {
         store_raw_user_agent: js.store_raw_user_agent.unwrap_or(false),
         outbox,
         ip_mask: IpMask::default(),
+    })
+}
+
+/// `privacy` in the open options.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PrivacyJs {
+    policy_version: Option<String>,
+    require_consent: Option<Vec<String>>,
+    redact_pii: Option<bool>,
+    purposes: Option<Vec<String>>,
+    retention_interval_secs: Option<u64>,
+}
+
+impl JsOptions for PrivacyJs {
+    const KEYS: &'static [&'static str] = &[
+        "policyVersion",
+        "requireConsent",
+        "redactPii",
+        "purposes",
+        "retentionIntervalSecs",
+    ];
+}
+
+/// Reads `privacy` into the core's settings.
+fn privacy(value: JsValue) -> Result<PrivacyConfig> {
+    let js: PrivacyJs = read_opt(Some(value), "privacy")?;
+    let d = PrivacyConfig::default();
+    Ok(PrivacyConfig {
+        policy_version: js.policy_version.unwrap_or(d.policy_version),
+        require_consent: js.require_consent.unwrap_or(d.require_consent),
+        redact_pii: js.redact_pii.unwrap_or(d.redact_pii),
+        purposes: js.purposes.unwrap_or(d.purposes),
+        retention_interval_secs: js
+            .retention_interval_secs
+            .unwrap_or(d.retention_interval_secs),
     })
 }
 

@@ -42,6 +42,7 @@ fn status_name(s: crate::tracking::TrackStatus) -> &'static str {
         Duplicate => "duplicate",
         SampledOut => "sampled_out",
         Quarantined => "quarantined",
+        NoConsent => "no_consent",
     }
 }
 

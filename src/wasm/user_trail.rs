@@ -10,6 +10,7 @@ use super::error::js;
 use super::experiments::JsExperiments;
 use super::opfs;
 use super::prefs::JsPrefs;
+use super::privacy::JsPrivacy;
 use super::sessions::JsSessions;
 use super::tracking::JsTracking;
 use crate::error::Error;
@@ -137,6 +138,13 @@ impl JsUserTrail {
     #[wasm_bindgen(getter)]
     pub fn analytics(&self) -> JsAnalytics {
         JsAnalytics::new(self.0.clone())
+    }
+
+    /// Privacy and compliance: consent, export, erasure, anonymisation,
+    /// rectification, retention, the audit log. See the `Privacy` class.
+    #[wasm_bindgen(getter)]
+    pub fn privacy(&self) -> JsPrivacy {
+        JsPrivacy::new(self.0.clone())
     }
 
     /// A/B experiments: define, assign, results. See the `Experiments` class.

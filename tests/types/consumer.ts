@@ -21,6 +21,16 @@ import {
   type Paths,
   type Experiment,
   type ExperimentResults,
+  type ConsentStatus,
+  type WithdrawResult,
+  type LedgerEntry,
+  type ExportFile,
+  type ExportProgress,
+  type EraseReport,
+  type AnonymizeReport,
+  type AuditEntry,
+  type RetentionPolicy,
+  type RetentionReport,
   Tracker,
 } from 'usertrail';
 
@@ -141,3 +151,33 @@ async function analytics(trail: UserTrail): Promise<void> {
 }
 
 void analytics;
+
+async function privacy(): Promise<void> {
+  const trail = await UserTrail.open({
+    privacy: { policyVersion: '2026-03', requireConsent: ['analytics'], redactPii: true, purposes: ['newsletter'], retentionIntervalSecs: 3600 },
+  });
+  const p = trail.privacy;
+  const s: ConsentStatus = p.grant('ann', { purposes: ['analytics', 'newsletter'], source: 'banner', text: 'We count visits.' });
+  const granted: boolean | undefined = s.purposes['analytics']?.granted;
+  const w: WithdrawResult = p.withdraw('ann', { purposes: ['analytics'], source: 'settings', erase: true });
+  const erasedEvents: number | undefined = w.erased['events'];
+  const gpc: ConsentStatus = p.applyGlobalPrivacyControl('ann');
+  const ledger: LedgerEntry[] = p.ledger({ subject: 'ann', limit: 10 });
+  const ok: boolean = p.verifyLedger().ok && p.verifyAudit().ok;
+  const file: ExportFile = p.export('ann', { format: 'csv', onProgress: (x: ExportProgress) => void x.rows });
+  const bytes: Uint8Array = file.bytes;
+  const erased: EraseReport = p.erase('ann', { reason: 'user request', actor: 'support' });
+  const anon: AnonymizeReport = p.anonymize('bob');
+  p.rectify('cy', { userId: 'cyril' });
+  const audit: AuditEntry[] = p.audit({ action: 'erase', since: 0 });
+  const policy: RetentionPolicy = p.retention.set({ events: '400d', outbox: null });
+  const run: RetentionReport = p.retention.run({ dryRun: true });
+  const dropped: number = p.droppedWithoutConsent();
+  // @ts-expect-error: not a format
+  p.export('ann', { format: 'xml' });
+  // @ts-expect-error: erasure needs a reason
+  p.erase('ann', {});
+  console.log(granted, erasedEvents, gpc, ledger, ok, bytes, erased, anon, audit, policy, run.counts.events, dropped);
+}
+
+void privacy;

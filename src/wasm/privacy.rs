@@ -1,0 +1,348 @@
+//! The `Privacy` and `Retention` JS classes (`trail.privacy`,
+//! `trail.privacy.retention`): thin shells over [`crate::privacy::Privacy`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use wasm_bindgen::prelude::*;
+
+use super::json::{self, to_js};
+use super::options::string;
+use super::user_trail::Handle;
+use crate::error::Result;
+use crate::privacy::{
+    AuditFilter, EraseOptions, ExportFormat, GrantOptions, RectifyOptions, WithdrawOptions,
+};
+
+/// Privacy and compliance: `trail.privacy`.
+#[wasm_bindgen(js_name = Privacy)]
+pub struct JsPrivacy(Handle);
+
+impl JsPrivacy {
+    pub(crate) fn new(handle: Handle) -> Self {
+        Self(handle)
+    }
+}
+
+/// An optional options object read through JSON (functions in it dropped).
+fn opt<T: serde::de::DeserializeOwned + Default>(value: &JsValue, field: &str) -> Result<T> {
+    if value.is_undefined() || value.is_null() {
+        Ok(T::default())
+    } else {
+        json::from_js(value, field)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GpcJs {
+    source: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LedgerJs {
+    subject: Option<String>,
+    after_seq: Option<i64>,
+    limit: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExportJs {
+    format: Option<String>,
+    actor: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ActorJs {
+    actor: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RunJs {
+    dry_run: Option<bool>,
+    actor: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportMeta<'a> {
+    format: ExportFormat,
+    file_name: &'a str,
+    mime_type: &'a str,
+    counts: &'a std::collections::BTreeMap<String, u64>,
+}
+
+#[wasm_bindgen(js_class = Privacy)]
+impl JsPrivacy {
+    /// Records consent to purposes, with its proof in the ledger.
+    ///
+    /// ```javascript
+    /// trail.privacy.grant(userId, { purposes: ['analytics'], policyVersion: '2026-03', source: 'banner', text: bannerText });
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "ConsentStatus")]
+    pub fn grant(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "GrantOptions")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let o: GrantOptions = json::from_js(&options, "options")?;
+            to_js(&t.privacy().grant(&string(&subject, "subject")?, &o)?)
+        })
+    }
+
+    /// Records a withdrawal; with `erase: true`, also deletes what those
+    /// purposes collected.
+    ///
+    /// ```javascript
+    /// const { status, erased } = trail.privacy.withdraw(userId, { purposes: ['analytics'], source: 'settings', erase: true });
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "WithdrawResult")]
+    pub fn withdraw(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "WithdrawOptions")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let o: WithdrawOptions = json::from_js(&options, "options")?;
+            let (status, erased) = t.privacy().withdraw(&string(&subject, "subject")?, &o)?;
+            to_js(&json!({ "status": status, "erased": erased }))
+        })
+    }
+
+    /// A subject's consent per purpose, with `needsReconsent` after a
+    /// policy version bump.
+    #[wasm_bindgen(unchecked_return_type = "ConsentStatus")]
+    pub fn status(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0
+            .with(|t| to_js(&t.privacy().status(&string(&subject, "subject")?)?))
+    }
+
+    /// Records a Global Privacy Control signal (`Sec-GPC: 1`): a withdrawal
+    /// of `sale_share` and `marketing`.
+    #[wasm_bindgen(js_name = applyGlobalPrivacyControl, unchecked_return_type = "ConsentStatus")]
+    pub fn apply_global_privacy_control(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ source?: string }")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let o: GpcJs = opt(&options, "options")?;
+            let s = string(&subject, "subject")?;
+            to_js(
+                &t.privacy()
+                    .apply_global_privacy_control(&s, o.source.as_deref())?,
+            )
+        })
+    }
+
+    /// Consent ledger rows, oldest first.
+    #[wasm_bindgen(unchecked_return_type = "LedgerEntry[]")]
+    pub fn ledger(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "LedgerQuery")] query: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let q: LedgerJs = opt(&query, "query")?;
+            to_js(
+                &t.privacy()
+                    .ledger(q.subject.as_deref(), q.after_seq, q.limit)?,
+            )
+        })
+    }
+
+    /// Checks the consent ledger's hash chain and names any edited or
+    /// removed row.
+    #[wasm_bindgen(js_name = verifyLedger, unchecked_return_type = "ChainReport")]
+    pub fn verify_ledger(&self) -> Result<JsValue, JsValue> {
+        self.0.with(|t| to_js(&t.privacy().verify_ledger()?))
+    }
+
+    /// Everything held about a subject, as a file to hand over.
+    ///
+    /// ```javascript
+    /// const file = trail.privacy.export(userId, { format: 'json' });
+    /// const blob = new Blob([file.bytes], { type: file.mimeType });
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "ExportFile")]
+    pub fn export(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ExportOptions")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let on_progress = if options.is_object() {
+            js_sys::Reflect::get(&options, &"onProgress".into()).unwrap_or(JsValue::UNDEFINED)
+        } else {
+            JsValue::UNDEFINED
+        };
+        self.0.with(|t| {
+            let o: ExportJs = opt(&options, "options")?;
+            let format = ExportFormat::parse(o.format.as_deref().unwrap_or("json"))?;
+            let callback = match on_progress.dyn_ref::<js_sys::Function>() {
+                Some(f) => Some(f.clone()),
+                None if on_progress.is_undefined() || on_progress.is_null() => None,
+                None => {
+                    return Err(crate::Error::invalid(
+                        "options.onProgress",
+                        "must be a function",
+                    ))
+                }
+            };
+            let mut report = |p: &crate::privacy::ExportProgress| {
+                if let (Some(f), Ok(v)) = (&callback, to_js(p)) {
+                    // A throwing callback does not stop the export.
+                    let _ = f.call1(&JsValue::NULL, &v);
+                }
+            };
+            let s = string(&subject, "subject")?;
+            let file = t
+                .privacy()
+                .export(&s, format, o.actor.as_deref(), &mut report)?;
+            let out = to_js(&ExportMeta {
+                format: file.format,
+                file_name: &file.file_name,
+                mime_type: file.mime_type,
+                counts: &file.counts,
+            })?;
+            let bytes = js_sys::Uint8Array::from(&file.bytes[..]);
+            let _ = js_sys::Reflect::set(&out, &"bytes".into(), &bytes);
+            Ok(out)
+        })
+    }
+
+    /// Erases everything held about a subject and its linked anonymous
+    /// ids; leaves an audit tombstone and the ledger under a salted hash.
+    ///
+    /// ```javascript
+    /// trail.privacy.erase(userId, { reason: 'user request', actor: 'support:42' });
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "EraseReport")]
+    pub fn erase(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EraseOptions")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let o: EraseOptions = json::from_js(&options, "options")?;
+            to_js(&t.privacy().erase(&string(&subject, "subject")?, &o)?)
+        })
+    }
+
+    /// Replaces a subject's ids by random pseudonyms and strips personal
+    /// data from its events; aggregate analytics stay the same.
+    #[wasm_bindgen(unchecked_return_type = "AnonymizeReport")]
+    pub fn anonymize(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ actor?: string }")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let o: ActorJs = opt(&options, "options")?;
+            let s = string(&subject, "subject")?;
+            to_js(&t.privacy().anonymize(&s, o.actor.as_deref())?)
+        })
+    }
+
+    /// Renames a user everywhere. Returns the rows changed per table.
+    #[wasm_bindgen(unchecked_return_type = "Record<string, number>")]
+    pub fn rectify(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RectifyOptions")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let o: RectifyOptions = json::from_js(&options, "options")?;
+            to_js(&t.privacy().rectify(&string(&subject, "subject")?, &o)?)
+        })
+    }
+
+    /// Audit log entries, oldest first.
+    #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
+    pub fn audit(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "AuditQuery")] query: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let q: AuditFilter = opt(&query, "query")?;
+            to_js(&t.privacy().audit(&q)?)
+        })
+    }
+
+    /// Checks the audit log's hash chain and names any edited or removed
+    /// entry.
+    #[wasm_bindgen(js_name = verifyAudit, unchecked_return_type = "ChainReport")]
+    pub fn verify_audit(&self) -> Result<JsValue, JsValue> {
+        self.0.with(|t| to_js(&t.privacy().verify_audit()?))
+    }
+
+    /// How many events were not stored for want of `analytics` consent.
+    #[wasm_bindgen(js_name = droppedWithoutConsent)]
+    pub fn dropped_without_consent(&self) -> Result<f64, JsValue> {
+        self.0
+            .with(|t| Ok(t.privacy().dropped_without_consent()? as f64))
+    }
+
+    /// Retention settings and runs. See the `PrivacyRetention` class.
+    #[wasm_bindgen(getter)]
+    pub fn retention(&self) -> JsRetention {
+        JsRetention(self.0.clone())
+    }
+}
+
+/// Retention: `trail.privacy.retention`.
+#[wasm_bindgen(js_name = PrivacyRetention)]
+pub struct JsRetention(Handle);
+
+#[wasm_bindgen(js_class = PrivacyRetention)]
+impl JsRetention {
+    /// The policy in force.
+    #[wasm_bindgen(unchecked_return_type = "RetentionPolicy")]
+    pub fn get(&self) -> Result<JsValue, JsValue> {
+        self.0.with(|t| to_js(&t.privacy().retention()?))
+    }
+
+    /// Changes the categories given (a duration such as `'30d'`, or `null`
+    /// to keep forever); the others stay.
+    ///
+    /// ```javascript
+    /// trail.privacy.retention.set({ events: '400d', outbox: '7d' });
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "RetentionPolicy")]
+    pub fn set(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Partial<RetentionPolicy> & { actor?: string }")]
+        changes: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let mut changes = json::object(&changes, "changes")?;
+            let actor = match changes.remove("actor") {
+                Some(serde_json::Value::String(a)) => Some(a),
+                Some(_) => return Err(crate::Error::invalid("changes.actor", "must be a string")),
+                None => None,
+            };
+            to_js(&t.privacy().set_retention(&changes, actor.as_deref())?)
+        })
+    }
+
+    /// Deletes what the policy no longer keeps, or with `dryRun`, counts it.
+    #[wasm_bindgen(unchecked_return_type = "RetentionReport")]
+    pub fn run(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ dryRun?: boolean; actor?: string }")]
+        options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.0.with(|t| {
+            let o: RunJs = opt(&options, "options")?;
+            to_js(
+                &t.privacy()
+                    .run_retention(o.dry_run.unwrap_or(false), o.actor.as_deref())?,
+            )
+        })
+    }
+}

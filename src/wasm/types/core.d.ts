@@ -1,0 +1,352 @@
+/** Every `code` a `UserTrailError` can carry. Stable across releases. */
+export type ErrorCode =
+  | 'INVALID_INPUT'
+  | 'CLOSED'
+  | 'NOT_A_DATABASE'
+  | 'CORRUPT'
+  | 'SCHEMA_TOO_NEW'
+  | 'FOREIGN_DATABASE'
+  | 'BUSY'
+  | 'STORAGE_FULL'
+  | 'CANNOT_OPEN'
+  | 'UNSUPPORTED'
+  | 'MIGRATION_FAILED'
+  | 'STORAGE_ERROR'
+  | 'SESSION_NOT_FOUND'
+  | 'SESSION_EXPIRED'
+  | 'CONFLICT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'KEY_MISSING'
+  | 'DECRYPTION_FAILED'
+  | 'SCHEMA_VIOLATION'
+  | 'UNKNOWN_DIMENSION'
+  | 'NOT_FOUND'
+  | 'UNKNOWN_PREFERENCE'
+  | 'EXPERIMENT_NOT_FOUND'
+  | 'UNKNOWN_PURPOSE'
+  | 'CONSENT_REQUIRED'
+  | 'UNSUPPORTED_FORMAT';
+
+/** Where the OPFS pool keeps the database. All fields are optional. */
+export interface OpfsOptions {
+  /** The database's file name in the pool. Default `'usertrail.db'`. */
+  name?: string;
+  /** The pool's (and its SQLite VFS's) name. Default `'usertrail'`. */
+  pool?: string;
+  /** The OPFS directory the pool uses. Default `'.usertrail'`. */
+  directory?: string;
+}
+
+/**
+ * Where the database lives:
+ * - `'memory'`: in memory; keep it with `export()`.
+ * - `'opfs'` or `{ opfs }`: the origin-private file system (dedicated worker only).
+ * - `{ bytes }`: a copy of a database exported earlier, opened in memory.
+ */
+export type StorageOption =
+  | 'memory'
+  | 'opfs'
+  | { opfs: OpfsOptions }
+  | { bytes: Uint8Array };
+
+/** Options for `UserTrail.open`. */
+export interface OpenOptions {
+  /** Default `'memory'`. */
+  storage?: StorageOption;
+  /** The time in ms since the epoch; default `Date.now`. For tests. */
+  clock?: () => number;
+  /** How long to wait for a lock held elsewhere before `BUSY`. Default 2000. */
+  busyTimeoutMs?: number;
+  /** Session settings. */
+  sessions?: SessionSettings;
+  /** How IP addresses are masked before they are stored (sessions and events). */
+  ipMask?: IpMask;
+  /** Tracking settings. */
+  tracking?: TrackingSettings;
+  /** Privacy settings: policy version, consent gating, PII redaction, retention. */
+  privacy?: PrivacySettings;
+}
+
+/** An event's category. */
+export type EventType = 'session' | 'page' | 'action' | 'system';
+
+/** Keep a fraction of matching events, decided per user so journeys stay whole. */
+export interface SamplingRule {
+  name?: string;
+  type?: EventType;
+  /** In (0, 1]. */
+  rate: number;
+}
+
+/** Engine-wide tracking settings. */
+export interface TrackingSettings {
+  /** What happens to events that fail their schema; default `'strict'`. */
+  validation?: 'strict' | 'lenient' | 'quarantine';
+  /** The first matching rule applies. */
+  sampling?: SamplingRule[];
+  /** Keep the raw user agent too; default false (only browser, OS, device). */
+  storeRawUserAgent?: boolean;
+  /** Queue every stored event for upload; `{ cap }` defaults to 10,000. */
+  outbox?: boolean | { cap?: number };
+}
+
+/** An event to track. */
+export interface TrackEvent {
+  /** A UUID; drawn (UUIDv7) if absent. Also the idempotency key. */
+  eventId?: string;
+  /** Default `'action'`. */
+  type?: EventType;
+  /** 1 to 200 characters. */
+  name: string;
+  /** At most 32 KiB of JSON, nested at most 8 deep. */
+  properties?: Record<string, unknown>;
+  /** Values of dimensions declared with `defineDimension`. */
+  dimensions?: Record<string, string | number | boolean>;
+  url?: string;
+  path?: string;
+  referrer?: string;
+  userId?: string;
+  anonymousId?: string;
+  /** Links the event to this token's session (the token is not stored). */
+  sessionToken?: string;
+  sessionId?: string;
+  /** ms since the epoch; now if absent. */
+  ts?: number;
+  /** Masked before storage. */
+  ip?: string;
+  /** Reduced to browser, OS and device before storage. */
+  userAgent?: string;
+}
+
+/** What became of a tracked event. */
+/** `'no_consent'`: not stored, the engine requires `analytics` consent the subject has not given. */
+export type TrackStatus = 'stored' | 'duplicate' | 'sampled_out' | 'quarantined' | 'no_consent';
+
+/** One event's result. `'rejected'` only in `trackBatch(..., { partial: true })`. */
+export interface TrackResult {
+  eventId: string | null;
+  status: TrackStatus | 'rejected';
+  error?: { code: ErrorCode; message: string; field?: string };
+}
+
+/** A property's declared type. */
+export type PropType = 'string' | 'number' | 'bool' | 'object' | { enum: string[] };
+
+/** What `defineEvent` declares. Undeclared properties are allowed. */
+export interface EventSchema {
+  required?: Record<string, PropType>;
+  optional?: Record<string, PropType>;
+  /** Properties holding personal data: `privacy.anonymize` removes them. */
+  personal?: string[];
+}
+
+/** A custom dimension. */
+export interface DimensionDefinition {
+  name: string;
+  /** Default `'string'`. */
+  type?: 'string' | 'number' | 'bool';
+}
+
+/** Whose events (exactly one of the three ids), and which. */
+export interface HistoryQuery {
+  userId?: string;
+  anonymousId?: string;
+  sessionId?: string;
+  types?: EventType[];
+  names?: string[];
+  /** Inclusive, ms. */
+  since?: number;
+  /** Exclusive, ms. */
+  until?: number;
+  /** 1 to 1000; default 100. */
+  limit?: number;
+  cursor?: string;
+}
+
+/** A stored event. */
+export interface TrackedEvent {
+  eventId: string;
+  ts: number;
+  type: EventType;
+  name: string;
+  userId: string | null;
+  anonymousId: string | null;
+  sessionId: string | null;
+  url: string | null;
+  path: string | null;
+  referrer: string | null;
+  properties: Record<string, unknown>;
+  dimensions: Record<string, string | number | boolean> | null;
+  client: { ip: string | null; browser: string | null; os: string | null; device: string | null };
+  userAgent: string | null;
+  /** Weight counts by 1 / sampleRate. */
+  sampleRate: number;
+  receivedAt: number;
+}
+
+/** A page of history, newest first. */
+export interface HistoryPage {
+  events: TrackedEvent[];
+  nextCursor: string | null;
+}
+
+/** A leased outbox batch. */
+export interface OutboxBatch {
+  batchId: string;
+  events: TrackedEvent[];
+}
+
+/** The outbox's numbers. */
+export interface OutboxStats {
+  queued: number;
+  leased: number;
+  dropped: number;
+}
+
+/** What `prefs.define` declares. */
+export interface PrefDefinition {
+  /** Letters, digits, '.', '_' or '-', e.g. `'appearance.theme'`. */
+  key: string;
+  category: string;
+  type: 'bool' | 'string' | 'number' | 'enum' | 'json';
+  /** The value of anyone who never set it. */
+  default: unknown;
+  /** For `enum`. */
+  values?: string[];
+  /** For `number`. */
+  min?: number;
+  max?: number;
+  /** For `string`; default 1024. */
+  maxLength?: number;
+  /** For `string`. */
+  format?: 'bcp47' | 'timezone';
+  /** For `json`; default 4096. */
+  maxBytes?: number;
+  description?: string;
+  /**
+   * The consent purpose this preference serves, e.g. `'personalization'`. When
+   * the engine requires that purpose, `set` needs the subject's consent
+   * (`CONSENT_REQUIRED` otherwise).
+   */
+  purpose?: string;
+}
+
+/** A subject's effective value. */
+export interface PrefValue {
+  key: string;
+  category: string;
+  value: unknown;
+  /** True when the subject never set it (or reset it). */
+  isDefault: boolean;
+  updatedAt: number | null;
+}
+
+/** One change in the preferences history. */
+export interface PrefChange {
+  key: string;
+  /** `null`: it was the default. */
+  oldValue: unknown;
+  /** `null`: reset to the default. */
+  newValue: unknown;
+  at: number;
+  source: string;
+}
+
+/** A quarantined event. */
+export interface QuarantinedEvent {
+  id: number;
+  eventId: string;
+  receivedAt: number;
+  code: ErrorCode;
+  field: string | null;
+  reason: string;
+  event: TrackEvent;
+}
+
+/** Trailing bits zeroed in stored IP addresses. */
+export interface IpMask {
+  /** 0 to 32; default 16 (the last 2 bytes). */
+  v4Bits?: number;
+  /** 0 to 128; default 80. */
+  v6Bits?: number;
+}
+
+/** A key that seals session state: 32 bytes, with an id for rotation. */
+export interface SessionKey {
+  id: string;
+  key: Uint8Array;
+}
+
+/** Engine-wide session settings. */
+export interface SessionSettings {
+  /** Idle timeout; default 1800 (30 min). */
+  idleTimeoutSecs?: number;
+  /** Absolute timeout; default 43200 (12 h). */
+  absoluteTimeoutSecs?: number;
+  /** Activity is written at most once per interval; default 60. */
+  touchIntervalSecs?: number;
+  /** Over this, the least recently used session of the user is evicted. */
+  maxSessionsPerUser?: number;
+  /** Binding to user agent and IP network (IPv4 /24, IPv6 /48); default `'warn'`. */
+  fingerprint?: 'off' | 'warn' | 'strict';
+  /** Session state size limit in bytes of JSON; default 65536. */
+  maxStateBytes?: number;
+  /** Seal session state with XChaCha20-Poly1305. Newest first: the first key seals, all open. */
+  keys?: SessionKey[];
+}
+
+/** What a request says about the client. */
+export interface ClientContext {
+  ip?: string;
+  userAgent?: string;
+}
+
+/** Options for `sessions.create`. */
+export interface CreateSessionOptions extends ClientContext {
+  /** Omit for an anonymous session; bind it later with `login`. */
+  userId?: string;
+  /** Initial state: a JSON object. */
+  data?: Record<string, unknown>;
+  /** Overrides the engine's idle timeout ("remember me"). */
+  idleTimeoutSecs?: number;
+  /** Overrides the engine's absolute timeout. */
+  absoluteTimeoutSecs?: number;
+}
+
+/** Options for state writes. */
+export interface WriteOptions {
+  /** Fail with `CONFLICT` unless the state is at this version. */
+  expectedVersion?: number;
+}
+
+/** The device a session was created from, minimised. */
+export interface SessionClient {
+  /** The IP address with its host part zeroed. */
+  ip: string | null;
+  /** Browser family and major version, e.g. `'Firefox 121'`, or `'Other'`. */
+  browser: string;
+  /** OS family, e.g. `'Android'`, or `'Other'`. */
+  os: string;
+  device: 'desktop' | 'mobile' | 'tablet' | 'bot' | 'unknown';
+}
+
+/** A live session. Times are ms since the epoch. */
+export interface Session {
+  /** Non-secret handle, for listing and revoking. */
+  sessionId: string;
+  userId: string | null;
+  createdAt: number;
+  lastSeenAt: number;
+  idleExpiresAt: number;
+  absoluteExpiresAt: number;
+  /** The state's version, for `expectedVersion`. */
+  version: number;
+  client: SessionClient;
+  /** Set under the `'warn'` fingerprint policy when this request's client differs. */
+  fingerprintMismatch?: true;
+}
+
+/** A session with its secret token, returned by `create`, `rotate` and `login`. */
+export interface CreatedSession extends Session {
+  token: string;
+}

@@ -1,0 +1,216 @@
+/** A consent purpose: a built-in one, or one declared in `privacy.purposes`. */
+export type Purpose = 'necessary' | 'analytics' | 'personalization' | 'marketing' | 'sale_share' | (string & {});
+
+/** Engine-wide privacy settings. */
+export interface PrivacySettings {
+  /** The privacy policy in force; decisions under an older one report `needsReconsent`. Default `'1'`. */
+  policyVersion?: string;
+  /** Purposes whose consent gates collection, e.g. `['analytics']`. Default none: no gating. */
+  requireConsent?: Purpose[];
+  /** Redact emails, phone numbers and card numbers in event properties. Default true. */
+  redactPii?: boolean;
+  /** Custom purposes: 1 to 64 of a-z, 0-9 and _. */
+  purposes?: string[];
+  /** Retention runs at open, then at most once per this many seconds. Default 86400. */
+  retentionIntervalSecs?: number;
+}
+
+/** What `privacy.grant` records. */
+export interface GrantOptions {
+  purposes: Purpose[];
+  /** The policy version the subject saw; default the engine's current one. */
+  policyVersion?: string;
+  /** Where, e.g. `'banner'` or `'settings'`. */
+  source: string;
+  /** The text shown; only its SHA-256 is kept. */
+  text?: string;
+  /** The client's IP address; only its masked form is kept. */
+  ip?: string;
+  userAgent?: string;
+  /** Who recorded it, for the audit log. Default `'subject'`. */
+  actor?: string;
+}
+
+/** What `privacy.withdraw` records. */
+export interface WithdrawOptions {
+  purposes: Purpose[];
+  source: string;
+  /** Also delete what these purposes collected about the subject. */
+  erase?: boolean;
+  ip?: string;
+  userAgent?: string;
+  actor?: string;
+}
+
+/** One purpose's state for a subject. */
+export interface PurposeState {
+  granted: boolean;
+  /** The subject decided on it at least once. */
+  decided: boolean;
+  policyVersion: string | null;
+  at: number | null;
+  source: string | null;
+  /** Decided under an older policy version than the current one. */
+  needsReconsent: boolean;
+}
+
+/** A subject's consent per purpose (over the subject and its linked anonymous ids). */
+export interface ConsentStatus {
+  subject: string;
+  /** The engine's current policy version. */
+  policyVersion: string;
+  /** Decided on at least one purpose besides `necessary`: show the banner when false. */
+  decided: boolean;
+  /** Some decision was made under an older policy: ask again. */
+  needsReconsent: boolean;
+  /** CCPA: `sale_share` is not granted. */
+  doNotSell: boolean;
+  purposes: Record<string, PurposeState>;
+}
+
+/** The result of `withdraw`: the new status and, with `erase`, rows deleted per table. */
+export interface WithdrawResult {
+  status: ConsentStatus;
+  erased: Record<string, number>;
+}
+
+/** One row of the consent ledger. */
+export interface LedgerEntry {
+  seq: number;
+  at: number;
+  /** `null` once the subject was erased or anonymised. */
+  subject: string | null;
+  /** Salted SHA-256 of the subject. */
+  subjectHash: string;
+  action: 'grant' | 'withdraw' | 'gpc';
+  purposes: Purpose[];
+  policyVersion: string;
+  source: string;
+  /** SHA-256 of the text shown. */
+  textHash: string | null;
+  ipMasked: string | null;
+  userAgent: string | null;
+}
+
+/** Which ledger rows `privacy.ledger` returns. */
+export interface LedgerQuery {
+  subject?: string;
+  afterSeq?: number;
+  /** 1 to 10000; default 100. */
+  limit?: number;
+}
+
+/** What a hash-chain check found. */
+export interface ChainReport {
+  ok: boolean;
+  checked: number;
+  /** Each bad row, named by `seq`. */
+  problems: { seq: number; problem: string }[];
+}
+
+/** An export format. */
+export type ExportFormat = 'json' | 'ndjson' | 'csv' | 'sqlite';
+
+/** How far an export got. */
+export interface ExportProgress {
+  table: string;
+  tablesDone: number;
+  tablesTotal: number;
+  rows: number;
+}
+
+/** Options for `privacy.export`. */
+export interface ExportOptions {
+  /** Default `'json'`. */
+  format?: ExportFormat;
+  /** Who asked, for the audit log. Default `'host'`. */
+  actor?: string;
+  /** Called after each table and every 5000 rows. Do not call the engine from it. */
+  onProgress?: (progress: ExportProgress) => void;
+}
+
+/** An export, ready to download. */
+export interface ExportFile {
+  format: ExportFormat;
+  fileName: string;
+  mimeType: string;
+  bytes: Uint8Array;
+  /** Rows per table. */
+  counts: Record<string, number>;
+}
+
+/** Options for `privacy.erase`. */
+export interface EraseOptions {
+  /** Why, for the audit log. */
+  reason: string;
+  /** Who asked. Default `'host'`. */
+  actor?: string;
+}
+
+/** What `privacy.erase` removed. */
+export interface EraseReport {
+  /** What the audit tombstone and the ledger keep. */
+  subjectHash: string;
+  ids: number;
+  counts: Record<string, number>;
+  auditSeq: number;
+}
+
+/** What `privacy.anonymize` changed. */
+export interface AnonymizeReport {
+  ids: number;
+  counts: Record<string, number>;
+  auditSeq: number;
+}
+
+/** Options for `privacy.rectify`. */
+export interface RectifyOptions {
+  /** The correct user id. */
+  userId: string;
+  reason?: string;
+  actor?: string;
+}
+
+/** One audit log entry. */
+export interface AuditEntry {
+  seq: number;
+  at: number;
+  actor: string;
+  /** e.g. `'erase'`, `'export'`, `'consent.grant'`, `'retention.run'`, `'sessions.destroy_all'`. */
+  action: string;
+  /** `null` after erasure or anonymisation, or for actions about no one. */
+  subject: string | null;
+  subjectHash: string | null;
+  details: Record<string, unknown>;
+}
+
+/** Which audit entries `privacy.audit` returns. */
+export interface AuditQuery {
+  subject?: string;
+  action?: string;
+  since?: number;
+  until?: number;
+  afterSeq?: number;
+  /** 1 to 10000; default 100. */
+  limit?: number;
+}
+
+/** A duration such as `'30d'`, `'13mo'`, `'3y'` or `'12h'`; `null` keeps forever. */
+export type RetentionDuration = string | null;
+
+/** How long each category is kept. */
+export interface RetentionPolicy {
+  events: RetentionDuration;
+  sessions: RetentionDuration;
+  audit: RetentionDuration;
+  quarantine: RetentionDuration;
+  outbox: RetentionDuration;
+  consent: RetentionDuration;
+}
+
+/** What a retention run deleted (or with `dryRun`, would delete), per category. */
+export interface RetentionReport {
+  dryRun: boolean;
+  ranAt: number;
+  counts: Record<keyof RetentionPolicy, number>;
+}

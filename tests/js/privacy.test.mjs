@@ -1,0 +1,112 @@
+// trail.privacy through the packed package: consent and gating, export
+// files, erasure, retention, typed errors. The rights are tested end to end
+// in Rust (tests/privacy.rs, consent.rs, retention.rs); these check the
+// boundary.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { code, engine } from './helpers.mjs';
+
+test('consent gates tracking and is proven by the ledger', async () => {
+  const { trail } = await engine({ privacy: { requireConsent: ['analytics'], policyVersion: '2026-03' } });
+  const p = trail.privacy;
+  const before = p.status('ann');
+  assert.equal(before.decided, false);
+  assert.equal(before.purposes.analytics.granted, false);
+  assert.equal(trail.tracking.track({ name: 'click', userId: 'ann' }).status, 'no_consent');
+  const s = p.grant('ann', { purposes: ['analytics'], source: 'banner', text: 'We count visits.', ip: '203.0.113.7' });
+  assert.equal(s.purposes.analytics.granted, true);
+  assert.equal(s.purposes.analytics.policyVersion, '2026-03');
+  assert.equal(trail.tracking.track({ name: 'click', userId: 'ann' }).status, 'stored');
+  assert.equal(p.droppedWithoutConsent(), 1);
+  const [row] = p.ledger({ subject: 'ann' });
+  assert.equal(row.ipMasked, '203.0.0.0');
+  assert.equal(row.textHash.length, 64);
+  assert.deepEqual(p.verifyLedger(), { ok: true, checked: 1, problems: [] });
+  const { status, erased } = p.withdraw('ann', { purposes: ['analytics'], source: 'settings', erase: true });
+  assert.equal(status.purposes.analytics.granted, false);
+  assert.equal(erased.events, 1);
+  const gpc = p.applyGlobalPrivacyControl('ann');
+  assert.equal(gpc.doNotSell, true);
+  assert.deepEqual(
+    p.audit({ subject: 'ann' }).map((e) => e.action),
+    ['consent.grant', 'consent.withdraw', 'consent.erase', 'consent.gpc'],
+  );
+});
+
+test('export gives a file in each format, with progress', async () => {
+  const { trail } = await engine();
+  trail.tracking.trackBatch([
+    { name: 'signup', userId: 'ann', properties: { plan: 'pro', contact: 'ann@example.org' } },
+    { name: 'click', userId: 'bob' },
+  ]);
+  const seen = [];
+  const file = trail.privacy.export('ann', { format: 'json', actor: 'support', onProgress: (x) => seen.push(x) });
+  assert.ok(file.bytes instanceof Uint8Array);
+  assert.equal(file.mimeType, 'application/json');
+  assert.match(file.fileName, /^usertrail-export-\d+\.json$/);
+  const doc = JSON.parse(new TextDecoder().decode(file.bytes));
+  assert.equal(doc.version, 1);
+  assert.equal(doc.tables.events.length, 1);
+  // PII redaction is on by default.
+  assert.equal(doc.tables.events[0].properties.contact, '[email]');
+  assert.equal(seen.at(-1).tablesDone, seen.at(-1).tablesTotal);
+  for (const format of ['ndjson', 'csv', 'sqlite']) {
+    const f = trail.privacy.export('ann', { format });
+    assert.ok(f.bytes.length > 0, format);
+    assert.equal(f.format, format);
+  }
+  assert.equal(await code(() => trail.privacy.export('ann', { format: 'xml' })), 'UNSUPPORTED_FORMAT');
+  assert.equal(await code(() => trail.privacy.export('ann', { onProgress: 5 })), 'INVALID_INPUT');
+  assert.equal(await code(() => trail.privacy.export('', {})), 'INVALID_INPUT');
+  assert.equal(trail.privacy.audit({ action: 'export' }).length, 4);
+});
+
+test('erase, anonymize and rectify report what they changed', async () => {
+  const { trail } = await engine();
+  trail.tracking.track({ name: 'click', anonymousId: 'a-1' });
+  trail.tracking.identify('a-1', 'ann');
+  trail.tracking.track({ name: 'click', userId: 'ann' });
+  trail.tracking.track({ name: 'click', userId: 'bob' });
+  trail.tracking.track({ name: 'click', userId: 'cy' });
+  const r = trail.privacy.erase('ann', { reason: 'user request', actor: 'dpo' });
+  assert.equal(r.ids, 2);
+  assert.equal(r.counts.events, 2);
+  assert.equal(r.subjectHash.length, 64);
+  const [tomb] = trail.privacy.audit({ action: 'erase' });
+  assert.equal(tomb.subject, null);
+  assert.equal(tomb.actor, 'dpo');
+  assert.equal(trail.privacy.anonymize('bob').counts.events, 1);
+  assert.equal(trail.privacy.rectify('cy', { userId: 'cyril' }).events, 1);
+  assert.equal(trail.tracking.history({ userId: 'cyril' }).events.length, 1);
+  assert.equal(await code(() => trail.privacy.erase('ann', {})), 'INVALID_INPUT');
+  assert.equal(await code(() => trail.privacy.erase('ann', { reason: 'x', extra: 1 })), 'INVALID_INPUT');
+  assert.equal(await code(() => trail.privacy.grant('ann', { purposes: ['tracking'], source: 'x' })), 'UNKNOWN_PURPOSE');
+  assert.equal(await code(() => trail.privacy.grant(42, { purposes: ['analytics'], source: 'x' })), 'INVALID_INPUT');
+});
+
+test('retention is set, dry-run and run by the clock', async () => {
+  const DAY = 86_400_000;
+  const { trail, advance } = await engine({ privacy: { retentionIntervalSecs: 3600 } });
+  const r = trail.privacy.retention;
+  assert.deepEqual(r.get(), { events: '13mo', sessions: '0h', audit: '3y', quarantine: '30d', outbox: null, consent: null });
+  assert.equal(r.set({ events: '7d', actor: 'ops' }).events, '7d');
+  const now = 1_700_000_000_000;
+  trail.tracking.track({ name: 'old', userId: 'ann', ts: now - 10 * DAY });
+  trail.tracking.track({ name: 'new', userId: 'ann', ts: now });
+  const dry = r.run({ dryRun: true });
+  assert.equal(dry.dryRun, true);
+  assert.equal(dry.counts.events, 1);
+  advance(3_600_000);
+  trail.tracking.track({ name: 'later', userId: 'ann' });
+  assert.equal(trail.tracking.history({ userId: 'ann' }).events.length, 2, 'due at the next write');
+  assert.equal(await code(() => r.set({ events: '13 months' })), 'INVALID_INPUT');
+  assert.equal(await code(() => r.set({ cookies: '1d' })), 'INVALID_INPUT');
+  assert.equal(await code(() => trail.privacy.audit({ limit: 0 })), 'INVALID_INPUT');
+});
+
+test('open refuses bad privacy settings', async () => {
+  assert.equal(await code(() => engine({ privacy: { requireConsent: ['tracking'] } })), 'UNKNOWN_PURPOSE');
+  assert.equal(await code(() => engine({ privacy: { policyVersion: '' } })), 'INVALID_INPUT');
+  assert.equal(await code(() => engine({ privacy: { retentionDays: 3 } })), 'INVALID_INPUT');
+});
