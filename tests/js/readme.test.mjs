@@ -15,4 +15,5 @@ test("README's example runs", () => {
   assert.match(out, /user-42 \[ \{ sku: 'A1', qty: 2 \} \]/);
   assert.match(out, /changed meanwhile/);
   assert.match(out, /1 user, 1 event today/);
+  assert.match(out, /1 event exported, then erased; audit intact: true/);
 });
