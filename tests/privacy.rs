@@ -308,3 +308,32 @@ fn bad_requests_are_refused_and_change_nothing() {
     );
     assert!(count(&trail, "SELECT count(*) FROM events WHERE user_id = 'ann'") > 0);
 }
+
+#[test]
+fn every_table_with_a_subject_column_is_covered_by_export_and_erasure() {
+    let (trail, _) = open_people(Storage::Memory);
+    let covered = trail
+        .privacy()
+        .export("nobody", ExportFormat::Json, None, &mut |_| {})
+        .unwrap()
+        .counts;
+    let conn = trail.store().conn();
+    let mut stmt = conn
+        .prepare(
+            "SELECT DISTINCT m.name FROM sqlite_master m, pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND p.name IN ('user_id', 'anonymous_id', 'subject', 'user_key')",
+        )
+        .unwrap();
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(tables.len() >= 9, "{tables:?}");
+    for t in tables {
+        assert!(
+            covered.contains_key(&t),
+            "{t} holds subjects but privacy::subject::TABLES misses it"
+        );
+    }
+}
