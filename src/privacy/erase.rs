@@ -136,6 +136,27 @@ pub(crate) fn purpose_data(
 }
 
 impl Privacy<'_> {
+    /// Audits an action after which the subject is known only by its hash.
+    fn tombstone(
+        &self,
+        tx: &Connection,
+        actor: &str,
+        action: &str,
+        scope: &Scope,
+        details: &Value,
+    ) -> Result<i64> {
+        let at = self.clock.now_ms();
+        audit::append_hashed(
+            tx,
+            at,
+            actor,
+            action,
+            None,
+            Some(&scope.subject_hash),
+            details,
+        )
+    }
+
     /// Erases everything held about `subject` and the anonymous ids linked
     /// to it: events, identities, sessions, preferences and their history,
     /// consents, experiment assignments, rollups, outbox and quarantine
@@ -152,15 +173,9 @@ impl Privacy<'_> {
         let report = self.in_tx(|tx| {
             let scope = Scope::resolve(tx, subject)?;
             let counts = erase_rows(tx, &scope)?;
-            let audit_seq = audit::append_hashed(
-                tx,
-                self.clock.now_ms(),
-                actor,
-                "erase",
-                None,
-                Some(&scope.subject_hash),
-                &json!({ "reason": options.reason, "ids": scope.ids.len(), "counts": counts }),
-            )?;
+            let details =
+                json!({ "reason": options.reason, "ids": scope.ids.len(), "counts": counts });
+            let audit_seq = self.tombstone(tx, actor, "erase", &scope, &details)?;
             Ok(EraseReport {
                 subject_hash: scope.subject_hash.clone(),
                 ids: scope.ids.len(),
@@ -234,15 +249,8 @@ impl Privacy<'_> {
                 ..scope.clone()
             };
             strip_events(tx, &pseudo, &registry)?;
-            let audit_seq = audit::append_hashed(
-                tx,
-                self.clock.now_ms(),
-                actor,
-                "anonymize",
-                None,
-                Some(&scope.subject_hash),
-                &json!({ "ids": scope.ids.len(), "counts": counts }),
-            )?;
+            let details = json!({ "ids": scope.ids.len(), "counts": counts });
+            let audit_seq = self.tombstone(tx, actor, "anonymize", &scope, &details)?;
             Ok(AnonymizeReport {
                 ids: scope.ids.len(),
                 counts,

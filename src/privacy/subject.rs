@@ -150,6 +150,18 @@ macro_rules! ids {
     };
 }
 
+/// Rows whose user id or anonymous id is one of the subject's.
+const USER_OR_ANONYMOUS: &str = concat!(
+    "user_id IN (SELECT value FROM json_each(?1)) ",
+    "OR anonymous_id IN (SELECT value FROM json_each(?1))"
+);
+
+/// Queued or quarantined events (JSON) whose user or anonymous id is one of the subject's.
+const QUEUED_EVENT: &str = concat!(
+    "json_extract(event, '$.userId') IN (SELECT value FROM json_each(?1)) ",
+    "OR json_extract(event, '$.anonymousId') IN (SELECT value FROM json_each(?1))"
+);
+
 /// Every table with rows about subjects, in export order.
 pub const TABLES: &[Table] = &[
     Table {
@@ -157,10 +169,7 @@ pub const TABLES: &[Table] = &[
         columns: "event_id, ts, type, name, user_id, anonymous_id, session_id, url, path, referrer, \
                   properties, dimensions, ip_masked, browser, os, device, user_agent, sample_rate, received_at",
         json: &["properties", "dimensions"],
-        filter: concat!(
-            "user_id IN (SELECT value FROM json_each(?1)) ",
-            "OR anonymous_id IN (SELECT value FROM json_each(?1))"
-        ),
+        filter: USER_OR_ANONYMOUS,
         order: "id",
         on_erase: OnErase::Delete,
     },
@@ -168,10 +177,7 @@ pub const TABLES: &[Table] = &[
         name: "identities",
         columns: "anonymous_id, user_id, linked_at",
         json: &[],
-        filter: concat!(
-            "user_id IN (SELECT value FROM json_each(?1)) ",
-            "OR anonymous_id IN (SELECT value FROM json_each(?1))"
-        ),
+        filter: USER_OR_ANONYMOUS,
         order: "anonymous_id",
         on_erase: OnErase::Delete,
     },
@@ -236,10 +242,7 @@ pub const TABLES: &[Table] = &[
         name: "outbox",
         columns: "event_id, event, attempts, available_at",
         json: &["event"],
-        filter: concat!(
-            "json_extract(event, '$.userId') IN (SELECT value FROM json_each(?1)) ",
-            "OR json_extract(event, '$.anonymousId') IN (SELECT value FROM json_each(?1))"
-        ),
+        filter: QUEUED_EVENT,
         order: "id",
         on_erase: OnErase::Delete,
     },
@@ -247,10 +250,7 @@ pub const TABLES: &[Table] = &[
         name: "quarantine",
         columns: "event_id, received_at, code, field, reason, event",
         json: &["event"],
-        filter: concat!(
-            "json_extract(event, '$.userId') IN (SELECT value FROM json_each(?1)) ",
-            "OR json_extract(event, '$.anonymousId') IN (SELECT value FROM json_each(?1))"
-        ),
+        filter: QUEUED_EVENT,
         order: "id",
         on_erase: OnErase::Delete,
     },
