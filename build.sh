@@ -241,6 +241,8 @@ bench() {
   node bench/run.mjs target/bench/native.jsonl target/bench/pkg/usertrail.js
   say "bench: analytics on wasm in Node"
   node bench/analytics.mjs target/bench/pkg/usertrail.js
+  say "bench: privacy on wasm in Node"
+  node bench/privacy.mjs target/bench/pkg/usertrail.js
 }
 
 case "${1:-help}" in

@@ -10,7 +10,9 @@ use common::dataset::*;
 use common::people::*;
 use serde_json::{json, Value};
 use usertrail::analytics::{Interval, TopPagesOptions};
-use usertrail::privacy::{AuditFilter, EraseOptions, ExportFormat, RectifyOptions};
+use usertrail::privacy::{
+    AnonymizeOptions, AuditFilter, EraseOptions, ExportFormat, RectifyOptions,
+};
 use usertrail::Storage;
 
 #[test]
@@ -40,7 +42,10 @@ fn anonymize_keeps_aggregates_and_unlinks_the_person() {
         ])
     };
     let before = snapshot(&a);
-    let report = trail.privacy().anonymize("ann", None).unwrap();
+    let report = trail
+        .privacy()
+        .anonymize("ann", &AnonymizeOptions::default())
+        .unwrap();
     assert_eq!(report.ids, 2);
     assert_eq!(
         snapshot(&trail.analytics()),
@@ -141,6 +146,7 @@ fn rectify_renames_everywhere_and_the_trail_follows() {
         &EraseOptions {
             reason: "request".into(),
             actor: None,
+            vacuum: None,
         },
     )
     .unwrap();

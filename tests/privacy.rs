@@ -10,7 +10,7 @@ use common::contains;
 use common::dataset::*;
 use common::people::*;
 use serde_json::{json, Value};
-use usertrail::privacy::{AuditFilter, EraseOptions, ExportFormat};
+use usertrail::privacy::{AnonymizeOptions, AuditFilter, EraseOptions, ExportFormat};
 use usertrail::Storage;
 
 #[test]
@@ -162,6 +162,7 @@ fn erase_leaves_no_bytes_of_the_subject_and_keeps_everyone_else() {
             &EraseOptions {
                 reason: "user request".into(),
                 actor: Some("dpo".into()),
+                vacuum: None,
             },
         )
         .unwrap();
@@ -242,6 +243,7 @@ fn erase_leaves_no_bytes_in_the_database_file_or_its_wal() {
             &EraseOptions {
                 reason: "user request".into(),
                 actor: None,
+                vacuum: None,
             },
         )
         .unwrap();
@@ -264,6 +266,7 @@ fn bad_requests_are_refused_and_change_nothing() {
         let erase = |reason: &str| EraseOptions {
             reason: reason.into(),
             actor: None,
+            vacuum: None,
         };
         assert_eq!(err_code(p.erase("", &erase("x"))), "INVALID_INPUT");
         assert_eq!(err_code(p.erase("ann", &erase(""))), "INVALID_INPUT");
@@ -272,7 +275,10 @@ fn bad_requests_are_refused_and_change_nothing() {
             "INVALID_INPUT"
         );
         assert_eq!(err_code(p.erase("ann\0", &erase("x"))), "INVALID_INPUT");
-        assert_eq!(err_code(p.anonymize("", None)), "INVALID_INPUT");
+        assert_eq!(
+            err_code(p.anonymize("", &AnonymizeOptions::default())),
+            "INVALID_INPUT"
+        );
         assert_eq!(
             err_code(p.export("", ExportFormat::Json, None, &mut |_| {})),
             "INVALID_INPUT"
@@ -293,6 +299,7 @@ fn bad_requests_are_refused_and_change_nothing() {
     let erase = |reason: &str| EraseOptions {
         reason: reason.into(),
         actor: None,
+        vacuum: None,
     };
     // SQL-looking subjects are only names: erasing one touches nobody.
     let report = trail
@@ -336,4 +343,62 @@ fn every_table_with_a_subject_column_is_covered_by_export_and_erasure() {
             "{t} holds subjects but privacy::subject::TABLES misses it"
         );
     }
+}
+
+#[test]
+fn erase_at_scale_leaves_no_bytes_in_multi_level_trees() {
+    // Enough rows that every table and index has interior pages, with the
+    // subject's rows spread between everyone else's.
+    let (mut trail, _) = open_people(Storage::Memory);
+    populate(&trail);
+    let mut batch = Vec::new();
+    for i in 0..12_000 {
+        let who = if i % 4 == 0 {
+            "ann".to_owned()
+        } else {
+            format!("other-{}", i % 997)
+        };
+        let mut e = event(Some(&who), None, "click", json!({ "i": i, "who": who }));
+        e.ts = Some(D0 - (i as i64) * 60_000);
+        e.session_id = Some(format!("{who}-session-{}", i % 7));
+        batch.push(e);
+        if batch.len() == 2000 {
+            trail
+                .tracking()
+                .track_batch(std::mem::take(&mut batch), false)
+                .unwrap();
+        }
+    }
+    trail
+        .privacy()
+        .erase(
+            "ann",
+            &EraseOptions {
+                reason: "user request".into(),
+                actor: None,
+                vacuum: None,
+            },
+        )
+        .unwrap();
+    let bytes = trail.export().unwrap();
+    assert!(
+        bytes.len() > 2_000_000,
+        "a database of {} bytes",
+        bytes.len()
+    );
+    assert_eq!(personal_traces(&bytes), Vec::<&str>::new());
+    assert!(!contains(&bytes, b"ann-session-"));
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT count(*) FROM events WHERE user_id LIKE 'other-%'"
+        ),
+        9000
+    );
+    let check: String = trail
+        .store()
+        .conn()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
 }

@@ -19,6 +19,20 @@ pub struct EraseOptions {
     pub reason: String,
     /// Who asked, for the audit log (default `"host"`).
     pub actor: Option<String>,
+    /// Rewrite the database afterwards (`VACUUM`) so that no stale copy of
+    /// the subject's rows survives in free space. Default true; when erasing
+    /// many subjects at once, pass false and call `vacuum()` once at the end.
+    pub vacuum: Option<bool>,
+}
+
+/// Options of `anonymize`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnonymizeOptions {
+    /// Who asked, for the audit log (default `"host"`).
+    pub actor: Option<String>,
+    /// As for [`EraseOptions::vacuum`]. Default true.
+    pub vacuum: Option<bool>,
 }
 
 /// What `erase` removed.
@@ -33,6 +47,8 @@ pub struct EraseReport {
     pub counts: BTreeMap<String, u64>,
     /// The audit tombstone's `seq`.
     pub audit_seq: i64,
+    /// Whether the database was rewritten afterwards.
+    pub vacuumed: bool,
 }
 
 /// Options of `rectify`.
@@ -57,6 +73,8 @@ pub struct AnonymizeReport {
     pub counts: BTreeMap<String, u64>,
     /// The audit entry's `seq`.
     pub audit_seq: i64,
+    /// Whether the database was rewritten afterwards.
+    pub vacuumed: bool,
 }
 
 fn check_reason(reason: &str) -> Result<()> {
@@ -163,8 +181,8 @@ impl Privacy<'_> {
     /// rows. The consent ledger and the audit log keep their rows with the
     /// subject, IP and user agent cleared and only the salted hash left, so
     /// their chains still verify; an audit tombstone records the erasure.
-    /// Deleted content is overwritten (`secure_delete`) and the write-ahead
-    /// log, if any, is checkpointed and truncated.
+    /// Then, unless `vacuum: false`, the database is rewritten so no bytes of
+    /// the subject remain (see [`Privacy::vacuum`]).
     pub fn erase(&self, subject: &str, options: &EraseOptions) -> Result<EraseReport> {
         subject::check("subject", subject)?;
         check_reason(&options.reason)?;
@@ -181,10 +199,22 @@ impl Privacy<'_> {
                 ids: scope.ids.len(),
                 counts,
                 audit_seq,
+                vacuumed: false,
             })
         })?;
-        scrub(self.conn)?;
-        Ok(report)
+        let vacuumed = options.vacuum.unwrap_or(true);
+        scrub(self.conn, vacuumed)?;
+        Ok(EraseReport { vacuumed, ..report })
+    }
+
+    /// Rewrites the database (`VACUUM`) and empties the write-ahead log, so
+    /// that deleted rows leave no bytes behind. `secure_delete` (always on)
+    /// zeroes deleted cells and freed pages, but SQLite leaves stale copies
+    /// of cells it moved between pages in the pages' unused space; only a
+    /// rewrite removes those. It takes time in proportion to the database's
+    /// size: after erasing many subjects with `vacuum: false`, call it once.
+    pub fn vacuum(&self) -> Result<()> {
+        scrub(self.conn, true)
     }
 
     /// Replaces `subject` and its linked anonymous ids by random,
@@ -194,9 +224,9 @@ impl Privacy<'_> {
     /// consents, outbox and quarantine rows are deleted; the ledger and the
     /// audit log keep only the salted hash. Aggregate analytics are
     /// unchanged: each id maps to its own pseudonym.
-    pub fn anonymize(&self, subject: &str, actor: Option<&str>) -> Result<AnonymizeReport> {
+    pub fn anonymize(&self, subject: &str, options: &AnonymizeOptions) -> Result<AnonymizeReport> {
         subject::check("subject", subject)?;
-        let actor = actor.unwrap_or("host");
+        let actor = options.actor.as_deref().unwrap_or("host");
         check_label("actor", actor)?;
         let registry = Registry::cached(self.conn, self.registry)?;
         let report = self.in_tx(|tx| {
@@ -255,10 +285,12 @@ impl Privacy<'_> {
                 ids: scope.ids.len(),
                 counts,
                 audit_seq,
+                vacuumed: false,
             })
         })?;
-        scrub(self.conn)?;
-        Ok(report)
+        let vacuumed = options.vacuum.unwrap_or(true);
+        scrub(self.conn, vacuumed)?;
+        Ok(AnonymizeReport { vacuumed, ..report })
     }
 
     /// Renames the user `subject` to `options.user_id` everywhere: events,
@@ -379,17 +411,16 @@ fn strip_events(conn: &Connection, scope: &Scope, registry: &Registry) -> Result
     Ok(())
 }
 
-/// Makes sure deleted content is gone from the files: `secure_delete`
-/// zeroes it in the database, and this empties a write-ahead log that may
-/// still hold old copies of the pages.
-fn scrub(conn: &Connection) -> Result<()> {
+/// Makes sure deleted content is gone from the files: with `vacuum`, a
+/// rewrite of the database; then a write-ahead log, which may still hold old
+/// copies of pages, is checkpointed and truncated.
+fn scrub(conn: &Connection, vacuum: bool) -> Result<()> {
+    if vacuum {
+        conn.execute_batch("VACUUM")?;
+    }
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
     if mode.eq_ignore_ascii_case("wal") {
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    }
-    let auto_vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
-    if auto_vacuum == 2 {
-        conn.execute_batch("PRAGMA incremental_vacuum")?;
     }
     Ok(())
 }

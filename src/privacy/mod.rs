@@ -26,7 +26,8 @@
 //! assert!(status.purposes["analytics"].granted);
 //! assert!(privacy.verify_ledger().unwrap().ok);
 //!
-//! let report = privacy.erase("user-1", &EraseOptions { reason: "user request".into(), actor: None }).unwrap();
+//! let options = EraseOptions { reason: "user request".into(), ..EraseOptions::default() };
+//! let report = privacy.erase("user-1", &options).unwrap();
 //! assert_eq!(report.counts["consents"], 1);
 //! ```
 
@@ -57,7 +58,7 @@ pub use config::{
 };
 pub(crate) use consent::allows;
 pub use consent::{ConsentStatus, GrantOptions, LedgerEntry, PurposeState, WithdrawOptions};
-pub use erase::{AnonymizeReport, EraseOptions, EraseReport, RectifyOptions};
+pub use erase::{AnonymizeOptions, AnonymizeReport, EraseOptions, EraseReport, RectifyOptions};
 pub use error::PrivacyError;
 pub use export::{Export, ExportFormat, ExportProgress, EXPORT_VERSION};
 pub use retention::{RetentionPolicy, RetentionReport};

@@ -10,7 +10,8 @@ use super::options::string;
 use super::user_trail::Handle;
 use crate::error::Result;
 use crate::privacy::{
-    AuditFilter, EraseOptions, ExportFormat, GrantOptions, RectifyOptions, WithdrawOptions,
+    AnonymizeOptions, AuditFilter, EraseOptions, ExportFormat, GrantOptions, RectifyOptions,
+    WithdrawOptions,
 };
 
 /// Privacy and compliance: `trail.privacy`.
@@ -50,12 +51,6 @@ struct LedgerJs {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ExportJs {
     format: Option<String>,
-    actor: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ActorJs {
     actor: Option<String>,
 }
 
@@ -240,13 +235,19 @@ impl JsPrivacy {
     pub fn anonymize(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ actor?: string }")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "AnonymizeOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         self.0.with(|t| {
-            let o: ActorJs = opt(&options, "options")?;
-            let s = string(&subject, "subject")?;
-            to_js(&t.privacy().anonymize(&s, o.actor.as_deref())?)
+            let o: AnonymizeOptions = opt(&options, "options")?;
+            to_js(&t.privacy().anonymize(&string(&subject, "subject")?, &o)?)
         })
+    }
+
+    /// Rewrites the database so that deleted rows leave no bytes behind.
+    /// `erase` and `anonymize` do it unless given `vacuum: false`; after
+    /// erasing many subjects that way, call this once.
+    pub fn vacuum(&self) -> Result<(), JsValue> {
+        self.0.with(|t| t.privacy().vacuum())
     }
 
     /// Renames a user everywhere. Returns the rows changed per table.
