@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use rusqlite::types::Value as Sql;
 use rusqlite::Connection;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::subject::{self, Scope, Table, TABLES};
 use super::{audit, zip, Privacy, PrivacyError};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The version of the export layout. It changes only when a field changes
 /// meaning or goes away; new tables and fields may appear within a version.
@@ -160,23 +160,47 @@ fn dump(
     Ok(out)
 }
 
-fn to_json(v: &Sql, is_json: bool) -> Value {
-    match v {
-        Sql::Null => Value::Null,
-        Sql::Integer(i) => json!(i),
-        Sql::Real(f) => json!(f),
-        Sql::Text(t) if is_json => serde_json::from_str(t).unwrap_or_else(|_| json!(t)),
-        Sql::Text(t) => json!(t),
-        Sql::Blob(b) => json!(super::chain::hex(b)),
+impl Dump {
+    /// Each column's `"camelCaseKey":` prefix, and whether it holds JSON.
+    fn keys(&self) -> Vec<(String, bool)> {
+        self.columns
+            .iter()
+            .map(|c| {
+                let key = Value::String(camel(c)).to_string();
+                (format!("{key}:"), self.table.json.contains(&c.as_str()))
+            })
+            .collect()
     }
 }
 
-fn row_object(d: &Dump, row: &[Sql]) -> Value {
-    let mut m = Map::with_capacity(row.len());
-    for (c, v) in d.columns.iter().zip(row) {
-        m.insert(camel(c), to_json(v, d.table.json.contains(&c.as_str())));
+/// Writes one row as a JSON object, written straight from the column
+/// values: camelCase keys, and JSON columns embedded as JSON.
+fn write_row(out: &mut Vec<u8>, keys: &[(String, bool)], row: &[Sql]) {
+    out.push(b'{');
+    for (i, ((key, is_json), v)) in keys.iter().zip(row).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(key.as_bytes());
+        // Writing to a Vec cannot fail.
+        let _ = match v {
+            Sql::Null => {
+                out.extend_from_slice(b"null");
+                Ok(())
+            }
+            Sql::Integer(n) => serde_json::to_writer(&mut *out, n),
+            Sql::Real(f) => serde_json::to_writer(&mut *out, f),
+            Sql::Text(t)
+                if *is_json && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok() =>
+            {
+                out.extend_from_slice(t.as_bytes());
+                Ok(())
+            }
+            Sql::Text(t) => serde_json::to_writer(&mut *out, t),
+            Sql::Blob(b) => serde_json::to_writer(&mut *out, &super::chain::hex(b)),
+        };
     }
-    Value::Object(m)
+    out.push(b'}');
 }
 
 /// `snake_case` to `camelCase`, for JSON keys.
@@ -247,24 +271,34 @@ impl Privacy<'_> {
         });
         let bytes = match format {
             ExportFormat::Json => {
-                let mut tables = Map::new();
-                for d in &dumps {
-                    let rows = d.rows.iter().map(|r| row_object(d, r)).collect();
-                    tables.insert(camel(d.table.name), Value::Array(rows));
+                // The header's fields, then "tables", one row per line.
+                let mut out = header.to_string().into_bytes();
+                out.pop();
+                out.extend_from_slice(b",\"tables\":{");
+                for (i, d) in dumps.iter().enumerate() {
+                    let keys = d.keys();
+                    out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+                    out.extend(Value::String(camel(d.table.name)).to_string().as_bytes());
+                    out.extend_from_slice(b":[");
+                    for (j, r) in d.rows.iter().enumerate() {
+                        out.extend_from_slice(if j == 0 { b"\n" } else { b",\n" });
+                        write_row(&mut out, &keys, r);
+                    }
+                    out.push(b']');
                 }
-                let mut doc = header;
-                doc["tables"] = Value::Object(tables);
-                serde_json::to_vec_pretty(&doc)
-                    .map_err(|e| Error::invalid("export", e.to_string()))?
+                out.extend_from_slice(b"\n}}\n");
+                out
             }
             ExportFormat::Ndjson => {
                 let mut out = header.to_string().into_bytes();
                 out.push(b'\n');
                 for d in &dumps {
+                    let keys = d.keys();
+                    let prefix = format!("{{\"table\":\"{}\",\"row\":", camel(d.table.name));
                     for r in &d.rows {
-                        let line = json!({ "table": camel(d.table.name), "row": row_object(d, r) });
-                        out.extend(line.to_string().as_bytes());
-                        out.push(b'\n');
+                        out.extend_from_slice(prefix.as_bytes());
+                        write_row(&mut out, &keys, r);
+                        out.extend_from_slice(b"}\n");
                     }
                 }
                 out
@@ -344,4 +378,43 @@ fn sqlite(header: &Value, dumps: &[Dump]) -> Result<Vec<u8>> {
         tx.commit()?;
     }
     Ok(crate::store::bytes::export(&mut conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn rows_are_valid_json_whatever_the_values() {
+        let table = subject::table("events");
+        let d = Dump {
+            table,
+            columns: vec![
+                "user_id".into(),
+                "properties".into(),
+                "sample_rate".into(),
+                "ts".into(),
+                "dimensions".into(),
+            ],
+            rows: vec![],
+        };
+        let mut out = Vec::new();
+        let row = [
+            Sql::Text("a \"quoted\"\n\u{2028} id".into()),
+            Sql::Text("{\"plan\":\"pro\",\"n\":[1,2]}".into()),
+            Sql::Real(f64::NAN),
+            Sql::Integer(-5),
+            Sql::Text("{not json".into()),
+        ];
+        write_row(&mut out, &d.keys(), &row);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["userId"], "a \"quoted\"\n\u{2028} id");
+        assert_eq!(v["properties"]["n"][1], 2, "JSON columns are embedded");
+        assert_eq!(v["sampleRate"], Value::Null);
+        assert_eq!(v["ts"], -5);
+        assert_eq!(v["dimensions"], "{not json", "broken JSON stays a string");
+    }
 }
