@@ -257,3 +257,52 @@ fn bad_retention_settings_are_refused_and_change_nothing() {
         Err("INVALID_INPUT".to_owned())
     );
 }
+
+#[test]
+fn a_version_5_database_migrates_and_gets_retention_and_rights_at_open() {
+    use usertrail::store::migrations::migrate_to;
+    let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+    migrate_to(&mut conn, 5).unwrap();
+    for (id, ts) in [(1, D0 - 500 * DAY), (2, D0 - DAY)] {
+        conn.execute(
+            "INSERT INTO events (event_id, ts, type, name, user_id, properties, sample_rate, received_at) \
+             VALUES (?1, ?2, 'page', 'page_view', 'ann', '{}', 1.0, ?2)",
+            (format!("00000000-0000-7000-8000-00000000000{id}"), ts),
+        )
+        .unwrap();
+    }
+    conn.execute_batch(
+        "INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate) \
+         SELECT ts / 3600000, user_id, 1, 1.0, 1.0 FROM events",
+    )
+    .unwrap();
+    let bytes = conn.serialize(rusqlite::MAIN_DB).unwrap().to_vec();
+    let clock = Arc::new(ManualClock::new(D0));
+    let trail = open_at(Storage::Bytes(bytes), clock, 86_400);
+    assert_eq!(trail.schema_version(), 6);
+    assert_eq!(
+        count(&trail, "SELECT count(*) FROM events"),
+        1,
+        "13 months kept"
+    );
+    assert_eq!(count(&trail, "SELECT count(*) FROM rollup_user_hours"), 1);
+    let p = trail.privacy();
+    let runs = p
+        .audit(&usertrail::privacy::AuditFilter {
+            action: Some("retention.run".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((runs.len(), runs[0].actor.as_str()), (1, "system"));
+    assert_eq!(runs[0].details["counts"]["events"], 1);
+    assert!(p.verify_audit().unwrap().ok && p.verify_ledger().unwrap().ok);
+    let export = p
+        .export(
+            "ann",
+            usertrail::privacy::ExportFormat::Json,
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(export.counts["events"], 1);
+}
