@@ -73,10 +73,13 @@ test('erase, anonymize and rectify report what they changed', async () => {
   assert.equal(r.ids, 2);
   assert.equal(r.counts.events, 2);
   assert.equal(r.subjectHash.length, 64);
+  assert.equal(r.vacuumed, true);
   const [tomb] = trail.privacy.audit({ action: 'erase' });
   assert.equal(tomb.subject, null);
   assert.equal(tomb.actor, 'dpo');
-  assert.equal(trail.privacy.anonymize('bob').counts.events, 1);
+  const anon = trail.privacy.anonymize('bob', { vacuum: false });
+  assert.deepEqual([anon.counts.events, anon.vacuumed], [1, false]);
+  trail.privacy.vacuum();
   assert.equal(trail.privacy.rectify('cy', { userId: 'cyril' }).events, 1);
   assert.equal(trail.tracking.history({ userId: 'cyril' }).events.length, 1);
   assert.equal(await code(() => trail.privacy.erase('ann', {})), 'INVALID_INPUT');

@@ -167,7 +167,8 @@ async function privacy(): Promise<void> {
   const file: ExportFile = p.export('ann', { format: 'csv', onProgress: (x: ExportProgress) => void x.rows });
   const bytes: Uint8Array = file.bytes;
   const erased: EraseReport = p.erase('ann', { reason: 'user request', actor: 'support' });
-  const anon: AnonymizeReport = p.anonymize('bob');
+  const anon: AnonymizeReport = p.anonymize('bob', { vacuum: false });
+  p.vacuum();
   p.rectify('cy', { userId: 'cyril' });
   const audit: AuditEntry[] = p.audit({ action: 'erase', since: 0 });
   const policy: RetentionPolicy = p.retention.set({ events: '400d', outbox: null });

@@ -145,6 +145,20 @@ export interface EraseOptions {
   reason: string;
   /** Who asked. Default `'host'`. */
   actor?: string;
+  /**
+   * Rewrite the database afterwards so no stale copy of the subject's rows
+   * survives in free space. Default true. It takes time in proportion to the
+   * database: when erasing many subjects, pass false and call
+   * `privacy.vacuum()` once.
+   */
+  vacuum?: boolean;
+}
+
+/** Options for `privacy.anonymize`. */
+export interface AnonymizeOptions {
+  actor?: string;
+  /** As for `EraseOptions.vacuum`. Default true. */
+  vacuum?: boolean;
 }
 
 /** What `privacy.erase` removed. */
@@ -154,6 +168,8 @@ export interface EraseReport {
   ids: number;
   counts: Record<string, number>;
   auditSeq: number;
+  /** Whether the database was rewritten afterwards. */
+  vacuumed: boolean;
 }
 
 /** What `privacy.anonymize` changed. */
@@ -161,6 +177,7 @@ export interface AnonymizeReport {
   ids: number;
   counts: Record<string, number>;
   auditSeq: number;
+  vacuumed: boolean;
 }
 
 /** Options for `privacy.rectify`. */
