@@ -171,6 +171,7 @@ fn touches_are_written_at_most_once_per_interval() {
     let before = trail.export().unwrap();
     let v = trail.sessions().validate(&s.token, &NONE).unwrap().unwrap();
     assert_eq!(v.last_seen_at, T0, "touched within the interval");
+    assert!(!v.renewed);
     assert_eq!(
         trail.export().unwrap(),
         before,
@@ -180,6 +181,7 @@ fn touches_are_written_at_most_once_per_interval() {
     let v = trail.sessions().validate(&s.token, &NONE).unwrap().unwrap();
     assert_eq!(v.last_seen_at, T0 + MIN);
     assert_eq!(v.idle_expires_at, T0 + 31 * MIN);
+    assert!(v.renewed, "the deadline slid: the cookie should be renewed");
     assert_ne!(trail.export().unwrap(), before, "the touch was not written");
 }
 

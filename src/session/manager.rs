@@ -225,6 +225,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         }
         let mut session = record.view();
         session.fingerprint_mismatch = mismatch;
+        session.renewed = touch;
         if mismatch && touch {
             if let Some(observer) = self.observer {
                 observer.fingerprint_mismatch(&session, client)?;

@@ -51,6 +51,7 @@ impl SessionRecord {
             version: self.version,
             client: self.client.clone(),
             fingerprint_mismatch: false,
+            renewed: false,
         }
     }
 }
@@ -94,6 +95,10 @@ pub struct Session {
     /// network differs from the session's.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fingerprint_mismatch: bool,
+    /// `validate` slid the idle deadline on this call: a cookie carrying the
+    /// deadline should be sent again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub renewed: bool,
 }
 
 /// A session with its token: what `create`, `rotate` and `login` return.

@@ -344,6 +344,8 @@ export interface Session {
   client: SessionClient;
   /** Set under the `'warn'` fingerprint policy when this request's client differs. */
   fingerprintMismatch?: true;
+  /** `validate` slid the idle deadline on this call: send the cookie again. */
+  renewed?: true;
 }
 
 /** A session with its secret token, returned by `create`, `rotate` and `login`. */
