@@ -185,7 +185,9 @@ js_tests() {
   tarball=$(cd pkg && npm pack --silent --pack-destination "$ROOT/target")
   printf '{ "name": "consumer", "private": true, "type": "module" }\n' >"$consumer/package.json"
   (cd "$consumer" && npm install --no-audit --no-fund --loglevel=error "../$tarball" >/dev/null)
-  ln -sfn "$ROOT/node_modules/playwright-core" "$consumer/node_modules/playwright-core"
+  for dep in playwright-core express hono; do
+    ln -sfn "$ROOT/node_modules/$dep" "$consumer/node_modules/$dep"
+  done
   cp -r tests/js/. "$consumer/"
   (cd "$consumer" && ROOT="$ROOT" node --test --test-concurrency=1 ./*.test.mjs)
 }

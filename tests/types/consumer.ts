@@ -33,6 +33,7 @@ import {
   type RetentionReport,
   Tracker,
 } from 'usertrail';
+import { expressSession, honoSession, sessionMiddleware, type RequestSession } from 'usertrail/middleware';
 
 async function main(): Promise<void> {
   await init();
@@ -182,3 +183,22 @@ async function privacy(): Promise<void> {
 }
 
 void privacy;
+
+async function middleware(trail: UserTrail): Promise<void> {
+  const handle = sessionMiddleware(trail, { secure: false, trackPageViews: true })(async (request, { session }) => {
+    const s: RequestSession = session;
+    s.set('n', 1);
+    const n = s.get('n');
+    const id: string | null = s.id;
+    if (s.isNew) s.login('ann');
+    return new Response(String(n) + id);
+  });
+  const res: Response = await handle(new Request('https://example.com/'));
+  const mw = expressSession(trail, { trustProxy: 'x-forwarded-for', sameSite: 'Strict' });
+  const hono = honoSession(trail, { cookieName: 'sid', secure: false });
+  // @ts-expect-error: not a SameSite value
+  expressSession(trail, { sameSite: 'Sometimes' });
+  console.log(res, mw, hono);
+}
+
+void middleware;

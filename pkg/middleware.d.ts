@@ -1,0 +1,88 @@
+// Types of usertrail/middleware: sessions for HTTP servers.
+import type { UserTrail, Session } from './index.js';
+
+/** Options every adapter takes. */
+export interface SessionMiddlewareOptions {
+  /** Default `'__Host-ut.sid'`, or `'ut.sid'` when the cookie cannot be a `__Host-` one. */
+  cookieName?: string;
+  /** Send the cookie over HTTPS only. Default true; false for plain-HTTP development. */
+  secure?: boolean;
+  /** Default `'Lax'`. */
+  sameSite?: 'Lax' | 'Strict' | 'None';
+  /** Default `'/'`. */
+  path?: string;
+  /** Default none (a host-only cookie). */
+  domain?: string;
+  /** Give the cookie a Max-Age matching the session's idle deadline (default true); false: a browser-session cookie. */
+  persistent?: boolean;
+  /** Track a `page_view` for each successful GET answered with HTML. Default false. */
+  trackPageViews?: boolean;
+  /** Record `Sec-GPC: 1` from a logged-in user as a withdrawal of `sale_share` and `marketing`. Default true. */
+  honorGpc?: boolean;
+  /** Read the client's IP from this header (e.g. `'x-forwarded-for'`), only behind a proxy you trust. Default: the socket's address. */
+  trustProxy?: string | false;
+  /**
+   * The client's address when there is no socket: for the fetch wrapper, `(request, ...rest) => string`
+   * (e.g. `request.headers.get('cf-connecting-ip')`); for Express, `(req) => string`; for Hono, `(c) => string`.
+   */
+  clientIp?: (...args: any[]) => string | undefined;
+}
+
+/** One request's session. It is stored, and the cookie sent, only once something is set. */
+export declare class RequestSession {
+  private constructor();
+  /** The non-secret session id, or null while nothing is stored. */
+  readonly id: string | null;
+  /** The logged-in user, or null. */
+  readonly userId: string | null;
+  /** True until something is stored (no valid cookie came with the request). */
+  readonly isNew: boolean;
+  /** The session record, or null while new. */
+  readonly record: Session | null;
+  /** One key of the state (or the whole state); undefined while new. */
+  get(key?: string): unknown;
+  /** Sets one key of the state, storing the session if it is new. */
+  set(key: string, value: unknown): void;
+  /** Removes one key of the state. */
+  remove(key: string): void;
+  /** Binds the session to a user and rotates its token. */
+  login(userId: string): void;
+  /** Issues a new token for the same session. */
+  rotate(): void;
+  /** Ends the session and clears the cookie. */
+  logout(): void;
+}
+
+/** A fetch handler that receives the request's session. */
+export type SessionHandler<Rest extends unknown[] = unknown[]> = (
+  request: Request,
+  context: { session: RequestSession },
+  ...rest: Rest
+) => Response | Promise<Response>;
+
+/**
+ * Wraps a fetch handler (workerd, Deno, Bun, Node fetch servers) so each request has its session.
+ *
+ * ```js
+ * const handle = sessionMiddleware(trail)(async (request, { session }) => {
+ *   session.set('visits', ((session.get('visits') as number) ?? 0) + 1);
+ *   return new Response('hello');
+ * });
+ * ```
+ */
+export declare function sessionMiddleware(
+  trail: UserTrail,
+  options?: SessionMiddlewareOptions,
+): <Rest extends unknown[]>(handler: SessionHandler<Rest>) => (request: Request, ...rest: Rest) => Promise<Response>;
+
+/** Express/Connect middleware: `app.use(expressSession(trail))`, then `req.session`. */
+export declare function expressSession(
+  trail: UserTrail,
+  options?: SessionMiddlewareOptions,
+): (req: any, res: any, next: (err?: unknown) => void) => void;
+
+/** Hono middleware: `app.use(honoSession(trail))`, then `c.get('session')`. */
+export declare function honoSession(
+  trail: UserTrail,
+  options?: SessionMiddlewareOptions,
+): (c: any, next: () => Promise<void>) => Promise<void>;

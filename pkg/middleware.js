@@ -1,0 +1,321 @@
+// usertrail/middleware: server-side sessions for HTTP servers, in one
+// implementation over the standard Request and Response, with thin adapters
+// for Express/Connect and Hono.
+//
+//   import { sessionMiddleware, expressSession, honoSession } from 'usertrail/middleware';
+//
+// A request's session is created lazily: a visitor without a valid cookie
+// gets a fresh, empty session that is stored (and sent as a cookie) only
+// once something is set in it (express-session's `saveUninitialized: false`).
+
+/** Options every adapter takes; see middleware.d.ts. */
+function settings(options = {}) {
+  const known = new Set(['cookieName', 'secure', 'sameSite', 'path', 'domain', 'persistent', 'trackPageViews', 'honorGpc', 'trustProxy', 'clientIp']);
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw new TypeError(`usertrail/middleware: unknown option ${JSON.stringify(key)}`);
+  }
+  const secure = options.secure ?? true;
+  const sameSite = options.sameSite ?? 'Lax';
+  if (!['Lax', 'Strict', 'None'].includes(sameSite)) throw new TypeError('usertrail/middleware: sameSite must be Lax, Strict or None');
+  if (sameSite === 'None' && !secure) throw new TypeError('usertrail/middleware: sameSite None needs secure');
+  // __Host- cookies must be Secure, Path=/ and without Domain; drop the
+  // prefix where they cannot be (plain-HTTP development on localhost).
+  const host = secure && (options.path ?? '/') === '/' && !options.domain;
+  const cookieName = options.cookieName ?? (host ? '__Host-ut.sid' : 'ut.sid');
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) throw new TypeError('usertrail/middleware: cookieName is not a valid cookie name');
+  if (cookieName.startsWith('__Host-') && !host) throw new TypeError('usertrail/middleware: a __Host- cookie needs secure, path "/" and no domain');
+  return {
+    cookieName,
+    secure,
+    sameSite,
+    path: options.path ?? '/',
+    domain: options.domain,
+    persistent: options.persistent ?? true,
+    trackPageViews: options.trackPageViews ?? false,
+    honorGpc: options.honorGpc ?? true,
+    trustProxy: options.trustProxy ? String(options.trustProxy).toLowerCase() : null,
+    clientIp: options.clientIp,
+  };
+}
+
+/** The value of cookie `name` in a Cookie header, or null. */
+function readCookie(header, name) {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || null;
+  }
+  return null;
+}
+
+/** The client's address: from the trusted proxy header when told to, else the socket's. */
+function clientAddress(s, header, remote) {
+  if (s.trustProxy) {
+    const forwarded = header(s.trustProxy);
+    const first = forwarded?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  return remote || undefined;
+}
+
+/** One request's view of its session. */
+export class RequestSession {
+  #trail;
+  #s;
+  #client;
+  #gpc;
+  #token;
+  #record;
+  #cookies = [];
+
+  /** @internal */
+  constructor(trail, s, client, gpc, token, record) {
+    this.#trail = trail;
+    this.#s = s;
+    this.#client = client;
+    this.#gpc = gpc;
+    this.#token = token;
+    this.#record = record;
+  }
+
+  /** The session's non-secret id, or null while nothing has been stored. */
+  get id() {
+    return this.#record?.sessionId ?? null;
+  }
+
+  /** The logged-in user, or null. */
+  get userId() {
+    return this.#record?.userId ?? null;
+  }
+
+  /** True until something is stored: the visitor had no valid cookie. */
+  get isNew() {
+    return !this.#record;
+  }
+
+  /** The session record (times, client), or null while new. */
+  get record() {
+    return this.#record;
+  }
+
+  /** One key of the state (or all of it); undefined while new. */
+  get(key) {
+    return this.#token ? this.#trail.sessions.get(this.#token, key) : undefined;
+  }
+
+  /** Sets one key of the state, storing the session first if it is new. */
+  set(key, value) {
+    if (!this.#token) this.#issue(this.#trail.sessions.create({ ...this.#client, data: { [key]: value } }));
+    else this.#trail.sessions.set(this.#token, key, value);
+  }
+
+  /** Removes one key of the state. */
+  remove(key) {
+    if (this.#token) this.#trail.sessions.remove(this.#token, key);
+  }
+
+  /** Binds the session to a user and rotates its token (a new cookie is sent). */
+  login(userId) {
+    const issued = this.#token
+      ? this.#trail.sessions.login(this.#token, userId)
+      : this.#trail.sessions.create({ ...this.#client, userId });
+    this.#issue(issued);
+    this.#honorGpc();
+  }
+
+  /** Issues a new token for the same session (after a privilege change). */
+  rotate() {
+    if (this.#token) this.#issue(this.#trail.sessions.rotate(this.#token));
+  }
+
+  /** Ends the session and clears the cookie. */
+  logout() {
+    if (this.#token) this.#trail.sessions.destroy(this.#token);
+    this.#token = null;
+    this.#record = null;
+    this.#cookies = [this.#cookie('', 0)];
+  }
+
+  /** @internal The Set-Cookie values this request must send. */
+  get setCookies() {
+    return this.#cookies;
+  }
+
+  /** @internal */
+  get client() {
+    return this.#client;
+  }
+
+  /** @internal Records a `Sec-GPC: 1` signal for the logged-in user, once. */
+  #honorGpc() {
+    if (!this.#s.honorGpc || !this.#gpc || !this.userId) return;
+    const sale = this.#trail.privacy.status(this.userId).purposes.sale_share;
+    if (sale.decided && !sale.granted) return;
+    this.#trail.privacy.applyGlobalPrivacyControl(this.userId, { source: 'Sec-GPC' });
+  }
+
+  /** @internal */
+  begin() {
+    if (this.#record?.renewed) this.#cookies = [this.#cookieFor(this.#token, this.#record)];
+    this.#honorGpc();
+  }
+
+  #issue(issued) {
+    this.#token = issued.token;
+    const { token: _token, ...record } = issued;
+    this.#record = record;
+    this.#cookies = [this.#cookieFor(issued.token, record)];
+  }
+
+  #cookieFor(token, record) {
+    const secs = Math.max(0, Math.floor((Math.min(record.idleExpiresAt, record.absoluteExpiresAt) - record.lastSeenAt) / 1000));
+    return this.#cookie(token, this.#s.persistent ? secs : null);
+  }
+
+  #cookie(value, maxAge) {
+    const s = this.#s;
+    let c = `${s.cookieName}=${value}; Path=${s.path}; HttpOnly; SameSite=${s.sameSite}`;
+    if (s.secure) c += '; Secure';
+    if (s.domain) c += `; Domain=${s.domain}`;
+    if (maxAge !== null) c += `; Max-Age=${maxAge}`;
+    return c;
+  }
+}
+
+/**
+ * Starts a request: reads the cookie, validates it, and returns its session.
+ * `req` is `{ method, url, header(name), remoteAddress }`.
+ */
+function begin(trail, s, req) {
+  const header = (name) => req.header(name) ?? undefined;
+  const client = clean(trail, {
+    ip: clientAddress(s, header, req.remoteAddress),
+    userAgent: header('user-agent'),
+  });
+  const token = readCookie(header('cookie'), s.cookieName);
+  const record = token ? trail.sessions.validate(token, client) : null;
+  const session = new RequestSession(trail, s, client, header('sec-gpc') === '1', record ? token : null, record);
+  if (token && !record) session.logout(); // a bogus, tampered or expired cookie: clear it
+  session.begin();
+  return session;
+}
+
+/**
+ * The client as the engine accepts it: an address or user agent it refuses
+ * (a malformed header) is left out rather than failing the request.
+ */
+function clean(trail, client) {
+  const ok = (c) => {
+    try {
+      trail.sessions.validate('', c); // checks the client only: '' is no token
+      return true;
+    } catch (err) {
+      if (err?.code === 'INVALID_INPUT') return false;
+      throw err;
+    }
+  };
+  if (ok(client)) return client;
+  if (ok({ userAgent: client.userAgent })) return { userAgent: client.userAgent };
+  if (ok({ ip: client.ip })) return { ip: client.ip };
+  return {};
+}
+
+/** After the response: tracks a page view of a successful GET of an HTML page. */
+function after(trail, s, session, req, status, contentType) {
+  if (!s.trackPageViews || req.method !== 'GET' || status !== 200 || !/text\/html/i.test(contentType ?? '')) return;
+  const url = new URL(req.url, 'http://localhost');
+  trail.tracking.track({
+    type: 'page',
+    name: 'page_view',
+    url: req.url.startsWith('http') ? req.url : undefined,
+    path: url.pathname,
+    referrer: req.header('referer') ?? undefined,
+    userId: session.userId ?? undefined,
+    sessionId: session.id ?? undefined,
+    ip: session.client.ip,
+    userAgent: session.client.userAgent,
+  });
+}
+
+/**
+ * Wraps a fetch handler `(request, { session }, ...rest) => Response` so
+ * each request gets its session (workerd, Deno, Bun, Node's fetch servers).
+ */
+export function sessionMiddleware(trail, options) {
+  const s = settings(options);
+  return (handler) =>
+    async function fetchWithSession(request, ...rest) {
+      const req = {
+        method: request.method,
+        url: request.url,
+        header: (name) => request.headers.get(name),
+        remoteAddress: s.clientIp ? s.clientIp(request, ...rest) : undefined,
+      };
+      const session = begin(trail, s, req);
+      const response = await handler(request, { session }, ...rest);
+      const cookies = session.setCookies;
+      let out = response;
+      if (cookies.length) {
+        out = new Response(response.body, response);
+        for (const c of cookies) out.headers.append('Set-Cookie', c);
+      }
+      after(trail, s, session, req, out.status, out.headers.get('content-type'));
+      return out;
+    };
+}
+
+/** Express/Connect: `app.use(expressSession(trail, options))`, then `req.session`. */
+export function expressSession(trail, options) {
+  const s = settings(options);
+  return function usertrailSession(req, res, next) {
+    const r = {
+      method: req.method,
+      url: req.originalUrl ?? req.url,
+      header: (name) => {
+        const v = req.headers[name.toLowerCase()];
+        return Array.isArray(v) ? v.join(', ') : v;
+      },
+      remoteAddress: s.clientIp ? s.clientIp(req) : req.socket?.remoteAddress,
+    };
+    let session;
+    try {
+      session = begin(trail, s, r);
+    } catch (err) {
+      return next(err);
+    }
+    req.session = session;
+    const writeHead = res.writeHead;
+    res.writeHead = function writeHeadWithSession(...args) {
+      for (const c of session.setCookies) res.appendHeader('Set-Cookie', c);
+      res.writeHead = writeHead;
+      return writeHead.apply(this, args);
+    };
+    res.once('finish', () => {
+      try {
+        after(trail, s, session, r, res.statusCode, res.getHeader('content-type'));
+      } catch {
+        // Tracking must never fail a response that has been sent.
+      }
+    });
+    next();
+  };
+}
+
+/** Hono: `app.use(honoSession(trail, options))`, then `c.get('session')`. */
+export function honoSession(trail, options) {
+  const s = settings(options);
+  return async function usertrailSession(c, next) {
+    const request = c.req.raw;
+    const r = {
+      method: request.method,
+      url: request.url,
+      header: (name) => request.headers.get(name),
+      remoteAddress: s.clientIp ? s.clientIp(c) : undefined,
+    };
+    const session = begin(trail, s, r);
+    c.set('session', session);
+    await next();
+    for (const cookie of session.setCookies) c.res.headers.append('Set-Cookie', cookie);
+    after(trail, s, session, r, c.res.status, c.res.headers.get('content-type'));
+  };
+}

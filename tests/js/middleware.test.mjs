@@ -1,0 +1,239 @@
+// usertrail/middleware over real HTTP on 127.0.0.1: Express (expressSession),
+// Hono (honoSession) and a plain fetch handler (sessionMiddleware), the
+// latter two served through node:http.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+
+import express from 'express';
+import { Hono } from 'hono';
+import { UserTrail } from 'usertrail';
+import { expressSession, honoSession, sessionMiddleware } from 'usertrail/middleware';
+
+import { T0 } from './helpers.mjs';
+
+const MIN = 60_000;
+
+async function listen(server) {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${server.address().port}`;
+}
+
+/** Serves a fetch handler through node:http, as @hono/node-server would. */
+function fetchServer(handle) {
+  return createServer(async (req, res) => {
+    const body = ['GET', 'HEAD'].includes(req.method) ? undefined : req;
+    const request = new Request(`http://${req.headers.host}${req.url}`, {
+      method: req.method, headers: req.headers, body, duplex: 'half',
+    });
+    const response = await handle(request, req.socket.remoteAddress);
+    const headers = {};
+    response.headers.forEach((v, k) => { if (k !== 'set-cookie') headers[k] = v; });
+    const cookies = response.headers.getSetCookie();
+    if (cookies.length) headers['set-cookie'] = cookies;
+    res.writeHead(response.status, headers);
+    res.end(Buffer.from(await response.arrayBuffer()));
+  });
+}
+
+/** A client with one cookie. */
+function client(base) {
+  let cookie = null;
+  const call = async (path, init = {}) => {
+    const headers = { ...(init.headers ?? {}) };
+    if (cookie) headers.cookie = cookie;
+    const res = await fetch(base + path, { ...init, headers });
+    const set = res.headers.getSetCookie();
+    for (const c of set) {
+      const [pair, ...attrs] = c.split('; ');
+      cookie = attrs.includes('Max-Age=0') ? null : pair;
+    }
+    const text = await res.text();
+    return { status: res.status, set, body: res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
+  };
+  return { call, get cookie() { return cookie; }, set cookie(c) { cookie = c; } };
+}
+
+async function expressApp(options = {}) {
+  let now = T0;
+  const trail = await UserTrail.open({ clock: () => now });
+  const app = express();
+  app.use(expressSession(trail, { secure: false, trackPageViews: true, ...options }));
+  const state = (req) => ({ id: req.session.id, userId: req.session.userId, isNew: req.session.isNew, n: req.session.get('n') ?? 0, ip: req.session.record?.client.ip ?? null });
+  app.get('/count', (req, res) => {
+    req.session.set('n', (req.session.get('n') ?? 0) + 1);
+    res.json(state(req));
+  });
+  app.get('/peek', (req, res) => res.json(state(req)));
+  app.post('/login', (req, res) => {
+    req.session.login(req.query.user);
+    res.json(state(req));
+  });
+  app.post('/logout', (req, res) => {
+    req.session.logout();
+    res.json(state(req));
+  });
+  app.get('/page', (req, res) => res.type('html').send('<h1>hi</h1>'));
+  const server = createServer(app);
+  const base = await listen(server);
+  return { trail, base, server, advance: (ms) => (now += ms) };
+}
+
+test('Express: cookies, lazy creation, renewal, login, logout, expiry, tampering', async () => {
+  const { trail, base, server, advance } = await expressApp();
+  try {
+    const c = client(base);
+    const bytes = trail.export();
+    const peek = await c.call('/peek');
+    assert.deepEqual([peek.body.isNew, peek.set], [true, []], 'no cookie until something is set');
+    assert.deepEqual(trail.export(), bytes, 'and no store write');
+
+    const first = await c.call('/count');
+    assert.equal(first.body.n, 1);
+    assert.match(first.set[0], /^ut\.sid=[^;]+; Path=\/; HttpOnly; SameSite=Lax; Max-Age=1800$/);
+    const second = await c.call('/count');
+    assert.deepEqual([second.body.n, second.body.id, second.set], [2, first.body.id, []], 'validated, not re-sent');
+    advance(2 * MIN);
+    const renewed = await c.call('/peek');
+    assert.equal(renewed.set.length, 1, 'the idle deadline slid: cookie renewed');
+
+    const old = c.cookie;
+    const login = await c.call('/login?user=ann', { method: 'POST' });
+    assert.equal(login.body.userId, 'ann');
+    assert.equal(login.body.n, 2, 'state survives the rotation');
+    assert.notEqual(c.cookie, old, 'login rotates the token');
+    const stale = client(base);
+    stale.cookie = old;
+    assert.equal((await stale.call('/peek')).body.isNew, true, 'the old token is dead');
+
+    const out = await c.call('/logout', { method: 'POST' });
+    assert.match(out.set[0], /^ut\.sid=; .*Max-Age=0$/);
+    assert.equal(c.cookie, null);
+
+    await c.call('/count');
+    advance(31 * MIN);
+    const expired = await c.call('/peek');
+    assert.equal(expired.body.isNew, true, 'expired: a fresh session');
+    assert.match(expired.set[0], /Max-Age=0/, 'and the dead cookie is cleared');
+
+    await c.call('/count');
+    const [name, value] = c.cookie.split('=');
+    c.cookie = `${name}=${value.slice(0, -2)}${value.endsWith('AA') ? 'BB' : 'AA'}`;
+    const tampered = await c.call('/peek');
+    assert.equal(tampered.body.isNew, true, 'a tampered cookie is a fresh session');
+    assert.equal((await c.call('/count')).body.n, 1);
+  } finally {
+    server.close();
+  }
+});
+
+test('Express: 1,000 concurrent requests on one cookie, then on 1,000 cookies', async () => {
+  const { base, server } = await expressApp();
+  try {
+    const one = client(base);
+    await one.call('/count');
+    const results = await Promise.all(Array.from({ length: 1000 }, () => one.call('/count')));
+    assert.ok(results.every((r) => r.status === 200));
+    assert.equal((await one.call('/peek')).body.n, 1001, 'no update lost');
+
+    const many = Array.from({ length: 1000 }, () => client(base));
+    await Promise.all(many.map((c) => c.call('/count')));
+    const again = await Promise.all(many.map((c) => c.call('/count')));
+    assert.ok(again.every((r) => r.body.n === 2), 'each cookie kept its own state');
+    assert.equal(new Set(again.map((r) => r.body.id)).size, 1000);
+  } finally {
+    server.close();
+  }
+});
+
+test('Express: page views, Sec-GPC and the trusted proxy header', async () => {
+  const { trail, base, server } = await expressApp({ trustProxy: 'x-forwarded-for' });
+  try {
+    const c = client(base);
+    await c.call('/login?user=gpc-user', { method: 'POST', headers: { 'sec-gpc': '1', 'x-forwarded-for': '203.0.113.9, 10.0.0.1' } });
+    const status = trail.privacy.status('gpc-user');
+    assert.equal(status.doNotSell, true);
+    assert.equal(trail.privacy.ledger({ subject: 'gpc-user' }).at(-1).action, 'gpc');
+    await c.call('/peek', { headers: { 'sec-gpc': '1' } });
+    assert.equal(trail.privacy.ledger({ subject: 'gpc-user' }).length, 1, 'recorded once');
+    assert.equal((await c.call('/peek')).body.ip, '203.0.0.0', 'masked address from the trusted header');
+
+    await c.call('/page');
+    await c.call('/peek');
+    const { events } = trail.tracking.history({ userId: 'gpc-user' });
+    assert.deepEqual(events.map((e) => [e.name, e.path]), [['page_view', '/page']], 'HTML GETs only');
+  } finally {
+    server.close();
+  }
+});
+
+test('Express: without trustProxy the forwarded header is ignored', async () => {
+  const { base, server } = await expressApp();
+  try {
+    const c = client(base);
+    const r = await c.call('/count', { headers: { 'x-forwarded-for': '203.0.113.9' } });
+    assert.notEqual(r.body.ip, '203.0.0.0');
+  } finally {
+    server.close();
+  }
+});
+
+test('Hono and a plain fetch handler share the core', async () => {
+  let now = T0;
+  const trail = await UserTrail.open({ clock: () => now });
+  const app = new Hono();
+  app.use(honoSession(trail, { secure: false }));
+  app.get('/count', (c) => {
+    const s = c.get('session');
+    s.set('n', (s.get('n') ?? 0) + 1);
+    return c.json({ n: s.get('n'), userId: s.userId });
+  });
+  app.post('/login', (c) => {
+    c.get('session').login('ann');
+    return c.json({ userId: 'ann' });
+  });
+  app.post('/logout', (c) => {
+    c.get('session').logout();
+    return c.json({});
+  });
+  const plain = sessionMiddleware(trail, { secure: false, cookieName: 'plain' })(async (request, { session }) => {
+    session.set('seen', true);
+    return Response.json({ id: session.id });
+  });
+  const honoServer = fetchServer((request) => app.fetch(request));
+  const plainServer = fetchServer((request, ip) => plain(request, ip));
+  try {
+    const c = client(await listen(honoServer));
+    assert.equal((await c.call('/count')).body.n, 1);
+    assert.equal((await c.call('/count')).body.n, 2);
+    const before = c.cookie;
+    await c.call('/login', { method: 'POST' });
+    assert.notEqual(c.cookie, before);
+    assert.deepEqual((await c.call('/count')).body, { n: 3, userId: 'ann' });
+    const out = await c.call('/logout', { method: 'POST' });
+    assert.match(out.set[0], /Max-Age=0/);
+
+    const p = client(await listen(plainServer));
+    const r = await p.call('/');
+    assert.match(r.set[0], /^plain=/);
+    assert.equal((await p.call('/')).body.id, r.body.id);
+  } finally {
+    honoServer.close();
+    plainServer.close();
+  }
+});
+
+test('options are checked and cookies default to __Host-', async () => {
+  const trail = await UserTrail.open();
+  assert.throws(() => expressSession(trail, { secrue: true }), /unknown option "secrue"/);
+  assert.throws(() => expressSession(trail, { sameSite: 'None', secure: false }), /needs secure/);
+  assert.throws(() => expressSession(trail, { cookieName: '__Host-x', domain: 'example.com' }), /__Host-/);
+  const handle = sessionMiddleware(trail)(async (request, { session }) => {
+    session.set('a', 1);
+    return new Response('ok');
+  });
+  const res = await handle(new Request('https://example.com/'));
+  assert.match(res.headers.get('set-cookie'), /^__Host-ut\.sid=[^;]+; Path=\/; HttpOnly; SameSite=Lax; Secure; Max-Age=1800$/);
+});
