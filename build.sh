@@ -245,6 +245,8 @@ bench() {
   node bench/analytics.mjs target/bench/pkg/usertrail.js
   say "bench: privacy on wasm in Node"
   node bench/privacy.mjs target/bench/pkg/usertrail.js
+  say "bench: session middleware against express-session"
+  node bench/middleware.mjs target/bench/pkg/usertrail.js
 }
 
 case "${1:-help}" in
