@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { once } from 'node:events';
 
 import { UserTrail, UserTrailError, init } from 'usertrail';
 import { SCHEMA_VERSION } from './schema.mjs';
@@ -132,4 +133,12 @@ test('a closed engine throws CLOSED; close is idempotent', async () => {
   assert.equal((await thrown(() => trail.export())).code, 'CLOSED');
   assert.equal((await thrown(() => trail.schemaVersion)).code, 'CLOSED');
   assert.equal(trail.version, pkg.version);
+});
+
+test('the installed package and its middleware import in a worker thread', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(new URL('./worker-import.mjs', import.meta.url));
+  const [message] = await once(worker, 'message');
+  await worker.terminate();
+  assert.deepEqual(message, { createdAt: 42, cookie: '__Host-ut.sid' });
 });
