@@ -62,7 +62,7 @@ impl Store {
                 (Connection::open_with_flags(path, flags)?, Medium::File)
             }
             Storage::Vfs { name, vfs } => {
-                check_name("storage.name", &name, 256)?;
+                check_name("storage.name", &name, 1000)?;
                 check_name("storage.vfs", &vfs, 64)?;
                 let conn = Connection::open_with_flags_and_vfs(name, flags, vfs.as_str())?;
                 (conn, Medium::Vfs)

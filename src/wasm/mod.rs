@@ -7,6 +7,7 @@ mod analytics;
 mod clock;
 mod error;
 mod experiments;
+mod hostfs;
 mod json;
 mod open_options;
 mod opfs;

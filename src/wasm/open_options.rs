@@ -17,8 +17,8 @@ use crate::store::StoreOptions;
 use crate::tracking::{OutboxConfig, SamplingRule, TrackingConfig, ValidationMode};
 use crate::{OpenOptions, Storage};
 
-const STORAGE_KINDS: &str =
-    "must be 'memory', 'opfs', { opfs: { name?, pool?, directory? } } or { bytes: Uint8Array }";
+const STORAGE_KINDS: &str = "must be 'memory', 'opfs', { opfs: { name?, pool?, directory? } }, \
+     { bytes: Uint8Array } or { file: path } (Node, Deno, Bun)";
 
 /// The options object of `UserTrail.open`.
 #[derive(Deserialize, Default)]
@@ -93,6 +93,7 @@ enum StorageOption {
     Memory,
     Bytes(Vec<u8>),
     Opfs(OpfsOptions),
+    File(String, super::hostfs::HostFs),
 }
 
 /// Reads the options object (`undefined` means all defaults).
@@ -140,6 +141,11 @@ impl Parsed {
                 let (storage, lease) = opfs::storage(o).await?;
                 (storage, Some(lease))
             }
+            StorageOption::File(name, fs) => {
+                super::hostfs::install(fs)?;
+                let vfs = super::hostfs::VFS_NAME.to_owned();
+                (Storage::Vfs { name, vfs }, None)
+            }
         };
         self.options.storage = storage;
         Ok((self.options, lease))
@@ -162,7 +168,19 @@ fn storage_option(value: &JsValue) -> Result<StorageOption> {
         return Err(Error::invalid("storage", STORAGE_KINDS));
     }
     let get = |key: &str| js_sys::Reflect::get(value, &key.into()).unwrap_or(JsValue::UNDEFINED);
-    let (bytes, opfs) = (get("bytes"), get("opfs"));
+    let (bytes, opfs, file) = (get("bytes"), get("opfs"), get("file"));
+    if !file.is_undefined() {
+        let path = file
+            .as_string()
+            .ok_or_else(|| Error::invalid("storage.file", "must be a path"))?;
+        let fs = get("fs");
+        if !fs.is_object() {
+            return Err(Error::from(crate::store::StoreError::Unsupported {
+                what: "file storage needs a host file API (Node, Deno or Bun)".into(),
+            }));
+        }
+        return Ok(StorageOption::File(path, fs.unchecked_into()));
+    }
     match (bytes.is_undefined(), opfs.is_undefined()) {
         (false, true) => uint8array(bytes, "storage.bytes").map(StorageOption::Bytes),
         (true, false) => read(opfs, "storage.opfs").map(StorageOption::Opfs),

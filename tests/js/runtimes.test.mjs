@@ -19,6 +19,15 @@ test('Deno imports the package and opens an engine', () => {
   assert.deepEqual(JSON.parse(out), expected);
 });
 
+test('Deno opens a file-backed engine, writes, reopens and reads', () => {
+  const out = execFileSync(
+    bin('deno'),
+    ['run', '--quiet', '--allow-read', '--allow-write', '--allow-env', 'runtimes/deno-file.mjs'],
+    { cwd: here, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' } },
+  ).toString();
+  assert.deepEqual(JSON.parse(out), { events: 20, code: 'BUSY', bytes: true });
+});
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer().listen(0, '127.0.0.1', () => {

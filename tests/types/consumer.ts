@@ -153,6 +153,13 @@ async function analytics(trail: UserTrail): Promise<void> {
 
 void analytics;
 
+async function files(): Promise<void> {
+  const onDisk: UserTrail = await UserTrail.open({ storage: { file: './trail.db' } });
+  onDisk.close();
+}
+
+void files;
+
 async function privacy(): Promise<void> {
   const trail = await UserTrail.open({
     privacy: { policyVersion: '2026-03', requireConsent: ['analytics'], redactPii: true, purposes: ['newsletter'], retentionIntervalSecs: 3600 },

@@ -1,0 +1,339 @@
+//! A SQLite VFS over the host's synchronous file API (Node's `fs`, which
+//! Deno and Bun provide too), for `storage: { file }`.
+//!
+//! The package glue (`pkg/index.js`) hands over an object of functions on
+//! file descriptors. One engine holds a file at a time: the main database's
+//! first lock takes a lock file (`<path>.lock`, holding the process id), kept
+//! until the engine closes; a second holder gets `BUSY`. `xSync` is `fsync`,
+//! and SQLite's rollback journal is an ordinary file next to the database.
+
+use std::cell::RefCell;
+
+use sqlite_wasm_rs::vfs::{
+    register_vfs, AccessMode, FileKind, LockLevel, OpenAccess, OpenOptions, OpenRequest,
+    OpenedFile, OsCallback, SQLiteIoMethods, SQLiteVfs, SyncOptions, VfsError, VfsErrorCode,
+    VfsFile, VfsResult, VfsStore,
+};
+use sqlite_wasm_rs::WasmOsCallback;
+use wasm_bindgen::prelude::*;
+
+/// The name the VFS is registered under.
+pub(crate) const VFS_NAME: &str = "usertrail-hostfs";
+
+#[wasm_bindgen]
+extern "C" {
+    /// The host's file functions, from the package glue.
+    #[derive(Clone)]
+    pub type HostFs;
+    #[wasm_bindgen(method, catch)]
+    fn open(
+        this: &HostFs,
+        path: &str,
+        create: bool,
+        exclusive: bool,
+        read_only: bool,
+    ) -> Result<f64, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn read(this: &HostFs, fd: f64, buf: &mut [u8], offset: f64) -> Result<f64, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn write(this: &HostFs, fd: f64, buf: &[u8], offset: f64) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn truncate(this: &HostFs, fd: f64, size: f64) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn sync(this: &HostFs, fd: f64) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn size(this: &HostFs, fd: f64) -> Result<f64, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn close(this: &HostFs, fd: f64) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn unlink(this: &HostFs, path: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn exists(this: &HostFs, path: &str) -> Result<bool, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = lockFile)]
+    fn lock_file(this: &HostFs, path: &str) -> Result<bool, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = unlockFile)]
+    fn unlock_file(this: &HostFs, path: &str) -> Result<(), JsValue>;
+}
+
+/// The host error's `code` (`ENOSPC`, ...) and message.
+fn host_error(code: VfsErrorCode, e: JsValue) -> VfsError {
+    let get = |k: &str| {
+        js_sys::Reflect::get(&e, &k.into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    let errno = get("code");
+    let code = match errno.as_str() {
+        "ENOSPC" | "EDQUOT" => VfsErrorCode::Full,
+        _ => code,
+    };
+    VfsError::new(code, format!("{errno} {}", get("message")).into())
+}
+
+struct AppData {
+    fs: HostFs,
+    os: WasmOsCallback,
+    error: RefCell<Option<VfsError>>,
+}
+
+enum Handle {
+    /// An anonymous temporary file, kept in memory.
+    Memory(Vec<u8>),
+    /// A host file descriptor.
+    Fd(f64),
+}
+
+struct HostFile {
+    fs: HostFs,
+    handle: Handle,
+    path: String,
+    main_db: bool,
+    locked: bool,
+    read_only: bool,
+}
+
+impl HostFile {
+    fn writable(&self) -> VfsResult<()> {
+        if self.read_only {
+            return Err(VfsError::new(VfsErrorCode::ReadOnly, "read-only".into()));
+        }
+        Ok(())
+    }
+}
+
+impl VfsFile for HostFile {
+    fn read(&mut self, buf: &mut [u8], offset: u64) -> VfsResult<usize> {
+        match &self.handle {
+            Handle::Memory(data) => {
+                let start = (offset as usize).min(data.len());
+                let n = buf.len().min(data.len() - start);
+                buf[..n].copy_from_slice(&data[start..start + n]);
+                Ok(n)
+            }
+            Handle::Fd(fd) => self
+                .fs
+                .read(*fd, buf, offset as f64)
+                .map(|n| n as usize)
+                .map_err(|e| host_error(VfsErrorCode::IoRead, e)),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8], offset: u64) -> VfsResult<()> {
+        self.writable()?;
+        match &mut self.handle {
+            Handle::Memory(data) => {
+                let end = offset as usize + buf.len();
+                if data.len() < end {
+                    data.resize(end, 0);
+                }
+                data[offset as usize..end].copy_from_slice(buf);
+                Ok(())
+            }
+            Handle::Fd(fd) => self
+                .fs
+                .write(*fd, buf, offset as f64)
+                .map_err(|e| host_error(VfsErrorCode::IoWrite, e)),
+        }
+    }
+
+    fn truncate(&mut self, size: u64) -> VfsResult<()> {
+        self.writable()?;
+        match &mut self.handle {
+            Handle::Memory(data) => {
+                data.truncate(size as usize);
+                Ok(())
+            }
+            Handle::Fd(fd) => self
+                .fs
+                .truncate(*fd, size as f64)
+                .map_err(|e| host_error(VfsErrorCode::IoTruncate, e)),
+        }
+    }
+
+    fn sync(&mut self, _options: SyncOptions) -> VfsResult<()> {
+        match &self.handle {
+            Handle::Memory(_) => Ok(()),
+            Handle::Fd(fd) => self
+                .fs
+                .sync(*fd)
+                .map_err(|e| host_error(VfsErrorCode::IoSync, e)),
+        }
+    }
+
+    fn size(&self) -> VfsResult<u64> {
+        match &self.handle {
+            Handle::Memory(data) => Ok(data.len() as u64),
+            Handle::Fd(fd) => self
+                .fs
+                .size(*fd)
+                .map(|n| n as u64)
+                .map_err(|e| host_error(VfsErrorCode::IoStat, e)),
+        }
+    }
+
+    fn lock(&mut self, level: LockLevel) -> VfsResult<()> {
+        if self.main_db && level > LockLevel::None && !self.locked {
+            let taken = self
+                .fs
+                .lock_file(&self.path)
+                .map_err(|e| host_error(VfsErrorCode::IoLock, e))?;
+            if !taken {
+                return Err(VfsError::new(
+                    VfsErrorCode::Busy,
+                    format!("{} is held by another engine", self.path).into(),
+                ));
+            }
+            self.locked = true;
+        }
+        Ok(())
+    }
+
+    fn unlock(&mut self, _level: LockLevel) -> VfsResult<()> {
+        // The lock file is kept until close: one engine holds the file.
+        Ok(())
+    }
+
+    fn check_reserved_lock(&self) -> VfsResult<bool> {
+        Ok(false)
+    }
+}
+
+struct Store;
+
+impl VfsStore for Store {
+    type File = HostFile;
+    type AppData = AppData;
+
+    fn record_error(data: &AppData, error: VfsError) {
+        data.error.replace(Some(error));
+    }
+
+    fn last_error(data: &AppData) -> Option<VfsError> {
+        data.error.borrow().clone()
+    }
+
+    fn open_file(data: &AppData, request: OpenRequest<'_>) -> VfsResult<OpenedFile<HostFile>> {
+        let options = request.options;
+        let read_only = options.access() == OpenAccess::ReadOnly;
+        let Some(filename) = request.filename else {
+            return Ok(OpenedFile {
+                file: HostFile {
+                    fs: data.fs.clone(),
+                    handle: Handle::Memory(Vec::new()),
+                    path: String::new(),
+                    main_db: false,
+                    locked: false,
+                    read_only,
+                },
+                access: options.access(),
+            });
+        };
+        let path = filename.path().to_owned();
+        let fd = data
+            .fs
+            .open(&path, options.create(), options.exclusive(), read_only)
+            .map_err(|e| host_error(VfsErrorCode::CantOpen, e))?;
+        Ok(OpenedFile {
+            file: HostFile {
+                fs: data.fs.clone(),
+                handle: Handle::Fd(fd),
+                main_db: options.kind() == Some(FileKind::MainDb),
+                path,
+                locked: false,
+                read_only,
+            },
+            access: options.access(),
+        })
+    }
+
+    fn close_file(
+        data: &AppData,
+        name: Option<&str>,
+        file: HostFile,
+        options: OpenOptions,
+    ) -> VfsResult<()> {
+        if let Handle::Fd(fd) = file.handle {
+            data.fs
+                .close(fd)
+                .map_err(|e| host_error(VfsErrorCode::IoClose, e))?;
+            if file.locked {
+                data.fs
+                    .unlock_file(&file.path)
+                    .map_err(|e| host_error(VfsErrorCode::IoUnlock, e))?;
+            }
+            if options.delete_on_close() {
+                if let Some(name) = name {
+                    data.fs
+                        .unlink(name)
+                        .map_err(|e| host_error(VfsErrorCode::IoDelete, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn access(data: &AppData, name: &str, _mode: AccessMode) -> VfsResult<bool> {
+        data.fs
+            .exists(name)
+            .map_err(|e| host_error(VfsErrorCode::IoAccess, e))
+    }
+
+    fn full_pathname(_data: &AppData, name: &str) -> VfsResult<String> {
+        Ok(name.to_owned())
+    }
+
+    fn delete_file(data: &AppData, name: &str, _sync_dir: bool) -> VfsResult<()> {
+        data.fs
+            .unlink(name)
+            .map_err(|e| host_error(VfsErrorCode::IoDelete, e))
+    }
+}
+
+struct IoMethods;
+
+impl SQLiteIoMethods for IoMethods {
+    type Store = Store;
+}
+
+struct Vfs;
+
+impl SQLiteVfs<IoMethods> for Vfs {
+    type Os = dyn OsCallback;
+
+    fn os(data: &AppData) -> &Self::Os {
+        &data.os
+    }
+
+    const MAX_PATH_SIZE: ::core::ffi::c_int = 1024;
+}
+
+thread_local! {
+    static INSTALLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Registers the VFS over `fs`, once per module instance.
+pub(crate) fn install(fs: HostFs) -> crate::Result<()> {
+    if INSTALLED.with(|i| i.get()) {
+        return Ok(());
+    }
+    let data = AppData {
+        fs,
+        os: WasmOsCallback,
+        error: RefCell::new(None),
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: wasm is single-threaded and the registration lives for the
+    // module's lifetime, as SQLite requires.
+    let registered = unsafe { register_vfs::<IoMethods, Vfs>(VFS_NAME, data, false) };
+    match registered {
+        Ok(_registration) => {
+            // The registration is not undone: the VFS lives as long as the module.
+            INSTALLED.with(|i| i.set(true));
+            Ok(())
+        }
+        Err(e) => Err(crate::Error::from(crate::store::StoreError::Unsupported {
+            what: format!("the host file VFS could not be registered: {e}"),
+        })),
+    }
+}

@@ -1,0 +1,80 @@
+// storage: { file } in Node: a real SQLite file through the engine's host
+// file VFS. Durable commits, one holder at a time, and a crash test.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+
+import { UserTrail } from 'usertrail';
+
+import { code } from './helpers.mjs';
+
+const here = new URL('.', import.meta.url).pathname;
+const scratch = () => join(mkdtempSync(join(tmpdir(), 'usertrail-file-')), 'trail.db');
+const sqlite3 = (file, sql) => execFileSync('sqlite3', [file, sql]).toString().trim();
+
+test('a file engine keeps its data across close and reopen, and sqlite3 opens the file', async () => {
+  const file = scratch();
+  const trail = await UserTrail.open({ storage: { file }, clock: () => 1_700_000_000_000 });
+  trail.tracking.trackBatch(Array.from({ length: 100 }, (_, i) => ({ name: 'click', userId: 'ann', properties: { i } })));
+  trail.prefs.set('ann', 'appearance.theme', 'dark');
+  trail.close();
+  assert.equal(existsSync(`${file}.lock`), false, 'the lock goes with the engine');
+  assert.equal(sqlite3(file, 'PRAGMA integrity_check'), 'ok');
+  assert.equal(sqlite3(file, 'SELECT count(*) FROM events'), '100');
+  // The same clock: at 2026's wall clock, retention would drop these 2023 events.
+  const again = await UserTrail.open({ storage: { file }, clock: () => 1_700_000_000_000 });
+  assert.equal(again.tracking.count({ userId: 'ann' }), 100);
+  assert.equal(again.prefs.get('ann', 'appearance.theme').value, 'dark');
+  again.close();
+});
+
+test('one engine holds a file: a second one, here or in another process, gets BUSY', async () => {
+  const file = scratch();
+  const trail = await UserTrail.open({ storage: { file } });
+  assert.equal(await code(() => UserTrail.open({ storage: { file } })), 'BUSY');
+  const other = (expect) =>
+    execFileSync(process.execPath, ['--input-type=module', '-e', `
+      import { UserTrail } from 'usertrail';
+      try { (await UserTrail.open({ storage: { file: ${JSON.stringify(file)} } })).close(); console.log('opened'); }
+      catch (err) { console.log(err.code); }`], { cwd: here }).toString().trim();
+  assert.equal(other(), 'BUSY');
+  trail.close();
+  assert.equal(other(), 'opened');
+});
+
+test('killed at random points 50 times, the file stays whole and keeps every acknowledged batch', async () => {
+  const file = scratch();
+  (await UserTrail.open({ storage: { file } })).close();
+  let acknowledged = 0;
+  for (let run = 0; run < 50; run++) {
+    const child = spawn(process.execPath, ['file-writer.mjs', file, String(run)], { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    // Wait for the first acknowledged batch, then kill at a random moment.
+    while (!out.includes('\n') && child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(child.exitCode, null, `the writer died on its own: ${err}`);
+    await new Promise((r) => setTimeout(r, Math.random() * 150));
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const acked = out.split('\n').filter(Boolean).map(Number);
+    const last = acked.at(-1);
+    acknowledged += acked.length;
+
+    const trail = await UserTrail.open({ storage: { file } }); // rolls back a hot journal
+    for (let i = 0; i <= last; i++) {
+      assert.equal(trail.tracking.count({ userId: `r${run}-b${i}` }), 50, `run ${run}: batch ${i} was acknowledged`);
+    }
+    const next = trail.tracking.count({ userId: `r${run}-b${last + 1}` });
+    assert.ok(next === 0 || next === 50, `run ${run}: batch ${last + 1} is all or nothing, found ${next}`);
+    assert.equal(trail.tracking.count({ userId: `r${run}-b${last + 2}` }), 0);
+    trail.close();
+    assert.equal(sqlite3(file, 'PRAGMA integrity_check'), 'ok', `run ${run}`);
+  }
+  assert.ok(acknowledged >= 50);
+});
