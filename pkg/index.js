@@ -60,9 +60,9 @@ UserTrail.open = async function open(options) {
   await init();
   const file = options?.storage?.file;
   if (typeof file === 'string' && options.storage.fs === undefined && hasFs()) {
-    const { resolve } = await import('node:path');
+    const { resolve, dirname } = await import('node:path');
     const fs = await import('node:fs');
-    options = { ...options, storage: { file: resolve(file), fs: fileHost(fs) } };
+    options = { ...options, storage: { file: resolve(file), fs: fileHost(fs, dirname) } };
   }
   return openAfterInit.call(UserTrail, options);
 };
@@ -77,7 +77,7 @@ function hasFs() {
  * One engine holds a database at a time, through `<path>.lock` holding the
  * process id; a lock left by a process that died is taken over.
  */
-function fileHost(fs) {
+function fileHost(fs, dirname) {
   const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fs.constants;
   const alive = (pid) => {
     try {
@@ -138,6 +138,17 @@ function fileHost(fs) {
       return host.lockFile(path, true);
     },
     unlockFile: (path) => ignoreMissing(() => fs.unlinkSync(`${path}.lock`)),
+    // Makes a created or deleted directory entry durable. Windows cannot
+    // open a directory for this; its file system journals entries itself.
+    syncDir(path) {
+      if (process.platform === 'win32') return;
+      const fd = fs.openSync(dirname(path), O_RDONLY);
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
   };
   return host;
 }

@@ -4,8 +4,10 @@
 //! The package glue (`pkg/index.js`) hands over an object of functions on
 //! file descriptors. One engine holds a file at a time: the main database's
 //! first lock takes a lock file (`<path>.lock`, holding the process id), kept
-//! until the engine closes; a second holder gets `BUSY`. `xSync` is `fsync`,
-//! and SQLite's rollback journal is an ordinary file next to the database.
+//! until the engine closes; a second holder gets `BUSY`. `xSync` is `fsync`
+//! (and, for a file this engine created, an `fsync` of its directory), and
+//! SQLite's rollback journal is an ordinary file next to the database, whose
+//! deletion syncs the directory too.
 
 use std::cell::RefCell;
 
@@ -53,6 +55,8 @@ extern "C" {
     fn lock_file(this: &HostFs, path: &str) -> Result<bool, JsValue>;
     #[wasm_bindgen(method, catch, js_name = unlockFile)]
     fn unlock_file(this: &HostFs, path: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = syncDir)]
+    fn sync_dir(this: &HostFs, path: &str) -> Result<(), JsValue>;
 }
 
 /// The host error's `code` (`ENOSPC`, ...) and message.
@@ -91,6 +95,8 @@ struct HostFile {
     main_db: bool,
     locked: bool,
     read_only: bool,
+    /// Created by this open: its directory entry is synced with its first sync.
+    new_entry: bool,
 }
 
 impl HostFile {
@@ -154,10 +160,18 @@ impl VfsFile for HostFile {
     fn sync(&mut self, _options: SyncOptions) -> VfsResult<()> {
         match &self.handle {
             Handle::Memory(_) => Ok(()),
-            Handle::Fd(fd) => self
-                .fs
-                .sync(*fd)
-                .map_err(|e| host_error(VfsErrorCode::IoSync, e)),
+            Handle::Fd(fd) => {
+                self.fs
+                    .sync(*fd)
+                    .map_err(|e| host_error(VfsErrorCode::IoSync, e))?;
+                if self.new_entry {
+                    self.fs
+                        .sync_dir(&self.path)
+                        .map_err(|e| host_error(VfsErrorCode::IoDirectorySync, e))?;
+                    self.new_entry = false;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -225,11 +239,17 @@ impl VfsStore for Store {
                     main_db: false,
                     locked: false,
                     read_only,
+                    new_entry: false,
                 },
                 access: options.access(),
             });
         };
         let path = filename.path().to_owned();
+        let new_entry = options.create()
+            && !data
+                .fs
+                .exists(&path)
+                .map_err(|e| host_error(VfsErrorCode::IoAccess, e))?;
         let fd = data
             .fs
             .open(&path, options.create(), options.exclusive(), read_only)
@@ -242,6 +262,7 @@ impl VfsStore for Store {
                 path,
                 locked: false,
                 read_only,
+                new_entry,
             },
             access: options.access(),
         })
@@ -283,10 +304,16 @@ impl VfsStore for Store {
         Ok(name.to_owned())
     }
 
-    fn delete_file(data: &AppData, name: &str, _sync_dir: bool) -> VfsResult<()> {
+    fn delete_file(data: &AppData, name: &str, sync_dir: bool) -> VfsResult<()> {
         data.fs
             .unlink(name)
-            .map_err(|e| host_error(VfsErrorCode::IoDelete, e))
+            .map_err(|e| host_error(VfsErrorCode::IoDelete, e))?;
+        if sync_dir {
+            data.fs
+                .sync_dir(name)
+                .map_err(|e| host_error(VfsErrorCode::IoDirectorySync, e))?;
+        }
+        Ok(())
     }
 }
 
