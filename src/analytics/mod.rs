@@ -66,7 +66,7 @@ pub use journeys::{
 pub use pages::{
     DurationBucket, PageStats, SessionDurations, TopPages, TopPagesOptions, TIME_ON_PAGE_CAP_MS,
 };
-pub(crate) use query::{civil, days_from_civil};
+pub(crate) use query::{civil, days_from_civil, DAY_MS};
 pub use query::{split, DimensionFilter, Interval, Names, NoOptions, Query, Scalar, Segment};
 pub use retention::{
     CohortRow, Cohorts, CohortsOptions, Retention, RetentionOptions, RetentionRow, ValueCount,

@@ -357,13 +357,14 @@ impl Privacy<'_> {
     /// `subject`'s consent per purpose, over the subject and the anonymous
     /// ids linked to it (the latest decision wins).
     pub fn status(&self, subject: &str) -> Result<ConsentStatus> {
-        let scope = Scope::resolve(self.conn, subject)?;
+        let ids =
+            serde_json::to_string(&subject::linked_ids(self.conn, subject)?).unwrap_or_default();
         let mut stmt = self.conn.prepare_cached(
             "SELECT purpose, granted, policy_version, source, at FROM consents \
              WHERE subject IN (SELECT value FROM json_each(?1)) ORDER BY at, seq",
         )?;
         let mut latest: BTreeMap<String, (bool, String, String, i64)> = BTreeMap::new();
-        let rows = stmt.query_map([scope.ids_json()], |r| {
+        let rows = stmt.query_map([ids], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),

@@ -13,10 +13,8 @@ use serde_json::{json, Map, Value};
 
 use super::chain::{self, Mark};
 use super::{audit, Privacy};
-use crate::analytics::{civil, days_from_civil};
+use crate::analytics::{civil, days_from_civil, DAY_MS};
 use crate::error::{Error, Result};
-
-const DAY_MS: i64 = 86_400_000;
 
 /// How long each category is kept; `None` keeps it forever.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -276,12 +274,11 @@ impl Privacy<'_> {
         always_audit: bool,
     ) -> Result<RetentionReport> {
         let now = self.clock.now_ms();
-        let policy = read_policy(self.conn)?;
+        let mut policy = read_policy(self.conn)?;
         let report = self.in_tx(|tx| {
             let mut counts = BTreeMap::new();
-            let mut spans = policy.clone();
             for category in CATEGORIES {
-                let Some(span) = spans.slot(category).and_then(|s| s.clone()) else {
+                let Some(span) = policy.slot(category).and_then(|s| s.clone()) else {
                     counts.insert(category.to_owned(), 0);
                     continue;
                 };

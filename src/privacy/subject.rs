@@ -66,21 +66,27 @@ pub struct Scope {
     pub subject_hash: String,
 }
 
+/// `subject`, then the anonymous ids `identify` linked to it.
+pub fn linked_ids(conn: &Connection, subject: &str) -> Result<Vec<String>> {
+    check("subject", subject)?;
+    let mut ids = vec![subject.to_owned()];
+    let mut stmt = conn.prepare_cached(
+        "SELECT anonymous_id FROM identities WHERE user_id = ?1 ORDER BY anonymous_id",
+    )?;
+    for id in stmt.query_map([subject], |r| r.get::<_, String>(0))? {
+        let id = id?;
+        if id != subject {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
 impl Scope {
     /// Resolves `subject`.
     pub fn resolve(conn: &Connection, subject: &str) -> Result<Self> {
-        check("subject", subject)?;
+        let ids = linked_ids(conn, subject)?;
         let salt = salt(conn)?;
-        let mut ids = vec![subject.to_owned()];
-        let mut stmt = conn.prepare_cached(
-            "SELECT anonymous_id FROM identities WHERE user_id = ?1 ORDER BY anonymous_id",
-        )?;
-        for id in stmt.query_map([subject], |r| r.get::<_, String>(0))? {
-            let id = id?;
-            if id != subject {
-                ids.push(id);
-            }
-        }
         let mut hashes: Vec<String> = ids.iter().map(|id| hash(&salt, id)).collect();
         // Names before a rectification, followed back.
         let mut stmt = conn.prepare_cached(
