@@ -1,0 +1,287 @@
+// The dedicated worker behind `connect()` (usertrail/browser).
+//
+// Every tab that connects starts one. The workers of one database name elect
+// a leader with a Web Lock: the holder opens the engine on OPFS and serves
+// every tab; the others forward their tab's calls to it over a
+// BroadcastChannel. When the leader's tab closes, its lock is released and
+// the next worker in the lock's queue opens the same database (retrying while
+// the old worker's OPFS handles are still being released) and announces
+// itself; followers then resend every call that has not been answered.
+
+import { UserTrail, init } from './index.js';
+import {
+  Analytics,
+  Experiments,
+  Outbox,
+  Prefs,
+  Privacy,
+  PrivacyRetention,
+  Quarantine,
+  Sessions,
+  Tracking,
+} from './gen/usertrail.js';
+import { decodeArgs, encodeError, error } from './rpc.js';
+
+/** The engine's objects a client mirrors, by path, and their classes. */
+export const NAMESPACES = {
+  '': UserTrail,
+  sessions: Sessions,
+  tracking: Tracking,
+  'tracking.outbox': Outbox,
+  'tracking.quarantine': Quarantine,
+  analytics: Analytics,
+  experiments: Experiments,
+  prefs: Prefs,
+  privacy: Privacy,
+  'privacy.retention': PrivacyRetention,
+};
+
+/** Methods a client does not forward: handled by the client, or memory management. */
+const LOCAL = new Set(['constructor', 'free', 'close']);
+
+/** The methods of each namespace, read from the classes: `{ path: [name, …] }`. */
+export function remoteShape() {
+  const shape = {};
+  for (const [path, cls] of Object.entries(NAMESPACES)) {
+    const proto = cls.prototype;
+    shape[path] = Object.getOwnPropertyNames(proto).filter(
+      (k) => !LOCAL.has(k) && typeof Object.getOwnPropertyDescriptor(proto, k).value === 'function',
+    );
+  }
+  return shape;
+}
+
+/** How long a new leader retries while the old one's OPFS handles are released. */
+const TAKEOVER_MS = 10_000;
+/** How many answered calls a leader remembers, to answer a resent call once. */
+const REMEMBERED = 512;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** One worker's part: leader or follower, for one database name. */
+class Host {
+  constructor({ name, fallback, open }) {
+    this.name = name;
+    this.fallback = fallback;
+    this.open = open;
+    this.me = crypto.randomUUID();
+    this.shape = remoteShape();
+    this.methods = Object.fromEntries(Object.entries(this.shape).map(([p, m]) => [p, new Set(m)]));
+    this.leader = false; // this worker holds the lock
+    this.state = 'waiting'; // leader: 'opening' → 'ready' | 'failed'
+    this.trail = null;
+    this.targets = null;
+    this.info = null; // the leader's engine: version, schemaVersion, createdAt, persistent, reason
+    this.failure = null; // the leader's open error, encoded
+    this.epoch = null; // the leader this follower last heard from
+    this.queue = []; // leader, while opening: calls to run once open
+    this.answered = new Map(); // leader: `${from}:${id}` → reply, for resent calls
+    this.forwarded = new Map(); // follower: id → call sent to the leader, not yet answered
+    this.told = false; // the page has had 'ready' or 'failed'
+    this.release = null; // resolves the lock's callback
+    this.channel = new BroadcastChannel(`usertrail:${name}`);
+    this.channel.onmessage = (e) => this.onChannel(e.data);
+    navigator.locks.request(`usertrail:${name}`, () => this.lead());
+    this.channel.postMessage({ type: 'who' });
+  }
+
+  // ------------------------------------------------------------ leader --
+
+  async lead() {
+    this.leader = true;
+    this.state = 'opening';
+    self.postMessage({ type: 'role', leader: true });
+    // Calls forwarded to the previous leader and not answered are ours now.
+    for (const call of this.forwarded.values()) this.queue.push({ from: this.me, call, local: true });
+    this.forwarded.clear();
+    try {
+      this.trail = await this.openEngine();
+      const t = this.trail;
+      this.targets = { '': t };
+      for (const path of Object.keys(NAMESPACES)) {
+        if (!path) continue;
+        const [head, tail] = path.split('.');
+        this.targets[path] = tail ? this.targets[head][tail] : t[head];
+      }
+      this.info = { ...this.info, version: t.version, schemaVersion: t.schemaVersion, createdAt: t.createdAt };
+      this.state = 'ready';
+    } catch (err) {
+      this.failure = encodeError(err);
+      this.state = 'failed';
+    }
+    this.epoch = crypto.randomUUID();
+    this.announce();
+    this.tellPage();
+    const queued = this.queue.splice(0);
+    for (const q of queued) await this.serve(q.from, q.call, q.local);
+    await new Promise((resolve) => (this.release = resolve));
+  }
+
+  /** OPFS if this browser has it; memory (said plainly) if not and allowed. */
+  async openEngine() {
+    await init();
+    const missing = await opfsMissing();
+    if (missing) {
+      if (this.fallback !== 'memory') throw error('UNSUPPORTED', `no OPFS here: ${missing}`);
+      this.info = { persistent: false, reason: { code: 'UNSUPPORTED', message: `no OPFS here: ${missing}` } };
+      return UserTrail.open({ ...this.open, storage: 'memory' });
+    }
+    const storage = {
+      opfs: { name: 'usertrail.db', pool: `usertrail-${this.name}`, directory: `.usertrail-${this.name}` },
+    };
+    const deadline = Date.now() + TAKEOVER_MS;
+    for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
+      try {
+        const trail = await UserTrail.open({ ...this.open, storage });
+        this.info = { persistent: true, reason: null };
+        return trail;
+      } catch (err) {
+        // The previous leader's worker may still hold the pool's handles for
+        // a moment after its tab closed. Never fall back to an empty database.
+        if (err?.code !== 'BUSY' || Date.now() > deadline) throw err;
+        await sleep(wait);
+      }
+    }
+  }
+
+  announce() {
+    this.channel.postMessage({ type: 'leader', epoch: this.epoch, info: this.info, failure: this.failure });
+  }
+
+  /** Runs one call (from this tab or another) and sends the answer back. */
+  async serve(from, call, local) {
+    const key = `${from}:${call.id}`;
+    let reply = this.answered.get(key);
+    if (!reply) {
+      reply = { type: 'reply', to: from, id: call.id };
+      try {
+        if (this.state === 'failed') throw this.failure;
+        if (!this.methods[call.path]?.has(call.method)) {
+          throw error('UNSUPPORTED', `usertrail ${this.info.version} (in the tab holding the database) has no method ${call.path ? `${call.path}.` : ''}${call.method}`);
+        }
+        const target = this.targets[call.path];
+        const args = decodeArgs(call.args, (n, a) => this.send(local, { type: 'callback', to: from, id: call.id, n, args: a }));
+        reply.ok = true;
+        reply.value = await target[call.method](...args);
+      } catch (err) {
+        reply.ok = false;
+        // An open failure is already encoded; anything else is encoded here.
+        reply.error = err === this.failure ? err : encodeError(err);
+      }
+      this.answered.set(key, reply);
+      if (this.answered.size > REMEMBERED) this.answered.delete(this.answered.keys().next().value);
+    }
+    try {
+      this.send(local, reply);
+    } catch (err) {
+      // A value that cannot be cloned: say so instead of leaving the caller waiting.
+      this.send(local, { type: 'reply', to: from, id: call.id, ok: false, error: encodeError(err) });
+    }
+  }
+
+  send(local, msg) {
+    if (local) self.postMessage(msg);
+    else this.channel.postMessage(msg);
+  }
+
+  // ---------------------------------------------------------- messages --
+
+  /** A call from this worker's own tab. */
+  onPageCall(call) {
+    if (this.leader) {
+      if (this.state === 'opening') this.queue.push({ from: this.me, call, local: true });
+      else void this.serve(this.me, call, true);
+      return;
+    }
+    const msg = { type: 'call', from: this.me, ...call };
+    this.forwarded.set(call.id, msg);
+    this.channel.postMessage(msg);
+  }
+
+  onChannel(m) {
+    switch (m?.type) {
+      case 'call':
+        if (!this.leader) return;
+        if (this.state === 'opening') this.queue.push({ from: m.from, call: m, local: false });
+        else void this.serve(m.from, m, false);
+        return;
+      case 'who':
+        if (this.leader && this.state !== 'opening') this.announce();
+        return;
+      case 'leader':
+        if (this.leader) return;
+        this.info = m.info;
+        this.failure = m.failure;
+        if (m.epoch !== this.epoch) {
+          // A new leader: it has not seen what we sent to the old one.
+          this.epoch = m.epoch;
+          for (const msg of this.forwarded.values()) this.channel.postMessage(msg);
+        }
+        this.tellPage();
+        return;
+      case 'reply':
+        if (m.to !== this.me || this.leader) return;
+        if (!this.forwarded.delete(m.id)) return; // already answered
+        self.postMessage(m);
+        return;
+      case 'callback':
+        if (m.to === this.me && !this.leader) self.postMessage(m);
+        return;
+    }
+  }
+
+  /** Tells the page the engine is there (or why not), and later, what changed. */
+  tellPage() {
+    const msg = { info: this.info, leader: this.leader, shape: this.shape };
+    if (!this.told) {
+      this.told = true;
+      if (this.failure) self.postMessage({ type: 'failed', error: this.failure });
+      else self.postMessage({ type: 'ready', ...msg });
+    } else {
+      self.postMessage({ type: 'info', ...msg });
+    }
+  }
+
+  /** The tab closes its client: close the engine if we hold it. */
+  close() {
+    try {
+      if (this.leader) this.trail?.close();
+    } finally {
+      this.channel.close();
+      self.postMessage({ type: 'closed' });
+    }
+  }
+}
+
+/** Why OPFS cannot be used here, or null when it can. */
+async function opfsMissing() {
+  if (typeof navigator.storage?.getDirectory !== 'function') return 'navigator.storage.getDirectory is missing';
+  if (typeof FileSystemFileHandle === 'undefined' || !('createSyncAccessHandle' in FileSystemFileHandle.prototype)) {
+    return 'FileSystemFileHandle.createSyncAccessHandle is missing';
+  }
+  try {
+    await navigator.storage.getDirectory();
+  } catch (err) {
+    return `navigator.storage.getDirectory() failed (${err?.name ?? err}), as in private browsing`;
+  }
+  return null;
+}
+
+// Only in a browser worker: importing this module elsewhere (for remoteShape) does nothing.
+if (typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope) {
+  let host = null;
+  self.onmessage = (e) => {
+    const m = e.data;
+    if (m?.type === 'connect' && !host) {
+      if (!navigator.locks) {
+        self.postMessage({ type: 'failed', error: encodeError(error('UNSUPPORTED', 'this browser has no Web Locks (navigator.locks)')) });
+        return;
+      }
+      host = new Host(m);
+    } else if (m?.type === 'call' && host) {
+      host.onPageCall(m);
+    } else if (m?.type === 'close' && host) {
+      host.close();
+    }
+  };
+}

@@ -1,0 +1,344 @@
+// usertrail/browser in headless Chromium, from the packed package: one engine
+// on OPFS shared by the tabs of an origin through a leader elected with Web
+// Locks, handover when the leader's tab closes, persistence across a reload,
+// the memory fallback, STORAGE_FULL on quota, and errors across postMessage.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+import { NAMESPACES } from 'usertrail/browser-worker';
+import { UserTrail } from 'usertrail';
+
+const PKG = fileURLToPath(new URL('./node_modules/usertrail/', import.meta.url));
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+const PAGE = '<!doctype html><html lang="en"><title>usertrail browser test</title><body></body></html>';
+// A worker without OPFS, as in private browsing or an old Safari.
+// It imports the host statically, so that no message arrives before it listens.
+const NO_OPFS_WORKER = `import '/pkg/browser-worker.js';
+delete FileSystemFileHandle.prototype.createSyncAccessHandle;`;
+
+let server;
+let context;
+let base; // http://127.0.0.1:port/
+let other; // http://localhost:port/: another origin, with its own storage
+
+before(async () => {
+  server = createServer((req, res) => {
+    const path = decodeURIComponent(req.url.split('?')[0]);
+    let body = null;
+    let type = 'text/html';
+    if (path === '/') body = PAGE;
+    else if (path === '/no-opfs-worker.js') [body, type] = [NO_OPFS_WORKER, 'text/javascript'];
+    else if (path.startsWith('/pkg/')) {
+      const file = normalize(join(PKG, path.slice(5)));
+      if (file.startsWith(PKG) || file + sep === PKG) {
+        try {
+          body = readFileSync(file);
+          type = TYPES[extname(file)] ?? 'application/octet-stream';
+        } catch {}
+      }
+    }
+    res.writeHead(body === null ? 404 : 200, { 'content-type': type, 'cache-control': 'no-store' });
+    res.end(body ?? 'not found');
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+  base = `http://127.0.0.1:${port}/`;
+  other = `http://localhost:${port}/`;
+  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'usertrail-browser-')), {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+});
+
+after(async () => {
+  await context?.close();
+  server?.close();
+});
+
+/** A page of `origin` with `trail` (the client for `name`) on `window`. */
+async function open(name, { origin = base, options = {} } = {}) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.errors = errors;
+  await page.goto(origin);
+  await connectIn(page, name, options);
+  return page;
+}
+
+async function connectIn(page, name, options = {}) {
+  return page.evaluate(
+    async ({ name, options }) => {
+      const mod = await import('/pkg/browser.js');
+      window.usertrail = mod;
+      window.trail = await mod.connect({ name, ...options });
+      return { leader: trail.leader, persistent: trail.persistent };
+    },
+    { name, options },
+  );
+}
+
+/** The code, class and field of what `fn` (a page function over `trail`) rejects with. */
+async function rejection(page, fn, arg) {
+  return page.evaluate(
+    async ({ fn, arg }) => {
+      try {
+        await new Function('trail', 'arg', `return (${fn})(trail, arg)`)(window.trail, arg);
+        return 'OK';
+      } catch (err) {
+        return { code: err.code, field: err.field, isUserTrailError: err instanceof window.usertrail.UserTrailError, isError: err instanceof Error };
+      }
+    },
+    { fn: String(fn), arg },
+  );
+}
+
+test('every engine object a client mirrors is listed for the worker', async () => {
+  // A namespace missing from NAMESPACES would be absent from the client.
+  const trail = await UserTrail.open();
+  const classes = new Map(Object.entries(NAMESPACES).map(([path, cls]) => [cls, path]));
+  const walk = (obj, path) => {
+    const proto = Object.getPrototypeOf(obj);
+    for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(proto))) {
+      if (!d.get) continue;
+      const value = obj[key];
+      if (value === null || typeof value !== 'object') continue;
+      const sub = path ? `${path}.${key}` : key;
+      assert.equal(classes.get(value.constructor), sub, `${sub} is not in NAMESPACES`);
+      walk(value, sub);
+    }
+  };
+  walk(trail, '');
+  trail.close();
+});
+
+test('two pages share one engine through the leader, with errors and callbacks across', async () => {
+  const a = await open('shared');
+  const b = await open('shared');
+  assert.deepEqual(await a.evaluate(() => [trail.leader, trail.persistent]), [true, true]);
+  assert.deepEqual(await b.evaluate(() => [trail.leader, trail.persistent, trail.reason]), [false, true, null]);
+  assert.equal(await a.evaluate(() => trail.createdAt), await b.evaluate(() => trail.createdAt));
+
+  // A session made in one tab is valid in the other, and state moves both ways.
+  const token = await b.evaluate(async () => (await trail.sessions.create({ userId: 'ann' })).token);
+  assert.equal(await a.evaluate(async (t) => (await trail.sessions.validate(t)).userId, token), 'ann');
+  await a.evaluate((t) => trail.sessions.set(t, 'cart', ['tea']), token);
+  assert.deepEqual(await b.evaluate((t) => trail.sessions.get(t, 'cart'), token), ['tea']);
+  await a.evaluate(() => trail.tracking.track({ name: 'from_a', userId: 'ann' }));
+  await b.evaluate(() => trail.tracking.track({ name: 'from_b', userId: 'ann' }));
+  for (const page of [a, b]) assert.equal(await page.evaluate(() => trail.tracking.count({ userId: 'ann' })), 2);
+  assert.equal((await b.evaluate(() => trail.analytics.summary())).events, 2);
+
+  // Errors keep their class, code and field, from the leader's tab and from the other.
+  for (const page of [a, b]) {
+    assert.deepEqual(await rejection(page, (t) => t.tracking.track({ name: '' })), {
+      code: 'INVALID_INPUT', field: 'name', isUserTrailError: true, isError: true,
+    });
+    assert.equal((await rejection(page, (t) => t.experiments.get('nope'))).code, 'EXPERIMENT_NOT_FOUND');
+    assert.equal((await rejection(page, (t) => t.sessions.create({ ttl: () => 1 }))).code, 'INVALID_INPUT');
+  }
+  // A callback option (export's onProgress) is called in the calling tab.
+  const exported = await b.evaluate(async () => {
+    const seen = [];
+    const file = await trail.privacy.export('ann', { format: 'json', onProgress: (p) => seen.push(p) });
+    return { progress: seen.length, mime: file.mimeType, text: new TextDecoder().decode(file.bytes) };
+  });
+  assert.ok(exported.progress > 0, 'onProgress was called');
+  assert.equal(exported.mime, 'application/json');
+  assert.match(exported.text, /from_a/);
+  assert.match(exported.text, /from_b/);
+  // Bytes come back as a Uint8Array.
+  assert.equal(await b.evaluate(async () => { const x = await trail.export(); return x instanceof Uint8Array && new TextDecoder().decode(x.subarray(0, 15)); }), 'SQLite format 3');
+  // connect again in a page gives the same client.
+  assert.equal(await b.evaluate(async () => (await usertrail.connect({ name: 'shared' })) === trail), true);
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await a.close();
+  await b.close();
+});
+
+test('closing the leader page hands over within 2 s, and the writes of both pages are all there', async () => {
+  const a = await open('handover');
+  const b = await open('handover');
+  assert.equal(await a.evaluate(() => trail.leader), true);
+  assert.equal(await b.evaluate(() => trail.leader), false);
+
+  // A writes and is answered; B keeps writing, one event per call, through the close.
+  const fromA = await a.evaluate(async () => {
+    const ids = [];
+    for (let i = 0; i < 50; i++) {
+      const id = usertrail.uuidv7();
+      const r = await trail.tracking.track({ eventId: id, name: 'a', userId: 'u' });
+      if (r.status === 'stored') ids.push(id);
+    }
+    return ids.length;
+  });
+  assert.equal(fromA, 50);
+  await b.evaluate(() => {
+    window.acked = [];
+    window.maxGap = 0;
+    window.stop = false;
+    window.writer = (async () => {
+      let last = performance.now();
+      while (!window.stop) {
+        const id = usertrail.uuidv7();
+        const r = await trail.tracking.track({ eventId: id, name: 'b', userId: 'u' });
+        // A call the old leader ran but could not answer is run again by the
+        // new one, and the event id makes that a no-op.
+        if (r.status === 'duplicate') window.duplicates = (window.duplicates ?? 0) + 1;
+        else if (r.status !== 'stored') throw new Error(`status ${r.status}`);
+        acked.push(id);
+        const now = performance.now();
+        window.maxGap = Math.max(window.maxGap, now - last);
+        last = now;
+      }
+    })();
+  });
+  await b.waitForFunction(() => acked.length >= 20);
+  await a.close(); // the leader's tab goes away mid-stream
+  await b.waitForFunction(() => trail.leader, null, { timeout: 10_000 });
+  const before = await b.evaluate(() => acked.length);
+  await b.waitForFunction((n) => acked.length >= n + 20, before, { timeout: 10_000 });
+  const { acked, maxGap, count, stored, persistent, duplicates } = await b.evaluate(async () => {
+    window.stop = true;
+    await window.writer;
+    return {
+      acked: acked.length,
+      maxGap: window.maxGap,
+      count: await trail.tracking.count({ userId: 'u' }),
+      stored: (await trail.tracking.history({ userId: 'u', names: ['b'], limit: 1000 })).events.length,
+      persistent: trail.persistent,
+      duplicates: window.duplicates ?? 0,
+    };
+  });
+  console.log(`# handover: longest wait for a write across the leader's close: ${Math.round(maxGap)} ms; calls run again by the new leader: ${duplicates}`);
+  assert.ok(maxGap < 2000, `a write waited ${maxGap} ms across the handover`);
+  assert.equal(stored, acked, 'every acknowledged write of the remaining page is stored once');
+  assert.equal(count, acked + 50, "and the closed leader's writes are there too");
+  assert.equal(persistent, true, 'the new leader has the same OPFS database, not an empty one');
+  assert.deepEqual(b.errors, []);
+  await b.close();
+});
+
+test('a reload keeps the data (OPFS), and the reloaded page leads again', async () => {
+  const page = await open('reload');
+  const created = await page.evaluate(async () => {
+    await trail.prefs.define({ key: 'theme', category: 'appearance', type: 'string', default: 'system' });
+    await trail.prefs.set('ann', 'theme', 'dark');
+    await trail.tracking.trackBatch([{ name: 'x', userId: 'ann' }, { name: 'y', userId: 'ann' }]);
+    return trail.createdAt;
+  });
+  await page.reload();
+  assert.deepEqual(await connectIn(page, 'reload'), { leader: true, persistent: true });
+  const after = await page.evaluate(async () => ({
+    created: trail.createdAt,
+    theme: (await trail.prefs.get('ann', 'theme')).value,
+    events: await trail.tracking.count({ userId: 'ann' }),
+  }));
+  assert.deepEqual(after, { created, theme: 'dark', events: 2 });
+  await page.close();
+});
+
+test('the Tracker batches through the client', async () => {
+  const page = await open('tracker');
+  const counts = await page.evaluate(async () => {
+    const tracker = new usertrail.Tracker(trail, { flushIntervalMs: 3_600_000, maxBatch: 1000 });
+    for (let i = 0; i < 5; i++) tracker.track({ name: 'click', userId: 'u' });
+    const before = await trail.tracking.count({ userId: 'u' });
+    const results = await tracker.flush();
+    return { before, results: results.map((r) => r.status), after: await trail.tracking.count({ userId: 'u' }) };
+  });
+  assert.deepEqual(counts, { before: 0, results: Array(5).fill('stored'), after: 5 });
+  await page.close();
+});
+
+test('without OPFS, connect falls back to memory and says so; or refuses when asked', async () => {
+  const page = await context.newPage();
+  await page.goto(base);
+  const result = await page.evaluate(async () => {
+    const { connect } = await import('/pkg/browser.js');
+    const trail = await connect({ name: 'noopfs', worker: '/no-opfs-worker.js' });
+    await trail.tracking.track({ name: 'x', userId: 'u' });
+    let refused = null;
+    try {
+      await connect({ name: 'noopfs2', worker: '/no-opfs-worker.js', fallback: 'error' });
+    } catch (err) {
+      refused = err.code;
+    }
+    return { persistent: trail.persistent, reason: trail.reason.code, count: await trail.tracking.count({ userId: 'u' }), refused };
+  });
+  assert.deepEqual(result, { persistent: false, reason: 'UNSUPPORTED', count: 1, refused: 'UNSUPPORTED' });
+  await page.close();
+});
+
+test('bad connect options are typed errors', async () => {
+  const page = await context.newPage();
+  await page.goto(base);
+  const codes = await page.evaluate(async () => {
+    const { connect } = await import('/pkg/browser.js');
+    const out = [];
+    for (const o of [{ name: '' }, { name: '../x' }, { name: 'x'.repeat(49) }, { storage: 'memory' }, { fallback: 'disk' }, { timeoutMs: 0 }, { sessions: { idleTimeoutSecs: -1 } }]) {
+      try {
+        await connect(o);
+        out.push('OK');
+      } catch (err) {
+        out.push(`${err.code}:${err.field}`);
+      }
+    }
+    return out;
+  });
+  assert.deepEqual(codes.slice(0, 6), ['INVALID_INPUT:name', 'INVALID_INPUT:name', 'INVALID_INPUT:name', 'INVALID_INPUT:storage', 'INVALID_INPUT:fallback', 'INVALID_INPUT:timeoutMs']);
+  assert.match(codes[6], /^INVALID_INPUT:/, 'the engine refuses bad open options across the worker');
+  await page.close();
+});
+
+test('quota exhaustion is STORAGE_FULL, and the engine still reads', async () => {
+  const page = await context.newPage();
+  await page.goto(other);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: other.slice(0, -1), quotaSize: 10 * 1024 * 1024 });
+  await connectIn(page, 'quota');
+  const result = await page.evaluate(async () => {
+    const { token } = await trail.sessions.create({ userId: 'q' });
+    await trail.sessions.set(token, 'small', 1);
+    const big = 'x'.repeat(200_000);
+    let code = null;
+    let written = 0;
+    for (let i = 0; i < 400 && !code; i++) {
+      try {
+        await trail.tracking.trackBatch(Array.from({ length: 20 }, () => ({ name: 'fill', userId: 'q', properties: { blob: big.slice(0, 4000 + i) } })));
+        written += 20;
+      } catch (err) {
+        code = err.code;
+      }
+    }
+    return {
+      code,
+      written,
+      counted: await trail.tracking.count({ userId: 'q' }),
+      small: await trail.sessions.get(token, 'small'),
+      valid: (await trail.sessions.validate(token))?.userId,
+    };
+  });
+  assert.equal(result.code, 'STORAGE_FULL');
+  assert.ok(result.written > 0);
+  assert.equal(result.counted, result.written, 'the failed batch left nothing behind');
+  assert.equal(result.small, 1);
+  assert.equal(result.valid, 'q');
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: other.slice(0, -1) });
+  await page.close();
+});
