@@ -69,6 +69,7 @@ function start(name, workerOption, fallback, timeoutMs, open) {
     conn.onReady = (msg) => {
       clearTimeout(timer);
       resolve(conn.client(msg));
+      conn.replayUnsent();
     };
     conn.onFailed = (err) => {
       clearTimeout(timer);
@@ -90,7 +91,18 @@ class Connection {
     this.leader = false;
     this.failure = null;
     this.closing = null;
+    this.hiding = false;
+    this.unsent = `usertrail:${name}:unsent:`;
     worker.onmessage = (e) => this.onMessage(e.data);
+    // Registered before any Tracker of this client, so it runs before their flush.
+    if (typeof addEventListener === 'function' && typeof localStorage !== 'undefined') {
+      addEventListener('pagehide', () => (this.hiding = true));
+      addEventListener('pageshow', () => (this.hiding = false));
+      // Another tab left events behind as it closed: send them (again).
+      addEventListener('storage', (e) => {
+        if (e.newValue !== null && e.key?.startsWith(this.unsent)) this.replayUnsent();
+      });
+    }
     worker.onerror = (e) => {
       e.preventDefault?.();
       const err = error('UNSUPPORTED', `the usertrail worker failed to start: ${e.message ?? 'script error'}`);
@@ -144,10 +156,12 @@ class Connection {
 
   call(path, method, argv) {
     if (this.failure) return Promise.reject(this.failure);
+    const kept = this.hiding ? this.keepUnsent(path, method, argv) : null;
     const { args, fns } = encodeArgs(argv);
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, fns });
+      const done = kept ? (v) => (localStorage.removeItem(kept), resolve(v)) : resolve;
+      this.pending.set(id, { resolve: done, reject, fns });
       try {
         this.worker.postMessage({ type: 'call', id, path, method, args });
       } catch (err) {
@@ -155,6 +169,56 @@ class Connection {
         reject(error('INVALID_INPUT', `an argument of ${method} cannot be sent to the worker: ${err?.message ?? err}`));
       }
     });
+  }
+
+  /**
+   * While the page is being left, tracking calls whose events all have ids
+   * (the Tracker's always do) are also kept in localStorage: if this tab's
+   * worker is the leader, it may be stopped before it stores them. The next
+   * client of this origin (another tab now, or this page's next load) sends
+   * them again; their ids make a second delivery a no-op.
+   */
+  keepUnsent(path, method, argv) {
+    if (path !== 'tracking' || (method !== 'track' && method !== 'trackBatch')) return null;
+    const events = method === 'track' ? [argv[0]] : argv[0];
+    if (!Array.isArray(events) || !events.every((e) => typeof e?.eventId === 'string')) return null;
+    const key = this.unsent + crypto.randomUUID();
+    try {
+      localStorage.setItem(key, JSON.stringify(events));
+      return key;
+    } catch {
+      return null; // no localStorage (disabled, or full): the call still goes to the worker
+    }
+  }
+
+  /** Sends the events a closing tab kept (see keepUnsent), then forgets them. */
+  replayUnsent() {
+    if (typeof localStorage === 'undefined') return;
+    let keys;
+    try {
+      keys = Object.keys(localStorage).filter((k) => k.startsWith(this.unsent));
+    } catch {
+      return;
+    }
+    for (const key of keys) {
+      let events;
+      try {
+        events = JSON.parse(localStorage.getItem(key));
+      } catch {
+        events = null;
+      }
+      if (!Array.isArray(events)) {
+        localStorage.removeItem(key);
+        continue;
+      }
+      this.call('tracking', 'trackBatch', [events, { partial: true }]).then(
+        () => localStorage.removeItem(key),
+        (err) => {
+          // Kept for a later client when the engine could not take them now.
+          if (!['CLOSED', 'BUSY', 'STORAGE_FULL'].includes(err?.code)) localStorage.removeItem(key);
+        },
+      );
+    }
   }
 
   /** Stops the worker; every unanswered call fails with `err`. */

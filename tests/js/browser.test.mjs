@@ -266,6 +266,42 @@ test('the Tracker batches through the client', async () => {
   await page.close();
 });
 
+test('events a Tracker flushes as its tab closes are kept, when that tab held the database too', async () => {
+  const track = (page, name) =>
+    page.evaluate(async (name) => {
+      const tracker = new usertrail.Tracker(trail, { flushIntervalMs: 3_600_000, maxBatch: 1000 });
+      for (let i = 0; i < 3; i++) tracker.track({ name, userId: 'u' });
+      return tracker.pending;
+    }, name);
+  const count = (page) => page.evaluate(() => trail.tracking.count({ userId: 'u' }));
+  // The count once it is n, or what it is after 5 s.
+  const reaches = (page, n) =>
+    page.evaluate(async (n) => {
+      for (const end = Date.now() + 5_000; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
+        if ((await trail.tracking.count({ userId: 'u' })) === n) break;
+      }
+      return trail.tracking.count({ userId: 'u' });
+    }, n);
+  let stay = await open('unsent');
+  for (let round = 1; round <= 3; round++) {
+    // The leader's tab closes with 3 events queued; the other tab takes over.
+    const leaving = stay;
+    stay = await open('unsent');
+    assert.equal(await leaving.evaluate(() => trail.leader), true);
+    assert.equal(await track(leaving, `round${round}`), 3);
+    await leaving.close();
+    assert.equal(await reaches(stay, 6 * round - 3), 6 * round - 3, 'the other tab has them');
+    // The only tab closes with 3 events queued; the next load has them.
+    assert.equal(await track(stay, `alone${round}`), 3);
+    await stay.close();
+    stay = await open('unsent');
+    assert.equal(await reaches(stay, 6 * round), 6 * round, 'the next load has them');
+  }
+  assert.equal(await count(stay), 18, 'each event once');
+  assert.deepEqual(await stay.evaluate(() => Object.keys(localStorage).filter((k) => k.includes(':unsent:'))), []);
+  await stay.close();
+});
+
 test('without OPFS, connect falls back to memory and says so; or refuses when asked', async () => {
   const page = await context.newPage();
   await page.goto(base);
