@@ -34,6 +34,8 @@ import {
   Tracker,
 } from 'usertrail';
 import { expressSession, honoSession, sessionMiddleware, type RequestSession } from 'usertrail/middleware';
+import { connect, Tracker as BrowserTracker, UserTrailError as BrowserError, type BrowserTrail } from 'usertrail/browser';
+import { NAMESPACES, remoteShape } from 'usertrail/browser-worker';
 
 async function main(): Promise<void> {
   await init();
@@ -209,3 +211,44 @@ async function middleware(trail: UserTrail): Promise<void> {
 }
 
 void middleware;
+
+async function browser(): Promise<void> {
+  const trail: BrowserTrail = await connect({
+    name: 'shop',
+    fallback: 'error',
+    timeoutMs: 5000,
+    sessions: { idleTimeoutSecs: 600 },
+    worker: new URL('./my-worker.js', 'https://example.com/'),
+  });
+  const persistent: boolean = trail.persistent;
+  const why: string | undefined = trail.reason?.message;
+  const leader: boolean = trail.leader;
+  const created: CreatedSession = await trail.sessions.create({ userId: 'ann' });
+  const valid: Session | null = await trail.sessions.validate(created.token);
+  const results: TrackResult[] = await trail.tracking.trackBatch([{ name: 'x', userId: 'ann' }]);
+  const batch: OutboxBatch | null = await trail.tracking.outbox.take(10);
+  const policy: RetentionPolicy = await trail.privacy.retention.get();
+  const file: ExportFile = await trail.privacy.export('ann', { format: 'json', onProgress: (p) => void p.rows });
+  const db: Uint8Array = await trail.export();
+  const version: string = trail.version;
+  const tracker = new BrowserTracker(trail, { maxBatch: 10 });
+  tracker.track({ name: 'y', userId: 'ann' });
+  await trail.close();
+  // @ts-expect-error: methods of the client return Promises
+  const sync: CreatedSession = trail.sessions.create();
+  // @ts-expect-error: connect chooses the storage
+  await connect({ storage: 'memory' });
+  // @ts-expect-error: no such fallback
+  await connect({ fallback: 'disk' });
+  try {
+    await trail.tracking.track({ name: '' });
+  } catch (err) {
+    if (err instanceof BrowserError) {
+      const code: ErrorCode = err.code;
+      console.log(code);
+    }
+  }
+  console.log(persistent, why, leader, valid, results, batch, policy, file, db, version, sync, NAMESPACES, remoteShape());
+}
+
+void browser;
