@@ -188,12 +188,22 @@ export class RequestSession {
  */
 function begin(trail, s, req) {
   const header = (name) => req.header(name) ?? undefined;
-  const client = clean(trail, {
-    ip: clientAddress(s, header, req.remoteAddress),
-    userAgent: header('user-agent'),
-  });
+  let client = { ip: clientAddress(s, header, req.remoteAddress), userAgent: header('user-agent') };
   const token = readCookie(header('cookie'), s.cookieName);
-  const record = token ? trail.sessions.validate(token, client) : null;
+  let record = null;
+  if (token) {
+    // One engine call for a returning visitor; the client is cleaned only
+    // when the engine refuses it.
+    try {
+      record = trail.sessions.validate(token, client);
+    } catch (err) {
+      if (err?.code !== 'INVALID_INPUT') throw err;
+      client = clean(trail, client);
+      record = trail.sessions.validate(token, client);
+    }
+  } else {
+    client = clean(trail, client);
+  }
   const session = new RequestSession(trail, s, client, header('sec-gpc') === '1', record ? token : null, record);
   if (token && !record) session.logout(); // a bogus, tampered or expired cookie: clear it
   session.begin();

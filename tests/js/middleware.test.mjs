@@ -164,6 +164,13 @@ test('Express: page views, Sec-GPC and the trusted proxy header', async () => {
     await c.call('/peek');
     const { events } = trail.tracking.history({ userId: 'gpc-user' });
     assert.deepEqual(events.map((e) => [e.name, e.path]), [['page_view', '/page']], 'HTML GETs only');
+
+    // A malformed forwarded address or user agent is dropped, with or without a cookie.
+    const bad = { 'x-forwarded-for': 'not-an-ip', 'user-agent': 'x'.repeat(5_000) }; // over the engine's 4 KiB
+    const known = await c.call('/peek', { headers: bad });
+    assert.deepEqual([known.status, known.body.userId], [200, 'gpc-user']);
+    const fresh = await client(base).call('/count', { headers: bad });
+    assert.deepEqual([fresh.status, fresh.body.n, fresh.body.ip], [200, 1, null]);
   } finally {
     server.close();
   }
