@@ -1,4 +1,5 @@
-// The demo's static server: www/ at /, the npm package at /pkg/.
+// The demo's static server: www/ at /, the npm package at /pkg/, and the
+// chart library at /vendor/.
 // Usage: node www/serve.mjs [port]   (./build.sh demo uses 8080)
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -17,9 +18,15 @@ const TYPES = {
   '.ico': 'image/x-icon',
 };
 
+/** The files the page takes from npm packages (dev dependencies of the repo). */
+const VENDOR = {
+  '/vendor/chart.umd.min.js': 'node_modules/chart.js/dist/chart.umd.min.js',
+};
+
 /** Maps a URL path to a file under www/ or pkg/, or null if outside them. */
 function resolve(urlPath) {
   const path = decodeURIComponent(urlPath.split('?')[0]);
+  if (VENDOR[path]) return join(ROOT, VENDOR[path]);
   const [base, rest] = path.startsWith('/pkg/') ? ['pkg', path.slice(5)] : ['www', path.slice(1) || 'index.html'];
   const dir = join(ROOT, base);
   const file = normalize(join(dir, rest));

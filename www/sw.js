@@ -1,0 +1,72 @@
+// The app shell's service worker: after the first visit, the shop works
+// offline. Network first (so a rebuilt package is picked up at once), and the
+// cache when the network is not there.
+const CACHE = 'teapot-shell-v1';
+const SHELL = [
+  './',
+  './index.html',
+  './style.css',
+  './app.js',
+  './config.js',
+  './dom.js',
+  './i18n.js',
+  './products.js',
+  './shop.js',
+  './dashboard.js',
+  './prefs.js',
+  './privacy.js',
+  './sample-worker.js',
+  './vendor/chart.umd.min.js',
+  '/pkg/browser.js',
+  '/pkg/browser-worker.js',
+  '/pkg/rpc.js',
+  '/pkg/index.js',
+  '/pkg/tracker.js',
+  '/pkg/gen/usertrail.js',
+  '/pkg/gen/usertrail_bg.wasm',
+  '/pkg/gen/error.js',
+];
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      await cache.addAll(SHELL);
+      // The error class lives in a wasm-bindgen snippet whose folder name is a hash.
+      const reexport = await (await fetch('/pkg/gen/error.js')).text();
+      const snippet = reexport.match(/from '\.\/(snippets\/[^']+)'/)?.[1];
+      if (snippet) await cache.add(`/pkg/gen/${snippet}`);
+      await self.skipWaiting();
+    })(),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    (async () => {
+      for (const key of await caches.keys()) if (key !== CACHE) await caches.delete(key);
+      await self.clients.claim();
+    })(),
+  );
+});
+
+self.addEventListener('fetch', (event) => {
+  const { request } = event;
+  if (request.method !== 'GET' || new URL(request.url).origin !== location.origin) return;
+  event.respondWith(
+    (async () => {
+      try {
+        const response = await fetch(request);
+        if (response.ok) {
+          const copy = response.clone();
+          event.waitUntil(caches.open(CACHE).then((c) => c.put(request, copy)));
+        }
+        return response;
+      } catch (err) {
+        const cached = await caches.match(request, { ignoreSearch: true });
+        if (cached) return cached;
+        throw err;
+      }
+    })(),
+  );
+});
