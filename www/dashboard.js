@@ -93,7 +93,7 @@ export function dashboardView(app) {
       setTile('stickiness', active.stickiness.ratio, `${num(active.stickiness.ratio * 100, 1)} %`);
       draw('dau', 'line', active.buckets.map((b) => b.label.slice(5)), active.buckets.map((b) => b.users), 'Users');
       draw('pages', 'bar', pages.pages.map((p) => p.path), pages.pages.map((p) => p.views), 'Views', true);
-      draw('funnel', 'bar', funnel.steps.map((s) => s.name), funnel.steps.map((s) => s.count), 'Users');
+      draw('funnel', 'bar', ['Viewed', 'Added', 'Checkout', 'Bought'], funnel.steps.map((s) => s.count), 'Users');
       root.querySelector('#funnel-text').textContent = funnel.steps
         .map((s, i) => (i === 0 ? `${num(s.count)} viewed a product` : `${num(s.conversionFromPrevious * 100, 1)} % went on to ${s.name.replace(/_/g, ' ')}`))
         .join('; ');
