@@ -253,16 +253,31 @@ test('a reload keeps the data (OPFS), and the reloaded page leads again', async 
   await page.close();
 });
 
-test('the Tracker batches through the client', async () => {
+test('the Tracker batches through the client, and flushes when the page is hidden or left', async () => {
   const page = await open('tracker');
   const counts = await page.evaluate(async () => {
     const tracker = new usertrail.Tracker(trail, { flushIntervalMs: 3_600_000, maxBatch: 1000 });
+    const count = () => trail.tracking.count({ userId: 'u' });
     for (let i = 0; i < 5; i++) tracker.track({ name: 'click', userId: 'u' });
-    const before = await trail.tracking.count({ userId: 'u' });
-    const results = await tracker.flush();
-    return { before, results: results.map((r) => r.status), after: await trail.tracking.count({ userId: 'u' }) };
+    const before = await count();
+    const results = (await tracker.flush()).map((r) => r.status);
+    const flushed = await count();
+    tracker.track({ name: 'a', userId: 'u' });
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+    const pendingWhenHidden = tracker.pending;
+    await tracker.flush(); // waits for the flush the event started
+    const hidden = await count();
+    tracker.track({ name: 'b', userId: 'u' });
+    window.dispatchEvent(new PageTransitionEvent('pagehide'));
+    const pendingWhenLeft = tracker.pending;
+    await tracker.flush();
+    window.dispatchEvent(new PageTransitionEvent('pageshow'));
+    return { before, results, flushed, pendingWhenHidden, hidden, pendingWhenLeft, left: await count() };
   });
-  assert.deepEqual(counts, { before: 0, results: Array(5).fill('stored'), after: 5 });
+  assert.deepEqual(counts, {
+    before: 0, results: Array(5).fill('stored'), flushed: 5, pendingWhenHidden: 0, hidden: 6, pendingWhenLeft: 0, left: 7,
+  });
   await page.close();
 });
 
