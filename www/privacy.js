@@ -77,7 +77,7 @@ export async function privacyView(app) {
     'section',
     { dataset: { title: t('privacyTitle') } },
     h('h1', {}, t('privacyTitle')),
-    h('p', { class: 'muted' }, `About ${app.userId ? `user ${app.userId}` : 'you (an anonymous visitor)'}: `, h('strong', { id: 'my-events' }, num(events)), ' events are stored on this device.'),
+    h('p', { class: 'muted' }, `About ${app.userId ? `user ${app.userId}` : 'you (an anonymous visitor)'}: `, h('strong', { id: 'my-events' }, num(events)), events === 1 ? ' event is stored on this device.' : ' events are stored on this device.'),
     h(
       'div',
       { class: 'panels' },

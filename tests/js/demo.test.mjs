@@ -265,6 +265,47 @@ test('erase me: the visitor’s events are gone, and the sample users remain', a
   await page.close();
 });
 
+test('log in binds and rotates the session; devices can be revoked; log out', async () => {
+  const context = await profile();
+  const page = await visit(context, '#/privacy');
+  await consent(page, 'accept');
+  const anonymous = await page.evaluate(() => ({ token: app.token, id: app.anonymousId }));
+  await page.fill('#login-name', 'ann');
+  await page.press('#login-name', 'Enter');
+  await page.waitForSelector('#logout:not([hidden])');
+  assert.match(await page.textContent('#user'), /ann/);
+  const after = await page.evaluate(async (old) => ({
+    token: app.token,
+    stored: localStorage.getItem('teapot.token'),
+    old: await trail.sessions.validate(old),
+    user: (await trail.sessions.validate(app.token)).userId,
+    linked: await trail.tracking.count({ userId: 'ann' }),
+  }), anonymous.token);
+  assert.notEqual(after.token, anonymous.token, 'the token rotated');
+  assert.equal(after.stored, after.token);
+  assert.equal(after.old, null, 'the old token is dead');
+  assert.equal(after.user, 'ann');
+  assert.ok(after.linked > 0, 'the anonymous events now belong to ann');
+
+  // Another device signs in as ann; it shows up, and can be revoked.
+  await page.evaluate(() => trail.sessions.create({ userId: 'ann', userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1' }));
+  await page.click('a[href="#/"]');
+  await page.click('a[href="#/privacy"]');
+  await page.waitForSelector('#devices');
+  assert.equal(await page.locator('#devices tbody tr').count(), 2);
+  await accessible(page, 'the privacy centre, logged in');
+  await screenshot(page, '9-devices');
+  await page.locator('#devices tbody tr', { hasNotText: 'this one' }).getByRole('button').click();
+  await page.waitForFunction(() => document.querySelectorAll('#devices tbody tr').length === 1);
+  assert.match(await page.textContent('#devices tbody tr'), /this one/);
+
+  await page.click('#logout');
+  await page.waitForSelector('#login-form:not([hidden])');
+  assert.equal(await page.evaluate(async (t) => trail.sessions.validate(t), after.token), null, 'logout destroyed the session');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('the theme and the language apply at once and survive a reload', async () => {
   const context = await profile();
   const page = await visit(context, '#/preferences');
