@@ -166,6 +166,16 @@ test('two pages share one engine through the leader, with errors and callbacks a
   assert.equal(await b.evaluate(async () => { const x = await trail.export(); return x instanceof Uint8Array && new TextDecoder().decode(x.subarray(0, 15)); }), 'SQLite format 3');
   // connect again in a page gives the same client.
   assert.equal(await b.evaluate(async () => (await usertrail.connect({ name: 'shared' })) === trail), true);
+
+  // The leader closes its client: later calls there are CLOSED, and the other page takes over.
+  await a.evaluate(() => trail.close());
+  assert.equal(await a.evaluate(() => trail.closed), true);
+  assert.equal((await rejection(a, (t) => t.tracking.count({ userId: 'ann' }))).code, 'CLOSED');
+  assert.equal(await b.evaluate(() => trail.tracking.count({ userId: 'ann' })), 2);
+  await b.waitForFunction(() => trail.leader);
+  // A new connect in the closed page starts a new client, which follows.
+  assert.deepEqual(await connectIn(a, 'shared'), { leader: false, persistent: true });
+  assert.equal(await a.evaluate(() => trail.tracking.count({ userId: 'ann' })), 2);
   assert.deepEqual([...a.errors, ...b.errors], []);
   await a.close();
   await b.close();
