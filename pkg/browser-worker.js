@@ -112,8 +112,9 @@ class Host {
     this.epoch = crypto.randomUUID();
     this.announce();
     this.tellPage();
-    const queued = this.queue.splice(0);
-    for (const q of queued) await this.serve(q.from, q.call, q.local);
+    // In order: each call reaches the engine before the next starts.
+    for (const q of this.queue.splice(0)) void this.serve(q.from, q.call, q.local);
+    // Hold the lock until this worker ends or its tab closes the client.
     await new Promise((resolve) => (this.release = resolve));
   }
 
@@ -247,6 +248,7 @@ class Host {
     try {
       if (this.leader) this.trail?.close();
     } finally {
+      this.release?.(); // the next worker may start taking over now
       this.channel.close();
       self.postMessage({ type: 'closed' });
     }
