@@ -66,6 +66,13 @@ fn file_settings_are_durable() {
     assert_eq!(journal, "wal");
     assert_eq!(sync, 2, "synchronous=FULL");
     assert_eq!(secure, 1);
+    let cache: i64 = conn
+        .pragma_query_value(None, "cache_size", |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        cache, -32_768,
+        "a 32 MiB page cache, so analytics do not re-read the file"
+    );
 }
 
 #[test]

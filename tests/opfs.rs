@@ -39,6 +39,10 @@ async fn writes_persist_in_opfs_across_reopen() {
                 .pragma_query_value(None, "journal_mode", |r| r.get(0))
                 .unwrap();
             assert_eq!(journal, "delete", "OPFS uses a rollback journal");
+            let cache: i64 = conn
+                .pragma_query_value(None, "cache_size", |r| r.get(0))
+                .unwrap();
+            assert_eq!(cache, -32_768, "a 32 MiB page cache over OPFS");
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('probe', 'in opfs')",
                 [],

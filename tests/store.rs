@@ -54,6 +54,7 @@ fn settings_are_applied() {
     let get = |name: &str| -> i64 { conn.pragma_query_value(None, name, |r| r.get(0)).unwrap() };
     assert_eq!(get("foreign_keys"), 1);
     assert_eq!(get("secure_delete"), 1);
+    assert_eq!(get("cache_size"), -65_536);
 }
 
 #[test]
