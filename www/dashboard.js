@@ -1,6 +1,6 @@
 // The dashboard: every number and chart is computed in this browser by
 // trail.analytics and trail.experiments, from the local database, and
-// refreshed every two seconds while it is open.
+// refreshed while it is open (every 2 s, or less often when a refresh is slow).
 import { h, num, duration } from './dom.js';
 import { t } from './i18n.js';
 import { EXPERIMENT, FUNNEL, engineOptions } from './config.js';
@@ -153,16 +153,22 @@ export function dashboardView(app) {
     canvasEl.setAttribute('aria-label', `${canvasEl.getAttribute('aria-label').split(' (')[0]} (${top}${labels.length > 3 ? ', …' : ''})`);
   }
 
-  const timer = setInterval(() => {
+  // The engine serves every tab: refresh at most every 2 s, and leave it idle
+  // at least twice as long as a refresh took. Hidden tabs do not refresh.
+  let lastMs = 0;
+  const tick = async () => {
     if (!document.contains(root)) {
-      clearInterval(timer);
       for (const c of Object.values(charts)) c.destroy();
       return;
     }
-    void update();
-  }, REFRESH_MS);
-  queueMicrotask(() => void update());
-  setTimeout(() => void update(), 50);
+    if (document.visibilityState !== 'hidden') {
+      const started = performance.now();
+      await update();
+      lastMs = performance.now() - started;
+    }
+    setTimeout(tick, Math.max(REFRESH_MS, 3 * lastMs));
+  };
+  setTimeout(tick, 0);
   return root;
 }
 
