@@ -154,21 +154,7 @@ class Host {
     const key = `${from}:${call.id}`;
     let reply = this.answered.get(key);
     if (!reply) {
-      reply = { type: 'reply', to: from, id: call.id };
-      try {
-        if (this.state === 'failed') throw this.failure;
-        if (!this.methods[call.path]?.has(call.method)) {
-          throw error('UNSUPPORTED', `usertrail ${this.info.version} (in the tab holding the database) has no method ${call.path ? `${call.path}.` : ''}${call.method}`);
-        }
-        const target = this.targets[call.path];
-        const args = decodeArgs(call.args, (n, a) => this.send(local, { type: 'callback', to: from, id: call.id, n, args: a }));
-        reply.ok = true;
-        reply.value = await target[call.method](...args);
-      } catch (err) {
-        reply.ok = false;
-        // An open failure is already encoded; anything else is encoded here.
-        reply.error = err === this.failure ? err : encodeError(err);
-      }
+      reply = { type: 'reply', to: from, id: call.id, ...(await this.run(from, call, local)) };
       this.answered.set(key, reply);
       if (this.answered.size > REMEMBERED) this.answered.delete(this.answered.keys().next().value);
     }
@@ -177,6 +163,20 @@ class Host {
     } catch (err) {
       // A value that cannot be cloned: say so instead of leaving the caller waiting.
       this.send(local, { type: 'reply', to: from, id: call.id, ok: false, error: encodeError(err) });
+    }
+  }
+
+  /** The engine's answer to one call: `{ ok: true, value }` or `{ ok: false, error }`, encoded. */
+  async run(from, call, local) {
+    if (this.state === 'failed') return { ok: false, error: this.failure };
+    try {
+      if (!this.methods[call.path]?.has(call.method)) {
+        throw error('UNSUPPORTED', `usertrail ${this.info.version} (in the tab holding the database) has no method ${call.path ? `${call.path}.` : ''}${call.method}`);
+      }
+      const args = decodeArgs(call.args, (n, a) => this.send(local, { type: 'callback', to: from, id: call.id, n, args: a }));
+      return { ok: true, value: await this.targets[call.path][call.method](...args) };
+    } catch (err) {
+      return { ok: false, error: encodeError(err) };
     }
   }
 
@@ -233,14 +233,14 @@ class Host {
 
   /** Tells the page the engine is there (or why not), and later, what changed. */
   tellPage() {
-    const msg = { info: this.info, leader: this.leader, shape: this.shape };
-    if (!this.told) {
-      this.told = true;
-      if (this.failure) self.postMessage({ type: 'failed', error: this.failure });
-      else self.postMessage({ type: 'ready', ...msg });
-    } else {
+    const msg = { info: this.info, leader: this.leader };
+    if (this.told) {
       self.postMessage({ type: 'info', ...msg });
+      return;
     }
+    this.told = true;
+    if (this.failure) self.postMessage({ type: 'failed', error: this.failure });
+    else self.postMessage({ type: 'ready', ...msg, shape: this.shape });
   }
 
   /** The tab closes its client: close the engine if we hold it. */

@@ -174,6 +174,7 @@ export function dashboardView(app) {
 
 function retentionTable(r) {
   if (r.rows.length === 0) return h('p', { class: 'muted' }, 'No cohorts yet.');
+  const colours = heatScale();
   return h(
     'table',
     {},
@@ -191,7 +192,7 @@ function retentionTable(r) {
           row.percentages.map((p) => {
             if (p === null) return h('td', { class: 'cell' }, '');
             // Percentages (0 to 100): the stronger the colour, the more came back.
-            const { background, color } = heat(p / 100);
+            const { background, color } = colours(p / 100);
             return h('td', { class: 'cell', style: `background:${background};color:${color}` }, `${Math.round(p)}%`);
           }),
         ),
@@ -200,23 +201,26 @@ function retentionTable(r) {
   );
 }
 
-/** A heatmap cell's colours: the theme's heat colour over the card, and the text colour that reads best on it. */
-function heat(share) {
-  const alpha = Math.min(0.7, Math.max(0.06, share));
+/**
+ * The heatmap's colours for the current theme, read once per table: for a
+ * share, the heat colour over the card, and the text colour that reads best on it.
+ */
+function heatScale() {
   const rgb = (v) => v.match(/\d+/g).map(Number);
   const over = rgb(css('--heat'));
   const card = rgb(getComputedStyle(document.querySelector('.card')).backgroundColor);
-  const mix = over.map((c, i) => Math.round(alpha * c + (1 - alpha) * card[i]));
   const lum = (c) => {
     const [r, g, b] = c.map((v) => (v / 255 <= 0.03928 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4));
     return 0.2126 * r + 0.7152 * g + 0.0722 * b;
   };
-  const l = lum(mix);
-  const onWhite = 1.05 / (l + 0.05);
-  // Black or white: at every background one of them reaches 4.5:1.
-  const onBlack = (l + 0.05) / 0.05;
-  const color = onWhite > onBlack ? '#ffffff' : '#000000';
-  return { background: `rgb(${mix.join(',')})`, color };
+  return (share) => {
+    const alpha = Math.min(0.7, Math.max(0.06, share));
+    const mix = over.map((c, i) => Math.round(alpha * c + (1 - alpha) * card[i]));
+    const l = lum(mix);
+    // Black or white: at every background one of them reaches 4.5:1.
+    const color = 1.05 / (l + 0.05) > (l + 0.05) / 0.05 ? '#ffffff' : '#000000';
+    return { background: `rgb(${mix.join(',')})`, color };
+  };
 }
 
 function transitionsTable(paths) {
