@@ -58,11 +58,22 @@ export function initSync(module) {
 const openAfterInit = UserTrail.open;
 UserTrail.open = async function open(options) {
   await init();
-  const file = options?.storage?.file;
-  if (typeof file === 'string' && options.storage.fs === undefined && hasFs()) {
+  let file = null;
+  try {
+    const storage = options?.storage;
+    if (typeof storage?.file === 'string' && storage.fs === undefined && hasFs()) file = storage.file;
+  } catch {
+    // A throwing getter or Proxy: the engine reads the options itself and
+    // refuses them with INVALID_INPUT.
+  }
+  if (file !== null) {
     const { resolve, dirname } = await import('node:path');
     const fs = await import('node:fs');
-    options = { ...options, storage: { file: resolve(file), fs: fileHost(fs, dirname) } };
+    try {
+      options = { ...options, storage: { file: resolve(file), fs: fileHost(fs, dirname) } };
+    } catch {
+      // As above: the engine refuses them.
+    }
   }
   return openAfterInit.call(UserTrail, options);
 };

@@ -7,7 +7,7 @@
 use crate::{OpenOptions, Result, Storage, UserTrail};
 
 /// Opens and migrates a fresh in-memory engine, then closes it.
-pub fn open_migrate(clock: crate::clock::SharedClock) -> Result<()> {
+pub fn open_migrate(clock: crate::kernel::clock::SharedClock) -> Result<()> {
     UserTrail::open(OpenOptions::new(Storage::Memory).clock(clock))?.close()
 }
 

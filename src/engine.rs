@@ -1,16 +1,25 @@
 //! The engine: one database, one clock, and the concerns built on them.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::clock::SharedClock;
-use crate::error::{Error, Result};
-use crate::privacy::{Privacy, PrivacyConfig};
+use rusqlite::Connection;
+
+use crate::consent::PrivacyConfig;
+use crate::error::{Error, Result, StoreError};
+use crate::experiments::Experiments;
+use crate::kernel::clock::SharedClock;
+use crate::kernel::net::IpMask;
+use crate::privacy::Privacy;
 use crate::session::{
     ClientContext, Session, SessionConfig, SessionObserver, Sessions, SqliteSessionStore,
 };
 use crate::store::{Storage, Store, StoreOptions};
-use crate::tracking::{EventInput, EventType, Maintenance, Registry, Tracking, TrackingConfig};
+use crate::tracking::{
+    EventInput, EventType, Maintenance, Registry, SessionLinks, SubjectMoves, Tracking,
+    TrackingConfig,
+};
 
 /// How to open a [`UserTrail`].
 #[derive(Clone)]
@@ -22,6 +31,9 @@ pub struct OpenOptions {
     pub clock: Option<SharedClock>,
     /// Store settings.
     pub store: StoreOptions,
+    /// How client IP addresses are masked before anything keeps them
+    /// (sessions, events, consent proof).
+    pub ip_mask: IpMask,
     /// Session settings.
     pub sessions: SessionConfig,
     /// Tracking settings.
@@ -38,6 +50,7 @@ impl OpenOptions {
             storage,
             clock: None,
             store: StoreOptions::default(),
+            ip_mask: IpMask::default(),
             sessions: SessionConfig::default(),
             tracking: TrackingConfig::default(),
             privacy: PrivacyConfig::default(),
@@ -76,6 +89,7 @@ impl OpenOptions {
 pub struct UserTrail {
     store: Store,
     clock: SharedClock,
+    ip_mask: IpMask,
     sessions: SessionConfig,
     /// When expired sessions were last swept.
     last_sweep: Cell<i64>,
@@ -104,6 +118,12 @@ impl UserTrail {
             Some(clock) => clock,
             None => default_clock()?,
         };
+        if options.ip_mask.v4_bits > 32 || options.ip_mask.v6_bits > 128 {
+            return Err(Error::invalid(
+                "ipMask",
+                "bits must be 0..=32 (IPv4) and 0..=128 (IPv6)",
+            ));
+        }
         options.sessions.validate()?;
         options.tracking.validate()?;
         options.privacy.validate()?;
@@ -111,6 +131,7 @@ impl UserTrail {
         let trail = Self {
             store,
             clock,
+            ip_mask: options.ip_mask,
             sessions: options.sessions,
             last_sweep: Cell::new(i64::MIN / 2),
             tracking: options.tracking,
@@ -140,10 +161,11 @@ impl UserTrail {
             self.store.conn(),
             self.clock.as_ref(),
             &self.privacy,
-            self.tracking.ip_mask,
+            self.ip_mask,
             &self.registry,
             &self.last_retention,
         )
+        .with_moves(self)
     }
 
     /// Tracking: events, schemas, history, identity, the outbox.
@@ -152,10 +174,13 @@ impl UserTrail {
             self.store.conn(),
             &self.tracking,
             &self.privacy,
+            self.ip_mask,
             self.clock.as_ref(),
             &self.registry,
         )
         .with_maintenance(self)
+        .with_moves(self)
+        .with_sessions(self)
     }
 
     /// Analytics: summaries, active users, pages, journeys, funnels,
@@ -165,8 +190,8 @@ impl UserTrail {
     }
 
     /// Experiments: define, assign (recording exposures), results.
-    pub fn experiments(&self) -> crate::analytics::Experiments<'_> {
-        crate::analytics::Experiments::new(self.store.conn(), self.clock.as_ref(), self.tracking())
+    pub fn experiments(&self) -> Experiments<'_> {
+        Experiments::new(self.store.conn(), self.clock.as_ref(), self.tracking())
     }
 
     /// Sessions: create, validate, rotate, destroy, list, and their state.
@@ -176,6 +201,7 @@ impl UserTrail {
         Sessions::new(
             SqliteSessionStore::new(self.store.conn()),
             &self.sessions,
+            self.ip_mask,
             self.clock.as_ref(),
             &self.last_sweep,
         )
@@ -195,7 +221,7 @@ impl UserTrail {
             |r| r.get(0),
         )?;
         value.parse().map_err(|_| {
-            Error::from(crate::store::StoreError::Corrupt {
+            Error::from(StoreError::Corrupt {
                 detail: format!("meta.created_at is {value:?}"),
             })
         })
@@ -203,7 +229,7 @@ impl UserTrail {
 
     /// The whole database as SQLite bytes.
     pub fn export(&mut self) -> Result<Vec<u8>> {
-        Ok(self.store.export()?)
+        self.store.export()
     }
 
     /// The engine's clock.
@@ -223,7 +249,7 @@ impl UserTrail {
 
     /// Closes the engine, flushing and releasing the database.
     pub fn close(self) -> Result<()> {
-        Ok(self.store.close()?)
+        self.store.close()
     }
 }
 
@@ -252,6 +278,21 @@ impl SessionObserver for UserTrail {
     }
 }
 
+impl SubjectMoves for UserTrail {
+    fn move_subject(&self, tx: &Connection, from: &str, to: &str) -> Result<BTreeMap<String, u64>> {
+        let mut moved = BTreeMap::new();
+        moved.insert("prefs".into(), crate::prefs::move_subject(tx, from, to)?);
+        crate::experiments::move_subject(tx, from, to)?;
+        Ok(moved)
+    }
+}
+
+impl SessionLinks for UserTrail {
+    fn session_id(&self, token: &str) -> Result<Option<String>> {
+        self.sessions().session_id_of(token)
+    }
+}
+
 impl Maintenance for UserTrail {
     fn before_write(&self) -> Result<()> {
         self.privacy().run_retention_if_due().map(|_| ())
@@ -260,7 +301,7 @@ impl Maintenance for UserTrail {
 
 #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
 fn default_clock() -> Result<SharedClock> {
-    Ok(std::sync::Arc::new(crate::clock::SystemClock))
+    Ok(Arc::new(crate::kernel::clock::SystemClock))
 }
 
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]

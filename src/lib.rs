@@ -27,9 +27,11 @@
 pub mod analytics;
 #[cfg(feature = "bench")]
 pub mod bench;
-pub mod clock;
+pub mod consent;
 mod engine;
 pub mod error;
+pub mod experiments;
+pub mod kernel;
 pub mod prefs;
 pub mod privacy;
 pub mod session;
@@ -41,6 +43,8 @@ pub mod wasm;
 
 pub use engine::{OpenOptions, UserTrail};
 pub use error::{Error, Result};
+/// Time, injectable: the kernel's clocks, at their long-standing path.
+pub use kernel::clock;
 pub use store::Storage;
 
 /// The version of this crate, which is also the npm package's version.

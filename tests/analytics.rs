@@ -251,7 +251,7 @@ fn rollup_kept_at_ingest_equals_a_rebuild_after_identify() {
             .collect()
     };
     let kept = snapshot(&trail);
-    rollup::rebuild(trail.store().conn()).unwrap();
+    usertrail::tracking::rollup::rebuild(trail.store().conn()).unwrap();
     assert_eq!(snapshot(&trail), kept);
     assert_eq!(kept.len(), 2, "{kept:?}"); // ann at hour 0 and hour 2
 }

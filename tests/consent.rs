@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use common::dataset::*;
 use serde_json::json;
-use usertrail::analytics::{Experiment, Variant};
 use usertrail::clock::ManualClock;
+use usertrail::experiments::{Experiment, Variant};
 use usertrail::prefs::{PrefDefinition, PrefType};
 use usertrail::privacy::{AuditFilter, GrantOptions, PrivacyConfig, WithdrawOptions};
 use usertrail::tracking::{EventInput, EventType, TrackStatus};

@@ -9,8 +9,8 @@ mod common;
 use std::collections::HashMap;
 
 use common::dataset::*;
-use usertrail::analytics::*;
 use usertrail::clock::Clock;
+use usertrail::experiments::*;
 use usertrail::{OpenOptions, Storage, UserTrail};
 #[test]
 fn experiments_assign_once_stably_and_test_results() {

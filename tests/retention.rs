@@ -104,7 +104,7 @@ fn defaults_keep_13_months_and_dry_runs_count_what_runs_delete() {
     );
     // The rollup matches a rebuild from what is left, partial hour included.
     let kept = rollup(&trail);
-    usertrail::analytics::rollup::rebuild(trail.store().conn()).unwrap();
+    usertrail::tracking::rollup::rebuild(trail.store().conn()).unwrap();
     assert_eq!(kept, rollup(&trail));
     let audit = trail
         .privacy()

@@ -1,7 +1,7 @@
 // The app shell's service worker: after the first visit, the shop works
 // offline. Network first (so a rebuilt package is picked up at once), and the
 // cache when the network is not there.
-const CACHE = 'teapot-shell-v1';
+const CACHE = 'teapot-shell-v2';
 const SHELL = [
   './',
   './index.html',
@@ -32,10 +32,12 @@ self.addEventListener('install', (event) => {
     (async () => {
       const cache = await caches.open(CACHE);
       await cache.addAll(SHELL);
-      // The error class lives in a wasm-bindgen snippet whose folder name is a hash.
-      const reexport = await (await fetch('/pkg/gen/error.js')).text();
-      const snippet = reexport.match(/from '\.\/(snippets\/[^']+)'/)?.[1];
-      if (snippet) await cache.add(`/pkg/gen/${snippet}`);
+      // The bindings import wasm-bindgen snippets (the error class, the
+      // argument reader) from a folder whose name is a hash: cache every one
+      // the generated module names.
+      const glue = await (await fetch('/pkg/gen/usertrail.js')).text();
+      const snippets = [...glue.matchAll(/from '\.\/(snippets\/[^']+)'/g)].map((m) => `/pkg/gen/${m[1]}`);
+      await cache.addAll([...new Set(snippets)]);
       await self.skipWaiting();
     })(),
   );

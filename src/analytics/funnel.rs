@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::query::{bounded, Query};
 use super::scan::{scan, FastMap, Need, Row};
-use super::stats::median;
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
+use crate::kernel::stats::median;
 
 /// Whether other events may come between steps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -147,7 +147,7 @@ impl Analytics<'_> {
             return Err(Error::invalid("steps", "must be 1 to 20 event names"));
         }
         for s in &o.steps {
-            crate::tracking::check_text("steps", Some(s), 800)?;
+            crate::kernel::text::check("steps", s, 800)?;
         }
         let window = bounded(o.window_secs, 86_400, 1, 366 * 86_400, "windowSecs")? as i64;
         let order = o.order.unwrap_or_default();

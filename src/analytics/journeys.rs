@@ -164,7 +164,7 @@ impl Analytics<'_> {
         let steps = bounded(o.steps, 5, 1, 20, "steps")?;
         let limit = bounded(o.limit, 10, 1, 100, "limit")?;
         for (field, v) in [("startAt", &o.start_at), ("endAt", &o.end_at)] {
-            crate::tracking::check_text(field, v.as_deref(), 2048)?;
+            crate::kernel::text::check_opt(field, v.as_deref(), 2048)?;
         }
         let r = self.resolve(q)?;
         let unit = o.by.unwrap_or_default();

@@ -1,5 +1,7 @@
 //! Analytics computed on the device: summaries, active users, pages,
-//! sessions, journeys, funnels, retention, cohorts and experiments.
+//! sessions, journeys, funnels, retention and cohorts. Read-only: it owns no
+//! table and writes nothing (tracking keeps the rollup it reads, and
+//! experiments live in [`crate::experiments`]).
 //!
 //! Everything runs as SQL and Rust inside the engine over the stored events,
 //! so nothing leaves the device. Every query takes a [`Query`]: a half-open
@@ -36,8 +38,6 @@
 //! assert_eq!(active.buckets.last().unwrap().users, 2.0);
 //! ```
 
-mod error;
-mod experiments;
 mod funnel;
 mod journeys;
 mod pages;
@@ -45,7 +45,6 @@ mod query;
 mod retention;
 pub mod rollup;
 mod scan;
-mod stats;
 mod traffic;
 
 use std::cell::RefCell;
@@ -53,11 +52,6 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
-pub use error::AnalyticsError;
-pub use experiments::{
-    variant_for, Experiment, ExperimentResults, Experiments, ResultsOptions, Variant,
-    VariantResult, EXPOSURE_EVENT,
-};
 pub use funnel::{Funnel, FunnelOptions, FunnelOrder, FunnelSegment, FunnelStep};
 pub use journeys::{
     Journey, PathItems, PathUnit, Paths, PathsOptions, Pattern, Patterns, PatternsOptions,
@@ -66,20 +60,19 @@ pub use journeys::{
 pub use pages::{
     DurationBucket, PageStats, SessionDurations, TopPages, TopPagesOptions, TIME_ON_PAGE_CAP_MS,
 };
-pub(crate) use query::{civil, days_from_civil, DAY_MS};
+pub use query::{civil, days_from_civil, DAY_MS, HOUR_MS};
 pub use query::{split, DimensionFilter, Interval, Names, NoOptions, Query, Scalar, Segment};
 pub use retention::{
     CohortRow, Cohorts, CohortsOptions, Retention, RetentionOptions, RetentionRow, ValueCount,
 };
-pub use stats::Comparison;
 pub use traffic::{
     ActiveUsers, ActiveUsersOptions, Breakdown, BreakdownOptions, BreakdownRow, Bucket,
     FeatureStats, FeatureUsage, FeatureUsageOptions, MinuteCount, Realtime, RealtimeOptions,
     Stickiness, Summary,
 };
 
-use crate::clock::Clock;
 use crate::error::Result;
+use crate::kernel::clock::Clock;
 use crate::tracking::Registry;
 
 /// The analytics queries of one engine. Read-only.
@@ -106,7 +99,7 @@ impl<'a> Analytics<'a> {
 
     /// The declared dimensions, loaded on first use.
     fn registry(&self) -> Result<Arc<Registry>> {
-        Ok(Registry::cached(self.conn, self.registry)?)
+        Registry::cached(self.conn, self.registry)
     }
 
     /// `q` checked against the clock and the registry.
@@ -127,12 +120,6 @@ impl<'a> Analytics<'a> {
             Some(rusqlite::types::Value::Text(path)),
         ))
     }
-}
-
-/// Moves an anonymous id's analytics rows to a user (part of `identify`).
-pub(crate) fn move_subject(tx: &Connection, anonymous_id: &str, user_id: &str) -> Result<()> {
-    rollup::move_subject(tx, anonymous_id, user_id)?;
-    experiments::move_subject(tx, anonymous_id, user_id)
 }
 
 /// A dimension value read back from its JSON text (null when absent).

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::query::{bounded, Query};
 use super::scan::{max_rate_weights, scan, FastMap, Need};
-use super::stats::{median, percentile};
 use super::Analytics;
 use crate::error::Result;
+use crate::kernel::stats::{median, percentile};
 
 /// Time on page is capped at this: a longer gap means the visitor left.
 pub const TIME_ON_PAGE_CAP_MS: i64 = 30 * 60_000;

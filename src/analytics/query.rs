@@ -6,14 +6,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::AnalyticsError;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TrackingError};
 use crate::tracking::{EventType, Registry};
 
-/// One day, in ms.
-pub const DAY_MS: i64 = 86_400_000;
-/// One hour, in ms.
-pub const HOUR_MS: i64 = 3_600_000;
+pub use crate::kernel::calendar::{civil, days_from_civil, DAY_MS, HOUR_MS};
 /// The default range when `since` is absent: 30 days before `until`.
 const DEFAULT_SPAN_MS: i64 = 30 * DAY_MS;
 /// The widest time zone offset there is, in minutes (UTC+14:00).
@@ -141,14 +137,11 @@ impl Resolved {
 /// A JSON path to the top-level `key`, quoted so dots and brackets in the
 /// key are literal.
 pub fn json_key_path(field: &str, key: &str) -> Result<String> {
-    if key.is_empty()
-        || key.len() > 200
-        || key.contains(['"', '\\'])
-        || key.chars().any(char::is_control)
-    {
+    crate::kernel::text::check(field, key, 200)?;
+    if key.contains(['"', '\\']) {
         return Err(Error::invalid(
             field,
-            "must be 1 to 200 bytes without quotes, backslashes or control characters",
+            "must not contain quotes or backslashes",
         ));
     }
     Ok(format!("$.\"{key}\""))
@@ -157,7 +150,7 @@ pub fn json_key_path(field: &str, key: &str) -> Result<String> {
 /// Checks that `name` is a registered dimension and returns its JSON path.
 pub fn dimension_path(registry: &Registry, field: &str, name: &str) -> Result<String> {
     if !registry.has_dimension(name) {
-        return Err(AnalyticsError::UnknownDimension { name: name.into() }.into());
+        return Err(TrackingError::UnknownDimension { name: name.into() }.into());
     }
     json_key_path(field, name)
 }
@@ -233,7 +226,7 @@ impl Query {
             }
             let mut marks = Vec::new();
             for n in names {
-                crate::tracking::check_text("name", Some(n), 800)?;
+                crate::kernel::text::check("name", n, 800)?;
                 params.push(SqlValue::Text(n.clone()));
                 marks.push(format!("?{}", params.len() + 2));
             }
@@ -316,31 +309,6 @@ pub enum Interval {
     Month,
 }
 
-/// The civil date (year, month 1-12, day 1-31) of a day number since the
-/// epoch (Howard Hinnant's algorithm).
-pub fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// The day number since the epoch of a civil date.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 impl Interval {
     /// The bucket number of the instant `ts` in the offset `offset_ms`:
     /// days since the epoch, Monday-weeks since the epoch, or months since
@@ -388,17 +356,6 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
-
-    #[test]
-    fn civil_dates_round_trip() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(19_675), (2023, 11, 14));
-        assert_eq!(civil(-1), (1969, 12, 31));
-        for d in [-800_000, -1, 0, 59, 60, 11_016, 19_782, 2_932_896] {
-            let (y, m, dd) = civil(d);
-            assert_eq!(days_from_civil(y, m, dd), d);
-        }
-    }
 
     #[test]
     fn buckets_follow_the_offset() {

@@ -119,7 +119,7 @@ impl Analytics<'_> {
             ("startEvent", &o.start_event),
             ("returnEvent", &o.return_event),
         ] {
-            crate::tracking::check_text(f, v.as_deref(), 800)?;
+            crate::kernel::text::check_opt(f, v.as_deref(), 800)?;
         }
         let r = self.resolve(q)?;
         let (first_b, last_b) = (

@@ -394,12 +394,12 @@ impl Analytics<'_> {
         let listed = match (&o.features, &o.prefix) {
             (Some(f), None) if !f.is_empty() && f.len() <= 1000 => {
                 for name in f {
-                    crate::tracking::check_text("features", Some(name), 800)?;
+                    crate::kernel::text::check("features", name, 800)?;
                 }
                 Some(f.clone())
             }
             (None, Some(p)) => {
-                crate::tracking::check_text("prefix", Some(p), 800)?;
+                crate::kernel::text::check("prefix", p, 800)?;
                 None
             }
             _ => {

@@ -33,29 +33,11 @@ use serde_json::{Map, Value};
 
 pub use definition::{is_bcp47, is_timezone, PrefDefinition, PrefType, StringFormat};
 
-use crate::clock::Clock;
-use crate::error::{Error, ErrorCode, Result};
-use crate::store::StoreError;
+pub use crate::error::PrefsError;
 
-/// A preferences error.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PrefsError {
-    /// No preference is defined with this key. Code `UNKNOWN_PREFERENCE`.
-    #[error("no preference {key:?} is defined")]
-    Unknown {
-        /// The key asked for.
-        key: String,
-    },
-}
-
-impl ErrorCode for PrefsError {
-    fn code(&self) -> &'static str {
-        match self {
-            Self::Unknown { .. } => "UNKNOWN_PREFERENCE",
-        }
-    }
-}
+use crate::consent::{self, PrivacyConfig};
+use crate::error::{Error, PrivacyError, Result, StoreError};
+use crate::kernel::clock::Clock;
 
 /// A subject's effective value for one preference.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,7 +76,7 @@ pub struct Prefs<'a> {
     conn: &'a Connection,
     clock: &'a dyn Clock,
     defaults: &'a DefaultsCache,
-    privacy: &'a crate::privacy::PrivacyConfig,
+    privacy: &'a PrivacyConfig,
 }
 
 /// Each definition's key, category and default, by key: read on first use
@@ -106,7 +88,7 @@ fn json(text: &str) -> Value {
 }
 
 fn check_subject(subject: &str) -> Result<()> {
-    crate::tracking::check_text("userId", Some(subject), 256)
+    Ok(crate::kernel::text::check("userId", subject, 256)?)
 }
 
 impl<'a> Prefs<'a> {
@@ -117,7 +99,7 @@ impl<'a> Prefs<'a> {
         conn: &'a Connection,
         clock: &'a dyn Clock,
         defaults: &'a DefaultsCache,
-        privacy: &'a crate::privacy::PrivacyConfig,
+        privacy: &'a PrivacyConfig,
     ) -> Self {
         Self {
             conn,
@@ -265,8 +247,8 @@ impl<'a> Prefs<'a> {
             let def = self.definition(key)?;
             def.check_value(value)?;
             if let Some(purpose) = def.purpose.as_deref().filter(|p| self.privacy.requires(p)) {
-                if !crate::privacy::allows(self.conn, &[subject], purpose)? {
-                    return Err(crate::privacy::PrivacyError::ConsentRequired {
+                if !consent::allows(self.conn, &[subject], purpose)? {
+                    return Err(PrivacyError::ConsentRequired {
                         purpose: purpose.to_owned(),
                         subject_kind: "the subject",
                     }
@@ -292,7 +274,7 @@ impl<'a> Prefs<'a> {
             .execute(params![subject, key, new, now])?;
             record(&tx, subject, key, old.as_deref(), Some(&new), now, source)?;
         }
-        tx.commit().map_err(StoreError::from)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -317,7 +299,7 @@ impl<'a> Prefs<'a> {
                 .execute([subject, k])?;
             record(&tx, subject, k, Some(old), None, now, source)?;
         }
-        tx.commit().map_err(StoreError::from)?;
+        tx.commit()?;
         Ok(rows.len() as u64)
     }
 
@@ -370,7 +352,7 @@ fn record(
 /// Moves an anonymous id's preferences, and their history, to a user (part of
 /// `identify`). Where the user already set a key, the user's value stays.
 /// Returns how many values moved.
-pub(crate) fn move_subject(tx: &Connection, anonymous_id: &str, user_id: &str) -> Result<u64> {
+pub fn move_subject(tx: &Connection, anonymous_id: &str, user_id: &str) -> Result<u64> {
     let moved = tx.execute(
         "UPDATE OR IGNORE prefs SET subject = ?2 WHERE subject = ?1",
         [anonymous_id, user_id],
@@ -381,10 +363,4 @@ pub(crate) fn move_subject(tx: &Connection, anonymous_id: &str, user_id: &str) -
         [anonymous_id, user_id],
     )?;
     Ok(moved as u64)
-}
-
-impl From<PrefsError> for Error {
-    fn from(e: PrefsError) -> Self {
-        Error::Prefs(e)
-    }
 }

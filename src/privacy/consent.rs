@@ -1,178 +1,23 @@
-//! Consent: decisions per purpose, their proof in the ledger, and gating.
+//! Consent, as data-subject requests see it: decisions recorded through
+//! [`crate::consent`], status over a subject's linked ids, and withdrawal
+//! that can erase what the purposes collected.
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-use super::chain::{self, ChainReport};
-use super::config::{check_version, compare_versions, NECESSARY};
 use super::subject::{self, Scope};
-use super::{audit, ip, Privacy};
+use super::Privacy;
+use crate::consent::{
+    check_version, Consent, ConsentStatus, Decision, GrantOptions, LedgerEntry, WithdrawOptions,
+    MARKETING, NECESSARY, SALE_SHARE,
+};
 use crate::error::{Error, Result};
-
-const TABLE: &str = "consent_ledger";
-
-/// What `grant` records.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GrantOptions {
-    /// The purposes consented to.
-    pub purposes: Vec<String>,
-    /// The policy version the subject saw; default the engine's current one.
-    pub policy_version: Option<String>,
-    /// Where the consent was given, such as `"banner"` or `"settings"`.
-    pub source: String,
-    /// The text shown; only its SHA-256 is kept.
-    pub text: Option<String>,
-    /// The client's IP address; only its masked form is kept.
-    pub ip: Option<String>,
-    /// The client's user agent.
-    pub user_agent: Option<String>,
-    /// Who recorded it, for the audit log (default `"subject"`).
-    pub actor: Option<String>,
-}
-
-/// What `withdraw` records.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct WithdrawOptions {
-    /// The purposes withdrawn.
-    pub purposes: Vec<String>,
-    /// Where it was withdrawn.
-    pub source: String,
-    /// Also delete what these purposes collected about the subject.
-    #[serde(default)]
-    pub erase: bool,
-    /// The client's IP address; only its masked form is kept.
-    pub ip: Option<String>,
-    /// The client's user agent.
-    pub user_agent: Option<String>,
-    /// Who recorded it, for the audit log (default `"subject"`).
-    pub actor: Option<String>,
-}
-
-/// One purpose's state for a subject.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PurposeState {
-    /// Whether it is granted now. `necessary` always is; others are not
-    /// until granted.
-    pub granted: bool,
-    /// Whether the subject ever decided on it.
-    pub decided: bool,
-    /// The policy version of the last decision.
-    pub policy_version: Option<String>,
-    /// When the last decision was made.
-    pub at: Option<i64>,
-    /// Where it was made.
-    pub source: Option<String>,
-    /// The last decision was under an older policy version than the current one.
-    pub needs_reconsent: bool,
-}
-
-/// A subject's consent, per purpose.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConsentStatus {
-    /// The subject.
-    pub subject: String,
-    /// The engine's current policy version.
-    pub policy_version: String,
-    /// The subject decided on at least one purpose besides `necessary`.
-    pub decided: bool,
-    /// Some decision was made under an older policy version: ask again.
-    pub needs_reconsent: bool,
-    /// CCPA: `sale_share` is not granted (opted out, or never opted in).
-    pub do_not_sell: bool,
-    /// Every known purpose.
-    pub purposes: BTreeMap<String, PurposeState>,
-}
-
-/// One ledger row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LedgerEntry {
-    /// Its place in the ledger, from 1.
-    pub seq: i64,
-    /// When.
-    pub at: i64,
-    /// The subject; `None` once erased or anonymised.
-    pub subject: Option<String>,
-    /// The subject's salted hash.
-    pub subject_hash: String,
-    /// `grant`, `withdraw` or `gpc` (a Global Privacy Control signal).
-    pub action: String,
-    /// The purposes decided.
-    pub purposes: Vec<String>,
-    /// The policy version decided under.
-    pub policy_version: String,
-    /// Where.
-    pub source: String,
-    /// SHA-256 of the text shown, hex.
-    pub text_hash: Option<String>,
-    /// The masked IP address.
-    pub ip_masked: Option<String>,
-    /// The user agent.
-    pub user_agent: Option<String>,
-}
-
-/// A decision about to be recorded.
-pub(crate) struct Decision<'a> {
-    pub action: &'a str,
-    pub purposes: Vec<String>,
-    pub policy_version: String,
-    pub source: &'a str,
-    pub text: Option<&'a str>,
-    pub ip: Option<&'a str>,
-    pub user_agent: Option<&'a str>,
-    pub actor: &'a str,
-}
-
-fn sha_hex(parts: &[Option<&str>]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        match p {
-            Some(s) => {
-                h.update([1]);
-                h.update((s.len() as u64).to_le_bytes());
-                h.update(s.as_bytes());
-            }
-            None => h.update([0]),
-        }
-    }
-    chain::hex(&h.finalize())
-}
-
-/// Checks free text such as a source or an actor.
-pub(crate) fn check_label(field: &str, v: &str) -> Result<()> {
-    if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            field,
-            "must be 1 to 128 bytes without control characters",
-        ));
-    }
-    Ok(())
-}
+use crate::store::audit;
+use crate::store::chain::ChainReport;
 
 impl Privacy<'_> {
-    /// Checks and de-duplicates a list of purposes.
-    fn purposes(&self, purposes: &[String]) -> Result<Vec<String>> {
-        if purposes.is_empty() {
-            return Err(Error::invalid("purposes", "must name at least one purpose"));
-        }
-        if purposes.len() > 64 {
-            return Err(Error::invalid("purposes", "at most 64 purposes"));
-        }
-        let mut out: Vec<String> = Vec::with_capacity(purposes.len());
-        for p in purposes {
-            self.config.check_purpose(p)?;
-            if !out.contains(p) {
-                out.push(p.clone());
-            }
-        }
-        Ok(out)
+    /// Consent on this engine's database.
+    pub(crate) fn consent(&self) -> Consent<'_> {
+        Consent::new(self.conn, self.clock, self.config, self.ip_mask)
     }
 
     /// Records that `subject` consents to `options.purposes`.
@@ -188,7 +33,7 @@ impl Privacy<'_> {
         }
         let decision = Decision {
             action: "grant",
-            purposes: self.purposes(&options.purposes)?,
+            purposes: self.consent().purposes(&options.purposes)?,
             policy_version: version,
             source: &options.source,
             text: options.text.as_deref(),
@@ -196,7 +41,7 @@ impl Privacy<'_> {
             user_agent: options.user_agent.as_deref(),
             actor: options.actor.as_deref().unwrap_or("subject"),
         };
-        self.in_tx(|tx| self.record(tx, subject, &decision).map(|_| ()))?;
+        self.in_tx(|tx| self.consent().record(tx, subject, &decision).map(|_| ()))?;
         self.status(subject)
     }
 
@@ -209,7 +54,7 @@ impl Privacy<'_> {
         options: &WithdrawOptions,
     ) -> Result<(ConsentStatus, BTreeMap<String, u64>)> {
         subject::check("subject", subject)?;
-        let purposes = self.purposes(&options.purposes)?;
+        let purposes = self.consent().purposes(&options.purposes)?;
         if purposes.iter().any(|p| p == NECESSARY) {
             return Err(Error::invalid(
                 "purposes",
@@ -227,7 +72,7 @@ impl Privacy<'_> {
             actor: options.actor.as_deref().unwrap_or("subject"),
         };
         let counts = self.in_tx(|tx| {
-            self.record(tx, subject, &decision)?;
+            self.consent().record(tx, subject, &decision)?;
             if !options.erase {
                 return Ok(BTreeMap::new());
             }
@@ -257,7 +102,7 @@ impl Privacy<'_> {
         subject::check("subject", subject)?;
         let decision = Decision {
             action: "gpc",
-            purposes: vec![super::SALE_SHARE.into(), super::MARKETING.into()],
+            purposes: vec![SALE_SHARE.into(), MARKETING.into()],
             policy_version: self.config.policy_version.clone(),
             source: source.unwrap_or("gpc"),
             text: None,
@@ -265,277 +110,35 @@ impl Privacy<'_> {
             user_agent: None,
             actor: "subject",
         };
-        self.in_tx(|tx| self.record(tx, subject, &decision).map(|_| ()))?;
+        self.in_tx(|tx| self.consent().record(tx, subject, &decision).map(|_| ()))?;
         self.status(subject)
-    }
-
-    /// Appends a decision to the ledger, updates the current state, and
-    /// audits it. Runs inside the caller's transaction.
-    pub(crate) fn record(&self, tx: &Connection, subject: &str, d: &Decision<'_>) -> Result<i64> {
-        check_label("source", d.source)?;
-        check_label("actor", d.actor)?;
-        let ip_masked = d.ip.map(|i| ip::mask(i, self.ip_mask)).transpose()?;
-        if d.user_agent.is_some_and(|u| u.len() > 1024) {
-            return Err(Error::invalid("userAgent", "must be at most 1024 bytes"));
-        }
-        let at = self.clock.now_ms();
-        let salt = subject::salt(tx)?;
-        let subject_hash = subject::hash(&salt, subject);
-        let purposes = serde_json::to_string(&d.purposes).unwrap_or_default();
-        let text_hash = d.text.map(|t| sha_hex(&[Some(t)]));
-        let details_hash = sha_hex(&[Some(subject), ip_masked.as_deref(), d.user_agent]);
-        let head = chain::head(tx, TABLE)?;
-        let seq = head.seq + 1;
-        let f = ledger_fields(
-            seq,
-            at,
-            &subject_hash,
-            d.action,
-            &purposes,
-            &d.policy_version,
-            d.source,
-            text_hash.as_deref(),
-            &details_hash,
-        );
-        let refs: Vec<&str> = f.iter().map(String::as_str).collect();
-        let hash = chain::link(&head.hash, &refs);
-        tx.prepare_cached(
-            "INSERT INTO consent_ledger (seq, at, subject, subject_hash, action, purposes, policy_version, \
-             source, text_hash, ip_masked, user_agent, details_hash, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        )?
-        .execute(params![
-            seq,
-            at,
-            subject,
-            subject_hash,
-            d.action,
-            purposes,
-            d.policy_version,
-            d.source,
-            text_hash,
-            ip_masked,
-            d.user_agent,
-            details_hash,
-            head.hash,
-            hash
-        ])?;
-        chain::set_head(tx, TABLE, &chain::Mark { seq, hash })?;
-        let granted = d.action == "grant";
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO consents (subject, purpose, granted, policy_version, source, at, seq) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (subject, purpose) DO UPDATE SET \
-             granted = excluded.granted, policy_version = excluded.policy_version, \
-             source = excluded.source, at = excluded.at, seq = excluded.seq",
-        )?;
-        for p in &d.purposes {
-            upsert.execute(params![
-                subject,
-                p,
-                granted,
-                d.policy_version,
-                d.source,
-                at,
-                seq
-            ])?;
-        }
-        audit::append_hashed(
-            tx,
-            at,
-            d.actor,
-            &format!("consent.{}", d.action),
-            Some(subject),
-            Some(&subject_hash),
-            &serde_json::json!({
-                "purposes": d.purposes, "policyVersion": d.policy_version,
-                "source": d.source, "ledgerSeq": seq,
-            }),
-        )?;
-        Ok(seq)
     }
 
     /// `subject`'s consent per purpose, over the subject and the anonymous
     /// ids linked to it (the latest decision wins).
     pub fn status(&self, subject: &str) -> Result<ConsentStatus> {
-        let ids =
-            serde_json::to_string(&subject::linked_ids(self.conn, subject)?).unwrap_or_default();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT purpose, granted, policy_version, source, at FROM consents \
-             WHERE subject IN (SELECT value FROM json_each(?1)) ORDER BY at, seq",
-        )?;
-        let mut latest: BTreeMap<String, (bool, String, String, i64)> = BTreeMap::new();
-        let rows = stmt.query_map([ids], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
-            ))
-        })?;
-        for row in rows {
-            let (purpose, state) = row?;
-            latest.insert(purpose, state);
-        }
-        let current = &self.config.policy_version;
-        let mut purposes = BTreeMap::new();
-        for p in self.config.all_purposes() {
-            let state = match latest.remove(&p) {
-                Some((granted, version, source, at)) => PurposeState {
-                    granted: granted || p == NECESSARY,
-                    decided: true,
-                    needs_reconsent: compare_versions(&version, current).is_lt(),
-                    policy_version: Some(version),
-                    at: Some(at),
-                    source: Some(source),
-                },
-                None => PurposeState {
-                    granted: p == NECESSARY,
-                    decided: false,
-                    policy_version: None,
-                    at: None,
-                    source: None,
-                    needs_reconsent: false,
-                },
-            };
-            purposes.insert(p, state);
-        }
-        Ok(ConsentStatus {
-            subject: subject.to_owned(),
-            policy_version: current.clone(),
-            decided: purposes.iter().any(|(p, s)| p != NECESSARY && s.decided),
-            needs_reconsent: purposes.values().any(|s| s.needs_reconsent),
-            do_not_sell: !purposes.get(super::SALE_SHARE).is_some_and(|s| s.granted),
-            purposes,
-        })
+        let ids = subject::linked_ids(self.conn, subject)?;
+        self.consent().status(subject, &ids)
     }
 
-    /// Ledger rows, oldest first: all of them, or `subject`'s.
+    /// Ledger rows, oldest first: all of them, or `subject`'s (found by the
+    /// hashes of its linked ids and earlier names).
     pub fn ledger(
         &self,
         subject: Option<&str>,
         after_seq: Option<i64>,
         limit: Option<u32>,
     ) -> Result<Vec<LedgerEntry>> {
-        let limit = limit.unwrap_or(100);
-        if !(1..=10_000).contains(&limit) {
-            return Err(Error::invalid("limit", "must be 1 to 10000"));
-        }
         let hashes = match subject {
             Some(s) => Some(Scope::resolve(self.conn, s)?.hashes_json()),
             None => None,
         };
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, at, subject, subject_hash, action, purposes, policy_version, source, text_hash, \
-             ip_masked, user_agent FROM consent_ledger \
-             WHERE (?1 IS NULL OR subject_hash IN (SELECT value FROM json_each(?1))) AND seq > ?2 \
-             ORDER BY seq LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![hashes, after_seq.unwrap_or(0), limit], |r| {
-            let purposes: String = r.get(5)?;
-            Ok(LedgerEntry {
-                seq: r.get(0)?,
-                at: r.get(1)?,
-                subject: r.get(2)?,
-                subject_hash: r.get(3)?,
-                action: r.get(4)?,
-                purposes: serde_json::from_str(&purposes).unwrap_or_default(),
-                policy_version: r.get(6)?,
-                source: r.get(7)?,
-                text_hash: r.get(8)?,
-                ip_masked: r.get(9)?,
-                user_agent: r.get(10)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.consent().ledger(hashes, after_seq, limit)
     }
 
     /// Checks the whole consent ledger: links, hashes, both ends, and that
     /// each row's subject, IP and user agent still match their hashes.
     pub fn verify_ledger(&self) -> Result<ChainReport> {
-        let salt = subject::salt(self.conn)?;
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, at, subject, subject_hash, action, purposes, policy_version, source, text_hash, \
-             ip_masked, user_agent, details_hash, prev_hash, hash FROM consent_ledger ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let seq: i64 = r.get(0)?;
-            let subject: Option<String> = r.get(2)?;
-            let subject_hash: String = r.get(3)?;
-            let ip: Option<String> = r.get(9)?;
-            let ua: Option<String> = r.get(10)?;
-            let details_hash: String = r.get(11)?;
-            let f = ledger_fields(
-                seq,
-                r.get(1)?,
-                &subject_hash,
-                &r.get::<_, String>(4)?,
-                &r.get::<_, String>(5)?,
-                &r.get::<_, String>(6)?,
-                &r.get::<_, String>(7)?,
-                r.get::<_, Option<String>>(8)?.as_deref(),
-                &details_hash,
-            );
-            let refs: Vec<&str> = f.iter().map(String::as_str).collect();
-            let prev: String = r.get(12)?;
-            let recomputed = chain::link(&prev, &refs);
-            let other = match &subject {
-                Some(s) if subject::hash(&salt, s) != subject_hash => {
-                    Some("the subject does not match its hash".to_owned())
-                }
-                Some(s) if sha_hex(&[Some(s), ip.as_deref(), ua.as_deref()]) != details_hash => {
-                    Some("the IP address or user agent was edited".to_owned())
-                }
-                None if ip.is_some() || ua.is_some() => {
-                    Some("client details without a subject".to_owned())
-                }
-                _ => None,
-            };
-            Ok((seq, prev, r.get(13)?, recomputed, other))
-        })?;
-        chain::verify(self.conn, TABLE, rows.map(|r| r.map_err(Error::from)))
+        self.consent().verify_ledger()
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn ledger_fields(
-    seq: i64,
-    at: i64,
-    subject_hash: &str,
-    action: &str,
-    purposes: &str,
-    policy_version: &str,
-    source: &str,
-    text_hash: Option<&str>,
-    details_hash: &str,
-) -> [String; 9] {
-    [
-        seq.to_string(),
-        at.to_string(),
-        subject_hash.to_owned(),
-        action.to_owned(),
-        purposes.to_owned(),
-        policy_version.to_owned(),
-        source.to_owned(),
-        text_hash.unwrap_or("").to_owned(),
-        details_hash.to_owned(),
-    ]
-}
-
-/// Whether the subjects in `ids` (an event's user and anonymous id, say)
-/// and the ids linked to them have granted `purpose`: the latest decision
-/// across them wins, and no decision means no.
-pub(crate) fn allows(conn: &Connection, ids: &[&str], purpose: &str) -> Result<bool> {
-    if ids.is_empty() {
-        return Ok(false);
-    }
-    let ids = serde_json::to_string(ids).unwrap_or_default();
-    let granted: Option<bool> = conn
-        .prepare_cached(
-            "SELECT granted FROM consents WHERE purpose = ?2 AND subject IN ( \
-               SELECT value FROM json_each(?1) \
-               UNION SELECT anonymous_id FROM identities WHERE user_id IN (SELECT value FROM json_each(?1)) \
-               UNION SELECT user_id FROM identities WHERE anonymous_id IN (SELECT value FROM json_each(?1))) \
-             ORDER BY at DESC, seq DESC LIMIT 1",
-        )?
-        .query_row(params![ids, purpose], |r| r.get(0))
-        .optional()?;
-    Ok(granted.unwrap_or(false))
 }

@@ -6,10 +6,13 @@ use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::consent::check_label;
 use super::subject::{self, OnErase, Scope, TABLES};
-use super::{audit, Privacy, PERSONALIZATION};
+use super::{Privacy, PERSONALIZATION};
+use crate::consent::check_label;
 use crate::error::{Error, Result};
+use crate::kernel::ids::{hex, random_bytes};
+use crate::store::audit;
+use crate::tracking::Registry;
 
 /// Options of `erase`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -78,13 +81,7 @@ pub struct AnonymizeReport {
 }
 
 fn check_reason(reason: &str) -> Result<()> {
-    if reason.is_empty() || reason.len() > 1000 || reason.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "reason",
-            "must be 1 to 1000 bytes without control characters",
-        ));
-    }
-    Ok(())
+    Ok(crate::kernel::text::check("reason", reason, 1000)?)
 }
 
 /// Runs `sql` (which uses `?1`, the ids, and maybe `?2`, the hashes) for a scope.
@@ -254,10 +251,7 @@ impl Privacy<'_> {
                 ("experiment_assignments", "user_id"),
             ];
             for id in &scope.ids {
-                let p = format!(
-                    "anon-{}",
-                    super::chain::hex(&crate::session::token::random_bytes::<16>())
-                );
+                let p = format!("anon-{}", hex(&random_bytes::<16>()));
                 for (table, col) in renames {
                     let n = tx.execute(
                         &format!("UPDATE {table} SET {col} = ?2 WHERE {col} = ?1"),
@@ -335,10 +329,11 @@ impl Privacy<'_> {
             ] {
                 counts.insert(table.to_owned(), tx.execute(sql, [subject, to])? as u64);
             }
-            counts.insert(
-                "prefs".into(),
-                crate::prefs::move_subject(tx, subject, to)?,
-            );
+            let moved = match self.moves {
+                Some(m) => m.move_subject(tx, subject, to)?,
+                None => BTreeMap::new(),
+            };
+            counts.insert("prefs".into(), moved.get("prefs").copied().unwrap_or(0));
             let consents = tx.execute(
                 "INSERT INTO consents (subject, purpose, granted, policy_version, source, at, seq) \
                  SELECT ?2, purpose, granted, policy_version, source, at, seq FROM consents WHERE subject = ?1 \
@@ -349,7 +344,7 @@ impl Privacy<'_> {
             )?;
             tx.execute("DELETE FROM consents WHERE subject = ?1", [subject])?;
             counts.insert("consents".into(), consents as u64);
-            crate::analytics::move_subject(tx, subject, to)?;
+            crate::tracking::rollup::move_subject(tx, subject, to)?;
             let salt = subject::salt(tx)?;
             audit::append(
                 tx,
@@ -367,8 +362,6 @@ impl Privacy<'_> {
         })
     }
 }
-
-use crate::tracking::Registry;
 
 /// Clears the IP address and raw user agent of `scope`'s events and
 /// removes the properties their schemas mark `personal`.

@@ -12,8 +12,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::subject::{self, Scope, Table, TABLES};
-use super::{audit, zip, Privacy, PrivacyError};
+use super::{zip, Privacy, PrivacyError};
 use crate::error::Result;
+use crate::kernel::ids::hex;
+use crate::store::audit;
 
 /// The version of the export layout. It changes only when a field changes
 /// meaning or goes away; new tables and fields may appear within a version.
@@ -197,7 +199,7 @@ fn write_row(out: &mut Vec<u8>, keys: &[(String, bool)], row: &[Sql]) {
                 Ok(())
             }
             Sql::Text(t) => serde_json::to_writer(&mut *out, t),
-            Sql::Blob(b) => serde_json::to_writer(&mut *out, &super::chain::hex(b)),
+            Sql::Blob(b) => serde_json::to_writer(&mut *out, &hex(b)),
         };
     }
     out.push(b'}');
@@ -226,7 +228,7 @@ fn csv_field(out: &mut String, v: &Sql) {
         Sql::Integer(i) => i.to_string(),
         Sql::Real(f) => f.to_string(),
         Sql::Text(t) => t.clone(),
-        Sql::Blob(b) => super::chain::hex(b),
+        Sql::Blob(b) => hex(b),
     };
     if text.contains([',', '"', '\n', '\r']) {
         out.push('"');
@@ -253,7 +255,7 @@ impl Privacy<'_> {
     ) -> Result<Export> {
         subject::check("subject", subject)?;
         let actor = actor.unwrap_or("host");
-        super::consent::check_label("actor", actor)?;
+        crate::consent::check_label("actor", actor)?;
         let now = self.clock.now_ms();
         // One read transaction: every table from the same snapshot.
         let (scope, dumps) = self.in_tx(|tx| {
@@ -377,7 +379,7 @@ fn sqlite(header: &Value, dumps: &[Dump]) -> Result<Vec<u8>> {
         }
         tx.commit()?;
     }
-    Ok(crate::store::bytes::export(&mut conn)?)
+    crate::store::bytes::export(&mut conn)
 }
 
 #[cfg(test)]

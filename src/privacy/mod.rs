@@ -6,7 +6,10 @@
 //! minimisation first: IP addresses are masked ([`ip`]), user agents are
 //! reduced to a browser, an OS and a device class ([`useragent`]), and
 //! emails, phone numbers and card numbers in free-text properties are
-//! redacted ([`redact`]).
+//! redacted ([`redact`]). Those helpers live in the kernel and are
+//! re-exported here. Privacy sits above every other concern: export,
+//! erasure and anonymisation reach all their tables through [`TABLES`]'s
+//! list.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -31,41 +34,39 @@
 //! assert_eq!(report.counts["consents"], 1);
 //! ```
 
-mod audit;
-pub mod chain;
-mod config;
 mod consent;
 mod erase;
-mod error;
 mod export;
-pub mod ip;
-pub mod redact;
 mod retention;
 mod subject;
-pub mod useragent;
 mod zip;
+
+pub use crate::kernel::net as ip;
+pub use crate::kernel::redact;
+pub use crate::kernel::useragent;
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-pub use audit::{AuditEntry, AuditFilter};
-pub use chain::{ChainReport, Problem};
-pub use config::{
-    compare_versions, PrivacyConfig, ANALYTICS, BUILT_IN_PURPOSES, MARKETING, NECESSARY,
-    PERSONALIZATION, SALE_SHARE,
+pub use crate::consent::{
+    compare_versions, ConsentStatus, GrantOptions, LedgerEntry, PrivacyConfig, PurposeState,
+    WithdrawOptions, ANALYTICS, BUILT_IN_PURPOSES, MARKETING, NECESSARY, PERSONALIZATION,
+    SALE_SHARE,
 };
-pub(crate) use consent::allows;
-pub use consent::{ConsentStatus, GrantOptions, LedgerEntry, PurposeState, WithdrawOptions};
+pub use crate::error::PrivacyError;
+pub use crate::store::audit::{AuditEntry, AuditFilter};
+pub use crate::store::chain::{ChainReport, Problem};
 pub use erase::{AnonymizeOptions, AnonymizeReport, EraseOptions, EraseReport, RectifyOptions};
-pub use error::PrivacyError;
 pub use export::{Export, ExportFormat, ExportProgress, EXPORT_VERSION};
 pub use retention::{RetentionPolicy, RetentionReport};
+pub use subject::{Table, TABLES};
 
-use crate::clock::Clock;
 use crate::error::Result;
-use crate::tracking::Registry;
+use crate::kernel::clock::Clock;
+use crate::store::audit;
+use crate::tracking::{Registry, SubjectMoves};
 
 /// The privacy operations of one engine.
 pub struct Privacy<'a> {
@@ -75,6 +76,7 @@ pub struct Privacy<'a> {
     ip_mask: ip::IpMask,
     registry: &'a RefCell<Option<Arc<Registry>>>,
     last_retention: &'a Cell<i64>,
+    moves: Option<&'a dyn SubjectMoves>,
 }
 
 impl<'a> Privacy<'a> {
@@ -97,7 +99,15 @@ impl<'a> Privacy<'a> {
             ip_mask,
             registry,
             last_retention,
+            moves: None,
         }
+    }
+
+    /// Moves other concerns' rows (preferences, assignments) on
+    /// rectification through `moves`, the hook the engine implements.
+    pub fn with_moves(mut self, moves: &'a dyn SubjectMoves) -> Self {
+        self.moves = Some(moves);
+        self
     }
 
     /// The settings.
@@ -115,7 +125,11 @@ impl<'a> Privacy<'a> {
 
     /// The audit log entries matching `filter`, oldest first.
     pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        audit::query(self.conn, filter)
+        let hashes = match &filter.subject {
+            Some(s) => Some(subject::Scope::resolve(self.conn, s)?.hashes_json()),
+            None => None,
+        };
+        audit::query(self.conn, filter, hashes)
     }
 
     /// Checks the whole audit log and names any edited, removed or
@@ -143,8 +157,8 @@ impl<'a> Privacy<'a> {
         subject: Option<&str>,
         details: &serde_json::Value,
     ) -> Result<i64> {
-        consent::check_label("actor", actor)?;
-        consent::check_label("action", action)?;
+        crate::consent::check_label("actor", actor)?;
+        crate::consent::check_label("action", action)?;
         if let Some(s) = subject {
             subject::check("subject", s)?;
         }

@@ -11,10 +11,11 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::chain::{self, Mark};
-use super::{audit, Privacy};
-use crate::analytics::{civil, days_from_civil, DAY_MS};
+use super::Privacy;
 use crate::error::{Error, Result};
+use crate::kernel::calendar::{civil, days_from_civil, DAY_MS};
+use crate::store::audit;
+use crate::store::chain::{self, Mark};
 
 /// How long each category is kept; `None` keeps it forever.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -227,7 +228,7 @@ impl Privacy<'_> {
             };
         }
         let actor = actor.unwrap_or("host");
-        super::consent::check_label("actor", actor)?;
+        crate::consent::check_label("actor", actor)?;
         let json = serde_json::to_string(&policy).unwrap_or_default();
         self.in_tx(|tx| {
             tx.execute(
@@ -252,7 +253,7 @@ impl Privacy<'_> {
     /// it. A run that deletes anything, and every run asked for, is audited.
     pub fn run_retention(&self, dry_run: bool, actor: Option<&str>) -> Result<RetentionReport> {
         let actor = actor.unwrap_or("host");
-        super::consent::check_label("actor", actor)?;
+        crate::consent::check_label("actor", actor)?;
         self.retention_run(dry_run, actor, true)
     }
 
@@ -304,7 +305,7 @@ impl Privacy<'_> {
                         chain::set_base(tx, table, &Mark { seq, hash })?;
                     }
                     if table == "events" && n > 0 {
-                        crate::analytics::rollup::forget_before(tx, param)?;
+                        crate::tracking::rollup::forget_before(tx, param)?;
                     }
                     n as u64
                 };

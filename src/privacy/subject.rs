@@ -7,50 +7,17 @@
 //! erasure; rectification records the old name's hash, so the trail follows
 //! renames.
 
-use rusqlite::{Connection, OptionalExtension};
-use sha2::{Digest, Sha256};
+use rusqlite::Connection;
 
-use super::chain::hex;
-use crate::error::{Error, Result};
+use crate::error::Result;
+pub use crate::store::subject_hash::{hash, salt};
+
+/// The longest subject id accepted, in bytes.
+pub const MAX_SUBJECT: usize = 256;
 
 /// Refuses an empty, oversized or control-character subject.
 pub fn check(field: &str, subject: &str) -> Result<()> {
-    if subject.is_empty() {
-        return Err(Error::invalid(field, "must not be empty"));
-    }
-    if subject.len() > 256 {
-        return Err(Error::invalid(field, "must be at most 256 bytes"));
-    }
-    if subject.chars().any(char::is_control) {
-        return Err(Error::invalid(field, "must not contain control characters"));
-    }
-    Ok(())
-}
-
-/// This database's salt for subject hashes, made on first use.
-pub fn salt(conn: &Connection) -> Result<String> {
-    let found: Option<String> = conn
-        .prepare_cached("SELECT value FROM meta WHERE key = 'privacy.salt'")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
-    if let Some(s) = found {
-        return Ok(s);
-    }
-    let salt = hex(&crate::session::token::random_bytes::<32>());
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('privacy.salt', ?1)",
-        [&salt],
-    )?;
-    Ok(salt)
-}
-
-/// The salted hash that stands for `subject` in the ledger and the audit.
-pub fn hash(salt: &str, subject: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(salt.as_bytes());
-    h.update([0]);
-    h.update(subject.as_bytes());
-    hex(&h.finalize())
+    Ok(crate::kernel::text::check(field, subject, MAX_SUBJECT)?)
 }
 
 /// The ids a request about `subject` covers and the hashes its ledger and

@@ -1,13 +1,14 @@
 //! Per-engine session settings.
 
-use crate::error::Error;
-use crate::privacy::ip::IpMask;
+use serde::Deserialize;
 
 use super::Keyring;
+use crate::error::Error;
 
 /// What to do when a request's user agent or network differs from the one
 /// the session was created from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FingerprintPolicy {
     /// Do not compare.
     Off,
@@ -39,8 +40,10 @@ pub const MAX_TIMEOUT_SECS: u32 = 400 * 24 * 3600;
 pub const MAX_STATE_LIMIT: usize = 16 << 20;
 
 /// Session settings for an engine. Each timeout can be overridden per
-/// session at creation ("remember me").
-#[derive(Debug, Clone)]
+/// session at creation ("remember me"). Read from JS as `sessions` in the
+/// open options: camelCase keys, unknown keys refused, every key optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct SessionConfig {
     /// Idle timeout in seconds. Default 1800 (30 min).
     pub idle_timeout_secs: u32,
@@ -55,8 +58,6 @@ pub struct SessionConfig {
     pub fingerprint: FingerprintPolicy,
     /// State size limit in bytes of JSON. Default 65536.
     pub max_state_bytes: usize,
-    /// How IP addresses are masked before they are stored.
-    pub ip_mask: IpMask,
     /// Keys that seal session state; empty stores it as plaintext JSON.
     pub keys: Keyring,
 }
@@ -70,7 +71,6 @@ impl Default for SessionConfig {
             max_sessions_per_user: None,
             fingerprint: FingerprintPolicy::Warn,
             max_state_bytes: 64 * 1024,
-            ip_mask: IpMask::default(),
             keys: Keyring::default(),
         }
     }
@@ -97,12 +97,6 @@ impl SessionConfig {
             return Err(Error::invalid(
                 "sessions.maxStateBytes",
                 format!("must be 2 to {MAX_STATE_LIMIT}"),
-            ));
-        }
-        if self.ip_mask.v4_bits > 32 || self.ip_mask.v6_bits > 128 {
-            return Err(Error::invalid(
-                "ipMask",
-                "bits must be 0..=32 (IPv4) and 0..=128 (IPv6)",
             ));
         }
         Ok(())

@@ -9,21 +9,12 @@ pub const MAX_KEY: usize = 256;
 
 /// A user id: 1 to 256 bytes, no control characters.
 pub fn user_id(field: &str, id: &str) -> Result<(), Error> {
-    if id.is_empty() || id.len() > MAX_USER_ID {
-        return Err(Error::invalid(
-            field,
-            format!("must be 1 to {MAX_USER_ID} bytes"),
-        ));
-    }
-    if id.chars().any(char::is_control) {
-        return Err(Error::invalid(field, "must not contain control characters"));
-    }
-    Ok(())
+    Ok(crate::kernel::text::check(field, id, MAX_USER_ID)?)
 }
 
-/// A user agent: see [`crate::privacy::useragent::check`].
+/// A user agent: see [`crate::kernel::useragent::check`].
 pub fn user_agent(ua: &str) -> Result<(), Error> {
-    crate::privacy::useragent::check(ua)
+    Ok(crate::kernel::useragent::check(ua)?)
 }
 
 /// A top-level state key: 1 to 256 bytes, and none of `"`, `\` or control

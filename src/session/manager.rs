@@ -11,9 +11,10 @@ use super::record::{Client, Issued, Session, SessionRecord, StoredState};
 use super::store::{SessionStore, StateWrite};
 use super::token::{self, TokenHash};
 use super::SessionError;
-use crate::clock::Clock;
-use crate::error::Result;
-use crate::privacy::{ip, useragent};
+use crate::error::{Error, Result, StoreError};
+use crate::kernel::clock::Clock;
+use crate::kernel::net::{self as ip, IpMask};
+use crate::kernel::useragent;
 
 /// How often creating a session also sweeps expired ones, in ms.
 const SWEEP_EVERY_MS: i64 = 60_000;
@@ -81,6 +82,7 @@ pub struct CreateOptions<'a> {
 pub struct Sessions<'a, S: SessionStore> {
     store: S,
     config: &'a SessionConfig,
+    ip_mask: IpMask,
     clock: &'a dyn Clock,
     last_sweep: &'a Cell<i64>,
     observer: Option<&'a dyn SessionObserver>,
@@ -100,17 +102,20 @@ pub trait SessionObserver {
 }
 
 impl<'a, S: SessionStore> Sessions<'a, S> {
-    /// Sessions on `store`, with `config` and `clock`. `last_sweep` remembers
-    /// when expired sessions were last swept, across calls.
+    /// Sessions on `store`, with `config` and `clock`; `ip_mask` masks the
+    /// client addresses kept. `last_sweep` remembers when expired sessions
+    /// were last swept, across calls.
     pub fn new(
         store: S,
         config: &'a SessionConfig,
+        ip_mask: IpMask,
         clock: &'a dyn Clock,
         last_sweep: &'a Cell<i64>,
     ) -> Self {
         Self {
             store,
             config,
+            ip_mask,
             clock,
             last_sweep,
             observer: None,
@@ -146,7 +151,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         let ip = options
             .client
             .ip
-            .map(|text| ip::mask(text, self.config.ip_mask))
+            .map(|text| ip::mask(text, self.ip_mask))
             .transpose()?;
         let idle_ms = i64::from(idle_secs) * 1000;
         let absolute_expires_at = now + i64::from(absolute_secs) * 1000;
@@ -181,7 +186,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
                 });
             }
         }
-        Err(crate::store::StoreError::Busy {
+        Err(StoreError::Busy {
             detail: "could not draw an unused session id".into(),
         }
         .into())
@@ -267,6 +272,21 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         })
     }
 
+    /// The id of the live session `token` belongs to, or `None` for a
+    /// malformed, unknown or expired token. Reads only: it neither slides
+    /// the deadline nor deletes an expired session.
+    pub fn session_id_of(&self, token: &str) -> Result<Option<String>> {
+        let Some(hash) = token::parse(token) else {
+            return Ok(None);
+        };
+        let now = self.clock.now_ms();
+        Ok(self
+            .store
+            .load(&hash)?
+            .filter(|r| !r.is_expired(now))
+            .map(|r| r.session_id))
+    }
+
     /// Ends the session a token belongs to. Returns whether there was one.
     pub fn destroy(&self, token: &str) -> Result<bool> {
         match token::parse(token)
@@ -285,7 +305,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         if !token::is_session_id(session_id) {
             return Ok(false);
         }
-        Ok(self.store.delete_for_user_by_id(user_id, session_id)?)
+        self.store.delete_for_user_by_id(user_id, session_id)
     }
 
     /// Ends all of a user's sessions, except `except` if given ("log out
@@ -316,9 +336,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
     pub fn cleanup(&self, limit: Option<u32>) -> Result<u64> {
         let now = self.clock.now_ms();
         self.last_sweep.set(now);
-        Ok(self
-            .store
-            .delete_expired(now, limit.unwrap_or(SWEEP_LIMIT))?)
+        self.store.delete_expired(now, limit.unwrap_or(SWEEP_LIMIT))
     }
 
     /// The whole state (`key` = `None`) or one top-level key's value
@@ -383,12 +401,12 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
     pub fn clear(&self, token: &str, expected: Option<i64>) -> Result<i64> {
         let record = self.live(token)?;
         let state = self.seal(&record.session_id, "{}".into());
-        Ok(self.store.write_state(
+        self.store.write_state(
             &record.session_id,
             StateWrite::Replace(state),
             expected,
             self.config.max_state_bytes,
-        )?)
+        )
     }
 
     /// Applies `write` in the store when the state is plaintext; when it is
@@ -405,9 +423,9 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         let limit = self.config.max_state_bytes;
         if self.config.keys.is_empty() {
             if let (StoredState::Plain(_), _) = self.store.load_state(&record.session_id)? {
-                return Ok(self
+                return self
                     .store
-                    .write_state(&record.session_id, write, expected, limit)?);
+                    .write_state(&record.session_id, write, expected, limit);
             }
         }
         for _ in 0..SEALED_ATTEMPTS {
@@ -430,11 +448,13 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
                 Some(version),
                 limit + SEAL_OVERHEAD,
             ) {
-                Err(SessionError::Conflict { .. }) if expected.is_none() => continue,
-                other => return Ok(other?),
+                Err(Error::Session(SessionError::Conflict { .. })) if expected.is_none() => {
+                    continue
+                }
+                other => return other,
             }
         }
-        Err(crate::store::StoreError::Busy {
+        Err(StoreError::Busy {
             detail: "the session state kept changing".into(),
         }
         .into())
@@ -477,7 +497,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         };
         match serde_json::from_str(&json) {
             Ok(Value::Object(doc)) => Ok(doc),
-            _ => Err(crate::store::StoreError::Corrupt {
+            _ => Err(StoreError::Corrupt {
                 detail: format!("session {session_id} has state that is not a JSON object"),
             }
             .into()),

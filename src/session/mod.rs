@@ -34,7 +34,6 @@
 //! ```
 
 mod config;
-mod error;
 mod input;
 mod manager;
 mod record;
@@ -45,8 +44,8 @@ mod store;
 mod tests;
 pub mod token;
 
+pub use crate::error::SessionError;
 pub use config::{FingerprintPolicy, SessionConfig};
-pub use error::SessionError;
 pub use manager::{ClientContext, CreateOptions, SessionObserver, Sessions};
 pub use record::{Client, Issued, Session, SessionRecord, StoredState};
 pub use seal::Keyring;

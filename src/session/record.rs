@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::token::TokenHash;
-use crate::privacy::useragent::DeviceClass;
+use crate::kernel::useragent::DeviceClass;
 
 /// A session as its store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
-use super::token::random_bytes;
 use super::SessionError;
 use crate::error::Error;
+use crate::kernel::ids::random_bytes;
 
 /// Bytes of nonce stored in front of each sealed state.
 const NONCE_LEN: usize = 24;
@@ -22,6 +22,23 @@ impl std::fmt::Debug for Keyring {
         // Never print key material.
         let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
         f.debug_struct("Keyring").field("ids", &ids).finish()
+    }
+}
+
+/// One key as hosts pass it: `{ id, key: Uint8Array }`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeySpec {
+    id: String,
+    key: crate::kernel::bytes::Bytes,
+}
+
+impl<'de> serde::Deserialize<'de> for Keyring {
+    /// Reads `[{ id, key }]`, newest first, with the checks of [`Keyring::new`].
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let specs = Vec::<KeySpec>::deserialize(d)?;
+        Keyring::new(specs.into_iter().map(|k| (k.id, k.key.0)))
+            .map_err(|e| serde::de::Error::custom(e.to_string()))
     }
 }
 

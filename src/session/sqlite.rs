@@ -7,7 +7,8 @@ use super::record::{Client, SessionRecord, StoredState};
 use super::store::{SessionStore, StateWrite};
 use super::token::TokenHash;
 use super::SessionError;
-use crate::privacy::useragent::DeviceClass;
+use crate::error::{Error, Result};
+use crate::kernel::useragent::DeviceClass;
 
 /// The sessions table of an engine's database.
 #[derive(Debug, Clone, Copy)]
@@ -21,7 +22,7 @@ impl<'a> SqliteSessionStore<'a> {
         Self { conn }
     }
 
-    fn immediate(&self) -> Result<Transaction<'a>, SessionError> {
+    fn immediate(&self) -> Result<Transaction<'a>> {
         Ok(Transaction::new_unchecked(
             self.conn,
             TransactionBehavior::Immediate,
@@ -63,7 +64,7 @@ fn split(state: &StoredState) -> (Option<&str>, Option<&[u8]>, Option<&str>) {
 }
 
 impl SessionStore for SqliteSessionStore<'_> {
-    fn insert(&self, r: &SessionRecord, state: &StoredState) -> Result<bool, SessionError> {
+    fn insert(&self, r: &SessionRecord, state: &StoredState) -> Result<bool> {
         let (data, sealed, key_id) = split(state);
         let mut stmt = self.conn.prepare_cached(
             "INSERT INTO sessions (session_id, token_hash, user_id, created_at, last_seen_at, \
@@ -94,19 +95,14 @@ impl SessionStore for SqliteSessionStore<'_> {
         Ok(n == 1)
     }
 
-    fn load(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, SessionError> {
+    fn load(&self, hash: &TokenHash) -> Result<Option<SessionRecord>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM sessions WHERE token_hash = ?1"
         ))?;
         Ok(stmt.query_row([hash], record).optional()?)
     }
 
-    fn touch(
-        &self,
-        session_id: &str,
-        last_seen_at: i64,
-        idle_expires_at: i64,
-    ) -> Result<(), SessionError> {
+    fn touch(&self, session_id: &str, last_seen_at: i64, idle_expires_at: i64) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE sessions SET last_seen_at = ?2, idle_expires_at = ?3 WHERE session_id = ?1",
         )?;
@@ -120,7 +116,7 @@ impl SessionStore for SqliteSessionStore<'_> {
         old: &TokenHash,
         new: &TokenHash,
         user_id: Option<&str>,
-    ) -> Result<bool, SessionError> {
+    ) -> Result<bool> {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE sessions SET token_hash = ?3, user_id = coalesce(?4, user_id) \
              WHERE session_id = ?1 AND token_hash = ?2",
@@ -128,32 +124,28 @@ impl SessionStore for SqliteSessionStore<'_> {
         Ok(stmt.execute(params![session_id, old, new, user_id])? == 1)
     }
 
-    fn delete(&self, session_id: &str) -> Result<bool, SessionError> {
+    fn delete(&self, session_id: &str) -> Result<bool> {
         let mut stmt = self
             .conn
             .prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?;
         Ok(stmt.execute([session_id])? == 1)
     }
 
-    fn delete_for_user_by_id(&self, user_id: &str, session_id: &str) -> Result<bool, SessionError> {
+    fn delete_for_user_by_id(&self, user_id: &str, session_id: &str) -> Result<bool> {
         let mut stmt = self
             .conn
             .prepare_cached("DELETE FROM sessions WHERE session_id = ?1 AND user_id = ?2")?;
         Ok(stmt.execute([session_id, user_id])? == 1)
     }
 
-    fn delete_all_for_user(
-        &self,
-        user_id: &str,
-        except: Option<&str>,
-    ) -> Result<u64, SessionError> {
+    fn delete_all_for_user(&self, user_id: &str, except: Option<&str>) -> Result<u64> {
         let mut stmt = self.conn.prepare_cached(
             "DELETE FROM sessions WHERE user_id = ?1 AND session_id IS NOT coalesce(?2, '')",
         )?;
         Ok(stmt.execute(params![user_id, except])? as u64)
     }
 
-    fn list_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, SessionError> {
+    fn list_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 \
              AND idle_expires_at > ?2 \
@@ -163,7 +155,7 @@ impl SessionStore for SqliteSessionStore<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn evict_least_recent(&self, user_id: &str, keep: u32) -> Result<u64, SessionError> {
+    fn evict_least_recent(&self, user_id: &str, keep: u32) -> Result<u64> {
         let mut stmt = self.conn.prepare_cached(
             "DELETE FROM sessions WHERE session_id IN ( \
                SELECT session_id FROM sessions WHERE user_id = ?1 \
@@ -172,7 +164,7 @@ impl SessionStore for SqliteSessionStore<'_> {
         Ok(stmt.execute(params![user_id, keep])? as u64)
     }
 
-    fn delete_expired(&self, now: i64, limit: u32) -> Result<u64, SessionError> {
+    fn delete_expired(&self, now: i64, limit: u32) -> Result<u64> {
         // idle_expires_at never passes absolute_expires_at (see the schema).
         let mut stmt = self.conn.prepare_cached(
             "DELETE FROM sessions WHERE session_id IN ( \
@@ -181,7 +173,7 @@ impl SessionStore for SqliteSessionStore<'_> {
         Ok(stmt.execute(params![now, limit])? as u64)
     }
 
-    fn load_state(&self, session_id: &str) -> Result<(StoredState, i64), SessionError> {
+    fn load_state(&self, session_id: &str) -> Result<(StoredState, i64)> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT data, sealed, key_id, version FROM sessions WHERE session_id = ?1",
         )?;
@@ -193,7 +185,7 @@ impl SessionStore for SqliteSessionStore<'_> {
                 Ok((data, sealed, key_id, r.get::<_, i64>(3)?))
             })
             .optional()?
-            .ok_or(SessionError::NotFound)?;
+            .ok_or(Error::from(SessionError::NotFound))?;
         let state = match row {
             (Some(json), _, _, _) => StoredState::Plain(json),
             (None, Some(blob), Some(key_id), _) => StoredState::Sealed { key_id, blob },
@@ -208,7 +200,7 @@ impl SessionStore for SqliteSessionStore<'_> {
         write: StateWrite<'_>,
         expected: Option<i64>,
         limit: usize,
-    ) -> Result<i64, SessionError> {
+    ) -> Result<i64> {
         let tx = self.immediate()?;
         let (version, sealed): (i64, bool) = tx
             .prepare_cached(
@@ -216,21 +208,20 @@ impl SessionStore for SqliteSessionStore<'_> {
             )?
             .query_row([session_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
-            .ok_or(SessionError::NotFound)?;
+            .ok_or(Error::from(SessionError::NotFound))?;
         if let Some(expected) = expected.filter(|e| *e != version) {
             return Err(SessionError::Conflict {
                 expected,
                 found: version,
-            });
+            }
+            .into());
         }
         let in_place = !matches!(write, StateWrite::Replace(_));
         if in_place && sealed {
             // Sealed state cannot be edited by SQL; the manager replaces it whole.
-            return Err(SessionError::Store(
-                crate::store::StoreError::InvalidInput {
-                    field: "write".into(),
-                    reason: "sealed state can only be replaced whole".into(),
-                },
+            return Err(Error::invalid(
+                "write",
+                "sealed state can only be replaced whole",
             ));
         }
         let changed = match write {
@@ -268,7 +259,7 @@ impl SessionStore for SqliteSessionStore<'_> {
         let size = usize::try_from(size).unwrap_or(usize::MAX);
         if size > limit {
             // Dropping the transaction rolls the write back.
-            return Err(SessionError::PayloadTooLarge { size, limit });
+            return Err(SessionError::PayloadTooLarge { size, limit }.into());
         }
         tx.commit()?;
         Ok(version + 1)

@@ -9,7 +9,8 @@ use serde_json::json;
 
 use super::manager::merge_patch;
 use super::*;
-use crate::clock::ManualClock;
+use crate::kernel::clock::ManualClock;
+use crate::kernel::net::IpMask;
 use crate::session::token::TokenHash;
 
 use crate::store::{Storage, Store, StoreOptions};
@@ -23,13 +24,13 @@ struct Racing<'a> {
 }
 
 impl SessionStore for Racing<'_> {
-    fn insert(&self, r: &SessionRecord, s: &StoredState) -> Result<bool, SessionError> {
+    fn insert(&self, r: &SessionRecord, s: &StoredState) -> crate::error::Result<bool> {
         self.inner.insert(r, s)
     }
-    fn load(&self, h: &TokenHash) -> Result<Option<SessionRecord>, SessionError> {
+    fn load(&self, h: &TokenHash) -> crate::error::Result<Option<SessionRecord>> {
         self.inner.load(h)
     }
-    fn touch(&self, id: &str, seen: i64, idle: i64) -> Result<(), SessionError> {
+    fn touch(&self, id: &str, seen: i64, idle: i64) -> crate::error::Result<()> {
         self.inner.touch(id, seen, idle)
     }
     fn rehash(
@@ -38,28 +39,28 @@ impl SessionStore for Racing<'_> {
         o: &TokenHash,
         n: &TokenHash,
         u: Option<&str>,
-    ) -> Result<bool, SessionError> {
+    ) -> crate::error::Result<bool> {
         self.inner.rehash(id, o, n, u)
     }
-    fn delete(&self, id: &str) -> Result<bool, SessionError> {
+    fn delete(&self, id: &str) -> crate::error::Result<bool> {
         self.inner.delete(id)
     }
-    fn delete_for_user_by_id(&self, u: &str, id: &str) -> Result<bool, SessionError> {
+    fn delete_for_user_by_id(&self, u: &str, id: &str) -> crate::error::Result<bool> {
         self.inner.delete_for_user_by_id(u, id)
     }
-    fn delete_all_for_user(&self, u: &str, e: Option<&str>) -> Result<u64, SessionError> {
+    fn delete_all_for_user(&self, u: &str, e: Option<&str>) -> crate::error::Result<u64> {
         self.inner.delete_all_for_user(u, e)
     }
-    fn list_for_user(&self, u: &str, now: i64) -> Result<Vec<SessionRecord>, SessionError> {
+    fn list_for_user(&self, u: &str, now: i64) -> crate::error::Result<Vec<SessionRecord>> {
         self.inner.list_for_user(u, now)
     }
-    fn evict_least_recent(&self, u: &str, keep: u32) -> Result<u64, SessionError> {
+    fn evict_least_recent(&self, u: &str, keep: u32) -> crate::error::Result<u64> {
         self.inner.evict_least_recent(u, keep)
     }
-    fn delete_expired(&self, now: i64, limit: u32) -> Result<u64, SessionError> {
+    fn delete_expired(&self, now: i64, limit: u32) -> crate::error::Result<u64> {
         self.inner.delete_expired(now, limit)
     }
-    fn load_state(&self, id: &str) -> Result<(StoredState, i64), SessionError> {
+    fn load_state(&self, id: &str) -> crate::error::Result<(StoredState, i64)> {
         let read = self.inner.load_state(id)?;
         let n = self.races_left.get();
         if n > 0 {
@@ -79,7 +80,7 @@ impl SessionStore for Racing<'_> {
         w: StateWrite<'_>,
         e: Option<i64>,
         l: usize,
-    ) -> Result<i64, SessionError> {
+    ) -> crate::error::Result<i64> {
         self.inner.write_state(id, w, e, l)
     }
 }
@@ -104,7 +105,7 @@ fn a_sealed_write_that_races_another_retries_and_loses_nothing() {
         keys: &config.keys,
         races_left: &races,
     };
-    let sessions = Sessions::new(racing, &config, &clock, &sweep);
+    let sessions = Sessions::new(racing, &config, IpMask::default(), &clock, &sweep);
     let t = sessions.create(CreateOptions::default()).unwrap().token;
     races.set(1);
     sessions.set(&t, "a", &json!(1), None).unwrap();
@@ -115,7 +116,13 @@ fn a_sealed_write_that_races_another_retries_and_loses_nothing() {
     );
 
     // With an expected version, a race is a conflict, not a retry.
-    let calm = Sessions::new(SqliteSessionStore::new(conn), &config, &clock, &sweep);
+    let calm = Sessions::new(
+        SqliteSessionStore::new(conn),
+        &config,
+        IpMask::default(),
+        &clock,
+        &sweep,
+    );
     let v = calm
         .validate(&t, &ClientContext::default())
         .unwrap()
@@ -127,7 +134,7 @@ fn a_sealed_write_that_races_another_retries_and_loses_nothing() {
         keys: &config.keys,
         races_left: &races,
     };
-    let sessions = Sessions::new(racing, &config, &clock, &sweep);
+    let sessions = Sessions::new(racing, &config, IpMask::default(), &clock, &sweep);
     let err = sessions.set(&t, "b", &json!(2), Some(v)).unwrap_err();
     assert_eq!(crate::error::ErrorCode::code(&err), "CONFLICT");
 }
@@ -147,7 +154,7 @@ fn a_sealed_write_that_keeps_racing_gives_up_typed() {
         keys: &config.keys,
         races_left: &races,
     };
-    let sessions = Sessions::new(racing, &config, &clock, &sweep);
+    let sessions = Sessions::new(racing, &config, IpMask::default(), &clock, &sweep);
     let t = sessions.create(CreateOptions::default()).unwrap().token;
     races.set(100);
     let err = sessions.set(&t, "a", &json!(1), None).unwrap_err();

@@ -10,6 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use crate::kernel::ids::random_bytes;
+
 /// The length of a token's text.
 pub const TOKEN_LEN: usize = 43;
 /// The length of a session id's text.
@@ -17,17 +19,6 @@ pub const SESSION_ID_LEN: usize = 22;
 
 /// SHA-256 of a token's bytes: what the database stores.
 pub type TokenHash = [u8; 32];
-
-/// Fills `buf` from the OS CSPRNG (`crypto.getRandomValues` on wasm).
-///
-/// # Panics
-/// If the platform has no random source at all, which no supported host lacks:
-/// continuing without one would issue guessable tokens.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).expect("the platform has no secure random source");
-    buf
-}
 
 /// A new token and its hash.
 pub fn new_token() -> (String, TokenHash) {

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, MAIN_DB};
 
 use super::StoreError;
+use crate::error::Result;
 
 /// Every SQLite database starts with these 16 bytes.
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -13,9 +14,9 @@ const MIN_LEN: usize = 512;
 const FORMAT_VERSIONS: std::ops::Range<usize> = 18..20;
 
 /// Rejects bytes that cannot be an SQLite database, before SQLite sees them.
-pub fn check_header(bytes: &[u8]) -> Result<(), StoreError> {
+pub fn check_header(bytes: &[u8]) -> Result<()> {
     if bytes.len() < MIN_LEN || !bytes.starts_with(MAGIC) {
-        return Err(StoreError::NotADatabase);
+        return Err(StoreError::NotADatabase.into());
     }
     // The page size is big-endian at offset 16; 1 stands for 65536.
     let page_size = match u16::from_be_bytes([bytes[16], bytes[17]]) {
@@ -23,7 +24,7 @@ pub fn check_header(bytes: &[u8]) -> Result<(), StoreError> {
         n => usize::from(n),
     };
     if !page_size.is_power_of_two() || !(512..=65_536).contains(&page_size) {
-        return Err(StoreError::NotADatabase);
+        return Err(StoreError::NotADatabase.into());
     }
     if !bytes.len().is_multiple_of(page_size) {
         return Err(StoreError::Corrupt {
@@ -31,7 +32,8 @@ pub fn check_header(bytes: &[u8]) -> Result<(), StoreError> {
                 "{} bytes is not a whole number of {page_size}-byte pages",
                 bytes.len()
             ),
-        });
+        }
+        .into());
     }
     Ok(())
 }
@@ -50,7 +52,7 @@ fn to_rollback_format(bytes: &mut [u8]) {
 /// A new, private in-memory database in SQLite's `memdb` VFS: the VFS that
 /// `deserialize` uses. Unlike `:memory:`, whose commits cost time in
 /// proportion to the database's size, its commits cost the pages they touch.
-pub fn open_memdb() -> Result<Connection, StoreError> {
+pub fn open_memdb() -> Result<Connection> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -64,7 +66,7 @@ pub fn open_memdb() -> Result<Connection, StoreError> {
 }
 
 /// Opens an in-memory connection on a copy of `bytes`, after checking them.
-pub fn import(mut bytes: Vec<u8>) -> Result<Connection, StoreError> {
+pub fn import(mut bytes: Vec<u8>) -> Result<Connection> {
     check_header(&bytes)?;
     to_rollback_format(&mut bytes);
     let mut conn = Connection::open_in_memory()?;
@@ -75,7 +77,7 @@ pub fn import(mut bytes: Vec<u8>) -> Result<Connection, StoreError> {
 }
 
 /// Runs `PRAGMA quick_check`, turning any finding into [`StoreError::Corrupt`].
-pub fn quick_check(conn: &Connection) -> Result<(), StoreError> {
+pub fn quick_check(conn: &Connection) -> Result<()> {
     let mut stmt = conn.prepare("PRAGMA quick_check")?;
     let findings: Vec<String> = stmt
         .query_map([], |r| r.get(0))?
@@ -85,12 +87,13 @@ pub fn quick_check(conn: &Connection) -> Result<(), StoreError> {
     } else {
         Err(StoreError::Corrupt {
             detail: findings.join("; "),
-        })
+        }
+        .into())
     }
 }
 
 /// The whole database as an SQLite image that any sqlite3 tool can open.
-pub fn export(conn: &mut Connection) -> Result<Vec<u8>, StoreError> {
+pub fn export(conn: &mut Connection) -> Result<Vec<u8>> {
     let mut bytes = conn.serialize(MAIN_DB)?.to_vec();
     to_rollback_format(&mut bytes);
     Ok(bytes)
@@ -104,7 +107,7 @@ mod tests {
     use super::*;
     use crate::error::ErrorCode;
 
-    fn code(r: Result<(), StoreError>) -> &'static str {
+    fn code(r: Result<()>) -> &'static str {
         r.map(|_| "OK").unwrap_or_else(|e| e.code())
     }
 

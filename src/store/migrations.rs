@@ -8,6 +8,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
+use crate::error::Result;
 
 /// One schema step.
 #[derive(Debug, Clone, Copy)]
@@ -62,11 +63,14 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 pub const APPLICATION_ID: i32 = 0x5554_524C;
 
 /// Reads `PRAGMA user_version`.
-pub fn schema_version(conn: &Connection) -> Result<u32, StoreError> {
+pub fn schema_version(conn: &Connection) -> Result<u32> {
     let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     // user_version is a signed 32-bit header field; a negative one is not ours.
-    u32::try_from(v).map_err(|_| StoreError::ForeignDatabase {
-        reason: format!("negative user_version {v}"),
+    u32::try_from(v).map_err(|_| {
+        StoreError::ForeignDatabase {
+            reason: format!("negative user_version {v}"),
+        }
+        .into()
     })
 }
 
@@ -75,13 +79,14 @@ pub fn schema_version(conn: &Connection) -> Result<u32, StoreError> {
 ///
 /// Refuses, writing nothing, a database newer than `target`. Public so that
 /// tests and tools can build a database as any older version wrote it.
-pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<u32, StoreError> {
+pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<u32> {
     let from = schema_version(conn)?;
     if from > SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {
             found: from,
             supported: SCHEMA_VERSION,
-        });
+        }
+        .into());
     }
     for m in MIGRATIONS
         .iter()
@@ -93,13 +98,16 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<u32, StoreError>
 }
 
 /// Applies one migration in its own immediate transaction.
-fn apply(conn: &mut Connection, m: &Migration) -> Result<(), StoreError> {
-    let failed = |e: rusqlite::Error| match StoreError::from(e) {
-        StoreError::Sqlite(e) => StoreError::MigrationFailed {
-            version: m.version,
-            detail: e.to_string(),
-        },
-        classified => classified,
+fn apply(conn: &mut Connection, m: &Migration) -> Result<()> {
+    let failed = |e: rusqlite::Error| -> crate::error::Error {
+        match StoreError::classify(e) {
+            StoreError::Sqlite(e) => StoreError::MigrationFailed {
+                version: m.version,
+                detail: e.to_string(),
+            },
+            classified => classified,
+        }
+        .into()
     };
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)

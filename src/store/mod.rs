@@ -19,15 +19,19 @@
 //! assert!(bytes.starts_with(b"SQLite format 3\0"));
 //! ```
 
+pub mod audit;
 pub(crate) mod bytes;
-mod error;
+pub mod chain;
+pub mod identity;
 pub mod migrations;
 mod storage;
+pub mod subject_hash;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use crate::error::StoreError;
+use crate::error::{Error, Result};
 pub use bytes::check_header;
-pub use error::StoreError;
 pub use migrations::{APPLICATION_ID, SCHEMA_VERSION};
 pub use storage::{Medium, Storage, StoreOptions};
 
@@ -46,7 +50,7 @@ impl Store {
     /// A database that is not SQLite, is corrupt, belongs to another
     /// application or has a newer schema is refused with a typed error, and
     /// nothing is written to it.
-    pub fn open(storage: Storage, options: &StoreOptions, now_ms: i64) -> Result<Self, StoreError> {
+    pub fn open(storage: Storage, options: &StoreOptions, now_ms: i64) -> Result<Self> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -55,9 +59,9 @@ impl Store {
             Storage::Bytes(b) => (bytes::import(b)?, Medium::Memory),
             Storage::File(path) => {
                 if cfg!(all(target_family = "wasm", target_os = "unknown")) {
-                    return Err(StoreError::Unsupported {
+                    return Err(Error::from(StoreError::Unsupported {
                         what: "file storage needs a native target or a host file VFS".into(),
-                    });
+                    }));
                 }
                 (Connection::open_with_flags(path, flags)?, Medium::File)
             }
@@ -76,7 +80,7 @@ impl Store {
         if from == 0 {
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?1), ('created_by', ?2)",
-                (now_ms.to_string(), crate::VERSION),
+                (now_ms.to_string(), env!("CARGO_PKG_VERSION")),
             )?;
         }
         Ok(Self {
@@ -108,18 +112,18 @@ impl Store {
 
     /// The whole database as SQLite bytes in rollback-journal format, which
     /// any sqlite3 tool opens and [`Storage::Bytes`] imports.
-    pub fn export(&mut self) -> Result<Vec<u8>, StoreError> {
+    pub fn export(&mut self) -> Result<Vec<u8>> {
         bytes::export(&mut self.conn)
     }
 
     /// Closes the database, flushing and releasing its lock.
-    pub fn close(self) -> Result<(), StoreError> {
+    pub fn close(self) -> Result<()> {
         self.conn.close().map_err(|(_, e)| e.into())
     }
 }
 
 /// Checks a name handed to SQLite: non-empty, at most `max` bytes, no NUL.
-fn check_name(field: &str, value: &str, max: usize) -> Result<(), StoreError> {
+fn check_name(field: &str, value: &str, max: usize) -> Result<()> {
     let reason = if value.is_empty() {
         "must not be empty".to_owned()
     } else if value.len() > max {
@@ -129,15 +133,12 @@ fn check_name(field: &str, value: &str, max: usize) -> Result<(), StoreError> {
     } else {
         return Ok(());
     };
-    Err(StoreError::InvalidInput {
-        field: field.into(),
-        reason,
-    })
+    Err(Error::invalid(field, reason))
 }
 
 /// Refuses, before anything is written, a database that is not ours or is
 /// newer than this build.
-fn check_ownership(conn: &Connection) -> Result<(), StoreError> {
+fn check_ownership(conn: &Connection) -> Result<()> {
     let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
     let version = migrations::schema_version(conn)?;
     if app_id == APPLICATION_ID {
@@ -145,20 +146,23 @@ fn check_ownership(conn: &Connection) -> Result<(), StoreError> {
             return Err(StoreError::SchemaTooNew {
                 found: version,
                 supported: SCHEMA_VERSION,
-            });
+            }
+            .into());
         }
         return Ok(());
     }
     if app_id != 0 {
         return Err(StoreError::ForeignDatabase {
             reason: format!("application_id is {app_id:#010x}"),
-        });
+        }
+        .into());
     }
     let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
     if objects > 0 || version != 0 {
         return Err(StoreError::ForeignDatabase {
             reason: format!("it has {objects} schema objects and user_version {version}, but no usertrail application_id"),
-        });
+        }
+        .into());
     }
     Ok(())
 }

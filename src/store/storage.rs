@@ -6,6 +6,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::Connection;
 
 use super::StoreError;
+use crate::error::Result;
 
 /// Where an engine keeps its database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl Medium {
     /// Settings that make sense for every medium, applied before anything is
     /// read: they make a hostile or damaged file fail loudly instead of
     /// misbehaving.
-    pub(super) fn harden(conn: &Connection, busy_timeout_ms: u32) -> Result<(), StoreError> {
+    pub(super) fn harden(conn: &Connection, busy_timeout_ms: u32) -> Result<()> {
         conn.busy_timeout(std::time::Duration::from_millis(u64::from(busy_timeout_ms)))?;
         // Refuse writes to sqlite_schema and other ways to corrupt the file on purpose.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
@@ -71,7 +72,7 @@ impl Medium {
     }
 
     /// Locking, applied before the first read so that the lock is taken then.
-    pub(super) fn lock(self, conn: &Connection) -> Result<(), StoreError> {
+    pub(super) fn lock(self, conn: &Connection) -> Result<()> {
         if matches!(self, Self::File | Self::Memory) {
             // One engine per file: the lock taken at the first read is kept.
             // In memory, no one else can see the database, and keeping the
@@ -82,7 +83,7 @@ impl Medium {
     }
 
     /// The durable settings, applied once the database is known to be ours.
-    pub(super) fn configure(self, conn: &Connection) -> Result<(), StoreError> {
+    pub(super) fn configure(self, conn: &Connection) -> Result<()> {
         // 4 KiB pages on every target (the wasm build defaults to 8 KiB): each
         // commit copies the pages it touches into the journal, and small
         // rows touch few bytes per page. Only a new database takes it.
@@ -100,7 +101,8 @@ impl Medium {
         if !mode.eq_ignore_ascii_case(journal) {
             return Err(StoreError::Unsupported {
                 what: format!("journal_mode {journal} (the medium chose {mode})"),
-            });
+            }
+            .into());
         }
         // FULL: a commit that returned is on the medium, even after a power cut.
         let synchronous = if self == Self::Memory { "OFF" } else { "FULL" };

@@ -4,7 +4,6 @@ use serde::Deserialize;
 
 use super::event::EventType;
 use crate::error::Error;
-use crate::privacy::ip::IpMask;
 
 /// What happens to an event that fails its schema, or sets an undefined
 /// dimension.
@@ -35,7 +34,9 @@ pub struct SamplingRule {
 }
 
 /// The outbox: every stored event is also queued for the app's collector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Read from JS as `true`, `false`, `null` or `{ cap }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OutboxConfig {
     /// Queued events kept at most; the oldest are dropped first. Default 10,000.
     pub cap: u32,
@@ -47,8 +48,10 @@ impl Default for OutboxConfig {
     }
 }
 
-/// Tracking settings for an engine.
-#[derive(Debug, Clone, Default)]
+/// Tracking settings for an engine. Read from JS as `tracking` in the open
+/// options: camelCase keys, unknown keys refused, every key optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct TrackingConfig {
     /// What to do with events that fail their schema. Default strict.
     pub validation: ValidationMode,
@@ -57,9 +60,24 @@ pub struct TrackingConfig {
     /// Keep the raw user agent string too (default: only its parsed form).
     pub store_raw_user_agent: bool,
     /// Queue stored events for upload. Default off.
+    #[serde(deserialize_with = "outbox_switch")]
     pub outbox: Option<OutboxConfig>,
-    /// How IP addresses are masked before they are stored.
-    pub ip_mask: IpMask,
+}
+
+/// `outbox`: `true` (the default settings), `false` or `null` (off), or
+/// `{ cap }`.
+fn outbox_switch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<OutboxConfig>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "true, false, null or { cap }")]
+    enum Switch {
+        On(bool),
+        Settings(OutboxConfig),
+    }
+    Ok(match Option::<Switch>::deserialize(d)? {
+        None | Some(Switch::On(false)) => None,
+        Some(Switch::On(true)) => Some(OutboxConfig::default()),
+        Some(Switch::Settings(s)) => Some(s),
+    })
 }
 
 impl TrackingConfig {

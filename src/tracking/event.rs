@@ -1,11 +1,10 @@
 //! The event model: what callers send, checks on it, and what is stored.
 
-use std::sync::atomic::{AtomicU16, Ordering};
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::kernel::{net, text, useragent};
 
 /// An event's category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -152,56 +151,6 @@ pub struct Event {
     pub received_at: i64,
 }
 
-/// Sequence for the 12 "rand_a" bits of UUIDv7s made in this process, so
-/// that ids drawn in the same millisecond still sort in the order they were
-/// made (RFC 9562, 6.2, method 1). Their 62 random bits keep them unique.
-static SEQUENCE: AtomicU16 = AtomicU16::new(0);
-
-/// 16 random bytes for an event id, from a pool refilled 4 KiB at a time:
-/// on wasm each draw from the OS source is a call out to JS, which cost
-/// more than the rest of an event's id. Session tokens do not use this.
-fn pooled_random() -> [u8; 16] {
-    thread_local! {
-        static POOL: std::cell::RefCell<(Box<[u8; 4096]>, usize)> =
-            std::cell::RefCell::new((Box::new([0; 4096]), 4096));
-    }
-    POOL.with(|pool| {
-        let (bytes, used) = &mut *pool.borrow_mut();
-        if *used + 16 > bytes.len() {
-            getrandom::fill(&mut bytes[..]).expect("the platform has no secure random source");
-            *used = 0;
-        }
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&bytes[*used..*used + 16]);
-        // Each byte is handed out once.
-        bytes[*used..*used + 16].fill(0);
-        *used += 16;
-        out
-    })
-}
-
-/// A new UUIDv7 for time `ms`: 48 bits of time, a 12-bit sequence, then 62
-/// random bits. Ids made in one process sort by time, then by creation.
-pub fn uuid_v7(ms: i64) -> String {
-    let mut b: [u8; 16] = pooled_random();
-    let ms = (ms.max(0) as u64) & 0xFFFF_FFFF_FFFF;
-    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed) & 0x0FFF;
-    b[6] = 0x70 | (seq >> 8) as u8;
-    b[7] = seq as u8;
-    b[8] = 0x80 | (b[8] & 0x3F);
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        out.push(HEX[usize::from(byte >> 4)] as char);
-        out.push(HEX[usize::from(byte & 0x0F)] as char);
-    }
-    out
-}
-
 /// The properties as JSON text, refused past [`MAX_PROPERTIES`] bytes.
 pub fn properties_json(props: &Map<String, Value>) -> Result<String, Error> {
     let json =
@@ -230,18 +179,6 @@ pub fn check_uuid(id: &str) -> Result<String, Error> {
             "must be a UUID (8-4-4-4-12 hex digits)",
         ))
     }
-}
-
-/// Checks an optional text field's length and control characters.
-pub fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<(), Error> {
-    let Some(v) = value else { return Ok(()) };
-    if v.is_empty() || v.len() > max {
-        return Err(Error::invalid(field, format!("must be 1 to {max} bytes")));
-    }
-    if v.chars().any(|c| c.is_control()) {
-        return Err(Error::invalid(field, "must not contain control characters"));
-    }
-    Ok(())
 }
 
 /// Nesting depth of a JSON value: 0 for a scalar.
@@ -283,21 +220,21 @@ pub fn check_limits(e: &EventInput) -> Result<(), Error> {
             ));
         }
     }
-    check_text("url", e.url.as_deref(), MAX_URL)?;
-    check_text("path", e.path.as_deref(), MAX_URL)?;
-    check_text("referrer", e.referrer.as_deref(), MAX_URL)?;
+    text::check_opt("url", e.url.as_deref(), MAX_URL)?;
+    text::check_opt("path", e.path.as_deref(), MAX_URL)?;
+    text::check_opt("referrer", e.referrer.as_deref(), MAX_URL)?;
     for (field, v) in [
         ("userId", &e.user_id),
         ("anonymousId", &e.anonymous_id),
         ("sessionId", &e.session_id),
     ] {
-        check_text(field, v.as_deref(), 256)?;
+        text::check_opt(field, v.as_deref(), 256)?;
     }
     if let Some(ua) = &e.user_agent {
-        crate::privacy::useragent::check(ua)?;
+        useragent::check(ua)?;
     }
     if let Some(ip) = &e.ip {
-        crate::privacy::ip::parse("ip", ip)?;
+        net::parse("ip", ip)?;
     }
     Ok(())
 }
@@ -310,21 +247,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn uuid_v7_carries_the_time_and_the_version() {
-        let id = uuid_v7(0x0123_4567_89AB);
-        assert_eq!(&id[..13], "01234567-89ab");
-        assert_eq!(&id[14..15], "7");
-        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+    fn uuid_v7s_pass_the_check() {
+        let id = crate::kernel::ids::uuid_v7(0x0123_4567_89AB);
         assert_eq!(check_uuid(&id).unwrap(), id);
-        assert!(uuid_v7(1) < uuid_v7(2), "v7 ids sort by time");
-    }
-
-    #[test]
-    fn uuid_v7s_made_in_one_millisecond_sort_in_creation_order() {
-        let ids: Vec<String> = (0..200).map(|_| uuid_v7(5)).collect();
-        // The 12-bit sequence may wrap once (other tests draw ids too).
-        let inversions = ids.windows(2).filter(|w| w[0] >= w[1]).count();
-        assert!(inversions <= 1, "{inversions} out-of-order ids");
     }
 
     #[test]

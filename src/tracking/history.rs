@@ -7,7 +7,7 @@ use rusqlite::Row;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::event::{check_text, Event, EventClient, EventType};
+use super::event::{Event, EventClient, EventType};
 use super::Tracking;
 use crate::error::{Error, Result};
 
@@ -80,7 +80,7 @@ fn conditions(f: &HistoryFilter) -> Result<(String, Vec<SqlValue>)> {
             "give exactly one of userId, anonymousId and sessionId",
         ));
     };
-    check_text(column, Some(id), 256)?;
+    crate::kernel::text::check(column, id, 256)?;
     let mut sql = format!("{column} = ?1");
     let mut params = vec![SqlValue::Text(id.to_string())];
     if !f.types.is_empty() {

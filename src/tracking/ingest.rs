@@ -1,15 +1,16 @@
 //! Storing events: `track` and `trackBatch`.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::config::ValidationMode;
 use super::event::{self, EventClient, EventInput};
-use super::{outbox, sampling, Tracking, TrackingError};
+use super::{outbox, rollup, sampling, Tracking, TrackingError};
+use crate::consent::{self, ANALYTICS};
 use crate::error::{Error, ErrorCode, Result};
-use crate::privacy::{ip, useragent};
-use crate::session::token;
+use crate::kernel::{ids, net, redact, useragent};
+use crate::store::identity;
 
 /// What became of a tracked event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -51,12 +52,9 @@ struct Ready {
 
 /// Prefixes a field name with the event's place in a batch.
 fn at(index: Option<usize>, e: Error) -> Error {
-    match (index, e) {
-        (Some(i), Error::InvalidInput { field, reason }) => Error::InvalidInput {
-            field: format!("events[{i}].{field}"),
-            reason,
-        },
-        (_, e) => e,
+    match index {
+        Some(i) => e.within(&format!("events[{i}]")),
+        None => e,
     }
 }
 
@@ -118,8 +116,8 @@ impl Tracking<'_> {
         let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(prepared.len());
         let mut queued = false;
-        let mut rollup = crate::analytics::rollup::Pending::default();
-        let mut gate = Gate::new(self.privacy.requires(crate::privacy::ANALYTICS));
+        let mut rollup = rollup::Pending::default();
+        let mut gate = Gate::new(self.privacy.requires(ANALYTICS));
         for ready in prepared {
             let result = match ready {
                 Err(e) => ItemResult {
@@ -151,7 +149,7 @@ impl Tracking<'_> {
                 outbox::enforce_cap(&tx, cfg.cap)?;
             }
         }
-        tx.commit().map_err(crate::store::StoreError::from)?;
+        tx.commit()?;
         Ok(results)
     }
 
@@ -166,7 +164,7 @@ impl Tracking<'_> {
         event::check_limits(&input)?;
         let event_id = match &input.event_id {
             Some(id) => event::check_uuid(id)?,
-            None => event::uuid_v7(input.ts.unwrap_or(now)),
+            None => ids::uuid_v7(input.ts.unwrap_or(now)),
         };
         let mut properties = input.properties.take().unwrap_or_default();
         let mut dimensions = input.dimensions.take().unwrap_or_default();
@@ -193,7 +191,7 @@ impl Tracking<'_> {
         }
         if self.privacy.redact_pii {
             for v in properties.values_mut() {
-                crate::privacy::redact::redact_value(v);
+                redact::redact_value(v);
             }
         }
         let properties_json = event::properties_json(&properties)?;
@@ -214,15 +212,12 @@ impl Tracking<'_> {
         r: Ready,
         now: i64,
         queued: &mut bool,
-        rollup: &mut crate::analytics::rollup::Pending,
+        rollup: &mut rollup::Pending,
     ) -> Result<TrackStatus> {
         // The token itself is never stored: only the session it resolves to.
         let session_id: Option<String> = match (&r.input.session_token, &r.input.session_id) {
-            (Some(t), _) => match token::parse(t) {
-                Some(hash) => tx
-                    .prepare_cached("SELECT session_id FROM sessions WHERE token_hash = ?1 AND idle_expires_at > ?2")?
-                    .query_row(params![hash, now], |row| row.get(0))
-                    .optional()?,
+            (Some(t), _) => match self.sessions {
+                Some(sessions) => sessions.session_id(t)?,
                 None => None,
             },
             (None, id) => id.clone(),
@@ -256,10 +251,7 @@ impl Tracking<'_> {
         let mut user_id = e.user_id.clone();
         if user_id.is_none() {
             if let Some(anon) = &e.anonymous_id {
-                user_id = tx
-                    .prepare_cached("SELECT user_id FROM identities WHERE anonymous_id = ?1")?
-                    .query_row([anon], |row| row.get(0))
-                    .optional()?;
+                user_id = identity::user_of(tx, anon)?;
             }
         }
         let subject = user_id
@@ -274,7 +266,7 @@ impl Tracking<'_> {
             ip: e
                 .ip
                 .as_deref()
-                .map(|i| ip::mask(i, self.config.ip_mask))
+                .map(|i| net::mask(i, self.ip_mask))
                 .transpose()?,
             browser: ua.as_ref().map(|u| u.browser.clone()),
             os: ua.as_ref().map(|u| u.os.clone()),
@@ -402,7 +394,7 @@ impl Gate {
                     .into_iter()
                     .flatten()
                     .collect();
-                let ok = crate::privacy::allows(tx, &ids, crate::privacy::ANALYTICS)?;
+                let ok = consent::allows(tx, &ids, ANALYTICS)?;
                 self.known.insert(key, ok);
                 ok
             }

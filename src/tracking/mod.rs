@@ -35,44 +35,49 @@
 //! ```
 
 mod config;
-mod error;
 mod event;
 mod history;
 mod ingest;
 mod outbox;
 mod quarantine;
+pub mod rollup;
 mod sampling;
 mod schema;
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rusqlite::Connection;
 
+pub use crate::error::TrackingError;
+pub use crate::kernel::ids::uuid_v7;
 pub use config::{OutboxConfig, SamplingRule, TrackingConfig, ValidationMode};
-pub use error::TrackingError;
-pub use event::{
-    check_text, parse as parse_event, uuid_v7, Event, EventClient, EventInput, EventType,
-};
+pub use event::{parse as parse_event, Event, EventClient, EventInput, EventType};
 pub use history::{HistoryFilter, HistoryPage};
 pub use ingest::{ItemResult, TrackStatus};
 pub use outbox::{backoff_ms, Batch, OutboxStats};
 pub use quarantine::Quarantined;
-pub(crate) use sampling::fnv1a;
 pub use schema::{EventSchema, PropType, Registry, SimpleType};
 
-use crate::clock::Clock;
-use crate::error::{Error, Result};
-use crate::privacy::PrivacyConfig;
+use crate::consent::PrivacyConfig;
+use crate::error::Result;
+use crate::kernel::clock::Clock;
+use crate::kernel::net::IpMask;
+use crate::kernel::text;
+use crate::store::identity;
 
 /// The tracking operations of one engine.
 pub struct Tracking<'a> {
     conn: &'a Connection,
     config: &'a TrackingConfig,
     privacy: &'a PrivacyConfig,
+    ip_mask: IpMask,
     clock: &'a dyn Clock,
     registry: &'a RefCell<Option<Arc<Registry>>>,
     maintenance: Option<&'a dyn Maintenance>,
+    moves: Option<&'a dyn SubjectMoves>,
+    sessions: Option<&'a dyn SessionLinks>,
 }
 
 /// Work an engine does before tracking writes, such as a retention run
@@ -82,14 +87,36 @@ pub trait Maintenance {
     fn before_write(&self) -> Result<()>;
 }
 
+/// Moves a subject's rows in the concerns tracking does not own when one id
+/// becomes another: `identify` (an anonymous id becomes a user) and
+/// rectification (a user is renamed). The engine implements it over the
+/// concerns it holds (preferences, experiment assignments), so tracking and
+/// privacy need not import them.
+pub trait SubjectMoves {
+    /// Moves `from`'s rows to `to` inside the caller's transaction `tx`;
+    /// where `to` already has a row for the same key, `to`'s stays. Returns
+    /// the rows moved, per table.
+    fn move_subject(&self, tx: &Connection, from: &str, to: &str) -> Result<BTreeMap<String, u64>>;
+}
+
+/// The session a token names, through the session concern's own API (the
+/// engine implements it), so tracking never reads the sessions' storage.
+pub trait SessionLinks {
+    /// The id of the live session `token` belongs to, or `None` for a
+    /// malformed, unknown or expired token.
+    fn session_id(&self, token: &str) -> Result<Option<String>>;
+}
+
 impl<'a> Tracking<'a> {
     /// Tracking on `conn` with `config` and `clock`; `privacy` says which
-    /// consent gates events and whether PII is redacted. `registry` caches
-    /// the declared schemas and dimensions across calls.
+    /// consent gates events and whether PII is redacted, and `ip_mask` how
+    /// IP addresses are masked. `registry` caches the declared schemas and
+    /// dimensions across calls.
     pub fn new(
         conn: &'a Connection,
         config: &'a TrackingConfig,
         privacy: &'a PrivacyConfig,
+        ip_mask: IpMask,
         clock: &'a dyn Clock,
         registry: &'a RefCell<Option<Arc<Registry>>>,
     ) -> Self {
@@ -97,15 +124,31 @@ impl<'a> Tracking<'a> {
             conn,
             config,
             privacy,
+            ip_mask,
             clock,
             registry,
             maintenance: None,
+            moves: None,
+            sessions: None,
         }
     }
 
     /// Runs `maintenance` before each write.
     pub fn with_maintenance(mut self, maintenance: &'a dyn Maintenance) -> Self {
         self.maintenance = Some(maintenance);
+        self
+    }
+
+    /// Moves other concerns' rows on `identify` through `moves`.
+    pub fn with_moves(mut self, moves: &'a dyn SubjectMoves) -> Self {
+        self.moves = Some(moves);
+        self
+    }
+
+    /// Resolves `sessionToken`s to sessions through `sessions`. Without it,
+    /// an event's token links it to no session.
+    pub fn with_sessions(mut self, sessions: &'a dyn SessionLinks) -> Self {
+        self.sessions = Some(sessions);
         self
     }
 
@@ -116,7 +159,7 @@ impl<'a> Tracking<'a> {
 
     /// The declared schemas and dimensions, loaded on first use.
     fn registry(&self) -> Result<Arc<Registry>> {
-        Ok(Registry::cached(self.conn, self.registry)?)
+        Registry::cached(self.conn, self.registry)
     }
 
     /// Declares the properties events named `name` must and may have.
@@ -140,24 +183,21 @@ impl<'a> Tracking<'a> {
     /// preferences (and their history) move to the user. Returns how many
     /// earlier events were linked.
     pub fn identify(&self, anonymous_id: &str, user_id: &str) -> Result<u64> {
-        event::check_text("anonymousId", Some(anonymous_id), 256)?;
-        event::check_text("userId", Some(user_id), 256)?;
+        text::check("anonymousId", anonymous_id, 256)?;
+        text::check("userId", user_id, 256)?;
         let tx = rusqlite::Transaction::new_unchecked(
             self.conn,
             rusqlite::TransactionBehavior::Immediate,
         )?;
-        let now = self.clock.now_ms();
-        tx.execute(
-            "INSERT INTO identities (anonymous_id, user_id, linked_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (anonymous_id) DO UPDATE SET user_id = excluded.user_id, linked_at = excluded.linked_at",
-            (anonymous_id, user_id, now),
-        )?;
+        identity::link(&tx, anonymous_id, user_id, self.clock.now_ms())?;
         let n = tx.execute(
             "UPDATE events SET user_id = ?2 WHERE anonymous_id = ?1 AND user_id IS NULL",
             (anonymous_id, user_id),
         )?;
-        crate::prefs::move_subject(&tx, anonymous_id, user_id)?;
-        crate::analytics::move_subject(&tx, anonymous_id, user_id)?;
+        rollup::move_subject(&tx, anonymous_id, user_id)?;
+        if let Some(moves) = self.moves {
+            moves.move_subject(&tx, anonymous_id, user_id)?;
+        }
         tx.commit()?;
         Ok(n as u64)
     }
@@ -169,12 +209,25 @@ impl<'a> Tracking<'a> {
             validation: ValidationMode::Strict,
             ..self.config.clone()
         };
-        Tracking::new(self.conn, &strict, self.privacy, self.clock, self.registry).track(input)
+        Tracking {
+            config: &strict,
+            ..self.clone_parts()
+        }
+        .track(input)
     }
-}
 
-impl From<TrackingError> for Error {
-    fn from(e: TrackingError) -> Self {
-        Error::Tracking(e)
+    /// The same tracking, for a variant with other settings.
+    fn clone_parts(&self) -> Tracking<'a> {
+        Tracking {
+            conn: self.conn,
+            config: self.config,
+            privacy: self.privacy,
+            ip_mask: self.ip_mask,
+            clock: self.clock,
+            registry: self.registry,
+            maintenance: self.maintenance,
+            moves: self.moves,
+            sessions: self.sessions,
+        }
     }
 }

@@ -5,10 +5,10 @@ use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::event::{uuid_v7, Event};
+use super::event::Event;
 use super::{Tracking, TrackingError};
 use crate::error::Result;
-use crate::session::token::random_bytes;
+use crate::kernel::ids::{random_bytes, uuid_v7};
 
 /// How long a taken batch stays leased before it may be taken again, in ms.
 pub const LEASE_MS: i64 = 60_000;
@@ -40,7 +40,7 @@ pub struct OutboxStats {
 }
 
 /// Queues a stored event.
-pub(super) fn enqueue(tx: &Connection, event: &Event, now: i64) -> Result<(), TrackingError> {
+pub(super) fn enqueue(tx: &Connection, event: &Event, now: i64) -> Result<()> {
     let json = serde_json::to_string(event).unwrap_or_default();
     tx.prepare_cached("INSERT INTO outbox (event_id, event, available_at) VALUES (?1, ?2, ?3)")?
         .execute(params![event.event_id, json, now])?;
@@ -48,7 +48,7 @@ pub(super) fn enqueue(tx: &Connection, event: &Event, now: i64) -> Result<(), Tr
 }
 
 /// Drops the oldest queued events over `cap`, counting them.
-pub(super) fn enforce_cap(tx: &Connection, cap: u32) -> Result<(), TrackingError> {
+pub(super) fn enforce_cap(tx: &Connection, cap: u32) -> Result<()> {
     let over: i64 = tx
         .prepare_cached("SELECT count(*) - ?1 FROM outbox")?
         .query_row([cap], |r| r.get(0))?;

@@ -3,20 +3,7 @@
 
 use super::config::SamplingRule;
 use super::event::EventInput;
-
-/// FNV-1a, 64 bits: stable across targets and releases.
-pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in *part {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
+use crate::kernel::ids::fnv1a;
 
 /// The sample rate an event is kept at (1.0 when no rule matches), or
 /// `None` if it is sampled out. `subject` is the user or anonymous id (or,

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::TrackingError;
-use crate::error::Error;
+use crate::error::{Error, Result, StoreError};
+use crate::kernel::text;
 
 /// A property's declared type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,7 +100,7 @@ impl Registry {
     pub fn cached(
         conn: &Connection,
         cache: &std::cell::RefCell<Option<std::sync::Arc<Registry>>>,
-    ) -> Result<std::sync::Arc<Registry>, TrackingError> {
+    ) -> Result<std::sync::Arc<Registry>> {
         if let Some(r) = cache.borrow().as_ref() {
             return Ok(r.clone());
         }
@@ -109,7 +110,7 @@ impl Registry {
     }
 
     /// Loads what the database declares.
-    pub fn load(conn: &Connection) -> Result<Self, TrackingError> {
+    pub fn load(conn: &Connection) -> Result<Self> {
         let mut reg = Self::default();
         let mut stmt = conn.prepare("SELECT name, schema FROM event_schemas")?;
         for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
@@ -143,7 +144,7 @@ impl Registry {
         name: &str,
         properties: &Map<String, Value>,
         dimensions: &Map<String, Value>,
-    ) -> Result<(), TrackingError> {
+    ) -> std::result::Result<(), TrackingError> {
         let violation = |field: String, reason: String| TrackingError::SchemaViolation {
             event: name.to_owned(),
             field,
@@ -192,15 +193,16 @@ impl Registry {
     }
 }
 
-fn corrupt(name: &str, e: serde_json::Error) -> TrackingError {
-    TrackingError::Store(crate::store::StoreError::Corrupt {
+fn corrupt(name: &str, e: serde_json::Error) -> Error {
+    StoreError::Corrupt {
         detail: format!("the definition of {name:?} does not parse: {e}"),
-    })
+    }
+    .into()
 }
 
 /// Stores an event schema, replacing any earlier one.
-pub fn define_event(conn: &Connection, name: &str, schema: &EventSchema) -> Result<(), Error> {
-    super::event::check_text("name", Some(name), super::event::MAX_NAME)?;
+pub fn define_event(conn: &Connection, name: &str, schema: &EventSchema) -> Result<()> {
+    text::check("name", name, super::event::MAX_NAME)?;
     for values in schema.required.values().chain(schema.optional.values()) {
         if let PropType::Enum { values } = values {
             if values.is_empty() {
@@ -230,8 +232,8 @@ pub fn define_event(conn: &Connection, name: &str, schema: &EventSchema) -> Resu
 }
 
 /// Stores a dimension. Redefining one with another type is refused.
-pub fn define_dimension(conn: &Connection, name: &str, ty: SimpleType) -> Result<(), Error> {
-    super::event::check_text("name", Some(name), 64)?;
+pub fn define_dimension(conn: &Connection, name: &str, ty: SimpleType) -> Result<()> {
+    text::check("name", name, 64)?;
     if ty == SimpleType::Object {
         return Err(Error::invalid(
             "type",

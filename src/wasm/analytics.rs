@@ -6,7 +6,7 @@
 use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 
-use super::json::{self, to_js};
+use super::input::{self, to_js};
 use super::user_trail::Handle;
 use crate::analytics::{
     split, ActiveUsersOptions, BreakdownOptions, CohortsOptions, FeatureUsageOptions,
@@ -17,7 +17,7 @@ use crate::analytics::{
 /// The shared query and a method's own options, from one optional object.
 fn options<T: DeserializeOwned + Default>(value: Option<JsValue>) -> crate::Result<(Query, T)> {
     match value {
-        Some(v) if !v.is_undefined() && !v.is_null() => split(json::object(&v, "options")?),
+        Some(v) if !v.is_undefined() && !v.is_null() => split(input::object(&v, "options")?),
         _ => Ok((Query::default(), T::default())),
     }
 }
@@ -44,10 +44,8 @@ impl JsAnalytics {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "AnalyticsQuery")] options: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let (q, _): (Query, NoOptions) = self::options(options)?;
-            to_js(&t.analytics().summary(&q)?)
-        })
+        let (q, _): (Query, NoOptions) = self::options(options)?;
+        self.0.with(|t| to_js(&t.analytics().summary(&q)?))
     }
 
     /// Distinct users per day, week or month, and DAU/MAU stickiness.
@@ -61,8 +59,8 @@ impl JsAnalytics {
         #[wasm_bindgen(unchecked_optional_param_type = "AnalyticsQuery & { interval?: Interval }")]
         options: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
+        let (q, o): (Query, ActiveUsersOptions) = self::options(options)?;
         self.0.with(|t| {
-            let (q, o): (Query, ActiveUsersOptions) = self::options(options)?;
             to_js(
                 &t.analytics()
                     .active_users(&q, o.interval.unwrap_or_default())?,
@@ -79,10 +77,8 @@ impl JsAnalytics {
         )]
         options: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let (q, o): (Query, RealtimeOptions) = self::options(options)?;
-            to_js(&t.analytics().realtime(&q, &o)?)
-        })
+        let (q, o): (Query, RealtimeOptions) = self::options(options)?;
+        self.0.with(|t| to_js(&t.analytics().realtime(&q, &o)?))
     }
 
     /// Views, unique viewers and mean time on page, per page.
@@ -92,10 +88,8 @@ impl JsAnalytics {
         #[wasm_bindgen(unchecked_optional_param_type = "AnalyticsQuery & { limit?: number }")]
         options: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let (q, o): (Query, TopPagesOptions) = self::options(options)?;
-            to_js(&t.analytics().top_pages(&q, &o)?)
-        })
+        let (q, o): (Query, TopPagesOptions) = self::options(options)?;
+        self.0.with(|t| to_js(&t.analytics().top_pages(&q, &o)?))
     }
 
     /// Session duration statistics and histogram.
@@ -104,10 +98,9 @@ impl JsAnalytics {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "AnalyticsQuery")] options: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let (q, _): (Query, NoOptions) = self::options(options)?;
-            to_js(&t.analytics().session_durations(&q)?)
-        })
+        let (q, _): (Query, NoOptions) = self::options(options)?;
+        self.0
+            .with(|t| to_js(&t.analytics().session_durations(&q)?))
     }
 
     /// Events and users grouped by `type`, `name` (default) or a dimension.
@@ -119,10 +112,9 @@ impl JsAnalytics {
         )]
         options: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let (q, o): (Query, BreakdownOptions) = self::options(options)?;
-            to_js(&t.analytics().event_breakdown(&q, &o)?)
-        })
+        let (q, o): (Query, BreakdownOptions) = self::options(options)?;
+        self.0
+            .with(|t| to_js(&t.analytics().event_breakdown(&q, &o)?))
     }
 
     /// Users, uses and adoption per feature (an event name).
@@ -134,10 +126,9 @@ impl JsAnalytics {
         )]
         options: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let (q, o): (Query, FeatureUsageOptions) = self::options(options)?;
-            to_js(&t.analytics().feature_usage(&q, &o)?)
-        })
+        let (q, o): (Query, FeatureUsageOptions) = self::options(options)?;
+        self.0
+            .with(|t| to_js(&t.analytics().feature_usage(&q, &o)?))
     }
 
     /// The top journeys and their next-step transitions (Sankey data).
@@ -151,10 +142,8 @@ impl JsAnalytics {
         #[wasm_bindgen(unchecked_optional_param_type = "AnalyticsQuery & PathsOptions")]
         options: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let (q, o): (Query, PathsOptions) = self::options(options)?;
-            to_js(&t.analytics().paths(&q, &o)?)
-        })
+        let (q, o): (Query, PathsOptions) = self::options(options)?;
+        self.0.with(|t| to_js(&t.analytics().paths(&q, &o)?))
     }
 
     /// The most frequent sequences of event names within sessions.
@@ -163,10 +152,8 @@ impl JsAnalytics {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "AnalyticsQuery & PatternsOptions")] options: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let (q, o): (Query, PatternsOptions) = self::options(options)?;
-            to_js(&t.analytics().patterns(&q, &o)?)
-        })
+        let (q, o): (Query, PatternsOptions) = self::options(options)?;
+        self.0.with(|t| to_js(&t.analytics().patterns(&q, &o)?))
     }
 
     /// Users reaching each step, conversion, and median time between steps.
@@ -180,10 +167,8 @@ impl JsAnalytics {
         #[wasm_bindgen(unchecked_optional_param_type = "AnalyticsQuery & FunnelOptions")]
         options: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let (q, o): (Query, FunnelOptions) = self::options(options)?;
-            to_js(&t.analytics().funnel(&q, &o)?)
-        })
+        let (q, o): (Query, FunnelOptions) = self::options(options)?;
+        self.0.with(|t| to_js(&t.analytics().funnel(&q, &o)?))
     }
 
     /// The retention matrix: cohorts by first period, returns per period after.
@@ -197,10 +182,8 @@ impl JsAnalytics {
         #[wasm_bindgen(unchecked_optional_param_type = "AnalyticsQuery & RetentionOptions")]
         options: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let (q, o): (Query, RetentionOptions) = self::options(options)?;
-            to_js(&t.analytics().retention(&q, &o)?)
-        })
+        let (q, o): (Query, RetentionOptions) = self::options(options)?;
+        self.0.with(|t| to_js(&t.analytics().retention(&q, &o)?))
     }
 
     /// New users per period, optionally split by a dimension of their first event.
@@ -212,9 +195,7 @@ impl JsAnalytics {
         )]
         options: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let (q, o): (Query, CohortsOptions) = self::options(options)?;
-            to_js(&t.analytics().cohorts(&q, &o)?)
-        })
+        let (q, o): (Query, CohortsOptions) = self::options(options)?;
+        self.0.with(|t| to_js(&t.analytics().cohorts(&q, &o)?))
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
 use super::error::js;
-use crate::clock::ManualClock;
+use crate::kernel::clock::ManualClock;
 use crate::{bench, OpenOptions, Storage, UserTrail};
 
 /// A benchmark fixture: one in-memory engine, and the tokens of the sessions

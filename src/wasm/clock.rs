@@ -4,8 +4,8 @@ use std::cell::Cell;
 
 use wasm_bindgen::prelude::*;
 
-use crate::clock::Clock;
 use crate::error::Error;
+use crate::kernel::clock::Clock;
 
 /// The host's wall clock, `Date.now()`.
 pub(crate) struct DateClock;
@@ -23,12 +23,9 @@ pub(crate) struct FnClock {
 }
 
 impl FnClock {
-    /// Wraps `value`, which must be a function returning a finite,
-    /// non-negative number when called now.
-    pub(crate) fn new(value: JsValue) -> crate::Result<Self> {
-        let f: js_sys::Function = value.dyn_into().map_err(|_| {
-            Error::invalid("clock", "must be a function returning ms since the epoch")
-        })?;
+    /// Wraps `f`, which must return a finite, non-negative number when
+    /// called now.
+    pub(crate) fn new(f: js_sys::Function) -> crate::Result<Self> {
         let first = read(&f).ok_or_else(|| {
             Error::invalid("clock", "must return a finite, non-negative number of ms")
         })?;

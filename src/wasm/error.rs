@@ -3,7 +3,6 @@
 use wasm_bindgen::prelude::*;
 
 use crate::error::{Error, ErrorCode};
-use crate::store::StoreError;
 
 #[wasm_bindgen(module = "/src/wasm/error.js")]
 extern "C" {
@@ -17,11 +16,7 @@ extern "C" {
 
 impl From<Error> for JsValue {
     fn from(e: Error) -> Self {
-        let field = match &e {
-            Error::InvalidInput { field, .. }
-            | Error::Store(StoreError::InvalidInput { field, .. }) => Some(field.clone()),
-            _ => None,
-        };
+        let field = e.field().map(str::to_owned);
         JsUserTrailError::new(e.code(), &e.to_string(), field).into()
     }
 }

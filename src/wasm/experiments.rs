@@ -1,12 +1,11 @@
 //! The `Experiments` JS class (`trail.experiments`): a thin shell over
-//! [`crate::analytics::Experiments`].
+//! [`crate::experiments::Experiments`].
 
 use wasm_bindgen::prelude::*;
 
-use super::json::{self, to_js};
-use super::options::string;
+use super::input::{self, to_js};
 use super::user_trail::Handle;
-use crate::analytics::{Experiment, ResultsOptions};
+use crate::experiments::{Experiment, ResultsOptions};
 
 /// A/B experiments: `trail.experiments`.
 #[wasm_bindgen(js_name = Experiments)]
@@ -30,10 +29,8 @@ impl JsExperiments {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Experiment")] experiment: JsValue,
     ) -> Result<(), JsValue> {
-        self.0.with(|t| {
-            let e: Experiment = json::from_js(&experiment, "experiment")?;
-            t.experiments().define(&e)
-        })
+        let e: Experiment = input::parse(&experiment, "experiment")?;
+        self.0.with(|t| t.experiments().define(&e))
     }
 
     /// One experiment; `EXPERIMENT_NOT_FOUND` if there is none.
@@ -42,8 +39,8 @@ impl JsExperiments {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0
-            .with(|t| to_js(&t.experiments().get(&string(&key, "key")?)?))
+        let key = input::string(&key, "key")?;
+        self.0.with(|t| to_js(&t.experiments().get(&key)?))
     }
 
     /// Every experiment, by key.
@@ -63,10 +60,9 @@ impl JsExperiments {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
     ) -> Result<String, JsValue> {
-        self.0.with(|t| {
-            t.experiments()
-                .assign(&string(&key, "key")?, &string(&user_id, "userId")?)
-        })
+        let key = input::string(&key, "key")?;
+        let user_id = input::string(&user_id, "userId")?;
+        self.0.with(|t| t.experiments().assign(&key, &user_id))
     }
 
     /// Exposures, conversions and rate per variant, with a two-proportion
@@ -81,9 +77,8 @@ impl JsExperiments {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "ExperimentResultsOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let o: ResultsOptions = json::from_js(&options, "options")?;
-            to_js(&t.experiments().results(&string(&key, "key")?, &o)?)
-        })
+        let key = input::string(&key, "key")?;
+        let o: ResultsOptions = input::parse(&options, "options")?;
+        self.0.with(|t| to_js(&t.experiments().results(&key, &o)?))
     }
 }

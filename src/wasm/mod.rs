@@ -1,22 +1,22 @@
 //! The JavaScript bindings: the only place with `#[wasm_bindgen]`.
 //!
-//! One file per exported class; each does conversions only. Business logic
-//! lives in the core modules, where it is tested on both targets.
+//! One file per exported class; each reads and checks its arguments
+//! ([`input`]) before it touches the engine, then converts. Business logic
+//! lives in the core modules, where it is tested on both targets. Storage
+//! media backed by JS live in [`vfs`].
 
 mod analytics;
 mod clock;
 mod error;
 mod experiments;
-mod hostfs;
-mod json;
+mod input;
 mod open_options;
-mod opfs;
-mod options;
 mod prefs;
 mod privacy;
 mod sessions;
 mod tracking;
 mod user_trail;
+mod vfs;
 
 #[cfg(feature = "bench")]
 mod bench;

@@ -2,22 +2,17 @@
 //! [`crate::prefs::Prefs`].
 
 use serde::Deserialize;
-use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
-use super::json::{self, to_js};
-use super::options::{read_opt, string, JsOptions};
+use super::input::{self, to_js};
 use super::user_trail::Handle;
-use crate::error::Result;
 use crate::prefs::PrefDefinition;
 
+/// `{ source }`: who changed a preference, for its history (default `'api'`).
 #[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 struct SourceJs {
     source: Option<String>,
-}
-
-impl JsOptions for SourceJs {
-    const KEYS: &'static [&'static str] = &["source"];
 }
 
 impl SourceJs {
@@ -26,13 +21,11 @@ impl SourceJs {
     }
 }
 
+/// `{ category }`.
 #[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 struct CategoryJs {
     category: Option<String>,
-}
-
-impl JsOptions for CategoryJs {
-    const KEYS: &'static [&'static str] = &["category"];
 }
 
 /// User preferences: `trail.prefs`. Subjects are user ids or anonymous ids.
@@ -57,10 +50,8 @@ impl JsPrefs {
         &self,
         #[wasm_bindgen(unchecked_param_type = "PrefDefinition")] definition: JsValue,
     ) -> Result<(), JsValue> {
-        self.0.with(|t| {
-            let def: PrefDefinition = json::from_js(&definition, "definition")?;
-            t.prefs().define(&def)
-        })
+        let def: PrefDefinition = input::parse(&definition, "definition")?;
+        self.0.with(|t| t.prefs().define(&def))
     }
 
     /// The definitions, of one category or all.
@@ -71,10 +62,9 @@ impl JsPrefs {
             JsValue,
         >,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let o: CategoryJs = read_opt(options, "options")?;
-            to_js(&t.prefs().definitions(o.category.as_deref())?)
-        })
+        let o: CategoryJs = input::options(&options.unwrap_or_default(), "options")?;
+        self.0
+            .with(|t| to_js(&t.prefs().definitions(o.category.as_deref())?))
     }
 
     /// A subject's effective value for one preference.
@@ -84,12 +74,9 @@ impl JsPrefs {
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            to_js(
-                &t.prefs()
-                    .get(&string(&user_id, "userId")?, &string(&key, "key")?)?,
-            )
-        })
+        let user_id = input::string(&user_id, "userId")?;
+        let key = input::string(&key, "key")?;
+        self.0.with(|t| to_js(&t.prefs().get(&user_id, &key)?))
     }
 
     /// A subject's effective values, of one category or all.
@@ -105,13 +92,10 @@ impl JsPrefs {
             JsValue,
         >,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let o: CategoryJs = read_opt(options, "options")?;
-            to_js(
-                &t.prefs()
-                    .get_all(&string(&user_id, "userId")?, o.category.as_deref())?,
-            )
-        })
+        let user_id = input::string(&user_id, "userId")?;
+        let o: CategoryJs = input::options(&options.unwrap_or_default(), "options")?;
+        self.0
+            .with(|t| to_js(&t.prefs().get_all(&user_id, o.category.as_deref())?))
     }
 
     /// Sets one preference; `source` (default `'api'`) goes into the history.
@@ -125,15 +109,12 @@ impl JsPrefs {
             JsValue,
         >,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let o: SourceJs = read_opt(options, "options")?;
-            let key = string(&key, "key")?;
-            let value: Value = json::from_js(&value, &key)?;
-            to_js(
-                &t.prefs()
-                    .set(&string(&user_id, "userId")?, &key, &value, o.source())?,
-            )
-        })
+        let user_id = input::string(&user_id, "userId")?;
+        let key = input::string(&key, "key")?;
+        let value = input::value(&value, &key)?;
+        let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
+        self.0
+            .with(|t| to_js(&t.prefs().set(&user_id, &key, &value, o.source())?))
     }
 
     /// Sets several preferences: all checked, then all written, or none.
@@ -150,12 +131,11 @@ impl JsPrefs {
             JsValue,
         >,
     ) -> Result<(), JsValue> {
-        self.0.with(|t| {
-            let o: SourceJs = read_opt(options, "options")?;
-            let values = json::object(&values, "values")?;
-            t.prefs()
-                .set_many(&string(&user_id, "userId")?, &values, o.source())
-        })
+        let user_id = input::string(&user_id, "userId")?;
+        let values = input::object(&values, "values")?;
+        let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
+        self.0
+            .with(|t| t.prefs().set_many(&user_id, &values, o.source()))
     }
 
     /// Returns one preference, or all, to the default. Returns how many.
@@ -167,15 +147,11 @@ impl JsPrefs {
             JsValue,
         >,
     ) -> Result<f64, JsValue> {
+        let user_id = input::string(&user_id, "userId")?;
+        let key = input::opt_string(&key.unwrap_or_default(), "key")?;
+        let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
         self.0.with(|t| {
-            let o: SourceJs = read_opt(options, "options")?;
-            let key = key
-                .filter(|k| !k.is_undefined() && !k.is_null())
-                .map(|k| string(&k, "key"))
-                .transpose()?;
-            let n = t
-                .prefs()
-                .reset(&string(&user_id, "userId")?, key.as_deref(), o.source())?;
+            let n = t.prefs().reset(&user_id, key.as_deref(), o.source())?;
             Ok(n as f64)
         })
     }
@@ -186,7 +162,7 @@ impl JsPrefs {
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0
-            .with(|t| to_js(&t.prefs().history(&string(&user_id, "userId")?)?))
+        let user_id = input::string(&user_id, "userId")?;
+        self.0.with(|t| to_js(&t.prefs().history(&user_id)?))
     }
 }

@@ -5,10 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 
-use super::json::{self, to_js};
-use super::options::string;
+use super::input::{self, to_js};
 use super::user_trail::Handle;
-use crate::error::Result;
 use crate::privacy::{
     AnonymizeOptions, AuditFilter, EraseOptions, ExportFormat, GrantOptions, RectifyOptions,
     WithdrawOptions,
@@ -24,23 +22,14 @@ impl JsPrivacy {
     }
 }
 
-/// An optional options object read through JSON (functions in it dropped).
-fn opt<T: serde::de::DeserializeOwned + Default>(value: &JsValue, field: &str) -> Result<T> {
-    if value.is_undefined() || value.is_null() {
-        Ok(T::default())
-    } else {
-        json::from_js(value, field)
-    }
-}
-
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 struct GpcJs {
     source: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 struct LedgerJs {
     subject: Option<String>,
     after_seq: Option<i64>,
@@ -48,14 +37,14 @@ struct LedgerJs {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 struct ExportJs {
     format: Option<String>,
     actor: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 struct RunJs {
     dry_run: Option<bool>,
     actor: Option<String>,
@@ -83,10 +72,9 @@ impl JsPrivacy {
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_param_type = "GrantOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let o: GrantOptions = json::from_js(&options, "options")?;
-            to_js(&t.privacy().grant(&string(&subject, "subject")?, &o)?)
-        })
+        let subject = input::string(&subject, "subject")?;
+        let o: GrantOptions = input::parse(&options, "options")?;
+        self.0.with(|t| to_js(&t.privacy().grant(&subject, &o)?))
     }
 
     /// Records a withdrawal; with `erase: true`, also deletes what those
@@ -101,9 +89,10 @@ impl JsPrivacy {
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_param_type = "WithdrawOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
+        let subject = input::string(&subject, "subject")?;
+        let o: WithdrawOptions = input::parse(&options, "options")?;
         self.0.with(|t| {
-            let o: WithdrawOptions = json::from_js(&options, "options")?;
-            let (status, erased) = t.privacy().withdraw(&string(&subject, "subject")?, &o)?;
+            let (status, erased) = t.privacy().withdraw(&subject, &o)?;
             to_js(&json!({ "status": status, "erased": erased }))
         })
     }
@@ -115,8 +104,8 @@ impl JsPrivacy {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0
-            .with(|t| to_js(&t.privacy().status(&string(&subject, "subject")?)?))
+        let subject = input::string(&subject, "subject")?;
+        self.0.with(|t| to_js(&t.privacy().status(&subject)?))
     }
 
     /// Records a Global Privacy Control signal (`Sec-GPC: 1`): a withdrawal
@@ -127,12 +116,12 @@ impl JsPrivacy {
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "{ source?: string }")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
+        let subject = input::string(&subject, "subject")?;
+        let o: GpcJs = input::options(&options, "options")?;
         self.0.with(|t| {
-            let o: GpcJs = opt(&options, "options")?;
-            let s = string(&subject, "subject")?;
             to_js(
                 &t.privacy()
-                    .apply_global_privacy_control(&s, o.source.as_deref())?,
+                    .apply_global_privacy_control(&subject, o.source.as_deref())?,
             )
         })
     }
@@ -143,8 +132,8 @@ impl JsPrivacy {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "LedgerQuery")] query: JsValue,
     ) -> Result<JsValue, JsValue> {
+        let q: LedgerJs = input::options(&query, "query")?;
         self.0.with(|t| {
-            let q: LedgerJs = opt(&query, "query")?;
             to_js(
                 &t.privacy()
                     .ledger(q.subject.as_deref(), q.after_seq, q.limit)?,
@@ -171,34 +160,21 @@ impl JsPrivacy {
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "ExportOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let on_progress = if options.is_object() {
-            js_sys::Reflect::get(&options, &"onProgress".into()).unwrap_or(JsValue::UNDEFINED)
-        } else {
-            JsValue::UNDEFINED
-        };
+        let subject = input::string(&subject, "subject")?;
+        let on_progress = input::get(&options, "onProgress", "options.onProgress")?;
+        let callback = input::opt_function(on_progress, "options.onProgress")?;
+        let o: ExportJs = input::options_without(&options, "options", &["onProgress"])?;
+        let format = ExportFormat::parse(o.format.as_deref().unwrap_or("json"))?;
         self.0.with(|t| {
-            let o: ExportJs = opt(&options, "options")?;
-            let format = ExportFormat::parse(o.format.as_deref().unwrap_or("json"))?;
-            let callback = match on_progress.dyn_ref::<js_sys::Function>() {
-                Some(f) => Some(f.clone()),
-                None if on_progress.is_undefined() || on_progress.is_null() => None,
-                None => {
-                    return Err(crate::Error::invalid(
-                        "options.onProgress",
-                        "must be a function",
-                    ))
-                }
-            };
             let mut report = |p: &crate::privacy::ExportProgress| {
                 if let (Some(f), Ok(v)) = (&callback, to_js(p)) {
                     // A throwing callback does not stop the export.
                     let _ = f.call1(&JsValue::NULL, &v);
                 }
             };
-            let s = string(&subject, "subject")?;
             let file = t
                 .privacy()
-                .export(&s, format, o.actor.as_deref(), &mut report)?;
+                .export(&subject, format, o.actor.as_deref(), &mut report)?;
             let out = to_js(&ExportMeta {
                 format: file.format,
                 file_name: &file.file_name,
@@ -223,10 +199,9 @@ impl JsPrivacy {
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_param_type = "EraseOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let o: EraseOptions = json::from_js(&options, "options")?;
-            to_js(&t.privacy().erase(&string(&subject, "subject")?, &o)?)
-        })
+        let subject = input::string(&subject, "subject")?;
+        let o: EraseOptions = input::parse(&options, "options")?;
+        self.0.with(|t| to_js(&t.privacy().erase(&subject, &o)?))
     }
 
     /// Replaces a subject's ids by random pseudonyms and strips personal
@@ -237,10 +212,10 @@ impl JsPrivacy {
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "AnonymizeOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let o: AnonymizeOptions = opt(&options, "options")?;
-            to_js(&t.privacy().anonymize(&string(&subject, "subject")?, &o)?)
-        })
+        let subject = input::string(&subject, "subject")?;
+        let o: AnonymizeOptions = input::options(&options, "options")?;
+        self.0
+            .with(|t| to_js(&t.privacy().anonymize(&subject, &o)?))
     }
 
     /// Rewrites the database so that deleted rows leave no bytes behind.
@@ -257,10 +232,9 @@ impl JsPrivacy {
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_param_type = "RectifyOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let o: RectifyOptions = json::from_js(&options, "options")?;
-            to_js(&t.privacy().rectify(&string(&subject, "subject")?, &o)?)
-        })
+        let subject = input::string(&subject, "subject")?;
+        let o: RectifyOptions = input::parse(&options, "options")?;
+        self.0.with(|t| to_js(&t.privacy().rectify(&subject, &o)?))
     }
 
     /// Audit log entries, oldest first.
@@ -269,10 +243,8 @@ impl JsPrivacy {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "AuditQuery")] query: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let q: AuditFilter = opt(&query, "query")?;
-            to_js(&t.privacy().audit(&q)?)
-        })
+        let q: AuditFilter = input::options(&query, "query")?;
+        self.0.with(|t| to_js(&t.privacy().audit(&q)?))
     }
 
     /// Checks the audit log's hash chain and names any edited or removed
@@ -320,15 +292,16 @@ impl JsRetention {
         #[wasm_bindgen(unchecked_param_type = "Partial<RetentionPolicy> & { actor?: string }")]
         changes: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let mut changes = json::object(&changes, "changes")?;
-            let actor = match changes.remove("actor") {
-                Some(serde_json::Value::String(a)) => Some(a),
-                Some(_) => return Err(crate::Error::invalid("changes.actor", "must be a string")),
-                None => None,
-            };
-            to_js(&t.privacy().set_retention(&changes, actor.as_deref())?)
-        })
+        let mut changes = input::object(&changes, "changes")?;
+        let actor = match changes.remove("actor") {
+            Some(serde_json::Value::String(a)) => Some(a),
+            Some(_) => {
+                return Err(crate::Error::invalid("changes.actor", "must be a string").into())
+            }
+            None => None,
+        };
+        self.0
+            .with(|t| to_js(&t.privacy().set_retention(&changes, actor.as_deref())?))
     }
 
     /// Deletes what the policy no longer keeps, or with `dryRun`, counts it.
@@ -338,8 +311,8 @@ impl JsRetention {
         #[wasm_bindgen(unchecked_optional_param_type = "{ dryRun?: boolean; actor?: string }")]
         options: JsValue,
     ) -> Result<JsValue, JsValue> {
+        let o: RunJs = input::options(&options, "options")?;
         self.0.with(|t| {
-            let o: RunJs = opt(&options, "options")?;
             to_js(
                 &t.privacy()
                     .run_retention(o.dry_run.unwrap_or(false), o.actor.as_deref())?,

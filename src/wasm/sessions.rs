@@ -6,25 +6,19 @@
 //! unchanged on both.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
-use super::json::{self, to_js};
-use super::options::{read_opt, string, JsOptions};
+use super::input::{self, to_js};
 use super::user_trail::Handle;
-use crate::error::Result;
 use crate::session::{ClientContext, CreateOptions};
-use crate::UserTrail;
 
+/// `{ ip, userAgent }`.
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct ClientJs {
     ip: Option<String>,
     user_agent: Option<String>,
-}
-
-impl JsOptions for ClientJs {
-    const KEYS: &'static [&'static str] = &["ip", "userAgent"];
 }
 
 impl ClientJs {
@@ -36,56 +30,37 @@ impl ClientJs {
     }
 }
 
+/// The options of `create`.
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct CreateJs {
     user_id: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    data: JsValue,
+    data: Option<Value>,
     idle_timeout_secs: Option<u32>,
     absolute_timeout_secs: Option<u32>,
 }
 
-impl JsOptions for CreateJs {
-    const KEYS: &'static [&'static str] = &[
-        "userId",
-        "ip",
-        "userAgent",
-        "data",
-        "idleTimeoutSecs",
-        "absoluteTimeoutSecs",
-    ];
-}
-
+/// `{ expectedVersion }`.
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct WriteJs {
     expected_version: Option<i64>,
 }
 
-impl JsOptions for WriteJs {
-    const KEYS: &'static [&'static str] = &["expectedVersion"];
-}
-
+/// `{ exceptSessionId }`.
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct DestroyAllJs {
     except_session_id: Option<String>,
 }
 
-impl JsOptions for DestroyAllJs {
-    const KEYS: &'static [&'static str] = &["exceptSessionId"];
-}
-
+/// `{ limit }`.
 #[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 struct CleanupJs {
     limit: Option<u32>,
-}
-
-impl JsOptions for CleanupJs {
-    const KEYS: &'static [&'static str] = &["limit"];
 }
 
 /// The sessions of an engine: `trail.sessions`.
@@ -96,20 +71,13 @@ impl JsSessions {
     pub(crate) fn new(handle: Handle) -> Self {
         Self(handle)
     }
+}
 
-    /// A state write: reads the token and `{ expectedVersion }`, runs `f`,
-    /// and returns the new version as a JS number.
-    fn write(
-        &self,
-        token: JsValue,
-        options: Option<JsValue>,
-        f: impl FnOnce(&UserTrail, &str, Option<i64>) -> Result<i64>,
-    ) -> Result<f64, JsValue> {
-        self.0.with(|t| {
-            let o: WriteJs = read_opt(options, "options")?;
-            Ok(f(t, &string(&token, "token")?, o.expected_version)? as f64)
-        })
-    }
+/// The token and `{ expectedVersion }` of a state write.
+fn write_args(token: &JsValue, options: &JsValue) -> crate::Result<(String, Option<i64>)> {
+    let token = input::string(token, "token")?;
+    let o: WriteJs = input::options(options, "options")?;
+    Ok((token, o.expected_version))
 }
 
 #[wasm_bindgen(js_class = Sessions)]
@@ -130,13 +98,13 @@ impl JsSessions {
             JsValue,
         >,
     ) -> Result<JsValue, JsValue> {
+        let o: CreateJs = input::options(&options.unwrap_or_default(), "options")?;
+        let data: Option<Map<String, Value>> = match o.data {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(map)) => Some(map),
+            Some(_) => return Err(crate::Error::invalid("data", "must be a plain object").into()),
+        };
         self.0.with(|t| {
-            let o: CreateJs = read_opt(options, "options")?;
-            let data = if o.data.is_undefined() || o.data.is_null() {
-                None
-            } else {
-                Some(json::object(&o.data, "data")?)
-            };
             let issued = t.sessions().create(CreateOptions {
                 user_id: o.user_id.as_deref(),
                 client: ClientContext {
@@ -164,14 +132,13 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "ClientContext")] client: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let token = string(&token, "token")?;
-            let c: ClientJs = read_opt(client, "client")?;
-            match t.sessions().validate(&token, &c.context())? {
+        let token = input::string(&token, "token")?;
+        let c: ClientJs = input::options(&client.unwrap_or_default(), "client")?;
+        self.0
+            .with(|t| match t.sessions().validate(&token, &c.context())? {
                 Some(session) => to_js(&session),
                 None => Ok(JsValue::NULL),
-            }
-        })
+            })
     }
 
     /// Issues a new token for the same session and state; the old one stops
@@ -181,8 +148,8 @@ impl JsSessions {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0
-            .with(|t| to_js(&t.sessions().rotate(&string(&token, "token")?)?))
+        let token = input::string(&token, "token")?;
+        self.0.with(|t| to_js(&t.sessions().rotate(&token)?))
     }
 
     /// Binds the session to a user and rotates its token, in one step.
@@ -197,12 +164,10 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let issued = t
-                .sessions()
-                .login(&string(&token, "token")?, &string(&user_id, "userId")?)?;
-            to_js(&issued)
-        })
+        let token = input::string(&token, "token")?;
+        let user_id = input::string(&user_id, "userId")?;
+        self.0
+            .with(|t| to_js(&t.sessions().login(&token, &user_id)?))
     }
 
     /// Ends the session a token belongs to. Returns whether there was one.
@@ -210,8 +175,8 @@ impl JsSessions {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
     ) -> Result<bool, JsValue> {
-        self.0
-            .with(|t| t.sessions().destroy(&string(&token, "token")?))
+        let token = input::string(&token, "token")?;
+        self.0.with(|t| t.sessions().destroy(&token))
     }
 
     /// Ends one of a user's sessions by its `sessionId` ("sign out that
@@ -222,12 +187,10 @@ impl JsSessions {
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
         #[wasm_bindgen(js_name = sessionId, unchecked_param_type = "string")] session_id: JsValue,
     ) -> Result<bool, JsValue> {
-        self.0.with(|t| {
-            t.sessions().destroy_by_session_id(
-                &string(&user_id, "userId")?,
-                &string(&session_id, "sessionId")?,
-            )
-        })
+        let user_id = input::string(&user_id, "userId")?;
+        let session_id = input::string(&session_id, "sessionId")?;
+        self.0
+            .with(|t| t.sessions().destroy_by_session_id(&user_id, &session_id))
     }
 
     /// Ends all of a user's sessions ("log out everywhere"), except
@@ -243,12 +206,12 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_optional_param_type = "{ exceptSessionId?: string }")]
         options: Option<JsValue>,
     ) -> Result<f64, JsValue> {
+        let user_id = input::string(&user_id, "userId")?;
+        let o: DestroyAllJs = input::options(&options.unwrap_or_default(), "options")?;
         self.0.with(|t| {
-            let o: DestroyAllJs = read_opt(options, "options")?;
-            let n = t.sessions().destroy_all_for_user(
-                &string(&user_id, "userId")?,
-                o.except_session_id.as_deref(),
-            )?;
+            let n = t
+                .sessions()
+                .destroy_all_for_user(&user_id, o.except_session_id.as_deref())?;
             Ok(n as f64)
         })
     }
@@ -259,8 +222,8 @@ impl JsSessions {
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0
-            .with(|t| to_js(&t.sessions().list(&string(&user_id, "userId")?)?))
+        let user_id = input::string(&user_id, "userId")?;
+        self.0.with(|t| to_js(&t.sessions().list(&user_id)?))
     }
 
     /// The whole state, or one top-level key's value (`undefined` if unset).
@@ -270,19 +233,13 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "string")] key: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let key = key
-                .filter(|k| !k.is_undefined())
-                .map(|k| string(&k, "key"))
-                .transpose()?;
-            match t
-                .sessions()
-                .get(&string(&token, "token")?, key.as_deref())?
-            {
+        let token = input::string(&token, "token")?;
+        let key = input::opt_string(&key.unwrap_or_default(), "key")?;
+        self.0
+            .with(|t| match t.sessions().get(&token, key.as_deref())? {
                 Some(v) => to_js(&v),
                 None => Ok(JsValue::UNDEFINED),
-            }
-        })
+            })
     }
 
     /// Sets one top-level key of the state; writers of different keys never
@@ -298,11 +255,11 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
     ) -> Result<f64, JsValue> {
-        self.write(token, options, |t, token, expected| {
-            let value: Value = json::from_js(&value, "value")?;
-            t.sessions()
-                .set(token, &string(&key, "key")?, &value, expected)
-        })
+        let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
+        let key = input::string(&key, "key")?;
+        let value = input::value(&value, "value")?;
+        self.0
+            .with(|t| Ok(t.sessions().set(&token, &key, &value, expected)? as f64))
     }
 
     /// Applies a JSON Merge Patch (keys set to `null` are removed). With
@@ -318,10 +275,10 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] patch: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
     ) -> Result<f64, JsValue> {
-        self.write(token, options, |t, token, expected| {
-            let patch = json::object(&patch, "patch")?;
-            t.sessions().merge(token, &patch, expected)
-        })
+        let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
+        let patch = input::object(&patch, "patch")?;
+        self.0
+            .with(|t| Ok(t.sessions().merge(&token, &patch, expected)? as f64))
     }
 
     /// Removes one top-level key. Returns the new version.
@@ -331,9 +288,10 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
     ) -> Result<f64, JsValue> {
-        self.write(token, options, |t, token, expected| {
-            t.sessions().remove(token, &string(&key, "key")?, expected)
-        })
+        let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
+        let key = input::string(&key, "key")?;
+        self.0
+            .with(|t| Ok(t.sessions().remove(&token, &key, expected)? as f64))
     }
 
     /// Empties the state. Returns the new version.
@@ -342,9 +300,9 @@ impl JsSessions {
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
     ) -> Result<f64, JsValue> {
-        self.write(token, options, |t, token, expected| {
-            t.sessions().clear(token, expected)
-        })
+        let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
+        self.0
+            .with(|t| Ok(t.sessions().clear(&token, expected)? as f64))
     }
 
     /// Deletes up to `limit` (default 500) expired sessions. The engine does
@@ -355,9 +313,7 @@ impl JsSessions {
             JsValue,
         >,
     ) -> Result<f64, JsValue> {
-        self.0.with(|t| {
-            let o: CleanupJs = read_opt(options, "options")?;
-            Ok(t.sessions().cleanup(o.limit)? as f64)
-        })
+        let o: CleanupJs = input::options(&options.unwrap_or_default(), "options")?;
+        self.0.with(|t| Ok(t.sessions().cleanup(o.limit)? as f64))
     }
 }

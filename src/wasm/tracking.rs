@@ -5,18 +5,10 @@
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use super::json::{self, to_js};
-use super::options::{read_opt, string, JsOptions};
+use super::input::{self, to_js};
 use super::user_trail::Handle;
-use crate::error::{Error, ErrorCode, Result};
-use crate::tracking::{parse_event, EventInput, EventSchema, EventType, HistoryFilter, SimpleType};
-
-/// A JS event as core input: written as `JSON.stringify` writes it, then
-/// parsed strictly (unknown fields, a `NaN` time or a lone surrogate are
-/// `INVALID_INPUT`).
-fn event(value: &JsValue) -> Result<EventInput> {
-    parse_event(&json::stringify(value, "event")?)
-}
+use crate::error::ErrorCode;
+use crate::tracking::{EventInput, EventSchema, EventType, HistoryFilter, SimpleType};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,17 +38,16 @@ fn status_name(s: crate::tracking::TrackStatus) -> &'static str {
     }
 }
 
+/// `{ partial }`.
 #[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 struct BatchJs {
     partial: Option<bool>,
 }
 
-impl JsOptions for BatchJs {
-    const KEYS: &'static [&'static str] = &["partial"];
-}
-
+/// The query of `history` and `count`.
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct HistoryJs {
     user_id: Option<String>,
     anonymous_id: Option<String>,
@@ -67,20 +58,6 @@ struct HistoryJs {
     until: Option<i64>,
     limit: Option<u32>,
     cursor: Option<String>,
-}
-
-impl JsOptions for HistoryJs {
-    const KEYS: &'static [&'static str] = &[
-        "userId",
-        "anonymousId",
-        "sessionId",
-        "types",
-        "names",
-        "since",
-        "until",
-        "limit",
-        "cursor",
-    ];
 }
 
 impl HistoryJs {
@@ -98,15 +75,13 @@ impl HistoryJs {
     }
 }
 
-#[derive(Deserialize, Default)]
+/// `{ name, type }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DimensionJs {
     name: String,
     #[serde(rename = "type")]
     ty: Option<SimpleType>,
-}
-
-impl JsOptions for DimensionJs {
-    const KEYS: &'static [&'static str] = &["name", "type"];
 }
 
 /// Activity tracking: `trail.tracking`.
@@ -133,8 +108,9 @@ impl JsTracking {
         &self,
         #[wasm_bindgen(unchecked_param_type = "TrackEvent")] event_js: JsValue,
     ) -> Result<JsValue, JsValue> {
+        let event: EventInput = input::parse(&event_js, "event")?;
         self.0.with(|t| {
-            let (id, status) = t.tracking().track(event(&event_js)?)?;
+            let (id, status) = t.tracking().track(event)?;
             to_js(&Outcome {
                 event_id: Some(&id),
                 status: status_name(status),
@@ -158,12 +134,9 @@ impl JsTracking {
             JsValue,
         >,
     ) -> Result<JsValue, JsValue> {
+        let o: BatchJs = input::options(&options.unwrap_or_default(), "options")?;
+        let inputs: Vec<crate::Result<EventInput>> = input::each(&events, "events", "event")?;
         self.0.with(|t| {
-            let o: BatchJs = read_opt(options, "options")?;
-            let list: js_sys::Array = events
-                .dyn_into()
-                .map_err(|_| Error::invalid("events", "must be an array"))?;
-            let inputs = list.iter().map(|e| event(&e)).collect();
             let results = t
                 .tracking()
                 .track_batch_parsed(inputs, o.partial.unwrap_or(false))?;
@@ -181,10 +154,7 @@ impl JsTracking {
                         error: Some(ErrorJs {
                             code: e.code(),
                             message: e.to_string(),
-                            field: match e {
-                                Error::InvalidInput { field, .. } => Some(field.clone()),
-                                _ => None,
-                            },
+                            field: e.field().map(str::to_owned),
                         }),
                     },
                 })
@@ -207,10 +177,9 @@ impl JsTracking {
         #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
         #[wasm_bindgen(unchecked_param_type = "EventSchema")] schema: JsValue,
     ) -> Result<(), JsValue> {
-        self.0.with(|t| {
-            let schema: EventSchema = json::from_js(&schema, "schema")?;
-            t.tracking().define_event(&string(&name, "name")?, &schema)
-        })
+        let name = input::string(&name, "name")?;
+        let schema: EventSchema = input::parse(&schema, "schema")?;
+        self.0.with(|t| t.tracking().define_event(&name, &schema))
     }
 
     /// Declares a custom dimension (`type`: `'string'`, `'number'` or
@@ -220,8 +189,8 @@ impl JsTracking {
         &self,
         #[wasm_bindgen(unchecked_param_type = "DimensionDefinition")] definition: JsValue,
     ) -> Result<(), JsValue> {
+        let d: DimensionJs = input::parse(&definition, "definition")?;
         self.0.with(|t| {
-            let d: DimensionJs = read_opt(Some(definition), "definition")?;
             t.tracking()
                 .define_dimension(&d.name, d.ty.unwrap_or(SimpleType::String))
         })
@@ -238,11 +207,10 @@ impl JsTracking {
         &self,
         #[wasm_bindgen(unchecked_param_type = "HistoryQuery")] query: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.0.with(|t| {
-            let q: HistoryJs = read_opt(Some(query), "query")?;
-            let (filter, limit, cursor) = q.filter();
-            to_js(&t.tracking().history(&filter, limit, cursor.as_deref())?)
-        })
+        let q: HistoryJs = input::options(&query, "query")?;
+        let (filter, limit, cursor) = q.filter();
+        self.0
+            .with(|t| to_js(&t.tracking().history(&filter, limit, cursor.as_deref())?))
     }
 
     /// How many events match (same filter as `history`, no paging).
@@ -250,11 +218,9 @@ impl JsTracking {
         &self,
         #[wasm_bindgen(unchecked_param_type = "HistoryQuery")] query: JsValue,
     ) -> Result<f64, JsValue> {
-        self.0.with(|t| {
-            let q: HistoryJs = read_opt(Some(query), "query")?;
-            let (filter, _, _) = q.filter();
-            Ok(t.tracking().count(&filter)? as f64)
-        })
+        let q: HistoryJs = input::options(&query, "query")?;
+        let (filter, _, _) = q.filter();
+        self.0.with(|t| Ok(t.tracking().count(&filter)? as f64))
     }
 
     /// Links an anonymous id to a user, earlier and later events alike.
@@ -265,13 +231,10 @@ impl JsTracking {
         anonymous_id: JsValue,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
     ) -> Result<f64, JsValue> {
-        self.0.with(|t| {
-            let n = t.tracking().identify(
-                &string(&anonymous_id, "anonymousId")?,
-                &string(&user_id, "userId")?,
-            )?;
-            Ok(n as f64)
-        })
+        let anonymous_id = input::string(&anonymous_id, "anonymousId")?;
+        let user_id = input::string(&user_id, "userId")?;
+        self.0
+            .with(|t| Ok(t.tracking().identify(&anonymous_id, &user_id)? as f64))
     }
 
     /// The outbox, when enabled with `tracking: { outbox: true }`.
@@ -303,12 +266,17 @@ impl JsOutbox {
     /// }
     /// ```
     #[wasm_bindgen(unchecked_return_type = "OutboxBatch | null")]
-    pub fn take(&self, max: Option<u32>) -> Result<JsValue, JsValue> {
-        self.0
-            .with(|t| match t.tracking().outbox_take(max.unwrap_or(100))? {
+    pub fn take(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] max: Option<JsValue>,
+    ) -> Result<JsValue, JsValue> {
+        let max = input::opt_integer(&max.unwrap_or_default(), "max", 0, u32::MAX.into())?;
+        self.0.with(
+            |t| match t.tracking().outbox_take(max.unwrap_or(100) as u32)? {
                 Some(batch) => to_js(&batch),
                 None => Ok(JsValue::NULL),
-            })
+            },
+        )
     }
 
     /// Removes a delivered batch. Throws `NOT_FOUND` if its lease expired.
@@ -316,8 +284,9 @@ impl JsOutbox {
         &self,
         #[wasm_bindgen(js_name = batchId, unchecked_param_type = "string")] batch_id: JsValue,
     ) -> Result<f64, JsValue> {
+        let batch_id = input::string(&batch_id, "batchId")?;
         self.0
-            .with(|t| Ok(t.tracking().outbox_ack(&string(&batch_id, "batchId")?)? as f64))
+            .with(|t| Ok(t.tracking().outbox_ack(&batch_id)? as f64))
     }
 
     /// Returns a batch to the queue; each event is due again after
@@ -326,8 +295,9 @@ impl JsOutbox {
         &self,
         #[wasm_bindgen(js_name = batchId, unchecked_param_type = "string")] batch_id: JsValue,
     ) -> Result<f64, JsValue> {
+        let batch_id = input::string(&batch_id, "batchId")?;
         self.0
-            .with(|t| Ok(t.tracking().outbox_nack(&string(&batch_id, "batchId")?)? as f64))
+            .with(|t| Ok(t.tracking().outbox_nack(&batch_id)? as f64))
     }
 
     /// `{ queued, leased, dropped }`.
@@ -345,22 +315,34 @@ pub struct JsQuarantine(Handle);
 impl JsQuarantine {
     /// Quarantined events, oldest first.
     #[wasm_bindgen(unchecked_return_type = "QuarantinedEvent[]")]
-    pub fn list(&self, limit: Option<u32>) -> Result<JsValue, JsValue> {
+    pub fn list(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] limit: Option<JsValue>,
+    ) -> Result<JsValue, JsValue> {
+        let limit = input::opt_integer(&limit.unwrap_or_default(), "limit", 0, u32::MAX.into())?;
         self.0
-            .with(|t| to_js(&t.tracking().quarantine_list(limit)?))
+            .with(|t| to_js(&t.tracking().quarantine_list(limit.map(|n| n as u32))?))
     }
 
     /// Tracks a quarantined event again; on success it leaves the quarantine.
     #[wasm_bindgen(unchecked_return_type = "TrackStatus")]
-    pub fn retry(&self, id: f64) -> Result<JsValue, JsValue> {
+    pub fn retry(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let id = input::integer(&id, "id", 0, i64::MAX >> 11)?;
         self.0.with(|t| {
-            let status = t.tracking().quarantine_retry(id as i64)?;
+            let status = t.tracking().quarantine_retry(id)?;
             Ok(JsValue::from_str(status_name(status)))
         })
     }
 
     /// Deletes a quarantined event. Returns whether it was there.
-    pub fn discard(&self, id: f64) -> Result<bool, JsValue> {
-        self.0.with(|t| t.tracking().quarantine_discard(id as i64))
+    pub fn discard(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
+    ) -> Result<bool, JsValue> {
+        let id = input::integer(&id, "id", 0, i64::MAX >> 11)?;
+        self.0.with(|t| t.tracking().quarantine_discard(id))
     }
 }

@@ -8,13 +8,13 @@ use wasm_bindgen::prelude::*;
 use super::analytics::JsAnalytics;
 use super::error::js;
 use super::experiments::JsExperiments;
-use super::opfs;
 use super::prefs::JsPrefs;
 use super::privacy::JsPrivacy;
 use super::sessions::JsSessions;
 use super::tracking::JsTracking;
+use super::vfs::opfs;
 use crate::error::Error;
-use crate::store::StoreError;
+use crate::error::StoreError;
 use crate::UserTrail;
 
 /// An engine and what it holds: the lease on its OPFS file, if any, is
@@ -77,8 +77,8 @@ impl JsUserTrail {
     pub async fn open(
         #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] options: Option<JsValue>,
     ) -> Result<JsUserTrail, JsValue> {
+        let parsed = super::open_options::parse(&options.unwrap_or(JsValue::UNDEFINED))?;
         let open = async {
-            let parsed = super::open_options::parse(options.unwrap_or(JsValue::UNDEFINED))?;
             let (options, lease) = parsed.resolve().await?;
             Ok(Open {
                 trail: UserTrail::open(options)?,

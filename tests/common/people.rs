@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::dataset::*;
 use serde_json::{json, Value};
-use usertrail::analytics::{Experiment, Variant};
 use usertrail::clock::ManualClock;
+use usertrail::experiments::{Experiment, Variant};
 use usertrail::privacy::{GrantOptions, PrivacyConfig};
 use usertrail::session::{ClientContext, CreateOptions};
 use usertrail::tracking::{

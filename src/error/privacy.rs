@@ -1,6 +1,6 @@
 //! Privacy's errors.
 
-use crate::error::{Error, ErrorCode};
+use super::ErrorCode;
 
 /// A privacy call was refused. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -37,11 +37,5 @@ impl ErrorCode for PrivacyError {
             Self::ConsentRequired { .. } => "CONSENT_REQUIRED",
             Self::UnsupportedFormat { .. } => "UNSUPPORTED_FORMAT",
         }
-    }
-}
-
-impl From<PrivacyError> for Error {
-    fn from(e: PrivacyError) -> Self {
-        Error::Privacy(e)
     }
 }

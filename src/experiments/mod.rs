@@ -1,15 +1,38 @@
 //! A/B experiments: deterministic assignment, exposure events, and results
 //! with a two-proportion z-test against the control.
+//!
+//! Experiments write (assignments, and exposure events through tracking),
+//! so they are their own concern beside the read-only analytics.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use usertrail::clock::ManualClock;
+//! use usertrail::experiments::{Experiment, Variant};
+//! use usertrail::{OpenOptions, Storage, UserTrail};
+//!
+//! let trail = UserTrail::open(
+//!     OpenOptions::new(Storage::Memory).clock(Arc::new(ManualClock::new(1_000))),
+//! ).unwrap();
+//! let arm = |name: &str| Variant { name: name.into(), weight: 1.0 };
+//! let ex = trail.experiments();
+//! ex.define(&Experiment { key: "buy_button".into(), variants: vec![arm("blue"), arm("green")] }).unwrap();
+//! let seen = ex.assign("buy_button", "ann").unwrap();
+//! assert_eq!(ex.assign("buy_button", "ann").unwrap(), seen, "assignments are sticky");
+//! ```
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::stats::{z_test, Comparison};
-use super::AnalyticsError;
-use crate::clock::Clock;
-use crate::error::{Error, Result};
-use crate::tracking::{check_text, EventInput, EventType, Tracking};
+pub use crate::kernel::stats::Comparison;
+
+use crate::consent::{self, PERSONALIZATION};
+use crate::error::{Error, ExperimentError, Result};
+use crate::kernel::clock::Clock;
+use crate::kernel::ids::{fnv1a, uuid_text};
+use crate::kernel::stats::z_test;
+use crate::kernel::text::check as check_text;
+use crate::tracking::{EventInput, EventType, Tracking};
 
 /// The name of the event [`Experiments::assign`] records on first exposure.
 pub const EXPOSURE_EVENT: &str = "experiment.exposure";
@@ -98,7 +121,7 @@ fn mix(mut h: u64) -> u64 {
 /// weight. The same inputs give the same answer on every target and
 /// release.
 pub fn variant_for(key: &str, user: &str, variants: &[Variant]) -> usize {
-    let h = mix(crate::tracking::fnv1a(&[key.as_bytes(), user.as_bytes()]));
+    let h = mix(fnv1a(&[key.as_bytes(), user.as_bytes()]));
     let x = (h >> 11) as f64 / (1u64 << 53) as f64;
     let total: f64 = variants.iter().map(|v| v.weight).sum();
     let mut acc = 0.0;
@@ -122,25 +145,17 @@ fn exposure_id(key: &str, user: &str) -> String {
     let mut b: [u8; 16] = d.finalize()[..16].try_into().expect("16 bytes");
     b[6] = 0x80 | (b[6] & 0x0F);
     b[8] = 0x80 | (b[8] & 0x3F);
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    uuid_text(&b)
 }
 
 impl Experiment {
     fn check(&self) -> Result<()> {
-        check_text("key", Some(&self.key), 128)?;
+        check_text("key", &self.key, 128)?;
         if !(2..=20).contains(&self.variants.len()) {
             return Err(Error::invalid("variants", "must be 2 to 20 variants"));
         }
         for (i, v) in self.variants.iter().enumerate() {
-            check_text(&format!("variants[{i}].name"), Some(&v.name), 128)?;
+            check_text(&format!("variants[{i}].name"), &v.name, 128)?;
             if !(v.weight.is_finite() && v.weight > 0.0) {
                 return Err(Error::invalid(
                     format!("variants[{i}].weight"),
@@ -184,14 +199,13 @@ impl<'a> Experiments<'a> {
 
     /// One experiment, or `EXPERIMENT_NOT_FOUND`.
     pub fn get(&self, key: &str) -> Result<Experiment> {
-        check_text("key", Some(key), 128)?;
+        check_text("key", key, 128)?;
         let variants: Option<String> = self
             .conn
             .prepare_cached("SELECT variants FROM experiments WHERE key = ?1")?
             .query_row([key], |r| r.get(0))
             .optional()?;
-        let variants =
-            variants.ok_or_else(|| AnalyticsError::ExperimentNotFound { key: key.into() })?;
+        let variants = variants.ok_or_else(|| ExperimentError::NotFound { key: key.into() })?;
         Ok(Experiment {
             key: key.into(),
             variants: parse_variants(&variants)?,
@@ -221,7 +235,7 @@ impl<'a> Experiments<'a> {
     /// `personalization` consent and the subject has not given it, the
     /// answer is the control and nothing is stored.
     pub fn assign(&self, key: &str, user_id: &str) -> Result<String> {
-        check_text("userId", Some(user_id), 256)?;
+        check_text("userId", user_id, 256)?;
         let e = self.get(key)?;
         let stored: Option<String> = self
             .conn
@@ -236,8 +250,8 @@ impl<'a> Experiments<'a> {
         // Without personalization consent where it is required: the
         // control, with nothing stored and no exposure recorded.
         let privacy = self.tracking.privacy();
-        if privacy.requires(crate::privacy::PERSONALIZATION)
-            && !crate::privacy::allows(self.conn, &[user_id], crate::privacy::PERSONALIZATION)?
+        if privacy.requires(PERSONALIZATION)
+            && !consent::allows(self.conn, &[user_id], PERSONALIZATION)?
         {
             return Ok(e.variants[0].name.clone());
         }
@@ -270,7 +284,7 @@ impl<'a> Experiments<'a> {
     /// two-proportion z-test against the control (p-value, 95% CI of the
     /// difference in rates).
     pub fn results(&self, key: &str, o: &ResultsOptions) -> Result<ExperimentResults> {
-        check_text("goal", Some(&o.goal), 800)?;
+        check_text("goal", &o.goal, 800)?;
         let e = self.get(key)?;
         let since = o.since.unwrap_or(0);
         let until = o.until.unwrap_or(self.clock.now_ms() + 1);
@@ -334,7 +348,7 @@ fn parse_variants(json: &str) -> Result<Vec<Variant>> {
 
 /// Moves an anonymous id's assignments to the user (part of `identify`),
 /// unless the user already has one for that experiment.
-pub(crate) fn move_subject(tx: &Connection, anonymous_id: &str, user_id: &str) -> Result<()> {
+pub fn move_subject(tx: &Connection, anonymous_id: &str, user_id: &str) -> Result<()> {
     tx.execute(
         "UPDATE OR IGNORE experiment_assignments SET user_id = ?2 WHERE user_id = ?1",
         [anonymous_id, user_id],

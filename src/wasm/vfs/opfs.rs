@@ -7,13 +7,12 @@ use serde::Deserialize;
 use sqlite_wasm_rs::WasmOsCallback;
 use sqlite_wasm_vfs::sahpool::{install, OpfsSAHError, OpfsSAHPoolCfgBuilder};
 
-use super::options::JsOptions;
 use crate::error::Error;
 use crate::store::{Storage, StoreError};
 
 /// `{ opfs: { … } }` in `UserTrail.open`'s options.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct OpfsOptions {
     /// The database's file name in the pool. Default `usertrail.db`.
     name: Option<String>,
@@ -21,10 +20,6 @@ pub(crate) struct OpfsOptions {
     pool: Option<String>,
     /// The OPFS directory the pool keeps its files in. Default `.usertrail`.
     directory: Option<String>,
-}
-
-impl JsOptions for OpfsOptions {
-    const KEYS: &'static [&'static str] = &["name", "pool", "directory"];
 }
 
 thread_local! {

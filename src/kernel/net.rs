@@ -1,7 +1,7 @@
 //! IP addresses: parsing, masking and prefixes.
 //!
 //! ```
-//! use usertrail::privacy::ip::{mask, IpMask};
+//! use usertrail::kernel::net::{mask, IpMask};
 //!
 //! assert_eq!(mask("203.0.113.77", IpMask::default()).unwrap(), "203.0.0.0");
 //! assert_eq!(mask("2001:db8:1:2:3:4:5:6", IpMask::default()).unwrap(), "2001:db8:1::");
@@ -9,10 +9,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::error::Error;
+use super::Invalid;
 
 /// How many trailing bits of an address to zero before storing it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct IpMask {
     /// Bits zeroed in an IPv4 address, 0 to 32. Default 16 (the last 2 bytes).
     pub v4_bits: u8,
@@ -34,13 +35,13 @@ impl Default for IpMask {
 const MAX_LEN: usize = 64;
 
 /// Parses an IPv4 or IPv6 address; anything else is `INVALID_INPUT` for `field`.
-pub fn parse(field: &str, text: &str) -> Result<IpAddr, Error> {
+pub fn parse(field: &str, text: &str) -> Result<IpAddr, Invalid> {
     if text.len() > MAX_LEN {
-        return Err(Error::invalid(field, "is too long to be an IP address"));
+        return Err(Invalid::new(field, "is too long to be an IP address"));
     }
     text.trim()
         .parse()
-        .map_err(|_| Error::invalid(field, "is not an IPv4 or IPv6 address"))
+        .map_err(|_| Invalid::new(field, "is not an IPv4 or IPv6 address"))
 }
 
 /// Zeroes the last `bits` bits of `addr`.
@@ -61,7 +62,7 @@ pub fn zero_low_bits(addr: IpAddr, v4_bits: u8, v6_bits: u8) -> IpAddr {
 
 /// Parses `text` and returns it masked, as text. An IPv4-mapped IPv6
 /// address is treated as the IPv4 address it carries.
-pub fn mask(text: &str, mask: IpMask) -> Result<String, Error> {
+pub fn mask(text: &str, mask: IpMask) -> Result<String, Invalid> {
     let addr = canonical(parse("ip", text)?);
     Ok(zero_low_bits(addr, mask.v4_bits, mask.v6_bits).to_string())
 }
@@ -85,7 +86,6 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
-    use crate::error::ErrorCode;
 
     #[test]
     fn masks_by_default_the_last_two_bytes_or_eighty_bits() {
@@ -132,9 +132,10 @@ mod tests {
             "' OR 1=1 --",
             &"9".repeat(5000),
         ] {
+            // An `Invalid` is `INVALID_INPUT` once it reaches the error layer.
             assert_eq!(
-                mask(bad, IpMask::default()).unwrap_err().code(),
-                "INVALID_INPUT",
+                mask(bad, IpMask::default()).unwrap_err().field,
+                "ip",
                 "{bad}"
             );
         }

@@ -2,8 +2,7 @@
 
 use std::cmp::Ordering;
 
-use super::PrivacyError;
-use crate::error::{Error, Result};
+use crate::error::{Error, PrivacyError, Result};
 
 /// Strictly necessary processing (sessions, security). Always granted.
 pub const NECESSARY: &str = "necessary";
@@ -20,8 +19,10 @@ pub const SALE_SHARE: &str = "sale_share";
 pub const BUILT_IN_PURPOSES: [&str; 5] =
     [NECESSARY, ANALYTICS, PERSONALIZATION, MARKETING, SALE_SHARE];
 
-/// Privacy settings for an engine.
-#[derive(Debug, Clone)]
+/// Privacy settings for an engine. Read from JS as `privacy` in the open
+/// options: camelCase keys, unknown keys refused, every key optional.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct PrivacyConfig {
     /// The privacy policy version in force. Consent given under an older
     /// version is reported with `needs_reconsent`. Default `"1"`.

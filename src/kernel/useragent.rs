@@ -2,7 +2,7 @@
 //! class. The raw string is not kept unless the host asks for it.
 //!
 //! ```
-//! use usertrail::privacy::useragent::{parse, DeviceClass};
+//! use usertrail::kernel::useragent::{parse, DeviceClass};
 //!
 //! let ua = parse("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 \
 //!                 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1");
@@ -104,9 +104,9 @@ const BOT_MARKERS: &[&str] = &[
 pub const MAX_LEN: usize = 4096;
 
 /// Refuses a user agent longer than [`MAX_LEN`] bytes: `INVALID_INPUT`.
-pub fn check(ua: &str) -> Result<(), crate::error::Error> {
+pub fn check(ua: &str) -> Result<(), super::Invalid> {
     if ua.len() > MAX_LEN {
-        return Err(crate::error::Error::invalid(
+        return Err(super::Invalid::new(
             "userAgent",
             format!("must be at most {MAX_LEN} bytes"),
         ));

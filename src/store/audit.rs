@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::chain::{self, ChainReport};
-use super::subject;
+use super::subject_hash as subject;
 use crate::error::{Error, Result};
 
 const TABLE: &str = "audit_log";
@@ -52,7 +52,7 @@ pub struct AuditFilter {
 
 /// Appends an entry. `subject` is hashed with the database's salt; pass
 /// `keep_subject: false` to record only the hash (after erasure).
-pub(crate) fn append(
+pub fn append(
     conn: &Connection,
     at: i64,
     actor: &str,
@@ -77,7 +77,7 @@ pub(crate) fn append(
 }
 
 /// [`append`] with the hash already made.
-pub(crate) fn append_hashed(
+pub fn append_hashed(
     conn: &Connection,
     at: i64,
     actor: &str,
@@ -119,8 +119,14 @@ fn fields<'a>(
     ]
 }
 
-/// Entries matching `filter`, oldest first.
-pub(crate) fn query(conn: &Connection, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+/// Entries matching `filter`, oldest first. `hashes`, a JSON array, stands
+/// for `filter.subject`: the hashes its entries may carry (the caller
+/// resolves linked ids and earlier names).
+pub fn query(
+    conn: &Connection,
+    filter: &AuditFilter,
+    hashes: Option<String>,
+) -> Result<Vec<AuditEntry>> {
     let limit = filter.limit.unwrap_or(100);
     if !(1..=10_000).contains(&limit) {
         return Err(Error::invalid("limit", "must be 1 to 10000"));
@@ -130,10 +136,6 @@ pub(crate) fn query(conn: &Connection, filter: &AuditFilter) -> Result<Vec<Audit
             return Err(Error::invalid("until", "must not be before since"));
         }
     }
-    let hashes = match &filter.subject {
-        Some(s) => Some(super::subject::Scope::resolve(conn, s)?.hashes_json()),
-        None => None,
-    };
     let mut stmt = conn.prepare_cached(
         "SELECT seq, at, actor, action, subject, subject_hash, details FROM audit_log \
          WHERE (?1 IS NULL OR subject_hash IN (SELECT value FROM json_each(?1))) \
@@ -167,7 +169,7 @@ pub(crate) fn query(conn: &Connection, filter: &AuditFilter) -> Result<Vec<Audit
 
 /// Checks the whole log: links, hashes, both ends, and that each subject
 /// still matches its hash.
-pub(crate) fn verify(conn: &Connection) -> Result<ChainReport> {
+pub fn verify(conn: &Connection) -> Result<ChainReport> {
     let salt = subject::salt(conn)?;
     let mut stmt = conn.prepare(
         "SELECT seq, at, actor, action, subject, subject_hash, details, prev_hash, hash \

@@ -1,7 +1,6 @@
 //! Tracking's errors.
 
-use crate::error::ErrorCode;
-use crate::store::StoreError;
+use super::ErrorCode;
 
 /// A tracking operation failed. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +17,8 @@ pub enum TrackingError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The event sets a dimension that was never defined (strict mode).
+    /// An event sets a dimension that was never defined (strict mode), or
+    /// an analytics filter, breakdown or segment names one.
     /// Code `UNKNOWN_DIMENSION`.
     #[error("dimension {name:?} is not defined; call defineDimension first")]
     UnknownDimension {
@@ -31,9 +31,6 @@ pub enum TrackingError {
         /// What was looked for.
         what: String,
     },
-    /// The storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 impl ErrorCode for TrackingError {
@@ -42,13 +39,6 @@ impl ErrorCode for TrackingError {
             Self::SchemaViolation { .. } => "SCHEMA_VIOLATION",
             Self::UnknownDimension { .. } => "UNKNOWN_DIMENSION",
             Self::NotFound { .. } => "NOT_FOUND",
-            Self::Store(e) => e.code(),
         }
-    }
-}
-
-impl From<rusqlite::Error> for TrackingError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Store(e.into())
     }
 }

@@ -2,7 +2,7 @@
 
 use rusqlite::ErrorCode as SqliteCode;
 
-use crate::error::ErrorCode;
+use super::ErrorCode;
 
 /// Opening, migrating, importing or exporting the database failed.
 ///
@@ -70,15 +70,6 @@ pub enum StoreError {
         /// What SQLite reported.
         detail: String,
     },
-    /// A storage option was rejected before anything was opened.
-    /// Code `INVALID_INPUT`.
-    #[error("invalid input: {field}: {reason}")]
-    InvalidInput {
-        /// The option at fault.
-        field: String,
-        /// What was wrong with it.
-        reason: String,
-    },
     /// Any other SQLite failure. Code `STORAGE_ERROR`.
     #[error("storage error: {0}")]
     Sqlite(rusqlite::Error),
@@ -96,16 +87,15 @@ impl ErrorCode for StoreError {
             Self::CannotOpen { .. } => "CANNOT_OPEN",
             Self::Unsupported { .. } => "UNSUPPORTED",
             Self::MigrationFailed { .. } => "MIGRATION_FAILED",
-            Self::InvalidInput { .. } => "INVALID_INPUT",
             Self::Sqlite(_) => "STORAGE_ERROR",
         }
     }
 }
 
-impl From<rusqlite::Error> for StoreError {
+impl StoreError {
     /// Classifies an SQLite failure by its primary result code, so that hosts
     /// can react to the cases they can do something about.
-    fn from(e: rusqlite::Error) -> Self {
+    pub fn classify(e: rusqlite::Error) -> Self {
         let detail = e.to_string();
         match e.sqlite_error_code() {
             Some(SqliteCode::NotADatabase) => Self::NotADatabase,

@@ -6,7 +6,7 @@
 //! tests).
 //!
 //! ```
-//! use usertrail::privacy::redact::redact;
+//! use usertrail::kernel::redact::redact;
 //!
 //! assert_eq!(
 //!     redact("mail jo@example.com or call +44 20 7946 0958").as_deref(),

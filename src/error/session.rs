@@ -1,7 +1,6 @@
 //! The sessions' errors.
 
-use crate::error::ErrorCode;
-use crate::store::StoreError;
+use super::ErrorCode;
 
 /// A session operation failed. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +44,6 @@ pub enum SessionError {
         /// The key tried.
         key_id: String,
     },
-    /// The storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 impl ErrorCode for SessionError {
@@ -59,13 +55,6 @@ impl ErrorCode for SessionError {
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             Self::KeyMissing { .. } => "KEY_MISSING",
             Self::DecryptionFailed { .. } => "DECRYPTION_FAILED",
-            Self::Store(e) => e.code(),
         }
-    }
-}
-
-impl From<rusqlite::Error> for SessionError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Store(e.into())
     }
 }

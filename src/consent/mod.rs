@@ -1,0 +1,96 @@
+//! Consent: the purposes, the policy version in force, each subject's
+//! decisions with their proof in a hash-chained ledger, and the gate that
+//! tracking, preferences and experiments ask before storing what needs
+//! consent.
+//!
+//! It sits below the concerns it gates, so they need not import `privacy`.
+//! Decisions about a subject count for the anonymous ids `identify` linked
+//! to it ([`crate::store::identity`]), and the latest decision wins.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use usertrail::{clock::ManualClock, OpenOptions, Storage, UserTrail};
+//! use usertrail::privacy::GrantOptions;
+//!
+//! let trail = UserTrail::open(
+//!     OpenOptions::new(Storage::Memory).clock(Arc::new(ManualClock::new(1_000))),
+//! ).unwrap();
+//! let conn = trail.store().conn();
+//! assert!(!usertrail::consent::allows(conn, &["ann"], "analytics").unwrap());
+//! let grant = GrantOptions {
+//!     purposes: vec!["analytics".into()],
+//!     source: "banner".into(),
+//!     ..GrantOptions::default()
+//! };
+//! trail.privacy().grant("ann", &grant).unwrap();
+//! assert!(usertrail::consent::allows(conn, &["ann"], "analytics").unwrap());
+//! ```
+
+mod config;
+mod ledger;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+pub use config::{
+    check_version, compare_versions, PrivacyConfig, ANALYTICS, BUILT_IN_PURPOSES, MARKETING,
+    NECESSARY, PERSONALIZATION, SALE_SHARE,
+};
+pub use ledger::{
+    check_label, ConsentStatus, Decision, GrantOptions, LedgerEntry, PurposeState, WithdrawOptions,
+};
+
+use crate::error::Result;
+use crate::kernel::clock::Clock;
+use crate::kernel::net::IpMask;
+
+/// The consent operations of one engine: recording decisions, reading
+/// them back, checking the ledger.
+pub struct Consent<'a> {
+    conn: &'a Connection,
+    clock: &'a dyn Clock,
+    config: &'a PrivacyConfig,
+    ip_mask: IpMask,
+}
+
+impl<'a> Consent<'a> {
+    /// Consent on `conn` under `config`; `ip_mask` masks the IP addresses
+    /// kept as proof.
+    pub fn new(
+        conn: &'a Connection,
+        clock: &'a dyn Clock,
+        config: &'a PrivacyConfig,
+        ip_mask: IpMask,
+    ) -> Self {
+        Self {
+            conn,
+            clock,
+            config,
+            ip_mask,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &PrivacyConfig {
+        self.config
+    }
+}
+
+/// Whether the subjects in `ids` (an event's user and anonymous id, say)
+/// and the ids linked to them have granted `purpose`: the latest decision
+/// across them wins, and no decision means no.
+pub fn allows(conn: &Connection, ids: &[&str], purpose: &str) -> Result<bool> {
+    if ids.is_empty() {
+        return Ok(false);
+    }
+    let ids =
+        serde_json::to_string(&crate::store::identity::linked(conn, ids)?).unwrap_or_default();
+    let granted: Option<bool> = conn
+        .prepare_cached(
+            "SELECT granted FROM consents WHERE purpose = ?2 \
+             AND subject IN (SELECT value FROM json_each(?1)) \
+             ORDER BY at DESC, seq DESC LIMIT 1",
+        )?
+        .query_row(params![ids, purpose], |r| r.get(0))
+        .optional()?;
+    Ok(granted.unwrap_or(false))
+}

@@ -1,0 +1,195 @@
+//! Errors, each with a stable string code: the crate's one error leaf.
+//!
+//! Every concern's error enum lives here ([`StoreError`], [`SessionError`],
+//! [`TrackingError`], [`PrefsError`], [`ExperimentError`],
+//! [`PrivacyError`]), and [`Error`] gathers them for the engine's API. This
+//! module imports only the kernel, so every concern can import it. Match on
+//! [`ErrorCode::code`], never on the message: codes are part of the public
+//! API (they reach JavaScript as `err.code`) and never change meaning, while
+//! messages may be reworded. `docs/ERRORS.md` lists every code; a test keeps
+//! that list equal to [`CODES`] and to what `code()` can return.
+
+mod experiment;
+mod prefs;
+mod privacy;
+mod session;
+mod store;
+mod tracking;
+
+pub use experiment::ExperimentError;
+pub use prefs::PrefsError;
+pub use privacy::PrivacyError;
+pub use session::SessionError;
+pub use store::StoreError;
+pub use tracking::TrackingError;
+
+use crate::kernel::Invalid;
+
+/// A stable, machine-readable code for an error, such as `"SCHEMA_TOO_NEW"`.
+pub trait ErrorCode {
+    /// The code: upper snake case, stable across releases.
+    fn code(&self) -> &'static str;
+}
+
+/// Every code [`ErrorCode::code`] can return, in the order `docs/ERRORS.md`
+/// lists them.
+pub const CODES: &[&str] = &[
+    "INVALID_INPUT",
+    "CLOSED",
+    "NOT_A_DATABASE",
+    "CORRUPT",
+    "SCHEMA_TOO_NEW",
+    "FOREIGN_DATABASE",
+    "BUSY",
+    "STORAGE_FULL",
+    "CANNOT_OPEN",
+    "UNSUPPORTED",
+    "MIGRATION_FAILED",
+    "STORAGE_ERROR",
+    "SESSION_NOT_FOUND",
+    "SESSION_EXPIRED",
+    "CONFLICT",
+    "PAYLOAD_TOO_LARGE",
+    "KEY_MISSING",
+    "DECRYPTION_FAILED",
+    "SCHEMA_VIOLATION",
+    "UNKNOWN_DIMENSION",
+    "UNKNOWN_PREFERENCE",
+    "EXPERIMENT_NOT_FOUND",
+    "UNKNOWN_PURPOSE",
+    "CONSENT_REQUIRED",
+    "UNSUPPORTED_FORMAT",
+    "NOT_FOUND",
+];
+
+/// Any error the engine returns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Opening, migrating, importing, exporting or querying the database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A session operation failed.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// A tracking operation failed.
+    #[error(transparent)]
+    Tracking(#[from] TrackingError),
+    /// A preferences operation failed.
+    #[error(transparent)]
+    Prefs(#[from] PrefsError),
+    /// An experiment call failed.
+    #[error(transparent)]
+    Experiment(#[from] ExperimentError),
+    /// A consent, export, erasure or retention call failed.
+    #[error(transparent)]
+    Privacy(#[from] PrivacyError),
+    /// An argument was rejected before anything was written.
+    /// Code `INVALID_INPUT`.
+    #[error("invalid input: {field}: {reason}")]
+    InvalidInput {
+        /// The argument or option at fault, as the caller spelled it.
+        field: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The engine was closed. Code `CLOSED`.
+    #[error("the engine is closed")]
+    Closed,
+}
+
+impl Error {
+    /// An [`Error::InvalidInput`] naming `field`.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The argument or option at fault, for `INVALID_INPUT`.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidInput { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// `self`, with an `INVALID_INPUT` field prefixed by `prefix` (for
+    /// example the place of an event in a batch).
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            Self::InvalidInput { field, reason } => Self::InvalidInput {
+                field: format!("{prefix}.{field}"),
+                reason,
+            },
+            e => e,
+        }
+    }
+}
+
+impl ErrorCode for Error {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Store(e) => e.code(),
+            Self::Session(e) => e.code(),
+            Self::Tracking(e) => e.code(),
+            Self::Prefs(e) => e.code(),
+            Self::Experiment(e) => e.code(),
+            Self::Privacy(e) => e.code(),
+            Self::InvalidInput { .. } => "INVALID_INPUT",
+            Self::Closed => "CLOSED",
+        }
+    }
+}
+
+/// The one conversion from SQLite's errors: classified by their result code
+/// ([`StoreError::classify`]).
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(StoreError::classify(e))
+    }
+}
+
+impl From<Invalid> for Error {
+    fn from(e: Invalid) -> Self {
+        Self::InvalidInput {
+            field: e.field,
+            reason: e.reason,
+        }
+    }
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_strings() {
+        assert_eq!(
+            Error::invalid("storage", "unknown kind").code(),
+            "INVALID_INPUT"
+        );
+        assert_eq!(Error::Closed.code(), "CLOSED");
+        let store: Error = StoreError::NotADatabase.into();
+        assert_eq!(store.code(), "NOT_A_DATABASE");
+        assert!(Error::invalid("storage", "unknown kind")
+            .to_string()
+            .contains("storage"));
+        let kernel: Error = Invalid::new("ip", "is not an IP address").into();
+        assert_eq!(
+            (kernel.code(), kernel.field()),
+            ("INVALID_INPUT", Some("ip"))
+        );
+        assert_eq!(
+            Error::invalid("name", "bad").within("events[3]").field(),
+            Some("events[3].name")
+        );
+    }
+}

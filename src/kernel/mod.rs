@@ -1,0 +1,28 @@
+//! The kernel: small, pure helpers that every concern uses. It imports
+//! nothing else from the crate, so any module may import it.
+//!
+//! - [`clock`] and [`calendar`]: time, injectable, and civil dates;
+//! - [`ids`]: CSPRNG bytes, UUIDv7s, hex and a stable hash;
+//! - [`net`]: IP parsing and masking;
+//! - [`useragent`]: user agents reduced to a browser, an OS and a device class;
+//! - [`redact`]: emails, phone numbers and card numbers in free text;
+//! - [`text`]: the one check on caller-supplied text;
+//! - [`fastmap`] and [`stats`]: fast maps for in-memory metrics, medians,
+//!   percentiles and the two-proportion z-test.
+//!
+//! A check that fails returns an [`Invalid`], which the error layer turns
+//! into `INVALID_INPUT`.
+
+pub mod bytes;
+pub mod calendar;
+pub mod clock;
+pub mod fastmap;
+pub mod ids;
+mod invalid;
+pub mod net;
+pub mod redact;
+pub mod stats;
+pub mod text;
+pub mod useragent;
+
+pub use invalid::Invalid;

@@ -1,0 +1,104 @@
+//! The rollup kept up to date at ingest: one row per user (or anonymous
+//! visitor) per UTC hour, in `rollup_user_hours`. Tracking writes it in the
+//! same transaction as the events it counts, so the two never disagree;
+//! analytics reads it (active users, stickiness, retention) when a query
+//! has no filters and whole-hour boundaries.
+
+use rusqlite::{params, Connection};
+
+use crate::error::Result;
+use crate::kernel::calendar::HOUR_MS;
+use crate::kernel::fastmap::FastMap;
+
+/// What one ingest transaction adds, summed per (hour, user) so each pair
+/// costs one write however many events it has: events, weight, highest
+/// rate. Keyed by hour, then user, so an event of a pair already seen
+/// looks its user up by `&str` and allocates nothing.
+#[derive(Debug, Default)]
+pub struct Pending {
+    hours: FastMap<i64, FastMap<String, (i64, f64, f64)>>,
+}
+
+impl Pending {
+    /// Counts one stored event.
+    pub fn add(&mut self, ts: i64, user_key: Option<&str>, rate: f64) {
+        let Some(user) = user_key else { return };
+        let hour = ts.div_euclid(HOUR_MS);
+        let users = self.hours.entry(hour).or_default();
+        if !users.contains_key(user) {
+            users.insert(user.to_owned(), (0, 0.0, 0.0));
+        }
+        let e = users.get_mut(user).expect("inserted above");
+        e.0 += 1;
+        e.1 += 1.0 / rate;
+        e.2 = e.2.max(rate);
+    }
+
+    /// Writes the sums, inside the caller's transaction.
+    pub fn flush(self, tx: &Connection) -> Result<()> {
+        if self.hours.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (hour, user_key) DO UPDATE SET \
+             events = events + excluded.events, weight = weight + excluded.weight, \
+             max_rate = max(max_rate, excluded.max_rate)",
+        )?;
+        for (hour, users) in self.hours {
+            for (user, (n, w, rate)) in users {
+                stmt.execute(params![hour, user, n, w, rate])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Moves an anonymous id's rows to the user it was identified as (part of
+/// `identify`): those are exactly its events that had no user id.
+pub fn move_subject(tx: &Connection, anonymous_id: &str, user_id: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate) \
+         SELECT hour, ?2, events, weight, max_rate FROM rollup_user_hours WHERE user_key = ?1 \
+         ON CONFLICT (hour, user_key) DO UPDATE SET events = events + excluded.events, \
+         weight = weight + excluded.weight, max_rate = max(max_rate, excluded.max_rate)",
+        [anonymous_id, user_id],
+    )?;
+    tx.execute(
+        "DELETE FROM rollup_user_hours WHERE user_key = ?1",
+        [anonymous_id],
+    )?;
+    Ok(())
+}
+
+/// Rebuilds the rollup from the events, for after bulk deletes.
+pub fn rebuild(tx: &Connection) -> Result<()> {
+    tx.execute_batch(
+        "DELETE FROM rollup_user_hours;
+         INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate)
+         SELECT ts / 3600000, COALESCE(user_id, anonymous_id), COUNT(*), SUM(1.0 / sample_rate),
+                MAX(sample_rate)
+         FROM events WHERE COALESCE(user_id, anonymous_id) IS NOT NULL GROUP BY 1, 2;",
+    )?;
+    Ok(())
+}
+
+/// Forgets the rollup before `cutoff` (ms), after retention deleted the
+/// events before it: whole hours go, and a partly deleted hour is recounted.
+pub fn forget_before(tx: &Connection, cutoff: i64) -> Result<()> {
+    let hour = cutoff.div_euclid(HOUR_MS);
+    tx.prepare_cached("DELETE FROM rollup_user_hours WHERE hour < ?1")?
+        .execute([hour])?;
+    if cutoff.rem_euclid(HOUR_MS) != 0 {
+        tx.prepare_cached("DELETE FROM rollup_user_hours WHERE hour = ?1")?
+            .execute([hour])?;
+        tx.prepare_cached(
+            "INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate) \
+             SELECT ?1, COALESCE(user_id, anonymous_id), COUNT(*), SUM(1.0 / sample_rate), MAX(sample_rate) \
+             FROM events WHERE ts >= ?2 AND ts < ?3 AND COALESCE(user_id, anonymous_id) IS NOT NULL \
+             GROUP BY 2",
+        )?
+        .execute([hour, cutoff, (hour + 1) * HOUR_MS])?;
+    }
+    Ok(())
+}

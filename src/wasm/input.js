@@ -1,0 +1,123 @@
+// Reading JavaScript arguments for the wasm bindings.
+//
+// Everything that can run a caller's code while an argument is read (a
+// getter, `toJSON`, a Proxy trap) runs here, inside try/catch, before the
+// engine is touched. A failure comes back as a string starting with NUL,
+// `\0field\0reason`, which the bindings turn into INVALID_INPUT naming the
+// field; so a hostile argument is a typed error and never unwinds through
+// the engine. JSON text never starts with NUL.
+
+function fail(field, reason) {
+  return `\u0000${field}\u0000${reason}`;
+}
+
+/** The failure of the value at `here` inside the argument `field`. */
+function failAt(field, here, reason) {
+  return fail(field, here === field ? reason : `${here.slice(field.length).replace(/^\./, '')} ${reason}`);
+}
+
+function describe(err) {
+  try {
+    return String(err?.message ?? err);
+  } catch {
+    return 'an exception';
+  }
+}
+
+class Refused {
+  constructor(field, reason) {
+    this.field = field;
+    this.reason = reason;
+  }
+}
+
+function base64(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+/**
+ * `value` as JSON text, or `\0field\0reason`. What JSON cannot say faithfully
+ * is refused, the reason naming its path inside the argument: BigInts,
+ * Symbols, functions, non-finite numbers, cycles. Byte arrays become `{"$bytes": base64}`. Keys in `omit` are
+ * skipped at the top level (options read separately, such as callbacks).
+ */
+export function toJson(value, field, omit) {
+  const paths = new WeakMap();
+  let top = null;
+  try {
+    const text = JSON.stringify(value, function (key, v) {
+      let here;
+      if (top === null && key === '') {
+        here = field;
+        if (v !== null && typeof v === 'object') top = v;
+      } else {
+        const base = paths.get(this) ?? field;
+        here = Array.isArray(this) ? `${base}[${key}]` : `${base}.${key}`;
+        if (omit && this === top && omit.includes(key)) return undefined;
+      }
+      switch (typeof v) {
+        case 'bigint':
+          throw new Refused(here, 'must not be a BigInt');
+        case 'symbol':
+          throw new Refused(here, 'must not be a Symbol');
+        case 'function':
+          throw new Refused(here, 'must not be a function');
+        case 'number':
+          if (!Number.isFinite(v)) throw new Refused(here, 'must be a finite number');
+          break;
+        case 'object':
+          if (v === null) break;
+          if (ArrayBuffer.isView(v)) return { $bytes: base64(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) };
+          paths.set(v, here);
+          break;
+      }
+      return v;
+    });
+    return text === undefined ? fail(field, 'is required') : text;
+  } catch (err) {
+    if (err instanceof Refused) return failAt(field, err.field, err.reason);
+    return fail(field, `could not be read: ${describe(err)}`);
+  }
+}
+
+/**
+ * Each element of the array `value` as JSON, so that one bad element fails
+ * only itself: a JSON array of `{"ok": "<the element's JSON text>"}` or
+ * `{"err": reason, "field": item}`, where `item` names one element (the
+ * core prefixes its place). The element is text, so that one the engine
+ * refuses to parse (a lone surrogate, say) fails alone.
+ * `\0field\0reason` when `value` is not an array.
+ */
+export function toJsonEach(value, field, item) {
+  try {
+    if (!Array.isArray(value)) return fail(field, 'must be an array');
+    const n = value.length;
+    if (!(n <= 1e6)) return fail(field, 'is too long');
+    const parts = [];
+    for (let i = 0; i < n; i++) {
+      const one = toJson(value[i], item);
+      if (one.charCodeAt(0) === 0) {
+        const [, f, reason] = one.split('\u0000');
+        parts.push(JSON.stringify({ err: reason, field: f }));
+      } else {
+        parts.push(`{"ok":${JSON.stringify(one)}}`);
+      }
+    }
+    return `[${parts.join(',')}]`;
+  } catch (err) {
+    return fail(field, `could not be read: ${describe(err)}`);
+  }
+}
+
+/** `obj[key]`, for reading one option that is not JSON (a function, bytes). */
+export function prop(obj, key) {
+  return obj[key];
+}
+
+/** A genuine `Uint8Array` over the bytes of `value`, or undefined for anything else. */
+export function bytesOf(value) {
+  if (!ArrayBuffer.isView(value) || !(value instanceof Uint8Array)) return undefined;
+  return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+}

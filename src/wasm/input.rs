@@ -1,0 +1,235 @@
+//! Reading and checking JS arguments, before the engine is touched.
+//!
+//! Every binding reads all of its arguments through this module first and
+//! only then borrows the engine. Option objects are read as JSON text by
+//! `input.js` (inside try/catch: a throwing getter, `toJSON` or Proxy trap
+//! is an error value, not an exception through wasm) and then by serde into
+//! the core's own types, with unknown keys refused and the field at fault
+//! named. Strings and numbers are checked by type: a BigInt, a Symbol or a
+//! function where a number or a string belongs is `INVALID_INPUT`.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use wasm_bindgen::prelude::*;
+
+use crate::error::{Error, Result};
+
+#[wasm_bindgen(module = "/src/wasm/input.js")]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = toJson)]
+    fn to_json(value: &JsValue, field: &str, omit: &JsValue) -> Result<String, JsValue>;
+    #[wasm_bindgen(catch, js_name = toJsonEach)]
+    fn to_json_each(value: &JsValue, field: &str, item: &str) -> Result<String, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn prop(obj: &JsValue, key: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_name = bytesOf)]
+    fn bytes_of(value: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+/// The error `input.js` encodes as `\0field\0reason`, or `text` itself.
+fn checked(text: String, field: &str) -> Result<String> {
+    match text.strip_prefix('\0') {
+        None => Ok(text),
+        Some(rest) => {
+            let (f, reason) = rest.split_once('\0').unwrap_or((field, rest));
+            Err(Error::invalid(f, reason))
+        }
+    }
+}
+
+fn thrown(field: &str) -> Error {
+    Error::invalid(field, "could not be read: reading it threw")
+}
+
+/// `value` as JSON text; `omit` names top-level keys to leave out.
+pub(crate) fn json(value: &JsValue, field: &str, omit: &[&str]) -> Result<String> {
+    let omit = if omit.is_empty() {
+        JsValue::UNDEFINED
+    } else {
+        omit.iter()
+            .map(|k| JsValue::from_str(k))
+            .collect::<js_sys::Array>()
+            .into()
+    };
+    checked(
+        to_json(value, field, &omit).map_err(|_| thrown(field))?,
+        field,
+    )
+}
+
+/// JSON text read as `T`. The error names the argument as its field and
+/// the path of the bad value inside it in its reason.
+pub(crate) fn from_text<T: DeserializeOwned>(text: &str, field: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| path_error(e, field))
+}
+
+fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, field: &str) -> Error {
+    let path = e.path().to_string();
+    let reason = plain(&e.into_inner().to_string());
+    if path == "." || path.is_empty() {
+        Error::invalid(field, reason)
+    } else {
+        Error::invalid(field, format!("{path}: {reason}"))
+    }
+}
+
+/// serde's message without its "at line 1 column 17" tail (the input was
+/// an object, not text the caller wrote).
+fn plain(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A JS value read as `T` through its JSON text.
+pub(crate) fn parse<T: DeserializeOwned>(value: &JsValue, field: &str) -> Result<T> {
+    from_text(&json(value, field, &[])?, field)
+}
+
+/// An optional options object: `undefined` and `null` read as `T`'s
+/// defaults; unknown keys are refused (the core types deny them).
+pub(crate) fn options<T: DeserializeOwned + Default>(value: &JsValue, field: &str) -> Result<T> {
+    options_without(value, field, &[])
+}
+
+/// [`options`], leaving out the top-level keys in `omit` (read separately).
+pub(crate) fn options_without<T: DeserializeOwned + Default>(
+    value: &JsValue,
+    field: &str,
+    omit: &[&str],
+) -> Result<T> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(T::default());
+    }
+    // `typeof` only: `Array.isArray` would throw on a revoked Proxy.
+    if !value.is_object() {
+        return Err(Error::invalid(field, "must be a plain object"));
+    }
+    let text = json(value, field, omit)?;
+    if text.starts_with('[') {
+        return Err(Error::invalid(field, "must be a plain object"));
+    }
+    from_text(&text, field)
+}
+
+/// A value that must be a plain object.
+pub(crate) fn object(value: &JsValue, field: &str) -> Result<Map<String, Value>> {
+    match parse(value, field)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(Error::invalid(field, "must be a plain object")),
+    }
+}
+
+/// Any JSON value.
+pub(crate) fn value(value: &JsValue, field: &str) -> Result<Value> {
+    parse(value, field)
+}
+
+/// Each element of an array as `T`, or the error of the element that is
+/// not one, whose field is `item` (the caller adds the element's place).
+/// The array itself must be one.
+pub(crate) fn each<T: DeserializeOwned>(
+    value: &JsValue,
+    field: &str,
+    item: &str,
+) -> Result<Vec<Result<T>>> {
+    let text = checked(
+        to_json_each(value, field, item).map_err(|_| thrown(field))?,
+        field,
+    )?;
+    let items: Vec<Map<String, Value>> =
+        serde_json::from_str(&text).map_err(|e| Error::invalid(field, e.to_string()))?;
+    Ok(items
+        .into_iter()
+        .map(|mut one| match one.remove("ok") {
+            Some(Value::String(text)) => from_text(&text, item),
+            Some(_) => Err(Error::invalid(item, "could not be read")),
+            None => Err(Error::invalid(
+                one.get("field").and_then(Value::as_str).unwrap_or(item),
+                one.get("err")
+                    .and_then(Value::as_str)
+                    .unwrap_or("is invalid"),
+            )),
+        })
+        .collect())
+}
+
+/// A string.
+pub(crate) fn string(value: &JsValue, field: &str) -> Result<String> {
+    value
+        .as_string()
+        .ok_or_else(|| Error::invalid(field, "must be a string"))
+}
+
+/// A string, or `undefined`/`null` for none.
+pub(crate) fn opt_string(value: &JsValue, field: &str) -> Result<Option<String>> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    string(value, field).map(Some)
+}
+
+/// A finite number (never a BigInt, which JS would not convert silently).
+pub(crate) fn number(value: &JsValue, field: &str) -> Result<f64> {
+    match value.as_f64() {
+        Some(n) if n.is_finite() => Ok(n),
+        _ => Err(Error::invalid(field, "must be a finite number")),
+    }
+}
+
+/// A whole number from `min` to `max`, or `undefined`/`null` for none.
+pub(crate) fn opt_integer(value: &JsValue, field: &str, min: i64, max: i64) -> Result<Option<i64>> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    let n = number(value, field)?;
+    if n.fract() != 0.0 || n < min as f64 || n > max as f64 {
+        return Err(Error::invalid(
+            field,
+            format!("must be a whole number from {min} to {max}"),
+        ));
+    }
+    Ok(Some(n as i64))
+}
+
+/// A whole number from `min` to `max`.
+pub(crate) fn integer(value: &JsValue, field: &str, min: i64, max: i64) -> Result<i64> {
+    opt_integer(value, field, min, max)?
+        .ok_or_else(|| Error::invalid(field, format!("must be a whole number from {min} to {max}")))
+}
+
+/// One property of an object, read without running code outside a catch.
+pub(crate) fn get(obj: &JsValue, key: &str, field: &str) -> Result<JsValue> {
+    if !obj.is_object() && !obj.is_function() {
+        return Ok(JsValue::UNDEFINED);
+    }
+    prop(obj, key).map_err(|_| thrown(field))
+}
+
+/// A function, or `undefined`/`null` for none.
+pub(crate) fn opt_function(value: JsValue, field: &str) -> Result<Option<js_sys::Function>> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    if value.is_function() {
+        return Ok(Some(value.unchecked_into()));
+    }
+    Err(Error::invalid(field, "must be a function"))
+}
+
+/// The bytes of a `Uint8Array` (a Node `Buffer` is one), copied.
+pub(crate) fn bytes(value: &JsValue, field: &str) -> Result<Vec<u8>> {
+    let view = bytes_of(value).map_err(|_| thrown(field))?;
+    if view.is_undefined() {
+        return Err(Error::invalid(field, "must be a Uint8Array"));
+    }
+    Ok(view.unchecked_into::<js_sys::Uint8Array>().to_vec())
+}
+
+/// A core value as a plain JS value (numbers, not BigInts).
+pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue> {
+    let text = serde_json::to_string(value).map_err(|e| Error::invalid("result", e.to_string()))?;
+    js_sys::JSON::parse(&text).map_err(|_| Error::invalid("result", "is not JSON"))
+}

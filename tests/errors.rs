@@ -1,0 +1,75 @@
+//! `docs/ERRORS.md` lists exactly the codes `ErrorCode::code()` can return,
+//! and `usertrail::error::CODES` is that list. Native and wasm.
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use std::collections::BTreeSet;
+
+const DOC: &str = include_str!("../docs/ERRORS.md");
+
+/// Every file of the error leaf: the `code()` functions live in these.
+const SOURCES: &[(&str, &str)] = &[
+    ("mod.rs", include_str!("../src/error/mod.rs")),
+    ("store.rs", include_str!("../src/error/store.rs")),
+    ("session.rs", include_str!("../src/error/session.rs")),
+    ("tracking.rs", include_str!("../src/error/tracking.rs")),
+    ("prefs.rs", include_str!("../src/error/prefs.rs")),
+    ("experiment.rs", include_str!("../src/error/experiment.rs")),
+    ("privacy.rs", include_str!("../src/error/privacy.rs")),
+];
+
+/// The codes in the doc's table, in order.
+fn documented() -> Vec<String> {
+    DOC.lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The string literals `code()` arms return: `=> "CODE"`.
+fn returned() -> BTreeSet<String> {
+    let mut codes = BTreeSet::new();
+    for (_, text) in SOURCES {
+        for part in text.split("=> \"").skip(1) {
+            let code: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect();
+            if !code.is_empty() && part[code.len()..].starts_with('"') {
+                codes.insert(code);
+            }
+        }
+    }
+    codes
+}
+
+#[test]
+fn the_doc_lists_exactly_the_codes() {
+    let doc = documented();
+    let listed: Vec<String> = usertrail::error::CODES
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(doc, listed, "docs/ERRORS.md and error::CODES differ");
+    let doc: BTreeSet<String> = doc.into_iter().collect();
+    assert_eq!(doc, returned(), "docs/ERRORS.md and the code() arms differ");
+}
+
+#[test]
+#[cfg_attr(
+    all(target_family = "wasm", target_os = "unknown"),
+    ignore = "reads the source tree"
+)]
+fn every_error_file_is_read() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/error");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut read: Vec<String> = SOURCES.iter().map(|(n, _)| n.to_string()).collect();
+    read.sort();
+    assert_eq!(files, read, "add the new file to SOURCES");
+}

@@ -1,0 +1,170 @@
+// Hostile arguments against every public method of every namespace: a
+// throwing getter, a throwing toJSON, Proxies whose traps throw, BigInts,
+// Symbols and functions where data belongs. Each call either works or throws
+// a UserTrailError with a stable code (never a raw TypeError), a refused call
+// leaves the database as it was, and the engine stays usable afterwards
+// (before the bindings read their arguments first, a throwing Proxy left the
+// engine borrowed, and every later call failed with BUSY).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { UserTrail, UserTrailError } from 'usertrail';
+import { engine } from './helpers.mjs';
+
+const boom = () => {
+  throw new Error('boom');
+};
+
+/** Values that run code, or cannot be data, when an argument is read. */
+function hostile() {
+  return {
+    'a Proxy whose traps throw': new Proxy(
+      {},
+      { ownKeys: boom, get: boom, has: boom, getPrototypeOf: boom, getOwnPropertyDescriptor: boom },
+    ),
+    'a revoked Proxy': (() => {
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      return proxy;
+    })(),
+    'a throwing getter': Object.defineProperty({}, 'userId', { enumerable: true, get: boom }),
+    'a throwing toJSON': { toJSON: boom },
+    'a BigInt': 10n,
+    'a Symbol': Symbol('s'),
+    'a function': () => 1,
+    'a cycle': (() => {
+      const o = {};
+      o.self = o;
+      return o;
+    })(),
+  };
+}
+
+/** Every namespace of an engine, by path, and its methods. */
+function namespaces(trail) {
+  const spaces = {
+    '': trail,
+    sessions: trail.sessions,
+    tracking: trail.tracking,
+    'tracking.outbox': trail.tracking.outbox,
+    'tracking.quarantine': trail.tracking.quarantine,
+    prefs: trail.prefs,
+    analytics: trail.analytics,
+    experiments: trail.experiments,
+    privacy: trail.privacy,
+    'privacy.retention': trail.privacy.retention,
+  };
+  const out = [];
+  for (const [path, obj] of Object.entries(spaces)) {
+    const proto = Object.getPrototypeOf(obj);
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      const d = Object.getOwnPropertyDescriptor(proto, name);
+      if (name === 'constructor' || name === 'free' || name.startsWith('__') || typeof d.value !== 'function') continue;
+      if (path === '' && name === 'close') continue; // closing is not an argument check
+      out.push({ path, name, fn: (...args) => obj[name](...args), arity: Math.max(d.value.length, 1) });
+    }
+  }
+  return out;
+}
+
+test('every method of every namespace refuses hostile arguments with a typed error, and the engine stays usable', async () => {
+  const { trail } = await engine({ tracking: { outbox: true } });
+  // Something in each table, so that calls that read have something to read.
+  const s = await trail.sessions.create({ userId: 'ann', data: { cart: [] } });
+  await trail.tracking.track({ name: 'page_view', type: 'page', path: '/', userId: 'ann' });
+
+  const methods = namespaces(trail);
+  assert.ok(methods.length >= 60, `only ${methods.length} methods found`);
+  let refused = 0;
+  for (const m of methods) {
+    for (let position = 0; position < m.arity + 1; position++) {
+      for (const [label, value] of Object.entries(hostile())) {
+        const args = Array.from({ length: position + 1 }, (_, i) => (i === position ? value : s.token));
+        const before = trail.export();
+        let error = null;
+        try {
+          await m.fn(...args);
+        } catch (err) {
+          error = err;
+        }
+        const where = `${m.path}.${m.name} with ${label} as argument ${position}`;
+        if (error) {
+          refused++;
+          assert.ok(error instanceof UserTrailError, `${where}: ${error?.name}: ${error?.message}`);
+          assert.equal(typeof error.code, 'string', where);
+          assert.deepEqual(trail.export(), before, `${where} refused, but changed the database`);
+        }
+        // The engine is not left borrowed: a plain call still works.
+        const probe = await trail.prefs.get('probe', 'appearance.theme');
+        assert.equal(probe.value, 'system', `after ${where}`);
+      }
+    }
+  }
+  assert.ok(refused > methods.length * 4, `only ${refused} refusals`);
+});
+
+test('the cases from the issue: a throwing Proxy as options, and a BigInt as a number', async () => {
+  const { trail } = await engine();
+  const proxy = new Proxy({}, { ownKeys: boom });
+  for (const call of [
+    () => trail.sessions.create(proxy),
+    () => trail.sessions.validate('x', proxy),
+    () => trail.tracking.track(proxy),
+    () => trail.tracking.trackBatch([{ name: 'a' }], proxy),
+    () => trail.analytics.summary(proxy),
+    () => trail.privacy.grant('ann', proxy),
+    () => trail.prefs.setMany('ann', proxy),
+  ]) {
+    await assert.rejects(async () => call(), (err) => err instanceof UserTrailError && err.code === 'INVALID_INPUT');
+  }
+  assert.equal((await trail.sessions.create()).userId, null, 'the engine still works');
+
+  for (const [call, field] of [
+    [() => trail.tracking.quarantine.list(10n), 'limit'],
+    [() => trail.tracking.outbox.take(10n), 'max'],
+    [() => trail.tracking.quarantine.retry(1n), 'id'],
+    [() => trail.sessions.validate(10n), 'token'],
+    [() => trail.sessions.set('t', 'k', 10n), 'value'],
+    [() => trail.prefs.get(Symbol('u'), 'appearance.theme'), 'userId'],
+    [() => trail.sessions.create({ data: { n: 1n } }), 'options'],
+    [() => trail.sessions.create({ userId: () => 'x' }), 'options'],
+  ]) {
+    await assert.rejects(
+      async () => call(),
+      (err) => err instanceof UserTrailError && err.code === 'INVALID_INPUT' && err.field === field,
+      `${call}`,
+    );
+  }
+  // A bad event in a partial batch fails alone, however it is bad.
+  const results = await trail.tracking.trackBatch(
+    [{ name: 'ok', userId: 'u' }, { name: 'big', properties: { n: 1n } }, { name: `lone ${String.fromCharCode(0xd800)}` }, { name: 'ok2', userId: 'u' }],
+    { partial: true },
+  );
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['stored', 'rejected', 'rejected', 'stored'],
+  );
+  assert.equal(results[1].error.code, 'INVALID_INPUT');
+  assert.match(results[1].error.message, /properties\.n/);
+});
+
+test('UserTrail.open refuses hostile options with INVALID_INPUT', async () => {
+  for (const [label, value] of Object.entries(hostile())) {
+    if (label === 'a function') continue; // open(() => 1) reads no options: it is not an object
+    await assert.rejects(
+      async () => UserTrail.open(value),
+      (err) => err instanceof UserTrailError && err.code === 'INVALID_INPUT',
+      label,
+    );
+    await assert.rejects(
+      async () => UserTrail.open({ storage: 'memory', sessions: value }),
+      (err) => err instanceof UserTrailError && err.code === 'INVALID_INPUT',
+      `sessions: ${label}`,
+    );
+  }
+  const clockThatThrows = await UserTrail.open({ clock: () => 1_000, storage: { get bytes() { throw new Error('x'); } } }).then(
+    () => 'opened',
+    (err) => err.code,
+  );
+  assert.equal(clockThatThrows, 'INVALID_INPUT');
+});
