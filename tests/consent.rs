@@ -19,14 +19,7 @@ use usertrail::tracking::{EventInput, EventType, TrackStatus};
 use usertrail::{OpenOptions, Storage, UserTrail};
 
 fn open_privacy(privacy: PrivacyConfig) -> (UserTrail, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(D0));
-    let trail = UserTrail::open(
-        OpenOptions::new(Storage::Memory)
-            .clock(clock.clone())
-            .privacy(privacy),
-    )
-    .unwrap();
-    (trail, clock)
+    common::open_at(D0, OpenOptions::new(Storage::Memory).privacy(privacy))
 }
 
 fn gated(purposes: &[&str]) -> PrivacyConfig {

@@ -1,6 +1,10 @@
-//! OPFS persistence, in a dedicated worker in headless Chromium.
+//! OPFS persistence, in a dedicated worker in headless Chromium, and the
+//! storage-medium suite (`tests/common/media.rs`) on OPFS.
 //! Run by `./build.sh test` (needs CHROMEDRIVER and webdriver.json).
 #![cfg(all(target_family = "wasm", target_os = "unknown"))]
+
+#[path = "common/media.rs"]
+mod media;
 
 use sqlite_wasm_rs::vfs::VfsFilesManager;
 use sqlite_wasm_rs::WasmOsCallback;
@@ -83,3 +87,88 @@ async fn a_second_engine_on_the_same_opfs_file_is_busy() {
     first.close().unwrap();
     JsUserTrail::open(Some(options(&name))).await.unwrap();
 }
+
+/// A database file in an OPFS pool; `put` and `stored` go through the pool's
+/// own import and export, byte for byte.
+struct Opfs {
+    name: String,
+}
+
+impl Opfs {
+    fn new() -> Self {
+        thread_local!(static N: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+        let n = N.with(|n| {
+            n.set(n.get() + 1);
+            n.get()
+        });
+        Self {
+            name: format!("medium-{}-{n}.db", js_sys::Date::now() as u64),
+        }
+    }
+
+    async fn pool() -> sqlite_wasm_vfs::sahpool::OpfsSAHPoolUtil {
+        let cfg = OpfsSAHPoolCfgBuilder::new()
+            .vfs_name("usertrail-test")
+            .directory(DIR)
+            .build();
+        let pool = install::<WasmOsCallback>(&cfg, false).await.unwrap();
+        POOL.with(|p| *p.borrow_mut() = Some(pool.clone()));
+        pool
+    }
+}
+
+thread_local! {
+    /// The test pool, once installed, for removing files on drop.
+    static POOL: std::cell::RefCell<Option<sqlite_wasm_vfs::sahpool::OpfsSAHPoolUtil>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Drop for Opfs {
+    /// Frees the pool's slots: it has a fixed number of them.
+    fn drop(&mut self) {
+        POOL.with(|p| {
+            if let Some(pool) = p.borrow().as_ref() {
+                for name in [self.name.clone(), format!("{}-journal", self.name)] {
+                    let _ = pool.remove(&name);
+                }
+            }
+        });
+    }
+}
+
+impl media::Engine for JsUserTrail {
+    fn with(&mut self, f: &mut dyn FnMut(&mut usertrail::UserTrail)) {
+        self.with_core(|t| f(t)).expect("the engine is open");
+    }
+    fn close(mut self: Box<Self>) {
+        JsUserTrail::close(&mut self).unwrap();
+    }
+}
+
+impl media::Medium for Opfs {
+    const NAME: &'static str = "OPFS";
+    const PERSISTENT: bool = true;
+    const EXCLUSIVE: bool = true;
+
+    async fn open(&self) -> Result<Box<dyn media::Engine>, String> {
+        let opened = JsUserTrail::open(Some(options(&self.name))).await;
+        Self::pool().await; // remembered, for the files' removal on drop
+        opened
+            .map(|t| Box::new(t) as Box<dyn media::Engine>)
+            .map_err(code)
+    }
+
+    async fn put(&self, bytes: &[u8]) {
+        use sqlite_wasm_rs::vfs::transfer::DbTransfer;
+        let pool = Self::pool().await;
+        pool.remove(&self.name).unwrap();
+        pool.import_db_unchecked(&self.name, bytes).unwrap();
+    }
+
+    async fn stored(&self) -> Option<Vec<u8>> {
+        use sqlite_wasm_rs::vfs::transfer::DbTransfer;
+        Self::pool().await.export_db(&self.name).ok()
+    }
+}
+
+media_suite!(opfs_medium, Opfs::new());

@@ -18,14 +18,7 @@ use usertrail::tracking::{
 use usertrail::{OpenOptions, Storage, UserTrail};
 
 fn open(config: TrackingConfig) -> (UserTrail, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(T0));
-    let trail = UserTrail::open(
-        OpenOptions::new(Storage::Memory)
-            .clock(clock.clone())
-            .tracking(config),
-    )
-    .unwrap();
-    (trail, clock)
+    common::open_at(T0, OpenOptions::new(Storage::Memory).tracking(config))
 }
 
 fn ev(name: &str, user: &str) -> EventInput {

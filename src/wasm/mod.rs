@@ -21,6 +21,14 @@ mod vfs;
 #[cfg(feature = "bench")]
 mod bench;
 
+/// Runs the VFS conformance suite of `sqlite-wasm-rs` against the host-file
+/// VFS over `fs` (an object of file functions, as `pkg/node-fs.js` makes).
+/// For the tests; not part of the JS API.
+#[doc(hidden)]
+pub fn host_file_conformance(fs: JsValue) -> Result<(), String> {
+    vfs::hostfs::conformance(fs.unchecked_into())
+}
+
 pub use analytics::JsAnalytics;
 pub use experiments::JsExperiments;
 pub use prefs::JsPrefs;

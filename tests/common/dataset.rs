@@ -19,14 +19,10 @@ pub const D0: i64 = 1_699_920_000_000;
 
 /// A memory engine with `config`, its clock 30 days after [`D0`].
 pub fn open_with(config: TrackingConfig) -> (UserTrail, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(D0 + 30 * DAY));
-    let trail = UserTrail::open(
-        OpenOptions::new(Storage::Memory)
-            .clock(clock.clone())
-            .tracking(config),
+    super::open_at(
+        D0 + 30 * DAY,
+        OpenOptions::new(Storage::Memory).tracking(config),
     )
-    .unwrap();
-    (trail, clock)
 }
 
 /// [`open_with`] the default tracking settings.

@@ -3,6 +3,7 @@
 
 pub mod dataset;
 pub mod people;
+pub mod session_suite;
 
 use std::sync::Arc;
 
@@ -16,16 +17,17 @@ pub const T0: i64 = 1_700_000_000_000;
 /// One minute, in ms.
 pub const MIN: i64 = 60_000;
 
-/// An in-memory engine on a manual clock at [`T0`].
-pub fn engine(config: SessionConfig) -> (UserTrail, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(T0));
-    let trail = UserTrail::open(
-        OpenOptions::new(Storage::Memory)
-            .clock(clock.clone())
-            .sessions(config),
-    )
-    .unwrap();
+/// The one way tests open an engine: `options` (storage and settings), on
+/// a manual clock reading `start`, which the test moves.
+pub fn open_at(start: i64, options: OpenOptions) -> (UserTrail, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(start));
+    let trail = UserTrail::open(options.clock(clock.clone())).unwrap();
     (trail, clock)
+}
+
+/// An in-memory engine with session settings `config`, at [`T0`].
+pub fn engine(config: SessionConfig) -> (UserTrail, Arc<ManualClock>) {
+    open_at(T0, OpenOptions::new(Storage::Memory).sessions(config))
 }
 
 /// An engine on a copy of `bytes`, with `config` and `clock`.

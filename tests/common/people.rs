@@ -18,10 +18,9 @@ pub const EMAIL: &str = "ann.subject@example.org";
 pub const BOB_IP: &str = "198.51.100.9";
 
 pub fn open_people(storage: Storage) -> (UserTrail, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(D0));
-    let trail = UserTrail::open(
+    super::open_at(
+        D0,
         OpenOptions::new(storage)
-            .clock(clock.clone())
             .tracking(TrackingConfig {
                 validation: ValidationMode::Quarantine,
                 outbox: Some(OutboxConfig::default()),
@@ -34,8 +33,6 @@ pub fn open_people(storage: Storage) -> (UserTrail, Arc<ManualClock>) {
                 ..PrivacyConfig::default()
             }),
     )
-    .unwrap();
-    (trail, clock)
 }
 
 pub fn event(user: Option<&str>, anon: Option<&str>, name: &str, props: Value) -> EventInput {

@@ -364,3 +364,16 @@ pub(crate) fn install(fs: HostFs) -> crate::Result<()> {
         })),
     }
 }
+
+/// Runs the VFS conformance suite of `sqlite-wasm-rs`
+/// (`vfs::test_suite::test_vfs_store`: reads, writes, truncation, open
+/// modes, reopen, recreation, isolation, delete-on-close, temporary files)
+/// against this VFS over `fs`, calling the store directly. For the tests.
+pub(crate) fn conformance(fs: HostFs) -> Result<(), String> {
+    let data = sqlite_wasm_rs::vfs::VfsAppData::new(AppData {
+        fs,
+        os: WasmOsCallback,
+        error: RefCell::new(None),
+    });
+    sqlite_wasm_rs::vfs::test_suite::test_vfs_store::<Store>(data).map_err(|e| e.to_string())
+}

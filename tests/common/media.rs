@@ -1,0 +1,311 @@
+//! The storage-medium contract, written once and run on every medium an
+//! engine can live on: memory (both targets), an OS file (native), a host
+//! file through the host-file VFS (wasm in Node), and OPFS (wasm in a
+//! Chromium worker). Each medium implements [`Medium`]; `media_suite!`
+//! runs every case on it.
+#![allow(dead_code)] // each test binary uses the media it can reach
+
+use serde_json::json;
+use usertrail::error::ErrorCode;
+use usertrail::session::{ClientContext, CreateOptions};
+use usertrail::tracking::{EventInput, HistoryFilter};
+use usertrail::{OpenOptions, Storage, UserTrail};
+
+/// A fixed start time: 2023-11-14T22:13:20Z.
+pub const T0: i64 = 1_700_000_000_000;
+
+/// An open engine, however the medium holds it (natively, or behind the JS
+/// bindings).
+pub trait Engine {
+    /// Runs `f` on the core engine.
+    fn with(&mut self, f: &mut dyn FnMut(&mut UserTrail));
+    /// Closes the engine, releasing the medium.
+    fn close(self: Box<Self>);
+}
+
+impl Engine for UserTrail {
+    fn with(&mut self, f: &mut dyn FnMut(&mut UserTrail)) {
+        f(self)
+    }
+    fn close(self: Box<Self>) {
+        (*self).close().unwrap()
+    }
+}
+
+/// Where a database lives, as the suite sees it.
+#[allow(async_fn_in_trait)] // test code, one thread
+pub trait Medium {
+    /// For messages.
+    const NAME: &'static str;
+    /// A closed engine's data is there when the database opens again.
+    const PERSISTENT: bool;
+    /// A second engine on the same database is refused with `BUSY`.
+    const EXCLUSIVE: bool;
+    /// Opens an engine on this medium's database, or the error's code.
+    async fn open(&self) -> Result<Box<dyn Engine>, String>;
+    /// Replaces the database's bytes as another program would: the next
+    /// open finds them.
+    async fn put(&self, bytes: &[u8]);
+    /// The database's bytes as stored, or `None` where nothing is stored
+    /// outside the engine (memory).
+    async fn stored(&self) -> Option<Vec<u8>>;
+}
+
+/// The code of a `usertrail` result, or "OK".
+pub fn code<T>(r: usertrail::Result<T>) -> String {
+    r.map(|_| "OK".to_owned())
+        .unwrap_or_else(|e| e.code().to_owned())
+}
+
+/// Writes a session with state, an event and a preference.
+fn write_some(t: &mut UserTrail) -> String {
+    let s = t
+        .sessions()
+        .create(CreateOptions {
+            user_id: Some("ann"),
+            ..CreateOptions::default()
+        })
+        .unwrap();
+    t.sessions()
+        .set(&s.token, "cart", &json!(["A1"]), None)
+        .unwrap();
+    let event = EventInput {
+        name: "page_view".into(),
+        user_id: Some("ann".into()),
+        ..EventInput::default()
+    };
+    t.tracking().track(event).unwrap();
+    t.prefs()
+        .set("ann", "appearance.theme", &json!("dark"), "test")
+        .unwrap();
+    s.token
+}
+
+/// The events of the user [`write_some`] writes for.
+fn ann() -> HistoryFilter {
+    HistoryFilter {
+        user_id: Some("ann".into()),
+        ..HistoryFilter::default()
+    }
+}
+
+/// Whether what [`write_some`] wrote is all there.
+fn holds_it(t: &mut UserTrail, token: &str) -> bool {
+    let session = t
+        .sessions()
+        .validate(token, &ClientContext::default())
+        .unwrap();
+    let events = t.tracking().count(&ann()).unwrap();
+    let theme = t.prefs().get("ann", "appearance.theme").unwrap().value;
+    match session {
+        Some(_) => {
+            assert_eq!(events, 1);
+            assert_eq!(theme, json!("dark"));
+            let cart = t.sessions().get(token, Some("cart")).unwrap();
+            assert_eq!(cart, Some(json!(["A1"])));
+            true
+        }
+        None => {
+            assert_eq!(events, 0, "a session is gone but its events stayed");
+            false
+        }
+    }
+}
+
+/// An export of an engine on memory.
+fn export_of(f: impl FnOnce(&mut UserTrail)) -> Vec<u8> {
+    let mut t = memory_engine(Storage::Memory).unwrap();
+    f(&mut t);
+    t.export().unwrap()
+}
+
+/// An engine on `storage` at [`T0`].
+pub fn memory_engine(storage: Storage) -> usertrail::Result<UserTrail> {
+    use std::sync::Arc;
+    use usertrail::clock::ManualClock;
+    UserTrail::open(OpenOptions::new(storage).clock(Arc::new(ManualClock::new(T0))))
+}
+
+/// Data survives closing and reopening on a persistent medium; on memory,
+/// it survives as an export imported again.
+pub async fn keeps_data_across_reopen<M: Medium>(m: &M) {
+    let mut engine = m.open().await.unwrap();
+    let mut token = String::new();
+    let mut export = Vec::new();
+    engine.with(&mut |t| {
+        token = write_some(t);
+        export = t.export().unwrap();
+    });
+    engine.close();
+    let mut again = m.open().await.unwrap();
+    let mut kept = false;
+    again.with(&mut |t| kept = holds_it(t, &token));
+    again.close();
+    assert_eq!(kept, M::PERSISTENT, "{}: reopened", M::NAME);
+    if !M::PERSISTENT {
+        m.put(&export).await;
+        let mut imported = m.open().await.unwrap();
+        imported.with(&mut |t| assert!(holds_it(t, &token), "{}: imported", M::NAME));
+        imported.close();
+    }
+}
+
+/// One engine holds a database: a second gets `BUSY` until the first closes
+/// (on memory, each engine has a database of its own).
+pub async fn a_second_engine_is_busy<M: Medium>(m: &M) {
+    let mut first = m.open().await.unwrap();
+    first.with(&mut |t| {
+        write_some(t);
+    });
+    let second = m.open().await;
+    if M::EXCLUSIVE {
+        assert_eq!(second.err().as_deref(), Some("BUSY"), "{}", M::NAME);
+        first.close();
+        let mut second = m.open().await.unwrap();
+        second.with(&mut |t| {
+            assert_eq!(t.tracking().count(&ann()).unwrap(), 1);
+        });
+        second.close();
+    } else {
+        let mut second = second.unwrap();
+        second.with(&mut |t| {
+            assert_eq!(t.tracking().count(&ann()).unwrap(), 0);
+        });
+        second.close();
+        first.close();
+    }
+}
+
+/// Bytes that are not SQLite, another application's database and a
+/// database from a newer usertrail are refused with their codes, and left
+/// byte for byte as they were.
+pub async fn foreign_and_newer_files_are_refused_untouched<M: Medium>(m: &M) {
+    let mut garbage = b"not a database, but something else entirely ".repeat(100);
+    garbage.resize(4096, b'!');
+    let foreign = {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('mine');")
+            .unwrap();
+        conn.serialize(rusqlite::MAIN_DB).unwrap().to_vec()
+    };
+    let mut newer = export_of(|_| {});
+    newer[60..64].copy_from_slice(&999u32.to_be_bytes()); // PRAGMA user_version
+    for (bytes, expected) in [
+        (&garbage, "NOT_A_DATABASE"),
+        (&foreign, "FOREIGN_DATABASE"),
+        (&newer, "SCHEMA_TOO_NEW"),
+    ] {
+        m.put(bytes).await;
+        let got = m.open().await.err();
+        assert_eq!(got.as_deref(), Some(expected), "{}", M::NAME);
+        if let Some(after) = m.stored().await {
+            assert!(
+                after == *bytes,
+                "{}: a refused {expected} file was changed",
+                M::NAME
+            );
+        }
+    }
+}
+
+/// An export is a whole SQLite file in rollback-journal format that SQLite
+/// opens and checks clean, whatever the medium.
+pub async fn exports_are_whole_sqlite_files<M: Medium>(m: &M) -> Vec<u8> {
+    let mut engine = m.open().await.unwrap();
+    let mut bytes = Vec::new();
+    engine.with(&mut |t| {
+        write_some(t);
+        bytes = t.export().unwrap();
+    });
+    engine.close();
+    assert!(bytes.starts_with(b"SQLite format 3\0"), "{}", M::NAME);
+    assert_eq!(
+        &bytes[18..20],
+        &[1, 1],
+        "{}: not rollback-journal format",
+        M::NAME
+    );
+    let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+    conn.deserialize_read_exact(rusqlite::MAIN_DB, bytes.as_slice(), bytes.len(), true)
+        .unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok", "{}", M::NAME);
+    let sessions: i64 = conn
+        .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sessions, 1, "{}", M::NAME);
+    bytes
+}
+
+/// Runs `future` to its end on a native target, where no medium waits.
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("a native medium never waits"),
+    }
+}
+
+/// The suite on one medium: `media_suite!(module_name, make_medium)`.
+#[macro_export]
+macro_rules! media_suite {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+            mod cases {
+                use super::*;
+                use $crate::media::block_on;
+
+                #[test]
+                fn keeps_data_across_reopen() {
+                    block_on($crate::media::keeps_data_across_reopen(&$make));
+                }
+                #[test]
+                fn a_second_engine_is_busy() {
+                    block_on($crate::media::a_second_engine_is_busy(&$make));
+                }
+                #[test]
+                fn foreign_and_newer_files_are_refused_untouched() {
+                    block_on($crate::media::foreign_and_newer_files_are_refused_untouched(&$make));
+                }
+                #[test]
+                fn exports_are_whole_sqlite_files() {
+                    block_on($crate::media::exports_are_whole_sqlite_files(&$make));
+                }
+            }
+
+            #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+            mod cases {
+                use super::*;
+                use wasm_bindgen_test::wasm_bindgen_test;
+
+                #[wasm_bindgen_test]
+                async fn keeps_data_across_reopen() {
+                    $crate::media::keeps_data_across_reopen(&$make).await;
+                }
+                #[wasm_bindgen_test]
+                async fn a_second_engine_is_busy() {
+                    $crate::media::a_second_engine_is_busy(&$make).await;
+                }
+                #[wasm_bindgen_test]
+                async fn foreign_and_newer_files_are_refused_untouched() {
+                    $crate::media::foreign_and_newer_files_are_refused_untouched(&$make).await;
+                }
+                #[wasm_bindgen_test]
+                async fn exports_are_whole_sqlite_files() {
+                    $crate::media::exports_are_whole_sqlite_files(&$make).await;
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,965 @@
+//! Every session rule, written once against a [`SessionBackend`] and run on
+//! each backend a session can live in (the tower-sessions habit): invoke
+//! `session_suite!(Backend)` in a test file to run them all there. Native
+//! and wasm.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use usertrail::clock::ManualClock;
+use usertrail::session::{ClientContext, CreateOptions, Keyring, SessionConfig};
+use usertrail::{OpenOptions, Storage, UserTrail};
+
+use super::{code, T0};
+
+/// Where an engine keeps its sessions, as the suite sees it.
+pub trait SessionBackend {
+    /// An engine whose sessions live in this backend, on an empty store, on
+    /// a manual clock at [`T0`].
+    fn open(config: SessionConfig) -> (UserTrail, Arc<ManualClock>);
+    /// A second engine on the sessions `trail` holds, with `config` and
+    /// `clock`: another process, or the same one restarted with new keys.
+    fn reopen(trail: &mut UserTrail, config: SessionConfig, clock: Arc<ManualClock>) -> UserTrail;
+    /// How many sessions the backend holds, expired or not.
+    fn stored(trail: &UserTrail) -> u64;
+    /// Every byte the backend holds, to search for secrets and to compare
+    /// before and after a call that must not write.
+    fn snapshot(trail: &mut UserTrail) -> Vec<u8>;
+    /// The ids of the keys the stored sealed states are sealed with.
+    fn key_ids(trail: &UserTrail) -> Vec<String>;
+}
+
+/// Sessions in the engine's own SQLite database.
+pub struct Sqlite;
+
+impl SessionBackend for Sqlite {
+    fn open(config: SessionConfig) -> (UserTrail, Arc<ManualClock>) {
+        super::open_at(T0, OpenOptions::new(Storage::Memory).sessions(config))
+    }
+
+    fn reopen(trail: &mut UserTrail, config: SessionConfig, clock: Arc<ManualClock>) -> UserTrail {
+        let bytes = trail.export().unwrap();
+        UserTrail::open(
+            OpenOptions::new(Storage::Bytes(bytes))
+                .clock(clock)
+                .sessions(config),
+        )
+        .unwrap()
+    }
+
+    fn stored(trail: &UserTrail) -> u64 {
+        super::rows(trail) as u64
+    }
+
+    fn snapshot(trail: &mut UserTrail) -> Vec<u8> {
+        trail.export().unwrap()
+    }
+
+    fn key_ids(trail: &UserTrail) -> Vec<String> {
+        let conn = trail.store().conn();
+        let mut stmt = conn
+            .prepare("SELECT key_id FROM sessions WHERE key_id IS NOT NULL ORDER BY key_id")
+            .unwrap();
+        let ids = stmt.query_map([], |r| r.get(0)).unwrap();
+        ids.collect::<Result<_, _>>().unwrap()
+    }
+}
+
+/// No client at all.
+pub const NONE: ClientContext<'static> = ClientContext {
+    ip: None,
+    user_agent: None,
+};
+/// A desktop Chrome.
+pub const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+/// A Linux Firefox.
+pub const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+
+/// A session for user `id`.
+pub fn user(id: &str) -> CreateOptions<'_> {
+    CreateOptions {
+        user_id: Some(id),
+        ..CreateOptions::default()
+    }
+}
+
+/// A JSON object.
+pub fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => panic!("not an object"),
+    }
+}
+
+/// Settings that seal state with these keys, newest first.
+pub fn keys(list: &[(&str, u8)]) -> SessionConfig {
+    SessionConfig {
+        keys: Keyring::new(list.iter().map(|(id, b)| (id.to_string(), [*b; 32]))).unwrap(),
+        ..SessionConfig::default()
+    }
+}
+
+/// Every state test runs twice: plaintext, and sealed with a key.
+pub fn both() -> [SessionConfig; 2] {
+    [SessionConfig::default(), keys(&[("k1", 7)])]
+}
+
+/// `r` is `INVALID_INPUT`, and nothing was stored.
+pub fn assert_refused<B: SessionBackend>(
+    trail: &UserTrail,
+    what: &str,
+    r: usertrail::Result<impl std::fmt::Debug>,
+) {
+    assert_eq!(code(r), "INVALID_INPUT", "{what}");
+    assert_eq!(B::stored(trail), 0, "{what} wrote a session");
+}
+
+/// The suite: every session rule, on backend `$b`.
+#[macro_export]
+macro_rules! session_suite {
+    ($b:ty) => {
+        #[test]
+        #[allow(unused_mut)]
+        fn create_issues_a_token_with_default_deadlines() {
+            let (mut trail, _) = <$b as SessionBackend>::open(SessionConfig::default());
+            let s = trail.sessions().create(CreateOptions::default()).unwrap();
+            assert_eq!(s.token.len(), 43);
+            assert_eq!(s.session.session_id.len(), 22);
+            assert_eq!(s.session.user_id, None);
+            assert_eq!(s.session.created_at, T0);
+            assert_eq!(s.session.last_seen_at, T0);
+            assert_eq!(s.session.idle_expires_at, T0 + 30 * MIN);
+            assert_eq!(s.session.absolute_expires_at, T0 + 12 * 60 * MIN);
+            let again = trail.sessions().validate(&s.token, &NONE).unwrap().unwrap();
+            assert_eq!(again.session_id, s.session.session_id);
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn the_database_never_holds_the_token() {
+            let (mut trail, _) = <$b as SessionBackend>::open(SessionConfig::default());
+            let s = trail.sessions().create(user("alice")).unwrap();
+            let bytes = <$b as SessionBackend>::snapshot(&mut trail);
+            assert!(
+                !contains(&bytes, s.token.as_bytes()),
+                "token text found in the database"
+            );
+            use base64::Engine as _;
+            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(&s.token)
+                .unwrap();
+            assert!(!contains(&bytes, &raw), "token bytes found in the database");
+            assert!(
+                contains(&bytes, s.session.session_id.as_bytes()),
+                "the scan itself works"
+            );
+        }
+
+        /// Tokens that were never issued, in every shape, are refused without a write.
+        #[test]
+        #[allow(unused_mut)]
+        fn bogus_tokens_give_none_and_write_nothing() {
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default());
+            let live = trail.sessions().create(user("alice")).unwrap();
+            let gone = trail.sessions().create(user("bob")).unwrap();
+            assert!(trail.sessions().destroy(&gone.token).unwrap());
+            clock.advance(5 * MIN); // so that a validate of a live token would touch
+            let before = <$b as SessionBackend>::snapshot(&mut trail);
+            let mut tampered = live.token.clone().into_bytes();
+            tampered[10] = if tampered[10] == b'a' { b'b' } else { b'a' };
+            let tampered = String::from_utf8(tampered).unwrap();
+            let bogus = [
+                String::new(),
+                "x".into(),
+                live.token[..42].to_string(),
+                format!("{}A", live.token),
+                "A".repeat(100_000),
+                "not base64 at all, but exactly 43 chars!!!!".into(),
+                format!("{}=", &live.token[..42]),
+                format!("+{}", &live.token[1..]),
+                "' OR '1'='1'; DROP TABLE sessions; --------".into(),
+                "ééééééééééééééééééééé".into(),
+                tampered,
+                gone.token.clone(),
+                live.session.session_id.clone(),
+            ];
+            for token in &bogus {
+                assert_eq!(
+                    trail.sessions().validate(token, &NONE).unwrap(),
+                    None,
+                    "{token:?}"
+                );
+                assert!(!trail.sessions().destroy(token).unwrap(), "{token:?}");
+                assert_eq!(
+                    code(trail.sessions().rotate(token)),
+                    "SESSION_NOT_FOUND",
+                    "{token:?}"
+                );
+                assert_eq!(
+                    code(trail.sessions().get(token, None)),
+                    "SESSION_NOT_FOUND",
+                    "{token:?}"
+                );
+            }
+            assert_eq!(
+                <$b as SessionBackend>::snapshot(&mut trail),
+                before,
+                "a bogus token caused a write"
+            );
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn idle_expiry_deletes_the_session() {
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default());
+            let sessions = trail.sessions();
+            let used = sessions.create(CreateOptions::default()).unwrap();
+            let idle = sessions.create(CreateOptions::default()).unwrap();
+            clock.advance(30 * MIN - 1);
+            assert!(
+                sessions.validate(&used.token, &NONE).unwrap().is_some(),
+                "expired a millisecond early"
+            );
+            clock.advance(1);
+            assert_eq!(sessions.validate(&idle.token, &NONE).unwrap(), None);
+            assert_eq!(<$b as SessionBackend>::stored(&trail), 1, "the expired session was not deleted");
+            assert_eq!(code(sessions.get(&idle.token, None)), "SESSION_NOT_FOUND");
+            assert!(
+                sessions.validate(&used.token, &NONE).unwrap().is_some(),
+                "activity did not slide"
+            );
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn state_calls_on_an_expired_session_say_so_and_delete_it() {
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default());
+            let sessions = trail.sessions();
+            let s = sessions.create(CreateOptions::default()).unwrap();
+            clock.advance(31 * MIN);
+            assert_eq!(code(sessions.get(&s.token, None)), "SESSION_EXPIRED");
+            assert_eq!(<$b as SessionBackend>::stored(&trail), 0);
+            assert_eq!(code(sessions.get(&s.token, None)), "SESSION_NOT_FOUND");
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn activity_slides_the_idle_deadline_but_not_the_absolute_one() {
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default());
+            let s = trail.sessions().create(CreateOptions::default()).unwrap();
+            // Used every 20 minutes, it outlives the 30 min idle timeout...
+            for step in 1..36 {
+                clock.set(T0 + step * 20 * MIN);
+                let v = trail.sessions().validate(&s.token, &NONE).unwrap();
+                let v = v.unwrap_or_else(|| panic!("expired at step {step}"));
+                assert_eq!(
+                    v.absolute_expires_at,
+                    T0 + 720 * MIN,
+                    "the absolute deadline moved"
+                );
+                assert!(v.idle_expires_at <= v.absolute_expires_at);
+            }
+            // ...but not the 12 h absolute timeout.
+            clock.set(T0 + 720 * MIN);
+            assert_eq!(trail.sessions().validate(&s.token, &NONE).unwrap(), None);
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn touches_are_written_at_most_once_per_interval() {
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default());
+            let s = trail.sessions().create(CreateOptions::default()).unwrap();
+            clock.advance(30_000);
+            let before = <$b as SessionBackend>::snapshot(&mut trail);
+            let v = trail.sessions().validate(&s.token, &NONE).unwrap().unwrap();
+            assert_eq!(v.last_seen_at, T0, "touched within the interval");
+            assert!(!v.renewed);
+            assert_eq!(
+                <$b as SessionBackend>::snapshot(&mut trail),
+                before,
+                "a validate within the interval wrote"
+            );
+            clock.advance(30_000);
+            let v = trail.sessions().validate(&s.token, &NONE).unwrap().unwrap();
+            assert_eq!(v.last_seen_at, T0 + MIN);
+            assert_eq!(v.idle_expires_at, T0 + 31 * MIN);
+            assert!(v.renewed, "the deadline slid: the cookie should be renewed");
+            assert_ne!(<$b as SessionBackend>::snapshot(&mut trail), before, "the touch was not written");
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn per_session_timeouts_allow_remember_me() {
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default());
+            let s = trail
+                .sessions()
+                .create(CreateOptions {
+                    idle_timeout_secs: Some(30 * 24 * 3600),
+                    absolute_timeout_secs: Some(30 * 24 * 3600),
+                    ..user("alice")
+                })
+                .unwrap();
+            clock.advance(29 * 24 * 60 * MIN);
+            assert!(trail
+                .sessions()
+                .validate(&s.token, &NONE)
+                .unwrap()
+                .is_some());
+            clock.advance(24 * 60 * MIN);
+            assert!(trail
+                .sessions()
+                .validate(&s.token, &NONE)
+                .unwrap()
+                .is_none());
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn engine_timeouts_are_configurable() {
+            let config = SessionConfig {
+                idle_timeout_secs: 120,
+                absolute_timeout_secs: 600,
+                ..SessionConfig::default()
+            };
+            let (mut trail, clock) = <$b as SessionBackend>::open(config);
+            let s = trail.sessions().create(CreateOptions::default()).unwrap();
+            assert_eq!(s.session.idle_expires_at, T0 + 2 * MIN);
+            clock.advance(2 * MIN);
+            assert!(trail
+                .sessions()
+                .validate(&s.token, &NONE)
+                .unwrap()
+                .is_none());
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn rotate_invalidates_the_old_token_at_once() {
+            let (mut trail, _) = <$b as SessionBackend>::open(SessionConfig::default());
+            let sessions = trail.sessions();
+            let s = sessions.create(user("alice")).unwrap();
+            sessions
+                .set(&s.token, "cart", &serde_json::json!([1, 2]), None)
+                .unwrap();
+            let r = sessions.rotate(&s.token).unwrap();
+            assert_ne!(r.token, s.token);
+            assert_eq!(r.session.session_id, s.session.session_id);
+            assert_eq!(sessions.validate(&s.token, &NONE).unwrap(), None);
+            assert_eq!(code(sessions.rotate(&s.token)), "SESSION_NOT_FOUND");
+            assert!(sessions.validate(&r.token, &NONE).unwrap().is_some());
+            assert_eq!(
+                sessions.get(&r.token, Some("cart")).unwrap(),
+                Some(serde_json::json!([1, 2]))
+            );
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn login_binds_an_anonymous_session_and_rotates() {
+            let (mut trail, _) = <$b as SessionBackend>::open(SessionConfig::default());
+            let sessions = trail.sessions();
+            let anon = sessions.create(CreateOptions::default()).unwrap();
+            sessions
+                .set(&anon.token, "draft", &serde_json::json!("hello"), None)
+                .unwrap();
+            let alice = sessions.login(&anon.token, "alice").unwrap();
+            assert_eq!(alice.session.user_id.as_deref(), Some("alice"));
+            assert_eq!(sessions.validate(&anon.token, &NONE).unwrap(), None);
+            let v = sessions.validate(&alice.token, &NONE).unwrap().unwrap();
+            assert_eq!(v.user_id.as_deref(), Some("alice"));
+            assert_eq!(
+                sessions.get(&alice.token, Some("draft")).unwrap(),
+                Some(serde_json::json!("hello"))
+            );
+            assert_eq!(sessions.list("alice").unwrap().len(), 1);
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn destroy_by_token_by_id_and_all_for_a_user() {
+            let (mut trail, _) = <$b as SessionBackend>::open(SessionConfig::default());
+            let sessions = trail.sessions();
+            let a1 = sessions.create(user("alice")).unwrap();
+            let a2 = sessions.create(user("alice")).unwrap();
+            let a3 = sessions.create(user("alice")).unwrap();
+            let b1 = sessions.create(user("bob")).unwrap();
+
+            assert!(sessions.destroy(&a1.token).unwrap());
+            assert!(!sessions.destroy(&a1.token).unwrap());
+            // Bob cannot revoke Alice's device by its id.
+            assert!(!sessions
+                .destroy_by_session_id("bob", &a2.session.session_id)
+                .unwrap());
+            assert!(sessions
+                .destroy_by_session_id("alice", &a2.session.session_id)
+                .unwrap());
+            assert!(!sessions
+                .destroy_by_session_id("alice", "malformed id")
+                .unwrap());
+
+            let a4 = sessions.create(user("alice")).unwrap();
+            let n = sessions
+                .destroy_all_for_user("alice", Some(&a4.session.session_id))
+                .unwrap();
+            assert_eq!(n, 1, "only a3 should go");
+            assert!(sessions.validate(&a3.token, &NONE).unwrap().is_none());
+            assert!(sessions.validate(&a4.token, &NONE).unwrap().is_some());
+            assert_eq!(sessions.destroy_all_for_user("alice", None).unwrap(), 1);
+            assert!(
+                sessions.validate(&b1.token, &NONE).unwrap().is_some(),
+                "bob was logged out"
+            );
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn list_shows_devices_most_recent_first_with_masked_ip() {
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default());
+            let sessions = trail.sessions();
+            let laptop = sessions
+                .create(CreateOptions {
+                    client: ClientContext {
+                        ip: Some("203.0.113.77"),
+                        user_agent: Some(CHROME),
+                    },
+                    ..user("alice")
+                })
+                .unwrap();
+            clock.advance(MIN);
+            let phone = sessions
+                .create(CreateOptions {
+                    client: ClientContext {
+                        ip: Some("2001:db8:1:2:3:4:5:6"),
+                        user_agent: Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"),
+                    },
+                    idle_timeout_secs: Some(120),
+                    ..user("alice")
+                })
+                .unwrap();
+            let list = sessions.list("alice").unwrap();
+            let ids: Vec<&str> = list.iter().map(|s| s.session_id.as_str()).collect();
+            assert_eq!(
+                ids,
+                [
+                    phone.session.session_id.as_str(),
+                    laptop.session.session_id.as_str()
+                ]
+            );
+            assert_eq!(list[1].client.ip.as_deref(), Some("203.0.0.0"));
+            assert_eq!(list[1].client.browser, "Chrome 120");
+            assert_eq!(list[1].client.os, "Windows");
+            assert_eq!(list[0].client.ip.as_deref(), Some("2001:db8:1::"));
+            assert_eq!(list[0].client.device.as_str(), "mobile");
+            clock.advance(2 * MIN);
+            assert_eq!(
+                sessions.list("alice").unwrap().len(),
+                1,
+                "expired sessions are not devices"
+            );
+            assert!(sessions.list("nobody").unwrap().is_empty());
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn the_least_recently_used_session_is_evicted_over_the_limit() {
+            let config = SessionConfig {
+                max_sessions_per_user: Some(2),
+                ..SessionConfig::default()
+            };
+            let (mut trail, clock) = <$b as SessionBackend>::open(config);
+            let sessions = trail.sessions();
+            let first = sessions.create(user("alice")).unwrap();
+            clock.advance(MIN);
+            let second = sessions.create(user("alice")).unwrap();
+            clock.advance(MIN);
+            // Using the first makes the second the least recently used.
+            assert!(sessions.validate(&first.token, &NONE).unwrap().is_some());
+            clock.advance(MIN);
+            let third = sessions.create(user("alice")).unwrap();
+            assert!(
+                sessions.validate(&second.token, &NONE).unwrap().is_none(),
+                "the LRU one stayed"
+            );
+            assert!(sessions.validate(&first.token, &NONE).unwrap().is_some());
+            assert!(sessions.validate(&third.token, &NONE).unwrap().is_some());
+            // Logging an anonymous session in counts too.
+            let anon = sessions.create(CreateOptions::default()).unwrap();
+            clock.advance(MIN);
+            let fourth = sessions.login(&anon.token, "alice").unwrap();
+            assert_eq!(sessions.list("alice").unwrap().len(), 2);
+            assert!(sessions.validate(&fourth.token, &NONE).unwrap().is_some());
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn fingerprint_policies() {
+            let same_net = ClientContext {
+                ip: Some("198.51.100.99"),
+                user_agent: Some(CHROME),
+            };
+            let created_from = ClientContext {
+                ip: Some("198.51.100.7"),
+                user_agent: Some(CHROME),
+            };
+            let other_browser = ClientContext {
+                ip: Some("198.51.100.7"),
+                user_agent: Some(FIREFOX),
+            };
+            let other_net = ClientContext {
+                ip: Some("192.0.2.7"),
+                user_agent: Some(CHROME),
+            };
+            for (policy, mismatch_kept) in [
+                (FingerprintPolicy::Off, true),
+                (FingerprintPolicy::Warn, true),
+                (FingerprintPolicy::Strict, false),
+            ] {
+                let (mut trail, _) = <$b as SessionBackend>::open(SessionConfig {
+                    fingerprint: policy,
+                    ..SessionConfig::default()
+                });
+                let sessions = trail.sessions();
+                let s = sessions
+                    .create(CreateOptions {
+                        client: created_from.clone(),
+                        ..user("alice")
+                    })
+                    .unwrap();
+                let v = sessions.validate(&s.token, &same_net).unwrap().unwrap();
+                assert!(!v.fingerprint_mismatch, "{policy:?}: same /24 and browser");
+                assert!(
+                    !sessions
+                        .validate(&s.token, &NONE)
+                        .unwrap()
+                        .unwrap()
+                        .fingerprint_mismatch
+                );
+                for other in [&other_browser, &other_net] {
+                    let v = sessions.validate(&s.token, other).unwrap();
+                    if !mismatch_kept {
+                        assert_eq!(v, None, "strict kept a mismatched session");
+                        assert_eq!(
+                            sessions.validate(&s.token, &created_from).unwrap(),
+                            None,
+                            "strict did not destroy it"
+                        );
+                        break;
+                    }
+                    assert_eq!(
+                        v.unwrap().fingerprint_mismatch,
+                        policy == FingerprintPolicy::Warn,
+                        "{policy:?}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn cleanup_deletes_expired_sessions_in_bounded_batches() {
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default());
+            let sessions = trail.sessions();
+            for _ in 0..5 {
+                sessions
+                    .create(CreateOptions {
+                        idle_timeout_secs: Some(60),
+                        ..CreateOptions::default()
+                    })
+                    .unwrap();
+            }
+            let keeper = sessions.create(CreateOptions::default()).unwrap();
+            clock.advance(2 * MIN);
+            assert_eq!(sessions.cleanup(Some(2)).unwrap(), 2);
+            assert_eq!(sessions.cleanup(Some(2)).unwrap(), 2);
+            assert_eq!(sessions.cleanup(Some(2)).unwrap(), 1);
+            assert_eq!(sessions.cleanup(None).unwrap(), 0);
+            assert_eq!(<$b as SessionBackend>::stored(&trail), 1);
+            assert!(sessions.validate(&keeper.token, &NONE).unwrap().is_some());
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn creating_sessions_sweeps_expired_ones_lazily() {
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default());
+            let sessions = trail.sessions();
+            for _ in 0..3 {
+                sessions
+                    .create(CreateOptions {
+                        idle_timeout_secs: Some(60),
+                        ..CreateOptions::default()
+                    })
+                    .unwrap();
+            }
+            clock.advance(2 * MIN);
+            sessions.create(CreateOptions::default()).unwrap();
+            assert_eq!(<$b as SessionBackend>::stored(&trail), 1, "the expired sessions were not swept");
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn bad_input_is_refused_and_writes_nothing() {
+            let (mut trail, _) = <$b as SessionBackend>::open(SessionConfig::default());
+            let s = trail.sessions();
+            let huge = "u".repeat(100_000);
+            assert_refused::<$b>(&trail, "empty user", s.create(user("")));
+            assert_refused::<$b>(&trail, "huge user", s.create(user(&huge)));
+            assert_refused::<$b>(&trail, "control chars", s.create(user("al\u{0}ice")));
+            for ip in ["", "300.1.1.1", "localhost", "1.2.3.4; DROP TABLE sessions"] {
+                let opts = CreateOptions {
+                    client: ClientContext {
+                        ip: Some(ip),
+                        user_agent: None,
+                    },
+                    ..CreateOptions::default()
+                };
+                assert_refused::<$b>(&trail, ip, s.create(opts));
+            }
+            let long_ua = CreateOptions {
+                client: ClientContext {
+                    ip: None,
+                    user_agent: Some(&huge),
+                },
+                ..CreateOptions::default()
+            };
+            assert_refused::<$b>(&trail, "huge user agent", s.create(long_ua));
+            for (idle, absolute) in [(Some(0), None), (None, Some(0)), (Some(u32::MAX), None)] {
+                let opts = CreateOptions {
+                    idle_timeout_secs: idle,
+                    absolute_timeout_secs: absolute,
+                    ..CreateOptions::default()
+                };
+                assert_refused::<$b>(&trail, "timeouts", s.create(opts));
+            }
+            let big =
+                serde_json::Map::from_iter([("blob".to_string(), serde_json::json!("x".repeat(70_000)))]);
+            let opts = CreateOptions {
+                data: Some(big),
+                ..CreateOptions::default()
+            };
+            assert_eq!(code(s.create(opts)), "PAYLOAD_TOO_LARGE");
+            assert_eq!(<$b as SessionBackend>::stored(&trail), 0);
+            assert_eq!(
+                code(s.validate(
+                    "x",
+                    &ClientContext {
+                        ip: Some("nope"),
+                        user_agent: None
+                    }
+                )),
+                "INVALID_INPUT"
+            );
+            assert_eq!(code(s.list("")), "INVALID_INPUT");
+            assert_eq!(code(s.login("x", "")), "INVALID_INPUT");
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn set_get_merge_remove_clear() {
+            for config in both() {
+                let (mut trail, _) = <$b as SessionBackend>::open(config);
+                let s = trail.sessions();
+                let t = s
+                    .create(CreateOptions {
+                        data: Some(obj(json!({ "theme": "dark" }))),
+                        ..CreateOptions::default()
+                    })
+                    .unwrap()
+                    .token;
+                assert_eq!(s.get(&t, None).unwrap(), Some(json!({ "theme": "dark" })));
+                assert_eq!(
+                    s.set(&t, "cart", &json!([{ "sku": "A1", "qty": 2 }]), None)
+                        .unwrap(),
+                    1
+                );
+                assert_eq!(
+                    s.get(&t, Some("cart")).unwrap(),
+                    Some(json!([{ "sku": "A1", "qty": 2 }]))
+                );
+                assert_eq!(s.get(&t, Some("missing")).unwrap(), None);
+                let v = s
+                    .merge(
+                        &t,
+                        &obj(json!({ "theme": null, "form": { "step": 2 } })),
+                        None,
+                    )
+                    .unwrap();
+                assert_eq!(v, 2);
+                assert_eq!(
+                    s.get(&t, None).unwrap(),
+                    Some(json!({ "cart": [{ "sku": "A1", "qty": 2 }], "form": { "step": 2 } }))
+                );
+                s.merge(&t, &obj(json!({ "form": { "name": "Ada" } })), None)
+                    .unwrap();
+                assert_eq!(
+                    s.get(&t, Some("form")).unwrap(),
+                    Some(json!({ "step": 2, "name": "Ada" }))
+                );
+                assert_eq!(s.remove(&t, "cart", None).unwrap(), 4);
+                assert_eq!(s.get(&t, Some("cart")).unwrap(), None);
+                assert_eq!(s.clear(&t, None).unwrap(), 5);
+                assert_eq!(s.get(&t, None).unwrap(), Some(json!({})));
+                // Keys that look like paths or SQL are just keys.
+                s.set(&t, "a.b[0]", &json!(1), None).unwrap();
+                s.set(&t, "'; DROP TABLE sessions; --", &json!(2), None)
+                    .unwrap();
+                assert_eq!(
+                    s.get(&t, None).unwrap(),
+                    Some(json!({ "a.b[0]": 1, "'; DROP TABLE sessions; --": 2 }))
+                );
+            }
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn writers_of_different_keys_never_lose_each_others_updates() {
+            for config in both() {
+                let (mut trail, _) = <$b as SessionBackend>::open(config);
+                let s = trail.sessions();
+                let t = s.create(CreateOptions::default()).unwrap().token;
+                // Two request handlers read the same version, then each sets its own key.
+                let seen = s
+                    .validate(&t, &Default::default())
+                    .unwrap()
+                    .unwrap()
+                    .version;
+                s.set(&t, "from_a", &json!("a"), None).unwrap();
+                s.set(&t, "from_b", &json!("b"), None).unwrap();
+                assert_eq!(
+                    s.get(&t, None).unwrap(),
+                    Some(json!({ "from_a": "a", "from_b": "b" }))
+                );
+                assert_eq!(seen, 0);
+            }
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn expected_version_gives_compare_and_swap() {
+            for config in both() {
+                let (mut trail, _) = <$b as SessionBackend>::open(config);
+                let s = trail.sessions();
+                let t = s.create(CreateOptions::default()).unwrap().token;
+                let v0 = s
+                    .validate(&t, &Default::default())
+                    .unwrap()
+                    .unwrap()
+                    .version;
+                let v1 = s.merge(&t, &obj(json!({ "step": 1 })), Some(v0)).unwrap();
+                assert_eq!(v1, v0 + 1);
+                // A writer still holding v0 conflicts, and changes nothing.
+                let err = s
+                    .merge(&t, &obj(json!({ "step": 99 })), Some(v0))
+                    .unwrap_err();
+                assert_eq!(usertrail::error::ErrorCode::code(&err), "CONFLICT");
+                assert_eq!(code(s.set(&t, "x", &json!(1), Some(v0))), "CONFLICT");
+                assert_eq!(code(s.clear(&t, Some(v0))), "CONFLICT");
+                assert_eq!(s.get(&t, None).unwrap(), Some(json!({ "step": 1 })));
+                assert_eq!(
+                    s.validate(&t, &Default::default())
+                        .unwrap()
+                        .unwrap()
+                        .version,
+                    v1
+                );
+            }
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn oversized_state_is_refused_and_leaves_the_old_state() {
+            for mut config in both() {
+                config.max_state_bytes = 1024;
+                let (mut trail, _) = <$b as SessionBackend>::open(config);
+                let s = trail.sessions();
+                let t = s.create(CreateOptions::default()).unwrap().token;
+                s.set(&t, "a", &json!("x".repeat(600)), None).unwrap();
+                // Each value fits alone; together they would not.
+                assert_eq!(
+                    code(s.set(&t, "b", &json!("y".repeat(600)), None)),
+                    "PAYLOAD_TOO_LARGE"
+                );
+                assert_eq!(
+                    code(s.merge(&t, &obj(json!({ "b": "y".repeat(600) })), None)),
+                    "PAYLOAD_TOO_LARGE"
+                );
+                assert_eq!(
+                    code(s.set(&t, "c", &json!("z".repeat(5000)), None)),
+                    "PAYLOAD_TOO_LARGE"
+                );
+                assert_eq!(
+                    s.get(&t, None).unwrap(),
+                    Some(json!({ "a": "x".repeat(600) }))
+                );
+                assert_eq!(
+                    s.validate(&t, &Default::default())
+                        .unwrap()
+                        .unwrap()
+                        .version,
+                    1
+                );
+            }
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn the_default_limit_is_64_kib() {
+            let (mut trail, _) = <$b as SessionBackend>::open(SessionConfig::default());
+            let s = trail.sessions();
+            let t = s.create(CreateOptions::default()).unwrap().token;
+            s.set(&t, "ok", &json!("x".repeat(60 * 1024)), None)
+                .unwrap();
+            assert_eq!(
+                code(s.set(&t, "more", &json!("y".repeat(8 * 1024)), None)),
+                "PAYLOAD_TOO_LARGE"
+            );
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn bad_keys_are_refused() {
+            let (mut trail, _) = <$b as SessionBackend>::open(SessionConfig::default());
+            let s = trail.sessions();
+            let t = s.create(CreateOptions::default()).unwrap().token;
+            for key in ["", "a\"b", "back\\slash", "new\nline", &"k".repeat(300)] {
+                assert_eq!(
+                    code(s.set(&t, key, &json!(1), None)),
+                    "INVALID_INPUT",
+                    "{key:?}"
+                );
+                assert_eq!(code(s.get(&t, Some(key))), "INVALID_INPUT", "{key:?}");
+                assert_eq!(code(s.remove(&t, key, None)), "INVALID_INPUT", "{key:?}");
+            }
+            assert_eq!(s.get(&t, None).unwrap(), Some(json!({})));
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn sealed_state_never_reaches_the_database_in_plaintext() {
+            let (mut trail, _) = <$b as SessionBackend>::open(keys(&[("k1", 7)]));
+            let t = trail
+                .sessions()
+                .create(CreateOptions {
+                    data: Some(obj(json!({ "secret": "correct horse battery staple" }))),
+                    ..CreateOptions::default()
+                })
+                .unwrap()
+                .token;
+            trail
+                .sessions()
+                .set(&t, "card", &json!("4111-1111-1111-1111"), None)
+                .unwrap();
+            let bytes = <$b as SessionBackend>::snapshot(&mut trail);
+            assert!(
+                !contains(&bytes, b"correct horse"),
+                "plaintext state in the database"
+            );
+            assert!(
+                !contains(&bytes, b"4111-1111"),
+                "plaintext state in the database"
+            );
+            assert!(
+                !contains(&bytes, b"secret"),
+                "plaintext key in the database"
+            );
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn old_keys_still_open_and_writes_use_the_newest() {
+            let (mut trail, clock) = <$b as SessionBackend>::open(keys(&[("k1", 1)]));
+            let t = trail
+                .sessions()
+                .create(CreateOptions {
+                    data: Some(obj(json!({ "n": 1 }))),
+                    ..CreateOptions::default()
+                })
+                .unwrap()
+                .token;
+            assert_eq!(<$b as SessionBackend>::key_ids(&trail), ["k1"]);
+
+            // Without the key, or with the wrong one: typed errors, never garbage.
+            let keyless =
+                <$b as SessionBackend>::reopen(&mut trail, SessionConfig::default(), clock.clone());
+            assert_eq!(code(keyless.sessions().get(&t, None)), "KEY_MISSING");
+            assert_eq!(
+                code(keyless.sessions().set(&t, "x", &json!(1), None)),
+                "KEY_MISSING"
+            );
+            assert!(keyless
+                .sessions()
+                .validate(&t, &Default::default())
+                .unwrap()
+                .is_some());
+            let wrong = <$b as SessionBackend>::reopen(&mut trail, keys(&[("k1", 9)]), clock.clone());
+            assert_eq!(code(wrong.sessions().get(&t, None)), "DECRYPTION_FAILED");
+            assert_eq!(
+                code(wrong.sessions().merge(&t, &Map::new(), None)),
+                "DECRYPTION_FAILED"
+            );
+
+            // Rotated: k2 is new, k1 still opens.
+            let rotated =
+                <$b as SessionBackend>::reopen(&mut trail, keys(&[("k2", 2), ("k1", 1)]), clock);
+            assert_eq!(
+                rotated.sessions().get(&t, Some("n")).unwrap(),
+                Some(json!(1))
+            );
+            rotated.sessions().set(&t, "m", &json!(2), None).unwrap();
+            assert_eq!(<$b as SessionBackend>::key_ids(&rotated), ["k2"]);
+            assert_eq!(
+                rotated.sessions().get(&t, None).unwrap(),
+                Some(json!({ "n": 1, "m": 2 }))
+            );
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn turning_encryption_on_seals_existing_state_at_its_next_write() {
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default());
+            let t = trail
+                .sessions()
+                .create(CreateOptions {
+                    data: Some(obj(json!({ "plain": "text" }))),
+                    ..CreateOptions::default()
+                })
+                .unwrap()
+                .token;
+            let sealed = <$b as SessionBackend>::reopen(&mut trail, keys(&[("k1", 1)]), clock);
+            assert_eq!(
+                sealed.sessions().get(&t, Some("plain")).unwrap(),
+                Some(json!("text"))
+            );
+            sealed.sessions().set(&t, "more", &json!(1), None).unwrap();
+            let mut sealed = sealed;
+            assert!(!contains(&<$b as SessionBackend>::snapshot(&mut sealed), b"\"plain\""));
+            assert_eq!(
+                sealed.sessions().get(&t, Some("plain")).unwrap(),
+                Some(json!("text"))
+            );
+        }
+
+        #[test]
+        #[allow(unused_mut)]
+        fn key_order_survives_a_round_trip() {
+            for config in both() {
+                let (mut trail, _) = <$b as SessionBackend>::open(config);
+                let s = trail.sessions();
+                let t = s
+                    .create(CreateOptions {
+                        data: Some(obj(
+                            json!({ "zebra": 1, "apple": { "sku": "A1", "qty": 2 } }),
+                        )),
+                        ..CreateOptions::default()
+                    })
+                    .unwrap()
+                    .token;
+                s.set(&t, "mango", &json!(3), None).unwrap();
+                let text = serde_json::to_string(&s.get(&t, None).unwrap().unwrap()).unwrap();
+                assert_eq!(
+                    text,
+                    r#"{"zebra":1,"apple":{"sku":"A1","qty":2},"mango":3}"#
+                );
+            }
+        }
+    };
+}

@@ -1,0 +1,244 @@
+//! The storage-medium suite (`tests/common/media.rs`) on memory (native and
+//! wasm), on an OS file (native), and on a host file through the host-file
+//! VFS (wasm in Node), plus the VFS conformance suite of `sqlite-wasm-rs` run
+//! against that VFS. `tests/opfs.rs` runs the same suite on OPFS.
+
+#[path = "common/media.rs"]
+mod media;
+
+use std::cell::RefCell;
+
+use media::*;
+use usertrail::Storage;
+
+/// A private in-memory database; `put` bytes are imported by the next open.
+#[derive(Default)]
+pub struct Memory {
+    next: RefCell<Option<Vec<u8>>>,
+}
+
+impl Medium for Memory {
+    const NAME: &'static str = "memory";
+    const PERSISTENT: bool = false;
+    const EXCLUSIVE: bool = false;
+
+    async fn open(&self) -> Result<Box<dyn Engine>, String> {
+        let storage = match self.next.borrow_mut().take() {
+            Some(bytes) => Storage::Bytes(bytes),
+            None => Storage::Memory,
+        };
+        memory_engine(storage)
+            .map(|t| Box::new(t) as Box<dyn Engine>)
+            .map_err(|e| code::<()>(Err(e)))
+    }
+
+    async fn put(&self, bytes: &[u8]) {
+        *self.next.borrow_mut() = Some(bytes.to_vec());
+    }
+
+    async fn stored(&self) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+media_suite!(memory, Memory::default());
+
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+mod os_file {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use usertrail::clock::ManualClock;
+    use usertrail::store::StoreOptions;
+    use usertrail::{OpenOptions, Storage, UserTrail};
+
+    use super::media::*;
+
+    /// A file on disk, through the operating system.
+    pub struct File {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    impl File {
+        pub fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("trail.db");
+            Self { _dir: dir, path }
+        }
+    }
+
+    impl Medium for File {
+        const NAME: &'static str = "OS file";
+        const PERSISTENT: bool = true;
+        const EXCLUSIVE: bool = true;
+
+        async fn open(&self) -> Result<Box<dyn Engine>, String> {
+            let mut options = OpenOptions::new(Storage::File(self.path.clone()))
+                .clock(Arc::new(ManualClock::new(T0)));
+            options.store = StoreOptions {
+                busy_timeout_ms: 50,
+            };
+            UserTrail::open(options)
+                .map(|t| Box::new(t) as Box<dyn Engine>)
+                .map_err(|e| code::<()>(Err(e)))
+        }
+
+        async fn put(&self, bytes: &[u8]) {
+            std::fs::write(&self.path, bytes).unwrap();
+        }
+
+        async fn stored(&self) -> Option<Vec<u8>> {
+            std::fs::read(&self.path).ok()
+        }
+    }
+
+    /// The sqlite3 command-line tool opens an export and finds it whole.
+    #[test]
+    fn the_sqlite3_tool_opens_an_export() {
+        let bytes = block_on(exports_are_whole_sqlite_files(&File::new()));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.sqlite");
+        std::fs::write(&path, &bytes).unwrap();
+        let out = std::process::Command::new("sqlite3")
+            .arg(&path)
+            .arg("PRAGMA integrity_check; SELECT count(*) FROM sessions;")
+            .output()
+            .expect("sqlite3 is installed by ./build.sh setup");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n1\n");
+    }
+}
+
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+use os_file::File;
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+media_suite!(file, File::new());
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+mod host_file {
+    use wasm_bindgen::prelude::*;
+
+    use usertrail::wasm::JsUserTrail;
+
+    use super::media::*;
+
+    #[wasm_bindgen(module = "/pkg/node-fs.js")]
+    extern "C" {
+        #[wasm_bindgen(js_name = fileHost)]
+        fn file_host(fs: &JsValue, dirname: &JsValue) -> JsValue;
+    }
+
+    #[wasm_bindgen(inline_js = r#"
+        const fs = () => process.getBuiltinModule('node:fs');
+        const path = () => process.getBuiltinModule('node:path');
+        export function nodeFs() { return fs(); }
+        export function dirnameFn() { return path().dirname; }
+        export function tempDir() {
+            const os = process.getBuiltinModule('node:os');
+            return fs().mkdtempSync(path().join(os.tmpdir(), 'usertrail-media-'));
+        }
+        export function join(dir, name) { return path().join(dir, name); }
+        export function writeFile(p, bytes) { fs().writeFileSync(p, bytes); }
+        export function readFile(p) {
+            try { return new Uint8Array(fs().readFileSync(p)); } catch { return undefined; }
+        }
+        export function openOptions(file, host, t0) {
+            return { storage: { file, fs: host }, clock: () => t0, busyTimeoutMs: 50 };
+        }
+        // The host's file functions with every path under `dir`, so that the
+        // conformance suite's fixed names land in a fresh folder.
+        export function scoped(host, dir) {
+            const at = (p) => path().join(dir, p);
+            return {
+                ...host,
+                open: (p, ...rest) => host.open(at(p), ...rest),
+                unlink: (p) => host.unlink(at(p)),
+                exists: (p) => host.exists(at(p)),
+                lockFile: (p) => host.lockFile(at(p)),
+                unlockFile: (p) => host.unlockFile(at(p)),
+                syncDir: (p) => host.syncDir(at(p)),
+            };
+        }
+    "#)]
+    extern "C" {
+        #[wasm_bindgen(js_name = nodeFs)]
+        fn node_fs() -> JsValue;
+        #[wasm_bindgen(js_name = dirnameFn)]
+        fn dirname_fn() -> JsValue;
+        #[wasm_bindgen(js_name = tempDir)]
+        fn temp_dir() -> String;
+        fn join(dir: &str, name: &str) -> String;
+        #[wasm_bindgen(js_name = writeFile)]
+        fn write_file(path: &str, bytes: &[u8]);
+        #[wasm_bindgen(js_name = readFile)]
+        fn read_file(path: &str) -> Option<Vec<u8>>;
+        #[wasm_bindgen(js_name = openOptions)]
+        fn open_options(file: &str, host: &JsValue, t0: f64) -> JsValue;
+        fn scoped(host: &JsValue, dir: &str) -> JsValue;
+    }
+
+    fn host() -> JsValue {
+        file_host(&node_fs(), &dirname_fn())
+    }
+
+    impl Engine for JsUserTrail {
+        fn with(&mut self, f: &mut dyn FnMut(&mut usertrail::UserTrail)) {
+            self.with_core(|t| f(t)).expect("the engine is open");
+        }
+        fn close(mut self: Box<Self>) {
+            JsUserTrail::close(&mut self).unwrap();
+        }
+    }
+
+    /// A file on the host's disk, through the host-file VFS.
+    pub struct HostFile {
+        path: String,
+    }
+
+    impl HostFile {
+        pub fn new() -> Self {
+            Self {
+                path: join(&temp_dir(), "trail.db"),
+            }
+        }
+    }
+
+    impl Medium for HostFile {
+        const NAME: &'static str = "host file";
+        const PERSISTENT: bool = true;
+        const EXCLUSIVE: bool = true;
+
+        async fn open(&self) -> Result<Box<dyn Engine>, String> {
+            let options = open_options(&self.path, &host(), T0 as f64);
+            JsUserTrail::open(Some(options))
+                .await
+                .map(|t| Box::new(t) as Box<dyn Engine>)
+                .map_err(|e| {
+                    js_sys::Reflect::get(&e, &"code".into())
+                        .ok()
+                        .and_then(|c| c.as_string())
+                        .unwrap_or_else(|| format!("{e:?}"))
+                })
+        }
+
+        async fn put(&self, bytes: &[u8]) {
+            write_file(&self.path, bytes);
+        }
+
+        async fn stored(&self) -> Option<Vec<u8>> {
+            read_file(&self.path)
+        }
+    }
+
+    /// `sqlite-wasm-rs`' own VFS conformance suite against the host-file VFS.
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    fn the_host_file_vfs_passes_the_vfs_conformance_suite() {
+        let fs = scoped(&host(), &temp_dir());
+        usertrail::wasm::host_file_conformance(fs).unwrap();
+    }
+}
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+use host_file::HostFile;
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+media_suite!(host_file_vfs, HostFile::new());
