@@ -20,7 +20,7 @@ import {
   Sessions,
   Tracking,
 } from './gen/usertrail.js';
-import { decodeArgs, encodeError, error } from './rpc.js';
+import { MSG, decodeArgs, encodeError, error } from './rpc.js';
 
 /** The engine's objects a client mirrors, by path, and their classes. */
 export const NAMESPACES = {
@@ -36,7 +36,11 @@ export const NAMESPACES = {
   'privacy.retention': PrivacyRetention,
 };
 
-/** Methods a client does not forward: handled by the client, or memory management. */
+/**
+ * Methods a client does not forward: handled by the client, or memory
+ * management (`free`, and wasm-bindgen's internal `__…` methods, which
+ * would release the engine's object under every other tab).
+ */
 const LOCAL = new Set(['constructor', 'free', 'close']);
 
 /** The methods of each namespace, read from the classes: `{ path: [name, …] }`. */
@@ -45,7 +49,7 @@ export function remoteShape() {
   for (const [path, cls] of Object.entries(NAMESPACES)) {
     const proto = cls.prototype;
     shape[path] = Object.getOwnPropertyNames(proto).filter(
-      (k) => !LOCAL.has(k) && typeof Object.getOwnPropertyDescriptor(proto, k).value === 'function',
+      (k) => !LOCAL.has(k) && !k.startsWith('__') && typeof Object.getOwnPropertyDescriptor(proto, k).value === 'function',
     );
   }
   return shape;
@@ -82,7 +86,7 @@ class Host {
     this.channel = new BroadcastChannel(`usertrail:${name}`);
     this.channel.onmessage = (e) => this.onChannel(e.data);
     navigator.locks.request(`usertrail:${name}`, () => this.lead());
-    this.channel.postMessage({ type: 'who' });
+    this.channel.postMessage({ type: MSG.WHO });
   }
 
   // ------------------------------------------------------------ leader --
@@ -90,7 +94,7 @@ class Host {
   async lead() {
     this.leader = true;
     this.state = 'opening';
-    self.postMessage({ type: 'role', leader: true });
+    self.postMessage({ type: MSG.ROLE, leader: true });
     // Calls forwarded to the previous leader and not answered are ours now.
     for (const call of this.forwarded.values()) this.queue.push({ from: this.me, call, local: true });
     this.forwarded.clear();
@@ -146,7 +150,7 @@ class Host {
   }
 
   announce() {
-    this.channel.postMessage({ type: 'leader', epoch: this.epoch, info: this.info, failure: this.failure });
+    this.channel.postMessage({ type: MSG.LEADER, epoch: this.epoch, info: this.info, failure: this.failure });
   }
 
   /** Runs one call (from this tab or another) and sends the answer back. */
@@ -154,7 +158,7 @@ class Host {
     const key = `${from}:${call.id}`;
     let reply = this.answered.get(key);
     if (!reply) {
-      reply = { type: 'reply', to: from, id: call.id, ...(await this.run(from, call, local)) };
+      reply = { type: MSG.REPLY, to: from, id: call.id, ...(await this.run(from, call, local)) };
       this.answered.set(key, reply);
       if (this.answered.size > REMEMBERED) this.answered.delete(this.answered.keys().next().value);
     }
@@ -162,7 +166,7 @@ class Host {
       this.send(local, reply);
     } catch (err) {
       // A value that cannot be cloned: say so instead of leaving the caller waiting.
-      this.send(local, { type: 'reply', to: from, id: call.id, ok: false, error: encodeError(err) });
+      this.send(local, { type: MSG.REPLY, to: from, id: call.id, ok: false, error: encodeError(err) });
     }
   }
 
@@ -173,7 +177,7 @@ class Host {
       if (!this.methods[call.path]?.has(call.method)) {
         throw error('UNSUPPORTED', `usertrail ${this.info.version} (in the tab holding the database) has no method ${call.path ? `${call.path}.` : ''}${call.method}`);
       }
-      const args = decodeArgs(call.args, (n, a) => this.send(local, { type: 'callback', to: from, id: call.id, n, args: a }));
+      const args = decodeArgs(call.args, (n, a) => this.send(local, { type: MSG.CALLBACK, to: from, id: call.id, n, args: a }));
       return { ok: true, value: await this.targets[call.path][call.method](...args) };
     } catch (err) {
       return { ok: false, error: encodeError(err) };
@@ -194,22 +198,22 @@ class Host {
       else void this.serve(this.me, call, true);
       return;
     }
-    const msg = { type: 'call', from: this.me, ...call };
+    const msg = { type: MSG.CALL, from: this.me, ...call };
     this.forwarded.set(call.id, msg);
     this.channel.postMessage(msg);
   }
 
   onChannel(m) {
     switch (m?.type) {
-      case 'call':
+      case MSG.CALL:
         if (!this.leader) return;
         if (this.state === 'opening') this.queue.push({ from: m.from, call: m, local: false });
         else void this.serve(m.from, m, false);
         return;
-      case 'who':
+      case MSG.WHO:
         if (this.leader && this.state !== 'opening') this.announce();
         return;
-      case 'leader':
+      case MSG.LEADER:
         if (this.leader) return;
         this.info = m.info;
         this.failure = m.failure;
@@ -220,12 +224,12 @@ class Host {
         }
         this.tellPage();
         return;
-      case 'reply':
+      case MSG.REPLY:
         if (m.to !== this.me || this.leader) return;
         if (!this.forwarded.delete(m.id)) return; // already answered
         self.postMessage(m);
         return;
-      case 'callback':
+      case MSG.CALLBACK:
         if (m.to === this.me && !this.leader) self.postMessage(m);
         return;
     }
@@ -235,12 +239,12 @@ class Host {
   tellPage() {
     const msg = { info: this.info, leader: this.leader };
     if (this.told) {
-      self.postMessage({ type: 'info', ...msg });
+      self.postMessage({ type: MSG.INFO, ...msg });
       return;
     }
     this.told = true;
-    if (this.failure) self.postMessage({ type: 'failed', error: this.failure });
-    else self.postMessage({ type: 'ready', ...msg, shape: this.shape });
+    if (this.failure) self.postMessage({ type: MSG.FAILED, error: this.failure });
+    else self.postMessage({ type: MSG.READY, ...msg, shape: this.shape });
   }
 
   /** The tab closes its client: close the engine if we hold it. */
@@ -250,7 +254,7 @@ class Host {
     } finally {
       this.release?.(); // the next worker may start taking over now
       this.channel.close();
-      self.postMessage({ type: 'closed' });
+      self.postMessage({ type: MSG.CLOSED });
     }
   }
 }
@@ -274,15 +278,15 @@ if (typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScop
   let host = null;
   self.onmessage = (e) => {
     const m = e.data;
-    if (m?.type === 'connect' && !host) {
+    if (m?.type === MSG.CONNECT && !host) {
       if (!navigator.locks) {
-        self.postMessage({ type: 'failed', error: encodeError(error('UNSUPPORTED', 'this browser has no Web Locks (navigator.locks)')) });
+        self.postMessage({ type: MSG.FAILED, error: encodeError(error('UNSUPPORTED', 'this browser has no Web Locks (navigator.locks)')) });
         return;
       }
       host = new Host(m);
-    } else if (m?.type === 'call' && host) {
+    } else if (m?.type === MSG.CALL && host) {
       host.onPageCall(m);
-    } else if (m?.type === 'close' && host) {
+    } else if (m?.type === MSG.CLOSE && host) {
       host.close();
     }
   };

@@ -8,7 +8,8 @@
 // The client has the engine's API, with every method returning a Promise.
 // See docs/BROWSER.md.
 
-import { decodeError, encodeArgs, error } from './rpc.js';
+import { MSG, decodeError, encodeArgs, error } from './rpc.js';
+import { UnsentEvents } from './unsent.js';
 
 export { UserTrailError } from './gen/error.js';
 export { Tracker, uuidv7 } from './tracker.js';
@@ -69,14 +70,14 @@ function start(name, workerOption, fallback, timeoutMs, open) {
     conn.onReady = (msg) => {
       clearTimeout(timer);
       resolve(conn.client(msg));
-      conn.replayUnsent();
+      conn.unsent.replay();
     };
     conn.onFailed = (err) => {
       clearTimeout(timer);
       conn.terminate(err);
       reject(err);
     };
-    worker.postMessage({ type: 'connect', name, fallback, open });
+    worker.postMessage({ type: MSG.CONNECT, name, fallback, open });
   });
 }
 
@@ -91,18 +92,8 @@ class Connection {
     this.leader = false;
     this.failure = null;
     this.closing = null;
-    this.hiding = false;
-    this.unsent = `usertrail:${name}:unsent:`;
     worker.onmessage = (e) => this.onMessage(e.data);
-    // Registered before any Tracker of this client, so it runs before their flush.
-    if (typeof addEventListener === 'function' && typeof localStorage !== 'undefined') {
-      addEventListener('pagehide', () => (this.hiding = true));
-      addEventListener('pageshow', () => (this.hiding = false));
-      // Another tab left events behind as it closed: send them (again).
-      addEventListener('storage', (e) => {
-        if (e.newValue !== null && e.key?.startsWith(this.unsent)) this.replayUnsent();
-      });
-    }
+    this.unsent = new UnsentEvents(name, (events) => this.call('tracking', 'trackBatch', [events, { partial: true }]));
     worker.onerror = (e) => {
       e.preventDefault?.();
       const err = error('UNSUPPORTED', `the usertrail worker failed to start: ${e.message ?? 'script error'}`);
@@ -113,23 +104,23 @@ class Connection {
 
   onMessage(m) {
     switch (m?.type) {
-      case 'ready':
+      case MSG.READY:
         this.info = m.info;
         this.leader = m.leader;
         this.onReady?.(m);
         this.onReady = this.onFailed = null;
         return;
-      case 'failed':
+      case MSG.FAILED:
         this.onFailed?.(decodeError(m.error));
         return;
-      case 'info':
+      case MSG.INFO:
         this.info = m.info;
         this.leader = m.leader;
         return;
-      case 'role':
+      case MSG.ROLE:
         this.leader = m.leader;
         return;
-      case 'reply': {
+      case MSG.REPLY: {
         const p = this.pending.get(m.id);
         if (!p) return;
         this.pending.delete(m.id);
@@ -137,7 +128,7 @@ class Connection {
         else p.reject(decodeError(m.error));
         return;
       }
-      case 'callback': {
+      case MSG.CALLBACK: {
         const fn = this.pending.get(m.id)?.fns[m.n];
         if (fn) {
           try {
@@ -148,7 +139,7 @@ class Connection {
         }
         return;
       }
-      case 'closed':
+      case MSG.CLOSED:
         this.closing?.();
         return;
     }
@@ -156,69 +147,19 @@ class Connection {
 
   call(path, method, argv) {
     if (this.failure) return Promise.reject(this.failure);
-    const kept = this.hiding ? this.keepUnsent(path, method, argv) : null;
+    const kept = this.unsent.keep(path, method, argv);
     const { args, fns } = encodeArgs(argv);
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      const done = kept ? (v) => (localStorage.removeItem(kept), resolve(v)) : resolve;
+      const done = kept ? (v) => (this.unsent.done(kept), resolve(v)) : resolve;
       this.pending.set(id, { resolve: done, reject, fns });
       try {
-        this.worker.postMessage({ type: 'call', id, path, method, args });
+        this.worker.postMessage({ type: MSG.CALL, id, path, method, args });
       } catch (err) {
         this.pending.delete(id);
         reject(error('INVALID_INPUT', `an argument of ${method} cannot be sent to the worker: ${err?.message ?? err}`));
       }
     });
-  }
-
-  /**
-   * While the page is being left, tracking calls whose events all have ids
-   * (the Tracker's always do) are also kept in localStorage: if this tab's
-   * worker is the leader, it may be stopped before it stores them. The next
-   * client of this origin (another tab now, or this page's next load) sends
-   * them again; their ids make a second delivery a no-op.
-   */
-  keepUnsent(path, method, argv) {
-    if (path !== 'tracking' || (method !== 'track' && method !== 'trackBatch')) return null;
-    const events = method === 'track' ? [argv[0]] : argv[0];
-    if (!Array.isArray(events) || !events.every((e) => typeof e?.eventId === 'string')) return null;
-    const key = this.unsent + crypto.randomUUID();
-    try {
-      localStorage.setItem(key, JSON.stringify(events));
-      return key;
-    } catch {
-      return null; // no localStorage (disabled, or full): the call still goes to the worker
-    }
-  }
-
-  /** Sends the events a closing tab kept (see keepUnsent), then forgets them. */
-  replayUnsent() {
-    if (typeof localStorage === 'undefined') return;
-    let keys;
-    try {
-      keys = Object.keys(localStorage).filter((k) => k.startsWith(this.unsent));
-    } catch {
-      return;
-    }
-    for (const key of keys) {
-      let events;
-      try {
-        events = JSON.parse(localStorage.getItem(key));
-      } catch {
-        events = null;
-      }
-      if (!Array.isArray(events)) {
-        localStorage.removeItem(key);
-        continue;
-      }
-      this.call('tracking', 'trackBatch', [events, { partial: true }]).then(
-        () => localStorage.removeItem(key),
-        (err) => {
-          // Kept for a later client when the engine could not take them now.
-          if (!['CLOSED', 'BUSY', 'STORAGE_FULL'].includes(err?.code)) localStorage.removeItem(key);
-        },
-      );
-    }
   }
 
   /** Stops the worker; every unanswered call fails with `err`. */
@@ -234,7 +175,7 @@ class Connection {
     // Let the worker close the engine (if it holds it) before it stops.
     await new Promise((resolve) => {
       this.closing = resolve;
-      this.worker.postMessage({ type: 'close' });
+      this.worker.postMessage({ type: MSG.CLOSE });
       setTimeout(resolve, 2_000);
     });
     clients.delete(this.name);

@@ -1,7 +1,7 @@
 // usertrail: the package's one entry point, for every host.
 //
 // The wasm module is loaded once, by `init()`. `UserTrail.open()` calls it for
-// you in browsers, workers, Node, Deno and Bun. Where the host hands you a
+// you in browsers, workers, Node and Deno. Where the host hands you a
 // compiled module instead (Cloudflare workerd), call `init(module)` first.
 
 import initWasm, { initSync as initSyncWasm, UserTrail } from './gen/usertrail.js';
@@ -13,7 +13,7 @@ export { Tracker, uuidv7 } from './tracker.js';
 
 let ready = null;
 
-/** True in Node and Bun, which cannot fetch() a file: URL. */
+/** True in Node, which cannot fetch() a file: URL. */
 function hasNodeFs() {
   return typeof process !== 'undefined' && !!process.versions?.node && typeof Deno === 'undefined';
 }
@@ -79,7 +79,7 @@ UserTrail.open = async function open(options) {
   return openAfterInit.call(UserTrail, options);
 };
 
-/** True where `node:fs` exists: Node, Bun and Deno. */
+/** True where `node:fs` exists: Node and Deno. */
 function hasFs() {
   return typeof process !== 'undefined' && !!process.versions?.node;
 }

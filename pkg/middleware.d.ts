@@ -26,6 +26,11 @@ export interface SessionMiddlewareOptions {
    * (e.g. `request.headers.get('cf-connecting-ip')`); for Express, `(req) => string`; for Hono, `(c) => string`.
    */
   clientIp?: (...args: any[]) => string | undefined;
+  /**
+   * Called when tracking a page view after the response fails (the response is never failed by it),
+   * with the error and the request as the middleware saw it. Default: `console.error`.
+   */
+  onError?: (error: unknown, request: { method: string; url: string }) => void;
 }
 
 /** One request's session. It is stored, and the cookie sent, only once something is set. */
@@ -61,7 +66,7 @@ export type SessionHandler<Rest extends unknown[] = unknown[]> = (
 ) => Response | Promise<Response>;
 
 /**
- * Wraps a fetch handler (workerd, Deno, Bun, Node fetch servers) so each request has its session.
+ * Wraps a fetch handler (workerd, Deno, Node fetch servers) so each request has its session.
  *
  * ```js
  * const handle = sessionMiddleware(trail)(async (request, { session }) => {

@@ -10,10 +10,11 @@
 
 /** Options every adapter takes; see middleware.d.ts. */
 function settings(options = {}) {
-  const known = new Set(['cookieName', 'secure', 'sameSite', 'path', 'domain', 'persistent', 'trackPageViews', 'honorGpc', 'trustProxy', 'clientIp']);
+  const known = new Set(['cookieName', 'secure', 'sameSite', 'path', 'domain', 'persistent', 'trackPageViews', 'honorGpc', 'trustProxy', 'clientIp', 'onError']);
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw new TypeError(`usertrail/middleware: unknown option ${JSON.stringify(key)}`);
   }
+  if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('usertrail/middleware: onError must be a function');
   const secure = options.secure ?? true;
   const sameSite = options.sameSite ?? 'Lax';
   if (!['Lax', 'Strict', 'None'].includes(sameSite)) throw new TypeError('usertrail/middleware: sameSite must be Lax, Strict or None');
@@ -35,6 +36,7 @@ function settings(options = {}) {
     honorGpc: options.honorGpc ?? true,
     trustProxy: options.trustProxy ? String(options.trustProxy).toLowerCase() : null,
     clientIp: options.clientIp,
+    onError: options.onError ?? ((err) => console.error('usertrail/middleware: tracking a page view failed:', err)),
   };
 }
 
@@ -198,11 +200,11 @@ function begin(trail, s, req) {
       record = trail.sessions.validate(token, client);
     } catch (err) {
       if (err?.code !== 'INVALID_INPUT') throw err;
-      client = clean(trail, client);
+      client = trail.sessions.acceptedClient(client);
       record = trail.sessions.validate(token, client);
     }
   } else {
-    client = clean(trail, client);
+    client = trail.sessions.acceptedClient(client);
   }
   const session = new RequestSession(trail, s, client, header('sec-gpc') === '1', record ? token : null, record);
   if (token && !record) session.logout(); // a bogus, tampered or expired cookie: clear it
@@ -211,27 +213,23 @@ function begin(trail, s, req) {
 }
 
 /**
- * The client as the engine accepts it: an address or user agent it refuses
- * (a malformed header) is left out rather than failing the request.
+ * After the response: tracks a page view of a successful GET of an HTML
+ * page. Never fails the response: in every adapter, a failure to track goes
+ * to the `onError` option.
  */
-function clean(trail, client) {
-  const ok = (c) => {
+function after(trail, s, session, req, status, contentType) {
+  try {
+    trackPageView(trail, s, session, req, status, contentType);
+  } catch (err) {
     try {
-      trail.sessions.validate('', c); // checks the client only: '' is no token
-      return true;
-    } catch (err) {
-      if (err?.code === 'INVALID_INPUT') return false;
-      throw err;
+      s.onError(err, req);
+    } catch {
+      // an onError that throws does not fail the response either
     }
-  };
-  if (ok(client)) return client;
-  if (ok({ userAgent: client.userAgent })) return { userAgent: client.userAgent };
-  if (ok({ ip: client.ip })) return { ip: client.ip };
-  return {};
+  }
 }
 
-/** After the response: tracks a page view of a successful GET of an HTML page. */
-function after(trail, s, session, req, status, contentType) {
+function trackPageView(trail, s, session, req, status, contentType) {
   if (!s.trackPageViews || req.method !== 'GET' || status !== 200 || !/text\/html/i.test(contentType ?? '')) return;
   const url = new URL(req.url, 'http://localhost');
   trail.tracking.track({
@@ -249,7 +247,7 @@ function after(trail, s, session, req, status, contentType) {
 
 /**
  * Wraps a fetch handler `(request, { session }, ...rest) => Response` so
- * each request gets its session (workerd, Deno, Bun, Node's fetch servers).
+ * each request gets its session (workerd, Deno, Node's fetch servers).
  */
 export function sessionMiddleware(trail, options) {
   const s = settings(options);
@@ -300,13 +298,7 @@ export function expressSession(trail, options) {
       res.writeHead = writeHead;
       return writeHead.apply(this, args);
     };
-    res.once('finish', () => {
-      try {
-        after(trail, s, session, r, res.statusCode, res.getHeader('content-type'));
-      } catch {
-        // Tracking must never fail a response that has been sent.
-      }
-    });
+    res.once('finish', () => after(trail, s, session, r, res.statusCode, res.getHeader('content-type')));
     next();
   };
 }

@@ -3,6 +3,31 @@
 
 import { UserTrailError } from './gen/error.js';
 
+/**
+ * The messages of the browser protocol, by `type`.
+ *
+ * Page to its worker: `CONNECT` (open or join the engine), `CALL`, `CLOSE`.
+ * Worker to its page: `READY` (with the engine's method list), `FAILED`,
+ * `INFO`, `ROLE` (leader or not), `REPLY`, `CALLBACK`, `CLOSED`.
+ * Worker to worker, on the BroadcastChannel named after the database:
+ * `WHO` (asks the leader to announce itself), `LEADER`, `CALL`, `REPLY`,
+ * `CALLBACK`.
+ */
+export const MSG = Object.freeze({
+  CONNECT: 'connect',
+  CALL: 'call',
+  CLOSE: 'close',
+  READY: 'ready',
+  FAILED: 'failed',
+  INFO: 'info',
+  ROLE: 'role',
+  REPLY: 'reply',
+  CALLBACK: 'callback',
+  CLOSED: 'closed',
+  WHO: 'who',
+  LEADER: 'leader',
+});
+
 /** The key that marks a function argument replaced by a callback number. */
 export const CALLBACK = '__usertrailCallback';
 

@@ -22,6 +22,8 @@ const SHELL = [
   '/pkg/rpc.js',
   '/pkg/index.js',
   '/pkg/tracker.js',
+  '/pkg/unsent.js',
+  '/pkg/node-fs.js',
   '/pkg/gen/usertrail.js',
   '/pkg/gen/usertrail_bg.wasm',
   '/pkg/gen/error.js',

@@ -34,7 +34,18 @@ pub struct ClientContext<'a> {
     pub user_agent: Option<&'a str>,
 }
 
-impl ClientContext<'_> {
+impl<'a> ClientContext<'a> {
+    /// The parts of this client the engine accepts: an IP address that does
+    /// not parse, or a user agent over the size limit (a malformed or hostile
+    /// header), is left out rather than failing the request. Servers call
+    /// it on what they read from a request before they create a session.
+    pub fn accepted(&self) -> ClientContext<'a> {
+        ClientContext {
+            ip: self.ip.filter(|ip| ip::parse("ip", ip).is_ok()),
+            user_agent: self.user_agent.filter(|ua| input::user_agent(ua).is_ok()),
+        }
+    }
+
     fn check(&self) -> Result<()> {
         if let Some(ip) = self.ip {
             ip::parse("ip", ip)?;

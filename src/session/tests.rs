@@ -170,3 +170,21 @@ fn merge_patch_follows_rfc_7396() {
     merge_patch(&mut doc, &json!({ "a": { "b": 1 }, "n": null }));
     assert_eq!(doc, json!({ "a": { "b": 1 } }));
 }
+
+#[test]
+fn accepted_client_leaves_out_what_the_engine_refuses() {
+    let long = "x".repeat(5_000);
+    let c = ClientContext {
+        ip: Some("not an ip"),
+        user_agent: Some("Mozilla/5.0"),
+    };
+    let a = c.accepted();
+    assert_eq!((a.ip, a.user_agent), (None, Some("Mozilla/5.0")));
+    let c = ClientContext {
+        ip: Some("203.0.113.9"),
+        user_agent: Some(&long),
+    };
+    let a = c.accepted();
+    assert_eq!((a.ip, a.user_agent), (Some("203.0.113.9"), None));
+    assert!(a.check().is_ok(), "what is accepted passes the engine's checks");
+}

@@ -22,7 +22,7 @@ use crate::tracking::TrackingConfig;
 use crate::{OpenOptions, Storage};
 
 const STORAGE_KINDS: &str = "must be 'memory', 'opfs', { opfs: { name?, pool?, directory? } }, \
-     { bytes: Uint8Array } or { file: path } (Node, Deno, Bun)";
+     { bytes: Uint8Array } or { file: path } (Node, Deno)";
 
 /// The data part of the options object: every key optional, unknown keys
 /// refused, defaults from the core's types.
@@ -116,7 +116,7 @@ fn storage_option(value: &JsValue) -> Result<StorageOption> {
         let fs = input::get(value, "fs", "storage.fs")?;
         if !fs.is_object() {
             return Err(StoreError::Unsupported {
-                what: "file storage needs a host file API (Node, Deno or Bun)".into(),
+                what: "file storage needs a host file API (Node or Deno)".into(),
             }
             .into());
         }

@@ -5,7 +5,7 @@
 //! Promises, so the examples `await` them: code written that way works
 //! unchanged on both.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
@@ -14,10 +14,12 @@ use super::user_trail::Handle;
 use crate::session::{ClientContext, CreateOptions};
 
 /// `{ ip, userAgent }`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct ClientJs {
+    #[serde(skip_serializing_if = "Option::is_none")]
     ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     user_agent: Option<String>,
 }
 
@@ -303,6 +305,27 @@ impl JsSessions {
         let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
         self.0
             .with(|t| Ok(t.sessions().clear(&token, expected)? as f64))
+    }
+
+    /// The parts of a client the engine accepts: an `ip` that is not an IP
+    /// address, or a `userAgent` over 4 KiB (a malformed or hostile header),
+    /// is left out. Servers pass what they read from a request through it
+    /// rather than failing the request.
+    ///
+    /// ```javascript
+    /// const client = trail.sessions.acceptedClient({ ip: req.ip, userAgent: req.headers['user-agent'] });
+    /// ```
+    #[wasm_bindgen(js_name = acceptedClient, unchecked_return_type = "ClientContext")]
+    pub fn accepted_client(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ClientContext")] client: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let c: ClientJs = input::options(&client, "client")?;
+        let accepted = c.context().accepted();
+        Ok(to_js(&ClientJs {
+            ip: accepted.ip.map(str::to_owned),
+            user_agent: accepted.user_agent.map(str::to_owned),
+        })?)
     }
 
     /// Deletes up to `limit` (default 500) expired sessions. The engine does

@@ -178,6 +178,23 @@ test('sample traffic fills the charts, and the tiles agree with trail.analytics'
   });
   assert.deepEqual(check.tiles, check.api);
   assert.ok(check.api[0] > 1000 && check.api[1] >= 190_000, `the dashboard is meaningful: ${check.api}`);
+  // No card's content is wider than the card, at a laptop's width and a
+  // narrow window's (the A/B and Next steps tables once cut off their last
+  // column at 1280 px).
+  for (const width of [1280, 1024, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    const overflowing = () =>
+      [...document.querySelectorAll('.card')]
+        .filter((c) => c.offsetParent !== null && c.scrollWidth > c.clientWidth + 1)
+        .map((c) => `${c.querySelector('h2')?.textContent ?? c.className}: ${c.scrollWidth} > ${c.clientWidth}`);
+    // Charts redraw for the new width on their next resize observation.
+    await page
+      .waitForFunction(() => ![...document.querySelectorAll('.card')].some((c) => c.offsetParent !== null && c.scrollWidth > c.clientWidth + 1), null, { timeout: 5_000 })
+      .catch(() => {});
+    const wide = await page.evaluate(overflowing);
+    assert.deepEqual(wide, [], `cards overflow at ${width} px`);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
   await accessible(page, 'the dashboard');
   await screenshot(page, '2-dashboard-sample-traffic');
   assert.deepEqual(page.errors, []);

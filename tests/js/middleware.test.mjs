@@ -244,3 +244,39 @@ test('options are checked and cookies default to __Host-', async () => {
   const res = await handle(new Request('https://example.com/'));
   assert.match(res.headers.get('set-cookie'), /^__Host-ut\.sid=[^;]+; Path=\/; HttpOnly; SameSite=Lax; Secure; Max-Age=1800$/);
 });
+
+test('a page view that fails to track never fails the response, in every adapter; the error goes to onError', async () => {
+  const trail = await UserTrail.open({ clock: () => T0 });
+  // Every page view now breaks its schema, so tracking it throws SCHEMA_VIOLATION.
+  await trail.tracking.defineEvent('page_view', { required: { plan: 'string' } });
+  const errors = [];
+  const options = { secure: false, trackPageViews: true, onError: (err, req) => errors.push([err.code, req.method, new URL(req.url, 'http://x').pathname]) };
+  const html = (body) => new Response(body, { headers: { 'content-type': 'text/html' } });
+
+  const app = express();
+  app.use(expressSession(trail, options));
+  app.get('/page', (req, res) => res.type('html').send('<h1>express</h1>'));
+  const hono = new Hono();
+  hono.use(honoSession(trail, options));
+  hono.get('/page', (c) => c.html('<h1>hono</h1>'));
+  const plain = sessionMiddleware(trail, options)(async () => html('<h1>fetch</h1>'));
+  const servers = [createServer(app), fetchServer((r) => hono.fetch(r)), fetchServer((r) => plain(r))];
+  try {
+    for (const [i, server] of servers.entries()) {
+      const base = await listen(server);
+      const res = await fetch(`${base}/page`);
+      assert.equal(res.status, 200, `adapter ${i}`);
+      assert.match(await res.text(), /<h1>/);
+      // Express tracks on 'finish', after the body went out: wait for it.
+      for (let t = 0; errors.length <= i && t < 100; t++) await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    for (const server of servers) server.close();
+  }
+  assert.deepEqual(errors, [
+    ['SCHEMA_VIOLATION', 'GET', '/page'],
+    ['SCHEMA_VIOLATION', 'GET', '/page'],
+    ['SCHEMA_VIOLATION', 'GET', '/page'],
+  ]);
+  assert.throws(() => expressSession(trail, { onError: 'log' }), /onError must be a function/);
+});

@@ -5,6 +5,7 @@ import {
   UserTrailError,
   init,
   initSync,
+  type ClientContext,
   type CreatedSession,
   type ErrorCode,
   type OpenOptions,
@@ -80,6 +81,7 @@ async function sessions(trail: UserTrail): Promise<void> {
   const list: Session[] = await trail.sessions.list('alice');
   const n: number = await trail.sessions.destroyAllForUser('alice', { exceptSessionId: list[0]?.sessionId });
   const value: unknown = await trail.sessions.get(token, 'cart');
+  const accepted: ClientContext = trail.sessions.acceptedClient({ ip: 'not an ip', userAgent: 'x' });
   await trail.sessions.set(token, 'cart', [1, 2]);
   const opened = await UserTrail.open({
     sessions: { idleTimeoutSecs: 60, fingerprint: 'strict', keys: [{ id: 'k1', key: new Uint8Array(32) }] },
@@ -203,7 +205,11 @@ async function middleware(trail: UserTrail): Promise<void> {
     return new Response(String(n) + id);
   });
   const res: Response = await handle(new Request('https://example.com/'));
-  const mw = expressSession(trail, { trustProxy: 'x-forwarded-for', sameSite: 'Strict' });
+  const mw = expressSession(trail, {
+    trustProxy: 'x-forwarded-for',
+    sameSite: 'Strict',
+    onError: (err: unknown, req: { method: string; url: string }) => console.error(req.url, err),
+  });
   const hono = honoSession(trail, { cookieName: 'sid', secure: false });
   // @ts-expect-error: not a SameSite value
   expressSession(trail, { sameSite: 'Sometimes' });

@@ -42,7 +42,7 @@ export interface OpfsOptions {
  * - `'memory'`: in memory; keep it with `export()`.
  * - `'opfs'` or `{ opfs }`: the origin-private file system (dedicated worker only).
  * - `{ bytes }`: a copy of a database exported earlier, opened in memory.
- * - `{ file }`: a SQLite file on disk, in Node, Deno and Bun. Commits are
+ * - `{ file }`: a SQLite file on disk, in Node and Deno. Commits are
  *   fsynced; one engine holds the file at a time (`BUSY` for another, in
  *   any process); the file opens in the `sqlite3` CLI once closed.
  */

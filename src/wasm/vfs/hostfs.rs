@@ -1,5 +1,5 @@
 //! A SQLite VFS over the host's synchronous file API (Node's `fs`, which
-//! Deno and Bun provide too), for `storage: { file }`.
+//! Deno provides too), for `storage: { file }`.
 //!
 //! The package glue (`pkg/index.js`) hands over an object of functions on
 //! file descriptors. One engine holds a file at a time: the main database's

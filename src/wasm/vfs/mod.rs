@@ -1,5 +1,5 @@
 //! Storage media backed by JS: a SQLite VFS over the host's files (Node,
-//! Deno, Bun) and the OPFS pool of a browser worker. These are media, not
+//! Deno) and the OPFS pool of a browser worker. These are media, not
 //! conversions: the core opens them by VFS name like any other.
 
 pub(crate) mod hostfs;
