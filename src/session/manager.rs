@@ -46,7 +46,7 @@ impl<'a> ClientContext<'a> {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if let Some(ip) = self.ip {
             ip::parse("ip", ip)?;
         }

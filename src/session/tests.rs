@@ -186,5 +186,8 @@ fn accepted_client_leaves_out_what_the_engine_refuses() {
     };
     let a = c.accepted();
     assert_eq!((a.ip, a.user_agent), (Some("203.0.113.9"), None));
-    assert!(a.check().is_ok(), "what is accepted passes the engine's checks");
+    assert!(
+        a.check().is_ok(),
+        "what is accepted passes the engine's checks"
+    );
 }
