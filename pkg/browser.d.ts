@@ -40,6 +40,12 @@ export type BrowserTrail = Omit<Remote<UserTrail>, 'close' | 'closed'> & {
   readonly persistent: boolean;
   /** Why `persistent` is false; null when it is true. */
   readonly reason: NotPersistentReason | null;
+  /**
+   * Whether this browser sends Global Privacy Control (`navigator.globalPrivacyControl`). A `Tracker`
+   * on this client then records it, once per subject, as a withdrawal of `sale_share` and `marketing`,
+   * so that subject's events are never handed to a third-party collector.
+   */
+  readonly globalPrivacyControl: boolean;
   /** True while this tab's worker holds the database and serves the others. */
   readonly leader: boolean;
   /** True after `close()`, or once the worker has failed. */

@@ -202,6 +202,14 @@ class Connection {
       get persistent() {
         return conn.info.persistent;
       },
+      /**
+       * Whether this browser sends Global Privacy Control
+       * (`navigator.globalPrivacyControl`): the Tracker then records it,
+       * once per subject, as an opt-out of sale and sharing.
+       */
+      get globalPrivacyControl() {
+        return typeof navigator !== 'undefined' && navigator.globalPrivacyControl === true;
+      },
       get reason() {
         return conn.info.reason;
       },

@@ -37,7 +37,12 @@ export interface TrackerOptions {
   flushIntervalMs?: number;
   /** Flush as soon as this many events are queued; default 100. */
   maxBatch?: number;
-  /** Called when the engine refuses a whole batch (it is kept for the next flush). */
+  /** Events queued at most; past it the oldest are dropped and counted in `dropped`. Default 10,000. */
+  maxQueue?: number;
+  /**
+   * Called when the engine refuses a whole batch (it is kept for the next flush), and for each event
+   * it rejects on its own (a `UserTrailError` with its code and field; not retried).
+   */
   onError?: (err: unknown, events: TrackEvent[]) => void;
 }
 
@@ -57,6 +62,8 @@ export declare class Tracker {
   );
   /** Events waiting to be flushed. */
   readonly pending: number;
+  /** Events dropped, ever, because the queue was full. */
+  readonly dropped: number;
   /** Queues an event; returns its eventId (a UUIDv7). */
   track(event: TrackEvent): string;
   /** Sends what is queued now, as one batch. */

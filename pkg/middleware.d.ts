@@ -17,7 +17,10 @@ export interface SessionMiddlewareOptions {
   persistent?: boolean;
   /** Track a `page_view` for each successful GET answered with HTML. Default false. */
   trackPageViews?: boolean;
-  /** Record `Sec-GPC: 1` from a logged-in user as a withdrawal of `sale_share` and `marketing`. Default true. */
+  /**
+   * Record `Sec-GPC: 1` as a withdrawal of `sale_share` and `marketing`: for a logged-in user, and for an
+   * anonymous visitor by their anonymous id (the session id) once they have a session. Default true.
+   */
   honorGpc?: boolean;
   /** Read the client's IP from this header (e.g. `'x-forwarded-for'`), only behind a proxy you trust. Default: the socket's address. */
   trustProxy?: string | false;

@@ -107,8 +107,10 @@ export class RequestSession {
 
   /** Sets one key of the state, storing the session first if it is new. */
   set(key, value) {
-    if (!this.#token) this.#issue(this.#trail.sessions.create({ ...this.#client, data: { [key]: value } }));
-    else this.#trail.sessions.set(this.#token, key, value);
+    if (!this.#token) {
+      this.#issue(this.#trail.sessions.create({ ...this.#client, data: { [key]: value } }));
+      this.#honorGpc();
+    } else this.#trail.sessions.set(this.#token, key, value);
   }
 
   /** Removes one key of the state. */
@@ -116,12 +118,18 @@ export class RequestSession {
     if (this.#token) this.#trail.sessions.remove(this.#token, key);
   }
 
-  /** Binds the session to a user and rotates its token (a new cookie is sent). */
+  /**
+   * Binds the session to a user and rotates its token (a new cookie is sent).
+   * The anonymous visitor's id (the session id) is linked to the user, so
+   * the page views and the privacy choices made before logging in follow.
+   */
   login(userId) {
+    const anonymous = this.#record && !this.#record.userId ? this.#record.sessionId : null;
     const issued = this.#token
       ? this.#trail.sessions.login(this.#token, userId)
       : this.#trail.sessions.create({ ...this.#client, userId });
     this.#issue(issued);
+    if (anonymous) this.#trail.tracking.identify(anonymous, userId);
     this.#honorGpc();
   }
 
@@ -148,12 +156,17 @@ export class RequestSession {
     return this.#client;
   }
 
-  /** @internal Records a `Sec-GPC: 1` signal for the logged-in user, once. */
+  /**
+   * @internal Records a `Sec-GPC: 1` signal, once: for the logged-in user,
+   * or for an anonymous visitor by their anonymous id (the session id), as
+   * soon as they have a session.
+   */
   #honorGpc() {
-    if (!this.#s.honorGpc || !this.#gpc || !this.userId) return;
-    const sale = this.#trail.privacy.status(this.userId).purposes.sale_share;
+    const subject = this.userId ?? this.id;
+    if (!this.#s.honorGpc || !this.#gpc || !subject) return;
+    const sale = this.#trail.privacy.status(subject).purposes.sale_share;
     if (sale.decided && !sale.granted) return;
-    this.#trail.privacy.applyGlobalPrivacyControl(this.userId, { source: 'Sec-GPC' });
+    this.#trail.privacy.applyGlobalPrivacyControl(subject, { source: 'Sec-GPC' });
   }
 
   /** @internal */
@@ -239,6 +252,8 @@ function trackPageView(trail, s, session, req, status, contentType) {
     path: url.pathname,
     referrer: req.header('referer') ?? undefined,
     userId: session.userId ?? undefined,
+    // An anonymous visitor is known by the session id until they log in.
+    anonymousId: session.userId ? undefined : (session.id ?? undefined),
     sessionId: session.id ?? undefined,
     ip: session.client.ip,
     userAgent: session.client.userAgent,

@@ -13,7 +13,7 @@ use crate::kernel::clock::SharedClock;
 use crate::kernel::net::IpMask;
 use crate::privacy::Privacy;
 use crate::session::{
-    ClientContext, Session, SessionConfig, SessionObserver, Sessions, SqliteSessionStore,
+    Change, ClientContext, Session, SessionConfig, SessionObserver, Sessions, SqliteSessionStore,
 };
 use crate::store::{Storage, Store, StoreOptions};
 use crate::tracking::{
@@ -267,14 +267,94 @@ impl SessionObserver for UserTrail {
         self.tracking().track(event).map(|_| ())
     }
 
-    fn destroyed_all(&self, user_id: &str, count: u64) -> Result<()> {
-        self.privacy().record_audit(
-            "host",
-            "sessions.destroy_all",
-            Some(user_id),
-            &serde_json::json!({ "sessions": count }),
-        )?;
+    fn changed(&self, change: &Change<'_>) -> Result<()> {
+        use serde_json::json;
+        // Audited: who logged in, which device was signed out, logouts
+        // everywhere. Never a token.
+        let audit = match change {
+            Change::LoggedIn {
+                user_id,
+                session_id,
+                replaced,
+            } => Some((
+                "sessions.login",
+                *user_id,
+                json!({ "sessionId": session_id, "replacedSession": replaced }),
+            )),
+            Change::SignedOut {
+                user_id,
+                session_id,
+            } => Some((
+                "sessions.destroy_by_session_id",
+                *user_id,
+                json!({ "sessionId": session_id }),
+            )),
+            Change::LoggedOutEverywhere { user_id, count } => Some((
+                "sessions.destroy_all",
+                *user_id,
+                json!({ "sessions": count }),
+            )),
+            Change::LoggedOut { .. } | Change::Expired { .. } => None,
+        };
+        if let Some((action, user, details)) = audit {
+            self.privacy()
+                .record_audit("host", action, Some(user), &details)?;
+        }
+        if self.tracking.session_events {
+            // Analytics, best effort: the session change has happened
+            // whatever becomes of its event (consent gating may drop it).
+            let _ = self.tracking().track(session_event(change));
+        }
         Ok(())
+    }
+}
+
+/// The tracking event of a session change: `login`, `logout` or
+/// `session_expired`, of type `session`, with the user and the session id.
+fn session_event(change: &Change<'_>) -> EventInput {
+    use serde_json::json;
+    let (name, user, session, properties) = match change {
+        Change::LoggedIn {
+            user_id,
+            session_id,
+            replaced,
+        } => (
+            "login",
+            Some(*user_id),
+            Some(*session_id),
+            json!({ "replacedSession": replaced.is_some() }),
+        ),
+        Change::LoggedOut {
+            session_id,
+            user_id,
+        } => ("logout", *user_id, Some(*session_id), json!({})),
+        Change::SignedOut {
+            user_id,
+            session_id,
+        } => (
+            "logout",
+            Some(*user_id),
+            Some(*session_id),
+            json!({ "scope": "device" }),
+        ),
+        Change::LoggedOutEverywhere { user_id, count } => (
+            "logout",
+            Some(*user_id),
+            None,
+            json!({ "scope": "all", "sessions": count }),
+        ),
+        Change::Expired {
+            session_id,
+            user_id,
+        } => ("session_expired", *user_id, Some(*session_id), json!({})),
+    };
+    EventInput {
+        event_type: Some(EventType::Session),
+        name: name.into(),
+        user_id: user.map(str::to_owned),
+        session_id: session.map(str::to_owned),
+        properties: properties.as_object().cloned(),
+        ..EventInput::default()
     }
 }
 

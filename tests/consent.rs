@@ -237,10 +237,11 @@ fn events_need_analytics_consent_when_the_engine_requires_it() {
         TrackStatus::NoConsent
     );
     assert_eq!(t.track(page(None, None)).unwrap().1, TrackStatus::NoConsent);
-    // Session security events are necessary processing.
-    let mut security = page(Some("ann"), None);
-    security.event_type = Some(EventType::Session);
-    assert_eq!(t.track(security).unwrap().1, TrackStatus::Stored);
+    // Every event of a subject without consent is gated, whatever its type:
+    // a page view sent as a `session` event is not let through.
+    let mut disguised = page(Some("ann"), None);
+    disguised.event_type = Some(EventType::Session);
+    assert_eq!(t.track(disguised).unwrap().1, TrackStatus::NoConsent);
 
     p.grant("a-1", &grant(&["analytics"])).unwrap();
     assert_eq!(
@@ -263,8 +264,9 @@ fn events_need_analytics_consent_when_the_engine_requires_it() {
     assert!(batch
         .iter()
         .all(|r| matches!(r.outcome, Ok(TrackStatus::NoConsent))));
-    assert_eq!(count(&trail, "SELECT count(*) FROM events"), 3);
-    assert_eq!(p.dropped_without_consent().unwrap(), 4);
+    // Two stored (after the grant); five dropped, the disguised one among them.
+    assert_eq!(count(&trail, "SELECT count(*) FROM events"), 2);
+    assert_eq!(p.dropped_without_consent().unwrap(), 5);
 
     // Without gating (the default), everything is stored.
     let (open, _) = open_privacy(PrivacyConfig::default());

@@ -152,7 +152,11 @@ fn erase_leaves_no_bytes_of_the_subject_and_keeps_everyone_else() {
     let (mut trail, _) = open_people(Storage::Memory);
     populate(&trail);
     let before = trail.export().unwrap();
-    assert_eq!(personal_traces(&before), ["ann", "anon-of-ann", IP, EMAIL]);
+    // The raw IP is stored nowhere, not even in the quarantine (which kept
+    // it before issue 16): only its masked form.
+    assert_eq!(personal_traces(&before), ["ann", "anon-of-ann", EMAIL]);
+    assert!(!contains(&before, IP.as_bytes()) && !contains(&before, BOB_IP.as_bytes()));
+    assert!(contains(&before, b"198.51.0.0"), "the masked IPs are there");
     let bob_events = count(&trail, "SELECT count(*) FROM events WHERE user_id = 'bob'");
 
     let report = trail
@@ -173,8 +177,8 @@ fn erase_leaves_no_bytes_of_the_subject_and_keeps_everyone_else() {
     let after = trail.export().unwrap();
     assert_eq!(personal_traces(&after), Vec::<&str>::new());
     assert!(
-        contains(&after, BOB_IP.as_bytes()),
-        "bob's quarantined input keeps his IP"
+        contains(&after, b"198.51.0.0"),
+        "bob's rows keep his masked IP"
     );
     assert_eq!(
         count(&trail, "SELECT count(*) FROM events WHERE user_id = 'bob'"),

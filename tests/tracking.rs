@@ -480,7 +480,10 @@ fn the_outbox_leases_acks_and_retries_with_backoff() {
 #[test]
 fn the_outbox_is_capped_dropping_the_oldest_and_counting() {
     let (trail, _) = open(TrackingConfig {
-        outbox: Some(OutboxConfig { cap: 3 }),
+        outbox: Some(OutboxConfig {
+            cap: 3,
+            ..OutboxConfig::default()
+        }),
         ..TrackingConfig::default()
     });
     let t = trail.tracking();
@@ -610,7 +613,10 @@ fn bad_settings_are_refused_at_open() {
     assert_eq!(bad(rate(f64::NAN)), "INVALID_INPUT");
     assert_eq!(
         bad(TrackingConfig {
-            outbox: Some(OutboxConfig { cap: 0 }),
+            outbox: Some(OutboxConfig {
+                cap: 0,
+                ..OutboxConfig::default()
+            }),
             ..TrackingConfig::default()
         }),
         "INVALID_INPUT"

@@ -29,15 +29,78 @@ pub struct PrivacyConfig {
     pub policy_version: String,
     /// Purposes whose consent gates collection. Empty (the default) means no
     /// gating: hosts that process under another legal basis keep working.
+    #[serde(deserialize_with = "purpose_list")]
     pub require_consent: Vec<String>,
-    /// Redact emails, phone numbers and card numbers from free-text event
-    /// properties before they are stored. Default on.
+    /// A purpose granted under an older policy version counts as not
+    /// granted until the subject consents again. Default off: such consent
+    /// is reported (`needsReconsent`) but still counts.
+    pub require_current_policy: bool,
+    /// Redact emails, phone numbers and card numbers from event properties,
+    /// string dimensions, and the URL, path and referrer of events (query
+    /// values, fragments, path segments) before they are stored. Default on.
     pub redact_pii: bool,
+    /// Query parameters of URLs kept verbatim by the redaction: names, or
+    /// prefixes ending in `*`. Default `["utm_*"]`.
+    #[serde(deserialize_with = "name_list")]
+    pub keep_url_params: Vec<String>,
     /// Custom purposes, besides the built-in ones.
+    #[serde(deserialize_with = "purpose_list")]
     pub purposes: Vec<String>,
     /// Retention runs at open and then at most once per this many seconds.
     /// Default one day.
     pub retention_interval_secs: u64,
+    /// A secret key for the hash chains of the consent ledger and the audit
+    /// log: rows appended while it is set are linked with HMAC-SHA-256, so
+    /// someone who has only the database file cannot recompute the chain
+    /// after rewriting it. Keep it outside the database. At least 16 bytes.
+    pub chain_key: Option<crate::kernel::bytes::Bytes>,
+}
+
+/// A list of purposes, with a message that says so when it is not one.
+fn purpose_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    list(d, "an array of purposes, such as [\"analytics\"]")
+}
+
+/// A list of names, with a message that says so when it is not one.
+fn name_list<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    list(
+        d,
+        "an array of parameter names, such as [\"utm_*\", \"ref\"]",
+    )
+}
+
+fn list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    expected: &'static str,
+) -> std::result::Result<Vec<String>, D::Error> {
+    struct V(&'static str);
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Vec<String>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element::<serde_json::Value>()? {
+                match item {
+                    serde_json::Value::String(s) => out.push(s),
+                    other => {
+                        return Err(serde::de::Error::invalid_type(
+                            serde::de::Unexpected::Other(&other.to_string()),
+                            &self,
+                        ))
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(V(expected))
 }
 
 impl Default for PrivacyConfig {
@@ -45,9 +108,12 @@ impl Default for PrivacyConfig {
         Self {
             policy_version: "1".into(),
             require_consent: Vec::new(),
+            require_current_policy: false,
             redact_pii: true,
+            keep_url_params: vec!["utm_*".into()],
             purposes: Vec::new(),
             retention_interval_secs: 86_400,
+            chain_key: None,
         }
     }
 }
@@ -79,7 +145,28 @@ impl PrivacyConfig {
                 "must be at least 1",
             ));
         }
+        if self.keep_url_params.len() > 64 {
+            return Err(Error::invalid("privacy.keepUrlParams", "at most 64 names"));
+        }
+        for p in &self.keep_url_params {
+            crate::kernel::text::check("privacy.keepUrlParams", p, 64)?;
+        }
+        if self
+            .chain_key
+            .as_ref()
+            .is_some_and(|k| !(16..=1024).contains(&k.0.len()))
+        {
+            return Err(Error::invalid(
+                "privacy.chainKey",
+                "must be 16 to 1024 bytes",
+            ));
+        }
         Ok(())
+    }
+
+    /// The chain key's bytes, if one is set.
+    pub fn chain_key(&self) -> Option<&[u8]> {
+        self.chain_key.as_ref().map(|k| k.0.as_slice())
     }
 
     /// Refuses a purpose that is neither built in nor declared.

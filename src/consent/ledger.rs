@@ -209,7 +209,8 @@ impl Consent<'_> {
             &details_hash,
         );
         let refs: Vec<&str> = f.iter().map(String::as_str).collect();
-        let hash = chain::link(&head.hash, &refs);
+        let key = chain::key_for_append(tx, TABLE, seq, self.config.chain_key())?;
+        let hash = chain::link(key, &head.hash, &refs);
         tx.prepare_cached(
             "INSERT INTO consent_ledger (seq, at, subject, subject_hash, action, purposes, policy_version, \
              source, text_hash, ip_masked, user_agent, details_hash, prev_hash, hash) \
@@ -250,8 +251,7 @@ impl Consent<'_> {
                 seq
             ])?;
         }
-        audit::append_hashed(
-            tx,
+        audit::Log::new(tx, self.config.chain_key()).append_hashed(
             at,
             d.actor,
             &format!("consent.{}", d.action),
@@ -288,14 +288,18 @@ impl Consent<'_> {
         let mut purposes = BTreeMap::new();
         for p in self.config.all_purposes() {
             let state = match latest.remove(&p) {
-                Some((granted, version, source, at)) => PurposeState {
-                    granted: granted || p == NECESSARY,
-                    decided: true,
-                    needs_reconsent: compare_versions(&version, current).is_lt(),
-                    policy_version: Some(version),
-                    at: Some(at),
-                    source: Some(source),
-                },
+                Some((granted, version, source, at)) => {
+                    let stale = compare_versions(&version, current).is_lt();
+                    PurposeState {
+                        granted: (granted && !(stale && self.config.require_current_policy))
+                            || p == NECESSARY,
+                        decided: true,
+                        needs_reconsent: stale,
+                        policy_version: Some(version),
+                        at: Some(at),
+                        source: Some(source),
+                    }
+                }
                 None => PurposeState {
                     granted: p == NECESSARY,
                     decided: false,
@@ -354,9 +358,16 @@ impl Consent<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Checks the whole consent ledger: links, hashes, both ends, and that
-    /// each row's subject, IP and user agent still match their hashes.
-    pub fn verify_ledger(&self) -> Result<ChainReport> {
+    /// The newest ledger row's `seq` and hash, to keep outside the database
+    /// and check the ledger against later.
+    pub fn ledger_head(&self) -> Result<chain::Mark> {
+        chain::head(self.conn, TABLE)
+    }
+
+    /// Checks the whole consent ledger: links, hashes, both ends, that each
+    /// row's subject, IP and user agent still match their hashes, and, with
+    /// `anchor`, that it still holds the head recorded outside the database.
+    pub fn verify_ledger(&self, anchor: Option<&chain::Mark>) -> Result<ChainReport> {
         let salt = subject::salt(self.conn)?;
         let mut stmt = self.conn.prepare(
             "SELECT seq, at, subject, subject_hash, action, purposes, policy_version, source, text_hash, \
@@ -380,9 +391,7 @@ impl Consent<'_> {
                 r.get::<_, Option<String>>(8)?.as_deref(),
                 &details_hash,
             );
-            let refs: Vec<&str> = f.iter().map(String::as_str).collect();
             let prev: String = r.get(12)?;
-            let recomputed = chain::link(&prev, &refs);
             let other = match &subject {
                 Some(s) if subject::hash(&salt, s) != subject_hash => {
                     Some("the subject does not match its hash".to_owned())
@@ -395,9 +404,15 @@ impl Consent<'_> {
                 }
                 _ => None,
             };
-            Ok((seq, prev, r.get(13)?, recomputed, other))
+            Ok((seq, prev, r.get(13)?, f.to_vec(), other))
         })?;
-        chain::verify(self.conn, TABLE, rows.map(|r| r.map_err(Error::from)))
+        chain::verify(
+            self.conn,
+            TABLE,
+            self.config.chain_key(),
+            anchor,
+            rows.map(|r| r.map_err(Error::from)),
+        )
     }
 }
 

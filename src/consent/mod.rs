@@ -16,14 +16,15 @@
 //!     OpenOptions::new(Storage::Memory).clock(Arc::new(ManualClock::new(1_000))),
 //! ).unwrap();
 //! let conn = trail.store().conn();
-//! assert!(!usertrail::consent::allows(conn, &["ann"], "analytics").unwrap());
+//! let config = usertrail::consent::PrivacyConfig::default();
+//! assert!(!usertrail::consent::allows(conn, &config, &["ann"], "analytics").unwrap());
 //! let grant = GrantOptions {
 //!     purposes: vec!["analytics".into()],
 //!     source: "banner".into(),
 //!     ..GrantOptions::default()
 //! };
 //! trail.privacy().grant("ann", &grant).unwrap();
-//! assert!(usertrail::consent::allows(conn, &["ann"], "analytics").unwrap());
+//! assert!(usertrail::consent::allows(conn, &config, &["ann"], "analytics").unwrap());
 //! ```
 
 mod config;
@@ -77,20 +78,49 @@ impl<'a> Consent<'a> {
 
 /// Whether the subjects in `ids` (an event's user and anonymous id, say)
 /// and the ids linked to them have granted `purpose`: the latest decision
-/// across them wins, and no decision means no.
-pub fn allows(conn: &Connection, ids: &[&str], purpose: &str) -> Result<bool> {
+/// across them wins, and no decision means no. Under
+/// `requireCurrentPolicy`, a grant under an older policy version counts as
+/// no.
+pub fn allows(
+    conn: &Connection,
+    config: &PrivacyConfig,
+    ids: &[&str],
+    purpose: &str,
+) -> Result<bool> {
+    Ok(
+        decision(conn, ids, purpose)?.is_some_and(|(granted, version)| {
+            granted
+                && !(config.require_current_policy
+                    && compare_versions(&version, &config.policy_version).is_lt())
+        }),
+    )
+}
+
+/// Whether the subjects in `ids` may have their data sold or shared with a
+/// third party (CCPA): not after they opted out of `sale_share` (withdrew
+/// it, or sent a Global Privacy Control signal); when the engine requires
+/// `sale_share` consent, only after they granted it.
+pub fn sale_allowed(conn: &Connection, config: &PrivacyConfig, ids: &[&str]) -> Result<bool> {
+    if config.requires(SALE_SHARE) || ids.is_empty() {
+        return allows(conn, config, ids, SALE_SHARE);
+    }
+    Ok(decision(conn, ids, SALE_SHARE)?.is_none_or(|(granted, _)| granted))
+}
+
+/// The latest decision about `purpose` across `ids` and the ids linked to
+/// them: whether it was granted, and under which policy version.
+pub fn decision(conn: &Connection, ids: &[&str], purpose: &str) -> Result<Option<(bool, String)>> {
     if ids.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     let ids =
         serde_json::to_string(&crate::store::identity::linked(conn, ids)?).unwrap_or_default();
-    let granted: Option<bool> = conn
+    Ok(conn
         .prepare_cached(
-            "SELECT granted FROM consents WHERE purpose = ?2 \
+            "SELECT granted, policy_version FROM consents WHERE purpose = ?2 \
              AND subject IN (SELECT value FROM json_each(?1)) \
              ORDER BY at DESC, seq DESC LIMIT 1",
         )?
-        .query_row(params![ids, purpose], |r| r.get(0))
-        .optional()?;
-    Ok(granted.unwrap_or(false))
+        .query_row(params![ids, purpose], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
 }

@@ -22,6 +22,15 @@ pub enum PrivacyError {
         /// What lacked it, such as `"the subject"`.
         subject_kind: &'static str,
     },
+    /// A hash chain (consent ledger, audit log) is keyed with a chain key
+    /// this engine was not given. Code `KEY_MISSING`.
+    #[error(
+        "the {table} hash chain is keyed; open the engine with privacy.chainKey to append to it"
+    )]
+    ChainKeyMissing {
+        /// The chain's table.
+        table: String,
+    },
     /// An export format this build does not write. Code `UNSUPPORTED_FORMAT`.
     #[error("export format {format:?} is not supported; use json, ndjson, csv or sqlite")]
     UnsupportedFormat {
@@ -35,6 +44,7 @@ impl ErrorCode for PrivacyError {
         match self {
             Self::UnknownPurpose { .. } => "UNKNOWN_PURPOSE",
             Self::ConsentRequired { .. } => "CONSENT_REQUIRED",
+            Self::ChainKeyMissing { .. } => "KEY_MISSING",
             Self::UnsupportedFormat { .. } => "UNSUPPORTED_FORMAT",
         }
     }

@@ -251,7 +251,7 @@ impl<'a> Experiments<'a> {
         // control, with nothing stored and no exposure recorded.
         let privacy = self.tracking.privacy();
         if privacy.requires(PERSONALIZATION)
-            && !consent::allows(self.conn, &[user_id], PERSONALIZATION)?
+            && !consent::allows(self.conn, privacy, &[user_id], PERSONALIZATION)?
         {
             return Ok(e.variants[0].name.clone());
         }

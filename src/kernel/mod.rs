@@ -5,7 +5,8 @@
 //! - [`ids`]: CSPRNG bytes, UUIDv7s, hex and a stable hash;
 //! - [`net`]: IP parsing and masking;
 //! - [`useragent`]: user agents reduced to a browser, an OS and a device class;
-//! - [`redact`]: emails, phone numbers and card numbers in free text;
+//! - [`redact`] and [`url`]: emails, phone numbers and card numbers in free
+//!   text and in URLs;
 //! - [`text`]: the one check on caller-supplied text;
 //! - [`fastmap`] and [`stats`]: fast maps for in-memory metrics, medians,
 //!   percentiles and the two-proportion z-test.
@@ -23,6 +24,7 @@ pub mod net;
 pub mod redact;
 pub mod stats;
 pub mod text;
+pub mod url;
 pub mod useragent;
 
 pub use invalid::Invalid;

@@ -247,7 +247,7 @@ impl<'a> Prefs<'a> {
             let def = self.definition(key)?;
             def.check_value(value)?;
             if let Some(purpose) = def.purpose.as_deref().filter(|p| self.privacy.requires(p)) {
-                if !consent::allows(self.conn, &[subject], purpose)? {
+                if !consent::allows(self.conn, self.privacy, &[subject], purpose)? {
                     return Err(PrivacyError::ConsentRequired {
                         purpose: purpose.to_owned(),
                         subject_kind: "the subject",
@@ -258,6 +258,7 @@ impl<'a> Prefs<'a> {
         }
         let now = self.clock.now_ms();
         let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
+        let mut changed: Vec<&str> = Vec::new();
         for (key, value) in values {
             let new = value.to_string();
             let old: Option<String> = tx
@@ -273,7 +274,10 @@ impl<'a> Prefs<'a> {
             )?
             .execute(params![subject, key, new, now])?;
             record(&tx, subject, key, old.as_deref(), Some(&new), now, source)?;
+            changed.push(key);
         }
+        let log = crate::store::audit::Log::new(&tx, self.privacy.chain_key());
+        audit_change(log, now, "prefs.set", subject, &changed, source)?;
         tx.commit()?;
         Ok(())
     }
@@ -299,6 +303,9 @@ impl<'a> Prefs<'a> {
                 .execute([subject, k])?;
             record(&tx, subject, k, Some(old), None, now, source)?;
         }
+        let keys: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+        let log = crate::store::audit::Log::new(&tx, self.privacy.chain_key());
+        audit_change(log, now, "prefs.reset", subject, &keys, source)?;
         tx.commit()?;
         Ok(rows.len() as u64)
     }
@@ -320,6 +327,25 @@ impl<'a> Prefs<'a> {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Audits a change of `subject`'s preferences: which keys, and from where;
+/// never the values (they may be personal, and the history keeps them for
+/// the subject's own export).
+fn audit_change(
+    log: crate::store::audit::Log<'_>,
+    now: i64,
+    action: &str,
+    subject: &str,
+    keys: &[&str],
+    source: &str,
+) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let details = serde_json::json!({ "keys": keys, "source": source });
+    log.append(now, "host", action, Some(subject), true, &details)?;
+    Ok(())
 }
 
 fn parse_definition(key: String, category: String, text: &str) -> Result<PrefDefinition> {

@@ -12,7 +12,7 @@ use crate::consent::{
 };
 use crate::error::{Error, Result};
 use crate::store::audit;
-use crate::store::chain::ChainReport;
+use crate::store::chain::{ChainReport, Mark};
 
 impl Privacy<'_> {
     /// Consent on this engine's database.
@@ -78,8 +78,7 @@ impl Privacy<'_> {
             }
             let scope = Scope::resolve(tx, subject)?;
             let counts = super::erase::purpose_data(tx, &scope, &decision.purposes)?;
-            audit::append(
-                tx,
+            audit::Log::new(tx, self.config.chain_key()).append(
                 self.clock.now_ms(),
                 decision.actor,
                 "consent.erase",
@@ -139,6 +138,20 @@ impl Privacy<'_> {
     /// Checks the whole consent ledger: links, hashes, both ends, and that
     /// each row's subject, IP and user agent still match their hashes.
     pub fn verify_ledger(&self) -> Result<ChainReport> {
-        self.consent().verify_ledger()
+        self.consent().verify_ledger(None)
+    }
+
+    /// [`Privacy::verify_ledger`], and that the ledger still holds `anchor`,
+    /// a head the app recorded outside the database ([`Privacy::ledger_head`]):
+    /// a ledger rewritten from the start is found this way.
+    pub fn verify_ledger_against(&self, anchor: &Mark) -> Result<ChainReport> {
+        self.consent().verify_ledger(Some(anchor))
+    }
+
+    /// The consent ledger's head: its newest row's `seq` and hash. Keep it
+    /// outside the database (another store, a signed log) and check the
+    /// ledger against it later.
+    pub fn ledger_head(&self) -> Result<Mark> {
+        self.consent().ledger_head()
     }
 }

@@ -161,8 +161,7 @@ impl Privacy<'_> {
         details: &Value,
     ) -> Result<i64> {
         let at = self.clock.now_ms();
-        audit::append_hashed(
-            tx,
+        audit::Log::new(tx, self.config.chain_key()).append_hashed(
             at,
             actor,
             action,
@@ -346,8 +345,7 @@ impl Privacy<'_> {
             counts.insert("consents".into(), consents as u64);
             crate::tracking::rollup::move_subject(tx, subject, to)?;
             let salt = subject::salt(tx)?;
-            audit::append(
-                tx,
+            audit::Log::new(tx, self.config.chain_key()).append(
                 self.clock.now_ms(),
                 actor,
                 "rectify",

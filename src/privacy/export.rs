@@ -222,11 +222,15 @@ fn camel(s: &str) -> String {
     out
 }
 
+/// One CSV cell. Text that a spreadsheet would run as a formula (starting
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return) is neutralised with a
+/// leading `'`, as OWASP advises; numbers are written as numbers.
 fn csv_field(out: &mut String, v: &Sql) {
     let text = match v {
         Sql::Null => return,
         Sql::Integer(i) => i.to_string(),
         Sql::Real(f) => f.to_string(),
+        Sql::Text(t) if t.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{t}"),
         Sql::Text(t) => t.clone(),
         Sql::Blob(b) => hex(b),
     };
@@ -329,8 +333,7 @@ impl Privacy<'_> {
             ExportFormat::Sqlite => sqlite(&header, &dumps)?,
         };
         self.in_tx(|tx| {
-            audit::append(
-                tx,
+            audit::Log::new(tx, self.config.chain_key()).append(
                 now,
                 actor,
                 "export",

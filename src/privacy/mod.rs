@@ -57,7 +57,7 @@ pub use crate::consent::{
 };
 pub use crate::error::PrivacyError;
 pub use crate::store::audit::{AuditEntry, AuditFilter};
-pub use crate::store::chain::{ChainReport, Problem};
+pub use crate::store::chain::{ChainReport, Mark, Problem};
 pub use erase::{AnonymizeOptions, AnonymizeReport, EraseOptions, EraseReport, RectifyOptions};
 pub use export::{Export, ExportFormat, ExportProgress, EXPORT_VERSION};
 pub use retention::{RetentionPolicy, RetentionReport};
@@ -135,7 +135,19 @@ impl<'a> Privacy<'a> {
     /// Checks the whole audit log and names any edited, removed or
     /// reordered entry.
     pub fn verify_audit(&self) -> Result<ChainReport> {
-        audit::verify(self.conn)
+        audit::Log::new(self.conn, self.config.chain_key()).verify(None)
+    }
+
+    /// [`Privacy::verify_audit`], and that the log still holds `anchor`, a
+    /// head the app recorded outside the database ([`Privacy::audit_head`]).
+    pub fn verify_audit_against(&self, anchor: &Mark) -> Result<ChainReport> {
+        audit::Log::new(self.conn, self.config.chain_key()).verify(Some(anchor))
+    }
+
+    /// The audit log's head: its newest entry's `seq` and hash. Keep it
+    /// outside the database and check the log against it later.
+    pub fn audit_head(&self) -> Result<Mark> {
+        audit::Log::new(self.conn, self.config.chain_key()).head()
     }
 
     /// How many events were not stored for want of `analytics` consent.
@@ -163,8 +175,7 @@ impl<'a> Privacy<'a> {
             subject::check("subject", s)?;
         }
         self.in_tx(|tx| {
-            audit::append(
-                tx,
+            audit::Log::new(tx, self.config.chain_key()).append(
                 self.clock.now_ms(),
                 actor,
                 action,

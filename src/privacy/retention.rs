@@ -236,8 +236,7 @@ impl Privacy<'_> {
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [&json],
             )?;
-            audit::append(
-                tx,
+            audit::Log::new(tx, self.config.chain_key()).append(
                 self.clock.now_ms(),
                 actor,
                 "retention.set",
@@ -312,7 +311,7 @@ impl Privacy<'_> {
                 counts.insert(category.to_owned(), n);
             }
             if !dry_run && (always_audit || counts.values().any(|&n| n > 0)) {
-                audit::append(tx, now, actor, "retention.run", None, false, &json!({ "counts": counts }))?;
+                audit::Log::new(tx, self.config.chain_key()).append(now, actor, "retention.run", None, false, &json!({ "counts": counts }))?;
             }
             Ok(RetentionReport {
                 dry_run,

@@ -100,16 +100,60 @@ pub struct Sessions<'a, S: SessionStore> {
 }
 
 /// Told of what happens to sessions, so that the engine can record it
-/// (for example as tracking events).
+/// (audit entries, tracking events).
 pub trait SessionObserver {
     /// Under the `warn` fingerprint policy, a request's client differed from
     /// the session's. Called at most once per touch interval per session.
     fn fingerprint_mismatch(&self, session: &Session, client: &ClientContext<'_>) -> Result<()>;
 
-    /// `destroy_all_for_user` destroyed `count` sessions of `user_id`.
-    fn destroyed_all(&self, _user_id: &str, _count: u64) -> Result<()> {
+    /// Something happened to a session: a login, a logout, an expiry.
+    fn changed(&self, _change: &Change<'_>) -> Result<()> {
         Ok(())
     }
+}
+
+/// What happened to a session, as a [`SessionObserver`] hears of it. Never
+/// carries a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// `login` bound a session to `user_id`. `replaced` is the session of
+    /// another user it ended (a fresh session was started instead), if any.
+    LoggedIn {
+        /// The user.
+        user_id: &'a str,
+        /// The session, after the login.
+        session_id: &'a str,
+        /// The other user's session the login ended, if it was bound to one.
+        replaced: Option<&'a str>,
+    },
+    /// `destroy` ended a session (a logout).
+    LoggedOut {
+        /// The session.
+        session_id: &'a str,
+        /// Its user, if it was bound to one.
+        user_id: Option<&'a str>,
+    },
+    /// `destroy_by_session_id` signed one of a user's devices out.
+    SignedOut {
+        /// The user.
+        user_id: &'a str,
+        /// The session.
+        session_id: &'a str,
+    },
+    /// `destroy_all_for_user` ended `count` of a user's sessions.
+    LoggedOutEverywhere {
+        /// The user.
+        user_id: &'a str,
+        /// How many sessions ended.
+        count: u64,
+    },
+    /// A call found a session past its deadline, and deleted it.
+    Expired {
+        /// The session.
+        session_id: &'a str,
+        /// Its user, if it was bound to one.
+        user_id: Option<&'a str>,
+    },
 }
 
 impl<'a, S: SessionStore> Sessions<'a, S> {
@@ -217,7 +261,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         };
         let now = self.clock.now_ms();
         if record.is_expired(now) {
-            self.store.delete(&record.session_id)?;
+            self.expire(&record)?;
             return Ok(None);
         }
         let mismatch = self.config.fingerprint != FingerprintPolicy::Off
@@ -257,15 +301,71 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
     }
 
     /// Binds the session to `user_id` and rotates its token, in one step.
+    /// An anonymous session keeps its state; so does a session of the same
+    /// user logging in again. A session bound to another user is never
+    /// handed over (on a shared computer, the next user would get the first
+    /// one's cart): it is destroyed, and a fresh, empty session is started
+    /// for `user_id` on the same device.
     pub fn login(&self, token: &str, user_id: &str) -> Result<Issued> {
         input::user_id("userId", user_id)?;
-        let issued = self.reissue(token, Some(user_id))?;
+        let record = self.live(token)?;
+        let (issued, replaced) = match record.user_id.as_deref() {
+            Some(other) if other != user_id => (
+                self.replace(&record, user_id)?,
+                Some(record.session_id.as_str()),
+            ),
+            _ => (self.reissue_record(&record, Some(user_id))?, None),
+        };
         self.enforce_limit(user_id)?;
+        self.tell(&Change::LoggedIn {
+            user_id,
+            session_id: &issued.session.session_id,
+            replaced,
+        })?;
         Ok(issued)
     }
 
+    /// A fresh session for `user_id` on `old`'s device (its client and
+    /// fingerprint, no state), then `old` destroyed.
+    fn replace(&self, old: &SessionRecord, user_id: &str) -> Result<Issued> {
+        let now = self.clock.now_ms();
+        let idle_ms = i64::from(self.config.idle_timeout_secs) * 1000;
+        let absolute_expires_at = now + i64::from(self.config.absolute_timeout_secs) * 1000;
+        for _ in 0..INSERT_ATTEMPTS {
+            let (token, token_hash) = token::new_token();
+            let record = SessionRecord {
+                session_id: token::new_session_id(),
+                token_hash,
+                user_id: Some(user_id.to_owned()),
+                created_at: now,
+                last_seen_at: now,
+                idle_timeout_ms: idle_ms,
+                idle_expires_at: (now + idle_ms).min(absolute_expires_at),
+                absolute_expires_at,
+                client: old.client.clone(),
+                fingerprint: old.fingerprint,
+                version: 0,
+            };
+            let state = self.seal(&record.session_id, "{}".into());
+            if self.store.insert(&record, &state)? {
+                self.store.delete(&old.session_id)?;
+                return Ok(Issued {
+                    token,
+                    session: record.view(),
+                });
+            }
+        }
+        Err(StoreError::Busy {
+            detail: "could not draw an unused session id".into(),
+        }
+        .into())
+    }
+
     fn reissue(&self, token: &str, user_id: Option<&str>) -> Result<Issued> {
-        let record = self.live(token)?;
+        self.reissue_record(&self.live(token)?, user_id)
+    }
+
+    fn reissue_record(&self, record: &SessionRecord, user_id: Option<&str>) -> Result<Issued> {
         let (new_token, new_hash) = token::new_token();
         if !self
             .store
@@ -300,13 +400,20 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
 
     /// Ends the session a token belongs to. Returns whether there was one.
     pub fn destroy(&self, token: &str) -> Result<bool> {
-        match token::parse(token)
+        let Some(Some(record)) = token::parse(token)
             .map(|h| self.store.load(&h))
             .transpose()?
-        {
-            Some(Some(record)) => Ok(self.store.delete(&record.session_id)?),
-            _ => Ok(false),
+        else {
+            return Ok(false);
+        };
+        let existed = self.store.delete(&record.session_id)?;
+        if existed {
+            self.tell(&Change::LoggedOut {
+                session_id: &record.session_id,
+                user_id: record.user_id.as_deref(),
+            })?;
         }
+        Ok(existed)
     }
 
     /// Ends one of a user's sessions by its id ("sign out that device").
@@ -316,7 +423,14 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         if !token::is_session_id(session_id) {
             return Ok(false);
         }
-        self.store.delete_for_user_by_id(user_id, session_id)
+        let existed = self.store.delete_for_user_by_id(user_id, session_id)?;
+        if existed {
+            self.tell(&Change::SignedOut {
+                user_id,
+                session_id,
+            })?;
+        }
+        Ok(existed)
     }
 
     /// Ends all of a user's sessions, except `except` if given ("log out
@@ -325,9 +439,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
     pub fn destroy_all_for_user(&self, user_id: &str, except: Option<&str>) -> Result<u64> {
         input::user_id("userId", user_id)?;
         let n = self.store.delete_all_for_user(user_id, except)?;
-        if let Some(observer) = self.observer {
-            observer.destroyed_all(user_id, n)?;
-        }
+        self.tell(&Change::LoggedOutEverywhere { user_id, count: n })?;
         Ok(n)
     }
 
@@ -476,10 +588,28 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         let hash = token::parse(token).ok_or(SessionError::NotFound)?;
         let record = self.store.load(&hash)?.ok_or(SessionError::NotFound)?;
         if record.is_expired(self.clock.now_ms()) {
-            self.store.delete(&record.session_id)?;
+            self.expire(&record)?;
             return Err(SessionError::Expired.into());
         }
         Ok(record)
+    }
+
+    /// Deletes a session found past its deadline, and says so.
+    fn expire(&self, record: &SessionRecord) -> Result<()> {
+        if self.store.delete(&record.session_id)? {
+            self.tell(&Change::Expired {
+                session_id: &record.session_id,
+                user_id: record.user_id.as_deref(),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn tell(&self, change: &Change<'_>) -> Result<()> {
+        match self.observer {
+            Some(observer) => observer.changed(change),
+            None => Ok(()),
+        }
     }
 
     /// Seals `json` with the newest key, or keeps it plaintext without keys.

@@ -46,7 +46,7 @@ pub mod token;
 
 pub use crate::error::SessionError;
 pub use config::{FingerprintPolicy, SessionConfig};
-pub use manager::{ClientContext, CreateOptions, SessionObserver, Sessions};
+pub use manager::{Change, ClientContext, CreateOptions, SessionObserver, Sessions};
 pub use record::{Client, Issued, Session, SessionRecord, StoredState};
 pub use seal::Keyring;
 pub use sqlite::SqliteSessionStore;

@@ -50,55 +50,114 @@ pub struct AuditFilter {
     pub limit: Option<u32>,
 }
 
-/// Appends an entry. `subject` is hashed with the database's salt; pass
-/// `keep_subject: false` to record only the hash (after erasure).
-pub fn append(
-    conn: &Connection,
-    at: i64,
-    actor: &str,
-    action: &str,
-    subject: Option<&str>,
-    keep_subject: bool,
-    details: &Value,
-) -> Result<i64> {
-    let subject_hash = match subject {
-        Some(s) => Some(subject::hash(&subject::salt(conn)?, s)),
-        None => None,
-    };
-    append_hashed(
-        conn,
-        at,
-        actor,
-        action,
-        subject.filter(|_| keep_subject),
-        subject_hash.as_deref(),
-        details,
-    )
+/// The audit log of one database, with the chain key its rows are linked
+/// under (if the engine has one).
+#[derive(Clone, Copy)]
+pub struct Log<'a> {
+    conn: &'a Connection,
+    key: Option<&'a [u8]>,
 }
 
-/// [`append`] with the hash already made.
-pub fn append_hashed(
-    conn: &Connection,
-    at: i64,
-    actor: &str,
-    action: &str,
-    subject: Option<&str>,
-    subject_hash: Option<&str>,
-    details: &Value,
-) -> Result<i64> {
-    let head = chain::head(conn, TABLE)?;
-    let seq = head.seq + 1;
-    let details = details.to_string();
-    let f = fields(seq, at, actor, action, subject_hash, &details);
-    let refs: Vec<&str> = f.iter().map(String::as_str).collect();
-    let hash = chain::link(&head.hash, &refs);
-    conn.prepare_cached(
-        "INSERT INTO audit_log (seq, at, actor, action, subject, subject_hash, details, prev_hash, hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![seq, at, actor, action, subject, subject_hash, details, head.hash, hash])?;
-    chain::set_head(conn, TABLE, &chain::Mark { seq, hash })?;
-    Ok(seq)
+impl<'a> Log<'a> {
+    /// The log on `conn`; rows are linked under `key` when it is given.
+    pub fn new(conn: &'a Connection, key: Option<&'a [u8]>) -> Self {
+        Self { conn, key }
+    }
+
+    /// Appends an entry. `subject` is hashed with the database's salt; pass
+    /// `keep_subject: false` to record only the hash (after erasure).
+    pub fn append(
+        &self,
+        at: i64,
+        actor: &str,
+        action: &str,
+        subject: Option<&str>,
+        keep_subject: bool,
+        details: &Value,
+    ) -> Result<i64> {
+        let subject_hash = match subject {
+            Some(s) => Some(subject::hash(&subject::salt(self.conn)?, s)),
+            None => None,
+        };
+        self.append_hashed(
+            at,
+            actor,
+            action,
+            subject.filter(|_| keep_subject),
+            subject_hash.as_deref(),
+            details,
+        )
+    }
+
+    /// [`Log::append`] with the hash already made.
+    pub fn append_hashed(
+        &self,
+        at: i64,
+        actor: &str,
+        action: &str,
+        subject: Option<&str>,
+        subject_hash: Option<&str>,
+        details: &Value,
+    ) -> Result<i64> {
+        let conn = self.conn;
+        let head = chain::head(conn, TABLE)?;
+        let seq = head.seq + 1;
+        let details = details.to_string();
+        let f = fields(seq, at, actor, action, subject_hash, &details);
+        let refs: Vec<&str> = f.iter().map(String::as_str).collect();
+        let key = chain::key_for_append(conn, TABLE, seq, self.key)?;
+        let hash = chain::link(key, &head.hash, &refs);
+        conn.prepare_cached(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, subject_hash, details, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![seq, at, actor, action, subject, subject_hash, details, head.hash, hash])?;
+        chain::set_head(conn, TABLE, &chain::Mark { seq, hash })?;
+        Ok(seq)
+    }
+
+    /// The newest entry's `seq` and hash, to keep outside the database and
+    /// check the log against later.
+    pub fn head(&self) -> Result<chain::Mark> {
+        chain::head(self.conn, TABLE)
+    }
+
+    /// Checks the whole log: links, hashes, both ends, that each subject
+    /// still matches its hash, and, with `anchor`, that it still holds the
+    /// head recorded outside the database.
+    pub fn verify(&self, anchor: Option<&chain::Mark>) -> Result<ChainReport> {
+        let conn = self.conn;
+        let salt = subject::salt(conn)?;
+        let mut stmt = conn.prepare(
+            "SELECT seq, at, actor, action, subject, subject_hash, details, prev_hash, hash \
+             FROM audit_log ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let seq: i64 = r.get(0)?;
+            let at: i64 = r.get(1)?;
+            let actor: String = r.get(2)?;
+            let action: String = r.get(3)?;
+            let subject: Option<String> = r.get(4)?;
+            let subject_hash: Option<String> = r.get(5)?;
+            let details: String = r.get(6)?;
+            let f = fields(seq, at, &actor, &action, subject_hash.as_deref(), &details);
+            let other = match (&subject, &subject_hash) {
+                (Some(s), Some(h)) if subject::hash(&salt, s) != *h => {
+                    Some("the subject does not match its hash".to_owned())
+                }
+                (Some(_), None) => Some("a subject without a hash".to_owned()),
+                _ => None,
+            };
+            Ok((seq, r.get(7)?, r.get(8)?, f.to_vec(), other))
+        })?;
+        chain::verify(
+            conn,
+            TABLE,
+            self.key,
+            anchor,
+            rows.map(|r| r.map_err(Error::from)),
+        )
+    }
 }
 
 fn fields<'a>(
@@ -165,36 +224,4 @@ pub fn query(
         },
     )?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Checks the whole log: links, hashes, both ends, and that each subject
-/// still matches its hash.
-pub fn verify(conn: &Connection) -> Result<ChainReport> {
-    let salt = subject::salt(conn)?;
-    let mut stmt = conn.prepare(
-        "SELECT seq, at, actor, action, subject, subject_hash, details, prev_hash, hash \
-         FROM audit_log ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        let seq: i64 = r.get(0)?;
-        let at: i64 = r.get(1)?;
-        let actor: String = r.get(2)?;
-        let action: String = r.get(3)?;
-        let subject: Option<String> = r.get(4)?;
-        let subject_hash: Option<String> = r.get(5)?;
-        let details: String = r.get(6)?;
-        let f = fields(seq, at, &actor, &action, subject_hash.as_deref(), &details);
-        let refs: Vec<&str> = f.iter().map(String::as_str).collect();
-        let prev: String = r.get(7)?;
-        let recomputed = chain::link(&prev, &refs);
-        let other = match (&subject, &subject_hash) {
-            (Some(s), Some(h)) if subject::hash(&salt, s) != *h => {
-                Some("the subject does not match its hash".to_owned())
-            }
-            (Some(_), None) => Some("a subject without a hash".to_owned()),
-            _ => None,
-        };
-        Ok((seq, prev, r.get(8)?, recomputed, other))
-    })?;
-    chain::verify(conn, TABLE, rows.map(|r| r.map_err(Error::from)))
 }

@@ -40,17 +40,26 @@ pub struct SamplingRule {
 pub struct OutboxConfig {
     /// Queued events kept at most; the oldest are dropped first. Default 10,000.
     pub cap: u32,
+    /// The collector is a third party (another company's service): events
+    /// of a subject who opted out of `sale_share` (a withdrawal, or a Global
+    /// Privacy Control signal) are withheld, never handed out by `take`, and
+    /// counted in `stats().withheld`. Default false: the app's own collector.
+    #[serde(rename = "thirdParty")]
+    pub third_party: bool,
 }
 
 impl Default for OutboxConfig {
     fn default() -> Self {
-        Self { cap: 10_000 }
+        Self {
+            cap: 10_000,
+            third_party: false,
+        }
     }
 }
 
 /// Tracking settings for an engine. Read from JS as `tracking` in the open
 /// options: camelCase keys, unknown keys refused, every key optional.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct TrackingConfig {
     /// What to do with events that fail their schema. Default strict.
@@ -62,6 +71,10 @@ pub struct TrackingConfig {
     /// Queue stored events for upload. Default off.
     #[serde(deserialize_with = "outbox_switch")]
     pub outbox: Option<OutboxConfig>,
+    /// Record the engine's own session events (`login`, `logout`,
+    /// `session_expired`, of type `session`), so analytics can count logins
+    /// without app code. Consent-gated like any event. Default on.
+    pub session_events: bool,
 }
 
 /// `outbox`: `true` (the default settings), `false` or `null` (off), or
@@ -78,6 +91,18 @@ fn outbox_switch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Outbox
         Some(Switch::On(true)) => Some(OutboxConfig::default()),
         Some(Switch::Settings(s)) => Some(s),
     })
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        Self {
+            validation: ValidationMode::default(),
+            sampling: Vec::new(),
+            store_raw_user_agent: false,
+            outbox: None,
+            session_events: true,
+        }
+    }
 }
 
 impl TrackingConfig {

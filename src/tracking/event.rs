@@ -69,6 +69,10 @@ pub struct EventInput {
     pub ip: Option<String>,
     /// The client's user agent; parsed before storage.
     pub user_agent: Option<String>,
+    /// The client already reduced (a masked IP, a browser, an OS, a device
+    /// class), for an event without `userAgent` or `ip`: as another engine
+    /// or the quarantine keeps it.
+    pub client: Option<EventClient>,
 }
 
 /// Reads a field that may be missing but, when present, must be an integer.
@@ -98,9 +102,11 @@ pub const MAX_URL: usize = 4096;
 /// Latest accepted timestamp: the year 2286.
 pub const MAX_TS: i64 = 9_999_999_999_999;
 
-/// The client of a stored event, minimised.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// The client of a stored event, minimised. An event may also come with
+/// one (as another engine stored it, or as the quarantine keeps it): it is
+/// used when the event has no `userAgent` of its own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventClient {
     /// The masked IP address.
     pub ip: Option<String>,
@@ -235,6 +241,21 @@ pub fn check_limits(e: &EventInput) -> Result<(), Error> {
     }
     if let Some(ip) = &e.ip {
         net::parse("ip", ip)?;
+    }
+    if let Some(c) = &e.client {
+        if let Some(ip) = &c.ip {
+            net::parse("client.ip", ip)?;
+        }
+        text::check_opt("client.browser", c.browser.as_deref(), 128)?;
+        text::check_opt("client.os", c.os.as_deref(), 128)?;
+        if let Some(d) = &c.device {
+            if useragent::DeviceClass::from_name(d).as_str() != d {
+                return Err(Error::invalid(
+                    "client.device",
+                    "must be desktop, mobile, tablet, bot or unknown",
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 use super::config::ValidationMode;
 use super::event::{self, EventClient, EventInput};
 use super::{outbox, rollup, sampling, Tracking, TrackingError};
-use crate::consent::{self, ANALYTICS};
+use crate::consent::{self, PrivacyConfig, ANALYTICS};
 use crate::error::{Error, ErrorCode, Result};
-use crate::kernel::{ids, net, redact, useragent};
+use crate::kernel::{ids, net, redact, url, useragent};
 use crate::store::identity;
 
 /// What became of a tracked event.
@@ -117,7 +117,7 @@ impl Tracking<'_> {
         let mut results = Vec::with_capacity(prepared.len());
         let mut queued = false;
         let mut rollup = rollup::Pending::default();
-        let mut gate = Gate::new(self.privacy.requires(ANALYTICS));
+        let mut gate = Gate::new(self.privacy);
         for ready in prepared {
             let result = match ready {
                 Err(e) => ItemResult {
@@ -190,8 +190,14 @@ impl Tracking<'_> {
             }
         }
         if self.privacy.redact_pii {
-            for v in properties.values_mut() {
+            for v in properties.values_mut().chain(dimensions.values_mut()) {
                 redact::redact_value(v);
+            }
+            let keep = &self.privacy.keep_url_params;
+            for field in [&mut input.url, &mut input.path, &mut input.referrer] {
+                if let Some(r) = field.as_deref().and_then(|u| url::redact_url(u, keep)) {
+                    *field = Some(r);
+                }
             }
         }
         let properties_json = event::properties_json(&properties)?;
@@ -232,6 +238,13 @@ impl Tracking<'_> {
             original.event_id = Some(r.event_id.clone());
             original.session_token = None;
             original.session_id = session_id;
+            // Minimised exactly as a stored event would be: a masked IP and
+            // a reduced user agent (raw only when the settings keep it).
+            original.client = Some(self.client(&original)?);
+            original.ip = None;
+            if !self.config.store_raw_user_agent {
+                original.user_agent = None;
+            }
             let json = quarantine_json(&original, &r.properties, &r.dimensions);
             tx.prepare_cached(
                 "INSERT INTO quarantine (event_id, received_at, code, field, reason, event) \
@@ -261,17 +274,7 @@ impl Tracking<'_> {
         let Some(rate) = sampling::decide(&self.config.sampling, e, subject) else {
             return Ok(TrackStatus::SampledOut);
         };
-        let ua = e.user_agent.as_deref().map(useragent::parse);
-        let client = EventClient {
-            ip: e
-                .ip
-                .as_deref()
-                .map(|i| net::mask(i, self.ip_mask))
-                .transpose()?,
-            browser: ua.as_ref().map(|u| u.browser.clone()),
-            os: ua.as_ref().map(|u| u.os.clone()),
-            device: ua.as_ref().map(|u| u.device.as_str().to_owned()),
-        };
+        let client = self.client(e)?;
         let raw_ua = e
             .user_agent
             .clone()
@@ -342,6 +345,27 @@ impl Tracking<'_> {
     }
 }
 
+impl Tracking<'_> {
+    /// An event's client, minimised: its IP masked and its user agent
+    /// reduced; where it has neither, the reduced client it came with.
+    fn client(&self, e: &EventInput) -> Result<EventClient> {
+        let given = e.client.clone().unwrap_or_default();
+        let ip = match e.ip.as_deref().or(given.ip.as_deref()) {
+            Some(ip) => Some(net::mask(ip, self.ip_mask)?),
+            None => None,
+        };
+        Ok(match e.user_agent.as_deref().map(useragent::parse) {
+            Some(ua) => EventClient {
+                ip,
+                browser: Some(ua.browser),
+                os: Some(ua.os),
+                device: Some(ua.device.as_str().to_owned()),
+            },
+            None => EventClient { ip, ..given },
+        })
+    }
+}
+
 /// The input of a quarantined event, as JSON, for inspection and retry.
 fn quarantine_json(
     e: &EventInput,
@@ -351,7 +375,8 @@ fn quarantine_json(
     let mut v = serde_json::json!({
         "eventId": e.event_id, "type": e.event_type, "name": e.name,
         "properties": properties, "url": e.url, "path": e.path, "referrer": e.referrer,
-        "userId": e.user_id, "anonymousId": e.anonymous_id, "sessionId": e.session_id, "ts": e.ts, "ip": e.ip, "userAgent": e.user_agent,
+        "userId": e.user_id, "anonymousId": e.anonymous_id, "sessionId": e.session_id, "ts": e.ts,
+        "client": e.client, "userAgent": e.user_agent,
     });
     if !dimensions.is_empty() {
         v["dimensions"] = Value::Object(dimensions.clone());
@@ -364,26 +389,28 @@ fn quarantine_json(
 
 /// Consent gating for one batch: whether each event's subject has
 /// `analytics` consent, asked once per subject.
-struct Gate {
+struct Gate<'a> {
     on: bool,
+    config: &'a PrivacyConfig,
     known: std::collections::HashMap<(Option<String>, Option<String>), bool>,
     dropped: i64,
 }
 
-impl Gate {
-    fn new(on: bool) -> Self {
+impl<'a> Gate<'a> {
+    fn new(config: &'a PrivacyConfig) -> Self {
         Self {
-            on,
+            on: config.requires(ANALYTICS),
+            config,
             known: Default::default(),
             dropped: 0,
         }
     }
 
-    /// Whether `e` may be stored. Session security events are necessary
-    /// processing and always pass; an event with no subject cannot carry
-    /// consent and does not.
+    /// Whether `e` may be stored. Every event of a subject who has not
+    /// consented is gated, whatever its type (session events too); an event
+    /// with no subject cannot carry consent and does not pass.
     fn allows(&mut self, tx: &Connection, e: &EventInput) -> Result<bool> {
-        if !self.on || e.event_type == Some(super::EventType::Session) {
+        if !self.on {
             return Ok(true);
         }
         let key = (e.user_id.clone(), e.anonymous_id.clone());
@@ -394,7 +421,7 @@ impl Gate {
                     .into_iter()
                     .flatten()
                     .collect();
-                let ok = consent::allows(tx, &ids, ANALYTICS)?;
+                let ok = consent::allows(tx, self.config, &ids, ANALYTICS)?;
                 self.known.insert(key, ok);
                 ok
             }

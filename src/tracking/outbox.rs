@@ -37,6 +37,9 @@ pub struct OutboxStats {
     pub leased: u64,
     /// Events dropped because the queue was full, ever.
     pub dropped: u64,
+    /// Events withheld from a third-party collector because their subject
+    /// opted out of `sale_share`, ever.
+    pub withheld: u64,
 }
 
 /// Queues a stored event.
@@ -89,7 +92,9 @@ impl Tracking<'_> {
             )?
             .query_map(params![now, max], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
+        let rows = self.withhold_opted_out(&tx, rows)?;
         if rows.is_empty() {
+            tx.commit()?;
             return Ok(None);
         }
         let batch_id = uuid_v7(now);
@@ -103,6 +108,54 @@ impl Tracking<'_> {
         drop(lease);
         tx.commit()?;
         Ok(Some(Batch { batch_id, events }))
+    }
+
+    /// For a third-party collector, removes (and counts) the queued events
+    /// whose subject opted out of `sale_share`, and returns the others.
+    fn withhold_opted_out(
+        &self,
+        tx: &Connection,
+        rows: Vec<(i64, String)>,
+    ) -> Result<Vec<(i64, String)>> {
+        if !self.config.outbox.is_some_and(|o| o.third_party) {
+            return Ok(rows);
+        }
+        let mut allowed: std::collections::HashMap<(Option<String>, Option<String>), bool> =
+            Default::default();
+        let mut kept = Vec::with_capacity(rows.len());
+        let mut withheld = 0i64;
+        for (id, json) in rows {
+            let event: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+            let who = |k: &str| event.get(k).and_then(Value::as_str).map(str::to_owned);
+            let key = (who("userId"), who("anonymousId"));
+            let ok = match allowed.get(&key) {
+                Some(ok) => *ok,
+                None => {
+                    let ids: Vec<&str> = [key.0.as_deref(), key.1.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    let ok = crate::consent::sale_allowed(tx, self.privacy, &ids)?;
+                    allowed.insert(key, ok);
+                    ok
+                }
+            };
+            if ok {
+                kept.push((id, json));
+            } else {
+                tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+                    .execute([id])?;
+                withheld += 1;
+            }
+        }
+        if withheld > 0 {
+            tx.prepare_cached(
+                "INSERT INTO counters (name, value) VALUES ('outbox.withheld', ?1) \
+                 ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            )?
+            .execute([withheld])?;
+        }
+        Ok(kept)
     }
 
     /// Removes a delivered batch. Returns how many events it held.
@@ -152,15 +205,19 @@ impl Tracking<'_> {
                 [now],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-        let dropped: i64 = self.conn.query_row(
-            "SELECT coalesce((SELECT value FROM counters WHERE name = 'outbox.dropped'), 0)",
-            [],
-            |r| r.get(0),
-        )?;
+        let counter = |name: &str| -> Result<u64> {
+            let n: i64 = self.conn.query_row(
+                "SELECT coalesce((SELECT value FROM counters WHERE name = ?1), 0)",
+                [name],
+                |r| r.get(0),
+            )?;
+            Ok(n as u64)
+        };
         Ok(OutboxStats {
             queued: queued as u64,
             leased: leased as u64,
-            dropped: dropped as u64,
+            dropped: counter("outbox.dropped")?,
+            withheld: counter("outbox.withheld")?,
         })
     }
 }

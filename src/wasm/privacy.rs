@@ -50,6 +50,13 @@ struct RunJs {
     actor: Option<String>,
 }
 
+/// `{ head }` of `verifyLedger` and `verifyAudit`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct VerifyJs {
+    head: Option<crate::privacy::Mark>,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ExportMeta<'a> {
@@ -142,10 +149,31 @@ impl JsPrivacy {
     }
 
     /// Checks the consent ledger's hash chain and names any edited or
-    /// removed row.
+    /// removed row. With `{ head }`, a head kept outside the database
+    /// (`ledgerHead()`), also that the ledger still holds it: a ledger
+    /// rewritten from the start is found that way.
+    ///
+    /// ```javascript
+    /// const head = await trail.privacy.ledgerHead(); // keep it elsewhere
+    /// const { ok, problems } = await trail.privacy.verifyLedger({ head });
+    /// ```
     #[wasm_bindgen(js_name = verifyLedger, unchecked_return_type = "ChainReport")]
-    pub fn verify_ledger(&self) -> Result<JsValue, JsValue> {
-        self.0.with(|t| to_js(&t.privacy().verify_ledger()?))
+    pub fn verify_ledger(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "VerifyOptions")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let o: VerifyJs = input::options(&options, "options")?;
+        self.0.with(|t| match &o.head {
+            Some(head) => to_js(&t.privacy().verify_ledger_against(head)?),
+            None => to_js(&t.privacy().verify_ledger()?),
+        })
+    }
+
+    /// The consent ledger's head, `{ seq, hash }`: keep it outside the
+    /// database and pass it to `verifyLedger` later.
+    #[wasm_bindgen(js_name = ledgerHead, unchecked_return_type = "ChainHead")]
+    pub fn ledger_head(&self) -> Result<JsValue, JsValue> {
+        self.0.with(|t| to_js(&t.privacy().ledger_head()?))
     }
 
     /// Everything held about a subject, as a file to hand over.
@@ -248,10 +276,25 @@ impl JsPrivacy {
     }
 
     /// Checks the audit log's hash chain and names any edited or removed
-    /// entry.
+    /// entry; with `{ head }` (from `auditHead()`), also that the log still
+    /// holds it.
     #[wasm_bindgen(js_name = verifyAudit, unchecked_return_type = "ChainReport")]
-    pub fn verify_audit(&self) -> Result<JsValue, JsValue> {
-        self.0.with(|t| to_js(&t.privacy().verify_audit()?))
+    pub fn verify_audit(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "VerifyOptions")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let o: VerifyJs = input::options(&options, "options")?;
+        self.0.with(|t| match &o.head {
+            Some(head) => to_js(&t.privacy().verify_audit_against(head)?),
+            None => to_js(&t.privacy().verify_audit()?),
+        })
+    }
+
+    /// The audit log's head, `{ seq, hash }`: keep it outside the database
+    /// and pass it to `verifyAudit` later.
+    #[wasm_bindgen(js_name = auditHead, unchecked_return_type = "ChainHead")]
+    pub fn audit_head(&self) -> Result<JsValue, JsValue> {
+        self.0.with(|t| to_js(&t.privacy().audit_head()?))
     }
 
     /// How many events were not stored for want of `analytics` consent.

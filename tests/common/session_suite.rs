@@ -332,6 +332,32 @@ macro_rules! session_suite {
                 .is_none());
         }
 
+        /// On a shared computer, the next user must not get the first one's
+        /// session: a fresh, empty session is started and the old one ends.
+        #[test]
+        #[allow(unused_mut)]
+        fn login_never_hands_another_users_session_over() {
+            let (mut trail, _) = <$b as SessionBackend>::open(SessionConfig::default());
+            let s = trail.sessions();
+            let anon = s.create(CreateOptions::default()).unwrap();
+            s.set(&anon.token, "cart", &json!(["A1"]), None).unwrap();
+            let a = s.login(&anon.token, "user-a").unwrap();
+            assert_eq!(a.session.session_id, anon.session.session_id, "anonymous → user keeps it");
+            assert_eq!(s.get(&a.token, Some("cart")).unwrap(), Some(json!(["A1"])));
+            let again = s.login(&a.token, "user-a").unwrap();
+            assert_eq!(again.session.session_id, a.session.session_id, "same user: rotated");
+            assert_eq!(s.get(&again.token, Some("cart")).unwrap(), Some(json!(["A1"])));
+
+            let b = s.login(&again.token, "user-b").unwrap();
+            assert_ne!(b.session.session_id, a.session.session_id, "a fresh session");
+            assert_eq!(b.session.user_id.as_deref(), Some("user-b"));
+            assert_eq!(s.get(&b.token, None).unwrap(), Some(json!({})), "nothing carried over");
+            assert!(s.validate(&again.token, &NONE).unwrap().is_none(), "the old token is dead");
+            assert!(s.list("user-a").unwrap().is_empty(), "user A's session ended");
+            assert_eq!(s.list("user-b").unwrap().len(), 1);
+            assert_eq!(<$b as SessionBackend>::stored(&trail), 1);
+        }
+
         #[test]
         #[allow(unused_mut)]
         fn rotate_invalidates_the_old_token_at_once() {

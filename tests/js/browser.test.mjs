@@ -291,6 +291,39 @@ test('the Tracker batches through the client, and flushes when the page is hidde
   await page.close();
 });
 
+test('a browser that sends Global Privacy Control: its subjects are opted out once, and a third-party outbox withholds their events', async () => {
+  const page = await context.newPage();
+  await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true }));
+  await page.goto(base);
+  await connectIn(page, 'gpc', { tracking: { outbox: { thirdParty: true } } });
+  const seen = await page.evaluate(async () => {
+    const tracker = new usertrail.Tracker(trail, { flushIntervalMs: 3_600_000 });
+    for (let i = 0; i < 3; i++) tracker.track({ name: 'click', anonymousId: 'visitor-1' });
+    await tracker.flush();
+    tracker.track({ name: 'click', anonymousId: 'visitor-1' });
+    await tracker.flush();
+    const status = await trail.privacy.status('visitor-1');
+    const ledger = await trail.privacy.ledger({ subject: 'visitor-1' });
+    return {
+      gpc: trail.globalPrivacyControl,
+      doNotSell: status.doNotSell,
+      ledger: ledger.map((l) => [l.action, l.source]),
+      stored: await trail.tracking.count({ anonymousId: 'visitor-1' }),
+      batch: await trail.tracking.outbox.take(100),
+      withheld: (await trail.tracking.outbox.stats()).withheld,
+    };
+  });
+  assert.deepEqual(seen, {
+    gpc: true,
+    doNotSell: true,
+    ledger: [['gpc', 'navigator.globalPrivacyControl']], // once, not per flush
+    stored: 4, // kept on the device
+    batch: null, // never handed to the third party
+    withheld: 4,
+  });
+  await page.close();
+});
+
 test('events a Tracker flushes as its tab closes are kept, when that tab held the database too', async () => {
   const track = (page, name) =>
     page.evaluate(async (name) => {

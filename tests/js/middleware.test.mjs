@@ -280,3 +280,26 @@ test('a page view that fails to track never fails the response, in every adapter
   ]);
   assert.throws(() => expressSession(trail, { onError: 'log' }), /onError must be a function/);
 });
+
+test('Sec-GPC from an anonymous visitor is recorded by their anonymous id, and follows them when they log in', async () => {
+  const { trail, base, server } = await expressApp();
+  try {
+    const c = client(base);
+    const gpc = { 'sec-gpc': '1' };
+    await c.call('/peek', { headers: gpc }); // no session yet: nothing to record
+    const first = (await c.call('/count', { headers: gpc })).body; // the session is created here
+    assert.equal(first.userId, null);
+    const anon = first.id;
+    assert.equal(trail.privacy.status(anon).doNotSell, true);
+    await c.call('/page', { headers: gpc });
+    assert.equal(trail.privacy.ledger({ subject: anon }).length, 1, 'recorded once');
+    const [view] = trail.tracking.history({ anonymousId: anon }).events;
+    assert.equal(view.name, 'page_view');
+
+    await c.call('/login?user=ann', { method: 'POST' }); // no header on this request
+    assert.equal(trail.privacy.status('ann').doNotSell, true, 'the anonymous choice follows the user');
+    assert.equal(trail.tracking.count({ userId: 'ann' }), 2, 'the page view and the login event, now the user\'s');
+  } finally {
+    server.close();
+  }
+});

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { UserTrail } from 'usertrail';
 import { code, engine } from './helpers.mjs';
 
 test('consent gates tracking and is proven by the ledger', async () => {
@@ -112,4 +113,40 @@ test('open refuses bad privacy settings', async () => {
   assert.equal(await code(() => engine({ privacy: { requireConsent: ['tracking'] } })), 'UNKNOWN_PURPOSE');
   assert.equal(await code(() => engine({ privacy: { policyVersion: '' } })), 'INVALID_INPUT');
   assert.equal(await code(() => engine({ privacy: { retentionDays: 3 } })), 'INVALID_INPUT');
+});
+
+test('option values are explained, chains anchor outside the database, and a chain key travels as bytes', async () => {
+  for (const [privacy, message] of [
+    [{ requireConsent: true }, /an array of purposes/],
+    [{ requireConsent: 'analytics' }, /an array of purposes/],
+    [{ keepUrlParams: 'utm_*' }, /an array of parameter names/],
+    [{ chainKey: [1, 2, 3] }, /Uint8Array/],
+    [{ chainKey: new Uint8Array(4) }, /16 to 1024 bytes/],
+  ]) {
+    await assert.rejects(
+      () => UserTrail.open({ privacy }),
+      (err) => err.code === 'INVALID_INPUT' && message.test(err.message),
+      JSON.stringify(privacy),
+    );
+  }
+  const chainKey = crypto.getRandomValues(new Uint8Array(32));
+  const trail = await UserTrail.open({ privacy: { chainKey, keepUrlParams: ['ref'] } });
+  trail.privacy.grant('ann', { purposes: ['analytics'], source: 'banner' });
+  const head = trail.privacy.ledgerHead();
+  assert.deepEqual(Object.keys(head).sort(), ['hash', 'seq']);
+  assert.equal(trail.privacy.verifyLedger({ head }).ok, true);
+  assert.equal(trail.privacy.verifyAudit({ head: trail.privacy.auditHead() }).ok, true);
+  const bogus = { seq: head.seq, hash: '0'.repeat(64) };
+  assert.equal(trail.privacy.verifyLedger({ head: bogus }).ok, false);
+  await assert.rejects(async () => trail.privacy.verifyLedger({ head: { seq: 1 } }), (e) => e.code === 'INVALID_INPUT');
+
+  // The same database without the key: appends are refused, checks say why.
+  const keyless = await UserTrail.open({ storage: { bytes: trail.export() } });
+  assert.equal(await code(() => keyless.privacy.grant('bob', { purposes: ['analytics'], source: 'banner' })), 'KEY_MISSING');
+  assert.match(keyless.privacy.verifyLedger().problems.at(-1).problem, /chainKey/);
+
+  // keepUrlParams: 'ref' kept verbatim, the rest redacted.
+  trail.tracking.track({ name: 'page_view', userId: 'ann', url: 'https://x.test/?ref=a@b.co&email=a@b.co' });
+  const [e] = trail.tracking.history({ userId: 'ann' }).events;
+  assert.equal(e.url, 'https://x.test/?ref=a@b.co&email=[email]');
 });

@@ -83,7 +83,7 @@ test('identify links anonymous events to the user', async () => {
 test('the outbox: take, ack, nack with the clock, stats', async () => {
   const { tracking, advance } = await engine({ tracking: { outbox: { cap: 2 } } });
   for (const name of ['a', 'b', 'c']) await tracking.track({ name, userId: 'u' });
-  assert.deepEqual(await tracking.outbox.stats(), { queued: 2, leased: 0, dropped: 1 });
+  assert.deepEqual(await tracking.outbox.stats(), { queued: 2, leased: 0, dropped: 1, withheld: 0 });
   const batch = await tracking.outbox.take(10);
   assert.deepEqual(
     batch.events.map((e) => e.name),
@@ -164,4 +164,32 @@ test('Tracker puts a refused batch back for the next flush', async () => {
   assert.deepEqual(errors, ['closed']);
   assert.equal(tracker.pending, 2);
   trail.close();
+});
+
+test('the Tracker reports each event the engine rejects, and caps its queue with counted drops', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { trail, tracking } = await engine();
+  const errors = [];
+  const tracker = new Tracker(trail, { maxBatch: 100, maxQueue: 100, flushIntervalMs: 60_000, onError: (err, events) => errors.push([err.code, err.field, events.map((e) => e.name)]) });
+  tracker.track({ name: 'ok', userId: 'u' });
+  tracker.track({ name: 'x'.repeat(201), userId: 'u' }); // over the 200-character limit
+  tracker.track({ name: 'fine', userId: 'u', ts: -5 });
+  const results = await tracker.flush();
+  assert.deepEqual(results.map((r) => r.status), ['stored', 'rejected', 'rejected']);
+  assert.deepEqual(errors, [
+    ['INVALID_INPUT', 'events[1].name', ['x'.repeat(201)]],
+    ['INVALID_INPUT', 'events[2].ts', ['fine']],
+  ]);
+  assert.equal(tracker.pending, 0, 'rejected events are not retried');
+
+  // The queue holds at most maxQueue events; the oldest go first.
+  const closed = await engine();
+  closed.trail.close(); // every flush is refused: events pile up
+  const capped = new Tracker(closed.trail, { maxBatch: 3, maxQueue: 5, onError: () => {} });
+  for (let i = 0; i < 12; i++) capped.track({ name: `e${i}`, userId: 'u' });
+  await capped.flush();
+  assert.equal(capped.pending, 5);
+  assert.equal(capped.dropped, 7);
+  assert.throws(() => new Tracker(trail, { maxBatch: 10, maxQueue: 5 }), RangeError);
+  assert.equal(await tracking.count({ userId: 'u' }), 1);
 });

@@ -90,8 +90,14 @@ export interface TrackingSettings {
   sampling?: SamplingRule[];
   /** Keep the raw user agent too; default false (only browser, OS, device). */
   storeRawUserAgent?: boolean;
-  /** Queue every stored event for upload; `{ cap }` defaults to 10,000. */
-  outbox?: boolean | { cap?: number };
+  /**
+   * Queue every stored event for upload; `{ cap }` defaults to 10,000. `thirdParty: true` marks the
+   * collector as another company's: events of subjects who opted out of `sale_share` (or sent Global
+   * Privacy Control) are withheld, never handed out by `take`.
+   */
+  outbox?: boolean | { cap?: number; thirdParty?: boolean };
+  /** Record `login`, `logout` and `session_expired` events (type `'session'`, consent-gated). Default true. */
+  sessionEvents?: boolean;
 }
 
 /** An event to track. */
@@ -120,6 +126,16 @@ export interface TrackEvent {
   ip?: string;
   /** Reduced to browser, OS and device before storage. */
   userAgent?: string;
+  /** A client already reduced (as another engine or the quarantine keeps it), for an event without `userAgent`. */
+  client?: EventClient;
+}
+
+/** A client, minimised: a masked IP, a browser family and major version, an OS, a device class. */
+export interface EventClient {
+  ip?: string | null;
+  browser?: string | null;
+  os?: string | null;
+  device?: 'desktop' | 'mobile' | 'tablet' | 'bot' | 'unknown' | null;
 }
 
 /** What became of a tracked event. */
@@ -205,6 +221,8 @@ export interface OutboxStats {
   queued: number;
   leased: number;
   dropped: number;
+  /** Withheld from a third-party collector: their subject opted out of `sale_share`. */
+  withheld: number;
 }
 
 /** What `prefs.define` declares. */

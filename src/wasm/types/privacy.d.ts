@@ -7,12 +7,26 @@ export interface PrivacySettings {
   policyVersion?: string;
   /** Purposes whose consent gates collection, e.g. `['analytics']`. Default none: no gating. */
   requireConsent?: Purpose[];
-  /** Redact emails, phone numbers and card numbers in event properties. Default true. */
+  /** A purpose granted under an older policy version counts as not granted until re-consent. Default false. */
+  requireCurrentPolicy?: boolean;
+  /**
+   * Redact emails, phone numbers and card numbers in event properties, string dimensions, and the
+   * URL, path and referrer (query values, fragments, path segments; secret-named parameters such as
+   * `token` become `[redacted]`). Default true.
+   */
   redactPii?: boolean;
+  /** Query parameters kept verbatim by the URL redaction: names, or prefixes ending in `*`. Default `['utm_*']`. */
+  keepUrlParams?: string[];
   /** Custom purposes: 1 to 64 of a-z, 0-9 and _. */
   purposes?: string[];
   /** Retention runs at open, then at most once per this many seconds. Default 86400. */
   retentionIntervalSecs?: number;
+  /**
+   * A secret (16 to 1024 bytes, kept outside the database) that links the consent ledger and the
+   * audit log with HMAC-SHA-256: a chain rewritten by someone with only the file does not verify.
+   * Once a chain is keyed, appending to it needs the key (`KEY_MISSING`).
+   */
+  chainKey?: Uint8Array;
 }
 
 /** What `privacy.grant` records. */
@@ -98,6 +112,18 @@ export interface LedgerQuery {
   afterSeq?: number;
   /** 1 to 10000; default 100. */
   limit?: number;
+}
+
+/** A chain's head: its newest row. Keep it outside the database, and check the chain against it later. */
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/** The options of `verifyLedger` and `verifyAudit`. */
+export interface VerifyOptions {
+  /** A head kept outside the database: the chain must still hold it. */
+  head?: ChainHead;
 }
 
 /** What a hash-chain check found. */
