@@ -51,6 +51,8 @@ setup() {
   command -v chromium >/dev/null || missing+=(chromium)      # browser tests
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
   command -v sqlite3 >/dev/null || missing+=(sqlite3)        # exports must open in the CLI
+  command -v redis-server >/dev/null || missing+=(redis-server) # the shared store's tests
+  command -v redis-cli >/dev/null || missing+=(redis-tools)     # forms the test cluster
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; else note "apt packages: all present"; fi
 
   if ! rustup target list --installed | grep -qx "$WASM_TARGET"; then

@@ -1,5 +1,9 @@
 // Types of usertrail/middleware: sessions for HTTP servers.
 import type { UserTrail, Session } from './index.js';
+import type { BrowserTrail } from './browser.js';
+
+/** What the middleware runs on: an engine (SQLite, or sessions shared on Redis), or a `connect()` client. */
+export type SessionEngine = UserTrail | BrowserTrail;
 
 /** Options every adapter takes. */
 export interface SessionMiddlewareOptions {
@@ -36,7 +40,10 @@ export interface SessionMiddlewareOptions {
   onError?: (error: unknown, request: { method: string; url: string }) => void;
 }
 
-/** One request's session. It is stored, and the cookie sent, only once something is set. */
+/**
+ * One request's session. It is stored, and the cookie sent, only once something is set. Every method is
+ * async: `await req.session.set('cart', cart)`.
+ */
 export declare class RequestSession {
   private constructor();
   /** The non-secret session id, or null while nothing is stored. */
@@ -48,17 +55,17 @@ export declare class RequestSession {
   /** The session record, or null while new. */
   readonly record: Session | null;
   /** One key of the state (or the whole state); undefined while new. */
-  get(key?: string): unknown;
+  get(key?: string): Promise<unknown>;
   /** Sets one key of the state, storing the session if it is new. */
-  set(key: string, value: unknown): void;
+  set(key: string, value: unknown): Promise<void>;
   /** Removes one key of the state. */
-  remove(key: string): void;
+  remove(key: string): Promise<void>;
   /** Binds the session to a user and rotates its token. */
-  login(userId: string): void;
+  login(userId: string): Promise<void>;
   /** Issues a new token for the same session. */
-  rotate(): void;
+  rotate(): Promise<void>;
   /** Ends the session and clears the cookie. */
-  logout(): void;
+  logout(): Promise<void>;
 }
 
 /** A fetch handler that receives the request's session. */
@@ -73,24 +80,24 @@ export type SessionHandler<Rest extends unknown[] = unknown[]> = (
  *
  * ```js
  * const handle = sessionMiddleware(trail)(async (request, { session }) => {
- *   session.set('visits', ((session.get('visits') as number) ?? 0) + 1);
+ *   await session.set('visits', ((await session.get('visits')) ?? 0) + 1);
  *   return new Response('hello');
  * });
  * ```
  */
 export declare function sessionMiddleware(
-  trail: UserTrail,
+  trail: SessionEngine,
   options?: SessionMiddlewareOptions,
 ): <Rest extends unknown[]>(handler: SessionHandler<Rest>) => (request: Request, ...rest: Rest) => Promise<Response>;
 
 /** Express/Connect middleware: `app.use(expressSession(trail))`, then `req.session`. */
 export declare function expressSession(
-  trail: UserTrail,
+  trail: SessionEngine,
   options?: SessionMiddlewareOptions,
 ): (req: any, res: any, next: (err?: unknown) => void) => void;
 
 /** Hono middleware: `app.use(honoSession(trail))`, then `c.get('session')`. */
 export declare function honoSession(
-  trail: UserTrail,
+  trail: SessionEngine,
   options?: SessionMiddlewareOptions,
 ): (c: any, next: () => Promise<void>) => Promise<void>;

@@ -7,6 +7,13 @@
 // A request's session is created lazily: a visitor without a valid cookie
 // gets a fresh, empty session that is stored (and sent as a cookie) only
 // once something is set in it (express-session's `saveUninitialized: false`).
+//
+// Every session call is async (`await req.session.get('cart')`): the same
+// middleware runs on an engine with SQLite, on one whose sessions live in
+// Redis (`shared: redisStore(...)`), and on a `connect()` client. When the
+// store fails (Redis down: STORE_UNAVAILABLE), Express gets `next(err)` and
+// fetch and Hono answer 503; the client's cookie is kept, and the visitor is
+// never treated as logged out.
 
 /** Options every adapter takes; see middleware.d.ts. */
 function settings(options = {}) {
@@ -101,21 +108,21 @@ export class RequestSession {
   }
 
   /** One key of the state (or all of it); undefined while new. */
-  get(key) {
+  async get(key) {
     return this.#token ? this.#trail.sessions.get(this.#token, key) : undefined;
   }
 
   /** Sets one key of the state, storing the session first if it is new. */
-  set(key, value) {
+  async set(key, value) {
     if (!this.#token) {
-      this.#issue(this.#trail.sessions.create({ ...this.#client, data: { [key]: value } }));
-      this.#honorGpc();
-    } else this.#trail.sessions.set(this.#token, key, value);
+      this.#issue(await this.#trail.sessions.create({ ...this.#client, data: { [key]: value } }));
+      await this.#honorGpc();
+    } else await this.#trail.sessions.set(this.#token, key, value);
   }
 
   /** Removes one key of the state. */
-  remove(key) {
-    if (this.#token) this.#trail.sessions.remove(this.#token, key);
+  async remove(key) {
+    if (this.#token) await this.#trail.sessions.remove(this.#token, key);
   }
 
   /**
@@ -123,24 +130,29 @@ export class RequestSession {
    * The anonymous visitor's id (the session id) is linked to the user, so
    * the page views and the privacy choices made before logging in follow.
    */
-  login(userId) {
+  async login(userId) {
     const anonymous = this.#record && !this.#record.userId ? this.#record.sessionId : null;
     const issued = this.#token
-      ? this.#trail.sessions.login(this.#token, userId)
-      : this.#trail.sessions.create({ ...this.#client, userId });
+      ? await this.#trail.sessions.login(this.#token, userId)
+      : await this.#trail.sessions.create({ ...this.#client, userId });
     this.#issue(issued);
-    if (anonymous) this.#trail.tracking.identify(anonymous, userId);
-    this.#honorGpc();
+    if (anonymous) await this.#trail.tracking.identify(anonymous, userId);
+    await this.#honorGpc();
   }
 
   /** Issues a new token for the same session (after a privilege change). */
-  rotate() {
-    if (this.#token) this.#issue(this.#trail.sessions.rotate(this.#token));
+  async rotate() {
+    if (this.#token) this.#issue(await this.#trail.sessions.rotate(this.#token));
   }
 
   /** Ends the session and clears the cookie. */
-  logout() {
-    if (this.#token) this.#trail.sessions.destroy(this.#token);
+  async logout() {
+    if (this.#token) await this.#trail.sessions.destroy(this.#token);
+    this.#forget();
+  }
+
+  /** @internal Clears the cookie without a store call (a cookie that names no session). */
+  #forget() {
     this.#token = null;
     this.#record = null;
     this.#cookies = [this.#cookie('', 0)];
@@ -161,18 +173,19 @@ export class RequestSession {
    * or for an anonymous visitor by their anonymous id (the session id), as
    * soon as they have a session.
    */
-  #honorGpc() {
+  async #honorGpc() {
     const subject = this.userId ?? this.id;
     if (!this.#s.honorGpc || !this.#gpc || !subject) return;
-    const sale = this.#trail.privacy.status(subject).purposes.sale_share;
+    const sale = (await this.#trail.privacy.status(subject)).purposes.sale_share;
     if (sale.decided && !sale.granted) return;
-    this.#trail.privacy.applyGlobalPrivacyControl(subject, { source: 'Sec-GPC' });
+    await this.#trail.privacy.applyGlobalPrivacyControl(subject, { source: 'Sec-GPC' });
   }
 
   /** @internal */
-  begin() {
+  async begin(dead) {
+    if (dead) this.#forget(); // a bogus, tampered or expired cookie: clear it
     if (this.#record?.renewed) this.#cookies = [this.#cookieFor(this.#token, this.#record)];
-    this.#honorGpc();
+    await this.#honorGpc();
   }
 
   #issue(issued) {
@@ -201,28 +214,37 @@ export class RequestSession {
  * Starts a request: reads the cookie, validates it, and returns its session.
  * `req` is `{ method, url, header(name), remoteAddress }`.
  */
-function begin(trail, s, req) {
+async function begin(trail, s, req) {
   const header = (name) => req.header(name) ?? undefined;
   let client = { ip: clientAddress(s, header, req.remoteAddress), userAgent: header('user-agent') };
   const token = readCookie(header('cookie'), s.cookieName);
   let record = null;
   if (token) {
     // One engine call for a returning visitor; the client is cleaned only
-    // when the engine refuses it.
+    // when the engine refuses it. Any other failure (the store is down)
+    // propagates: the cookie is kept, the visitor is not logged out.
     try {
-      record = trail.sessions.validate(token, client);
+      record = await trail.sessions.validate(token, client);
     } catch (err) {
       if (err?.code !== 'INVALID_INPUT') throw err;
-      client = trail.sessions.acceptedClient(client);
-      record = trail.sessions.validate(token, client);
+      client = await trail.sessions.acceptedClient(client);
+      record = await trail.sessions.validate(token, client);
     }
   } else {
-    client = trail.sessions.acceptedClient(client);
+    client = await trail.sessions.acceptedClient(client);
   }
   const session = new RequestSession(trail, s, client, header('sec-gpc') === '1', record ? token : null, record);
-  if (token && !record) session.logout(); // a bogus, tampered or expired cookie: clear it
-  session.begin();
+  await session.begin(Boolean(token && !record));
   return session;
+}
+
+/** The answer to a request whose session store failed: 503, the cookie untouched. */
+function unavailable(err) {
+  const code = typeof err?.code === 'string' ? err.code : 'STORE_UNAVAILABLE';
+  return new Response(JSON.stringify({ error: code }), {
+    status: 503,
+    headers: { 'content-type': 'application/json', 'retry-after': '1' },
+  });
 }
 
 /**
@@ -230,9 +252,9 @@ function begin(trail, s, req) {
  * page. Never fails the response: in every adapter, a failure to track goes
  * to the `onError` option.
  */
-function after(trail, s, session, req, status, contentType) {
+async function after(trail, s, session, req, status, contentType) {
   try {
-    trackPageView(trail, s, session, req, status, contentType);
+    await trackPageView(trail, s, session, req, status, contentType);
   } catch (err) {
     try {
       s.onError(err, req);
@@ -242,10 +264,10 @@ function after(trail, s, session, req, status, contentType) {
   }
 }
 
-function trackPageView(trail, s, session, req, status, contentType) {
+async function trackPageView(trail, s, session, req, status, contentType) {
   if (!s.trackPageViews || req.method !== 'GET' || status !== 200 || !/text\/html/i.test(contentType ?? '')) return;
   const url = new URL(req.url, 'http://localhost');
-  trail.tracking.track({
+  await trail.tracking.track({
     type: 'page',
     name: 'page_view',
     url: req.url.startsWith('http') ? req.url : undefined,
@@ -274,7 +296,12 @@ export function sessionMiddleware(trail, options) {
         header: (name) => request.headers.get(name),
         remoteAddress: s.clientIp ? s.clientIp(request, ...rest) : undefined,
       };
-      const session = begin(trail, s, req);
+      let session;
+      try {
+        session = await begin(trail, s, req);
+      } catch (err) {
+        return unavailable(err);
+      }
       const response = await handler(request, { session }, ...rest);
       const cookies = session.setCookies;
       let out = response;
@@ -282,7 +309,7 @@ export function sessionMiddleware(trail, options) {
         out = new Response(response.body, response);
         for (const c of cookies) out.headers.append('Set-Cookie', c);
       }
-      after(trail, s, session, req, out.status, out.headers.get('content-type'));
+      await after(trail, s, session, req, out.status, out.headers.get('content-type'));
       return out;
     };
 }
@@ -300,21 +327,20 @@ export function expressSession(trail, options) {
       },
       remoteAddress: s.clientIp ? s.clientIp(req) : req.socket?.remoteAddress,
     };
-    let session;
-    try {
-      session = begin(trail, s, r);
-    } catch (err) {
-      return next(err);
-    }
-    req.session = session;
-    const writeHead = res.writeHead;
-    res.writeHead = function writeHeadWithSession(...args) {
-      for (const c of session.setCookies) res.appendHeader('Set-Cookie', c);
-      res.writeHead = writeHead;
-      return writeHead.apply(this, args);
-    };
-    res.once('finish', () => after(trail, s, session, r, res.statusCode, res.getHeader('content-type')));
-    next();
+    begin(trail, s, r).then(
+      (session) => {
+        req.session = session;
+        const writeHead = res.writeHead;
+        res.writeHead = function writeHeadWithSession(...args) {
+          for (const c of session.setCookies) res.appendHeader('Set-Cookie', c);
+          res.writeHead = writeHead;
+          return writeHead.apply(this, args);
+        };
+        res.once('finish', () => void after(trail, s, session, r, res.statusCode, res.getHeader('content-type')));
+        next();
+      },
+      (err) => next(err),
+    );
   };
 }
 
@@ -329,10 +355,15 @@ export function honoSession(trail, options) {
       header: (name) => request.headers.get(name),
       remoteAddress: s.clientIp ? s.clientIp(c) : undefined,
     };
-    const session = begin(trail, s, r);
+    let session;
+    try {
+      session = await begin(trail, s, r);
+    } catch (err) {
+      return unavailable(err);
+    }
     c.set('session', session);
     await next();
     for (const cookie of session.setCookies) c.res.headers.append('Set-Cookie', cookie);
-    after(trail, s, session, r, c.res.status, c.res.headers.get('content-type'));
+    await after(trail, s, session, r, c.res.status, c.res.headers.get('content-type'));
   };
 }

@@ -45,9 +45,10 @@ pub fn create_sessions(trail: &UserTrail, n: u32) -> Result<Vec<String>> {
     let sessions = trail.sessions();
     (0..n)
         .map(|_| {
-            sessions
-                .create(crate::session::CreateOptions::default())
-                .map(|issued| issued.token)
+            crate::kernel::block::block_on(
+                sessions.create(crate::session::CreateOptions::default()),
+            )
+            .map(|issued| issued.token)
         })
         .collect()
 }
@@ -60,7 +61,8 @@ pub fn validate_sessions(trail: &UserTrail, tokens: &[String], n: u32) -> Result
     let mut valid = 0;
     for i in 0..n as usize {
         let token = &tokens[i * 7919 % tokens.len()];
-        valid += u32::from(sessions.validate(token, &client)?.is_some());
+        valid +=
+            u32::from(crate::kernel::block::block_on(sessions.validate(token, &client))?.is_some());
     }
     Ok(valid)
 }

@@ -13,8 +13,10 @@ use crate::kernel::clock::SharedClock;
 use crate::kernel::net::IpMask;
 use crate::privacy::Privacy;
 use crate::session::{
-    Change, ClientContext, Session, SessionConfig, SessionObserver, Sessions, SqliteSessionStore,
+    Backend, Change, ClientContext, RedisSessionStore, Session, SessionConfig, SessionObserver,
+    Sessions, SqliteSessionStore,
 };
+use crate::store::remote::Remote;
 use crate::store::{Storage, Store, StoreOptions};
 use crate::tracking::{
     EventInput, EventType, Maintenance, Registry, SessionLinks, SubjectMoves, Tracking,
@@ -41,6 +43,10 @@ pub struct OpenOptions {
     /// Privacy settings: policy version, consent gating, PII redaction,
     /// custom purposes, retention interval.
     pub privacy: PrivacyConfig,
+    /// A store shared by every process of an app (Redis): sessions,
+    /// preferences and consent live there instead of in this engine's
+    /// database.
+    pub shared: Option<Remote>,
 }
 
 impl OpenOptions {
@@ -54,7 +60,15 @@ impl OpenOptions {
             sessions: SessionConfig::default(),
             tracking: TrackingConfig::default(),
             privacy: PrivacyConfig::default(),
+            shared: None,
         }
+    }
+
+    /// Keeps sessions, preferences and consent in `shared`, seen by every
+    /// process of the app.
+    pub fn shared(mut self, shared: Remote) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// Uses `clock` for every timestamp.
@@ -101,6 +115,8 @@ pub struct UserTrail {
     registry: RefCell<Option<Arc<Registry>>>,
     /// Preference defaults, loaded on first use.
     pref_defaults: crate::prefs::DefaultsCache,
+    /// The shared store, if any.
+    shared: Option<Remote>,
 }
 
 impl std::fmt::Debug for UserTrail {
@@ -139,6 +155,7 @@ impl UserTrail {
             last_retention: Cell::new(i64::MIN / 2),
             registry: RefCell::new(None),
             pref_defaults: RefCell::new(None),
+            shared: options.shared,
         };
         trail.privacy().run_retention_if_due()?;
         Ok(trail)
@@ -197,15 +214,26 @@ impl UserTrail {
     /// Sessions: create, validate, rotate, destroy, list, and their state.
     /// Fingerprint mismatches under the `warn` policy are recorded as
     /// `session.fingerprint_mismatch` tracking events.
-    pub fn sessions(&self) -> Sessions<'_, SqliteSessionStore<'_>> {
+    pub fn sessions(&self) -> Sessions<'_, Backend<'_>> {
+        let store = match &self.shared {
+            Some(remote) => {
+                Backend::Redis(RedisSessionStore::new(remote, self.privacy.chain_key()))
+            }
+            None => Backend::Sqlite(SqliteSessionStore::new(self.store.conn())),
+        };
         Sessions::new(
-            SqliteSessionStore::new(self.store.conn()),
+            store,
             &self.sessions,
             self.ip_mask,
             self.clock.as_ref(),
             &self.last_sweep,
         )
         .with_observer(self)
+    }
+
+    /// The shared store, if the engine has one.
+    pub fn shared(&self) -> Option<&Remote> {
+        self.shared.as_ref()
     }
 
     /// The schema version of the open database.
@@ -228,7 +256,7 @@ impl UserTrail {
     }
 
     /// The whole database as SQLite bytes.
-    pub fn export(&mut self) -> Result<Vec<u8>> {
+    pub fn export(&self) -> Result<Vec<u8>> {
         self.store.export()
     }
 
@@ -368,8 +396,17 @@ impl SubjectMoves for UserTrail {
 }
 
 impl SessionLinks for UserTrail {
+    /// The session id a token carries; a first-format token (which carries
+    /// none, and exists only in SQLite) is looked up there.
     fn session_id(&self, token: &str) -> Result<Option<String>> {
-        self.sessions().session_id_of(token)
+        let sqlite = Sessions::new(
+            SqliteSessionStore::new(self.store.conn()),
+            &self.sessions,
+            self.ip_mask,
+            self.clock.as_ref(),
+            &self.last_sweep,
+        );
+        crate::kernel::block::block_on(sqlite.session_id_of(token))
     }
 }
 

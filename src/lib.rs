@@ -43,6 +43,7 @@ pub mod wasm;
 
 pub use engine::{OpenOptions, UserTrail};
 pub use error::{Error, Result};
+pub use kernel::block::block_on;
 /// Time, injectable: the kernel's clocks, at their long-standing path.
 pub use kernel::clock;
 pub use store::Storage;

@@ -8,6 +8,7 @@ mod common;
 
 use common::dataset::*;
 use common::people::*;
+use common::Now;
 use serde_json::{json, Value};
 use usertrail::analytics::{Interval, TopPagesOptions};
 use usertrail::privacy::{
@@ -17,7 +18,7 @@ use usertrail::Storage;
 
 #[test]
 fn anonymize_keeps_aggregates_and_unlinks_the_person() {
-    let (mut trail, clock) = open_people(Storage::Memory);
+    let (trail, clock) = open_people(Storage::Memory);
     populate(&trail);
     for i in 0..20 {
         let who = ["ann", "bob", "cy"][i % 3];
@@ -165,7 +166,11 @@ fn ending_every_session_of_a_user_is_audited() {
     let (trail, _) = open_people(Storage::Memory);
     populate(&trail);
     assert_eq!(
-        trail.sessions().destroy_all_for_user("bob", None).unwrap(),
+        trail
+            .sessions()
+            .destroy_all_for_user("bob", None)
+            .now()
+            .unwrap(),
         1
     );
     let entries = trail

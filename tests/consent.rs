@@ -59,7 +59,7 @@ fn count(trail: &UserTrail, sql: &str) -> i64 {
 
 #[test]
 fn status_follows_grants_and_withdrawals_and_asks_again_after_a_policy_bump() {
-    let (mut trail, clock) = open_privacy(PrivacyConfig::default());
+    let (trail, clock) = open_privacy(PrivacyConfig::default());
     let p = trail.privacy();
     let before = p.status("ann").unwrap();
     assert!(!before.decided && !before.needs_reconsent && before.do_not_sell);

@@ -14,7 +14,7 @@ use usertrail::experiments::*;
 use usertrail::{OpenOptions, Storage, UserTrail};
 #[test]
 fn experiments_assign_once_stably_and_test_results() {
-    let (mut trail, clock) = open();
+    let (trail, clock) = open();
     let ex = trail.experiments();
     let exp = Experiment {
         key: "buy_button".into(),

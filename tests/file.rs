@@ -88,7 +88,7 @@ fn a_second_engine_on_the_same_file_is_busy() {
 #[test]
 fn export_of_a_file_database_includes_the_wal() {
     let dir = tempfile::tempdir().unwrap();
-    let mut trail = open(&dir.path().join("t.db")).unwrap();
+    let trail = open(&dir.path().join("t.db")).unwrap();
     trail
         .store()
         .conn()
@@ -138,7 +138,7 @@ fn a_newer_schema_file_is_refused_byte_for_byte_untouched() {
 fn a_corrupt_file_gives_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
-    let mut trail = open(&path).unwrap();
+    let trail = open(&path).unwrap();
     for i in 0..300 {
         trail
             .store()

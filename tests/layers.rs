@@ -152,7 +152,7 @@ fn resolve(name: &str) -> &str {
     match name {
         "Error" | "Result" => "error",
         "Storage" => "store",
-        "clock" => "kernel",
+        "clock" | "block_on" => "kernel",
         "UserTrail" | "OpenOptions" | "VERSION" => "engine",
         other => other,
     }

@@ -53,7 +53,7 @@ fn grant(purposes: &[&str]) -> GrantOptions {
 
 #[test]
 fn urls_paths_referrers_and_dimensions_lose_their_personal_data() {
-    let (mut trail, _) = with(TrackingConfig::default(), PrivacyConfig::default());
+    let (trail, _) = with(TrackingConfig::default(), PrivacyConfig::default());
     let t = trail.tracking();
     t.define_dimension("contact", SimpleType::String).unwrap();
     let mut dims = serde_json::Map::new();
@@ -135,7 +135,7 @@ fn urls_paths_referrers_and_dimensions_lose_their_personal_data() {
 
 #[test]
 fn the_quarantine_keeps_a_masked_ip_and_a_reduced_user_agent() {
-    let (mut trail, _) = with(
+    let (trail, _) = with(
         TrackingConfig {
             validation: ValidationMode::Quarantine,
             ..TrackingConfig::default()
@@ -293,7 +293,7 @@ fn consent_under_an_old_policy_counts_only_when_the_engine_allows_it() {
         require_current_policy: current,
         ..PrivacyConfig::default()
     };
-    let (mut v1, clock) = with(TrackingConfig::default(), gated("1", false));
+    let (v1, clock) = with(TrackingConfig::default(), gated("1", false));
     v1.privacy().grant("ann", &grant(&["analytics"])).unwrap();
     let bytes = v1.export().unwrap();
     let reopen = |config: PrivacyConfig| {
@@ -341,18 +341,20 @@ fn consent_under_an_old_policy_counts_only_when_the_engine_allows_it() {
 
 #[test]
 fn logins_device_sign_outs_and_preference_changes_are_audited_without_secrets() {
-    let (mut trail, _) = with(TrackingConfig::default(), PrivacyConfig::default());
+    let (trail, _) = with(TrackingConfig::default(), PrivacyConfig::default());
     let s = trail.sessions();
-    let anon = s.create(CreateOptions::default()).unwrap();
-    let ann = s.login(&anon.token, "ann").unwrap();
+    let anon = s.create(CreateOptions::default()).now().unwrap();
+    let ann = s.login(&anon.token, "ann").now().unwrap();
     let other = s
         .create(CreateOptions {
             user_id: Some("ann"),
             ..CreateOptions::default()
         })
+        .now()
         .unwrap();
     assert!(s
         .destroy_by_session_id("ann", &other.session.session_id)
+        .now()
         .unwrap());
     let prefs = trail.prefs();
     prefs
@@ -471,7 +473,7 @@ fn erase_someone(trail: &UserTrail) {
 fn a_chain_rewritten_from_inside_is_caught_by_its_anchor_and_by_its_key() {
     // Unkeyed: a full rewrite verifies from inside, but not against the
     // head the app kept elsewhere.
-    let (mut trail, clock) = with(TrackingConfig::default(), PrivacyConfig::default());
+    let (trail, clock) = with(TrackingConfig::default(), PrivacyConfig::default());
     erase_someone(&trail);
     let anchor: Mark = trail.privacy().audit_head().unwrap();
     assert!(anchor.seq >= 2);
@@ -521,7 +523,7 @@ fn a_chain_rewritten_from_inside_is_caught_by_its_anchor_and_by_its_key() {
         chain_key: Some(Bytes(vec![7; 32])),
         ..PrivacyConfig::default()
     };
-    let (mut keyed, clock) = with(TrackingConfig::default(), key());
+    let (keyed, clock) = with(TrackingConfig::default(), key());
     erase_someone(&keyed);
     assert!(keyed.privacy().verify_audit().unwrap().ok);
     assert!(keyed.privacy().verify_ledger().unwrap().ok);
@@ -687,20 +689,22 @@ fn csv_exports_parse_back_and_never_open_as_formulas() {
 
 #[test]
 fn the_engine_records_logins_logouts_and_expiries_as_consent_gated_events() {
-    let (mut trail, clock) = with(TrackingConfig::default(), PrivacyConfig::default());
+    let (trail, clock) = with(TrackingConfig::default(), PrivacyConfig::default());
     let s = trail.sessions();
-    let anon = s.create(CreateOptions::default()).unwrap();
-    let ann = s.login(&anon.token, "ann").unwrap();
-    assert!(s.destroy(&ann.token).unwrap());
+    let anon = s.create(CreateOptions::default()).now().unwrap();
+    let ann = s.login(&anon.token, "ann").now().unwrap();
+    assert!(s.destroy(&ann.token).now().unwrap());
     let again = s
         .create(CreateOptions {
             user_id: Some("ann"),
             ..CreateOptions::default()
         })
+        .now()
         .unwrap();
     clock.advance(31 * MIN);
     assert!(s
         .validate(&again.token, &ClientContext::default())
+        .now()
         .unwrap()
         .is_none());
     let names: Vec<(String, String, Option<String>)> = trail
@@ -744,8 +748,8 @@ fn the_engine_records_logins_logouts_and_expiries_as_consent_gated_events() {
     };
     let (trail, _) = with(TrackingConfig::default(), gated);
     let s = trail.sessions();
-    let a = s.create(CreateOptions::default()).unwrap();
-    s.login(&a.token, "bob").unwrap();
+    let a = s.create(CreateOptions::default()).now().unwrap();
+    s.login(&a.token, "bob").now().unwrap();
     assert_eq!(trail.tracking().count(&user("bob")).unwrap(), 0);
     assert_eq!(trail.privacy().dropped_without_consent().unwrap(), 1);
 
@@ -756,7 +760,7 @@ fn the_engine_records_logins_logouts_and_expiries_as_consent_gated_events() {
     };
     let (trail, _) = with(quiet, PrivacyConfig::default());
     let s = trail.sessions();
-    let a = s.create(CreateOptions::default()).unwrap();
-    s.login(&a.token, "cy").unwrap();
+    let a = s.create(CreateOptions::default()).now().unwrap();
+    s.login(&a.token, "cy").now().unwrap();
     assert_eq!(trail.tracking().count(&user("cy")).unwrap(), 0);
 }

@@ -182,11 +182,11 @@ mod host_file {
     }
 
     impl Engine for JsUserTrail {
-        fn with(&mut self, f: &mut dyn FnMut(&mut usertrail::UserTrail)) {
+        fn with(&mut self, f: &mut dyn FnMut(&usertrail::UserTrail)) {
             self.with_core(|t| f(t)).expect("the engine is open");
         }
-        fn close(mut self: Box<Self>) {
-            JsUserTrail::close(&mut self).unwrap();
+        fn close(self: Box<Self>) {
+            let _ = JsUserTrail::close(&self);
         }
     }
 

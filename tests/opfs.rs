@@ -35,7 +35,7 @@ fn code(err: JsValue) -> String {
 #[wasm_bindgen_test]
 async fn writes_persist_in_opfs_across_reopen() {
     let name = format!("persist-{}.db", js_sys::Date::now() as u64);
-    let mut trail = JsUserTrail::open(Some(options(&name))).await.unwrap();
+    let trail = JsUserTrail::open(Some(options(&name))).await.unwrap();
     trail
         .with_core(|t| {
             let conn = t.store().conn();
@@ -54,7 +54,9 @@ async fn writes_persist_in_opfs_across_reopen() {
             .unwrap();
         })
         .unwrap();
-    trail.close().unwrap();
+    wasm_bindgen_futures::JsFuture::from(trail.close())
+        .await
+        .unwrap();
 
     // The file is in the OPFS pool, not in the in-memory default VFS.
     let cfg = OpfsSAHPoolCfgBuilder::new()
@@ -81,10 +83,12 @@ async fn writes_persist_in_opfs_across_reopen() {
 #[wasm_bindgen_test]
 async fn a_second_engine_on_the_same_opfs_file_is_busy() {
     let name = format!("busy-{}.db", js_sys::Date::now() as u64);
-    let mut first = JsUserTrail::open(Some(options(&name))).await.unwrap();
+    let first = JsUserTrail::open(Some(options(&name))).await.unwrap();
     let err = JsUserTrail::open(Some(options(&name))).await.err().unwrap();
     assert_eq!(code(err), "BUSY");
-    first.close().unwrap();
+    wasm_bindgen_futures::JsFuture::from(first.close())
+        .await
+        .unwrap();
     JsUserTrail::open(Some(options(&name))).await.unwrap();
 }
 
@@ -137,11 +141,11 @@ impl Drop for Opfs {
 }
 
 impl media::Engine for JsUserTrail {
-    fn with(&mut self, f: &mut dyn FnMut(&mut usertrail::UserTrail)) {
+    fn with(&mut self, f: &mut dyn FnMut(&usertrail::UserTrail)) {
         self.with_core(|t| f(t)).expect("the engine is open");
     }
-    fn close(mut self: Box<Self>) {
-        JsUserTrail::close(&mut self).unwrap();
+    fn close(self: Box<Self>) {
+        let _ = JsUserTrail::close(&self);
     }
 }
 

@@ -166,7 +166,7 @@ fn every_type_refuses_bad_values_naming_the_key() {
 
 #[test]
 fn set_many_is_all_or_nothing() {
-    let (mut trail, _) = engine(SessionConfig::default());
+    let (trail, _) = engine(SessionConfig::default());
     trail
         .prefs()
         .set("alice", "appearance.theme", &json!("dark"), "settings")

@@ -149,7 +149,7 @@ fn sqlite_export_opens_on_its_own() {
 
 #[test]
 fn erase_leaves_no_bytes_of_the_subject_and_keeps_everyone_else() {
-    let (mut trail, _) = open_people(Storage::Memory);
+    let (trail, _) = open_people(Storage::Memory);
     populate(&trail);
     let before = trail.export().unwrap();
     // The raw IP is stored nowhere, not even in the quarantine (which kept
@@ -262,7 +262,7 @@ fn erase_leaves_no_bytes_in_the_database_file_or_its_wal() {
 
 #[test]
 fn bad_requests_are_refused_and_change_nothing() {
-    let (mut trail, _) = open_people(Storage::Memory);
+    let (trail, _) = open_people(Storage::Memory);
     populate(&trail);
     let before = trail.export().unwrap();
     {
@@ -353,7 +353,7 @@ fn every_table_with_a_subject_column_is_covered_by_export_and_erasure() {
 fn erase_at_scale_leaves_no_bytes_in_multi_level_trees() {
     // Enough rows that every table and index has interior pages, with the
     // subject's rows spread between everyone else's.
-    let (mut trail, _) = open_people(Storage::Memory);
+    let (trail, _) = open_people(Storage::Memory);
     populate(&trail);
     let mut batch = Vec::new();
     for i in 0..12_000 {

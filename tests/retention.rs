@@ -10,6 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use common::dataset::*;
+use common::Now;
 use serde_json::{json, Map, Value};
 use usertrail::clock::{Clock, ManualClock};
 use usertrail::privacy::{GrantOptions, PrivacyConfig, RetentionPolicy};
@@ -120,7 +121,7 @@ fn defaults_keep_13_months_and_dry_runs_count_what_runs_delete() {
 #[test]
 fn retention_runs_at_open_and_then_once_per_interval_by_the_clock() {
     let clock = Arc::new(ManualClock::new(D0));
-    let mut trail = open_at(Storage::Memory, clock.clone(), 3600);
+    let trail = open_at(Storage::Memory, clock.clone(), 3600);
     trail
         .privacy()
         .set_retention(&changes(json!({ "events": "1d" })), None)
@@ -211,6 +212,7 @@ fn expired_sessions_go_at_once_and_quarantine_after_30_days() {
             idle_timeout_secs: Some(60),
             ..CreateOptions::default()
         })
+        .now()
         .unwrap();
     clock.advance(61_000);
     let run = trail.privacy().run_retention(false, None).unwrap();

@@ -59,7 +59,7 @@ fn settings_are_applied() {
 
 #[test]
 fn export_import_round_trip_keeps_data() {
-    let mut trail = open(Storage::Memory).unwrap();
+    let trail = open(Storage::Memory).unwrap();
     trail
         .store()
         .conn()
@@ -109,7 +109,7 @@ fn bytes_that_are_not_sqlite_are_refused() {
 
 #[test]
 fn corrupt_bytes_are_refused() {
-    let mut trail = open(Storage::Memory).unwrap();
+    let trail = open(Storage::Memory).unwrap();
     for i in 0..200 {
         trail
             .store()
@@ -217,9 +217,9 @@ fn every_older_version_migrates_forward() {
 
 #[test]
 fn reopening_a_current_database_changes_nothing() {
-    let mut trail = open(Storage::Memory).unwrap();
+    let trail = open(Storage::Memory).unwrap();
     let first = trail.export().unwrap();
-    let mut again = open(Storage::Bytes(first.clone())).unwrap();
+    let again = open(Storage::Bytes(first.clone())).unwrap();
     assert_eq!(again.export().unwrap(), first);
 }
 

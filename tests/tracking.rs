@@ -370,7 +370,7 @@ fn ips_are_masked_and_user_agents_reduced() {
         assert_eq!(e.client.browser.as_deref(), Some("Chrome 120"));
         assert_eq!(e.client.device.as_deref(), Some("desktop"));
         assert_eq!(e.user_agent.as_deref(), raw_kept.then_some(chrome));
-        let mut trail = trail;
+        let trail = trail;
         let bytes = trail.export().unwrap();
         assert!(
             !contains(&bytes, ip.as_bytes()),
@@ -407,13 +407,17 @@ fn identify_links_earlier_and_later_anonymous_events() {
 #[test]
 fn a_session_token_links_the_session_and_is_never_stored() {
     let clock = Arc::new(ManualClock::new(T0));
-    let mut trail = UserTrail::open(
+    let trail = UserTrail::open(
         OpenOptions::new(Storage::Memory)
             .clock(clock.clone())
             .sessions(SessionConfig::default()),
     )
     .unwrap();
-    let s = trail.sessions().create(CreateOptions::default()).unwrap();
+    let s = trail
+        .sessions()
+        .create(CreateOptions::default())
+        .now()
+        .unwrap();
     trail
         .tracking()
         .track(EventInput {
@@ -509,7 +513,7 @@ fn the_outbox_is_capped_dropping_the_oldest_and_counting() {
 
 #[test]
 fn bad_events_get_typed_errors_and_change_nothing() {
-    let (mut trail, _) = open(TrackingConfig::default());
+    let (trail, _) = open(TrackingConfig::default());
     let before = trail.export().unwrap();
     let t = trail.tracking();
     let deep = (0..10).fold(json!(1), |v, _| json!({ "n": v }));
@@ -676,6 +680,7 @@ fn a_fingerprint_mismatch_under_warn_is_recorded_once_per_touch_interval() {
             client: created_from.clone(),
             ..CreateOptions::default()
         })
+        .now()
         .unwrap();
     let by_session = HistoryFilter {
         session_id: Some(s.session.session_id.clone()),
@@ -684,6 +689,7 @@ fn a_fingerprint_mismatch_under_warn_is_recorded_once_per_touch_interval() {
     assert!(trail
         .sessions()
         .validate(&s.token, &created_from)
+        .now()
         .unwrap()
         .is_some());
     clock.advance(2 * MIN);
@@ -691,6 +697,7 @@ fn a_fingerprint_mismatch_under_warn_is_recorded_once_per_touch_interval() {
         let v = trail
             .sessions()
             .validate(&s.token, &other)
+            .now()
             .unwrap()
             .unwrap();
         assert!(v.fingerprint_mismatch);

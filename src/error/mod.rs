@@ -46,6 +46,7 @@ pub const CODES: &[&str] = &[
     "UNSUPPORTED",
     "MIGRATION_FAILED",
     "STORAGE_ERROR",
+    "STORE_UNAVAILABLE",
     "SESSION_NOT_FOUND",
     "SESSION_EXPIRED",
     "CONFLICT",

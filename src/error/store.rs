@@ -73,6 +73,22 @@ pub enum StoreError {
     /// Any other SQLite failure. Code `STORAGE_ERROR`.
     #[error("storage error: {0}")]
     Sqlite(rusqlite::Error),
+    /// A shared store answered something that is not what the operation
+    /// returns (a foreign or damaged record, a reply of the wrong shape).
+    /// Nothing was taken from it. Code `STORAGE_ERROR`.
+    #[error("the shared store answered something unexpected: {detail}")]
+    Garbled {
+        /// What was wrong.
+        detail: String,
+    },
+    /// A shared store could not be reached, or did not answer in time.
+    /// Nothing is assumed: a session is not taken for logged out. Retry
+    /// later. Code `STORE_UNAVAILABLE`.
+    #[error("the shared store is unavailable: {detail}")]
+    Unavailable {
+        /// What the transport reported.
+        detail: String,
+    },
 }
 
 impl ErrorCode for StoreError {
@@ -87,7 +103,8 @@ impl ErrorCode for StoreError {
             Self::CannotOpen { .. } => "CANNOT_OPEN",
             Self::Unsupported { .. } => "UNSUPPORTED",
             Self::MigrationFailed { .. } => "MIGRATION_FAILED",
-            Self::Sqlite(_) => "STORAGE_ERROR",
+            Self::Sqlite(_) | Self::Garbled { .. } => "STORAGE_ERROR",
+            Self::Unavailable { .. } => "STORE_UNAVAILABLE",
         }
     }
 }

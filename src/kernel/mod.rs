@@ -14,6 +14,7 @@
 //! A check that fails returns an [`Invalid`], which the error layer turns
 //! into `INVALID_INPUT`.
 
+pub mod block;
 pub mod bytes;
 pub mod calendar;
 pub mod clock;

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::config::{check_timeout, FingerprintPolicy, SessionConfig};
 use super::input;
 use super::record::{Client, Issued, Session, SessionRecord, StoredState};
-use super::store::{SessionStore, StateWrite};
+use super::store::{Rotated, SessionStore, StateWrite, Written};
 use super::token::{self, TokenHash};
 use super::SessionError;
 use crate::error::{Error, Result, StoreError};
@@ -184,7 +184,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
     }
 
     /// Creates a session and returns it with its token.
-    pub fn create(&self, options: CreateOptions<'_>) -> Result<Issued> {
+    pub async fn create(&self, options: CreateOptions<'_>) -> Result<Issued> {
         if let Some(user) = options.user_id {
             input::user_id("userId", user)?;
         }
@@ -201,40 +201,54 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         self.check_size(data.len())?;
 
         let now = self.clock.now_ms();
-        self.sweep(now)?;
+        self.sweep(now).await?;
         let ua = useragent::parse(options.client.user_agent.unwrap_or_default());
         let ip = options
             .client
             .ip
             .map(|text| ip::mask(text, self.ip_mask))
             .transpose()?;
-        let idle_ms = i64::from(idle_secs) * 1000;
-        let absolute_expires_at = now + i64::from(absolute_secs) * 1000;
+        let client = Client {
+            ip,
+            browser: ua.browser,
+            os: ua.os,
+            device: ua.device,
+        };
+        let fingerprint = options.client.fingerprint()?;
+        let fresh = Fresh {
+            user_id: options.user_id,
+            idle_ms: i64::from(idle_secs) * 1000,
+            absolute_ms: i64::from(absolute_secs) * 1000,
+            client: &client,
+            fingerprint,
+            data: &data,
+        };
+        self.insert_fresh(now, &fresh).await
+    }
+
+    /// Inserts a new session with fresh ids, drawing again on a collision.
+    async fn insert_fresh(&self, now: i64, f: &Fresh<'_>) -> Result<Issued> {
+        let absolute_expires_at = now + f.absolute_ms;
         for _ in 0..INSERT_ATTEMPTS {
-            let (token, token_hash) = token::new_token();
+            let session_id = token::new_session_id();
+            let (token, token_hash) =
+                token::new_token(&token::slot(f.user_id, &session_id), &session_id);
             let record = SessionRecord {
-                session_id: token::new_session_id(),
+                session_id,
                 token_hash,
-                user_id: options.user_id.map(str::to_owned),
+                user_id: f.user_id.map(str::to_owned),
                 created_at: now,
                 last_seen_at: now,
-                idle_timeout_ms: idle_ms,
-                idle_expires_at: (now + idle_ms).min(absolute_expires_at),
+                idle_timeout_ms: f.idle_ms,
+                idle_expires_at: (now + f.idle_ms).min(absolute_expires_at),
                 absolute_expires_at,
-                client: Client {
-                    ip: ip.clone(),
-                    browser: ua.browser.clone(),
-                    os: ua.os.clone(),
-                    device: ua.device,
-                },
-                fingerprint: options.client.fingerprint()?,
+                client: f.client.clone(),
+                fingerprint: f.fingerprint,
                 version: 0,
             };
-            let state = self.seal(&record.session_id, data.clone());
-            if self.store.insert(&record, &state)? {
-                if let Some(user) = options.user_id {
-                    self.enforce_limit(user)?;
-                }
+            let state = self.seal(&record.session_id, f.data.to_owned());
+            let keep = f.user_id.and(self.config.max_sessions_per_user);
+            if self.store.insert(&record, &state, keep).await?.is_some() {
                 return Ok(Issued {
                     token,
                     session: record.view(),
@@ -247,21 +261,39 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         .into())
     }
 
+    /// The record a token names, as the store has it (expired or not), if
+    /// the token is well formed and says where it is.
+    async fn find(&self, token: &str) -> Result<Option<SessionRecord>> {
+        let Some(at) = token::parse(token) else {
+            return Ok(None);
+        };
+        let Some(record) = self.store.load(&at).await? else {
+            return Ok(None);
+        };
+        Ok(Self::in_place(&at, &record).then_some(record))
+    }
+
+    /// Whether the token's slot is the one the session lives in.
+    fn in_place(at: &token::Locator, record: &SessionRecord) -> bool {
+        at.names(&record.session_id, record.user_id.as_deref())
+    }
+
     /// The session a token belongs to, or `None` for an unknown, malformed,
     /// expired or destroyed token. Slides the idle deadline (writing at most
     /// once per touch interval) and applies the fingerprint policy. An
     /// expired session found here is deleted.
-    pub fn validate(&self, token: &str, client: &ClientContext<'_>) -> Result<Option<Session>> {
+    pub async fn validate(
+        &self,
+        token: &str,
+        client: &ClientContext<'_>,
+    ) -> Result<Option<Session>> {
         client.check()?;
-        let Some(hash) = token::parse(token) else {
-            return Ok(None);
-        };
-        let Some(mut record) = self.store.load(&hash)? else {
+        let Some(mut record) = self.find(token).await? else {
             return Ok(None);
         };
         let now = self.clock.now_ms();
         if record.is_expired(now) {
-            self.expire(&record)?;
+            self.expire(&record).await?;
             return Ok(None);
         }
         let mismatch = self.config.fingerprint != FingerprintPolicy::Off
@@ -270,18 +302,14 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
                 .fingerprint()?
                 .is_some_and(|fp| Some(fp) != record.fingerprint);
         if mismatch && self.config.fingerprint == FingerprintPolicy::Strict {
-            self.store.delete(&record.session_id)?;
+            self.store.delete(&record).await?;
             return Ok(None);
         }
         let touch = now - record.last_seen_at >= i64::from(self.config.touch_interval_secs) * 1000;
         if touch {
             record.last_seen_at = now;
             record.idle_expires_at = (now + record.idle_timeout_ms).min(record.absolute_expires_at);
-            self.store.touch(
-                &record.session_id,
-                record.last_seen_at,
-                record.idle_expires_at,
-            )?;
+            self.store.touch(&record).await?;
         }
         let mut session = record.view();
         session.fingerprint_mismatch = mismatch;
@@ -296,8 +324,32 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
 
     /// Issues a new token for the same session and state; the old token stops
     /// working at once. Call it at any privilege change.
-    pub fn rotate(&self, token: &str) -> Result<Issued> {
-        self.reissue(token, None)
+    pub async fn rotate(&self, token: &str) -> Result<Issued> {
+        let at = token::parse(token).ok_or(SessionError::NotFound)?;
+        let (Some(slot), Some(sid)) = (&at.slot, &at.session_id) else {
+            // A first-format token says nothing of where it is: find it first.
+            let record = self.live(token).await?;
+            return self.rotate_record(&record).await;
+        };
+        // The new token is in the same place: one step in the store.
+        let (new_token, new_hash) = token::new_token(slot, sid);
+        match self
+            .store
+            .rotate(&at, self.clock.now_ms(), &new_hash)
+            .await?
+        {
+            Rotated::Done(record) if *slot == token::slot(record.user_id.as_deref(), sid) => {
+                Ok(Issued {
+                    token: new_token,
+                    session: record.view(),
+                })
+            }
+            Rotated::Done(_) | Rotated::NotFound => Err(SessionError::NotFound.into()),
+            Rotated::Expired(record) => {
+                self.expire(&record).await?;
+                Err(SessionError::Expired.into())
+            }
+        }
     }
 
     /// Binds the session to `user_id` and rotates its token, in one step.
@@ -306,17 +358,44 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
     /// handed over (on a shared computer, the next user would get the first
     /// one's cart): it is destroyed, and a fresh, empty session is started
     /// for `user_id` on the same device.
-    pub fn login(&self, token: &str, user_id: &str) -> Result<Issued> {
+    pub async fn login(&self, token: &str, user_id: &str) -> Result<Issued> {
         input::user_id("userId", user_id)?;
-        let record = self.live(token)?;
+        let record = self.live(token).await?;
+        let keep = self.config.max_sessions_per_user;
         let (issued, replaced) = match record.user_id.as_deref() {
-            Some(other) if other != user_id => (
-                self.replace(&record, user_id)?,
+            Some(same) if same == user_id => {
+                let issued = self.rotate_record(&record).await?;
+                self.enforce_limit(user_id).await?;
+                (issued, None)
+            }
+            Some(_) => (
+                self.replace(&record, user_id).await?,
                 Some(record.session_id.as_str()),
             ),
-            _ => (self.reissue_record(&record, Some(user_id))?, None),
+            None => {
+                let slot = token::slot(Some(user_id), &record.session_id);
+                let (new_token, new_hash) = token::new_token(&slot, &record.session_id);
+                // A login is activity: it slides the idle deadline too.
+                let now = self.clock.now_ms();
+                let bound = SessionRecord {
+                    token_hash: new_hash,
+                    user_id: Some(user_id.to_owned()),
+                    last_seen_at: now,
+                    idle_expires_at: (now + record.idle_timeout_ms).min(record.absolute_expires_at),
+                    ..record.clone()
+                };
+                if !self.store.bind(&record, &bound, keep).await? {
+                    return Err(SessionError::NotFound.into());
+                }
+                (
+                    Issued {
+                        token: new_token,
+                        session: bound.view(),
+                    },
+                    None,
+                )
+            }
         };
-        self.enforce_limit(user_id)?;
         self.tell(&Change::LoggedIn {
             user_id,
             session_id: &issued.session.session_id,
@@ -325,105 +404,80 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         Ok(issued)
     }
 
-    /// A fresh session for `user_id` on `old`'s device (its client and
-    /// fingerprint, no state), then `old` destroyed.
-    fn replace(&self, old: &SessionRecord, user_id: &str) -> Result<Issued> {
-        let now = self.clock.now_ms();
-        let idle_ms = i64::from(self.config.idle_timeout_secs) * 1000;
-        let absolute_expires_at = now + i64::from(self.config.absolute_timeout_secs) * 1000;
-        for _ in 0..INSERT_ATTEMPTS {
-            let (token, token_hash) = token::new_token();
-            let record = SessionRecord {
-                session_id: token::new_session_id(),
-                token_hash,
-                user_id: Some(user_id.to_owned()),
-                created_at: now,
-                last_seen_at: now,
-                idle_timeout_ms: idle_ms,
-                idle_expires_at: (now + idle_ms).min(absolute_expires_at),
-                absolute_expires_at,
-                client: old.client.clone(),
-                fingerprint: old.fingerprint,
-                version: 0,
-            };
-            let state = self.seal(&record.session_id, "{}".into());
-            if self.store.insert(&record, &state)? {
-                self.store.delete(&old.session_id)?;
-                return Ok(Issued {
-                    token,
-                    session: record.view(),
-                });
-            }
-        }
-        Err(StoreError::Busy {
-            detail: "could not draw an unused session id".into(),
-        }
-        .into())
-    }
-
-    fn reissue(&self, token: &str, user_id: Option<&str>) -> Result<Issued> {
-        self.reissue_record(&self.live(token)?, user_id)
-    }
-
-    fn reissue_record(&self, record: &SessionRecord, user_id: Option<&str>) -> Result<Issued> {
-        let (new_token, new_hash) = token::new_token();
-        if !self
-            .store
-            .rehash(&record.session_id, &record.token_hash, &new_hash, user_id)?
-        {
+    async fn rotate_record(&self, record: &SessionRecord) -> Result<Issued> {
+        let slot = token::slot(record.user_id.as_deref(), &record.session_id);
+        let (new_token, new_hash) = token::new_token(&slot, &record.session_id);
+        if !self.store.rehash(record, &new_hash).await? {
             return Err(SessionError::NotFound.into());
-        }
-        let mut session = record.view();
-        if let Some(user) = user_id {
-            session.user_id = Some(user.to_owned());
         }
         Ok(Issued {
             token: new_token,
-            session,
+            session: record.view(),
         })
     }
 
-    /// The id of the live session `token` belongs to, or `None` for a
-    /// malformed, unknown or expired token. Reads only: it neither slides
-    /// the deadline nor deletes an expired session.
-    pub fn session_id_of(&self, token: &str) -> Result<Option<String>> {
-        let Some(hash) = token::parse(token) else {
+    /// A fresh session for `user_id` on `old`'s device (its client and
+    /// fingerprint, no state), then `old` destroyed.
+    async fn replace(&self, old: &SessionRecord, user_id: &str) -> Result<Issued> {
+        let now = self.clock.now_ms();
+        let fresh = Fresh {
+            user_id: Some(user_id),
+            idle_ms: i64::from(self.config.idle_timeout_secs) * 1000,
+            absolute_ms: i64::from(self.config.absolute_timeout_secs) * 1000,
+            client: &old.client,
+            fingerprint: old.fingerprint,
+            data: "{}",
+        };
+        let issued = self.insert_fresh(now, &fresh).await?;
+        self.store.delete(old).await?;
+        Ok(issued)
+    }
+
+    /// The id of the session `token` names, read from the token itself (no
+    /// lookup), or `None` for a malformed token. A first-format token,
+    /// which carries no id, is looked up, and counts only while live.
+    pub async fn session_id_of(&self, token: &str) -> Result<Option<String>> {
+        let Some(at) = token::parse(token) else {
             return Ok(None);
         };
+        if let Some(sid) = at.session_id {
+            return Ok(Some(sid));
+        }
         let now = self.clock.now_ms();
         Ok(self
             .store
-            .load(&hash)?
+            .load(&at)
+            .await?
             .filter(|r| !r.is_expired(now))
             .map(|r| r.session_id))
     }
 
     /// Ends the session a token belongs to. Returns whether there was one.
-    pub fn destroy(&self, token: &str) -> Result<bool> {
-        let Some(Some(record)) = token::parse(token)
-            .map(|h| self.store.load(&h))
-            .transpose()?
-        else {
+    pub async fn destroy(&self, token: &str) -> Result<bool> {
+        let Some(at) = token::parse(token) else {
             return Ok(false);
         };
-        let existed = self.store.delete(&record.session_id)?;
-        if existed {
-            self.tell(&Change::LoggedOut {
-                session_id: &record.session_id,
-                user_id: record.user_id.as_deref(),
-            })?;
-        }
-        Ok(existed)
+        let Some(record) = self.store.delete_token(&at).await? else {
+            return Ok(false);
+        };
+        self.tell(&Change::LoggedOut {
+            session_id: &record.session_id,
+            user_id: record.user_id.as_deref(),
+        })?;
+        Ok(true)
     }
 
     /// Ends one of a user's sessions by its id ("sign out that device").
     /// Returns whether the user had it.
-    pub fn destroy_by_session_id(&self, user_id: &str, session_id: &str) -> Result<bool> {
+    pub async fn destroy_by_session_id(&self, user_id: &str, session_id: &str) -> Result<bool> {
         input::user_id("userId", user_id)?;
         if !token::is_session_id(session_id) {
             return Ok(false);
         }
-        let existed = self.store.delete_for_user_by_id(user_id, session_id)?;
+        let existed = self
+            .store
+            .delete_for_user_by_id(user_id, session_id)
+            .await?;
         if existed {
             self.tell(&Change::SignedOut {
                 user_id,
@@ -436,40 +490,54 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
     /// Ends all of a user's sessions, except `except` if given ("log out
     /// everywhere else"), and tells the observer (the engine audits it).
     /// Returns how many ended.
-    pub fn destroy_all_for_user(&self, user_id: &str, except: Option<&str>) -> Result<u64> {
+    pub async fn destroy_all_for_user(&self, user_id: &str, except: Option<&str>) -> Result<u64> {
         input::user_id("userId", user_id)?;
-        let n = self.store.delete_all_for_user(user_id, except)?;
+        let n = self.store.delete_all_for_user(user_id, except).await?;
         self.tell(&Change::LoggedOutEverywhere { user_id, count: n })?;
         Ok(n)
     }
 
     /// A user's live sessions (devices), most recently used first.
-    pub fn list(&self, user_id: &str) -> Result<Vec<Session>> {
+    pub async fn list(&self, user_id: &str) -> Result<Vec<Session>> {
         input::user_id("userId", user_id)?;
         let now = self.clock.now_ms();
         Ok(self
             .store
-            .list_for_user(user_id, now)?
+            .list_for_user(user_id, now)
+            .await?
             .iter()
             .map(SessionRecord::view)
             .collect())
     }
 
-    /// Deletes up to `limit` expired sessions (default 500). Returns how many.
-    pub fn cleanup(&self, limit: Option<u32>) -> Result<u64> {
+    /// Deletes up to `limit` expired sessions (default 500). Returns how
+    /// many. A store whose sessions expire by themselves (Redis TTLs)
+    /// deletes none here.
+    pub async fn cleanup(&self, limit: Option<u32>) -> Result<u64> {
         let now = self.clock.now_ms();
         self.last_sweep.set(now);
-        self.store.delete_expired(now, limit.unwrap_or(SWEEP_LIMIT))
+        self.store
+            .delete_expired(now, limit.unwrap_or(SWEEP_LIMIT))
+            .await
     }
 
     /// The whole state (`key` = `None`) or one top-level key's value
     /// (`None` if unset).
-    pub fn get(&self, token: &str, key: Option<&str>) -> Result<Option<Value>> {
+    pub async fn get(&self, token: &str, key: Option<&str>) -> Result<Option<Value>> {
         if let Some(key) = key {
             input::state_key(key)?;
         }
-        let record = self.live(token)?;
-        let (state, _) = self.store.load_state(&record.session_id)?;
+        let at = token::parse(token).ok_or(SessionError::NotFound)?;
+        let (record, state, _) = self
+            .store
+            .load_with_state(&at)
+            .await?
+            .filter(|(r, _, _)| Self::in_place(&at, r))
+            .ok_or(SessionError::NotFound)?;
+        if record.is_expired(self.clock.now_ms()) {
+            self.expire(&record).await?;
+            return Err(SessionError::Expired.into());
+        }
         let mut doc = self.open(&record.session_id, state)?;
         Ok(match key {
             None => Some(Value::Object(doc)),
@@ -479,7 +547,13 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
 
     /// Sets one top-level key. Writers of different keys never lose each
     /// other's updates. Returns the state's new version.
-    pub fn set(&self, token: &str, key: &str, value: &Value, expected: Option<i64>) -> Result<i64> {
+    pub async fn set(
+        &self,
+        token: &str,
+        key: &str,
+        value: &Value,
+        expected: Option<i64>,
+    ) -> Result<i64> {
         input::state_key(key)?;
         let json = value.to_string();
         self.check_size(json.len())?;
@@ -491,11 +565,12 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
                 doc.insert(key.to_owned(), value.clone());
             },
         )
+        .await
     }
 
     /// Applies a JSON Merge Patch: keys set to `null` are removed, objects
     /// merge recursively, everything else replaces. Returns the new version.
-    pub fn merge(
+    pub async fn merge(
         &self,
         token: &str,
         patch: &Map<String, Value>,
@@ -510,49 +585,73 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
                 *doc = m;
             }
         })
+        .await
     }
 
     /// Removes one top-level key. Returns the new version.
-    pub fn remove(&self, token: &str, key: &str, expected: Option<i64>) -> Result<i64> {
+    pub async fn remove(&self, token: &str, key: &str, expected: Option<i64>) -> Result<i64> {
         input::state_key(key)?;
         self.write(token, expected, StateWrite::RemoveKey(key), |doc| {
             doc.remove(key);
         })
+        .await
     }
 
     /// Empties the state. Returns the new version.
-    pub fn clear(&self, token: &str, expected: Option<i64>) -> Result<i64> {
-        let record = self.live(token)?;
+    pub async fn clear(&self, token: &str, expected: Option<i64>) -> Result<i64> {
+        let at = token::parse(token).ok_or(SessionError::NotFound)?;
+        let now = self.clock.now_ms();
+        // Sealed or not, an empty state is sealed afresh under the session
+        // id (known only once the session is found): look it up first.
+        let record = self.live(token).await?;
         let state = self.seal(&record.session_id, "{}".into());
-        self.store.write_state(
-            &record.session_id,
-            StateWrite::Replace(state),
-            expected,
-            self.config.max_state_bytes,
-        )
+        let limit = self.config.max_state_bytes + SEAL_OVERHEAD;
+        let written = self
+            .store
+            .write_state(&at, now, StateWrite::Replace(state), expected, limit)
+            .await?;
+        self.written(written).await
     }
 
-    /// Applies `write` in the store when the state is plaintext; when it is
-    /// sealed, opens it, applies `edit`, and seals it again under the
-    /// version it read (retrying if another write came between).
-    fn write(
+    /// What a store's answer to a state write means for the caller.
+    async fn written(&self, written: Written) -> Result<i64> {
+        match written {
+            Written::Version(v) => Ok(v),
+            Written::NotFound | Written::Sealed => Err(SessionError::NotFound.into()),
+            Written::Expired(record) => {
+                self.expire(&record).await?;
+                Err(SessionError::Expired.into())
+            }
+        }
+    }
+
+    /// Applies `write` in the store, in one step, when the state is
+    /// plaintext; when it is sealed, opens it, applies `edit`, and seals it
+    /// again under the version it read (retrying if another write came
+    /// between).
+    async fn write(
         &self,
         token: &str,
         expected: Option<i64>,
         write: StateWrite<'_>,
         edit: impl Fn(&mut Map<String, Value>),
     ) -> Result<i64> {
-        let record = self.live(token)?;
+        let at = token::parse(token).ok_or(SessionError::NotFound)?;
         let limit = self.config.max_state_bytes;
         if self.config.keys.is_empty() {
-            if let (StoredState::Plain(_), _) = self.store.load_state(&record.session_id)? {
-                return self
-                    .store
-                    .write_state(&record.session_id, write, expected, limit);
+            let now = self.clock.now_ms();
+            match self
+                .store
+                .write_state(&at, now, write, expected, limit)
+                .await?
+            {
+                Written::Sealed => {} // sealed by an engine with keys: open it below
+                other => return self.written(other).await,
             }
         }
         for _ in 0..SEALED_ATTEMPTS {
-            let (state, version) = self.store.load_state(&record.session_id)?;
+            let record = self.live(token).await?;
+            let (state, version) = self.store.load_state(&record).await?;
             if let Some(expected) = expected.filter(|e| *e != version) {
                 return Err(SessionError::Conflict {
                     expected,
@@ -565,16 +664,23 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
             let json = Value::Object(doc).to_string();
             self.check_size(json.len())?;
             let sealed = self.seal(&record.session_id, json);
-            match self.store.write_state(
-                &record.session_id,
-                StateWrite::Replace(sealed),
-                Some(version),
-                limit + SEAL_OVERHEAD,
-            ) {
+            let now = self.clock.now_ms();
+            match self
+                .store
+                .write_state(
+                    &at,
+                    now,
+                    StateWrite::Replace(sealed),
+                    Some(version),
+                    limit + SEAL_OVERHEAD,
+                )
+                .await
+            {
                 Err(Error::Session(SessionError::Conflict { .. })) if expected.is_none() => {
                     continue
                 }
-                other => return other,
+                Err(e) => return Err(e),
+                Ok(written) => return self.written(written).await,
             }
         }
         Err(StoreError::Busy {
@@ -584,19 +690,18 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
     }
 
     /// The live record for a token, deleting it if it has expired.
-    fn live(&self, token: &str) -> Result<SessionRecord> {
-        let hash = token::parse(token).ok_or(SessionError::NotFound)?;
-        let record = self.store.load(&hash)?.ok_or(SessionError::NotFound)?;
+    async fn live(&self, token: &str) -> Result<SessionRecord> {
+        let record = self.find(token).await?.ok_or(SessionError::NotFound)?;
         if record.is_expired(self.clock.now_ms()) {
-            self.expire(&record)?;
+            self.expire(&record).await?;
             return Err(SessionError::Expired.into());
         }
         Ok(record)
     }
 
     /// Deletes a session found past its deadline, and says so.
-    fn expire(&self, record: &SessionRecord) -> Result<()> {
-        if self.store.delete(&record.session_id)? {
+    async fn expire(&self, record: &SessionRecord) -> Result<()> {
+        if self.store.delete(record).await? {
             self.tell(&Change::Expired {
                 session_id: &record.session_id,
                 user_id: record.user_id.as_deref(),
@@ -653,21 +758,31 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         Ok(())
     }
 
-    fn enforce_limit(&self, user_id: &str) -> Result<()> {
+    async fn enforce_limit(&self, user_id: &str) -> Result<()> {
         if let Some(max) = self.config.max_sessions_per_user {
-            self.store.evict_least_recent(user_id, max)?;
+            self.store.evict_least_recent(user_id, max).await?;
         }
         Ok(())
     }
 
     /// Deletes expired sessions if the last sweep was a while ago.
-    fn sweep(&self, now: i64) -> Result<()> {
-        if now - self.last_sweep.get() >= SWEEP_EVERY_MS {
+    async fn sweep(&self, now: i64) -> Result<()> {
+        if !self.store.expires_by_itself() && now - self.last_sweep.get() >= SWEEP_EVERY_MS {
             self.last_sweep.set(now);
-            self.store.delete_expired(now, SWEEP_LIMIT)?;
+            self.store.delete_expired(now, SWEEP_LIMIT).await?;
         }
         Ok(())
     }
+}
+
+/// What a new session is made of.
+struct Fresh<'a> {
+    user_id: Option<&'a str>,
+    idle_ms: i64,
+    absolute_ms: i64,
+    client: &'a Client,
+    fingerprint: Option<TokenHash>,
+    data: &'a str,
 }
 
 /// Bytes sealing adds to a state: a 24-byte nonce and a 16-byte tag.

@@ -12,31 +12,40 @@
 //!   a size limit, optionally sealed with XChaCha20-Poly1305 ([`Keyring`]).
 //!
 //! The logic lives in [`Sessions`]; storage is behind the small
-//! [`SessionStore`] trait, implemented for SQLite by [`SqliteSessionStore`].
+//! [`SessionStore`] trait, implemented for SQLite by [`SqliteSessionStore`]
+//! and for a Redis shared by many processes by [`RedisSessionStore`].
+//! Tokens are `<slot>.<session id>.<secret>` ([`token`]).
 //!
 //! ```
 //! use std::sync::Arc;
 //! use usertrail::clock::ManualClock;
 //! use usertrail::session::{ClientContext, CreateOptions};
-//! use usertrail::{OpenOptions, Storage, UserTrail};
+//! use usertrail::{block_on, OpenOptions, Storage, UserTrail};
 //!
 //! let clock = Arc::new(ManualClock::new(1_700_000_000_000));
 //! let trail = UserTrail::open(OpenOptions::new(Storage::Memory).clock(clock.clone())).unwrap();
 //! let sessions = trail.sessions();
+//! let none = ClientContext::default();
 //!
-//! let issued = sessions.create(CreateOptions::default()).unwrap();
-//! let alice = sessions.login(&issued.token, "alice").unwrap(); // binds and rotates
-//! assert!(sessions.validate(&issued.token, &ClientContext::default()).unwrap().is_none());
-//! assert!(sessions.validate(&alice.token, &ClientContext::default()).unwrap().is_some());
+//! // Async, since a shared store is reached through the host; on SQLite
+//! // every future is ready at once.
+//! block_on(async {
+//!     let issued = sessions.create(CreateOptions::default()).await.unwrap();
+//!     let alice = sessions.login(&issued.token, "alice").await.unwrap(); // binds and rotates
+//!     assert!(sessions.validate(&issued.token, &none).await.unwrap().is_none());
+//!     assert!(sessions.validate(&alice.token, &none).await.unwrap().is_some());
 //!
-//! clock.advance(31 * 60 * 1000); // past the 30 min idle timeout
-//! assert!(sessions.validate(&alice.token, &ClientContext::default()).unwrap().is_none());
+//!     clock.advance(31 * 60 * 1000); // past the 30 min idle timeout
+//!     assert!(sessions.validate(&alice.token, &none).await.unwrap().is_none());
+//! });
 //! ```
 
+mod backend;
 mod config;
 mod input;
 mod manager;
 mod record;
+pub mod redis;
 mod seal;
 mod sqlite;
 mod store;
@@ -45,9 +54,11 @@ mod tests;
 pub mod token;
 
 pub use crate::error::SessionError;
+pub use backend::Backend;
 pub use config::{FingerprintPolicy, SessionConfig};
 pub use manager::{Change, ClientContext, CreateOptions, SessionObserver, Sessions};
 pub use record::{Client, Issued, Session, SessionRecord, StoredState};
+pub use redis::RedisSessionStore;
 pub use seal::Keyring;
 pub use sqlite::SqliteSessionStore;
-pub use store::{SessionStore, StateWrite};
+pub use store::{Rotated, SessionStore, StateWrite, Written};

@@ -4,8 +4,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 
 use super::input::key_path;
 use super::record::{Client, SessionRecord, StoredState};
-use super::store::{SessionStore, StateWrite};
-use super::token::TokenHash;
+use super::store::{SessionStore, StateWrite, Written};
+use super::token::{Locator, TokenHash};
 use super::SessionError;
 use crate::error::{Error, Result};
 use crate::kernel::useragent::DeviceClass;
@@ -63,89 +63,158 @@ fn split(state: &StoredState) -> (Option<&str>, Option<&[u8]>, Option<&str>) {
     }
 }
 
-impl SessionStore for SqliteSessionStore<'_> {
-    fn insert(&self, r: &SessionRecord, state: &StoredState) -> Result<bool> {
-        let (data, sealed, key_id) = split(state);
-        let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO sessions (session_id, token_hash, user_id, created_at, last_seen_at, \
-             idle_timeout_ms, idle_expires_at, absolute_expires_at, ip_masked, browser, os, device, \
-             fingerprint, version, data, sealed, key_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, json(?15), ?16, ?17) \
-             ON CONFLICT DO NOTHING",
-        )?;
-        let n = stmt.execute(params![
-            r.session_id,
-            r.token_hash,
-            r.user_id,
-            r.created_at,
-            r.last_seen_at,
-            r.idle_timeout_ms,
-            r.idle_expires_at,
-            r.absolute_expires_at,
-            r.client.ip,
-            r.client.browser,
-            r.client.os,
-            r.client.device.as_str(),
-            r.fingerprint,
-            r.version,
-            data,
-            sealed,
-            key_id,
-        ])?;
-        Ok(n == 1)
-    }
-
-    fn load(&self, hash: &TokenHash) -> Result<Option<SessionRecord>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
+impl SqliteSessionStore<'_> {
+    /// The record with token hash `hash`, on `conn` (a transaction or not).
+    fn by_hash(conn: &Connection, hash: &TokenHash) -> Result<Option<SessionRecord>> {
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM sessions WHERE token_hash = ?1"
         ))?;
         Ok(stmt.query_row([hash], record).optional()?)
     }
 
-    fn touch(&self, session_id: &str, last_seen_at: i64, idle_expires_at: i64) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "UPDATE sessions SET last_seen_at = ?2, idle_expires_at = ?3 WHERE session_id = ?1",
+    /// The record `at` names: its hash must match, and so must its session
+    /// id and slot when the token carries them.
+    fn find(conn: &Connection, at: &Locator) -> Result<Option<SessionRecord>> {
+        Ok(
+            Self::by_hash(conn, &at.hash)?
+                .filter(|r| at.names(&r.session_id, r.user_id.as_deref())),
+        )
+    }
+
+    fn evict(conn: &Connection, user_id: &str, keep: u32) -> Result<u64> {
+        let mut stmt = conn.prepare_cached(
+            "DELETE FROM sessions WHERE session_id IN ( \
+               SELECT session_id FROM sessions WHERE user_id = ?1 \
+               ORDER BY last_seen_at DESC, created_at DESC, session_id LIMIT -1 OFFSET ?2)",
         )?;
-        stmt.execute(params![session_id, last_seen_at, idle_expires_at])?;
+        Ok(stmt.execute(params![user_id, keep])? as u64)
+    }
+}
+
+impl SessionStore for SqliteSessionStore<'_> {
+    async fn insert(
+        &self,
+        r: &SessionRecord,
+        state: &StoredState,
+        keep: Option<u32>,
+    ) -> Result<Option<u64>> {
+        let (data, sealed, key_id) = split(state);
+        let tx = self.immediate()?;
+        let n = tx
+            .prepare_cached(
+                "INSERT INTO sessions (session_id, token_hash, user_id, created_at, last_seen_at, \
+                 idle_timeout_ms, idle_expires_at, absolute_expires_at, ip_masked, browser, os, device, \
+                 fingerprint, version, data, sealed, key_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, json(?15), ?16, ?17) \
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                r.session_id,
+                r.token_hash,
+                r.user_id,
+                r.created_at,
+                r.last_seen_at,
+                r.idle_timeout_ms,
+                r.idle_expires_at,
+                r.absolute_expires_at,
+                r.client.ip,
+                r.client.browser,
+                r.client.os,
+                r.client.device.as_str(),
+                r.fingerprint,
+                r.version,
+                data,
+                sealed,
+                key_id,
+            ])?;
+        if n != 1 {
+            return Ok(None);
+        }
+        let evicted = match (&r.user_id, keep) {
+            (Some(user), Some(keep)) => Self::evict(&tx, user, keep)?,
+            _ => 0,
+        };
+        tx.commit()?;
+        Ok(Some(evicted))
+    }
+
+    async fn load(&self, at: &Locator) -> Result<Option<SessionRecord>> {
+        Self::find(self.conn, at)
+    }
+
+    async fn touch(&self, r: &SessionRecord) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE sessions SET last_seen_at = ?3, idle_expires_at = ?4 \
+             WHERE session_id = ?1 AND token_hash = ?2",
+        )?;
+        stmt.execute(params![
+            r.session_id,
+            r.token_hash,
+            r.last_seen_at,
+            r.idle_expires_at
+        ])?;
         Ok(())
     }
 
-    fn rehash(
-        &self,
-        session_id: &str,
-        old: &TokenHash,
-        new: &TokenHash,
-        user_id: Option<&str>,
-    ) -> Result<bool> {
+    async fn rehash(&self, r: &SessionRecord, new: &TokenHash) -> Result<bool> {
         let mut stmt = self.conn.prepare_cached(
-            "UPDATE sessions SET token_hash = ?3, user_id = coalesce(?4, user_id) \
-             WHERE session_id = ?1 AND token_hash = ?2",
+            "UPDATE sessions SET token_hash = ?3 WHERE session_id = ?1 AND token_hash = ?2",
         )?;
-        Ok(stmt.execute(params![session_id, old, new, user_id])? == 1)
+        Ok(stmt.execute(params![r.session_id, r.token_hash, new])? == 1)
     }
 
-    fn delete(&self, session_id: &str) -> Result<bool> {
+    async fn bind(
+        &self,
+        r: &SessionRecord,
+        bound: &SessionRecord,
+        keep: Option<u32>,
+    ) -> Result<bool> {
+        let tx = self.immediate()?;
+        let n = tx
+            .prepare_cached(
+                "UPDATE sessions SET token_hash = ?3, user_id = ?4, last_seen_at = ?5, \
+                 idle_expires_at = ?6 WHERE session_id = ?1 AND token_hash = ?2",
+            )?
+            .execute(params![
+                r.session_id,
+                r.token_hash,
+                bound.token_hash,
+                bound.user_id,
+                bound.last_seen_at,
+                bound.idle_expires_at
+            ])?;
+        if n != 1 {
+            return Ok(false);
+        }
+        if let (Some(user), Some(keep)) = (&bound.user_id, keep) {
+            Self::evict(&tx, user, keep)?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    async fn delete(&self, r: &SessionRecord) -> Result<bool> {
         let mut stmt = self
             .conn
             .prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?;
-        Ok(stmt.execute([session_id])? == 1)
+        Ok(stmt.execute([&r.session_id])? == 1)
     }
 
-    fn delete_for_user_by_id(&self, user_id: &str, session_id: &str) -> Result<bool> {
+    async fn delete_for_user_by_id(&self, user_id: &str, session_id: &str) -> Result<bool> {
         let mut stmt = self
             .conn
             .prepare_cached("DELETE FROM sessions WHERE session_id = ?1 AND user_id = ?2")?;
         Ok(stmt.execute([session_id, user_id])? == 1)
     }
 
-    fn delete_all_for_user(&self, user_id: &str, except: Option<&str>) -> Result<u64> {
+    async fn delete_all_for_user(&self, user_id: &str, except: Option<&str>) -> Result<u64> {
         let mut stmt = self.conn.prepare_cached(
             "DELETE FROM sessions WHERE user_id = ?1 AND session_id IS NOT coalesce(?2, '')",
         )?;
         Ok(stmt.execute(params![user_id, except])? as u64)
     }
 
-    fn list_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>> {
+    async fn list_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 \
              AND idle_expires_at > ?2 \
@@ -155,16 +224,11 @@ impl SessionStore for SqliteSessionStore<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn evict_least_recent(&self, user_id: &str, keep: u32) -> Result<u64> {
-        let mut stmt = self.conn.prepare_cached(
-            "DELETE FROM sessions WHERE session_id IN ( \
-               SELECT session_id FROM sessions WHERE user_id = ?1 \
-               ORDER BY last_seen_at DESC, created_at DESC, session_id LIMIT -1 OFFSET ?2)",
-        )?;
-        Ok(stmt.execute(params![user_id, keep])? as u64)
+    async fn evict_least_recent(&self, user_id: &str, keep: u32) -> Result<u64> {
+        Self::evict(self.conn, user_id, keep)
     }
 
-    fn delete_expired(&self, now: i64, limit: u32) -> Result<u64> {
+    async fn delete_expired(&self, now: i64, limit: u32) -> Result<u64> {
         // idle_expires_at never passes absolute_expires_at (see the schema).
         let mut stmt = self.conn.prepare_cached(
             "DELETE FROM sessions WHERE session_id IN ( \
@@ -173,12 +237,12 @@ impl SessionStore for SqliteSessionStore<'_> {
         Ok(stmt.execute(params![now, limit])? as u64)
     }
 
-    fn load_state(&self, session_id: &str) -> Result<(StoredState, i64)> {
+    async fn load_state(&self, r: &SessionRecord) -> Result<(StoredState, i64)> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT data, sealed, key_id, version FROM sessions WHERE session_id = ?1",
         )?;
         let row = stmt
-            .query_row([session_id], |r| {
+            .query_row([&r.session_id], |r| {
                 let data: Option<String> = r.get(0)?;
                 let sealed: Option<Vec<u8>> = r.get(1)?;
                 let key_id: Option<String> = r.get(2)?;
@@ -194,21 +258,26 @@ impl SessionStore for SqliteSessionStore<'_> {
         Ok((state, row.3))
     }
 
-    fn write_state(
+    async fn write_state(
         &self,
-        session_id: &str,
+        at: &Locator,
+        now: i64,
         write: StateWrite<'_>,
         expected: Option<i64>,
         limit: usize,
-    ) -> Result<i64> {
+    ) -> Result<Written> {
         let tx = self.immediate()?;
-        let (version, sealed): (i64, bool) = tx
-            .prepare_cached(
-                "SELECT version, sealed IS NOT NULL FROM sessions WHERE session_id = ?1",
-            )?
-            .query_row([session_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?
-            .ok_or(Error::from(SessionError::NotFound))?;
+        let Some(record) = Self::find(&tx, at)? else {
+            return Ok(Written::NotFound);
+        };
+        if record.is_expired(now) {
+            return Ok(Written::Expired(Box::new(record)));
+        }
+        let session_id = record.session_id.as_str();
+        let sealed: bool = tx
+            .prepare_cached("SELECT sealed IS NOT NULL FROM sessions WHERE session_id = ?1")?
+            .query_row([session_id], |r| r.get(0))?;
+        let version = record.version;
         if let Some(expected) = expected.filter(|e| *e != version) {
             return Err(SessionError::Conflict {
                 expected,
@@ -216,13 +285,9 @@ impl SessionStore for SqliteSessionStore<'_> {
             }
             .into());
         }
-        let in_place = !matches!(write, StateWrite::Replace(_));
-        if in_place && sealed {
+        if sealed && !matches!(write, StateWrite::Replace(_)) {
             // Sealed state cannot be edited by SQL; the manager replaces it whole.
-            return Err(Error::invalid(
-                "write",
-                "sealed state can only be replaced whole",
-            ));
+            return Ok(Written::Sealed);
         }
         let changed = match write {
             StateWrite::SetKey { key, json } => tx
@@ -262,6 +327,6 @@ impl SessionStore for SqliteSessionStore<'_> {
             return Err(SessionError::PayloadTooLarge { size, limit }.into());
         }
         tx.commit()?;
-        Ok(version + 1)
+        Ok(Written::Version(version + 1))
     }
 }

@@ -9,9 +9,11 @@ use serde_json::json;
 
 use super::manager::merge_patch;
 use super::*;
+use crate::kernel::block::block_on;
 use crate::kernel::clock::ManualClock;
 use crate::kernel::net::IpMask;
-use crate::session::token::TokenHash;
+use crate::session::store::Written;
+use crate::session::token::{Locator, TokenHash};
 
 use crate::store::{Storage, Store, StoreOptions};
 
@@ -24,64 +26,81 @@ struct Racing<'a> {
 }
 
 impl SessionStore for Racing<'_> {
-    fn insert(&self, r: &SessionRecord, s: &StoredState) -> crate::error::Result<bool> {
-        self.inner.insert(r, s)
-    }
-    fn load(&self, h: &TokenHash) -> crate::error::Result<Option<SessionRecord>> {
-        self.inner.load(h)
-    }
-    fn touch(&self, id: &str, seen: i64, idle: i64) -> crate::error::Result<()> {
-        self.inner.touch(id, seen, idle)
-    }
-    fn rehash(
+    async fn insert(
         &self,
-        id: &str,
-        o: &TokenHash,
-        n: &TokenHash,
-        u: Option<&str>,
+        r: &SessionRecord,
+        s: &StoredState,
+        keep: Option<u32>,
+    ) -> crate::error::Result<Option<u64>> {
+        self.inner.insert(r, s, keep).await
+    }
+    async fn load(&self, at: &Locator) -> crate::error::Result<Option<SessionRecord>> {
+        self.inner.load(at).await
+    }
+    async fn touch(&self, r: &SessionRecord) -> crate::error::Result<()> {
+        self.inner.touch(r).await
+    }
+    async fn rehash(&self, r: &SessionRecord, new: &TokenHash) -> crate::error::Result<bool> {
+        self.inner.rehash(r, new).await
+    }
+    async fn bind(
+        &self,
+        r: &SessionRecord,
+        bound: &SessionRecord,
+        keep: Option<u32>,
     ) -> crate::error::Result<bool> {
-        self.inner.rehash(id, o, n, u)
+        self.inner.bind(r, bound, keep).await
     }
-    fn delete(&self, id: &str) -> crate::error::Result<bool> {
-        self.inner.delete(id)
+    async fn delete(&self, r: &SessionRecord) -> crate::error::Result<bool> {
+        self.inner.delete(r).await
     }
-    fn delete_for_user_by_id(&self, u: &str, id: &str) -> crate::error::Result<bool> {
-        self.inner.delete_for_user_by_id(u, id)
+    async fn delete_for_user_by_id(&self, u: &str, id: &str) -> crate::error::Result<bool> {
+        self.inner.delete_for_user_by_id(u, id).await
     }
-    fn delete_all_for_user(&self, u: &str, e: Option<&str>) -> crate::error::Result<u64> {
-        self.inner.delete_all_for_user(u, e)
+    async fn delete_all_for_user(&self, u: &str, e: Option<&str>) -> crate::error::Result<u64> {
+        self.inner.delete_all_for_user(u, e).await
     }
-    fn list_for_user(&self, u: &str, now: i64) -> crate::error::Result<Vec<SessionRecord>> {
-        self.inner.list_for_user(u, now)
+    async fn list_for_user(&self, u: &str, now: i64) -> crate::error::Result<Vec<SessionRecord>> {
+        self.inner.list_for_user(u, now).await
     }
-    fn evict_least_recent(&self, u: &str, keep: u32) -> crate::error::Result<u64> {
-        self.inner.evict_least_recent(u, keep)
+    async fn evict_least_recent(&self, u: &str, keep: u32) -> crate::error::Result<u64> {
+        self.inner.evict_least_recent(u, keep).await
     }
-    fn delete_expired(&self, now: i64, limit: u32) -> crate::error::Result<u64> {
-        self.inner.delete_expired(now, limit)
+    async fn delete_expired(&self, now: i64, limit: u32) -> crate::error::Result<u64> {
+        self.inner.delete_expired(now, limit).await
     }
-    fn load_state(&self, id: &str) -> crate::error::Result<(StoredState, i64)> {
-        let read = self.inner.load_state(id)?;
+    async fn load_state(&self, r: &SessionRecord) -> crate::error::Result<(StoredState, i64)> {
+        let read = self.inner.load_state(r).await?;
         let n = self.races_left.get();
         if n > 0 {
             self.races_left.set(n - 1);
             // Another writer seals a state of its own in between.
             let json = json!({ format!("raced{n}"): true }).to_string();
-            let (key_id, blob) = self.keys.seal(json.as_bytes(), id.as_bytes()).unwrap();
+            let (key_id, blob) = self
+                .keys
+                .seal(json.as_bytes(), r.session_id.as_bytes())
+                .unwrap();
             let other = StoredState::Sealed { key_id, blob };
+            let at = Locator {
+                slot: None,
+                session_id: None,
+                hash: r.token_hash,
+            };
             self.inner
-                .write_state(id, StateWrite::Replace(other), None, usize::MAX)?;
+                .write_state(&at, 0, StateWrite::Replace(other), None, usize::MAX)
+                .await?;
         }
         Ok(read)
     }
-    fn write_state(
+    async fn write_state(
         &self,
-        id: &str,
+        at: &Locator,
+        now: i64,
         w: StateWrite<'_>,
         e: Option<i64>,
         l: usize,
-    ) -> crate::error::Result<i64> {
-        self.inner.write_state(id, w, e, l)
+    ) -> crate::error::Result<Written> {
+        self.inner.write_state(at, now, w, e, l).await
     }
 }
 
@@ -106,12 +125,14 @@ fn a_sealed_write_that_races_another_retries_and_loses_nothing() {
         races_left: &races,
     };
     let sessions = Sessions::new(racing, &config, IpMask::default(), &clock, &sweep);
-    let t = sessions.create(CreateOptions::default()).unwrap().token;
+    let t = block_on(sessions.create(CreateOptions::default()))
+        .unwrap()
+        .token;
     races.set(1);
-    sessions.set(&t, "a", &json!(1), None).unwrap();
+    block_on(sessions.set(&t, "a", &json!(1), None)).unwrap();
     // The other writer's state was kept, and this write applied on top.
     assert_eq!(
-        sessions.get(&t, None).unwrap(),
+        block_on(sessions.get(&t, None)).unwrap(),
         Some(json!({ "raced1": true, "a": 1 }))
     );
 
@@ -123,8 +144,7 @@ fn a_sealed_write_that_races_another_retries_and_loses_nothing() {
         &clock,
         &sweep,
     );
-    let v = calm
-        .validate(&t, &ClientContext::default())
+    let v = block_on(calm.validate(&t, &ClientContext::default()))
         .unwrap()
         .unwrap()
         .version;
@@ -135,7 +155,7 @@ fn a_sealed_write_that_races_another_retries_and_loses_nothing() {
         races_left: &races,
     };
     let sessions = Sessions::new(racing, &config, IpMask::default(), &clock, &sweep);
-    let err = sessions.set(&t, "b", &json!(2), Some(v)).unwrap_err();
+    let err = block_on(sessions.set(&t, "b", &json!(2), Some(v))).unwrap_err();
     assert_eq!(crate::error::ErrorCode::code(&err), "CONFLICT");
 }
 
@@ -155,9 +175,11 @@ fn a_sealed_write_that_keeps_racing_gives_up_typed() {
         races_left: &races,
     };
     let sessions = Sessions::new(racing, &config, IpMask::default(), &clock, &sweep);
-    let t = sessions.create(CreateOptions::default()).unwrap().token;
+    let t = block_on(sessions.create(CreateOptions::default()))
+        .unwrap()
+        .token;
     races.set(100);
-    let err = sessions.set(&t, "a", &json!(1), None).unwrap_err();
+    let err = block_on(sessions.set(&t, "a", &json!(1), None)).unwrap_err();
     assert_eq!(crate::error::ErrorCode::code(&err), "BUSY");
 }
 

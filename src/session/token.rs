@@ -1,29 +1,87 @@
 //! Session tokens and handles.
 //!
-//! A token is 32 bytes from the OS CSPRNG, written as 43 characters of
-//! base64url without padding. Only its SHA-256 is stored, so a copy of the
-//! database does not let anyone take over a session. A session id is a
-//! separate, non-secret handle of 16 random bytes (22 characters), for
-//! listing and revoking.
+//! A token is `<slot>.<session id>.<secret>`:
+//! - the secret is 32 bytes from the OS CSPRNG, written as 43 characters of
+//!   base64url without padding; only its SHA-256 is stored, so a copy of the
+//!   database does not let anyone take over a session;
+//! - the session id is a separate, non-secret handle of 16 random bytes (22
+//!   characters), for listing and revoking, and what a shared store looks the
+//!   session up by (one lookup, no scan);
+//! - the slot names where a shared store keeps the session: `u` and 16 hex
+//!   digits of a hash of the user id for a user's session (all of a user's
+//!   sessions, preferences and consent share one Redis Cluster hash slot), or
+//!   `a` and the session id's first 8 characters for an anonymous one. It
+//!   reveals nothing about the user.
+//!
+//! Tokens of the first format (43 characters, the secret alone) are still
+//! understood by the SQLite store, which finds them by their hash.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::kernel::ids::random_bytes;
+use crate::kernel::ids::{hex, random_bytes};
 
-/// The length of a token's text.
-pub const TOKEN_LEN: usize = 43;
+/// The length of a secret's text, and of a first-format token.
+pub const SECRET_LEN: usize = 43;
 /// The length of a session id's text.
 pub const SESSION_ID_LEN: usize = 22;
+/// The longest token accepted (a user's slot is the longest).
+pub const MAX_TOKEN_LEN: usize = 17 + 1 + SESSION_ID_LEN + 1 + SECRET_LEN;
 
-/// SHA-256 of a token's bytes: what the database stores.
+/// SHA-256 of a token's secret: what a store keeps.
 pub type TokenHash = [u8; 32];
 
-/// A new token and its hash.
-pub fn new_token() -> (String, TokenHash) {
+/// Where a token says its session is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locator {
+    /// The slot; `None` for a first-format token.
+    pub slot: Option<String>,
+    /// The session id; `None` for a first-format token.
+    pub session_id: Option<String>,
+    /// SHA-256 of the secret.
+    pub hash: TokenHash,
+}
+
+impl Locator {
+    /// Whether the session with `session_id`, of `user_id`, is where this
+    /// locator says (its id, and the slot its user puts it in). The hash is
+    /// checked by the store's lookup.
+    pub fn names(&self, session_id: &str, user_id: Option<&str>) -> bool {
+        self.session_id.as_deref().is_none_or(|s| s == session_id)
+            && self
+                .slot
+                .as_deref()
+                .is_none_or(|s| s == slot(user_id, session_id))
+    }
+}
+
+/// The slot of a session: `u<hex>` for a user's, `a<8 chars>` for an
+/// anonymous one. Also the slot of a subject's preferences and consent
+/// ([`subject_slot`]), so that a user's data shares one hash slot.
+pub fn slot(user_id: Option<&str>, session_id: &str) -> String {
+    match user_id {
+        Some(user) => subject_slot(user),
+        None => format!("a{}", &session_id[..8.min(session_id.len())]),
+    }
+}
+
+/// The slot of everything a shared store keeps about a subject (a user id
+/// or an anonymous id): `u` and 16 hex digits of a hash of the id.
+pub fn subject_slot(subject: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"usertrail slot\0");
+    h.update(subject.as_bytes());
+    format!("u{}", hex(&h.finalize()[..8]))
+}
+
+/// A new token for session `session_id` in `slot`, and its hash.
+pub fn new_token(slot: &str, session_id: &str) -> (String, TokenHash) {
     let bytes: [u8; 32] = random_bytes();
-    (URL_SAFE_NO_PAD.encode(bytes), hash(&bytes))
+    (
+        format!("{slot}.{session_id}.{}", URL_SAFE_NO_PAD.encode(bytes)),
+        hash(&bytes),
+    )
 }
 
 /// A new session id.
@@ -31,28 +89,60 @@ pub fn new_session_id() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<16>())
 }
 
-/// The hash of a well-formed token, or `None` for anything that is not one
-/// of ours: wrong length, characters outside base64url, non-canonical
-/// encodings. Looks nothing up.
-pub fn parse(token: &str) -> Option<TokenHash> {
-    if token.len() != TOKEN_LEN {
+/// Where a well-formed token says its session is, or `None` for anything
+/// that is not one of ours: wrong shape or length, characters outside
+/// base64url, non-canonical encodings. Looks nothing up.
+pub fn parse(token: &str) -> Option<Locator> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let mut parts = token.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(secret), None, None, None) => Some(Locator {
+            slot: None,
+            session_id: None,
+            hash: secret_hash(secret)?,
+        }),
+        (Some(slot), Some(sid), Some(secret), None) if is_slot(slot) && is_session_id(sid) => {
+            Some(Locator {
+                slot: Some(slot.to_owned()),
+                session_id: Some(sid.to_owned()),
+                hash: secret_hash(secret)?,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The hash of a secret's text, if it is one: 43 characters of canonical
+/// base64url. Strict decoding: the trailing bits of the last character must
+/// be zero, so exactly one text maps to each secret.
+fn secret_hash(text: &str) -> Option<TokenHash> {
+    if text.len() != SECRET_LEN {
         return None;
     }
     let mut bytes = [0u8; 32];
-    // Strict decoding: the trailing bits of the last character must be zero,
-    // so exactly one text maps to each token.
-    match URL_SAFE_NO_PAD.decode_slice(token, &mut bytes) {
+    match URL_SAFE_NO_PAD.decode_slice(text, &mut bytes) {
         Ok(32) => Some(hash(&bytes)),
         _ => None,
     }
 }
 
+fn is_slot(s: &str) -> bool {
+    match s.as_bytes().split_first() {
+        Some((b'u', rest)) => rest.len() == 16 && rest.iter().all(|b| b.is_ascii_hexdigit()),
+        Some((b'a', rest)) => rest.len() == 8 && rest.iter().all(|b| is_id_char(*b)),
+        _ => false,
+    }
+}
+
+fn is_id_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
 /// Whether `id` looks like a session id we issue (no lookup).
 pub fn is_session_id(id: &str) -> bool {
-    id.len() == SESSION_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    id.len() == SESSION_ID_LEN && id.bytes().all(is_id_char)
 }
 
 fn hash(bytes: &[u8]) -> TokenHash {
@@ -67,20 +157,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_43_base64url_chars_and_parse_back() {
-        let (token, hash) = new_token();
-        assert_eq!(token.len(), TOKEN_LEN);
-        assert!(token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        assert_eq!(parse(&token), Some(hash));
-        assert_ne!(new_token().0, token, "two tokens collided");
+    fn tokens_carry_their_slot_and_session_and_parse_back() {
+        let sid = new_session_id();
+        for user in [None, Some("alice")] {
+            let slot = slot(user, &sid);
+            let (token, hash) = new_token(&slot, &sid);
+            let loc = parse(&token).unwrap();
+            assert_eq!(loc.slot.as_deref(), Some(slot.as_str()));
+            assert_eq!(loc.session_id.as_deref(), Some(sid.as_str()));
+            assert_eq!(loc.hash, hash);
+            assert!(token.bytes().all(|b| is_id_char(b) || b == b'.'));
+        }
+        assert_ne!(new_token("ax", &sid).0, new_token("ax", &sid).0);
+        assert_eq!(slot(Some("alice"), &sid), subject_slot("alice"));
+        assert!(!subject_slot("alice").contains("alice"));
+    }
+
+    #[test]
+    fn first_format_tokens_still_parse_by_hash() {
+        let secret = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let loc = parse(&secret).unwrap();
+        assert_eq!((loc.slot, loc.session_id), (None, None));
+        assert_eq!(loc.hash, hash(&[7u8; 32]));
     }
 
     #[test]
     fn malformed_tokens_do_not_parse() {
-        let (token, _) = new_token();
-        let mut non_canonical = token.clone().into_bytes();
+        let sid = new_session_id();
+        let (token, _) = new_token(&slot(None, &sid), &sid);
+        let secret = token.rsplit('.').next().unwrap().to_owned();
+        let mut non_canonical = secret.clone().into_bytes();
         // The last character carries 4 spare bits; setting one gives a second
         // spelling of (nearly) the same bytes, which must be refused.
         let last = non_canonical[42];
@@ -89,18 +195,27 @@ mod tests {
         for bad in [
             "",
             "short",
-            &token[..42],
-            &format!("{token}A"),
-            &format!("{}=", &token[..42]),
-            &token.replace(|c: char| c.is_ascii_alphabetic(), "+"),
+            &secret[..42],
+            &format!("{secret}A"),
+            &format!("{}=", &secret[..42]),
+            &secret.replace(|c: char| c.is_ascii_alphabetic(), "+"),
             "' OR '1'='1' --                            ",
             "ééééééééééééééééééééé!",
             &"A".repeat(10_000),
+            &format!("x.{sid}.{secret}"),
+            &format!("a1234567.{sid}.{secret}.x"),
+            &format!("a1234567.short.{secret}"),
+            &format!("u0123.{sid}.{secret}"),
+            &format!("a1234567..{secret}"),
+            "..",
         ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
-        // Either refused, or a different token altogether: never the same hash.
-        assert_ne!(parse(&non_canonical), parse(&token));
+        // Either refused, or a different secret altogether: never the same hash.
+        assert_ne!(
+            parse(&non_canonical).map(|l| l.hash),
+            parse(&secret).map(|l| l.hash)
+        );
     }
 
     #[test]

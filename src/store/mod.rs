@@ -13,7 +13,7 @@
 //! use usertrail::store::{Store, StoreOptions, SCHEMA_VERSION};
 //! use usertrail::Storage;
 //!
-//! let mut store = Store::open(Storage::Memory, &StoreOptions::default(), 0).unwrap();
+//! let store = Store::open(Storage::Memory, &StoreOptions::default(), 0).unwrap();
 //! assert_eq!(store.schema_version(), SCHEMA_VERSION);
 //! let bytes = store.export().unwrap();
 //! assert!(bytes.starts_with(b"SQLite format 3\0"));
@@ -24,6 +24,7 @@ pub(crate) mod bytes;
 pub mod chain;
 pub mod identity;
 pub mod migrations;
+pub mod remote;
 mod storage;
 pub mod subject_hash;
 
@@ -111,9 +112,13 @@ impl Store {
     }
 
     /// The whole database as SQLite bytes in rollback-journal format, which
-    /// any sqlite3 tool opens and [`Storage::Bytes`] imports.
-    pub fn export(&mut self) -> Result<Vec<u8>> {
-        bytes::export(&mut self.conn)
+    /// any sqlite3 tool opens and [`Storage::Bytes`] imports. Taken through
+    /// SQLite's online backup into a private copy, so that it needs no
+    /// exclusive access to the engine.
+    pub fn export(&self) -> Result<Vec<u8>> {
+        let mut copy = bytes::open_memdb()?;
+        rusqlite::backup::Backup::new(&self.conn, &mut copy)?.step(-1)?;
+        bytes::export(&mut copy)
     }
 
     /// Closes the database, flushing and releasing its lock.

@@ -233,3 +233,44 @@ pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue> {
     let text = serde_json::to_string(value).map_err(|e| Error::invalid("result", e.to_string()))?;
     js_sys::JSON::parse(&text).map_err(|_| Error::invalid("result", "is not JSON"))
 }
+
+/// A core value a binding resolves its Promise with.
+pub(crate) trait IntoJs {
+    /// As a JS value.
+    fn into_js(self) -> JsValue;
+}
+
+impl IntoJs for JsValue {
+    fn into_js(self) -> JsValue {
+        self
+    }
+}
+
+impl IntoJs for f64 {
+    fn into_js(self) -> JsValue {
+        self.into()
+    }
+}
+
+impl IntoJs for bool {
+    fn into_js(self) -> JsValue {
+        self.into()
+    }
+}
+
+impl IntoJs for String {
+    fn into_js(self) -> JsValue {
+        self.into()
+    }
+}
+
+impl IntoJs for () {
+    fn into_js(self) -> JsValue {
+        JsValue::UNDEFINED
+    }
+}
+
+/// A core result as the JS value a Promise resolves with.
+pub(crate) fn js_out<T: IntoJs>(r: Result<T>) -> Result<JsValue> {
+    r.map(IntoJs::into_js)
+}

@@ -4,9 +4,11 @@
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
+use super::input::js_out;
 use super::input::{self, to_js};
-use super::user_trail::Handle;
+use super::user_trail::{promise, Handle};
 use crate::prefs::PrefDefinition;
+use js_sys::Promise;
 
 /// `{ source }`: who changed a preference, for its history (default `'api'`).
 #[derive(Deserialize, Default)]
@@ -46,37 +48,50 @@ impl JsPrefs {
     /// ```javascript
     /// await trail.prefs.define({ key: 'editor.fontSize', category: 'editor', type: 'number', default: 14, min: 8, max: 32 });
     /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn define(
         &self,
         #[wasm_bindgen(unchecked_param_type = "PrefDefinition")] definition: JsValue,
-    ) -> Result<(), JsValue> {
-        let def: PrefDefinition = input::parse(&definition, "definition")?;
-        self.0.with(|t| t.prefs().define(&def))
+    ) -> Promise {
+        promise(|| {
+            let def: PrefDefinition = input::parse(&definition, "definition")?;
+
+            Ok(self.0.now(move |t| js_out(t.prefs().define(&def))))
+        })
     }
 
     /// The definitions, of one category or all.
-    #[wasm_bindgen(unchecked_return_type = "PrefDefinition[]")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<PrefDefinition[]>")]
     pub fn definitions(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "{ category?: string }")] options: Option<
             JsValue,
         >,
-    ) -> Result<JsValue, JsValue> {
-        let o: CategoryJs = input::options(&options.unwrap_or_default(), "options")?;
-        self.0
-            .with(|t| to_js(&t.prefs().definitions(o.category.as_deref())?))
+    ) -> Promise {
+        promise(|| {
+            let o: CategoryJs = input::options(&options.unwrap_or_default(), "options")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.prefs().definitions(o.category.as_deref())?))))
+        })
     }
 
     /// A subject's effective value for one preference.
-    #[wasm_bindgen(unchecked_return_type = "PrefValue")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<PrefValue>")]
     pub fn get(
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let user_id = input::string(&user_id, "userId")?;
-        let key = input::string(&key, "key")?;
-        self.0.with(|t| to_js(&t.prefs().get(&user_id, &key)?))
+    ) -> Promise {
+        promise(|| {
+            let user_id = input::string(&user_id, "userId")?;
+            let key = input::string(&key, "key")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.prefs().get(&user_id, &key)?))))
+        })
     }
 
     /// A subject's effective values, of one category or all.
@@ -84,22 +99,26 @@ impl JsPrefs {
     /// ```javascript
     /// const values = await trail.prefs.getAll(userId, { category: 'notifications' });
     /// ```
-    #[wasm_bindgen(js_name = getAll, unchecked_return_type = "PrefValue[]")]
+    #[wasm_bindgen(js_name = getAll, unchecked_return_type = "Promise<PrefValue[]>")]
     pub fn get_all(
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "{ category?: string }")] options: Option<
             JsValue,
         >,
-    ) -> Result<JsValue, JsValue> {
-        let user_id = input::string(&user_id, "userId")?;
-        let o: CategoryJs = input::options(&options.unwrap_or_default(), "options")?;
-        self.0
-            .with(|t| to_js(&t.prefs().get_all(&user_id, o.category.as_deref())?))
+    ) -> Promise {
+        promise(|| {
+            let user_id = input::string(&user_id, "userId")?;
+            let o: CategoryJs = input::options(&options.unwrap_or_default(), "options")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.prefs().get_all(&user_id, o.category.as_deref())?))))
+        })
     }
 
     /// Sets one preference; `source` (default `'api'`) goes into the history.
-    #[wasm_bindgen(unchecked_return_type = "PrefValue")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<PrefValue>")]
     pub fn set(
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
@@ -108,13 +127,17 @@ impl JsPrefs {
         #[wasm_bindgen(unchecked_optional_param_type = "{ source?: string }")] options: Option<
             JsValue,
         >,
-    ) -> Result<JsValue, JsValue> {
-        let user_id = input::string(&user_id, "userId")?;
-        let key = input::string(&key, "key")?;
-        let value = input::value(&value, &key)?;
-        let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
-        self.0
-            .with(|t| to_js(&t.prefs().set(&user_id, &key, &value, o.source())?))
+    ) -> Promise {
+        promise(|| {
+            let user_id = input::string(&user_id, "userId")?;
+            let key = input::string(&key, "key")?;
+            let value = input::value(&value, &key)?;
+            let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.prefs().set(&user_id, &key, &value, o.source())?))))
+        })
     }
 
     /// Sets several preferences: all checked, then all written, or none.
@@ -122,7 +145,7 @@ impl JsPrefs {
     /// ```javascript
     /// await trail.prefs.setMany(userId, { 'appearance.theme': 'dark', 'locale.language': 'fr-CA' });
     /// ```
-    #[wasm_bindgen(js_name = setMany)]
+    #[wasm_bindgen(js_name = setMany, unchecked_return_type = "Promise<void>")]
     pub fn set_many(
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
@@ -130,15 +153,20 @@ impl JsPrefs {
         #[wasm_bindgen(unchecked_optional_param_type = "{ source?: string }")] options: Option<
             JsValue,
         >,
-    ) -> Result<(), JsValue> {
-        let user_id = input::string(&user_id, "userId")?;
-        let values = input::object(&values, "values")?;
-        let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
-        self.0
-            .with(|t| t.prefs().set_many(&user_id, &values, o.source()))
+    ) -> Promise {
+        promise(|| {
+            let user_id = input::string(&user_id, "userId")?;
+            let values = input::object(&values, "values")?;
+            let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(t.prefs().set_many(&user_id, &values, o.source()))))
+        })
     }
 
     /// Returns one preference, or all, to the default. Returns how many.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn reset(
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
@@ -146,23 +174,33 @@ impl JsPrefs {
         #[wasm_bindgen(unchecked_optional_param_type = "{ source?: string }")] options: Option<
             JsValue,
         >,
-    ) -> Result<f64, JsValue> {
-        let user_id = input::string(&user_id, "userId")?;
-        let key = input::opt_string(&key.unwrap_or_default(), "key")?;
-        let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
-        self.0.with(|t| {
-            let n = t.prefs().reset(&user_id, key.as_deref(), o.source())?;
-            Ok(n as f64)
+    ) -> Promise {
+        promise(|| {
+            let user_id = input::string(&user_id, "userId")?;
+            let key = input::opt_string(&key.unwrap_or_default(), "key")?;
+            let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
+
+            Ok(self.0.now(move |t| {
+                js_out({
+                    let n = t.prefs().reset(&user_id, key.as_deref(), o.source())?;
+                    Ok(n as f64)
+                })
+            }))
         })
     }
 
     /// Every change of a subject's preferences, oldest first.
-    #[wasm_bindgen(unchecked_return_type = "PrefChange[]")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<PrefChange[]>")]
     pub fn history(
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let user_id = input::string(&user_id, "userId")?;
-        self.0.with(|t| to_js(&t.prefs().history(&user_id)?))
+    ) -> Promise {
+        promise(|| {
+            let user_id = input::string(&user_id, "userId")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.prefs().history(&user_id)?))))
+        })
     }
 }

@@ -5,12 +5,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 
+use super::input::js_out;
 use super::input::{self, to_js};
-use super::user_trail::Handle;
+use super::user_trail::{promise, Handle};
 use crate::privacy::{
     AnonymizeOptions, AuditFilter, EraseOptions, ExportFormat, GrantOptions, RectifyOptions,
     WithdrawOptions,
 };
+use js_sys::Promise;
 
 /// Privacy and compliance: `trail.privacy`.
 #[wasm_bindgen(js_name = Privacy)]
@@ -71,80 +73,105 @@ impl JsPrivacy {
     /// Records consent to purposes, with its proof in the ledger.
     ///
     /// ```javascript
-    /// trail.privacy.grant(userId, { purposes: ['analytics'], policyVersion: '2026-03', source: 'banner', text: bannerText });
+    /// await trail.privacy.grant(userId, { purposes: ['analytics'], policyVersion: '2026-03', source: 'banner', text: bannerText });
     /// ```
-    #[wasm_bindgen(unchecked_return_type = "ConsentStatus")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<ConsentStatus>")]
     pub fn grant(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_param_type = "GrantOptions")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let subject = input::string(&subject, "subject")?;
-        let o: GrantOptions = input::parse(&options, "options")?;
-        self.0.with(|t| to_js(&t.privacy().grant(&subject, &o)?))
+    ) -> Promise {
+        promise(|| {
+            let subject = input::string(&subject, "subject")?;
+            let o: GrantOptions = input::parse(&options, "options")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.privacy().grant(&subject, &o)?))))
+        })
     }
 
     /// Records a withdrawal; with `erase: true`, also deletes what those
     /// purposes collected.
     ///
     /// ```javascript
-    /// const { status, erased } = trail.privacy.withdraw(userId, { purposes: ['analytics'], source: 'settings', erase: true });
+    /// const { status, erased } = await trail.privacy.withdraw(userId, { purposes: ['analytics'], source: 'settings', erase: true });
     /// ```
-    #[wasm_bindgen(unchecked_return_type = "WithdrawResult")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<WithdrawResult>")]
     pub fn withdraw(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_param_type = "WithdrawOptions")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let subject = input::string(&subject, "subject")?;
-        let o: WithdrawOptions = input::parse(&options, "options")?;
-        self.0.with(|t| {
-            let (status, erased) = t.privacy().withdraw(&subject, &o)?;
-            to_js(&json!({ "status": status, "erased": erased }))
+    ) -> Promise {
+        promise(|| {
+            let subject = input::string(&subject, "subject")?;
+            let o: WithdrawOptions = input::parse(&options, "options")?;
+
+            Ok(self.0.now(move |t| {
+                js_out({
+                    let (status, erased) = t.privacy().withdraw(&subject, &o)?;
+                    to_js(&json!({ "status": status, "erased": erased }))
+                })
+            }))
         })
     }
 
     /// A subject's consent per purpose, with `needsReconsent` after a
     /// policy version bump.
-    #[wasm_bindgen(unchecked_return_type = "ConsentStatus")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<ConsentStatus>")]
     pub fn status(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let subject = input::string(&subject, "subject")?;
-        self.0.with(|t| to_js(&t.privacy().status(&subject)?))
+    ) -> Promise {
+        promise(|| {
+            let subject = input::string(&subject, "subject")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.privacy().status(&subject)?))))
+        })
     }
 
     /// Records a Global Privacy Control signal (`Sec-GPC: 1`): a withdrawal
     /// of `sale_share` and `marketing`.
-    #[wasm_bindgen(js_name = applyGlobalPrivacyControl, unchecked_return_type = "ConsentStatus")]
+    #[wasm_bindgen(js_name = applyGlobalPrivacyControl, unchecked_return_type = "Promise<ConsentStatus>")]
     pub fn apply_global_privacy_control(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "{ source?: string }")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let subject = input::string(&subject, "subject")?;
-        let o: GpcJs = input::options(&options, "options")?;
-        self.0.with(|t| {
-            to_js(
-                &t.privacy()
-                    .apply_global_privacy_control(&subject, o.source.as_deref())?,
-            )
+    ) -> Promise {
+        promise(|| {
+            let subject = input::string(&subject, "subject")?;
+            let o: GpcJs = input::options(&options, "options")?;
+
+            Ok(self.0.now(move |t| {
+                js_out({
+                    to_js(
+                        &t.privacy()
+                            .apply_global_privacy_control(&subject, o.source.as_deref())?,
+                    )
+                })
+            }))
         })
     }
 
     /// Consent ledger rows, oldest first.
-    #[wasm_bindgen(unchecked_return_type = "LedgerEntry[]")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<LedgerEntry[]>")]
     pub fn ledger(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "LedgerQuery")] query: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let q: LedgerJs = input::options(&query, "query")?;
-        self.0.with(|t| {
-            to_js(
-                &t.privacy()
-                    .ledger(q.subject.as_deref(), q.after_seq, q.limit)?,
-            )
+    ) -> Promise {
+        promise(|| {
+            let q: LedgerJs = input::options(&query, "query")?;
+
+            Ok(self.0.now(move |t| {
+                js_out({
+                    to_js(
+                        &t.privacy()
+                            .ledger(q.subject.as_deref(), q.after_seq, q.limit)?,
+                    )
+                })
+            }))
         })
     }
 
@@ -157,61 +184,75 @@ impl JsPrivacy {
     /// const head = await trail.privacy.ledgerHead(); // keep it elsewhere
     /// const { ok, problems } = await trail.privacy.verifyLedger({ head });
     /// ```
-    #[wasm_bindgen(js_name = verifyLedger, unchecked_return_type = "ChainReport")]
+    #[wasm_bindgen(js_name = verifyLedger, unchecked_return_type = "Promise<ChainReport>")]
     pub fn verify_ledger(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "VerifyOptions")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let o: VerifyJs = input::options(&options, "options")?;
-        self.0.with(|t| match &o.head {
-            Some(head) => to_js(&t.privacy().verify_ledger_against(head)?),
-            None => to_js(&t.privacy().verify_ledger()?),
+    ) -> Promise {
+        promise(|| {
+            let o: VerifyJs = input::options(&options, "options")?;
+
+            Ok(self.0.now(move |t| {
+                js_out(match &o.head {
+                    Some(head) => to_js(&t.privacy().verify_ledger_against(head)?),
+                    None => to_js(&t.privacy().verify_ledger()?),
+                })
+            }))
         })
     }
 
     /// The consent ledger's head, `{ seq, hash }`: keep it outside the
     /// database and pass it to `verifyLedger` later.
-    #[wasm_bindgen(js_name = ledgerHead, unchecked_return_type = "ChainHead")]
-    pub fn ledger_head(&self) -> Result<JsValue, JsValue> {
-        self.0.with(|t| to_js(&t.privacy().ledger_head()?))
+    #[wasm_bindgen(js_name = ledgerHead, unchecked_return_type = "Promise<ChainHead>")]
+    pub fn ledger_head(&self) -> Promise {
+        promise(|| {
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.privacy().ledger_head()?))))
+        })
     }
 
     /// Everything held about a subject, as a file to hand over.
     ///
     /// ```javascript
-    /// const file = trail.privacy.export(userId, { format: 'json' });
+    /// const file = await trail.privacy.export(userId, { format: 'json' });
     /// const blob = new Blob([file.bytes], { type: file.mimeType });
     /// ```
-    #[wasm_bindgen(unchecked_return_type = "ExportFile")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<ExportFile>")]
     pub fn export(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "ExportOptions")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let subject = input::string(&subject, "subject")?;
-        let on_progress = input::get(&options, "onProgress", "options.onProgress")?;
-        let callback = input::opt_function(on_progress, "options.onProgress")?;
-        let o: ExportJs = input::options_without(&options, "options", &["onProgress"])?;
-        let format = ExportFormat::parse(o.format.as_deref().unwrap_or("json"))?;
-        self.0.with(|t| {
-            let mut report = |p: &crate::privacy::ExportProgress| {
-                if let (Some(f), Ok(v)) = (&callback, to_js(p)) {
-                    // A throwing callback does not stop the export.
-                    let _ = f.call1(&JsValue::NULL, &v);
-                }
-            };
-            let file = t
-                .privacy()
-                .export(&subject, format, o.actor.as_deref(), &mut report)?;
-            let out = to_js(&ExportMeta {
-                format: file.format,
-                file_name: &file.file_name,
-                mime_type: file.mime_type,
-                counts: &file.counts,
-            })?;
-            let bytes = js_sys::Uint8Array::from(&file.bytes[..]);
-            let _ = js_sys::Reflect::set(&out, &"bytes".into(), &bytes);
-            Ok(out)
+    ) -> Promise {
+        promise(|| {
+            let subject = input::string(&subject, "subject")?;
+            let on_progress = input::get(&options, "onProgress", "options.onProgress")?;
+            let callback = input::opt_function(on_progress, "options.onProgress")?;
+            let o: ExportJs = input::options_without(&options, "options", &["onProgress"])?;
+            let format = ExportFormat::parse(o.format.as_deref().unwrap_or("json"))?;
+
+            Ok(self.0.now(move |t| {
+                js_out({
+                    let mut report = |p: &crate::privacy::ExportProgress| {
+                        if let (Some(f), Ok(v)) = (&callback, to_js(p)) {
+                            // A throwing callback does not stop the export.
+                            let _ = f.call1(&JsValue::NULL, &v);
+                        }
+                    };
+                    let file =
+                        t.privacy()
+                            .export(&subject, format, o.actor.as_deref(), &mut report)?;
+                    let out = to_js(&ExportMeta {
+                        format: file.format,
+                        file_name: &file.file_name,
+                        mime_type: file.mime_type,
+                        counts: &file.counts,
+                    })?;
+                    let bytes = js_sys::Uint8Array::from(&file.bytes[..]);
+                    let _ = js_sys::Reflect::set(&out, &"bytes".into(), &bytes);
+                    Ok(out)
+                })
+            }))
         })
     }
 
@@ -219,89 +260,119 @@ impl JsPrivacy {
     /// ids; leaves an audit tombstone and the ledger under a salted hash.
     ///
     /// ```javascript
-    /// trail.privacy.erase(userId, { reason: 'user request', actor: 'support:42' });
+    /// await trail.privacy.erase(userId, { reason: 'user request', actor: 'support:42' });
     /// ```
-    #[wasm_bindgen(unchecked_return_type = "EraseReport")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<EraseReport>")]
     pub fn erase(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_param_type = "EraseOptions")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let subject = input::string(&subject, "subject")?;
-        let o: EraseOptions = input::parse(&options, "options")?;
-        self.0.with(|t| to_js(&t.privacy().erase(&subject, &o)?))
+    ) -> Promise {
+        promise(|| {
+            let subject = input::string(&subject, "subject")?;
+            let o: EraseOptions = input::parse(&options, "options")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.privacy().erase(&subject, &o)?))))
+        })
     }
 
     /// Replaces a subject's ids by random pseudonyms and strips personal
     /// data from its events; aggregate analytics stay the same.
-    #[wasm_bindgen(unchecked_return_type = "AnonymizeReport")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<AnonymizeReport>")]
     pub fn anonymize(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "AnonymizeOptions")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let subject = input::string(&subject, "subject")?;
-        let o: AnonymizeOptions = input::options(&options, "options")?;
-        self.0
-            .with(|t| to_js(&t.privacy().anonymize(&subject, &o)?))
+    ) -> Promise {
+        promise(|| {
+            let subject = input::string(&subject, "subject")?;
+            let o: AnonymizeOptions = input::options(&options, "options")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.privacy().anonymize(&subject, &o)?))))
+        })
     }
 
     /// Rewrites the database so that deleted rows leave no bytes behind.
     /// `erase` and `anonymize` do it unless given `vacuum: false`; after
     /// erasing many subjects that way, call this once.
-    pub fn vacuum(&self) -> Result<(), JsValue> {
-        self.0.with(|t| t.privacy().vacuum())
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn vacuum(&self) -> Promise {
+        promise(|| Ok(self.0.now(move |t| js_out(t.privacy().vacuum()))))
     }
 
     /// Renames a user everywhere. Returns the rows changed per table.
-    #[wasm_bindgen(unchecked_return_type = "Record<string, number>")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<Record<string, number>>")]
     pub fn rectify(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
         #[wasm_bindgen(unchecked_param_type = "RectifyOptions")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let subject = input::string(&subject, "subject")?;
-        let o: RectifyOptions = input::parse(&options, "options")?;
-        self.0.with(|t| to_js(&t.privacy().rectify(&subject, &o)?))
+    ) -> Promise {
+        promise(|| {
+            let subject = input::string(&subject, "subject")?;
+            let o: RectifyOptions = input::parse(&options, "options")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.privacy().rectify(&subject, &o)?))))
+        })
     }
 
     /// Audit log entries, oldest first.
-    #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<AuditEntry[]>")]
     pub fn audit(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "AuditQuery")] query: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let q: AuditFilter = input::options(&query, "query")?;
-        self.0.with(|t| to_js(&t.privacy().audit(&q)?))
+    ) -> Promise {
+        promise(|| {
+            let q: AuditFilter = input::options(&query, "query")?;
+
+            Ok(self.0.now(move |t| js_out(to_js(&t.privacy().audit(&q)?))))
+        })
     }
 
     /// Checks the audit log's hash chain and names any edited or removed
     /// entry; with `{ head }` (from `auditHead()`), also that the log still
     /// holds it.
-    #[wasm_bindgen(js_name = verifyAudit, unchecked_return_type = "ChainReport")]
+    #[wasm_bindgen(js_name = verifyAudit, unchecked_return_type = "Promise<ChainReport>")]
     pub fn verify_audit(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "VerifyOptions")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let o: VerifyJs = input::options(&options, "options")?;
-        self.0.with(|t| match &o.head {
-            Some(head) => to_js(&t.privacy().verify_audit_against(head)?),
-            None => to_js(&t.privacy().verify_audit()?),
+    ) -> Promise {
+        promise(|| {
+            let o: VerifyJs = input::options(&options, "options")?;
+
+            Ok(self.0.now(move |t| {
+                js_out(match &o.head {
+                    Some(head) => to_js(&t.privacy().verify_audit_against(head)?),
+                    None => to_js(&t.privacy().verify_audit()?),
+                })
+            }))
         })
     }
 
     /// The audit log's head, `{ seq, hash }`: keep it outside the database
     /// and pass it to `verifyAudit` later.
-    #[wasm_bindgen(js_name = auditHead, unchecked_return_type = "ChainHead")]
-    pub fn audit_head(&self) -> Result<JsValue, JsValue> {
-        self.0.with(|t| to_js(&t.privacy().audit_head()?))
+    #[wasm_bindgen(js_name = auditHead, unchecked_return_type = "Promise<ChainHead>")]
+    pub fn audit_head(&self) -> Promise {
+        promise(|| {
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.privacy().audit_head()?))))
+        })
     }
 
     /// How many events were not stored for want of `analytics` consent.
-    #[wasm_bindgen(js_name = droppedWithoutConsent)]
-    pub fn dropped_without_consent(&self) -> Result<f64, JsValue> {
-        self.0
-            .with(|t| Ok(t.privacy().dropped_without_consent()? as f64))
+    #[wasm_bindgen(js_name = droppedWithoutConsent, unchecked_return_type = "Promise<number>")]
+    pub fn dropped_without_consent(&self) -> Promise {
+        promise(|| {
+            Ok(self
+                .0
+                .now(move |t| js_out(Ok(t.privacy().dropped_without_consent()? as f64))))
+        })
     }
 
     /// Retention settings and runs. See the `PrivacyRetention` class.
@@ -318,48 +389,61 @@ pub struct JsRetention(Handle);
 #[wasm_bindgen(js_class = PrivacyRetention)]
 impl JsRetention {
     /// The policy in force.
-    #[wasm_bindgen(unchecked_return_type = "RetentionPolicy")]
-    pub fn get(&self) -> Result<JsValue, JsValue> {
-        self.0.with(|t| to_js(&t.privacy().retention()?))
+    #[wasm_bindgen(unchecked_return_type = "Promise<RetentionPolicy>")]
+    pub fn get(&self) -> Promise {
+        promise(|| {
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.privacy().retention()?))))
+        })
     }
 
     /// Changes the categories given (a duration such as `'30d'`, or `null`
     /// to keep forever); the others stay.
     ///
     /// ```javascript
-    /// trail.privacy.retention.set({ events: '400d', outbox: '7d' });
+    /// await trail.privacy.retention.set({ events: '400d', outbox: '7d' });
     /// ```
-    #[wasm_bindgen(unchecked_return_type = "RetentionPolicy")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<RetentionPolicy>")]
     pub fn set(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Partial<RetentionPolicy> & { actor?: string }")]
         changes: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let mut changes = input::object(&changes, "changes")?;
-        let actor = match changes.remove("actor") {
-            Some(serde_json::Value::String(a)) => Some(a),
-            Some(_) => {
-                return Err(crate::Error::invalid("changes.actor", "must be a string").into())
-            }
-            None => None,
-        };
-        self.0
-            .with(|t| to_js(&t.privacy().set_retention(&changes, actor.as_deref())?))
+    ) -> Promise {
+        promise(|| {
+            let mut changes = input::object(&changes, "changes")?;
+            let actor = match changes.remove("actor") {
+                Some(serde_json::Value::String(a)) => Some(a),
+                Some(_) => return Err(crate::Error::invalid("changes.actor", "must be a string")),
+                None => None,
+            };
+
+            Ok(self.0.now(move |t| {
+                js_out(to_js(
+                    &t.privacy().set_retention(&changes, actor.as_deref())?,
+                ))
+            }))
+        })
     }
 
     /// Deletes what the policy no longer keeps, or with `dryRun`, counts it.
-    #[wasm_bindgen(unchecked_return_type = "RetentionReport")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<RetentionReport>")]
     pub fn run(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "{ dryRun?: boolean; actor?: string }")]
         options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let o: RunJs = input::options(&options, "options")?;
-        self.0.with(|t| {
-            to_js(
-                &t.privacy()
-                    .run_retention(o.dry_run.unwrap_or(false), o.actor.as_deref())?,
-            )
+    ) -> Promise {
+        promise(|| {
+            let o: RunJs = input::options(&options, "options")?;
+
+            Ok(self.0.now(move |t| {
+                js_out({
+                    to_js(
+                        &t.privacy()
+                            .run_retention(o.dry_run.unwrap_or(false), o.actor.as_deref())?,
+                    )
+                })
+            }))
         })
     }
 }

@@ -1,17 +1,18 @@
 //! The `Sessions` JS class (`trail.sessions`): a thin shell over
 //! [`crate::session::Sessions`].
 //!
-//! Its methods are synchronous on SQLite. A remote store will return
-//! Promises, so the examples `await` them: code written that way works
-//! unchanged on both.
+//! Every method returns a Promise, on every host and every store: the
+//! engine's own SQLite answers at once, a shared store (Redis) through the
+//! host.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
 use super::input::{self, to_js};
-use super::user_trail::Handle;
+use super::user_trail::{promise, Handle};
 use crate::session::{ClientContext, CreateOptions};
+use js_sys::Promise;
 
 /// `{ ip, userAgent }`.
 #[derive(Deserialize, Serialize, Default)]
@@ -85,7 +86,7 @@ fn write_args(token: &JsValue, options: &JsValue) -> crate::Result<(String, Opti
 #[wasm_bindgen(js_class = Sessions)]
 impl JsSessions {
     /// Creates a session. Returns it with its `token`, which is shown only
-    /// here: the database keeps its hash.
+    /// here: the store keeps its hash.
     ///
     /// ```javascript
     /// const { token, sessionId } = await trail.sessions.create({
@@ -93,31 +94,37 @@ impl JsSessions {
     /// });
     /// res.setHeader('Set-Cookie', `sid=${token}; HttpOnly; Secure; SameSite=Lax; Path=/`);
     /// ```
-    #[wasm_bindgen(unchecked_return_type = "CreatedSession")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<CreatedSession>")]
     pub fn create(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "CreateSessionOptions")] options: Option<
             JsValue,
         >,
-    ) -> Result<JsValue, JsValue> {
-        let o: CreateJs = input::options(&options.unwrap_or_default(), "options")?;
-        let data: Option<Map<String, Value>> = match o.data {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(map)) => Some(map),
-            Some(_) => return Err(crate::Error::invalid("data", "must be a plain object").into()),
-        };
-        self.0.with(|t| {
-            let issued = t.sessions().create(CreateOptions {
-                user_id: o.user_id.as_deref(),
-                client: ClientContext {
-                    ip: o.ip.as_deref(),
-                    user_agent: o.user_agent.as_deref(),
-                },
-                data,
-                idle_timeout_secs: o.idle_timeout_secs,
-                absolute_timeout_secs: o.absolute_timeout_secs,
-            })?;
-            to_js(&issued)
+    ) -> Promise {
+        promise(|| {
+            let o: CreateJs = input::options(&options.unwrap_or_default(), "options")?;
+            let data: Option<Map<String, Value>> = match o.data.clone() {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(map)) => Some(map),
+                Some(_) => return Err(crate::Error::invalid("data", "must be a plain object")),
+            };
+            Ok(self.0.run(move |t| async move {
+                let issued = t
+                    .trail
+                    .sessions()
+                    .create(CreateOptions {
+                        user_id: o.user_id.as_deref(),
+                        client: ClientContext {
+                            ip: o.ip.as_deref(),
+                            user_agent: o.user_agent.as_deref(),
+                        },
+                        data,
+                        idle_timeout_secs: o.idle_timeout_secs,
+                        absolute_timeout_secs: o.absolute_timeout_secs,
+                    })
+                    .await?;
+                to_js(&issued)
+            }))
         })
     }
 
@@ -128,183 +135,244 @@ impl JsSessions {
     /// const session = await trail.sessions.validate(cookies.sid, { ip, userAgent });
     /// if (!session) return redirectToLogin();
     /// ```
-    #[wasm_bindgen(unchecked_return_type = "Session | null")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<Session | null>")]
     pub fn validate(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "ClientContext")] client: Option<JsValue>,
-    ) -> Result<JsValue, JsValue> {
-        let token = input::string(&token, "token")?;
-        let c: ClientJs = input::options(&client.unwrap_or_default(), "client")?;
-        self.0
-            .with(|t| match t.sessions().validate(&token, &c.context())? {
-                Some(session) => to_js(&session),
-                None => Ok(JsValue::NULL),
-            })
+    ) -> Promise {
+        promise(|| {
+            let token = input::string(&token, "token")?;
+            let c: ClientJs = input::options(&client.unwrap_or_default(), "client")?;
+            Ok(self.0.run(move |t| async move {
+                match t.trail.sessions().validate(&token, &c.context()).await? {
+                    Some(session) => to_js(&session),
+                    None => Ok(JsValue::NULL),
+                }
+            }))
+        })
     }
 
     /// Issues a new token for the same session and state; the old one stops
     /// working at once. Call it whenever privileges change.
-    #[wasm_bindgen(unchecked_return_type = "CreatedSession")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<CreatedSession>")]
     pub fn rotate(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let token = input::string(&token, "token")?;
-        self.0.with(|t| to_js(&t.sessions().rotate(&token)?))
+    ) -> Promise {
+        promise(|| {
+            let token = input::string(&token, "token")?;
+            Ok(self
+                .0
+                .run(move |t| async move { to_js(&t.trail.sessions().rotate(&token).await?) }))
+        })
     }
 
-    /// Binds the session to a user and rotates its token, in one step.
+    /// Binds the session to a user and rotates its token, in one step. A
+    /// session bound to another user is never handed over: it ends, and a
+    /// fresh, empty session starts for this user.
     ///
     /// ```javascript
     /// const { token } = await trail.sessions.login(cookies.sid, user.id);
     /// // send the new token: the old one no longer works
     /// ```
-    #[wasm_bindgen(unchecked_return_type = "CreatedSession")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<CreatedSession>")]
     pub fn login(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let token = input::string(&token, "token")?;
-        let user_id = input::string(&user_id, "userId")?;
-        self.0
-            .with(|t| to_js(&t.sessions().login(&token, &user_id)?))
+    ) -> Promise {
+        promise(|| {
+            let token = input::string(&token, "token")?;
+            let user_id = input::string(&user_id, "userId")?;
+            Ok(self.0.run(move |t| async move {
+                to_js(&t.trail.sessions().login(&token, &user_id).await?)
+            }))
+        })
     }
 
-    /// Ends the session a token belongs to. Returns whether there was one.
+    /// Ends the session a token belongs to. Resolves to whether there was one.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn destroy(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
-    ) -> Result<bool, JsValue> {
-        let token = input::string(&token, "token")?;
-        self.0.with(|t| t.sessions().destroy(&token))
+    ) -> Promise {
+        promise(|| {
+            let token = input::string(&token, "token")?;
+            Ok(self
+                .0
+                .run(move |t| async move { Ok(t.trail.sessions().destroy(&token).await?.into()) }))
+        })
     }
 
     /// Ends one of a user's sessions by its `sessionId` ("sign out that
-    /// device"). Returns whether the user had it.
-    #[wasm_bindgen(js_name = destroyBySessionId)]
+    /// device"). Resolves to whether the user had it.
+    #[wasm_bindgen(js_name = destroyBySessionId, unchecked_return_type = "Promise<boolean>")]
     pub fn destroy_by_session_id(
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
         #[wasm_bindgen(js_name = sessionId, unchecked_param_type = "string")] session_id: JsValue,
-    ) -> Result<bool, JsValue> {
-        let user_id = input::string(&user_id, "userId")?;
-        let session_id = input::string(&session_id, "sessionId")?;
-        self.0
-            .with(|t| t.sessions().destroy_by_session_id(&user_id, &session_id))
+    ) -> Promise {
+        promise(|| {
+            let user_id = input::string(&user_id, "userId")?;
+            let session_id = input::string(&session_id, "sessionId")?;
+            Ok(self.0.run(move |t| async move {
+                let gone = t
+                    .trail
+                    .sessions()
+                    .destroy_by_session_id(&user_id, &session_id)
+                    .await?;
+                Ok(gone.into())
+            }))
+        })
     }
 
     /// Ends all of a user's sessions ("log out everywhere"), except
-    /// `exceptSessionId` if given. Returns how many ended.
+    /// `exceptSessionId` if given. Resolves to how many ended.
     ///
     /// ```javascript
     /// await trail.sessions.destroyAllForUser(user.id, { exceptSessionId: current.sessionId });
     /// ```
-    #[wasm_bindgen(js_name = destroyAllForUser)]
+    #[wasm_bindgen(js_name = destroyAllForUser, unchecked_return_type = "Promise<number>")]
     pub fn destroy_all_for_user(
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "{ exceptSessionId?: string }")]
         options: Option<JsValue>,
-    ) -> Result<f64, JsValue> {
-        let user_id = input::string(&user_id, "userId")?;
-        let o: DestroyAllJs = input::options(&options.unwrap_or_default(), "options")?;
-        self.0.with(|t| {
-            let n = t
-                .sessions()
-                .destroy_all_for_user(&user_id, o.except_session_id.as_deref())?;
-            Ok(n as f64)
+    ) -> Promise {
+        promise(|| {
+            let user_id = input::string(&user_id, "userId")?;
+            let o: DestroyAllJs = input::options(&options.unwrap_or_default(), "options")?;
+            Ok(self.0.run(move |t| async move {
+                let n = t
+                    .trail
+                    .sessions()
+                    .destroy_all_for_user(&user_id, o.except_session_id.as_deref())
+                    .await?;
+                Ok((n as f64).into())
+            }))
         })
     }
 
     /// A user's live sessions (devices), most recently used first.
-    #[wasm_bindgen(unchecked_return_type = "Session[]")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<Session[]>")]
     pub fn list(
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let user_id = input::string(&user_id, "userId")?;
-        self.0.with(|t| to_js(&t.sessions().list(&user_id)?))
+    ) -> Promise {
+        promise(|| {
+            let user_id = input::string(&user_id, "userId")?;
+            Ok(self
+                .0
+                .run(move |t| async move { to_js(&t.trail.sessions().list(&user_id).await?) }))
+        })
     }
 
     /// The whole state, or one top-level key's value (`undefined` if unset).
-    /// Throws `SESSION_NOT_FOUND` or `SESSION_EXPIRED` for a dead token.
+    /// Rejects with `SESSION_NOT_FOUND` or `SESSION_EXPIRED` for a dead token.
+    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
     pub fn get(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "string")] key: Option<JsValue>,
-    ) -> Result<JsValue, JsValue> {
-        let token = input::string(&token, "token")?;
-        let key = input::opt_string(&key.unwrap_or_default(), "key")?;
-        self.0
-            .with(|t| match t.sessions().get(&token, key.as_deref())? {
-                Some(v) => to_js(&v),
-                None => Ok(JsValue::UNDEFINED),
-            })
+    ) -> Promise {
+        promise(|| {
+            let token = input::string(&token, "token")?;
+            let key = input::opt_string(&key.unwrap_or_default(), "key")?;
+            Ok(self.0.run(move |t| async move {
+                match t.trail.sessions().get(&token, key.as_deref()).await? {
+                    Some(v) => to_js(&v),
+                    None => Ok(JsValue::UNDEFINED),
+                }
+            }))
+        })
     }
 
     /// Sets one top-level key of the state; writers of different keys never
-    /// lose each other's updates. Returns the state's new version.
+    /// lose each other's updates. Resolves to the state's new version.
     ///
     /// ```javascript
     /// await trail.sessions.set(token, 'cart', [{ sku: 'A1', qty: 2 }]);
     /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn set(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
-    ) -> Result<f64, JsValue> {
-        let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
-        let key = input::string(&key, "key")?;
-        let value = input::value(&value, "value")?;
-        self.0
-            .with(|t| Ok(t.sessions().set(&token, &key, &value, expected)? as f64))
+    ) -> Promise {
+        promise(|| {
+            let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
+            let key = input::string(&key, "key")?;
+            let value = input::value(&value, "value")?;
+            Ok(self.0.run(move |t| async move {
+                let v = t
+                    .trail
+                    .sessions()
+                    .set(&token, &key, &value, expected)
+                    .await?;
+                Ok((v as f64).into())
+            }))
+        })
     }
 
     /// Applies a JSON Merge Patch (keys set to `null` are removed). With
-    /// `expectedVersion`, fails with `CONFLICT` if the state changed since.
+    /// `expectedVersion`, rejects with `CONFLICT` if the state changed since.
     ///
     /// ```javascript
     /// const s = await trail.sessions.validate(token);
     /// await trail.sessions.merge(token, { step: 2 }, { expectedVersion: s.version });
     /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn merge(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] patch: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
-    ) -> Result<f64, JsValue> {
-        let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
-        let patch = input::object(&patch, "patch")?;
-        self.0
-            .with(|t| Ok(t.sessions().merge(&token, &patch, expected)? as f64))
+    ) -> Promise {
+        promise(|| {
+            let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
+            let patch = input::object(&patch, "patch")?;
+            Ok(self.0.run(move |t| async move {
+                let v = t.trail.sessions().merge(&token, &patch, expected).await?;
+                Ok((v as f64).into())
+            }))
+        })
     }
 
-    /// Removes one top-level key. Returns the new version.
+    /// Removes one top-level key. Resolves to the new version.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn remove(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
-    ) -> Result<f64, JsValue> {
-        let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
-        let key = input::string(&key, "key")?;
-        self.0
-            .with(|t| Ok(t.sessions().remove(&token, &key, expected)? as f64))
+    ) -> Promise {
+        promise(|| {
+            let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
+            let key = input::string(&key, "key")?;
+            Ok(self.0.run(move |t| async move {
+                let v = t.trail.sessions().remove(&token, &key, expected).await?;
+                Ok((v as f64).into())
+            }))
+        })
     }
 
-    /// Empties the state. Returns the new version.
+    /// Empties the state. Resolves to the new version.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn clear(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
-    ) -> Result<f64, JsValue> {
-        let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
-        self.0
-            .with(|t| Ok(t.sessions().clear(&token, expected)? as f64))
+    ) -> Promise {
+        promise(|| {
+            let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
+            Ok(self.0.run(move |t| async move {
+                let v = t.trail.sessions().clear(&token, expected).await?;
+                Ok((v as f64).into())
+            }))
+        })
     }
 
     /// The parts of a client the engine accepts: an `ip` that is not an IP
@@ -313,30 +381,40 @@ impl JsSessions {
     /// rather than failing the request.
     ///
     /// ```javascript
-    /// const client = trail.sessions.acceptedClient({ ip: req.ip, userAgent: req.headers['user-agent'] });
+    /// const client = await trail.sessions.acceptedClient({ ip: req.ip, userAgent: req.headers['user-agent'] });
     /// ```
-    #[wasm_bindgen(js_name = acceptedClient, unchecked_return_type = "ClientContext")]
+    #[wasm_bindgen(js_name = acceptedClient, unchecked_return_type = "Promise<ClientContext>")]
     pub fn accepted_client(
         &self,
         #[wasm_bindgen(unchecked_param_type = "ClientContext")] client: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let c: ClientJs = input::options(&client, "client")?;
-        let accepted = c.context().accepted();
-        Ok(to_js(&ClientJs {
-            ip: accepted.ip.map(str::to_owned),
-            user_agent: accepted.user_agent.map(str::to_owned),
-        })?)
+    ) -> Promise {
+        promise(|| {
+            let c: ClientJs = input::options(&client, "client")?;
+            let accepted = c.context().accepted();
+            let out = to_js(&ClientJs {
+                ip: accepted.ip.map(str::to_owned),
+                user_agent: accepted.user_agent.map(str::to_owned),
+            })?;
+            Ok(Promise::resolve(&out))
+        })
     }
 
     /// Deletes up to `limit` (default 500) expired sessions. The engine does
-    /// this lazily; hosts may also call it on a timer. Returns how many.
+    /// this lazily; hosts may also call it on a timer. Resolves to how many.
+    /// A shared store expires sessions by itself (Redis TTLs) and deletes
+    /// none here.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn cleanup(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "{ limit?: number }")] options: Option<
             JsValue,
         >,
-    ) -> Result<f64, JsValue> {
-        let o: CleanupJs = input::options(&options.unwrap_or_default(), "options")?;
-        self.0.with(|t| Ok(t.sessions().cleanup(o.limit)? as f64))
+    ) -> Promise {
+        promise(|| {
+            let o: CleanupJs = input::options(&options.unwrap_or_default(), "options")?;
+            Ok(self.0.run(move |t| async move {
+                Ok((t.trail.sessions().cleanup(o.limit).await? as f64).into())
+            }))
+        })
     }
 }

@@ -5,10 +5,12 @@
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use super::input::js_out;
 use super::input::{self, to_js};
-use super::user_trail::Handle;
+use super::user_trail::{promise, Handle};
 use crate::error::ErrorCode;
 use crate::tracking::{EventInput, EventSchema, EventType, HistoryFilter, SimpleType};
+use js_sys::Promise;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,19 +105,24 @@ impl JsTracking {
     ///   type: 'page', name: 'page_view', path: location.pathname, anonymousId,
     /// });
     /// ```
-    #[wasm_bindgen(unchecked_return_type = "TrackResult")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<TrackResult>")]
     pub fn track(
         &self,
         #[wasm_bindgen(unchecked_param_type = "TrackEvent")] event_js: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let event: EventInput = input::parse(&event_js, "event")?;
-        self.0.with(|t| {
-            let (id, status) = t.tracking().track(event)?;
-            to_js(&Outcome {
-                event_id: Some(&id),
-                status: status_name(status),
-                error: None,
-            })
+    ) -> Promise {
+        promise(|| {
+            let event: EventInput = input::parse(&event_js, "event")?;
+
+            Ok(self.0.now(move |t| {
+                js_out({
+                    let (id, status) = t.tracking().track(event)?;
+                    to_js(&Outcome {
+                        event_id: Some(&id),
+                        status: status_name(status),
+                        error: None,
+                    })
+                })
+            }))
         })
     }
 
@@ -126,40 +133,45 @@ impl JsTracking {
     /// ```javascript
     /// const results = await trail.tracking.trackBatch(queue, { partial: true });
     /// ```
-    #[wasm_bindgen(js_name = trackBatch, unchecked_return_type = "TrackResult[]")]
+    #[wasm_bindgen(js_name = trackBatch, unchecked_return_type = "Promise<TrackResult[]>")]
     pub fn track_batch(
         &self,
         #[wasm_bindgen(unchecked_param_type = "TrackEvent[]")] events: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "{ partial?: boolean }")] options: Option<
             JsValue,
         >,
-    ) -> Result<JsValue, JsValue> {
-        let o: BatchJs = input::options(&options.unwrap_or_default(), "options")?;
-        let inputs: Vec<crate::Result<EventInput>> = input::each(&events, "events", "event")?;
-        self.0.with(|t| {
-            let results = t
-                .tracking()
-                .track_batch_parsed(inputs, o.partial.unwrap_or(false))?;
-            let out: Vec<Outcome<'_>> = results
-                .iter()
-                .map(|r| match &r.outcome {
-                    Ok(s) => Outcome {
-                        event_id: r.event_id.as_deref(),
-                        status: status_name(*s),
-                        error: None,
-                    },
-                    Err(e) => Outcome {
-                        event_id: r.event_id.as_deref(),
-                        status: "rejected",
-                        error: Some(ErrorJs {
-                            code: e.code(),
-                            message: e.to_string(),
-                            field: e.field().map(str::to_owned),
-                        }),
-                    },
+    ) -> Promise {
+        promise(|| {
+            let o: BatchJs = input::options(&options.unwrap_or_default(), "options")?;
+            let inputs: Vec<crate::Result<EventInput>> = input::each(&events, "events", "event")?;
+
+            Ok(self.0.now(move |t| {
+                js_out({
+                    let results = t
+                        .tracking()
+                        .track_batch_parsed(inputs, o.partial.unwrap_or(false))?;
+                    let out: Vec<Outcome<'_>> = results
+                        .iter()
+                        .map(|r| match &r.outcome {
+                            Ok(s) => Outcome {
+                                event_id: r.event_id.as_deref(),
+                                status: status_name(*s),
+                                error: None,
+                            },
+                            Err(e) => Outcome {
+                                event_id: r.event_id.as_deref(),
+                                status: "rejected",
+                                error: Some(ErrorJs {
+                                    code: e.code(),
+                                    message: e.to_string(),
+                                    field: e.field().map(str::to_owned),
+                                }),
+                            },
+                        })
+                        .collect();
+                    to_js(&out)
                 })
-                .collect();
-            to_js(&out)
+            }))
         })
     }
 
@@ -171,28 +183,38 @@ impl JsTracking {
     ///   optional: { coupon: 'string' },
     /// });
     /// ```
-    #[wasm_bindgen(js_name = defineEvent)]
+    #[wasm_bindgen(js_name = defineEvent, unchecked_return_type = "Promise<void>")]
     pub fn define_event(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
         #[wasm_bindgen(unchecked_param_type = "EventSchema")] schema: JsValue,
-    ) -> Result<(), JsValue> {
-        let name = input::string(&name, "name")?;
-        let schema: EventSchema = input::parse(&schema, "schema")?;
-        self.0.with(|t| t.tracking().define_event(&name, &schema))
+    ) -> Promise {
+        promise(|| {
+            let name = input::string(&name, "name")?;
+            let schema: EventSchema = input::parse(&schema, "schema")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(t.tracking().define_event(&name, &schema))))
+        })
     }
 
     /// Declares a custom dimension (`type`: `'string'`, `'number'` or
     /// `'bool'`; default `'string'`).
-    #[wasm_bindgen(js_name = defineDimension)]
+    #[wasm_bindgen(js_name = defineDimension, unchecked_return_type = "Promise<void>")]
     pub fn define_dimension(
         &self,
         #[wasm_bindgen(unchecked_param_type = "DimensionDefinition")] definition: JsValue,
-    ) -> Result<(), JsValue> {
-        let d: DimensionJs = input::parse(&definition, "definition")?;
-        self.0.with(|t| {
-            t.tracking()
-                .define_dimension(&d.name, d.ty.unwrap_or(SimpleType::String))
+    ) -> Promise {
+        promise(|| {
+            let d: DimensionJs = input::parse(&definition, "definition")?;
+
+            Ok(self.0.now(move |t| {
+                js_out({
+                    t.tracking()
+                        .define_dimension(&d.name, d.ty.unwrap_or(SimpleType::String))
+                })
+            }))
         })
     }
 
@@ -202,39 +224,58 @@ impl JsTracking {
     /// let page = await trail.tracking.history({ userId: 'alice', limit: 50 });
     /// while (page.nextCursor) page = await trail.tracking.history({ userId: 'alice', cursor: page.nextCursor });
     /// ```
-    #[wasm_bindgen(unchecked_return_type = "HistoryPage")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<HistoryPage>")]
     pub fn history(
         &self,
         #[wasm_bindgen(unchecked_param_type = "HistoryQuery")] query: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let q: HistoryJs = input::options(&query, "query")?;
-        let (filter, limit, cursor) = q.filter();
-        self.0
-            .with(|t| to_js(&t.tracking().history(&filter, limit, cursor.as_deref())?))
+    ) -> Promise {
+        promise(|| {
+            let q: HistoryJs = input::options(&query, "query")?;
+            let (filter, limit, cursor) = q.filter();
+
+            Ok(self.0.now(move |t| {
+                js_out(to_js(&t.tracking().history(
+                    &filter,
+                    limit,
+                    cursor.as_deref(),
+                )?))
+            }))
+        })
     }
 
     /// How many events match (same filter as `history`, no paging).
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn count(
         &self,
         #[wasm_bindgen(unchecked_param_type = "HistoryQuery")] query: JsValue,
-    ) -> Result<f64, JsValue> {
-        let q: HistoryJs = input::options(&query, "query")?;
-        let (filter, _, _) = q.filter();
-        self.0.with(|t| Ok(t.tracking().count(&filter)? as f64))
+    ) -> Promise {
+        promise(|| {
+            let q: HistoryJs = input::options(&query, "query")?;
+            let (filter, _, _) = q.filter();
+
+            Ok(self
+                .0
+                .now(move |t| js_out(Ok(t.tracking().count(&filter)? as f64))))
+        })
     }
 
     /// Links an anonymous id to a user, earlier and later events alike.
     /// Returns how many earlier events were linked.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn identify(
         &self,
         #[wasm_bindgen(js_name = anonymousId, unchecked_param_type = "string")]
         anonymous_id: JsValue,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
-    ) -> Result<f64, JsValue> {
-        let anonymous_id = input::string(&anonymous_id, "anonymousId")?;
-        let user_id = input::string(&user_id, "userId")?;
-        self.0
-            .with(|t| Ok(t.tracking().identify(&anonymous_id, &user_id)? as f64))
+    ) -> Promise {
+        promise(|| {
+            let anonymous_id = input::string(&anonymous_id, "anonymousId")?;
+            let user_id = input::string(&user_id, "userId")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(Ok(t.tracking().identify(&anonymous_id, &user_id)? as f64))))
+        })
     }
 
     /// The outbox, when enabled with `tracking: { outbox: true }`.
@@ -265,45 +306,61 @@ impl JsOutbox {
     ///   await (ok ? trail.tracking.outbox.ack(batch.batchId) : trail.tracking.outbox.nack(batch.batchId));
     /// }
     /// ```
-    #[wasm_bindgen(unchecked_return_type = "OutboxBatch | null")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<OutboxBatch | null>")]
     pub fn take(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "number")] max: Option<JsValue>,
-    ) -> Result<JsValue, JsValue> {
-        let max = input::opt_integer(&max.unwrap_or_default(), "max", 0, u32::MAX.into())?;
-        self.0.with(
-            |t| match t.tracking().outbox_take(max.unwrap_or(100) as u32)? {
-                Some(batch) => to_js(&batch),
-                None => Ok(JsValue::NULL),
-            },
-        )
+    ) -> Promise {
+        promise(|| {
+            let max = input::opt_integer(&max.unwrap_or_default(), "max", 0, u32::MAX.into())?;
+            Ok(self.0.now(
+                move |t| match t.tracking().outbox_take(max.unwrap_or(100) as u32)? {
+                    Some(batch) => to_js(&batch),
+                    None => Ok(JsValue::NULL),
+                },
+            ))
+        })
     }
 
     /// Removes a delivered batch. Throws `NOT_FOUND` if its lease expired.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn ack(
         &self,
         #[wasm_bindgen(js_name = batchId, unchecked_param_type = "string")] batch_id: JsValue,
-    ) -> Result<f64, JsValue> {
-        let batch_id = input::string(&batch_id, "batchId")?;
-        self.0
-            .with(|t| Ok(t.tracking().outbox_ack(&batch_id)? as f64))
+    ) -> Promise {
+        promise(|| {
+            let batch_id = input::string(&batch_id, "batchId")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(Ok(t.tracking().outbox_ack(&batch_id)? as f64))))
+        })
     }
 
     /// Returns a batch to the queue; each event is due again after
     /// 3 s·2ⁿ (at most 30 min), with jitter.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn nack(
         &self,
         #[wasm_bindgen(js_name = batchId, unchecked_param_type = "string")] batch_id: JsValue,
-    ) -> Result<f64, JsValue> {
-        let batch_id = input::string(&batch_id, "batchId")?;
-        self.0
-            .with(|t| Ok(t.tracking().outbox_nack(&batch_id)? as f64))
+    ) -> Promise {
+        promise(|| {
+            let batch_id = input::string(&batch_id, "batchId")?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(Ok(t.tracking().outbox_nack(&batch_id)? as f64))))
+        })
     }
 
     /// `{ queued, leased, dropped }`.
-    #[wasm_bindgen(unchecked_return_type = "OutboxStats")]
-    pub fn stats(&self) -> Result<JsValue, JsValue> {
-        self.0.with(|t| to_js(&t.tracking().outbox_stats()?))
+    #[wasm_bindgen(unchecked_return_type = "Promise<OutboxStats>")]
+    pub fn stats(&self) -> Promise {
+        promise(|| {
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.tracking().outbox_stats()?))))
+        })
     }
 }
 
@@ -314,35 +371,47 @@ pub struct JsQuarantine(Handle);
 #[wasm_bindgen(js_class = Quarantine)]
 impl JsQuarantine {
     /// Quarantined events, oldest first.
-    #[wasm_bindgen(unchecked_return_type = "QuarantinedEvent[]")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<QuarantinedEvent[]>")]
     pub fn list(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "number")] limit: Option<JsValue>,
-    ) -> Result<JsValue, JsValue> {
-        let limit = input::opt_integer(&limit.unwrap_or_default(), "limit", 0, u32::MAX.into())?;
-        self.0
-            .with(|t| to_js(&t.tracking().quarantine_list(limit.map(|n| n as u32))?))
+    ) -> Promise {
+        promise(|| {
+            let limit =
+                input::opt_integer(&limit.unwrap_or_default(), "limit", 0, u32::MAX.into())?;
+
+            Ok(self.0.now(move |t| {
+                js_out(to_js(
+                    &t.tracking().quarantine_list(limit.map(|n| n as u32))?,
+                ))
+            }))
+        })
     }
 
     /// Tracks a quarantined event again; on success it leaves the quarantine.
-    #[wasm_bindgen(unchecked_return_type = "TrackStatus")]
-    pub fn retry(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let id = input::integer(&id, "id", 0, i64::MAX >> 11)?;
-        self.0.with(|t| {
-            let status = t.tracking().quarantine_retry(id)?;
-            Ok(JsValue::from_str(status_name(status)))
+    #[wasm_bindgen(unchecked_return_type = "Promise<TrackStatus>")]
+    pub fn retry(&self, #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue) -> Promise {
+        promise(|| {
+            let id = input::integer(&id, "id", 0, i64::MAX >> 11)?;
+
+            Ok(self.0.now(move |t| {
+                js_out({
+                    let status = t.tracking().quarantine_retry(id)?;
+                    Ok(JsValue::from_str(status_name(status)))
+                })
+            }))
         })
     }
 
     /// Deletes a quarantined event. Returns whether it was there.
-    pub fn discard(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
-    ) -> Result<bool, JsValue> {
-        let id = input::integer(&id, "id", 0, i64::MAX >> 11)?;
-        self.0.with(|t| t.tracking().quarantine_discard(id))
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn discard(&self, #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue) -> Promise {
+        promise(|| {
+            let id = input::integer(&id, "id", 0, i64::MAX >> 11)?;
+
+            Ok(self
+                .0
+                .now(move |t| js_out(t.tracking().quarantine_discard(id))))
+        })
     }
 }

@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
 use super::analytics::JsAnalytics;
@@ -14,7 +15,6 @@ use super::sessions::JsSessions;
 use super::tracking::JsTracking;
 use super::vfs::opfs;
 use crate::error::Error;
-use crate::error::StoreError;
 use crate::UserTrail;
 
 /// An engine and what it holds: the lease on its OPFS file, if any, is
@@ -25,25 +25,57 @@ pub(crate) struct Open {
 }
 
 /// The engine shared by `UserTrail` and the objects it hands out
-/// (`trail.sessions`); `None` once closed.
+/// (`trail.sessions`); `None` once closed. Each call holds the engine (an
+/// `Rc`) for as long as it runs, across the awaits of a shared store, so
+/// calls may interleave; none of them holds an SQLite transaction across an
+/// await.
 #[derive(Clone)]
-pub(crate) struct Handle(Rc<RefCell<Option<Open>>>);
+pub(crate) struct Handle(Rc<RefCell<Option<Rc<Open>>>>);
 
 impl Handle {
-    /// Runs `f` on the open engine: `CLOSED` after `close()`, `BUSY` for a
-    /// call made from inside another (a clock function calling back in).
-    pub(crate) fn with<T>(
-        &self,
-        f: impl FnOnce(&mut UserTrail) -> crate::Result<T>,
-    ) -> Result<T, JsValue> {
-        let mut open = self.0.try_borrow_mut().map_err(|_| {
-            JsValue::from(Error::from(StoreError::Busy {
-                detail: "usertrail was called from inside one of its own calls".into(),
-            }))
-        })?;
-        let open = open.as_mut().ok_or_else(|| JsValue::from(Error::Closed))?;
-        js(f(&mut open.trail))
+    /// The open engine, or `CLOSED`.
+    fn get(&self) -> crate::Result<Rc<Open>> {
+        self.0.borrow().clone().ok_or(Error::Closed)
     }
+
+    /// Runs an engine call as a Promise: `f` gets the engine and returns the
+    /// future of the call's JS result. `CLOSED` after `close()`.
+    pub(crate) fn run<F, Fut>(&self, f: F) -> Promise
+    where
+        F: FnOnce(Rc<Open>) -> Fut + 'static,
+        Fut: std::future::Future<Output = crate::Result<JsValue>> + 'static,
+    {
+        let open = self.get();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let open = open.map_err(JsValue::from)?;
+            f(open).await.map_err(JsValue::from)
+        })
+    }
+
+    /// [`Handle::run`] for a call that does not wait: its answer, as a
+    /// resolved (or rejected) Promise.
+    pub(crate) fn now<F>(&self, f: F) -> Promise
+    where
+        F: FnOnce(&UserTrail) -> crate::Result<JsValue> + 'static,
+    {
+        self.run(move |open| async move { f(&open.trail) })
+    }
+
+    /// A synchronous read (a getter): its answer, or the error thrown.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&UserTrail) -> crate::Result<T>,
+    ) -> Result<T, JsValue> {
+        let open = self.get().map_err(JsValue::from)?;
+        js(f(&open.trail))
+    }
+}
+
+/// A Promise from a body that reads its arguments first: an argument it
+/// refuses rejects the Promise (`INVALID_INPUT`), as every other failure
+/// does, so callers handle one convention.
+pub(crate) fn promise(body: impl FnOnce() -> crate::Result<Promise>) -> Promise {
+    body().unwrap_or_else(|e| Promise::reject(&JsValue::from(e)))
 }
 
 /// An open usertrail engine.
@@ -51,9 +83,10 @@ impl Handle {
 pub struct JsUserTrail(Handle);
 
 impl JsUserTrail {
-    /// Runs `f` on the core engine, for Rust callers and tests.
-    pub fn with_core<T>(&self, f: impl FnOnce(&mut UserTrail) -> T) -> Option<T> {
-        self.0 .0.borrow_mut().as_mut().map(|o| f(&mut o.trail))
+    /// Runs `f` on the core engine, for Rust callers and tests; `None` once
+    /// closed.
+    pub fn with_core<T>(&self, f: impl FnOnce(&UserTrail) -> T) -> Option<T> {
+        self.0.get().ok().map(|o| f(&o.trail))
     }
 }
 
@@ -65,7 +98,7 @@ impl JsUserTrail {
     /// import { UserTrail } from 'usertrail';
     ///
     /// const trail = await UserTrail.open({ storage: 'memory' });
-    /// const bytes = trail.export();                // Uint8Array, an SQLite file
+    /// const bytes = await trail.export();          // Uint8Array, an SQLite file
     /// const copy = await UserTrail.open({ storage: { bytes } });
     /// // In a dedicated worker: await UserTrail.open({ storage: 'opfs' })
     /// ```
@@ -86,7 +119,7 @@ impl JsUserTrail {
             })
         };
         let open = js(open.await)?;
-        Ok(Self(Handle(Rc::new(RefCell::new(Some(open))))))
+        Ok(Self(Handle(Rc::new(RefCell::new(Some(Rc::new(open)))))))
     }
 
     /// The usertrail version, which is the npm package's version.
@@ -98,13 +131,13 @@ impl JsUserTrail {
     /// The schema version of the open database.
     #[wasm_bindgen(getter, js_name = schemaVersion)]
     pub fn schema_version(&self) -> Result<u32, JsValue> {
-        self.0.with(|t| Ok(t.schema_version()))
+        self.0.read(|t| Ok(t.schema_version()))
     }
 
     /// When the database was created, in ms since the epoch.
     #[wasm_bindgen(getter, js_name = createdAt)]
     pub fn created_at(&self) -> Result<f64, JsValue> {
-        self.0.with(|t| t.created_at().map(|ms| ms as f64))
+        self.0.read(|t| t.created_at().map(|ms| ms as f64))
     }
 
     /// Whether `close()` has been called.
@@ -157,25 +190,31 @@ impl JsUserTrail {
     /// `UserTrail.open({ storage: { bytes } })` imports.
     ///
     /// ```javascript
-    /// const bytes = trail.export();
+    /// const bytes = await trail.export();
     /// await Deno.writeFile('backup.sqlite', bytes); // or fs.writeFileSync
     /// ```
-    pub fn export(&mut self) -> Result<Vec<u8>, JsValue> {
-        self.0.with(|t| t.export())
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn export(&self) -> Promise {
+        self.0
+            .now(|t| Ok(js_sys::Uint8Array::from(&t.export()?[..]).into()))
     }
 
     /// Closes the engine and releases its storage. Calling it again does
     /// nothing; any other call afterwards, here or on `trail.sessions`,
-    /// throws `CLOSED`.
-    pub fn close(&mut self) -> Result<(), JsValue> {
-        let taken = self.0 .0.try_borrow_mut().map(|mut o| o.take());
-        match taken {
-            Ok(Some(open)) => js(open.trail.close()),
-            Ok(None) => Ok(()),
-            Err(_) => Err(Error::from(StoreError::Busy {
-                detail: "close() was called from inside another usertrail call".into(),
-            })
-            .into()),
+    /// rejects with `CLOSED`. A call still running finishes first; the
+    /// database is released when the last one has.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        let taken = self.0 .0.borrow_mut().take();
+        let closed = match taken.map(Rc::try_unwrap) {
+            Some(Ok(open)) => open.trail.close(),
+            // In use by a call still running: the last one to finish drops
+            // it, which closes the database.
+            Some(Err(_)) | None => Ok(()),
+        };
+        match closed {
+            Ok(()) => Promise::resolve(&JsValue::UNDEFINED),
+            Err(e) => Promise::reject(&JsValue::from(e)),
         }
     }
 }

@@ -6,10 +6,19 @@
 #![allow(dead_code)] // each test binary uses the media it can reach
 
 use serde_json::json;
+pub use usertrail::block_on;
 use usertrail::error::ErrorCode;
 use usertrail::session::{ClientContext, CreateOptions};
 use usertrail::tracking::{EventInput, HistoryFilter};
 use usertrail::{OpenOptions, Storage, UserTrail};
+
+/// Runs a future that is ready at once.
+trait Now: std::future::Future + Sized {
+    fn now(self) -> Self::Output {
+        block_on(self)
+    }
+}
+impl<F: std::future::Future> Now for F {}
 
 /// A fixed start time: 2023-11-14T22:13:20Z.
 pub const T0: i64 = 1_700_000_000_000;
@@ -18,13 +27,13 @@ pub const T0: i64 = 1_700_000_000_000;
 /// bindings).
 pub trait Engine {
     /// Runs `f` on the core engine.
-    fn with(&mut self, f: &mut dyn FnMut(&mut UserTrail));
+    fn with(&mut self, f: &mut dyn FnMut(&UserTrail));
     /// Closes the engine, releasing the medium.
     fn close(self: Box<Self>);
 }
 
 impl Engine for UserTrail {
-    fn with(&mut self, f: &mut dyn FnMut(&mut UserTrail)) {
+    fn with(&mut self, f: &mut dyn FnMut(&UserTrail)) {
         f(self)
     }
     fn close(self: Box<Self>) {
@@ -58,16 +67,18 @@ pub fn code<T>(r: usertrail::Result<T>) -> String {
 }
 
 /// Writes a session with state, an event and a preference.
-fn write_some(t: &mut UserTrail) -> String {
+fn write_some(t: &UserTrail) -> String {
     let s = t
         .sessions()
         .create(CreateOptions {
             user_id: Some("ann"),
             ..CreateOptions::default()
         })
+        .now()
         .unwrap();
     t.sessions()
         .set(&s.token, "cart", &json!(["A1"]), None)
+        .now()
         .unwrap();
     let event = EventInput {
         name: "page_view".into(),
@@ -90,10 +101,11 @@ fn ann() -> HistoryFilter {
 }
 
 /// Whether what [`write_some`] wrote is all there.
-fn holds_it(t: &mut UserTrail, token: &str) -> bool {
+fn holds_it(t: &UserTrail, token: &str) -> bool {
     let session = t
         .sessions()
         .validate(token, &ClientContext::default())
+        .now()
         .unwrap();
     let events = t.tracking().count(&ann()).unwrap();
     let theme = t.prefs().get("ann", "appearance.theme").unwrap().value;
@@ -101,7 +113,7 @@ fn holds_it(t: &mut UserTrail, token: &str) -> bool {
         Some(_) => {
             assert_eq!(events, 1);
             assert_eq!(theme, json!("dark"));
-            let cart = t.sessions().get(token, Some("cart")).unwrap();
+            let cart = t.sessions().get(token, Some("cart")).now().unwrap();
             assert_eq!(cart, Some(json!(["A1"])));
             true
         }
@@ -113,9 +125,9 @@ fn holds_it(t: &mut UserTrail, token: &str) -> bool {
 }
 
 /// An export of an engine on memory.
-fn export_of(f: impl FnOnce(&mut UserTrail)) -> Vec<u8> {
-    let mut t = memory_engine(Storage::Memory).unwrap();
-    f(&mut t);
+fn export_of(f: impl FnOnce(&UserTrail)) -> Vec<u8> {
+    let t = memory_engine(Storage::Memory).unwrap();
+    f(&t);
     t.export().unwrap()
 }
 
@@ -237,20 +249,6 @@ pub async fn exports_are_whole_sqlite_files<M: Medium>(m: &M) -> Vec<u8> {
         .unwrap();
     assert_eq!(sessions, 1, "{}", M::NAME);
     bytes
-}
-
-/// Runs `future` to its end on a native target, where no medium waits.
-#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Waker};
-    let mut future = std::pin::pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("a native medium never waits"),
-    }
 }
 
 /// The suite on one medium: `media_suite!(module_name, make_medium)`.

@@ -3,7 +3,11 @@
 
 pub mod dataset;
 pub mod people;
+#[cfg(not(target_family = "wasm"))]
+pub mod redis;
 pub mod session_suite;
+#[cfg(not(target_family = "wasm"))]
+pub mod shared;
 
 use std::sync::Arc;
 
@@ -11,6 +15,16 @@ use usertrail::clock::ManualClock;
 use usertrail::error::ErrorCode;
 use usertrail::session::SessionConfig;
 use usertrail::{OpenOptions, Storage, UserTrail};
+
+/// Runs a future that is ready at once, from synchronous test code:
+/// `trail.sessions().create(..).now()` (see [`usertrail::block_on`]).
+pub trait Now: std::future::Future + Sized {
+    /// The future's output.
+    fn now(self) -> Self::Output {
+        usertrail::block_on(self)
+    }
+}
+impl<F: std::future::Future> Now for F {}
 
 /// A fixed start time for tests: 2023-11-14T22:13:20Z.
 pub const T0: i64 = 1_700_000_000_000;

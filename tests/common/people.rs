@@ -1,5 +1,6 @@
 //! Two people with a bit of everything, for the privacy tests.
 
+use super::Now;
 use std::sync::Arc;
 
 use super::dataset::*;
@@ -138,6 +139,7 @@ pub fn populate(trail: &UserTrail) {
                     .cloned(),
                 ..CreateOptions::default()
             })
+            .now()
             .unwrap();
     }
     let ex = trail.experiments();

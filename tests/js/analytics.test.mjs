@@ -33,7 +33,7 @@ test('summary, active users, funnel and retention', async () => {
   const { trail } = await shop();
   const a = trail.analytics;
   const range = { since: D0, until: D0 + 2 * DAY };
-  assert.deepEqual(a.summary(range), {
+  assert.deepEqual((await a.summary(range)), {
     events: 7,
     users: 2,
     sessions: 3,
@@ -41,24 +41,24 @@ test('summary, active users, funnel and retention', async () => {
     eventsPerSession: 7 / 3,
     reweighted: false,
   });
-  const active = a.activeUsers({ ...range, interval: 'day' });
+  const active = await a.activeUsers({ ...range, interval: 'day' });
   assert.deepEqual(active.buckets.map((b) => b.users), [2, 1]);
   assert.equal(active.buckets[0].label, new Date(D0).toISOString().slice(0, 10));
-  const f = a.funnel({ ...range, steps: ['product_view', 'add_to_cart', 'purchase'], windowSecs: 3600 });
+  const f = await a.funnel({ ...range, steps: ['product_view', 'add_to_cart', 'purchase'], windowSecs: 3600 });
   assert.deepEqual(f.steps.map((s) => s.count), [2, 1, 1]);
   assert.equal(f.steps[1].conversionFromPrevious, 0.5);
   assert.equal(f.steps[2].medianMsFromPrevious, 6000);
   assert.equal(f.breakdown, null);
-  const r = a.retention({ ...range, cohort: 'day', periods: 2 });
+  const r = await a.retention({ ...range, cohort: 'day', periods: 2 });
   assert.deepEqual(r.rows[0].counts, [2, 1]);
   assert.deepEqual(r.rows[0].percentages, [100, 50]);
-  const p = a.paths({ ...range, steps: 3 });
+  const p = await a.paths({ ...range, steps: 3 });
   assert.deepEqual(
     p.journeys.map((j) => [j.steps.join(' > '), j.count]).sort(),
     [['/', 1], ['/ > product_view', 1], ['/ > product_view > add_to_cart', 1]].sort(),
   );
   assert.ok(p.transitions.some((t) => t.step === 0 && t.from === '/' && t.to === 'product_view' && t.count === 2));
-  const top = a.topPages(range);
+  const top = await a.topPages(range);
   assert.deepEqual(top.pages.map((x) => [x.path, x.views, x.uniqueViewers]), [['/', 3, 2]]);
 });
 
@@ -80,17 +80,17 @@ test('bad options are typed errors', async () => {
 test('experiments assign once and report a z-test', async () => {
   const { trail, tracking } = await engine();
   const ex = trail.experiments;
-  ex.define({ key: 'buy_button', variants: [{ name: 'blue', weight: 1 }, { name: 'green', weight: 1 }] });
-  assert.deepEqual(ex.list().map((e) => e.key), ['buy_button']);
+  await ex.define({ key: 'buy_button', variants: [{ name: 'blue', weight: 1 }, { name: 'green', weight: 1 }] });
+  assert.deepEqual((await ex.list()).map((e) => e.key), ['buy_button']);
   const seen = { blue: 0, green: 0 };
   for (let i = 0; i < 200; i++) {
-    const v = ex.assign('buy_button', `u${i}`);
-    assert.equal(ex.assign('buy_button', `u${i}`), v);
+    const v = await ex.assign('buy_button', `u${i}`);
+    assert.equal((await ex.assign('buy_button', `u${i}`)), v);
     seen[v]++;
     if (v === 'green' || i % 4 === 0) await tracking.track({ name: 'purchase', userId: `u${i}` });
   }
-  assert.equal(trail.analytics.summary({ name: 'experiment.exposure', since: 0 }).events, 200);
-  const r = ex.results('buy_button', { goal: 'purchase' });
+  assert.equal((await trail.analytics.summary({ name: 'experiment.exposure', since: 0 })).events, 200);
+  const r = await ex.results('buy_button', { goal: 'purchase' });
   assert.deepEqual(r.variants.map((v) => v.exposures), [seen.blue, seen.green]);
   assert.equal(r.variants[1].conversions, seen.green);
   assert.equal(r.variants[0].vsControl, null);

@@ -124,7 +124,7 @@ test('every engine object a client mirrors is listed for the worker', async () =
     }
   };
   walk(trail, '');
-  trail.close();
+  await trail.close();
 });
 
 test('two pages share one engine through the leader, with errors and callbacks across', async () => {
@@ -338,7 +338,7 @@ test('events a Tracker flushes as its tab closes are kept, when that tab held th
       for (const end = Date.now() + 5_000; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
         if ((await trail.tracking.count({ userId: 'u' })) === n) break;
       }
-      return trail.tracking.count({ userId: 'u' });
+      return await trail.tracking.count({ userId: 'u' });
     }, n);
   let stay = await open('unsent');
   for (let round = 1; round <= 3; round++) {

@@ -7,6 +7,6 @@ const [file, run] = process.argv.slice(2);
 const trail = await UserTrail.open({ storage: { file } });
 for (let i = 0; ; i++) {
   const user = `r${run}-b${i}`;
-  trail.tracking.trackBatch(Array.from({ length: 50 }, (_, k) => ({ name: 'write', userId: user, properties: { k } })));
+  await trail.tracking.trackBatch(Array.from({ length: 50 }, (_, k) => ({ name: 'write', userId: user, properties: { k } })));
   process.stdout.write(`${i}\n`);
 }

@@ -19,17 +19,17 @@ const sqlite3 = (file, sql) => execFileSync('sqlite3', [file, sql]).toString().t
 test('a file engine keeps its data across close and reopen, and sqlite3 opens the file', async () => {
   const file = scratch();
   const trail = await UserTrail.open({ storage: { file }, clock: () => 1_700_000_000_000 });
-  trail.tracking.trackBatch(Array.from({ length: 100 }, (_, i) => ({ name: 'click', userId: 'ann', properties: { i } })));
-  trail.prefs.set('ann', 'appearance.theme', 'dark');
-  trail.close();
+  await trail.tracking.trackBatch(Array.from({ length: 100 }, (_, i) => ({ name: 'click', userId: 'ann', properties: { i } })));
+  await trail.prefs.set('ann', 'appearance.theme', 'dark');
+  await trail.close();
   assert.equal(existsSync(`${file}.lock`), false, 'the lock goes with the engine');
   assert.equal(sqlite3(file, 'PRAGMA integrity_check'), 'ok');
   assert.equal(sqlite3(file, 'SELECT count(*) FROM events'), '100');
   // The same clock: at 2026's wall clock, retention would drop these 2023 events.
   const again = await UserTrail.open({ storage: { file }, clock: () => 1_700_000_000_000 });
-  assert.equal(again.tracking.count({ userId: 'ann' }), 100);
-  assert.equal(again.prefs.get('ann', 'appearance.theme').value, 'dark');
-  again.close();
+  assert.equal((await again.tracking.count({ userId: 'ann' })), 100);
+  assert.equal((await again.prefs.get('ann', 'appearance.theme')).value, 'dark');
+  await again.close();
 });
 
 test('one engine holds a file: a second one, here or in another process, gets BUSY', async () => {
@@ -42,7 +42,7 @@ test('one engine holds a file: a second one, here or in another process, gets BU
       try { (await UserTrail.open({ storage: { file: ${JSON.stringify(file)} } })).close(); console.log('opened'); }
       catch (err) { console.log(err.code); }`], { cwd: here }).toString().trim();
   assert.equal(other(), 'BUSY');
-  trail.close();
+  await trail.close();
   assert.equal(other(), 'opened');
 });
 
@@ -68,12 +68,12 @@ test('killed at random points 50 times, the file stays whole and keeps every ack
 
     const trail = await UserTrail.open({ storage: { file } }); // rolls back a hot journal
     for (let i = 0; i <= last; i++) {
-      assert.equal(trail.tracking.count({ userId: `r${run}-b${i}` }), 50, `run ${run}: batch ${i} was acknowledged`);
+      assert.equal((await trail.tracking.count({ userId: `r${run}-b${i}` })), 50, `run ${run}: batch ${i} was acknowledged`);
     }
-    const next = trail.tracking.count({ userId: `r${run}-b${last + 1}` });
+    const next = await trail.tracking.count({ userId: `r${run}-b${last + 1}` });
     assert.ok(next === 0 || next === 50, `run ${run}: batch ${last + 1} is all or nothing, found ${next}`);
-    assert.equal(trail.tracking.count({ userId: `r${run}-b${last + 2}` }), 0);
-    trail.close();
+    assert.equal((await trail.tracking.count({ userId: `r${run}-b${last + 2}` })), 0);
+    await trail.close();
     assert.equal(sqlite3(file, 'PRAGMA integrity_check'), 'ok', `run ${run}`);
   }
   assert.ok(acknowledged >= 50);

@@ -80,7 +80,7 @@ test('every method of every namespace refuses hostile arguments with a typed err
     for (let position = 0; position < m.arity + 1; position++) {
       for (const [label, value] of Object.entries(hostile())) {
         const args = Array.from({ length: position + 1 }, (_, i) => (i === position ? value : s.token));
-        const before = trail.export();
+        const before = await trail.export();
         let error = null;
         try {
           await m.fn(...args);
@@ -92,7 +92,7 @@ test('every method of every namespace refuses hostile arguments with a typed err
           refused++;
           assert.ok(error instanceof UserTrailError, `${where}: ${error?.name}: ${error?.message}`);
           assert.equal(typeof error.code, 'string', where);
-          assert.deepEqual(trail.export(), before, `${where} refused, but changed the database`);
+          assert.deepEqual((await trail.export()), before, `${where} refused, but changed the database`);
         }
         // The engine is not left borrowed: a plain call still works.
         const probe = await trail.prefs.get('probe', 'appearance.theme');

@@ -61,19 +61,19 @@ async function expressApp(options = {}) {
   const trail = await UserTrail.open({ clock: () => now });
   const app = express();
   app.use(expressSession(trail, { secure: false, trackPageViews: true, ...options }));
-  const state = (req) => ({ id: req.session.id, userId: req.session.userId, isNew: req.session.isNew, n: req.session.get('n') ?? 0, ip: req.session.record?.client.ip ?? null });
-  app.get('/count', (req, res) => {
-    req.session.set('n', (req.session.get('n') ?? 0) + 1);
-    res.json(state(req));
+  const state = async (req) => ({ id: req.session.id, userId: req.session.userId, isNew: req.session.isNew, n: (await req.session.get('n')) ?? 0, ip: req.session.record?.client.ip ?? null });
+  app.get('/count', async (req, res) => {
+    await req.session.set('n', ((await req.session.get('n')) ?? 0) + 1);
+    res.json(await state(req));
   });
-  app.get('/peek', (req, res) => res.json(state(req)));
-  app.post('/login', (req, res) => {
-    req.session.login(req.query.user);
-    res.json(state(req));
+  app.get('/peek', async (req, res) => res.json(await state(req)));
+  app.post('/login', async (req, res) => {
+    await req.session.login(req.query.user);
+    res.json(await state(req));
   });
-  app.post('/logout', (req, res) => {
-    req.session.logout();
-    res.json(state(req));
+  app.post('/logout', async (req, res) => {
+    await req.session.logout();
+    res.json(await state(req));
   });
   app.get('/page', (req, res) => res.type('html').send('<h1>hi</h1>'));
   const server = createServer(app);
@@ -85,10 +85,10 @@ test('Express: cookies, lazy creation, renewal, login, logout, expiry, tampering
   const { trail, base, server, advance } = await expressApp();
   try {
     const c = client(base);
-    const bytes = trail.export();
+    const bytes = await trail.export();
     const peek = await c.call('/peek');
     assert.deepEqual([peek.body.isNew, peek.set], [true, []], 'no cookie until something is set');
-    assert.deepEqual(trail.export(), bytes, 'and no store write');
+    assert.deepEqual((await trail.export()), bytes, 'and no store write');
 
     const first = await c.call('/count');
     assert.equal(first.body.n, 1);
@@ -153,16 +153,16 @@ test('Express: page views, Sec-GPC and the trusted proxy header', async () => {
   try {
     const c = client(base);
     await c.call('/login?user=gpc-user', { method: 'POST', headers: { 'sec-gpc': '1', 'x-forwarded-for': '203.0.113.9, 10.0.0.1' } });
-    const status = trail.privacy.status('gpc-user');
+    const status = await trail.privacy.status('gpc-user');
     assert.equal(status.doNotSell, true);
-    assert.equal(trail.privacy.ledger({ subject: 'gpc-user' }).at(-1).action, 'gpc');
+    assert.equal((await trail.privacy.ledger({ subject: 'gpc-user' })).at(-1).action, 'gpc');
     await c.call('/peek', { headers: { 'sec-gpc': '1' } });
-    assert.equal(trail.privacy.ledger({ subject: 'gpc-user' }).length, 1, 'recorded once');
+    assert.equal((await trail.privacy.ledger({ subject: 'gpc-user' })).length, 1, 'recorded once');
     assert.equal((await c.call('/peek')).body.ip, '203.0.0.0', 'masked address from the trusted header');
 
     await c.call('/page');
     await c.call('/peek');
-    const { events } = trail.tracking.history({ userId: 'gpc-user' });
+    const { events } = await trail.tracking.history({ userId: 'gpc-user' });
     assert.deepEqual(events.map((e) => [e.name, e.path]), [['page_view', '/page']], 'HTML GETs only');
 
     // A malformed forwarded address or user agent is dropped, with or without a cookie.
@@ -192,21 +192,21 @@ test('Hono and a plain fetch handler share the core', async () => {
   const trail = await UserTrail.open({ clock: () => now });
   const app = new Hono();
   app.use(honoSession(trail, { secure: false }));
-  app.get('/count', (c) => {
+  app.get('/count', async (c) => {
     const s = c.get('session');
-    s.set('n', (s.get('n') ?? 0) + 1);
-    return c.json({ n: s.get('n'), userId: s.userId });
+    await s.set('n', ((await s.get('n')) ?? 0) + 1);
+    return c.json({ n: await s.get('n'), userId: s.userId });
   });
-  app.post('/login', (c) => {
-    c.get('session').login('ann');
+  app.post('/login', async (c) => {
+    await c.get('session').login('ann');
     return c.json({ userId: 'ann' });
   });
-  app.post('/logout', (c) => {
-    c.get('session').logout();
+  app.post('/logout', async (c) => {
+    await c.get('session').logout();
     return c.json({});
   });
   const plain = sessionMiddleware(trail, { secure: false, cookieName: 'plain' })(async (request, { session }) => {
-    session.set('seen', true);
+    await session.set('seen', true);
     return Response.json({ id: session.id });
   });
   const honoServer = fetchServer((request) => app.fetch(request));
@@ -238,7 +238,7 @@ test('options are checked and cookies default to __Host-', async () => {
   assert.throws(() => expressSession(trail, { sameSite: 'None', secure: false }), /needs secure/);
   assert.throws(() => expressSession(trail, { cookieName: '__Host-x', domain: 'example.com' }), /__Host-/);
   const handle = sessionMiddleware(trail)(async (request, { session }) => {
-    session.set('a', 1);
+    await session.set('a', 1);
     return new Response('ok');
   });
   const res = await handle(new Request('https://example.com/'));
@@ -290,15 +290,15 @@ test('Sec-GPC from an anonymous visitor is recorded by their anonymous id, and f
     const first = (await c.call('/count', { headers: gpc })).body; // the session is created here
     assert.equal(first.userId, null);
     const anon = first.id;
-    assert.equal(trail.privacy.status(anon).doNotSell, true);
+    assert.equal((await trail.privacy.status(anon)).doNotSell, true);
     await c.call('/page', { headers: gpc });
-    assert.equal(trail.privacy.ledger({ subject: anon }).length, 1, 'recorded once');
-    const [view] = trail.tracking.history({ anonymousId: anon }).events;
+    assert.equal((await trail.privacy.ledger({ subject: anon })).length, 1, 'recorded once');
+    const [view] = (await trail.tracking.history({ anonymousId: anon })).events;
     assert.equal(view.name, 'page_view');
 
     await c.call('/login?user=ann', { method: 'POST' }); // no header on this request
-    assert.equal(trail.privacy.status('ann').doNotSell, true, 'the anonymous choice follows the user');
-    assert.equal(trail.tracking.count({ userId: 'ann' }), 2, 'the page view and the login event, now the user\'s');
+    assert.equal((await trail.privacy.status('ann')).doNotSell, true, 'the anonymous choice follows the user');
+    assert.equal((await trail.tracking.count({ userId: 'ann' })), 2, 'the page view and the login event, now the user\'s');
   } finally {
     server.close();
   }

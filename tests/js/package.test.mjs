@@ -33,14 +33,14 @@ test('opens in memory with defaults, no explicit init', async () => {
   assert.equal(trail.version, pkg.version);
   assert.equal(trail.schemaVersion, SCHEMA_VERSION);
   assert.ok(Math.abs(trail.createdAt - Date.now()) < 60_000);
-  trail.close();
+  await trail.close();
 });
 
 test('init is idempotent', async () => {
   await init();
   await init();
   const trail = await UserTrail.open({ storage: 'memory' });
-  trail.close();
+  await trail.close();
 });
 
 test('the clock option stamps creation time', async () => {
@@ -50,7 +50,7 @@ test('the clock option stamps creation time', async () => {
 
 test('export is an SQLite file the sqlite3 CLI opens', async () => {
   const trail = await UserTrail.open({ clock: () => T0 });
-  const bytes = trail.export();
+  const bytes = await trail.export();
   assert.ok(bytes instanceof Uint8Array);
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 15)), 'SQLite format 3');
   const file = join(mkdtempSync(join(tmpdir(), 'usertrail-')), 'export.sqlite');
@@ -65,7 +65,7 @@ test('export is an SQLite file the sqlite3 CLI opens', async () => {
 
 test('bytes round-trip through export and open', async () => {
   const trail = await UserTrail.open({ clock: () => T0 });
-  const copy = await UserTrail.open({ storage: { bytes: trail.export() }, clock: () => T0 + 5 });
+  const copy = await UserTrail.open({ storage: { bytes: (await trail.export()) }, clock: () => T0 + 5 });
   assert.equal(copy.createdAt, T0, 'the copy keeps the original creation time');
   assert.equal(copy.schemaVersion, SCHEMA_VERSION);
 });
@@ -83,13 +83,13 @@ test('bytes that are not a database give NOT_A_DATABASE', async () => {
 
 test('corrupt and truncated bytes give CORRUPT', async () => {
   const trail = await UserTrail.open();
-  const good = trail.export();
+  const good = await trail.export();
   const truncated = good.slice(0, good.length - 100);
   assert.equal((await thrown(() => UserTrail.open({ storage: { bytes: truncated } }))).code, 'CORRUPT');
 });
 
 test('a database from a newer schema gives SCHEMA_TOO_NEW', async () => {
-  const bytes = (await UserTrail.open()).export();
+  const bytes = await (await UserTrail.open()).export();
   new DataView(bytes.buffer, bytes.byteOffset).setUint32(60, 99); // user_version
   const err = await thrown(() => UserTrail.open({ storage: { bytes } }));
   assert.equal(err.code, 'SCHEMA_TOO_NEW');
@@ -127,8 +127,8 @@ test('OPFS outside a browser worker gives UNSUPPORTED', async () => {
 test('a closed engine throws CLOSED; close is idempotent', async () => {
   const trail = await UserTrail.open();
   assert.equal(trail.closed, false);
-  trail.close();
-  trail.close();
+  await trail.close();
+  await trail.close();
   assert.equal(trail.closed, true);
   assert.equal((await thrown(() => trail.export())).code, 'CLOSED');
   assert.equal((await thrown(() => trail.schemaVersion)).code, 'CLOSED');

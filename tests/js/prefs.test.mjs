@@ -55,7 +55,7 @@ test('define a preference of your own', async () => {
 
 test('bad values are typed errors naming the key, and setMany writes nothing', async () => {
   const { trail } = await engine();
-  const before = trail.export();
+  const before = await trail.export();
   for (const [key, value] of [
     ['appearance.theme', 'neon'],
     ['locale.language', 'not a tag'],
@@ -78,7 +78,7 @@ test('bad values are typed errors naming the key, and setMany writes nothing', a
   assert.equal(await code(() => trail.prefs.set('alice', 'appearance.theme', undefined)), 'INVALID_INPUT');
   assert.equal(await code(() => trail.prefs.define({ key: 'x', category: 'x', type: 'enum', default: 'a' })), 'INVALID_INPUT');
   assert.equal(await code(() => trail.prefs.getAll(42)), 'INVALID_INPUT');
-  assert.deepEqual(trail.export(), before);
+  assert.deepEqual((await trail.export()), before);
 });
 
 test('identify moves anonymous preferences to the user', async () => {

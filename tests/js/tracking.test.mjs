@@ -100,7 +100,7 @@ test('the outbox: take, ack, nack with the clock, stats', async () => {
 
 test('bad events get typed errors and store nothing', async () => {
   const { trail, tracking } = await engine();
-  const before = trail.export();
+  const before = await trail.export();
   const lone = String.fromCharCode(0xd800);
   const cases = [
     [{ name: 'x', ts: Number.NaN }, 'event'],
@@ -127,7 +127,7 @@ test('bad events get typed errors and store nothing', async () => {
   }
   assert.equal(await code(() => tracking.history({ userId: 'a', cursor: 'forged' })), 'INVALID_INPUT');
   assert.equal(await code(() => tracking.history({})), 'INVALID_INPUT');
-  assert.deepEqual(trail.export(), before);
+  assert.deepEqual((await trail.export()), before);
 });
 
 test('Tracker batches by size and time, and keeps ids across retries', async (t) => {
@@ -163,7 +163,7 @@ test('Tracker puts a refused batch back for the next flush', async () => {
   await tracker.flush();
   assert.deepEqual(errors, ['closed']);
   assert.equal(tracker.pending, 2);
-  trail.close();
+  await trail.close();
 });
 
 test('the Tracker reports each event the engine rejects, and caps its queue with counted drops', async (t) => {

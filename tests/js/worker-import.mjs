@@ -6,7 +6,7 @@ import { sessionMiddleware } from 'usertrail/middleware';
 
 const trail = await UserTrail.open({ clock: () => 42 });
 const handle = sessionMiddleware(trail)(async (request, { session }) => {
-  session.set('a', 1);
+  await session.set('a', 1);
   return new Response('ok');
 });
 const res = await handle(new Request('https://example.com/'));

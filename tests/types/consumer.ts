@@ -46,10 +46,10 @@ async function main(): Promise<void> {
   const version: string = trail.version;
   const schema: number = trail.schemaVersion;
   const created: number = trail.createdAt;
-  const bytes: Uint8Array = trail.export();
+  const bytes: Uint8Array = await trail.export();
   await UserTrail.open({ storage: { bytes } });
   await UserTrail.open({ storage: { opfs: { name: 'app.db', pool: 'app', directory: '.app' } } });
-  trail.close();
+  await trail.close();
   try {
     await UserTrail.open({ storage: 'opfs' });
   } catch (err) {
@@ -81,7 +81,10 @@ async function sessions(trail: UserTrail): Promise<void> {
   const list: Session[] = await trail.sessions.list('alice');
   const n: number = await trail.sessions.destroyAllForUser('alice', { exceptSessionId: list[0]?.sessionId });
   const value: unknown = await trail.sessions.get(token, 'cart');
-  const accepted: ClientContext = trail.sessions.acceptedClient({ ip: 'not an ip', userAgent: 'x' });
+  // @ts-expect-error: every engine method returns a Promise, on every host
+  const notAwaited: Session | null = trail.sessions.validate(token);
+  void notAwaited;
+  const accepted: ClientContext = await trail.sessions.acceptedClient({ ip: 'not an ip', userAgent: 'x' });
   await trail.sessions.set(token, 'cart', [1, 2]);
   const opened = await UserTrail.open({
     sessions: { idleTimeoutSecs: 60, fingerprint: 'strict', keys: [{ id: 'k1', key: new Uint8Array(32) }] },
@@ -128,30 +131,30 @@ void prefs;
 
 async function analytics(trail: UserTrail): Promise<void> {
   const a = trail.analytics;
-  const s: Summary = a.summary({ since: 0, until: Date.now(), eventType: 'page', name: ['a', 'b'] });
-  const active: ActiveUsers = a.activeUsers({ interval: 'week', timezone: 60, segment: { property: 'referrer', equals: 'x' } });
+  const s: Summary = await a.summary({ since: 0, until: Date.now(), eventType: 'page', name: ['a', 'b'] });
+  const active: ActiveUsers = await a.activeUsers({ interval: 'week', timezone: 60, segment: { property: 'referrer', equals: 'x' } });
   const users: number = active.buckets[0]?.users ?? 0;
-  const f: Funnel = a.funnel({ steps: ['view', 'buy'], windowSecs: 3600, order: 'strict', breakdown: 'plan' });
-  const r: Retention = a.retention({ cohort: 'day', periods: 7, returnEvent: 'buy' });
+  const f: Funnel = await a.funnel({ steps: ['view', 'buy'], windowSecs: 3600, order: 'strict', breakdown: 'plan' });
+  const r: Retention = await a.retention({ cohort: 'day', periods: 7, returnEvent: 'buy' });
   const cell: number | null | undefined = r.rows[0]?.counts[1];
-  const p: Paths = a.paths({ startAt: '/', items: 'path', by: 'user' });
-  a.featureUsage({ prefix: 'feature.' });
-  a.featureUsage({ features: ['a'] });
-  a.topPages({ limit: 5 });
-  a.realtime({ windowSecs: 60 });
+  const p: Paths = await a.paths({ startAt: '/', items: 'path', by: 'user' });
+  await a.featureUsage({ prefix: 'feature.' });
+  await a.featureUsage({ features: ['a'] });
+  await a.topPages({ limit: 5 });
+  await a.realtime({ windowSecs: 60 });
   a.eventBreakdown({ by: 'type' });
-  a.patterns({ length: 2, minSupport: 0.1 });
-  a.sessionDurations();
-  a.cohorts({ period: 'month', by: 'plan' });
-  trail.experiments.define({ key: 'e', variants: [{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }] });
-  const variant: string = trail.experiments.assign('e', 'alice');
-  const res: ExperimentResults = trail.experiments.results('e', { goal: 'buy' });
+  await a.patterns({ length: 2, minSupport: 0.1 });
+  await a.sessionDurations();
+  await a.cohorts({ period: 'month', by: 'plan' });
+  await trail.experiments.define({ key: 'e', variants: [{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }] });
+  const variant: string = await trail.experiments.assign('e', 'alice');
+  const res: ExperimentResults = await trail.experiments.results('e', { goal: 'buy' });
   const pValue: number | undefined = res.variants[1]?.vsControl?.pValue;
-  const e: Experiment[] = trail.experiments.list();
+  const e: Experiment[] = await trail.experiments.list();
   // @ts-expect-error: not an interval
-  a.activeUsers({ interval: 'year' });
+  await a.activeUsers({ interval: 'year' });
   // @ts-expect-error: a funnel needs steps
-  a.funnel({ windowSecs: 5 });
+  await a.funnel({ windowSecs: 5 });
   console.log(s, users, f, cell, p, variant, pValue, e);
 }
 
@@ -169,27 +172,27 @@ async function privacy(): Promise<void> {
     privacy: { policyVersion: '2026-03', requireConsent: ['analytics'], redactPii: true, purposes: ['newsletter'], retentionIntervalSecs: 3600 },
   });
   const p = trail.privacy;
-  const s: ConsentStatus = p.grant('ann', { purposes: ['analytics', 'newsletter'], source: 'banner', text: 'We count visits.' });
+  const s: ConsentStatus = await p.grant('ann', { purposes: ['analytics', 'newsletter'], source: 'banner', text: 'We count visits.' });
   const granted: boolean | undefined = s.purposes['analytics']?.granted;
-  const w: WithdrawResult = p.withdraw('ann', { purposes: ['analytics'], source: 'settings', erase: true });
+  const w: WithdrawResult = await p.withdraw('ann', { purposes: ['analytics'], source: 'settings', erase: true });
   const erasedEvents: number | undefined = w.erased['events'];
-  const gpc: ConsentStatus = p.applyGlobalPrivacyControl('ann');
-  const ledger: LedgerEntry[] = p.ledger({ subject: 'ann', limit: 10 });
-  const ok: boolean = p.verifyLedger().ok && p.verifyAudit().ok;
-  const file: ExportFile = p.export('ann', { format: 'csv', onProgress: (x: ExportProgress) => void x.rows });
+  const gpc: ConsentStatus = await p.applyGlobalPrivacyControl('ann');
+  const ledger: LedgerEntry[] = await p.ledger({ subject: 'ann', limit: 10 });
+  const ok: boolean = (await p.verifyLedger()).ok && (await p.verifyAudit()).ok;
+  const file: ExportFile = await p.export('ann', { format: 'csv', onProgress: (x: ExportProgress) => void x.rows });
   const bytes: Uint8Array = file.bytes;
-  const erased: EraseReport = p.erase('ann', { reason: 'user request', actor: 'support' });
-  const anon: AnonymizeReport = p.anonymize('bob', { vacuum: false });
-  p.vacuum();
-  p.rectify('cy', { userId: 'cyril' });
-  const audit: AuditEntry[] = p.audit({ action: 'erase', since: 0 });
-  const policy: RetentionPolicy = p.retention.set({ events: '400d', outbox: null });
-  const run: RetentionReport = p.retention.run({ dryRun: true });
-  const dropped: number = p.droppedWithoutConsent();
+  const erased: EraseReport = await p.erase('ann', { reason: 'user request', actor: 'support' });
+  const anon: AnonymizeReport = await p.anonymize('bob', { vacuum: false });
+  await p.vacuum();
+  await p.rectify('cy', { userId: 'cyril' });
+  const audit: AuditEntry[] = await p.audit({ action: 'erase', since: 0 });
+  const policy: RetentionPolicy = await p.retention.set({ events: '400d', outbox: null });
+  const run: RetentionReport = await p.retention.run({ dryRun: true });
+  const dropped: number = await p.droppedWithoutConsent();
   // @ts-expect-error: not a format
-  p.export('ann', { format: 'xml' });
+  await p.export('ann', { format: 'xml' });
   // @ts-expect-error: erasure needs a reason
-  p.erase('ann', {});
+  await p.erase('ann', {});
   console.log(granted, erasedEvents, gpc, ledger, ok, bytes, erased, anon, audit, policy, run.counts.events, dropped);
 }
 
@@ -198,10 +201,13 @@ void privacy;
 async function middleware(trail: UserTrail): Promise<void> {
   const handle = sessionMiddleware(trail, { secure: false, trackPageViews: true })(async (request, { session }) => {
     const s: RequestSession = session;
-    s.set('n', 1);
-    const n = s.get('n');
+    await s.set('n', 1);
+    const n = await s.get('n');
     const id: string | null = s.id;
-    if (s.isNew) s.login('ann');
+    if (s.isNew) await s.login('ann');
+    // @ts-expect-error: session methods return Promises
+    const sync: number = s.get('n');
+    void sync;
     return new Response(String(n) + id);
   });
   const res: Response = await handle(new Request('https://example.com/'));

@@ -5,15 +5,15 @@ import { UserTrail } from 'usertrail';
 const file = `${Deno.makeTempDirSync()}/trail.db`;
 const clock = () => 1_700_000_000_000;
 const trail = await UserTrail.open({ storage: { file }, clock });
-trail.tracking.trackBatch(Array.from({ length: 20 }, (_, i) => ({ name: 'click', userId: 'ann', properties: { i } })));
-trail.close();
+await trail.tracking.trackBatch(Array.from({ length: 20 }, (_, i) => ({ name: 'click', userId: 'ann', properties: { i } })));
+await trail.close();
 const again = await UserTrail.open({ storage: { file }, clock });
-const events = again.tracking.count({ userId: 'ann' });
+const events = await again.tracking.count({ userId: 'ann' });
 let code = null;
 try {
   await UserTrail.open({ storage: { file }, clock });
 } catch (err) {
   code = err.code;
 }
-again.close();
+await again.close();
 console.log(JSON.stringify({ events, code, bytes: Deno.statSync(file).size > 0 }));

@@ -2,7 +2,7 @@
 import { UserTrail, UserTrailError } from 'usertrail';
 
 const trail = await UserTrail.open({ storage: 'memory', clock: () => 1234 });
-const copy = await UserTrail.open({ storage: { bytes: trail.export() } });
+const copy = await UserTrail.open({ storage: { bytes: await trail.export() } });
 let code = null;
 try {
   await UserTrail.open({ storage: { bytes: new Uint8Array(3) } });

@@ -15,20 +15,20 @@ app.use(async (c, next) => {
   }
   return honoSession(trail, { secure: false, clientIp: (ctx) => ctx.req.header('cf-connecting-ip') })(c, next);
 });
-const state = (s) => ({ id: s.id, userId: s.userId, isNew: s.isNew, n: s.get('n') ?? 0 });
-app.get('/count', (c) => {
+const state = async (s) => ({ id: s.id, userId: s.userId, isNew: s.isNew, n: (await s.get('n')) ?? 0 });
+app.get('/count', async (c) => {
   const s = c.get('session');
-  s.set('n', (s.get('n') ?? 0) + 1);
-  return c.json(state(s));
+  await s.set('n', ((await s.get('n')) ?? 0) + 1);
+  return c.json(await state(s));
 });
-app.get('/peek', (c) => c.json(state(c.get('session'))));
-app.post('/login', (c) => {
-  c.get('session').login(c.req.query('user'));
-  return c.json(state(c.get('session')));
+app.get('/peek', async (c) => c.json(await state(c.get('session'))));
+app.post('/login', async (c) => {
+  await c.get('session').login(c.req.query('user'));
+  return c.json(await state(c.get('session')));
 });
-app.post('/logout', (c) => {
-  c.get('session').logout();
-  return c.json(state(c.get('session')));
+app.post('/logout', async (c) => {
+  await c.get('session').logout();
+  return c.json(await state(c.get('session')));
 });
 app.post('/advance', (c) => {
   now += Number(c.req.query('ms'));

@@ -1,0 +1,2 @@
+-- KEYS: session. The record's fields, without its state.
+return meta(KEYS[1])

@@ -1,0 +1,226 @@
+//! Stores the engine reaches through its host: an operation is data (a Lua
+//! script, with its SHA-1, the keys it touches and its arguments), and a
+//! [`Transport`] the host gives runs it on its own Redis client (`EVALSHA`,
+//! falling back to `EVAL` when the server does not know the script yet).
+//!
+//! The engine never opens a socket: in a JS host the transport is
+//! `redisStore(client)` from `usertrail/redis` over the app's node-redis or
+//! ioredis client; natively, the tests give one over the `redis` crate. Every
+//! script touches keys of one Redis Cluster hash slot (they share a `{...}`
+//! hash tag), so it works on a single server, with replicas, and on a cluster.
+//!
+//! Replies are plain: nil, integers, text and lists. Values are text, never
+//! decoded by Lua (no `cjson`, which loses integers above 2^53 and turns
+//! `[]` into `{}`): the engine writes and reads the JSON itself.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+
+use sha1::{Digest, Sha1};
+
+use crate::error::{Result, StoreError};
+use crate::kernel::ids::hex;
+
+/// A future that does not need to be `Send` (a JS Promise is not).
+pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// A Lua script the engine runs in a shared store.
+#[derive(Debug)]
+pub struct Script {
+    /// A name, for messages.
+    pub name: &'static str,
+    /// The Lua source.
+    pub source: &'static str,
+    sha1: OnceLock<String>,
+}
+
+impl Script {
+    /// A script named `name` with `source`.
+    pub const fn new(name: &'static str, source: &'static str) -> Self {
+        Self {
+            name,
+            source,
+            sha1: OnceLock::new(),
+        }
+    }
+
+    /// The SHA-1 of the source, hex, as `EVALSHA` wants it.
+    pub fn sha1(&self) -> &str {
+        self.sha1
+            .get_or_init(|| hex(&Sha1::digest(self.source.as_bytes())))
+    }
+}
+
+/// One script run: the script, the keys it touches (all of one hash slot),
+/// and its arguments, as text.
+#[derive(Debug, Clone)]
+pub struct Op<'s> {
+    /// The script.
+    pub script: &'s Script,
+    /// The keys, `KEYS` in Lua.
+    pub keys: Vec<String>,
+    /// The arguments, `ARGV` in Lua.
+    pub args: Vec<String>,
+}
+
+/// What a script returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `nil` (or Lua `false`).
+    Nil,
+    /// An integer.
+    Int(i64),
+    /// A string.
+    Text(String),
+    /// An array.
+    List(Vec<Reply>),
+}
+
+impl Reply {
+    fn garbled(&self, what: &str) -> crate::error::Error {
+        let mut shown = format!("{self:?}");
+        shown.truncate(120);
+        StoreError::Garbled {
+            detail: format!("expected {what}, got {shown}"),
+        }
+        .into()
+    }
+
+    /// The integer, or `STORAGE_ERROR`.
+    pub fn int(&self) -> Result<i64> {
+        match self {
+            Self::Int(n) => Ok(*n),
+            Self::Text(t) => t.parse().map_err(|_| self.garbled("an integer")),
+            _ => Err(self.garbled("an integer")),
+        }
+    }
+
+    /// The text, or `STORAGE_ERROR`.
+    pub fn text(&self) -> Result<&str> {
+        match self {
+            Self::Text(t) => Ok(t),
+            _ => Err(self.garbled("a string")),
+        }
+    }
+
+    /// The text, `None` for nil, or `STORAGE_ERROR`.
+    pub fn opt_text(&self) -> Result<Option<&str>> {
+        match self {
+            Self::Nil => Ok(None),
+            Self::Text(t) => Ok(Some(t)),
+            _ => Err(self.garbled("a string or nil")),
+        }
+    }
+
+    /// The list, or `STORAGE_ERROR`.
+    pub fn list(&self) -> Result<&[Reply]> {
+        match self {
+            Self::List(l) => Ok(l),
+            _ => Err(self.garbled("a list")),
+        }
+    }
+
+    /// The list of exactly `n` items, or `STORAGE_ERROR`.
+    pub fn tuple(&self, n: usize) -> Result<&[Reply]> {
+        let l = self.list()?;
+        if l.len() == n {
+            Ok(l)
+        } else {
+            Err(self.garbled(&format!("a list of {n}")))
+        }
+    }
+}
+
+/// Runs operations in a shared store, for the engine. `Send + Sync` on
+/// native targets, where an engine may move between threads.
+pub trait Transport: crate::kernel::clock::MaybeSendSync {
+    /// Runs `op`. A failure to reach the store (a closed connection, a
+    /// timeout) is `STORE_UNAVAILABLE`; a reply that is not one of [`Reply`]'s
+    /// shapes is `STORAGE_ERROR`.
+    fn run<'a>(&'a self, op: Op<'a>) -> LocalBoxFuture<'a, Result<Reply>>;
+}
+
+/// A shared store: a transport and the prefix of every key the engine
+/// writes there.
+#[derive(Clone)]
+pub struct Remote {
+    transport: std::sync::Arc<dyn Transport>,
+    prefix: String,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Remote {
+    /// A store reached through `transport`, with keys under `prefix` (1 to
+    /// 64 of letters, digits, `_`, `-`, `:` and `.`; default `ut`).
+    pub fn new(transport: std::sync::Arc<dyn Transport>, prefix: &str) -> Result<Self> {
+        let ok = !prefix.is_empty()
+            && prefix.len() <= 64
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b));
+        if !ok {
+            return Err(crate::error::Error::invalid(
+                "shared.prefix",
+                "must be 1 to 64 of letters, digits, '_', '-', ':' and '.'",
+            ));
+        }
+        Ok(Self {
+            transport,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// The prefix of every key.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The key `name` in `slot`: `<prefix>:{<slot>}:<name>`. Keys of one
+    /// slot share a Redis Cluster hash slot.
+    pub fn key(&self, slot: &str, name: &str) -> String {
+        format!("{}:{{{slot}}}:{name}", self.prefix)
+    }
+
+    /// Runs `script` with `keys` and `args`.
+    pub async fn run(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Reply> {
+        self.transport.run(Op { script, keys, args }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn scripts_know_their_sha1() {
+        static S: Script = Script::new("x", "return 1");
+        // sha1("return 1"), as redis-cli SCRIPT LOAD prints it.
+        assert_eq!(S.sha1(), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+    }
+
+    #[test]
+    fn replies_are_checked_for_shape() {
+        assert_eq!(Reply::Int(3).int().unwrap(), 3);
+        assert_eq!(Reply::Text("4".into()).int().unwrap(), 4);
+        assert!(Reply::Nil.int().is_err());
+        assert_eq!(Reply::Nil.opt_text().unwrap(), None);
+        let err = Reply::List(vec![]).tuple(2).unwrap_err();
+        assert_eq!(crate::error::ErrorCode::code(&err), "STORAGE_ERROR");
+    }
+}
