@@ -187,7 +187,7 @@ js_tests() {
   tarball=$(cd pkg && npm pack --silent --pack-destination "$ROOT/target")
   printf '{ "name": "consumer", "private": true, "type": "module" }\n' >"$consumer/package.json"
   (cd "$consumer" && npm install --no-audit --no-fund --loglevel=error "../$tarball" >/dev/null)
-  for dep in playwright-core express hono; do
+  for dep in playwright-core express hono redis ioredis; do
     ln -sfn "$ROOT/node_modules/$dep" "$consumer/node_modules/$dep"
   done
   cp -r tests/js/. "$consumer/"

@@ -125,9 +125,9 @@ pub fn prefs_fixture(trail: &UserTrail, user: &str) -> Result<()> {
             purpose: None,
         };
         prefs.define(&def)?;
-        prefs.set(user, &def.key, &(i * 10).into(), "bench")?;
+        crate::kernel::block::block_on(prefs.set(user, &def.key, &(i * 10).into(), "bench"))?;
     }
-    prefs.set(user, "appearance.theme", &"dark".into(), "bench")?;
+    crate::kernel::block::block_on(prefs.set(user, "appearance.theme", &"dark".into(), "bench"))?;
     Ok(())
 }
 
@@ -136,7 +136,7 @@ pub fn prefs_get_all(trail: &UserTrail, user: &str, n: u32) -> Result<usize> {
     let prefs = trail.prefs();
     let mut read = 0;
     for _ in 0..n {
-        read += prefs.get_all(user, None)?.len();
+        read += crate::kernel::block::block_on(prefs.get_all(user, None))?.len();
     }
     Ok(read)
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
+use crate::consent::redis::Snapshot;
 use crate::consent::PrivacyConfig;
+use crate::consent::{ANALYTICS, PERSONALIZATION};
 use crate::error::{Error, Result, StoreError};
 use crate::experiments::Experiments;
 use crate::kernel::clock::SharedClock;
@@ -16,11 +18,11 @@ use crate::session::{
     Backend, Change, ClientContext, RedisSessionStore, Session, SessionConfig, SessionObserver,
     Sessions, SqliteSessionStore,
 };
-use crate::store::remote::Remote;
+use crate::store::remote::{LocalBoxFuture, Remote};
 use crate::store::{Storage, Store, StoreOptions};
 use crate::tracking::{
-    EventInput, EventType, Maintenance, Registry, SessionLinks, SubjectMoves, Tracking,
-    TrackingConfig,
+    EventInput, EventType, Maintenance, Registry, SessionLinks, SubjectMoves, TrackStatus,
+    Tracking, TrackingConfig,
 };
 
 /// How to open a [`UserTrail`].
@@ -117,6 +119,8 @@ pub struct UserTrail {
     pref_defaults: crate::prefs::DefaultsCache,
     /// The shared store, if any.
     shared: Option<Remote>,
+    /// The shared store's subject-hash salt, read on first use.
+    shared_salt: RefCell<Option<String>>,
 }
 
 impl std::fmt::Debug for UserTrail {
@@ -156,6 +160,7 @@ impl UserTrail {
             registry: RefCell::new(None),
             pref_defaults: RefCell::new(None),
             shared: options.shared,
+            shared_salt: RefCell::new(None),
         };
         trail.privacy().run_retention_if_due()?;
         Ok(trail)
@@ -163,18 +168,22 @@ impl UserTrail {
 
     /// Preferences: definitions, values, history.
     pub fn prefs(&self) -> crate::prefs::Prefs<'_> {
-        crate::prefs::Prefs::new(
+        let prefs = crate::prefs::Prefs::new(
             self.store.conn(),
             self.clock.as_ref(),
             &self.pref_defaults,
             &self.privacy,
-        )
+        );
+        match &self.shared {
+            Some(remote) => prefs.with_shared(remote, &self.shared_salt),
+            None => prefs,
+        }
     }
 
     /// Privacy: consent and its ledger, export, erasure, rectification,
     /// anonymisation, retention and the audit log.
     pub fn privacy(&self) -> Privacy<'_> {
-        Privacy::new(
+        let privacy = Privacy::new(
             self.store.conn(),
             self.clock.as_ref(),
             &self.privacy,
@@ -182,7 +191,128 @@ impl UserTrail {
             &self.registry,
             &self.last_retention,
         )
-        .with_moves(self)
+        .with_moves(self);
+        match &self.shared {
+            Some(remote) => privacy.with_shared(remote, &self.shared_salt),
+            None => privacy,
+        }
+    }
+
+    /// The consent decisions of `subjects`, fetched from the shared store
+    /// (one round trip each) when the engine has one and something it is
+    /// about to do depends on them; `None` otherwise (the engine's own
+    /// database answers).
+    pub async fn consent_snapshot<'s>(
+        &self,
+        subjects: impl IntoIterator<Item = &'s str>,
+    ) -> Result<Option<Snapshot>> {
+        if self.shared.is_none() {
+            return Ok(None);
+        }
+        let privacy = self.privacy();
+        let Some(consent) = privacy.shared_consent() else {
+            return Ok(None);
+        };
+        Ok(Some(Snapshot::fetch(&consent, subjects).await?))
+    }
+
+    /// Whether events need their subjects' consent read before they are
+    /// stored: gating is on, or a third-party outbox withholds opt-outs.
+    fn ingest_reads_consent(&self) -> bool {
+        self.privacy.requires(ANALYTICS) || self.tracking.outbox.is_some_and(|o| o.third_party)
+    }
+
+    /// Tracks events (see [`Tracking::track_batch_parsed`]), reading the
+    /// consent that gates them from the shared store if the engine has one:
+    /// one round trip per subject in the batch.
+    pub async fn track_batch(
+        &self,
+        inputs: Vec<Result<EventInput>>,
+        partial: bool,
+    ) -> Result<Vec<crate::tracking::ItemResult>> {
+        let snapshot = if self.ingest_reads_consent() {
+            let subjects: Vec<&str> = inputs
+                .iter()
+                .flatten()
+                .flat_map(|e| [e.user_id.as_deref(), e.anonymous_id.as_deref()])
+                .flatten()
+                .collect();
+            self.consent_snapshot(subjects).await?
+        } else {
+            None
+        };
+        match &snapshot {
+            Some(s) => self
+                .tracking()
+                .with_consent(s)
+                .track_batch_parsed(inputs, partial),
+            None => self.tracking().track_batch_parsed(inputs, partial),
+        }
+    }
+
+    /// Tracks one event, as [`UserTrail::track_batch`] does.
+    pub async fn track(&self, input: EventInput) -> Result<(String, TrackStatus)> {
+        let snapshot = if self.ingest_reads_consent() {
+            let subjects = [input.user_id.as_deref(), input.anonymous_id.as_deref()];
+            self.consent_snapshot(subjects.into_iter().flatten())
+                .await?
+        } else {
+            None
+        };
+        match &snapshot {
+            Some(s) => self.tracking().with_consent(s).track(input),
+            None => self.tracking().track(input),
+        }
+    }
+
+    /// Links an anonymous id to a user ([`Tracking::identify`]); with a
+    /// shared store, the anonymous id's preferences move to the user there
+    /// too, and its consent decisions count for the user.
+    pub async fn identify(&self, anonymous_id: &str, user_id: &str) -> Result<u64> {
+        let n = self.tracking().identify(anonymous_id, user_id)?;
+        if let Some(remote) = &self.shared {
+            crate::prefs::redis::RedisPrefs::new(remote)
+                .move_subject(anonymous_id, user_id)
+                .await?;
+            if let Some(consent) = self.privacy().shared_consent() {
+                consent.merge(anonymous_id, user_id).await?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The variant of experiment `key` that `user_id` sees
+    /// ([`Experiments::assign`]), with `personalization` consent read from
+    /// the shared store if the engine has one.
+    pub async fn assign(&self, key: &str, user_id: &str) -> Result<String> {
+        let snapshot = if self.privacy.requires(PERSONALIZATION) {
+            self.consent_snapshot([user_id]).await?
+        } else {
+            None
+        };
+        let tracking = match &snapshot {
+            Some(s) => self.tracking().with_consent(s),
+            None => self.tracking(),
+        };
+        Experiments::new(self.store.conn(), self.clock.as_ref(), tracking).assign(key, user_id)
+    }
+
+    /// Leases queued events ([`Tracking::outbox_take`]); for a third-party
+    /// collector, the subjects' `sale_share` decisions are read from the
+    /// shared store first if the engine has one.
+    pub async fn outbox_take(&self, max: u32) -> Result<Option<crate::tracking::Batch>> {
+        let subjects = if self.shared.is_some() {
+            self.tracking().outbox_subjects(max)?
+        } else {
+            Vec::new()
+        };
+        match self
+            .consent_snapshot(subjects.iter().map(String::as_str))
+            .await?
+        {
+            Some(s) if !subjects.is_empty() => self.tracking().with_consent(&s).outbox_take(max),
+            _ => self.tracking().outbox_take(max),
+        }
     }
 
     /// Tracking: events, schemas, history, identity, the outbox.
@@ -282,7 +412,11 @@ impl UserTrail {
 }
 
 impl SessionObserver for UserTrail {
-    fn fingerprint_mismatch(&self, session: &Session, client: &ClientContext<'_>) -> Result<()> {
+    fn fingerprint_mismatch<'s>(
+        &'s self,
+        session: &'s Session,
+        client: &'s ClientContext<'s>,
+    ) -> LocalBoxFuture<'s, Result<()>> {
         let event = EventInput {
             event_type: Some(EventType::Session),
             name: "session.fingerprint_mismatch".into(),
@@ -292,10 +426,17 @@ impl SessionObserver for UserTrail {
             user_agent: client.user_agent.map(str::to_owned),
             ..EventInput::default()
         };
-        self.tracking().track(event).map(|_| ())
+        Box::pin(async move { self.track(event).await.map(|_| ()) })
     }
 
-    fn changed(&self, change: &Change<'_>) -> Result<()> {
+    fn changed<'s>(&'s self, change: &'s Change<'s>) -> LocalBoxFuture<'s, Result<()>> {
+        Box::pin(self.record_change(change))
+    }
+}
+
+impl UserTrail {
+    /// Audits a session change and records its tracking event.
+    async fn record_change(&self, change: &Change<'_>) -> Result<()> {
         use serde_json::json;
         // Audited: who logged in, which device was signed out, logouts
         // everywhere. Never a token.
@@ -330,8 +471,9 @@ impl SessionObserver for UserTrail {
         }
         if self.tracking.session_events {
             // Analytics, best effort: the session change has happened
-            // whatever becomes of its event (consent gating may drop it).
-            let _ = self.tracking().track(session_event(change));
+            // whatever becomes of its event (consent gating may drop it, the
+            // shared store may be unreachable).
+            let _ = self.track(session_event(change)).await;
         }
         Ok(())
     }

@@ -73,7 +73,7 @@ fn anonymize_keeps_aggregates_and_unlinks_the_person() {
         count(&trail, "SELECT count(*) FROM events WHERE user_id LIKE 'anon-%' AND (ip_masked IS NOT NULL OR user_agent IS NOT NULL)"),
         0
     );
-    assert!(trail.privacy().verify_ledger().unwrap().ok);
+    assert!(trail.privacy().verify_ledger(None, None).now().unwrap().ok);
 }
 
 #[test]
@@ -114,10 +114,11 @@ fn rectify_renames_everywhere_and_the_trail_follows() {
     ] {
         assert!(count(&trail, sql) > 0, "{sql}");
     }
-    assert!(p.status("ann-marie").unwrap().purposes["analytics"].granted);
+    assert!(p.status("ann-marie").now().unwrap().purposes["analytics"].granted);
     // The ledger keeps what was recorded, and the new name finds it.
     let export = p
         .export("ann-marie", ExportFormat::Json, None, &mut |_| {})
+        .now()
         .unwrap();
     assert_eq!(export.counts["consent_ledger"], 1);
     assert!(export.counts["audit_log"] >= 2);
@@ -150,6 +151,7 @@ fn rectify_renames_everywhere_and_the_trail_follows() {
             vacuum: None,
         },
     )
+    .now()
     .unwrap();
     assert_eq!(
         count(
@@ -158,7 +160,7 @@ fn rectify_renames_everywhere_and_the_trail_follows() {
         ),
         0
     );
-    assert!(p.verify_ledger().unwrap().ok && p.verify_audit().unwrap().ok);
+    assert!(p.verify_ledger(None, None).now().unwrap().ok && p.verify_audit().unwrap().ok);
 }
 
 #[test]

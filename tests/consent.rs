@@ -6,6 +6,8 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
+#[allow(unused_imports)]
+use common::Now;
 
 use std::sync::Arc;
 
@@ -61,22 +63,28 @@ fn count(trail: &UserTrail, sql: &str) -> i64 {
 fn status_follows_grants_and_withdrawals_and_asks_again_after_a_policy_bump() {
     let (trail, clock) = open_privacy(PrivacyConfig::default());
     let p = trail.privacy();
-    let before = p.status("ann").unwrap();
+    let before = p.status("ann").now().unwrap();
     assert!(!before.decided && !before.needs_reconsent && before.do_not_sell);
     assert!(before.purposes["necessary"].granted);
     assert!(!before.purposes["analytics"].granted);
 
-    let s = p.grant("ann", &grant(&["analytics", "marketing"])).unwrap();
+    let s = p
+        .grant("ann", &grant(&["analytics", "marketing"]))
+        .now()
+        .unwrap();
     assert!(s.decided && s.purposes["analytics"].granted && s.purposes["marketing"].granted);
     assert_eq!(s.purposes["analytics"].policy_version.as_deref(), Some("1"));
     clock.advance(1000);
-    let (s, erased) = p.withdraw("ann", &withdraw(&["marketing"], false)).unwrap();
+    let (s, erased) = p
+        .withdraw("ann", &withdraw(&["marketing"], false))
+        .now()
+        .unwrap();
     assert!(erased.is_empty());
     assert!(s.purposes["analytics"].granted && !s.purposes["marketing"].granted);
     assert_eq!(s.purposes["marketing"].source.as_deref(), Some("settings"));
 
     // The proof: text hash, masked IP, user agent; never the raw IP.
-    let ledger = p.ledger(Some("ann"), None, None).unwrap();
+    let ledger = p.ledger(Some("ann"), None, None).now().unwrap();
     assert_eq!(ledger.len(), 2);
     assert_eq!(ledger[0].ip_masked.as_deref(), Some("203.0.0.0"));
     assert_eq!(ledger[0].text_hash.as_ref().map(String::len), Some(64));
@@ -94,7 +102,7 @@ fn status_follows_grants_and_withdrawals_and_asks_again_after_a_policy_bump() {
             }),
     )
     .unwrap();
-    let s = bumped.privacy().status("ann").unwrap();
+    let s = bumped.privacy().status("ann").now().unwrap();
     assert!(s.needs_reconsent && s.purposes["analytics"].needs_reconsent);
     assert!(
         s.purposes["analytics"].granted,
@@ -103,6 +111,7 @@ fn status_follows_grants_and_withdrawals_and_asks_again_after_a_policy_bump() {
     let s = bumped
         .privacy()
         .grant("ann", &grant(&["analytics", "marketing"]))
+        .now()
         .unwrap();
     assert!(!s.needs_reconsent);
     assert_eq!(s.purposes["analytics"].policy_version.as_deref(), Some("2"));
@@ -117,42 +126,45 @@ fn bad_consent_input_is_refused_and_writes_nothing() {
     let (trail, _) = open_privacy(config);
     let p = trail.privacy();
     assert_eq!(
-        err_code(p.grant("ann", &grant(&["tracking"]))),
+        err_code(p.grant("ann", &grant(&["tracking"])).now()),
         "UNKNOWN_PURPOSE"
     );
     assert_eq!(
-        err_code(p.grant("", &grant(&["analytics"]))),
+        err_code(p.grant("", &grant(&["analytics"])).now()),
         "INVALID_INPUT"
     );
     assert_eq!(
-        err_code(p.grant(&"x".repeat(300), &grant(&["analytics"]))),
+        err_code(p.grant(&"x".repeat(300), &grant(&["analytics"])).now()),
         "INVALID_INPUT"
     );
     assert_eq!(
-        err_code(p.grant("a\nb", &grant(&["analytics"]))),
+        err_code(p.grant("a\nb", &grant(&["analytics"])).now()),
         "INVALID_INPUT"
     );
-    assert_eq!(err_code(p.grant("ann", &grant(&[]))), "INVALID_INPUT");
+    assert_eq!(err_code(p.grant("ann", &grant(&[])).now()), "INVALID_INPUT");
     let mut bad_ip = grant(&["analytics"]);
     bad_ip.ip = Some("not an ip".into());
-    assert_eq!(err_code(p.grant("ann", &bad_ip)), "INVALID_INPUT");
+    assert_eq!(err_code(p.grant("ann", &bad_ip).now()), "INVALID_INPUT");
     let mut bad_version = grant(&["analytics"]);
     bad_version.policy_version = Some("two words".into());
-    assert_eq!(err_code(p.grant("ann", &bad_version)), "INVALID_INPUT");
+    assert_eq!(
+        err_code(p.grant("ann", &bad_version).now()),
+        "INVALID_INPUT"
+    );
     let mut no_source = grant(&["analytics"]);
     no_source.source = String::new();
-    assert_eq!(err_code(p.grant("ann", &no_source)), "INVALID_INPUT");
+    assert_eq!(err_code(p.grant("ann", &no_source).now()), "INVALID_INPUT");
     assert_eq!(
-        err_code(p.withdraw("ann", &withdraw(&["necessary"], false))),
+        err_code(p.withdraw("ann", &withdraw(&["necessary"], false)).now()),
         "INVALID_INPUT"
     );
     assert_eq!(count(&trail, "SELECT count(*) FROM consent_ledger"), 0);
     assert_eq!(count(&trail, "SELECT count(*) FROM audit_log"), 0);
     // A custom purpose, and SQL-looking text taken literally.
     let odd = "ann'); DROP TABLE events; --";
-    p.grant(odd, &grant(&["newsletter"])).unwrap();
-    assert!(p.status(odd).unwrap().purposes["newsletter"].granted);
-    assert!(!p.status("ann").unwrap().purposes["newsletter"].granted);
+    p.grant(odd, &grant(&["newsletter"])).now().unwrap();
+    assert!(p.status(odd).now().unwrap().purposes["newsletter"].granted);
+    assert!(!p.status("ann").now().unwrap().purposes["newsletter"].granted);
     assert_eq!(count(&trail, "SELECT count(*) FROM events"), 0);
 }
 
@@ -162,9 +174,9 @@ fn ledger_and_audit_find_edited_and_removed_rows() {
     let p = trail.privacy();
     for (i, who) in ["ann", "bob", "cy", "dee"].iter().enumerate() {
         clock.advance(1000 * i as i64);
-        p.grant(who, &grant(&["analytics"])).unwrap();
+        p.grant(who, &grant(&["analytics"])).now().unwrap();
     }
-    assert!(p.verify_ledger().unwrap().ok);
+    assert!(p.verify_ledger(None, None).now().unwrap().ok);
     let audit = p.verify_audit().unwrap();
     assert!(audit.ok && audit.checked == 4, "{audit:?}");
     let conn = trail.store().conn();
@@ -175,7 +187,7 @@ fn ledger_and_audit_find_edited_and_removed_rows() {
         [],
     )
     .unwrap();
-    let r = p.verify_ledger().unwrap();
+    let r = p.verify_ledger(None, None).now().unwrap();
     assert!(!r.ok);
     assert_eq!(r.problems[0].seq, 2, "{r:?}");
     assert!(r.problems[0].problem.contains("edited"));
@@ -184,7 +196,7 @@ fn ledger_and_audit_find_edited_and_removed_rows() {
         [],
     )
     .unwrap();
-    assert!(p.verify_ledger().unwrap().ok);
+    assert!(p.verify_ledger(None, None).now().unwrap().ok);
 
     // Proof details are covered too.
     conn.execute(
@@ -192,13 +204,13 @@ fn ledger_and_audit_find_edited_and_removed_rows() {
         [],
     )
     .unwrap();
-    let r = p.verify_ledger().unwrap();
+    let r = p.verify_ledger(None, None).now().unwrap();
     assert_eq!((r.ok, r.problems[0].seq), (false, 3));
 
     // Remove a middle row and the last row.
     conn.execute("DELETE FROM consent_ledger WHERE seq IN (2, 4)", [])
         .unwrap();
-    let r = p.verify_ledger().unwrap();
+    let r = p.verify_ledger(None, None).now().unwrap();
     let seqs: Vec<i64> = r.problems.iter().map(|x| x.seq).collect();
     assert!(seqs.contains(&3) && seqs.contains(&4), "{r:?}");
 
@@ -243,7 +255,7 @@ fn events_need_analytics_consent_when_the_engine_requires_it() {
     disguised.event_type = Some(EventType::Session);
     assert_eq!(t.track(disguised).unwrap().1, TrackStatus::NoConsent);
 
-    p.grant("a-1", &grant(&["analytics"])).unwrap();
+    p.grant("a-1", &grant(&["analytics"])).now().unwrap();
     assert_eq!(
         t.track(page(None, Some("a-1"))).unwrap().1,
         TrackStatus::Stored
@@ -254,7 +266,9 @@ fn events_need_analytics_consent_when_the_engine_requires_it() {
         t.track(page(Some("ann"), None)).unwrap().1,
         TrackStatus::Stored
     );
-    p.withdraw("ann", &withdraw(&["analytics"], false)).unwrap();
+    p.withdraw("ann", &withdraw(&["analytics"], false))
+        .now()
+        .unwrap();
     let batch = t
         .track_batch(
             vec![page(Some("ann"), None), page(None, Some("a-1"))],
@@ -282,12 +296,16 @@ fn withdrawing_with_erase_deletes_what_the_purpose_collected() {
     let p = trail.privacy();
     let t = trail.tracking();
     p.grant("ann", &grant(&["analytics", "personalization"]))
+        .now()
         .unwrap();
     for _ in 0..3 {
         t.track(page(Some("ann"), None)).unwrap();
     }
     t.track(page(Some("bob"), None)).unwrap();
-    let (_, counts) = p.withdraw("ann", &withdraw(&["analytics"], true)).unwrap();
+    let (_, counts) = p
+        .withdraw("ann", &withdraw(&["analytics"], true))
+        .now()
+        .unwrap();
     assert_eq!(counts["events"], 3);
     assert_eq!(counts["rollup_user_hours"], 1);
     assert_eq!(
@@ -326,13 +344,18 @@ fn personalization_gates_preferences_and_experiments() {
     unknown.purpose = Some("tracking".into());
     assert_eq!(err_code(prefs.define(&unknown)), "UNKNOWN_PURPOSE");
     assert_eq!(
-        err_code(prefs.set("ann", "shop.recommendations", &json!(true), "settings")),
+        err_code(
+            prefs
+                .set("ann", "shop.recommendations", &json!(true), "settings")
+                .now()
+        ),
         "CONSENT_REQUIRED"
     );
     assert_eq!(count(&trail, "SELECT count(*) FROM prefs"), 0);
     // Preferences without a purpose are not gated.
     prefs
         .set("ann", "appearance.theme", &json!("dark"), "settings")
+        .now()
         .unwrap();
 
     let ex = trail.experiments();
@@ -358,13 +381,15 @@ fn personalization_gates_preferences_and_experiments() {
     assert_eq!(count(&trail, "SELECT count(*) FROM events"), 0);
 
     let p = trail.privacy();
-    p.grant("ann", &grant(&["personalization"])).unwrap();
+    p.grant("ann", &grant(&["personalization"])).now().unwrap();
     prefs
         .set("ann", "shop.recommendations", &json!(true), "settings")
+        .now()
         .unwrap();
     assert_eq!(ex.assign("buy_button", "ann").unwrap(), "green");
     let (_, counts) = p
         .withdraw("ann", &withdraw(&["personalization"], true))
+        .now()
         .unwrap();
     assert_eq!(counts["experiment_assignments"], 1);
     assert_eq!(counts["prefs"], 1);
@@ -382,12 +407,13 @@ fn global_privacy_control_opts_out_of_sale_and_marketing() {
     let (trail, _) = open_privacy(PrivacyConfig::default());
     let p = trail.privacy();
     p.grant("ann", &grant(&["sale_share", "marketing", "analytics"]))
+        .now()
         .unwrap();
-    assert!(!p.status("ann").unwrap().do_not_sell);
-    let s = p.apply_global_privacy_control("ann", None).unwrap();
+    assert!(!p.status("ann").now().unwrap().do_not_sell);
+    let s = p.apply_global_privacy_control("ann", None).now().unwrap();
     assert!(s.do_not_sell);
     assert!(!s.purposes["marketing"].granted && s.purposes["analytics"].granted);
-    let ledger = p.ledger(Some("ann"), None, None).unwrap();
+    let ledger = p.ledger(Some("ann"), None, None).now().unwrap();
     assert_eq!(ledger.last().unwrap().action, "gpc");
     assert_eq!(ledger.last().unwrap().source, "gpc");
     let audit = p.audit(&AuditFilter {
@@ -396,5 +422,5 @@ fn global_privacy_control_opts_out_of_sale_and_marketing() {
     });
     let actions: Vec<String> = audit.unwrap().into_iter().map(|e| e.action).collect();
     assert_eq!(actions, ["consent.grant", "consent.gpc"]);
-    assert!(p.verify_ledger().unwrap().ok && p.verify_audit().unwrap().ok);
+    assert!(p.verify_ledger(None, None).now().unwrap().ok && p.verify_audit().unwrap().ok);
 }

@@ -215,11 +215,14 @@ fn a_ccpa_opt_out_stops_events_leaving_for_a_third_party_collector() {
             ..WithdrawOptions::default()
         },
     )
+    .now()
     .unwrap();
-    p.apply_global_privacy_control("gpc", None).unwrap();
-    p.grant("yes", &grant(&["sale_share"])).unwrap();
+    p.apply_global_privacy_control("gpc", None).now().unwrap();
+    p.grant("yes", &grant(&["sale_share"])).now().unwrap();
     // An anonymous visitor who opted out, later identified: still out.
-    p.apply_global_privacy_control("anon-1", None).unwrap();
+    p.apply_global_privacy_control("anon-1", None)
+        .now()
+        .unwrap();
     trail.tracking().identify("anon-1", "later").unwrap();
     queued(
         &trail,
@@ -255,6 +258,7 @@ fn a_ccpa_opt_out_stops_events_leaving_for_a_third_party_collector() {
     trail
         .privacy()
         .apply_global_privacy_control("gpc", None)
+        .now()
         .unwrap();
     queued(&trail, &[("gpc", "")]);
     assert_eq!(
@@ -294,7 +298,10 @@ fn consent_under_an_old_policy_counts_only_when_the_engine_allows_it() {
         ..PrivacyConfig::default()
     };
     let (v1, clock) = with(TrackingConfig::default(), gated("1", false));
-    v1.privacy().grant("ann", &grant(&["analytics"])).unwrap();
+    v1.privacy()
+        .grant("ann", &grant(&["analytics"]))
+        .now()
+        .unwrap();
     let bytes = v1.export().unwrap();
     let reopen = |config: PrivacyConfig| {
         UserTrail::open(
@@ -313,7 +320,7 @@ fn consent_under_an_old_policy_counts_only_when_the_engine_allows_it() {
 
     // Policy 2, advisory: reported, still granted.
     let advisory = reopen(gated("2", false));
-    let status = advisory.privacy().status("ann").unwrap();
+    let status = advisory.privacy().status("ann").now().unwrap();
     assert!(status.needs_reconsent && status.purposes["analytics"].granted);
     assert_eq!(
         advisory.tracking().track(page()).unwrap().1,
@@ -322,7 +329,7 @@ fn consent_under_an_old_policy_counts_only_when_the_engine_allows_it() {
 
     // Policy 2, required: not granted until re-consent.
     let strict = reopen(gated("2", true));
-    let status = strict.privacy().status("ann").unwrap();
+    let status = strict.privacy().status("ann").now().unwrap();
     assert!(status.needs_reconsent && !status.purposes["analytics"].granted);
     assert_eq!(
         strict.tracking().track(page()).unwrap().1,
@@ -331,8 +338,9 @@ fn consent_under_an_old_policy_counts_only_when_the_engine_allows_it() {
     strict
         .privacy()
         .grant("ann", &grant(&["analytics"]))
+        .now()
         .unwrap();
-    assert!(strict.privacy().status("ann").unwrap().purposes["analytics"].granted);
+    assert!(strict.privacy().status("ann").now().unwrap().purposes["analytics"].granted);
     assert_eq!(
         strict.tracking().track(page()).unwrap().1,
         TrackStatus::Stored
@@ -364,8 +372,9 @@ fn logins_device_sign_outs_and_preference_changes_are_audited_without_secrets() 
             &json!("Europe/Lisbon"),
             "settings",
         )
+        .now()
         .unwrap();
-    prefs.reset("ann", None, "settings").unwrap();
+    prefs.reset("ann", None, "settings").now().unwrap();
     let entries = trail
         .privacy()
         .audit(&AuditFilter {
@@ -461,12 +470,13 @@ fn erase_someone(trail: &UserTrail) {
     trail
         .privacy()
         .grant("bob", &grant(&["analytics"]))
+        .now()
         .unwrap();
     let options = usertrail::privacy::EraseOptions {
         reason: "user request".into(),
         ..Default::default()
     };
-    trail.privacy().erase("bob", &options).unwrap();
+    trail.privacy().erase("bob", &options).now().unwrap();
 }
 
 #[test]
@@ -477,13 +487,14 @@ fn a_chain_rewritten_from_inside_is_caught_by_its_anchor_and_by_its_key() {
     erase_someone(&trail);
     let anchor: Mark = trail.privacy().audit_head().unwrap();
     assert!(anchor.seq >= 2);
-    let ledger_anchor = trail.privacy().ledger_head().unwrap();
+    let ledger_anchor = trail.privacy().ledger_head(None).now().unwrap();
     assert_eq!(ledger_anchor.seq, 1);
     assert!(trail.privacy().verify_audit_against(&anchor).unwrap().ok);
     assert!(
         trail
             .privacy()
-            .verify_ledger_against(&ledger_anchor)
+            .verify_ledger(None, Some(&ledger_anchor))
+            .now()
             .unwrap()
             .ok
     );
@@ -526,7 +537,7 @@ fn a_chain_rewritten_from_inside_is_caught_by_its_anchor_and_by_its_key() {
     let (keyed, clock) = with(TrackingConfig::default(), key());
     erase_someone(&keyed);
     assert!(keyed.privacy().verify_audit().unwrap().ok);
-    assert!(keyed.privacy().verify_ledger().unwrap().ok);
+    assert!(keyed.privacy().verify_ledger(None, None).now().unwrap().ok);
     let bytes = keyed.export().unwrap();
     let forged = forge_audit(bytes.clone());
     let reopen = |bytes: Vec<u8>, privacy: PrivacyConfig| {
@@ -564,7 +575,7 @@ fn a_chain_rewritten_from_inside_is_caught_by_its_anchor_and_by_its_key() {
     let r = keyless.privacy().verify_audit().unwrap();
     assert!(!r.ok && r.problems.iter().any(|p| p.problem.contains("chainKey")));
     assert_eq!(
-        code(keyless.privacy().grant("ann", &grant(&["analytics"]))),
+        code(keyless.privacy().grant("ann", &grant(&["analytics"])).now()),
         "KEY_MISSING"
     );
     // A short key is refused at open.
@@ -660,6 +671,7 @@ fn csv_exports_parse_back_and_never_open_as_formulas() {
     let file = trail
         .privacy()
         .export("ann", ExportFormat::Csv, None, &mut |_| {})
+        .now()
         .unwrap();
     let files = unzip(&file.bytes);
     let events = &files.iter().find(|(n, _)| n == "events.csv").unwrap().1;

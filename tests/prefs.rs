@@ -39,7 +39,7 @@ fn map(v: Value) -> Map<String, Value> {
 fn built_in_definitions_and_their_defaults() {
     let (trail, _) = engine(SessionConfig::default());
     let p = trail.prefs();
-    let all = p.get_all("alice", None).unwrap();
+    let all = p.get_all("alice", None).now().unwrap();
     let keys: Vec<&str> = all.iter().map(|v| v.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -57,16 +57,19 @@ fn built_in_definitions_and_their_defaults() {
     );
     assert!(all.iter().all(|v| v.is_default && v.updated_at.is_none()));
     assert_eq!(
-        p.get("alice", "appearance.theme").unwrap().value,
+        p.get("alice", "appearance.theme").now().unwrap().value,
         json!("system")
     );
     assert_eq!(
-        p.get("alice", "notifications.digest").unwrap().value,
+        p.get("alice", "notifications.digest").now().unwrap().value,
         json!("weekly")
     );
-    let notifications = p.get_all("alice", Some("notifications")).unwrap();
+    let notifications = p.get_all("alice", Some("notifications")).now().unwrap();
     assert_eq!(notifications.len(), 3);
-    assert_eq!(code(p.get("alice", "no.such.key")), "UNKNOWN_PREFERENCE");
+    assert_eq!(
+        code(p.get("alice", "no.such.key").now()),
+        "UNKNOWN_PREFERENCE"
+    );
 }
 
 #[test]
@@ -83,6 +86,7 @@ fn overrides_reset_and_redefinition() {
     clock.advance(MIN);
     let v = p
         .set("alice", "editor.font_size", &json!(16), "settings")
+        .now()
         .unwrap();
     assert_eq!(
         (v.value, v.is_default, v.updated_at),
@@ -97,23 +101,33 @@ fn overrides_reset_and_redefinition() {
         json!(12),
     ))
     .unwrap();
-    assert_eq!(p.get("alice", "editor.font_size").unwrap().value, json!(16));
-    assert_eq!(p.get("bob", "editor.font_size").unwrap().value, json!(12));
+    assert_eq!(
+        p.get("alice", "editor.font_size").now().unwrap().value,
+        json!(16)
+    );
+    assert_eq!(
+        p.get("bob", "editor.font_size").now().unwrap().value,
+        json!(12)
+    );
 
     assert_eq!(
         p.reset("alice", Some("editor.font_size"), "settings")
+            .now()
             .unwrap(),
         1
     );
-    let v = p.get("alice", "editor.font_size").unwrap();
+    let v = p.get("alice", "editor.font_size").now().unwrap();
     assert_eq!((v.value, v.is_default), (json!(12), true));
     p.set("alice", "appearance.theme", &json!("dark"), "settings")
+        .now()
         .unwrap();
     p.set("alice", "notifications.push", &json!(true), "settings")
+        .now()
         .unwrap();
-    assert_eq!(p.reset("alice", None, "settings").unwrap(), 2);
+    assert_eq!(p.reset("alice", None, "settings").now().unwrap(), 2);
     assert!(p
         .get_all("alice", None)
+        .now()
         .unwrap()
         .iter()
         .all(|v| v.is_default));
@@ -147,13 +161,14 @@ fn every_type_refuses_bad_values_naming_the_key() {
         ("ui.layout", json!({ "panels": "x".repeat(100) })),
     ];
     for (key, value) in cases {
-        match trail.prefs().set("alice", key, &value, "settings") {
+        match trail.prefs().set("alice", key, &value, "settings").now() {
             Err(usertrail::Error::InvalidInput { field, .. }) => assert_eq!(field, key, "{value}"),
             other => panic!("{key} = {value}: {other:?}"),
         }
     }
-    assert!(trail.prefs().history("alice").unwrap().is_empty());
+    assert!(trail.prefs().history("alice").now().unwrap().is_empty());
     p.set("alice", "locale.language", &json!("zh-Hant-TW"), "settings")
+        .now()
         .unwrap();
     p.set(
         "alice",
@@ -161,6 +176,7 @@ fn every_type_refuses_bad_values_naming_the_key() {
         &json!("America/Argentina/Buenos_Aires"),
         "settings",
     )
+    .now()
     .unwrap();
 }
 
@@ -170,6 +186,7 @@ fn set_many_is_all_or_nothing() {
     trail
         .prefs()
         .set("alice", "appearance.theme", &json!("dark"), "settings")
+        .now()
         .unwrap();
     let before = trail.export().unwrap();
     let batch = map(json!({
@@ -178,21 +195,26 @@ fn set_many_is_all_or_nothing() {
         "notifications.digest": "hourly",
     }));
     assert_eq!(
-        code(trail.prefs().set_many("alice", &batch, "settings")),
+        code(trail.prefs().set_many("alice", &batch, "settings").now()),
         "INVALID_INPUT"
     );
     let unknown = map(json!({ "appearance.theme": "light", "nope": 1 }));
     assert_eq!(
-        code(trail.prefs().set_many("alice", &unknown, "settings")),
+        code(trail.prefs().set_many("alice", &unknown, "settings").now()),
         "UNKNOWN_PREFERENCE"
     );
     assert_eq!(trail.export().unwrap(), before, "a refused set_many wrote");
     let good = map(json!({ "appearance.theme": "light", "notifications.push": true }));
-    trail.prefs().set_many("alice", &good, "settings").unwrap();
+    trail
+        .prefs()
+        .set_many("alice", &good, "settings")
+        .now()
+        .unwrap();
     assert_eq!(
         trail
             .prefs()
             .get("alice", "notifications.push")
+            .now()
             .unwrap()
             .value,
         json!(true)
@@ -204,15 +226,18 @@ fn history_keeps_every_change_in_order() {
     let (trail, clock) = engine(SessionConfig::default());
     let p = trail.prefs();
     p.set("alice", "appearance.theme", &json!("dark"), "settings")
+        .now()
         .unwrap();
     clock.advance(MIN);
     p.set("alice", "appearance.theme", &json!("dark"), "settings")
+        .now()
         .unwrap(); // no change, no entry
     p.set("alice", "appearance.theme", &json!("light"), "support")
+        .now()
         .unwrap();
     clock.advance(MIN);
-    p.reset("alice", None, "settings").unwrap();
-    let h = p.history("alice").unwrap();
+    p.reset("alice", None, "settings").now().unwrap();
+    let h = p.history("alice").now().unwrap();
     let summary: Vec<_> = h
         .iter()
         .map(|c| {
@@ -244,10 +269,13 @@ fn identify_moves_anonymous_preferences_to_the_user() {
     let (trail, _) = engine(SessionConfig::default());
     let p = trail.prefs();
     p.set("anon-1", "appearance.theme", &json!("dark"), "banner")
+        .now()
         .unwrap();
     p.set("anon-1", "locale.language", &json!("fr"), "banner")
+        .now()
         .unwrap();
     p.set("alice", "locale.language", &json!("de"), "settings")
+        .now()
         .unwrap();
     trail
         .tracking()
@@ -259,20 +287,21 @@ fn identify_moves_anonymous_preferences_to_the_user() {
         .unwrap();
     trail.tracking().identify("anon-1", "alice").unwrap();
     assert_eq!(
-        p.get("alice", "appearance.theme").unwrap().value,
+        p.get("alice", "appearance.theme").now().unwrap().value,
         json!("dark")
     );
     assert_eq!(
-        p.get("alice", "locale.language").unwrap().value,
+        p.get("alice", "locale.language").now().unwrap().value,
         json!("de"),
         "the user's own value stays"
     );
     assert!(p
         .get_all("anon-1", None)
+        .now()
         .unwrap()
         .iter()
         .all(|v| v.is_default));
-    assert_eq!(p.history("alice").unwrap().len(), 3);
+    assert_eq!(p.history("alice").now().unwrap().len(), 3);
 }
 
 #[test]
@@ -302,13 +331,16 @@ fn bad_definitions_and_subjects_are_refused() {
         code(p.define(&def("x.'); DROP", "x", PrefType::Bool, json!(true)))),
         "INVALID_INPUT"
     );
-    assert_eq!(code(p.get_all("", None)), "INVALID_INPUT");
+    assert_eq!(code(p.get_all("", None).now()), "INVALID_INPUT");
     assert_eq!(
-        code(p.set("a\u{0}b", "appearance.theme", &json!("dark"), "x")),
+        code(
+            p.set("a\u{0}b", "appearance.theme", &json!("dark"), "x")
+                .now()
+        ),
         "INVALID_INPUT"
     );
     assert_eq!(
-        code(p.set("alice", "appearance.theme", &json!("dark"), "")),
+        code(p.set("alice", "appearance.theme", &json!("dark"), "").now()),
         "INVALID_INPUT"
     );
 }

@@ -5,6 +5,8 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
+#[allow(unused_imports)]
+use common::Now;
 
 use common::contains;
 use common::dataset::*;
@@ -39,6 +41,7 @@ fn export_has_every_row_about_the_subject_and_nothing_else() {
         .export("ann", ExportFormat::Json, Some("support"), &mut |_| {
             calls += 1
         })
+        .now()
         .unwrap();
     assert_eq!(calls, 12, "one progress call per table");
     for ((table, _), &n) in expected.iter().zip(&direct) {
@@ -71,6 +74,7 @@ fn export_has_every_row_about_the_subject_and_nothing_else() {
     // The same rows in the other formats.
     let nd = p
         .export("ann", ExportFormat::Ndjson, None, &mut |_| {})
+        .now()
         .unwrap();
     assert_eq!(
         nd.counts["audit_log"],
@@ -88,6 +92,7 @@ fn export_has_every_row_about_the_subject_and_nothing_else() {
     assert_eq!(lines[0]["version"], 1);
     let csv = p
         .export("ann", ExportFormat::Csv, None, &mut |_| {})
+        .now()
         .unwrap();
     assert!(csv.bytes.starts_with(b"PK\x03\x04") && csv.mime_type == "application/zip");
     for name in [
@@ -100,6 +105,7 @@ fn export_has_every_row_about_the_subject_and_nothing_else() {
     }
     let db = p
         .export("ann", ExportFormat::Sqlite, None, &mut |_| {})
+        .now()
         .unwrap();
     assert!(db.bytes.starts_with(b"SQLite format 3\0"));
     assert!(db.file_name.ends_with(".sqlite"));
@@ -124,6 +130,7 @@ fn sqlite_export_opens_on_its_own() {
     let db = trail
         .privacy()
         .export("bob", ExportFormat::Sqlite, None, &mut |_| {})
+        .now()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bob.sqlite");
@@ -169,6 +176,7 @@ fn erase_leaves_no_bytes_of_the_subject_and_keeps_everyone_else() {
                 vacuum: None,
             },
         )
+        .now()
         .unwrap();
     assert_eq!(report.ids, 2);
     assert_eq!(report.counts["events"], 8);
@@ -195,7 +203,7 @@ fn erase_leaves_no_bytes_of_the_subject_and_keeps_everyone_else() {
 
     // What remains: a tombstone and ledger rows under the salted hash.
     let p = trail.privacy();
-    assert!(p.verify_ledger().unwrap().ok && p.verify_audit().unwrap().ok);
+    assert!(p.verify_ledger(None, None).now().unwrap().ok && p.verify_audit().unwrap().ok);
     let tomb = p.audit(&AuditFilter {
         action: Some("erase".into()),
         ..AuditFilter::default()
@@ -223,6 +231,7 @@ fn erase_leaves_no_bytes_of_the_subject_and_keeps_everyone_else() {
     // An export after erasure has nothing but the audit trail.
     let again = p
         .export("ann", ExportFormat::Json, None, &mut |_| {})
+        .now()
         .unwrap();
     let rows: u64 = again
         .counts
@@ -250,6 +259,7 @@ fn erase_leaves_no_bytes_in_the_database_file_or_its_wal() {
                 vacuum: None,
             },
         )
+        .now()
         .unwrap();
     for file in ["trail.db", "trail.db-wal", "trail.db-journal"] {
         let Ok(bytes) = std::fs::read(dir.path().join(file)) else {
@@ -272,23 +282,29 @@ fn bad_requests_are_refused_and_change_nothing() {
             actor: None,
             vacuum: None,
         };
-        assert_eq!(err_code(p.erase("", &erase("x"))), "INVALID_INPUT");
-        assert_eq!(err_code(p.erase("ann", &erase(""))), "INVALID_INPUT");
+        assert_eq!(err_code(p.erase("", &erase("x")).now()), "INVALID_INPUT");
+        assert_eq!(err_code(p.erase("ann", &erase("")).now()), "INVALID_INPUT");
         assert_eq!(
-            err_code(p.erase(&"a".repeat(257), &erase("x"))),
+            err_code(p.erase(&"a".repeat(257), &erase("x")).now()),
             "INVALID_INPUT"
         );
-        assert_eq!(err_code(p.erase("ann\0", &erase("x"))), "INVALID_INPUT");
+        assert_eq!(
+            err_code(p.erase("ann\0", &erase("x")).now()),
+            "INVALID_INPUT"
+        );
         assert_eq!(
             err_code(p.anonymize("", &AnonymizeOptions::default())),
             "INVALID_INPUT"
         );
         assert_eq!(
-            err_code(p.export("", ExportFormat::Json, None, &mut |_| {})),
+            err_code(p.export("", ExportFormat::Json, None, &mut |_| {}).now()),
             "INVALID_INPUT"
         );
         assert_eq!(
-            err_code(p.export("ann", ExportFormat::Json, Some(""), &mut |_| {})),
+            err_code(
+                p.export("ann", ExportFormat::Json, Some(""), &mut |_| {})
+                    .now()
+            ),
             "INVALID_INPUT"
         );
         assert_eq!(
@@ -309,6 +325,7 @@ fn bad_requests_are_refused_and_change_nothing() {
     let report = trail
         .privacy()
         .erase("ann' OR '1'='1", &erase("test"))
+        .now()
         .unwrap();
     assert!(
         report
@@ -326,6 +343,7 @@ fn every_table_with_a_subject_column_is_covered_by_export_and_erasure() {
     let covered = trail
         .privacy()
         .export("nobody", ExportFormat::Json, None, &mut |_| {})
+        .now()
         .unwrap()
         .counts;
     let conn = trail.store().conn();
@@ -383,6 +401,7 @@ fn erase_at_scale_leaves_no_bytes_in_multi_level_trees() {
                 vacuum: None,
             },
         )
+        .now()
         .unwrap();
     let bytes = trail.export().unwrap();
     assert!(

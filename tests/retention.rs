@@ -165,10 +165,10 @@ fn pruned_chains_still_verify_and_current_consent_keeps_its_proof() {
         source: "banner".into(),
         ..GrantOptions::default()
     };
-    p.grant("ann", &grant).unwrap();
-    p.grant("bob", &grant).unwrap();
+    p.grant("ann", &grant).now().unwrap();
+    p.grant("bob", &grant).now().unwrap();
     clock.advance(40 * DAY);
-    p.grant("bob", &grant).unwrap();
+    p.grant("bob", &grant).now().unwrap();
     p.set_retention(&changes(json!({ "audit": "30d", "consent": "30d" })), None)
         .unwrap();
     let run = p.run_retention(false, None).unwrap();
@@ -179,7 +179,7 @@ fn pruned_chains_still_verify_and_current_consent_keeps_its_proof() {
     assert_eq!(run.counts["audit"], 2);
     let report = p.verify_audit().unwrap();
     assert!(report.ok, "{report:?}");
-    assert!(p.verify_ledger().unwrap().ok);
+    assert!(p.verify_ledger(None, None).now().unwrap().ok);
     // ann changes her mind: her old grant no longer proves anything current.
     p.withdraw(
         "ann",
@@ -189,6 +189,7 @@ fn pruned_chains_still_verify_and_current_consent_keeps_its_proof() {
             ..Default::default()
         },
     )
+    .now()
     .unwrap();
     clock.advance(DAY);
     let run = p.run_retention(false, None).unwrap();
@@ -196,9 +197,9 @@ fn pruned_chains_still_verify_and_current_consent_keeps_its_proof() {
         run.counts["consent"], 2,
         "ann's first grant and bob's superseded one"
     );
-    assert!(p.verify_ledger().unwrap().ok);
-    assert!(p.status("bob").unwrap().purposes["analytics"].granted);
-    assert!(!p.status("ann").unwrap().purposes["analytics"].granted);
+    assert!(p.verify_ledger(None, None).now().unwrap().ok);
+    assert!(p.status("bob").now().unwrap().purposes["analytics"].granted);
+    assert!(!p.status("ann").now().unwrap().purposes["analytics"].granted);
 }
 
 #[test]
@@ -297,7 +298,7 @@ fn a_version_5_database_migrates_and_gets_retention_and_rights_at_open() {
         .unwrap();
     assert_eq!((runs.len(), runs[0].actor.as_str()), (1, "system"));
     assert_eq!(runs[0].details["counts"]["events"], 1);
-    assert!(p.verify_audit().unwrap().ok && p.verify_ledger().unwrap().ok);
+    assert!(p.verify_audit().unwrap().ok && p.verify_ledger(None, None).now().unwrap().ok);
     let export = p
         .export(
             "ann",
@@ -305,6 +306,7 @@ fn a_version_5_database_migrates_and_gets_retention_and_rights_at_open() {
             None,
             &mut |_| {},
         )
+        .now()
         .unwrap();
     assert_eq!(export.counts["events"], 1);
 }

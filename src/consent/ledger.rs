@@ -141,7 +141,7 @@ pub struct Decision<'a> {
     pub actor: &'a str,
 }
 
-fn sha_hex(parts: &[Option<&str>]) -> String {
+pub(super) fn sha_hex(parts: &[Option<&str>]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         match p {
@@ -161,7 +161,38 @@ pub fn check_label(field: &str, v: &str) -> Result<()> {
     Ok(text::check(field, v, 128)?)
 }
 
+/// What a decision is recorded as, checked and minimised.
+pub(super) struct Prepared {
+    pub at: i64,
+    pub subject_hash: String,
+    /// The purposes, as a JSON array.
+    pub purposes: String,
+    pub text_hash: Option<String>,
+    pub ip_masked: Option<String>,
+    pub details_hash: String,
+}
+
 impl Consent<'_> {
+    /// Checks a decision's labels and client, and computes what the ledger
+    /// keeps of it: the subject's salted hash, the text's hash, the masked
+    /// IP, and the hash binding the subject, IP and user agent to the row.
+    pub(super) fn prepare(&self, salt: &str, subject: &str, d: &Decision<'_>) -> Result<Prepared> {
+        check_label("source", d.source)?;
+        check_label("actor", d.actor)?;
+        let ip_masked = d.ip.map(|i| net::mask(i, self.ip_mask)).transpose()?;
+        if d.user_agent.is_some_and(|u| u.len() > 1024) {
+            return Err(Error::invalid("userAgent", "must be at most 1024 bytes"));
+        }
+        Ok(Prepared {
+            at: self.clock.now_ms(),
+            subject_hash: subject::hash(salt, subject),
+            purposes: serde_json::to_string(&d.purposes).unwrap_or_default(),
+            text_hash: d.text.map(|t| sha_hex(&[Some(t)])),
+            details_hash: sha_hex(&[Some(subject), ip_masked.as_deref(), d.user_agent]),
+            ip_masked,
+        })
+    }
+
     /// Checks and de-duplicates a list of purposes.
     pub fn purposes(&self, purposes: &[String]) -> Result<Vec<String>> {
         if purposes.is_empty() {
@@ -183,18 +214,15 @@ impl Consent<'_> {
     /// Appends a decision to the ledger, updates the current state, and
     /// audits it. Runs inside the caller's transaction.
     pub fn record(&self, tx: &Connection, subject: &str, d: &Decision<'_>) -> Result<i64> {
-        check_label("source", d.source)?;
-        check_label("actor", d.actor)?;
-        let ip_masked = d.ip.map(|i| net::mask(i, self.ip_mask)).transpose()?;
-        if d.user_agent.is_some_and(|u| u.len() > 1024) {
-            return Err(Error::invalid("userAgent", "must be at most 1024 bytes"));
-        }
-        let at = self.clock.now_ms();
         let salt = subject::salt(tx)?;
-        let subject_hash = subject::hash(&salt, subject);
-        let purposes = serde_json::to_string(&d.purposes).unwrap_or_default();
-        let text_hash = d.text.map(|t| sha_hex(&[Some(t)]));
-        let details_hash = sha_hex(&[Some(subject), ip_masked.as_deref(), d.user_agent]);
+        let Prepared {
+            at,
+            subject_hash,
+            purposes,
+            text_hash,
+            ip_masked,
+            details_hash,
+        } = self.prepare(&salt, subject, d)?;
         let head = chain::head(tx, TABLE)?;
         let seq = head.seq + 1;
         let f = ledger_fields(
@@ -284,6 +312,16 @@ impl Consent<'_> {
             let (purpose, state) = row?;
             latest.insert(purpose, state);
         }
+        Ok(self.status_from(subject, latest))
+    }
+
+    /// The status of `subject` from its latest decision per purpose:
+    /// `(granted, policy version, source, at)`.
+    pub fn status_from(
+        &self,
+        subject: &str,
+        mut latest: BTreeMap<String, (bool, String, String, i64)>,
+    ) -> ConsentStatus {
         let current = &self.config.policy_version;
         let mut purposes = BTreeMap::new();
         for p in self.config.all_purposes() {
@@ -311,14 +349,14 @@ impl Consent<'_> {
             };
             purposes.insert(p, state);
         }
-        Ok(ConsentStatus {
+        ConsentStatus {
             subject: subject.to_owned(),
             policy_version: current.clone(),
             decided: purposes.iter().any(|(p, s)| p != NECESSARY && s.decided),
             needs_reconsent: purposes.values().any(|s| s.needs_reconsent),
             do_not_sell: !purposes.get(super::SALE_SHARE).is_some_and(|s| s.granted),
             purposes,
-        })
+        }
     }
 
     /// Ledger rows, oldest first: all of them, or those whose subject hash
@@ -417,7 +455,7 @@ impl Consent<'_> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn ledger_fields(
+pub(super) fn ledger_fields(
     seq: i64,
     at: i64,
     subject_hash: &str,

@@ -23,12 +23,14 @@
 //!     source: "banner".into(),
 //!     ..GrantOptions::default()
 //! };
-//! trail.privacy().grant("ann", &grant).unwrap();
+//! // Async, since consent may live in a shared store; ready at once on SQLite.
+//! usertrail::block_on(trail.privacy().grant("ann", &grant)).unwrap();
 //! assert!(usertrail::consent::allows(conn, &config, &["ann"], "analytics").unwrap());
 //! ```
 
 mod config;
 mod ledger;
+pub mod redis;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -76,6 +78,50 @@ impl<'a> Consent<'a> {
     }
 }
 
+/// Where a check reads consent decisions: the engine's database, or a
+/// [`redis::Snapshot`] fetched from a shared store for one batch.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// The engine's own tables (and its identity links).
+    Local(&'a Connection),
+    /// Decisions fetched from the shared store.
+    Shared(&'a redis::Snapshot),
+}
+
+impl Source<'_> {
+    /// The latest decision about `purpose` across `ids`.
+    pub fn decision(&self, ids: &[&str], purpose: &str) -> Result<Option<(bool, String)>> {
+        match self {
+            Self::Local(conn) => decision(conn, ids, purpose),
+            Self::Shared(snapshot) => Ok(snapshot.decision(ids, purpose)),
+        }
+    }
+
+    /// [`allows`], from this source.
+    pub fn allows(&self, config: &PrivacyConfig, ids: &[&str], purpose: &str) -> Result<bool> {
+        Ok(granted(config, self.decision(ids, purpose)?))
+    }
+
+    /// [`sale_allowed`], from this source.
+    pub fn sale_allowed(&self, config: &PrivacyConfig, ids: &[&str]) -> Result<bool> {
+        if config.requires(SALE_SHARE) || ids.is_empty() {
+            return self.allows(config, ids, SALE_SHARE);
+        }
+        Ok(self
+            .decision(ids, SALE_SHARE)?
+            .is_none_or(|(granted, _)| granted))
+    }
+}
+
+/// Whether a decision counts as consent under `config`.
+fn granted(config: &PrivacyConfig, decision: Option<(bool, String)>) -> bool {
+    decision.is_some_and(|(granted, version)| {
+        granted
+            && !(config.require_current_policy
+                && compare_versions(&version, &config.policy_version).is_lt())
+    })
+}
+
 /// Whether the subjects in `ids` (an event's user and anonymous id, say)
 /// and the ids linked to them have granted `purpose`: the latest decision
 /// across them wins, and no decision means no. Under
@@ -87,13 +133,7 @@ pub fn allows(
     ids: &[&str],
     purpose: &str,
 ) -> Result<bool> {
-    Ok(
-        decision(conn, ids, purpose)?.is_some_and(|(granted, version)| {
-            granted
-                && !(config.require_current_policy
-                    && compare_versions(&version, &config.policy_version).is_lt())
-        }),
-    )
+    Source::Local(conn).allows(config, ids, purpose)
 }
 
 /// Whether the subjects in `ids` may have their data sold or shared with a
@@ -101,10 +141,7 @@ pub fn allows(
 /// it, or sent a Global Privacy Control signal); when the engine requires
 /// `sale_share` consent, only after they granted it.
 pub fn sale_allowed(conn: &Connection, config: &PrivacyConfig, ids: &[&str]) -> Result<bool> {
-    if config.requires(SALE_SHARE) || ids.is_empty() {
-        return allows(conn, config, ids, SALE_SHARE);
-    }
-    Ok(decision(conn, ids, SALE_SHARE)?.is_none_or(|(granted, _)| granted))
+    Source::Local(conn).sale_allowed(config, ids)
 }
 
 /// The latest decision about `purpose` across `ids` and the ids linked to

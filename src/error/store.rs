@@ -81,6 +81,14 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+    /// Other writers kept changing what this call was about to change (a
+    /// session's state, a consent ledger, a fresh id); nothing was written.
+    /// Retry. Code `BUSY`.
+    #[error("too many concurrent writers: {detail}; nothing was written, retry")]
+    Contended {
+        /// What kept changing.
+        detail: String,
+    },
     /// A shared store could not be reached, or did not answer in time.
     /// Nothing is assumed: a session is not taken for logged out. Retry
     /// later. Code `STORE_UNAVAILABLE`.
@@ -98,7 +106,7 @@ impl ErrorCode for StoreError {
             Self::Corrupt { .. } => "CORRUPT",
             Self::SchemaTooNew { .. } => "SCHEMA_TOO_NEW",
             Self::ForeignDatabase { .. } => "FOREIGN_DATABASE",
-            Self::Busy { .. } => "BUSY",
+            Self::Busy { .. } | Self::Contended { .. } => "BUSY",
             Self::StorageFull => "STORAGE_FULL",
             Self::CannotOpen { .. } => "CANNOT_OPEN",
             Self::Unsupported { .. } => "UNSUPPORTED",

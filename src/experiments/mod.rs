@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 pub use crate::kernel::stats::Comparison;
 
-use crate::consent::{self, PERSONALIZATION};
+use crate::consent::PERSONALIZATION;
 use crate::error::{Error, ExperimentError, Result};
 use crate::kernel::clock::Clock;
 use crate::kernel::ids::{fnv1a, uuid_text};
@@ -251,7 +251,11 @@ impl<'a> Experiments<'a> {
         // control, with nothing stored and no exposure recorded.
         let privacy = self.tracking.privacy();
         if privacy.requires(PERSONALIZATION)
-            && !consent::allows(self.conn, privacy, &[user_id], PERSONALIZATION)?
+            && !self.tracking.consent_source(self.conn).allows(
+                privacy,
+                &[user_id],
+                PERSONALIZATION,
+            )?
         {
             return Ok(e.variants[0].name.clone());
         }

@@ -15,20 +15,24 @@
 //!     OpenOptions::new(Storage::Memory).clock(Arc::new(ManualClock::new(1_000))),
 //! ).unwrap();
 //! let prefs = trail.prefs();
-//! assert_eq!(prefs.get("alice", "appearance.theme").unwrap().value, json!("system"));
-//! prefs.set("alice", "appearance.theme", &json!("dark"), "settings").unwrap();
-//! let theme = prefs.get("alice", "appearance.theme").unwrap();
-//! assert_eq!((theme.value, theme.is_default), (json!("dark"), false));
-//! assert!(prefs.set("alice", "appearance.theme", &json!("neon"), "settings").is_err());
+//! // Async, since values may live in a shared store; ready at once on SQLite.
+//! usertrail::block_on(async {
+//!     assert_eq!(prefs.get("alice", "appearance.theme").await.unwrap().value, json!("system"));
+//!     prefs.set("alice", "appearance.theme", &json!("dark"), "settings").await.unwrap();
+//!     let theme = prefs.get("alice", "appearance.theme").await.unwrap();
+//!     assert_eq!((theme.value, theme.is_default), (json!("dark"), false));
+//!     assert!(prefs.set("alice", "appearance.theme", &json!("neon"), "settings").await.is_err());
+//! });
 //! ```
 
 mod definition;
+pub mod redis;
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use definition::{is_bcp47, is_timezone, PrefDefinition, PrefType, StringFormat};
@@ -56,7 +60,7 @@ pub struct PrefValue {
 }
 
 /// One change, as the history keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrefChange {
     /// The key.
@@ -77,6 +81,14 @@ pub struct Prefs<'a> {
     clock: &'a dyn Clock,
     defaults: &'a DefaultsCache,
     privacy: &'a PrivacyConfig,
+    shared: Option<Shared<'a>>,
+}
+
+/// A shared store, for values and for the consent a purpose needs.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    remote: &'a crate::store::remote::Remote,
+    salt: &'a RefCell<Option<String>>,
 }
 
 /// Each definition's key, category and default, by key: read on first use
@@ -106,6 +118,37 @@ impl<'a> Prefs<'a> {
             clock,
             defaults,
             privacy,
+            shared: None,
+        }
+    }
+
+    /// Keeps values and history in `remote` (shared by every process) and
+    /// reads the consent a purpose needs there; `salt` caches the store's
+    /// subject-hash salt.
+    pub fn with_shared(
+        mut self,
+        remote: &'a crate::store::remote::Remote,
+        salt: &'a RefCell<Option<String>>,
+    ) -> Self {
+        self.shared = Some(Shared { remote, salt });
+        self
+    }
+
+    fn remote(&self) -> Option<redis::RedisPrefs<'a>> {
+        self.shared.map(|s| redis::RedisPrefs::new(s.remote))
+    }
+
+    /// Whether `subject` consents to `purpose`, where the decisions are.
+    async fn consents(&self, subject: &str, purpose: &str) -> Result<bool> {
+        match self.shared {
+            None => consent::allows(self.conn, self.privacy, &[subject], purpose),
+            Some(s) => {
+                let c =
+                    consent::Consent::new(self.conn, self.clock, self.privacy, Default::default());
+                let shared = consent::redis::RedisConsent::new(c, s.remote, s.salt);
+                let snapshot = consent::redis::Snapshot::fetch(&shared, [subject]).await?;
+                consent::Source::Shared(&snapshot).allows(self.privacy, &[subject], purpose)
+            }
         }
     }
 
@@ -179,9 +222,10 @@ impl<'a> Prefs<'a> {
     }
 
     /// A subject's effective value for `key`.
-    pub fn get(&self, subject: &str, key: &str) -> Result<PrefValue> {
+    pub async fn get(&self, subject: &str, key: &str) -> Result<PrefValue> {
         check_subject(subject)?;
-        self.get_all(subject, None)?
+        self.get_all(subject, None)
+            .await?
             .into_iter()
             .find(|p| p.key == key)
             .ok_or_else(|| {
@@ -193,16 +237,19 @@ impl<'a> Prefs<'a> {
     }
 
     /// A subject's effective values, by key, of one category or all.
-    pub fn get_all(&self, subject: &str, category: Option<&str>) -> Result<Vec<PrefValue>> {
+    pub async fn get_all(&self, subject: &str, category: Option<&str>) -> Result<Vec<PrefValue>> {
         check_subject(subject)?;
         // Two plain queries, merged and sorted here: SQLite re-prepares a
         // statement at every run when its plan depends on a bound value, as
         // `subject = ?1 ... ORDER BY key` or a join on `subject = ?1` do.
-        let mut set: Vec<(String, String, i64)> = self
-            .conn
-            .prepare_cached("SELECT key, value, updated_at FROM prefs WHERE subject = ?1")?
-            .query_map([subject], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
+        let mut set: Vec<(String, String, i64)> = match self.remote() {
+            Some(r) => r.values(subject).await?,
+            None => self
+                .conn
+                .prepare_cached("SELECT key, value, updated_at FROM prefs WHERE subject = ?1")?
+                .query_map([subject], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?,
+        };
         // Descending, so that pop() yields keys in ascending order.
         set.sort_unstable_by(|a, b| b.0.cmp(&a.0));
         let mut out = Vec::new();
@@ -231,23 +278,34 @@ impl<'a> Prefs<'a> {
     }
 
     /// Sets one preference, checked against its definition.
-    pub fn set(&self, subject: &str, key: &str, value: &Value, source: &str) -> Result<PrefValue> {
+    pub async fn set(
+        &self,
+        subject: &str,
+        key: &str,
+        value: &Value,
+        source: &str,
+    ) -> Result<PrefValue> {
         let mut one = Map::new();
         one.insert(key.to_owned(), value.clone());
-        self.set_many(subject, &one, source)?;
-        self.get(subject, key)
+        self.set_many(subject, &one, source).await?;
+        self.get(subject, key).await
     }
 
     /// Sets several preferences: all are checked first, then written in one
     /// transaction. One bad value and nothing is written.
-    pub fn set_many(&self, subject: &str, values: &Map<String, Value>, source: &str) -> Result<()> {
+    pub async fn set_many(
+        &self,
+        subject: &str,
+        values: &Map<String, Value>,
+        source: &str,
+    ) -> Result<()> {
         check_subject(subject)?;
         definition::check_name("source", source, 64)?;
         for (key, value) in values {
             let def = self.definition(key)?;
             def.check_value(value)?;
             if let Some(purpose) = def.purpose.as_deref().filter(|p| self.privacy.requires(p)) {
-                if !consent::allows(self.conn, self.privacy, &[subject], purpose)? {
+                if !self.consents(subject, purpose).await? {
                     return Err(PrivacyError::ConsentRequired {
                         purpose: purpose.to_owned(),
                         subject_kind: "the subject",
@@ -257,6 +315,18 @@ impl<'a> Prefs<'a> {
             }
         }
         let now = self.clock.now_ms();
+        if let Some(remote) = self.remote() {
+            let pairs: Vec<(String, String)> = values
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect();
+            let changed = remote.set(subject, &pairs, now, source).await?;
+            let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
+            let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
+            let log = crate::store::audit::Log::new(&tx, self.privacy.chain_key());
+            audit_change(log, now, "prefs.set", subject, &changed, source)?;
+            return Ok(tx.commit()?);
+        }
         let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
         let mut changed: Vec<&str> = Vec::new();
         for (key, value) in values {
@@ -284,13 +354,22 @@ impl<'a> Prefs<'a> {
 
     /// Returns one preference (or, with `None`, all of them) to the default.
     /// Returns how many were reset.
-    pub fn reset(&self, subject: &str, key: Option<&str>, source: &str) -> Result<u64> {
+    pub async fn reset(&self, subject: &str, key: Option<&str>, source: &str) -> Result<u64> {
         check_subject(subject)?;
         definition::check_name("source", source, 64)?;
         if let Some(key) = key {
             self.definition(key)?;
         }
         let now = self.clock.now_ms();
+        if let Some(remote) = self.remote() {
+            let reset = remote.reset(subject, key, now, source).await?;
+            let keys: Vec<&str> = reset.iter().map(String::as_str).collect();
+            let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
+            let log = crate::store::audit::Log::new(&tx, self.privacy.chain_key());
+            audit_change(log, now, "prefs.reset", subject, &keys, source)?;
+            tx.commit()?;
+            return Ok(reset.len() as u64);
+        }
         let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
         let rows: Vec<(String, String)> = tx
             .prepare_cached(
@@ -311,8 +390,11 @@ impl<'a> Prefs<'a> {
     }
 
     /// Every change of a subject's preferences, oldest first.
-    pub fn history(&self, subject: &str) -> Result<Vec<PrefChange>> {
+    pub async fn history(&self, subject: &str) -> Result<Vec<PrefChange>> {
         check_subject(subject)?;
+        if let Some(remote) = self.remote() {
+            return remote.history(subject).await;
+        }
         let mut stmt = self.conn.prepare_cached(
             "SELECT key, old_value, new_value, at, source FROM pref_history WHERE subject = ?1 ORDER BY id",
         )?;

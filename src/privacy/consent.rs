@@ -1,11 +1,13 @@
 //! Consent, as data-subject requests see it: decisions recorded through
-//! [`crate::consent`], status over a subject's linked ids, and withdrawal
-//! that can erase what the purposes collected.
+//! [`crate::consent`] (in the engine's database, or in the shared store),
+//! status over a subject's linked ids, and withdrawal that can erase what
+//! the purposes collected.
 
 use std::collections::BTreeMap;
 
 use super::subject::{self, Scope};
 use super::Privacy;
+use crate::consent::redis::RedisConsent;
 use crate::consent::{
     check_version, Consent, ConsentStatus, Decision, GrantOptions, LedgerEntry, WithdrawOptions,
     MARKETING, NECESSARY, SALE_SHARE,
@@ -20,8 +22,35 @@ impl Privacy<'_> {
         Consent::new(self.conn, self.clock, self.config, self.ip_mask)
     }
 
+    /// Consent in the shared store, if the engine has one.
+    pub(crate) fn shared_consent(&self) -> Option<RedisConsent<'_>> {
+        self.shared
+            .map(|s| RedisConsent::new(self.consent(), s.remote, s.salt))
+    }
+
+    /// Records `decision` about `subject` where consent lives, and returns
+    /// the subject's status after it. In a shared store, the decision is
+    /// audited in this engine's log.
+    async fn decide(&self, subject: &str, decision: &Decision<'_>) -> Result<ConsentStatus> {
+        let Some(shared) = self.shared_consent() else {
+            self.in_tx(|tx| self.consent().record(tx, subject, decision).map(|_| ()))?;
+            return self.status(subject).await;
+        };
+        let (seq, decisions) = shared.record(subject, decision).await?;
+        self.record_audit(
+            decision.actor,
+            &format!("consent.{}", decision.action),
+            Some(subject),
+            &serde_json::json!({
+                "purposes": decision.purposes, "policyVersion": decision.policy_version,
+                "source": decision.source, "ledgerSeq": seq, "shared": true,
+            }),
+        )?;
+        Ok(shared.status(subject, &decisions))
+    }
+
     /// Records that `subject` consents to `options.purposes`.
-    pub fn grant(&self, subject: &str, options: &GrantOptions) -> Result<ConsentStatus> {
+    pub async fn grant(&self, subject: &str, options: &GrantOptions) -> Result<ConsentStatus> {
         subject::check("subject", subject)?;
         let version = options
             .policy_version
@@ -41,14 +70,13 @@ impl Privacy<'_> {
             user_agent: options.user_agent.as_deref(),
             actor: options.actor.as_deref().unwrap_or("subject"),
         };
-        self.in_tx(|tx| self.consent().record(tx, subject, &decision).map(|_| ()))?;
-        self.status(subject)
+        self.decide(subject, &decision).await
     }
 
     /// Records that `subject` withdraws `options.purposes`, and with
-    /// `erase`, deletes what those purposes collected. Returns the status
-    /// and, with `erase`, the rows deleted per table.
-    pub fn withdraw(
+    /// `erase`, deletes what those purposes collected in this engine.
+    /// Returns the status and, with `erase`, the rows deleted per table.
+    pub async fn withdraw(
         &self,
         subject: &str,
         options: &WithdrawOptions,
@@ -71,11 +99,14 @@ impl Privacy<'_> {
             user_agent: options.user_agent.as_deref(),
             actor: options.actor.as_deref().unwrap_or("subject"),
         };
+        // The decision first (where consent lives), then the erasure here:
+        // a failure between leaves the data withdrawn and still to erase,
+        // never erased without the withdrawal on record.
+        let status = self.decide(subject, &decision).await?;
+        if !options.erase {
+            return Ok((status, BTreeMap::new()));
+        }
         let counts = self.in_tx(|tx| {
-            self.consent().record(tx, subject, &decision)?;
-            if !options.erase {
-                return Ok(BTreeMap::new());
-            }
             let scope = Scope::resolve(tx, subject)?;
             let counts = super::erase::purpose_data(tx, &scope, &decision.purposes)?;
             audit::Log::new(tx, self.config.chain_key()).append(
@@ -88,12 +119,12 @@ impl Privacy<'_> {
             )?;
             Ok(counts)
         })?;
-        Ok((self.status(subject)?, counts))
+        Ok((status, counts))
     }
 
     /// Records a Global Privacy Control signal (`Sec-GPC: 1`) from
     /// `subject`: a withdrawal of `sale_share` and `marketing`.
-    pub fn apply_global_privacy_control(
+    pub async fn apply_global_privacy_control(
         &self,
         subject: &str,
         source: Option<&str>,
@@ -109,25 +140,46 @@ impl Privacy<'_> {
             user_agent: None,
             actor: "subject",
         };
-        self.in_tx(|tx| self.consent().record(tx, subject, &decision).map(|_| ()))?;
-        self.status(subject)
+        self.decide(subject, &decision).await
     }
 
     /// `subject`'s consent per purpose, over the subject and the anonymous
-    /// ids linked to it (the latest decision wins).
-    pub fn status(&self, subject: &str) -> Result<ConsentStatus> {
+    /// ids linked to it (the latest decision wins). In a shared store: one
+    /// round trip (an anonymous id's decisions join its user's at
+    /// `identify`).
+    pub async fn status(&self, subject: &str) -> Result<ConsentStatus> {
+        subject::check("subject", subject)?;
+        if let Some(shared) = self.shared_consent() {
+            let decisions = shared.decisions(subject).await?;
+            return Ok(shared.status(subject, &decisions));
+        }
         let ids = subject::linked_ids(self.conn, subject)?;
         self.consent().status(subject, &ids)
     }
 
     /// Ledger rows, oldest first: all of them, or `subject`'s (found by the
-    /// hashes of its linked ids and earlier names).
-    pub fn ledger(
+    /// hashes of its linked ids and earlier names). In a shared store each
+    /// subject has its own ledger, so `subject` is required there.
+    pub async fn ledger(
         &self,
         subject: Option<&str>,
         after_seq: Option<i64>,
         limit: Option<u32>,
     ) -> Result<Vec<LedgerEntry>> {
+        if let Some(shared) = self.shared_consent() {
+            let subject = shared_subject(subject)?;
+            let limit = limit.unwrap_or(100);
+            if !(1..=10_000).contains(&limit) {
+                return Err(Error::invalid("limit", "must be 1 to 10000"));
+            }
+            let (_, entries) = shared.ledger(subject).await?;
+            return Ok(entries
+                .iter()
+                .map(|e| e.view())
+                .filter(|e| e.seq > after_seq.unwrap_or(0))
+                .take(limit as usize)
+                .collect());
+        }
         let hashes = match subject {
             Some(s) => Some(Scope::resolve(self.conn, s)?.hashes_json()),
             None => None,
@@ -135,23 +187,43 @@ impl Privacy<'_> {
         self.consent().ledger(hashes, after_seq, limit)
     }
 
-    /// Checks the whole consent ledger: links, hashes, both ends, and that
-    /// each row's subject, IP and user agent still match their hashes.
-    pub fn verify_ledger(&self) -> Result<ChainReport> {
-        self.consent().verify_ledger(None)
+    /// Checks the consent ledger: links, hashes, both ends, and that each
+    /// row's subject, IP and user agent still match their hashes; with
+    /// `anchor`, that it still holds a head the app recorded outside the
+    /// database ([`Privacy::ledger_head`]): a ledger rewritten from the
+    /// start is found this way. On SQLite the ledger is one chain, checked
+    /// whole; in a shared store each subject's is its own, and `subject`
+    /// names the one to check.
+    pub async fn verify_ledger(
+        &self,
+        subject: Option<&str>,
+        anchor: Option<&Mark>,
+    ) -> Result<ChainReport> {
+        match self.shared_consent() {
+            Some(shared) => shared.verify(shared_subject(subject)?, anchor).await,
+            None => self.consent().verify_ledger(anchor),
+        }
     }
 
-    /// [`Privacy::verify_ledger`], and that the ledger still holds `anchor`,
-    /// a head the app recorded outside the database ([`Privacy::ledger_head`]):
-    /// a ledger rewritten from the start is found this way.
-    pub fn verify_ledger_against(&self, anchor: &Mark) -> Result<ChainReport> {
-        self.consent().verify_ledger(Some(anchor))
+    /// The consent ledger's head: its newest row's `seq` and hash (of
+    /// `subject`'s ledger, in a shared store). Keep it outside the store (a
+    /// signed log) and check the ledger against it later.
+    pub async fn ledger_head(&self, subject: Option<&str>) -> Result<Mark> {
+        match self.shared_consent() {
+            Some(shared) => Ok(shared.ledger(shared_subject(subject)?).await?.0),
+            None => self.consent().ledger_head(),
+        }
     }
+}
 
-    /// The consent ledger's head: its newest row's `seq` and hash. Keep it
-    /// outside the database (another store, a signed log) and check the
-    /// ledger against it later.
-    pub fn ledger_head(&self) -> Result<Mark> {
-        self.consent().ledger_head()
-    }
+/// The subject a shared-store ledger call needs.
+fn shared_subject(subject: Option<&str>) -> Result<&str> {
+    let subject = subject.ok_or_else(|| {
+        Error::invalid(
+            "subject",
+            "is required with a shared store: each subject's ledger is its own chain",
+        )
+    })?;
+    subject::check("subject", subject)?;
+    Ok(subject)
 }

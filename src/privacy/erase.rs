@@ -179,14 +179,19 @@ impl Privacy<'_> {
     /// their chains still verify; an audit tombstone records the erasure.
     /// Then, unless `vacuum: false`, the database is rewritten so no bytes of
     /// the subject remain (see [`Privacy::vacuum`]).
-    pub fn erase(&self, subject: &str, options: &EraseOptions) -> Result<EraseReport> {
+    pub async fn erase(&self, subject: &str, options: &EraseOptions) -> Result<EraseReport> {
         subject::check("subject", subject)?;
         check_reason(&options.reason)?;
         let actor = options.actor.as_deref().unwrap_or("host");
         check_label("actor", actor)?;
+        // The shared store first: if it is unreachable nothing is erased
+        // here yet, and the request can be retried whole.
+        let local_ids = Scope::resolve(self.conn, subject)?.ids;
+        let shared = self.erase_shared(subject, &local_ids).await?;
         let report = self.in_tx(|tx| {
             let scope = Scope::resolve(tx, subject)?;
-            let counts = erase_rows(tx, &scope)?;
+            let mut counts = erase_rows(tx, &scope)?;
+            counts.extend(shared);
             let details =
                 json!({ "reason": options.reason, "ids": scope.ids.len(), "counts": counts });
             let audit_seq = self.tombstone(tx, actor, "erase", &scope, &details)?;

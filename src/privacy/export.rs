@@ -250,7 +250,7 @@ impl Privacy<'_> {
     /// assignments, rollups, outbox and quarantine rows, and audit entries
     /// about them. `progress` is called after each table and every 5,000
     /// rows. The export itself is audited.
-    pub fn export(
+    pub async fn export(
         &self,
         subject: &str,
         format: ExportFormat,
@@ -262,11 +262,33 @@ impl Privacy<'_> {
         crate::consent::check_label("actor", actor)?;
         let now = self.clock.now_ms();
         // One read transaction: every table from the same snapshot.
-        let (scope, dumps) = self.in_tx(|tx| {
+        let (scope, mut dumps) = self.in_tx(|tx| {
             let scope = Scope::resolve(tx, subject)?;
             let dumps = dump(tx, &scope, progress)?;
             Ok((scope, dumps))
         })?;
+        // Then what a shared store keeps (sessions, preferences, consent).
+        let shared = self.shared_rows(subject, &scope.ids).await?;
+        let total = TABLES.len() + shared.len();
+        let mut rows = dumps.iter().map(|d| d.rows.len() as u64).sum::<u64>();
+        for (i, (table, r)) in shared.into_iter().enumerate() {
+            rows += r.len() as u64;
+            progress(&ExportProgress {
+                table: table.name,
+                tables_done: TABLES.len() + i + 1,
+                tables_total: total,
+                rows,
+            });
+            dumps.push(Dump {
+                table,
+                columns: table
+                    .columns
+                    .split(',')
+                    .map(|c| c.trim().to_owned())
+                    .collect(),
+                rows: r,
+            });
+        }
         let counts: BTreeMap<String, u64> = dumps
             .iter()
             .map(|d| (d.table.name.to_owned(), d.rows.len() as u64))

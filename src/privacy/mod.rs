@@ -19,25 +19,28 @@
 //! let clock = Arc::new(ManualClock::new(1_700_000_000_000));
 //! let trail = UserTrail::open(OpenOptions::new(Storage::Memory).clock(clock)).unwrap();
 //! let privacy = trail.privacy();
-//! let status = privacy
-//!     .grant("user-1", &GrantOptions {
+//! // Async, since consent may live in a shared store; ready at once on SQLite.
+//! usertrail::block_on(async {
+//!     let grant = GrantOptions {
 //!         purposes: vec!["analytics".into()],
 //!         source: "banner".into(),
 //!         ..GrantOptions::default()
-//!     })
-//!     .unwrap();
-//! assert!(status.purposes["analytics"].granted);
-//! assert!(privacy.verify_ledger().unwrap().ok);
+//!     };
+//!     let status = privacy.grant("user-1", &grant).await.unwrap();
+//!     assert!(status.purposes["analytics"].granted);
+//!     assert!(privacy.verify_ledger(None, None).await.unwrap().ok);
 //!
-//! let options = EraseOptions { reason: "user request".into(), ..EraseOptions::default() };
-//! let report = privacy.erase("user-1", &options).unwrap();
-//! assert_eq!(report.counts["consents"], 1);
+//!     let options = EraseOptions { reason: "user request".into(), ..EraseOptions::default() };
+//!     let report = privacy.erase("user-1", &options).await.unwrap();
+//!     assert_eq!(report.counts["consents"], 1);
+//! });
 //! ```
 
 mod consent;
 mod erase;
 mod export;
 mod retention;
+mod shared;
 mod subject;
 mod zip;
 
@@ -61,6 +64,7 @@ pub use crate::store::chain::{ChainReport, Mark, Problem};
 pub use erase::{AnonymizeOptions, AnonymizeReport, EraseOptions, EraseReport, RectifyOptions};
 pub use export::{Export, ExportFormat, ExportProgress, EXPORT_VERSION};
 pub use retention::{RetentionPolicy, RetentionReport};
+pub use shared::SHARED_TABLES;
 pub use subject::{Table, TABLES};
 
 use crate::error::Result;
@@ -77,6 +81,14 @@ pub struct Privacy<'a> {
     registry: &'a RefCell<Option<Arc<Registry>>>,
     last_retention: &'a Cell<i64>,
     moves: Option<&'a dyn SubjectMoves>,
+    shared: Option<Shared<'a>>,
+}
+
+/// The shared store consent, preferences and sessions live in, if any.
+#[derive(Clone, Copy)]
+pub(crate) struct Shared<'a> {
+    pub(crate) remote: &'a crate::store::remote::Remote,
+    pub(crate) salt: &'a RefCell<Option<String>>,
 }
 
 impl<'a> Privacy<'a> {
@@ -100,7 +112,20 @@ impl<'a> Privacy<'a> {
             registry,
             last_retention,
             moves: None,
+            shared: None,
         }
+    }
+
+    /// Keeps consent in `remote`, shared by every process, and lets export
+    /// and erasure reach what the store keeps about a subject; `salt`
+    /// caches the store's subject-hash salt.
+    pub fn with_shared(
+        mut self,
+        remote: &'a crate::store::remote::Remote,
+        salt: &'a RefCell<Option<String>>,
+    ) -> Self {
+        self.shared = Some(Shared { remote, salt });
+        self
     }
 
     /// Moves other concerns' rows (preferences, assignments) on

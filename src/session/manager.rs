@@ -15,6 +15,7 @@ use crate::error::{Error, Result, StoreError};
 use crate::kernel::clock::Clock;
 use crate::kernel::net::{self as ip, IpMask};
 use crate::kernel::useragent;
+use crate::store::remote::LocalBoxFuture;
 
 /// How often creating a session also sweeps expired ones, in ms.
 const SWEEP_EVERY_MS: i64 = 60_000;
@@ -100,15 +101,20 @@ pub struct Sessions<'a, S: SessionStore> {
 }
 
 /// Told of what happens to sessions, so that the engine can record it
-/// (audit entries, tracking events).
+/// (audit entries, tracking events). Async, since recording an event may
+/// read consent from a shared store.
 pub trait SessionObserver {
     /// Under the `warn` fingerprint policy, a request's client differed from
     /// the session's. Called at most once per touch interval per session.
-    fn fingerprint_mismatch(&self, session: &Session, client: &ClientContext<'_>) -> Result<()>;
+    fn fingerprint_mismatch<'s>(
+        &'s self,
+        session: &'s Session,
+        client: &'s ClientContext<'s>,
+    ) -> LocalBoxFuture<'s, Result<()>>;
 
     /// Something happened to a session: a login, a logout, an expiry.
-    fn changed(&self, _change: &Change<'_>) -> Result<()> {
-        Ok(())
+    fn changed<'s>(&'s self, _change: &'s Change<'s>) -> LocalBoxFuture<'s, Result<()>> {
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -255,7 +261,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
                 });
             }
         }
-        Err(StoreError::Busy {
+        Err(StoreError::Contended {
             detail: "could not draw an unused session id".into(),
         }
         .into())
@@ -316,7 +322,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         session.renewed = touch;
         if mismatch && touch {
             if let Some(observer) = self.observer {
-                observer.fingerprint_mismatch(&session, client)?;
+                observer.fingerprint_mismatch(&session, client).await?;
             }
         }
         Ok(Some(session))
@@ -400,7 +406,8 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
             user_id,
             session_id: &issued.session.session_id,
             replaced,
-        })?;
+        })
+        .await?;
         Ok(issued)
     }
 
@@ -463,7 +470,8 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         self.tell(&Change::LoggedOut {
             session_id: &record.session_id,
             user_id: record.user_id.as_deref(),
-        })?;
+        })
+        .await?;
         Ok(true)
     }
 
@@ -482,7 +490,8 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
             self.tell(&Change::SignedOut {
                 user_id,
                 session_id,
-            })?;
+            })
+            .await?;
         }
         Ok(existed)
     }
@@ -493,7 +502,8 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
     pub async fn destroy_all_for_user(&self, user_id: &str, except: Option<&str>) -> Result<u64> {
         input::user_id("userId", user_id)?;
         let n = self.store.delete_all_for_user(user_id, except).await?;
-        self.tell(&Change::LoggedOutEverywhere { user_id, count: n })?;
+        self.tell(&Change::LoggedOutEverywhere { user_id, count: n })
+            .await?;
         Ok(n)
     }
 
@@ -683,7 +693,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
                 Ok(written) => return self.written(written).await,
             }
         }
-        Err(StoreError::Busy {
+        Err(StoreError::Contended {
             detail: "the session state kept changing".into(),
         }
         .into())
@@ -705,14 +715,15 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
             self.tell(&Change::Expired {
                 session_id: &record.session_id,
                 user_id: record.user_id.as_deref(),
-            })?;
+            })
+            .await?;
         }
         Ok(())
     }
 
-    fn tell(&self, change: &Change<'_>) -> Result<()> {
+    async fn tell(&self, change: &Change<'_>) -> Result<()> {
         match self.observer {
-            Some(observer) => observer.changed(change),
+            Some(observer) => observer.changed(change).await,
             None => Ok(()),
         }
     }

@@ -862,7 +862,7 @@ impl SessionStore for RedisSessionStore<'_> {
                 other => return other,
             }
         }
-        Err(StoreError::Busy {
+        Err(StoreError::Contended {
             detail: "the session state kept changing".into(),
         }
         .into())

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::kernel::ids::{hex, random_bytes};
+use crate::kernel::ids::random_bytes;
 
 /// The length of a secret's text, and of a first-format token.
 pub const SECRET_LEN: usize = 43;
@@ -66,14 +66,7 @@ pub fn slot(user_id: Option<&str>, session_id: &str) -> String {
     }
 }
 
-/// The slot of everything a shared store keeps about a subject (a user id
-/// or an anonymous id): `u` and 16 hex digits of a hash of the id.
-pub fn subject_slot(subject: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(b"usertrail slot\0");
-    h.update(subject.as_bytes());
-    format!("u{}", hex(&h.finalize()[..8]))
-}
+pub use crate::store::remote::subject_slot;
 
 /// A new token for session `session_id` in `slot`, and its hash.
 pub fn new_token(slot: &str, session_id: &str) -> (String, TokenHash) {

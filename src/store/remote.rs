@@ -22,6 +22,17 @@ use sha1::{Digest, Sha1};
 use crate::error::{Result, StoreError};
 use crate::kernel::ids::hex;
 
+/// The slot of everything a shared store keeps about a subject (a user id
+/// or an anonymous id): its sessions, preferences and consent. `u` and 16
+/// hex digits of a hash of the id, so keys reveal nothing about the user.
+pub fn subject_slot(subject: &str) -> String {
+    use sha2::Sha256;
+    let mut h = Sha256::new();
+    h.update(b"usertrail slot\0");
+    h.update(subject.as_bytes());
+    format!("u{}", hex(&h.finalize()[..8]))
+}
+
 /// A future that does not need to be `Send` (a JS Promise is not).
 pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 

@@ -117,7 +117,7 @@ impl Tracking<'_> {
         let mut results = Vec::with_capacity(prepared.len());
         let mut queued = false;
         let mut rollup = rollup::Pending::default();
-        let mut gate = Gate::new(self.privacy);
+        let mut gate = Gate::new(self.privacy, self.consent);
         for ready in prepared {
             let result = match ready {
                 Err(e) => ItemResult {
@@ -392,15 +392,17 @@ fn quarantine_json(
 struct Gate<'a> {
     on: bool,
     config: &'a PrivacyConfig,
+    shared: Option<&'a crate::consent::redis::Snapshot>,
     known: std::collections::HashMap<(Option<String>, Option<String>), bool>,
     dropped: i64,
 }
 
 impl<'a> Gate<'a> {
-    fn new(config: &'a PrivacyConfig) -> Self {
+    fn new(config: &'a PrivacyConfig, shared: Option<&'a crate::consent::redis::Snapshot>) -> Self {
         Self {
             on: config.requires(ANALYTICS),
             config,
+            shared,
             known: Default::default(),
             dropped: 0,
         }
@@ -421,7 +423,11 @@ impl<'a> Gate<'a> {
                     .into_iter()
                     .flatten()
                     .collect();
-                let ok = consent::allows(tx, self.config, &ids, ANALYTICS)?;
+                let source = match self.shared {
+                    Some(s) => consent::Source::Shared(s),
+                    None => consent::Source::Local(tx),
+                };
+                let ok = source.allows(self.config, &ids, ANALYTICS)?;
                 self.known.insert(key, ok);
                 ok
             }

@@ -78,6 +78,7 @@ pub struct Tracking<'a> {
     maintenance: Option<&'a dyn Maintenance>,
     moves: Option<&'a dyn SubjectMoves>,
     sessions: Option<&'a dyn SessionLinks>,
+    consent: Option<&'a crate::consent::redis::Snapshot>,
 }
 
 /// Work an engine does before tracking writes, such as a retention run
@@ -130,6 +131,23 @@ impl<'a> Tracking<'a> {
             maintenance: None,
             moves: None,
             sessions: None,
+            consent: None,
+        }
+    }
+
+    /// Reads consent from `snapshot` (decisions fetched from a shared store
+    /// for this call's subjects) instead of the engine's database.
+    pub fn with_consent(mut self, snapshot: &'a crate::consent::redis::Snapshot) -> Self {
+        self.consent = Some(snapshot);
+        self
+    }
+
+    /// Where this tracking reads consent: the snapshot it was given, or
+    /// `conn` (the engine's database, inside the caller's transaction).
+    pub(crate) fn consent_source<'c>(&'c self, conn: &'c Connection) -> crate::consent::Source<'c> {
+        match self.consent {
+            Some(s) => crate::consent::Source::Shared(s),
+            None => crate::consent::Source::Local(conn),
         }
     }
 
@@ -228,6 +246,7 @@ impl<'a> Tracking<'a> {
             maintenance: self.maintenance,
             moves: self.moves,
             sessions: self.sessions,
+            consent: self.consent,
         }
     }
 }

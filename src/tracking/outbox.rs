@@ -79,6 +79,37 @@ pub fn backoff_ms(attempt: i64) -> i64 {
 }
 
 impl Tracking<'_> {
+    /// The user and anonymous ids of the events [`Tracking::outbox_take`]
+    /// would lease now, when the collector is a third party (whose
+    /// subjects' `sale_share` decisions it checks); empty otherwise. An
+    /// engine with a shared store fetches their decisions first.
+    pub fn outbox_subjects(&self, max: u32) -> Result<Vec<String>> {
+        if !self.config.outbox.is_some_and(|o| o.third_party) {
+            return Ok(Vec::new());
+        }
+        let mut out: Vec<String> = Vec::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT json_extract(event, '$.userId'), json_extract(event, '$.anonymousId') \
+             FROM outbox WHERE available_at <= ?1 AND (lease_id IS NULL OR lease_until <= ?1) \
+             ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![self.clock.now_ms(), max.clamp(1, 10_000)], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+            ))
+        })?;
+        for row in rows {
+            let (u, a) = row?;
+            for id in [u, a].into_iter().flatten() {
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Leases up to `max` queued events that are due, oldest first.
     /// Returns `None` when none are due.
     pub fn outbox_take(&self, max: u32) -> Result<Option<Batch>> {
@@ -135,7 +166,7 @@ impl Tracking<'_> {
                         .into_iter()
                         .flatten()
                         .collect();
-                    let ok = crate::consent::sale_allowed(tx, self.privacy, &ids)?;
+                    let ok = self.consent_source(tx).sale_allowed(self.privacy, &ids)?;
                     allowed.insert(key, ok);
                     ok
                 }

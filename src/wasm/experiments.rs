@@ -73,9 +73,10 @@ impl JsExperiments {
             let key = input::string(&key, "key")?;
             let user_id = input::string(&user_id, "userId")?;
 
-            Ok(self
-                .0
-                .now(move |t| js_out(t.experiments().assign(&key, &user_id))))
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                js_out(t.assign(&key, &user_id).await)
+            }))
         })
     }
 

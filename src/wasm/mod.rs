@@ -3,7 +3,8 @@
 //! One file per exported class; each reads and checks its arguments
 //! ([`input`]) before it touches the engine, then converts. Business logic
 //! lives in the core modules, where it is tested on both targets. Storage
-//! media backed by JS live in [`vfs`].
+//! media backed by JS live in [`vfs`]; the shared store's transport (the
+//! app's Redis client) in `remote`.
 
 mod analytics;
 mod clock;
@@ -13,6 +14,7 @@ mod input;
 mod open_options;
 mod prefs;
 mod privacy;
+mod remote;
 mod sessions;
 mod tracking;
 mod user_trail;

@@ -1,8 +1,9 @@
 //! Reading `UserTrail.open`'s options object into the core's options.
 //!
-//! Everything but `storage` and `clock` is JSON data and is read by serde
-//! into the core's own config types, whose defaults apply to what is left
-//! out; `storage` and `clock` hold functions and bytes and are read apart.
+//! Everything but `storage`, `clock` and `shared` is JSON data and is read
+//! by serde into the core's own config types, whose defaults apply to what
+//! is left out; `storage`, `clock` and `shared` hold functions and bytes and
+//! are read apart.
 
 use std::sync::Arc;
 
@@ -52,7 +53,7 @@ enum StorageOption {
 
 /// Reads the options object (`undefined` means all defaults).
 pub(crate) fn parse(value: &JsValue) -> Result<Parsed> {
-    let js: OpenJs = input::options_without(value, "options", &["storage", "clock"])?;
+    let js: OpenJs = input::options_without(value, "options", &["storage", "clock", "shared"])?;
     let clock = input::get(value, "clock", "clock")?;
     #[allow(clippy::arc_with_non_send_sync)] // wasm is single-threaded
     let clock: SharedClock = match input::opt_function(clock, "clock")? {
@@ -66,6 +67,7 @@ pub(crate) fn parse(value: &JsValue) -> Result<Parsed> {
         .tracking(js.tracking)
         .privacy(js.privacy);
     options.ip_mask = js.ip_mask;
+    options.shared = super::remote::parse(&input::get(value, "shared", "shared")?)?;
     if let Some(ms) = js.busy_timeout_ms {
         options.store.busy_timeout_ms = ms;
     }

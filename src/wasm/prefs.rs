@@ -88,9 +88,10 @@ impl JsPrefs {
             let user_id = input::string(&user_id, "userId")?;
             let key = input::string(&key, "key")?;
 
-            Ok(self
-                .0
-                .now(move |t| js_out(to_js(&t.prefs().get(&user_id, &key)?))))
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                js_out(to_js(&t.prefs().get(&user_id, &key).await?))
+            }))
         })
     }
 
@@ -111,9 +112,12 @@ impl JsPrefs {
             let user_id = input::string(&user_id, "userId")?;
             let o: CategoryJs = input::options(&options.unwrap_or_default(), "options")?;
 
-            Ok(self
-                .0
-                .now(move |t| js_out(to_js(&t.prefs().get_all(&user_id, o.category.as_deref())?))))
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                js_out(to_js(
+                    &t.prefs().get_all(&user_id, o.category.as_deref()).await?,
+                ))
+            }))
         })
     }
 
@@ -134,9 +138,12 @@ impl JsPrefs {
             let value = input::value(&value, &key)?;
             let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
 
-            Ok(self
-                .0
-                .now(move |t| js_out(to_js(&t.prefs().set(&user_id, &key, &value, o.source())?))))
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                js_out(to_js(
+                    &t.prefs().set(&user_id, &key, &value, o.source()).await?,
+                ))
+            }))
         })
     }
 
@@ -159,9 +166,10 @@ impl JsPrefs {
             let values = input::object(&values, "values")?;
             let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
 
-            Ok(self
-                .0
-                .now(move |t| js_out(t.prefs().set_many(&user_id, &values, o.source()))))
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                js_out(t.prefs().set_many(&user_id, &values, o.source()).await)
+            }))
         })
     }
 
@@ -180,11 +188,17 @@ impl JsPrefs {
             let key = input::opt_string(&key.unwrap_or_default(), "key")?;
             let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
 
-            Ok(self.0.now(move |t| {
-                js_out({
-                    let n = t.prefs().reset(&user_id, key.as_deref(), o.source())?;
-                    Ok(n as f64)
-                })
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                {
+                    js_out({
+                        let n = t
+                            .prefs()
+                            .reset(&user_id, key.as_deref(), o.source())
+                            .await?;
+                        Ok(n as f64)
+                    })
+                }
             }))
         })
     }
@@ -198,9 +212,10 @@ impl JsPrefs {
         promise(|| {
             let user_id = input::string(&user_id, "userId")?;
 
-            Ok(self
-                .0
-                .now(move |t| js_out(to_js(&t.prefs().history(&user_id)?))))
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                js_out(to_js(&t.prefs().history(&user_id).await?))
+            }))
         })
     }
 }

@@ -59,6 +59,21 @@ struct VerifyJs {
     head: Option<crate::privacy::Mark>,
 }
 
+/// `{ head, subject }` of `verifyLedger`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct LedgerVerifyJs {
+    head: Option<crate::privacy::Mark>,
+    subject: Option<String>,
+}
+
+/// `{ subject }` of `ledgerHead`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct SubjectJs {
+    subject: Option<String>,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ExportMeta<'a> {
@@ -85,9 +100,10 @@ impl JsPrivacy {
             let subject = input::string(&subject, "subject")?;
             let o: GrantOptions = input::parse(&options, "options")?;
 
-            Ok(self
-                .0
-                .now(move |t| js_out(to_js(&t.privacy().grant(&subject, &o)?))))
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                js_out(to_js(&t.privacy().grant(&subject, &o).await?))
+            }))
         })
     }
 
@@ -107,11 +123,14 @@ impl JsPrivacy {
             let subject = input::string(&subject, "subject")?;
             let o: WithdrawOptions = input::parse(&options, "options")?;
 
-            Ok(self.0.now(move |t| {
-                js_out({
-                    let (status, erased) = t.privacy().withdraw(&subject, &o)?;
-                    to_js(&json!({ "status": status, "erased": erased }))
-                })
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                {
+                    js_out({
+                        let (status, erased) = t.privacy().withdraw(&subject, &o).await?;
+                        to_js(&json!({ "status": status, "erased": erased }))
+                    })
+                }
             }))
         })
     }
@@ -126,9 +145,10 @@ impl JsPrivacy {
         promise(|| {
             let subject = input::string(&subject, "subject")?;
 
-            Ok(self
-                .0
-                .now(move |t| js_out(to_js(&t.privacy().status(&subject)?))))
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                js_out(to_js(&t.privacy().status(&subject).await?))
+            }))
         })
     }
 
@@ -144,13 +164,17 @@ impl JsPrivacy {
             let subject = input::string(&subject, "subject")?;
             let o: GpcJs = input::options(&options, "options")?;
 
-            Ok(self.0.now(move |t| {
-                js_out({
-                    to_js(
-                        &t.privacy()
-                            .apply_global_privacy_control(&subject, o.source.as_deref())?,
-                    )
-                })
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                {
+                    js_out({
+                        to_js(
+                            &t.privacy()
+                                .apply_global_privacy_control(&subject, o.source.as_deref())
+                                .await?,
+                        )
+                    })
+                }
             }))
         })
     }
@@ -164,13 +188,17 @@ impl JsPrivacy {
         promise(|| {
             let q: LedgerJs = input::options(&query, "query")?;
 
-            Ok(self.0.now(move |t| {
-                js_out({
-                    to_js(
-                        &t.privacy()
-                            .ledger(q.subject.as_deref(), q.after_seq, q.limit)?,
-                    )
-                })
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                {
+                    js_out({
+                        to_js(
+                            &t.privacy()
+                                .ledger(q.subject.as_deref(), q.after_seq, q.limit)
+                                .await?,
+                        )
+                    })
+                }
             }))
         })
     }
@@ -178,7 +206,8 @@ impl JsPrivacy {
     /// Checks the consent ledger's hash chain and names any edited or
     /// removed row. With `{ head }`, a head kept outside the database
     /// (`ledgerHead()`), also that the ledger still holds it: a ledger
-    /// rewritten from the start is found that way.
+    /// rewritten from the start is found that way. With a shared store each
+    /// subject's ledger is its own chain: name it with `{ subject }`.
     ///
     /// ```javascript
     /// const head = await trail.privacy.ledgerHead(); // keep it elsewhere
@@ -187,28 +216,35 @@ impl JsPrivacy {
     #[wasm_bindgen(js_name = verifyLedger, unchecked_return_type = "Promise<ChainReport>")]
     pub fn verify_ledger(
         &self,
-        #[wasm_bindgen(unchecked_optional_param_type = "VerifyOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LedgerVerifyOptions")] options: JsValue,
     ) -> Promise {
         promise(|| {
-            let o: VerifyJs = input::options(&options, "options")?;
+            let o: LedgerVerifyJs = input::options(&options, "options")?;
 
-            Ok(self.0.now(move |t| {
-                js_out(match &o.head {
-                    Some(head) => to_js(&t.privacy().verify_ledger_against(head)?),
-                    None => to_js(&t.privacy().verify_ledger()?),
-                })
+            Ok(self.0.run(move |open| async move {
+                let p = open.trail.privacy();
+                js_out(to_js(
+                    &p.verify_ledger(o.subject.as_deref(), o.head.as_ref())
+                        .await?,
+                ))
             }))
         })
     }
 
     /// The consent ledger's head, `{ seq, hash }`: keep it outside the
-    /// database and pass it to `verifyLedger` later.
+    /// database and pass it to `verifyLedger` later. With a shared store,
+    /// of `{ subject }`'s ledger.
     #[wasm_bindgen(js_name = ledgerHead, unchecked_return_type = "Promise<ChainHead>")]
-    pub fn ledger_head(&self) -> Promise {
+    pub fn ledger_head(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ subject?: string }")] options: JsValue,
+    ) -> Promise {
         promise(|| {
-            Ok(self
-                .0
-                .now(move |t| js_out(to_js(&t.privacy().ledger_head()?))))
+            let o: SubjectJs = input::options(&options, "options")?;
+            Ok(self.0.run(move |open| async move {
+                let p = open.trail.privacy();
+                js_out(to_js(&p.ledger_head(o.subject.as_deref()).await?))
+            }))
         })
     }
 
@@ -231,27 +267,31 @@ impl JsPrivacy {
             let o: ExportJs = input::options_without(&options, "options", &["onProgress"])?;
             let format = ExportFormat::parse(o.format.as_deref().unwrap_or("json"))?;
 
-            Ok(self.0.now(move |t| {
-                js_out({
-                    let mut report = |p: &crate::privacy::ExportProgress| {
-                        if let (Some(f), Ok(v)) = (&callback, to_js(p)) {
-                            // A throwing callback does not stop the export.
-                            let _ = f.call1(&JsValue::NULL, &v);
-                        }
-                    };
-                    let file =
-                        t.privacy()
-                            .export(&subject, format, o.actor.as_deref(), &mut report)?;
-                    let out = to_js(&ExportMeta {
-                        format: file.format,
-                        file_name: &file.file_name,
-                        mime_type: file.mime_type,
-                        counts: &file.counts,
-                    })?;
-                    let bytes = js_sys::Uint8Array::from(&file.bytes[..]);
-                    let _ = js_sys::Reflect::set(&out, &"bytes".into(), &bytes);
-                    Ok(out)
-                })
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                {
+                    js_out({
+                        let mut report = |p: &crate::privacy::ExportProgress| {
+                            if let (Some(f), Ok(v)) = (&callback, to_js(p)) {
+                                // A throwing callback does not stop the export.
+                                let _ = f.call1(&JsValue::NULL, &v);
+                            }
+                        };
+                        let file = t
+                            .privacy()
+                            .export(&subject, format, o.actor.as_deref(), &mut report)
+                            .await?;
+                        let out = to_js(&ExportMeta {
+                            format: file.format,
+                            file_name: &file.file_name,
+                            mime_type: file.mime_type,
+                            counts: &file.counts,
+                        })?;
+                        let bytes = js_sys::Uint8Array::from(&file.bytes[..]);
+                        let _ = js_sys::Reflect::set(&out, &"bytes".into(), &bytes);
+                        Ok(out)
+                    })
+                }
             }))
         })
     }
@@ -272,9 +312,10 @@ impl JsPrivacy {
             let subject = input::string(&subject, "subject")?;
             let o: EraseOptions = input::parse(&options, "options")?;
 
-            Ok(self
-                .0
-                .now(move |t| js_out(to_js(&t.privacy().erase(&subject, &o)?))))
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                js_out(to_js(&t.privacy().erase(&subject, &o).await?))
+            }))
         })
     }
 

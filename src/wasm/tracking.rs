@@ -113,15 +113,18 @@ impl JsTracking {
         promise(|| {
             let event: EventInput = input::parse(&event_js, "event")?;
 
-            Ok(self.0.now(move |t| {
-                js_out({
-                    let (id, status) = t.tracking().track(event)?;
-                    to_js(&Outcome {
-                        event_id: Some(&id),
-                        status: status_name(status),
-                        error: None,
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                {
+                    js_out({
+                        let (id, status) = t.track(event).await?;
+                        to_js(&Outcome {
+                            event_id: Some(&id),
+                            status: status_name(status),
+                            error: None,
+                        })
                     })
-                })
+                }
             }))
         })
     }
@@ -145,32 +148,33 @@ impl JsTracking {
             let o: BatchJs = input::options(&options.unwrap_or_default(), "options")?;
             let inputs: Vec<crate::Result<EventInput>> = input::each(&events, "events", "event")?;
 
-            Ok(self.0.now(move |t| {
-                js_out({
-                    let results = t
-                        .tracking()
-                        .track_batch_parsed(inputs, o.partial.unwrap_or(false))?;
-                    let out: Vec<Outcome<'_>> = results
-                        .iter()
-                        .map(|r| match &r.outcome {
-                            Ok(s) => Outcome {
-                                event_id: r.event_id.as_deref(),
-                                status: status_name(*s),
-                                error: None,
-                            },
-                            Err(e) => Outcome {
-                                event_id: r.event_id.as_deref(),
-                                status: "rejected",
-                                error: Some(ErrorJs {
-                                    code: e.code(),
-                                    message: e.to_string(),
-                                    field: e.field().map(str::to_owned),
-                                }),
-                            },
-                        })
-                        .collect();
-                    to_js(&out)
-                })
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                {
+                    js_out({
+                        let results = t.track_batch(inputs, o.partial.unwrap_or(false)).await?;
+                        let out: Vec<Outcome<'_>> = results
+                            .iter()
+                            .map(|r| match &r.outcome {
+                                Ok(s) => Outcome {
+                                    event_id: r.event_id.as_deref(),
+                                    status: status_name(*s),
+                                    error: None,
+                                },
+                                Err(e) => Outcome {
+                                    event_id: r.event_id.as_deref(),
+                                    status: "rejected",
+                                    error: Some(ErrorJs {
+                                        code: e.code(),
+                                        message: e.to_string(),
+                                        field: e.field().map(str::to_owned),
+                                    }),
+                                },
+                            })
+                            .collect();
+                        to_js(&out)
+                    })
+                }
             }))
         })
     }
@@ -272,9 +276,10 @@ impl JsTracking {
             let anonymous_id = input::string(&anonymous_id, "anonymousId")?;
             let user_id = input::string(&user_id, "userId")?;
 
-            Ok(self
-                .0
-                .now(move |t| js_out(Ok(t.tracking().identify(&anonymous_id, &user_id)? as f64))))
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                js_out(Ok(t.identify(&anonymous_id, &user_id).await? as f64))
+            }))
         })
     }
 
@@ -313,12 +318,13 @@ impl JsOutbox {
     ) -> Promise {
         promise(|| {
             let max = input::opt_integer(&max.unwrap_or_default(), "max", 0, u32::MAX.into())?;
-            Ok(self.0.now(
-                move |t| match t.tracking().outbox_take(max.unwrap_or(100) as u32)? {
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                match t.outbox_take(max.unwrap_or(100) as u32).await? {
                     Some(batch) => to_js(&batch),
                     None => Ok(JsValue::NULL),
-                },
-            ))
+                }
+            }))
         })
     }
 

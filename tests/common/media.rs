@@ -88,6 +88,7 @@ fn write_some(t: &UserTrail) -> String {
     t.tracking().track(event).unwrap();
     t.prefs()
         .set("ann", "appearance.theme", &json!("dark"), "test")
+        .now()
         .unwrap();
     s.token
 }
@@ -108,7 +109,12 @@ fn holds_it(t: &UserTrail, token: &str) -> bool {
         .now()
         .unwrap();
     let events = t.tracking().count(&ann()).unwrap();
-    let theme = t.prefs().get("ann", "appearance.theme").unwrap().value;
+    let theme = t
+        .prefs()
+        .get("ann", "appearance.theme")
+        .now()
+        .unwrap()
+        .value;
     match session {
         Some(_) => {
             assert_eq!(events, 1);

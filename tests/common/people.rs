@@ -109,10 +109,12 @@ pub fn populate(trail: &UserTrail) {
         trail
             .prefs()
             .set(who, "appearance.theme", &json!("dark"), "settings")
+            .now()
             .unwrap();
         trail
             .prefs()
             .set(who, "appearance.theme", &json!("light"), "settings")
+            .now()
             .unwrap();
         trail
             .privacy()
@@ -125,6 +127,7 @@ pub fn populate(trail: &UserTrail) {
                     ..GrantOptions::default()
                 },
             )
+            .now()
             .unwrap();
         trail
             .sessions()

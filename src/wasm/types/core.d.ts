@@ -69,6 +69,19 @@ export interface OpenOptions {
   tracking?: TrackingSettings;
   /** Privacy settings: policy version, consent gating, PII redaction, retention. */
   privacy?: PrivacySettings;
+  /**
+   * A store shared by every process of the app: sessions, preferences and consent live there, so
+   * every process sees them at once. `redisStore(client, { prefix })` from `usertrail/redis` makes one.
+   */
+  shared?: SharedStore;
+}
+
+/** What `redisStore(client)` from `usertrail/redis` returns: where the engine's shared data lives. */
+export interface SharedStore {
+  /** Every key the engine writes starts with `<prefix>:`. Default `'ut'`. */
+  readonly prefix?: string;
+  /** Runs one Lua script (`EVALSHA`, then `EVAL` on `NOSCRIPT`) and resolves to its reply. */
+  run(sha1: string, source: string, keys: string[], args: string[]): Promise<unknown>;
 }
 
 /** An event's category. */

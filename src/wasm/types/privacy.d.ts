@@ -126,6 +126,12 @@ export interface VerifyOptions {
   head?: ChainHead;
 }
 
+/** Options for `verifyLedger`. */
+export interface LedgerVerifyOptions extends VerifyOptions {
+  /** With a shared store, whose ledger to check (each subject's is its own chain). */
+  subject?: string;
+}
+
 /** What a hash-chain check found. */
 export interface ChainReport {
   ok: boolean;

@@ -1,0 +1,88 @@
+// usertrail/redis: the shared store's transport. The engine (in wasm)
+// builds every operation as data, a Lua script with its SHA-1, keys and
+// arguments; this runs it on the app's own Redis client and classifies
+// failures. Nothing here decides anything about sessions, preferences or
+// consent.
+//
+//   import { createClient } from 'redis';
+//   import { redisStore } from 'usertrail/redis';
+//   const redis = await createClient({ url }).connect();
+//   const trail = await UserTrail.open({ shared: redisStore(redis, { prefix: 'ut' }) });
+//
+// Works with node-redis clients and clusters (`createClient`,
+// `createCluster`), and with anything that has node-redis's
+// `evalSha(sha, { keys, arguments })` and `eval(source, { keys, arguments })`
+// (an ioredis adapter is four lines; see docs/SESSIONS.md).
+
+const KNOWN = new Set(['prefix', 'timeoutMs']);
+
+// Error replies that mean "not now" rather than "wrong": a server loading
+// its AOF, a cluster failing over, a replica that cannot take writes.
+const TRANSIENT = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOREPLICAS|MOVED|ASK)\b/;
+
+function failure(code, message, cause) {
+  const err = new Error(message, { cause });
+  err.code = code;
+  return err;
+}
+
+/** Classifies what the client threw: an error reply, or no answer at all. */
+function classify(err) {
+  const message = String(err?.message ?? err);
+  // node-redis marks server replies as ErrorReply; ioredis as ReplyError.
+  const reply = err?.constructor?.name === 'ErrorReply' || err?.name === 'ReplyError' || /^[A-Z]+ /.test(message);
+  if (reply && !TRANSIENT.test(message)) return failure('STORAGE_ERROR', `Redis answered an error: ${message}`, err);
+  return failure('STORE_UNAVAILABLE', `Redis is unavailable: ${message}`, err);
+}
+
+/**
+ * A shared store over `client` (node-redis `createClient()`/`createCluster()`, or an object with its
+ * `evalSha` and `eval`). `options.prefix` starts every key (default 'ut'); `options.timeoutMs` bounds
+ * each call (default 2000): past it the call fails with STORE_UNAVAILABLE.
+ */
+export function redisStore(client, options = {}) {
+  if (!client || typeof client.evalSha !== 'function' || typeof client.eval !== 'function') {
+    throw new TypeError('usertrail/redis: the client must be a node-redis client or cluster, or have evalSha and eval');
+  }
+  if (options === null || typeof options !== 'object') throw new TypeError('usertrail/redis: options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw new TypeError(`usertrail/redis: unknown option ${JSON.stringify(key)}`);
+  }
+  const prefix = options.prefix ?? 'ut';
+  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_\-:.]{1,64}$/.test(prefix)) {
+    throw new TypeError("usertrail/redis: prefix must be 1 to 64 of letters, digits, '_', '-', ':' and '.'");
+  }
+  const timeoutMs = options.timeoutMs ?? 2000;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
+    throw new TypeError('usertrail/redis: timeoutMs must be an integer from 1 to 600000');
+  }
+
+  async function once(call) {
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(failure('STORE_UNAVAILABLE', `Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([call(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function run(sha1, source, keys, args) {
+    const params = { keys, arguments: args };
+    try {
+      return await once(() => client.evalSha(sha1, params));
+    } catch (err) {
+      if (err?.code) throw err; // our own timeout
+      if (!/^NOSCRIPT\b/.test(String(err?.message))) throw classify(err);
+    }
+    try {
+      return await once(() => client.eval(source, params));
+    } catch (err) {
+      throw err?.code ? err : classify(err);
+    }
+  }
+
+  return Object.freeze({ prefix, timeoutMs, run });
+}

@@ -1,0 +1,125 @@
+//! The shared store's transport in JS hosts: the engine builds each
+//! operation (a Lua script, its SHA-1, keys and arguments) and hands it to
+//! the `run` function of the object `redisStore(client)` from
+//! `usertrail/redis` made, which runs it on the app's Redis client.
+//!
+//! What comes back is read strictly: `null`, integers, strings and arrays
+//! of them; anything else is `STORAGE_ERROR`. A rejection carries the glue's
+//! classification: `STORE_UNAVAILABLE` (no connection, a timeout, a server
+//! loading or failing over) or `STORAGE_ERROR` (an error reply).
+
+use std::sync::Arc;
+
+use js_sys::{Array, Function, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use super::input;
+use crate::error::{Error, Result, StoreError};
+use crate::store::remote::{LocalBoxFuture, Op, Remote, Reply, Transport};
+
+/// Calls the glue's `run(sha1, source, keys, args)`.
+struct JsTransport {
+    run: Function,
+}
+
+/// The deepest reply accepted (scripts return lists of lists at most).
+const MAX_DEPTH: u32 = 4;
+
+fn reply(value: &JsValue, depth: u32) -> Result<Reply> {
+    if value.is_null() || value.is_undefined() {
+        return Ok(Reply::Nil);
+    }
+    if let Some(s) = value.as_string() {
+        return Ok(Reply::Text(s));
+    }
+    if let Some(n) = value.as_f64() {
+        if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0 {
+            return Ok(Reply::Int(n as i64));
+        }
+    }
+    if value.is_bigint() {
+        if let Ok(n) = i64::try_from(value.clone().unchecked_into::<js_sys::BigInt>()) {
+            return Ok(Reply::Int(n));
+        }
+    }
+    if Array::is_array(value) && depth < MAX_DEPTH {
+        let items: Array = value.clone().unchecked_into();
+        return items
+            .iter()
+            .map(|v| reply(&v, depth + 1))
+            .collect::<Result<_>>()
+            .map(Reply::List);
+    }
+    let shown = js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_else(|| "a value that is not JSON".into());
+    Err(StoreError::Garbled {
+        detail: format!(
+            "the Redis client answered {}",
+            &shown[..shown.len().min(80)]
+        ),
+    }
+    .into())
+}
+
+fn failure(err: JsValue) -> Error {
+    let code = Reflect::get(&err, &"code".into())
+        .ok()
+        .and_then(|c| c.as_string());
+    let detail = Reflect::get(&err, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .or_else(|| err.as_string())
+        .unwrap_or_else(|| "the Redis client failed".into());
+    match code.as_deref() {
+        Some("STORAGE_ERROR") => StoreError::Garbled { detail }.into(),
+        _ => StoreError::Unavailable { detail }.into(),
+    }
+}
+
+impl Transport for JsTransport {
+    fn run<'a>(&'a self, op: Op<'a>) -> LocalBoxFuture<'a, Result<Reply>> {
+        Box::pin(async move {
+            let keys: Array = op.keys.iter().map(|k| JsValue::from_str(k)).collect();
+            let args: Array = op.args.iter().map(|a| JsValue::from_str(a)).collect();
+            let call = Array::of4(
+                &op.script.sha1().into(),
+                &op.script.source.into(),
+                &keys,
+                &args,
+            );
+            let returned =
+                Reflect::apply(&self.run, &JsValue::UNDEFINED, &call).map_err(failure)?;
+            let value = JsFuture::from(Promise::resolve(&returned))
+                .await
+                .map_err(failure)?;
+            reply(&value, 0)
+        })
+    }
+}
+
+/// Reads `shared`: what `redisStore(client, { prefix })` returns, an
+/// object with a `prefix` and a `run` function.
+pub(crate) fn parse(value: &JsValue) -> Result<Option<Remote>> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    let hint = "must be what redisStore(client) from 'usertrail/redis' returns";
+    if !value.is_object() {
+        return Err(Error::invalid("shared", hint));
+    }
+    let run = input::get(value, "run", "shared.run")?;
+    let run =
+        input::opt_function(run, "shared.run")?.ok_or_else(|| Error::invalid("shared", hint))?;
+    let prefix = input::get(value, "prefix", "shared.prefix")?;
+    let prefix = if prefix.is_undefined() {
+        "ut".to_owned()
+    } else {
+        input::string(&prefix, "shared.prefix")?
+    };
+    #[allow(clippy::arc_with_non_send_sync)] // wasm is single-threaded
+    let transport = Arc::new(JsTransport { run });
+    Remote::new(transport, &prefix).map(Some)
+}

@@ -1,0 +1,142 @@
+// Real Redis servers for the JS tests: started on free 127.0.0.1 ports with
+// AOF (appendfsync always) in a temp dir, stopped by pid (at the end of the
+// test, and in any case when this process exits). A 3-master cluster joins
+// three of them with `redis-cli --cluster create`.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export { createClient, createCluster } from 'redis';
+
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {}
+  }
+});
+
+/** A free port on 127.0.0.1. */
+export async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Whether something on `port` answers PING with PONG. */
+function ping(port) {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d) => {
+      data += d;
+      if (data.includes('\r\n')) done(data.startsWith('+PONG'));
+    });
+  });
+}
+
+/** One redis-server process. */
+export class RedisServer {
+  #child = null;
+  #extra;
+
+  constructor(port, dir, extra) {
+    this.port = port;
+    this.dir = dir;
+    this.#extra = extra;
+  }
+
+  /** Starts a server; `extra` are more redis-server arguments. */
+  static async start(extra = []) {
+    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'ut-redis-')), extra);
+    await server.#launch();
+    return server;
+  }
+
+  get url() {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get pid() {
+    return this.#child?.pid;
+  }
+
+  async #launch() {
+    const args = [
+      '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
+      '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
+      '--logfile', join(this.dir, 'redis.log'), ...this.#extra,
+    ];
+    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    this.#child = child;
+    running.add(child);
+    child.on('exit', () => running.delete(child));
+    for (let i = 0; i < 400; i++) {
+      if (await ping(this.port)) return;
+      if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}); see ${this.dir}/redis.log`);
+      await sleep(25);
+    }
+    throw new Error(`redis-server on ${this.port} did not answer`);
+  }
+
+  /** `kill -9`: no shutdown, no last write. */
+  async kill9() {
+    const child = this.#child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    process.kill(child.pid, 'SIGKILL');
+    await exited;
+  }
+
+  /** Starts it again on the same port and dir: on its AOF. */
+  async restart() {
+    await this.#launch();
+  }
+
+  /** Stops it and removes its files. */
+  async stop() {
+    await this.kill9();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A 3-master Redis Cluster on 127.0.0.1. */
+export async function startCluster() {
+  const nodes = await Promise.all(
+    [0, 1, 2].map(() => RedisServer.start(['--cluster-enabled', 'yes', '--cluster-node-timeout', '5000'])),
+  );
+  execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+    stdio: 'ignore',
+  });
+  // Wait until every node sees the cluster as up.
+  for (let i = 0; i < 400; i++) {
+    const states = nodes.map((n) => execFileSync('redis-cli', ['-p', String(n.port), 'cluster', 'info']).toString());
+    if (states.every((s) => s.includes('cluster_state:ok'))) break;
+    await sleep(25);
+  }
+  return {
+    nodes,
+    rootNodes: nodes.map((n) => ({ url: n.url })),
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
+/** `redis-cli -p <port> <args>`' output, for checks from outside the engine. */
+export function cli(port, ...args) {
+  return execFileSync('redis-cli', ['-p', String(port), ...args]).toString();
+}
