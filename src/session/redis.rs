@@ -321,12 +321,15 @@ impl<'a> RedisSessionStore<'a> {
             if record.user_id.is_some() { "1" } else { "0" }.into(),
         ];
         args.append(&mut fields);
-        let n = self
-            .remote
-            .run(&INSERT, vec![key, index], args)
-            .await?
-            .int()?;
-        Ok(u64::try_from(n).ok())
+        let reply = self.remote.run(&INSERT, vec![key, index], args).await?;
+        if reply == Reply::Int(-1) {
+            return Ok(None);
+        }
+        let items = reply.tuple(2)?;
+        if items[0].text()? != record.session_id {
+            return Err(garbled("an insert answered for another session"));
+        }
+        Ok(Some(items[1].int()?.max(0) as u64))
     }
 
     /// Runs `write.lua` with operation triples `ops`.
@@ -436,21 +439,23 @@ fn state_of(all: &[Reply]) -> Result<StoredState> {
     }
 }
 
-/// The `meta.lua` fields out of an `HGETALL` reply.
-fn meta_of(all: &[Reply]) -> Reply {
+/// The `meta.lua` fields out of an `HGETALL` reply: text names and values
+/// in pairs, or `STORAGE_ERROR`.
+fn meta_of(all: &[Reply]) -> Result<Reply> {
     const NAMES: [&str; META_LEN] = [
         "f", "s", "h", "u", "c", "l", "it", "ie", "ae", "ip", "br", "os", "dv", "fp", "v", "k",
         "sk",
     ];
     let mut out = vec![Reply::Nil; META_LEN];
     for pair in all.chunks(2) {
-        if let [Reply::Text(name), value] = pair {
-            if let Some(i) = NAMES.iter().position(|n| n == name) {
-                out[i] = value.clone();
-            }
+        let [Reply::Text(name), value @ Reply::Text(_)] = pair else {
+            return Err(garbled("a session record whose fields are not text pairs"));
+        };
+        if let Some(i) = NAMES.iter().position(|n| n == name) {
+            out[i] = value.clone();
         }
     }
-    Reply::List(out)
+    Ok(Reply::List(out))
 }
 
 /// The state's `d:`/`sk`/`sb` field-value pairs, for a copy.
@@ -571,7 +576,7 @@ impl SessionStore for RedisSessionStore<'_> {
             .run(&READ, vec![self.session_key(slot, sid)], vec![])
             .await?;
         let all = reply.list()?;
-        let Some(record) = self.decode(&meta_of(all), slot, sid)? else {
+        let Some(record) = self.decode(&meta_of(all)?, slot, sid)? else {
             return Ok(None);
         };
         if record.token_hash != at.hash {
@@ -795,7 +800,7 @@ impl SessionStore for RedisSessionStore<'_> {
         let reply = self.remote.run(&READ, vec![key], vec![]).await?;
         let all = reply.list()?;
         let record = self
-            .decode(&meta_of(all), &slot, &r.session_id)?
+            .decode(&meta_of(all)?, &slot, &r.session_id)?
             .ok_or(SessionError::NotFound)?;
         Ok((state_of(all)?, record.version))
     }
