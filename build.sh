@@ -249,6 +249,9 @@ bench() {
   node bench/privacy.mjs target/bench/pkg/usertrail.js
   say "bench: session middleware against express-session"
   node bench/middleware.mjs target/bench/pkg/usertrail.js
+  say "bench: shared sessions on Redis against express-session + connect-redis"
+  build
+  node bench/redis.mjs pkg/index.js
 }
 
 case "${1:-help}" in

@@ -67,21 +67,21 @@ for (let u = 0; u < USERS; u++) {
     for (const e of session(u, s)) {
       batch.push(e);
       if (batch.length === 1000) {
-        stored += trail.tracking.trackBatch(batch).length;
+        stored += (await trail.tracking.trackBatch(batch)).length;
         batch = [];
       }
     }
   }
 }
-if (batch.length) stored += trail.tracking.trackBatch(batch).length;
+if (batch.length) stored += (await trail.tracking.trackBatch(batch)).length;
 const ingestMs = performance.now() - t0;
 
-function best(work, runs = 3) {
+async function best(work, runs = 3) {
   let ms = Infinity;
   let out;
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
-    out = work();
+    out = await work();
     ms = Math.min(ms, performance.now() - t);
   }
   return { ms, out };
@@ -98,20 +98,21 @@ const queries = [
   ['summary', null, () => a.summary(range), (r) => `${r.events} events, ${r.users} users, ${r.sessions} sessions`],
   ['sessionDurations', null, () => a.sessionDurations(range), (r) => `median ${(r.medianMs / 1000).toFixed(0)} s`],
 ];
-const rows = queries.map(([name, target, run, describe]) => {
-  const { ms, out } = best(run);
-  return {
+const rows = [];
+for (const [name, target, run, describe] of queries) {
+  const { ms, out } = await best(run);
+  rows.push({
     query: name,
     ms: Math.round(ms),
     target: target ? `≤ ${target} ms` : '—',
     met: target ? (ms <= target ? 'yes' : 'NO') : '',
     result: describe(out),
-  };
-});
+  });
+}
 console.log(
   `analytics dataset: ${stored.toLocaleString('en-US')} events, ${USERS.toLocaleString('en-US')} users, 50 names, ${DAYS} days; ` +
     `ingested at ${Math.round((stored / ingestMs) * 1000).toLocaleString('en-US')} events/s (wasm, JS API, batches of 1000)`,
 );
 console.table(rows);
 
-trail.close();
+await trail.close();

@@ -25,9 +25,9 @@ const CONCURRENCY = 50;
 function app(middleware, read, write) {
   const a = express();
   a.use(middleware);
-  a.get('/', (req, res) => {
-    write(req, (read(req) ?? 0) + 1);
-    res.json({ n: read(req) });
+  a.get('/', async (req, res) => {
+    await write(req, ((await read(req)) ?? 0) + 1);
+    res.json({ n: await read(req) });
   });
   return a;
 }
@@ -89,4 +89,4 @@ console.log(
   `ratio usertrail / express-session: ${(ours['requests/s'] / theirs['requests/s']).toFixed(2)}× the throughput, ` +
     `${(ours['p99 ms'] / theirs['p99 ms']).toFixed(2)}× the p99`,
 );
-trail.close();
+await trail.close();

@@ -21,7 +21,7 @@ const PER_SUBJECT = 10_000;
 const EVERY = EVENTS / PER_SUBJECT; // one event of each subject per 100
 
 const trail = await UserTrail.open({ clock: () => NOW });
-for (let k = 0; k < SUBJECTS; k++) trail.tracking.identify(`anon-subject-${k}`, `subject-${k}`);
+for (let k = 0; k < SUBJECTS; k++) await trail.tracking.identify(`anon-subject-${k}`, `subject-${k}`);
 let batch = [];
 const t0 = performance.now();
 for (let i = 0; i < EVENTS; i++) {
@@ -36,23 +36,23 @@ for (let i = 0; i < EVENTS; i++) {
     }
   }
   if (batch.length >= 1000) {
-    trail.tracking.trackBatch(batch);
+    await trail.tracking.trackBatch(batch);
     batch = [];
   }
 }
-if (batch.length) trail.tracking.trackBatch(batch);
+if (batch.length) await trail.tracking.trackBatch(batch);
 const ingestS = (performance.now() - t0) / 1000;
-const mb = (trail.export().length / 1e6).toFixed(0);
+const mb = ((await trail.export()).length / 1e6).toFixed(0);
 
-function timed(work) {
+async function timed(work) {
   const t = performance.now();
-  const out = work();
+  const out = await work();
   return { ms: performance.now() - t, out };
 }
-function best(work, runs = 3) {
-  let r = timed(work);
+async function best(work, runs = 3) {
+  let r = await timed(work);
   for (let i = 1; i < runs; i++) {
-    const next = timed(work);
+    const next = await timed(work);
     if (next.ms < r.ms) r = next;
   }
   return r;
@@ -61,7 +61,7 @@ function best(work, runs = 3) {
 const p = trail.privacy;
 const rows = [];
 for (const format of ['json', 'ndjson', 'csv', 'sqlite']) {
-  const { ms, out } = best(() => p.export('subject-0', { format }));
+  const { ms, out } = await best(() => p.export('subject-0', { format }));
   rows.push({
     operation: `export ${format} (best of 3)`,
     ms: Math.round(ms),
@@ -70,7 +70,7 @@ for (const format of ['json', 'ndjson', 'csv', 'sqlite']) {
     result: `${out.counts.events} events, ${(out.bytes.length / 1e6).toFixed(1)} MB`,
   });
 }
-const full = timed(() => p.erase('subject-0', { reason: 'bench' }));
+const full = await timed(() => p.erase('subject-0', { reason: 'bench' }));
 rows.push({
   operation: 'erase, with the vacuum (default)',
   ms: Math.round(full.ms),
@@ -79,14 +79,14 @@ rows.push({
   result: `${full.out.counts.events} events, vacuumed: ${full.out.vacuumed}`,
 });
 for (const k of [1, 2]) {
-  const { ms, out } = timed(() => p.erase(`subject-${k}`, { reason: 'bench', vacuum: false }));
+  const { ms, out } = await timed(() => p.erase(`subject-${k}`, { reason: 'bench', vacuum: false }));
   rows.push({ operation: `erase subject-${k}, vacuum: false`, ms: Math.round(ms), target: '—', met: '', result: `${out.counts.events} events` });
 }
-const vac = timed(() => p.vacuum());
+const vac = await timed(() => p.vacuum());
 rows.push({ operation: 'privacy.vacuum() once after both', ms: Math.round(vac.ms), target: '—', met: '', result: `${mb} MB database before` });
 console.log(
   `privacy dataset: ${(EVENTS + SUBJECTS * PER_SUBJECT).toLocaleString('en-US')} events, ${mb} MB, ingested in ${ingestS.toFixed(0)} s; ` +
     `${SUBJECTS} subjects with ${PER_SUBJECT.toLocaleString('en-US')} events each, spread through it`,
 );
 console.table(rows);
-trail.close();
+await trail.close();

@@ -31,6 +31,17 @@ function best(work) {
   return ms;
 }
 
+/** `best` for async work. */
+async function bestAsync(work) {
+  let ms = Infinity;
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    await work();
+    ms = Math.min(ms, performance.now() - t);
+  }
+  return ms;
+}
+
 const wasm = {};
 wasm.open_migrate = { ops: OPENS, ms: best(() => Bench.openMigrate(OPENS)) };
 wasm.insert = {
@@ -63,17 +74,33 @@ const PREF_READS = 10_000;
   const trail = await UserTrail.open({ clock: () => 1_700_000_000_000 });
   for (let i = 0; i < 41; i++) {
     const key = `bench.option_${String(i).padStart(2, '0')}`;
-    trail.prefs.define({ key, category: `bench${i % 4}`, type: 'number', default: 0, min: 0, max: 1000 });
-    trail.prefs.set('alice', key, i * 10);
+    await trail.prefs.define({ key, category: `bench${i % 4}`, type: 'number', default: 0, min: 0, max: 1000 });
+    await trail.prefs.set('alice', key, i * 10);
   }
-  trail.prefs.set('alice', 'appearance.theme', 'dark');
+  await trail.prefs.set('alice', 'appearance.theme', 'dark');
   wasm.prefs_get_all_50 = {
     ops: PREF_READS,
-    ms: best(() => {
-      for (let i = 0; i < PREF_READS; i++) if (trail.prefs.getAll('alice').length !== 50) throw new Error('not 50');
+    ms: await bestAsync(async () => {
+      for (let i = 0; i < PREF_READS; i++) if ((await trail.prefs.getAll('alice')).length !== 50) throw new Error('not 50');
     }),
   };
-  trail.close();
+  await trail.close();
+}
+
+// The cost of one calling convention (every method returns a Promise):
+// 100,000 validates through the JS API, one await each, against the same
+// validates in one call into wasm (Bench.validateSessions, no Promise).
+{
+  const trail = await UserTrail.open({ clock: () => 1_700_000_000_000 });
+  const tokens = [];
+  for (let i = 0; i < 1000; i++) tokens.push((await trail.sessions.create({ userId: `u${i}` })).token);
+  wasm.validate_js_api = {
+    ops: VALIDATES,
+    ms: await bestAsync(async () => {
+      for (let i = 0; i < VALIDATES; i++) if (!(await trail.sessions.validate(tokens[i % 1000]))) throw new Error('invalid');
+    }),
+  };
+  await trail.close();
 }
 
 // 1M events through the JS API (trail.tracking.trackBatch), batches of 1000,
@@ -94,11 +121,11 @@ const INGEST_BATCH = 1_000;
   for (let b = 0; b < INGEST_BATCHES; b++) {
     const batch = [];
     for (let i = 0; i < INGEST_BATCH; i++) batch.push(event(b * INGEST_BATCH + i));
-    stored += trail.tracking.trackBatch(batch).length;
+    stored += (await trail.tracking.trackBatch(batch)).length;
   }
   wasm.ingest = { ops: stored, ms: performance.now() - t };
-  wasm.bytesPerEvent = trail.export().length / stored;
-  trail.close();
+  wasm.bytesPerEvent = (await trail.export()).length / stored;
+  await trail.close();
 }
 
 const native = Object.fromEntries(
@@ -122,6 +149,14 @@ const rows = Object.entries(wasm).filter(([, w]) => typeof w === 'object').map((
 });
 console.table(rows);
 const getAll = wasm.prefs_get_all_50;
+const viaApi = wasm.validate_js_api;
+const inWasm = wasm.session_validate;
+console.log(
+  `one calling convention: sessions.validate through the async JS API ${perSec(viaApi)}/s ` +
+    `(${((viaApi.ms * 1000) / viaApi.ops).toFixed(2)} µs per call) against ${perSec(inWasm)}/s inside one wasm call ` +
+    `(${((inWasm.ms * 1000) / inWasm.ops).toFixed(2)} µs): the JS boundary (argument checks, the record's conversion, ` +
+    `the Promise) costs ${(((viaApi.ms - inWasm.ms) * 1000) / viaApi.ops).toFixed(2)} µs per call`,
+);
 console.log(`prefs.getAll with 50 preferences: ${((getAll.ms * 1000) / getAll.ops).toFixed(1)} µs per call on wasm (JS API)`);
 console.log(
   `database bytes per event at 1M events: native ${native.bytes_per_event?.value ?? '?'}, wasm ${wasm.bytesPerEvent.toFixed(1)}`,

@@ -67,6 +67,9 @@ function clientAddress(s, header, remote) {
   return remote || undefined;
 }
 
+/** A value as the store keeps it, and so as a later read would return it: JSON. */
+const asStored = (value) => JSON.parse(JSON.stringify(value) ?? 'null');
+
 /** One request's view of its session. */
 export class RequestSession {
   #trail;
@@ -75,16 +78,18 @@ export class RequestSession {
   #gpc;
   #token;
   #record;
+  #state; // this request's view of the state: read with the session, kept up to date by its writes
   #cookies = [];
 
   /** @internal */
-  constructor(trail, s, client, gpc, token, record) {
+  constructor(trail, s, client, gpc, token, record, state) {
     this.#trail = trail;
     this.#s = s;
     this.#client = client;
     this.#gpc = gpc;
     this.#token = token;
     this.#record = record;
+    this.#state = state ?? null;
   }
 
   /** The session's non-secret id, or null while nothing has been stored. */
@@ -107,22 +112,37 @@ export class RequestSession {
     return this.#record;
   }
 
-  /** One key of the state (or all of it); undefined while new. */
+  /**
+   * One key of the state (or all of it); undefined while new. Read with the
+   * session when the request began (one store lookup for both), and kept up
+   * to date by this request's own writes: a request sees a consistent
+   * snapshot, as with express-session, while each write goes to the store
+   * at once and per key, so writers of different keys never lose each
+   * other's updates.
+   */
   async get(key) {
-    return this.#token ? this.#trail.sessions.get(this.#token, key) : undefined;
+    if (!this.#token) return undefined;
+    if (!this.#state) this.#state = await this.#trail.sessions.get(this.#token);
+    return key === undefined ? this.#state : this.#state[key];
   }
 
   /** Sets one key of the state, storing the session first if it is new. */
   async set(key, value) {
     if (!this.#token) {
       this.#issue(await this.#trail.sessions.create({ ...this.#client, data: { [key]: value } }));
+      this.#state = { [key]: asStored(value) };
       await this.#honorGpc();
-    } else await this.#trail.sessions.set(this.#token, key, value);
+    } else {
+      await this.#trail.sessions.set(this.#token, key, value);
+      if (this.#state) this.#state[key] = asStored(value);
+    }
   }
 
   /** Removes one key of the state. */
   async remove(key) {
-    if (this.#token) await this.#trail.sessions.remove(this.#token, key);
+    if (!this.#token) return;
+    await this.#trail.sessions.remove(this.#token, key);
+    if (this.#state) delete this.#state[key];
   }
 
   /**
@@ -132,9 +152,12 @@ export class RequestSession {
    */
   async login(userId) {
     const anonymous = this.#record && !this.#record.userId ? this.#record.sessionId : null;
+    const before = this.#record?.sessionId;
     const issued = this.#token
       ? await this.#trail.sessions.login(this.#token, userId)
       : await this.#trail.sessions.create({ ...this.#client, userId });
+    // Another user's session is never handed over: a fresh, empty one starts.
+    if (issued.sessionId !== before) this.#state = {};
     this.#issue(issued);
     if (anonymous) await this.#trail.tracking.identify(anonymous, userId);
     await this.#honorGpc();
@@ -155,6 +178,7 @@ export class RequestSession {
   #forget() {
     this.#token = null;
     this.#record = null;
+    this.#state = null;
     this.#cookies = [this.#cookie('', 0)];
   }
 
@@ -218,23 +242,25 @@ async function begin(trail, s, req) {
   const header = (name) => req.header(name) ?? undefined;
   let client = { ip: clientAddress(s, header, req.remoteAddress), userAgent: header('user-agent') };
   const token = readCookie(header('cookie'), s.cookieName);
-  let record = null;
+  let found = null;
   if (token) {
-    // One engine call for a returning visitor; the client is cleaned only
-    // when the engine refuses it. Any other failure (the store is down)
-    // propagates: the cookie is kept, the visitor is not logged out.
+    // One engine call (one store lookup, the state included) for a
+    // returning visitor; the client is cleaned only when the engine refuses
+    // it. Any other failure (the store is down) propagates: the cookie is
+    // kept, the visitor is not logged out.
     try {
-      record = await trail.sessions.validate(token, client);
+      found = await trail.sessions.validateWithState(token, client);
     } catch (err) {
       if (err?.code !== 'INVALID_INPUT') throw err;
       client = await trail.sessions.acceptedClient(client);
-      record = await trail.sessions.validate(token, client);
+      found = await trail.sessions.validateWithState(token, client);
     }
   } else {
     client = await trail.sessions.acceptedClient(client);
   }
-  const session = new RequestSession(trail, s, client, header('sec-gpc') === '1', record ? token : null, record);
-  await session.begin(Boolean(token && !record));
+  const { state, ...record } = found ?? {};
+  const session = new RequestSession(trail, s, client, header('sec-gpc') === '1', found ? token : null, found ? record : null, state);
+  await session.begin(Boolean(token && !found));
   return session;
 }
 

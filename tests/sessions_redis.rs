@@ -569,3 +569,71 @@ fn fingerprint_and_sealed_state_work_across_processes() {
         );
     });
 }
+
+#[test]
+fn the_size_kept_beside_the_state_is_the_size_of_its_json() {
+    usertrail::block_on(async {
+        let (trail, _) = open_at(T0, options_on(r::remote(Standalone::transport())));
+        let s = trail.sessions();
+        let token = s
+            .create(CreateOptions {
+                data: Some(obj(json!({ "a": 1, "é": "ü", "list": [1, 2, 3] }))),
+                ..CreateOptions::default()
+            })
+            .await
+            .unwrap()
+            .token;
+        let prefix = trail.shared().unwrap().prefix().to_owned();
+        let size = || {
+            let urls = Standalone::urls();
+            let key = r::keys(&urls, &prefix)
+                .into_iter()
+                .find(|k| k.contains("}:s:"))
+                .unwrap();
+            let z: usize = ::redis::cmd("HGET")
+                .arg(&key)
+                .arg("z")
+                .query(&mut r::node_for(&urls, &key))
+                .unwrap();
+            z
+        };
+        for i in 0..30u32 {
+            match i % 5 {
+                0 => s
+                    .set(
+                        &token,
+                        &format!("k{i}"),
+                        &json!("x".repeat(i as usize)),
+                        None,
+                    )
+                    .await
+                    .map(|_| ()),
+                1 => s
+                    .remove(&token, &format!("k{}", i - 1), None)
+                    .await
+                    .map(|_| ()),
+                2 => s
+                    .merge(
+                        &token,
+                        &obj(json!({ "a": i, "list": null, "nested": { "n": i } })),
+                        None,
+                    )
+                    .await
+                    .map(|_| ()),
+                3 => s
+                    .set(&token, "a", &json!({ "deep": [i, "ü"] }), None)
+                    .await
+                    .map(|_| ()),
+                _ if i == 24 => s.clear(&token, None).await.map(|_| ()),
+                _ => s.set(&token, "list", &json!([i]), None).await.map(|_| ()),
+            }
+            .unwrap();
+            let state = s.get(&token, None).await.unwrap().unwrap();
+            assert_eq!(
+                size(),
+                serde_json::to_string(&state).unwrap().len(),
+                "after step {i}: {state}"
+            );
+        }
+    });
+}

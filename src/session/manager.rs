@@ -294,9 +294,46 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         client: &ClientContext<'_>,
     ) -> Result<Option<Session>> {
         client.check()?;
-        let Some(mut record) = self.find(token).await? else {
+        let Some(record) = self.find(token).await? else {
             return Ok(None);
         };
+        self.admit(record, client).await
+    }
+
+    /// [`Sessions::validate`], and the session's state with it: one lookup
+    /// in a shared store (Redis) instead of two. For a server that reads
+    /// the state on most requests (the middleware).
+    pub async fn validate_with_state(
+        &self,
+        token: &str,
+        client: &ClientContext<'_>,
+    ) -> Result<Option<(Session, Map<String, Value>)>> {
+        client.check()?;
+        let Some(at) = token::parse(token) else {
+            return Ok(None);
+        };
+        let Some((record, state, _)) = self
+            .store
+            .load_with_state(&at)
+            .await?
+            .filter(|(r, _, _)| Self::in_place(&at, r))
+        else {
+            return Ok(None);
+        };
+        let session_id = record.session_id.clone();
+        let Some(session) = self.admit(record, client).await? else {
+            return Ok(None);
+        };
+        Ok(Some((session, self.open(&session_id, state)?)))
+    }
+
+    /// The rules of `validate` for a record found by its token: expiry,
+    /// the fingerprint policy, the throttled touch.
+    async fn admit(
+        &self,
+        mut record: SessionRecord,
+        client: &ClientContext<'_>,
+    ) -> Result<Option<Session>> {
         let now = self.clock.now_ms();
         if record.is_expired(now) {
             self.expire(&record).await?;

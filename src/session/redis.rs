@@ -11,7 +11,9 @@
 //!   of the fields that never change) and one field `d:<key>` per
 //!   top-level state key holding `<seq>:<json>` (seq, from the counter `q`,
 //!   keeps the keys in the order they were first set), or `sk`/`sb` for a
-//!   sealed state (the key id and the base64 of nonce and ciphertext).
+//!   sealed state (the key id and the base64 of nonce and ciphertext); `z`
+//!   and `n`, the state's size as JSON and its key count, so that a write
+//!   reads only the keys it touches.
 //! - `P:{S}:i`: for a user's slot, a sorted set of the user's session ids
 //!   scored by last seen: the devices list, sign-out-everywhere and LRU
 //!   eviction. Scripts that read it prune ids whose session is gone.
@@ -463,7 +465,7 @@ fn state_fields(all: &[Reply]) -> Vec<String> {
     let mut out = Vec::new();
     for pair in all.chunks(2) {
         if let [Reply::Text(name), Reply::Text(value)] = pair {
-            if name.starts_with("d:") || ["q", "sk", "sb"].contains(&name.as_str()) {
+            if name.starts_with("d:") || ["q", "n", "z", "sk", "sb"].contains(&name.as_str()) {
                 out.push(name.clone());
                 out.push(value.clone());
             }
@@ -480,12 +482,18 @@ fn initial_state(state: &StoredState) -> Result<Vec<String>> {
                 return Err(Error::invalid("data", "must be a JSON object"));
             };
             let n = doc.len();
-            let mut fields: Vec<String> = doc
-                .into_iter()
-                .enumerate()
-                .flat_map(|(i, (k, v))| [format!("d:{k}"), format!("{}:{v}", i + 1)])
-                .collect();
-            fields.extend(["q".to_owned(), n.to_string()]);
+            // The state's size as a JSON object, as write.lua keeps it.
+            let mut size = 2 + n.saturating_sub(1);
+            let mut fields: Vec<String> = Vec::with_capacity(2 * n + 6);
+            for (i, (k, v)) in doc.into_iter().enumerate() {
+                let json = v.to_string();
+                size += k.len() + 3 + json.len();
+                fields.push(format!("d:{k}"));
+                fields.push(format!("{}:{json}", i + 1));
+            }
+            for (name, value) in [("q", n), ("n", n), ("z", size)] {
+                fields.extend([name.to_owned(), value.to_string()]);
+            }
             fields
         }
         StoredState::Sealed { key_id, blob } => vec![
@@ -493,6 +501,12 @@ fn initial_state(state: &StoredState) -> Result<Vec<String>> {
             key_id.clone(),
             "sb".into(),
             STANDARD_NO_PAD.encode(blob),
+            "q".into(),
+            "0".into(),
+            "n".into(),
+            "0".into(),
+            "z".into(),
+            "2".into(),
         ],
     })
 }

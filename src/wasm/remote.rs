@@ -26,6 +26,17 @@ struct JsTransport {
 /// The deepest reply accepted (scripts return lists of lists at most).
 const MAX_DEPTH: u32 = 4;
 
+fn garbled(shown: &str) -> Error {
+    let mut end = shown.len().min(80);
+    while !shown.is_char_boundary(end) {
+        end -= 1;
+    }
+    StoreError::Garbled {
+        detail: format!("the Redis client answered {}", &shown[..end]),
+    }
+    .into()
+}
+
 fn reply(value: &JsValue, depth: u32) -> Result<Reply> {
     if value.is_null() || value.is_undefined() {
         return Ok(Reply::Nil);
@@ -38,11 +49,6 @@ fn reply(value: &JsValue, depth: u32) -> Result<Reply> {
             return Ok(Reply::Int(n as i64));
         }
     }
-    if value.is_bigint() {
-        if let Ok(n) = i64::try_from(value.clone().unchecked_into::<js_sys::BigInt>()) {
-            return Ok(Reply::Int(n));
-        }
-    }
     if Array::is_array(value) && depth < MAX_DEPTH {
         let items: Array = value.clone().unchecked_into();
         return items
@@ -51,17 +57,18 @@ fn reply(value: &JsValue, depth: u32) -> Result<Reply> {
             .collect::<Result<_>>()
             .map(Reply::List);
     }
+    // A BigInt, a Buffer, an object: not one of a script's reply shapes.
     let shown = js_sys::JSON::stringify(value)
         .ok()
         .and_then(|s| s.as_string())
         .unwrap_or_else(|| "a value that is not JSON".into());
-    Err(StoreError::Garbled {
-        detail: format!(
-            "the Redis client answered {}",
-            &shown[..shown.len().min(80)]
-        ),
-    }
-    .into())
+    Err(garbled(&shown))
+}
+
+thread_local! {
+    /// Each script's SHA-1 and source as JS strings, made once.
+    static SCRIPTS: std::cell::RefCell<std::collections::HashMap<&'static str, (JsValue, JsValue)>> =
+        Default::default();
 }
 
 fn failure(err: JsValue) -> Error {
@@ -82,14 +89,15 @@ fn failure(err: JsValue) -> Error {
 impl Transport for JsTransport {
     fn run<'a>(&'a self, op: Op<'a>) -> LocalBoxFuture<'a, Result<Reply>> {
         Box::pin(async move {
+            let (sha1, source) = SCRIPTS.with(|s| {
+                s.borrow_mut()
+                    .entry(op.script.source)
+                    .or_insert_with(|| (op.script.sha1().into(), op.script.source.into()))
+                    .clone()
+            });
             let keys: Array = op.keys.iter().map(|k| JsValue::from_str(k)).collect();
             let args: Array = op.args.iter().map(|a| JsValue::from_str(a)).collect();
-            let call = Array::of4(
-                &op.script.sha1().into(),
-                &op.script.source.into(),
-                &keys,
-                &args,
-            );
+            let call = Array::of4(&sha1, &source, &keys, &args);
             let returned =
                 Reflect::apply(&self.run, &JsValue::UNDEFINED, &call).map_err(failure)?;
             let value = JsFuture::from(Promise::resolve(&returned))

@@ -153,6 +153,37 @@ impl JsSessions {
         })
     }
 
+    /// `validate`, and the session's state with it (`state`): one lookup in
+    /// a shared store instead of two, for servers that read the state on
+    /// most requests.
+    ///
+    /// ```javascript
+    /// const found = await trail.sessions.validateWithState(cookies.sid, { ip, userAgent });
+    /// const cart = found?.state.cart ?? [];
+    /// ```
+    #[wasm_bindgen(js_name = validateWithState, unchecked_return_type = "Promise<(Session & { state: Record<string, unknown> }) | null>")]
+    pub fn validate_with_state(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ClientContext")] client: Option<JsValue>,
+    ) -> Promise {
+        promise(|| {
+            let token = input::string(&token, "token")?;
+            let c: ClientJs = input::options(&client.unwrap_or_default(), "client")?;
+            Ok(self.0.run(move |t| async move {
+                let sessions = t.trail.sessions();
+                match sessions.validate_with_state(&token, &c.context()).await? {
+                    Some((session, state)) => {
+                        let out = to_js(&session)?;
+                        let _ = js_sys::Reflect::set(&out, &"state".into(), &to_js(&state)?);
+                        Ok(out)
+                    }
+                    None => Ok(JsValue::NULL),
+                }
+            }))
+        })
+    }
+
     /// Issues a new token for the same session and state; the old one stops
     /// working at once. Call it whenever privileges change.
     #[wasm_bindgen(unchecked_return_type = "Promise<CreatedSession>")]
