@@ -361,6 +361,11 @@ impl UserTrail {
         .with_observer(self)
     }
 
+    /// The tracking settings.
+    pub fn tracking_settings(&self) -> &TrackingConfig {
+        &self.tracking
+    }
+
     /// The shared store, if the engine has one.
     pub fn shared(&self) -> Option<&Remote> {
         self.shared.as_ref()

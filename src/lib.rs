@@ -32,6 +32,7 @@ mod engine;
 pub mod error;
 pub mod experiments;
 pub mod kernel;
+pub mod pipeline;
 pub mod prefs;
 pub mod privacy;
 pub mod session;

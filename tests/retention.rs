@@ -282,7 +282,7 @@ fn a_version_5_database_migrates_and_gets_retention_and_rights_at_open() {
     let bytes = conn.serialize(rusqlite::MAIN_DB).unwrap().to_vec();
     let clock = Arc::new(ManualClock::new(D0));
     let trail = open_at(Storage::Bytes(bytes), clock, 86_400);
-    assert_eq!(trail.schema_version(), 6);
+    assert_eq!(trail.schema_version(), usertrail::store::SCHEMA_VERSION);
     assert_eq!(
         count(&trail, "SELECT count(*) FROM events"),
         1,

@@ -208,6 +208,35 @@ impl Privacy<'_> {
         Ok(EraseReport { vacuumed, ..report })
     }
 
+    /// Erases `subject` and the ids linked to it inside the caller's
+    /// transaction `tx`, as [`Privacy::erase`] does but without the vacuum
+    /// and without reaching a shared store: for a pipeline partition that
+    /// applies an erasure where it stands in its stream, in the same
+    /// transaction as the position it reached. Call [`Privacy::vacuum`]
+    /// after the commit.
+    pub fn erase_within(
+        &self,
+        tx: &Connection,
+        subject: &str,
+        options: &EraseOptions,
+    ) -> Result<EraseReport> {
+        subject::check("subject", subject)?;
+        check_reason(&options.reason)?;
+        let actor = options.actor.as_deref().unwrap_or("host");
+        check_label("actor", actor)?;
+        let scope = Scope::resolve(tx, subject)?;
+        let counts = erase_rows(tx, &scope)?;
+        let details = json!({ "reason": options.reason, "ids": scope.ids.len(), "counts": counts });
+        let audit_seq = self.tombstone(tx, actor, "erase", &scope, &details)?;
+        Ok(EraseReport {
+            subject_hash: scope.subject_hash.clone(),
+            ids: scope.ids.len(),
+            counts,
+            audit_seq,
+            vacuumed: false,
+        })
+    }
+
     /// Rewrites the database (`VACUUM`) and empties the write-ahead log, so
     /// that deleted rows leave no bytes behind. `secure_delete` (always on)
     /// zeroes deleted cells and freed pages, but SQLite leaves stale copies

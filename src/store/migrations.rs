@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "privacy",
         sql: include_str!("migrations/0006_privacy.sql"),
     },
+    Migration {
+        version: 7,
+        name: "pipeline",
+        sql: include_str!("migrations/0007_pipeline.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

@@ -57,6 +57,31 @@ impl Default for OutboxConfig {
     }
 }
 
+/// The analytics pipeline an engine takes part in (a collector, a
+/// partition, or an app server pumping its outbox): how many partition
+/// streams there are, and how long a stream may grow as a safety net. Every
+/// engine of one pipeline must say the same. Read from JS as
+/// `tracking.pipeline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct PipelineConfig {
+    /// The number of partitions, 1 to 1024. Fixed for a pipeline's life:
+    /// a subject's partition is a hash of its id modulo this. Default 4.
+    pub partitions: u32,
+    /// Each stream is capped near this many entries (`XADD MAXLEN ~`) only
+    /// as a safety net: workers trim what they committed. Default 1,000,000.
+    pub stream_cap: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            partitions: 4,
+            stream_cap: 1_000_000,
+        }
+    }
+}
+
 /// Tracking settings for an engine. Read from JS as `tracking` in the open
 /// options: camelCase keys, unknown keys refused, every key optional.
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +100,9 @@ pub struct TrackingConfig {
     /// `session_expired`, of type `session`), so analytics can count logins
     /// without app code. Consent-gated like any event. Default on.
     pub session_events: bool,
+    /// The analytics pipeline's shape (with a shared store). Default 4
+    /// partitions.
+    pub pipeline: PipelineConfig,
 }
 
 /// `outbox`: `true` (the default settings), `false` or `null` (off), or
@@ -101,6 +129,7 @@ impl Default for TrackingConfig {
             store_raw_user_agent: false,
             outbox: None,
             session_events: true,
+            pipeline: PipelineConfig::default(),
         }
     }
 }
@@ -118,6 +147,18 @@ impl TrackingConfig {
         }
         if self.outbox.is_some_and(|o| o.cap == 0) {
             return Err(Error::invalid("tracking.outbox.cap", "must be at least 1"));
+        }
+        if !(1..=1024).contains(&self.pipeline.partitions) {
+            return Err(Error::invalid(
+                "tracking.pipeline.partitions",
+                "must be 1 to 1024",
+            ));
+        }
+        if self.pipeline.stream_cap < 1000 {
+            return Err(Error::invalid(
+                "tracking.pipeline.streamCap",
+                "must be at least 1000",
+            ));
         }
         Ok(())
     }

@@ -118,9 +118,11 @@ pub struct EventClient {
     pub device: Option<String>,
 }
 
-/// A stored event, as history and the outbox return it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A stored event, as history and the outbox return it, and as one engine
+/// forwards it to another (a collector, a partition): read back with every
+/// field checked and unknown ones refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Event {
     /// The UUIDv7 id.
     pub event_id: String,
@@ -144,17 +146,31 @@ pub struct Event {
     /// The referrer.
     pub referrer: Option<String>,
     /// The properties.
+    #[serde(default = "empty_object")]
     pub properties: Value,
     /// Registered dimensions set on the event.
+    #[serde(default)]
     pub dimensions: Option<Value>,
     /// The client, minimised.
+    #[serde(default)]
     pub client: EventClient,
     /// The raw user agent, only when the config keeps it.
+    #[serde(default)]
     pub user_agent: Option<String>,
     /// The sampling rate it was kept at: weight counts by 1/rate.
+    #[serde(default = "one")]
     pub sample_rate: f64,
     /// When the engine stored it.
+    #[serde(default)]
     pub received_at: i64,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// The properties as JSON text, refused past [`MAX_PROPERTIES`] bytes.

@@ -151,6 +151,18 @@ fn event(row: &Row<'_>) -> rusqlite::Result<(i64, Event)> {
 }
 
 impl Tracking<'_> {
+    /// The stored events of an anonymous id not linked to a user, oldest
+    /// first: what a pipeline partition moves to the user's partition at an
+    /// `identify`.
+    pub fn events_of_anonymous(&self, anonymous_id: &str) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events WHERE anonymous_id = ?1 AND user_id IS NULL ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([anonymous_id], event)?;
+        rows.map(|r| r.map(|(_, e)| e).map_err(Into::into))
+            .collect()
+    }
+
     /// Events matching `filter`, newest first, `limit` (default 100, at most
     /// 1000) at a time. The cursor marks a place in the order (time, then
     /// insertion), so events inserted between pages never shift a page.

@@ -301,35 +301,7 @@ impl Tracking<'_> {
             sample_rate: rate,
             received_at: now,
         };
-        let inserted = tx
-            .prepare_cached(
-                "INSERT INTO events (event_id, ts, type, name, user_id, anonymous_id, session_id, url, path, \
-                 referrer, properties, dimensions, ip_masked, browser, os, device, user_agent, sample_rate, \
-                 received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17, ?18, ?19) ON CONFLICT (event_id) DO NOTHING",
-            )?
-            .execute(params![
-                event.event_id,
-                event.ts,
-                event.event_type,
-                event.name,
-                event.user_id,
-                event.anonymous_id,
-                event.session_id,
-                event.url,
-                event.path,
-                event.referrer,
-                r.properties_json,
-                event.dimensions.as_ref().map(Value::to_string),
-                event.client.ip,
-                event.client.browser,
-                event.client.os,
-                event.client.device,
-                event.user_agent,
-                event.sample_rate,
-                event.received_at,
-            ])?;
-        if inserted == 0 {
+        if !insert_event(tx, &event, &r.properties_json)? {
             return Ok(TrackStatus::Duplicate);
         }
         rollup.add(
@@ -364,6 +336,43 @@ impl Tracking<'_> {
             None => EventClient { ip, ..given },
         })
     }
+}
+
+/// Inserts a stored event's row; `false` if its id is already there.
+pub(super) fn insert_event(
+    tx: &Connection,
+    event: &event::Event,
+    properties_json: &str,
+) -> Result<bool> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO events (event_id, ts, type, name, user_id, anonymous_id, session_id, url, path, \
+             referrer, properties, dimensions, ip_masked, browser, os, device, user_agent, sample_rate, \
+             received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+             ?17, ?18, ?19) ON CONFLICT (event_id) DO NOTHING",
+        )?
+        .execute(params![
+            event.event_id,
+            event.ts,
+            event.event_type,
+            event.name,
+            event.user_id,
+            event.anonymous_id,
+            event.session_id,
+            event.url,
+            event.path,
+            event.referrer,
+            properties_json,
+            event.dimensions.as_ref().map(Value::to_string),
+            event.client.ip,
+            event.client.browser,
+            event.client.os,
+            event.client.device,
+            event.user_agent,
+            event.sample_rate,
+            event.received_at,
+        ])?;
+    Ok(inserted == 1)
 }
 
 /// The input of a quarantined event, as JSON, for inspection and retry.

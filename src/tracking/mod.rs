@@ -36,6 +36,7 @@
 
 mod config;
 mod event;
+mod forward;
 mod history;
 mod ingest;
 mod outbox;
@@ -52,8 +53,9 @@ use rusqlite::Connection;
 
 pub use crate::error::TrackingError;
 pub use crate::kernel::ids::uuid_v7;
-pub use config::{OutboxConfig, SamplingRule, TrackingConfig, ValidationMode};
+pub use config::{OutboxConfig, PipelineConfig, SamplingRule, TrackingConfig, ValidationMode};
 pub use event::{parse as parse_event, Event, EventClient, EventInput, EventType};
+pub use forward::Stored as ForwardedStored;
 pub use history::{HistoryFilter, HistoryPage};
 pub use ingest::{ItemResult, TrackStatus};
 pub use outbox::{backoff_ms, Batch, OutboxStats};

@@ -1,0 +1,120 @@
+//! The collector's step: check a batch of forwarded events with the
+//! engine's rules, and append each to its subject's partition stream.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Pipeline;
+use crate::consent::{Source, ANALYTICS};
+use crate::error::{Error, Result};
+use crate::tracking::Event;
+
+/// The most events one batch may hold.
+pub const MAX_BATCH: usize = 10_000;
+
+/// What became of one event of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "status")]
+pub enum CollectStatus {
+    /// In its partition's stream.
+    Accepted {
+        /// The event's id.
+        event_id: String,
+        /// Its partition.
+        partition: u32,
+    },
+    /// Its subject has not consented (the collector's engine gates by a
+    /// shared store's decisions); not forwarded.
+    NoConsent {
+        /// The event's id.
+        event_id: String,
+    },
+}
+
+/// Each event's outcome, in the batch's order: accepted, not consented, or
+/// refused with a typed error naming the field.
+pub type Collected = Vec<Result<CollectStatus>>;
+
+impl Pipeline<'_> {
+    /// Checks each event ([`crate::tracking::Tracking::normalize_forwarded`]),
+    /// and appends the good ones to their partitions' streams (one script
+    /// per partition touched). Returns only once Redis holds them all; if
+    /// an append fails the whole call fails (a retry is harmless: event ids
+    /// make duplicates no-ops). Events whose subject has not consented to
+    /// `analytics`, when this engine requires it, are left out.
+    pub async fn collect(&self, events: Vec<Result<Event>>) -> Result<Collected> {
+        if events.len() > MAX_BATCH {
+            return Err(Error::invalid(
+                "events",
+                format!("at most {MAX_BATCH} events per batch"),
+            ));
+        }
+        let tracking = self.trail.tracking();
+        let checked: Vec<Result<Event>> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                e.and_then(|e| tracking.normalize_forwarded(e))
+                    .map_err(|err| err.within(&format!("events[{i}]")))
+            })
+            .collect();
+        let privacy = self.trail.privacy();
+        let gated = privacy.config().requires(ANALYTICS);
+        let snapshot = if gated {
+            let subjects = checked
+                .iter()
+                .flatten()
+                .flat_map(|e| [e.user_id.as_deref(), e.anonymous_id.as_deref()])
+                .flatten();
+            self.trail.consent_snapshot(subjects).await?
+        } else {
+            None
+        };
+        let conn = self.trail.store().conn();
+        let source = match &snapshot {
+            Some(s) => Source::Shared(s),
+            None => Source::Local(conn),
+        };
+        let mut groups: BTreeMap<u32, Vec<(&str, String)>> = BTreeMap::new();
+        let mut out: Collected = Vec::with_capacity(checked.len());
+        for e in checked {
+            let e = match e {
+                Ok(e) => e,
+                Err(err) => {
+                    out.push(Err(err));
+                    continue;
+                }
+            };
+            if gated {
+                let ids: Vec<&str> = [e.user_id.as_deref(), e.anonymous_id.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                if !source.allows(privacy.config(), &ids, ANALYTICS)? {
+                    out.push(Ok(CollectStatus::NoConsent {
+                        event_id: e.event_id,
+                    }));
+                    continue;
+                }
+            }
+            let subject = e
+                .user_id
+                .as_deref()
+                .or(e.anonymous_id.as_deref())
+                .unwrap_or(&e.event_id);
+            let partition = self.partition_of(subject);
+            let json =
+                serde_json::to_string(&e).map_err(|e| Error::invalid("event", e.to_string()))?;
+            groups.entry(partition).or_default().push(("e", json));
+            out.push(Ok(CollectStatus::Accepted {
+                event_id: e.event_id,
+                partition,
+            }));
+        }
+        for (partition, entries) in &groups {
+            self.append(*partition, entries).await?;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,367 @@
+//! A partition's step: read its stream after the position it committed,
+//! store the events, apply identifies and erasures in stream order, and
+//! commit the new position in the same transaction.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+
+use super::{Erase, Identify, Pipeline, READ, TRIM};
+use crate::error::Result;
+use crate::privacy::EraseOptions;
+use crate::store::remote::Reply;
+use crate::store::{identity, subject_hash};
+use crate::tracking::Event;
+
+/// How far a partition trims its stream after a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trim {
+    /// Up to the committed position (the default).
+    #[default]
+    Committed,
+    /// Up to the position of the last snapshot, so that a lost partition can
+    /// be rebuilt from the snapshot and a replay of the stream.
+    Snapshot,
+    /// Not at all.
+    None,
+}
+
+/// What one step of a partition did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Consumed {
+    /// Stream entries read.
+    pub read: u64,
+    /// Events stored here.
+    pub stored: u64,
+    /// Events already here (a replay).
+    pub duplicates: u64,
+    /// Events sent on to another partition (an identify's move, an alias).
+    pub forwarded: u64,
+    /// Events dropped: of an erased subject, or not a usertrail event.
+    pub dropped: u64,
+    /// Identifies applied.
+    pub identified: u64,
+    /// Erasures applied.
+    pub erased: u64,
+    /// The position committed: the id of the last entry read.
+    pub position: String,
+    /// Entries left in the stream after the trim.
+    pub remaining: u64,
+}
+
+const START: &str = "0-0";
+
+fn meta_key(what: &str, partition: u32) -> String {
+    format!("pipeline.{what}.p{partition}")
+}
+
+/// The id just after `id`, to trim below.
+fn next_id(id: &str) -> Option<String> {
+    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    Some(format!("{ms}-{}", seq.checked_add(1)?))
+}
+
+fn older(a: &str, b: &str) -> bool {
+    let key = |id: &str| {
+        id.split_once('-')
+            .and_then(|(m, s)| Some((m.parse::<u64>().ok()?, s.parse::<u64>().ok()?)))
+            .unwrap_or((0, 0))
+    };
+    key(a) < key(b)
+}
+
+/// A stream entry: its id, kind and data.
+type Entry = (String, String, String);
+
+/// The entries of a read, and the stream's length.
+fn entries(reply: &Reply) -> Result<(Vec<Entry>, u64)> {
+    let both = reply.tuple(2)?;
+    let mut out = Vec::new();
+    for e in both[0].list()? {
+        let pair = e.tuple(2)?;
+        let id = pair[0].text()?.to_owned();
+        let fields = pair[1].list()?;
+        let (mut kind, mut data) = (None, None);
+        for f in fields.chunks(2) {
+            match (f.first().map(Reply::text), f.get(1).map(Reply::text)) {
+                (Some(Ok("k")), Some(Ok(v))) => kind = Some(v.to_owned()),
+                (Some(Ok("d")), Some(Ok(v))) => data = Some(v.to_owned()),
+                _ => {}
+            }
+        }
+        out.push((id, kind.unwrap_or_default(), data.unwrap_or_default()));
+    }
+    Ok((out, both[1].int()?.max(0) as u64))
+}
+
+impl Pipeline<'_> {
+    /// The position `partition` committed (`0-0` before its first step).
+    pub fn position(&self, partition: u32) -> Result<String> {
+        self.check_partition(partition)?;
+        let conn = self.trail.store().conn();
+        Ok(conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([meta_key("position", partition)], |r| r.get(0))
+            .optional()?
+            .unwrap_or_else(|| START.to_owned()))
+    }
+
+    /// Reads up to `max` entries of `partition`'s stream after its
+    /// committed position and applies them (see the module docs), then
+    /// trims. An entry that is not a usertrail event is dropped and
+    /// counted, never retried forever.
+    pub async fn consume(&self, partition: u32, max: u32, trim: Trim) -> Result<Consumed> {
+        self.check_partition(partition)?;
+        let max = max.clamp(1, 10_000);
+        let position = self.position(partition)?;
+        let reply = self
+            .remote
+            .run(
+                &READ,
+                vec![self.stream(partition)],
+                vec![position.clone(), max.to_string()],
+            )
+            .await?;
+        let (read, remaining) = entries(&reply)?;
+        let mut done = Consumed {
+            position: position.clone(),
+            remaining,
+            ..Consumed::default()
+        };
+        let Some(last) = read.last().map(|e| e.0.clone()) else {
+            return Ok(done);
+        };
+        done.read = read.len() as u64;
+        let conn = self.trail.store().conn();
+        let salt = subject_hash::salt(conn)?;
+        let now = self.trail.clock().now_ms();
+
+        // 1. The plan, in stream order.
+        let mut aliases: HashMap<String, Option<String>> = HashMap::new();
+        let mut tombstones: HashMap<String, Option<i64>> = HashMap::new();
+        let mut local: Vec<Event> = Vec::new();
+        let mut forwards: BTreeMap<u32, Vec<(&str, String)>> = BTreeMap::new();
+        let mut links: Vec<Identify> = Vec::new();
+        let mut moved: Vec<String> = Vec::new();
+        let mut erasures: Vec<Erase> = Vec::new();
+        for (_, kind, data) in &read {
+            match kind.as_str() {
+                "e" => {
+                    let Ok(mut e) = serde_json::from_str::<Event>(data) else {
+                        done.dropped += 1;
+                        continue;
+                    };
+                    if e.user_id.is_none() {
+                        if let Some(anon) = e.anonymous_id.clone() {
+                            let user = match aliases.get(&anon) {
+                                Some(u) => u.clone(),
+                                None => {
+                                    let u = identity::user_of(conn, &anon)?;
+                                    aliases.insert(anon, u.clone());
+                                    u
+                                }
+                            };
+                            e.user_id = user;
+                        }
+                    }
+                    let subject = e
+                        .user_id
+                        .clone()
+                        .or_else(|| e.anonymous_id.clone())
+                        .unwrap_or_else(|| e.event_id.clone());
+                    let erased_at = match tombstones.get(&subject) {
+                        Some(t) => *t,
+                        None => {
+                            let t: Option<i64> = conn
+                                .prepare_cached(
+                                    "SELECT erased_at FROM pipeline_tombstones WHERE subject_hash = ?1",
+                                )?
+                                .query_row([subject_hash::hash(&salt, &subject)], |r| r.get(0))
+                                .optional()?;
+                            tombstones.insert(subject.clone(), t);
+                            t
+                        }
+                    };
+                    if erased_at.is_some_and(|at| e.ts <= at) {
+                        done.dropped += 1;
+                        continue;
+                    }
+                    let p = self.partition_of(&subject);
+                    if p == partition {
+                        local.push(e);
+                    } else {
+                        let json = serde_json::to_string(&e).unwrap_or_default();
+                        forwards.entry(p).or_default().push(("e", json));
+                        done.forwarded += 1;
+                    }
+                }
+                "i" => {
+                    let Ok(i) = serde_json::from_str::<Identify>(data) else {
+                        done.dropped += 1;
+                        continue;
+                    };
+                    aliases.insert(i.anonymous_id.clone(), Some(i.user_id.clone()));
+                    let to = self.partition_of(&i.user_id);
+                    // This partition's events of the anonymous id: stored
+                    // ones, and those of this batch before the identify.
+                    let mut theirs: Vec<Event> = Vec::new();
+                    local.retain(|e| {
+                        if e.user_id.is_none() && e.anonymous_id.as_deref() == Some(&i.anonymous_id)
+                        {
+                            theirs.push(e.clone());
+                            false
+                        } else {
+                            true
+                        }
+                    });
+                    for e in &mut theirs {
+                        e.user_id = Some(i.user_id.clone());
+                    }
+                    if to == partition {
+                        local.extend(theirs);
+                    } else {
+                        let stored = self.trail.tracking().events_of_anonymous(&i.anonymous_id)?;
+                        for mut e in stored.into_iter().chain(theirs) {
+                            e.user_id = Some(i.user_id.clone());
+                            let json = serde_json::to_string(&e).unwrap_or_default();
+                            forwards.entry(to).or_default().push(("e", json));
+                            done.forwarded += 1;
+                        }
+                        moved.push(i.anonymous_id.clone());
+                    }
+                    links.push(i);
+                    done.identified += 1;
+                }
+                "x" => {
+                    let Ok(x) = serde_json::from_str::<Erase>(data) else {
+                        done.dropped += 1;
+                        continue;
+                    };
+                    let before = local.len();
+                    local.retain(|e| {
+                        let theirs = e.user_id.as_deref() == Some(&x.subject)
+                            || e.anonymous_id.as_deref() == Some(&x.subject);
+                        !(theirs && e.ts <= x.at)
+                    });
+                    done.dropped += (before - local.len()) as u64;
+                    tombstones.insert(x.subject.clone(), Some(x.at));
+                    erasures.push(x);
+                    done.erased += 1;
+                }
+                _ => done.dropped += 1,
+            }
+        }
+
+        // 2. What goes to other partitions goes first: if this step then
+        //    fails, a replay sends it again, and its ids make that a no-op.
+        for (p, entries) in &forwards {
+            self.append(*p, entries).await?;
+        }
+
+        // 3. One transaction: the events, the identifies, the erasures, and
+        //    the position.
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let stored = self.trail.tracking().store_forwarded(&tx, &local, now)?;
+        done.stored = stored.stored;
+        done.duplicates = stored.duplicates;
+        for i in &links {
+            identity::link(&tx, &i.anonymous_id, &i.user_id, i.at)?;
+            if moved.contains(&i.anonymous_id) {
+                tx.execute(
+                    "DELETE FROM events WHERE anonymous_id = ?1 AND user_id IS NULL",
+                    [&i.anonymous_id],
+                )?;
+                tx.execute(
+                    "DELETE FROM rollup_user_hours WHERE user_key = ?1",
+                    [&i.anonymous_id],
+                )?;
+            } else {
+                tx.execute(
+                    "UPDATE events SET user_id = ?2 WHERE anonymous_id = ?1 AND user_id IS NULL",
+                    [&i.anonymous_id, &i.user_id],
+                )?;
+                crate::tracking::rollup::move_subject(&tx, &i.anonymous_id, &i.user_id)?;
+            }
+        }
+        let privacy = self.trail.privacy();
+        for x in &erasures {
+            let options = EraseOptions {
+                reason: x.reason.clone(),
+                actor: Some("pipeline".into()),
+                ..EraseOptions::default()
+            };
+            privacy.erase_within(&tx, &x.subject, &options)?;
+            tx.prepare_cached(
+                "INSERT INTO pipeline_tombstones (subject_hash, erased_at) VALUES (?1, ?2) \
+                 ON CONFLICT (subject_hash) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)",
+            )?
+            .execute(params![subject_hash::hash(&salt, &x.subject), x.at])?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?
+        .execute([meta_key("position", partition), last.clone()])?;
+        tx.commit()?;
+        if !erasures.is_empty() {
+            privacy.vacuum()?;
+        }
+        done.position = last.clone();
+
+        // 4. The trim: what is committed (or, with snapshots, what the last
+        //    snapshot holds) leaves the stream.
+        let upto = match trim {
+            Trim::None => None,
+            Trim::Committed => Some(last),
+            Trim::Snapshot => conn
+                .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row([meta_key("snapshot", partition)], |r| r.get::<_, String>(0))
+                .optional()?
+                .map(|s| if older(&s, &last) { s } else { last }),
+        };
+        if let Some(keep) = upto.as_deref().and_then(next_id) {
+            let trimmed = self
+                .remote
+                .run(&TRIM, vec![self.stream(partition)], vec![keep])
+                .await?
+                .int()?;
+            done.remaining = remaining.saturating_sub(trimmed.max(0) as u64);
+        }
+        Ok(done)
+    }
+
+    /// A snapshot of this partition's engine: its database (an SQLite file)
+    /// and the position it holds. Later trims (with [`Trim::Snapshot`]) keep
+    /// the stream from that position, so the partition can be rebuilt by
+    /// opening the snapshot and replaying.
+    pub fn snapshot(&self, partition: u32) -> Result<(Vec<u8>, String)> {
+        let position = self.position(partition)?;
+        let bytes = self.trail.export()?;
+        self.trail.store().conn().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [meta_key("snapshot", partition), position.clone()],
+        )?;
+        Ok((bytes, position))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn stream_ids_order_and_step() {
+        assert_eq!(next_id("5-9").as_deref(), Some("5-10"));
+        assert_eq!(next_id("nonsense"), None);
+        assert!(older("5-9", "5-10"));
+        assert!(older("4-99", "5-0"));
+        assert!(!older("5-0", "5-0"));
+    }
+}

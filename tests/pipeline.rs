@@ -1,0 +1,332 @@
+//! The analytics pipeline on a real Redis (native): a collector engine
+//! checks and appends, partition engines store in stream order with their
+//! position, identifies move events across partitions, erasures reach
+//! events in flight. Processes, crashes and HTTP are in
+//! `tests/js/pipeline.test.mjs`.
+#![cfg(not(target_family = "wasm"))]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use common::redis as r;
+use common::shared::{Deployment, Standalone};
+use common::*;
+use serde_json::json;
+use usertrail::clock::ManualClock;
+use usertrail::pipeline::{CollectStatus, Pipeline, Trim};
+use usertrail::store::remote::Remote;
+use usertrail::tracking::{Event, EventInput};
+use usertrail::{block_on, OpenOptions, Storage, UserTrail};
+
+/// A collector and `n` partition engines on one prefix, one clock.
+struct Line {
+    collector: UserTrail,
+    partitions: Vec<UserTrail>,
+    clock: Arc<ManualClock>,
+    prefix: String,
+}
+
+fn line(partitions: u32) -> Line {
+    let prefix = r::unique_prefix();
+    let options = || {
+        let mut o = OpenOptions::new(Storage::Memory);
+        o.tracking.pipeline.partitions = partitions;
+        o
+    };
+    let clock = Arc::new(ManualClock::new(T0));
+    let open = |o: OpenOptions| {
+        let remote = Remote::new(Standalone::transport(), &prefix).unwrap();
+        UserTrail::open(o.clock(clock.clone()).shared(remote)).unwrap()
+    };
+    Line {
+        collector: open(options()),
+        partitions: (0..partitions).map(|_| open(options())).collect(),
+        clock,
+        prefix,
+    }
+}
+
+/// Events as a device's outbox leases them: tracked on a device engine.
+fn device_events(
+    n: usize,
+    subject: impl Fn(usize) -> (Option<String>, Option<String>),
+) -> Vec<Event> {
+    let (device, _) = open_at(T0, {
+        let mut o = OpenOptions::new(Storage::Memory);
+        o.tracking.outbox = Some(Default::default());
+        o
+    });
+    let inputs: Vec<EventInput> = (0..n)
+        .map(|i| {
+            let (user_id, anonymous_id) = subject(i);
+            EventInput {
+                name: format!("e{}", i % 5),
+                user_id,
+                anonymous_id,
+                ip: Some("203.0.113.77".into()),
+                properties: json!({ "i": i, "email": "ann@example.com" })
+                    .as_object()
+                    .cloned(),
+                ts: Some(T0 + i as i64 * 1000),
+                ..Default::default()
+            }
+        })
+        .collect();
+    device.tracking().track_batch(inputs, false).unwrap();
+    let mut out = Vec::new();
+    while let Some(batch) = device.tracking().outbox_take(1000).unwrap() {
+        for e in batch.events {
+            out.push(serde_json::from_value(e).unwrap());
+        }
+        device.tracking().outbox_ack(&batch.batch_id).unwrap();
+    }
+    out
+}
+
+fn drain(l: &Line) {
+    loop {
+        let mut read = 0;
+        for (p, engine) in l.partitions.iter().enumerate() {
+            let pipeline = Pipeline::new(engine).unwrap();
+            read += block_on(pipeline.consume(p as u32, 500, Trim::Committed))
+                .unwrap()
+                .read;
+        }
+        if read == 0 {
+            break;
+        }
+    }
+}
+
+fn ids(engine: &UserTrail) -> BTreeSet<String> {
+    let conn = engine.store().conn();
+    let mut stmt = conn.prepare("SELECT event_id FROM events").unwrap();
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn every_event_lands_once_in_its_subjects_partition_and_a_replay_changes_nothing() {
+    let l = line(4);
+    let events = device_events(400, |i| (Some(format!("user-{}", i % 37)), None));
+    let collector = Pipeline::new(&l.collector).unwrap();
+    let batch = || events.iter().cloned().map(Ok).collect::<Vec<_>>();
+    let results = block_on(collector.collect(batch())).unwrap();
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Ok(CollectStatus::Accepted { .. }))));
+    // The same batch again (a device that did not see the 202): harmless.
+    block_on(collector.collect(batch())).unwrap();
+    drain(&l);
+    let mut all = BTreeSet::new();
+    for (p, engine) in l.partitions.iter().enumerate() {
+        let here = ids(engine);
+        for e in &events {
+            let subject = e.user_id.clone().unwrap();
+            let home = collector.partition_of(&subject) as usize;
+            assert_eq!(
+                here.contains(&e.event_id),
+                home == p,
+                "{} in p{p}",
+                e.event_id
+            );
+        }
+        all.extend(here);
+    }
+    let produced: BTreeSet<String> = events.iter().map(|e| e.event_id.clone()).collect();
+    assert_eq!(all, produced, "none lost, none twice");
+    // Minimised at the device, and again at the collector: no raw IP, no email.
+    for engine in &l.partitions {
+        let bytes = engine.export().unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("203.0.113.77") && !text.contains("ann@example.com"));
+    }
+    // Streams trimmed to what is committed.
+    let keys = r::keys(&Standalone::urls(), &l.prefix);
+    for k in keys.iter().filter(|k| k.ends_with(":events")) {
+        let len: i64 = ::redis::cmd("XLEN")
+            .arg(k)
+            .query(&mut r::node_for(&Standalone::urls(), k))
+            .unwrap();
+        assert!(len <= 1, "{k}: {len}");
+    }
+}
+
+#[test]
+fn the_collector_refuses_bad_events_one_by_one_and_appends_the_rest() {
+    let l = line(2);
+    let good = device_events(3, |_| (Some("ann".into()), None));
+    let mut bad_id = good[0].clone();
+    bad_id.event_id = "not-a-uuid".into();
+    let mut bad_rate = good[1].clone();
+    bad_rate.sample_rate = 0.0;
+    bad_rate.event_id = usertrail::tracking::uuid_v7(T0);
+    let mut bad_type = good[2].clone();
+    bad_type.event_type = "'; DROP TABLE events; --".into();
+    bad_type.event_id = usertrail::tracking::uuid_v7(T0);
+    let mut bad_ip = good[2].clone();
+    bad_ip.client.ip = Some("localhost".into());
+    bad_ip.event_id = usertrail::tracking::uuid_v7(T0);
+    let mut huge = good[2].clone();
+    huge.name = "x".repeat(500);
+    huge.event_id = usertrail::tracking::uuid_v7(T0);
+    let batch = vec![
+        Ok(bad_id),
+        Ok(bad_rate),
+        Ok(good[2].clone()),
+        Ok(bad_type),
+        Ok(bad_ip),
+        Ok(huge),
+        serde_json::from_value::<Event>(json!({ "eventId": 1 }))
+            .map_err(|e| usertrail::Error::invalid("event", e.to_string())),
+    ];
+    let results = block_on(Pipeline::new(&l.collector).unwrap().collect(batch)).unwrap();
+    let codes: Vec<String> = results
+        .iter()
+        .map(|r| match r {
+            Ok(_) => "OK".into(),
+            Err(e) => e.field().unwrap_or("?").to_string(),
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "events[0].eventId",
+            "events[1].sampleRate",
+            "OK",
+            "events[3].type",
+            "events[4].client.ip",
+            "events[5].name",
+            "events[6].event"
+        ]
+    );
+    drain(&l);
+    let stored: usize = l.partitions.iter().map(|p| ids(p).len()).sum();
+    assert_eq!(stored, 1);
+}
+
+#[test]
+fn identify_moves_an_anonymous_ids_events_to_the_users_partition() {
+    let l = line(4);
+    let collector = Pipeline::new(&l.collector).unwrap();
+    // An anonymous id and a user in different partitions.
+    let anon = (0..100)
+        .map(|i| format!("anon-{i}"))
+        .find(|a| collector.partition_of(a) != collector.partition_of("zoe"))
+        .unwrap();
+    let before = device_events(10, |_| (None, Some(anon.clone())));
+    block_on(collector.collect(before.iter().cloned().map(Ok).collect())).unwrap();
+    drain(&l);
+    block_on(collector.identify(&anon, "zoe")).unwrap();
+    // Later events with only the anonymous id follow the alias.
+    let after = device_events(5, |_| (None, Some(anon.clone())));
+    let after: Vec<Event> = after
+        .into_iter()
+        .map(|mut e| {
+            e.event_id = usertrail::tracking::uuid_v7(T0 + 99_000);
+            e
+        })
+        .collect();
+    block_on(collector.collect(after.iter().cloned().map(Ok).collect())).unwrap();
+    drain(&l);
+    let home = &l.partitions[collector.partition_of("zoe") as usize];
+    let away = &l.partitions[collector.partition_of(&anon) as usize];
+    assert_eq!(ids(away).len(), 0, "moved out");
+    assert_eq!(ids(home).len(), 15);
+    let users: i64 = home
+        .store()
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM events WHERE user_id = 'zoe'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(users, 15);
+}
+
+#[test]
+fn an_erasure_reaches_events_in_flight_and_leaves_no_byte_of_the_subject() {
+    let l = line(3);
+    let collector = Pipeline::new(&l.collector).unwrap();
+    let subject = "erin.secret.id";
+    let early = device_events(20, |i| {
+        (
+            Some(if i % 2 == 0 {
+                subject.into()
+            } else {
+                format!("other-{i}")
+            }),
+            None,
+        )
+    });
+    block_on(collector.collect(early.iter().cloned().map(Ok).collect())).unwrap();
+    // Some of the subject's events are stored, others still in the stream...
+    let home = collector.partition_of(subject);
+    block_on(
+        Pipeline::new(&l.partitions[home as usize])
+            .unwrap()
+            .consume(home, 5, Trim::Committed),
+    )
+    .unwrap();
+    l.clock.advance(60_000);
+    block_on(collector.erase(subject, "user request")).unwrap();
+    // ...and a late device sends more it produced before the erasure.
+    let late: Vec<Event> = device_events(5, |_| (Some(subject.into()), None))
+        .into_iter()
+        .map(|mut e| {
+            e.event_id = usertrail::tracking::uuid_v7(T0 + 1);
+            e
+        })
+        .collect();
+    block_on(collector.collect(late.into_iter().map(Ok).collect())).unwrap();
+    drain(&l);
+    for engine in &l.partitions {
+        let bytes = engine.export().unwrap();
+        assert!(
+            !bytes
+                .windows(subject.len())
+                .any(|w| w == subject.as_bytes()),
+            "a byte of the subject is left"
+        );
+    }
+    let others: usize = l.partitions.iter().map(|p| ids(p).len()).sum();
+    assert_eq!(others, 10, "the other subjects' events stay");
+    // Nor in Redis: the streams were trimmed past the erasure.
+    let dump = r::dump(&Standalone::urls(), &l.prefix);
+    assert!(
+        !dump.windows(subject.len()).any(|w| w == subject.as_bytes()),
+        "the stream still holds the subject"
+    );
+    // New events of the subject (after the erasure) are stored again.
+    l.clock.advance(60_000);
+    let mut fresh = device_events(1, |_| (Some(subject.into()), None)).remove(0);
+    fresh.ts = T0 + 10 * 60_000;
+    fresh.event_id = usertrail::tracking::uuid_v7(fresh.ts);
+    block_on(collector.collect(vec![Ok(fresh)])).unwrap();
+    drain(&l);
+    let kept: i64 = l.partitions[home as usize]
+        .store()
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM events WHERE user_id = ?1",
+            [subject],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, 1, "a new event after the erasure is kept");
+}
+
+#[test]
+fn the_pipeline_needs_a_shared_store_and_a_partition_in_range() {
+    let (alone, _) = open_at(T0, OpenOptions::new(Storage::Memory));
+    assert_eq!(code(Pipeline::new(&alone).map(|_| ())), "INVALID_INPUT");
+    let l = line(2);
+    let p = Pipeline::new(&l.partitions[0]).unwrap();
+    assert_eq!(
+        code(block_on(p.consume(2, 10, Trim::Committed))),
+        "INVALID_INPUT"
+    );
+}
