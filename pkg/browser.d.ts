@@ -1,5 +1,6 @@
 // Types for usertrail/browser (browser.js): the engine for web pages, hosted
 // in a dedicated worker on OPFS and shared by the tabs of an origin.
+import type { Shipper } from './pipeline.js';
 import type { ErrorCode, OpenOptions, UserTrail } from './gen/usertrail.js';
 
 export { UserTrailError, Tracker, uuidv7 } from './index.js';
@@ -55,6 +56,8 @@ export type BrowserTrail = Omit<Remote<UserTrail>, 'close' | 'closed'> & {
    * held it, and another tab takes over). Later calls reject with `CLOSED`.
    */
   close(): Promise<void>;
+  /** With `transport`: the outbox's shipper (`flush()` sends what is due now). */
+  readonly shipper?: Shipper;
 };
 
 /** Options for `connect`: the engine's open options, less `storage` and `clock`. */
@@ -77,6 +80,12 @@ export interface ConnectOptions extends Omit<OpenOptions, 'storage' | 'clock'> {
   fallback?: 'memory' | 'error';
   /** Reject with `BUSY` if no engine answers within this long. Default 15000. */
   timeoutMs?: number;
+  /**
+   * Ships the engine's outbox to a collector (`usertrail/collector`): `fetch`,
+   * `navigator.sendBeacon` while the page is left, backing off while offline; ack on a 2xx.
+   * Turns the outbox on. Nothing is lost across reloads or a collector outage.
+   */
+  transport?: { url: string; headers?: Record<string, string> };
 }
 
 /**

@@ -8,6 +8,7 @@
 // The client has the engine's API, with every method returning a Promise.
 // See docs/BROWSER.md.
 
+import { ship } from './pipeline.js';
 import { MSG, decodeError, encodeArgs, error } from './rpc.js';
 import { UnsentEvents } from './unsent.js';
 
@@ -26,7 +27,16 @@ export function connect(options = {}) {
   if (options === null || typeof options !== 'object') {
     return Promise.reject(error('INVALID_INPUT', 'connect options must be an object', 'options'));
   }
-  const { name = 'usertrail', worker, fallback = 'memory', timeoutMs = 15_000, ...open } = options;
+  const { name = 'usertrail', worker, fallback = 'memory', timeoutMs = 15_000, transport, ...open } = options;
+  if (transport !== undefined) {
+    if (transport === null || typeof transport !== 'object' || typeof transport.url !== 'string') {
+      return Promise.reject(error('INVALID_INPUT', 'transport must be { url, headers? }', 'transport'));
+    }
+    const unknown = Object.keys(transport).find((k) => !['url', 'headers'].includes(k));
+    if (unknown) return Promise.reject(error('INVALID_INPUT', `unknown option ${JSON.stringify(unknown)}`, `transport.${unknown}`));
+    // Shipping needs the outbox.
+    open.tracking = { ...(open.tracking ?? {}), outbox: open.tracking?.outbox ?? true };
+  }
   if (typeof name !== 'string' || !NAME.test(name)) {
     return Promise.reject(error('INVALID_INPUT', 'name must be 1 to 48 letters, digits, _ or -', 'name'));
   }
@@ -41,6 +51,19 @@ export function connect(options = {}) {
   let client = clients.get(name);
   if (!client) {
     client = start(name, worker, fallback, timeoutMs, open);
+    if (transport) {
+      // The outbox goes to the collector from this page: fetch, sendBeacon
+      // while the page is left, backing off while offline.
+      client = client.then((trail) => {
+        trail.shipper = ship(trail, { url: transport.url, headers: transport.headers });
+        const close = trail.close;
+        trail.close = async () => {
+          await trail.shipper.stop();
+          return close();
+        };
+        return trail;
+      });
+    }
     clients.set(name, client);
     client.catch(() => clients.delete(name));
   }

@@ -36,7 +36,7 @@ pub struct FunnelOptions {
 }
 
 /// One step of a funnel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FunnelStep {
     /// The step's event name.
@@ -54,7 +54,7 @@ pub struct FunnelStep {
 }
 
 /// The funnel of one breakdown value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FunnelSegment {
     /// The dimension's value on the first step (`null` when unset).
@@ -64,7 +64,7 @@ pub struct FunnelSegment {
 }
 
 /// A funnel's result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Funnel {
     /// Every step, for all users.
@@ -104,33 +104,58 @@ fn attempt(rows: &[&Row], steps: &[u32], window_ms: i64, order: FunnelOrder) -> 
     })
 }
 
-/// The step table for a set of attempts with their weights.
-fn tabulate(names: &[String], attempts: &[(&Attempt, f64)]) -> Vec<FunnelStep> {
-    let mut out: Vec<FunnelStep> = Vec::with_capacity(names.len());
-    for (k, name) in names.iter().enumerate() {
+/// The gaps between consecutive steps of the attempts reaching each step
+/// (empty for the first): what each step's median is taken of.
+pub(crate) type Gaps = Vec<Vec<f64>>;
+
+/// The step table for a set of attempts with their weights, and its gaps.
+fn tabulate(names: &[String], attempts: &[(&Attempt, f64)]) -> (Vec<FunnelStep>, Gaps) {
+    let mut counts = Vec::with_capacity(names.len());
+    let mut all_gaps: Gaps = Vec::with_capacity(names.len());
+    for k in 0..names.len() {
         let reached: Vec<&(&Attempt, f64)> =
             attempts.iter().filter(|(a, _)| a.times.len() > k).collect();
-        let count: f64 = reached.iter().map(|(_, w)| w).sum();
-        let mut gaps: Vec<f64> = if k == 0 {
+        counts.push(reached.iter().map(|(_, w)| w).sum());
+        all_gaps.push(if k == 0 {
             Vec::new()
         } else {
             reached
                 .iter()
                 .map(|(a, _)| (a.times[k] - a.times[k - 1]) as f64)
                 .collect()
-        };
+        });
+    }
+    (steps_from(names, &counts, &all_gaps), all_gaps)
+}
+
+/// The step table from each step's count and gaps (also a merge's).
+pub(crate) fn steps_from(names: &[String], counts: &[f64], gaps: &Gaps) -> Vec<FunnelStep> {
+    let mut out: Vec<FunnelStep> = Vec::with_capacity(names.len());
+    for (k, name) in names.iter().enumerate() {
+        let count = counts[k];
         let prev = out.last().map(|s| s.count);
         let first = out.first().map_or(count, |s| s.count);
         let ratio = |d: f64| if d > 0.0 { count / d } else { 0.0 };
+        let mut g = gaps[k].clone();
         out.push(FunnelStep {
             name: name.clone(),
             count,
             conversion_from_previous: ratio(prev.unwrap_or(count)),
             conversion_from_start: ratio(first),
-            median_ms_from_previous: median(&mut gaps),
+            median_ms_from_previous: median(&mut g),
         });
     }
     out
+}
+
+/// Segments by their first step's count, then value.
+pub(crate) fn sort_segments<T>(segs: &mut [(FunnelSegment, T)]) {
+    segs.sort_by(|a, b| {
+        b.0.steps[0]
+            .count
+            .total_cmp(&a.0.steps[0].count)
+            .then_with(|| a.0.value.to_string().cmp(&b.0.value.to_string()))
+    });
 }
 
 impl Analytics<'_> {
@@ -143,6 +168,16 @@ impl Analytics<'_> {
     /// steps. An event satisfies one step at most, so a repeated step needs
     /// a repeated event.
     pub fn funnel(&self, q: &Query, o: &FunnelOptions) -> Result<Funnel> {
+        Ok(self.funnel_gaps(q, o)?.0)
+    }
+
+    /// [`Analytics::funnel`], with the gaps of the whole and of each segment
+    /// (in the segments' order), for a merge.
+    pub(crate) fn funnel_gaps(
+        &self,
+        q: &Query,
+        o: &FunnelOptions,
+    ) -> Result<(Funnel, Gaps, Vec<Gaps>)> {
         if o.steps.is_empty() || o.steps.len() > 20 {
             return Err(Error::invalid("steps", "must be 1 to 20 event names"));
         }
@@ -185,31 +220,34 @@ impl Analytics<'_> {
             })
             .collect();
         let all: Vec<(&Attempt, f64)> = attempts.iter().map(|(a, w)| (a, *w)).collect();
-        let steps = tabulate(&o.steps, &all);
+        let (steps, gaps) = tabulate(&o.steps, &all);
+        let mut segment_gaps = Vec::new();
         let breakdown = o.breakdown.as_ref().map(|_| {
             let mut groups: FastMap<u32, Vec<(&Attempt, f64)>> = FastMap::default();
             for (a, w) in &all {
                 groups.entry(a.value).or_default().push((a, *w));
             }
-            let mut segs: Vec<FunnelSegment> = groups
+            let mut segs: Vec<(FunnelSegment, Gaps)> = groups
                 .into_iter()
-                .map(|(v, list)| FunnelSegment {
-                    value: json_value(ev.strings.str(v)),
-                    steps: tabulate(&o.steps, &list),
+                .map(|(v, list)| {
+                    let (steps, gaps) = tabulate(&o.steps, &list);
+                    let seg = FunnelSegment {
+                        value: json_value(ev.strings.str(v)),
+                        steps,
+                    };
+                    (seg, gaps)
                 })
                 .collect();
-            segs.sort_by(|a, b| {
-                b.steps[0]
-                    .count
-                    .total_cmp(&a.steps[0].count)
-                    .then_with(|| a.value.to_string().cmp(&b.value.to_string()))
-            });
+            sort_segments(&mut segs);
+            let (segs, gaps): (Vec<_>, Vec<_>) = segs.into_iter().unzip();
+            segment_gaps = gaps;
             segs
         });
-        Ok(Funnel {
+        let funnel = Funnel {
             steps,
             breakdown,
             reweighted: ev.reweighted(),
-        })
+        };
+        Ok((funnel, gaps, segment_gaps))
     }
 }

@@ -41,6 +41,7 @@
 mod funnel;
 mod journeys;
 mod pages;
+pub mod partial;
 mod query;
 mod retention;
 pub mod rollup;

@@ -26,7 +26,7 @@ pub struct TopPagesOptions {
 }
 
 /// One page's traffic.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PageStats {
     /// The page's path (its URL when the view had no path).
@@ -43,7 +43,7 @@ pub struct PageStats {
 }
 
 /// The most viewed pages.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TopPages {
     /// Most views first.
@@ -53,7 +53,7 @@ pub struct TopPages {
 }
 
 /// One histogram bucket of session durations.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DurationBucket {
     /// Lower bound, inclusive, in ms.
@@ -65,7 +65,7 @@ pub struct DurationBucket {
 }
 
 /// How long sessions last.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionDurations {
     /// Sessions with at least one event in the range.
@@ -84,6 +84,15 @@ pub struct SessionDurations {
     pub reweighted: bool,
 }
 
+/// Pages by views, then path.
+pub(crate) fn sort_pages(pages: &mut [(PageStats, f64)]) {
+    pages.sort_by(|a, b| {
+        b.0.views
+            .total_cmp(&a.0.views)
+            .then_with(|| a.0.path.cmp(&b.0.path))
+    });
+}
+
 impl Analytics<'_> {
     /// Page views, unique viewers and mean time on page, per page.
     ///
@@ -92,6 +101,17 @@ impl Analytics<'_> {
     /// the range, capped at 30 minutes; views without one are not timed.
     pub fn top_pages(&self, q: &Query, o: &TopPagesOptions) -> Result<TopPages> {
         let limit = bounded(o.limit, 10, 1, 1000, "limit")?;
+        let (mut pages, reweighted) = self.all_pages(q)?;
+        pages.truncate(limit as usize);
+        Ok(TopPages {
+            pages: pages.into_iter().map(|(p, _)| p).collect(),
+            reweighted,
+        })
+    }
+
+    /// Every page, sorted as `top_pages` sorts them, each with its total
+    /// time on page (what the mean divides), for a merge.
+    pub(crate) fn all_pages(&self, q: &Query) -> Result<(Vec<(PageStats, f64)>, bool)> {
         let r = self.resolve(q)?;
         let ev = scan(
             self.conn,
@@ -128,31 +148,36 @@ impl Analytics<'_> {
                 }
             }
         }
-        let mut out: Vec<PageStats> = pages
+        let mut out: Vec<(PageStats, f64)> = pages
             .into_iter()
-            .map(|(page, acc)| PageStats {
-                path: ev.strings.str(page).to_owned(),
-                views: acc.views,
-                unique_viewers: max_rate_weights(acc.viewers.into_iter()).values().sum(),
-                avg_time_on_page_ms: (acc.timed > 0).then(|| acc.time / acc.timed as f64),
-                timed_views: acc.timed,
+            .map(|(page, acc)| {
+                let stats = PageStats {
+                    path: ev.strings.str(page).to_owned(),
+                    views: acc.views,
+                    unique_viewers: max_rate_weights(acc.viewers.into_iter()).values().sum(),
+                    avg_time_on_page_ms: (acc.timed > 0).then(|| acc.time / acc.timed as f64),
+                    timed_views: acc.timed,
+                };
+                (stats, acc.time)
             })
             .collect();
-        out.sort_by(|a, b| {
-            b.views
-                .total_cmp(&a.views)
-                .then_with(|| a.path.cmp(&b.path))
-        });
-        out.truncate(limit as usize);
-        Ok(TopPages {
-            pages: out,
-            reweighted: ev.reweighted(),
-        })
+        sort_pages(&mut out);
+        Ok((out, ev.reweighted()))
     }
 
     /// Session durations: a session's duration is the time between its
     /// first and last event in the range (0 for a single event).
     pub fn session_durations(&self, q: &Query) -> Result<SessionDurations> {
+        Ok(self.session_durations_values(q)?.0)
+    }
+
+    /// [`Analytics::session_durations`], every duration (what the median
+    /// and p90 are taken of) and the weighted total (what the mean
+    /// divides), for a merge.
+    pub(crate) fn session_durations_values(
+        &self,
+        q: &Query,
+    ) -> Result<(SessionDurations, Vec<f64>, f64)> {
         let r = self.resolve(q)?;
         let ev = scan(
             self.conn,
@@ -191,7 +216,7 @@ impl Analytics<'_> {
             histogram[i].sessions += w;
         }
         let median_ms = median(&mut durations);
-        Ok(SessionDurations {
+        let out = SessionDurations {
             count,
             mean_ms: (count > 0.0).then(|| total / count),
             median_ms,
@@ -199,6 +224,7 @@ impl Analytics<'_> {
             max_ms: durations.last().copied(),
             histogram,
             reweighted: ev.reweighted(),
-        })
+        };
+        Ok((out, durations, total))
     }
 }

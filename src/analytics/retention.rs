@@ -25,7 +25,7 @@ pub struct RetentionOptions {
 }
 
 /// One cohort's row of the retention matrix.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetentionRow {
     /// When the cohort's period starts, in ms.
@@ -42,7 +42,7 @@ pub struct RetentionRow {
 }
 
 /// The retention matrix.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Retention {
     /// The period.
@@ -66,7 +66,7 @@ pub struct CohortsOptions {
 }
 
 /// Users of one value of the `by` dimension.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ValueCount {
     /// The value (`null` when unset).
@@ -76,7 +76,7 @@ pub struct ValueCount {
 }
 
 /// New users of one period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CohortRow {
     /// When the period starts, in ms.
@@ -90,7 +90,7 @@ pub struct CohortRow {
 }
 
 /// New users per period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cohorts {
     /// The period.

@@ -11,7 +11,7 @@ use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 
 /// Totals over the range.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// Events, re-weighted.
@@ -29,7 +29,7 @@ pub struct Summary {
 }
 
 /// One calendar bucket of active users.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Bucket {
     /// When the bucket starts, in ms (local midnight in the query's offset).
@@ -41,7 +41,7 @@ pub struct Bucket {
 }
 
 /// DAU/MAU over the last 30 days of the range.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stickiness {
     /// Mean daily active users over those days.
@@ -53,7 +53,7 @@ pub struct Stickiness {
 }
 
 /// Active users per bucket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveUsers {
     /// The bucket size.
@@ -75,7 +75,7 @@ pub struct ActiveUsersOptions {
 }
 
 /// Activity in the last few minutes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Realtime {
     /// The window, in seconds.
@@ -92,7 +92,7 @@ pub struct Realtime {
 }
 
 /// Events in one minute of the realtime window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MinuteCount {
     /// Start of the minute, in ms.
@@ -110,7 +110,7 @@ pub struct RealtimeOptions {
 }
 
 /// One group of a breakdown.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BreakdownRow {
     /// The type, name or dimension value (`null` for events without it).
@@ -122,7 +122,7 @@ pub struct BreakdownRow {
 }
 
 /// Events grouped by type, name or dimension.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Breakdown {
     /// What the events are grouped by.
@@ -154,7 +154,7 @@ pub struct FeatureUsageOptions {
 }
 
 /// One feature's use.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FeatureStats {
     /// The event name.
@@ -170,7 +170,7 @@ pub struct FeatureStats {
 }
 
 /// Feature adoption.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FeatureUsage {
     /// Distinct users active in the range, the base of `adoption`.
@@ -201,6 +201,12 @@ fn users_per_bucket(items: &[Activity], interval: Interval, offset: i64) -> Fast
 impl Analytics<'_> {
     /// Events, users and sessions in the range, and their ratios.
     pub fn summary(&self, q: &Query) -> Result<Summary> {
+        Ok(self.summary_parts(q)?.0)
+    }
+
+    /// [`Analytics::summary`], and the weight of the events in sessions
+    /// (what `eventsPerSession` divides), for a merge.
+    pub(crate) fn summary_parts(&self, q: &Query) -> Result<(Summary, f64)> {
         let r = self.resolve(q)?;
         let ev = scan(
             self.conn,
@@ -219,7 +225,7 @@ impl Analytics<'_> {
             .sum();
         let users: f64 = ev.user_weights().values().sum();
         let sessions: f64 = ev.session_weights().values().sum();
-        Ok(Summary {
+        let summary = Summary {
             events,
             users,
             sessions,
@@ -230,7 +236,8 @@ impl Analytics<'_> {
                 0.0
             },
             reweighted: ev.reweighted(),
-        })
+        };
+        Ok((summary, in_sessions))
     }
 
     /// Activity items (user, time, rate) in `[from, r.until)`: from the
@@ -345,8 +352,19 @@ impl Analytics<'_> {
 
     /// Events and users grouped by type, name or a defined dimension.
     pub fn event_breakdown(&self, q: &Query, o: &BreakdownOptions) -> Result<Breakdown> {
-        let by = o.by.clone().unwrap_or_else(|| "name".into());
         let limit = bounded(o.limit, 50, 1, 1000, "limit")?;
+        self.event_breakdown_upto(q, o, limit as usize)
+    }
+
+    /// [`Analytics::event_breakdown`] keeping `limit` groups (all of them,
+    /// for a merge).
+    pub(crate) fn event_breakdown_upto(
+        &self,
+        q: &Query,
+        o: &BreakdownOptions,
+        limit: usize,
+    ) -> Result<Breakdown> {
+        let by = o.by.clone().unwrap_or_else(|| "name".into());
         let r = self.resolve(q)?;
         let extra = match by.as_str() {
             "type" => ("json_quote(type)".to_owned(), None),
@@ -380,7 +398,7 @@ impl Analytics<'_> {
                 .total_cmp(&a.events)
                 .then_with(|| a.value.to_string().cmp(&b.value.to_string()))
         });
-        rows.truncate(limit as usize);
+        rows.truncate(limit);
         Ok(Breakdown {
             by,
             rows,

@@ -15,7 +15,11 @@ pub const MAX_BATCH: usize = 10_000;
 
 /// What became of one event of a batch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "status")]
+#[serde(
+    tag = "status",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum CollectStatus {
     /// In its partition's stream.
     Accepted {

@@ -12,6 +12,7 @@ mod error;
 mod experiments;
 mod input;
 mod open_options;
+mod pipeline;
 mod prefs;
 mod privacy;
 mod remote;
@@ -33,6 +34,7 @@ pub fn host_file_conformance(fs: JsValue) -> Result<(), String> {
 
 pub use analytics::JsAnalytics;
 pub use experiments::JsExperiments;
+pub use pipeline::JsPipeline;
 pub use prefs::JsPrefs;
 pub use privacy::{JsPrivacy, JsRetention};
 pub use sessions::JsSessions;
@@ -48,6 +50,7 @@ const TS_TYPES: &str = concat!(
     include_str!("types/core.d.ts"),
     include_str!("types/analytics.d.ts"),
     include_str!("types/privacy.d.ts"),
+    include_str!("types/pipeline.d.ts"),
 );
 
 /// Makes Rust panics readable in the JS console (feature

@@ -166,6 +166,14 @@ impl JsUserTrail {
         JsTracking::new(self.0.clone())
     }
 
+    /// The analytics pipeline (with a shared store): collect, consume,
+    /// identify and erase across partitions, and merge partial answers.
+    /// See the `Pipeline` class.
+    #[wasm_bindgen(getter)]
+    pub fn pipeline(&self) -> super::pipeline::JsPipeline {
+        super::pipeline::JsPipeline::new(self.0.clone())
+    }
+
     /// Analytics computed on the device: summaries, active users, pages,
     /// journeys, funnels, retention, cohorts. See the `Analytics` class.
     #[wasm_bindgen(getter)]

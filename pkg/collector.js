@@ -1,0 +1,200 @@
+// usertrail/collector: the analytics pipeline's HTTP entry. A handler over
+// the standard Request and Response (with Express and Hono adapters, as the
+// session middleware has) that reads a batch of events a device's outbox
+// leased, and hands it to an engine's `pipeline.collect`, which checks each
+// event with the engine's rules and appends it to its subject's partition
+// stream in Redis. The HTTP rules (limits, write keys, slow bodies) are
+// here; the event rules are the engine's.
+//
+//   import { collector } from 'usertrail/collector';
+//   const trail = await UserTrail.open({ shared: redisStore(redis), tracking: { pipeline: { partitions: 4 } } });
+//   const handle = collector(trail, { writeKeys: [process.env.WRITE_KEY] });
+//   // fetch servers: export default { fetch: handle }
+//
+// Answers: 202 `{ results }` once Redis holds every accepted event (one
+// result per event, `rejected` ones with their error); 400 for a body that
+// is not `{ events: [...] }` JSON; 401 for a missing or wrong write key;
+// 405 for another method; 408 for a body that does not arrive in time; 413
+// for a body or batch over the limits; 503 while the store is unavailable
+// (retry later: event ids make a resend harmless).
+
+const KNOWN = new Set(['writeKeys', 'maxBodyBytes', 'maxEvents', 'bodyTimeoutMs', 'onError']);
+
+function settings(options = {}) {
+  if (options === null || typeof options !== 'object') throw new TypeError('usertrail/collector: options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw new TypeError(`usertrail/collector: unknown option ${JSON.stringify(key)}`);
+  }
+  const int = (name, value, min, max) => {
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new TypeError(`usertrail/collector: ${name} must be an integer from ${min} to ${max}`);
+    }
+    return value;
+  };
+  const keys = options.writeKeys ?? null;
+  if (keys !== null && (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string' && k.length >= 16))) {
+    throw new TypeError('usertrail/collector: writeKeys must be a non-empty array of strings of 16 characters or more');
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new TypeError('usertrail/collector: onError must be a function');
+  }
+  return {
+    keys,
+    maxBodyBytes: int('maxBodyBytes', options.maxBodyBytes ?? 1_048_576, 1024, 64 * 1_048_576),
+    maxEvents: int('maxEvents', options.maxEvents ?? 1000, 1, 10_000),
+    bodyTimeoutMs: int('bodyTimeoutMs', options.bodyTimeoutMs ?? 10_000, 1, 600_000),
+    onError: options.onError ?? ((err) => console.error('usertrail/collector:', err)),
+  };
+}
+
+const json = (status, body, headers = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+const problem = (status, code, message) => json(status, { error: { code, message } });
+
+const encoder = new TextEncoder();
+
+/** SHA-256 of a key, for comparisons that take the same time wherever they differ. */
+async function digest(text) {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text)));
+}
+
+/** Whether `given` is one of the keys: every key compared, in constant time per key. */
+async function keyMatches(given, digests) {
+  if (typeof given !== 'string' || given.length === 0 || given.length > 512) return false;
+  const g = await digest(given);
+  let ok = 0;
+  for (const d of digests) {
+    let diff = 0;
+    for (let i = 0; i < d.length; i++) diff |= d[i] ^ g[i];
+    ok |= diff === 0 ? 1 : 0;
+  }
+  return ok === 1;
+}
+
+/** The body, at most `max` bytes, within `ms`; or a Response saying why not. */
+async function readBody(request, max, ms) {
+  const declared = Number(request.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > max) return problem(413, 'PAYLOAD_TOO_LARGE', `the body is over ${max} bytes`);
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+  });
+  try {
+    for (;;) {
+      const step = await Promise.race([reader.read(), late]);
+      if (step === 'late') {
+        reader.cancel().catch(() => {});
+        return problem(408, 'TIMEOUT', `the body did not arrive within ${ms} ms`);
+      }
+      if (step.done) break;
+      size += step.value.byteLength;
+      if (size > max) {
+        reader.cancel().catch(() => {});
+        return problem(413, 'PAYLOAD_TOO_LARGE', `the body is over ${max} bytes`);
+      }
+      chunks.push(step.value);
+    }
+  } catch (err) {
+    return problem(400, 'INVALID_INPUT', `the body could not be read: ${err?.message ?? err}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/**
+ * A fetch handler `(request) => Promise<Response>` that collects batches of
+ * forwarded events into `trail`'s pipeline. See the module comment for the
+ * answers, and docs/PIPELINE.md.
+ */
+export function collector(trail, options) {
+  const s = settings(options);
+  const digests = s.keys ? Promise.all(s.keys.map(digest)) : null;
+  return async function collect(request) {
+    if (request.method !== 'POST') return problem(405, 'METHOD_NOT_ALLOWED', 'POST a batch: { events: [...] }');
+    if (digests) {
+      const auth = request.headers.get('authorization') ?? '';
+      const key = auth.startsWith('Bearer ') ? auth.slice(7) : request.headers.get('x-write-key');
+      if (!(await keyMatches(key, await digests))) return problem(401, 'UNAUTHORIZED', 'a valid write key is required');
+    }
+    const body = await readBody(request, s.maxBodyBytes, s.bodyTimeoutMs);
+    if (body instanceof Response) return body;
+    let batch;
+    try {
+      batch = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    } catch {
+      return problem(400, 'INVALID_INPUT', 'the body is not JSON');
+    }
+    if (batch === null || typeof batch !== 'object' || Array.isArray(batch) || !Array.isArray(batch.events)) {
+      return problem(400, 'INVALID_INPUT', 'the body must be { events: [...] }');
+    }
+    const extra = Object.keys(batch).filter((k) => !['events', 'batchId', 'sentAt'].includes(k));
+    if (extra.length) return problem(400, 'INVALID_INPUT', `unknown field ${JSON.stringify(extra[0])}`);
+    if (batch.events.length > s.maxEvents) return problem(413, 'PAYLOAD_TOO_LARGE', `at most ${s.maxEvents} events per batch`);
+    try {
+      const results = await trail.pipeline.collect(batch.events);
+      return json(202, { results });
+    } catch (err) {
+      if (err?.code === 'STORE_UNAVAILABLE' || err?.code === 'BUSY') {
+        return json(503, { error: { code: err.code, message: err.message } }, { 'retry-after': '1' });
+      }
+      if (err?.code === 'INVALID_INPUT') return problem(400, err.code, err.message);
+      s.onError(err, request);
+      return problem(500, err?.code ?? 'INTERNAL', 'the batch could not be collected');
+    }
+  };
+}
+
+/** Express/Connect: `app.post('/collect', expressCollector(trail, options))`. */
+export function expressCollector(trail, options) {
+  const handle = collector(trail, options);
+  return function usertrailCollector(req, res, next) {
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : String(v));
+    }
+    const hasBody = !['GET', 'HEAD'].includes(req.method);
+    const body = hasBody
+      ? new ReadableStream({
+          start(controller) {
+            req.on('data', (chunk) => controller.enqueue(new Uint8Array(chunk)));
+            req.on('end', () => controller.close());
+            req.on('error', (err) => controller.error(err));
+          },
+          cancel() {
+            req.destroy();
+          },
+        })
+      : undefined;
+    const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.originalUrl ?? req.url}`, {
+      method: req.method,
+      headers,
+      body,
+      duplex: 'half',
+    });
+    handle(request).then(
+      async (response) => {
+        res.status(response.status);
+        response.headers.forEach((v, k) => res.setHeader(k, v));
+        res.end(Buffer.from(await response.arrayBuffer()));
+      },
+      (err) => next(err),
+    );
+  };
+}
+
+/** Hono: `app.post('/collect', honoCollector(trail, options))`. */
+export function honoCollector(trail, options) {
+  const handle = collector(trail, options);
+  return (c) => handle(c.req.raw);
+}

@@ -1,0 +1,530 @@
+//! Answers that merge across engines holding disjoint subjects (the
+//! partitions of the analytics pipeline).
+//!
+//! Every metric here is a sum over subjects (each subject's weight is
+//! `1 / sample rate`), so a partition's counts add up exactly. A partial
+//! carries what a ratio divides and what a median is taken of, and lists
+//! are kept whole (never cut to a top-k) until after the merge:
+//! [`Analytics::partial`] computes one, [`merge`] combines several into the
+//! answer one engine holding every event would give.
+//!
+//! | query | partial carries | merge |
+//! | --- | --- | --- |
+//! | `summary` | counts, events in sessions | sums; ratios recomputed |
+//! | `activeUsers` | users per bucket, DAU, MAU | sums (DAU is a mean over the same days); ratio recomputed |
+//! | `realtime` | counts per minute | sums |
+//! | `eventBreakdown` | every group | sums by value, then sorted and cut to `limit` |
+//! | `featureUsage` | every feature, active users | sums; adoption and uses per user recomputed |
+//! | `funnel` | step counts and every gap between steps (of the whole and of each segment) | sums; conversions recomputed; medians of the merged gaps (exact) |
+//! | `retention`, `cohorts` | the matrix | cell sums; percentages recomputed |
+//! | `topPages` | every page with its total time on page | sums; means recomputed; sorted and cut to `limit` |
+//! | `sessionDurations` | every duration | histogram sums; mean, median, p90 and max of the merged durations (exact) |
+//!
+//! Journeys (`paths`, `patterns`) are not in this list: their top lists
+//! are cut per engine, so they do not merge exactly yet.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::funnel::{sort_segments, steps_from, Gaps};
+use super::pages::sort_pages;
+use super::{
+    split, ActiveUsers, ActiveUsersOptions, Analytics, Breakdown, BreakdownOptions, BreakdownRow,
+    Cohorts, CohortsOptions, FeatureUsage, FeatureUsageOptions, Funnel, FunnelOptions,
+    FunnelSegment, NoOptions, PageStats, Realtime, RealtimeOptions, Retention, RetentionOptions,
+    SessionDurations, Summary, TopPages, TopPagesOptions,
+};
+use crate::error::{Error, Result};
+use crate::kernel::stats::{median, percentile};
+
+/// One engine's answer, in a form that merges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "query", deny_unknown_fields)]
+#[allow(missing_docs)] // the fields are each query's answer and its extras
+pub enum Partial {
+    /// `summary`.
+    #[serde(rename_all = "camelCase")]
+    Summary { summary: Summary, in_sessions: f64 },
+    /// `activeUsers`.
+    ActiveUsers { active: ActiveUsers },
+    /// `realtime`.
+    Realtime { realtime: Realtime },
+    /// `eventBreakdown`, every group.
+    EventBreakdown { breakdown: Breakdown, limit: usize },
+    /// `featureUsage`.
+    FeatureUsage { usage: FeatureUsage },
+    /// `funnel`.
+    #[serde(rename_all = "camelCase")]
+    Funnel {
+        funnel: Funnel,
+        names: Vec<String>,
+        gaps: Gaps,
+        segment_gaps: Vec<Gaps>,
+    },
+    /// `retention`.
+    Retention { retention: Retention },
+    /// `cohorts`.
+    Cohorts { cohorts: Cohorts },
+    /// `topPages`, every page with its total time on page.
+    TopPages {
+        pages: Vec<(PageStats, f64)>,
+        reweighted: bool,
+        limit: usize,
+    },
+    /// `sessionDurations`, with every duration.
+    SessionDurations {
+        durations: SessionDurations,
+        values: Vec<f64>,
+        total: f64,
+    },
+}
+
+/// The queries that merge, by their JS names.
+pub const MERGEABLE: &[&str] = &[
+    "summary",
+    "activeUsers",
+    "realtime",
+    "eventBreakdown",
+    "featureUsage",
+    "funnel",
+    "retention",
+    "cohorts",
+    "topPages",
+    "sessionDurations",
+];
+
+impl Analytics<'_> {
+    /// Query `query` (its JS name) with `options` (the query's options
+    /// object, as the JS method takes it), in its mergeable form.
+    pub fn partial(&self, query: &str, options: Map<String, Value>) -> Result<Partial> {
+        Ok(match query {
+            "summary" => {
+                let (q, _): (_, NoOptions) = split(options)?;
+                let (summary, in_sessions) = self.summary_parts(&q)?;
+                Partial::Summary {
+                    summary,
+                    in_sessions,
+                }
+            }
+            "activeUsers" => {
+                let (q, o): (_, ActiveUsersOptions) = split(options)?;
+                Partial::ActiveUsers {
+                    active: self.active_users(&q, o.interval.unwrap_or_default())?,
+                }
+            }
+            "realtime" => {
+                let (q, o): (_, RealtimeOptions) = split(options)?;
+                Partial::Realtime {
+                    realtime: self.realtime(&q, &o)?,
+                }
+            }
+            "eventBreakdown" => {
+                let (q, o): (_, BreakdownOptions) = split(options)?;
+                let limit = super::query::bounded(o.limit, 50, 1, 1000, "limit")?;
+                Partial::EventBreakdown {
+                    breakdown: self.event_breakdown_upto(&q, &o, usize::MAX)?,
+                    limit,
+                }
+            }
+            "featureUsage" => {
+                let (q, o): (_, FeatureUsageOptions) = split(options)?;
+                Partial::FeatureUsage {
+                    usage: self.feature_usage(&q, &o)?,
+                }
+            }
+            "funnel" => {
+                let (q, o): (_, FunnelOptions) = split(options)?;
+                let (funnel, gaps, segment_gaps) = self.funnel_gaps(&q, &o)?;
+                Partial::Funnel {
+                    funnel,
+                    names: o.steps,
+                    gaps,
+                    segment_gaps,
+                }
+            }
+            "retention" => {
+                let (q, o): (_, RetentionOptions) = split(options)?;
+                Partial::Retention {
+                    retention: self.retention(&q, &o)?,
+                }
+            }
+            "cohorts" => {
+                let (q, o): (_, CohortsOptions) = split(options)?;
+                Partial::Cohorts {
+                    cohorts: self.cohorts(&q, &o)?,
+                }
+            }
+            "topPages" => {
+                let (q, o): (_, TopPagesOptions) = split(options)?;
+                let limit = super::query::bounded(o.limit, 10, 1, 1000, "limit")?;
+                let (pages, reweighted) = self.all_pages(&q)?;
+                Partial::TopPages {
+                    pages,
+                    reweighted,
+                    limit,
+                }
+            }
+            "sessionDurations" => {
+                let (q, _): (_, NoOptions) = split(options)?;
+                let (durations, values, total) = self.session_durations_values(&q)?;
+                Partial::SessionDurations {
+                    durations,
+                    values,
+                    total,
+                }
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "query",
+                    format!("must be one of {}", MERGEABLE.join(", ")),
+                ))
+            }
+        })
+    }
+}
+
+fn mismatch() -> Error {
+    Error::invalid(
+        "partials",
+        "must all answer the same query, with the same options",
+    )
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+/// Merges the partials of one query into its answer, as JSON in the
+/// query's usual shape.
+pub fn merge(parts: Vec<Partial>) -> Result<Value> {
+    let mut parts = parts.into_iter();
+    let first = parts
+        .next()
+        .ok_or_else(|| Error::invalid("partials", "must hold at least one partial"))?;
+    let rest: Vec<Partial> = parts.collect();
+    Ok(match first {
+        Partial::Summary {
+            mut summary,
+            mut in_sessions,
+        } => {
+            for p in rest {
+                let Partial::Summary {
+                    summary: s,
+                    in_sessions: i,
+                } = p
+                else {
+                    return Err(mismatch());
+                };
+                summary.events += s.events;
+                summary.users += s.users;
+                summary.sessions += s.sessions;
+                summary.reweighted |= s.reweighted;
+                in_sessions += i;
+            }
+            summary.events_per_user = ratio(summary.events, summary.users);
+            summary.events_per_session = ratio(in_sessions, summary.sessions);
+            to_value(&summary)
+        }
+        Partial::ActiveUsers { mut active } => {
+            for p in rest {
+                let Partial::ActiveUsers { active: a } = p else {
+                    return Err(mismatch());
+                };
+                if a.buckets.len() != active.buckets.len() || a.interval != active.interval {
+                    return Err(mismatch());
+                }
+                for (x, y) in active.buckets.iter_mut().zip(a.buckets) {
+                    x.users += y.users;
+                }
+                active.stickiness.dau += a.stickiness.dau;
+                active.stickiness.mau += a.stickiness.mau;
+                active.reweighted |= a.reweighted;
+            }
+            active.stickiness.ratio = ratio(active.stickiness.dau, active.stickiness.mau);
+            to_value(&active)
+        }
+        Partial::Realtime { mut realtime } => {
+            for p in rest {
+                let Partial::Realtime { realtime: r } = p else {
+                    return Err(mismatch());
+                };
+                if r.per_minute.len() != realtime.per_minute.len() {
+                    return Err(mismatch());
+                }
+                realtime.active_users += r.active_users;
+                realtime.events += r.events;
+                for (x, y) in realtime.per_minute.iter_mut().zip(r.per_minute) {
+                    x.events += y.events;
+                }
+                realtime.reweighted |= r.reweighted;
+            }
+            to_value(&realtime)
+        }
+        Partial::EventBreakdown {
+            mut breakdown,
+            limit,
+        } => {
+            let mut rows: Vec<BreakdownRow> = std::mem::take(&mut breakdown.rows);
+            for p in rest {
+                let Partial::EventBreakdown { breakdown: b, .. } = p else {
+                    return Err(mismatch());
+                };
+                breakdown.reweighted |= b.reweighted;
+                for row in b.rows {
+                    match rows.iter_mut().find(|r| r.value == row.value) {
+                        Some(r) => {
+                            r.events += row.events;
+                            r.users += row.users;
+                        }
+                        None => rows.push(row),
+                    }
+                }
+            }
+            rows.sort_by(|a, b| {
+                b.events
+                    .total_cmp(&a.events)
+                    .then_with(|| a.value.to_string().cmp(&b.value.to_string()))
+            });
+            rows.truncate(limit);
+            breakdown.rows = rows;
+            to_value(&breakdown)
+        }
+        Partial::FeatureUsage { mut usage } => {
+            for p in rest {
+                let Partial::FeatureUsage { usage: u } = p else {
+                    return Err(mismatch());
+                };
+                usage.active_users += u.active_users;
+                usage.reweighted |= u.reweighted;
+                for f in u.features {
+                    match usage.features.iter_mut().find(|x| x.feature == f.feature) {
+                        Some(x) => {
+                            x.users += f.users;
+                            x.uses += f.uses;
+                        }
+                        None => usage.features.push(f),
+                    }
+                }
+            }
+            let active = usage.active_users;
+            for f in &mut usage.features {
+                f.adoption = if active > 0.0 {
+                    100.0 * f.users / active
+                } else {
+                    0.0
+                };
+                f.uses_per_user = ratio(f.uses, f.users);
+            }
+            usage.features.sort_by(|a, b| {
+                b.users
+                    .total_cmp(&a.users)
+                    .then_with(|| a.feature.cmp(&b.feature))
+            });
+            to_value(&usage)
+        }
+        Partial::Funnel {
+            funnel,
+            names,
+            mut gaps,
+            segment_gaps,
+        } => {
+            let mut counts: Vec<f64> = funnel.steps.iter().map(|s| s.count).collect();
+            let mut reweighted = funnel.reweighted;
+            let mut segments: Vec<(Value, Vec<f64>, Gaps)> = funnel
+                .breakdown
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .zip(segment_gaps)
+                .map(|(s, g)| (s.value, s.steps.iter().map(|x| x.count).collect(), g))
+                .collect();
+            for p in rest {
+                let Partial::Funnel {
+                    funnel: f,
+                    names: n,
+                    gaps: g,
+                    segment_gaps: sg,
+                } = p
+                else {
+                    return Err(mismatch());
+                };
+                if n != names || f.breakdown.is_some() != funnel.breakdown.is_some() {
+                    return Err(mismatch());
+                }
+                reweighted |= f.reweighted;
+                for (k, s) in f.steps.iter().enumerate() {
+                    counts[k] += s.count;
+                    gaps[k].extend(&g[k]);
+                }
+                for (seg, g) in f.breakdown.unwrap_or_default().into_iter().zip(sg) {
+                    let c: Vec<f64> = seg.steps.iter().map(|x| x.count).collect();
+                    match segments.iter_mut().find(|s| s.0 == seg.value) {
+                        Some(s) => {
+                            for k in 0..c.len() {
+                                s.1[k] += c[k];
+                                s.2[k].extend(&g[k]);
+                            }
+                        }
+                        None => segments.push((seg.value, c, g)),
+                    }
+                }
+            }
+            let breakdown = funnel.breakdown.as_ref().map(|_| {
+                let mut segs: Vec<(FunnelSegment, ())> = segments
+                    .iter()
+                    .map(|(v, c, g)| {
+                        let seg = FunnelSegment {
+                            value: v.clone(),
+                            steps: steps_from(&names, c, g),
+                        };
+                        (seg, ())
+                    })
+                    .collect();
+                sort_segments(&mut segs);
+                segs.into_iter().map(|(s, _)| s).collect()
+            });
+            to_value(&Funnel {
+                steps: steps_from(&names, &counts, &gaps),
+                breakdown,
+                reweighted,
+            })
+        }
+        Partial::Retention { mut retention } => {
+            for p in rest {
+                let Partial::Retention { retention: r } = p else {
+                    return Err(mismatch());
+                };
+                if r.rows.len() != retention.rows.len() || r.periods != retention.periods {
+                    return Err(mismatch());
+                }
+                retention.reweighted |= r.reweighted;
+                for (x, y) in retention.rows.iter_mut().zip(r.rows) {
+                    x.users += y.users;
+                    for (a, b) in x.counts.iter_mut().zip(y.counts) {
+                        if let (Some(a), Some(b)) = (a.as_mut(), b) {
+                            *a += b;
+                        }
+                    }
+                }
+            }
+            for row in &mut retention.rows {
+                let size = row.users;
+                row.percentages = row
+                    .counts
+                    .iter()
+                    .map(|c| c.map(|c| if size > 0.0 { 100.0 * c / size } else { 0.0 }))
+                    .collect();
+            }
+            to_value(&retention)
+        }
+        Partial::Cohorts { mut cohorts } => {
+            for p in rest {
+                let Partial::Cohorts { cohorts: c } = p else {
+                    return Err(mismatch());
+                };
+                if c.rows.len() != cohorts.rows.len() {
+                    return Err(mismatch());
+                }
+                cohorts.reweighted |= c.reweighted;
+                for (x, y) in cohorts.rows.iter_mut().zip(c.rows) {
+                    x.users += y.users;
+                    if let (Some(xs), Some(ys)) = (x.by_value.as_mut(), y.by_value) {
+                        for v in ys {
+                            match xs.iter_mut().find(|a| a.value == v.value) {
+                                Some(a) => a.users += v.users,
+                                None => xs.push(v),
+                            }
+                        }
+                    }
+                }
+            }
+            for row in &mut cohorts.rows {
+                if let Some(v) = row.by_value.as_mut() {
+                    v.sort_by(|a, b| {
+                        b.users
+                            .total_cmp(&a.users)
+                            .then_with(|| a.value.to_string().cmp(&b.value.to_string()))
+                    });
+                }
+            }
+            to_value(&cohorts)
+        }
+        Partial::TopPages {
+            mut pages,
+            mut reweighted,
+            limit,
+        } => {
+            for p in rest {
+                let Partial::TopPages {
+                    pages: ps,
+                    reweighted: r,
+                    ..
+                } = p
+                else {
+                    return Err(mismatch());
+                };
+                reweighted |= r;
+                for (page, time) in ps {
+                    match pages.iter_mut().find(|(x, _)| x.path == page.path) {
+                        Some((x, t)) => {
+                            x.views += page.views;
+                            x.unique_viewers += page.unique_viewers;
+                            x.timed_views += page.timed_views;
+                            *t += time;
+                        }
+                        None => pages.push((page, time)),
+                    }
+                }
+            }
+            for (page, time) in &mut pages {
+                page.avg_time_on_page_ms =
+                    (page.timed_views > 0).then(|| *time / page.timed_views as f64);
+            }
+            sort_pages(&mut pages);
+            pages.truncate(limit);
+            to_value(&TopPages {
+                pages: pages.into_iter().map(|(p, _)| p).collect(),
+                reweighted,
+            })
+        }
+        Partial::SessionDurations {
+            mut durations,
+            mut values,
+            mut total,
+        } => {
+            for p in rest {
+                let Partial::SessionDurations {
+                    durations: d,
+                    values: v,
+                    total: t,
+                } = p
+                else {
+                    return Err(mismatch());
+                };
+                if d.histogram.len() != durations.histogram.len() {
+                    return Err(mismatch());
+                }
+                total += t;
+                durations.count += d.count;
+                durations.reweighted |= d.reweighted;
+                for (x, y) in durations.histogram.iter_mut().zip(d.histogram) {
+                    x.sessions += y.sessions;
+                }
+                values.extend(v);
+            }
+            durations.mean_ms = (durations.count > 0.0).then(|| total / durations.count);
+            durations.median_ms = median(&mut values);
+            durations.p90_ms = percentile(&values, 90.0);
+            durations.max_ms = values.last().copied();
+            to_value(&durations)
+        }
+    })
+}

@@ -1,0 +1,269 @@
+//! The `Pipeline` JS class (`trail.pipeline`): a thin shell over
+//! [`crate::pipeline::Pipeline`] and the analytics merge. The loops and the
+//! HTTP live in `pkg/collector.js` and `pkg/pipeline.js`.
+
+use js_sys::Promise;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use wasm_bindgen::prelude::*;
+
+use super::input::{self, to_js};
+use super::user_trail::{promise, Handle};
+use crate::analytics::partial::{self, Partial};
+use crate::error::ErrorCode;
+use crate::pipeline::{CollectStatus, Pipeline, Trim};
+use crate::tracking::Event;
+
+/// The analytics pipeline: `trail.pipeline`.
+#[wasm_bindgen(js_name = Pipeline)]
+pub struct JsPipeline(Handle);
+
+impl JsPipeline {
+    pub(crate) fn new(handle: Handle) -> Self {
+        Self(handle)
+    }
+}
+
+/// `{ max, trim }` of `consume`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct ConsumeJs {
+    max: Option<u32>,
+    trim: Option<String>,
+}
+
+/// `{ reason }` of `erase`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct EraseJs {
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorJs {
+    code: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase", untagged)]
+enum CollectJs {
+    Done(CollectStatus),
+    Rejected {
+        status: &'static str,
+        error: ErrorJs,
+    },
+}
+
+#[wasm_bindgen(js_class = Pipeline)]
+impl JsPipeline {
+    /// The collector's step: checks each forwarded event (as a device's
+    /// outbox leased it) and appends the good ones to their subjects'
+    /// partition streams. Resolves once Redis holds them, with one result
+    /// per event: `accepted` (with its partition), `no_consent`, or
+    /// `rejected` with an `error` naming the field.
+    ///
+    /// ```javascript
+    /// const results = await collector.pipeline.collect(batch.events);
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<CollectResult[]>")]
+    pub fn collect(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ForwardedEvent[]")] events: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let events: Vec<crate::Result<Event>> = input::each(&events, "events", "event")?;
+            Ok(self.0.run(move |open| async move {
+                let pipeline = Pipeline::new(&open.trail)?;
+                let results = pipeline.collect(events).await?;
+                let out: Vec<CollectJs> = results
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(s) => CollectJs::Done(s),
+                        Err(e) => CollectJs::Rejected {
+                            status: "rejected",
+                            error: ErrorJs {
+                                code: e.code(),
+                                message: e.to_string(),
+                                field: e.field().map(str::to_owned),
+                            },
+                        },
+                    })
+                    .collect();
+                to_js(&out)
+            }))
+        })
+    }
+
+    /// A partition's step: reads up to `max` (default 500) entries after
+    /// the position it committed, stores them and commits the new position
+    /// in one transaction, then trims the stream (`trim`: `'committed'`,
+    /// the default; `'snapshot'`; `'none'`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Consumed>")]
+    pub fn consume(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] partition: JsValue,
+        #[wasm_bindgen(
+            unchecked_optional_param_type = "{ max?: number; trim?: 'committed' | 'snapshot' | 'none' }"
+        )]
+        options: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let partition = input::integer(&partition, "partition", 0, 1023)? as u32;
+            let o: ConsumeJs = input::options(&options, "options")?;
+            let trim = match o.trim.as_deref() {
+                None | Some("committed") => Trim::Committed,
+                Some("snapshot") => Trim::Snapshot,
+                Some("none") => Trim::None,
+                Some(_) => {
+                    return Err(crate::Error::invalid(
+                        "options.trim",
+                        "must be 'committed', 'snapshot' or 'none'",
+                    ))
+                }
+            };
+            Ok(self.0.run(move |open| async move {
+                let pipeline = Pipeline::new(&open.trail)?;
+                to_js(
+                    &pipeline
+                        .consume(partition, o.max.unwrap_or(500), trim)
+                        .await?,
+                )
+            }))
+        })
+    }
+
+    /// The position a partition committed (`'0-0'` before its first step).
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn position(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] partition: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let partition = input::integer(&partition, "partition", 0, 1023)? as u32;
+            Ok(self.0.run(move |open| async move {
+                Ok(JsValue::from(
+                    Pipeline::new(&open.trail)?.position(partition)?,
+                ))
+            }))
+        })
+    }
+
+    /// A snapshot of a partition's engine, `{ bytes, position }`: keep it,
+    /// and a lost partition is rebuilt by opening it and consuming again.
+    #[wasm_bindgen(unchecked_return_type = "Promise<{ bytes: Uint8Array; position: string }>")]
+    pub fn snapshot(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] partition: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let partition = input::integer(&partition, "partition", 0, 1023)? as u32;
+            Ok(self.0.run(move |open| async move {
+                let (bytes, position) = Pipeline::new(&open.trail)?.snapshot(partition)?;
+                let out = js_sys::Object::new();
+                let _ = js_sys::Reflect::set(
+                    &out,
+                    &"bytes".into(),
+                    &js_sys::Uint8Array::from(&bytes[..]),
+                );
+                let _ = js_sys::Reflect::set(&out, &"position".into(), &position.into());
+                Ok(out.into())
+            }))
+        })
+    }
+
+    /// The partition of a subject (a user id, else an anonymous id).
+    #[wasm_bindgen(js_name = partitionOf, unchecked_return_type = "Promise<number>")]
+    pub fn partition_of(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let subject = input::string(&subject, "subject")?;
+            Ok(self.0.run(move |open| async move {
+                Ok(JsValue::from(
+                    Pipeline::new(&open.trail)?.partition_of(&subject),
+                ))
+            }))
+        })
+    }
+
+    /// Sends an identify through the pipeline: the anonymous id's events
+    /// move to the user's partition, and later ones follow.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn identify(
+        &self,
+        #[wasm_bindgen(js_name = anonymousId, unchecked_param_type = "string")]
+        anonymous_id: JsValue,
+        #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let anonymous_id = input::string(&anonymous_id, "anonymousId")?;
+            let user_id = input::string(&user_id, "userId")?;
+            Ok(self.0.run(move |open| async move {
+                Pipeline::new(&open.trail)?
+                    .identify(&anonymous_id, &user_id)
+                    .await?;
+                Ok(JsValue::UNDEFINED)
+            }))
+        })
+    }
+
+    /// Sends an erasure through every partition's stream: each erases what
+    /// it holds of the subject and drops its events still in flight.
+    /// Resolves with the number of partitions told.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn erase(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ reason?: string }")] options: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let subject = input::string(&subject, "subject")?;
+            let o: EraseJs = input::options(&options, "options")?;
+            Ok(self.0.run(move |open| async move {
+                let reason = o.reason.unwrap_or_else(|| "erasure request".into());
+                let n = Pipeline::new(&open.trail)?.erase(&subject, &reason).await?;
+                Ok(JsValue::from(n))
+            }))
+        })
+    }
+
+    /// This engine's answer to an analytics query, in a form that merges
+    /// (`query`: `'summary'`, `'activeUsers'`, `'funnel'`, … with the
+    /// query's usual options).
+    #[wasm_bindgen(unchecked_return_type = "Promise<AnalyticsPartial>")]
+    pub fn partial(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "MergeableQuery")] query: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, unknown>")] options: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let query = input::string(&query, "query")?;
+            let options: Map<String, Value> = if options.is_undefined() || options.is_null() {
+                Map::new()
+            } else {
+                input::object(&options, "options")?
+            };
+            Ok(self
+                .0
+                .now(move |t| to_js(&t.analytics().partial(&query, options)?)))
+        })
+    }
+
+    /// The answer of several engines' partials of one query: what one
+    /// engine holding all their events would answer.
+    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
+    pub fn merge(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "AnalyticsPartial[]")] partials: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let parts: Vec<Partial> = input::parse(&partials, "partials")?;
+            Ok(self.0.now(move |_| to_js(&partial::merge(parts)?)))
+        })
+    }
+}
