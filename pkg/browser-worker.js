@@ -13,6 +13,7 @@ import {
   Analytics,
   Experiments,
   Outbox,
+  Pipeline,
   Prefs,
   Privacy,
   PrivacyRetention,
@@ -32,6 +33,7 @@ export const NAMESPACES = {
   analytics: Analytics,
   experiments: Experiments,
   prefs: Prefs,
+  pipeline: Pipeline,
   privacy: Privacy,
   'privacy.retention': PrivacyRetention,
 };

@@ -172,7 +172,9 @@ export function expressCollector(trail, options) {
             req.on('error', (err) => controller.error(err));
           },
           cancel() {
-            req.destroy();
+            // The answer (408, 413) still goes out; the connection closes
+            // after it, and the rest of the body is not read.
+            req.pause();
           },
         })
       : undefined;
@@ -186,6 +188,7 @@ export function expressCollector(trail, options) {
       async (response) => {
         res.status(response.status);
         response.headers.forEach((v, k) => res.setHeader(k, v));
+        if (response.status === 408 || response.status === 413) res.setHeader('connection', 'close');
         res.end(Buffer.from(await response.arrayBuffer()));
       },
       (err) => next(err),

@@ -716,3 +716,43 @@ fn a_fingerprint_mismatch_under_warn_is_recorded_once_per_touch_interval() {
     assert_eq!(e.user_id.as_deref(), Some("alice"));
     assert_eq!(e.client.ip.as_deref(), Some("192.0.0.0"));
 }
+
+#[test]
+fn a_withdrawal_stops_the_shipping_of_what_was_queued() {
+    use usertrail::privacy::{GrantOptions, WithdrawOptions};
+    let mut o = usertrail::OpenOptions::new(usertrail::Storage::Memory);
+    o.tracking.outbox = Some(Default::default());
+    o.privacy.require_consent = vec!["analytics".into()];
+    let (trail, _) = open_at(T0, o);
+    let grant = GrantOptions {
+        purposes: vec!["analytics".into()],
+        source: "banner".into(),
+        ..Default::default()
+    };
+    for who in ["ann", "bob"] {
+        usertrail::block_on(trail.privacy().grant(who, &grant)).unwrap();
+    }
+    let event = |who: &str| usertrail::tracking::EventInput {
+        name: "view".into(),
+        user_id: Some(who.into()),
+        ..Default::default()
+    };
+    trail
+        .tracking()
+        .track_batch(vec![event("ann"), event("bob"), event("ann")], false)
+        .unwrap();
+    let withdraw = WithdrawOptions {
+        purposes: vec!["analytics".into()],
+        source: "settings".into(),
+        ..Default::default()
+    };
+    usertrail::block_on(trail.privacy().withdraw("ann", &withdraw)).unwrap();
+    let batch = trail.tracking().outbox_take(100).unwrap().unwrap();
+    let users: Vec<&str> = batch
+        .events
+        .iter()
+        .map(|e| e["userId"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["bob"], "ann's queued events are withheld");
+    assert_eq!(trail.tracking().outbox_stats().unwrap().withheld, 2);
+}

@@ -1,7 +1,7 @@
 // The app shell's service worker: after the first visit, the shop works
 // offline. Network first (so a rebuilt package is picked up at once), and the
 // cache when the network is not there.
-const CACHE = 'teapot-shell-v2';
+const CACHE = 'teapot-shell-v3';
 const SHELL = [
   './',
   './index.html',
@@ -18,6 +18,7 @@ const SHELL = [
   './sample-worker.js',
   './vendor/chart.umd.min.js',
   '/pkg/browser.js',
+  '/pkg/pipeline.js',
   '/pkg/browser-worker.js',
   '/pkg/rpc.js',
   '/pkg/index.js',

@@ -1,6 +1,7 @@
 //! The outbox: stored events queued for the app's own collector, leased in
 //! batches, acknowledged or retried with backoff, capped.
 
+use crate::consent::ANALYTICS;
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
@@ -80,11 +81,12 @@ pub fn backoff_ms(attempt: i64) -> i64 {
 
 impl Tracking<'_> {
     /// The user and anonymous ids of the events [`Tracking::outbox_take`]
-    /// would lease now, when the collector is a third party (whose
-    /// subjects' `sale_share` decisions it checks); empty otherwise. An
-    /// engine with a shared store fetches their decisions first.
+    /// would lease now, when `take` checks their consent (a third-party
+    /// collector, or events that need `analytics` consent); empty
+    /// otherwise. An engine with a shared store fetches their decisions
+    /// first.
     pub fn outbox_subjects(&self, max: u32) -> Result<Vec<String>> {
-        if !self.config.outbox.is_some_and(|o| o.third_party) {
+        if !self.outbox_reads_consent() {
             return Ok(Vec::new());
         }
         let mut out: Vec<String> = Vec::new();
@@ -141,16 +143,28 @@ impl Tracking<'_> {
         Ok(Some(Batch { batch_id, events }))
     }
 
-    /// For a third-party collector, removes (and counts) the queued events
-    /// whose subject opted out of `sale_share`, and returns the others.
+    /// Whether `take` reads consent: for a third-party collector (the
+    /// `sale_share` opt-outs), and whenever events need `analytics` consent
+    /// (a subject who withdrew it since the event was queued).
+    fn outbox_reads_consent(&self) -> bool {
+        self.config.outbox.is_some_and(|o| o.third_party) || self.privacy.requires(ANALYTICS)
+    }
+
+    /// Removes (and counts as withheld) the queued events whose subject
+    /// withdrew `analytics` consent since they were queued (when the engine
+    /// requires it), or, for a third-party collector, opted out of
+    /// `sale_share`; returns the others. Consent withdrawn on the device
+    /// stops the shipping of what was waiting.
     fn withhold_opted_out(
         &self,
         tx: &Connection,
         rows: Vec<(i64, String)>,
     ) -> Result<Vec<(i64, String)>> {
-        if !self.config.outbox.is_some_and(|o| o.third_party) {
+        if !self.outbox_reads_consent() {
             return Ok(rows);
         }
+        let third_party = self.config.outbox.is_some_and(|o| o.third_party);
+        let gated = self.privacy.requires(ANALYTICS);
         let mut allowed: std::collections::HashMap<(Option<String>, Option<String>), bool> =
             Default::default();
         let mut kept = Vec::with_capacity(rows.len());
@@ -166,7 +180,9 @@ impl Tracking<'_> {
                         .into_iter()
                         .flatten()
                         .collect();
-                    let ok = self.consent_source(tx).sale_allowed(self.privacy, &ids)?;
+                    let source = self.consent_source(tx);
+                    let ok = (!gated || source.allows(self.privacy, &ids, ANALYTICS)?)
+                        && (!third_party || source.sale_allowed(self.privacy, &ids)?);
                     allowed.insert(key, ok);
                     ok
                 }

@@ -264,3 +264,37 @@ async function browser(): Promise<void> {
 }
 
 void browser;
+
+async function pipeline(trail: UserTrail): Promise<void> {
+  const { collector, expressCollector } = await import('usertrail/collector');
+  const { ship, runPartition, acrossPartitions, backoff } = await import('usertrail/pipeline');
+  const { redisStore } = await import('usertrail/redis');
+  const handle: (r: Request) => Promise<Response> = collector(trail, { writeKeys: ['0123456789abcdef'], maxEvents: 100 });
+  expressCollector(trail);
+  const results = await trail.pipeline.collect([]);
+  for (const r of results) {
+    if (r.status === 'accepted') console.log(r.partition);
+    else if (r.status === 'rejected') console.log(r.error.code);
+  }
+  const step = await trail.pipeline.consume(0, { max: 100, trim: 'snapshot' });
+  const position: string = step.position;
+  const partial = await trail.pipeline.partial('funnel', { steps: ['a', 'b'] });
+  const merged: unknown = await trail.pipeline.merge([partial]);
+  const shipper = ship(trail, { url: 'https://collect.example.com/', headers: { authorization: 'Bearer x' } });
+  await shipper.flush();
+  await shipper.stop();
+  await runPartition(trail, { partition: 0, signal: AbortSignal.timeout(10) });
+  const across = acrossPartitions(['http://127.0.0.1:1/'], trail);
+  await across.query('activeUsers', { interval: 'day' });
+  const shared = redisStore({ evalSha: async () => null, eval: async () => null }, { prefix: 'ut', timeoutMs: 500 });
+  await UserTrail.open({ shared, tracking: { pipeline: { partitions: 8 } } });
+  // @ts-expect-error: not a mergeable query
+  await trail.pipeline.partial('paths', {});
+  // @ts-expect-error: not a trim
+  await trail.pipeline.consume(0, { trim: 'all' });
+  const b: BrowserTrail = await connect({ name: 'shop', transport: { url: '/collect' } });
+  await b.shipper?.flush();
+  console.log(handle, position, merged, backoff(2));
+}
+
+void pipeline;

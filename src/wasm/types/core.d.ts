@@ -111,6 +111,12 @@ export interface TrackingSettings {
   outbox?: boolean | { cap?: number; thirdParty?: boolean };
   /** Record `login`, `logout` and `session_expired` events (type `'session'`, consent-gated). Default true. */
   sessionEvents?: boolean;
+  /**
+   * The analytics pipeline this engine takes part in, with a shared store (see docs/PIPELINE.md):
+   * `partitions` (1 to 1024, default 4; the same for every engine of a pipeline, for its whole life) and
+   * `streamCap` (a safety-net cap of each stream, default 1,000,000).
+   */
+  pipeline?: { partitions?: number; streamCap?: number };
 }
 
 /** An event to track. */
