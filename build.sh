@@ -252,6 +252,8 @@ bench() {
   say "bench: shared sessions on Redis against express-session + connect-redis"
   build
   node bench/redis.mjs pkg/index.js
+  say "bench: the analytics pipeline (collector, Redis Streams, partitions) against trackBatch"
+  node bench/pipeline.mjs pkg/index.js
 }
 
 case "${1:-help}" in

@@ -129,25 +129,22 @@ export function collector(trail, options) {
     }
     const body = await readBody(request, s.maxBodyBytes, s.bodyTimeoutMs);
     if (body instanceof Response) return body;
-    let batch;
+    let text;
     try {
-      batch = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+      text = new TextDecoder('utf-8', { fatal: true }).decode(body);
     } catch {
-      return problem(400, 'INVALID_INPUT', 'the body is not JSON');
+      return problem(400, 'INVALID_INPUT', 'the body is not UTF-8');
     }
-    if (batch === null || typeof batch !== 'object' || Array.isArray(batch) || !Array.isArray(batch.events)) {
-      return problem(400, 'INVALID_INPUT', 'the body must be { events: [...] }');
-    }
-    const extra = Object.keys(batch).filter((k) => !['events', 'batchId', 'sentAt'].includes(k));
-    if (extra.length) return problem(400, 'INVALID_INPUT', `unknown field ${JSON.stringify(extra[0])}`);
-    if (batch.events.length > s.maxEvents) return problem(413, 'PAYLOAD_TOO_LARGE', `at most ${s.maxEvents} events per batch`);
+    // The engine parses and checks the body (`{ events, batchId?, sentAt? }`)
+    // in one step, with the collector's cap on its events.
     try {
-      const results = await trail.pipeline.collect(batch.events);
+      const results = await trail.pipeline.collect(text, { maxEvents: s.maxEvents });
       return json(202, { results });
     } catch (err) {
       if (err?.code === 'STORE_UNAVAILABLE' || err?.code === 'BUSY') {
         return json(503, { error: { code: err.code, message: err.message } }, { 'retry-after': '1' });
       }
+      if (err?.code === 'INVALID_INPUT' && err.field === 'events') return problem(413, 'PAYLOAD_TOO_LARGE', err.message);
       if (err?.code === 'INVALID_INPUT') return problem(400, err.code, err.message);
       s.onError(err, request);
       return problem(500, err?.code ?? 'INTERNAL', 'the batch could not be collected');

@@ -330,3 +330,153 @@ fn the_pipeline_needs_a_shared_store_and_a_partition_in_range() {
         "INVALID_INPUT"
     );
 }
+
+#[test]
+fn a_batch_body_is_read_strictly_and_one_bad_event_is_refused_alone() {
+    use usertrail::error::ErrorCode;
+    use usertrail::pipeline::parse_body;
+    // The body's shape: not JSON, not an object, no events, an unknown field.
+    for bad in [
+        "",
+        "not json",
+        "[]",
+        "null",
+        "{}",
+        r#"{"events": {}}"#,
+        r#"{"events": [], "drop": "table"}"#,
+        r#"{"events": [], "sentAt": "yesterday"}"#,
+    ] {
+        let err = parse_body(bad, 10)
+            .err()
+            .unwrap_or_else(|| panic!("{bad:?} passed"));
+        assert_eq!(err.code(), "INVALID_INPUT", "{bad:?}");
+        assert_eq!(err.field(), Some("body"), "{bad:?}");
+    }
+    // Past the cap the batch is refused as a whole, naming `events`.
+    let many = format!(r#"{{"events": [{}]}}"#, ["{}"; 11].join(","));
+    let err = parse_body(&many, 10).err().unwrap();
+    assert_eq!((err.code(), err.field()), ("INVALID_INPUT", Some("events")));
+    // One bad event among good ones is refused alone, in its place.
+    let good =
+        serde_json::to_value(device_events(1, |_| (Some("ann".into()), None)).pop()).unwrap();
+    let text = json!({
+        "events": [good.clone(), { "name": 5 }, good, "'; DROP TABLE events; --"],
+        "batchId": "b-1",
+        "sentAt": 1_700_000_000_000_i64,
+    })
+    .to_string();
+    let parsed = parse_body(&text, 10).unwrap();
+    let oks: Vec<bool> = parsed.iter().map(Result::is_ok).collect();
+    assert_eq!(oks, [true, false, true, false]);
+    assert_eq!(parsed[1].as_ref().err().unwrap().field(), Some("event"));
+}
+
+#[test]
+fn experiment_results_merged_over_partitions_equal_the_assigning_engine() {
+    use usertrail::experiments::{Experiment, ResultsOptions, Variant};
+    use usertrail::pipeline::merge;
+    let experiment = Experiment {
+        key: "checkout".into(),
+        variants: ["control", "one-page", "express"]
+            .map(|name| Variant {
+                name: name.into(),
+                weight: 1.0,
+            })
+            .to_vec(),
+    };
+    let (device, clock) = open_at(T0, {
+        let mut o = OpenOptions::new(Storage::Memory);
+        o.tracking.outbox = Some(Default::default());
+        o
+    });
+    device.experiments().define(&experiment).unwrap();
+    for i in 0..300 {
+        let user = format!("user-{i}");
+        clock.advance(1_000);
+        device.experiments().assign("checkout", &user).unwrap();
+        // A goal before the exposure does not count; one after does.
+        if i % 7 == 0 {
+            device
+                .tracking()
+                .track(EventInput {
+                    name: "purchase".into(),
+                    user_id: Some(user.clone()),
+                    ts: Some(T0),
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        if i % 3 == 0 || i % 5 == 0 {
+            device
+                .tracking()
+                .track(EventInput {
+                    name: "purchase".into(),
+                    user_id: Some(user),
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+    }
+    let o = ResultsOptions {
+        goal: "purchase".into(),
+        ..Default::default()
+    };
+    let whole = device.experiments().results("checkout", &o).unwrap();
+    assert_eq!(
+        device
+            .experiments()
+            .results_from_events("checkout", &o)
+            .unwrap(),
+        whole
+    );
+    assert!(whole
+        .variants
+        .iter()
+        .all(|v| v.exposures > 50 && v.conversions > 0));
+
+    let l = line(4);
+    l.clock.set(T0 + 301_000);
+    let mut events = Vec::new();
+    while let Some(batch) = device.tracking().outbox_take(1000).unwrap() {
+        events.extend(
+            batch
+                .events
+                .into_iter()
+                .map(|e| serde_json::from_value(e).map_err(|e| panic!("{e}"))),
+        );
+        device.tracking().outbox_ack(&batch.batch_id).unwrap();
+    }
+    block_on(Pipeline::new(&l.collector).unwrap().collect(events)).unwrap();
+    drain(&l);
+    let query = json!({ "key": "checkout", "goal": "purchase" });
+    let parts: Vec<_> = l
+        .partitions
+        .iter()
+        .map(|p| {
+            p.experiments().define(&experiment).unwrap();
+            merge::partial(p, "experimentResults", query.as_object().cloned().unwrap()).unwrap()
+        })
+        .collect();
+    let merged = merge::merge(parts.clone()).unwrap();
+    assert_eq!(merged, serde_json::to_value(&whole).unwrap());
+    // Partials of different queries, or of another goal, do not merge.
+    let mut other = parts[0].clone();
+    other["results"]["goal"] = json!("signup");
+    assert_eq!(
+        merge::merge(vec![parts[1].clone(), other])
+            .unwrap_err()
+            .field(),
+        Some("partials")
+    );
+    let summary = merge::partial(&l.partitions[0], "summary", Default::default()).unwrap();
+    assert!(merge::merge(vec![parts[0].clone(), summary]).is_err());
+    assert!(merge::merge(vec![]).is_err());
+    // An unknown option or a missing key is refused.
+    let bad = json!({ "key": "checkout", "goal": "purchase", "limit": 3 });
+    assert!(merge::partial(
+        &l.partitions[0],
+        "experimentResults",
+        bad.as_object().cloned().unwrap()
+    )
+    .is_err());
+}

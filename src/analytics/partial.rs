@@ -20,7 +20,9 @@
 //! | `topPages` | every page with its total time on page | sums; means recomputed; sorted and cut to `limit` |
 //! | `sessionDurations` | every duration | histogram sums; mean, median, p90 and max of the merged durations (exact) |
 //!
-//! Journeys (`paths`, `patterns`) are not in this list: their top lists
+//! Experiment results merge in the pipeline's `merge` module (experiments sit
+//! beside analytics, not below it). Journeys (`paths`, `patterns`) are not
+//! in this list: their top lists
 //! are cut per engine, so they do not merge exactly yet.
 
 use serde::{Deserialize, Serialize};

@@ -20,6 +20,8 @@
 //! assert_eq!(ex.assign("buy_button", "ann").unwrap(), seen, "assignments are sticky");
 //! ```
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -70,8 +72,8 @@ pub struct ResultsOptions {
 }
 
 /// One variant's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VariantResult {
     /// The variant.
     pub name: String,
@@ -89,8 +91,8 @@ pub struct VariantResult {
 }
 
 /// An experiment's results.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExperimentResults {
     /// The experiment.
     pub key: String,
@@ -290,6 +292,58 @@ impl<'a> Experiments<'a> {
     pub fn results(&self, key: &str, o: &ResultsOptions) -> Result<ExperimentResults> {
         check_text("goal", &o.goal, 800)?;
         let e = self.get(key)?;
+        let (since, until) = self.window(o)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.variant, COUNT(*), SUM(EXISTS (SELECT 1 FROM events e \
+               WHERE (e.user_id = a.user_id OR e.anonymous_id = a.user_id) AND e.name = ?2 \
+               AND e.ts >= a.assigned_at AND e.ts < ?4)) \
+             FROM experiment_assignments a WHERE a.key = ?1 AND a.assigned_at >= ?3 \
+             AND a.assigned_at < ?4 GROUP BY a.variant",
+        )?;
+        let counts: HashMap<String, (u64, u64)> = stmt
+            .query_map(params![key, o.goal, since, until], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(tally(&e, &o.goal, &counts))
+    }
+
+    /// [`Self::results`] counted from the `experiment.exposure` events
+    /// rather than from the assignments: what an engine that only receives
+    /// events (a partition of the analytics pipeline) can answer. A subject's
+    /// first exposure counts, with its variant. The experiment must be
+    /// defined on this engine too (its variants and control). On an engine
+    /// that assigned the subjects itself, equal to `results`.
+    pub fn results_from_events(&self, key: &str, o: &ResultsOptions) -> Result<ExperimentResults> {
+        check_text("goal", &o.goal, 800)?;
+        let e = self.get(key)?;
+        let (since, until) = self.window(o)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT x.v, COUNT(*), SUM(EXISTS (SELECT 1 FROM events e \
+               WHERE (e.user_id = x.s OR e.anonymous_id = x.s) AND e.name = ?2 \
+               AND e.ts >= x.at AND e.ts < ?4)) \
+             FROM (SELECT user_id AS s, MIN(ts) AS at, \
+                     json_extract(properties, '$.variant') AS v \
+                   FROM events WHERE name = ?5 AND user_id IS NOT NULL \
+                     AND json_extract(properties, '$.experiment') = ?1 \
+                   GROUP BY user_id) x \
+             WHERE x.at >= ?3 AND x.at < ?4 AND x.v IS NOT NULL GROUP BY x.v",
+        )?;
+        let counts: HashMap<String, (u64, u64)> = stmt
+            .query_map(params![key, o.goal, since, until, EXPOSURE_EVENT], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(tally(&e, &o.goal, &counts))
+    }
+
+    fn window(&self, o: &ResultsOptions) -> Result<(i64, i64)> {
         let since = o.since.unwrap_or(0);
         let until = o.until.unwrap_or(self.clock.now_ms() + 1);
         if since < 0 || until <= since {
@@ -298,47 +352,79 @@ impl<'a> Experiments<'a> {
                 "must be after since, and neither negative",
             ));
         }
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT a.variant, COUNT(*), SUM(EXISTS (SELECT 1 FROM events e \
-               WHERE (e.user_id = a.user_id OR e.anonymous_id = a.user_id) AND e.name = ?2 \
-               AND e.ts >= a.assigned_at AND e.ts < ?4)) \
-             FROM experiment_assignments a WHERE a.key = ?1 AND a.assigned_at >= ?3 \
-             AND a.assigned_at < ?4 GROUP BY a.variant",
-        )?;
-        let counts: std::collections::HashMap<String, (u64, u64)> = stmt
-            .query_map(params![key, o.goal, since, until], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let get = |name: &str| counts.get(name).copied().unwrap_or((0, 0));
-        let control = get(&e.variants[0].name);
-        let variants = e
-            .variants
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let (n, x) = get(&v.name);
-                VariantResult {
-                    name: v.name.clone(),
-                    is_control: i == 0,
-                    exposures: n,
-                    conversions: x,
-                    rate: if n > 0 { x as f64 / n as f64 } else { 0.0 },
-                    vs_control: (i > 0)
-                        .then(|| z_test(x as f64, n as f64, control.1 as f64, control.0 as f64))
-                        .flatten(),
-                }
-            })
-            .collect();
-        Ok(ExperimentResults {
-            key: key.into(),
-            goal: o.goal.clone(),
-            variants,
-        })
+        Ok((since, until))
     }
+}
+
+/// Results from per-variant (exposures, conversions): rates and each
+/// variant's z-test against the control (the first variant).
+fn tally(e: &Experiment, goal: &str, counts: &HashMap<String, (u64, u64)>) -> ExperimentResults {
+    let get = |name: &str| counts.get(name).copied().unwrap_or((0, 0));
+    let control = get(&e.variants[0].name);
+    let variants = e
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let (n, x) = get(&v.name);
+            VariantResult {
+                name: v.name.clone(),
+                is_control: i == 0,
+                exposures: n,
+                conversions: x,
+                rate: if n > 0 { x as f64 / n as f64 } else { 0.0 },
+                vs_control: (i > 0)
+                    .then(|| z_test(x as f64, n as f64, control.1 as f64, control.0 as f64))
+                    .flatten(),
+            }
+        })
+        .collect();
+    ExperimentResults {
+        key: e.key.clone(),
+        goal: goal.into(),
+        variants,
+    }
+}
+
+/// The results of several engines holding disjoint subjects (partitions):
+/// exposures and conversions add up, and the rates and z-tests are
+/// recomputed on the sums. The parts must be of the same experiment, goal
+/// and variants.
+pub fn merge_results(parts: Vec<ExperimentResults>) -> Result<ExperimentResults> {
+    let mut parts = parts.into_iter();
+    let first = parts
+        .next()
+        .ok_or_else(|| Error::invalid("partials", "must hold at least one partial"))?;
+    let names: Vec<String> = first.variants.iter().map(|v| v.name.clone()).collect();
+    let mut counts: HashMap<String, (u64, u64)> = first
+        .variants
+        .iter()
+        .map(|v| (v.name.clone(), (v.exposures, v.conversions)))
+        .collect();
+    for p in parts {
+        let same = p.key == first.key
+            && p.goal == first.goal
+            && p.variants.iter().map(|v| &v.name).eq(names.iter());
+        if !same {
+            return Err(Error::invalid(
+                "partials",
+                "must be of one experiment, goal and variants",
+            ));
+        }
+        for v in p.variants {
+            let c = counts.entry(v.name).or_default();
+            c.0 += v.exposures;
+            c.1 += v.conversions;
+        }
+    }
+    let e = Experiment {
+        key: first.key,
+        variants: names
+            .into_iter()
+            .map(|name| Variant { name, weight: 1.0 })
+            .collect(),
+    };
+    Ok(tally(&e, &first.goal, &counts))
 }
 
 fn parse_variants(json: &str) -> Result<Vec<Variant>> {

@@ -51,8 +51,8 @@ pub fn normal_cdf(x: f64) -> f64 {
 }
 
 /// A variant compared with the control.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Comparison {
     /// Variant rate minus control rate.
     pub diff: f64,

@@ -40,6 +40,37 @@ pub enum CollectStatus {
 /// refused with a typed error naming the field.
 pub type Collected = Vec<Result<CollectStatus>>;
 
+/// A batch as a collector receives it: `{ events, batchId?, sentAt? }`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Body {
+    events: Vec<serde_json::Value>,
+    #[allow(dead_code)] // accepted, for the sender's logs
+    batch_id: Option<String>,
+    #[allow(dead_code)]
+    sent_at: Option<i64>,
+}
+
+/// The events of a batch's JSON text (`{ events: [...] }`), each parsed on
+/// its own so that one bad event is refused alone. The body's shape is
+/// `INVALID_INPUT`; past `max` events, `PAYLOAD_TOO_LARGE`-worthy input is
+/// refused as `INVALID_INPUT` naming `events`.
+pub fn parse_body(text: &str, max: usize) -> Result<Vec<Result<Event>>> {
+    let body: Body = serde_json::from_str(text)
+        .map_err(|e| Error::invalid("body", format!("must be {{ events: [...] }}: {e}")))?;
+    if body.events.len() > max {
+        return Err(Error::invalid(
+            "events",
+            format!("at most {max} events per batch"),
+        ));
+    }
+    Ok(body
+        .events
+        .into_iter()
+        .map(|v| serde_json::from_value(v).map_err(|e| Error::invalid("event", e.to_string())))
+        .collect())
+}
+
 impl Pipeline<'_> {
     /// Checks each event ([`crate::tracking::Tracking::normalize_forwarded`]),
     /// and appends the good ones to their partitions' streams (one script

@@ -40,7 +40,7 @@ pub mod merge;
 
 use serde::{Deserialize, Serialize};
 
-pub use collect::{CollectStatus, Collected};
+pub use collect::{parse_body, CollectStatus, Collected, MAX_BATCH};
 pub use consume::{Consumed, Trim};
 
 use crate::error::{Error, Result};

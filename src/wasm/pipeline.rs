@@ -9,7 +9,6 @@ use wasm_bindgen::prelude::*;
 
 use super::input::{self, to_js};
 use super::user_trail::{promise, Handle};
-use crate::analytics::partial::{self, Partial};
 use crate::error::ErrorCode;
 use crate::pipeline::{CollectStatus, Pipeline, Trim};
 use crate::tracking::Event;
@@ -30,6 +29,13 @@ impl JsPipeline {
 struct ConsumeJs {
     max: Option<u32>,
     trim: Option<String>,
+}
+
+/// `{ maxEvents }` of `collect`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct CollectOptionsJs {
+    max_events: Option<u32>,
 }
 
 /// `{ reason }` of `erase`.
@@ -72,10 +78,34 @@ impl JsPipeline {
     #[wasm_bindgen(unchecked_return_type = "Promise<CollectResult[]>")]
     pub fn collect(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "ForwardedEvent[]")] events: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ForwardedEvent[] | string")] events: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ maxEvents?: number }")] options: JsValue,
     ) -> Promise {
         promise(|| {
-            let events: Vec<crate::Result<Event>> = input::each(&events, "events", "event")?;
+            let o: CollectOptionsJs = input::options(&options, "options")?;
+            let max = o.max_events.unwrap_or(crate::pipeline::MAX_BATCH as u32) as usize;
+            if max == 0 || max > crate::pipeline::MAX_BATCH {
+                return Err(crate::Error::invalid(
+                    "options.maxEvents",
+                    "must be 1 to 10000",
+                ));
+            }
+            // A collector hands over the body's text as it came (`{ events }`
+            // JSON): parsed here in one step.
+            let events: Vec<crate::Result<Event>> = match events.as_string() {
+                Some(text) => crate::pipeline::parse_body(&text, max)?,
+                None => {
+                    let events: Vec<crate::Result<Event>> =
+                        input::each(&events, "events", "event")?;
+                    if events.len() > max {
+                        return Err(crate::Error::invalid(
+                            "events",
+                            format!("at most {max} events per batch"),
+                        ));
+                    }
+                    events
+                }
+            };
             Ok(self.0.run(move |open| async move {
                 let pipeline = Pipeline::new(&open.trail)?;
                 let results = pipeline.collect(events).await?;
@@ -250,7 +280,7 @@ impl JsPipeline {
             };
             Ok(self
                 .0
-                .now(move |t| to_js(&t.analytics().partial(&query, options)?)))
+                .now(move |t| to_js(&crate::pipeline::merge::partial(t, &query, options)?)))
         })
     }
 
@@ -262,8 +292,10 @@ impl JsPipeline {
         #[wasm_bindgen(unchecked_param_type = "AnalyticsPartial[]")] partials: JsValue,
     ) -> Promise {
         promise(|| {
-            let parts: Vec<Partial> = input::parse(&partials, "partials")?;
-            Ok(self.0.now(move |_| to_js(&partial::merge(parts)?)))
+            let parts: Vec<Value> = input::parse(&partials, "partials")?;
+            Ok(self
+                .0
+                .now(move |_| to_js(&crate::pipeline::merge::merge(parts)?)))
         })
     }
 }

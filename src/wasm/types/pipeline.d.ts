@@ -52,7 +52,8 @@ export type MergeableQuery =
   | 'retention'
   | 'cohorts'
   | 'topPages'
-  | 'sessionDurations';
+  | 'sessionDurations'
+  | 'experimentResults';
 
 /** One engine's answer in a form that merges (see docs/PIPELINE.md). */
 export interface AnalyticsPartial {
