@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use usertrail::clock::ManualClock;
 use usertrail::error::ErrorCode;
-use usertrail::store::{StoreOptions, SCHEMA_VERSION};
+use usertrail::store::{Durability, StoreOptions, SCHEMA_VERSION};
 use usertrail::{OpenOptions, Storage, UserTrail};
 
 fn open(path: &std::path::Path) -> usertrail::Result<UserTrail> {
@@ -14,6 +14,7 @@ fn open(path: &std::path::Path) -> usertrail::Result<UserTrail> {
         OpenOptions::new(Storage::File(path.to_owned())).clock(Arc::new(ManualClock::new(1_000)));
     options.store = StoreOptions {
         busy_timeout_ms: 50,
+        ..StoreOptions::default()
     };
     UserTrail::open(options)
 }
@@ -73,6 +74,50 @@ fn file_settings_are_durable() {
         cache, -32_768,
         "a 32 MiB page cache, so analytics do not re-read the file"
     );
+}
+
+#[test]
+fn durability_normal_keeps_the_log_without_a_sync_per_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.db");
+    let mut options = OpenOptions::new(Storage::File(path.clone()));
+    options.store.durability = Durability::Normal;
+    let trail = UserTrail::open(options).unwrap();
+    let conn = trail.store().conn();
+    let journal: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    let sync: i64 = conn
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .unwrap();
+    let checkpoint: i64 = conn
+        .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        (journal.as_str(), sync),
+        ("wal", 1),
+        "WAL, synchronous=NORMAL"
+    );
+    assert_eq!(checkpoint, 8192);
+    conn.execute("INSERT INTO meta (key, value) VALUES ('probe', 'n')", [])
+        .unwrap();
+    trail.close().unwrap();
+    // The default reopens it with a sync per commit.
+    let trail = open(&path).unwrap();
+    let sync: i64 = trail
+        .store()
+        .conn()
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .unwrap();
+    assert_eq!(sync, 2);
+    let v: String = trail
+        .store()
+        .conn()
+        .query_row("SELECT value FROM meta WHERE key = 'probe'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(v, "n");
 }
 
 #[test]

@@ -49,7 +49,7 @@ mod os_file {
     use std::sync::Arc;
 
     use usertrail::clock::ManualClock;
-    use usertrail::store::StoreOptions;
+    use usertrail::store::{Durability, StoreOptions};
     use usertrail::{OpenOptions, Storage, UserTrail};
 
     use super::media::*;
@@ -58,13 +58,18 @@ mod os_file {
     pub struct File {
         _dir: tempfile::TempDir,
         path: PathBuf,
+        durability: Durability,
     }
 
     impl File {
-        pub fn new() -> Self {
+        pub fn new(durability: Durability) -> Self {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("trail.db");
-            Self { _dir: dir, path }
+            Self {
+                _dir: dir,
+                path,
+                durability,
+            }
         }
     }
 
@@ -78,6 +83,7 @@ mod os_file {
                 .clock(Arc::new(ManualClock::new(T0)));
             options.store = StoreOptions {
                 busy_timeout_ms: 50,
+                durability: self.durability,
             };
             UserTrail::open(options)
                 .map(|t| Box::new(t) as Box<dyn Engine>)
@@ -96,7 +102,9 @@ mod os_file {
     /// The sqlite3 command-line tool opens an export and finds it whole.
     #[test]
     fn the_sqlite3_tool_opens_an_export() {
-        let bytes = block_on(exports_are_whole_sqlite_files(&File::new()));
+        let bytes = block_on(exports_are_whole_sqlite_files(&File::new(
+            Durability::Normal,
+        )));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("export.sqlite");
         std::fs::write(&path, &bytes).unwrap();
@@ -112,7 +120,12 @@ mod os_file {
 #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
 use os_file::File;
 #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
-media_suite!(file, File::new());
+media_suite!(file, File::new(usertrail::store::Durability::Full));
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+media_suite!(
+    file_durability_normal,
+    File::new(usertrail::store::Durability::Normal)
+);
 
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
 mod host_file {
@@ -142,8 +155,8 @@ mod host_file {
         export function readFile(p) {
             try { return new Uint8Array(fs().readFileSync(p)); } catch { return undefined; }
         }
-        export function openOptions(file, host, t0) {
-            return { storage: { file, fs: host }, clock: () => t0, busyTimeoutMs: 50 };
+        export function openOptions(file, host, t0, durability) {
+            return { storage: { file, fs: host }, clock: () => t0, busyTimeoutMs: 50, durability };
         }
         // The host's file functions with every path under `dir`, so that the
         // conformance suite's fixed names land in a fresh folder.
@@ -173,7 +186,7 @@ mod host_file {
         #[wasm_bindgen(js_name = readFile)]
         fn read_file(path: &str) -> Option<Vec<u8>>;
         #[wasm_bindgen(js_name = openOptions)]
-        fn open_options(file: &str, host: &JsValue, t0: f64) -> JsValue;
+        fn open_options(file: &str, host: &JsValue, t0: f64, durability: &str) -> JsValue;
         fn scoped(host: &JsValue, dir: &str) -> JsValue;
     }
 
@@ -193,12 +206,15 @@ mod host_file {
     /// A file on the host's disk, through the host-file VFS.
     pub struct HostFile {
         path: String,
+        durability: &'static str,
     }
 
     impl HostFile {
-        pub fn new() -> Self {
+        /// A fresh file, opened with `durability` (`"full"` or `"normal"`).
+        pub fn new(durability: &'static str) -> Self {
             Self {
                 path: join(&temp_dir(), "trail.db"),
+                durability,
             }
         }
     }
@@ -209,7 +225,7 @@ mod host_file {
         const EXCLUSIVE: bool = true;
 
         async fn open(&self) -> Result<Box<dyn Engine>, String> {
-            let options = open_options(&self.path, &host(), T0 as f64);
+            let options = open_options(&self.path, &host(), T0 as f64, self.durability);
             JsUserTrail::open(Some(options))
                 .await
                 .map(|t| Box::new(t) as Box<dyn Engine>)
@@ -241,4 +257,6 @@ mod host_file {
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
 use host_file::HostFile;
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-media_suite!(host_file_vfs, HostFile::new());
+media_suite!(host_file_vfs, HostFile::new("full"));
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+media_suite!(host_file_vfs_durability_normal, HostFile::new("normal"));

@@ -92,6 +92,59 @@ async fn a_second_engine_on_the_same_opfs_file_is_busy() {
     JsUserTrail::open(Some(options(&name))).await.unwrap();
 }
 
+#[wasm_bindgen_test]
+async fn durability_normal_on_opfs_writes_a_log_and_keeps_commits_across_reopen() {
+    let name = format!("normal-{}.db", js_sys::Date::now() as u64);
+    let with = |durability: &str| {
+        js_sys::JSON::parse(&format!(
+            r#"{{"durability":"{durability}","storage":{{"opfs":{{"name":"{name}","directory":"{DIR}","pool":"usertrail-test"}}}}}}"#
+        ))
+        .unwrap()
+    };
+    let trail = JsUserTrail::open(Some(with("normal"))).await.unwrap();
+    trail
+        .with_core(|t| {
+            let conn = t.store().conn();
+            let journal: String = conn
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .unwrap();
+            assert_eq!(
+                journal, "wal",
+                "normal: a write-ahead log under the exclusive lock"
+            );
+            for i in 0..50 {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, 'in the log')",
+                    [format!("probe-{i}")],
+                )
+                .unwrap();
+            }
+        })
+        .unwrap();
+    wasm_bindgen_futures::JsFuture::from(trail.close())
+        .await
+        .unwrap();
+    // Reopened with the default (full): the log is checkpointed, the file
+    // goes back to a rollback journal, and every commit is there.
+    let trail = JsUserTrail::open(Some(with("full"))).await.unwrap();
+    let (journal, n): (String, i64) = trail
+        .with_core(|t| {
+            let conn = t.store().conn();
+            (
+                conn.pragma_query_value(None, "journal_mode", |r| r.get(0))
+                    .unwrap(),
+                conn.query_row(
+                    "SELECT count(*) FROM meta WHERE value = 'in the log'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap(),
+            )
+        })
+        .unwrap();
+    assert_eq!((journal.as_str(), n), ("delete", 50));
+}
+
 /// A database file in an OPFS pool; `put` and `stored` go through the pool's
 /// own import and export, byte for byte.
 struct Opfs {

@@ -34,7 +34,7 @@ pub use crate::error::StoreError;
 use crate::error::{Error, Result};
 pub use bytes::check_header;
 pub use migrations::{APPLICATION_ID, SCHEMA_VERSION};
-pub use storage::{Medium, Storage, StoreOptions};
+pub use storage::{Durability, Medium, Storage, StoreOptions};
 
 /// An open, migrated database.
 #[derive(Debug)]
@@ -76,7 +76,7 @@ impl Store {
         Medium::harden(&conn, options.busy_timeout_ms)?;
         medium.lock(&conn)?;
         check_ownership(&conn)?;
-        medium.configure(&conn)?;
+        medium.configure(&conn, options.durability)?;
         let from = migrations::migrate_to(&mut conn, SCHEMA_VERSION)?;
         if from == 0 {
             conn.execute(

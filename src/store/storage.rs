@@ -30,18 +30,38 @@ pub enum Storage {
     Bytes(Vec<u8>),
 }
 
+/// What a commit that returned survives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Durability {
+    /// Every commit that returned survives a power loss: the medium syncs
+    /// (fsync) at each commit. The default.
+    #[default]
+    Full,
+    /// Commits go to a write-ahead log without a sync each: a commit that
+    /// returned survives the process being killed (the operating system
+    /// holds the write), and the database is never corrupted, but the last
+    /// commits before a power loss or an OS crash may be lost. The log is
+    /// synced when it is checkpointed into the database.
+    Normal,
+}
+
 /// Options that apply to every storage.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// How long to wait for a lock held by another connection before giving
     /// up with `BUSY`, in milliseconds. Default 2000.
     pub busy_timeout_ms: u32,
+    /// What a returned commit survives (files and host VFSs; memory has
+    /// nothing to make durable). Default [`Durability::Full`].
+    pub durability: Durability,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             busy_timeout_ms: 2_000,
+            durability: Durability::Full,
         }
     }
 }
@@ -53,7 +73,8 @@ pub enum Medium {
     Memory,
     /// An OS file: WAL with a full sync on every commit, held exclusively.
     File,
-    /// A host VFS without shared memory (OPFS): rollback journal, full sync.
+    /// A host VFS without shared memory (a file in Node or Deno, OPFS):
+    /// rollback journal and full sync, or WAL under the exclusive lock.
     Vfs,
 }
 
@@ -73,17 +94,19 @@ impl Medium {
 
     /// Locking, applied before the first read so that the lock is taken then.
     pub(super) fn lock(self, conn: &Connection) -> Result<()> {
-        if matches!(self, Self::File | Self::Memory) {
-            // One engine per file: the lock taken at the first read is kept.
-            // In memory, no one else can see the database, and keeping the
-            // lock spares SQLite re-validating its page cache at each read.
-            conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-        }
+        // One engine per database on every medium: the lock taken at the
+        // first read is kept. In memory no one else can see the database,
+        // and keeping the lock spares SQLite re-validating its page cache at
+        // each read. A host VFS (a file in Node or Deno, OPFS) has no shared
+        // memory: WAL needs the exclusive lock, which keeps the WAL index in
+        // heap memory, and so does opening a database left in WAL by an
+        // engine opened with `Durability::Normal`.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         Ok(())
     }
 
     /// The durable settings, applied once the database is known to be ours.
-    pub(super) fn configure(self, conn: &Connection) -> Result<()> {
+    pub(super) fn configure(self, conn: &Connection, durability: Durability) -> Result<()> {
         // 4 KiB pages on every target (the wasm build defaults to 8 KiB): each
         // commit copies the pages it touches into the journal, and small
         // rows touch few bytes per page. Only a new database takes it.
@@ -93,7 +116,10 @@ impl Medium {
             // WAL with an exclusive lock keeps its index in heap memory, so
             // it needs no -shm file; commits append instead of rewriting.
             Self::File => "WAL",
-            // OPFS has no shared memory for WAL; a rollback journal is safe.
+            // A host VFS (a file in Node or Deno, OPFS) has no shared
+            // memory for WAL: a rollback journal, or WAL under the
+            // exclusive lock taken in `lock` when a commit need not sync.
+            Self::Vfs if durability == Durability::Normal => "WAL",
             Self::Vfs => "DELETE",
         };
         let mode: String =
@@ -104,9 +130,22 @@ impl Medium {
             }
             .into());
         }
-        // FULL: a commit that returned is on the medium, even after a power cut.
-        let synchronous = if self == Self::Memory { "OFF" } else { "FULL" };
+        // FULL: a commit that returned is on the medium, even after a power
+        // cut. NORMAL in WAL: no sync per commit; the log is synced at each
+        // checkpoint, so the database stays consistent.
+        let synchronous = match (self, durability) {
+            (Self::Memory, _) => "OFF",
+            (_, Durability::Full) => "FULL",
+            (_, Durability::Normal) => "NORMAL",
+        };
         conn.pragma_update(None, "synchronous", synchronous)?;
+        if durability == Durability::Normal && self != Self::Memory {
+            // Without a sync per commit, the syncs left are the checkpoints'
+            // (two each); checkpointing every 8,192 pages (32 MiB of log)
+            // instead of 1,000 makes them rare, and a page written by many
+            // commits is copied into the database once.
+            conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
+        }
         conn.pragma_update(None, "foreign_keys", true)?;
         // Erased rows are overwritten with zeros, not left in free pages.
         conn.pragma_update(None, "secure_delete", true)?;

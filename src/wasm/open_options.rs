@@ -19,6 +19,7 @@ use crate::error::{Error, Result, StoreError};
 use crate::kernel::clock::SharedClock;
 use crate::kernel::net::IpMask;
 use crate::session::SessionConfig;
+use crate::store::Durability;
 use crate::tracking::TrackingConfig;
 use crate::{OpenOptions, Storage};
 
@@ -31,6 +32,7 @@ const STORAGE_KINDS: &str = "must be 'memory', 'opfs', { opfs: { name?, pool?, d
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct OpenJs {
     busy_timeout_ms: Option<u32>,
+    durability: Durability,
     ip_mask: IpMask,
     sessions: SessionConfig,
     tracking: TrackingConfig,
@@ -68,6 +70,7 @@ pub(crate) fn parse(value: &JsValue) -> Result<Parsed> {
         .privacy(js.privacy);
     options.ip_mask = js.ip_mask;
     options.shared = super::remote::parse(&input::get(value, "shared", "shared")?)?;
+    options.store.durability = js.durability;
     if let Some(ms) = js.busy_timeout_ms {
         options.store.busy_timeout_ms = ms;
     }

@@ -3,8 +3,8 @@
 // it is killed.
 import { UserTrail } from 'usertrail';
 
-const [file, run] = process.argv.slice(2);
-const trail = await UserTrail.open({ storage: { file } });
+const [file, run, durability = 'full'] = process.argv.slice(2);
+const trail = await UserTrail.open({ storage: { file }, durability });
 for (let i = 0; ; i++) {
   const user = `r${run}-b${i}`;
   await trail.tracking.trackBatch(Array.from({ length: 50 }, (_, k) => ({ name: 'write', userId: user, properties: { k } })));

@@ -46,35 +46,61 @@ test('one engine holds a file: a second one, here or in another process, gets BU
   assert.equal(other(), 'opened');
 });
 
-test('killed at random points 50 times, the file stays whole and keeps every acknowledged batch', async () => {
-  const file = scratch();
-  (await UserTrail.open({ storage: { file } })).close();
-  let acknowledged = 0;
-  for (let run = 0; run < 50; run++) {
-    const child = spawn(process.execPath, ['file-writer.mjs', file, String(run)], { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    // Wait for the first acknowledged batch, then kill at a random moment.
-    while (!out.includes('\n') && child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
-    assert.equal(child.exitCode, null, `the writer died on its own: ${err}`);
-    await new Promise((r) => setTimeout(r, Math.random() * 150));
-    child.kill('SIGKILL');
-    await once(child, 'exit');
-    const acked = out.split('\n').filter(Boolean).map(Number);
-    const last = acked.at(-1);
-    acknowledged += acked.length;
+for (const [durability, runs] of [['full', 50], ['normal', 30]]) {
+  test(`durability ${durability}: killed at random points ${runs} times, the file stays whole and keeps every acknowledged batch`, async () => {
+    const file = scratch();
+    (await UserTrail.open({ storage: { file }, durability })).close();
+    let acknowledged = 0;
+    for (let run = 0; run < runs; run++) {
+      const child = spawn(process.execPath, ['file-writer.mjs', file, String(run), durability], { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      // Wait for the first acknowledged batch, then kill at a random moment.
+      while (!out.includes('\n') && child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(child.exitCode, null, `the writer died on its own: ${err}`);
+      await new Promise((r) => setTimeout(r, Math.random() * 150));
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+      const acked = out.split('\n').filter(Boolean).map(Number);
+      const last = acked.at(-1);
+      acknowledged += acked.length;
 
-    const trail = await UserTrail.open({ storage: { file } }); // rolls back a hot journal
-    for (let i = 0; i <= last; i++) {
-      assert.equal((await trail.tracking.count({ userId: `r${run}-b${i}` })), 50, `run ${run}: batch ${i} was acknowledged`);
+      // Rolls back a hot journal, or recovers the write-ahead log.
+      const trail = await UserTrail.open({ storage: { file }, durability });
+      for (let i = 0; i <= last; i++) {
+        assert.equal((await trail.tracking.count({ userId: `r${run}-b${i}` })), 50, `run ${run}: batch ${i} was acknowledged`);
+      }
+      const next = await trail.tracking.count({ userId: `r${run}-b${last + 1}` });
+      assert.ok(next === 0 || next === 50, `run ${run}: batch ${last + 1} is all or nothing, found ${next}`);
+      assert.equal((await trail.tracking.count({ userId: `r${run}-b${last + 2}` })), 0);
+      await trail.close();
+      assert.equal(sqlite3(file, 'PRAGMA integrity_check'), 'ok', `run ${run}`);
     }
-    const next = await trail.tracking.count({ userId: `r${run}-b${last + 1}` });
-    assert.ok(next === 0 || next === 50, `run ${run}: batch ${last + 1} is all or nothing, found ${next}`);
-    assert.equal((await trail.tracking.count({ userId: `r${run}-b${last + 2}` })), 0);
-    await trail.close();
-    assert.equal(sqlite3(file, 'PRAGMA integrity_check'), 'ok', `run ${run}`);
+    assert.ok(acknowledged >= runs);
+  });
+}
+
+test('durability: normal writes a write-ahead log, full a rollback journal; a file moves between them; bad values are refused', async () => {
+  const file = scratch();
+  const at = () => 1_700_000_000_000;
+  const normal = await UserTrail.open({ storage: { file }, durability: 'normal', clock: at });
+  await normal.tracking.track({ name: 'one', userId: 'ann' });
+  assert.equal(existsSync(`${file}-wal`), true, 'normal keeps a write-ahead log');
+  await normal.close();
+  assert.equal(existsSync(`${file}-wal`), false, 'checkpointed and removed at close');
+  const full = await UserTrail.open({ storage: { file }, durability: 'full', clock: at });
+  await full.tracking.track({ name: 'two', userId: 'ann' });
+  assert.equal(existsSync(`${file}-wal`), false);
+  assert.equal(await full.tracking.count({ userId: 'ann' }), 2);
+  await full.close();
+  assert.equal(sqlite3(file, 'PRAGMA journal_mode'), 'delete');
+  for (const bad of ['off', 'FULL', 1, true, { level: 'full' }, "normal'; DROP TABLE events; --"]) {
+    assert.equal(await code(() => UserTrail.open({ storage: { file }, durability: bad })), 'INVALID_INPUT', String(bad));
   }
-  assert.ok(acknowledged >= 50);
+  assert.equal(existsSync(`${file}.lock`), false, 'a refused open leaves no lock behind');
+  const again = await UserTrail.open({ storage: { file }, clock: at });
+  assert.equal(await again.tracking.count({ userId: 'ann' }), 2);
+  await again.close();
 });

@@ -53,6 +53,9 @@ export type StorageOption =
   | { bytes: Uint8Array }
   | { file: string };
 
+/** What a returned commit survives: see `OpenOptions.durability`. */
+export type Durability = 'full' | 'normal';
+
 /** Options for `UserTrail.open`. */
 export interface OpenOptions {
   /** Default `'memory'`. */
@@ -61,6 +64,14 @@ export interface OpenOptions {
   clock?: () => number;
   /** How long to wait for a lock held elsewhere before `BUSY`. Default 2000. */
   busyTimeoutMs?: number;
+  /**
+   * What a commit that returned survives, on `{ file }` and OPFS (default `'full'`):
+   * - `'full'`: a power loss (every commit is synced to the disk; a rollback journal).
+   * - `'normal'`: a killed process, never a corrupt file, but the last commits before a power
+   *   loss or an OS crash may be lost (a write-ahead log without a sync per commit; much faster
+   *   writes). See docs/ARCHITECTURE.md#durability.
+   */
+  durability?: Durability;
   /** Session settings. */
   sessions?: SessionSettings;
   /** How IP addresses are masked before they are stored (sessions and events). */
