@@ -22,7 +22,8 @@ usage: ./build.sh <command>
   build   build the npm package into pkg/ (wasm-bindgen output in pkg/gen/)
   test    setup, then run every test suite; exits non-zero if any fails
   demo    setup, build, and serve the demo on http://127.0.0.1:8080
-  bench   time the same workloads natively and as wasm in Node
+  bench   time the workloads natively and as wasm in Node, against the peers
+          (express-session, connect-redis, better-sqlite3, DuckDB); JSON in target/bench/
 USAGE
 }
 
@@ -254,6 +255,8 @@ bench() {
   node bench/redis.mjs pkg/index.js
   say "bench: the analytics pipeline (collector, Redis Streams, partitions) against trackBatch"
   node bench/pipeline.mjs pkg/index.js
+  say "bench: peers (better-sqlite3 by hand, DuckDB) on the same events; also target/bench/peers.json"
+  node bench/peers.mjs pkg/index.js
 }
 
 case "${1:-help}" in
