@@ -24,6 +24,9 @@ usage: ./build.sh <command>
   demo    setup, build, and serve the demo on http://127.0.0.1:8080
   bench   time the workloads natively and as wasm in Node, against the peers
           (express-session, connect-redis, better-sqlite3, DuckDB); JSON in target/bench/
+  fuzz [SECONDS]
+          run every cargo-fuzz target in fuzz/ for SECONDS each (default 60),
+          from the committed seeds; prints executions and crashes per target
 USAGE
 }
 
@@ -259,12 +262,46 @@ bench() {
   node bench/peers.mjs pkg/index.js
 }
 
+# ----------------------------------------------------------------- fuzz --
+CARGO_FUZZ_VERSION=0.13.2
+fuzz() {
+  local secs=${1:-60}
+  case "$secs" in '' | *[!0-9]*) die "fuzz SECONDS must be a whole number, got '$secs'" ;; esac
+  say "fuzz: every target for $secs s (libFuzzer through cargo-fuzz, stable toolchain)"
+  if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
+    note "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 2 minutes)"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+  fi
+  mkdir -p target/fuzz
+  local t status=0 summary=""
+  for t in $(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+    mkdir -p "target/fuzz/corpus/$t" "fuzz/seeds/$t"
+    note "$t"
+    # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets stable take them.
+    if (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "../target/fuzz/corpus/$t" "seeds/$t" -- \
+      -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=4096 -max_len=65536) \
+      >"target/fuzz/$t.log" 2>&1; then
+      :
+    else
+      status=1
+    fi
+    local execs crashes
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "target/fuzz/$t.log" | tail -1)
+    crashes=$(ls fuzz/artifacts/"$t" 2>/dev/null | grep -c '^crash-\|^oom-\|^timeout-' || true)
+    summary+=$(printf '\n    %-12s %14s executions  %s crashes' "$t" "${execs:-?}" "$crashes")
+  done
+  say "fuzz: summary (logs in target/fuzz/, crashes in fuzz/artifacts/)"
+  printf '%s\n' "$summary"
+  return $status
+}
+
 case "${1:-help}" in
   setup) setup ;;
   build) build ;;
   test) test_all ;;
   demo) demo ;;
   bench) bench ;;
+  fuzz) shift; fuzz "$@" ;;
   __run) shift; "$@" ;; # internal: one suite of `test`
   help | -h | --help) usage ;;
   *) usage; exit 2 ;;

@@ -69,6 +69,7 @@ pub struct UserAgent {
 const BROWSERS: &[(&str, &str)] = &[
     ("Edg/", "Edge"),
     ("EdgA/", "Edge"),
+    ("Edge/", "Edge"),
     ("EdgiOS/", "Edge"),
     ("OPR/", "Opera"),
     ("SamsungBrowser/", "Samsung Internet"),
@@ -78,8 +79,9 @@ const BROWSERS: &[(&str, &str)] = &[
     ("CriOS/", "Chrome"),
     ("Chrome/", "Chrome"),
     ("Version/", "Safari"),
+    ("IEMobile/", "Internet Explorer"),
+    ("IEMobile ", "Internet Explorer"),
     ("MSIE ", "Internet Explorer"),
-    ("Trident/", "Internet Explorer"),
 ];
 
 const BOT_MARKERS: &[&str] = &[
@@ -94,10 +96,46 @@ const BOT_MARKERS: &[&str] = &[
     "go-http-client",
     "node-fetch",
     "axios/",
-    "java/",
     "okhttp",
     "lighthouse",
     "phantomjs",
+    // Crawlers, link expanders, monitors and archivers by name (from the
+    // Spider cases of ua-parser's test suite, tests/useragent_accuracy.rs).
+    "indexer",
+    "nutch",
+    "scrapy",
+    "heritrix",
+    "archive",
+    "preview",
+    "slack",
+    "masscan",
+    "ptst/",
+    "pingdom",
+    "statuscake",
+    "datanyze",
+    "sleuth",
+    "newsgator",
+    "yeti/",
+    "daum",
+    "netvibes",
+    "ning/",
+    "riddler",
+    "data collector",
+    "thumbnail",
+    "reaper/",
+    "zooshot",
+    "holmes/",
+    "yahoocachesystem",
+    "blogbridge",
+    "gomezagent",
+    "iltrovatore",
+    "genieo",
+    "inspectiontool",
+    "qwantify",
+    "wsr-agent",
+    "agent6",
+    "pagepeeker",
+    "python",
 ];
 
 /// The longest user agent accepted, in bytes.
@@ -114,46 +152,183 @@ pub fn check(ua: &str) -> Result<(), super::Invalid> {
     Ok(())
 }
 
+/// The digits at `at` (a major version), if any.
+fn major_at(ua: &str, at: usize) -> String {
+    ua[at..].chars().take_while(char::is_ascii_digit).collect()
+}
+
+/// `"Firefox 121"`, or the family alone without a version.
+fn named(name: &str, major: String) -> String {
+    if major.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{name} {major}")
+    }
+}
+
+/// Browsers whose version is not in their own token: Internet Explorer by
+/// its engine (`Trident/7.0` is 11 even when it claims `MSIE 7.0` for
+/// compatibility) and Presto-era Opera (`Opera/9.80 ... Version/12.16`).
+fn special_browser(ua: &str) -> Option<String> {
+    if !ua.contains("IEMobile") {
+        if let Some(at) = ua.find("Trident/") {
+            let engine = major_at(ua, at + "Trident/".len());
+            let major = match engine.as_str() {
+                "4" => "8",
+                "5" => "9",
+                "6" => "10",
+                "7" | "8" => "11",
+                _ => "",
+            };
+            if !major.is_empty() {
+                return Some(named("Internet Explorer", major.to_owned()));
+            }
+        }
+    }
+    if (ua.starts_with("Opera/") || ua.contains(" Opera/")) && !ua.contains("Opera Mini") {
+        let major = match ua.find("Version/") {
+            Some(at) => major_at(ua, at + "Version/".len()),
+            None => major_at(ua, ua.find("Opera/")? + "Opera/".len()),
+        };
+        return Some(named("Opera", major));
+    }
+    None
+}
+
+/// An app's web view on iOS: WebKit on an iPhone or iPad without
+/// `Version/` or `Safari/` (Safari without a version).
+fn web_view(ua: &str) -> Option<String> {
+    let apple = ["iPhone", "iPad", "iPod"].iter().any(|d| ua.contains(d));
+    (apple && ua.contains("AppleWebKit/") && ua.contains("Mobile/")).then(|| "Safari".to_owned())
+}
+
+/// The product tokens of `ua` outside parentheses: `Chrome` of
+/// `Chrome/120.0`.
+fn products(ua: &str) -> impl Iterator<Item = &str> {
+    let mut depth = 0usize;
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (i, ch) in ua.char_indices() {
+        match ch {
+            '(' => {
+                if let Some(s) = start.take() {
+                    spans.push(&ua[s..i]);
+                }
+                depth += 1;
+            }
+            ')' => depth = depth.saturating_sub(1),
+            c if depth == 0 && !c.is_whitespace() => {
+                start.get_or_insert(i);
+            }
+            _ => {
+                if let Some(s) = start.take() {
+                    spans.push(&ua[s..i]);
+                }
+            }
+        }
+    }
+    if let Some(s) = start {
+        spans.push(&ua[s..]);
+    }
+    spans.into_iter().map(|t| t.split('/').next().unwrap_or(t))
+}
+
+/// Chrome and Safari are what many other browsers and apps build on and
+/// still name: either is only itself when nothing else
+/// names a product (`YaBrowser/`, `Puffin/`, `FBAV/`, ...). Otherwise the
+/// browser is one we do not name: `Other`, never a wrong family.
+fn plain(ua: &str, browser: &str) -> bool {
+    const BASE: &[&str] = &[
+        "Mozilla",
+        "AppleWebKit",
+        "Mobile",
+        "Safari",
+        "Version",
+        "Gecko",
+    ];
+    let own: &[&str] = match browser.split(' ').next() {
+        Some("Chrome") => &["Chrome", "CriOS"],
+        Some("Safari") => &[],
+        _ => return true,
+    };
+    products(ua).all(|p| BASE.contains(&p) || own.contains(&p) || p.is_empty())
+}
+
+/// Apple's in-app HTTP stack (`App/1.0 CFNetwork/976 Darwin/18.2.0`) names
+/// the Mac it runs on; otherwise it is an iPhone or iPad.
+fn cfnetwork_on_mac(ua: &str) -> bool {
+    [
+        "(i386)",
+        "(x86_64)",
+        "(arm64)",
+        "Macmini",
+        "MacBook",
+        "iMac",
+        "MacPro",
+        "Macintosh",
+    ]
+    .iter()
+    .any(|m| ua.contains(m))
+}
+
+/// The operating system family, most specific evidence first.
+fn os_family(ua: &str, lower: &str) -> &'static str {
+    // Browsers only built for iOS, even when they ask for a desktop page.
+    let ios_browser = ["CriOS/", "EdgiOS/", "FxiOS/"]
+        .iter()
+        .any(|m| ua.contains(m));
+    if ua.contains("iPad") {
+        "iPadOS"
+    } else if ua.contains("iPhone")
+        || ua.contains("iPod")
+        || ua.contains("iPh OS")
+        || ua.contains("(iOS;")
+        || ua.contains(";iOS ")
+        || ios_browser
+    {
+        "iOS"
+    } else if ua.contains("Windows") {
+        "Windows"
+    } else if lower.contains("android") || ua.contains("Silk/") {
+        "Android"
+    } else if ua.contains("CrOS") {
+        "ChromeOS"
+    } else if ua.contains("CFNetwork/") && ua.contains("Darwin/") {
+        if cfnetwork_on_mac(ua) {
+            "macOS"
+        } else {
+            "iOS"
+        }
+    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") || ua.contains("Mac_PowerPC") {
+        "macOS"
+    } else if ua.contains("Linux") || ua.contains("X11") || lower.contains("linux") {
+        "Linux"
+    } else {
+        "Other"
+    }
+}
+
 /// Parses a user agent string. Never fails: what it does not recognise is
 /// `"Other"` and [`DeviceClass::Unknown`].
 pub fn parse(ua: &str) -> UserAgent {
     let lower = ua.to_ascii_lowercase();
-    let bot = BOT_MARKERS.iter().any(|m| lower.contains(m));
-    let browser = BROWSERS
-        .iter()
-        .find_map(|(token, name)| {
-            let at = ua.find(token)?;
-            if *name == "Safari" && !ua.contains("Safari/") {
-                return None;
-            }
-            let version: String = ua[at + token.len()..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            Some(if version.is_empty() {
-                (*name).to_owned()
-            } else {
-                format!("{name} {version}")
+    // Java's HTTP client says `Java/1.8.0_392`; feature phones say
+    // `Java/ASVM/1.1` in the middle of theirs.
+    let bot = BOT_MARKERS.iter().any(|m| lower.contains(m)) || lower.starts_with("java/");
+    let browser = special_browser(ua)
+        .or_else(|| {
+            BROWSERS.iter().find_map(|(token, name)| {
+                let at = ua.find(token)?;
+                if *name == "Safari" && (!ua.contains("Safari/") || lower.contains("android")) {
+                    return None;
+                }
+                Some(named(name, major_at(ua, at + token.len())))
             })
         })
+        .or_else(|| web_view(ua))
+        .filter(|b| plain(ua, b))
         .unwrap_or_else(|| "Other".to_owned());
-    let os = if ua.contains("Windows") {
-        "Windows"
-    } else if ua.contains("iPhone") || ua.contains("iPod") {
-        "iOS"
-    } else if ua.contains("iPad") {
-        "iPadOS"
-    } else if ua.contains("Android") {
-        "Android"
-    } else if ua.contains("CrOS") {
-        "ChromeOS"
-    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") {
-        "macOS"
-    } else if ua.contains("Linux") || ua.contains("X11") {
-        "Linux"
-    } else {
-        "Other"
-    };
+    let os = os_family(ua, &lower);
     let device = if bot {
         DeviceClass::Bot
     } else if ua.contains("iPad")
