@@ -7,8 +7,9 @@ use usertrail::{OpenOptions, Storage, UserTrail};
 fuzz_target!(|data: &[u8]| {
     let open = |bytes: Vec<u8>| {
         UserTrail::open(
-            OpenOptions::new(Storage::Bytes(bytes))
-                .clock(std::sync::Arc::new(usertrail::clock::ManualClock::new(1_700_000_000_000))),
+            OpenOptions::new(Storage::Bytes(bytes)).clock(std::sync::Arc::new(
+                usertrail::clock::ManualClock::new(1_700_000_000_000),
+            )),
         )
     };
     let Ok(trail) = open(data.to_vec()) else {

@@ -53,7 +53,9 @@ fuzz_target!(|data: &[u8]| {
                     continue;
                 }
             }
-            let stored = block_on(sessions.get(&issued.token, None)).unwrap().unwrap();
+            let stored = block_on(sessions.get(&issued.token, None))
+                .unwrap()
+                .unwrap();
             assert_eq!(stored, shadow, "patch {patch}");
         }
         block_on(sessions.destroy(&issued.token)).unwrap();

@@ -15,8 +15,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
-    let mut options = OpenOptions::new(Storage::Memory)
-        .clock(std::sync::Arc::new(usertrail::clock::ManualClock::new(1_700_000_000_000)));
+    let mut options = OpenOptions::new(Storage::Memory).clock(std::sync::Arc::new(
+        usertrail::clock::ManualClock::new(1_700_000_000_000),
+    ));
     match which % 3 {
         0 => match serde_json::from_str::<SessionConfig>(text) {
             Ok(c) => options = options.sessions(c),

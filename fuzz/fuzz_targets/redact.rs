@@ -7,6 +7,10 @@ use usertrail::kernel::redact::redact;
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     if let Some(once) = redact(&text) {
-        assert_eq!(redact(&once), None, "redaction is idempotent: {text:?} -> {once:?}");
+        assert_eq!(
+            redact(&once),
+            None,
+            "redaction is idempotent: {text:?} -> {once:?}"
+        );
     }
 });

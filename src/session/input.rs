@@ -35,6 +35,28 @@ pub fn state_key(key: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Object keys at any depth of a state value: no NUL. SQLite's JSON
+/// functions end a key at `\u0000`, so a patch's `"b\u0000"` would merge
+/// into the state's `"b"` (found by fuzzing the merge patch against its
+/// Rust twin). `field` names the argument.
+pub fn state_value(field: &str, value: &serde_json::Value) -> Result<(), Error> {
+    use serde_json::Value;
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(m) => {
+                if m.keys().any(|k| k.contains('\0')) {
+                    return Err(Error::invalid(field, "object keys must not contain NUL"));
+                }
+                stack.extend(m.values());
+            }
+            Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The JSON path of a top-level key checked by [`state_key`].
 pub fn key_path(key: &str) -> String {
     format!("$.\"{key}\"")

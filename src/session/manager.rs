@@ -203,7 +203,9 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
             .unwrap_or(self.config.absolute_timeout_secs);
         check_timeout("idleTimeoutSecs", idle_secs)?;
         check_timeout("absoluteTimeoutSecs", absolute_secs)?;
-        let data = Value::Object(options.data.unwrap_or_default()).to_string();
+        let data = Value::Object(options.data.unwrap_or_default());
+        input::state_value("data", &data)?;
+        let data = data.to_string();
         self.check_size(data.len())?;
 
         let now = self.clock.now_ms();
@@ -602,6 +604,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         expected: Option<i64>,
     ) -> Result<i64> {
         input::state_key(key)?;
+        input::state_value("value", value)?;
         let json = value.to_string();
         self.check_size(json.len())?;
         self.write(
@@ -623,7 +626,9 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         patch: &Map<String, Value>,
         expected: Option<i64>,
     ) -> Result<i64> {
-        let json = Value::Object(patch.clone()).to_string();
+        let patch_value = Value::Object(patch.clone());
+        input::state_value("patch", &patch_value)?;
+        let json = patch_value.to_string();
         self.check_size(json.len())?;
         self.write(token, expected, StateWrite::MergePatch(&json), |doc| {
             let mut merged = Value::Object(std::mem::take(doc));

@@ -796,6 +796,28 @@ macro_rules! session_suite {
                     s.get(&t, None).await.unwrap(),
                     Some(json!({ "a.b[0]": 1, "'; DROP TABLE sessions; --": 2 }))
                 );
+                // A NUL in a key at any depth is refused and changes nothing
+                // (a fuzzing find: SQLite's JSON functions end a key at NUL,
+                // so a patch's "b\u0000" merged into the state's "b").
+                s.set(&t, "a", &json!({ "b": { "c": 1 } }), None).await.unwrap();
+                let before = s.get(&t, None).await.unwrap();
+                let field = |r: usertrail::Result<i64>| r.unwrap_err().field().map(str::to_owned);
+                assert_eq!(
+                    field(s.merge(&t, &obj(json!({ "a": { "b\u{0}": true } })), None).await),
+                    Some("patch".into())
+                );
+                assert_eq!(
+                    field(s.set(&t, "x", &json!([{ "\u{0}": 1 }]), None).await),
+                    Some("value".into())
+                );
+                assert_eq!(s.get(&t, None).await.unwrap(), before);
+                let refused = s
+                    .create(CreateOptions {
+                        data: Some(obj(json!({ "k\u{0}ey": 1 }))),
+                        ..CreateOptions::default()
+                    })
+                    .await;
+                assert_eq!(refused.err().unwrap().field(), Some("data"));
             }
         }
         }
