@@ -145,6 +145,99 @@ async fn durability_normal_on_opfs_writes_a_log_and_keeps_commits_across_reopen(
     assert_eq!((journal.as_str(), n), ("delete", 50));
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+    // Makes the n-th write through any OPFS sync access handle throw the
+    // error a browser throws when the origin's quota is full.
+    export function armQuota(n) {
+        const p = FileSystemSyncAccessHandle.prototype;
+        if (!p.__realWrite) p.__realWrite = p.write;
+        let k = 0;
+        p.write = function (...args) {
+            k += 1;
+            if (k === n) throw new DOMException('injected: the quota is full', 'QuotaExceededError');
+            return p.__realWrite.apply(this, args);
+        };
+    }
+    export function disarmQuota() {
+        const p = FileSystemSyncAccessHandle.prototype;
+        if (p.__realWrite) p.write = p.__realWrite;
+    }
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = armQuota)]
+    fn arm_quota(n: u32);
+    #[wasm_bindgen(js_name = disarmQuota)]
+    fn disarm_quota();
+}
+
+#[wasm_bindgen_test]
+async fn a_full_quota_is_storage_full_and_the_database_stays_whole() {
+    use usertrail::error::ErrorCode;
+    use usertrail::tracking::EventInput;
+    let name = format!("quota-{}.db", js_sys::Date::now() as u64);
+    let trail = JsUserTrail::open(Some(options(&name))).await.unwrap();
+    let track = |t: &usertrail::UserTrail, n: usize| {
+        let batch = (0..n)
+            .map(|i| EventInput {
+                name: "view".into(),
+                user_id: Some("ann".into()),
+                properties: serde_json::json!({ "i": i, "pad": "x".repeat(300) })
+                    .as_object()
+                    .cloned(),
+                ..Default::default()
+            })
+            .collect();
+        t.tracking().track_batch(batch, false).map(|_| ())
+    };
+    let count = |t: &usertrail::UserTrail| -> i64 {
+        t.store()
+            .conn()
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    };
+    trail.with_core(|t| track(t, 20).unwrap()).unwrap();
+    let mut kept = 20;
+    let mut refused = 0;
+    // The fault at each of the first writes of a commit: the journal's,
+    // then the database's.
+    for n in 1..=6 {
+        arm_quota(n);
+        let result = trail.with_core(|t| track(t, 20)).unwrap();
+        disarm_quota();
+        match result {
+            Err(e) => {
+                assert_eq!(e.code(), "STORAGE_FULL", "write {n}: {e}");
+                refused += 1;
+            }
+            Ok(()) => kept += 20,
+        }
+        // Still usable: the data of every returned commit, a whole file,
+        // and the next write goes through.
+        trail
+            .with_core(|t| {
+                assert_eq!(count(t), kept, "write {n}");
+                let check: String = t
+                    .store()
+                    .conn()
+                    .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                    .unwrap();
+                assert_eq!(check, "ok");
+                track(t, 20).unwrap();
+            })
+            .unwrap();
+        kept += 20;
+    }
+    assert!(
+        refused >= 5,
+        "the quota error reached the caller {refused} times of 6"
+    );
+    wasm_bindgen_futures::JsFuture::from(trail.close())
+        .await
+        .unwrap();
+    let trail = JsUserTrail::open(Some(options(&name))).await.unwrap();
+    assert_eq!(trail.with_core(count).unwrap(), kept);
+}
+
 /// A database file in an OPFS pool; `put` and `stored` go through the pool's
 /// own import and export, byte for byte.
 struct Opfs {
