@@ -635,3 +635,136 @@ fn migrating_from_version_4_builds_the_rollup_from_old_events() {
         .unwrap();
     assert_eq!(rows, 3);
 }
+
+const HUMAN_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+const BOT_UA: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+
+/// 3 people and 2 crawlers, 4 events each over a day.
+fn people_and_bots() -> UserTrail {
+    let clock = Arc::new(ManualClock::new(D0 + DAY));
+    let trail = UserTrail::open(OpenOptions::new(Storage::Memory).clock(clock)).unwrap();
+    let mut batch = Vec::new();
+    for (who, ua) in [
+        ("ann", HUMAN_UA),
+        ("bob", HUMAN_UA),
+        ("cy", HUMAN_UA),
+        ("g-1", BOT_UA),
+        ("g-2", BOT_UA),
+    ] {
+        for k in 0..4 {
+            batch.push(EventInput {
+                name: "view".into(),
+                user_id: Some(who.into()),
+                session_id: Some(format!("s-{who}")),
+                user_agent: Some(ua.into()),
+                ts: Some(D0 + k * 3 * HOUR + 1000),
+                ..Default::default()
+            });
+        }
+    }
+    trail.tracking().track_batch(batch, false).unwrap();
+    trail
+}
+
+#[test]
+fn bots_are_left_out_of_every_metric_unless_included() {
+    let trail = people_and_bots();
+    let a = trail.analytics();
+    let q = range(D0, D0 + DAY);
+    let with_bots = Query {
+        include_bots: Some(true),
+        ..q.clone()
+    };
+    let s = a.summary(&q).unwrap();
+    assert_eq!((s.users, s.events, s.sessions), (3.0, 12.0, 3.0));
+    let s = a.summary(&with_bots).unwrap();
+    assert_eq!((s.users, s.events, s.sessions), (5.0, 20.0, 5.0));
+    // Whole hours: the rollup answers (it counts no bots); a filter makes
+    // the events answer; both leave the bots out, and include them on request.
+    let users = |q: &Query| a.active_users(q, Interval::Day).unwrap().buckets[0].users;
+    let filtered = Query {
+        name: Some(Names::One("view".into())),
+        ..q.clone()
+    };
+    assert_eq!(users(&q), 3.0);
+    assert_eq!(users(&filtered), 3.0);
+    assert_eq!(users(&with_bots), 5.0);
+    assert_eq!(
+        users(&Query {
+            include_bots: Some(true),
+            ..filtered
+        }),
+        5.0
+    );
+    let rows: i64 = trail
+        .store()
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM rollup_user_hours WHERE user_key LIKE 'g-%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 0, "the rollup counts no bots");
+    // The JS shape: `includeBots` beside the other query keys; wrong types refused.
+    let opts = |v: Value| v.as_object().cloned().unwrap();
+    let partial = a
+        .partial(
+            "summary",
+            opts(json!({ "since": D0, "until": D0 + DAY, "includeBots": true })),
+        )
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(partial).unwrap()["summary"]["users"],
+        5.0
+    );
+    assert!(a
+        .partial("summary", opts(json!({ "includeBots": "yes" })))
+        .is_err());
+}
+
+#[test]
+fn migrating_from_version_7_takes_bots_out_of_the_rollup() {
+    use usertrail::store::migrations::migrate_to;
+    let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+    migrate_to(&mut conn, 7).unwrap();
+    for (i, (user, device)) in [("ann", "desktop"), ("g-1", "bot"), ("bob", "mobile")]
+        .iter()
+        .enumerate()
+    {
+        conn.execute(
+            "INSERT INTO events (event_id, ts, type, name, user_id, device, properties, sample_rate, received_at) \
+             VALUES (?1, ?2, 'action', 'x', ?3, ?4, '{}', 1.0, 0)",
+            rusqlite::params![format!("00000000-0000-7000-8000-00000000000{i}"), D0 + i as i64 * HOUR, user, device],
+        )
+        .unwrap();
+        // As version 7 kept it: bots counted.
+        conn.execute(
+            "INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate) VALUES (?1, ?2, 1, 1.0, 1.0)",
+            rusqlite::params![(D0 + i as i64 * HOUR) / HOUR, user],
+        )
+        .unwrap();
+    }
+    let bytes = conn.serialize(rusqlite::MAIN_DB).unwrap().to_vec();
+    let clock = Arc::new(ManualClock::new(D0 + DAY));
+    let trail = UserTrail::open(OpenOptions::new(Storage::Bytes(bytes)).clock(clock)).unwrap();
+    let keys: Vec<String> = {
+        let conn = trail.store().conn();
+        let mut stmt = conn
+            .prepare("SELECT user_key FROM rollup_user_hours ORDER BY user_key")
+            .unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    };
+    assert_eq!(keys, ["ann", "bob"]);
+    let q = range(D0, D0 + DAY);
+    assert_eq!(
+        trail
+            .analytics()
+            .active_users(&q, Interval::Day)
+            .unwrap()
+            .buckets[0]
+            .users,
+        2.0
+    );
+}

@@ -24,6 +24,7 @@ pub const QUERY_KEYS: &[&str] = &[
     "dimension",
     "segment",
     "timezone",
+    "includeBots",
 ];
 
 /// One event name or several.
@@ -105,6 +106,10 @@ pub struct Query {
     pub segment: Option<Segment>,
     /// Fixed UTC offset in minutes for calendar buckets, -840 to 840.
     pub timezone: Option<i32>,
+    /// Count crawlers and scripts too (events whose device class is
+    /// `bot`). Default false: bots are not users, so their events are
+    /// left out of every metric.
+    pub include_bots: Option<bool>,
 }
 
 /// A [`Query`] checked and resolved against the clock.
@@ -120,12 +125,15 @@ pub struct Resolved {
     pub conds: Vec<String>,
     /// Their parameters, in order, numbered after the range's two.
     pub params: Vec<SqlValue>,
+    /// Bots' events are left out (the last of `conds` says so).
+    pub bots_left_out: bool,
 }
 
 impl Resolved {
-    /// True when no filter narrows the events (the rollups answer then).
+    /// True when no filter narrows the events but the default one that
+    /// leaves bots out (the rollups, which count no bots, answer then).
     pub fn unfiltered(&self) -> bool {
-        self.conds.is_empty()
+        self.bots_left_out && self.conds.len() == 1
     }
 
     /// ` AND cond AND cond` for the filters, or an empty string.
@@ -251,12 +259,17 @@ impl Query {
                  FROM events WHERE {USER_KEY} IS NOT NULL GROUP BY k) WHERE v = ?{value})"
             ));
         }
+        let bots_left_out = !self.include_bots.unwrap_or(false);
+        if bots_left_out {
+            conds.push("device IS NOT 'bot'".to_owned());
+        }
         Ok(Resolved {
             since,
             until,
             offset_ms: i64::from(tz) * 60_000,
             conds,
             params,
+            bots_left_out,
         })
     }
 }

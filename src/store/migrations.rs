@@ -59,6 +59,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "pipeline",
         sql: include_str!("migrations/0007_pipeline.sql"),
     },
+    Migration {
+        version: 8,
+        name: "bots",
+        sql: include_str!("migrations/0008_bots.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

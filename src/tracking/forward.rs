@@ -133,6 +133,7 @@ impl Tracking<'_> {
                     e.ts,
                     e.user_id.as_deref().or(e.anonymous_id.as_deref()),
                     e.sample_rate,
+                    e.client.device.as_deref(),
                 );
                 out.stored += 1;
             } else {

@@ -308,6 +308,7 @@ impl Tracking<'_> {
             event.ts,
             event.user_id.as_deref().or(event.anonymous_id.as_deref()),
             rate,
+            event.client.device.as_deref(),
         );
         if self.config.outbox.is_some() {
             outbox::enqueue(tx, &event, now)?;

@@ -2,13 +2,16 @@
 //! visitor) per UTC hour, in `rollup_user_hours`. Tracking writes it in the
 //! same transaction as the events it counts, so the two never disagree;
 //! analytics reads it (active users, stickiness, retention) when a query
-//! has no filters and whole-hour boundaries.
+//! has no filters and whole-hour boundaries. Bots' events are not in it.
 
 use rusqlite::{params, Connection};
 
 use crate::error::Result;
 use crate::kernel::calendar::HOUR_MS;
 use crate::kernel::fastmap::FastMap;
+
+/// The device class of crawlers and scripts, as stored in `events.device`.
+pub const BOT: &str = "bot";
 
 /// What one ingest transaction adds, summed per (hour, user) so each pair
 /// costs one write however many events it has: events, weight, highest
@@ -20,8 +23,12 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Counts one stored event.
-    pub fn add(&mut self, ts: i64, user_key: Option<&str>, rate: f64) {
+    /// Counts one stored event. A bot's events are not counted: the
+    /// rollup answers the queries that leave bots out (the default).
+    pub fn add(&mut self, ts: i64, user_key: Option<&str>, rate: f64, device: Option<&str>) {
+        if device == Some(BOT) {
+            return;
+        }
         let Some(user) = user_key else { return };
         let hour = ts.div_euclid(HOUR_MS);
         let users = self.hours.entry(hour).or_default();
@@ -78,7 +85,8 @@ pub fn rebuild(tx: &Connection) -> Result<()> {
          INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate)
          SELECT ts / 3600000, COALESCE(user_id, anonymous_id), COUNT(*), SUM(1.0 / sample_rate),
                 MAX(sample_rate)
-         FROM events WHERE COALESCE(user_id, anonymous_id) IS NOT NULL GROUP BY 1, 2;",
+         FROM events WHERE COALESCE(user_id, anonymous_id) IS NOT NULL AND device IS NOT 'bot'
+         GROUP BY 1, 2;",
     )?;
     Ok(())
 }
@@ -96,7 +104,7 @@ pub fn forget_before(tx: &Connection, cutoff: i64) -> Result<()> {
             "INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate) \
              SELECT ?1, COALESCE(user_id, anonymous_id), COUNT(*), SUM(1.0 / sample_rate), MAX(sample_rate) \
              FROM events WHERE ts >= ?2 AND ts < ?3 AND COALESCE(user_id, anonymous_id) IS NOT NULL \
-             GROUP BY 2",
+             AND device IS NOT 'bot' GROUP BY 2",
         )?
         .execute([hour, cutoff, (hour + 1) * HOUR_MS])?;
     }

@@ -28,6 +28,11 @@ export interface AnalyticsQuery extends AnalyticsFilters {
   until?: number;
   /** Fixed UTC offset in minutes for day/week/month buckets, -840 to 840. Default 0. */
   timezone?: number;
+  /**
+   * Count crawlers and scripts too (events whose device class is `'bot'`, from their user agent).
+   * Default false: bots are not users, so their events are left out of every metric.
+   */
+  includeBots?: boolean;
 }
 
 export interface Summary {
