@@ -30,6 +30,10 @@ after(async () => {
   server?.close();
 });
 
+/** A person's Chrome: headless Chromium says HeadlessChrome, which is classed
+ *  as a bot, and analytics leave bots out (docs/ANALYTICS.md). */
+const PERSON = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+
 /** A browser profile of its own: its own OPFS, localStorage and service worker. */
 async function profile() {
   const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'usertrail-demo-')), {
@@ -37,7 +41,7 @@ async function profile() {
     headless: true,
     viewport: { width: 1280, height: 900 },
     acceptDownloads: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-agent=${PERSON}`],
   });
   contexts.push(context);
   return context;
