@@ -166,8 +166,9 @@ fn accuracy_on_uap_cores_suite_stays_above_its_floor() {
     let (family, both, other, wrong) = browser_scores(&c);
     let (os, os_other) = os_scores(&c);
     let (bots, false_bots) = bot_scores(&c);
-    // Today's figures, as floors (the goals are 95%; before the rules were
-    // scored: 69.8%, 60.5%, 78.0% / 22.0%, 60.9%, 39.7%).
+    // Today's figures, as floors (the goals are 95%, and never a wrong
+    // family; before the rules were scored: 69.8%, 60.5%, 78.0% / 22.0%,
+    // 60.9%, 39.7%).
     assert!(family >= 84.0, "browser family {family:.1}%");
     assert!(both >= 83.0, "browser family and major {both:.1}%");
     assert!(

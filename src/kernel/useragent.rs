@@ -76,6 +76,7 @@ const BROWSERS: &[(&str, &str)] = &[
     ("Firefox/", "Firefox"),
     ("FxiOS/", "Firefox"),
     ("HeadlessChrome/", "Headless Chrome"),
+    ("HeadlessChrome", "Headless Chrome"),
     ("CriOS/", "Chrome"),
     ("Chrome/", "Chrome"),
     ("Version/", "Safari"),
@@ -199,7 +200,23 @@ fn special_browser(ua: &str) -> Option<String> {
 /// `Version/` or `Safari/` (Safari without a version).
 fn web_view(ua: &str) -> Option<String> {
     let apple = ["iPhone", "iPad", "iPod"].iter().any(|d| ua.contains(d));
-    (apple && ua.contains("AppleWebKit/") && ua.contains("Mobile/")).then(|| "Safari".to_owned())
+    let mobile = ua.contains("Mobile/") || ua.ends_with("Mobile");
+    (apple && ua.contains("AppleWebKit/") && mobile).then(|| "Safari".to_owned())
+}
+
+/// Safari without `Version/`: early Safari (`... Safari/419.3`, no major),
+/// and Safari's own requests through CFNetwork (`Safari/6533.18.5
+/// CFNetwork/...`, its build as the major).
+fn bare_safari(ua: &str, lower: &str) -> Option<String> {
+    if lower.contains("android") || ua.contains("Version/") {
+        return None;
+    }
+    if let Some(rest) = ua.strip_prefix("Safari/") {
+        return ua
+            .contains("CFNetwork/")
+            .then(|| named("Safari", major_at(rest, 0)));
+    }
+    (ua.contains("AppleWebKit/") && ua.contains("Safari/")).then(|| "Safari".to_owned())
 }
 
 /// The product tokens of `ua` outside parentheses: `Chrome` of
@@ -246,12 +263,63 @@ fn plain(ua: &str, browser: &str) -> bool {
         "Version",
         "Gecko",
     ];
-    let own: &[&str] = match browser.split(' ').next() {
-        Some("Chrome") => &["Chrome", "CriOS"],
-        Some("Safari") => &[],
+    /// Linux distributions that name themselves in Firefox's user agent.
+    const DISTROS: &[&str] = &[
+        "Ubuntu", "Fedora", "Debian", "Mint", "CentOS", "SUSE", "Gentoo",
+    ];
+    // Apps and forks that name themselves only inside parentheses.
+    let says = |marks: &[&str]| marks.iter().any(|m| ua.contains(m));
+    let family = browser.split(' ').next().unwrap_or(browser);
+    let family = if browser.starts_with("Internet Explorer") {
+        "Internet Explorer"
+    } else {
+        family
+    };
+    let own: &[&str] = match family {
+        "Chrome" => {
+            // A second parenthesised group after WebKit's `(KHTML, like
+            // Gecko)` is an app's (`(Ecosia android@...)`).
+            let after = ua.find("(KHTML").map_or("", |at| &ua[at + 1..]);
+            if after.contains('(') || says(&["Valve Client", "Catchpoint"]) {
+                return false;
+            }
+            &["Chrome", "CriOS"]
+        }
+        "Safari" => {
+            // WebKit nightlies say `AppleWebKit/534+`; BlackBerry, Symbian
+            // and others build on WebKit and still say Safari.
+            if ua.contains("AppleWebKit/") && ua.contains("+ (KHTML")
+                || says(&["BB10", "BlackBerry", "PlayBook", "Symbian", "BOLT/"])
+            {
+                return false;
+            }
+            // Safari's own requests through Apple's HTTP stack.
+            &["CFNetwork", "Darwin"]
+        }
+        "Firefox" => &["Firefox", "FxiOS"],
+        "Internet Explorer" => {
+            // Mail clients and shells that embed IE's engine.
+            let embedded = says(&[
+                "MSOffice",
+                "Outlook",
+                "Windows Live",
+                "Crawler",
+                "QQBrowser",
+                "Sleipnir",
+                "chromeframe/",
+                "ZuneWP7",
+            ]);
+            return !embedded && (ua.starts_with("Mozilla/") || ua.starts_with("MSIE"));
+        }
         _ => return true,
     };
-    products(ua).all(|p| BASE.contains(&p) || own.contains(&p) || p.is_empty())
+    // Tokens without a letter (`.1453` of `Chrome/27.0 .1453`) name nothing.
+    products(ua).all(|p| {
+        BASE.contains(&p)
+            || own.contains(&p)
+            || (family == "Firefox" && DISTROS.contains(&p))
+            || !p.chars().any(|c| c.is_ascii_alphabetic())
+    })
 }
 
 /// Apple's in-app HTTP stack (`App/1.0 CFNetwork/976 Darwin/18.2.0`) names
@@ -311,6 +379,15 @@ fn os_family(ua: &str, lower: &str) -> &'static str {
 /// Parses a user agent string. Never fails: what it does not recognise is
 /// `"Other"` and [`DeviceClass::Unknown`].
 pub fn parse(ua: &str) -> UserAgent {
+    // A user agent sent form-encoded (`Mozilla/5.0+(iPhone;+CPU...`): its
+    // spaces are pluses.
+    let decoded;
+    let ua = if !ua.contains(' ') && ua.contains("+(") {
+        decoded = ua.replace('+', " ");
+        decoded.as_str()
+    } else {
+        ua
+    };
     let lower = ua.to_ascii_lowercase();
     // Java's HTTP client says `Java/1.8.0_392`; feature phones say
     // `Java/ASVM/1.1` in the middle of theirs.
@@ -319,12 +396,14 @@ pub fn parse(ua: &str) -> UserAgent {
         .or_else(|| {
             BROWSERS.iter().find_map(|(token, name)| {
                 let at = ua.find(token)?;
-                if *name == "Safari" && (!ua.contains("Safari/") || lower.contains("android")) {
+                let safari = ua.contains("Safari/") || ua.ends_with(" Safari");
+                if *name == "Safari" && (!safari || lower.contains("android")) {
                     return None;
                 }
                 Some(named(name, major_at(ua, at + token.len())))
             })
         })
+        .or_else(|| bare_safari(ua, &lower))
         .or_else(|| web_view(ua))
         .filter(|b| plain(ua, b))
         .unwrap_or_else(|| "Other".to_owned());
@@ -408,11 +487,13 @@ mod tests {
             DeviceClass::Unknown,
         );
         check("Chrome/", "Chrome", "Other", DeviceClass::Unknown);
+        // Another product named beside Firefox: not Firefox itself.
         check(
             "ünïcödé 🦀 Firefox/9",
-            "Firefox 9",
+            "Other",
             "Other",
             DeviceClass::Unknown,
         );
+        check("🦀 Firefox/9", "Firefox 9", "Other", DeviceClass::Unknown);
     }
 }
