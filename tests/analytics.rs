@@ -679,6 +679,9 @@ fn bots_are_left_out_of_every_metric_unless_included() {
     assert_eq!((s.users, s.events, s.sessions), (3.0, 12.0, 3.0));
     let s = a.summary(&with_bots).unwrap();
     assert_eq!((s.users, s.events, s.sessions), (5.0, 20.0, 5.0));
+    // Nothing counted is 0, not -0 (which JS would show).
+    let empty = a.summary(&range(D0 + 2 * DAY, D0 + 3 * DAY)).unwrap();
+    assert!(empty.users.is_sign_positive() && empty.events.is_sign_positive());
     // Whole hours: the rollup answers (it counts no bots); a filter makes
     // the events answer; both leave the bots out, and include them on request.
     let users = |q: &Query| a.active_users(q, Interval::Day).unwrap().buckets[0].users;

@@ -8,6 +8,7 @@ use super::scan::{scan, FastMap, Need, Row};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::median;
+use crate::kernel::stats::Total;
 
 /// Whether other events may come between steps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -115,7 +116,7 @@ fn tabulate(names: &[String], attempts: &[(&Attempt, f64)]) -> (Vec<FunnelStep>,
     for k in 0..names.len() {
         let reached: Vec<&(&Attempt, f64)> =
             attempts.iter().filter(|(a, _)| a.times.len() > k).collect();
-        counts.push(reached.iter().map(|(_, w)| w).sum());
+        counts.push(reached.iter().map(|(_, w)| w).total());
         all_gaps.push(if k == 0 {
             Vec::new()
         } else {

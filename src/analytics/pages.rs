@@ -7,6 +7,7 @@ use super::query::{bounded, Query};
 use super::scan::{max_rate_weights, scan, FastMap, Need};
 use super::Analytics;
 use crate::error::Result;
+use crate::kernel::stats::Total;
 use crate::kernel::stats::{median, percentile};
 
 /// Time on page is capped at this: a longer gap means the visitor left.
@@ -154,7 +155,7 @@ impl Analytics<'_> {
                 let stats = PageStats {
                     path: ev.strings.str(page).to_owned(),
                     views: acc.views,
-                    unique_viewers: max_rate_weights(acc.viewers.into_iter()).values().sum(),
+                    unique_viewers: max_rate_weights(acc.viewers.into_iter()).values().total(),
                     avg_time_on_page_ms: (acc.timed > 0).then(|| acc.time / acc.timed as f64),
                     timed_views: acc.timed,
                 };

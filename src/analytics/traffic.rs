@@ -9,6 +9,7 @@ use super::rollup::{self, Activity};
 use super::scan::{max_rate_weights, scan, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
+use crate::kernel::stats::Total;
 
 /// Totals over the range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,15 +217,15 @@ impl Analytics<'_> {
                 ..Need::default()
             },
         )?;
-        let events: f64 = ev.rows.iter().map(|r| r.weight()).sum();
+        let events: f64 = ev.rows.iter().map(|r| r.weight()).total();
         let in_sessions: f64 = ev
             .rows
             .iter()
             .filter(|r| r.session != 0)
             .map(|r| r.weight())
-            .sum();
-        let users: f64 = ev.user_weights().values().sum();
-        let sessions: f64 = ev.session_weights().values().sum();
+            .total();
+        let users: f64 = ev.user_weights().values().total();
+        let sessions: f64 = ev.session_weights().values().total();
         let summary = Summary {
             events,
             users,
@@ -292,10 +293,10 @@ impl Analytics<'_> {
         let recent: Vec<Activity> = items.into_iter().filter(|i| i.0 >= day_start).collect();
         let daily = users_per_bucket(&recent, Interval::Day, r.offset_ms);
         let days = (last_day - first_day + 1) as f64;
-        let dau = daily.values().sum::<f64>() / days;
+        let dau = daily.values().total() / days;
         let mau: f64 = max_rate_weights(recent.iter().map(|i| (i.1, i.2)))
             .values()
-            .sum();
+            .total();
         Ok(ActiveUsers {
             interval,
             buckets,
@@ -343,8 +344,8 @@ impl Analytics<'_> {
         }
         Ok(Realtime {
             window_secs: window as u32,
-            active_users: ev.user_weights().values().sum(),
-            events: ev.rows.iter().map(|r| r.weight()).sum(),
+            active_users: ev.user_weights().values().total(),
+            events: ev.rows.iter().map(|r| r.weight()).total(),
             per_minute,
             reweighted: ev.reweighted(),
         })
@@ -390,7 +391,7 @@ impl Analytics<'_> {
             .map(|(value, (events, users))| BreakdownRow {
                 value: json_value(ev.strings.str(value)),
                 events,
-                users: max_rate_weights(users.into_iter()).values().sum(),
+                users: max_rate_weights(users.into_iter()).values().total(),
             })
             .collect();
         rows.sort_by(|a, b| {
@@ -429,7 +430,7 @@ impl Analytics<'_> {
         };
         let r = self.resolve(q)?;
         let ev = scan(self.conn, &r, &Need::default())?;
-        let active: f64 = ev.user_weights().values().sum();
+        let active: f64 = ev.user_weights().values().total();
         let is_feature = |name: &str| match &listed {
             Some(list) => list.iter().any(|f| f == name),
             None => name.starts_with(o.prefix.as_deref().unwrap_or_default()),
@@ -457,7 +458,7 @@ impl Analytics<'_> {
             .map(|feature| {
                 let (uses, users) = match ev.strings.get(&feature).and_then(|id| per.remove(&id)) {
                     Some((uses, users)) => {
-                        (uses, max_rate_weights(users.into_iter()).values().sum())
+                        (uses, max_rate_weights(users.into_iter()).values().total())
                     }
                     None => (0.0, 0.0),
                 };

@@ -50,6 +50,24 @@ pub fn normal_cdf(x: f64) -> f64 {
     }
 }
 
+/// Sums floats from +0.0. `Iterator::sum` for `f64` starts from -0.0 (since
+/// Rust 1.81), so an empty sum is -0.0, which JS shows as `-0`: a count of
+/// nothing must be 0.
+pub trait Total {
+    /// The sum, +0.0 when empty.
+    fn total(self) -> f64;
+}
+
+impl<I, T> Total for I
+where
+    I: Iterator<Item = T>,
+    T: std::borrow::Borrow<f64>,
+{
+    fn total(self) -> f64 {
+        self.fold(0.0, |a, b| a + *b.borrow())
+    }
+}
+
 /// A variant compared with the control.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -104,6 +122,14 @@ mod tests {
         assert_eq!(percentile(&sorted, 90.0), Some(9.0));
         assert_eq!(percentile(&sorted, 100.0), Some(10.0));
         assert_eq!(percentile(&sorted[..1], 90.0), Some(1.0));
+    }
+
+    #[test]
+    fn an_empty_total_is_positive_zero() {
+        let none: [f64; 0] = [];
+        assert!(none.iter().total().is_sign_positive());
+        assert_eq!([1.5, 2.5].iter().total(), 4.0);
+        assert_eq!([-0.0, -0.0].into_iter().total().to_bits(), 0.0f64.to_bits());
     }
 
     #[test]
