@@ -136,6 +136,7 @@ const BOT_MARKERS: &[&str] = &[
     "wsr-agent",
     "agent6",
     "pagepeeker",
+    "imageproxy",
     "python",
 ];
 
@@ -279,8 +280,7 @@ fn plain(ua: &str, browser: &str) -> bool {
         "Chrome" => {
             // A second parenthesised group after WebKit's `(KHTML, like
             // Gecko)` is an app's (`(Ecosia android@...)`).
-            let after = ua.find("(KHTML").map_or("", |at| &ua[at + 1..]);
-            if after.contains('(') || says(&["Valve Client", "Catchpoint"]) {
+            if app_group(ua) || says(&["Valve ", "Catchpoint"]) {
                 return false;
             }
             &["Chrome", "CriOS"]
@@ -289,6 +289,7 @@ fn plain(ua: &str, browser: &str) -> bool {
             // WebKit nightlies say `AppleWebKit/534+`; BlackBerry, Symbian
             // and others build on WebKit and still say Safari.
             if ua.contains("AppleWebKit/") && ua.contains("+ (KHTML")
+                || app_group(ua)
                 || says(&["BB10", "BlackBerry", "PlayBook", "Symbian", "BOLT/"])
             {
                 return false;
@@ -297,6 +298,7 @@ fn plain(ua: &str, browser: &str) -> bool {
             &["CFNetwork", "Darwin"]
         }
         "Firefox" => &["Firefox", "FxiOS"],
+        "Samsung" => &["SamsungBrowser", "Chrome"],
         "Internet Explorer" => {
             // Mail clients and shells that embed IE's engine.
             let embedded = says(&[
@@ -308,6 +310,7 @@ fn plain(ua: &str, browser: &str) -> bool {
                 "Sleipnir",
                 "chromeframe/",
                 "ZuneWP7",
+                "AOL",
             ]);
             return !embedded && (ua.starts_with("Mozilla/") || ua.starts_with("MSIE"));
         }
@@ -320,6 +323,13 @@ fn plain(ua: &str, browser: &str) -> bool {
             || (family == "Firefox" && DISTROS.contains(&p))
             || !p.chars().any(|c| c.is_ascii_alphabetic())
     })
+}
+
+/// A second parenthesised group after WebKit's `(KHTML, like Gecko)`: an
+/// app naming itself (`... Safari/537.36 (Ecosia android@101.0)`).
+fn app_group(ua: &str) -> bool {
+    ua.find("(KHTML")
+        .is_some_and(|at| ua[at + 1..].contains('('))
 }
 
 /// Apple's in-app HTTP stack (`App/1.0 CFNetwork/976 Darwin/18.2.0`) names
@@ -406,6 +416,9 @@ pub fn parse(ua: &str) -> UserAgent {
         .or_else(|| bare_safari(ua, &lower))
         .or_else(|| web_view(ua))
         .filter(|b| plain(ua, b))
+        // A crawler is not the old IE or Firefox it imitates; crawlers that
+        // render pages run Chrome (headless or not), and say so.
+        .filter(|b| !bot || b.starts_with("Headless Chrome") || b.starts_with("Chrome"))
         .unwrap_or_else(|| "Other".to_owned());
     let os = os_family(ua, &lower);
     let device = if bot {
