@@ -369,6 +369,14 @@ fn a_batch_body_is_read_strictly_and_one_bad_event_is_refused_alone() {
     let oks: Vec<bool> = parsed.iter().map(Result::is_ok).collect();
     assert_eq!(oks, [true, false, true, false]);
     assert_eq!(parsed[1].as_ref().err().unwrap().field(), Some("event"));
+    // The cap a collector passes: 1 to 10,000, 10,000 by default.
+    use usertrail::pipeline::{batch_cap, MAX_BATCH};
+    assert_eq!(batch_cap(None).unwrap(), MAX_BATCH);
+    assert_eq!(batch_cap(Some(50)).unwrap(), 50);
+    for bad in [0, MAX_BATCH as u32 + 1, u32::MAX] {
+        let err = batch_cap(Some(bad)).unwrap_err();
+        assert_eq!(err.field(), Some("options.maxEvents"), "{bad}");
+    }
 }
 
 #[test]

@@ -40,6 +40,32 @@ pub enum CollectStatus {
 /// refused with a typed error naming the field.
 pub type Collected = Vec<Result<CollectStatus>>;
 
+/// The cap on one batch's events: `max` (1 to [`MAX_BATCH`]), or
+/// [`MAX_BATCH`] when not given. A cap out of range is `INVALID_INPUT`
+/// naming `options.maxEvents`.
+pub fn batch_cap(max: Option<u32>) -> Result<usize> {
+    match max.map(|m| m as usize) {
+        None => Ok(MAX_BATCH),
+        Some(m) if (1..=MAX_BATCH).contains(&m) => Ok(m),
+        Some(_) => Err(Error::invalid(
+            "options.maxEvents",
+            format!("must be 1 to {MAX_BATCH}"),
+        )),
+    }
+}
+
+/// Refuses a batch of more than `max` events as `INVALID_INPUT` naming
+/// `events` (a collector answers 413).
+pub fn check_batch(len: usize, max: usize) -> Result<()> {
+    if len > max {
+        return Err(Error::invalid(
+            "events",
+            format!("at most {max} events per batch"),
+        ));
+    }
+    Ok(())
+}
+
 /// A batch as a collector receives it: `{ events, batchId?, sentAt? }`.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -58,12 +84,7 @@ struct Body {
 pub fn parse_body(text: &str, max: usize) -> Result<Vec<Result<Event>>> {
     let body: Body = serde_json::from_str(text)
         .map_err(|e| Error::invalid("body", format!("must be {{ events: [...] }}: {e}")))?;
-    if body.events.len() > max {
-        return Err(Error::invalid(
-            "events",
-            format!("at most {max} events per batch"),
-        ));
-    }
+    check_batch(body.events.len(), max)?;
     Ok(body
         .events
         .into_iter()
@@ -79,12 +100,7 @@ impl Pipeline<'_> {
     /// make duplicates no-ops). Events whose subject has not consented to
     /// `analytics`, when this engine requires it, are left out.
     pub async fn collect(&self, events: Vec<Result<Event>>) -> Result<Collected> {
-        if events.len() > MAX_BATCH {
-            return Err(Error::invalid(
-                "events",
-                format!("at most {MAX_BATCH} events per batch"),
-            ));
-        }
+        check_batch(events.len(), MAX_BATCH)?;
         let tracking = self.trail.tracking();
         let checked: Vec<Result<Event>> = events
             .into_iter()

@@ -40,7 +40,7 @@ pub mod merge;
 
 use serde::{Deserialize, Serialize};
 
-pub use collect::{parse_body, CollectStatus, Collected, MAX_BATCH};
+pub use collect::{batch_cap, check_batch, parse_body, CollectStatus, Collected, MAX_BATCH};
 pub use consume::{Consumed, Trim};
 
 use crate::error::{Error, Result};

@@ -83,26 +83,15 @@ impl JsPipeline {
     ) -> Promise {
         promise(|| {
             let o: CollectOptionsJs = input::options(&options, "options")?;
-            let max = o.max_events.unwrap_or(crate::pipeline::MAX_BATCH as u32) as usize;
-            if max == 0 || max > crate::pipeline::MAX_BATCH {
-                return Err(crate::Error::invalid(
-                    "options.maxEvents",
-                    "must be 1 to 10000",
-                ));
-            }
+            let max = crate::pipeline::batch_cap(o.max_events)?;
             // A collector hands over the body's text as it came (`{ events }`
-            // JSON): parsed here in one step.
+            // JSON): parsed in one step.
             let events: Vec<crate::Result<Event>> = match events.as_string() {
                 Some(text) => crate::pipeline::parse_body(&text, max)?,
                 None => {
                     let events: Vec<crate::Result<Event>> =
                         input::each(&events, "events", "event")?;
-                    if events.len() > max {
-                        return Err(crate::Error::invalid(
-                            "events",
-                            format!("at most {max} events per batch"),
-                        ));
-                    }
+                    crate::pipeline::check_batch(events.len(), max)?;
                     events
                 }
             };
