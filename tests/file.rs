@@ -19,6 +19,15 @@ fn open(path: &std::path::Path) -> usertrail::Result<UserTrail> {
     UserTrail::open(options)
 }
 
+/// `PRAGMA name` on the engine's connection.
+fn pragma<T: rusqlite::types::FromSql>(trail: &UserTrail, name: &str) -> T {
+    trail
+        .store()
+        .conn()
+        .pragma_query_value(None, name, |r| r.get(0))
+        .unwrap()
+}
+
 #[test]
 fn data_survives_close_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -54,22 +63,13 @@ fn data_survives_close_and_reopen() {
 fn file_settings_are_durable() {
     let dir = tempfile::tempdir().unwrap();
     let trail = open(&dir.path().join("t.db")).unwrap();
-    let conn = trail.store().conn();
-    let journal: String = conn
-        .pragma_query_value(None, "journal_mode", |r| r.get(0))
-        .unwrap();
-    let sync: i64 = conn
-        .pragma_query_value(None, "synchronous", |r| r.get(0))
-        .unwrap();
-    let secure: i64 = conn
-        .pragma_query_value(None, "secure_delete", |r| r.get(0))
-        .unwrap();
+    let journal: String = pragma(&trail, "journal_mode");
+    let sync: i64 = pragma(&trail, "synchronous");
+    let secure: i64 = pragma(&trail, "secure_delete");
     assert_eq!(journal, "wal");
     assert_eq!(sync, 2, "synchronous=FULL");
     assert_eq!(secure, 1);
-    let cache: i64 = conn
-        .pragma_query_value(None, "cache_size", |r| r.get(0))
-        .unwrap();
+    let cache: i64 = pragma(&trail, "cache_size");
     assert_eq!(
         cache, -32_768,
         "a 32 MiB page cache, so analytics do not re-read the file"
@@ -83,32 +83,24 @@ fn durability_normal_keeps_the_log_without_a_sync_per_commit() {
     let mut options = OpenOptions::new(Storage::File(path.clone()));
     options.store.durability = Durability::Normal;
     let trail = UserTrail::open(options).unwrap();
-    let conn = trail.store().conn();
-    let journal: String = conn
-        .pragma_query_value(None, "journal_mode", |r| r.get(0))
-        .unwrap();
-    let sync: i64 = conn
-        .pragma_query_value(None, "synchronous", |r| r.get(0))
-        .unwrap();
-    let checkpoint: i64 = conn
-        .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
-        .unwrap();
+    let journal: String = pragma(&trail, "journal_mode");
+    let sync: i64 = pragma(&trail, "synchronous");
+    let checkpoint: i64 = pragma(&trail, "wal_autocheckpoint");
     assert_eq!(
         (journal.as_str(), sync),
         ("wal", 1),
         "WAL, synchronous=NORMAL"
     );
     assert_eq!(checkpoint, 8192);
-    conn.execute("INSERT INTO meta (key, value) VALUES ('probe', 'n')", [])
+    trail
+        .store()
+        .conn()
+        .execute("INSERT INTO meta (key, value) VALUES ('probe', 'n')", [])
         .unwrap();
     trail.close().unwrap();
     // The default reopens it with a sync per commit.
     let trail = open(&path).unwrap();
-    let sync: i64 = trail
-        .store()
-        .conn()
-        .pragma_query_value(None, "synchronous", |r| r.get(0))
-        .unwrap();
+    let sync: i64 = pragma(&trail, "synchronous");
     assert_eq!(sync, 2);
     let v: String = trail
         .store()

@@ -19,8 +19,13 @@ wasm_bindgen_test_configure!(run_in_dedicated_worker);
 const DIR: &str = ".usertrail-test";
 
 fn options(name: &str) -> JsValue {
+    options_with(name, "full")
+}
+
+/// The open options of the OPFS file `name` with `durability`.
+fn options_with(name: &str, durability: &str) -> JsValue {
     js_sys::JSON::parse(&format!(
-        r#"{{"storage":{{"opfs":{{"name":"{name}","directory":"{DIR}","pool":"usertrail-test"}}}}}}"#
+        r#"{{"durability":"{durability}","storage":{{"opfs":{{"name":"{name}","directory":"{DIR}","pool":"usertrail-test"}}}}}}"#
     ))
     .unwrap()
 }
@@ -95,13 +100,9 @@ async fn a_second_engine_on_the_same_opfs_file_is_busy() {
 #[wasm_bindgen_test]
 async fn durability_normal_on_opfs_writes_a_log_and_keeps_commits_across_reopen() {
     let name = format!("normal-{}.db", js_sys::Date::now() as u64);
-    let with = |durability: &str| {
-        js_sys::JSON::parse(&format!(
-            r#"{{"durability":"{durability}","storage":{{"opfs":{{"name":"{name}","directory":"{DIR}","pool":"usertrail-test"}}}}}}"#
-        ))
-        .unwrap()
-    };
-    let trail = JsUserTrail::open(Some(with("normal"))).await.unwrap();
+    let trail = JsUserTrail::open(Some(options_with(&name, "normal")))
+        .await
+        .unwrap();
     trail
         .with_core(|t| {
             let conn = t.store().conn();
@@ -126,7 +127,9 @@ async fn durability_normal_on_opfs_writes_a_log_and_keeps_commits_across_reopen(
         .unwrap();
     // Reopened with the default (full): the log is checkpointed, the file
     // goes back to a rollback journal, and every commit is there.
-    let trail = JsUserTrail::open(Some(with("full"))).await.unwrap();
+    let trail = JsUserTrail::open(Some(options_with(&name, "full")))
+        .await
+        .unwrap();
     let (journal, n): (String, i64) = trail
         .with_core(|t| {
             let conn = t.store().conn();

@@ -1,10 +1,11 @@
 //! The session-state merge patch, differentially: the engine's stored state
-//! after each patch (SQLite's json_patch) equals RFC 7396 applied in Rust to
-//! a shadow copy, and a refused patch leaves the state unchanged.
+//! after each patch (SQLite's json_patch) equals the engine's own RFC 7396
+//! in Rust (what the Redis backend and the in-memory view use) applied to a
+//! shadow copy, and a refused patch leaves the state unchanged.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
-use usertrail::session::CreateOptions;
+use usertrail::session::{merge_patch, CreateOptions};
 use usertrail::{block_on, OpenOptions, Storage, UserTrail};
 
 thread_local! {
@@ -13,25 +14,6 @@ thread_local! {
             .clock(std::sync::Arc::new(usertrail::clock::ManualClock::new(1_700_000_000_000))),
     )
     .unwrap();
-}
-
-/// RFC 7396.
-fn apply(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let Value::Object(doc) = target else { return };
-    for (k, v) in patch {
-        if v.is_null() {
-            doc.remove(k);
-        } else {
-            apply(doc.entry(k.clone()).or_insert(Value::Null), v);
-        }
-    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -46,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
             let Value::Object(p) = patch else { continue };
             let before = block_on(sessions.get(&issued.token, None)).unwrap();
             match block_on(sessions.merge(&issued.token, p, None)) {
-                Ok(_) => apply(&mut shadow, patch),
+                Ok(_) => merge_patch(&mut shadow, patch),
                 Err(_) => {
                     let after = block_on(sessions.get(&issued.token, None)).unwrap();
                     assert_eq!(before, after, "a refused patch changed the state");

@@ -300,14 +300,7 @@ impl<'a> Experiments<'a> {
              FROM experiment_assignments a WHERE a.key = ?1 AND a.assigned_at >= ?3 \
              AND a.assigned_at < ?4 GROUP BY a.variant",
         )?;
-        let counts: HashMap<String, (u64, u64)> = stmt
-            .query_map(params![key, o.goal, since, until], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        let counts = variant_counts(&mut stmt, params![key, o.goal, since, until])?;
         Ok(tally(&e, &o.goal, &counts))
     }
 
@@ -332,14 +325,10 @@ impl<'a> Experiments<'a> {
                    GROUP BY user_id) x \
              WHERE x.at >= ?3 AND x.at < ?4 AND x.v IS NOT NULL GROUP BY x.v",
         )?;
-        let counts: HashMap<String, (u64, u64)> = stmt
-            .query_map(params![key, o.goal, since, until, EXPOSURE_EVENT], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        let counts = variant_counts(
+            &mut stmt,
+            params![key, o.goal, since, until, EXPOSURE_EVENT],
+        )?;
         Ok(tally(&e, &o.goal, &counts))
     }
 
@@ -354,6 +343,22 @@ impl<'a> Experiments<'a> {
         }
         Ok((since, until))
     }
+}
+
+/// (exposures, conversions) per variant, from rows of `(variant, exposures,
+/// conversions)`.
+fn variant_counts(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<HashMap<String, (u64, u64)>> {
+    Ok(stmt
+        .query_map(params, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// Results from per-variant (exposures, conversions): rates and each

@@ -188,21 +188,7 @@ impl Privacy<'_> {
         // here yet, and the request can be retried whole.
         let local_ids = Scope::resolve(self.conn, subject)?.ids;
         let shared = self.erase_shared(subject, &local_ids).await?;
-        let report = self.in_tx(|tx| {
-            let scope = Scope::resolve(tx, subject)?;
-            let mut counts = erase_rows(tx, &scope)?;
-            counts.extend(shared);
-            let details =
-                json!({ "reason": options.reason, "ids": scope.ids.len(), "counts": counts });
-            let audit_seq = self.tombstone(tx, actor, "erase", &scope, &details)?;
-            Ok(EraseReport {
-                subject_hash: scope.subject_hash.clone(),
-                ids: scope.ids.len(),
-                counts,
-                audit_seq,
-                vacuumed: false,
-            })
-        })?;
+        let report = self.in_tx(|tx| self.erase_in(tx, subject, options, actor, shared))?;
         let vacuumed = options.vacuum.unwrap_or(true);
         scrub(self.conn, vacuumed)?;
         Ok(EraseReport { vacuumed, ..report })
@@ -224,8 +210,22 @@ impl Privacy<'_> {
         check_reason(&options.reason)?;
         let actor = options.actor.as_deref().unwrap_or("host");
         check_label("actor", actor)?;
+        self.erase_in(tx, subject, options, actor, BTreeMap::new())
+    }
+
+    /// The erasure's rows and its audit tombstone, inside `tx`, with the
+    /// counts of what the shared store erased (`shared`) added to the report.
+    fn erase_in(
+        &self,
+        tx: &Connection,
+        subject: &str,
+        options: &EraseOptions,
+        actor: &str,
+        shared: BTreeMap<String, u64>,
+    ) -> Result<EraseReport> {
         let scope = Scope::resolve(tx, subject)?;
-        let counts = erase_rows(tx, &scope)?;
+        let mut counts = erase_rows(tx, &scope)?;
+        counts.extend(shared);
         let details = json!({ "reason": options.reason, "ids": scope.ids.len(), "counts": counts });
         let audit_seq = self.tombstone(tx, actor, "erase", &scope, &details)?;
         Ok(EraseReport {

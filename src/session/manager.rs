@@ -842,7 +842,7 @@ struct Fresh<'a> {
 const SEAL_OVERHEAD: usize = 40;
 
 /// RFC 7396 JSON Merge Patch, as SQLite's `json_patch` applies it.
-pub(super) fn merge_patch(target: &mut Value, patch: &Value) {
+pub fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(patch) = patch else {
         *target = patch.clone();
         return;

@@ -9,9 +9,7 @@ use rusqlite::{params, Connection};
 use crate::error::Result;
 use crate::kernel::calendar::HOUR_MS;
 use crate::kernel::fastmap::FastMap;
-
-/// The device class of crawlers and scripts, as stored in `events.device`.
-pub const BOT: &str = "bot";
+use crate::kernel::useragent::DeviceClass;
 
 /// What one ingest transaction adds, summed per (hour, user) so each pair
 /// costs one write however many events it has: events, weight, highest
@@ -26,7 +24,7 @@ impl Pending {
     /// Counts one stored event. A bot's events are not counted: the
     /// rollup answers the queries that leave bots out (the default).
     pub fn add(&mut self, ts: i64, user_key: Option<&str>, rate: f64, device: Option<&str>) {
-        if device == Some(BOT) {
+        if device == Some(DeviceClass::Bot.as_str()) {
             return;
         }
         let Some(user) = user_key else { return };

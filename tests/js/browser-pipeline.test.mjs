@@ -5,19 +5,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { extname, join, normalize, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
 import { UserTrail } from 'usertrail';
 import { collector } from 'usertrail/collector';
 import { redisStore } from 'usertrail/redis';
+import { launchChromium, packageFile } from './chromium.mjs';
 import { RedisServer, createClient } from './redis-server.mjs';
 
-const PKG = fileURLToPath(new URL('./node_modules/usertrail/', import.meta.url));
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
 const PAGE = '<!doctype html><html lang="en"><title>usertrail pipeline test</title><body></body></html>';
 const prefix = 'bp';
 
@@ -49,28 +43,13 @@ before(async () => {
       res.writeHead(response.status, { 'content-type': 'application/json' });
       return res.end(Buffer.from(await response.arrayBuffer()));
     }
-    let body = null;
-    let type = 'text/html';
-    if (path === '/') body = PAGE;
-    else if (path.startsWith('/pkg/')) {
-      const file = normalize(join(PKG, path.slice(5)));
-      if (file.startsWith(PKG) || file + sep === PKG) {
-        try {
-          body = readFileSync(file);
-          type = TYPES[extname(file)] ?? 'application/octet-stream';
-        } catch {}
-      }
-    }
+    const [body, type] = path === '/' ? [PAGE, 'text/html'] : (packageFile(path) ?? [null, 'text/html']);
     res.writeHead(body === null ? 404 : 200, { 'content-type': type, 'cache-control': 'no-store' });
     res.end(body ?? 'not found');
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${server.address().port}/`;
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'usertrail-ship-')), {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
-  });
+  context = await launchChromium('ship');
 });
 
 after(async () => {

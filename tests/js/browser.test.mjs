@@ -5,17 +5,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { extname, join, normalize, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
 import { NAMESPACES } from 'usertrail/browser-worker';
 import { UserTrail } from 'usertrail';
 
-const PKG = fileURLToPath(new URL('./node_modules/usertrail/', import.meta.url));
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+import { launchChromium, packageFile } from './chromium.mjs';
+
 const PAGE = '<!doctype html><html lang="en"><title>usertrail browser test</title><body></body></html>';
 // A worker without OPFS, as in private browsing or an old Safari.
 // It imports the host statically, so that no message arrives before it listens.
@@ -30,19 +25,10 @@ let other; // http://localhost:port/: another origin, with its own storage
 before(async () => {
   server = createServer((req, res) => {
     const path = decodeURIComponent(req.url.split('?')[0]);
-    let body = null;
-    let type = 'text/html';
+    let [body, type] = [null, 'text/html'];
     if (path === '/') body = PAGE;
     else if (path === '/no-opfs-worker.js') [body, type] = [NO_OPFS_WORKER, 'text/javascript'];
-    else if (path.startsWith('/pkg/')) {
-      const file = normalize(join(PKG, path.slice(5)));
-      if (file.startsWith(PKG) || file + sep === PKG) {
-        try {
-          body = readFileSync(file);
-          type = TYPES[extname(file)] ?? 'application/octet-stream';
-        } catch {}
-      }
-    }
+    else [body, type] = packageFile(path) ?? [null, 'text/html'];
     res.writeHead(body === null ? 404 : 200, { 'content-type': type, 'cache-control': 'no-store' });
     res.end(body ?? 'not found');
   });
@@ -50,19 +36,11 @@ before(async () => {
   const port = server.address().port;
   base = `http://127.0.0.1:${port}/`;
   other = `http://localhost:${port}/`;
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'usertrail-browser-')), {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  context = await launchChromium('browser', [
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ]);
 });
 
 after(async () => {
