@@ -70,20 +70,18 @@ for (const format of ['json', 'ndjson', 'csv', 'sqlite']) {
     result: `${out.counts.events} events, ${(out.bytes.length / 1e6).toFixed(1)} MB`,
   });
 }
-const full = await timed(() => p.erase('subject-0', { reason: 'bench' }));
+const first = await timed(() => p.erase('subject-0', { reason: 'bench' }));
 rows.push({
-  operation: 'erase, with the vacuum (default)',
-  ms: Math.round(full.ms),
+  operation: 'erase (default: no rewrite)',
+  ms: Math.round(first.ms),
   target: '≤ 500 ms',
-  met: full.ms <= 500 ? 'yes' : 'NO',
-  result: `${full.out.counts.events} events, vacuumed: ${full.out.vacuumed}`,
+  met: first.ms <= 500 ? 'yes' : 'NO',
+  result: `${first.out.counts.events} events, vacuumed: ${first.out.vacuumed}`,
 });
-for (const k of [1, 2]) {
-  const { ms, out } = await timed(() => p.erase(`subject-${k}`, { reason: 'bench', vacuum: false }));
-  rows.push({ operation: `erase subject-${k}, vacuum: false`, ms: Math.round(ms), target: '—', met: '', result: `${out.counts.events} events` });
-}
-const vac = await timed(() => p.vacuum());
-rows.push({ operation: 'privacy.vacuum() once after both', ms: Math.round(vac.ms), target: '—', met: '', result: `${mb} MB database before` });
+const second = await timed(() => p.erase('subject-1', { reason: 'bench' }));
+rows.push({ operation: 'erase subject-1 (default)', ms: Math.round(second.ms), target: '—', met: '', result: `${second.out.counts.events} events, vacuumed: ${second.out.vacuumed}` });
+const rewrite = await timed(() => p.erase('subject-2', { reason: 'bench', vacuum: true }));
+rows.push({ operation: 'erase subject-2, vacuum: true (the rewrite, the old default)', ms: Math.round(rewrite.ms), target: '—', met: '', result: `${rewrite.out.counts.events} events, ${mb} MB database before` });
 console.log(
   `privacy dataset: ${(EVENTS + SUBJECTS * PER_SUBJECT).toLocaleString('en-US')} events, ${mb} MB, ingested in ${ingestS.toFixed(0)} s; ` +
     `${SUBJECTS} subjects with ${PER_SUBJECT.toLocaleString('en-US')} events each, spread through it`,

@@ -307,7 +307,7 @@ impl Pipeline<'_> {
         .execute([meta_key("position", partition), last.clone()])?;
         tx.commit()?;
         if !erasures.is_empty() {
-            privacy.vacuum()?;
+            privacy.scrub_after_erase()?;
         }
         done.position = last.clone();
 

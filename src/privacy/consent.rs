@@ -119,6 +119,9 @@ impl Privacy<'_> {
             )?;
             Ok(counts)
         })?;
+        // No rewrite (see `EraseOptions::vacuum`), but the log's copies of
+        // the pages as they were go.
+        super::erase::scrub(self.conn, Some(false))?;
         Ok((status, counts))
     }
 

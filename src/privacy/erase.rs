@@ -11,7 +11,7 @@ use super::{Privacy, PERSONALIZATION};
 use crate::consent::check_label;
 use crate::error::{Error, Result};
 use crate::kernel::ids::{hex, random_bytes};
-use crate::store::audit;
+use crate::store::{self, audit};
 use crate::tracking::Registry;
 
 /// Options of `erase`.
@@ -22,9 +22,14 @@ pub struct EraseOptions {
     pub reason: String,
     /// Who asked, for the audit log (default `"host"`).
     pub actor: Option<String>,
-    /// Rewrite the database afterwards (`VACUUM`) so that no stale copy of
-    /// the subject's rows survives in free space. Default true; when erasing
-    /// many subjects at once, pass false and call `vacuum()` once at the end.
+    /// Rewrite the database afterwards (`VACUUM`). Not needed to leave no
+    /// bytes of the subject: deleted rows are zeroed and every page is
+    /// scrubbed on its way to the file (see [`crate::store::scrub`]). By
+    /// default the rewrite happens only when the database still holds pages
+    /// written before scrubbing existed (created by an older version and not
+    /// rewritten since), or is too big to scrub (128 GiB). `true` rewrites
+    /// anyway (it also shrinks the file); `false` never does (call
+    /// `vacuum()` later).
     pub vacuum: Option<bool>,
 }
 
@@ -34,7 +39,7 @@ pub struct EraseOptions {
 pub struct AnonymizeOptions {
     /// Who asked, for the audit log (default `"host"`).
     pub actor: Option<String>,
-    /// As for [`EraseOptions::vacuum`]. Default true.
+    /// As for [`EraseOptions::vacuum`].
     pub vacuum: Option<bool>,
 }
 
@@ -177,8 +182,10 @@ impl Privacy<'_> {
     /// rows. The consent ledger and the audit log keep their rows with the
     /// subject, IP and user agent cleared and only the salted hash left, so
     /// their chains still verify; an audit tombstone records the erasure.
-    /// Then, unless `vacuum: false`, the database is rewritten so no bytes of
-    /// the subject remain (see [`Privacy::vacuum`]).
+    /// No bytes of the subject remain in the database or its files:
+    /// `secure_delete` zeroes the deleted rows and every page is scrubbed
+    /// on its way to the file, so the cost is the subject's rows, not the
+    /// database's size (see [`EraseOptions::vacuum`] for when it rewrites).
     pub async fn erase(&self, subject: &str, options: &EraseOptions) -> Result<EraseReport> {
         subject::check("subject", subject)?;
         check_reason(&options.reason)?;
@@ -189,17 +196,15 @@ impl Privacy<'_> {
         let local_ids = Scope::resolve(self.conn, subject)?.ids;
         let shared = self.erase_shared(subject, &local_ids).await?;
         let report = self.in_tx(|tx| self.erase_in(tx, subject, options, actor, shared))?;
-        let vacuumed = options.vacuum.unwrap_or(true);
-        scrub(self.conn, vacuumed)?;
+        let vacuumed = scrub(self.conn, options.vacuum)?;
         Ok(EraseReport { vacuumed, ..report })
     }
 
     /// Erases `subject` and the ids linked to it inside the caller's
-    /// transaction `tx`, as [`Privacy::erase`] does but without the vacuum
-    /// and without reaching a shared store: for a pipeline partition that
-    /// applies an erasure where it stands in its stream, in the same
-    /// transaction as the position it reached. Call [`Privacy::vacuum`]
-    /// after the commit.
+    /// transaction `tx`, as [`Privacy::erase`] does but without reaching a
+    /// shared store: for a pipeline partition that applies an erasure where
+    /// it stands in its stream, in the same transaction as the position it
+    /// reached. Call [`Privacy::scrub_after_erase`] after the commit.
     pub fn erase_within(
         &self,
         tx: &Connection,
@@ -237,14 +242,20 @@ impl Privacy<'_> {
         })
     }
 
-    /// Rewrites the database (`VACUUM`) and empties the write-ahead log, so
-    /// that deleted rows leave no bytes behind. `secure_delete` (always on)
-    /// zeroes deleted cells and freed pages, but SQLite leaves stale copies
-    /// of cells it moved between pages in the pages' unused space; only a
-    /// rewrite removes those. It takes time in proportion to the database's
-    /// size: after erasing many subjects with `vacuum: false`, call it once.
+    /// Rewrites the database (`VACUUM`) and empties the write-ahead log. It
+    /// takes time in proportion to the database's size. Erasure needs it
+    /// only for a database whose pages predate scrubbing (see
+    /// [`crate::store::scrub`]), which it then marks clean; otherwise it
+    /// only gives free pages back to the file system.
     pub fn vacuum(&self) -> Result<()> {
-        scrub(self.conn, true)
+        scrub(self.conn, Some(true)).map(|_| ())
+    }
+
+    /// Makes sure what an erasure deleted in `tx` leaves no bytes, after its
+    /// commit: for a pipeline partition, which erases inside its own
+    /// transaction. Rewrites the database only if it needs it.
+    pub fn scrub_after_erase(&self) -> Result<()> {
+        scrub(self.conn, None).map(|_| ())
     }
 
     /// Replaces `subject` and its linked anonymous ids by random,
@@ -315,8 +326,7 @@ impl Privacy<'_> {
                 vacuumed: false,
             })
         })?;
-        let vacuumed = options.vacuum.unwrap_or(true);
-        scrub(self.conn, vacuumed)?;
+        let vacuumed = scrub(self.conn, options.vacuum)?;
         Ok(AnonymizeReport { vacuumed, ..report })
     }
 
@@ -436,16 +446,46 @@ fn strip_events(conn: &Connection, scope: &Scope, registry: &Registry) -> Result
     Ok(())
 }
 
-/// Makes sure deleted content is gone from the files: with `vacuum`, a
-/// rewrite of the database; then a write-ahead log, which may still hold old
-/// copies of pages, is checkpointed and truncated.
-fn scrub(conn: &Connection, vacuum: bool) -> Result<()> {
+/// Makes sure deleted content is gone from the files, returning whether
+/// the database was rewritten: with `vacuum: Some(true)`, or by default when
+/// its pages are not all scrubbed ([`store::scrub::is_clean`]), a rewrite,
+/// after which it is marked clean; then the log, which still holds the pages
+/// as they were before the deletion, is emptied: a write-ahead log is
+/// checkpointed (through the scrubbing shim) and truncated, a rollback
+/// journal truncated.
+pub(crate) fn scrub(conn: &Connection, vacuum: Option<bool>) -> Result<bool> {
+    let vacuum = match vacuum {
+        Some(v) => v,
+        None => !store::scrub::is_clean(conn)?,
+    };
     if vacuum {
         conn.execute_batch("VACUUM")?;
+        store::scrub::mark_clean(conn)?;
     }
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
-    if mode.eq_ignore_ascii_case("wal") {
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    match mode.to_ascii_lowercase().as_str() {
+        "wal" => {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        "delete" | "persist" | "truncate" => {
+            // Under the exclusive lock a rollback journal outlives its
+            // transaction (SQLite zeroes its header instead of deleting
+            // it), and still holds the pages as they were before the
+            // erasure. A journal size limit of 0 truncates it at the end of
+            // the next transaction that writes: one that changes nothing.
+            let limit: i64 = conn.pragma_query_value(None, "journal_size_limit", |r| r.get(0))?;
+            conn.pragma_update(None, "journal_size_limit", 0)?;
+            let emptied = conn.execute_batch(
+                "BEGIN IMMEDIATE; INSERT INTO meta (key, value) VALUES ('journal_emptied', '1'); \
+                 DELETE FROM meta WHERE key = 'journal_emptied'; COMMIT;",
+            );
+            if emptied.is_err() && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            conn.pragma_update(None, "journal_size_limit", limit)?;
+            emptied?;
+        }
+        _ => {}
     }
-    Ok(())
+    Ok(vacuum)
 }

@@ -96,6 +96,7 @@ pub fn quick_check(conn: &Connection) -> Result<()> {
 pub fn export(conn: &mut Connection) -> Result<Vec<u8>> {
     let mut bytes = conn.serialize(MAIN_DB)?.to_vec();
     to_rollback_format(&mut bytes);
+    super::scrub::image(&mut bytes);
     Ok(bytes)
 }
 

@@ -64,6 +64,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "bots",
         sql: include_str!("migrations/0008_bots.sql"),
     },
+    Migration {
+        version: 9,
+        name: "scrubbed_pages",
+        sql: include_str!("migrations/0009_scrubbed_pages.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

@@ -25,6 +25,10 @@ pub mod chain;
 pub mod identity;
 pub mod migrations;
 pub mod remote;
+pub mod scrub;
+// A VFS is a table of C callbacks: the shim cannot be written without them.
+#[allow(unsafe_code)]
+mod shim;
 mod storage;
 pub mod subject_hash;
 
@@ -64,11 +68,14 @@ impl Store {
                         what: "file storage needs a native target or a host file VFS".into(),
                     }));
                 }
-                (Connection::open_with_flags(path, flags)?, Medium::File)
+                let vfs = shim::wrap(None)?;
+                let conn = Connection::open_with_flags_and_vfs(path, flags, vfs.as_str())?;
+                (conn, Medium::File)
             }
             Storage::Vfs { name, vfs } => {
                 check_name("storage.name", &name, 1000)?;
                 check_name("storage.vfs", &vfs, 64)?;
+                let vfs = shim::wrap(Some(&vfs))?;
                 let conn = Connection::open_with_flags_and_vfs(name, flags, vfs.as_str())?;
                 (conn, Medium::Vfs)
             }
@@ -83,6 +90,9 @@ impl Store {
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?1), ('created_by', ?2)",
                 (now_ms.to_string(), env!("CARGO_PKG_VERSION")),
             )?;
+            // Every page of a new database is scrubbed: on a file by the
+            // shim it is written through, in memory when exported.
+            scrub::mark_clean(&conn)?;
         }
         Ok(Self {
             conn,

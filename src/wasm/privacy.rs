@@ -337,9 +337,9 @@ impl JsPrivacy {
         })
     }
 
-    /// Rewrites the database so that deleted rows leave no bytes behind.
-    /// `erase` and `anonymize` do it unless given `vacuum: false`; after
-    /// erasing many subjects that way, call this once.
+    /// Rewrites the whole database (`VACUUM`), giving free pages back to the
+    /// file system. Erasure does not need it, except once for a database
+    /// created before pages were scrubbed (see `EraseOptions.vacuum`).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn vacuum(&self) -> Promise {
         promise(|| Ok(self.0.now(move |t| js_out(t.privacy().vacuum()))))

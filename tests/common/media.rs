@@ -257,6 +257,94 @@ pub async fn exports_are_whole_sqlite_files<M: Medium>(m: &M) -> Vec<u8> {
     bytes
 }
 
+/// Erasure leaves no byte of the subject in what the medium stores, nor in
+/// an export, without rewriting the database: 8,000 events of 500 users,
+/// one in four the subject's, so every index has interior pages and SQLite
+/// has rebuilt pages (whose unused space it leaves holding stale cells).
+pub async fn erasure_leaves_no_bytes_stored<M: Medium>(m: &M) {
+    use usertrail::privacy::EraseOptions;
+    let mut engine = m.open().await.unwrap();
+    let mut export = Vec::new();
+    engine.with(&mut |t| {
+        let mut batch = Vec::new();
+        for i in 0..12_000i64 {
+            let who = if i % 4 == 0 {
+                "subject-eve".to_owned()
+            } else {
+                format!("other-{}", i % 997)
+            };
+            batch.push(EventInput {
+                name: "click".into(),
+                user_id: Some(who.clone()),
+                session_id: Some(format!("{who}-session-{}", i % 7)),
+                ts: Some(T0 - i * 60_000),
+                properties: json!({ "i": i, "who": who }).as_object().cloned(),
+                ..EventInput::default()
+            });
+            if batch.len() == 2_000 {
+                t.tracking()
+                    .track_batch(std::mem::take(&mut batch), false)
+                    .unwrap();
+            }
+        }
+        // Erasing others first leaves pages underfull: SQLite merges them,
+        // moving the subject's cells between pages.
+        for k in 0..10 {
+            let options = EraseOptions {
+                reason: "churn".into(),
+                vacuum: Some(false),
+                ..EraseOptions::default()
+            };
+            t.privacy()
+                .erase(&format!("other-{}", k * 3 + 1), &options)
+                .now()
+                .unwrap();
+        }
+        let report = t
+            .privacy()
+            .erase(
+                "subject-eve",
+                &EraseOptions {
+                    reason: "user request".into(),
+                    ..EraseOptions::default()
+                },
+            )
+            .now()
+            .unwrap();
+        assert_eq!(report.counts["events"], 3_000, "{}", M::NAME);
+        assert!(!report.vacuumed, "{}: rewritten", M::NAME);
+        export = t.export().unwrap();
+    });
+    engine.close();
+    let trace = |bytes: &[u8]| bytes.windows(11).any(|w| w == b"subject-eve");
+    // Whether any page holds bytes in its unused space: what secure_delete
+    // leaves and the scrub clears, so the stale copies a workload happens
+    // to leave are caught wherever they are, not only when they name the
+    // subject.
+    let scrubbed = |bytes: &[u8]| {
+        let mut again = bytes.to_vec();
+        usertrail::store::scrub::image(&mut again);
+        again == bytes
+    };
+    assert!(!trace(&export), "{}: in the export", M::NAME);
+    assert!(scrubbed(&export), "{}: the export's unused space", M::NAME);
+    assert!(export.windows(9).any(|w| w == b"other-996"), "{}", M::NAME);
+    if let Some(stored) = m.stored().await {
+        assert!(
+            stored.len() > 1_000_000,
+            "{}: {} bytes",
+            M::NAME,
+            stored.len()
+        );
+        assert!(!trace(&stored), "{}: in the stored file", M::NAME);
+        assert!(
+            scrubbed(&stored),
+            "{}: the stored file's unused space",
+            M::NAME
+        );
+    }
+}
+
 /// The suite on one medium: `media_suite!(module_name, make_medium)`.
 #[macro_export]
 macro_rules! media_suite {
@@ -286,6 +374,10 @@ macro_rules! media_suite {
                 fn exports_are_whole_sqlite_files() {
                     block_on($crate::media::exports_are_whole_sqlite_files(&$make));
                 }
+                #[test]
+                fn erasure_leaves_no_bytes_stored() {
+                    block_on($crate::media::erasure_leaves_no_bytes_stored(&$make));
+                }
             }
 
             #[cfg(all(target_family = "wasm", target_os = "unknown"))]
@@ -308,6 +400,10 @@ macro_rules! media_suite {
                 #[wasm_bindgen_test]
                 async fn exports_are_whole_sqlite_files() {
                     $crate::media::exports_are_whole_sqlite_files(&$make).await;
+                }
+                #[wasm_bindgen_test]
+                async fn erasure_leaves_no_bytes_stored() {
+                    $crate::media::erasure_leaves_no_bytes_stored(&$make).await;
                 }
             }
         }

@@ -19,21 +19,48 @@ pub const EMAIL: &str = "ann.subject@example.org";
 pub const BOB_IP: &str = "198.51.100.9";
 
 pub fn open_people(storage: Storage) -> (UserTrail, Arc<ManualClock>) {
-    super::open_at(
-        D0,
-        OpenOptions::new(storage)
-            .tracking(TrackingConfig {
-                validation: ValidationMode::Quarantine,
-                outbox: Some(OutboxConfig::default()),
-                store_raw_user_agent: true,
-                ..TrackingConfig::default()
-            })
-            // Redaction off: these tests put personal data in on purpose.
-            .privacy(PrivacyConfig {
-                redact_pii: false,
-                ..PrivacyConfig::default()
-            }),
-    )
+    super::open_at(D0, people_options(storage))
+}
+
+/// The options `open_people` opens with.
+pub fn people_options(storage: Storage) -> OpenOptions {
+    OpenOptions::new(storage)
+        .tracking(TrackingConfig {
+            validation: ValidationMode::Quarantine,
+            outbox: Some(OutboxConfig::default()),
+            store_raw_user_agent: true,
+            ..TrackingConfig::default()
+        })
+        // Redaction off: these tests put personal data in on purpose.
+        .privacy(PrivacyConfig {
+            redact_pii: false,
+            ..PrivacyConfig::default()
+        })
+}
+
+/// 12,000 click events, a quarter of them `ann`'s, spread among 997 other
+/// users: enough rows that every table and index has interior pages, and
+/// that SQLite has rebuilt pages while balancing its b-trees (which leaves
+/// stale copies of cells in their unused space).
+pub fn populate_at_scale(trail: &UserTrail) {
+    let mut batch = Vec::new();
+    for i in 0..12_000 {
+        let who = if i % 4 == 0 {
+            "ann".to_owned()
+        } else {
+            format!("other-{}", i % 997)
+        };
+        let mut e = event(Some(&who), None, "click", json!({ "i": i, "who": who }));
+        e.ts = Some(D0 - (i as i64) * 60_000);
+        e.session_id = Some(format!("{who}-session-{}", i % 7));
+        batch.push(e);
+        if batch.len() == 2000 {
+            trail
+                .tracking()
+                .track_batch(std::mem::take(&mut batch), false)
+                .unwrap();
+        }
+    }
 }
 
 pub fn event(user: Option<&str>, anon: Option<&str>, name: &str, props: Value) -> EventInput {

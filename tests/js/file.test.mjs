@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -104,3 +104,37 @@ test('durability: normal writes a write-ahead log, full a rollback journal; a fi
   assert.equal(await again.tracking.count({ userId: 'ann' }), 2);
   await again.close();
 });
+
+// Erasure on a file costs the subject's rows, not a rewrite, and still leaves
+// no byte of the subject in the file or its log: pages are scrubbed on their
+// way through the host file VFS (tests/privacy.rs has the control showing
+// SQLite's own pages would keep stale copies).
+for (const durability of ['full', 'normal']) {
+  test(`durability ${durability}: erase at scale rewrites nothing and leaves no byte of the subject in the files`, async () => {
+    const file = scratch();
+    const trail = await UserTrail.open({ storage: { file }, durability, clock: () => 1_700_000_000_000 });
+    for (let b = 0; b < 6; b++) {
+      const batch = [];
+      for (let j = 0; j < 2000; j++) {
+        const i = b * 2000 + j;
+        const who = i % 4 === 0 ? 'subject-ann' : `other-${i % 997}`;
+        batch.push({ name: 'click', userId: who, sessionId: `${who}-session-${i % 7}`, ts: 1_699_000_000_000 - i * 60_000, properties: { i, who } });
+      }
+      await trail.tracking.trackBatch(batch);
+    }
+    const r = await trail.privacy.erase('subject-ann', { reason: 'user request' });
+    assert.equal(r.counts.events, 3000);
+    assert.equal(r.vacuumed, false);
+    for (const f of [file, `${file}-wal`, `${file}-journal`]) {
+      if (!existsSync(f)) continue;
+      const bytes = readFileSync(f);
+      if (f === file) assert.ok(bytes.length > 2_000_000, `${bytes.length} bytes`);
+      assert.equal(bytes.indexOf('subject-ann'), -1, `${f} holds the subject`);
+      assert.ok(f !== file || bytes.indexOf('other-996') !== -1, 'the others are there');
+    }
+    assert.equal(await trail.tracking.count({ userId: 'subject-ann' }), 0);
+    assert.equal(await trail.tracking.count({ userId: 'other-1' }), 10);
+    await trail.close();
+    assert.equal(sqlite3(file, 'PRAGMA integrity_check'), 'ok');
+  });
+}

@@ -74,7 +74,7 @@ test('erase, anonymize and rectify report what they changed', async () => {
   assert.equal(r.ids, 2);
   assert.equal(r.counts.events, 2);
   assert.equal(r.subjectHash.length, 64);
-  assert.equal(r.vacuumed, true);
+  assert.equal(r.vacuumed, false, 'a database created scrubbed needs no rewrite');
   const [tomb] = await trail.privacy.audit({ action: 'erase' });
   assert.equal(tomb.subject, null);
   assert.equal(tomb.actor, 'dpo');

@@ -178,10 +178,12 @@ export interface EraseOptions {
   /** Who asked. Default `'host'`. */
   actor?: string;
   /**
-   * Rewrite the database afterwards so no stale copy of the subject's rows
-   * survives in free space. Default true. It takes time in proportion to the
-   * database: when erasing many subjects, pass false and call
-   * `privacy.vacuum()` once.
+   * Rewrite the whole database afterwards (`VACUUM`). Not needed to leave no
+   * bytes of the subject: deleted rows are zeroed and every page is scrubbed
+   * on its way to the file, so erasure costs the subject's rows, not the
+   * database's size. By default the rewrite happens only once, for a database
+   * created by a version before scrubbing (or one over 128 GiB); `true`
+   * rewrites anyway (it also shrinks the file), `false` never does.
    */
   vacuum?: boolean;
 }
@@ -189,7 +191,7 @@ export interface EraseOptions {
 /** Options for `privacy.anonymize`. */
 export interface AnonymizeOptions {
   actor?: string;
-  /** As for `EraseOptions.vacuum`. Default true. */
+  /** As for `EraseOptions.vacuum`. */
   vacuum?: boolean;
 }
 
