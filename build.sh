@@ -260,7 +260,7 @@ bench() {
   node bench/pipeline.mjs pkg/index.js
   say "bench: peers (better-sqlite3 by hand, DuckDB) on the same events; also target/bench/peers.json"
   node bench/peers.mjs pkg/index.js
-  say "bench: erasure on a file at 1M and 10M events (about 5 minutes, 3 GB of disk); also target/bench/erasure.json"
+  say "bench: erasure on a file at 1M and 10M events (about 8 minutes, 3 GB of disk); also target/bench/erasure.json"
   node bench/erasure.mjs pkg/index.js
 }
 

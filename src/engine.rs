@@ -121,6 +121,9 @@ pub struct UserTrail {
     shared: Option<Remote>,
     /// The shared store's subject-hash salt, read on first use.
     shared_salt: RefCell<Option<String>>,
+    /// The events in memory for analytics' scans, kept current by a hook on
+    /// the connection.
+    projection: crate::analytics::projection::Projection,
 }
 
 impl std::fmt::Debug for UserTrail {
@@ -148,7 +151,7 @@ impl UserTrail {
         options.tracking.validate()?;
         options.privacy.validate()?;
         let store = Store::open(options.storage, &options.store, clock.now_ms())?;
-        let trail = Self {
+        let mut trail = Self {
             store,
             clock,
             ip_mask: options.ip_mask,
@@ -161,7 +164,9 @@ impl UserTrail {
             pref_defaults: RefCell::new(None),
             shared: options.shared,
             shared_salt: RefCell::new(None),
+            projection: Default::default(),
         };
+        trail.projection.watch(trail.store.conn_mut())?;
         trail.privacy().run_retention_if_due()?;
         Ok(trail)
     }
@@ -333,6 +338,14 @@ impl UserTrail {
     /// Analytics: summaries, active users, pages, journeys, funnels,
     /// retention and cohorts, computed over the stored events.
     pub fn analytics(&self) -> crate::analytics::Analytics<'_> {
+        crate::analytics::Analytics::new(self.store.conn(), self.clock.as_ref(), &self.registry)
+            .with_projection(&self.projection)
+    }
+
+    /// Analytics that read SQLite at every query instead of the in-memory
+    /// projection of the events ([`crate::analytics::projection`]): the same
+    /// answers, slower; for checking one against the other.
+    pub fn analytics_from_sqlite(&self) -> crate::analytics::Analytics<'_> {
         crate::analytics::Analytics::new(self.store.conn(), self.clock.as_ref(), &self.registry)
     }
 

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::query::{bounded, Query};
-use super::scan::{scan, FastMap, Need, Row};
+use super::scan::{FastMap, Need, Row};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::median;
@@ -202,7 +202,7 @@ impl Analytics<'_> {
             names: (order == FunnelOrder::Any).then_some(distinct),
             ..Need::default()
         };
-        let ev = scan(self.conn, &r, &need)?;
+        let ev = self.scan(&r, &need)?;
         // A step nobody performed matches no event.
         let ids: Vec<u32> = o
             .steps

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::query::{bounded, Query};
-use super::scan::{scan, Events, FastMap, FastSet, Need};
+use super::scan::{Events, FastMap, FastSet, Need};
 use super::Analytics;
 use crate::error::{Error, Result};
 
@@ -174,7 +174,7 @@ impl Analytics<'_> {
             page: items != PathItems::Name,
             ..Need::default()
         };
-        let ev = scan(self.conn, &r, &need)?;
+        let ev = self.scan(&r, &need)?;
         // An item no event has cannot start or end a journey.
         let find = |s: &Option<String>| s.as_deref().map(|s| ev.strings.get(s).unwrap_or(u32::MAX));
         let (start, end) = (find(&o.start_at), find(&o.end_at));
@@ -263,8 +263,7 @@ impl Analytics<'_> {
             ));
         }
         let r = self.resolve(q)?;
-        let ev = scan(
-            self.conn,
+        let ev = self.scan(
             &r,
             &Need {
                 session: true,

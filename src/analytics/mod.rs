@@ -42,6 +42,7 @@ mod funnel;
 mod journeys;
 mod pages;
 pub mod partial;
+pub mod projection;
 mod query;
 mod retention;
 pub mod rollup;
@@ -81,6 +82,7 @@ pub struct Analytics<'a> {
     conn: &'a Connection,
     clock: &'a dyn Clock,
     registry: &'a RefCell<Option<Arc<Registry>>>,
+    projection: Option<&'a projection::Projection>,
 }
 
 impl<'a> Analytics<'a> {
@@ -95,7 +97,35 @@ impl<'a> Analytics<'a> {
             conn,
             clock,
             registry,
+            projection: None,
         }
+    }
+
+    /// Reads unfiltered queries' events from `projection` (kept by the
+    /// engine, watching its connection) instead of SQLite.
+    pub fn with_projection(mut self, projection: &'a projection::Projection) -> Self {
+        self.projection = Some(projection);
+        self
+    }
+
+    /// The events `r` selects, as [`scan::scan`] reads them: from the
+    /// projection when the query has no filter but the bots one and needs
+    /// no extra column.
+    fn scan(&self, r: &query::Resolved, need: &scan::Need) -> Result<scan::Events> {
+        if let (Some(p), None, true) = (self.projection, &need.extra, r.only_bots_filter()) {
+            let window = (need.from.unwrap_or(r.since), r.until);
+            let asked = (need.session, need.page);
+            if let Some(ev) = p.events(
+                self.conn,
+                window,
+                r.bots_left_out,
+                need.names.as_deref(),
+                asked,
+            )? {
+                return Ok(ev);
+            }
+        }
+        scan::scan(self.conn, r, need)
     }
 
     /// The declared dimensions, loaded on first use.

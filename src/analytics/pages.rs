@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::query::{bounded, Query};
-use super::scan::{max_rate_weights, scan, FastMap, Need};
+use super::scan::{max_rate_weights, FastMap, Need};
 use super::Analytics;
 use crate::error::Result;
 use crate::kernel::stats::Total;
@@ -114,8 +114,7 @@ impl Analytics<'_> {
     /// time on page (what the mean divides), for a merge.
     pub(crate) fn all_pages(&self, q: &Query) -> Result<(Vec<(PageStats, f64)>, bool)> {
         let r = self.resolve(q)?;
-        let ev = scan(
-            self.conn,
+        let ev = self.scan(
             &r,
             &Need {
                 session: true,
@@ -180,8 +179,7 @@ impl Analytics<'_> {
         q: &Query,
     ) -> Result<(SessionDurations, Vec<f64>, f64)> {
         let r = self.resolve(q)?;
-        let ev = scan(
-            self.conn,
+        let ev = self.scan(
             &r,
             &Need {
                 session: true,

@@ -136,6 +136,12 @@ impl Resolved {
         self.bots_left_out && self.conds.len() == 1
     }
 
+    /// True when the only filter is the default one that leaves bots out,
+    /// or there is none.
+    pub fn only_bots_filter(&self) -> bool {
+        self.conds.len() == usize::from(self.bots_left_out)
+    }
+
     /// ` AND cond AND cond` for the filters, or an empty string.
     pub fn where_sql(&self) -> String {
         self.conds.iter().map(|c| format!(" AND {c}")).collect()

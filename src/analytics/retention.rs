@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::query::{bounded, Interval, Query};
-use super::scan::{max_rate_weights, scan, FastMap, FastSet, Need};
+use super::scan::{max_rate_weights, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 
@@ -147,8 +147,7 @@ impl Analytics<'_> {
                 (Some(s), Some(t)) => Some(vec![s.clone(), t.clone()]),
                 _ => None,
             };
-            let ev = scan(
-                self.conn,
+            let ev = self.scan(
                 &r,
                 &Need {
                     from: Some(0),
@@ -250,8 +249,7 @@ impl Analytics<'_> {
             o.by.as_deref()
                 .map(|d| self.dimension_extra("by", d))
                 .transpose()?;
-        let ev = scan(
-            self.conn,
+        let ev = self.scan(
             &r,
             &Need {
                 from: Some(0),

@@ -24,7 +24,8 @@ pub struct Interner {
 }
 
 impl Interner {
-    fn new() -> Self {
+    /// An empty interner, with id 0 for "none".
+    pub(super) fn new() -> Self {
         Self {
             ids: FastMap::default(),
             strings: vec![String::new()],
@@ -32,7 +33,7 @@ impl Interner {
         }
     }
 
-    fn intern(&mut self, v: ValueRef<'_>) -> u32 {
+    pub(super) fn intern(&mut self, v: ValueRef<'_>) -> u32 {
         match v {
             ValueRef::Text(t) => match std::str::from_utf8(t) {
                 Ok(s) => self.intern_str(s),
@@ -46,7 +47,7 @@ impl Interner {
 
     /// A number (from 1) for a text value that is never printed, by its
     /// 64-bit hash; 0 for NULL.
-    fn number(&mut self, v: ValueRef<'_>) -> u32 {
+    pub(super) fn number(&mut self, v: ValueRef<'_>) -> u32 {
         let bytes = match v {
             ValueRef::Text(t) => t,
             // The id columns are TEXT in a STRICT table: nothing else occurs.
@@ -66,6 +67,16 @@ impl Interner {
         self.strings.push(s.to_owned());
         self.ids.insert(s.to_owned(), id);
         id
+    }
+
+    /// A copy with the strings, for rows already read: the numbering of
+    /// users and sessions is not needed once they are numbered.
+    pub(super) fn without_numbers(&self) -> Self {
+        Self {
+            ids: self.ids.clone(),
+            strings: self.strings.clone(),
+            numbers: FastMap::default(),
+        }
     }
 
     /// The id of `s`, if any event had it.

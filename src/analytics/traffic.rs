@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::query::{bounded, Interval, Query, Resolved, HOUR_MS};
 use super::rollup::{self, Activity};
-use super::scan::{max_rate_weights, scan, FastMap, FastSet, Need};
+use super::scan::{max_rate_weights, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::Total;
@@ -209,8 +209,7 @@ impl Analytics<'_> {
     /// (what `eventsPerSession` divides), for a merge.
     pub(crate) fn summary_parts(&self, q: &Query) -> Result<(Summary, f64)> {
         let r = self.resolve(q)?;
-        let ev = scan(
-            self.conn,
+        let ev = self.scan(
             &r,
             &Need {
                 session: true,
@@ -248,8 +247,7 @@ impl Analytics<'_> {
         if rollup::answers(r) && from % HOUR_MS == 0 {
             return rollup::activity(self.conn, from, r.until);
         }
-        let ev = scan(
-            self.conn,
+        let ev = self.scan(
             r,
             &Need {
                 from: Some(from),
@@ -327,7 +325,7 @@ impl Analytics<'_> {
             until: Some(until),
             ..q.clone()
         })?;
-        let ev = scan(self.conn, &r, &Need::default())?;
+        let ev = self.scan(&r, &Need::default())?;
         let minutes = (window + 59) / 60;
         let first = until - minutes * 60_000;
         let mut per_minute: Vec<MinuteCount> = (0..minutes)
@@ -372,8 +370,7 @@ impl Analytics<'_> {
             "name" => ("json_quote(name)".to_owned(), None),
             d => self.dimension_extra("by", d)?,
         };
-        let ev = scan(
-            self.conn,
+        let ev = self.scan(
             &r,
             &Need {
                 extra: Some(extra),
@@ -429,7 +426,7 @@ impl Analytics<'_> {
             }
         };
         let r = self.resolve(q)?;
-        let ev = scan(self.conn, &r, &Need::default())?;
+        let ev = self.scan(&r, &Need::default())?;
         let active: f64 = ev.user_weights().values().total();
         let is_feature = |name: &str| match &listed {
             Some(list) => list.iter().any(|f| f == name),
