@@ -5,11 +5,11 @@
 //! summary, top pages, funnels, paths, session durations) then read memory
 //! instead of decoding every SQLite record again.
 //!
-//! What it costs: 41 bytes per event (a 40-byte row and a bot flag), the
-//! numbering of users and sessions (about 16 bytes per distinct one), and
-//! spare capacity after appends (up to as much again); the first read also
-//! holds the rows it read twice while it sorts them. Beyond [`MAX_ROWS`]
-//! events it is dropped and queries read SQLite as before.
+//! What it costs: 40 bytes per event (a [`Row`], checked at compile time),
+//! the numbering of users and sessions (about 16 bytes per distinct one),
+//! and spare capacity after appends (up to as much again; a first read
+//! allocates exactly). Beyond [`MAX_ROWS`] events it is dropped and queries
+//! read SQLite as before.
 //!
 //! It is never stale: SQLite's update hook counts every `UPDATE` and
 //! `DELETE` on `events` (erasure, anonymisation, rectification, retention,
@@ -29,8 +29,13 @@ use super::query::USER_KEY;
 use super::scan::{Events, Interner, Row};
 use crate::error::Result;
 
-/// Above this many events the projection is not kept (about 180 MB).
+/// Above this many events the projection is not kept (160 MB of rows).
 pub const MAX_ROWS: usize = 4_000_000;
+
+const _: () = assert!(
+    std::mem::size_of::<Row>() == 40,
+    "a projected event is 40 bytes"
+);
 
 /// One engine's projection of its events.
 #[derive(Debug, Default)]
@@ -46,10 +51,8 @@ struct State {
     changes: u64,
     /// The highest event id read.
     max_id: i64,
-    /// Every event, by time then id, with session and page filled in.
+    /// Every event, by time then id, with session, page and bot filled in.
     rows: Vec<Row>,
-    /// Whether each row is a bot's.
-    bots: Vec<bool>,
     strings: Interner,
 }
 
@@ -96,11 +99,11 @@ impl Projection {
         let wanted: Option<Vec<u32>> =
             names.map(|n| n.iter().filter_map(|x| s.strings.get(x)).collect());
         let mut rows = Vec::with_capacity(end.saturating_sub(start));
-        for i in start..end.max(start) {
-            if bots_left_out && s.bots[i] {
+        for &row in &s.rows[start..end.max(start)] {
+            if bots_left_out && row.bot {
                 continue;
             }
-            let mut r = s.rows[i];
+            let mut r = row;
             if let Some(w) = &wanted {
                 if !w.contains(&r.name) {
                     continue;
@@ -137,7 +140,6 @@ impl Projection {
                 changes,
                 max_id: 0,
                 rows: Vec::new(),
-                bots: Vec::new(),
                 strings: Interner::new(),
             };
             if !read_after(conn, &mut s, max_id)? {
@@ -156,16 +158,21 @@ impl Projection {
 /// Reads the events with ids in `(s.max_id, upto]` into `s`, keeping the
 /// rows ordered by time then id. False if that would pass [`MAX_ROWS`].
 fn read_after(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
-    if s.rows.len() as i64 + (upto - s.max_id) > MAX_ROWS as i64 {
+    let most = usize::try_from(upto - s.max_id).unwrap_or(0);
+    if s.rows.len() + most > MAX_ROWS {
         return Ok(false);
+    }
+    if s.rows.is_empty() {
+        // A first read: no spare capacity.
+        s.rows.reserve_exact(most);
     }
     let sql = format!(
         "SELECT {} FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id",
         COLUMNS.replace("user_key", USER_KEY)
     );
+    let start = s.rows.len();
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut it = stmt.query([s.max_id, upto])?;
-    let mut new: Vec<(Row, bool)> = Vec::new();
     while let Some(r) = it.next()? {
         let row = Row {
             ts: r.get(1)?,
@@ -175,49 +182,33 @@ fn read_after(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
             page: s.strings.intern(r.get_ref(5)?),
             extra: 0,
             rate: r.get(6)?,
+            bot: r.get(7)?,
         };
-        new.push((row, r.get(7)?));
+        s.rows.push(row);
     }
     s.max_id = upto;
+    let (old, new) = s.rows.split_at_mut(start);
     // Stable: equal times keep id order.
-    new.sort_by_key(|(r, _)| r.ts);
-    let appends = s
-        .rows
-        .last()
-        .is_none_or(|last| new.first().is_none_or(|(r, _)| r.ts >= last.ts));
-    if appends {
-        if s.rows.is_empty() {
-            // A first read: no spare capacity.
-            s.rows.reserve_exact(new.len());
-            s.bots.reserve_exact(new.len());
-        }
-        for (r, bot) in new {
-            s.rows.push(r);
-            s.bots.push(bot);
-        }
-        return Ok(true);
+    if !new.is_sorted_by_key(|r| r.ts) {
+        new.sort_by_key(|r| r.ts);
     }
-    // Late events: merge, the older rows first at equal times (lower ids).
-    let old_rows = std::mem::take(&mut s.rows);
-    let old_bots = std::mem::take(&mut s.bots);
-    s.rows.reserve(old_rows.len() + new.len());
-    s.bots.reserve(old_rows.len() + new.len());
-    let mut old = old_rows.into_iter().zip(old_bots).peekable();
-    let mut new = new.into_iter().peekable();
-    loop {
-        let take_old = match (old.peek(), new.peek()) {
-            (Some((o, _)), Some((n, _))) => o.ts <= n.ts,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let (r, bot) = if take_old {
-            old.next().expect("peeked")
-        } else {
-            new.next().expect("peeked")
-        };
-        s.rows.push(r);
-        s.bots.push(bot);
+    let in_order = match (old.last(), new.first()) {
+        (Some(last), Some(first)) => first.ts >= last.ts,
+        _ => true,
+    };
+    if !in_order {
+        // Late events: merge, the older rows first at equal times (lower ids).
+        let new: Vec<Row> = s.rows.split_off(start);
+        let old = std::mem::take(&mut s.rows);
+        s.rows.reserve_exact(old.len() + new.len());
+        let mut old = old.into_iter().peekable();
+        let mut new = new.into_iter().peekable();
+        while let (Some(o), Some(n)) = (old.peek(), new.peek()) {
+            let next = if o.ts <= n.ts { old.next() } else { new.next() };
+            s.rows.extend(next);
+        }
+        s.rows.extend(old);
+        s.rows.extend(new);
     }
     Ok(true)
 }

@@ -107,6 +107,10 @@ pub struct Row {
     pub extra: u32,
     /// The sample rate the event was kept at.
     pub rate: f64,
+    /// Whether the event is a bot's: read by the in-memory projection,
+    /// which holds every event (a scan's filter leaves bots out itself).
+    /// Fits in the row's padding.
+    pub bot: bool,
 }
 
 impl Row {
@@ -234,6 +238,7 @@ pub fn scan(conn: &rusqlite::Connection, q: &Resolved, need: &Need) -> Result<Ev
             page: strings.intern(r.get_ref(4)?),
             extra: strings.intern(r.get_ref(6)?),
             rate: r.get(5)?,
+            bot: false,
         });
     }
     if !by_index && !rows.is_sorted_by_key(|r| r.ts) {
