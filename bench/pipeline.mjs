@@ -190,13 +190,14 @@ server.close();
 // Lag, from the partitions' files (receivedAt is when the partition committed).
 const committedAt = new Map();
 for (let p = 0; p < PARTITIONS; p++) {
-  const rows = execFileSync('sqlite3', ['-separator', ' ', join(dir, `p${p}.db`), 'SELECT event_id, received_at FROM events'], { maxBuffer: 1 << 28 })
+  // Event ids are stored as their 16 bytes: read as hex, keyed as UUIDs.
+  const rows = execFileSync('sqlite3', ['-separator', ' ', join(dir, `p${p}.db`), 'SELECT hex(event_id), received_at FROM events'], { maxBuffer: 1 << 28 })
     .toString()
     .trim()
     .split('\n');
   for (const row of rows) {
-    const [id, at] = row.split(' ');
-    committedAt.set(id, Number(at));
+    const [hex, at] = row.split(' ');
+    committedAt.set(hex.toLowerCase().replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'), Number(at));
   }
 }
 const lags = [];

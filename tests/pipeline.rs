@@ -102,7 +102,12 @@ fn drain(l: &Line) {
 
 fn ids(engine: &UserTrail) -> BTreeSet<String> {
     let conn = engine.store().conn();
-    let mut stmt = conn.prepare("SELECT event_id FROM events").unwrap();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {} FROM events",
+            usertrail::tracking::EVENT_ID_TEXT
+        ))
+        .unwrap();
     let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
     rows.collect::<Result<_, _>>().unwrap()
 }

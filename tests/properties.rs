@@ -182,7 +182,7 @@ fn export_import_and_erase_round_trips() {
                 let conn = t.store().conn();
                 let mut stmt = conn
                     .prepare(
-                        "SELECT event_id, ts, coalesce(user_id, '') FROM events ORDER BY event_id",
+                        "SELECT hex(event_id), ts, coalesce(user_id, '') FROM events ORDER BY event_id",
                     )
                     .unwrap();
                 let rows = stmt

@@ -229,3 +229,71 @@ fn store_open_without_engine() {
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     store.close().unwrap();
 }
+
+/// Migration 10 stores event ids as 16 bytes: ids written as UUID text by
+/// version 9 read back the same, still deduplicate, and a row whose id is
+/// not a UUID (which tracking never stored) gets a random one, not a
+/// failed upgrade.
+#[test]
+fn event_ids_move_from_text_to_bytes_keeping_their_value() {
+    use usertrail::tracking::{EventInput, HistoryFilter, TrackStatus, EVENT_ID_TEXT};
+    let mut conn = Connection::open_in_memory().unwrap();
+    migrate_to(&mut conn, 9).unwrap();
+    let id = "0190d4a2-0000-7000-8000-00000000abcd";
+    for (event_id, ts) in [(id, T0 - 2000), ("legacy-not-a-uuid", T0 - 1000)] {
+        conn.execute(
+            "INSERT INTO events (event_id, ts, type, name, user_id, properties, sample_rate, received_at) \
+             VALUES (?1, ?2, 'action', 'click', 'ann', '{}', 1.0, 0)",
+            rusqlite::params![event_id, ts],
+        )
+        .unwrap();
+    }
+    let trail = open(Storage::Bytes(image(conn))).unwrap();
+    let ids: Vec<String> = trail
+        .store()
+        .conn()
+        .prepare(&format!("SELECT {EVENT_ID_TEXT} FROM events ORDER BY id"))
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ids[0], id);
+    assert_eq!(ids[1].len(), 36, "a random UUID-shaped id: {}", ids[1]);
+    let kinds: Vec<(String, i64)> = trail
+        .store()
+        .conn()
+        .prepare("SELECT typeof(event_id), length(event_id) FROM events")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kinds, [("blob".to_owned(), 16), ("blob".to_owned(), 16)]);
+    let history = trail
+        .tracking()
+        .history(
+            &HistoryFilter {
+                user_id: Some("ann".into()),
+                ..HistoryFilter::default()
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    assert!(
+        history.events.iter().any(|e| e.event_id == id),
+        "{history:?}"
+    );
+    // The same id again is a duplicate, in any letter case.
+    let again = EventInput {
+        event_id: Some(id.to_uppercase()),
+        name: "click".into(),
+        user_id: Some("ann".into()),
+        ..EventInput::default()
+    };
+    assert_eq!(
+        trail.tracking().track(again).unwrap().1,
+        TrackStatus::Duplicate
+    );
+}

@@ -228,7 +228,11 @@ fn quarantine_keeps_invalid_events_and_retries_them() {
     let stored: String = trail
         .store()
         .conn()
-        .query_row("SELECT event_id FROM events", [], |r| r.get(0))
+        .query_row(
+            &format!("SELECT {} FROM events", usertrail::tracking::EVENT_ID_TEXT),
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(stored, q[0].event_id);
     assert_eq!(code(t.quarantine_retry(q[0].id)), "NOT_FOUND");

@@ -93,6 +93,30 @@ pub fn fnv1a(parts: &[&[u8]]) -> u64 {
     h
 }
 
+/// The SQL that reads a 16-byte id in the column `$col` (such as
+/// `events.event_id`, since migration 10) back as lowercase UUID text
+/// (8-4-4-4-12), the form the API uses.
+macro_rules! uuid_text_sql {
+    ($col:literal) => {
+        concat!(
+            "lower(substr(hex(",
+            $col,
+            "), 1, 8) || '-' || substr(hex(",
+            $col,
+            "), 9, 4) || '-' || ",
+            "substr(hex(",
+            $col,
+            "), 13, 4) || '-' || substr(hex(",
+            $col,
+            "), 17, 4) || '-' || ",
+            "substr(hex(",
+            $col,
+            "), 21))"
+        )
+    };
+}
+pub(crate) use uuid_text_sql;
+
 #[cfg(test)]
 mod tests {
     #[cfg(all(target_family = "wasm", target_os = "unknown"))]

@@ -139,8 +139,11 @@ const QUEUED_EVENT: &str = concat!(
 pub const TABLES: &[Table] = &[
     Table {
         name: "events",
-        columns: "event_id, ts, type, name, user_id, anonymous_id, session_id, url, path, referrer, \
-                  properties, dimensions, ip_masked, browser, os, device, user_agent, sample_rate, received_at",
+        columns: concat!(
+            crate::kernel::ids::uuid_text_sql!("event_id"),
+            " AS event_id, ts, type, name, user_id, anonymous_id, session_id, url, path, referrer, \
+             properties, dimensions, ip_masked, browser, os, device, user_agent, sample_rate, received_at"
+        ),
         json: &["properties", "dimensions"],
         filter: USER_OR_ANONYMOUS,
         order: "id",

@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "scrubbed_pages",
         sql: include_str!("migrations/0009_scrubbed_pages.sql"),
     },
+    Migration {
+        version: 10,
+        name: "event_blob_ids",
+        sql: include_str!("migrations/0010_event_blob_ids.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

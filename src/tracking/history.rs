@@ -113,9 +113,12 @@ fn conditions(f: &HistoryFilter) -> Result<(String, Vec<SqlValue>)> {
     Ok((sql, params))
 }
 
-const COLUMNS: &str =
-    "id, event_id, ts, type, name, user_id, anonymous_id, session_id, url, path, referrer, \
-     properties, dimensions, ip_masked, browser, os, device, user_agent, sample_rate, received_at";
+const COLUMNS: &str = concat!(
+    "id, ",
+    crate::kernel::ids::uuid_text_sql!("event_id"),
+    ", ts, type, name, user_id, anonymous_id, session_id, url, path, referrer, \
+     properties, dimensions, ip_masked, browser, os, device, user_agent, sample_rate, received_at"
+);
 
 fn event(row: &Row<'_>) -> rusqlite::Result<(i64, Event)> {
     let json = |i: usize| -> rusqlite::Result<Option<Value>> {

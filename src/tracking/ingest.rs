@@ -349,8 +349,8 @@ pub(super) fn insert_event(
         .prepare_cached(
             "INSERT INTO events (event_id, ts, type, name, user_id, anonymous_id, session_id, url, path, \
              referrer, properties, dimensions, ip_masked, browser, os, device, user_agent, sample_rate, \
-             received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-             ?17, ?18, ?19) ON CONFLICT (event_id) DO NOTHING",
+             received_at) VALUES (unhex(?1, '-'), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+             ?14, ?15, ?16, ?17, ?18, ?19) ON CONFLICT (event_id) DO NOTHING",
         )?
         .execute(params![
             event.event_id,

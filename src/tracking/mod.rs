@@ -53,6 +53,11 @@ use rusqlite::Connection;
 
 pub use crate::error::TrackingError;
 pub use crate::kernel::ids::uuid_v7;
+
+/// The SQL expression that reads `events.event_id` (16 bytes since schema
+/// version 10) as the UUID text the API returns: for tools that read the
+/// database file directly.
+pub const EVENT_ID_TEXT: &str = crate::kernel::ids::uuid_text_sql!("event_id");
 pub use config::{OutboxConfig, PipelineConfig, SamplingRule, TrackingConfig, ValidationMode};
 pub use event::{parse as parse_event, Event, EventClient, EventInput, EventType};
 pub use forward::Stored as ForwardedStored;

@@ -92,9 +92,12 @@ async function device(d, n) {
   return { trail, ids };
 }
 
+// Event ids are stored as their 16 bytes: read as hex, shown as UUIDs.
+const uuid = (hex) => hex.toLowerCase().replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+
 function eventIds(file) {
-  const out = execFileSync('sqlite3', [file, 'SELECT event_id FROM events']).toString().trim();
-  return out ? out.split('\n') : [];
+  const out = execFileSync('sqlite3', [file, 'SELECT hex(event_id) FROM events']).toString().trim();
+  return out ? out.split('\n').map(uuid) : [];
 }
 
 async function waitFor(check, ms, what) {
