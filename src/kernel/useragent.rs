@@ -138,6 +138,10 @@ const BOT_MARKERS: &[&str] = &[
     "pagepeeker",
     "imageproxy",
     "python",
+    "scraper",
+    "scooter",
+    // A crawler's contact page, by the convention `+http://...`.
+    "+http",
 ];
 
 /// The longest user agent accepted, in bytes.
@@ -187,7 +191,10 @@ fn special_browser(ua: &str) -> Option<String> {
             }
         }
     }
-    if (ua.starts_with("Opera/") || ua.contains(" Opera/")) && !ua.contains("Opera Mini") {
+    if (ua.starts_with("Opera/") || ua.contains(" Opera/"))
+        && !ua.contains("Opera Mini")
+        && !ua.contains("Opera Tablet")
+    {
         let major = match ua.find("Version/") {
             Some(at) => major_at(ua, at + "Version/".len()),
             None => major_at(ua, ua.find("Opera/")? + "Opera/".len()),
@@ -280,11 +287,17 @@ fn plain(ua: &str, browser: &str) -> bool {
         "Chrome" => {
             // A second parenthesised group after WebKit's `(KHTML, like
             // Gecko)` is an app's (`(Ecosia android@...)`).
-            if app_group(ua) || says(&["Valve ", "Catchpoint"]) {
+            // Forks and monitors that name themselves in the platform group
+            // (`(Windows NT 10.0; Chromium GOST)`, `(X11; Datanyze; ...)`)
+            // are not Chrome either.
+            if app_group(ua) || says(&["Valve ", "Catchpoint", "Chromium", "Datanyze"]) {
                 return false;
             }
             &["Chrome", "CriOS"]
         }
+        // Edge says Chrome and Safari too; an app after it (`Teams/`) is
+        // the app.
+        "Edge" => &["Chrome", "Edg", "EdgA", "Edge", "EdgiOS"],
         "Safari" => {
             // WebKit nightlies say `AppleWebKit/534+`; BlackBerry, Symbian
             // and others build on WebKit and still say Safari.
@@ -297,7 +310,18 @@ fn plain(ua: &str, browser: &str) -> bool {
             // Safari's own requests through Apple's HTTP stack.
             &["CFNetwork", "Darwin"]
         }
-        "Firefox" => &["Firefox", "FxiOS"],
+        "Firefox" => {
+            // Alphas and betas (`Firefox/4.0b4`) are other browsers to uap.
+            let version = ua
+                .find("Firefox/")
+                .map(|at| &ua[at + "Firefox/".len()..])
+                .and_then(|v| v.split_whitespace().next())
+                .unwrap_or("");
+            if version.contains(['a', 'b']) {
+                return false;
+            }
+            &["Firefox", "FxiOS"]
+        }
         "Samsung" => &["SamsungBrowser", "Chrome"],
         "Internet Explorer" => {
             // Mail clients and shells that embed IE's engine.
@@ -311,7 +335,7 @@ fn plain(ua: &str, browser: &str) -> bool {
                 "chromeframe/",
                 "ZuneWP7",
                 "AOL",
-            ]);
+            ]) || ua.to_ascii_lowercase().contains("browser");
             return !embedded && (ua.starts_with("Mozilla/") || ua.starts_with("MSIE"));
         }
         _ => return true,
@@ -455,6 +479,41 @@ mod tests {
             (got.browser.as_str(), got.os.as_str(), got.device),
             (browser, os, device),
             "{ua}"
+        );
+    }
+
+    #[test]
+    fn other_browsers_are_other_not_the_family_they_build_on() {
+        use DeviceClass::*;
+        // From uap-core's suite: each was once given a family it is not.
+        for ua in [
+            "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.1; Trident/4.0; SLCC2; baidubrowser 1.x)",
+            "Mozilla/5.0 (X11; Linux i686 (x86_64); rv:2.0b4) Gecko/20100818 Firefox/4.0b4",
+            "Opera/9.80 (Android 3.2; Linux; Opera Tablet/ADR-1106291546; U; en) Presto/2.8.149 Version/11.10",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; Chromium GOST) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36",
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/147.0.0.0 Safari/537.36 Edg/147.0.0.0 Teams/26106.2110.4675.2592 (50)",
+        ] {
+            assert_eq!(parse(ua).browser, "Other", "{ua}");
+        }
+        // Crawlers imitating IE or Firefox, or naming themselves where a
+        // platform goes: bots, and not the browser.
+        for ua in [
+            "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1; .NET CLR 1.1.4322; LYCOSA;+http://lycosa.se)",
+            "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.0; scooter; .NET CLR 1.0.3705)",
+            "Mozilla/5.0 (Windows; U; Windows NT 6.1; en; rv:1.9.1.3; MySpaceScraper) Gecko/20090824 Firefox/3.5.3 (.NET CLR 3.5.30729)",
+            "Mozilla/5.0 (X11; Datanyze; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/65.0.3325.181 Safari/537.36",
+        ] {
+            let got = parse(ua);
+            assert_eq!((got.browser.as_str(), got.device), ("Other", Bot), "{ua}");
+        }
+        // Released Firefox and Edge stay themselves.
+        check("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.17763", "Edge 18", "Windows", Desktop);
+        check("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) EdgiOS/120.0.2210.60 Version/17.0 Mobile/15E148 Safari/604.1", "Edge 120", "iOS", Mobile);
+        check(
+            "Mozilla/5.0 (Windows NT 10.0; rv:115.0) Gecko/20100101 Firefox/115.0",
+            "Firefox 115",
+            "Windows",
+            Desktop,
         );
     }
 
