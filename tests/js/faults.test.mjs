@@ -53,9 +53,10 @@ function workload() {
       async (t, done, failed) => {
         if (done.has('privacy.erase a')) return;
         const n = await t.tracking.count({ userId: 'a' });
-        // An erase deletes and commits, then rewrites the file: a fault in
-        // the rewrite fails the call with the subject already gone (a retry
-        // finishes the rewrite). Never half of the subject.
+        // An erase deletes and commits, then empties the log (a checkpoint,
+        // or a journal truncated by a second, empty commit): a fault there
+        // fails the call with the subject already gone (a retry finishes
+        // it). Never half of the subject.
         if (failed === 'privacy.erase a') assert.ok(n === 0 || n === 20, `found ${n}`);
         else assert.equal(n, 20);
       }],
