@@ -96,49 +96,27 @@ for (const [k, size] of STAGES.entries()) {
   ingestMs += performance.now() - t0;
   ingested = size;
   const mb = statSync(file).size / 1e6;
-  const name = subjects[subject++];
-  const t = performance.now();
-  const r = await trail.privacy.erase(name, { reason: 'bench' });
-  const ms = performance.now() - t;
-  const left = [file, `${file}-wal`, `${file}-journal`].filter((f) => fileHolds(f, name));
-  rows.push({
-    database: `${(size + extra).toLocaleString('en-US')} events, ${mb.toFixed(0)} MB`,
-    operation: 'erase (default)',
-    ms: Math.round(ms),
-    target: '≤ 300 ms',
-    met: ms <= 300 ? 'yes' : 'NO',
-    erased: `${r.counts.events} events`,
-    vacuumed: r.vacuumed,
-    'byte scan': left.length ? `FOUND in ${left.join(', ')}` : 'clean',
-  });
-  const small = performance.now();
-  const rs = await trail.privacy.erase(`small-${k}`, { reason: 'bench' });
-  const sms = performance.now() - small;
-  rows.push({
-    database: rows[rows.length - 1].database,
-    operation: 'erase a user with 100 events (default)',
-    ms: Math.round(sms),
-    target: '≤ 300 ms',
-    met: sms <= 300 ? 'yes' : 'NO',
-    erased: `${rs.counts.events} events`,
-    vacuumed: rs.vacuumed,
-    'byte scan': fileHolds(file, `small-${k}`) ? 'FOUND' : 'clean',
-  });
-  if (k === 0) {
-    const c = performance.now();
-    const rc = await trail.privacy.erase(contrast, { reason: 'bench', vacuum: true });
-    const cms = performance.now() - c;
+  const database = `${(size + extra).toLocaleString('en-US')} events, ${mb.toFixed(0)} MB`;
+  /** Erases `who` with `options`, times it, scans the files, adds a row. */
+  const erase = async (who, operation, options = {}, target = '≤ 300 ms') => {
+    const t = performance.now();
+    const r = await trail.privacy.erase(who, { reason: 'bench', ...options });
+    const ms = performance.now() - t;
+    const left = [file, `${file}-wal`, `${file}-journal`].filter((f) => fileHolds(f, who));
     rows.push({
-      database: rows[rows.length - 1].database,
-      operation: 'erase, vacuum: true (the old default)',
-      ms: Math.round(cms),
-      target: '—',
-      met: '',
-      erased: `${rc.counts.events} events`,
-      vacuumed: rc.vacuumed,
-      'byte scan': fileHolds(file, contrast) ? 'FOUND' : 'clean',
+      database,
+      operation,
+      ms: Math.round(ms),
+      target,
+      met: target === '—' ? '' : ms <= 300 ? 'yes' : 'NO',
+      erased: `${r.counts.events} events`,
+      vacuumed: r.vacuumed,
+      'byte scan': left.length ? `FOUND in ${left.join(', ')}` : 'clean',
     });
-  }
+  };
+  await erase(subjects[subject++], 'erase (default)');
+  await erase(`small-${k}`, 'erase a user with 100 events (default)');
+  if (k === 0) await erase(contrast, 'erase, vacuum: true (the old default)', { vacuum: true }, '—');
   console.log(`stage ${k + 1}: ${size.toLocaleString('en-US')} events ingested (${(ingestMs / 1000).toFixed(0)} s so far)`);
 }
 await trail.close();

@@ -249,18 +249,7 @@ fn erase_leaves_no_bytes_in_the_database_file_or_its_wal() {
     let path = dir.path().join("trail.db");
     let (trail, _) = open_people(Storage::File(path.clone()));
     populate(&trail);
-    trail
-        .privacy()
-        .erase(
-            "ann",
-            &EraseOptions {
-                reason: "user request".into(),
-                actor: None,
-                vacuum: None,
-            },
-        )
-        .now()
-        .unwrap();
+    erase_ann(&trail);
     for file in ["trail.db", "trail.db-wal", "trail.db-journal"] {
         let Ok(bytes) = std::fs::read(dir.path().join(file)) else {
             continue;
@@ -367,20 +356,25 @@ fn every_table_with_a_subject_column_is_covered_by_export_and_erasure() {
     }
 }
 
-/// Erases `ann` with the default options.
-fn erase_ann(trail: &UserTrail) -> EraseReport {
+/// Erases `subject` with `vacuum` (default options otherwise).
+fn erase_with(trail: &UserTrail, subject: &str, vacuum: Option<bool>) -> EraseReport {
     trail
         .privacy()
         .erase(
-            "ann",
+            subject,
             &EraseOptions {
                 reason: "user request".into(),
                 actor: None,
-                vacuum: None,
+                vacuum,
             },
         )
         .now()
         .unwrap()
+}
+
+/// Erases `ann` with the default options.
+fn erase_ann(trail: &UserTrail) -> EraseReport {
+    erase_with(trail, "ann", None)
 }
 
 /// After `populate` + `populate_at_scale` and erasing `ann`: no trace of
@@ -515,31 +509,9 @@ fn a_database_from_before_scrubbing_is_rewritten_once_by_erasure() {
         .unwrap();
     assert_eq!(flag, "0", "migration 9 marks older pages as not scrubbed");
     assert!(erase_ann(&upgraded).vacuumed, "the first erasure rewrites");
-    let second = upgraded
-        .privacy()
-        .erase(
-            "bob",
-            &EraseOptions {
-                reason: "user request".into(),
-                actor: None,
-                vacuum: None,
-            },
-        )
-        .now()
-        .unwrap();
+    let second = erase_with(&upgraded, "bob", None);
     assert!(!second.vacuumed, "after one rewrite, deletion is enough");
-    // `vacuum: true` still rewrites, `false` never does.
-    let forced = upgraded
-        .privacy()
-        .erase(
-            "nobody",
-            &EraseOptions {
-                reason: "x".into(),
-                actor: None,
-                vacuum: Some(true),
-            },
-        )
-        .now()
-        .unwrap();
+    // `vacuum: true` still rewrites.
+    let forced = erase_with(&upgraded, "nobody", Some(true));
     assert!(forced.vacuumed);
 }
