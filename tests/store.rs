@@ -297,3 +297,17 @@ fn event_ids_move_from_text_to_bytes_keeping_their_value() {
         TrackStatus::Duplicate
     );
 }
+
+/// A VFS the host never registered is refused with a typed error before
+/// anything is opened, as is a name SQLite could not take.
+#[test]
+fn an_unregistered_or_malformed_vfs_is_refused() {
+    let vfs = |name: &str| Storage::Vfs {
+        name: "trail.db".into(),
+        vfs: name.into(),
+    };
+    assert_eq!(code(open(vfs("no-such-vfs"))), "UNSUPPORTED");
+    assert_eq!(code(open(vfs("no-such-vfs"))), "UNSUPPORTED", "and again");
+    assert_eq!(code(open(vfs("bad\0name"))), "INVALID_INPUT");
+    assert_eq!(code(open(vfs(""))), "INVALID_INPUT");
+}
