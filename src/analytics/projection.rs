@@ -16,7 +16,10 @@
 //! a pipeline's dedupe), and a query that sees the count moved, or fewer
 //! rows than before, rebuilds. Inserts are found by id: rows above the
 //! highest id read. A transaction rolled back after a delete only costs a
-//! rebuild.
+//! rebuild. (SQLite skips the hook for a `DELETE` without `WHERE`, its
+//! truncate optimisation; the engine never issues one, and a table emptied
+//! that way shows as fewer rows than read, which rebuilds too unless more
+//! were added since.)
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
