@@ -7,8 +7,7 @@ use super::query::{bounded, Query};
 use super::scan::{FastMap, Need, Row};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
-use crate::kernel::stats::median;
-use crate::kernel::stats::Total;
+use crate::kernel::stats::{median, Total};
 
 /// Whether other events may come between steps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -7,8 +7,7 @@ use super::query::{bounded, Query};
 use super::scan::{max_rate_weights, FastMap, Need};
 use super::Analytics;
 use crate::error::Result;
-use crate::kernel::stats::Total;
-use crate::kernel::stats::{median, percentile};
+use crate::kernel::stats::{median, percentile, Total};
 
 /// Time on page is capped at this: a longer gap means the visitor left.
 pub const TIME_ON_PAGE_CAP_MS: i64 = 30 * 60_000;

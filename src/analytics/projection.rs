@@ -59,10 +59,6 @@ struct State {
     strings: Interner,
 }
 
-/// The columns a projection row is read from, and the rows' order.
-const COLUMNS: &str = "id, ts, user_key, session_id, name, \
-     CASE WHEN type = 'page' THEN COALESCE(path, url) END, sample_rate, device IS 'bot'";
-
 impl Projection {
     /// Installs the hook that tells the projection about changed events on
     /// `conn`, the engine's connection (the only one that writes it).
@@ -170,22 +166,22 @@ fn read_after(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
         s.rows.reserve_exact(most);
     }
     let sql = format!(
-        "SELECT {} FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id",
-        COLUMNS.replace("user_key", USER_KEY)
+        "SELECT ts, {USER_KEY}, session_id, name, CASE WHEN type = 'page' THEN COALESCE(path, url) END, \
+         sample_rate, device IS 'bot' FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id"
     );
     let start = s.rows.len();
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut it = stmt.query([s.max_id, upto])?;
     while let Some(r) = it.next()? {
         let row = Row {
-            ts: r.get(1)?,
-            user: s.strings.number(r.get_ref(2)?),
-            session: s.strings.number(r.get_ref(3)?),
-            name: s.strings.intern(r.get_ref(4)?),
-            page: s.strings.intern(r.get_ref(5)?),
+            ts: r.get(0)?,
+            user: s.strings.number(r.get_ref(1)?),
+            session: s.strings.number(r.get_ref(2)?),
+            name: s.strings.intern(r.get_ref(3)?),
+            page: s.strings.intern(r.get_ref(4)?),
             extra: 0,
-            rate: r.get(6)?,
-            bot: r.get(7)?,
+            rate: r.get(5)?,
+            bot: r.get(6)?,
         };
         s.rows.push(row);
     }

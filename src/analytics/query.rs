@@ -133,7 +133,7 @@ impl Resolved {
     /// True when no filter narrows the events but the default one that
     /// leaves bots out (the rollups, which count no bots, answer then).
     pub fn unfiltered(&self) -> bool {
-        self.bots_left_out && self.conds.len() == 1
+        self.bots_left_out && self.only_bots_filter()
     }
 
     /// True when the only filter is the default one that leaves bots out,
