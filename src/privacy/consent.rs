@@ -121,7 +121,7 @@ impl Privacy<'_> {
         })?;
         // No rewrite (see `EraseOptions::vacuum`), but the log's copies of
         // the pages as they were go.
-        super::erase::scrub(self.conn, Some(false))?;
+        crate::store::scrub::after_delete(self.conn, Some(false))?;
         Ok((status, counts))
     }
 

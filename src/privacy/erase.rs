@@ -196,7 +196,7 @@ impl Privacy<'_> {
         let local_ids = Scope::resolve(self.conn, subject)?.ids;
         let shared = self.erase_shared(subject, &local_ids).await?;
         let report = self.in_tx(|tx| self.erase_in(tx, subject, options, actor, shared))?;
-        let vacuumed = scrub(self.conn, options.vacuum)?;
+        let vacuumed = store::scrub::after_delete(self.conn, options.vacuum)?;
         Ok(EraseReport { vacuumed, ..report })
     }
 
@@ -248,14 +248,14 @@ impl Privacy<'_> {
     /// [`crate::store::scrub`]), which it then marks clean; otherwise it
     /// only gives free pages back to the file system.
     pub fn vacuum(&self) -> Result<()> {
-        scrub(self.conn, Some(true)).map(|_| ())
+        store::scrub::after_delete(self.conn, Some(true)).map(|_| ())
     }
 
     /// Makes sure what an erasure deleted in `tx` leaves no bytes, after its
     /// commit: for a pipeline partition, which erases inside its own
     /// transaction. Rewrites the database only if it needs it.
     pub fn scrub_after_erase(&self) -> Result<()> {
-        scrub(self.conn, None).map(|_| ())
+        store::scrub::after_delete(self.conn, None).map(|_| ())
     }
 
     /// Replaces `subject` and its linked anonymous ids by random,
@@ -326,7 +326,7 @@ impl Privacy<'_> {
                 vacuumed: false,
             })
         })?;
-        let vacuumed = scrub(self.conn, options.vacuum)?;
+        let vacuumed = store::scrub::after_delete(self.conn, options.vacuum)?;
         Ok(AnonymizeReport { vacuumed, ..report })
     }
 
@@ -444,48 +444,4 @@ fn strip_events(conn: &Connection, scope: &Scope, registry: &Registry) -> Result
         }
     }
     Ok(())
-}
-
-/// Makes sure deleted content is gone from the files, returning whether
-/// the database was rewritten: with `vacuum: Some(true)`, or by default when
-/// its pages are not all scrubbed ([`store::scrub::is_clean`]), a rewrite,
-/// after which it is marked clean; then the log, which still holds the pages
-/// as they were before the deletion, is emptied: a write-ahead log is
-/// checkpointed (through the scrubbing shim) and truncated, a rollback
-/// journal truncated.
-pub(crate) fn scrub(conn: &Connection, vacuum: Option<bool>) -> Result<bool> {
-    let vacuum = match vacuum {
-        Some(v) => v,
-        None => !store::scrub::is_clean(conn)?,
-    };
-    if vacuum {
-        conn.execute_batch("VACUUM")?;
-        store::scrub::mark_clean(conn)?;
-    }
-    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
-    match mode.to_ascii_lowercase().as_str() {
-        "wal" => {
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        }
-        "delete" | "persist" | "truncate" => {
-            // Under the exclusive lock a rollback journal outlives its
-            // transaction (SQLite zeroes its header instead of deleting
-            // it), and still holds the pages as they were before the
-            // erasure. A journal size limit of 0 truncates it at the end of
-            // the next transaction that writes: one that changes nothing.
-            let limit: i64 = conn.pragma_query_value(None, "journal_size_limit", |r| r.get(0))?;
-            conn.pragma_update(None, "journal_size_limit", 0)?;
-            let emptied = conn.execute_batch(
-                "BEGIN IMMEDIATE; INSERT INTO meta (key, value) VALUES ('journal_emptied', '1'); \
-                 DELETE FROM meta WHERE key = 'journal_emptied'; COMMIT;",
-            );
-            if emptied.is_err() && !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            conn.pragma_update(None, "journal_size_limit", limit)?;
-            emptied?;
-        }
-        _ => {}
-    }
-    Ok(vacuum)
 }

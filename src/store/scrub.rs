@@ -11,6 +11,9 @@
 //! of every free block), leaving everything SQLite reads unchanged; the
 //! storage shim ([`super::shim`]) applies it to every page written to a
 //! database file, and export applies it to the image it returns.
+//! [`after_delete`] is what a deletion that must leave no bytes (erasure)
+//! does after its commit: rewrite the database only if it holds pages from
+//! before scrubbing, and empty the log.
 //!
 //! Format reference: <https://www.sqlite.org/fileformat2.html#b_tree_pages>.
 
@@ -124,6 +127,51 @@ pub fn is_clean(conn: &Connection) -> Result<bool> {
         .optional()?;
     let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
     Ok(marked.as_deref() == Some("1") && (pages as u64) < MAX_PAGES)
+}
+
+/// After rows were deleted and committed, makes sure they are gone from the
+/// files (erasure, withdrawal with erase), returning whether
+/// the database was rewritten: with `vacuum: Some(true)`, or by default when
+/// its pages are not all scrubbed ([`is_clean`]), a rewrite,
+/// after which it is marked clean; then the log, which still holds the pages
+/// as they were before the deletion, is emptied: a write-ahead log is
+/// checkpointed (through the scrubbing shim) and truncated, a rollback
+/// journal truncated.
+pub fn after_delete(conn: &Connection, vacuum: Option<bool>) -> Result<bool> {
+    let vacuum = match vacuum {
+        Some(v) => v,
+        None => !is_clean(conn)?,
+    };
+    if vacuum {
+        conn.execute_batch("VACUUM")?;
+        mark_clean(conn)?;
+    }
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+    match mode.to_ascii_lowercase().as_str() {
+        "wal" => {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        "delete" | "persist" | "truncate" => {
+            // Under the exclusive lock a rollback journal outlives its
+            // transaction (SQLite zeroes its header instead of deleting
+            // it), and still holds the pages as they were before the
+            // erasure. A journal size limit of 0 truncates it at the end of
+            // the next transaction that writes: one that changes nothing.
+            let limit: i64 = conn.pragma_query_value(None, "journal_size_limit", |r| r.get(0))?;
+            conn.pragma_update(None, "journal_size_limit", 0)?;
+            let emptied = conn.execute_batch(
+                "BEGIN IMMEDIATE; INSERT INTO meta (key, value) VALUES ('journal_emptied', '1'); \
+                 DELETE FROM meta WHERE key = 'journal_emptied'; COMMIT;",
+            );
+            if emptied.is_err() && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            conn.pragma_update(None, "journal_size_limit", limit)?;
+            emptied?;
+        }
+        _ => {}
+    }
+    Ok(vacuum)
 }
 
 #[cfg(test)]
