@@ -1,11 +1,11 @@
 //! The events kept in memory beside SQLite, in the compact form the metrics
-//! walk ([`Row`]): built by the first query that can use it, appended with
+//! walk (`scan::Row`): built by the first query that can use it, appended with
 //! the events stored since at each later query, and rebuilt after any event
 //! was changed or deleted. Scans of unfiltered queries (the dashboards'
 //! summary, top pages, funnels, paths, session durations) then read memory
 //! instead of decoding every SQLite record again.
 //!
-//! What it costs: 40 bytes per event (a [`Row`], checked at compile time),
+//! What it costs: 40 bytes per event (a `scan::Row`, checked at compile time),
 //! the numbering of users and sessions (about 16 bytes per distinct one),
 //! and spare capacity after appends (up to as much again; a first read
 //! allocates exactly). Beyond [`MAX_ROWS`] events it is dropped and queries

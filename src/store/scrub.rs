@@ -9,7 +9,7 @@
 //! copies of cells that moved to a sibling page stay there, and survive the
 //! later deletion of the cell itself. [`page`] zeroes that gap (and the body
 //! of every free block), leaving everything SQLite reads unchanged; the
-//! storage shim ([`super::shim`]) applies it to every page written to a
+//! storage shim (`store::shim`) applies it to every page written to a
 //! database file, and export applies it to the image it returns.
 //! [`after_delete`] is what a deletion that must leave no bytes (erasure)
 //! does after its commit: rewrite the database only if it holds pages from

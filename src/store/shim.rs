@@ -38,20 +38,16 @@ struct ShimFile {
 /// Where the wrapped file struct starts inside a [`ShimFile`] allocation.
 const REAL_OFFSET: usize = std::mem::size_of::<ShimFile>().next_multiple_of(16);
 
-/// The shims registered so far, by the name of the VFS they wrap (`""` for
-/// the default one), as the name SQLite knows them by. Registered once each
-/// and kept for the life of the process, as SQLite requires.
+/// The VFSs wrapped so far (by their own name, so that the default VFS and
+/// the same VFS named are wrapped once), each with the name its shim is
+/// registered under. Kept for the life of the process, as SQLite requires.
 static SHIMS: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
 
 /// Registers (once) a shim over the VFS named `inner`, or over the default
 /// VFS when `None`, and returns the name to open databases with.
 pub fn wrap(inner: Option<&str>) -> Result<String> {
-    let key = inner.unwrap_or("").to_owned();
     let mut shims = SHIMS.lock().unwrap_or_else(|e| e.into_inner());
     let shims = shims.get_or_insert_with(HashMap::new);
-    if let Some(name) = shims.get(&key) {
-        return Ok(name.clone());
-    }
     let unsupported =
         |what: String| -> crate::error::Error { StoreError::Unsupported { what }.into() };
     let c_inner = inner
@@ -62,13 +58,17 @@ pub fn wrap(inner: Option<&str>) -> Result<String> {
     let real =
         unsafe { ffi::sqlite3_vfs_find(c_inner.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())) };
     if real.is_null() {
-        return Err(unsupported(format!("no VFS named {key:?} is registered")));
+        let named = inner.unwrap_or("(default)");
+        return Err(unsupported(format!("no VFS named {named:?} is registered")));
     }
     // SAFETY: SQLite keeps registered VFSs alive and unmoved.
     let real_vfs = unsafe { &*real };
     let real_name = unsafe { CStr::from_ptr(real_vfs.zName) }
         .to_string_lossy()
         .into_owned();
+    if let Some(name) = shims.get(&real_name) {
+        return Ok(name.clone());
+    }
     let name = format!("usertrail-scrub/{real_name}");
     let c_name =
         CString::new(name.clone()).map_err(|_| unsupported("a VFS name with NUL".into()))?;
@@ -111,7 +111,7 @@ pub fn wrap(inner: Option<&str>) -> Result<String> {
             "registering the scrubbing VFS failed ({rc})"
         )));
     }
-    shims.insert(key, name.clone());
+    shims.insert(real_name, name.clone());
     Ok(name)
 }
 
