@@ -29,6 +29,16 @@ use crate::error::Result;
 /// and erasure rewrites it instead.
 pub const MAX_PAGES: u64 = 1 << 25;
 
+/// Whether a database whose first bytes are `header` (page 1, as SQLite
+/// writes it first in every commit and checkpoint, before any page it
+/// allocated) has [`MAX_PAGES`] or more pages by the size it records, so
+/// that its pages can no longer be told apart by their first byte. `None`
+/// when `header` is too short to say.
+pub fn too_big(header: &[u8]) -> Option<bool> {
+    let size = header.get(28..32)?;
+    Some(u64::from(u32::from_be_bytes(size.try_into().ok()?)) >= MAX_PAGES)
+}
+
 /// Reads a big-endian u16 at `at`.
 fn u16_at(p: &[u8], at: usize) -> usize {
     usize::from(u16::from_be_bytes([p[at], p[at + 1]]))
@@ -94,7 +104,7 @@ pub fn image(bytes: &mut [u8]) {
     if page_size < 512 || !bytes.len().is_multiple_of(page_size) {
         return;
     }
-    if (bytes.len() / page_size) as u64 >= MAX_PAGES {
+    if (bytes.len() / page_size) as u64 >= MAX_PAGES || too_big(bytes) == Some(true) {
         return;
     }
     for (i, p) in bytes.chunks_exact_mut(page_size).enumerate() {
@@ -234,6 +244,16 @@ mod tests {
         assert!(p[3004..3016].iter().all(|&b| b == 0xAA));
         // Too short to be a page.
         assert!(!page(&mut [13u8; 100], false));
+    }
+
+    #[test]
+    fn a_database_too_big_to_tell_pages_apart_is_seen_in_its_header() {
+        let mut header = vec![0u8; 100];
+        header[28..32].copy_from_slice(&((MAX_PAGES - 1) as u32).to_be_bytes());
+        assert_eq!(too_big(&header), Some(false));
+        header[28..32].copy_from_slice(&(MAX_PAGES as u32).to_be_bytes());
+        assert_eq!(too_big(&header), Some(true));
+        assert_eq!(too_big(&header[..20]), None);
     }
 
     #[test]

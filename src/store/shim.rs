@@ -28,11 +28,17 @@ struct ShimVfs {
 }
 
 /// An open file: SQLite's file struct first, then whether it is a main
-/// database, then (at [`REAL_OFFSET`]) the wrapped VFS's own file struct.
+/// database and whether it is too big to scrub, then (at [`REAL_OFFSET`])
+/// the wrapped VFS's own file struct.
 #[repr(C)]
 struct ShimFile {
     base: ffi::sqlite3_file,
     main_db: bool,
+    /// The database has [`scrub::MAX_PAGES`] pages or more (by page 1's
+    /// header, read and written before any other page): an overflow or
+    /// freelist page could then start with a page number whose first byte
+    /// looks like a b-tree page's, so nothing is scrubbed.
+    too_big: bool,
 }
 
 /// Where the wrapped file struct starts inside a [`ShimFile`] allocation.
@@ -136,6 +142,7 @@ unsafe extern "C" fn x_open(
     let shim = file.cast::<ShimFile>();
     (*shim).base.pMethods = std::ptr::null();
     (*shim).main_db = flags & ffi::SQLITE_OPEN_MAIN_DB != 0;
+    (*shim).too_big = false;
     let Some(open) = (*inner).xOpen else {
         return ffi::SQLITE_CANTOPEN;
     };
@@ -247,7 +254,29 @@ unsafe extern "C" fn x_read(
     n: c_int,
     at: ffi::sqlite3_int64,
 ) -> c_int {
-    pass_file!(file, xRead, ffi::SQLITE_IOERR_READ, buf, n, at)
+    let rc = pass_file!(file, xRead, ffi::SQLITE_IOERR_READ, buf, n, at);
+    if rc == ffi::SQLITE_OK {
+        note_size(file, buf, n, at);
+    }
+    rc
+}
+
+/// Keeps [`ShimFile::too_big`] up to date from page 1's header, when `buf`
+/// (`n` bytes at `at`) holds it.
+unsafe fn note_size(
+    file: *mut ffi::sqlite3_file,
+    buf: *const c_void,
+    n: c_int,
+    at: ffi::sqlite3_int64,
+) {
+    let shim = file.cast::<ShimFile>();
+    if !(*shim).main_db || at != 0 || n <= 0 {
+        return;
+    }
+    let header = std::slice::from_raw_parts(buf.cast::<u8>(), n as usize);
+    if let Some(big) = scrub::too_big(header) {
+        (*shim).too_big = big;
+    }
 }
 
 thread_local! {
@@ -256,7 +285,8 @@ thread_local! {
 }
 
 /// Whether a write of `n` bytes at `at` is one whole page that may be
-/// scrubbed: SQLite writes a main database one page at a time.
+/// scrubbed: SQLite writes a main database one page at a time (and the
+/// page's number is below the limit, for a file whose header was not read).
 fn whole_page(n: c_int, at: ffi::sqlite3_int64) -> bool {
     let Ok(n) = u64::try_from(n) else {
         return false;
@@ -273,7 +303,9 @@ unsafe extern "C" fn x_write(
     n: c_int,
     at: ffi::sqlite3_int64,
 ) -> c_int {
-    if !(*file.cast::<ShimFile>()).main_db || !whole_page(n, at) {
+    note_size(file, buf, n, at);
+    let shim = file.cast::<ShimFile>();
+    if !(*shim).main_db || (*shim).too_big || !whole_page(n, at) {
         return pass_file!(file, xWrite, ffi::SQLITE_IOERR_WRITE, buf, n, at);
     }
     SCRATCH.with(|s| {
