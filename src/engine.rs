@@ -121,6 +121,8 @@ pub struct UserTrail {
     shared: Option<Remote>,
     /// The shared store's subject-hash salt, read on first use.
     shared_salt: RefCell<Option<String>>,
+    /// This engine's part in the shared store's rights log.
+    rights: crate::privacy::RightsState,
     /// The events in memory for analytics' scans, kept current by a hook on
     /// the connection.
     projection: crate::analytics::projection::Projection,
@@ -150,7 +152,21 @@ impl UserTrail {
         options.sessions.validate()?;
         options.tracking.validate()?;
         options.privacy.validate()?;
+        let label = match &options.storage {
+            Storage::Memory => "memory".to_owned(),
+            Storage::Bytes(_) => "bytes".to_owned(),
+            Storage::File(path) => path
+                .file_name()
+                .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned()),
+            Storage::Vfs { name, .. } => name.rsplit('/').next().unwrap_or(name).to_owned(),
+        };
         let store = Store::open(options.storage, &options.store, clock.now_ms())?;
+        let durable = store.medium() != crate::store::Medium::Memory;
+        let rights = crate::privacy::RightsState::new(
+            durable,
+            label.chars().take(64).collect(),
+            options.tracking.pipeline.partitions,
+        );
         let mut trail = Self {
             store,
             clock,
@@ -164,6 +180,7 @@ impl UserTrail {
             pref_defaults: RefCell::new(None),
             shared: options.shared,
             shared_salt: RefCell::new(None),
+            rights,
             projection: Default::default(),
         };
         trail.projection.watch(trail.store.conn_mut())?;
@@ -198,7 +215,7 @@ impl UserTrail {
         )
         .with_moves(self);
         match &self.shared {
-            Some(remote) => privacy.with_shared(remote, &self.shared_salt),
+            Some(remote) => privacy.with_shared(remote, &self.shared_salt, &self.rights),
             None => privacy,
         }
     }
@@ -457,35 +474,44 @@ impl UserTrail {
     async fn record_change(&self, change: &Change<'_>) -> Result<()> {
         use serde_json::json;
         // Audited: who logged in, which device was signed out, logouts
-        // everywhere. Never a token.
-        let audit = match change {
+        // everywhere. Never a token; session ids are personal details,
+        // cleared when the user is erased.
+        let privacy = self.privacy();
+        match change {
             Change::LoggedIn {
                 user_id,
                 session_id,
                 replaced,
-            } => Some((
-                "sessions.login",
-                *user_id,
-                json!({ "sessionId": session_id, "replacedSession": replaced }),
-            )),
+            } => {
+                privacy.record_audit_personal(
+                    "host",
+                    "sessions.login",
+                    user_id,
+                    &json!({}),
+                    &json!({ "sessionId": session_id, "replacedSession": replaced }),
+                )?;
+            }
             Change::SignedOut {
                 user_id,
                 session_id,
-            } => Some((
-                "sessions.destroy_by_session_id",
-                *user_id,
-                json!({ "sessionId": session_id }),
-            )),
-            Change::LoggedOutEverywhere { user_id, count } => Some((
-                "sessions.destroy_all",
-                *user_id,
-                json!({ "sessions": count }),
-            )),
-            Change::LoggedOut { .. } | Change::Expired { .. } => None,
-        };
-        if let Some((action, user, details)) = audit {
-            self.privacy()
-                .record_audit("host", action, Some(user), &details)?;
+            } => {
+                privacy.record_audit_personal(
+                    "host",
+                    "sessions.destroy_by_session_id",
+                    user_id,
+                    &json!({}),
+                    &json!({ "sessionId": session_id }),
+                )?;
+            }
+            Change::LoggedOutEverywhere { user_id, count } => {
+                privacy.record_audit(
+                    "host",
+                    "sessions.destroy_all",
+                    Some(user_id),
+                    &json!({ "sessions": count }),
+                )?;
+            }
+            Change::LoggedOut { .. } | Change::Expired { .. } => {}
         }
         if self.tracking.session_events {
             // Analytics, best effort: the session change has happened

@@ -46,6 +46,7 @@ fn anonymize_keeps_aggregates_and_unlinks_the_person() {
     let report = trail
         .privacy()
         .anonymize("ann", &AnonymizeOptions::default())
+        .now()
         .unwrap();
     assert_eq!(report.ids, 2);
     assert_eq!(
@@ -89,9 +90,12 @@ fn rectify_renames_everywhere_and_the_trail_follows() {
                 user_id: "ann-marie".into(),
                 reason: Some("typo".into()),
                 actor: None,
+                wait_ms: None,
             },
         )
-        .unwrap();
+        .now()
+        .unwrap()
+        .counts;
     assert_eq!(counts["events"], events);
     assert_eq!(
         count(&trail, "SELECT count(*) FROM events WHERE user_id = 'ann'"),
@@ -123,23 +127,29 @@ fn rectify_renames_everywhere_and_the_trail_follows() {
     assert_eq!(export.counts["consent_ledger"], 1);
     assert!(export.counts["audit_log"] >= 2);
     assert_eq!(
-        err_code(p.rectify(
-            "bob",
-            &RectifyOptions {
-                user_id: "bob".into(),
-                ..RectifyOptions::default()
-            }
-        )),
+        err_code(
+            p.rectify(
+                "bob",
+                &RectifyOptions {
+                    user_id: "bob".into(),
+                    ..RectifyOptions::default()
+                }
+            )
+            .now()
+        ),
         "INVALID_INPUT"
     );
     assert_eq!(
-        err_code(p.rectify(
-            "bob",
-            &RectifyOptions {
-                user_id: "".into(),
-                ..RectifyOptions::default()
-            }
-        )),
+        err_code(
+            p.rectify(
+                "bob",
+                &RectifyOptions {
+                    user_id: "".into(),
+                    ..RectifyOptions::default()
+                }
+            )
+            .now()
+        ),
         "INVALID_INPUT"
     );
     // Erasing the new name clears the ledger row recorded under the old one.
@@ -149,6 +159,7 @@ fn rectify_renames_everywhere_and_the_trail_follows() {
             reason: "request".into(),
             actor: None,
             vacuum: None,
+            wait_ms: None,
         },
     )
     .now()

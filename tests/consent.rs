@@ -75,7 +75,9 @@ fn status_follows_grants_and_withdrawals_and_asks_again_after_a_policy_bump() {
     assert!(s.decided && s.purposes["analytics"].granted && s.purposes["marketing"].granted);
     assert_eq!(s.purposes["analytics"].policy_version.as_deref(), Some("1"));
     clock.advance(1000);
-    let (s, erased) = p
+    let usertrail::privacy::Withdrawal {
+        status: s, erased, ..
+    } = p
         .withdraw("ann", &withdraw(&["marketing"], false))
         .now()
         .unwrap();
@@ -302,10 +304,11 @@ fn withdrawing_with_erase_deletes_what_the_purpose_collected() {
         t.track(page(Some("ann"), None)).unwrap();
     }
     t.track(page(Some("bob"), None)).unwrap();
-    let (_, counts) = p
+    let counts = p
         .withdraw("ann", &withdraw(&["analytics"], true))
         .now()
-        .unwrap();
+        .unwrap()
+        .erased;
     assert_eq!(counts["events"], 3);
     assert_eq!(counts["rollup_user_hours"], 1);
     assert_eq!(
@@ -387,10 +390,11 @@ fn personalization_gates_preferences_and_experiments() {
         .now()
         .unwrap();
     assert_eq!(ex.assign("buy_button", "ann").unwrap(), "green");
-    let (_, counts) = p
+    let counts = p
         .withdraw("ann", &withdraw(&["personalization"], true))
         .now()
-        .unwrap();
+        .unwrap()
+        .erased;
     assert_eq!(counts["experiment_assignments"], 1);
     assert_eq!(counts["prefs"], 1);
     assert_eq!(

@@ -174,6 +174,7 @@ fn erase_leaves_no_bytes_of_the_subject_and_keeps_everyone_else() {
                 reason: "user request".into(),
                 actor: Some("dpo".into()),
                 vacuum: None,
+                wait_ms: None,
             },
         )
         .now()
@@ -270,6 +271,7 @@ fn bad_requests_are_refused_and_change_nothing() {
             reason: reason.into(),
             actor: None,
             vacuum: None,
+            wait_ms: None,
         };
         assert_eq!(err_code(p.erase("", &erase("x")).now()), "INVALID_INPUT");
         assert_eq!(err_code(p.erase("ann", &erase("")).now()), "INVALID_INPUT");
@@ -282,7 +284,7 @@ fn bad_requests_are_refused_and_change_nothing() {
             "INVALID_INPUT"
         );
         assert_eq!(
-            err_code(p.anonymize("", &AnonymizeOptions::default())),
+            err_code(p.anonymize("", &AnonymizeOptions::default()).now()),
             "INVALID_INPUT"
         );
         assert_eq!(
@@ -309,6 +311,7 @@ fn bad_requests_are_refused_and_change_nothing() {
         reason: reason.into(),
         actor: None,
         vacuum: None,
+        wait_ms: None,
     };
     // SQL-looking subjects are only names: erasing one touches nobody.
     let report = trail
@@ -366,6 +369,7 @@ fn erase_with(trail: &UserTrail, subject: &str, vacuum: Option<bool>) -> EraseRe
                 reason: "user request".into(),
                 actor: None,
                 vacuum,
+                wait_ms: None,
             },
         )
         .now()
@@ -493,7 +497,8 @@ fn a_database_from_before_scrubbing_is_rewritten_once_by_erasure() {
         .unwrap();
     old.execute_batch(
         "DELETE FROM meta WHERE key = 'pages_scrubbed'; \
-         DROP INDEX consent_ledger_by_subject_hash; PRAGMA user_version = 8",
+         DROP INDEX consent_ledger_by_subject_hash; ALTER TABLE audit_log DROP COLUMN personal; \
+         DROP TABLE rights_tombstones; PRAGMA user_version = 8",
     )
     .unwrap();
     let image = old.serialize(rusqlite::MAIN_DB).unwrap().to_vec();

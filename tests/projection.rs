@@ -146,6 +146,7 @@ fn the_projection_answers_as_sqlite_does_through_every_change() {
     trail
         .privacy()
         .anonymize("cy", &AnonymizeOptions::default())
+        .now()
         .unwrap();
     same(&trail, "anonymized");
     trail
@@ -157,6 +158,7 @@ fn the_projection_answers_as_sqlite_does_through_every_change() {
                 ..RectifyOptions::default()
             },
         )
+        .now()
         .unwrap();
     same(&trail, "rectified");
     // More after the changes, then time passes.

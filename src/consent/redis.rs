@@ -9,8 +9,12 @@
 //!   hash-chained to the one before it (SHA-256, or HMAC-SHA-256 under the
 //!   engine's chain key), as the engine's own ledger is, one chain per
 //!   subject so that an append is one atomic script;
-//! - `P:{S}:l`: a set, the anonymous ids `identify` linked to the subject,
-//!   for export and erasure.
+//! - `P:{S}:l`: a set, the ids linked to the subject: the anonymous ids
+//!   `identify` linked to it and the names it had before a rectification,
+//!   for gating, export and erasure;
+//! - `P:{S}:u`: for an anonymous id (or an old name), the user it is
+//!   linked to: the other direction of the link, so that a gate asked
+//!   about the anonymous id reads its user's decisions too.
 //!
 //! An append names the head it links to; if another process appended
 //! first, the engine links again and retries. Subject hashes use one salt
@@ -45,6 +49,10 @@ static MERGE: Script = script!("merge");
 static ERASE: Script = script!("erase");
 static SALT: Script = script!("salt");
 static LINKS: Script = script!("links");
+static HEAD: Script = script!("head");
+static GATE: Script = script!("gate");
+static LINK_USER: Script = script!("link_user");
+static UNLINK: Script = script!("unlink");
 
 /// Attempts at appending while other processes append for the subject.
 const APPEND_ATTEMPTS: usize = 64;
@@ -236,6 +244,11 @@ impl<'a> RedisConsent<'a> {
         )
     }
 
+    /// The key holding the user `subject` (an anonymous id) is linked to.
+    fn user_key(&self, subject: &str) -> String {
+        self.remote.key(&subject_slot(subject), "u")
+    }
+
     /// The store's salt for subject hashes, made by the first process that
     /// needs one.
     pub async fn salt(&self) -> Result<String> {
@@ -360,8 +373,11 @@ impl<'a> RedisConsent<'a> {
         .into())
     }
 
+    /// The head of `subject`'s ledger: one field, however long the ledger.
     async fn head(&self, subject: &str) -> Result<Mark> {
-        Ok(self.read_ledger(subject).await?.0)
+        let (state, _, _) = self.keys(subject);
+        let reply = self.remote.run(&HEAD, vec![state], vec![]).await?;
+        parse_head(reply.text()?)
     }
 
     async fn read_ledger(&self, subject: &str) -> Result<(Mark, Vec<SharedEntry>)> {
@@ -459,10 +475,18 @@ impl<'a> RedisConsent<'a> {
         })
     }
 
-    /// After `identify(anonymous_id, user_id)`: the anonymous id's
-    /// decisions count for the user where newer than the user's own, and
-    /// the link is kept for export and erasure. Two round trips.
+    /// After `identify(anonymous_id, user_id)` (or a rectification of
+    /// `anonymous_id` to `user_id`): the anonymous id's decisions count for
+    /// the user where newer than the user's own, and the link is kept in
+    /// both directions, for gating, export and erasure. Three round trips.
     pub async fn merge(&self, anonymous_id: &str, user_id: &str) -> Result<u64> {
+        self.remote
+            .run(
+                &LINK_USER,
+                vec![self.user_key(anonymous_id)],
+                vec![user_id.to_owned()],
+            )
+            .await?;
         let theirs = self.decisions(anonymous_id).await?;
         let (state, _, links) = self.keys(user_id);
         let mut args = vec![anonymous_id.to_owned()];
@@ -478,11 +502,18 @@ impl<'a> RedisConsent<'a> {
         Ok(n.max(0) as u64)
     }
 
-    /// Erases `subject` from the store: its decisions and links go; its
-    /// ledger entries stay as proof, without the subject, IP and user agent
-    /// (their hashes still verify the chain). Returns the entries kept and
-    /// the anonymous ids that were linked to it (to erase too).
+    /// Erases `subject` from the store: its decisions and links go (the
+    /// link from its user's side too); its ledger entries stay as proof,
+    /// without the subject, IP and user agent (their hashes still verify
+    /// the chain). Returns the entries kept and the ids that were linked to
+    /// it (to erase too).
     pub async fn erase(&self, subject: &str) -> Result<(u64, Vec<String>)> {
+        if let Some(user) = self.user_of(subject).await? {
+            let (_, _, theirs) = self.keys(&user);
+            self.remote
+                .run(&UNLINK, vec![theirs], vec![subject.to_owned()])
+                .await?;
+        }
         let (state, ledger, links) = self.keys(subject);
         for _ in 0..APPEND_ATTEMPTS {
             let (head, entries) = self.read_ledger(subject).await?;
@@ -502,7 +533,12 @@ impl<'a> RedisConsent<'a> {
                 .remote
                 .run(
                     &ERASE,
-                    vec![state.clone(), ledger.clone(), links.clone()],
+                    vec![
+                        state.clone(),
+                        ledger.clone(),
+                        links.clone(),
+                        self.user_key(subject),
+                    ],
                     args,
                 )
                 .await?;
@@ -524,7 +560,47 @@ impl<'a> RedisConsent<'a> {
         .into())
     }
 
-    /// The anonymous ids linked to `subject`.
+    /// The user `subject` (an anonymous id, or a name before a
+    /// rectification) is linked to, if any.
+    pub async fn user_of(&self, subject: &str) -> Result<Option<String>> {
+        Ok(self.gate(subject).await?.1)
+    }
+
+    /// `subject`'s own decisions and the user it is linked to: one round
+    /// trip.
+    async fn gate(&self, subject: &str) -> Result<(Decisions, Option<String>)> {
+        let (state, _, _) = self.keys(subject);
+        let reply = self
+            .remote
+            .run(&GATE, vec![state, self.user_key(subject)], vec![])
+            .await?;
+        let both = reply.tuple(2)?;
+        Ok((
+            decisions_of(both[0].list()?)?,
+            both[1].opt_text()?.map(str::to_owned),
+        ))
+    }
+
+    /// The decisions that count for `subject`: its own and, for an
+    /// anonymous id linked to a user, the user's (per purpose, the latest
+    /// wins), as the engine's own database answers through its identity
+    /// links. One round trip, two for a linked id.
+    pub async fn effective(&self, subject: &str) -> Result<Decisions> {
+        let (mut own, user) = self.gate(subject).await?;
+        if let Some(user) = user.filter(|u| u != subject) {
+            for (purpose, theirs) in self.decisions(&user).await? {
+                let newer = own
+                    .get(&purpose)
+                    .is_none_or(|mine| (theirs.at, theirs.seq) > (mine.at, mine.seq));
+                if newer {
+                    own.insert(purpose, theirs);
+                }
+            }
+        }
+        Ok(own)
+    }
+
+    /// The ids linked to `subject`.
     pub async fn links(&self, subject: &str) -> Result<Vec<String>> {
         let (_, _, links) = self.keys(subject);
         let reply = self.remote.run(&LINKS, vec![links], vec![]).await?;
@@ -544,7 +620,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Fetches the decisions of each of `subjects`.
+    /// Fetches the decisions that count for each of `subjects`: its own
+    /// and, for an id linked to a user, the user's (see
+    /// [`RedisConsent::effective`]).
     pub async fn fetch<'s>(
         consent: &RedisConsent<'_>,
         subjects: impl IntoIterator<Item = &'s str>,
@@ -552,7 +630,7 @@ impl Snapshot {
         let mut by_subject = BTreeMap::new();
         for s in subjects {
             if !by_subject.contains_key(s) {
-                by_subject.insert(s.to_owned(), consent.decisions(s).await?);
+                by_subject.insert(s.to_owned(), consent.effective(s).await?);
             }
         }
         Ok(Self { by_subject })

@@ -37,6 +37,13 @@ pub enum PrivacyError {
         /// The format as given.
         format: String,
     },
+    /// No rights-log entry has that id (a receipt asked for). Code
+    /// `NOT_FOUND`.
+    #[error("the rights log has no entry {id:?}")]
+    UnknownReceipt {
+        /// The id as given.
+        id: String,
+    },
 }
 
 impl ErrorCode for PrivacyError {
@@ -46,6 +53,7 @@ impl ErrorCode for PrivacyError {
             Self::ConsentRequired { .. } => "CONSENT_REQUIRED",
             Self::ChainKeyMissing { .. } => "KEY_MISSING",
             Self::UnsupportedFormat { .. } => "UNSUPPORTED_FORMAT",
+            Self::UnknownReceipt { .. } => "NOT_FOUND",
         }
     }
 }

@@ -78,6 +78,14 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// The partition of `subject` among `partitions` in the analytics pipeline:
+/// a stable hash, the same in every engine, on every target, forever (a
+/// pipeline's data depends on it). In the kernel because privacy needs it
+/// too: pseudonyms are drawn in the partition of the id they replace.
+pub fn partition_of(subject: &str, partitions: u32) -> u32 {
+    (fnv1a(&[b"usertrail partition\0", subject.as_bytes()]) % u64::from(partitions.max(1))) as u32
+}
+
 /// FNV-1a, 64 bits, over length-delimited parts: stable across targets and
 /// releases, for sampling and assignment decisions (not for security).
 pub fn fnv1a(parts: &[&[u8]]) -> u64 {

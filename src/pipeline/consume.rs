@@ -53,6 +53,29 @@ pub struct Consumed {
 
 const START: &str = "0-0";
 
+/// When `id` was last erased, if it was: by the rights log (its hash under
+/// the store's salt) or by an erasure sent through the streams (its hash
+/// under this database's salt).
+fn tombstone(
+    conn: &rusqlite::Connection,
+    salt: &str,
+    store_salt: &str,
+    id: &str,
+) -> Result<Option<i64>> {
+    let local: Option<i64> = conn
+        .prepare_cached("SELECT erased_at FROM pipeline_tombstones WHERE subject_hash = ?1")?
+        .query_row([subject_hash::hash(salt, id)], |r| r.get(0))
+        .optional()?;
+    let shared: Option<i64> = if store_salt.is_empty() {
+        None
+    } else {
+        conn.prepare_cached("SELECT erased_at FROM rights_tombstones WHERE store_hash = ?1")?
+            .query_row([subject_hash::hash(store_salt, id)], |r| r.get(0))
+            .optional()?
+    };
+    Ok(local.max(shared))
+}
+
 fn meta_key(what: &str, partition: u32) -> String {
     format!("pipeline.{what}.p{partition}")
 }
@@ -116,6 +139,19 @@ impl Pipeline<'_> {
     pub async fn consume(&self, partition: u32, max: u32, trim: Trim) -> Result<Consumed> {
         self.check_partition(partition)?;
         let max = max.clamp(1, 10_000);
+        // The rights log first: an erasure recorded anywhere is applied here
+        // and leaves tombstones before the stream's events are read, so
+        // events of an erased id produced before it are dropped as they
+        // arrive.
+        let privacy = self.trail.privacy();
+        let followed = privacy.follow().await?;
+        let store_salt = match privacy.shared_consent() {
+            Some(c) => c.salt().await?,
+            None => String::new(),
+        };
+        for renamed in &followed.renamed {
+            self.move_renamed(partition, renamed).await?;
+        }
         let position = self.position(partition)?;
         let reply = self
             .remote
@@ -172,19 +208,23 @@ impl Pipeline<'_> {
                         .clone()
                         .or_else(|| e.anonymous_id.clone())
                         .unwrap_or_else(|| e.event_id.clone());
-                    let erased_at = match tombstones.get(&subject) {
-                        Some(t) => *t,
-                        None => {
-                            let t: Option<i64> = conn
-                                .prepare_cached(
-                                    "SELECT erased_at FROM pipeline_tombstones WHERE subject_hash = ?1",
-                                )?
-                                .query_row([subject_hash::hash(&salt, &subject)], |r| r.get(0))
-                                .optional()?;
-                            tombstones.insert(subject.clone(), t);
-                            t
-                        }
-                    };
+                    // Tombstones of the subject and of the anonymous id
+                    // the event carries (an id linked to an erased user).
+                    let mut erased_at: Option<i64> = None;
+                    for id in [Some(&subject), e.anonymous_id.as_ref()]
+                        .into_iter()
+                        .flatten()
+                    {
+                        let t = match tombstones.get(id) {
+                            Some(t) => *t,
+                            None => {
+                                let t = tombstone(conn, &salt, &store_salt, id)?;
+                                tombstones.insert(id.clone(), t);
+                                t
+                            }
+                        };
+                        erased_at = erased_at.max(t);
+                    }
                     if erased_at.is_some_and(|at| e.ts <= at) {
                         done.dropped += 1;
                         continue;
@@ -331,6 +371,32 @@ impl Pipeline<'_> {
             done.remaining = remaining.saturating_sub(trimmed.max(0) as u64);
         }
         Ok(done)
+    }
+
+    /// After a rectification applied here from the rights log: the renamed
+    /// user's events that this partition holds but that belong to another
+    /// partition now go there (same ids: a replay is a no-op), so that
+    /// every subject's events stay in one partition and merges stay exact.
+    async fn move_renamed(&self, partition: u32, user: &str) -> Result<()> {
+        let to = self.partition_of(user);
+        if to == partition {
+            return Ok(());
+        }
+        let events = self.trail.tracking().events_of_user(user)?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<(&str, String)> = events
+            .iter()
+            .map(|e| ("e", serde_json::to_string(e).unwrap_or_default()))
+            .collect();
+        self.append(to, &entries).await?;
+        let conn = self.trail.store().conn();
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM events WHERE user_id = ?1", [user])?;
+        tx.execute("DELETE FROM rollup_user_hours WHERE user_key = ?1", [user])?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// A snapshot of this partition's engine: its database (an SQLite file)

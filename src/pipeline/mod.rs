@@ -44,7 +44,7 @@ pub use collect::{batch_cap, check_batch, parse_body, CollectStatus, Collected, 
 pub use consume::{Consumed, Trim};
 
 use crate::error::{Error, Result};
-use crate::kernel::ids::fnv1a;
+use crate::privacy::EraseOptions;
 use crate::store::remote::{Remote, Script};
 use crate::tracking::PipelineConfig;
 use crate::UserTrail;
@@ -147,10 +147,13 @@ impl<'a> Pipeline<'a> {
     /// Sends an `identify` through the anonymous id's partition: its worker
     /// moves the anonymous id's events to the user's partition if that is
     /// another, and remembers the alias. Also links the two in this engine
-    /// (and in the shared store, as [`UserTrail::identify`] does).
+    /// and in the shared store, as [`UserTrail::identify`] does, so that
+    /// every gate follows the link and an erasure of the user reaches the
+    /// anonymous id everywhere.
     pub async fn identify(&self, anonymous_id: &str, user_id: &str) -> Result<()> {
         crate::kernel::text::check("anonymousId", anonymous_id, 256)?;
         crate::kernel::text::check("userId", user_id, 256)?;
+        self.trail.identify(anonymous_id, user_id).await?;
         let entry = Identify {
             anonymous_id: anonymous_id.to_owned(),
             user_id: user_id.to_owned(),
@@ -161,31 +164,24 @@ impl<'a> Pipeline<'a> {
             .await
     }
 
-    /// Sends an erasure of `subject` through every partition's stream, in
-    /// order with the events before it: each partition erases what it holds
-    /// of the subject (and the ids linked to it there) and drops its events
-    /// produced before now that arrive later. Returns the partitions told.
+    /// Erases `subject` everywhere: [`crate::privacy::Privacy::erase`] on
+    /// this engine, whose entry in the shared store's rights log every
+    /// partition applies before it reads its stream again (erasing what it
+    /// holds of the subject and the ids linked to it, and dropping their
+    /// events produced before the erasure that arrive later). Returns the
+    /// number of partitions.
     pub async fn erase(&self, subject: &str, reason: &str) -> Result<u32> {
-        crate::kernel::text::check("subject", subject, 256)?;
-        crate::kernel::text::check("reason", reason, 512)?;
-        let entry = Erase {
-            subject: subject.to_owned(),
-            at: self.trail.clock().now_ms(),
+        let options = EraseOptions {
             reason: reason.to_owned(),
+            actor: Some("pipeline".into()),
+            ..EraseOptions::default()
         };
-        let json = serde_json::to_string(&entry).unwrap_or_default();
-        for p in 0..self.config.partitions {
-            self.append(p, &[("x", json.clone())]).await?;
-        }
+        self.trail.privacy().erase(subject, &options).await?;
         Ok(self.config.partitions)
     }
 }
 
-/// The partition of `subject` among `partitions`: a stable hash, the same
-/// in every engine and on every target.
-pub fn partition_of(subject: &str, partitions: u32) -> u32 {
-    (fnv1a(&[b"usertrail partition\0", subject.as_bytes()]) % u64::from(partitions.max(1))) as u32
-}
+pub use crate::kernel::ids::partition_of;
 
 #[cfg(test)]
 mod tests {

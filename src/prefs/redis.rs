@@ -26,6 +26,7 @@ static HISTORY: Script = script!("history");
 static TAKE: Script = script!("take");
 static PUT: Script = script!("put");
 static DELETE: Script = script!("delete");
+static FORGET: Script = script!("forget");
 
 /// A set value: its key, its JSON text, when it was set.
 pub type SetValue = (String, String, i64);
@@ -171,6 +172,43 @@ impl<'a> RedisPrefs<'a> {
             .await?
             .int()?;
         Ok(added.max(0) as u64)
+    }
+
+    /// Deletes `subject`'s values of `keys` and their history (a withdrawn
+    /// purpose's preferences), in one step; if the history changed
+    /// meanwhile, reads it again. Returns how many values were deleted.
+    pub async fn forget(&self, subject: &str, keys: &[String]) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        for _ in 0..16 {
+            let reply = self.remote.run(&TAKE, self.keys(subject), vec![]).await?;
+            let items = reply.tuple(2)?;
+            let history = items[1].list()?;
+            let mut args = vec![history.len().to_string(), keys.len().to_string()];
+            args.extend(keys.iter().cloned());
+            for h in history {
+                let text = h.text()?;
+                let key = serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("key").and_then(|k| k.as_str()).map(str::to_owned));
+                if !key.is_some_and(|k| keys.contains(&k)) {
+                    args.push(text.to_owned());
+                }
+            }
+            let n = self
+                .remote
+                .run(&FORGET, self.keys(subject), args)
+                .await?
+                .int()?;
+            if n >= 0 {
+                return Ok(n as u64);
+            }
+        }
+        Err(crate::error::StoreError::Contended {
+            detail: "the preference history kept changing".into(),
+        }
+        .into())
     }
 
     /// Deletes `subject`'s values and history. Returns how many values.

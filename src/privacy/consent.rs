@@ -16,6 +16,22 @@ use crate::error::{Error, Result};
 use crate::store::audit;
 use crate::store::chain::{ChainReport, Mark};
 
+/// What `withdraw` did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Withdrawal {
+    /// The subject's consent after the withdrawal.
+    pub status: ConsentStatus,
+    /// With `erase`: the rows deleted here per table (and `shared_prefs`,
+    /// the preferences deleted from a shared store).
+    pub erased: BTreeMap<String, u64>,
+    /// With `erase` and a shared store: the rights-log entry that carries
+    /// the erasure to every engine sharing the store, and which have
+    /// applied it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rights: Option<super::Receipt>,
+}
+
 impl Privacy<'_> {
     /// Consent on this engine's database.
     pub(crate) fn consent(&self) -> Consent<'_> {
@@ -74,13 +90,11 @@ impl Privacy<'_> {
     }
 
     /// Records that `subject` withdraws `options.purposes`, and with
-    /// `erase`, deletes what those purposes collected in this engine.
-    /// Returns the status and, with `erase`, the rows deleted per table.
-    pub async fn withdraw(
-        &self,
-        subject: &str,
-        options: &WithdrawOptions,
-    ) -> Result<(ConsentStatus, BTreeMap<String, u64>)> {
+    /// `erase`, deletes what those purposes collected: in this engine, and
+    /// with a shared store in the store and (through the rights log) in
+    /// every engine sharing it. Returns the status, with `erase` the rows
+    /// deleted here per table, and with a shared store the receipt.
+    pub async fn withdraw(&self, subject: &str, options: &WithdrawOptions) -> Result<Withdrawal> {
         subject::check("subject", subject)?;
         let purposes = self.consent().purposes(&options.purposes)?;
         if purposes.iter().any(|p| p == NECESSARY) {
@@ -104,7 +118,14 @@ impl Privacy<'_> {
         // never erased without the withdrawal on record.
         let status = self.decide(subject, &decision).await?;
         if !options.erase {
-            return Ok((status, BTreeMap::new()));
+            return Ok(Withdrawal {
+                status,
+                erased: BTreeMap::new(),
+                rights: None,
+            });
+        }
+        if self.shared.is_some() {
+            return self.withdraw_everywhere(subject, &decision, status).await;
         }
         let counts = self.in_tx(|tx| {
             let scope = Scope::resolve(tx, subject)?;
@@ -122,7 +143,60 @@ impl Privacy<'_> {
         // No rewrite (see `EraseOptions::vacuum`), but the log's copies of
         // the pages as they were go.
         crate::store::scrub::after_delete(self.conn, Some(false))?;
-        Ok((status, counts))
+        Ok(Withdrawal {
+            status,
+            erased: counts,
+            rights: None,
+        })
+    }
+
+    /// A withdrawal's erasure with a shared store: the preferences the
+    /// purposes serve go from the store, and the rights log carries the
+    /// rest to every engine sharing it (this one included).
+    async fn withdraw_everywhere(
+        &self,
+        subject: &str,
+        decision: &Decision<'_>,
+        status: ConsentStatus,
+    ) -> Result<Withdrawal> {
+        let local = Scope::resolve(self.conn, subject)?.ids;
+        let ids = self.shared_ids(subject, &local).await?;
+        let hashes = self.store_hashes(&ids).await?;
+        let mut data = self.entry(hashes)?;
+        data.purposes = Some(decision.purposes.clone());
+        data.actor = Some(decision.actor.to_owned());
+        let id = self
+            .publish("withdraw", subject, &data, &[], None, None)
+            .await?;
+        let keys: Vec<String> = {
+            let purposes = serde_json::to_string(&decision.purposes).unwrap_or_default();
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT key FROM pref_definitions WHERE json_extract(definition, '$.purpose') \
+                 IN (SELECT value FROM json_each(?1)) ORDER BY key",
+            )?;
+            let keys = stmt
+                .query_map([purposes], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            keys
+        };
+        let prefs = crate::prefs::redis::RedisPrefs::new(
+            self.shared
+                .map(|s| s.remote)
+                .ok_or_else(|| Error::invalid("shared", "needs a shared store"))?,
+        );
+        let mut forgotten = 0;
+        for id in &ids {
+            forgotten += prefs.forget(id, &keys).await?;
+        }
+        self.follow().await?;
+        let mut counts = self.take_mine(&id).unwrap_or_default().counts;
+        counts.insert("shared_prefs".into(), forgotten);
+        let receipt = self.receipt(&id).await?;
+        Ok(Withdrawal {
+            status,
+            erased: counts,
+            rights: Some(receipt),
+        })
     }
 
     /// Records a Global Privacy Control signal (`Sec-GPC: 1`) from
@@ -149,11 +223,12 @@ impl Privacy<'_> {
     /// `subject`'s consent per purpose, over the subject and the anonymous
     /// ids linked to it (the latest decision wins). In a shared store: one
     /// round trip (an anonymous id's decisions join its user's at
-    /// `identify`).
+    /// `identify`), two for an anonymous id linked to a user, whose
+    /// decisions count too.
     pub async fn status(&self, subject: &str) -> Result<ConsentStatus> {
         subject::check("subject", subject)?;
         if let Some(shared) = self.shared_consent() {
-            let decisions = shared.decisions(subject).await?;
+            let decisions = shared.effective(subject).await?;
             return Ok(shared.status(subject, &decisions));
         }
         let ids = subject::linked_ids(self.conn, subject)?;

@@ -31,6 +31,10 @@ pub struct EraseOptions {
     /// anyway (it also shrinks the file); `false` never does (call
     /// `vacuum()` later).
     pub vacuum: Option<bool>,
+    /// With a shared store: wait up to this many ms (at most 60,000) for
+    /// every engine sharing it to apply the erasure before returning; the
+    /// receipt says which have. Default 0: return at once.
+    pub wait_ms: Option<u32>,
 }
 
 /// Options of `anonymize`.
@@ -41,6 +45,8 @@ pub struct AnonymizeOptions {
     pub actor: Option<String>,
     /// As for [`EraseOptions::vacuum`].
     pub vacuum: Option<bool>,
+    /// As for [`EraseOptions::wait_ms`].
+    pub wait_ms: Option<u32>,
 }
 
 /// What `erase` removed.
@@ -57,6 +63,11 @@ pub struct EraseReport {
     pub audit_seq: i64,
     /// Whether the database was rewritten afterwards.
     pub vacuumed: bool,
+    /// With a shared store: the rights-log entry that carries the erasure
+    /// to every engine sharing the store, and which of them have applied
+    /// it (see [`super::Receipt`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rights: Option<super::Receipt>,
 }
 
 /// Options of `rectify`.
@@ -69,6 +80,8 @@ pub struct RectifyOptions {
     pub reason: Option<String>,
     /// Who asked, for the audit log (default `"host"`).
     pub actor: Option<String>,
+    /// As for [`EraseOptions::wait_ms`].
+    pub wait_ms: Option<u32>,
 }
 
 /// What `anonymize` changed.
@@ -83,6 +96,32 @@ pub struct AnonymizeReport {
     pub audit_seq: i64,
     /// Whether the database was rewritten afterwards.
     pub vacuumed: bool,
+    /// With a shared store: the rights-log entry and who applied it (see
+    /// [`EraseReport::rights`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rights: Option<super::Receipt>,
+}
+
+/// What `rectify` changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RectifyReport {
+    /// Rows renamed per table here (and, with a shared store,
+    /// `shared_prefs`, `shared_consents` and `shared_sessions`: values
+    /// moved, decisions that now count for the new id, sessions ended).
+    pub counts: BTreeMap<String, u64>,
+    /// With a shared store: the rights-log entry and who applied it (see
+    /// [`EraseReport::rights`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rights: Option<super::Receipt>,
+}
+
+/// Refuses a wait over a minute.
+fn check_wait(wait_ms: Option<u32>) -> Result<()> {
+    if wait_ms.is_some_and(|w| w > 60_000) {
+        return Err(Error::invalid("waitMs", "must be at most 60000"));
+    }
+    Ok(())
 }
 
 fn check_reason(reason: &str) -> Result<()> {
@@ -191,13 +230,49 @@ impl Privacy<'_> {
         check_reason(&options.reason)?;
         let actor = options.actor.as_deref().unwrap_or("host");
         check_label("actor", actor)?;
-        // The shared store first: if it is unreachable nothing is erased
-        // here yet, and the request can be retried whole.
+        check_wait(options.wait_ms)?;
         let local_ids = Scope::resolve(self.conn, subject)?.ids;
-        let shared = self.erase_shared(subject, &local_ids).await?;
-        let report = self.in_tx(|tx| self.erase_in(tx, subject, options, actor, shared))?;
+        if self.shared.is_none() {
+            let report =
+                self.in_tx(|tx| self.erase_in(tx, subject, options, actor, BTreeMap::new()))?;
+            let vacuumed = store::scrub::after_delete(self.conn, options.vacuum)?;
+            return Ok(EraseReport { vacuumed, ..report });
+        }
+        // With a shared store: every id linked to the subject anywhere,
+        // then the rights log (every engine sharing the store applies it,
+        // this one included), then the shared store itself. If the store
+        // is unreachable before the log has the entry, nothing is erased
+        // and the call can be retried whole; after, the entry stands and a
+        // retry adds a second one, which changes nothing.
+        let ids = self.shared_ids(subject, &local_ids).await?;
+        let hashes = self.store_hashes(&ids).await?;
+        let mut data = self.entry(hashes.clone())?;
+        data.reason = Some(options.reason.clone());
+        data.actor = Some(actor.to_owned());
+        let id = self
+            .publish("erase", subject, &data, &hashes, None, None)
+            .await?;
+        let shared = self.erase_shared_ids(&ids).await?;
+        self.follow().await?;
+        let mine = self.take_mine(&id).unwrap_or_default();
         let vacuumed = store::scrub::after_delete(self.conn, options.vacuum)?;
-        Ok(EraseReport { vacuumed, ..report })
+        let mut counts = mine.counts;
+        counts.extend(shared);
+        let subject_hash = match mine.subject_hash {
+            Some(h) => h,
+            None => subject::hash(&subject::salt(self.conn)?, subject),
+        };
+        let receipt = self
+            .receipt_after(&id, options.wait_ms.unwrap_or(0))
+            .await?;
+        Ok(EraseReport {
+            subject_hash,
+            ids: ids.len(),
+            counts,
+            audit_seq: mine.audit_seq.unwrap_or(0),
+            vacuumed,
+            rights: Some(receipt),
+        })
     }
 
     /// Erases `subject` and the ids linked to it inside the caller's
@@ -229,16 +304,35 @@ impl Privacy<'_> {
         shared: BTreeMap<String, u64>,
     ) -> Result<EraseReport> {
         let scope = Scope::resolve(tx, subject)?;
-        let mut counts = erase_rows(tx, &scope)?;
+        self.erase_scope_in(tx, &scope, &options.reason, actor, shared, None)
+    }
+
+    /// Erases every row of `scope` inside `tx` and appends the audit
+    /// tombstone; `rights`, the id of the rights-log entry this applies,
+    /// goes into its details.
+    pub(super) fn erase_scope_in(
+        &self,
+        tx: &Connection,
+        scope: &Scope,
+        reason: &str,
+        actor: &str,
+        shared: BTreeMap<String, u64>,
+        rights: Option<&str>,
+    ) -> Result<EraseReport> {
+        let mut counts = erase_rows(tx, scope)?;
         counts.extend(shared);
-        let details = json!({ "reason": options.reason, "ids": scope.ids.len(), "counts": counts });
-        let audit_seq = self.tombstone(tx, actor, "erase", &scope, &details)?;
+        let mut details = json!({ "reason": reason, "ids": scope.ids.len(), "counts": counts });
+        if let Some(id) = rights {
+            details["rights"] = id.into();
+        }
+        let audit_seq = self.tombstone(tx, actor, "erase", scope, &details)?;
         Ok(EraseReport {
             subject_hash: scope.subject_hash.clone(),
             ids: scope.ids.len(),
             counts,
             audit_seq,
             vacuumed: false,
+            rights: None,
         })
     }
 
@@ -265,69 +359,135 @@ impl Privacy<'_> {
     /// consents, outbox and quarantine rows are deleted; the ledger and the
     /// audit log keep only the salted hash. Aggregate analytics are
     /// unchanged: each id maps to its own pseudonym.
-    pub fn anonymize(&self, subject: &str, options: &AnonymizeOptions) -> Result<AnonymizeReport> {
+    ///
+    /// With a shared store, the subject's sessions, preferences and consent
+    /// decisions there are deleted (the ledger keeps only hashes), and the
+    /// rights log carries the anonymisation, with the same pseudonym per
+    /// id, to every engine sharing the store.
+    pub async fn anonymize(
+        &self,
+        subject: &str,
+        options: &AnonymizeOptions,
+    ) -> Result<AnonymizeReport> {
         subject::check("subject", subject)?;
         let actor = options.actor.as_deref().unwrap_or("host");
         check_label("actor", actor)?;
+        check_wait(options.wait_ms)?;
         let registry = Registry::cached(self.conn, self.registry)?;
-        let report = self.in_tx(|tx| {
-            let scope = Scope::resolve(tx, subject)?;
-            let mut counts = BTreeMap::new();
-            for t in TABLES {
-                let sql = match (t.name, t.on_erase) {
-                    (
-                        "events" | "identities" | "rollup_user_hours" | "experiment_assignments",
-                        _,
-                    ) => continue,
-                    (_, OnErase::Delete) => format!("DELETE FROM {} WHERE {}", t.name, t.filter),
-                    (_, OnErase::Clear(set)) => {
-                        format!("UPDATE {} SET {set} WHERE {}", t.name, t.filter)
-                    }
-                };
-                counts.insert(t.name.to_owned(), run(tx, &sql, &scope)?);
-            }
-            let mut pseudonyms = Vec::with_capacity(scope.ids.len());
-            let renames: [(&str, &str); 5] = [
-                ("events", "user_id"),
-                ("events", "anonymous_id"),
-                ("identities", "user_id"),
-                ("identities", "anonymous_id"),
-                ("experiment_assignments", "user_id"),
-            ];
-            for id in &scope.ids {
-                let p = format!("anon-{}", hex(&random_bytes::<16>()));
-                for (table, col) in renames {
-                    let n = tx.execute(
-                        &format!("UPDATE {table} SET {col} = ?2 WHERE {col} = ?1"),
-                        [id, &p],
-                    )?;
-                    if col != "anonymous_id" || table != "events" {
-                        *counts.entry(table.to_owned()).or_insert(0) += n as u64;
-                    }
+        if self.shared.is_none() {
+            let report = self.in_tx(|tx| {
+                let scope = Scope::resolve(tx, subject)?;
+                self.anonymize_scope_in(tx, &scope, actor, &registry, &mut |_| pseudonym(), None)
+            })?;
+            let vacuumed = store::scrub::after_delete(self.conn, options.vacuum)?;
+            return Ok(AnonymizeReport { vacuumed, ..report });
+        }
+        let local_ids = Scope::resolve(self.conn, subject)?.ids;
+        let ids = self.shared_ids(subject, &local_ids).await?;
+        let hashes = self.store_hashes(&ids).await?;
+        let salt = self.store_salt().await?;
+        let partitions = self.shared.map_or(1, |s| s.rights.partitions.max(1));
+        let pseudonyms: BTreeMap<String, String> = ids
+            .iter()
+            .map(|id| {
+                (
+                    subject::hash(&salt, id),
+                    super::rights::pseudonym_for(id, partitions),
+                )
+            })
+            .collect();
+        let mut data = self.entry(hashes.clone())?;
+        data.actor = Some(actor.to_owned());
+        data.pseudonyms = Some(pseudonyms);
+        let id = self
+            .publish("anonymize", subject, &data, &hashes, None, None)
+            .await?;
+        let shared = self.erase_shared_ids(&ids).await?;
+        self.follow().await?;
+        let mine = self.take_mine(&id).unwrap_or_default();
+        let vacuumed = store::scrub::after_delete(self.conn, options.vacuum)?;
+        let mut counts = mine.counts;
+        counts.extend(shared);
+        let receipt = self
+            .receipt_after(&id, options.wait_ms.unwrap_or(0))
+            .await?;
+        Ok(AnonymizeReport {
+            ids: ids.len(),
+            counts,
+            audit_seq: mine.audit_seq.unwrap_or(0),
+            vacuumed,
+            rights: Some(receipt),
+        })
+    }
+
+    /// Anonymises `scope` inside `tx`: each id becomes `pseudonym(id)`.
+    /// `rights`, the id of the rights-log entry this applies, goes into the
+    /// audit entry's details.
+    pub(super) fn anonymize_scope_in(
+        &self,
+        tx: &Connection,
+        scope: &Scope,
+        actor: &str,
+        registry: &Registry,
+        pseudonym: &mut dyn FnMut(&str) -> String,
+        rights: Option<&str>,
+    ) -> Result<AnonymizeReport> {
+        let mut counts = BTreeMap::new();
+        for t in TABLES {
+            let sql = match (t.name, t.on_erase) {
+                ("events" | "identities" | "rollup_user_hours" | "experiment_assignments", _) => {
+                    continue
                 }
+                (_, OnErase::Delete) => format!("DELETE FROM {} WHERE {}", t.name, t.filter),
+                (_, OnErase::Clear(set)) => {
+                    format!("UPDATE {} SET {set} WHERE {}", t.name, t.filter)
+                }
+            };
+            counts.insert(t.name.to_owned(), run(tx, &sql, scope)?);
+        }
+        let mut pseudonyms = Vec::with_capacity(scope.ids.len());
+        let renames: [(&str, &str); 5] = [
+            ("events", "user_id"),
+            ("events", "anonymous_id"),
+            ("identities", "user_id"),
+            ("identities", "anonymous_id"),
+            ("experiment_assignments", "user_id"),
+        ];
+        for id in &scope.ids {
+            let p = pseudonym(id);
+            for (table, col) in renames {
                 let n = tx.execute(
-                    "UPDATE rollup_user_hours SET user_key = ?2 WHERE user_key = ?1",
+                    &format!("UPDATE {table} SET {col} = ?2 WHERE {col} = ?1"),
                     [id, &p],
                 )?;
-                *counts.entry("rollup_user_hours".to_owned()).or_insert(0) += n as u64;
-                pseudonyms.push(p);
+                if col != "anonymous_id" || table != "events" {
+                    *counts.entry(table.to_owned()).or_insert(0) += n as u64;
+                }
             }
-            let pseudo = Scope {
-                ids: pseudonyms,
-                ..scope.clone()
-            };
-            strip_events(tx, &pseudo, &registry)?;
-            let details = json!({ "ids": scope.ids.len(), "counts": counts });
-            let audit_seq = self.tombstone(tx, actor, "anonymize", &scope, &details)?;
-            Ok(AnonymizeReport {
-                ids: scope.ids.len(),
-                counts,
-                audit_seq,
-                vacuumed: false,
-            })
-        })?;
-        let vacuumed = store::scrub::after_delete(self.conn, options.vacuum)?;
-        Ok(AnonymizeReport { vacuumed, ..report })
+            let n = tx.execute(
+                "UPDATE rollup_user_hours SET user_key = ?2 WHERE user_key = ?1",
+                [id, &p],
+            )?;
+            *counts.entry("rollup_user_hours".to_owned()).or_insert(0) += n as u64;
+            pseudonyms.push(p);
+        }
+        let pseudo = Scope {
+            ids: pseudonyms,
+            ..scope.clone()
+        };
+        strip_events(tx, &pseudo, registry)?;
+        let mut details = json!({ "ids": scope.ids.len(), "counts": counts });
+        if let Some(id) = rights {
+            details["rights"] = id.into();
+        }
+        let audit_seq = self.tombstone(tx, actor, "anonymize", scope, &details)?;
+        Ok(AnonymizeReport {
+            ids: scope.ids.len(),
+            counts,
+            audit_seq,
+            vacuumed: false,
+            rights: None,
+        })
     }
 
     /// Renames the user `subject` to `options.user_id` everywhere: events,
@@ -337,11 +497,15 @@ impl Privacy<'_> {
     /// one stays. The ledger keeps its rows as they were recorded; the
     /// audit entry links the old name's hash to the new one, so export and
     /// erasure of the new id still find them.
-    pub fn rectify(
-        &self,
-        subject: &str,
-        options: &RectifyOptions,
-    ) -> Result<BTreeMap<String, u64>> {
+    ///
+    /// With a shared store, the old id's preferences move to the new one
+    /// there (the new id's own values stay), its consent decisions count
+    /// for the new id (the newer wins) and it is linked to it (so export
+    /// and erasure of the new id reach the old id's ledger), and its
+    /// sessions end: a shared session's token names its user's slot, so
+    /// the user signs in again under the new id. The rights log carries the
+    /// rename to every engine sharing the store.
+    pub async fn rectify(&self, subject: &str, options: &RectifyOptions) -> Result<RectifyReport> {
         subject::check("subject", subject)?;
         subject::check("userId", &options.user_id)?;
         if options.user_id == subject {
@@ -352,57 +516,131 @@ impl Privacy<'_> {
         }
         let actor = options.actor.as_deref().unwrap_or("host");
         check_label("actor", actor)?;
+        check_wait(options.wait_ms)?;
         let to = options.user_id.as_str();
-        self.in_tx(|tx| {
-            let mut counts = BTreeMap::new();
-            for (table, sql) in [
-                ("events", "UPDATE events SET user_id = ?2 WHERE user_id = ?1"),
-                ("identities", "UPDATE identities SET user_id = ?2 WHERE user_id = ?1"),
-                ("sessions", "UPDATE sessions SET user_id = ?2 WHERE user_id = ?1"),
-                (
-                    "outbox",
-                    "UPDATE outbox SET event = json_set(event, '$.userId', ?2) \
-                     WHERE json_extract(event, '$.userId') = ?1",
-                ),
-                (
-                    "quarantine",
-                    "UPDATE quarantine SET event = json_set(event, '$.userId', ?2) \
-                     WHERE json_extract(event, '$.userId') = ?1",
-                ),
-            ] {
-                counts.insert(table.to_owned(), tx.execute(sql, [subject, to])? as u64);
-            }
-            let moved = match self.moves {
-                Some(m) => m.move_subject(tx, subject, to)?,
-                None => BTreeMap::new(),
-            };
-            counts.insert("prefs".into(), moved.get("prefs").copied().unwrap_or(0));
-            let consents = tx.execute(
-                "INSERT INTO consents (subject, purpose, granted, policy_version, source, at, seq) \
-                 SELECT ?2, purpose, granted, policy_version, source, at, seq FROM consents WHERE subject = ?1 \
-                 ON CONFLICT (subject, purpose) DO UPDATE SET granted = excluded.granted, \
-                 policy_version = excluded.policy_version, source = excluded.source, at = excluded.at, \
-                 seq = excluded.seq WHERE excluded.seq > consents.seq",
-                [subject, to],
-            )?;
-            tx.execute("DELETE FROM consents WHERE subject = ?1", [subject])?;
-            counts.insert("consents".into(), consents as u64);
-            crate::tracking::rollup::move_subject(tx, subject, to)?;
-            let salt = subject::salt(tx)?;
-            audit::Log::new(tx, self.config.chain_key()).append(
-                self.clock.now_ms(),
-                actor,
-                "rectify",
-                Some(to),
-                true,
-                &json!({
-                    "previousHash": subject::hash(&salt, subject),
-                    "reason": options.reason, "counts": counts,
-                }),
-            )?;
-            Ok(counts)
+        let Some(shared) = self.shared else {
+            let counts = self.in_tx(|tx| {
+                self.rectify_in(tx, subject, to, options.reason.as_deref(), actor, None)
+            })?;
+            return Ok(RectifyReport {
+                counts,
+                rights: None,
+            });
+        };
+        let salt = self.store_salt().await?;
+        let hashes = self.store_hashes(&[subject.to_owned()]).await?;
+        let mut data = self.entry(hashes)?;
+        data.to = Some(to.to_owned());
+        data.reason = options.reason.clone();
+        data.actor = Some(actor.to_owned());
+        let (new, old) = (subject::hash(&salt, to), subject::hash(&salt, subject));
+        let id = self
+            .publish("rectify", subject, &data, &[], Some(to), Some((&new, &old)))
+            .await?;
+        let prefs = crate::prefs::redis::RedisPrefs::new(shared.remote)
+            .move_subject(subject, to)
+            .await?;
+        let consents = match self.shared_consent() {
+            Some(c) => c.merge(subject, to).await?,
+            None => 0,
+        };
+        let sessions =
+            crate::session::RedisSessionStore::new(shared.remote, self.config.chain_key());
+        let ended =
+            crate::session::SessionStore::delete_all_for_user(&sessions, subject, None).await?;
+        self.follow().await?;
+        let mut counts = self.take_mine(&id).unwrap_or_default().counts;
+        counts.insert("shared_prefs".into(), prefs);
+        counts.insert("shared_consents".into(), consents);
+        counts.insert("shared_sessions".into(), ended);
+        let receipt = self
+            .receipt_after(&id, options.wait_ms.unwrap_or(0))
+            .await?;
+        Ok(RectifyReport {
+            counts,
+            rights: Some(receipt),
         })
     }
+
+    /// Renames `from` to `to` inside `tx` (see [`Privacy::rectify`]);
+    /// `rights`, the id of the rights-log entry this applies, goes into the
+    /// audit entry's details.
+    pub(super) fn rectify_in(
+        &self,
+        tx: &Connection,
+        from: &str,
+        to: &str,
+        reason: Option<&str>,
+        actor: &str,
+        rights: Option<&str>,
+    ) -> Result<BTreeMap<String, u64>> {
+        let subject = from;
+        let mut counts = BTreeMap::new();
+        for (table, sql) in [
+            (
+                "events",
+                "UPDATE events SET user_id = ?2 WHERE user_id = ?1",
+            ),
+            (
+                "identities",
+                "UPDATE identities SET user_id = ?2 WHERE user_id = ?1",
+            ),
+            (
+                "sessions",
+                "UPDATE sessions SET user_id = ?2 WHERE user_id = ?1",
+            ),
+            (
+                "outbox",
+                "UPDATE outbox SET event = json_set(event, '$.userId', ?2) \
+                 WHERE json_extract(event, '$.userId') = ?1",
+            ),
+            (
+                "quarantine",
+                "UPDATE quarantine SET event = json_set(event, '$.userId', ?2) \
+                 WHERE json_extract(event, '$.userId') = ?1",
+            ),
+        ] {
+            counts.insert(table.to_owned(), tx.execute(sql, [subject, to])? as u64);
+        }
+        let moved = match self.moves {
+            Some(m) => m.move_subject(tx, subject, to)?,
+            None => BTreeMap::new(),
+        };
+        counts.insert("prefs".into(), moved.get("prefs").copied().unwrap_or(0));
+        let consents = tx.execute(
+            "INSERT INTO consents (subject, purpose, granted, policy_version, source, at, seq) \
+             SELECT ?2, purpose, granted, policy_version, source, at, seq FROM consents WHERE subject = ?1 \
+             ON CONFLICT (subject, purpose) DO UPDATE SET granted = excluded.granted, \
+             policy_version = excluded.policy_version, source = excluded.source, at = excluded.at, \
+             seq = excluded.seq WHERE excluded.seq > consents.seq",
+            [subject, to],
+        )?;
+        tx.execute("DELETE FROM consents WHERE subject = ?1", [subject])?;
+        counts.insert("consents".into(), consents as u64);
+        crate::tracking::rollup::move_subject(tx, subject, to)?;
+        let salt = subject::salt(tx)?;
+        let mut details = json!({
+            "previousHash": subject::hash(&salt, subject),
+            "reason": reason, "counts": counts,
+        });
+        if let Some(id) = rights {
+            details["rights"] = id.into();
+        }
+        audit::Log::new(tx, self.config.chain_key()).append(
+            self.clock.now_ms(),
+            actor,
+            "rectify",
+            Some(to),
+            true,
+            &details,
+        )?;
+        Ok(counts)
+    }
+}
+
+/// A random pseudonym for an anonymised id.
+pub(super) fn pseudonym() -> String {
+    format!("anon-{}", hex(&random_bytes::<16>()))
 }
 
 /// Clears the IP address and raw user agent of `scope`'s events and

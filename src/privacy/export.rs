@@ -21,6 +21,9 @@ use crate::store::audit;
 /// meaning or goes away; new tables and fields may appear within a version.
 pub const EXPORT_VERSION: u32 = 1;
 
+/// How long an export waits for other engines' rows by default, ms.
+pub const DEFAULT_GATHER_MS: u32 = 5_000;
+
 /// The name exports carry in their `format` field.
 const FORMAT_NAME: &str = "usertrail.export";
 
@@ -162,6 +165,46 @@ fn dump(
     Ok(out)
 }
 
+/// Every table's rows about `scope`, by table name: what another engine
+/// sharing the store sends back to an export request.
+pub(super) fn rows(conn: &Connection, scope: &Scope) -> Result<Vec<(String, Vec<Vec<Sql>>)>> {
+    Ok(dump(conn, scope, &mut |_| {})?
+        .into_iter()
+        .map(|d| (d.table.name.to_owned(), d.rows))
+        .collect())
+}
+
+/// Adds other places' rows to `dumps`: a row already there (the same event
+/// id for events, the same values otherwise) is not added twice, so an
+/// event held by an app's engine and by the partition it was shipped to
+/// appears once.
+fn merge_answers(dumps: &mut [Dump], answers: &[super::rights::Answer]) {
+    for d in dumps.iter_mut() {
+        let key = |r: &Vec<Sql>, events: bool| -> String {
+            if events {
+                format!("{:?}", r.first())
+            } else {
+                format!("{r:?}")
+            }
+        };
+        let events = d.table.name == "events";
+        let mut seen: std::collections::HashSet<String> =
+            d.rows.iter().map(|r| key(r, events)).collect();
+        for a in answers {
+            for (name, rows) in a.tables.iter().flatten() {
+                if name != d.table.name {
+                    continue;
+                }
+                for r in rows {
+                    if r.len() == d.columns.len() && seen.insert(key(r, events)) {
+                        d.rows.push(r.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Dump {
     /// Each column's `"camelCaseKey":` prefix, and whether it holds JSON.
     fn keys(&self) -> Vec<(String, bool)> {
@@ -257,7 +300,29 @@ impl Privacy<'_> {
         actor: Option<&str>,
         progress: &mut dyn FnMut(&ExportProgress),
     ) -> Result<Export> {
+        self.export_from(subject, format, actor, DEFAULT_GATHER_MS, progress)
+            .await
+    }
+
+    /// [`Privacy::export`], waiting at most `timeout_ms` for the other
+    /// engines sharing the store to send their rows (with a shared store).
+    /// The file's `places` say which engines' rows it holds and which did
+    /// not answer (not running, or too slow).
+    pub async fn export_from(
+        &self,
+        subject: &str,
+        format: ExportFormat,
+        actor: Option<&str>,
+        timeout_ms: u32,
+        progress: &mut dyn FnMut(&ExportProgress),
+    ) -> Result<Export> {
         subject::check("subject", subject)?;
+        if timeout_ms > 600_000 {
+            return Err(crate::error::Error::invalid(
+                "timeoutMs",
+                "must be at most 600000",
+            ));
+        }
         let actor = actor.unwrap_or("host");
         crate::consent::check_label("actor", actor)?;
         let now = self.clock.now_ms();
@@ -267,8 +332,26 @@ impl Privacy<'_> {
             let dumps = dump(tx, &scope, progress)?;
             Ok((scope, dumps))
         })?;
-        // Then what a shared store keeps (sessions, preferences, consent).
+        // Then what a shared store keeps (sessions, preferences, consent),
+        // and what every other engine sharing it holds.
+        let ids = self.shared_ids(subject, &scope.ids).await?;
         let shared = self.shared_rows(subject, &scope.ids).await?;
+        let mut places = Vec::new();
+        if self.shared.is_some() {
+            let _ = self.follow().await?;
+            let hashes = self.store_hashes(&ids).await?;
+            let answers = self.gather(subject, hashes, timeout_ms).await?;
+            merge_answers(&mut dumps, &answers);
+            places.push(
+                json!({ "place": self.place_id()?, "label": "this engine", "included": true }),
+            );
+            for a in &answers {
+                places.push(json!({
+                    "place": a.place.id, "label": a.place.label,
+                    "durable": a.place.durable, "included": a.tables.is_some(),
+                }));
+            }
+        }
         let total = TABLES.len() + shared.len();
         let mut rows = dumps.iter().map(|d| d.rows.len() as u64).sum::<u64>();
         for (i, (table, r)) in shared.into_iter().enumerate() {
@@ -293,10 +376,13 @@ impl Privacy<'_> {
             .iter()
             .map(|d| (d.table.name.to_owned(), d.rows.len() as u64))
             .collect();
-        let header = json!({
+        let mut header = json!({
             "format": FORMAT_NAME, "version": EXPORT_VERSION, "generatedAt": now,
-            "subject": subject, "ids": scope.ids, "counts": counts,
+            "subject": subject, "ids": ids, "counts": counts,
         });
+        if !places.is_empty() {
+            header["places"] = Value::Array(places);
+        }
         let bytes = match format {
             ExportFormat::Json => {
                 // The header's fields, then "tables", one row per line.

@@ -40,6 +40,7 @@ mod consent;
 mod erase;
 mod export;
 mod retention;
+mod rights;
 mod shared;
 mod subject;
 mod zip;
@@ -61,9 +62,13 @@ pub use crate::consent::{
 pub use crate::error::PrivacyError;
 pub use crate::store::audit::{AuditEntry, AuditFilter};
 pub use crate::store::chain::{ChainReport, Mark, Problem};
-pub use erase::{AnonymizeOptions, AnonymizeReport, EraseOptions, EraseReport, RectifyOptions};
-pub use export::{Export, ExportFormat, ExportProgress, EXPORT_VERSION};
+pub use consent::Withdrawal;
+pub use erase::{
+    AnonymizeOptions, AnonymizeReport, EraseOptions, EraseReport, RectifyOptions, RectifyReport,
+};
+pub use export::{Export, ExportFormat, ExportProgress, DEFAULT_GATHER_MS, EXPORT_VERSION};
 pub use retention::{RetentionPolicy, RetentionReport};
+pub use rights::{Applied, Followed, Place, PlaceStatus, Receipt, RightsState, LIVE_MS};
 pub use shared::SHARED_TABLES;
 pub use subject::{Table, TABLES};
 
@@ -89,6 +94,7 @@ pub struct Privacy<'a> {
 pub(crate) struct Shared<'a> {
     pub(crate) remote: &'a crate::store::remote::Remote,
     pub(crate) salt: &'a RefCell<Option<String>>,
+    pub(crate) rights: &'a RightsState,
 }
 
 impl<'a> Privacy<'a> {
@@ -117,14 +123,21 @@ impl<'a> Privacy<'a> {
     }
 
     /// Keeps consent in `remote`, shared by every process, and lets export
-    /// and erasure reach what the store keeps about a subject; `salt`
-    /// caches the store's subject-hash salt.
+    /// and erasure reach what the store keeps about a subject and every
+    /// engine sharing it (through the rights log); `salt` caches the
+    /// store's subject-hash salt, `rights` what this engine remembers of
+    /// the rights log.
     pub fn with_shared(
         mut self,
         remote: &'a crate::store::remote::Remote,
         salt: &'a RefCell<Option<String>>,
+        rights: &'a RightsState,
     ) -> Self {
-        self.shared = Some(Shared { remote, salt });
+        self.shared = Some(Shared {
+            remote,
+            salt,
+            rights,
+        });
         self
     }
 
@@ -183,6 +196,33 @@ impl<'a> Privacy<'a> {
             |r| r.get(0),
         )?;
         Ok(n as u64)
+    }
+
+    /// [`Privacy::record_audit`] for an entry about `subject` whose
+    /// `personal` details (a JSON object, such as a session id) are cleared
+    /// when the subject is erased or anonymised; the chain still verifies
+    /// (see [`audit::Log::append_personal`]).
+    pub fn record_audit_personal(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        details: &serde_json::Value,
+        personal: &serde_json::Value,
+    ) -> Result<i64> {
+        crate::consent::check_label("actor", actor)?;
+        crate::consent::check_label("action", action)?;
+        subject::check("subject", subject)?;
+        self.in_tx(|tx| {
+            audit::Log::new(tx, self.config.chain_key()).append_personal(
+                self.clock.now_ms(),
+                actor,
+                action,
+                subject,
+                details,
+                personal,
+            )
+        })
     }
 
     /// Appends an entry to the audit log for an action the host took

@@ -69,18 +69,27 @@ fn opt(s: Option<String>) -> Sql {
 }
 
 impl Privacy<'_> {
-    /// The subject and every anonymous id linked to it, here or in the
-    /// shared store.
-    async fn shared_ids(&self, subject: &str, local: &[String]) -> Result<Vec<String>> {
+    /// The subject and every id linked to it, here (`local`) or in the
+    /// shared store (anonymous ids `identify` linked, names it had before a
+    /// rectification, and theirs in turn).
+    pub(super) async fn shared_ids(&self, subject: &str, local: &[String]) -> Result<Vec<String>> {
         let mut ids: Vec<String> = vec![subject.to_owned()];
-        let linked = match self.shared_consent() {
-            Some(c) => c.links(subject).await?,
-            None => Vec::new(),
-        };
-        for id in local.iter().chain(&linked) {
+        for id in local {
             if !ids.contains(id) {
                 ids.push(id.clone());
             }
+        }
+        let Some(consent) = self.shared_consent() else {
+            return Ok(ids);
+        };
+        let mut i = 0;
+        while i < ids.len() && ids.len() < 1000 {
+            for id in consent.links(&ids[i]).await? {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            i += 1;
         }
         Ok(ids)
     }
@@ -97,7 +106,15 @@ impl Privacy<'_> {
         let now = self.clock.now_ms();
         let mut out: Vec<Vec<Vec<Sql>>> = vec![Vec::new(); SHARED_TABLES.len()];
         for id in self.shared_ids(subject, local).await? {
-            for s in sessions.list_for_user(&id, now).await? {
+            // The user's sessions, and the anonymous session whose id is
+            // this id (the middleware's id for an anonymous visitor).
+            let anonymous = sessions.anonymous(&id).await?;
+            for s in sessions
+                .list_for_user(&id, now)
+                .await?
+                .into_iter()
+                .chain(anonymous)
+            {
                 out[0].push(vec![
                     text(s.session_id),
                     opt(s.user_id),
@@ -156,15 +173,14 @@ impl Privacy<'_> {
         Ok(SHARED_TABLES.iter().zip(out).collect())
     }
 
-    /// Erases `subject` (and `local`, the ids linked to it in this engine)
-    /// from the shared store: sessions, preferences and their history and
-    /// consent decisions go; ledger entries stay as proof without the
-    /// subject, IP and user agent. Returns the counts per shared table.
-    pub(super) async fn erase_shared(
-        &self,
-        subject: &str,
-        local: &[String],
-    ) -> Result<BTreeMap<String, u64>> {
+    /// Erases `ids` (a subject and the ids linked to it, from
+    /// [`Privacy::shared_ids`]) from the shared store: sessions (the
+    /// users', and the anonymous sessions whose ids are among them),
+    /// preferences and their history and consent decisions go; ledger
+    /// entries stay as proof without the subject, IP and user agent.
+    /// Linked ids go before the subject, so that a failure half way leaves
+    /// the subject's links for a retry. Returns the counts per shared table.
+    pub(super) async fn erase_shared_ids(&self, ids: &[String]) -> Result<BTreeMap<String, u64>> {
         let mut counts = BTreeMap::new();
         let (Some(shared), Some(consent)) = (self.shared, self.shared_consent()) else {
             return Ok(counts);
@@ -172,25 +188,17 @@ impl Privacy<'_> {
         let sessions = RedisSessionStore::new(shared.remote, self.config.chain_key());
         let prefs = crate::prefs::redis::RedisPrefs::new(shared.remote);
         let mut add = |table: &str, n: u64| *counts.entry(table.to_owned()).or_insert(0) += n;
-        let mut ids = self.shared_ids(subject, local).await?;
-        let mut i = 0;
-        while i < ids.len() {
-            let id = ids[i].clone();
+        for id in ids.iter().rev() {
             add(
                 "shared_sessions",
-                sessions.delete_all_for_user(&id, None).await?,
+                sessions.delete_all_for_user(id, None).await?
+                    + u64::from(sessions.delete_anonymous(id).await?),
             );
-            add("shared_prefs", prefs.delete(&id).await?);
-            let decided = consent.decisions(&id).await?.len() as u64;
-            let (entries, linked) = consent.erase(&id).await?;
+            add("shared_prefs", prefs.delete(id).await?);
+            let decided = consent.decisions(id).await?.len() as u64;
+            let (entries, _) = consent.erase(id).await?;
             add("shared_consents", decided);
             add("shared_consent_ledger", entries);
-            for l in linked {
-                if !ids.contains(&l) {
-                    ids.push(l);
-                }
-            }
-            i += 1;
         }
         Ok(counts)
     }

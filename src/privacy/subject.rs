@@ -52,7 +52,12 @@ pub fn linked_ids(conn: &Connection, subject: &str) -> Result<Vec<String>> {
 impl Scope {
     /// Resolves `subject`.
     pub fn resolve(conn: &Connection, subject: &str) -> Result<Self> {
-        let ids = linked_ids(conn, subject)?;
+        Self::of_ids(conn, linked_ids(conn, subject)?)
+    }
+
+    /// The scope of `ids` as given (the first is the subject); their
+    /// hashes, and those of the names they had before a rectification.
+    pub fn of_ids(conn: &Connection, ids: Vec<String>) -> Result<Self> {
         let salt = salt(conn)?;
         let mut hashes: Vec<String> = ids.iter().map(|id| hash(&salt, id)).collect();
         // Names before a rectification, followed back.
@@ -162,7 +167,12 @@ pub const TABLES: &[Table] = &[
         columns: "session_id, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, \
                   ip_masked, browser, os, device",
         json: &[],
-        filter: ids!("user_id"),
+        // A user's sessions, and an anonymous visitor's session, whose id
+        // the middleware uses as the visitor's anonymous id.
+        filter: concat!(
+            "user_id IN (SELECT value FROM json_each(?1)) ",
+            "OR (user_id IS NULL AND session_id IN (SELECT value FROM json_each(?1)))"
+        ),
         order: "id",
         on_erase: OnErase::Delete,
     },
@@ -232,11 +242,11 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "audit_log",
-        columns: "seq, at, actor, action, subject, details",
-        json: &["details"],
+        columns: "seq, at, actor, action, subject, details, personal",
+        json: &["details", "personal"],
         filter: "subject_hash IN (SELECT value FROM json_each(?2))",
         order: "seq",
-        on_erase: OnErase::Clear("subject = NULL"),
+        on_erase: OnErase::Clear("subject = NULL, personal = NULL"),
     },
 ];
 

@@ -292,6 +292,33 @@ impl<'a> RedisSessionStore<'a> {
         Ok(Some(record))
     }
 
+    /// The anonymous session whose id is `session_id`, expired or not: the
+    /// id the middleware uses as an anonymous visitor's id, so that a
+    /// request about that visitor finds their session. `None` if there is
+    /// none, or if the id is not a session id.
+    pub async fn anonymous(&self, session_id: &str) -> Result<Option<SessionRecord>> {
+        if !token::is_session_id(session_id) {
+            return Ok(None);
+        }
+        let slot = token::slot(None, session_id);
+        let reply = self
+            .remote
+            .run(&META, vec![self.session_key(&slot, session_id)], vec![])
+            .await?;
+        Ok(self
+            .decode(&reply, &slot, session_id)?
+            .filter(|r| r.user_id.is_none()))
+    }
+
+    /// Deletes the anonymous session whose id is `session_id` (see
+    /// [`RedisSessionStore::anonymous`]). Returns whether it existed.
+    pub async fn delete_anonymous(&self, session_id: &str) -> Result<bool> {
+        match self.anonymous(session_id).await? {
+            Some(r) => SessionStore::delete(self, &r).await,
+            None => Ok(false),
+        }
+    }
+
     /// The slot and session id a locator names; `None` for a first-format
     /// token, which only the SQLite store knows.
     fn place(at: &Locator) -> Option<(&str, &str)> {

@@ -89,6 +89,38 @@ impl<'a> Log<'a> {
         )
     }
 
+    /// [`Log::append`] for an entry about `subject` whose `personal`
+    /// details (a JSON object: a session id, say) must go when the subject
+    /// is erased. They are kept apart from `details`; the chain covers a
+    /// salted digest of them (`personalDigest` in the stored details), so
+    /// erasure clears them and the chain still verifies, and an edit of
+    /// them is found.
+    pub fn append_personal(
+        &self,
+        at: i64,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        details: &Value,
+        personal: &Value,
+    ) -> Result<i64> {
+        let salt = subject::salt(self.conn)?;
+        let personal = personal.to_string();
+        let mut details = details.clone();
+        if let Value::Object(m) = &mut details {
+            m.insert("personalDigest".into(), digest(&salt, &personal).into());
+        }
+        self.insert(
+            at,
+            actor,
+            action,
+            Some(subject),
+            Some(&subject::hash(&salt, subject)),
+            &details,
+            Some(&personal),
+        )
+    }
+
     /// [`Log::append`] with the hash already made.
     pub fn append_hashed(
         &self,
@@ -99,6 +131,20 @@ impl<'a> Log<'a> {
         subject_hash: Option<&str>,
         details: &Value,
     ) -> Result<i64> {
+        self.insert(at, actor, action, subject, subject_hash, details, None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn insert(
+        &self,
+        at: i64,
+        actor: &str,
+        action: &str,
+        subject: Option<&str>,
+        subject_hash: Option<&str>,
+        details: &Value,
+        personal: Option<&str>,
+    ) -> Result<i64> {
         let conn = self.conn;
         let head = chain::head(conn, TABLE)?;
         let seq = head.seq + 1;
@@ -108,10 +154,10 @@ impl<'a> Log<'a> {
         let key = chain::key_for_append(conn, TABLE, seq, self.key)?;
         let hash = chain::link(key, &head.hash, &refs);
         conn.prepare_cached(
-            "INSERT INTO audit_log (seq, at, actor, action, subject, subject_hash, details, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO audit_log (seq, at, actor, action, subject, subject_hash, details, prev_hash, hash, personal) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
-        .execute(params![seq, at, actor, action, subject, subject_hash, details, head.hash, hash])?;
+        .execute(params![seq, at, actor, action, subject, subject_hash, details, head.hash, hash, personal])?;
         chain::set_head(conn, TABLE, &chain::Mark { seq, hash })?;
         Ok(seq)
     }
@@ -129,7 +175,7 @@ impl<'a> Log<'a> {
         let conn = self.conn;
         let salt = subject::salt(conn)?;
         let mut stmt = conn.prepare(
-            "SELECT seq, at, actor, action, subject, subject_hash, details, prev_hash, hash \
+            "SELECT seq, at, actor, action, subject, subject_hash, details, prev_hash, hash, personal \
              FROM audit_log ORDER BY seq",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -140,13 +186,20 @@ impl<'a> Log<'a> {
             let subject: Option<String> = r.get(4)?;
             let subject_hash: Option<String> = r.get(5)?;
             let details: String = r.get(6)?;
+            let personal: Option<String> = r.get(9)?;
             let f = fields(seq, at, &actor, &action, subject_hash.as_deref(), &details);
             let other = match (&subject, &subject_hash) {
                 (Some(s), Some(h)) if subject::hash(&salt, s) != *h => {
                     Some("the subject does not match its hash".to_owned())
                 }
                 (Some(_), None) => Some("a subject without a hash".to_owned()),
-                _ => None,
+                _ => personal.and_then(|p| {
+                    let recorded = serde_json::from_str::<Value>(&details)
+                        .ok()
+                        .and_then(|d| d.get("personalDigest").cloned());
+                    (recorded != Some(Value::String(digest(&salt, &p))))
+                        .then(|| "the personal details were edited".to_owned())
+                }),
             };
             Ok((seq, r.get(7)?, r.get(8)?, f.to_vec(), other))
         })?;
@@ -158,6 +211,30 @@ impl<'a> Log<'a> {
             rows.map(|r| r.map_err(Error::from)),
         )
     }
+}
+
+/// The salted digest of an entry's personal details.
+fn digest(salt: &str, personal: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"usertrail audit personal\0");
+    h.update(salt.as_bytes());
+    h.update([0]);
+    h.update(personal.as_bytes());
+    crate::kernel::ids::hex(&h.finalize())
+}
+
+/// The details as shown: the stored details without the digest, with the
+/// personal details (while they are kept) merged in.
+fn shown(details: String, personal: Option<String>) -> Value {
+    let mut v = serde_json::from_str(&details).unwrap_or(Value::String(details));
+    if let Value::Object(m) = &mut v {
+        m.remove("personalDigest");
+        if let Some(Value::Object(p)) = personal.and_then(|p| serde_json::from_str(&p).ok()) {
+            m.extend(p);
+        }
+    }
+    v
 }
 
 fn fields<'a>(
@@ -196,7 +273,7 @@ pub fn query(
         }
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, at, actor, action, subject, subject_hash, details FROM audit_log \
+        "SELECT seq, at, actor, action, subject, subject_hash, details, personal FROM audit_log \
          WHERE (?1 IS NULL OR subject_hash IN (SELECT value FROM json_each(?1))) \
            AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR at >= ?3) \
            AND (?4 IS NULL OR at < ?4) AND seq > ?5 ORDER BY seq LIMIT ?6",
@@ -211,7 +288,6 @@ pub fn query(
             limit
         ],
         |r| {
-            let details: String = r.get(6)?;
             Ok(AuditEntry {
                 seq: r.get(0)?,
                 at: r.get(1)?,
@@ -219,7 +295,7 @@ pub fn query(
                 action: r.get(3)?,
                 subject: r.get(4)?,
                 subject_hash: r.get(5)?,
-                details: serde_json::from_str(&details).unwrap_or(Value::String(details)),
+                details: shown(r.get(6)?, r.get(7)?),
             })
         },
     )?;

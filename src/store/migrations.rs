@@ -74,6 +74,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "event_blob_ids",
         sql: include_str!("migrations/0010_event_blob_ids.sql"),
     },
+    Migration {
+        version: 11,
+        name: "rights",
+        sql: include_str!("migrations/0011_rights.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

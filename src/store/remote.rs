@@ -150,6 +150,14 @@ pub trait Transport: crate::kernel::clock::MaybeSendSync {
     /// timeout) is `STORE_UNAVAILABLE`; a reply that is not one of [`Reply`]'s
     /// shapes is `STORAGE_ERROR`.
     fn run<'a>(&'a self, op: Op<'a>) -> LocalBoxFuture<'a, Result<Reply>>;
+
+    /// Waits about `ms` milliseconds, for a call that polls the store
+    /// (an export waiting for other processes' replies). The default does
+    /// not wait: such a call then polls a bounded number of times.
+    fn sleep(&self, ms: u32) -> LocalBoxFuture<'_, ()> {
+        let _ = ms;
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// A shared store: a transport and the prefix of every key the engine
@@ -198,6 +206,12 @@ impl Remote {
     /// slot share a Redis Cluster hash slot.
     pub fn key(&self, slot: &str, name: &str) -> String {
         format!("{}:{{{slot}}}:{name}", self.prefix)
+    }
+
+    /// Waits about `ms` milliseconds through the transport (see
+    /// [`Transport::sleep`]).
+    pub async fn sleep(&self, ms: u32) {
+        self.transport.sleep(ms).await
     }
 
     /// Runs `script` with `keys` and `args`.

@@ -166,6 +166,17 @@ impl Tracking<'_> {
             .collect()
     }
 
+    /// The stored events of a user, oldest first: what a pipeline partition
+    /// moves to the user's partition after a rectification renamed them.
+    pub fn events_of_user(&self, user_id: &str) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events WHERE user_id = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([user_id], event)?;
+        rows.map(|r| r.map(|(_, e)| e).map_err(Into::into))
+            .collect()
+    }
+
     /// Events matching `filter`, newest first, `limit` (default 100, at most
     /// 1000) at a time. The cursor marks a place in the order (time, then
     /// insertion), so events inserted between pages never shift a page.

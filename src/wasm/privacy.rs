@@ -2,7 +2,6 @@
 //! `trail.privacy.retention`): thin shells over [`crate::privacy::Privacy`].
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use wasm_bindgen::prelude::*;
 
 use super::input::js_out;
@@ -43,6 +42,14 @@ struct LedgerJs {
 struct ExportJs {
     format: Option<String>,
     actor: Option<String>,
+    timeout_ms: Option<u32>,
+}
+
+/// `{ waitMs }` of `receipt`.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct ReceiptJs {
+    wait_ms: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -125,12 +132,7 @@ impl JsPrivacy {
 
             Ok(self.0.run(move |open| async move {
                 let t = &open.trail;
-                {
-                    js_out({
-                        let (status, erased) = t.privacy().withdraw(&subject, &o).await?;
-                        to_js(&json!({ "status": status, "erased": erased }))
-                    })
-                }
+                js_out(to_js(&t.privacy().withdraw(&subject, &o).await?))
             }))
         })
     }
@@ -279,7 +281,13 @@ impl JsPrivacy {
                         };
                         let file = t
                             .privacy()
-                            .export(&subject, format, o.actor.as_deref(), &mut report)
+                            .export_from(
+                                &subject,
+                                format,
+                                o.actor.as_deref(),
+                                o.timeout_ms.unwrap_or(crate::privacy::DEFAULT_GATHER_MS),
+                                &mut report,
+                            )
                             .await?;
                         let out = to_js(&ExportMeta {
                             format: file.format,
@@ -331,9 +339,10 @@ impl JsPrivacy {
             let subject = input::string(&subject, "subject")?;
             let o: AnonymizeOptions = input::options(&options, "options")?;
 
-            Ok(self
-                .0
-                .now(move |t| js_out(to_js(&t.privacy().anonymize(&subject, &o)?))))
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                js_out(to_js(&t.privacy().anonymize(&subject, &o).await?))
+            }))
         })
     }
 
@@ -345,8 +354,9 @@ impl JsPrivacy {
         promise(|| Ok(self.0.now(move |t| js_out(t.privacy().vacuum()))))
     }
 
-    /// Renames a user everywhere. Returns the rows changed per table.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Record<string, number>>")]
+    /// Renames a user everywhere. Returns the rows changed per table
+    /// (`counts`) and, with a shared store, the receipt (`rights`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<RectifyReport>")]
     pub fn rectify(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
@@ -356,9 +366,10 @@ impl JsPrivacy {
             let subject = input::string(&subject, "subject")?;
             let o: RectifyOptions = input::parse(&options, "options")?;
 
-            Ok(self
-                .0
-                .now(move |t| js_out(to_js(&t.privacy().rectify(&subject, &o)?))))
+            Ok(self.0.run(move |open| async move {
+                let t = &open.trail;
+                js_out(to_js(&t.privacy().rectify(&subject, &o).await?))
+            }))
         })
     }
 
@@ -413,6 +424,82 @@ impl JsPrivacy {
             Ok(self
                 .0
                 .now(move |t| js_out(Ok(t.privacy().dropped_without_consent()? as f64))))
+        })
+    }
+
+    /// Applies what the shared store's rights log holds that this engine
+    /// has not applied yet: erasures, anonymisations, rectifications and
+    /// withdrawals exercised on any engine sharing the store; answers
+    /// other engines' export requests. The package calls it when the
+    /// engine opens and then every `followMs` (see `redisStore`); call it
+    /// yourself to catch up at once. Without a shared store it does nothing.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Followed>")]
+    pub fn follow(&self) -> Promise {
+        promise(|| {
+            Ok(self.0.run(move |open| async move {
+                js_out(to_js(&open.trail.privacy().follow().await?))
+            }))
+        })
+    }
+
+    /// Where a right exercised with a shared store stands: which engines
+    /// sharing the store have applied it. `id` is `report.rights.id` of an
+    /// `erase`, `anonymize`, `rectify` or `withdraw`; with `{ waitMs }`,
+    /// waits up to that long (at most 60,000 ms) for it to be complete.
+    ///
+    /// ```javascript
+    /// const { rights } = await trail.privacy.erase(userId, { reason: 'user request' });
+    /// const { complete, places } = await trail.privacy.receipt(rights.id, { waitMs: 5000 });
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<Receipt>")]
+    pub fn receipt(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ waitMs?: number }")] options: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let id = input::string(&id, "id")?;
+            let o: ReceiptJs = input::options(&options, "options")?;
+            if o.wait_ms.is_some_and(|w| w > 60_000) {
+                return Err(crate::Error::invalid(
+                    "options.waitMs",
+                    "must be at most 60000",
+                ));
+            }
+            Ok(self.0.run(move |open| async move {
+                let p = open.trail.privacy();
+                js_out(to_js(&p.receipt_after(&id, o.wait_ms.unwrap_or(0)).await?))
+            }))
+        })
+    }
+
+    /// The engines following the shared store's rights log ("places"):
+    /// durable ones (a file) until retired, ephemeral ones (memory) while
+    /// live.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Place[]>")]
+    pub fn places(&self) -> Promise {
+        promise(|| {
+            Ok(self.0.run(move |open| async move {
+                js_out(to_js(&open.trail.privacy().places().await?))
+            }))
+        })
+    }
+
+    /// Forgets a durable place that will not come back (its machine is gone
+    /// for good), so that receipts stop waiting for it. Resolves with
+    /// whether it was known.
+    #[wasm_bindgen(js_name = retirePlace, unchecked_return_type = "Promise<boolean>")]
+    pub fn retire_place(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let id = input::string(&id, "id")?;
+            Ok(self.0.run(move |open| async move {
+                js_out(Ok(JsValue::from_bool(
+                    open.trail.privacy().retire_place(&id).await?,
+                )))
+            }))
         })
     }
 

@@ -106,6 +106,26 @@ impl Transport for JsTransport {
             reply(&value, 0)
         })
     }
+
+    fn sleep(&self, ms: u32) -> LocalBoxFuture<'_, ()> {
+        Box::pin(async move {
+            // setTimeout exists in every host the package runs in.
+            let promise = Promise::new(&mut |resolve, _| {
+                let set = Reflect::get(&js_sys::global(), &"setTimeout".into())
+                    .ok()
+                    .and_then(|f| f.dyn_into::<Function>().ok());
+                match set {
+                    Some(set) => {
+                        let _ = set.call2(&JsValue::UNDEFINED, &resolve, &JsValue::from(ms));
+                    }
+                    None => {
+                        let _ = resolve.call0(&JsValue::UNDEFINED);
+                    }
+                }
+            });
+            let _ = JsFuture::from(promise).await;
+        })
+    }
 }
 
 /// Reads `shared`: what `redisStore(client, { prefix })` returns, an

@@ -397,6 +397,11 @@ impl Transport for RedisTransport {
         let r = self.run_now(&op);
         Box::pin(std::future::ready(r))
     }
+
+    fn sleep(&self, ms: u32) -> LocalBoxFuture<'_, ()> {
+        std::thread::sleep(Duration::from_millis(u64::from(ms)));
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// A prefix no other test uses.
