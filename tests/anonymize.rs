@@ -108,8 +108,16 @@ fn rectify_renames_everywhere_and_the_trail_follows() {
         ),
         events
     );
+    // The old name's sessions end: a token names its user's slot.
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT count(*) FROM sessions WHERE user_id IN ('ann', 'ann-marie')"
+        ),
+        0
+    );
+    assert!(counts["sessions"] > 0);
     for sql in [
-        "SELECT count(*) FROM sessions WHERE user_id = 'ann-marie'",
         "SELECT count(*) FROM prefs WHERE subject = 'ann-marie'",
         "SELECT count(*) FROM identities WHERE user_id = 'ann-marie'",
         "SELECT count(*) FROM experiment_assignments WHERE user_id = 'ann-marie'",

@@ -324,6 +324,86 @@ fn an_erasure_reaches_events_in_flight_and_leaves_no_byte_of_the_subject() {
     assert_eq!(kept, 1, "a new event after the erasure is kept");
 }
 
+/// Issue 25, finding 7: late events of an anonymous id linked to an erased
+/// user, produced before the erasure, are dropped too (the erasure deleted
+/// the link the alias would have needed).
+#[test]
+fn an_erasure_drops_late_events_of_the_ids_linked_to_the_subject() {
+    let l = line(4);
+    let collector = Pipeline::new(&l.collector).unwrap();
+    let user = "ursula-77";
+    let anon = (0..100)
+        .map(|i| format!("anon-late-{i}"))
+        .find(|a| collector.partition_of(a) != collector.partition_of(user))
+        .unwrap();
+    let early = device_events(4, |_| (None, Some(anon.clone())));
+    block_on(collector.collect(early.into_iter().map(Ok).collect())).unwrap();
+    drain(&l);
+    block_on(collector.identify(&anon, user)).unwrap();
+    drain(&l);
+    l.clock.advance(60_000);
+    block_on(collector.erase(user, "user request")).unwrap();
+    // A device that was offline sends the anonymous id's older events.
+    let late: Vec<Event> = device_events(3, |_| (None, Some(anon.clone())))
+        .into_iter()
+        .map(|mut e| {
+            e.event_id = usertrail::tracking::uuid_v7(T0 + 2);
+            e
+        })
+        .collect();
+    block_on(collector.collect(late.into_iter().map(Ok).collect())).unwrap();
+    drain(&l);
+    for (p, engine) in l.partitions.iter().enumerate() {
+        assert_eq!(ids(engine).len(), 0, "partition {p} kept events");
+        let bytes = engine.export().unwrap();
+        for needle in [user, anon.as_str()] {
+            assert!(
+                !contains(&bytes, needle.as_bytes()),
+                "{needle} in partition {p}"
+            );
+        }
+    }
+    let dump = r::dump(&Standalone::urls(), &l.prefix);
+    for needle in [user, anon.as_str()] {
+        assert!(!contains(&dump, needle.as_bytes()), "{needle} in Redis");
+    }
+}
+
+/// A rectification reaches the partitions, and the renamed user's events
+/// move to the new id's partition, so merges stay exact.
+#[test]
+fn a_rectification_renames_in_the_partitions_and_moves_the_events_home() {
+    let l = line(4);
+    let collector = Pipeline::new(&l.collector).unwrap();
+    let old = "rita-old";
+    let new = (0..100)
+        .map(|i| format!("rita-new-{i}"))
+        .find(|n| collector.partition_of(n) != collector.partition_of(old))
+        .unwrap();
+    let events = device_events(6, |_| (Some(old.into()), None));
+    block_on(collector.collect(events.into_iter().map(Ok).collect())).unwrap();
+    drain(&l);
+    let o = usertrail::privacy::RectifyOptions {
+        user_id: new.clone(),
+        ..Default::default()
+    };
+    block_on(l.collector.privacy().rectify(old, &o)).unwrap();
+    drain(&l);
+    let home = &l.partitions[collector.partition_of(&new) as usize];
+    let away = &l.partitions[collector.partition_of(old) as usize];
+    assert_eq!(ids(away).len(), 0, "moved out");
+    let renamed: i64 = home
+        .store()
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM events WHERE user_id = ?1",
+            [&new],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(renamed, 6);
+}
+
 #[test]
 fn the_pipeline_needs_a_shared_store_and_a_partition_in_range() {
     let (alone, _) = open_at(T0, OpenOptions::new(Storage::Memory));

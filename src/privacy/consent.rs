@@ -231,7 +231,9 @@ impl Privacy<'_> {
             let decisions = shared.effective(subject).await?;
             return Ok(shared.status(subject, &decisions));
         }
-        let ids = subject::linked_ids(self.conn, subject)?;
+        // The subject, the anonymous ids linked to it, and the user it is
+        // linked to: the ids its gate reads.
+        let ids = crate::store::identity::linked(self.conn, &[subject])?;
         self.consent().status(subject, &ids)
     }
 

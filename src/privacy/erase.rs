@@ -491,20 +491,21 @@ impl Privacy<'_> {
     }
 
     /// Renames the user `subject` to `options.user_id` everywhere: events,
-    /// identities, sessions, preferences and their history, consents,
+    /// identities, preferences and their history, consents,
     /// experiment assignments, rollups, outbox and quarantine rows. Where
     /// the new id already has a preference or a consent decision, the newer
     /// one stays. The ledger keeps its rows as they were recorded; the
     /// audit entry links the old name's hash to the new one, so export and
-    /// erasure of the new id still find them.
+    /// erasure of the new id still find them. The old id's sessions end: a
+    /// session's token names its user's slot, so a session cannot follow a
+    /// rename, and the user signs in again under the new id.
     ///
     /// With a shared store, the old id's preferences move to the new one
     /// there (the new id's own values stay), its consent decisions count
     /// for the new id (the newer wins) and it is linked to it (so export
     /// and erasure of the new id reach the old id's ledger), and its
-    /// sessions end: a shared session's token names its user's slot, so
-    /// the user signs in again under the new id. The rights log carries the
-    /// rename to every engine sharing the store.
+    /// sessions there end too. The rights log carries the rename to every
+    /// engine sharing the store.
     pub async fn rectify(&self, subject: &str, options: &RectifyOptions) -> Result<RectifyReport> {
         subject::check("subject", subject)?;
         subject::check("userId", &options.user_id)?;
@@ -586,10 +587,6 @@ impl Privacy<'_> {
                 "UPDATE identities SET user_id = ?2 WHERE user_id = ?1",
             ),
             (
-                "sessions",
-                "UPDATE sessions SET user_id = ?2 WHERE user_id = ?1",
-            ),
-            (
                 "outbox",
                 "UPDATE outbox SET event = json_set(event, '$.userId', ?2) \
                  WHERE json_extract(event, '$.userId') = ?1",
@@ -602,6 +599,13 @@ impl Privacy<'_> {
         ] {
             counts.insert(table.to_owned(), tx.execute(sql, [subject, to])? as u64);
         }
+        // A session's token names its user's slot, so a session cannot
+        // follow a rename: the old id's sessions end, and the user signs in
+        // again under the new id.
+        counts.insert(
+            "sessions".into(),
+            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [subject])? as u64,
+        );
         let moved = match self.moves {
             Some(m) => m.move_subject(tx, subject, to)?,
             None => BTreeMap::new(),

@@ -4,6 +4,8 @@
 pub mod dataset;
 pub mod people;
 #[cfg(not(target_family = "wasm"))]
+pub mod procs;
+#[cfg(not(target_family = "wasm"))]
 pub mod redis;
 pub mod session_suite;
 #[cfg(not(target_family = "wasm"))]

@@ -146,6 +146,46 @@ impl Server {
         let _ = std::fs::remove_file(self.pidfile());
     }
 
+    /// Its data directory (the AOF is in `appendonlydir/` there).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Rewrites its AOF from what it holds now (`BGREWRITEAOF`) and waits
+    /// until the rewrite is done and the old files are gone: the operator's
+    /// step after an erasure (docs/PRIVACY.md).
+    pub fn rewrite_aof(&self) {
+        let mut c = self.connect().unwrap();
+        let _: redis::Value = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info: String = redis::cmd("INFO").arg("persistence").query(&mut c).unwrap();
+            let busy = info.contains("aof_rewrite_in_progress:1")
+                || info.contains("aof_rewrite_scheduled:1");
+            // Done, and the old files are gone: a base, an increment and
+            // the manifest are left.
+            let files = std::fs::read_dir(self.dir.join("appendonlydir"))
+                .map(|d| d.count())
+                .unwrap_or(0);
+            if !busy && files <= 3 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the AOF rewrite did not end");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every byte of every file of its AOF.
+    pub fn aof_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Ok(dir) = std::fs::read_dir(self.dir.join("appendonlydir")) {
+            for f in dir.flatten() {
+                out.extend(std::fs::read(f.path()).unwrap_or_default());
+            }
+        }
+        out
+    }
+
     /// Starts it again on the same port and dir (so on its AOF).
     pub fn restart(&mut self) {
         self.launch();
@@ -236,6 +276,8 @@ pub struct RedisTransport {
     timeout: Duration,
     /// Round trips made (a `NOSCRIPT` fallback counts two).
     pub trips: AtomicU64,
+    /// Bytes of text in the replies read.
+    pub read: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -252,6 +294,7 @@ impl RedisTransport {
             target: Target::Single(url.to_owned()),
             timeout: Duration::from_secs(5),
             trips: AtomicU64::new(0),
+            read: AtomicU64::new(0),
         })
     }
 
@@ -262,6 +305,7 @@ impl RedisTransport {
             target: Target::Cluster(urls.to_vec()),
             timeout: Duration::from_secs(5),
             trips: AtomicU64::new(0),
+            read: AtomicU64::new(0),
         })
     }
 
@@ -273,12 +317,18 @@ impl RedisTransport {
             target: Target::Single(url.to_owned()),
             timeout,
             trips: AtomicU64::new(0),
+            read: AtomicU64::new(0),
         })
     }
 
     /// Round trips so far.
     pub fn trips(&self) -> u64 {
         self.trips.load(Ordering::SeqCst)
+    }
+
+    /// Bytes of text read in replies so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::SeqCst)
     }
 
     fn open(&self) -> redis::RedisResult<Conn> {
@@ -339,7 +389,11 @@ impl RedisTransport {
             other => other,
         };
         match result {
-            Ok(v) => reply(v),
+            Ok(v) => {
+                let r = reply(v)?;
+                self.read.fetch_add(text_len(&r), Ordering::SeqCst);
+                Ok(r)
+            }
             Err(e)
                 if e.is_io_error()
                     || e.is_connection_refusal()
@@ -365,6 +419,15 @@ impl RedisTransport {
             }
             .into()),
         }
+    }
+}
+
+/// The bytes of text in a reply.
+fn text_len(r: &Reply) -> u64 {
+    match r {
+        Reply::Text(t) => t.len() as u64,
+        Reply::List(l) => l.iter().map(text_len).sum(),
+        _ => 0,
     }
 }
 
@@ -499,6 +562,18 @@ pub fn dump(urls: &[String], prefix: &str) -> Vec<u8> {
                 v
             }
             "string" => vec![redis::cmd("GET").arg(&key).query(&mut c).unwrap()],
+            "stream" => {
+                let entries: Vec<(String, Vec<Vec<u8>>)> = redis::cmd("XRANGE")
+                    .arg(&key)
+                    .arg("-")
+                    .arg("+")
+                    .query(&mut c)
+                    .unwrap();
+                entries
+                    .into_iter()
+                    .flat_map(|(id, fields)| std::iter::once(id.into_bytes()).chain(fields))
+                    .collect()
+            }
             _ => vec![],
         };
         for i in items {
