@@ -76,8 +76,58 @@ UserTrail.open = async function open(options) {
       // As above: the engine refuses them.
     }
   }
-  return openAfterInit.call(UserTrail, options);
+  const trail = await openAfterInit.call(UserTrail, options);
+  let shared = null;
+  try {
+    shared = options?.shared ?? null;
+  } catch {
+    // Read by the engine already; a throwing getter was refused there.
+  }
+  if (shared && typeof shared.run === 'function') await followRights(trail, shared);
+  return trail;
 };
+
+/**
+ * With a shared store: the engine catches up with the store's rights log
+ * (erasures and other rights exercised on any process while it was down),
+ * then follows it every `followMs`. Which entries apply, and how, is the
+ * engine's; this only keeps time. A failure (Redis down) does not stop
+ * the engine from opening: the timer retries.
+ */
+async function followRights(trail, shared) {
+  const report = typeof shared.onFollowError === 'function' ? shared.onFollowError : () => {};
+  const step = async () => {
+    try {
+      await trail.privacy.follow();
+    } catch (err) {
+      if (err?.code === 'CLOSED') return stop();
+      report(err);
+    }
+  };
+  let timer = null;
+  let running = null;
+  const stop = () => {
+    if (timer !== null) clearInterval(timer);
+    timer = null;
+  };
+  await step();
+  const every = shared.followMs ?? 500;
+  if (every > 0) {
+    timer = setInterval(() => {
+      if (running) return; // one follow at a time
+      running = step().finally(() => {
+        running = null;
+      });
+    }, every);
+    timer.unref?.();
+  }
+  const close = trail.close.bind(trail);
+  trail.close = async function closeAndStopFollowing() {
+    stop();
+    await running;
+    return close();
+  };
+}
 
 /** True where `node:fs` exists: Node and Deno. */
 function hasFs() {

@@ -13,7 +13,39 @@ export interface RedisStoreOptions {
   prefix?: string;
   /** Each call fails with `STORE_UNAVAILABLE` past this; default 2000. */
   timeoutMs?: number;
+  /**
+   * How often an engine opened on this store follows the store's rights log (erasures, anonymisations,
+   * rectifications and withdrawals exercised on any process; other processes' export requests), in ms.
+   * `0` turns the timer off. Default 500.
+   */
+  followMs?: number;
+  /** Called with each failure of the timer's follow (Redis down, say); it retries at the next tick. */
+  onFollowError?: (err: unknown) => void;
 }
+
+/** A node-redis client or cluster, for `rewritePersistence`. */
+export interface CommandClient {
+  sendCommand?(args: string[]): Promise<unknown>;
+  masters?: unknown[];
+  replicas?: unknown[];
+  nodeClient?(node: unknown): unknown;
+}
+
+/**
+ * The operator's step after erasures: rewrites the append-only file of every node behind `client`
+ * (masters and replicas) from what the nodes hold now (`BGREWRITEAOF`), so that no old write of an
+ * erased subject survives in it, and waits for each rewrite; with `{ snapshot: true }` also writes a
+ * fresh RDB snapshot (`BGSAVE`). See docs/PRIVACY.md, "Redis persistence and backups".
+ *
+ * ```js
+ * await trail.privacy.erase(userId, { reason: 'user request', waitMs: 5000 });
+ * await rewritePersistence(redis); // then, or once a day for the day's erasures
+ * ```
+ */
+export declare function rewritePersistence(
+  client: CommandClient,
+  options?: { snapshot?: boolean; timeoutMs?: number },
+): Promise<{ nodes: number; ms: number }>;
 
 /**
  * A shared store on the app's Redis, for `UserTrail.open({ shared })`: sessions, preferences and
@@ -21,8 +53,13 @@ export interface RedisStoreOptions {
  *
  * ```js
  * import { createClient } from 'redis';
- * const redis = await createClient({ url: process.env.REDIS_URL }).connect();
+ * const redis = await createClient({ url: process.env.REDIS_URL })
+ *   .on('error', (err) => console.error('redis', err)) // without it, a lost connection crashes the process
+ *   .connect();
  * const trail = await UserTrail.open({ storage: { file: 'app.db' }, shared: redisStore(redis, { prefix: 'ut' }) });
  * ```
  */
-export declare function redisStore(client: ScriptClient, options?: RedisStoreOptions): SharedStore & { readonly prefix: string; readonly timeoutMs: number };
+export declare function redisStore(
+  client: ScriptClient,
+  options?: RedisStoreOptions,
+): SharedStore & { readonly prefix: string; readonly timeoutMs: number; readonly followMs: number };

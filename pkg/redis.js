@@ -6,15 +6,18 @@
 //
 //   import { createClient } from 'redis';
 //   import { redisStore } from 'usertrail/redis';
-//   const redis = await createClient({ url }).connect();
+//   const redis = await createClient({ url }).on('error', (err) => console.error(err)).connect();
 //   const trail = await UserTrail.open({ shared: redisStore(redis, { prefix: 'ut' }) });
+//
+// An engine opened on it follows the store's rights log every `followMs`
+// (pkg/index.js runs the timer; the engine decides what to apply).
 //
 // Works with node-redis clients and clusters (`createClient`,
 // `createCluster`), and with anything that has node-redis's
 // `evalSha(sha, { keys, arguments })` and `eval(source, { keys, arguments })`
 // (an ioredis adapter is four lines; see docs/SESSIONS.md).
 
-const KNOWN = new Set(['prefix', 'timeoutMs']);
+const KNOWN = new Set(['prefix', 'timeoutMs', 'followMs', 'onFollowError']);
 
 // Error replies that mean "not now" rather than "wrong": a server loading
 // its AOF, a cluster failing over, a replica that cannot take writes.
@@ -55,6 +58,14 @@ export function redisStore(client, options = {}) {
   const timeoutMs = options.timeoutMs ?? 2000;
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
     throw new TypeError('usertrail/redis: timeoutMs must be an integer from 1 to 600000');
+  }
+  const followMs = options.followMs ?? 500;
+  if (!Number.isInteger(followMs) || followMs < 0 || followMs > 3_600_000) {
+    throw new TypeError('usertrail/redis: followMs must be an integer from 0 (off) to 3600000');
+  }
+  const onFollowError = options.onFollowError;
+  if (onFollowError !== undefined && typeof onFollowError !== 'function') {
+    throw new TypeError('usertrail/redis: onFollowError must be a function');
   }
 
   // Calls waiting for Redis, each with its deadline. One timer sweeps them
@@ -110,5 +121,60 @@ export function redisStore(client, options = {}) {
     }
   }
 
-  return Object.freeze({ prefix, timeoutMs, run });
+  return Object.freeze({ prefix, timeoutMs, followMs, onFollowError, run });
+}
+
+/** The nodes behind `client`: a cluster's masters and replicas (each its own client), or the client. */
+async function nodesOf(client) {
+  if (Array.isArray(client.masters) && typeof client.nodeClient === 'function') {
+    const nodes = [...client.masters, ...(client.replicas ?? [])];
+    return Promise.all(nodes.map((n) => client.nodeClient(n)));
+  }
+  return [client];
+}
+
+/**
+ * The operator's step after erasures (docs/PRIVACY.md): Redis's append-only file and its snapshots
+ * keep every write until they are rewritten, erased subjects' included. This rewrites the AOF of
+ * every node behind `client` (a node-redis client or cluster; replicas keep their own) from what
+ * the nodes hold now (`BGREWRITEAOF`), waits for each rewrite to end, and with `{ snapshot: true }`
+ * also writes a fresh RDB snapshot (`BGSAVE`). Resolves with `{ nodes, ms }`.
+ */
+export async function rewritePersistence(client, options = {}) {
+  if (!client || typeof client.sendCommand !== 'function' && typeof client.nodeClient !== 'function') {
+    throw new TypeError('usertrail/redis: rewritePersistence needs a node-redis client or cluster');
+  }
+  for (const key of Object.keys(options)) {
+    if (!['snapshot', 'timeoutMs'].includes(key)) throw new TypeError(`usertrail/redis: unknown option ${JSON.stringify(key)}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const started = performance.now();
+  const nodes = await nodesOf(client);
+  const info = async (node) => String(await node.sendCommand(['INFO', 'persistence']));
+  const idle = (text, what) => !new RegExp(`${what}_in_progress:1`).test(text) && !/aof_rewrite_scheduled:1/.test(text);
+  const wait = async (node, what) => {
+    for (;;) {
+      if (idle(await info(node), what)) return;
+      if (performance.now() - started > timeoutMs) {
+        throw failure('STORE_UNAVAILABLE', `Redis did not finish ${what.replace('_', ' ')} within ${timeoutMs} ms`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  for (const node of nodes) {
+    try {
+      // A rewrite already running would refuse a second one: wait for it.
+      await wait(node, 'aof_rewrite');
+      await node.sendCommand(['BGREWRITEAOF']);
+      await wait(node, 'aof_rewrite');
+      if (options.snapshot) {
+        await wait(node, 'rdb_bgsave');
+        await node.sendCommand(['BGSAVE']);
+        await wait(node, 'rdb_bgsave');
+      }
+    } catch (err) {
+      throw err?.code ? err : classify(err);
+    }
+  }
+  return { nodes: nodes.length, ms: Math.round(performance.now() - started) };
 }

@@ -93,6 +93,14 @@ export interface SharedStore {
   readonly prefix?: string;
   /** Runs one Lua script (`EVALSHA`, then `EVAL` on `NOSCRIPT`) and resolves to its reply. */
   run(sha1: string, source: string, keys: string[], args: string[]): Promise<unknown>;
+  /**
+   * How often an engine opened on this store follows its rights log (erasures and other rights
+   * exercised on any process), in ms; `0` turns the timer off (call `privacy.follow()` yourself).
+   * Default 500.
+   */
+  readonly followMs?: number;
+  /** Called with each failure of the timer's `privacy.follow()` (Redis down, say); it retries. */
+  readonly onFollowError?: (err: unknown) => void;
 }
 
 /** An event's category. */

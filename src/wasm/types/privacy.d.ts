@@ -85,7 +85,10 @@ export interface ConsentStatus {
 /** The result of `withdraw`: the new status and, with `erase`, rows deleted per table. */
 export interface WithdrawResult {
   status: ConsentStatus;
+  /** With `erase`: rows deleted here per table (and `shared_prefs` in a shared store). */
   erased: Record<string, number>;
+  /** With `erase` and a shared store: where the erasure stands on every engine sharing it. */
+  rights?: Receipt;
 }
 
 /** One row of the consent ledger. */
@@ -159,6 +162,11 @@ export interface ExportOptions {
   actor?: string;
   /** Called after each table and every 5000 rows. Do not call the engine from it. */
   onProgress?: (progress: ExportProgress) => void;
+  /**
+   * With a shared store: how long to wait for the other engines sharing it to send their rows,
+   * in ms (default 5000, at most 600000). The file's `places` say which engines answered.
+   */
+  timeoutMs?: number;
 }
 
 /** An export, ready to download. */
@@ -186,6 +194,11 @@ export interface EraseOptions {
    * rewrites anyway (it also shrinks the file), `false` never does.
    */
   vacuum?: boolean;
+  /**
+   * With a shared store: wait up to this many ms (at most 60000) for every engine sharing it to
+   * apply the erasure before resolving. Default 0: resolve at once; `report.rights` says which have.
+   */
+  waitMs?: number;
 }
 
 /** Options for `privacy.anonymize`. */
@@ -193,17 +206,23 @@ export interface AnonymizeOptions {
   actor?: string;
   /** As for `EraseOptions.vacuum`. */
   vacuum?: boolean;
+  /** As for `EraseOptions.waitMs`. */
+  waitMs?: number;
 }
 
 /** What `privacy.erase` removed. */
 export interface EraseReport {
   /** What the audit tombstone and the ledger keep. */
   subjectHash: string;
+  /** The subject and the ids linked to it, here and in a shared store. */
   ids: number;
+  /** Rows deleted or cleared here per table; `shared_*` for what a shared store kept. */
   counts: Record<string, number>;
   auditSeq: number;
   /** Whether the database was rewritten afterwards. */
   vacuumed: boolean;
+  /** With a shared store: where the erasure stands on every engine sharing it. */
+  rights?: Receipt;
 }
 
 /** What `privacy.anonymize` changed. */
@@ -212,6 +231,8 @@ export interface AnonymizeReport {
   counts: Record<string, number>;
   auditSeq: number;
   vacuumed: boolean;
+  /** With a shared store: where the anonymisation stands on every engine sharing it. */
+  rights?: Receipt;
 }
 
 /** Options for `privacy.rectify`. */
@@ -220,6 +241,66 @@ export interface RectifyOptions {
   userId: string;
   reason?: string;
   actor?: string;
+  /** As for `EraseOptions.waitMs`. */
+  waitMs?: number;
+}
+
+/** What `privacy.rectify` changed. */
+export interface RectifyReport {
+  /**
+   * Rows renamed here per table (`sessions`: the old id's sessions, which end); in a shared store
+   * also `shared_prefs` (values moved), `shared_consents` (decisions that now count for the new id)
+   * and `shared_sessions` (sessions ended).
+   */
+  counts: Record<string, number>;
+  /** With a shared store: where the rename stands on every engine sharing it. */
+  rights?: Receipt;
+}
+
+/** An engine following a shared store's rights log. */
+export interface Place {
+  /** Random; kept in a durable engine's database, so a restored copy is the same place. */
+  id: string;
+  /** The database file's name, or `'memory'`. */
+  label: string;
+  /** A durable place (a file) is waited for until it applies or is retired; an ephemeral one (memory) is forgotten once silent. */
+  durable: boolean;
+  /** The last rights-log entry it applied. */
+  position: string;
+  /** When it last reported, on Redis's clock (ms). */
+  lastSeen: number;
+  /** Whether it reported within the last 30 s. */
+  live: boolean;
+  /** Whether it is the engine answering. */
+  this: boolean;
+}
+
+/** Where one place stands on a right. */
+export interface PlaceStatus extends Place {
+  applied: boolean;
+  /** What it did there, as it reported: `{ ids, counts }`. */
+  counts?: { ids: number; counts: Record<string, number> };
+}
+
+/** Where a right exercised with a shared store stands. */
+export interface Receipt {
+  /** The rights-log entry: pass it to `privacy.receipt(id)` later. */
+  id: string;
+  kind: 'erase' | 'anonymize' | 'rectify' | 'withdraw';
+  at: number;
+  /** Every durable place and every live ephemeral place has applied it. */
+  complete: boolean;
+  places: PlaceStatus[];
+}
+
+/** What one `privacy.follow()` did. */
+export interface Followed {
+  /** Rights-log entries applied. */
+  applied: number;
+  /** Other engines' export requests answered. */
+  answered: number;
+  /** The last entry applied. */
+  position: string;
 }
 
 /** One audit log entry. */
