@@ -260,6 +260,8 @@ bench() {
   node bench/pipeline.mjs pkg/index.js
   say "bench: peers (better-sqlite3 by hand, DuckDB) on the same events; also target/bench/peers.json"
   node bench/peers.mjs pkg/index.js
+  say "bench: rights across three app processes on one Redis, and Redis's AOF rewrite; also target/bench/rights.json"
+  node bench/rights.mjs pkg/index.js
   say "bench: erasure on a file at 1M and 10M events (about 8 minutes, 3 GB of disk); also target/bench/erasure.json"
   node bench/erasure.mjs pkg/index.js
 }

@@ -1,7 +1,7 @@
 // Rights across a deployment (issue 25): the time from `privacy.erase`
 // returning on one app process to every place having applied it, over 100
 // erasures, with three app processes (each on its own SQLite file, the
-// package's follow timer at its default 500 ms, and at 100 ms) on one Redis.
+// package's follow timer at its default 250 ms, and at 100 ms) on one Redis.
 // Also the cost of the choice between rewriting Redis's persistence and
 // crypto-shredding: BGREWRITEAOF time at the dataset sizes measured.
 // `node bench/rights.mjs pkg/index.js` after `./build.sh build`; JSON in
@@ -108,7 +108,7 @@ async function rewriteCost(sessions) {
 }
 
 const results = { runs: [], rewrite: [] };
-for (const followMs of [500, 100]) {
+for (const followMs of [250, 100]) {
   const r = await run(followMs);
   results.runs.push(r);
   console.log(

@@ -111,7 +111,7 @@ async function followRights(trail, shared) {
     timer = null;
   };
   await step();
-  const every = shared.followMs ?? 500;
+  const every = shared.followMs ?? 250;
   if (every > 0) {
     timer = setInterval(() => {
       if (running) return; // one follow at a time

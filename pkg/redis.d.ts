@@ -16,7 +16,7 @@ export interface RedisStoreOptions {
   /**
    * How often an engine opened on this store follows the store's rights log (erasures, anonymisations,
    * rectifications and withdrawals exercised on any process; other processes' export requests), in ms.
-   * `0` turns the timer off. Default 500.
+   * `0` turns the timer off. Default 250.
    */
   followMs?: number;
   /** Called with each failure of the timer's follow (Redis down, say); it retries at the next tick. */

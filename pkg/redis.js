@@ -59,7 +59,7 @@ export function redisStore(client, options = {}) {
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
     throw new TypeError('usertrail/redis: timeoutMs must be an integer from 1 to 600000');
   }
-  const followMs = options.followMs ?? 500;
+  const followMs = options.followMs ?? 250;
   if (!Number.isInteger(followMs) || followMs < 0 || followMs > 3_600_000) {
     throw new TypeError('usertrail/redis: followMs must be an integer from 0 (off) to 3600000');
   }

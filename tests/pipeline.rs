@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use common::redis as r;
-use common::shared::{Deployment, Standalone};
+use common::shared::{Clustered, Deployment, Standalone};
 use common::*;
 use serde_json::json;
 use usertrail::clock::ManualClock;
@@ -29,6 +29,11 @@ struct Line {
 }
 
 fn line(partitions: u32) -> Line {
+    line_on::<Standalone>(partitions)
+}
+
+/// [`line`] on the shared store `D` (a standalone Redis, or a cluster).
+fn line_on<D: Deployment>(partitions: u32) -> Line {
     let prefix = r::unique_prefix();
     let options = || {
         let mut o = OpenOptions::new(Storage::Memory);
@@ -37,7 +42,7 @@ fn line(partitions: u32) -> Line {
     };
     let clock = Arc::new(ManualClock::new(T0));
     let open = |o: OpenOptions| {
-        let remote = Remote::new(Standalone::transport(), &prefix).unwrap();
+        let remote = Remote::new(D::transport(), &prefix).unwrap();
         UserTrail::open(o.clock(clock.clone()).shared(remote)).unwrap()
     };
     Line {
@@ -329,7 +334,16 @@ fn an_erasure_reaches_events_in_flight_and_leaves_no_byte_of_the_subject() {
 /// the link the alias would have needed).
 #[test]
 fn an_erasure_drops_late_events_of_the_ids_linked_to_the_subject() {
-    let l = line(4);
+    erasure_drops_late_linked_events::<Standalone>();
+}
+
+#[test]
+fn an_erasure_drops_late_events_of_the_ids_linked_to_the_subject_on_a_cluster() {
+    erasure_drops_late_linked_events::<Clustered>();
+}
+
+fn erasure_drops_late_linked_events<D: Deployment>() {
+    let l = line_on::<D>(4);
     let collector = Pipeline::new(&l.collector).unwrap();
     let user = "ursula-77";
     let anon = (0..100)
@@ -363,7 +377,7 @@ fn an_erasure_drops_late_events_of_the_ids_linked_to_the_subject() {
             );
         }
     }
-    let dump = r::dump(&Standalone::urls(), &l.prefix);
+    let dump = r::dump(&D::urls(), &l.prefix);
     for needle in [user, anon.as_str()] {
         assert!(!contains(&dump, needle.as_bytes()), "{needle} in Redis");
     }

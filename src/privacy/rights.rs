@@ -625,8 +625,8 @@ impl Privacy<'_> {
     /// exercised on any engine sharing the store, to this engine's own
     /// database, each step in one transaction with the position reached;
     /// and answers export requests. Without a shared store it does nothing.
-    /// The package calls it when an engine opens and then every half
-    /// second; an engine that was down catches up here.
+    /// The package calls it when an engine opens and then every `followMs`
+    /// (250 ms by default); an engine that was down catches up here.
     pub async fn follow(&self) -> Result<Followed> {
         let mut out = Followed::default();
         let Some((remote, state)) = self.rights_remote() else {

@@ -241,3 +241,30 @@ test('a subject\'s rights hold across three app processes, a collector, two part
   await hub.close();
   await hubClient.quit();
 });
+
+test('rewritePersistence rewrites every node of a cluster, and refuses what it cannot use', async () => {
+  const { startCluster, createCluster } = await import('./redis-server.mjs');
+  const cluster = await startCluster();
+  const c = await createCluster({ rootNodes: cluster.rootNodes }).on('error', () => {}).connect();
+  try {
+    // A subject's keys in every slot range, then deleted: the AOFs keep them.
+    for (let i = 0; i < 30; i++) await c.set(`rw:{s${i}}:k`, `marker-cluster-${i}`);
+    for (let i = 0; i < 30; i++) await c.del(`rw:{s${i}}:k`);
+    const aofs = () =>
+      cluster.nodes
+        .map((n) => {
+          const d = join(n.dir, 'appendonlydir');
+          return readdirSync(d).map((f) => readFileSync(join(d, f)).toString('latin1')).join('\n');
+        })
+        .join('\n');
+    assert.ok(aofs().includes('marker-cluster-'));
+    const { nodes } = await rewritePersistence(c);
+    assert.equal(nodes, 3);
+    assert.ok(!aofs().includes('marker-cluster-'));
+    await assert.rejects(async () => rewritePersistence({}), TypeError);
+    await assert.rejects(async () => rewritePersistence(c, { later: true }), TypeError);
+  } finally {
+    await c.quit();
+    await cluster.stop();
+  }
+});

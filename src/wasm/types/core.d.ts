@@ -96,7 +96,7 @@ export interface SharedStore {
   /**
    * How often an engine opened on this store follows its rights log (erasures and other rights
    * exercised on any process), in ms; `0` turns the timer off (call `privacy.follow()` yourself).
-   * Default 500.
+   * Default 250.
    */
   readonly followMs?: number;
   /** Called with each failure of the timer's `privacy.follow()` (Redis down, say); it retries. */
