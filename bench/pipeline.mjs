@@ -38,7 +38,7 @@ const T = Date.now() - 30 * DAY;
 
 const redis = await RedisServer.start(['--appendfsync', 'everysec']);
 const dir = mkdtempSync(join(tmpdir(), 'ut-bench-pipeline-'));
-const client = await createClient({ url: redis.url }).connect();
+const client = await createClient({ url: redis.url }).on('error', () => {}).connect();
 
 // The events, as a device's outbox leases them: tracked once on a device.
 async function forwarded(n, offset) {

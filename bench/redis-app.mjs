@@ -12,7 +12,7 @@ import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
 
 const [kind, url, pkg] = process.argv.slice(2);
-const redis = await createClient({ url }).connect();
+const redis = await createClient({ url }).on('error', (err) => console.error('redis:', err.message)).connect();
 const app = express();
 let read;
 let write;

@@ -121,7 +121,7 @@ console.log(
 );
 
 // 2. One process, calls straight through the engine.
-const client = await createClient({ url: redis.url }).connect();
+const client = await createClient({ url: redis.url }).on('error', () => {}).connect();
 const trail = await UserTrail.open({ shared: redisStore(client, { prefix: 'calls' }) });
 const tokens = [];
 for (let i = 0; i < 1000; i++) tokens.push((await trail.sessions.create({ userId: `user-${i}` })).token);

@@ -15,8 +15,10 @@
 // result per event, `rejected` ones with their error); 400 for a body that
 // is not `{ events: [...] }` JSON; 401 for a missing or wrong write key;
 // 405 for another method; 408 for a body that does not arrive in time; 413
-// for a body or batch over the limits; 503 while the store is unavailable
-// (retry later: event ids make a resend harmless).
+// for a body or batch over the limits; 503 while the store is unavailable:
+// some, all or none of the batch may have been appended (a command already
+// sent to a paused Redis runs when it wakes), so resend it whole: event
+// ids make the resend harmless.
 
 const KNOWN = new Set(['writeKeys', 'maxBodyBytes', 'maxEvents', 'bodyTimeoutMs', 'onError']);
 
@@ -152,16 +154,54 @@ export function collector(trail, options) {
   };
 }
 
-/** Express/Connect: `app.post('/collect', expressCollector(trail, options))`. */
+/**
+ * The body a parser mounted before the collector (`express.json()`,
+ * `express.text()`, `express.raw()`) already read, as text or bytes; `null`
+ * when nobody read it (the collector reads the stream); a Response when it
+ * was read into something the collector cannot use.
+ */
+function parsedBody(req) {
+  if (!req.readableEnded) return null;
+  const b = req.body;
+  if (typeof b === 'string' || b instanceof Uint8Array) return b;
+  if (b !== null && typeof b === 'object' && (Array.isArray(b) || Object.getPrototypeOf(b) === Object.prototype)) {
+    return JSON.stringify(b);
+  }
+  return problem(
+    400,
+    'INVALID_INPUT',
+    'another middleware read the request body into something other than JSON or text: mount expressCollector before it, or use express.json() or express.text() for this route',
+  );
+}
+
+/**
+ * Express/Connect: `app.post('/collect', expressCollector(trail, options))`.
+ * Works before or after a body parser: a body `express.json()`,
+ * `express.text()` or `express.raw()` already read is used as it is.
+ */
 export function expressCollector(trail, options) {
   const handle = collector(trail, options);
   return function usertrailCollector(req, res, next) {
+    const parsed = parsedBody(req);
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers)) {
-      if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : String(v));
+      if (v === undefined) continue;
+      // A parsed body was decoded and may differ in length from the wire.
+      if (parsed !== null && ['content-length', 'content-encoding', 'transfer-encoding'].includes(k)) continue;
+      headers.set(k, Array.isArray(v) ? v.join(', ') : String(v));
+    }
+    const send = async (response) => {
+      res.status(response.status);
+      response.headers.forEach((v, k) => res.setHeader(k, v));
+      if (response.status === 408 || response.status === 413) res.setHeader('connection', 'close');
+      res.end(Buffer.from(await response.arrayBuffer()));
+    };
+    if (parsed instanceof Response) {
+      send(parsed).catch(next);
+      return;
     }
     const hasBody = !['GET', 'HEAD'].includes(req.method);
-    const body = hasBody
+    const body = parsed !== null ? parsed : hasBody
       ? new ReadableStream({
           start(controller) {
             req.on('data', (chunk) => controller.enqueue(new Uint8Array(chunk)));
@@ -178,18 +218,10 @@ export function expressCollector(trail, options) {
     const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.originalUrl ?? req.url}`, {
       method: req.method,
       headers,
-      body,
+      body: hasBody ? body : undefined,
       duplex: 'half',
     });
-    handle(request).then(
-      async (response) => {
-        res.status(response.status);
-        response.headers.forEach((v, k) => res.setHeader(k, v));
-        if (response.status === 408 || response.status === 413) res.setHeader('connection', 'close');
-        res.end(Buffer.from(await response.arrayBuffer()));
-      },
-      (err) => next(err),
-    );
+    handle(request).then(send, (err) => next(err)).catch(next);
   };
 }
 

@@ -26,8 +26,18 @@ export interface SessionMiddlewareOptions {
    * anonymous visitor by their anonymous id (the session id) once they have a session. Default true.
    */
   honorGpc?: boolean;
-  /** Read the client's IP from this header (e.g. `'x-forwarded-for'`), only behind a proxy you trust. Default: the socket's address. */
-  trustProxy?: string | false;
+  /**
+   * Which proxies in front of the app to believe, as Express's `trust proxy`: the client is the
+   * rightmost address in the forwarding header that is not a trusted proxy (a client can write what it
+   * likes at the left). `false` (default): the socket's address, headers ignored. A number: that many
+   * proxies in front of the app (1 for one load balancer). Or the proxies' addresses and networks, with
+   * the presets `'loopback'`, `'linklocal'` and `'uniquelocal'`: `['loopback', '10.0.0.0/8']` or
+   * `'loopback, 10.0.0.0/8'`. `true` is refused (it would believe the client). Bad values throw
+   * `INVALID_INPUT`.
+   */
+  trustProxy?: false | number | string | string[];
+  /** The header the trusted proxies write: `'x-forwarded-for'` (default) or `'forwarded'` (RFC 7239). */
+  proxyHeader?: 'x-forwarded-for' | 'forwarded';
   /**
    * The client's address when there is no socket: for the fetch wrapper, `(request, ...rest) => string`
    * (e.g. `request.headers.get('cf-connecting-ip')`); for Express, `(req) => string`; for Hono, `(c) => string`.

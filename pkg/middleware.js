@@ -15,9 +15,11 @@
 // fetch and Hono answer 503; the client's cookie is kept, and the visitor is
 // never treated as logged out.
 
+import { ProxyTrust } from './gen/usertrail.js';
+
 /** Options every adapter takes; see middleware.d.ts. */
 function settings(options = {}) {
-  const known = new Set(['cookieName', 'secure', 'sameSite', 'path', 'domain', 'persistent', 'trackPageViews', 'honorGpc', 'trustProxy', 'clientIp', 'onError']);
+  const known = new Set(['cookieName', 'secure', 'sameSite', 'path', 'domain', 'persistent', 'trackPageViews', 'honorGpc', 'trustProxy', 'proxyHeader', 'clientIp', 'onError']);
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw new TypeError(`usertrail/middleware: unknown option ${JSON.stringify(key)}`);
   }
@@ -41,7 +43,9 @@ function settings(options = {}) {
     persistent: options.persistent ?? true,
     trackPageViews: options.trackPageViews ?? false,
     honorGpc: options.honorGpc ?? true,
-    trustProxy: options.trustProxy ? String(options.trustProxy).toLowerCase() : null,
+    // Which proxies to believe: the engine's rules (Express's `trust
+    // proxy`: the rightmost address not of a trusted proxy is the client's).
+    trust: new ProxyTrust(options.trustProxy, options.proxyHeader),
     clientIp: options.clientIp,
     onError: options.onError ?? ((err) => console.error('usertrail/middleware: tracking a page view failed:', err)),
   };
@@ -57,14 +61,10 @@ function readCookie(header, name) {
   return null;
 }
 
-/** The client's address: from the trusted proxy header when told to, else the socket's. */
+/** The client's address: the socket's, or behind trusted proxies the one they forwarded. */
 function clientAddress(s, header, remote) {
-  if (s.trustProxy) {
-    const forwarded = header(s.trustProxy);
-    const first = forwarded?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  return remote || undefined;
+  if (!s.trust.enabled) return remote || undefined;
+  return s.trust.client(remote || undefined, header(s.trust.header)) ?? undefined;
 }
 
 /** A value as the store keeps it, and so as a later read would return it: JSON. */

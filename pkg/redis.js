@@ -47,6 +47,16 @@ export function redisStore(client, options = {}) {
   if (!client || typeof client.evalSha !== 'function' || typeof client.eval !== 'function') {
     throw new TypeError('usertrail/redis: the client must be a node-redis client or cluster, or have evalSha and eval');
   }
+  // node-redis (and ioredis) emit 'error' when a connection drops; with no
+  // listener, Node turns that into an uncaught exception and the process
+  // dies before the middleware can answer its 503. Refused here, at
+  // startup, rather than found in production at the first Redis outage.
+  if (typeof client.listenerCount === 'function' && client.listenerCount('error') === 0) {
+    throw new TypeError(
+      "usertrail/redis: the client has no 'error' listener, so a lost connection would crash the process; " +
+        "add one before connecting: createClient({ url }).on('error', (err) => log(err))",
+    );
+  }
   if (options === null || typeof options !== 'object') throw new TypeError('usertrail/redis: options must be an object');
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new TypeError(`usertrail/redis: unknown option ${JSON.stringify(key)}`);

@@ -38,6 +38,8 @@ fn line_on<D: Deployment>(partitions: u32) -> Line {
     let options = || {
         let mut o = OpenOptions::new(Storage::Memory);
         o.tracking.pipeline.partitions = partitions;
+        // The devices' events are spread over the hour after the clock.
+        o.tracking.pipeline.max_ahead_secs = 3600;
         o
     };
     let clock = Arc::new(ManualClock::new(T0));
@@ -416,6 +418,124 @@ fn a_rectification_renames_in_the_partitions_and_moves_the_events_home() {
         )
         .unwrap();
     assert_eq!(renamed, 6);
+}
+
+/// Issue 26, findings 4 and 5: an event id another subject's event holds
+/// does not suppress this one (both are kept, the second under an id
+/// derived from its own and its subject, the same at every replay); event
+/// times far from the collector's clock are refused one by one.
+#[test]
+fn event_ids_do_not_cross_subjects_and_times_are_bounded() {
+    let l = line(1);
+    let collector = Pipeline::new(&l.collector).unwrap();
+    let real = device_events(1, |_| (Some("victim".into()), None)).remove(0);
+    let mut forged = real.clone();
+    forged.user_id = Some("forger".into());
+    // The forger's copy arrives first, then the real one, then a replay.
+    for batch in [
+        vec![forged.clone()],
+        vec![real.clone()],
+        vec![real.clone(), forged],
+    ] {
+        let results = block_on(collector.collect(batch.into_iter().map(Ok).collect())).unwrap();
+        assert!(results
+            .iter()
+            .all(|r| matches!(r, Ok(CollectStatus::Accepted { .. }))));
+    }
+    drain(&l);
+    let rows: Vec<(String, String)> = {
+        let conn = l.partitions[0].store().conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT user_id, {} FROM events ORDER BY user_id",
+                usertrail::tracking::EVENT_ID_TEXT
+            ))
+            .unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    };
+    assert_eq!(rows.len(), 2, "both kept, each once: {rows:?}");
+    assert_eq!(rows[0], ("forger".to_owned(), real.event_id.clone()));
+    assert_eq!(rows[1].0, "victim");
+    assert_ne!(rows[1].1, real.event_id, "under a derived id");
+    assert_eq!(
+        &rows[1].1[..13],
+        &real.event_id[..13],
+        "which keeps the time"
+    );
+    // The same on an engine's own track: the second subject's event is kept.
+    let (t, _) = open_at(T0, OpenOptions::new(Storage::Memory));
+    let input = |user: &str| EventInput {
+        event_id: Some(real.event_id.clone()),
+        name: "x".into(),
+        user_id: Some(user.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        t.tracking().track(input("a")).unwrap().1,
+        usertrail::tracking::TrackStatus::Stored
+    );
+    let (id_b, status) = t.tracking().track(input("b")).unwrap();
+    assert_eq!(status, usertrail::tracking::TrackStatus::Stored);
+    assert_ne!(id_b, real.event_id);
+    assert_eq!(
+        t.tracking().track(input("b")).unwrap().1,
+        usertrail::tracking::TrackStatus::Duplicate
+    );
+    assert_eq!(
+        t.tracking().track(input("a")).unwrap().1,
+        usertrail::tracking::TrackStatus::Duplicate
+    );
+    // Times: 30 days back and 5 minutes ahead by default, per event.
+    let (hub, _) = open_at(T0, {
+        let mut o = OpenOptions::new(Storage::Memory);
+        o.tracking.pipeline.partitions = 1;
+        o.shared(Remote::new(Standalone::transport(), &l.prefix).unwrap())
+    });
+    let hub = Pipeline::new(&hub).unwrap();
+    let at = |ts: i64| {
+        let mut e = device_events(1, |_| (Some("timely".into()), None)).remove(0);
+        e.ts = ts;
+        e.event_id = usertrail::tracking::uuid_v7(ts.max(0));
+        Ok(e)
+    };
+    let day = 86_400_000;
+    let results = block_on(hub.collect(vec![
+        at(T0 - 29 * day),
+        at(T0 - 31 * day),
+        at(T0 + 4 * 60_000),
+        at(T0 + 6 * 60_000),
+        at(i64::MAX / 2),
+        at(-1),
+    ]))
+    .unwrap();
+    let codes: Vec<String> = results
+        .iter()
+        .map(|r| match r {
+            Ok(_) => "ok".into(),
+            Err(e) => format!(
+                "{} {}",
+                usertrail::error::ErrorCode::code(e),
+                e.field().unwrap_or("")
+            ),
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "ok",
+            "INVALID_INPUT events[1].ts",
+            "ok",
+            "INVALID_INPUT events[3].ts",
+            "INVALID_INPUT events[4].ts",
+            "INVALID_INPUT events[5].ts"
+        ]
+    );
+    for bad in [0u32, 400 * 86_400 + 1] {
+        let mut o = OpenOptions::new(Storage::Memory);
+        o.tracking.pipeline.max_age_secs = bad;
+        assert_eq!(code(UserTrail::open(o).map(|_| ())), "INVALID_INPUT");
+    }
 }
 
 #[test]

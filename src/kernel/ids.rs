@@ -54,6 +54,36 @@ pub fn uuid_v7(ms: i64) -> String {
     uuid_text(&b)
 }
 
+/// A UUID (version 8) derived from `id` (a UUID's text) and `context`:
+/// the same every time, unrelated to `id` but for its first 48 bits (a
+/// UUIDv7's time), which it keeps so that it sorts where `id` would.
+pub fn derived_uuid(id: &str, context: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"usertrail derived uuid\0");
+    h.update(id.as_bytes());
+    for p in context {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    let digest = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    let time: String = id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(12)
+        .collect();
+    if time.len() == 12 {
+        for i in 0..6 {
+            b[i] = u8::from_str_radix(&time[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+    }
+    b[6] = 0x80 | (b[6] & 0x0F);
+    b[8] = 0x80 | (b[8] & 0x3F);
+    uuid_text(&b)
+}
+
 /// The 8-4-4-4-12 lowercase text of 16 bytes.
 pub fn uuid_text(b: &[u8; 16]) -> String {
     let h = hex(b);

@@ -22,6 +22,7 @@ pub mod fastmap;
 pub mod ids;
 mod invalid;
 pub mod net;
+pub mod proxy;
 pub mod redact;
 pub mod stats;
 pub mod text;

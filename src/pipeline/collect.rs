@@ -93,6 +93,26 @@ pub fn parse_body(text: &str, max: usize) -> Result<Vec<Result<Event>>> {
 }
 
 impl Pipeline<'_> {
+    /// Refuses an event whose time is outside the window around this
+    /// engine's clock: older than `maxAgeSecs` (a device that was offline
+    /// longer) or ahead by more than `maxAheadSecs` (a clock wrong, or a
+    /// forger's).
+    fn check_time(&self, e: Event, now: i64) -> Result<Event> {
+        let oldest = now.saturating_sub(i64::from(self.config.max_age_secs) * 1000);
+        let newest = now.saturating_add(i64::from(self.config.max_ahead_secs) * 1000);
+        if e.ts < oldest || e.ts > newest {
+            return Err(Error::invalid(
+                "ts",
+                format!(
+                    "must be within {} s before and {} s after the collector's clock \
+                     (tracking.pipeline.maxAgeSecs, maxAheadSecs)",
+                    self.config.max_age_secs, self.config.max_ahead_secs
+                ),
+            ));
+        }
+        Ok(e)
+    }
+
     /// Checks each event ([`crate::tracking::Tracking::normalize_forwarded`]),
     /// and appends the good ones to their partitions' streams (one script
     /// per partition touched). Returns only once Redis holds them all; if
@@ -102,11 +122,13 @@ impl Pipeline<'_> {
     pub async fn collect(&self, events: Vec<Result<Event>>) -> Result<Collected> {
         check_batch(events.len(), MAX_BATCH)?;
         let tracking = self.trail.tracking();
+        let now = self.trail.clock().now_ms();
         let checked: Vec<Result<Event>> = events
             .into_iter()
             .enumerate()
             .map(|(i, e)| {
-                e.and_then(|e| tracking.normalize_forwarded(e))
+                e.and_then(|e| self.check_time(e, now))
+                    .and_then(|e| tracking.normalize_forwarded(e))
                     .map_err(|err| err.within(&format!("events[{i}]")))
             })
             .collect();

@@ -35,6 +35,28 @@ pub fn state_key(key: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// The top-level keys of a state (a session's initial `data`, a merge
+/// patch): the rules of `set`'s key, so that every store measures and
+/// keeps the same keys (`field` names the argument).
+pub fn state_keys(
+    field: &str,
+    state: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), Error> {
+    for key in state.keys() {
+        state_key(key).map_err(|e| match e {
+            Error::InvalidInput { reason, .. } => Error::invalid(
+                field,
+                format!(
+                    "key {:?} {reason}",
+                    key.chars().take(40).collect::<String>()
+                ),
+            ),
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
 /// Object keys at any depth of a state value: no NUL. SQLite's JSON
 /// functions end a key at `\u0000`, so a patch's `"b\u0000"` would merge
 /// into the state's `"b"` (found by fuzzing the merge patch against its

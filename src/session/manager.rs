@@ -203,7 +203,9 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
             .unwrap_or(self.config.absolute_timeout_secs);
         check_timeout("idleTimeoutSecs", idle_secs)?;
         check_timeout("absoluteTimeoutSecs", absolute_secs)?;
-        let data = Value::Object(options.data.unwrap_or_default());
+        let data = options.data.unwrap_or_default();
+        input::state_keys("data", &data)?;
+        let data = Value::Object(data);
         input::state_value("data", &data)?;
         let data = data.to_string();
         self.check_size(data.len())?;
@@ -626,6 +628,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         patch: &Map<String, Value>,
         expected: Option<i64>,
     ) -> Result<i64> {
+        input::state_keys("patch", patch)?;
         let patch_value = Value::Object(patch.clone());
         input::state_value("patch", &patch_value)?;
         let json = patch_value.to_string();

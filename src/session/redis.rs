@@ -514,7 +514,8 @@ fn initial_state(state: &StoredState) -> Result<Vec<String>> {
             let mut fields: Vec<String> = Vec::with_capacity(2 * n + 6);
             for (i, (k, v)) in doc.into_iter().enumerate() {
                 let json = v.to_string();
-                size += k.len() + 3 + json.len();
+                // The key as JSON writes it (escapes included).
+                size += serde_json::to_string(&k).map_or(k.len(), |q| q.len() - 2) + 3 + json.len();
                 fields.push(format!("d:{k}"));
                 fields.push(format!("{}:{json}", i + 1));
             }

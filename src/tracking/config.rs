@@ -71,6 +71,12 @@ pub struct PipelineConfig {
     /// Each stream is capped near this many entries (`XADD MAXLEN ~`) only
     /// as a safety net: workers trim what they committed. Default 1,000,000.
     pub stream_cap: u64,
+    /// A collector refuses an event older than this, by its own clock (a
+    /// device offline for longer loses those events). Default 30 days.
+    pub max_age_secs: u32,
+    /// A collector refuses an event further in the future than this, by
+    /// its own clock. Default 300 (5 minutes).
+    pub max_ahead_secs: u32,
 }
 
 impl Default for PipelineConfig {
@@ -78,6 +84,8 @@ impl Default for PipelineConfig {
         Self {
             partitions: 4,
             stream_cap: 1_000_000,
+            max_age_secs: 30 * 86_400,
+            max_ahead_secs: 300,
         }
     }
 }
@@ -158,6 +166,18 @@ impl TrackingConfig {
             return Err(Error::invalid(
                 "tracking.pipeline.streamCap",
                 "must be at least 1000",
+            ));
+        }
+        if self.pipeline.max_age_secs == 0 || self.pipeline.max_age_secs > 400 * 86_400 {
+            return Err(Error::invalid(
+                "tracking.pipeline.maxAgeSecs",
+                "must be 1 to 34560000 (400 days)",
+            ));
+        }
+        if self.pipeline.max_ahead_secs > 86_400 {
+            return Err(Error::invalid(
+                "tracking.pipeline.maxAheadSecs",
+                "must be 0 to 86400 (a day)",
             ));
         }
         Ok(())

@@ -128,7 +128,7 @@ impl Tracking<'_> {
             }
             e.received_at = now;
             let properties = e.properties.to_string();
-            if insert_event(tx, &e, &properties)? {
+            if insert_event(tx, &mut e, &properties)? {
                 pending.add(
                     e.ts,
                     e.user_id.as_deref().or(e.anonymous_id.as_deref()),

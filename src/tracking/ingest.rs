@@ -1,6 +1,6 @@
 //! Storing events: `track` and `trackBatch`.
 
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -125,9 +125,11 @@ impl Tracking<'_> {
                     outcome: Err(e),
                 },
                 Ok(ready) => {
-                    let event_id = ready.event_id.clone();
+                    let mut event_id = ready.event_id.clone();
                     let outcome = match gate.allows(&tx, &ready.input) {
-                        Ok(true) => self.store(&tx, ready, now, &mut queued, &mut rollup),
+                        Ok(true) => {
+                            self.store(&tx, ready, now, &mut queued, &mut rollup, &mut event_id)
+                        }
                         Ok(false) => Ok(TrackStatus::NoConsent),
                         Err(e) => Err(e),
                     };
@@ -211,7 +213,9 @@ impl Tracking<'_> {
         })
     }
 
-    /// Writes one prepared event (or its quarantine row).
+    /// Writes one prepared event (or its quarantine row). `stored_id` is
+    /// set to the id it was stored under, when another subject's event
+    /// holds its own (see [`insert_event`]).
     fn store(
         &self,
         tx: &Connection,
@@ -219,6 +223,7 @@ impl Tracking<'_> {
         now: i64,
         queued: &mut bool,
         rollup: &mut rollup::Pending,
+        stored_id: &mut String,
     ) -> Result<TrackStatus> {
         // The token itself is never stored: only the session it resolves to.
         let session_id: Option<String> = match (&r.input.session_token, &r.input.session_id) {
@@ -279,7 +284,7 @@ impl Tracking<'_> {
             .user_agent
             .clone()
             .filter(|_| self.config.store_raw_user_agent);
-        let event = super::event::Event {
+        let mut event = super::event::Event {
             event_id: r.event_id,
             ts: e.ts.unwrap_or(now),
             event_type: e
@@ -301,9 +306,10 @@ impl Tracking<'_> {
             sample_rate: rate,
             received_at: now,
         };
-        if !insert_event(tx, &event, &r.properties_json)? {
+        if !insert_event(tx, &mut event, &r.properties_json)? {
             return Ok(TrackStatus::Duplicate);
         }
+        stored_id.clone_from(&event.event_id);
         rollup.add(
             event.ts,
             event.user_id.as_deref().or(event.anonymous_id.as_deref()),
@@ -339,12 +345,43 @@ impl Tracking<'_> {
     }
 }
 
-/// Inserts a stored event's row; `false` if its id is already there.
+/// Inserts a stored event's row; `false` if it is already there (a
+/// replay). Event ids are idempotency keys *per subject*: an id already
+/// held by another subject's event (someone who knew or guessed it sent it
+/// first) does not make this one a duplicate. It is stored under an id
+/// derived from its own and its subject, the same at every replay, which
+/// `event.event_id` is changed to.
 pub(super) fn insert_event(
     tx: &Connection,
-    event: &event::Event,
+    event: &mut event::Event,
     properties_json: &str,
 ) -> Result<bool> {
+    if insert_row(tx, event, properties_json)? {
+        return Ok(true);
+    }
+    let holder: Option<(Option<String>, Option<String>)> = tx
+        .prepare_cached("SELECT user_id, anonymous_id FROM events WHERE event_id = unhex(?1, '-')")?
+        .query_row([&event.event_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((user, anonymous)) = holder else {
+        return Ok(false);
+    };
+    let same = |stored: &Option<String>, given: &Option<String>| given.is_some() && stored == given;
+    let nobody = event.user_id.is_none() && event.anonymous_id.is_none();
+    if nobody || same(&anonymous, &event.anonymous_id) || same(&user, &event.user_id) {
+        return Ok(false);
+    }
+    let subject = event
+        .anonymous_id
+        .as_deref()
+        .or(event.user_id.as_deref())
+        .unwrap_or_default();
+    event.event_id = ids::derived_uuid(&event.event_id, &[b"event of", subject.as_bytes()]);
+    insert_row(tx, event, properties_json)
+}
+
+/// Inserts an event's row; `false` if its id is taken.
+fn insert_row(tx: &Connection, event: &event::Event, properties_json: &str) -> Result<bool> {
     let inserted = tx
         .prepare_cached(
             "INSERT INTO events (event_id, ts, type, name, user_id, anonymous_id, session_id, url, path, \

@@ -158,9 +158,18 @@ pub(crate) fn each<T: DeserializeOwned>(
 
 /// A string.
 pub(crate) fn string(value: &JsValue, field: &str) -> Result<String> {
-    value
+    let text = value
         .as_string()
-        .ok_or_else(|| Error::invalid(field, "must be a string"))
+        .ok_or_else(|| Error::invalid(field, "must be a string"))?;
+    // `as_string` turns a lone surrogate into U+FFFD, which would make
+    // 'bob\uD800' and 'bob\uDC00' the same id: refuse it instead.
+    if text.contains('\u{FFFD}') && !value.unchecked_ref::<js_sys::JsString>().is_valid_utf16() {
+        return Err(Error::invalid(
+            field,
+            "must be well-formed Unicode: it holds a lone surrogate",
+        ));
+    }
+    Ok(text)
 }
 
 /// A string, or `undefined`/`null` for none.

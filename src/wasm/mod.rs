@@ -15,6 +15,7 @@ mod open_options;
 mod pipeline;
 mod prefs;
 mod privacy;
+mod proxy;
 mod remote;
 mod sessions;
 mod tracking;

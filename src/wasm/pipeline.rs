@@ -86,9 +86,9 @@ impl JsPipeline {
             let max = crate::pipeline::batch_cap(o.max_events)?;
             // A collector hands over the body's text as it came (`{ events }`
             // JSON): parsed in one step.
-            let events: Vec<crate::Result<Event>> = match events.as_string() {
-                Some(text) => crate::pipeline::parse_body(&text, max)?,
-                None => {
+            let events: Vec<crate::Result<Event>> = match events.is_string() {
+                true => crate::pipeline::parse_body(&input::string(&events, "events")?, max)?,
+                false => {
                     let events: Vec<crate::Result<Event>> =
                         input::each(&events, "events", "event")?;
                     crate::pipeline::check_batch(events.len(), max)?;

@@ -960,6 +960,56 @@ macro_rules! session_suite {
 
         $crate::async_test! {
         #[allow(unused_mut)]
+        /// Issue 26, finding 2: the limit is measured on the stored JSON, by
+        /// the same rule on every store. A merge's and a new session's keys
+        /// follow `set`'s rules (Redis counted a key's raw length, and a
+        /// merge of keys JSON escapes passed the limit five times over);
+        /// values that JSON escapes count as escaped. The number of writes
+        /// each store takes before refusing is pinned, so a store that
+        /// measured otherwise would take another number.
+        fn every_store_measures_the_limit_on_the_stored_json() {
+            let mut config = SessionConfig::default();
+            config.max_state_bytes = 4096;
+            let (mut trail, _) = <$b as SessionBackend>::open(config).await;
+            let s = trail.sessions();
+            let t = s.create(CreateOptions::default()).await.unwrap().token;
+            let escaped = "\u{1}".repeat(200);
+            assert_eq!(code(s.merge(&t, &obj(json!({ escaped.clone(): 1 })), None).await), "INVALID_INPUT");
+            let bad = CreateOptions { data: Some(obj(json!({ "a\nb": 1 }))), ..CreateOptions::default() };
+            assert_eq!(code(s.create(bad).await), "INVALID_INPUT");
+            // Values that escape: each 200 control characters is 1,200 bytes stored.
+            let mut taken = 0;
+            for i in 0..10 {
+                let r = if i % 2 == 0 {
+                    s.set(&t, &format!("k{i}"), &json!(escaped), None).await
+                } else {
+                    s.merge(&t, &obj(json!({ format!("k{i}"): escaped })), None).await
+                };
+                match r {
+                    Ok(_) => taken += 1,
+                    Err(e) => {
+                        assert_eq!(code::<()>(Err(e)), "PAYLOAD_TOO_LARGE");
+                        break;
+                    }
+                }
+            }
+            assert_eq!(taken, 3, "1,211 bytes a key: three fit in 4,096");
+            let stored = s.get(&t, None).await.unwrap().unwrap().to_string();
+            assert!(stored.len() <= 4096, "{} bytes stored", stored.len());
+            // Keys of other scripts count their UTF-8 bytes, as stored.
+            let t2 = s.create(CreateOptions::default()).await.unwrap().token;
+            let mut n = 0;
+            while s.set(&t2, &format!("clé-{n}-{}", "é".repeat(20)), &json!(n), None).await.is_ok() {
+                n += 1;
+                assert!(n < 200);
+            }
+            let stored = s.get(&t2, None).await.unwrap().unwrap().to_string();
+            assert!(stored.len() <= 4096 && stored.len() > 4096 - 60, "{} bytes", stored.len());
+        }
+        }
+
+        $crate::async_test! {
+        #[allow(unused_mut)]
         fn sealed_state_never_reaches_the_database_in_plaintext() {
             let (mut trail, _) = <$b as SessionBackend>::open(keys(&[("k1", 7)])).await;
             let t = trail

@@ -25,7 +25,7 @@ let attempts = 0;
 
 before(async () => {
   redis = await RedisServer.start();
-  client = await createClient({ url: redis.url }).connect();
+  client = await createClient({ url: redis.url }).on('error', () => {}).connect();
   const hub = await UserTrail.open({ shared: redisStore(client, { prefix }), tracking: { pipeline: { partitions: 2 } } });
   const collect = collector(hub);
   server = createServer(async (req, res) => {

@@ -26,7 +26,7 @@ const prefix = 'col';
 
 before(async () => {
   redis = await RedisServer.start();
-  client = await createClient({ url: redis.url }).connect();
+  client = await createClient({ url: redis.url }).on('error', () => {}).connect();
   hub = await UserTrail.open({ shared: redisStore(client, { prefix }), tracking: { pipeline: { partitions: 2 } } });
   const app = express();
   app.all('/collect', expressCollector(hub, { writeKeys: [KEY], maxBodyBytes: 64 * 1024, maxEvents: 50, bodyTimeoutMs: 300 }));
@@ -164,4 +164,78 @@ test('while Redis is down the collector answers 503, and takes the batch again a
   assert.equal(res.status, 202);
   await c.disconnect().catch(() => {});
   await down.stop();
+});
+
+// Issue 26, finding 8: behind express.json() (as most apps mount it), the
+// collector uses the body the parser read; it used to wait for a stream
+// that had already been read and answer 408 "the body did not arrive".
+test('behind a body parser the collector uses the parsed body, or says plainly why it cannot', async () => {
+  const app = express();
+  app.use('/json', express.json({ limit: '1mb' }));
+  app.use('/text', express.text({ type: '*/*' }));
+  app.use('/form', express.urlencoded({ extended: false }));
+  for (const path of ['/json', '/text', '/form', '/plain']) app.post(path, expressCollector(hub, { bodyTimeoutMs: 300 }));
+  const srv = createServer(app);
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const at = `http://127.0.0.1:${srv.address().port}`;
+  try {
+    const batch = JSON.stringify({ events: await events(2) });
+    for (const path of ['/json', '/text', '/plain']) {
+      const started = Date.now();
+      const res = await fetch(`${at}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: batch });
+      assert.equal(res.status, 202, path);
+      assert.ok(Date.now() - started < 250, `${path} answered at once`);
+      assert.deepEqual((await res.json()).results.map((r) => r.status), ['accepted', 'accepted']);
+    }
+    const form = await fetch(`${at}/form`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'events=1' });
+    assert.equal(form.status, 400);
+    assert.match((await form.json()).error.message, /mount expressCollector before it/);
+    // A parsed body still counts against maxBodyBytes.
+    const small = express();
+    small.use(express.json({ limit: '5mb' }));
+    small.post('/c', expressCollector(hub, { maxBodyBytes: 1024 }));
+    const s2 = createServer(small);
+    s2.listen(0, '127.0.0.1');
+    await once(s2, 'listening');
+    const big = await fetch(`http://127.0.0.1:${s2.address().port}/c`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: await events(20) }) });
+    assert.equal(big.status, 413);
+    s2.close();
+  } finally {
+    srv.close();
+  }
+});
+
+// Issue 26, finding 6: a 503 does not mean nothing was appended (a command
+// already sent to a paused Redis runs when it wakes). The documented
+// contract is that a resend is harmless: every event ends up stored once.
+test('a batch answered 503 while Redis was paused, then resent, is stored once', async () => {
+  const paused = await RedisServer.start();
+  const c = await createClient({ url: paused.url, disableOfflineQueue: true, socket: { reconnectStrategy: () => 50 } }).on('error', () => {}).connect();
+  const p = 'paused';
+  const trail = await UserTrail.open({ shared: redisStore(c, { prefix: p, timeoutMs: 200 }), tracking: { pipeline: { partitions: 1 } } });
+  const handle = collector(trail);
+  const sent = await events(5);
+  const batch = JSON.stringify({ events: sent });
+  const stop = (sig) => process.kill(paused.pid, sig);
+  stop('SIGSTOP');
+  const during = await handle(new Request('http://x/', { method: 'POST', body: batch }));
+  assert.equal(during.status, 503);
+  stop('SIGCONT');
+  // What the paused server then ran, it ran: the stream may hold the batch.
+  let res;
+  for (let i = 0; i < 50; i++) {
+    res = await handle(new Request('http://x/', { method: 'POST', body: batch }));
+    if (res.status === 202) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(res.status, 202);
+  const appended = await c.xLen(`${p}:{p0}:events`);
+  assert.ok(appended === 5 || appended === 10, `${appended} entries`);
+  // A partition stores each event once, however many times it was appended.
+  const part = await UserTrail.open({ shared: redisStore(c, { prefix: p }), tracking: { pipeline: { partitions: 1 } } });
+  await part.pipeline.consume(0, { max: 100 });
+  assert.equal(await part.tracking.count({ userId: 'u0' }) + await part.tracking.count({ userId: 'u1' }) + await part.tracking.count({ userId: 'u2' }) + await part.tracking.count({ userId: 'u3' }) + await part.tracking.count({ userId: 'u4' }), 5);
+  await c.disconnect().catch(() => {});
+  await paused.stop();
 });

@@ -189,3 +189,48 @@ test('UserTrail.open refuses hostile options with INVALID_INPUT', async () => {
   );
   assert.equal(clockThatThrows, 'INVALID_INPUT');
 });
+
+// Issue 26, finding 3: a lone surrogate in a plain string argument used to
+// become U+FFFD at the boundary, so 'mallory\uD800', 'mallory\uDC00' and
+// 'mallory\uFFFD' were one subject. Every string argument of every method
+// refuses one now, naming the argument, and writes nothing.
+test('a lone surrogate in any string argument is INVALID_INPUT, and changes nothing', async () => {
+  const { trail } = await engine({ tracking: { outbox: true } });
+  const s = await trail.sessions.create({ userId: 'ann', data: { cart: [] } });
+  await trail.tracking.track({ name: 'page_view', userId: 'ann' });
+  const lone = `x${String.fromCharCode(0xd800)}`;
+  let checked = 0;
+  for (const m of namespaces(trail)) {
+    const declared = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(m.path === '' ? trail : m.path.split('.').reduce((o, k) => o[k], trail)), m.name).value.length;
+    for (let position = 0; position < Math.max(declared, 1); position++) {
+      const args = [];
+      for (let i = 0; i < position; i++) args.push(i === 0 ? s.token : 'appearance.theme');
+      args.push(lone);
+      const where = `${m.path}.${m.name} with a lone surrogate as argument ${position}`;
+      const before = await trail.export();
+      let error = null;
+      try {
+        await m.fn(...args);
+      } catch (err) {
+        error = err;
+      }
+      if (declared === 0) continue; // takes no argument: nothing to refuse
+      assert.ok(error instanceof UserTrailError, `${where}: accepted`);
+      assert.equal(error.code, 'INVALID_INPUT', `${where}: ${error.code} ${error.message}`);
+      assert.deepEqual(await trail.export(), before, `${where} changed the database`);
+      checked++;
+    }
+  }
+  assert.ok(checked > 80, `only ${checked} string positions checked`);
+  // The cases of the issue, by name.
+  const mallory = (c) => `mallory${String.fromCharCode(c)}`;
+  const refused = async (fn, field) => {
+    await assert.rejects(fn, (err) => err instanceof UserTrailError && err.code === 'INVALID_INPUT' && err.field === field);
+  };
+  await refused(() => trail.prefs.set(mallory(0xd800), 'appearance.theme', 'dark'), 'userId');
+  await refused(() => trail.prefs.get(mallory(0xdc00), 'appearance.theme'), 'userId');
+  await trail.prefs.set(mallory(0xfffd), 'appearance.theme', 'dark'); // U+FFFD itself is a character
+  assert.equal((await trail.prefs.get(mallory(0xfffd), 'appearance.theme')).value, 'dark');
+  await refused(() => trail.sessions.login(s.token, `bob${String.fromCharCode(0xd800)}`), 'userId');
+  assert.deepEqual(await trail.sessions.list(`bob${String.fromCharCode(0xfffd)}`), []);
+});

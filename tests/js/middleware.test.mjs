@@ -56,9 +56,9 @@ function client(base) {
   return { call, get cookie() { return cookie; }, set cookie(c) { cookie = c; } };
 }
 
-async function expressApp(options = {}) {
+async function expressApp(options = {}, engine = {}) {
   let now = T0;
-  const trail = await UserTrail.open({ clock: () => now });
+  const trail = await UserTrail.open({ clock: () => now, ...engine });
   const app = express();
   app.use(expressSession(trail, { secure: false, trackPageViews: true, ...options }));
   const state = async (req) => ({ id: req.session.id, userId: req.session.userId, isNew: req.session.isNew, n: (await req.session.get('n')) ?? 0, ip: req.session.record?.client.ip ?? null });
@@ -149,7 +149,8 @@ test('Express: 1,000 concurrent requests on one cookie, then on 1,000 cookies', 
 });
 
 test('Express: page views, Sec-GPC and the trusted proxy header', async () => {
-  const { trail, base, server } = await expressApp({ trustProxy: 'x-forwarded-for' });
+  // The app's socket peer is on loopback, and a proxy at 10.0.0.1 is trusted too.
+  const { trail, base, server } = await expressApp({ trustProxy: ['loopback', '10.0.0.0/8'] });
   try {
     const c = client(base);
     await c.call('/login?user=gpc-user', { method: 'POST', headers: { 'sec-gpc': '1', 'x-forwarded-for': '203.0.113.9, 10.0.0.1' } });
@@ -174,6 +175,51 @@ test('Express: page views, Sec-GPC and the trusted proxy header', async () => {
   } finally {
     server.close();
   }
+});
+
+// Issue 26, finding 1: the client is the rightmost address a trusted proxy
+// did not write, as Express's `trust proxy` has it; the leftmost entries are
+// the client's own writing.
+test('Express: behind a trusted proxy, a thief cannot choose the address a stolen session is checked against', async () => {
+  // One proxy in front of the app (here: the test client itself, on loopback).
+  const { base, server } = await expressApp({ trustProxy: 1 }, { sessions: { fingerprint: 'strict' } });
+  try {
+    const victim = client(base);
+    const ua = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0' };
+    await victim.call('/count', { headers: { ...ua, 'x-forwarded-for': '203.0.113.5' } });
+    const login = await victim.call('/login?user=victim', { method: 'POST', headers: { ...ua, 'x-forwarded-for': '203.0.113.5' } });
+    assert.equal(login.body.ip, '203.0.0.0');
+    // The thief at 198.51.100.1 writes the victim's address first; the proxy appends the thief's.
+    const thief = client(base);
+    thief.cookie = victim.cookie;
+    const stolen = await thief.call('/peek', { headers: { ...ua, 'x-forwarded-for': '203.0.113.5, 198.51.100.1' } });
+    assert.equal(stolen.body.userId, null, 'the strict fingerprint refused the thief');
+  } finally {
+    server.close();
+  }
+});
+
+test('Express: trustProxy values as Express takes them, and Forwarded (RFC 7239)', async () => {
+  const peek = async (options, headers) => {
+    const { base, server } = await expressApp(options);
+    try {
+      return (await client(base).call('/count', { headers })).body.ip;
+    } finally {
+      server.close();
+    }
+  };
+  const chain = { 'x-forwarded-for': '192.0.2.1, 198.51.100.7, 10.1.2.3' };
+  assert.equal(await peek({ trustProxy: 1 }, chain), '10.1.0.0');
+  assert.equal(await peek({ trustProxy: 2 }, chain), '198.51.0.0');
+  assert.equal(await peek({ trustProxy: 'loopback, 10.0.0.0/8' }, chain), '198.51.0.0');
+  assert.equal(await peek({ trustProxy: ['loopback', '10.0.0.0/8', '198.51.100.7'] }, chain), '192.0.0.0');
+  assert.equal(await peek({ trustProxy: false }, chain), '127.0.0.0');
+  assert.equal(await peek({ trustProxy: 1, proxyHeader: 'forwarded' }, { forwarded: 'for=192.0.2.60;proto=https, for="[2001:db8:cafe::17]:4711"' }), '2001:db8:cafe::');
+  assert.equal(await peek({ trustProxy: 1, proxyHeader: 'forwarded' }, chain), '127.0.0.0', 'the other header is not read');
+  for (const bad of [true, 'x-forwarded-for', -1, 65, 1.5, ['10.0.0.0/33'], [], {}]) {
+    assert.throws(() => expressSession({}, { trustProxy: bad }), (err) => err.code === 'INVALID_INPUT', String(bad));
+  }
+  assert.throws(() => expressSession({}, { trustProxy: 1, proxyHeader: 'x-real-ip' }), (err) => err.code === 'INVALID_INPUT');
 });
 
 test('Express: without trustProxy the forwarded header is ignored', async () => {

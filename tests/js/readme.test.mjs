@@ -18,3 +18,59 @@ test("README's example runs", () => {
   assert.match(out, /1 user, 2 event today/);
   assert.match(out, /2 event exported, then erased; audit intact: true/);
 });
+
+// Issue 26, finding 7: the README's Redis snippet, run as written, survives
+// Redis going away: it answers 503 and keeps the cookie, then recovers.
+test("README's many-processes snippet answers 503 while Redis is down, and recovers", async () => {
+  const { spawn } = await import('node:child_process');
+  const { once } = await import('node:events');
+  const { RedisServer, freePort } = await import('./redis-server.mjs');
+  const readme = readFileSync(join(process.env.ROOT, 'README.md'), 'utf8');
+  const snippet = readme.match(/### Many processes, one Redis\n[\s\S]*?```js\n([\s\S]*?)```/)?.[1];
+  assert.ok(snippet, 'no js snippet under "### Many processes, one Redis"');
+  const file = new URL('./readme-redis.mjs', import.meta.url);
+  writeFileSync(file, snippet);
+  const redis = await RedisServer.start();
+  const port = await freePort();
+  const app = spawn(process.execPath, [file.pathname], {
+    env: { ...process.env, REDIS_URL: redis.url, PORT: String(port) },
+    cwd: new URL('.', import.meta.url).pathname,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  app.stderr.on('data', (d) => (stderr += d));
+  let cookie = null;
+  const visit = async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/visits`, { headers: cookie ? { cookie } : {} });
+    const set = res.headers.getSetCookie();
+    if (set.length) cookie = set[0].split(';')[0];
+    return { status: res.status, set, body: await res.json() };
+  };
+  try {
+    let first;
+    for (let i = 0; i < 100; i++) {
+      first = await visit().catch(() => null);
+      if (first) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(first.body, { visits: 1 });
+    assert.deepEqual((await visit()).body, { visits: 2 });
+    await redis.kill9();
+    const down = await visit();
+    assert.deepEqual([down.status, down.body, down.set], [503, { error: 'STORE_UNAVAILABLE' }, []]);
+    assert.equal(app.exitCode, null, `the app is alive: ${stderr}`);
+    await redis.restart();
+    let back;
+    for (let i = 0; i < 100; i++) {
+      back = await visit();
+      if (back.status === 200) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(back.body, { visits: 3 }, 'the same session, from the AOF');
+    assert.equal(app.exitCode, null);
+  } finally {
+    app.kill('SIGKILL');
+    await once(app, 'exit').catch(() => {});
+    await redis.stop();
+  }
+});

@@ -19,7 +19,7 @@ let server;
 let client;
 before(async () => {
   server = await RedisServer.start();
-  client = await createClient({ url: server.url }).connect();
+  client = await createClient({ url: server.url }).on('error', () => {}).connect();
 });
 after(async () => {
   await client.quit();
@@ -36,6 +36,17 @@ test('redisStore checks its client and options', () => {
   const store = redisStore(client);
   assert.equal(store.prefix, 'ut');
   assert.equal(Object.isFrozen(store), true);
+});
+
+// Issue 26, finding 7: a node-redis client without an 'error' listener
+// crashes the process when Redis goes away; redisStore refuses it at once.
+test('redisStore refuses a client with no error listener, and says what to add', async () => {
+  const bare = createClient({ url: server.url });
+  assert.throws(() => redisStore(bare), (err) => err instanceof TypeError && /'error' listener/.test(err.message) && /\.on\('error'/.test(err.message));
+  bare.on('error', () => {});
+  assert.equal(redisStore(bare).prefix, 'ut');
+  // An adapter object (ioredis wrapped as the docs show) is not an emitter: accepted.
+  assert.equal(redisStore({ evalSha: async () => null, eval: async () => null }).prefix, 'ut');
 });
 
 test('UserTrail.open refuses a shared option that is not a store', async () => {

@@ -20,6 +20,15 @@ if ie <= now or ae <= now then return {-2, meta(key)} end
 if m[6] and ARGV[5] ~= 'c' then return {-3} end
 if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= v then return {-4, v} end
 
+-- A key's length as JSON text writes it (serde_json's escapes: '"', '\',
+-- and control characters, short or as \u00XX), so that the size counted
+-- here is the size of the stored JSON, as SQLite measures it.
+local function jlen(k)
+  local _, short = string.gsub(k, '[\8\9\10\12\13"\\]', '')
+  local _, long = string.gsub(k, '[%z\1-\7\11\14-\31]', '')
+  return #k + short + 5 * long
+end
+
 -- The keys touched: key -> {seq, json}, or false once removed.
 local cur = {}
 local damaged = false
@@ -48,7 +57,7 @@ for i = 5, #ARGV, 3 do
       cur[a] = {old[1], b}
     else
       q = q + 1
-      z = z + #a + 3 + #b
+      z = z + jlen(a) + 3 + #b
       if n > 0 then z = z + 1 end
       n = n + 1
       cur[a] = {tostring(q), b}
@@ -57,7 +66,7 @@ for i = 5, #ARGV, 3 do
     local old = get(a)
     if old then
       n = n - 1
-      z = z - (#a + 3 + #old[2])
+      z = z - (jlen(a) + 3 + #old[2])
       if n > 0 then z = z - 1 end
       cur[a] = false
     end

@@ -132,10 +132,13 @@ export interface TrackingSettings {
   sessionEvents?: boolean;
   /**
    * The analytics pipeline this engine takes part in, with a shared store (see docs/PIPELINE.md):
-   * `partitions` (1 to 1024, default 4; the same for every engine of a pipeline, for its whole life) and
-   * `streamCap` (a safety-net cap of each stream, default 1,000,000).
+   * `partitions` (1 to 1024, default 4; the same for every engine of a pipeline, for its whole life),
+   * `streamCap` (a safety-net cap of each stream, default 1,000,000), and for a collector the window
+   * of event times it accepts around its clock: `maxAgeSecs` (default 30 days; at most 400) and
+   * `maxAheadSecs` (default 300; at most a day). An event outside it is refused alone, `INVALID_INPUT`
+   * on `ts`.
    */
-  pipeline?: { partitions?: number; streamCap?: number };
+  pipeline?: { partitions?: number; streamCap?: number; maxAgeSecs?: number; maxAheadSecs?: number };
 }
 
 /** An event to track. */
