@@ -164,9 +164,9 @@ function parsedBody(req) {
   if (!req.readableEnded) return null;
   const b = req.body;
   if (typeof b === 'string' || b instanceof Uint8Array) return b;
-  if (b !== null && typeof b === 'object' && (Array.isArray(b) || Object.getPrototypeOf(b) === Object.prototype)) {
-    return JSON.stringify(b);
-  }
+  // An object is JSON only when it came as JSON (a form parser makes objects too).
+  const isJson = /\bjson\b/i.test(String(req.headers['content-type'] ?? ''));
+  if (isJson && b !== null && typeof b === 'object') return JSON.stringify(b);
   return problem(
     400,
     'INVALID_INPUT',
