@@ -78,7 +78,7 @@ export interface ConnectOptions extends Omit<OpenOptions, 'storage' | 'clock'> {
    * and reports `persistent: false`; `'error'` rejects with `UNSUPPORTED`.
    */
   fallback?: 'memory' | 'error';
-  /** Reject with `BUSY` if no engine answers within this long. Default 15000. */
+  /** Reject with `TIMEOUT` if no engine answers within this long. Default 15000. */
   timeoutMs?: number;
   /**
    * Ships the engine's outbox to a collector (`usertrail/collector`): `fetch`,
@@ -105,6 +105,6 @@ export interface ConnectOptions extends Omit<OpenOptions, 'storage' | 'clock'> {
  * Rejects with a `UserTrailError`: `INVALID_INPUT` for bad options,
  * `UNSUPPORTED` where there is no worker, Web Locks or (with
  * `fallback: 'error'`) OPFS, `BUSY` when the database stays held by something
- * else, and the engine's own codes (`CORRUPT`, `SCHEMA_TOO_NEW`, …).
+ * else, `TIMEOUT` when no engine answers within `timeoutMs`, and the engine's own codes (`CORRUPT`, `SCHEMA_TOO_NEW`, …).
  */
 export declare function connect(options?: ConnectOptions): Promise<BrowserTrail>;

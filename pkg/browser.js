@@ -87,7 +87,7 @@ function start(name, workerOption, fallback, timeoutMs, open) {
     }
     const conn = new Connection(name, worker);
     const timer = setTimeout(() => {
-      conn.terminate(error('BUSY', `no usertrail engine for "${name}" answered within ${timeoutMs} ms`));
+      conn.terminate(error('TIMEOUT', `no usertrail engine for "${name}" answered within ${timeoutMs} ms`));
       reject(conn.failure);
     }, timeoutMs);
     conn.onReady = (msg) => {

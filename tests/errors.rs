@@ -19,12 +19,37 @@ const SOURCES: &[(&str, &str)] = &[
     ("privacy.rs", include_str!("../src/error/privacy.rs")),
 ];
 
-/// The codes in the doc's table, in order.
-fn documented() -> Vec<String> {
-    DOC.lines()
+/// The heading of the doc's second table: codes only the package's JS
+/// parts produce.
+const PACKAGE: &str = "## Codes from the package's JavaScript parts";
+
+/// The codes in a table of the doc, in order: the engine's (before
+/// [`PACKAGE`]) or the package's (after it).
+fn table(text: &str) -> Vec<String> {
+    text.lines()
         .filter_map(|l| l.strip_prefix("| `"))
         .filter_map(|l| l.split('`').next())
         .map(str::to_owned)
+        .collect()
+}
+
+/// The engine's codes in the doc's first table, in order.
+fn documented() -> Vec<String> {
+    table(DOC.split(PACKAGE).next().unwrap_or(DOC))
+}
+
+/// The codes of the TypeScript `ErrorCode` union the package ships.
+fn typescript() -> BTreeSet<String> {
+    let types = include_str!("../src/wasm/types/core.d.ts");
+    let union = types
+        .split("export type ErrorCode =")
+        .nth(1)
+        .and_then(|t| t.split(';').next())
+        .expect("core.d.ts declares ErrorCode");
+    union
+        .split('|')
+        .map(|c| c.trim().trim_matches('\'').to_owned())
+        .filter(|c| !c.is_empty())
         .collect()
 }
 
@@ -55,6 +80,19 @@ fn the_doc_lists_exactly_the_codes() {
     assert_eq!(doc, listed, "docs/ERRORS.md and error::CODES differ");
     let doc: BTreeSet<String> = doc.into_iter().collect();
     assert_eq!(doc, returned(), "docs/ERRORS.md and the code() arms differ");
+}
+
+/// One list of codes: the TypeScript union the package ships is the
+/// engine's codes and the package's own, as docs/ERRORS.md lists them.
+#[test]
+fn the_typescript_union_is_every_documented_code() {
+    let package = table(DOC.split(PACKAGE).nth(1).expect("the doc's second table"));
+    assert!(!package.is_empty());
+    let mut all: BTreeSet<String> = documented().into_iter().collect();
+    for code in &package {
+        assert!(all.insert(code.clone()), "{code} is in both tables");
+    }
+    assert_eq!(typescript(), all, "the ErrorCode union and docs/ERRORS.md differ");
 }
 
 #[test]

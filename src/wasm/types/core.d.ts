@@ -1,4 +1,7 @@
-/** Every `code` a `UserTrailError` can carry. Stable across releases. */
+/**
+ * Every `code` a `UserTrailError` can carry, from the engine and from the package's JS parts
+ * (docs/ERRORS.md; `tests/errors.rs` checks the three agree). Stable across releases.
+ */
 export type ErrorCode =
   | 'INVALID_INPUT'
   | 'CLOSED'
@@ -25,7 +28,12 @@ export type ErrorCode =
   | 'EXPERIMENT_NOT_FOUND'
   | 'UNKNOWN_PURPOSE'
   | 'CONSENT_REQUIRED'
-  | 'UNSUPPORTED_FORMAT';
+  | 'UNSUPPORTED_FORMAT'
+  | 'STORE_UNAVAILABLE'
+  | 'TIMEOUT'
+  | 'UNAUTHORIZED'
+  | 'METHOD_NOT_ALLOWED'
+  | 'INTERNAL';
 
 /** Where the OPFS pool keeps the database. All fields are optional. */
 export interface OpfsOptions {
