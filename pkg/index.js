@@ -71,7 +71,8 @@ UserTrail.open = async function open(options) {
     const { resolve, dirname } = await import('node:path');
     const fs = await import('node:fs');
     try {
-      options = { ...options, storage: { file: resolve(file), fs: fileHost(fs, dirname) } };
+      // Other keys stay, for the engine to refuse (`durability` misplaced here).
+      options = { ...options, storage: { ...options.storage, file: resolve(file), fs: fileHost(fs, dirname) } };
     } catch {
       // As above: the engine refuses them.
     }
@@ -95,10 +96,23 @@ UserTrail.open = async function open(options) {
  * the engine from opening: the timer retries.
  */
 async function followRights(trail, shared) {
-  const report = typeof shared.onFollowError === 'function' ? shared.onFollowError : () => {};
+  // By default a failure is said, not swallowed: once, then at most once a
+  // minute while it lasts (an engine that cannot follow may hold data of
+  // subjects erased elsewhere; receipts show it pending).
+  let said = 0;
+  const report =
+    typeof shared.onFollowError === 'function'
+      ? shared.onFollowError
+      : (err) => {
+          const now = Date.now();
+          if (now - said < 60_000) return;
+          said = now;
+          console.warn(`usertrail: following the rights log failed (retrying): ${err?.code ?? ''} ${err?.message ?? err}`);
+        };
   const step = async () => {
     try {
       await trail.privacy.follow();
+      said = 0;
     } catch (err) {
       if (err?.code === 'CLOSED') return stop();
       report(err);

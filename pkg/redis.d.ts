@@ -15,11 +15,15 @@ export interface RedisStoreOptions {
   timeoutMs?: number;
   /**
    * How often an engine opened on this store follows the store's rights log (erasures, anonymisations,
-   * rectifications and withdrawals exercised on any process; other processes' export requests), in ms.
-   * `0` turns the timer off. Default 250.
+   * rectifications and withdrawals exercised on any process; other processes' export requests), in ms,
+   * at most 10000 (a place silent for 30 s is taken for gone). `0` turns the timer off: call
+   * `trail.privacy.follow()` yourself, at least every 10 s. Default 250.
    */
   followMs?: number;
-  /** Called with each failure of the timer's follow (Redis down, say); it retries at the next tick. */
+  /**
+   * Called with each failure of the timer's follow (Redis down, say); it retries at the next tick.
+   * Default: `console.warn`, at most once a minute while failures last.
+   */
   onFollowError?: (err: unknown) => void;
 }
 

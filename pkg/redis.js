@@ -69,9 +69,10 @@ export function redisStore(client, options = {}) {
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
     throw new TypeError('usertrail/redis: timeoutMs must be an integer from 1 to 600000');
   }
+  // At most 10 s: a place that has not reported for 30 s is taken for gone.
   const followMs = options.followMs ?? 250;
-  if (!Number.isInteger(followMs) || followMs < 0 || followMs > 3_600_000) {
-    throw new TypeError('usertrail/redis: followMs must be an integer from 0 (off) to 3600000');
+  if (!Number.isInteger(followMs) || followMs < 0 || followMs > 10_000) {
+    throw new TypeError('usertrail/redis: followMs must be an integer from 0 (off) to 10000');
   }
   const onFollowError = options.onFollowError;
   if (onFollowError !== undefined && typeof onFollowError !== 'function') {
@@ -134,13 +135,32 @@ export function redisStore(client, options = {}) {
   return Object.freeze({ prefix, timeoutMs, followMs, onFollowError, run });
 }
 
-/** The nodes behind `client`: a cluster's masters and replicas (each its own client), or the client. */
+/**
+ * The nodes behind `client`: a cluster's masters and replicas (each its own
+ * client); or the client and, for a primary, its replicas (each a new
+ * connection, closed by `close()`).
+ */
 async function nodesOf(client) {
   if (Array.isArray(client.masters) && typeof client.nodeClient === 'function') {
     const nodes = [...client.masters, ...(client.replicas ?? [])];
-    return Promise.all(nodes.map((n) => client.nodeClient(n)));
+    return { nodes: await Promise.all(nodes.map((n) => client.nodeClient(n))), close: async () => {} };
   }
-  return [client];
+  const extra = [];
+  if (typeof client.duplicate === 'function') {
+    const info = String(await client.sendCommand(['INFO', 'replication']));
+    for (const m of info.matchAll(/^slave\d+:ip=([^,]+),port=(\d+)/gm)) {
+      const replica = client.duplicate({ url: undefined, socket: { host: m[1], port: Number(m[2]) } });
+      replica.on('error', () => {});
+      await replica.connect();
+      extra.push(replica);
+    }
+  }
+  return {
+    nodes: [client, ...extra],
+    close: async () => {
+      await Promise.all(extra.map((r) => r.quit().catch(() => r.disconnect?.())));
+    },
+  };
 }
 
 /**
@@ -159,7 +179,7 @@ export async function rewritePersistence(client, options = {}) {
   }
   const timeoutMs = options.timeoutMs ?? 120_000;
   const started = performance.now();
-  const nodes = await nodesOf(client);
+  const { nodes, close } = await nodesOf(client);
   const info = async (node) => String(await node.sendCommand(['INFO', 'persistence']));
   const idle = (text, what) => !new RegExp(`${what}_in_progress:1`).test(text) && !/aof_rewrite_scheduled:1/.test(text);
   const wait = async (node, what) => {
@@ -183,8 +203,10 @@ export async function rewritePersistence(client, options = {}) {
         await wait(node, 'rdb_bgsave');
       }
     } catch (err) {
+      await close();
       throw err?.code ? err : classify(err);
     }
   }
+  await close();
   return { nodes: nodes.length, ms: Math.round(performance.now() - started) };
 }

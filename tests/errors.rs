@@ -92,7 +92,11 @@ fn the_typescript_union_is_every_documented_code() {
     for code in &package {
         assert!(all.insert(code.clone()), "{code} is in both tables");
     }
-    assert_eq!(typescript(), all, "the ErrorCode union and docs/ERRORS.md differ");
+    assert_eq!(
+        typescript(),
+        all,
+        "the ErrorCode union and docs/ERRORS.md differ"
+    );
 }
 
 #[test]

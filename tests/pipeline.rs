@@ -538,6 +538,74 @@ fn event_ids_do_not_cross_subjects_and_times_are_bounded() {
     }
 }
 
+/// Events in flight are dropped after every right that removes a
+/// subject's events: erasure, anonymisation, and withdrawal of analytics
+/// with erasure; also by a partition that opens only after the right was
+/// exercised, and for an event whose `ts` is ahead of the erasure (a
+/// device's clock ahead): it was appended before the erasure.
+#[test]
+fn events_in_flight_are_dropped_after_every_right_that_removes_them() {
+    let l = line(1);
+    let collector = Pipeline::new(&l.collector).unwrap();
+    let send = |user: &str, ts: i64| {
+        let mut e = device_events(1, |_| (Some(user.into()), None)).remove(0);
+        e.ts = ts;
+        e.event_id = usertrail::tracking::uuid_v7(ts);
+        block_on(collector.collect(vec![Ok(e)])).unwrap();
+    };
+    send("gone-e", T0 + 1);
+    send("gone-a", T0 + 1);
+    send("gone-w", T0 + 1);
+    // Ahead of the erasure by its own clock, but appended before it.
+    send("gone-e", T0 + 2 * 60_000);
+    send("kept", T0 + 1);
+    l.clock.advance(30_000);
+    let p = l.collector.privacy();
+    block_on(p.erase(
+        "gone-e",
+        &usertrail::privacy::EraseOptions {
+            reason: "r".into(),
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    block_on(p.anonymize("gone-a", &Default::default())).unwrap();
+    let w = usertrail::privacy::WithdrawOptions {
+        purposes: vec!["analytics".into()],
+        source: "s".into(),
+        erase: true,
+        ..Default::default()
+    };
+    block_on(p.withdraw("gone-w", &w)).unwrap();
+    // A partition that opens only now (a new one, or one rebuilt from nothing).
+    let fresh = UserTrail::open(
+        OpenOptions::new(Storage::Memory)
+            .shared(Remote::new(Standalone::transport(), &l.prefix).unwrap())
+            .clock(l.clock.clone())
+            .tracking({
+                let mut t = usertrail::tracking::TrackingConfig::default();
+                t.pipeline.partitions = 1;
+                t.pipeline.max_ahead_secs = 3600;
+                t
+            }),
+    )
+    .unwrap();
+    let step = block_on(
+        Pipeline::new(&fresh)
+            .unwrap()
+            .consume(0, 100, Trim::Committed),
+    )
+    .unwrap();
+    assert_eq!((step.stored, step.dropped), (1, 4), "{step:?}");
+    let users: Vec<String> = {
+        let conn = fresh.store().conn();
+        let mut stmt = conn.prepare("SELECT user_id FROM events").unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    };
+    assert_eq!(users, ["kept"]);
+}
+
 #[test]
 fn the_pipeline_needs_a_shared_store_and_a_partition_in_range() {
     let (alone, _) = open_at(T0, OpenOptions::new(Storage::Memory));

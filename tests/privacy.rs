@@ -274,7 +274,14 @@ fn bad_requests_are_refused_and_change_nothing() {
             wait_ms: None,
         };
         assert_eq!(err_code(p.erase("", &erase("x")).now()), "INVALID_INPUT");
-        assert_eq!(err_code(p.erase("ann", &erase("")).now()), "INVALID_INPUT");
+        assert_eq!(
+            err_code(p.erase("ann", &erase("a\nreason")).now()),
+            "INVALID_INPUT"
+        );
+        assert_eq!(
+            err_code(p.erase("ann", &erase(&"x".repeat(1001))).now()),
+            "INVALID_INPUT"
+        );
         assert_eq!(
             err_code(p.erase(&"a".repeat(257), &erase("x")).now()),
             "INVALID_INPUT"
@@ -498,7 +505,7 @@ fn a_database_from_before_scrubbing_is_rewritten_once_by_erasure() {
     old.execute_batch(
         "DELETE FROM meta WHERE key = 'pages_scrubbed'; \
          DROP INDEX consent_ledger_by_subject_hash; ALTER TABLE audit_log DROP COLUMN personal; \
-         DROP TABLE rights_tombstones; PRAGMA user_version = 8",
+         DROP TABLE rights_tombstones; DROP TABLE rights_aliases; PRAGMA user_version = 8",
     )
     .unwrap();
     let image = old.serialize(rusqlite::MAIN_DB).unwrap().to_vec();

@@ -321,6 +321,45 @@ macro_rules! rights_suite {
             assert_eq!(d.traces(&["rex-old", "rex-new", "marker-r"]), Vec::<String>::new());
         }
 
+        /// A rename does not make whoever takes the old name later part of
+        /// the renamed subject: their export, erasure and consent are
+        /// their own (a hostile review's finding).
+        #[test]
+        fn someone_who_takes_an_old_name_later_is_someone_else() {
+            let d = <$place>::deploy(2, gated);
+            d.at(0).run(|t| {
+                block_on(t.privacy().grant("al-old", &grant(&["analytics"]))).unwrap();
+                assert_eq!(track(t, event(Some("al-old"), None, "marker-al-1")), TrackStatus::Stored);
+            });
+            d.at(1).run(|t| {
+                let o = RectifyOptions { user_id: "al-new".into(), wait_ms: Some(10_000), ..Default::default() };
+                block_on(t.privacy().rectify("al-old", &o)).unwrap();
+            });
+            d.clock.advance(MIN);
+            // Zoe signs up as "al-old": she never consented.
+            d.at(0).run(|t| {
+                assert!(!block_on(t.privacy().status("al-old")).unwrap().decided, "Zoe has no decision");
+                assert_eq!(track(t, event(Some("al-old"), None, "marker-zoe")), TrackStatus::NoConsent);
+                block_on(t.privacy().grant("al-old", &grant(&["analytics"]))).unwrap();
+                assert_eq!(track(t, event(Some("al-old"), None, "marker-zoe")), TrackStatus::Stored);
+            });
+            let file = d.at(1).run(|t| {
+                let f = block_on(t.privacy().export("al-new", ExportFormat::Json, None, &mut |_| {})).unwrap();
+                String::from_utf8(f.bytes).unwrap()
+            });
+            assert!(file.contains("marker-al-1"), "the renamed events are the subject's");
+            assert!(!file.contains("marker-zoe"), "Zoe's events are not: {file}");
+            d.at(1).run(|t| block_on(t.privacy().erase("al-new", &erase_options())).unwrap());
+            assert_eq!(d.traces(&["marker-al-1"]), Vec::<String>::new());
+            let zoe: i64 = (0..d.procs.len()).map(|i| d.at(i).run(|t| events_of(t, "al-old"))).sum();
+            assert_eq!(zoe, 1, "Zoe's event stays");
+            d.at(0).run(|t| {
+                assert!(block_on(t.privacy().status("al-old")).unwrap().purposes["analytics"].granted, "and her consent");
+                let ledger = block_on(t.privacy().ledger(Some("al-old"), None, None)).unwrap();
+                assert!(ledger.iter().any(|e| e.subject.as_deref() == Some("al-old")), "her ledger row keeps her name");
+            });
+        }
+
         /// Finding 4: a withdrawal with `erase` clears the preferences the
         /// purposes serve, wherever they are kept.
         #[test]
@@ -569,7 +608,8 @@ fn an_engine_that_was_down_catches_up_when_it_opens() {
 }
 
 /// The rights log names subjects by hashes only; a rectification's new id
-/// leaves it when that id is erased. Bad arguments are refused.
+/// travels sealed, under a key the new id's erasure destroys. Bad
+/// arguments are refused.
 #[test]
 fn the_rights_log_holds_no_id_and_refuses_bad_arguments() {
     let transport = Standalone::transport();
@@ -587,7 +627,10 @@ fn the_rights_log_holds_no_id_and_refuses_bad_arguments() {
         let rights = format!("{prefix}:{{r}}");
         let log = r::dump(&Standalone::urls(), &rights);
         assert!(!contains(&log, b"kim-old"));
-        assert!(contains(&log, b"kim-new"), "a rename carries the new id");
+        assert!(
+            !contains(&log, b"kim-new"),
+            "a rename carries the new id sealed"
+        );
         let report = t
             .privacy()
             .erase("kim-new", &erase_options())
@@ -663,4 +706,324 @@ fn the_aof_holds_nothing_of_an_erased_subject_after_the_rewrite() {
     for needle in ["olga-aof", "anon-aof", "marker-aof"] {
         assert!(!contains(&aof, needle.as_bytes()), "{needle} in the AOF");
     }
+}
+
+/// Anonymisation cannot be undone from the store: no entry maps an id to a
+/// pseudonym, and events still on their way are dropped.
+#[test]
+fn anonymisation_leaves_nothing_to_reverse_it() {
+    let prefix = r::unique_prefix();
+    let open = || {
+        let remote = Remote::new(Standalone::transport(), &prefix).unwrap();
+        open_at(T0, plain().shared(remote)).0
+    };
+    let (a, b) = (open(), open());
+    block_on(async {
+        for t in [&a, &b] {
+            t.privacy().follow().await.unwrap();
+        }
+        track(&b, event(Some("cara-9"), None, "m"));
+        a.privacy()
+            .anonymize("cara-9", &AnonymizeOptions::default())
+            .await
+            .unwrap();
+        b.privacy().follow().await.unwrap();
+    });
+    let pseudonym: String = b
+        .store()
+        .conn()
+        .query_row("SELECT user_id FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert!(pseudonym.starts_with("anon-"));
+    let log = r::dump(&Standalone::urls(), &format!("{prefix}:{{r}}"));
+    assert!(
+        !contains(&log, pseudonym.as_bytes()),
+        "the log maps no id to its pseudonym"
+    );
+    assert!(!contains(&log, b"anon-"));
+}
+
+/// A failure of the store at any step of an erasure, then a retry, leaves
+/// nothing of the subject or of an id linked to it (the link is removed
+/// last, so a retry still finds it).
+#[test]
+fn an_erasure_retried_after_a_failure_at_any_step_leaves_nothing() {
+    for k in 0..40 {
+        let flaky = r::Flaky::new(r::RedisTransport::single(&Standalone::urls()[0]));
+        let prefix = r::unique_prefix();
+        let remote = Remote::new(flaky.clone(), &prefix).unwrap();
+        let (t, _) = open_at(T0, plain().shared(remote));
+        block_on(async {
+            t.privacy().follow().await.unwrap();
+            t.privacy()
+                .grant("anon-f", &grant(&["analytics"]))
+                .await
+                .unwrap();
+            t.prefs()
+                .set("anon-f", "appearance.theme", &json!("dark"), "api")
+                .await
+                .unwrap();
+            t.identify("anon-f", "fred").await.unwrap();
+            t.privacy()
+                .grant("fred", &grant(&["marketing"]))
+                .await
+                .unwrap();
+            flaky.fail_call(k);
+            let first = t
+                .privacy()
+                .erase(
+                    "fred",
+                    &EraseOptions {
+                        reason: "r".into(),
+                        ..Default::default()
+                    },
+                )
+                .await;
+            if first.is_ok() && flaky.calls() <= k {
+                return; // the erasure needed fewer calls: nothing to fail
+            }
+            t.privacy()
+                .erase(
+                    "fred",
+                    &EraseOptions {
+                        reason: "r".into(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+        });
+        let left = r::dump(&Standalone::urls(), &prefix);
+        for needle in ["anon-f", "fred", "198.51.100"] {
+            assert!(
+                !contains(&left, needle.as_bytes()),
+                "{needle} left after a failure at call {k}"
+            );
+        }
+    }
+}
+
+/// A copy of a database file opened beside the original becomes a place
+/// of its own, so receipts wait for both; a restart keeps its place.
+#[test]
+fn a_copied_database_is_a_place_of_its_own_and_a_restart_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = r::unique_prefix();
+    let clock = Arc::new(ManualClock::new(T0));
+    let open = |name: &str| {
+        let remote = Remote::new(Standalone::transport(), &prefix).unwrap();
+        open_file(
+            dir.path().to_path_buf(),
+            name,
+            plain().shared(remote),
+            clock.clone(),
+        )
+    };
+    let a = open("a.db");
+    block_on(a.privacy().follow()).unwrap();
+    let id = a.privacy().place_id().unwrap();
+    a.close().unwrap();
+    // A restart: the same place.
+    let a = open("a.db");
+    block_on(a.privacy().follow()).unwrap();
+    assert_eq!(a.privacy().place_id().unwrap(), id);
+    a.close().unwrap();
+    std::fs::copy(dir.path().join("a.db"), dir.path().join("copy.db")).unwrap();
+    let a = open("a.db");
+    block_on(a.privacy().follow()).unwrap();
+    let copy = open("copy.db");
+    // Both report; the later open finds the earlier alive and moves.
+    for _ in 0..3 {
+        block_on(copy.privacy().places()).unwrap();
+        block_on(copy.privacy().follow()).unwrap();
+        block_on(a.privacy().follow()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        force_beat(&copy);
+        force_beat(&a);
+    }
+    assert_eq!(
+        a.privacy().place_id().unwrap(),
+        id,
+        "the original keeps its id"
+    );
+    assert_ne!(
+        copy.privacy().place_id().unwrap(),
+        id,
+        "the copy takes a new one"
+    );
+    let places = block_on(a.privacy().places()).unwrap();
+    assert_eq!(places.len(), 2, "{places:?}");
+}
+
+/// Makes an engine report to the places now (as its timer would after 10 s).
+fn force_beat(t: &UserTrail) {
+    // A follow that applies an entry reports; an erasure of nobody is one.
+    block_on(t.privacy().erase(
+        "nobody-at-all",
+        &EraseOptions {
+            reason: "beat".into(),
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+}
+
+/// Entries are checked before they are applied: a kind this build does
+/// not know stops the follow there (not passed over); fields a newer
+/// version adds are ignored; with a chain key, an entry without a good
+/// signature (written by someone with access to the store but not the
+/// key) is refused; a damaged place record is left out, not fatal.
+#[test]
+fn forged_unknown_and_damaged_entries() {
+    let urls = Standalone::urls();
+    // Without a chain key: unknown kinds stop, extra fields are ignored.
+    let prefix = r::unique_prefix();
+    let remote = Remote::new(Standalone::transport(), &prefix).unwrap();
+    let (t, _) = open_at(T0, plain().shared(remote));
+    let log = format!("{prefix}:{{r}}:log");
+    let mut c = r::node_for(&urls, &log);
+    block_on(t.privacy().follow()).unwrap();
+    let salt: String = ::redis::cmd("GET")
+        .arg(format!("{prefix}:{{g}}:salt"))
+        .query(&mut c)
+        .unwrap();
+    let h = usertrail::store::subject_hash::hash(&salt, "ed-1");
+    track(&t, event(Some("ed-1"), None, "m"));
+    let data = format!(r#"{{"h":["{h}"],"at":1,"by":"x","addedLater":true}}"#);
+    let _: String = ::redis::cmd("XADD")
+        .arg(&log)
+        .arg("*")
+        .arg("k")
+        .arg("erase")
+        .arg("d")
+        .arg(&data)
+        .arg("s")
+        .arg("")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(block_on(t.privacy().follow()).unwrap().applied, 1);
+    assert_eq!(
+        events_of(&t, "ed-1"),
+        0,
+        "an entry with a field added later is applied"
+    );
+    let _: String = ::redis::cmd("XADD")
+        .arg(&log)
+        .arg("*")
+        .arg("k")
+        .arg("erase-everything")
+        .arg("d")
+        .arg("{}")
+        .query(&mut c)
+        .unwrap();
+    let before = block_on(t.privacy().follow());
+    assert_eq!(
+        code(before),
+        "STORAGE_ERROR",
+        "an unknown kind stops the follow"
+    );
+    assert_eq!(
+        code(block_on(t.privacy().follow())),
+        "STORAGE_ERROR",
+        "and is not passed over"
+    );
+    // A damaged place record is left out.
+    let _: () = ::redis::cmd("HSET")
+        .arg(format!("{prefix}:{{r}}:places"))
+        .arg("deadbeef")
+        .arg("garbage")
+        .query(&mut c)
+        .unwrap();
+    assert!(block_on(t.privacy().places()).is_ok());
+
+    // With a chain key: a forged entry is refused, a signed one applied.
+    let prefix = r::unique_prefix();
+    let keyed = || {
+        let mut o = plain().shared(Remote::new(Standalone::transport(), &prefix).unwrap());
+        o.privacy.chain_key = Some(usertrail::kernel::bytes::Bytes(vec![7u8; 32]));
+        o
+    };
+    let (a, _) = open_at(T0, keyed());
+    let (b, _) = open_at(T0, keyed());
+    block_on(a.privacy().follow()).unwrap();
+    block_on(b.privacy().follow()).unwrap();
+    track(&b, event(Some("erin-2"), None, "m"));
+    let log = format!("{prefix}:{{r}}:log");
+    let salt: String = ::redis::cmd("GET")
+        .arg(format!("{prefix}:{{g}}:salt"))
+        .query(&mut c)
+        .unwrap();
+    let h = usertrail::store::subject_hash::hash(&salt, "erin-2");
+    let data = format!(r#"{{"h":["{h}"],"at":1,"by":"x"}}"#);
+    let _: String = ::redis::cmd("XADD")
+        .arg(&log)
+        .arg("*")
+        .arg("k")
+        .arg("erase")
+        .arg("d")
+        .arg(&data)
+        .arg("s")
+        .arg("forged")
+        .query(&mut c)
+        .unwrap();
+    let followed = block_on(b.privacy().follow()).unwrap();
+    assert_eq!(followed.refused, 1);
+    assert_eq!(
+        events_of(&b, "erin-2"),
+        1,
+        "a forged erasure erases nothing"
+    );
+    block_on(a.privacy().erase("erin-2", &erase_options())).unwrap();
+    block_on(b.privacy().follow()).unwrap();
+    assert_eq!(events_of(&b, "erin-2"), 0, "a signed one does");
+}
+
+/// An export reply that comes after the asker stopped waiting is dropped,
+/// not left in the store.
+#[test]
+fn a_late_export_reply_is_not_left_in_the_store() {
+    let prefix = r::unique_prefix();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (p, c) = (prefix.clone(), clock.clone());
+    let b = Proc::spawn(
+        move || {
+            let remote = Remote::new(Standalone::transport(), &p).unwrap();
+            UserTrail::open(plain().shared(remote).clock(c)).unwrap()
+        },
+        true,
+    );
+    b.run(|t| {
+        track(t, event(Some("lou-3"), None, "marker-late"));
+    });
+    let a = UserTrail::open(
+        plain()
+            .shared(Remote::new(Standalone::transport(), &prefix).unwrap())
+            .clock(clock),
+    )
+    .unwrap();
+    block_on(a.privacy().follow()).unwrap();
+    // b is busy for 600 ms; a waits 150.
+    let busy = std::thread::spawn(move || {
+        b.run(|_| std::thread::sleep(std::time::Duration::from_millis(600)));
+        std::thread::sleep(std::time::Duration::from_millis(300)); // b follows and answers
+        b
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let file =
+        block_on(
+            a.privacy()
+                .export_from("lou-3", ExportFormat::Json, None, 150, &mut |_| {}),
+        )
+        .unwrap();
+    let text = String::from_utf8(file.bytes).unwrap();
+    assert!(
+        !text.contains("marker-late") && text.contains(r#""included":false"#),
+        "{text}"
+    );
+    let _b = busy.join().unwrap();
+    let left = r::dump(&Standalone::urls(), &prefix);
+    assert!(
+        !contains(&left, b"marker-late"),
+        "the late reply was left in Redis"
+    );
 }

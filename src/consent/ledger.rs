@@ -53,6 +53,9 @@ pub struct WithdrawOptions {
     pub user_agent: Option<String>,
     /// Who recorded it, for the audit log (default `"subject"`).
     pub actor: Option<String>,
+    /// With `erase` and a shared store: wait up to this many ms (at most
+    /// 60,000) for every engine sharing it to apply the erasure.
+    pub wait_ms: Option<u32>,
 }
 
 /// One purpose's state for a subject.
@@ -374,7 +377,9 @@ impl Consent<'_> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, at, subject, subject_hash, action, purposes, policy_version, source, text_hash, \
              ip_masked, user_agent FROM consent_ledger \
-             WHERE (?1 IS NULL OR subject_hash IN (SELECT value FROM json_each(?1))) AND seq > ?2 \
+             WHERE (?1 IS NULL OR (subject_hash IN (SELECT value ->> 0 FROM json_each(?1)) AND at <= \
+               coalesce((SELECT value ->> 1 FROM json_each(?1) WHERE value ->> 0 = subject_hash), \
+               9223372036854775807))) AND seq > ?2 \
              ORDER BY seq LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![hashes, after_seq.unwrap_or(0), limit], |r| {

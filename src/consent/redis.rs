@@ -475,10 +475,39 @@ impl<'a> RedisConsent<'a> {
         })
     }
 
-    /// After `identify(anonymous_id, user_id)` (or a rectification of
-    /// `anonymous_id` to `user_id`): the anonymous id's decisions count for
-    /// the user where newer than the user's own, and the link is kept in
-    /// both directions, for gating, export and erasure. Three round trips.
+    /// A rename of `from` to `to` (a rectification): `from`'s decisions
+    /// count for `to` where newer than its own, the anonymous ids linked to
+    /// `from` are linked to `to`, and `from` is erased from the store as
+    /// [`RedisConsent::erase`] does (its ledger stays, as proof, without
+    /// the name, IP and user agent). No link is kept from `from` to `to`:
+    /// someone who takes the old name later is someone else. Returns how
+    /// many decisions now count for `to`.
+    pub async fn rename(&self, from: &str, to: &str) -> Result<u64> {
+        let theirs = self.decisions(from).await?;
+        let (state, _, links) = self.keys(to);
+        let mut args = vec![String::new()];
+        for (purpose, stored) in &theirs {
+            args.push(purpose.clone());
+            args.push(stored.encode());
+        }
+        let n = self
+            .remote
+            .run(&MERGE, vec![state, links], args)
+            .await?
+            .int()?;
+        for anon in self.links(from).await? {
+            if anon != to {
+                self.merge(&anon, to).await?;
+            }
+        }
+        self.erase(from).await?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// After `identify(anonymous_id, user_id)`: the anonymous id's
+    /// decisions count for the user where newer than the user's own, and
+    /// the link is kept in both directions, for gating, export and erasure.
+    /// Three round trips.
     pub async fn merge(&self, anonymous_id: &str, user_id: &str) -> Result<u64> {
         self.remote
             .run(
@@ -508,12 +537,22 @@ impl<'a> RedisConsent<'a> {
     /// the chain). Returns the entries kept and the ids that were linked to
     /// it (to erase too).
     pub async fn erase(&self, subject: &str) -> Result<(u64, Vec<String>)> {
-        if let Some(user) = self.user_of(subject).await? {
+        // The user it is linked to, read first (the erasure deletes the
+        // link) and unlinked last: a failure between leaves the user's side
+        // of the link, so that a retry of the user's erasure still finds it.
+        let user = self.user_of(subject).await?;
+        let erased = self.erase_own(subject).await?;
+        if let Some(user) = user {
             let (_, _, theirs) = self.keys(&user);
             self.remote
                 .run(&UNLINK, vec![theirs], vec![subject.to_owned()])
                 .await?;
         }
+        Ok(erased)
+    }
+
+    /// `subject`'s part of [`RedisConsent::erase`], in its own slot.
+    async fn erase_own(&self, subject: &str) -> Result<(u64, Vec<String>)> {
         let (state, ledger, links) = self.keys(subject);
         for _ in 0..APPEND_ATTEMPTS {
             let (head, entries) = self.read_ledger(subject).await?;

@@ -53,31 +53,43 @@ pub struct Consumed {
 
 const START: &str = "0-0";
 
-/// When `id` was last erased, if it was: by the rights log (its hash under
-/// the store's salt) or by an erasure sent through the streams (its hash
-/// under this database's salt).
+/// When `id` was last erased, if it was: `(by the erasing engine's clock,
+/// by the store's clock)`. From the rights log (its hash under the store's
+/// salt; both times), or from an erasure sent through the streams (its
+/// hash under this database's salt; the engine's time only).
 fn tombstone(
     conn: &rusqlite::Connection,
     salt: &str,
     store_salt: &str,
     id: &str,
-) -> Result<Option<i64>> {
+) -> Result<(Option<i64>, Option<i64>)> {
     let local: Option<i64> = conn
         .prepare_cached("SELECT erased_at FROM pipeline_tombstones WHERE subject_hash = ?1")?
         .query_row([subject_hash::hash(salt, id)], |r| r.get(0))
         .optional()?;
-    let shared: Option<i64> = if store_salt.is_empty() {
+    let shared: Option<(i64, i64)> = if store_salt.is_empty() {
         None
     } else {
-        conn.prepare_cached("SELECT erased_at FROM rights_tombstones WHERE store_hash = ?1")?
-            .query_row([subject_hash::hash(store_salt, id)], |r| r.get(0))
-            .optional()?
+        conn.prepare_cached(
+            "SELECT erased_at, logged_at FROM rights_tombstones WHERE store_hash = ?1",
+        )?
+        .query_row([subject_hash::hash(store_salt, id)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
     };
-    Ok(local.max(shared))
+    Ok((local.max(shared.map(|s| s.0)), shared.map(|s| s.1)))
 }
 
 fn meta_key(what: &str, partition: u32) -> String {
     format!("pipeline.{what}.p{partition}")
+}
+
+/// The time of a stream id (the store's clock, ms).
+fn entry_ms(id: &str) -> i64 {
+    id.split_once('-')
+        .and_then(|(ms, _)| ms.parse::<i64>().ok())
+        .unwrap_or(i64::MAX)
 }
 
 /// The id just after `id`, to trim below.
@@ -144,6 +156,7 @@ impl Pipeline<'_> {
         // events of an erased id produced before it are dropped as they
         // arrive.
         let privacy = self.trail.privacy();
+        privacy.track_renames()?;
         let followed = privacy.follow().await?;
         let store_salt = match privacy.shared_consent() {
             Some(c) => c.salt().await?,
@@ -151,6 +164,7 @@ impl Pipeline<'_> {
         };
         for renamed in &followed.renamed {
             self.move_renamed(partition, renamed).await?;
+            privacy.renamed_done(renamed)?;
         }
         let position = self.position(partition)?;
         let reply = self
@@ -177,13 +191,13 @@ impl Pipeline<'_> {
 
         // 1. The plan, in stream order.
         let mut aliases: HashMap<String, Option<String>> = HashMap::new();
-        let mut tombstones: HashMap<String, Option<i64>> = HashMap::new();
+        let mut tombstones: HashMap<String, (Option<i64>, Option<i64>)> = HashMap::new();
         let mut local: Vec<Event> = Vec::new();
         let mut forwards: BTreeMap<u32, Vec<(&str, String)>> = BTreeMap::new();
         let mut links: Vec<Identify> = Vec::new();
         let mut moved: Vec<String> = Vec::new();
         let mut erasures: Vec<Erase> = Vec::new();
-        for (_, kind, data) in &read {
+        for (entry_id, kind, data) in &read {
             match kind.as_str() {
                 "e" => {
                     let Ok(mut e) = serde_json::from_str::<Event>(data) else {
@@ -210,7 +224,7 @@ impl Pipeline<'_> {
                         .unwrap_or_else(|| e.event_id.clone());
                     // Tombstones of the subject and of the anonymous id
                     // the event carries (an id linked to an erased user).
-                    let mut erased_at: Option<i64> = None;
+                    let (mut erased_at, mut logged_at) = (None, None);
                     for id in [Some(&subject), e.anonymous_id.as_ref()]
                         .into_iter()
                         .flatten()
@@ -223,9 +237,16 @@ impl Pipeline<'_> {
                                 t
                             }
                         };
-                        erased_at = erased_at.max(t);
+                        erased_at = erased_at.max(t.0);
+                        logged_at = logged_at.max(t.1);
                     }
-                    if erased_at.is_some_and(|at| e.ts <= at) {
+                    // Produced before the erasure by its own clock, or
+                    // appended to the stream before the log took the
+                    // erasure, by the store's (a clock ahead, or a `ts` in
+                    // the future, does not let an event through).
+                    let produced_before = erased_at.is_some_and(|at| e.ts <= at);
+                    let appended_before = logged_at.is_some_and(|at| entry_ms(entry_id) <= at);
+                    if produced_before || appended_before {
                         done.dropped += 1;
                         continue;
                     }
@@ -287,7 +308,7 @@ impl Pipeline<'_> {
                         !(theirs && e.ts <= x.at)
                     });
                     done.dropped += (before - local.len()) as u64;
-                    tombstones.insert(x.subject.clone(), Some(x.at));
+                    tombstones.insert(x.subject.clone(), (Some(x.at), None));
                     erasures.push(x);
                     done.erased += 1;
                 }

@@ -170,7 +170,7 @@ impl<'a> RedisPrefs<'a> {
         self.remote
             .run(&DELETE, self.keys(from), vec![])
             .await?
-            .int()?;
+            .tuple(2)?;
         Ok(added.max(0) as u64)
     }
 
@@ -211,13 +211,11 @@ impl<'a> RedisPrefs<'a> {
         .into())
     }
 
-    /// Deletes `subject`'s values and history. Returns how many values.
-    pub async fn delete(&self, subject: &str) -> Result<u64> {
-        let n = self
-            .remote
-            .run(&DELETE, self.keys(subject), vec![])
-            .await?
-            .int()?;
-        Ok(n.max(0) as u64)
+    /// Deletes `subject`'s values and history. Returns how many values
+    /// and how many history entries there were.
+    pub async fn delete(&self, subject: &str) -> Result<(u64, u64)> {
+        let reply = self.remote.run(&DELETE, self.keys(subject), vec![]).await?;
+        let both = reply.tuple(2)?;
+        Ok((both[0].int()?.max(0) as u64, both[1].int()?.max(0) as u64))
     }
 }

@@ -96,6 +96,9 @@ impl Privacy<'_> {
     /// deleted here per table, and with a shared store the receipt.
     pub async fn withdraw(&self, subject: &str, options: &WithdrawOptions) -> Result<Withdrawal> {
         subject::check("subject", subject)?;
+        if options.wait_ms.is_some_and(|w| w > 60_000) {
+            return Err(Error::invalid("waitMs", "must be at most 60000"));
+        }
         let purposes = self.consent().purposes(&options.purposes)?;
         if purposes.iter().any(|p| p == NECESSARY) {
             return Err(Error::invalid(
@@ -125,7 +128,9 @@ impl Privacy<'_> {
             });
         }
         if self.shared.is_some() {
-            return self.withdraw_everywhere(subject, &decision, status).await;
+            return self
+                .withdraw_everywhere(subject, &decision, status, options.wait_ms.unwrap_or(0))
+                .await;
         }
         let counts = self.in_tx(|tx| {
             let scope = Scope::resolve(tx, subject)?;
@@ -158,16 +163,15 @@ impl Privacy<'_> {
         subject: &str,
         decision: &Decision<'_>,
         status: ConsentStatus,
+        wait_ms: u32,
     ) -> Result<Withdrawal> {
         let local = Scope::resolve(self.conn, subject)?.ids;
         let ids = self.shared_ids(subject, &local).await?;
         let hashes = self.store_hashes(&ids).await?;
         let mut data = self.entry(hashes)?;
         data.purposes = Some(decision.purposes.clone());
-        data.actor = Some(decision.actor.to_owned());
-        let id = self
-            .publish("withdraw", subject, &data, &[], None, None)
-            .await?;
+        let own = super::rights::Own::new(subject, None, Some(decision.actor));
+        let id = self.publish("withdraw", own, &data, &[]).await?;
         let keys: Vec<String> = {
             let purposes = serde_json::to_string(&decision.purposes).unwrap_or_default();
             let mut stmt = self.conn.prepare_cached(
@@ -191,7 +195,7 @@ impl Privacy<'_> {
         self.follow().await?;
         let mut counts = self.take_mine(&id).unwrap_or_default().counts;
         counts.insert("shared_prefs".into(), forgotten);
-        let receipt = self.receipt(&id).await?;
+        let receipt = self.receipt_after(&id, wait_ms).await?;
         Ok(Withdrawal {
             status,
             erased: counts,

@@ -6,6 +6,7 @@ use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::rights::Own;
 use super::subject::{self, OnErase, Scope, TABLES};
 use super::{Privacy, PERSONALIZATION};
 use crate::consent::check_label;
@@ -18,7 +19,8 @@ use crate::tracking::Registry;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EraseOptions {
-    /// Why, for the audit log (such as `"user request"`).
+    /// Why, for the audit log (such as `"user request"`); empty for none.
+    #[serde(default)]
     pub reason: String,
     /// Who asked, for the audit log (default `"host"`).
     pub actor: Option<String>,
@@ -124,7 +126,11 @@ fn check_wait(wait_ms: Option<u32>) -> Result<()> {
     Ok(())
 }
 
+/// A reason: none (empty), or 1 to 1000 bytes without control characters.
 fn check_reason(reason: &str) -> Result<()> {
+    if reason.is_empty() {
+        return Ok(());
+    }
     Ok(crate::kernel::text::check("reason", reason, 1000)?)
 }
 
@@ -246,12 +252,10 @@ impl Privacy<'_> {
         // retry adds a second one, which changes nothing.
         let ids = self.shared_ids(subject, &local_ids).await?;
         let hashes = self.store_hashes(&ids).await?;
-        let mut data = self.entry(hashes.clone())?;
-        data.reason = Some(options.reason.clone());
-        data.actor = Some(actor.to_owned());
-        let id = self
-            .publish("erase", subject, &data, &hashes, None, None)
-            .await?;
+        let data = self.entry(hashes.clone())?;
+        let reason = Some(options.reason.as_str()).filter(|r| !r.is_empty());
+        let own = Own::new(subject, reason, Some(actor));
+        let id = self.publish("erase", own, &data, &hashes).await?;
         let shared = self.erase_shared_ids(&ids).await?;
         self.follow().await?;
         let mine = self.take_mine(&id).unwrap_or_default();
@@ -321,6 +325,7 @@ impl Privacy<'_> {
     ) -> Result<EraseReport> {
         let mut counts = erase_rows(tx, scope)?;
         counts.extend(shared);
+        let reason = Some(reason).filter(|r| !r.is_empty());
         let mut details = json!({ "reason": reason, "ids": scope.ids.len(), "counts": counts });
         if let Some(id) = rights {
             details["rights"] = id.into();
@@ -385,23 +390,10 @@ impl Privacy<'_> {
         let local_ids = Scope::resolve(self.conn, subject)?.ids;
         let ids = self.shared_ids(subject, &local_ids).await?;
         let hashes = self.store_hashes(&ids).await?;
-        let salt = self.store_salt().await?;
-        let partitions = self.shared.map_or(1, |s| s.rights.partitions.max(1));
-        let pseudonyms: BTreeMap<String, String> = ids
-            .iter()
-            .map(|id| {
-                (
-                    subject::hash(&salt, id),
-                    super::rights::pseudonym_for(id, partitions),
-                )
-            })
-            .collect();
-        let mut data = self.entry(hashes.clone())?;
-        data.actor = Some(actor.to_owned());
-        data.pseudonyms = Some(pseudonyms);
-        let id = self
-            .publish("anonymize", subject, &data, &hashes, None, None)
-            .await?;
+        // Each place draws its own pseudonyms: the entry maps no id to one.
+        let data = self.entry(hashes.clone())?;
+        let own = Own::new(subject, None, Some(actor));
+        let id = self.publish("anonymize", own, &data, &hashes).await?;
         let shared = self.erase_shared_ids(&ids).await?;
         self.follow().await?;
         let mine = self.take_mine(&id).unwrap_or_default();
@@ -476,6 +468,23 @@ impl Privacy<'_> {
             ..scope.clone()
         };
         strip_events(tx, &pseudo, registry)?;
+        // Session ids travel in tokens and logs, so they would tie the
+        // events back to the subject: each of the subject's sessions gets
+        // a pseudonym of its own, on every event of it, so sessions stay
+        // whole and told apart and aggregates do not change.
+        let sessions: Vec<String> = tx
+            .prepare(&format!(
+                "SELECT DISTINCT session_id FROM events WHERE session_id IS NOT NULL AND ({})",
+                subject::table("events").filter
+            ))?
+            .query_map([pseudo.ids_json()], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut rename =
+            tx.prepare_cached("UPDATE events SET session_id = ?2 WHERE session_id = ?1")?;
+        for sid in &sessions {
+            let p = format!("anon-s-{}", hex(&random_bytes::<12>()));
+            rename.execute(params![sid, p])?;
+        }
         let mut details = json!({ "ids": scope.ids.len(), "counts": counts });
         if let Some(id) = rights {
             details["rights"] = id.into();
@@ -502,10 +511,12 @@ impl Privacy<'_> {
     ///
     /// With a shared store, the old id's preferences move to the new one
     /// there (the new id's own values stay), its consent decisions count
-    /// for the new id (the newer wins) and it is linked to it (so export
-    /// and erasure of the new id reach the old id's ledger), and its
-    /// sessions there end too. The rights log carries the rename to every
-    /// engine sharing the store.
+    /// for the new id (the newer wins), the anonymous ids linked to it are
+    /// linked to the new id, its ledger keeps its entries as proof without
+    /// the old name, IP and user agent, and its sessions there end too. No
+    /// link is kept from the old name: someone who takes it later is
+    /// someone else. The rights log carries the rename to every engine
+    /// sharing the store.
     pub async fn rectify(&self, subject: &str, options: &RectifyOptions) -> Result<RectifyReport> {
         subject::check("subject", subject)?;
         subject::check("userId", &options.user_id)?;
@@ -528,21 +539,16 @@ impl Privacy<'_> {
                 rights: None,
             });
         };
-        let salt = self.store_salt().await?;
         let hashes = self.store_hashes(&[subject.to_owned()]).await?;
         let mut data = self.entry(hashes)?;
-        data.to = Some(to.to_owned());
-        data.reason = options.reason.clone();
-        data.actor = Some(actor.to_owned());
-        let (new, old) = (subject::hash(&salt, to), subject::hash(&salt, subject));
-        let id = self
-            .publish("rectify", subject, &data, &[], Some(to), Some((&new, &old)))
-            .await?;
+        self.seal_rename(&mut data, to).await?;
+        let own = Own::new(subject, options.reason.as_deref(), Some(actor));
+        let id = self.publish("rectify", own, &data, &[]).await?;
         let prefs = crate::prefs::redis::RedisPrefs::new(shared.remote)
             .move_subject(subject, to)
             .await?;
         let consents = match self.shared_consent() {
-            Some(c) => c.merge(subject, to).await?,
+            Some(c) => c.rename(subject, to).await?,
             None => 0,
         };
         let sessions =

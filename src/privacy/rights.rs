@@ -13,16 +13,22 @@
 //!
 //! The log never holds a subject's id: entries name ids by their hash under
 //! the store's salt (the same salt the shared ledger's pseudonyms use), and
-//! each engine finds the ids those hashes stand for among its own. Only a
-//! rectification carries an id in clear (the new one, which engines must
-//! write); when that id is later erased or anonymised, the entries that
-//! carry it are deleted from the log.
+//! each engine finds the ids those hashes stand for among its own. A
+//! rectification's new id, which engines must write, travels sealed under a
+//! key kept beside the log for that id; erasing or anonymising the id
+//! destroys the key, so no entry can tell the id after that (an engine that
+//! applies the rename later still finds the old name's rows, by hash, for
+//! the erasure that follows it). Free text (reasons, actors) stays in the
+//! audit log of the engine that took the request. With a chain key
+//! (`privacy.chainKey`), entries are signed, and an engine that has the key
+//! refuses entries without a good signature.
 //!
 //! Engines register as *places* in `<P>:{r}:places` with the position
 //! they applied and a heartbeat: durable ones (a file, OPFS) stay until
 //! retired, since they may come back; ephemeral ones (memory) are forgotten
 //! once silent, since their data died with them. A receipt says which
-//! places have applied an entry.
+//! places have applied an entry. Two opens of one place (a copied database
+//! file) are told apart: the later takes a new id.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -56,7 +62,9 @@ static RECEIPT: Script = script!("receipt");
 static RETIRE: Script = script!("retire");
 static REPLY: Script = script!("reply");
 static REPLIES: Script = script!("replies");
-static WAS: Script = script!("was");
+static ASK: Script = script!("ask");
+static SEAL: Script = script!("seal");
+static SEALS: Script = script!("seals");
 
 /// The slot of every key of the rights log.
 const SLOT: &str = "r";
@@ -67,8 +75,6 @@ const BEAT_MS: i64 = 10_000;
 /// A place silent for longer is not live: an ephemeral one is forgotten, a
 /// durable one is waited for (it applies what it missed when it opens).
 pub const LIVE_MS: i64 = 30_000;
-/// Export replies nobody collects go after this long.
-const REPLY_TTL_MS: i64 = 300_000;
 /// The first position of a log.
 const START: &str = "0-0";
 
@@ -85,14 +91,42 @@ pub struct RightsState {
     pub partitions: u32,
     /// An ephemeral place's id (a durable one's is in `meta`).
     place: RefCell<Option<String>>,
+    /// This open's token, told apart from another open of the same place.
+    token: RefCell<Option<String>>,
+    /// The token of another open of this place that this one displaced
+    /// from the place's record (a restart's dead open, or the original of
+    /// a copy, which would write it back).
+    displaced: RefCell<String>,
     /// The store's time (ms) of the last heartbeat.
     last_beat: Cell<i64>,
     /// What this engine did for the entries it appended, by entry id, for
     /// the caller waiting on its own right.
     mine: RefCell<HashMap<String, Applied>>,
-    /// The subject of each entry this engine appended and has not applied
-    /// yet: its own audit tombstone names it.
-    subjects: RefCell<HashMap<String, String>>,
+    /// Each entry this engine appended and has not applied yet: the
+    /// subject, reason and actor its own audit names (they never travel).
+    subjects: RefCell<HashMap<String, Own>>,
+}
+
+/// What the engine that appended an entry knows of it, and no other does.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Own {
+    /// The subject, as asked.
+    pub(super) subject: String,
+    /// Why, for the audit log.
+    pub(super) reason: Option<String>,
+    /// Who asked.
+    pub(super) actor: Option<String>,
+}
+
+impl Own {
+    /// The request about `subject`, from `actor`, for `reason`.
+    pub(super) fn new(subject: &str, reason: Option<&str>, actor: Option<&str>) -> Self {
+        Self {
+            subject: subject.to_owned(),
+            reason: reason.map(str::to_owned),
+            actor: actor.map(str::to_owned),
+        }
+    }
 }
 
 impl RightsState {
@@ -122,27 +156,26 @@ pub struct Applied {
     pub subject_hash: Option<String>,
 }
 
-/// One entry's data, as it travels through the log. Ids appear only as
-/// store-salted hashes, except a rectification's new id.
+/// One entry's data, as it travels through the log: ids only as hashes
+/// under the store's salt; no free text. Fields a newer version adds are
+/// ignored.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct Data {
     /// The hashes of the ids the entry is about.
     pub(super) h: Vec<String>,
-    /// When the right was exercised, ms.
+    /// When the right was exercised, by the engine's clock, ms (for
+    /// people; tombstones use the entry's id, the store's clock).
     pub(super) at: i64,
     /// The place that appended it.
     pub(super) by: String,
+    /// A rectification's new id: its hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) reason: Option<String>,
+    pub(super) to_hash: Option<String>,
+    /// A rectification's new id, sealed under the key kept for `to_hash`:
+    /// base64 of the nonce and the ciphertext.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) actor: Option<String>,
-    /// An anonymisation's pseudonym per hash.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) pseudonyms: Option<BTreeMap<String, String>>,
-    /// A rectification's new id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) to: Option<String>,
+    pub(super) to_sealed: Option<String>,
     /// A withdrawal's purposes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) purposes: Option<Vec<String>>,
@@ -158,8 +191,14 @@ pub(super) struct Data {
 struct Entry {
     id: String,
     kind: String,
-    data: Option<Data>,
+    /// Its data as written.
+    text: String,
+    /// Its signature, `""` for none.
+    sig: String,
 }
+
+/// The kinds of entries this build applies.
+const KINDS: &[&str] = &["erase", "anonymize", "rectify", "withdraw", "export"];
 
 /// What [`Privacy::follow`] did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -169,6 +208,10 @@ pub struct Followed {
     pub applied: u64,
     /// Export requests answered.
     pub answered: u64,
+    /// Entries skipped because their signature did not hold (this engine
+    /// has a chain key; someone who could write to the store but has not
+    /// the key wrote them).
+    pub refused: u64,
     /// The position applied: the id of the last entry.
     pub position: String,
     /// The new ids of the rectifications applied, for the pipeline (a
@@ -250,9 +293,9 @@ fn reached(position: &str, id: &str) -> bool {
     id_key(position) >= id_key(id)
 }
 
-/// A place's record: `position|seen|durable|label`.
+/// A place's record: `position|seen|durable|token|label`.
 fn place_of(id: &str, value: &str, now: i64, me: &str) -> Result<Place> {
-    let mut parts = value.splitn(4, '|');
+    let mut parts = value.splitn(5, '|');
     let bad = || {
         garbled(format!(
             "the rights log's record of place {id:?} is damaged"
@@ -261,7 +304,11 @@ fn place_of(id: &str, value: &str, now: i64, me: &str) -> Result<Place> {
     let position = parts.next().ok_or_else(bad)?.to_owned();
     let last_seen: i64 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
     let durable = parts.next().ok_or_else(bad)? == "1";
+    let _token = parts.next().ok_or_else(bad)?;
     let label = parts.next().unwrap_or("").to_owned();
+    if id_key(&position) == (0, 0) && position != START {
+        return Err(bad());
+    }
     Ok(Place {
         id: id.to_owned(),
         label,
@@ -279,15 +326,91 @@ fn entries(list: &Reply) -> Result<Vec<Entry>> {
     for e in list.list()? {
         let pair = e.tuple(2)?;
         let id = pair[0].text()?.to_owned();
-        let (mut kind, mut data) = (String::new(), None);
+        let (mut kind, mut text, mut sig) = (String::new(), String::new(), String::new());
         for f in pair[1].list()?.chunks(2) {
             match (f.first().map(Reply::text), f.get(1).map(Reply::text)) {
                 (Some(Ok("k")), Some(Ok(v))) => kind = v.to_owned(),
-                (Some(Ok("d")), Some(Ok(v))) => data = serde_json::from_str::<Data>(v).ok(),
+                (Some(Ok("d")), Some(Ok(v))) => text = v.to_owned(),
+                (Some(Ok("s")), Some(Ok(v))) => sig = v.to_owned(),
                 _ => {}
             }
         }
-        out.push(Entry { id, kind, data });
+        out.push(Entry {
+            id,
+            kind,
+            text,
+            sig,
+        });
+    }
+    Ok(out)
+}
+
+/// An entry's signature under `key`.
+fn signature(key: &[u8], kind: &str, text: &str) -> String {
+    crate::store::chain::link(Some(key), "usertrail rights log", &[kind, text])
+}
+
+/// The time of a stream id (the store's clock, ms).
+fn id_ms(id: &str) -> i64 {
+    id_key(id).0.min(i64::MAX as u64) as i64
+}
+
+/// Seals `to` under `key` (32 bytes, hex), for `to_hash`.
+fn seal_to(key: &str, to_hash: &str, to: &str) -> Result<String> {
+    use base64::Engine as _;
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+    let cipher = XChaCha20Poly1305::new_from_slice(&unhex32(key)?)
+        .map_err(|_| garbled("a sealing key of the wrong length"))?;
+    let nonce: [u8; 24] = random_bytes();
+    let sealed = cipher
+        .encrypt(
+            &XNonce::from(nonce),
+            Payload {
+                msg: to.as_bytes(),
+                aad: to_hash.as_bytes(),
+            },
+        )
+        .map_err(|_| garbled("sealing failed"))?;
+    let mut out = nonce.to_vec();
+    out.extend(sealed);
+    Ok(base64::engine::general_purpose::STANDARD_NO_PAD.encode(out))
+}
+
+/// Opens what [`seal_to`] sealed; `None` if it does not open.
+fn open_to(key: &str, to_hash: &str, sealed: &str) -> Option<String> {
+    use base64::Engine as _;
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(sealed)
+        .ok()?;
+    if bytes.len() < 24 {
+        return None;
+    }
+    let cipher = XChaCha20Poly1305::new_from_slice(&unhex32(key).ok()?).ok()?;
+    let nonce = XNonce::try_from(&bytes[..24]).ok()?;
+    let plain = cipher
+        .decrypt(
+            &nonce,
+            Payload {
+                msg: &bytes[24..],
+                aad: to_hash.as_bytes(),
+            },
+        )
+        .ok()?;
+    String::from_utf8(plain).ok()
+}
+
+fn unhex32(text: &str) -> Result<[u8; 32]> {
+    let bad = || garbled("a sealing key that is not 64 hex digits");
+    if text.len() != 64 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(text.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+            .map_err(|_| bad())?;
     }
     Ok(out)
 }
@@ -310,7 +433,8 @@ const LOCAL_IDS: &str = "\
     UNION SELECT json_extract(event, '$.anonymousId') FROM outbox \
     UNION SELECT json_extract(event, '$.userId') FROM quarantine \
     UNION SELECT json_extract(event, '$.anonymousId') FROM quarantine \
-    UNION SELECT subject FROM audit_log WHERE subject IS NOT NULL";
+    UNION SELECT subject FROM audit_log WHERE subject IS NOT NULL \
+    UNION SELECT id FROM rights_aliases";
 
 /// The ids of this database whose store hash is in `wanted`, by hash. It
 /// reads every distinct id once: the cost of a step that has entries to
@@ -333,6 +457,17 @@ pub(super) fn local_ids(
         let h = subject::hash(salt, &id);
         if wanted.contains(&h) {
             found.entry(h).or_default().push(id);
+        }
+    }
+    // Ids a rename the log could no longer tell would have moved.
+    let mut aliases = conn.prepare_cached("SELECT id FROM rights_aliases WHERE store_hash = ?1")?;
+    for h in wanted {
+        for id in aliases.query_map([h], |r| r.get::<_, String>(0))? {
+            let id = id?;
+            let ids = found.entry(h.clone()).or_default();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
         }
     }
     Ok(found)
@@ -427,39 +562,46 @@ impl Privacy<'_> {
         Ok(id)
     }
 
+    /// Gives this engine a new place id: another open of the same database
+    /// (a copy of its file) is live under the old one.
+    fn new_place_id(&self) -> Result<String> {
+        let (_, state) = self.rights_remote().ok_or_else(no_shared)?;
+        let id = hex(&random_bytes::<12>());
+        if state.durable {
+            self.set_meta(self.conn, "rights.place", &id)?;
+        } else {
+            *state.place.borrow_mut() = Some(id.clone());
+        }
+        Ok(id)
+    }
+
+    /// This open's token.
+    fn token(&self) -> Result<String> {
+        let (_, state) = self.rights_remote().ok_or_else(no_shared)?;
+        Ok(state
+            .token
+            .borrow_mut()
+            .get_or_insert_with(|| hex(&random_bytes::<8>()))
+            .clone())
+    }
+
     fn position_key(&self) -> Result<String> {
         let (remote, _) = self.rights_remote().ok_or_else(no_shared)?;
         Ok(format!("rights.position.{}", remote.prefix()))
     }
 
-    /// Whether this database holds nothing about anyone yet.
-    fn holds_nobody(&self) -> Result<bool> {
-        Ok(self
-            .conn
-            .prepare_cached(&format!("SELECT NOT EXISTS ({LOCAL_IDS} LIMIT 1)"))?
-            .query_row([], |r| r.get(0))?)
-    }
-
     /// The position this engine applied; at its first follow, the log's
-    /// end for a database that holds nobody yet (nothing in the log is
-    /// about it), else the log's start.
+    /// start: even an engine that holds nobody yet keeps every erasure's
+    /// tombstone (a new partition's stream may still hold events of
+    /// subjects erased before it existed). Entries are small (hashes), and
+    /// applying one about nobody here costs a tombstone row.
     async fn position(&self) -> Result<String> {
         let key = self.position_key()?;
         if let Some(p) = self.meta(self.conn, &key)? {
             return Ok(p);
         }
-        let start = if self.holds_nobody()? {
-            let (_, _, tail) = self.read_places(&[]).await?;
-            if tail.is_empty() {
-                START.to_owned()
-            } else {
-                tail
-            }
-        } else {
-            START.to_owned()
-        };
-        self.set_meta(self.conn, &key, &start)?;
-        Ok(start)
+        self.set_meta(self.conn, &key, START)?;
+        Ok(START.to_owned())
     }
 
     /// Every place, the store's time, and the log's last id; forgets the
@@ -481,7 +623,11 @@ impl Privacy<'_> {
             let [id, value] = pair else {
                 return Err(garbled("the rights log's places have an odd length"));
             };
-            places.push(place_of(id.text()?, value.text()?, now, &me)?);
+            // A damaged record (not written by an engine) names no place:
+            // it is left out rather than failing every receipt and export.
+            if let Ok(place) = place_of(id.text()?, value.text()?, now, &me) {
+                places.push(place);
+            }
         }
         places.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
         Ok((places, now, items[2].text()?.to_owned()))
@@ -507,6 +653,13 @@ impl Privacy<'_> {
     pub async fn retire_place(&self, id: &str) -> Result<bool> {
         crate::kernel::text::check("place", id, 64)?;
         let (remote, _) = self.rights_remote().ok_or_else(no_shared)?;
+        let (places, _, _) = self.read_places(&[]).await?;
+        if places.iter().any(|p| p.id == id && p.live) {
+            return Err(Error::invalid(
+                "id",
+                "is a live place (it reported within the last 30 s): stop it first",
+            ));
+        }
         let n = remote
             .run(&RETIRE, vec![self.key("places")?], vec![id.to_owned()])
             .await?
@@ -515,47 +668,54 @@ impl Privacy<'_> {
     }
 
     /// Records this place's position and heartbeat, with what it did for
-    /// the entries in `done`.
+    /// the entries in `done`. If another open of the same place is alive (a
+    /// copy of this database opened after it), the later open takes a new
+    /// place id.
     async fn beat(&self, position: &str, done: &[(String, Value)]) -> Result<i64> {
         let (remote, state) = self.rights_remote().ok_or_else(no_shared)?;
-        let mut args = vec![
-            self.place_id()?,
-            position.to_owned(),
-            if state.durable { "1" } else { "0" }.to_owned(),
-            state.label.replace('|', "/"),
-            self.key_prefix()?,
-        ];
-        for (id, counts) in done {
-            args.push(id.clone());
-            args.push(counts.to_string());
+        for _ in 0..3 {
+            let mut args = vec![
+                self.place_id()?,
+                position.to_owned(),
+                if state.durable { "1" } else { "0" }.to_owned(),
+                state.label.replace('|', "/"),
+                self.token()?,
+                state.displaced.borrow().clone(),
+                self.key_prefix()?,
+            ];
+            for (id, counts) in done {
+                args.push(id.clone());
+                args.push(counts.to_string());
+            }
+            let reply = remote.run(&BEAT, vec![self.key("places")?], args).await?;
+            let items = reply.tuple(2)?;
+            let now = items[0].int()?;
+            if now >= 0 {
+                let displaced = items[1].text()?;
+                if !displaced.is_empty() {
+                    *state.displaced.borrow_mut() = displaced.to_owned();
+                }
+                state.last_beat.set(now);
+                return Ok(now);
+            }
+            // The open this one displaced is alive: this one is the copy.
+            self.new_place_id()?;
+            state.displaced.borrow_mut().clear();
         }
-        let now = remote
-            .run(&BEAT, vec![self.key("places")?], args)
-            .await?
-            .int()?;
-        state.last_beat.set(now);
-        Ok(now)
+        Err(StoreError::Contended {
+            detail: "another engine kept taking this place's id".into(),
+        }
+        .into())
     }
 
-    /// The store hashes of `ids` and of the names they had before
-    /// rectifications.
+    /// The store hashes of `ids`.
     pub(super) async fn store_hashes(&self, ids: &[String]) -> Result<Vec<String>> {
-        let (remote, _) = self.rights_remote().ok_or_else(no_shared)?;
         let salt = self.store_salt().await?;
         let mut out: Vec<String> = Vec::new();
         for id in ids {
             let h = subject::hash(&salt, id);
-            let was = remote
-                .run(&WAS, vec![self.key(&format!("was:{h}"))?], vec![])
-                .await?;
             if !out.contains(&h) {
                 out.push(h);
-            }
-            for old in was.list()? {
-                let old = old.text()?.to_owned();
-                if !out.contains(&old) {
-                    out.push(old);
-                }
             }
         }
         Ok(out)
@@ -566,42 +726,52 @@ impl Privacy<'_> {
         self.shared_consent().ok_or_else(no_shared)?.salt().await
     }
 
-    /// Appends an entry of `kind` to the rights log. `forget`: hashes whose
-    /// clear ids must leave the log; `carried`: the clear id this entry
-    /// carries (a rectification's new id); `renamed`: the new and old
-    /// hashes of a rectification. Returns the entry's id.
+    /// Appends an entry of `kind` about `subject` to the rights log, signed
+    /// under the chain key if there is one. `forget`: hashes whose sealing
+    /// keys are destroyed (an erasure or anonymisation of those ids).
+    /// Returns the entry's id.
     pub(super) async fn publish(
         &self,
         kind: &str,
-        subject: &str,
+        own: Own,
         data: &Data,
         forget: &[String],
-        carried: Option<&str>,
-        renamed: Option<(&str, &str)>,
     ) -> Result<String> {
         let (remote, state) = self.rights_remote().ok_or_else(no_shared)?;
-        let salt = self.store_salt().await?;
-        let mut args = vec![
-            kind.to_owned(),
-            serde_json::to_string(data).unwrap_or_default(),
-            self.key_prefix()?,
-            forget.len().to_string(),
-        ];
+        let text = serde_json::to_string(data).unwrap_or_default();
+        let sig = match self.config.chain_key() {
+            Some(key) => signature(key, kind, &text),
+            None => String::new(),
+        };
+        let mut args = vec![kind.to_owned(), text, sig, self.key_prefix()?];
         args.extend(forget.iter().cloned());
-        args.push(carried.map(|c| subject::hash(&salt, c)).unwrap_or_default());
-        let (new, old) = renamed.unwrap_or(("", ""));
-        args.push(new.to_owned());
-        args.push(old.to_owned());
         let id = remote
             .run(&APPEND, vec![self.key("log")?], args)
             .await?
             .text()?
             .to_owned();
-        state
-            .subjects
-            .borrow_mut()
-            .insert(id.clone(), subject.to_owned());
+        state.subjects.borrow_mut().insert(id.clone(), own);
         Ok(id)
+    }
+
+    /// A rename's data: `to`'s hash, and `to` sealed under the key kept for
+    /// it (made by the first rename to it).
+    pub(super) async fn seal_rename(&self, data: &mut Data, to: &str) -> Result<()> {
+        let (remote, _) = self.rights_remote().ok_or_else(no_shared)?;
+        let salt = self.store_salt().await?;
+        let to_hash = subject::hash(&salt, to);
+        let key = remote
+            .run(
+                &SEAL,
+                vec![self.key(&format!("seal:{to_hash}"))?],
+                vec![hex(&random_bytes::<32>())],
+            )
+            .await?
+            .text()?
+            .to_owned();
+        data.to_sealed = Some(seal_to(&key, &to_hash, to)?);
+        data.to_hash = Some(to_hash);
+        Ok(())
     }
 
     /// A new entry's data.
@@ -626,18 +796,22 @@ impl Privacy<'_> {
     /// database, each step in one transaction with the position reached;
     /// and answers export requests. Without a shared store it does nothing.
     /// The package calls it when an engine opens and then every `followMs`
-    /// (250 ms by default); an engine that was down catches up here.
+    /// (250 ms by default); an engine that was down catches up here. An
+    /// entry this build cannot read (a newer version's kind, or damaged
+    /// data) stops it there with `STORAGE_ERROR`, rather than being passed
+    /// over unapplied.
     pub async fn follow(&self) -> Result<Followed> {
         let mut out = Followed::default();
         let Some((remote, state)) = self.rights_remote() else {
             return Ok(out);
         };
         let salt = self.store_salt().await?;
-        let me = self.place_id()?;
         let log = self.key("log")?;
         let key = self.position_key()?;
         let registry = Registry::cached(self.conn, self.registry)?;
+        let chain_key = self.config.chain_key();
         loop {
+            let me = self.place_id()?;
             let position = self.position().await?;
             out.position = position.clone();
             let reply = remote
@@ -656,11 +830,55 @@ impl Privacy<'_> {
                 }
                 return Ok(out);
             };
-            // The ids each entry's hashes stand for here, read once.
-            let mut wanted: HashSet<String> = HashSet::new();
+            // Each entry checked: its kind known, its data whole, its
+            // signature good (with a chain key).
+            let mut parsed: Vec<(&Entry, Option<Data>)> = Vec::with_capacity(read.len());
             for e in &read {
-                if let Some(d) = &e.data {
+                if !KINDS.contains(&e.kind.as_str()) {
+                    return Err(garbled(format!(
+                        "rights-log entry {} is of a kind this engine does not know ({:?}): \
+                         upgrade usertrail",
+                        e.id,
+                        e.kind.chars().take(32).collect::<String>()
+                    )));
+                }
+                let data: Data = serde_json::from_str(&e.text).map_err(|err| {
+                    garbled(format!("rights-log entry {} is damaged: {err}", e.id))
+                })?;
+                let signed = chain_key.is_none_or(|k| signature(k, &e.kind, &e.text) == e.sig);
+                if signed {
+                    parsed.push((e, Some(data)));
+                } else {
+                    out.refused += 1;
+                    parsed.push((e, None));
+                }
+            }
+            // The ids each entry's hashes stand for here, read once; and
+            // the sealing keys of the renames.
+            let mut wanted: HashSet<String> = HashSet::new();
+            let mut seal_hashes: Vec<String> = Vec::new();
+            for (_, d) in &parsed {
+                if let Some(d) = d {
                     wanted.extend(d.h.iter().cloned());
+                    wanted.extend(d.to_hash.iter().cloned());
+                    if let Some(h) = &d.to_hash {
+                        if !seal_hashes.contains(h) {
+                            seal_hashes.push(h.clone());
+                        }
+                    }
+                }
+            }
+            let mut seals: HashMap<String, String> = HashMap::new();
+            if !seal_hashes.is_empty() {
+                let keys = seal_hashes
+                    .iter()
+                    .map(|h| self.key(&format!("seal:{h}")))
+                    .collect::<Result<Vec<_>>>()?;
+                let got = remote.run(&SEALS, keys, vec![]).await?;
+                for (h, k) in seal_hashes.iter().zip(got.list()?) {
+                    if let Some(k) = k.opt_text()? {
+                        seals.insert(h.clone(), k.to_owned());
+                    }
                 }
             }
             let found = local_ids(self.conn, &salt, &wanted)?;
@@ -685,39 +903,50 @@ impl Privacy<'_> {
             let mut done: Vec<(String, Value)> = Vec::new();
             let mut exports: Vec<(String, Vec<String>)> = Vec::new();
             let mut deleted = false;
-            for e in &read {
-                let Some(d) = &e.data else { continue };
+            for (e, d) in &parsed {
+                let Some(d) = d else { continue };
                 let own = state.subjects.borrow_mut().remove(&e.id);
                 let mut ids = ids_of(d);
-                if let Some(s) = &own {
-                    if !ids.contains(s) {
-                        ids.insert(0, s.clone());
+                if let Some(o) = &own {
+                    if !ids.contains(&o.subject) && e.kind != "export" {
+                        ids.insert(0, o.subject.clone());
                     }
                 }
+                let who = own.clone().unwrap_or_default();
+                let erased_at = id_ms(&e.id);
                 let applied = match e.kind.as_str() {
                     "erase" => {
-                        let a = self.apply_erase(&tx, &e.id, d, &ids, &salt)?;
+                        let a = self.apply_erase(&tx, &e.id, d, &ids, &salt, erased_at, &who)?;
                         deleted = true;
                         Some(a)
                     }
                     "anonymize" => {
-                        let a = self.apply_anonymize(&tx, &e.id, d, &ids, &salt, &registry)?;
+                        let a = self.apply_anonymize(
+                            &tx, &e.id, d, &ids, &salt, &registry, erased_at, &who,
+                        )?;
                         deleted |= a.ids > 0;
                         Some(a)
                     }
                     "rectify" => {
-                        let a = self.apply_rectify(&tx, &e.id, d, &ids)?;
+                        let to = d
+                            .to_hash
+                            .as_ref()
+                            .and_then(|h| open_to(seals.get(h)?, h, d.to_sealed.as_deref()?));
+                        let a = self.apply_rectify(&tx, &e.id, d, &ids, to.as_deref(), &who)?;
                         if a.ids > 0 {
-                            out.renamed.extend(d.to.clone());
+                            if let Some(to) = &to {
+                                self.queue_renamed(&tx, to)?;
+                            }
                         }
                         Some(a)
                     }
                     "withdraw" => {
-                        let a = self.apply_withdraw(&tx, &e.id, d, &ids)?;
+                        let a = self.apply_withdraw(&tx, &e.id, d, &ids, &salt, erased_at, &who)?;
                         deleted |= a.ids > 0;
                         Some(a)
                     }
-                    "export" => {
+                    _ => {
+                        // An export request: answered after the commit.
                         let live = d.until.is_some_and(|u| u > now);
                         if d.by != me && live {
                             if let Some(req) = &d.req {
@@ -726,7 +955,6 @@ impl Privacy<'_> {
                         }
                         None
                     }
-                    _ => None,
                 };
                 if let Some(a) = applied {
                     done.push((e.id.clone(), json!({ "ids": a.ids, "counts": a.counts })));
@@ -748,9 +976,66 @@ impl Privacy<'_> {
             self.beat(&last, &done).await?;
             out.position = last;
             if read.len() < READ_MAX as usize {
+                out.renamed = self.renamed_pending()?;
                 return Ok(out);
             }
         }
+    }
+
+    /// Records that `user`'s events were renamed here, for the pipeline to
+    /// move them to the user's partition (kept until it has: a move that
+    /// fails is tried again at the next step). Only on an engine that is a
+    /// pipeline's partition ([`Privacy::track_renames`]).
+    fn queue_renamed(&self, tx: &Connection, user: &str) -> Result<()> {
+        if self.meta(tx, "rights.track_renames")?.is_none() {
+            return Ok(());
+        }
+        let mut list = self.renamed_in(tx)?;
+        if !list.iter().any(|u| u == user) {
+            list.push(user.to_owned());
+        }
+        self.set_meta(
+            tx,
+            "rights.renamed",
+            &serde_json::to_string(&list).unwrap_or_default(),
+        )
+    }
+
+    fn renamed_in(&self, conn: &Connection) -> Result<Vec<String>> {
+        Ok(self
+            .meta(conn, "rights.renamed")?
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default())
+    }
+
+    /// Makes this engine keep the users renamed here until
+    /// [`Privacy::renamed_done`]: a pipeline's partition, which moves their
+    /// events to their new partition.
+    pub fn track_renames(&self) -> Result<()> {
+        if self.meta(self.conn, "rights.track_renames")?.is_none() {
+            self.set_meta(self.conn, "rights.track_renames", "1")?;
+        }
+        Ok(())
+    }
+
+    /// The renamed users whose events this engine has not moved yet (see
+    /// [`Followed::renamed`]).
+    pub fn renamed_pending(&self) -> Result<Vec<String>> {
+        self.renamed_in(self.conn)
+    }
+
+    /// Marks `user`'s renamed events as moved.
+    pub fn renamed_done(&self, user: &str) -> Result<()> {
+        let list: Vec<String> = self
+            .renamed_in(self.conn)?
+            .into_iter()
+            .filter(|u| u != user)
+            .collect();
+        self.set_meta(
+            self.conn,
+            "rights.renamed",
+            &serde_json::to_string(&list).unwrap_or_default(),
+        )
     }
 
     /// A scope over `ids` found here: each with the anonymous ids linked to
@@ -767,6 +1052,52 @@ impl Privacy<'_> {
         Scope::of_ids(tx, all)
     }
 
+    /// Keeps a tombstone for each of `hashes` and each id of `scope`: a
+    /// partition drops events of those ids that arrive later but were
+    /// produced before `d.at` (the erasing engine's clock) or appended to
+    /// its stream before `logged` (the entry's time, the store's clock).
+    fn tombstones(
+        &self,
+        tx: &Connection,
+        d: &Data,
+        scope: Option<&Scope>,
+        salt: &str,
+        logged: i64,
+    ) -> Result<()> {
+        let mut tomb = tx.prepare_cached(
+            "INSERT INTO rights_tombstones (store_hash, erased_at, logged_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (store_hash) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at), \
+             logged_at = max(logged_at, excluded.logged_at)",
+        )?;
+        for h in &d.h {
+            tomb.execute(params![h, d.at, logged])?;
+        }
+        for id in scope.map(|s| s.ids.as_slice()).unwrap_or_default() {
+            tomb.execute(params![subject::hash(salt, id), d.at, logged])?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the aliases of `hashes` (see `rights_aliases`), and the
+    /// erased or anonymised `ids` among the renamed users still to move.
+    fn drop_aliases(&self, tx: &Connection, hashes: &[String], ids: &[String]) -> Result<()> {
+        let mut stmt = tx.prepare_cached("DELETE FROM rights_aliases WHERE store_hash = ?1")?;
+        for h in hashes {
+            stmt.execute([h])?;
+        }
+        let list = self.renamed_in(tx)?;
+        if list.iter().any(|u| ids.contains(u)) {
+            let kept: Vec<&String> = list.iter().filter(|u| !ids.contains(u)).collect();
+            self.set_meta(
+                tx,
+                "rights.renamed",
+                &serde_json::to_string(&kept).unwrap_or_default(),
+            )?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn apply_erase(
         &self,
         tx: &Connection,
@@ -774,30 +1105,28 @@ impl Privacy<'_> {
         d: &Data,
         ids: &[String],
         salt: &str,
+        at: i64,
+        who: &Own,
     ) -> Result<Applied> {
-        let mut tomb = tx.prepare_cached(
-            "INSERT INTO rights_tombstones (store_hash, erased_at) VALUES (?1, ?2) \
-             ON CONFLICT (store_hash) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)",
-        )?;
-        for h in &d.h {
-            tomb.execute(params![h, d.at])?;
-        }
         if ids.is_empty() {
+            self.tombstones(tx, d, None, salt, at)?;
             return Ok(Applied::default());
         }
         let scope = self.scope_of(tx, ids)?;
-        // The ids linked here are erased too: their late events go as well.
-        for id in &scope.ids {
-            tomb.execute(params![subject::hash(salt, id), d.at])?;
-        }
+        self.tombstones(tx, d, Some(&scope), salt, at)?;
+        let reason = who
+            .reason
+            .clone()
+            .unwrap_or_else(|| format!("rights-log entry {entry}"));
         let report = self.erase_scope_in(
             tx,
             &scope,
-            d.reason.as_deref().unwrap_or(""),
-            d.actor.as_deref().unwrap_or("host"),
+            &reason,
+            who.actor.as_deref().unwrap_or("rights-log"),
             BTreeMap::new(),
             Some(entry),
         )?;
+        self.drop_aliases(tx, &d.h, &scope.ids)?;
         Ok(Applied {
             counts: report.counts,
             audit_seq: Some(report.audit_seq),
@@ -806,6 +1135,7 @@ impl Privacy<'_> {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn apply_anonymize(
         &self,
         tx: &Connection,
@@ -814,27 +1144,25 @@ impl Privacy<'_> {
         ids: &[String],
         salt: &str,
         registry: &Registry,
+        at: i64,
+        who: &Own,
     ) -> Result<Applied> {
         if ids.is_empty() {
+            self.tombstones(tx, d, None, salt, at)?;
             return Ok(Applied::default());
         }
         let scope = self.scope_of(tx, ids)?;
-        let given = d.pseudonyms.clone().unwrap_or_default();
+        // Events of these ids still on their way are not the anonymised
+        // data: they go as an erasure's would.
+        self.tombstones(tx, d, Some(&scope), salt, at)?;
+        // Each place draws its own pseudonyms (in the id's partition): no
+        // entry maps an id to its pseudonym, so nothing can reverse it.
         let partitions = self.rights_remote().map_or(1, |(_, s)| s.partitions.max(1));
-        let mut pick = |id: &str| {
-            given
-                .get(&subject::hash(salt, id))
-                .cloned()
-                .unwrap_or_else(|| pseudonym_for(id, partitions))
-        };
-        let report = self.anonymize_scope_in(
-            tx,
-            &scope,
-            d.actor.as_deref().unwrap_or("host"),
-            registry,
-            &mut pick,
-            Some(entry),
-        )?;
+        let mut pick = |id: &str| pseudonym_for(id, partitions);
+        let actor = who.actor.as_deref().unwrap_or("rights-log");
+        let report =
+            self.anonymize_scope_in(tx, &scope, actor, registry, &mut pick, Some(entry))?;
+        self.drop_aliases(tx, &d.h, &scope.ids)?;
         Ok(Applied {
             counts: report.counts,
             audit_seq: Some(report.audit_seq),
@@ -843,24 +1171,44 @@ impl Privacy<'_> {
         })
     }
 
+    /// A rename here of the ids `ids` (found by the old name's hash) to
+    /// `to`; with `to` unknown (its sealing key is gone: the new name was
+    /// erased or anonymised before this engine caught up), the old name's
+    /// ids are kept as aliases of the new name's hash, so that the erasure
+    /// that follows in the log reaches them.
     fn apply_rectify(
         &self,
         tx: &Connection,
         entry: &str,
         d: &Data,
         ids: &[String],
+        to: Option<&str>,
+        who: &Own,
     ) -> Result<Applied> {
-        let Some(to) = d.to.as_deref() else {
-            return Ok(Applied::default());
-        };
         let mut out = Applied::default();
+        let Some(to) = to else {
+            if let Some(h) = &d.to_hash {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO rights_aliases (store_hash, id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )?;
+                for id in ids {
+                    stmt.execute([h, id])?;
+                }
+            }
+            return Ok(out);
+        };
+        subject::check("to", to)?;
         for from in ids.iter().filter(|i| i.as_str() != to) {
+            let reason = who
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("rights-log entry {entry}"));
             let counts = self.rectify_in(
                 tx,
                 from,
                 to,
-                d.reason.as_deref(),
-                d.actor.as_deref().unwrap_or("host"),
+                Some(&reason),
+                who.actor.as_deref().unwrap_or("rights-log"),
                 Some(entry),
             )?;
             for (t, n) in counts {
@@ -871,22 +1219,35 @@ impl Privacy<'_> {
         Ok(out)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn apply_withdraw(
         &self,
         tx: &Connection,
         entry: &str,
         d: &Data,
         ids: &[String],
+        salt: &str,
+        at: i64,
+        who: &Own,
     ) -> Result<Applied> {
+        let purposes = d.purposes.clone().unwrap_or_default();
+        let analytics = purposes.iter().any(|p| p == super::ANALYTICS);
         if ids.is_empty() {
+            if analytics {
+                self.tombstones(tx, d, None, salt, at)?;
+            }
             return Ok(Applied::default());
         }
         let scope = self.scope_of(tx, ids)?;
-        let purposes = d.purposes.clone().unwrap_or_default();
+        if analytics {
+            // What the subject withdrew from analytics is not to be stored
+            // when it arrives late either.
+            self.tombstones(tx, d, Some(&scope), salt, at)?;
+        }
         let counts = super::erase::purpose_data(tx, &scope, &purposes)?;
         let seq = crate::store::audit::Log::new(tx, self.config.chain_key()).append_hashed(
             self.clock.now_ms(),
-            d.actor.as_deref().unwrap_or("subject"),
+            who.actor.as_deref().unwrap_or("rights-log"),
             "consent.erase",
             None,
             Some(&scope.subject_hash),
@@ -919,15 +1280,16 @@ impl Privacy<'_> {
                 json!([name, rows])
             })
             .collect();
+        // Taken only while the request is open: a reply later than the
+        // asker's wait is dropped, not left in the store.
         remote
             .run(
                 &REPLY,
-                vec![self.key(&format!("reply:{req}"))?],
                 vec![
-                    me.to_owned(),
-                    Value::Array(body).to_string(),
-                    REPLY_TTL_MS.to_string(),
+                    self.key(&format!("req:{req}"))?,
+                    self.key(&format!("reply:{req}"))?,
                 ],
+                vec![me.to_owned(), Value::Array(body).to_string()],
             )
             .await?;
         Ok(())
@@ -953,12 +1315,20 @@ impl Privacy<'_> {
             return Ok(Vec::new());
         }
         let req = hex(&random_bytes::<12>());
+        let marker = self.key(&format!("req:{req}"))?;
+        let replies = self.key(&format!("reply:{req}"))?;
+        remote
+            .run(
+                &ASK,
+                vec![marker.clone()],
+                vec![timeout_ms.max(1).to_string()],
+            )
+            .await?;
         let mut data = self.entry(hashes)?;
         data.req = Some(req.clone());
         data.until = Some(now + i64::from(timeout_ms));
-        self.publish("export", subject, &data, &[], None, None)
+        self.publish("export", Own::new(subject, None, None), &data, &[])
             .await?;
-        let replies = self.key(&format!("reply:{req}"))?;
         let waiting: Vec<&Place> = others.iter().filter(|p| p.live).collect();
         let mut got: HashMap<String, String> = HashMap::new();
         // Poll until every live place answered or the time is up; at most
@@ -967,7 +1337,11 @@ impl Privacy<'_> {
         let mut waited = 0u32;
         for _ in 0..600 {
             let reply = remote
-                .run(&REPLIES, vec![replies.clone()], vec!["0".into()])
+                .run(
+                    &REPLIES,
+                    vec![marker.clone(), replies.clone()],
+                    vec!["0".into()],
+                )
                 .await?;
             for pair in reply.list()?.chunks(2) {
                 if let [k, v] = pair {
@@ -980,8 +1354,9 @@ impl Privacy<'_> {
             remote.sleep(step).await;
             waited += step;
         }
+        // Closed: replies coming after this are dropped.
         remote
-            .run(&REPLIES, vec![replies], vec!["1".into()])
+            .run(&REPLIES, vec![marker, replies], vec!["1".into()])
             .await?;
         let mut out = Vec::new();
         for place in others {
@@ -1061,7 +1436,7 @@ impl Privacy<'_> {
         Ok(Receipt {
             id: id.to_owned(),
             kind: entry.kind.clone(),
-            at: entry.data.as_ref().map_or(0, |d| d.at),
+            at: serde_json::from_str::<Data>(&entry.text).map_or(0, |d| d.at),
             complete,
             places: statuses,
         })
@@ -1146,13 +1521,15 @@ mod tests {
 
     #[test]
     fn place_records_are_read_strictly() {
-        let p = place_of("x", "5-0|1000|1|a|b", 2000, "x").unwrap();
+        let p = place_of("x", "5-0|1000|1|tok|a|b", 2000, "x").unwrap();
         assert_eq!(
             (p.durable, p.label.as_str(), p.live, p.this),
             (true, "a|b", true, true)
         );
-        assert!(place_of("x", "5-0|soon|1|a", 0, "y").is_err());
-        let old = place_of("x", "5-0|1000|0|", 1000 + LIVE_MS + 1, "y").unwrap();
+        assert!(place_of("x", "5-0|soon|1|t|a", 0, "y").is_err());
+        assert!(place_of("x", "garbage", 0, "y").is_err());
+        assert!(place_of("x", "not-an-id|1|1|t|a", 0, "y").is_err());
+        let old = place_of("x", "5-0|1000|0|t|", 1000 + LIVE_MS + 1, "y").unwrap();
         assert!(!old.live);
     }
 }

@@ -194,7 +194,9 @@ impl Privacy<'_> {
                 sessions.delete_all_for_user(id, None).await?
                     + u64::from(sessions.delete_anonymous(id).await?),
             );
-            add("shared_prefs", prefs.delete(id).await?);
+            let (values, history) = prefs.delete(id).await?;
+            add("shared_prefs", values);
+            add("shared_pref_history", history);
             let decided = consent.decisions(id).await?.len() as u64;
             let (entries, _) = consent.erase(id).await?;
             add("shared_consents", decided);

@@ -29,6 +29,10 @@ pub struct Scope {
     /// Hashes of the ids and of the names the subject had before a
     /// rectification.
     pub hashes: Vec<String>,
+    /// For each of `hashes`, the time (ms) after which rows under it are no
+    /// longer the subject's: the time a name was renamed away (someone else
+    /// may take it later). `None` for the subject's current ids.
+    pub until: Vec<Option<i64>>,
     /// The subject's own hash.
     pub subject_hash: String,
 }
@@ -56,23 +60,31 @@ impl Scope {
     }
 
     /// The scope of `ids` as given (the first is the subject); their
-    /// hashes, and those of the names they had before a rectification.
+    /// hashes, and those of the names they had before a rectification,
+    /// each until the time it was renamed away.
     pub fn of_ids(conn: &Connection, ids: Vec<String>) -> Result<Self> {
         let salt = salt(conn)?;
         let mut hashes: Vec<String> = ids.iter().map(|id| hash(&salt, id)).collect();
+        let mut until: Vec<Option<i64>> = vec![None; hashes.len()];
         // Names before a rectification, followed back.
         let mut stmt = conn.prepare_cached(
-            "SELECT json_extract(details, '$.previousHash') FROM audit_log \
+            "SELECT json_extract(details, '$.previousHash'), at FROM audit_log \
              WHERE action = 'rectify' AND subject_hash = ?1",
         )?;
         let mut i = 0;
         while i < hashes.len() && hashes.len() < 1000 {
-            let found: Vec<Option<String>> = stmt
-                .query_map([&hashes[i]], |r| r.get(0))?
+            let found: Vec<(Option<String>, i64)> = stmt
+                .query_map([&hashes[i]], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
-            for h in found.into_iter().flatten() {
-                if !hashes.contains(&h) {
-                    hashes.push(h);
+            for (h, at) in found {
+                let Some(h) = h else { continue };
+                match hashes.iter().position(|x| *x == h) {
+                    // Renamed away, then taken back: the later time wins.
+                    Some(j) => until[j] = until[j].map(|u| u.max(at)),
+                    None => {
+                        hashes.push(h);
+                        until.push(Some(at));
+                    }
                 }
             }
             i += 1;
@@ -81,6 +93,7 @@ impl Scope {
             subject_hash: hashes[0].clone(),
             ids,
             hashes,
+            until,
         })
     }
 
@@ -89,11 +102,19 @@ impl Scope {
         serde_json::to_string(&self.ids).unwrap_or_default()
     }
 
-    /// The hashes as a JSON array, bound as `?2` in [`TABLES`]' filters.
+    /// The hashes as a JSON array of `[hash, until]` pairs, bound as `?2` in
+    /// [`TABLES`]' filters (see [`BY_HASH`]).
     pub fn hashes_json(&self) -> String {
-        serde_json::to_string(&self.hashes).unwrap_or_default()
+        let pairs: Vec<(&String, &Option<i64>)> = self.hashes.iter().zip(&self.until).collect();
+        serde_json::to_string(&pairs).unwrap_or_default()
     }
 }
+
+/// Rows of a subject by its hashes (`?2`, `[hash, until]` pairs): a row
+/// under an earlier name counts up to the time that name was renamed away,
+/// not after (another subject may have taken it since).
+pub const BY_HASH: &str = "subject_hash IN (SELECT value ->> 0 FROM json_each(?2)) \
+     AND at <= coalesce((SELECT value ->> 1 FROM json_each(?2) WHERE value ->> 0 = subject_hash), 9223372036854775807)";
 
 /// How erasure treats a table's rows about a subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +225,7 @@ pub const TABLES: &[Table] = &[
         name: "consent_ledger",
         columns: "seq, at, subject, action, purposes, policy_version, source, text_hash, ip_masked, user_agent",
         json: &["purposes"],
-        filter: "subject_hash IN (SELECT value FROM json_each(?2))",
+        filter: BY_HASH,
         order: "seq",
         on_erase: OnErase::Clear("subject = NULL, ip_masked = NULL, user_agent = NULL"),
     },
@@ -244,7 +265,7 @@ pub const TABLES: &[Table] = &[
         name: "audit_log",
         columns: "seq, at, actor, action, subject, details, personal",
         json: &["details", "personal"],
-        filter: "subject_hash IN (SELECT value FROM json_each(?2))",
+        filter: BY_HASH,
         order: "seq",
         on_erase: OnErase::Clear("subject = NULL, personal = NULL"),
     },

@@ -255,9 +255,10 @@ fn fields<'a>(
     ]
 }
 
-/// Entries matching `filter`, oldest first. `hashes`, a JSON array, stands
-/// for `filter.subject`: the hashes its entries may carry (the caller
-/// resolves linked ids and earlier names).
+/// Entries matching `filter`, oldest first. `hashes`, a JSON array of
+/// `[hash, until]` pairs, stands for `filter.subject`: the hashes its
+/// entries may carry, each up to a time or `null` (the caller resolves
+/// linked ids and earlier names, which count until they were renamed away).
 pub fn query(
     conn: &Connection,
     filter: &AuditFilter,
@@ -274,7 +275,9 @@ pub fn query(
     }
     let mut stmt = conn.prepare_cached(
         "SELECT seq, at, actor, action, subject, subject_hash, details, personal FROM audit_log \
-         WHERE (?1 IS NULL OR subject_hash IN (SELECT value FROM json_each(?1))) \
+         WHERE (?1 IS NULL OR (subject_hash IN (SELECT value ->> 0 FROM json_each(?1)) AND at <= \
+           coalesce((SELECT value ->> 1 FROM json_each(?1) WHERE value ->> 0 = subject_hash), \
+           9223372036854775807))) \
            AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR at >= ?3) \
            AND (?4 IS NULL OR at < ?4) AND seq > ?5 ORDER BY seq LIMIT ?6",
     )?;

@@ -68,21 +68,37 @@ fn decode_cursor(cursor: &str) -> Result<(i64, i64)> {
 
 /// The WHERE clause and parameters for a filter.
 fn conditions(f: &HistoryFilter) -> Result<(String, Vec<SqlValue>)> {
+    conditions_for(f, false)
+}
+
+/// [`conditions`]; with `all`, no subject means every event.
+fn conditions_for(f: &HistoryFilter, all: bool) -> Result<(String, Vec<SqlValue>)> {
     let subjects = [
         ("user_id", &f.user_id),
         ("anonymous_id", &f.anonymous_id),
         ("session_id", &f.session_id),
     ];
     let given: Vec<_> = subjects.iter().filter(|(_, v)| v.is_some()).collect();
-    let [(column, Some(id))] = given.as_slice() else {
-        return Err(Error::invalid(
-            "filter",
-            "give exactly one of userId, anonymousId and sessionId",
-        ));
+    let (mut sql, mut params) = match given.as_slice() {
+        [(column, Some(id))] => {
+            crate::kernel::text::check(column, id, 256)?;
+            (
+                format!("{column} = ?1"),
+                vec![SqlValue::Text(id.to_string())],
+            )
+        }
+        [] if all => ("1".to_owned(), Vec::new()),
+        _ => {
+            return Err(Error::invalid(
+                "filter",
+                if all {
+                    "give at most one of userId, anonymousId and sessionId"
+                } else {
+                    "give exactly one of userId, anonymousId and sessionId"
+                },
+            ))
+        }
     };
-    crate::kernel::text::check(column, id, 256)?;
-    let mut sql = format!("{column} = ?1");
-    let mut params = vec![SqlValue::Text(id.to_string())];
     if !f.types.is_empty() {
         let list: Vec<&str> = f.types.iter().map(|t| t.as_str()).collect();
         params.push(SqlValue::Text(
@@ -218,9 +234,11 @@ impl Tracking<'_> {
         })
     }
 
-    /// How many events match `filter`.
+    /// How many events match `filter`: a subject's (at most one of
+    /// `userId`, `anonymousId` and `sessionId`), or with none, every event;
+    /// by `names`, `types` and a time range if given.
     pub fn count(&self, filter: &HistoryFilter) -> Result<u64> {
-        let (sql, params) = conditions(filter)?;
+        let (sql, params) = conditions_for(filter, true)?;
         let n: i64 = self
             .conn
             .prepare_cached(&format!("SELECT count(*) FROM events WHERE {sql}"))?

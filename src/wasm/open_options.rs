@@ -114,6 +114,28 @@ fn storage_option(value: &JsValue) -> Result<StorageOption> {
     if !value.is_object() {
         return Err(Error::invalid("storage", STORAGE_KINDS));
     }
+    // Unknown keys are refused, as everywhere else: `durability` put here
+    // instead of beside `storage` would otherwise be ignored without a word.
+    let keys = js_sys::Reflect::own_keys(value)
+        .map_err(|_| Error::invalid("storage", "could not be read"))?;
+    for key in keys.iter() {
+        let name = key.as_string().unwrap_or_default();
+        if !["file", "fs", "bytes", "opfs"].contains(&name.as_str()) {
+            let hint = if name == "durability" {
+                "durability goes beside storage: { storage: { file }, durability: 'normal' }"
+                    .to_owned()
+            } else {
+                format!(
+                    "unknown key {:?}: storage takes file, bytes or opfs",
+                    name.chars().take(40).collect::<String>()
+                )
+            };
+            return Err(Error::invalid(
+                format!("storage.{}", name.chars().take(40).collect::<String>()),
+                hint,
+            ));
+        }
+    }
     let file = input::get(value, "file", "storage.file")?;
     if !file.is_undefined() {
         let path = input::string(&file, "storage.file")

@@ -314,11 +314,11 @@ impl JsPrivacy {
     pub fn erase(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] subject: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "EraseOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "EraseOptions")] options: JsValue,
     ) -> Promise {
         promise(|| {
             let subject = input::string(&subject, "subject")?;
-            let o: EraseOptions = input::parse(&options, "options")?;
+            let o: EraseOptions = input::options(&options, "options")?;
 
             Ok(self.0.run(move |open| async move {
                 let t = &open.trail;

@@ -583,3 +583,51 @@ pub fn dump(urls: &[String], prefix: &str) -> Vec<u8> {
     }
     out
 }
+
+/// A transport that fails one call, the `n`-th from when it is armed, with
+/// `STORE_UNAVAILABLE` (a dropped connection mid-way), and passes every
+/// other to `inner`.
+pub struct Flaky {
+    inner: Arc<RedisTransport>,
+    calls: AtomicU64,
+    fail_at: AtomicU64,
+}
+
+impl Flaky {
+    /// Over `inner`, failing nothing until [`Flaky::fail_call`].
+    pub fn new(inner: Arc<RedisTransport>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            calls: AtomicU64::new(0),
+            fail_at: AtomicU64::new(u64::MAX),
+        })
+    }
+
+    /// Fails the `n`-th call from now (0: the next one).
+    pub fn fail_call(&self, n: u64) {
+        self.calls.store(0, Ordering::SeqCst);
+        self.fail_at.store(n, Ordering::SeqCst);
+    }
+
+    /// Calls since armed.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl Transport for Flaky {
+    fn run<'a>(&'a self, op: Op<'a>) -> LocalBoxFuture<'a, usertrail::Result<Reply>> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n == self.fail_at.load(Ordering::SeqCst) {
+            let err = StoreError::Unavailable {
+                detail: format!("injected failure of call {n} ({})", op.script.name),
+            };
+            return Box::pin(std::future::ready(Err(err.into())));
+        }
+        self.inner.run(op)
+    }
+
+    fn sleep(&self, ms: u32) -> LocalBoxFuture<'_, ()> {
+        self.inner.sleep(ms)
+    }
+}

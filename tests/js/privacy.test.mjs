@@ -85,7 +85,9 @@ test('erase, anonymize and rectify report what they changed', async () => {
   assert.equal(renamed.counts.events, 1);
   assert.equal(renamed.rights, undefined, 'no receipt without a shared store');
   assert.equal((await trail.tracking.history({ userId: 'cyril' })).events.length, 1);
-  assert.equal(await code(() => trail.privacy.erase('ann', {})), 'INVALID_INPUT');
+  assert.equal((await trail.privacy.erase('ann')).ids, 1, 'a reason is optional');
+  assert.equal(await code(() => trail.privacy.erase('ann', { reason: '' })), 'OK');
+  assert.equal(await code(() => trail.privacy.erase('ann', { reason: 'x'.repeat(1001) })), 'INVALID_INPUT');
   assert.equal(await code(() => trail.privacy.erase('ann', { reason: 'x', extra: 1 })), 'INVALID_INPUT');
   assert.equal(await code(() => trail.privacy.grant('ann', { purposes: ['tracking'], source: 'x' })), 'UNKNOWN_PURPOSE');
   assert.equal(await code(() => trail.privacy.grant(42, { purposes: ['analytics'], source: 'x' })), 'INVALID_INPUT');

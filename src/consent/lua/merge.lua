@@ -1,7 +1,8 @@
--- KEYS: a user's state, its links. ARGV: the anonymous id linked, then
--- purpose/value pairs of that id's decisions. Each counts for the user
--- where it is newer than the user's own (the latest decision wins).
-redis.call('SADD', KEYS[2], ARGV[1])
+-- KEYS: a user's state, its links. ARGV: the anonymous id linked ('' to
+-- link nothing: a rename), then purpose/value pairs of that id's
+-- decisions. Each counts for the user where it is newer than the user's
+-- own (the latest decision wins).
+if ARGV[1] ~= '' then redis.call('SADD', KEYS[2], ARGV[1]) end
 local n = 0
 for i = 2, #ARGV, 2 do
   local cur = redis.call('HGET', KEYS[1], ARGV[i])

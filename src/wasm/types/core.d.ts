@@ -103,8 +103,8 @@ export interface SharedStore {
   run(sha1: string, source: string, keys: string[], args: string[]): Promise<unknown>;
   /**
    * How often an engine opened on this store follows its rights log (erasures and other rights
-   * exercised on any process), in ms; `0` turns the timer off (call `privacy.follow()` yourself).
-   * Default 250.
+   * exercised on any process), in ms, at most 10000; `0` turns the timer off (call
+   * `privacy.follow()` yourself, at least every 10 s). Default 250.
    */
   readonly followMs?: number;
   /** Called with each failure of the timer's `privacy.follow()` (Redis down, say); it retries. */

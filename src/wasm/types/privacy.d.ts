@@ -54,6 +54,8 @@ export interface WithdrawOptions {
   ip?: string;
   userAgent?: string;
   actor?: string;
+  /** With `erase` and a shared store: as for `EraseOptions.waitMs`. */
+  waitMs?: number;
 }
 
 /** One purpose's state for a subject. */
@@ -181,8 +183,8 @@ export interface ExportFile {
 
 /** Options for `privacy.erase`. */
 export interface EraseOptions {
-  /** Why, for the audit log. */
-  reason: string;
+  /** Why, for the audit log (1 to 1000 characters). Optional. */
+  reason?: string;
   /** Who asked. Default `'host'`. */
   actor?: string;
   /**
