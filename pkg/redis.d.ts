@@ -39,7 +39,7 @@ export interface CommandClient {
  * The operator's step after erasures: rewrites the append-only file of every node behind `client`
  * (masters and replicas) from what the nodes hold now (`BGREWRITEAOF`), so that no old write of an
  * erased subject survives in it, and waits for each rewrite; with `{ snapshot: true }` also writes a
- * fresh RDB snapshot (`BGSAVE`). See docs/PRIVACY.md, "Redis persistence and backups".
+ * fresh RDB snapshot (`BGSAVE`). See docs/PRIVACY.md, "Redis persistence, snapshots and backups".
  *
  * ```js
  * await trail.privacy.erase(userId, { reason: 'user request', waitMs: 5000 });

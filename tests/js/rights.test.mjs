@@ -268,3 +268,28 @@ test('rewritePersistence rewrites every node of a cluster, and refuses what it c
     await cluster.stop();
   }
 });
+
+test('rewritePersistence reaches a standalone primary\'s replica', async () => {
+  const primary = await RedisServer.start(['--rdbcompression', 'no']);
+  const replica = await RedisServer.start(['--rdbcompression', 'no', '--replicaof', '127.0.0.1', String(primary.port)]);
+  const c = await createClient({ url: primary.url }).on('error', () => {}).connect();
+  try {
+    await c.set('rp:secret', 'REPLICA-SECRET-7');
+    await c.sendCommand(['WAIT', '1', '2000']);
+    await c.del('rp:secret');
+    await c.sendCommand(['WAIT', '1', '2000']);
+    const aof = (server) => {
+      const d = join(server.dir, 'appendonlydir');
+      return readdirSync(d).map((f) => readFileSync(join(d, f)).toString('latin1')).join('\n');
+    };
+    assert.ok(aof(replica).includes('REPLICA-SECRET-7'), 'the replica logged it');
+    const { nodes } = await rewritePersistence(c);
+    assert.equal(nodes, 2);
+    assert.ok(!aof(replica).includes('REPLICA-SECRET-7'));
+    assert.ok(!aof(primary).includes('REPLICA-SECRET-7'));
+  } finally {
+    await c.quit();
+    await replica.stop();
+    await primary.stop();
+  }
+});
