@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { UserTrail } from 'usertrail';
 import { collector } from 'usertrail/collector';
 import { redisStore, rewritePersistence } from 'usertrail/redis';
-import { RedisServer, createClient } from './redis-server.mjs';
+import { RedisServer, cli, createClient } from './redis-server.mjs';
 
 const PARTITIONS = 2;
 const PREFIX = 'rt';
@@ -274,6 +274,12 @@ test('rewritePersistence reaches a standalone primary\'s replica', async () => {
   const replica = await RedisServer.start(['--rdbcompression', 'no', '--replicaof', '127.0.0.1', String(primary.port)]);
   const c = await createClient({ url: primary.url }).on('error', () => {}).connect();
   try {
+    // The replica is in sync before anything is written.
+    for (let i = 0; ; i++) {
+      if (/master_link_status:up/.test(cli(replica.port, 'info', 'replication'))) break;
+      assert.ok(i < 400, 'the replica did not sync');
+      await new Promise((r) => setTimeout(r, 25));
+    }
     await c.set('rp:secret', 'REPLICA-SECRET-7');
     await c.sendCommand(['WAIT', '1', '2000']);
     await c.del('rp:secret');
