@@ -603,7 +603,12 @@ fn an_engine_that_was_down_catches_up_when_it_opens() {
         .unwrap();
     assert!(!r2.complete);
     block_on(restored.privacy().follow()).unwrap();
-    assert!(block_on(a.privacy().retire_place(&b_place)).unwrap());
+    // b closed a moment ago, so it still counts as live: refused without force.
+    assert_eq!(
+        code(block_on(a.privacy().retire_place(&b_place, false))),
+        "INVALID_INPUT"
+    );
+    assert!(block_on(a.privacy().retire_place(&b_place, true)).unwrap());
     assert!(block_on(a.privacy().receipt(&r2.id)).unwrap().complete);
 }
 
@@ -642,7 +647,7 @@ fn the_rights_log_holds_no_id_and_refuses_bad_arguments() {
         let p = t.privacy();
         assert_eq!(code(p.receipt("not an id").await), "INVALID_INPUT");
         assert_eq!(code(p.receipt("1-0").await), "NOT_FOUND");
-        assert_eq!(code(p.retire_place("").await), "INVALID_INPUT");
+        assert_eq!(code(p.retire_place("", false).await), "INVALID_INPUT");
         let mut o = erase_options();
         o.wait_ms = Some(60_001);
         assert_eq!(code(p.erase("x", &o).await), "INVALID_INPUT");

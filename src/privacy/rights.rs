@@ -649,15 +649,17 @@ impl Privacy<'_> {
     }
 
     /// Forgets a durable place that will not come back (a machine gone for
-    /// good): receipts stop waiting for it. Returns whether it was known.
-    pub async fn retire_place(&self, id: &str) -> Result<bool> {
+    /// good): receipts stop waiting for it. A place that reported within
+    /// the last 30 s is refused unless `force` (it may be running: a
+    /// receipt would say complete without it). Returns whether it was known.
+    pub async fn retire_place(&self, id: &str, force: bool) -> Result<bool> {
         crate::kernel::text::check("place", id, 64)?;
         let (remote, _) = self.rights_remote().ok_or_else(no_shared)?;
         let (places, _, _) = self.read_places(&[]).await?;
-        if places.iter().any(|p| p.id == id && p.live) {
+        if !force && places.iter().any(|p| p.id == id && p.live) {
             return Err(Error::invalid(
                 "id",
-                "is a live place (it reported within the last 30 s): stop it first",
+                "is a live place (it reported within the last 30 s): stop it first, or pass force",
             ));
         }
         let n = remote

@@ -45,6 +45,13 @@ struct ExportJs {
     timeout_ms: Option<u32>,
 }
 
+/// `{ force }` of `retirePlace`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RetireJs {
+    force: Option<bool>,
+}
+
 /// `{ waitMs }` of `receipt`.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
@@ -486,18 +493,24 @@ impl JsPrivacy {
     }
 
     /// Forgets a durable place that will not come back (its machine is gone
-    /// for good), so that receipts stop waiting for it. Resolves with
-    /// whether it was known.
+    /// for good), so that receipts stop waiting for it. A place that
+    /// reported within the last 30 s is refused (`INVALID_INPUT`) unless
+    /// `{ force: true }`. Resolves with whether it was known.
     #[wasm_bindgen(js_name = retirePlace, unchecked_return_type = "Promise<boolean>")]
     pub fn retire_place(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ force?: boolean }")] options: JsValue,
     ) -> Promise {
         promise(|| {
             let id = input::string(&id, "id")?;
+            let o: RetireJs = input::options(&options, "options")?;
             Ok(self.0.run(move |open| async move {
                 js_out(Ok(JsValue::from_bool(
-                    open.trail.privacy().retire_place(&id).await?,
+                    open.trail
+                        .privacy()
+                        .retire_place(&id, o.force.unwrap_or(false))
+                        .await?,
                 )))
             }))
         })
