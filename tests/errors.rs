@@ -115,3 +115,54 @@ fn every_error_file_is_read() {
     read.sort();
     assert_eq!(files, read, "add the new file to SOURCES");
 }
+
+/// Words in the package's JS that look like codes and are not: HTTP
+/// methods, Redis commands and errno names.
+const NOT_CODES: &[&str] = &[
+    "GET",
+    "HEAD",
+    "POST",
+    "INFO",
+    "BGSAVE",
+    "BGREWRITEAOF",
+    "EEXIST",
+    "ENOENT",
+    "EPERM",
+];
+
+/// Every code the package's hand-written JS can throw or answer (its
+/// quoted upper-case words) is in docs/ERRORS.md, so the union covers it.
+#[test]
+#[cfg_attr(
+    all(target_family = "wasm", target_os = "unknown"),
+    ignore = "reads the source tree"
+)]
+fn every_code_the_package_uses_is_documented() {
+    let mut known: BTreeSet<String> = documented().into_iter().collect();
+    known.extend(table(DOC.split(PACKAGE).nth(1).unwrap_or("")));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pkg");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("js") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Between two quotes with nothing else: `'CODE'`.
+        let pieces: Vec<&str> = text.split('\'').collect();
+        for part in &pieces[1..pieces.len().saturating_sub(1)] {
+            let word = part.len() >= 3
+                && part.starts_with(|c: char| c.is_ascii_uppercase())
+                && part.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+            if word && !NOT_CODES.contains(part) {
+                seen += 1;
+                assert!(
+                    known.contains(*part),
+                    "{} uses {part}, which docs/ERRORS.md does not list",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(seen > 20, "the scan found the codes ({seen})");
+}

@@ -285,6 +285,51 @@ fn dimensions_strict_and_lenient() {
 }
 
 #[test]
+fn count_without_a_subject_counts_every_event_and_filters_apply() {
+    let (trail, clock) = open(TrackingConfig::default());
+    let t = trail.tracking();
+    let start = T0;
+    t.track(ev("signup", "alice")).unwrap();
+    clock.advance(1_000);
+    t.track(ev("signup", "bob")).unwrap();
+    t.track(EventInput {
+        event_type: Some(EventType::Page),
+        name: "page_view".into(),
+        anonymous_id: Some("anon-1".into()),
+        ..EventInput::default()
+    })
+    .unwrap();
+    assert_eq!(t.count(&HistoryFilter::default()).unwrap(), 3);
+    let by_name = HistoryFilter {
+        names: vec!["signup".into()],
+        ..HistoryFilter::default()
+    };
+    assert_eq!(t.count(&by_name).unwrap(), 2);
+    let by_type = HistoryFilter {
+        types: vec![EventType::Page],
+        ..HistoryFilter::default()
+    };
+    assert_eq!(t.count(&by_type).unwrap(), 1);
+    let later = HistoryFilter {
+        since: Some(start + 1),
+        ..HistoryFilter::default()
+    };
+    assert_eq!(t.count(&later).unwrap(), 2);
+    // Two subjects at once is still ambiguous, and history still needs one.
+    let two = HistoryFilter {
+        user_id: Some("alice".into()),
+        anonymous_id: Some("anon-1".into()),
+        ..HistoryFilter::default()
+    };
+    assert_eq!(code(t.count(&two)), "INVALID_INPUT");
+    assert_eq!(
+        code(t.history(&HistoryFilter::default(), None, None)),
+        "INVALID_INPUT"
+    );
+    assert_eq!(t.count(&HistoryFilter::default()).unwrap(), 3);
+}
+
+#[test]
 fn history_pages_are_stable_under_inserts() {
     let (trail, clock) = open(TrackingConfig::default());
     let t = trail.tracking();

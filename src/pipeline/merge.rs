@@ -44,6 +44,15 @@ fn to_value<T: Serialize>(v: &T) -> Result<Value> {
 /// on this engine).
 pub fn partial(trail: &UserTrail, query: &str, options: Map<String, Value>) -> Result<Value> {
     if query != EXPERIMENT_RESULTS {
+        if !crate::analytics::partial::MERGEABLE.contains(&query) {
+            return Err(Error::invalid(
+                "query",
+                format!(
+                    "must be one of {}, {EXPERIMENT_RESULTS}",
+                    crate::analytics::partial::MERGEABLE.join(", ")
+                ),
+            ));
+        }
         return to_value(&trail.analytics().partial(query, options)?);
     }
     let q: ExperimentQuery = serde_json::from_value(Value::Object(options))

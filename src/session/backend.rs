@@ -55,6 +55,10 @@ impl SessionStore for Backend<'_> {
         each!(self, s => s.rehash(record, new).await)
     }
 
+    async fn relife(&self, record: &SessionRecord, updated: &SessionRecord) -> Result<bool> {
+        each!(self, s => s.relife(record, updated).await)
+    }
+
     async fn rotate(&self, at: &Locator, now: i64, new: &TokenHash) -> Result<Rotated> {
         each!(self, s => s.rotate(at, now, new).await)
     }

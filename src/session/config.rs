@@ -60,6 +60,12 @@ pub struct SessionConfig {
     pub max_state_bytes: usize,
     /// Keys that seal session state; empty stores it as plaintext JSON.
     pub keys: Keyring,
+    /// "Remember me": the idle timeout of a session logged in with
+    /// `remember`, in seconds. Default 1,209,600 (14 days).
+    pub remember_idle_timeout_secs: u32,
+    /// "Remember me": the absolute lifetime of a session logged in with
+    /// `remember`, in seconds from the login. Default 2,592,000 (30 days).
+    pub remember_absolute_timeout_secs: u32,
 }
 
 impl Default for SessionConfig {
@@ -72,6 +78,8 @@ impl Default for SessionConfig {
             fingerprint: FingerprintPolicy::Warn,
             max_state_bytes: 64 * 1024,
             keys: Keyring::default(),
+            remember_idle_timeout_secs: 14 * 86_400,
+            remember_absolute_timeout_secs: 30 * 86_400,
         }
     }
 }
@@ -81,6 +89,14 @@ impl SessionConfig {
     pub fn validate(&self) -> Result<(), Error> {
         check_timeout("sessions.idleTimeoutSecs", self.idle_timeout_secs)?;
         check_timeout("sessions.absoluteTimeoutSecs", self.absolute_timeout_secs)?;
+        check_timeout(
+            "sessions.rememberIdleTimeoutSecs",
+            self.remember_idle_timeout_secs,
+        )?;
+        check_timeout(
+            "sessions.rememberAbsoluteTimeoutSecs",
+            self.remember_absolute_timeout_secs,
+        )?;
         if self.touch_interval_secs > self.idle_timeout_secs {
             return Err(Error::invalid(
                 "sessions.touchIntervalSecs",

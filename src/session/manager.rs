@@ -90,6 +90,21 @@ pub struct CreateOptions<'a> {
     pub absolute_timeout_secs: Option<u32>,
 }
 
+/// What a login (or [`Sessions::extend`]) asks of the session's lifetime:
+/// "remember me". Read from JS as `{ remember, idleTimeoutSecs,
+/// absoluteTimeoutSecs }`.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoginOptions {
+    /// The engine's remember-me timeouts (`sessions.rememberIdleTimeoutSecs`
+    /// and `rememberAbsoluteTimeoutSecs`), unless given below.
+    pub remember: bool,
+    /// This session's idle timeout, in seconds.
+    pub idle_timeout_secs: Option<u32>,
+    /// This session's absolute lifetime, in seconds from the login.
+    pub absolute_timeout_secs: Option<u32>,
+}
+
 /// The session operations of one engine.
 pub struct Sessions<'a, S: SessionStore> {
     store: S,
@@ -399,24 +414,83 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         }
     }
 
+    /// [`Sessions::login_with`] without options.
+    pub async fn login(&self, token: &str, user_id: &str) -> Result<Issued> {
+        self.login_with(token, user_id, &LoginOptions::default())
+            .await
+    }
+
+    /// The timeouts a login asks for: `(idle ms, absolute ms from now)`,
+    /// or `None` to keep the session's.
+    fn lifetime(&self, options: &LoginOptions) -> Result<Option<(i64, i64)>> {
+        let (idle, absolute) = if options.remember {
+            (
+                options
+                    .idle_timeout_secs
+                    .unwrap_or(self.config.remember_idle_timeout_secs),
+                options
+                    .absolute_timeout_secs
+                    .unwrap_or(self.config.remember_absolute_timeout_secs),
+            )
+        } else {
+            match (options.idle_timeout_secs, options.absolute_timeout_secs) {
+                (None, None) => return Ok(None),
+                (idle, absolute) => (
+                    idle.unwrap_or(self.config.idle_timeout_secs),
+                    absolute.unwrap_or(self.config.absolute_timeout_secs),
+                ),
+            }
+        };
+        super::config::check_timeout("idleTimeoutSecs", idle)?;
+        super::config::check_timeout("absoluteTimeoutSecs", absolute)?;
+        Ok(Some((i64::from(idle) * 1000, i64::from(absolute) * 1000)))
+    }
+
+    /// Gives the live session `token` names a new lifetime ("remember
+    /// me"): with `remember`, the engine's remember-me timeouts; or the
+    /// idle timeout and the absolute lifetime (counted from now) given. The
+    /// token stays. Returns the session.
+    pub async fn extend(&self, token: &str, options: &LoginOptions) -> Result<Session> {
+        let Some(lifetime) = self.lifetime(options)? else {
+            return Err(Error::invalid(
+                "options",
+                "give remember, idleTimeoutSecs or absoluteTimeoutSecs",
+            ));
+        };
+        let record = self.live(token).await?;
+        self.relife(&record, Some(lifetime)).await
+    }
+
     /// Binds the session to `user_id` and rotates its token, in one step.
     /// An anonymous session keeps its state; so does a session of the same
     /// user logging in again. A session bound to another user is never
     /// handed over (on a shared computer, the next user would get the first
     /// one's cart): it is destroyed, and a fresh, empty session is started
-    /// for `user_id` on the same device.
-    pub async fn login(&self, token: &str, user_id: &str) -> Result<Issued> {
+    /// for `user_id` on the same device. With `options` ("remember me"),
+    /// the logged-in session gets a lifetime of its own, counted from the
+    /// login.
+    pub async fn login_with(
+        &self,
+        token: &str,
+        user_id: &str,
+        options: &LoginOptions,
+    ) -> Result<Issued> {
         input::user_id("userId", user_id)?;
+        let lifetime = self.lifetime(options)?;
         let record = self.live(token).await?;
         let keep = self.config.max_sessions_per_user;
         let (issued, replaced) = match record.user_id.as_deref() {
             Some(same) if same == user_id => {
-                let issued = self.rotate_record(&record).await?;
+                let mut issued = self.rotate_record(&record).await?;
+                if lifetime.is_some() {
+                    let rotated = self.live(&issued.token).await?;
+                    issued.session = self.relife(&rotated, lifetime).await?;
+                }
                 self.enforce_limit(user_id).await?;
                 (issued, None)
             }
             Some(_) => (
-                self.replace(&record, user_id).await?,
+                self.replace(&record, user_id, lifetime).await?,
                 Some(record.session_id.as_str()),
             ),
             None => {
@@ -424,11 +498,17 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
                 let (new_token, new_hash) = token::new_token(&slot, &record.session_id);
                 // A login is activity: it slides the idle deadline too.
                 let now = self.clock.now_ms();
+                let (idle_ms, absolute) = match lifetime {
+                    Some((idle, absolute)) => (idle, now + absolute),
+                    None => (record.idle_timeout_ms, record.absolute_expires_at),
+                };
                 let bound = SessionRecord {
                     token_hash: new_hash,
                     user_id: Some(user_id.to_owned()),
                     last_seen_at: now,
-                    idle_expires_at: (now + record.idle_timeout_ms).min(record.absolute_expires_at),
+                    idle_timeout_ms: idle_ms,
+                    idle_expires_at: (now + idle_ms).min(absolute),
+                    absolute_expires_at: absolute,
                     ..record.clone()
                 };
                 if !self.store.bind(&record, &bound, keep).await? {
@@ -464,14 +544,47 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
         })
     }
 
+    /// The live `record` with a new lifetime (`(idle ms, absolute ms)`
+    /// from now); as it is without one.
+    async fn relife(
+        &self,
+        record: &SessionRecord,
+        lifetime: Option<(i64, i64)>,
+    ) -> Result<Session> {
+        let Some((idle_ms, absolute_ms)) = lifetime else {
+            return Ok(record.view());
+        };
+        let now = self.clock.now_ms();
+        let absolute = now + absolute_ms;
+        let updated = SessionRecord {
+            idle_timeout_ms: idle_ms,
+            idle_expires_at: (now + idle_ms).min(absolute),
+            absolute_expires_at: absolute,
+            ..record.clone()
+        };
+        if !self.store.relife(record, &updated).await? {
+            return Err(SessionError::NotFound.into());
+        }
+        Ok(updated.view())
+    }
+
     /// A fresh session for `user_id` on `old`'s device (its client and
     /// fingerprint, no state), then `old` destroyed.
-    async fn replace(&self, old: &SessionRecord, user_id: &str) -> Result<Issued> {
+    async fn replace(
+        &self,
+        old: &SessionRecord,
+        user_id: &str,
+        lifetime: Option<(i64, i64)>,
+    ) -> Result<Issued> {
         let now = self.clock.now_ms();
+        let (idle_ms, absolute_ms) = lifetime.unwrap_or((
+            i64::from(self.config.idle_timeout_secs) * 1000,
+            i64::from(self.config.absolute_timeout_secs) * 1000,
+        ));
         let fresh = Fresh {
             user_id: Some(user_id),
-            idle_ms: i64::from(self.config.idle_timeout_secs) * 1000,
-            absolute_ms: i64::from(self.config.absolute_timeout_secs) * 1000,
+            idle_ms,
+            absolute_ms,
             client: &old.client,
             fingerprint: old.fingerprint,
             data: "{}",

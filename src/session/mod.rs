@@ -56,7 +56,9 @@ pub mod token;
 pub use crate::error::SessionError;
 pub use backend::Backend;
 pub use config::{FingerprintPolicy, SessionConfig};
-pub use manager::{merge_patch, Change, ClientContext, CreateOptions, SessionObserver, Sessions};
+pub use manager::{
+    merge_patch, Change, ClientContext, CreateOptions, LoginOptions, SessionObserver, Sessions,
+};
 pub use record::{Client, Issued, Session, SessionRecord, StoredState};
 pub use redis::RedisSessionStore;
 pub use seal::Keyring;

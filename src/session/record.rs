@@ -48,6 +48,7 @@ impl SessionRecord {
             last_seen_at: self.last_seen_at,
             idle_expires_at: self.idle_expires_at,
             absolute_expires_at: self.absolute_expires_at,
+            idle_timeout_ms: self.idle_timeout_ms,
             version: self.version,
             client: self.client.clone(),
             fingerprint_mismatch: false,
@@ -87,6 +88,9 @@ pub struct Session {
     pub idle_expires_at: i64,
     /// When the session expires whatever happens.
     pub absolute_expires_at: i64,
+    /// How long the session may stay unused, in ms (its own, for a session
+    /// given a lifetime at creation or login: "remember me").
+    pub idle_timeout_ms: i64,
     /// The state's version, for `expectedVersion`.
     pub version: i64,
     /// The device the session was created from.

@@ -71,9 +71,10 @@ static DELETE_ALL: Script = script!("delete_all");
 static LIST: Script = script!("list");
 static EVICT: Script = script!("evict");
 static WRITE: Script = script!("write");
+static RELIFE: Script = script!("relife");
 
 /// Every script of the session store, to preload or list.
-pub fn scripts() -> [&'static Script; 13] {
+pub fn scripts() -> [&'static Script; 14] {
     [
         &META,
         &READ,
@@ -88,6 +89,7 @@ pub fn scripts() -> [&'static Script; 13] {
         &LIST,
         &EVICT,
         &WRITE,
+        &RELIFE,
     ]
 }
 
@@ -657,6 +659,26 @@ impl SessionStore for RedisSessionStore<'_> {
                 &ROTATE,
                 vec![key],
                 vec![hex(&r.token_hash), hex(new), String::new()],
+            )
+            .await?;
+        Ok(self.status(&reply, &slot, &r.session_id)?.0 == 1)
+    }
+
+    async fn relife(&self, r: &SessionRecord, updated: &SessionRecord) -> Result<bool> {
+        let (key, index, slot) = self.keys_of(r);
+        let reply = self
+            .remote
+            .run(
+                &RELIFE,
+                vec![key, index],
+                vec![
+                    hex(&r.token_hash),
+                    updated.idle_timeout_ms.to_string(),
+                    updated.idle_expires_at.to_string(),
+                    updated.absolute_expires_at.to_string(),
+                    self.checksum(&slot, updated),
+                    Self::ttl(updated, updated.last_seen_at),
+                ],
             )
             .await?;
         Ok(self.status(&reply, &slot, &r.session_id)?.0 == 1)

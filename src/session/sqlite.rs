@@ -163,6 +163,20 @@ impl SessionStore for SqliteSessionStore<'_> {
         Ok(stmt.execute(params![r.session_id, r.token_hash, new])? == 1)
     }
 
+    async fn relife(&self, r: &SessionRecord, updated: &SessionRecord) -> Result<bool> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE sessions SET idle_timeout_ms = ?3, idle_expires_at = ?4, absolute_expires_at = ?5 \
+             WHERE session_id = ?1 AND token_hash = ?2",
+        )?;
+        Ok(stmt.execute(params![
+            r.session_id,
+            r.token_hash,
+            updated.idle_timeout_ms,
+            updated.idle_expires_at,
+            updated.absolute_expires_at
+        ])? == 1)
+    }
+
     async fn bind(
         &self,
         r: &SessionRecord,
@@ -173,7 +187,8 @@ impl SessionStore for SqliteSessionStore<'_> {
         let n = tx
             .prepare_cached(
                 "UPDATE sessions SET token_hash = ?3, user_id = ?4, last_seen_at = ?5, \
-                 idle_expires_at = ?6 WHERE session_id = ?1 AND token_hash = ?2",
+                 idle_expires_at = ?6, idle_timeout_ms = ?7, absolute_expires_at = ?8 \
+                 WHERE session_id = ?1 AND token_hash = ?2",
             )?
             .execute(params![
                 r.session_id,
@@ -181,7 +196,9 @@ impl SessionStore for SqliteSessionStore<'_> {
                 bound.token_hash,
                 bound.user_id,
                 bound.last_seen_at,
-                bound.idle_expires_at
+                bound.idle_expires_at,
+                bound.idle_timeout_ms,
+                bound.absolute_expires_at
             ])?;
         if n != 1 {
             return Ok(false);

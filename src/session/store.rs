@@ -85,9 +85,14 @@ pub trait SessionStore {
     /// one. Returns whether it did.
     async fn rehash(&self, record: &SessionRecord, new: &TokenHash) -> Result<bool>;
 
+    /// Gives `record` the timeouts of `updated` (its idle timeout, idle
+    /// deadline and absolute deadline; the rest is the same), if it still
+    /// holds its token hash. Returns whether it did.
+    async fn relife(&self, record: &SessionRecord, updated: &SessionRecord) -> Result<bool>;
+
     /// Binds the anonymous session `record` to `bound.user_id` with the token
-    /// hash `bound.token_hash` (a login), keeping its id, state and
-    /// absolute deadline (its activity and idle deadline are `bound`'s),
+    /// hash `bound.token_hash` (a login), keeping its id and state (its
+    /// activity, idle timeout and both deadlines are `bound`'s),
     /// and evicts the user's least recently used sessions beyond
     /// `keep`. A shared store moves the session into the user's slot, which
     /// may take a few steps. Returns whether the session was still there.

@@ -43,6 +43,9 @@ impl SessionStore for Racing<'_> {
     async fn rehash(&self, r: &SessionRecord, new: &TokenHash) -> crate::error::Result<bool> {
         self.inner.rehash(r, new).await
     }
+    async fn relife(&self, r: &SessionRecord, u: &SessionRecord) -> crate::error::Result<bool> {
+        self.inner.relife(r, u).await
+    }
     async fn bind(
         &self,
         r: &SessionRecord,

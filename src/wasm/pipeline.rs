@@ -254,12 +254,9 @@ impl JsPipeline {
     /// This engine's answer to an analytics query, in a form that merges
     /// (`query`: `'summary'`, `'activeUsers'`, `'funnel'`, … with the
     /// query's usual options).
-    #[wasm_bindgen(unchecked_return_type = "Promise<AnalyticsPartial>")]
-    pub fn partial(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "MergeableQuery")] query: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, unknown>")] options: JsValue,
-    ) -> Promise {
+    /// Typed by query name in types/pipeline.d.ts (`Pipeline.partial`).
+    #[wasm_bindgen(skip_typescript)]
+    pub fn partial(&self, query: JsValue, options: JsValue) -> Promise {
         promise(|| {
             let query = input::string(&query, "query")?;
             let options: Map<String, Value> = if options.is_undefined() || options.is_null() {
@@ -275,11 +272,9 @@ impl JsPipeline {
 
     /// The answer of several engines' partials of one query: what one
     /// engine holding all their events would answer.
-    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
-    pub fn merge(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "AnalyticsPartial[]")] partials: JsValue,
-    ) -> Promise {
+    /// Typed by query name in types/pipeline.d.ts (`Pipeline.merge`).
+    #[wasm_bindgen(skip_typescript)]
+    pub fn merge(&self, partials: JsValue) -> Promise {
         promise(|| {
             let parts: Vec<Value> = input::parse(&partials, "partials")?;
             Ok(self

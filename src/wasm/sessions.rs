@@ -201,10 +201,12 @@ impl JsSessions {
 
     /// Binds the session to a user and rotates its token, in one step. A
     /// session bound to another user is never handed over: it ends, and a
-    /// fresh, empty session starts for this user.
+    /// fresh, empty session starts for this user. With `{ remember: true }`
+    /// (or explicit timeouts), the logged-in session gets a lifetime of its
+    /// own, counted from the login ("remember me").
     ///
     /// ```javascript
-    /// const { token } = await trail.sessions.login(cookies.sid, user.id);
+    /// const { token } = await trail.sessions.login(cookies.sid, user.id, { remember: true });
     /// // send the new token: the old one no longer works
     /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<CreatedSession>")]
@@ -212,13 +214,38 @@ impl JsSessions {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoginOptions")] options: JsValue,
     ) -> Promise {
         promise(|| {
             let token = input::string(&token, "token")?;
             let user_id = input::string(&user_id, "userId")?;
+            let o: crate::session::LoginOptions = input::options(&options, "options")?;
             Ok(self.0.run(move |t| async move {
-                to_js(&t.trail.sessions().login(&token, &user_id).await?)
+                to_js(&t.trail.sessions().login_with(&token, &user_id, &o).await?)
             }))
+        })
+    }
+
+    /// Gives a live session a new lifetime ("remember me", after the
+    /// login): `{ remember: true }` for the engine's remember-me timeouts,
+    /// or `{ idleTimeoutSecs, absoluteTimeoutSecs }` (the absolute one
+    /// counted from now). The token stays. Resolves to the session.
+    ///
+    /// ```javascript
+    /// await trail.sessions.extend(token, { remember: true });
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<Session>")]
+    pub fn extend(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "LoginOptions")] options: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let token = input::string(&token, "token")?;
+            let o: crate::session::LoginOptions = input::parse(&options, "options")?;
+            Ok(self
+                .0
+                .run(move |t| async move { to_js(&t.trail.sessions().extend(&token, &o).await?) }))
         })
     }
 

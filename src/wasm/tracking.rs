@@ -47,7 +47,7 @@ struct BatchJs {
     partial: Option<bool>,
 }
 
-/// The query of `history` and `count`.
+/// The query of `history`.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct HistoryJs {
@@ -74,6 +74,33 @@ impl HistoryJs {
             until: self.until,
         };
         (filter, self.limit, self.cursor)
+    }
+}
+
+/// The filter of `count`: `history`'s without `limit` and `cursor`.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct CountJs {
+    user_id: Option<String>,
+    anonymous_id: Option<String>,
+    session_id: Option<String>,
+    types: Option<Vec<EventType>>,
+    names: Option<Vec<String>>,
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
+impl CountJs {
+    fn filter(self) -> HistoryFilter {
+        HistoryFilter {
+            user_id: self.user_id,
+            anonymous_id: self.anonymous_id,
+            session_id: self.session_id,
+            types: self.types.unwrap_or_default(),
+            names: self.names.unwrap_or_default(),
+            since: self.since,
+            until: self.until,
+        }
     }
 }
 
@@ -247,15 +274,17 @@ impl JsTracking {
         })
     }
 
-    /// How many events match (same filter as `history`, no paging).
+    /// How many events match: `history`'s filter without paging. With no
+    /// subject (or no argument) every event counts, still narrowed by
+    /// `types`, `names`, `since` and `until`.
     #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn count(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "HistoryQuery")] query: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "CountQuery")] query: JsValue,
     ) -> Promise {
         promise(|| {
-            let q: HistoryJs = input::options(&query, "query")?;
-            let (filter, _, _) = q.filter();
+            let q: CountJs = input::options(&query, "query")?;
+            let filter = q.filter();
 
             Ok(self
                 .0

@@ -359,6 +359,89 @@ macro_rules! session_suite {
         }
 
         $crate::async_test! {
+        /// "Remember me" at login: the session gets the engine's remember-me
+        /// lifetime, counted from the login, on every path a login takes
+        /// (binding an anonymous session, the same user again, another user),
+        /// and keeps it in the store for other processes; `extend` gives one
+        /// to a live session; bad options change nothing.
+        #[allow(unused_mut)]
+        fn login_with_remember_gives_the_session_its_own_lifetime() {
+            use usertrail::session::LoginOptions;
+            const DAY: i64 = 24 * 60 * MIN;
+            let remember = LoginOptions { remember: true, ..LoginOptions::default() };
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default()).await;
+            let s = trail.sessions();
+            let plain_anon = s.create(CreateOptions::default()).await.unwrap();
+            let plain = s.login(&plain_anon.token, "bob").await.unwrap();
+            assert_eq!(plain.session.absolute_expires_at, T0 + 12 * 60 * MIN);
+
+            let anon = s.create(CreateOptions::default()).await.unwrap();
+            s.set(&anon.token, "cart", &json!(["A1"]), None).await.unwrap();
+            clock.advance(10 * MIN);
+            let a = s.login_with(&anon.token, "alice", &remember).await.unwrap();
+            assert_eq!(a.session.session_id, anon.session.session_id);
+            assert_eq!(a.session.idle_timeout_ms, 14 * DAY);
+            assert_eq!(a.session.absolute_expires_at, T0 + 10 * MIN + 30 * DAY);
+            assert_eq!(a.session.idle_expires_at, T0 + 10 * MIN + 14 * DAY);
+            assert_eq!(s.get(&a.token, Some("cart")).await.unwrap(), Some(json!(["A1"])));
+
+            // Another process reads the same lifetime from the store.
+            clock.advance(13 * DAY);
+            let other = <$b as SessionBackend>::reopen(&mut trail, SessionConfig::default(), clock.clone()).await;
+            let seen = other.sessions().validate(&a.token, &NONE).await.unwrap().unwrap();
+            assert_eq!(seen.idle_timeout_ms, 14 * DAY);
+            assert!(trail.sessions().validate(&a.token, &NONE).await.unwrap().is_some());
+            assert!(trail.sessions().validate(&plain.token, &NONE).await.unwrap().is_none(), "the plain login ended at 12 h");
+            let s = trail.sessions();
+            // Activity slides the idle deadline by 14 days, never past the absolute one.
+            clock.advance(13 * DAY);
+            let v = s.validate(&a.token, &NONE).await.unwrap().unwrap();
+            assert_eq!(v.absolute_expires_at, T0 + 10 * MIN + 30 * DAY);
+            assert_eq!(v.idle_expires_at, T0 + 10 * MIN + 30 * DAY, "capped at the absolute deadline");
+            clock.advance(4 * DAY);
+            assert!(s.validate(&a.token, &NONE).await.unwrap().is_none(), "30 days after the login");
+
+            // The same user again, and another user, with remember.
+            let anon = s.create(CreateOptions::default()).await.unwrap();
+            let c = s.login(&anon.token, "carol").await.unwrap();
+            assert_eq!(c.session.idle_timeout_ms, 30 * MIN);
+            let now = T0 + 10 * MIN + 30 * DAY;
+            let c2 = s.login_with(&c.token, "carol", &remember).await.unwrap();
+            assert_eq!(c2.session.session_id, c.session.session_id);
+            assert_eq!(c2.session.absolute_expires_at, now + 30 * DAY);
+            let d = s.login_with(&c2.token, "dave", &LoginOptions {
+                remember: true,
+                absolute_timeout_secs: Some(7 * 86_400),
+                ..LoginOptions::default()
+            }).await.unwrap();
+            assert_ne!(d.session.session_id, c.session.session_id);
+            assert_eq!((d.session.idle_timeout_ms, d.session.absolute_expires_at), (14 * DAY, now + 7 * DAY));
+            let v = s.validate(&d.token, &NONE).await.unwrap().unwrap();
+            assert_eq!(v.absolute_expires_at, now + 7 * DAY, "stored as issued");
+
+            // extend: a lifetime for a live session, the token unchanged.
+            let e = s.create(user("erin")).await.unwrap();
+            let before = <$b as SessionBackend>::snapshot(&mut trail).await;
+            let s = trail.sessions();
+            assert_eq!(code(s.extend(&e.token, &LoginOptions::default()).await), "INVALID_INPUT", "nothing asked");
+            for bad in [
+                LoginOptions { idle_timeout_secs: Some(0), ..LoginOptions::default() },
+                LoginOptions { remember: true, absolute_timeout_secs: Some(u32::MAX), ..LoginOptions::default() },
+            ] {
+                assert_eq!(code(s.extend(&e.token, &bad).await), "INVALID_INPUT", "{bad:?}");
+                assert_eq!(code(s.login_with(&e.token, "erin", &bad).await), "INVALID_INPUT", "{bad:?}");
+            }
+            assert_eq!(code(s.extend("not a token", &remember).await), "SESSION_NOT_FOUND");
+            assert_eq!(<$b as SessionBackend>::snapshot(&mut trail).await, before, "refused calls wrote");
+            let s = trail.sessions();
+            let x = s.extend(&e.token, &remember).await.unwrap();
+            assert_eq!((x.idle_timeout_ms, x.absolute_expires_at), (14 * DAY, now + 30 * DAY));
+            clock.advance(13 * DAY);
+            assert!(s.validate(&e.token, &NONE).await.unwrap().is_some(), "the same token, remembered");
+        }
+        }
+
+        $crate::async_test! {
         #[allow(unused_mut)]
         fn engine_timeouts_are_configurable() {
             let config = SessionConfig {

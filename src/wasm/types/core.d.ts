@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'UNSUPPORTED_FORMAT'
   | 'STORE_UNAVAILABLE'
   | 'TIMEOUT'
+  | 'UNREACHABLE'
   | 'UNAUTHORIZED'
   | 'METHOD_NOT_ALLOWED'
   | 'INTERNAL';
@@ -93,6 +94,19 @@ export interface OpenOptions {
    * every process sees them at once. `redisStore(client, { prefix })` from `usertrail/redis` makes one.
    */
   shared?: SharedStore;
+}
+
+/** What a login (or `sessions.extend`) asks of the session's lifetime: "remember me". */
+export interface LoginOptions {
+  /**
+   * The engine's remember-me timeouts (`sessions.rememberIdleTimeoutSecs`, default 14 days, and
+   * `sessions.rememberAbsoluteTimeoutSecs`, default 30 days from the login), unless given below.
+   */
+  remember?: boolean;
+  /** This session's idle timeout, in seconds (1 to 400 days). */
+  idleTimeoutSecs?: number;
+  /** This session's absolute lifetime, in seconds from now (1 to 400 days). */
+  absoluteTimeoutSecs?: number;
 }
 
 /** What `redisStore(client)` from `usertrail/redis` returns: where the engine's shared data lives. */
@@ -232,6 +246,9 @@ export interface HistoryQuery {
   cursor?: string;
 }
 
+/** The filter of `tracking.count`: with no subject every event counts. */
+export type CountQuery = Omit<HistoryQuery, 'limit' | 'cursor'>;
+
 /** A stored event. */
 export interface TrackedEvent {
   eventId: string;
@@ -364,6 +381,10 @@ export interface SessionSettings {
   maxStateBytes?: number;
   /** Seal session state with XChaCha20-Poly1305. Newest first: the first key seals, all open. */
   keys?: SessionKey[];
+  /** "Remember me" (`login(…, { remember: true })`): idle timeout; default 1209600 (14 days). */
+  rememberIdleTimeoutSecs?: number;
+  /** "Remember me": absolute lifetime from the login; default 2592000 (30 days). */
+  rememberAbsoluteTimeoutSecs?: number;
 }
 
 /** What a request says about the client. */
@@ -410,6 +431,8 @@ export interface Session {
   lastSeenAt: number;
   idleExpiresAt: number;
   absoluteExpiresAt: number;
+  /** How long the session may stay unused, ms (its own for a "remember me" session). */
+  idleTimeoutMs: number;
   /** The state's version, for `expectedVersion`. */
   version: number;
   client: SessionClient;

@@ -55,8 +55,45 @@ export type MergeableQuery =
   | 'sessionDurations'
   | 'experimentResults';
 
+/**
+ * Each mergeable query by name: the options it takes (those of the `trail.analytics` call of the same
+ * name; for `experimentResults`, the experiment's `key` with the results' options) and the answer merged.
+ */
+export interface MergeableQueries {
+  summary: { options: AnalyticsQuery; result: Summary };
+  activeUsers: { options: AnalyticsQuery & { interval?: Interval }; result: ActiveUsers };
+  realtime: { options: AnalyticsFilters & { windowSecs?: number }; result: Realtime };
+  eventBreakdown: { options: AnalyticsQuery & { by?: string; limit?: number }; result: Breakdown };
+  featureUsage: { options: AnalyticsQuery & ({ features: string[] } | { prefix: string }); result: FeatureUsage };
+  funnel: { options: AnalyticsQuery & FunnelOptions; result: Funnel };
+  retention: { options: AnalyticsQuery & RetentionOptions; result: Retention };
+  cohorts: { options: AnalyticsQuery & { period?: Interval; by?: string }; result: Cohorts };
+  topPages: { options: AnalyticsQuery & { limit?: number }; result: TopPages };
+  sessionDurations: { options: AnalyticsQuery; result: SessionDurations };
+  experimentResults: { options: ExperimentResultsOptions & { key: string }; result: ExperimentResults };
+}
+
+/** The options of mergeable query `Q`. */
+export type MergeableOptions<Q extends MergeableQuery> = MergeableQueries[Q]['options'];
+
+/** The merged answer of mergeable query `Q`: `MergeableResult<'funnel'>` is `Funnel`. */
+export type MergeableResult<Q extends MergeableQuery> = MergeableQueries[Q]['result'];
+
 /** One engine's answer in a form that merges (see docs/PIPELINE.md). */
-export interface AnalyticsPartial {
-  query: MergeableQuery;
+export interface AnalyticsPartial<Q extends MergeableQuery = MergeableQuery> {
+  query: Q;
   [key: string]: unknown;
+}
+
+export interface Pipeline {
+  /**
+   * This engine's answer to a mergeable analytics query, in a form that merges: `query` is one of
+   * `MergeableQuery`, with the options the `trail.analytics` call of that name takes.
+   */
+  partial<Q extends MergeableQuery>(query: Q, options?: MergeableOptions<Q>): Promise<AnalyticsPartial<Q>>;
+  /**
+   * The answer of several engines' partials of one query: what one engine holding all their events
+   * would answer (`merge([...funnelPartials])` is a `Funnel`).
+   */
+  merge<Q extends MergeableQuery>(partials: AnalyticsPartial<Q>[]): Promise<MergeableResult<Q>>;
 }
