@@ -79,14 +79,30 @@ setup() {
     note "wasm-bindgen $WASM_BINDGEN_VERSION: present"
   fi
 
+  # One npm ci at a time (two builds started together would delete each
+  # other's files), and the stamp counts only with every package present.
+  mkdir -p target
   local stamp=node_modules/.usertrail-lock
-  if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
-    note "installing npm dev packages (npm ci)"
-    npm ci --no-audit --no-fund --loglevel=error
-    cp package-lock.json "$stamp"
-  else
-    note "npm packages: up to date"
-  fi
+  (
+    flock 9
+    if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp" || ! npm_packages_present; then
+      note "installing npm dev packages (npm ci)"
+      rm -f "$stamp"
+      npm ci --no-audit --no-fund --loglevel=error
+      cp package-lock.json "$stamp"
+    else
+      note "npm packages: up to date"
+    fi
+  ) 9>target/.npm-ci.lock
+}
+
+# Whether every dev dependency in package.json has its package.json installed.
+npm_packages_present() {
+  node -e '
+    const fs = require("node:fs");
+    const deps = Object.keys(JSON.parse(fs.readFileSync("package.json", "utf8")).devDependencies ?? {});
+    process.exit(deps.every((d) => fs.existsSync(`node_modules/${d}/package.json`)) ? 0 : 1);
+  '
 }
 
 # ---------------------------------------------------------------- build --
@@ -100,12 +116,48 @@ wasm_opt_ok() {
   [ -n "$v" ] && [ "$v" -ge "$WASM_OPT_MIN" ]
 }
 
+# wasm-bindgen's declarations name DOM types (RequestInfo, BufferSource, the
+# WebAssembly namespace), which a Node project without the DOM lib lacks:
+# they become aliases that are the real types where they exist (the DOM lib,
+# workers' types) and structural ones elsewhere.
+dom_free_types() {
+  node - "$1" <<'JS'
+const fs = require('node:fs');
+const file = process.argv[2];
+let text = fs.readFileSync(file, 'utf8');
+const swaps = [
+  ['export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;',
+   'export type InitInput = string | URL | Request | Response | ArrayBuffer | ArrayBufferView | WasmModule;'],
+  ['export type SyncInitInput = BufferSource | WebAssembly.Module;',
+   'export type SyncInitInput = ArrayBuffer | ArrayBufferView | WasmModule;'],
+  ['readonly memory: WebAssembly.Memory;', 'readonly memory: WasmMemory;'],
+  ['readonly __wbindgen_externrefs: WebAssembly.Table;', 'readonly __wbindgen_externrefs: WasmTable;'],
+];
+for (const [from, to] of swaps) {
+  if (!text.includes(from)) throw new Error(`build.sh dom_free_types: wasm-bindgen no longer writes: ${from}`);
+  text = text.replace(from, to);
+}
+text += `
+/** A compiled module: \`WebAssembly.Module\` where the lib declares it (DOM, workers), else any object. */
+type WasmModule = typeof globalThis extends { WebAssembly: { Module: { prototype: infer M } } } ? M : object;
+/** \`WebAssembly.Memory\` where the lib declares it. */
+type WasmMemory = typeof globalThis extends { WebAssembly: { Memory: { prototype: infer M } } } ? M : object;
+/** \`WebAssembly.Table\` where the lib declares it. */
+type WasmTable = typeof globalThis extends { WebAssembly: { Table: { prototype: infer T } } } ? T : object;
+`;
+const left = text.split('\n').filter((l) => !/^\s*(\*|\/\/|\/\*)/.test(l)).join('\n').match(/\b(RequestInfo|BufferSource|WebAssembly\.)/);
+if (left) throw new Error(`build.sh dom_free_types: a DOM type is left: ${left[0]}`);
+fs.writeFileSync(file, text);
+JS
+}
+
 build() {
   say "build: wasm (release) and the npm package in pkg/"
   cargo build --release --target "$WASM_TARGET" --lib
   rm -rf "$GEN"
   wasm-bindgen --target web --out-dir "$GEN" --out-name usertrail \
     "target/$WASM_TARGET/release/usertrail.wasm"
+  dom_free_types "$GEN/usertrail.d.ts"
   # The error class is a wasm-bindgen snippet; give the package a stable path to it.
   local snippet
   snippet=$(cd "$GEN" && ls snippets/usertrail-*/src/wasm/error.js)
@@ -114,11 +166,23 @@ build() {
     "$snippet" >"$GEN/error.js"
   local wasm="$GEN/usertrail_bg.wasm" before
   before=$(stat -c %s "$wasm")
-  if wasm_opt_ok; then
-    if wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-      --enable-mutable-globals --enable-reference-types --enable-multivalue \
-      "$wasm" -o "$wasm.opt" 2>"$GEN/wasm-opt.log"; then
+  # wasm-opt takes a minute and more; its output is kept by the hash of its
+  # input (and its flags), so a build whose wasm did not change reuses it.
+  local opt_flags="-O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue"
+  local cache_dir=target/wasm-opt-cache key
+  key=$( (cat "$wasm"; echo "$opt_flags"; wasm-opt --version 2>/dev/null) | sha256sum | cut -c1-32)
+  if [ -f "$cache_dir/$key.wasm" ]; then
+    cp "$cache_dir/$key.wasm" "$wasm"
+    note "wasm-opt: input unchanged, reused $cache_dir/$key.wasm"
+  elif wasm_opt_ok; then
+    # shellcheck disable=SC2086 # the flags are words
+    if wasm-opt $opt_flags "$wasm" -o "$wasm.opt" 2>"$GEN/wasm-opt.log"; then
       mv "$wasm.opt" "$wasm"
+      mkdir -p "$cache_dir"
+      cp "$wasm" "$cache_dir/$key.wasm"
+      # Only the five latest are kept.
+      # shellcheck disable=SC2012 # names are hex
+      ls -t "$cache_dir"/*.wasm | tail -n +6 | xargs -r rm -f
       note "wasm-opt -O3: $before -> $(stat -c %s "$wasm") bytes"
     else
       rm -f "$wasm.opt"
@@ -191,19 +255,30 @@ js_tests() {
   tarball=$(cd pkg && npm pack --silent --pack-destination "$ROOT/target")
   printf '{ "name": "consumer", "private": true, "type": "module" }\n' >"$consumer/package.json"
   (cd "$consumer" && npm install --no-audit --no-fund --loglevel=error "../$tarball" >/dev/null)
-  for dep in playwright-core express hono redis ioredis; do
+  # Peers the tests use (and their type packages), from the dev install.
+  for dep in playwright-core express hono redis ioredis passport passport-local connect-flash @types; do
     ln -sfn "$ROOT/node_modules/$dep" "$consumer/node_modules/$dep"
   done
   cp -r tests/js/. "$consumer/"
   (cd "$consumer" && ROOT="$ROOT" node --test --test-concurrency=1 ./*.test.mjs)
 }
 
+# The shipped declarations, compiled as users compile them: a browser project
+# (the DOM lib) and a Node-only one (@types/node, no DOM lib), both strict
+# and without skipLibCheck, under TypeScript 5 and the current major.
 types_test() {
   local consumer=target/consumer
-  cp tests/types/*.ts tests/types/tsconfig.json "$consumer/"
+  cp tests/types/*.ts tests/types/tsconfig*.json "$consumer/"
   cd "$consumer"
-  tsc --noEmit -p tsconfig.json
-  echo "tsc: no type errors"
+  local tsc
+  for tsc in "$ROOT/node_modules/typescript/bin/tsc" "$ROOT/node_modules/typescript-next/bin/tsc"; do
+    local version
+    version=$(node "$tsc" --version)
+    node "$tsc" --noEmit -p tsconfig.json
+    echo "$version, browser project: no type errors"
+    node "$tsc" --noEmit -p tsconfig.node.json
+    echo "$version, Node project: no type errors"
+  done
 }
 
 test_all() {

@@ -3,6 +3,9 @@
 import type { Shipper } from './pipeline.js';
 import type { ErrorCode, OpenOptions, UserTrail } from './gen/usertrail.js';
 
+/** A `Worker` where the lib declares it (the DOM lib), else any object with `postMessage`. */
+export type WorkerLike = typeof globalThis extends { Worker: { prototype: infer W } } ? W : { postMessage(message: unknown): void };
+
 export { UserTrailError, Tracker, uuidv7 } from './index.js';
 export type { TrackerOptions } from './index.js';
 
@@ -72,7 +75,7 @@ export interface ConnectOptions extends Omit<OpenOptions, 'storage' | 'clock'> {
    * module script that imports `usertrail/browser-worker`. Default: the
    * package's `browser-worker.js`, next to `browser.js`.
    */
-  worker?: Worker | URL | string;
+  worker?: WorkerLike | URL | string;
   /**
    * Where the browser has no OPFS: `'memory'` (default) opens a memory engine
    * and reports `persistent: false`; `'error'` rejects with `UNSUPPORTED`.

@@ -1,7 +1,8 @@
 // Types for usertrail/collector.
 import type { UserTrail } from './index.js';
+import type { toNodeListener } from './node-http.js';
 
-/** Options for the collector. Unknown keys throw a `TypeError`. */
+/** Options for the collector. Unknown keys and bad values throw `INVALID_INPUT`. */
 export interface CollectorOptions {
   /** Accepted write keys (16+ characters), sent as `Authorization: Bearer <key>` or `X-Write-Key`; compared in constant time. Default: none required. */
   writeKeys?: string[];
@@ -28,5 +29,9 @@ type Engine = Pick<UserTrail, 'pipeline'>;
 export declare function collector(trail: Engine, options?: CollectorOptions): (request: Request) => Promise<Response>;
 /** Express/Connect: `app.post('/collect', expressCollector(trail))`. */
 export declare function expressCollector(trail: Engine, options?: CollectorOptions): (req: any, res: any, next: (err?: unknown) => void) => void;
+/** Node's `http`: `createServer(nodeCollector(trail, options))`, i.e. `toNodeListener(collector(trail, options))`. */
+export declare function nodeCollector(trail: Engine, options?: CollectorOptions): ReturnType<typeof toNodeListener>;
 /** Hono: `app.post('/collect', honoCollector(trail))`. */
 export declare function honoCollector(trail: Engine, options?: CollectorOptions): (c: any) => Promise<Response>;
+
+export { toNodeListener, type NodeRequestInfo } from './node-http.js';

@@ -20,25 +20,33 @@
 // sent to a paused Redis runs when it wakes), so resend it whole: event
 // ids make the resend harmless.
 
+import { UserTrailError } from './gen/error.js';
+import { requestFromNode, sendToNode, toNodeListener } from './node-http.js';
+
+export { toNodeListener };
+
+/** A refused option: `INVALID_INPUT` naming it. */
+const invalid = (field, message) => new UserTrailError('INVALID_INPUT', `usertrail/collector: ${message}`, field);
+
 const KNOWN = new Set(['writeKeys', 'maxBodyBytes', 'maxEvents', 'bodyTimeoutMs', 'onError']);
 
 function settings(options = {}) {
-  if (options === null || typeof options !== 'object') throw new TypeError('usertrail/collector: options must be an object');
+  if (options === null || typeof options !== 'object') throw invalid('options', 'options must be an object');
   for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new TypeError(`usertrail/collector: unknown option ${JSON.stringify(key)}`);
+    if (!KNOWN.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
   }
   const int = (name, value, min, max) => {
     if (!Number.isInteger(value) || value < min || value > max) {
-      throw new TypeError(`usertrail/collector: ${name} must be an integer from ${min} to ${max}`);
+      throw invalid(name, `${name} must be an integer from ${min} to ${max}`);
     }
     return value;
   };
   const keys = options.writeKeys ?? null;
   if (keys !== null && (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string' && k.length >= 16))) {
-    throw new TypeError('usertrail/collector: writeKeys must be a non-empty array of strings of 16 characters or more');
+    throw invalid('writeKeys', 'writeKeys must be a non-empty array of strings of 16 characters or more');
   }
   if (options.onError !== undefined && typeof options.onError !== 'function') {
-    throw new TypeError('usertrail/collector: onError must be a function');
+    throw invalid('onError', 'onError must be a function');
   }
   return {
     keys,
@@ -183,46 +191,21 @@ export function expressCollector(trail, options) {
   const handle = collector(trail, options);
   return function usertrailCollector(req, res, next) {
     const parsed = parsedBody(req);
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined) continue;
-      // A parsed body was decoded and may differ in length from the wire.
-      if (parsed !== null && ['content-length', 'content-encoding', 'transfer-encoding'].includes(k)) continue;
-      headers.set(k, Array.isArray(v) ? v.join(', ') : String(v));
-    }
-    const send = async (response) => {
-      res.status(response.status);
-      response.headers.forEach((v, k) => res.setHeader(k, v));
-      if (response.status === 408 || response.status === 413) res.setHeader('connection', 'close');
-      res.end(Buffer.from(await response.arrayBuffer()));
-    };
+    const send = (response) => sendToNode(res, response);
     if (parsed instanceof Response) {
       send(parsed).catch(next);
       return;
     }
-    const hasBody = !['GET', 'HEAD'].includes(req.method);
-    const body = parsed !== null ? parsed : hasBody
-      ? new ReadableStream({
-          start(controller) {
-            req.on('data', (chunk) => controller.enqueue(new Uint8Array(chunk)));
-            req.on('end', () => controller.close());
-            req.on('error', (err) => controller.error(err));
-          },
-          cancel() {
-            // The answer (408, 413) still goes out; the connection closes
-            // after it, and the rest of the body is not read.
-            req.pause();
-          },
-        })
-      : undefined;
-    const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.originalUrl ?? req.url}`, {
-      method: req.method,
-      headers,
-      body: hasBody ? body : undefined,
-      duplex: 'half',
-    });
-    handle(request).then(send, (err) => next(err)).catch(next);
+    handle(requestFromNode(req, parsed)).then(send, (err) => next(err)).catch(next);
   };
+}
+
+/**
+ * Node's `http`: `createServer(nodeCollector(trail, options))`, the same
+ * as `toNodeListener(collector(trail, options))`.
+ */
+export function nodeCollector(trail, options) {
+  return toNodeListener(collector(trail, options));
 }
 
 /** Hono: `app.post('/collect', honoCollector(trail, options))`. */

@@ -12,10 +12,14 @@ export declare class UserTrailError extends Error {
   readonly field?: string;
 }
 
-/** What `init` can load the wasm module from. */
+/** A compiled module: `WebAssembly.Module` where the lib declares it (DOM, workers), else any object. */
+export type WasmModule = typeof globalThis extends { WebAssembly: { Module: { prototype: infer M } } } ? M : object;
+
+/** What `init` can load the wasm module from: a compiled module, its bytes, or where to fetch them. */
 export type InitInput =
-  | WebAssembly.Module
-  | BufferSource
+  | WasmModule
+  | ArrayBuffer
+  | ArrayBufferView
   | URL
   | string
   | Response
@@ -29,7 +33,7 @@ export type InitInput =
 export declare function init(input?: InitInput): Promise<void>;
 
 /** Loads the wasm module synchronously from a compiled module or its bytes. */
-export declare function initSync(module: WebAssembly.Module | BufferSource): void;
+export declare function initSync(module: WasmModule | ArrayBuffer | ArrayBufferView): void;
 
 /** Options for `Tracker`. */
 export interface TrackerOptions {

@@ -16,24 +16,30 @@
 // never treated as logged out.
 
 import { ProxyTrust } from './gen/usertrail.js';
+import { UserTrailError } from './gen/error.js';
+
+export { toNodeListener } from './node-http.js';
+
+/** A refused option: `INVALID_INPUT` naming it. */
+const invalid = (field, message) => new UserTrailError('INVALID_INPUT', `usertrail/middleware: ${message}`, field);
 
 /** Options every adapter takes; see middleware.d.ts. */
 function settings(options = {}) {
   const known = new Set(['cookieName', 'secure', 'sameSite', 'path', 'domain', 'persistent', 'trackPageViews', 'honorGpc', 'trustProxy', 'proxyHeader', 'clientIp', 'onError']);
   for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new TypeError(`usertrail/middleware: unknown option ${JSON.stringify(key)}`);
+    if (!known.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
   }
-  if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('usertrail/middleware: onError must be a function');
+  if (options.onError !== undefined && typeof options.onError !== 'function') throw invalid('onError', 'onError must be a function');
   const secure = options.secure ?? true;
   const sameSite = options.sameSite ?? 'Lax';
-  if (!['Lax', 'Strict', 'None'].includes(sameSite)) throw new TypeError('usertrail/middleware: sameSite must be Lax, Strict or None');
-  if (sameSite === 'None' && !secure) throw new TypeError('usertrail/middleware: sameSite None needs secure');
+  if (!['Lax', 'Strict', 'None'].includes(sameSite)) throw invalid('sameSite', 'sameSite must be Lax, Strict or None');
+  if (sameSite === 'None' && !secure) throw invalid('sameSite', 'sameSite None needs secure');
   // __Host- cookies must be Secure, Path=/ and without Domain; drop the
   // prefix where they cannot be (plain-HTTP development on localhost).
   const host = secure && (options.path ?? '/') === '/' && !options.domain;
   const cookieName = options.cookieName ?? (host ? '__Host-ut.sid' : 'ut.sid');
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) throw new TypeError('usertrail/middleware: cookieName is not a valid cookie name');
-  if (cookieName.startsWith('__Host-') && !host) throw new TypeError('usertrail/middleware: a __Host- cookie needs secure, path "/" and no domain');
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) throw invalid('cookieName', 'cookieName is not a valid cookie name');
+  if (cookieName.startsWith('__Host-') && !host) throw invalid('cookieName', 'a __Host- cookie needs secure, path "/" and no domain');
   return {
     cookieName,
     secure,
@@ -47,7 +53,7 @@ function settings(options = {}) {
     // proxy`: the rightmost address not of a trusted proxy is the client's).
     trust: new ProxyTrust(options.trustProxy, options.proxyHeader),
     clientIp: options.clientIp,
-    onError: options.onError ?? ((err) => console.error('usertrail/middleware: tracking a page view failed:', err)),
+    onError: options.onError ?? ((err) => console.error('usertrail/middleware:', err?.message ?? err)),
   };
 }
 
@@ -70,6 +76,25 @@ function clientAddress(s, header, remote) {
 /** A value as the store keeps it, and so as a later read would return it: JSON. */
 const asStored = (value) => JSON.parse(JSON.stringify(value) ?? 'null');
 
+/** Each key's JSON, to find what a request changed in place (`req.session.cart.push(…)`). */
+const snapshot = (state) => new Map(Object.entries(state).map(([k, v]) => [k, JSON.stringify(v)]));
+
+/** Calls an express-session style callback, later, with the outcome of `promise`. */
+function callback(promise, cb) {
+  if (typeof cb === 'function') promise.then(() => cb(), (err) => cb(err));
+  return promise;
+}
+
+/**
+ * Names a request's session answers itself; any other property is a key of
+ * its state (`req.session.cart`), as with express-session.
+ */
+const MEMBERS = new Set([
+  'id', 'userId', 'isNew', 'record', 'cookie', 'get', 'set', 'remove', 'login', 'rotate', 'logout',
+  'regenerate', 'save', 'destroy', 'reload', 'touch', 'setCookies', 'client', 'begin', 'end', 'then',
+  'constructor', 'toJSON', 'inspect',
+]);
+
 /** One request's view of its session. */
 export class RequestSession {
   #trail;
@@ -79,7 +104,11 @@ export class RequestSession {
   #token;
   #record;
   #state; // this request's view of the state: read with the session, kept up to date by its writes
+  #stored; // each key's JSON as the store has it, to find in-place changes at the end
   #cookies = [];
+  #maxAge; // undefined: as the session's deadlines say; null: a browser-session cookie
+  #lifetime = null; // a new lifetime asked through cookie.maxAge, applied at save
+  #proxy;
 
   /** @internal */
   constructor(trail, s, client, gpc, token, record, state) {
@@ -89,7 +118,43 @@ export class RequestSession {
     this.#gpc = gpc;
     this.#token = token;
     this.#record = record;
-    this.#state = state ?? null;
+    this.#state = state ?? {};
+    this.#stored = snapshot(this.#state);
+    const self = this;
+    // Property access as express-session has it: `req.session.cart = …` is
+    // stored at the end of the request (or at `save()`), per key.
+    this.#proxy = new Proxy(this, {
+      get(target, prop) {
+        if (typeof prop === 'symbol' || MEMBERS.has(prop) || prop in target) {
+          const v = Reflect.get(target, prop, target);
+          return typeof v === 'function' ? v.bind(target) : v;
+        }
+        return self.#state[prop];
+      },
+      set(target, prop, value) {
+        if (typeof prop === 'symbol' || MEMBERS.has(prop)) return Reflect.set(target, prop, value, target);
+        if (value === undefined) delete self.#state[prop];
+        else self.#state[prop] = value;
+        return true;
+      },
+      deleteProperty(target, prop) {
+        if (typeof prop !== 'symbol' && !MEMBERS.has(prop)) delete self.#state[prop];
+        return true;
+      },
+      has(target, prop) {
+        return prop in target || (typeof prop === 'string' && Object.hasOwn(self.#state, prop));
+      },
+      ownKeys() {
+        return Reflect.ownKeys(self.#state);
+      },
+      getOwnPropertyDescriptor(target, prop) {
+        if (typeof prop === 'string' && Object.hasOwn(self.#state, prop)) {
+          return { value: self.#state[prop], writable: true, enumerable: true, configurable: true };
+        }
+        return undefined;
+      },
+    });
+    return this.#proxy;
   }
 
   /** The session's non-secret id, or null while nothing has been stored. */
@@ -112,52 +177,65 @@ export class RequestSession {
     return this.#record;
   }
 
+  /** The state, for `JSON.stringify(req.session)`. */
+  toJSON() {
+    return this.#state;
+  }
+
   /**
-   * One key of the state (or all of it); undefined while new. Read with the
-   * session when the request began (one store lookup for both), and kept up
-   * to date by this request's own writes: a request sees a consistent
-   * snapshot, as with express-session, while each write goes to the store
-   * at once and per key, so writers of different keys never lose each
-   * other's updates.
+   * One key of the state (or all of it); undefined while nothing is set.
+   * Read with the session when the request began (one store lookup for
+   * both), and kept up to date by this request's own writes: a request
+   * sees a consistent snapshot, as with express-session, while each write
+   * goes to the store at once and per key, so writers of different keys
+   * never lose each other's updates.
    */
   async get(key) {
-    if (!this.#token) return undefined;
-    if (!this.#state) this.#state = await this.#trail.sessions.get(this.#token);
+    if (!this.#token && Object.keys(this.#state).length === 0) return undefined;
     return key === undefined ? this.#state : this.#state[key];
   }
 
-  /** Sets one key of the state, storing the session first if it is new. */
+  /** Sets one key of the state at once, storing the session first if it is new. */
   async set(key, value) {
     if (!this.#token) {
-      this.#issue(await this.#trail.sessions.create({ ...this.#client, data: { [key]: value } }));
-      this.#state = { [key]: asStored(value) };
-      await this.#honorGpc();
+      this.#state[key] = asStored(value);
+      await this.#create();
     } else {
       await this.#trail.sessions.set(this.#token, key, value);
-      if (this.#state) this.#state[key] = asStored(value);
+      this.#state[key] = asStored(value);
+      this.#stored.set(key, JSON.stringify(this.#state[key]));
     }
   }
 
-  /** Removes one key of the state. */
+  /** Removes one key of the state at once. */
   async remove(key) {
+    delete this.#state[key];
     if (!this.#token) return;
     await this.#trail.sessions.remove(this.#token, key);
-    if (this.#state) delete this.#state[key];
+    this.#stored.delete(key);
   }
 
   /**
-   * Binds the session to a user and rotates its token (a new cookie is sent).
-   * The anonymous visitor's id (the session id) is linked to the user, so
-   * the page views and the privacy choices made before logging in follow.
+   * Binds the session to a user and rotates its token (a new cookie is
+   * sent). The anonymous visitor's id (the session id) is linked to the
+   * user, so the page views and the privacy choices made before logging in
+   * follow. `{ remember: true }` (or `{ idleTimeoutSecs,
+   * absoluteTimeoutSecs }`) gives the logged-in session a lifetime of its
+   * own, and a cookie that lasts as long.
    */
-  async login(userId) {
+  async login(userId, options) {
+    await this.#flush();
     const anonymous = this.#record && !this.#record.userId ? this.#record.sessionId : null;
     const before = this.#record?.sessionId;
-    const issued = this.#token
-      ? await this.#trail.sessions.login(this.#token, userId)
-      : await this.#trail.sessions.create({ ...this.#client, userId });
+    let issued;
+    if (this.#token) {
+      issued = await this.#trail.sessions.login(this.#token, userId, options);
+    } else {
+      issued = await this.#trail.sessions.create({ ...this.#client, userId, data: this.#state });
+      if (options !== undefined) issued = { ...issued, ...(await this.#trail.sessions.extend(issued.token, options)) };
+    }
     // Another user's session is never handed over: a fresh, empty one starts.
-    if (issued.sessionId !== before) this.#state = {};
+    if (issued.sessionId !== before && before) this.#state = {};
     this.#issue(issued);
     if (anonymous) await this.#trail.tracking.identify(anonymous, userId);
     await this.#honorGpc();
@@ -174,11 +252,142 @@ export class RequestSession {
     this.#forget();
   }
 
+  /**
+   * express-session's `regenerate`: the session ends and a new, empty one
+   * takes its place (stored, with a new id and cookie, once something is
+   * set in it or it is saved). Passport calls it at login.
+   */
+  regenerate(cb) {
+    return callback(
+      (async () => {
+        if (this.#token) await this.#trail.sessions.destroy(this.#token);
+        this.#forget();
+      })(),
+      cb,
+    );
+  }
+
+  /**
+   * express-session's `save`: stores what this request changed by property
+   * (`req.session.cart = …`, or in place), per key; a new session is
+   * created. The middleware also does it at the end of every request.
+   */
+  save(cb) {
+    return callback(this.#flush(true), cb);
+  }
+
+  /** express-session's `destroy`: the session ends and the cookie is cleared. */
+  destroy(cb) {
+    return callback(this.logout(), cb);
+  }
+
+  /** express-session's `reload`: the state is read again from the store, dropping unsaved changes. */
+  reload(cb) {
+    return callback(
+      (async () => {
+        this.#state = this.#token ? ((await this.#trail.sessions.get(this.#token)) ?? {}) : {};
+        this.#stored = snapshot(this.#state);
+      })(),
+      cb,
+    );
+  }
+
+  /** express-session's `touch`: the cookie is sent again (its Max-Age renewed). */
+  touch() {
+    if (this.#token && this.#record) this.#cookies = [this.#cookieFor(this.#token, this.#record)];
+    return this.#proxy;
+  }
+
+  /**
+   * express-session's `cookie`: `maxAge` (ms left, or null for a cookie that
+   * ends with the browser), `expires`, and the cookie's attributes. Setting
+   * `maxAge` gives the session that lifetime ("remember me"), at the end of
+   * the request; `null` makes this response's cookie end with the browser.
+   */
+  get cookie() {
+    const self = this;
+    const s = this.#s;
+    return {
+      get maxAge() {
+        if (self.#maxAge === null || !self.#record) return self.#maxAge ?? null;
+        return Math.max(0, Math.min(self.#record.idleExpiresAt, self.#record.absoluteExpiresAt) - Date.now());
+      },
+      set maxAge(ms) {
+        if (ms === null) {
+          self.#maxAge = null;
+          return;
+        }
+        if (!Number.isFinite(ms) || ms < 1000) throw invalid('maxAge', 'cookie.maxAge must be null or at least 1000 ms');
+        const secs = Math.ceil(ms / 1000);
+        self.#maxAge = undefined;
+        self.#lifetime = { idleTimeoutSecs: secs, absoluteTimeoutSecs: secs };
+      },
+      get originalMaxAge() {
+        return this.maxAge;
+      },
+      get expires() {
+        const ms = this.maxAge;
+        return ms === null ? null : new Date(Date.now() + ms);
+      },
+      httpOnly: true,
+      secure: s.secure,
+      path: s.path,
+      domain: s.domain,
+      sameSite: s.sameSite.toLowerCase(),
+    };
+  }
+
+  /** @internal Stores what changed by property access; `force` stores a new, empty session too. */
+  async #flush(force = false) {
+    const changed = [];
+    const removed = [];
+    for (const [k, v] of Object.entries(this.#state)) {
+      const json = JSON.stringify(v);
+      if (json === undefined) continue;
+      if (this.#stored.get(k) !== json) changed.push(k);
+    }
+    for (const k of this.#stored.keys()) if (!Object.hasOwn(this.#state, k)) removed.push(k);
+    if (!this.#token) {
+      if (changed.length || force || this.#lifetime) await this.#create();
+    } else {
+      for (const k of changed) {
+        await this.#trail.sessions.set(this.#token, k, this.#state[k]);
+        this.#stored.set(k, JSON.stringify(this.#state[k]));
+      }
+      for (const k of removed) {
+        await this.#trail.sessions.remove(this.#token, k);
+        this.#stored.delete(k);
+      }
+    }
+    if (this.#lifetime && this.#token) {
+      const lifetime = this.#lifetime;
+      this.#lifetime = null;
+      const session = await this.#trail.sessions.extend(this.#token, lifetime);
+      this.#record = { ...this.#record, ...session };
+      this.#cookies = [this.#cookieFor(this.#token, this.#record)];
+    }
+  }
+
+  /** @internal Stores the new session with the state set so far. */
+  async #create() {
+    const data = asStored(this.#state);
+    this.#issue(await this.#trail.sessions.create({ ...this.#client, data }));
+    this.#state = data;
+    this.#stored = snapshot(data);
+    await this.#honorGpc();
+  }
+
+  /** @internal At the end of a request: stores what changed by property access. */
+  async end() {
+    await this.#flush();
+  }
+
   /** @internal Clears the cookie without a store call (a cookie that names no session). */
   #forget() {
     this.#token = null;
     this.#record = null;
-    this.#state = null;
+    this.#state = {};
+    this.#stored = new Map();
     this.#cookies = [this.#cookie('', 0)];
   }
 
@@ -221,7 +430,11 @@ export class RequestSession {
 
   #cookieFor(token, record) {
     const secs = Math.max(0, Math.floor((Math.min(record.idleExpiresAt, record.absoluteExpiresAt) - record.lastSeenAt) / 1000));
-    return this.#cookie(token, this.#s.persistent ? secs : null);
+    // A session that may stay unused a day or more ("remember me") keeps
+    // its cookie across browser restarts, whatever `persistent` says.
+    const remembered = (record.idleTimeoutMs ?? 0) >= 24 * 3600_000;
+    const persistent = this.#maxAge === null ? false : this.#s.persistent || remembered;
+    return this.#cookie(token, persistent ? secs : null);
   }
 
   #cookie(value, maxAge) {
@@ -329,6 +542,11 @@ export function sessionMiddleware(trail, options) {
         return unavailable(err);
       }
       const response = await handler(request, { session }, ...rest);
+      try {
+        await session.end(); // what changed by property access
+      } catch (err) {
+        return unavailable(err);
+      }
       const cookies = session.setCookies;
       let out = response;
       if (cookies.length) {
@@ -362,6 +580,26 @@ export function expressSession(trail, options) {
           res.writeHead = writeHead;
           return writeHead.apply(this, args);
         };
+        // As express-session does: what the request changed by property
+        // access (`req.session.cart = …`) is stored before the response
+        // ends, so the next request sees it (and a new session's cookie
+        // goes out with the headers, unless the response already streamed).
+        const end = res.end;
+        res.end = function endAfterSave(...args) {
+          res.end = end;
+          session.end().then(
+            () => end.apply(res, args),
+            (err) => {
+              try {
+                s.onError(err, r);
+              } catch {
+                // an onError that throws does not stop the response
+              }
+              end.apply(res, args);
+            },
+          );
+          return res;
+        };
         res.once('finish', () => void after(trail, s, session, r, res.statusCode, res.getHeader('content-type')));
         next();
       },
@@ -389,6 +627,12 @@ export function honoSession(trail, options) {
     }
     c.set('session', session);
     await next();
+    try {
+      await session.end(); // what changed by property access
+    } catch (err) {
+      c.res = unavailable(err);
+      return;
+    }
     for (const cookie of session.setCookies) c.res.headers.append('Set-Cookie', cookie);
     await after(trail, s, session, r, c.res.status, c.res.headers.get('content-type'));
   };

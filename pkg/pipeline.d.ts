@@ -1,10 +1,10 @@
 // Types for usertrail/pipeline.
-import type { Consumed, MergeableQuery, UserTrail } from './index.js';
+import type { Consumed, MergeableOptions, MergeableQuery, MergeableResult, UserTrail, UserTrailError } from './index.js';
 
 /** What `ship` needs of an engine: its outbox, or its pipeline. */
 type Shippable = { tracking: Pick<UserTrail['tracking'], 'outbox'>; pipeline?: Pick<UserTrail['pipeline'], 'collect'> };
 
-/** Options for `ship`. Unknown keys throw a `TypeError`. */
+/** Options for `ship`. Unknown keys and bad values throw `INVALID_INPUT`. */
 export interface ShipOptions {
   /** The collector's URL (`usertrail/collector`). */
   url?: string;
@@ -16,8 +16,12 @@ export interface ShipOptions {
   maxBatch?: number;
   /** How long to wait between flushes when nothing failed; default 1000. */
   intervalMs?: number;
-  /** Called when a send fails (it is retried) or a batch is refused. */
-  onError?: (err: unknown, batch?: unknown) => void;
+  /**
+   * Called when a send fails (it is retried, backing off) or the collector refuses a batch for good (400,
+   * 401, 413: not retried), with a `UserTrailError`: `UNREACHABLE`, `TIMEOUT`, `STORE_UNAVAILABLE`, or the
+   * collector's code (`INVALID_INPUT`, `UNAUTHORIZED`, `PAYLOAD_TOO_LARGE`, …) with its HTTP `status`.
+   */
+  onError?: (err: UserTrailError & { status?: number }, batch?: unknown) => void;
   /** Stops the loop. */
   signal?: AbortSignal;
   /** The fetch to use; default `globalThis.fetch`. */
@@ -58,16 +62,49 @@ export interface PartitionOptions {
 /** A partition worker's loop, until `signal` aborts. */
 export declare function runPartition(trail: Pick<UserTrail, 'pipeline'>, options: PartitionOptions): Promise<void>;
 
-/** A fetch handler serving a partition's partials (`POST /partial`) and exports (`POST /export`). */
+/**
+ * A fetch handler serving a partition: `POST …/partial` with `{ query, options }` answers
+ * `trail.pipeline.partial(query, options)` as JSON; `POST …/export` with `{ subject }` answers the
+ * partition's JSON export of the subject. Failures answer `{ error: { code, message, field? } }`: 400 for
+ * the request's fault, 404 for another path, 405 for another method, 503 while the store is unavailable,
+ * 500 otherwise. In Node: `createServer(toNodeListener(partitionHandler(part)))`.
+ */
 export declare function partitionHandler(trail: Pick<UserTrail, 'pipeline' | 'privacy'>): (request: Request) => Promise<Response>;
 
+/** Options for `acrossPartitions`. */
+export interface AcrossPartitionsOptions {
+  /** How long each partition may take to answer, in ms (1 to 600000); default 10000. */
+  timeoutMs?: number;
+}
+
+/** A partition's failure, as the coordinator throws it. */
+export type PartitionError = UserTrailError & {
+  /** The URL of the partition that failed. */
+  partition: string;
+  /** Its HTTP status, when it answered. */
+  status?: number;
+};
+
 /** The coordinator over partitions' handlers. */
+export interface Coordinator {
+  /**
+   * The merged answer of `query`: what one engine holding every event would answer, typed by query
+   * (`query('funnel', …)` is a `Promise<Funnel>`). A partition that fails or does not answer in time fails
+   * the whole query with a `PartitionError` (`TIMEOUT`, `UNREACHABLE`, or the partition's own code).
+   */
+  query<Q extends MergeableQuery>(query: Q, options?: MergeableOptions<Q>): Promise<MergeableResult<Q>>;
+  /** Every partition's JSON export of `subject`, in the order of the URLs. */
+  export(subject: string): Promise<{ subject: string; partitions: unknown[] }>;
+}
+
+/**
+ * The coordinator: asks every partition (the URLs their `partitionHandler`s serve) and merges with `trail`
+ * (any engine). Bad arguments throw `INVALID_INPUT`.
+ */
 export declare function acrossPartitions(
   urls: string[],
   trail: Pick<UserTrail, 'pipeline'>,
-): {
-  /** The merged answer of `query`: what one engine holding every event would answer. */
-  query(query: MergeableQuery, options?: Record<string, unknown>): Promise<unknown>;
-  /** Every partition's export of `subject`. */
-  export(subject: string): Promise<{ subject: string; partitions: unknown[] }>;
-};
+  options?: AcrossPartitionsOptions,
+): Coordinator;
+
+export { toNodeListener, type NodeRequestInfo } from './node-http.js';

@@ -10,6 +10,13 @@
 // - partitionHandler(trail): a fetch handler serving a partition's partial
 //   answers and exports; acrossPartitions(urls, trail) fans out and merges.
 
+import { UserTrailError } from './gen/error.js';
+
+export { toNodeListener } from './node-http.js';
+
+/** A refused option or argument: `INVALID_INPUT` naming it. */
+const invalid = (field, message) => new UserTrailError('INVALID_INPUT', `usertrail/pipeline: ${message}`, field);
+
 const sleep = (ms, signal) =>
   new Promise((resolve) => {
     if (signal?.aborted) return resolve();
@@ -25,6 +32,46 @@ const sleep = (ms, signal) =>
 /** 3 s doubling to 5 min: the delay before attempt `n` (from 1). */
 export const backoff = (n) => Math.min(300_000, 3000 * 2 ** Math.max(0, n - 1));
 
+/**
+ * The `UserTrailError` for a peer's non-2xx answer: the code its body gives
+ * (`{ error: { code, message, field? } }`, as every handler here answers),
+ * else one for its status. `status` is set on it.
+ */
+async function answered(who, res) {
+  const text = await res.text().catch(() => '');
+  let body = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: the status decides
+  }
+  const e = body?.error ?? {};
+  const code =
+    typeof e.code === 'string' && /^[A-Z_]{2,40}$/.test(e.code)
+      ? e.code
+      : res.status === 503
+        ? 'STORE_UNAVAILABLE'
+        : res.status === 408 || res.status === 504
+          ? 'TIMEOUT'
+          : res.status === 413
+            ? 'PAYLOAD_TOO_LARGE'
+            : res.status === 401 || res.status === 403
+              ? 'UNAUTHORIZED'
+              : res.status >= 500
+                ? 'INTERNAL'
+                : 'INVALID_INPUT';
+  const message = typeof e.message === 'string' ? e.message : text.slice(0, 200);
+  const err = new UserTrailError(code, `usertrail/pipeline: ${who} answered HTTP ${res.status}: ${message}`, typeof e.field === 'string' ? e.field : undefined);
+  err.status = res.status;
+  return err;
+}
+
+/** An integer option within its range, or `INVALID_INPUT`. */
+function int(name, value, min, max) {
+  if (!Number.isInteger(value) || value < min || value > max) throw invalid(name, `${name} must be an integer from ${min} to ${max}`);
+  return value;
+}
+
 const SHIP_KNOWN = new Set(['url', 'headers', 'pipeline', 'maxBatch', 'intervalMs', 'onError', 'signal', 'fetch']);
 
 /**
@@ -39,15 +86,19 @@ const SHIP_KNOWN = new Set(['url', 'headers', 'pipeline', 'maxBatch', 'intervalM
  * beacon did not arrive.
  */
 export function ship(trail, options = {}) {
+  if (options === null || typeof options !== 'object') throw invalid('options', 'options must be an object');
   for (const key of Object.keys(options)) {
-    if (!SHIP_KNOWN.has(key)) throw new TypeError(`usertrail/pipeline: unknown option ${JSON.stringify(key)}`);
+    if (!SHIP_KNOWN.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
   }
   const direct = options.pipeline === true;
   if (!direct && (typeof options.url !== 'string' || !/^https?:\/\//.test(options.url) && !options.url.startsWith('/'))) {
-    throw new TypeError('usertrail/pipeline: url must be an http(s) URL or a path, or pass pipeline: true');
+    throw invalid('url', 'url must be an http(s) URL or a path, or pass pipeline: true');
   }
-  const maxBatch = options.maxBatch ?? 500;
-  const intervalMs = options.intervalMs ?? 1000;
+  const maxBatch = int('maxBatch', options.maxBatch ?? 500, 1, 10_000);
+  const intervalMs = int('intervalMs', options.intervalMs ?? 1000, 1, 3_600_000);
+  for (const key of ['onError', 'fetch']) {
+    if (options[key] !== undefined && typeof options[key] !== 'function') throw invalid(key, `${key} must be a function`);
+  }
   const onError = options.onError ?? ((err) => console.warn('usertrail/pipeline: shipping failed:', err?.message ?? err));
   const doFetch = options.fetch ?? globalThis.fetch;
   const controller = new AbortController();
@@ -66,25 +117,46 @@ export function ship(trail, options = {}) {
       navigator.sendBeacon(options.url, new Blob([body], { type: 'application/json' }));
       return null;
     }
-    const res = await doFetch(options.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(options.headers ?? {}) },
-      body,
-      keepalive: leaving,
-    });
-    await res.arrayBuffer().catch(() => {});
-    if (res.ok) return true;
+    let res;
+    try {
+      res = await doFetch(options.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(options.headers ?? {}) },
+        body,
+        keepalive: leaving,
+      });
+    } catch (err) {
+      throw new UserTrailError('UNREACHABLE', `usertrail/pipeline: the collector ${options.url} could not be reached: ${err?.message ?? err}`);
+    }
+    if (res.ok) {
+      await res.arrayBuffer().catch(() => {});
+      return true;
+    }
+    const err = await answered(`the collector ${options.url}`, res);
     // A batch the collector will never take (malformed, too big, refused
     // key) is reported, and not retried for ever.
     if ([400, 401, 413].includes(res.status)) {
-      onError(new Error(`the collector refused the batch: HTTP ${res.status}`), batch);
+      onError(err, batch);
       return true;
     }
-    throw new Error(`the collector answered HTTP ${res.status}`);
+    throw err;
   }
 
-  /** Sends what is due now, batch after batch. Resolves with how many events were sent. */
-  async function flush(leaving = false) {
+  /**
+   * Sends what is due now, batch after batch; resolves with how many events
+   * this call sent. Flushes run one after another (the loop's included), so
+   * a flush resolves once what was due when it was called has been sent;
+   * a page being left does not wait.
+   */
+  let chain = Promise.resolve();
+  function flush(leaving = false) {
+    if (leaving) return flushNow(true);
+    const run = chain.then(() => flushNow(false));
+    chain = run.catch(() => {});
+    return run;
+  }
+
+  async function flushNow(leaving) {
     let sent = 0;
     for (;;) {
       const batch = await trail.tracking.outbox.take(maxBatch);
@@ -131,6 +203,8 @@ export function ship(trail, options = {}) {
   };
 }
 
+const PARTITION_KNOWN = new Set(['partition', 'max', 'idleMs', 'signal', 'onStep', 'onError', 'snapshotEveryMs', 'onSnapshot']);
+
 /**
  * A partition worker's loop: `trail.pipeline.consume(partition)` until
  * `signal` aborts, waiting `idleMs` when the stream is empty and backing
@@ -139,7 +213,18 @@ export function ship(trail, options = {}) {
  * position)`, snapshots are taken and the stream kept from the last one.
  */
 export async function runPartition(trail, options) {
+  if (options === null || typeof options !== 'object') throw invalid('options', 'options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!PARTITION_KNOWN.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
+  }
   const { partition, max = 500, idleMs = 100, signal, onStep, onError, snapshotEveryMs, onSnapshot } = options;
+  int('partition', partition, 0, 65_535);
+  int('max', max, 1, 10_000);
+  int('idleMs', idleMs, 1, 60_000);
+  if (snapshotEveryMs !== undefined) int('snapshotEveryMs', snapshotEveryMs, 1, 86_400_000);
+  for (const [key, f] of Object.entries({ onStep, onError, onSnapshot })) {
+    if (f !== undefined && typeof f !== 'function') throw invalid(key, `${key} must be a function`);
+  }
   const trim = snapshotEveryMs ? 'snapshot' : 'committed';
   let failures = 0;
   let lastSnapshot = 0;
@@ -165,50 +250,108 @@ export async function runPartition(trail, options) {
 /**
  * A fetch handler for a partition: `POST /partial` with `{ query, options }`
  * answers the partition's partial of an analytics query; `POST /export`
- * with `{ subject }` its export of the subject (JSON).
+ * with `{ subject }` its export of the subject (JSON). Errors answer
+ * `{ error: { code, message, field? } }`: 400 for the request's fault, 503
+ * while the store is unavailable, 500 otherwise.
  */
 export function partitionHandler(trail) {
   return async (request) => {
     const { pathname } = new URL(request.url);
+    if (request.method !== 'POST') return problem(405, 'METHOD_NOT_ALLOWED', 'POST /partial or /export');
+    let body;
     try {
-      const body = await request.json();
-      if (request.method === 'POST' && pathname.endsWith('/partial')) {
-        return Response.json(await trail.pipeline.partial(body.query, body.options ?? {}));
+      body = await request.json();
+    } catch {
+      return problem(400, 'INVALID_INPUT', 'the body is not JSON', 'body');
+    }
+    try {
+      if (pathname.endsWith('/partial')) {
+        return Response.json(await trail.pipeline.partial(body?.query, body?.options ?? {}));
       }
-      if (request.method === 'POST' && pathname.endsWith('/export')) {
-        const file = await trail.privacy.export(body.subject, { format: 'json' });
+      if (pathname.endsWith('/export')) {
+        const file = await trail.privacy.export(body?.subject, { format: 'json' });
         return new Response(file.bytes, { headers: { 'content-type': 'application/json' } });
       }
-      return Response.json({ error: { code: 'NOT_FOUND', message: 'POST /partial or /export' } }, { status: 404 });
+      return problem(404, 'NOT_FOUND', 'POST /partial or /export');
     } catch (err) {
-      return Response.json({ error: { code: err?.code ?? 'INVALID_INPUT', message: String(err?.message ?? err) } }, { status: 400 });
+      const code = typeof err?.code === 'string' ? err.code : 'INTERNAL';
+      const status = code === 'INVALID_INPUT' ? 400 : code === 'STORE_UNAVAILABLE' || code === 'BUSY' ? 503 : 500;
+      return problem(status, code, String(err?.message ?? err), err?.field);
     }
   };
 }
 
-async function postAll(urls, path, body) {
-  return Promise.all(
-    urls.map(async (url) => {
-      const res = await fetch(new URL(path, url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      if (!res.ok) throw new Error(`${url}${path}: HTTP ${res.status}: ${await res.text()}`);
-      return res.json();
-    }),
-  );
+function problem(status, code, message, field) {
+  return Response.json({ error: { code, message, ...(field ? { field } : {}) } }, { status });
 }
+
+/** A partition's answer, or the partition's failure as a `UserTrailError` naming its URL. */
+async function ask(url, path, body, timeoutMs) {
+  const target = new URL(path, url.endsWith('/') ? url : `${url}/`);
+  let res;
+  try {
+    res = await fetch(target, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const timedOut = err?.name === 'TimeoutError';
+    const e = new UserTrailError(
+      timedOut ? 'TIMEOUT' : 'UNREACHABLE',
+      timedOut
+        ? `usertrail/pipeline: partition ${url} did not answer within ${timeoutMs} ms`
+        : `usertrail/pipeline: partition ${url} could not be reached: ${err?.message ?? err}`,
+    );
+    e.partition = url;
+    throw e;
+  }
+  if (!res.ok) {
+    const e = await answered(`partition ${url}`, res);
+    e.partition = url;
+    throw e;
+  }
+  try {
+    return await res.json();
+  } catch {
+    const e = new UserTrailError('STORAGE_ERROR', `usertrail/pipeline: partition ${url} answered something that is not JSON`);
+    e.partition = url;
+    throw e;
+  }
+}
+
+const ACROSS_KNOWN = new Set(['timeoutMs']);
 
 /**
  * The coordinator: asks every partition (their `partitionHandler` URLs) for
  * its partial of `query` and merges them with `trail` (any engine): the
- * answer one engine holding every event would give.
+ * answer one engine holding every event would give. A partition that fails
+ * or does not answer within `timeoutMs` (default 10000) fails the whole
+ * query with a `UserTrailError` (`TIMEOUT`, `UNREACHABLE`, or the
+ * partition's own code) whose `partition` names it: never a partial answer
+ * presented as whole.
  */
-export function acrossPartitions(urls, trail) {
+export function acrossPartitions(urls, trail, options = {}) {
+  if (!Array.isArray(urls) || urls.length === 0 || !urls.every((u) => typeof u === 'string')) {
+    throw invalid('urls', 'acrossPartitions needs a non-empty array of URLs');
+  }
+  if (options === null || typeof options !== 'object') throw invalid('options', 'options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!ACROSS_KNOWN.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
+    throw invalid('timeoutMs', 'timeoutMs must be an integer from 1 to 600000');
+  }
+  const all = (path, body) => Promise.all(urls.map((u) => ask(u, path, body, timeoutMs)));
   return {
-    async query(query, options = {}) {
-      return trail.pipeline.merge(await postAll(urls, 'partial', { query, options }));
+    async query(query, queryOptions = {}) {
+      return trail.pipeline.merge(await all('partial', { query, options: queryOptions }));
     },
     /** Every partition's export of `subject`, as `{ subject, partitions: [...] }`. */
     async export(subject) {
-      return { subject, partitions: await postAll(urls, 'export', { subject }) };
+      return { subject, partitions: await all('export', { subject }) };
     },
   };
 }

@@ -17,6 +17,11 @@
 // `evalSha(sha, { keys, arguments })` and `eval(source, { keys, arguments })`
 // (an ioredis adapter is four lines; see docs/SESSIONS.md).
 
+import { UserTrailError } from './gen/error.js';
+
+/** A refused option or argument: `INVALID_INPUT` naming it. */
+const invalid = (field, message) => new UserTrailError('INVALID_INPUT', `usertrail/redis: ${message}`, field);
+
 const KNOWN = new Set(['prefix', 'timeoutMs', 'followMs', 'onFollowError']);
 
 // Error replies that mean "not now" rather than "wrong": a server loading
@@ -24,8 +29,8 @@ const KNOWN = new Set(['prefix', 'timeoutMs', 'followMs', 'onFollowError']);
 const TRANSIENT = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOREPLICAS|MOVED|ASK)\b/;
 
 function failure(code, message, cause) {
-  const err = new Error(message, { cause });
-  err.code = code;
+  const err = new UserTrailError(code, message);
+  err.cause = cause;
   return err;
 }
 
@@ -45,38 +50,39 @@ function classify(err) {
  */
 export function redisStore(client, options = {}) {
   if (!client || typeof client.evalSha !== 'function' || typeof client.eval !== 'function') {
-    throw new TypeError('usertrail/redis: the client must be a node-redis client or cluster, or have evalSha and eval');
+    throw invalid('client', 'the client must be a node-redis client or cluster, or have evalSha and eval');
   }
   // node-redis (and ioredis) emit 'error' when a connection drops; with no
   // listener, Node turns that into an uncaught exception and the process
   // dies before the middleware can answer its 503. Refused here, at
   // startup, rather than found in production at the first Redis outage.
   if (typeof client.listenerCount === 'function' && client.listenerCount('error') === 0) {
-    throw new TypeError(
-      "usertrail/redis: the client has no 'error' listener, so a lost connection would crash the process; " +
+    throw invalid(
+      'client',
+      "the client has no 'error' listener, so a lost connection would crash the process; " +
         "add one before connecting: createClient({ url }).on('error', (err) => log(err))",
     );
   }
-  if (options === null || typeof options !== 'object') throw new TypeError('usertrail/redis: options must be an object');
+  if (options === null || typeof options !== 'object') throw invalid('options', 'options must be an object');
   for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new TypeError(`usertrail/redis: unknown option ${JSON.stringify(key)}`);
+    if (!KNOWN.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
   }
   const prefix = options.prefix ?? 'ut';
   if (typeof prefix !== 'string' || !/^[A-Za-z0-9_\-:.]{1,64}$/.test(prefix)) {
-    throw new TypeError("usertrail/redis: prefix must be 1 to 64 of letters, digits, '_', '-', ':' and '.'");
+    throw invalid('prefix', "prefix must be 1 to 64 of letters, digits, '_', '-', ':' and '.'");
   }
   const timeoutMs = options.timeoutMs ?? 2000;
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
-    throw new TypeError('usertrail/redis: timeoutMs must be an integer from 1 to 600000');
+    throw invalid('timeoutMs', 'timeoutMs must be an integer from 1 to 600000');
   }
   // At most 10 s: a place that has not reported for 30 s is taken for gone.
   const followMs = options.followMs ?? 250;
   if (!Number.isInteger(followMs) || followMs < 0 || followMs > 10_000) {
-    throw new TypeError('usertrail/redis: followMs must be an integer from 0 (off) to 10000');
+    throw invalid('followMs', 'followMs must be an integer from 0 (off) to 10000');
   }
   const onFollowError = options.onFollowError;
   if (onFollowError !== undefined && typeof onFollowError !== 'function') {
-    throw new TypeError('usertrail/redis: onFollowError must be a function');
+    throw invalid('onFollowError', 'onFollowError must be a function');
   }
 
   // Calls waiting for Redis, each with its deadline. One timer sweeps them
@@ -172,10 +178,10 @@ async function nodesOf(client) {
  */
 export async function rewritePersistence(client, options = {}) {
   if (!client || typeof client.sendCommand !== 'function' && typeof client.nodeClient !== 'function') {
-    throw new TypeError('usertrail/redis: rewritePersistence needs a node-redis client or cluster');
+    throw invalid('client', 'rewritePersistence needs a node-redis client or cluster');
   }
   for (const key of Object.keys(options)) {
-    if (!['snapshot', 'timeoutMs'].includes(key)) throw new TypeError(`usertrail/redis: unknown option ${JSON.stringify(key)}`);
+    if (!['snapshot', 'timeoutMs'].includes(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
   }
   const timeoutMs = options.timeoutMs ?? 120_000;
   const started = performance.now();

@@ -40,15 +40,14 @@ export function encodeError(err) {
   return { name: 'Error', message: String(err) };
 }
 
-const BUILTIN = { TypeError, RangeError, SyntaxError, ReferenceError };
-
-/** The error `encodeError` described: a `UserTrailError` keeps its class, code and field. */
+/**
+ * The error `encodeError` described, always a `UserTrailError`: one keeps
+ * its code and field; any other failure on the engine's side (a bug, not a
+ * refusal) arrives as `INTERNAL`, its message naming what it was.
+ */
 export function decodeError(e) {
   if (e.name === 'UserTrailError') return new UserTrailError(e.code, e.message, e.field);
-  const Cls = BUILTIN[e.name] ?? Error;
-  const err = new Cls(e.message);
-  if (!(e.name in BUILTIN) && e.name !== 'Error') err.name = e.name;
-  return err;
+  return new UserTrailError('INTERNAL', `${e.name ?? 'Error'}: ${e.message}`);
 }
 
 /** A `UserTrailError` made on this side of the channel. */

@@ -49,9 +49,9 @@ export class Tracker {
    * @param {{ flushIntervalMs?: number, maxBatch?: number, maxQueue?: number, onError?: (err: unknown, events: object[]) => void }} [options]
    */
   constructor(trail, { flushIntervalMs = 1000, maxBatch = 100, maxQueue = 10_000, onError } = {}) {
-    if (!trail?.tracking) throw new TypeError('Tracker needs an engine (or client) with .tracking');
-    if (!(flushIntervalMs > 0) || !(maxBatch >= 1)) throw new RangeError('flushIntervalMs and maxBatch must be positive');
-    if (!(maxQueue >= maxBatch)) throw new RangeError('maxQueue must be at least maxBatch');
+    if (!trail?.tracking) throw new UserTrailError('INVALID_INPUT', 'Tracker needs an engine (or client) with .tracking', 'trail');
+    if (!(flushIntervalMs > 0) || !(maxBatch >= 1)) throw new UserTrailError('INVALID_INPUT', 'flushIntervalMs and maxBatch must be positive', !(flushIntervalMs > 0) ? 'flushIntervalMs' : 'maxBatch');
+    if (!(maxQueue >= maxBatch)) throw new UserTrailError('INVALID_INPUT', 'maxQueue must be at least maxBatch', 'maxQueue');
     this.#trail = trail;
     this.#interval = flushIntervalMs;
     this.#maxBatch = maxBatch;

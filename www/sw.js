@@ -1,7 +1,7 @@
 // The app shell's service worker: after the first visit, the shop works
 // offline. Network first (so a rebuilt package is picked up at once), and the
 // cache when the network is not there.
-const CACHE = 'teapot-shell-v3';
+const CACHE = 'teapot-shell-v4';
 const SHELL = [
   './',
   './index.html',
@@ -21,6 +21,7 @@ const SHELL = [
   '/pkg/pipeline.js',
   '/pkg/browser-worker.js',
   '/pkg/rpc.js',
+  '/pkg/node-http.js',
   '/pkg/index.js',
   '/pkg/tracker.js',
   '/pkg/unsent.js',

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { once } from 'node:events';
 
 import IORedis from 'ioredis';
-import { UserTrail } from 'usertrail';
+import { UserTrail, UserTrailError } from 'usertrail';
 import { sessionMiddleware } from 'usertrail/middleware';
 import { redisStore } from 'usertrail/redis';
 import { code } from './helpers.mjs';
@@ -42,7 +42,7 @@ test('redisStore checks its client and options', () => {
 // crashes the process when Redis goes away; redisStore refuses it at once.
 test('redisStore refuses a client with no error listener, and says what to add', async () => {
   const bare = createClient({ url: server.url });
-  assert.throws(() => redisStore(bare), (err) => err instanceof TypeError && /'error' listener/.test(err.message) && /\.on\('error'/.test(err.message));
+  assert.throws(() => redisStore(bare), (err) => err instanceof UserTrailError && err.code === 'INVALID_INPUT' && err.field === 'client' && /'error' listener/.test(err.message) && /\.on\('error'/.test(err.message));
   bare.on('error', () => {});
   assert.equal(redisStore(bare).prefix, 'ut');
   // An adapter object (ioredis wrapped as the docs show) is not an emitter: accepted.

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { UserTrail } from 'usertrail';
+import { UserTrail, UserTrailError } from 'usertrail';
 import { collector } from 'usertrail/collector';
 import { redisStore, rewritePersistence } from 'usertrail/redis';
 import { RedisServer, cli, createClient } from './redis-server.mjs';
@@ -261,8 +261,8 @@ test('rewritePersistence rewrites every node of a cluster, and refuses what it c
     const { nodes } = await rewritePersistence(c);
     assert.equal(nodes, 3);
     assert.ok(!aofs().includes('marker-cluster-'));
-    await assert.rejects(async () => rewritePersistence({}), TypeError);
-    await assert.rejects(async () => rewritePersistence(c, { later: true }), TypeError);
+    await assert.rejects(async () => rewritePersistence({}), (e) => e instanceof UserTrailError && e.code === 'INVALID_INPUT');
+    await assert.rejects(async () => rewritePersistence(c, { later: true }), (e) => e instanceof UserTrailError && e.field === 'later');
   } finally {
     await c.quit();
     await cluster.stop();

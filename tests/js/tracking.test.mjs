@@ -33,6 +33,20 @@ test('track, re-track, history and count', async () => {
   assert.equal(await tracking.count({ userId: 'alice', names: ['page_view'] }), 1);
 });
 
+test('count with no subject counts every event; paging keys and two subjects are refused', async () => {
+  const { tracking } = await engine();
+  await tracking.track({ name: 'a', userId: 'u1' });
+  await tracking.track({ name: 'b', anonymousId: 'v1', type: 'page' });
+  assert.equal(await tracking.count(), 2);
+  assert.equal(await tracking.count({}), 2);
+  assert.equal(await tracking.count({ names: ['a'] }), 1);
+  assert.equal(await tracking.count({ types: ['page'] }), 1);
+  assert.equal(await code(() => tracking.count({ limit: 5 })), 'INVALID_INPUT');
+  assert.equal(await code(() => tracking.count({ userId: 'u1', anonymousId: 'v1' })), 'INVALID_INPUT');
+  assert.equal(await code(() => tracking.count('u1')), 'INVALID_INPUT');
+  assert.equal(await tracking.count(), 2);
+});
+
 test('trackBatch: all or nothing, or per-event results', async () => {
   const { tracking } = await engine();
   const batch = [{ name: 'a', userId: 'u' }, { name: '', userId: 'u' }, { name: 'b', userId: 'u' }];
@@ -190,6 +204,6 @@ test('the Tracker reports each event the engine rejects, and caps its queue with
   await capped.flush();
   assert.equal(capped.pending, 5);
   assert.equal(capped.dropped, 7);
-  assert.throws(() => new Tracker(trail, { maxBatch: 10, maxQueue: 5 }), RangeError);
+  assert.throws(() => new Tracker(trail, { maxBatch: 10, maxQueue: 5 }), (e) => e instanceof UserTrailError && e.code === 'INVALID_INPUT' && e.field === 'maxQueue');
   assert.equal(await tracking.count({ userId: 'u' }), 1);
 });

@@ -191,8 +191,9 @@ async function privacy(): Promise<void> {
   const dropped: number = await p.droppedWithoutConsent();
   // @ts-expect-error: not a format
   await p.export('ann', { format: 'xml' });
-  // @ts-expect-error: erasure needs a reason
   await p.erase('ann', {});
+  // @ts-expect-error: a reason is text
+  await p.erase('ann', { reason: 5 });
   console.log(granted, erasedEvents, gpc, ledger, ok, bytes, erased, anon, audit, policy, run.counts.events, dropped);
 }
 
@@ -212,7 +213,7 @@ async function middleware(trail: UserTrail): Promise<void> {
   });
   const res: Response = await handle(new Request('https://example.com/'));
   const mw = expressSession(trail, {
-    trustProxy: 'x-forwarded-for',
+    trustProxy: 'loopback',
     sameSite: 'Strict',
     onError: (err: unknown, req: { method: string; url: string }) => console.error(req.url, err),
   });

@@ -1,0 +1,236 @@
+// The fetch-shaped handlers on Node's http through toNodeListener and
+// nodeCollector, with a real Redis: docs/PIPELINE.md's one-script pipeline
+// run as written; the partition handler's and the collector's answers; the
+// coordinator's and the shipper's failures as UserTrailErrors with stable
+// codes; a session-wrapped handler with the socket's address.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { UserTrail, UserTrailError } from 'usertrail';
+import { collector, nodeCollector, toNodeListener as collectorListener } from 'usertrail/collector';
+import { sessionMiddleware, toNodeListener as middlewareListener } from 'usertrail/middleware';
+import { acrossPartitions, partitionHandler, ship, toNodeListener } from 'usertrail/pipeline';
+import { redisStore } from 'usertrail/redis';
+import { RedisServer, createClient, freePort } from './redis-server.mjs';
+
+let redis;
+let client;
+before(async () => {
+  redis = await RedisServer.start();
+  client = await createClient({ url: redis.url }).on('error', () => {}).connect();
+});
+after(async () => {
+  await client.quit();
+  await redis.stop();
+});
+
+async function listen(listener) {
+  const server = createServer(listener);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, url: `http://127.0.0.1:${server.address().port}` };
+}
+
+const post = (url, body, headers = {}) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+/** `fn` rejects with a UserTrailError; returns it. */
+async function failure(fn) {
+  try {
+    await fn();
+  } catch (err) {
+    assert.ok(err instanceof UserTrailError, `not a UserTrailError: ${err?.stack ?? err}`);
+    return err;
+  }
+  assert.fail('it did not fail');
+}
+
+test("docs/PIPELINE.md's one-script pipeline runs as written", async () => {
+  const doc = readFileSync(join(process.env.ROOT, 'docs/PIPELINE.md'), 'utf8');
+  const block = doc.match(/## Every stage in one Node script\n[\s\S]*?```js\n([\s\S]*?)```/)?.[1];
+  assert.ok(block, 'no js block under "## Every stage in one Node script"');
+  const file = new URL('./pipeline-example.mjs', import.meta.url);
+  writeFileSync(file, block);
+  const { stdout } = await promisify(execFile)(process.execPath, [file.pathname], {
+    env: { ...process.env, REDIS_URL: redis.url },
+    timeout: 60_000,
+  });
+  assert.equal(stdout, 'queued 7 events\nleft to send 0\nview: 3, add_to_cart: 3, purchase: 1\n');
+});
+
+test('toNodeListener is one function, exported where the handlers are', () => {
+  assert.equal(collectorListener, toNodeListener);
+  assert.equal(middlewareListener, toNodeListener);
+  for (const bad of [undefined, 'handler', {}]) {
+    assert.throws(() => toNodeListener(bad), (e) => e instanceof UserTrailError && e.code === 'INVALID_INPUT' && e.field === 'handler');
+  }
+});
+
+test('a partition handler on node:http answers typed errors; the coordinator throws them as UserTrailErrors naming the partition', async () => {
+  const part = await UserTrail.open({ shared: redisStore(client, { prefix: 'nh-part' }), tracking: { pipeline: { partitions: 1 } } });
+  await part.tracking.track({ name: 'view', userId: 'ann' });
+  const { server, url } = await listen(toNodeListener(partitionHandler(part)));
+  const hub = await UserTrail.open();
+  try {
+    const get = await fetch(`${url}/partial`);
+    assert.equal(get.status, 405);
+    assert.equal((await get.json()).error.code, 'METHOD_NOT_ALLOWED');
+    const elsewhere = await post(`${url}/nothing`, {});
+    assert.deepEqual([elsewhere.status, (await elsewhere.json()).error.code], [404, 'NOT_FOUND']);
+    const notJson = await post(`${url}/partial`, '{nope');
+    assert.deepEqual([notJson.status, (await notJson.json()).error], [400, { code: 'INVALID_INPUT', message: 'the body is not JSON', field: 'body' }]);
+    const ok = await post(`${url}/partial`, { query: 'summary', options: {} });
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).query, 'summary');
+
+    const across = acrossPartitions([url], hub);
+    assert.equal((await across.query('summary')).events, 1);
+    // Finding 3: the error has a code, names the partition apart from its
+    // message, and the list of mergeable queries includes experimentResults.
+    const bad = await failure(() => across.query('paths'));
+    assert.equal(bad.code, 'INVALID_INPUT');
+    assert.equal(bad.field, 'query');
+    assert.equal(bad.partition, url);
+    assert.equal(bad.status, 400);
+    assert.match(bad.message, /experimentResults/);
+    assert.doesNotMatch(bad.message, /\d+partial/, 'the URL is not run into the text');
+    const badOption = await failure(() => across.query('summary', { since: 'yesterday' }));
+    assert.deepEqual([badOption.code, badOption.status], ['INVALID_INPUT', 400]);
+
+    // A partition that cannot be reached, and one that does not answer.
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const unreachable = await failure(() => acrossPartitions([url, closed], hub).query('summary'));
+    assert.deepEqual([unreachable.code, unreachable.partition], ['UNREACHABLE', closed]);
+    const silent = await listen(() => {}); // never answers
+    const late = await failure(() => acrossPartitions([silent.url], hub, { timeoutMs: 200 }).query('summary'));
+    assert.deepEqual([late.code, late.partition], ['TIMEOUT', silent.url]);
+    silent.server.closeAllConnections();
+    silent.server.close();
+    const broken = await listen((req, res) => res.writeHead(502).end('<html>bad gateway</html>'));
+    const gateway = await failure(() => acrossPartitions([broken.url], hub).query('summary'));
+    assert.deepEqual([gateway.code, gateway.status], ['INTERNAL', 502]);
+    broken.server.close();
+
+    for (const [urls, options, field] of [
+      [[], {}, 'urls'],
+      ['http://x', {}, 'urls'],
+      [[url], { timeout: 5 }, 'timeout'],
+      [[url], { timeoutMs: 0 }, 'timeoutMs'],
+      [[url], null, 'options'],
+    ]) {
+      assert.throws(() => acrossPartitions(urls, hub, options), (e) => e instanceof UserTrailError && e.code === 'INVALID_INPUT' && e.field === field, field);
+    }
+  } finally {
+    server.close();
+    await part.close();
+    await hub.close();
+  }
+});
+
+test('nodeCollector on node:http: 202 with results, 401, 413 closing the connection', async () => {
+  const hub = await UserTrail.open({ shared: redisStore(client, { prefix: 'nh-collect' }), tracking: { pipeline: { partitions: 2 } } });
+  const KEY = 'node-handlers-key-0123';
+  const { server, url } = await listen(nodeCollector(hub, { writeKeys: [KEY], maxBodyBytes: 2048 }));
+  try {
+    const event = { eventId: '0194c2b1-0000-7000-8000-000000000001', ts: Date.now(), type: 'action', name: 'view', userId: 'ann' };
+    const ok = await post(url, { events: [event, { ...event, eventId: 'nope' }] }, { authorization: `Bearer ${KEY}` });
+    assert.equal(ok.status, 202);
+    const { results } = await ok.json();
+    assert.equal(results[0].status, 'accepted', JSON.stringify(results));
+    assert.deepEqual([results[1].status, results[1].error.code], ['rejected', 'INVALID_INPUT']);
+    const nokey = await post(url, { events: [event] });
+    assert.deepEqual([nokey.status, (await nokey.json()).error.code], [401, 'UNAUTHORIZED']);
+    const big = await post(url, { events: [{ ...event, properties: { pad: 'x'.repeat(4000) } }] }, { authorization: `Bearer ${KEY}` });
+    assert.equal(big.status, 413);
+    assert.equal(big.headers.get('connection'), 'close');
+    assert.equal((await big.json()).error.code, 'PAYLOAD_TOO_LARGE');
+    // The same through toNodeListener(collector(…)).
+    const same = await listen(toNodeListener(collector(hub)));
+    const r = await post(same.url, { events: [{ ...event, eventId: '0194c2b1-0000-7000-8000-000000000002' }] });
+    assert.equal(r.status, 202);
+    same.server.close();
+  } finally {
+    server.close();
+    await hub.close();
+  }
+});
+
+test('the shipper reports a UserTrailError: UNREACHABLE, or the collector\'s code and status', async () => {
+  const device = await UserTrail.open({ tracking: { outbox: true } });
+  await device.tracking.track({ name: 'view', userId: 'ann' });
+  const hub = await UserTrail.open({ shared: redisStore(client, { prefix: 'nh-ship' }), tracking: { pipeline: { partitions: 1 } } });
+  const { server, url } = await listen(nodeCollector(hub, { writeKeys: ['the-right-key-0123456'] }));
+  try {
+    const until = async (list) => {
+      for (let i = 0; i < 200 && list.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      return list[0];
+    };
+    const closed = `http://127.0.0.1:${await freePort()}/`;
+    const downErrors = [];
+    const down = ship(device, { url: closed, onError: (e) => downErrors.push(e) });
+    const err = await until(downErrors);
+    await down.stop();
+    assert.ok(err instanceof UserTrailError, String(err));
+    assert.equal(err.code, 'UNREACHABLE');
+    const stats = await device.tracking.outbox.stats();
+    assert.equal(stats.queued + stats.leased, 1, 'kept for later');
+
+    const other = await UserTrail.open({ tracking: { outbox: true } });
+    await other.tracking.track({ name: 'view', userId: 'bob' });
+    const seen = [];
+    const refused = ship(other, { url, headers: { authorization: 'Bearer wrong-key-0123456789' }, onError: (e) => seen.push(e) });
+    const final = await until(seen);
+    await refused.stop();
+    await other.close();
+    assert.ok(final instanceof UserTrailError, String(final));
+    assert.deepEqual([final.code, final.status], ['UNAUTHORIZED', 401]);
+
+    for (const [options, field] of [
+      [{ url, maxBatch: 0 }, 'maxBatch'],
+      [{ url, intervalMs: -1 }, 'intervalMs'],
+      [{ url, onError: 'log' }, 'onError'],
+      [{ url: 'ftp://x' }, 'url'],
+      [{ url, retries: 3 }, 'retries'],
+    ]) {
+      assert.throws(() => ship(device, options), (e) => e instanceof UserTrailError && e.code === 'INVALID_INPUT' && e.field === field, field);
+    }
+  } finally {
+    server.close();
+    await device.close();
+    await hub.close();
+  }
+});
+
+test('a session-wrapped handler on node:http: the socket address reaches clientIp, each cookie is its own header, a throw is a 500 with a code', async () => {
+  const trail = await UserTrail.open();
+  const handle = sessionMiddleware(trail, { secure: false, clientIp: (_request, info) => info.remoteAddress })(async (request, { session }) => {
+    if (new URL(request.url).pathname === '/throw') throw new UserTrailError('CONFLICT', 'on purpose');
+    await session.set('n', 1);
+    const headers = new Headers({ 'content-type': 'application/json' });
+    headers.append('set-cookie', 'other=1; Path=/');
+    return new Response(JSON.stringify({ ip: session.record.client.ip }), { headers });
+  });
+  const { server, url } = await listen(toNodeListener(handle));
+  const odd = await listen(toNodeListener(async () => 'not a response'));
+  try {
+    const res = await fetch(url);
+    assert.deepEqual(await res.json(), { ip: '127.0.0.0' }, 'the socket address, masked');
+    const cookies = res.headers.getSetCookie();
+    assert.equal(cookies.length, 2);
+    assert.ok(cookies.some((c) => c.startsWith('ut.sid=')) && cookies.includes('other=1; Path=/'));
+    const thrown = await fetch(`${url}/throw`);
+    assert.deepEqual([thrown.status, (await thrown.json()).error.code], [500, 'CONFLICT']);
+    const notResponse = await fetch(odd.url);
+    assert.deepEqual([notResponse.status, (await notResponse.json()).error.code], [500, 'INTERNAL']);
+  } finally {
+    server.close();
+    odd.server.close();
+    await trail.close();
+  }
+});
