@@ -155,7 +155,8 @@ export function collector(trail, options) {
         return json(503, { error: { code: err.code, message: err.message } }, { 'retry-after': '1' });
       }
       if (err?.code === 'INVALID_INPUT' && err.field === 'events') return problem(413, 'PAYLOAD_TOO_LARGE', err.message);
-      if (err?.code === 'INVALID_INPUT') return problem(400, err.code, err.message);
+      // The request's fault; an engine opened without the shared store is the server's.
+      if (err?.code === 'INVALID_INPUT' && err.field !== 'shared') return problem(400, err.code, err.message);
       s.onError(err, request);
       return problem(500, err?.code ?? 'INTERNAL', 'the batch could not be collected');
     }
@@ -196,7 +197,14 @@ export function expressCollector(trail, options) {
       send(parsed).catch(next);
       return;
     }
-    handle(requestFromNode(req, parsed)).then(send, (err) => next(err)).catch(next);
+    let request;
+    try {
+      request = requestFromNode(req, parsed);
+    } catch (err) {
+      send(problem(err.status ?? 400, err.code ?? 'INVALID_INPUT', String(err.message))).catch(next);
+      return;
+    }
+    handle(request).then(send, (err) => next(err)).catch(next);
   };
 }
 

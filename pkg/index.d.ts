@@ -10,6 +10,10 @@ export declare class UserTrailError extends Error {
   readonly code: ErrorCode;
   /** For `INVALID_INPUT`: the option or argument at fault. */
   readonly field?: string;
+  /** From the parts that speak HTTP (the coordinator, the shipper): the peer's HTTP status, when it answered. */
+  readonly status?: number;
+  /** From `acrossPartitions`: the URL of the partition that failed. */
+  readonly partition?: string;
 }
 
 /** A compiled module: `WebAssembly.Module` where the lib declares it (DOM, workers), else any object. */

@@ -97,7 +97,12 @@ export interface SessionCookie {
  * Two ways to use it. Async, per key and at once: `await req.session.set('cart', cart)`, written to the
  * store before the promise resolves (writers of different keys never lose each other's updates). Or as
  * express-session: `req.session.cart = cart` (typed by `SessionData`), with `regenerate`, `save`,
- * `destroy`, `reload`, `touch` and `cookie`; what changed that way is stored at the end of the request.
+ * `destroy`, `reload`, `touch` and `cookie`; what changed that way is stored at the end of the request
+ * (a failure then goes to Express's `next(err)`, is thrown by a fetch handler and to Hono's `onError`;
+ * `STORE_UNAVAILABLE` answers 503).
+ *
+ * The session's own names (`id`, `userId`, `isNew`, `record`, `cookie`, the methods, `then`, Object's) are
+ * not state keys: assigning one throws `INVALID_INPUT`.
  */
 export declare class RequestSession {
   private constructor();
@@ -128,7 +133,8 @@ export declare class RequestSession {
   logout(): Promise<void>;
   /**
    * express-session's `regenerate`: the session ends and a new, empty one takes its place (new id, new
-   * cookie once something is set or saved). Passport calls it at login and logout.
+   * cookie once something is set or saved). Passport calls it at login and logout. In Express the new one is
+   * a new object on `req.session` (this one keeps its state readable); elsewhere this one is emptied.
    */
   regenerate(callback?: (err?: unknown) => void): Promise<void>;
   /** express-session's `save`: stores what changed by property access now (also done at the end of the request). */

@@ -8,44 +8,67 @@
 // gets a fresh, empty session that is stored (and sent as a cookie) only
 // once something is set in it (express-session's `saveUninitialized: false`).
 //
-// Every session call is async (`await req.session.get('cart')`): the same
-// middleware runs on an engine with SQLite, on one whose sessions live in
-// Redis (`shared: redisStore(...)`), and on a `connect()` client. When the
-// store fails (Redis down: STORE_UNAVAILABLE), Express gets `next(err)` and
-// fetch and Hono answer 503; the client's cookie is kept, and the visitor is
-// never treated as logged out.
+// Two ways to use a session: async calls per key (`await
+// req.session.set('cart', cart)`), in the store before they resolve; or
+// express-session's way, properties (`req.session.cart = cart`) stored per
+// key at the end of the request, with regenerate/save/destroy/reload/touch
+// and cookie. The same middleware runs on an engine with SQLite, on one
+// whose sessions live in Redis (`shared: redisStore(...)`), and on a
+// `connect()` client. When the store fails (Redis down: STORE_UNAVAILABLE),
+// Express gets `next(err)` and fetch and Hono answer 503; the client's
+// cookie is kept, and the visitor is never treated as logged out.
 
 import { ProxyTrust } from './gen/usertrail.js';
 import { UserTrailError } from './gen/error.js';
 
 export { toNodeListener } from './node-http.js';
 
-/** A refused option: `INVALID_INPUT` naming it. */
+/** A refused option or value: `INVALID_INPUT` naming it. */
 const invalid = (field, message) => new UserTrailError('INVALID_INPUT', `usertrail/middleware: ${message}`, field);
+
+/** The longest lifetime a session can be given (the engine's limit): 400 days. */
+const MAX_LIFETIME_MS = 400 * 86_400_000;
+
+/** Codes that mean "the store is not there now": a 503 with Retry-After, not the request's fault. */
+const UNAVAILABLE = new Set(['STORE_UNAVAILABLE', 'BUSY']);
+
+const KNOWN = new Set(['cookieName', 'secure', 'sameSite', 'path', 'domain', 'persistent', 'trackPageViews', 'honorGpc', 'trustProxy', 'proxyHeader', 'clientIp', 'onError']);
 
 /** Options every adapter takes; see middleware.d.ts. */
 function settings(options = {}) {
-  const known = new Set(['cookieName', 'secure', 'sameSite', 'path', 'domain', 'persistent', 'trackPageViews', 'honorGpc', 'trustProxy', 'proxyHeader', 'clientIp', 'onError']);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid('options', 'options must be an object');
   for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
+    if (!KNOWN.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
   }
-  if (options.onError !== undefined && typeof options.onError !== 'function') throw invalid('onError', 'onError must be a function');
+  for (const key of ['secure', 'persistent', 'trackPageViews', 'honorGpc']) {
+    if (options[key] !== undefined && typeof options[key] !== 'boolean') throw invalid(key, `${key} must be true or false`);
+  }
+  for (const key of ['onError', 'clientIp']) {
+    if (options[key] !== undefined && typeof options[key] !== 'function') throw invalid(key, `${key} must be a function`);
+  }
   const secure = options.secure ?? true;
   const sameSite = options.sameSite ?? 'Lax';
   if (!['Lax', 'Strict', 'None'].includes(sameSite)) throw invalid('sameSite', 'sameSite must be Lax, Strict or None');
   if (sameSite === 'None' && !secure) throw invalid('sameSite', 'sameSite None needs secure');
+  const path = options.path ?? '/';
+  // Cookie attribute values: no separators a browser would read as another attribute.
+  if (typeof path !== 'string' || !/^\/[\x21-\x3a\x3c-\x7e]{0,1023}$/.test(path)) throw invalid('path', 'path must start with / and hold no spaces, semicolons or control characters');
+  const domain = options.domain;
+  if (domain !== undefined && (typeof domain !== 'string' || !/^\.?[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.?)*[A-Za-z0-9]?$/.test(domain) || domain.length > 253)) {
+    throw invalid('domain', 'domain must be a host name');
+  }
   // __Host- cookies must be Secure, Path=/ and without Domain; drop the
   // prefix where they cannot be (plain-HTTP development on localhost).
-  const host = secure && (options.path ?? '/') === '/' && !options.domain;
+  const host = secure && path === '/' && !domain;
   const cookieName = options.cookieName ?? (host ? '__Host-ut.sid' : 'ut.sid');
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) throw invalid('cookieName', 'cookieName is not a valid cookie name');
+  if (typeof cookieName !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$/.test(cookieName)) throw invalid('cookieName', 'cookieName is not a valid cookie name');
   if (cookieName.startsWith('__Host-') && !host) throw invalid('cookieName', 'a __Host- cookie needs secure, path "/" and no domain');
   return {
     cookieName,
     secure,
     sameSite,
-    path: options.path ?? '/',
-    domain: options.domain,
+    path,
+    domain,
     persistent: options.persistent ?? true,
     trackPageViews: options.trackPageViews ?? false,
     honorGpc: options.honorGpc ?? true,
@@ -55,6 +78,15 @@ function settings(options = {}) {
     clientIp: options.clientIp,
     onError: options.onError ?? ((err) => console.error('usertrail/middleware:', err?.message ?? err)),
   };
+}
+
+/** Reports `err` to the `onError` option; an `onError` that throws fails nothing. */
+function report(s, err, req) {
+  try {
+    s.onError(err, req);
+  } catch {
+    // an onError that throws does not fail the response
+  }
 }
 
 /** The value of cookie `name` in a Cookie header, or null. */
@@ -73,27 +105,36 @@ function clientAddress(s, header, remote) {
   return s.trust.client(remote || undefined, header(s.trust.header)) ?? undefined;
 }
 
-/** A value as the store keeps it, and so as a later read would return it: JSON. */
-const asStored = (value) => JSON.parse(JSON.stringify(value) ?? 'null');
+/** `value`'s JSON text, or `INVALID_INPUT` naming `key` (a BigInt, a cycle). */
+function jsonOf(value, key) {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    throw invalid(key, `the session's ${JSON.stringify(key)} is not JSON: ${err?.message ?? err}`);
+  }
+}
+
+/** A value as the store keeps it, and so as a later read returns it: JSON. */
+const asStored = (value, key) => JSON.parse(jsonOf(value, key) ?? 'null');
+
+/** Sets `obj[key]` as an own property, whatever the key (`__proto__` included). */
+const put = (obj, key, value) => Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
 
 /** Each key's JSON, to find what a request changed in place (`req.session.cart.push(…)`). */
 const snapshot = (state) => new Map(Object.entries(state).map(([k, v]) => [k, JSON.stringify(v)]));
 
 /** Calls an express-session style callback, later, with the outcome of `promise`. */
 function callback(promise, cb) {
-  if (typeof cb === 'function') promise.then(() => cb(), (err) => cb(err));
+  if (cb !== undefined && typeof cb !== 'function') throw invalid('callback', 'the callback must be a function');
+  if (cb) promise.then(() => cb(), (err) => cb(err));
   return promise;
 }
 
-/**
- * Names a request's session answers itself; any other property is a key of
- * its state (`req.session.cart`), as with express-session.
- */
-const MEMBERS = new Set([
-  'id', 'userId', 'isNew', 'record', 'cookie', 'get', 'set', 'remove', 'login', 'rotate', 'logout',
-  'regenerate', 'save', 'destroy', 'reload', 'touch', 'setCookies', 'client', 'begin', 'end', 'then',
-  'constructor', 'toJSON', 'inspect',
-]);
+// What the adapters use of a session, out of reach of state keys.
+const END = Symbol('usertrail.end');
+const BEGIN = Symbol('usertrail.begin');
+const COOKIES = Symbol('usertrail.cookies');
+const CLIENT = Symbol('usertrail.client');
 
 /** One request's view of its session. */
 export class RequestSession {
@@ -104,14 +145,17 @@ export class RequestSession {
   #token;
   #record;
   #state; // this request's view of the state: read with the session, kept up to date by its writes
-  #stored; // each key's JSON as the store has it, to find in-place changes at the end
+  #stored; // each key's JSON as the store has it, to find property changes at the end
   #cookies = [];
-  #maxAge; // undefined: as the session's deadlines say; null: a browser-session cookie
+  #maxAge; // undefined: as the session's deadlines say; null: a browser-session cookie for this response
   #lifetime = null; // a new lifetime asked through cookie.maxAge, applied at save
+  #creating = null; // the store call creating this new session, while it runs
+  #onReplace; // where regenerate puts the new session (Express: req.session), if anywhere
   #proxy;
 
   /** @internal */
-  constructor(trail, s, client, gpc, token, record, state) {
+  constructor(trail, s, client, gpc, token, record, state, onReplace = null) {
+    this.#onReplace = onReplace;
     this.#trail = trail;
     this.#s = s;
     this.#client = client;
@@ -121,28 +165,42 @@ export class RequestSession {
     this.#state = state ?? {};
     this.#stored = snapshot(this.#state);
     const self = this;
-    // Property access as express-session has it: `req.session.cart = …` is
-    // stored at the end of the request (or at `save()`), per key.
+    const own = (prop) => typeof prop === 'symbol' || prop in self || prop === 'then';
+    // Property access as express-session has it: any name that is not the
+    // session's own (`id`, `login`, `cookie`, …, or Object's) is a key of
+    // the state, stored at the end of the request (or at `save()`), per key.
     this.#proxy = new Proxy(this, {
       get(target, prop) {
-        if (typeof prop === 'symbol' || MEMBERS.has(prop) || prop in target) {
+        if (prop === 'then') return undefined; // never a thenable, whatever the state holds
+        if (own(prop)) {
           const v = Reflect.get(target, prop, target);
           return typeof v === 'function' ? v.bind(target) : v;
         }
-        return self.#state[prop];
+        return Object.hasOwn(self.#state, prop) ? self.#state[prop] : undefined;
       },
       set(target, prop, value) {
-        if (typeof prop === 'symbol' || MEMBERS.has(prop)) return Reflect.set(target, prop, value, target);
+        if (own(prop)) {
+          throw invalid(
+            String(prop),
+            `${JSON.stringify(String(prop))} is the session's own member, not a state key: ` +
+              (prop === 'userId' ? 'log the user in with req.session.login(userId), or ' : '') +
+              'use another name, or get/set(key)',
+          );
+        }
         if (value === undefined) delete self.#state[prop];
         else self.#state[prop] = value;
         return true;
       },
       deleteProperty(target, prop) {
-        if (typeof prop !== 'symbol' && !MEMBERS.has(prop)) delete self.#state[prop];
+        if (own(prop)) throw invalid(String(prop), `${JSON.stringify(String(prop))} is the session's own member`);
+        delete self.#state[prop];
         return true;
       },
+      defineProperty(target, prop) {
+        throw invalid(String(prop), 'define state keys by assignment');
+      },
       has(target, prop) {
-        return prop in target || (typeof prop === 'string' && Object.hasOwn(self.#state, prop));
+        return own(prop) || (typeof prop === 'string' && Object.hasOwn(self.#state, prop));
       },
       ownKeys() {
         return Reflect.ownKeys(self.#state);
@@ -191,26 +249,38 @@ export class RequestSession {
    * never lose each other's updates.
    */
   async get(key) {
-    if (!this.#token && Object.keys(this.#state).length === 0) return undefined;
-    return key === undefined ? this.#state : this.#state[key];
+    if (key === undefined) return this.#state;
+    return Object.hasOwn(this.#state, key) ? this.#state[key] : undefined;
   }
 
-  /** Sets one key of the state at once, storing the session first if it is new. */
+  /** Sets one key of the state in the store at once, storing the session first if it is new. */
   async set(key, value) {
-    if (!this.#token) {
-      this.#state[key] = asStored(value);
-      await this.#create();
-    } else {
-      await this.#trail.sessions.set(this.#token, key, value);
-      this.#state[key] = asStored(value);
-      this.#stored.set(key, JSON.stringify(this.#state[key]));
+    if (typeof key !== 'string') throw invalid('key', 'the key must be a string');
+    const v = asStored(value, key);
+    const had = Object.hasOwn(this.#state, key);
+    const before = this.#state[key];
+    put(this.#state, key, v);
+    try {
+      await this.#ensure();
+      const json = JSON.stringify(v);
+      if (this.#stored.get(key) !== json) {
+        await this.#trail.sessions.set(this.#token, key, v);
+        this.#stored.set(key, json);
+      }
+    } catch (err) {
+      // Refused (too big, store down): this request's view stays as the store has it.
+      if (had) put(this.#state, key, before);
+      else delete this.#state[key];
+      throw err;
     }
   }
 
   /** Removes one key of the state at once. */
   async remove(key) {
+    if (typeof key !== 'string') throw invalid('key', 'the key must be a string');
     delete this.#state[key];
-    if (!this.#token) return;
+    await this.#creating;
+    if (!this.#token || !this.#stored.has(key)) return;
     await this.#trail.sessions.remove(this.#token, key);
     this.#stored.delete(key);
   }
@@ -221,7 +291,7 @@ export class RequestSession {
    * user, so the page views and the privacy choices made before logging in
    * follow. `{ remember: true }` (or `{ idleTimeoutSecs,
    * absoluteTimeoutSecs }`) gives the logged-in session a lifetime of its
-   * own, and a cookie that lasts as long.
+   * own, and a cookie that lasts as long. Refused options change nothing.
    */
   async login(userId, options) {
     await this.#flush();
@@ -231,11 +301,23 @@ export class RequestSession {
     if (this.#token) {
       issued = await this.#trail.sessions.login(this.#token, userId, options);
     } else {
-      issued = await this.#trail.sessions.create({ ...this.#client, userId, data: this.#state });
-      if (options !== undefined) issued = { ...issued, ...(await this.#trail.sessions.extend(issued.token, options)) };
+      // No session yet: an anonymous one with the state, then the login,
+      // so that a refused login (bad options) leaves nothing behind.
+      const data = asStored(this.#state, 'state');
+      const created = await this.#trail.sessions.create({ ...this.#client, data });
+      try {
+        issued = await this.#trail.sessions.login(created.token, userId, options);
+      } catch (err) {
+        await this.#trail.sessions.destroy(created.token).catch(() => {});
+        throw err;
+      }
+      this.#stored = snapshot(data);
     }
     // Another user's session is never handed over: a fresh, empty one starts.
-    if (issued.sessionId !== before && before) this.#state = {};
+    if (before && issued.sessionId !== before) {
+      this.#state = {};
+      this.#stored = new Map();
+    }
     this.#issue(issued);
     if (anonymous) await this.#trail.tracking.identify(anonymous, userId);
     await this.#honorGpc();
@@ -248,6 +330,7 @@ export class RequestSession {
 
   /** Ends the session and clears the cookie. */
   async logout() {
+    await this.#creating?.catch(() => {});
     if (this.#token) await this.#trail.sessions.destroy(this.#token);
     this.#forget();
   }
@@ -255,13 +338,29 @@ export class RequestSession {
   /**
    * express-session's `regenerate`: the session ends and a new, empty one
    * takes its place (stored, with a new id and cookie, once something is
-   * set in it or it is saved). Passport calls it at login.
+   * set in it or it is saved). Passport calls it at login. In Express, as
+   * with express-session, the new one is a new object on `req.session`, and
+   * this one keeps the state it had (Passport's `keepSessionInfo` copies it
+   * over); elsewhere this object is emptied in place.
    */
   regenerate(cb) {
     return callback(
       (async () => {
+        await this.#creating?.catch(() => {});
         if (this.#token) await this.#trail.sessions.destroy(this.#token);
-        this.#forget();
+        if (!this.#onReplace) {
+          this.#forget();
+          return;
+        }
+        const fresh = new RequestSession(this.#trail, this.#s, this.#client, this.#gpc, null, null, {}, this.#onReplace);
+        await fresh[BEGIN](true); // its cookie clears the old one until it is stored
+        // This one is detached: its state stays readable, it stores nothing more.
+        this.#token = null;
+        this.#record = null;
+        this.#stored = new Map();
+        this.#lifetime = null;
+        this.#cookies = [];
+        this.#onReplace(fresh);
       })(),
       cb,
     );
@@ -285,6 +384,7 @@ export class RequestSession {
   reload(cb) {
     return callback(
       (async () => {
+        await this.#creating;
         this.#state = this.#token ? ((await this.#trail.sessions.get(this.#token)) ?? {}) : {};
         this.#stored = snapshot(this.#state);
       })(),
@@ -298,6 +398,14 @@ export class RequestSession {
     return this.#proxy;
   }
 
+  /** Whether this response's cookie outlives the browser. */
+  #persistent(record) {
+    if (this.#maxAge === null) return false;
+    // A session that may stay unused a day or more ("remember me") keeps
+    // its cookie across browser restarts, whatever `persistent` says.
+    return this.#s.persistent || (record?.idleTimeoutMs ?? 0) >= 24 * 3600_000;
+  }
+
   /**
    * express-session's `cookie`: `maxAge` (ms left, or null for a cookie that
    * ends with the browser), `expires`, and the cookie's attributes. Setting
@@ -309,15 +417,18 @@ export class RequestSession {
     const s = this.#s;
     return {
       get maxAge() {
-        if (self.#maxAge === null || !self.#record) return self.#maxAge ?? null;
-        return Math.max(0, Math.min(self.#record.idleExpiresAt, self.#record.absoluteExpiresAt) - Date.now());
+        const record = self.#record;
+        if (!record || !self.#persistent(record)) return null;
+        return Math.max(0, Math.min(record.idleExpiresAt, record.absoluteExpiresAt) - Date.now());
       },
       set maxAge(ms) {
         if (ms === null) {
           self.#maxAge = null;
           return;
         }
-        if (!Number.isFinite(ms) || ms < 1000) throw invalid('maxAge', 'cookie.maxAge must be null or at least 1000 ms');
+        if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 1000 || ms > MAX_LIFETIME_MS) {
+          throw invalid('maxAge', 'cookie.maxAge must be null or from 1000 ms to 400 days');
+        }
         const secs = Math.ceil(ms / 1000);
         self.#maxAge = undefined;
         self.#lifetime = { idleTimeoutSecs: secs, absoluteTimeoutSecs: secs };
@@ -337,22 +448,32 @@ export class RequestSession {
     };
   }
 
-  /** @internal Stores what changed by property access; `force` stores a new, empty session too. */
+  /**
+   * @internal Stores what changed by property access, per key; `force`
+   * stores a new, empty session too. Every value is checked to be JSON
+   * before anything is written.
+   */
   async #flush(force = false) {
     const changed = [];
     const removed = [];
     for (const [k, v] of Object.entries(this.#state)) {
-      const json = JSON.stringify(v);
-      if (json === undefined) continue;
-      if (this.#stored.get(k) !== json) changed.push(k);
+      const json = jsonOf(v, k);
+      if (json === undefined) {
+        // a function or undefined: JSON leaves it out, and so does the store
+        if (this.#stored.has(k)) removed.push(k);
+      } else if (this.#stored.get(k) !== json) {
+        changed.push([k, json]);
+      }
     }
     for (const k of this.#stored.keys()) if (!Object.hasOwn(this.#state, k)) removed.push(k);
     if (!this.#token) {
-      if (changed.length || force || this.#lifetime) await this.#create();
-    } else {
-      for (const k of changed) {
-        await this.#trail.sessions.set(this.#token, k, this.#state[k]);
-        this.#stored.set(k, JSON.stringify(this.#state[k]));
+      if (changed.length || force || this.#lifetime) await this.#ensure();
+    }
+    if (this.#token) {
+      for (const [k, json] of changed) {
+        if (this.#stored.get(k) === json) continue; // created with it
+        await this.#trail.sessions.set(this.#token, k, JSON.parse(json));
+        this.#stored.set(k, json);
       }
       for (const k of removed) {
         await this.#trail.sessions.remove(this.#token, k);
@@ -368,17 +489,25 @@ export class RequestSession {
     }
   }
 
+  /** @internal The session stored, once: concurrent first writes share one creation. */
+  #ensure() {
+    if (this.#token) return Promise.resolve();
+    this.#creating ??= this.#create().finally(() => {
+      this.#creating = null;
+    });
+    return this.#creating;
+  }
+
   /** @internal Stores the new session with the state set so far. */
   async #create() {
-    const data = asStored(this.#state);
+    const data = asStored(this.#state, 'state');
     this.#issue(await this.#trail.sessions.create({ ...this.#client, data }));
-    this.#state = data;
     this.#stored = snapshot(data);
     await this.#honorGpc();
   }
 
   /** @internal At the end of a request: stores what changed by property access. */
-  async end() {
+  async [END]() {
     await this.#flush();
   }
 
@@ -388,16 +517,17 @@ export class RequestSession {
     this.#record = null;
     this.#state = {};
     this.#stored = new Map();
+    this.#lifetime = null;
     this.#cookies = [this.#cookie('', 0)];
   }
 
   /** @internal The Set-Cookie values this request must send. */
-  get setCookies() {
+  get [COOKIES]() {
     return this.#cookies;
   }
 
   /** @internal */
-  get client() {
+  get [CLIENT]() {
     return this.#client;
   }
 
@@ -415,7 +545,7 @@ export class RequestSession {
   }
 
   /** @internal */
-  async begin(dead) {
+  async [BEGIN](dead) {
     if (dead) this.#forget(); // a bogus, tampered or expired cookie: clear it
     if (this.#record?.renewed) this.#cookies = [this.#cookieFor(this.#token, this.#record)];
     await this.#honorGpc();
@@ -430,11 +560,7 @@ export class RequestSession {
 
   #cookieFor(token, record) {
     const secs = Math.max(0, Math.floor((Math.min(record.idleExpiresAt, record.absoluteExpiresAt) - record.lastSeenAt) / 1000));
-    // A session that may stay unused a day or more ("remember me") keeps
-    // its cookie across browser restarts, whatever `persistent` says.
-    const remembered = (record.idleTimeoutMs ?? 0) >= 24 * 3600_000;
-    const persistent = this.#maxAge === null ? false : this.#s.persistent || remembered;
-    return this.#cookie(token, persistent ? secs : null);
+    return this.#cookie(token, this.#persistent(record) ? secs : null);
   }
 
   #cookie(value, maxAge) {
@@ -451,7 +577,7 @@ export class RequestSession {
  * Starts a request: reads the cookie, validates it, and returns its session.
  * `req` is `{ method, url, header(name), remoteAddress }`.
  */
-async function begin(trail, s, req) {
+async function begin(trail, s, req, onReplace = null) {
   const header = (name) => req.header(name) ?? undefined;
   let client = { ip: clientAddress(s, header, req.remoteAddress), userAgent: header('user-agent') };
   const token = readCookie(header('cookie'), s.cookieName);
@@ -472,19 +598,21 @@ async function begin(trail, s, req) {
     client = await trail.sessions.acceptedClient(client);
   }
   const { state, ...record } = found ?? {};
-  const session = new RequestSession(trail, s, client, header('sec-gpc') === '1', found ? token : null, found ? record : null, state);
-  await session.begin(Boolean(token && !found));
+  const session = new RequestSession(trail, s, client, header('sec-gpc') === '1', found ? token : null, found ? record : null, state, onReplace);
+  await session[BEGIN](Boolean(token && !found));
   return session;
 }
 
-/** The answer to a request whose session store failed: 503, the cookie untouched. */
+/** The answer to a request whose session store is unavailable: 503, the cookie untouched. */
 function unavailable(err) {
-  const code = typeof err?.code === 'string' ? err.code : 'STORE_UNAVAILABLE';
-  return new Response(JSON.stringify({ error: code }), {
+  return new Response(JSON.stringify({ error: err.code }), {
     status: 503,
     headers: { 'content-type': 'application/json', 'retry-after': '1' },
   });
 }
+
+/** Whether `err` means the store is not there now (a 503), rather than a fault. */
+const isUnavailable = (err) => UNAVAILABLE.has(err?.code);
 
 /**
  * After the response: tracks a page view of a successful GET of an HTML
@@ -495,17 +623,14 @@ async function after(trail, s, session, req, status, contentType) {
   try {
     await trackPageView(trail, s, session, req, status, contentType);
   } catch (err) {
-    try {
-      s.onError(err, req);
-    } catch {
-      // an onError that throws does not fail the response either
-    }
+    report(s, err, req);
   }
 }
 
 async function trackPageView(trail, s, session, req, status, contentType) {
   if (!s.trackPageViews || req.method !== 'GET' || status !== 200 || !/text\/html/i.test(contentType ?? '')) return;
   const url = new URL(req.url, 'http://localhost');
+  const client = session[CLIENT];
   await trail.tracking.track({
     type: 'page',
     name: 'page_view',
@@ -516,19 +641,30 @@ async function trackPageView(trail, s, session, req, status, contentType) {
     // An anonymous visitor is known by the session id until they log in.
     anonymousId: session.userId ? undefined : (session.id ?? undefined),
     sessionId: session.id ?? undefined,
-    ip: session.client.ip,
-    userAgent: session.client.userAgent,
+    ip: client.ip,
+    userAgent: client.userAgent,
   });
+}
+
+/** `response` with the session's cookies (headers copied: a fetched or redirect Response has immutable ones). */
+function withCookies(response, cookies) {
+  if (!cookies.length) return response;
+  const out = new Response(response.body, response);
+  for (const c of cookies) out.headers.append('Set-Cookie', c);
+  return out;
 }
 
 /**
  * Wraps a fetch handler `(request, { session }, ...rest) => Response` so
  * each request gets its session (workerd, Deno, Node's fetch servers).
+ * A store that is unavailable answers 503; another failure to store what
+ * the request changed is thrown, as the handler's own would be.
  */
 export function sessionMiddleware(trail, options) {
   const s = settings(options);
-  return (handler) =>
-    async function fetchWithSession(request, ...rest) {
+  return (handler) => {
+    if (typeof handler !== 'function') throw invalid('handler', 'the handler must be a function');
+    return async function fetchWithSession(request, ...rest) {
       const req = {
         method: request.method,
         url: request.url,
@@ -539,26 +675,61 @@ export function sessionMiddleware(trail, options) {
       try {
         session = await begin(trail, s, req);
       } catch (err) {
-        return unavailable(err);
+        if (isUnavailable(err)) return unavailable(err);
+        throw err;
       }
-      const response = await handler(request, { session }, ...rest);
+      let response;
       try {
-        await session.end(); // what changed by property access
+        response = await handler(request, { session }, ...rest);
       } catch (err) {
-        return unavailable(err);
+        // A login or regenerate already happened: without its cookie the
+        // visitor would be logged out. The error still goes to onError.
+        if (!session[COOKIES].length) throw err;
+        report(s, err, req);
+        const code = err instanceof UserTrailError ? err.code : 'INTERNAL';
+        response = Response.json({ error: { code, message: 'the request failed' } }, { status: 500 });
       }
-      const cookies = session.setCookies;
-      let out = response;
-      if (cookies.length) {
-        out = new Response(response.body, response);
-        for (const c of cookies) out.headers.append('Set-Cookie', c);
+      try {
+        await session[END](); // what changed by property access
+      } catch (err) {
+        if (isUnavailable(err)) return unavailable(err);
+        throw err;
       }
+      const out = withCookies(response, session[COOKIES]);
       await after(trail, s, session, req, out.status, out.headers.get('content-type'));
       return out;
     };
+  };
 }
 
-/** Express/Connect: `app.use(expressSession(trail, options))`, then `req.session`. */
+/**
+ * Headers given to `writeHead` itself (an object, or Node's flat raw
+ * array), applied with setHeader first, so that a `Set-Cookie` among them
+ * adds to the session's cookie instead of replacing it.
+ */
+function applyWriteHeadHeaders(res, headers) {
+  const add = (k, v) => {
+    if (String(k).toLowerCase() === 'set-cookie') {
+      const prev = res.getHeader('set-cookie');
+      const list = prev === undefined ? [] : Array.isArray(prev) ? prev : [String(prev)];
+      res.setHeader('set-cookie', [...list, ...(Array.isArray(v) ? v : [v])]);
+    } else {
+      res.setHeader(k, v);
+    }
+  };
+  if (Array.isArray(headers)) {
+    for (let i = 0; i + 1 < headers.length; i += 2) add(headers[i], headers[i + 1]);
+  } else {
+    for (const [k, v] of Object.entries(headers)) if (v !== undefined) add(k, v);
+  }
+}
+
+/**
+ * Express/Connect: `app.use(expressSession(trail, options))`, then
+ * `req.session`. A failure to store what the request changed by property
+ * goes to `next(err)` before the response goes out (to `onError` when the
+ * response already streamed).
+ */
 export function expressSession(trail, options) {
   const s = settings(options);
   return function usertrailSession(req, res, next) {
@@ -571,13 +742,22 @@ export function expressSession(trail, options) {
       },
       remoteAddress: s.clientIp ? s.clientIp(req) : req.socket?.remoteAddress,
     };
-    begin(trail, s, r).then(
-      (session) => {
-        req.session = session;
+    // The request's session: regenerate puts a new one in its place.
+    let session;
+    const replace = (fresh) => {
+      session = fresh;
+      req.session = fresh;
+    };
+    begin(trail, s, r, replace).then(
+      (first) => {
+        replace(first);
         const writeHead = res.writeHead;
-        res.writeHead = function writeHeadWithSession(...args) {
-          for (const c of session.setCookies) res.appendHeader('Set-Cookie', c);
+        res.writeHead = function writeHeadWithSession(status, ...rest) {
           res.writeHead = writeHead;
+          const headers = typeof rest[0] === 'string' ? rest[1] : rest[0];
+          const args = typeof rest[0] === 'string' ? [status, rest[0]] : [status];
+          if (headers && typeof headers === 'object') applyWriteHeadHeaders(res, headers);
+          for (const c of session[COOKIES]) res.appendHeader('Set-Cookie', c);
           return writeHead.apply(this, args);
         };
         // As express-session does: what the request changed by property
@@ -587,14 +767,15 @@ export function expressSession(trail, options) {
         const end = res.end;
         res.end = function endAfterSave(...args) {
           res.end = end;
-          session.end().then(
+          session[END]().then(
             () => end.apply(res, args),
             (err) => {
-              try {
-                s.onError(err, r);
-              } catch {
-                // an onError that throws does not stop the response
+              if (!res.headersSent) {
+                // The handler's answer would claim a success that did not happen.
+                next(err);
+                return;
               }
+              report(s, err, r);
               end.apply(res, args);
             },
           );
@@ -608,7 +789,11 @@ export function expressSession(trail, options) {
   };
 }
 
-/** Hono: `app.use(honoSession(trail, options))`, then `c.get('session')`. */
+/**
+ * Hono: `app.use(honoSession(trail, options))`, then `c.get('session')`. A
+ * store that is unavailable answers 503; another failure to store what the
+ * request changed is thrown to Hono's `onError`.
+ */
 export function honoSession(trail, options) {
   const s = settings(options);
   return async function usertrailSession(c, next) {
@@ -623,17 +808,25 @@ export function honoSession(trail, options) {
     try {
       session = await begin(trail, s, r);
     } catch (err) {
-      return unavailable(err);
+      if (isUnavailable(err)) return unavailable(err);
+      throw err;
     }
     c.set('session', session);
     await next();
     try {
-      await session.end(); // what changed by property access
+      await session[END](); // what changed by property access
     } catch (err) {
+      if (!isUnavailable(err)) throw err;
       c.res = unavailable(err);
       return;
     }
-    for (const cookie of session.setCookies) c.res.headers.append('Set-Cookie', cookie);
+    if (session[COOKIES].length) {
+      const out = withCookies(c.res, session[COOKIES]);
+      // Hono's setter merges the old response's headers into the new one,
+      // Set-Cookie included (replacing ours): clear it first.
+      c.res = undefined;
+      c.res = out;
+    }
     await after(trail, s, session, r, c.res.status, c.res.headers.get('content-type'));
   };
 }

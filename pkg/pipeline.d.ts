@@ -17,11 +17,12 @@ export interface ShipOptions {
   /** How long to wait between flushes when nothing failed; default 1000. */
   intervalMs?: number;
   /**
-   * Called when a send fails (it is retried, backing off) or the collector refuses a batch for good (400,
-   * 401, 413: not retried), with a `UserTrailError`: `UNREACHABLE`, `TIMEOUT`, `STORE_UNAVAILABLE`, or the
-   * collector's code (`INVALID_INPUT`, `UNAUTHORIZED`, `PAYLOAD_TOO_LARGE`, …) with its HTTP `status`.
+   * Called with a `UserTrailError` when a send fails: `UNREACHABLE`, or the collector's code with its HTTP
+   * `status`. The batch is kept and retried with backoff (a 401 after a key rotation, a 5xx, …), except that
+   * a 413 splits it in halves sent at once, and one event alone too big for the collector is let go (reported
+   * here with it).
    */
-  onError?: (err: UserTrailError & { status?: number }, batch?: unknown) => void;
+  onError?: (err: UserTrailError, batch?: unknown) => void;
   /** Stops the loop. */
   signal?: AbortSignal;
   /** The fetch to use; default `globalThis.fetch`. */
@@ -30,7 +31,10 @@ export interface ShipOptions {
 
 /** A running shipper. */
 export interface Shipper {
-  /** Sends what is due now; resolves with how many events were sent. */
+  /**
+   * Sends what is due now; resolves with how many events this call sent. Flushes run one after another (the
+   * loop's included), so it resolves once what was due when it was called has been sent.
+   */
   flush(leaving?: boolean): Promise<number>;
   /** Stops the loop; resolves when it has stopped. */
   stop(): Promise<void>;
@@ -77,13 +81,8 @@ export interface AcrossPartitionsOptions {
   timeoutMs?: number;
 }
 
-/** A partition's failure, as the coordinator throws it. */
-export type PartitionError = UserTrailError & {
-  /** The URL of the partition that failed. */
-  partition: string;
-  /** Its HTTP status, when it answered. */
-  status?: number;
-};
+/** A partition's failure, as the coordinator throws it: a `UserTrailError` whose `partition` is set. */
+export type PartitionError = UserTrailError & { readonly partition: string };
 
 /** The coordinator over partitions' handlers. */
 export interface Coordinator {

@@ -32,6 +32,9 @@ const sleep = (ms, signal) =>
 /** 3 s doubling to 5 min: the delay before attempt `n` (from 1). */
 export const backoff = (n) => Math.min(300_000, 3000 * 2 ** Math.max(0, n - 1));
 
+/** The code of a peer's answer whose body names none. Redirects are not followed: `INTERNAL`. */
+const BY_STATUS = { 401: 'UNAUTHORIZED', 403: 'UNAUTHORIZED', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED', 408: 'TIMEOUT', 413: 'PAYLOAD_TOO_LARGE', 503: 'STORE_UNAVAILABLE', 504: 'TIMEOUT' };
+
 /**
  * The `UserTrailError` for a peer's non-2xx answer: the code its body gives
  * (`{ error: { code, message, field? } }`, as every handler here answers),
@@ -46,24 +49,18 @@ async function answered(who, res) {
     // not JSON: the status decides
   }
   const e = body?.error ?? {};
-  const code =
-    typeof e.code === 'string' && /^[A-Z_]{2,40}$/.test(e.code)
-      ? e.code
-      : res.status === 503
-        ? 'STORE_UNAVAILABLE'
-        : res.status === 408 || res.status === 504
-          ? 'TIMEOUT'
-          : res.status === 413
-            ? 'PAYLOAD_TOO_LARGE'
-            : res.status === 401 || res.status === 403
-              ? 'UNAUTHORIZED'
-              : res.status >= 500
-                ? 'INTERNAL'
-                : 'INVALID_INPUT';
+  const code = typeof e.code === 'string' && /^[A-Z_]{2,40}$/.test(e.code) ? e.code : (BY_STATUS[res.status] ?? (res.status >= 500 || res.status < 400 ? 'INTERNAL' : 'INVALID_INPUT'));
   const message = typeof e.message === 'string' ? e.message : text.slice(0, 200);
   const err = new UserTrailError(code, `usertrail/pipeline: ${who} answered HTTP ${res.status}: ${message}`, typeof e.field === 'string' ? e.field : undefined);
   err.status = res.status;
   return err;
+}
+
+/** `signal`, when given, is an AbortSignal, or `INVALID_INPUT`. */
+function checkSignal(signal) {
+  if (signal !== undefined && (signal === null || typeof signal.addEventListener !== 'function' || typeof signal.aborted !== 'boolean')) {
+    throw invalid('signal', 'signal must be an AbortSignal');
+  }
 }
 
 /** An integer option within its range, or `INVALID_INPUT`. */
@@ -99,11 +96,13 @@ export function ship(trail, options = {}) {
   for (const key of ['onError', 'fetch']) {
     if (options[key] !== undefined && typeof options[key] !== 'function') throw invalid(key, `${key} must be a function`);
   }
+  checkSignal(options.signal);
   const onError = options.onError ?? ((err) => console.warn('usertrail/pipeline: shipping failed:', err?.message ?? err));
   const doFetch = options.fetch ?? globalThis.fetch;
   const controller = new AbortController();
   options.signal?.addEventListener('abort', () => controller.abort(), { once: true });
   let failures = 0;
+  let size = maxBatch; // at most half of a batch the collector refused as too large
 
   async function send(batch, leaving) {
     if (direct) {
@@ -117,6 +116,17 @@ export function ship(trail, options = {}) {
       navigator.sendBeacon(options.url, new Blob([body], { type: 'application/json' }));
       return null;
     }
+    return post(batch, batch.events, body, leaving);
+  }
+
+  /**
+   * POSTs `events` of `batch` (its JSON `body`). A 413 splits them in
+   * halves sent at once (and later batches are that small): one event
+   * alone too big for the collector is reported and let go, since it will
+   * never be taken. Any other refusal (a rotated write key, a misconfigured
+   * or failing collector) throws: the batch is kept and retried with backoff.
+   */
+  async function post(batch, events, body, leaving) {
     let res;
     try {
       res = await doFetch(options.url, {
@@ -133,13 +143,17 @@ export function ship(trail, options = {}) {
       return true;
     }
     const err = await answered(`the collector ${options.url}`, res);
-    // A batch the collector will never take (malformed, too big, refused
-    // key) is reported, and not retried for ever.
-    if ([400, 401, 413].includes(res.status)) {
-      onError(err, batch);
+    if (res.status !== 413) throw err;
+    if (events.length === 1) {
+      onError(err, { ...batch, events });
       return true;
     }
-    throw err;
+    const half = Math.ceil(events.length / 2);
+    size = Math.min(size, half);
+    for (const part of [events.slice(0, half), events.slice(half)]) {
+      await post(batch, part, JSON.stringify({ batchId: batch.batchId, events: part }), leaving);
+    }
+    return true;
   }
 
   /**
@@ -159,7 +173,7 @@ export function ship(trail, options = {}) {
   async function flushNow(leaving) {
     let sent = 0;
     for (;;) {
-      const batch = await trail.tracking.outbox.take(maxBatch);
+      const batch = await trail.tracking.outbox.take(size);
       if (!batch) return sent;
       let ok;
       try {
@@ -219,6 +233,7 @@ export async function runPartition(trail, options) {
   }
   const { partition, max = 500, idleMs = 100, signal, onStep, onError, snapshotEveryMs, onSnapshot } = options;
   int('partition', partition, 0, 65_535);
+  checkSignal(signal);
   int('max', max, 1, 10_000);
   int('idleMs', idleMs, 1, 60_000);
   if (snapshotEveryMs !== undefined) int('snapshotEveryMs', snapshotEveryMs, 1, 86_400_000);
@@ -285,40 +300,59 @@ function problem(status, code, message, field) {
   return Response.json({ error: { code, message, ...(field ? { field } : {}) } }, { status });
 }
 
-/** A partition's answer, or the partition's failure as a `UserTrailError` naming its URL. */
-async function ask(url, path, body, timeoutMs) {
-  const target = new URL(path, url.endsWith('/') ? url : `${url}/`);
+/**
+ * A partition's answer, or the partition's failure as a `UserTrailError`
+ * naming its URL (`partition`) and, when it answered, its HTTP `status`.
+ * The timeout covers the whole answer, its body included; redirects are not
+ * followed (a query is not sent anywhere else); `check` says whether an
+ * answer has the shape asked for.
+ */
+async function ask(url, path, body, timeoutMs, check) {
+  const fail = (code, message, status) => {
+    const e = new UserTrailError(code, `usertrail/pipeline: partition ${url} ${message}`);
+    e.partition = url;
+    if (status !== undefined) e.status = status;
+    return e;
+  };
+  const signal = AbortSignal.timeout(timeoutMs);
+  const late = () => fail('TIMEOUT', `did not answer within ${timeoutMs} ms`);
   let res;
   try {
-    res = await fetch(target, {
+    res = await fetch(new URL(path, url.endsWith('/') ? url : `${url}/`), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'manual',
+      signal,
     });
   } catch (err) {
-    const timedOut = err?.name === 'TimeoutError';
-    const e = new UserTrailError(
-      timedOut ? 'TIMEOUT' : 'UNREACHABLE',
-      timedOut
-        ? `usertrail/pipeline: partition ${url} did not answer within ${timeoutMs} ms`
-        : `usertrail/pipeline: partition ${url} could not be reached: ${err?.message ?? err}`,
-    );
-    e.partition = url;
-    throw e;
+    throw signal.aborted ? late() : fail('UNREACHABLE', `could not be reached: ${err?.message ?? err}`);
   }
   if (!res.ok) {
-    const e = await answered(`partition ${url}`, res);
+    let e;
+    try {
+      e = await answered(`partition ${url}`, res);
+    } catch {
+      throw late();
+    }
+    if (signal.aborted) throw late();
     e.partition = url;
     throw e;
   }
+  let text;
   try {
-    return await res.json();
-  } catch {
-    const e = new UserTrailError('STORAGE_ERROR', `usertrail/pipeline: partition ${url} answered something that is not JSON`);
-    e.partition = url;
-    throw e;
+    text = await res.text();
+  } catch (err) {
+    throw signal.aborted ? late() : fail('UNREACHABLE', `broke off its answer: ${err?.message ?? err}`);
   }
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw fail('STORAGE_ERROR', 'answered something that is not JSON', res.status);
+  }
+  if (!check(parsed)) throw fail('STORAGE_ERROR', `answered JSON that is not ${path === 'export' ? 'an export' : 'a partial of this query'}`, res.status);
+  return parsed;
 }
 
 const ACROSS_KNOWN = new Set(['timeoutMs']);
@@ -340,18 +374,25 @@ export function acrossPartitions(urls, trail, options = {}) {
   for (const key of Object.keys(options)) {
     if (!ACROSS_KNOWN.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
   }
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
-    throw invalid('timeoutMs', 'timeoutMs must be an integer from 1 to 600000');
+  const timeoutMs = int('timeoutMs', options.timeoutMs ?? 10_000, 1, 600_000);
+  for (const u of urls) {
+    let ok = false;
+    try {
+      ok = ['http:', 'https:'].includes(new URL(u).protocol);
+    } catch {
+      // not a URL
+    }
+    if (!ok) throw invalid('urls', `acrossPartitions needs http(s) URLs; ${JSON.stringify(u.slice(0, 100))} is not one`);
   }
-  const all = (path, body) => Promise.all(urls.map((u) => ask(u, path, body, timeoutMs)));
+  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const all = (path, body, check) => Promise.all(urls.map((u) => ask(u, path, body, timeoutMs, check)));
   return {
     async query(query, queryOptions = {}) {
-      return trail.pipeline.merge(await all('partial', { query, options: queryOptions }));
+      return trail.pipeline.merge(await all('partial', { query, options: queryOptions }, (p) => isObject(p) && p.query === query));
     },
     /** Every partition's export of `subject`, as `{ subject, partitions: [...] }`. */
     async export(subject) {
-      return { subject, partitions: await all('export', { subject }) };
+      return { subject, partitions: await all('export', { subject }, isObject) };
     },
   };
 }

@@ -448,17 +448,27 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
 
     /// Gives the live session `token` names a new lifetime ("remember
     /// me"): with `remember`, the engine's remember-me timeouts; or the
-    /// idle timeout and the absolute lifetime (counted from now) given. The
-    /// token stays. Returns the session.
+    /// idle timeout and the absolute lifetime given. The token stays.
+    /// Returns the session.
+    ///
+    /// Only a login (an authentication) starts a new absolute lifetime: here
+    /// the absolute deadline is at most the later of the session's current
+    /// one and its creation plus the lifetime asked, so extending on every
+    /// request cannot keep a session alive past it (it can shorten it).
     pub async fn extend(&self, token: &str, options: &LoginOptions) -> Result<Session> {
-        let Some(lifetime) = self.lifetime(options)? else {
+        let Some((idle_ms, absolute_ms)) = self.lifetime(options)? else {
             return Err(Error::invalid(
                 "options",
                 "give remember, idleTimeoutSecs or absoluteTimeoutSecs",
             ));
         };
         let record = self.live(token).await?;
-        self.relife(&record, Some(lifetime)).await
+        let now = self.clock.now_ms();
+        let cap = record
+            .absolute_expires_at
+            .max(record.created_at.saturating_add(absolute_ms));
+        let absolute = now.saturating_add(absolute_ms).min(cap);
+        self.relife(&record, Some((idle_ms, absolute - now))).await
     }
 
     /// Binds the session to `user_id` and rotates its token, in one step.

@@ -438,6 +438,18 @@ macro_rules! session_suite {
             assert_eq!((x.idle_timeout_ms, x.absolute_expires_at), (14 * DAY, now + 30 * DAY));
             clock.advance(13 * DAY);
             assert!(s.validate(&e.token, &NONE).await.unwrap().is_some(), "the same token, remembered");
+            // Extending again does not slide the absolute deadline: only a login does.
+            let again = s.extend(&e.token, &remember).await.unwrap();
+            assert_eq!(again.absolute_expires_at, now + 30 * DAY, "capped at creation + 30 days");
+            clock.advance(13 * DAY);
+            assert!(s.validate(&e.token, &NONE).await.unwrap().is_some());
+            let _ = s.extend(&e.token, &remember).await.unwrap();
+            clock.advance(5 * DAY);
+            assert!(s.validate(&e.token, &NONE).await.unwrap().is_none(), "ended 30 days after its creation");
+            // It can shorten one.
+            let f = s.create(user("fay")).await.unwrap();
+            let short = s.extend(&f.token, &LoginOptions { absolute_timeout_secs: Some(60), ..LoginOptions::default() }).await.unwrap();
+            assert_eq!(short.absolute_expires_at, now + 31 * DAY + 60 * 1000);
         }
         }
 

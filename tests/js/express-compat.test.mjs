@@ -13,7 +13,7 @@ import flash from 'connect-flash';
 import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { UserTrail, UserTrailError } from 'usertrail';
-import { expressSession } from 'usertrail/middleware';
+import { expressSession, sessionMiddleware } from 'usertrail/middleware';
 import { redisStore } from 'usertrail/redis';
 import { RedisServer, createClient } from './redis-server.mjs';
 
@@ -92,8 +92,18 @@ async function passportApp(trail) {
     res.json({ id: req.session.id, visits: req.session.visits });
   });
   app.get('/me', (req, res) => res.json({ user: req.user ?? null, id: req.session.id, visits: req.session.visits ?? 0 }));
-  app.post('/login', pp.authenticate('local', { failureRedirect: '/login-failed', failureFlash: 'wrong password' }), (req, res) =>
-    res.json({ user: req.user, id: req.session.id }),
+  // The documented recipe: Passport authenticates, then the engine is told
+  // who the session belongs to (devices list, limits, erasure, GPC).
+  app.post('/login', pp.authenticate('local', { failureRedirect: '/login-failed', failureFlash: 'wrong password' }), async (req, res) => {
+    await req.session.login(req.user.id, req.body.remember ? { remember: true } : undefined);
+    res.json({ user: req.user, id: req.session.id, engineUser: req.session.userId });
+  });
+  app.get('/return-to', (req, res) => {
+    req.session.returnTo = '/cart';
+    res.json({});
+  });
+  app.post('/login-keep', pp.authenticate('local', { keepSessionInfo: true, failureRedirect: '/login-failed' }), (req, res) =>
+    res.json({ user: req.user, returnTo: req.session.returnTo ?? null, id: req.session.id }),
   );
   app.get('/login-failed', (req, res) => res.json({ messages: req.flash('error') }));
   app.post('/logout', (req, res, next) => req.logout((err) => (err ? next(err) : res.json({ user: req.user ?? null, id: req.session.id }))));
@@ -133,6 +143,7 @@ for (const [store, open] of Object.entries(STORES)) {
         const login = await b.call('/login', form({ username: 'ann', password: 'secret' }));
         assert.equal(login.status, 200, JSON.stringify(login.body));
         assert.equal(login.body.user.id, 'ann');
+        assert.equal(login.body.engineUser, 'ann', 'the engine knows whose session it is');
         assert.notEqual(login.body.id, before.id, 'a new session: no fixation');
         assert.notEqual(b.cookie, before.cookie, 'and a new cookie');
         // The user is serialised into the stored session, as Passport puts it there.
@@ -146,6 +157,8 @@ for (const [store, open] of Object.entries(STORES)) {
         const thief = browser(base);
         thief.cookie = before.cookie;
         assert.equal((await thief.call('/me')).body.user, null);
+
+        assert.equal((await trail.sessions.list('ann')).length, 1, "in the user's devices");
 
         const loggedIn = { cookie: b.cookie, token: b.token };
         const out = await b.call('/logout', { method: 'POST' });
@@ -172,6 +185,32 @@ for (const [store, open] of Object.entries(STORES)) {
         assert.ok(b.cookie, 'the session holding the message was stored');
         assert.deepEqual((await b.call('/flashed')).body, { info: ['saved', 'twice'] });
         assert.deepEqual((await b.call('/flashed')).body, { info: [] }, 'read once');
+      } finally {
+        server.close();
+        await trail.close();
+      }
+    });
+
+    test("passport's keepSessionInfo carries the state over the regeneration; erasure ends a Passport login", async () => {
+      const trail = await open();
+      const { server, base } = await passportApp(trail);
+      try {
+        const b = browser(base);
+        await b.call('/return-to');
+        const before = b.token;
+        const login = await b.call('/login-keep', form({ username: 'ann', password: 'secret' }));
+        assert.equal(login.status, 200, JSON.stringify(login.body));
+        assert.deepEqual([login.body.user.id, login.body.returnTo], ['ann', '/cart']);
+        assert.notEqual(b.token, before, 'still a new session');
+        assert.equal(await trail.sessions.validate(before), null);
+        assert.equal(await trail.sessions.get(b.token, 'returnTo'), '/cart');
+
+        // With the recipe's login, the user's erasure ends the Passport session everywhere.
+        const c = browser(base);
+        await c.call('/login', form({ username: 'bea', password: 'secret', remember: 'on' }));
+        assert.equal((await c.call('/me')).body.user.id, 'bea');
+        await trail.privacy.erase('bea', { reason: 'request' });
+        assert.equal((await c.call('/me')).body.user, null, 'erased: logged out');
       } finally {
         server.close();
         await trail.close();
@@ -325,3 +364,118 @@ for (const [store, open] of Object.entries(STORES)) {
     });
   });
 }
+
+test('what the end of a request cannot store is never answered as a success, and writes nothing', async () => {
+  const trail = await UserTrail.open({ sessions: { maxStateBytes: 4096 } });
+  const app = express();
+  app.use(expressSession(trail, { secure: false }));
+  app.get('/seed', (req, res) => {
+    req.session.keep = 'kept';
+    res.json({});
+  });
+  app.get('/big', (req, res) => {
+    req.session.good = 1;
+    req.session.big = 'x'.repeat(10_000);
+    res.json({ claimed: 'saved' });
+  });
+  app.get('/bigint', (req, res) => {
+    req.session.good = 2;
+    req.session.bad = 10n;
+    res.json({ claimed: 'saved' });
+  });
+  app.get('/read', (req, res) => res.json(req.session.toJSON()));
+  app.use((err, req, res, _next) => res.status(err.code === 'PAYLOAD_TOO_LARGE' ? 413 : 500).json({ error: err.code, field: err.field }));
+  const { server, base } = await serve(app);
+  try {
+    const b = browser(base);
+    await b.call('/seed');
+    assert.deepEqual((await b.call('/big')).body, { error: 'PAYLOAD_TOO_LARGE' });
+    const bigint = await b.call('/bigint');
+    assert.deepEqual([bigint.status, bigint.body], [500, { error: 'INVALID_INPUT', field: 'bad' }]);
+    const state = (await b.call('/read')).body;
+    assert.equal(state.keep, 'kept');
+    assert.equal(state.bad, undefined);
+    assert.notEqual(state.good, 2, 'a value that is not JSON stops the whole save before anything is written');
+  } finally {
+    server.close();
+  }
+
+  // A fetch handler: the failure is thrown (the host answers it), not a 503 inviting retries.
+  const handle = sessionMiddleware(trail, { secure: false })(async (request, { session }) => {
+    session.bad = 10n;
+    return new Response('saved');
+  });
+  await assert.rejects(handle(new Request('http://x/')), (e) => e instanceof UserTrailError && e.code === 'INVALID_INPUT' && e.field === 'bad');
+  await trail.close();
+});
+
+test("the session's own members are not state keys: writing one is refused; other names work, internal ones included", async () => {
+  const trail = await UserTrail.open();
+  const handle = sessionMiddleware(trail, { secure: false })(async (request, { session }) => {
+    const refused = [];
+    for (const name of ['userId', 'id', 'isNew', 'login', 'cookie', 'then', 'constructor', '__proto__', 'toString']) {
+      try {
+        session[name] = 'x';
+      } catch (err) {
+        if (err instanceof UserTrailError && err.code === 'INVALID_INPUT' && err.field === name) refused.push(name);
+      }
+    }
+    session.end = 'e';
+    session.client = 'c';
+    session.begin = 'b';
+    return Response.json({ refused, then: typeof session.then, userId: session.userId });
+  });
+  const res = await handle(new Request('http://x/'));
+  const body = await res.json();
+  assert.deepEqual(body.refused, ['userId', 'id', 'isNew', 'login', 'cookie', 'then', 'constructor', '__proto__', 'toString']);
+  assert.deepEqual([body.then, body.userId], ['undefined', null]);
+  const token = res.headers.getSetCookie()[0].split(';')[0].split('=')[1];
+  assert.deepEqual(await trail.sessions.get(token), { end: 'e', client: 'c', begin: 'b' });
+  await trail.close();
+});
+
+test('concurrent first writes make one session; a refused login leaves none; writeHead cookies and immutable Response headers keep the session cookie', async () => {
+  const trail = await UserTrail.open({ sessions: { maxSessionsPerUser: 1 } });
+  const handle = sessionMiddleware(trail, { secure: false })(async (request, { session }) => {
+    const path = new URL(request.url).pathname;
+    if (path === '/race') await Promise.all([session.set('a', 1), session.set('b', 2), session.set('c', 3)]);
+    if (path === '/bad-login') {
+      try {
+        await session.login('alice', { remember: 'yes' });
+      } catch (err) {
+        return Response.json({ error: err.code }, { status: 400 });
+      }
+    }
+    if (path === '/login') {
+      await session.login('alice');
+      return Response.redirect('http://x/home', 303); // immutable headers
+    }
+    return new Response('ok');
+  });
+  const race = await handle(new Request('http://x/race'));
+  const token = race.headers.getSetCookie()[0].split(';')[0].split('=')[1];
+  assert.deepEqual(await trail.sessions.get(token), { a: 1, b: 2, c: 3 });
+  const phone = await trail.sessions.create({ userId: 'alice' });
+  assert.equal((await handle(new Request('http://x/bad-login'))).status, 400);
+  assert.ok(await trail.sessions.validate(phone.token), "a refused login evicted nobody's session");
+  assert.equal((await trail.sessions.list('alice')).length, 1);
+  const login = await handle(new Request('http://x/login'));
+  assert.equal(login.status, 303);
+  assert.equal(login.headers.getSetCookie().length, 1, 'the cookie is on a copy of the redirect');
+
+  const app = express();
+  app.use(expressSession(trail, { secure: false }));
+  app.get('/', async (req, res) => {
+    await req.session.set('n', 1);
+    res.writeHead(303, { location: '/x', 'Set-Cookie': 'theme=dark; Path=/' }).end();
+  });
+  const { server, base } = await serve(app);
+  try {
+    const r = await browser(base).call('/');
+    assert.equal(r.set.length, 2, String(r.set));
+    assert.ok(r.set.some((c) => c.startsWith('theme=')) && r.set.some((c) => c.startsWith('ut.sid=')));
+  } finally {
+    server.close();
+  }
+  await trail.close();
+});

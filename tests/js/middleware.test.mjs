@@ -164,7 +164,8 @@ test('Express: page views, Sec-GPC and the trusted proxy header', async () => {
     await c.call('/page');
     await c.call('/peek');
     const { events } = await trail.tracking.history({ userId: 'gpc-user' });
-    assert.deepEqual(events.map((e) => [e.name, e.path]), [['page_view', '/page']], 'HTML GETs only');
+    // HTML GETs only, and the login the engine records itself.
+    assert.deepEqual(events.map((e) => [e.name, e.path]), [['page_view', '/page'], ['login', null]], 'HTML GETs only');
 
     // A malformed forwarded address or user agent is dropped, with or without a cookie.
     const bad = { 'x-forwarded-for': 'not-an-ip', 'user-agent': 'x'.repeat(5_000) }; // over the engine's 4 KiB

@@ -234,3 +234,163 @@ test('a session-wrapped handler on node:http: the socket address reaches clientI
     await trail.close();
   }
 });
+
+test('toNodeListener holds up: a cancelled body, a handler that waits before reading, a client that leaves, odd targets and methods', async () => {
+  const { request: httpRequest } = await import('node:http');
+  const { Agent } = await import('node:http');
+  let peak = 0;
+  const { server, url } = await listen(
+    toNodeListener(async (request) => {
+      const path = new URL(request.url).pathname;
+      if (path === '/cancel') {
+        await request.body.cancel();
+        return new Response('no thanks', { status: 415 });
+      }
+      if (path === '/slow') {
+        await new Promise((r) => setTimeout(r, 500)); // an auth check, say, before the body is read
+        peak = process.memoryUsage().arrayBuffers;
+        await request.body.cancel();
+        return new Response('later', { status: 413 });
+      }
+      if (path === '/stream') {
+        let n = 0;
+        const body = new ReadableStream({
+          pull(c) {
+            n++;
+            c.enqueue(new Uint8Array(1 << 20));
+          },
+          cancel() {
+            body.cancelled = true;
+          },
+        });
+        globalThis.__stream = { body, pulled: () => n };
+        return new Response(body);
+      }
+      return Response.json({ url: request.url, method: request.method });
+    }),
+  );
+  try {
+    // A keep-alive connection whose chunked body the handler cancelled: the server lives on.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const post = (path, bytes) =>
+      new Promise((resolve, reject) => {
+        const req = httpRequest(`${url}${path}`, { method: 'POST', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode));
+        });
+        req.on('error', reject);
+        for (let i = 0; i < bytes / 65536; i++) req.write(Buffer.alloc(65536));
+        req.end();
+      });
+    assert.equal(await post('/cancel', 4 << 20), 415);
+    assert.equal((await fetch(`${url}/after`)).status, 200, 'still serving');
+    agent.destroy();
+
+    // 200 MB from another process to a handler that waits: what is read ahead stays small.
+    const before = process.memoryUsage().arrayBuffers;
+    const sender = `
+      const req = require('node:http').request(process.argv[1], { method: 'POST' }, (res) => { console.log(res.statusCode); process.exit(0); });
+      req.on('error', () => { console.log('closed'); process.exit(0); });
+      const chunk = Buffer.alloc(1 << 20);
+      (async () => { for (let i = 0; i < 200; i++) if (!req.write(chunk)) await new Promise((r) => req.once('drain', r)); req.end(); })();`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', sender, `${url}/slow`], { timeout: 30_000 });
+    assert.match(stdout, /413|closed/);
+    assert.ok(peak - before < 16 << 20, `read ahead ${(peak - before) >> 20} MB`);
+
+    // A client that leaves mid-download: the body is cancelled, nothing keeps pulling.
+    const ac = new AbortController();
+    const res = await fetch(`${url}/stream`, { signal: ac.signal });
+    const reader = res.body.getReader();
+    await reader.read();
+    ac.abort();
+    for (let i = 0; i < 100 && !globalThis.__stream.body.cancelled; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(globalThis.__stream.body.cancelled, 'the response body was cancelled');
+
+    const raw = async (text) => {
+      const { connect } = await import('node:net');
+      const socket = connect(new URL(url).port, '127.0.0.1');
+      socket.write(text);
+      let out = '';
+      for await (const chunk of socket) out += chunk;
+      return out;
+    };
+    assert.match(await raw('GET http://evil.example/p?q=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), /"url":"http:\/\/a\/p\?q=1"/);
+    assert.match(await raw('GET / HTTP/1.1\r\nHost: u@evil\r\nConnection: close\r\n\r\n'), /^HTTP\/1.1 400[\s\S]*INVALID_INPUT/);
+    assert.match(await raw('TRACE / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), /^HTTP\/1.1 405[\s\S]*METHOD_NOT_ALLOWED/);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+test('the coordinator checks what partitions answer: shapes, redirects, slow bodies, not-found', async () => {
+  const routes = {
+    '/null/partial': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('null'),
+    '/other/partial': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"query":"funnel"}'),
+    '/moved/partial': (res) => res.writeHead(307, { location: 'http://127.0.0.1:1/stolen' }).end(),
+    '/gone/partial': (res) => res.writeHead(404, { 'content-type': 'text/plain' }).end('no such page'),
+    '/drip/partial': (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"query":');
+      setTimeout(() => res.end('"summary"}'), 1500);
+    },
+  };
+  const { server, url } = await listen((req, res) => (routes[req.url] ? routes[req.url](res) : res.writeHead(500).end()));
+  const hub = await UserTrail.open();
+  try {
+    for (const [path, code, status] of [
+      ['null', 'STORAGE_ERROR', 200],
+      ['other', 'STORAGE_ERROR', 200],
+      ['moved', 'INTERNAL', 307],
+      ['gone', 'NOT_FOUND', 404],
+      ['drip', 'TIMEOUT'],
+    ]) {
+      const err = await failure(() => acrossPartitions([`${url}/${path}/`], hub, { timeoutMs: 700 }).query('summary'));
+      assert.deepEqual([err.code, err.partition, err.status], [code, `${url}/${path}/`, status], path);
+    }
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    await hub.close();
+  }
+});
+
+test('the shipper keeps what the collector refuses: a 413 halves the batches, a 401 is retried, nothing is dropped', async () => {
+  let posts = [];
+  let mode = 'small';
+  const { server, url } = await listen(async (req, res) => {
+    let n = 0;
+    for await (const chunk of req) n += chunk.length;
+    posts.push(n);
+    if (mode === 'key') return res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"code":"UNAUTHORIZED","message":"no"}}');
+    if (n > 60_000) return res.writeHead(413, { 'content-type': 'application/json' }).end('{"error":{"code":"PAYLOAD_TOO_LARGE","message":"big"}}');
+    res.writeHead(202, { 'content-type': 'application/json' }).end('{"results":[]}');
+  });
+  const device = await UserTrail.open({ tracking: { outbox: { cap: 10_000 } } });
+  try {
+    for (let i = 0; i < 200; i++) await device.tracking.track({ name: 'view', userId: `u${i}`, properties: { pad: 'x'.repeat(1000) } });
+    const errors = [];
+    const shipper = ship(device, { url, maxBatch: 200, intervalMs: 50, onError: (e) => errors.push(e) });
+    await shipper.flush();
+    await shipper.stop();
+    const stats = await device.tracking.outbox.stats();
+    assert.deepEqual([stats.queued, stats.leased, stats.dropped], [0, 0, 0], 'all sent, in halves, at once');
+    assert.equal(errors.length, 0, 'a 413 that halving solves is not an error');
+    assert.ok(posts.some((n) => n > 60_000) && posts.filter((n) => n <= 60_000).length >= 4, `halves followed: ${posts}`);
+    for (let i = 0; i < 10; i++) await device.tracking.track({ name: 'view', userId: `v${i}` });
+
+    mode = 'key';
+    const before = await device.tracking.outbox.stats();
+    posts = [];
+    const keyErrors = [];
+    const again = ship(device, { url, intervalMs: 50, onError: (e) => keyErrors.push(e) });
+    for (let i = 0; i < 100 && keyErrors.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await again.stop();
+    const after = await device.tracking.outbox.stats();
+    assert.equal(after.queued + after.leased, before.queued + before.leased, 'a refused key drops nothing');
+    if (posts.length) assert.deepEqual([keyErrors[0].code, keyErrors[0].status], ['UNAUTHORIZED', 401]);
+  } finally {
+    server.close();
+    await device.close();
+  }
+});

@@ -47,6 +47,9 @@ try {
   await across.query('summary');
 } catch (err) {
   if (err instanceof UserTrailError) {
+    const where: string | undefined = err.partition;
+    const status: number | undefined = err.status;
+    console.log(where, status);
     const failed = err as PartitionError;
     console.log(failed.code, failed.partition, failed.status);
   }

@@ -235,7 +235,9 @@ export interface HistoryQuery {
   userId?: string;
   anonymousId?: string;
   sessionId?: string;
+  /** Only these types; absent or empty: every type. */
   types?: EventType[];
+  /** Only these names; absent or empty: every name. */
   names?: string[];
   /** Inclusive, ms. */
   since?: number;
