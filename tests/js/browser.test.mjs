@@ -378,6 +378,27 @@ test('bad connect options are typed errors', async () => {
   await page.close();
 });
 
+// Issue 27, finding 9: no engine answering in time is TIMEOUT (it was BUSY).
+test('a worker that never answers is a TIMEOUT', async () => {
+  const page = await context.newPage();
+  await page.goto(base);
+  const got = await page.evaluate(async () => {
+    const { connect, UserTrailError } = await import('/pkg/browser.js');
+    const silent = new Worker(URL.createObjectURL(new Blob(['// answers nothing'], { type: 'text/javascript' })), { type: 'module' });
+    const started = performance.now();
+    try {
+      await connect({ name: 'silent', worker: silent, timeoutMs: 300 });
+      return { ok: true };
+    } catch (err) {
+      return { typed: err instanceof UserTrailError, code: err.code, ms: performance.now() - started };
+    }
+  });
+  assert.equal(got.code, 'TIMEOUT');
+  assert.equal(got.typed, true);
+  assert.ok(got.ms >= 250 && got.ms < 5000, `${got.ms} ms`);
+  await page.close();
+});
+
 test('quota exhaustion is STORAGE_FULL, and the engine still reads', async () => {
   const page = await context.newPage();
   await page.goto(other);
