@@ -192,6 +192,10 @@ build() {
     note "no wasm-opt >= $WASM_OPT_MIN found; the package works without it"
   fi
   rm -f "$GEN/wasm-opt.log" "$GEN/.gitignore"
+  # The dashboard's charts: Chart.js (MIT), vendored from the dev dependency.
+  [ -f node_modules/chart.js/dist/chart.umd.min.js ] || die "node_modules/chart.js is missing: run ./build.sh setup"
+  cp node_modules/chart.js/dist/chart.umd.min.js "$GEN/chart.umd.min.js"
+  cp node_modules/chart.js/LICENSE.md "$GEN/chart.js-LICENSE.md"
   note "wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip"
 }
 
@@ -256,7 +260,7 @@ js_tests() {
   printf '{ "name": "consumer", "private": true, "type": "module" }\n' >"$consumer/package.json"
   (cd "$consumer" && npm install --no-audit --no-fund --loglevel=error "../$tarball" >/dev/null)
   # Peers the tests use (and their type packages), from the dev install.
-  for dep in playwright-core express hono redis ioredis passport passport-local connect-flash @types; do
+  for dep in playwright-core express hono redis ioredis passport passport-local connect-flash better-sqlite3 @types; do
     ln -sfn "$ROOT/node_modules/$dep" "$consumer/node_modules/$dep"
   done
   cp -r tests/js/. "$consumer/"

@@ -5,6 +5,8 @@
 export interface NodeRequestInfo {
   /** The socket's remote address (the session middleware's `clientIp` can read it). */
   remoteAddress: string | undefined;
+  /** Whether the server listens on a loopback address only (the dashboard then needs no `auth`). */
+  loopbackOnly: boolean;
 }
 
 /** The parts of Node's `IncomingMessage` the adapter reads (Node's own type fits). */
@@ -12,7 +14,7 @@ export interface NodeIncomingMessage {
   method?: string;
   url?: string;
   headers: Record<string, string | string[] | undefined>;
-  socket?: { remoteAddress?: string } | null;
+  socket?: { remoteAddress?: string; server?: { address(): unknown } } | null;
   on(event: 'data', listener: (chunk: Uint8Array) => void): unknown;
   on(event: 'end', listener: () => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;

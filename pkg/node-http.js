@@ -161,6 +161,25 @@ export async function sendToNode(res, response) {
   if (!gone) res.end();
 }
 
+/** Whether an address is a loopback one (127.0.0.0/8, ::1, or 127.x mapped into IPv6). */
+export const isLoopback = (address) =>
+  typeof address === 'string' && (address === '::1' || address === 'localhost' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(address));
+
+/**
+ * Whether the server `req` arrived on listens on a loopback address only
+ * (not `0.0.0.0` or `::`, which take every interface). False when it cannot
+ * be known.
+ * @internal
+ */
+export function loopbackOnly(req) {
+  try {
+    const a = req?.socket?.server?.address?.();
+    return a !== null && typeof a === 'object' && isLoopback(a.address);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Serves a fetch handler `(request, info) => Response | Promise<Response>`
  * from Node's `http` (or anything that calls `(req, res)`): a collector, a
@@ -171,8 +190,9 @@ export async function sendToNode(res, response) {
  * createServer(toNodeListener(partitionHandler(part))).listen(3201);
  * ```
  *
- * The handler's second argument is `{ remoteAddress }`, the socket's
- * address (for the session middleware's `clientIp`). The request body
+ * The handler's second argument is `{ remoteAddress, loopbackOnly }`: the
+ * socket's address (for the session middleware's `clientIp`), and whether
+ * the server listens on a loopback address only (for the dashboard). The request body
  * streams in as the handler reads it and the response streams out; a
  * request target or method that cannot be a `Request` answers 400 or 405,
  * and a handler that throws answers 500 `{ error: { code, message } }`
@@ -184,7 +204,7 @@ export function toNodeListener(handler) {
   }
   return async function nodeListener(req, res) {
     try {
-      const response = await handler(requestFromNode(req), { remoteAddress: req.socket?.remoteAddress });
+      const response = await handler(requestFromNode(req), { remoteAddress: req.socket?.remoteAddress, loopbackOnly: loopbackOnly(req) });
       if (!(response instanceof Response)) {
         throw new UserTrailError('INTERNAL', 'the handler did not return a Response');
       }

@@ -86,6 +86,8 @@ export type PartitionError = UserTrailError & { readonly partition: string };
 
 /** The coordinator over partitions' handlers. */
 export interface Coordinator {
+  /** The engine given to `acrossPartitions`, which merges (and, sharing the partitions' store, acts for the dashboard's privacy page). */
+  readonly trail: Pick<UserTrail, 'pipeline'> & Partial<Pick<UserTrail, 'privacy' | 'experiments' | 'info'>>;
   /**
    * The merged answer of `query`: what one engine holding every event would answer, typed by query
    * (`query('funnel', …)` is a `Promise<Funnel>`). A partition that fails or does not answer in time fails

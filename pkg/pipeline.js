@@ -387,6 +387,8 @@ export function acrossPartitions(urls, trail, options = {}) {
   const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
   const all = (path, body, check) => Promise.all(urls.map((u) => ask(u, path, body, timeoutMs, check)));
   return {
+    /** The engine that merges: the dashboard's privacy page acts through it. */
+    trail,
     async query(query, queryOptions = {}) {
       return trail.pipeline.merge(await all('partial', { query, options: queryOptions }, (p) => isObject(p) && p.query === query));
     },

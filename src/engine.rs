@@ -420,6 +420,22 @@ impl UserTrail {
         })
     }
 
+    /// What this engine holds, for operators: versions, the database's size
+    /// and rows per table, the events' time span, the retention policy and
+    /// its schedule.
+    pub fn info(&self) -> Result<EngineInfo> {
+        let privacy = self.privacy();
+        Ok(EngineInfo {
+            version: crate::VERSION,
+            schema_version: self.schema_version(),
+            created_at: self.created_at()?,
+            shared: self.shared.is_some(),
+            store: self.store.info()?,
+            retention: privacy.retention()?,
+            schedule: privacy.retention_schedule(),
+        })
+    }
+
     /// The whole database as SQLite bytes.
     pub fn export(&self) -> Result<Vec<u8>> {
         self.store.export()
@@ -444,6 +460,27 @@ impl UserTrail {
     pub fn close(self) -> Result<()> {
         self.store.close()
     }
+}
+
+/// What [`UserTrail::info`] answers.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineInfo {
+    /// The usertrail version running.
+    pub version: &'static str,
+    /// The database's schema version.
+    pub schema_version: u32,
+    /// When the database was created (ms).
+    pub created_at: i64,
+    /// Whether sessions, preferences and consent live in a shared store.
+    pub shared: bool,
+    /// The database's size and rows per table.
+    #[serde(flatten)]
+    pub store: crate::store::info::StoreInfo,
+    /// The retention policy in force.
+    pub retention: crate::privacy::RetentionPolicy,
+    /// When retention last ran and runs next.
+    pub schedule: crate::privacy::RetentionSchedule,
 }
 
 impl SessionObserver for UserTrail {

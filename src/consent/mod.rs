@@ -30,6 +30,7 @@
 
 mod config;
 mod ledger;
+pub mod rates;
 pub mod redis;
 
 use rusqlite::{params, Connection, OptionalExtension};

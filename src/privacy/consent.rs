@@ -224,6 +224,19 @@ impl Privacy<'_> {
         self.decide(subject, &decision).await
     }
 
+    /// Consent rates per purpose and policy version, from the engine's
+    /// current decisions. With a shared store the decisions live in it, and
+    /// counting them would read every subject's: `UNSUPPORTED` there.
+    pub fn consent_rates(&self) -> Result<Vec<crate::consent::rates::ConsentRate>> {
+        if self.shared_consent().is_some() {
+            return Err(crate::error::StoreError::Unsupported {
+                what: "consent rates with a shared store: decisions live in Redis, one hash per subject".into(),
+            }
+            .into());
+        }
+        crate::consent::rates::rates(self.conn)
+    }
+
     /// `subject`'s consent per purpose, over the subject and the anonymous
     /// ids linked to it (the latest decision wins). In a shared store: one
     /// round trip (an anonymous id's decisions join its user's at

@@ -350,6 +350,22 @@ impl Privacy<'_> {
         store::scrub::after_delete(self.conn, Some(true)).map(|_| ())
     }
 
+    /// Writes a compacted copy of the database to `path` (`VACUUM INTO`),
+    /// leaving this one as it is: a copy that is cut short (the process
+    /// dies) is only an incomplete new file, so a host can vacuum a file by
+    /// writing the copy and then renaming it over the original. `path` must
+    /// not exist yet (or be empty).
+    pub fn vacuum_into(&self, path: &str) -> Result<()> {
+        if path.is_empty() || path.len() > 4096 || path.contains('\0') {
+            return Err(crate::Error::invalid(
+                "into",
+                "must be a file path of 1 to 4096 bytes without NUL",
+            ));
+        }
+        self.conn.execute("VACUUM INTO ?1", [path])?;
+        Ok(())
+    }
+
     /// Makes sure what an erasure deleted in `tx` leaves no bytes, after its
     /// commit: for a pipeline partition, which erases inside its own
     /// transaction. Rewrites the database only if it needs it.

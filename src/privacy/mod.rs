@@ -67,7 +67,7 @@ pub use erase::{
     AnonymizeOptions, AnonymizeReport, EraseOptions, EraseReport, RectifyOptions, RectifyReport,
 };
 pub use export::{Export, ExportFormat, ExportProgress, DEFAULT_GATHER_MS, EXPORT_VERSION};
-pub use retention::{RetentionPolicy, RetentionReport};
+pub use retention::{RetentionPolicy, RetentionReport, RetentionSchedule};
 pub use rights::{Applied, Followed, Place, PlaceStatus, Receipt, RightsState, LIVE_MS};
 pub use shared::SHARED_TABLES;
 pub use subject::{Table, TABLES};

@@ -48,6 +48,18 @@ impl Default for RetentionPolicy {
     }
 }
 
+/// When retention runs (see [`Privacy::retention_schedule`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionSchedule {
+    /// When this engine last ran it (ms), if it has since it opened.
+    pub last_run: Option<i64>,
+    /// When it is due next (ms): it runs at the first write from then on.
+    pub next_run: i64,
+    /// The interval between runs, ms.
+    pub interval_ms: i64,
+}
+
 /// The categories, in the order runs report them.
 const CATEGORIES: [&str; 6] = [
     "events",
@@ -254,6 +266,19 @@ impl Privacy<'_> {
         let actor = actor.unwrap_or("host");
         crate::consent::check_label("actor", actor)?;
         self.retention_run(dry_run, actor, true)
+    }
+
+    /// When retention last ran in this engine and when it runs next: at the
+    /// first write (or open) once `retention_interval_secs` have passed.
+    pub fn retention_schedule(&self) -> RetentionSchedule {
+        let interval_ms = (self.config.retention_interval_secs as i64).saturating_mul(1000);
+        let last = self.last_retention.get();
+        let last_run = (last > i64::MIN / 4).then_some(last);
+        RetentionSchedule {
+            last_run,
+            next_run: last_run.map_or(self.clock.now_ms(), |l| l.saturating_add(interval_ms)),
+            interval_ms,
+        }
     }
 
     /// Runs retention when `retention_interval_secs` passed since the last

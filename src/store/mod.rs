@@ -23,6 +23,7 @@ pub mod audit;
 pub(crate) mod bytes;
 pub mod chain;
 pub mod identity;
+pub mod info;
 pub mod migrations;
 pub mod remote;
 pub mod scrub;

@@ -60,6 +60,12 @@ struct ReceiptJs {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct VacuumJs {
+    into: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 struct RunJs {
     dry_run: Option<bool>,
@@ -356,9 +362,33 @@ impl JsPrivacy {
     /// Rewrites the whole database (`VACUUM`), giving free pages back to the
     /// file system. Erasure does not need it, except once for a database
     /// created before pages were scrubbed (see `EraseOptions.vacuum`).
+    ///
+    /// With `{ into }`, a file path, writes a compacted copy there instead
+    /// (`VACUUM INTO`) and leaves this database as it is.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn vacuum(&self) -> Promise {
-        promise(|| Ok(self.0.now(move |t| js_out(t.privacy().vacuum()))))
+    pub fn vacuum(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ into?: string }")] options: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let o: VacuumJs = input::options(&options, "options")?;
+            Ok(self.0.now(move |t| match o.into {
+                Some(path) => js_out(t.privacy().vacuum_into(&path)),
+                None => js_out(t.privacy().vacuum()),
+            }))
+        })
+    }
+
+    /// Consent rates per purpose and policy version: of the subjects whose
+    /// current decision is under that version, how many granted it. With a
+    /// shared store, `UNSUPPORTED` (the decisions live in Redis).
+    #[wasm_bindgen(js_name = consentRates, unchecked_return_type = "Promise<ConsentRate[]>")]
+    pub fn consent_rates(&self) -> Promise {
+        promise(|| {
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.privacy().consent_rates()?))))
+        })
     }
 
     /// Renames a user everywhere. Returns the rows changed per table
@@ -564,6 +594,18 @@ impl JsRetention {
                     &t.privacy().set_retention(&changes, actor.as_deref())?,
                 ))
             }))
+        })
+    }
+
+    /// When retention last ran in this engine (`lastRun`, ms, or `null`
+    /// before the first run since it opened) and when it is due next
+    /// (`nextRun`): it runs at the first write from then on.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RetentionSchedule>")]
+    pub fn schedule(&self) -> Promise {
+        promise(|| {
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.privacy().retention_schedule()))))
         })
     }
 

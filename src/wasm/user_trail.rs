@@ -207,6 +207,19 @@ impl JsUserTrail {
             .now(|t| Ok(js_sys::Uint8Array::from(&t.export()?[..]).into()))
     }
 
+    /// What this engine holds, for operators: versions, the database's size
+    /// and rows per table, the events' time span, the retention policy and
+    /// when it runs next.
+    ///
+    /// ```javascript
+    /// const { schemaVersion, bytes, tables } = await trail.info();
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<EngineInfo>")]
+    pub fn info(&self) -> Promise {
+        self.0
+            .now(|t| super::input::js_out(super::input::to_js(&t.info()?)))
+    }
+
     /// Closes the engine and releases its storage. Calling it again does
     /// nothing; any other call afterwards, here or on `trail.sessions`,
     /// rejects with `CLOSED`. A call still running finishes first; the

@@ -33,6 +33,8 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'UNREACHABLE'
   | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'RATE_LIMITED'
   | 'METHOD_NOT_ALLOWED'
   | 'INTERNAL';
 
@@ -447,4 +449,30 @@ export interface Session {
 /** A session with its secret token, returned by `create`, `rotate` and `login`. */
 export interface CreatedSession extends Session {
   token: string;
+}
+
+/** What `trail.info()` answers: for operators and `usertrail info`. */
+export interface EngineInfo {
+  /** The usertrail version running. */
+  version: string;
+  schemaVersion: number;
+  /** When the database was created (ms). */
+  createdAt: number;
+  /** Whether sessions, preferences and consent live in a shared store. */
+  shared: boolean;
+  /** SQLite's page size, bytes. */
+  pageSize: number;
+  pageCount: number;
+  /** Pages free for reuse: what a vacuum gives back. */
+  freePages: number;
+  /** The database's size, bytes. */
+  bytes: number;
+  /** Rows per table. */
+  tables: Record<string, number>;
+  /** The oldest event's time (ms), `null` without events. */
+  eventsFrom: number | null;
+  /** The newest event's time (ms), `null` without events. */
+  eventsTo: number | null;
+  retention: RetentionPolicy;
+  schedule: RetentionSchedule;
 }

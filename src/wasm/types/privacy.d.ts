@@ -348,3 +348,25 @@ export interface RetentionReport {
   ranAt: number;
   counts: Record<keyof RetentionPolicy, number>;
 }
+
+/** When retention runs: `privacy.retention.schedule()`. */
+export interface RetentionSchedule {
+  /** When this engine last ran it (ms); `null` before its first run since it opened. */
+  lastRun: number | null;
+  /** When it is due next (ms): it runs at the first write (or open) from then on. */
+  nextRun: number;
+  /** The interval between runs, ms (`privacy.retentionIntervalSecs`). */
+  intervalMs: number;
+}
+
+/** Consent to one purpose under one policy version: `privacy.consentRates()`. */
+export interface ConsentRate {
+  purpose: string;
+  policyVersion: string;
+  /** Subjects whose current decision grants it. */
+  granted: number;
+  /** Subjects whose current decision refuses or withdraws it. */
+  refused: number;
+  /** `granted / (granted + refused)`, 0 to 1. */
+  rate: number;
+}

@@ -1,0 +1,157 @@
+// What the command line knows about a database file on disk: who holds it,
+// its schema version, and a consistent copy of its bytes taken while another
+// process holds it.
+
+import fs from 'node:fs';
+import { UserTrailError } from '../gen/error.js';
+
+/** A failure the command line reports with its own exit code. */
+export class CliError extends Error {
+  constructor(exit, code, message) {
+    super(message);
+    this.exit = exit;
+    this.code = code;
+  }
+}
+
+/** The exit codes (docs/CLI.md). */
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, PROBLEMS: 3, BUSY: 4, INTERRUPTED: 130 };
+
+const sizeOf = (path) => {
+  try {
+    return fs.statSync(path).size;
+  } catch {
+    return 0;
+  }
+};
+
+/** The process id holding `file` (its `.lock`), if it is another live process. */
+export function holder(file) {
+  let pid = NaN;
+  try {
+    pid = Number(fs.readFileSync(`${file}.lock`, 'utf8'));
+  } catch {
+    return null;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return null;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    return err.code === 'EPERM' ? pid : null;
+  }
+}
+
+/** The 100-byte SQLite header, or null for a file that is not one. */
+function header(file) {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(100);
+    const n = fs.readSync(fd, b, 0, 100, 0);
+    return n === 100 && b.toString('latin1', 0, 16) === 'SQLite format 3\0' ? b : null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The file's schema version as it is on disk (`PRAGMA user_version`), or null for a file that is not SQLite. */
+export function diskVersion(file) {
+  const h = header(file);
+  return h ? h.readUInt32BE(60) : null;
+}
+
+/** `file` exists and is a file, or a `CliError` saying so. */
+export function mustExist(file) {
+  let st;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    throw new CliError(EXIT.FAILED, 'NOT_FOUND', `${file}: no such file`);
+  }
+  if (!st.isFile()) throw new CliError(EXIT.FAILED, 'NOT_FOUND', `${file}: not a file`);
+  if (header(file) === null) throw new CliError(EXIT.FAILED, 'NOT_A_DATABASE', `${file}: not an SQLite database`);
+}
+
+/** The first bytes of a rollback journal that holds a transaction (SQLite zeroes them once it is done). */
+const JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
+
+/** Whether `file`'s rollback journal holds a transaction: a write is under way (or was cut short). */
+function journalLive(file) {
+  let fd;
+  try {
+    fd = fs.openSync(`${file}-journal`, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const b = Buffer.alloc(8);
+    return fs.readSync(fd, b, 0, 8, 0) === 8 && b.equals(JOURNAL_MAGIC);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const pause = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * A consistent copy of a file another engine holds: read while no journal
+ * is hot and the header's change counter (bytes 24-27, bumped by every
+ * commit) is the same before and after. A file in WAL mode keeps its last
+ * commits in `-wal`, which a copy of the file alone lacks: refused, with
+ * the way to the live engine's data.
+ */
+export function snapshot(file, pid) {
+  if (sizeOf(`${file}-wal`) > 0) {
+    throw new CliError(
+      EXIT.BUSY,
+      'BUSY',
+      `${file} is held by a running engine (process ${pid}) in WAL mode: its latest writes are in ${file}-wal, not in the file. ` +
+        "Mount the dashboard in that app instead (import { expressDashboard } from 'usertrail/dashboard'), or stop it and run this again.",
+    );
+  }
+  for (let attempt = 0; attempt < 50; attempt++) {
+    if (journalLive(file)) {
+      pause(5 + attempt);
+      continue;
+    }
+    const before = header(file)?.readUInt32BE(24);
+    const bytes = fs.readFileSync(file);
+    const after = header(file)?.readUInt32BE(24);
+    if (before !== undefined && before === after && bytes.readUInt32BE(24) === before && !journalLive(file)) return bytes;
+    pause(5 + attempt);
+  }
+  throw new CliError(EXIT.BUSY, 'BUSY', `${file} is being written without pause by process ${pid}: no consistent copy could be read; try again`);
+}
+
+/** Removes the files an interrupted write of `path` may leave: its lock (ours) and, for a copy, the copy. */
+export function cleanup(path, { copy = false } = {}) {
+  const rm = (p) => {
+    try {
+      fs.unlinkSync(p);
+    } catch {
+      // not there
+    }
+  };
+  try {
+    if (Number(fs.readFileSync(`${path}.lock`, 'utf8')) === process.pid) rm(`${path}.lock`);
+  } catch {
+    // no lock
+  }
+  if (copy) {
+    rm(path);
+    rm(`${path}-journal`);
+    rm(`${path}-wal`);
+  }
+}
+
+/** An engine error as a `CliError`: input faults exit 2, the rest 1. */
+export function asCliError(err) {
+  if (err instanceof CliError) return err;
+  const code = typeof err?.code === 'string' ? err.code : 'INTERNAL';
+  const exit = code === 'BUSY' ? EXIT.BUSY : code === 'INVALID_INPUT' && err?.field ? EXIT.USAGE : EXIT.FAILED;
+  const e = new CliError(exit, code, String(err?.message ?? err));
+  e.field = err?.field;
+  return e;
+}
+
+export { UserTrailError };

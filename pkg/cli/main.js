@@ -1,0 +1,561 @@
+#!/usr/bin/env node
+// `usertrail`: the command line for operators (docs/CLI.md). Reads a
+// database without changing it (a snapshot when another engine holds it),
+// runs the long operations in a worker thread with a progress bar, and
+// stops them cleanly at Ctrl-C.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import { resolve, basename } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { createInterface } from 'node:readline/promises';
+import { UserTrail } from '../index.js';
+import { serveDashboard } from '../dashboard.js';
+import { VIEWS, runView, toCsv } from '../report.js';
+import { CliError, EXIT, asCliError, cleanup, diskVersion, holder, mustExist, snapshot } from './files.js';
+import { bytes as showBytes, duration, progressBar } from './progress.js';
+
+const HELP = `usertrail: the command line of usertrail's SQLite databases.
+
+Usage:
+  usertrail info <file> [--json]                     schema version, size, rows per table, retention
+  usertrail verify <file> [--json]                   checks the audit log's and consent ledger's hash chains
+  usertrail query <file> <view> [filters] [--json | --csv [--table <id>]]
+        views: ${VIEWS.join(', ')}
+        filters: --since <YYYY-MM-DD> --until <YYYY-MM-DD> --segment <field=value> (properties.plan=pro, path=/, os=iOS)
+                 --interval day|week|month --steps a,b,c --window <secs> --cohort day|week|month
+                 --periods <n> --goal <event> --limit <n>
+  usertrail export <file> <subject> [--format json|ndjson|csv|sqlite] [--out <path>] [--json]
+  usertrail erase <file> <subject> [--reason <text>] [--yes] [--json]
+  usertrail vacuum <file> [--json]                   compacts the file (a copy, then a rename)
+  usertrail migrate <file> [--json]                  brings the file to this version's schema
+  usertrail import <file> <events.ndjson> [--json]   tracks one event (JSON) per line
+  usertrail import <file> <backup.sqlite> [--force]  restores a database (trail.export() bytes) as <file>
+  usertrail sample <file> [--users <n>] [--days <n>] [--seed <n>] [--json]
+  usertrail dashboard <file> | --partitions <url,...> [--redis <url>] [--prefix <p>]
+                      [--port <n>] [--host <address>] [--key <key>]
+
+Exit codes: 0 done; 1 failed; 2 bad arguments; 3 verify found problems;
+4 the file is held by a running engine; 130 interrupted (Ctrl-C).
+`;
+
+/** Each command's flags: boolean, or taking a value. */
+const FLAGS = {
+  info: { json: 'bool' },
+  verify: { json: 'bool' },
+  query: { json: 'bool', csv: 'bool', table: 'value', since: 'value', until: 'value', segment: 'value', interval: 'value', steps: 'value', window: 'value', cohort: 'value', periods: 'value', goal: 'value', limit: 'value' },
+  export: { format: 'value', out: 'value', json: 'bool' },
+  erase: { reason: 'value', yes: 'bool', json: 'bool' },
+  vacuum: { json: 'bool' },
+  migrate: { json: 'bool' },
+  import: { json: 'bool', force: 'bool' },
+  sample: { users: 'value', days: 'value', seed: 'value', json: 'bool' },
+  dashboard: { partitions: 'value', redis: 'value', prefix: 'value', port: 'value', host: 'value', key: 'value' },
+};
+
+const usage = (message) => new CliError(EXIT.USAGE, 'INVALID_INPUT', `${message}\nRun \`usertrail help\` for the commands.`);
+
+function parse(argv) {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
+  if (command === '--version' || command === 'version') return { command: 'version' };
+  const spec = FLAGS[command];
+  if (!spec) throw usage(`unknown command ${JSON.stringify(command)}`);
+  const flags = {};
+  const args = [];
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i];
+    if (a.startsWith('--')) {
+      const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
+      if (!spec[name]) throw usage(`${command} does not take --${name}`);
+      if (spec[name] === 'bool') {
+        if (inline !== undefined) throw usage(`--${name} takes no value`);
+        flags[name] = true;
+      } else {
+        const v = inline ?? rest[++i];
+        if (v === undefined || v === '') throw usage(`--${name} needs a value`);
+        flags[name] = v;
+      }
+    } else {
+      args.push(a);
+    }
+  }
+  return { command, args, flags };
+}
+
+const int = (name, v, min, max, dflt) => {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw usage(`--${name} must be an integer from ${min} to ${max}`);
+  return n;
+};
+
+const date = (name, v) => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(v)) throw usage(`--${name} must be a date, YYYY-MM-DD`);
+  const ms = Date.parse(`${v}T00:00:00Z`);
+  if (!Number.isFinite(ms)) throw usage(`--${name} must be a date, YYYY-MM-DD`);
+  return ms;
+};
+
+function out(text) {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+const json = (value) => out(JSON.stringify(value, null, 2));
+
+/** The database at `file` to read: the file itself, or a snapshot of it when another engine holds it. */
+async function openForReading(file) {
+  mustExist(file);
+  const pid = holder(file);
+  if (pid !== null) {
+    const bytes = snapshot(file, pid);
+    process.stderr.write(`usertrail: ${file} is held by process ${pid}: reading a snapshot of it\n`);
+    return { trail: await UserTrail.open({ storage: { bytes } }), snapshot: true, bytes };
+  }
+  const hasWal = fs.existsSync(`${file}-wal`) && fs.statSync(`${file}-wal`).size > 0;
+  if (hasWal) return { trail: await UserTrail.open({ storage: { file } }), snapshot: false };
+  // Read without changing the file (no migration, no retention run): a copy in memory.
+  const bytes = fs.readFileSync(file);
+  return { trail: await UserTrail.open({ storage: { bytes } }), snapshot: false, bytes };
+}
+
+/** `file` must not be held by another engine, for a command that writes it. */
+function mustBeFree(file, doing) {
+  const pid = holder(file);
+  if (pid !== null) {
+    throw new CliError(EXIT.BUSY, 'BUSY', `${file} is held by a running engine (process ${pid}): ${doing} through that app (or its dashboard, usertrail/dashboard), or stop it first`);
+  }
+}
+
+/**
+ * Runs a long operation in a worker thread with a progress bar. Ctrl-C stops
+ * the worker, `onInterrupt` tidies up, and the process exits 130.
+ */
+function long(label, data, { quiet, onInterrupt }) {
+  return new Promise((resolvePromise, reject) => {
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
+    const bar = progressBar(label, { quiet });
+    let finished = false;
+    const onSigint = async () => {
+      if (finished) return;
+      finished = true;
+      bar.finish();
+      process.stderr.write(`usertrail: interrupted; stopping ${label}…\n`);
+      await worker.terminate();
+      let message = '';
+      try {
+        message = (await onInterrupt?.()) ?? '';
+      } catch (err) {
+        message = `tidying up failed: ${err.message}`;
+      }
+      if (message) process.stderr.write(`usertrail: ${message}\n`);
+      process.exit(EXIT.INTERRUPTED);
+    };
+    process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigint);
+    const done = () => {
+      finished = true;
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigint);
+      bar.finish();
+    };
+    worker.on('message', (m) => {
+      if (m.progress?.warning) process.stderr.write(`usertrail: ${m.progress.warning}\n`);
+      else if (m.progress) bar.update(m.progress.done, m.progress.total, m.progress.unit);
+      else if (m.result !== undefined) {
+        done();
+        resolvePromise({ ...m.result, elapsedMs: bar.elapsedMs });
+        worker.terminate();
+      } else if (m.error) {
+        done();
+        const err = new Error(m.error.message);
+        err.code = m.error.code;
+        err.field = m.error.field;
+        reject(asCliError(err));
+        worker.terminate();
+      }
+    });
+    worker.on('error', (err) => {
+      if (finished) return;
+      done();
+      reject(asCliError(err));
+    });
+  });
+}
+
+// ---- Commands
+
+async function info(file, flags) {
+  const { trail, snapshot: snap } = await openForReading(file);
+  try {
+    const i = await trail.info();
+    const onDisk = diskVersion(file);
+    const report = { file: resolve(file), fileBytes: fs.statSync(file).size, schemaVersionOnDisk: onDisk, snapshot: snap, ...i };
+    if (flags.json) return json(report);
+    const rows = [
+      ['File', report.file],
+      ['Size on disk', showBytes(report.fileBytes)],
+      ['Schema version', onDisk === i.schemaVersion ? String(onDisk) : `${onDisk} on disk (this version reads ${i.schemaVersion}: run usertrail migrate)`],
+      ['usertrail', i.version],
+      ['Created', new Date(i.createdAt).toISOString()],
+      ['Pages', `${i.pageCount.toLocaleString()} of ${i.pageSize} bytes (${i.freePages.toLocaleString()} free)`],
+      ['Events from', i.eventsFrom === null ? '–' : new Date(i.eventsFrom).toISOString()],
+      ['Events to', i.eventsTo === null ? '–' : new Date(i.eventsTo).toISOString()],
+      ['Retention', Object.entries(i.retention).map(([k, v]) => `${k} ${v ?? 'forever'}`).join(', ')],
+    ];
+    out(formatTable(['', ''], rows, false));
+    out('');
+    out(formatTable(['Table', 'Rows'], Object.entries(i.tables).map(([k, v]) => [k, v.toLocaleString()]), true));
+  } finally {
+    await trail.close();
+  }
+}
+
+async function verify(file, flags) {
+  const { trail } = await openForReading(file);
+  try {
+    const audit = await trail.privacy.verifyAudit();
+    const ledger = await trail.privacy.verifyLedger();
+    const ok = audit.ok && ledger.ok;
+    if (flags.json) json({ ok, audit, ledger });
+    else {
+      out(`audit log: ${audit.ok ? 'intact' : 'BROKEN'} (${audit.checked} entries checked)`);
+      for (const p of audit.problems) out(`  entry ${p.seq}: ${p.problem}`);
+      out(`consent ledger: ${ledger.ok ? 'intact' : 'BROKEN'} (${ledger.checked} rows checked)`);
+      for (const p of ledger.problems) out(`  row ${p.seq}: ${p.problem}`);
+    }
+    return ok ? EXIT.OK : EXIT.PROBLEMS;
+  } finally {
+    await trail.close();
+  }
+}
+
+function viewParams(flags) {
+  const p = { timezone: 0 };
+  if (flags.since) p.since = date('since', flags.since);
+  if (flags.until) p.until = date('until', flags.until) + 86_400_000;
+  if (flags.segment) {
+    const i = flags.segment.indexOf('=');
+    if (i < 1) throw usage('--segment must be property=value');
+    const raw = flags.segment.slice(i + 1);
+    p.segment = { property: flags.segment.slice(0, i), equals: /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw };
+  }
+  if (flags.interval) p.interval = flags.interval;
+  if (flags.steps) p.steps = flags.steps.split(',').map((s) => s.trim()).filter(Boolean);
+  if (flags.window) p.windowSecs = int('window', flags.window, 1, 365 * 86400);
+  if (flags.cohort) p.cohort = flags.cohort;
+  if (flags.periods) p.periods = int('periods', flags.periods, 1, 52);
+  if (flags.goal) p.goal = flags.goal;
+  if (flags.limit) p.limit = int('limit', flags.limit, 1, 1000);
+  return p;
+}
+
+/** A cell as the terminal shows it. */
+function cell(kind, v) {
+  if (v === null || v === undefined) return '-';
+  if (kind === 'percent') return `${(v * 100).toFixed(1)}%`;
+  if (kind === 'percent100') return `${v.toFixed(1)}%`;
+  if (kind === 'ms') return v < 1000 ? `${Math.round(v)} ms` : `${duration(v / 1000)}`;
+  if (kind === 'time') return new Date(v).toISOString();
+  if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString('en-US') : v.toLocaleString('en-US', { maximumFractionDigits: 3 });
+  return String(v);
+}
+
+function formatTable(headers, rows, withHeader = true) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  // Facts (no header) read left to right; tables align their numbers right.
+  const line = (r) => r.map((c, i) => (i === 0 || !withHeader ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ').trimEnd();
+  const lines = withHeader ? [line(headers), widths.map((w) => '-'.repeat(w)).join('  ')] : [];
+  for (const r of rows) lines.push(line(r));
+  return lines.join('\n');
+}
+
+async function query(file, view, flags) {
+  if (!view) throw usage(`query needs a view: ${VIEWS.join(', ')}`);
+  if (!VIEWS.includes(view)) throw usage(`no view ${JSON.stringify(view)}: ${VIEWS.join(', ')}`);
+  if (flags.json && flags.csv) throw usage('--json and --csv go one at a time');
+  const params = viewParams(flags);
+  const { trail } = await openForReading(file);
+  try {
+    const v = await runView(trail, view, params);
+    if (flags.json) return json(v);
+    let tables = v.tables;
+    if (flags.table) {
+      tables = tables.filter((t) => t.id === flags.table);
+      if (tables.length === 0) throw usage(`no table ${JSON.stringify(flags.table)} in ${view}: ${v.tables.map((t) => t.id).join(', ')}`);
+    }
+    if (flags.csv) return process.stdout.write(tables.map(toCsv).join('\r\n'));
+    if (v.note) process.stderr.write(`${v.note}\n`);
+    for (const t of tables) {
+      out(`${t.title}\n`);
+      out(formatTable(t.columns.map((c) => c.label), t.rows.map((r) => r.map((x, i) => cell(t.columns[i].kind, x)))));
+      out('');
+    }
+  } finally {
+    await trail.close();
+  }
+}
+
+async function exportCommand(file, subject, flags) {
+  if (!subject) throw usage('export needs a subject');
+  mustExist(file);
+  const format = flags.format ?? 'json';
+  if (!['json', 'ndjson', 'csv', 'sqlite'].includes(format)) throw usage('--format must be json, ndjson, csv or sqlite');
+  const ext = { json: 'json', ndjson: 'ndjson', csv: 'zip', sqlite: 'sqlite' }[format];
+  const target = resolve(flags.out ?? `usertrail-export-${Date.now()}.${ext}`);
+  if (fs.existsSync(target)) throw usage(`${target} exists: choose another --out`);
+  const pid = holder(file);
+  const data = { op: 'export', subject, format, out: target, actor: `cli:${os.userInfo().username}` };
+  if (pid !== null) {
+    data.bytes = snapshot(file, pid);
+    process.stderr.write(`usertrail: ${file} is held by process ${pid}: exporting from a snapshot (this export is not in the file's audit log; export through the app to audit it)\n`);
+  } else {
+    data.file = resolve(file);
+  }
+  const r = await long('export', data, {
+    quiet: flags.json,
+    onInterrupt: () => {
+      cleanup(target, { copy: true });
+      if (data.file) cleanup(data.file);
+      return `export stopped; ${basename(target)} was not written`;
+    },
+  });
+  if (flags.json) return json(r);
+  out(`exported ${Object.values(r.counts).reduce((s, n) => s + n, 0).toLocaleString()} rows (${showBytes(r.bytes)}, ${r.format}) to ${r.out}`);
+}
+
+async function erase(file, subject, flags) {
+  if (!subject) throw usage('erase needs a subject');
+  mustExist(file);
+  mustBeFree(file, 'erase');
+  if (!flags.yes) {
+    if (!process.stdin.isTTY) throw usage('erase cannot be undone: pass --yes to confirm');
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    const again = await rl.question(`Erasing cannot be undone. Type the subject again to erase it: `);
+    rl.close();
+    if (again !== subject) throw new CliError(EXIT.USAGE, 'INVALID_INPUT', 'the subject typed differs: nothing erased');
+  }
+  const trail = await UserTrail.open({ storage: { file: resolve(file) } });
+  try {
+    const r = await trail.privacy.erase(subject, { reason: flags.reason ?? 'command line', actor: `cli:${os.userInfo().username}` });
+    const head = await trail.privacy.auditHead();
+    const receipt = { subject, erasedAt: Date.now(), counts: r.counts, vacuumed: r.vacuumed ?? false, auditHead: head };
+    if (flags.json) return json(receipt);
+    out(`erased ${Object.values(r.counts).reduce((s, n) => s + n, 0).toLocaleString()} rows`);
+    out(formatTable(['Table', 'Rows'], Object.entries(r.counts).filter(([, n]) => n > 0).map(([k, v]) => [k, v.toLocaleString()])));
+    out(`audit head after the erasure: seq ${head.seq}, hash ${head.hash}`);
+  } finally {
+    await trail.close();
+  }
+}
+
+async function vacuum(file, flags) {
+  mustExist(file);
+  mustBeFree(file, 'vacuum');
+  const abs = resolve(file);
+  const into = `${abs}.vacuum-${process.pid}`;
+  cleanup(into, { copy: true });
+  const r = await long('vacuum', { op: 'vacuum', file: abs, into }, {
+    quiet: flags.json,
+    onInterrupt: () => {
+      cleanup(into, { copy: true });
+      cleanup(abs);
+      return `vacuum stopped; ${file} is unchanged`;
+    },
+  });
+  // The copy is complete and closed: it takes the file's place in one rename.
+  mustBeFree(file, 'vacuum');
+  fs.renameSync(into, abs);
+  for (const leftover of [`${abs}-journal`, `${abs}-wal`]) if (fs.existsSync(leftover) && fs.statSync(leftover).size === 0) fs.unlinkSync(leftover);
+  const report = { file: abs, before: r.before, after: r.after, elapsedMs: r.elapsedMs };
+  if (flags.json) return json(report);
+  out(`vacuumed ${file}: ${showBytes(r.before)} → ${showBytes(r.after)} in ${duration(r.elapsedMs / 1000)}`);
+}
+
+async function migrate(file, flags) {
+  mustExist(file);
+  mustBeFree(file, 'migrate');
+  const abs = resolve(file);
+  const from = diskVersion(abs);
+  const probe = await UserTrail.open({ storage: 'memory' });
+  const current = probe.schemaVersion;
+  await probe.close();
+  if (from > current) throw new CliError(EXIT.FAILED, 'SCHEMA_TOO_NEW', `${file} has schema version ${from}, newer than this usertrail's ${current}: upgrade usertrail`);
+  if (from === current) {
+    if (flags.json) return json({ file: abs, from, to: current, migrated: false });
+    return out(`${file} is at schema version ${current} already`);
+  }
+  const r = await long('migrate', { op: 'migrate', file: abs }, {
+    quiet: flags.json,
+    onInterrupt: () => {
+      cleanup(abs);
+      return `migration stopped; ${file} stays at schema version ${from} (its journal rolls the change back at the next open)`;
+    },
+  });
+  if (flags.json) return json({ file: abs, from, to: r.schemaVersion, migrated: true, elapsedMs: r.elapsedMs });
+  out(`migrated ${file} from schema version ${from} to ${r.schemaVersion} in ${duration(r.elapsedMs / 1000)}`);
+}
+
+async function importCommand(file, source, flags) {
+  if (!source) throw usage('import needs a source: events (.ndjson, .jsonl) or a database backup');
+  if (!fs.existsSync(source) || !fs.statSync(source).isFile()) throw new CliError(EXIT.FAILED, 'NOT_FOUND', `${source}: no such file`);
+  const abs = resolve(file);
+  if (/\.(nd)?jsonl?$/i.test(source) && !/\.json$/i.test(source)) {
+    if (fs.existsSync(abs)) mustBeFree(abs, 'import');
+    const r = await long('import', { op: 'import-events', file: abs, source: resolve(source) }, {
+      quiet: flags.json,
+      onInterrupt: () => {
+        cleanup(abs);
+        return `import stopped; the batches already tracked stay in ${file} (importing the same lines again skips them by eventId)`;
+      },
+    });
+    if (flags.json) return json(r);
+    out(`imported ${r.lines.toLocaleString()} lines into ${file}: ${Object.entries(r.statuses).map(([k, n]) => `${n.toLocaleString()} ${k}`).join(', ')}${r.notJson ? `, ${r.notJson} not JSON` : ''}`);
+    return;
+  }
+  // A backup: checked by opening it (which migrates it in memory), then written whole.
+  if (fs.existsSync(abs) && !flags.force) throw usage(`${file} exists: pass --force to replace it`);
+  if (fs.existsSync(abs)) mustBeFree(abs, 'replace it');
+  mustExist(source);
+  const trail = await UserTrail.open({ storage: { bytes: fs.readFileSync(source) } });
+  let bytes;
+  let version;
+  try {
+    bytes = await trail.export();
+    version = trail.schemaVersion;
+  } finally {
+    await trail.close();
+  }
+  const tmp = `${abs}.import-${process.pid}`;
+  fs.writeFileSync(tmp, bytes);
+  const fd = fs.openSync(tmp, 'r');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  fs.renameSync(tmp, abs);
+  if (flags.json) return json({ file: abs, bytes: bytes.byteLength, schemaVersion: version });
+  out(`restored ${source} as ${file} (${showBytes(bytes.byteLength)}, schema version ${version})`);
+}
+
+async function sample(file, flags) {
+  const abs = resolve(file);
+  if (fs.existsSync(abs)) mustBeFree(abs, 'add sample data');
+  const users = int('users', flags.users, 1, 1_000_000, 500);
+  const days = int('days', flags.days, 1, 3650, 30);
+  const seed = int('seed', flags.seed, 0, 2 ** 31 - 1, 1);
+  const r = await long('sample data', { op: 'sample', file: abs, users, days, seed }, {
+    quiet: flags.json,
+    onInterrupt: () => {
+      cleanup(abs);
+      return `sample data stopped; what was written so far stays in ${file}`;
+    },
+  });
+  if (flags.json) return json(r);
+  out(`wrote ${r.users.toLocaleString()} users and ${r.events.toLocaleString()} events to ${file} in ${duration(r.elapsedMs / 1000)}`);
+}
+
+async function dashboardCommand(file, flags) {
+  const host = flags.host ?? '127.0.0.1';
+  const port = int('port', flags.port, 0, 65535, 0);
+  const key = flags.key ?? Buffer.from(crypto.getRandomValues(new Uint8Array(18))).toString('base64url');
+  if (key.length < 16) throw usage('--key must be 16 characters or more');
+  let source;
+  const closers = [];
+  if (flags.partitions) {
+    if (file) throw usage('dashboard takes a file or --partitions, not both');
+    const urls = flags.partitions.split(',').map((u) => u.trim()).filter(Boolean);
+    const { acrossPartitions } = await import('../pipeline.js');
+    let trail;
+    if (flags.redis) {
+      const { createClient } = await import('redis').catch(() => {
+        throw new CliError(EXIT.FAILED, 'UNSUPPORTED', '--redis needs the npm package redis: npm install redis');
+      });
+      const { redisStore } = await import('../redis.js');
+      const client = createClient({ url: flags.redis });
+      client.on('error', () => {});
+      await client.connect();
+      closers.push(() => client.quit().catch(() => {}));
+      trail = await UserTrail.open({ storage: 'memory', shared: redisStore(client, flags.prefix ? { prefix: flags.prefix } : {}) });
+    } else {
+      trail = await UserTrail.open({ storage: 'memory' });
+    }
+    closers.unshift(() => trail.close());
+    source = acrossPartitions(urls, trail);
+  } else {
+    if (!file) throw usage('dashboard needs a database file or --partitions <url,...>');
+    mustExist(file);
+    const pid = holder(file);
+    if (pid !== null) {
+      const bytes = snapshot(file, pid);
+      process.stderr.write(`usertrail: ${file} is held by process ${pid}: serving a read-only snapshot (privacy actions there change the copy only; mount usertrail/dashboard in that app to act on the live data)\n`);
+      source = await UserTrail.open({ storage: { bytes } });
+    } else {
+      source = await UserTrail.open({ storage: { file: resolve(file) } });
+    }
+    closers.push(() => source.close());
+  }
+  const served = await serveDashboard(source, { host, port, auth: { key, operator: os.userInfo().username }, title: file ? basename(file) : 'partitions' });
+  out(`Dashboard: ${served.url}#key=${key}`);
+  out(`Key: ${key}`);
+  out('Ctrl-C stops it.');
+  await new Promise((resolvePromise) => {
+    const stop = () => resolvePromise();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await served.close();
+  for (const c of closers) await c();
+}
+
+async function main() {
+  const { command, args = [], flags = {} } = parse(process.argv.slice(2));
+  const need = (n) => {
+    if (args.length < n) throw usage(`${command} needs a database file`);
+  };
+  switch (command) {
+    case 'help':
+      return out(HELP);
+    case 'version': {
+      const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+      return out(pkg.version);
+    }
+    case 'info':
+      need(1);
+      return info(args[0], flags);
+    case 'verify':
+      need(1);
+      return verify(args[0], flags);
+    case 'query':
+      need(1);
+      return query(args[0], args[1], flags);
+    case 'export':
+      need(1);
+      return exportCommand(args[0], args[1], flags);
+    case 'erase':
+      need(1);
+      return erase(args[0], args[1], flags);
+    case 'vacuum':
+      need(1);
+      return vacuum(args[0], flags);
+    case 'migrate':
+      need(1);
+      return migrate(args[0], flags);
+    case 'import':
+      need(1);
+      return importCommand(args[0], args[1], flags);
+    case 'sample':
+      need(1);
+      return sample(args[0], flags);
+    case 'dashboard':
+      return dashboardCommand(args[0], flags);
+  }
+}
+
+main().then(
+  (code) => process.exit(typeof code === 'number' ? code : EXIT.OK),
+  (err) => {
+    const e = asCliError(err);
+    process.stderr.write(`usertrail: ${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}\n`);
+    process.exit(e.exit);
+  },
+);
+

@@ -1,0 +1,292 @@
+// The `usertrail` command line, as `npx usertrail` runs it (the package's
+// bin in node_modules/.bin): every command on a fixture database, its
+// --json output parsed, its exit codes, a file held by a running engine
+// read from a snapshot, and Ctrl-C in the middle of a migration and of a
+// vacuum leaving a file that passes `PRAGMA integrity_check`.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+
+import { UserTrail, uuidv7 } from 'usertrail';
+import { SCHEMA_VERSION } from './schema.mjs';
+
+const BIN = fileURLToPath(new URL('./node_modules/.bin/usertrail', import.meta.url));
+const MIGRATIONS = join(process.env.ROOT, 'src', 'store', 'migrations');
+let dir;
+let db;
+
+/** Runs the command; resolves with its exit code, stdout and stderr. */
+function run(...args) {
+  const r = spawnSync(BIN, args, { cwd: dir, encoding: 'utf8', env: { ...process.env, USERTRAIL_PROGRESS: '' }, timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const json = (...args) => {
+  const r = run(...args, '--json');
+  assert.equal(r.code, 0, `${args.join(' ')}: ${r.err}`);
+  return JSON.parse(r.out);
+};
+
+const sha = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+function integrity(file) {
+  const conn = new Database(file);
+  try {
+    return conn.pragma('integrity_check', { simple: true });
+  } finally {
+    conn.close();
+  }
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ut-cli-'));
+  db = join(dir, 'fixture.db');
+  const r = run('sample', db, '--users', '120', '--days', '20', '--json');
+  assert.equal(r.code, 0, r.err);
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('help, version and bad arguments: exit 2 with a message', () => {
+  const help = run('help');
+  assert.equal(help.code, 0);
+  for (const c of ['dashboard', 'info', 'verify', 'export', 'erase', 'vacuum', 'migrate', 'import', 'query', 'sample', 'Exit codes']) assert.match(help.out, new RegExp(c));
+  assert.match(run('--version').out, /^\d+\.\d+\.\d+/);
+  for (const args of [['frobnicate'], ['info'], ['info', db, '--colour'], ['query', db, 'nope'], ['query', db, 'traffic', '--since', 'yesterday'], ['query', db, 'traffic', '--json', '--csv'], ['sample', db, '--users', '-3'], ['export', db, 'x', '--format', 'xml'], ['erase', db, 'x']]) {
+    const r = run(...args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+    assert.match(r.err, /^usertrail: /);
+  }
+  const missing = run('info', join(dir, 'nope.db'));
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /no such file/);
+  writeFileSync(join(dir, 'text.db'), 'not a database at all, just some text that is long enough to pass a header check');
+  assert.equal(run('info', join(dir, 'text.db')).code, 1);
+});
+
+test('info, verify and query: JSON a script can read, equal to the engine’s own answers, the file untouched', async () => {
+  const before = sha(db);
+  const info = json('info', db);
+  assert.equal(info.schemaVersion, SCHEMA_VERSION);
+  assert.equal(info.schemaVersionOnDisk, SCHEMA_VERSION);
+  assert.ok(info.tables.events > 500, JSON.stringify(info.tables));
+  assert.equal(info.tables.experiments, 1);
+  assert.ok(info.bytes > 0 && info.pageSize === 4096);
+  const verify = json('verify', db);
+  assert.equal(verify.ok, true);
+  assert.ok(verify.audit.checked > 0 && verify.ledger.checked > 0);
+  // The same numbers as the engine, for the same options.
+  const trail = await UserTrail.open({ storage: { bytes: readFileSync(db) } });
+  try {
+    const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+    const traffic = json('query', db, 'traffic', '--since', day(Date.now() - 40 * 86_400_000), '--until', day(Date.now() + 86_400_000));
+    assert.deepEqual(traffic.answers.summary, await trail.analytics.summary(traffic.queries.summary.options));
+    assert.deepEqual(traffic.answers.activeUsers, await trail.analytics.activeUsers(traffic.queries.activeUsers.options));
+    const funnel = json('query', db, 'funnel', '--steps', 'product_view,add_to_cart,purchase', '--segment', 'properties.plan=pro');
+    assert.deepEqual(funnel.queries.funnel.options.segment, { property: 'properties.plan', equals: 'pro' });
+    assert.deepEqual(funnel.answers.funnel, await trail.analytics.funnel(funnel.queries.funnel.options));
+    const experiments = json('query', db, 'experiments', '--goal', 'purchase');
+    assert.deepEqual(experiments.answers['experiment:buy_button'], await trail.experiments.results('buy_button', { goal: 'purchase' }));
+  } finally {
+    await trail.close();
+  }
+  const csv = run('query', db, 'pages', '--csv');
+  assert.equal(csv.code, 0);
+  assert.match(csv.out, /^Page,Views,Unique viewers,Mean time on page\r\n\/,/);
+  const table = run('query', db, 'retention', '--cohort', 'week', '--periods', '3');
+  assert.equal(table.code, 0);
+  assert.match(table.out, /Retention by cohort/);
+  assert.equal(sha(db), before, 'reading changed the file');
+});
+
+test('export in every format, erase with its receipt, then nothing left to export', () => {
+  const subject = 'sample-1-000003';
+  for (const format of ['json', 'ndjson', 'csv', 'sqlite']) {
+    const out = join(dir, `s3.${format}`);
+    const r = json('export', db, subject, '--format', format, '--out', out);
+    assert.equal(r.format, format);
+    assert.ok(r.counts.events > 0, JSON.stringify(r.counts));
+    assert.equal(readFileSync(out).byteLength, r.bytes);
+  }
+  const again = run('export', db, subject, '--out', join(dir, 's3.json'));
+  assert.equal(again.code, 2, 'an existing file is not overwritten');
+  const receipt = json('erase', db, subject, '--yes', '--reason', 'test');
+  assert.equal(receipt.subject, subject);
+  assert.ok(receipt.counts.events > 0);
+  assert.ok(receipt.auditHead.seq > 0);
+  const after = json('export', db, subject, '--out', join(dir, 's3-after.json'));
+  assert.equal(after.counts.events, 0);
+  const audit = new Database(db, { readonly: true }).prepare("SELECT actor, action FROM audit_log WHERE action = 'erase' ORDER BY seq DESC LIMIT 1").get();
+  assert.match(audit.actor, /^cli:/);
+  assert.equal(json('verify', db).ok, true);
+});
+
+test('verify exits 3 on an edited audit log; import restores a backup and tracks NDJSON events', () => {
+  const copy = join(dir, 'edited.db');
+  writeFileSync(copy, readFileSync(db));
+  const conn = new Database(copy);
+  conn.prepare('UPDATE audit_log SET actor = ? WHERE seq = (SELECT min(seq) FROM audit_log)').run('mallory');
+  conn.close();
+  const r = run('verify', copy, '--json');
+  assert.equal(r.code, 3);
+  assert.equal(JSON.parse(r.out).audit.ok, false);
+  // A backup restored as a new file.
+  const restored = join(dir, 'restored.db');
+  const imp = json('import', restored, db);
+  assert.equal(imp.schemaVersion, SCHEMA_VERSION);
+  assert.equal(json('info', restored).tables.events, json('info', db).tables.events);
+  assert.equal(run('import', restored, db).code, 2, 'an existing file needs --force');
+  assert.equal(run('import', restored, join(dir, 'text.db'), '--force').code, 1, 'not a database: refused');
+  assert.equal(json('info', restored).tables.events, json('info', db).tables.events, 'left as it was');
+  // Events, one per line; a bad line is skipped and reported.
+  const lines = [];
+  for (let i = 0; i < 50; i++) lines.push(JSON.stringify({ eventId: uuidv7(), name: 'imported', userId: `imp-${i % 5}` }));
+  lines.splice(10, 0, '{not json');
+  lines.push(JSON.stringify({ name: '' }));
+  writeFileSync(join(dir, 'events.ndjson'), `${lines.join('\n')}\n`);
+  const events = json('import', restored, join(dir, 'events.ndjson'));
+  assert.equal(events.lines, 52);
+  assert.equal(events.notJson, 1);
+  assert.equal(events.statuses.stored, 50);
+  assert.equal(events.statuses.rejected, 1);
+  const twice = json('import', restored, join(dir, 'events.ndjson'));
+  assert.equal(twice.statuses.duplicate, 50, 'importing again skips them by eventId');
+});
+
+test('a file held by a running engine: read from a snapshot, writes refused with exit 4', async () => {
+  const held = join(dir, 'held.db');
+  writeFileSync(held, readFileSync(db));
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { UserTrail } from 'usertrail';
+    const t = await UserTrail.open({ storage: { file: ${JSON.stringify(held)} } });
+    await t.tracking.track({ name: 'held', userId: 'h' });
+    console.log('ready');
+    setInterval(() => t.tracking.track({ name: 'tick', userId: 'h' }), 5);
+  `], { cwd: fileURLToPath(new URL('.', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((resolve, reject) => {
+      child.stdout.on('data', (d) => String(d).includes('ready') && resolve());
+      child.once('exit', (c) => reject(new Error(`exited ${c}`)));
+    });
+    const info = run('info', held, '--json');
+    assert.equal(info.code, 0, info.err);
+    assert.match(info.err, /held by process \d+: reading a snapshot/);
+    assert.equal(JSON.parse(info.out).snapshot, true);
+    assert.ok(JSON.parse(info.out).tables.events > json('info', db).tables.events, 'the snapshot has the running engine’s commits');
+    for (const args of [['erase', held, 'h', '--yes'], ['vacuum', held], ['migrate', held], ['sample', held]]) {
+      const r = run(...args);
+      assert.equal(r.code, 4, `${args[0]}: ${r.err}`);
+      assert.match(r.err, /held by a running engine \(process \d+\)/);
+    }
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+/** A database as version 9 left it, holding `n` events: for migrate (10 and 11 rewrite the events). */
+function version9(file, n) {
+  const conn = new Database(file);
+  conn.pragma('page_size = 4096');
+  for (const f of readdirSync(MIGRATIONS).filter((f) => /^\d{4}_.*\.sql$/.test(f)).sort()) {
+    if (Number(f.slice(0, 4)) > 9) break;
+    conn.exec(readFileSync(join(MIGRATIONS, f), 'utf8'));
+  }
+  conn.prepare("INSERT INTO meta (key, value) VALUES ('created_at', ?), ('created_by', '0.1.0')").run(String(Date.now()));
+  conn.pragma('application_id = 1431589452');
+  conn.pragma('user_version = 9');
+  const insert = conn.prepare(`INSERT INTO events (event_id, ts, type, name, user_id, session_id, path, properties, sample_rate, received_at)
+    VALUES (?, ?, 'page', 'page_view', ?, ?, ?, ?, 1.0, ?)`);
+  const t0 = Date.now() - 30 * 86_400_000;
+  conn.transaction(() => {
+    for (let i = 0; i < n; i++) {
+      const ts = t0 + i * 1000;
+      insert.run(uuidv7(ts), ts, `u${i % 5000}`, `s${i % 20000}`, `/page/${i % 300}`, JSON.stringify({ i, filler: 'x'.repeat(40) }), ts);
+    }
+  })();
+  conn.close();
+}
+
+/** Starts the command, sends SIGINT once it has drawn progress, and resolves with its exit code and stderr. */
+function interrupt(...args) {
+  const child = spawn(BIN, args, { cwd: dir, env: { ...process.env, USERTRAIL_PROGRESS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  let sent = false;
+  child.stderr.on('data', (d) => {
+    err += d;
+    if (!sent && /ETA/.test(err)) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, err, sent })));
+}
+
+test('migrate and vacuum: progress with a rate and an estimate, Ctrl-C leaves the file sound, then they finish', async () => {
+  const big = join(dir, 'big.db');
+  version9(big, 400_000);
+  const original = sha(big);
+  // Ctrl-C in the middle of the migration: the file stays at version 9, sound.
+  const stopped = await interrupt('migrate', big);
+  assert.equal(stopped.sent, true, `no progress drawn: ${stopped.err}`);
+  assert.equal(stopped.code, 130, stopped.err);
+  assert.match(stopped.err, /\d+(\.\d)? [KMG]?B\/s ETA \d+:\d\d/);
+  assert.match(stopped.err, /migration stopped; .* stays at schema version 9/);
+  assert.equal(existsSync(`${big}.lock`), false, 'the lock is released');
+  assert.equal(integrity(big), 'ok');
+  const conn = new Database(big, { readonly: true });
+  assert.equal(conn.pragma('user_version', { simple: true }), 9);
+  assert.equal(conn.prepare('SELECT count(*) AS n FROM events').get().n, 400_000);
+  conn.close();
+  assert.equal(sha(big), original, 'rolled back to the same bytes');
+  // Then the whole migration.
+  const done = json('migrate', big);
+  assert.deepEqual([done.from, done.to, done.migrated], [9, SCHEMA_VERSION, true]);
+  assert.equal(json('info', big).tables.events, 400_000);
+  // Free pages to give back, then Ctrl-C in the middle of the vacuum: unchanged.
+  const c2 = new Database(big);
+  c2.exec('DELETE FROM events WHERE id % 2 = 0');
+  c2.close();
+  const beforeVacuum = sha(big);
+  const v = await interrupt('vacuum', big);
+  assert.equal(v.sent, true, `no progress drawn: ${v.err}`);
+  assert.equal(v.code, 130, v.err);
+  assert.match(v.err, /vacuum stopped; .* is unchanged/);
+  assert.equal(sha(big), beforeVacuum);
+  assert.equal(integrity(big), 'ok');
+  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('big.db.')), [], 'no copy or lock left behind');
+  const vacuumed = json('vacuum', big);
+  assert.ok(vacuumed.after < vacuumed.before * 0.8, JSON.stringify(vacuumed));
+  assert.equal(integrity(big), 'ok');
+  assert.equal(json('info', big).tables.events, 200_000);
+  assert.equal(json('verify', big).ok, true);
+});
+
+test('dashboard: prints the URL and key, serves the file on 127.0.0.1, stops at Ctrl-C', async () => {
+  const child = spawn(BIN, ['dashboard', db], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)#key=(\S+)/);
+      if (m) resolve({ base: m[1], key: m[2] });
+    });
+    child.once('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
+  });
+  assert.match(out, new RegExp(`Key: ${url.key}`));
+  assert.equal((await fetch(`${url.base}api/me`)).status, 401);
+  const me = await fetch(`${url.base}api/me`, { headers: { authorization: `Bearer ${url.key}` } });
+  assert.equal(me.status, 200);
+  const { csrf } = await me.json();
+  const view = await fetch(`${url.base}api/view`, { method: 'POST', headers: { authorization: `Bearer ${url.key}`, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ view: 'traffic', params: {} }) });
+  assert.equal(view.status, 200);
+  assert.ok((await view.json()).answers.summary.events > 0);
+  child.kill('SIGINT');
+  const [code] = await new Promise((resolve) => child.once('exit', (...a) => resolve(a)));
+  assert.equal(code, 0);
+  assert.equal(existsSync(`${db}.lock`), false);
+});
