@@ -74,3 +74,43 @@ test("README's many-processes snippet answers 503 while Redis is down, and recov
     await redis.stop();
   }
 });
+
+// Issue 28: the README's dashboard snippet, run as written: the page and the
+// API need the key; with it, the view answers the engine's numbers.
+test("README's dashboard snippet serves the dashboard behind its key", async () => {
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { freePort } = await import('./redis-server.mjs');
+  const readme = readFileSync(join(process.env.ROOT, 'README.md'), 'utf8');
+  const snippet = readme.match(/### A dashboard and a command line for operators\n[\s\S]*?```js\n([\s\S]*?)```/)?.[1];
+  assert.ok(snippet, 'no js snippet under "### A dashboard and a command line for operators"');
+  const file = new URL('./readme-dashboard.mjs', import.meta.url);
+  writeFileSync(file, snippet);
+  const cwd = mkdtempSync(join(tmpdir(), 'ut-readme-dash-'));
+  const port = await freePort();
+  const key = 'readme-dashboard-key-0123';
+  const app = spawn(process.execPath, [file.pathname], { env: { ...process.env, DASHBOARD_KEY: key, PORT: String(port), NODE_PATH: '' }, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  app.stderr.on('data', (d) => (stderr += d));
+  try {
+    const base = `http://127.0.0.1:${port}/admin/usertrail/`;
+    let page;
+    for (let i = 0; i < 100 && !page; i++) {
+      page = await fetch(base).catch(() => null);
+      if (!page) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(page, `the app did not start: ${stderr}`);
+    assert.equal(page.status, 401);
+    const me = await fetch(`${base}api/me`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(me.status, 200);
+    const { operator, csrf } = await me.json();
+    assert.equal(operator, 'ops');
+    const view = await fetch(`${base}api/view`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ view: 'traffic' }) });
+    assert.equal(view.status, 200);
+    assert.equal((await view.json()).answers.summary.events, 0);
+  } finally {
+    app.kill('SIGTERM');
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});

@@ -30,3 +30,8 @@ other.use(honoSession(trail));
 other.get('/', (c) => c.text(`${c.get('requestId')} ${c.get('session').id}`));
 
 export default app;
+
+// The operators' dashboard, mounted in Hono under a base path.
+import { honoDashboard } from 'usertrail/dashboard';
+const admin = new Hono();
+admin.all('/admin/usertrail/*', honoDashboard(trail, { basePath: '/admin/usertrail', auth: (request) => request.headers.get('x-operator') }));
