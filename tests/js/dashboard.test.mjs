@@ -317,6 +317,30 @@ test('the dashboard over a 4-partition pipeline: merged numbers equal one engine
   assert.equal((await coordinator.query('summary', {})).events, want);
   const url = `${await listen(nodeDashboard(coordinator, { auth: { key: KEY, operator: 'ops' } }))}/`;
   await browseAll('pipeline', url, engineAnswer(reference), { privacy: null });
+  // The same partitions through `usertrail dashboard --partitions`, acting through the shared store.
+  const bin = fileURLToPath(new URL('./node_modules/.bin/usertrail', import.meta.url));
+  const cli = spawn(bin, ['dashboard', '--partitions', urls.join(','), '--redis', redis.url, '--prefix', prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(cli);
+  let out = '';
+  const served = await new Promise((resolve, reject) => {
+    cli.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)#key=(\S+)/);
+      if (m) resolve({ base: m[1], key: m[2] });
+    });
+    cli.once('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
+  });
+  const auth = { authorization: `Bearer ${served.key}` };
+  const me = await (await fetch(`${served.base}api/me`, { headers: auth })).json();
+  assert.equal(me.source, 'partitions');
+  const post = (path, body) => fetch(`${served.base}api/${path}`, { method: 'POST', headers: { ...auth, 'x-csrf-token': me.csrf, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const traffic = await (await post('view', { view: 'traffic', params: {} })).json();
+  assert.equal(traffic.answers.summary.events, want);
+  const overview = await (await post('privacy', {})).json();
+  assert.equal(overview.available, true, JSON.stringify(overview));
+  assert.equal(overview.shared, true);
+  cli.kill('SIGINT');
+  assert.equal((await once(cli, 'exit'))[0], 0);
 });
 
 // ---- Auth, CSRF and loopback, over plain HTTP
