@@ -25,6 +25,10 @@ export interface DashboardOptions {
   basePath?: string;
   /** Shown in the page's header. Default `'usertrail'`. */
   title?: string;
+  /** A banner shown on every page (500 characters at most), such as why the data may be stale. */
+  notice?: string;
+  /** Refuse the actions that change data (erasure): for a dashboard over a copy. */
+  readOnly?: boolean;
   /** How long a sign-in with the key lasts, ms (1 min to 30 days); default 12 h. */
   sessionTtlMs?: number;
   /** Called with a failure that is not the request's fault and its route; the default logs the code and route only (never the message, which can hold a subject). */
@@ -50,7 +54,8 @@ export interface ServedDashboard {
 
 /**
  * The dashboard as a fetch handler: `GET /` the page, `GET /assets/*` its files, `api/*` its JSON (every
- * POST needs the `x-csrf-token` the page reads from `GET api/me`). `info` is what `toNodeListener` passes.
+ * POST signed in by a cookie or the host's auth needs the `x-csrf-token` from `GET api/me`; a bearer key
+ * does not). `info` is what `toNodeListener` passes.
  */
 export declare function dashboard(source: DashboardSource, options?: DashboardOptions): (request: Request, info?: Partial<NodeRequestInfo>) => Promise<Response>;
 

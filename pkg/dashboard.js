@@ -22,7 +22,7 @@ import { TITLES, VIEWS, asker, runView, toCsv } from './report.js';
 
 const invalid = (field, message) => new UserTrailError('INVALID_INPUT', `usertrail/dashboard: ${message}`, field);
 
-const KNOWN = new Set(['auth', 'basePath', 'title', 'onError', 'sessionTtlMs']);
+const KNOWN = new Set(['auth', 'basePath', 'title', 'onError', 'sessionTtlMs', 'notice', 'readOnly']);
 const COOKIE = 'usertrail_dashboard';
 const MAX_BODY = 64 * 1024;
 const FORMATS = ['json', 'ndjson', 'csv', 'sqlite'];
@@ -76,6 +76,8 @@ function settings(options) {
   const title = options.title ?? 'usertrail';
   if (typeof title !== 'string' || title.length === 0 || title.length > 100) throw invalid('title', 'title must be a string of 1 to 100 characters');
   if (options.onError !== undefined && typeof options.onError !== 'function') throw invalid('onError', 'onError must be a function');
+  if (options.notice !== undefined && (typeof options.notice !== 'string' || options.notice.length > 500)) throw invalid('notice', 'notice must be a string of at most 500 characters');
+  if (options.readOnly !== undefined && typeof options.readOnly !== 'boolean') throw invalid('readOnly', 'readOnly must be a boolean');
   const ttl = options.sessionTtlMs ?? 12 * 3600_000;
   if (!Number.isInteger(ttl) || ttl < 60_000 || ttl > 30 * 86400_000) throw invalid('sessionTtlMs', 'sessionTtlMs must be an integer from 60000 to 2592000000');
   return {
@@ -85,6 +87,8 @@ function settings(options) {
     basePath,
     title,
     ttl,
+    notice: options.notice ?? null,
+    readOnly: options.readOnly ?? false,
     // Logs the code and the route only: messages can hold a subject.
     onError: options.onError ?? ((err, route) => console.error(`usertrail/dashboard: ${route} failed: ${err?.code ?? 'INTERNAL'}`)),
   };
@@ -106,9 +110,33 @@ async function same(a, b) {
 function statusOf(code) {
   if (['INVALID_INPUT', 'UNKNOWN_DIMENSION', 'UNKNOWN_PURPOSE', 'UNSUPPORTED_FORMAT', 'UNSUPPORTED', 'EXPERIMENT_NOT_FOUND'].includes(code)) return 400;
   if (code === 'NOT_FOUND') return 404;
+  if (code === 'RATE_LIMITED') return 429;
   if (code === 'STORE_UNAVAILABLE' || code === 'BUSY') return 503;
   if (code === 'TIMEOUT' || code === 'UNREACHABLE') return 504;
   return 500;
+}
+
+/** Whether the request names a loopback host (`127.0.0.1`, `[::1]`, `localhost`), whatever the port. */
+function loopbackHost(request) {
+  let host;
+  try {
+    host = new URL(request.url).hostname;
+  } catch {
+    return false;
+  }
+  const name = host.replace(/^\[|\]$/g, '');
+  return name === 'localhost' || isLoopback(name);
+}
+
+/** A request whose `Origin` names another origin than its own URL's: refused for actions. */
+function crossOrigin(request) {
+  const origin = request.headers.get('origin');
+  if (origin === null) return false;
+  try {
+    return new URL(origin).origin !== new URL(request.url).origin;
+  } catch {
+    return true;
+  }
 }
 
 /** A cookie's value from the Cookie header. */
@@ -133,6 +161,12 @@ export function dashboard(source, options = {}) {
   const secret = randomToken();
   const sessions = new Map(); // cookie token -> { operator, csrf, expires }
   let failures = { at: 0, n: 0 };
+  /** Wrong keys within the last minute, from sign-ins and bearer tokens alike: past 20, keys are not even compared. */
+  const limited = () => {
+    const now = Date.now();
+    if (now - failures.at > 60_000) failures = { at: now, n: 0 };
+    return failures.n >= 20;
+  };
 
   const headers = (type, extra = {}) => ({ ...SECURITY, 'cache-control': 'no-store', 'content-type': type, ...extra });
   const answer = (status, body, extra) => json(status, body, { ...SECURITY, 'cache-control': 'no-store', ...extra });
@@ -154,12 +188,18 @@ export function dashboard(source, options = {}) {
         if (session) sessions.delete(token);
       }
       const bearer = /^Bearer (.+)$/.exec(request.headers.get('authorization') ?? '')?.[1];
-      if (bearer !== undefined && (await keyMatches(bearer, [await digest(s.key)]))) {
-        return { operator: s.operator, via: 'bearer', csrf: hex(await digest(`${secret}\0bearer\0${s.operator}`)) };
+      if (bearer !== undefined) {
+        if (limited()) throw new UserTrailError('RATE_LIMITED', 'usertrail/dashboard: too many wrong keys: wait a minute');
+        if (await keyMatches(bearer, [await digest(s.key)])) {
+          return { operator: s.operator, via: 'bearer', csrf: hex(await digest(`${secret}\0bearer\0${s.operator}`)) };
+        }
+        failures.n++;
       }
       return null;
     }
-    if (info?.loopbackOnly === true) return { operator: 'local', via: 'loopback', csrf: hex(await digest(`${secret}\0loopback`)) };
+    // Loopback without auth: only for requests addressed to a loopback name, so that a page on another
+    // site whose name an attacker points at 127.0.0.1 (DNS rebinding) is not served.
+    if (info?.loopbackOnly === true && loopbackHost(request)) return { operator: 'local', via: 'loopback', csrf: hex(await digest(`${secret}\0loopback`)) };
     return null;
   }
 
@@ -175,11 +215,10 @@ export function dashboard(source, options = {}) {
     }
   }
 
-  async function login(request) {
+  async function login(request, base) {
     if (!s.key) return fail(404, 'NOT_FOUND', 'this dashboard signs in through the host’s own auth');
     const now = Date.now();
-    if (now - failures.at > 60_000) failures = { at: now, n: 0 };
-    if (failures.n >= 20) return fail(429, 'RATE_LIMITED', 'too many wrong keys: wait a minute');
+    if (limited()) return fail(429, 'RATE_LIMITED', 'too many wrong keys: wait a minute');
     const b = await body(request);
     if (b instanceof Response) return b;
     if (!(await keyMatches(b.key, [await digest(s.key)]))) {
@@ -190,7 +229,7 @@ export function dashboard(source, options = {}) {
     if (sessions.size >= 1000) sessions.delete(sessions.keys().next().value);
     sessions.set(token, { operator: s.operator, via: 'cookie', csrf: randomToken(), expires: now + s.ttl });
     const secure = new URL(request.url).protocol === 'https:' ? '; Secure' : '';
-    return answer(200, { ok: true }, { 'set-cookie': `${COOKIE}=${token}; Path=${s.basePath || '/'}; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(s.ttl / 1000)}${secure}` });
+    return answer(200, { ok: true }, { 'set-cookie': `${COOKIE}=${token}; Path=${base || '/'}; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(s.ttl / 1000)}${secure}` });
   }
 
   const actor = (who) => `dashboard:${who.operator}`;
@@ -260,13 +299,13 @@ export function dashboard(source, options = {}) {
     return { audit, ledger, ledgerNote: info.shared ? 'With a shared store each subject’s ledger is its own chain: it is verified when the subject is looked up with privacy.verifyLedger({ subject }).' : null };
   }
 
-  async function route(request, info) {
+  async function route(request, info, base) {
     const url = new URL(request.url);
     let path = url.pathname;
-    if (s.basePath) {
-      if (path === s.basePath) return new Response(null, { status: 308, headers: { ...SECURITY, location: `${s.basePath}/` } });
-      if (!path.startsWith(`${s.basePath}/`)) return fail(404, 'NOT_FOUND', 'not a dashboard path');
-      path = path.slice(s.basePath.length);
+    if (base) {
+      if (path === base) return new Response(null, { status: 308, headers: { ...SECURITY, location: `${base}/` } });
+      if (!path.startsWith(`${base}/`)) return fail(404, 'NOT_FOUND', 'not a dashboard path');
+      path = path.slice(base.length);
     }
     path = path.slice(1); // '' for the page
     if (path.startsWith('assets/')) {
@@ -284,7 +323,8 @@ export function dashboard(source, options = {}) {
     const api = path.slice(4);
     if (api === 'login') {
       if (request.method !== 'POST') return fail(405, 'METHOD_NOT_ALLOWED', 'POST { key }');
-      return login(request);
+      if (crossOrigin(request)) return fail(403, 'FORBIDDEN', 'cross-origin request refused');
+      return login(request, base);
     }
     const who = await principal(request, info);
     if (!who) {
@@ -293,17 +333,20 @@ export function dashboard(source, options = {}) {
     }
     if (api === 'me') {
       if (request.method !== 'GET') return fail(405, 'METHOD_NOT_ALLOWED', 'GET');
-      return answer(200, { operator: who.operator, via: who.via, csrf: who.csrf, title: s.title, source: src.kind, views: VIEWS.map((v) => ({ id: v, title: TITLES[v] })), privacy: Boolean(trail) });
+      return answer(200, { operator: who.operator, via: who.via, csrf: who.csrf, title: s.title, source: src.kind, views: VIEWS.map((v) => ({ id: v, title: TITLES[v] })), privacy: Boolean(trail), notice: s.notice, readOnly: s.readOnly });
     }
     if (request.method !== 'POST') return fail(405, 'METHOD_NOT_ALLOWED', 'POST with the CSRF token');
     // Every action: same-site only, and the token the page read from api/me.
     const site = request.headers.get('sec-fetch-site');
-    if (site && site !== 'same-origin' && site !== 'none') return fail(403, 'FORBIDDEN', 'cross-site request refused');
-    if (!(await same(request.headers.get('x-csrf-token') ?? '', who.csrf))) return fail(403, 'FORBIDDEN', 'the CSRF token is missing or wrong: reload the page');
+    if ((site && site !== 'same-origin' && site !== 'none') || crossOrigin(request)) return fail(403, 'FORBIDDEN', 'cross-site request refused');
+    // A bearer key is never sent by a browser on its own, so it needs no token; cookies and the host's auth do.
+    if (who.via !== 'bearer' && !(await same(request.headers.get('x-csrf-token') ?? '', who.csrf))) {
+      return fail(403, 'FORBIDDEN', 'the CSRF token (x-csrf-token, from GET api/me) is missing or wrong: reload the page');
+    }
     if (api === 'logout') {
       const token = cookie(request, COOKIE);
       if (token) sessions.delete(token);
-      return answer(200, { ok: true }, { 'set-cookie': `${COOKIE}=; Path=${s.basePath || '/'}; HttpOnly; SameSite=Strict; Max-Age=0` });
+      return answer(200, { ok: true }, { 'set-cookie': `${COOKIE}=; Path=${base || '/'}; HttpOnly; SameSite=Strict; Max-Age=0` });
     }
     const b = await body(request);
     if (b instanceof Response) return b;
@@ -321,16 +364,21 @@ export function dashboard(source, options = {}) {
     if (src.kind === 'partitions' && !(await trail.info()).shared) return fail(400, 'UNSUPPORTED', 'the coordinator’s engine has no shared store');
     if (api === 'privacy/lookup') return answer(200, await lookup(b, who));
     if (api === 'privacy/export') return exportFile(b, who);
-    if (api === 'privacy/erase') return answer(200, await erase(b, who));
+    if (api === 'privacy/erase') {
+      if (s.readOnly) return fail(400, 'UNSUPPORTED', `this dashboard is read-only${s.notice ? `: ${s.notice}` : ''}`);
+      return answer(200, await erase(b, who));
+    }
     if (api === 'privacy/verify') return answer(200, await verify());
     return fail(404, 'NOT_FOUND', 'no such call');
   }
 
   return async function usertrailDashboard(request, info) {
     let routeName = 'request';
+    // Express passes where it is mounted; one state (sign-ins, the rate limit) for every mount path.
+    const base = typeof info?.basePath === 'string' ? info.basePath : s.basePath;
     try {
-      routeName = new URL(request.url).pathname.slice(s.basePath.length) || '/';
-      return await route(request, info);
+      routeName = new URL(request.url).pathname.slice(base.length) || '/';
+      return await route(request, info, base);
     } catch (err) {
       const code = typeof err?.code === 'string' && /^[A-Z_]{2,40}$/.test(err.code) ? err.code : 'INTERNAL';
       const status = statusOf(code);
@@ -352,24 +400,20 @@ export function nodeDashboard(source, options) {
  */
 export function expressDashboard(source, options = {}) {
   if (options !== null && typeof options === 'object' && options.basePath !== undefined) throw invalid('basePath', 'expressDashboard takes its base path from where it is mounted');
-  const handlers = new Map();
-  const handlerFor = (base) => {
-    if (!handlers.has(base)) handlers.set(base, dashboard(source, { ...options, basePath: base }));
-    return handlers.get(base);
-  };
-  handlerFor(''); // checks the options now
+  const handle = dashboard(source, options);
   return function usertrailDashboard(req, res, next) {
-    const base = (req.baseUrl ?? '').replace(/\/$/, '');
+    const base = String(req.baseUrl ?? '').replace(/\/$/, '');
     let body = null;
     if (req.body !== undefined && req.body !== null && req._body) body = typeof req.body === 'string' || req.body instanceof Uint8Array ? req.body : JSON.stringify(req.body);
     let request;
     try {
       request = requestFromNode(req, body);
     } catch (err) {
-      next(err);
+      // A target or Host header that cannot be a URL: answered here, not by Express's error page.
+      sendToNode(res, problem(err.status ?? 400, err.code ?? 'INVALID_INPUT', String(err.message), SECURITY)).catch(next);
       return;
     }
-    handlerFor(base)(request, { loopbackOnly: listensOnLoopback(req) })
+    handle(request, { loopbackOnly: listensOnLoopback(req), basePath: base })
       .then((response) => sendToNode(res, response))
       .catch(next);
   };

@@ -5,7 +5,7 @@
 // compiled module instead (Cloudflare workerd), call `init(module)` first.
 
 import initWasm, { initSync as initSyncWasm, UserTrail } from './gen/usertrail.js';
-import { fileHost } from './node-fs.js';
+import { fileHost, realFile } from './node-fs.js';
 
 export { UserTrail };
 export { UserTrailError } from './gen/error.js';
@@ -68,11 +68,12 @@ UserTrail.open = async function open(options) {
     // refuses them with INVALID_INPUT.
   }
   if (file !== null) {
-    const { resolve, dirname } = await import('node:path');
+    const path = await import('node:path');
     const fs = await import('node:fs');
     try {
       // Other keys stay, for the engine to refuse (`durability` misplaced here).
-      options = { ...options, storage: { ...options.storage, file: resolve(file), fs: fileHost(fs, dirname) } };
+      // Symbolic links resolved: one file, one lock and one journal, whatever its name.
+      options = { ...options, storage: { ...options.storage, file: realFile(fs, file, path), fs: fileHost(fs, path.dirname) } };
     } catch {
       // As above: the engine refuses them.
     }

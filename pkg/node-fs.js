@@ -82,3 +82,22 @@ export function fileHost(fs, dirname) {
   };
   return host;
 }
+
+/**
+ * The path an engine opens `path` by: absolute, with symbolic links
+ * resolved (of the file, or of its directory when the file does not exist
+ * yet), so that two names for one file share its lock and its journal.
+ * (Hard links stay apart: they are not told from separate files by name.)
+ */
+export function realFile(fs, path, { resolve, dirname, basename, join }) {
+  const abs = resolve(path);
+  try {
+    return fs.realpathSync(abs);
+  } catch {
+    try {
+      return join(fs.realpathSync(dirname(abs)), basename(abs));
+    } catch {
+      return abs;
+    }
+  }
+}

@@ -140,6 +140,8 @@ export async function runView(source, view, params = {}) {
     return answers[id];
   };
   const out = { view, title: TITLES[view], queries, answers, tables: [] };
+  // An empty view under a segment is most often the segment's doing: say what a segment keeps.
+  const segmentNote = p.segment ? ` A segment keeps only the users whose first event has ${p.segment.property} = ${JSON.stringify(p.segment.equals)}: clear it to see everyone.` : '';
   const t = out.tables;
   switch (view) {
     case 'traffic': {
@@ -232,7 +234,7 @@ export async function runView(source, view, params = {}) {
     case 'experiments': {
       const list = await src.experiments();
       answers.experiments = list;
-      t.push(table('experiments', 'Experiments', [['key', 'Experiment', 'text'], ['variants', 'Variants', 'text']], list.map((e) => [e.key, e.variants.map((v) => `${v.name} (${v.weight})`).join(', ')])));
+      t.push(table('experiments', 'Experiments', [['key', 'Experiment', 'text'], ['variants', 'Variants', 'text']], list.map((e) => [e.key, e.variants.map((v) => `${v.name} (weight ${v.weight})`).join(', ')])));
       if (list.length === 0) {
         out.note = 'No experiments defined: define one with trail.experiments.define().';
         break;
@@ -265,6 +267,7 @@ export async function runView(source, view, params = {}) {
       break;
     }
   }
+  if (segmentNote && out.note?.startsWith('No ')) out.note += segmentNote;
   return out;
 }
 
@@ -272,13 +275,20 @@ export async function runView(source, view, params = {}) {
 function csvCell(v) {
   if (v === null || v === undefined) return '';
   let s = String(v);
-  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  if (typeof v === 'string' && /^\s*[=+\-@]|^[\t\r]/.test(s)) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
-/** A table as CSV text (RFC 4180, CRLF line ends, a header row of the column labels). */
+/** What a column's CSV values are in, added to its label: the engine's values as they are. */
+const UNITS = { percent: ' (ratio 0-1)', percent100: ' (%)', ms: ' (ms)', time: ' (UTC)' };
+
+/**
+ * A table as CSV text (RFC 4180, CRLF line ends, a header row of the column
+ * labels with their units). Values are the engine's, unrounded; times are
+ * ISO 8601.
+ */
 export function toCsv(t) {
-  const lines = [t.columns.map((c) => csvCell(c.label)).join(',')];
-  for (const r of t.rows) lines.push(r.map(csvCell).join(','));
+  const lines = [t.columns.map((c) => csvCell(`${c.label}${UNITS[c.kind] ?? ''}`)).join(',')];
+  for (const r of t.rows) lines.push(r.map((v, i) => csvCell(t.columns[i].kind === 'time' && typeof v === 'number' ? new Date(v).toISOString() : v)).join(','));
   return `${lines.join('\r\n')}\r\n`;
 }

@@ -54,6 +54,20 @@ function header(file) {
   }
 }
 
+/**
+ * The durability that keeps the file's journal mode as it is: `'normal'`
+ * for a file in WAL mode (header bytes 18-19 are 2), else `'full'` (a
+ * rollback journal), so that a command does not convert the file.
+ */
+export function durabilityOf(file) {
+  return header(file)?.[18] === 2 ? 'normal' : 'full';
+}
+
+/** Whether `file` has recovery to do: a non-empty `-wal` or a live journal (its writer died). */
+export function needsRecovery(file) {
+  return sizeOf(`${file}-wal`) > 0 || journalLive(file);
+}
+
 /** The file's schema version as it is on disk (`PRAGMA user_version`), or null for a file that is not SQLite. */
 export function diskVersion(file) {
   const h = header(file);
@@ -76,7 +90,7 @@ export function mustExist(file) {
 const JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
 
 /** Whether `file`'s rollback journal holds a transaction: a write is under way (or was cut short). */
-function journalLive(file) {
+export function journalLive(file) {
   let fd;
   try {
     fd = fs.openSync(`${file}-journal`, 'r');
@@ -123,7 +137,11 @@ export function snapshot(file, pid) {
   throw new CliError(EXIT.BUSY, 'BUSY', `${file} is being written without pause by process ${pid}: no consistent copy could be read; try again`);
 }
 
-/** Removes the files an interrupted write of `path` may leave: its lock (ours) and, for a copy, the copy. */
+/**
+ * Removes the files an interrupted write of `path` may leave: its lock
+ * (ours) and a journal SQLite is done with; for a copy, the copy and its
+ * journals.
+ */
 export function cleanup(path, { copy = false } = {}) {
   const rm = (p) => {
     try {
@@ -137,6 +155,8 @@ export function cleanup(path, { copy = false } = {}) {
   } catch {
     // no lock
   }
+  // A journal SQLite left zeroed (done with) is only clutter; a live one is kept for the next open to roll back.
+  if (!copy && fs.existsSync(`${path}-journal`) && !journalLive(path)) rm(`${path}-journal`);
   if (copy) {
     rm(path);
     rm(`${path}-journal`);
@@ -152,6 +172,24 @@ export function asCliError(err) {
   const e = new CliError(exit, code, String(err?.message ?? err));
   e.field = err?.field;
   return e;
+}
+
+/** Removes what is left beside `path` of a database it no longer is: journals, and a lock whose holder died. */
+export function clearSidecars(path) {
+  for (const suffix of ['-wal', '-shm', '-journal']) {
+    try {
+      fs.unlinkSync(`${path}${suffix}`);
+    } catch {
+      // not there
+    }
+  }
+  if (holder(path) === null) {
+    try {
+      fs.unlinkSync(`${path}.lock`);
+    } catch {
+      // not there
+    }
+  }
 }
 
 export { UserTrailError };

@@ -6,13 +6,14 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
-import { resolve, basename } from 'node:path';
+import path, { basename, dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createInterface } from 'node:readline/promises';
 import { UserTrail } from '../index.js';
 import { serveDashboard } from '../dashboard.js';
 import { VIEWS, runView, toCsv } from '../report.js';
-import { CliError, EXIT, asCliError, cleanup, diskVersion, holder, mustExist, snapshot } from './files.js';
+import { realFile } from '../node-fs.js';
+import { CliError, EXIT, asCliError, cleanup, clearSidecars, diskVersion, durabilityOf, holder, mustExist, needsRecovery, snapshot } from './files.js';
 import { bytes as showBytes, duration, progressBar } from './progress.js';
 
 const HELP = `usertrail: the command line of usertrail's SQLite databases.
@@ -53,19 +54,26 @@ const FLAGS = {
   dashboard: { partitions: 'value', redis: 'value', prefix: 'value', port: 'value', host: 'value', key: 'value' },
 };
 
+/** The path an engine opens `file` by: absolute, symbolic links resolved, so a link shares the file's lock. */
+const resolve = (file) => realFile(fs, file, path);
+
 const usage = (message) => new CliError(EXIT.USAGE, 'INVALID_INPUT', `${message}\nRun \`usertrail help\` for the commands.`);
 
 function parse(argv) {
   const [command, ...rest] = argv;
-  if (!command || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
+  if (!command) return { command: 'usage' };
+  if (command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
   if (command === '--version' || command === 'version') return { command: 'version' };
   const spec = FLAGS[command];
   if (!spec) throw usage(`unknown command ${JSON.stringify(command)}`);
   const flags = {};
   const args = [];
+  let positional = false;
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
-    if (a.startsWith('--')) {
+    if (a === '--' && !positional) {
+      positional = true; // what follows is arguments, even `--like-this`
+    } else if (a.startsWith('--') && !positional) {
       const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
       if (!spec[name]) throw usage(`${command} does not take --${name}`);
       if (spec[name] === 'bool') {
@@ -103,27 +111,48 @@ function out(text) {
 
 const json = (value) => out(JSON.stringify(value, null, 2));
 
-/** The database at `file` to read: the file itself, or a snapshot of it when another engine holds it. */
+/** The database at `file` to read: a copy, so that reading never changes the file. */
 async function openForReading(file) {
   mustExist(file);
-  const pid = holder(file);
+  const abs = resolve(file);
+  const pid = holder(abs);
   if (pid !== null) {
-    const bytes = snapshot(file, pid);
+    const bytes = snapshot(abs, pid);
     process.stderr.write(`usertrail: ${file} is held by process ${pid}: reading a snapshot of it\n`);
     return { trail: await UserTrail.open({ storage: { bytes } }), snapshot: true, bytes };
   }
-  const hasWal = fs.existsSync(`${file}-wal`) && fs.statSync(`${file}-wal`).size > 0;
-  if (hasWal) return { trail: await UserTrail.open({ storage: { file } }), snapshot: false };
+  if (needsRecovery(abs)) {
+    // A writer died mid-way: its -wal or journal holds what the file lacks. Recover a copy, not the file.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'usertrail-read-'));
+    try {
+      const copy = path.join(dir, 'db');
+      fs.copyFileSync(abs, copy);
+      for (const suffix of ['-wal', '-journal']) if (fs.existsSync(`${abs}${suffix}`)) fs.copyFileSync(`${abs}${suffix}`, `${copy}${suffix}`);
+      const recovered = await UserTrail.open({ storage: { file: copy }, durability: durabilityOf(abs) });
+      const bytes = await recovered.export();
+      await recovered.close();
+      process.stderr.write(`usertrail: ${file} was left mid-write by a process that stopped: reading a recovered copy (the file itself recovers at its next open)\n`);
+      return { trail: await UserTrail.open({ storage: { bytes } }), snapshot: true, bytes };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
   // Read without changing the file (no migration, no retention run): a copy in memory.
-  const bytes = fs.readFileSync(file);
+  const bytes = fs.readFileSync(abs);
   return { trail: await UserTrail.open({ storage: { bytes } }), snapshot: false, bytes };
+}
+
+/** Opens and closes `file` once a worker was stopped: SQLite recovers it (rolls back, folds its -wal in). */
+async function settle(file, durability) {
+  const t = await UserTrail.open({ storage: { file }, durability });
+  await t.close();
 }
 
 /** `file` must not be held by another engine, for a command that writes it. */
 function mustBeFree(file, doing) {
-  const pid = holder(file);
+  const pid = holder(resolve(file));
   if (pid !== null) {
-    throw new CliError(EXIT.BUSY, 'BUSY', `${file} is held by a running engine (process ${pid}): ${doing} through that app (or its dashboard, usertrail/dashboard), or stop it first`);
+    throw new CliError(EXIT.BUSY, 'BUSY', `${file} is held by a running engine (process ${pid}): stop it first${doing ? `, or ${doing}` : ''}`);
   }
 }
 
@@ -190,7 +219,7 @@ async function info(file, flags) {
   try {
     const i = await trail.info();
     const onDisk = diskVersion(file);
-    const report = { file: resolve(file), fileBytes: fs.statSync(file).size, schemaVersionOnDisk: onDisk, snapshot: snap, ...i };
+    const report = { file: resolve(file), fileBytes: fs.statSync(resolve(file)).size, schemaVersionOnDisk: onDisk, snapshot: snap, ...i };
     if (flags.json) return json(report);
     const rows = [
       ['File', report.file],
@@ -202,6 +231,7 @@ async function info(file, flags) {
       ['Events from', i.eventsFrom === null ? '–' : new Date(i.eventsFrom).toISOString()],
       ['Events to', i.eventsTo === null ? '–' : new Date(i.eventsTo).toISOString()],
       ['Retention', Object.entries(i.retention).map(([k, v]) => `${k} ${v ?? 'forever'}`).join(', ')],
+      ['Retention runs', `every ${duration(i.schedule.intervalMs / 1000)} (h:mm:ss), at the first write once due`],
     ];
     out(formatTable(['', ''], rows, false));
     out('');
@@ -284,7 +314,10 @@ async function query(file, view, flags) {
       tables = tables.filter((t) => t.id === flags.table);
       if (tables.length === 0) throw usage(`no table ${JSON.stringify(flags.table)} in ${view}: ${v.tables.map((t) => t.id).join(', ')}`);
     }
-    if (flags.csv) return process.stdout.write(tables.map(toCsv).join('\r\n'));
+    if (flags.csv) {
+      if (tables.length !== 1) throw usage(`${view} has ${tables.length} tables: pick one with --table (${v.tables.map((t) => t.id).join(', ') || 'none here'})`);
+      return process.stdout.write(toCsv(tables[0]));
+    }
     if (v.note) process.stderr.write(`${v.note}\n`);
     for (const t of tables) {
       out(`${t.title}\n`);
@@ -304,13 +337,17 @@ async function exportCommand(file, subject, flags) {
   const ext = { json: 'json', ndjson: 'ndjson', csv: 'zip', sqlite: 'sqlite' }[format];
   const target = resolve(flags.out ?? `usertrail-export-${Date.now()}.${ext}`);
   if (fs.existsSync(target)) throw usage(`${target} exists: choose another --out`);
-  const pid = holder(file);
+  // Checked before the export, which the audit log records.
+  if (!fs.existsSync(dirname(target)) || !fs.statSync(dirname(target)).isDirectory()) throw usage(`${dirname(target)} is not a directory: choose another --out`);
+  const abs = resolve(file);
+  const pid = holder(abs);
   const data = { op: 'export', subject, format, out: target, actor: `cli:${os.userInfo().username}` };
   if (pid !== null) {
-    data.bytes = snapshot(file, pid);
+    data.bytes = snapshot(abs, pid);
     process.stderr.write(`usertrail: ${file} is held by process ${pid}: exporting from a snapshot (this export is not in the file's audit log; export through the app to audit it)\n`);
   } else {
-    data.file = resolve(file);
+    data.file = abs;
+    data.durability = durabilityOf(abs);
   }
   const r = await long('export', data, {
     quiet: flags.json,
@@ -327,7 +364,7 @@ async function exportCommand(file, subject, flags) {
 async function erase(file, subject, flags) {
   if (!subject) throw usage('erase needs a subject');
   mustExist(file);
-  mustBeFree(file, 'erase');
+  mustBeFree(file, 'erase through that app (trail.privacy.erase, or usertrail/dashboard mounted in it)');
   if (!flags.yes) {
     if (!process.stdin.isTTY) throw usage('erase cannot be undone: pass --yes to confirm');
     const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -335,7 +372,8 @@ async function erase(file, subject, flags) {
     rl.close();
     if (again !== subject) throw new CliError(EXIT.USAGE, 'INVALID_INPUT', 'the subject typed differs: nothing erased');
   }
-  const trail = await UserTrail.open({ storage: { file: resolve(file) } });
+  const abs = resolve(file);
+  const trail = await UserTrail.open({ storage: { file: abs }, durability: durabilityOf(abs) });
   try {
     const r = await trail.privacy.erase(subject, { reason: flags.reason ?? 'command line', actor: `cli:${os.userInfo().username}` });
     const head = await trail.privacy.auditHead();
@@ -351,11 +389,11 @@ async function erase(file, subject, flags) {
 
 async function vacuum(file, flags) {
   mustExist(file);
-  mustBeFree(file, 'vacuum');
+  mustBeFree(file);
   const abs = resolve(file);
   const into = `${abs}.vacuum-${process.pid}`;
   cleanup(into, { copy: true });
-  const r = await long('vacuum', { op: 'vacuum', file: abs, into }, {
+  const r = await long('vacuum', { op: 'vacuum', file: abs, into, durability: durabilityOf(abs) }, {
     quiet: flags.json,
     onInterrupt: () => {
       cleanup(into, { copy: true });
@@ -364,9 +402,10 @@ async function vacuum(file, flags) {
     },
   });
   // The copy is complete and closed: it takes the file's place in one rename.
-  mustBeFree(file, 'vacuum');
+  mustBeFree(file);
   fs.renameSync(into, abs);
-  for (const leftover of [`${abs}-journal`, `${abs}-wal`]) if (fs.existsSync(leftover) && fs.statSync(leftover).size === 0) fs.unlinkSync(leftover);
+  // What is left beside the name belonged to the old file (closed cleanly): it must not meet the new one.
+  clearSidecars(abs);
   const report = { file: abs, before: r.before, after: r.after, elapsedMs: r.elapsedMs };
   if (flags.json) return json(report);
   out(`vacuumed ${file}: ${showBytes(r.before)} → ${showBytes(r.after)} in ${duration(r.elapsedMs / 1000)}`);
@@ -374,7 +413,7 @@ async function vacuum(file, flags) {
 
 async function migrate(file, flags) {
   mustExist(file);
-  mustBeFree(file, 'migrate');
+  mustBeFree(file);
   const abs = resolve(file);
   const from = diskVersion(abs);
   const probe = await UserTrail.open({ storage: 'memory' });
@@ -385,7 +424,7 @@ async function migrate(file, flags) {
     if (flags.json) return json({ file: abs, from, to: current, migrated: false });
     return out(`${file} is at schema version ${current} already`);
   }
-  const r = await long('migrate', { op: 'migrate', file: abs }, {
+  const r = await long('migrate', { op: 'migrate', file: abs, durability: durabilityOf(abs) }, {
     quiet: flags.json,
     onInterrupt: () => {
       cleanup(abs);
@@ -401,21 +440,24 @@ async function importCommand(file, source, flags) {
   if (!fs.existsSync(source) || !fs.statSync(source).isFile()) throw new CliError(EXIT.FAILED, 'NOT_FOUND', `${source}: no such file`);
   const abs = resolve(file);
   if (/\.(nd)?jsonl?$/i.test(source) && !/\.json$/i.test(source)) {
-    if (fs.existsSync(abs)) mustBeFree(abs, 'import');
-    const r = await long('import', { op: 'import-events', file: abs, source: resolve(source) }, {
+    if (fs.existsSync(abs)) mustBeFree(abs, 'track the events through that app');
+    const durability = fs.existsSync(abs) ? durabilityOf(abs) : 'full';
+    const r = await long('import', { op: 'import-events', file: abs, source: resolve(source), durability }, {
       quiet: flags.json,
-      onInterrupt: () => {
+      onInterrupt: async () => {
         cleanup(abs);
-        return `import stopped; the batches already tracked stay in ${file} (importing the same lines again skips them by eventId)`;
+        await settle(abs, durability);
+        return `import stopped; the batches already tracked stay in ${file} (importing the same lines again skips those with an eventId)`;
       },
     });
     if (flags.json) return json(r);
     out(`imported ${r.lines.toLocaleString()} lines into ${file}: ${Object.entries(r.statuses).map(([k, n]) => `${n.toLocaleString()} ${k}`).join(', ')}${r.notJson ? `, ${r.notJson} not JSON` : ''}`);
+    for (const x of r.rejected) out(`  line ${x.line}: ${x.code}${x.field ? ` (${x.field})` : ''}: ${x.message}`);
     return;
   }
   // A backup: checked by opening it (which migrates it in memory), then written whole.
   if (fs.existsSync(abs) && !flags.force) throw usage(`${file} exists: pass --force to replace it`);
-  if (fs.existsSync(abs)) mustBeFree(abs, 'replace it');
+  if (fs.existsSync(abs)) mustBeFree(abs);
   mustExist(source);
   const trail = await UserTrail.open({ storage: { bytes: fs.readFileSync(source) } });
   let bytes;
@@ -431,6 +473,8 @@ async function importCommand(file, source, flags) {
   const fd = fs.openSync(tmp, 'r');
   fs.fsyncSync(fd);
   fs.closeSync(fd);
+  // The old file's journals and a dead writer's lock would be replayed into, or held over, the restored one.
+  clearSidecars(abs);
   fs.renameSync(tmp, abs);
   if (flags.json) return json({ file: abs, bytes: bytes.byteLength, schemaVersion: version });
   out(`restored ${source} as ${file} (${showBytes(bytes.byteLength)}, schema version ${version})`);
@@ -438,15 +482,17 @@ async function importCommand(file, source, flags) {
 
 async function sample(file, flags) {
   const abs = resolve(file);
-  if (fs.existsSync(abs)) mustBeFree(abs, 'add sample data');
+  if (fs.existsSync(abs)) mustBeFree(abs);
   const users = int('users', flags.users, 1, 1_000_000, 500);
   const days = int('days', flags.days, 1, 3650, 30);
   const seed = int('seed', flags.seed, 0, 2 ** 31 - 1, 1);
-  const r = await long('sample data', { op: 'sample', file: abs, users, days, seed }, {
+  const durability = fs.existsSync(abs) ? durabilityOf(abs) : 'normal';
+  const r = await long('sample data', { op: 'sample', file: abs, users, days, seed, durability }, {
     quiet: flags.json,
-    onInterrupt: () => {
+    onInterrupt: async () => {
       cleanup(abs);
-      return `sample data stopped; what was written so far stays in ${file}`;
+      await settle(abs, durability);
+      return `sample data stopped; what was committed so far stays in ${file}`;
     },
   });
   if (flags.json) return json(r);
@@ -459,6 +505,7 @@ async function dashboardCommand(file, flags) {
   const key = flags.key ?? Buffer.from(crypto.getRandomValues(new Uint8Array(18))).toString('base64url');
   if (key.length < 16) throw usage('--key must be 16 characters or more');
   let source;
+  let notice = null;
   const closers = [];
   if (flags.partitions) {
     if (file) throw usage('dashboard takes a file or --partitions, not both');
@@ -483,20 +530,21 @@ async function dashboardCommand(file, flags) {
   } else {
     if (!file) throw usage('dashboard needs a database file or --partitions <url,...>');
     mustExist(file);
-    const pid = holder(file);
+    const pid = holder(resolve(file));
     if (pid !== null) {
-      const bytes = snapshot(file, pid);
-      process.stderr.write(`usertrail: ${file} is held by process ${pid}: serving a read-only snapshot (privacy actions there change the copy only; mount usertrail/dashboard in that app to act on the live data)\n`);
+      const bytes = snapshot(resolve(file), pid);
+      notice = `A snapshot of ${basename(file)} taken at ${new Date().toLocaleString()}, while process ${pid} holds the file: its numbers do not update, and erasing is off here. Mount usertrail/dashboard in that app for the live data.`;
+      process.stderr.write(`usertrail: ${file} is held by process ${pid}: serving a read-only snapshot\n`);
       source = await UserTrail.open({ storage: { bytes } });
     } else {
-      source = await UserTrail.open({ storage: { file: resolve(file) } });
+      source = await UserTrail.open({ storage: { file: resolve(file) }, durability: durabilityOf(resolve(file)) });
     }
     closers.push(() => source.close());
   }
-  const served = await serveDashboard(source, { host, port, auth: { key, operator: os.userInfo().username }, title: file ? basename(file) : 'partitions' });
-  out(`Dashboard: ${served.url}#key=${key}`);
-  out(`Key: ${key}`);
-  out('Ctrl-C stops it.');
+  const served = await serveDashboard(source, { host, port, auth: { key, operator: os.userInfo().username }, title: file ? basename(file) : 'partitions', ...(notice ? { notice, readOnly: true } : {}) });
+  // 0.0.0.0 and :: take every interface: the URL names one a browser can open.
+  const url = served.url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
+  out(`Dashboard: ${url}#key=${key}\nKey: ${key}\n${notice ? `${notice}\n` : ''}Ctrl-C stops it.`);
   await new Promise((resolvePromise) => {
     const stop = () => resolvePromise();
     process.once('SIGINT', stop);
@@ -514,6 +562,9 @@ async function main() {
   switch (command) {
     case 'help':
       return out(HELP);
+    case 'usage':
+      process.stderr.write(HELP);
+      return EXIT.USAGE;
     case 'version': {
       const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
       return out(pkg.version);

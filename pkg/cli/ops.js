@@ -46,23 +46,19 @@ function throttled(report) {
 }
 
 /** A compacted copy at `into`, written through the file VFS (`VACUUM INTO`). */
-async function vacuum({ file, into }, report) {
+async function vacuum({ file, into, durability }, report) {
   // One open: the file VFS keeps the functions of the first open in this thread.
   let total = 0;
   let done = 0;
   const tick = throttled(report);
-  const trail = await UserTrail.open({
-    storage: {
-      file,
-      fs: countingHost(
-        (p) => p === into,
-        (n) => {
-          done += n;
-          tick({ done, total, unit: 'bytes' });
-        },
-      ),
+  const host = countingHost(
+    (p) => p === into,
+    (n) => {
+      done += n;
+      tick({ done: Math.min(done, total), total, unit: 'bytes' });
     },
-  });
+  );
+  const trail = await UserTrail.open({ durability, storage: { file, fs: host } });
   try {
     const info = await trail.info();
     total = (info.pageCount - info.freePages) * info.pageSize;
@@ -70,15 +66,19 @@ async function vacuum({ file, into }, report) {
   } finally {
     await trail.close();
   }
+  // The copy has a rollback journal: opened as the file was (WAL or not), it takes the file's journal mode.
+  const copy = await UserTrail.open({ durability, storage: { file: into, fs: host } });
+  await copy.close();
   return { before: fs.statSync(file).size, after: fs.statSync(into).size };
 }
 
 /** Opens the file, which migrates it; progress follows the bytes written to it and its journal. */
-async function migrate({ file }, report) {
+async function migrate({ file, durability }, report) {
   const size = fs.statSync(file).size;
   let done = 0;
   const tick = throttled(report);
   const trail = await UserTrail.open({
+    durability,
     storage: {
       file,
       fs: countingHost(
@@ -96,9 +96,8 @@ async function migrate({ file }, report) {
 }
 
 /** A subject's export, written to `out`. */
-async function exportSubject({ file, bytes, subject, format, out, actor }, report) {
-  const storage = bytes ? { bytes } : { file, fs: fileHost(fs, dirname) };
-  const trail = await UserTrail.open({ storage });
+async function exportSubject({ file, bytes, subject, format, out, actor, durability }, report) {
+  const trail = await UserTrail.open(bytes ? { storage: { bytes } } : { storage: { file, fs: fileHost(fs, dirname) }, durability });
   try {
     const tick = throttled(report);
     const f = await trail.privacy.export(subject, {
@@ -160,9 +159,9 @@ function* visits(rand, now, days, userId) {
 }
 
 /** Sample data: users with consent decisions, their visits, and an experiment. */
-async function sample({ file, users, days, seed }, report) {
-  // No sync per commit (a killed process still leaves a sound file): sample data is not precious.
-  const trail = await UserTrail.open({ storage: { file, fs: fileHost(fs, dirname) }, durability: 'normal' });
+async function sample({ file, users, days, seed, durability }, report) {
+  // A new file: no sync per commit (a killed process still leaves a sound file); sample data is not precious.
+  const trail = await UserTrail.open({ storage: { file, fs: fileHost(fs, dirname) }, durability });
   try {
     const rand = rng(seed);
     const now = Date.now();
@@ -203,34 +202,43 @@ async function sample({ file, users, days, seed }, report) {
   }
 }
 
-/** Events from an NDJSON file (one `TrackEvent` per line), in batches; lines the engine refuses are counted. */
-async function importEvents({ file, source }, report) {
-  const lines = fs.readFileSync(source, 'utf8').split('\n').filter((l) => l.trim() !== '');
-  const trail = await UserTrail.open({ storage: { file, fs: fileHost(fs, dirname) } });
+/** Events from an NDJSON file (one `TrackEvent` per line), in batches; lines the engine refuses are counted, the first 20 named. */
+async function importEvents({ file, source, durability }, report) {
+  // Each non-empty line, with its number in the file.
+  const lines = fs
+    .readFileSync(source, 'utf8')
+    .split('\n')
+    .map((text, n) => [text, n + 1])
+    .filter(([text]) => text.trim() !== '');
+  const trail = await UserTrail.open({ storage: { file, fs: fileHost(fs, dirname) }, durability });
   const statuses = {};
+  const rejected = [];
   let bad = 0;
   try {
     const tick = throttled(report);
     for (let i = 0; i < lines.length; i += 1000) {
       const batch = [];
-      for (const [j, line] of lines.slice(i, i + 1000).entries()) {
+      for (const [text, line] of lines.slice(i, i + 1000)) {
         try {
-          const e = JSON.parse(line);
+          const e = JSON.parse(text);
           if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new Error('not an object');
-          batch.push(e);
+          batch.push({ event: e, line });
         } catch {
           bad++;
-          if (bad <= 5) report({ warning: `line ${i + j + 1} is not a JSON object: skipped` });
+          if (bad <= 5) report({ warning: `line ${line} is not a JSON object: skipped` });
         }
       }
-      const results = await trail.tracking.trackBatch(batch, { partial: true });
-      for (const r of results) statuses[r.status ?? 'rejected'] = (statuses[r.status ?? 'rejected'] ?? 0) + 1;
+      const results = await trail.tracking.trackBatch(batch.map((b) => b.event), { partial: true });
+      results.forEach((r, k) => {
+        statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+        if (r.status === 'rejected' && rejected.length < 20) rejected.push({ line: batch[k].line, code: r.error?.code, field: r.error?.field?.replace(/^events\[\d+\]\.?/, '') || undefined, message: r.error?.message });
+      });
       tick({ done: Math.min(lines.length, i + 1000), total: lines.length, unit: 'events' });
     }
   } finally {
     await trail.close();
   }
-  return { lines: lines.length, notJson: bad, statuses };
+  return { lines: lines.length, notJson: bad, statuses, rejected };
 }
 
 /** Runs one operation: what the worker thread does. */

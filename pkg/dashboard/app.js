@@ -134,7 +134,7 @@ function filters(view, q, from, to) {
     );
   }
   form.append(
-    input('f-prop', 'prop', 'Segment property', { type: 'text', value: q.get('prop') ?? '', placeholder: 'e.g. properties.plan', autocomplete: 'off' }),
+    input('f-prop', 'prop', 'Segment: users whose first event has', { type: 'text', value: q.get('prop') ?? '', placeholder: 'e.g. properties.plan', autocomplete: 'off' }),
     input('f-val', 'val', 'equals', { type: 'text', value: q.get('val') ?? '', placeholder: 'e.g. pro', autocomplete: 'off' }),
   );
   const select = (id, name, label, options, value) =>
@@ -379,7 +379,8 @@ async function renderPrivacy() {
       eResult.replaceChildren(h('p', { class: 'error', role: 'alert' }, err.message));
     }
   });
-  wrap.append(card('Erase a subject', eraseForm, eResult));
+  if (me.readOnly) wrap.append(card('Erase a subject', h('p', {}, 'This dashboard is read-only: erase through the app that holds the data.')));
+  else wrap.append(card('Erase a subject', eraseForm, eResult));
 
   const vResult = h('div', { 'aria-live': 'polite' });
   const verifyButton = h('button', { type: 'button', id: 'p-verify' }, 'Verify the chains');
@@ -388,7 +389,7 @@ async function renderPrivacy() {
     try {
       const r = await (await api('privacy/verify', {})).json();
       const line = (name, rep) => (rep ? h('p', { class: rep.ok ? 'ok' : 'error' }, `${name}: ${rep.ok ? 'intact' : `${rep.problems.length} problem(s)`} (${show('number', rep.checked ?? rep.entries ?? 0)} checked)`) : null);
-      vResult.replaceChildren(line('Audit log', r.audit), line('Consent ledger', r.ledger), r.ledgerNote ? h('p', {}, r.ledgerNote) : null);
+      vResult.replaceChildren(...[line('Audit log', r.audit), line('Consent ledger', r.ledger), r.ledgerNote ? h('p', {}, r.ledgerNote) : null].filter(Boolean));
     } catch (err) {
       vResult.replaceChildren(h('p', { class: 'error', role: 'alert' }, err.message));
     }
@@ -398,7 +399,7 @@ async function renderPrivacy() {
   wrap.append(
     card(
       'Retention',
-      simpleTable('Retention policy', [['category', 'Category', 'text'], ['kept', 'Kept for', 'text']], Object.entries(o.retention).map(([k, v]) => [k, v ?? 'forever'])),
+      simpleTable('Retention policy', [['category', 'Category', 'text'], ['kept', 'Kept for', 'text']], Object.entries(o.retention).map(([k, v]) => [k, v === null ? 'forever' : v === '0h' ? 'not kept (deleted when done)' : v])),
       facts([['Last run', o.schedule.lastRun === null ? 'not since this engine opened' : show('time', o.schedule.lastRun)], ['Next run', `${show('time', o.schedule.nextRun)} (at the first write from then on)`], ['Events dropped for want of consent', show('number', o.droppedWithoutConsent)]]),
     ),
     card(
@@ -464,6 +465,7 @@ async function start() {
     return;
   }
   me = await res.json();
+  if (me.notice) $('content').prepend(h('p', { class: 'note banner', role: 'status' }, me.notice));
   $('who').textContent = `Signed in as ${me.operator}${me.source === 'partitions' ? ' · merged partitions' : ''}`;
   $('who').hidden = false;
   if (me.via === 'cookie') {

@@ -57,6 +57,9 @@ test('help, version and bad arguments: exit 2 with a message', () => {
   assert.equal(help.code, 0);
   for (const c of ['dashboard', 'info', 'verify', 'export', 'erase', 'vacuum', 'migrate', 'import', 'query', 'sample', 'Exit codes']) assert.match(help.out, new RegExp(c));
   assert.match(run('--version').out, /^\d+\.\d+\.\d+/);
+  const bare = run();
+  assert.equal(bare.code, 2);
+  assert.match(bare.err, /Usage:/);
   for (const args of [['frobnicate'], ['info'], ['info', db, '--colour'], ['query', db, 'nope'], ['query', db, 'traffic', '--since', 'yesterday'], ['query', db, 'traffic', '--json', '--csv'], ['sample', db, '--users', '-3'], ['export', db, 'x', '--format', 'xml'], ['erase', db, 'x']]) {
     const r = run(...args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
@@ -97,7 +100,12 @@ test('info, verify and query: JSON a script can read, equal to the engine’s ow
   }
   const csv = run('query', db, 'pages', '--csv');
   assert.equal(csv.code, 0);
-  assert.match(csv.out, /^Page,Views,Unique viewers,Mean time on page\r\n\/,/);
+  assert.match(csv.out, /^Page,Views,Unique viewers,Mean time on page \(ms\)\r\n\/,/);
+  const several = run('query', db, 'traffic', '--csv');
+  assert.equal(several.code, 2);
+  assert.match(several.err, /pick one with --table \(summary, stickiness, activeUsers\)/);
+  const units = run('query', db, 'funnel', '--steps', 'product_view,purchase', '--csv');
+  assert.match(units.out, /^Step,Users,From previous \(ratio 0-1\),From start \(ratio 0-1\),Median time from previous \(ms\)\r\n/);
   const table = run('query', db, 'retention', '--cohort', 'week', '--periods', '3');
   assert.equal(table.code, 0);
   assert.match(table.out, /Retention by cohort/);
@@ -154,6 +162,7 @@ test('verify exits 3 on an edited audit log; import restores a backup and tracks
   assert.equal(events.notJson, 1);
   assert.equal(events.statuses.stored, 50);
   assert.equal(events.statuses.rejected, 1);
+  assert.deepEqual(events.rejected.map((r) => [r.line, r.code, r.field]), [[52, 'INVALID_INPUT', 'name']]);
   const twice = json('import', restored, join(dir, 'events.ndjson'));
   assert.equal(twice.statuses.duplicate, 50, 'importing again skips them by eventId');
 });
@@ -183,6 +192,27 @@ test('a file held by a running engine: read from a snapshot, writes refused with
       assert.equal(r.code, 4, `${args[0]}: ${r.err}`);
       assert.match(r.err, /held by a running engine \(process \d+\)/);
     }
+    // The dashboard on it: a snapshot, said on the page, and read-only.
+    const dash = spawn(BIN, ['dashboard', held], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    after(() => dash.exitCode === null && dash.kill('SIGKILL'));
+    let printed = '';
+    const served = await new Promise((resolve, reject) => {
+      dash.stdout.on('data', (d) => {
+        printed += d;
+        const m = printed.match(/Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)#key=(\S+)[\s\S]*Ctrl-C stops it/);
+        if (m) resolve({ base: m[1], key: m[2] });
+      });
+      dash.once('exit', (c) => reject(new Error(`exited ${c}: ${printed}`)));
+    });
+    const auth = { authorization: `Bearer ${served.key}` };
+    const me = await (await fetch(`${served.base}api/me`, { headers: auth })).json();
+    assert.match(me.notice, /snapshot of held\.db .* process \d+ holds the file/);
+    assert.equal(me.readOnly, true);
+    const erase = await fetch(`${served.base}api/privacy/erase`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ subject: 'h', confirm: 'h' }) });
+    assert.equal(erase.status, 400);
+    assert.equal((await erase.json()).error.code, 'UNSUPPORTED');
+    dash.kill('SIGINT');
+    assert.equal((await new Promise((resolve) => dash.once('exit', resolve))), 0);
   } finally {
     child.kill('SIGKILL');
   }
@@ -272,11 +302,12 @@ test('dashboard: prints the URL and key, serves the file on 127.0.0.1, stops at 
   const url = await new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {
       out += d;
-      const m = out.match(/Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)#key=(\S+)/);
+      const m = out.match(/Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)#key=(\S+)[\s\S]*Ctrl-C stops it/);
       if (m) resolve({ base: m[1], key: m[2] });
     });
     child.once('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
   });
+  after(() => child.exitCode === null && child.kill('SIGKILL'));
   assert.match(out, new RegExp(`Key: ${url.key}`));
   assert.equal((await fetch(`${url.base}api/me`)).status, 401);
   const me = await fetch(`${url.base}api/me`, { headers: { authorization: `Bearer ${url.key}` } });
@@ -289,4 +320,88 @@ test('dashboard: prints the URL and key, serves the file on 127.0.0.1, stops at 
   const [code] = await new Promise((resolve) => child.once('exit', (...a) => resolve(a)));
   assert.equal(code, 0);
   assert.equal(existsSync(`${db}.lock`), false);
+});
+
+/** Writes events to `file` in another process and kills it with -9 mid-way: leaves a -wal (or a live journal) and a dead lock. */
+async function killedWriter(file, durability) {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { UserTrail } from 'usertrail';
+    const t = await UserTrail.open({ storage: { file: ${JSON.stringify(file)} }, durability: ${JSON.stringify(durability)} });
+    for (let i = 0; i < 30; i++) await t.tracking.trackBatch(Array.from({ length: 50 }, (_, j) => ({ name: 'killed', userId: 'k' + j })));
+    console.log('ready');
+    setInterval(() => {}, 1000);
+  `], { cwd: fileURLToPath(new URL('.', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => String(d).includes('ready') && resolve());
+    child.once('exit', (c) => reject(new Error(`exited ${c}`)));
+  });
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('exit', resolve));
+}
+
+test('hostile files: a dead writer’s WAL is read from a recovered copy, not merged into the file; restoring over it clears it', async () => {
+  const file = join(dir, 'dead-writer.db');
+  writeFileSync(file, readFileSync(db));
+  await killedWriter(file, 'normal');
+  assert.ok(existsSync(`${file}-wal`), 'a -wal was left');
+  const before = [sha(file), sha(`${file}-wal`)];
+  const info = run('info', file, '--json');
+  assert.equal(info.code, 0, info.err);
+  assert.match(info.err, /recovered copy/);
+  assert.ok(JSON.parse(info.out).tables.events >= json('info', db).tables.events + 1500, 'the -wal’s events are read');
+  assert.deepEqual([sha(file), sha(`${file}-wal`)], before, 'reading changed the file or its -wal');
+  // Restoring a backup over it: the old -wal must not be replayed into the restored file.
+  const backup = join(dir, 'backup-for-restore.db');
+  writeFileSync(backup, readFileSync(db));
+  const restored = json('import', file, backup, '--force');
+  assert.equal(restored.schemaVersion, SCHEMA_VERSION);
+  assert.equal(existsSync(`${file}-wal`), false);
+  assert.equal(existsSync(`${file}.lock`), false, 'the dead writer’s lock is gone');
+  assert.equal(integrity(file), 'ok');
+  assert.equal(json('info', file).tables.events, json('info', db).tables.events);
+});
+
+test('hostile files: a symbolic link shares the lock of its file; vacuum keeps WAL mode; --out into a missing directory audits nothing; -- ends the flags', async () => {
+  const held = join(dir, 'linked.db');
+  writeFileSync(held, readFileSync(db));
+  const link = join(dir, 'link-to-linked.db');
+  const { symlinkSync } = await import('node:fs');
+  symlinkSync(held, link);
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { UserTrail } from 'usertrail';
+    const t = await UserTrail.open({ storage: { file: ${JSON.stringify(held)} } });
+    console.log('ready');
+    setInterval(() => t.tracking.track({ name: 'tick', userId: 'h' }), 20);
+  `], { cwd: fileURLToPath(new URL('.', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((resolve, reject) => {
+      child.stdout.on('data', (d) => String(d).includes('ready') && resolve());
+      child.once('exit', (c) => reject(new Error(`exited ${c}`)));
+    });
+    const r = run('erase', link, 'sample-1-000001', '--yes');
+    assert.equal(r.code, 4, r.err);
+    // And the engine itself: opening the link is BUSY, as opening the file is.
+    await assert.rejects(UserTrail.open({ storage: { file: link } }), (e) => e.code === 'BUSY');
+  } finally {
+    child.kill('SIGKILL');
+  }
+  // A file in WAL mode stays in WAL mode through a vacuum.
+  const wal = join(dir, 'wal-mode.db');
+  const t = await UserTrail.open({ storage: { file: wal }, durability: 'normal' });
+  await t.tracking.trackBatch(Array.from({ length: 200 }, (_, i) => ({ name: 'w', userId: `w${i}` })));
+  await t.close();
+  assert.equal(readFileSync(wal)[18], 2);
+  json('vacuum', wal);
+  assert.equal(readFileSync(wal)[18], 2, 'the vacuum kept WAL mode');
+  assert.equal(integrity(wal), 'ok');
+  // An export to a directory that does not exist is refused before it is audited.
+  const audited = () => new Database(db, { readonly: true }).prepare("SELECT count(*) AS n FROM audit_log WHERE action = 'export'").get().n;
+  const exportsBefore = audited();
+  const missing = run('export', db, 'sample-1-000002', '--out', join(dir, 'no', 'such', 'dir.json'));
+  assert.equal(missing.code, 2, missing.err);
+  assert.equal(audited(), exportsBefore);
+  // A subject that looks like a flag, after `--`.
+  const odd = run('export', db, '--out', join(dir, 'odd.json'), '--json', '--', '--odd-subject');
+  assert.equal(odd.code, 0, odd.err);
+  assert.equal(JSON.parse(odd.out).counts.events, 0);
 });

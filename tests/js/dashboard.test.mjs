@@ -11,7 +11,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -345,6 +345,19 @@ test('the dashboard over a 4-partition pipeline: merged numbers equal one engine
 
 // ---- Auth, CSRF and loopback, over plain HTTP
 
+/** A GET with headers fetch() would not send as given (Host). */
+function rawGet(port, path, headers) {
+  return new Promise((resolve, reject) => {
+    const r = httpRequest({ host: '127.0.0.1', port, path, headers }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+    });
+    r.on('error', reject);
+    r.end();
+  });
+}
+
 async function signedIn(base) {
   const res = await fetch(`${base}api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: KEY }) });
   assert.equal(res.status, 200);
@@ -475,4 +488,43 @@ test('auth: without auth, only a server listening on loopback alone serves; opti
     assert.throws(() => dashboard(trail, options), (e) => e.code === 'INVALID_INPUT' && e.field === field, JSON.stringify(options));
   }
   assert.throws(() => dashboard({}, {}), (e) => e.code === 'INVALID_INPUT' && e.field === 'source');
+});
+
+test('hostile: DNS rebinding, cross-origin actions, bearer guessing, mount-path case and bad Host headers', async () => {
+  const trail = await UserTrail.open();
+  closers.push(() => trail.close());
+  await trail.privacy.grant('ann', { purposes: ['analytics'], source: 'test' });
+  // Loopback without auth: a request naming another host (a rebound DNS name) is not served.
+  const local = await listen(nodeDashboard(trail));
+  const port = new URL(local).port;
+  const raw = (path, headers) => rawGet(port, path, headers);
+  assert.equal((await raw('/api/me', { host: `localhost:${port}` })).status, 200);
+  assert.equal((await raw('/api/me', { host: `[::1]:${port}` })).status, 200);
+  const rebound = await raw('/api/me', { host: `rebind.attacker.example:${port}`, 'sec-fetch-site': 'same-origin' });
+  assert.equal(rebound.status, 401);
+  // An action whose Origin is another origin: refused even with the token.
+  const { csrf } = await (await fetch(`${local}/api/me`)).json();
+  const cross = await fetch(`${local}/api/privacy/erase`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf, origin: 'http://evil.example' }, body: JSON.stringify({ subject: 'ann', confirm: 'ann' }) });
+  assert.equal(cross.status, 403);
+  assert.equal((await trail.privacy.status('ann')).purposes.analytics.granted, true, 'nothing erased');
+  // Bearer guesses count against the same limit as sign-ins: the 21st, even right, is refused for a minute.
+  const keyed = dashboard(trail, { auth: { key: KEY } });
+  for (let i = 0; i < 20; i++) {
+    assert.equal((await keyed(new Request('http://127.0.0.1/api/me', { headers: { authorization: `Bearer wrong-${i}` } }))).status, 401);
+  }
+  const limited = await keyed(new Request('http://127.0.0.1/api/me', { headers: { authorization: `Bearer ${KEY}` } }));
+  assert.equal(limited.status, 429);
+  assert.equal((await limited.json()).error.code, 'RATE_LIMITED');
+  // Express: one state whatever the mount path's case, so another casing does not reset the limit.
+  const app = express();
+  app.use('/admin/usertrail', expressDashboard(trail, { auth: { key: KEY } }));
+  const base = await listen(app);
+  const login = (path, key) => fetch(`${base}${path}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) });
+  for (let i = 0; i < 20; i++) assert.equal((await login('/admin/usertrail', `wrong-key-${i}`)).status, 401);
+  assert.equal((await login('/Admin/UserTrail', KEY)).status, 429);
+  // A Host header that cannot be a URL: a JSON 400, not Express's error page.
+  const expressPort = new URL(base).port;
+  const bad = await rawGet(expressPort, '/admin/usertrail/api/me', { host: 'a b' });
+  assert.equal(bad.status, 400);
+  assert.equal(JSON.parse(bad.text).error.code, 'INVALID_INPUT');
 });
