@@ -240,12 +240,16 @@ export function dashboard(source, options = {}) {
     return v;
   }
   const isSubject = (v) => typeof v === 'string' && v.length > 0 && v.length <= 512;
+  // Whether the engine shares a store: fixed while it is open, so asked once (info() counts every table).
+  let sharedOnce = null;
+  const isShared = () => (sharedOnce ??= trail.info().then((i) => i.shared, (err) => ((sharedOnce = null), Promise.reject(err))));
 
   async function privacyOverview() {
     if (!trail) return { available: false, note: 'This coordinator has no engine for privacy: pass acrossPartitions an engine sharing the partitions’ Redis store.' };
-    const info = await trail.info();
-    const out = { available: true, source: src.kind, shared: info.shared, retention: info.retention, schedule: info.schedule, places: [], consentRates: null, consentNote: null };
-    if (info.shared) out.places = await trail.privacy.places();
+    const shared = await isShared();
+    const [retention, schedule] = await Promise.all([trail.privacy.retention.get(), trail.privacy.retention.schedule()]);
+    const out = { available: true, source: src.kind, shared, retention, schedule, places: [], consentRates: null, consentNote: null };
+    if (shared) out.places = await trail.privacy.places();
     try {
       out.consentRates = await trail.privacy.consentRates();
     } catch (err) {
@@ -255,7 +259,7 @@ export function dashboard(source, options = {}) {
     out.droppedWithoutConsent = await trail.privacy.droppedWithoutConsent();
     const head = await trail.privacy.auditHead();
     out.audit = (await trail.privacy.audit({ afterSeq: Math.max(0, head.seq - 50), limit: 50 })).reverse();
-    if (src.kind === 'partitions' && !info.shared) {
+    if (src.kind === 'partitions' && !shared) {
       out.available = false;
       out.note = 'The coordinator’s engine has no shared store, so its privacy actions would not reach the partitions: use each partition’s dashboard.';
     }
@@ -292,11 +296,11 @@ export function dashboard(source, options = {}) {
   }
 
   async function verify() {
-    const info = await trail.info();
+    const shared = await isShared();
     const audit = await trail.privacy.verifyAudit();
     // With a shared store each subject's ledger is its own chain, in Redis.
-    const ledger = info.shared ? null : await trail.privacy.verifyLedger();
-    return { audit, ledger, ledgerNote: info.shared ? 'With a shared store each subject’s ledger is its own chain: it is verified when the subject is looked up with privacy.verifyLedger({ subject }).' : null };
+    const ledger = shared ? null : await trail.privacy.verifyLedger();
+    return { audit, ledger, ledgerNote: shared ? 'With a shared store each subject’s ledger is its own chain: it is verified when the subject is looked up with privacy.verifyLedger({ subject }).' : null };
   }
 
   async function route(request, info, base) {
@@ -361,7 +365,7 @@ export function dashboard(source, options = {}) {
     if (!api.startsWith('privacy')) return fail(404, 'NOT_FOUND', 'no such call');
     if (!trail) return fail(400, 'UNSUPPORTED', 'this source has no engine for privacy');
     if (api === 'privacy') return answer(200, await privacyOverview());
-    if (src.kind === 'partitions' && !(await trail.info()).shared) return fail(400, 'UNSUPPORTED', 'the coordinator’s engine has no shared store');
+    if (src.kind === 'partitions' && !(await isShared())) return fail(400, 'UNSUPPORTED', 'the coordinator’s engine has no shared store');
     if (api === 'privacy/lookup') return answer(200, await lookup(b, who));
     if (api === 'privacy/export') return exportFile(b, who);
     if (api === 'privacy/erase') {

@@ -203,16 +203,19 @@ async function browseAll(label, url, answer, { privacy }) {
   return checked;
 }
 
+/** Opens the privacy page afresh (by way of another view, so that it renders again). */
+async function openPrivacy(page) {
+  for (const view of ['traffic', 'privacy']) {
+    await page.evaluate((h) => {
+      location.hash = h;
+    }, `#/${view}`);
+    await page.waitForSelector(`#view[data-ready="${view}"]`);
+  }
+}
+
 /** The privacy page's actions in the browser: look up, export, erase (confirmed), verify. */
 async function privacyActions(page) {
-  await page.evaluate(() => {
-    location.hash = '#/traffic';
-  });
-  await page.waitForSelector('#view[data-ready="traffic"]');
-  await page.evaluate(() => {
-    location.hash = '#/privacy';
-  });
-  await page.waitForSelector('#view[data-ready="privacy"]');
+  await openPrivacy(page);
   await page.fill('#p-subject', SUBJECT);
   await page.click('form[aria-label="Look a subject up"] button[type=submit]');
   await page.waitForSelector('text=Rows per table');
@@ -244,8 +247,7 @@ test('the dashboard on a SQLite file, in Express: every view in Chromium, the nu
   closers.push(() => trail.close());
   await seed(trail);
   const url = await expressApp(trail);
-  const checked = await browseAll('sqlite', url, engineAnswer(trail), { privacy: privacyActions });
-  assert.ok(checked > 0);
+  await browseAll('sqlite', url, engineAnswer(trail), { privacy: privacyActions });
   // Erased, and audited under the operator's name.
   const file = await trail.privacy.export(SUBJECT, { format: 'json' });
   assert.equal(file.counts.events, 0);
@@ -266,14 +268,7 @@ test('the dashboard on a shared Redis store: every view, and the privacy page sa
   const url = await expressApp(trail);
   await browseAll('redis', url, engineAnswer(trail), {
     privacy: async (page) => {
-      await page.evaluate(() => {
-        location.hash = '#/traffic';
-      });
-      await page.waitForSelector('#view[data-ready="traffic"]');
-      await page.evaluate(() => {
-        location.hash = '#/privacy';
-      });
-      await page.waitForSelector('#view[data-ready="privacy"]');
+      await openPrivacy(page);
       assert.ok(await page.isVisible('text=Consent decisions live in the shared Redis store'));
       assert.ok(await page.isVisible('text=Places sharing the store'));
     },
