@@ -3,7 +3,6 @@
 // process holds it.
 
 import fs from 'node:fs';
-import { UserTrailError } from '../gen/error.js';
 
 /** A failure the command line reports with its own exit code. */
 export class CliError extends Error {
@@ -108,11 +107,14 @@ export function journalLive(file) {
 const pause = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /**
- * A consistent copy of a file another engine holds: read while no journal
- * is hot and the header's change counter (bytes 24-27, bumped by every
- * commit) is the same before and after. A file in WAL mode keeps its last
- * commits in `-wal`, which a copy of the file alone lacks: refused, with
- * the way to the live engine's data.
+ * A consistent copy of a file another engine holds: two reads in a row,
+ * with no live journal before, between or after them, that are the same
+ * bytes. (The header's change counter cannot tell: an engine holds its file
+ * under an exclusive lock, and SQLite need not bump the counter at every
+ * commit then.) A commit during the first read would leave it a mix of old
+ * and new pages, which the second read, all new, differs from. A file in WAL
+ * mode keeps its last commits in `-wal`, which a copy of the file alone
+ * lacks: refused, with the way to the live engine's data.
  */
 export function snapshot(file, pid) {
   if (sizeOf(`${file}-wal`) > 0) {
@@ -124,14 +126,13 @@ export function snapshot(file, pid) {
     );
   }
   for (let attempt = 0; attempt < 50; attempt++) {
-    if (journalLive(file)) {
-      pause(5 + attempt);
-      continue;
+    if (!journalLive(file)) {
+      const first = fs.readFileSync(file);
+      if (!journalLive(file)) {
+        const second = fs.readFileSync(file);
+        if (!journalLive(file) && first.equals(second) && header(file) !== null) return first;
+      }
     }
-    const before = header(file)?.readUInt32BE(24);
-    const bytes = fs.readFileSync(file);
-    const after = header(file)?.readUInt32BE(24);
-    if (before !== undefined && before === after && bytes.readUInt32BE(24) === before && !journalLive(file)) return bytes;
     pause(5 + attempt);
   }
   throw new CliError(EXIT.BUSY, 'BUSY', `${file} is being written without pause by process ${pid}: no consistent copy could be read; try again`);
@@ -192,4 +193,3 @@ export function clearSidecars(path) {
   }
 }
 
-export { UserTrailError };
