@@ -365,28 +365,36 @@ impl Analytics<'_> {
     ) -> Result<Breakdown> {
         let by = o.by.clone().unwrap_or_else(|| "name".into());
         let r = self.resolve(q)?;
+        // Every scan reads the name, so grouping by it needs no extra
+        // column, and the in-memory projection answers.
+        let by_name = by == "name";
         let extra = match by.as_str() {
-            "type" => ("json_quote(type)".to_owned(), None),
-            "name" => ("json_quote(name)".to_owned(), None),
-            d => self.dimension_extra("by", d)?,
+            "name" => None,
+            "type" => Some(("json_quote(type)".to_owned(), None)),
+            d => Some(self.dimension_extra("by", d)?),
         };
         let ev = self.scan(
             &r,
             &Need {
-                extra: Some(extra),
+                extra,
                 ..Need::default()
             },
         )?;
         let mut groups: FastMap<u32, (f64, Vec<(u32, f64)>)> = FastMap::default();
         for row in &ev.rows {
-            let g = groups.entry(row.extra).or_default();
+            let key = if by_name { row.name } else { row.extra };
+            let g = groups.entry(key).or_default();
             g.0 += row.weight();
             g.1.push((row.user, row.rate));
         }
         let mut rows: Vec<BreakdownRow> = groups
             .into_iter()
             .map(|(value, (events, users))| BreakdownRow {
-                value: json_value(ev.strings.str(value)),
+                value: if by_name {
+                    Value::String(ev.strings.str(value).to_owned())
+                } else {
+                    json_value(ev.strings.str(value))
+                },
                 events,
                 users: max_rate_weights(users.into_iter()).values().total(),
             })
