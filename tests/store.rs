@@ -311,3 +311,77 @@ fn an_unregistered_or_malformed_vfs_is_refused() {
     assert_eq!(code(open(vfs("bad\0name"))), "INVALID_INPUT");
     assert_eq!(code(open(vfs(""))), "INVALID_INPUT");
 }
+
+/// Migration 12 keeps sessions by their id: sessions stored by version 11,
+/// one with a current token and one with a first-format token (the secret
+/// alone), still validate afterwards with their state, and the first-format
+/// token stops working once rotated (the new token names its session).
+#[test]
+fn sessions_stored_before_version_12_still_validate() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    use usertrail::block_on;
+    use usertrail::session::ClientContext;
+
+    let mut conn = Connection::open_in_memory().unwrap();
+    migrate_to(&mut conn, 11).unwrap();
+    let mut tokens = Vec::new();
+    for (n, sid, first_format) in [
+        (1, "AAAAAAAAAAAAAAAAAAAAAA", false),
+        (2, "BBBBBBBBBBBBBBBBBBBBBB", true),
+    ] {
+        let secret = [n as u8; 32];
+        let text = URL_SAFE_NO_PAD.encode(secret);
+        let hash: [u8; 32] = Sha256::digest(secret).into();
+        conn.execute(
+            "INSERT INTO sessions (session_id, token_hash, user_id, created_at, last_seen_at, \
+             idle_timeout_ms, idle_expires_at, absolute_expires_at, browser, os, device, data) \
+             VALUES (?1, ?2, NULL, ?3, ?3, 3600000, ?4, ?5, 'Other', 'Other', 'desktop', ?6)",
+            rusqlite::params![
+                sid,
+                hash.to_vec(),
+                T0 - 1000,
+                T0 + 3_599_000,
+                T0 + 86_400_000,
+                format!("{{\"n\":{n}}}")
+            ],
+        )
+        .unwrap();
+        tokens.push(if first_format {
+            text
+        } else {
+            format!("a{}.{sid}.{text}", &sid[..8])
+        });
+    }
+    let trail = open(Storage::Bytes(image(conn))).unwrap();
+    let sessions = trail.sessions();
+    let client = ClientContext::default();
+    for (token, sid) in tokens
+        .iter()
+        .zip(["AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"])
+    {
+        let found = block_on(sessions.validate(token, &client)).unwrap();
+        assert_eq!(found.map(|s| s.session_id).as_deref(), Some(sid));
+    }
+    // A token of the current format with another session's id finds nothing.
+    let crossed = tokens[0].replace("AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB");
+    assert!(block_on(sessions.validate(&crossed, &client))
+        .unwrap()
+        .is_none());
+    let rotated = block_on(sessions.rotate(&tokens[1])).unwrap();
+    assert!(block_on(sessions.validate(&tokens[1], &client))
+        .unwrap()
+        .is_none());
+    let found = block_on(sessions.validate(&rotated.token, &client)).unwrap();
+    assert_eq!(
+        found.map(|s| s.session_id).as_deref(),
+        Some("BBBBBBBBBBBBBBBBBBBBBB")
+    );
+    let first_format: i64 = trail
+        .store()
+        .conn()
+        .query_row("SELECT sum(first_format) FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(first_format, 1, "only the unrotated session keeps the flag");
+}

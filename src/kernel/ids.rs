@@ -20,8 +20,9 @@ static SEQUENCE: AtomicU16 = AtomicU16::new(0);
 
 /// 16 random bytes for an id, from a pool refilled 4 KiB at a time: on wasm
 /// each draw from the OS source is a call out to JS, which cost more than
-/// the rest of an event's id. Secrets (session tokens) do not use this.
-fn pooled_random() -> [u8; 16] {
+/// the rest of an event's id. For ids that are not secret (event ids,
+/// session ids); secrets (a session token's) come from the OS source each.
+pub fn pooled_random() -> [u8; 16] {
     thread_local! {
         static POOL: std::cell::RefCell<(Box<[u8; 4096]>, usize)> =
             std::cell::RefCell::new((Box::new([0; 4096]), 4096));

@@ -56,6 +56,12 @@ fn record(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     })
 }
 
+/// Whether two hashes are equal, in time that does not depend on where
+/// they differ.
+fn same_hash(a: &TokenHash, b: &TokenHash) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn split(state: &StoredState) -> (Option<&str>, Option<&[u8]>, Option<&str>) {
     match state {
         StoredState::Plain(json) => (Some(json), None, None),
@@ -64,21 +70,28 @@ fn split(state: &StoredState) -> (Option<&str>, Option<&[u8]>, Option<&str>) {
 }
 
 impl SqliteSessionStore<'_> {
-    /// The record with token hash `hash`, on `conn` (a transaction or not).
-    fn by_hash(conn: &Connection, hash: &TokenHash) -> Result<Option<SessionRecord>> {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM sessions WHERE token_hash = ?1"
-        ))?;
-        Ok(stmt.query_row([hash], record).optional()?)
-    }
-
-    /// The record `at` names: its hash must match, and so must its session
-    /// id and slot when the token carries them.
+    /// The record `at` names: looked up by the session id the token
+    /// carries (the table's key), or for a first-format token by its hash
+    /// among the sessions that can have one; the secret's hash must match,
+    /// and so must the slot.
     fn find(conn: &Connection, at: &Locator) -> Result<Option<SessionRecord>> {
-        Ok(
-            Self::by_hash(conn, &at.hash)?
-                .filter(|r| at.names(&r.session_id, r.user_id.as_deref())),
-        )
+        let found = match &at.session_id {
+            Some(session_id) => conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM sessions WHERE session_id = ?1"
+                ))?
+                .query_row([session_id], record)
+                .optional()?,
+            None => conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM sessions WHERE token_hash = ?1 AND first_format"
+                ))?
+                .query_row([&at.hash], record)
+                .optional()?,
+        };
+        Ok(found.filter(|r| {
+            same_hash(&r.token_hash, &at.hash) && at.names(&r.session_id, r.user_id.as_deref())
+        }))
     }
 
     fn evict(conn: &Connection, user_id: &str, keep: u32) -> Result<u64> {
@@ -158,7 +171,8 @@ impl SessionStore for SqliteSessionStore<'_> {
 
     async fn rehash(&self, r: &SessionRecord, new: &TokenHash) -> Result<bool> {
         let mut stmt = self.conn.prepare_cached(
-            "UPDATE sessions SET token_hash = ?3 WHERE session_id = ?1 AND token_hash = ?2",
+            "UPDATE sessions SET token_hash = ?3, first_format = 0 \
+             WHERE session_id = ?1 AND token_hash = ?2",
         )?;
         Ok(stmt.execute(params![r.session_id, r.token_hash, new])? == 1)
     }
@@ -186,7 +200,7 @@ impl SessionStore for SqliteSessionStore<'_> {
         let tx = self.immediate()?;
         let n = tx
             .prepare_cached(
-                "UPDATE sessions SET token_hash = ?3, user_id = ?4, last_seen_at = ?5, \
+                "UPDATE sessions SET token_hash = ?3, first_format = 0, user_id = ?4, last_seen_at = ?5, \
                  idle_expires_at = ?6, idle_timeout_ms = ?7, absolute_expires_at = ?8 \
                  WHERE session_id = ?1 AND token_hash = ?2",
             )?

@@ -86,7 +86,7 @@ impl SessionStore for Racing<'_> {
             let other = StoredState::Sealed { key_id, blob };
             let at = Locator {
                 slot: None,
-                session_id: None,
+                session_id: Some(r.session_id.clone()),
                 hash: r.token_hash,
             };
             self.inner

@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "rights",
         sql: include_str!("migrations/0011_rights.sql"),
     },
+    Migration {
+        version: 12,
+        name: "sessions_by_id",
+        sql: include_str!("migrations/0012_sessions_by_id.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.
