@@ -343,6 +343,8 @@ bench() {
   node bench/rights.mjs pkg/index.js
   say "bench: erasure on a file at 1M and 10M events (about 8 minutes, 3 GB of disk); also target/bench/erasure.json"
   node bench/erasure.mjs pkg/index.js
+  say "bench: scale: 1M, 4M and 10M events in one engine on a file against DuckDB, every dashboard query cold and warm from a fresh process, and memory (about 15 minutes, 4 GB of disk); also target/bench/scale.json"
+  node bench/scale.mjs pkg/index.js
 }
 
 # ----------------------------------------------------------------- fuzz --

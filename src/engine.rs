@@ -366,6 +366,15 @@ impl UserTrail {
         crate::analytics::Analytics::new(self.store.conn(), self.clock.as_ref(), &self.registry)
     }
 
+    /// Analytics that read each query's window from the packed blocks of
+    /// the events ([`crate::tracking::blocks`]) and the rows no block
+    /// holds, as an engine with more events than the projection keeps
+    /// does: the same answers; for checking one against the other.
+    pub fn analytics_from_blocks(&self) -> crate::analytics::Analytics<'_> {
+        crate::analytics::Analytics::new(self.store.conn(), self.clock.as_ref(), &self.registry)
+            .from_blocks()
+    }
+
     /// Experiments: define, assign (recording exposures), results.
     pub fn experiments(&self) -> Experiments<'_> {
         Experiments::new(self.store.conn(), self.clock.as_ref(), self.tracking())

@@ -1,7 +1,9 @@
 //! The in-memory projection of the events that analytics scan
 //! (`analytics::projection`) answers every metric exactly as SQLite does,
 //! across appends (in order and late), erasure, anonymisation, rectification
-//! and retention, with bots left out or counted. Native and wasm.
+//! and retention, with bots left out or counted; and so do the packed
+//! blocks of the events (`tracking::blocks`), loaded into the projection at
+//! open or read window by window. Native and wasm.
 
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -58,6 +60,13 @@ fn same(trail: &UserTrail, when: &str) -> Value {
             let fast = metrics(&trail.analytics(), &q);
             let slow = metrics(&trail.analytics_from_sqlite(), &q);
             assert_eq!(fast, slow, "{when}: {since}..{until}, bots {bots}");
+            // As an engine with more events than the projection keeps reads
+            // them: each window from the packed blocks and the other rows.
+            let blocks = metrics(&trail.analytics_from_blocks(), &q);
+            assert_eq!(
+                blocks, slow,
+                "{when}, from blocks: {since}..{until}, bots {bots}"
+            );
             if since == D0 - DAY && !bots {
                 whole = fast["summary"].clone();
             }
@@ -181,4 +190,87 @@ fn a_rolled_back_batch_and_a_refused_event_leave_the_projection_right() {
     });
     assert!(trail.tracking().track_batch(batch, false).is_err());
     assert_eq!(same(&trail, "after a refused batch"), before);
+}
+
+/// The same engine opened again on its bytes, so its projection is loaded
+/// afresh (from the packed blocks, and the events no block holds).
+fn reopened(trail: &UserTrail, clock: &std::sync::Arc<usertrail::clock::ManualClock>) -> UserTrail {
+    UserTrail::open(
+        usertrail::OpenOptions::new(usertrail::Storage::Bytes(trail.export().unwrap()))
+            .clock(clock.clone())
+            .tracking(TrackingConfig {
+                sampling: vec![SamplingRule {
+                    name: Some("buy".into()),
+                    event_type: None,
+                    rate: 0.5,
+                }],
+                ..TrackingConfig::default()
+            }),
+    )
+    .unwrap()
+}
+
+/// How many blocks the engine has packed.
+fn blocks(trail: &UserTrail) -> i64 {
+    trail
+        .store()
+        .conn()
+        .query_row("SELECT count(*) FROM event_blocks", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// A projection loaded from the packed blocks (tracking packs every 4,096
+/// event ids) answers as SQLite does: fresh, after an erasure, an identify
+/// and a rectification dropped blocks (read from the events until the next
+/// ingest packs them again), and after they were packed again.
+#[test]
+fn a_projection_loaded_from_packed_blocks_answers_as_sqlite_does() {
+    let (trail, clock) = engine();
+    let users: Vec<String> = (0..160).map(|i| format!("user-{i}")).collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    for d in 0..14 {
+        track(&trail, day(d, &users));
+    }
+    // Late events, so a block holds times before the block ahead of it.
+    track(&trail, day(1, &["late-1", "late-2"]));
+    for d in 14..26 {
+        track(&trail, day(d, &users));
+    }
+    assert!(blocks(&trail) >= 2, "{} blocks", blocks(&trail));
+    let whole = same(&reopened(&trail, &clock), "loaded from blocks");
+    assert_eq!(whole, same(&trail, "built by appends"));
+
+    let mut anon = ev(D0 + 3 * DAY + 5000, "", "anon-s", "page", "/");
+    anon.anonymous_id = Some("visitor-1".into());
+    track(&trail, vec![anon]);
+    trail.tracking().identify("visitor-1", "user-3").unwrap();
+    let packed = blocks(&trail);
+    trail
+        .privacy()
+        .erase(
+            "user-7",
+            &EraseOptions {
+                reason: "test".into(),
+                ..EraseOptions::default()
+            },
+        )
+        .now()
+        .unwrap();
+    trail
+        .privacy()
+        .rectify(
+            "user-9",
+            &RectifyOptions {
+                user_id: "user-nine".into(),
+                ..RectifyOptions::default()
+            },
+        )
+        .now()
+        .unwrap();
+    assert!(blocks(&trail) < packed, "the changes dropped their blocks");
+    same(&reopened(&trail, &clock), "blocks dropped");
+    // The next ingest packs them again.
+    track(&trail, day(13, &["ann"]));
+    assert!(blocks(&trail) >= packed, "packed again");
+    same(&reopened(&trail, &clock), "packed again");
 }

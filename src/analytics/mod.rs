@@ -83,6 +83,9 @@ pub struct Analytics<'a> {
     clock: &'a dyn Clock,
     registry: &'a RefCell<Option<Arc<Registry>>>,
     projection: Option<&'a projection::Projection>,
+    /// Read unfiltered windows from the packed blocks even without a
+    /// projection (see [`Analytics::from_blocks`]).
+    blocks: bool,
 }
 
 impl<'a> Analytics<'a> {
@@ -98,7 +101,16 @@ impl<'a> Analytics<'a> {
             clock,
             registry,
             projection: None,
+            blocks: false,
         }
+    }
+
+    /// Reads unfiltered queries' windows from the packed blocks of the
+    /// events, as an engine whose projection is not kept (too many events)
+    /// does.
+    pub fn from_blocks(mut self) -> Self {
+        self.blocks = true;
+        self
     }
 
     /// Reads unfiltered queries' events from `projection` (kept by the
@@ -112,10 +124,23 @@ impl<'a> Analytics<'a> {
     /// projection when the query has no filter but the bots one and needs
     /// no extra column.
     fn scan(&self, r: &query::Resolved, need: &scan::Need) -> Result<scan::Events> {
-        if let (Some(p), None, true) = (self.projection, &need.extra, r.only_bots_filter()) {
+        let fast = self.projection.is_some() || self.blocks;
+        if let (true, None, true) = (fast, &need.extra, r.only_bots_filter()) {
             let window = (need.from.unwrap_or(r.since), r.until);
             let asked = (need.session, need.page);
-            if let Some(ev) = p.events(
+            if let Some(p) = self.projection {
+                if let Some(ev) = p.events(
+                    self.conn,
+                    window,
+                    r.bots_left_out,
+                    need.names.as_deref(),
+                    asked,
+                )? {
+                    return Ok(ev);
+                }
+            }
+            // Too many events to keep: the window's, from the packed blocks.
+            if let Some(ev) = projection::window_from_blocks(
                 self.conn,
                 window,
                 r.bots_left_out,

@@ -26,11 +26,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rusqlite::hooks::Action;
+use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::query::USER_KEY;
 use super::scan::{Events, Interner, Row};
 use crate::error::Result;
+use crate::tracking::blocks;
 
 /// Above this many events the projection is not kept (160 MB of rows).
 pub const MAX_ROWS: usize = 4_000_000;
@@ -141,7 +143,7 @@ impl Projection {
                 rows: Vec::new(),
                 strings: Interner::new(),
             };
-            if !read_after(conn, &mut s, max_id)? {
+            if !load(conn, &mut s, max_id)? {
                 return Ok(());
             }
             *state = Some(s);
@@ -154,6 +156,169 @@ impl Projection {
     }
 }
 
+/// The events in `window` as [`Projection::events`] gives them, for an
+/// engine with too many events to keep them all in memory: read from the
+/// packed blocks that overlap the window, and from the rows of the ids no
+/// block holds; memory for the window's events only. `None` if a block of
+/// the window does not decode (the caller reads SQLite).
+pub(super) fn window_from_blocks(
+    conn: &Connection,
+    window: (i64, i64),
+    bots_left_out: bool,
+    names: Option<&[String]>,
+    need: (bool, bool),
+) -> Result<Option<Events>> {
+    let (from, until) = window;
+    let (session, page) = need;
+    let max_id: i64 = conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
+        .query_row([], |r| r.get(0))?;
+    let mut s = State {
+        changes: 0,
+        max_id: 0,
+        rows: Vec::new(),
+        strings: Interner::new(),
+    };
+    let covered: Vec<i64> = {
+        let mut stmt =
+            conn.prepare_cached("SELECT first_id FROM event_blocks ORDER BY first_id")?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        ids
+    };
+    let keep = |r: &Row| r.ts >= from && r.ts < until && !(bots_left_out && r.bot);
+    // The ids in (after, upto] no block holds, read from rows.
+    let uncovered = |s: &mut State, after: i64, upto: i64| -> Result<()> {
+        let mut at = after;
+        let start = covered.partition_point(|f| *f <= after);
+        for &f in &covered[start..] {
+            if f > upto {
+                break;
+            }
+            if f - 1 > at {
+                read_ids_in(conn, s, at, f - 1, window)?;
+            }
+            at = f + blocks::BLOCK_EVENTS - 1;
+        }
+        if upto > at {
+            read_ids_in(conn, s, at, upto, window)?;
+        }
+        Ok(())
+    };
+    let mut read = 0i64;
+    let mut broken = false;
+    let mut stmt = conn.prepare_cached(
+        "SELECT first_id, data FROM event_blocks WHERE max_ts >= ?1 AND min_ts < ?2 ORDER BY first_id",
+    )?;
+    let mut it = stmt.query([from, until])?;
+    while let Some(r) = it.next()? {
+        let first: i64 = r.get(0)?;
+        let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        let Some(block) = blocks::decode(data) else {
+            broken = true;
+            break;
+        };
+        uncovered(&mut s, read, first - 1)?;
+        let mut ids: Vec<Option<u32>> = vec![None; block.ids.len() + 1];
+        ids[0] = Some(0);
+        let mut strings: Vec<Option<u32>> = vec![None; block.strings.len() + 1];
+        strings[0] = Some(0);
+        for i in 0..block.ts.len() {
+            let bot = block.bot[i];
+            let ts = block.ts[i];
+            if ts < from || ts >= until || (bots_left_out && bot) {
+                continue;
+            }
+            let mut id = |x: u32| -> u32 {
+                *ids[x as usize].get_or_insert_with(|| {
+                    s.strings.number(ValueRef::Text(&block.ids[x as usize - 1]))
+                })
+            };
+            let user = id(block.user[i]);
+            let session_no = id(block.session[i]);
+            let mut text = |x: u32| -> u32 {
+                *strings[x as usize]
+                    .get_or_insert_with(|| s.strings.intern_str(&block.strings[x as usize - 1]))
+            };
+            let name = text(block.name[i]);
+            let page_no = text(block.page[i]);
+            s.rows.push(Row {
+                ts,
+                user,
+                session: session_no,
+                name,
+                page: page_no,
+                extra: 0,
+                rate: block.rate[i],
+                bot,
+            });
+        }
+        read = first + blocks::BLOCK_EVENTS - 1;
+    }
+    drop(it);
+    if broken {
+        return Ok(None);
+    }
+    uncovered(&mut s, read, max_id)?;
+    order_new(&mut s, 0);
+    let wanted: Option<Vec<u32>> =
+        names.map(|n| n.iter().filter_map(|x| s.strings.get(x)).collect());
+    let mut rows = Vec::with_capacity(s.rows.len());
+    for mut r in s.rows {
+        if !keep(&r) {
+            continue;
+        }
+        if let Some(w) = &wanted {
+            if !w.contains(&r.name) {
+                continue;
+            }
+        }
+        if !session {
+            r.session = 0;
+        }
+        if !page {
+            r.page = 0;
+        }
+        rows.push(r);
+    }
+    Ok(Some(Events {
+        rows,
+        strings: s.strings.without_numbers(),
+    }))
+}
+
+/// Appends the events with ids in `(after, upto]` and times in `window`
+/// to `s.rows`, in id order.
+fn read_ids_in(
+    conn: &Connection,
+    s: &mut State,
+    after: i64,
+    upto: i64,
+    window: (i64, i64),
+) -> Result<()> {
+    let sql = format!(
+        "SELECT ts, {USER_KEY}, session_id, name, CASE WHEN type = 'page' THEN COALESCE(path, url) END, \
+         sample_rate, device IS 'bot' FROM events WHERE id > ?1 AND id <= ?2 AND +ts >= ?3 AND +ts < ?4 \
+         ORDER BY id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut it = stmt.query([after, upto, window.0, window.1])?;
+    while let Some(r) = it.next()? {
+        s.rows.push(Row {
+            ts: r.get(0)?,
+            user: s.strings.number(r.get_ref(1)?),
+            session: s.strings.number(r.get_ref(2)?),
+            name: s.strings.intern(r.get_ref(3)?),
+            page: s.strings.intern(r.get_ref(4)?),
+            extra: 0,
+            rate: r.get(5)?,
+            bot: r.get(6)?,
+        });
+    }
+    Ok(())
+}
+
 /// Reads the events with ids in `(s.max_id, upto]` into `s`, keeping the
 /// rows ordered by time then id. False if that would pass [`MAX_ROWS`].
 fn read_after(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
@@ -161,17 +326,75 @@ fn read_after(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
     if s.rows.len() + most > MAX_ROWS {
         return Ok(false);
     }
-    if s.rows.is_empty() {
-        // A first read: no spare capacity.
-        s.rows.reserve_exact(most);
+    let start = s.rows.len();
+    read_ids(conn, s, s.max_id, upto)?;
+    s.max_id = upto;
+    order_new(s, start);
+    Ok(true)
+}
+
+/// Loads every event with an id up to `upto` into an empty `s`: from the
+/// packed blocks ([`blocks`]) where there is one, from the events' rows
+/// for the ids no block holds (the newest, and any a change dropped).
+/// False if that would pass [`MAX_ROWS`].
+fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
+    let most = usize::try_from(upto).unwrap_or(0);
+    if most > MAX_ROWS {
+        return Ok(false);
     }
+    // A first read: no spare capacity.
+    s.rows.reserve_exact(most);
+    let mut read = 0i64;
+    blocks::read(conn, |first, block| {
+        let last = first + blocks::BLOCK_EVENTS - 1;
+        if first <= read || last > upto {
+            return Ok(());
+        }
+        if first - 1 > read {
+            read_ids(conn, s, read, first - 1)?;
+        }
+        let ids: Vec<u32> = std::iter::once(0)
+            .chain(
+                block
+                    .ids
+                    .iter()
+                    .map(|b| s.strings.number(ValueRef::Text(b))),
+            )
+            .collect();
+        let strings: Vec<u32> = std::iter::once(0)
+            .chain(block.strings.iter().map(|t| s.strings.intern_str(t)))
+            .collect();
+        for i in 0..block.ts.len() {
+            s.rows.push(Row {
+                ts: block.ts[i],
+                user: ids[block.user[i] as usize],
+                session: ids[block.session[i] as usize],
+                name: strings[block.name[i] as usize],
+                page: strings[block.page[i] as usize],
+                extra: 0,
+                rate: block.rate[i],
+                bot: block.bot[i],
+            });
+        }
+        read = last;
+        Ok(())
+    })?;
+    if upto > read {
+        read_ids(conn, s, read, upto)?;
+    }
+    s.max_id = upto;
+    order_new(s, 0);
+    Ok(true)
+}
+
+/// Appends the events with ids in `(after, upto]` to `s.rows`, in id order.
+fn read_ids(conn: &Connection, s: &mut State, after: i64, upto: i64) -> Result<()> {
     let sql = format!(
         "SELECT ts, {USER_KEY}, session_id, name, CASE WHEN type = 'page' THEN COALESCE(path, url) END, \
          sample_rate, device IS 'bot' FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id"
     );
-    let start = s.rows.len();
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut it = stmt.query([s.max_id, upto])?;
+    let mut it = stmt.query([after, upto])?;
     while let Some(r) = it.next()? {
         let row = Row {
             ts: r.get(0)?,
@@ -185,7 +408,12 @@ fn read_after(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
         };
         s.rows.push(row);
     }
-    s.max_id = upto;
+    Ok(())
+}
+
+/// Puts the rows from `start` on (read in id order) in time order, and
+/// merges them with the rows before `start` if they go back in time.
+fn order_new(s: &mut State, start: usize) {
     let (old, new) = s.rows.split_at_mut(start);
     // Stable: equal times keep id order.
     if !new.is_sorted_by_key(|r| r.ts) {
@@ -209,5 +437,4 @@ fn read_after(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
         s.rows.extend(old);
         s.rows.extend(new);
     }
-    Ok(true)
 }

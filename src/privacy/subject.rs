@@ -194,7 +194,7 @@ pub const TABLES: &[Table] = &[
             "user_id IN (SELECT value FROM json_each(?1)) ",
             "OR (user_id IS NULL AND session_id IN (SELECT value FROM json_each(?1)))"
         ),
-        order: "id",
+        order: "created_at, session_id",
         on_erase: OnErase::Delete,
     },
     Table {

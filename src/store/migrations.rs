@@ -84,6 +84,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sessions_by_id",
         sql: include_str!("migrations/0012_sessions_by_id.sql"),
     },
+    Migration {
+        version: 13,
+        name: "event_blocks",
+        sql: include_str!("migrations/0013_event_blocks.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

@@ -141,6 +141,7 @@ impl Tracking<'_> {
             }
         }
         pending.flush(tx)?;
+        super::blocks::settle(tx)?;
         Ok(out)
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::config::ValidationMode;
 use super::event::{self, EventClient, EventInput};
-use super::{outbox, rollup, sampling, Tracking, TrackingError};
+use super::{blocks, outbox, rollup, sampling, Tracking, TrackingError};
 use crate::consent::{self, PrivacyConfig, ANALYTICS};
 use crate::error::{Error, ErrorCode, Result};
 use crate::kernel::{ids, net, redact, url, useragent};
@@ -145,6 +145,7 @@ impl Tracking<'_> {
             results.push(result);
         }
         rollup.flush(&tx)?;
+        blocks::settle(&tx)?;
         gate.flush(&tx)?;
         if queued {
             if let Some(cfg) = self.config.outbox {

@@ -34,6 +34,7 @@
 //! assert_eq!(tracking.count(&filter).unwrap(), 1);
 //! ```
 
+pub mod blocks;
 mod config;
 mod event;
 mod forward;

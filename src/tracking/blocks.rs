@@ -1,0 +1,516 @@
+//! The events in a persisted column form, `event_blocks`: what analytics
+//! reads for a scan (time, user, session, name, page, sample rate, bot),
+//! one row per [`BLOCK_EVENTS`] event ids, each column packed apart (time
+//! as varint deltas, strings through a dictionary per block). Reading a
+//! block costs a few bytes per event and no record decoding, so the
+//! in-memory projection is loaded from blocks at open instead of from every
+//! event's row.
+//!
+//! Built at ingest, in the same transaction as the events: [`settle`] packs
+//! every complete id range that has no block yet. Never stale: triggers
+//! (migration 13) delete the block of any event deleted, or updated in a
+//! column a block holds, in the same statement; the next ingest packs it
+//! again from what is left. So erasure, anonymisation, rectification,
+//! identify and retention reach blocks as they reach events, and erased ids
+//! leave with the block that held them (`secure_delete` zeroes its pages).
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::Result;
+
+/// Event ids per block: block `k` holds ids `k * BLOCK_EVENTS + 1` to
+/// `(k + 1) * BLOCK_EVENTS`. Fixed by the triggers of migration 13.
+pub const BLOCK_EVENTS: i64 = 4096;
+
+/// Blocks packed at most per [`settle`], so one ingest after a change that
+/// dropped many blocks (a large erasure, retention) stays bounded: about
+/// 30 ms of work each. The rest are packed by the ingests that follow, and
+/// read from the events until then.
+const MAX_PACKED_PER_SETTLE: usize = 8;
+
+/// The format of a block's bytes.
+const FORMAT: u8 = 1;
+
+/// The first event id of block `k`.
+pub fn first_id(k: i64) -> i64 {
+    k * BLOCK_EVENTS + 1
+}
+
+/// Packs the complete id ranges that have no block (the newest ones, and
+/// any a change dropped), at most [`MAX_PACKED_PER_SETTLE`]; inside the
+/// caller's write transaction.
+pub fn settle(tx: &Connection) -> Result<()> {
+    let max_id: i64 = tx
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
+        .query_row([], |r| r.get(0))?;
+    let complete = max_id / BLOCK_EVENTS;
+    if complete == 0 {
+        return Ok(());
+    }
+    let (count, newest): (i64, Option<i64>) = tx
+        .prepare_cached("SELECT count(*), max(first_id) FROM event_blocks")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if count == complete && newest == Some(first_id(complete - 1)) {
+        return Ok(());
+    }
+    let mut have = Vec::with_capacity(count as usize);
+    {
+        let mut stmt = tx.prepare_cached("SELECT first_id FROM event_blocks ORDER BY first_id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            have.push(r.get::<_, i64>(0)?);
+        }
+    }
+    let mut packed = 0;
+    let mut next = have.iter().peekable();
+    // Newest first: a fresh block is what ingest just completed.
+    let mut missing = Vec::new();
+    for k in 0..complete {
+        let id = first_id(k);
+        while next.peek().is_some_and(|h| **h < id) {
+            next.next();
+        }
+        if next.peek() != Some(&&id) {
+            missing.push(k);
+        }
+    }
+    for k in missing.into_iter().rev() {
+        if packed == MAX_PACKED_PER_SETTLE {
+            break;
+        }
+        pack(tx, k)?;
+        packed += 1;
+    }
+    Ok(())
+}
+
+/// Packs block `k` from the events, replacing any.
+fn pack(tx: &Connection, k: i64) -> Result<()> {
+    let from = first_id(k);
+    let mut b = Builder::default();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT ts, COALESCE(user_id, anonymous_id), session_id, name, \
+             CASE WHEN type = 'page' THEN COALESCE(path, url) END, sample_rate, device IS 'bot' \
+             FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id",
+        )?;
+        let mut rows = stmt.query([from, from + BLOCK_EVENTS])?;
+        while let Some(r) = rows.next()? {
+            b.push(
+                r.get(0)?,
+                text(r.get_ref(1)?),
+                text(r.get_ref(2)?),
+                text(r.get_ref(3)?),
+                text(r.get_ref(4)?),
+                r.get(5)?,
+                r.get(6)?,
+            );
+        }
+    }
+    let (min_ts, max_ts) = (b.min_ts, b.max_ts);
+    tx.prepare_cached(
+        "INSERT INTO event_blocks (first_id, events, min_ts, max_ts, data) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (first_id) DO UPDATE SET events = excluded.events, min_ts = excluded.min_ts, \
+         max_ts = excluded.max_ts, data = excluded.data",
+    )?
+    .execute(params![from, b.rows as i64, min_ts, max_ts, b.finish()])?;
+    Ok(())
+}
+
+/// A text column's bytes; `None` for NULL (the columns read are TEXT in a
+/// STRICT table, so nothing else occurs).
+fn text(v: rusqlite::types::ValueRef<'_>) -> Option<&[u8]> {
+    match v {
+        rusqlite::types::ValueRef::Text(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// One block, decoded: per event, its columns; strings as indexes into
+/// the block's dictionaries, 0 for none.
+#[derive(Debug, Default)]
+pub struct Block {
+    /// Ids that are numbered, not printed: user keys and sessions.
+    pub ids: Vec<Vec<u8>>,
+    /// Strings that are printed: names and pages.
+    pub strings: Vec<String>,
+    /// Times, ms.
+    pub ts: Vec<i64>,
+    /// User key, into `ids` (1-based; 0 for none).
+    pub user: Vec<u32>,
+    /// Session, into `ids` (1-based; 0 for none).
+    pub session: Vec<u32>,
+    /// Name, into `strings` (1-based; 0 for none).
+    pub name: Vec<u32>,
+    /// Page, into `strings` (1-based; 0 for none).
+    pub page: Vec<u32>,
+    /// Sample rate.
+    pub rate: Vec<f64>,
+    /// Whether the event is a bot's.
+    pub bot: Vec<bool>,
+}
+
+/// Every block in id order: `(first_id, block)`. A block whose bytes do
+/// not decode is left out (its events are read from their rows).
+pub fn read(conn: &Connection, each: impl FnMut(i64, Block) -> Result<()>) -> Result<()> {
+    read_where(conn, None, each).map(|_| ())
+}
+
+/// The blocks holding an event in `[from, until)`, in id order; returns
+/// the first ids of the blocks whose events the caller has (every block
+/// but those of the window that did not decode), so it reads the other
+/// ids from their rows.
+pub fn read_window(
+    conn: &Connection,
+    window: (i64, i64),
+    each: impl FnMut(i64, Block) -> Result<()>,
+) -> Result<Vec<i64>> {
+    let mut all = Vec::new();
+    {
+        let mut stmt =
+            conn.prepare_cached("SELECT first_id FROM event_blocks ORDER BY first_id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            all.push(r.get::<_, i64>(0)?);
+        }
+    }
+    let failed = read_where(conn, Some(window), each)?;
+    all.retain(|f| !failed.contains(f));
+    Ok(all)
+}
+
+/// Reads the blocks (of `window` when given) in id order; returns the
+/// first ids of those that did not decode.
+fn read_where(
+    conn: &Connection,
+    window: Option<(i64, i64)>,
+    mut each: impl FnMut(i64, Block) -> Result<()>,
+) -> Result<Vec<i64>> {
+    let mut failed = Vec::new();
+    let mut stmt;
+    let mut rows = match window {
+        Some((from, until)) => {
+            stmt = conn.prepare_cached(
+                "SELECT first_id, data FROM event_blocks WHERE max_ts >= ?1 AND min_ts < ?2 \
+                 ORDER BY first_id",
+            )?;
+            stmt.query([from, until])?
+        }
+        None => {
+            stmt =
+                conn.prepare_cached("SELECT first_id, data FROM event_blocks ORDER BY first_id")?;
+            stmt.query([])?
+        }
+    };
+    while let Some(r) = rows.next()? {
+        let first: i64 = r.get(0)?;
+        let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        match decode(data) {
+            Some(block) => each(first, block)?,
+            None => failed.push(first),
+        }
+    }
+    Ok(failed)
+}
+
+/// Whether block `first_id` is stored (for tests and tools).
+pub fn has_block(conn: &Connection, first: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM event_blocks WHERE first_id = ?1")?
+        .query_row([first], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Packs rows into a block's bytes.
+#[derive(Default)]
+struct Builder {
+    rows: usize,
+    min_ts: Option<i64>,
+    max_ts: Option<i64>,
+    ids: Dict,
+    strings: Dict,
+    rates: Vec<u64>,
+    last_ts: i64,
+    ts: Vec<u8>,
+    user: Vec<u8>,
+    session: Vec<u8>,
+    name: Vec<u8>,
+    page: Vec<u8>,
+    rate: Vec<u8>,
+    bot: Vec<u8>,
+}
+
+/// Strings numbered from 1 in order of first sight.
+#[derive(Default)]
+struct Dict {
+    index: crate::kernel::fastmap::FastMap<Vec<u8>, u32>,
+    items: Vec<Vec<u8>>,
+}
+
+impl Dict {
+    fn number(&mut self, v: Option<&[u8]>) -> u32 {
+        let Some(v) = v else { return 0 };
+        if let Some(n) = self.index.get(v) {
+            return *n;
+        }
+        self.items.push(v.to_vec());
+        let n = self.items.len() as u32;
+        self.index.insert(v.to_vec(), n);
+        n
+    }
+}
+
+impl Builder {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        ts: i64,
+        user: Option<&[u8]>,
+        session: Option<&[u8]>,
+        name: Option<&[u8]>,
+        page: Option<&[u8]>,
+        rate: f64,
+        bot: bool,
+    ) {
+        self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
+        self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
+        put_varint(&mut self.ts, zigzag(ts.wrapping_sub(self.last_ts)));
+        self.last_ts = ts;
+        put_varint(&mut self.user, u64::from(self.ids.number(user)));
+        put_varint(&mut self.session, u64::from(self.ids.number(session)));
+        put_varint(&mut self.name, u64::from(self.strings.number(name)));
+        put_varint(&mut self.page, u64::from(self.strings.number(page)));
+        let bits = rate.to_bits();
+        let r = match self.rates.iter().position(|x| *x == bits) {
+            Some(i) => i,
+            None => {
+                self.rates.push(bits);
+                self.rates.len() - 1
+            }
+        };
+        put_varint(&mut self.rate, r as u64);
+        self.bot.push(u8::from(bot));
+        self.rows += 1;
+    }
+
+    fn finish(self) -> Vec<u8> {
+        let mut out = vec![FORMAT];
+        put_varint(&mut out, self.rows as u64);
+        for dict in [&self.ids, &self.strings] {
+            put_varint(&mut out, dict.items.len() as u64);
+            for s in &dict.items {
+                put_varint(&mut out, s.len() as u64);
+                out.extend_from_slice(s);
+            }
+        }
+        put_varint(&mut out, self.rates.len() as u64);
+        for r in &self.rates {
+            out.extend_from_slice(&r.to_le_bytes());
+        }
+        for col in [
+            &self.ts,
+            &self.user,
+            &self.session,
+            &self.name,
+            &self.page,
+            &self.rate,
+            &self.bot,
+        ] {
+            put_varint(&mut out, col.len() as u64);
+            out.extend_from_slice(col);
+        }
+        out
+    }
+}
+
+/// Decodes a block's bytes; `None` if they are not a block of this format
+/// (a block is then read from the events instead).
+pub fn decode(data: &[u8]) -> Option<Block> {
+    let mut r = Reader { data, at: 0 };
+    if r.byte()? != FORMAT {
+        return None;
+    }
+    let rows = usize::try_from(r.varint()?).ok()?;
+    if rows > BLOCK_EVENTS as usize {
+        return None;
+    }
+    let mut b = Block::default();
+    let n = r.len()?;
+    for _ in 0..n {
+        let len = r.len()?;
+        b.ids.push(r.take(len)?.to_vec());
+    }
+    let n = r.len()?;
+    for _ in 0..n {
+        let len = r.len()?;
+        b.strings
+            .push(String::from_utf8_lossy(r.take(len)?).into_owned());
+    }
+    let n = r.len()?;
+    let mut rates = Vec::with_capacity(n);
+    for _ in 0..n {
+        rates.push(f64::from_le_bytes(r.take(8)?.try_into().ok()?));
+    }
+    let column = |r: &mut Reader<'_>| -> Option<Vec<u64>> {
+        let len = r.len()?;
+        let mut c = Reader {
+            data: r.take(len)?,
+            at: 0,
+        };
+        let mut out = Vec::with_capacity(rows);
+        for _ in 0..rows {
+            out.push(c.varint()?);
+        }
+        Some(out)
+    };
+    let mut last = 0i64;
+    b.ts = column(&mut r)?
+        .into_iter()
+        .map(|d| {
+            last = last.wrapping_add(unzigzag(d));
+            last
+        })
+        .collect();
+    let index = |v: Vec<u64>, max: usize| -> Option<Vec<u32>> {
+        v.into_iter()
+            .map(|x| (x as usize <= max).then_some(x as u32))
+            .collect()
+    };
+    b.user = index(column(&mut r)?, b.ids.len())?;
+    b.session = index(column(&mut r)?, b.ids.len())?;
+    b.name = index(column(&mut r)?, b.strings.len())?;
+    b.page = index(column(&mut r)?, b.strings.len())?;
+    b.rate = column(&mut r)?
+        .into_iter()
+        .map(|i| rates.get(i as usize).copied())
+        .collect::<Option<_>>()?;
+    let len = r.len()?;
+    let bots = r.take(len)?;
+    if bots.len() != rows {
+        return None;
+    }
+    b.bot = bots.iter().map(|x| *x != 0).collect();
+    Some(b)
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.data.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7F) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn len(&mut self) -> Option<usize> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        (n <= self.data.len() - self.at).then_some(n)
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.data.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    /// One event as packed: time, user, session, name, page, rate, bot.
+    type Packed<'a> = (
+        i64,
+        Option<&'a [u8]>,
+        Option<&'a [u8]>,
+        &'a [u8],
+        Option<&'a [u8]>,
+        f64,
+        bool,
+    );
+
+    #[test]
+    fn a_block_decodes_to_what_was_packed() {
+        let mut b = Builder::default();
+        let rows: Vec<Packed<'_>> = vec![
+            (
+                1_700_000_000_000,
+                Some(b"ann"),
+                Some(b"s1"),
+                b"page_view",
+                Some(b"/"),
+                1.0,
+                false,
+            ),
+            (1_699_999_000_000, None, None, b"click", None, 0.25, false),
+            (
+                i64::MAX,
+                Some(b"bob"),
+                Some(b"s1"),
+                b"page_view",
+                Some(b"/x"),
+                1.0,
+                true,
+            ),
+            (-5, Some(b"ann"), None, b"click", None, 0.25, false),
+        ];
+        for (ts, u, s, n, p, r, bot) in &rows {
+            b.push(*ts, *u, *s, Some(n), *p, *r, *bot);
+        }
+        let bytes = b.finish();
+        let d = decode(&bytes).unwrap();
+        for (i, (ts, u, s, n, p, r, bot)) in rows.iter().enumerate() {
+            let id = |x: u32| (x > 0).then(|| d.ids[x as usize - 1].as_slice());
+            let st = |x: u32| (x > 0).then(|| d.strings[x as usize - 1].as_bytes());
+            assert_eq!(d.ts[i], *ts);
+            assert_eq!(id(d.user[i]), *u);
+            assert_eq!(id(d.session[i]), *s);
+            assert_eq!(st(d.name[i]), Some(*n));
+            assert_eq!(st(d.page[i]), *p);
+            assert_eq!(d.rate[i], *r);
+            assert_eq!(d.bot[i], *bot);
+        }
+        // Anything cut short or altered in its header does not decode.
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut other = bytes.clone();
+        other[0] = 9;
+        assert!(decode(&other).is_none());
+    }
+}
