@@ -274,3 +274,34 @@ fn a_projection_loaded_from_packed_blocks_answers_as_sqlite_does() {
     assert!(blocks(&trail) >= packed, "packed again");
     same(&reopened(&trail, &clock), "packed again");
 }
+
+/// A database with no packed blocks (as one from before schema version 13)
+/// has them packed by `pack_blocks`, a transaction per call, newest first,
+/// and answers the same before and after; bad sizes are refused.
+#[test]
+fn pack_blocks_packs_a_backlog_step_by_step() {
+    let (trail, clock) = engine();
+    let users: Vec<String> = (0..160).map(|i| format!("user-{i}")).collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    for d in 0..20 {
+        track(&trail, day(d, &users));
+    }
+    let packed = blocks(&trail);
+    assert!(packed >= 2, "{packed} blocks");
+    trail
+        .store()
+        .conn()
+        .execute_batch("DELETE FROM event_blocks")
+        .unwrap();
+    let before = same(&reopened(&trail, &clock), "no blocks");
+    let step = trail.tracking().pack_blocks(1).unwrap();
+    assert_eq!((step.packed, step.remaining), (1, packed as u64 - 1));
+    let rest = trail.tracking().pack_blocks(10_000).unwrap();
+    assert_eq!((rest.packed, rest.remaining), (packed as u64 - 1, 0));
+    assert_eq!(blocks(&trail), packed);
+    assert_eq!(same(&reopened(&trail, &clock), "packed"), before);
+    for bad in [0, 10_001] {
+        let err = trail.tracking().pack_blocks(bad).unwrap_err();
+        assert_eq!(usertrail::error::ErrorCode::code(&err), "INVALID_INPUT");
+    }
+}

@@ -160,7 +160,7 @@ function mustBeFree(file, doing) {
  * Runs a long operation in a worker thread with a progress bar. Ctrl-C stops
  * the worker, `onInterrupt` tidies up, and the process exits 130.
  */
-function long(label, data, { quiet, onInterrupt }) {
+function long(label, data, { quiet, onInterrupt, onProgress }) {
   return new Promise((resolvePromise, reject) => {
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
     const bar = progressBar(label, { quiet });
@@ -190,7 +190,10 @@ function long(label, data, { quiet, onInterrupt }) {
     };
     worker.on('message', (m) => {
       if (m.progress?.warning) process.stderr.write(`usertrail: ${m.progress.warning}\n`);
-      else if (m.progress) bar.update(m.progress.done, m.progress.total, m.progress.unit);
+      else if (m.progress) {
+        onProgress?.(m.progress);
+        bar.update(m.progress.done, m.progress.total, m.progress.unit);
+      }
       else if (m.result !== undefined) {
         done();
         resolvePromise({ ...m.result, elapsedMs: bar.elapsedMs });
@@ -424,15 +427,24 @@ async function migrate(file, flags) {
     if (flags.json) return json({ file: abs, from, to: current, migrated: false });
     return out(`${file} is at schema version ${current} already`);
   }
+  // Two steps: the schema (one transaction), then the packed blocks of
+  // events analytics reads (a transaction per step: what is packed stays).
+  let packing = false;
   const r = await long('migrate', { op: 'migrate', file: abs, durability: durabilityOf(abs) }, {
     quiet: flags.json,
+    onProgress: (p) => {
+      if (p.unit === 'blocks') packing = true;
+    },
     onInterrupt: () => {
       cleanup(abs);
+      if (packing) {
+        return `${file} is at schema version ${current}; packing the blocks analytics reads stopped part way (what is packed stays; the next usertrail migrate, or ingest, packs the rest)`;
+      }
       return `migration stopped; ${file} stays at schema version ${from} (its journal rolls the change back at the next open)`;
     },
   });
-  if (flags.json) return json({ file: abs, from, to: r.schemaVersion, migrated: true, elapsedMs: r.elapsedMs });
-  out(`migrated ${file} from schema version ${from} to ${r.schemaVersion} in ${duration(r.elapsedMs / 1000)}`);
+  if (flags.json) return json({ file: abs, from, to: r.schemaVersion, migrated: true, blocks: r.blocks, elapsedMs: r.elapsedMs });
+  out(`migrated ${file} from schema version ${from} to ${r.schemaVersion} (${r.blocks.toLocaleString('en-US')} blocks of events packed for analytics) in ${duration(r.elapsedMs / 1000)}`);
 }
 
 async function importCommand(file, source, flags) {

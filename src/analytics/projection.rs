@@ -224,10 +224,19 @@ pub(super) fn window_from_blocks(
         ids[0] = Some(0);
         let mut strings: Vec<Option<u32>> = vec![None; block.strings.len() + 1];
         strings[0] = Some(0);
+        // The names asked for, by the block's numbering (a pushdown).
+        let named: Option<Vec<bool>> = names.map(|n| {
+            std::iter::once(false)
+                .chain(block.strings.iter().map(|t| n.contains(t)))
+                .collect()
+        });
         for i in 0..block.ts.len() {
             let bot = block.bot[i];
             let ts = block.ts[i];
             if ts < from || ts >= until || (bots_left_out && bot) {
+                continue;
+            }
+            if named.as_ref().is_some_and(|k| !k[block.name[i] as usize]) {
                 continue;
             }
             let mut id = |x: u32| -> u32 {
@@ -264,15 +273,10 @@ pub(super) fn window_from_blocks(
     order_new(&mut s, 0);
     let wanted: Option<Vec<u32>> =
         names.map(|n| n.iter().filter_map(|x| s.strings.get(x)).collect());
-    let mut rows = Vec::with_capacity(s.rows.len());
-    for mut r in s.rows {
-        if !keep(&r) {
-            continue;
-        }
-        if let Some(w) = &wanted {
-            if !w.contains(&r.name) {
-                continue;
-            }
+    // In place: the window's events are held once.
+    s.rows.retain_mut(|r| {
+        if !keep(r) || wanted.as_ref().is_some_and(|w| !w.contains(&r.name)) {
+            return false;
         }
         if !session {
             r.session = 0;
@@ -280,10 +284,10 @@ pub(super) fn window_from_blocks(
         if !page {
             r.page = 0;
         }
-        rows.push(r);
-    }
+        true
+    });
     Ok(Some(Events {
-        rows,
+        rows: s.rows,
         strings: s.strings.without_numbers(),
     }))
 }

@@ -40,20 +40,27 @@ pub fn first_id(k: i64) -> i64 {
 /// any a change dropped), at most [`MAX_PACKED_PER_SETTLE`]; inside the
 /// caller's write transaction.
 pub fn settle(tx: &Connection) -> Result<()> {
+    pack_missing(tx, MAX_PACKED_PER_SETTLE).map(|_| ())
+}
+
+/// Packs up to `max` of the complete id ranges that have no block, newest
+/// first, inside the caller's write transaction. Returns how many it
+/// packed and how many are still missing.
+pub fn pack_missing(tx: &Connection, max: usize) -> Result<(u64, u64)> {
     let max_id: i64 = tx
         .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
         .query_row([], |r| r.get(0))?;
     let complete = max_id / BLOCK_EVENTS;
     if complete == 0 {
-        return Ok(());
+        return Ok((0, 0));
     }
     let (count, newest): (i64, Option<i64>) = tx
         .prepare_cached("SELECT count(*), max(first_id) FROM event_blocks")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if count == complete && newest == Some(first_id(complete - 1)) {
-        return Ok(());
+        return Ok((0, 0));
     }
-    let mut have = Vec::with_capacity(count as usize);
+    let mut have = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     {
         let mut stmt = tx.prepare_cached("SELECT first_id FROM event_blocks ORDER BY first_id")?;
         let mut rows = stmt.query([])?;
@@ -61,27 +68,16 @@ pub fn settle(tx: &Connection) -> Result<()> {
             have.push(r.get::<_, i64>(0)?);
         }
     }
-    let mut packed = 0;
-    let mut next = have.iter().peekable();
+    let missing: Vec<i64> = (0..complete)
+        .filter(|k| have.binary_search(&first_id(*k)).is_err())
+        .collect();
     // Newest first: a fresh block is what ingest just completed.
-    let mut missing = Vec::new();
-    for k in 0..complete {
-        let id = first_id(k);
-        while next.peek().is_some_and(|h| **h < id) {
-            next.next();
-        }
-        if next.peek() != Some(&&id) {
-            missing.push(k);
-        }
-    }
-    for k in missing.into_iter().rev() {
-        if packed == MAX_PACKED_PER_SETTLE {
-            break;
-        }
+    let mut packed = 0u64;
+    for &k in missing.iter().rev().take(max) {
         pack(tx, k)?;
         packed += 1;
     }
-    Ok(())
+    Ok((packed, missing.len() as u64 - packed))
 }
 
 /// Packs block `k` from the events, replacing any.

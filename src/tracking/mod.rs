@@ -55,6 +55,16 @@ use rusqlite::Connection;
 pub use crate::error::TrackingError;
 pub use crate::kernel::ids::uuid_v7;
 
+/// What [`Tracking::pack_blocks`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackedBlocks {
+    /// Blocks packed by this call.
+    pub packed: u64,
+    /// Blocks still missing.
+    pub remaining: u64,
+}
+
 /// The SQL expression that reads `events.event_id` (16 bytes since schema
 /// version 10) as the UUID text the API returns: for tools that read the
 /// database file directly.
@@ -226,6 +236,25 @@ impl<'a> Tracking<'a> {
         }
         tx.commit()?;
         Ok(n as u64)
+    }
+
+    /// Packs up to `max` (1 to 10,000) of the missing blocks of events that
+    /// analytics reads ([`blocks`]): all of them in a database from before
+    /// schema version 13, and any a change dropped since the last ingest.
+    /// Ingest packs a few at each call; this packs a backlog, in one
+    /// transaction per call, so a caller can show progress and stop and
+    /// resume at any point. Returns what it packed and what is left.
+    pub fn pack_blocks(&self, max: u32) -> Result<PackedBlocks> {
+        if !(1..=10_000).contains(&max) {
+            return Err(crate::error::Error::invalid("max", "between 1 and 10000"));
+        }
+        let tx = rusqlite::Transaction::new_unchecked(
+            self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        let (packed, remaining) = blocks::pack_missing(&tx, max as usize)?;
+        tx.commit()?;
+        Ok(PackedBlocks { packed, remaining })
     }
 
     /// `track`, but failing on a schema error whatever the mode (for retries

@@ -77,6 +77,13 @@ impl HistoryJs {
     }
 }
 
+/// The options of `packBlocks`.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct PackJs {
+    max: Option<u32>,
+}
+
 /// The filter of `count`: `history`'s without `limit` and `cursor`.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
@@ -289,6 +296,25 @@ impl JsTracking {
             Ok(self
                 .0
                 .now(move |t| js_out(Ok(t.tracking().count(&filter)? as f64))))
+        })
+    }
+
+    /// Packs up to `max` (1 to 10,000; default 64) of the missing blocks
+    /// of events that analytics reads: a database from before schema
+    /// version 13 has none until ingest (a few per call) or this packs
+    /// them. One transaction per call, so it can be stopped and resumed;
+    /// resolves to `{ packed, remaining }`.
+    #[wasm_bindgen(js_name = packBlocks, unchecked_return_type = "Promise<PackedBlocks>")]
+    pub fn pack_blocks(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ max?: number }")] options: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let o: PackJs = input::options(&options, "options")?;
+            let max = o.max.unwrap_or(64);
+            Ok(self
+                .0
+                .now(move |t| js_out(to_js(&t.tracking().pack_blocks(max)?))))
         })
     }
 

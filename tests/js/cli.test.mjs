@@ -276,7 +276,10 @@ test('migrate and vacuum: progress with a rate and an estimate, Ctrl-C leaves th
   // Then the whole migration.
   const done = json('migrate', big);
   assert.deepEqual([done.from, done.to, done.migrated], [9, SCHEMA_VERSION, true]);
+  // Then it packed the blocks analytics reads: one per complete 4,096 event ids.
+  assert.equal(done.blocks, Math.floor(400_000 / 4096));
   assert.equal(json('info', big).tables.events, 400_000);
+  assert.equal(json('info', big).tables.event_blocks, Math.floor(400_000 / 4096));
   // Free pages to give back, then Ctrl-C in the middle of the vacuum: unchanged.
   const c2 = new Database(big);
   c2.exec('DELETE FROM events WHERE id % 2 = 0');

@@ -47,6 +47,23 @@ test('count with no subject counts every event; paging keys and two subjects are
   assert.equal(await tracking.count(), 2);
 });
 
+test('packBlocks packs the blocks analytics reads, step by step, and refuses bad options', async () => {
+  const { trail, tracking } = await engine({ storage: 'memory' });
+  // 5,000 events: one complete block of 4,096 ids, which ingest packs.
+  const events = Array.from({ length: 5000 }, (_, i) => ({ name: 'e', userId: `u${i % 50}`, ts: T0 - 5000 + i }));
+  for (let i = 0; i < events.length; i += 1000) await tracking.trackBatch(events.slice(i, i + 1000));
+  assert.deepEqual(await tracking.packBlocks(), { packed: 0, remaining: 0 });
+  // An erasure drops the block that held the subject; packBlocks packs it again.
+  await trail.privacy.erase('u7', { reason: 'test' });
+  assert.deepEqual(await tracking.packBlocks({ max: 1 }), { packed: 1, remaining: 0 });
+  for (const bad of [{ max: 0 }, { max: -1 }, { max: 1.5 }, { max: '2' }, { max: 10_001 }, { maxx: 1 }, 'x', [1]]) {
+    assert.equal(await code(() => tracking.packBlocks(bad)), 'INVALID_INPUT', JSON.stringify(bad));
+  }
+  const getter = { get max() { throw new Error('boom'); } };
+  assert.equal(await code(() => tracking.packBlocks(getter)), 'INVALID_INPUT');
+  assert.equal(await tracking.count(), 5000 - 100);
+});
+
 test('trackBatch: all or nothing, or per-event results', async () => {
   const { tracking } = await engine();
   const batch = [{ name: 'a', userId: 'u' }, { name: '', userId: 'u' }, { name: 'b', userId: 'u' }];

@@ -280,6 +280,14 @@ export interface HistoryPage {
   nextCursor: string | null;
 }
 
+/** What `tracking.packBlocks` did. */
+export interface PackedBlocks {
+  /** Blocks packed by this call. */
+  packed: number;
+  /** Blocks still missing. */
+  remaining: number;
+}
+
 /** A leased outbox batch. */
 export interface OutboxBatch {
   batchId: string;
