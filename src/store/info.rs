@@ -9,8 +9,9 @@ use super::Store;
 use crate::error::Result;
 
 /// The tables [`Store::info`] counts, in the order it reports them.
-pub const COUNTED_TABLES: [&str; 14] = [
+pub const COUNTED_TABLES: [&str; 15] = [
     "events",
+    "event_blocks",
     "identities",
     "sessions",
     "prefs",
