@@ -295,7 +295,8 @@ async function generateSample(app, button, progress, text, update) {
         resolve();
       }
     };
-    worker.postMessage({ type: 'start', options: engineOptions() });
+    // A bench sets data-events on the button for another size (about 200k by default).
+    worker.postMessage({ type: 'start', options: engineOptions(), events: Number(button.dataset.events) || undefined });
   });
   worker.terminate();
   button.disabled = false;

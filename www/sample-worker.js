@@ -70,14 +70,14 @@ function* visits(rand, now, userId, live) {
   }
 }
 
-async function generate(options, post) {
+async function generate(options, post, target = TARGET_EVENTS) {
   const started = Date.now();
   const trail = await connect(options);
   const rand = rng(20261128);
   const now = Date.now();
   const events = [];
   const users = [];
-  for (let i = 0; events.length < TARGET_EVENTS; i++) {
+  for (let i = 0; events.length < target; i++) {
     const userId = `sample-${String(i).padStart(5, '0')}`;
     users.push(userId);
     for (const e of visits(rand, now, userId, i % 60 === 0)) events.push(e);
@@ -114,7 +114,9 @@ async function generate(options, post) {
 
 self.onmessage = ({ data }) => {
   if (data?.type !== 'start') return;
-  generate(data.options, (m) => self.postMessage(m)).catch((err) =>
+  // `events` (a bench's size, e.g. 1M) defaults to about 200k.
+  const target = Number.isSafeInteger(data.events) && data.events > 0 ? data.events : TARGET_EVENTS;
+  generate(data.options, (m) => self.postMessage(m), target).catch((err) =>
     self.postMessage({ type: 'error', code: err?.code ?? err?.name ?? 'Error', message: String(err?.message ?? err) }),
   );
 };
