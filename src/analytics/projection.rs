@@ -180,11 +180,13 @@ pub(super) fn window_from_blocks(
         strings: Interner::new(),
     };
     let covered: Vec<i64> = {
-        let mut stmt =
-            conn.prepare_cached("SELECT first_id FROM event_blocks ORDER BY first_id")?;
+        let mut stmt = conn
+            .prepare_cached("SELECT first_id FROM event_blocks INDEXED BY event_blocks_by_time")?;
         let ids = stmt
             .query_map([], |r| r.get::<_, i64>(0))?
             .collect::<rusqlite::Result<Vec<i64>>>()?;
+        let mut ids = ids;
+        ids.sort_unstable();
         ids
     };
     let keep = |r: &Row| r.ts >= from && r.ts < until && !(bots_left_out && r.bot);

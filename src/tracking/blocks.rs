@@ -14,7 +14,7 @@
 //! identify and retention reach blocks as they reach events, and erased ids
 //! leave with the block that held them (`secure_delete` zeroes its pages).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use crate::error::Result;
 
@@ -55,19 +55,23 @@ pub fn pack_missing(tx: &Connection, max: usize) -> Result<(u64, u64)> {
         return Ok((0, 0));
     }
     let (count, newest): (i64, Option<i64>) = tx
-        .prepare_cached("SELECT count(*), max(first_id) FROM event_blocks")?
+        .prepare_cached(
+            "SELECT count(*), max(first_id) FROM event_blocks INDEXED BY event_blocks_by_time",
+        )?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if count == complete && newest == Some(first_id(complete - 1)) {
         return Ok((0, 0));
     }
     let mut have = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     {
-        let mut stmt = tx.prepare_cached("SELECT first_id FROM event_blocks ORDER BY first_id")?;
+        let mut stmt =
+            tx.prepare_cached("SELECT first_id FROM event_blocks INDEXED BY event_blocks_by_time")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             have.push(r.get::<_, i64>(0)?);
         }
     }
+    have.sort_unstable();
     let missing: Vec<i64> = (0..complete)
         .filter(|k| have.binary_search(&first_id(*k)).is_err())
         .collect();
@@ -148,74 +152,18 @@ pub struct Block {
 
 /// Every block in id order: `(first_id, block)`. A block whose bytes do
 /// not decode is left out (its events are read from their rows).
-pub fn read(conn: &Connection, each: impl FnMut(i64, Block) -> Result<()>) -> Result<()> {
-    read_where(conn, None, each).map(|_| ())
-}
-
-/// The blocks holding an event in `[from, until)`, in id order; returns
-/// the first ids of the blocks whose events the caller has (every block
-/// but those of the window that did not decode), so it reads the other
-/// ids from their rows.
-pub fn read_window(
-    conn: &Connection,
-    window: (i64, i64),
-    each: impl FnMut(i64, Block) -> Result<()>,
-) -> Result<Vec<i64>> {
-    let mut all = Vec::new();
-    {
-        let mut stmt =
-            conn.prepare_cached("SELECT first_id FROM event_blocks ORDER BY first_id")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            all.push(r.get::<_, i64>(0)?);
-        }
-    }
-    let failed = read_where(conn, Some(window), each)?;
-    all.retain(|f| !failed.contains(f));
-    Ok(all)
-}
-
-/// Reads the blocks (of `window` when given) in id order; returns the
-/// first ids of those that did not decode.
-fn read_where(
-    conn: &Connection,
-    window: Option<(i64, i64)>,
-    mut each: impl FnMut(i64, Block) -> Result<()>,
-) -> Result<Vec<i64>> {
-    let mut failed = Vec::new();
-    let mut stmt;
-    let mut rows = match window {
-        Some((from, until)) => {
-            stmt = conn.prepare_cached(
-                "SELECT first_id, data FROM event_blocks WHERE max_ts >= ?1 AND min_ts < ?2 \
-                 ORDER BY first_id",
-            )?;
-            stmt.query([from, until])?
-        }
-        None => {
-            stmt =
-                conn.prepare_cached("SELECT first_id, data FROM event_blocks ORDER BY first_id")?;
-            stmt.query([])?
-        }
-    };
+pub fn read(conn: &Connection, mut each: impl FnMut(i64, Block) -> Result<()>) -> Result<()> {
+    let mut stmt =
+        conn.prepare_cached("SELECT first_id, data FROM event_blocks ORDER BY first_id")?;
+    let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let first: i64 = r.get(0)?;
         let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-        match decode(data) {
-            Some(block) => each(first, block)?,
-            None => failed.push(first),
+        if let Some(block) = decode(data) {
+            each(first, block)?;
         }
     }
-    Ok(failed)
-}
-
-/// Whether block `first_id` is stored (for tests and tools).
-pub fn has_block(conn: &Connection, first: i64) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM event_blocks WHERE first_id = ?1")?
-        .query_row([first], |_| Ok(()))
-        .optional()?
-        .is_some())
+    Ok(())
 }
 
 /// Packs rows into a block's bytes.

@@ -8,6 +8,9 @@ CREATE TABLE event_blocks (
     max_ts   INTEGER,               -- the latest
     data     BLOB NOT NULL          -- the packed columns
 ) STRICT;
+-- The blocks of a time window; also what counting and listing blocks read
+-- (a few small pages, where the table's pages hold the packed bytes).
+CREATE INDEX event_blocks_by_time ON event_blocks (max_ts, min_ts);
 
 -- A block is dropped, in the same statement, when an event in it is
 -- deleted or changed in a column it holds; the next ingest packs it again.
