@@ -305,3 +305,66 @@ fn pack_blocks_packs_a_backlog_step_by_step() {
         assert_eq!(usertrail::error::ErrorCode::code(&err), "INVALID_INPUT");
     }
 }
+
+/// Erases `subject`.
+fn erase(trail: &UserTrail, subject: &str) {
+    trail
+        .privacy()
+        .erase(
+            subject,
+            &EraseOptions {
+                reason: "test".into(),
+                ..EraseOptions::default()
+            },
+        )
+        .now()
+        .unwrap();
+}
+
+/// Event ids are reused once the newest events are deleted (no
+/// AUTOINCREMENT): an event stored with an id inside a packed block's range
+/// drops that block, so the block never misses it.
+#[test]
+fn an_event_stored_in_a_packed_range_drops_its_block() {
+    let (trail, clock) = engine();
+    let mut batch: Vec<EventInput> = (0..4095)
+        .map(|i| {
+            ev(
+                D0 + i * SEC,
+                &format!("u{}", i % 90),
+                "s",
+                "action",
+                "click",
+            )
+        })
+        .collect();
+    batch.push(ev(D0 + 5000 * SEC, "last", "s", "action", "click"));
+    track(&trail, batch);
+    track(
+        &trail,
+        vec![ev(D0 + 5001 * SEC, "tail", "s", "action", "click")],
+    );
+    assert_eq!(blocks(&trail), 1, "ids 1 to 4,096 are packed");
+    // Id 4,096 goes: its block is dropped, then packed again without it.
+    erase(&trail, "last");
+    track(
+        &trail,
+        vec![ev(D0 + 5002 * SEC, "y", "s", "action", "click")],
+    );
+    assert_eq!(blocks(&trail), 1);
+    // The newest ids go, so the next event takes id 4,096 again.
+    erase(&trail, "tail");
+    erase(&trail, "y");
+    track(
+        &trail,
+        vec![ev(D0 + 5003 * SEC, "z", "s", "action", "click")],
+    );
+    let max_id: i64 = trail
+        .store()
+        .conn()
+        .query_row("SELECT max(id) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(max_id, 4096, "the id was reused");
+    let whole = same(&reopened(&trail, &clock), "an id reused in a packed range");
+    assert_eq!(whole["events"].as_f64(), Some(4096.0), "{whole}");
+}

@@ -423,13 +423,13 @@ async function migrate(file, flags) {
   const current = probe.schemaVersion;
   await probe.close();
   if (from > current) throw new CliError(EXIT.FAILED, 'SCHEMA_TOO_NEW', `${file} has schema version ${from}, newer than this usertrail's ${current}: upgrade usertrail`);
-  if (from === current) {
-    if (flags.json) return json({ file: abs, from, to: current, migrated: false });
-    return out(`${file} is at schema version ${current} already`);
-  }
+  // A file at this version already may still lack packed blocks (an app
+  // that opened it migrated it, and its ingest packs a few per call): pack
+  // them all the same.
   // Two steps: the schema (one transaction), then the packed blocks of
   // events analytics reads (a transaction per step: what is packed stays).
   let packing = false;
+  const migrated = from !== current;
   const r = await long('migrate', { op: 'migrate', file: abs, durability: durabilityOf(abs) }, {
     quiet: flags.json,
     onProgress: (p) => {
@@ -437,14 +437,16 @@ async function migrate(file, flags) {
     },
     onInterrupt: () => {
       cleanup(abs);
-      if (packing) {
+      if (packing || !migrated) {
         return `${file} is at schema version ${current}; packing the blocks analytics reads stopped part way (what is packed stays; the next usertrail migrate, or ingest, packs the rest)`;
       }
       return `migration stopped; ${file} stays at schema version ${from} (its journal rolls the change back at the next open)`;
     },
   });
-  if (flags.json) return json({ file: abs, from, to: r.schemaVersion, migrated: true, blocks: r.blocks, elapsedMs: r.elapsedMs });
-  out(`migrated ${file} from schema version ${from} to ${r.schemaVersion} (${r.blocks.toLocaleString('en-US')} blocks of events packed for analytics) in ${duration(r.elapsedMs / 1000)}`);
+  if (flags.json) return json({ file: abs, from, to: r.schemaVersion, migrated, blocks: r.blocks, elapsedMs: r.elapsedMs });
+  const packed = `${r.blocks.toLocaleString('en-US')} blocks of events packed for analytics`;
+  if (!migrated) return out(`${file} is at schema version ${current} already; ${packed}`);
+  out(`migrated ${file} from schema version ${from} to ${r.schemaVersion} (${packed}) in ${duration(r.elapsedMs / 1000)}`);
 }
 
 async function importCommand(file, source, flags) {

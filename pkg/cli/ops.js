@@ -92,6 +92,8 @@ async function migrate({ file, durability }, report) {
   });
   const version = trail.schemaVersion;
   let blocks = 0;
+  // The schema is migrated: say so before the first step (Ctrl-C from here keeps it).
+  tick({ done: 0, total: 0, unit: 'blocks' }, true);
   try {
     // The packed blocks of events analytics reads (schema version 13): a
     // file from before has none. A transaction per step, so stopping keeps

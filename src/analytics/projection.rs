@@ -34,6 +34,10 @@ use super::scan::{Events, Interner, Row};
 use crate::error::Result;
 use crate::tracking::blocks;
 
+/// Above this many event ids in no packed block, a window is read from
+/// SQLite rather than from the blocks and the other rows.
+const MAX_UNPACKED_IDS: i64 = 50_000;
+
 /// Above this many events the projection is not kept (160 MB of rows).
 pub const MAX_ROWS: usize = 4_000_000;
 
@@ -180,8 +184,7 @@ pub(super) fn window_from_blocks(
         strings: Interner::new(),
     };
     let covered: Vec<i64> = {
-        let mut stmt = conn
-            .prepare_cached("SELECT first_id FROM event_blocks INDEXED BY event_blocks_by_time")?;
+        let mut stmt = conn.prepare_cached("SELECT first_id FROM event_blocks")?;
         let ids = stmt
             .query_map([], |r| r.get::<_, i64>(0))?
             .collect::<rusqlite::Result<Vec<i64>>>()?;
@@ -189,6 +192,13 @@ pub(super) fn window_from_blocks(
         ids.sort_unstable();
         ids
     };
+    // Many ids in no block (a database not yet packed, or many blocks
+    // dropped): reading them by id would scan past the time index, so the
+    // caller's scan of SQLite serves better.
+    let uncovered_ids = max_id - covered.len() as i64 * blocks::BLOCK_EVENTS;
+    if uncovered_ids > MAX_UNPACKED_IDS {
+        return Ok(None);
+    }
     let keep = |r: &Row| r.ts >= from && r.ts < until && !(bots_left_out && r.bot);
     // The ids in (after, upto] no block holds, read from rows.
     let uncovered = |s: &mut State, after: i64, upto: i64| -> Result<()> {
@@ -211,7 +221,7 @@ pub(super) fn window_from_blocks(
     let mut read = 0i64;
     let mut broken = false;
     let mut stmt = conn.prepare_cached(
-        "SELECT first_id, data FROM event_blocks WHERE max_ts >= ?1 AND min_ts < ?2 ORDER BY first_id",
+        "SELECT first_id, data FROM event_blocks WHERE max_ts >= ?1 AND min_ts < ?2 ORDER BY +first_id",
     )?;
     let mut it = stmt.query([from, until])?;
     while let Some(r) = it.next()? {

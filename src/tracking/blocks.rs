@@ -8,9 +8,10 @@
 //!
 //! Built at ingest, in the same transaction as the events: [`settle`] packs
 //! every complete id range that has no block yet. Never stale: triggers
-//! (migration 13) delete the block of any event deleted, or updated in a
-//! column a block holds, in the same statement; the next ingest packs it
-//! again from what is left. So erasure, anonymisation, rectification,
+//! (migration 13) delete the block of any event deleted, updated in a
+//! column a block holds, or inserted in its range (ids are reused after the
+//! newest events are deleted), in the same statement; the next ingest packs
+//! it again from what is there. So erasure, anonymisation, rectification,
 //! identify and retention reach blocks as they reach events, and erased ids
 //! leave with the block that held them (`secure_delete` zeroes its pages).
 
@@ -55,17 +56,14 @@ pub fn pack_missing(tx: &Connection, max: usize) -> Result<(u64, u64)> {
         return Ok((0, 0));
     }
     let (count, newest): (i64, Option<i64>) = tx
-        .prepare_cached(
-            "SELECT count(*), max(first_id) FROM event_blocks INDEXED BY event_blocks_by_time",
-        )?
+        .prepare_cached("SELECT count(*), max(first_id) FROM event_blocks")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if count == complete && newest == Some(first_id(complete - 1)) {
         return Ok((0, 0));
     }
     let mut have = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     {
-        let mut stmt =
-            tx.prepare_cached("SELECT first_id FROM event_blocks INDEXED BY event_blocks_by_time")?;
+        let mut stmt = tx.prepare_cached("SELECT first_id FROM event_blocks")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             have.push(r.get::<_, i64>(0)?);

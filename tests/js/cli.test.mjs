@@ -280,6 +280,13 @@ test('migrate and vacuum: progress with a rate and an estimate, Ctrl-C leaves th
   assert.equal(done.blocks, Math.floor(400_000 / 4096));
   assert.equal(json('info', big).tables.events, 400_000);
   assert.equal(json('info', big).tables.event_blocks, Math.floor(400_000 / 4096));
+  // A file already at this version without its blocks (an app migrated it on open): packed all the same.
+  const c1 = new Database(big);
+  c1.exec('DELETE FROM event_blocks');
+  c1.close();
+  const again = json('migrate', big);
+  assert.deepEqual([again.from, again.to, again.migrated, again.blocks], [SCHEMA_VERSION, SCHEMA_VERSION, false, Math.floor(400_000 / 4096)]);
+  assert.equal(json('migrate', big).blocks, 0, 'nothing left to pack');
   // Free pages to give back, then Ctrl-C in the middle of the vacuum: unchanged.
   const c2 = new Database(big);
   c2.exec('DELETE FROM events WHERE id % 2 = 0');
