@@ -506,7 +506,7 @@ fn a_database_from_before_scrubbing_is_rewritten_once_by_erasure() {
         "DELETE FROM meta WHERE key = 'pages_scrubbed'; \
          DROP INDEX consent_ledger_by_subject_hash; ALTER TABLE audit_log DROP COLUMN personal; \
          DROP TABLE rights_tombstones; DROP TABLE rights_aliases; \
-         DROP TRIGGER event_blocks_after_insert; DROP TRIGGER event_blocks_after_delete; DROP TRIGGER event_blocks_after_update; \
+         DROP TRIGGER event_blocks_after_delete; DROP TRIGGER event_blocks_after_update; \
          DROP TABLE event_blocks; PRAGMA user_version = 8",
     )
     .unwrap();

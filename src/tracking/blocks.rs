@@ -8,10 +8,12 @@
 //!
 //! Built at ingest, in the same transaction as the events: [`settle`] packs
 //! every complete id range that has no block yet. Never stale: triggers
-//! (migration 13) delete the block of any event deleted, updated in a
-//! column a block holds, or inserted in its range (ids are reused after the
-//! newest events are deleted), in the same statement; the next ingest packs
-//! it again from what is there. So erasure, anonymisation, rectification,
+//! (migration 13) delete the block of any event deleted, or updated in a
+//! column a block holds, in the same statement; and before ingest inserts,
+//! [`before_insert`] drops the blocks whose range reaches past the newest
+//! event (ids are reused once the newest events are deleted: there is no
+//! AUTOINCREMENT), where a new event could land. The next ingest packs them
+//! again from what is there. So erasure, anonymisation, rectification,
 //! identify and retention reach blocks as they reach events, and erased ids
 //! leave with the block that held them (`secure_delete` zeroes its pages).
 
@@ -35,6 +37,21 @@ const FORMAT: u8 = 1;
 /// The first event id of block `k`.
 pub fn first_id(k: i64) -> i64 {
     k * BLOCK_EVENTS + 1
+}
+
+/// Drops the blocks an insert could land in: those whose range reaches
+/// past the newest event id (a packed range whose newest events were
+/// deleted since; SQLite gives a new row the highest id plus one). One
+/// probe per ingest, where a trigger would cost one per event; every insert
+/// into `events` (tracking's ingest and the pipeline's) calls it first, in
+/// its transaction.
+pub fn before_insert(tx: &Connection) -> Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM event_blocks WHERE first_id > \
+         (SELECT coalesce(max(id), 0) FROM events) - ?1",
+    )?
+    .execute([BLOCK_EVENTS - 1])?;
+    Ok(())
 }
 
 /// Packs the complete id ranges that have no block (the newest ones, and

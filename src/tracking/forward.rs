@@ -119,6 +119,7 @@ impl Tracking<'_> {
     pub fn store_forwarded(&self, tx: &Connection, events: &[Event], now: i64) -> Result<Stored> {
         let mut pending = rollup::Pending::default();
         let mut out = Stored::default();
+        super::blocks::before_insert(tx)?;
         for e in events {
             let mut e = e.clone();
             if e.user_id.is_none() {

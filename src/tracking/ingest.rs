@@ -114,6 +114,7 @@ impl Tracking<'_> {
             }
         }
         let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
+        blocks::before_insert(&tx)?;
         let mut results = Vec::with_capacity(prepared.len());
         let mut queued = false;
         let mut rollup = rollup::Pending::default();
