@@ -29,7 +29,7 @@ Usage:
   usertrail export <file> <subject> [--format json|ndjson|csv|sqlite] [--out <path>] [--json]
   usertrail erase <file> <subject> [--reason <text>] [--yes] [--json]
   usertrail vacuum <file> [--json]                   compacts the file (a copy, then a rename)
-  usertrail migrate <file> [--json]                  brings the file to this version's schema
+  usertrail migrate <file> [--json]                  brings the file to this version's schema, then packs the blocks analytics reads
   usertrail import <file> <events.ndjson> [--json]   tracks one event (JSON) per line
   usertrail import <file> <backup.sqlite> [--force]  restores a database (trail.export() bytes) as <file>
   usertrail sample <file> [--users <n>] [--days <n>] [--seed <n>] [--json]

@@ -284,7 +284,8 @@ export interface HistoryPage {
 export interface PackedBlocks {
   /** Blocks packed by this call. */
   packed: number;
-  /** Blocks still missing. */
+  /** Blocks still missing (of complete 4,096-id ranges: the newest events,
+   *  short of one, are in no block even at 0). */
   remaining: number;
 }
 
