@@ -220,13 +220,18 @@ pub(super) fn window_from_blocks(
     };
     let mut read = 0i64;
     let mut broken = false;
-    let mut stmt = conn.prepare_cached(
-        "SELECT first_id, data FROM event_blocks WHERE max_ts >= ?1 AND min_ts < ?2 ORDER BY +first_id",
-    )?;
-    let mut it = stmt.query([from, until])?;
-    while let Some(r) = it.next()? {
-        let first: i64 = r.get(0)?;
-        let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+    // The window's blocks by the time index (ids only: sorting the packed
+    // bytes in SQL would copy them all first), then each by its key.
+    let mut window_blocks: Vec<i64> = conn
+        .prepare_cached("SELECT first_id FROM event_blocks WHERE max_ts >= ?1 AND min_ts < ?2")?
+        .query_map([from, until], |r| r.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    window_blocks.sort_unstable();
+    let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?;
+    for first in window_blocks {
+        let mut it = stmt.query([first])?;
+        let Some(r) = it.next()? else { continue };
+        let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
         let Some(block) = blocks::decode(data) else {
             broken = true;
             break;
@@ -277,7 +282,7 @@ pub(super) fn window_from_blocks(
         }
         read = first + blocks::BLOCK_EVENTS - 1;
     }
-    drop(it);
+    drop(stmt);
     if broken {
         return Ok(None);
     }
