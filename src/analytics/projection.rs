@@ -209,12 +209,12 @@ pub(super) fn window_from_blocks(
                 break;
             }
             if f - 1 > at {
-                read_ids_in(conn, s, at, f - 1, window)?;
+                read_ids(conn, s, at, f - 1, Some(window))?;
             }
             at = f + blocks::BLOCK_EVENTS - 1;
         }
         if upto > at {
-            read_ids_in(conn, s, at, upto, window)?;
+            read_ids(conn, s, at, upto, Some(window))?;
         }
         Ok(())
     };
@@ -230,56 +230,31 @@ pub(super) fn window_from_blocks(
     let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?;
     for first in window_blocks {
         let mut it = stmt.query([first])?;
-        let Some(r) = it.next()? else { continue };
+        // A block listed a moment ago is there (one connection writes);
+        // if not, read SQLite rather than count its ids as read.
+        let Some(r) = it.next()? else {
+            broken = true;
+            break;
+        };
         let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
         let Some(block) = blocks::decode(data) else {
             broken = true;
             break;
         };
         uncovered(&mut s, read, first - 1)?;
-        let mut ids: Vec<Option<u32>> = vec![None; block.ids.len() + 1];
-        ids[0] = Some(0);
-        let mut strings: Vec<Option<u32>> = vec![None; block.strings.len() + 1];
-        strings[0] = Some(0);
         // The names asked for, by the block's numbering (a pushdown).
         let named: Option<Vec<bool>> = names.map(|n| {
             std::iter::once(false)
                 .chain(block.strings.iter().map(|t| n.contains(t)))
                 .collect()
         });
-        for i in 0..block.ts.len() {
-            let bot = block.bot[i];
+        push_block(&mut s, &block, |i| {
             let ts = block.ts[i];
-            if ts < from || ts >= until || (bots_left_out && bot) {
-                continue;
-            }
-            if named.as_ref().is_some_and(|k| !k[block.name[i] as usize]) {
-                continue;
-            }
-            let mut id = |x: u32| -> u32 {
-                *ids[x as usize].get_or_insert_with(|| {
-                    s.strings.number(ValueRef::Text(&block.ids[x as usize - 1]))
-                })
-            };
-            let user = id(block.user[i]);
-            let session_no = id(block.session[i]);
-            let mut text = |x: u32| -> u32 {
-                *strings[x as usize]
-                    .get_or_insert_with(|| s.strings.intern_str(&block.strings[x as usize - 1]))
-            };
-            let name = text(block.name[i]);
-            let page_no = text(block.page[i]);
-            s.rows.push(Row {
-                ts,
-                user,
-                session: session_no,
-                name,
-                page: page_no,
-                extra: 0,
-                rate: block.rate[i],
-                bot,
-            });
-        }
+            ts >= from
+                && ts < until
+                && !(bots_left_out && block.bot[i])
+                && named.as_ref().is_none_or(|k| k[block.name[i] as usize])
+        });
         read = first + blocks::BLOCK_EVENTS - 1;
     }
     drop(stmt);
@@ -309,37 +284,6 @@ pub(super) fn window_from_blocks(
     }))
 }
 
-/// Appends the events with ids in `(after, upto]` and times in `window`
-/// to `s.rows`, in id order.
-fn read_ids_in(
-    conn: &Connection,
-    s: &mut State,
-    after: i64,
-    upto: i64,
-    window: (i64, i64),
-) -> Result<()> {
-    let sql = format!(
-        "SELECT ts, {USER_KEY}, session_id, name, CASE WHEN type = 'page' THEN COALESCE(path, url) END, \
-         sample_rate, device IS 'bot' FROM events WHERE id > ?1 AND id <= ?2 AND +ts >= ?3 AND +ts < ?4 \
-         ORDER BY id"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut it = stmt.query([after, upto, window.0, window.1])?;
-    while let Some(r) = it.next()? {
-        s.rows.push(Row {
-            ts: r.get(0)?,
-            user: s.strings.number(r.get_ref(1)?),
-            session: s.strings.number(r.get_ref(2)?),
-            name: s.strings.intern(r.get_ref(3)?),
-            page: s.strings.intern(r.get_ref(4)?),
-            extra: 0,
-            rate: r.get(5)?,
-            bot: r.get(6)?,
-        });
-    }
-    Ok(())
-}
-
 /// Reads the events with ids in `(s.max_id, upto]` into `s`, keeping the
 /// rows ordered by time then id. False if that would pass [`MAX_ROWS`].
 fn read_after(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
@@ -348,7 +292,7 @@ fn read_after(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
         return Ok(false);
     }
     let start = s.rows.len();
-    read_ids(conn, s, s.max_id, upto)?;
+    read_ids(conn, s, s.max_id, upto, None)?;
     s.max_id = upto;
     order_new(s, start);
     Ok(true)
@@ -372,52 +316,81 @@ fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
             return Ok(());
         }
         if first - 1 > read {
-            read_ids(conn, s, read, first - 1)?;
+            read_ids(conn, s, read, first - 1, None)?;
         }
-        let ids: Vec<u32> = std::iter::once(0)
-            .chain(
-                block
-                    .ids
-                    .iter()
-                    .map(|b| s.strings.number(ValueRef::Text(b))),
-            )
-            .collect();
-        let strings: Vec<u32> = std::iter::once(0)
-            .chain(block.strings.iter().map(|t| s.strings.intern_str(t)))
-            .collect();
-        for i in 0..block.ts.len() {
-            s.rows.push(Row {
-                ts: block.ts[i],
-                user: ids[block.user[i] as usize],
-                session: ids[block.session[i] as usize],
-                name: strings[block.name[i] as usize],
-                page: strings[block.page[i] as usize],
-                extra: 0,
-                rate: block.rate[i],
-                bot: block.bot[i],
-            });
-        }
+        push_block(s, &block, |_| true);
         read = last;
         Ok(())
     })?;
     if upto > read {
-        read_ids(conn, s, read, upto)?;
+        read_ids(conn, s, read, upto, None)?;
     }
     s.max_id = upto;
     order_new(s, 0);
     Ok(true)
 }
 
-/// Appends the events with ids in `(after, upto]` to `s.rows`, in id order.
-fn read_ids(conn: &Connection, s: &mut State, after: i64, upto: i64) -> Result<()> {
+/// Appends the rows of `block` whose index `keep` accepts to `s.rows`,
+/// numbering the block's strings into `s.strings` as they are first met.
+fn push_block(s: &mut State, block: &blocks::Block, mut keep: impl FnMut(usize) -> bool) {
+    let mut ids: Vec<Option<u32>> = vec![None; block.ids.len() + 1];
+    ids[0] = Some(0);
+    let mut strings: Vec<Option<u32>> = vec![None; block.strings.len() + 1];
+    strings[0] = Some(0);
+    for i in 0..block.ts.len() {
+        if !keep(i) {
+            continue;
+        }
+        let mut id = |x: u32| -> u32 {
+            *ids[x as usize]
+                .get_or_insert_with(|| s.strings.number(ValueRef::Text(&block.ids[x as usize - 1])))
+        };
+        let user = id(block.user[i]);
+        let session = id(block.session[i]);
+        let mut text = |x: u32| -> u32 {
+            *strings[x as usize]
+                .get_or_insert_with(|| s.strings.intern_str(&block.strings[x as usize - 1]))
+        };
+        let name = text(block.name[i]);
+        let page = text(block.page[i]);
+        s.rows.push(Row {
+            ts: block.ts[i],
+            user,
+            session,
+            name,
+            page,
+            extra: 0,
+            rate: block.rate[i],
+            bot: block.bot[i],
+        });
+    }
+}
+
+/// Appends the events with ids in `(after, upto]` to `s.rows`, in id
+/// order; only those with times in `window` when given.
+fn read_ids(
+    conn: &Connection,
+    s: &mut State,
+    after: i64,
+    upto: i64,
+    window: Option<(i64, i64)>,
+) -> Result<()> {
+    let times = if window.is_some() {
+        " AND +ts >= ?3 AND +ts < ?4"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT ts, {USER_KEY}, session_id, name, CASE WHEN type = 'page' THEN COALESCE(path, url) END, \
-         sample_rate, device IS 'bot' FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id"
+         sample_rate, device IS 'bot' FROM events WHERE id > ?1 AND id <= ?2{times} ORDER BY id"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut it = stmt.query([after, upto])?;
+    let mut it = match window {
+        Some((from, until)) => stmt.query([after, upto, from, until])?,
+        None => stmt.query([after, upto])?,
+    };
     while let Some(r) = it.next()? {
-        let row = Row {
+        s.rows.push(Row {
             ts: r.get(0)?,
             user: s.strings.number(r.get_ref(1)?),
             session: s.strings.number(r.get_ref(2)?),
@@ -426,8 +399,7 @@ fn read_ids(conn: &Connection, s: &mut State, after: i64, upto: i64) -> Result<(
             extra: 0,
             rate: r.get(5)?,
             bot: r.get(6)?,
-        };
-        s.rows.push(row);
+        });
     }
     Ok(())
 }
