@@ -30,9 +30,16 @@ impl<'a> SqliteSessionStore<'a> {
     }
 }
 
-const COLUMNS: &str =
-    "session_id, token_hash, user_id, created_at, last_seen_at, idle_timeout_ms, \
-     idle_expires_at, absolute_expires_at, ip_masked, browser, os, device, fingerprint, version";
+/// The columns [`record`] reads, as a literal so that the statements of the
+/// hot lookups are `concat!`ed at compile time instead of formatted at
+/// each call.
+macro_rules! columns {
+    () => {
+        "session_id, token_hash, user_id, created_at, last_seen_at, idle_timeout_ms, \
+         idle_expires_at, absolute_expires_at, ip_masked, browser, os, device, fingerprint, version"
+    };
+}
+const COLUMNS: &str = columns!();
 
 fn record(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     let device: String = row.get(11)?;
@@ -77,14 +84,18 @@ impl SqliteSessionStore<'_> {
     fn find(conn: &Connection, at: &Locator) -> Result<Option<SessionRecord>> {
         let found = match &at.session_id {
             Some(session_id) => conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM sessions WHERE session_id = ?1"
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM sessions WHERE session_id = ?1"
                 ))?
                 .query_row([session_id], record)
                 .optional()?,
             None => conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM sessions WHERE token_hash = ?1 AND first_format"
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM sessions WHERE token_hash = ?1 AND first_format"
                 ))?
                 .query_row([&at.hash], record)
                 .optional()?,

@@ -1,7 +1,8 @@
 //! Session tokens and handles.
 //!
 //! A token is `<slot>.<session id>.<secret>`:
-//! - the secret is 32 bytes from the OS CSPRNG, written as 43 characters of
+//! - the secret is 32 bytes from the OS CSPRNG (drawn 128 secrets at a
+//!   time, [`pooled_secret`]), written as 43 characters of
 //!   base64url without padding; only its SHA-256 is stored, so a copy of the
 //!   database does not let anyone take over a session;
 //! - the session id is a separate, non-secret handle of 16 random bytes (22
@@ -20,7 +21,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::kernel::ids::{pooled_random, random_bytes};
+use crate::kernel::ids::{pooled_random, pooled_secret};
 
 /// The length of a secret's text, and of a first-format token.
 pub const SECRET_LEN: usize = 43;
@@ -52,7 +53,20 @@ impl Locator {
             && self
                 .slot
                 .as_deref()
-                .is_none_or(|s| s == slot(user_id, session_id))
+                .is_none_or(|s| is_slot_of(s, user_id, session_id))
+    }
+}
+
+/// Whether `slot` is [`slot`]`(user_id, session_id)`, without building it:
+/// a validate checks this twice (store and manager), and building the text
+/// cost more than the lookup's hash of the secret.
+fn is_slot_of(slot: &str, user_id: Option<&str>, session_id: &str) -> bool {
+    match (user_id, slot.as_bytes().split_first()) {
+        (Some(user), Some((b'u', digits))) => {
+            crate::store::remote::subject_slot_matches(user, digits)
+        }
+        (None, Some((b'a', prefix))) => prefix == &session_id.as_bytes()[..8.min(session_id.len())],
+        _ => false,
     }
 }
 
@@ -70,7 +84,7 @@ pub use crate::store::remote::subject_slot;
 
 /// A new token for session `session_id` in `slot`, and its hash.
 pub fn new_token(slot: &str, session_id: &str) -> (String, TokenHash) {
-    let bytes: [u8; 32] = random_bytes();
+    let bytes = pooled_secret();
     (
         format!("{slot}.{session_id}.{}", URL_SAFE_NO_PAD.encode(bytes)),
         hash(&bytes),
@@ -165,6 +179,37 @@ mod tests {
         assert_ne!(new_token("ax", &sid).0, new_token("ax", &sid).0);
         assert_eq!(slot(Some("alice"), &sid), subject_slot("alice"));
         assert!(!subject_slot("alice").contains("alice"));
+    }
+
+    #[test]
+    fn a_locator_names_only_the_session_and_slot_it_was_issued_for() {
+        let sid = new_session_id();
+        let other = new_session_id();
+        for user in [None, Some("alice"), Some("")] {
+            let (token, _) = new_token(&slot(user, &sid), &sid);
+            let at = parse(&token).unwrap();
+            assert!(at.names(&sid, user), "{user:?}");
+            assert!(!at.names(&other, user), "{user:?}: another session");
+            // The slot of another subject, or of no subject, is not this one.
+            for wrong in [None, Some("bob"), Some("alice "), Some("ALICE")] {
+                if wrong != user {
+                    assert!(!at.names(&sid, wrong), "{user:?} as {wrong:?}");
+                }
+            }
+        }
+        // A slot that differs in one hex digit, or in case, names nothing.
+        let real = subject_slot("alice");
+        let mut flipped = real.clone().into_bytes();
+        flipped[16] = if flipped[16] == b'0' { b'1' } else { b'0' };
+        for s in [
+            String::from_utf8(flipped).unwrap(),
+            real.to_uppercase().replacen('U', "u", 1),
+        ] {
+            if s != real {
+                let (token, _) = new_token(&s, &sid);
+                assert!(!parse(&token).unwrap().names(&sid, Some("alice")), "{s}");
+            }
+        }
     }
 
     #[test]

@@ -26,11 +26,28 @@ use crate::kernel::ids::hex;
 /// or an anonymous id): its sessions, preferences and consent. `u` and 16
 /// hex digits of a hash of the id, so keys reveal nothing about the user.
 pub fn subject_slot(subject: &str) -> String {
+    format!("u{}", hex(&slot_hash(subject)))
+}
+
+/// Whether `digits` (a slot after its `u`) are [`subject_slot`]'s for
+/// `subject`, without building the text.
+pub fn subject_slot_matches(subject: &str, digits: &[u8]) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    digits.len() == 16
+        && slot_hash(subject)
+            .iter()
+            .zip(digits.chunks(2))
+            .all(|(b, pair)| pair == [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0F)]])
+}
+
+fn slot_hash(subject: &str) -> [u8; 8] {
     use sha2::Sha256;
     let mut h = Sha256::new();
     h.update(b"usertrail slot\0");
     h.update(subject.as_bytes());
-    format!("u{}", hex(&h.finalize()[..8]))
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&h.finalize()[..8]);
+    out
 }
 
 /// A future that does not need to be `Send` (a JS Promise is not).
