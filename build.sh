@@ -57,6 +57,7 @@ setup() {
   command -v sqlite3 >/dev/null || missing+=(sqlite3)        # exports must open in the CLI
   command -v redis-server >/dev/null || missing+=(redis-server) # the shared store's tests
   command -v redis-cli >/dev/null || missing+=(redis-tools)     # forms the test cluster
+  command -v redis-sentinel >/dev/null || missing+=(redis-sentinel) # the failover tests
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; else note "apt packages: all present"; fi
 
   if ! rustup target list --installed | grep -qx "$WASM_TARGET"; then

@@ -25,6 +25,16 @@ export interface RedisStoreOptions {
    * Default: `console.warn`, at most once a minute while failures last.
    */
   onFollowError?: (err: unknown) => void;
+  /**
+   * Writes that must survive a Redis failover: logins, session revocations (logout, destroy, evict),
+   * consent decisions and erasures. Each waits, after its script, for `replicas` replicas to
+   * acknowledge it (Redis `WAIT` on the same connection) within `timeoutMs`; fewer in time fail the
+   * call with `STORE_UNAVAILABLE` (the middleware answers 503; the write is on the primary and may or
+   * may not survive a failover, so retry it). Costs one round trip to the replicas per such write.
+   * Redis replicates asynchronously: without this, a failover can lose writes the primary acknowledged
+   * just before it died (docs/SESSIONS.md, "Failover"). Defaults: `replicas` 1, `timeoutMs` 1000.
+   */
+  durableWrites?: { replicas?: number; timeoutMs?: number };
 }
 
 /** A node-redis client or cluster, for `rewritePersistence`. */

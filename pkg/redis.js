@@ -12,8 +12,8 @@
 // An engine opened on it follows the store's rights log every `followMs`
 // (pkg/index.js runs the timer; the engine decides what to apply).
 //
-// Works with node-redis clients and clusters (`createClient`,
-// `createCluster`), and with anything that has node-redis's
+// Works with node-redis clients, clusters and Sentinel clients
+// (`createClient`, `createCluster`, `createSentinel`), and with anything that has node-redis's
 // `evalSha(sha, { keys, arguments })` and `eval(source, { keys, arguments })`
 // (an ioredis adapter is four lines; see docs/SESSIONS.md).
 
@@ -22,7 +22,7 @@ import { UserTrailError } from './gen/error.js';
 /** A refused option or argument: `INVALID_INPUT` naming it. */
 const invalid = (field, message) => new UserTrailError('INVALID_INPUT', `usertrail/redis: ${message}`, field);
 
-const KNOWN = new Set(['prefix', 'timeoutMs', 'followMs', 'onFollowError']);
+const KNOWN = new Set(['prefix', 'timeoutMs', 'followMs', 'onFollowError', 'durableWrites']);
 
 // Error replies that mean "not now" rather than "wrong": a server loading
 // its AOF, a cluster failing over, a replica that cannot take writes.
@@ -44,9 +44,12 @@ function classify(err) {
 }
 
 /**
- * A shared store over `client` (node-redis `createClient()`/`createCluster()`, or an object with its
- * `evalSha` and `eval`). `options.prefix` starts every key (default 'ut'); `options.timeoutMs` bounds
- * each call (default 2000): past it the call fails with STORE_UNAVAILABLE.
+ * A shared store over `client` (node-redis `createClient()`/`createCluster()`/`createSentinel()`, or an
+ * object with its `evalSha` and `eval`). `options.prefix` starts every key (default 'ut'); `options.timeoutMs`
+ * bounds each call (default 2000): past it the call fails with STORE_UNAVAILABLE.
+ * `options.durableWrites: { replicas = 1, timeoutMs = 1000 }` makes the writes that must survive a
+ * failover (logins, revocations, consent decisions, erasures) wait for that many replicas (Redis WAIT);
+ * fewer in time fail the call with STORE_UNAVAILABLE.
  */
 export function redisStore(client, options = {}) {
   if (!client || typeof client.evalSha !== 'function' || typeof client.eval !== 'function') {
@@ -84,6 +87,28 @@ export function redisStore(client, options = {}) {
   if (onFollowError !== undefined && typeof onFollowError !== 'function') {
     throw invalid('onFollowError', 'onFollowError must be a function');
   }
+  // Writes that must survive a failover wait for replicas (Redis WAIT); the
+  // engine says which writes those are (logins, revocations, consent
+  // decisions, erasures) by passing `wait` to run().
+  let durableWrites;
+  if (options.durableWrites !== undefined) {
+    const d = options.durableWrites;
+    if (d === null || typeof d !== 'object' || Array.isArray(d)) {
+      throw invalid('durableWrites', 'durableWrites must be an object: { replicas, timeoutMs }');
+    }
+    for (const key of Object.keys(d)) {
+      if (key !== 'replicas' && key !== 'timeoutMs') throw invalid(`durableWrites.${key}`, `unknown option ${JSON.stringify(key)}`);
+    }
+    const replicas = d.replicas ?? 1;
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 16) {
+      throw invalid('durableWrites.replicas', 'durableWrites.replicas must be an integer from 1 to 16');
+    }
+    const waitMs = d.timeoutMs ?? 1000;
+    if (!Number.isInteger(waitMs) || waitMs < 1 || waitMs > 60_000) {
+      throw invalid('durableWrites.timeoutMs', 'durableWrites.timeoutMs must be an integer from 1 to 60000');
+    }
+    durableWrites = Object.freeze({ replicas, timeoutMs: waitMs });
+  }
 
   // Calls waiting for Redis, each with its deadline. One timer sweeps them
   // (rather than a timer per call, which costs more than the call at tens
@@ -104,9 +129,9 @@ export function redisStore(client, options = {}) {
     }
   };
 
-  function once(call) {
+  function once(call, extraMs = 0) {
     return new Promise((resolve, reject) => {
-      const p = { deadline: performance.now() + timeoutMs, reject };
+      const p = { deadline: performance.now() + timeoutMs + extraMs, reject };
       pending.add(p);
       if (!sweeper) {
         sweeper = setInterval(sweep, Math.max(5, Math.min(250, timeoutMs / 4)));
@@ -123,8 +148,7 @@ export function redisStore(client, options = {}) {
     });
   }
 
-  async function run(sha1, source, keys, args) {
-    const params = { keys, arguments: args };
+  async function script(sha1, source, params) {
     try {
       return await once(() => client.evalSha(sha1, params));
     } catch (err) {
@@ -138,7 +162,39 @@ export function redisStore(client, options = {}) {
     }
   }
 
-  return Object.freeze({ prefix, timeoutMs, followMs, onFollowError, run });
+  // WAIT counts the writes of the connection it is sent on, so it goes where
+  // the script went: the one connection of a client, the key's master of a
+  // cluster, the master connection of a Sentinel client (one by default,
+  // `masterPoolSize: 1`; a lease per write, `sentinel.use()`, measured 20 ms
+  // in node-redis 6.3, so it is not taken).
+  const isCluster = Array.isArray(client.masters) && typeof client.nodeClient === 'function';
+  const isSentinel = !isCluster && typeof client.acquire === 'function' && typeof client.use === 'function';
+  const sendWait = (key, command) =>
+    isCluster ? client.sendCommand(key, false, command) : isSentinel ? client.sendCommand(false, command) : client.sendCommand(command);
+
+  async function waitFor(key, [replicas, ms]) {
+    let acked;
+    try {
+      acked = await once(() => sendWait(key, ['WAIT', String(replicas), String(ms)]), ms);
+    } catch (err) {
+      throw err?.code ? err : classify(err);
+    }
+    if (Number(acked) < replicas) {
+      throw failure(
+        'STORE_UNAVAILABLE',
+        `Redis: the write reached the primary but ${Number(acked)} of ${replicas} replica(s) acknowledged it within ${ms} ms, ` +
+          'so a failover could lose it; retry it',
+      );
+    }
+  }
+
+  async function run(sha1, source, keys, args, wait) {
+    const reply = await script(sha1, source, { keys, arguments: args });
+    if (wait) await waitFor(keys[0], wait);
+    return reply;
+  }
+
+  return Object.freeze({ prefix, timeoutMs, followMs, onFollowError, durableWrites, run });
 }
 
 /**

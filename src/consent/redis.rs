@@ -43,16 +43,16 @@ macro_rules! script {
 }
 
 static STATE: Script = script!("state");
-static APPEND: Script = script!("append");
+static APPEND: Script = script!("append").durable();
 static LEDGER: Script = script!("ledger");
-static MERGE: Script = script!("merge");
-static ERASE: Script = script!("erase");
+static MERGE: Script = script!("merge").durable();
+static ERASE: Script = script!("erase").durable();
 static SALT: Script = script!("salt");
 static LINKS: Script = script!("links");
 static HEAD: Script = script!("head");
 static GATE: Script = script!("gate");
-static LINK_USER: Script = script!("link_user");
-static UNLINK: Script = script!("unlink");
+static LINK_USER: Script = script!("link_user").durable();
+static UNLINK: Script = script!("unlink").durable();
 
 /// Attempts at appending while other processes append for the subject.
 const APPEND_ATTEMPTS: usize = 64;

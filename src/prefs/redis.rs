@@ -26,7 +26,7 @@ static HISTORY: Script = script!("history");
 static TAKE: Script = script!("take");
 static PUT: Script = script!("put");
 static DELETE: Script = script!("delete");
-static FORGET: Script = script!("forget");
+static FORGET: Script = script!("forget").durable();
 
 /// A set value: its key, its JSON text, when it was set.
 pub type SetValue = (String, String, i64);

@@ -54,7 +54,7 @@ macro_rules! script {
     };
 }
 
-static APPEND: Script = script!("append");
+static APPEND: Script = script!("append").durable();
 static READ: Script = script!("read");
 static BEAT: Script = script!("beat");
 static PLACES: Script = script!("places");
@@ -63,7 +63,7 @@ static RETIRE: Script = script!("retire");
 static REPLY: Script = script!("reply");
 static REPLIES: Script = script!("replies");
 static ASK: Script = script!("ask");
-static SEAL: Script = script!("seal");
+static SEAL: Script = script!("seal").durable();
 static SEALS: Script = script!("seals");
 
 /// The slot of every key of the rights log.

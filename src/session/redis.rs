@@ -62,14 +62,14 @@ static META: Script = script!("meta");
 static READ: Script = script!("read");
 static INSERT: Script = script!("insert");
 static TOUCH: Script = script!("touch");
-static ROTATE: Script = script!("rotate");
-static CLAIM: Script = script!("claim");
-static DELETE: Script = script!("delete");
-static DELETE_TOKEN: Script = script!("delete_token");
-static DELETE_USER_SESSION: Script = script!("delete_user_session");
-static DELETE_ALL: Script = script!("delete_all");
+static ROTATE: Script = script!("rotate").durable();
+static CLAIM: Script = script!("claim").durable();
+static DELETE: Script = script!("delete").durable();
+static DELETE_TOKEN: Script = script!("delete_token").durable();
+static DELETE_USER_SESSION: Script = script!("delete_user_session").durable();
+static DELETE_ALL: Script = script!("delete_all").durable();
 static LIST: Script = script!("list");
-static EVICT: Script = script!("evict");
+static EVICT: Script = script!("evict").durable();
 static WRITE: Script = script!("write");
 static RELIFE: Script = script!("relife");
 
@@ -352,7 +352,13 @@ impl<'a> RedisSessionStore<'a> {
             if record.user_id.is_some() { "1" } else { "0" }.into(),
         ];
         args.append(&mut fields);
-        let reply = self.remote.run(&INSERT, vec![key, index], args).await?;
+        // A user's session (a login) must survive a failover; an anonymous
+        // visitor's is made again by the next request.
+        let durable = record.user_id.is_some();
+        let reply = self
+            .remote
+            .run_as(&INSERT, vec![key, index], args, durable)
+            .await?;
         if reply == Reply::Int(-1) {
             return Ok(None);
         }

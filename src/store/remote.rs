@@ -60,6 +60,10 @@ pub struct Script {
     pub name: &'static str,
     /// The Lua source.
     pub source: &'static str,
+    /// Whether its writes must survive a failover (a login, a revocation, a
+    /// consent decision, an erasure): with [`ReplicaWait`] set, each run
+    /// waits for replicas to acknowledge it.
+    pub durable: bool,
     sha1: OnceLock<String>,
 }
 
@@ -69,8 +73,15 @@ impl Script {
         Self {
             name,
             source,
+            durable: false,
             sha1: OnceLock::new(),
         }
+    }
+
+    /// This script, marked as one whose writes must survive a failover.
+    pub const fn durable(mut self) -> Self {
+        self.durable = true;
+        self
     }
 
     /// The SHA-1 of the source, hex, as `EVALSHA` wants it.
@@ -90,6 +101,53 @@ pub struct Op<'s> {
     pub keys: Vec<String>,
     /// The arguments, `ARGV` in Lua.
     pub args: Vec<String>,
+    /// After the script, wait for this many replicas to acknowledge its
+    /// writes (Redis `WAIT` on the same connection); `None` for a script
+    /// that is not [`Script::durable`] or a store without [`ReplicaWait`].
+    pub wait: Option<ReplicaWait>,
+}
+
+/// What a durable write waits for: `replicas` replicas acknowledging it
+/// within `timeout_ms`. Redis replicates asynchronously, so a write a
+/// primary acknowledged can be lost when a replica is promoted before it
+/// arrived; `WAIT` closes that window for the writes that matter, at the
+/// cost of a round trip to the replicas. Fewer acknowledgements in time
+/// fail the call with `STORE_UNAVAILABLE`: the write is on the primary and
+/// may or may not survive a failover, so the caller retries or reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaWait {
+    /// Replicas that must acknowledge, 1 to [`ReplicaWait::MAX_REPLICAS`].
+    pub replicas: u32,
+    /// How long to wait for them, 1 to [`ReplicaWait::MAX_TIMEOUT_MS`] ms.
+    pub timeout_ms: u32,
+}
+
+impl ReplicaWait {
+    /// The most replicas a write can wait for.
+    pub const MAX_REPLICAS: u32 = 16;
+    /// The longest a write can wait, in ms.
+    pub const MAX_TIMEOUT_MS: u32 = 60_000;
+
+    /// A wait for `replicas` within `timeout_ms`, checked (`INVALID_INPUT`
+    /// naming `shared.durableWrites.*`).
+    pub fn new(replicas: u32, timeout_ms: u32) -> Result<Self> {
+        if !(1..=Self::MAX_REPLICAS).contains(&replicas) {
+            return Err(crate::error::Error::invalid(
+                "shared.durableWrites.replicas",
+                "must be an integer from 1 to 16",
+            ));
+        }
+        if !(1..=Self::MAX_TIMEOUT_MS).contains(&timeout_ms) {
+            return Err(crate::error::Error::invalid(
+                "shared.durableWrites.timeoutMs",
+                "must be an integer from 1 to 60000",
+            ));
+        }
+        Ok(Self {
+            replicas,
+            timeout_ms,
+        })
+    }
 }
 
 /// What a script returned.
@@ -183,6 +241,7 @@ pub trait Transport: crate::kernel::clock::MaybeSendSync {
 pub struct Remote {
     transport: std::sync::Arc<dyn Transport>,
     prefix: String,
+    wait: Option<ReplicaWait>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -211,7 +270,20 @@ impl Remote {
         Ok(Self {
             transport,
             prefix: prefix.to_owned(),
+            wait: None,
         })
+    }
+
+    /// This store, with its [`Script::durable`] writes waiting for
+    /// replicas as `wait` says (`None`: no script waits, the default).
+    pub fn with_replica_wait(mut self, wait: Option<ReplicaWait>) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// What durable writes wait for, if anything.
+    pub fn replica_wait(&self) -> Option<ReplicaWait> {
+        self.wait
     }
 
     /// The prefix of every key.
@@ -231,14 +303,36 @@ impl Remote {
         self.transport.sleep(ms).await
     }
 
-    /// Runs `script` with `keys` and `args`.
+    /// Runs `script` with `keys` and `args`; a [`Script::durable`] one
+    /// waits for replicas (see [`ReplicaWait`]).
     pub async fn run(
         &self,
         script: &Script,
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<Reply> {
-        self.transport.run(Op { script, keys, args }).await
+        self.run_as(script, keys, args, script.durable).await
+    }
+
+    /// [`Remote::run`], durable or not as `durable` says, for a script
+    /// whose writes matter for some records only (a session's insert: a
+    /// login's, not an anonymous visitor's).
+    pub async fn run_as(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+        durable: bool,
+    ) -> Result<Reply> {
+        let wait = self.wait.filter(|_| durable);
+        self.transport
+            .run(Op {
+                script,
+                keys,
+                args,
+                wait,
+            })
+            .await
     }
 }
 

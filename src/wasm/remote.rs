@@ -16,9 +16,10 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::input;
 use crate::error::{Error, Result, StoreError};
-use crate::store::remote::{LocalBoxFuture, Op, Remote, Reply, Transport};
+use crate::store::remote::{LocalBoxFuture, Op, Remote, ReplicaWait, Reply, Transport};
 
-/// Calls the glue's `run(sha1, source, keys, args)`.
+/// Calls the glue's `run(sha1, source, keys, args, wait)`; `wait` is
+/// `[replicas, timeoutMs]` for a durable write (see [`ReplicaWait`]).
 struct JsTransport {
     run: Function,
 }
@@ -97,7 +98,12 @@ impl Transport for JsTransport {
             });
             let keys: Array = op.keys.iter().map(|k| JsValue::from_str(k)).collect();
             let args: Array = op.args.iter().map(|a| JsValue::from_str(a)).collect();
-            let call = Array::of4(&sha1, &source, &keys, &args);
+            // The fifth argument, for a durable write only: [replicas, ms].
+            let wait = match op.wait {
+                Some(w) => Array::of2(&w.replicas.into(), &w.timeout_ms.into()).into(),
+                None => JsValue::UNDEFINED,
+            };
+            let call = Array::of5(&sha1, &source, &keys, &args, &wait);
             let returned =
                 Reflect::apply(&self.run, &JsValue::UNDEFINED, &call).map_err(failure)?;
             let value = JsFuture::from(Promise::resolve(&returned))
@@ -129,7 +135,8 @@ impl Transport for JsTransport {
 }
 
 /// Reads `shared`: what `redisStore(client, { prefix })` returns, an
-/// object with a `prefix` and a `run` function.
+/// object with a `prefix`, a `run` function and, when asked for,
+/// `durableWrites`.
 pub(crate) fn parse(value: &JsValue) -> Result<Option<Remote>> {
     if value.is_undefined() || value.is_null() {
         return Ok(None);
@@ -147,7 +154,24 @@ pub(crate) fn parse(value: &JsValue) -> Result<Option<Remote>> {
     } else {
         input::string(&prefix, "shared.prefix")?
     };
+    let durable = input::get(value, "durableWrites", "shared.durableWrites")?;
+    let wait = if durable.is_undefined() || durable.is_null() {
+        None
+    } else {
+        let d: DurableWritesJs = input::parse(&durable, "shared.durableWrites")?;
+        Some(ReplicaWait::new(d.replicas, d.timeout_ms)?)
+    };
     #[allow(clippy::arc_with_non_send_sync)] // wasm is single-threaded
     let transport = Arc::new(JsTransport { run });
-    Remote::new(transport, &prefix).map(Some)
+    Ok(Some(
+        Remote::new(transport, &prefix)?.with_replica_wait(wait),
+    ))
+}
+
+/// `redisStore(client, { durableWrites: { replicas, timeoutMs } })`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DurableWritesJs {
+    replicas: u32,
+    timeout_ms: u32,
 }

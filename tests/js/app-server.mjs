@@ -1,21 +1,40 @@
 // One app process of servers.test.mjs: Express with usertrail/middleware,
 // its engine's events in memory and its sessions, preferences and consent in
-// the shared Redis. `node app-server.mjs <redis url> <prefix>`; prints
-// `listening <port>` when ready.
+// the shared Redis. `node app-server.mjs <redis url> <prefix> [durable]`;
+// prints `listening <port>` when ready. The url may name a Sentinel group,
+// `sentinel://<name>@<host:port>,<host:port>,…`, or a cluster,
+// `cluster://<host:port>,…`; `durable` turns on durableWrites (one replica).
 import express from 'express';
-import { createClient } from 'redis';
+import { createClient, createCluster, createSentinel } from 'redis';
 import { UserTrail } from 'usertrail';
 import { expressSession } from 'usertrail/middleware';
 import { redisStore } from 'usertrail/redis';
 
-const [url, prefix] = process.argv.slice(2);
+const [url, prefix, durable] = process.argv.slice(2);
 // No offline queue, no reconnect storm: a Redis that is down answers at once
 // (STORE_UNAVAILABLE) and the client reconnects in the background.
-const redis = createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy: () => 100, connectTimeout: 1000 } });
+const nodeOptions = { disableOfflineQueue: true, socket: { reconnectStrategy: () => 100, connectTimeout: 1000 } };
+const hosts = (list) => list.split(',').map((h) => ({ host: h.split(':')[0], port: Number(h.split(':')[1]) }));
+let redis;
+if (url.startsWith('sentinel://')) {
+  const [name, list] = url.slice('sentinel://'.length).split('@');
+  redis = createSentinel({ name, sentinelRootNodes: hosts(list), scanInterval: 500, nodeClientOptions: nodeOptions });
+} else if (url.startsWith('cluster://')) {
+  redis = createCluster({
+    rootNodes: hosts(url.slice('cluster://'.length)).map(({ host, port }) => ({ url: `redis://${host}:${port}` })),
+    defaults: nodeOptions,
+  });
+} else {
+  redis = createClient({ url, ...nodeOptions });
+}
 redis.on('error', () => {}); // reported through the engine's errors
 await redis.connect();
 const trail = await UserTrail.open({
-  shared: redisStore(redis, { prefix, timeoutMs: 1000 }),
+  shared: redisStore(redis, {
+    prefix,
+    timeoutMs: 1000,
+    ...(durable === 'durable' ? { durableWrites: { replicas: 1, timeoutMs: 1000 } } : {}),
+  }),
   sessions: { maxSessionsPerUser: 3 },
   privacy: { requireConsent: ['analytics'] },
 });
@@ -53,6 +72,6 @@ const server = app.listen(0, '127.0.0.1', () => console.log(`listening ${server.
 process.on('SIGTERM', async () => {
   server.close();
   await trail.close();
-  await redis.quit().catch(() => {});
+  await (redis.close ?? redis.quit).call(redis).catch(() => {});
   process.exit(0);
 });

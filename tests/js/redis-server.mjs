@@ -3,13 +3,13 @@
 // test, and in any case when this process exits). A 3-master cluster joins
 // three of them with `redis-cli --cluster create`.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export { createClient, createCluster } from 'redis';
+export { createClient, createCluster, createSentinel } from 'redis';
 
 const running = new Set();
 process.on('exit', () => {
@@ -52,6 +52,7 @@ function ping(port) {
 export class RedisServer {
   #child = null;
   #extra;
+  #command = null;
 
   constructor(port, dir, extra) {
     this.port = port;
@@ -62,6 +63,32 @@ export class RedisServer {
   /** Starts a server; `extra` are more redis-server arguments. */
   static async start(extra = []) {
     const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'ut-redis-')), extra);
+    await server.#launch();
+    return server;
+  }
+
+  /**
+   * Starts a Sentinel (`redis-sentinel` from the distribution) watching the
+   * primary on `primaryPort` as `name`: down after 1 s without an answer, a
+   * quorum of 2, so three of them fail over within a few seconds.
+   */
+  static async startSentinel(name, primaryPort) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'ut-sentinel-'));
+    const conf = join(dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `logfile ${join(dir, 'redis.log')}`,
+        `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 2`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 10000`,
+        `sentinel parallel-syncs ${name} 1`,
+        '',
+      ].join('\n'),
+    );
+    const server = new RedisServer(port, dir, []);
+    server.#command = ['redis-sentinel', [conf]];
     await server.#launch();
     return server;
   }
@@ -80,7 +107,8 @@ export class RedisServer {
       '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
       '--logfile', join(this.dir, 'redis.log'), ...this.#extra,
     ];
-    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    const [command, commandArgs] = this.#command ?? ['redis-server', args];
+    const child = spawn(command, commandArgs, { stdio: 'ignore' });
     this.#child = child;
     running.add(child);
     child.on('exit', () => running.delete(child));
@@ -95,7 +123,7 @@ export class RedisServer {
   /** `kill -9`: no shutdown, no last write. */
   async kill9() {
     const child = this.#child;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     process.kill(child.pid, 'SIGKILL');
     await exited;
@@ -132,6 +160,46 @@ export async function startCluster() {
     rootNodes: nodes.map((n) => ({ url: n.url })),
     async stop() {
       await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
+/**
+ * A primary, one replica and three Sentinels watching them as `name`, all
+ * on 127.0.0.1: kill -9 the primary and the Sentinels promote the replica.
+ * `primary()` asks a Sentinel which server is the primary now.
+ */
+export async function startSentinelGroup(name = 'ut') {
+  const primary = await RedisServer.start();
+  const replica = await RedisServer.start(['--replicaof', '127.0.0.1', String(primary.port)]);
+  for (let i = 0; i < 400; i++) {
+    if (/master_link_status:up/.test(cli(replica.port, 'info', 'replication'))) break;
+    await sleep(25);
+  }
+  const sentinels = [];
+  for (let i = 0; i < 3; i++) sentinels.push(await RedisServer.startSentinel(name, primary.port));
+  // Wait until every Sentinel knows the replica and the others.
+  for (let i = 0; i < 400; i++) {
+    const ready = sentinels.every((s) => {
+      const info = cli(s.port, 'sentinel', 'master', name);
+      return /num-slaves\n1\n/.test(info) && /num-other-sentinels\n2\n/.test(info);
+    });
+    if (ready) break;
+    await sleep(50);
+  }
+  const servers = [primary, replica];
+  return {
+    name,
+    servers,
+    sentinels,
+    rootNodes: sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })),
+    /** The server the Sentinels name as the primary now. */
+    primary() {
+      const port = Number(cli(sentinels[0].port, 'sentinel', 'get-master-addr-by-name', name).trim().split('\n')[1]);
+      return servers.find((s) => s.port === port);
+    },
+    async stop() {
+      await Promise.all([...sentinels, ...servers].map((n) => n.stop()));
     },
   };
 }

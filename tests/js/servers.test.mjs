@@ -5,52 +5,18 @@
 // everything, and requests during the outage get 503 and keep their cookie.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 
 import { RedisServer } from './redis-server.mjs';
+import { browser, startApp as launch } from './app-processes.mjs';
 
 let redis;
 const apps = [];
 const prefix = `srv${process.pid}`;
 
 async function startApp() {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./app-server.mjs', import.meta.url)), redis.url, prefix], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  const port = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening (\d+)/);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (c) => reject(new Error(`app exited ${c}: ${out}`)));
-  });
-  const app = { child, base: `http://127.0.0.1:${port}` };
+  const app = await launch(redis.url, prefix);
   apps.push(app);
   return app;
-}
-
-/** A browser: one cookie jar, any of the apps. */
-function browser() {
-  let cookie = null;
-  return {
-    get cookie() {
-      return cookie;
-    },
-    async call(app, path, method = 'GET') {
-      const res = await fetch(app.base + path, { method, headers: cookie ? { cookie } : {} });
-      const set = res.headers.getSetCookie();
-      for (const c of set) {
-        const [pair, ...attrs] = c.split('; ');
-        cookie = attrs.includes('Max-Age=0') ? null : pair;
-      }
-      return { status: res.status, set, body: await res.json() };
-    },
-  };
 }
 
 before(async () => {

@@ -289,13 +289,17 @@ async function pipeline(trail: UserTrail): Promise<void> {
   await across.query('activeUsers', { interval: 'day' });
   const shared = redisStore({ evalSha: async () => null, eval: async () => null }, { prefix: 'ut', timeoutMs: 500 });
   await UserTrail.open({ shared, tracking: { pipeline: { partitions: 8 } } });
+  const durable = redisStore({ evalSha: async () => null, eval: async () => null }, { durableWrites: { replicas: 1, timeoutMs: 500 } });
+  const wait: number | undefined = durable.durableWrites?.timeoutMs;
+  // @ts-expect-error: replicas is a number
+  redisStore({ evalSha: async () => null, eval: async () => null }, { durableWrites: { replicas: '1' } });
   // @ts-expect-error: not a mergeable query
   await trail.pipeline.partial('paths', {});
   // @ts-expect-error: not a trim
   await trail.pipeline.consume(0, { trim: 'all' });
   const b: BrowserTrail = await connect({ name: 'shop', transport: { url: '/collect' } });
   await b.shipper?.flush();
-  console.log(handle, position, merged, backoff(2));
+  console.log(handle, position, merged, backoff(2), wait);
 }
 
 void pipeline;

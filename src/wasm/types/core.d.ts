@@ -115,8 +115,17 @@ export interface LoginOptions {
 export interface SharedStore {
   /** Every key the engine writes starts with `<prefix>:`. Default `'ut'`. */
   readonly prefix?: string;
-  /** Runs one Lua script (`EVALSHA`, then `EVAL` on `NOSCRIPT`) and resolves to its reply. */
-  run(sha1: string, source: string, keys: string[], args: string[]): Promise<unknown>;
+  /**
+   * Runs one Lua script (`EVALSHA`, then `EVAL` on `NOSCRIPT`) and resolves to its reply. For a write
+   * that must survive a failover, `wait` is `[replicas, timeoutMs]`: then `WAIT` on the same connection,
+   * rejecting with `STORE_UNAVAILABLE` when fewer replicas acknowledged in time.
+   */
+  run(sha1: string, source: string, keys: string[], args: string[], wait?: [number, number]): Promise<unknown>;
+  /**
+   * Set by `redisStore(client, { durableWrites })`: the writes that must survive a failover (logins,
+   * revocations, consent decisions, erasures) wait for `replicas` replicas within `timeoutMs`.
+   */
+  readonly durableWrites?: { readonly replicas: number; readonly timeoutMs: number };
   /**
    * How often an engine opened on this store follows its rights log (erasures and other rights
    * exercised on any process), in ms, at most 10000; `0` turns the timer off (call
