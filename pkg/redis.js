@@ -177,7 +177,11 @@ export function redisStore(client, options = {}) {
     try {
       acked = await once(() => sendWait(key, ['WAIT', String(replicas), String(ms)]), ms);
     } catch (err) {
-      throw err?.code ? err : classify(err);
+      if (err?.code) throw err;
+      // Any failure of WAIT leaves the write unconfirmed, as too few replicas
+      // would: during a failover its node may have become a replica ("ERR
+      // WAIT cannot be used with replica instances").
+      throw failure('STORE_UNAVAILABLE', `Redis: the write could not be confirmed on a replica: ${String(err?.message ?? err)}; retry it`, err);
     }
     if (Number(acked) < replicas) {
       throw failure(

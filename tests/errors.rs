@@ -129,6 +129,7 @@ const NOT_CODES: &[&str] = &[
     "INFO",
     "BGSAVE",
     "BGREWRITEAOF",
+    "WAIT",
     "EEXIST",
     "ENOENT",
     "EPERM",

@@ -66,7 +66,11 @@ app.post('/consent/:action', async (req, res) => {
 app.post('/track', async (req, res) => res.json(await trail.tracking.track({ name: req.query.name, userId: req.session.userId })));
 app.get('/events', async (req, res) => res.json({ count: await trail.tracking.count({ userId: req.query.user }) }));
 // The store failed: 503 with the code; the middleware kept the cookie.
-app.use((err, req, res, _next) => res.status(err?.code === 'STORE_UNAVAILABLE' ? 503 : 500).json({ code: err?.code ?? String(err) }));
+app.use((err, req, res, _next) => {
+  const unavailable = err?.code === 'STORE_UNAVAILABLE';
+  if (!unavailable) console.error(`app ${process.pid}: ${req.method} ${req.path}: ${err?.code} ${err?.message}`);
+  res.status(unavailable ? 503 : 500).json({ code: err?.code ?? String(err) });
+});
 
 const server = app.listen(0, '127.0.0.1', () => console.log(`listening ${server.address().port}`));
 process.on('SIGTERM', async () => {

@@ -1,49 +1,44 @@
-// Sessions through a Redis failover: a primary, one replica and three
-// Sentinels (`redis-sentinel`), three app processes (app-server.mjs) on a
-// Sentinel client with `durableWrites`, browsers logging in and counting in
-// their sessions; the primary is killed with -9 mid-traffic. Every process
-// recovers on its own (no restart, no person); requests during the switch
-// get 503 with STORE_UNAVAILABLE and nothing else; every login that was
-// answered 200 is still valid after. And the option's contract on a server
-// with no replica: durable writes fail with STORE_UNAVAILABLE, others pass.
+// Sessions through a Redis failover: three app processes (app-server.mjs)
+// with `durableWrites`, browsers logging in and counting in their sessions,
+// on a primary with one replica and three Sentinels (`redis-sentinel`), then
+// on a 3-master cluster whose masters have replicas; a primary (master) is
+// killed with -9 mid-traffic, and the cluster is then resharded under the
+// same traffic. Every process recovers on its own (no restart, no person);
+// requests during the switch get 503 with STORE_UNAVAILABLE and nothing
+// else; every login answered 200 is still valid after. And the option's
+// contract on a server with no replica: durable writes fail with
+// STORE_UNAVAILABLE, others pass.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 
 import { UserTrail } from 'usertrail';
 import { redisStore } from 'usertrail/redis';
-import { RedisServer, cli, createClient, startSentinelGroup } from './redis-server.mjs';
+import { RedisServer, cli, createClient, startCluster, startSentinelGroup } from './redis-server.mjs';
 import { browser, startApp } from './app-processes.mjs';
 
+const execFileAsync = promisify(execFile);
 const cleanup = [];
 after(async () => {
   for (const f of cleanup.reverse()) await f().catch(() => {});
 });
 
-test('sessions through a Sentinel failover: 503 during the switch, every process recovers on its own, no acknowledged login lost', async () => {
-  const group = await startSentinelGroup('ut');
-  cleanup.push(() => group.stop());
-  const url = `sentinel://ut@${group.rootNodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
-  const prefix = `fo${process.pid}`;
-  const apps = await Promise.all([0, 1, 2].map(() => startApp(url, prefix, 'durable')));
-  cleanup.push(async () => apps.forEach((a) => a.child.kill('SIGKILL')));
-
-  // Six browsers, each logged in as its own user on one app, then counting
-  // in its session on all three in turn; every few requests a new login.
-  const statuses = {};
-  const failures = [];
-  const logins = []; // [cookie, user] of each login answered 200
-  const counted = new Map(); // browser -> highest n answered
-  let stop = false;
-  let killedAt = null;
-  let lastFailureAt = null;
-  const lastFailure = {}; // kind -> ms after the kill
+/**
+ * Traffic on `apps` until `stop()`: six browsers counting in their sessions
+ * on all three apps in turn; every tenth request a login by a new browser
+ * (a login rotates its browser's cookie, so each acknowledged login keeps
+ * its own). Records every status, each failure with its time, each login
+ * answered 200, and counts that went back (a lost state write). Stopped
+ * when `context`'s test ends, whatever its outcome.
+ */
+function traffic(context, apps) {
+  const t = { statuses: {}, failures: [], logins: [], regressions: [], stopped: false };
+  const last = new Map();
   const drive = async (counter, id) => {
-    let i = 0;
-    while (!stop) {
+    for (let i = 0; !t.stopped; i++) {
       const app = apps[i % 3];
-      // Every tenth request a login, by a new browser (a login rotates its
-      // browser's cookie, so each acknowledged login keeps its own).
       const login = i % 10 === 0;
       const b = login ? browser() : counter;
       const user = `b${id}-${i}`;
@@ -53,25 +48,58 @@ test('sessions through a Sentinel failover: 503 during the switch, every process
       } catch (err) {
         r = { status: `fetch failed: ${err.message}` };
       }
-      statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+      t.statuses[r.status] = (t.statuses[r.status] ?? 0) + 1;
       if (r.status === 200) {
-        if (login) logins.push([b.cookie, user]);
-        else counted.set(id, Math.max(counted.get(id) ?? 0, r.body.n));
+        if (login) t.logins.push([b.cookie, user]);
+        else {
+          if (r.body.n <= (last.get(id) ?? 0)) t.regressions.push({ id, from: last.get(id), to: r.body.n, at: performance.now() });
+          last.set(id, r.body.n);
+        }
       } else {
-        failures.push({ status: r.status, code: r.body?.code, at: performance.now() });
-        lastFailureAt = performance.now();
-        if (killedAt !== null) lastFailure[login ? 'login' : 'count'] = Math.round(lastFailureAt - killedAt);
+        t.failures.push({ status: r.status, code: r.body?.code, kind: login ? 'login' : 'count', at: performance.now() });
         await sleep(50);
       }
-      i++;
     }
   };
-  const browsers = Array.from({ length: 6 }, () => browser());
-  const traffic = Promise.all(browsers.map((b, id) => drive(b, id)));
+  const running = Promise.all(Array.from({ length: 6 }, (_, id) => drive(browser(), id)));
+  t.stop = async () => {
+    t.stopped = true;
+    await running;
+  };
+  // A test that fails midway still ends its traffic (else the file never exits).
+  context.after(() => t.stop());
+  return t;
+}
+
+/** How many logins answered 200 no longer name their user, asked on every app in turn. */
+async function lostLogins(apps, logins) {
+  let lost = 0;
+  for (const [i, [cookie, user]] of logins.entries()) {
+    const probe = browser();
+    probe.cookie = cookie;
+    if ((await probe.call(apps[i % 3], '/whoami')).body.userId !== user) lost++;
+  }
+  return lost;
+}
+
+/** The last failure of each kind, in ms after `t0`. */
+function lastFailures(failures, t0) {
+  const out = {};
+  for (const f of failures) out[f.kind] = Math.round(f.at - t0);
+  return out;
+}
+
+test('sessions through a Sentinel failover: 503 during the switch, every process recovers on its own, no acknowledged login lost', async (context) => {
+  const group = await startSentinelGroup('ut');
+  cleanup.push(() => group.stop());
+  const url = `sentinel://ut@${group.rootNodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  const apps = await Promise.all([0, 1, 2].map(() => startApp(url, `fo${process.pid}`, 'durable')));
+  cleanup.push(async () => apps.forEach((a) => a.child.kill('SIGKILL')));
+  const t = traffic(context, apps);
 
   await sleep(1500);
   const old = group.primary();
-  killedAt = performance.now();
+  const killedAt = performance.now();
   await old.kill9();
   // The Sentinels promote the replica.
   let switched = null;
@@ -95,35 +123,85 @@ test('sessions through a Sentinel failover: 503 during the switch, every process
   await sleep(1000);
   const settled = performance.now();
   await sleep(3000);
-  stop = true;
-  await traffic;
+  await t.stop();
 
-  const ms = (t) => Math.round(t - killedAt);
+  const ms = (at) => Math.round(at - killedAt);
   console.log(
-    `failover: Sentinels switched ${ms(switched)} ms after kill -9, the old primary was a replica again at ${ms(replicaBack)} ms ` +
-      `(restarted at once); last failed request at ${lastFailureAt === null ? '-' : ms(lastFailureAt)} ms; statuses ${JSON.stringify(statuses)}; ` +
-      `${logins.length} logins acknowledged; last failure by kind (ms after the kill) ${JSON.stringify(lastFailure)}`,
+    `sentinel failover: switched ${ms(switched)} ms after kill -9, the old primary a replica again at ${ms(replicaBack)} ms ` +
+      `(restarted at once); statuses ${JSON.stringify(t.statuses)}; ${t.logins.length} logins acknowledged; ` +
+      `last failure by kind (ms after the kill) ${JSON.stringify(lastFailures(t.failures, killedAt))}; counts that went back ${t.regressions.length}`,
   );
   for (const a of apps) assert.equal(a.child.exitCode, null, 'no app process died');
   // Only 503 with STORE_UNAVAILABLE during the switch: no 500, no dropped connection.
-  for (const f of failures) assert.deepEqual([f.status, f.code], [503, 'STORE_UNAVAILABLE']);
-  assert.deepEqual(failures.filter((f) => f.at > settled), [], 'every process answers 200 again, on its own');
+  for (const f of t.failures) assert.deepEqual([f.status, f.code], [503, 'STORE_UNAVAILABLE']);
+  assert.deepEqual(t.failures.filter((f) => f.at > settled), [], 'every process answers 200 again, on its own');
   // Every login answered 200 survived the failover (durableWrites).
-  let lost = 0;
-  for (const [i, [cookie, user]] of logins.entries()) {
-    const probe = browser();
-    probe.cookie = cookie;
-    const r = await probe.call(apps[i % 3], '/whoami');
-    if (r.body.userId !== user) lost++;
+  assert.equal(await lostLogins(apps, t.logins), 0, 'no acknowledged login lost');
+});
+
+test('sessions through a cluster failover (masters with replicas) and a resharding under traffic: nothing acknowledged lost', async (context) => {
+  const cluster = await startCluster({ replicas: 1, nodeTimeoutMs: 1000 });
+  cleanup.push(() => cluster.stop());
+  const url = `cluster://${cluster.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
+  const apps = await Promise.all([0, 1, 2].map(() => startApp(url, `fc${process.pid}`, 'durable')));
+  cleanup.push(async () => apps.forEach((a) => a.child.kill('SIGKILL')));
+  const t = traffic(context, apps);
+
+  await sleep(1500);
+  const victim = cluster.masters()[0];
+  const killedAt = performance.now();
+  await victim.node.kill9();
+  // Its replica takes its slots over.
+  let switched = null;
+  for (let i = 0; i < 300 && !switched; i++) {
+    await sleep(50);
+    const masters = cluster.masters();
+    if (masters.length === 3 && !masters.some((m) => m.node === victim.node) && masters.every((m) => m.slots > 0)) switched = performance.now();
   }
-  assert.equal(lost, 0, `${lost} of ${logins.length} acknowledged logins lost`);
-  // Each browser's session still counts from where it was (state writes are
-  // not durable: a lost increment would show as a count that went back).
-  for (const [id, b] of browsers.entries()) {
-    const r = await b.call(apps[id % 3], '/count');
-    assert.equal(r.status, 200);
-    assert.ok(r.body.n >= 1, JSON.stringify(r.body));
+  assert.ok(switched, 'the replica took the slots over');
+  await victim.node.restart();
+  let replicaBack = null;
+  for (let i = 0; i < 600 && !replicaBack; i++) {
+    await sleep(50);
+    const info = cli(victim.node.port, 'info', 'replication');
+    if (/role:slave/.test(info) && /master_link_status:up/.test(info)) replicaBack = performance.now();
   }
+  assert.ok(replicaBack, 'the old master rejoined as a replica');
+  await sleep(1000);
+  const settled = performance.now();
+
+  // A resharding under the same traffic: 1,000 slots from one master to another.
+  const [from, to] = cluster.masters();
+  const reshardStart = performance.now();
+  await execFileAsync('redis-cli', [
+    '--cluster', 'reshard', `127.0.0.1:${from.node.port}`, '--cluster-from', from.id, '--cluster-to', to.id,
+    '--cluster-slots', '1000', '--cluster-yes',
+  ]);
+  const reshardEnd = performance.now();
+  // Every node sees the move once gossip has carried it.
+  let moved = 0;
+  for (let i = 0; i < 100 && moved !== 1000; i++) {
+    moved = cluster.masters().find((m) => m.id === to.id).slots - to.slots;
+    if (moved !== 1000) await sleep(50);
+  }
+  assert.equal(moved, 1000, 'the slots moved');
+  await sleep(2000);
+  await t.stop();
+
+  const ms = (at) => Math.round(at - killedAt);
+  const during = t.failures.filter((f) => f.at >= reshardStart && f.at <= reshardEnd + 1000);
+  console.log(
+    `cluster failover: slots taken over ${ms(switched)} ms after kill -9, the old master a replica again at ${ms(replicaBack)} ms; ` +
+      `resharding 1,000 slots took ${Math.round(reshardEnd - reshardStart)} ms with ${during.length} failed requests; ` +
+      `statuses ${JSON.stringify(t.statuses)}; ${t.logins.length} logins acknowledged; ` +
+      `last failure by kind (ms after the kill) ${JSON.stringify(lastFailures(t.failures, killedAt))}; counts that went back ${t.regressions.length}`,
+  );
+  for (const a of apps) assert.equal(a.child.exitCode, null, 'no app process died');
+  for (const f of t.failures) assert.deepEqual([f.status, f.code], [503, 'STORE_UNAVAILABLE']);
+  // After the failover settled, the resharding lost no state write and no login.
+  assert.deepEqual(t.regressions.filter((r) => r.at > settled), [], 'no count went back during the resharding');
+  assert.deepEqual(t.failures.filter((f) => f.at > reshardEnd + 1000), [], 'every process answers 200 after the resharding');
+  assert.equal(await lostLogins(apps, t.logins), 0, 'no acknowledged login lost');
 });
 
 test('durableWrites: on a server without a replica, logins and revocations fail with STORE_UNAVAILABLE and change nothing else; reads and state writes pass', async () => {

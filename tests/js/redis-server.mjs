@@ -101,6 +101,12 @@ export class RedisServer {
     return this.#child?.pid;
   }
 
+  /** Whether its process runs. */
+  get running() {
+    const child = this.#child;
+    return !!child && child.exitCode === null && child.signalCode === null;
+  }
+
   async #launch() {
     const args = [
       '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
@@ -141,12 +147,18 @@ export class RedisServer {
   }
 }
 
-/** A 3-master Redis Cluster on 127.0.0.1. */
-export async function startCluster() {
+/**
+ * A 3-master Redis Cluster on 127.0.0.1; with `{ replicas: 1 }` each master
+ * has a replica (six nodes), and `nodeTimeoutMs` (default 5000) is how long
+ * a master may be silent before its replica takes over.
+ */
+export async function startCluster({ replicas = 0, nodeTimeoutMs = 5000 } = {}) {
   const nodes = await Promise.all(
-    [0, 1, 2].map(() => RedisServer.start(['--cluster-enabled', 'yes', '--cluster-node-timeout', '5000'])),
+    Array.from({ length: 3 * (1 + replicas) }, () =>
+      RedisServer.start(['--cluster-enabled', 'yes', '--cluster-node-timeout', String(nodeTimeoutMs)]),
+    ),
   );
-  execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+  execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], {
     stdio: 'ignore',
   });
   // Wait until every node sees the cluster as up.
@@ -155,9 +167,30 @@ export async function startCluster() {
     if (states.every((s) => s.includes('cluster_state:ok'))) break;
     await sleep(25);
   }
+  // A replica that has not synced yet cannot take over: wait for each.
+  for (let i = 0; i < 400 && replicas > 0; i++) {
+    const infos = nodes.map((n) => cli(n.port, 'info', 'replication'));
+    if (infos.filter((s) => /role:slave/.test(s) && /master_link_status:up/.test(s)).length === 3 * replicas) break;
+    await sleep(25);
+  }
   return {
     nodes,
     rootNodes: nodes.map((n) => ({ url: n.url })),
+    /** The nodes that are masters now, as `{ node, id, slots }` (slots: how many). */
+    masters() {
+      const lines = cli(nodes.find((n) => n.running).port, 'cluster', 'nodes').trim().split('\n');
+      return lines
+        .map((l) => l.split(' '))
+        .filter((f) => f[2].includes('master') && !f[2].includes('fail'))
+        .map((f) => ({
+          node: nodes.find((n) => n.port === Number(f[1].split(':')[1].split('@')[0])),
+          id: f[0],
+          slots: f.slice(8).reduce((sum, r) => {
+            const [a, b] = r.split('-').map(Number);
+            return r.startsWith('[') ? sum : sum + (b === undefined ? 1 : b - a + 1);
+          }, 0),
+        }));
+    },
     async stop() {
       await Promise.all(nodes.map((n) => n.stop()));
     },
