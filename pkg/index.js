@@ -140,6 +140,7 @@ async function followRights(trail, shared) {
   trail.close = async function closeAndStopFollowing() {
     stop();
     await running;
+    await shared.release?.(); // the connection durableWrites opened, if any
     return close();
   };
 }

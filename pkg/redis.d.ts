@@ -33,6 +33,8 @@ export interface RedisStoreOptions {
    * may not survive a failover, so retry it). Costs one round trip to the replicas per such write.
    * Redis replicates asynchronously: without this, a failover can lose writes the primary acknowledged
    * just before it died (docs/SESSIONS.md, "Failover"). Defaults: `replicas` 1, `timeoutMs` 1000.
+   * Needs a node-redis client, cluster or Sentinel client: the writes go on a connection of their own
+   * (`duplicate()`, closed by `trail.close()`), each script and its `WAIT` as one pipeline (`multi()`).
    */
   durableWrites?: { replicas?: number; timeoutMs?: number };
 }

@@ -107,6 +107,12 @@ export function redisStore(client, options = {}) {
     if (!Number.isInteger(waitMs) || waitMs < 1 || waitMs > 60_000) {
       throw invalid('durableWrites.timeoutMs', 'durableWrites.timeoutMs must be an integer from 1 to 60000');
     }
+    if (typeof client.duplicate !== 'function' || typeof client.multi !== 'function') {
+      throw invalid(
+        'durableWrites',
+        'durableWrites needs a node-redis client, cluster or Sentinel client (it opens a connection of its own with duplicate() and pipelines with multi())',
+      );
+    }
     durableWrites = Object.freeze({ replicas, timeoutMs: waitMs });
   }
 
@@ -162,43 +168,104 @@ export function redisStore(client, options = {}) {
     }
   }
 
-  // WAIT counts the writes of the connection it is sent on, so it goes where
-  // the script went: the one connection of a client, the key's master of a
-  // cluster, the master connection of a Sentinel client (one by default,
-  // `masterPoolSize: 1`; a lease per write, `sentinel.use()`, measured 20 ms
-  // in node-redis 6.3, so it is not taken).
   const isCluster = Array.isArray(client.masters) && typeof client.nodeClient === 'function';
   const isSentinel = !isCluster && typeof client.acquire === 'function' && typeof client.use === 'function';
-  const sendWait = (key, command) =>
-    isCluster ? client.sendCommand(key, false, command) : isSentinel ? client.sendCommand(false, command) : client.sendCommand(command);
 
-  async function waitFor(key, [replicas, ms]) {
-    let acked;
+  // Durable writes go on a connection of their own, the client's duplicate()
+  // made at the first one: WAIT blocks the connection it is sent on until the
+  // replicas answer (for durableWrites.timeoutMs when none does), which on the
+  // app's connection would hold up every call queued behind it. The script and
+  // its WAIT go out as one pipeline on that connection, so WAIT counts exactly
+  // the write before it, whatever reconnects or slot moves happen meanwhile.
+  let side = null;
+  function sideClient() {
+    side ??= (async () => {
+      const d = client.duplicate();
+      d.on('error', () => {}); // failures reach the caller; it reconnects by itself
+      await d.connect();
+      d.unref?.(); // never what keeps a process alive
+      return d;
+    })().catch((err) => {
+      side = null;
+      throw err;
+    });
+    return side;
+  }
+  async function release() {
+    const d = side;
+    side = null;
+    if (d) await d.then((c) => (c.close ?? c.quit).call(c), () => {}).catch(() => {});
+  }
+
+  const notConfirmed = (detail, cause) =>
+    failure('STORE_UNAVAILABLE', `Redis: the write reached the primary but ${detail}, so a failover could lose it; retry it`, cause);
+
+  async function durableRun(sha1, source, keys, args, [replicas, ms]) {
+    const params = { keys, arguments: args };
+    const wait = ['WAIT', String(replicas), String(ms)];
+    const pipeline = async (script) => {
+      const d = await sideClient();
+      const m = isCluster ? d.multi(keys[0]) : d.multi();
+      script(m);
+      if (isCluster) m.addCommand(keys[0], false, wait);
+      else if (isSentinel) m.addCommand(false, wait);
+      else m.addCommand(wait);
+      return m.execAsPipeline();
+    };
+    // [script reply, replicas that acknowledged], or what failed: the script
+    // (classified as any call), or only WAIT (the write is unconfirmed).
+    const attempt = async (script) => {
+      try {
+        return await once(() => pipeline(script), ms);
+      } catch (err) {
+        if (err?.code) throw err; // our own timeout
+        const failed = err?.errorIndexes;
+        if (Array.isArray(failed) && !failed.includes(0)) {
+          throw notConfirmed(`could not be confirmed on a replica (${String(err.replies?.[1]?.message ?? err.message)})`, err);
+        }
+        throw Array.isArray(failed) ? err.replies?.[0] ?? err : err;
+      }
+    };
+    // A cluster's pipeline neither follows MOVED or ASK nor learns from them
+    // (node-redis 6.3), and the script has not run when either comes back:
+    // one plain command on the key refreshes the connection's slot map, then
+    // the pipeline goes again (a slot being migrated answers ASK for a few
+    // ms; past 5 tries, STORE_UNAVAILABLE).
+    const redirected = (err) => isCluster && /^(MOVED|ASK)\b/.test(String(err?.message));
+    const withRedirects = async (script) => {
+      for (let tries = 1; ; tries++) {
+        try {
+          return await attempt(script);
+        } catch (err) {
+          if (!redirected(err) || tries === 5) throw err;
+          const d = await sideClient();
+          await once(() => d.sendCommand(keys[0], true, ['EXISTS', keys[0]])).catch(() => {});
+          await new Promise((resolve) => setTimeout(resolve, 10 * tries));
+        }
+      }
+    };
+    let replies;
     try {
-      acked = await once(() => sendWait(key, ['WAIT', String(replicas), String(ms)]), ms);
+      replies = await withRedirects((m) => m.evalSha(sha1, params));
     } catch (err) {
       if (err?.code) throw err;
-      // Any failure of WAIT leaves the write unconfirmed, as too few replicas
-      // would: during a failover its node may have become a replica ("ERR
-      // WAIT cannot be used with replica instances").
-      throw failure('STORE_UNAVAILABLE', `Redis: the write could not be confirmed on a replica: ${String(err?.message ?? err)}; retry it`, err);
+      if (!/^NOSCRIPT\b/.test(String(err?.message))) throw classify(err);
+      try {
+        replies = await withRedirects((m) => m.eval(source, params));
+      } catch (err2) {
+        throw err2?.code ? err2 : classify(err2);
+      }
     }
-    if (Number(acked) < replicas) {
-      throw failure(
-        'STORE_UNAVAILABLE',
-        `Redis: the write reached the primary but ${Number(acked)} of ${replicas} replica(s) acknowledged it within ${ms} ms, ` +
-          'so a failover could lose it; retry it',
-      );
-    }
+    const acked = Number(replies[1]);
+    if (!(acked >= replicas)) throw notConfirmed(`${acked} of ${replicas} replica(s) acknowledged it within ${ms} ms`);
+    return replies[0];
   }
 
   async function run(sha1, source, keys, args, wait) {
-    const reply = await script(sha1, source, { keys, arguments: args });
-    if (wait) await waitFor(keys[0], wait);
-    return reply;
+    return wait ? durableRun(sha1, source, keys, args, wait) : script(sha1, source, { keys, arguments: args });
   }
 
-  return Object.freeze({ prefix, timeoutMs, followMs, onFollowError, durableWrites, run });
+  return Object.freeze({ prefix, timeoutMs, followMs, onFollowError, durableWrites, run, release });
 }
 
 /**

@@ -25,7 +25,7 @@ static RESET: Script = script!("reset");
 static HISTORY: Script = script!("history");
 static TAKE: Script = script!("take");
 static PUT: Script = script!("put");
-static DELETE: Script = script!("delete");
+static DELETE: Script = script!("delete").durable();
 static FORGET: Script = script!("forget").durable();
 
 /// A set value: its key, its JSON text, when it was set.

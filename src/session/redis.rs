@@ -63,8 +63,8 @@ static READ: Script = script!("read");
 static INSERT: Script = script!("insert");
 static TOUCH: Script = script!("touch");
 static ROTATE: Script = script!("rotate").durable();
-static CLAIM: Script = script!("claim").durable();
-static DELETE: Script = script!("delete").durable();
+static CLAIM: Script = script!("claim");
+static DELETE: Script = script!("delete");
 static DELETE_TOKEN: Script = script!("delete_token").durable();
 static DELETE_USER_SESSION: Script = script!("delete_user_session").durable();
 static DELETE_ALL: Script = script!("delete_all").durable();
@@ -763,9 +763,16 @@ impl SessionStore for RedisSessionStore<'_> {
 
     async fn delete(&self, r: &SessionRecord) -> Result<bool> {
         let (key, index, _) = self.keys_of(r);
+        // Ending a user's session (a logout, a revocation) must survive a
+        // failover; an anonymous visitor's need not.
         let n = self
             .remote
-            .run(&DELETE, vec![key, index], vec![r.session_id.clone()])
+            .run_as(
+                &DELETE,
+                vec![key, index],
+                vec![r.session_id.clone()],
+                r.user_id.is_some(),
+            )
             .await?
             .int()?;
         Ok(n == 1)

@@ -158,6 +158,12 @@ pub(crate) fn parse(value: &JsValue) -> Result<Option<Remote>> {
     let wait = if durable.is_undefined() || durable.is_null() {
         None
     } else {
+        if !durable.is_object() || Array::is_array(&durable) {
+            return Err(Error::invalid(
+                "shared.durableWrites",
+                "must be an object: { replicas, timeoutMs }",
+            ));
+        }
         let d: DurableWritesJs = input::parse(&durable, "shared.durableWrites")?;
         Some(ReplicaWait::new(d.replicas, d.timeout_ms)?)
     };

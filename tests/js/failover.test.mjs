@@ -249,9 +249,13 @@ test('durableWrites: on a server without a replica, logins and revocations fail 
   ]) {
     assert.throws(() => redisStore(redis, { durableWrites }), (err) => err.code === 'INVALID_INPUT' && err.field === field, JSON.stringify(durableWrites));
   }
+  // An adapter without duplicate() and multi() (the ioredis one in the docs) cannot wait on a connection of its own.
+  const adapter = { evalSha: async () => null, eval: async () => null };
+  assert.throws(() => redisStore(adapter, { durableWrites: {} }), (err) => err.code === 'INVALID_INPUT' && err.field === 'durableWrites');
+  assert.equal(redisStore(adapter).durableWrites, undefined);
   // The engine checks what it is handed, too (a store not made by redisStore).
   const run = (...args) => redisStore(redis).run(...args);
-  for (const durableWrites of [{ replicas: 0, timeoutMs: 10 }, { replicas: 1 }, { replicas: 1, timeoutMs: 10, x: 1 }]) {
+  for (const durableWrites of [{ replicas: 0, timeoutMs: 10 }, { replicas: 1 }, { replicas: 1, timeoutMs: 10, x: 1 }, [1, 10], 'x', 5]) {
     await assert.rejects(UserTrail.open({ shared: { prefix: 'dw', run, durableWrites } }), { code: 'INVALID_INPUT' });
   }
 });

@@ -126,6 +126,8 @@ export interface SharedStore {
    * revocations, consent decisions, erasures) wait for `replicas` replicas within `timeoutMs`.
    */
   readonly durableWrites?: { readonly replicas: number; readonly timeoutMs: number };
+  /** Closes what the store opened for itself (durableWrites' connection); `trail.close()` calls it. */
+  release?(): Promise<void>;
   /**
    * How often an engine opened on this store follows its rights log (erasures and other rights
    * exercised on any process), in ms, at most 10000; `0` turns the timer off (call
