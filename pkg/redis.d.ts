@@ -28,7 +28,7 @@ export interface RedisStoreOptions {
   /**
    * Writes that must survive a Redis failover: logins, session revocations (logout, destroy, evict),
    * consent decisions and erasures. Each waits, after its script, for `replicas` replicas to
-   * acknowledge it (Redis `WAIT` on the same connection) within `timeoutMs`; fewer in time fail the
+   * acknowledge it (Redis `WAIT`, sent with the script on a connection of their own) within `timeoutMs`; fewer in time fail the
    * call with `STORE_UNAVAILABLE` (the middleware answers 503; the write is on the primary and may or
    * may not survive a failover, so retry it). Costs one round trip to the replicas per such write.
    * Redis replicates asynchronously: without this, a failover can lose writes the primary acknowledged

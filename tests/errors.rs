@@ -130,6 +130,7 @@ const NOT_CODES: &[&str] = &[
     "BGSAVE",
     "BGREWRITEAOF",
     "WAIT",
+    "EXISTS",
     "EEXIST",
     "ENOENT",
     "EPERM",

@@ -117,7 +117,7 @@ export interface SharedStore {
   readonly prefix?: string;
   /**
    * Runs one Lua script (`EVALSHA`, then `EVAL` on `NOSCRIPT`) and resolves to its reply. For a write
-   * that must survive a failover, `wait` is `[replicas, timeoutMs]`: then `WAIT` on the same connection,
+   * that must survive a failover, `wait` is `[replicas, timeoutMs]`: then `WAIT` on the connection the script went on,
    * rejecting with `STORE_UNAVAILABLE` when fewer replicas acknowledged in time.
    */
   run(sha1: string, source: string, keys: string[], args: string[], wait?: [number, number]): Promise<unknown>;
