@@ -76,6 +76,10 @@ impl SessionStore for Backend<'_> {
         each!(self, s => s.delete(record).await)
     }
 
+    async fn delete_expired_one(&self, record: &SessionRecord) -> Result<bool> {
+        each!(self, s => s.delete_expired_one(record).await)
+    }
+
     async fn delete_token(&self, at: &Locator) -> Result<Option<SessionRecord>> {
         each!(self, s => s.delete_token(at).await)
     }

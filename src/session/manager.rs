@@ -879,7 +879,7 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
 
     /// Deletes a session found past its deadline, and says so.
     async fn expire(&self, record: &SessionRecord) -> Result<()> {
-        if self.store.delete(record).await? {
+        if self.store.delete_expired_one(record).await? {
             self.tell(&Change::Expired {
                 session_id: &record.session_id,
                 user_id: record.user_id.as_deref(),

@@ -139,6 +139,23 @@ fn unhex(text: &str) -> Option<TokenHash> {
 }
 
 impl<'a> RedisSessionStore<'a> {
+    /// Deletes `r`'s record, waiting for replicas if `durable` (see
+    /// [`ReplicaWait`](crate::store::remote::ReplicaWait)).
+    async fn delete_as(&self, r: &SessionRecord, durable: bool) -> Result<bool> {
+        let (key, index, _) = self.keys_of(r);
+        let n = self
+            .remote
+            .run_as(
+                &DELETE,
+                vec![key, index],
+                vec![r.session_id.clone()],
+                durable,
+            )
+            .await?
+            .int()?;
+        Ok(n == 1)
+    }
+
     /// Sessions in `remote`. With `key` (the engine's chain key), each
     /// record's checksum is an HMAC under it, so a record forged without
     /// the key is refused.
@@ -762,20 +779,13 @@ impl SessionStore for RedisSessionStore<'_> {
     }
 
     async fn delete(&self, r: &SessionRecord) -> Result<bool> {
-        let (key, index, _) = self.keys_of(r);
         // Ending a user's session (a logout, a revocation) must survive a
         // failover; an anonymous visitor's need not.
-        let n = self
-            .remote
-            .run_as(
-                &DELETE,
-                vec![key, index],
-                vec![r.session_id.clone()],
-                r.user_id.is_some(),
-            )
-            .await?
-            .int()?;
-        Ok(n == 1)
+        self.delete_as(r, r.user_id.is_some()).await
+    }
+
+    async fn delete_expired_one(&self, r: &SessionRecord) -> Result<bool> {
+        self.delete_as(r, false).await
     }
 
     async fn delete_token(&self, at: &Locator) -> Result<Option<SessionRecord>> {

@@ -233,6 +233,20 @@ test('durableWrites: on a server without a replica, logins and revocations fail 
   await assert.rejects(durable.sessions.destroy(token), { code: 'STORE_UNAVAILABLE' });
   assert.equal(await plain.sessions.validate(token), null);
 
+  // An expired user's session validates to null, not 503: deleting what is
+  // over need not survive a failover, so it does not wait.
+  let now = Date.now();
+  const later = await UserTrail.open({
+    clock: () => now,
+    shared: redisStore(redis, { prefix: 'dw', followMs: 0, durableWrites: { replicas: 1, timeoutMs: 50 } }),
+  });
+  cleanup.push(() => later.close());
+  const { token: old } = await plain.sessions.create({ userId: 'cid' });
+  now += 400 * 86_400_000;
+  assert.equal(await later.sessions.validate(old), null);
+  now -= 400 * 86_400_000;
+  assert.equal(await later.sessions.validate(old), null, 'it was deleted');
+
   // Bad options are refused with the field named, before any call.
   for (const [durableWrites, field] of [
     [null, 'durableWrites'],
