@@ -22,6 +22,13 @@ import { UserTrailError } from './gen/error.js';
 /** A refused option or argument: `INVALID_INPUT` naming it. */
 const invalid = (field, message) => new UserTrailError('INVALID_INPUT', `usertrail/redis: ${message}`, field);
 
+/** `value` (or `fallback` when undefined) if it is an integer from `min` to `max`; else INVALID_INPUT naming `field`. */
+function integer(value, fallback, field, min, max, range = `${min} to ${max}`) {
+  const n = value ?? fallback;
+  if (!Number.isInteger(n) || n < min || n > max) throw invalid(field, `${field} must be an integer from ${range}`);
+  return n;
+}
+
 const KNOWN = new Set(['prefix', 'timeoutMs', 'followMs', 'onFollowError', 'durableWrites']);
 
 // Error replies that mean "not now" rather than "wrong": a server loading
@@ -74,15 +81,9 @@ export function redisStore(client, options = {}) {
   if (typeof prefix !== 'string' || !/^[A-Za-z0-9_\-:.]{1,64}$/.test(prefix)) {
     throw invalid('prefix', "prefix must be 1 to 64 of letters, digits, '_', '-', ':' and '.'");
   }
-  const timeoutMs = options.timeoutMs ?? 2000;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
-    throw invalid('timeoutMs', 'timeoutMs must be an integer from 1 to 600000');
-  }
+  const timeoutMs = integer(options.timeoutMs, 2000, 'timeoutMs', 1, 600_000);
   // At most 10 s: a place that has not reported for 30 s is taken for gone.
-  const followMs = options.followMs ?? 250;
-  if (!Number.isInteger(followMs) || followMs < 0 || followMs > 10_000) {
-    throw invalid('followMs', 'followMs must be an integer from 0 (off) to 10000');
-  }
+  const followMs = integer(options.followMs, 250, 'followMs', 0, 10_000, '0 (off) to 10000');
   const onFollowError = options.onFollowError;
   if (onFollowError !== undefined && typeof onFollowError !== 'function') {
     throw invalid('onFollowError', 'onFollowError must be a function');
@@ -99,14 +100,8 @@ export function redisStore(client, options = {}) {
     for (const key of Object.keys(d)) {
       if (key !== 'replicas' && key !== 'timeoutMs') throw invalid(`durableWrites.${key}`, `unknown option ${JSON.stringify(key)}`);
     }
-    const replicas = d.replicas ?? 1;
-    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 16) {
-      throw invalid('durableWrites.replicas', 'durableWrites.replicas must be an integer from 1 to 16');
-    }
-    const waitMs = d.timeoutMs ?? 1000;
-    if (!Number.isInteger(waitMs) || waitMs < 1 || waitMs > 60_000) {
-      throw invalid('durableWrites.timeoutMs', 'durableWrites.timeoutMs must be an integer from 1 to 60000');
-    }
+    const replicas = integer(d.replicas, 1, 'durableWrites.replicas', 1, 16);
+    const waitMs = integer(d.timeoutMs, 1000, 'durableWrites.timeoutMs', 1, 60_000);
     if (typeof client.duplicate !== 'function' || typeof client.multi !== 'function') {
       throw invalid(
         'durableWrites',

@@ -30,8 +30,8 @@ impl<'a> SqliteSessionStore<'a> {
     }
 }
 
-/// The columns [`record`] reads, as a literal so that the statements of the
-/// hot lookups are `concat!`ed at compile time instead of formatted at
+/// The columns [`record`] reads, as a literal so that the statements that
+/// read records are `concat!`ed at compile time instead of formatted at
 /// each call.
 macro_rules! columns {
     () => {
@@ -39,7 +39,6 @@ macro_rules! columns {
          idle_expires_at, absolute_expires_at, ip_masked, browser, os, device, fingerprint, version"
     };
 }
-const COLUMNS: &str = columns!();
 
 fn record(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     let device: String = row.get(11)?;
@@ -257,9 +256,10 @@ impl SessionStore for SqliteSessionStore<'_> {
     }
 
     async fn list_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 \
-             AND idle_expires_at > ?2 \
+        let mut stmt = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM sessions WHERE user_id = ?1 AND idle_expires_at > ?2 \
              ORDER BY last_seen_at DESC, created_at DESC, session_id"
         ))?;
         let rows = stmt.query_map(params![user_id, now], record)?;

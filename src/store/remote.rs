@@ -131,17 +131,24 @@ impl ReplicaWait {
     /// A wait for `replicas` within `timeout_ms`, checked (`INVALID_INPUT`
     /// naming `shared.durableWrites.*`).
     pub fn new(replicas: u32, timeout_ms: u32) -> Result<Self> {
-        if !(1..=Self::MAX_REPLICAS).contains(&replicas) {
-            return Err(crate::error::Error::invalid(
+        for (value, max, field) in [
+            (
+                replicas,
+                Self::MAX_REPLICAS,
                 "shared.durableWrites.replicas",
-                "must be an integer from 1 to 16",
-            ));
-        }
-        if !(1..=Self::MAX_TIMEOUT_MS).contains(&timeout_ms) {
-            return Err(crate::error::Error::invalid(
+            ),
+            (
+                timeout_ms,
+                Self::MAX_TIMEOUT_MS,
                 "shared.durableWrites.timeoutMs",
-                "must be an integer from 1 to 60000",
-            ));
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(crate::error::Error::invalid(
+                    field,
+                    format!("must be an integer from 1 to {max}"),
+                ));
+            }
         }
         Ok(Self {
             replicas,
@@ -279,11 +286,6 @@ impl Remote {
     pub fn with_replica_wait(mut self, wait: Option<ReplicaWait>) -> Self {
         self.wait = wait;
         self
-    }
-
-    /// What durable writes wait for, if anything.
-    pub fn replica_wait(&self) -> Option<ReplicaWait> {
-        self.wait
     }
 
     /// The prefix of every key.

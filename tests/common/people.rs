@@ -290,16 +290,7 @@ fn find_bounded(bytes: &[u8], needle: &[u8]) -> Option<usize> {
 pub fn personal_traces(bytes: &[u8]) -> Vec<&'static str> {
     ["ann", "anon-of-ann", IP, EMAIL]
         .into_iter()
-        .filter(|needle| {
-            // "ann" alone would also match inside "anon-of-ann"; look for it quoted or bounded.
-            let n = needle.as_bytes();
-            bytes.windows(n.len() + 2).any(|w| {
-                &w[1..=n.len()] == n
-                    && !w[0].is_ascii_alphanumeric()
-                    && w[0] != b'-'
-                    && !w[n.len() + 1].is_ascii_alphanumeric()
-                    && w[n.len() + 1] != b'-'
-            })
-        })
+        // "ann" alone would also match inside "anon-of-ann"; look for it bounded.
+        .filter(|needle| find_bounded(bytes, needle.as_bytes()).is_some())
         .collect()
 }

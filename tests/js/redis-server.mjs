@@ -101,6 +101,12 @@ export class RedisServer {
     return this.#child?.pid;
   }
 
+  /** Whether it is a replica whose link to its primary is up (synced). */
+  get syncedReplica() {
+    const info = cli(this.port, 'info', 'replication');
+    return /role:slave/.test(info) && /master_link_status:up/.test(info);
+  }
+
   /** Whether its process runs. */
   get running() {
     const child = this.#child;
@@ -128,8 +134,8 @@ export class RedisServer {
 
   /** `kill -9`: no shutdown, no last write. */
   async kill9() {
+    if (!this.running) return;
     const child = this.#child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     process.kill(child.pid, 'SIGKILL');
     await exited;
@@ -169,8 +175,7 @@ export async function startCluster({ replicas = 0, nodeTimeoutMs = 5000 } = {}) 
   }
   // A replica that has not synced yet cannot take over: wait for each.
   for (let i = 0; i < 400 && replicas > 0; i++) {
-    const infos = nodes.map((n) => cli(n.port, 'info', 'replication'));
-    if (infos.filter((s) => /role:slave/.test(s) && /master_link_status:up/.test(s)).length === 3 * replicas) break;
+    if (nodes.filter((n) => n.syncedReplica).length === 3 * replicas) break;
     await sleep(25);
   }
   return {
@@ -206,7 +211,7 @@ export async function startSentinelGroup(name = 'ut') {
   const primary = await RedisServer.start();
   const replica = await RedisServer.start(['--replicaof', '127.0.0.1', String(primary.port)]);
   for (let i = 0; i < 400; i++) {
-    if (/master_link_status:up/.test(cli(replica.port, 'info', 'replication'))) break;
+    if (replica.syncedReplica) break;
     await sleep(25);
   }
   const sentinels = [];
