@@ -47,6 +47,8 @@ pub const CODES: &[&str] = &[
     "MIGRATION_FAILED",
     "STORAGE_ERROR",
     "STORE_UNAVAILABLE",
+    "FENCED",
+    "REPLICA_BEHIND",
     "SESSION_NOT_FOUND",
     "SESSION_EXPIRED",
     "CONFLICT",

@@ -97,6 +97,29 @@ pub enum StoreError {
         /// What the transport reported.
         detail: String,
     },
+    /// A partition's lease is another worker's now: this worker's step
+    /// committed its own copy but trimmed nothing of the shared stream.
+    /// It serves the partition as a standby from here on. Code `FENCED`.
+    #[error("partition {partition}: another worker holds its lease now (fencing token {token} is stale); nothing was trimmed")]
+    Fenced {
+        /// The partition.
+        partition: u32,
+        /// The stale token.
+        token: u64,
+    },
+    /// A partition's stream was trimmed past this copy's position: entries
+    /// it never read are gone from the stream, so it cannot catch up by
+    /// reading. Nothing was stored; load a snapshot of a current copy (a
+    /// pipeline worker does so by itself). Code `REPLICA_BEHIND`.
+    #[error("partition {partition}: the stream keeps entries from {kept} only, but this copy committed up to {position}; load a snapshot of a current copy")]
+    Behind {
+        /// The partition.
+        partition: u32,
+        /// This copy's committed position.
+        position: String,
+        /// The lowest id the stream kept.
+        kept: String,
+    },
 }
 
 impl ErrorCode for StoreError {
@@ -113,6 +136,8 @@ impl ErrorCode for StoreError {
             Self::MigrationFailed { .. } => "MIGRATION_FAILED",
             Self::Sqlite(_) | Self::Garbled { .. } => "STORAGE_ERROR",
             Self::Unavailable { .. } => "STORE_UNAVAILABLE",
+            Self::Fenced { .. } => "FENCED",
+            Self::Behind { .. } => "REPLICA_BEHIND",
         }
     }
 }

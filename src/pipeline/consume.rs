@@ -8,14 +8,14 @@ use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
 use super::{Erase, Identify, Pipeline, READ, TRIM};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::privacy::EraseOptions;
 use crate::store::remote::Reply;
 use crate::store::{identity, subject_hash};
 use crate::tracking::Event;
 
 /// How far a partition trims its stream after a commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Trim {
     /// Up to the committed position (the default).
     #[default]
@@ -25,6 +25,18 @@ pub enum Trim {
     Snapshot,
     /// Not at all.
     None,
+    /// A copy among several, run by a pipeline worker (see
+    /// [`super::lease`]): the step records its position next to the lease,
+    /// and only the lease's holder trims, below what every live copy
+    /// committed.
+    Copy {
+        /// The worker holding this copy.
+        worker: String,
+        /// Its fencing token if it holds the lease, else 0.
+        token: u64,
+        /// How long its entry lasts, ms.
+        ttl_ms: u32,
+    },
 }
 
 /// What one step of a partition did.
@@ -111,9 +123,9 @@ fn older(a: &str, b: &str) -> bool {
 /// A stream entry: its id, kind and data.
 type Entry = (String, String, String);
 
-/// The entries of a read, and the stream's length.
-fn entries(reply: &Reply) -> Result<(Vec<Entry>, u64)> {
-    let both = reply.tuple(2)?;
+/// The entries of a read, the stream's length, and its trim mark.
+fn entries(reply: &Reply) -> Result<(Vec<Entry>, u64, String)> {
+    let both = reply.tuple(3)?;
     let mut out = Vec::new();
     for e in both[0].list()? {
         let pair = e.tuple(2)?;
@@ -129,7 +141,11 @@ fn entries(reply: &Reply) -> Result<(Vec<Entry>, u64)> {
         }
         out.push((id, kind.unwrap_or_default(), data.unwrap_or_default()));
     }
-    Ok((out, both[1].int()?.max(0) as u64))
+    Ok((
+        out,
+        both[1].int()?.max(0) as u64,
+        both[2].text()?.to_owned(),
+    ))
 }
 
 impl Pipeline<'_> {
@@ -150,6 +166,9 @@ impl Pipeline<'_> {
     /// counted, never retried forever.
     pub async fn consume(&self, partition: u32, max: u32, trim: Trim) -> Result<Consumed> {
         self.check_partition(partition)?;
+        if let Trim::Copy { worker, ttl_ms, .. } = &trim {
+            Self::check_copy(worker, *ttl_ms)?;
+        }
         let max = max.clamp(1, 10_000);
         // The rights log first: an erasure recorded anywhere is applied here
         // and leaves tombstones before the stream's events are read, so
@@ -171,11 +190,21 @@ impl Pipeline<'_> {
             .remote
             .run(
                 &READ,
-                vec![self.stream(partition)],
+                vec![self.stream(partition), self.trim_mark(partition)],
                 vec![position.clone(), max.to_string()],
             )
             .await?;
-        let (read, remaining) = entries(&reply)?;
+        let (read, remaining, kept) = entries(&reply)?;
+        // Entries after this copy's position that a trim took: reading on
+        // would skip them.
+        if next_id(&position).is_some_and(|next| older(&next, &kept)) {
+            return Err(StoreError::Behind {
+                partition,
+                position,
+                kept,
+            }
+            .into());
+        }
         let mut done = Consumed {
             position: position.clone(),
             remaining,
@@ -376,6 +405,18 @@ impl Pipeline<'_> {
         //    snapshot holds) leaves the stream.
         let upto = match trim {
             Trim::None => None,
+            Trim::Copy {
+                worker,
+                token,
+                ttl_ms,
+            } => {
+                let keep = next_id(&last).unwrap_or_else(|| last.clone());
+                let trimmed = self
+                    .commit_copy(partition, &worker, token, ttl_ms, &last, &keep)
+                    .await?;
+                done.remaining = remaining.saturating_sub(trimmed);
+                return Ok(done);
+            }
             Trim::Committed => Some(last),
             Trim::Snapshot => conn
                 .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
@@ -386,7 +427,11 @@ impl Pipeline<'_> {
         if let Some(keep) = upto.as_deref().and_then(next_id) {
             let trimmed = self
                 .remote
-                .run(&TRIM, vec![self.stream(partition)], vec![keep])
+                .run(
+                    &TRIM,
+                    vec![self.stream(partition), self.trim_mark(partition)],
+                    vec![keep],
+                )
                 .await?
                 .int()?;
             done.remaining = remaining.saturating_sub(trimmed.max(0) as u64);

@@ -36,6 +36,7 @@
 
 mod collect;
 mod consume;
+pub mod lease;
 pub mod merge;
 
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,9 @@ use crate::UserTrail;
 static APPEND: Script = Script::new("pipeline_append", include_str!("lua/append.lua"));
 static READ: Script = Script::new("pipeline_read", include_str!("lua/read.lua"));
 static TRIM: Script = Script::new("pipeline_trim", include_str!("lua/trim.lua"));
+static ROSTER: Script = Script::new("pipeline_roster", include_str!("lua/roster.lua"));
+static LEASE: Script = Script::new("pipeline_lease", include_str!("lua/lease.lua"));
+static COMMIT: Script = Script::new("pipeline_commit", include_str!("lua/commit.lua"));
 
 /// Entries appended to a stream in one script at most.
 const APPEND_CHUNK: usize = 500;
@@ -110,6 +114,11 @@ impl<'a> Pipeline<'a> {
 
     fn stream(&self, partition: u32) -> String {
         self.remote.key(&format!("p{partition}"), "events")
+    }
+
+    /// The lowest id a trim of `partition`'s stream kept.
+    fn trim_mark(&self, partition: u32) -> String {
+        self.remote.key(&format!("p{partition}"), "trimmed")
     }
 
     fn check_partition(&self, partition: u32) -> Result<()> {
