@@ -1,5 +1,5 @@
 // Types for usertrail/pipeline.
-import type { Consumed, MergeableOptions, MergeableQuery, MergeableResult, UserTrail, UserTrailError } from './index.js';
+import type { Consumed, LeaseHolder, MergeableOptions, MergeableQuery, MergeableResult, UserTrail, UserTrailError } from './index.js';
 
 /** What `ship` needs of an engine: its outbox, or its pipeline. */
 type Shippable = { tracking: Pick<UserTrail['tracking'], 'outbox'>; pipeline?: Pick<UserTrail['pipeline'], 'collect'> };
@@ -107,5 +107,76 @@ export declare function acrossPartitions(
   trail: Pick<UserTrail, 'pipeline'>,
   options?: AcrossPartitionsOptions,
 ): Coordinator;
+
+/** Options for `discoverPartitions`. */
+export interface DiscoverPartitionsOptions {
+  /** How long a query may take in all, waiting for holders during a failover, in ms (1 to 600000); default 10000. */
+  timeoutMs?: number;
+  /** How often to look for a partition's holder while none holds it, in ms; default 100. */
+  pollMs?: number;
+}
+
+/** The coordinator of `runWorker` workers. */
+export interface DiscoveredCoordinator extends Coordinator {
+  /** Each partition's lease holder now, `null` where none holds it (a failover). */
+  owners(): Promise<(LeaseHolder | null)[]>;
+}
+
+/**
+ * The coordinator of workers started with `runWorker`: finds each partition's lease holder in Redis (`trail`
+ * shares the workers' store and pipeline options) and merges their partials. During a failover a query waits
+ * for the new holders and asks again, within `timeoutMs` in all; past it, a `PartitionError` (`TIMEOUT`).
+ */
+export declare function discoverPartitions(trail: Pick<UserTrail, 'pipeline'>, options?: DiscoverPartitionsOptions): DiscoveredCoordinator;
+
+/** Options for `runWorker`. Unknown keys and bad values throw `INVALID_INPUT`. */
+export interface WorkerOptions {
+  /** This worker's name: the same on every restart (its partitions come back to it), unique among the workers. Letters, digits, `_ . : -`. */
+  name: string;
+  /** The base URL where this worker's `handler` is served, as the coordinator and other workers reach it. */
+  url: string;
+  /**
+   * Opens this worker's copy of `partition`: an engine with the same shared store and pipeline options, on its
+   * own file. With `snapshot`, the copy starts from those bytes: write them over the file (and remove its
+   * `-wal` and `-shm`) before opening it.
+   */
+  open: (partition: number, snapshot: Uint8Array | null) => Promise<UserTrail>;
+  /** Copies of each partition (a holder and standbys), 1 to 16; default 2. */
+  copies?: number;
+  /** How long a lease lasts unless renewed, in ms (500 to 600000); default 3000. A dead worker's partitions are held again after about this. */
+  leaseMs?: number;
+  /** Entries per step; default 500. */
+  max?: number;
+  /** Wait this long when a stream is empty; default 100. */
+  idleMs?: number;
+  /** Stops the worker as `stop()` does. */
+  signal?: AbortSignal;
+  /** A failure of a copy's step (`partition`), or of the roster (`null`); the worker retries, backing off. */
+  onError?: (err: unknown, partition: number | null) => void;
+  /** A copy's role changed: `'loading'` (from a snapshot), `'standby'`, `'holder'`, `'gone'`. */
+  onChange?: (change: { partition: number; role: 'loading' | 'standby' | 'holder' | 'gone'; worker: string }) => void;
+  /** The fetch used to load snapshots from other workers; default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+}
+
+/** A running worker. */
+export interface PipelineWorker {
+  /** Its id in the roster: `name#incarnation`. */
+  readonly id: string;
+  /** Serves its copies: `POST /p<N>/partial`, `/p<N>/export`, `/p<N>/snapshot`. For a private network only. */
+  handler(request: Request): Promise<Response>;
+  /** The copies it holds. */
+  state(): { partition: number; role: 'loading' | 'standby' | 'holder'; position: string; token: number }[];
+  /** Gives every lease up, leaves the roster, closes the copies. */
+  stop(): Promise<void>;
+  readonly done: Promise<void>;
+}
+
+/**
+ * A pipeline worker among several that share the partitions by lease: each partition has `copies` copies
+ * (warm standbys), the holder trims and answers; a dead worker's partitions are taken over by their standbys
+ * after about `leaseMs`, and workers joining or leaving rebalance. See docs/PIPELINE.md.
+ */
+export declare function runWorker(trail: Pick<UserTrail, 'pipeline'>, options: WorkerOptions): PipelineWorker;
 
 export { toNodeListener, type NodeRequestInfo } from './node-http.js';

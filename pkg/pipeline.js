@@ -9,6 +9,9 @@
 // - runPartition(trail, { partition }): a partition worker's loop.
 // - partitionHandler(trail): a fetch handler serving a partition's partial
 //   answers and exports; acrossPartitions(urls, trail) fans out and merges.
+// - runWorker(trail, { name, url, open }): a worker among several that
+//   share the partitions by lease, fail over and rebalance by themselves;
+//   discoverPartitions(trail) finds each partition's holder in Redis.
 
 import { UserTrailError } from './gen/error.js';
 
@@ -357,6 +360,23 @@ async function ask(url, path, body, timeoutMs, check) {
 
 const ACROSS_KNOWN = new Set(['timeoutMs']);
 
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The coordinator's calls over `all(path, body, check)`, which asks every partition. */
+function coordinator(trail, all) {
+  return {
+    /** The engine that merges: the dashboard's privacy page acts through it. */
+    trail,
+    async query(query, queryOptions = {}) {
+      return trail.pipeline.merge(await all('partial', { query, options: queryOptions }, (p) => isObject(p) && p.query === query));
+    },
+    /** Every partition's export of `subject`, as `{ subject, partitions: [...] }`. */
+    async export(subject) {
+      return { subject, partitions: await all('export', { subject }, isObject) };
+    },
+  };
+}
+
 /**
  * The coordinator: asks every partition (their `partitionHandler` URLs) for
  * its partial of `query` and merges them with `trail` (any engine): the
@@ -384,17 +404,274 @@ export function acrossPartitions(urls, trail, options = {}) {
     }
     if (!ok) throw invalid('urls', `acrossPartitions needs http(s) URLs; ${JSON.stringify(u.slice(0, 100))} is not one`);
   }
-  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-  const all = (path, body, check) => Promise.all(urls.map((u) => ask(u, path, body, timeoutMs, check)));
+  return coordinator(trail, (path, body, check) => Promise.all(urls.map((u) => ask(u, path, body, timeoutMs, check))));
+}
+
+/** An http(s) URL with a trailing slash, or `INVALID_INPUT` naming `field`. */
+function baseUrl(field, value) {
+  let ok = false;
+  try {
+    ok = typeof value === 'string' && ['http:', 'https:'].includes(new URL(value).protocol);
+  } catch {
+    // not a URL
+  }
+  if (!ok || value.length > 2000 || value.includes('|')) throw invalid(field, `${field} must be an http(s) URL (at most 2000 characters, no '|')`);
+  return value.endsWith('/') ? value : `${value}/`;
+}
+
+/** Codes after which a coordinator looks for a partition's holder again. */
+const MOVED = new Set(['UNREACHABLE', 'STORE_UNAVAILABLE', 'NOT_FOUND', 'REPLICA_BEHIND', 'CLOSED', 'TIMEOUT']);
+
+const DISCOVER_KNOWN = new Set(['timeoutMs', 'pollMs']);
+
+/**
+ * The coordinator of workers started with `runWorker`: finds each
+ * partition's lease holder in Redis (`trail` shares the workers' store and
+ * pipeline options) and merges their partials, as `acrossPartitions` does.
+ * During a failover a query waits for the new holders (polling every
+ * `pollMs`, default 100) and asks again, within `timeoutMs` (default
+ * 10000) in all; past it, it fails with `TIMEOUT` naming the partition:
+ * never a partial answer presented as whole.
+ */
+export function discoverPartitions(trail, options = {}) {
+  if (!trail?.pipeline || typeof trail.pipeline.owners !== 'function') throw invalid('trail', 'discoverPartitions needs an engine with the shared store');
+  if (options === null || typeof options !== 'object') throw invalid('options', 'options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!DISCOVER_KNOWN.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
+  }
+  const timeoutMs = int('timeoutMs', options.timeoutMs ?? 10_000, 1, 600_000);
+  const pollMs = int('pollMs', options.pollMs ?? 100, 1, 60_000);
+
+  async function holders(deadline) {
+    for (;;) {
+      const leases = await trail.pipeline.owners();
+      const free = leases.findIndex((l) => !l.holder);
+      if (free < 0) return leases.map((l) => l.holder);
+      if (Date.now() >= deadline) {
+        const e = new UserTrailError('TIMEOUT', `usertrail/pipeline: no worker held partition ${free}'s lease within ${timeoutMs} ms`);
+        e.partition = `p${free}`;
+        throw e;
+      }
+      await sleep(pollMs);
+    }
+  }
+
+  async function all(path, body, check) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = await holders(deadline);
+      try {
+        return await Promise.all(found.map((h, p) => ask(`${h.url}p${p}/`, path, body, Math.max(1, deadline - Date.now()), check)));
+      } catch (err) {
+        // A holder that died or handed over: its successor, within the deadline.
+        if (!MOVED.has(err?.code) || Date.now() + pollMs >= deadline) throw err;
+        await sleep(pollMs);
+      }
+    }
+  }
+
   return {
-    /** The engine that merges: the dashboard's privacy page acts through it. */
-    trail,
-    async query(query, queryOptions = {}) {
-      return trail.pipeline.merge(await all('partial', { query, options: queryOptions }, (p) => isObject(p) && p.query === query));
+    ...coordinator(trail, all),
+    /** Each partition's holder now (`null` where none holds it), waiting for none. */
+    async owners() {
+      return (await trail.pipeline.owners()).map((l) => l.holder);
     },
-    /** Every partition's export of `subject`, as `{ subject, partitions: [...] }`. */
-    async export(subject) {
-      return { subject, partitions: await all('export', { subject }, isObject) };
+  };
+}
+
+const WORKER_KNOWN = new Set(['name', 'url', 'open', 'copies', 'leaseMs', 'max', 'idleMs', 'signal', 'onError', 'onChange', 'fetch']);
+
+/**
+ * A pipeline worker among several that share the partitions by lease (see
+ * docs/PIPELINE.md, "Workers that fail over by themselves"). `trail` is an
+ * engine with the shared store and the pipeline's options (memory is
+ * enough); `open(partition, snapshot)` opens this worker's copy of a
+ * partition (an engine with the same store and options, on its own file),
+ * starting from `snapshot`'s bytes when given (write them over the file,
+ * and remove its `-wal` and `-shm`, first). Each partition has `copies`
+ * copies (default 2: a holder and a standby) on the workers that rank
+ * highest for it; the holder's lease lasts `leaseMs` (default 3000) unless
+ * renewed, so a worker killed with -9 has its partitions held again within
+ * about that. Returns `{ id, handler, state(), stop(), done }`: `handler` is
+ * the fetch handler serving this worker's copies at `url` (`/p<N>/partial`,
+ * `/p<N>/export`, `/p<N>/snapshot`; for a private network only: it hands
+ * out whole partitions), and `stop()` gives every lease up, leaves the
+ * roster and closes the copies.
+ */
+export function runWorker(trail, options) {
+  if (!trail?.pipeline || typeof trail.pipeline.roster !== 'function') throw invalid('trail', 'runWorker needs an engine with the shared store');
+  if (options === null || typeof options !== 'object') throw invalid('options', 'options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!WORKER_KNOWN.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
+  }
+  const { name, open, signal, onError = (err, p) => console.warn(`usertrail/pipeline: worker, partition ${p}:`, err?.message ?? err), onChange } = options;
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(name)) {
+    throw invalid('name', "name must be 1 to 100 of letters, digits, '_', '.', ':' and '-' (the same on every restart of this worker)");
+  }
+  const url = baseUrl('url', options.url);
+  for (const [key, f] of Object.entries({ open, onError, onChange, fetch: options.fetch })) {
+    if (f !== undefined && typeof f !== 'function') throw invalid(key, `${key} must be a function`);
+  }
+  if (typeof open !== 'function') throw invalid('open', 'open(partition, snapshot) must be a function returning an engine');
+  const copies = int('copies', options.copies ?? 2, 1, 16);
+  const leaseMs = int('leaseMs', options.leaseMs ?? 3000, 500, 600_000);
+  const max = int('max', options.max ?? 500, 1, 10_000);
+  const idleMs = int('idleMs', options.idleMs ?? 100, 1, 60_000);
+  checkSignal(signal);
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const tickMs = Math.max(100, Math.floor(leaseMs / 4));
+  const id = `${name}#${Math.random().toString(36).slice(2, 10)}`;
+  const stopping = new AbortController();
+  signal?.addEventListener('abort', () => stopping.abort(), { once: true });
+  /** partition -> { engine, ready, position, lease, token, want, stop, loop } */
+  const held = new Map();
+
+  const role = (h) => (!h.ready ? 'loading' : h.token ? 'holder' : 'standby');
+  const changed = (p, h, was) => {
+    const now = role(h);
+    if (now !== was) onChange?.({ partition: p, role: now, worker: id });
+  };
+
+  /** Loads partition `p` from its holder's snapshot. */
+  async function resync(p, h) {
+    const holder = h.lease?.holder;
+    if (!holder || holder.worker === id) return sleep(tickMs, h.stop.signal);
+    const res = await doFetch(`${holder.url}p${p}/snapshot`, { method: 'POST', signal: AbortSignal.timeout(Math.max(30_000, leaseMs)) });
+    if (!res.ok) throw await answered(`the holder of partition ${p} (${holder.url})`, res);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const old = h.engine;
+    h.engine = null;
+    await old?.close();
+    h.engine = await open(p, bytes);
+    h.position = await h.engine.pipeline.position(p);
+    h.lastLease = 0;
+  }
+
+  /** One copy's loop: its lease every tick, and its stream. */
+  async function copyLoop(p, h) {
+    let failures = 0;
+    while (!h.stop.signal.aborted) {
+      const was = role(h);
+      try {
+        if (!h.engine) {
+          h.engine = await open(p, null);
+          h.position = await h.engine.pipeline.position(p);
+        }
+        if (Date.now() - h.lastLease >= tickMs) {
+          h.lease = await h.engine.pipeline.lease(p, { worker: id, url, want: h.want, ttlMs: leaseMs });
+          h.token = h.lease.holder?.worker === id ? h.lease.holder.token : 0;
+          h.lastLease = Date.now();
+        }
+        const step = await h.engine.pipeline.consume(p, { max, copy: { worker: id, token: h.token, ttlMs: leaseMs } });
+        h.ready = true;
+        h.position = step.position;
+        failures = 0;
+        changed(p, h, was);
+        if (step.read === 0) await sleep(idleMs, h.stop.signal);
+      } catch (err) {
+        if (err?.code === 'FENCED') {
+          h.token = 0;
+          h.lastLease = 0;
+        } else if (err?.code === 'REPLICA_BEHIND') {
+          h.ready = false;
+          h.token = 0;
+          changed(p, h, was);
+          try {
+            await resync(p, h);
+          } catch (e) {
+            failures++;
+            onError(e, p);
+            await sleep(Math.min(5000, 50 * 2 ** failures), h.stop.signal);
+          }
+        } else {
+          failures++;
+          onError(err, p);
+          await sleep(Math.min(5000, 50 * 2 ** failures), h.stop.signal);
+        }
+      }
+    }
+    // Leaving: the lease given up and the copy's entry gone, so that
+    // another takes over now rather than when the lease runs out.
+    if (h.engine) {
+      await h.engine.pipeline.lease(p, { worker: id, url, want: 'leave', ttlMs: leaseMs }).catch(() => {});
+      await h.engine.close().catch(() => {});
+      h.engine = null;
+    }
+    onChange?.({ partition: p, role: 'gone', worker: id });
+  }
+
+  function start(p) {
+    const h = { engine: null, ready: false, position: '0-0', lease: null, token: 0, want: 'standby', lastLease: 0, stop: new AbortController() };
+    held.set(p, h);
+    h.loop = copyLoop(p, h);
+  }
+
+  async function drop(p) {
+    const h = held.get(p);
+    if (!h) return;
+    h.stop.abort();
+    await h.loop;
+    held.delete(p);
+  }
+
+  const done = (async () => {
+    let failures = 0;
+    while (!stopping.signal.aborted) {
+      try {
+        const members = await trail.pipeline.roster({ worker: id, url, ttlMs: leaseMs });
+        const mine = [...held].map(([partition, h]) => ({ partition, ready: h.ready, position: h.position, lease: h.lease }));
+        const plan = await trail.pipeline.plan({ me: id, members, copies, held: mine });
+        for (const p of plan.open) start(p);
+        for (const { partition, want } of plan.want) {
+          const h = held.get(partition);
+          if (h && h.want !== want) {
+            h.want = want;
+            h.lastLease = 0; // ask now
+          }
+        }
+        await Promise.all(plan.drop.map(drop));
+        failures = 0;
+        await sleep(tickMs, stopping.signal);
+      } catch (err) {
+        failures++;
+        onError(err, null);
+        await sleep(Math.min(5000, 50 * 2 ** failures), stopping.signal);
+      }
+    }
+    await Promise.all([...held.keys()].map(drop));
+    await trail.pipeline.roster({ worker: id, url, ttlMs: 0 }).catch(() => {});
+  })();
+
+  async function handler(request) {
+    const m = new URL(request.url).pathname.match(/\/p(\d{1,4})\/(partial|export|snapshot)$/);
+    if (request.method !== 'POST') return problem(405, 'METHOD_NOT_ALLOWED', 'POST /p<N>/partial, /p<N>/export or /p<N>/snapshot');
+    const h = m && held.get(Number(m[1]));
+    if (!m) return problem(404, 'NOT_FOUND', 'POST /p<N>/partial, /p<N>/export or /p<N>/snapshot');
+    if (!h?.engine) return problem(404, 'NOT_FOUND', `this worker holds no copy of partition ${m[1]}`);
+    if (!h.ready) return problem(503, 'REPLICA_BEHIND', `this worker's copy of partition ${m[1]} is loading`);
+    if (m[2] === 'snapshot') {
+      try {
+        const { bytes, position } = await h.engine.pipeline.snapshot(Number(m[1]));
+        return new Response(bytes, { headers: { 'content-type': 'application/vnd.sqlite3', 'x-usertrail-position': position } });
+      } catch (err) {
+        return problem(503, typeof err?.code === 'string' ? err.code : 'INTERNAL', String(err?.message ?? err));
+      }
+    }
+    return partitionHandler(h.engine)(new Request(new URL(m[2], 'http://partition/'), { method: 'POST', body: await request.arrayBuffer(), headers: request.headers }));
+  }
+
+  return {
+    /** This worker's id in the roster: `name#incarnation`. */
+    id,
+    handler,
+    /** The copies this worker holds: `[{ partition, role, position }]` (`role`: 'holder', 'standby', 'loading'). */
+    state() {
+      return [...held].map(([partition, h]) => ({ partition, role: role(h), position: h.position, token: h.token }));
     },
+    stop() {
+      stopping.abort();
+      return done;
+    },
+    done,
   };
 }

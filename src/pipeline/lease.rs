@@ -129,7 +129,17 @@ pub struct Plan {
     /// Partitions whose copy goes (their lease given up, their entry gone).
     pub drop: Vec<u32>,
     /// For each copy kept: what it asks of its lease.
-    pub want: Vec<(u32, Want)>,
+    pub want: Vec<Ask>,
+}
+
+/// What a kept copy asks of its partition's lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ask {
+    /// The partition.
+    pub partition: u32,
+    /// What it asks.
+    pub want: Want,
 }
 
 /// The name part of a worker id (`name#incarnation`).
@@ -228,7 +238,7 @@ pub fn plan(me: &str, members: &[Member], partitions: u32, copies: u32, held: &[
         if !mine && !is_holder && assigned.iter().all(|w| *w != me && current(w)) {
             out.drop.push(p);
         } else {
-            out.want.push((p, want));
+            out.want.push(Ask { partition: p, want });
         }
     }
     out
@@ -545,9 +555,21 @@ mod tests {
         let second = rank(0, &m)[1].worker.clone();
         let copies = [(first.as_str(), "100-0"), (second.as_str(), "100-0")];
         let p1 = plan(&first, &m, 1, 2, &[held(0, true, "100-0", None, &copies)]);
-        assert_eq!(p1.want, vec![(0, Want::Own)]);
+        assert_eq!(
+            p1.want,
+            vec![Ask {
+                partition: 0,
+                want: Want::Own
+            }]
+        );
         let p2 = plan(&second, &m, 1, 2, &[held(0, true, "100-0", None, &copies)]);
-        assert_eq!(p2.want, vec![(0, Want::Standby)]);
+        assert_eq!(
+            p2.want,
+            vec![Ask {
+                partition: 0,
+                want: Want::Standby
+            }]
+        );
         // The first far behind (a snapshot loading): the second takes it.
         let copies = [(first.as_str(), "0-0"), (second.as_str(), "100000-0")];
         let p3 = plan(
@@ -557,10 +579,22 @@ mod tests {
             2,
             &[held(0, true, "100000-0", None, &copies)],
         );
-        assert_eq!(p3.want, vec![(0, Want::Own)]);
+        assert_eq!(
+            p3.want,
+            vec![Ask {
+                partition: 0,
+                want: Want::Own
+            }]
+        );
         // A copy not ready never asks for the lease.
         let p4 = plan(&first, &m, 1, 2, &[held(0, false, "0-0", None, &copies)]);
-        assert_eq!(p4.want, vec![(0, Want::Standby)]);
+        assert_eq!(
+            p4.want,
+            vec![Ask {
+                partition: 0,
+                want: Want::Standby
+            }]
+        );
     }
 
     #[test]
@@ -580,7 +614,13 @@ mod tests {
             2,
             &[held(p, true, "100-0", Some("w3"), &copies)],
         );
-        assert!(step.want.contains(&(p, Want::Own)), "{step:?}");
+        assert!(
+            step.want.contains(&Ask {
+                partition: p,
+                want: Want::Own
+            }),
+            "{step:?}"
+        );
     }
 
     #[test]
@@ -600,7 +640,13 @@ mod tests {
             2,
             &[held(p, true, "100000-0", Some(&old), &loading)],
         );
-        assert!(step.want.contains(&(p, Want::Own)), "{step:?}");
+        assert!(
+            step.want.contains(&Ask {
+                partition: p,
+                want: Want::Own
+            }),
+            "{step:?}"
+        );
         // Caught up: it gives the lease up.
         let current = [(old.as_str(), "100000-0"), ("w4", "99000-0")];
         let step = plan(
@@ -611,7 +657,10 @@ mod tests {
             &[held(p, true, "100000-0", Some(&old), &current)],
         );
         assert!(
-            step.want.contains(&(p, Want::Standby)) || step.drop.contains(&p),
+            step.want.contains(&Ask {
+                partition: p,
+                want: Want::Standby
+            }) || step.drop.contains(&p),
             "{step:?}"
         );
         // Once the newcomer holds it, a copy no longer assigned goes.

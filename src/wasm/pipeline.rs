@@ -10,6 +10,7 @@ use wasm_bindgen::prelude::*;
 use super::input::{self, to_js};
 use super::user_trail::{promise, Handle};
 use crate::error::ErrorCode;
+use crate::pipeline::lease::{Held, Member, Want};
 use crate::pipeline::{CollectStatus, Pipeline, Trim};
 use crate::tracking::Event;
 
@@ -23,12 +24,51 @@ impl JsPipeline {
     }
 }
 
-/// `{ max, trim }` of `consume`.
+/// `{ max, trim, copy }` of `consume`.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 struct ConsumeJs {
     max: Option<u32>,
     trim: Option<String>,
+    copy: Option<CopyJs>,
+}
+
+/// `{ worker, token, ttlMs }`: a copy among several (a pipeline worker's).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CopyJs {
+    worker: String,
+    token: u64,
+    ttl_ms: u32,
+}
+
+/// `{ worker, url, ttlMs }` of `roster`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RosterJs {
+    worker: String,
+    url: String,
+    ttl_ms: u32,
+}
+
+/// `{ worker, url, want, ttlMs }` of `lease`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LeaseJs {
+    worker: String,
+    url: String,
+    want: Want,
+    ttl_ms: u32,
+}
+
+/// `{ me, members, copies, held }` of `plan`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PlanJs {
+    me: String,
+    members: Vec<Member>,
+    copies: u32,
+    held: Vec<Held>,
 }
 
 /// `{ maxEvents }` of `collect`.
@@ -126,18 +166,29 @@ impl JsPipeline {
         &self,
         #[wasm_bindgen(unchecked_param_type = "number")] partition: JsValue,
         #[wasm_bindgen(
-            unchecked_optional_param_type = "{ max?: number; trim?: 'committed' | 'snapshot' | 'none' }"
+            unchecked_optional_param_type = "{ max?: number; trim?: 'committed' | 'snapshot' | 'none'; copy?: { worker: string; token: number; ttlMs: number } }"
         )]
         options: JsValue,
     ) -> Promise {
         promise(|| {
             let partition = input::integer(&partition, "partition", 0, 1023)? as u32;
             let o: ConsumeJs = input::options(&options, "options")?;
-            let trim = match o.trim.as_deref() {
-                None | Some("committed") => Trim::Committed,
-                Some("snapshot") => Trim::Snapshot,
-                Some("none") => Trim::None,
-                Some(_) => {
+            let trim = match (o.trim.as_deref(), o.copy) {
+                (Some(_), Some(_)) => {
+                    return Err(crate::Error::invalid(
+                        "options.copy",
+                        "a copy's trims are the lease holder's: give trim or copy, not both",
+                    ))
+                }
+                (None, Some(c)) => Trim::Copy {
+                    worker: c.worker,
+                    token: c.token,
+                    ttl_ms: c.ttl_ms,
+                },
+                (None | Some("committed"), None) => Trim::Committed,
+                (Some("snapshot"), None) => Trim::Snapshot,
+                (Some("none"), None) => Trim::None,
+                (Some(_), None) => {
                     return Err(crate::Error::invalid(
                         "options.trim",
                         "must be 'committed', 'snapshot' or 'none'",
@@ -148,7 +199,7 @@ impl JsPipeline {
                 let pipeline = Pipeline::new(&open.trail)?;
                 to_js(
                     &pipeline
-                        .consume(partition, o.max.unwrap_or(500), trim)
+                        .consume(partition, o.max.unwrap_or(500), trim.clone())
                         .await?,
                 )
             }))
@@ -247,6 +298,89 @@ impl JsPipeline {
                 let reason = o.reason.unwrap_or_else(|| "erasure request".into());
                 let n = Pipeline::new(&open.trail)?.erase(&subject, &reason).await?;
                 Ok(JsValue::from(n))
+            }))
+        })
+    }
+
+    /// Announces a pipeline worker (`{ worker, url, ttlMs }`; `ttlMs: 0`
+    /// takes it out) and resolves with the live workers: what `runWorker`
+    /// calls each tick.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PipelineMember[]>")]
+    pub fn roster(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ worker: string; url: string; ttlMs: number }")]
+        options: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let o: RosterJs = input::parse(&options, "options")?;
+            Ok(self.0.run(move |open| async move {
+                to_js(
+                    &Pipeline::new(&open.trail)?
+                        .roster(&o.worker, &o.url, o.ttl_ms)
+                        .await?,
+                )
+            }))
+        })
+    }
+
+    /// Records this engine's copy of `partition` (its committed position),
+    /// asks the partition's lease for `want` (`'own'`, `'standby'`,
+    /// `'leave'`), and resolves with the lease's holder and the live copies.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PartitionLease>")]
+    pub fn lease(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] partition: JsValue,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ worker: string; url: string; want: 'own' | 'standby' | 'leave'; ttlMs: number }"
+        )]
+        options: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let partition = input::integer(&partition, "partition", 0, 1023)? as u32;
+            let o: LeaseJs = input::parse(&options, "options")?;
+            Ok(self.0.run(move |open| async move {
+                to_js(
+                    &Pipeline::new(&open.trail)?
+                        .lease(partition, &o.worker, &o.url, o.want, o.ttl_ms)
+                        .await?,
+                )
+            }))
+        })
+    }
+
+    /// Every partition's lease holder and live copies as Redis holds them
+    /// now (one entry per partition, in order), changing nothing.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PartitionLease[]>")]
+    pub fn owners(&self) -> Promise {
+        promise(|| {
+            Ok(self.0.run(move |open| async move {
+                to_js(&Pipeline::new(&open.trail)?.owners().await?)
+            }))
+        })
+    }
+
+    /// A worker's next step from the live roster and the copies it holds:
+    /// which partitions to open, which to drop, and what each kept copy
+    /// asks of its lease. The same roster gives every worker the same
+    /// assignment.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PartitionPlan>")]
+    pub fn plan(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ me: string; members: PipelineMember[]; copies: number; held: HeldCopy[] }"
+        )]
+        options: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let o: PlanJs = input::parse(&options, "options")?;
+            if !(1..=16).contains(&o.copies) {
+                return Err(crate::Error::invalid("options.copies", "must be 1 to 16"));
+            }
+            Ok(self.0.now(move |t| {
+                let partitions = Pipeline::new(t)?.partitions();
+                to_js(&crate::pipeline::lease::plan(
+                    &o.me, &o.members, partitions, o.copies, &o.held,
+                ))
             }))
         })
     }

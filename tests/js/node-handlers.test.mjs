@@ -5,10 +5,11 @@
 // codes; a session-wrapped handler with the socket's address.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -62,6 +63,59 @@ test("docs/PIPELINE.md's one-script pipeline runs as written", async () => {
     timeout: 60_000,
   });
   assert.equal(stdout, 'queued 7 events\nleft to send 0\nview: 3, add_to_cart: 3, purchase: 1\n');
+});
+
+test("docs/PIPELINE.md's workers and coordinator run as written: a worker killed with -9, the coordinator answers whole", { timeout: 120_000 }, async () => {
+  const doc = readFileSync(join(process.env.ROOT, 'docs/PIPELINE.md'), 'utf8');
+  const section = doc.match(/## Workers that fail over by themselves\n([\s\S]*?)\n### Operations/)?.[1] ?? '';
+  const [worker, coordinator] = [...section.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(worker && coordinator, 'two js blocks under "## Workers that fail over by themselves"');
+  const workerFile = new URL('./docs-worker.mjs', import.meta.url);
+  const coordinatorFile = new URL('./docs-coordinator.mjs', import.meta.url);
+  writeFileSync(workerFile, worker);
+  writeFileSync(coordinatorFile, coordinator);
+  const own = await RedisServer.start();
+  const data = mkdtempSync(join(tmpdir(), 'ut-docs-workers-'));
+  const env = { ...process.env, REDIS_URL: own.url, DATA_DIR: data, PORT: '0' };
+  const workers = ['a', 'b'].map((name) => spawn(process.execPath, [workerFile.pathname], { env: { ...env, WORKER_NAME: name }, stdio: ['ignore', 'pipe', 'inherit'] }));
+  const ask = async () => (await promisify(execFile)(process.execPath, [coordinatorFile.pathname], { env, timeout: 30_000 })).stdout;
+  const until = async (want) => {
+    for (let i = 0; i < 200; i++) {
+      const out = await ask().catch(() => '');
+      if (out.includes(want)) return out;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.fail(`the coordinator never printed ${want}`);
+  };
+  const redisOwn = await createClient({ url: own.url }).on('error', () => {}).connect();
+  try {
+    await until('held: 4 of 4');
+    // Three events into the streams, as a collector appends them.
+    const hub = await UserTrail.open({ shared: redisStore(redisOwn), tracking: { pipeline: { partitions: 4 } } });
+    const device = await UserTrail.open({ tracking: { outbox: true } });
+    for (const userId of ['ann', 'bob', 'cy']) await device.tracking.track({ name: 'view', userId });
+    const batch = await device.tracking.outbox.take(10);
+    await hub.pipeline.collect(batch.events);
+    assert.equal(await until('events: 3'), 'held: 4 of 4\nevents: 3\n');
+    // Kill -9 a worker: the coordinator's next answer waits for the
+    // standbys to take its partitions over, and is whole.
+    workers[0].kill('SIGKILL');
+    await once(workers[0], 'exit');
+    const started = Date.now();
+    const during = await ask();
+    assert.match(during, /\nevents: 3\n$/, 'whole, after waiting for the new holders');
+    assert.ok(Date.now() - started < 15_000);
+    // SIGTERM: the worker gives its leases up and exits by itself.
+    workers[1].kill('SIGTERM');
+    const [code] = await once(workers[1], 'exit');
+    assert.equal(code, 0);
+    await Promise.all([hub.close(), device.close()]);
+  } finally {
+    for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+    await redisOwn.quit();
+    await own.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
 });
 
 test('toNodeListener is one function, exported where the handlers are', () => {

@@ -4,7 +4,7 @@
 import { createServer } from 'node:http';
 import { UserTrail, UserTrailError, type Funnel, type Summary, type ExperimentResults, type Consumed } from 'usertrail';
 import { nodeCollector, collector } from 'usertrail/collector';
-import { acrossPartitions, partitionHandler, runPartition, ship, toNodeListener, type PartitionError } from 'usertrail/pipeline';
+import { acrossPartitions, discoverPartitions, partitionHandler, runPartition, runWorker, ship, toNodeListener, type PartitionError } from 'usertrail/pipeline';
 import { sessionMiddleware, toNodeListener as fromMiddleware } from 'usertrail/middleware';
 
 const hub = await UserTrail.open({ tracking: { pipeline: { partitions: 2 } } });
@@ -55,3 +55,24 @@ try {
   }
 }
 console.log(funnel.steps.length, summary.events, ab.variants.length, wrong, rows, count, pages);
+
+// Workers sharing the partitions by lease, and the coordinator that finds them.
+const worker = runWorker(hub, {
+  name: 'w1',
+  url: 'http://127.0.0.1:3204/',
+  open: (partition: number, snapshot: Uint8Array | null) =>
+    UserTrail.open(snapshot ? { storage: { bytes: snapshot } } : { tracking: { pipeline: { partitions: 2 } } }),
+  onChange: ({ partition, role }) => console.log(partition, role === 'holder'),
+});
+createServer(toNodeListener(worker.handler)).listen(3204);
+const roles: string[] = worker.state().map((c) => c.role);
+// @ts-expect-error: copies is a number
+runWorker(hub, { name: 'w2', url: 'http://127.0.0.1:3205/', open: () => UserTrail.open(), copies: '2' });
+const found = discoverPartitions(hub, { timeoutMs: 5000 });
+const owners = await found.owners();
+const token: number | undefined = owners[0]?.token;
+const dau: Summary = await found.query('summary');
+const leases = await hub.pipeline.owners();
+const standbys: number = leases[0].copies.length;
+await worker.stop();
+console.log(roles, token, dau.events, standbys);

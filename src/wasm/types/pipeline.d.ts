@@ -41,6 +41,42 @@ export interface Consumed {
   remaining: number;
 }
 
+/** A live pipeline worker in the roster: `name#incarnation`, and where it serves. */
+export interface PipelineMember {
+  worker: string;
+  url: string;
+}
+
+/** A partition's lease holder: its fencing token only grows. */
+export interface LeaseHolder {
+  token: number;
+  worker: string;
+  url: string;
+}
+
+/** A partition's lease and its live copies, as Redis holds them. */
+export interface PartitionLease {
+  holder: LeaseHolder | null;
+  copies: { worker: string; position: string }[];
+}
+
+/** A copy a worker holds, as `pipeline.plan` reads it. */
+export interface HeldCopy {
+  partition: number;
+  /** It has read its stream since it was opened (it is not behind). */
+  ready: boolean;
+  position: string;
+  /** Its lease as last seen; null before the first look. */
+  lease?: PartitionLease | null;
+}
+
+/** A worker's next step: copies to open and drop, and what each kept copy asks of its lease. */
+export interface PartitionPlan {
+  open: number[];
+  drop: number[];
+  want: { partition: number; want: 'own' | 'standby' | 'leave' }[];
+}
+
 /** The analytics queries whose partial answers merge exactly across partitions. */
 export type MergeableQuery =
   | 'summary'
