@@ -338,6 +338,8 @@ bench() {
   node bench/redis.mjs pkg/index.js
   say "bench: the analytics pipeline (collector, Redis Streams, partitions) against trackBatch"
   node bench/pipeline.mjs pkg/index.js
+  say "bench: partition failover over 10 kills -9 (runWorker, leases, standbys); also target/bench/failover.json"
+  node bench/failover.mjs pkg/index.js
   say "bench: peers (better-sqlite3 by hand, DuckDB) on the same events; also target/bench/peers.json"
   node bench/peers.mjs pkg/index.js
   say "bench: rights across three app processes on one Redis, and Redis's AOF rewrite; also target/bench/rights.json"

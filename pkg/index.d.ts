@@ -12,7 +12,7 @@ export declare class UserTrailError extends Error {
   readonly field?: string;
   /** From the parts that speak HTTP (the coordinator, the shipper): the peer's HTTP status, when it answered. */
   readonly status?: number;
-  /** From `acrossPartitions`: the URL of the partition that failed. */
+  /** From `acrossPartitions` and `discoverPartitions`: the URL of the partition that failed, or `p<N>` when no worker held partition N. */
   readonly partition?: string;
 }
 

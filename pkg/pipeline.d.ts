@@ -81,7 +81,7 @@ export interface AcrossPartitionsOptions {
   timeoutMs?: number;
 }
 
-/** A partition's failure, as the coordinator throws it: a `UserTrailError` whose `partition` is set. */
+/** A partition's failure, as the coordinator throws it: a `UserTrailError` whose `partition` is set (its URL, or `p<N>` when no worker held partition N). */
 export type PartitionError = UserTrailError & { readonly partition: string };
 
 /** The coordinator over partitions' handlers. */
@@ -137,8 +137,8 @@ export interface WorkerOptions {
   url: string;
   /**
    * Opens this worker's copy of `partition`: an engine with the same shared store and pipeline options, on its
-   * own file. With `snapshot`, the copy starts from those bytes: write them over the file (and remove its
-   * `-wal` and `-shm`) before opening it.
+   * own file. With `snapshot`, the copy starts from those bytes: remove the file and its `-journal` (and any
+   * `-wal`, `-shm`), then write them as the file, before opening it.
    */
   open: (partition: number, snapshot: Uint8Array | null) => Promise<UserTrail>;
   /** Copies of each partition (a holder and standbys), 1 to 16; default 2. */
@@ -151,7 +151,11 @@ export interface WorkerOptions {
   idleMs?: number;
   /** Stops the worker as `stop()` does. */
   signal?: AbortSignal;
-  /** A failure of a copy's step (`partition`), or of the roster (`null`); the worker retries, backing off. */
+  /**
+   * A failure of a copy's step (`partition`), or of the roster (`null`); the worker retries, backing off (a copy
+   * failing 3 times in a row gives its lease up). Also `REPLICA_BEHIND` when no copy of a partition was current
+   * and this one accepted the loss.
+   */
   onError?: (err: unknown, partition: number | null) => void;
   /** A copy's role changed: `'loading'` (from a snapshot), `'standby'`, `'holder'`, `'gone'`. */
   onChange?: (change: { partition: number; role: 'loading' | 'standby' | 'holder' | 'gone'; worker: string }) => void;

@@ -310,14 +310,15 @@ function problem(status, code, message, field) {
  * followed (a query is not sent anywhere else); `check` says whether an
  * answer has the shape asked for.
  */
-async function ask(url, path, body, timeoutMs, check) {
+async function ask(url, path, body, timeoutMs, check, moved) {
   const fail = (code, message, status) => {
     const e = new UserTrailError(code, `usertrail/pipeline: partition ${url} ${message}`);
     e.partition = url;
     if (status !== undefined) e.status = status;
     return e;
   };
-  const signal = AbortSignal.timeout(timeoutMs);
+  // `moved`: the coordinator saw the partition change holders meanwhile.
+  const signal = moved ? AbortSignal.any([AbortSignal.timeout(timeoutMs), moved]) : AbortSignal.timeout(timeoutMs);
   const late = () => fail('TIMEOUT', `did not answer within ${timeoutMs} ms`);
   let res;
   try {
@@ -420,53 +421,111 @@ function baseUrl(field, value) {
 }
 
 /** Codes after which a coordinator looks for a partition's holder again. */
-const MOVED = new Set(['UNREACHABLE', 'STORE_UNAVAILABLE', 'NOT_FOUND', 'REPLICA_BEHIND', 'CLOSED', 'TIMEOUT']);
+const MOVED = new Set(['UNREACHABLE', 'STORE_UNAVAILABLE', 'NOT_FOUND', 'REPLICA_BEHIND', 'CLOSED', 'TIMEOUT', 'BUSY']);
 
 const DISCOVER_KNOWN = new Set(['timeoutMs', 'pollMs']);
+
+/** Reads `options` (an object, only `known` keys) into a plain object; a throwing getter or proxy is `INVALID_INPUT`. */
+function readOptions(options, known) {
+  if (options === null || typeof options !== 'object') throw invalid('options', 'options must be an object');
+  const out = {};
+  let keys;
+  try {
+    keys = Object.keys(options);
+  } catch {
+    throw invalid('options', 'options could not be read: listing its keys threw');
+  }
+  for (const key of keys) {
+    if (!known.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
+    try {
+      out[key] = options[key];
+    } catch {
+      throw invalid(key, `${key} could not be read: reading it threw`);
+    }
+  }
+  return out;
+}
 
 /**
  * The coordinator of workers started with `runWorker`: finds each
  * partition's lease holder in Redis (`trail` shares the workers' store and
  * pipeline options) and merges their partials, as `acrossPartitions` does.
- * During a failover a query waits for the new holders (polling every
- * `pollMs`, default 100) and asks again, within `timeoutMs` (default
- * 10000) in all; past it, it fails with `TIMEOUT` naming the partition:
- * never a partial answer presented as whole.
+ * During a failover a query waits for the new holders (looking every
+ * `pollMs`, default 100) and asks them, within `timeoutMs` (default 10000)
+ * in all; a holder that stops answering while another takes its lease is
+ * left at once. Past the timeout it fails with the last partition's error
+ * (`TIMEOUT`, `UNREACHABLE`, …; `partition` names its URL, or `p<N>` when
+ * no worker holds it): never a partial answer presented as whole.
  */
 export function discoverPartitions(trail, options = {}) {
   if (!trail?.pipeline || typeof trail.pipeline.owners !== 'function') throw invalid('trail', 'discoverPartitions needs an engine with the shared store');
-  if (options === null || typeof options !== 'object') throw invalid('options', 'options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!DISCOVER_KNOWN.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
-  }
-  const timeoutMs = int('timeoutMs', options.timeoutMs ?? 10_000, 1, 600_000);
-  const pollMs = int('pollMs', options.pollMs ?? 100, 1, 60_000);
+  const o = readOptions(options, DISCOVER_KNOWN);
+  const timeoutMs = int('timeoutMs', o.timeoutMs ?? 10_000, 1, 600_000);
+  const pollMs = int('pollMs', o.pollMs ?? 100, 1, 60_000);
 
-  async function holders(deadline) {
+  /** Every partition's holder, or the failure once `deadline` passed. */
+  async function leases(deadline) {
     for (;;) {
-      const leases = await trail.pipeline.owners();
-      const free = leases.findIndex((l) => !l.holder);
-      if (free < 0) return leases.map((l) => l.holder);
-      if (Date.now() >= deadline) {
-        const e = new UserTrailError('TIMEOUT', `usertrail/pipeline: no worker held partition ${free}'s lease within ${timeoutMs} ms`);
-        e.partition = `p${free}`;
-        throw e;
+      let found;
+      try {
+        found = await trail.pipeline.owners();
+      } catch (err) {
+        if (!MOVED.has(err?.code) || Date.now() + pollMs >= deadline) throw err;
       }
+      if (found) return found.map((l) => l.holder);
       await sleep(pollMs);
     }
   }
 
   async function all(path, body, check) {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = await holders(deadline);
-      try {
-        return await Promise.all(found.map((h, p) => ask(`${h.url}p${p}/`, path, body, Math.max(1, deadline - Date.now()), check)));
-      } catch (err) {
-        // A holder that died or handed over: its successor, within the deadline.
-        if (!MOVED.has(err?.code) || Date.now() + pollMs >= deadline) throw err;
+    let holders = await leases(deadline);
+    const asking = new Map(); // partition -> { token, moved: AbortController }
+    let done = false;
+    // While asks are out: a partition whose holder changed is asked anew.
+    const watch = (async () => {
+      while (!done) {
         await sleep(pollMs);
+        if (done || asking.size === 0) continue;
+        const now = await leases(deadline).catch(() => null);
+        if (!now) continue;
+        holders = now;
+        for (const [p, a] of asking) if (now[p]?.token !== a.token) a.moved.abort();
       }
+    })();
+    async function one(p) {
+      for (;;) {
+        const h = holders[p];
+        if (!h) {
+          if (Date.now() + pollMs >= deadline) {
+            const e = new UserTrailError('TIMEOUT', `usertrail/pipeline: no worker held partition ${p}'s lease within ${timeoutMs} ms`);
+            e.partition = `p${p}`;
+            throw e;
+          }
+          await sleep(pollMs);
+          holders = await leases(deadline);
+          continue;
+        }
+        const moved = new AbortController();
+        asking.set(p, { token: h.token, moved });
+        try {
+          return await ask(`${h.url}p${p}/`, path, body, Math.max(1, deadline - Date.now()), check, moved.signal);
+        } catch (err) {
+          if ((!moved.signal.aborted && !MOVED.has(err?.code)) || Date.now() + pollMs >= deadline) throw err;
+          if (!moved.signal.aborted) {
+            await sleep(pollMs);
+            holders = await leases(deadline);
+          }
+        } finally {
+          asking.delete(p);
+        }
+      }
+    }
+    try {
+      return await Promise.all(holders.map((_, p) => one(p)));
+    } finally {
+      done = true;
+      await watch;
     }
   }
 
@@ -500,30 +559,27 @@ const WORKER_KNOWN = new Set(['name', 'url', 'open', 'copies', 'leaseMs', 'max',
  */
 export function runWorker(trail, options) {
   if (!trail?.pipeline || typeof trail.pipeline.roster !== 'function') throw invalid('trail', 'runWorker needs an engine with the shared store');
-  if (options === null || typeof options !== 'object') throw invalid('options', 'options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!WORKER_KNOWN.has(key)) throw invalid(key, `unknown option ${JSON.stringify(key)}`);
-  }
-  const { name, open, signal, onError = (err, p) => console.warn(`usertrail/pipeline: worker, partition ${p}:`, err?.message ?? err), onChange } = options;
+  const o = readOptions(options, WORKER_KNOWN);
+  const { name, open, signal, onError = (err, p) => console.warn(`usertrail/pipeline: worker, partition ${p}:`, err?.message ?? err), onChange } = o;
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(name)) {
-    throw invalid('name', "name must be 1 to 100 of letters, digits, '_', '.', ':' and '-' (the same on every restart of this worker)");
+    throw invalid('name', "name must be 1 to 100 of letters, digits, '_', '.', ':' and '-' (the same on every restart of this worker, and no other worker's)");
   }
-  const url = baseUrl('url', options.url);
-  for (const [key, f] of Object.entries({ open, onError, onChange, fetch: options.fetch })) {
+  const url = baseUrl('url', o.url);
+  for (const [key, f] of Object.entries({ open, onError, onChange, fetch: o.fetch })) {
     if (f !== undefined && typeof f !== 'function') throw invalid(key, `${key} must be a function`);
   }
   if (typeof open !== 'function') throw invalid('open', 'open(partition, snapshot) must be a function returning an engine');
-  const copies = int('copies', options.copies ?? 2, 1, 16);
-  const leaseMs = int('leaseMs', options.leaseMs ?? 3000, 500, 600_000);
-  const max = int('max', options.max ?? 500, 1, 10_000);
-  const idleMs = int('idleMs', options.idleMs ?? 100, 1, 60_000);
+  const copies = int('copies', o.copies ?? 2, 1, 16);
+  const leaseMs = int('leaseMs', o.leaseMs ?? 3000, 500, 600_000);
+  const max = int('max', o.max ?? 500, 1, 10_000);
+  const idleMs = int('idleMs', o.idleMs ?? 100, 1, 60_000);
   checkSignal(signal);
-  const doFetch = options.fetch ?? globalThis.fetch;
+  const doFetch = o.fetch ?? globalThis.fetch;
   const tickMs = Math.max(100, Math.floor(leaseMs / 4));
   const id = `${name}#${Math.random().toString(36).slice(2, 10)}`;
   const stopping = new AbortController();
   signal?.addEventListener('abort', () => stopping.abort(), { once: true });
-  /** partition -> { engine, ready, position, lease, token, want, stop, loop } */
+  /** partition -> the copy: { engine, ready, position, lease, token, want, failures, noHolderSince, acceptLoss, stop, loop } */
   const held = new Map();
 
   const role = (h) => (!h.ready ? 'loading' : h.token ? 'holder' : 'standby');
@@ -531,25 +587,58 @@ export function runWorker(trail, options) {
     const now = role(h);
     if (now !== was) onChange?.({ partition: p, role: now, worker: id });
   };
+  /** Records the copy and asks its lease for what it wants (a failing copy gives the lease up). */
+  async function renew(p, h) {
+    const want = h.failures >= 3 ? 'standby' : h.want;
+    h.lease = await h.engine.pipeline.lease(p, { worker: id, url, want, ttlMs: leaseMs });
+    h.token = h.lease.holder?.worker === id ? h.lease.holder.token : 0;
+    h.lastLease = Date.now();
+  }
 
-  /** Loads partition `p` from its holder's snapshot. */
+  /**
+   * A copy behind the stream's trim mark: loads the holder's snapshot
+   * (its entry renewed meanwhile, so that trims wait for it); with no
+   * holder for longer than a lease, it is stuck, and the plan may have it
+   * accept the loss.
+   */
   async function resync(p, h) {
     const holder = h.lease?.holder;
-    if (!holder || holder.worker === id) return sleep(tickMs, h.stop.signal);
-    const res = await doFetch(`${holder.url}p${p}/snapshot`, { method: 'POST', signal: AbortSignal.timeout(Math.max(30_000, leaseMs)) });
-    if (!res.ok) throw await answered(`the holder of partition ${p} (${holder.url})`, res);
-    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (!holder || holder.worker === id) {
+      h.noHolderSince ??= Date.now();
+      if (h.acceptLoss) {
+        const from = await h.engine.pipeline.acceptLoss(p);
+        h.acceptLoss = false;
+        h.noHolderSince = null;
+        onError(new UserTrailError('REPLICA_BEHIND', `usertrail/pipeline: partition ${p} had no current copy anywhere; this copy reads on from ${from}, and what its stream lost before that is lost`), p);
+        return;
+      }
+      await sleep(tickMs, h.stop.signal);
+      await renew(p, h);
+      return;
+    }
+    h.noHolderSince = null;
+    const keep = setInterval(() => void renew(p, h).catch(() => {}), tickMs);
+    let bytes;
+    try {
+      const res = await doFetch(`${holder.url}p${p}/snapshot`, {
+        method: 'POST',
+        signal: AbortSignal.any([h.stop.signal, AbortSignal.timeout(Math.max(60_000, leaseMs))]),
+      });
+      if (!res.ok) throw await answered(`the holder of partition ${p} (${holder.url})`, res);
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } finally {
+      clearInterval(keep);
+    }
     const old = h.engine;
     h.engine = null;
     await old?.close();
     h.engine = await open(p, bytes);
     h.position = await h.engine.pipeline.position(p);
-    h.lastLease = 0;
+    await renew(p, h);
   }
 
   /** One copy's loop: its lease every tick, and its stream. */
   async function copyLoop(p, h) {
-    let failures = 0;
     while (!h.stop.signal.aborted) {
       const was = role(h);
       try {
@@ -557,36 +646,32 @@ export function runWorker(trail, options) {
           h.engine = await open(p, null);
           h.position = await h.engine.pipeline.position(p);
         }
-        if (Date.now() - h.lastLease >= tickMs) {
-          h.lease = await h.engine.pipeline.lease(p, { worker: id, url, want: h.want, ttlMs: leaseMs });
-          h.token = h.lease.holder?.worker === id ? h.lease.holder.token : 0;
-          h.lastLease = Date.now();
-        }
+        if (Date.now() - h.lastLease >= tickMs) await renew(p, h);
         const step = await h.engine.pipeline.consume(p, { max, copy: { worker: id, token: h.token, ttlMs: leaseMs } });
         h.ready = true;
         h.position = step.position;
-        failures = 0;
+        h.failures = 0;
+        h.noHolderSince = null;
         changed(p, h, was);
         if (step.read === 0) await sleep(idleMs, h.stop.signal);
       } catch (err) {
         if (err?.code === 'FENCED') {
           h.token = 0;
           h.lastLease = 0;
-        } else if (err?.code === 'REPLICA_BEHIND') {
+          changed(p, h, was);
+          continue;
+        }
+        try {
+          if (err?.code !== 'REPLICA_BEHIND') throw err;
           h.ready = false;
           h.token = 0;
           changed(p, h, was);
-          try {
-            await resync(p, h);
-          } catch (e) {
-            failures++;
-            onError(e, p);
-            await sleep(Math.min(5000, 50 * 2 ** failures), h.stop.signal);
-          }
-        } else {
-          failures++;
-          onError(err, p);
-          await sleep(Math.min(5000, 50 * 2 ** failures), h.stop.signal);
+          await resync(p, h);
+        } catch (e) {
+          h.failures++;
+          if (h.failures >= 3) h.lastLease = 0; // give the lease up now
+          onError(e, p);
+          await sleep(Math.min(5000, 50 * 2 ** h.failures), h.stop.signal);
         }
       }
     }
@@ -601,17 +686,10 @@ export function runWorker(trail, options) {
   }
 
   function start(p) {
-    const h = { engine: null, ready: false, position: '0-0', lease: null, token: 0, want: 'standby', lastLease: 0, stop: new AbortController() };
+    const h = { engine: null, ready: false, position: '0-0', lease: null, token: 0, want: 'standby', lastLease: 0, failures: 0, noHolderSince: null, acceptLoss: false, stop: new AbortController() };
     held.set(p, h);
-    h.loop = copyLoop(p, h);
-  }
-
-  async function drop(p) {
-    const h = held.get(p);
-    if (!h) return;
-    h.stop.abort();
-    await h.loop;
-    held.delete(p);
+    onChange?.({ partition: p, role: 'loading', worker: id });
+    h.loop = copyLoop(p, h).finally(() => held.delete(p));
   }
 
   const done = (async () => {
@@ -619,17 +697,23 @@ export function runWorker(trail, options) {
     while (!stopping.signal.aborted) {
       try {
         const members = await trail.pipeline.roster({ worker: id, url, ttlMs: leaseMs });
-        const mine = [...held].map(([partition, h]) => ({ partition, ready: h.ready, position: h.position, lease: h.lease }));
+        const now = Date.now();
+        const mine = [...held]
+          .filter(([, h]) => !h.stop.signal.aborted)
+          .map(([partition, h]) => ({ partition, ready: h.ready, position: h.position, lease: h.lease, stuck: h.noHolderSince !== null && now - h.noHolderSince >= 2 * leaseMs }));
         const plan = await trail.pipeline.plan({ me: id, members, copies, held: mine });
-        for (const p of plan.open) start(p);
-        for (const { partition, want } of plan.want) {
+        for (const p of plan.open) if (!held.has(p)) start(p);
+        for (const { partition, want, acceptLoss } of plan.want) {
           const h = held.get(partition);
-          if (h && h.want !== want) {
+          if (!h) continue;
+          h.acceptLoss = acceptLoss;
+          if (h.want !== want) {
             h.want = want;
             h.lastLease = 0; // ask now
           }
         }
-        await Promise.all(plan.drop.map(drop));
+        // Dropped in the background: the roster is renewed meanwhile.
+        for (const p of plan.drop) held.get(p)?.stop.abort();
         failures = 0;
         await sleep(tickMs, stopping.signal);
       } catch (err) {
@@ -638,7 +722,11 @@ export function runWorker(trail, options) {
         await sleep(Math.min(5000, 50 * 2 ** failures), stopping.signal);
       }
     }
-    await Promise.all([...held.keys()].map(drop));
+    const loops = [...held.values()].map((h) => {
+      h.stop.abort();
+      return h.loop;
+    });
+    await Promise.all(loops);
     await trail.pipeline.roster({ worker: id, url, ttlMs: 0 }).catch(() => {});
   })();
 

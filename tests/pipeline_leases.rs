@@ -93,6 +93,7 @@ fn open_on(
     let mut o = OpenOptions::new(storage);
     o.tracking.pipeline.partitions = 1;
     o.tracking.pipeline.max_ahead_secs = 3600;
+    o.tracking.pipeline.stream_cap = 1000;
     let remote = Remote::new(transport, prefix).unwrap();
     UserTrail::open(o.clock(clock.clone()).shared(remote)).unwrap()
 }
@@ -275,4 +276,59 @@ fn bad_worker_ids_urls_and_times_are_refused_and_change_nothing() {
     );
     let owners = block_on(p.owners()).unwrap();
     assert!(owners[0].holder.is_none() && owners[0].copies.is_empty());
+}
+
+#[test]
+fn entries_the_cap_removes_tell_the_copies_that_had_not_read_them() {
+    let c = Copies::new::<Standalone>();
+    let (a, stuck) = (c.open(Storage::Memory), c.open(Storage::Memory));
+    let ta = token_of(&lease(&a, "a#1", Want::Own), "a#1");
+    lease(&stuck, "s#1", Want::Standby);
+    // The stuck copy holds trims back; past the cap (1,000) the oldest go.
+    c.send(0, 600);
+    step(&a, "a#1", ta).unwrap();
+    c.send(600, 600);
+    step(&a, "a#1", ta).unwrap();
+    assert!(c.stream_len() <= 1000, "capped: {}", c.stream_len());
+    assert_eq!(code(step(&stuck, "s#1", 0)), "REPLICA_BEHIND");
+    assert!(ids(&stuck).is_empty());
+    // The holder had read them: it reads on.
+    c.send(1200, 5);
+    step(&a, "a#1", ta).unwrap();
+    assert_eq!(ids(&a).len(), 1205);
+    // With no copy to load from, a copy can accept the loss and read on.
+    let p = Pipeline::new(&stuck).unwrap();
+    let from = block_on(p.accept_loss(0)).unwrap();
+    assert_ne!(from, "0-0");
+    step(&stuck, "s#1", 0).unwrap();
+    let kept = ids(&stuck);
+    assert!(!kept.is_empty() && kept.len() < 1205, "{}", kept.len());
+    assert!(kept.is_subset(&ids(&a)));
+    // Accepting again changes nothing.
+    assert_eq!(block_on(p.accept_loss(0)).unwrap(), p.position(0).unwrap());
+}
+
+#[test]
+fn a_restarted_name_replaces_its_earlier_incarnation_and_a_token_is_checked_with_its_worker() {
+    let c = Copies::new::<Standalone>();
+    let p = Pipeline::new(&c.collector).unwrap();
+    block_on(p.roster("w1#old", "http://127.0.0.1:1/", TTL)).unwrap();
+    block_on(p.roster("w2#a", "http://127.0.0.1:2/", TTL)).unwrap();
+    let now = block_on(p.roster("w1#new", "http://127.0.0.1:3/", TTL)).unwrap();
+    let names: Vec<&str> = now.iter().map(|m| m.worker.as_str()).collect();
+    assert_eq!(names, ["w2#a", "w1#new"]);
+    // Another worker presenting the holder's token trims nothing.
+    let a = c.open(Storage::Memory);
+    let ta = token_of(&lease(&a, "a#1", Want::Own), "a#1");
+    c.send(0, 10);
+    assert_eq!(code(step(&a, "b#1", ta)), "FENCED");
+    assert_eq!(c.stream_len(), 10);
+    // Only http(s) URLs are served at.
+    for url in ["javascript:alert(1)//", "ftp://x/", "/relative"] {
+        assert_eq!(code(block_on(p.roster("w3#a", url, TTL))), "INVALID_INPUT");
+        assert_eq!(
+            code(block_on(p.lease(0, "w3#a", url, Want::Own, TTL))),
+            "INVALID_INPUT"
+        );
+    }
 }

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Pipeline, COMMIT, LEASE, ROSTER};
+use super::{Pipeline, COMMIT, LEASE, MARK, ROSTER};
 use crate::error::{Error, Result, StoreError};
 use crate::kernel::ids::fnv1a;
 use crate::store::remote::Reply;
@@ -118,6 +118,10 @@ pub struct Held {
     /// Its lease as last seen (`None` before the first look).
     #[serde(default)]
     pub lease: Option<LeaseState>,
+    /// Behind the stream's trim mark with no holder to load a snapshot
+    /// from, for longer than a lease lasts: no copy may be current.
+    #[serde(default)]
+    pub stuck: bool,
 }
 
 /// What a worker does next.
@@ -140,6 +144,11 @@ pub struct Ask {
     pub partition: u32,
     /// What it asks.
     pub want: Want,
+    /// No live copy is current and this is the best-ranked one: it accepts
+    /// that what the stream lost is lost, and reads on from the trim mark
+    /// (`Pipeline::accept_loss`), reporting it.
+    #[serde(default)]
+    pub accept_loss: bool,
 }
 
 /// The name part of a worker id (`name#incarnation`).
@@ -179,9 +188,30 @@ fn ms_of(id: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// Whether a copy at `theirs` is within [`CAUGHT_UP_MS`] of `ours`.
-fn caught_up(theirs: &str, ours: &str) -> bool {
-    theirs != "0-0" && ms_of(theirs) + CAUGHT_UP_MS >= ms_of(ours)
+/// Whether a copy at `theirs` is within [`CAUGHT_UP_MS`] of `best`, the
+/// furthest live copy (all at `0-0`: a stream never read, all current).
+fn caught_up(theirs: &str, best: &str) -> bool {
+    if best == "0-0" {
+        return theirs == "0-0";
+    }
+    theirs != "0-0" && ms_of(theirs) + CAUGHT_UP_MS >= ms_of(best)
+}
+
+/// The id just before `id` (`None` for `0-0` and nonsense).
+fn prev_id(id: &str) -> Option<String> {
+    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    match seq.checked_sub(1) {
+        Some(s) => Some(format!("{ms}-{s}")),
+        None => Some(format!("{}-{}", ms.checked_sub(1)?, u64::MAX)),
+    }
+}
+
+/// Stream ids in order (`ms-seq`, numerically).
+fn id_key(id: &str) -> (u64, u64) {
+    id.split_once('-')
+        .and_then(|(m, s)| Some((m.parse().ok()?, s.parse().ok()?)))
+        .unwrap_or((0, 0))
 }
 
 /// The next step of worker `me`, which holds `held`, in a pipeline of
@@ -192,6 +222,9 @@ pub fn plan(me: &str, members: &[Member], partitions: u32, copies: u32, held: &[
     let mut out = Plan::default();
     let live = |w: &str| members.iter().any(|m| m.worker == w);
     let by_partition: HashMap<u32, &Held> = held.iter().map(|h| (h.partition, h)).collect();
+    for h in held.iter().filter(|h| h.partition >= partitions) {
+        out.drop.push(h.partition);
+    }
     for p in 0..partitions {
         let ranked = rank(p, members);
         let assigned: Vec<&str> = ranked
@@ -209,15 +242,27 @@ pub fn plan(me: &str, members: &[Member], partitions: u32, copies: u32, held: &[
         let state = h.lease.clone().unwrap_or_default();
         let holder = state.holder.as_ref().map(|x| x.worker.as_str());
         let is_holder = holder == Some(me);
-        // Copies on live workers, caught up with this one.
-        let current = |w: &str| {
-            w == me && h.ready
-                || live(w)
-                    && state
-                        .copies
-                        .iter()
-                        .any(|c| c.worker == w && caught_up(&c.position, &h.position))
+        // The furthest live copy: every other is measured against it.
+        let position = |w: &str| -> Option<&str> {
+            if w == me {
+                return h.ready.then_some(h.position.as_str());
+            }
+            if !live(w) {
+                return None;
+            }
+            state
+                .copies
+                .iter()
+                .find(|c| c.worker == w)
+                .map(|c| c.position.as_str())
         };
+        let best = members
+            .iter()
+            .filter_map(|m| position(&m.worker))
+            .chain(h.ready.then_some(h.position.as_str()))
+            .max_by_key(|p| id_key(p))
+            .unwrap_or("0-0");
+        let current = |w: &str| position(w).is_some_and(|pos| caught_up(pos, best));
         let want = if !h.ready {
             Want::Standby
         } else if is_holder {
@@ -235,10 +280,23 @@ pub fn plan(me: &str, members: &[Member], partitions: u32, copies: u32, held: &[
         } else {
             Want::Standby
         };
+        // Stuck with no current copy anywhere: the best-ranked live copy
+        // accepts the loss, so that the partition is held again.
+        let registered = |w: &str| w == me || live(w) && state.copies.iter().any(|c| c.worker == w);
+        let accept_loss = h.stuck
+            && holder.is_none()
+            && ranked
+                .iter()
+                .find(|m| registered(&m.worker))
+                .is_some_and(|m| m.worker == me);
         if !mine && !is_holder && assigned.iter().all(|w| *w != me && current(w)) {
             out.drop.push(p);
         } else {
-            out.want.push(Ask { partition: p, want });
+            out.want.push(Ask {
+                partition: p,
+                want,
+                accept_loss,
+            });
         }
     }
     out
@@ -263,6 +321,15 @@ fn check_id(field: &str, value: &str, max: usize) -> Result<()> {
             field,
             "must not contain '|' or control characters",
         ));
+    }
+    Ok(())
+}
+
+/// Checks the URL a worker serves at: http(s), as [`check_id`].
+fn check_url(url: &str) -> Result<()> {
+    check_id("url", url, 2000)?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(Error::invalid("url", "must be an http:// or https:// URL"));
     }
     Ok(())
 }
@@ -313,7 +380,7 @@ impl Pipeline<'_> {
     /// `ttl_ms` 0, takes it out; returns the live workers.
     pub async fn roster(&self, worker: &str, url: &str, ttl_ms: u32) -> Result<Vec<Member>> {
         check_id("worker", worker, 200)?;
-        check_id("url", url, 2000)?;
+        check_url(url)?;
         if ttl_ms != 0 {
             check_ttl(ttl_ms)?;
         }
@@ -354,7 +421,7 @@ impl Pipeline<'_> {
     ) -> Result<LeaseState> {
         self.check_partition(partition)?;
         check_id("worker", worker, 200)?;
-        check_id("url", url, 2000)?;
+        check_url(url)?;
         check_ttl(ttl_ms)?;
         let position = self.position(partition)?;
         let reply = self
@@ -445,6 +512,34 @@ impl Pipeline<'_> {
         Ok(trimmed as u64)
     }
 
+    /// Moves this copy's position of `partition` up to its stream's trim
+    /// mark, accepting that the entries the stream lost before it are lost
+    /// for this copy: for a partition none of whose copies is current (all
+    /// lost, or a stream trimmed past every copy), so that it is held
+    /// again. Returns the new position (unchanged when the copy was not
+    /// behind).
+    pub async fn accept_loss(&self, partition: u32) -> Result<String> {
+        self.check_partition(partition)?;
+        let kept = self
+            .remote
+            .run(&MARK, vec![self.trim_mark(partition)], vec![])
+            .await?;
+        let kept = kept.opt_text()?.unwrap_or("0-0").to_owned();
+        let position = self.position(partition)?;
+        let Some(last_lost) = prev_id(&kept) else {
+            return Ok(position);
+        };
+        if id_key(&position) >= id_key(&last_lost) {
+            return Ok(position);
+        }
+        self.trail.store().conn().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [format!("pipeline.position.p{partition}"), last_lost.clone()],
+        )?;
+        Ok(last_lost)
+    }
+
     /// Checks a copy's worker id and lease time for a step.
     pub(super) fn check_copy(worker: &str, ttl_ms: u32) -> Result<()> {
         check_id("worker", worker, 200)?;
@@ -458,6 +553,14 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    fn ask(partition: u32, want: Want) -> Ask {
+        Ask {
+            partition,
+            want,
+            accept_loss: false,
+        }
+    }
 
     fn members(ids: &[&str]) -> Vec<Member> {
         ids.iter()
@@ -534,6 +637,7 @@ mod tests {
                     })
                     .collect(),
             }),
+            stuck: false,
         }
     }
 
@@ -555,21 +659,9 @@ mod tests {
         let second = rank(0, &m)[1].worker.clone();
         let copies = [(first.as_str(), "100-0"), (second.as_str(), "100-0")];
         let p1 = plan(&first, &m, 1, 2, &[held(0, true, "100-0", None, &copies)]);
-        assert_eq!(
-            p1.want,
-            vec![Ask {
-                partition: 0,
-                want: Want::Own
-            }]
-        );
+        assert_eq!(p1.want, vec![ask(0, Want::Own)]);
         let p2 = plan(&second, &m, 1, 2, &[held(0, true, "100-0", None, &copies)]);
-        assert_eq!(
-            p2.want,
-            vec![Ask {
-                partition: 0,
-                want: Want::Standby
-            }]
-        );
+        assert_eq!(p2.want, vec![ask(0, Want::Standby)]);
         // The first far behind (a snapshot loading): the second takes it.
         let copies = [(first.as_str(), "0-0"), (second.as_str(), "100000-0")];
         let p3 = plan(
@@ -579,22 +671,10 @@ mod tests {
             2,
             &[held(0, true, "100000-0", None, &copies)],
         );
-        assert_eq!(
-            p3.want,
-            vec![Ask {
-                partition: 0,
-                want: Want::Own
-            }]
-        );
+        assert_eq!(p3.want, vec![ask(0, Want::Own)]);
         // A copy not ready never asks for the lease.
         let p4 = plan(&first, &m, 1, 2, &[held(0, false, "0-0", None, &copies)]);
-        assert_eq!(
-            p4.want,
-            vec![Ask {
-                partition: 0,
-                want: Want::Standby
-            }]
-        );
+        assert_eq!(p4.want, vec![ask(0, Want::Standby)]);
     }
 
     #[test]
@@ -614,13 +694,7 @@ mod tests {
             2,
             &[held(p, true, "100-0", Some("w3"), &copies)],
         );
-        assert!(
-            step.want.contains(&Ask {
-                partition: p,
-                want: Want::Own
-            }),
-            "{step:?}"
-        );
+        assert!(step.want.contains(&ask(p, Want::Own)), "{step:?}");
     }
 
     #[test]
@@ -640,13 +714,7 @@ mod tests {
             2,
             &[held(p, true, "100000-0", Some(&old), &loading)],
         );
-        assert!(
-            step.want.contains(&Ask {
-                partition: p,
-                want: Want::Own
-            }),
-            "{step:?}"
-        );
+        assert!(step.want.contains(&ask(p, Want::Own)), "{step:?}");
         // Caught up: it gives the lease up.
         let current = [(old.as_str(), "100000-0"), ("w4", "99000-0")];
         let step = plan(
@@ -657,10 +725,7 @@ mod tests {
             &[held(p, true, "100000-0", Some(&old), &current)],
         );
         assert!(
-            step.want.contains(&Ask {
-                partition: p,
-                want: Want::Standby
-            }) || step.drop.contains(&p),
+            step.want.contains(&ask(p, Want::Standby)) || step.drop.contains(&p),
             "{step:?}"
         );
         // Once the newcomer holds it, a copy no longer assigned goes.
@@ -702,5 +767,82 @@ mod tests {
         assert!(check_id("worker", "a\nb", 200).is_err());
         assert!(check_ttl(50).is_err());
         assert!(check_ttl(3000).is_ok());
+    }
+
+    #[test]
+    fn a_copy_far_behind_never_takes_a_free_lease_from_current_ones() {
+        let m = members(&["x", "y", "z"]);
+        let p = (0..16).find(|p| rank(*p, &m)[0].worker == "x").unwrap();
+        let copies = [("x", "1000-0"), ("y", "900000-0"), ("z", "900000-0")];
+        let x = plan("x", &m, 16, 3, &[held(p, true, "1000-0", None, &copies)]);
+        assert!(x.want.contains(&ask(p, Want::Standby)), "{x:?}");
+        let second = rank(p, &m)[1].worker.clone();
+        let y = plan(
+            &second,
+            &m,
+            16,
+            3,
+            &[held(p, true, "900000-0", None, &copies)],
+        );
+        assert!(y.want.contains(&ask(p, Want::Own)), "{y:?}");
+    }
+
+    #[test]
+    fn on_a_stream_never_read_every_copy_is_current_and_extras_go() {
+        let three = members(&["a", "b", "c"]);
+        // A partition c is not assigned in three, which c opened while alone.
+        let p = (0..16).find(|p| rank(*p, &three)[2].worker == "c").unwrap();
+        let copies = [("a", "0-0"), ("b", "0-0"), ("c", "0-0")];
+        let c = plan(
+            "c",
+            &three,
+            16,
+            2,
+            &[held(p, true, "0-0", Some("c"), &copies)],
+        );
+        // It hands the lease over though nothing was ever read...
+        assert!(c.want.contains(&ask(p, Want::Standby)), "{c:?}");
+        // ...and once another holds it, its copy goes.
+        let first = rank(p, &three)[0].worker.clone();
+        let c = plan(
+            "c",
+            &three,
+            16,
+            2,
+            &[held(p, true, "0-0", Some(&first), &copies)],
+        );
+        assert_eq!(c.drop, vec![p]);
+    }
+
+    #[test]
+    fn a_stuck_partition_is_adopted_by_its_best_ranked_live_copy_only() {
+        let m = members(&["a", "b"]);
+        let first = rank(0, &m)[0].worker.clone();
+        let second = rank(0, &m)[1].worker.clone();
+        let copies = [("a", "0-0"), ("b", "0-0")];
+        let stuck = |me: &str, holder: Option<&str>| {
+            let mut h = held(0, false, "0-0", holder, &copies);
+            h.stuck = true;
+            plan(me, &m, 1, 2, &[h])
+        };
+        assert!(stuck(&first, None).want[0].accept_loss);
+        assert!(!stuck(&second, None).want[0].accept_loss);
+        assert!(
+            !stuck(&first, Some(&second)).want[0].accept_loss,
+            "a holder to load from"
+        );
+        let mut not_stuck = held(0, false, "0-0", None, &copies);
+        not_stuck.stuck = false;
+        assert!(!plan(&first, &m, 1, 2, &[not_stuck]).want[0].accept_loss);
+    }
+
+    #[test]
+    fn copies_of_partitions_out_of_range_are_dropped() {
+        let m = members(&["a"]);
+        let step = plan("a", &m, 2, 2, &[held(5, true, "1-0", None, &[])]);
+        assert!(step.drop.contains(&5));
+        assert_eq!(prev_id("5-1").as_deref(), Some("5-0"));
+        assert_eq!(prev_id("5-0"), Some(format!("4-{}", u64::MAX)));
+        assert_eq!(prev_id("0-0"), None);
     }
 }

@@ -56,6 +56,7 @@ static TRIM: Script = Script::new("pipeline_trim", include_str!("lua/trim.lua"))
 static ROSTER: Script = Script::new("pipeline_roster", include_str!("lua/roster.lua"));
 static LEASE: Script = Script::new("pipeline_lease", include_str!("lua/lease.lua"));
 static COMMIT: Script = Script::new("pipeline_commit", include_str!("lua/commit.lua"));
+static MARK: Script = Script::new("pipeline_mark", "return redis.call('GET', KEYS[1])");
 
 /// Entries appended to a stream in one script at most.
 const APPEND_CHUNK: usize = 500;
@@ -141,7 +142,11 @@ impl<'a> Pipeline<'a> {
             }
             let ids = self
                 .remote
-                .run(&APPEND, vec![self.stream(partition)], args)
+                .run(
+                    &APPEND,
+                    vec![self.stream(partition), self.trim_mark(partition)],
+                    args,
+                )
                 .await?;
             if ids.list()?.len() != chunk.len() {
                 return Err(crate::error::StoreError::Garbled {

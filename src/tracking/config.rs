@@ -68,8 +68,10 @@ pub struct PipelineConfig {
     /// The number of partitions, 1 to 1024. Fixed for a pipeline's life:
     /// a subject's partition is a hash of its id modulo this. Default 4.
     pub partitions: u32,
-    /// Each stream is capped near this many entries (`XADD MAXLEN ~`) only
-    /// as a safety net: workers trim what they committed. Default 1,000,000.
+    /// Each stream is capped near this many entries only as a safety net:
+    /// workers trim what they committed. Past the cap the oldest entries go
+    /// (in chunks of a tenth of it), and a copy that had not read them is
+    /// told (`REPLICA_BEHIND`). Default 1,000,000.
     pub stream_cap: u64,
     /// A collector refuses an event older than this, by its own clock (a
     /// device offline for longer loses those events). Default 30 days.

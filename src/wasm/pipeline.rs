@@ -348,6 +348,26 @@ impl JsPipeline {
         })
     }
 
+    /// Moves this copy's position of `partition` up to its stream's trim
+    /// mark: the entries the stream lost before it are lost for this copy.
+    /// For a partition none of whose copies is current, so that it is held
+    /// again (`runWorker` does this by itself, and reports it). Resolves
+    /// with the new position.
+    #[wasm_bindgen(js_name = acceptLoss, unchecked_return_type = "Promise<string>")]
+    pub fn accept_loss(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] partition: JsValue,
+    ) -> Promise {
+        promise(|| {
+            let partition = input::integer(&partition, "partition", 0, 1023)? as u32;
+            Ok(self.0.run(move |open| async move {
+                Ok(JsValue::from(
+                    Pipeline::new(&open.trail)?.accept_loss(partition).await?,
+                ))
+            }))
+        })
+    }
+
     /// Every partition's lease holder and live copies as Redis holds them
     /// now (one entry per partition, in order), changing nothing.
     #[wasm_bindgen(unchecked_return_type = "Promise<PartitionLease[]>")]

@@ -5,14 +5,19 @@
 // own SQLite file in <dir>/<name>/, and serves them over HTTP. Prints
 // `ready <port>`, then a line per role change (`role <p> <role>`). SIGTERM
 // stops it gracefully (leases given up); kill -9 is the failure tested.
+// The package is 'usertrail' as installed, or the build in USERTRAIL_PKG
+// (the bench's pkg/).
 import { createServer } from 'node:http';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { once } from 'node:events';
 import { createClient } from 'redis';
-import { UserTrail } from 'usertrail';
-import { redisStore } from 'usertrail/redis';
-import { runWorker, toNodeListener } from 'usertrail/pipeline';
+
+const from = (name, file) => (process.env.USERTRAIL_PKG ? pathToFileURL(join(process.env.USERTRAIL_PKG, file)).href : name);
+const { UserTrail } = await import(from('usertrail', 'index.js'));
+const { redisStore } = await import(from('usertrail/redis', 'redis.js'));
+const { runWorker, toNodeListener } = await import(from('usertrail/pipeline', 'pipeline.js'));
 
 const [url, prefix, total, name, dir, leaseMs = '3000'] = process.argv.slice(2);
 const partitions = Number(total);
@@ -37,7 +42,7 @@ worker = runWorker(control, {
   async open(p, snapshot) {
     const file = join(home, `p${p}.db`);
     if (snapshot) {
-      for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+      for (const f of [file, `${file}-journal`, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
       writeFileSync(file, snapshot);
     }
     return UserTrail.open({ storage: { file }, shared: shared(), tracking: { pipeline: { partitions } } });

@@ -174,9 +174,14 @@ test('4 partitions × 2 copies on 3 workers: a worker killed with -9 is replaced
     await track(next, ROLLING);
     next += ROLLING;
     workers.set(name, await startWorker(name, prefix));
+    // Back: every partition held, with 2 copies within 2 s of stream time of
+    // the holder (a copy loading is listed at an older position, or 0-0).
     await waitFor(async () => {
-      const leases = await hub.pipeline.owners();
-      return leases.every((l) => l.holder && l.copies.length === 2);
+      const ms = (id) => Number(id.split('-')[0]);
+      return (await hub.pipeline.owners()).every((l) => {
+        const at = l.copies.find((c) => c.worker === l.holder?.worker)?.position;
+        return at && l.copies.length === 2 && l.copies.every((c) => c.position !== '0-0' && ms(c.position) + 2000 >= ms(at));
+      });
     }, 60_000, `${name} back`);
   }
   assert.equal(produced.size, 2 * next);
@@ -248,9 +253,11 @@ test('bad worker options, lease calls and handler requests get typed errors; a h
     [{ ...good, partitions: 4 }, 'partitions'],
     [{ ...good, signal: {} }, 'signal'],
     [null, 'options'],
+    [Object.defineProperty({ ...good }, 'name', { get() { throw new Error('boom'); }, enumerable: true }), 'name'],
+    [new Proxy(good, { ownKeys() { throw new Error('boom'); } }), 'options'],
   ]) {
     const err = await failure(() => runWorker(hub, options));
-    assert.deepEqual([err.code, err.field], ['INVALID_INPUT', field], JSON.stringify(options));
+    assert.deepEqual([err.code, err.field], ['INVALID_INPUT', field], field);
   }
   assert.equal((await failure(() => runWorker(null, good))).field, 'trail');
   assert.equal((await failure(() => discoverPartitions(hub, { timeout: 5 }))).field, 'timeout');
@@ -263,7 +270,7 @@ test('bad worker options, lease calls and handler requests get typed errors; a h
     [() => hub.pipeline.lease(0, { ...lease, want: 'everything' }), 'options'],
     [() => hub.pipeline.lease(0, { ...lease, ttlMs: -5 }), 'options'],
     [() => hub.pipeline.lease(0, { ...lease, extra: 1 }), 'options'],
-    [() => hub.pipeline.roster({ worker: 'w', url: 'u', ttlMs: 1e9 }), 'ttlMs'],
+    [() => hub.pipeline.roster({ worker: 'w', url: 'http://u/', ttlMs: 1e9 }), 'ttlMs'],
     [() => hub.pipeline.plan({ me: 'w', members: [], copies: 0, held: [] }), 'options.copies'],
     [() => hub.pipeline.plan({ me: 'w', members: [{ worker: 'w' }], copies: 2, held: [] }), 'options'],
     [() => hub.pipeline.consume(0, { trim: 'none', copy: { worker: 'w', token: 0, ttlMs: 3000 } }), 'options.copy'],
@@ -301,5 +308,95 @@ test('bad worker options, lease calls and handler requests get typed errors; a h
   const took = Date.now() - started;
   assert.ok(took >= 1200 && took < 5000, `asked again until the timeout: ${took} ms`);
   await Promise.all([hub.close(), alone.close()]);
+  await client.quit();
+});
+
+test('in one process: a partition with no current copy is adopted and said so; a query leaves a hung holder once another holds its lease; a worker stops at once while loading a snapshot', { timeout: 90_000 }, async () => {
+  const prefix = `fo-edge${process.pid}`;
+  const client = await createClient({ url: redis.url, disableOfflineQueue: true }).on('error', () => {}).connect();
+  const options = { shared: redisStore(client, { prefix, timeoutMs: 1000 }), tracking: { pipeline: { partitions: 1 } } };
+  const hub = await UserTrail.open(options);
+  const device = await UserTrail.open({ tracking: { outbox: true } });
+  const send = async (n, from) => {
+    await device.tracking.trackBatch(Array.from({ length: n }, (_, i) => ({ name: 'view', userId: `u${from + i}` })));
+    const b = await device.tracking.outbox.take(1000);
+    await hub.pipeline.collect(b.events);
+    await device.tracking.outbox.ack(b.batchId);
+  };
+  // The stream trimmed past 0-0 by a partition that is then lost.
+  await send(10, 0);
+  const lost = await UserTrail.open(options);
+  await lost.pipeline.consume(0);
+  await lost.close();
+
+  /** An in-process worker on memory copies, behind its own HTTP server (which `hang` makes silent). */
+  const workers = [];
+  async function worker(name, extra = {}) {
+    const errors = [];
+    const w = { name, errors, hang: false };
+    const server = createServer(toNodeListener((request) => (w.hang ? new Promise(() => {}) : w.worker.handler(request))));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    w.server = server;
+    w.worker = runWorker(hub, {
+      name,
+      url: `http://127.0.0.1:${server.address().port}/`,
+      leaseMs: 500,
+      idleMs: 20,
+      open: (p, snapshot) => UserTrail.open({ ...options, ...(snapshot ? { storage: { bytes: snapshot } } : {}) }),
+      onError: (err) => errors.push(err),
+      ...extra,
+    });
+    workers.push(w);
+    return w;
+  }
+  const holder = async () => (await hub.pipeline.owners())[0].holder;
+  const [a, b] = [await worker('a'), await worker('b')];
+  await waitFor(async () => (await holder()) !== null, 15_000, 'the partition held again');
+  const behind = [...a.errors, ...b.errors].filter((e) => e.code === 'REPLICA_BEHIND');
+  assert.equal(behind.length, 1, 'one copy accepted the loss, and said so');
+  assert.match(behind[0].message, /no current copy/);
+  await send(5, 10);
+  const across = discoverPartitions(hub, { timeoutMs: 10_000 });
+  await waitFor(async () => (await across.query('summary')).events === 5, 15_000, 'the new events');
+  // The other copy loaded the holder's snapshot and is current too.
+  await waitFor(async () => {
+    const l = (await hub.pipeline.owners())[0];
+    return l.copies.length === 2 && l.copies.every((c) => c.position === l.copies[0].position && c.position !== '0-0');
+  }, 15_000, 'both copies current');
+
+  // The holder hangs (its HTTP answers nothing); the query started now is
+  // answered by the standby once it holds the lease, well within its timeout.
+  const h = (await holder()).worker.startsWith('a#') ? a : b;
+  const other = h === a ? b : a;
+  h.hang = true;
+  const started = Date.now();
+  const answer = across.query('summary');
+  await new Promise((r) => setTimeout(r, 300));
+  h.worker.stop(); // gives the lease up; its HTTP still hangs
+  assert.equal((await answer).events, 5);
+  const took = Date.now() - started;
+  assert.ok(took < 5000, `left the hung holder: ${took} ms`);
+  assert.ok((await holder()).worker.startsWith(`${other.name}#`));
+
+  // A third worker joins; the stream was trimmed, so its copy loads a
+  // snapshot through a fetch that never answers. stop() does not wait for it.
+  await send(5, 15);
+  await waitFor(async () => (await across.query('summary')).events === 10, 15_000, 'trimmed past');
+  let asked = false;
+  const c = await worker('c', {
+    copies: 2,
+    fetch: (url, init) => {
+      asked = true;
+      return new Promise((_, reject) => init.signal.addEventListener('abort', () => reject(init.signal.reason)));
+    },
+  });
+  await waitFor(async () => asked, 15_000, 'a snapshot asked for');
+  const stopping = Date.now();
+  await c.worker.stop();
+  assert.ok(Date.now() - stopping < 2000, `stopped while loading: ${Date.now() - stopping} ms`);
+  await other.worker.stop();
+  for (const w of workers) w.server.close();
+  await Promise.all([hub.close(), device.close()]);
   await client.quit();
 });

@@ -1,7 +1,8 @@
 -- A replica's commit, as the other replicas see it. KEYS: the partition's
 -- stream, its lease, its replicas (worker -> 'position|until'), the
 -- stream's trim mark. ARGV: this worker, the position it committed, how
--- long its entry lasts (ms), its fencing token ('0' for a standby), the
+-- long its entry lasts (ms), its fencing token ('0' for a standby; checked
+-- with the worker, so a token repeated after Redis lost its data fences too), the
 -- lowest id its own trim would keep.
 -- Records the position; then, only for the lease's holder (the token is
 -- checked here: a worker whose lease another took trims nothing), trims
@@ -15,7 +16,8 @@ if ARGV[4] == '0' then
   return 0
 end
 local held = redis.call('GET', KEYS[2])
-if not held or string.match(held, '^(%d+)|') ~= ARGV[4] then
+local token, holder = string.match(held or '', '^(%d+)|([^|]*)|')
+if token ~= ARGV[4] or holder ~= ARGV[1] then
   return -1
 end
 local function parse(id)

@@ -68,13 +68,16 @@ export interface HeldCopy {
   position: string;
   /** Its lease as last seen; null before the first look. */
   lease?: PartitionLease | null;
+  /** Behind the trim mark with no holder to load from, for longer than a lease. */
+  stuck?: boolean;
 }
 
 /** A worker's next step: copies to open and drop, and what each kept copy asks of its lease. */
 export interface PartitionPlan {
   open: number[];
   drop: number[];
-  want: { partition: number; want: 'own' | 'standby' | 'leave' }[];
+  /** `acceptLoss`: no live copy is current and this is the best-ranked one (see `pipeline.acceptLoss`). */
+  want: { partition: number; want: 'own' | 'standby' | 'leave'; acceptLoss: boolean }[];
 }
 
 /** The analytics queries whose partial answers merge exactly across partitions. */
