@@ -338,6 +338,8 @@ bench() {
   node bench/redis.mjs pkg/index.js
   say "bench: the analytics pipeline (collector, Redis Streams, partitions) against trackBatch"
   node bench/pipeline.mjs pkg/index.js
+  say "bench: collectors behind one port (node:cluster), 1, 2 and 4 processes; also target/bench/collectors.json"
+  node bench/collectors.mjs pkg/index.js
   say "bench: partition failover over 10 kills -9 (runWorker, leases, standbys); also target/bench/failover.json"
   node bench/failover.mjs pkg/index.js
   say "bench: peers (better-sqlite3 by hand, DuckDB) on the same events; also target/bench/peers.json"

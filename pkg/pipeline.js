@@ -620,10 +620,15 @@ export function runWorker(trail, options) {
     const keep = setInterval(() => void renew(p, h).catch(() => {}), tickMs);
     let bytes;
     try {
-      const res = await doFetch(`${holder.url}p${p}/snapshot`, {
-        method: 'POST',
-        signal: AbortSignal.any([h.stop.signal, AbortSignal.timeout(Math.max(60_000, leaseMs))]),
-      });
+      let res;
+      try {
+        res = await doFetch(`${holder.url}p${p}/snapshot`, {
+          method: 'POST',
+          signal: AbortSignal.any([h.stop.signal, AbortSignal.timeout(Math.max(60_000, leaseMs))]),
+        });
+      } catch (err) {
+        throw new UserTrailError('UNREACHABLE', `usertrail/pipeline: the holder of partition ${p} (${holder.url}) could not be reached for a snapshot: ${err?.message ?? err}`);
+      }
       if (!res.ok) throw await answered(`the holder of partition ${p} (${holder.url})`, res);
       bytes = new Uint8Array(await res.arrayBuffer());
     } finally {
@@ -668,6 +673,7 @@ export function runWorker(trail, options) {
           changed(p, h, was);
           await resync(p, h);
         } catch (e) {
+          if (h.stop.signal.aborted) break; // a download the stop cut short
           h.failures++;
           if (h.failures >= 3) h.lastLease = 0; // give the lease up now
           onError(e, p);

@@ -49,7 +49,7 @@ worker = runWorker(control, {
   },
   onChange: ({ partition, role }) => console.log(`role ${partition} ${role}`),
   onError: (err, p) => {
-    if (err?.code !== 'STORE_UNAVAILABLE') console.error(`worker ${name} p${p}:`, err?.code, err?.message);
+    if (!['STORE_UNAVAILABLE', 'UNREACHABLE'].includes(err?.code)) console.error(`worker ${name} p${p}:`, err?.code, err?.message);
   },
 });
 console.log(`ready ${server.address().port}`);

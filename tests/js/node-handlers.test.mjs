@@ -120,6 +120,50 @@ test("docs/PIPELINE.md's workers and coordinator run as written: a worker killed
   }
 });
 
+test("docs/PIPELINE.md's collectors behind one port run as written: two processes, every event in the streams once", { timeout: 60_000 }, async () => {
+  const doc = readFileSync(join(process.env.ROOT, 'docs/PIPELINE.md'), 'utf8');
+  const block = doc.match(/## Collectors that scale out\n[\s\S]*?```js\n([\s\S]*?)```/)?.[1];
+  assert.ok(block, 'a js block under "## Collectors that scale out"');
+  const file = new URL('./docs-collectors.mjs', import.meta.url);
+  writeFileSync(file, block);
+  const own = await RedisServer.start();
+  const key = 'a-write-key-of-16+chars';
+  const child = spawn(process.execPath, [file.pathname], { env: { ...process.env, REDIS_URL: own.url, COLLECTORS: '2', PORT: '0', WRITE_KEY: key }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const redisOwn = await createClient({ url: own.url }).on('error', () => {}).connect();
+  try {
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    for (let i = 0; i < 200 && (out.match(/on port/g) ?? []).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    const lines = [...out.matchAll(/collector (\d+) on port (\d+)/g)];
+    assert.equal(lines.length, 2, out);
+    assert.notEqual(lines[0][1], lines[1][1], 'two processes');
+    assert.equal(lines[0][2], lines[1][2], 'one port');
+    const url = `http://127.0.0.1:${lines[0][2]}/collect`;
+    // 20 batches on fresh connections: the primary spreads them.
+    const device = await UserTrail.open({ tracking: { outbox: true } });
+    await device.tracking.trackBatch(Array.from({ length: 200 }, (_, i) => ({ name: 'view', userId: `u${i}` })));
+    for (let b = 0; b < 20; b++) {
+      const batch = await device.tracking.outbox.take(10);
+      const res = await post(url, { events: batch.events }, { authorization: `Bearer ${key}`, connection: 'close' });
+      assert.equal(res.status, 202);
+      await res.arrayBuffer();
+      await device.tracking.outbox.ack(batch.batchId);
+    }
+    let stored = 0;
+    for (let p = 0; p < 4; p++) stored += await redisOwn.xLen(`ut:{p${p}}:events`);
+    assert.equal(stored, 200);
+    assert.equal((await redisOwn.clientList()).filter((c) => c.cmd !== 'client').length >= 2, true, 'both collectors hold a connection to Redis');
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, 'the primary and its collectors exit by themselves');
+    await device.close();
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await redisOwn.quit();
+    await own.stop();
+  }
+});
+
 test('toNodeListener is one function, exported where the handlers are', () => {
   assert.equal(collectorListener, toNodeListener);
   assert.equal(middlewareListener, toNodeListener);
