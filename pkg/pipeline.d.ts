@@ -57,6 +57,7 @@ export interface PartitionOptions {
   idleMs?: number;
   signal?: AbortSignal;
   onStep?: (step: Consumed) => void;
+  /** A failed step (retried, backing off), or `REPLICA_BEHIND` when the stream lost entries this partition had not read and it read on without them (`console.warn` without this). */
   onError?: (err: unknown) => void;
   /** Take a snapshot this often, and keep the stream from the last one. */
   snapshotEveryMs?: number;

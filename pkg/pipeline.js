@@ -228,6 +228,10 @@ const PARTITION_KNOWN = new Set(['partition', 'max', 'idleMs', 'signal', 'onStep
  * off on errors (Redis down: it carries on once Redis is back, from the
  * position it committed). With `snapshotEveryMs` and `onSnapshot(bytes,
  * position)`, snapshots are taken and the stream kept from the last one.
+ * If the stream lost entries the partition had not read (past the stream's
+ * cap, or a snapshot older than what the stream keeps), it reads on from
+ * what the stream holds and reports `REPLICA_BEHIND` through `onError`
+ * (or `console.warn`): those entries are lost.
  */
 export async function runPartition(trail, options) {
   if (options === null || typeof options !== 'object') throw invalid('options', 'options must be an object');
@@ -258,6 +262,20 @@ export async function runPartition(trail, options) {
       }
       if (step.read === 0) await sleep(idleMs, signal);
     } catch (err) {
+      if (err?.code === 'REPLICA_BEHIND') {
+        // The stream lost entries this partition never read (its cap, or a
+        // snapshot older than the stream's start): they cannot be read any
+        // more. Read on from what the stream holds, and say so, always.
+        try {
+          const from = await trail.pipeline.acceptLoss(partition);
+          const lost = new UserTrailError('REPLICA_BEHIND', `usertrail/pipeline: partition ${partition}'s stream no longer held entries it had not read; it reads on from ${from}, and those entries are lost`);
+          if (onError) onError(lost);
+          else console.warn(lost.message);
+          continue;
+        } catch (e) {
+          err = e;
+        }
+      }
       failures++;
       onError?.(err);
       await sleep(Math.min(5000, 50 * 2 ** failures), signal);
@@ -487,10 +505,10 @@ export function discoverPartitions(trail, options = {}) {
       while (!done) {
         await sleep(pollMs);
         if (done || asking.size === 0) continue;
-        const now = await leases(deadline).catch(() => null);
-        if (!now) continue;
-        holders = now;
-        for (const [p, a] of asking) if (now[p]?.token !== a.token) a.moved.abort();
+        const now = await trail.pipeline.owners().catch(() => null);
+        if (!now || done) continue;
+        holders = now.map((l) => l.holder);
+        for (const [p, a] of asking) if (holders[p]?.token !== a.token) a.moved.abort();
       }
     })();
     async function one(p) {
@@ -524,8 +542,8 @@ export function discoverPartitions(trail, options = {}) {
     try {
       return await Promise.all(holders.map((_, p) => one(p)));
     } finally {
-      done = true;
-      await watch;
+      done = true; // the watcher ends at its next look; nobody waits for it
+      void watch;
     }
   }
 
@@ -582,14 +600,31 @@ export function runWorker(trail, options) {
   /** partition -> the copy: { engine, ready, position, lease, token, want, failures, noHolderSince, acceptLoss, stop, loop } */
   const held = new Map();
 
+  // The host's callbacks never break the loops.
+  const report = (err, p) => {
+    try {
+      onError(err, p);
+    } catch {
+      // the host's onError threw: nothing more to do
+    }
+  };
+  const notify = (change) => {
+    try {
+      onChange?.(change);
+    } catch (err) {
+      report(err, change.partition);
+    }
+  };
   const role = (h) => (!h.ready ? 'loading' : h.token ? 'holder' : 'standby');
   const changed = (p, h, was) => {
     const now = role(h);
-    if (now !== was) onChange?.({ partition: p, role: now, worker: id });
+    if (now !== was) notify({ partition: p, role: now, worker: id });
   };
   /** Records the copy and asks its lease for what it wants (a failing copy gives the lease up). */
   async function renew(p, h) {
-    const want = h.failures >= 3 ? 'standby' : h.want;
+    // A copy failing its steps leaves (its entry goes, so that no worker
+    // waits for it); one behind the mark is recorded as loading.
+    const want = h.failures >= 3 ? 'leave' : !h.ready ? 'loading' : h.want;
     h.lease = await h.engine.pipeline.lease(p, { worker: id, url, want, ttlMs: leaseMs });
     h.token = h.lease.holder?.worker === id ? h.lease.holder.token : 0;
     h.lastLease = Date.now();
@@ -609,7 +644,7 @@ export function runWorker(trail, options) {
         const from = await h.engine.pipeline.acceptLoss(p);
         h.acceptLoss = false;
         h.noHolderSince = null;
-        onError(new UserTrailError('REPLICA_BEHIND', `usertrail/pipeline: partition ${p} had no current copy anywhere; this copy reads on from ${from}, and what its stream lost before that is lost`), p);
+        report(new UserTrailError('REPLICA_BEHIND', `usertrail/pipeline: partition ${p} had no current copy anywhere; this copy reads on from ${from}, and what its stream lost before that is lost`), p);
         return;
       }
       await sleep(tickMs, h.stop.signal);
@@ -617,8 +652,9 @@ export function runWorker(trail, options) {
       return;
     }
     h.noHolderSince = null;
-    const keep = setInterval(() => void renew(p, h).catch(() => {}), tickMs);
-    let bytes;
+    // The copy's entry is kept (at 0-0, through the worker's own engine)
+    // until the new copy is open and has recorded itself.
+    const keep = setInterval(() => void trail.pipeline.lease(p, { worker: id, url, want: 'loading', ttlMs: leaseMs }).catch(() => {}), tickMs);
     try {
       let res;
       try {
@@ -630,16 +666,16 @@ export function runWorker(trail, options) {
         throw new UserTrailError('UNREACHABLE', `usertrail/pipeline: the holder of partition ${p} (${holder.url}) could not be reached for a snapshot: ${err?.message ?? err}`);
       }
       if (!res.ok) throw await answered(`the holder of partition ${p} (${holder.url})`, res);
-      bytes = new Uint8Array(await res.arrayBuffer());
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      const old = h.engine;
+      h.engine = null;
+      await old?.close();
+      h.engine = await open(p, bytes);
+      h.position = await h.engine.pipeline.position(p);
+      await renew(p, h);
     } finally {
       clearInterval(keep);
     }
-    const old = h.engine;
-    h.engine = null;
-    await old?.close();
-    h.engine = await open(p, bytes);
-    h.position = await h.engine.pipeline.position(p);
-    await renew(p, h);
   }
 
   /** One copy's loop: its lease every tick, and its stream. */
@@ -676,7 +712,7 @@ export function runWorker(trail, options) {
           if (h.stop.signal.aborted) break; // a download the stop cut short
           h.failures++;
           if (h.failures >= 3) h.lastLease = 0; // give the lease up now
-          onError(e, p);
+          report(e, p);
           await sleep(Math.min(5000, 50 * 2 ** h.failures), h.stop.signal);
         }
       }
@@ -688,13 +724,13 @@ export function runWorker(trail, options) {
       await h.engine.close().catch(() => {});
       h.engine = null;
     }
-    onChange?.({ partition: p, role: 'gone', worker: id });
+    notify({ partition: p, role: 'gone', worker: id });
   }
 
   function start(p) {
     const h = { engine: null, ready: false, position: '0-0', lease: null, token: 0, want: 'standby', lastLease: 0, failures: 0, noHolderSince: null, acceptLoss: false, stop: new AbortController() };
     held.set(p, h);
-    onChange?.({ partition: p, role: 'loading', worker: id });
+    notify({ partition: p, role: 'loading', worker: id });
     h.loop = copyLoop(p, h).finally(() => held.delete(p));
   }
 
@@ -724,7 +760,7 @@ export function runWorker(trail, options) {
         await sleep(tickMs, stopping.signal);
       } catch (err) {
         failures++;
-        onError(err, null);
+        report(err, null);
         await sleep(Math.min(5000, 50 * 2 ** failures), stopping.signal);
       }
     }

@@ -91,6 +91,10 @@ pub enum Want {
     Own,
     /// Keep the copy; give the lease up if it is this worker's.
     Standby,
+    /// Keep the copy, which is loading a snapshot (or stuck behind the trim
+    /// mark): it is recorded at `0-0`, so trims wait for it and no worker
+    /// counts it as current; give the lease up if it is this worker's.
+    Loading,
     /// Drop the copy; give the lease up if it is this worker's.
     Leave,
 }
@@ -99,7 +103,7 @@ impl Want {
     fn arg(self) -> &'static str {
         match self {
             Self::Own => "own",
-            Self::Standby => "standby",
+            Self::Standby | Self::Loading => "standby",
             Self::Leave => "leave",
         }
     }
@@ -283,8 +287,14 @@ pub fn plan(me: &str, members: &[Member], partitions: u32, copies: u32, held: &[
         // Stuck with no current copy anywhere: the best-ranked live copy
         // accepts the loss, so that the partition is held again.
         let registered = |w: &str| w == me || live(w) && state.copies.iter().any(|c| c.worker == w);
+        // A live copy at a real position could read on: no loss to accept.
+        let readable = state
+            .copies
+            .iter()
+            .any(|c| c.worker != me && live(&c.worker) && c.position != "0-0");
         let accept_loss = h.stuck
             && holder.is_none()
+            && !readable
             && ranked
                 .iter()
                 .find(|m| registered(&m.worker))
@@ -423,7 +433,10 @@ impl Pipeline<'_> {
         check_id("worker", worker, 200)?;
         check_url(url)?;
         check_ttl(ttl_ms)?;
-        let position = self.position(partition)?;
+        let position = match want {
+            Want::Loading => "0-0".to_owned(),
+            _ => self.position(partition)?,
+        };
         let reply = self
             .remote
             .run(
@@ -831,6 +844,16 @@ mod tests {
             !stuck(&first, Some(&second)).want[0].accept_loss,
             "a holder to load from"
         );
+        // A live peer at a real position (failing, or deferring): no loss.
+        let mut h = held(
+            0,
+            false,
+            "0-0",
+            None,
+            &[(&first, "0-0"), (&second, "500-0")],
+        );
+        h.stuck = true;
+        assert!(!plan(&first, &m, 1, 2, &[h]).want[0].accept_loss);
         let mut not_stuck = held(0, false, "0-0", None, &copies);
         not_stuck.stuck = false;
         assert!(!plan(&first, &m, 1, 2, &[not_stuck]).want[0].accept_loss);

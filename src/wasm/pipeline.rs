@@ -331,7 +331,7 @@ impl JsPipeline {
         &self,
         #[wasm_bindgen(unchecked_param_type = "number")] partition: JsValue,
         #[wasm_bindgen(
-            unchecked_param_type = "{ worker: string; url: string; want: 'own' | 'standby' | 'leave'; ttlMs: number }"
+            unchecked_param_type = "{ worker: string; url: string; want: 'own' | 'standby' | 'loading' | 'leave'; ttlMs: number }"
         )]
         options: JsValue,
     ) -> Promise {

@@ -77,7 +77,7 @@ export interface PartitionPlan {
   open: number[];
   drop: number[];
   /** `acceptLoss`: no live copy is current and this is the best-ranked one (see `pipeline.acceptLoss`). */
-  want: { partition: number; want: 'own' | 'standby' | 'leave'; acceptLoss: boolean }[];
+  want: { partition: number; want: 'own' | 'standby' | 'loading' | 'leave'; acceptLoss: boolean }[];
 }
 
 /** The analytics queries whose partial answers merge exactly across partitions. */
