@@ -107,18 +107,6 @@ fn drain(l: &Line) {
     }
 }
 
-fn ids(engine: &UserTrail) -> BTreeSet<String> {
-    let conn = engine.store().conn();
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT {} FROM events",
-            usertrail::tracking::EVENT_ID_TEXT
-        ))
-        .unwrap();
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
-    rows.collect::<Result<_, _>>().unwrap()
-}
-
 #[test]
 fn every_event_lands_once_in_its_subjects_partition_and_a_replay_changes_nothing() {
     let l = line(4);

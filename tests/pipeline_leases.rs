@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use common::redis as r;
@@ -126,18 +125,6 @@ fn token_of(state: &usertrail::pipeline::lease::LeaseState, worker: &str) -> u64
         .as_ref()
         .filter(|h| h.worker == worker)
         .map_or(0, |h| h.token)
-}
-
-fn ids(engine: &UserTrail) -> BTreeSet<String> {
-    let conn = engine.store().conn();
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT {} FROM events",
-            usertrail::tracking::EVENT_ID_TEXT
-        ))
-        .unwrap();
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
-    rows.collect::<Result<_, _>>().unwrap()
 }
 
 fn copies_trim_below_each_other_and_a_stale_holder_is_fenced<D: Deployment>() {

@@ -70,6 +70,19 @@ pub fn rows(trail: &UserTrail) -> i64 {
         .unwrap()
 }
 
+/// The ids of the events `engine` stores.
+pub fn ids(engine: &UserTrail) -> std::collections::BTreeSet<String> {
+    let conn = engine.store().conn();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {} FROM events",
+            usertrail::tracking::EVENT_ID_TEXT
+        ))
+        .unwrap();
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
+
 /// Whether `needle` occurs anywhere in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
