@@ -158,11 +158,12 @@ test('a subject\'s rights hold across three app processes, a collector, two part
 
   // Everything reaches the partitions (the app processes ship their outboxes).
   const partitionFiles = ['p0.db', 'p1.db'];
+  const shipped = ['marker-a-7', 'marker-b-7', 'marker-c-7', 'marker-anon-7', 'marker-device-7'];
   for (let i = 0; ; i++) {
     const text = filesText(partitionFiles);
-    if (['marker-a-7', 'marker-b-7', 'marker-c-7', 'marker-device-7'].every((m) => text.includes(m))) break;
+    if (shipped.every((m) => text.includes(m))) break;
     if (i >= 400) {
-      const have = ['marker-a-7', 'marker-b-7', 'marker-c-7', 'marker-device-7'].filter((m) => text.includes(m));
+      const have = shipped.filter((m) => text.includes(m));
       const streams = [];
       for (const p of [0, 1]) streams.push(await client.xLen(`${PREFIX}:{p${p}}:events`).catch((e) => String(e)));
       assert.fail(`the events did not reach the partitions: have ${have}, streams ${streams}, outbox of a ${JSON.stringify(await a.call('tracking.outbox.stats'))}`);
@@ -174,7 +175,7 @@ test('a subject\'s rights hold across three app processes, a collector, two part
   const file = await b.call('privacy.export', USER, { format: 'json' });
   const exported = Buffer.from(file.bytes.base64, 'base64').toString();
   const doc = JSON.parse(exported);
-  for (const m of ['marker-a-7', 'marker-b-7', 'marker-c-7', 'marker-anon-7', 'marker-device-7']) {
+  for (const m of shipped) {
     assert.ok(exported.includes(m), `${m} in the export`);
   }
   assert.ok(doc.ids.includes(ANON));
