@@ -233,15 +233,36 @@ count_none() {
   if grep -qE "^error|Diff in" "$1"; then echo "problems found"; else echo "clean"; fi
 }
 
+# Test files that need a Durable Object's storage run in workerd instead.
+needs_workerd() { grep -q __usertrailStorage "$1"; }
+
 wasm_node_tests() {
   local args=(--lib)
   for f in tests/*.rs; do
     local t
     t=$(basename "$f" .rs)
     # Files that configure run_in_dedicated_worker run in Chromium instead.
-    grep -q run_in_dedicated_worker "$f" || args+=(--test "$t")
+    grep -q run_in_dedicated_worker "$f" || needs_workerd "$f" || args+=(--test "$t")
   done
   cargo test --target "$WASM_TARGET" "${args[@]}"
+}
+
+# wasm-bindgen-test-runner does not know workerd: each such file is built for
+# wasm, bound with wasm-bindgen, and run by tests/js/workerd-tests.mjs inside
+# a SQLite-backed Durable Object, printing what the runner would.
+wasm_workerd_tests() {
+  local f t exe dir
+  for f in tests/*.rs; do
+    needs_workerd "$f" || continue
+    t=$(basename "$f" .rs)
+    exe=$(cargo test --target "$WASM_TARGET" --test "$t" --no-run --message-format=json |
+      node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+        for (const l of s.split("\n")) { try { const m = JSON.parse(l); if (m.executable) console.log(m.executable); } catch {} } })')
+    dir=target/workerd-tests/$t
+    rm -rf "$dir" && mkdir -p "$dir"
+    wasm-bindgen --target web --out-dir "$dir/gen" --out-name suite "$exe"
+    ROOT="$ROOT" node tests/js/workerd-tests.mjs "$dir"
+  done
 }
 
 wasm_browser_tests() {
@@ -296,6 +317,7 @@ test_all() {
   run_suite "native tests" count_cargo cargo test
   run_suite "wasm tests in Node" count_cargo wasm_node_tests
   run_suite "wasm tests in a Chromium dedicated worker" count_cargo wasm_browser_tests
+  run_suite "wasm tests in a workerd Durable Object" count_cargo wasm_workerd_tests
   run_suite "build" count_none build
   if [ $FAILED -eq 0 ] || [ -f "$GEN/usertrail_bg.wasm" ]; then
     run_suite "JS tests against the packed package" count_node js_tests

@@ -6,6 +6,7 @@
 
 import initWasm, { initSync as initSyncWasm, UserTrail } from './gen/usertrail.js';
 import { fileHost, realFile } from './node-fs.js';
+import { durableObjectHost } from './durable-object.js';
 
 export { UserTrail };
 export { UserTrailError } from './gen/error.js';
@@ -63,6 +64,12 @@ UserTrail.open = async function open(options) {
   try {
     const storage = options?.storage;
     if (typeof storage?.file === 'string' && storage.fs === undefined && hasFs()) file = storage.file;
+    if (storage?.durableObject !== undefined && typeof storage.durableObject === 'object') {
+      // The storage functions the engine's Durable Object VFS calls; none
+      // without SQLite storage, which the engine reports as UNSUPPORTED.
+      const host = durableObjectHost(storage.durableObject) ?? undefined;
+      options = { ...options, storage: { ...storage, host } };
+    }
   } catch {
     // A throwing getter or Proxy: the engine reads the options itself and
     // refuses them with INVALID_INPUT.

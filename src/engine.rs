@@ -158,7 +158,9 @@ impl UserTrail {
             Storage::File(path) => path
                 .file_name()
                 .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned()),
-            Storage::Vfs { name, .. } => name.rsplit('/').next().unwrap_or(name).to_owned(),
+            Storage::Vfs { name, .. } | Storage::AtomicVfs { name, .. } => {
+                name.rsplit('/').next().unwrap_or(name).to_owned()
+            }
         };
         let store = Store::open(options.storage, &options.store, clock.now_ms())?;
         let durable = store.medium() != crate::store::Medium::Memory;

@@ -80,6 +80,13 @@ impl Store {
                 let conn = Connection::open_with_flags_and_vfs(name, flags, vfs.as_str())?;
                 (conn, Medium::Vfs)
             }
+            Storage::AtomicVfs { name, vfs } => {
+                check_name("storage.name", &name, 1000)?;
+                check_name("storage.vfs", &vfs, 64)?;
+                let vfs = shim::wrap(Some(&vfs))?;
+                let conn = Connection::open_with_flags_and_vfs(name, flags, vfs.as_str())?;
+                (conn, Medium::Atomic)
+            }
         };
         Medium::harden(&conn, options.busy_timeout_ms)?;
         medium.lock(&conn)?;

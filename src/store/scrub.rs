@@ -123,6 +123,21 @@ pub fn mark_clean(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+thread_local! {
+    /// The database files [`after_delete`] ran on and no medium has asked
+    /// about since ([`take_erased`]).
+    static ERASED: std::cell::RefCell<std::collections::BTreeSet<String>> =
+        const { std::cell::RefCell::new(std::collections::BTreeSet::new()) };
+}
+
+/// Whether a deletion that must leave no bytes ran on the database file
+/// `path` since the last time this was asked, forgetting it. A medium that
+/// keeps copies of the file's old pages outside the file (a Durable
+/// Object's storage) asks after each call, and clears those copies too.
+pub fn take_erased(path: &str) -> bool {
+    ERASED.with(|e| e.borrow_mut().remove(path))
+}
+
 /// Whether deleting rows (with `secure_delete`) leaves no stale bytes of
 /// them: the database was created or rewritten since pages are scrubbed,
 /// and it is small enough for [`page`] to tell page kinds apart. If not,
@@ -148,6 +163,9 @@ pub fn is_clean(conn: &Connection) -> Result<bool> {
 /// checkpointed (through the scrubbing shim) and truncated, a rollback
 /// journal truncated.
 pub fn after_delete(conn: &Connection, vacuum: Option<bool>) -> Result<bool> {
+    if let Some(path) = conn.path().filter(|p| !p.is_empty()) {
+        ERASED.with(|e| e.borrow_mut().insert(path.to_owned()));
+    }
     let vacuum = match vacuum {
         Some(v) => v,
         None => !is_clean(conn)?,

@@ -25,6 +25,17 @@ pub enum Storage {
         /// The name the VFS was registered under.
         vfs: String,
     },
+    /// A database file in a VFS whose sync of the database file is one
+    /// atomic commit of everything written since the last one (a Durable
+    /// Object's storage, where each sync is one `transactionSync`). No
+    /// journal is kept on the medium: the rollback journal lives in memory,
+    /// and a commit interrupted before its sync leaves nothing behind.
+    AtomicVfs {
+        /// The file name within the VFS.
+        name: String,
+        /// The name the VFS was registered under.
+        vfs: String,
+    },
     /// A copy of a database given as SQLite bytes (for example from
     /// `export`), opened in memory. The bytes are checked before use.
     Bytes(Vec<u8>),
@@ -76,6 +87,10 @@ pub enum Medium {
     /// A host VFS without shared memory (a file in Node or Deno, OPFS):
     /// rollback journal and full sync, or WAL under the exclusive lock.
     Vfs,
+    /// A VFS whose every sync of the database is an atomic commit (a
+    /// Durable Object): the journal in memory, a sync per commit, whatever
+    /// the durability asked for.
+    Atomic,
 }
 
 impl Medium {
@@ -121,6 +136,10 @@ impl Medium {
             // exclusive lock taken in `lock` when a commit need not sync.
             Self::Vfs if durability == Durability::Normal => "WAL",
             Self::Vfs => "DELETE",
+            // The medium applies a commit's pages all at once at the sync:
+            // the journal is needed only to roll back, which happens in
+            // memory.
+            Self::Atomic => "MEMORY",
         };
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", journal, |r| r.get(0))?;
@@ -135,11 +154,13 @@ impl Medium {
         // checkpoint, so the database stays consistent.
         let synchronous = match (self, durability) {
             (Self::Memory, _) => "OFF",
+            // The sync is the commit: without it nothing would be stored.
+            (Self::Atomic, _) => "FULL",
             (_, Durability::Full) => "FULL",
             (_, Durability::Normal) => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", synchronous)?;
-        if durability == Durability::Normal && self != Self::Memory {
+        if durability == Durability::Normal && matches!(self, Self::File | Self::Vfs) {
             // Without a sync per commit, the syncs left are the checkpoints'
             // (two each); checkpointing every 8,192 pages (32 MiB of log)
             // instead of 1,000 makes them rare, and a page written by many

@@ -33,6 +33,14 @@ pub fn host_file_conformance(fs: JsValue) -> Result<(), String> {
     vfs::hostfs::conformance(fs.unchecked_into())
 }
 
+/// Runs the VFS conformance suite of `sqlite-wasm-rs` against the Durable
+/// Object VFS over `host` (the functions `pkg/durable-object.js` makes from
+/// a Durable Object's `ctx.storage`). For the tests; not part of the JS API.
+#[doc(hidden)]
+pub fn durable_object_conformance(host: JsValue) -> Result<(), String> {
+    vfs::durable::conformance(host.unchecked_into())
+}
+
 pub use analytics::JsAnalytics;
 pub use experiments::JsExperiments;
 pub use pipeline::JsPipeline;

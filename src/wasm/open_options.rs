@@ -12,6 +12,7 @@ use wasm_bindgen::prelude::*;
 
 use super::clock::{DateClock, FnClock};
 use super::input;
+use super::vfs::durable::{self, DurableHost};
 use super::vfs::hostfs::{self, HostFs};
 use super::vfs::opfs::{self, OpfsOptions};
 use crate::consent::PrivacyConfig;
@@ -24,7 +25,8 @@ use crate::tracking::TrackingConfig;
 use crate::{OpenOptions, Storage};
 
 const STORAGE_KINDS: &str = "must be 'memory', 'opfs', { opfs: { name?, pool?, directory? } }, \
-     { bytes: Uint8Array } or { file: path } (Node, Deno)";
+     { bytes: Uint8Array }, { file: path } (Node, Deno) or \
+     { durableObject: ctx.storage, name? } (Cloudflare Workers)";
 
 /// The data part of the options object: every key optional, unknown keys
 /// refused, defaults from the core's types.
@@ -51,6 +53,18 @@ enum StorageOption {
     Bytes(Vec<u8>),
     Opfs(OpfsOptions),
     File(String, HostFs),
+    /// A Durable Object's `ctx.storage`, its functions, and the database's name in it.
+    DurableObject(JsValue, DurableHost, String),
+}
+
+/// What an open engine holds besides its database: the lease on its OPFS
+/// file, or its Durable Object's registration.
+#[derive(Default)]
+pub(crate) struct Held {
+    /// Keeps a second engine in this worker off the OPFS file.
+    pub(crate) lease: Option<opfs::Lease>,
+    /// The Durable Object the database lives in.
+    pub(crate) durable: Option<durable::Registration>,
 }
 
 /// Reads the options object (`undefined` means all defaults).
@@ -78,24 +92,35 @@ pub(crate) fn parse(value: &JsValue) -> Result<Parsed> {
 }
 
 impl Parsed {
-    /// The core options, with OPFS installed if asked for, and the lease that
-    /// keeps a second engine in this worker off the OPFS file.
-    pub(crate) async fn resolve(mut self) -> Result<(OpenOptions, Option<opfs::Lease>)> {
-        let (storage, lease) = match self.storage {
-            StorageOption::Memory => (Storage::Memory, None),
-            StorageOption::Bytes(bytes) => (Storage::Bytes(bytes), None),
+    /// The core options, with OPFS or the Durable Object's VFS installed if
+    /// asked for, and what the engine holds while open.
+    pub(crate) async fn resolve(mut self) -> Result<(OpenOptions, Held)> {
+        let mut held = Held::default();
+        let storage = match self.storage {
+            StorageOption::Memory => Storage::Memory,
+            StorageOption::Bytes(bytes) => Storage::Bytes(bytes),
             StorageOption::Opfs(o) => {
                 let (storage, lease) = opfs::storage(o).await?;
-                (storage, Some(lease))
+                held.lease = Some(lease);
+                storage
             }
             StorageOption::File(name, fs) => {
                 hostfs::install(fs)?;
                 let vfs = hostfs::VFS_NAME.to_owned();
-                (Storage::Vfs { name, vfs }, None)
+                Storage::Vfs { name, vfs }
+            }
+            StorageOption::DurableObject(storage, host, name) => {
+                let registration = durable::register(storage, host, &name)?;
+                let name = registration.file();
+                held.durable = Some(registration);
+                Storage::AtomicVfs {
+                    name,
+                    vfs: durable::VFS_NAME.to_owned(),
+                }
             }
         };
         self.options.storage = storage;
-        Ok((self.options, lease))
+        Ok((self.options, held))
     }
 }
 
@@ -120,13 +145,23 @@ fn storage_option(value: &JsValue) -> Result<StorageOption> {
         .map_err(|_| Error::invalid("storage", "could not be read"))?;
     for key in keys.iter() {
         let name = key.as_string().unwrap_or_default();
-        if !["file", "fs", "bytes", "opfs"].contains(&name.as_str()) {
+        if ![
+            "file",
+            "fs",
+            "bytes",
+            "opfs",
+            "durableObject",
+            "name",
+            "host",
+        ]
+        .contains(&name.as_str())
+        {
             let hint = if name == "durability" {
                 "durability goes beside storage: { storage: { file }, durability: 'normal' }"
                     .to_owned()
             } else {
                 format!(
-                    "unknown key {:?}: storage takes file, bytes or opfs",
+                    "unknown key {:?}: storage takes file, bytes, opfs or durableObject",
                     name.chars().take(40).collect::<String>()
                 )
             };
@@ -135,6 +170,17 @@ fn storage_option(value: &JsValue) -> Result<StorageOption> {
                 hint,
             ));
         }
+    }
+    let durable_object = input::get(value, "durableObject", "storage.durableObject")?;
+    let name = input::get(value, "name", "storage.name")?;
+    if !durable_object.is_undefined() {
+        return durable_object_option(value, durable_object, &name);
+    }
+    if !name.is_undefined() {
+        return Err(Error::invalid(
+            "storage.name",
+            "goes with durableObject: { durableObject: ctx.storage, name }",
+        ));
     }
     let file = input::get(value, "file", "storage.file")?;
     if !file.is_undefined() {
@@ -156,4 +202,53 @@ fn storage_option(value: &JsValue) -> Result<StorageOption> {
         (true, false) => input::options(&opfs, "storage.opfs").map(StorageOption::Opfs),
         _ => Err(Error::invalid("storage", STORAGE_KINDS)),
     }
+}
+
+/// The database's name in a Durable Object when none is given.
+const DEFAULT_OBJECT_DATABASE: &str = "usertrail";
+
+/// Reads `{ durableObject: ctx.storage, name? }`, with the `host` functions
+/// the package glue adds (`pkg/durable-object.js`).
+fn durable_object_option(
+    value: &JsValue,
+    storage: JsValue,
+    name: &JsValue,
+) -> Result<StorageOption> {
+    if !storage.is_object() {
+        return Err(Error::invalid(
+            "storage.durableObject",
+            "must be a Durable Object's storage (ctx.storage)",
+        ));
+    }
+    let name = if name.is_undefined() {
+        DEFAULT_OBJECT_DATABASE.to_owned()
+    } else {
+        let name = input::string(name, "storage.name")?;
+        let ok = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+        if !ok {
+            return Err(Error::invalid(
+                "storage.name",
+                "must be 1 to 64 letters, digits, '_', '-' or '.'",
+            ));
+        }
+        name
+    };
+    let host = input::get(value, "host", "storage.host")?;
+    if !host.is_object() {
+        return Err(StoreError::Unsupported {
+            what: "storage.durableObject needs a SQLite-backed Durable Object, whose storage has \
+                   the synchronous key-value API (ctx.storage.kv and transactionSync): \
+                   new_sqlite_classes in wrangler.toml, enableSql in workerd"
+                .into(),
+        }
+        .into());
+    }
+    Ok(StorageOption::DurableObject(
+        storage,
+        host.unchecked_into(),
+        name,
+    ))
 }

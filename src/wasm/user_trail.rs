@@ -9,19 +9,20 @@ use wasm_bindgen::prelude::*;
 use super::analytics::JsAnalytics;
 use super::error::js;
 use super::experiments::JsExperiments;
+use super::open_options::Held;
 use super::prefs::JsPrefs;
 use super::privacy::JsPrivacy;
 use super::sessions::JsSessions;
 use super::tracking::JsTracking;
-use super::vfs::opfs;
 use crate::error::Error;
 use crate::UserTrail;
 
-/// An engine and what it holds: the lease on its OPFS file, if any, is
-/// released only after the engine has closed.
+/// An engine and what it holds: the lease on its OPFS file, or its Durable
+/// Object's registration, is released only after the engine has closed.
 pub(crate) struct Open {
+    // Fields drop in order: the engine closes before what it holds goes.
     pub(crate) trail: UserTrail,
-    _lease: Option<opfs::Lease>,
+    held: Held,
 }
 
 /// The engine shared by `UserTrail` and the objects it hands out
@@ -48,7 +49,14 @@ impl Handle {
         let open = self.get();
         wasm_bindgen_futures::future_to_promise(async move {
             let open = open.map_err(JsValue::from)?;
-            f(open).await.map_err(JsValue::from)
+            let durable = open.clone();
+            let answer = f(open).await;
+            // A Durable Object's storage keeps old pages beside the live ones:
+            // after an erasure they are overwritten before the call returns.
+            if let Some(registration) = &durable.held.durable {
+                registration.scrub().await.map_err(JsValue::from)?;
+            }
+            answer.map_err(JsValue::from)
         })
     }
 
@@ -112,10 +120,10 @@ impl JsUserTrail {
     ) -> Result<JsUserTrail, JsValue> {
         let parsed = super::open_options::parse(&options.unwrap_or(JsValue::UNDEFINED))?;
         let open = async {
-            let (options, lease) = parsed.resolve().await?;
+            let (options, held) = parsed.resolve().await?;
             Ok(Open {
                 trail: UserTrail::open(options)?,
-                _lease: lease,
+                held,
             })
         };
         let open = js(open.await)?;

@@ -1,14 +1,10 @@
 // The same package in other hosts: Deno, and Cloudflare's workerd.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { dirname, join, relative } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { SCHEMA_VERSION } from './schema.mjs';
+import { bin, here, honoModules, startWorkerd, usertrailModules } from './workerd.mjs';
 
-const here = new URL('.', import.meta.url).pathname;
-const bin = (name) => join(process.env.ROOT, 'node_modules', '.bin', name);
 const expected = { schemaVersion: SCHEMA_VERSION, createdAt: 1234, code: 'NOT_A_DATABASE' };
 
 test('Deno imports the package and opens an engine', () => {
@@ -28,95 +24,6 @@ test('Deno opens a file-backed engine, writes, reopens and reads', () => {
   assert.deepEqual(JSON.parse(out), { events: 20, code: 'BUSY', bytes: true });
 });
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-/** Every file of the installed package, as workerd modules. */
-function packageModules() {
-  const root = join(here, 'node_modules', 'usertrail');
-  const modules = [];
-  const walk = (dir) => {
-    for (const name of readdirSync(dir)) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith('.js')) {
-        const rel = relative(here, path);
-        modules.push(`(name = "${rel}", esModule = embed "${rel}")`);
-      }
-    }
-  };
-  walk(root);
-  return modules;
-}
-
-/** Every module `entry` reaches by relative imports, as workerd modules named by path. */
-function moduleClosure(entry) {
-  const seen = new Set();
-  const todo = [join(here, entry)];
-  while (todo.length) {
-    const path = todo.pop();
-    if (seen.has(path)) continue;
-    seen.add(path);
-    const text = readFileSync(path, 'utf8');
-    for (const m of text.matchAll(/(?:from|import)\s*["'](\.{1,2}\/[^"']+)["']/g)) {
-      todo.push(join(dirname(path), m[1]));
-    }
-  }
-  return [...seen].map((path) => {
-    const rel = relative(here, path);
-    return `(name = "${rel}", esModule = embed "${rel}")`;
-  });
-}
-
-/** Starts workerd serving `modules` (the first is the worker); returns its URL. */
-async function startWorkerd(t, modules, config = 'workerd.capnp') {
-  const port = await freePort();
-  writeFileSync(
-    join(here, config),
-    `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [(name = "main", worker = .worker)],
-  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
-);
-const worker :Workerd.Worker = (
-  modules = [
-    ${modules.join(',\n    ')}
-  ],
-  compatibilityDate = "2026-11-01",
-);
-`,
-  );
-  const child = spawn(bin('workerd'), ['serve', config], { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  t.after(() => child.kill('SIGKILL'));
-  const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      await fetch(url + '/');
-      return { url, stderr: () => stderr };
-    } catch {
-      if (child.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 100)); // waiting for the server to listen
-    }
-  }
-  assert.fail(`workerd did not answer: ${stderr}`);
-}
-
-/** The package's entry points and wasm, under the names a bundler would give them. */
-const usertrailModules = () => [
-  '(name = "usertrail", esModule = "export * from \\"node_modules/usertrail/index.js\\";")',
-  '(name = "usertrail.wasm", wasm = embed "node_modules/usertrail/gen/usertrail_bg.wasm")',
-  ...packageModules(),
-];
-
 test('workerd runs the package from a compiled WebAssembly.Module', async (t) => {
   const { url, stderr } = await startWorkerd(t, [
     '(name = "worker.mjs", esModule = embed "runtimes/workerd.mjs")',
@@ -132,11 +39,9 @@ test('Hono on workerd: sessions over HTTP through the middleware', async (t) => 
     [
       '(name = "worker.mjs", esModule = embed "runtimes/workerd-hono.mjs")',
       ...usertrailModules(),
-      '(name = "usertrail/middleware", esModule = "export * from \\"../node_modules/usertrail/middleware.js\\";")',
-      '(name = "hono", esModule = "export * from \\"node_modules/hono/dist/index.js\\";")',
-      ...moduleClosure('node_modules/hono/dist/index.js'),
+      ...honoModules(),
     ],
-    'workerd-hono.capnp',
+    { config: 'workerd-hono.capnp' },
   );
   let cookie = null;
   const call = async (path, method = 'GET') => {

@@ -58,13 +58,34 @@ export interface OpfsOptions {
  * - `{ file }`: a SQLite file on disk, in Node and Deno. Commits are
  *   fsynced; one engine holds the file at a time (`BUSY` for another, in
  *   any process); the file opens in the `sqlite3` CLI once closed.
+ * - `{ durableObject: ctx.storage, name? }`: a Cloudflare Durable Object's own
+ *   storage (SQLite-backed objects only). Each commit is one `transactionSync`;
+ *   an evicted or restarted object reopens at its last commit. `name` (default
+ *   `'usertrail'`) keeps several databases apart in one object. See docs/EDGE.md.
  */
 export type StorageOption =
   | 'memory'
   | 'opfs'
   | { opfs: OpfsOptions }
   | { bytes: Uint8Array }
-  | { file: string };
+  | { file: string }
+  | { durableObject: DurableObjectStorageLike; name?: string };
+
+/**
+ * What usertrail needs of a Durable Object's `ctx.storage`: the synchronous
+ * key-value API and `transactionSync` of a SQLite-backed object. The
+ * `DurableObjectStorage` of `@cloudflare/workers-types` fits.
+ */
+export interface DurableObjectStorageLike {
+  kv: {
+    get(key: string): unknown;
+    put(key: string, value: any): void;
+    delete(key: string): unknown;
+    list(options?: any): Iterable<[string, unknown]>;
+  };
+  transactionSync<T>(closure: () => T): T;
+  sync?(): Promise<void>;
+}
 
 /** What a returned commit survives: see `OpenOptions.durability`. */
 export type Durability = 'full' | 'normal';
