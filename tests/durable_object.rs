@@ -36,6 +36,30 @@ mod durable_object {
         export function openOptions(storage, host, name, t0) {
             return { storage: { durableObject: storage, name, host }, clock: () => t0, busyTimeoutMs: 50 };
         }
+        // Options whose storage part is `storage`, exactly.
+        export function withStorage(storage) {
+            return { storage };
+        }
+        export function throwingGetter() {
+            return { get durableObject() { throw new Error('no'); } };
+        }
+        // The object's host functions, whose commits throw the platform's
+        // "full" error while `armed.on` is true.
+        export function failingHost(host, armed) {
+            return { ...host, commit(...args) {
+                if (armed.on) throw new Error('SQLITE_FULL: database or disk is full');
+                return host.commit(...args);
+            } };
+        }
+        export function entryKeys(storage, name) {
+            return [...storage.kv.list({ prefix: `${name}:` })].map(([k]) => k);
+        }
+        export function putEntry(storage, k, value) {
+            storage.kv.put(k, value);
+        }
+        export function getEntry(storage, k) {
+            return storage.kv.get(k);
+        }
         // The database's bytes, as the engine's entries hold them.
         export function stored(storage, name) {
             const size = storage.kv.get(`${name}:size`);
@@ -64,6 +88,18 @@ mod durable_object {
         fn storage() -> JsValue;
         #[wasm_bindgen(js_name = openOptions)]
         fn open_options(storage: &JsValue, host: &JsValue, name: &str, t0: f64) -> JsValue;
+        #[wasm_bindgen(js_name = withStorage)]
+        fn with_storage(storage: &JsValue) -> JsValue;
+        #[wasm_bindgen(js_name = throwingGetter)]
+        fn throwing_getter() -> JsValue;
+        #[wasm_bindgen(js_name = failingHost)]
+        fn failing_host(host: &JsValue, armed: &JsValue) -> JsValue;
+        #[wasm_bindgen(js_name = entryKeys)]
+        fn entry_keys(storage: &JsValue, name: &str) -> Vec<String>;
+        #[wasm_bindgen(js_name = putEntry)]
+        fn put_entry(storage: &JsValue, key: &str, value: &JsValue);
+        #[wasm_bindgen(js_name = getEntry)]
+        fn get_entry(storage: &JsValue, key: &str) -> JsValue;
         #[wasm_bindgen(js_name = stored)]
         fn stored_bytes(storage: &JsValue, name: &str) -> Option<Vec<u8>>;
         #[wasm_bindgen(js_name = put)]
@@ -127,6 +163,245 @@ mod durable_object {
         async fn stored(&self) -> Option<Vec<u8>> {
             stored_bytes(&storage(), &self.name)
         }
+    }
+
+    /// The `code` and `field` of a rejected open.
+    async fn refused(options: JsValue) -> (String, String) {
+        let err = JsUserTrail::open(Some(options))
+            .await
+            .err()
+            .expect("refused");
+        let get = |k: &str| {
+            js_sys::Reflect::get(&err, &k.into())
+                .ok()
+                .and_then(|v| v.as_string())
+                .unwrap_or_default()
+        };
+        (get("code"), get("field"))
+    }
+
+    fn object(entries: &[(&str, JsValue)]) -> JsValue {
+        let o = js_sys::Object::new();
+        for (k, v) in entries {
+            js_sys::Reflect::set(&o, &(*k).into(), v).unwrap();
+        }
+        o.into()
+    }
+
+    /// Bad storage options are typed errors, and write nothing.
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    async fn bad_options_are_refused_with_their_field() {
+        let s = storage();
+        let host = durable_object_host(&s);
+        let cases: Vec<(JsValue, &str, &str)> = vec![
+            (
+                object(&[("durableObject", 5.into())]),
+                "INVALID_INPUT",
+                "storage.durableObject",
+            ),
+            (
+                object(&[("durableObject", "ctx.storage".into())]),
+                "INVALID_INPUT",
+                "storage.durableObject",
+            ),
+            (object(&[("durableObject", s.clone())]), "UNSUPPORTED", ""),
+            (
+                object(&[
+                    ("durableObject", js_sys::Object::new().into()),
+                    ("host", JsValue::NULL),
+                ]),
+                "UNSUPPORTED",
+                "",
+            ),
+            (
+                object(&[
+                    ("durableObject", s.clone()),
+                    ("host", host.clone()),
+                    ("name", "a:b".into()),
+                ]),
+                "INVALID_INPUT",
+                "storage.name",
+            ),
+            (
+                object(&[
+                    ("durableObject", s.clone()),
+                    ("host", host.clone()),
+                    ("name", "".into()),
+                ]),
+                "INVALID_INPUT",
+                "storage.name",
+            ),
+            (
+                object(&[
+                    ("durableObject", s.clone()),
+                    ("host", host.clone()),
+                    ("name", "x".repeat(65).into()),
+                ]),
+                "INVALID_INPUT",
+                "storage.name",
+            ),
+            (
+                object(&[
+                    ("durableObject", s.clone()),
+                    ("host", host.clone()),
+                    ("name", "'; DROP TABLE x; --".into()),
+                ]),
+                "INVALID_INPUT",
+                "storage.name",
+            ),
+            (
+                object(&[
+                    ("durableObject", s.clone()),
+                    ("host", host.clone()),
+                    ("name", 7.into()),
+                ]),
+                "INVALID_INPUT",
+                "storage.name",
+            ),
+            (
+                object(&[("name", "alone".into())]),
+                "INVALID_INPUT",
+                "storage.name",
+            ),
+            (
+                object(&[
+                    ("durableObject", s.clone()),
+                    ("host", host.clone()),
+                    ("durability", "full".into()),
+                ]),
+                "INVALID_INPUT",
+                "storage.durability",
+            ),
+            (throwing_getter(), "INVALID_INPUT", "storage.durableObject"),
+        ];
+        let before = entry_keys(&s, "'; DROP TABLE x; --").len() + entry_keys(&s, "alone").len();
+        for (storage_part, code, field) in cases {
+            let (got_code, got_field) = refused(with_storage(&storage_part)).await;
+            assert_eq!(got_code, code, "{storage_part:?}");
+            if !field.is_empty() {
+                assert_eq!(got_field, field, "{storage_part:?}");
+            }
+        }
+        assert_eq!(
+            entry_keys(&s, "'; DROP TABLE x; --").len() + entry_keys(&s, "alone").len(),
+            before
+        );
+    }
+
+    /// Two names in one object are two databases; the same name twice is `BUSY`.
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    async fn names_keep_databases_apart_in_one_object() {
+        let (a, b) = (DurableObject::new(), DurableObject::new());
+        let mut first = a.open().await.unwrap();
+        first.with(&mut |t| {
+            t.tracking()
+                .track(usertrail::tracking::EventInput {
+                    name: "only_in_a".into(),
+                    user_id: Some("ann".into()),
+                    ..Default::default()
+                })
+                .unwrap();
+        });
+        let mut second = b.open().await.unwrap();
+        second.with(&mut |t| {
+            assert_eq!(
+                t.info()
+                    .unwrap()
+                    .store
+                    .tables
+                    .get("events")
+                    .copied()
+                    .unwrap_or(0),
+                0
+            );
+        });
+        assert_eq!(a.open().await.err().as_deref(), Some("BUSY"));
+        second.close();
+        first.close();
+    }
+
+    /// An entry that is not what the engine wrote (another size, not bytes)
+    /// is `CORRUPT` at open, and stays as it is.
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    async fn a_damaged_entry_is_corrupt_and_left_alone() {
+        let m = DurableObject::new();
+        m.open().await.unwrap().close();
+        let s = storage();
+        let key = format!("{}:p00000000", m.name);
+        for bad in [
+            js_sys::Uint8Array::new_with_length(100).into(),
+            JsValue::from("text"),
+        ] {
+            put_entry(&s, &key, &bad);
+            let err = m.open().await.err();
+            assert_eq!(err.as_deref(), Some("CORRUPT"), "{bad:?}");
+            let after = get_entry(&s, &key);
+            assert_eq!(format!("{after:?}"), format!("{bad:?}"));
+        }
+    }
+
+    /// A commit the platform refuses (the object's storage is full) is
+    /// `STORAGE_FULL`; nothing of it is stored, and the engine goes on.
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    async fn a_refused_commit_is_storage_full_and_the_engine_goes_on() {
+        let m = DurableObject::new();
+        let s = storage();
+        let armed = object(&[("on", false.into())]);
+        let host = failing_host(&durable_object_host(&s), &armed);
+        let options = open_options(&s, &host, &m.name, T0 as f64);
+        let trail = JsUserTrail::open(Some(options)).await.unwrap();
+        let track = |name: &str| {
+            let name = name.to_owned();
+            trail
+                .with_core(move |t| {
+                    code(t.tracking().track(usertrail::tracking::EventInput {
+                        name,
+                        user_id: Some("ann".into()),
+                        ..Default::default()
+                    }))
+                })
+                .unwrap()
+        };
+        assert_eq!(track("first"), "OK");
+        let before = stored_bytes(&s, &m.name);
+        js_sys::Reflect::set(&armed, &"on".into(), &true.into()).unwrap();
+        assert_eq!(track("refused"), "STORAGE_FULL");
+        assert_eq!(stored_bytes(&s, &m.name), before, "nothing of it stored");
+        js_sys::Reflect::set(&armed, &"on".into(), &false.into()).unwrap();
+        assert_eq!(track("second"), "OK");
+        let count = trail
+            .with_core(|t| {
+                t.tracking()
+                    .count(&usertrail::tracking::HistoryFilter {
+                        user_id: Some("ann".into()),
+                        ..Default::default()
+                    })
+                    .unwrap()
+            })
+            .unwrap();
+        assert_eq!(count, 2);
+        let _ = trail.close();
+        let mut again = m.open().await.unwrap();
+        again.with(&mut |t| {
+            let names: Vec<String> = t
+                .tracking()
+                .history(
+                    &usertrail::tracking::HistoryFilter {
+                        user_id: Some("ann".into()),
+                        ..Default::default()
+                    },
+                    None,
+                    None,
+                )
+                .unwrap()
+                .events
+                .into_iter()
+                .map(|e| e.name)
+                .collect();
+            assert!(names.contains(&"first".to_owned()) && names.contains(&"second".to_owned()));
+            assert!(!names.contains(&"refused".to_owned()), "{names:?}");
+        });
+        again.close();
     }
 
     /// `sqlite-wasm-rs`' own VFS conformance suite against the Durable
