@@ -49,6 +49,10 @@ mod durable_object {
             return { ...host, commit(...args) {
                 if (armed.on) throw new Error('SQLITE_FULL: database or disk is full');
                 return host.commit(...args);
+            }, fill(...args) {
+                armed.fills = (armed.fills ?? 0) + 1;
+                if (armed.fill) throw new Error('SQLITE_FULL: database or disk is full');
+                return host.fill(...args);
             } };
         }
         export function entryKeys(storage, name) {
@@ -402,6 +406,60 @@ mod durable_object {
             assert!(!names.contains(&"refused".to_owned()), "{names:?}");
         });
         again.close();
+    }
+
+    /// An erasure whose overwriting of the platform's log fails is
+    /// committed, reports `STORAGE_FULL`, and the overwriting runs again
+    /// after the next call.
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    async fn a_failed_scrub_is_reported_and_tried_again() {
+        let m = DurableObject::new();
+        let s = storage();
+        let armed = object(&[("on", false.into())]);
+        let host = failing_host(&durable_object_host(&s), &armed);
+        let trail = JsUserTrail::open(Some(open_options(&s, &host, &m.name, T0 as f64)))
+            .await
+            .unwrap();
+        trail.with_core(|t| {
+            t.tracking()
+                .track(usertrail::tracking::EventInput {
+                    name: "gone".into(),
+                    user_id: Some("ann".into()),
+                    ..Default::default()
+                })
+                .unwrap()
+        });
+        let fills = || {
+            js_sys::Reflect::get(&armed, &"fills".into())
+                .unwrap()
+                .as_f64()
+                .unwrap_or(0.0)
+        };
+        js_sys::Reflect::set(&armed, &"fill".into(), &true.into()).unwrap();
+        let erased = trail.privacy().erase("ann".into(), JsValue::UNDEFINED);
+        let err = wasm_bindgen_futures::JsFuture::from(erased)
+            .await
+            .err()
+            .unwrap();
+        let code = js_sys::Reflect::get(&err, &"code".into()).unwrap();
+        assert_eq!(code.as_string().as_deref(), Some("STORAGE_FULL"));
+        assert_eq!(fills(), 1.0);
+        let ann = usertrail::tracking::HistoryFilter {
+            user_id: Some("ann".into()),
+            ..Default::default()
+        };
+        let left = trail.with_core(|t| t.tracking().count(&ann).unwrap());
+        assert_eq!(left, Some(0), "the erasure itself is committed");
+        js_sys::Reflect::set(&armed, &"fill".into(), &false.into()).unwrap();
+        wasm_bindgen_futures::JsFuture::from(trail.info())
+            .await
+            .unwrap();
+        assert_eq!(fills(), 3.0, "both writes of zeros ran after the next call");
+        wasm_bindgen_futures::JsFuture::from(trail.info())
+            .await
+            .unwrap();
+        assert_eq!(fills(), 3.0, "and not again");
+        let _ = trail.close();
     }
 
     /// `sqlite-wasm-rs`' own VFS conformance suite against the Durable

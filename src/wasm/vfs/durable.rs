@@ -49,9 +49,14 @@ pub(crate) const PAD: usize = 512;
 /// The size of every stored entry.
 const ENTRY: usize = PAD + PAGE;
 
-/// The platform's log is overwritten by this much besides three times the
-/// database's largest size (its checkpoints run every 1,000 pages of 4 KiB).
-const SCRUB_BASE: u64 = 4 << 20;
+/// Zeros written in one transaction to make the platform checkpoint its
+/// write-ahead log: it does at a commit that leaves 1,000 pages of 4 KiB in
+/// it, and an entry takes about two.
+const CHECKPOINT: u64 = 9 << 19;
+
+/// What the second write of zeros adds to the database's size: the log's
+/// pages before a checkpoint (4 MiB) and the first write's, with a margin.
+const SCRUB_BASE: u64 = 8 << 20;
 
 #[wasm_bindgen]
 extern "C" {
@@ -89,6 +94,12 @@ struct Object {
     prefix: String,
     /// The largest size the database had while registered, in bytes.
     max_size: Cell<u64>,
+    /// Entry bytes committed since the last call ended.
+    call_bytes: Cell<u64>,
+    /// The most entry bytes one call committed.
+    largest_write: Cell<u64>,
+    /// An erasure's scrub has not finished: the next call tries again.
+    scrub_pending: Cell<bool>,
 }
 
 impl Object {
@@ -125,6 +136,9 @@ fn object(data: &AppData, name: &str) -> Option<Rc<Object>> {
                 storage: JsValue::NULL,
                 prefix: format!("{name}:"),
                 max_size: Cell::new(0),
+                call_bytes: Cell::new(0),
+                largest_write: Cell::new(0),
+                scrub_pending: Cell::new(false),
             })
         });
         return Some(object.clone());
@@ -167,37 +181,60 @@ impl Registration {
         file_name(self.id)
     }
 
-    /// After a call that erased rows from this database, overwrites the
-    /// copies of its old pages that the platform's SQLite keeps beside the
-    /// live ones (its write-ahead log, and free space): zeros are written
-    /// and then deleted, twice, each step its own transaction. The amount
-    /// is [`SCRUB_BASE`] plus three times the database's largest size.
+    /// After each call on the engine: if the call erased rows from this
+    /// database (or an earlier scrub failed), overwrites the copies of old
+    /// pages that the platform's SQLite keeps in its write-ahead log.
+    ///
+    /// The platform's free pages never hold a page: entries are rewritten
+    /// in place, and zeroed before they are deleted. Its log does, until it
+    /// is overwritten. So: zeros of [`CHECKPOINT`] bytes in one transaction,
+    /// which makes the platform checkpoint its log at that commit; their
+    /// deletion, which starts the log again from its beginning; then zeros
+    /// reaching past the log's largest size, and their deletion. The log
+    /// grows by at most [`CHECKPOINT`] plus the largest transaction written
+    /// to it, and a transaction rewrites at most the whole database, so the
+    /// second write is [`SCRUB_BASE`] plus 1.25 times the larger of the
+    /// database's largest size and the most one call wrote, measured in
+    /// entries (an entry takes about 1.8 times its bytes in the log).
     pub(crate) async fn scrub(&self) -> crate::Result<()> {
-        if !crate::store::scrub::take_erased(&self.file()) {
-            return Ok(());
-        }
         let Some(object) = OBJECTS.with(|o| o.borrow().get(&self.id).cloned()) else {
             return Ok(());
         };
-        let bytes = SCRUB_BASE + 3 * object.max_size.get();
-        let count = u32::try_from(bytes.div_ceil(ENTRY as u64)).unwrap_or(u32::MAX);
+        let written = object.call_bytes.replace(0);
+        object
+            .largest_write
+            .set(object.largest_write.get().max(written));
+        if !crate::store::scrub::take_erased(&self.file()) && !object.scrub_pending.get() {
+            return Ok(());
+        }
+        object.scrub_pending.set(true);
+        let largest = object.max_size.get().max(object.largest_write.get());
+        let first = u32::try_from(CHECKPOINT.div_ceil(ENTRY as u64)).unwrap_or(u32::MAX);
+        let second = SCRUB_BASE + largest + largest / 4;
+        let second = u32::try_from(second.div_ceil(ENTRY as u64)).unwrap_or(u32::MAX);
         let prefix = format!("{}scrub:", object.prefix);
         let failed = |e: JsValue| -> Error {
-            StoreError::Unsupported {
-                what: format!(
-                    "the erasure is committed, but the object's storage could not be \
-                     overwritten ({}); erase again to retry",
-                    message(&e)
-                ),
+            let text = message(&e);
+            if text.to_ascii_lowercase().contains("full") {
+                return StoreError::StorageFull.into();
             }
+            // STORAGE_ERROR, as any other failure of the medium.
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                Some(format!(
+                    "the erasure is committed, but the Durable Object's storage could not be \
+                     overwritten ({text}); it is tried again after the next call"
+                )),
+            ))
             .into()
         };
-        for _ in 0..2 {
+        for count in [first, second] {
             object.host.fill(&prefix, count, ENTRY).map_err(failed)?;
             settle(&object.host).await.map_err(failed)?;
             object.host.clear(&prefix, count).map_err(failed)?;
             settle(&object.host).await.map_err(failed)?;
         }
+        object.scrub_pending.set(false);
         Ok(())
     }
 }
@@ -247,6 +284,9 @@ pub(crate) fn register(
         storage,
         prefix,
         max_size: Cell::new(0),
+        call_bytes: Cell::new(0),
+        largest_write: Cell::new(0),
+        scrub_pending: Cell::new(false),
     };
     OBJECTS.with(|o| o.borrow_mut().insert(id, Rc::new(object)));
     Ok(Registration { id })
@@ -359,6 +399,10 @@ impl Stored {
         self.to_zero.clear();
         self.committed = self.size;
         self.to_delete = zero;
+        let bytes = (count * ENTRY) as u64;
+        self.object
+            .call_bytes
+            .set(self.object.call_bytes.get() + bytes);
         let max = self.object.max_size.get().max(self.size);
         self.object.max_size.set(max);
         Ok(())
