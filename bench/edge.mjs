@@ -97,6 +97,28 @@ export class Bench extends DurableObject {
         const info = await trail.info();
         return Response.json({ bytes: info.bytes, events: info.tables.events });
       }
+      case '/layout': {
+        // The raw cost of the object's key-value API per entry size: commits
+        // of 4 entries, then reads, on 256 keys.
+        const out = {};
+        for (const size of [4096, 4608, 16384, 65536]) {
+          const value = new Uint8Array(size).fill(7);
+          const commits = size > 20000 ? 200 : 1000;
+          let t = ms();
+          for (let i = 0; i < commits; i++) {
+            this.ctx.storage.transactionSync(() => {
+              for (let j = 0; j < 4; j++) this.ctx.storage.kv.put('layout:' + ((i * 4 + j) % 256), value);
+            });
+          }
+          const putUs = ((ms() - t) * 1000) / (commits * 4);
+          t = ms();
+          for (let i = 0; i < commits * 4; i++) this.ctx.storage.kv.get('layout:' + (i % 256));
+          const getUs = ((ms() - t) * 1000) / (commits * 4);
+          out[size] = { putUs, getUs };
+        }
+        for (let i = 0; i < 256; i++) this.ctx.storage.kv.delete('layout:' + i);
+        return Response.json(out);
+      }
       case '/erase': {
         const t = ms();
         await trail.privacy.erase('subject-bench-7', { reason: 'bench' });
@@ -193,6 +215,7 @@ try {
       result.requests[`${op}:${kind}`] = REQUESTS / ((performance.now() - t) / 1000);
     }
   }
+  result.layout = await (await get('/layout?storage=object')).json();
   // What 100,000 events take in the object, and an erasure there.
   const fill = await (await get('/fill?storage=object&n=200')).json();
   await new Promise((r) => setTimeout(r, 500)); // workerd's own commit and checkpoint
@@ -227,6 +250,11 @@ try {
   }
   for (const op of ['create', 'validate', 'track']) {
     console.log(row(`${op}, one per HTTP request, ${CLIENTS} clients (requests/s)`, result.requests[`${op}:memory`], result.requests[`${op}:object`]));
+  }
+  console.log('\n| entry size | put, µs per entry (4 per transaction) | get, µs | put, µs per KiB |');
+  console.log('| --- | --- | --- | --- |');
+  for (const [size, { putUs, getUs }] of Object.entries(result.layout)) {
+    console.log(`| ${Number(size).toLocaleString('en-US')} B | ${putUs.toFixed(1)} | ${getUs.toFixed(1)} | ${(putUs / (size / 1024)).toFixed(2)} |`);
   }
   const mb = (b) => (b / 1e6).toFixed(1) + ' MB';
   console.log(`\n${result.storage.events.toLocaleString('en-US')} events: engine database ${mb(result.storage.engineBytes)}, workerd's files for the object ${mb(result.storage.diskBytes)} (${result.storage.ratio.toFixed(2)}x); an erasure there took ${round(result.storage.eraseMs)} ms, after which the files take ${mb(result.storage.diskAfterEraseBytes)}; files holding the erased subject's id: ${result.storage.filesWithSubjectBefore} before, ${result.storage.filesWithSubjectAfter.length} after`);

@@ -33,13 +33,21 @@ export function durableObjectHost(storage) {
     },
     /**
      * One commit, all or nothing: `values` holds `keys.length` values of
-     * `size` bytes each, end to end; `deletes` go, and `meta` is set to `metaValue`.
+     * `size` bytes each, end to end; `deletes` go, and `meta` (if given) is
+     * set to `metaValue`. With `expected`, nothing is written if `meta` is
+     * gone: the database's entries were removed under the engine.
      */
-    commit(keys, values, size, deletes, meta, metaValue) {
+    commit(keys, values, size, deletes, meta, metaValue, expected) {
       storage.transactionSync(() => {
+        if (expected && kv.get(meta) === undefined) {
+          throw new Error(
+            `the database's entries are gone from the Durable Object's storage (${meta} is missing: ` +
+              'ctx.storage.deleteAll() or another writer removed them while the engine was open); open the engine again',
+          );
+        }
         for (let i = 0; i < keys.length; i++) kv.put(keys[i], values.slice(i * size, (i + 1) * size));
         for (const key of deletes) kv.delete(key);
-        kv.put(meta, metaValue);
+        if (meta !== undefined) kv.put(meta, metaValue);
       });
     },
     /** Writes `count` zero values of `size` bytes under `prefix0`, `prefix1`, … in one commit. */

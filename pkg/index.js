@@ -9,7 +9,8 @@ import { fileHost, realFile } from './node-fs.js';
 import { durableObjectHost } from './durable-object.js';
 
 export { UserTrail };
-export { UserTrailError } from './gen/error.js';
+import { UserTrailError } from './gen/error.js';
+export { UserTrailError };
 export { Tracker, uuidv7 } from './tracker.js';
 
 let ready = null;
@@ -59,7 +60,15 @@ export function initSync(module) {
 // `UserTrail.open` loads the module first, so most hosts never call init().
 const openAfterInit = UserTrail.open;
 UserTrail.open = async function open(options) {
-  await init();
+  try {
+    await init();
+  } catch (err) {
+    throw new UserTrailError(
+      'UNSUPPORTED',
+      `usertrail could not load its wasm module (${err?.message ?? err}). Where the host hands over a compiled ` +
+        "module instead of fetching files (Cloudflare Workers), import it and call init() first: import wasm from 'usertrail/usertrail_bg.wasm'; await init(wasm);",
+    );
+  }
   let file = null;
   try {
     const storage = options?.storage;

@@ -40,6 +40,18 @@ mod durable_object {
         export function withStorage(storage) {
             return { storage };
         }
+        // What a class without SQLite storage gives in workerd: kv whose
+        // reads throw the platform's explanation.
+        export function nonSqliteStorage() {
+            return { deleteAll: async () => {}, kv: {}, transactionSync: (f) => f() };
+        }
+        export function nonSqliteHost() {
+            const no = () => { throw new Error('The storage.kv (synchronous KV) API is only available for SQLite-backed Durable Objects.'); };
+            return { get: no, keys: no, commit: no, fill: no, clear: no, settle: async () => {} };
+        }
+        export function removeAll(storage, name) {
+            for (const [k] of storage.kv.list({ prefix: `${name}:` })) storage.kv.delete(k);
+        }
         export function throwingGetter() {
             return { get durableObject() { throw new Error('no'); } };
         }
@@ -94,6 +106,12 @@ mod durable_object {
         fn open_options(storage: &JsValue, host: &JsValue, name: &str, t0: f64) -> JsValue;
         #[wasm_bindgen(js_name = withStorage)]
         fn with_storage(storage: &JsValue) -> JsValue;
+        #[wasm_bindgen(js_name = nonSqliteStorage)]
+        fn non_sqlite_storage() -> JsValue;
+        #[wasm_bindgen(js_name = nonSqliteHost)]
+        fn non_sqlite_host() -> JsValue;
+        #[wasm_bindgen(js_name = removeAll)]
+        fn remove_all(storage: &JsValue, name: &str);
         #[wasm_bindgen(js_name = throwingGetter)]
         fn throwing_getter() -> JsValue;
         #[wasm_bindgen(js_name = failingHost)]
@@ -213,6 +231,14 @@ mod durable_object {
                 object(&[
                     ("durableObject", js_sys::Object::new().into()),
                     ("host", JsValue::NULL),
+                ]),
+                "INVALID_INPUT",
+                "storage.durableObject",
+            ),
+            (
+                object(&[
+                    ("durableObject", non_sqlite_storage()),
+                    ("host", non_sqlite_host()),
                 ]),
                 "UNSUPPORTED",
                 "",
@@ -339,9 +365,82 @@ mod durable_object {
             put_entry(&s, &key, &bad);
             let err = m.open().await.err();
             assert_eq!(err.as_deref(), Some("CORRUPT"), "{bad:?}");
+            let options = open_options(&s, &durable_object_host(&s), &m.name, T0 as f64);
+            let refused = JsUserTrail::open(Some(options)).await.err().unwrap();
+            let said = js_sys::Reflect::get(&refused, &"message".into()).unwrap();
+            assert!(
+                said.as_string().unwrap_or_default().contains(&key),
+                "{said:?}"
+            );
             let after = get_entry(&s, &key);
             assert_eq!(format!("{after:?}"), format!("{bad:?}"));
         }
+        // A size that is not one the engine writes, on an empty object too.
+        let fresh = DurableObject::new();
+        let size_key = format!("{}:size", fresh.name);
+        for bad in [
+            JsValue::from("oops"),
+            JsValue::from(-4096),
+            JsValue::from(1.5),
+        ] {
+            put_entry(&s, &size_key, &bad);
+            assert_eq!(
+                fresh.open().await.err().as_deref(),
+                Some("CORRUPT"),
+                "{bad:?}"
+            );
+            let after = get_entry(&s, &size_key);
+            assert_eq!(format!("{after:?}"), format!("{bad:?}"));
+            assert_eq!(entry_keys(&s, &fresh.name), vec![size_key.clone()]);
+        }
+    }
+
+    /// Entries removed under an open engine (`ctx.storage.deleteAll()`):
+    /// the engine writes nothing more, so no half database is left; opened
+    /// again, the object holds a new, empty one.
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    async fn entries_removed_under_the_engine_stop_its_writes() {
+        let m = DurableObject::new();
+        let s = storage();
+        let options = open_options(&s, &durable_object_host(&s), &m.name, T0 as f64);
+        let trail = JsUserTrail::open(Some(options)).await.unwrap();
+        let track = |name: &str| {
+            let name = name.to_owned();
+            trail
+                .with_core(move |t| {
+                    code(t.tracking().track(usertrail::tracking::EventInput {
+                        name,
+                        user_id: Some("ann".into()),
+                        ..Default::default()
+                    }))
+                })
+                .unwrap()
+        };
+        assert_eq!(track("before"), "OK");
+        remove_all(&s, &m.name);
+        let event = object(&[("name", "after".into()), ("userId", "ann".into())]);
+        let refused = wasm_bindgen_futures::JsFuture::from(trail.tracking().track(event))
+            .await
+            .unwrap_err();
+        let get = |k: &str| {
+            js_sys::Reflect::get(&refused, &k.into())
+                .unwrap()
+                .as_string()
+        };
+        assert_eq!(get("code").as_deref(), Some("STORAGE_ERROR"));
+        let said = get("message").unwrap_or_default();
+        assert!(
+            said.contains(&format!("{}:size is missing", m.name)),
+            "{said}"
+        );
+        assert!(entry_keys(&s, &m.name).is_empty(), "nothing written");
+        let _ = trail.close();
+        let mut again = m.open().await.unwrap();
+        again.with(&mut |t| {
+            let events = t.info().unwrap().store.tables.get("events").copied();
+            assert_eq!(events.unwrap_or(0), 0);
+        });
+        again.close();
     }
 
     /// A commit the platform refuses (the object's storage is full) is

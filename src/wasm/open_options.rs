@@ -238,6 +238,16 @@ fn durable_object_option(
     };
     let host = input::get(value, "host", "storage.host")?;
     if !host.is_object() {
+        // A Durable Object's storage (it has deleteAll) without the
+        // synchronous API is one of a class without SQLite; anything else is
+        // not a storage at all.
+        let is_storage = input::get(&storage, "deleteAll", "storage.durableObject")?.is_function();
+        if !is_storage {
+            return Err(Error::invalid(
+                "storage.durableObject",
+                "must be the Durable Object's storage, ctx.storage (not ctx, ctx.storage.kv or ctx.storage.sql)",
+            ));
+        }
         return Err(StoreError::Unsupported {
             what: "storage.durableObject needs a SQLite-backed Durable Object, whose storage has \
                    the synchronous key-value API (ctx.storage.kv and transactionSync): \

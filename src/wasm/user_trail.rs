@@ -51,10 +51,13 @@ impl Handle {
             let open = open.map_err(JsValue::from)?;
             let durable = open.clone();
             let answer = f(open).await;
-            // A Durable Object's storage keeps old pages beside the live ones:
-            // after an erasure they are overwritten before the call returns.
             if let Some(registration) = &durable.held.durable {
+                let answer = answer.map_err(|e| registration.explain(e));
+                // A Durable Object's storage keeps old pages beside the live
+                // ones: after an erasure they are overwritten before the call
+                // returns.
                 registration.scrub().await.map_err(JsValue::from)?;
+                return answer.map_err(JsValue::from);
             }
             answer.map_err(JsValue::from)
         })
@@ -121,10 +124,12 @@ impl JsUserTrail {
         let parsed = super::open_options::parse(&options.unwrap_or(JsValue::UNDEFINED))?;
         let open = async {
             let (options, held) = parsed.resolve().await?;
-            Ok(Open {
-                trail: UserTrail::open(options)?,
-                held,
-            })
+            let trail = match (UserTrail::open(options), &held.durable) {
+                (Ok(trail), _) => trail,
+                (Err(e), Some(registration)) => return Err(registration.explain(e)),
+                (Err(e), None) => return Err(e),
+            };
+            Ok(Open { trail, held })
         };
         let open = js(open.await)?;
         Ok(Self(Handle(Rc::new(RefCell::new(Some(Rc::new(open)))))))

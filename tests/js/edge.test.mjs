@@ -102,6 +102,7 @@ test("docs/EDGE.md's Worker in workerd: sessions, events, kill -9 and restart, t
   assert.equal((await bob('/collect', { method: 'POST', body: { events: events('marker-edge-bob-7', 5) } })).status, 202);
   const stats = (await alice('/stats', { admin: true })).json;
   assert.equal(stats.summary.events, 200 + 5 + 2, 'the page views and two logins');
+  assert.equal(stats.summary.sessions, 2, "the events carry their visitor's session");
   assert.equal((await alice('/stats')).status, 401, 'analytics for the owner only');
 
   // Two sites, two objects: nothing of site A is seen from site B.

@@ -1,7 +1,8 @@
 // A Durable Object hosting the engine, typed as with @cloudflare/workers-types
 // (whose SyncKvStorage and DurableObjectStorage these declarations copy in
 // part, so that the test needs no package): ctx.storage fits StorageOption.
-import { UserTrail, type DurableObjectStorageLike, type StorageOption } from 'usertrail';
+import { UserTrail, init, type DurableObjectStorageLike, type StorageOption } from 'usertrail';
+import wasm from 'usertrail/usertrail_bg.wasm';
 
 interface SyncKvListOptions {
   start?: string;
@@ -33,6 +34,7 @@ export class Site {
   trail!: UserTrail;
   constructor(ctx: DurableObjectState) {
     void ctx.blockConcurrencyWhile(async () => {
+      await init(wasm);
       this.trail = await UserTrail.open({ storage: { durableObject: ctx.storage } });
       const other = await UserTrail.open({ storage: { durableObject: ctx.storage, name: 'archive' } });
       await other.close();

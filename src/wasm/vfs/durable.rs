@@ -76,6 +76,7 @@ extern "C" {
         deletes: Vec<String>,
         meta: Option<String>,
         meta_value: f64,
+        expected: bool,
     ) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch)]
     fn fill(this: &DurableHost, prefix: &str, count: u32, size: usize) -> Result<(), JsValue>;
@@ -100,6 +101,16 @@ struct Object {
     largest_write: Cell<u64>,
     /// An erasure's scrub has not finished: the next call tries again.
     scrub_pending: Cell<bool>,
+    /// What the last failed storage call said, for the engine's error.
+    last_failure: RefCell<Option<String>>,
+}
+
+impl Object {
+    /// Keeps `e`'s message for [`Registration::explain`], and returns it.
+    fn failed(&self, e: VfsError) -> VfsError {
+        self.last_failure.replace(Some(e.message().to_owned()));
+        e
+    }
 }
 
 impl Object {
@@ -139,6 +150,7 @@ fn object(data: &AppData, name: &str) -> Option<Rc<Object>> {
                 call_bytes: Cell::new(0),
                 largest_write: Cell::new(0),
                 scrub_pending: Cell::new(false),
+                last_failure: RefCell::new(None),
             })
         });
         return Some(object.clone());
@@ -239,6 +251,31 @@ impl Registration {
     }
 }
 
+impl Registration {
+    /// `e`, from a call on this engine, with what the object's storage said
+    /// when it is a failure of the storage (`STORAGE_ERROR`, `CORRUPT`):
+    /// SQLite reports only its own kind of error.
+    pub(crate) fn explain(&self, e: Error) -> Error {
+        let Some(object) = OBJECTS.with(|o| o.borrow().get(&self.id).cloned()) else {
+            return e;
+        };
+        // Taken whatever the outcome: a message is for the call it came from.
+        let Some(said) = object.last_failure.take() else {
+            return e;
+        };
+        use crate::error::ErrorCode;
+        match e.code() {
+            "CORRUPT" => StoreError::Corrupt { detail: said }.into(),
+            "STORAGE_ERROR" => StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                Some(format!("the Durable Object's storage: {said}")),
+            ))
+            .into(),
+            _ => e,
+        }
+    }
+}
+
 /// Waits until what was written is committed.
 async fn settle(host: &DurableHost) -> Result<(), JsValue> {
     wasm_bindgen_futures::JsFuture::from(host.settle()?).await?;
@@ -274,6 +311,19 @@ pub(crate) fn register(
         }
         .into());
     }
+    // A class without SQLite storage has `kv` in some runtimes, whose calls
+    // throw: the platform's message says what to change.
+    let probe = format!("{prefix}size");
+    if let Err(e) = host.get(&probe) {
+        let text = message(&e);
+        if text.contains("SQLite") {
+            return Err(StoreError::Unsupported { what: text }.into());
+        }
+        return Err(StoreError::CannotOpen {
+            detail: format!("the Durable Object's storage refused a read: {text}"),
+        }
+        .into());
+    }
     let id = NEXT.with(|n| {
         let id = n.get();
         n.set(id.wrapping_add(1).max(1));
@@ -287,6 +337,7 @@ pub(crate) fn register(
         call_bytes: Cell::new(0),
         largest_write: Cell::new(0),
         scrub_pending: Cell::new(false),
+        last_failure: RefCell::new(None),
     };
     OBJECTS.with(|o| o.borrow_mut().insert(id, Rc::new(object)));
     Ok(Registration { id })
@@ -319,6 +370,10 @@ struct Stored {
 impl Stored {
     /// Page `index` as stored (zeros where there is none).
     fn load(&self, index: u64) -> VfsResult<Box<[u8]>> {
+        self.load_entry(index).map_err(|e| self.object.failed(e))
+    }
+
+    fn load_entry(&self, index: u64) -> VfsResult<Box<[u8]>> {
         let mut page = vec![0u8; PAGE].into_boxed_slice();
         let value = self
             .object
@@ -363,6 +418,11 @@ impl Stored {
     /// one transaction; zeroes the pages past a truncated end, and deletes
     /// those the last commit zeroed.
     fn commit(&mut self) -> VfsResult<()> {
+        let object = self.object.clone();
+        self.write_commit().map_err(|e| object.failed(e))
+    }
+
+    fn write_commit(&mut self) -> VfsResult<()> {
         let pages = self.size.div_ceil(PAGE as u64);
         let zero: Vec<u64> = self
             .to_zero
@@ -393,6 +453,7 @@ impl Stored {
                 deletes,
                 Some(self.object.size_key()),
                 self.size as f64,
+                true,
             )
             .map_err(|e| host_error(VfsErrorCode::IoWrite, e))?;
         self.dirty.clear();
@@ -593,7 +654,16 @@ impl VfsStore for Store {
             .host
             .get(&object.size_key())
             .map_err(|e| host_error(VfsErrorCode::CantOpen, e))?;
-        let size = stored.as_f64().map_or(0, |s| s.max(0.0) as u64);
+        let size = match stored.as_f64() {
+            Some(s) if s >= 0.0 && s.fract() == 0.0 && s <= 2f64.powi(50) => s as u64,
+            None if stored.is_undefined() => 0,
+            _ => {
+                return Err(object.failed(VfsError::new(
+                    VfsErrorCode::Corrupt,
+                    format!("{} is not a size the engine wrote", object.size_key()).into(),
+                )))
+            }
+        };
         if stored.is_undefined() && !request.options.create() {
             return Err(VfsError::new(
                 VfsErrorCode::CantOpen,
@@ -617,6 +687,7 @@ impl VfsStore for Store {
                     Vec::new(),
                     Some(object.size_key()),
                     0.0,
+                    false,
                 )
                 .map_err(|e| host_error(VfsErrorCode::CantOpen, e))?;
         }
@@ -698,13 +769,13 @@ impl VfsStore for Store {
         // Zeroed, then deleted: the platform keeps no copy of a page.
         object
             .host
-            .commit(keys.clone(), &zeros, ENTRY, Vec::new(), None, 0.0)
+            .commit(keys.clone(), &zeros, ENTRY, Vec::new(), None, 0.0, false)
             .map_err(|e| host_error(VfsErrorCode::IoDelete, e))?;
         let mut deletes = keys;
         deletes.push(object.size_key());
         object
             .host
-            .commit(Vec::new(), &[], ENTRY, deletes, None, 0.0)
+            .commit(Vec::new(), &[], ENTRY, deletes, None, 0.0, false)
             .map_err(|e| host_error(VfsErrorCode::IoDelete, e))
     }
 }
