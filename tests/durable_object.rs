@@ -27,7 +27,7 @@ mod durable_object {
     }
 
     #[wasm_bindgen(inline_js = r#"
-        const PAD = 512, PAGE = 4096;
+        const PAD = 1100, PAGE = 4096;
         const key = (name, i) => `${name}:p${i.toString(16).padStart(8, '0')}`;
         export function storage() {
             if (!globalThis.__usertrailStorage) throw new Error('run in workerd by tests/js/workerd-tests.mjs');
@@ -59,7 +59,7 @@ mod durable_object {
         // "full" error while `armed.on` is true.
         export function failingHost(host, armed) {
             return { ...host, commit(...args) {
-                if (armed.on) throw new Error('SQLITE_FULL: database or disk is full');
+                if (armed.on) throw new Error(armed.message ?? 'SQLITE_FULL: database or disk is full');
                 return host.commit(...args);
             }, fill(...args) {
                 armed.fills = (armed.fills ?? 0) + 1;
@@ -549,16 +549,105 @@ mod durable_object {
         };
         let left = trail.with_core(|t| t.tracking().count(&ann).unwrap());
         assert_eq!(left, Some(0), "the erasure itself is committed");
+        // Later calls go on, and answer for themselves, while the overwrite
+        // keeps failing behind them.
+        let event = object(&[("name", "later".into()), ("userId", "bob".into())]);
+        wasm_bindgen_futures::JsFuture::from(trail.tracking().track(event))
+            .await
+            .expect("a later call is not failed by the overwrite");
+        assert_eq!(fills(), 2.0, "tried again after it");
+        // A restart does not forget it: the next engine runs it after its first call.
+        let _ = wasm_bindgen_futures::JsFuture::from(trail.close()).await;
         js_sys::Reflect::set(&armed, &"fill".into(), &false.into()).unwrap();
+        let trail = JsUserTrail::open(Some(open_options(&s, &host, &m.name, T0 as f64)))
+            .await
+            .unwrap();
+        assert_eq!(fills(), 2.0);
         wasm_bindgen_futures::JsFuture::from(trail.info())
             .await
             .unwrap();
-        assert_eq!(fills(), 3.0, "both writes of zeros ran after the next call");
+        assert_eq!(fills(), 4.0, "both writes of zeros ran after the next call");
         wasm_bindgen_futures::JsFuture::from(trail.info())
             .await
             .unwrap();
-        assert_eq!(fills(), 3.0, "and not again");
+        assert_eq!(fills(), 4.0, "and not again");
+        let keys = entry_keys(&s, &m.name);
+        assert!(
+            !keys.iter().any(|k| k.contains(":scrub")),
+            "no marker or zeros left: {keys:?}"
+        );
         let _ = trail.close();
+    }
+
+    /// A failure that is not the storage being full is not reported as full.
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    async fn only_a_full_storage_is_storage_full() {
+        let m = DurableObject::new();
+        let s = storage();
+        let armed = object(&[("on", false.into())]);
+        let host = failing_host(&durable_object_host(&s), &armed);
+        let trail = JsUserTrail::open(Some(open_options(&s, &host, &m.name, T0 as f64)))
+            .await
+            .unwrap();
+        let message =
+            "Cannot perform I/O on behalf of a different Durable Object; exceeded the limit";
+        js_sys::Reflect::set(&armed, &"message".into(), &message.into()).unwrap();
+        js_sys::Reflect::set(&armed, &"on".into(), &true.into()).unwrap();
+        let event = object(&[("name", "x".into()), ("userId", "ann".into())]);
+        let err = wasm_bindgen_futures::JsFuture::from(trail.tracking().track(event))
+            .await
+            .unwrap_err();
+        let get = |k: &str| js_sys::Reflect::get(&err, &k.into()).unwrap().as_string();
+        assert_eq!(get("code").as_deref(), Some("STORAGE_ERROR"));
+        assert!(get("message")
+            .unwrap_or_default()
+            .contains("different Durable Object"));
+        js_sys::Reflect::set(&armed, &"on".into(), &false.into()).unwrap();
+        let _ = trail.close();
+    }
+
+    /// A size smaller than the pages stored (or not whole pages) is
+    /// `CORRUPT`, and nothing is zeroed or deleted.
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    async fn a_size_short_of_the_pages_is_corrupt_and_nothing_is_zeroed() {
+        let m = DurableObject::new();
+        let mut engine = m.open().await.unwrap();
+        engine.with(&mut |t| {
+            for i in 0..50 {
+                t.tracking()
+                    .track(usertrail::tracking::EventInput {
+                        name: format!("keep-{i}"),
+                        user_id: Some("ann".into()),
+                        ..Default::default()
+                    })
+                    .unwrap();
+            }
+        });
+        engine.close();
+        let s = storage();
+        let before = stored_bytes(&s, &m.name).unwrap();
+        let keys = entry_keys(&s, &m.name);
+        let size_key = format!("{}:size", m.name);
+        for bad in [4096.0, (before.len() + 1000) as f64] {
+            put_entry(&s, &size_key, &bad.into());
+            assert_eq!(m.open().await.err().as_deref(), Some("CORRUPT"), "{bad}");
+            assert_eq!(entry_keys(&s, &m.name), keys);
+        }
+        put_entry(&s, &size_key, &(before.len() as f64).into());
+        assert_eq!(
+            stored_bytes(&s, &m.name).unwrap(),
+            before,
+            "not a byte zeroed"
+        );
+        let mut again = m.open().await.unwrap();
+        again.with(&mut |t| {
+            let ann = usertrail::tracking::HistoryFilter {
+                user_id: Some("ann".into()),
+                ..Default::default()
+            };
+            assert_eq!(t.tracking().count(&ann).unwrap(), 50);
+        });
+        again.close();
     }
 
     /// `sqlite-wasm-rs`' own VFS conformance suite against the Durable

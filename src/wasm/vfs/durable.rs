@@ -10,15 +10,24 @@
 //! The engine opens this medium with its rollback journal in memory
 //! (`Medium::Atomic`), since the medium itself never holds half a commit.
 //!
-//! Entries are always the same size, so that the platform's own SQLite
-//! rewrites an entry in place when its page changes (tested by the erasure
-//! byte scan); each starts with [`PAD`] zero bytes, so that the part of an
-//! entry its b-tree keeps next to the key, and copies when it rebalances,
-//! holds none of the page. Pages beyond the end of a truncated database are
-//! zeroed by one commit and deleted by the next. After an erasure
-//! ([`crate::store::scrub::take_erased`]), [`Registration::scrub`] writes
-//! and deletes zeros in separate transactions until the platform's log has
-//! been overwritten (see docs/EDGE.md).
+//! The platform keeps the key-value API in a SQLite table of its own (a
+//! `WITHOUT ROWID` b-tree with 4 KiB pages), and what it does with an entry
+//! decides what an erasure leaves in its files:
+//! - Entries are always the same size, so that the platform rewrites an
+//!   entry in place when its page changes (its overwrite of a cell of the
+//!   same size), in the leaf and in the overflow pages.
+//! - The platform keeps the first part of each entry next to its key in a
+//!   leaf, and copies it when it rebalances the b-tree; the copies left
+//!   behind are never zeroed. That part is 489 bytes (SQLite's minimum local
+//!   payload for a 4 KiB index page) once the entry is larger than the
+//!   leaf's share allows, so each entry starts with [`PAD`] zero bytes: all
+//!   that is ever copied is the key and zeros.
+//! - Pages past the end of a database that shrank are zeroed by the commit
+//!   that shrinks it, and deleted by the next, so that the platform's free
+//!   pages hold zeros.
+//! - The platform's write-ahead log holds older versions of entries until
+//!   it is overwritten: after an erasure ([`crate::store::scrub::take_erased`]),
+//!   [`Registration::scrub`] overwrites it (see there, and docs/EDGE.md).
 //!
 //! Several objects may share a JS isolate, and so this module: each engine
 //! registers its object's storage under a number, which names its file.
@@ -43,20 +52,24 @@ pub(crate) const VFS_NAME: &str = "usertrail-durable-object";
 /// The bytes of a database page, as the engine writes them.
 pub(crate) const PAGE: usize = 4096;
 
-/// Zero bytes in front of each entry's page (see the module's doc).
-pub(crate) const PAD: usize = 512;
+/// Zero bytes in front of each entry's page. With them an entry (its key of
+/// 11 to 74 bytes, the record's and the value's serialization headers, the
+/// zeros and the page) is 5,220 to 5,300 bytes, past the size (5,095) from
+/// which the platform keeps only 489 bytes next to the key, and those are
+/// all key, headers and zeros.
+pub(crate) const PAD: usize = 1100;
 
 /// The size of every stored entry.
 const ENTRY: usize = PAD + PAGE;
 
 /// Zeros written in one transaction to make the platform checkpoint its
-/// write-ahead log: it does at a commit that leaves 1,000 pages of 4 KiB in
-/// it, and an entry takes about two.
-const CHECKPOINT: u64 = 9 << 19;
+/// write-ahead log, which it does at a commit that leaves 1,000 pages of
+/// 4 KiB in it: 1,009 entries of two overflow pages and a leaf share each.
+const CHECKPOINT: u64 = 5 << 20;
 
-/// What the second write of zeros adds to the database's size: the log's
-/// pages before a checkpoint (4 MiB) and the first write's, with a margin.
-const SCRUB_BASE: u64 = 8 << 20;
+/// The log before the checkpoint (under 1,000 pages, 4 MiB) and the
+/// checkpoint's own write (about 10 MiB of pages).
+const SCRUB_BASE: u64 = 14 << 20;
 
 #[wasm_bindgen]
 extern "C" {
@@ -71,17 +84,22 @@ extern "C" {
     fn commit(
         this: &DurableHost,
         keys: Vec<String>,
-        values: &[u8],
-        size: usize,
+        pages: &[u8],
+        pad: usize,
+        zero_keys: Vec<String>,
         deletes: Vec<String>,
         meta: Option<String>,
         meta_value: f64,
         expected: bool,
+        bound: Option<String>,
+        bound_value: f64,
     ) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch)]
     fn fill(this: &DurableHost, prefix: &str, count: u32, size: usize) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch)]
     fn clear(this: &DurableHost, prefix: &str, count: u32) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = platformSize)]
+    fn platform_size(this: &DurableHost) -> Result<f64, JsValue>;
     #[wasm_bindgen(method, catch)]
     fn settle(this: &DurableHost) -> Result<js_sys::Promise, JsValue>;
 }
@@ -93,27 +111,44 @@ struct Object {
     storage: JsValue,
     /// `<name>:`, in front of every key of this database.
     prefix: String,
+    /// An engine's database, whose size is whole pages (the conformance
+    /// suite's files are any size).
+    whole_pages: bool,
     /// The largest size the database had while registered, in bytes.
     max_size: Cell<u64>,
     /// Entry bytes committed since the last call ended.
     call_bytes: Cell<u64>,
     /// The most entry bytes one call committed.
     largest_write: Cell<u64>,
-    /// An erasure's scrub has not finished: the next call tries again.
+    /// The largest size of the platform's database seen, in bytes (kept
+    /// under `<name>:log-bound`, so that it outlives a restart).
+    log_bound: Cell<u64>,
+    /// The bound as last stored.
+    log_bound_stored: Cell<u64>,
+    /// An erasure's overwrite has not finished (kept under
+    /// `<name>:scrub-pending`): it runs again after the next call.
     scrub_pending: Cell<bool>,
     /// What the last failed storage call said, for the engine's error.
     last_failure: RefCell<Option<String>>,
 }
 
 impl Object {
-    /// Keeps `e`'s message for [`Registration::explain`], and returns it.
-    fn failed(&self, e: VfsError) -> VfsError {
-        self.last_failure.replace(Some(e.message().to_owned()));
-        e
+    fn new(host: DurableHost, storage: JsValue, prefix: String, whole_pages: bool) -> Self {
+        Self {
+            host,
+            storage,
+            prefix,
+            whole_pages,
+            max_size: Cell::new(0),
+            call_bytes: Cell::new(0),
+            largest_write: Cell::new(0),
+            log_bound: Cell::new(0),
+            log_bound_stored: Cell::new(0),
+            scrub_pending: Cell::new(false),
+            last_failure: RefCell::new(None),
+        }
     }
-}
 
-impl Object {
     fn size_key(&self) -> String {
         format!("{}size", self.prefix)
     }
@@ -122,6 +157,100 @@ impl Object {
     }
     fn page_key(&self, index: u64) -> String {
         format!("{}p{index:08x}", self.prefix)
+    }
+    fn scrub_prefix(&self) -> String {
+        format!("{}scrub:", self.prefix)
+    }
+    fn pending_key(&self) -> String {
+        format!("{}scrub-pending", self.prefix)
+    }
+    fn log_bound_key(&self) -> String {
+        format!("{}log-bound", self.prefix)
+    }
+
+    /// Keeps `e`'s message for [`Registration::explain`], and returns it.
+    fn failed(&self, e: VfsError) -> VfsError {
+        self.last_failure.replace(Some(e.message().to_owned()));
+        e
+    }
+
+    /// One write of `key = value` alone, in a transaction of its own.
+    fn put_meta(&self, key: String, value: f64) -> Result<(), JsValue> {
+        self.host.commit(
+            Vec::new(),
+            &[],
+            PAD,
+            Vec::new(),
+            Vec::new(),
+            Some(key),
+            value,
+            false,
+            None,
+            0.0,
+        )
+    }
+
+    /// After each call: the most one call wrote, and the platform's size.
+    fn note_call(&self) {
+        let written = self.call_bytes.replace(0);
+        self.largest_write
+            .set(self.largest_write.get().max(written));
+        let Ok(platform) = self.host.platform_size() else {
+            return;
+        };
+        let platform = if platform.is_finite() && platform > 0.0 {
+            platform as u64
+        } else {
+            0
+        };
+        if platform > self.log_bound.get() {
+            self.log_bound.set(platform);
+        }
+    }
+
+    /// The log's bound to store with the next commit, when it grew by a
+    /// quarter since it was last stored.
+    fn bound_due(&self) -> Option<(String, f64)> {
+        let stored = self.log_bound_stored.get();
+        (self.log_bound.get() > stored + stored / 4 + (1 << 20))
+            .then(|| (self.log_bound_key(), self.log_bound.get() as f64))
+    }
+
+    /// Overwrites the platform's write-ahead log (see [`Registration::scrub`]).
+    async fn overwrite_log(&self) -> Result<(), JsValue> {
+        // Pending from now on, durably: written in the same turn as the
+        // erasure's commit, so in the same platform transaction.
+        self.put_meta(self.pending_key(), 1.0)?;
+        self.scrub_pending.set(true);
+        let engine = self.max_size.get().max(self.largest_write.get());
+        // An entry takes a little over twice its page in platform pages.
+        let bound = self.log_bound.get().max(engine.saturating_mul(22) / 10);
+        let first = u32::try_from(CHECKPOINT.div_ceil(ENTRY as u64)).unwrap_or(u32::MAX);
+        let second = (SCRUB_BASE + bound).div_ceil(ENTRY as u64);
+        let second = u32::try_from(second).unwrap_or(u32::MAX);
+        let prefix = self.scrub_prefix();
+        for (n, count) in [first, second].into_iter().enumerate() {
+            self.host.fill(&prefix, count, ENTRY)?;
+            settle(&self.host).await?;
+            self.host.clear(&prefix, count)?;
+            if n == 1 {
+                self.host.commit(
+                    Vec::new(),
+                    &[],
+                    PAD,
+                    Vec::new(),
+                    vec![self.pending_key()],
+                    None,
+                    0.0,
+                    false,
+                    None,
+                    0.0,
+                )?;
+            }
+            settle(&self.host).await?;
+        }
+        self.scrub_pending.set(false);
+        Ok(())
     }
 }
 
@@ -142,16 +271,12 @@ fn object(data: &AppData, name: &str) -> Option<Rc<Object>> {
     if let Some(host) = &data.conformance {
         let mut named = data.named.borrow_mut();
         let object = named.entry(name.to_owned()).or_insert_with(|| {
-            Rc::new(Object {
-                host: host.clone(),
-                storage: JsValue::NULL,
-                prefix: format!("{name}:"),
-                max_size: Cell::new(0),
-                call_bytes: Cell::new(0),
-                largest_write: Cell::new(0),
-                scrub_pending: Cell::new(false),
-                last_failure: RefCell::new(None),
-            })
+            Rc::new(Object::new(
+                host.clone(),
+                JsValue::NULL,
+                format!("{name}:"),
+                false,
+            ))
         });
         return Some(object.clone());
     }
@@ -168,12 +293,19 @@ fn message(e: &JsValue) -> String {
         .unwrap_or_else(|| "the storage call failed".into())
 }
 
+/// Whether a storage error says the object's storage is full.
+fn says_full(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("sqlite_full")
+        || lower.contains("database or disk is full")
+        || lower.contains("exceeded allowed storage")
+}
+
 /// A failed storage call as a VFS error: the object's storage limit is
-/// `SQLITE_FULL`, the rest `code`.
+/// `SQLITE_FULL`, the rest `code`; the message is the platform's.
 fn host_error(code: VfsErrorCode, e: JsValue) -> VfsError {
     let text = message(&e);
-    let lower = text.to_ascii_lowercase();
-    let code = if lower.contains("full") || lower.contains("exceeded") || lower.contains("limit") {
+    let code = if says_full(&text) {
         VfsErrorCode::Full
     } else {
         code
@@ -193,70 +325,66 @@ impl Registration {
         file_name(self.id)
     }
 
-    /// After each call on the engine: if the call erased rows from this
-    /// database (or an earlier scrub failed), overwrites the copies of old
-    /// pages that the platform's SQLite keeps in its write-ahead log.
-    ///
-    /// The platform's free pages never hold a page: entries are rewritten
-    /// in place, and zeroed before they are deleted. Its log does, until it
-    /// is overwritten. So: zeros of [`CHECKPOINT`] bytes in one transaction,
-    /// which makes the platform checkpoint its log at that commit; their
-    /// deletion, which starts the log again from its beginning; then zeros
-    /// reaching past the log's largest size, and their deletion. The log
-    /// grows by at most [`CHECKPOINT`] plus the largest transaction written
-    /// to it, and a transaction rewrites at most the whole database, so the
-    /// second write is [`SCRUB_BASE`] plus 1.25 times the larger of the
-    /// database's largest size and the most one call wrote, measured in
-    /// entries (an entry takes about 1.8 times its bytes in the log).
-    pub(crate) async fn scrub(&self) -> crate::Result<()> {
-        let Some(object) = OBJECTS.with(|o| o.borrow().get(&self.id).cloned()) else {
-            return Ok(());
-        };
-        let written = object.call_bytes.replace(0);
-        object
-            .largest_write
-            .set(object.largest_write.get().max(written));
-        if !crate::store::scrub::take_erased(&self.file()) && !object.scrub_pending.get() {
-            return Ok(());
-        }
-        object.scrub_pending.set(true);
-        let largest = object.max_size.get().max(object.largest_write.get());
-        let first = u32::try_from(CHECKPOINT.div_ceil(ENTRY as u64)).unwrap_or(u32::MAX);
-        let second = SCRUB_BASE + largest + largest / 4;
-        let second = u32::try_from(second.div_ceil(ENTRY as u64)).unwrap_or(u32::MAX);
-        let prefix = format!("{}scrub:", object.prefix);
-        let failed = |e: JsValue| -> Error {
-            let text = message(&e);
-            if text.to_ascii_lowercase().contains("full") {
-                return StoreError::StorageFull.into();
-            }
-            // STORAGE_ERROR, as any other failure of the medium.
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
-                Some(format!(
-                    "the erasure is committed, but the Durable Object's storage could not be \
-                     overwritten ({text}); it is tried again after the next call"
-                )),
-            ))
-            .into()
-        };
-        for count in [first, second] {
-            object.host.fill(&prefix, count, ENTRY).map_err(failed)?;
-            settle(&object.host).await.map_err(failed)?;
-            object.host.clear(&prefix, count).map_err(failed)?;
-            settle(&object.host).await.map_err(failed)?;
-        }
-        object.scrub_pending.set(false);
-        Ok(())
+    fn object(&self) -> Option<Rc<Object>> {
+        OBJECTS.with(|o| o.borrow().get(&self.id).cloned())
     }
-}
 
-impl Registration {
+    /// After each call on the engine: if the call erased rows from this
+    /// database, or an earlier overwrite did not finish, overwrites the
+    /// copies of old pages that the platform's SQLite keeps in its
+    /// write-ahead log, so that the erased rows are in none of its files.
+    ///
+    /// The platform's free pages hold no page (see the module's doc); its
+    /// log does until it is overwritten. So: a marker that an overwrite is
+    /// due (written with the erasure, read again at open); zeros of
+    /// [`CHECKPOINT`] bytes in one transaction, at whose commit the platform
+    /// checkpoints its log; their deletion, which starts the log again from
+    /// its beginning; zeros past the log's largest possible size, and their
+    /// deletion with the marker's. The log holds at most 1,000 pages plus
+    /// the largest transaction ever written to it, which writes at most
+    /// every page of the platform's database: the second write is
+    /// [`SCRUB_BASE`] plus the largest size the platform's database had (or
+    /// 2.2 times the engine's largest database or write, if more).
+    ///
+    /// A failure is the erasing call's error (the erasure itself is
+    /// committed); an overwrite that failed or was cut short (a restart)
+    /// runs again after each later call until it succeeds, without failing
+    /// those calls.
+    pub(crate) async fn scrub(&self) -> crate::Result<()> {
+        let Some(object) = self.object() else {
+            return Ok(());
+        };
+        object.note_call();
+        let erased = crate::store::scrub::take_erased(&self.file());
+        if !erased && !object.scrub_pending.get() {
+            return Ok(());
+        }
+        match object.overwrite_log().await {
+            Ok(()) => Ok(()),
+            Err(_) if !erased => Ok(()),
+            Err(e) => {
+                let text = message(&e);
+                if says_full(&text) {
+                    return Err(StoreError::StorageFull.into());
+                }
+                // STORAGE_ERROR, as any other failure of the medium.
+                Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                    Some(format!(
+                        "the erasure is committed, but the Durable Object's storage could not \
+                         be overwritten ({text}); it is tried again after the next call"
+                    )),
+                ))
+                .into())
+            }
+        }
+    }
+
     /// `e`, from a call on this engine, with what the object's storage said
     /// when it is a failure of the storage (`STORAGE_ERROR`, `CORRUPT`):
     /// SQLite reports only its own kind of error.
     pub(crate) fn explain(&self, e: Error) -> Error {
-        let Some(object) = OBJECTS.with(|o| o.borrow().get(&self.id).cloned()) else {
+        let Some(object) = self.object() else {
             return e;
         };
         // Taken whatever the outcome: a message is for the call it came from.
@@ -311,34 +439,47 @@ pub(crate) fn register(
         }
         .into());
     }
+    let object = Object::new(host, storage, prefix, true);
     // A class without SQLite storage has `kv` in some runtimes, whose calls
     // throw: the platform's message says what to change.
-    let probe = format!("{prefix}size");
-    if let Err(e) = host.get(&probe) {
+    let refused = |e: JsValue| -> Error {
         let text = message(&e);
         if text.contains("SQLite") {
-            return Err(StoreError::Unsupported { what: text }.into());
+            return StoreError::Unsupported { what: text }.into();
         }
-        return Err(StoreError::CannotOpen {
+        StoreError::CannotOpen {
             detail: format!("the Durable Object's storage refused a read: {text}"),
         }
-        .into());
+        .into()
+    };
+    // What an earlier engine left: an overwrite due, the log's bound.
+    let pending = !object
+        .host
+        .get(&object.pending_key())
+        .map_err(refused)?
+        .is_undefined()
+        || !object
+            .host
+            .keys(&object.scrub_prefix(), "")
+            .map_err(refused)?
+            .is_empty();
+    object.scrub_pending.set(pending);
+    if let Some(bound) = object
+        .host
+        .get(&object.log_bound_key())
+        .map_err(refused)?
+        .as_f64()
+    {
+        if bound.is_finite() && bound > 0.0 {
+            object.log_bound.set(bound as u64);
+            object.log_bound_stored.set(bound as u64);
+        }
     }
     let id = NEXT.with(|n| {
         let id = n.get();
         n.set(id.wrapping_add(1).max(1));
         id
     });
-    let object = Object {
-        host,
-        storage,
-        prefix,
-        max_size: Cell::new(0),
-        call_bytes: Cell::new(0),
-        largest_write: Cell::new(0),
-        scrub_pending: Cell::new(false),
-        last_failure: RefCell::new(None),
-    };
     OBJECTS.with(|o| o.borrow_mut().insert(id, Rc::new(object)));
     Ok(Registration { id })
 }
@@ -359,107 +500,139 @@ struct Stored {
     size: u64,
     /// The size as last committed.
     committed: u64,
-    /// Pages written since the last commit, whole, by index.
-    dirty: BTreeMap<u64, Box<[u8]>>,
-    /// Pages past the end, to be zeroed by the next commit.
+    /// Pages written since the last commit: their index, and their slot in
+    /// `arena` (slots are `0..dirty.len()`).
+    dirty: BTreeMap<u64, usize>,
+    /// The pages written since the last commit, end to end, handed to the
+    /// host as they are.
+    arena: Vec<u8>,
+    /// Pages past a truncated end, to be zeroed by the next commit.
     to_zero: Vec<u64>,
-    /// Pages zeroed by the last commit, to be deleted by the next.
+    /// Pages zeroed by an earlier commit, to be deleted by the next.
     to_delete: Vec<u64>,
 }
 
 impl Stored {
     /// Page `index` as stored (zeros where there is none).
     fn load(&self, index: u64) -> VfsResult<Box<[u8]>> {
-        self.load_entry(index).map_err(|e| self.object.failed(e))
+        let mut page = vec![0u8; PAGE].into_boxed_slice();
+        if let Some(entry) = self.entry(index)? {
+            entry.subarray(PAD as u32, ENTRY as u32).copy_to(&mut page);
+        }
+        Ok(page)
     }
 
-    fn load_entry(&self, index: u64) -> VfsResult<Box<[u8]>> {
-        let mut page = vec![0u8; PAGE].into_boxed_slice();
+    /// Entry `index` as stored, checked to be one the engine wrote.
+    fn entry(&self, index: u64) -> VfsResult<Option<js_sys::Uint8Array>> {
+        let key = self.object.page_key(index);
         let value = self
             .object
             .host
-            .get(&self.object.page_key(index))
-            .map_err(|e| host_error(VfsErrorCode::IoRead, e))?;
+            .get(&key)
+            .map_err(|e| self.object.failed(host_error(VfsErrorCode::IoRead, e)))?;
         if value.is_undefined() || value.is_null() {
-            return Ok(page);
+            return Ok(None);
         }
-        let Some(bytes) = value.dyn_ref::<js_sys::Uint8Array>() else {
-            return Err(VfsError::new(
+        let corrupt = |what: String| {
+            self.object.failed(VfsError::new(
                 VfsErrorCode::Corrupt,
-                format!("entry {} is not bytes", self.object.page_key(index)).into(),
-            ));
+                format!("entry {key} {what}").into(),
+            ))
+        };
+        let Some(bytes) = value.dyn_ref::<js_sys::Uint8Array>() else {
+            return Err(corrupt("is not bytes".into()));
         };
         if bytes.length() as usize != ENTRY {
-            return Err(VfsError::new(
-                VfsErrorCode::Corrupt,
-                format!(
-                    "entry {} holds {} bytes, not {ENTRY}",
-                    self.object.page_key(index),
-                    bytes.length()
-                )
-                .into(),
-            ));
+            return Err(corrupt(format!(
+                "holds {} bytes, not {ENTRY}",
+                bytes.length()
+            )));
         }
-        bytes.subarray(PAD as u32, ENTRY as u32).copy_to(&mut page);
-        Ok(page)
+        Ok(Some(bytes.clone()))
     }
 
     /// Page `index` as SQLite last wrote it.
     fn page(&self, index: u64) -> VfsResult<std::borrow::Cow<'_, [u8]>> {
         match self.dirty.get(&index) {
-            Some(p) => Ok(std::borrow::Cow::Borrowed(p)),
+            Some(slot) => Ok(std::borrow::Cow::Borrowed(
+                &self.arena[slot * PAGE..(slot + 1) * PAGE],
+            )),
             None => self
                 .load(index)
                 .map(|p| std::borrow::Cow::Owned(p.into_vec())),
         }
     }
 
-    /// Stores every page written since the last commit, and the size, in
-    /// one transaction; zeroes the pages past a truncated end, and deletes
-    /// those the last commit zeroed.
-    fn commit(&mut self) -> VfsResult<()> {
-        let object = self.object.clone();
-        self.write_commit().map_err(|e| object.failed(e))
+    /// Page `index`, writable: copied into the arena at its first write.
+    fn page_mut(&mut self, index: u64, whole: bool) -> VfsResult<&mut [u8]> {
+        let slot = match self.dirty.get(&index) {
+            Some(slot) => *slot,
+            None => {
+                let page = if whole || index * PAGE as u64 >= self.size {
+                    vec![0u8; PAGE].into_boxed_slice()
+                } else {
+                    self.load(index)?
+                };
+                let slot = self.dirty.len();
+                self.arena.extend_from_slice(&page);
+                self.dirty.insert(index, slot);
+                slot
+            }
+        };
+        Ok(&mut self.arena[slot * PAGE..(slot + 1) * PAGE])
     }
 
-    fn write_commit(&mut self) -> VfsResult<()> {
+    /// Stores every page written since the last commit, and the size, in
+    /// one transaction; zeroes the pages past a truncated end, and deletes
+    /// those an earlier commit zeroed.
+    fn commit(&mut self) -> VfsResult<()> {
         let pages = self.size.div_ceil(PAGE as u64);
+        let mut keys = vec![String::new(); self.dirty.len()];
+        for (index, slot) in &self.dirty {
+            keys[*slot] = self.object.page_key(*index);
+        }
         let zero: Vec<u64> = self
             .to_zero
             .iter()
             .copied()
             .filter(|i| *i >= pages && !self.dirty.contains_key(i))
             .collect();
-        let count = self.dirty.len() + zero.len();
-        let mut keys = Vec::with_capacity(count);
-        let mut values = vec![0u8; count * ENTRY];
-        for (n, (index, page)) in self.dirty.iter().enumerate() {
-            keys.push(self.object.page_key(*index));
-            values[n * ENTRY + PAD..(n + 1) * ENTRY].copy_from_slice(page);
-        }
-        keys.extend(zero.iter().map(|i| self.object.page_key(*i)));
         let deletes: Vec<String> = self
             .to_delete
             .iter()
-            .filter(|i| **i >= pages && !self.dirty.contains_key(i))
+            .filter(|i| **i >= pages && !self.dirty.contains_key(i) && !zero.contains(i))
             .map(|i| self.object.page_key(*i))
             .collect();
+        let zero_keys = zero.iter().map(|i| self.object.page_key(*i)).collect();
+        let count = keys.len() + zero.len();
+        let bound = self.object.bound_due();
         self.object
             .host
             .commit(
                 keys,
-                &values,
-                ENTRY,
+                &self.arena,
+                PAD,
+                zero_keys,
                 deletes,
                 Some(self.object.size_key()),
                 self.size as f64,
                 true,
+                bound.as_ref().map(|(k, _)| k.clone()),
+                bound.as_ref().map_or(0.0, |(_, v)| *v),
             )
-            .map_err(|e| host_error(VfsErrorCode::IoWrite, e))?;
+            .map_err(|e| self.object.failed(host_error(VfsErrorCode::IoWrite, e)))?;
+        if let Some((_, value)) = bound {
+            self.object.log_bound_stored.set(value as u64);
+        }
         self.dirty.clear();
+        self.arena.clear();
+        if self.arena.capacity() > 4 << 20 {
+            // A large transaction's pages are not kept for the next one.
+            self.arena = Vec::new();
+        }
         self.to_zero.clear();
-        self.committed = self.size;
         self.to_delete = zero;
+        self.committed = self.size;
         let bytes = (count * ENTRY) as u64;
         self.object
             .call_bytes
@@ -532,17 +705,8 @@ impl VfsFile for DurableFile {
                     let within = (at % PAGE as u64) as usize;
                     let take = (PAGE - within).min((end - at) as usize);
                     let from = (at - offset) as usize;
-                    if !s.dirty.contains_key(&index) {
-                        let page = if take == PAGE || index * PAGE as u64 >= s.size {
-                            vec![0u8; PAGE].into_boxed_slice()
-                        } else {
-                            s.load(index)?
-                        };
-                        s.dirty.insert(index, page);
-                    }
-                    if let Some(page) = s.dirty.get_mut(&index) {
-                        page[within..within + take].copy_from_slice(&buf[from..from + take]);
-                    }
+                    let page = s.page_mut(index, take == PAGE)?;
+                    page[within..within + take].copy_from_slice(&buf[from..from + take]);
                     at += take as u64;
                 }
                 s.size = s.size.max(end);
@@ -564,15 +728,25 @@ impl VfsFile for DurableFile {
                 }
                 let old_pages = s.size.div_ceil(PAGE as u64);
                 let pages = size.div_ceil(PAGE as u64);
-                s.dirty.retain(|i, _| *i < pages);
+                // The pages past the end leave the arena, which is packed again.
+                let kept: Vec<(u64, usize)> = s
+                    .dirty
+                    .iter()
+                    .filter(|(i, _)| **i < pages)
+                    .map(|(i, slot)| (*i, *slot))
+                    .collect();
+                let mut arena = Vec::with_capacity(kept.len() * PAGE);
+                s.dirty.clear();
+                for (n, (index, slot)) in kept.into_iter().enumerate() {
+                    arena.extend_from_slice(&s.arena[slot * PAGE..(slot + 1) * PAGE]);
+                    s.dirty.insert(index, n);
+                }
+                s.arena = arena;
                 s.to_zero.extend(pages..old_pages);
                 // The tail of the last page reads as zeros.
                 let within = (size % PAGE as u64) as usize;
                 if within != 0 {
-                    let index = size / PAGE as u64;
-                    let mut page = s.page(index)?.into_owned();
-                    page[within..].fill(0);
-                    s.dirty.insert(index, page.into_boxed_slice());
+                    s.page_mut(size / PAGE as u64, false)?[within..].fill(0);
                 }
                 s.size = size;
                 Ok(())
@@ -655,7 +829,14 @@ impl VfsStore for Store {
             .get(&object.size_key())
             .map_err(|e| host_error(VfsErrorCode::CantOpen, e))?;
         let size = match stored.as_f64() {
-            Some(s) if s >= 0.0 && s.fract() == 0.0 && s <= 2f64.powi(50) => s as u64,
+            Some(s)
+                if s >= 0.0
+                    && s.fract() == 0.0
+                    && s <= 2f64.powi(50)
+                    && (!object.whole_pages || (s as u64).is_multiple_of(PAGE as u64)) =>
+            {
+                s as u64
+            }
             None if stored.is_undefined() => 0,
             _ => {
                 return Err(object.failed(VfsError::new(
@@ -676,6 +857,42 @@ impl VfsStore for Store {
                 "the database exists".into(),
             ));
         }
+        let mut file = Stored {
+            object: object.clone(),
+            size,
+            committed: size,
+            dirty: BTreeMap::new(),
+            arena: Vec::new(),
+            to_zero: Vec::new(),
+            to_delete: Vec::new(),
+        };
+        // Entries past the end: zeros a commit left for the next to delete
+        // (the engine's follow-up never ran). Anything else there is not
+        // the engine's doing: the database is refused, and left as it is.
+        let pages = size.div_ceil(PAGE as u64);
+        let past = object
+            .host
+            .keys(&object.page_prefix(), &object.page_key(pages))
+            .map_err(|e| host_error(VfsErrorCode::CantOpen, e))?;
+        for key in &past {
+            let index = key
+                .strip_prefix(&object.page_prefix())
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok());
+            let Some(index) = index else {
+                continue;
+            };
+            let zero = match file.entry(index)? {
+                None => true,
+                Some(entry) => entry.to_vec().iter().all(|b| *b == 0),
+            };
+            if !zero {
+                return Err(object.failed(VfsError::new(
+                    VfsErrorCode::Corrupt,
+                    format!("entry {key} lies past the database's end and is not zeros").into(),
+                )));
+            }
+            file.to_delete.push(index);
+        }
         if stored.is_undefined() {
             // Created: it exists from now on, empty.
             object
@@ -683,36 +900,21 @@ impl VfsStore for Store {
                 .commit(
                     Vec::new(),
                     &[],
-                    ENTRY,
+                    PAD,
+                    Vec::new(),
                     Vec::new(),
                     Some(object.size_key()),
                     0.0,
                     false,
+                    None,
+                    0.0,
                 )
                 .map_err(|e| host_error(VfsErrorCode::CantOpen, e))?;
         }
-        // Pages left past the end by a commit whose follow-up never ran.
-        let pages = size.div_ceil(PAGE as u64);
-        let past = object
-            .host
-            .keys(&object.page_prefix(), &object.page_key(pages))
-            .map_err(|e| host_error(VfsErrorCode::CantOpen, e))?;
-        let to_zero = past
-            .iter()
-            .filter_map(|k| k.strip_prefix(&object.page_prefix()))
-            .filter_map(|hex| u64::from_str_radix(hex, 16).ok())
-            .collect();
         object.max_size.set(object.max_size.get().max(size));
         Ok(OpenedFile {
             file: DurableFile {
-                kind: Kind::Stored(Stored {
-                    object,
-                    size,
-                    committed: size,
-                    dirty: BTreeMap::new(),
-                    to_zero,
-                    to_delete: Vec::new(),
-                }),
+                kind: Kind::Stored(file),
                 read_only,
             },
             access,
@@ -734,7 +936,9 @@ impl VfsStore for Store {
             // SQLite syncs at each commit, and a connection closing inside a
             // transaction first writes the pages back as they were (its
             // journal is in memory): what is left is stored as written.
-            if !s.dirty.is_empty() || s.size != s.committed || !s.to_zero.is_empty() {
+            // Only what SQLite wrote: never a commit from a file it did not
+            // write to (one refused at open, say).
+            if !s.dirty.is_empty() || s.size != s.committed {
                 s.commit()?;
             }
         }
@@ -765,17 +969,38 @@ impl VfsStore for Store {
             .host
             .keys(&object.page_prefix(), &object.page_key(0))
             .map_err(|e| host_error(VfsErrorCode::IoDelete, e))?;
-        let zeros: Vec<u8> = vec![0; keys.len() * ENTRY];
         // Zeroed, then deleted: the platform keeps no copy of a page.
         object
             .host
-            .commit(keys.clone(), &zeros, ENTRY, Vec::new(), None, 0.0, false)
+            .commit(
+                Vec::new(),
+                &[],
+                PAD,
+                keys.clone(),
+                Vec::new(),
+                None,
+                0.0,
+                false,
+                None,
+                0.0,
+            )
             .map_err(|e| host_error(VfsErrorCode::IoDelete, e))?;
         let mut deletes = keys;
         deletes.push(object.size_key());
         object
             .host
-            .commit(Vec::new(), &[], ENTRY, deletes, None, 0.0, false)
+            .commit(
+                Vec::new(),
+                &[],
+                PAD,
+                Vec::new(),
+                deletes,
+                None,
+                0.0,
+                false,
+                None,
+                0.0,
+            )
             .map_err(|e| host_error(VfsErrorCode::IoDelete, e))
     }
 }
