@@ -1,7 +1,7 @@
 // The app shell's service worker: after the first visit, the shop works
 // offline. Network first (so a rebuilt package is picked up at once), and the
 // cache when the network is not there.
-const CACHE = 'teapot-shell-v4';
+const CACHE = 'teapot-shell-v5';
 const SHELL = [
   './',
   './index.html',
@@ -26,6 +26,7 @@ const SHELL = [
   '/pkg/tracker.js',
   '/pkg/unsent.js',
   '/pkg/node-fs.js',
+  '/pkg/durable-object.js',
   '/pkg/gen/usertrail.js',
   '/pkg/gen/usertrail_bg.wasm',
   '/pkg/gen/error.js',
