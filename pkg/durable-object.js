@@ -38,14 +38,14 @@ export function durableObjectHost(storage) {
      * end to end: each is stored under its key after `pad` zero bytes.
      * `zeroKeys` get entries of zeros, `deletes` go, and `meta` (if given)
      * is set to `metaValue`, and `bound` (if given) to `boundValue`. With
-     * `expected`, nothing is written if `meta` is gone: the database's
-     * entries were removed under the engine.
+     * `expected` (a key), nothing is written if that key is gone: the
+     * database's entries were removed under the engine.
      */
     commit(keys, pages, pad, zeroKeys, deletes, meta, metaValue, expected, bound, boundValue) {
       storage.transactionSync(() => {
-        if (expected && kv.get(meta) === undefined) {
+        if (expected !== undefined && kv.get(expected) === undefined) {
           throw new Error(
-            `the database's entries are gone from the Durable Object's storage (${meta} is missing: ` +
+            `the database's entries are gone from the Durable Object's storage (${expected} is missing: ` +
               'ctx.storage.deleteAll() or another writer removed them while the engine was open); open the engine again',
           );
         }

@@ -124,18 +124,17 @@ pub fn mark_clean(conn: &Connection) -> Result<()> {
 }
 
 thread_local! {
-    /// The database files [`after_delete`] ran on and no medium has asked
-    /// about since ([`take_erased`]).
-    static ERASED: std::cell::RefCell<std::collections::BTreeSet<String>> =
-        const { std::cell::RefCell::new(std::collections::BTreeSet::new()) };
+    /// What [`after_delete`] tells a medium (see [`on_erase`]).
+    static ERASE_HOOK: std::cell::Cell<Option<fn(&str)>> = const { std::cell::Cell::new(None) };
 }
 
-/// Whether a deletion that must leave no bytes ran on the database file
-/// `path` since the last time this was asked, forgetting it. A medium that
-/// keeps copies of the file's old pages outside the file (a Durable
-/// Object's storage) asks after each call, and clears those copies too.
-pub fn take_erased(path: &str) -> bool {
-    ERASED.with(|e| e.borrow_mut().remove(path))
+/// Has `hook` called with the database file's path each time a deletion
+/// that must leave no bytes runs on it, at once (in the same synchronous
+/// step as the deletion's commit). A medium that keeps copies of the
+/// file's old pages outside the file (a Durable Object's storage) uses it
+/// to mark those copies for overwriting before anything else can happen.
+pub fn on_erase(hook: fn(&str)) {
+    ERASE_HOOK.with(|h| h.set(Some(hook)));
 }
 
 /// Whether deleting rows (with `secure_delete`) leaves no stale bytes of
@@ -163,8 +162,11 @@ pub fn is_clean(conn: &Connection) -> Result<bool> {
 /// checkpointed (through the scrubbing shim) and truncated, a rollback
 /// journal truncated.
 pub fn after_delete(conn: &Connection, vacuum: Option<bool>) -> Result<bool> {
-    if let Some(path) = conn.path().filter(|p| !p.is_empty()) {
-        ERASED.with(|e| e.borrow_mut().insert(path.to_owned()));
+    if let (Some(path), Some(hook)) = (
+        conn.path().filter(|p| !p.is_empty()),
+        ERASE_HOOK.with(|h| h.get()),
+    ) {
+        hook(path);
     }
     let vacuum = match vacuum {
         Some(v) => v,

@@ -50,13 +50,14 @@ impl Handle {
         wasm_bindgen_futures::future_to_promise(async move {
             let open = open.map_err(JsValue::from)?;
             let durable = open.clone();
+            let before = durable.held.durable.as_ref().map_or(0, |r| r.generation());
             let answer = f(open).await;
             if let Some(registration) = &durable.held.durable {
                 let answer = answer.map_err(|e| registration.explain(e));
                 // A Durable Object's storage keeps old pages beside the live
                 // ones: after an erasure they are overwritten before the call
                 // returns.
-                registration.scrub().await.map_err(JsValue::from)?;
+                registration.scrub(before).await.map_err(JsValue::from)?;
                 return answer.map_err(JsValue::from);
             }
             answer.map_err(JsValue::from)

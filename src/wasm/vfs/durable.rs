@@ -26,7 +26,7 @@
 //!   that shrinks it, and deleted by the next, so that the platform's free
 //!   pages hold zeros.
 //! - The platform's write-ahead log holds older versions of entries until
-//!   it is overwritten: after an erasure ([`crate::store::scrub::take_erased`]),
+//!   it is overwritten: after an erasure ([`crate::store::scrub::on_erase`]),
 //!   [`Registration::scrub`] overwrites it (see there, and docs/EDGE.md).
 //!
 //! Several objects may share a JS isolate, and so this module: each engine
@@ -71,6 +71,10 @@ const CHECKPOINT: u64 = 5 << 20;
 /// checkpoint's own write (about 10 MiB of pages).
 const SCRUB_BASE: u64 = 14 << 20;
 
+/// After a failed overwrite, how long calls wait before trying it again
+/// (a new erasure tries at once).
+const RETRY_MS: f64 = 60_000.0;
+
 #[wasm_bindgen]
 extern "C" {
     /// The object's storage functions, from `pkg/durable-object.js`.
@@ -90,7 +94,7 @@ extern "C" {
         deletes: Vec<String>,
         meta: Option<String>,
         meta_value: f64,
-        expected: bool,
+        expected: Option<String>,
         bound: Option<String>,
         bound_value: f64,
     ) -> Result<(), JsValue>;
@@ -126,8 +130,14 @@ struct Object {
     /// The bound as last stored.
     log_bound_stored: Cell<u64>,
     /// An erasure's overwrite has not finished (kept under
-    /// `<name>:scrub-pending`): it runs again after the next call.
+    /// `<name>:scrub-pending`): it runs again after a later call.
     scrub_pending: Cell<bool>,
+    /// Erasures committed on this database while registered.
+    generation: Cell<u64>,
+    /// An overwrite is running (calls interleave across its awaits).
+    running: Cell<bool>,
+    /// After a failed overwrite, when to try again without a new erasure (ms).
+    retry_at: Cell<f64>,
     /// What the last failed storage call said, for the engine's error.
     last_failure: RefCell<Option<String>>,
 }
@@ -145,6 +155,9 @@ impl Object {
             log_bound: Cell::new(0),
             log_bound_stored: Cell::new(0),
             scrub_pending: Cell::new(false),
+            generation: Cell::new(0),
+            running: Cell::new(false),
+            retry_at: Cell::new(0.0),
             last_failure: RefCell::new(None),
         }
     }
@@ -184,7 +197,7 @@ impl Object {
             Vec::new(),
             Some(key),
             value,
-            false,
+            None,
             None,
             0.0,
         )
@@ -206,6 +219,37 @@ impl Object {
         if platform > self.log_bound.get() {
             self.log_bound.set(platform);
         }
+        // Stored at once, in the turn of the call that made it grow, so
+        // that a restart does not lose it; not into a database removed
+        // under the engine.
+        if let Some((key, value)) = self.bound_due() {
+            let stored = self.host.commit(
+                Vec::new(),
+                &[],
+                PAD,
+                Vec::new(),
+                Vec::new(),
+                None,
+                0.0,
+                Some(self.size_key()),
+                Some(key),
+                value,
+            );
+            if stored.is_ok() {
+                self.log_bound_stored.set(value as u64);
+            }
+        }
+    }
+
+    /// An erasure just committed on this database (called from
+    /// [`crate::store::scrub::after_delete`], in the erasure's own
+    /// synchronous step): an overwrite is due, and marked so in storage in
+    /// the same platform transaction as the erasure.
+    fn erased(&self) {
+        self.generation.set(self.generation.get() + 1);
+        self.scrub_pending.set(true);
+        // If it cannot be written, the flag in memory still runs the overwrite.
+        let _ = self.put_meta(self.pending_key(), 1.0);
     }
 
     /// The log's bound to store with the next commit, when it grew by a
@@ -216,24 +260,31 @@ impl Object {
             .then(|| (self.log_bound_key(), self.log_bound.get() as f64))
     }
 
-    /// Overwrites the platform's write-ahead log (see [`Registration::scrub`]).
+    /// Overwrites the platform's write-ahead log (see [`Registration::scrub`]),
+    /// again while erasures commit during it.
     async fn overwrite_log(&self) -> Result<(), JsValue> {
-        // Pending from now on, durably: written in the same turn as the
-        // erasure's commit, so in the same platform transaction.
-        self.put_meta(self.pending_key(), 1.0)?;
-        self.scrub_pending.set(true);
-        let engine = self.max_size.get().max(self.largest_write.get());
-        // An entry takes a little over twice its page in platform pages.
-        let bound = self.log_bound.get().max(engine.saturating_mul(22) / 10);
-        let first = u32::try_from(CHECKPOINT.div_ceil(ENTRY as u64)).unwrap_or(u32::MAX);
-        let second = (SCRUB_BASE + bound).div_ceil(ENTRY as u64);
-        let second = u32::try_from(second).unwrap_or(u32::MAX);
-        let prefix = self.scrub_prefix();
-        for (n, count) in [first, second].into_iter().enumerate() {
-            self.host.fill(&prefix, count, ENTRY)?;
+        loop {
+            let generation = self.generation.get();
+            // The erasure's commit goes first, in a platform transaction of
+            // its own, not with the zeros.
             settle(&self.host).await?;
-            self.host.clear(&prefix, count)?;
-            if n == 1 {
+            let engine = self.max_size.get().max(self.largest_write.get());
+            // An entry takes a little over twice its page in platform pages.
+            let bound = self.log_bound.get().max(engine.saturating_mul(22) / 10);
+            let first = u32::try_from(CHECKPOINT.div_ceil(ENTRY as u64)).unwrap_or(u32::MAX);
+            let second = (SCRUB_BASE + bound).div_ceil(ENTRY as u64);
+            let second = u32::try_from(second).unwrap_or(u32::MAX);
+            let prefix = self.scrub_prefix();
+            self.host.fill(&prefix, first, ENTRY)?;
+            settle(&self.host).await?;
+            self.host.clear(&prefix, first)?;
+            settle(&self.host).await?;
+            self.host.fill(&prefix, second, ENTRY)?;
+            settle(&self.host).await?;
+            self.host.clear(&prefix, second)?;
+            // The mark goes only if no erasure committed since this run began.
+            let done = self.generation.get() == generation;
+            if done {
                 self.host.commit(
                     Vec::new(),
                     &[],
@@ -242,15 +293,17 @@ impl Object {
                     vec![self.pending_key()],
                     None,
                     0.0,
-                    false,
+                    None,
                     None,
                     0.0,
                 )?;
+                self.scrub_pending.set(false);
             }
             settle(&self.host).await?;
+            if done && self.generation.get() == generation {
+                return Ok(());
+            }
         }
-        self.scrub_pending.set(false);
-        Ok(())
     }
 }
 
@@ -336,7 +389,8 @@ impl Registration {
     ///
     /// The platform's free pages hold no page (see the module's doc); its
     /// log does until it is overwritten. So: a marker that an overwrite is
-    /// due (written with the erasure, read again at open); zeros of
+    /// due (written with the erasure, by [`Object::erased`], and read again
+    /// at open); the erasure's transaction committed alone; zeros of
     /// [`CHECKPOINT`] bytes in one transaction, at whose commit the platform
     /// checkpoints its log; their deletion, which starts the log again from
     /// its beginning; zeros past the log's largest possible size, and their
@@ -346,38 +400,55 @@ impl Registration {
     /// [`SCRUB_BASE`] plus the largest size the platform's database had (or
     /// 2.2 times the engine's largest database or write, if more).
     ///
-    /// A failure is the erasing call's error (the erasure itself is
-    /// committed); an overwrite that failed or was cut short (a restart)
-    /// runs again after each later call until it succeeds, without failing
-    /// those calls.
-    pub(crate) async fn scrub(&self) -> crate::Result<()> {
+    /// One overwrite runs at a time; an erasure that commits while it runs
+    /// makes it run again. A failure is the erasing call's error (the
+    /// erasure itself is committed); an overwrite that failed or was cut
+    /// short (a restart) runs again after later calls (at most once every
+    /// [`RETRY_MS`], or at once with a new erasure) until it succeeds,
+    /// without failing those calls.
+    pub(crate) async fn scrub(&self, before: u64) -> crate::Result<()> {
         let Some(object) = self.object() else {
             return Ok(());
         };
         object.note_call();
-        let erased = crate::store::scrub::take_erased(&self.file());
-        if !erased && !object.scrub_pending.get() {
+        let erased_here = object.generation.get() > before;
+        if !object.scrub_pending.get() || object.running.get() {
+            // Nothing due, or the run in progress sees the new erasure.
             return Ok(());
         }
-        match object.overwrite_log().await {
-            Ok(()) => Ok(()),
-            Err(_) if !erased => Ok(()),
-            Err(e) => {
-                let text = message(&e);
-                if says_full(&text) {
-                    return Err(StoreError::StorageFull.into());
-                }
-                // STORAGE_ERROR, as any other failure of the medium.
-                Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
-                    Some(format!(
-                        "the erasure is committed, but the Durable Object's storage could not \
-                         be overwritten ({text}); it is tried again after the next call"
-                    )),
-                ))
-                .into())
-            }
+        if !erased_here && js_sys::Date::now() < object.retry_at.get() {
+            return Ok(());
         }
+        object.running.set(true);
+        let result = object.overwrite_log().await;
+        object.running.set(false);
+        let Err(e) = result else {
+            object.retry_at.set(0.0);
+            return Ok(());
+        };
+        object.retry_at.set(js_sys::Date::now() + RETRY_MS);
+        if !erased_here {
+            return Ok(());
+        }
+        let text = message(&e);
+        if says_full(&text) {
+            return Err(StoreError::StorageFull.into());
+        }
+        // STORAGE_ERROR, as any other failure of the medium.
+        Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            Some(format!(
+                "the erasure is committed, but the Durable Object's storage could not \
+                 be overwritten ({text}); it is tried again after later calls"
+            )),
+        ))
+        .into())
+    }
+
+    /// Erasures committed on this database so far: [`Registration::scrub`]
+    /// takes the count from before a call.
+    pub(crate) fn generation(&self) -> u64 {
+        self.object().map_or(0, |o| o.generation.get())
     }
 
     /// `e`, from a call on this engine, with what the object's storage said
@@ -616,7 +687,7 @@ impl Stored {
                 deletes,
                 Some(self.object.size_key()),
                 self.size as f64,
-                true,
+                Some(self.object.size_key()),
                 bound.as_ref().map(|(k, _)| k.clone()),
                 bound.as_ref().map_or(0.0, |(_, v)| *v),
             )
@@ -742,7 +813,9 @@ impl VfsFile for DurableFile {
                     s.dirty.insert(index, n);
                 }
                 s.arena = arena;
-                s.to_zero.extend(pages..old_pages);
+                // Only pages a commit stored: the rest never left memory.
+                let stored = old_pages.min(s.committed.div_ceil(PAGE as u64));
+                s.to_zero.extend(pages..stored);
                 // The tail of the last page reads as zeros.
                 let within = (size % PAGE as u64) as usize;
                 if within != 0 {
@@ -905,7 +978,7 @@ impl VfsStore for Store {
                     Vec::new(),
                     Some(object.size_key()),
                     0.0,
-                    false,
+                    None,
                     None,
                     0.0,
                 )
@@ -980,7 +1053,7 @@ impl VfsStore for Store {
                 Vec::new(),
                 None,
                 0.0,
-                false,
+                None,
                 None,
                 0.0,
             )
@@ -997,7 +1070,7 @@ impl VfsStore for Store {
                 deletes,
                 None,
                 0.0,
-                false,
+                None,
                 None,
                 0.0,
             )
@@ -1023,6 +1096,17 @@ impl SQLiteVfs<IoMethods> for Vfs {
     const MAX_PATH_SIZE: ::core::ffi::c_int = 1024;
 }
 
+/// [`crate::store::scrub::on_erase`]'s hook: an erasure committed on the
+/// database file `path`.
+fn on_erase(path: &str) {
+    let id = path
+        .strip_prefix("durable-object-")
+        .and_then(|n| n.parse::<u32>().ok());
+    if let Some(object) = id.and_then(|id| OBJECTS.with(|o| o.borrow().get(&id).cloned())) {
+        object.erased();
+    }
+}
+
 /// Registers the VFS, once per module instance.
 fn install() -> crate::Result<()> {
     if INSTALLED.with(|i| i.get()) {
@@ -1041,6 +1125,7 @@ fn install() -> crate::Result<()> {
     match registered {
         Ok(_registration) => {
             INSTALLED.with(|i| i.set(true));
+            crate::store::scrub::on_erase(on_erase);
             Ok(())
         }
         Err(e) => Err(Error::from(StoreError::Unsupported {
