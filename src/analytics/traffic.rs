@@ -192,11 +192,13 @@ fn users_per_bucket(items: &[Activity], interval: Interval, offset: i64) -> Fast
             .or_insert(rate);
         *e = e.max(rate);
     }
-    let mut out = FastMap::default();
+    let mut per: FastMap<i64, Vec<f64>> = FastMap::default();
     for ((b, _), rate) in best {
-        *out.entry(b).or_insert(0.0) += 1.0 / rate;
+        per.entry(b).or_default().push(1.0 / rate);
     }
-    out
+    // Each bucket's weights added in an order of their own (see `Total`),
+    // not the map's.
+    per.into_iter().map(|(b, w)| (b, w.into_iter().total())).collect()
 }
 
 impl Analytics<'_> {

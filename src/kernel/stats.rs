@@ -52,7 +52,7 @@ pub fn normal_cdf(x: f64) -> f64 {
 
 /// Sums floats from +0.0. `Iterator::sum` for `f64` starts from -0.0 (since
 /// Rust 1.81), so an empty sum is -0.0, which JS shows as `-0`: a count of
-/// nothing must be 0.
+/// nothing must be 0. The sum does not depend on the order of the values.
 pub trait Total {
     /// The sum, +0.0 when empty.
     fn total(self) -> f64;
@@ -64,7 +64,14 @@ where
     T: std::borrow::Borrow<f64>,
 {
     fn total(self) -> f64 {
-        self.fold(0.0, |a, b| a + *b.borrow())
+        let mut values: Vec<f64> = self.map(|b| *b.borrow()).collect();
+        // Whole numbers add exactly in any order; other weights (sampled
+        // data) are added smallest first, so that the answer does not depend
+        // on the order they came in (a hash map's, or a merge's).
+        if values.iter().any(|v| v.fract() != 0.0) {
+            values.sort_by(f64::total_cmp);
+        }
+        values.iter().fold(0.0, |a, b| a + b)
     }
 }
 
@@ -112,6 +119,18 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    #[test]
+    fn totals_do_not_depend_on_the_order() {
+        // Weights of sampled events: added in two orders, one answer.
+        let w = [0.1, 0.2, 0.3];
+        let rev = [0.3, 0.2, 0.1];
+        let naive = |v: &[f64]| v.iter().fold(0.0, |a, b| a + b);
+        assert_ne!(naive(&w), naive(&rev), "the case must show order mattering");
+        assert_eq!(w.iter().total(), rev.iter().total());
+        assert_eq!([3.0, 1.0, 2.0].iter().total(), 6.0);
+        assert!(std::iter::empty::<f64>().total().is_sign_positive());
+    }
 
     #[test]
     fn medians_and_percentiles() {
