@@ -198,7 +198,9 @@ fn users_per_bucket(items: &[Activity], interval: Interval, offset: i64) -> Fast
     }
     // Each bucket's weights added in an order of their own (see `Total`),
     // not the map's.
-    per.into_iter().map(|(b, w)| (b, w.into_iter().total())).collect()
+    per.into_iter()
+        .map(|(b, w)| (b, w.into_iter().total()))
+        .collect()
 }
 
 impl Analytics<'_> {
