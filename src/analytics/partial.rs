@@ -47,8 +47,16 @@ pub enum Partial {
     /// `summary`.
     #[serde(rename_all = "camelCase")]
     Summary { summary: Summary, in_sessions: f64 },
-    /// `activeUsers`.
-    ActiveUsers { active: ActiveUsers },
+    /// `activeUsers`, with the users of the last days added and their
+    /// number, so that the merged `dau` divides once.
+    #[serde(rename_all = "camelCase")]
+    ActiveUsers {
+        active: ActiveUsers,
+        #[serde(default)]
+        daily_users: f64,
+        #[serde(default)]
+        days: f64,
+    },
     /// `realtime`.
     Realtime { realtime: Realtime },
     /// `eventBreakdown`, every group.
@@ -110,8 +118,12 @@ impl Analytics<'_> {
             }
             "activeUsers" => {
                 let (q, o): (_, ActiveUsersOptions) = split(options)?;
+                let (active, daily_users, days) =
+                    self.active_users_parts(&q, o.interval.unwrap_or_default())?;
                 Partial::ActiveUsers {
-                    active: self.active_users(&q, o.interval.unwrap_or_default())?,
+                    active,
+                    daily_users,
+                    days,
                 }
             }
             "realtime" => {
@@ -235,11 +247,24 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
             summary.events_per_session = ratio(in_sessions, summary.sessions);
             to_value(&summary)
         }
-        Partial::ActiveUsers { mut active } => {
+        Partial::ActiveUsers {
+            mut active,
+            mut daily_users,
+            days,
+        } => {
             for p in rest {
-                let Partial::ActiveUsers { active: a } = p else {
+                let Partial::ActiveUsers {
+                    active: a,
+                    daily_users: d,
+                    days: n,
+                } = p
+                else {
                     return Err(mismatch());
                 };
+                if n != days {
+                    return Err(mismatch());
+                }
+                daily_users += d;
                 if a.buckets.len() != active.buckets.len() || a.interval != active.interval {
                     return Err(mismatch());
                 }
@@ -249,6 +274,11 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                 active.stickiness.dau += a.stickiness.dau;
                 active.stickiness.mau += a.stickiness.mau;
                 active.reweighted |= a.reweighted;
+            }
+            // Divided once, as one engine does: a sum of averages differs
+            // from the average of the sum in the last bits.
+            if days > 0.0 {
+                active.stickiness.dau = daily_users / days;
             }
             active.stickiness.ratio = ratio(active.stickiness.dau, active.stickiness.mau);
             to_value(&active)

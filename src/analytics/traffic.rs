@@ -269,6 +269,17 @@ impl Analytics<'_> {
     /// Distinct users per day, week or month, with every bucket the range
     /// touches, and DAU/MAU stickiness over the range's last 30 days.
     pub fn active_users(&self, q: &Query, interval: Interval) -> Result<ActiveUsers> {
+        Ok(self.active_users_parts(q, interval)?.0)
+    }
+
+    /// [`Analytics::active_users`], and what its `dau` divides: the users
+    /// of each of the last days, added, and the number of days, for a merge
+    /// (which adds the users and divides once, as one engine does).
+    pub(crate) fn active_users_parts(
+        &self,
+        q: &Query,
+        interval: Interval,
+    ) -> Result<(ActiveUsers, f64, f64)> {
         let r = self.resolve(q)?;
         let first = interval.bucket(r.since, r.offset_ms);
         let last = interval.bucket(r.until - 1, r.offset_ms);
@@ -295,11 +306,12 @@ impl Analytics<'_> {
         let recent: Vec<Activity> = items.into_iter().filter(|i| i.0 >= day_start).collect();
         let daily = users_per_bucket(&recent, Interval::Day, r.offset_ms);
         let days = (last_day - first_day + 1) as f64;
-        let dau = daily.values().total() / days;
+        let daily_users = daily.values().total();
+        let dau = daily_users / days;
         let mau: f64 = max_rate_weights(recent.iter().map(|i| (i.1, i.2)))
             .values()
             .total();
-        Ok(ActiveUsers {
+        let active = ActiveUsers {
             interval,
             buckets,
             stickiness: Stickiness {
@@ -308,7 +320,8 @@ impl Analytics<'_> {
                 ratio: if mau > 0.0 { dau / mau } else { 0.0 },
             },
             reweighted,
-        })
+        };
+        Ok((active, daily_users, days))
     }
 
     /// Users and events in the last `windowSecs` by the clock, with events
