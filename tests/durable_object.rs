@@ -128,15 +128,6 @@ mod durable_object {
         fn put_bytes(storage: &JsValue, name: &str, bytes: &[u8]);
     }
 
-    impl Engine for JsUserTrail {
-        fn with(&mut self, f: &mut dyn FnMut(&usertrail::UserTrail)) {
-            self.with_core(|t| f(t)).expect("the engine is open");
-        }
-        fn close(self: Box<Self>) {
-            let _ = JsUserTrail::close(&self);
-        }
-    }
-
     thread_local! {
         static NEXT: Cell<u32> = const { Cell::new(0) };
     }

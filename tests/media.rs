@@ -194,15 +194,6 @@ mod host_file {
         file_host(&node_fs(), &dirname_fn())
     }
 
-    impl Engine for JsUserTrail {
-        fn with(&mut self, f: &mut dyn FnMut(&usertrail::UserTrail)) {
-            self.with_core(|t| f(t)).expect("the engine is open");
-        }
-        fn close(self: Box<Self>) {
-            let _ = JsUserTrail::close(&self);
-        }
-    }
-
     /// A file on the host's disk, through the host-file VFS.
     pub struct HostFile {
         path: String,

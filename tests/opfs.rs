@@ -289,15 +289,6 @@ impl Drop for Opfs {
     }
 }
 
-impl media::Engine for JsUserTrail {
-    fn with(&mut self, f: &mut dyn FnMut(&usertrail::UserTrail)) {
-        self.with_core(|t| f(t)).expect("the engine is open");
-    }
-    fn close(self: Box<Self>) {
-        let _ = JsUserTrail::close(&self);
-    }
-}
-
 impl media::Medium for Opfs {
     const NAME: &'static str = "OPFS";
     const PERSISTENT: bool = true;

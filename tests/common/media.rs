@@ -41,6 +41,17 @@ impl Engine for UserTrail {
     }
 }
 
+/// An engine behind the JS bindings (the host file, a Durable Object).
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+impl Engine for usertrail::wasm::JsUserTrail {
+    fn with(&mut self, f: &mut dyn FnMut(&UserTrail)) {
+        self.with_core(|t| f(t)).expect("the engine is open");
+    }
+    fn close(self: Box<Self>) {
+        let _ = usertrail::wasm::JsUserTrail::close(&self);
+    }
+}
+
 /// Where a database lives, as the suite sees it.
 #[allow(async_fn_in_trait)] // test code, one thread
 pub trait Medium {
