@@ -210,10 +210,6 @@ export async function runView(source, view, params = {}) {
       break;
     }
     case 'paths': {
-      if (src.kind === 'partitions') {
-        out.note = 'Paths are not merged across partitions: open a partition’s own dashboard to see its journeys.';
-        break;
-      }
       const a = await ask('paths', 'paths', { ...f, steps: 4, limit: p.limit ?? 10 });
       t.push(
         table('journeys', `Top journeys (of ${a.total})`, [['journey', 'Journey', 'text'], ['count', 'Sessions', 'number']], a.journeys.map((j) => [j.steps.join(' → '), j.count])),

@@ -133,6 +133,18 @@ fn merged_answers_equal_one_engine_holding_everything() {
         ("cohorts", with(json!({ "period": "week" }))),
         ("topPages", with(json!({ "limit": 4 }))),
         ("sessionDurations", with(json!({}))),
+        ("paths", with(json!({}))),
+        (
+            "paths",
+            with(json!({ "startAt": "view", "steps": 3, "limit": 3 })),
+        ),
+        (
+            "paths",
+            with(json!({ "by": "user", "items": "name", "endAt": "buy", "limit": 4 })),
+        ),
+        ("paths", with(json!({ "items": "path", "limit": 2 }))),
+        ("patterns", with(json!({ "length": 2, "limit": 5 }))),
+        ("patterns", with(json!({ "minSupport": 0.2 }))),
     ];
     for seed in 1..=12u64 {
         let all = events(seed, 150 + (seed as usize * 37) % 300);
@@ -177,9 +189,49 @@ fn partials_of_different_queries_do_not_merge() {
     assert_eq!(code(merge(vec![a, b])), "INVALID_INPUT");
     assert_eq!(code(merge(vec![])), "INVALID_INPUT");
     assert_eq!(
-        code(e.analytics().partial("paths", Map::new())),
+        code(e.analytics().partial("journeys", Map::new())),
         "INVALID_INPUT"
     );
+    // The same query with another cut, or another support, does not merge.
+    let limit = |n: i64| {
+        e.analytics()
+            .partial("paths", options(json!({ "limit": n })))
+            .unwrap()
+    };
+    assert_eq!(code(merge(vec![limit(3), limit(4)])), "INVALID_INPUT");
+    let support = |f: f64| {
+        e.analytics()
+            .partial("patterns", options(json!({ "minSupport": f })))
+            .unwrap()
+    };
+    assert_eq!(
+        code(merge(vec![support(0.1), support(0.2)])),
+        "INVALID_INPUT"
+    );
+    for bad in [
+        json!({ "steps": 0 }),
+        json!({ "limit": 101 }),
+        json!({ "startAt": "x".repeat(5000) }),
+        json!({ "by": "team" }),
+        json!({ "nope": 1 }),
+    ] {
+        assert_eq!(
+            code(e.analytics().partial("paths", options(bad.clone()))),
+            "INVALID_INPUT",
+            "{bad}"
+        );
+    }
+    for bad in [
+        json!({ "length": 1 }),
+        json!({ "minSupport": 1.5 }),
+        json!({ "limit": "5" }),
+    ] {
+        assert_eq!(
+            code(e.analytics().partial("patterns", options(bad.clone()))),
+            "INVALID_INPUT",
+            "{bad}"
+        );
+    }
     assert_eq!(
         code(
             e.analytics()

@@ -19,16 +19,22 @@
 //! | `retention`, `cohorts` | the matrix | cell sums; percentages recomputed |
 //! | `topPages` | every page with its total time on page | sums; means recomputed; sorted and cut to `limit` |
 //! | `sessionDurations` | every duration | histogram sums; mean, median, p90 and max of the merged durations (exact) |
+//! | `paths` | every journey and its count | sums by journey; transitions recomputed from them; ranked and cut to `limit` |
+//! | `patterns` | every sequence, its sessions and occurrences | sums by sequence; supports recomputed; `minSupport` and `limit` applied |
 //!
-//! Experiment results merge in the pipeline's `merge` module (experiments sit
-//! beside analytics, not below it). Journeys (`paths`, `patterns`) are not
-//! in this list: their top lists
-//! are cut per engine, so they do not merge exactly yet.
+//! Journeys and sequences belong to one session (or user), so one subject's,
+//! and their counts add up like the rest. Experiment results merge in the
+//! pipeline's `merge` module (experiments sit beside analytics, not below
+//! it).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::funnel::{sort_segments, steps_from, Gaps};
+use super::journeys::{
+    paths_bounds, patterns_bounds, Journey, JourneyCounts, PathsOptions, Pattern, PatternCounts,
+    PatternsOptions,
+};
 use super::pages::sort_pages;
 use super::{
     split, ActiveUsers, ActiveUsersOptions, Analytics, Breakdown, BreakdownOptions, BreakdownRow,
@@ -87,6 +93,22 @@ pub enum Partial {
         values: Vec<f64>,
         total: f64,
     },
+    /// `paths`, every journey.
+    Paths {
+        journeys: Vec<Journey>,
+        total: f64,
+        reweighted: bool,
+        limit: usize,
+    },
+    /// `patterns`, every sequence.
+    #[serde(rename_all = "camelCase")]
+    Patterns {
+        patterns: Vec<Pattern>,
+        total_sessions: f64,
+        reweighted: bool,
+        min_support: f64,
+        limit: usize,
+    },
 }
 
 /// The queries that merge, by their JS names.
@@ -101,6 +123,8 @@ pub const MERGEABLE: &[&str] = &[
     "cohorts",
     "topPages",
     "sessionDurations",
+    "paths",
+    "patterns",
 ];
 
 impl Analytics<'_> {
@@ -185,6 +209,29 @@ impl Analytics<'_> {
                     durations,
                     values,
                     total,
+                }
+            }
+            "paths" => {
+                let (q, o): (_, PathsOptions) = split(options)?;
+                let (_, limit) = paths_bounds(&o)?;
+                let (journeys, total, reweighted) = self.journey_counts(&q, &o)?.all();
+                Partial::Paths {
+                    journeys,
+                    total,
+                    reweighted,
+                    limit,
+                }
+            }
+            "patterns" => {
+                let (q, o): (_, PatternsOptions) = split(options)?;
+                let (_, limit, min_support) = patterns_bounds(&o)?;
+                let counts = self.pattern_counts(&q, &o)?;
+                Partial::Patterns {
+                    patterns: counts.patterns,
+                    total_sessions: counts.total_sessions,
+                    reweighted: counts.reweighted,
+                    min_support,
+                    limit,
                 }
             }
             _ => {
@@ -557,6 +604,65 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
             durations.p90_ms = percentile(&values, 90.0);
             durations.max_ms = values.last().copied();
             to_value(&durations)
+        }
+        Partial::Paths {
+            journeys,
+            total,
+            reweighted,
+            limit,
+        } => {
+            let mut counts = JourneyCounts::new();
+            counts.add(journeys, total, reweighted);
+            for p in rest {
+                let Partial::Paths {
+                    journeys: j,
+                    total: t,
+                    reweighted: r,
+                    limit: l,
+                } = p
+                else {
+                    return Err(mismatch());
+                };
+                if l != limit {
+                    return Err(mismatch());
+                }
+                counts.add(j, t, r);
+            }
+            to_value(&counts.answer(limit))
+        }
+        Partial::Patterns {
+            patterns,
+            total_sessions,
+            reweighted,
+            min_support,
+            limit,
+        } => {
+            let mut counts = PatternCounts {
+                patterns,
+                total_sessions,
+                reweighted,
+            };
+            for p in rest {
+                let Partial::Patterns {
+                    patterns: q,
+                    total_sessions: t,
+                    reweighted: r,
+                    min_support: m,
+                    limit: l,
+                } = p
+                else {
+                    return Err(mismatch());
+                };
+                if l != limit || m != min_support {
+                    return Err(mismatch());
+                }
+                counts.add(PatternCounts {
+                    patterns: q,
+                    total_sessions: t,
+                    reweighted: r,
+                });
+            }
+            to_value(&counts.answer(min_support, limit))
         }
     })
 }

@@ -2,7 +2,7 @@
 // with node:http, a shipper, and a coordinator whose answers are typed by
 // query name; every failure is a UserTrailError.
 import { createServer } from 'node:http';
-import { UserTrail, UserTrailError, type Funnel, type Summary, type ExperimentResults, type Consumed } from 'usertrail';
+import { UserTrail, UserTrailError, type Funnel, type Summary, type ExperimentResults, type Consumed, type Paths } from 'usertrail';
 import { nodeCollector, collector } from 'usertrail/collector';
 import { acrossPartitions, discoverPartitions, partitionHandler, runPartition, runWorker, ship, toNodeListener, type PartitionError } from 'usertrail/pipeline';
 import { sessionMiddleware, toNodeListener as fromMiddleware } from 'usertrail/middleware';
@@ -34,8 +34,12 @@ const summary: Summary = await across.query('summary', { since: 0 });
 const ab: ExperimentResults = await across.query('experimentResults', { key: 'checkout', goal: 'buy' });
 // @ts-expect-error: a summary is not a funnel
 const wrong: Funnel = await across.query('summary');
-// @ts-expect-error: paths do not merge
-await across.query('paths');
+const paths: Paths = await across.query('paths', { startAt: '/', steps: 4, by: 'user' });
+const support: number | undefined = (await across.query('patterns', { length: 2, minSupport: 0.1 })).patterns[0]?.support;
+// @ts-expect-error: paths group by session or user only
+await across.query('paths', { by: 'team' });
+// @ts-expect-error: journeys is not a query
+await across.query('journeys');
 // @ts-expect-error: a funnel needs its steps
 await across.query('funnel', { windowSecs: 5 });
 const partial = await part.pipeline.partial('retention', { cohort: 'week', periods: 4 });

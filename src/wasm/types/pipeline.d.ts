@@ -92,6 +92,8 @@ export type MergeableQuery =
   | 'cohorts'
   | 'topPages'
   | 'sessionDurations'
+  | 'paths'
+  | 'patterns'
   | 'experimentResults';
 
 /**
@@ -109,6 +111,8 @@ export interface MergeableQueries {
   cohorts: { options: AnalyticsQuery & { period?: Interval; by?: string }; result: Cohorts };
   topPages: { options: AnalyticsQuery & { limit?: number }; result: TopPages };
   sessionDurations: { options: AnalyticsQuery; result: SessionDurations };
+  paths: { options: AnalyticsQuery & PathsOptions; result: Paths };
+  patterns: { options: AnalyticsQuery & PatternsOptions; result: Patterns };
   experimentResults: { options: ExperimentResultsOptions & { key: string }; result: ExperimentResults };
 }
 
