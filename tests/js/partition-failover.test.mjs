@@ -199,6 +199,8 @@ test('4 partitions × 2 copies on 3 workers: a worker killed with -9 is replaced
     ['activeUsers', { ...range, interval: 'day' }],
     ['eventBreakdown', range],
     ['sessionDurations', range],
+    ['paths', { ...range, steps: 3, limit: 5 }],
+    ['patterns', { ...range, length: 2 }],
   ]) {
     const merged = await across.query(query, options);
     const one = await whole.pipeline.merge([await whole.pipeline.partial(query, options)]);

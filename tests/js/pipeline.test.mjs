@@ -178,6 +178,8 @@ test('2 devices × 5,000 events → collector → 4 partitions on 2 workers: a w
     ['topPages', { ...range, limit: 3 }],
     ['sessionDurations', range],
     ['retention', { ...range, cohort: 'day', periods: 5 }],
+    ['paths', { ...range, steps: 3, limit: 5 }],
+    ['patterns', { ...range, length: 2 }],
   ]) {
     const merged = await across.query(query, options);
     const one = await whole.pipeline.merge([await whole.pipeline.partial(query, options)]);
