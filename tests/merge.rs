@@ -12,7 +12,7 @@ use common::*;
 use serde_json::{json, Map, Value};
 use usertrail::analytics::partial::{merge, Partial, MERGEABLE};
 use usertrail::pipeline::partition_of;
-use usertrail::tracking::EventInput;
+use usertrail::tracking::{EventInput, SamplingRule, TrackingConfig};
 use usertrail::{OpenOptions, Storage, UserTrail};
 
 /// A small deterministic generator (xorshift64*).
@@ -240,4 +240,307 @@ fn partials_of_different_queries_do_not_merge() {
         "INVALID_INPUT"
     );
     assert!(MERGEABLE.contains(&"funnel"));
+}
+
+/// An engine that keeps events at rates whose weights (1 / rate) are not
+/// whole numbers.
+fn sampled(rates: &[(&str, f64)]) -> UserTrail {
+    let sampling = rates
+        .iter()
+        .map(|(name, rate)| SamplingRule {
+            name: (!name.is_empty()).then(|| name.to_string()),
+            event_type: None,
+            rate: *rate,
+        })
+        .collect();
+    let tracking = TrackingConfig {
+        sampling,
+        ..TrackingConfig::default()
+    };
+    open_at(
+        T0 + 25 * DAY,
+        OpenOptions::new(Storage::Memory).tracking(tracking),
+    )
+    .0
+}
+
+/// `events` tracked by one engine and by `n` partitions (by subject), all
+/// made by `make`: (whole, partitions).
+fn split_engines(
+    make: &dyn Fn() -> UserTrail,
+    n: u32,
+    events: &[EventInput],
+) -> (UserTrail, Vec<UserTrail>) {
+    let whole = make();
+    let parts: Vec<UserTrail> = (0..n).map(|_| make()).collect();
+    for e in events {
+        let subject = e.user_id.clone().or(e.anonymous_id.clone()).unwrap();
+        whole.tracking().track(e.clone()).unwrap();
+        parts[partition_of(&subject, n) as usize]
+            .tracking()
+            .track(e.clone())
+            .unwrap();
+    }
+    (whole, parts)
+}
+
+/// The merged answer of `parts`, their partials sent as JSON.
+fn merged(parts: &[UserTrail], query: &str, o: &Map<String, Value>) -> Value {
+    let partials: Vec<Partial> = parts
+        .iter()
+        .map(|p| {
+            let partial = p.analytics().partial(query, o.clone()).unwrap();
+            serde_json::from_value(serde_json::to_value(partial).unwrap()).unwrap()
+        })
+        .collect();
+    merge(partials).unwrap()
+}
+
+/// One engine's own answer to `paths` or `patterns`.
+fn plain(e: &UserTrail, query: &str, o: &Map<String, Value>) -> Value {
+    use usertrail::analytics::{split, PathsOptions, PatternsOptions};
+    if query == "paths" {
+        let (q, p): (_, PathsOptions) = split(o.clone()).unwrap();
+        serde_json::to_value(e.analytics().paths(&q, &p).unwrap()).unwrap()
+    } else {
+        let (q, p): (_, PatternsOptions) = split(o.clone()).unwrap();
+        serde_json::to_value(e.analytics().patterns(&q, &p).unwrap()).unwrap()
+    }
+}
+
+/// With sampled events, journeys and sequences merged over partitions equal
+/// one engine's answer to the last bit: rankings, cuts and `minSupport`
+/// compare sums that do not depend on how the data was split.
+#[test]
+fn sampled_paths_and_patterns_merge_to_the_last_bit() {
+    let rates = [
+        ("view", 0.3),
+        ("add", 0.7),
+        ("page_view", 0.9),
+        ("buy", 0.45),
+    ];
+    let range = json!({ "since": T0, "until": T0 + 21 * DAY });
+    let with = |extra: Value| {
+        let mut m = options(range.clone());
+        m.extend(options(extra));
+        m
+    };
+    let queries = [
+        ("paths", with(json!({ "items": "path", "limit": 2 }))),
+        ("paths", with(json!({ "steps": 3 }))),
+        (
+            "paths",
+            with(json!({ "by": "user", "items": "name", "limit": 5 })),
+        ),
+        ("patterns", with(json!({ "length": 2, "limit": 4 }))),
+        ("patterns", with(json!({ "minSupport": 0.15 }))),
+    ];
+    for seed in 1..=30u64 {
+        let all = events(seed, 120 + (seed as usize * 53) % 250);
+        let n = 2 + (seed % 3) as u32;
+        let (whole, parts) = split_engines(&|| sampled(&rates), n, &all);
+        for (query, o) in &queries {
+            let one = plain(&whole, query, o);
+            assert_eq!(merged(&parts, query, o), one, "seed {seed}, {query} {o:?}");
+            assert_eq!(
+                merged(std::slice::from_ref(&whole), query, o),
+                one,
+                "seed {seed}, {query}: one engine's partial"
+            );
+        }
+    }
+}
+
+/// Sessions of one page each, `count` of them in each partition of 2.
+fn one_page_sessions(split: [usize; 2], tag: &str, page: &str, names: &[&str]) -> Vec<EventInput> {
+    let mut out = Vec::new();
+    let mut found = [0, 0];
+    let mut i = 0;
+    while found != split {
+        let user = format!("{tag}{i}");
+        i += 1;
+        let p = partition_of(&user, 2) as usize;
+        if found[p] == split[p] {
+            continue;
+        }
+        found[p] += 1;
+        for (k, name) in names.iter().enumerate() {
+            out.push(EventInput {
+                name: (*name).into(),
+                event_type: Some(
+                    if *name == "page_view" {
+                        "page"
+                    } else {
+                        "action"
+                    }
+                    .parse_type(),
+                ),
+                user_id: Some(user.clone()),
+                session_id: Some(format!("s-{user}")),
+                path: (*name == "page_view").then(|| page.to_owned()),
+                ts: Some(T0 + DAY + k as i64 * 1000),
+                ..Default::default()
+            });
+        }
+    }
+    out
+}
+
+/// The two cases a review found with per-partition float sums: a tie that
+/// flipped the top journey, and a pattern on the `minSupport` boundary.
+#[test]
+fn sampled_ties_and_support_boundaries_agree() {
+    let make = || sampled(&[("", 0.9)]);
+    let o = |v: Value| {
+        let mut m = options(json!({ "since": T0, "until": T0 + 21 * DAY }));
+        m.extend(options(v));
+        m
+    };
+    // Every event is kept at 0.9 (those that are not, leave a partition's
+    // count short of the other side's: skip them by keeping more users).
+    let mut evs = one_page_sessions([6, 0], "a", "/a", &["page_view"]);
+    evs.extend(one_page_sessions([3, 3], "b", "/b", &["page_view"]));
+    let kept = |evs: Vec<EventInput>| -> Vec<EventInput> {
+        let probe = make();
+        evs.into_iter()
+            .filter(|e| {
+                let (_, status) = probe.tracking().track(e.clone()).unwrap();
+                format!("{status:?}") == "Stored"
+            })
+            .collect()
+    };
+    let evs = kept(evs);
+    let (whole, parts) = split_engines(&make, 2, &evs);
+    let q = o(json!({ "items": "path", "limit": 1 }));
+    assert_eq!(merged(&parts, "paths", &q), plain(&whole, "paths", &q));
+
+    let mut evs = one_page_sessions([1, 9], "c", "", &["x", "y"]);
+    evs.extend(one_page_sessions([3, 7], "d", "", &["z"]));
+    let evs = kept(evs);
+    let (whole, parts) = split_engines(&make, 2, &evs);
+    let q = o(json!({ "length": 2, "minSupport": 0.5 }));
+    let one = plain(&whole, "patterns", &q);
+    assert_eq!(merged(&parts, "patterns", &q), one);
+}
+
+/// Partials asked with other options, or holding what their options cannot
+/// give (they arrive over HTTP), are refused with `INVALID_INPUT`.
+#[test]
+fn hostile_journey_partials_are_refused() {
+    let e = engine();
+    e.tracking().track_batch(events(7, 200), false).unwrap();
+    let range = json!({ "since": T0, "until": T0 + 21 * DAY });
+    let partial = |query: &str, extra: Value| {
+        let mut m = options(range.clone());
+        m.extend(options(extra));
+        serde_json::to_value(e.analytics().partial(query, m).unwrap()).unwrap()
+    };
+    let refused = |parts: Vec<Value>, why: &str| {
+        let parsed: Result<Vec<Partial>, _> =
+            parts.into_iter().map(serde_json::from_value).collect();
+        match parsed {
+            Err(_) => {} // refused by serde: the wire layer answers INVALID_INPUT
+            Ok(p) => assert_eq!(code(merge(p)), "INVALID_INPUT", "{why}"),
+        }
+    };
+    let paths = partial("paths", json!({ "steps": 2 }));
+    refused(
+        vec![paths.clone(), partial("paths", json!({ "steps": 4 }))],
+        "other steps",
+    );
+    refused(
+        vec![
+            paths.clone(),
+            partial("paths", json!({ "steps": 2, "by": "user" })),
+        ],
+        "other unit",
+    );
+    refused(
+        vec![
+            paths.clone(),
+            partial("paths", json!({ "steps": 2, "startAt": "view" })),
+        ],
+        "other start",
+    );
+    refused(
+        vec![
+            partial("patterns", json!({ "length": 2 })),
+            partial("patterns", json!({ "length": 3 })),
+        ],
+        "other length",
+    );
+    let edit = |v: &Value, f: &dyn Fn(&mut Value)| {
+        let mut v = v.clone();
+        f(&mut v);
+        v
+    };
+    for (why, bad) in [
+        ("limit 0", edit(&paths, &|v| v["asked"]["limit"] = json!(0))),
+        (
+            "limit 1000",
+            edit(&paths, &|v| v["asked"]["limit"] = json!(1000)),
+        ),
+        (
+            "steps 21",
+            edit(&paths, &|v| v["asked"]["steps"] = json!(21)),
+        ),
+        (
+            "a journey too long",
+            edit(&paths, &|v| {
+                v["journeys"][0]["steps"] = json!(["a", "b", "c"])
+            }),
+        ),
+        (
+            "an empty journey",
+            edit(&paths, &|v| v["journeys"][0]["steps"] = json!([])),
+        ),
+        (
+            "a weight below 1",
+            edit(&paths, &|v| v["journeys"][0]["count"] = json!([[0.5, 1]])),
+        ),
+        (
+            "a negative count",
+            edit(&paths, &|v| v["journeys"][0]["count"] = json!([[1.0, -1]])),
+        ),
+        (
+            "a float count",
+            edit(&paths, &|v| v["total"] = json!([[1.0, 1.5]])),
+        ),
+        (
+            "weights out of order",
+            edit(&paths, &|v| v["total"] = json!([[2.0, 1], [1.0, 1]])),
+        ),
+        (
+            "an unknown field",
+            edit(&paths, &|v| v["journeys"][0]["x"] = json!(1)),
+        ),
+    ] {
+        refused(vec![bad], why);
+    }
+    let patterns = partial("patterns", json!({ "length": 2 }));
+    for (why, bad) in [
+        (
+            "minSupport 5",
+            edit(&patterns, &|v| v["asked"]["minSupport"] = json!(5)),
+        ),
+        (
+            "minSupport -1",
+            edit(&patterns, &|v| v["asked"]["minSupport"] = json!(-1)),
+        ),
+        (
+            "a sequence of 3",
+            edit(&patterns, &|v| {
+                v["sequences"][0]["sequence"] = json!(["a", "b", "c"])
+            }),
+        ),
+        (
+            "a zero weight",
+            edit(&patterns, &|v| v["totalSessions"] = json!([[0.0, 1]])),
+        ),
+    ] {
+        refused(vec![bad], why);
+    }
+    // The untouched ones merge.
+    let ok: Vec<Partial> = vec![serde_json::from_value(paths).unwrap()];
+    assert!(merge(ok).is_ok());
 }

@@ -7,6 +7,7 @@ use super::query::{bounded, Query};
 use super::scan::{Events, FastMap, FastSet, Interner, Need};
 use super::Analytics;
 use crate::error::{Error, Result};
+use crate::kernel::tally::Tally;
 
 /// What a path is made of.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -53,8 +54,8 @@ pub struct PathsOptions {
 }
 
 /// One journey and how often it was taken.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Journey {
     /// The items, in order.
     pub steps: Vec<String>,
@@ -104,8 +105,8 @@ pub struct PatternsOptions {
 }
 
 /// A frequent sequence of event names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Pattern {
     /// The event names, in order.
     pub sequence: Vec<String>,
@@ -157,17 +158,37 @@ fn sequences(ev: &Events, unit: PathUnit, items: PathItems) -> Vec<(Vec<u32>, f6
         .collect()
 }
 
+/// A journey as a partial carries it: its items and how often it was taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JourneyTally {
+    /// The items, in order.
+    pub steps: Vec<String>,
+    /// Sessions (or users) that took it, per weight.
+    pub count: Tally,
+}
+
+/// A sequence as a partial carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SequenceTally {
+    /// The event names, in order.
+    pub sequence: Vec<String>,
+    /// Sessions containing it at least once, per weight.
+    pub sessions: Tally,
+    /// Times it occurs, per weight.
+    pub occurrences: Tally,
+}
+
 /// Journeys counted, as interned items: what [`Analytics::paths`] answers
-/// before its top list is cut, and what a partial carries.
+/// before its top list is cut, and what a partial carries. Counts are
+/// [`Tally`]s, so that partitions' counts add up to one engine's to the
+/// last bit, and rankings and cuts agree.
 pub(super) struct JourneyCounts {
-    /// The strings of the items.
-    pub strings: Interner,
-    /// Each journey taken, with how often.
-    pub journeys: FastMap<Vec<u32>, f64>,
-    /// Journeys considered.
-    pub total: f64,
-    /// True when some counted event was sampled.
-    pub reweighted: bool,
+    strings: Interner,
+    journeys: FastMap<Vec<u32>, Tally>,
+    total: Tally,
+    reweighted: bool,
 }
 
 impl JourneyCounts {
@@ -176,155 +197,293 @@ impl JourneyCounts {
         Self {
             strings: Interner::new(),
             journeys: FastMap::default(),
-            total: 0.0,
+            total: Tally::default(),
             reweighted: false,
         }
     }
 
     /// Adds journeys given as strings (another engine's partial).
-    pub(super) fn add(&mut self, journeys: Vec<Journey>, total: f64, reweighted: bool) {
+    pub(super) fn add(&mut self, journeys: &[JourneyTally], total: &Tally, reweighted: bool) {
         for j in journeys {
             let key: Vec<u32> = j.steps.iter().map(|s| self.strings.intern_str(s)).collect();
-            *self.journeys.entry(key).or_default() += j.count;
+            self.journeys.entry(key).or_default().merge(&j.count);
         }
-        self.total += total;
+        self.total.merge(total);
         self.reweighted |= reweighted;
     }
 
-    /// Every journey with its items as strings, most taken first.
-    pub(super) fn all(self) -> (Vec<Journey>, f64, bool) {
-        let (total, reweighted) = (self.total, self.reweighted);
-        let strings = self.strings;
-        let journeys = ranked(self.journeys, &strings)
+    /// Every journey with its items as strings, in no particular order.
+    pub(super) fn all(self) -> (Vec<JourneyTally>, Tally, bool) {
+        let strings = &self.strings;
+        let journeys = self
+            .journeys
             .into_iter()
-            .map(|(s, count)| Journey {
-                steps: names(&strings, &s),
+            .map(|(s, count)| JourneyTally {
+                steps: names(strings, &s),
                 count,
             })
             .collect();
-        (journeys, total, reweighted)
+        (journeys, self.total, self.reweighted)
     }
 
     /// The answer: the `limit` most taken journeys, and the transitions
     /// over every journey.
     pub(super) fn answer(self, limit: usize) -> Paths {
         let strings = &self.strings;
-        let mut transitions: FastMap<(usize, u32, u32), f64> = FastMap::default();
-        for (seq, w) in &self.journeys {
+        let mut transitions: FastMap<(usize, u32, u32), Tally> = FastMap::default();
+        for (seq, t) in &self.journeys {
             for (i, pair) in seq.windows(2).enumerate() {
-                *transitions.entry((i, pair[0], pair[1])).or_default() += w;
+                transitions
+                    .entry((i, pair[0], pair[1]))
+                    .or_default()
+                    .merge(t);
             }
         }
-        let name = |id: u32| strings.str(id).to_owned();
-        let mut moves: Vec<Transition> = transitions
+        let mut moves: Vec<(usize, u32, u32, f64)> = transitions
             .into_iter()
-            .map(|((step, from, to), count)| Transition {
-                step,
-                from: name(from),
-                to: name(to),
-                count,
-            })
+            .map(|((step, from, to), t)| (step, from, to, t.value()))
             .collect();
-        moves.sort_by(|a, b| {
-            b.count
-                .total_cmp(&a.count)
-                .then_with(|| (a.step, &a.from, &a.to).cmp(&(b.step, &b.from, &b.to)))
+        let item = |i: u32| strings.str(i);
+        top(&mut moves, 500, |a, b| {
+            b.3.total_cmp(&a.3)
+                .then_with(|| (a.0, item(a.1), item(a.2)).cmp(&(b.0, item(b.1), item(b.2))))
         });
-        moves.truncate(500);
-        let mut top = ranked(self.journeys, strings);
-        top.truncate(limit);
+        let mut journeys: Vec<(Vec<u32>, f64)> = self
+            .journeys
+            .iter()
+            .map(|(s, t)| (s.clone(), t.value()))
+            .collect();
+        // Ties go shorter first, then in the order of their items' strings,
+        // so that engines holding parts of the data agree; strings are
+        // compared only between journeys tied so far.
+        top(&mut journeys, limit, |a, b| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| a.0.len().cmp(&b.0.len()))
+                .then_with(|| {
+                    a.0.iter()
+                        .map(|i| item(*i))
+                        .cmp(b.0.iter().map(|i| item(*i)))
+                })
+        });
         Paths {
-            total: self.total,
-            journeys: top
+            total: self.total.value(),
+            journeys: journeys
                 .into_iter()
                 .map(|(s, count)| Journey {
                     steps: names(strings, &s),
                     count,
                 })
                 .collect(),
-            transitions: moves,
+            transitions: moves
+                .into_iter()
+                .map(|(step, from, to, count)| Transition {
+                    step,
+                    from: item(from).to_owned(),
+                    to: item(to).to_owned(),
+                    count,
+                })
+                .collect(),
             reweighted: self.reweighted,
         }
     }
 }
 
-/// Journeys most taken first; ties shorter first, then in the order of
-/// their items' strings, so that engines holding parts of the data agree.
-fn ranked(journeys: FastMap<Vec<u32>, f64>, strings: &Interner) -> Vec<(Vec<u32>, f64)> {
-    let mut top: Vec<(Vec<u32>, f64)> = journeys.into_iter().collect();
-    top.sort_unstable_by(|a, b| {
-        b.1.total_cmp(&a.1)
-            .then_with(|| a.0.len().cmp(&b.0.len()))
-            // Strings are compared only between journeys tied so far.
-            .then_with(|| {
-                let item = |i: &u32| strings.str(*i);
-                a.0.iter().map(item).cmp(b.0.iter().map(item))
-            })
-    });
-    top
+/// Keeps the `k` first of `v` in `order`, sorted: a selection, then a sort
+/// of those only.
+fn top<T>(v: &mut Vec<T>, k: usize, order: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    if k == 0 {
+        v.clear();
+        return;
+    }
+    if v.len() > k {
+        v.select_nth_unstable_by(k - 1, &order);
+        v.truncate(k);
+    }
+    v.sort_unstable_by(&order);
 }
 
 /// Sequences of event names found in sessions, before they are ranked: what
 /// [`Analytics::patterns`] counts and what a partial carries.
 pub(super) struct PatternCounts {
-    /// Every sequence, with sessions containing it and its occurrences.
-    pub patterns: Vec<Pattern>,
-    /// Sessions with events in the range.
-    pub total_sessions: f64,
-    /// True when some counted event was sampled.
-    pub reweighted: bool,
+    strings: Interner,
+    found: FastMap<Vec<u32>, (Tally, Tally)>,
+    total: Tally,
+    reweighted: bool,
 }
 
 impl PatternCounts {
-    /// Sums other engines' counts into these, by sequence.
-    pub(super) fn add(&mut self, other: PatternCounts) {
-        let mut at: FastMap<Vec<String>, usize> = self
-            .patterns
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.sequence.clone(), i))
-            .collect();
-        for p in other.patterns {
-            match at.get(&p.sequence) {
-                Some(i) => {
-                    self.patterns[*i].sessions += p.sessions;
-                    self.patterns[*i].occurrences += p.occurrences;
-                }
-                None => {
-                    at.insert(p.sequence.clone(), self.patterns.len());
-                    self.patterns.push(p);
-                }
-            }
+    /// No sequences yet.
+    pub(super) fn new() -> Self {
+        Self {
+            strings: Interner::new(),
+            found: FastMap::default(),
+            total: Tally::default(),
+            reweighted: false,
         }
-        self.total_sessions += other.total_sessions;
-        self.reweighted |= other.reweighted;
+    }
+
+    /// Adds sequences given as strings (another engine's partial).
+    pub(super) fn add(&mut self, found: &[SequenceTally], total: &Tally, reweighted: bool) {
+        for f in found {
+            let key: Vec<u32> = f
+                .sequence
+                .iter()
+                .map(|s| self.strings.intern_str(s))
+                .collect();
+            let e = self.found.entry(key).or_default();
+            e.0.merge(&f.sessions);
+            e.1.merge(&f.occurrences);
+        }
+        self.total.merge(total);
+        self.reweighted |= reweighted;
+    }
+
+    /// Every sequence with its names as strings, in no particular order.
+    pub(super) fn all(self) -> (Vec<SequenceTally>, Tally, bool) {
+        let strings = &self.strings;
+        let found = self
+            .found
+            .into_iter()
+            .map(|(s, (sessions, occurrences))| SequenceTally {
+                sequence: names(strings, &s),
+                sessions,
+                occurrences,
+            })
+            .collect();
+        (found, self.total, self.reweighted)
     }
 
     /// The answer: supports computed, sequences below `min_support` left
     /// out, most sessions first, cut to `limit`.
     pub(super) fn answer(self, min_support: f64, limit: usize) -> Patterns {
-        let total = self.total_sessions;
-        let mut patterns: Vec<Pattern> = self
-            .patterns
-            .into_iter()
-            .filter(|p| total > 0.0 && p.sessions / total >= min_support)
-            .map(|p| Pattern {
-                support: p.sessions / total,
-                ..p
-            })
+        let total = self.total.value();
+        let strings = &self.strings;
+        let mut kept: Vec<(&Vec<u32>, f64, f64)> = self
+            .found
+            .iter()
+            .map(|(s, (sessions, occurrences))| (s, sessions.value(), occurrences.value()))
+            .filter(|(_, sessions, _)| total > 0.0 && sessions / total >= min_support)
             .collect();
-        patterns.sort_by(|a, b| {
-            b.sessions
-                .total_cmp(&a.sessions)
-                .then_with(|| b.occurrences.total_cmp(&a.occurrences))
-                .then_with(|| a.sequence.cmp(&b.sequence))
+        let item = |i: &u32| strings.str(*i);
+        top(&mut kept, limit, |a, b| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| b.2.total_cmp(&a.2))
+                .then_with(|| a.0.iter().map(item).cmp(b.0.iter().map(item)))
         });
-        patterns.truncate(limit);
         Patterns {
             total_sessions: total,
-            patterns,
+            patterns: kept
+                .into_iter()
+                .map(|(seq, sessions, occurrences)| Pattern {
+                    sequence: names(strings, seq),
+                    sessions,
+                    support: sessions / total,
+                    occurrences,
+                })
+                .collect(),
             reweighted: self.reweighted,
         }
+    }
+}
+
+/// `paths`' options as a partial carries them, checked: partials asked
+/// differently do not merge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PathsAsked {
+    steps: usize,
+    by: PathUnit,
+    items: PathItems,
+    start_at: Option<String>,
+    end_at: Option<String>,
+    limit: usize,
+}
+
+impl PathsAsked {
+    /// The options, checked and with their defaults.
+    pub(super) fn of(o: &PathsOptions) -> Result<Self> {
+        let (steps, limit) = paths_bounds(o)?;
+        Ok(Self {
+            steps,
+            by: o.by.unwrap_or_default(),
+            items: o.items.unwrap_or_default(),
+            start_at: o.start_at.clone(),
+            end_at: o.end_at.clone(),
+            limit,
+        })
+    }
+
+    /// The top list's length.
+    pub(super) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Checks a partial from elsewhere: its options as the query checks
+    /// them, and journeys that these options can give.
+    pub(super) fn check(&self, journeys: &[JourneyTally], total: &Tally) -> Result<()> {
+        let again = Self::of(&PathsOptions {
+            start_at: self.start_at.clone(),
+            end_at: self.end_at.clone(),
+            steps: Some(self.steps as i64),
+            by: Some(self.by),
+            items: Some(self.items),
+            limit: Some(self.limit as i64),
+        })?;
+        let fits = |j: &JourneyTally| {
+            !j.steps.is_empty() && j.steps.len() <= again.steps && j.count.is_valid()
+        };
+        if again != *self || !total.is_valid() || !journeys.iter().all(fits) {
+            return Err(Error::invalid(
+                "partials",
+                "a paths partial holds journeys its options cannot give",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `patterns`' options as a partial carries them, checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatternsAsked {
+    length: usize,
+    min_support: f64,
+    limit: usize,
+}
+
+impl PatternsAsked {
+    /// The options, checked and with their defaults.
+    pub(super) fn of(o: &PatternsOptions) -> Result<Self> {
+        let (length, limit, min_support) = patterns_bounds(o)?;
+        Ok(Self {
+            length,
+            min_support,
+            limit,
+        })
+    }
+
+    /// (min_support, limit).
+    pub(super) fn cut(&self) -> (f64, usize) {
+        (self.min_support, self.limit)
+    }
+
+    /// Checks a partial from elsewhere, as [`PathsAsked::check`] does.
+    pub(super) fn check(&self, found: &[SequenceTally], total: &Tally) -> Result<()> {
+        let again = Self::of(&PatternsOptions {
+            length: Some(self.length as i64),
+            min_support: Some(self.min_support),
+            limit: Some(self.limit as i64),
+        })?;
+        let fits = |f: &SequenceTally| {
+            f.sequence.len() == self.length && f.sessions.is_valid() && f.occurrences.is_valid()
+        };
+        if again != *self || !total.is_valid() || !found.iter().all(fits) {
+            return Err(Error::invalid(
+                "partials",
+                "a patterns partial holds sequences its options cannot give",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -375,8 +534,8 @@ impl Analytics<'_> {
         // An item no event has cannot start or end a journey.
         let find = |s: &Option<String>| s.as_deref().map(|s| ev.strings.get(s).unwrap_or(u32::MAX));
         let (start, end) = (find(&o.start_at), find(&o.end_at));
-        let mut journeys: FastMap<Vec<u32>, f64> = FastMap::default();
-        let mut total = 0.0;
+        let mut journeys: FastMap<Vec<u32>, Tally> = FastMap::default();
+        let mut total = Tally::default();
         for (seq, w) in sequences(&ev, unit, items) {
             let from = match start {
                 Some(s) => match seq.iter().position(|x| *x == s) {
@@ -399,8 +558,8 @@ impl Analytics<'_> {
                 from
             };
             let to = to.min(from + steps);
-            *journeys.entry(seq[from..to].to_vec()).or_default() += w;
-            total += w;
+            journeys.entry(seq[from..to].to_vec()).or_default().add(w);
+            total.add(w);
         }
         let reweighted = ev.reweighted();
         Ok(JourneyCounts {
@@ -429,31 +588,25 @@ impl Analytics<'_> {
                 ..Need::default()
             },
         )?;
-        let mut found: FastMap<Vec<u32>, (f64, f64)> = FastMap::default();
-        let mut total = 0.0;
+        let mut found: FastMap<Vec<u32>, (Tally, Tally)> = FastMap::default();
+        let mut total = Tally::default();
         for (seq, w) in sequences(&ev, PathUnit::Session, PathItems::Name) {
-            total += w;
+            total.add(w);
             let mut seen = FastSet::default();
             for win in seq.windows(length) {
                 let e = found.entry(win.to_vec()).or_default();
-                e.1 += w;
+                e.1.add(w);
                 if seen.insert(win) {
-                    e.0 += w;
+                    e.0.add(w);
                 }
             }
         }
+        let reweighted = ev.reweighted();
         Ok(PatternCounts {
-            patterns: found
-                .into_iter()
-                .map(|(seq, (sessions, occurrences))| Pattern {
-                    sequence: names(&ev.strings, &seq),
-                    sessions,
-                    support: 0.0,
-                    occurrences,
-                })
-                .collect(),
-            total_sessions: total,
-            reweighted: ev.reweighted(),
+            strings: ev.strings,
+            found,
+            total,
+            reweighted,
         })
     }
 }

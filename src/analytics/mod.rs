@@ -56,8 +56,8 @@ use rusqlite::Connection;
 
 pub use funnel::{Funnel, FunnelOptions, FunnelOrder, FunnelSegment, FunnelStep};
 pub use journeys::{
-    Journey, PathItems, PathUnit, Paths, PathsOptions, Pattern, Patterns, PatternsOptions,
-    Transition,
+    Journey, JourneyTally, PathItems, PathUnit, Paths, PathsAsked, PathsOptions, Pattern, Patterns,
+    PatternsAsked, PatternsOptions, SequenceTally, Transition,
 };
 pub use pages::{
     DurationBucket, PageStats, SessionDurations, TopPages, TopPagesOptions, TIME_ON_PAGE_CAP_MS,

@@ -32,8 +32,8 @@ use serde_json::{Map, Value};
 
 use super::funnel::{sort_segments, steps_from, Gaps};
 use super::journeys::{
-    paths_bounds, patterns_bounds, Journey, JourneyCounts, PathsOptions, Pattern, PatternCounts,
-    PatternsOptions,
+    JourneyCounts, JourneyTally, PathsAsked, PathsOptions, PatternCounts, PatternsAsked,
+    PatternsOptions, SequenceTally,
 };
 use super::pages::sort_pages;
 use super::{
@@ -44,6 +44,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::kernel::stats::{median, percentile};
+use crate::kernel::tally::Tally;
 
 /// One engine's answer, in a form that merges.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,21 +94,20 @@ pub enum Partial {
         values: Vec<f64>,
         total: f64,
     },
-    /// `paths`, every journey.
+    /// `paths`, every journey, with the options asked.
     Paths {
-        journeys: Vec<Journey>,
-        total: f64,
+        journeys: Vec<JourneyTally>,
+        total: Tally,
         reweighted: bool,
-        limit: usize,
+        asked: PathsAsked,
     },
-    /// `patterns`, every sequence.
+    /// `patterns`, every sequence, with the options asked.
     #[serde(rename_all = "camelCase")]
     Patterns {
-        patterns: Vec<Pattern>,
-        total_sessions: f64,
+        sequences: Vec<SequenceTally>,
+        total_sessions: Tally,
         reweighted: bool,
-        min_support: f64,
-        limit: usize,
+        asked: PatternsAsked,
     },
 }
 
@@ -213,25 +213,24 @@ impl Analytics<'_> {
             }
             "paths" => {
                 let (q, o): (_, PathsOptions) = split(options)?;
-                let (_, limit) = paths_bounds(&o)?;
+                let asked = PathsAsked::of(&o)?;
                 let (journeys, total, reweighted) = self.journey_counts(&q, &o)?.all();
                 Partial::Paths {
                     journeys,
                     total,
                     reweighted,
-                    limit,
+                    asked,
                 }
             }
             "patterns" => {
                 let (q, o): (_, PatternsOptions) = split(options)?;
-                let (_, limit, min_support) = patterns_bounds(&o)?;
-                let counts = self.pattern_counts(&q, &o)?;
+                let asked = PatternsAsked::of(&o)?;
+                let (sequences, total_sessions, reweighted) = self.pattern_counts(&q, &o)?.all();
                 Partial::Patterns {
-                    patterns: counts.patterns,
-                    total_sessions: counts.total_sessions,
-                    reweighted: counts.reweighted,
-                    min_support,
-                    limit,
+                    sequences,
+                    total_sessions,
+                    reweighted,
+                    asked,
                 }
             }
             _ => {
@@ -609,59 +608,55 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
             journeys,
             total,
             reweighted,
-            limit,
+            asked,
         } => {
+            asked.check(&journeys, &total)?;
             let mut counts = JourneyCounts::new();
-            counts.add(journeys, total, reweighted);
+            counts.add(&journeys, &total, reweighted);
             for p in rest {
                 let Partial::Paths {
                     journeys: j,
                     total: t,
                     reweighted: r,
-                    limit: l,
+                    asked: a,
                 } = p
                 else {
                     return Err(mismatch());
                 };
-                if l != limit {
+                if a != asked {
                     return Err(mismatch());
                 }
-                counts.add(j, t, r);
+                a.check(&j, &t)?;
+                counts.add(&j, &t, r);
             }
-            to_value(&counts.answer(limit))
+            to_value(&counts.answer(asked.limit()))
         }
         Partial::Patterns {
-            patterns,
+            sequences,
             total_sessions,
             reweighted,
-            min_support,
-            limit,
+            asked,
         } => {
-            let mut counts = PatternCounts {
-                patterns,
-                total_sessions,
-                reweighted,
-            };
+            asked.check(&sequences, &total_sessions)?;
+            let mut counts = PatternCounts::new();
+            counts.add(&sequences, &total_sessions, reweighted);
             for p in rest {
                 let Partial::Patterns {
-                    patterns: q,
+                    sequences: q,
                     total_sessions: t,
                     reweighted: r,
-                    min_support: m,
-                    limit: l,
+                    asked: a,
                 } = p
                 else {
                     return Err(mismatch());
                 };
-                if l != limit || m != min_support {
+                if a != asked {
                     return Err(mismatch());
                 }
-                counts.add(PatternCounts {
-                    patterns: q,
-                    total_sessions: t,
-                    reweighted: r,
-                });
+                a.check(&q, &t)?;
+                counts.add(&q, &t, r);
             }
+            let (min_support, limit) = asked.cut();
             to_value(&counts.answer(min_support, limit))
         }
     })

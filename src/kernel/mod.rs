@@ -9,7 +9,8 @@
 //!   text and in URLs;
 //! - [`text`]: the one check on caller-supplied text;
 //! - [`fastmap`] and [`stats`]: fast maps for in-memory metrics, medians,
-//!   percentiles and the two-proportion z-test.
+//!   percentiles and the two-proportion z-test;
+//! - [`tally`]: weighted counts that merge exactly.
 //!
 //! A check that fails returns an [`Invalid`], which the error layer turns
 //! into `INVALID_INPUT`.
@@ -25,6 +26,7 @@ pub mod net;
 pub mod proxy;
 pub mod redact;
 pub mod stats;
+pub mod tally;
 pub mod text;
 pub mod url;
 pub mod useragent;

@@ -1,0 +1,119 @@
+//! Weighted counts that add up the same however they are split.
+//!
+//! A sampled event counts `1 / rate`. Adding such weights one by one gives
+//! a float whose last bits depend on the order, so the sum of two
+//! partitions' sums can differ from one engine's sum, and a ranking or a
+//! threshold that compares them can flip. A [`Tally`] keeps a whole count
+//! per distinct weight instead: whole counts add exactly in any order, and
+//! [`Tally::value`] multiplies and adds them in one fixed order (smallest
+//! weight first), so equal data gives equal values, merged or not.
+
+use serde::{Deserialize, Serialize};
+
+/// How many times each weight was counted, by weight (ascending).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Tally(Vec<(f64, u64)>);
+
+impl Tally {
+    /// Counts `weight` once more.
+    pub fn add(&mut self, weight: f64) {
+        self.add_n(weight, 1);
+    }
+
+    /// Counts `weight` `n` more times.
+    pub fn add_n(&mut self, weight: f64, n: u64) {
+        // Almost always one weight (unsampled data): a linear search.
+        match self.0.iter().position(|(w, _)| *w >= weight) {
+            Some(i) if self.0[i].0 == weight => self.0[i].1 += n,
+            Some(i) => self.0.insert(i, (weight, n)),
+            None => self.0.push((weight, n)),
+        }
+    }
+
+    /// Adds another tally's counts.
+    pub fn merge(&mut self, other: &Tally) {
+        for (w, n) in &other.0 {
+            self.add_n(*w, *n);
+        }
+    }
+
+    /// The weighted sum: each weight times its count, smallest weight
+    /// first; +0.0 when empty.
+    pub fn value(&self) -> f64 {
+        self.0.iter().fold(0.0, |a, (w, n)| a + w * *n as f64)
+    }
+
+    /// True when every weight is a finite number of at least 1 (a weight
+    /// is `1 / rate`, with the rate in (0, 1]) and in ascending order, as
+    /// [`Tally::add`] keeps them: what a tally from elsewhere must be.
+    pub fn is_valid(&self) -> bool {
+        self.0.iter().all(|(w, _)| w.is_finite() && *w >= 1.0)
+            && self.0.windows(2).all(|p| p[0].0 < p[1].0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn split_counts_merge_to_the_same_value_as_counted_together() {
+        let weights = [1.0 / 0.9, 1.0 / 0.3, 1.0, 1.0 / 0.9, 1.0 / 0.7, 1.0 / 0.3];
+        let mut whole = Tally::default();
+        for w in weights.iter().cycle().take(600) {
+            whole.add(*w);
+        }
+        for split in [1, 7, 299, 599] {
+            let (mut a, mut b) = (Tally::default(), Tally::default());
+            for (i, w) in weights.iter().cycle().take(600).enumerate() {
+                if i < split {
+                    a.add(*w)
+                } else {
+                    b.add(*w)
+                }
+            }
+            b.merge(&a);
+            assert_eq!(b, whole);
+            assert_eq!(b.value().to_bits(), whole.value().to_bits());
+        }
+        // One by one, the same weights give another last bit in some order:
+        // what the tally is for.
+        let plain = |ws: &mut dyn Iterator<Item = &f64>| ws.fold(0.0, |a, w| a + w);
+        let forward = plain(&mut weights.iter().cycle().take(600));
+        let backward = plain(
+            &mut weights
+                .iter()
+                .cycle()
+                .take(600)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev(),
+        );
+        assert_ne!(forward.to_bits(), backward.to_bits());
+        assert_eq!(Tally::default().value().to_bits(), 0.0f64.to_bits());
+    }
+
+    #[test]
+    fn tallies_from_elsewhere_are_checked() {
+        let mut t = Tally::default();
+        t.add(3.0);
+        t.add(1.0);
+        assert!(t.is_valid());
+        assert_eq!(serde_json::to_string(&t).unwrap(), "[[1.0,1],[3.0,1]]");
+        for bad in [
+            "[[0.5,1]]",
+            "[[3.0,1],[1.0,1]]",
+            "[[1.0,1],[1.0,2]]",
+            "[[-1.0,1]]",
+        ] {
+            let t: Tally = serde_json::from_str(bad).unwrap();
+            assert!(!t.is_valid(), "{bad}");
+        }
+        assert!(serde_json::from_str::<Tally>("[[1.0,-1]]").is_err());
+        assert!(serde_json::from_str::<Tally>("[[1.0,1.5]]").is_err());
+    }
+}
