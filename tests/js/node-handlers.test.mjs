@@ -193,7 +193,7 @@ test('a partition handler on node:http answers typed errors; the coordinator thr
     assert.equal((await across.query('summary')).events, 1);
     // Finding 3: the error has a code, names the partition apart from its
     // message, and the list of mergeable queries includes experimentResults.
-    const bad = await failure(() => across.query('paths'));
+    const bad = await failure(() => across.query('journeys'));
     assert.equal(bad.code, 'INVALID_INPUT');
     assert.equal(bad.field, 'query');
     assert.equal(bad.partition, url);

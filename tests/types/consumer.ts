@@ -293,8 +293,12 @@ async function pipeline(trail: UserTrail): Promise<void> {
   const wait: number | undefined = durable.durableWrites?.timeoutMs;
   // @ts-expect-error: replicas is a number
   redisStore({ evalSha: async () => null, eval: async () => null }, { durableWrites: { replicas: '1' } });
+  const journeys = await trail.pipeline.partial('paths', { steps: 3 });
+  const pathsMerged: Paths = await trail.pipeline.merge([journeys]);
   // @ts-expect-error: not a mergeable query
-  await trail.pipeline.partial('paths', {});
+  await trail.pipeline.partial('journeys', {});
+  // @ts-expect-error: patterns have no steps
+  await trail.pipeline.partial('patterns', { steps: 3 });
   // @ts-expect-error: not a trim
   await trail.pipeline.consume(0, { trim: 'all' });
   const b: BrowserTrail = await connect({ name: 'shop', transport: { url: '/collect' } });
