@@ -514,9 +514,64 @@ fn hostile_journey_partials_are_refused() {
             "an unknown field",
             edit(&paths, &|v| v["journeys"][0]["x"] = json!(1)),
         ),
+        (
+            "a zero count",
+            edit(&paths, &|v| v["journeys"][0]["count"] = json!([[1.0, 0]])),
+        ),
+        (
+            "a count the total does not hold",
+            edit(&paths, &|v| {
+                v["journeys"][0]["count"] = json!([[1.0, 1000]])
+            }),
+        ),
+        (
+            "a total above the journeys'",
+            edit(&paths, &|v| v["total"][0][1] = json!(100_000)),
+        ),
+        (
+            "a journey listed twice",
+            edit(&paths, &|v| {
+                let first = v["journeys"][0].clone();
+                v["journeys"].as_array_mut().unwrap().push(first);
+            }),
+        ),
+        (
+            "a step repeated in a row",
+            edit(&paths, &|v| {
+                v["journeys"][0]["steps"] = json!(["view", "view"])
+            }),
+        ),
+        (
+            "a value past f64",
+            edit(&paths, &|v| {
+                v["journeys"] = json!([{ "steps": ["a"], "count": [[1e308, 2]] }]);
+                v["total"] = json!([[1e308, 2]]);
+            }),
+        ),
     ] {
         refused(vec![bad], why);
     }
+    let started = partial("paths", json!({ "startAt": "view" }));
+    refused(
+        vec![edit(&started, &|v| {
+            v["journeys"][0]["steps"][0] = json!("add")
+        })],
+        "a journey not at startAt",
+    );
+    let sampled_engine = sampled(&[("", 0.5)]);
+    sampled_engine
+        .tracking()
+        .track_batch(events(7, 200), false)
+        .unwrap();
+    let mut m = options(range.clone());
+    m.extend(options(json!({ "length": 2 })));
+    let weighted =
+        serde_json::to_value(sampled_engine.analytics().partial("patterns", m).unwrap()).unwrap();
+    assert_eq!(weighted["reweighted"], json!(true));
+    refused(
+        vec![edit(&weighted, &|v| v["reweighted"] = json!(false))],
+        "sampled counts said unsampled",
+    );
     let patterns = partial("patterns", json!({ "length": 2 }));
     for (why, bad) in [
         (
@@ -537,10 +592,44 @@ fn hostile_journey_partials_are_refused() {
             "a zero weight",
             edit(&patterns, &|v| v["totalSessions"] = json!([[0.0, 1]])),
         ),
+        (
+            "more sessions than occurrences",
+            edit(&patterns, &|v| {
+                v["sequences"][0]["sessions"] = json!([[1.0, 5]]);
+                v["sequences"][0]["occurrences"] = json!([[1.0, 4]]);
+            }),
+        ),
+        (
+            "more sessions than there are",
+            edit(&patterns, &|v| {
+                v["sequences"][0]["sessions"] = json!([[1.0, 100_000]]);
+                v["sequences"][0]["occurrences"] = json!([[1.0, 100_000]]);
+            }),
+        ),
+        (
+            "a sequence listed twice",
+            edit(&patterns, &|v| {
+                let first = v["sequences"][0].clone();
+                v["sequences"].as_array_mut().unwrap().push(first);
+            }),
+        ),
     ] {
         refused(vec![bad], why);
     }
-    // The untouched ones merge.
-    let ok: Vec<Partial> = vec![serde_json::from_value(paths).unwrap()];
-    assert!(merge(ok).is_ok());
+    // The untouched ones merge, and a refusal names what is wrong.
+    for good in [paths.clone(), started, weighted, patterns] {
+        let ok: Vec<Partial> = vec![serde_json::from_value(good).unwrap()];
+        assert!(merge(ok).is_ok());
+    }
+    let twice = edit(&paths, &|v| {
+        let first = v["journeys"][0].clone();
+        v["journeys"].as_array_mut().unwrap().push(first);
+    });
+    let n = twice["journeys"].as_array().unwrap().len() - 1;
+    let err = merge(vec![serde_json::from_value(twice).unwrap()]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("journeys[{n}] is listed twice")),
+        "{err}"
+    );
 }

@@ -418,9 +418,15 @@ impl PathsAsked {
         self.limit
     }
 
-    /// Checks a partial from elsewhere: its options as the query checks
-    /// them, and journeys that these options can give.
-    pub(super) fn check(&self, journeys: &[JourneyTally], total: &Tally) -> Result<()> {
+    /// Checks a partial from elsewhere (partials travel over HTTP): its
+    /// options as the query checks them, and journeys these options can
+    /// give, whose counts add up to the total.
+    pub(super) fn check(
+        &self,
+        journeys: &[JourneyTally],
+        total: &Tally,
+        reweighted: bool,
+    ) -> Result<()> {
         let again = Self::of(&PathsOptions {
             start_at: self.start_at.clone(),
             end_at: self.end_at.clone(),
@@ -429,17 +435,51 @@ impl PathsAsked {
             items: Some(self.items),
             limit: Some(self.limit as i64),
         })?;
-        let fits = |j: &JourneyTally| {
-            !j.steps.is_empty() && j.steps.len() <= again.steps && j.count.is_valid()
-        };
-        if again != *self || !total.is_valid() || !journeys.iter().all(fits) {
-            return Err(Error::invalid(
-                "partials",
-                "a paths partial holds journeys its options cannot give",
+        if again != *self {
+            return Err(bad_partial("asked", "is not what the query would record"));
+        }
+        let mut sum = Tally::default();
+        let mut seen = FastSet::default();
+        for (i, j) in journeys.iter().enumerate() {
+            let s = &j.steps;
+            let why = if s.is_empty() || s.len() > self.steps {
+                Some("has no steps, or more than `steps`")
+            } else if s.windows(2).any(|p| p[0] == p[1]) {
+                Some("repeats a step in a row")
+            } else if self.start_at.as_ref().is_some_and(|a| *a != s[0]) {
+                Some("does not start at `startAt`")
+            } else if self.start_at.is_none()
+                && self.end_at.as_ref().is_some_and(|e| Some(e) != s.last())
+            {
+                Some("does not end at `endAt`")
+            } else if !j.count.is_valid() {
+                Some("has a count that is not a tally")
+            } else if !seen.insert(s) {
+                Some("is listed twice")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(bad_partial(&format!("journeys[{i}]"), why));
+            }
+            sum.merge(&j.count);
+        }
+        if !total.is_valid() && !journeys.is_empty() || sum != *total {
+            return Err(bad_partial(
+                "total",
+                "is not the sum of the journeys' counts",
             ));
+        }
+        if total.is_weighted() && !reweighted {
+            return Err(bad_partial("reweighted", "is false for sampled counts"));
         }
         Ok(())
     }
+}
+
+/// `INVALID_INPUT` for a partial that its query could not have given.
+fn bad_partial(what: &str, why: &str) -> Error {
+    Error::invalid("partials", format!("a partial's {what} {why}"))
 }
 
 /// `patterns`' options as a partial carries them, checked.
@@ -467,21 +507,48 @@ impl PatternsAsked {
         (self.min_support, self.limit)
     }
 
-    /// Checks a partial from elsewhere, as [`PathsAsked::check`] does.
-    pub(super) fn check(&self, found: &[SequenceTally], total: &Tally) -> Result<()> {
+    /// Checks a partial from elsewhere, as [`PathsAsked::check`] does:
+    /// sequences of `length` names, each found in at most as many sessions
+    /// as it occurs and as there are.
+    pub(super) fn check(
+        &self,
+        found: &[SequenceTally],
+        total: &Tally,
+        reweighted: bool,
+    ) -> Result<()> {
         let again = Self::of(&PatternsOptions {
             length: Some(self.length as i64),
             min_support: Some(self.min_support),
             limit: Some(self.limit as i64),
         })?;
-        let fits = |f: &SequenceTally| {
-            f.sequence.len() == self.length && f.sessions.is_valid() && f.occurrences.is_valid()
-        };
-        if again != *self || !total.is_valid() || !found.iter().all(fits) {
-            return Err(Error::invalid(
-                "partials",
-                "a patterns partial holds sequences its options cannot give",
-            ));
+        if again != *self {
+            return Err(bad_partial("asked", "is not what the query would record"));
+        }
+        if !(total.is_valid() || *total == Tally::default()) {
+            return Err(bad_partial("totalSessions", "is not a tally"));
+        }
+        let mut seen = FastSet::default();
+        for (i, f) in found.iter().enumerate() {
+            let s = &f.sequence;
+            let why = if s.len() != self.length {
+                Some("is not `length` names long")
+            } else if s.windows(2).any(|p| p[0] == p[1]) {
+                Some("repeats a name in a row")
+            } else if !f.sessions.is_valid() || !f.occurrences.is_valid() {
+                Some("has a count that is not a tally")
+            } else if !f.sessions.within(&f.occurrences) || !f.sessions.within(total) {
+                Some("is in more sessions than it occurs in, or than there are")
+            } else if !seen.insert(s) {
+                Some("is listed twice")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(bad_partial(&format!("sequences[{i}]"), why));
+            }
+        }
+        if total.is_weighted() && !reweighted {
+            return Err(bad_partial("reweighted", "is false for sampled counts"));
         }
         Ok(())
     }

@@ -610,7 +610,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
             reweighted,
             asked,
         } => {
-            asked.check(&journeys, &total)?;
+            asked.check(&journeys, &total, reweighted)?;
             let mut counts = JourneyCounts::new();
             counts.add(&journeys, &total, reweighted);
             for p in rest {
@@ -626,7 +626,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                 if a != asked {
                     return Err(mismatch());
                 }
-                a.check(&j, &t)?;
+                a.check(&j, &t, r)?;
                 counts.add(&j, &t, r);
             }
             to_value(&counts.answer(asked.limit()))
@@ -637,7 +637,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
             reweighted,
             asked,
         } => {
-            asked.check(&sequences, &total_sessions)?;
+            asked.check(&sequences, &total_sessions, reweighted)?;
             let mut counts = PatternCounts::new();
             counts.add(&sequences, &total_sessions, reweighted);
             for p in rest {
@@ -653,7 +653,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                 if a != asked {
                     return Err(mismatch());
                 }
-                a.check(&q, &t)?;
+                a.check(&q, &t, r)?;
                 counts.add(&q, &t, r);
             }
             let (min_support, limit) = asked.cut();

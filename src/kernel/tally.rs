@@ -45,11 +45,31 @@ impl Tally {
     }
 
     /// True when every weight is a finite number of at least 1 (a weight
-    /// is `1 / rate`, with the rate in (0, 1]) and in ascending order, as
-    /// [`Tally::add`] keeps them: what a tally from elsewhere must be.
+    /// is `1 / rate`, with the rate in (0, 1]) counted at least once, the
+    /// weights in ascending order, as [`Tally::add`] keeps them, and the
+    /// value finite: what a tally from elsewhere must be.
     pub fn is_valid(&self) -> bool {
-        self.0.iter().all(|(w, _)| w.is_finite() && *w >= 1.0)
+        self.0
+            .iter()
+            .all(|(w, n)| w.is_finite() && *w >= 1.0 && *n > 0)
             && self.0.windows(2).all(|p| p[0].0 < p[1].0)
+            && self.value().is_finite()
+    }
+
+    /// True when, for every weight, this tally counts it at most as often as
+    /// `other` does.
+    pub fn within(&self, other: &Tally) -> bool {
+        self.0.iter().all(|(w, n)| {
+            other
+                .0
+                .iter()
+                .any(|(v, m)| v.to_bits() == w.to_bits() && m >= n)
+        })
+    }
+
+    /// True when some weight is not 1 (some counted event was sampled).
+    pub fn is_weighted(&self) -> bool {
+        self.0.iter().any(|(w, _)| *w != 1.0)
     }
 }
 
@@ -115,5 +135,11 @@ mod tests {
         }
         assert!(serde_json::from_str::<Tally>("[[1.0,-1]]").is_err());
         assert!(serde_json::from_str::<Tally>("[[1.0,1.5]]").is_err());
+        let (mut small, mut big) = (Tally::default(), Tally::default());
+        small.add(2.0);
+        big.add_n(2.0, 2);
+        big.add(1.0);
+        assert!(small.within(&big) && !big.within(&small));
+        assert!(big.is_weighted() && !Tally::default().is_weighted());
     }
 }
