@@ -30,7 +30,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::query::USER_KEY;
-use super::scan::{Events, Interner, Row};
+use super::scan::{Events, Interner, Row, Rows};
 use crate::error::Result;
 use crate::tracking::blocks;
 
@@ -60,9 +60,30 @@ struct State {
     changes: u64,
     /// The highest event id read.
     max_id: i64,
-    /// Every event, by time then id, with session, page and bot filled in.
-    rows: Vec<Row>,
+    /// Every event, by time then id, with session, page and bot filled in;
+    /// shared with the queries that read a window of it.
+    rows: Arc<Vec<Row>>,
+    /// How many of the rows are bots'.
+    bots: usize,
     strings: Interner,
+}
+
+impl State {
+    fn new() -> Self {
+        State {
+            changes: 0,
+            max_id: 0,
+            rows: Arc::default(),
+            bots: 0,
+            strings: Interner::new(),
+        }
+    }
+
+    /// The rows, to add to: copied first only if a query still holds them
+    /// (none does between queries).
+    fn rows_mut(&mut self) -> &mut Vec<Row> {
+        Arc::make_mut(&mut self.rows)
+    }
 }
 
 impl Projection {
@@ -100,11 +121,19 @@ impl Projection {
         let (from, until) = window;
         let (session, page) = need;
         let start = s.rows.partition_point(|r| r.ts < from);
-        let end = s.rows.partition_point(|r| r.ts < until);
+        let end = s.rows.partition_point(|r| r.ts < until).max(start);
+        let bots = bots_left_out && s.bots > 0 && s.rows[start..end].iter().any(|r| r.bot);
+        if names.is_none() && !bots {
+            // Nothing to leave out: the window itself, not a copy.
+            return Ok(Some(Events {
+                rows: Rows::Shared(Arc::clone(&s.rows), start..end),
+                strings: s.strings.without_numbers(),
+            }));
+        }
         let wanted: Option<Vec<u32>> =
             names.map(|n| n.iter().filter_map(|x| s.strings.get(x)).collect());
         let mut rows = Vec::with_capacity(end.saturating_sub(start));
-        for &row in &s.rows[start..end.max(start)] {
+        for &row in &s.rows[start..end] {
             if bots_left_out && row.bot {
                 continue;
             }
@@ -123,7 +152,7 @@ impl Projection {
             rows.push(r);
         }
         Ok(Some(Events {
-            rows,
+            rows: Rows::Owned(rows),
             strings: s.strings.without_numbers(),
         }))
     }
@@ -143,9 +172,7 @@ impl Projection {
             *state = None;
             let mut s = State {
                 changes,
-                max_id: 0,
-                rows: Vec::new(),
-                strings: Interner::new(),
+                ..State::new()
             };
             if !load(conn, &mut s, max_id)? {
                 return Ok(());
@@ -177,12 +204,7 @@ pub(super) fn window_from_blocks(
     let max_id: i64 = conn
         .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
         .query_row([], |r| r.get(0))?;
-    let mut s = State {
-        changes: 0,
-        max_id: 0,
-        rows: Vec::new(),
-        strings: Interner::new(),
-    };
+    let mut s = State::new();
     let covered: Vec<i64> = {
         let mut stmt = conn.prepare_cached("SELECT first_id FROM event_blocks")?;
         let ids = stmt
@@ -266,7 +288,8 @@ pub(super) fn window_from_blocks(
     let wanted: Option<Vec<u32>> =
         names.map(|n| n.iter().filter_map(|x| s.strings.get(x)).collect());
     // In place: the window's events are held once.
-    s.rows.retain_mut(|r| {
+    let mut rows = std::mem::take(s.rows_mut());
+    rows.retain_mut(|r| {
         if !keep(r) || wanted.as_ref().is_some_and(|w| !w.contains(&r.name)) {
             return false;
         }
@@ -279,7 +302,7 @@ pub(super) fn window_from_blocks(
         true
     });
     Ok(Some(Events {
-        rows: s.rows,
+        rows: Rows::Owned(rows),
         strings: s.strings.without_numbers(),
     }))
 }
@@ -308,7 +331,7 @@ fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
         return Ok(false);
     }
     // A first read: no spare capacity.
-    s.rows.reserve_exact(most);
+    s.rows_mut().reserve_exact(most);
     let mut read = 0i64;
     blocks::read(conn, |first, block| {
         let last = first + blocks::BLOCK_EVENTS - 1;
@@ -333,6 +356,7 @@ fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
 /// Appends the rows of `block` whose index `keep` accepts to `s.rows`,
 /// numbering the block's strings into `s.strings` as they are first met.
 fn push_block(s: &mut State, block: &blocks::Block, mut keep: impl FnMut(usize) -> bool) {
+    let rows = Arc::make_mut(&mut s.rows);
     let mut ids: Vec<Option<u32>> = vec![None; block.ids.len() + 1];
     ids[0] = Some(0);
     let mut strings: Vec<Option<u32>> = vec![None; block.strings.len() + 1];
@@ -353,7 +377,8 @@ fn push_block(s: &mut State, block: &blocks::Block, mut keep: impl FnMut(usize) 
         };
         let name = text(block.name[i]);
         let page = text(block.page[i]);
-        s.rows.push(Row {
+        s.bots += usize::from(block.bot[i]);
+        rows.push(Row {
             ts: block.ts[i],
             user,
             session,
@@ -389,8 +414,11 @@ fn read_ids(
         Some((from, until)) => stmt.query([after, upto, from, until])?,
         None => stmt.query([after, upto])?,
     };
+    let rows = Arc::make_mut(&mut s.rows);
     while let Some(r) = it.next()? {
-        s.rows.push(Row {
+        let bot: bool = r.get(6)?;
+        s.bots += usize::from(bot);
+        rows.push(Row {
             ts: r.get(0)?,
             user: s.strings.number(r.get_ref(1)?),
             session: s.strings.number(r.get_ref(2)?),
@@ -398,7 +426,7 @@ fn read_ids(
             page: s.strings.intern(r.get_ref(4)?),
             extra: 0,
             rate: r.get(5)?,
-            bot: r.get(6)?,
+            bot,
         });
     }
     Ok(())
@@ -407,7 +435,8 @@ fn read_ids(
 /// Puts the rows from `start` on (read in id order) in time order, and
 /// merges them with the rows before `start` if they go back in time.
 fn order_new(s: &mut State, start: usize) {
-    let (old, new) = s.rows.split_at_mut(start);
+    let rows = s.rows_mut();
+    let (old, new) = rows.split_at_mut(start);
     // Stable: equal times keep id order.
     if !new.is_sorted_by_key(|r| r.ts) {
         new.sort_by_key(|r| r.ts);
@@ -418,16 +447,16 @@ fn order_new(s: &mut State, start: usize) {
     };
     if !in_order {
         // Late events: merge, the older rows first at equal times (lower ids).
-        let new: Vec<Row> = s.rows.split_off(start);
-        let old = std::mem::take(&mut s.rows);
-        s.rows.reserve_exact(old.len() + new.len());
+        let new: Vec<Row> = rows.split_off(start);
+        let old = std::mem::take(rows);
+        rows.reserve_exact(old.len() + new.len());
         let mut old = old.into_iter().peekable();
         let mut new = new.into_iter().peekable();
         while let (Some(o), Some(n)) = (old.peek(), new.peek()) {
             let next = if o.ts <= n.ts { old.next() } else { new.next() };
-            s.rows.extend(next);
+            rows.extend(next);
         }
-        s.rows.extend(old);
-        s.rows.extend(new);
+        rows.extend(old);
+        rows.extend(new);
     }
 }

@@ -2,11 +2,15 @@
 //! metrics walk in Rust. Strings are interned to numbers once, so grouping
 //! by user, session, name or path costs an integer compare.
 
+use std::ops::{Deref, Range};
+use std::sync::Arc;
+
 use rusqlite::params_from_iter;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 
 use super::query::{Resolved, USER_KEY};
 use crate::error::Result;
+use crate::kernel::stats::Total;
 
 pub use crate::kernel::fastmap::{FastMap, FastSet};
 
@@ -21,6 +25,8 @@ pub struct Interner {
     ids: FastMap<String, u32>,
     strings: Vec<String>,
     numbers: FastMap<u64, u32>,
+    /// How many numbers were given, kept by [`Interner::without_numbers`].
+    numbered: usize,
 }
 
 impl Interner {
@@ -30,6 +36,7 @@ impl Interner {
             ids: FastMap::default(),
             strings: vec![String::new()],
             numbers: FastMap::default(),
+            numbered: 0,
         }
     }
 
@@ -76,7 +83,14 @@ impl Interner {
             ids: self.ids.clone(),
             strings: self.strings.clone(),
             numbers: FastMap::default(),
+            numbered: self.numbered(),
         }
+    }
+
+    /// How many users and sessions were numbered: every number a row holds
+    /// is at most this.
+    pub fn numbered(&self) -> usize {
+        self.numbers.len().max(self.numbered)
     }
 
     /// The id of `s`, if any event had it.
@@ -125,11 +139,45 @@ impl Row {
     }
 }
 
+/// The rows of a query: read for it, or a window of the in-memory
+/// projection's rows, shared rather than copied (a copy of a million rows
+/// cost a query more than its metric did).
+#[derive(Debug)]
+pub enum Rows {
+    /// Rows read for this query.
+    Owned(Vec<Row>),
+    /// `rows[range]`, which the projection keeps.
+    Shared(Arc<Vec<Row>>, Range<usize>),
+}
+
+impl Deref for Rows {
+    type Target = [Row];
+
+    fn deref(&self) -> &[Row] {
+        match self {
+            Rows::Owned(rows) => rows,
+            Rows::Shared(rows, range) => &rows[range.clone()],
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Rows {
+    type Item = &'a Row;
+    type IntoIter = std::slice::Iter<'a, Row>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 /// The events of a query, oldest first, with their strings.
+///
+/// Shared rows keep the sessions and pages that the query did not ask for;
+/// a metric reads only what it asked for ([`Need`]).
 #[derive(Debug)]
 pub struct Events {
     /// The rows, by time then insertion order.
-    pub rows: Vec<Row>,
+    pub rows: Rows,
     /// The strings the rows refer to.
     pub strings: Interner,
 }
@@ -140,15 +188,56 @@ impl Events {
         self.rows.iter().any(|r| r.rate < 1.0)
     }
 
+    /// The weight of the rows `keep` accepts, as `Total::total` adds them:
+    /// their number when none was sampled (whole numbers add exactly in
+    /// any order), without collecting them.
+    pub fn weight_where(&self, keep: impl Fn(&Row) -> bool) -> f64 {
+        let (mut n, mut sampled) = (0usize, false);
+        for r in self.rows.iter().filter(|r| keep(r)) {
+            n += 1;
+            sampled |= r.rate != 1.0;
+        }
+        if sampled {
+            self.rows
+                .iter()
+                .filter(|r| keep(r))
+                .map(|r| r.weight())
+                .total()
+        } else {
+            n as f64
+        }
+    }
+
+    /// The total weight of the distinct keys (users or sessions) that `key`
+    /// gives, each `1 / its highest rate`, key 0 left out: the same as
+    /// `max_rate_weights(..).values().total()`, with the highest rates in
+    /// an array indexed by key (keys are numbered densely) instead of a map.
+    pub fn distinct_weight(&self, key: impl Fn(&Row) -> u32) -> f64 {
+        let mut max = vec![0.0f64; self.strings.numbered() + 1];
+        for r in self.rows.iter() {
+            let k = key(r) as usize;
+            if k == 0 {
+                continue;
+            }
+            if k >= max.len() {
+                max.resize(k + 1, 0.0);
+            }
+            if r.rate > max[k] {
+                max[k] = r.rate;
+            }
+        }
+        let seen = max.iter().filter(|m| **m > 0.0);
+        if max.iter().all(|m| *m == 0.0 || *m == 1.0) {
+            seen.count() as f64
+        } else {
+            seen.map(|m| 1.0 / m).total()
+        }
+    }
+
     /// The weight of each user: 1 / the highest sample rate among their
     /// events here.
     pub fn user_weights(&self) -> FastMap<u32, f64> {
         max_rate_weights(self.rows.iter().map(|r| (r.user, r.rate)))
-    }
-
-    /// The weight of each session, as for users.
-    pub fn session_weights(&self) -> FastMap<u32, f64> {
-        max_rate_weights(self.rows.iter().map(|r| (r.session, r.rate)))
     }
 }
 
@@ -245,7 +334,10 @@ pub fn scan(conn: &rusqlite::Connection, q: &Resolved, need: &Need) -> Result<Ev
         // Stable: rows with equal times keep their insertion order.
         rows.sort_by_key(|r| r.ts);
     }
-    Ok(Events { rows, strings })
+    Ok(Events {
+        rows: Rows::Owned(rows),
+        strings,
+    })
 }
 
 /// Below this many rows in range, [`scan`] goes through the time index.
@@ -266,4 +358,101 @@ fn estimate_rows(conn: &rusqlite::Connection, since: i64, until: i64) -> Result<
     };
     let overlap = (until.min(hi + 1) - since.max(lo)).max(0) as f64;
     Ok(n as f64 * overlap / (hi + 1 - lo) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn row(user: u32, session: u32, rate: f64) -> Row {
+        Row {
+            ts: 0,
+            user,
+            session,
+            name: 1,
+            page: 0,
+            extra: 0,
+            rate,
+            bot: false,
+        }
+    }
+
+    fn events(rows: Vec<Row>, numbered: usize) -> Events {
+        let mut strings = Interner::new();
+        strings.numbered = numbered;
+        Events {
+            rows: Rows::Owned(rows),
+            strings,
+        }
+    }
+
+    #[test]
+    fn weights_equal_the_map_and_the_plain_total_to_the_last_bit() {
+        let rates = [1.0, 0.3, 0.7, 0.9, 1.0, 0.25, 0.3];
+        for sampled in [false, true] {
+            let rows: Vec<Row> = (0..500u32)
+                .map(|i| {
+                    let rate = if sampled {
+                        rates[i as usize % rates.len()]
+                    } else {
+                        1.0
+                    };
+                    // Key 0 (no user, no session) now and then.
+                    row(i % 37, (i * 7) % 101, rate)
+                })
+                .collect();
+            let map_total = |key: fn(&Row) -> u32| {
+                max_rate_weights(rows.iter().map(|r| (key(r), r.rate)))
+                    .values()
+                    .total()
+            };
+            let plain = rows.iter().map(|r| r.weight()).total();
+            let in_sessions = rows
+                .iter()
+                .filter(|r| r.session != 0)
+                .map(|r| r.weight())
+                .total();
+            // A bound too small (a row numbered past it) still counts.
+            for numbered in [101, 3] {
+                let ev = events(rows.clone(), numbered);
+                assert_eq!(
+                    ev.distinct_weight(|r| r.user).to_bits(),
+                    map_total(|r| r.user).to_bits()
+                );
+                assert_eq!(
+                    ev.distinct_weight(|r| r.session).to_bits(),
+                    map_total(|r| r.session).to_bits()
+                );
+                assert_eq!(ev.weight_where(|_| true).to_bits(), plain.to_bits());
+                assert_eq!(
+                    ev.weight_where(|r| r.session != 0).to_bits(),
+                    in_sessions.to_bits()
+                );
+            }
+            assert_eq!(
+                ev_none().distinct_weight(|r| r.user).to_bits(),
+                0.0f64.to_bits()
+            );
+            assert_eq!(ev_none().weight_where(|_| true).to_bits(), 0.0f64.to_bits());
+        }
+    }
+
+    fn ev_none() -> Events {
+        events(Vec::new(), 0)
+    }
+
+    #[test]
+    fn shared_rows_are_the_window_of_the_whole() {
+        let all: Arc<Vec<Row>> = Arc::new((1..=10).map(|u| row(u, 0, 1.0)).collect());
+        let rows = Rows::Shared(Arc::clone(&all), 3..6);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            (&rows).into_iter().map(|r| r.user).collect::<Vec<_>>(),
+            [4, 5, 6]
+        );
+        assert!(Rows::Shared(all, 4..4).is_empty());
+    }
 }

@@ -220,15 +220,10 @@ impl Analytics<'_> {
                 ..Need::default()
             },
         )?;
-        let events: f64 = ev.rows.iter().map(|r| r.weight()).total();
-        let in_sessions: f64 = ev
-            .rows
-            .iter()
-            .filter(|r| r.session != 0)
-            .map(|r| r.weight())
-            .total();
-        let users: f64 = ev.user_weights().values().total();
-        let sessions: f64 = ev.session_weights().values().total();
+        let events = ev.weight_where(|_| true);
+        let in_sessions = ev.weight_where(|r| r.session != 0);
+        let users = ev.distinct_weight(|r| r.user);
+        let sessions = ev.distinct_weight(|r| r.session);
         let summary = Summary {
             events,
             users,
