@@ -8,6 +8,7 @@ use rusqlite::{params, Connection};
 use super::query::{Resolved, HOUR_MS};
 use super::scan::FastMap;
 use crate::error::Result;
+use crate::kernel::ids::fnv1a;
 
 /// True when the rollup gives the same answer as the events for `q`: no
 /// filters, and every boundary (range and offset) on a whole hour.
@@ -22,22 +23,18 @@ pub type Activity = (i64, u32, f64);
 /// The activity in `[from, until)` from the rollup, with users numbered
 /// from 1.
 pub fn activity(conn: &Connection, from: i64, until: i64) -> Result<Vec<Activity>> {
-    let mut users: FastMap<String, u32> = FastMap::default();
+    // Users numbered by a 64-bit hash of their key, as scans number them
+    // (`Interner::number`): no key is copied or compared.
+    let mut users: FastMap<u64, u32> = FastMap::default();
     let mut out = Vec::new();
     let mut stmt = conn.prepare_cached(
         "SELECT hour, user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2",
     )?;
     let mut rows = stmt.query(params![from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS)])?;
     while let Some(r) = rows.next()? {
-        let key = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        let key = r.get_ref(1)?.as_bytes().map_err(rusqlite::Error::from)?;
         let next = users.len() as u32 + 1;
-        let id = match users.get(key) {
-            Some(id) => *id,
-            None => {
-                users.insert(key.to_owned(), next);
-                next
-            }
-        };
+        let id = *users.entry(fnv1a(&[key])).or_insert(next);
         out.push((r.get::<_, i64>(0)? * HOUR_MS, id, r.get(2)?));
     }
     Ok(out)
