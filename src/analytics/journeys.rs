@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::query::{bounded, Query};
-use super::scan::{Events, FastMap, FastSet, Interner, Need};
+use super::scan::{Events, FastMap, FastSet, Interner, Need, Row};
 use super::Analytics;
 use crate::error::{Error, Result};
 use crate::kernel::tally::Tally;
@@ -131,10 +131,27 @@ pub struct Patterns {
 }
 
 /// Each unit's items in time order, consecutive duplicates collapsed, with
-/// the unit's weight (1 / its highest sample rate).
-fn sequences(ev: &Events, unit: PathUnit, items: PathItems) -> Vec<(Vec<u32>, f64)> {
-    let mut seqs: FastMap<u32, (Vec<u32>, f64)> = FastMap::default();
-    for row in &ev.rows {
+/// the unit's weight (1 / its highest sample rate): one array holds every
+/// unit's items, each unit a span of it.
+struct Sequences {
+    items: Vec<u32>,
+    spans: Vec<(usize, usize, f64)>,
+}
+
+impl Sequences {
+    /// Each unit's items and weight, by unit number.
+    fn iter(&self) -> impl Iterator<Item = (&[u32], f64)> {
+        self.spans
+            .iter()
+            .map(|&(from, to, w)| (&self.items[from..to], w))
+    }
+}
+
+/// The [`Sequences`] of `ev`'s units. Units are numbered densely, so the
+/// rows are grouped by a counting sort (two passes, stable: each unit's
+/// items stay in time order) instead of a vector per unit in a map.
+fn sequences(ev: &Events, unit: PathUnit, items: PathItems) -> Sequences {
+    let pick = |row: &Row| -> Option<(usize, u32)> {
         let key = match unit {
             PathUnit::Session => row.session,
             PathUnit::User => row.user,
@@ -144,18 +161,54 @@ fn sequences(ev: &Events, unit: PathUnit, items: PathItems) -> Vec<(Vec<u32>, f6
             PathItems::Auto | PathItems::Name => row.name,
             PathItems::Path => row.page,
         };
-        if key == 0 || item == 0 {
+        (key != 0 && item != 0).then_some((key as usize, item))
+    };
+    let units = ev.strings.numbered() + 1;
+    let mut count = vec![0usize; units];
+    let mut rate = vec![0.0f64; units];
+    for (key, _, r) in ev
+        .rows
+        .iter()
+        .filter_map(|row| pick(row).map(|(k, i)| (k, i, row.rate)))
+    {
+        if key >= count.len() {
+            count.resize(key + 1, 0);
+            rate.resize(key + 1, 0.0);
+        }
+        count[key] += 1;
+        rate[key] = rate[key].max(r);
+    }
+    let mut next = Vec::with_capacity(count.len());
+    let mut at = 0;
+    for c in &count {
+        next.push(at);
+        at += c;
+    }
+    let starts = next.clone();
+    let mut placed = vec![0u32; at];
+    for (key, item) in ev.rows.iter().filter_map(pick) {
+        placed[next[key]] = item;
+        next[key] += 1;
+    }
+    let mut spans = Vec::new();
+    for key in 0..count.len() {
+        let (from, to) = (starts[key], starts[key] + count[key]);
+        if from == to {
             continue;
         }
-        let s = seqs.entry(key).or_insert_with(|| (Vec::new(), row.rate));
-        if s.0.last() != Some(&item) {
-            s.0.push(item);
+        let mut end = from;
+        for i in from..to {
+            if end == from || placed[end - 1] != placed[i] {
+                placed[end] = placed[i];
+                end += 1;
+            }
         }
-        s.1 = s.1.max(row.rate);
+        spans.push((from, end, 1.0 / rate[key]));
     }
-    seqs.into_values()
-        .map(|(s, rate)| (s, 1.0 / rate))
-        .collect()
+    Sequences {
+        items: placed,
+        spans,
+    }
 }
 
 /// A journey as a partial carries it: its items and how often it was taken.
@@ -229,9 +282,15 @@ impl JourneyCounts {
     /// The answer: the `limit` most taken journeys, and the transitions
     /// over every journey.
     pub(super) fn answer(self, limit: usize) -> Paths {
-        let strings = &self.strings;
+        let JourneyCounts {
+            strings,
+            journeys: counted,
+            total,
+            reweighted,
+        } = self;
+        let strings = &strings;
         let mut transitions: FastMap<(usize, u32, u32), Tally> = FastMap::default();
-        for (seq, t) in &self.journeys {
+        for (seq, t) in &counted {
             for (i, pair) in seq.windows(2).enumerate() {
                 transitions
                     .entry((i, pair[0], pair[1]))
@@ -248,11 +307,8 @@ impl JourneyCounts {
             b.3.total_cmp(&a.3)
                 .then_with(|| (a.0, item(a.1), item(a.2)).cmp(&(b.0, item(b.1), item(b.2))))
         });
-        let mut journeys: Vec<(Vec<u32>, f64)> = self
-            .journeys
-            .iter()
-            .map(|(s, t)| (s.clone(), t.value()))
-            .collect();
+        let mut journeys: Vec<(Vec<u32>, f64)> =
+            counted.into_iter().map(|(s, t)| (s, t.value())).collect();
         // Ties go shorter first, then in the order of their items' strings,
         // so that engines holding parts of the data agree; strings are
         // compared only between journeys tied so far.
@@ -266,7 +322,7 @@ impl JourneyCounts {
                 })
         });
         Paths {
-            total: self.total.value(),
+            total: total.value(),
             journeys: journeys
                 .into_iter()
                 .map(|(s, count)| Journey {
@@ -283,7 +339,7 @@ impl JourneyCounts {
                     count,
                 })
                 .collect(),
-            reweighted: self.reweighted,
+            reweighted,
         }
     }
 }
@@ -601,9 +657,12 @@ impl Analytics<'_> {
         // An item no event has cannot start or end a journey.
         let find = |s: &Option<String>| s.as_deref().map(|s| ev.strings.get(s).unwrap_or(u32::MAX));
         let (start, end) = (find(&o.start_at), find(&o.end_at));
-        let mut journeys: FastMap<Vec<u32>, Tally> = FastMap::default();
+        let seqs = sequences(&ev, unit, items);
+        // Keyed by spans of the sequences while counting: a journey's items
+        // are copied once, not once per unit that took it.
+        let mut journeys: FastMap<&[u32], Tally> = FastMap::default();
         let mut total = Tally::default();
-        for (seq, w) in sequences(&ev, unit, items) {
+        for (seq, w) in seqs.iter() {
             let from = match start {
                 Some(s) => match seq.iter().position(|x| *x == s) {
                     Some(i) => i,
@@ -625,9 +684,13 @@ impl Analytics<'_> {
                 from
             };
             let to = to.min(from + steps);
-            journeys.entry(seq[from..to].to_vec()).or_default().add(w);
+            journeys.entry(&seq[from..to]).or_default().add(w);
             total.add(w);
         }
+        let journeys = journeys
+            .into_iter()
+            .map(|(seq, t)| (seq.to_vec(), t))
+            .collect();
         let reweighted = ev.reweighted();
         Ok(JourneyCounts {
             strings: ev.strings,
@@ -655,19 +718,24 @@ impl Analytics<'_> {
                 ..Need::default()
             },
         )?;
-        let mut found: FastMap<Vec<u32>, (Tally, Tally)> = FastMap::default();
+        let seqs = sequences(&ev, PathUnit::Session, PathItems::Name);
+        let mut found: FastMap<&[u32], (Tally, Tally)> = FastMap::default();
         let mut total = Tally::default();
-        for (seq, w) in sequences(&ev, PathUnit::Session, PathItems::Name) {
+        for (seq, w) in seqs.iter() {
             total.add(w);
             let mut seen = FastSet::default();
             for win in seq.windows(length) {
-                let e = found.entry(win.to_vec()).or_default();
+                let e = found.entry(win).or_default();
                 e.1.add(w);
                 if seen.insert(win) {
                     e.0.add(w);
                 }
             }
         }
+        let found = found
+            .into_iter()
+            .map(|(seq, t)| (seq.to_vec(), t))
+            .collect();
         let reweighted = ev.reweighted();
         Ok(PatternCounts {
             strings: ev.strings,
@@ -681,4 +749,106 @@ impl Analytics<'_> {
 /// The strings of interned ids.
 fn names(strings: &Interner, ids: &[u32]) -> Vec<String> {
     ids.iter().map(|i| strings.str(*i).to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::analytics::scan::Rows;
+    use rusqlite::types::ValueRef;
+
+    /// What `sequences` did before the counting sort: a vector per unit in
+    /// a map, in the map's order.
+    fn by_map(ev: &Events, unit: PathUnit, items: PathItems) -> Vec<(Vec<u32>, u64)> {
+        let mut seqs: FastMap<u32, (Vec<u32>, f64)> = FastMap::default();
+        for row in ev.rows.iter() {
+            let key = match unit {
+                PathUnit::Session => row.session,
+                PathUnit::User => row.user,
+            };
+            let item = match items {
+                PathItems::Auto if row.is_page() => row.page,
+                PathItems::Auto | PathItems::Name => row.name,
+                PathItems::Path => row.page,
+            };
+            if key == 0 || item == 0 {
+                continue;
+            }
+            let s = seqs.entry(key).or_insert_with(|| (Vec::new(), row.rate));
+            if s.0.last() != Some(&item) {
+                s.0.push(item);
+            }
+            s.1 = s.1.max(row.rate);
+        }
+        let mut out: Vec<_> = seqs
+            .into_values()
+            .map(|(s, rate)| (s, (1.0 / rate).to_bits()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn sequences_group_each_unit_in_time_order_as_a_map_of_vectors_did() {
+        let mut strings = Interner::new();
+        let mut seed = 2_463_534_242u32;
+        let mut rand = |n: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed % n
+        };
+        let names: Vec<u32> = (0..6)
+            .map(|i| strings.intern_str(&format!("n{i}")))
+            .collect();
+        let pages: Vec<u32> = (0..4)
+            .map(|i| strings.intern_str(&format!("/p{i}")))
+            .collect();
+        let mut rows = Vec::new();
+        for i in 0..3_000i64 {
+            // Ids numbered as a scan numbers them; some rows without a
+            // session or a user, some sampled, repeats in a row.
+            let user = match rand(20) {
+                0 => 0,
+                u => strings.number(ValueRef::Text(format!("u{u}").as_bytes())),
+            };
+            let session = match rand(60) {
+                0 => 0,
+                s => strings.number(ValueRef::Text(format!("s{s}").as_bytes())),
+            };
+            rows.push(Row {
+                ts: i,
+                user,
+                session,
+                name: names[rand(6) as usize],
+                page: if rand(2) == 0 {
+                    pages[rand(4) as usize]
+                } else {
+                    0
+                },
+                extra: 0,
+                rate: [1.0, 0.5, 0.3][rand(3) as usize],
+                bot: false,
+            });
+        }
+        let ev = Events {
+            rows: Rows::Owned(rows),
+            strings,
+        };
+        for unit in [PathUnit::Session, PathUnit::User] {
+            for items in [PathItems::Auto, PathItems::Name, PathItems::Path] {
+                let mut got: Vec<(Vec<u32>, u64)> = sequences(&ev, unit, items)
+                    .iter()
+                    .map(|(s, w)| (s.to_vec(), w.to_bits()))
+                    .collect();
+                got.sort();
+                let want = by_map(&ev, unit, items);
+                assert!(want.len() > 10 && want.iter().any(|(s, _)| s.len() > 3));
+                assert_eq!(got, want, "{unit:?} {items:?}");
+            }
+        }
+    }
 }
