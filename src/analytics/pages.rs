@@ -4,10 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::query::{bounded, Query};
-use super::scan::{max_rate_weights, FastMap, Need};
+use super::scan::{DistinctWeights, FastMap, Need};
 use super::Analytics;
 use crate::error::Result;
 use crate::kernel::stats::{median, percentile, Total};
+use crate::kernel::tally::Tally;
 
 /// Time on page is capped at this: a longer gap means the visitor left.
 pub const TIME_ON_PAGE_CAP_MS: i64 = 30 * 60_000;
@@ -129,10 +130,17 @@ impl Analytics<'_> {
             timed: u64,
         }
         let mut pages: FastMap<u32, Acc> = FastMap::default();
-        let mut open: FastMap<u32, (u32, i64)> = FastMap::default();
+        // Each session's page view not yet timed (page 0: none), in an
+        // array indexed by the sessions' numbers (dense).
+        let mut open: Vec<(u32, i64)> = vec![(0, 0); ev.strings.numbered() + 1];
         for row in &ev.rows {
-            if row.session != 0 {
-                if let Some((page, since)) = open.remove(&row.session) {
+            let k = row.session as usize;
+            if k >= open.len() {
+                open.resize(k + 1, (0, 0));
+            }
+            if k != 0 {
+                let (page, since) = std::mem::take(&mut open[k]);
+                if page != 0 {
                     let acc = pages.entry(page).or_default();
                     acc.time += (row.ts - since).min(TIME_ON_PAGE_CAP_MS) as f64;
                     acc.timed += 1;
@@ -142,18 +150,19 @@ impl Analytics<'_> {
                 let acc = pages.entry(row.page).or_default();
                 acc.views += row.weight();
                 acc.viewers.push((row.user, row.rate));
-                if row.session != 0 {
-                    open.insert(row.session, (row.page, row.ts));
+                if k != 0 {
+                    open[k] = (row.page, row.ts);
                 }
             }
         }
+        let mut distinct = DistinctWeights::new(ev.strings.numbered());
         let mut out: Vec<(PageStats, f64)> = pages
             .into_iter()
             .map(|(page, acc)| {
                 let stats = PageStats {
                     path: ev.strings.str(page).to_owned(),
                     views: acc.views,
-                    unique_viewers: max_rate_weights(acc.viewers.into_iter()).values().total(),
+                    unique_viewers: distinct.total(acc.viewers.into_iter()),
                     avg_time_on_page_ms: (acc.timed > 0).then(|| acc.time / acc.timed as f64),
                     timed_views: acc.timed,
                 };
@@ -185,34 +194,58 @@ impl Analytics<'_> {
                 ..Need::default()
             },
         )?;
-        let mut spans: FastMap<u32, (i64, i64, f64)> = FastMap::default();
+        // First time, last time and highest rate per session, in arrays
+        // indexed by the sessions' numbers (dense) rather than a map.
+        let n = ev.strings.numbered() + 1;
+        let (mut first, mut last, mut rate) = (vec![0i64; n], vec![0i64; n], vec![0.0f64; n]);
         for row in ev.rows.iter().filter(|r| r.session != 0) {
-            let s = spans
-                .entry(row.session)
-                .or_insert((row.ts, row.ts, row.rate));
-            s.1 = row.ts;
-            s.2 = s.2.max(row.rate);
+            let k = row.session as usize;
+            if k >= rate.len() {
+                first.resize(k + 1, 0);
+                last.resize(k + 1, 0);
+                rate.resize(k + 1, 0.0);
+            }
+            if rate[k] == 0.0 {
+                first[k] = row.ts;
+            }
+            last[k] = row.ts;
+            rate[k] = rate[k].max(row.rate);
         }
-        let mut histogram: Vec<DurationBucket> = DURATION_EDGES_MS
+        let mut histogram: Vec<(DurationBucket, Tally)> = DURATION_EDGES_MS
             .iter()
             .enumerate()
-            .map(|(i, min)| DurationBucket {
-                min_ms: *min,
-                max_ms: DURATION_EDGES_MS.get(i + 1).copied(),
-                sessions: 0.0,
+            .map(|(i, min)| {
+                let bucket = DurationBucket {
+                    min_ms: *min,
+                    max_ms: DURATION_EDGES_MS.get(i + 1).copied(),
+                    sessions: 0.0,
+                };
+                (bucket, Tally::default())
             })
             .collect();
-        let (mut count, mut total) = (0.0, 0.0);
-        let mut durations = Vec::with_capacity(spans.len());
-        for (first, last, rate) in spans.into_values() {
-            let d = last - first;
-            let w = 1.0 / rate;
-            count += w;
-            total += w * d as f64;
+        // Counts as tallies and the time as an order-free total: the same
+        // answer whatever order the sessions come in.
+        let mut count = Tally::default();
+        let mut times = Vec::new();
+        let mut durations = Vec::new();
+        for k in (0..rate.len()).filter(|k| rate[*k] > 0.0) {
+            let d = last[k] - first[k];
+            let w = 1.0 / rate[k];
+            count.add(w);
+            times.push(w * d as f64);
             durations.push(d as f64);
             let i = DURATION_EDGES_MS.iter().rposition(|e| d >= *e).unwrap_or(0);
-            histogram[i].sessions += w;
+            histogram[i].1.add(w);
         }
+        let total = times.into_iter().total();
+        let count = count.value();
+        let histogram: Vec<DurationBucket> = histogram
+            .into_iter()
+            .map(|(mut b, t)| {
+                b.sessions = t.value();
+                b
+            })
+            .collect();
         let median_ms = median(&mut durations);
         let out = SessionDurations {
             count,

@@ -241,6 +241,55 @@ impl Events {
     }
 }
 
+/// Totals of distinct keys' weights (each `1 / its highest rate`, key 0
+/// left out), group after group, in one array indexed by key that is
+/// cleared after each group: what `max_rate_weights(..).values().total()`
+/// gives, without a map per group.
+#[derive(Debug)]
+pub struct DistinctWeights {
+    max: Vec<f64>,
+    touched: Vec<u32>,
+}
+
+impl DistinctWeights {
+    /// For keys numbered up to `numbered` (more grow the array).
+    pub fn new(numbered: usize) -> Self {
+        Self {
+            max: vec![0.0; numbered + 1],
+            touched: Vec::new(),
+        }
+    }
+
+    /// The total weight of the distinct keys among `items` (key, rate).
+    pub fn total(&mut self, items: impl Iterator<Item = (u32, f64)>) -> f64 {
+        for (k, rate) in items.filter(|(k, _)| *k != 0) {
+            let i = k as usize;
+            if i >= self.max.len() {
+                self.max.resize(i + 1, 0.0);
+            }
+            if self.max[i] == 0.0 {
+                self.touched.push(k);
+            }
+            if rate > self.max[i] {
+                self.max[i] = rate;
+            }
+        }
+        let all_one = self.touched.iter().all(|k| self.max[*k as usize] == 1.0);
+        let total = if all_one {
+            self.touched.len() as f64
+        } else {
+            self.touched
+                .iter()
+                .map(|k| 1.0 / self.max[*k as usize])
+                .total()
+        };
+        for k in self.touched.drain(..) {
+            self.max[k as usize] = 0.0;
+        }
+        total
+    }
+}
+
 /// 1 / max rate per key, skipping key 0.
 pub fn max_rate_weights(items: impl Iterator<Item = (u32, f64)>) -> FastMap<u32, f64> {
     let mut max: FastMap<u32, f64> = FastMap::default();
@@ -438,6 +487,36 @@ mod tests {
             );
             assert_eq!(ev_none().weight_where(|_| true).to_bits(), 0.0f64.to_bits());
         }
+    }
+
+    #[test]
+    fn distinct_weights_group_after_group_equal_the_map() {
+        let rates = [1.0, 0.3, 0.7, 0.9, 1.0, 0.25];
+        let mut distinct = DistinctWeights::new(10);
+        for group in 0..6u32 {
+            let items: Vec<(u32, f64)> = (0..200u32)
+                .map(|i| {
+                    (
+                        (i * (group + 3)) % 53,
+                        if group % 2 == 0 {
+                            1.0
+                        } else {
+                            rates[(i % 6) as usize]
+                        },
+                    )
+                })
+                .collect();
+            let want = max_rate_weights(items.iter().copied()).values().total();
+            assert_eq!(
+                distinct.total(items.into_iter()).to_bits(),
+                want.to_bits(),
+                "group {group}"
+            );
+        }
+        assert_eq!(
+            distinct.total(std::iter::empty()).to_bits(),
+            0.0f64.to_bits()
+        );
     }
 
     fn ev_none() -> Events {

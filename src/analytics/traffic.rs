@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::query::{bounded, Interval, Query, Resolved, HOUR_MS};
 use super::rollup::{self, Activity};
-use super::scan::{max_rate_weights, FastMap, FastSet, Need};
+use super::scan::{max_rate_weights, DistinctWeights, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::Total;
@@ -399,6 +399,7 @@ impl Analytics<'_> {
             g.0 += row.weight();
             g.1.push((row.user, row.rate));
         }
+        let mut distinct = DistinctWeights::new(ev.strings.numbered());
         let mut rows: Vec<BreakdownRow> = groups
             .into_iter()
             .map(|(value, (events, users))| BreakdownRow {
@@ -408,7 +409,7 @@ impl Analytics<'_> {
                     json_value(ev.strings.str(value))
                 },
                 events,
-                users: max_rate_weights(users.into_iter()).values().total(),
+                users: distinct.total(users.into_iter()),
             })
             .collect();
         rows.sort_by(|a, b| {

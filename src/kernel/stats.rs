@@ -8,7 +8,9 @@ pub fn median(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
-    v.sort_by(f64::total_cmp);
+    // Values equal by `total_cmp` are the same bits: an unstable sort
+    // gives the same order as a stable one, faster.
+    v.sort_unstable_by(f64::total_cmp);
     let n = v.len();
     Some(if n % 2 == 1 {
         v[n / 2]
