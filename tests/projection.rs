@@ -178,6 +178,36 @@ fn the_projection_answers_as_sqlite_does_through_every_change() {
 }
 
 #[test]
+fn users_seen_only_through_sampled_events_count_as_the_rollup_counts_them() {
+    // Warm, active users and retention read the projection instead of the
+    // rollup: a user-hour made only of sampled events weighs 1 / its rate,
+    // one with an unsampled event too weighs 1, in both.
+    let (trail, _clock) = engine();
+    track(&trail, day(0, &["ann", "bob"]));
+    let mut events = Vec::new();
+    for i in 0..40i64 {
+        let user = format!("s{i}");
+        let t = D0 + 3 * DAY + (i % 20) * HOUR;
+        events.push(ev(t, &user, &format!("{user}-a"), "action", "buy"));
+        if i % 4 == 0 {
+            events.push(ev(t + 1000, &user, &format!("{user}-a"), "page", "/"));
+        }
+        events.push(ev(t + DAY, &user, &format!("{user}-b"), "action", "buy"));
+    }
+    track(&trail, events);
+    let q = range(D0, D0 + 10 * DAY);
+    let _ = trail.analytics().summary(&q).unwrap(); // builds the projection
+    let warm = trail.analytics().active_users(&q, Interval::Day).unwrap();
+    assert!(warm.reweighted, "some kept buys are alone in their hour");
+    let day3 = serde_json::to_value(&warm).unwrap()["buckets"][3]["users"].clone();
+    assert!(
+        day3.as_f64().unwrap() > 20.0,
+        "sampled users weigh 2: {day3}"
+    );
+    same(&trail, "sampled users alone in their hours");
+}
+
+#[test]
 fn a_rolled_back_batch_and_a_refused_event_leave_the_projection_right() {
     let (trail, _) = engine();
     track(&trail, day(0, &["ann", "bob"]));

@@ -101,6 +101,17 @@ impl Projection {
         Ok(())
     }
 
+    /// True when the projection is built and no event was changed or
+    /// deleted since: reading it costs no rebuild (events stored since are
+    /// read and added).
+    pub(super) fn is_current(&self) -> bool {
+        let changes = self.changes.load(Ordering::Relaxed);
+        self.state
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| s.changes == changes)
+    }
+
     /// The events in `[from, until)`, bots left out when `bots_left_out`,
     /// only names in `names` when given, with sessions and pages only when
     /// asked: what [`super::scan::scan`] reads for an unfiltered query.

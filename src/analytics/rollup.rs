@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection};
 
 use super::query::{Resolved, HOUR_MS};
-use super::scan::FastMap;
+use super::scan::{Events, FastMap};
 use crate::error::Result;
 use crate::kernel::ids::fnv1a;
 
@@ -19,6 +19,31 @@ pub fn answers(q: &Resolved) -> bool {
 /// One (user, hour) with activity: the hour's start in ms, a user number
 /// and the highest sample rate.
 pub type Activity = (i64, u32, f64);
+
+/// The rollup's rows for events already read (in time order, bots left
+/// out): one item per user and hour with the hour's start and the highest
+/// rate, as [`activity`] reads them from SQLite. Rows come in time order,
+/// so a user's hour is the last one seen for them or a new one: an array
+/// indexed by user number tells which, with no map.
+pub fn hourly(ev: &Events) -> Vec<Activity> {
+    let mut last: Vec<(i64, usize)> = vec![(i64::MIN, 0); ev.strings.numbered() + 1];
+    let mut out: Vec<Activity> = Vec::new();
+    for row in ev.rows.iter().filter(|r| r.user != 0) {
+        let hour = row.ts.div_euclid(HOUR_MS);
+        let u = row.user as usize;
+        if u >= last.len() {
+            last.resize(u + 1, (i64::MIN, 0));
+        }
+        match last[u] {
+            (h, i) if h == hour => out[i].2 = out[i].2.max(row.rate),
+            _ => {
+                last[u] = (hour, out.len());
+                out.push((hour * HOUR_MS, row.user, row.rate));
+            }
+        }
+    }
+    out
+}
 
 /// The activity in `[from, until)` from the rollup, with users numbered
 /// from 1.
