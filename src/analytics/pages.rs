@@ -7,7 +7,7 @@ use super::query::{bounded, Query};
 use super::scan::{DistinctWeights, FastMap, Need};
 use super::Analytics;
 use crate::error::Result;
-use crate::kernel::stats::{median, percentile, Total};
+use crate::kernel::stats::{median_p90_max, Total};
 use crate::kernel::tally::Tally;
 
 /// Time on page is capped at this: a longer gap means the visitor left.
@@ -246,13 +246,13 @@ impl Analytics<'_> {
                 b
             })
             .collect();
-        let median_ms = median(&mut durations);
+        let (median_ms, p90_ms, max_ms) = median_p90_max(&mut durations);
         let out = SessionDurations {
             count,
             mean_ms: (count > 0.0).then(|| total / count),
             median_ms,
-            p90_ms: percentile(&durations, 90.0),
-            max_ms: durations.last().copied(),
+            p90_ms,
+            max_ms,
             histogram,
             reweighted: ev.reweighted(),
         };

@@ -29,6 +29,43 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[rank.min(sorted.len()) - 1])
 }
 
+/// The median, the nearest-rank 90th percentile and the maximum of `v`,
+/// as [`median`] and [`percentile`] give them on the sorted values, but by
+/// selection (linear time) rather than a sort. Reorders `v`.
+pub fn median_p90_max(v: &mut [f64]) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let n = v.len();
+    if n == 0 {
+        return (None, None, None);
+    }
+    let max = v.iter().copied().max_by(f64::total_cmp);
+    let p90_at = ((0.9 * n as f64).ceil().max(1.0) as usize).min(n) - 1;
+    let (_, mid, right) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let upper = *mid;
+    // The p90's rank is at or above the middle: found among the larger half.
+    let p90 = match p90_at.cmp(&(n / 2)) {
+        std::cmp::Ordering::Equal => upper,
+        std::cmp::Ordering::Greater => {
+            *right
+                .select_nth_unstable_by(p90_at - n / 2 - 1, f64::total_cmp)
+                .1
+        }
+        // Never below the middle (n = 1 is `Equal`); selected anew if so.
+        std::cmp::Ordering::Less => *v.select_nth_unstable_by(p90_at, f64::total_cmp).1,
+    };
+    let median = if n % 2 == 1 {
+        upper
+    } else {
+        // The largest of the smaller half, which the selection put first.
+        let lower = v[..n / 2]
+            .iter()
+            .copied()
+            .max_by(f64::total_cmp)
+            .unwrap_or(upper);
+        (lower + upper) / 2.0
+    };
+    (Some(median), Some(p90), max)
+}
+
 /// The standard normal CDF, from the complementary error function
 /// (Numerical Recipes' `erfcc`, relative error below 1.2e-7).
 pub fn normal_cdf(x: f64) -> f64 {
@@ -132,6 +169,30 @@ mod tests {
         assert_eq!(w.iter().total(), rev.iter().total());
         assert_eq!([3.0, 1.0, 2.0].iter().total(), 6.0);
         assert!(std::iter::empty::<f64>().total().is_sign_positive());
+    }
+
+    #[test]
+    fn selection_gives_what_the_sort_gives() {
+        let mut seed = 2_463_534_242u32;
+        let mut rand = |n: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed % n
+        };
+        for n in (0..40).chain([99, 100, 101, 1000, 1001]) {
+            // Few distinct values (ties), and spread ones.
+            for spread in [3, 1_000_000] {
+                let mut v: Vec<f64> = (0..n).map(|_| f64::from(rand(spread))).collect();
+                let mut sorted = v.clone();
+                let want = (
+                    median(&mut sorted),
+                    percentile(&sorted, 90.0),
+                    sorted.last().copied(),
+                );
+                assert_eq!(median_p90_max(&mut v), want, "n {n}, spread {spread}");
+            }
+        }
     }
 
     #[test]
