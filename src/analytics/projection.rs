@@ -449,9 +449,7 @@ fn order_new(s: &mut State, start: usize) {
     let rows = s.rows_mut();
     let (old, new) = rows.split_at_mut(start);
     // Stable: equal times keep id order.
-    if !new.is_sorted_by_key(|r| r.ts) {
-        new.sort_by_key(|r| r.ts);
-    }
+    super::scan::sort_by_time(new);
     let in_order = match (old.last(), new.first()) {
         (Some(last), Some(first)) => first.ts >= last.ts,
         _ => true,
