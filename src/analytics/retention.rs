@@ -180,7 +180,14 @@ impl Analytics<'_> {
             .map(|b| (b, (0.0, vec![0.0; periods as usize])))
             .collect();
         let mut reweighted = false;
-        for (first, returns, rate) in users.into_values() {
+        // Users by weight, smallest first: each cohort's sums then add their
+        // weights in that order whatever numbers the users got, as
+        // `Total::total` adds (whole weights add exactly in any order).
+        let mut users: Vec<_> = users.into_values().collect();
+        if users.iter().any(|u| (1.0 / u.2).fract() != 0.0) {
+            users.sort_by(|a, b| (1.0 / a.2).total_cmp(&(1.0 / b.2)));
+        }
+        for (first, returns, rate) in users {
             let Some(first) = first.filter(|f| *f >= r.since && *f < r.until) else {
                 continue;
             };
@@ -266,6 +273,12 @@ impl Analytics<'_> {
             .map(|b| (b, (0.0, FastMap::default())))
             .collect();
         let mut reweighted = false;
+        // By weight, smallest first, for sums that do not depend on the
+        // users' numbers (as in `retention`).
+        let mut firsts: Vec<_> = firsts.into_iter().collect();
+        if weights.values().any(|w| w.fract() != 0.0) {
+            firsts.sort_by(|a, b| weights[&a.0].total_cmp(&weights[&b.0]));
+        }
         for (user, (ts, value)) in firsts {
             if ts < r.since {
                 continue;

@@ -20,15 +20,15 @@ pub fn answers(q: &Resolved) -> bool {
 /// and the highest sample rate.
 pub type Activity = (i64, u32, f64);
 
-/// The rollup's rows for events already read (in time order, bots left
-/// out): one item per user and hour with the hour's start and the highest
+/// The rollup's rows for events already read (in time order; bots' rows
+/// are skipped, as the rollup has none): one item per user and hour with the hour's start and the highest
 /// rate, as [`activity`] reads them from SQLite. Rows come in time order,
 /// so a user's hour is the last one seen for them or a new one: an array
 /// indexed by user number tells which, with no map.
 pub fn hourly(ev: &Events) -> Vec<Activity> {
     let mut last: Vec<(i64, usize)> = vec![(i64::MIN, 0); ev.strings.numbered() + 1];
     let mut out: Vec<Activity> = Vec::new();
-    for row in ev.rows.iter().filter(|r| r.user != 0) {
+    for row in ev.rows.iter().filter(|r| r.user != 0 && !r.bot) {
         let hour = row.ts.div_euclid(HOUR_MS);
         let u = row.user as usize;
         if u >= last.len() {

@@ -248,8 +248,10 @@ impl Analytics<'_> {
             // without reading SQLite; cold, reading the rollup is cheaper
             // than building the projection.
             if let Some(p) = self.projection.filter(|p| p.is_current()) {
+                // Bots in: the window is shared, not copied; `hourly`
+                // leaves them out as the rollup does.
                 if let Some(ev) =
-                    p.events(self.conn, (from, r.until), true, None, (false, false))?
+                    p.events(self.conn, (from, r.until), false, None, (false, false))?
                 {
                     return Ok(rollup::hourly(&ev));
                 }
