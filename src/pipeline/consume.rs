@@ -364,10 +364,7 @@ impl Pipeline<'_> {
                     "DELETE FROM events WHERE anonymous_id = ?1 AND user_id IS NULL",
                     [&i.anonymous_id],
                 )?;
-                tx.execute(
-                    "DELETE FROM rollup_user_hours WHERE user_key = ?1",
-                    [&i.anonymous_id],
-                )?;
+                crate::tracking::rollup::recount_key(&tx, &i.anonymous_id)?;
             } else {
                 tx.execute(
                     "UPDATE events SET user_id = ?2 WHERE anonymous_id = ?1 AND user_id IS NULL",
@@ -460,7 +457,7 @@ impl Pipeline<'_> {
         let conn = self.trail.store().conn();
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM events WHERE user_id = ?1", [user])?;
-        tx.execute("DELETE FROM rollup_user_hours WHERE user_key = ?1", [user])?;
+        crate::tracking::rollup::recount_key(&tx, user)?;
         tx.commit()?;
         Ok(())
     }

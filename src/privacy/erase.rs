@@ -148,6 +148,7 @@ fn run(conn: &Connection, sql: &str, scope: &Scope) -> Result<u64> {
 /// Erases every table's rows for `scope`, returning counts per table.
 fn erase_rows(conn: &Connection, scope: &Scope) -> Result<BTreeMap<String, u64>> {
     let mut counts = BTreeMap::new();
+    let others = crate::tracking::rollup::others_of(conn, &scope.ids_json())?;
     for t in TABLES {
         let sql = match t.on_erase {
             OnErase::Delete => format!("DELETE FROM {} WHERE {}", t.name, t.filter),
@@ -155,6 +156,7 @@ fn erase_rows(conn: &Connection, scope: &Scope) -> Result<BTreeMap<String, u64>>
         };
         counts.insert(t.name.to_owned(), run(conn, &sql, scope)?);
     }
+    crate::tracking::rollup::recount(conn, &others)?;
     Ok(counts)
 }
 
@@ -178,9 +180,11 @@ pub(crate) fn purpose_data(
         Ok(())
     };
     if purposes.iter().any(|p| p == super::ANALYTICS) {
+        let others = crate::tracking::rollup::others_of(conn, &scope.ids_json())?;
         for name in ["events", "rollup_user_hours", "outbox", "quarantine"] {
             delete(name)?;
         }
+        crate::tracking::rollup::recount(conn, &others)?;
     }
     if purposes.iter().any(|p| p == PERSONALIZATION) {
         delete("experiment_assignments")?;

@@ -76,6 +76,53 @@ pub fn move_subject(tx: &Connection, anonymous_id: &str, user_id: &str) -> Resul
     Ok(())
 }
 
+/// The (hour, user key) rows of other subjects that deleting the events
+/// of the ids in `ids_json` (a JSON array; events whose user id or
+/// anonymous id is one of them) will change: events of a user who is not
+/// among the ids but that carry an anonymous id that is. Their rollup rows
+/// are keyed by that user, so deleting the ids' rows does not reach them;
+/// [`recount`] them after the events are gone.
+pub fn others_of(tx: &Connection, ids_json: &str) -> Result<Vec<(i64, String)>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT DISTINCT ts / 3600000, user_id FROM events \
+         WHERE anonymous_id IN (SELECT value FROM json_each(?1)) AND user_id IS NOT NULL \
+         AND user_id NOT IN (SELECT value FROM json_each(?1)) AND device IS NOT 'bot'",
+    )?;
+    let rows = stmt
+        .query_map([ids_json], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// Counts the rollup rows `rows` (hour, user key) again from the events,
+/// inside the caller's transaction: a row whose events are all gone goes.
+pub fn recount(tx: &Connection, rows: &[(i64, String)]) -> Result<()> {
+    let mut delete =
+        tx.prepare_cached("DELETE FROM rollup_user_hours WHERE hour = ?1 AND user_key = ?2")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate) \
+         SELECT ?1, ?2, COUNT(*), SUM(1.0 / sample_rate), MAX(sample_rate) FROM events \
+         WHERE ts >= ?3 AND ts < ?4 AND COALESCE(user_id, anonymous_id) = ?2 \
+         AND device IS NOT 'bot' HAVING COUNT(*) > 0",
+    )?;
+    for (hour, key) in rows {
+        delete.execute(params![hour, key])?;
+        insert.execute(params![hour, key, hour * HOUR_MS, (hour + 1) * HOUR_MS])?;
+    }
+    Ok(())
+}
+
+/// Counts every rollup row of `key` again from the events, after some of
+/// the events it counts were deleted by a column other than the key (an
+/// anonymous id and a user id can be the same text).
+pub fn recount_key(tx: &Connection, key: &str) -> Result<()> {
+    let rows: Vec<(i64, String)> = tx
+        .prepare_cached("SELECT hour, user_key FROM rollup_user_hours WHERE user_key = ?1")?
+        .query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    recount(tx, &rows)
+}
+
 /// Rebuilds the rollup from the events, for after bulk deletes.
 pub fn rebuild(tx: &Connection) -> Result<()> {
     tx.execute_batch(
