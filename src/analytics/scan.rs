@@ -210,28 +210,11 @@ impl Events {
 
     /// The total weight of the distinct keys (users or sessions) that `key`
     /// gives, each `1 / its highest rate`, key 0 left out: the same as
-    /// `max_rate_weights(..).values().total()`, with the highest rates in
-    /// an array indexed by key (keys are numbered densely) instead of a map.
+    /// `max_rate_weights(..).values().total()`, counted by
+    /// [`DistinctWeights`] (an array indexed by key) instead of a map.
     pub fn distinct_weight(&self, key: impl Fn(&Row) -> u32) -> f64 {
-        let mut max = vec![0.0f64; self.strings.numbered() + 1];
-        for r in self.rows.iter() {
-            let k = key(r) as usize;
-            if k == 0 {
-                continue;
-            }
-            if k >= max.len() {
-                max.resize(k + 1, 0.0);
-            }
-            if r.rate > max[k] {
-                max[k] = r.rate;
-            }
-        }
-        let seen = max.iter().filter(|m| **m > 0.0);
-        if max.iter().all(|m| *m == 0.0 || *m == 1.0) {
-            seen.count() as f64
-        } else {
-            seen.map(|m| 1.0 / m).total()
-        }
+        DistinctWeights::new(self.strings.numbered())
+            .total(self.rows.iter().map(|r| (key(r), r.rate)))
     }
 
     /// The weight of each user: 1 / the highest sample rate among their
