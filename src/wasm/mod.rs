@@ -12,6 +12,7 @@ mod error;
 mod experiments;
 mod input;
 mod open_options;
+mod output;
 mod pipeline;
 mod prefs;
 mod privacy;

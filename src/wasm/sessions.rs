@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
 use super::input::{self, to_js};
+use super::output;
 use super::user_trail::{promise, Handle};
 use crate::session::{ClientContext, CreateOptions};
 use js_sys::Promise;
@@ -123,7 +124,7 @@ impl JsSessions {
                         absolute_timeout_secs: o.absolute_timeout_secs,
                     })
                     .await?;
-                to_js(&issued)
+                Ok(output::issued(&issued))
             }))
         })
     }
@@ -146,7 +147,7 @@ impl JsSessions {
             let c: ClientJs = input::options(&client.unwrap_or_default(), "client")?;
             Ok(self.0.run(move |t| async move {
                 match t.trail.sessions().validate(&token, &c.context()).await? {
-                    Some(session) => to_js(&session),
+                    Some(session) => Ok(output::session(&session)),
                     None => Ok(JsValue::NULL),
                 }
             }))
@@ -174,7 +175,7 @@ impl JsSessions {
                 let sessions = t.trail.sessions();
                 match sessions.validate_with_state(&token, &c.context()).await? {
                     Some((session, state)) => {
-                        let out = to_js(&session)?;
+                        let out = output::session(&session);
                         let _ = js_sys::Reflect::set(&out, &"state".into(), &to_js(&state)?);
                         Ok(out)
                     }
@@ -193,9 +194,9 @@ impl JsSessions {
     ) -> Promise {
         promise(|| {
             let token = input::string(&token, "token")?;
-            Ok(self
-                .0
-                .run(move |t| async move { to_js(&t.trail.sessions().rotate(&token).await?) }))
+            Ok(self.0.run(move |t| async move {
+                Ok(output::issued(&t.trail.sessions().rotate(&token).await?))
+            }))
         })
     }
 
@@ -221,7 +222,9 @@ impl JsSessions {
             let user_id = input::string(&user_id, "userId")?;
             let o: crate::session::LoginOptions = input::options(&options, "options")?;
             Ok(self.0.run(move |t| async move {
-                to_js(&t.trail.sessions().login_with(&token, &user_id, &o).await?)
+                Ok(output::issued(
+                    &t.trail.sessions().login_with(&token, &user_id, &o).await?,
+                ))
             }))
         })
     }
@@ -243,9 +246,11 @@ impl JsSessions {
         promise(|| {
             let token = input::string(&token, "token")?;
             let o: crate::session::LoginOptions = input::parse(&options, "options")?;
-            Ok(self
-                .0
-                .run(move |t| async move { to_js(&t.trail.sessions().extend(&token, &o).await?) }))
+            Ok(self.0.run(move |t| async move {
+                Ok(output::session(
+                    &t.trail.sessions().extend(&token, &o).await?,
+                ))
+            }))
         })
     }
 

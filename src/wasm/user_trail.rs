@@ -108,13 +108,65 @@ pub(crate) fn promise(body: impl FnOnce() -> crate::Result<Promise>) -> Promise 
 
 /// An open usertrail engine.
 #[wasm_bindgen(js_name = UserTrail)]
-pub struct JsUserTrail(Handle);
+pub struct JsUserTrail(Handle, Parts);
+
+/// The objects `trail.sessions`, `trail.tracking`, … hand out, each made at
+/// its first read and the same object after: a server reads
+/// `trail.sessions` on every request, and a new wrapper each time (with its
+/// finalizer registration) cost a few percent of a `validate`.
+#[derive(Default)]
+struct Parts([RefCell<Option<JsValue>>; 7]);
+
+impl Parts {
+    /// Part `i`, made by `make` at its first read.
+    fn get<T: Into<JsValue>>(&self, i: usize, make: impl FnOnce() -> T) -> JsValue {
+        self.0[i]
+            .borrow_mut()
+            .get_or_insert_with(|| make().into())
+            .clone()
+    }
+}
 
 impl JsUserTrail {
     /// Runs `f` on the core engine, for Rust callers and tests; `None` once
     /// closed.
     pub fn with_core<T>(&self, f: impl FnOnce(&UserTrail) -> T) -> Option<T> {
         self.0.get().ok().map(|o| f(&o.trail))
+    }
+
+    /// `trail.sessions`, as a Rust value (a new handle on the same engine).
+    pub fn sessions(&self) -> JsSessions {
+        JsSessions::new(self.0.clone())
+    }
+
+    /// `trail.prefs`, as a Rust value (a new handle on the same engine).
+    pub fn prefs(&self) -> JsPrefs {
+        JsPrefs::new(self.0.clone())
+    }
+
+    /// `trail.tracking`, as a Rust value (a new handle on the same engine).
+    pub fn tracking(&self) -> JsTracking {
+        JsTracking::new(self.0.clone())
+    }
+
+    /// `trail.pipeline`, as a Rust value (a new handle on the same engine).
+    pub fn pipeline(&self) -> super::pipeline::JsPipeline {
+        super::pipeline::JsPipeline::new(self.0.clone())
+    }
+
+    /// `trail.analytics`, as a Rust value (a new handle on the same engine).
+    pub fn analytics(&self) -> JsAnalytics {
+        JsAnalytics::new(self.0.clone())
+    }
+
+    /// `trail.privacy`, as a Rust value (a new handle on the same engine).
+    pub fn privacy(&self) -> JsPrivacy {
+        JsPrivacy::new(self.0.clone())
+    }
+
+    /// `trail.experiments`, as a Rust value (a new handle on the same engine).
+    pub fn experiments(&self) -> JsExperiments {
+        JsExperiments::new(self.0.clone())
     }
 }
 
@@ -149,7 +201,10 @@ impl JsUserTrail {
             Ok(Open { trail, held })
         };
         let open = js(open.await)?;
-        Ok(Self(Handle(Rc::new(RefCell::new(Some(Rc::new(open)))))))
+        Ok(Self(
+            Handle(Rc::new(RefCell::new(Some(Rc::new(open))))),
+            Parts::default(),
+        ))
     }
 
     /// The usertrail version, which is the npm package's version.
@@ -178,50 +233,50 @@ impl JsUserTrail {
 
     /// Sessions: create, validate, rotate, destroy, list, and their state.
     /// See the `Sessions` class.
-    #[wasm_bindgen(getter)]
-    pub fn sessions(&self) -> JsSessions {
-        JsSessions::new(self.0.clone())
+    #[wasm_bindgen(getter = sessions, unchecked_return_type = "Sessions")]
+    pub fn sessions_part(&self) -> JsValue {
+        self.1.get(0, || self.sessions())
     }
 
     /// User preferences: definitions, values, history. See the `Prefs` class.
-    #[wasm_bindgen(getter)]
-    pub fn prefs(&self) -> JsPrefs {
-        JsPrefs::new(self.0.clone())
+    #[wasm_bindgen(getter = prefs, unchecked_return_type = "Prefs")]
+    pub fn prefs_part(&self) -> JsValue {
+        self.1.get(1, || self.prefs())
     }
 
     /// Activity tracking: events, schemas, history, identity, the outbox.
     /// See the `Tracking` class.
-    #[wasm_bindgen(getter)]
-    pub fn tracking(&self) -> JsTracking {
-        JsTracking::new(self.0.clone())
+    #[wasm_bindgen(getter = tracking, unchecked_return_type = "Tracking")]
+    pub fn tracking_part(&self) -> JsValue {
+        self.1.get(2, || self.tracking())
     }
 
     /// The analytics pipeline (with a shared store): collect, consume,
     /// identify and erase across partitions, and merge partial answers.
     /// See the `Pipeline` class.
-    #[wasm_bindgen(getter)]
-    pub fn pipeline(&self) -> super::pipeline::JsPipeline {
-        super::pipeline::JsPipeline::new(self.0.clone())
+    #[wasm_bindgen(getter = pipeline, unchecked_return_type = "Pipeline")]
+    pub fn pipeline_part(&self) -> JsValue {
+        self.1.get(3, || self.pipeline())
     }
 
     /// Analytics computed on the device: summaries, active users, pages,
     /// journeys, funnels, retention, cohorts. See the `Analytics` class.
-    #[wasm_bindgen(getter)]
-    pub fn analytics(&self) -> JsAnalytics {
-        JsAnalytics::new(self.0.clone())
+    #[wasm_bindgen(getter = analytics, unchecked_return_type = "Analytics")]
+    pub fn analytics_part(&self) -> JsValue {
+        self.1.get(4, || self.analytics())
     }
 
     /// Privacy and compliance: consent, export, erasure, anonymisation,
     /// rectification, retention, the audit log. See the `Privacy` class.
-    #[wasm_bindgen(getter)]
-    pub fn privacy(&self) -> JsPrivacy {
-        JsPrivacy::new(self.0.clone())
+    #[wasm_bindgen(getter = privacy, unchecked_return_type = "Privacy")]
+    pub fn privacy_part(&self) -> JsValue {
+        self.1.get(5, || self.privacy())
     }
 
     /// A/B experiments: define, assign, results. See the `Experiments` class.
-    #[wasm_bindgen(getter)]
-    pub fn experiments(&self) -> JsExperiments {
-        JsExperiments::new(self.0.clone())
+    #[wasm_bindgen(getter = experiments, unchecked_return_type = "Experiments")]
+    pub fn experiments_part(&self) -> JsValue {
+        self.1.get(6, || self.experiments())
     }
 
     /// The whole database as SQLite bytes, which any sqlite3 tool opens and
