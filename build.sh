@@ -210,15 +210,17 @@ run_suite() {
   local name=$1 counter=$2
   shift 2
   say "test: $name"
-  local log="$LOG_DIR/$(echo "$name" | tr ' /()' '____').log" status=0
+  local log="$LOG_DIR/$(echo "$name" | tr ' /()' '____').log" status=0 began=$SECONDS
   # Each suite runs in its own bash, so that `set -e` holds inside it.
   "$ROOT/build.sh" __run "$@" 2>&1 | tee "$log" || status=$?
-  local count
+  local count took=$((SECONDS - began))
   count=$($counter "$log")
+  # The seconds each suite took (its compilation included) show where the
+  # 30-minute budget of ./build.sh test goes.
   if [ $status -eq 0 ]; then
-    RESULTS+=("PASS  $name  ($count)")
+    RESULTS+=("PASS  $name  ($count; $took s)")
   else
-    RESULTS+=("FAIL  $name  ($count; exit $status; log: $log)")
+    RESULTS+=("FAIL  $name  ($count; exit $status; $took s; log: $log)")
     FAILED=1
   fi
 }
@@ -310,6 +312,7 @@ types_test() {
 test_all() {
   local started=$SECONDS
   setup
+  RESULTS+=("      setup  ($((SECONDS - started)) s)")
   mkdir -p "$LOG_DIR"
   run_suite "fmt" count_none cargo fmt --check
   run_suite "clippy native" count_none cargo clippy --all-targets --all-features -- -D warnings
