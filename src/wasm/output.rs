@@ -90,8 +90,22 @@ mod tests {
         }
     }
 
+    /// The JSON text, and the keys in order (which JSON would not show for
+    /// a key whose value is `undefined`), of the object and its `client`.
     fn text(v: &JsValue) -> String {
-        js_sys::JSON::stringify(v).unwrap().into()
+        let keys = |o: &JsValue| -> Vec<String> {
+            js_sys::Object::keys(o.unchecked_ref::<js_sys::Object>())
+                .iter()
+                .map(|k| k.as_string().unwrap())
+                .collect()
+        };
+        let client = js_sys::Reflect::get(v, &"client".into()).unwrap();
+        format!(
+            "{} {:?} {:?}",
+            String::from(js_sys::JSON::stringify(v).unwrap()),
+            keys(v),
+            keys(&client)
+        )
     }
 
     /// Field for field and key for key, what the JSON round trip gave.

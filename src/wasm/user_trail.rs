@@ -118,12 +118,20 @@ pub struct JsUserTrail(Handle, Parts);
 struct Parts([RefCell<Option<JsValue>>; 7]);
 
 impl Parts {
-    /// Part `i`, made by `make` at its first read.
+    /// Part `i`, made by `make` at its first read, and again after the
+    /// caller freed it (`free()` or `Symbol.dispose`, which wasm-bindgen
+    /// marks by zeroing the object's `__wbg_ptr`): a freed part would
+    /// otherwise fail every later call on the engine.
     fn get<T: Into<JsValue>>(&self, i: usize, make: impl FnOnce() -> T) -> JsValue {
-        self.0[i]
-            .borrow_mut()
-            .get_or_insert_with(|| make().into())
-            .clone()
+        let mut slot = self.0[i].borrow_mut();
+        let freed = |part: &JsValue| {
+            js_sys::Reflect::get(part, &JsValue::from_str("__wbg_ptr"))
+                .is_ok_and(|ptr| ptr.as_f64() == Some(0.0))
+        };
+        match slot.as_ref() {
+            Some(part) if !freed(part) => part.clone(),
+            _ => slot.insert(make().into()).clone(),
+        }
     }
 }
 

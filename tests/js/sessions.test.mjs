@@ -181,3 +181,21 @@ test('a clock that calls back into the engine does not corrupt it: the nested ca
   assert.ok(results.length > 0);
   for (const r of results) assert.deepEqual(r, ['OK', 0]);
 });
+
+test('trail.sessions is one object per engine; freeing it leaves the engine usable, and a closed engine still says CLOSED', async () => {
+  const trail = await UserTrail.open({ storage: 'memory' });
+  const parts = ['sessions', 'prefs', 'tracking', 'pipeline', 'analytics', 'privacy', 'experiments'];
+  for (const p of parts) assert.equal(trail[p], trail[p], `trail.${p} is the same object at each read`);
+  const first = trail.sessions;
+  const { token } = await first.create({ userId: 'ada' });
+  first.free();
+  // The freed object is dead, as wasm-bindgen makes it; the engine's part is made again.
+  assert.notEqual(trail.sessions, first);
+  assert.equal((await trail.sessions.validate(token)).userId, 'ada');
+  trail.tracking[Symbol.dispose]?.();
+  assert.equal(await trail.tracking.count(), 0);
+  const held = trail.sessions;
+  await trail.close();
+  assert.equal(await code(() => held.validate(token)), 'CLOSED');
+  assert.equal(await code(() => trail.sessions.create()), 'CLOSED');
+});
