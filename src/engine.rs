@@ -126,6 +126,8 @@ pub struct UserTrail {
     /// The events in memory for analytics' scans, kept current by a hook on
     /// the connection.
     projection: crate::analytics::projection::Projection,
+    /// Session records in memory, kept true by triggers on the connection.
+    session_cache: crate::session::RecordCache,
 }
 
 impl std::fmt::Debug for UserTrail {
@@ -184,8 +186,10 @@ impl UserTrail {
             shared_salt: RefCell::new(None),
             rights,
             projection: Default::default(),
+            session_cache: Default::default(),
         };
         trail.projection.watch(trail.store.conn_mut())?;
+        trail.session_cache.install(trail.store.conn())?;
         trail.privacy().run_retention_if_due()?;
         Ok(trail)
     }
@@ -390,7 +394,10 @@ impl UserTrail {
             Some(remote) => {
                 Backend::Redis(RedisSessionStore::new(remote, self.privacy.chain_key()))
             }
-            None => Backend::Sqlite(SqliteSessionStore::new(self.store.conn())),
+            None => Backend::Sqlite(SqliteSessionStore::cached(
+                self.store.conn(),
+                &self.session_cache,
+            )),
         };
         Sessions::new(
             store,

@@ -59,3 +59,111 @@ fn bad_engine_settings_are_refused_at_open() {
     );
     assert_eq!(open(d()), "OK");
 }
+
+/// What a validate answers for `token` now, on `trail`.
+async fn seen(trail: &UserTrail, token: &str) -> Option<usertrail::session::Session> {
+    trail
+        .sessions()
+        .validate(token, &ClientContext::default())
+        .await
+        .unwrap()
+}
+
+crate::async_test! {
+/// A validate keeps the session's record in memory (the engine's cache of
+/// its own sessions table); every way the row changes afterwards is seen by
+/// the next validate: the API's writes, erasure, a touch, SQL run on the
+/// engine's connection, and a change read inside a transaction that then
+/// rolled back. Each session is validated first, so that it is cached.
+fn a_validated_session_is_never_answered_from_a_stale_copy() {
+    let (trail, clock) = engine(SessionConfig::default());
+    let s = trail.sessions();
+    let user = |u: &'static str| CreateOptions {
+        user_id: Some(u),
+        ..CreateOptions::default()
+    };
+
+    // Destroyed.
+    let a = s.create(user("ann")).await.unwrap();
+    assert!(seen(&trail, &a.token).await.is_some());
+    assert!(s.destroy(&a.token).await.unwrap());
+    assert!(seen(&trail, &a.token).await.is_none(), "destroyed");
+
+    // A state write bumps the version.
+    let b = s.create(user("bob")).await.unwrap();
+    let v0 = seen(&trail, &b.token).await.unwrap().version;
+    s.set(&b.token, "cart", &json!(["A1"]), None).await.unwrap();
+    assert!(seen(&trail, &b.token).await.unwrap().version > v0, "the new version");
+
+    // Logged in: the old token ends, the new one names the user.
+    let c = s.create(CreateOptions::default()).await.unwrap();
+    assert_eq!(seen(&trail, &c.token).await.unwrap().user_id, None);
+    let logged = s.login(&c.token, "carol").await.unwrap();
+    assert!(seen(&trail, &c.token).await.is_none(), "the token before login");
+    assert_eq!(seen(&trail, &logged.token).await.unwrap().user_id.as_deref(), Some("carol"));
+
+    // SQL on the engine's connection: expired by hand, then deleted by hand.
+    let d = s.create(user("dan")).await.unwrap();
+    let e = s.create(user("dan")).await.unwrap();
+    assert!(seen(&trail, &d.token).await.is_some() && seen(&trail, &e.token).await.is_some());
+    let conn = trail.store().conn();
+    conn.execute(
+        "UPDATE sessions SET absolute_expires_at = ?1, idle_expires_at = ?1 WHERE session_id = ?2",
+        rusqlite::params![T0, d.session.session_id],
+    )
+    .unwrap();
+    assert!(seen(&trail, &d.token).await.is_none(), "expired by SQL");
+    conn.execute("DELETE FROM sessions WHERE user_id = 'dan'", []).unwrap();
+    assert!(seen(&trail, &e.token).await.is_none(), "deleted by SQL");
+
+    // Erased with the user.
+    let f = s.create(user("fay")).await.unwrap();
+    assert!(seen(&trail, &f.token).await.is_some());
+    trail
+        .privacy()
+        .erase(
+            "fay",
+            &usertrail::privacy::EraseOptions {
+                reason: "user request".into(),
+                actor: None,
+                vacuum: None,
+                wait_ms: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(seen(&trail, &f.token).await.is_none(), "erased");
+
+    // A row changed inside a transaction and read there is not kept once the
+    // transaction rolls back.
+    let g = s.create(user("gus")).await.unwrap();
+    let v = seen(&trail, &g.token).await.unwrap().version;
+    conn.execute_batch("BEGIN").unwrap();
+    conn.execute(
+        "UPDATE sessions SET version = version + 100 WHERE session_id = ?1",
+        [&g.session.session_id],
+    )
+    .unwrap();
+    assert_eq!(seen(&trail, &g.token).await.unwrap().version, v + 100, "read in the transaction");
+    conn.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(seen(&trail, &g.token).await.unwrap().version, v, "rolled back");
+    conn.execute_batch("BEGIN; DELETE FROM sessions WHERE session_id = 'none'; ROLLBACK").unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    conn.execute("DELETE FROM sessions WHERE session_id = ?1", [&g.session.session_id])
+        .unwrap();
+    conn.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(seen(&trail, &g.token).await.unwrap().version, v, "a rolled-back delete");
+
+    // A touch: the next validate sees the new deadline and does not touch again.
+    let h = s.create(user("hal")).await.unwrap();
+    assert!(!seen(&trail, &h.token).await.unwrap().renewed);
+    clock.advance(2 * MIN);
+    let touched = seen(&trail, &h.token).await.unwrap();
+    assert!(touched.renewed);
+    assert_eq!(touched.last_seen_at, T0 + 2 * MIN);
+    let again = seen(&trail, &h.token).await.unwrap();
+    assert!(!again.renewed, "the touch is seen");
+    assert_eq!(again.last_seen_at, T0 + 2 * MIN);
+    assert_eq!(again.idle_expires_at, touched.idle_expires_at);
+}
+}

@@ -41,6 +41,7 @@
 //! ```
 
 mod backend;
+mod cache;
 mod config;
 mod input;
 mod manager;
@@ -55,6 +56,7 @@ pub mod token;
 
 pub use crate::error::SessionError;
 pub use backend::Backend;
+pub use cache::RecordCache;
 pub use config::{FingerprintPolicy, SessionConfig};
 pub use manager::{
     merge_patch, Change, ClientContext, CreateOptions, LoginOptions, SessionObserver, Sessions,

@@ -2,6 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
+use super::cache::RecordCache;
 use super::input::key_path;
 use super::record::{Client, SessionRecord, StoredState};
 use super::store::{SessionStore, StateWrite, Written};
@@ -14,12 +15,22 @@ use crate::kernel::useragent::DeviceClass;
 #[derive(Debug, Clone, Copy)]
 pub struct SqliteSessionStore<'a> {
     conn: &'a Connection,
+    cache: Option<&'a RecordCache>,
 }
 
 impl<'a> SqliteSessionStore<'a> {
     /// A store on `conn`, whose schema includes the sessions table.
     pub fn new(conn: &'a Connection) -> Self {
-        Self { conn }
+        Self { conn, cache: None }
+    }
+
+    /// A store on `conn` whose lookups go through `cache`, installed on
+    /// `conn` ([`RecordCache::install`]).
+    pub fn cached(conn: &'a Connection, cache: &'a RecordCache) -> Self {
+        Self {
+            conn,
+            cache: Some(cache),
+        }
     }
 
     fn immediate(&self) -> Result<Transaction<'a>> {
@@ -81,7 +92,17 @@ impl SqliteSessionStore<'_> {
     /// among the sessions that can have one; the secret's hash must match,
     /// and so must the slot.
     fn find(conn: &Connection, at: &Locator) -> Result<Option<SessionRecord>> {
-        let found = match &at.session_id {
+        Ok(Self::row(conn, at)?.filter(|r| Self::named(r, at)))
+    }
+
+    /// Whether `r` is the record `at` names: its hash, and its place.
+    fn named(r: &SessionRecord, at: &Locator) -> bool {
+        same_hash(&r.token_hash, &at.hash) && at.names(&r.session_id, r.user_id.as_deref())
+    }
+
+    /// The row `at` leads to, before its hash and place are checked.
+    fn row(conn: &Connection, at: &Locator) -> Result<Option<SessionRecord>> {
+        Ok(match &at.session_id {
             Some(session_id) => conn
                 .prepare_cached(concat!(
                     "SELECT ",
@@ -98,10 +119,7 @@ impl SqliteSessionStore<'_> {
                 ))?
                 .query_row([&at.hash], record)
                 .optional()?,
-        };
-        Ok(found.filter(|r| {
-            same_hash(&r.token_hash, &at.hash) && at.names(&r.session_id, r.user_id.as_deref())
-        }))
+        })
     }
 
     fn evict(conn: &Connection, user_id: &str, keep: u32) -> Result<u64> {
@@ -162,7 +180,21 @@ impl SessionStore for SqliteSessionStore<'_> {
     }
 
     async fn load(&self, at: &Locator) -> Result<Option<SessionRecord>> {
-        Self::find(self.conn, at)
+        let (Some(cache), Some(session_id)) = (self.cache, &at.session_id) else {
+            return Self::find(self.conn, at);
+        };
+        let row = match cache.get(session_id) {
+            Some(cached) => Some(cached),
+            None => {
+                let row = Self::row(self.conn, at)?;
+                if let Some(r) = &row {
+                    cache.put(self.conn, r);
+                }
+                row
+            }
+        };
+        // The hash, as the trait says; the manager checks the place.
+        Ok(row.filter(|r| same_hash(&r.token_hash, &at.hash)))
     }
 
     async fn touch(&self, r: &SessionRecord) -> Result<()> {
