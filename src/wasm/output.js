@@ -19,3 +19,14 @@ export function sessionOf(token, sessionId, userId, createdAt, lastSeenAt, idleE
   if (renewed) s.renewed = true;
   return s;
 }
+
+/**
+ * `part` (`trail.sessions`, …), which the engine hands out at every read:
+ * `free()` or `Symbol.dispose` on it would end it for every later read, so
+ * they leave it be; the engine's own finalizer frees it.
+ */
+export function kept(part) {
+  part.free = function free() {};
+  if (Symbol.dispose) part[Symbol.dispose] = function dispose() {};
+  return part;
+}

@@ -2,8 +2,11 @@
 //! JSON round trip would cost more than the call itself: the session a
 //! server validates on every request.
 
+use std::cell::RefCell;
+
 use wasm_bindgen::prelude::*;
 
+use crate::kernel::fastmap::FastMap;
 use crate::session::{Issued, Session};
 
 #[wasm_bindgen(module = "/src/wasm/output.js")]
@@ -21,12 +24,39 @@ extern "C" {
         idle_timeout_ms: f64,
         version: f64,
         ip: Option<&str>,
-        browser: &str,
-        os: &str,
-        device: &str,
+        browser: &JsValue,
+        os: &JsValue,
+        device: &JsValue,
         fingerprint_mismatch: bool,
         renewed: bool,
     ) -> JsValue;
+
+    /// `part`, its `free` and `Symbol.dispose` made harmless.
+    pub(crate) fn kept(part: JsValue) -> JsValue;
+}
+
+/// How many distinct strings [`interned`] keeps; past it, it starts again.
+const INTERNED: usize = 1024;
+
+thread_local! {
+    static STRINGS: RefCell<FastMap<String, JsValue>> = RefCell::new(FastMap::default());
+}
+
+/// `text` as a JS string, made once for the few values a field takes
+/// (browser, OS, device class) instead of decoded at every call.
+fn interned(text: &str) -> JsValue {
+    STRINGS.with(|strings| {
+        let mut strings = strings.borrow_mut();
+        if let Some(v) = strings.get(text) {
+            return v.clone();
+        }
+        if strings.len() >= INTERNED {
+            strings.clear();
+        }
+        let v = JsValue::from_str(text);
+        strings.insert(text.to_owned(), v.clone());
+        v
+    })
 }
 
 fn build(token: Option<&str>, s: &Session) -> JsValue {
@@ -42,9 +72,9 @@ fn build(token: Option<&str>, s: &Session) -> JsValue {
         s.idle_timeout_ms as f64,
         s.version as f64,
         s.client.ip.as_deref(),
-        &s.client.browser,
-        &s.client.os,
-        s.client.device.as_str(),
+        &interned(&s.client.browser),
+        &interned(&s.client.os),
+        &interned(s.client.device.as_str()),
         s.fingerprint_mismatch,
         s.renewed,
     )

@@ -1,6 +1,7 @@
 //! The `UserTrail` JS class: a thin shell over [`crate::UserTrail`].
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
 
 use js_sys::Promise;
@@ -84,8 +85,17 @@ type Call = std::pin::Pin<Box<dyn std::future::Future<Output = crate::Result<JsV
 
 /// The Promise of an engine call: its answer, after the erasure overwrite a
 /// Durable Object's storage needs.
+///
+/// Most calls never wait (SQLite is synchronous): the call is polled once
+/// at once, and a ready answer is handed back as a settled Promise, which
+/// spares the executor's queue and its microtask (a fifth of a session
+/// validate). A call that waits (Redis, a Durable Object's commit) goes on
+/// in the executor as before. A call made while another is being polled
+/// (from a callback the engine runs, such as `onProgress`) is not polled at
+/// once but queued, as every call was before, so that it never runs inside
+/// another call's transaction.
 fn settle(open: Rc<Open>, before: u64, call: Call) -> Promise {
-    wasm_bindgen_futures::future_to_promise(async move {
+    let mut call = Box::pin(Running(Box::pin(async move {
         let answer = call.await;
         if let Some(registration) = &open.held.durable {
             let answer = answer.map_err(|e| registration.explain(e));
@@ -96,7 +106,50 @@ fn settle(open: Rc<Open>, before: u64, call: Call) -> Promise {
             return answer.map_err(JsValue::from);
         }
         answer.map_err(JsValue::from)
-    })
+    })));
+    if POLLING.get() == 0 {
+        let waker = std::task::Waker::noop();
+        match call
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+        {
+            std::task::Poll::Ready(Ok(value)) => return Promise::resolve(&value),
+            std::task::Poll::Ready(Err(e)) => return Promise::reject(&e),
+            // Its leaf futures (JS Promises) take the executor's waker at
+            // its first poll.
+            std::task::Poll::Pending => {}
+        }
+    }
+    wasm_bindgen_futures::future_to_promise(call)
+}
+
+thread_local! {
+    /// How many engine calls are being polled now (more than one when a
+    /// callback the engine runs calls it again).
+    static POLLING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// An engine call's future, counted in [`POLLING`] while it is polled.
+struct Running(std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue, JsValue>>>>);
+
+impl std::future::Future for Running {
+    type Output = Result<JsValue, JsValue>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        /// Uncounts the poll however it ends.
+        struct Counted;
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                POLLING.set(POLLING.get() - 1);
+            }
+        }
+        POLLING.set(POLLING.get() + 1);
+        let _counted = Counted;
+        self.0.as_mut().poll(cx)
+    }
 }
 
 /// A Promise from a body that reads its arguments first: an argument it
@@ -118,20 +171,14 @@ pub struct JsUserTrail(Handle, Parts);
 struct Parts([RefCell<Option<JsValue>>; 7]);
 
 impl Parts {
-    /// Part `i`, made by `make` at its first read, and again after the
-    /// caller freed it (`free()` or `Symbol.dispose`, which wasm-bindgen
-    /// marks by zeroing the object's `__wbg_ptr`): a freed part would
-    /// otherwise fail every later call on the engine.
+    /// Part `i`, made by `make` at its first read, with `free()` and
+    /// `Symbol.dispose` made harmless: freed, the one object would fail
+    /// every later call on the engine.
     fn get<T: Into<JsValue>>(&self, i: usize, make: impl FnOnce() -> T) -> JsValue {
-        let mut slot = self.0[i].borrow_mut();
-        let freed = |part: &JsValue| {
-            js_sys::Reflect::get(part, &JsValue::from_str("__wbg_ptr"))
-                .is_ok_and(|ptr| ptr.as_f64() == Some(0.0))
-        };
-        match slot.as_ref() {
-            Some(part) if !freed(part) => part.clone(),
-            _ => slot.insert(make().into()).clone(),
-        }
+        self.0[i]
+            .borrow_mut()
+            .get_or_insert_with(|| super::output::kept(make().into()))
+            .clone()
     }
 }
 
