@@ -116,6 +116,22 @@ fn a_validated_session_is_never_answered_from_a_stale_copy() {
     conn.execute("DELETE FROM sessions WHERE user_id = 'dan'", []).unwrap();
     assert!(seen(&trail, &e.token).await.is_none(), "deleted by SQL");
 
+    // Replaced by SQL: `INSERT OR REPLACE` deletes the row without the
+    // DELETE trigger.
+    let r = s.create(user("rex")).await.unwrap();
+    assert!(seen(&trail, &r.token).await.is_some());
+    conn.execute(
+        "INSERT OR REPLACE INTO sessions (session_id, token_hash, user_id, created_at, \
+         last_seen_at, idle_timeout_ms, idle_expires_at, absolute_expires_at, ip_masked, \
+         browser, os, device, fingerprint, data, sealed, key_id, version, first_format) \
+         SELECT session_id, token_hash, user_id, created_at, last_seen_at, idle_timeout_ms, \
+         ?1, ?1, ip_masked, browser, os, device, fingerprint, data, sealed, key_id, version, \
+         first_format FROM sessions WHERE session_id = ?2",
+        rusqlite::params![T0, r.session.session_id],
+    )
+    .unwrap();
+    assert!(seen(&trail, &r.token).await.is_none(), "replaced by SQL, expired");
+
     // Erased with the user.
     let f = s.create(user("fay")).await.unwrap();
     assert!(seen(&trail, &f.token).await.is_some());

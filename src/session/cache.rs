@@ -2,16 +2,22 @@
 //! a validate reads no page of SQLite.
 //!
 //! The table stays the truth; the cache only spares reading it again. It is
-//! kept true by two temporary triggers on the table: every `UPDATE` or
+//! kept true by temporary triggers on the table: every `UPDATE` or
 //! `DELETE` of a row, by whatever statement made it (a rotate, a state
 //! write, a touch, erasure, retention, anonymisation, SQL an operator runs
 //! through the engine), takes its session out of the cache inside that
-//! statement. SQLite's update hook cannot do this: it is not called for a
-//! `WITHOUT ROWID` table. An `INSERT` needs nothing: the cache holds only
-//! rows that exist, and a deleted row has left it.
+//! statement, and so does an `INSERT` (one that replaces a row deletes it
+//! without the `DELETE` trigger). SQLite's update hook cannot do this: it is
+//! not called for a `WITHOUT ROWID` table. What replaces the table or the
+//! database itself under an open engine (dropping the table, which drops
+//! the triggers; the backup API or `deserialize` into the engine's
+//! connection) is outside the engine's API; Rust code that does it through
+//! `store_mut()` must reopen the engine.
 //!
 //! A record is put in only when read outside any transaction, so a row a
-//! transaction changes and then rolls back is never kept. One engine holds
+//! transaction changes and then rolls back is never kept, and only for a
+//! token that holds it (its hash and its place), so that knowing a session
+//! id, which is not secret, does not fill the cache. One engine holds
 //! its database at a time (the exclusive lock), so no other process writes
 //! the table under it. The cache holds at most [`CAPACITY`] records; a
 //! server validating more sessions than that within a touch interval reads
@@ -27,7 +33,7 @@ use super::record::SessionRecord;
 use crate::error::Result;
 use crate::kernel::fastmap::FastMap;
 
-/// How many records the cache holds (about 400 bytes each, so 13 MB at
+/// How many records the cache holds (about 500 bytes each, so 16 MB at
 /// most); when it is full, the next record put empties it first.
 pub const CAPACITY: usize = 32_768;
 
@@ -55,12 +61,16 @@ impl RecordCache {
             }
             Ok(rusqlite::types::Null)
         })?;
+        // An INSERT that replaces a row (`INSERT OR REPLACE`) deletes it
+        // without the DELETE trigger: the INSERT trigger forgets the id too.
         conn.execute_batch(
             "CREATE TEMP TRIGGER usertrail_sessions_updated AFTER UPDATE ON main.sessions \
                BEGIN SELECT usertrail_session_changed(OLD.session_id), \
                             usertrail_session_changed(NEW.session_id); END; \
              CREATE TEMP TRIGGER usertrail_sessions_deleted AFTER DELETE ON main.sessions \
-               BEGIN SELECT usertrail_session_changed(OLD.session_id); END;",
+               BEGIN SELECT usertrail_session_changed(OLD.session_id); END; \
+             CREATE TEMP TRIGGER usertrail_sessions_inserted AFTER INSERT ON main.sessions \
+               BEGIN SELECT usertrail_session_changed(NEW.session_id); END;",
         )?;
         Ok(())
     }

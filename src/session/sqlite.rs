@@ -183,18 +183,16 @@ impl SessionStore for SqliteSessionStore<'_> {
         let (Some(cache), Some(session_id)) = (self.cache, &at.session_id) else {
             return Self::find(self.conn, at);
         };
-        let row = match cache.get(session_id) {
-            Some(cached) => Some(cached),
-            None => {
-                let row = Self::row(self.conn, at)?;
-                if let Some(r) = &row {
-                    cache.put(self.conn, r);
-                }
-                row
-            }
-        };
-        // The hash, as the trait says; the manager checks the place.
-        Ok(row.filter(|r| same_hash(&r.token_hash, &at.hash)))
+        if let Some(cached) = cache.get(session_id) {
+            return Ok(Some(cached).filter(|r| Self::named(r, at)));
+        }
+        let found = Self::find(self.conn, at)?;
+        // Kept only for a token that holds it: a session id alone (not a
+        // secret) does not fill the cache.
+        if let Some(r) = &found {
+            cache.put(self.conn, r);
+        }
+        Ok(found)
     }
 
     async fn touch(&self, r: &SessionRecord) -> Result<()> {

@@ -282,7 +282,7 @@ impl JsPrivacy {
             let o: ExportJs = input::options_without(&options, "options", &["onProgress"])?;
             let format = ExportFormat::parse(o.format.as_deref().unwrap_or("json"))?;
 
-            Ok(self.0.run(move |open| async move {
+            Ok(self.0.run_later(move |open| async move {
                 let t = &open.trail;
                 {
                     js_out({

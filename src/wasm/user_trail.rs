@@ -55,7 +55,25 @@ impl Handle {
                 // Read before the call starts: an erasure can run in `f`
                 // itself, before its future is first polled.
                 let before = open.held.durable.as_ref().map_or(0, |r| r.generation());
-                settle(open.clone(), before, Box::pin(f(open)))
+                settle(open.clone(), before, Box::pin(f(open)), true)
+            }
+            Err(e) => Promise::reject(&JsValue::from(e)),
+        }
+    }
+
+    /// [`Handle::run`] for a call that runs a caller's callback
+    /// (`onProgress`): its work starts on a later microtask, as every
+    /// call's did before calls were polled at once, so the callback never
+    /// runs before the method has returned its Promise.
+    pub(crate) fn run_later<F, Fut>(&self, f: F) -> Promise
+    where
+        F: FnOnce(Rc<Open>) -> Fut + 'static,
+        Fut: std::future::Future<Output = crate::Result<JsValue>> + 'static,
+    {
+        match self.get() {
+            Ok(open) => {
+                let before = open.held.durable.as_ref().map_or(0, |r| r.generation());
+                settle(open.clone(), before, Box::pin(f(open)), false)
             }
             Err(e) => Promise::reject(&JsValue::from(e)),
         }
@@ -94,7 +112,7 @@ type Call = std::pin::Pin<Box<dyn std::future::Future<Output = crate::Result<JsV
 /// (from a callback the engine runs, such as `onProgress`) is not polled at
 /// once but queued, as every call was before, so that it never runs inside
 /// another call's transaction.
-fn settle(open: Rc<Open>, before: u64, call: Call) -> Promise {
+fn settle(open: Rc<Open>, before: u64, call: Call, at_once: bool) -> Promise {
     let mut call = Box::pin(Running(Box::pin(async move {
         let answer = call.await;
         if let Some(registration) = &open.held.durable {
@@ -107,7 +125,9 @@ fn settle(open: Rc<Open>, before: u64, call: Call) -> Promise {
         }
         answer.map_err(JsValue::from)
     })));
-    if POLLING.get() == 0 {
+    // A panic aborts the instance (`panic = "abort"`), so the count is never
+    // left raised by one.
+    if at_once && POLLING.get() == 0 {
         let waker = std::task::Waker::noop();
         match call
             .as_mut()

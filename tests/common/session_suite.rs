@@ -202,11 +202,18 @@ macro_rules! session_suite {
             let live = trail.sessions().create(user("alice")).await.unwrap();
             let gone = trail.sessions().create(user("bob")).await.unwrap();
             assert!(trail.sessions().destroy(&gone.token).await.unwrap());
+            // Read once, so that an engine that keeps records has it.
+            assert!(trail.sessions().validate(&live.token, &NONE).await.unwrap().is_some());
             clock.advance(5 * MIN); // so that a validate of a live token would touch
             let before = <$b as SessionBackend>::snapshot(&mut trail).await;
             let mut tampered = live.token.clone().into_bytes();
             tampered[10] = if tampered[10] == b'a' { b'b' } else { b'a' };
             let tampered = String::from_utf8(tampered).unwrap();
+            // The slot's hex in capitals: a slot the token format accepts,
+            // which names no place (and once destroyed the session).
+            let (slot, rest) = live.token.split_once('.').unwrap();
+            let capitals = format!("{}.{rest}", slot.to_ascii_uppercase().replacen('U', "u", 1));
+            assert_ne!(capitals, live.token, "the slot has letters to raise");
             let bogus = [
                 String::new(),
                 "x".into(),
@@ -219,6 +226,7 @@ macro_rules! session_suite {
                 "' OR '1'='1'; DROP TABLE sessions; --------".into(),
                 "ééééééééééééééééééééé".into(),
                 tampered,
+                capitals,
                 gone.token.clone(),
                 live.session.session_id.clone(),
             ];

@@ -169,8 +169,8 @@ test('a clock that calls back into the engine does not corrupt it: the nested ca
   const inner = [];
   trail = await UserTrail.open({
     clock: () => {
-      // Every engine method returns a Promise whose work starts on a later
-      // microtask, so a call made from inside another never runs inside it.
+      // A call made while another is running (here, from the clock that one
+      // reads) is queued, so it never runs inside it.
       if (trail && inner.length < 3) inner.push(trail.sessions.cleanup().then((n) => ['OK', n], (err) => [err.code]));
       return T0;
     },
