@@ -92,17 +92,7 @@ impl SqliteSessionStore<'_> {
     /// among the sessions that can have one; the secret's hash must match,
     /// and so must the slot.
     fn find(conn: &Connection, at: &Locator) -> Result<Option<SessionRecord>> {
-        Ok(Self::row(conn, at)?.filter(|r| Self::named(r, at)))
-    }
-
-    /// Whether `r` is the record `at` names: its hash, and its place.
-    fn named(r: &SessionRecord, at: &Locator) -> bool {
-        same_hash(&r.token_hash, &at.hash) && at.names(&r.session_id, r.user_id.as_deref())
-    }
-
-    /// The row `at` leads to, before its hash and place are checked.
-    fn row(conn: &Connection, at: &Locator) -> Result<Option<SessionRecord>> {
-        Ok(match &at.session_id {
+        let found = match &at.session_id {
             Some(session_id) => conn
                 .prepare_cached(concat!(
                     "SELECT ",
@@ -119,7 +109,13 @@ impl SqliteSessionStore<'_> {
                 ))?
                 .query_row([&at.hash], record)
                 .optional()?,
-        })
+        };
+        Ok(found.filter(|r| Self::named(r, at)))
+    }
+
+    /// Whether `r` is the record `at` names: its hash, and its place.
+    fn named(r: &SessionRecord, at: &Locator) -> bool {
+        same_hash(&r.token_hash, &at.hash) && at.names(&r.session_id, r.user_id.as_deref())
     }
 
     fn evict(conn: &Connection, user_id: &str, keep: u32) -> Result<u64> {

@@ -47,18 +47,7 @@ impl Handle {
         F: FnOnce(Rc<Open>) -> Fut + 'static,
         Fut: std::future::Future<Output = crate::Result<JsValue>> + 'static,
     {
-        match self.get() {
-            // Boxed, so that the Promise's machinery is built once for every
-            // method instead of once per method (a quarter of a megabyte of
-            // wasm).
-            Ok(open) => {
-                // Read before the call starts: an erasure can run in `f`
-                // itself, before its future is first polled.
-                let before = open.held.durable.as_ref().map_or(0, |r| r.generation());
-                settle(open.clone(), before, Box::pin(f(open)), true)
-            }
-            Err(e) => Promise::reject(&JsValue::from(e)),
-        }
+        self.start(f, true)
     }
 
     /// [`Handle::run`] for a call that runs a caller's callback
@@ -70,10 +59,25 @@ impl Handle {
         F: FnOnce(Rc<Open>) -> Fut + 'static,
         Fut: std::future::Future<Output = crate::Result<JsValue>> + 'static,
     {
+        self.start(f, false)
+    }
+
+    /// [`Handle::run`] and [`Handle::run_later`]: polled at once when
+    /// `at_once` (see [`settle`]).
+    fn start<F, Fut>(&self, f: F, at_once: bool) -> Promise
+    where
+        F: FnOnce(Rc<Open>) -> Fut + 'static,
+        Fut: std::future::Future<Output = crate::Result<JsValue>> + 'static,
+    {
         match self.get() {
+            // Boxed, so that the Promise's machinery is built once for every
+            // method instead of once per method (a quarter of a megabyte of
+            // wasm).
             Ok(open) => {
+                // Read before the call starts: an erasure can run in `f`
+                // itself, before its future is first polled.
                 let before = open.held.durable.as_ref().map_or(0, |r| r.generation());
-                settle(open.clone(), before, Box::pin(f(open)), false)
+                settle(open.clone(), before, Box::pin(f(open)), at_once)
             }
             Err(e) => Promise::reject(&JsValue::from(e)),
         }
