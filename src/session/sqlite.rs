@@ -136,8 +136,20 @@ impl SessionStore for SqliteSessionStore<'_> {
         keep: Option<u32>,
     ) -> Result<Option<u64>> {
         let (data, sealed, key_id) = split(state);
-        let tx = self.immediate()?;
-        let n = tx
+        let evict = match (&r.user_id, keep) {
+            (Some(user), Some(keep)) => Some((user, keep)),
+            _ => None,
+        };
+        // A create that evicts nothing is one statement, committed on its
+        // own: an explicit transaction would add a statement journal (the
+        // cache's triggers make the INSERT a multi-write statement) and a
+        // write transaction on the temp schema that holds them.
+        let tx = match evict {
+            Some(_) => Some(self.immediate()?),
+            None => None,
+        };
+        let n = self
+            .conn
             .prepare_cached(
                 "INSERT INTO sessions (session_id, token_hash, user_id, created_at, last_seen_at, \
                  idle_timeout_ms, idle_expires_at, absolute_expires_at, ip_masked, browser, os, device, \
@@ -167,10 +179,10 @@ impl SessionStore for SqliteSessionStore<'_> {
         if n != 1 {
             return Ok(None);
         }
-        let evicted = match (&r.user_id, keep) {
-            (Some(user), Some(keep)) => Self::evict(&tx, user, keep)?,
-            _ => 0,
+        let (Some(tx), Some((user, keep))) = (tx, evict) else {
+            return Ok(Some(0));
         };
+        let evicted = Self::evict(&tx, user, keep)?;
         tx.commit()?;
         Ok(Some(evicted))
     }
