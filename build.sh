@@ -238,15 +238,10 @@ count_none() {
 # Test files that need a Durable Object's storage run in workerd instead.
 needs_workerd() { grep -q __usertrailStorage "$1"; }
 
+# tests/suite.rs gathers every file that runs in Node into one binary; the
+# files that run in Chromium or workerd are test targets of their own.
 wasm_node_tests() {
-  local args=(--lib)
-  for f in tests/*.rs; do
-    local t
-    t=$(basename "$f" .rs)
-    # Files that configure run_in_dedicated_worker run in Chromium instead.
-    grep -q run_in_dedicated_worker "$f" || needs_workerd "$f" || args+=(--test "$t")
-  done
-  cargo test --target "$WASM_TARGET" "${args[@]}"
+  cargo test --target "$WASM_TARGET" --lib --test suite
 }
 
 # wasm-bindgen-test-runner does not know workerd: each such file is built for

@@ -3,8 +3,7 @@
 //! VFS (wasm in Node), plus the VFS conformance suite of `sqlite-wasm-rs` run
 //! against that VFS. `tests/opfs.rs` runs the same suite on OPFS.
 
-#[path = "common/media.rs"]
-mod media;
+use crate::common::media;
 
 use std::cell::RefCell;
 

@@ -6,7 +6,7 @@
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Map, Value};

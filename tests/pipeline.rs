@@ -5,7 +5,7 @@
 //! `tests/js/pipeline.test.mjs`.
 #![cfg(not(target_family = "wasm"))]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! `tests/js/partition-failover.test.mjs`.
 #![cfg(not(target_family = "wasm"))]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

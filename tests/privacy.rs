@@ -4,7 +4,7 @@
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-mod common;
+use crate::common;
 #[allow(unused_imports)]
 use common::Now;
 

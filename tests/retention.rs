@@ -5,7 +5,7 @@
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@
 //! package in `tests/js/rights.test.mjs`.
 #![cfg(not(target_family = "wasm"))]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::sync::Arc;

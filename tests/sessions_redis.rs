@@ -5,7 +5,7 @@
 //! damaged records refused, and an outage as a typed error.
 #![cfg(not(target_family = "wasm"))]
 
-mod common;
+use crate::common;
 
 use common::session_suite::*;
 use common::shared::{Clustered, Redis, Standalone};

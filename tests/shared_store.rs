@@ -4,7 +4,7 @@
 //! the wasm package in `tests/js/shared.test.mjs`.
 #![cfg(not(target_family = "wasm"))]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

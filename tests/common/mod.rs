@@ -2,11 +2,14 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod dataset;
+#[macro_use]
+pub mod media;
 pub mod people;
 #[cfg(not(target_family = "wasm"))]
 pub mod procs;
 #[cfg(not(target_family = "wasm"))]
 pub mod redis;
+#[macro_use]
 pub mod session_suite;
 #[cfg(not(target_family = "wasm"))]
 pub mod shared;

@@ -1,0 +1,43 @@
+//! Every integration test that runs natively and in Node, as one binary.
+//!
+//! Each file beside this one is a module of this crate, not a crate of its
+//! own: one link natively and, on wasm, one module for wasm-bindgen and Node
+//! to load instead of one per file (each of those cost about 8 s of a CI
+//! run, most of them spent on tests that take milliseconds). `opfs.rs` (a
+//! Chromium worker) and `durable_object.rs` (workerd) stay crates of their
+//! own, since they run in other hosts. `Cargo.toml` lists the three.
+//!
+//! Tests of different files now run side by side on the native test
+//! threads; each already keeps to its own data (a fresh engine, a Redis
+//! prefix of its own), and the Redis server and cluster the helpers start
+//! are shared by all of them.
+
+#[macro_use]
+mod common;
+
+mod analytics;
+mod anonymize;
+mod consent;
+mod errors;
+mod experiments;
+mod file;
+mod journeys;
+mod layers;
+mod leaks;
+mod media;
+mod merge;
+mod operators;
+mod pipeline;
+mod pipeline_leases;
+mod prefs;
+mod privacy;
+mod projection;
+mod properties;
+mod retention;
+mod rights;
+mod sessions;
+mod sessions_redis;
+mod shared_store;
+mod store;
+mod tracking;
+mod useragent_accuracy;
