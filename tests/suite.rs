@@ -41,3 +41,26 @@ mod shared_store;
 mod store;
 mod tracking;
 mod useragent_accuracy;
+
+/// A test file left out of the list above would never run (`autotests` is
+/// off): every `tests/*.rs` is a module here or a target in `Cargo.toml`.
+#[test]
+#[cfg(not(target_family = "wasm"))]
+fn every_test_file_is_in_the_suite() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let this = include_str!("suite.rs");
+    let manifest = include_str!("../Cargo.toml");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(stem) = name.strip_suffix(".rs") else {
+            continue;
+        };
+        let module = this.lines().any(|l| l == format!("mod {stem};"));
+        let target = manifest.contains(&format!("path = \"tests/{name}\""));
+        if !module && !target {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "not in tests/suite.rs: {missing:?}");
+}
