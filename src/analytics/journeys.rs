@@ -794,13 +794,7 @@ mod tests {
     #[test]
     fn sequences_group_each_unit_in_time_order_as_a_map_of_vectors_did() {
         let mut strings = Interner::new();
-        let mut seed = 2_463_534_242u32;
-        let mut rand = |n: u32| {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed % n
-        };
+        let mut rand = crate::kernel::testing::xorshift(2_463_534_242);
         let names: Vec<u32> = (0..6)
             .map(|i| strings.intern_str(&format!("n{i}")))
             .collect();

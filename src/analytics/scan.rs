@@ -560,13 +560,7 @@ mod tests {
 
     #[test]
     fn sorting_by_time_is_stable_as_the_sort_of_rows() {
-        let mut seed = 2_463_534_242u32;
-        let mut rand = |n: u32| {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed % n
-        };
+        let mut rand = crate::kernel::testing::xorshift(2_463_534_242);
         // Few distinct times (ties keep their order), spread ones, negative
         // ones, and a span too wide to pack (the fallback).
         let cases: [(i64, i64); 4] = [

@@ -27,6 +27,8 @@ pub mod proxy;
 pub mod redact;
 pub mod stats;
 pub mod tally;
+#[cfg(test)]
+pub mod testing;
 pub mod text;
 pub mod url;
 pub mod useragent;

@@ -173,13 +173,7 @@ mod tests {
 
     #[test]
     fn selection_gives_what_the_sort_gives() {
-        let mut seed = 2_463_534_242u32;
-        let mut rand = |n: u32| {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed % n
-        };
+        let mut rand = super::super::testing::xorshift(2_463_534_242);
         for n in (0..40).chain([99, 100, 101, 1000, 1001]) {
             // Few distinct values (ties), and spread ones.
             for spread in [3, 1_000_000] {
