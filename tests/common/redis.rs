@@ -18,13 +18,20 @@ use std::time::{Duration, Instant};
 use usertrail::error::StoreError;
 use usertrail::store::remote::{LocalBoxFuture, Op, Remote, Reply, Transport};
 
-/// A free port on 127.0.0.1.
+/// A free port on 127.0.0.1, at most 55,535: a Redis node in cluster mode
+/// refuses a higher one (its bus port is the port plus 10,000), and the
+/// kernel hands out ports up to 60,999.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if port <= 55_535 {
+            return port;
+        }
+    }
 }
 
 /// One `redis-server`, with AOF (`appendfsync always`) in its own dir.

@@ -20,13 +20,19 @@ process.on('exit', () => {
   }
 });
 
-/** A free port on 127.0.0.1. */
+/**
+ * A free port on 127.0.0.1, at most 55,535: a Redis node in cluster mode
+ * refuses a higher one (its bus port is the port plus 10,000), and the
+ * kernel hands out ports up to 60,999.
+ */
 export async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (;;) {
+    const server = createServer();
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address();
+    await new Promise((resolve) => server.close(resolve));
+    if (port <= 55_535) return port;
+  }
 }
 
 /** Whether something on `port` answers PING with PONG. */
