@@ -1007,13 +1007,18 @@ fn a_late_export_reply_is_not_left_in_the_store() {
     )
     .unwrap();
     block_on(a.privacy().follow()).unwrap();
-    // b is busy for 600 ms; a waits 150.
+    // b is busy for 600 ms from the moment it says so; a asks only then,
+    // and waits 150.
+    let (started, busy_now) = std::sync::mpsc::channel();
     let busy = std::thread::spawn(move || {
-        b.run(|_| std::thread::sleep(std::time::Duration::from_millis(600)));
+        b.run(move |_| {
+            started.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(600));
+        });
         std::thread::sleep(std::time::Duration::from_millis(300)); // b follows and answers
         b
     });
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    busy_now.recv().unwrap();
     let file =
         block_on(
             a.privacy()
