@@ -144,10 +144,7 @@ impl SessionStore for SqliteSessionStore<'_> {
         // own: an explicit transaction would add a statement journal (the
         // cache's triggers make the INSERT a multi-write statement) and a
         // write transaction on the temp schema that holds them.
-        let tx = match evict {
-            Some(_) => Some(self.immediate()?),
-            None => None,
-        };
+        let tx = evict.map(|_| self.immediate()).transpose()?;
         let n = self
             .conn
             .prepare_cached(

@@ -82,6 +82,20 @@ async function lostLogins(apps, logins) {
   return lost;
 }
 
+/**
+ * When the restarted `node` is a replica in sync again (`performance.now()`),
+ * or null after three minutes. It takes 8 to 18 s here; on a loaded machine a
+ * CI run once took over 60 s (a Sentinel whose timer runs more than 2 s late
+ * enters TILT mode and acts on nothing for 30 s).
+ */
+async function replicaAgain(node) {
+  for (let i = 0; i < 3600; i++) {
+    await sleep(50);
+    if (node.syncedReplica) return performance.now();
+  }
+  return null;
+}
+
 /** The last failure of each kind, in ms after `t0`. */
 function lastFailures(failures, t0) {
   const out = {};
@@ -112,14 +126,7 @@ test('sessions through a Sentinel failover: 503 during the switch, every process
   // the old one is back: restarted (as its service manager would), the
   // Sentinels make it a replica of the new primary.
   await old.restart();
-  // Up to three minutes. It takes about 17 s here, but a Sentinel whose
-  // timer runs more than 2 s late (a loaded machine) enters TILT mode and
-  // acts on nothing for 30 s: CI runs took over 30 s, and once over 60 s.
-  let replicaBack = null;
-  for (let i = 0; i < 3600 && !replicaBack; i++) {
-    await sleep(50);
-    if (old.syncedReplica) replicaBack = performance.now();
-  }
+  const replicaBack = await replicaAgain(old);
   assert.ok(replicaBack, 'the Sentinels made the old primary a replica of the new one');
   // From a second later on, every request of every browser on every app is answered 200.
   await sleep(1000);
@@ -162,14 +169,7 @@ test('sessions through a cluster failover (masters with replicas) and a reshardi
   }
   assert.ok(switched, 'the replica took the slots over');
   await victim.node.restart();
-  // Up to three minutes. It takes about 17 s here, but a Sentinel whose
-  // timer runs more than 2 s late (a loaded machine) enters TILT mode and
-  // acts on nothing for 30 s: CI runs took over 30 s, and once over 60 s.
-  let replicaBack = null;
-  for (let i = 0; i < 3600 && !replicaBack; i++) {
-    await sleep(50);
-    if (victim.node.syncedReplica) replicaBack = performance.now();
-  }
+  const replicaBack = await replicaAgain(victim.node);
   assert.ok(replicaBack, 'the old master rejoined as a replica');
   await sleep(1000);
   const settled = performance.now();
