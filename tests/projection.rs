@@ -38,6 +38,7 @@ fn metrics(a: &Analytics<'_>, q: &Query) -> Value {
         "retentionByEvent": a.retention(q, &o(json!({ "cohort": "day", "startEvent": "signup", "returnEvent": "buy" }))).unwrap(),
         "cohorts": a.cohorts(q, &o(json!({ "period": "day" }))).unwrap(),
         "breakdown": a.event_breakdown(q, &o(json!({}))).unwrap(),
+        "breakdownByType": a.event_breakdown(q, &o(json!({ "by": "type" }))).unwrap(),
         "features": a.feature_usage(q, &o(json!({ "features": ["signup", "buy"] }))).unwrap(),
         "realtime": a.realtime(&Query { include_bots: q.include_bots, ..Query::default() }, &o(json!({ "windowSecs": 3_600 }))).unwrap(),
     })
@@ -75,15 +76,24 @@ fn same(trail: &UserTrail, when: &str) -> Value {
     whole
 }
 
-/// An engine that keeps half of the `buy` events (so results are
-/// reweighted).
+/// An engine that keeps half of the `buy` events and about a third of the
+/// `signup` ones (so results are reweighted; weights of 1 / 0.3 add up
+/// differently in different orders, and sums and distinct counts read the
+/// rows of SQLite and the blocks in id order, not time order).
 fn engine() -> (UserTrail, std::sync::Arc<usertrail::clock::ManualClock>) {
     open_with(TrackingConfig {
-        sampling: vec![SamplingRule {
-            name: Some("buy".into()),
-            event_type: None,
-            rate: 0.5,
-        }],
+        sampling: vec![
+            SamplingRule {
+                name: Some("buy".into()),
+                event_type: None,
+                rate: 0.5,
+            },
+            SamplingRule {
+                name: Some("signup".into()),
+                event_type: None,
+                rate: 0.3,
+            },
+        ],
         ..TrackingConfig::default()
     })
 }
@@ -375,7 +385,7 @@ fn pack_blocks_packs_a_backlog_step_by_step() {
     let (trail, clock) = engine();
     let users: Vec<String> = (0..160).map(|i| format!("user-{i}")).collect();
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    for d in 0..20 {
+    for d in 0..24 {
         track(&trail, day(d, &users));
     }
     let packed = blocks(&trail);

@@ -146,6 +146,7 @@ impl<'a> Analytics<'a> {
                 r.bots_left_out,
                 need.names.as_deref(),
                 asked,
+                !need.any_order,
             )? {
                 return Ok(ev);
             }

@@ -201,14 +201,16 @@ impl Projection {
 /// The events in `window` as [`Projection::events`] gives them, for an
 /// engine with too many events to keep them all in memory: read from the
 /// packed blocks that overlap the window, and from the rows of the ids no
-/// block holds; memory for the window's events only. `None` if a block of
-/// the window does not decode (the caller reads SQLite).
+/// block holds; memory for the window's events only. In time order when
+/// `sorted`, else in id order. `None` if a block of the window does not
+/// decode (the caller reads SQLite).
 pub(super) fn window_from_blocks(
     conn: &Connection,
     window: (i64, i64),
     bots_left_out: bool,
     names: Option<&[String]>,
     need: (bool, bool),
+    sorted: bool,
 ) -> Result<Option<Events>> {
     let (from, until) = window;
     let (session, page) = need;
@@ -295,7 +297,9 @@ pub(super) fn window_from_blocks(
         return Ok(None);
     }
     uncovered(&mut s, read, max_id)?;
-    order_new(&mut s, 0);
+    if sorted {
+        order_new(&mut s, 0);
+    }
     let wanted: Option<Vec<u32>> =
         names.map(|n| n.iter().filter_map(|x| s.strings.get(x)).collect());
     // In place: the window's events are held once.

@@ -300,6 +300,12 @@ pub struct Need {
     pub names: Option<Vec<String>>,
     /// Read from this time instead of the query's `since`.
     pub from: Option<i64>,
+    /// The metric does not depend on the rows' order (sums added by
+    /// [`Total`], distinct counts): a window read from SQLite or from the
+    /// packed blocks is not sorted by time, which spares a sort and its
+    /// copy of the window. A window the projection shares is in time order
+    /// anyway.
+    pub any_order: bool,
 }
 
 /// Reads the events `q` selects, oldest first.
@@ -362,7 +368,7 @@ pub fn scan(conn: &rusqlite::Connection, q: &Resolved, need: &Need) -> Result<Ev
             bot: false,
         });
     }
-    if !by_index {
+    if !by_index && !need.any_order {
         // Stable: rows with equal times keep their insertion order.
         sort_by_time(&mut rows);
     }

@@ -182,6 +182,16 @@ pub struct FeatureUsage {
     pub reweighted: bool,
 }
 
+/// The total weight (1 / rate) of `items` (user, rate), the same whatever
+/// their order: a count when none was sampled, else added by [`Total`].
+fn weights(items: &[(u32, f64)]) -> f64 {
+    if items.iter().all(|i| i.1 == 1.0) {
+        items.len() as f64
+    } else {
+        items.iter().map(|i| 1.0 / i.1).total()
+    }
+}
+
 /// Distinct users per bucket from activity items, each user weighted by
 /// 1 / the highest rate it has in the bucket.
 fn users_per_bucket(items: &[Activity], interval: Interval, offset: i64) -> FastMap<i64, f64> {
@@ -213,10 +223,12 @@ impl Analytics<'_> {
     /// (what `eventsPerSession` divides), for a merge.
     pub(crate) fn summary_parts(&self, q: &Query) -> Result<(Summary, f64)> {
         let r = self.resolve(q)?;
+        // Sums and distinct counts: the rows' order does not matter.
         let ev = self.scan(
             &r,
             &Need {
                 session: true,
+                any_order: true,
                 ..Need::default()
             },
         )?;
@@ -397,30 +409,31 @@ impl Analytics<'_> {
             "type" => Some(("json_quote(type)".to_owned(), None)),
             d => Some(self.dimension_extra("by", d)?),
         };
+        // Each group's events and users are added in an order of their own
+        // (see `weights`), so the rows' order does not matter.
         let ev = self.scan(
             &r,
             &Need {
                 extra,
+                any_order: true,
                 ..Need::default()
             },
         )?;
-        let mut groups: FastMap<u32, (f64, Vec<(u32, f64)>)> = FastMap::default();
+        let mut groups: FastMap<u32, Vec<(u32, f64)>> = FastMap::default();
         for row in &ev.rows {
             let key = if by_name { row.name } else { row.extra };
-            let g = groups.entry(key).or_default();
-            g.0 += row.weight();
-            g.1.push((row.user, row.rate));
+            groups.entry(key).or_default().push((row.user, row.rate));
         }
         let mut distinct = DistinctWeights::new(ev.strings.numbered());
         let mut rows: Vec<BreakdownRow> = groups
             .into_iter()
-            .map(|(value, (events, users))| BreakdownRow {
+            .map(|(value, users)| BreakdownRow {
                 value: if by_name {
                     Value::String(ev.strings.str(value).to_owned())
                 } else {
                     json_value(ev.strings.str(value))
                 },
-                events,
+                events: weights(&users),
                 users: distinct.total(users.into_iter()),
             })
             .collect();
@@ -515,5 +528,32 @@ impl Analytics<'_> {
             features,
             reweighted: ev.reweighted(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn a_groups_weight_does_not_depend_on_the_order_of_its_rows() {
+        let rates = [0.3, 0.7, 0.9, 1.0, 0.25, 0.11];
+        let items: Vec<(u32, f64)> = (0..1000u32).map(|i| (i, rates[(i % 6) as usize])).collect();
+        let sequential = |v: &[(u32, f64)]| v.iter().fold(0.0, |a, i| a + 1.0 / i.1);
+        let mut reordered = items.clone();
+        reordered.reverse();
+        reordered.rotate_left(333);
+        // The rows in another order add up differently one after another.
+        assert_ne!(
+            sequential(&items).to_bits(),
+            sequential(&reordered).to_bits()
+        );
+        assert_eq!(weights(&items).to_bits(), weights(&reordered).to_bits());
+        let unsampled: Vec<(u32, f64)> = (0..7).map(|i| (i, 1.0)).collect();
+        assert_eq!(weights(&unsampled), 7.0);
+        assert_eq!(weights(&[]), 0.0);
     }
 }
