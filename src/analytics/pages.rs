@@ -187,10 +187,13 @@ impl Analytics<'_> {
         q: &Query,
     ) -> Result<(SessionDurations, Vec<f64>, f64)> {
         let r = self.resolve(q)?;
+        // Each session's first and last time are its least and greatest:
+        // the rows' order does not matter.
         let ev = self.scan(
             &r,
             &Need {
                 session: true,
+                any_order: true,
                 ..Need::default()
             },
         )?;
@@ -206,9 +209,11 @@ impl Analytics<'_> {
                 rate.resize(k + 1, 0.0);
             }
             if rate[k] == 0.0 {
-                first[k] = row.ts;
+                (first[k], last[k]) = (row.ts, row.ts);
+            } else {
+                first[k] = first[k].min(row.ts);
+                last[k] = last[k].max(row.ts);
             }
-            last[k] = row.ts;
             rate[k] = rate[k].max(row.rate);
         }
         let mut histogram: Vec<(DurationBucket, Tally)> = DURATION_EDGES_MS

@@ -472,21 +472,26 @@ impl Analytics<'_> {
             }
         };
         let r = self.resolve(q)?;
-        let ev = self.scan(&r, &Need::default())?;
+        // Sums and distinct counts: the rows' order does not matter.
+        let ev = self.scan(
+            &r,
+            &Need {
+                any_order: true,
+                ..Need::default()
+            },
+        )?;
         let active: f64 = ev.user_weights().values().total();
         let is_feature = |name: &str| match &listed {
             Some(list) => list.iter().any(|f| f == name),
             None => name.starts_with(o.prefix.as_deref().unwrap_or_default()),
         };
-        let mut per: FastMap<u32, (f64, Vec<(u32, f64)>)> = FastMap::default();
+        let mut per: FastMap<u32, Vec<(u32, f64)>> = FastMap::default();
         for row in ev
             .rows
             .iter()
             .filter(|r| is_feature(ev.strings.str(r.name)))
         {
-            let g = per.entry(row.name).or_default();
-            g.0 += row.weight();
-            g.1.push((row.user, row.rate));
+            per.entry(row.name).or_default().push((row.user, row.rate));
         }
         let mut names: Vec<String> = listed.clone().unwrap_or_default();
         let seen: FastSet<&String> = names.iter().collect();
@@ -500,9 +505,10 @@ impl Analytics<'_> {
             .into_iter()
             .map(|feature| {
                 let (uses, users) = match ev.strings.get(&feature).and_then(|id| per.remove(&id)) {
-                    Some((uses, users)) => {
-                        (uses, max_rate_weights(users.into_iter()).values().total())
-                    }
+                    Some(users) => (
+                        weights(&users),
+                        max_rate_weights(users.into_iter()).values().total(),
+                    ),
                     None => (0.0, 0.0),
                 };
                 FeatureStats {
