@@ -70,48 +70,6 @@ async fn seen(trail: &UserTrail, token: &str) -> Option<usertrail::session::Sess
 }
 
 crate::async_test! {
-/// Session writes join a transaction that Rust code holds on the engine's
-/// connection, whether they are one statement or several: a create that
-/// evicts is undone with the caller's rollback, eviction included, and a
-/// write that fails inside the transaction undoes only itself and leaves
-/// the transaction open with the caller's earlier writes.
-fn session_writes_join_a_transaction_the_caller_holds() {
-    let (trail, clock) = engine(SessionConfig {
-        max_sessions_per_user: Some(1),
-        ..SessionConfig::default()
-    });
-    let s = trail.sessions();
-    let ann = || CreateOptions {
-        user_id: Some("ann"),
-        ..CreateOptions::default()
-    };
-    let first = s.create(ann()).await.unwrap();
-    let conn = trail.store().conn();
-    // Later, so that the eviction picks the first session.
-    clock.advance(MIN);
-
-    conn.execute_batch("BEGIN").unwrap();
-    let second = s.create(ann()).await.unwrap();
-    assert!(seen(&trail, &first.token).await.is_none(), "evicted in the transaction");
-    assert!(seen(&trail, &second.token).await.is_some());
-    conn.execute_batch("ROLLBACK").unwrap();
-    assert!(seen(&trail, &second.token).await.is_none(), "the create rolled back");
-    assert!(seen(&trail, &first.token).await.is_some(), "the eviction rolled back");
-
-    // Each value fits; both together pass the state's limit, which the
-    // store finds after its UPDATE.
-    let half = json!("x".repeat(40 * 1024));
-    conn.execute_batch("BEGIN").unwrap();
-    s.set(&first.token, "a", &half, None).await.unwrap();
-    assert_eq!(code(s.set(&first.token, "b", &half, None).await), "PAYLOAD_TOO_LARGE");
-    assert!(!conn.is_autocommit(), "the caller's transaction is still open");
-    conn.execute_batch("COMMIT").unwrap();
-    assert_eq!(s.get(&first.token, Some("a")).await.unwrap(), Some(half));
-    assert_eq!(s.get(&first.token, Some("b")).await.unwrap(), None);
-}
-}
-
-crate::async_test! {
 /// A validate keeps the session's record in memory (the engine's cache of
 /// its own sessions table); every way the row changes afterwards is seen by
 /// the next validate: the API's writes, erasure, a touch, SQL run on the

@@ -33,70 +33,11 @@ impl<'a> SqliteSessionStore<'a> {
         }
     }
 
-    fn scope(&self) -> Result<WriteScope<'a>> {
-        WriteScope::begin(self.conn)
-    }
-}
-
-/// The scope of a session write of several statements: a transaction of
-/// its own (`BEGIN IMMEDIATE`), or a savepoint inside one the caller
-/// already holds on the connection, so that a write joins the caller's
-/// transaction as the one-statement writes (a create without eviction, a
-/// touch) do, and a rollback by the caller undoes it. Dropped without
-/// [`WriteScope::commit`], its writes are undone either way.
-struct WriteScope<'a> {
-    conn: &'a Connection,
-    /// The transaction, when the scope opened one; `None` for a savepoint.
-    tx: Option<Transaction<'a>>,
-    done: bool,
-}
-
-impl<'a> WriteScope<'a> {
-    fn begin(conn: &'a Connection) -> Result<Self> {
-        let tx = if conn.is_autocommit() {
-            Some(Transaction::new_unchecked(
-                conn,
-                TransactionBehavior::Immediate,
-            )?)
-        } else {
-            conn.execute_batch("SAVEPOINT usertrail_session_write")?;
-            None
-        };
-        Ok(Self {
-            conn,
-            tx,
-            done: false,
-        })
-    }
-
-    fn commit(mut self) -> Result<()> {
-        self.done = true;
-        match self.tx.take() {
-            Some(tx) => tx.commit()?,
-            None => self.conn.execute_batch("RELEASE usertrail_session_write")?,
-        }
-        Ok(())
-    }
-}
-
-impl std::ops::Deref for WriteScope<'_> {
-    type Target = Connection;
-
-    fn deref(&self) -> &Connection {
-        self.conn
-    }
-}
-
-impl Drop for WriteScope<'_> {
-    fn drop(&mut self) {
-        // A transaction rolls itself back when dropped; a savepoint is
-        // rolled back to and released, leaving the caller's transaction
-        // as it was before the write.
-        if !self.done && self.tx.is_none() {
-            let _ = self.conn.execute_batch(
-                "ROLLBACK TO usertrail_session_write; RELEASE usertrail_session_write",
-            );
-        }
+    fn immediate(&self) -> Result<Transaction<'a>> {
+        Ok(Transaction::new_unchecked(
+            self.conn,
+            TransactionBehavior::Immediate,
+        )?)
     }
 }
 
@@ -200,11 +141,10 @@ impl SessionStore for SqliteSessionStore<'_> {
             _ => None,
         };
         // A create that evicts nothing is one statement, committed on its
-        // own (or part of a transaction the caller holds): an explicit
-        // transaction would add a statement journal (the cache's triggers
-        // make the INSERT a multi-write statement) and a write transaction
-        // on the temp schema that holds them.
-        let tx = evict.map(|_| self.scope()).transpose()?;
+        // own: an explicit transaction would add a statement journal (the
+        // cache's triggers make the INSERT a multi-write statement) and a
+        // write transaction on the temp schema that holds them.
+        let tx = evict.map(|_| self.immediate()).transpose()?;
         let n = self
             .conn
             .prepare_cached(
@@ -302,7 +242,7 @@ impl SessionStore for SqliteSessionStore<'_> {
         bound: &SessionRecord,
         keep: Option<u32>,
     ) -> Result<bool> {
-        let tx = self.scope()?;
+        let tx = self.immediate()?;
         let n = tx
             .prepare_cached(
                 "UPDATE sessions SET token_hash = ?3, first_format = 0, user_id = ?4, last_seen_at = ?5, \
@@ -403,7 +343,7 @@ impl SessionStore for SqliteSessionStore<'_> {
         expected: Option<i64>,
         limit: usize,
     ) -> Result<Written> {
-        let tx = self.scope()?;
+        let tx = self.immediate()?;
         let Some(record) = Self::find(&tx, at)? else {
             return Ok(Written::NotFound);
         };
