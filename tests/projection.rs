@@ -77,9 +77,12 @@ fn same(trail: &UserTrail, when: &str) -> Value {
 }
 
 /// An engine that keeps half of the `buy` events and about a third of the
-/// `signup` ones (so results are reweighted; weights of 1 / 0.3 add up
-/// differently in different orders, and sums and distinct counts read the
-/// rows of SQLite and the blocks in id order, not time order).
+/// `signup` ones (so results are reweighted, some by 1 / 0.3: a weight that
+/// sums rounded differently in different orders). Sums and distinct counts
+/// read the blocks' rows in id order, not time order (SQLite's too, past
+/// 50,000 rows); each group here has one rate, so only
+/// `sessionDurations` tells the orders apart, and the unit test of
+/// `traffic::weights` covers mixed rates.
 fn engine() -> (UserTrail, std::sync::Arc<usertrail::clock::ManualClock>) {
     open_with(TrackingConfig {
         sampling: vec![

@@ -70,6 +70,33 @@ async fn seen(trail: &UserTrail, token: &str) -> Option<usertrail::session::Sess
 }
 
 crate::async_test! {
+/// A create inside a transaction that Rust code holds on the engine's
+/// connection fails, with or without a per-user cap, and writes nothing:
+/// its token would otherwise be taken back by the caller's rollback.
+fn a_create_inside_a_transaction_the_caller_holds_fails() {
+    for cap in [None, Some(1)] {
+        let (trail, _clock) = engine(SessionConfig {
+            max_sessions_per_user: cap,
+            ..SessionConfig::default()
+        });
+        let s = trail.sessions();
+        let ann = || CreateOptions {
+            user_id: Some("ann"),
+            ..CreateOptions::default()
+        };
+        let first = s.create(ann()).await.unwrap();
+        let conn = trail.store().conn();
+        conn.execute_batch("BEGIN").unwrap();
+        assert_eq!(code(s.create(ann()).await), "STORAGE_ERROR", "cap {cap:?}");
+        conn.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(rows(&trail), 1, "cap {cap:?}");
+        assert!(seen(&trail, &first.token).await.is_some(), "cap {cap:?}");
+        s.create(ann()).await.unwrap();
+    }
+}
+}
+
+crate::async_test! {
 /// A validate keeps the session's record in memory (the engine's cache of
 /// its own sessions table); every way the row changes afterwards is seen by
 /// the next validate: the API's writes, erasure, a touch, SQL run on the

@@ -176,7 +176,9 @@ impl<'a> IntoIterator for &'a Rows {
 /// a metric reads only what it asked for ([`Need`]).
 #[derive(Debug)]
 pub struct Events {
-    /// The rows, by time then insertion order.
+    /// The rows, by time then insertion order; in insertion (id) order
+    /// instead for a window read with [`Need::any_order`] from the table
+    /// or the packed blocks.
     pub rows: Rows,
     /// The strings the rows refer to.
     pub strings: Interner,
@@ -308,7 +310,8 @@ pub struct Need {
     pub any_order: bool,
 }
 
-/// Reads the events `q` selects, oldest first.
+/// Reads the events `q` selects, oldest first (a wide range with
+/// [`Need::any_order`]: in id order).
 pub fn scan(conn: &rusqlite::Connection, q: &Resolved, need: &Need) -> Result<Events> {
     let from = need.from.unwrap_or(q.since);
     let mut params: Vec<SqlValue> = vec![SqlValue::Integer(from), SqlValue::Integer(q.until)];

@@ -143,8 +143,15 @@ impl SessionStore for SqliteSessionStore<'_> {
         // A create that evicts nothing is one statement, committed on its
         // own: an explicit transaction would add a statement journal (the
         // cache's triggers make the INSERT a multi-write statement) and a
-        // write transaction on the temp schema that holds them.
-        let tx = evict.map(|_| self.immediate()).transpose()?;
+        // write transaction on the temp schema that holds them. Inside a
+        // transaction someone else holds on the connection it opens its own
+        // all the same, and so fails as a create that evicts does, rather
+        // than issue a token the other party's rollback would take back.
+        let tx = if evict.is_some() || !self.conn.is_autocommit() {
+            Some(self.immediate()?)
+        } else {
+            None
+        };
         let n = self
             .conn
             .prepare_cached(
