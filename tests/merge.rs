@@ -296,23 +296,44 @@ fn merged(parts: &[UserTrail], query: &str, o: &Map<String, Value>) -> Value {
     merge(partials).unwrap()
 }
 
-/// One engine's own answer to `paths` or `patterns`.
+/// One engine's own answer to `query` (one of those the sampled tests
+/// ask).
 fn plain(e: &UserTrail, query: &str, o: &Map<String, Value>) -> Value {
-    use usertrail::analytics::{split, PathsOptions, PatternsOptions};
-    if query == "paths" {
-        let (q, p): (_, PathsOptions) = split(o.clone()).unwrap();
-        serde_json::to_value(e.analytics().paths(&q, &p).unwrap()).unwrap()
-    } else {
-        let (q, p): (_, PatternsOptions) = split(o.clone()).unwrap();
-        serde_json::to_value(e.analytics().patterns(&q, &p).unwrap()).unwrap()
+    use usertrail::analytics::{
+        split, BreakdownOptions, FeatureUsageOptions, NoOptions, PathsOptions, PatternsOptions,
+    };
+    let a = e.analytics();
+    match query {
+        "paths" => {
+            let (q, p): (_, PathsOptions) = split(o.clone()).unwrap();
+            serde_json::to_value(a.paths(&q, &p).unwrap()).unwrap()
+        }
+        "patterns" => {
+            let (q, p): (_, PatternsOptions) = split(o.clone()).unwrap();
+            serde_json::to_value(a.patterns(&q, &p).unwrap()).unwrap()
+        }
+        "summary" => {
+            let (q, _): (_, NoOptions) = split(o.clone()).unwrap();
+            serde_json::to_value(a.summary(&q).unwrap()).unwrap()
+        }
+        "eventBreakdown" => {
+            let (q, p): (_, BreakdownOptions) = split(o.clone()).unwrap();
+            serde_json::to_value(a.event_breakdown(&q, &p).unwrap()).unwrap()
+        }
+        "featureUsage" => {
+            let (q, p): (_, FeatureUsageOptions) = split(o.clone()).unwrap();
+            serde_json::to_value(a.feature_usage(&q, &p).unwrap()).unwrap()
+        }
+        _ => unreachable!("{query}"),
     }
 }
 
-/// With sampled events, journeys and sequences merged over partitions equal
-/// one engine's answer to the last bit: rankings, cuts and `minSupport`
-/// compare sums that do not depend on how the data was split.
+/// With sampled events, journeys, sequences, summaries, breakdowns and
+/// feature usage merged over partitions equal one engine's answer to the
+/// last bit: rankings, cuts and `minSupport` compare sums that do not
+/// depend on how the data was split.
 #[test]
-fn sampled_paths_and_patterns_merge_to_the_last_bit() {
+fn sampled_answers_merge_to_the_last_bit() {
     let rates = [
         ("view", 0.3),
         ("add", 0.7),
@@ -334,6 +355,14 @@ fn sampled_paths_and_patterns_merge_to_the_last_bit() {
         ),
         ("patterns", with(json!({ "length": 2, "limit": 4 }))),
         ("patterns", with(json!({ "minSupport": 0.15 }))),
+        ("summary", with(json!({}))),
+        // By type: `action` holds events kept at three rates.
+        ("eventBreakdown", with(json!({ "by": "type" }))),
+        ("eventBreakdown", with(json!({ "by": "name", "limit": 2 }))),
+        (
+            "featureUsage",
+            with(json!({ "features": ["view", "add", "buy", "none"] })),
+        ),
     ];
     for seed in 1..=30u64 {
         let all = events(seed, 120 + (seed as usize * 53) % 250);
@@ -551,6 +580,63 @@ fn hostile_journey_partials_are_refused() {
     ] {
         refused(vec![bad], why);
     }
+    // Summaries, breakdowns and feature usage carry tallies, checked the
+    // same way; their answers are computed from them.
+    let summary = partial("summary", json!({}));
+    let breakdown = partial("eventBreakdown", json!({ "by": "name" }));
+    let features = partial("featureUsage", json!({ "features": ["view", "buy"] }));
+    for (why, bad) in [
+        (
+            "a summary weight below 1",
+            edit(&summary, &|v| v["tallies"]["events"] = json!([[0.5, 3]])),
+        ),
+        (
+            "a summary count of zero",
+            edit(&summary, &|v| v["tallies"]["users"] = json!([[1.0, 0]])),
+        ),
+        (
+            "a summary without its tallies",
+            edit(&summary, &|v| {
+                v.as_object_mut().unwrap().remove("tallies");
+            }),
+        ),
+        (
+            "a breakdown group without its tally",
+            edit(&breakdown, &|v| {
+                v["tallies"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "a breakdown tally out of order",
+            edit(&breakdown, &|v| {
+                v["tallies"][0]["events"] = json!([[2.0, 1], [1.0, 1]])
+            }),
+        ),
+        (
+            "a negative count of active users",
+            edit(&features, &|v| v["active"] = json!([[1.0, -2]])),
+        ),
+        (
+            "a feature tally too many",
+            edit(&features, &|v| {
+                let t = v["tallies"][0].clone();
+                v["tallies"].as_array_mut().unwrap().push(t);
+            }),
+        ),
+    ] {
+        refused(vec![bad], why);
+    }
+    let answer = |v: Value| merge(vec![serde_json::from_value(v).unwrap()]).unwrap();
+    let forged = edit(&summary, &|v| {
+        v["summary"]["events"] = json!(1e9);
+        v["summary"]["reweighted"] = json!(true);
+    });
+    assert_eq!(
+        answer(forged),
+        answer(summary.clone()),
+        "the tallies answer"
+    );
+    assert_eq!(answer(summary)["reweighted"], json!(false));
     let started = partial("paths", json!({ "startAt": "view" }));
     refused(
         vec![edit(&started, &|v| {

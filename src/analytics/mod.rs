@@ -69,8 +69,8 @@ pub use retention::{
 };
 pub use traffic::{
     ActiveUsers, ActiveUsersOptions, Breakdown, BreakdownOptions, BreakdownRow, Bucket,
-    FeatureStats, FeatureUsage, FeatureUsageOptions, MinuteCount, Realtime, RealtimeOptions,
-    Stickiness, Summary,
+    FeatureStats, FeatureUsage, FeatureUsageOptions, GroupTally, MinuteCount, Realtime,
+    RealtimeOptions, Stickiness, Summary, SummaryTallies,
 };
 
 use crate::error::Result;

@@ -10,11 +10,11 @@
 //!
 //! | query | partial carries | merge |
 //! | --- | --- | --- |
-//! | `summary` | counts, events in sessions | sums; ratios recomputed |
+//! | `summary` | tallies of events, events in sessions, users, sessions | tallies added; every figure recomputed |
 //! | `activeUsers` | users per bucket, DAU, MAU | sums (DAU is a mean over the same days); ratio recomputed |
 //! | `realtime` | counts per minute | sums |
-//! | `eventBreakdown` | every group | sums by value, then sorted and cut to `limit` |
-//! | `featureUsage` | every feature, active users | sums; adoption and uses per user recomputed |
+//! | `eventBreakdown` | every group, with tallies of its events and users | tallies added by value; figures recomputed, sorted and cut to `limit` |
+//! | `featureUsage` | every feature with tallies of its uses and users, a tally of active users | tallies added; every figure recomputed |
 //! | `funnel` | step counts and every gap between steps (of the whole and of each segment) | sums; conversions recomputed; medians of the merged gaps (exact) |
 //! | `retention`, `cohorts` | the matrix | cell sums; percentages recomputed |
 //! | `topPages` | every page with its total time on page | sums; means recomputed; sorted and cut to `limit` |
@@ -22,6 +22,9 @@
 //! | `paths` | every journey and its count | sums by journey; transitions recomputed from them; ranked and cut to `limit` |
 //! | `patterns` | every sequence, its sessions and occurrences | sums by sequence; supports recomputed; `minSupport` and `limit` applied |
 //!
+//! A [`Tally`] counts weights as whole numbers per weight, so sampled data
+//! merges to one engine's answer to the last bit where it carries one; the
+//! other rows add floats, exact for unsampled data (whole numbers).
 //! Journeys and sequences belong to one session (or user), so one subject's,
 //! and their counts add up like the rest. Experiment results merge in the
 //! pipeline's `merge` module (experiments sit beside analytics, not below
@@ -35,12 +38,17 @@ use super::journeys::{
     JourneyCounts, JourneyTally, PathsAsked, PathsOptions, PatternCounts, PatternsAsked,
     PatternsOptions, SequenceTally,
 };
+use std::collections::hash_map::Entry;
+
 use super::pages::sort_pages;
+use super::scan::FastMap;
+use super::traffic::{sort_features, sort_groups};
 use super::{
     split, ActiveUsers, ActiveUsersOptions, Analytics, Breakdown, BreakdownOptions, BreakdownRow,
-    Cohorts, CohortsOptions, FeatureUsage, FeatureUsageOptions, Funnel, FunnelOptions,
-    FunnelSegment, NoOptions, PageStats, Realtime, RealtimeOptions, Retention, RetentionOptions,
-    SessionDurations, Summary, TopPages, TopPagesOptions,
+    Cohorts, CohortsOptions, FeatureStats, FeatureUsage, FeatureUsageOptions, Funnel,
+    FunnelOptions, FunnelSegment, GroupTally, NoOptions, PageStats, Realtime, RealtimeOptions,
+    Retention, RetentionOptions, SessionDurations, Summary, SummaryTallies, TopPages,
+    TopPagesOptions,
 };
 use crate::error::{Error, Result};
 use crate::kernel::stats::{median, percentile};
@@ -51,9 +59,11 @@ use crate::kernel::tally::Tally;
 #[serde(rename_all = "camelCase", tag = "query", deny_unknown_fields)]
 #[allow(missing_docs)] // the fields are each query's answer and its extras
 pub enum Partial {
-    /// `summary`.
-    #[serde(rename_all = "camelCase")]
-    Summary { summary: Summary, in_sessions: f64 },
+    /// `summary`, with what it counts as tallies.
+    Summary {
+        summary: Summary,
+        tallies: SummaryTallies,
+    },
     /// `activeUsers`, with the users of the last days added and their
     /// number, so that the merged `dau` divides once.
     #[serde(rename_all = "camelCase")]
@@ -66,10 +76,20 @@ pub enum Partial {
     },
     /// `realtime`.
     Realtime { realtime: Realtime },
-    /// `eventBreakdown`, every group.
-    EventBreakdown { breakdown: Breakdown, limit: usize },
-    /// `featureUsage`.
-    FeatureUsage { usage: FeatureUsage },
+    /// `eventBreakdown`, every group, with each group's tallies in the
+    /// same order.
+    EventBreakdown {
+        breakdown: Breakdown,
+        limit: usize,
+        tallies: Vec<GroupTally>,
+    },
+    /// `featureUsage`, with the active users' tally and each feature's
+    /// tallies in the same order.
+    FeatureUsage {
+        usage: FeatureUsage,
+        active: Tally,
+        tallies: Vec<GroupTally>,
+    },
     /// `funnel`.
     #[serde(rename_all = "camelCase")]
     Funnel {
@@ -134,11 +154,8 @@ impl Analytics<'_> {
         Ok(match query {
             "summary" => {
                 let (q, _): (_, NoOptions) = split(options)?;
-                let (summary, in_sessions) = self.summary_parts(&q)?;
-                Partial::Summary {
-                    summary,
-                    in_sessions,
-                }
+                let (summary, tallies) = self.summary_parts(&q)?;
+                Partial::Summary { summary, tallies }
             }
             "activeUsers" => {
                 let (q, o): (_, ActiveUsersOptions) = split(options)?;
@@ -159,15 +176,20 @@ impl Analytics<'_> {
             "eventBreakdown" => {
                 let (q, o): (_, BreakdownOptions) = split(options)?;
                 let limit = super::query::bounded(o.limit, 50, 1, 1000, "limit")?;
+                let (breakdown, tallies) = self.event_breakdown_upto(&q, &o, usize::MAX)?;
                 Partial::EventBreakdown {
-                    breakdown: self.event_breakdown_upto(&q, &o, usize::MAX)?,
+                    breakdown,
                     limit,
+                    tallies,
                 }
             }
             "featureUsage" => {
                 let (q, o): (_, FeatureUsageOptions) = split(options)?;
+                let (usage, active, tallies) = self.feature_usage_parts(&q, &o)?;
                 Partial::FeatureUsage {
-                    usage: self.feature_usage(&q, &o)?,
+                    usage,
+                    active,
+                    tallies,
                 }
             }
             "funnel" => {
@@ -250,6 +272,13 @@ fn mismatch() -> Error {
     )
 }
 
+fn bad_tally() -> Error {
+    Error::invalid(
+        "partials",
+        "hold counts that no engine gives (tallies of weights of at least 1, one per row)",
+    )
+}
+
 fn to_value<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
@@ -271,27 +300,23 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
         .ok_or_else(|| Error::invalid("partials", "must hold at least one partial"))?;
     let rest: Vec<Partial> = parts.collect();
     Ok(match first {
-        Partial::Summary {
-            mut summary,
-            mut in_sessions,
-        } => {
+        Partial::Summary { mut tallies, .. } => {
+            if !tallies.is_valid() {
+                return Err(bad_tally());
+            }
             for p in rest {
-                let Partial::Summary {
-                    summary: s,
-                    in_sessions: i,
-                } = p
-                else {
+                let Partial::Summary { tallies: t, .. } = p else {
                     return Err(mismatch());
                 };
-                summary.events += s.events;
-                summary.users += s.users;
-                summary.sessions += s.sessions;
-                summary.reweighted |= s.reweighted;
-                in_sessions += i;
+                if !t.is_valid() {
+                    return Err(bad_tally());
+                }
+                tallies.merge(&t);
             }
-            summary.events_per_user = ratio(summary.events, summary.users);
-            summary.events_per_session = ratio(in_sessions, summary.sessions);
-            to_value(&summary)
+            // Sampled when some event's weight is not 1, as one engine
+            // says: the tallies are the truth, not the partials' answers.
+            let reweighted = tallies.events.is_weighted();
+            to_value(&tallies.summary(reweighted))
         }
         Partial::ActiveUsers {
             mut active,
@@ -349,63 +374,106 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
         Partial::EventBreakdown {
             mut breakdown,
             limit,
+            tallies,
         } => {
-            let mut rows: Vec<BreakdownRow> = std::mem::take(&mut breakdown.rows);
-            for p in rest {
-                let Partial::EventBreakdown { breakdown: b, .. } = p else {
-                    return Err(mismatch());
-                };
-                breakdown.reweighted |= b.reweighted;
-                for row in b.rows {
-                    match rows.iter_mut().find(|r| r.value == row.value) {
-                        Some(r) => {
-                            r.events += row.events;
-                            r.users += row.users;
+            // Groups by their value's JSON text; each group's tallies added.
+            let mut groups: Vec<(BreakdownRow, GroupTally)> = Vec::new();
+            let mut at: FastMap<String, usize> = FastMap::default();
+            let mut add = |rows: Vec<BreakdownRow>, tallies: Vec<GroupTally>| -> Result<()> {
+                if rows.len() != tallies.len() || !tallies.iter().all(GroupTally::is_valid) {
+                    return Err(bad_tally());
+                }
+                for (row, tally) in rows.into_iter().zip(tallies) {
+                    match at.entry(row.value.to_string()) {
+                        Entry::Occupied(i) => {
+                            let g = &mut groups[*i.get()].1;
+                            g.events.merge(&tally.events);
+                            g.users.merge(&tally.users);
                         }
-                        None => rows.push(row),
+                        Entry::Vacant(v) => {
+                            v.insert(groups.len());
+                            groups.push((row, tally));
+                        }
                     }
                 }
+                Ok(())
+            };
+            add(std::mem::take(&mut breakdown.rows), tallies)?;
+            for p in rest {
+                let Partial::EventBreakdown {
+                    breakdown: b,
+                    tallies: t,
+                    ..
+                } = p
+                else {
+                    return Err(mismatch());
+                };
+                add(b.rows, t)?;
             }
-            rows.sort_by(|a, b| {
-                b.events
-                    .total_cmp(&a.events)
-                    .then_with(|| a.value.to_string().cmp(&b.value.to_string()))
-            });
+            breakdown.reweighted = groups.iter().any(|(_, t)| t.events.is_weighted());
+            let mut rows: Vec<(BreakdownRow, GroupTally)> = groups
+                .into_iter()
+                .map(|(row, tally)| (BreakdownRow::of(row.value, &tally), tally))
+                .collect();
+            sort_groups(&mut rows);
             rows.truncate(limit);
-            breakdown.rows = rows;
+            breakdown.rows = rows.into_iter().map(|(row, _)| row).collect();
             to_value(&breakdown)
         }
-        Partial::FeatureUsage { mut usage } => {
-            for p in rest {
-                let Partial::FeatureUsage { usage: u } = p else {
-                    return Err(mismatch());
-                };
-                usage.active_users += u.active_users;
-                usage.reweighted |= u.reweighted;
-                for f in u.features {
-                    match usage.features.iter_mut().find(|x| x.feature == f.feature) {
-                        Some(x) => {
-                            x.users += f.users;
-                            x.uses += f.uses;
+        Partial::FeatureUsage {
+            mut usage,
+            mut active,
+            tallies,
+        } => {
+            let mut features: Vec<(String, GroupTally)> = Vec::new();
+            let mut at: FastMap<String, usize> = FastMap::default();
+            let mut add = |stats: Vec<FeatureStats>, tallies: Vec<GroupTally>| -> Result<()> {
+                if stats.len() != tallies.len() || !tallies.iter().all(GroupTally::is_valid) {
+                    return Err(bad_tally());
+                }
+                for (f, tally) in stats.into_iter().zip(tallies) {
+                    match at.entry(f.feature) {
+                        Entry::Occupied(i) => {
+                            let g = &mut features[*i.get()].1;
+                            g.events.merge(&tally.events);
+                            g.users.merge(&tally.users);
                         }
-                        None => usage.features.push(f),
+                        Entry::Vacant(v) => {
+                            features.push((v.key().clone(), tally));
+                            v.insert(features.len() - 1);
+                        }
                     }
                 }
+                Ok(())
+            };
+            let valid = |t: &Tally| t.is_valid() || *t == Tally::default();
+            if !valid(&active) {
+                return Err(bad_tally());
             }
-            let active = usage.active_users;
-            for f in &mut usage.features {
-                f.adoption = if active > 0.0 {
-                    100.0 * f.users / active
-                } else {
-                    0.0
+            add(std::mem::take(&mut usage.features), tallies)?;
+            for p in rest {
+                let Partial::FeatureUsage {
+                    usage: u,
+                    active: a,
+                    tallies: t,
+                } = p
+                else {
+                    return Err(mismatch());
                 };
-                f.uses_per_user = ratio(f.uses, f.users);
+                if !valid(&a) {
+                    return Err(bad_tally());
+                }
+                active.merge(&a);
+                usage.reweighted |= u.reweighted;
+                add(u.features, t)?;
             }
-            usage.features.sort_by(|a, b| {
-                b.users
-                    .total_cmp(&a.users)
-                    .then_with(|| a.feature.cmp(&b.feature))
-            });
+            usage.active_users = active.value();
+            let mut stats: Vec<(FeatureStats, GroupTally)> = features
+                .into_iter()
+                .map(|(name, tally)| (FeatureStats::of(name, &tally, usage.active_users), tally))
+                .collect();
+            sort_features(&mut stats);
+            usage.features = stats.into_iter().map(|(f, _)| f).collect();
             to_value(&usage)
         }
         Partial::Funnel {

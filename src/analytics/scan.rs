@@ -11,6 +11,7 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use super::query::{Resolved, USER_KEY};
 use crate::error::Result;
 use crate::kernel::stats::Total;
+use crate::kernel::tally::Tally;
 
 pub use crate::kernel::fastmap::{FastMap, FastSet};
 
@@ -190,33 +191,23 @@ impl Events {
         self.rows.iter().any(|r| r.rate < 1.0)
     }
 
-    /// The weight of the rows `keep` accepts, as `Total::total` adds them:
-    /// their number when none was sampled (whole numbers add exactly in
-    /// any order), without collecting them.
-    pub fn weight_where(&self, keep: impl Fn(&Row) -> bool) -> f64 {
-        let (mut n, mut sampled) = (0usize, false);
-        for r in self.rows.iter().filter(|r| keep(r)) {
-            n += 1;
-            sampled |= r.rate != 1.0;
-        }
-        if sampled {
-            self.rows
-                .iter()
-                .filter(|r| keep(r))
-                .map(|r| r.weight())
-                .total()
-        } else {
-            n as f64
-        }
+    /// The weights of the rows `keep` accepts, counted in a [`Tally`]: its
+    /// value does not depend on the rows' order, and tallies of disjoint
+    /// parts (partitions) merge to the whole's to the last bit.
+    pub fn tally_where(&self, keep: impl Fn(&Row) -> bool) -> Tally {
+        self.rows
+            .iter()
+            .filter(|r| keep(r))
+            .map(|r| r.weight())
+            .collect()
     }
 
-    /// The total weight of the distinct keys (users or sessions) that `key`
-    /// gives, each `1 / its highest rate`, key 0 left out: the same as
-    /// `max_rate_weights(..).values().total()`, counted by
-    /// [`DistinctWeights`] (an array indexed by key) instead of a map.
-    pub fn distinct_weight(&self, key: impl Fn(&Row) -> u32) -> f64 {
+    /// The weights of the distinct keys (users or sessions) that `key`
+    /// gives, each `1 / its highest rate`, key 0 left out, counted in a
+    /// [`Tally`] by [`DistinctWeights`] (an array indexed by key).
+    pub fn distinct_tally(&self, key: impl Fn(&Row) -> u32) -> Tally {
         DistinctWeights::new(self.strings.numbered())
-            .total(self.rows.iter().map(|r| (key(r), r.rate)))
+            .tally(self.rows.iter().map(|r| (key(r), r.rate)))
     }
 
     /// The weight of each user: 1 / the highest sample rate among their
@@ -247,6 +238,35 @@ impl DistinctWeights {
 
     /// The total weight of the distinct keys among `items` (key, rate).
     pub fn total(&mut self, items: impl Iterator<Item = (u32, f64)>) -> f64 {
+        self.gather(items);
+        let all_one = self.touched.iter().all(|k| self.max[*k as usize] == 1.0);
+        let total = if all_one {
+            self.touched.len() as f64
+        } else {
+            self.touched
+                .iter()
+                .map(|k| 1.0 / self.max[*k as usize])
+                .total()
+        };
+        self.clear();
+        total
+    }
+
+    /// The weights of the distinct keys among `items` (key, rate), each
+    /// `1 / its highest rate`, counted in a [`Tally`].
+    pub fn tally(&mut self, items: impl Iterator<Item = (u32, f64)>) -> Tally {
+        self.gather(items);
+        let tally = self
+            .touched
+            .iter()
+            .map(|k| 1.0 / self.max[*k as usize])
+            .collect();
+        self.clear();
+        tally
+    }
+
+    /// Each key's highest rate, in `max`, the keys in `touched`.
+    fn gather(&mut self, items: impl Iterator<Item = (u32, f64)>) {
         for (k, rate) in items.filter(|(k, _)| *k != 0) {
             let i = k as usize;
             if i >= self.max.len() {
@@ -259,19 +279,12 @@ impl DistinctWeights {
                 self.max[i] = rate;
             }
         }
-        let all_one = self.touched.iter().all(|k| self.max[*k as usize] == 1.0);
-        let total = if all_one {
-            self.touched.len() as f64
-        } else {
-            self.touched
-                .iter()
-                .map(|k| 1.0 / self.max[*k as usize])
-                .total()
-        };
+    }
+
+    fn clear(&mut self) {
         for k in self.touched.drain(..) {
             self.max[k as usize] = 0.0;
         }
-        total
     }
 }
 
@@ -487,7 +500,7 @@ mod tests {
     }
 
     #[test]
-    fn weights_equal_the_map_and_the_plain_total_to_the_last_bit() {
+    fn tallies_count_what_the_map_and_the_rows_give() {
         let rates = [1.0, 0.3, 0.7, 0.9, 1.0, 0.25, 0.3];
         for sampled in [false, true] {
             let rows: Vec<Row> = (0..500u32)
@@ -501,39 +514,29 @@ mod tests {
                     row(i % 37, (i * 7) % 101, rate)
                 })
                 .collect();
-            let map_total = |key: fn(&Row) -> u32| {
+            let map_tally = |key: fn(&Row) -> u32| -> Tally {
                 max_rate_weights(rows.iter().map(|r| (key(r), r.rate)))
-                    .values()
-                    .total()
+                    .into_values()
+                    .collect()
             };
-            let plain = rows.iter().map(|r| r.weight()).total();
-            let in_sessions = rows
-                .iter()
-                .filter(|r| r.session != 0)
-                .map(|r| r.weight())
-                .total();
+            let mut every = Tally::default();
+            let mut in_sessions = Tally::default();
+            for r in &rows {
+                every.add(r.weight());
+                if r.session != 0 {
+                    in_sessions.add(r.weight());
+                }
+            }
             // A bound too small (a row numbered past it) still counts.
             for numbered in [101, 3] {
                 let ev = events(rows.clone(), numbered);
-                assert_eq!(
-                    ev.distinct_weight(|r| r.user).to_bits(),
-                    map_total(|r| r.user).to_bits()
-                );
-                assert_eq!(
-                    ev.distinct_weight(|r| r.session).to_bits(),
-                    map_total(|r| r.session).to_bits()
-                );
-                assert_eq!(ev.weight_where(|_| true).to_bits(), plain.to_bits());
-                assert_eq!(
-                    ev.weight_where(|r| r.session != 0).to_bits(),
-                    in_sessions.to_bits()
-                );
+                assert_eq!(ev.distinct_tally(|r| r.user), map_tally(|r| r.user));
+                assert_eq!(ev.distinct_tally(|r| r.session), map_tally(|r| r.session));
+                assert_eq!(ev.tally_where(|_| true), every);
+                assert_eq!(ev.tally_where(|r| r.session != 0), in_sessions);
             }
-            assert_eq!(
-                ev_none().distinct_weight(|r| r.user).to_bits(),
-                0.0f64.to_bits()
-            );
-            assert_eq!(ev_none().weight_where(|_| true).to_bits(), 0.0f64.to_bits());
+            assert_eq!(ev_none().distinct_tally(|r| r.user), Tally::default());
+            assert_eq!(ev_none().tally_where(|_| true), Tally::default());
         }
     }
 

@@ -10,6 +10,7 @@ use super::scan::{max_rate_weights, DistinctWeights, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::Total;
+use crate::kernel::tally::Tally;
 
 /// Totals over the range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,14 +183,130 @@ pub struct FeatureUsage {
     pub reweighted: bool,
 }
 
-/// The total weight (1 / rate) of `items` (user, rate), the same whatever
-/// their order: a count when none was sampled, else added by [`Total`].
-fn weights(items: &[(u32, f64)]) -> f64 {
-    if items.iter().all(|i| i.1 == 1.0) {
-        items.len() as f64
-    } else {
-        items.iter().map(|i| 1.0 / i.1).total()
+/// The weights (1 / rate) of `items` (user, rate), counted in a [`Tally`]:
+/// the same whatever their order.
+fn weights(items: &[(u32, f64)]) -> Tally {
+    items.iter().map(|i| 1.0 / i.1).collect()
+}
+
+/// What a summary counts, as tallies of weights, so that summaries of
+/// partitions merge to one engine's to the last bit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SummaryTallies {
+    /// Every event.
+    pub events: Tally,
+    /// The events that belong to a session.
+    pub in_sessions: Tally,
+    /// Each distinct user, weighted by 1 / their highest rate.
+    pub users: Tally,
+    /// Each distinct session, weighted by 1 / its highest rate.
+    pub sessions: Tally,
+}
+
+impl SummaryTallies {
+    /// The summary these tallies give.
+    pub fn summary(&self, reweighted: bool) -> Summary {
+        let (events, users, sessions) = (
+            self.events.value(),
+            self.users.value(),
+            self.sessions.value(),
+        );
+        Summary {
+            events,
+            users,
+            sessions,
+            events_per_user: if users > 0.0 { events / users } else { 0.0 },
+            events_per_session: if sessions > 0.0 {
+                self.in_sessions.value() / sessions
+            } else {
+                0.0
+            },
+            reweighted,
+        }
     }
+
+    /// Adds another part's counts.
+    pub fn merge(&mut self, other: &SummaryTallies) {
+        self.events.merge(&other.events);
+        self.in_sessions.merge(&other.in_sessions);
+        self.users.merge(&other.users);
+        self.sessions.merge(&other.sessions);
+    }
+
+    /// True when every tally is one a summary could give.
+    pub fn is_valid(&self) -> bool {
+        [&self.events, &self.in_sessions, &self.users, &self.sessions]
+            .iter()
+            .all(|t| t.is_valid() || **t == Tally::default())
+    }
+}
+
+/// A group's events and distinct users (or a feature's uses and users), as
+/// tallies of weights, for a merge.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupTally {
+    /// Events (uses).
+    pub events: Tally,
+    /// Distinct users, each weighted by 1 / their highest rate.
+    pub users: Tally,
+}
+
+impl GroupTally {
+    /// True when both tallies are ones a group could give.
+    pub fn is_valid(&self) -> bool {
+        [&self.events, &self.users]
+            .iter()
+            .all(|t| t.is_valid() || **t == Tally::default())
+    }
+}
+
+impl BreakdownRow {
+    /// The group `value` with what `tally` counts.
+    pub(crate) fn of(value: Value, tally: &GroupTally) -> Self {
+        Self {
+            value,
+            events: tally.events.value(),
+            users: tally.users.value(),
+        }
+    }
+}
+
+/// Groups as a breakdown lists them: most events first, then by value.
+pub(crate) fn sort_groups(rows: &mut [(BreakdownRow, GroupTally)]) {
+    rows.sort_by(|(a, _), (b, _)| {
+        b.events
+            .total_cmp(&a.events)
+            .then_with(|| a.value.to_string().cmp(&b.value.to_string()))
+    });
+}
+
+impl FeatureStats {
+    /// `feature`'s figures from its tally, among `active` users.
+    pub(crate) fn of(feature: String, tally: &GroupTally, active: f64) -> Self {
+        let (uses, users) = (tally.events.value(), tally.users.value());
+        Self {
+            adoption: if active > 0.0 {
+                100.0 * users / active
+            } else {
+                0.0
+            },
+            uses_per_user: if users > 0.0 { uses / users } else { 0.0 },
+            feature,
+            users,
+            uses,
+        }
+    }
+}
+
+/// Features as feature usage lists them: most users first, then by name.
+pub(crate) fn sort_features(features: &mut [(FeatureStats, GroupTally)]) {
+    features.sort_by(|(a, _), (b, _)| {
+        b.users
+            .total_cmp(&a.users)
+            .then_with(|| a.feature.cmp(&b.feature))
+    });
 }
 
 /// Distinct users per bucket from activity items, each user weighted by
@@ -219,9 +336,8 @@ impl Analytics<'_> {
         Ok(self.summary_parts(q)?.0)
     }
 
-    /// [`Analytics::summary`], and the weight of the events in sessions
-    /// (what `eventsPerSession` divides), for a merge.
-    pub(crate) fn summary_parts(&self, q: &Query) -> Result<(Summary, f64)> {
+    /// [`Analytics::summary`], and what it counts, for a merge.
+    pub(crate) fn summary_parts(&self, q: &Query) -> Result<(Summary, SummaryTallies)> {
         let r = self.resolve(q)?;
         // Sums and distinct counts: the rows' order does not matter.
         let ev = self.scan(
@@ -232,23 +348,13 @@ impl Analytics<'_> {
                 ..Need::default()
             },
         )?;
-        let events = ev.weight_where(|_| true);
-        let in_sessions = ev.weight_where(|r| r.session != 0);
-        let users = ev.distinct_weight(|r| r.user);
-        let sessions = ev.distinct_weight(|r| r.session);
-        let summary = Summary {
-            events,
-            users,
-            sessions,
-            events_per_user: if users > 0.0 { events / users } else { 0.0 },
-            events_per_session: if sessions > 0.0 {
-                in_sessions / sessions
-            } else {
-                0.0
-            },
-            reweighted: ev.reweighted(),
+        let tallies = SummaryTallies {
+            events: ev.tally_where(|_| true),
+            in_sessions: ev.tally_where(|r| r.session != 0),
+            users: ev.distinct_tally(|r| r.user),
+            sessions: ev.distinct_tally(|r| r.session),
         };
-        Ok((summary, in_sessions))
+        Ok((tallies.summary(ev.reweighted()), tallies))
     }
 
     /// Activity items (user, time, rate) in `[from, r.until)`: from the
@@ -388,17 +494,17 @@ impl Analytics<'_> {
     /// Events and users grouped by type, name or a defined dimension.
     pub fn event_breakdown(&self, q: &Query, o: &BreakdownOptions) -> Result<Breakdown> {
         let limit = bounded(o.limit, 50, 1, 1000, "limit")?;
-        self.event_breakdown_upto(q, o, limit as usize)
+        Ok(self.event_breakdown_upto(q, o, limit as usize)?.0)
     }
 
     /// [`Analytics::event_breakdown`] keeping `limit` groups (all of them,
-    /// for a merge).
+    /// for a merge), and each group's tallies, in the same order.
     pub(crate) fn event_breakdown_upto(
         &self,
         q: &Query,
         o: &BreakdownOptions,
         limit: usize,
-    ) -> Result<Breakdown> {
+    ) -> Result<(Breakdown, Vec<GroupTally>)> {
         let by = o.by.clone().unwrap_or_else(|| "name".into());
         let r = self.resolve(q)?;
         // Every scan reads the name, so grouping by it needs no extra
@@ -425,34 +531,45 @@ impl Analytics<'_> {
             groups.entry(key).or_default().push((row.user, row.rate));
         }
         let mut distinct = DistinctWeights::new(ev.strings.numbered());
-        let mut rows: Vec<BreakdownRow> = groups
+        let mut rows: Vec<(BreakdownRow, GroupTally)> = groups
             .into_iter()
-            .map(|(value, users)| BreakdownRow {
-                value: if by_name {
+            .map(|(value, users)| {
+                let value = if by_name {
                     Value::String(ev.strings.str(value).to_owned())
                 } else {
                     json_value(ev.strings.str(value))
-                },
-                events: weights(&users),
-                users: distinct.total(users.into_iter()),
+                };
+                let tally = GroupTally {
+                    events: weights(&users),
+                    users: distinct.tally(users.into_iter()),
+                };
+                (BreakdownRow::of(value, &tally), tally)
             })
             .collect();
-        rows.sort_by(|a, b| {
-            b.events
-                .total_cmp(&a.events)
-                .then_with(|| a.value.to_string().cmp(&b.value.to_string()))
-        });
+        sort_groups(&mut rows);
         rows.truncate(limit);
-        Ok(Breakdown {
+        let (rows, tallies) = rows.into_iter().unzip();
+        let breakdown = Breakdown {
             by,
             rows,
             reweighted: ev.reweighted(),
-        })
+        };
+        Ok((breakdown, tallies))
     }
 
     /// Per feature (an event name): users, uses, adoption among the range's
     /// active users, and uses per user.
     pub fn feature_usage(&self, q: &Query, o: &FeatureUsageOptions) -> Result<FeatureUsage> {
+        Ok(self.feature_usage_parts(q, o)?.0)
+    }
+
+    /// [`Analytics::feature_usage`], the active users' tally and each
+    /// feature's tallies, in the same order, for a merge.
+    pub(crate) fn feature_usage_parts(
+        &self,
+        q: &Query,
+        o: &FeatureUsageOptions,
+    ) -> Result<(FeatureUsage, Tally, Vec<GroupTally>)> {
         let listed = match (&o.features, &o.prefix) {
             (Some(f), None) if !f.is_empty() && f.len() <= 1000 => {
                 for name in f {
@@ -480,7 +597,7 @@ impl Analytics<'_> {
                 ..Need::default()
             },
         )?;
-        let active: f64 = ev.user_weights().values().total();
+        let active: Tally = ev.user_weights().into_values().collect();
         let is_feature = |name: &str| match &listed {
             Some(list) => list.iter().any(|f| f == name),
             None => name.starts_with(o.prefix.as_deref().unwrap_or_default()),
@@ -501,39 +618,28 @@ impl Analytics<'_> {
             .filter(|n| !seen.contains(n))
             .collect();
         names.extend(extra);
-        let mut features: Vec<FeatureStats> = names
+        let active_users = active.value();
+        let mut features: Vec<(FeatureStats, GroupTally)> = names
             .into_iter()
             .map(|feature| {
-                let (uses, users) = match ev.strings.get(&feature).and_then(|id| per.remove(&id)) {
-                    Some(users) => (
-                        weights(&users),
-                        max_rate_weights(users.into_iter()).values().total(),
-                    ),
-                    None => (0.0, 0.0),
-                };
-                FeatureStats {
-                    adoption: if active > 0.0 {
-                        100.0 * users / active
-                    } else {
-                        0.0
+                let tally = match ev.strings.get(&feature).and_then(|id| per.remove(&id)) {
+                    Some(users) => GroupTally {
+                        events: weights(&users),
+                        users: max_rate_weights(users.into_iter()).into_values().collect(),
                     },
-                    uses_per_user: if users > 0.0 { uses / users } else { 0.0 },
-                    feature,
-                    users,
-                    uses,
-                }
+                    None => GroupTally::default(),
+                };
+                (FeatureStats::of(feature, &tally, active_users), tally)
             })
             .collect();
-        features.sort_by(|a, b| {
-            b.users
-                .total_cmp(&a.users)
-                .then_with(|| a.feature.cmp(&b.feature))
-        });
-        Ok(FeatureUsage {
-            active_users: active,
+        sort_features(&mut features);
+        let (features, tallies) = features.into_iter().unzip();
+        let usage = FeatureUsage {
+            active_users,
             features,
             reweighted: ev.reweighted(),
-        })
+        };
+        Ok((usage, active, tallies))
     }
 }
 
@@ -557,9 +663,13 @@ mod tests {
             sequential(&items).to_bits(),
             sequential(&reordered).to_bits()
         );
-        assert_eq!(weights(&items).to_bits(), weights(&reordered).to_bits());
+        assert_eq!(weights(&items), weights(&reordered));
+        assert_eq!(
+            weights(&items).value().to_bits(),
+            weights(&reordered).value().to_bits()
+        );
         let unsampled: Vec<(u32, f64)> = (0..7).map(|i| (i, 1.0)).collect();
-        assert_eq!(weights(&unsampled), 7.0);
-        assert_eq!(weights(&[]), 0.0);
+        assert_eq!(weights(&unsampled).value(), 7.0);
+        assert_eq!(weights(&[]).value(), 0.0);
     }
 }

@@ -73,6 +73,29 @@ impl Tally {
     }
 }
 
+impl FromIterator<f64> for Tally {
+    /// Counts each weight; a run of equal weights (all of them, for
+    /// unsampled data) is counted once.
+    fn from_iter<I: IntoIterator<Item = f64>>(weights: I) -> Self {
+        let mut tally = Tally::default();
+        let mut run: Option<(f64, u64)> = None;
+        for w in weights {
+            run = match run {
+                Some((last, n)) if last.to_bits() == w.to_bits() => Some((last, n + 1)),
+                Some((last, n)) => {
+                    tally.add_n(last, n);
+                    Some((w, 1))
+                }
+                None => Some((w, 1)),
+            };
+        }
+        if let Some((last, n)) = run {
+            tally.add_n(last, n);
+        }
+        tally
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(all(target_family = "wasm", target_os = "unknown"))]
@@ -115,6 +138,13 @@ mod tests {
         );
         assert_ne!(forward.to_bits(), backward.to_bits());
         assert_eq!(Tally::default().value().to_bits(), 0.0f64.to_bits());
+        // Collected, in runs or not, the same tally.
+        let collected: Tally = weights.iter().cycle().take(600).copied().collect();
+        assert_eq!(collected, whole);
+        let mut sorted: Vec<f64> = weights.iter().cycle().take(600).copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        assert_eq!(sorted.into_iter().collect::<Tally>(), whole);
+        assert_eq!(std::iter::empty().collect::<Tally>(), Tally::default());
     }
 
     #[test]
