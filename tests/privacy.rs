@@ -513,7 +513,9 @@ fn a_database_from_before_scrubbing_is_rewritten_once_by_erasure() {
          DROP INDEX consent_ledger_by_subject_hash; ALTER TABLE audit_log DROP COLUMN personal; \
          DROP TABLE rights_tombstones; DROP TABLE rights_aliases; \
          DROP TRIGGER event_blocks_after_delete; DROP TRIGGER event_blocks_after_update; \
-         DROP TABLE event_blocks; PRAGMA user_version = 8",
+         DROP TABLE event_blocks; DROP TRIGGER rollup_session_hours_after_delete; \
+         DROP TRIGGER rollup_session_hours_after_update; DROP TABLE rollup_session_hours; \
+         PRAGMA user_version = 8",
     )
     .unwrap();
     let image = old.serialize(rusqlite::MAIN_DB).unwrap().to_vec();

@@ -1,12 +1,13 @@
-//! Reading the rollup that tracking keeps at ingest
-//! ([`crate::tracking::rollup`]): active users, stickiness and retention
-//! read it instead of the events when a query has no filters and
-//! whole-hour boundaries.
+//! Reading the rollups that tracking keeps at ingest
+//! ([`crate::tracking::rollup`]): active users, stickiness, retention and
+//! summaries read them instead of the events when a query has no filters
+//! and whole-hour boundaries.
 
 use rusqlite::{params, Connection};
 
 use super::query::{Resolved, HOUR_MS};
 use super::scan::{Events, FastMap};
+use super::traffic::SummaryTallies;
 use crate::error::Result;
 use crate::kernel::ids::fnv1a;
 
@@ -62,5 +63,41 @@ pub fn activity(conn: &Connection, from: i64, until: i64) -> Result<Vec<Activity
         let id = *users.entry(fnv1a(&[key])).or_insert(next);
         out.push((r.get::<_, i64>(0)? * HOUR_MS, id, r.get(2)?));
     }
+    Ok(out)
+}
+
+/// What a summary of `[from, until)` (whole hours) counts, from the two
+/// rollups: events and events in sessions per sample rate, and each user's
+/// and session's highest rate. Rows per user or session and hour, not per
+/// event; users and sessions are told apart by a 64-bit hash of their key,
+/// as scans number them.
+pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<SummaryTallies> {
+    let mut user_rate: FastMap<u32, f64> = FastMap::default();
+    for (_, user, rate) in activity(conn, from, until)? {
+        let e = user_rate.entry(user).or_insert(rate);
+        *e = e.max(rate);
+    }
+    let mut out = SummaryTallies {
+        users: user_rate.into_values().map(|r| 1.0 / r).collect(),
+        ..SummaryTallies::default()
+    };
+    let mut session_rate: FastMap<u64, f64> = FastMap::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT session_key, rate, events FROM rollup_session_hours WHERE hour >= ?1 AND hour < ?2",
+    )?;
+    let mut rows = stmt.query(params![from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS)])?;
+    while let Some(r) = rows.next()? {
+        let key = r.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?;
+        let rate: f64 = r.get(1)?;
+        let n: i64 = r.get(2)?;
+        let (w, n) = (1.0 / rate, u64::try_from(n).unwrap_or(0));
+        out.events.add_n(w, n);
+        if !key.is_empty() {
+            out.in_sessions.add_n(w, n);
+            let e = session_rate.entry(fnv1a(&[key])).or_insert(rate);
+            *e = e.max(rate);
+        }
+    }
+    out.sessions = session_rate.into_values().map(|r| 1.0 / r).collect();
     Ok(out)
 }

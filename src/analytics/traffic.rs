@@ -339,6 +339,12 @@ impl Analytics<'_> {
     /// [`Analytics::summary`], and what it counts, for a merge.
     pub(crate) fn summary_parts(&self, q: &Query) -> Result<(Summary, SummaryTallies)> {
         let r = self.resolve(q)?;
+        // Cold (no projection in memory yet), the rollups answer with a row
+        // per user or session and hour instead of a read of every event.
+        if rollup::answers(&r) && !self.projection.is_some_and(|p| p.is_current()) {
+            let tallies = rollup::summary(self.conn, r.since, r.until)?;
+            return Ok((tallies.summary(tallies.events.is_weighted()), tallies));
+        }
         // Sums and distinct counts: the rows' order does not matter.
         let ev = self.scan(
             &r,

@@ -89,6 +89,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "event_blocks",
         sql: include_str!("migrations/0013_event_blocks.sql"),
     },
+    Migration {
+        version: 14,
+        name: "session_rollup",
+        sql: include_str!("migrations/0014_session_rollup.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

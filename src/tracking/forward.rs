@@ -130,12 +130,7 @@ impl Tracking<'_> {
             e.received_at = now;
             let properties = e.properties.to_string();
             if insert_event(tx, &mut e, &properties)? {
-                pending.add(
-                    e.ts,
-                    e.user_id.as_deref().or(e.anonymous_id.as_deref()),
-                    e.sample_rate,
-                    e.client.device.as_deref(),
-                );
+                pending.add(&e);
                 out.stored += 1;
             } else {
                 out.duplicates += 1;

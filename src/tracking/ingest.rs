@@ -312,12 +312,7 @@ impl Tracking<'_> {
             return Ok(TrackStatus::Duplicate);
         }
         stored_id.clone_from(&event.event_id);
-        rollup.add(
-            event.ts,
-            event.user_id.as_deref().or(event.anonymous_id.as_deref()),
-            rate,
-            event.client.device.as_deref(),
-        );
+        rollup.add(&event);
         if self.config.outbox.is_some() {
             outbox::enqueue(tx, &event, now)?;
             *queued = true;

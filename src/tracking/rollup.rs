@@ -1,8 +1,12 @@
-//! The rollup kept up to date at ingest: one row per user (or anonymous
-//! visitor) per UTC hour, in `rollup_user_hours`. Tracking writes it in the
-//! same transaction as the events it counts, so the two never disagree;
-//! analytics reads it (active users, stickiness, retention) when a query
-//! has no filters and whole-hour boundaries. Bots' events are not in it.
+//! The rollups kept up to date at ingest: one row per user (or anonymous
+//! visitor) per UTC hour, in `rollup_user_hours`, and one per session, UTC
+//! hour and sample rate, in `rollup_session_hours`. Tracking writes them in
+//! the same transaction as the events they count, so they never disagree;
+//! analytics reads them (active users, stickiness, retention, summaries)
+//! when a query has no filters and whole-hour boundaries. Bots' events are
+//! not in them. The functions below keep the users' rollup true when events
+//! are deleted or change; the sessions' rollup is kept true by triggers on
+//! the events table (schema version 14), whatever statement changes them.
 
 use rusqlite::{params, Connection};
 
@@ -10,6 +14,7 @@ use crate::error::Result;
 use crate::kernel::calendar::HOUR_MS;
 use crate::kernel::fastmap::FastMap;
 use crate::kernel::useragent::DeviceClass;
+use crate::tracking::Event;
 
 /// What one ingest transaction adds, summed per (hour, user) so each pair
 /// costs one write however many events it has: events, weight, highest
@@ -18,17 +23,27 @@ use crate::kernel::useragent::DeviceClass;
 #[derive(Debug, Default)]
 pub struct Pending {
     hours: FastMap<i64, FastMap<String, (i64, f64, f64)>>,
+    /// Events per (hour, session key, the rate's bits).
+    sessions: FastMap<(i64, String, u64), i64>,
 }
 
 impl Pending {
     /// Counts one stored event. A bot's events are not counted: the
-    /// rollup answers the queries that leave bots out (the default).
-    pub fn add(&mut self, ts: i64, user_key: Option<&str>, rate: f64, device: Option<&str>) {
-        if device == Some(DeviceClass::Bot.as_str()) {
+    /// rollups answer the queries that leave bots out (the default).
+    pub fn add(&mut self, e: &Event) {
+        if e.client.device.as_deref() == Some(DeviceClass::Bot.as_str()) {
             return;
         }
-        let Some(user) = user_key else { return };
+        let (ts, rate) = (e.ts, e.sample_rate);
         let hour = ts.div_euclid(HOUR_MS);
+        let session = e.session_id.as_deref().unwrap_or_default();
+        *self
+            .sessions
+            .entry((hour, session.to_owned(), rate.to_bits()))
+            .or_insert(0) += 1;
+        let Some(user) = e.user_id.as_deref().or(e.anonymous_id.as_deref()) else {
+            return;
+        };
         let users = self.hours.entry(hour).or_default();
         if !users.contains_key(user) {
             users.insert(user.to_owned(), (0, 0.0, 0.0));
@@ -41,6 +56,16 @@ impl Pending {
 
     /// Writes the sums, inside the caller's transaction.
     pub fn flush(self, tx: &Connection) -> Result<()> {
+        if !self.sessions.is_empty() {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO rollup_session_hours (hour, session_key, rate, events) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hour, session_key, rate) DO UPDATE SET \
+                 events = events + excluded.events",
+            )?;
+            for ((hour, session, rate), n) in self.sessions {
+                stmt.execute(params![hour, session, f64::from_bits(rate), n])?;
+            }
+        }
         if self.hours.is_empty() {
             return Ok(());
         }
