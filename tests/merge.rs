@@ -623,9 +623,54 @@ fn hostile_journey_partials_are_refused() {
                 v["tallies"].as_array_mut().unwrap().push(t);
             }),
         ),
+        (
+            "more events in sessions than events",
+            edit(&summary, &|v| {
+                v["tallies"]["inSessions"] = json!([[1.0, 1_000_000_000]])
+            }),
+        ),
+        (
+            "more users than events",
+            edit(&summary, &|v| {
+                v["tallies"]["users"] = json!([[1.0, 1_000_000_000]])
+            }),
+        ),
+        (
+            "a breakdown group with no events",
+            edit(&breakdown, &|v| {
+                v["tallies"][0] = json!({ "events": [], "users": [] })
+            }),
+        ),
+        (
+            "a feature with more users than were active",
+            edit(
+                &features,
+                &|v| {
+                    v["tallies"][0] =
+                        json!({ "events": [[1.0, 1_000_000]], "users": [[1.0, 1_000_000]] })
+                },
+            ),
+        ),
     ] {
         refused(vec![bad], why);
     }
+    // Parts that are each valid but add up past what counts or floats hold.
+    let near_max = edit(
+        &summary,
+        &|v| v["tallies"] = json!({ "events": [[1.0, u64::MAX - 5]], "inSessions": [], "users": [], "sessions": [] }),
+    );
+    refused(
+        vec![summary.clone(), near_max.clone(), near_max],
+        "counts that would wrap",
+    );
+    let widest = edit(
+        &summary,
+        &|v| {
+            v["tallies"] =
+                json!({ "events": [[f64::MAX, 1]], "inSessions": [], "users": [], "sessions": [] })
+        },
+    );
+    refused(vec![widest.clone(), widest], "a sum past f64");
     let answer = |v: Value| merge(vec![serde_json::from_value(v).unwrap()]).unwrap();
     let forged = edit(&summary, &|v| {
         v["summary"]["events"] = json!(1e9);

@@ -44,9 +44,35 @@ fn metrics(a: &Analytics<'_>, q: &Query) -> Value {
     })
 }
 
+/// Rows of the session rollup: hour, session key, rate, events.
+type SessionRows = Vec<(i64, String, f64, i64)>;
+
+/// The session rollup's rows and the same counts taken from the events,
+/// each sorted: they must be equal after any change.
+fn session_rollup(trail: &UserTrail) -> (SessionRows, SessionRows) {
+    let rows = |sql: &str| -> SessionRows {
+        let conn = trail.store().conn();
+        let mut stmt = conn.prepare(sql).unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    (
+        rows("SELECT hour, session_key, rate, events FROM rollup_session_hours ORDER BY 1, 2, 3"),
+        rows(
+            "SELECT ts / 3600000, COALESCE(session_id, ''), sample_rate, COUNT(*) FROM events \
+             WHERE device IS NOT 'bot' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        ),
+    )
+}
+
 /// Checks the projection against SQLite on several ranges and both bot
-/// settings, and returns the summary of the whole range.
+/// settings, and the session rollup against the events, and returns the
+/// summary of the whole range.
 fn same(trail: &UserTrail, when: &str) -> Value {
+    let (kept, counted) = session_rollup(trail);
+    assert_eq!(kept, counted, "{when}: the session rollup");
     let mut whole = Value::Null;
     for (since, until) in [
         (D0 - DAY, D0 + 31 * DAY),

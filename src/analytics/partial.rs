@@ -313,6 +313,10 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                 }
                 tallies.merge(&t);
             }
+            // Each part was valid; their sum must be too (finite).
+            if !tallies.is_valid() {
+                return Err(bad_tally());
+            }
             // Sampled when some event's weight is not 1, as one engine
             // says: the tallies are the truth, not the partials' answers.
             let reweighted = tallies.events.is_weighted();
@@ -380,7 +384,9 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
             let mut groups: Vec<(BreakdownRow, GroupTally)> = Vec::new();
             let mut at: FastMap<String, usize> = FastMap::default();
             let mut add = |rows: Vec<BreakdownRow>, tallies: Vec<GroupTally>| -> Result<()> {
-                if rows.len() != tallies.len() || !tallies.iter().all(GroupTally::is_valid) {
+                // A group has events (a feature may have none).
+                let counted = |t: &GroupTally| t.is_valid() && t.events.count() > 0;
+                if rows.len() != tallies.len() || !tallies.iter().all(counted) {
                     return Err(bad_tally());
                 }
                 for (row, tally) in rows.into_iter().zip(tallies) {
@@ -411,6 +417,9 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                 add(b.rows, t)?;
             }
             breakdown.reweighted = groups.iter().any(|(_, t)| t.events.is_weighted());
+            if !groups.iter().all(|(_, t)| t.is_valid()) {
+                return Err(bad_tally());
+            }
             let mut rows: Vec<(BreakdownRow, GroupTally)> = groups
                 .into_iter()
                 .map(|(row, tally)| (BreakdownRow::of(row.value, &tally), tally))
@@ -466,6 +475,11 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                 active.merge(&a);
                 usage.reweighted |= u.reweighted;
                 add(u.features, t)?;
+            }
+            // No feature has more users than were active.
+            let within = |t: &GroupTally| t.is_valid() && t.users.count() <= active.count();
+            if !valid(&active) || !features.iter().all(|(_, t)| within(t)) {
+                return Err(bad_tally());
             }
             usage.active_users = active.value();
             let mut stats: Vec<(FeatureStats, GroupTally)> = features

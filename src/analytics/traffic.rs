@@ -234,11 +234,16 @@ impl SummaryTallies {
         self.sessions.merge(&other.sessions);
     }
 
-    /// True when every tally is one a summary could give.
+    /// True when these tallies are ones a summary could give: each valid
+    /// (or empty), the events in sessions among the events, and no more
+    /// users than events or sessions than events in sessions.
     pub fn is_valid(&self) -> bool {
         [&self.events, &self.in_sessions, &self.users, &self.sessions]
             .iter()
             .all(|t| t.is_valid() || **t == Tally::default())
+            && self.in_sessions.within(&self.events)
+            && self.users.count() <= self.events.count()
+            && self.sessions.count() <= self.in_sessions.count()
     }
 }
 
@@ -254,11 +259,13 @@ pub struct GroupTally {
 }
 
 impl GroupTally {
-    /// True when both tallies are ones a group could give.
+    /// True when both tallies are ones a group could give: each valid (or
+    /// empty), and no more users than events.
     pub fn is_valid(&self) -> bool {
         [&self.events, &self.users]
             .iter()
             .all(|t| t.is_valid() || **t == Tally::default())
+            && self.users.count() <= self.events.count()
     }
 }
 

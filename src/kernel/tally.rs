@@ -25,17 +25,51 @@ impl Tally {
     pub fn add_n(&mut self, weight: f64, n: u64) {
         // Almost always one weight (unsampled data): a linear search.
         match self.0.iter().position(|(w, _)| *w >= weight) {
-            Some(i) if self.0[i].0 == weight => self.0[i].1 += n,
+            Some(i) if self.0[i].0 == weight => self.0[i].1 = self.0[i].1.saturating_add(n),
             Some(i) => self.0.insert(i, (weight, n)),
             None => self.0.push((weight, n)),
         }
     }
 
-    /// Adds another tally's counts.
+    /// Adds another tally's counts, in one pass over both (each in
+    /// ascending order of weight, as [`Tally::add`] keeps them and
+    /// [`Tally::is_valid`] checks), counts saturating: a tally from
+    /// elsewhere costs its length, and a count past `u64::MAX` stays there
+    /// (a value [`Tally::is_valid`] then refuses as infinite or not).
     pub fn merge(&mut self, other: &Tally) {
-        for (w, n) in &other.0 {
-            self.add_n(*w, *n);
+        if other.0.is_empty() {
+            return;
         }
+        let (a, b) = (&self.0, &other.0);
+        let mut out = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) if x.0 == y.0 => {
+                    out.push((x.0, x.1.saturating_add(y.1)));
+                    (i, j) = (i + 1, j + 1);
+                }
+                (Some(x), Some(y)) if x.0 < y.0 => {
+                    out.push(*x);
+                    i += 1;
+                }
+                (Some(x), None) => {
+                    out.push(*x);
+                    i += 1;
+                }
+                (_, Some(y)) => {
+                    out.push(*y);
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        self.0 = out;
+    }
+
+    /// How many things were counted, whatever their weights (saturating).
+    pub fn count(&self) -> u64 {
+        self.0.iter().fold(0u64, |a, (_, n)| a.saturating_add(*n))
     }
 
     /// The weighted sum: each weight times its count, smallest weight
@@ -46,24 +80,28 @@ impl Tally {
 
     /// True when every weight is a finite number of at least 1 (a weight
     /// is `1 / rate`, with the rate in (0, 1]) counted at least once, the
-    /// weights in ascending order, as [`Tally::add`] keeps them, and the
-    /// value finite: what a tally from elsewhere must be.
+    /// weights in ascending order, as [`Tally::add`] keeps them, the
+    /// value finite and the counts' sum below `u64::MAX` (where
+    /// [`Tally::merge`] stops): what a tally from elsewhere, or the sum of
+    /// several, must be.
     pub fn is_valid(&self) -> bool {
         self.0
             .iter()
             .all(|(w, n)| w.is_finite() && *w >= 1.0 && *n > 0)
             && self.0.windows(2).all(|p| p[0].0 < p[1].0)
             && self.value().is_finite()
+            && self.count() < u64::MAX
     }
 
     /// True when, for every weight, this tally counts it at most as often as
-    /// `other` does.
+    /// `other` does. One pass over both, in ascending order of weight.
     pub fn within(&self, other: &Tally) -> bool {
+        let mut theirs = other.0.iter().peekable();
         self.0.iter().all(|(w, n)| {
-            other
-                .0
-                .iter()
-                .any(|(v, m)| v.to_bits() == w.to_bits() && m >= n)
+            while theirs.next_if(|(v, _)| v < w).is_some() {}
+            theirs
+                .next_if(|(v, _)| v.to_bits() == w.to_bits())
+                .is_some_and(|(_, m)| m >= n)
         })
     }
 
@@ -171,5 +209,49 @@ mod tests {
         big.add(1.0);
         assert!(small.within(&big) && !big.within(&small));
         assert!(big.is_weighted() && !Tally::default().is_weighted());
+        let mut other = Tally::default();
+        other.add_n(5.0, 1);
+        assert!(!small.within(&other) && Tally::default().within(&other));
+        assert_eq!((big.count(), Tally::default().count()), (3, 0));
+    }
+
+    #[test]
+    fn merging_walks_both_lists_and_saturates() {
+        let tally = |pairs: &[(f64, u64)]| {
+            let mut t = Tally::default();
+            for (w, n) in pairs {
+                t.add_n(*w, *n);
+            }
+            t
+        };
+        type Pairs = &'static [(f64, u64)];
+        let cases: [(Pairs, Pairs); 4] = [
+            (&[(1.0, 2), (3.0, 1)], &[(2.0, 4), (3.0, 2), (9.0, 1)]),
+            (&[], &[(1.5, 1)]),
+            (&[(1.5, 1)], &[]),
+            (&[(7.0, 1)], &[(1.0, 1), (2.0, 1)]),
+        ];
+        for (a, b) in cases {
+            let mut merged = tally(a);
+            merged.merge(&tally(b));
+            let mut added = tally(a);
+            for (w, n) in b {
+                added.add_n(*w, *n);
+            }
+            assert_eq!(merged, added, "{a:?} + {b:?}");
+            assert!(merged.is_valid() || merged == Tally::default());
+        }
+        // Counts from elsewhere that would wrap stay at the top instead.
+        let mut huge = tally(&[(1.0, u64::MAX - 1)]);
+        assert!(huge.is_valid());
+        huge.merge(&tally(&[(1.0, 5)]));
+        assert_eq!(huge.count(), u64::MAX);
+        huge.add(1.0);
+        assert_eq!(huge.count(), u64::MAX);
+        assert!(!huge.is_valid(), "a sum that reached the top");
+        // Weights that are each finite can add up past f64: not valid.
+        let mut wide = tally(&[(f64::MAX, 1)]);
+        wide.merge(&tally(&[(f64::MAX, 1)]));
+        assert!(!wide.is_valid());
     }
 }

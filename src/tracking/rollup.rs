@@ -23,8 +23,9 @@ use crate::tracking::Event;
 #[derive(Debug, Default)]
 pub struct Pending {
     hours: FastMap<i64, FastMap<String, (i64, f64, f64)>>,
-    /// Events per (hour, session key, the rate's bits).
-    sessions: FastMap<(i64, String, u64), i64>,
+    /// Events per (hour, the rate's bits), then session key (`""` for
+    /// none): a session's later events look it up by `&str`.
+    sessions: FastMap<(i64, u64), FastMap<String, i64>>,
 }
 
 impl Pending {
@@ -37,10 +38,13 @@ impl Pending {
         let (ts, rate) = (e.ts, e.sample_rate);
         let hour = ts.div_euclid(HOUR_MS);
         let session = e.session_id.as_deref().unwrap_or_default();
-        *self
-            .sessions
-            .entry((hour, session.to_owned(), rate.to_bits()))
-            .or_insert(0) += 1;
+        let sessions = self.sessions.entry((hour, rate.to_bits())).or_default();
+        match sessions.get_mut(session) {
+            Some(n) => *n += 1,
+            None => {
+                sessions.insert(session.to_owned(), 1);
+            }
+        }
         let Some(user) = e.user_id.as_deref().or(e.anonymous_id.as_deref()) else {
             return;
         };
@@ -62,8 +66,10 @@ impl Pending {
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hour, session_key, rate) DO UPDATE SET \
                  events = events + excluded.events",
             )?;
-            for ((hour, session, rate), n) in self.sessions {
-                stmt.execute(params![hour, session, f64::from_bits(rate), n])?;
+            for ((hour, rate), sessions) in self.sessions {
+                for (session, n) in sessions {
+                    stmt.execute(params![hour, session, f64::from_bits(rate), n])?;
+                }
             }
         }
         if self.hours.is_empty() {

@@ -3,9 +3,12 @@
 -- whole-hour boundaries reads these rows instead of the events. Bots'
 -- events are not in it, as in rollup_user_hours. Ingest adds its events in
 -- the same transaction (tracking::rollup); the triggers below take out what
--- any statement deletes or changes (erasure, retention, anonymisation,
--- identify in the pipeline, SQL an operator runs), so the rows stay the
--- events' own counts whatever removes them.
+-- a DELETE or an UPDATE of ts, session_id, sample_rate or device removes or
+-- changes (erasure, retention, anonymisation, identify in the pipeline, SQL
+-- an operator runs). Not counted: events inserted by SQL outside ingest,
+-- and rows an INSERT OR REPLACE removes (no DELETE trigger fires for them;
+-- the engine never runs one on events). A migration that rebuilds the
+-- events table must create these triggers again.
 CREATE TABLE rollup_session_hours (
     hour        INTEGER NOT NULL,   -- floor(ts / 3600000)
     session_key TEXT NOT NULL,      -- session_id, '' for events without one
