@@ -580,7 +580,7 @@ impl PatternsAsked {
         if again != *self {
             return Err(bad_partial("asked", "is not what the query would record"));
         }
-        if !(total.is_valid() || *total == Tally::default()) {
+        if !total.is_valid_or_empty() {
             return Err(bad_partial("totalSessions", "is not a tally"));
         }
         let mut seen = FastSet::default();

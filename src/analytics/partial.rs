@@ -30,6 +30,8 @@
 //! pipeline's `merge` module (experiments sit beside analytics, not below
 //! it).
 
+use std::collections::hash_map::Entry;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -38,8 +40,6 @@ use super::journeys::{
     JourneyCounts, JourneyTally, PathsAsked, PathsOptions, PatternCounts, PatternsAsked,
     PatternsOptions, SequenceTally,
 };
-use std::collections::hash_map::Entry;
-
 use super::pages::sort_pages;
 use super::scan::FastMap;
 use super::traffic::{sort_features, sort_groups};
@@ -272,6 +272,56 @@ fn mismatch() -> Error {
     )
 }
 
+/// The groups of several partials (a breakdown's rows, a feature usage's
+/// features) by key, each with its tallies added up.
+struct Groups<T> {
+    items: Vec<(T, GroupTally)>,
+    at: FastMap<String, usize>,
+}
+
+impl<T> Default for Groups<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            at: FastMap::default(),
+        }
+    }
+}
+
+impl<T> Groups<T> {
+    /// Adds one partial's groups and their tallies (one each, valid); the
+    /// first item of a key stands for it.
+    fn add(
+        &mut self,
+        items: Vec<T>,
+        tallies: Vec<GroupTally>,
+        key: impl Fn(&T) -> String,
+    ) -> Result<()> {
+        if items.len() != tallies.len() || !tallies.iter().all(GroupTally::is_valid) {
+            return Err(bad_tally());
+        }
+        for (item, tally) in items.into_iter().zip(tallies) {
+            match self.at.entry(key(&item)) {
+                Entry::Occupied(i) => self.items[*i.get()].1.merge(&tally),
+                Entry::Vacant(v) => {
+                    v.insert(self.items.len());
+                    self.items.push((item, tally));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The groups, each sum checked again (finite, below the counts'
+    /// limit).
+    fn merged(self) -> Result<Vec<(T, GroupTally)>> {
+        if !self.items.iter().all(|(_, t)| t.is_valid()) {
+            return Err(bad_tally());
+        }
+        Ok(self.items)
+    }
+}
+
 fn bad_tally() -> Error {
     Error::invalid(
         "partials",
@@ -380,29 +430,15 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
             limit,
             tallies,
         } => {
-            // Groups by their value's JSON text; each group's tallies added.
-            let mut groups: Vec<(BreakdownRow, GroupTally)> = Vec::new();
-            let mut at: FastMap<String, usize> = FastMap::default();
+            // Groups by their value's JSON text. A group has events (a
+            // feature may have none).
+            let mut groups = Groups::default();
             let mut add = |rows: Vec<BreakdownRow>, tallies: Vec<GroupTally>| -> Result<()> {
-                // A group has events (a feature may have none).
-                let counted = |t: &GroupTally| t.is_valid() && t.events.count() > 0;
-                if rows.len() != tallies.len() || !tallies.iter().all(counted) {
+                let counted = |t: &GroupTally| t.events.count() > 0;
+                if !tallies.iter().all(counted) {
                     return Err(bad_tally());
                 }
-                for (row, tally) in rows.into_iter().zip(tallies) {
-                    match at.entry(row.value.to_string()) {
-                        Entry::Occupied(i) => {
-                            let g = &mut groups[*i.get()].1;
-                            g.events.merge(&tally.events);
-                            g.users.merge(&tally.users);
-                        }
-                        Entry::Vacant(v) => {
-                            v.insert(groups.len());
-                            groups.push((row, tally));
-                        }
-                    }
-                }
-                Ok(())
+                groups.add(rows, tallies, |row| row.value.to_string())
             };
             add(std::mem::take(&mut breakdown.rows), tallies)?;
             for p in rest {
@@ -416,10 +452,8 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                 };
                 add(b.rows, t)?;
             }
+            let groups = groups.merged()?;
             breakdown.reweighted = groups.iter().any(|(_, t)| t.events.is_weighted());
-            if !groups.iter().all(|(_, t)| t.is_valid()) {
-                return Err(bad_tally());
-            }
             let mut rows: Vec<(BreakdownRow, GroupTally)> = groups
                 .into_iter()
                 .map(|(row, tally)| (BreakdownRow::of(row.value, &tally), tally))
@@ -434,29 +468,11 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
             mut active,
             tallies,
         } => {
-            let mut features: Vec<(String, GroupTally)> = Vec::new();
-            let mut at: FastMap<String, usize> = FastMap::default();
+            let mut features = Groups::default();
             let mut add = |stats: Vec<FeatureStats>, tallies: Vec<GroupTally>| -> Result<()> {
-                if stats.len() != tallies.len() || !tallies.iter().all(GroupTally::is_valid) {
-                    return Err(bad_tally());
-                }
-                for (f, tally) in stats.into_iter().zip(tallies) {
-                    match at.entry(f.feature) {
-                        Entry::Occupied(i) => {
-                            let g = &mut features[*i.get()].1;
-                            g.events.merge(&tally.events);
-                            g.users.merge(&tally.users);
-                        }
-                        Entry::Vacant(v) => {
-                            features.push((v.key().clone(), tally));
-                            v.insert(features.len() - 1);
-                        }
-                    }
-                }
-                Ok(())
+                features.add(stats, tallies, |f| f.feature.clone())
             };
-            let valid = |t: &Tally| t.is_valid() || *t == Tally::default();
-            if !valid(&active) {
+            if !active.is_valid_or_empty() {
                 return Err(bad_tally());
             }
             add(std::mem::take(&mut usage.features), tallies)?;
@@ -469,22 +485,28 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                 else {
                     return Err(mismatch());
                 };
-                if !valid(&a) {
+                if !a.is_valid_or_empty() {
                     return Err(bad_tally());
                 }
                 active.merge(&a);
                 usage.reweighted |= u.reweighted;
                 add(u.features, t)?;
             }
+            let features = features.merged()?;
             // No feature has more users than were active.
-            let within = |t: &GroupTally| t.is_valid() && t.users.count() <= active.count();
-            if !valid(&active) || !features.iter().all(|(_, t)| within(t)) {
+            let within = |t: &GroupTally| t.users.count() <= active.count();
+            if !active.is_valid_or_empty() || !features.iter().all(|(_, t)| within(t)) {
                 return Err(bad_tally());
             }
             usage.active_users = active.value();
             let mut stats: Vec<(FeatureStats, GroupTally)> = features
                 .into_iter()
-                .map(|(name, tally)| (FeatureStats::of(name, &tally, usage.active_users), tally))
+                .map(|(f, tally)| {
+                    (
+                        FeatureStats::of(f.feature, &tally, usage.active_users),
+                        tally,
+                    )
+                })
                 .collect();
             sort_features(&mut stats);
             usage.features = stats.into_iter().map(|(f, _)| f).collect();

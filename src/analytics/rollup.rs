@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection};
 
 use super::query::{Resolved, HOUR_MS};
-use super::scan::{Events, FastMap};
+use super::scan::{max_rate_weights, Events, FastMap};
 use super::traffic::SummaryTallies;
 use crate::error::Result;
 use crate::kernel::ids::fnv1a;
@@ -72,13 +72,11 @@ pub fn activity(conn: &Connection, from: i64, until: i64) -> Result<Vec<Activity
 /// event; users and sessions are told apart by a 64-bit hash of their key,
 /// as scans number them.
 pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<SummaryTallies> {
-    let mut user_rate: FastMap<u32, f64> = FastMap::default();
-    for (_, user, rate) in activity(conn, from, until)? {
-        let e = user_rate.entry(user).or_insert(rate);
-        *e = e.max(rate);
-    }
+    let users = activity(conn, from, until)?;
     let mut out = SummaryTallies {
-        users: user_rate.into_values().map(|r| 1.0 / r).collect(),
+        users: max_rate_weights(users.into_iter().map(|(_, user, rate)| (user, rate)))
+            .into_values()
+            .collect(),
         ..SummaryTallies::default()
     };
     let mut session_rate: FastMap<u64, f64> = FastMap::default();

@@ -240,7 +240,7 @@ impl SummaryTallies {
     pub fn is_valid(&self) -> bool {
         [&self.events, &self.in_sessions, &self.users, &self.sessions]
             .iter()
-            .all(|t| t.is_valid() || **t == Tally::default())
+            .all(|t| t.is_valid_or_empty())
             && self.in_sessions.within(&self.events)
             && self.users.count() <= self.events.count()
             && self.sessions.count() <= self.in_sessions.count()
@@ -262,10 +262,15 @@ impl GroupTally {
     /// True when both tallies are ones a group could give: each valid (or
     /// empty), and no more users than events.
     pub fn is_valid(&self) -> bool {
-        [&self.events, &self.users]
-            .iter()
-            .all(|t| t.is_valid() || **t == Tally::default())
+        self.events.is_valid_or_empty()
+            && self.users.is_valid_or_empty()
             && self.users.count() <= self.events.count()
+    }
+
+    /// Adds another part's counts.
+    pub fn merge(&mut self, other: &GroupTally) {
+        self.events.merge(&other.events);
+        self.users.merge(&other.users);
     }
 }
 

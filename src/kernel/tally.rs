@@ -43,7 +43,7 @@ impl Tally {
         let (a, b) = (&self.0, &other.0);
         let mut out = Vec::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
-        while i < a.len() || j < b.len() {
+        loop {
             match (a.get(i), b.get(j)) {
                 (Some(x), Some(y)) if x.0 == y.0 => {
                     out.push((x.0, x.1.saturating_add(y.1)));
@@ -91,6 +91,11 @@ impl Tally {
             && self.0.windows(2).all(|p| p[0].0 < p[1].0)
             && self.value().is_finite()
             && self.count() < u64::MAX
+    }
+
+    /// [`Tally::is_valid`], or empty (nothing counted).
+    pub fn is_valid_or_empty(&self) -> bool {
+        self.0.is_empty() || self.is_valid()
     }
 
     /// True when, for every weight, this tally counts it at most as often as
