@@ -3,7 +3,7 @@
 // test, and in any case when this process exits). A 3-master cluster joins
 // three of them with `redis-cli --cluster create`.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,11 +119,11 @@ export class RedisServer {
     return !!child && child.exitCode === null && child.signalCode === null;
   }
 
-  async #launch() {
+  async #launch(once = []) {
     const args = [
       '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
       '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
-      '--logfile', join(this.dir, 'redis.log'), ...this.#extra,
+      '--logfile', join(this.dir, 'redis.log'), ...this.#extra, ...once,
     ];
     const [command, commandArgs] = this.#command ?? ['redis-server', args];
     const child = spawn(command, commandArgs, { stdio: 'ignore' });
@@ -147,9 +147,22 @@ export class RedisServer {
     await exited;
   }
 
-  /** Starts it again on the same port and dir: on its AOF. */
-  async restart() {
-    await this.#launch();
+  /**
+   * Starts it again on the same port and dir: on its AOF. With `replicaOf`
+   * (a port on 127.0.0.1) it starts as that server's replica, as a
+   * Sentinel-aware start script starts a server that was a primary.
+   */
+  async restart({ replicaOf } = {}) {
+    await this.#launch(replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(replicaOf)]);
+  }
+
+  /** The last `lines` lines of its log file, for a failed test's message. */
+  logTail(lines = 30) {
+    try {
+      return readFileSync(join(this.dir, 'redis.log'), 'utf8').trim().split('\n').slice(-lines).join('\n');
+    } catch (err) {
+      return `(no log: ${err.message})`;
+    }
   }
 
   /** Stops it and removes its files. */
