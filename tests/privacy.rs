@@ -30,6 +30,12 @@ fn export_has_every_row_about_the_subject_and_nothing_else() {
         ("consent_ledger", "SELECT count(*) FROM consent_ledger WHERE subject = 'ann'".into()),
         ("experiment_assignments", "SELECT count(*) FROM experiment_assignments WHERE user_id = 'ann'".into()),
         ("rollup_user_hours", "SELECT count(*) FROM rollup_user_hours WHERE user_key = 'ann'".into()),
+        // One row per session, hour and rate of ann's events (bots' events
+        // are not in the rollup).
+        ("rollup_session_hours", format!(
+            "SELECT count(*) FROM (SELECT DISTINCT ts / 3600000, session_id, sample_rate FROM events \
+             WHERE session_id IS NOT NULL AND device IS NOT 'bot' AND (user_id IN {ids} OR anonymous_id IN {ids}))"
+        )),
         ("outbox", "SELECT count(*) FROM outbox WHERE event ->> '$.userId' = 'ann' OR event ->> '$.anonymousId' = 'anon-of-ann'".into()),
         ("quarantine", "SELECT count(*) FROM quarantine WHERE event ->> '$.userId' = 'ann'".into()),
         ("audit_log", "SELECT count(*) FROM audit_log WHERE subject = 'ann'".into()),
@@ -43,7 +49,7 @@ fn export_has_every_row_about_the_subject_and_nothing_else() {
         })
         .now()
         .unwrap();
-    assert_eq!(calls, 12, "one progress call per table");
+    assert_eq!(calls, 13, "one progress call per table");
     for ((table, _), &n) in expected.iter().zip(&direct) {
         assert!(n > 0, "{table} has rows about ann");
         assert_eq!(export.counts[*table], n, "{table}");
@@ -349,7 +355,7 @@ fn every_table_with_a_subject_column_is_covered_by_export_and_erasure() {
     let mut stmt = conn
         .prepare(
             "SELECT DISTINCT m.name FROM sqlite_master m, pragma_table_info(m.name) p \
-             WHERE m.type = 'table' AND p.name IN ('user_id', 'anonymous_id', 'subject', 'user_key')",
+             WHERE m.type = 'table' AND p.name IN ('user_id', 'anonymous_id', 'subject', 'user_key', 'session_key')",
         )
         .unwrap();
     let tables: Vec<String> = stmt

@@ -153,6 +153,7 @@ fn erase_rows(conn: &Connection, scope: &Scope) -> Result<BTreeMap<String, u64>>
         let sql = match t.on_erase {
             OnErase::Delete => format!("DELETE FROM {} WHERE {}", t.name, t.filter),
             OnErase::Clear(set) => format!("UPDATE {} SET {set} WHERE {}", t.name, t.filter),
+            OnErase::ByTriggers => continue,
         };
         counts.insert(t.name.to_owned(), run(conn, &sql, scope)?);
     }
@@ -454,6 +455,7 @@ impl Privacy<'_> {
                 (_, OnErase::Clear(set)) => {
                     format!("UPDATE {} SET {set} WHERE {}", t.name, t.filter)
                 }
+                (_, OnErase::ByTriggers) => continue,
             };
             counts.insert(t.name.to_owned(), run(tx, &sql, scope)?);
         }

@@ -124,6 +124,9 @@ pub enum OnErase {
     /// The rows stay, with the subject and its client details cleared: the
     /// salted hash stays, so hash chains still verify.
     Clear(&'static str),
+    /// Nothing to run: triggers on the events it is derived from correct
+    /// it when erasure deletes or anonymisation renames those events.
+    ByTriggers,
 }
 
 /// One table holding rows about subjects.
@@ -244,6 +247,23 @@ pub const TABLES: &[Table] = &[
         filter: ids!("user_key"),
         order: "hour",
         on_erase: OnErase::Delete,
+    },
+    Table {
+        name: "rollup_session_hours",
+        columns: "hour, session_key, rate, events",
+        json: &[],
+        // The hours of the subject's sessions that their events fall in
+        // (the hour as the rollup's triggers compute it). A row counts
+        // every event of its session and hour, so another subject's events
+        // in the same session and hour are counted in it too.
+        filter: concat!(
+            "(hour, session_key) IN (SELECT ts / 3600000 - (ts % 3600000 < 0), session_id ",
+            "FROM events WHERE session_id IS NOT NULL AND (",
+            "user_id IN (SELECT value FROM json_each(?1)) ",
+            "OR anonymous_id IN (SELECT value FROM json_each(?1))))"
+        ),
+        order: "hour, session_key, rate",
+        on_erase: OnErase::ByTriggers,
     },
     Table {
         name: "outbox",

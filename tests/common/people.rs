@@ -121,9 +121,12 @@ pub fn populate(trail: &UserTrail) {
             json!({ "email": email, "plan": "pro" }),
         ))
         .unwrap();
+        // In a session of their own, whose id names them: the session
+        // rollup keeps it as its key.
         for i in 0..5 {
-            t.track(event(Some(who), None, "click", json!({ "i": i })))
-                .unwrap();
+            let mut e = event(Some(who), None, "click", json!({ "i": i }));
+            e.session_id = Some(format!("{who}-web-session"));
+            t.track(e).unwrap();
         }
         // Quarantined: keeps the raw input, IP included.
         t.track(event(
