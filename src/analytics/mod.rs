@@ -145,7 +145,7 @@ impl<'a> Analytics<'a> {
                 window,
                 r.bots_left_out,
                 need.names.as_deref(),
-                asked,
+                (need.session, need.page, !need.no_users),
                 !need.any_order,
             )? {
                 return Ok(ev);

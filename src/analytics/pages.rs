@@ -194,6 +194,7 @@ impl Analytics<'_> {
             &Need {
                 session: true,
                 any_order: true,
+                no_users: true,
                 ..Need::default()
             },
         )?;

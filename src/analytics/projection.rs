@@ -203,17 +203,18 @@ impl Projection {
 /// packed blocks that overlap the window, and from the rows of the ids no
 /// block holds; memory for the window's events only. In time order when
 /// `sorted`, else in id order. `None` if a block of the window does not
-/// decode (the caller reads SQLite).
+/// decode (the caller reads SQLite). `need` says whether sessions, pages
+/// and users are read (each 0 when not).
 pub(super) fn window_from_blocks(
     conn: &Connection,
     window: (i64, i64),
     bots_left_out: bool,
     names: Option<&[String]>,
-    need: (bool, bool),
+    need: (bool, bool, bool),
     sorted: bool,
 ) -> Result<Option<Events>> {
     let (from, until) = window;
-    let (session, page) = need;
+    let (session, page, user) = need;
     let max_id: i64 = conn
         .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
         .query_row([], |r| r.get(0))?;
@@ -262,6 +263,10 @@ pub(super) fn window_from_blocks(
         .query_map([from, until], |r| r.get::<_, i64>(0))?
         .collect::<rusqlite::Result<_>>()?;
     window_blocks.sort_unstable();
+    // Room for every event of those blocks at once: growing by doubling
+    // would copy the window and could leave up to twice its size reserved.
+    s.rows_mut()
+        .reserve_exact(window_blocks.len() * blocks::BLOCK_EVENTS as usize);
     let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?;
     for first in window_blocks {
         let mut it = stmt.query([first])?;
@@ -280,10 +285,10 @@ pub(super) fn window_from_blocks(
         // The names asked for, by the block's numbering (a pushdown).
         let named: Option<Vec<bool>> = names.map(|n| {
             std::iter::once(false)
-                .chain(block.strings.iter().map(|t| n.contains(t)))
+                .chain(block.strings.iter().map(|t| n.iter().any(|x| x == t)))
                 .collect()
         });
-        push_block(&mut s, &block, |i| {
+        push_block(&mut s, &block, need, |i| {
             let ts = block.ts[i];
             ts >= from
                 && ts < until
@@ -313,6 +318,9 @@ pub(super) fn window_from_blocks(
         }
         if !page {
             r.page = 0;
+        }
+        if !user {
+            r.user = 0;
         }
         true
     });
@@ -356,7 +364,7 @@ fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
         if first - 1 > read {
             read_ids(conn, s, read, first - 1, None)?;
         }
-        push_block(s, &block, |_| true);
+        push_block(s, &block, (true, true, true), |_| true);
         read = last;
         Ok(())
     })?;
@@ -370,7 +378,15 @@ fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
 
 /// Appends the rows of `block` whose index `keep` accepts to `s.rows`,
 /// numbering the block's strings into `s.strings` as they are first met.
-fn push_block(s: &mut State, block: &blocks::Block, mut keep: impl FnMut(usize) -> bool) {
+/// Sessions, pages and users only when `need` asks for them (in that
+/// order; else 0, and not numbered: a window read for a metric that
+/// ignores them).
+fn push_block(
+    s: &mut State,
+    block: &blocks::Block<'_>,
+    need: (bool, bool, bool),
+    mut keep: impl FnMut(usize) -> bool,
+) {
     let rows = Arc::make_mut(&mut s.rows);
     let mut ids: Vec<Option<u32>> = vec![None; block.ids.len() + 1];
     ids[0] = Some(0);
@@ -382,16 +398,16 @@ fn push_block(s: &mut State, block: &blocks::Block, mut keep: impl FnMut(usize) 
         }
         let mut id = |x: u32| -> u32 {
             *ids[x as usize]
-                .get_or_insert_with(|| s.strings.number(ValueRef::Text(&block.ids[x as usize - 1])))
+                .get_or_insert_with(|| s.strings.number(ValueRef::Text(block.ids[x as usize - 1])))
         };
-        let user = id(block.user[i]);
-        let session = id(block.session[i]);
+        let user = if need.2 { id(block.user[i]) } else { 0 };
+        let session = if need.0 { id(block.session[i]) } else { 0 };
         let mut text = |x: u32| -> u32 {
             *strings[x as usize]
                 .get_or_insert_with(|| s.strings.intern_str(&block.strings[x as usize - 1]))
         };
         let name = text(block.name[i]);
-        let page = text(block.page[i]);
+        let page = if need.1 { text(block.page[i]) } else { 0 };
         s.bots += usize::from(block.bot[i]);
         rows.push(Row {
             ts: block.ts[i],

@@ -321,6 +321,9 @@ pub struct Need {
     /// copy of the window. A window the projection shares is in time order
     /// anyway.
     pub any_order: bool,
+    /// The metric reads no user: a window read from the packed blocks
+    /// leaves [`Row::user`] at 0 instead of numbering every user key.
+    pub no_users: bool,
 }
 
 /// Reads the events `q` selects, oldest first (a wide range with

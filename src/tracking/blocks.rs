@@ -17,6 +17,8 @@
 //! identify and retention reach blocks as they reach events, and erased ids
 //! leave with the block that held them (`secure_delete` zeroes its pages).
 
+use std::borrow::Cow;
+
 use rusqlite::{params, Connection};
 
 use crate::error::Result;
@@ -142,13 +144,14 @@ fn text(v: rusqlite::types::ValueRef<'_>) -> Option<&[u8]> {
 }
 
 /// One block, decoded: per event, its columns; strings as indexes into
-/// the block's dictionaries, 0 for none.
+/// the block's dictionaries, 0 for none. The dictionaries borrow the
+/// block's bytes (no copy per string).
 #[derive(Debug, Default)]
-pub struct Block {
+pub struct Block<'a> {
     /// Ids that are numbered, not printed: user keys and sessions.
-    pub ids: Vec<Vec<u8>>,
+    pub ids: Vec<&'a [u8]>,
     /// Strings that are printed: names and pages.
-    pub strings: Vec<String>,
+    pub strings: Vec<Cow<'a, str>>,
     /// Times, ms.
     pub ts: Vec<i64>,
     /// User key, into `ids` (1-based; 0 for none).
@@ -167,7 +170,7 @@ pub struct Block {
 
 /// Every block in id order: `(first_id, block)`. A block whose bytes do
 /// not decode is left out (its events are read from their rows).
-pub fn read(conn: &Connection, mut each: impl FnMut(i64, Block) -> Result<()>) -> Result<()> {
+pub fn read(conn: &Connection, mut each: impl FnMut(i64, Block<'_>) -> Result<()>) -> Result<()> {
     let mut stmt =
         conn.prepare_cached("SELECT first_id, data FROM event_blocks ORDER BY first_id")?;
     let mut rows = stmt.query([])?;
@@ -285,7 +288,7 @@ impl Builder {
 
 /// Decodes a block's bytes; `None` if they are not a block of this format
 /// (a block is then read from the events instead).
-pub fn decode(data: &[u8]) -> Option<Block> {
+pub fn decode(data: &[u8]) -> Option<Block<'_>> {
     let mut r = Reader { data, at: 0 };
     if r.byte()? != FORMAT {
         return None;
@@ -298,13 +301,12 @@ pub fn decode(data: &[u8]) -> Option<Block> {
     let n = r.len()?;
     for _ in 0..n {
         let len = r.len()?;
-        b.ids.push(r.take(len)?.to_vec());
+        b.ids.push(r.take(len)?);
     }
     let n = r.len()?;
     for _ in 0..n {
         let len = r.len()?;
-        b.strings
-            .push(String::from_utf8_lossy(r.take(len)?).into_owned());
+        b.strings.push(String::from_utf8_lossy(r.take(len)?));
     }
     let n = r.len()?;
     let mut rates = Vec::with_capacity(n);
@@ -454,7 +456,7 @@ mod tests {
         let bytes = b.finish();
         let d = decode(&bytes).unwrap();
         for (i, (ts, u, s, n, p, r, bot)) in rows.iter().enumerate() {
-            let id = |x: u32| (x > 0).then(|| d.ids[x as usize - 1].as_slice());
+            let id = |x: u32| (x > 0).then(|| d.ids[x as usize - 1]);
             let st = |x: u32| (x > 0).then(|| d.strings[x as usize - 1].as_bytes());
             assert_eq!(d.ts[i], *ts);
             assert_eq!(id(d.user[i]), *u);
