@@ -58,12 +58,23 @@ pub fn activity(conn: &Connection, from: i64, until: i64) -> Result<Vec<Activity
     )?;
     let mut rows = stmt.query(params![from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS)])?;
     while let Some(r) = rows.next()? {
-        let key = r.get_ref(1)?.as_bytes().map_err(rusqlite::Error::from)?;
-        let next = users.len() as u32 + 1;
-        let id = *users.entry(fnv1a(&[key])).or_insert(next);
-        out.push((r.get::<_, i64>(0)? * HOUR_MS, id, r.get(2)?));
+        out.push(user_hour(r, &mut users)?);
     }
     Ok(out)
+}
+
+/// One row of [`activity`]. A function of its own, not inlined into the
+/// loop: in a fresh wasm instance V8 runs code in its baseline tier until a
+/// function has been called or looped enough, and cannot swap the loop of
+/// a call already running (no on-stack replacement), so a first query's
+/// one long loop would run in the baseline tier throughout; a function
+/// called per row is compiled optimised after its first calls.
+#[inline(never)]
+fn user_hour(r: &rusqlite::Row<'_>, users: &mut FastMap<u64, u32>) -> Result<Activity> {
+    let key = r.get_ref(1)?.as_bytes().map_err(rusqlite::Error::from)?;
+    let next = users.len() as u32 + 1;
+    let id = *users.entry(fnv1a(&[key])).or_insert(next);
+    Ok((r.get::<_, i64>(0)? * HOUR_MS, id, r.get(2)?))
 }
 
 /// What a summary of `[from, until)` (whole hours) counts, from the two
@@ -85,17 +96,29 @@ pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<SummaryTallie
     )?;
     let mut rows = stmt.query(params![from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS)])?;
     while let Some(r) = rows.next()? {
-        let key = r.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?;
-        let rate: f64 = r.get(1)?;
-        let n: i64 = r.get(2)?;
-        let (w, n) = (1.0 / rate, u64::try_from(n).unwrap_or(0));
-        out.events.add_n(w, n);
-        if !key.is_empty() {
-            out.in_sessions.add_n(w, n);
-            let e = session_rate.entry(fnv1a(&[key])).or_insert(rate);
-            *e = e.max(rate);
-        }
+        session_hour(r, &mut out, &mut session_rate)?;
     }
     out.sessions = session_rate.into_values().map(|r| 1.0 / r).collect();
     Ok(out)
+}
+
+/// Counts one row of the session rollup into `out` and `session_rate`
+/// for [`summary`]; not inlined, for the reason [`user_hour`] gives.
+#[inline(never)]
+fn session_hour(
+    r: &rusqlite::Row<'_>,
+    out: &mut SummaryTallies,
+    session_rate: &mut FastMap<u64, f64>,
+) -> Result<()> {
+    let key = r.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?;
+    let rate: f64 = r.get(1)?;
+    let n: i64 = r.get(2)?;
+    let (w, n) = (1.0 / rate, u64::try_from(n).unwrap_or(0));
+    out.events.add_n(w, n);
+    if !key.is_empty() {
+        out.in_sessions.add_n(w, n);
+        let e = session_rate.entry(fnv1a(&[key])).or_insert(rate);
+        *e = e.max(rate);
+    }
+    Ok(())
 }
