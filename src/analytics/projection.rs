@@ -235,11 +235,41 @@ pub(super) fn window_from_blocks(
     if uncovered_ids > MAX_UNPACKED_IDS {
         return Ok(None);
     }
-    let keep = |r: &Row| r.ts >= from && r.ts < until && !(bots_left_out && r.bot);
+    // Rows read from SQLite get what a block's rows get in `push_block`:
+    // the window, bots and names kept, the columns not asked for at 0.
+    let tidy = |s: &mut State, start: usize| {
+        let wanted: Option<Vec<u32>> =
+            names.map(|n| n.iter().filter_map(|x| s.strings.get(x)).collect());
+        let rows = s.rows_mut();
+        let mut kept = start;
+        for i in start..rows.len() {
+            let mut r = rows[i];
+            if r.ts < from
+                || r.ts >= until
+                || (bots_left_out && r.bot)
+                || wanted.as_ref().is_some_and(|w| !w.contains(&r.name))
+            {
+                continue;
+            }
+            if !session {
+                r.session = 0;
+            }
+            if !page {
+                r.page = 0;
+            }
+            if !user {
+                r.user = 0;
+            }
+            rows[kept] = r;
+            kept += 1;
+        }
+        rows.truncate(kept);
+    };
     // The ids in (after, upto] no block holds, read from rows.
     let uncovered = |s: &mut State, after: i64, upto: i64| -> Result<()> {
         let mut at = after;
         let start = covered.partition_point(|f| *f <= after);
+        let rows_before = s.rows.len();
         for &f in &covered[start..] {
             if f > upto {
                 break;
@@ -252,6 +282,7 @@ pub(super) fn window_from_blocks(
         if upto > at {
             read_ids(conn, s, at, upto, Some(window))?;
         }
+        tidy(s, rows_before);
         Ok(())
     };
     let mut read = 0i64;
@@ -305,25 +336,8 @@ pub(super) fn window_from_blocks(
     if sorted {
         order_new(&mut s, 0);
     }
-    let wanted: Option<Vec<u32>> =
-        names.map(|n| n.iter().filter_map(|x| s.strings.get(x)).collect());
-    // In place: the window's events are held once.
-    let mut rows = std::mem::take(s.rows_mut());
-    rows.retain_mut(|r| {
-        if !keep(r) || wanted.as_ref().is_some_and(|w| !w.contains(&r.name)) {
-            return false;
-        }
-        if !session {
-            r.session = 0;
-        }
-        if !page {
-            r.page = 0;
-        }
-        if !user {
-            r.user = 0;
-        }
-        true
-    });
+    // Every row was kept or dropped as it was read.
+    let rows = std::mem::take(s.rows_mut());
     Ok(Some(Events {
         rows: Rows::Owned(rows),
         strings: s.strings.without_numbers(),

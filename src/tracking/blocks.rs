@@ -313,7 +313,13 @@ pub fn decode(data: &[u8]) -> Option<Block<'_>> {
     for _ in 0..n {
         rates.push(f64::from_le_bytes(r.take(8)?.try_into().ok()?));
     }
-    let column = |r: &mut Reader<'_>| -> Option<Vec<u64>> {
+    // Each column's `rows` varints, each mapped as it is read (one pass,
+    // no intermediate vector).
+    fn column<T>(
+        r: &mut Reader<'_>,
+        rows: usize,
+        mut map: impl FnMut(u64) -> Option<T>,
+    ) -> Option<Vec<T>> {
         let len = r.len()?;
         let mut c = Reader {
             data: r.take(len)?,
@@ -321,31 +327,23 @@ pub fn decode(data: &[u8]) -> Option<Block<'_>> {
         };
         let mut out = Vec::with_capacity(rows);
         for _ in 0..rows {
-            out.push(c.varint()?);
+            out.push(map(c.varint()?)?);
         }
         Some(out)
-    };
+    }
     let mut last = 0i64;
-    b.ts = column(&mut r)?
-        .into_iter()
-        .map(|d| {
-            last = last.wrapping_add(unzigzag(d));
-            last
-        })
-        .collect();
-    let index = |v: Vec<u64>, max: usize| -> Option<Vec<u32>> {
-        v.into_iter()
-            .map(|x| (x as usize <= max).then_some(x as u32))
-            .collect()
-    };
-    b.user = index(column(&mut r)?, b.ids.len())?;
-    b.session = index(column(&mut r)?, b.ids.len())?;
-    b.name = index(column(&mut r)?, b.strings.len())?;
-    b.page = index(column(&mut r)?, b.strings.len())?;
-    b.rate = column(&mut r)?
-        .into_iter()
-        .map(|i| rates.get(i as usize).copied())
-        .collect::<Option<_>>()?;
+    b.ts = column(&mut r, rows, |d| {
+        last = last.wrapping_add(unzigzag(d));
+        Some(last)
+    })?;
+    let index = |max: usize| move |x: u64| (x <= max as u64).then_some(x as u32);
+    b.user = column(&mut r, rows, index(b.ids.len()))?;
+    b.session = column(&mut r, rows, index(b.ids.len()))?;
+    b.name = column(&mut r, rows, index(b.strings.len()))?;
+    b.page = column(&mut r, rows, index(b.strings.len()))?;
+    b.rate = column(&mut r, rows, |i| {
+        rates.get(usize::try_from(i).ok()?).copied()
+    })?;
     let len = r.len()?;
     let bots = r.take(len)?;
     if bots.len() != rows {
