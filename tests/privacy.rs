@@ -128,6 +128,69 @@ fn export_has_every_row_about_the_subject_and_nothing_else() {
     assert_eq!(audited[0].details["format"], "json");
 }
 
+/// Sessions other subjects share: a subject's export holds only the
+/// session-rollup rows its own events are counted in, not the row of
+/// another sample rate in the same session and hour, nor one it reaches
+/// only through a bot's event (the rollup leaves bots out).
+#[test]
+fn export_holds_only_the_session_rollup_rows_the_subject_is_counted_in() {
+    let sampling = vec![usertrail::tracking::SamplingRule {
+        name: Some("buy".into()),
+        event_type: None,
+        rate: 0.5,
+    }];
+    let options = usertrail::OpenOptions::new(Storage::Memory).tracking(
+        usertrail::tracking::TrackingConfig {
+            sampling,
+            ..usertrail::tracking::TrackingConfig::default()
+        },
+    );
+    let (trail, _) = common::open_at(D0, options);
+    let ev = |who: &str, name: &str, session: &str, bot: bool| {
+        let mut e = event(Some(who), None, name, json!({}));
+        e.session_id = Some(session.into());
+        e.ts = Some(D0 + 1_000);
+        if bot {
+            e.user_agent = Some(
+                "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)".into(),
+            );
+        }
+        e
+    };
+    let mut batch = vec![ev("ann", "click", "shared-1", false)];
+    batch.extend((0..40).map(|_| ev("bob", "buy", "shared-1", false)));
+    batch.push(ev("ann", "click", "shared-2", true));
+    batch.extend((0..3).map(|_| ev("carl", "click", "shared-2", false)));
+    trail.tracking().track_batch(batch, false).unwrap();
+    assert!(count(&trail, "SELECT count(*) FROM events WHERE user_id = 'bob'") > 0);
+    assert_eq!(
+        count(&trail, "SELECT count(*) FROM events WHERE device = 'bot'"),
+        1
+    );
+    assert_eq!(
+        count(&trail, "SELECT count(*) FROM rollup_session_hours"),
+        3,
+        "shared-1 at two rates, shared-2 at one"
+    );
+    let export = trail
+        .privacy()
+        .export("ann", ExportFormat::Ndjson, None, &mut |_| {})
+        .now()
+        .unwrap();
+    assert_eq!(export.counts["rollup_session_hours"], 1);
+    let rows: Vec<Value> = String::from_utf8(export.bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["table"] == "rollupSessionHours")
+        .map(|l| l["row"].clone())
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["sessionKey"], "shared-1");
+    assert_eq!(rows[0]["rate"], 1.0);
+    assert_eq!(rows[0]["events"], 1);
+}
+
 #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
 #[test]
 fn sqlite_export_opens_on_its_own() {

@@ -294,10 +294,6 @@ pub(super) fn window_from_blocks(
         .query_map([from, until], |r| r.get::<_, i64>(0))?
         .collect::<rusqlite::Result<_>>()?;
     window_blocks.sort_unstable();
-    // Room for every event of those blocks at once: growing by doubling
-    // would copy the window and could leave up to twice its size reserved.
-    s.rows_mut()
-        .reserve_exact(window_blocks.len() * blocks::BLOCK_EVENTS as usize);
     let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?;
     for first in window_blocks {
         let mut it = stmt.query([first])?;

@@ -252,13 +252,14 @@ pub const TABLES: &[Table] = &[
         name: "rollup_session_hours",
         columns: "hour, session_key, rate, events",
         json: &[],
-        // The hours of the subject's sessions that their events fall in
-        // (the hour as the rollup's triggers compute it). A row counts
-        // every event of its session and hour, so another subject's events
-        // in the same session and hour are counted in it too.
+        // The rows the subject's events are counted in: their session,
+        // hour (as the rollup's triggers compute it) and sample rate, bots'
+        // events left out as the rollup leaves them out. A row counts every
+        // event of its key, so another subject's events in the same
+        // session, hour and rate are counted in it too.
         filter: concat!(
-            "(hour, session_key) IN (SELECT ts / 3600000 - (ts % 3600000 < 0), session_id ",
-            "FROM events WHERE session_id IS NOT NULL AND (",
+            "(hour, session_key, rate) IN (SELECT ts / 3600000 - (ts % 3600000 < 0), session_id, ",
+            "sample_rate FROM events WHERE session_id IS NOT NULL AND device IS NOT 'bot' AND (",
             "user_id IN (SELECT value FROM json_each(?1)) ",
             "OR anonymous_id IN (SELECT value FROM json_each(?1))))"
         ),
