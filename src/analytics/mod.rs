@@ -145,7 +145,11 @@ impl<'a> Analytics<'a> {
                 window,
                 r.bots_left_out,
                 need.names.as_deref(),
-                (need.session, need.page, !need.no_users),
+                projection::Columns {
+                    session: need.session,
+                    page: need.page,
+                    user: !need.no_users,
+                },
                 !need.any_order,
             )? {
                 return Ok(ev);

@@ -203,18 +203,17 @@ impl Projection {
 /// packed blocks that overlap the window, and from the rows of the ids no
 /// block holds; memory for the window's events only. In time order when
 /// `sorted`, else in id order. `None` if a block of the window does not
-/// decode (the caller reads SQLite). `need` says whether sessions, pages
+/// decode (the caller reads SQLite). `need` says which of sessions, pages
 /// and users are read (each 0 when not).
 pub(super) fn window_from_blocks(
     conn: &Connection,
     window: (i64, i64),
     bots_left_out: bool,
     names: Option<&[String]>,
-    need: (bool, bool, bool),
+    need: Columns,
     sorted: bool,
 ) -> Result<Option<Events>> {
     let (from, until) = window;
-    let (session, page, user) = need;
     let max_id: i64 = conn
         .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
         .query_row([], |r| r.get(0))?;
@@ -251,13 +250,13 @@ pub(super) fn window_from_blocks(
             {
                 continue;
             }
-            if !session {
+            if !need.session {
                 r.session = 0;
             }
-            if !page {
+            if !need.page {
                 r.page = 0;
             }
-            if !user {
+            if !need.user {
                 r.user = 0;
             }
             rows[kept] = r;
@@ -374,7 +373,7 @@ fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
         if first - 1 > read {
             read_ids(conn, s, read, first - 1, None)?;
         }
-        push_block(s, &block, (true, true, true), |_| true);
+        push_block(s, &block, Columns::ALL, |_| true);
         read = last;
         Ok(())
     })?;
@@ -386,15 +385,35 @@ fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
     Ok(true)
 }
 
+/// Which of a row's sessions, pages and users a window reads; the others
+/// are left at 0, and not numbered.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Columns {
+    /// Sessions.
+    pub session: bool,
+    /// Pages.
+    pub page: bool,
+    /// Users.
+    pub user: bool,
+}
+
+impl Columns {
+    /// Every column: the whole projection.
+    const ALL: Columns = Columns {
+        session: true,
+        page: true,
+        user: true,
+    };
+}
+
 /// Appends the rows of `block` whose index `keep` accepts to `s.rows`,
 /// numbering the block's strings into `s.strings` as they are first met.
-/// Sessions, pages and users only when `need` asks for them (in that
-/// order; else 0, and not numbered: a window read for a metric that
-/// ignores them).
+/// Sessions, pages and users only when `need` asks for them (else 0, and
+/// not numbered: a window read for a metric that ignores them).
 fn push_block(
     s: &mut State,
     block: &blocks::Block<'_>,
-    need: (bool, bool, bool),
+    need: Columns,
     mut keep: impl FnMut(usize) -> bool,
 ) {
     let rows = Arc::make_mut(&mut s.rows);
@@ -410,14 +429,18 @@ fn push_block(
             *ids[x as usize]
                 .get_or_insert_with(|| s.strings.number(ValueRef::Text(block.ids[x as usize - 1])))
         };
-        let user = if need.2 { id(block.user[i]) } else { 0 };
-        let session = if need.0 { id(block.session[i]) } else { 0 };
+        let user = if need.user { id(block.user[i]) } else { 0 };
+        let session = if need.session {
+            id(block.session[i])
+        } else {
+            0
+        };
         let mut text = |x: u32| -> u32 {
             *strings[x as usize]
                 .get_or_insert_with(|| s.strings.intern_str(&block.strings[x as usize - 1]))
         };
         let name = text(block.name[i]);
-        let page = if need.1 { text(block.page[i]) } else { 0 };
+        let page = if need.page { text(block.page[i]) } else { 0 };
         s.bots += usize::from(block.bot[i]);
         rows.push(Row {
             ts: block.ts[i],
