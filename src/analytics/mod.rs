@@ -86,6 +86,9 @@ pub struct Analytics<'a> {
     /// Read unfiltered windows from the packed blocks even without a
     /// projection (see [`Analytics::from_blocks`]).
     blocks: bool,
+    /// Rows a window read for a metric that folds them holds at most
+    /// (see [`Analytics::chunk_rows`]).
+    chunk: usize,
 }
 
 impl<'a> Analytics<'a> {
@@ -102,7 +105,17 @@ impl<'a> Analytics<'a> {
             registry,
             projection: None,
             blocks: false,
+            chunk: scan::CHUNK_ROWS,
         }
+    }
+
+    /// Folds the windows of the metrics that do not depend on the rows'
+    /// order (summary, breakdown, feature usage, session durations) `rows`
+    /// rows at a time (at least 1) instead of 65,536: the same answers;
+    /// for checking that chunks add up to the whole.
+    pub fn chunk_rows(mut self, rows: usize) -> Self {
+        self.chunk = rows.max(1);
+        self
     }
 
     /// Reads unfiltered queries' windows from the packed blocks of the
@@ -124,6 +137,59 @@ impl<'a> Analytics<'a> {
     /// projection when the query has no filter but the bots one and needs
     /// no extra column.
     fn scan(&self, r: &query::Resolved, need: &scan::Need) -> Result<scan::Events> {
+        match self.window(r, need, None)? {
+            Some(ev) => Ok(ev),
+            None => scan::scan(self.conn, r, need, None),
+        }
+    }
+
+    /// The events `r` selects given to `take` a chunk at a time, for a
+    /// metric whose answer does not depend on their order
+    /// ([`scan::Need::any_order`]), with the strings they refer to: a
+    /// window read from SQLite or the packed blocks is never held whole.
+    /// `take` adds to a state that `init` makes; if the packed blocks fail
+    /// part way, the state starts again from `init` for a read of SQLite.
+    fn fold<S>(
+        &self,
+        r: &query::Resolved,
+        need: &scan::Need,
+        init: impl Fn() -> S,
+        mut take: impl FnMut(&mut S, &[scan::Row], &scan::Interner),
+    ) -> Result<(S, scan::Interner)> {
+        debug_assert!(need.any_order);
+        let mut state = init();
+        let mut step =
+            |rows: &[scan::Row], strings: &scan::Interner| take(&mut state, rows, strings);
+        let sink = scan::Sink {
+            rows: self.chunk,
+            take: &mut step,
+        };
+        if let Some(ev) = self.window(r, need, Some(sink))? {
+            step(&ev.rows, &ev.strings);
+            return Ok((state, ev.strings));
+        }
+        // Read from SQLite, afresh: the blocks may have given some rows.
+        let mut state = init();
+        let mut step =
+            |rows: &[scan::Row], strings: &scan::Interner| take(&mut state, rows, strings);
+        let sink = scan::Sink {
+            rows: self.chunk,
+            take: &mut step,
+        };
+        let ev = scan::scan(self.conn, r, need, Some(sink))?;
+        step(&ev.rows, &ev.strings);
+        Ok((state, ev.strings))
+    }
+
+    /// The events `r` selects from the projection or the packed blocks,
+    /// when they answer it (see [`Analytics::scan`]); `sink` as
+    /// [`projection::window_from_blocks`] takes it.
+    fn window(
+        &self,
+        r: &query::Resolved,
+        need: &scan::Need,
+        sink: Option<scan::Sink<'_>>,
+    ) -> Result<Option<scan::Events>> {
         let fast = self.projection.is_some() || self.blocks;
         if let (true, None, true) = (fast, &need.extra, r.only_bots_filter()) {
             let window = (need.from.unwrap_or(r.since), r.until);
@@ -136,7 +202,7 @@ impl<'a> Analytics<'a> {
                     need.names.as_deref(),
                     asked,
                 )? {
-                    return Ok(ev);
+                    return Ok(Some(ev));
                 }
             }
             // Too many events to keep: the window's, from the packed blocks.
@@ -151,11 +217,12 @@ impl<'a> Analytics<'a> {
                     user: !need.no_users,
                 },
                 !need.any_order,
+                sink,
             )? {
-                return Ok(ev);
+                return Ok(Some(ev));
             }
         }
-        scan::scan(self.conn, r, need)
+        Ok(None)
     }
 
     /// The declared dimensions, loaded on first use.

@@ -188,35 +188,46 @@ impl Analytics<'_> {
     ) -> Result<(SessionDurations, Vec<f64>, f64)> {
         let r = self.resolve(q)?;
         // Each session's first and last time are its least and greatest:
-        // the rows' order does not matter.
-        let ev = self.scan(
-            &r,
-            &Need {
-                session: true,
-                any_order: true,
-                no_users: true,
-                ..Need::default()
-            },
-        )?;
-        // First time, last time and highest rate per session, in arrays
-        // indexed by the sessions' numbers (dense) rather than a map.
-        let n = ev.strings.numbered() + 1;
-        let (mut first, mut last, mut rate) = (vec![0i64; n], vec![0i64; n], vec![0.0f64; n]);
-        for row in ev.rows.iter().filter(|r| r.session != 0) {
-            let k = row.session as usize;
-            if k >= rate.len() {
-                first.resize(k + 1, 0);
-                last.resize(k + 1, 0);
-                rate.resize(k + 1, 0.0);
-            }
-            if rate[k] == 0.0 {
-                (first[k], last[k]) = (row.ts, row.ts);
-            } else {
-                first[k] = first[k].min(row.ts);
-                last[k] = last[k].max(row.ts);
-            }
-            rate[k] = rate[k].max(row.rate);
-        }
+        // the rows' order does not matter, and the window is folded a
+        // chunk at a time. First time, last time and highest rate per
+        // session, in arrays indexed by the sessions' numbers (dense)
+        // rather than a map.
+        let need = Need {
+            session: true,
+            any_order: true,
+            no_users: true,
+            ..Need::default()
+        };
+        let init = || {
+            (
+                Vec::<i64>::new(),
+                Vec::<i64>::new(),
+                Vec::<f64>::new(),
+                false,
+            )
+        };
+        let ((first, last, rate, reweighted), _) =
+            self.fold(&r, &need, init, |(first, last, rate, rw), rows, _| {
+                for row in rows {
+                    *rw |= row.rate < 1.0;
+                    if row.session == 0 {
+                        continue;
+                    }
+                    let k = row.session as usize;
+                    if k >= rate.len() {
+                        first.resize(k + 1, 0);
+                        last.resize(k + 1, 0);
+                        rate.resize(k + 1, 0.0);
+                    }
+                    if rate[k] == 0.0 {
+                        (first[k], last[k]) = (row.ts, row.ts);
+                    } else {
+                        first[k] = first[k].min(row.ts);
+                        last[k] = last[k].max(row.ts);
+                    }
+                    rate[k] = rate[k].max(row.rate);
+                }
+            })?;
         let mut histogram: Vec<(DurationBucket, Tally)> = DURATION_EDGES_MS
             .iter()
             .enumerate()
@@ -260,7 +271,7 @@ impl Analytics<'_> {
             p90_ms,
             max_ms,
             histogram,
-            reweighted: ev.reweighted(),
+            reweighted,
         };
         Ok((out, durations, total))
     }

@@ -30,7 +30,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::query::USER_KEY;
-use super::scan::{Events, Interner, Row, Rows};
+use super::scan::{Events, Interner, Row, Rows, Sink};
 use crate::error::Result;
 use crate::tracking::blocks;
 
@@ -204,7 +204,10 @@ impl Projection {
 /// block holds; memory for the window's events only. In time order when
 /// `sorted`, else in id order. `None` if a block of the window does not
 /// decode (the caller reads SQLite). `need` says which of sessions, pages
-/// and users are read (each 0 when not).
+/// and users are read (each 0 when not). With a `sink` (never with
+/// `sorted`), the rows go to it a chunk at a time as they are read
+/// and the rows returned are the last ones, not yet given; on `None` the
+/// caller drops what the sink was given before it reads SQLite.
 pub(super) fn window_from_blocks(
     conn: &Connection,
     window: (i64, i64),
@@ -212,7 +215,9 @@ pub(super) fn window_from_blocks(
     names: Option<&[String]>,
     need: Columns,
     sorted: bool,
+    mut sink: Option<Sink<'_>>,
 ) -> Result<Option<Events>> {
+    debug_assert!(sink.is_none() || !sorted);
     let (from, until) = window;
     let max_id: i64 = conn
         .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
@@ -284,6 +289,13 @@ pub(super) fn window_from_blocks(
         tidy(s, rows_before);
         Ok(())
     };
+    // Hands the rows read so far on, once there are enough of them.
+    let mut hand_on = |s: &mut State| {
+        if let Some(k) = sink.as_mut().filter(|k| s.rows.len() >= k.rows) {
+            (k.take)(&s.rows, &s.strings);
+            s.rows_mut().clear();
+        }
+    };
     let mut read = 0i64;
     let mut broken = false;
     // The window's blocks by the time index (ids only: sorting the packed
@@ -322,6 +334,7 @@ pub(super) fn window_from_blocks(
                 && named.as_ref().is_none_or(|k| k[block.name[i] as usize])
         });
         read = first + blocks::BLOCK_EVENTS - 1;
+        hand_on(&mut s);
     }
     drop(stmt);
     if broken {

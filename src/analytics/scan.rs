@@ -267,18 +267,33 @@ impl DistinctWeights {
 
     /// Each key's highest rate, in `max`, the keys in `touched`.
     fn gather(&mut self, items: impl Iterator<Item = (u32, f64)>) {
-        for (k, rate) in items.filter(|(k, _)| *k != 0) {
-            let i = k as usize;
-            if i >= self.max.len() {
-                self.max.resize(i + 1, 0.0);
-            }
-            if self.max[i] == 0.0 {
-                self.touched.push(k);
-            }
-            if rate > self.max[i] {
-                self.max[i] = rate;
-            }
+        for (k, rate) in items {
+            self.add(k, rate);
         }
+    }
+
+    /// Counts `key` at `rate` (key 0 left out), for [`DistinctWeights::take`]
+    /// to total: a group gathered a chunk of rows at a time.
+    pub fn add(&mut self, key: u32, rate: f64) {
+        if key == 0 {
+            return;
+        }
+        let i = key as usize;
+        if i >= self.max.len() {
+            self.max.resize(i + 1, 0.0);
+        }
+        if self.max[i] == 0.0 {
+            self.touched.push(key);
+        }
+        if rate > self.max[i] {
+            self.max[i] = rate;
+        }
+    }
+
+    /// The weights of the keys added since the last group, as
+    /// [`DistinctWeights::tally`] counts them; starts the next group.
+    pub fn take(&mut self) -> Tally {
+        self.tally(std::iter::empty())
     }
 
     fn clear(&mut self) {
@@ -287,6 +302,67 @@ impl DistinctWeights {
         }
     }
 }
+
+/// The distinct keys of a group (users of an event name, say), each with
+/// its highest rate, gathered row after row in memory that grows with the
+/// distinct keys rather than the rows: the rows are appended, and reduced
+/// to one per key whenever they have doubled since the last time, through
+/// a [`DistinctWeights`] the groups share (an array indexed by key: no
+/// sort, no map).
+#[derive(Debug, Default)]
+pub struct DistinctRates {
+    items: Vec<(u32, f64)>,
+    compacted: usize,
+}
+
+impl DistinctRates {
+    /// Counts `key` at `rate` (key 0, no key, is left out); `scratch` is
+    /// empty between calls, as [`DistinctWeights::take`] leaves it.
+    pub fn add(&mut self, key: u32, rate: f64, scratch: &mut DistinctWeights) {
+        if key == 0 {
+            return;
+        }
+        self.items.push((key, rate));
+        if self.items.len() >= (2 * self.compacted).max(1024) {
+            self.compact(scratch);
+        }
+    }
+
+    /// One item per key, with its highest rate.
+    fn compact(&mut self, scratch: &mut DistinctWeights) {
+        scratch.gather(self.items.drain(..));
+        self.items.extend(
+            scratch
+                .touched
+                .iter()
+                .map(|k| (*k, scratch.max[*k as usize])),
+        );
+        scratch.clear();
+        self.compacted = self.items.len();
+    }
+
+    /// The keys' weights, each `1 / its highest rate`, in a [`Tally`].
+    pub fn tally(mut self, scratch: &mut DistinctWeights) -> Tally {
+        self.compact(scratch);
+        self.items.iter().map(|(_, rate)| 1.0 / rate).collect()
+    }
+}
+
+/// Where the rows of a window go, a chunk at a time, for a metric whose
+/// answer does not depend on their order ([`Need::any_order`]): each chunk
+/// with the strings read so far (a number keeps its meaning from chunk to
+/// chunk). A window read from SQLite or the packed blocks then holds one
+/// chunk in memory, not every row.
+pub struct Sink<'s> {
+    /// How many rows to hold before handing them on.
+    pub rows: usize,
+    /// What takes them.
+    pub take: &'s mut dyn FnMut(&[Row], &Interner),
+}
+
+/// How many rows a window read for a [`Sink`] holds before handing them on
+/// (2.6 MB of rows).
+pub const CHUNK_ROWS: usize = 65_536;
 
 /// 1 / max rate per key, skipping key 0.
 pub fn max_rate_weights(items: impl Iterator<Item = (u32, f64)>) -> FastMap<u32, f64> {
@@ -327,8 +403,16 @@ pub struct Need {
 }
 
 /// Reads the events `q` selects, oldest first (a wide range with
-/// [`Need::any_order`]: in id order).
-pub fn scan(conn: &rusqlite::Connection, q: &Resolved, need: &Need) -> Result<Events> {
+/// [`Need::any_order`]: in id order). With a `sink` (and
+/// [`Need::any_order`]), the rows go to it a chunk at a time as they are
+/// read, and the rows returned are the last ones, not yet given.
+pub fn scan(
+    conn: &rusqlite::Connection,
+    q: &Resolved,
+    need: &Need,
+    mut sink: Option<Sink<'_>>,
+) -> Result<Events> {
+    debug_assert!(sink.is_none() || need.any_order);
     let from = need.from.unwrap_or(q.since);
     let mut params: Vec<SqlValue> = vec![SqlValue::Integer(from), SqlValue::Integer(q.until)];
     params.extend(q.params.iter().cloned());
@@ -372,10 +456,15 @@ pub fn scan(conn: &rusqlite::Connection, q: &Resolved, need: &Need) -> Result<Ev
          WHERE {ts} >= ?1 AND {ts} < ?2{conds}{order}"
     );
     let mut strings = Interner::new();
-    let mut rows = Vec::with_capacity((estimate as usize).min(4_000_000));
+    let most = sink.as_ref().map_or(4_000_000, |k| k.rows);
+    let mut rows = Vec::with_capacity((estimate as usize).min(most));
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut it = stmt.query(params_from_iter(params.iter()))?;
     while let Some(r) = it.next()? {
+        if let Some(k) = sink.as_mut().filter(|k| rows.len() >= k.rows) {
+            (k.take)(&rows, &strings);
+            rows.clear();
+        }
         rows.push(Row {
             ts: r.get(0)?,
             user: strings.number(r.get_ref(1)?),
@@ -624,5 +713,43 @@ mod tests {
             [4, 5, 6]
         );
         assert!(Rows::Shared(all, 4..4).is_empty());
+    }
+
+    /// Distinct keys gathered row by row, compacted many times over, and
+    /// added a key at a time across groups, total what the map of each
+    /// key's highest rate gives.
+    #[test]
+    fn distinct_rates_and_weights_keep_each_keys_highest_rate() {
+        let rates = [0.3, 1.0, 0.7, 0.25, 0.9];
+        // Keys repeat (1,500 of them over 20,000 items, key 0 among them)
+        // and each key meets several rates, its highest not always last.
+        let items: Vec<(u32, f64)> = (0..20_000u32)
+            .map(|i| ((i * 7919) % 1500, rates[(i as usize * 13) % rates.len()]))
+            .collect();
+        let map = max_rate_weights(items.iter().copied());
+        assert_eq!(map.len(), 1499);
+        // Some keys' highest rate is below 1: which rate is kept matters.
+        assert!(map.values().any(|w| *w > 1.0));
+        let expected: Tally = map.into_values().collect();
+        // Another group, sharing the scratch array, with keys of its own.
+        let others: Vec<(u32, f64)> = items.iter().map(|(k, r)| (k * 3 + 1, *r)).collect();
+        let expected_others: Tally = max_rate_weights(others.iter().copied())
+            .into_values()
+            .collect();
+        let (mut rates_of, mut other) = (DistinctRates::default(), DistinctRates::default());
+        let mut scratch = DistinctWeights::new(0);
+        let mut weights = DistinctWeights::new(0);
+        for ((k, r), (o, q)) in items.iter().zip(&others) {
+            rates_of.add(*k, *r, &mut scratch);
+            other.add(*o, *q, &mut scratch);
+            weights.add(*k, *r);
+        }
+        assert_eq!(rates_of.tally(&mut scratch), expected);
+        assert_eq!(other.tally(&mut scratch), expected_others);
+        assert_eq!(weights.take(), expected);
+        // The next group starts empty.
+        weights.add(3, 0.5);
+        assert_eq!(weights.take().value(), 2.0);
+        assert_eq!(DistinctRates::default().tally(&mut scratch).value(), 0.0);
     }
 }

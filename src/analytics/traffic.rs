@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::query::{bounded, Interval, Query, Resolved, HOUR_MS};
 use super::rollup::{self, Activity};
-use super::scan::{max_rate_weights, DistinctWeights, FastMap, FastSet, Need};
+use super::scan::{max_rate_weights, DistinctRates, DistinctWeights, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::Total;
@@ -185,8 +185,23 @@ pub struct FeatureUsage {
 
 /// The weights (1 / rate) of `items` (user, rate), counted in a [`Tally`]:
 /// the same whatever their order.
+#[cfg(test)]
 fn weights(items: &[(u32, f64)]) -> Tally {
     items.iter().map(|i| 1.0 / i.1).collect()
+}
+
+/// What feature usage gathers from a window, chunk by chunk.
+struct Fold {
+    /// Every user of the window.
+    active: DistinctWeights,
+    /// Each feature's events and users, by name.
+    per: FastMap<u32, (Tally, DistinctRates)>,
+    /// By name: 0 not yet seen, 1 a feature, 2 not one.
+    kind: Vec<u8>,
+    /// Shared by the features' [`DistinctRates`].
+    scratch: DistinctWeights,
+    /// Whether some row was kept at a rate below 1.
+    reweighted: bool,
 }
 
 /// What a summary counts, as tallies of weights, so that summaries of
@@ -357,22 +372,33 @@ impl Analytics<'_> {
             let tallies = rollup::summary(self.conn, r.since, r.until)?;
             return Ok((tallies.summary(tallies.events.is_weighted()), tallies));
         }
-        // Sums and distinct counts: the rows' order does not matter.
-        let ev = self.scan(
-            &r,
-            &Need {
-                session: true,
-                any_order: true,
-                ..Need::default()
-            },
-        )?;
-        let tallies = SummaryTallies {
-            events: ev.tally_where(|_| true),
-            in_sessions: ev.tally_where(|r| r.session != 0),
-            users: ev.distinct_tally(|r| r.user),
-            sessions: ev.distinct_tally(|r| r.session),
+        // Sums and distinct counts: the rows' order does not matter, and
+        // the window is folded a chunk at a time.
+        let need = Need {
+            session: true,
+            any_order: true,
+            ..Need::default()
         };
-        Ok((tallies.summary(ev.reweighted()), tallies))
+        let init = || {
+            let (users, sessions) = (DistinctWeights::new(0), DistinctWeights::new(0));
+            (SummaryTallies::default(), users, sessions, false)
+        };
+        let ((mut tallies, mut users, mut sessions, reweighted), _) =
+            self.fold(&r, &need, init, |(t, users, sessions, rw), rows, _| {
+                for row in rows {
+                    let w = row.weight();
+                    t.events.add(w);
+                    if row.session != 0 {
+                        t.in_sessions.add(w);
+                    }
+                    users.add(row.user, row.rate);
+                    sessions.add(row.session, row.rate);
+                    *rw |= row.rate < 1.0;
+                }
+            })?;
+        tallies.users = users.take();
+        tallies.sessions = sessions.take();
+        Ok((tallies.summary(reweighted), tallies))
     }
 
     /// Activity items (user, time, rate) in `[from, r.until)`: from the
@@ -533,33 +559,39 @@ impl Analytics<'_> {
             "type" => Some(("json_quote(type)".to_owned(), None)),
             d => Some(self.dimension_extra("by", d)?),
         };
-        // Each group's events and users are added in an order of their own
-        // (see `weights`), so the rows' order does not matter.
-        let ev = self.scan(
-            &r,
-            &Need {
-                extra,
-                any_order: true,
-                ..Need::default()
-            },
-        )?;
-        let mut groups: FastMap<u32, Vec<(u32, f64)>> = FastMap::default();
-        for row in &ev.rows {
-            let key = if by_name { row.name } else { row.extra };
-            groups.entry(key).or_default().push((row.user, row.rate));
-        }
-        let mut distinct = DistinctWeights::new(ev.strings.numbered());
+        // Each group's events and users are counted in tallies, so the
+        // rows' order does not matter, and the window is folded a chunk at
+        // a time: memory for the groups' distinct users, not the rows.
+        let need = Need {
+            extra,
+            any_order: true,
+            ..Need::default()
+        };
+        let init = || {
+            let groups = FastMap::<u32, (Tally, DistinctRates)>::default();
+            (groups, DistinctWeights::new(0), false)
+        };
+        let ((groups, mut scratch, reweighted), strings) =
+            self.fold(&r, &need, init, |(groups, scratch, rw), rows, _| {
+                for row in rows {
+                    let key = if by_name { row.name } else { row.extra };
+                    let (events, users) = groups.entry(key).or_default();
+                    events.add(row.weight());
+                    users.add(row.user, row.rate, scratch);
+                    *rw |= row.rate < 1.0;
+                }
+            })?;
         let mut rows: Vec<(BreakdownRow, GroupTally)> = groups
             .into_iter()
-            .map(|(value, users)| {
+            .map(|(value, (events, users))| {
                 let value = if by_name {
-                    Value::String(ev.strings.str(value).to_owned())
+                    Value::String(strings.str(value).to_owned())
                 } else {
-                    json_value(ev.strings.str(value))
+                    json_value(strings.str(value))
                 };
                 let tally = GroupTally {
-                    events: weights(&users),
-                    users: distinct.tally(users.into_iter()),
+                    events,
+                    users: users.tally(&mut scratch),
                 };
                 (BreakdownRow::of(value, &tally), tally)
             })
@@ -570,7 +602,7 @@ impl Analytics<'_> {
         let breakdown = Breakdown {
             by,
             rows,
-            reweighted: ev.reweighted(),
+            reweighted,
         };
         Ok((breakdown, tallies))
     }
@@ -607,32 +639,53 @@ impl Analytics<'_> {
             }
         };
         let r = self.resolve(q)?;
-        // Sums and distinct counts: the rows' order does not matter.
-        let ev = self.scan(
-            &r,
-            &Need {
-                any_order: true,
-                ..Need::default()
-            },
-        )?;
-        let active: Tally = ev.user_weights().into_values().collect();
         let is_feature = |name: &str| match &listed {
             Some(list) => list.iter().any(|f| f == name),
             None => name.starts_with(o.prefix.as_deref().unwrap_or_default()),
         };
-        let mut per: FastMap<u32, Vec<(u32, f64)>> = FastMap::default();
-        for row in ev
-            .rows
-            .iter()
-            .filter(|r| is_feature(ev.strings.str(r.name)))
-        {
-            per.entry(row.name).or_default().push((row.user, row.rate));
-        }
+        // Sums and distinct counts: the rows' order does not matter, and
+        // the window is folded a chunk at a time. Whether a name is a
+        // feature is decided once per name (`kind`: 0 not yet, 1 yes, 2 no).
+        let need = Need {
+            any_order: true,
+            ..Need::default()
+        };
+        let init = || Fold {
+            active: DistinctWeights::new(0),
+            per: FastMap::default(),
+            kind: Vec::new(),
+            scratch: DistinctWeights::new(0),
+            reweighted: false,
+        };
+        let (mut f, strings) = self.fold(&r, &need, init, |f, rows, strings| {
+            for row in rows {
+                f.active.add(row.user, row.rate);
+                f.reweighted |= row.rate < 1.0;
+                let n = row.name as usize;
+                if n >= f.kind.len() {
+                    f.kind.resize(n + 1, 0);
+                }
+                if f.kind[n] == 0 {
+                    f.kind[n] = if is_feature(strings.str(row.name)) {
+                        1
+                    } else {
+                        2
+                    };
+                }
+                if f.kind[n] == 1 {
+                    let (events, users) = f.per.entry(row.name).or_default();
+                    events.add(row.weight());
+                    users.add(row.user, row.rate, &mut f.scratch);
+                }
+            }
+        })?;
+        let active = f.active.take();
         let mut names: Vec<String> = listed.clone().unwrap_or_default();
         let seen: FastSet<&String> = names.iter().collect();
-        let extra: Vec<String> = per
+        let extra: Vec<String> = f
+            .per
             .keys()
-            .map(|id| ev.strings.str(*id).to_owned())
+            .map(|id| strings.str(*id).to_owned())
             .filter(|n| !seen.contains(n))
             .collect();
         names.extend(extra);
@@ -640,10 +693,10 @@ impl Analytics<'_> {
         let mut features: Vec<(FeatureStats, GroupTally)> = names
             .into_iter()
             .map(|feature| {
-                let tally = match ev.strings.get(&feature).and_then(|id| per.remove(&id)) {
-                    Some(users) => GroupTally {
-                        events: weights(&users),
-                        users: max_rate_weights(users.into_iter()).into_values().collect(),
+                let tally = match strings.get(&feature).and_then(|id| f.per.remove(&id)) {
+                    Some((events, users)) => GroupTally {
+                        events,
+                        users: users.tally(&mut f.scratch),
                     },
                     None => GroupTally::default(),
                 };
@@ -655,7 +708,7 @@ impl Analytics<'_> {
         let usage = FeatureUsage {
             active_users,
             features,
-            reweighted: ev.reweighted(),
+            reweighted: f.reweighted,
         };
         Ok((usage, active, tallies))
     }
