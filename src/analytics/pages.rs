@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::query::{bounded, Query};
-use super::scan::{DistinctWeights, FastMap, Need};
+use super::scan::{DistinctRates, DistinctWeights, FastMap, Need, Row};
 use super::Analytics;
 use crate::error::Result;
 use crate::kernel::stats::{median_p90_max, Total};
@@ -94,6 +94,55 @@ pub(crate) fn sort_pages(pages: &mut [(PageStats, f64)]) {
     });
 }
 
+/// One page's counts in [`Analytics::all_pages`].
+#[derive(Default)]
+struct Acc {
+    views: f64,
+    viewers: DistinctRates,
+    time: f64,
+    timed: u64,
+}
+
+/// What [`Analytics::all_pages`] counts, row after row in time order.
+struct PageCounts {
+    pages: FastMap<u32, Acc>,
+    /// Shared by the pages' viewers: memory per distinct viewer of a page,
+    /// not per view.
+    distinct: DistinctWeights,
+    /// Each session's page view not yet timed (page 0: none), in an array
+    /// indexed by the sessions' numbers (dense).
+    open: Vec<(u32, i64)>,
+}
+
+impl PageCounts {
+    /// Counts `rows`, the next ones in time order.
+    #[inline(never)]
+    fn count(&mut self, rows: &[Row]) {
+        for row in rows {
+            let k = row.session as usize;
+            if k >= self.open.len() {
+                self.open.resize(k + 1, (0, 0));
+            }
+            if k != 0 {
+                let (page, since) = std::mem::take(&mut self.open[k]);
+                if page != 0 {
+                    let acc = self.pages.entry(page).or_default();
+                    acc.time += (row.ts - since).min(TIME_ON_PAGE_CAP_MS) as f64;
+                    acc.timed += 1;
+                }
+            }
+            if row.is_page() {
+                let acc = self.pages.entry(row.page).or_default();
+                acc.views += row.weight();
+                acc.viewers.add(row.user, row.rate, &mut self.distinct);
+                if k != 0 {
+                    self.open[k] = (row.page, row.ts);
+                }
+            }
+        }
+    }
+}
+
 impl Analytics<'_> {
     /// Page views, unique viewers and mean time on page, per page.
     ///
@@ -122,47 +171,30 @@ impl Analytics<'_> {
                 ..Need::default()
             },
         )?;
-        #[derive(Default)]
-        struct Acc {
-            views: f64,
-            viewers: Vec<(u32, f64)>,
-            time: f64,
-            timed: u64,
+        let mut c = PageCounts {
+            pages: FastMap::default(),
+            distinct: DistinctWeights::new(ev.strings.numbered()),
+            open: vec![(0, 0); ev.strings.numbered() + 1],
+        };
+        // A few thousand rows a call: in a fresh wasm instance V8 optimises
+        // a function after its first calls but never swaps the loop of a
+        // call already running, so one loop over millions of rows would
+        // run unoptimised throughout.
+        for rows in ev.rows.chunks(4096) {
+            c.count(rows);
         }
-        let mut pages: FastMap<u32, Acc> = FastMap::default();
-        // Each session's page view not yet timed (page 0: none), in an
-        // array indexed by the sessions' numbers (dense).
-        let mut open: Vec<(u32, i64)> = vec![(0, 0); ev.strings.numbered() + 1];
-        for row in &ev.rows {
-            let k = row.session as usize;
-            if k >= open.len() {
-                open.resize(k + 1, (0, 0));
-            }
-            if k != 0 {
-                let (page, since) = std::mem::take(&mut open[k]);
-                if page != 0 {
-                    let acc = pages.entry(page).or_default();
-                    acc.time += (row.ts - since).min(TIME_ON_PAGE_CAP_MS) as f64;
-                    acc.timed += 1;
-                }
-            }
-            if row.is_page() {
-                let acc = pages.entry(row.page).or_default();
-                acc.views += row.weight();
-                acc.viewers.push((row.user, row.rate));
-                if k != 0 {
-                    open[k] = (row.page, row.ts);
-                }
-            }
-        }
-        let mut distinct = DistinctWeights::new(ev.strings.numbered());
+        let PageCounts {
+            pages,
+            mut distinct,
+            ..
+        } = c;
         let mut out: Vec<(PageStats, f64)> = pages
             .into_iter()
             .map(|(page, acc)| {
                 let stats = PageStats {
                     path: ev.strings.str(page).to_owned(),
                     views: acc.views,
-                    unique_viewers: distinct.total(acc.viewers.into_iter()),
+                    unique_viewers: acc.viewers.total(&mut distinct),
                     avg_time_on_page_ms: (acc.timed > 0).then(|| acc.time / acc.timed as f64),
                     timed_views: acc.timed,
                 };

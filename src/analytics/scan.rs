@@ -328,7 +328,9 @@ impl DistinctRates {
         }
     }
 
-    /// One item per key, with its highest rate.
+    /// One item per key, with its highest rate. Not inlined: it runs now
+    /// and then, and [`DistinctRates::add`] stays small.
+    #[inline(never)]
     fn compact(&mut self, scratch: &mut DistinctWeights) {
         scratch.gather(self.items.drain(..));
         self.items.extend(
@@ -339,6 +341,13 @@ impl DistinctRates {
         );
         scratch.clear();
         self.compacted = self.items.len();
+    }
+
+    /// The total weight of the keys, as [`DistinctWeights::total`] gives
+    /// it for the rows added.
+    pub fn total(mut self, scratch: &mut DistinctWeights) -> f64 {
+        self.compact(scratch);
+        scratch.total(self.items.into_iter())
     }
 
     /// The keys' weights, each `1 / its highest rate`, in a [`Tally`].
@@ -537,8 +546,12 @@ pub fn sort_by_time(rows: &mut [Row]) {
         std::mem::swap(&mut keys, &mut spare);
         shift += DIGIT;
     }
+    // The sort's second array goes before the rows' copy is made, so the
+    // copy can take its place.
+    drop(spare);
     let mask = (1u64 << place_bits) - 1;
     let sorted: Vec<Row> = keys.iter().map(|k| rows[(k & mask) as usize]).collect();
+    drop(keys);
     rows.copy_from_slice(&sorted);
 }
 
@@ -674,7 +687,7 @@ mod tests {
             (i64::MIN / 2, i64::MAX),
         ];
         for (base, spread) in cases {
-            for n in [0usize, 1, 2, 17, 1000] {
+            for n in [0usize, 1, 2, 17, 1000, 4096] {
                 let mut rows: Vec<Row> = (0..n)
                     .map(|i| {
                         let r =
@@ -744,6 +757,15 @@ mod tests {
             other.add(*o, *q, &mut scratch);
             weights.add(*k, *r);
         }
+        let mut again = DistinctRates::default();
+        for (k, r) in &items {
+            again.add(*k, *r, &mut scratch);
+        }
+        let all: FastMap<u32, f64> = max_rate_weights(items.iter().copied());
+        assert_eq!(
+            again.total(&mut scratch).to_bits(),
+            all.values().total().to_bits()
+        );
         assert_eq!(rates_of.tally(&mut scratch), expected);
         assert_eq!(other.tally(&mut scratch), expected_others);
         assert_eq!(weights.take(), expected);
