@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection};
 
 use super::query::{Resolved, HOUR_MS};
-use super::scan::{max_rate_weights, Events, FastMap};
+use super::scan::{Events, FastMap};
 use super::traffic::SummaryTallies;
 use crate::error::Result;
 use crate::kernel::ids::fnv1a;
@@ -83,11 +83,18 @@ fn user_hour(r: &rusqlite::Row<'_>, users: &mut FastMap<u64, u32>) -> Result<Act
 /// event; users and sessions are told apart by a 64-bit hash of their key,
 /// as scans number them.
 pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<SummaryTallies> {
-    let users = activity(conn, from, until)?;
+    // Each user's highest rate, by the hash of their key: one map, no list
+    // of the rows (what `activity` gives the queries that bucket them).
+    let mut user_rate: FastMap<u64, f64> = FastMap::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2",
+    )?;
+    let mut rows = stmt.query(params![from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS)])?;
+    while let Some(r) = rows.next()? {
+        user_max(r, &mut user_rate)?;
+    }
     let mut out = SummaryTallies {
-        users: max_rate_weights(users.into_iter().map(|(_, user, rate)| (user, rate)))
-            .into_values()
-            .collect(),
+        users: user_rate.into_values().map(|r| 1.0 / r).collect(),
         ..SummaryTallies::default()
     };
     let mut session_rate: FastMap<u64, f64> = FastMap::default();
@@ -100,6 +107,17 @@ pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<SummaryTallie
     }
     out.sessions = session_rate.into_values().map(|r| 1.0 / r).collect();
     Ok(out)
+}
+
+/// Keeps one row of the user rollup's rate in `user_rate` for [`summary`];
+/// not inlined, for the reason [`user_hour`] gives.
+#[inline(never)]
+fn user_max(r: &rusqlite::Row<'_>, user_rate: &mut FastMap<u64, f64>) -> Result<()> {
+    let key = r.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?;
+    let rate: f64 = r.get(1)?;
+    let e = user_rate.entry(fnv1a(&[key])).or_insert(rate);
+    *e = e.max(rate);
+    Ok(())
 }
 
 /// Counts one row of the session rollup into `out` and `session_rate`
