@@ -457,6 +457,34 @@ fn a_broken_block_met_part_way_through_a_fold_is_not_counted_twice() {
     assert!((events - weight).abs() < 1e-6, "{events} against {weight}");
 }
 
+/// A damaged event count in `event_blocks` (which sizes the room a
+/// window reserves) neither crashes a query nor changes its answer: huge,
+/// the largest integer, and negative.
+#[test]
+fn a_damaged_block_count_does_not_size_an_allocation() {
+    let (trail, _) = engine();
+    let users: Vec<String> = (0..160).map(|i| format!("user-{i}")).collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    for d in 0..26 {
+        track(&trail, day(d, &users));
+    }
+    assert!(blocks(&trail) >= 2, "{} blocks", blocks(&trail));
+    let q = range(D0 - DAY + 1, D0 + 31 * DAY);
+    let slow = metrics(&trail.analytics_from_sqlite(), &q);
+    for count in ["1 << 58", "9223372036854775807", "-9223372036854775808"] {
+        trail
+            .store()
+            .conn()
+            .execute_batch(&format!("UPDATE event_blocks SET events = {count}"))
+            .unwrap();
+        assert_eq!(
+            metrics(&trail.analytics_from_blocks(), &q),
+            slow,
+            "events = {count}"
+        );
+    }
+}
+
 /// A database with no packed blocks (as one from before schema version 13)
 /// has them packed by `pack_blocks`, a transaction per call, newest first,
 /// and answers the same before and after; bad sizes are refused.

@@ -157,16 +157,25 @@ impl<'a> Analytics<'a> {
         mut take: impl FnMut(&mut S, &[scan::Row], &scan::Interner),
     ) -> Result<(S, scan::Interner)> {
         debug_assert!(need.any_order);
-        let mut state = init();
-        let mut step =
-            |rows: &[scan::Row], strings: &scan::Interner| take(&mut state, rows, strings);
-        let sink = scan::Sink {
-            rows: self.chunk,
-            take: &mut step,
+        let done = {
+            let mut state = init();
+            let mut step =
+                |rows: &[scan::Row], strings: &scan::Interner| take(&mut state, rows, strings);
+            let sink = scan::Sink {
+                rows: self.chunk,
+                take: &mut step,
+            };
+            match self.window(r, need, Some(sink))? {
+                Some(ev) => {
+                    step(&ev.rows, &ev.strings);
+                    Some((state, ev.strings))
+                }
+                // What the blocks gave before they failed goes here.
+                None => None,
+            }
         };
-        if let Some(ev) = self.window(r, need, Some(sink))? {
-            step(&ev.rows, &ev.strings);
-            return Ok((state, ev.strings));
+        if let Some(done) = done {
+            return Ok(done);
         }
         // Read from SQLite, afresh: the blocks may have given some rows.
         let mut state = init();

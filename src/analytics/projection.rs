@@ -309,15 +309,28 @@ pub(super) fn window_from_blocks(
         .query_map([from, until], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     window_blocks.sort_unstable_by_key(|b| b.0);
-    // Room for the rows of the blocks wholly inside the window, at once (a
-    // window held whole, with every name): no growing, and no spare
-    // capacity past the bots' rows. Blocks that straddle an edge (or a
-    // narrow window over blocks of late events, each spanning a long
-    // time) grow it as they come, by [`grow_for`].
+    // Room for the window's rows at once, when it is held whole with every
+    // name: the rows of the blocks wholly inside it, of the blocks that
+    // straddle an edge when they are few (a window over blocks in time
+    // order has at most two), and of the ids no block holds. So a window
+    // neither grows nor keeps much spare capacity. A narrow window over
+    // blocks of late events, each spanning a long time, straddles most
+    // blocks and keeps few of their rows: it grows as rows come instead.
+    // Counts are clamped to a block's size (a damaged count must not size
+    // an allocation), and a reservation that fails is only a missed hint.
     if held_whole && names.is_none() {
-        let inside: i64 = window_blocks.iter().filter(|b| b.2).map(|b| b.1).sum();
-        s.rows_mut()
-            .reserve_exact(usize::try_from(inside).unwrap_or(0));
+        let rows_of = |b: &(i64, i64, bool)| -> usize {
+            usize::try_from(b.1.clamp(0, blocks::BLOCK_EVENTS)).unwrap_or(0)
+        };
+        let inside: usize = window_blocks.iter().filter(|b| b.2).map(rows_of).sum();
+        let edges: usize = window_blocks.iter().filter(|b| !b.2).map(rows_of).sum();
+        let edges = if edges <= inside / 8 + 2 * blocks::BLOCK_EVENTS as usize {
+            edges
+        } else {
+            0
+        };
+        let loose = usize::try_from(uncovered_ids.clamp(0, MAX_UNPACKED_IDS)).unwrap_or(0);
+        let _ = s.rows_mut().try_reserve_exact(inside + edges + loose);
     }
     let window_blocks: Vec<i64> = window_blocks.into_iter().map(|b| b.0).collect();
     let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?;
@@ -341,14 +354,18 @@ pub(super) fn window_from_blocks(
                 .chain(block.strings.iter().map(|t| n.iter().any(|x| x == t)))
                 .collect()
         });
-        grow_for(s.rows_mut(), block.ts.len());
-        push_block(&mut s, &block, need, |i| {
+        let keep = |i: usize| {
             let ts = block.ts[i];
             ts >= from
                 && ts < until
                 && !(bots_left_out && block.bot[i])
                 && named.as_ref().is_none_or(|k| k[block.name[i] as usize])
-        });
+        };
+        // Room for the rows kept, not the block's: a narrow window or a
+        // names pushdown keeps few.
+        let kept = (0..block.ts.len()).filter(|i| keep(*i)).count();
+        s.rows_mut().reserve(kept);
+        push_block(&mut s, &block, need, keep);
         read = first + blocks::BLOCK_EVENTS - 1;
         hand_on(&mut s);
     }
@@ -433,16 +450,6 @@ impl Columns {
         page: true,
         user: true,
     };
-}
-
-/// Makes room for `n` more rows, growing `rows` by a quarter when it is
-/// full rather than doubling it: a window of millions of rows would
-/// otherwise hold up to as many again in spare capacity (40 bytes a row)
-/// while the metric runs, and a wasm instance's memory never shrinks.
-fn grow_for(rows: &mut Vec<Row>, n: usize) {
-    if rows.capacity() - rows.len() < n {
-        rows.reserve_exact(n.max(rows.len() / 4));
-    }
 }
 
 /// Appends the rows of `block` whose index `keep` accepts to `s.rows`,
