@@ -353,6 +353,16 @@ fn reopened(trail: &UserTrail, clock: &std::sync::Arc<usertrail::clock::ManualCl
     .unwrap()
 }
 
+/// Days `days` of [`day`]'s events from 160 users: enough for several
+/// packed blocks.
+fn track_days(trail: &UserTrail, days: std::ops::Range<i64>) {
+    let users: Vec<String> = (0..160).map(|i| format!("user-{i}")).collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    for d in days {
+        track(trail, day(d, &users));
+    }
+}
+
 /// How many blocks the engine has packed.
 fn blocks(trail: &UserTrail) -> i64 {
     trail
@@ -369,16 +379,10 @@ fn blocks(trail: &UserTrail) -> i64 {
 #[test]
 fn a_projection_loaded_from_packed_blocks_answers_as_sqlite_does() {
     let (trail, clock) = engine();
-    let users: Vec<String> = (0..160).map(|i| format!("user-{i}")).collect();
-    let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    for d in 0..14 {
-        track(&trail, day(d, &users));
-    }
+    track_days(&trail, 0..14);
     // Late events, so a block holds times before the block ahead of it.
     track(&trail, day(1, &["late-1", "late-2"]));
-    for d in 14..26 {
-        track(&trail, day(d, &users));
-    }
+    track_days(&trail, 14..26);
     assert!(blocks(&trail) >= 2, "{} blocks", blocks(&trail));
     let whole = same(&reopened(&trail, &clock), "loaded from blocks");
     assert_eq!(whole, same(&trail, "built by appends"));
@@ -424,11 +428,7 @@ fn a_projection_loaded_from_packed_blocks_answers_as_sqlite_does() {
 #[test]
 fn a_broken_block_met_part_way_through_a_fold_is_not_counted_twice() {
     let (trail, _) = engine();
-    let users: Vec<String> = (0..160).map(|i| format!("user-{i}")).collect();
-    let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    for d in 0..26 {
-        track(&trail, day(d, &users));
-    }
+    track_days(&trail, 0..26);
     assert!(blocks(&trail) >= 2, "{} blocks", blocks(&trail));
     // Not on whole hours, so the summary reads events, not the rollup.
     let q = range(D0 - DAY + 1, D0 + 31 * DAY);
@@ -463,11 +463,7 @@ fn a_broken_block_met_part_way_through_a_fold_is_not_counted_twice() {
 #[test]
 fn a_damaged_block_count_does_not_size_an_allocation() {
     let (trail, _) = engine();
-    let users: Vec<String> = (0..160).map(|i| format!("user-{i}")).collect();
-    let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    for d in 0..26 {
-        track(&trail, day(d, &users));
-    }
+    track_days(&trail, 0..26);
     assert!(blocks(&trail) >= 2, "{} blocks", blocks(&trail));
     let q = range(D0 - DAY + 1, D0 + 31 * DAY);
     let slow = metrics(&trail.analytics_from_sqlite(), &q);
@@ -491,11 +487,7 @@ fn a_damaged_block_count_does_not_size_an_allocation() {
 #[test]
 fn pack_blocks_packs_a_backlog_step_by_step() {
     let (trail, clock) = engine();
-    let users: Vec<String> = (0..160).map(|i| format!("user-{i}")).collect();
-    let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    for d in 0..24 {
-        track(&trail, day(d, &users));
-    }
+    track_days(&trail, 0..24);
     let packed = blocks(&trail);
     assert!(packed >= 2, "{packed} blocks");
     trail

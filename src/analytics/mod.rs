@@ -157,7 +157,8 @@ impl<'a> Analytics<'a> {
         mut take: impl FnMut(&mut S, &[scan::Row], &scan::Interner),
     ) -> Result<(S, scan::Interner)> {
         debug_assert!(need.any_order);
-        let done = {
+        let mut from_blocks = true;
+        loop {
             let mut state = init();
             let mut step =
                 |rows: &[scan::Row], strings: &scan::Interner| take(&mut state, rows, strings);
@@ -165,29 +166,20 @@ impl<'a> Analytics<'a> {
                 rows: self.chunk,
                 take: &mut step,
             };
-            match self.window(r, need, Some(sink))? {
-                Some(ev) => {
-                    step(&ev.rows, &ev.strings);
-                    Some((state, ev.strings))
-                }
-                // What the blocks gave before they failed goes here.
-                None => None,
+            let ev = if from_blocks {
+                self.window(r, need, Some(sink))?
+            } else {
+                Some(scan::scan(self.conn, r, need, Some(sink))?)
+            };
+            if let Some(ev) = ev {
+                step(&ev.rows, &ev.strings);
+                return Ok((state, ev.strings));
             }
-        };
-        if let Some(done) = done {
-            return Ok(done);
+            // Neither the projection nor the blocks answer (or a block
+            // failed part way): read SQLite, afresh, dropping what the
+            // blocks gave.
+            from_blocks = false;
         }
-        // Read from SQLite, afresh: the blocks may have given some rows.
-        let mut state = init();
-        let mut step =
-            |rows: &[scan::Row], strings: &scan::Interner| take(&mut state, rows, strings);
-        let sink = scan::Sink {
-            rows: self.chunk,
-            take: &mut step,
-        };
-        let ev = scan::scan(self.conn, r, need, Some(sink))?;
-        step(&ev.rows, &ev.strings);
-        Ok((state, ev.strings))
     }
 
     /// The events `r` selects from the projection or the packed blocks,

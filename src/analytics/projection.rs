@@ -362,9 +362,11 @@ pub(super) fn window_from_blocks(
                 && named.as_ref().is_none_or(|k| k[block.name[i] as usize])
         };
         // Room for the rows kept, not the block's: a narrow window or a
-        // names pushdown keeps few.
-        let kept = (0..block.ts.len()).filter(|i| keep(*i)).count();
-        s.rows_mut().reserve(kept);
+        // names pushdown keeps few. (A fold reuses one chunk's room.)
+        if held_whole {
+            let kept = (0..block.ts.len()).filter(|i| keep(*i)).count();
+            s.rows_mut().reserve(kept);
+        }
         push_block(&mut s, &block, need, keep);
         read = first + blocks::BLOCK_EVENTS - 1;
         hand_on(&mut s);

@@ -194,6 +194,7 @@ impl Events {
     /// The weights of the rows `keep` accepts, counted in a [`Tally`]: its
     /// value does not depend on the rows' order, and tallies of disjoint
     /// parts (partitions) merge to the whole's to the last bit.
+    #[cfg(test)]
     pub fn tally_where(&self, keep: impl Fn(&Row) -> bool) -> Tally {
         self.rows
             .iter()
@@ -205,6 +206,7 @@ impl Events {
     /// The weights of the distinct keys (users or sessions) that `key`
     /// gives, each `1 / its highest rate`, key 0 left out, counted in a
     /// [`Tally`] by [`DistinctWeights`] (an array indexed by key).
+    #[cfg(test)]
     pub fn distinct_tally(&self, key: impl Fn(&Row) -> u32) -> Tally {
         DistinctWeights::new(self.strings.numbered())
             .tally(self.rows.iter().map(|r| (key(r), r.rate)))

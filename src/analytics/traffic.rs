@@ -191,7 +191,7 @@ fn weights(items: &[(u32, f64)]) -> Tally {
 }
 
 /// What feature usage gathers from a window, chunk by chunk.
-struct Fold {
+struct FeatureFold {
     /// Every user of the window.
     active: DistinctWeights,
     /// Each feature's events and users, by name.
@@ -650,7 +650,7 @@ impl Analytics<'_> {
             any_order: true,
             ..Need::default()
         };
-        let init = || Fold {
+        let init = || FeatureFold {
             active: DistinctWeights::new(0),
             per: FastMap::default(),
             kind: Vec::new(),
