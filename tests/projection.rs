@@ -481,6 +481,36 @@ fn a_damaged_block_count_does_not_size_an_allocation() {
     }
 }
 
+/// A window read in time slices picks each slice's blocks by their listed
+/// times: a block whose listed times do not cover its events (a damaged
+/// row) sends the query to SQLite instead of losing rows.
+#[test]
+fn block_times_that_do_not_cover_their_events_lose_no_rows_in_slices() {
+    let (trail, _) = engine();
+    track_days(&trail, 0..26);
+    assert!(blocks(&trail) >= 2, "{} blocks", blocks(&trail));
+    let q = range(D0 - DAY + 1, D0 + 31 * DAY);
+    let slow = metrics(&trail.analytics_from_sqlite(), &q);
+    assert_eq!(
+        metrics(&trail.analytics_from_blocks().chunk_rows(3), &q),
+        slow
+    );
+    for damage in ["max_ts = min_ts", "min_ts = max_ts", "min_ts = max_ts + 1"] {
+        trail
+            .store()
+            .conn()
+            .execute_batch(&format!(
+                "UPDATE event_blocks SET {damage} WHERE first_id = (SELECT min(first_id) FROM event_blocks)"
+            ))
+            .unwrap();
+        assert_eq!(
+            metrics(&trail.analytics_from_blocks().chunk_rows(3), &q),
+            slow,
+            "{damage}"
+        );
+    }
+}
+
 /// A database with no packed blocks (as one from before schema version 13)
 /// has them packed by `pack_blocks`, a transaction per call, newest first,
 /// and answers the same before and after; bad sizes are refused.

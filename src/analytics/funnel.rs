@@ -83,25 +83,41 @@ struct Attempt {
     value: u32,
 }
 
-/// Follows `steps` through one user's events from their first step 1.
-fn attempt(rows: &[&Row], steps: &[u32], window_ms: i64, order: FunnelOrder) -> Option<Attempt> {
-    let start = rows.iter().position(|r| r.name == steps[0])?;
-    let t0 = rows[start].ts;
-    let mut times = vec![t0];
-    for r in &rows[start + 1..] {
-        if times.len() == steps.len() || r.ts - t0 > window_ms {
-            break;
-        }
-        if r.name == steps[times.len()] {
-            times.push(r.ts);
-        } else if order == FunnelOrder::Strict {
-            break;
+/// One user's way through a funnel so far, followed row after row in
+/// time order: their attempt starts at their first step-1 event and stops
+/// at the last step, past the window, or (strict) at another event.
+#[derive(Default)]
+struct Progress {
+    /// The user's highest sample rate among the rows read.
+    rate: f64,
+    attempt: Option<Attempt>,
+    /// The attempt takes no more steps.
+    done: bool,
+}
+
+impl Progress {
+    /// Follows `row`, the user's next event, through `steps`.
+    fn step(&mut self, row: &Row, steps: &[u32], window_ms: i64, order: FunnelOrder) {
+        self.rate = self.rate.max(row.rate);
+        match &mut self.attempt {
+            None if row.name == steps[0] => {
+                self.attempt = Some(Attempt {
+                    times: vec![row.ts],
+                    value: row.extra,
+                });
+            }
+            Some(a) if !self.done => {
+                if a.times.len() == steps.len() || row.ts.saturating_sub(a.times[0]) > window_ms {
+                    self.done = true;
+                } else if row.name == steps[a.times.len()] {
+                    a.times.push(row.ts);
+                } else if order == FunnelOrder::Strict {
+                    self.done = true;
+                }
+            }
+            _ => {}
         }
     }
-    Some(Attempt {
-        times,
-        value: rows[start].extra,
-    })
 }
 
 /// The gaps between consecutive steps of the attempts reaching each step
@@ -201,23 +217,28 @@ impl Analytics<'_> {
             names: (order == FunnelOrder::Any).then_some(distinct),
             ..Need::default()
         };
-        let ev = self.scan(&r, &need)?;
-        // A step nobody performed matches no event.
-        let ids: Vec<u32> = o
-            .steps
-            .iter()
-            .map(|s| ev.strings.get(s).unwrap_or(u32::MAX))
-            .collect();
-        let mut per_user: FastMap<u32, Vec<&Row>> = FastMap::default();
-        for row in ev.rows.iter().filter(|r| r.user != 0) {
-            per_user.entry(row.user).or_default().push(row);
-        }
-        let weights = ev.user_weights();
-        let attempts: Vec<(Attempt, f64)> = per_user
-            .into_iter()
-            .filter_map(|(user, rows)| {
-                attempt(&rows, &ids, window * 1000, order).map(|a| (a, weights[&user]))
-            })
+        // Each user's progress, row after row in time order a chunk (a time
+        // slice of a large window) at a time: memory per user, not per
+        // event.
+        let init = || (FastMap::<u32, Progress>::default(), false);
+        let window_ms = window.saturating_mul(1000);
+        let ((users, reweighted), strings) =
+            self.fold(&r, &need, init, |(users, reweighted), rows, strings| {
+                // A step nobody performed (yet) matches no event.
+                let ids: Vec<u32> = o
+                    .steps
+                    .iter()
+                    .map(|s| strings.get(s).unwrap_or(u32::MAX))
+                    .collect();
+                for row in rows.iter().filter(|r| r.user != 0) {
+                    let p = users.entry(row.user).or_default();
+                    p.step(row, &ids, window_ms, order);
+                }
+                *reweighted |= rows.iter().any(|r| r.rate < 1.0);
+            })?;
+        let attempts: Vec<(Attempt, f64)> = users
+            .into_values()
+            .filter_map(|p| Some((p.attempt?, 1.0 / p.rate)))
             .collect();
         let all: Vec<(&Attempt, f64)> = attempts.iter().map(|(a, w)| (a, *w)).collect();
         let (steps, gaps) = tabulate(&o.steps, &all);
@@ -232,7 +253,7 @@ impl Analytics<'_> {
                 .map(|(v, list)| {
                     let (steps, gaps) = tabulate(&o.steps, &list);
                     let seg = FunnelSegment {
-                        value: json_value(ev.strings.str(v)),
+                        value: json_value(strings.str(v)),
                         steps,
                     };
                     (seg, gaps)
@@ -246,7 +267,7 @@ impl Analytics<'_> {
         let funnel = Funnel {
             steps,
             breakdown,
-            reweighted: ev.reweighted(),
+            reweighted,
         };
         Ok((funnel, gaps, segment_gaps))
     }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::query::{bounded, Query};
-use super::scan::{Events, FastMap, FastSet, Interner, Need, Row};
+use super::scan::{FastMap, FastSet, Interner, Need, Row};
 use super::Analytics;
 use crate::error::{Error, Result};
 use crate::kernel::tally::Tally;
@@ -147,68 +147,98 @@ impl Sequences {
     }
 }
 
-/// The [`Sequences`] of `ev`'s units. Units are numbered densely, so the
-/// rows are grouped by a counting sort (two passes, stable: each unit's
-/// items stay in time order) instead of a vector per unit in a map.
-fn sequences(ev: &Events, unit: PathUnit, items: PathItems) -> Sequences {
-    let pick = |row: &Row| -> Option<(usize, u32)> {
-        let key = match unit {
-            PathUnit::Session => row.session,
-            PathUnit::User => row.user,
-        };
-        let item = match items {
-            PathItems::Auto if row.is_page() => row.page,
-            PathItems::Auto | PathItems::Name => row.name,
-            PathItems::Path => row.page,
-        };
-        (key != 0 && item != 0).then_some((key as usize, item))
-    };
-    let units = ev.strings.numbered() + 1;
-    let mut count = vec![0usize; units];
-    let mut rate = vec![0.0f64; units];
-    for (key, _, r) in ev
-        .rows
-        .iter()
-        .filter_map(|row| pick(row).map(|(k, i)| (k, i, row.rate)))
-    {
-        if key >= count.len() {
-            count.resize(key + 1, 0);
-            rate.resize(key + 1, 0.0);
+/// Builds the [`Sequences`] of a window's units from its rows, given in
+/// time order a chunk at a time: each unit's items as they come, a unit's
+/// repeat of its last item left out, in one array of (unit, item) pairs
+/// (8 bytes an item, where the rows are 40). Units are numbered densely,
+/// so [`SequenceBuilder::finish`] groups the pairs by a counting sort (two
+/// passes, stable: each unit's items stay in time order) instead of a
+/// vector per unit in a map.
+struct SequenceBuilder {
+    unit: PathUnit,
+    items: PathItems,
+    pairs: Vec<(u32, u32)>,
+    /// Each unit's last item (0: none yet) and highest rate.
+    last: Vec<(u32, f64)>,
+    /// Whether some row was sampled.
+    reweighted: bool,
+}
+
+impl SequenceBuilder {
+    fn new(unit: PathUnit, items: PathItems) -> Self {
+        Self {
+            unit,
+            items,
+            pairs: Vec::new(),
+            last: Vec::new(),
+            reweighted: false,
         }
-        count[key] += 1;
-        rate[key] = rate[key].max(r);
     }
-    let mut next = Vec::with_capacity(count.len());
-    let mut at = 0;
-    for c in &count {
-        next.push(at);
-        at += c;
-    }
-    let starts = next.clone();
-    let mut placed = vec![0u32; at];
-    for (key, item) in ev.rows.iter().filter_map(pick) {
-        placed[next[key]] = item;
-        next[key] += 1;
-    }
-    let mut spans = Vec::new();
-    for key in 0..count.len() {
-        let (from, to) = (starts[key], starts[key] + count[key]);
-        if from == to {
-            continue;
-        }
-        let mut end = from;
-        for i in from..to {
-            if end == from || placed[end - 1] != placed[i] {
-                placed[end] = placed[i];
-                end += 1;
+
+    /// Adds `rows`, the next ones in time order.
+    fn add(&mut self, rows: &[Row]) {
+        for row in rows {
+            self.reweighted |= row.rate < 1.0;
+            let key = match self.unit {
+                PathUnit::Session => row.session,
+                PathUnit::User => row.user,
+            };
+            let item = match self.items {
+                PathItems::Auto if row.is_page() => row.page,
+                PathItems::Auto | PathItems::Name => row.name,
+                PathItems::Path => row.page,
+            };
+            if key == 0 || item == 0 {
+                continue;
+            }
+            let k = key as usize;
+            if k >= self.last.len() {
+                self.last.resize(k + 1, (0, 0.0));
+            }
+            let last = &mut self.last[k];
+            last.1 = last.1.max(row.rate);
+            if last.0 != item {
+                last.0 = item;
+                self.pairs.push((key, item));
             }
         }
-        spans.push((from, end, 1.0 / rate[key]));
     }
-    Sequences {
-        items: placed,
-        spans,
+
+    /// Each unit's items, grouped, with the unit's weight.
+    fn finish(self) -> Sequences {
+        let units = self.last.len();
+        let mut next = vec![0usize; units + 1];
+        for (key, _) in &self.pairs {
+            next[*key as usize + 1] += 1;
+        }
+        for k in 1..next.len() {
+            next[k] += next[k - 1];
+        }
+        let mut spans = Vec::new();
+        for (k, (_, rate)) in self.last.iter().enumerate() {
+            if next[k + 1] > next[k] {
+                spans.push((next[k], next[k + 1], 1.0 / rate));
+            }
+        }
+        let mut placed = vec![0u32; self.pairs.len()];
+        for (key, item) in self.pairs {
+            let at = &mut next[key as usize];
+            placed[*at] = item;
+            *at += 1;
+        }
+        Sequences {
+            items: placed,
+            spans,
+        }
     }
+}
+
+/// The [`Sequences`] of `rows`' units, `rows` in time order.
+#[cfg(test)]
+fn sequences(rows: &[Row], unit: PathUnit, items: PathItems) -> Sequences {
+    let mut b = SequenceBuilder::new(unit, items);
+    b.add(rows);
+    b.finish()
 }
 
 /// A journey as a partial carries it: its items and how often it was taken.
@@ -653,11 +683,13 @@ impl Analytics<'_> {
             page: items != PathItems::Name,
             ..Need::default()
         };
-        let ev = self.scan(&r, &need)?;
+        let init = || SequenceBuilder::new(unit, items);
+        let (b, strings) = self.fold(&r, &need, init, |b, rows, _| b.add(rows))?;
+        let reweighted = b.reweighted;
+        let seqs = b.finish();
         // An item no event has cannot start or end a journey.
-        let find = |s: &Option<String>| s.as_deref().map(|s| ev.strings.get(s).unwrap_or(u32::MAX));
+        let find = |s: &Option<String>| s.as_deref().map(|s| strings.get(s).unwrap_or(u32::MAX));
         let (start, end) = (find(&o.start_at), find(&o.end_at));
-        let seqs = sequences(&ev, unit, items);
         // Keyed by spans of the sequences while counting: a journey's items
         // are copied once, not once per unit that took it.
         let mut journeys: FastMap<&[u32], Tally> = FastMap::default();
@@ -691,9 +723,8 @@ impl Analytics<'_> {
             .into_iter()
             .map(|(seq, t)| (seq.to_vec(), t))
             .collect();
-        let reweighted = ev.reweighted();
         Ok(JourneyCounts {
-            strings: ev.strings,
+            strings,
             journeys,
             total,
             reweighted,
@@ -711,14 +742,14 @@ impl Analytics<'_> {
     pub(super) fn pattern_counts(&self, q: &Query, o: &PatternsOptions) -> Result<PatternCounts> {
         let (length, _, _) = patterns_bounds(o)?;
         let r = self.resolve(q)?;
-        let ev = self.scan(
-            &r,
-            &Need {
-                session: true,
-                ..Need::default()
-            },
-        )?;
-        let seqs = sequences(&ev, PathUnit::Session, PathItems::Name);
+        let need = Need {
+            session: true,
+            ..Need::default()
+        };
+        let init = || SequenceBuilder::new(PathUnit::Session, PathItems::Name);
+        let (b, strings) = self.fold(&r, &need, init, |b, rows, _| b.add(rows))?;
+        let reweighted = b.reweighted;
+        let seqs = b.finish();
         let mut found: FastMap<&[u32], (Tally, Tally)> = FastMap::default();
         let mut total = Tally::default();
         for (seq, w) in seqs.iter() {
@@ -736,9 +767,8 @@ impl Analytics<'_> {
             .into_iter()
             .map(|(seq, t)| (seq.to_vec(), t))
             .collect();
-        let reweighted = ev.reweighted();
         Ok(PatternCounts {
-            strings: ev.strings,
+            strings,
             found,
             total,
             reweighted,
@@ -757,7 +787,7 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
-    use crate::analytics::scan::Rows;
+    use crate::analytics::scan::{Events, Rows};
     use rusqlite::types::ValueRef;
 
     /// What `sequences` did before the counting sort: a vector per unit in
@@ -834,14 +864,23 @@ mod tests {
         };
         for unit in [PathUnit::Session, PathUnit::User] {
             for items in [PathItems::Auto, PathItems::Name, PathItems::Path] {
-                let mut got: Vec<(Vec<u32>, u64)> = sequences(&ev, unit, items)
-                    .iter()
-                    .map(|(s, w)| (s.to_vec(), w.to_bits()))
-                    .collect();
-                got.sort();
+                let sorted = |seqs: Sequences| {
+                    let mut got: Vec<(Vec<u32>, u64)> = seqs
+                        .iter()
+                        .map(|(s, w)| (s.to_vec(), w.to_bits()))
+                        .collect();
+                    got.sort();
+                    got
+                };
                 let want = by_map(&ev, unit, items);
                 assert!(want.len() > 10 && want.iter().any(|(s, _)| s.len() > 3));
-                assert_eq!(got, want, "{unit:?} {items:?}");
+                assert_eq!(sorted(sequences(&ev.rows, unit, items)), want);
+                // Given a few rows at a time, as a fold gives them.
+                let mut b = SequenceBuilder::new(unit, items);
+                for chunk in ev.rows.chunks(7) {
+                    b.add(chunk);
+                }
+                assert_eq!(sorted(b.finish()), want, "{unit:?} {items:?}");
             }
         }
     }

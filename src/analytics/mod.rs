@@ -47,6 +47,7 @@ mod query;
 mod retention;
 pub mod rollup;
 mod scan;
+mod slices;
 mod traffic;
 
 use std::cell::RefCell;
@@ -86,9 +87,12 @@ pub struct Analytics<'a> {
     /// Read unfiltered windows from the packed blocks even without a
     /// projection (see [`Analytics::from_blocks`]).
     blocks: bool,
-    /// Rows a window read for a metric that folds them holds at most
+    /// Rows a window read for a metric that folds them hands on at a time
     /// (see [`Analytics::chunk_rows`]).
     chunk: usize,
+    /// About how many rows a time slice holds (see
+    /// [`Analytics::chunk_rows`]).
+    slice: usize,
 }
 
 impl<'a> Analytics<'a> {
@@ -106,15 +110,19 @@ impl<'a> Analytics<'a> {
             projection: None,
             blocks: false,
             chunk: scan::CHUNK_ROWS,
+            slice: slices::SLICE_ROWS,
         }
     }
 
-    /// Folds the windows of the metrics that do not depend on the rows'
-    /// order (summary, breakdown, feature usage, session durations) `rows`
-    /// rows at a time (at least 1) instead of 65,536: the same answers;
-    /// for checking that chunks add up to the whole.
+    /// Folds every window read from SQLite or the packed blocks `rows`
+    /// rows at a time (at least 1) instead of 65,536, and reads the
+    /// windows of the metrics that walk rows in time order from the blocks
+    /// in time slices of about 64 times as many rows instead of
+    /// [`slices::SLICE_ROWS`]: the same answers; for checking that chunks
+    /// and slices add up to the whole.
     pub fn chunk_rows(mut self, rows: usize) -> Self {
         self.chunk = rows.max(1);
+        self.slice = self.chunk.saturating_mul(64);
         self
     }
 
@@ -143,12 +151,15 @@ impl<'a> Analytics<'a> {
         }
     }
 
-    /// The events `r` selects given to `take` a chunk at a time, for a
-    /// metric whose answer does not depend on their order
-    /// ([`scan::Need::any_order`]), with the strings they refer to: a
-    /// window read from SQLite or the packed blocks is never held whole.
-    /// `take` adds to a state that `init` makes; if the packed blocks fail
-    /// part way, the state starts again from `init` for a read of SQLite.
+    /// The events `r` selects given to `take` a chunk at a time, with the
+    /// strings they refer to. In any order for a metric whose answer does
+    /// not depend on it ([`scan::Need::any_order`]): a window read from
+    /// SQLite or the packed blocks is never held whole. Else in time order:
+    /// the blocks' window read in time slices, each held and sorted in
+    /// turn; a wide window read from SQLite (a filtered query) held whole
+    /// and sorted, as [`scan::scan`] reads it. `take` adds to a state that
+    /// `init` makes; if the packed blocks fail part way, the state starts
+    /// again from `init` for a read of SQLite.
     fn fold<S>(
         &self,
         r: &query::Resolved,
@@ -156,7 +167,6 @@ impl<'a> Analytics<'a> {
         init: impl Fn() -> S,
         mut take: impl FnMut(&mut S, &[scan::Row], &scan::Interner),
     ) -> Result<(S, scan::Interner)> {
-        debug_assert!(need.any_order);
         let mut from_blocks = true;
         loop {
             let mut state = init();
@@ -164,6 +174,7 @@ impl<'a> Analytics<'a> {
                 |rows: &[scan::Row], strings: &scan::Interner| take(&mut state, rows, strings);
             let sink = scan::Sink {
                 rows: self.chunk,
+                slice: self.slice,
                 take: &mut step,
             };
             let ev = if from_blocks {

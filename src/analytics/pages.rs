@@ -163,26 +163,33 @@ impl Analytics<'_> {
     /// time on page (what the mean divides), for a merge.
     pub(crate) fn all_pages(&self, q: &Query) -> Result<(Vec<(PageStats, f64)>, bool)> {
         let r = self.resolve(q)?;
-        let ev = self.scan(
-            &r,
-            &Need {
-                session: true,
-                page: true,
-                ..Need::default()
-            },
-        )?;
-        let mut c = PageCounts {
-            pages: FastMap::default(),
-            distinct: DistinctWeights::new(ev.strings.numbered()),
-            open: vec![(0, 0); ev.strings.numbered() + 1],
+        let need = Need {
+            session: true,
+            page: true,
+            ..Need::default()
         };
-        // A few thousand rows a call: in a fresh wasm instance V8 optimises
-        // a function after its first calls but never swaps the loop of a
-        // call already running, so one loop over millions of rows would
-        // run unoptimised throughout.
-        for rows in ev.rows.chunks(4096) {
-            c.count(rows);
-        }
+        // The rows come in time order a chunk at a time (a time slice of a
+        // large window at a time): memory per page and viewer, and per
+        // session for its open view, not per event.
+        let init = || {
+            let c = PageCounts {
+                pages: FastMap::default(),
+                distinct: DistinctWeights::new(0),
+                open: Vec::new(),
+            };
+            (c, false)
+        };
+        let ((c, reweighted), strings) =
+            self.fold(&r, &need, init, |(c, reweighted), rows, _| {
+                // A few thousand rows a call: in a fresh wasm instance V8
+                // optimises a function after its first calls but never
+                // swaps the loop of a call already running, so one loop
+                // over millions of rows would run unoptimised throughout.
+                for rows in rows.chunks(4096) {
+                    c.count(rows);
+                }
+                *reweighted |= rows.iter().any(|r| r.rate < 1.0);
+            })?;
         let PageCounts {
             pages,
             mut distinct,
@@ -192,7 +199,7 @@ impl Analytics<'_> {
             .into_iter()
             .map(|(page, acc)| {
                 let stats = PageStats {
-                    path: ev.strings.str(page).to_owned(),
+                    path: strings.str(page).to_owned(),
                     views: acc.views,
                     unique_viewers: acc.viewers.total(&mut distinct),
                     avg_time_on_page_ms: (acc.timed > 0).then(|| acc.time / acc.timed as f64),
@@ -202,7 +209,7 @@ impl Analytics<'_> {
             })
             .collect();
         sort_pages(&mut out);
-        Ok((out, ev.reweighted()))
+        Ok((out, reweighted))
     }
 
     /// Session durations: a session's duration is the time between its

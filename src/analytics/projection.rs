@@ -31,6 +31,7 @@ use rusqlite::Connection;
 
 use super::query::USER_KEY;
 use super::scan::{Events, Interner, Row, Rows, Sink};
+use super::slices;
 use crate::error::Result;
 use crate::tracking::blocks;
 
@@ -204,10 +205,19 @@ impl Projection {
 /// block holds; memory for the window's events only. In time order when
 /// `sorted`, else in id order. `None` if a block of the window does not
 /// decode (the caller reads SQLite). `need` says which of sessions, pages
-/// and users are read (each 0 when not). With a `sink` (never with
-/// `sorted`), the rows go to it a chunk at a time as they are read
-/// and the rows returned are the last ones, not yet given; on `None` the
-/// caller drops what the sink was given before it reads SQLite.
+/// and users are read (each 0 when not).
+///
+/// With a `sink`, the rows go to it a chunk at a time and the rows
+/// returned are the last ones, not yet given; on `None` the caller drops
+/// what the sink was given before it reads SQLite. Unsorted, chunks go as
+/// they are read. Sorted, the window is read in time slices of about
+/// [`slices::SLICE_ROWS`] rows ([`slices::cuts`], from the blocks' times
+/// and counts), each sorted and handed on before the next is read: memory
+/// for one slice, at the cost of decoding a block once for each slice its
+/// times overlap. Blocks of events stored in time order overlap one or
+/// two; a block of events stored out of order (late events, an import of
+/// history in any order) can overlap every slice, so such a window costs a
+/// decoding of its blocks per slice.
 pub(super) fn window_from_blocks(
     conn: &Connection,
     window: (i64, i64),
@@ -217,7 +227,6 @@ pub(super) fn window_from_blocks(
     sorted: bool,
     mut sink: Option<Sink<'_>>,
 ) -> Result<Option<Events>> {
-    debug_assert!(sink.is_none() || !sorted);
     let (from, until) = window;
     let max_id: i64 = conn
         .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
@@ -240,8 +249,8 @@ pub(super) fn window_from_blocks(
         return Ok(None);
     }
     // Rows read from SQLite get what a block's rows get in `push_block`:
-    // the window, bots and names kept, the columns not asked for at 0.
-    let tidy = |s: &mut State, start: usize| {
+    // the slice, bots and names kept, the columns not asked for at 0.
+    let tidy = |s: &mut State, start: usize, (from, until): (i64, i64)| {
         let wanted: Option<Vec<u32>> =
             names.map(|n| n.iter().filter_map(|x| s.strings.get(x)).collect());
         let rows = s.rows_mut();
@@ -269,8 +278,9 @@ pub(super) fn window_from_blocks(
         }
         rows.truncate(kept);
     };
-    // The ids in (after, upto] no block holds, read from rows.
-    let uncovered = |s: &mut State, after: i64, upto: i64| -> Result<()> {
+    // The ids in (after, upto] no block holds with times in `slice`, read
+    // from rows.
+    let uncovered = |s: &mut State, after: i64, upto: i64, slice: (i64, i64)| -> Result<()> {
         let mut at = after;
         let start = covered.partition_point(|f| *f <= after);
         let rows_before = s.rows.len();
@@ -279,51 +289,66 @@ pub(super) fn window_from_blocks(
                 break;
             }
             if f - 1 > at {
-                read_ids(conn, s, at, f - 1, Some(window))?;
+                read_ids(conn, s, at, f - 1, Some(slice))?;
             }
             at = f + blocks::BLOCK_EVENTS - 1;
         }
         if upto > at {
-            read_ids(conn, s, at, upto, Some(window))?;
+            read_ids(conn, s, at, upto, Some(slice))?;
         }
-        tidy(s, rows_before);
+        tidy(s, rows_before, slice);
         Ok(())
     };
     let held_whole = sink.is_none();
-    // Hands the rows read so far on, once there are enough of them.
-    let mut hand_on = |s: &mut State| {
-        if let Some(k) = sink.as_mut().filter(|k| s.rows.len() >= k.rows) {
-            (k.take)(&s.rows, &s.strings);
-            s.rows_mut().clear();
-        }
-    };
-    let mut read = 0i64;
-    let mut broken = false;
-    // The window's blocks by the time index (ids only: sorting the packed
-    // bytes in SQL would copy them all first), then each by its key.
-    let mut window_blocks: Vec<(i64, i64, bool)> = conn
+    let in_slices = sorted && !held_whole;
+    // The window's blocks by the time index (no packed bytes: sorting
+    // those in SQL would copy them all first), then each by its key.
+    let mut window_blocks: Vec<WindowBlock> = conn
         .prepare_cached(
-            "SELECT first_id, events, min_ts >= ?1 AND max_ts < ?2 FROM event_blocks \
+            "SELECT first_id, events, min_ts, max_ts FROM event_blocks \
              WHERE max_ts >= ?1 AND min_ts < ?2",
         )?
-        .query_map([from, until], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map([from, until], |r| {
+            Ok(WindowBlock {
+                first: r.get(0)?,
+                // Clamped to a block's size: a damaged count must not
+                // size an allocation or a slice.
+                events: r.get::<_, i64>(1)?.clamp(0, blocks::BLOCK_EVENTS),
+                min_ts: r.get(2)?,
+                max_ts: r.get(3)?,
+            })
+        })?
         .collect::<rusqlite::Result<_>>()?;
-    window_blocks.sort_unstable_by_key(|b| b.0);
-    // Room for the window's rows at once, when it is held whole with every
+    window_blocks.sort_unstable_by_key(|b| b.first);
+    let slices = if in_slices {
+        let spread: Vec<slices::Spread> = window_blocks
+            .iter()
+            .map(|b| slices::Spread {
+                min: b.min_ts,
+                max: b.max_ts,
+                events: b.events,
+            })
+            .collect();
+        let most = sink.as_ref().map_or(slices::SLICE_ROWS, |k| k.slice);
+        slices::cuts(window, &spread, most)
+    } else {
+        vec![window]
+    };
+    // Room for the rows at once, when the window is held whole with every
     // name: the rows of the blocks wholly inside it, of the blocks that
     // straddle an edge when they are few (a window over blocks in time
     // order has at most two), and of the ids no block holds. So a window
     // neither grows nor keeps much spare capacity. A narrow window over
     // blocks of late events, each spanning a long time, straddles most
     // blocks and keeps few of their rows: it grows as rows come instead.
-    // Counts are clamped to a block's size (a damaged count must not size
-    // an allocation), and a reservation that fails is only a missed hint.
+    // Read in slices, room for one slice's goal. A reservation that fails
+    // is only a missed hint.
     if held_whole && names.is_none() {
-        let rows_of = |b: &(i64, i64, bool)| -> usize {
-            usize::try_from(b.1.clamp(0, blocks::BLOCK_EVENTS)).unwrap_or(0)
-        };
-        let inside: usize = window_blocks.iter().filter(|b| b.2).map(rows_of).sum();
-        let edges: usize = window_blocks.iter().filter(|b| !b.2).map(rows_of).sum();
+        let inside = |b: &&WindowBlock| b.min_ts >= from && b.max_ts < until;
+        let rows_of = |b: &WindowBlock| usize::try_from(b.events).unwrap_or(0);
+        let all: usize = window_blocks.iter().map(rows_of).sum();
+        let inside: usize = window_blocks.iter().filter(inside).map(rows_of).sum();
+        let edges = all - inside;
         let edges = if edges <= inside / 8 + 2 * blocks::BLOCK_EVENTS as usize {
             edges
         } else {
@@ -331,60 +356,91 @@ pub(super) fn window_from_blocks(
         };
         let loose = usize::try_from(uncovered_ids.clamp(0, MAX_UNPACKED_IDS)).unwrap_or(0);
         let _ = s.rows_mut().try_reserve_exact(inside + edges + loose);
+    } else if slices.len() > 1 && names.is_none() {
+        let most = sink.as_ref().map_or(0, |k| k.slice.min(slices::SLICE_ROWS));
+        let _ = s.rows_mut().try_reserve_exact(most + most / 8);
     }
-    let window_blocks: Vec<i64> = window_blocks.into_iter().map(|b| b.0).collect();
     let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?;
-    for first in window_blocks {
-        let mut it = stmt.query([first])?;
-        // A block listed a moment ago is there (one connection writes);
-        // if not, read SQLite rather than count its ids as read.
-        let Some(r) = it.next()? else {
-            broken = true;
-            break;
-        };
-        let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-        let Some(block) = blocks::decode(data) else {
-            broken = true;
-            break;
-        };
-        uncovered(&mut s, read, first - 1)?;
-        // The names asked for, by the block's numbering (a pushdown).
-        let named: Option<Vec<bool>> = names.map(|n| {
-            std::iter::once(false)
-                .chain(block.strings.iter().map(|t| n.iter().any(|x| x == t)))
-                .collect()
-        });
-        let keep = |i: usize| {
-            let ts = block.ts[i];
-            ts >= from
-                && ts < until
-                && !(bots_left_out && block.bot[i])
-                && named.as_ref().is_none_or(|k| k[block.name[i] as usize])
-        };
-        // Room for the rows kept, not the block's: a narrow window or a
-        // names pushdown keeps few. (A fold reuses one chunk's room.)
-        if held_whole {
-            let kept = (0..block.ts.len()).filter(|i| keep(*i)).count();
-            s.rows_mut().reserve(kept);
+    for slice in slices {
+        let (a, b) = slice;
+        let mut read = 0i64;
+        for w in window_blocks
+            .iter()
+            .filter(|w| w.max_ts >= a && w.min_ts < b)
+        {
+            let first = w.first;
+            let mut it = stmt.query([first])?;
+            // A block listed a moment ago is there (one connection
+            // writes); if not, read SQLite rather than count its ids as
+            // read.
+            let Some(r) = it.next()? else {
+                return Ok(None);
+            };
+            let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            let Some(block) = blocks::decode(data) else {
+                return Ok(None);
+            };
+            // Slices pick blocks by their listed times: a block whose
+            // times say otherwise would lose rows, so SQLite answers.
+            if in_slices && block.ts.iter().any(|t| *t < w.min_ts || *t > w.max_ts) {
+                return Ok(None);
+            }
+            uncovered(&mut s, read, first - 1, slice)?;
+            // The names asked for, by the block's numbering (a pushdown).
+            let named: Option<Vec<bool>> = names.map(|n| {
+                std::iter::once(false)
+                    .chain(block.strings.iter().map(|t| n.iter().any(|x| x == t)))
+                    .collect()
+            });
+            let keep = |i: usize| {
+                let ts = block.ts[i];
+                ts >= a
+                    && ts < b
+                    && !(bots_left_out && block.bot[i])
+                    && named.as_ref().is_none_or(|k| k[block.name[i] as usize])
+            };
+            // Room for the rows kept, not the block's: a narrow window or
+            // a names pushdown keeps few. (A fold reuses one chunk's or
+            // one slice's room.)
+            if held_whole {
+                let kept = (0..block.ts.len()).filter(|i| keep(*i)).count();
+                s.rows_mut().reserve(kept);
+            }
+            push_block(&mut s, &block, need, keep);
+            read = first + blocks::BLOCK_EVENTS - 1;
+            // Unsorted, the rows read so far go on once there are enough.
+            if let Some(k) = sink.as_mut().filter(|k| !sorted && s.rows.len() >= k.rows) {
+                (k.take)(&s.rows, &s.strings);
+                s.rows_mut().clear();
+            }
         }
-        push_block(&mut s, &block, need, keep);
-        read = first + blocks::BLOCK_EVENTS - 1;
-        hand_on(&mut s);
+        uncovered(&mut s, read, max_id, slice)?;
+        if sorted {
+            order_new(&mut s, 0);
+        }
+        // Sorted in slices, the slice goes on before the next is read.
+        if let Some(k) = sink.as_mut().filter(|_| in_slices) {
+            for chunk in s.rows.chunks(k.rows.max(1)) {
+                (k.take)(chunk, &s.strings);
+            }
+            s.rows_mut().clear();
+        }
     }
     drop(stmt);
-    if broken {
-        return Ok(None);
-    }
-    uncovered(&mut s, read, max_id)?;
-    if sorted {
-        order_new(&mut s, 0);
-    }
     // Every row was kept or dropped as it was read.
     let rows = std::mem::take(s.rows_mut());
     Ok(Some(Events {
         rows: Rows::Owned(rows),
         strings: s.strings.without_numbers(),
     }))
+}
+
+/// A packed block of a window, as listed from the time index.
+struct WindowBlock {
+    first: i64,
+    events: i64,
+    min_ts: i64,
+    max_ts: i64,
 }
 
 /// Reads the events with ids in `(s.max_id, upto]` into `s`, keeping the
