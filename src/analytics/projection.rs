@@ -30,7 +30,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::query::USER_KEY;
-use super::scan::{Events, Interner, Row, Rows, Sink};
+use super::scan::{self, Events, Interner, Row, Rows, Sink};
 use super::slices;
 use crate::error::Result;
 use crate::tracking::blocks;
@@ -320,20 +320,16 @@ pub(super) fn window_from_blocks(
         })?
         .collect::<rusqlite::Result<_>>()?;
     window_blocks.sort_unstable_by_key(|b| b.first);
-    let slices = if in_slices {
-        let spread: Vec<slices::Spread> = window_blocks
-            .iter()
-            .map(|b| slices::Spread {
-                min: b.min_ts,
-                max: b.max_ts,
-                events: b.events,
-            })
-            .collect();
-        let most = sink.as_ref().map_or(slices::SLICE_ROWS, |k| k.slice);
-        slices::cuts(window, &spread, most)
-    } else {
-        vec![window]
-    };
+    let spread: Vec<slices::Spread> = window_blocks
+        .iter()
+        .filter(|_| in_slices)
+        .map(|b| slices::Spread {
+            min: b.min_ts,
+            max: b.max_ts,
+            events: b.events,
+        })
+        .collect();
+    let slice_rows = sink.as_ref().map_or(slices::SLICE_ROWS, |k| k.slice) as f64;
     // Room for the rows at once, when the window is held whole with every
     // name: the rows of the blocks wholly inside it, of the blocks that
     // straddle an edge when they are few (a window over blocks in time
@@ -356,13 +352,34 @@ pub(super) fn window_from_blocks(
         };
         let loose = usize::try_from(uncovered_ids.clamp(0, MAX_UNPACKED_IDS)).unwrap_or(0);
         let _ = s.rows_mut().try_reserve_exact(inside + edges + loose);
-    } else if slices.len() > 1 && names.is_none() {
-        let most = sink.as_ref().map_or(0, |k| k.slice.min(slices::SLICE_ROWS));
-        let _ = s.rows_mut().try_reserve_exact(most + most / 8);
     }
     let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?;
-    for slice in slices {
-        let (a, b) = slice;
+    // Rows kept so far, and the events the blocks' times estimated in the
+    // slices read: a names pushdown keeps few, so the next slices span
+    // more events (at most 16 times as many).
+    let (mut kept, mut estimated) = (0f64, 0f64);
+    let mut a = from;
+    loop {
+        let b = if in_slices {
+            let ratio = if estimated > 0.0 {
+                (kept / estimated).clamp(1.0 / 16.0, 16.0)
+            } else {
+                1.0
+            };
+            slices::next_cut((a, until), &spread, slice_rows / ratio)
+        } else {
+            until
+        };
+        let slice = (a, b);
+        // Room for the slice's rows as estimated, so that its array does
+        // not double past them (it keeps its room from slice to slice).
+        if in_slices && names.is_none() {
+            let want = (slices::estimate(slice, &spread).min(2.0 * slice_rows) * 1.05) as usize;
+            let rows = s.rows_mut();
+            if want > rows.capacity() {
+                let _ = rows.try_reserve_exact(want - rows.len());
+            }
+        }
         let mut read = 0i64;
         for w in window_blocks
             .iter()
@@ -415,16 +432,39 @@ pub(super) fn window_from_blocks(
             }
         }
         uncovered(&mut s, read, max_id, slice)?;
-        if sorted {
-            order_new(&mut s, 0);
-        }
-        // Sorted in slices, the slice goes on before the next is read.
-        if let Some(k) = sink.as_mut().filter(|_| in_slices) {
-            for chunk in s.rows.chunks(k.rows.max(1)) {
-                (k.take)(chunk, &s.strings);
+        match sink.as_mut().filter(|_| in_slices) {
+            // In slices, the slice goes on in time order before the next
+            // is read: gathered a chunk at a time, so it is never copied
+            // whole.
+            Some(k) => {
+                kept += s.rows.len() as f64;
+                estimated += slices::estimate(slice, &spread);
+                let each = k.rows.max(1);
+                match scan::time_order(&s.rows) {
+                    None => {
+                        for chunk in s.rows.chunks(each) {
+                            (k.take)(chunk, &s.strings);
+                        }
+                    }
+                    Some(order) => {
+                        let mut chunk = Vec::with_capacity(each.min(s.rows.len()));
+                        let mut at = order.iter().peekable();
+                        while at.peek().is_some() {
+                            chunk.clear();
+                            chunk.extend(at.by_ref().take(each).map(|i| s.rows[i]));
+                            (k.take)(&chunk, &s.strings);
+                        }
+                    }
+                }
+                s.rows_mut().clear();
             }
-            s.rows_mut().clear();
+            None if sorted => order_new(&mut s, 0),
+            None => {}
         }
+        if b >= until {
+            break;
+        }
+        a = b;
     }
     drop(stmt);
     // Every row was kept or dropped as it was read.

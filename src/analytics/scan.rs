@@ -508,15 +508,27 @@ pub fn scan(
 }
 
 /// Puts `rows` in time order, rows with equal times in the order they
-/// came (a stable sort by time). Each row's time (less the smallest) and
-/// position are packed into one `u64` when they fit, as they do for any
-/// range of up to about 500 years of a million rows; a radix sort of those
-/// by their time bits (least significant digit first, so stable) and one
-/// gather move each 40-byte row once, where sorting the rows compared and
-/// moved them at every level.
+/// came (a stable sort by time): [`time_order`], then one gather that
+/// moves each 40-byte row once, where sorting the rows compared and moved
+/// them at every level.
 pub fn sort_by_time(rows: &mut [Row]) {
-    if rows.is_sorted_by_key(|r| r.ts) {
+    let Some(order) = time_order(rows) else {
         return;
+    };
+    let sorted: Vec<Row> = order.iter().map(|i| rows[i]).collect();
+    drop(order);
+    rows.copy_from_slice(&sorted);
+}
+
+/// The positions of `rows` in time order, rows with equal times in the
+/// order they came; `None` when they are in time order already. Each row's
+/// time (less the smallest) and position are packed into one `u64` when
+/// they fit, as they do for any range of up to about 500 years of a
+/// million rows, and those are radix sorted by their time bits (least
+/// significant digit first, so stable); else a stable sort of positions.
+pub fn time_order(rows: &[Row]) -> Option<TimeOrder> {
+    if rows.is_sorted_by_key(|r| r.ts) {
+        return None;
     }
     let (min, max) = rows.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
         (lo.min(r.ts), hi.max(r.ts))
@@ -525,8 +537,12 @@ pub fn sort_by_time(rows: &mut [Row]) {
     let place_bits = usize::BITS - (rows.len() - 1).leading_zeros();
     let time_bits = u64::BITS - span.leading_zeros();
     if place_bits + time_bits > 64 {
-        rows.sort_by_key(|r| r.ts);
-        return;
+        let mut keys: Vec<u64> = (0..rows.len() as u64).collect();
+        keys.sort_by_key(|i| rows[*i as usize].ts);
+        return Some(TimeOrder {
+            keys,
+            mask: u64::MAX,
+        });
     }
     let mut keys: Vec<u64> = rows
         .iter()
@@ -558,13 +574,23 @@ pub fn sort_by_time(rows: &mut [Row]) {
         std::mem::swap(&mut keys, &mut spare);
         shift += DIGIT;
     }
-    // The sort's second array goes before the rows' copy is made, so the
-    // copy can take its place.
-    drop(spare);
-    let mask = (1u64 << place_bits) - 1;
-    let sorted: Vec<Row> = keys.iter().map(|k| rows[(k & mask) as usize]).collect();
-    drop(keys);
-    rows.copy_from_slice(&sorted);
+    Some(TimeOrder {
+        keys,
+        mask: (1u64 << place_bits) - 1,
+    })
+}
+
+/// Row positions in time order, from [`time_order`]: 8 bytes a row.
+pub struct TimeOrder {
+    keys: Vec<u64>,
+    mask: u64,
+}
+
+impl TimeOrder {
+    /// The positions, in time order.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.keys.iter().map(|k| (k & self.mask) as usize)
+    }
 }
 
 /// Below this many rows in range, [`scan`] goes through the time index.
