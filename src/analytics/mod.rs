@@ -203,17 +203,18 @@ impl<'a> Analytics<'a> {
         sink: Option<scan::Sink<'_>>,
     ) -> Result<Option<scan::Events>> {
         let fast = self.projection.is_some() || self.blocks;
-        if let (true, None, true) = (fast, &need.extra, r.only_bots_filter()) {
+        if let (true, None, true) = (fast, &need.extra, r.only_bots_and_names_filter()) {
             let window = (need.from.unwrap_or(r.since), r.until);
             let asked = (need.session, need.page);
+            // The query's names and the metric's (a pushdown), both kept.
+            let names: Option<Vec<String>> = match (&need.names, &r.names) {
+                (Some(a), Some(b)) => Some(a.iter().filter(|n| b.contains(n)).cloned().collect()),
+                (a, b) => a.clone().or_else(|| b.clone()),
+            };
             if let Some(p) = self.projection {
-                if let Some(ev) = p.events(
-                    self.conn,
-                    window,
-                    r.bots_left_out,
-                    need.names.as_deref(),
-                    asked,
-                )? {
+                if let Some(ev) =
+                    p.events(self.conn, window, r.bots_left_out, names.as_deref(), asked)?
+                {
                     return Ok(Some(ev));
                 }
             }
@@ -222,7 +223,7 @@ impl<'a> Analytics<'a> {
                 self.conn,
                 window,
                 r.bots_left_out,
-                need.names.as_deref(),
+                names.as_deref(),
                 projection::Columns {
                     session: need.session,
                     page: need.page,

@@ -127,6 +127,8 @@ pub struct Resolved {
     pub params: Vec<SqlValue>,
     /// Bots' events are left out (the last of `conds` says so).
     pub bots_left_out: bool,
+    /// The names the `name` filter keeps (one of `conds` says so).
+    pub names: Option<Vec<String>>,
 }
 
 impl Resolved {
@@ -140,6 +142,13 @@ impl Resolved {
     /// or there is none.
     pub fn only_bots_filter(&self) -> bool {
         self.conds.len() == usize::from(self.bots_left_out)
+    }
+
+    /// True when no filter but the bots' and the names' narrows the events:
+    /// the in-memory projection and the packed blocks, which hold every
+    /// event's name, answer then.
+    pub fn only_bots_and_names_filter(&self) -> bool {
+        self.conds.len() == usize::from(self.bots_left_out) + usize::from(self.names.is_some())
     }
 
     /// ` AND cond AND cond` for the filters, or an empty string.
@@ -230,11 +239,13 @@ impl Query {
             params.push(SqlValue::Text(t.as_str().into()));
             conds.push(format!("type = ?{}", params.len() + 2));
         }
+        let mut kept_names = None;
         if let Some(names) = &self.name {
             let names: Vec<&String> = match names {
                 Names::One(n) => vec![n],
                 Names::Many(v) => v.iter().collect(),
             };
+            kept_names = Some(names.iter().map(|n| (*n).clone()).collect());
             if names.is_empty() || names.len() > 100 {
                 return Err(Error::invalid("name", "must be 1 to 100 names"));
             }
@@ -276,6 +287,7 @@ impl Query {
             conds,
             params,
             bots_left_out,
+            names: kept_names,
         })
     }
 }
