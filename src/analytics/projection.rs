@@ -356,8 +356,35 @@ pub(super) fn window_from_blocks(
     let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?;
     // Rows kept so far, and the events the blocks' times estimated in the
     // slices read: a names pushdown keeps few, so the next slices span
-    // more events (at most 16 times as many).
+    // more events (at most 16 times as many). With a pushdown, a few
+    // blocks spread over the window give the first guess.
     let (mut kept, mut estimated) = (0f64, 0f64);
+    if in_slices && names.is_some() {
+        let step = (window_blocks.len() / SAMPLE_BLOCKS).max(1);
+        for w in window_blocks.iter().step_by(step).take(SAMPLE_BLOCKS) {
+            let mut it = stmt.query([w.first])?;
+            let Some(r) = it.next()? else { continue };
+            let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            let Some(block) = blocks::decode(data) else {
+                continue;
+            };
+            let named: Vec<bool> = std::iter::once(false)
+                .chain(
+                    block
+                        .strings
+                        .iter()
+                        .map(|t| names.is_some_and(|n| n.iter().any(|x| x == t))),
+                )
+                .collect();
+            for i in 0..block.ts.len() {
+                if block.ts[i] >= from && block.ts[i] < until {
+                    estimated += 1.0;
+                    let bot = bots_left_out && block.bot[i];
+                    kept += f64::from(u8::from(!bot && named[block.name[i] as usize]));
+                }
+            }
+        }
+    }
     let mut a = from;
     loop {
         let b = if in_slices {
@@ -474,6 +501,10 @@ pub(super) fn window_from_blocks(
         strings: s.strings.without_numbers(),
     }))
 }
+
+/// How many blocks a window read in slices with a names pushdown samples
+/// first, to guess how many of its events the names keep.
+const SAMPLE_BLOCKS: usize = 8;
 
 /// A packed block of a window, as listed from the time index.
 struct WindowBlock {
