@@ -40,7 +40,7 @@ fn metrics(a: &Analytics<'_>, q: &Query) -> Value {
         "breakdown": a.event_breakdown(q, &o(json!({}))).unwrap(),
         "breakdownByType": a.event_breakdown(q, &o(json!({ "by": "type" }))).unwrap(),
         "features": a.feature_usage(q, &o(json!({ "features": ["signup", "buy"] }))).unwrap(),
-        "realtime": a.realtime(&Query { include_bots: q.include_bots, ..Query::default() }, &o(json!({ "windowSecs": 3_600 }))).unwrap(),
+        "realtime": a.realtime(&Query { include_bots: q.include_bots, name: q.name.clone(), ..Query::default() }, &o(json!({ "windowSecs": 3_600 }))).unwrap(),
     })
 }
 
@@ -80,19 +80,19 @@ fn same(trail: &UserTrail, when: &str) -> Value {
         (D0 + 2 * DAY + 1234, D0 + 3 * DAY),
     ] {
         // Filtered by name (the projection and the blocks hold names; a
-        // funnel's own names are kept as well), on the first range.
-        let named = [
-            None,
-            Some(Names::Many(vec![
-                "page_view".into(),
-                "buy".into(),
-                "never".into(),
-            ])),
-        ];
-        let named = if since == D0 - DAY {
-            &named[..]
-        } else {
-            &named[..1]
+        // funnel's own names are kept as well), on the first two ranges.
+        let named = match since {
+            s if s == D0 - DAY => vec![
+                None,
+                Some(Names::Many(vec![
+                    "page_view".into(),
+                    "buy".into(),
+                    "never".into(),
+                    "buy".into(),
+                ])),
+            ],
+            s if s == D0 + HOUR => vec![None, Some(Names::One("buy".into()))],
+            _ => vec![None],
         };
         for (bots, name) in [false, true]
             .into_iter()

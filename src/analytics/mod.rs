@@ -126,24 +126,25 @@ impl<'a> Analytics<'a> {
         self
     }
 
-    /// Reads unfiltered queries' windows from the packed blocks of the
-    /// events, as an engine whose projection is not kept (too many events)
-    /// does.
+    /// Reads the windows of queries unfiltered or filtered by name alone
+    /// from the packed blocks of the events, as an engine whose projection
+    /// is not kept (too many events) does.
     pub fn from_blocks(mut self) -> Self {
         self.blocks = true;
         self
     }
 
-    /// Reads unfiltered queries' events from `projection` (kept by the
-    /// engine, watching its connection) instead of SQLite.
+    /// Reads the events of queries unfiltered or filtered by name alone
+    /// from `projection` (kept by the engine, watching its connection)
+    /// instead of SQLite.
     pub fn with_projection(mut self, projection: &'a projection::Projection) -> Self {
         self.projection = Some(projection);
         self
     }
 
     /// The events `r` selects, as [`scan::scan`] reads them: from the
-    /// projection when the query has no filter but the bots one and needs
-    /// no extra column.
+    /// projection or the packed blocks when the query has no filter but
+    /// the bots one and names, and needs no extra column.
     fn scan(&self, r: &query::Resolved, need: &scan::Need) -> Result<scan::Events> {
         match self.window(r, need, None)? {
             Some(ev) => Ok(ev),

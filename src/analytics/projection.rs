@@ -115,7 +115,8 @@ impl Projection {
 
     /// The events in `[from, until)`, bots left out when `bots_left_out`,
     /// only names in `names` when given, with sessions and pages only when
-    /// asked: what [`super::scan::scan`] reads for an unfiltered query.
+    /// asked: what [`super::scan::scan`] reads for a query unfiltered or
+    /// filtered by name alone.
     /// `None` when the projection is not kept (too many events).
     pub(super) fn events(
         &self,
@@ -142,16 +143,29 @@ impl Projection {
                 strings: s.strings.without_numbers(),
             }));
         }
-        let wanted: Option<Vec<u32>> =
-            names.map(|n| n.iter().filter_map(|x| s.strings.get(x)).collect());
-        let mut rows = Vec::with_capacity(end.saturating_sub(start));
+        // The names kept, as a table by string id.
+        let wanted: Option<Vec<bool>> = names.map(|n| {
+            let mut w = vec![false; s.strings.interned()];
+            for id in n.iter().filter_map(|x| s.strings.get(x)) {
+                w[id as usize] = true;
+            }
+            w
+        });
+        // Room for the window when only bots are left out; kept names may
+        // be few, so their rows grow as they come.
+        let room = if names.is_none() {
+            end.saturating_sub(start)
+        } else {
+            0
+        };
+        let mut rows = Vec::with_capacity(room);
         for &row in &s.rows[start..end] {
             if bots_left_out && row.bot {
                 continue;
             }
             let mut r = row;
             if let Some(w) = &wanted {
-                if !w.contains(&r.name) {
+                if !w.get(r.name as usize).copied().unwrap_or(false) {
                     continue;
                 }
             }
@@ -357,11 +371,17 @@ pub(super) fn window_from_blocks(
     // Rows kept so far, and the events the blocks' times estimated in the
     // slices read: a names pushdown keeps few, so the next slices span
     // more events (at most 16 times as many). With a pushdown, a few
-    // blocks spread over the window give the first guess.
+    // blocks spread over the window give the first guess (unless it fits
+    // one slice anyway).
     let (mut kept, mut estimated) = (0f64, 0f64);
-    if in_slices && names.is_some() {
-        let step = (window_blocks.len() / SAMPLE_BLOCKS).max(1);
-        for w in window_blocks.iter().step_by(step).take(SAMPLE_BLOCKS) {
+    let fits = slices::estimate(window, &spread) <= slice_rows;
+    let mut sampled = false;
+    if in_slices && names.is_some() && !fits {
+        sampled = true;
+        let n = window_blocks.len();
+        let mut picks: Vec<usize> = (0..SAMPLE_BLOCKS).map(|j| j * n / SAMPLE_BLOCKS).collect();
+        picks.dedup();
+        for w in picks.into_iter().map(|i| &window_blocks[i]) {
             let mut it = stmt.query([w.first])?;
             let Some(r) = it.next()? else { continue };
             let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
@@ -388,8 +408,11 @@ pub(super) fn window_from_blocks(
     let mut a = from;
     loop {
         let b = if in_slices {
+            // A guess from the sample alone makes a slice at most 4 times
+            // as wide; one from slices read, 16 times.
+            let widest = if sampled && a == from { 4.0 } else { 16.0 };
             let ratio = if estimated > 0.0 {
-                (kept / estimated).clamp(1.0 / 16.0, 16.0)
+                (kept / estimated).clamp(1.0 / widest, 16.0)
             } else {
                 1.0
             };

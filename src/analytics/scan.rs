@@ -94,6 +94,11 @@ impl Interner {
         self.numbers.len().max(self.numbered)
     }
 
+    /// How many strings are interned: every id is below this.
+    pub fn interned(&self) -> usize {
+        self.strings.len()
+    }
+
     /// The id of `s`, if any event had it.
     pub fn get(&self, s: &str) -> Option<u32> {
         self.ids.get(s).copied()
