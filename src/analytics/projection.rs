@@ -379,7 +379,10 @@ pub(super) fn window_from_blocks(
     if in_slices && names.is_some() && !fits {
         sampled = true;
         let n = window_blocks.len();
-        let mut picks: Vec<usize> = (0..SAMPLE_BLOCKS).map(|j| j * n / SAMPLE_BLOCKS).collect();
+        // Even positions from the first block to the last (the newest).
+        let mut picks: Vec<usize> = (0..SAMPLE_BLOCKS)
+            .map(|j| j * n.saturating_sub(1) / (SAMPLE_BLOCKS - 1))
+            .collect();
         picks.dedup();
         for w in picks.into_iter().map(|i| &window_blocks[i]) {
             let mut it = stmt.query([w.first])?;
