@@ -376,7 +376,7 @@ pub(super) fn window_from_blocks(
     let (mut kept, mut estimated) = (0f64, 0f64);
     let fits = slices::estimate(window, &spread) <= slice_rows;
     let mut sampled = false;
-    if in_slices && names.is_some() && !fits {
+    if in_slices && names.is_some() && !fits && !window_blocks.is_empty() {
         sampled = true;
         let n = window_blocks.len();
         // Even positions from the first block to the last (the newest).
