@@ -15,6 +15,7 @@
 #[macro_use]
 mod common;
 
+mod alloc_peak;
 mod analytics;
 mod anonymize;
 mod consent;
