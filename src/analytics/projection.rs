@@ -225,7 +225,7 @@ impl Projection {
 /// returned are the last ones, not yet given; on `None` the caller drops
 /// what the sink was given before it reads SQLite. Unsorted, chunks go as
 /// they are read. Sorted, the window is read in time slices of about
-/// [`slices::SLICE_ROWS`] rows ([`slices::cuts`], from the blocks' times
+/// [`slices::SLICE_ROWS`] rows ([`slices::next_cut`], from the blocks' times
 /// and counts), each sorted and handed on before the next is read: memory
 /// for one slice, at the cost of decoding a block once for each slice its
 /// times overlap. Blocks of events stored in time order overlap one or
@@ -391,19 +391,13 @@ pub(super) fn window_from_blocks(
             let Some(block) = blocks::decode(data) else {
                 continue;
             };
-            let named: Vec<bool> = std::iter::once(false)
-                .chain(
-                    block
-                        .strings
-                        .iter()
-                        .map(|t| names.is_some_and(|n| n.iter().any(|x| x == t))),
-                )
-                .collect();
+            let named = names.map(|n| named_in(&block, n));
             for i in 0..block.ts.len() {
                 if block.ts[i] >= from && block.ts[i] < until {
                     estimated += 1.0;
                     let bot = bots_left_out && block.bot[i];
-                    kept += f64::from(u8::from(!bot && named[block.name[i] as usize]));
+                    let name = named.as_ref().is_none_or(|k| k[block.name[i] as usize]);
+                    kept += f64::from(u8::from(!bot && name));
                 }
             }
         }
@@ -457,11 +451,7 @@ pub(super) fn window_from_blocks(
             }
             uncovered(&mut s, read, first - 1, slice)?;
             // The names asked for, by the block's numbering (a pushdown).
-            let named: Option<Vec<bool>> = names.map(|n| {
-                std::iter::once(false)
-                    .chain(block.strings.iter().map(|t| n.iter().any(|x| x == t)))
-                    .collect()
-            });
+            let named = names.map(|n| named_in(&block, n));
             let keep = |i: usize| {
                 let ts = block.ts[i];
                 ts >= a
@@ -526,6 +516,14 @@ pub(super) fn window_from_blocks(
         rows: Rows::Owned(rows),
         strings: s.strings.without_numbers(),
     }))
+}
+
+/// Which of `block`'s strings are among `names`, by the block's numbering
+/// (entry 0, no string, is not).
+fn named_in(block: &blocks::Block<'_>, names: &[String]) -> Vec<bool> {
+    std::iter::once(false)
+        .chain(block.strings.iter().map(|t| names.iter().any(|x| x == t)))
+        .collect()
 }
 
 /// How many blocks a window read in slices with a names pushdown samples
