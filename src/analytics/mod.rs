@@ -156,9 +156,9 @@ impl<'a> Analytics<'a> {
     /// strings they refer to. In any order for a metric whose answer does
     /// not depend on it ([`scan::Need::any_order`]): a window read from
     /// SQLite or the packed blocks is never held whole. Else in time order:
-    /// the blocks' window read in time slices, each held and sorted in
-    /// turn; a wide window read from SQLite (a filtered query) held whole
-    /// and sorted, as [`scan::scan`] reads it. `take` adds to a state that
+    /// the blocks' window, or a wide window read from SQLite (a filtered
+    /// query), read in time slices, each held and sorted in turn (see
+    /// [`scan::scan`]). `take` adds to a state that
     /// `init` makes; if the packed blocks fail part way, the state starts
     /// again from `init` for a read of SQLite.
     fn fold<S>(

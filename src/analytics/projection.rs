@@ -482,23 +482,7 @@ pub(super) fn window_from_blocks(
             Some(k) => {
                 kept += s.rows.len() as f64;
                 estimated += slices::estimate(slice, &spread);
-                let each = k.rows.max(1);
-                match scan::time_order(&s.rows) {
-                    None => {
-                        for chunk in s.rows.chunks(each) {
-                            (k.take)(chunk, &s.strings);
-                        }
-                    }
-                    Some(order) => {
-                        let mut chunk = Vec::with_capacity(each.min(s.rows.len()));
-                        let mut at = order.iter().peekable();
-                        while at.peek().is_some() {
-                            chunk.clear();
-                            chunk.extend(at.by_ref().take(each).map(|i| s.rows[i]));
-                            (k.take)(&chunk, &s.strings);
-                        }
-                    }
-                }
+                scan::hand_on_in_time_order(&s.rows, &s.strings, k);
                 s.rows_mut().clear();
             }
             None if sorted => order_new(&mut s, 0),

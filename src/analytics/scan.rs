@@ -9,9 +9,11 @@ use rusqlite::params_from_iter;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 
 use super::query::{Resolved, USER_KEY};
+use super::slices;
 use crate::error::Result;
 use crate::kernel::stats::Total;
 use crate::kernel::tally::Tally;
+use crate::tracking::blocks;
 
 pub use crate::kernel::fastmap::{FastMap, FastSet};
 
@@ -426,9 +428,11 @@ pub struct Need {
 /// Reads the events `q` selects, oldest first (a wide range with
 /// [`Need::any_order`]: in id order). With a `sink`, the rows go to it a
 /// chunk at a time as they are read, and the rows returned are the last
-/// ones, not yet given: in any order with [`Need::any_order`], else only
-/// when a narrow range is read in time order through the time index (a
-/// wide one is held and sorted, then returned whole).
+/// ones, not yet given: in any order with [`Need::any_order`]; else in
+/// time order, a narrow range as read through the time index, a wide one
+/// held and sorted a time slice at a time when it holds more events than
+/// [`Sink::slice`] (each slice handed on before the next is read), and
+/// held whole and sorted otherwise.
 pub fn scan(
     conn: &rusqlite::Connection,
     q: &Resolved,
@@ -466,50 +470,196 @@ pub fn scan(
     // A wide range reads the table in order and sorts here: much faster
     // than a lookup per row through the time index. A narrow one (realtime)
     // uses the index.
+    // (Below one slice's rows, when slices are asked for smaller than
+    // that: a window of more is not read through the index whole.)
     let estimate = estimate_rows(conn, from, q.until)?;
-    let by_index = estimate < INDEX_SCAN_MAX_ROWS;
+    let index_most = sink.as_ref().map_or(INDEX_SCAN_MAX_ROWS, |k| {
+        INDEX_SCAN_MAX_ROWS.min(k.slice as f64)
+    });
+    let by_index = estimate < index_most;
     // Rows in time order go on as they are read only from the index; a
     // wide window read in id order is held to be sorted (a lookup per row
-    // through the index cost 2-2.5 times as long at 5M events).
-    let mut sink = sink.filter(|_| need.any_order || by_index);
+    // through the index cost 2-2.5 times as long at 5M events), in time
+    // slices when it is too large to hold (see `slices`).
+    let ordered = !need.any_order && !by_index;
+    let mut sink = sink;
+    let spread = match &sink {
+        Some(k) if ordered => window_spread(conn, from, q.until, k.slice as f64)?,
+        _ => None,
+    };
     let (ts, order) = if by_index {
         ("ts", " ORDER BY ts, id")
     } else {
         ("+ts", "")
     };
-    let sql = format!(
-        "SELECT ts, {USER_KEY}, {session}, name, {page}, sample_rate, {extra} FROM events \
-         WHERE {ts} >= ?1 AND {ts} < ?2{conds}{order}"
+    let head = format!(
+        "SELECT ts, {USER_KEY}, {session}, name, {page}, sample_rate, {extra} FROM events WHERE "
     );
     let mut strings = Interner::new();
-    let most = sink.as_ref().map_or(4_000_000, |k| k.rows);
-    let mut rows = Vec::with_capacity((estimate as usize).min(most));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut it = stmt.query(params_from_iter(params.iter()))?;
-    while let Some(r) = it.next()? {
-        if let Some(k) = sink.as_mut().filter(|k| rows.len() >= k.rows) {
-            (k.take)(&rows, &strings);
-            rows.clear();
+    let most = match (&sink, &spread) {
+        (Some(k), Some(_)) => k.slice,
+        (Some(k), None) if !ordered => k.rows,
+        _ => 4_000_000,
+    };
+    let mut rows = Vec::with_capacity((estimate as usize).min(most).min(4_000_000));
+    // Rows kept and events estimated in the slices read so far: a filter
+    // that keeps few makes the next slices span more events (at most 16
+    // times as many), so that a selective filter is not read in many
+    // slices.
+    let (mut kept, mut estimated) = (0f64, 0f64);
+    let mut a = from;
+    loop {
+        let (b, ts) = match (&spread, &sink) {
+            (Some(sp), Some(k)) => {
+                let ratio = if estimated > 0.0 {
+                    (kept / estimated).clamp(1.0 / 16.0, 1.0)
+                } else {
+                    1.0
+                };
+                let b = slices::next_cut((a, q.until), &sp.spread, k.slice as f64 / ratio);
+                // A slice of events stored in time order is read through
+                // the time index: its rows lie together. Else the table is
+                // read in order again.
+                (b, if sp.in_time_order((a, b)) { "ts" } else { ts })
+            }
+            _ => (q.until, ts),
+        };
+        params[0] = SqlValue::Integer(a);
+        params[1] = SqlValue::Integer(b);
+        let sql = format!("{head}{ts} >= ?1 AND {ts} < ?2{conds}{order}");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut it = stmt.query(params_from_iter(params.iter()))?;
+        let mut stream = sink.as_mut().filter(|_| !ordered);
+        while let Some(r) = it.next()? {
+            if let Some(k) = stream.as_mut().filter(|k| rows.len() >= k.rows) {
+                (k.take)(&rows, &strings);
+                rows.clear();
+            }
+            rows.push(Row {
+                ts: r.get(0)?,
+                user: strings.number(r.get_ref(1)?),
+                session: strings.number(r.get_ref(2)?),
+                name: strings.intern(r.get_ref(3)?),
+                page: strings.intern(r.get_ref(4)?),
+                extra: strings.intern(r.get_ref(6)?),
+                rate: r.get(5)?,
+                bot: false,
+            });
         }
-        rows.push(Row {
-            ts: r.get(0)?,
-            user: strings.number(r.get_ref(1)?),
-            session: strings.number(r.get_ref(2)?),
-            name: strings.intern(r.get_ref(3)?),
-            page: strings.intern(r.get_ref(4)?),
-            extra: strings.intern(r.get_ref(6)?),
-            rate: r.get(5)?,
-            bot: false,
-        });
-    }
-    if !by_index && !need.any_order {
-        // Stable: rows with equal times keep their insertion order.
-        sort_by_time(&mut rows);
+        drop(it);
+        drop(stmt);
+        match (&spread, sink.as_mut()) {
+            // In slices, the slice goes on in time order before the next
+            // is read.
+            (Some(sp), Some(k)) => {
+                kept += rows.len() as f64;
+                estimated += slices::estimate((a, b), &sp.spread);
+                hand_on_in_time_order(&rows, &strings, k);
+                rows.clear();
+            }
+            // Stable: rows with equal times keep their insertion order.
+            _ if ordered => sort_by_time(&mut rows),
+            _ => {}
+        }
+        if b >= q.until {
+            break;
+        }
+        a = b;
     }
     Ok(Events {
         rows: Rows::Owned(rows),
         strings,
     })
+}
+
+/// Hands `rows` on to `k` in time order (rows with equal times in the
+/// order they came), a chunk at a time: gathered by [`time_order`], so the
+/// rows are never copied whole.
+pub fn hand_on_in_time_order(rows: &[Row], strings: &Interner, k: &mut Sink<'_>) {
+    let each = k.rows.max(1);
+    match time_order(rows) {
+        None => {
+            for chunk in rows.chunks(each) {
+                (k.take)(chunk, strings);
+            }
+        }
+        Some(order) => {
+            let mut chunk = Vec::with_capacity(each.min(rows.len()));
+            let mut at = order.iter().peekable();
+            while at.peek().is_some() {
+                chunk.clear();
+                chunk.extend(at.by_ref().take(each).map(|i| rows[i]));
+                (k.take)(&chunk, strings);
+            }
+        }
+    }
+}
+
+/// Where a window's events lie in time, for reading it from SQLite in time
+/// slices: the packed blocks' listed times and counts, and the events no
+/// block holds counted as spread from the oldest event to the newest.
+struct WindowSpread {
+    spread: Vec<slices::Spread>,
+    /// The events of the blocks listed, in all.
+    listed: f64,
+}
+
+impl WindowSpread {
+    /// True when the blocks that reach into `slice` hold few events beyond
+    /// it (events stored in time order): then the slice's rows lie
+    /// together, and reading them through the time index costs less than
+    /// reading the whole table again.
+    fn in_time_order(&self, slice: (i64, i64)) -> bool {
+        let reach: f64 = self
+            .spread
+            .iter()
+            .filter(|s| s.max >= slice.0 && s.min < slice.1)
+            .map(|s| s.events.max(0) as f64)
+            .sum();
+        reach <= 2.0 * slices::estimate(slice, &self.spread) + 4.0 * blocks::BLOCK_EVENTS as f64
+            && reach < self.listed / 2.0
+    }
+}
+
+/// The spread of `[from, until)` when it holds more than `slice` events
+/// (else `None`: the window is read at once).
+fn window_spread(
+    conn: &rusqlite::Connection,
+    from: i64,
+    until: i64,
+    slice: f64,
+) -> Result<Option<WindowSpread>> {
+    let mut spread: Vec<slices::Spread> = conn
+        .prepare_cached(
+            "SELECT events, min_ts, max_ts FROM event_blocks WHERE max_ts >= ?1 AND min_ts < ?2",
+        )?
+        .query_map([from, until], |r| {
+            Ok(slices::Spread {
+                // Clamped: a damaged count must not size a slice.
+                events: r.get::<_, i64>(0)?.clamp(0, blocks::BLOCK_EVENTS),
+                min: r.get(1)?,
+                max: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let listed: f64 = spread.iter().map(|s| s.events as f64).sum();
+    let one = |sql: &str| -> Result<Option<i64>> {
+        Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
+    };
+    let packed = one("SELECT count(*) FROM event_blocks")?.unwrap_or(0) * blocks::BLOCK_EVENTS;
+    if let (Some(n), Some(lo), Some(hi)) = (
+        one("SELECT max(id) FROM events")?,
+        one("SELECT min(ts) FROM events")?,
+        one("SELECT max(ts) FROM events")?,
+    ) {
+        spread.push(slices::Spread {
+            min: lo,
+            max: hi,
+            events: (n - packed).max(0),
+        });
+    }
+    Ok((slices::estimate((from, until), &spread) > slice)
+        .then_some(WindowSpread { spread, listed }))
 }
 
 /// Puts `rows` in time order, rows with equal times in the order they
