@@ -651,7 +651,7 @@ fn filtered_windows_read_from_sqlite_in_time_slices() {
         // Each with the share of 40 bytes a row its peak grows by less
         // than: `paths` keeps 8 bytes per item of its journeys (20 while
         // grouping them), so more than the others, but less than the rows.
-        let cases: [(&str, Metric, f64); 3] = [
+        let cases: [(&str, Metric, f64); 6] = [
             (
                 "topPages",
                 |a, q| json!(a.top_pages(q, &o(json!({}))).unwrap()),
@@ -668,6 +668,28 @@ fn filtered_windows_read_from_sqlite_in_time_slices() {
                     let steps = json!({ "steps": ["page_view", "signup", "buy"], "windowSecs": 3600, "order": "strict" });
                     json!(a.funnel(q, &o(steps)).unwrap())
                 },
+                0.5,
+            ),
+            // These keep what they count per user (and day or week), not
+            // rows: they fold in any order, or (cohorts) in time order.
+            (
+                "activeUsers",
+                |a, q| json!(a.active_users(q, Interval::Day).unwrap()),
+                0.5,
+            ),
+            (
+                "retention",
+                |a, q| {
+                    let o = o(
+                        json!({ "cohort": "day", "startEvent": "page_view", "returnEvent": "page_view" }),
+                    );
+                    json!(a.retention(q, &o).unwrap())
+                },
+                0.5,
+            ),
+            (
+                "cohorts",
+                |a, q| json!(a.cohorts(q, &o(json!({ "period": "day" }))).unwrap()),
                 0.5,
             ),
         ];

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::query::{bounded, Interval, Query};
-use super::scan::{max_rate_weights, FastMap, FastSet, Need};
+use super::scan::{max_rate_weights, FastMap, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
+use crate::kernel::stats::Total;
 
 /// Options of [`Analytics::retention`].
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -101,8 +102,33 @@ pub struct Cohorts {
     pub reweighted: bool,
 }
 
-/// Per user: first start time, times of return events, highest rate.
-type Activity = FastMap<u32, (Option<i64>, Vec<i64>, f64)>;
+/// What `retention` keeps as events come, in any order: per user, the
+/// first start and the highest rate; per user and period, the latest
+/// return (a return counts from the first start on, so only the cohort's
+/// own period needs its time).
+#[derive(Default)]
+struct Returns {
+    users: FastMap<u32, (Option<i64>, f64)>,
+    latest: FastMap<(u32, i64), i64>,
+}
+
+impl Returns {
+    /// An event of `user` at `ts` in period `bucket`; `is` says whether it
+    /// is a start and whether it is a return.
+    fn add(&mut self, ts: i64, user: u32, rate: f64, is: (bool, bool), bucket: i64) {
+        let u = self.users.entry(user).or_insert((None, rate));
+        if is.0 {
+            u.0 = Some(u.0.map_or(ts, |f| f.min(ts)));
+        }
+        if rate > u.1 {
+            u.1 = rate;
+        }
+        if is.1 {
+            let latest = self.latest.entry((user, bucket)).or_insert(ts);
+            *latest = (*latest).max(ts);
+        }
+    }
+}
 
 impl Analytics<'_> {
     /// The retention matrix.
@@ -132,80 +158,85 @@ impl Analytics<'_> {
                 "the range spans more than 10000 periods",
             ));
         }
-        let mut users: Activity = FastMap::default();
-        let plain = o.start_event.is_none() && o.return_event.is_none();
-        if plain {
+        let offset = r.offset_ms;
+        let returns = if o.start_event.is_none() && o.return_event.is_none() {
             // Any event starts and returns: the rollup may answer.
-            for (ts, user, rate) in self.activity(&r, 0)? {
-                let u = users.entry(user).or_insert((Some(ts), Vec::new(), rate));
-                u.0 = u.0.map(|f| f.min(ts));
-                u.1.push(ts);
-                u.2 = u.2.max(rate);
-            }
+            self.fold_activity(&r, 0, Returns::default, |t, (ts, user, rate)| {
+                t.add(ts, user, rate, (true, true), interval.bucket(ts, offset));
+            })?
         } else {
             let names = match (&o.start_event, &o.return_event) {
                 (Some(s), Some(t)) => Some(vec![s.clone(), t.clone()]),
                 _ => None,
             };
-            let ev = self.scan(
-                &r,
-                &Need {
-                    from: Some(0),
-                    names,
-                    ..Need::default()
-                },
-            )?;
-            let start = o
-                .start_event
-                .as_deref()
-                .map(|s| ev.strings.get(s).unwrap_or(u32::MAX));
-            let ret = o
-                .return_event
-                .as_deref()
-                .map(|s| ev.strings.get(s).unwrap_or(u32::MAX));
-            for row in ev.rows.iter().filter(|r| r.user != 0) {
-                let u = users
-                    .entry(row.user)
-                    .or_insert((None, Vec::new(), row.rate));
-                if u.0.is_none() && start.is_none_or(|s| s == row.name) {
-                    u.0 = Some(row.ts);
+            let need = Need {
+                from: Some(0),
+                names,
+                any_order: true,
+                ..Need::default()
+            };
+            let (start, ret) = (o.start_event.as_deref(), o.return_event.as_deref());
+            self.fold(&r, &need, Returns::default, |t, rows, strings| {
+                // The names' numbers, once they are met.
+                let id = |n: Option<&str>| n.map(|s| strings.get(s).unwrap_or(u32::MAX));
+                let (start, ret) = (id(start), id(ret));
+                for row in rows.iter().filter(|r| r.user != 0) {
+                    let is = (
+                        start.is_none_or(|s| s == row.name),
+                        ret.is_none_or(|t| t == row.name),
+                    );
+                    t.add(
+                        row.ts,
+                        row.user,
+                        row.rate,
+                        is,
+                        interval.bucket(row.ts, offset),
+                    );
                 }
-                if ret.is_none_or(|t| t == row.name) {
-                    u.1.push(row.ts);
-                }
-                u.2 = u.2.max(row.rate);
-            }
-        }
-        let mut rows: BTreeMap<i64, (f64, Vec<f64>)> = (first_b..=last_b)
-            .map(|b| (b, (0.0, vec![0.0; periods as usize])))
+            })?
+            .0
+        };
+        // Each cohort's users' weights and each period's, added by `Total`
+        // (smallest first when some is not whole), so that the sums do not
+        // depend on the users' numbers or the order the events came in.
+        let mut cells: BTreeMap<i64, (Vec<f64>, Vec<Vec<f64>>)> = (first_b..=last_b)
+            .map(|b| (b, (Vec::new(), vec![Vec::new(); periods as usize])))
             .collect();
         let mut reweighted = false;
-        // Users by weight, smallest first: each cohort's sums then add their
-        // weights in that order whatever numbers the users got, as
-        // `Total::total` adds (whole weights add exactly in any order).
-        let mut users: Vec<_> = users.into_values().collect();
-        if users.iter().any(|u| (1.0 / u.2).fract() != 0.0) {
-            users.sort_by(|a, b| (1.0 / a.2).total_cmp(&(1.0 / b.2)));
-        }
-        for (first, returns, rate) in users {
-            let Some(first) = first.filter(|f| *f >= r.since && *f < r.until) else {
-                continue;
-            };
-            reweighted |= rate < 1.0;
-            let w = 1.0 / rate;
-            let cb = interval.bucket(first, r.offset_ms);
-            let row = rows.get_mut(&cb).expect("cohort inside the range");
-            row.0 += w;
-            let seen: FastSet<i64> = returns
-                .into_iter()
-                .filter(|t| *t >= first && *t < r.until)
-                .map(|t| interval.bucket(t, r.offset_ms) - cb)
-                .filter(|n| *n < periods)
-                .collect();
-            for n in seen {
-                row.1[n as usize] += w;
+        let cohort = |first: Option<i64>| -> Option<(i64, i64)> {
+            let first = first.filter(|f| *f >= r.since && *f < r.until)?;
+            Some((first, interval.bucket(first, offset)))
+        };
+        for (first, rate) in returns.users.values() {
+            if let Some((_, cb)) = cohort(*first) {
+                reweighted |= *rate < 1.0;
+                let cell = cells.get_mut(&cb).expect("cohort inside the range");
+                cell.0.push(1.0 / rate);
             }
         }
+        for ((user, b), latest) in returns.latest {
+            let Some((first, rate)) = returns.users.get(&user) else {
+                continue;
+            };
+            let Some((first, cb)) = cohort(*first) else {
+                continue;
+            };
+            // A return counts at or after the first start, in one of the
+            // `periods` periods from the cohort's.
+            let n = b - cb;
+            if n < 0 || n >= periods || (n == 0 && latest < first) {
+                continue;
+            }
+            let cell = cells.get_mut(&cb).expect("cohort inside the range");
+            cell.1[n as usize].push(1.0 / rate);
+        }
+        let rows: BTreeMap<i64, (f64, Vec<f64>)> = cells
+            .into_iter()
+            .map(|(b, (size, counts))| {
+                let counts = counts.into_iter().map(|c| c.into_iter().total()).collect();
+                (b, (size.into_iter().total(), counts))
+            })
+            .collect();
         let rows = rows
             .into_iter()
             .map(|(b, (size, counts))| {
@@ -256,19 +287,25 @@ impl Analytics<'_> {
             o.by.as_deref()
                 .map(|d| self.dimension_extra("by", d))
                 .transpose()?;
-        let ev = self.scan(
-            &r,
-            &Need {
-                from: Some(0),
-                extra,
-                ..Need::default()
-            },
-        )?;
-        let weights = max_rate_weights(ev.rows.iter().map(|r| (r.user, r.rate)));
-        let mut firsts: FastMap<u32, (i64, u32)> = FastMap::default();
-        for row in ev.rows.iter().filter(|r| r.user != 0) {
-            firsts.entry(row.user).or_insert((row.ts, row.extra));
-        }
+        // In time order, a chunk at a time: each user's first event and
+        // highest rate.
+        let need = Need {
+            from: Some(0),
+            extra,
+            ..Need::default()
+        };
+        type Firsts = (FastMap<u32, (i64, u32)>, FastMap<u32, f64>);
+        let ((firsts, rates), strings) =
+            self.fold(&r, &need, Firsts::default, |(firsts, rates), rows, _| {
+                for row in rows.iter().filter(|r| r.user != 0) {
+                    firsts.entry(row.user).or_insert((row.ts, row.extra));
+                    let rate = rates.entry(row.user).or_insert(row.rate);
+                    if row.rate > *rate {
+                        *rate = row.rate;
+                    }
+                }
+            })?;
+        let weights = max_rate_weights(rates.into_iter());
         let mut rows: BTreeMap<i64, (f64, FastMap<u32, f64>)> = (first_b..=last_b)
             .map(|b| (b, (0.0, FastMap::default())))
             .collect();
@@ -301,7 +338,7 @@ impl Analytics<'_> {
                     let mut v: Vec<ValueCount> = values
                         .into_iter()
                         .map(|(v, users)| ValueCount {
-                            value: json_value(ev.strings.str(v)),
+                            value: json_value(strings.str(v)),
                             users,
                         })
                         .collect();

@@ -47,20 +47,24 @@ pub fn hourly(ev: &Events) -> Vec<Activity> {
 }
 
 /// The activity in `[from, until)` from the rollup, with users numbered
-/// from 1.
-pub fn activity(conn: &Connection, from: i64, until: i64) -> Result<Vec<Activity>> {
+/// from 1, given to `each` one item at a time as it is read.
+pub fn activity(
+    conn: &Connection,
+    from: i64,
+    until: i64,
+    mut each: impl FnMut(Activity),
+) -> Result<()> {
     // Users numbered by a 64-bit hash of their key, as scans number them
     // (`Interner::number`): no key is copied or compared.
     let mut users: FastMap<u64, u32> = FastMap::default();
-    let mut out = Vec::new();
     let mut stmt = conn.prepare_cached(
         "SELECT hour, user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2",
     )?;
     let mut rows = stmt.query(params![from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS)])?;
     while let Some(r) = rows.next()? {
-        out.push(user_hour(r, &mut users)?);
+        each(user_hour(r, &mut users)?);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// One row of [`activity`]. A function of its own, not inlined into the

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::query::{bounded, Interval, Query, Resolved, HOUR_MS};
 use super::rollup::{self, Activity};
-use super::scan::{max_rate_weights, DistinctRates, DistinctWeights, FastMap, FastSet, Need};
+use super::scan::{DistinctRates, DistinctWeights, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::Total;
@@ -336,16 +336,9 @@ pub(crate) fn sort_features(features: &mut [(FeatureStats, GroupTally)]) {
     });
 }
 
-/// Distinct users per bucket from activity items, each user weighted by
-/// 1 / the highest rate it has in the bucket.
-fn users_per_bucket(items: &[Activity], interval: Interval, offset: i64) -> FastMap<i64, f64> {
-    let mut best: FastMap<(i64, u32), f64> = FastMap::default();
-    for &(ts, user, rate) in items {
-        let e = best
-            .entry((interval.bucket(ts, offset), user))
-            .or_insert(rate);
-        *e = e.max(rate);
-    }
+/// Distinct users per bucket from each user's highest rate in it, each
+/// user weighted by 1 / that rate.
+fn users_per_bucket(best: FastMap<(i64, u32), f64>) -> FastMap<i64, f64> {
     let mut per: FastMap<i64, Vec<f64>> = FastMap::default();
     for ((b, _), rate) in best {
         per.entry(b).or_default().push(1.0 / rate);
@@ -355,6 +348,25 @@ fn users_per_bucket(items: &[Activity], interval: Interval, offset: i64) -> Fast
     per.into_iter()
         .map(|(b, w)| (b, w.into_iter().total()))
         .collect()
+}
+
+/// What [`Analytics::active_users`] keeps as activity comes, in any
+/// order: the highest rate of each user per bucket, per day of the last
+/// 30, and over those days.
+#[derive(Default)]
+struct ActiveTally {
+    per: FastMap<(i64, u32), f64>,
+    daily: FastMap<(i64, u32), f64>,
+    recent: FastMap<u32, f64>,
+    reweighted: bool,
+}
+
+/// Keeps the highest `rate` seen for `key`.
+fn most<K: std::hash::Hash + Eq>(map: &mut FastMap<K, f64>, key: K, rate: f64) {
+    let e = map.entry(key).or_insert(rate);
+    if rate > *e {
+        *e = rate;
+    }
 }
 
 impl Analytics<'_> {
@@ -401,38 +413,49 @@ impl Analytics<'_> {
         Ok((tallies.summary(reweighted), tallies))
     }
 
-    /// Activity items (user, time, rate) in `[from, r.until)`: from the
-    /// rollup when it answers `r` and `from` is on an hour, else from the
-    /// events.
-    pub(super) fn activity(&self, r: &Resolved, from: i64) -> Result<Vec<Activity>> {
+    /// Activity items (time, user, rate) in `[from, r.until)` added to a
+    /// state that `init` makes: from the rollup when it answers `r` and
+    /// `from` is on an hour (one item per user and hour), else from the
+    /// events, folded a chunk at a time in any order, so that a window is
+    /// never held.
+    pub(super) fn fold_activity<S>(
+        &self,
+        r: &Resolved,
+        from: i64,
+        init: impl Fn() -> S,
+        add: impl Fn(&mut S, Activity),
+    ) -> Result<S> {
         if rollup::answers(r) && from % HOUR_MS == 0 {
             // Warm, the projection in memory gives the rollup's rows
             // without reading SQLite; cold, reading the rollup is cheaper
             // than building the projection.
+            let mut state = init();
             if let Some(p) = self.projection.filter(|p| p.is_current()) {
                 // Bots in: the window is shared, not copied; `hourly`
                 // leaves them out as the rollup does.
                 if let Some(ev) =
                     p.events(self.conn, (from, r.until), false, None, (false, false))?
                 {
-                    return Ok(rollup::hourly(&ev));
+                    for item in rollup::hourly(&ev) {
+                        add(&mut state, item);
+                    }
+                    return Ok(state);
                 }
             }
-            return rollup::activity(self.conn, from, r.until);
+            rollup::activity(self.conn, from, r.until, |item| add(&mut state, item))?;
+            return Ok(state);
         }
-        let ev = self.scan(
-            r,
-            &Need {
-                from: Some(from),
-                ..Need::default()
-            },
-        )?;
-        Ok(ev
-            .rows
-            .iter()
-            .filter(|x| x.user != 0)
-            .map(|x| (x.ts, x.user, x.rate))
-            .collect())
+        let need = Need {
+            from: Some(from),
+            any_order: true,
+            ..Need::default()
+        };
+        let (state, _) = self.fold(r, &need, init, |state, rows, _| {
+            for x in rows.iter().filter(|x| x.user != 0) {
+                add(state, (x.ts, x.user, x.rate));
+            }
+        })?;
+        Ok(state)
     }
 
     /// Distinct users per day, week or month, with every bucket the range
@@ -458,9 +481,24 @@ impl Analytics<'_> {
                 "the range spans more than 10000 buckets",
             ));
         }
-        let items = self.activity(&r, r.since)?;
-        let reweighted = items.iter().any(|i| i.2 < 1.0);
-        let per = users_per_bucket(&items, interval, r.offset_ms);
+        // Stickiness: the last 30 local days of the range.
+        let last_day = Interval::Day.bucket(r.until - 1, r.offset_ms);
+        let first_day = (last_day - 29).max(Interval::Day.bucket(r.since, r.offset_ms));
+        let day_start = Interval::Day.start(first_day, r.offset_ms).max(r.since);
+        let offset = r.offset_ms;
+        let tally =
+            self.fold_activity(&r, r.since, ActiveTally::default, |t, (ts, user, rate)| {
+                t.reweighted |= rate < 1.0;
+                most(&mut t.per, (interval.bucket(ts, offset), user), rate);
+                if ts >= day_start {
+                    most(&mut t.daily, (Interval::Day.bucket(ts, offset), user), rate);
+                    if user != 0 {
+                        most(&mut t.recent, user, rate);
+                    }
+                }
+            })?;
+        let reweighted = tally.reweighted;
+        let per = users_per_bucket(tally.per);
         let buckets = (first..=last)
             .map(|b| Bucket {
                 start: interval.start(b, r.offset_ms),
@@ -468,18 +506,11 @@ impl Analytics<'_> {
                 users: per.get(&b).copied().unwrap_or(0.0),
             })
             .collect();
-        // Stickiness: the last 30 local days of the range.
-        let last_day = Interval::Day.bucket(r.until - 1, r.offset_ms);
-        let first_day = (last_day - 29).max(Interval::Day.bucket(r.since, r.offset_ms));
-        let day_start = Interval::Day.start(first_day, r.offset_ms).max(r.since);
-        let recent: Vec<Activity> = items.into_iter().filter(|i| i.0 >= day_start).collect();
-        let daily = users_per_bucket(&recent, Interval::Day, r.offset_ms);
+        let daily = users_per_bucket(tally.daily);
         let days = (last_day - first_day + 1) as f64;
         let daily_users = daily.values().total();
         let dau = daily_users / days;
-        let mau: f64 = max_rate_weights(recent.iter().map(|i| (i.1, i.2)))
-            .values()
-            .total();
+        let mau: f64 = tally.recent.values().map(|r| 1.0 / r).total();
         let active = ActiveUsers {
             interval,
             buckets,
