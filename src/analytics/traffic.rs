@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::query::{bounded, Interval, Query, Resolved, HOUR_MS};
 use super::rollup::{self, Activity};
-use super::scan::{DistinctRates, DistinctWeights, FastMap, FastSet, Need};
+use super::scan::{self, DistinctRates, DistinctWeights, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::Total;
@@ -442,7 +442,18 @@ impl Analytics<'_> {
                     return Ok(state);
                 }
             }
-            rollup::activity(self.conn, from, r.until, |item| add(&mut state, item))?;
+            // Items gathered a chunk at a time and then added: reading a
+            // row of SQLite between two updates of large maps made each
+            // evict the other's memory from the cache (DAU at 10M events,
+            // natively: 1.4 times as long).
+            let mut chunk = Vec::with_capacity(scan::CHUNK_ROWS);
+            rollup::activity(self.conn, from, r.until, |item| {
+                chunk.push(item);
+                if chunk.len() == scan::CHUNK_ROWS {
+                    chunk.drain(..).for_each(|item| add(&mut state, item));
+                }
+            })?;
+            chunk.into_iter().for_each(|item| add(&mut state, item));
             return Ok(state);
         }
         let need = Need {
