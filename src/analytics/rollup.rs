@@ -89,7 +89,7 @@ fn user_hour(r: &rusqlite::Row<'_>, users: &mut FastMap<u64, u32>) -> Result<Act
 pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<SummaryTallies> {
     // Each user's highest rate, by the hash of their key: one map, no list
     // of the rows (what `activity` gives the queries that bucket them).
-    let mut user_rate: FastMap<u64, f64> = FastMap::default();
+    let mut user_rate = Highest::default();
     let mut stmt = conn.prepare_cached(
         "SELECT user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2",
     )?;
@@ -98,10 +98,10 @@ pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<SummaryTallie
         user_max(r, &mut user_rate)?;
     }
     let mut out = SummaryTallies {
-        users: user_rate.into_values().map(|r| 1.0 / r).collect(),
+        users: user_rate.weights(),
         ..SummaryTallies::default()
     };
-    let mut session_rate: FastMap<u64, f64> = FastMap::default();
+    let mut session_rate = Highest::default();
     let mut stmt = conn.prepare_cached(
         "SELECT session_key, rate, events FROM rollup_session_hours WHERE hour >= ?1 AND hour < ?2",
     )?;
@@ -109,18 +109,53 @@ pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<SummaryTallie
     while let Some(r) = rows.next()? {
         session_hour(r, &mut out, &mut session_rate)?;
     }
-    out.sessions = session_rate.into_values().map(|r| 1.0 / r).collect();
+    out.sessions = session_rate.weights();
     Ok(out)
+}
+
+/// Each key's highest rate, the keys' updates gathered 65,536 at a time
+/// and then applied to the map: a read of SQLite's next row between two
+/// updates of a map of a million keys made each evict the other's memory
+/// from the cache.
+#[derive(Default)]
+struct Highest {
+    map: FastMap<u64, f64>,
+    chunk: Vec<(u64, f64)>,
+}
+
+impl Highest {
+    /// Keeps `rate` for `key` if it is the highest yet.
+    fn add(&mut self, key: u64, rate: f64) {
+        if self.chunk.capacity() == 0 {
+            self.chunk.reserve_exact(super::scan::CHUNK_ROWS);
+        }
+        self.chunk.push((key, rate));
+        if self.chunk.len() >= super::scan::CHUNK_ROWS {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        for (key, rate) in self.chunk.drain(..) {
+            let e = self.map.entry(key).or_insert(rate);
+            *e = e.max(rate);
+        }
+    }
+
+    /// `1 / rate` for each key.
+    fn weights<T: FromIterator<f64>>(mut self) -> T {
+        self.flush();
+        self.map.into_values().map(|r| 1.0 / r).collect()
+    }
 }
 
 /// Keeps one row of the user rollup's rate in `user_rate` for [`summary`];
 /// not inlined, for the reason [`user_hour`] gives.
 #[inline(never)]
-fn user_max(r: &rusqlite::Row<'_>, user_rate: &mut FastMap<u64, f64>) -> Result<()> {
+fn user_max(r: &rusqlite::Row<'_>, user_rate: &mut Highest) -> Result<()> {
     let key = r.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?;
     let rate: f64 = r.get(1)?;
-    let e = user_rate.entry(fnv1a(&[key])).or_insert(rate);
-    *e = e.max(rate);
+    user_rate.add(fnv1a(&[key]), rate);
     Ok(())
 }
 
@@ -130,7 +165,7 @@ fn user_max(r: &rusqlite::Row<'_>, user_rate: &mut FastMap<u64, f64>) -> Result<
 fn session_hour(
     r: &rusqlite::Row<'_>,
     out: &mut SummaryTallies,
-    session_rate: &mut FastMap<u64, f64>,
+    session_rate: &mut Highest,
 ) -> Result<()> {
     let key = r.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?;
     let rate: f64 = r.get(1)?;
@@ -139,8 +174,7 @@ fn session_hour(
     out.events.add_n(w, n);
     if !key.is_empty() {
         out.in_sessions.add_n(w, n);
-        let e = session_rate.entry(fnv1a(&[key])).or_insert(rate);
-        *e = e.max(rate);
+        session_rate.add(fnv1a(&[key]), rate);
     }
     Ok(())
 }
