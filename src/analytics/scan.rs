@@ -58,12 +58,23 @@ impl Interner {
     /// A number (from 1) for a text value that is never printed, by its
     /// 64-bit hash; 0 for NULL.
     pub(super) fn number(&mut self, v: ValueRef<'_>) -> u32 {
-        let bytes = match v {
-            ValueRef::Text(t) => t,
+        self.number_hash(Self::hash(v))
+    }
+
+    /// The 64-bit hash [`Interner::number`] numbers a text value by; `None`
+    /// for NULL.
+    pub(super) fn hash(v: ValueRef<'_>) -> Option<u64> {
+        match v {
+            ValueRef::Text(t) => Some(crate::kernel::ids::fnv1a(&[t])),
             // The id columns are TEXT in a STRICT table: nothing else occurs.
-            _ => return 0,
-        };
-        let h = crate::kernel::ids::fnv1a(&[bytes]);
+            _ => None,
+        }
+    }
+
+    /// The number of a value by its [`Interner::hash`]: as
+    /// [`Interner::number`] gives it.
+    pub(super) fn number_hash(&mut self, h: Option<u64>) -> u32 {
+        let Some(h) = h else { return 0 };
         let next = self.numbers.len() as u32 + 1;
         *self.numbers.entry(h).or_insert(next)
     }
@@ -530,15 +541,23 @@ pub fn scan(
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut it = stmt.query(params_from_iter(params.iter()))?;
         let mut stream = sink.as_mut().filter(|_| !ordered);
+        // Users and sessions are numbered a chunk of rows at a time, after
+        // the chunk is read (see [`Unnumbered`]).
+        let mut unnumbered = Unnumbered::default();
         while let Some(r) = it.next()? {
             if let Some(k) = stream.as_mut().filter(|k| rows.len() >= k.rows) {
+                unnumbered.number(&mut strings, &mut rows);
                 (k.take)(&rows, &strings);
                 rows.clear();
             }
+            if unnumbered.full() {
+                unnumbered.number(&mut strings, &mut rows);
+            }
+            unnumbered.push(r.get_ref(1)?, r.get_ref(2)?);
             rows.push(Row {
                 ts: r.get(0)?,
-                user: strings.number(r.get_ref(1)?),
-                session: strings.number(r.get_ref(2)?),
+                user: 0,
+                session: 0,
                 name: strings.intern(r.get_ref(3)?),
                 page: strings.intern(r.get_ref(4)?),
                 extra: strings.intern(r.get_ref(6)?),
@@ -548,6 +567,7 @@ pub fn scan(
         }
         drop(it);
         drop(stmt);
+        unnumbered.number(&mut strings, &mut rows);
         match (&spread, sink.as_mut()) {
             // In slices, the slice goes on in time order before the next
             // is read.
@@ -570,6 +590,38 @@ pub fn scan(
         rows: Rows::Owned(rows),
         strings,
     })
+}
+
+/// The user and session hashes of the rows read last, not yet numbered:
+/// reading a row of SQLite between two lookups in a map of a million
+/// sessions made each evict the other's memory from the cache, so rows
+/// are read a chunk at a time and then numbered, in the order read (so
+/// the numbers are those a row-by-row numbering gives).
+#[derive(Default)]
+pub(super) struct Unnumbered(Vec<(Option<u64>, Option<u64>)>);
+
+impl Unnumbered {
+    /// Notes the user and session of the row about to be pushed.
+    pub(super) fn push(&mut self, user: ValueRef<'_>, session: ValueRef<'_>) {
+        if self.0.capacity() == 0 {
+            self.0.reserve_exact(CHUNK_ROWS);
+        }
+        self.0.push((Interner::hash(user), Interner::hash(session)));
+    }
+
+    /// True when a chunk's rows wait.
+    pub(super) fn full(&self) -> bool {
+        self.0.len() >= CHUNK_ROWS
+    }
+
+    /// Numbers the waiting rows: the last of `rows`.
+    pub(super) fn number(&mut self, strings: &mut Interner, rows: &mut [Row]) {
+        let start = rows.len() - self.0.len();
+        for (row, (user, session)) in rows[start..].iter_mut().zip(self.0.drain(..)) {
+            row.user = strings.number_hash(user);
+            row.session = strings.number_hash(session);
+        }
+    }
 }
 
 /// Hands `rows` on to `k` in time order (rows with equal times in the
