@@ -16,7 +16,7 @@ use common::dataset::*;
 use serde_json::{json, Value};
 use usertrail::analytics::{Analytics, Interval, Names, Query};
 use usertrail::privacy::{AnonymizeOptions, EraseOptions, RectifyOptions};
-use usertrail::tracking::{EventInput, SamplingRule, TrackingConfig};
+use usertrail::tracking::{EventInput, EventType, SamplingRule, TrackingConfig};
 use usertrail::UserTrail;
 
 /// Options read from JSON, as JS passes them.
@@ -79,43 +79,54 @@ fn same(trail: &UserTrail, when: &str) -> Value {
         (D0 + HOUR, D0 + 2 * DAY + 7 * HOUR),
         (D0 + 2 * DAY + 1234, D0 + 3 * DAY),
     ] {
-        // Filtered by name (the projection and the blocks hold names; a
-        // funnel's own names are kept as well), on the first two ranges.
+        // Filtered by name and by type (the projection and the blocks hold
+        // names and types; a funnel's own names are kept as well), on the
+        // first two ranges.
+        let page = Some(EventType::Page);
         let named = match since {
             s if s == D0 - DAY => vec![
-                None,
-                Some(Names::Many(vec![
-                    "page_view".into(),
-                    "buy".into(),
-                    "never".into(),
-                    "buy".into(),
-                ])),
+                (None, None),
+                (
+                    Some(Names::Many(vec![
+                        "page_view".into(),
+                        "buy".into(),
+                        "never".into(),
+                        "buy".into(),
+                    ])),
+                    None,
+                ),
+                (None, page),
             ],
-            s if s == D0 + HOUR => vec![None, Some(Names::One("buy".into()))],
-            _ => vec![None],
+            s if s == D0 + HOUR => vec![
+                (None, None),
+                (Some(Names::One("buy".into())), None),
+                (Some(Names::One("buy".into())), Some(EventType::Action)),
+            ],
+            _ => vec![(None, None)],
         };
-        for (bots, name) in [false, true]
+        for (bots, (name, event_type)) in [false, true]
             .into_iter()
             .flat_map(|b| named.iter().map(move |n| (b, n.clone())))
         {
             let q = Query {
                 include_bots: Some(bots),
                 name,
+                event_type,
                 ..range(since, until)
             };
             let fast = metrics(&trail.analytics(), &q);
             let slow = metrics(&trail.analytics_from_sqlite(), &q);
-            let named = q.name.is_some();
+            let named = (q.name.is_some(), q.event_type.is_some());
             assert_eq!(
                 fast, slow,
-                "{when}: {since}..{until}, bots {bots}, named {named}"
+                "{when}: {since}..{until}, bots {bots}, named {named:?}"
             );
             // As an engine with more events than the projection keeps reads
             // them: each window from the packed blocks and the other rows.
             let blocks = metrics(&trail.analytics_from_blocks(), &q);
             assert_eq!(
                 blocks, slow,
-                "{when}, from blocks: {since}..{until}, bots {bots}, named {named}"
+                "{when}, from blocks: {since}..{until}, bots {bots}, named {named:?}"
             );
             // The metrics that fold their window a chunk at a time add the
             // chunks up to the whole, from either source.
@@ -126,10 +137,10 @@ fn same(trail: &UserTrail, when: &str) -> Value {
                 assert_eq!(
                     metrics(&chunked, &q),
                     slow,
-                    "{when}, {source} in chunks: {since}..{until}, bots {bots}, named {named}"
+                    "{when}, {source} in chunks: {since}..{until}, bots {bots}, named {named:?}"
                 );
             }
-            if since == D0 - DAY && !bots && q.name.is_none() {
+            if since == D0 - DAY && !bots && q.name.is_none() && q.event_type.is_none() {
                 whole = fast["summary"].clone();
             }
         }
@@ -445,6 +456,42 @@ fn a_projection_loaded_from_packed_blocks_answers_as_sqlite_does() {
     same(&reopened(&trail, &clock), "packed again");
 }
 
+/// Blocks packed before types were kept (format 1: the last column one
+/// byte per event, the bot flag alone) still serve every query; one
+/// filtered by type reads SQLite instead, whether the projection was
+/// loaded from them or the window is read from them.
+#[test]
+fn blocks_without_types_send_type_filtered_queries_to_sqlite() {
+    let (trail, clock) = engine();
+    track_days(&trail, 0..26);
+    assert!(blocks(&trail) >= 2, "{} blocks", blocks(&trail));
+    {
+        let conn = trail.store().conn();
+        let packed: Vec<(i64, i64, Vec<u8>)> = conn
+            .prepare("SELECT first_id, events, data FROM event_blocks")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        for (first, events, mut data) in packed {
+            assert_eq!(data[0], 2, "blocks are packed with types");
+            data[0] = 1;
+            let n = data.len();
+            for b in &mut data[n - events as usize..] {
+                assert!(*b <= 9, "a flag and a type code");
+                *b &= 1;
+            }
+            conn.execute(
+                "UPDATE event_blocks SET data = ?1 WHERE first_id = ?2",
+                rusqlite::params![data, first],
+            )
+            .unwrap();
+        }
+    }
+    same(&reopened(&trail, &clock), "blocks of format 1");
+}
+
 /// A block that does not decode, met after earlier blocks' rows were
 /// folded chunk by chunk, sends the query to SQLite from the start: the
 /// rows already folded are not counted twice.
@@ -584,7 +631,6 @@ fn metrics_in_time_order_hold_one_slice_not_the_window() {
 #[test]
 fn filtered_windows_read_from_sqlite_in_time_slices() {
     use usertrail::analytics::{Scalar, Segment};
-    use usertrail::tracking::EventType;
     // Ten page views a session, so that the rows outnumber the sessions
     // and users the metrics keep.
     let day = |d: i64| -> Vec<EventInput> {

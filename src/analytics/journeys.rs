@@ -856,6 +856,7 @@ mod tests {
                 extra: 0,
                 rate: [1.0, 0.5, 0.3][rand(3) as usize],
                 bot: false,
+                kind: 0,
             });
         }
         let ev = Events {

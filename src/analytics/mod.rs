@@ -126,17 +126,17 @@ impl<'a> Analytics<'a> {
         self
     }
 
-    /// Reads the windows of queries unfiltered or filtered by name alone
-    /// from the packed blocks of the events, as an engine whose projection
-    /// is not kept (too many events) does.
+    /// Reads the windows of queries unfiltered or filtered by name or type
+    /// alone from the packed blocks of the events, as an engine whose
+    /// projection is not kept (too many events) does.
     pub fn from_blocks(mut self) -> Self {
         self.blocks = true;
         self
     }
 
-    /// Reads the events of queries unfiltered or filtered by name alone
-    /// from `projection` (kept by the engine, watching its connection)
-    /// instead of SQLite.
+    /// Reads the events of queries unfiltered or filtered by name or type
+    /// alone from `projection` (kept by the engine, watching its
+    /// connection) instead of SQLite.
     pub fn with_projection(mut self, projection: &'a projection::Projection) -> Self {
         self.projection = Some(projection);
         self
@@ -144,7 +144,7 @@ impl<'a> Analytics<'a> {
 
     /// The events `r` selects, as [`scan::scan`] reads them: from the
     /// projection or the packed blocks when the query has no filter but
-    /// the bots one and names, and needs no extra column.
+    /// the bots one, names and a type, and needs no extra column.
     fn scan(&self, r: &query::Resolved, need: &scan::Need) -> Result<scan::Events> {
         match self.window(r, need, None)? {
             Some(ev) => Ok(ev),
@@ -204,7 +204,7 @@ impl<'a> Analytics<'a> {
         sink: Option<scan::Sink<'_>>,
     ) -> Result<Option<scan::Events>> {
         let fast = self.projection.is_some() || self.blocks;
-        if let (true, None, true) = (fast, &need.extra, r.only_bots_and_names_filter()) {
+        if let (true, None, true) = (fast, &need.extra, r.only_packed_filters()) {
             let window = (need.from.unwrap_or(r.since), r.until);
             let asked = (need.session, need.page);
             // The query's names and the metric's (a pushdown), both kept.
@@ -212,10 +212,13 @@ impl<'a> Analytics<'a> {
                 (Some(a), Some(b)) => Some(a.iter().filter(|n| b.contains(n)).cloned().collect()),
                 (a, b) => a.clone().or_else(|| b.clone()),
             };
+            let keep = projection::Keep {
+                bots_left_out: r.bots_left_out,
+                names: names.as_deref(),
+                kind: r.event_type.map(|t| t.code()),
+            };
             if let Some(p) = self.projection {
-                if let Some(ev) =
-                    p.events(self.conn, window, r.bots_left_out, names.as_deref(), asked)?
-                {
+                if let Some(ev) = p.events(self.conn, window, keep, asked)? {
                     return Ok(Some(ev));
                 }
             }
@@ -223,8 +226,7 @@ impl<'a> Analytics<'a> {
             if let Some(ev) = projection::window_from_blocks(
                 self.conn,
                 window,
-                r.bots_left_out,
-                names.as_deref(),
+                keep,
                 projection::Columns {
                     session: need.session,
                     page: need.page,

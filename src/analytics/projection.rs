@@ -66,6 +66,9 @@ struct State {
     rows: Arc<Vec<Row>>,
     /// How many of the rows are bots'.
     bots: usize,
+    /// How many of the rows have no known type (from blocks packed before
+    /// types were kept): a query filtered by type is then not answered.
+    untyped: usize,
     strings: Interner,
 }
 
@@ -76,6 +79,7 @@ impl State {
             max_id: 0,
             rows: Arc::default(),
             bots: 0,
+            untyped: 0,
             strings: Interner::new(),
         }
     }
@@ -113,17 +117,16 @@ impl Projection {
             .is_some_and(|s| s.changes == changes)
     }
 
-    /// The events in `[from, until)`, bots left out when `bots_left_out`,
-    /// only names in `names` when given, with sessions and pages only when
-    /// asked: what [`super::scan::scan`] reads for a query unfiltered or
-    /// filtered by name alone.
-    /// `None` when the projection is not kept (too many events).
+    /// The events in `[from, until)` that `keep` keeps, with sessions and
+    /// pages only when asked: what [`super::scan::scan`] reads for a query
+    /// unfiltered or filtered by name or type alone. `None` when the
+    /// projection is not kept (too many events), or a type is asked for
+    /// and some events' types are not known.
     pub(super) fn events(
         &self,
         conn: &Connection,
         window: (i64, i64),
-        bots_left_out: bool,
-        names: Option<&[String]>,
+        keep: Keep<'_>,
         need: (bool, bool),
     ) -> Result<Option<Events>> {
         let mut state = self.state.borrow_mut();
@@ -131,12 +134,20 @@ impl Projection {
         let Some(s) = state.as_ref() else {
             return Ok(None);
         };
+        if keep.kind.is_some() && s.untyped > 0 {
+            return Ok(None);
+        }
+        let Keep {
+            bots_left_out,
+            names,
+            kind,
+        } = keep;
         let (from, until) = window;
         let (session, page) = need;
         let start = s.rows.partition_point(|r| r.ts < from);
         let end = s.rows.partition_point(|r| r.ts < until).max(start);
         let bots = bots_left_out && s.bots > 0 && s.rows[start..end].iter().any(|r| r.bot);
-        if names.is_none() && !bots {
+        if names.is_none() && kind.is_none() && !bots {
             // Nothing to leave out: the window itself, not a copy.
             return Ok(Some(Events {
                 rows: Rows::Shared(Arc::clone(&s.rows), start..end),
@@ -153,14 +164,14 @@ impl Projection {
         });
         // Room for the window when only bots are left out; kept names may
         // be few, so their rows grow as they come.
-        let room = if names.is_none() {
+        let room = if names.is_none() && kind.is_none() {
             end.saturating_sub(start)
         } else {
             0
         };
         let mut rows = Vec::with_capacity(room);
         for &row in &s.rows[start..end] {
-            if bots_left_out && row.bot {
+            if (bots_left_out && row.bot) || kind.is_some_and(|k| k != row.kind) {
                 continue;
             }
             let mut r = row;
@@ -235,13 +246,17 @@ impl Projection {
 pub(super) fn window_from_blocks(
     conn: &Connection,
     window: (i64, i64),
-    bots_left_out: bool,
-    names: Option<&[String]>,
+    keep: Keep<'_>,
     need: Columns,
     sorted: bool,
     mut sink: Option<Sink<'_>>,
 ) -> Result<Option<Events>> {
     let (from, until) = window;
+    let Keep {
+        bots_left_out,
+        names,
+        kind,
+    } = keep;
     let max_id: i64 = conn
         .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
         .query_row([], |r| r.get(0))?;
@@ -274,6 +289,7 @@ pub(super) fn window_from_blocks(
             if r.ts < from
                 || r.ts >= until
                 || (bots_left_out && r.bot)
+                || kind.is_some_and(|k| k != r.kind)
                 || wanted.as_ref().is_some_and(|w| !w.contains(&r.name))
             {
                 continue;
@@ -353,7 +369,7 @@ pub(super) fn window_from_blocks(
     // blocks and keeps few of their rows: it grows as rows come instead.
     // Read in slices, room for one slice's goal. A reservation that fails
     // is only a missed hint.
-    if held_whole && names.is_none() {
+    if held_whole && names.is_none() && kind.is_none() {
         let inside = |b: &&WindowBlock| b.min_ts >= from && b.max_ts < until;
         let rows_of = |b: &WindowBlock| usize::try_from(b.events).unwrap_or(0);
         let all: usize = window_blocks.iter().map(rows_of).sum();
@@ -376,7 +392,8 @@ pub(super) fn window_from_blocks(
     let (mut kept, mut estimated) = (0f64, 0f64);
     let fits = slices::estimate(window, &spread) <= slice_rows;
     let mut sampled = false;
-    if in_slices && names.is_some() && !fits && !window_blocks.is_empty() {
+    let pushdown = names.is_some() || kind.is_some();
+    if in_slices && pushdown && !fits && !window_blocks.is_empty() {
         sampled = true;
         let n = window_blocks.len();
         // Even positions from the first block to the last (the newest).
@@ -397,7 +414,8 @@ pub(super) fn window_from_blocks(
                     estimated += 1.0;
                     let bot = bots_left_out && block.bot[i];
                     let name = named.as_ref().is_none_or(|k| k[block.name[i] as usize]);
-                    kept += f64::from(u8::from(!bot && name));
+                    let typed = kind.is_none_or(|k| block.kind.as_ref().is_some_and(|v| v[i] == k));
+                    kept += f64::from(u8::from(!bot && name && typed));
                 }
             }
         }
@@ -420,7 +438,7 @@ pub(super) fn window_from_blocks(
         let slice = (a, b);
         // Room for the slice's rows as estimated, so that its array does
         // not double past them (it keeps its room from slice to slice).
-        if in_slices && names.is_none() {
+        if in_slices && !pushdown {
             let want = (slices::estimate(slice, &spread).min(2.0 * slice_rows) * 1.05) as usize;
             let rows = s.rows_mut();
             if want > rows.capacity() {
@@ -452,12 +470,19 @@ pub(super) fn window_from_blocks(
             uncovered(&mut s, read, first - 1, slice)?;
             // The names asked for, by the block's numbering (a pushdown).
             let named = names.map(|n| named_in(&block, n));
+            // A type asked of a block that keeps none: SQLite answers.
+            let kinds = match (kind, &block.kind) {
+                (Some(_), None) => return Ok(None),
+                (Some(k), Some(v)) => Some((k, v)),
+                (None, _) => None,
+            };
             let keep = |i: usize| {
                 let ts = block.ts[i];
                 ts >= a
                     && ts < b
                     && !(bots_left_out && block.bot[i])
                     && named.as_ref().is_none_or(|k| k[block.name[i] as usize])
+                    && kinds.is_none_or(|(k, v)| v[i] == k)
             };
             // Room for the rows kept, not the block's: a narrow window or
             // a names pushdown keeps few. (A fold reuses one chunk's or
@@ -580,6 +605,19 @@ pub(super) struct Columns {
     pub user: bool,
 }
 
+/// Which events a window keeps: the filters the projection and the packed
+/// blocks answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Keep<'a> {
+    /// Bots' events are left out.
+    pub bots_left_out: bool,
+    /// Only these names, when given.
+    pub names: Option<&'a [String]>,
+    /// Only events of this type code
+    /// ([`crate::tracking::EventType::code`]), when given.
+    pub kind: Option<u8>,
+}
+
 impl Columns {
     /// Every column: the whole projection.
     const ALL: Columns = Columns {
@@ -625,6 +663,13 @@ fn push_block(
         let name = text(block.name[i]);
         let page = if need.page { text(block.page[i]) } else { 0 };
         s.bots += usize::from(block.bot[i]);
+        let kind = match &block.kind {
+            Some(k) => k[i],
+            None => {
+                s.untyped += 1;
+                0
+            }
+        };
         rows.push(Row {
             ts: block.ts[i],
             user,
@@ -634,6 +679,7 @@ fn push_block(
             extra: 0,
             rate: block.rate[i],
             bot: block.bot[i],
+            kind,
         });
     }
 }
@@ -654,7 +700,8 @@ fn read_ids(
     };
     let sql = format!(
         "SELECT ts, {USER_KEY}, session_id, name, CASE WHEN type = 'page' THEN COALESCE(path, url) END, \
-         sample_rate, device IS 'bot' FROM events WHERE id > ?1 AND id <= ?2{times} ORDER BY id"
+         sample_rate, device IS 'bot', {} FROM events WHERE id > ?1 AND id <= ?2{times} ORDER BY id",
+        blocks::TYPE_CODE_SQL
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut it = match window {
@@ -674,6 +721,7 @@ fn read_ids(
             extra: 0,
             rate: r.get(5)?,
             bot,
+            kind: r.get(7)?,
         });
     }
     Ok(())

@@ -129,6 +129,8 @@ pub struct Resolved {
     pub bots_left_out: bool,
     /// The names the `name` filter keeps (one of `conds` says so).
     pub names: Option<Vec<String>>,
+    /// The type the `eventType` filter keeps (one of `conds` says so).
+    pub event_type: Option<EventType>,
 }
 
 impl Resolved {
@@ -144,11 +146,14 @@ impl Resolved {
         self.conds.len() == usize::from(self.bots_left_out)
     }
 
-    /// True when no filter but the bots' and the names' narrows the events:
-    /// the in-memory projection and the packed blocks, which hold every
-    /// event's name, answer then.
-    pub fn only_bots_and_names_filter(&self) -> bool {
-        self.conds.len() == usize::from(self.bots_left_out) + usize::from(self.names.is_some())
+    /// True when no filter but the bots', the names' and the type's
+    /// narrows the events: the in-memory projection and the packed blocks,
+    /// which hold every event's name and type, answer then.
+    pub fn only_packed_filters(&self) -> bool {
+        self.conds.len()
+            == usize::from(self.bots_left_out)
+                + usize::from(self.names.is_some())
+                + usize::from(self.event_type.is_some())
     }
 
     /// ` AND cond AND cond` for the filters, or an empty string.
@@ -288,6 +293,7 @@ impl Query {
             params,
             bots_left_out,
             names: kept_names,
+            event_type: self.event_type,
         })
     }
 }

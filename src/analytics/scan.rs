@@ -144,6 +144,11 @@ pub struct Row {
     /// which holds every event (a scan's filter leaves bots out itself).
     /// Fits in the row's padding.
     pub bot: bool,
+    /// The event's type code ([`crate::tracking::EventType::code`]), read
+    /// by the in-memory projection and from the packed blocks: 0 where it
+    /// is not read (a scan's filter keeps types itself) or not known (a
+    /// block packed before types were kept). Fits in the padding too.
+    pub kind: u8,
 }
 
 impl Row {
@@ -563,6 +568,7 @@ pub fn scan(
                 extra: strings.intern(r.get_ref(6)?),
                 rate: r.get(5)?,
                 bot: false,
+                kind: 0,
             });
         }
         drop(it);
@@ -837,6 +843,7 @@ mod tests {
             extra: 0,
             rate,
             bot: false,
+            kind: 0,
         }
     }
 

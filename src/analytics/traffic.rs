@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::projection;
 use super::query::{bounded, Interval, Query, Resolved, HOUR_MS};
 use super::rollup::{self, Activity};
 use super::scan::{self, DistinctRates, DistinctWeights, FastMap, FastSet, Need};
@@ -433,9 +434,8 @@ impl Analytics<'_> {
             if let Some(p) = self.projection.filter(|p| p.is_current()) {
                 // Bots in: the window is shared, not copied; `hourly`
                 // leaves them out as the rollup does.
-                if let Some(ev) =
-                    p.events(self.conn, (from, r.until), false, None, (false, false))?
-                {
+                let all = projection::Keep::default();
+                if let Some(ev) = p.events(self.conn, (from, r.until), all, (false, false))? {
                     for item in rollup::hourly(&ev) {
                         add(&mut state, item);
                     }

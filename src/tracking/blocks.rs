@@ -33,8 +33,15 @@ pub const BLOCK_EVENTS: i64 = 4096;
 /// read from the events until then.
 const MAX_PACKED_PER_SETTLE: usize = 8;
 
-/// The format of a block's bytes.
-const FORMAT: u8 = 1;
+/// The format of a block's bytes. Format 2 keeps each event's type
+/// ([`crate::tracking::EventType::code`]) in the bits above the bot flag;
+/// format 1, which did not, is still read (its types unknown).
+const FORMAT: u8 = 2;
+
+/// The SQL for an event's type code ([`crate::tracking::EventType::code`];
+/// 0 for a type that is none of the four).
+pub const TYPE_CODE_SQL: &str =
+    "CASE type WHEN 'session' THEN 1 WHEN 'page' THEN 2 WHEN 'action' THEN 3 WHEN 'system' THEN 4 ELSE 0 END";
 
 /// The first event id of block `k`.
 pub fn first_id(k: i64) -> i64 {
@@ -107,9 +114,11 @@ fn pack(tx: &Connection, k: i64) -> Result<()> {
     let mut b = Builder::default();
     {
         let mut stmt = tx.prepare_cached(
-            "SELECT ts, COALESCE(user_id, anonymous_id), session_id, name, \
-             CASE WHEN type = 'page' THEN COALESCE(path, url) END, sample_rate, device IS 'bot' \
-             FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id",
+            &format!(
+                "SELECT ts, COALESCE(user_id, anonymous_id), session_id, name, \
+                 CASE WHEN type = 'page' THEN COALESCE(path, url) END, sample_rate, device IS 'bot', \
+                 {TYPE_CODE_SQL} FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id"
+            ),
         )?;
         let mut rows = stmt.query([from, from + BLOCK_EVENTS])?;
         while let Some(r) = rows.next()? {
@@ -121,6 +130,7 @@ fn pack(tx: &Connection, k: i64) -> Result<()> {
                 text(r.get_ref(4)?),
                 r.get(5)?,
                 r.get(6)?,
+                r.get(7)?,
             );
         }
     }
@@ -166,6 +176,10 @@ pub struct Block<'a> {
     pub rate: Vec<f64>,
     /// Whether the event is a bot's.
     pub bot: Vec<bool>,
+    /// Each event's type code ([`crate::tracking::EventType::code`]; 0
+    /// for none of the four), when the block keeps types (format 2; a
+    /// block of format 1 does not, and its events' types are unknown).
+    pub kind: Option<Vec<u8>>,
 }
 
 /// Every block in id order: `(first_id, block)`. A block whose bytes do
@@ -234,6 +248,7 @@ impl Builder {
         page: Option<&[u8]>,
         rate: f64,
         bot: bool,
+        kind: u8,
     ) {
         self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
         self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
@@ -252,7 +267,10 @@ impl Builder {
             }
         };
         put_varint(&mut self.rate, r as u64);
-        self.bot.push(u8::from(bot));
+        // The type code (0 to 4) above the bot flag; anything else is
+        // stored as 0 (none of the four).
+        let kind = if kind <= 4 { kind } else { 0 };
+        self.bot.push(u8::from(bot) | (kind << 1));
         self.rows += 1;
     }
 
@@ -290,7 +308,8 @@ impl Builder {
 /// (a block is then read from the events instead).
 pub fn decode(data: &[u8]) -> Option<Block<'_>> {
     let mut r = Reader { data, at: 0 };
-    if r.byte()? != FORMAT {
+    let format = r.byte()?;
+    if format != FORMAT && format != 1 {
         return None;
     }
     let rows = usize::try_from(r.varint()?).ok()?;
@@ -349,7 +368,16 @@ pub fn decode(data: &[u8]) -> Option<Block<'_>> {
     if bots.len() != rows {
         return None;
     }
-    b.bot = bots.iter().map(|x| *x != 0).collect();
+    if format == 1 {
+        b.bot = bots.iter().map(|x| *x != 0).collect();
+        return Some(b);
+    }
+    // A flag and a code of 0 to 4: any other byte is not a block's.
+    if bots.iter().any(|x| *x > 9) {
+        return None;
+    }
+    b.bot = bots.iter().map(|x| x & 1 != 0).collect();
+    b.kind = Some(bots.iter().map(|x| x >> 1).collect());
     Some(b)
 }
 
@@ -412,7 +440,8 @@ mod tests {
 
     use super::*;
 
-    /// One event as packed: time, user, session, name, page, rate, bot.
+    /// One event as packed: time, user, session, name, page, rate, bot,
+    /// type code.
     type Packed<'a> = (
         i64,
         Option<&'a [u8]>,
@@ -421,12 +450,11 @@ mod tests {
         Option<&'a [u8]>,
         f64,
         bool,
+        u8,
     );
 
-    #[test]
-    fn a_block_decodes_to_what_was_packed() {
-        let mut b = Builder::default();
-        let rows: Vec<Packed<'_>> = vec![
+    fn packed() -> Vec<Packed<'static>> {
+        vec![
             (
                 1_700_000_000_000,
                 Some(b"ann"),
@@ -435,8 +463,18 @@ mod tests {
                 Some(b"/"),
                 1.0,
                 false,
+                2,
             ),
-            (1_699_999_000_000, None, None, b"click", None, 0.25, false),
+            (
+                1_699_999_000_000,
+                None,
+                None,
+                b"click",
+                None,
+                0.25,
+                false,
+                3,
+            ),
             (
                 i64::MAX,
                 Some(b"bob"),
@@ -445,15 +483,25 @@ mod tests {
                 Some(b"/x"),
                 1.0,
                 true,
+                2,
             ),
-            (-5, Some(b"ann"), None, b"click", None, 0.25, false),
-        ];
-        for (ts, u, s, n, p, r, bot) in &rows {
-            b.push(*ts, *u, *s, Some(n), *p, *r, *bot);
+            (-5, Some(b"ann"), None, b"click", None, 0.25, false, 0),
+            (7, None, None, b"login", None, 1.0, true, 1),
+            (8, None, None, b"boot", None, 1.0, false, 4),
+        ]
+    }
+
+    #[test]
+    fn a_block_decodes_to_what_was_packed() {
+        let mut b = Builder::default();
+        let rows = packed();
+        for (ts, u, s, n, p, r, bot, kind) in &rows {
+            b.push(*ts, *u, *s, Some(n), *p, *r, *bot, *kind);
         }
         let bytes = b.finish();
         let d = decode(&bytes).unwrap();
-        for (i, (ts, u, s, n, p, r, bot)) in rows.iter().enumerate() {
+        let kinds = d.kind.as_ref().unwrap();
+        for (i, (ts, u, s, n, p, r, bot, kind)) in rows.iter().enumerate() {
             let id = |x: u32| (x > 0).then(|| d.ids[x as usize - 1]);
             let st = |x: u32| (x > 0).then(|| d.strings[x as usize - 1].as_bytes());
             assert_eq!(d.ts[i], *ts);
@@ -463,6 +511,7 @@ mod tests {
             assert_eq!(st(d.page[i]), *p);
             assert_eq!(d.rate[i], *r);
             assert_eq!(d.bot[i], *bot);
+            assert_eq!(kinds[i], *kind);
         }
         // Anything cut short or altered in its header does not decode.
         for cut in 0..bytes.len() {
@@ -471,5 +520,34 @@ mod tests {
         let mut other = bytes.clone();
         other[0] = 9;
         assert!(decode(&other).is_none());
+        // A flag byte past a bot flag and a code of 4 is not a block's.
+        let mut other = bytes.clone();
+        let last = other.len() - 1;
+        other[last] = 10;
+        assert!(decode(&other).is_none());
+        // A type code past 4 is packed as none of the four.
+        let mut b = Builder::default();
+        b.push(1, None, None, Some(b"x"), None, 1.0, true, 200);
+        let d = decode(&b.finish()).map(|d| (d.bot[0], d.kind.unwrap()[0]));
+        assert_eq!(d, Some((true, 0)));
+    }
+
+    /// A block of format 1 (before types were kept: the last column one
+    /// byte per event, 0 or 1 for the bot flag) still decodes, its types
+    /// unknown.
+    #[test]
+    fn a_block_of_format_1_decodes_without_types() {
+        let mut b = Builder::default();
+        let rows = packed();
+        for (ts, u, s, n, p, r, bot, _) in &rows {
+            b.push(*ts, *u, *s, Some(n), *p, *r, *bot, 0);
+        }
+        let mut bytes = b.finish();
+        bytes[0] = 1;
+        let d = decode(&bytes).unwrap();
+        assert!(d.kind.is_none());
+        let bots: Vec<bool> = rows.iter().map(|r| r.6).collect();
+        assert_eq!(d.bot, bots);
+        assert_eq!(d.ts.len(), rows.len());
     }
 }

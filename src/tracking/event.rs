@@ -30,6 +30,17 @@ impl EventType {
             Self::System => "system",
         }
     }
+
+    /// The type's number in a packed block of events
+    /// ([`crate::tracking::blocks`]): 1 to 4, in the order above.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Session => 1,
+            Self::Page => 2,
+            Self::Action => 3,
+            Self::System => 4,
+        }
+    }
 }
 
 /// An event as a caller sends it.
