@@ -1,7 +1,7 @@
 //! The events in a persisted column form, `event_blocks`: what analytics
-//! reads for a scan (time, user, session, name, page, sample rate, bot),
-//! one row per [`BLOCK_EVENTS`] event ids, each column packed apart (time
-//! as varint deltas, strings through a dictionary per block). Reading a
+//! reads for a scan (time, user, session, name, page, sample rate, bot,
+//! type), one row per [`BLOCK_EVENTS`] event ids, each column packed apart
+//! (time as varint deltas, strings through a dictionary per block). Reading a
 //! block costs a few bytes per event and no record decoding, so the
 //! in-memory projection is loaded from blocks at open instead of from every
 //! event's row.
