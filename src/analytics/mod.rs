@@ -142,16 +142,6 @@ impl<'a> Analytics<'a> {
         self
     }
 
-    /// The events `r` selects, as [`scan::scan`] reads them: from the
-    /// projection or the packed blocks when the query has no filter but
-    /// the bots one, names and a type, and needs no extra column.
-    fn scan(&self, r: &query::Resolved, need: &scan::Need) -> Result<scan::Events> {
-        match self.window(r, need, None)? {
-            Some(ev) => Ok(ev),
-            None => scan::scan(self.conn, r, need, None),
-        }
-    }
-
     /// The events `r` selects given to `take` a chunk at a time, with the
     /// strings they refer to. In any order for a metric whose answer does
     /// not depend on it ([`scan::Need::any_order`]): a window read from
@@ -195,7 +185,8 @@ impl<'a> Analytics<'a> {
     }
 
     /// The events `r` selects from the projection or the packed blocks,
-    /// when they answer it (see [`Analytics::scan`]); `sink` as
+    /// when they answer it: a query with no filter but the bots one, names
+    /// and a type, that needs no extra column; `sink` as
     /// [`projection::window_from_blocks`] takes it.
     fn window(
         &self,

@@ -553,27 +553,52 @@ impl Analytics<'_> {
             until: Some(until),
             ..q.clone()
         })?;
-        let ev = self.scan(&r, &Need::default())?;
         let minutes = (window + 59) / 60;
         let first = until - minutes * 60_000;
-        let mut per_minute: Vec<MinuteCount> = (0..minutes)
-            .map(|i| MinuteCount {
-                start: first + i * 60_000,
-                events: 0.0,
+        // In time order, a chunk at a time: each minute's weights added in
+        // the order of the events, as the whole window read at once added
+        // them; the users' highest rates; the weights counted.
+        let init = || {
+            let per_minute = vec![0f64; minutes as usize];
+            (
+                per_minute,
+                FastMap::<u32, f64>::default(),
+                Tally::default(),
+                false,
+            )
+        };
+        let ((per_minute, users, events, reweighted), _) = self.fold(
+            &r,
+            &Need::default(),
+            init,
+            |(per_minute, users, events, rw), rows, _| {
+                for row in rows {
+                    let i = ((row.ts - first) / 60_000) as usize;
+                    if let Some(m) = per_minute.get_mut(i) {
+                        *m += row.weight();
+                    }
+                    if row.user != 0 {
+                        most(users, row.user, row.rate);
+                    }
+                    events.add(row.weight());
+                    *rw |= row.rate < 1.0;
+                }
+            },
+        )?;
+        let per_minute = per_minute
+            .into_iter()
+            .enumerate()
+            .map(|(i, events)| MinuteCount {
+                start: first + i as i64 * 60_000,
+                events,
             })
             .collect();
-        for row in &ev.rows {
-            let i = ((row.ts - first) / 60_000) as usize;
-            if let Some(m) = per_minute.get_mut(i) {
-                m.events += row.weight();
-            }
-        }
         Ok(Realtime {
             window_secs: window as u32,
-            active_users: ev.user_weights().values().total(),
-            events: ev.rows.iter().map(|r| r.weight()).total(),
+            active_users: users.values().map(|r| 1.0 / r).total(),
+            events: events.sum_one_by_one(),
             per_minute,
-            reweighted: ev.reweighted(),
+            reweighted,
         })
     }
 

@@ -78,6 +78,20 @@ impl Tally {
         self.0.iter().fold(0.0, |a, (w, n)| a + w * *n as f64)
     }
 
+    /// The weights added one by one, smallest first, from +0.0: the sum
+    /// [`crate::kernel::stats::Total`] gives for the same weights (whole
+    /// numbers add exactly in any order; others it adds smallest first),
+    /// with memory for the distinct weights only.
+    pub fn sum_one_by_one(&self) -> f64 {
+        let mut sum = 0.0;
+        for (w, n) in &self.0 {
+            for _ in 0..*n {
+                sum += w;
+            }
+        }
+        sum
+    }
+
     /// True when every weight is a finite number of at least 1 (a weight
     /// is `1 / rate`, with the rate in (0, 1]) counted at least once, the
     /// weights in ascending order, as [`Tally::add`] keeps them, the
@@ -145,6 +159,40 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    /// `sum_one_by_one` is `Total`'s sum to the last bit, for weights in
+    /// any order: fractional ones (where it differs from `value`), whole
+    /// ones, and none.
+    #[test]
+    fn one_by_one_is_the_total_of_the_weights() {
+        use crate::kernel::stats::Total;
+        let fractional = [1.0 / 0.3, 1.0, 1.0 / 0.7, 2.0, 1.0 / 0.3, 1.0 / 0.9];
+        let whole = [1.0, 4.0, 2.0, 1.0];
+        for weights in [&fractional[..], &whole[..], &[]] {
+            let values: Vec<f64> = weights
+                .iter()
+                .cycle()
+                .take(weights.len() * 97)
+                .copied()
+                .collect();
+            let tally: Tally = values.iter().rev().copied().collect();
+            assert_eq!(
+                tally.sum_one_by_one().to_bits(),
+                values.iter().total().to_bits()
+            );
+        }
+        let mut tally = Tally::default();
+        for w in fractional.iter().cycle().take(6 * 1000) {
+            tally.add(*w);
+        }
+        let total = fractional.iter().cycle().take(6 * 1000).total();
+        assert_eq!(tally.sum_one_by_one(), total);
+        assert_ne!(
+            tally.value(),
+            total,
+            "the product differs: the test tells them apart"
+        );
+    }
 
     #[test]
     fn split_counts_merge_to_the_same_value_as_counted_together() {
