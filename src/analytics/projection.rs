@@ -420,22 +420,28 @@ pub(super) fn window_from_blocks(
             }
         }
     }
+    // A slice that holds more than [`slices::MOST_HELD`] slices' rows is
+    // dropped and read again narrower, without widening from then on (as
+    // `scan::scan` does).
+    let (mut widen, mut narrow) = (true, 1f64);
     let mut a = from;
-    loop {
+    'slices: loop {
         let b = if in_slices {
             // A guess from the sample alone makes a slice at most 4 times
             // as wide; one from slices read, 16 times.
             let widest = if sampled && a == from { 4.0 } else { 16.0 };
-            let ratio = if estimated > 0.0 {
+            let ratio = if widen && estimated > 0.0 {
                 (kept / estimated).clamp(1.0 / widest, 16.0)
             } else {
                 1.0
             };
-            slices::next_cut((a, until), &spread, slice_rows / ratio)
+            slices::next_cut((a, until), &spread, slice_rows / ratio / narrow)
         } else {
             until
         };
         let slice = (a, b);
+        let most = (in_slices && b > a.saturating_add(1))
+            .then(|| (slice_rows as usize).saturating_mul(slices::MOST_HELD));
         // Room for the slice's rows as estimated, so that its array does
         // not double past them (it keeps its room from slice to slice).
         if in_slices && !pushdown {
@@ -493,6 +499,11 @@ pub(super) fn window_from_blocks(
             }
             push_block(&mut s, &block, need, keep);
             read = first + blocks::BLOCK_EVENTS - 1;
+            if most.is_some_and(|m| s.rows.len() > m) {
+                s.rows_mut().clear();
+                (widen, narrow) = (false, narrow * 2.0);
+                continue 'slices;
+            }
             // Unsorted, the rows read so far go on once there are enough.
             if let Some(k) = sink.as_mut().filter(|k| !sorted && s.rows.len() >= k.rows) {
                 (k.take)(&s.rows, &s.strings);
@@ -505,6 +516,7 @@ pub(super) fn window_from_blocks(
             // is read: gathered a chunk at a time, so it is never copied
             // whole.
             Some(k) => {
+                narrow = 1.0;
                 kept += s.rows.len() as f64;
                 estimated += slices::estimate(slice, &spread);
                 scan::hand_on_in_time_order(&s.rows, &s.strings, k);

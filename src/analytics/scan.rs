@@ -522,17 +522,24 @@ pub fn scan(
     // that keeps few makes the next slices span more events (at most 16
     // times as many), so that a selective filter is not read in many
     // slices.
+    // A slice that reads more than [`slices::MOST_HELD`] slices' rows
+    // (the filter kept more late in the window than early, or the
+    // blocks' times misjudged it) is dropped and read again narrower,
+    // without widening from then on: so no slice holds more, unless its
+    // rows share one millisecond.
     let (mut kept, mut estimated) = (0f64, 0f64);
+    let (mut widen, mut narrow) = (true, 1f64);
     let mut a = from;
     loop {
         let (b, ts) = match (&spread, &sink) {
             (Some(sp), Some(k)) => {
-                let ratio = if estimated > 0.0 {
+                let ratio = if widen && estimated > 0.0 {
                     (kept / estimated).clamp(1.0 / 16.0, 1.0)
                 } else {
                     1.0
                 };
-                let b = slices::next_cut((a, q.until), &sp.spread, k.slice as f64 / ratio);
+                let goal = k.slice as f64 / ratio / narrow;
+                let b = slices::next_cut((a, q.until), &sp.spread, goal);
                 // A slice of events stored in time order is read through
                 // the time index: its rows lie together. Else the table is
                 // read in order again.
@@ -545,11 +552,22 @@ pub fn scan(
         let sql = format!("{head}{ts} >= ?1 AND {ts} < ?2{conds}{order}");
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut it = stmt.query(params_from_iter(params.iter()))?;
+        let most = match (&spread, &sink) {
+            (Some(_), Some(k)) if b > a.saturating_add(1) => {
+                Some(k.slice.saturating_mul(slices::MOST_HELD))
+            }
+            _ => None,
+        };
         let mut stream = sink.as_mut().filter(|_| !ordered);
         // Users and sessions are numbered a chunk of rows at a time, after
         // the chunk is read (see [`Unnumbered`]).
         let mut unnumbered = Unnumbered::default();
+        let mut overflow = false;
         while let Some(r) = it.next()? {
+            if most.is_some_and(|m| rows.len() >= m) {
+                overflow = true;
+                break;
+            }
             if let Some(k) = stream.as_mut().filter(|k| rows.len() >= k.rows) {
                 unnumbered.number(&mut strings, &mut rows);
                 (k.take)(&rows, &strings);
@@ -573,6 +591,12 @@ pub fn scan(
         }
         drop(it);
         drop(stmt);
+        if overflow {
+            rows.clear();
+            (widen, narrow) = (false, narrow * 2.0);
+            continue;
+        }
+        narrow = 1.0;
         unnumbered.number(&mut strings, &mut rows);
         match (&spread, sink.as_mut()) {
             // In slices, the slice goes on in time order before the next
@@ -609,9 +633,6 @@ pub(super) struct Unnumbered(Vec<(Option<u64>, Option<u64>)>);
 impl Unnumbered {
     /// Notes the user and session of the row about to be pushed.
     pub(super) fn push(&mut self, user: ValueRef<'_>, session: ValueRef<'_>) {
-        if self.0.capacity() == 0 {
-            self.0.reserve_exact(CHUNK_ROWS);
-        }
         self.0.push((Interner::hash(user), Interner::hash(session)));
     }
 

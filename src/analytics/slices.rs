@@ -14,6 +14,13 @@
 /// 534-536 MB and 1.5 times.
 pub const SLICE_ROWS: usize = 1 << 22;
 
+/// How many slices' rows a slice may hold before it is dropped and read
+/// again narrower: a slice is cut from the blocks' times before its rows
+/// are read, so it can hold more than its goal when the blocks misjudge
+/// it (events late in a long block, ids in no block) or a filter keeps
+/// more of it than of the slices before.
+pub const MOST_HELD: usize = 2;
+
 /// Events known to lie between two times, counted as if spread evenly
 /// over them: a packed block's `min_ts`, `max_ts` and `events`.
 #[derive(Debug, Clone, Copy)]
