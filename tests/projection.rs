@@ -831,11 +831,27 @@ fn a_slice_widened_by_a_sparse_start_holds_at_most_two_slices() {
         top(&a, q);
         let (answer, peak) = crate::alloc_peak::peak(|| top(&a, q));
         assert_eq!(answer, whole, "{source}");
-        // Read from SQLite: 0.29 MB natively, 0.72 MB when the widened
-        // slice holds its 6,000-odd rows.
+        // Above what the same reads cost with a filter that keeps no row:
+        // natively 0.24 MB, 0.67 MB when the widened slice holds its
+        // 6,000-odd rows. Checked natively only: on wasm the counter also
+        // sees SQLite's own allocations, which add about 1 MB here with
+        // or without the slice's rows (1.27 MB with the narrowing, 1.51
+        // without).
+        #[cfg(not(target_family = "wasm"))]
         if source == "SQLite" {
-            assert!(peak < 500_000, "{peak} bytes");
+            let none = Query {
+                event_type: Some(EventType::System),
+                ..q.clone()
+            };
+            top(&a, &none);
+            let (_, base) = crate::alloc_peak::peak(|| top(&a, &none));
+            assert!(
+                peak.saturating_sub(base) < 400_000,
+                "{peak} bytes, {base} keeping none"
+            );
         }
+        #[cfg(target_family = "wasm")]
+        let _ = peak;
     }
 }
 
