@@ -209,11 +209,6 @@ pub struct Events {
 }
 
 impl Events {
-    /// True when some event was kept at a sample rate below 1.
-    pub fn reweighted(&self) -> bool {
-        self.rows.iter().any(|r| r.rate < 1.0)
-    }
-
     /// The weights of the rows `keep` accepts, counted in a [`Tally`]: its
     /// value does not depend on the rows' order, and tallies of disjoint
     /// parts (partitions) merge to the whole's to the last bit.
@@ -233,12 +228,6 @@ impl Events {
     pub fn distinct_tally(&self, key: impl Fn(&Row) -> u32) -> Tally {
         DistinctWeights::new(self.strings.numbered())
             .tally(self.rows.iter().map(|r| (key(r), r.rate)))
-    }
-
-    /// The weight of each user: 1 / the highest sample rate among their
-    /// events here.
-    pub fn user_weights(&self) -> FastMap<u32, f64> {
-        max_rate_weights(self.rows.iter().map(|r| (r.user, r.rate)))
     }
 }
 
