@@ -477,7 +477,8 @@ pub fn scan(
     // uses the index.
     // (Below one slice's rows, when slices are asked for smaller than
     // that: a window of more is not read through the index whole.)
-    let estimate = estimate_rows(conn, from, q.until)?;
+    let span = event_span(conn)?;
+    let estimate = estimate_rows(span, from, q.until);
     let index_most = sink.as_ref().map_or(INDEX_SCAN_MAX_ROWS, |k| {
         INDEX_SCAN_MAX_ROWS.min(k.slice as f64)
     });
@@ -489,7 +490,7 @@ pub fn scan(
     let ordered = !need.any_order && !by_index;
     let mut sink = sink;
     let spread = match &sink {
-        Some(k) if ordered => window_spread(conn, from, q.until, k.slice as f64)?,
+        Some(k) if ordered => window_spread(conn, span, (from, q.until), k.slice as f64)?,
         _ => None,
     };
     let (ts, order) = if by_index {
@@ -689,14 +690,15 @@ impl WindowSpread {
     }
 }
 
-/// The spread of `[from, until)` when it holds more than `slice` events
-/// (else `None`: the window is read at once).
+/// The spread of `window` when it holds more than `slice` events (else
+/// `None`: the window is read at once); `span` as [`event_span`] reads it.
 fn window_spread(
     conn: &rusqlite::Connection,
-    from: i64,
-    until: i64,
+    span: Option<EventSpan>,
+    window: (i64, i64),
     slice: f64,
 ) -> Result<Option<WindowSpread>> {
+    let (from, until) = window;
     let mut spread: Vec<slices::Spread> = conn
         .prepare_cached(
             "SELECT events, min_ts, max_ts FROM event_blocks WHERE max_ts >= ?1 AND min_ts < ?2",
@@ -715,11 +717,12 @@ fn window_spread(
         Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
     };
     let packed = one("SELECT count(*) FROM event_blocks")?.unwrap_or(0) * blocks::BLOCK_EVENTS;
-    if let (Some(n), Some(lo), Some(hi)) = (
-        one("SELECT max(id) FROM events")?,
-        one("SELECT min(ts) FROM events")?,
-        one("SELECT max(ts) FROM events")?,
-    ) {
+    if let Some(EventSpan {
+        ids: n,
+        oldest: lo,
+        newest: hi,
+    }) = span
+    {
         spread.push(slices::Spread {
             min: lo,
             max: hi,
@@ -819,21 +822,49 @@ impl TimeOrder {
 /// Below this many rows in range, [`scan`] goes through the time index.
 const INDEX_SCAN_MAX_ROWS: f64 = 50_000.0;
 
-/// Roughly how many events fall in `[since, until)`, assuming they spread
-/// evenly between the oldest and newest: three index probes, no scan.
-fn estimate_rows(conn: &rusqlite::Connection, since: i64, until: i64) -> Result<f64> {
+/// The highest event id and the oldest and newest times.
+#[derive(Debug, Clone, Copy)]
+struct EventSpan {
+    ids: i64,
+    oldest: i64,
+    newest: i64,
+}
+
+/// Reads the [`EventSpan`]: three index probes, no scan; `None` with no
+/// events. Read once per scan, for its estimate and its slices.
+fn event_span(conn: &rusqlite::Connection) -> Result<Option<EventSpan>> {
     let one = |sql: &str| -> Result<Option<i64>> {
         Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
     };
-    let (Some(n), Some(lo), Some(hi)) = (
-        one("SELECT max(id) FROM events")?,
-        one("SELECT min(ts) FROM events")?,
-        one("SELECT max(ts) FROM events")?,
-    ) else {
-        return Ok(0.0);
+    Ok(
+        match (
+            one("SELECT max(id) FROM events")?,
+            one("SELECT min(ts) FROM events")?,
+            one("SELECT max(ts) FROM events")?,
+        ) {
+            (Some(ids), Some(oldest), Some(newest)) => Some(EventSpan {
+                ids,
+                oldest,
+                newest,
+            }),
+            _ => None,
+        },
+    )
+}
+
+/// Roughly how many events fall in `[since, until)`, assuming they spread
+/// evenly between the oldest and newest of `span`.
+fn estimate_rows(span: Option<EventSpan>, since: i64, until: i64) -> f64 {
+    let Some(EventSpan {
+        ids: n,
+        oldest: lo,
+        newest: hi,
+    }) = span
+    else {
+        return 0.0;
     };
     let overlap = (until.min(hi + 1) - since.max(lo)).max(0) as f64;
-    Ok(n as f64 * overlap / (hi + 1 - lo) as f64)
+    n as f64 * overlap / (hi + 1 - lo) as f64
 }
 
 #[cfg(test)]
