@@ -384,12 +384,12 @@ pub(super) fn window_from_blocks(
         let _ = s.rows_mut().try_reserve_exact(inside + edges + loose);
     }
     let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?;
-    // Rows kept so far, and the events the blocks' times estimated in the
-    // slices read: a names pushdown keeps few, so the next slices span
-    // more events (at most 16 times as many). With a pushdown, a few
-    // blocks spread over the window give the first guess (unless it fits
-    // one slice anyway).
-    let (mut kept, mut estimated) = (0f64, 0f64);
+    // A names or type pushdown keeps few, so the next slices span more
+    // events (at most 16 times as many); a slice that holds too many rows
+    // is read again narrower (see [`slices::Pace`], as `scan::scan`
+    // does). With a pushdown, a few blocks spread over the window give the
+    // first guess (unless it fits one slice anyway).
+    let mut pace = slices::Pace::default();
     let fits = slices::estimate(window, &spread) <= slice_rows;
     let mut sampled = false;
     let pushdown = names.is_some() || kind.is_some();
@@ -401,6 +401,7 @@ pub(super) fn window_from_blocks(
             .map(|j| j * n.saturating_sub(1) / (SAMPLE_BLOCKS - 1))
             .collect();
         picks.dedup();
+        let (mut kept, mut estimated) = (0f64, 0f64);
         for w in picks.into_iter().map(|i| &window_blocks[i]) {
             let mut it = stmt.query([w.first])?;
             let Some(r) = it.next()? else { continue };
@@ -419,29 +420,21 @@ pub(super) fn window_from_blocks(
                 }
             }
         }
+        pace.read(kept, estimated);
     }
-    // A slice that holds more than [`slices::MOST_HELD`] slices' rows is
-    // dropped and read again narrower, without widening from then on (as
-    // `scan::scan` does).
-    let (mut widen, mut narrow) = (true, 1f64);
     let mut a = from;
     'slices: loop {
         let b = if in_slices {
             // A guess from the sample alone makes a slice at most 4 times
             // as wide; one from slices read, 16 times.
             let widest = if sampled && a == from { 4.0 } else { 16.0 };
-            let ratio = if widen && estimated > 0.0 {
-                (kept / estimated).clamp(1.0 / widest, 16.0)
-            } else {
-                1.0
-            };
-            slices::next_cut((a, until), &spread, slice_rows / ratio / narrow)
+            let goal = pace.goal(slice_rows, (1.0 / widest, 16.0));
+            slices::next_cut((a, until), &spread, goal)
         } else {
             until
         };
         let slice = (a, b);
-        let most = (in_slices && b > a.saturating_add(1))
-            .then(|| (slice_rows as usize).saturating_mul(slices::MOST_HELD));
+        let most = slices::Pace::most(slice_rows as usize, slice).filter(|_| in_slices);
         // Room for the slice's rows as estimated, so that its array does
         // not double past them (it keeps its room from slice to slice).
         if in_slices && !pushdown {
@@ -501,7 +494,7 @@ pub(super) fn window_from_blocks(
             read = first + blocks::BLOCK_EVENTS - 1;
             if most.is_some_and(|m| s.rows.len() > m) {
                 s.rows_mut().clear();
-                (widen, narrow) = (false, narrow * 2.0);
+                pace.overflowed();
                 continue 'slices;
             }
             // Unsorted, the rows read so far go on once there are enough.
@@ -516,9 +509,7 @@ pub(super) fn window_from_blocks(
             // is read: gathered a chunk at a time, so it is never copied
             // whole.
             Some(k) => {
-                narrow = 1.0;
-                kept += s.rows.len() as f64;
-                estimated += slices::estimate(slice, &spread);
+                pace.read(s.rows.len() as f64, slices::estimate(slice, &spread));
                 scan::hand_on_in_time_order(&s.rows, &s.strings, k);
                 s.rows_mut().clear();
             }

@@ -508,27 +508,17 @@ pub fn scan(
         _ => 4_000_000,
     };
     let mut rows = Vec::with_capacity((estimate as usize).min(most).min(4_000_000));
-    // Rows kept and events estimated in the slices read so far: a filter
-    // that keeps few makes the next slices span more events (at most 16
-    // times as many), so that a selective filter is not read in many
-    // slices.
-    // A slice that reads more than [`slices::MOST_HELD`] slices' rows
-    // (the filter kept more late in the window than early, or the
-    // blocks' times misjudged it) is dropped and read again narrower,
-    // without widening from then on: so no slice holds more, unless its
-    // rows share one millisecond.
-    let (mut kept, mut estimated) = (0f64, 0f64);
-    let (mut widen, mut narrow) = (true, 1f64);
+    // A filter that keeps few makes the next slices span more events (at
+    // most 16 times as many), so that a selective filter is not read in
+    // many slices; a slice that reads too many rows (the filter kept more
+    // late in the window than early, or the blocks' times misjudged it)
+    // is read again narrower (see [`slices::Pace`]).
+    let mut pace = slices::Pace::default();
     let mut a = from;
     loop {
         let (b, ts) = match (&spread, &sink) {
             (Some(sp), Some(k)) => {
-                let ratio = if widen && estimated > 0.0 {
-                    (kept / estimated).clamp(1.0 / 16.0, 1.0)
-                } else {
-                    1.0
-                };
-                let goal = k.slice as f64 / ratio / narrow;
+                let goal = pace.goal(k.slice as f64, (1.0 / 16.0, 1.0));
                 let b = slices::next_cut((a, q.until), &sp.spread, goal);
                 // A slice of events stored in time order is read through
                 // the time index: its rows lie together. Else the table is
@@ -543,9 +533,7 @@ pub fn scan(
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut it = stmt.query(params_from_iter(params.iter()))?;
         let most = match (&spread, &sink) {
-            (Some(_), Some(k)) if b > a.saturating_add(1) => {
-                Some(k.slice.saturating_mul(slices::MOST_HELD))
-            }
+            (Some(_), Some(k)) => slices::Pace::most(k.slice, (a, b)),
             _ => None,
         };
         let mut stream = sink.as_mut().filter(|_| !ordered);
@@ -583,17 +571,15 @@ pub fn scan(
         drop(stmt);
         if overflow {
             rows.clear();
-            (widen, narrow) = (false, narrow * 2.0);
+            pace.overflowed();
             continue;
         }
-        narrow = 1.0;
         unnumbered.number(&mut strings, &mut rows);
         match (&spread, sink.as_mut()) {
             // In slices, the slice goes on in time order before the next
             // is read.
             (Some(sp), Some(k)) => {
-                kept += rows.len() as f64;
-                estimated += slices::estimate((a, b), &sp.spread);
+                pace.read(rows.len() as f64, slices::estimate((a, b), &sp.spread));
                 hand_on_in_time_order(&rows, &strings, k);
                 rows.clear();
             }

@@ -21,6 +21,65 @@ pub const SLICE_ROWS: usize = 1 << 22;
 /// more of it than of the slices before.
 pub const MOST_HELD: usize = 2;
 
+/// How wide the next slice of a window is asked to be, in events as the
+/// blocks' times estimate them: one slice's rows, widened by the share of
+/// their events the slices read so far kept (a filter or a names
+/// pushdown keeps few), and halved after each slice that read more than
+/// [`MOST_HELD`] slices' rows, which is dropped and read again; after
+/// that, no slice is widened.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    kept: f64,
+    estimated: f64,
+    widen: bool,
+    narrow: f64,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            kept: 0.0,
+            estimated: 0.0,
+            widen: true,
+            narrow: 1.0,
+        }
+    }
+}
+
+impl Pace {
+    /// Counts a slice read (or a sample): `kept` rows of the `estimated`
+    /// events its times were thought to hold.
+    pub fn read(&mut self, kept: f64, estimated: f64) {
+        self.kept += kept;
+        self.estimated += estimated;
+        self.narrow = 1.0;
+    }
+
+    /// The goal of the next slice for slices of about `slice` rows, the
+    /// share kept so far counted within `bounds` (least, most).
+    pub fn goal(&self, slice: f64, bounds: (f64, f64)) -> f64 {
+        let share = if self.widen && self.estimated > 0.0 {
+            (self.kept / self.estimated).clamp(bounds.0, bounds.1)
+        } else {
+            1.0
+        };
+        slice / share / self.narrow
+    }
+
+    /// The most rows the slice `window` may hold, for slices of about
+    /// `slice` rows: `None` for a single millisecond, which is never split.
+    pub fn most(slice: usize, window: (i64, i64)) -> Option<usize> {
+        (window.1 > window.0.saturating_add(1)).then(|| slice.saturating_mul(MOST_HELD))
+    }
+
+    /// The slice held more than [`Pace::most`]: the next try is half as
+    /// wide, and no slice is widened from now on.
+    pub fn overflowed(&mut self) {
+        self.widen = false;
+        self.narrow *= 2.0;
+    }
+}
+
 /// Events known to lie between two times, counted as if spread evenly
 /// over them: a packed block's `min_ts`, `max_ts` and `events`.
 #[derive(Debug, Clone, Copy)]
