@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::query::{bounded, Interval, Query};
-use super::scan::{max_rate_weights, FastMap, Need};
+use super::scan::{max_rate_weights, most, FastMap, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::Total;
@@ -299,10 +299,7 @@ impl Analytics<'_> {
             self.fold(&r, &need, Firsts::default, |(firsts, rates), rows, _| {
                 for row in rows.iter().filter(|r| r.user != 0) {
                     firsts.entry(row.user).or_insert((row.ts, row.extra));
-                    let rate = rates.entry(row.user).or_insert(row.rate);
-                    if row.rate > *rate {
-                        *rate = row.rate;
-                    }
+                    most(rates, row.user, row.rate);
                 }
             })?;
         let weights = max_rate_weights(rates.into_iter());

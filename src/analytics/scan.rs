@@ -392,6 +392,14 @@ pub struct Sink<'s> {
 /// (2.6 MB of rows).
 pub const CHUNK_ROWS: usize = 65_536;
 
+/// Keeps the highest `rate` seen for `key`.
+pub(super) fn most<K: std::hash::Hash + Eq>(map: &mut FastMap<K, f64>, key: K, rate: f64) {
+    let e = map.entry(key).or_insert(rate);
+    if rate > *e {
+        *e = rate;
+    }
+}
+
 /// 1 / max rate per key, skipping key 0.
 pub fn max_rate_weights(items: impl Iterator<Item = (u32, f64)>) -> FastMap<u32, f64> {
     let mut max: FastMap<u32, f64> = FastMap::default();

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::projection;
 use super::query::{bounded, Interval, Query, Resolved, HOUR_MS};
 use super::rollup::{self, Activity};
-use super::scan::{self, DistinctRates, DistinctWeights, FastMap, FastSet, Need};
+use super::scan::{self, most, DistinctRates, DistinctWeights, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::Total;
@@ -360,14 +360,6 @@ struct ActiveTally {
     daily: FastMap<(i64, u32), f64>,
     recent: FastMap<u32, f64>,
     reweighted: bool,
-}
-
-/// Keeps the highest `rate` seen for `key`.
-fn most<K: std::hash::Hash + Eq>(map: &mut FastMap<K, f64>, key: K, rate: f64) {
-    let e = map.entry(key).or_insert(rate);
-    if rate > *e {
-        *e = rate;
-    }
 }
 
 impl Analytics<'_> {
