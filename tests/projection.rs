@@ -465,31 +465,114 @@ fn blocks_without_types_send_type_filtered_queries_to_sqlite() {
     let (trail, clock) = engine();
     track_days(&trail, 0..26);
     assert!(blocks(&trail) >= 2, "{} blocks", blocks(&trail));
-    {
-        let conn = trail.store().conn();
-        let packed: Vec<(i64, i64, Vec<u8>)> = conn
-            .prepare("SELECT first_id, events, data FROM event_blocks")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        for (first, events, mut data) in packed {
-            assert_eq!(data[0], 2, "blocks are packed with types");
-            data[0] = 1;
-            let n = data.len();
-            for b in &mut data[n - events as usize..] {
-                assert!(*b <= 9, "a flag and a type code");
-                *b &= 1;
-            }
-            conn.execute(
-                "UPDATE event_blocks SET data = ?1 WHERE first_id = ?2",
-                rusqlite::params![data, first],
-            )
-            .unwrap();
-        }
-    }
+    as_format_1(trail.store().conn());
     same(&reopened(&trail, &clock), "blocks of format 1");
+}
+
+/// Rewrites every block in `conn` as format 1 left it: the format byte 1,
+/// no type codes above the bot flags, and the `format` column at 1.
+fn as_format_1(conn: &rusqlite::Connection) {
+    let packed: Vec<(i64, i64, Vec<u8>)> = conn
+        .prepare("SELECT first_id, events, data FROM event_blocks")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    for (first, events, mut data) in packed {
+        assert_eq!(data[0], 2, "blocks are packed with types");
+        data[0] = 1;
+        let n = data.len();
+        for b in &mut data[n - events as usize..] {
+            assert!(*b <= 9, "a flag and a type code");
+            *b &= 1;
+        }
+        conn.execute(
+            "UPDATE event_blocks SET data = ?1, format = 1 WHERE first_id = ?2",
+            rusqlite::params![data, first],
+        )
+        .unwrap();
+    }
+}
+
+/// The blocks' format bytes and `format` column, in id order.
+fn formats(trail: &UserTrail) -> Vec<(u8, i64)> {
+    trail
+        .store()
+        .conn()
+        .prepare("SELECT substr(data, 1, 1), format FROM event_blocks ORDER BY first_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?[0], r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+/// A database at schema version 14 holds blocks of format 1 (no types).
+/// Migration 15 marks them, `pack_blocks` packs them again newest first
+/// (counted in `remaining` after any missing block), an ingest that
+/// completes a block packs one more, and the answers from the blocks, now
+/// with types, are SQLite's (a mix of formats is
+/// `blocks_without_types_send_type_filtered_queries_to_sqlite`'s case).
+#[test]
+fn blocks_of_an_older_format_are_packed_again_by_pack_blocks_and_by_ingest() {
+    let (trail, clock) = engine();
+    track_days(&trail, 0..56);
+    let n = blocks(&trail);
+    assert!(n >= 4, "{n} blocks");
+    // The database as version 14 left it.
+    let mut old = rusqlite::Connection::open_in_memory().unwrap();
+    let bytes = trail.export().unwrap();
+    let len = bytes.len();
+    old.deserialize_read_exact(rusqlite::MAIN_DB, bytes.as_slice(), len, false)
+        .unwrap();
+    as_format_1(&old);
+    old.execute_batch(
+        "DROP INDEX event_blocks_to_repack; ALTER TABLE event_blocks DROP COLUMN format; \
+         PRAGMA user_version = 14",
+    )
+    .unwrap();
+    let image = old.serialize(rusqlite::MAIN_DB).unwrap().to_vec();
+    let upgraded = UserTrail::open(
+        usertrail::OpenOptions::new(usertrail::Storage::Bytes(image)).clock(clock.clone()),
+    )
+    .unwrap();
+    assert_eq!(formats(&upgraded), vec![(1, 1); n as usize]);
+    // One block missing: packed first, then the newest of format 1.
+    upgraded
+        .store()
+        .conn()
+        .execute_batch("DELETE FROM event_blocks WHERE first_id = 1")
+        .unwrap();
+    let step = upgraded.tracking().pack_blocks(2).unwrap();
+    assert_eq!((step.packed, step.remaining), (2, n as u64 - 2));
+    let f = formats(&upgraded);
+    assert_eq!(f[0], (2, 2), "the missing block, packed");
+    assert_eq!(f[n as usize - 1], (2, 2), "the newest block, packed again");
+    assert!(f[1..n as usize - 1].iter().all(|x| *x == (1, 1)));
+    // An ingest that completes a block packs it and one block of format 1.
+    let older = |t: &UserTrail| formats(t).iter().filter(|f| f.1 < 2).count();
+    let left = older(&upgraded);
+    let mut d = 56;
+    while blocks(&upgraded) == n {
+        track_days(&upgraded, d..d + 1);
+        d += 1;
+    }
+    assert_eq!(older(&upgraded), left - 1);
+    let rest = upgraded.tracking().pack_blocks(10_000).unwrap();
+    assert_eq!((rest.packed, rest.remaining), (left as u64 - 1, 0));
+    assert!(formats(&upgraded).iter().all(|f| *f == (2, 2)));
+    let none = upgraded.tracking().pack_blocks(10).unwrap();
+    assert_eq!((none.packed, none.remaining), (0, 0));
+    let q = Query {
+        event_type: Some(EventType::Page),
+        ..range(D0 - DAY, D0 + 31 * DAY)
+    };
+    assert_eq!(
+        metrics(&upgraded.analytics_from_blocks(), &q),
+        metrics(&upgraded.analytics_from_sqlite(), &q),
+        "page events, from blocks packed again"
+    );
 }
 
 /// A block that does not decode, met after earlier blocks' rows were

@@ -96,8 +96,9 @@ async function migrate({ file, durability }, report) {
   tick({ done: 0, total: 0, unit: 'blocks' }, true);
   try {
     // The packed blocks of events analytics reads (schema version 13): a
-    // file from before has none. A transaction per step, so stopping keeps
-    // what is packed.
+    // file from before has none, and one from before 15 has them without
+    // event types (packed again here). A transaction per step, so stopping
+    // keeps what is packed.
     for (;;) {
       const step = await trail.tracking.packBlocks({ max: 16 });
       blocks += step.packed;

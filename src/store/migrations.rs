@@ -94,6 +94,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "session_rollup",
         sql: include_str!("migrations/0014_session_rollup.sql"),
     },
+    Migration {
+        version: 15,
+        name: "block_format",
+        sql: include_str!("migrations/0015_block_format.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

@@ -65,15 +65,56 @@ pub fn before_insert(tx: &Connection) -> Result<()> {
 
 /// Packs the complete id ranges that have no block (the newest ones, and
 /// any a change dropped), at most [`MAX_PACKED_PER_SETTLE`]; inside the
-/// caller's write transaction.
+/// caller's write transaction. When it packed one (ingest completed a
+/// range), it also packs again one block of an older format, if any is
+/// left: so a database from before format 2 is brought up to date at the
+/// pace of its ingest, one more block's work per [`BLOCK_EVENTS`] events.
 pub fn settle(tx: &Connection) -> Result<()> {
-    pack_missing(tx, MAX_PACKED_PER_SETTLE).map(|_| ())
+    let (packed, _) = pack_absent(tx, MAX_PACKED_PER_SETTLE)?;
+    if packed > 0 {
+        repack_older(tx, 1)?;
+    }
+    Ok(())
+}
+
+/// Packs up to `max` blocks inside the caller's write transaction: first
+/// the complete id ranges that have no block, newest first, then the
+/// blocks of an older format than [`FORMAT`], newest first. Returns how
+/// many it packed and how many are still to pack (of both kinds).
+pub fn pack_missing(tx: &Connection, max: usize) -> Result<(u64, u64)> {
+    let (packed, absent) = pack_absent(tx, max)?;
+    let (repacked, older) = repack_older(tx, max - packed as usize)?;
+    Ok((packed + repacked, absent + older))
+}
+
+/// Packs again up to `max` of the blocks of an older format, newest
+/// first. Returns how many it packed and how many are left. The partial
+/// index of migration 15 lists them, so finding them reads no block.
+fn repack_older(tx: &Connection, max: usize) -> Result<(u64, u64)> {
+    let older: i64 = tx
+        .prepare_cached("SELECT count(*) FROM event_blocks WHERE format < 2")?
+        .query_row([], |r| r.get(0))?;
+    if older == 0 || max == 0 {
+        return Ok((0, older.max(0) as u64));
+    }
+    let firsts: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT first_id FROM event_blocks WHERE format < 2 ORDER BY first_id DESC LIMIT ?1",
+        )?
+        .query_map([max as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for first in &firsts {
+        pack(tx, (first - 1) / BLOCK_EVENTS)?;
+    }
+    Ok((
+        firsts.len() as u64,
+        (older as u64).saturating_sub(firsts.len() as u64),
+    ))
 }
 
 /// Packs up to `max` of the complete id ranges that have no block, newest
-/// first, inside the caller's write transaction. Returns how many it
-/// packed and how many are still missing.
-pub fn pack_missing(tx: &Connection, max: usize) -> Result<(u64, u64)> {
+/// first. Returns how many it packed and how many are still missing.
+fn pack_absent(tx: &Connection, max: usize) -> Result<(u64, u64)> {
     let max_id: i64 = tx
         .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
         .query_row([], |r| r.get(0))?;
@@ -136,11 +177,19 @@ fn pack(tx: &Connection, k: i64) -> Result<()> {
     }
     let (min_ts, max_ts) = (b.min_ts, b.max_ts);
     tx.prepare_cached(
-        "INSERT INTO event_blocks (first_id, events, min_ts, max_ts, data) VALUES (?1, ?2, ?3, ?4, ?5) \
+        "INSERT INTO event_blocks (first_id, events, min_ts, max_ts, data, format) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (first_id) DO UPDATE SET events = excluded.events, min_ts = excluded.min_ts, \
-         max_ts = excluded.max_ts, data = excluded.data",
+         max_ts = excluded.max_ts, data = excluded.data, format = excluded.format",
     )?
-    .execute(params![from, b.rows as i64, min_ts, max_ts, b.finish()])?;
+    .execute(params![
+        from,
+        b.rows as i64,
+        min_ts,
+        max_ts,
+        b.finish(),
+        FORMAT
+    ])?;
     Ok(())
 }
 

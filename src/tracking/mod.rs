@@ -61,7 +61,7 @@ pub use crate::kernel::ids::uuid_v7;
 pub struct PackedBlocks {
     /// Blocks packed by this call.
     pub packed: u64,
-    /// Blocks still missing.
+    /// Blocks still to pack: missing, or of an older format.
     pub remaining: u64,
 }
 
@@ -240,7 +240,9 @@ impl<'a> Tracking<'a> {
 
     /// Packs up to `max` (1 to 10,000) of the missing blocks of events that
     /// analytics reads ([`blocks`]): all of them in a database from before
-    /// schema version 13, and any a change dropped since the last ingest.
+    /// schema version 13, and any a change dropped since the last ingest;
+    /// then packs again the blocks of an older format (those of a database
+    /// from before schema version 15 keep no event types).
     /// Ingest packs a few at each call; this packs a backlog, in one
     /// transaction per call, so a caller can show progress and stop and
     /// resume at any point. Returns what it packed and what is left.

@@ -318,8 +318,9 @@ export interface HistoryPage {
 export interface PackedBlocks {
   /** Blocks packed by this call. */
   packed: number;
-  /** Blocks still missing (of complete 4,096-id ranges: the newest events,
-   *  short of one, are in no block even at 0). */
+  /** Blocks still to pack: missing (of complete 4,096-id ranges: the
+   *  newest events, short of one, are in no block even at 0), or packed in
+   *  an older format (before schema version 15, without event types). */
   remaining: number;
 }
 
