@@ -192,7 +192,8 @@ function long(label, data, { quiet, onInterrupt, onProgress }) {
       if (m.progress?.warning) process.stderr.write(`usertrail: ${m.progress.warning}\n`);
       else if (m.progress) {
         onProgress?.(m.progress);
-        bar.update(m.progress.done, m.progress.total, m.progress.unit);
+        // A phase's signal (migrate's "the schema is done") draws nothing.
+        if (!m.progress.signalOnly) bar.update(m.progress.done, m.progress.total, m.progress.unit);
       }
       else if (m.result !== undefined) {
         done();

@@ -76,6 +76,10 @@ async function vacuum({ file, into, durability }, report) {
 async function migrate({ file, durability }, report) {
   const size = fs.statSync(file).size;
   let done = 0;
+  // Bytes while the schema migrates; once packing starts, blocks only (the
+  // packing writes through the same file, and its bytes are not the
+  // migration's: they would draw a bar that stops part way).
+  let packing = false;
   const tick = throttled(report);
   const trail = await UserTrail.open({
     durability,
@@ -85,15 +89,17 @@ async function migrate({ file, durability }, report) {
         (p) => p === file || p === `${file}-journal` || p === `${file}-wal`,
         (n) => {
           done += n;
-          tick({ done, total: 2 * size, unit: 'bytes' });
+          if (!packing) tick({ done, total: 2 * size, unit: 'bytes' });
         },
       ),
     },
   });
   const version = trail.schemaVersion;
   let blocks = 0;
-  // The schema is migrated: say so before the first step (Ctrl-C from here keeps it).
-  tick({ done: 0, total: 0, unit: 'blocks' }, true);
+  packing = true;
+  // The schema is migrated: say so before the first step, so Ctrl-C from
+  // here says what it keeps (a signal only: nothing is drawn for it).
+  tick({ done: 0, total: 0, unit: 'blocks', signalOnly: true }, true);
   try {
     // The packed blocks of events analytics reads (schema version 13): a
     // file from before has none, and one from before 15 has them without

@@ -302,7 +302,10 @@ impl JsTracking {
     /// Packs up to `max` (1 to 10,000; default 64) of the missing blocks
     /// of events that analytics reads: a database from before schema
     /// version 13 has none until ingest (a few per call) or this packs
-    /// them. One transaction per call, so it can be stopped and resumed;
+    /// them. Then packs again the blocks of an older format (a database
+    /// from before schema version 15 keeps them without event types, so a
+    /// query filtered by `eventType` reads the events' rows until then).
+    /// One transaction per call, so it can be stopped and resumed;
     /// resolves to `{ packed, remaining }`.
     #[wasm_bindgen(js_name = packBlocks, unchecked_return_type = "Promise<PackedBlocks>")]
     pub fn pack_blocks(

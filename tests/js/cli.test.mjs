@@ -290,6 +290,22 @@ test('migrate and vacuum: progress with a rate and an estimate, Ctrl-C leaves th
   const again = json('migrate', big);
   assert.deepEqual([again.from, again.to, again.migrated, again.blocks], [SCHEMA_VERSION, SCHEMA_VERSION, false, Math.floor(N / 4096)]);
   assert.equal(json('migrate', big).blocks, 0, 'nothing left to pack');
+  // Blocks packed before event types were kept (format 1, a file from
+  // before schema version 15) are packed again; progress counts blocks to
+  // the end, not the bytes the packing writes.
+  const c3 = new Database(big);
+  c3.exec('UPDATE event_blocks SET format = 1');
+  c3.close();
+  const repack = spawnSync(BIN, ['migrate', big], { cwd: dir, encoding: 'utf8', env: { ...process.env, USERTRAIL_PROGRESS: '1' }, timeout: 120_000 });
+  assert.equal(repack.status, 0, repack.stderr);
+  assert.match(repack.stdout, new RegExp(`at schema version ${SCHEMA_VERSION} already; ${Math.floor(N / 4096)} blocks of events packed`));
+  const bars = repack.stderr.split(/[\r\n]+/).filter((l) => l.startsWith('migrate ['));
+  assert.ok(bars.length > 0, repack.stderr);
+  assert.match(bars.at(-1), / blocks/, `the last bar counts blocks: ${bars.at(-1)}`);
+  assert.doesNotMatch(repack.stderr, /\] +0 blocks/, 'no empty bar');
+  const c4 = new Database(big, { readonly: true });
+  assert.equal(c4.prepare('SELECT count(*) AS n FROM event_blocks WHERE format < 2').get().n, 0);
+  c4.close();
   // Free pages to give back, then Ctrl-C in the middle of the vacuum: unchanged.
   const c2 = new Database(big);
   c2.exec('DELETE FROM events WHERE id % 2 = 0');
