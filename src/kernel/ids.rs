@@ -134,41 +134,6 @@ pub fn partition_of(subject: &str, partitions: u32) -> u32 {
     (fnv1a(&[b"usertrail partition\0", subject.as_bytes()]) % u64::from(partitions.max(1))) as u32
 }
 
-/// A 64-bit hash of an id's bytes, for telling ids (users, sessions) apart
-/// inside one query: analytics numbers them by it. Not stable across
-/// releases (nothing stores it) and not for security. About four times
-/// faster than [`fnv1a`] on ids of 36 bytes, eight bytes a step: each step
-/// (xor a word, multiply by an odd constant, fold the high half down) is a
-/// bijection of the state, so two ids of the same length that differ in
-/// one word never collide; the length is mixed in first, and a bijective
-/// finaliser (splitmix64's) spreads the bits.
-pub fn key_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    #[inline(always)]
-    fn step(h: u64, w: u64) -> u64 {
-        let h = (h ^ w).wrapping_mul(K);
-        h ^ (h >> 32)
-    }
-    let mut h = step(0xcbf2_9ce4_8422_2325, bytes.len() as u64);
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = step(h, u64::from_le_bytes(b));
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        h = step(h, u64::from_le_bytes(b));
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
-}
-
 /// FNV-1a, 64 bits, over length-delimited parts: stable across targets and
 /// releases, for sampling and assignment decisions (not for security).
 pub fn fnv1a(parts: &[&[u8]]) -> u64 {
@@ -230,39 +195,6 @@ mod tests {
         // The 12-bit sequence may wrap once (other tests draw ids too).
         let inversions = ids.windows(2).filter(|w| w[0] >= w[1]).count();
         assert!(inversions <= 1, "{inversions} out-of-order ids");
-    }
-
-    /// Ids of the shapes analytics sees (UUIDs, numbered names, one byte
-    /// apart, prefixes padded with NUL) hash apart.
-    #[test]
-    fn key_hashes_tell_ids_apart() {
-        let mut seen = std::collections::HashSet::new();
-        let mut keys: Vec<Vec<u8>> = Vec::new();
-        for i in 0..200_000u64 {
-            keys.push(format!("user-{i}").into_bytes());
-            keys.push(format!("{i:08x}-{:04x}-7abc-8def-{:012x}", i % 7919, i * 31).into_bytes());
-            keys.push(i.to_le_bytes().to_vec());
-        }
-        let base = b"0123456789abcdef0123456789abcdef0123".to_vec();
-        for pos in 0..base.len() {
-            for v in [0u8, 1, 0x80, 0xff] {
-                let mut k = base.clone();
-                k[pos] = v;
-                keys.push(k);
-            }
-        }
-        for n in 0..24 {
-            keys.push(vec![0u8; n]);
-            keys.push(vec![b'a'; n]);
-        }
-        keys.sort();
-        keys.dedup();
-        for k in &keys {
-            assert!(seen.insert(key_hash(k)), "a collision at {k:?}");
-        }
-        assert_eq!(key_hash(b"a"), key_hash(b"a"));
-        assert_ne!(key_hash(b"a"), key_hash(b"a\0"));
-        assert_ne!(key_hash(b""), key_hash(b"\0"));
     }
 
     #[test]
