@@ -527,6 +527,23 @@ fn blocks_of_an_older_format_are_packed_again_by_pack_blocks_and_by_ingest() {
     old.deserialize_read_exact(rusqlite::MAIN_DB, bytes.as_slice(), len, false)
         .unwrap();
     as_format_1(&old);
+    // Except the newest, whose bytes keep their types, as a build from
+    // just before migration 15 packed them: it is only marked again.
+    let newest = 1 + (n - 1) * 4096;
+    let typed_bytes: Vec<u8> = trail
+        .store()
+        .conn()
+        .query_row(
+            "SELECT data FROM event_blocks WHERE first_id = ?1",
+            [newest],
+            |r| r.get(0),
+        )
+        .unwrap();
+    old.execute(
+        "UPDATE event_blocks SET data = ?1 WHERE first_id = ?2",
+        rusqlite::params![typed_bytes, newest],
+    )
+    .unwrap();
     old.execute_batch(
         "DROP INDEX event_blocks_to_repack; ALTER TABLE event_blocks DROP COLUMN format; \
          PRAGMA user_version = 14",
@@ -537,7 +554,21 @@ fn blocks_of_an_older_format_are_packed_again_by_pack_blocks_and_by_ingest() {
         usertrail::OpenOptions::new(usertrail::Storage::Bytes(image)).clock(clock.clone()),
     )
     .unwrap();
-    assert_eq!(formats(&upgraded), vec![(1, 1); n as usize]);
+    let mut marked = vec![(1, 1); n as usize];
+    marked[n as usize - 1] = (2, 1);
+    assert_eq!(formats(&upgraded), marked);
+    let conn = upgraded.store().conn();
+    assert!(usertrail::tracking::blocks::any_older(conn).unwrap());
+    // A live engine's projection, loaded from blocks without types: built
+    // again with types once none is left (below).
+    let typed = Query {
+        event_type: Some(EventType::Page),
+        ..range(D0 - DAY + 1, D0 + 31 * DAY)
+    };
+    assert_eq!(
+        json!(upgraded.analytics().summary(&typed).unwrap()),
+        json!(upgraded.analytics_from_sqlite().summary(&typed).unwrap())
+    );
     // One block missing: packed first, then the newest of format 1.
     upgraded
         .store()
@@ -564,6 +595,25 @@ fn blocks_of_an_older_format_are_packed_again_by_pack_blocks_and_by_ingest() {
     assert!(formats(&upgraded).iter().all(|f| *f == (2, 2)));
     let none = upgraded.tracking().pack_blocks(10).unwrap();
     assert_eq!((none.packed, none.remaining), (0, 0));
+    assert!(!usertrail::tracking::blocks::any_older(conn).unwrap());
+    assert_eq!(
+        json!(upgraded.analytics().summary(&typed).unwrap()),
+        json!(upgraded.analytics_from_sqlite().summary(&typed).unwrap()),
+        "the live engine answers a type with every block typed"
+    );
+    // A row that starts no block (damage: nothing writes one) is left
+    // alone and not counted, so `remaining` still reaches 0.
+    conn.execute_batch(
+        "INSERT INTO event_blocks (first_id, events, min_ts, max_ts, data, format) \
+         SELECT 2, events, min_ts, max_ts, data, 1 FROM event_blocks WHERE first_id = 1",
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let step = upgraded.tracking().pack_blocks(10).unwrap();
+        assert_eq!((step.packed, step.remaining), (0, 0));
+    }
+    conn.execute_batch("DELETE FROM event_blocks WHERE first_id = 2")
+        .unwrap();
     let q = Query {
         event_type: Some(EventType::Page),
         ..range(D0 - DAY, D0 + 31 * DAY)

@@ -69,6 +69,10 @@ struct State {
     /// How many of the rows have no known type (from blocks packed before
     /// types were kept): a query filtered by type is then not answered.
     untyped: usize,
+    /// Built again because no block without types was left: not built
+    /// again for that reason (its rows stay untyped only if a block's
+    /// bytes disagree with its `format`, which is damage).
+    rebuilt_for_types: bool,
     strings: Interner,
 }
 
@@ -80,6 +84,7 @@ impl State {
             rows: Arc::default(),
             bots: 0,
             untyped: 0,
+            rebuilt_for_types: false,
             strings: Interner::new(),
         }
     }
@@ -131,12 +136,30 @@ impl Projection {
     ) -> Result<Option<Events>> {
         let mut state = self.state.borrow_mut();
         self.refresh(conn, &mut state)?;
+        if keep.kind.is_some() && state.as_ref().is_some_and(|s| s.untyped > 0) {
+            // Rows from blocks without types. Once none of those blocks is
+            // left (packed again by `pack_blocks`, or by ingest one at a
+            // time, since this state was built), it is built again, once,
+            // with types; until then a type is not answered from here.
+            let rebuilt = state.as_ref().is_some_and(|s| s.rebuilt_for_types);
+            if rebuilt || blocks::any_older(conn)? {
+                return Ok(None);
+            }
+            *state = None;
+            self.refresh(conn, &mut state)?;
+            match state.as_mut() {
+                Some(s) => {
+                    s.rebuilt_for_types = true;
+                    if s.untyped > 0 {
+                        return Ok(None);
+                    }
+                }
+                None => return Ok(None),
+            }
+        }
         let Some(s) = state.as_ref() else {
             return Ok(None);
         };
-        if keep.kind.is_some() && s.untyped > 0 {
-            return Ok(None);
-        }
         let Keep {
             bots_left_out,
             names,

@@ -89,27 +89,54 @@ pub fn pack_missing(tx: &Connection, max: usize) -> Result<(u64, u64)> {
 
 /// Packs again up to `max` of the blocks of an older format, newest
 /// first. Returns how many it packed and how many are left. The partial
-/// index of migration 15 lists them, so finding them reads no block.
+/// index of migration 15 lists them, so finding them reads no block. A
+/// block whose bytes are of this format already (packed by a build from
+/// before migration 15, which marked it as older) is only marked; a row
+/// that starts no block (damage: nothing writes one) is left alone and not
+/// counted, so `remaining` reaches 0.
 fn repack_older(tx: &Connection, max: usize) -> Result<(u64, u64)> {
-    let older: i64 = tx
-        .prepare_cached("SELECT count(*) FROM event_blocks WHERE format < 2")?
+    let older = older_blocks();
+    let mut done = 0u64;
+    if max > 0 {
+        let firsts: Vec<(i64, Option<Vec<u8>>)> = tx
+            .prepare_cached(&format!(
+                "SELECT first_id, substr(data, 1, 1) FROM event_blocks WHERE {older} \
+                 ORDER BY first_id DESC LIMIT ?1"
+            ))?
+            .query_map([max as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (first, head) in firsts {
+            if head.as_deref() == Some(&[FORMAT][..]) {
+                tx.prepare_cached("UPDATE event_blocks SET format = ?2 WHERE first_id = ?1")?
+                    .execute(params![first, FORMAT])?;
+            } else {
+                pack(tx, (first - 1) / BLOCK_EVENTS)?;
+            }
+            done += 1;
+        }
+    }
+    let left: i64 = tx
+        .prepare_cached(&format!("SELECT count(*) FROM event_blocks WHERE {older}"))?
         .query_row([], |r| r.get(0))?;
-    if older == 0 || max == 0 {
-        return Ok((0, older.max(0) as u64));
-    }
-    let firsts: Vec<i64> = tx
-        .prepare_cached(
-            "SELECT first_id FROM event_blocks WHERE format < 2 ORDER BY first_id DESC LIMIT ?1",
-        )?
-        .query_map([max as i64], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for first in &firsts {
-        pack(tx, (first - 1) / BLOCK_EVENTS)?;
-    }
-    Ok((
-        firsts.len() as u64,
-        (older as u64).saturating_sub(firsts.len() as u64),
-    ))
+    Ok((done, left.max(0) as u64))
+}
+
+/// Whether any block of an older format than [`FORMAT`] is left to pack
+/// again (one probe of migration 15's partial index).
+pub fn any_older(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT EXISTS (SELECT 1 FROM event_blocks WHERE {})",
+            older_blocks()
+        ))?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// The SQL condition for a block of an older format than [`FORMAT`]:
+/// marked so (migration 15), and the start of a block (a row that starts
+/// none is damage, and is left alone).
+fn older_blocks() -> String {
+    format!("format < 2 AND (first_id - 1) % {BLOCK_EVENTS} = 0")
 }
 
 /// Packs up to `max` of the complete id ranges that have no block, newest
