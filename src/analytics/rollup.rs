@@ -9,7 +9,7 @@ use super::query::{Resolved, HOUR_MS};
 use super::scan::{Events, FastMap};
 use super::traffic::SummaryTallies;
 use crate::error::Result;
-use crate::kernel::ids::fnv1a;
+use crate::kernel::ids::id_hash;
 
 /// True when the rollup gives the same answer as the events for `q`: no
 /// filters, and every boundary (range and offset) on a whole hour.
@@ -77,7 +77,7 @@ pub fn activity(
 fn user_hour(r: &rusqlite::Row<'_>, users: &mut FastMap<u64, u32>) -> Result<Activity> {
     let key = r.get_ref(1)?.as_bytes().map_err(rusqlite::Error::from)?;
     let next = users.len() as u32 + 1;
-    let id = *users.entry(fnv1a(&[key])).or_insert(next);
+    let id = *users.entry(id_hash(key)).or_insert(next);
     Ok((r.get::<_, i64>(0)? * HOUR_MS, id, r.get(2)?))
 }
 
@@ -155,7 +155,7 @@ impl Highest {
 fn user_max(r: &rusqlite::Row<'_>, user_rate: &mut Highest) -> Result<()> {
     let key = r.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?;
     let rate: f64 = r.get(1)?;
-    user_rate.add(fnv1a(&[key]), rate);
+    user_rate.add(id_hash(key), rate);
     Ok(())
 }
 
@@ -174,7 +174,7 @@ fn session_hour(
     out.events.add_n(w, n);
     if !key.is_empty() {
         out.in_sessions.add_n(w, n);
-        session_rate.add(fnv1a(&[key]), rate);
+        session_rate.add(id_hash(key), rate);
     }
     Ok(())
 }

@@ -65,7 +65,7 @@ impl Interner {
     /// for NULL.
     pub(super) fn hash(v: ValueRef<'_>) -> Option<u64> {
         match v {
-            ValueRef::Text(t) => Some(crate::kernel::ids::fnv1a(&[t])),
+            ValueRef::Text(t) => Some(crate::kernel::ids::id_hash(t)),
             // The id columns are TEXT in a STRICT table: nothing else occurs.
             _ => None,
         }
