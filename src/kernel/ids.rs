@@ -175,7 +175,7 @@ fn siphash<const C: usize, const D: usize>(key: (u64, u64), bytes: &[u8]) -> u64
         v[1] = v[1].rotate_left(17) ^ v[2];
         v[2] = v[2].rotate_left(32);
     }
-    let mut compress = |v: &mut [u64; 4], m: u64| {
+    let compress = |v: &mut [u64; 4], m: u64| {
         v[3] ^= m;
         for _ in 0..C {
             round(v);
