@@ -381,6 +381,14 @@ impl UserTrail {
             .from_blocks()
     }
 
+    /// How many rows of the in-memory projection of the events have no
+    /// known type (loaded from blocks packed before types were kept, so a
+    /// query filtered by type is not answered from it); `None` when it is
+    /// not built. For checking, as [`UserTrail::analytics_from_sqlite`].
+    pub fn projection_untyped_rows(&self) -> Option<usize> {
+        self.projection.untyped_rows()
+    }
+
     /// Experiments: define, assign (recording exposures), results.
     pub fn experiments(&self) -> Experiments<'_> {
         Experiments::new(self.store.conn(), self.clock.as_ref(), self.tracking())

@@ -569,6 +569,8 @@ fn blocks_of_an_older_format_are_packed_again_by_pack_blocks_and_by_ingest() {
         json!(upgraded.analytics().summary(&typed).unwrap()),
         json!(upgraded.analytics_from_sqlite().summary(&typed).unwrap())
     );
+    let untyped = upgraded.projection_untyped_rows();
+    assert!(untyped.is_some_and(|n| n > 0), "{untyped:?}");
     // One block missing: packed first, then the newest of format 1.
     upgraded
         .store()
@@ -600,6 +602,11 @@ fn blocks_of_an_older_format_are_packed_again_by_pack_blocks_and_by_ingest() {
         json!(upgraded.analytics().summary(&typed).unwrap()),
         json!(upgraded.analytics_from_sqlite().summary(&typed).unwrap()),
         "the live engine answers a type with every block typed"
+    );
+    assert_eq!(
+        upgraded.projection_untyped_rows(),
+        Some(0),
+        "the projection was built again, with types"
     );
     // A row that starts no block (damage: nothing writes one) is left
     // alone and not counted, so `remaining` still reaches 0.

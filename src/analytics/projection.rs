@@ -53,6 +53,11 @@ pub struct Projection {
     /// `UPDATE`s and `DELETE`s of events so far, counted by the update hook.
     changes: Arc<AtomicU64>,
     state: RefCell<Option<State>>,
+    /// Built again once because no block without types was left: not
+    /// built again for that reason (rows stay untyped then only if a
+    /// block's bytes disagree with its `format`, which is damage; nothing
+    /// writes a block without types any more).
+    rebuilt_for_types: std::cell::Cell<bool>,
 }
 
 #[derive(Debug)]
@@ -69,10 +74,6 @@ struct State {
     /// How many of the rows have no known type (from blocks packed before
     /// types were kept): a query filtered by type is then not answered.
     untyped: usize,
-    /// Built again because no block without types was left: not built
-    /// again for that reason (its rows stay untyped only if a block's
-    /// bytes disagree with its `format`, which is damage).
-    rebuilt_for_types: bool,
     strings: Interner,
 }
 
@@ -84,7 +85,6 @@ impl State {
             rows: Arc::default(),
             bots: 0,
             untyped: 0,
-            rebuilt_for_types: false,
             strings: Interner::new(),
         }
     }
@@ -109,6 +109,12 @@ impl Projection {
             },
         ))?;
         Ok(())
+    }
+
+    /// How many of the built projection's rows have no known type (from
+    /// blocks packed before types were kept); `None` when it is not built.
+    pub fn untyped_rows(&self) -> Option<usize> {
+        self.state.borrow().as_ref().map(|s| s.untyped)
     }
 
     /// True when the projection is built and no event was changed or
@@ -141,20 +147,14 @@ impl Projection {
             // left (packed again by `pack_blocks`, or by ingest one at a
             // time, since this state was built), it is built again, once,
             // with types; until then a type is not answered from here.
-            let rebuilt = state.as_ref().is_some_and(|s| s.rebuilt_for_types);
-            if rebuilt || blocks::any_older(conn)? {
+            if self.rebuilt_for_types.get() || blocks::any_older(conn)? {
                 return Ok(None);
             }
+            self.rebuilt_for_types.set(true);
             *state = None;
             self.refresh(conn, &mut state)?;
-            match state.as_mut() {
-                Some(s) => {
-                    s.rebuilt_for_types = true;
-                    if s.untyped > 0 {
-                        return Ok(None);
-                    }
-                }
-                None => return Ok(None),
+            if state.as_ref().is_none_or(|s| s.untyped > 0) {
+                return Ok(None);
             }
         }
         let Some(s) = state.as_ref() else {

@@ -100,8 +100,8 @@ fn repack_older(tx: &Connection, max: usize) -> Result<(u64, u64)> {
     if max > 0 {
         let firsts: Vec<(i64, Option<Vec<u8>>)> = tx
             .prepare_cached(&format!(
-                "SELECT first_id, substr(data, 1, 1) FROM event_blocks WHERE {older} \
-                 ORDER BY first_id DESC LIMIT ?1"
+                "SELECT first_id, substr(data, 1, 1) FROM event_blocks \
+                 INDEXED BY event_blocks_to_repack WHERE {older} ORDER BY first_id DESC LIMIT ?1"
             ))?
             .query_map([max as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
@@ -116,7 +116,9 @@ fn repack_older(tx: &Connection, max: usize) -> Result<(u64, u64)> {
         }
     }
     let left: i64 = tx
-        .prepare_cached(&format!("SELECT count(*) FROM event_blocks WHERE {older}"))?
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM event_blocks INDEXED BY event_blocks_to_repack WHERE {older}"
+        ))?
         .query_row([], |r| r.get(0))?;
     Ok((done, left.max(0) as u64))
 }
@@ -126,7 +128,7 @@ fn repack_older(tx: &Connection, max: usize) -> Result<(u64, u64)> {
 pub fn any_older(conn: &Connection) -> Result<bool> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT EXISTS (SELECT 1 FROM event_blocks WHERE {})",
+            "SELECT EXISTS (SELECT 1 FROM event_blocks INDEXED BY event_blocks_to_repack WHERE {})",
             older_blocks()
         ))?
         .query_row([], |r| r.get(0))?)
