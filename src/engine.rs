@@ -457,6 +457,7 @@ impl UserTrail {
             created_at: self.created_at()?,
             shared: self.shared.is_some(),
             store: self.store.info()?,
+            blocks_to_pack: crate::tracking::blocks::pack_missing(self.store.conn(), 0)?.1,
             retention: privacy.retention()?,
             schedule: privacy.retention_schedule(),
         })
@@ -503,6 +504,10 @@ pub struct EngineInfo {
     /// The database's size and rows per table.
     #[serde(flatten)]
     pub store: crate::store::info::StoreInfo,
+    /// Blocks of events analytics reads still to pack: missing, or of an
+    /// older format (what `tracking.packBlocks` reports as `remaining`;
+    /// `usertrail migrate` packs them all).
+    pub blocks_to_pack: u64,
     /// The retention policy in force.
     pub retention: crate::privacy::RetentionPolicy,
     /// When retention last ran and runs next.

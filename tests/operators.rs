@@ -45,6 +45,7 @@ fn info_counts_rows_and_spans_events_and_tells_when_retention_runs() {
     assert_eq!(info.store.events_from, Some(start - 3 * DAY));
     assert_eq!(info.store.events_to, Some(start - DAY));
     assert!(info.store.tables.contains_key("audit_log"));
+    assert_eq!(info.blocks_to_pack, 0, "3 events fill no block");
     assert!(!info.shared);
 }
 

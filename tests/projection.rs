@@ -557,6 +557,7 @@ fn blocks_of_an_older_format_are_packed_again_by_pack_blocks_and_by_ingest() {
     let mut marked = vec![(1, 1); n as usize];
     marked[n as usize - 1] = (2, 1);
     assert_eq!(formats(&upgraded), marked);
+    assert_eq!(upgraded.info().unwrap().blocks_to_pack, n as u64);
     let conn = upgraded.store().conn();
     assert!(usertrail::tracking::blocks::any_older(conn).unwrap());
     // A live engine's projection, loaded from blocks without types: built
@@ -598,6 +599,7 @@ fn blocks_of_an_older_format_are_packed_again_by_pack_blocks_and_by_ingest() {
     let none = upgraded.tracking().pack_blocks(10).unwrap();
     assert_eq!((none.packed, none.remaining), (0, 0));
     assert!(!usertrail::tracking::blocks::any_older(conn).unwrap());
+    assert_eq!(upgraded.info().unwrap().blocks_to_pack, 0);
     assert_eq!(
         json!(upgraded.analytics().summary(&typed).unwrap()),
         json!(upgraded.analytics_from_sqlite().summary(&typed).unwrap()),

@@ -234,6 +234,7 @@ async function info(file, flags) {
       ['Pages', `${i.pageCount.toLocaleString()} of ${i.pageSize} bytes (${i.freePages.toLocaleString()} free)`],
       ['Events from', i.eventsFrom === null ? '–' : new Date(i.eventsFrom).toISOString()],
       ['Events to', i.eventsTo === null ? '–' : new Date(i.eventsTo).toISOString()],
+      ['Blocks to pack', i.blocksToPack === 0 ? '0' : `${i.blocksToPack.toLocaleString()} (usertrail migrate packs them; until then analytics reads those events' rows, or reads them without types)`],
       ['Retention', Object.entries(i.retention).map(([k, v]) => `${k} ${v ?? 'forever'}`).join(', ')],
       ['Retention runs', `every ${duration(i.schedule.intervalMs / 1000)} (h:mm:ss), at the first write once due`],
     ];

@@ -296,6 +296,7 @@ test('migrate and vacuum: progress with a rate and an estimate, Ctrl-C leaves th
   const c3 = new Database(big);
   c3.exec('UPDATE event_blocks SET format = 1');
   c3.close();
+  assert.equal(json('info', big).blocksToPack, Math.floor(N / 4096));
   const repack = spawnSync(BIN, ['migrate', big], { cwd: dir, encoding: 'utf8', env: { ...process.env, USERTRAIL_PROGRESS: '1' }, timeout: 120_000 });
   assert.equal(repack.status, 0, repack.stderr);
   assert.match(repack.stdout, new RegExp(`at schema version ${SCHEMA_VERSION} already; ${Math.floor(N / 4096)} blocks of events packed`));
@@ -306,6 +307,7 @@ test('migrate and vacuum: progress with a rate and an estimate, Ctrl-C leaves th
   const c4 = new Database(big, { readonly: true });
   assert.equal(c4.prepare('SELECT count(*) AS n FROM event_blocks WHERE format < 2').get().n, 0);
   c4.close();
+  assert.equal(json('info', big).blocksToPack, 0);
   // Free pages to give back, then Ctrl-C in the middle of the vacuum: unchanged.
   const c2 = new Database(big);
   c2.exec('DELETE FROM events WHERE id % 2 = 0');

@@ -517,6 +517,10 @@ export interface EngineInfo {
   eventsFrom: number | null;
   /** The newest event's time (ms), `null` without events. */
   eventsTo: number | null;
+  /** Blocks of events analytics reads still to pack: missing, or of an
+   *  older format (what `tracking.packBlocks` reports as `remaining`;
+   *  `usertrail migrate` packs them all). */
+  blocksToPack: number;
   retention: RetentionPolicy;
   schedule: RetentionSchedule;
 }
