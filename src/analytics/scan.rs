@@ -404,10 +404,7 @@ pub(super) fn most<K: std::hash::Hash + Eq>(map: &mut FastMap<K, f64>, key: K, r
 pub fn max_rate_weights(items: impl Iterator<Item = (u32, f64)>) -> FastMap<u32, f64> {
     let mut max: FastMap<u32, f64> = FastMap::default();
     for (k, rate) in items.filter(|(k, _)| *k != 0) {
-        let e = max.entry(k).or_insert(rate);
-        if rate > *e {
-            *e = rate;
-        }
+        most(&mut max, k, rate);
     }
     max.values_mut().for_each(|r| *r = 1.0 / *r);
     max

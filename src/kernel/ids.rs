@@ -143,13 +143,8 @@ pub fn partition_of(subject: &str, partitions: u32) -> u32 {
 pub fn id_hash(bytes: &[u8]) -> u64 {
     static KEY: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
     let &(k0, k1) = KEY.get_or_init(|| {
-        let mut b = [0u8; 16];
-        getrandom::fill(&mut b).expect("the platform has no secure random source");
-        let (a, c) = b.split_at(8);
-        (
-            u64::from_le_bytes(a.try_into().unwrap_or_default()),
-            u64::from_le_bytes(c.try_into().unwrap_or_default()),
-        )
+        let k = u128::from_le_bytes(random_bytes::<16>());
+        (k as u64, (k >> 64) as u64)
     });
     siphash::<1, 3>((k0, k1), bytes)
 }
