@@ -389,6 +389,13 @@ impl UserTrail {
         self.projection.untyped_rows()
     }
 
+    /// How many rows of the hourly rollups analytics holds in memory, and
+    /// the span of hours (from, until) they cover; `None` when none are
+    /// held. For checking, as [`UserTrail::analytics_from_sqlite`].
+    pub fn rollup_hours_held(&self) -> Option<(usize, (i64, i64))> {
+        self.projection.hours_held()
+    }
+
     /// Experiments: define, assign (recording exposures), results.
     pub fn experiments(&self) -> Experiments<'_> {
         Experiments::new(self.store.conn(), self.clock.as_ref(), self.tracking())

@@ -1154,3 +1154,70 @@ fn ids_built_to_cancel_a_word_per_step_hash_stay_apart() {
         }
     }
 }
+
+/// The rollups held in memory ([`UserTrail::rollup_hours_held`]): read by
+/// the second query that asks, widened as queries ask for other hours,
+/// dropped when events change; the summary, active users and retention
+/// they give equal SQLite's over any span, in any order of asking.
+#[test]
+fn rollups_held_in_memory_answer_as_sqlite_over_any_span() {
+    let (trail, _clock) = engine();
+    track(&trail, day(0, &["ann", "bob"]));
+    track(&trail, day(1, &["ann", "cy"]));
+    track(&trail, day(2, &["dee"]));
+    let answers = |a: &Analytics<'_>, q: &Query| {
+        json!({
+            "summary": a.summary(q).unwrap(),
+            "active": a.active_users(q, Interval::Day).unwrap(),
+            "weekly": a.active_users(q, Interval::Week).unwrap(),
+            "retention": a.retention(q, &o(json!({ "cohort": "day", "periods": 3 }))).unwrap(),
+        })
+    };
+    let check = |since: i64, until: i64, when: &str| {
+        let q = range(since, until);
+        let fast = answers(&trail.analytics(), &q);
+        assert_eq!(
+            fast,
+            answers(&trail.analytics_from_sqlite(), &q),
+            "{when}: {since}..{until}"
+        );
+        fast
+    };
+    assert_eq!(trail.rollup_hours_held(), None);
+    check(D0 + DAY, D0 + 2 * DAY, "first");
+    let (rows, span) = trail.rollup_hours_held().expect("held after a second ask");
+    assert!(rows > 0);
+    // Retention asks from hour 0: read again (day 0 holds rows).
+    assert_eq!(
+        span,
+        (0, (D0 + 2 * DAY) / HOUR),
+        "widened to what retention asks"
+    );
+    // Wider after (rows there: read again), a part of it, the whole.
+    check(D0, D0 + 3 * DAY, "wider");
+    let (wider, _) = trail.rollup_hours_held().unwrap();
+    assert!(wider > rows, "{wider} rows, {rows} before");
+    check(D0 + DAY + HOUR, D0 + DAY + 5 * HOUR, "an inner span");
+    let whole = check(D0 - DAY, D0 + 40 * DAY, "past both ends");
+    assert_eq!(
+        trail.rollup_hours_held().unwrap().1,
+        (0, (D0 + 40 * DAY) / HOUR)
+    );
+    // A late event changes a held hour: dropped, and the answers follow.
+    track(&trail, day(1, &["eve"]));
+    let after = check(D0 - DAY, D0 + 40 * DAY, "a late event");
+    assert_eq!(
+        after["summary"]["users"].as_f64(),
+        whole["summary"]["users"].as_f64().map(|u| u + 1.0)
+    );
+    assert_eq!(
+        trail.rollup_hours_held().unwrap().1,
+        (0, (D0 + 40 * DAY) / HOUR)
+    );
+    erase(&trail, "ann");
+    let erased = check(D0 - DAY, D0 + 40 * DAY, "erased");
+    assert_eq!(
+        erased["summary"]["users"].as_f64(),
+        whole["summary"]["users"].as_f64()
+    );
+}

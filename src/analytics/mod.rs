@@ -39,6 +39,7 @@
 //! ```
 
 mod funnel;
+mod hours;
 mod journeys;
 mod pages;
 pub mod partial;

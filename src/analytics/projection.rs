@@ -58,6 +58,9 @@ pub struct Projection {
     /// block's bytes disagree with its `format`, which is damage; nothing
     /// writes a block without types any more).
     rebuilt_for_types: std::cell::Cell<bool>,
+    /// The rollups' rows of the hours asked for, kept true by the same
+    /// count of changes.
+    hours: super::hours::Hours,
 }
 
 #[derive(Debug)]
@@ -109,6 +112,26 @@ impl Projection {
             },
         ))?;
         Ok(())
+    }
+
+    /// Hours `[span.0, span.1)` of the rollups from memory, given to `f`
+    /// ([`super::hours`]): read from SQLite first if they are not held
+    /// and `load` says so; `None` when they are not (or cannot be) kept.
+    pub(super) fn hours<T>(
+        &self,
+        conn: &Connection,
+        span: (i64, i64),
+        load: bool,
+        f: impl FnOnce(super::hours::Window<'_>) -> T,
+    ) -> Result<Option<T>> {
+        let changes = self.changes.load(Ordering::Relaxed);
+        self.hours.with(conn, changes, span, load, f)
+    }
+
+    /// How many rows of the rollups are held in memory, and the span of
+    /// hours they cover ([`super::hours`]); `None` when none are.
+    pub fn hours_held(&self) -> Option<(usize, (i64, i64))> {
+        self.hours.held()
     }
 
     /// How many of the built projection's rows have no known type (from

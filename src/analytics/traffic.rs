@@ -351,6 +351,11 @@ fn users_per_bucket(best: FastMap<(i64, u32), f64>) -> FastMap<i64, f64> {
         .collect()
 }
 
+/// The hours `[from, r.until)` spans (both on an hour).
+fn hours(r: &Resolved, from: i64) -> (i64, i64) {
+    (from.div_euclid(HOUR_MS), r.until.div_euclid(HOUR_MS))
+}
+
 /// What [`Analytics::active_users`] keeps as activity comes, in any
 /// order: the highest rate of each user per bucket, per day of the last
 /// 30, and over those days.
@@ -373,9 +378,21 @@ impl Analytics<'_> {
         let r = self.resolve(q)?;
         // Cold (no projection in memory yet), the rollups answer with a row
         // per user or session and hour instead of a read of every event.
-        if rollup::answers(&r) && !self.projection.is_some_and(|p| p.is_current()) {
-            let tallies = rollup::summary(self.conn, r.since, r.until)?;
-            return Ok((tallies.summary(tallies.events.is_weighted()), tallies));
+        if rollup::answers(&r) {
+            let current = self.projection.is_some_and(|p| p.is_current());
+            // The rollups in memory when they hold the range, or when the
+            // projection would have to be built: else the projection.
+            if let Some(p) = self.projection {
+                if let Some(tallies) =
+                    p.hours(self.conn, hours(&r, r.since), !current, |w| w.summary())?
+                {
+                    return Ok((tallies.summary(tallies.events.is_weighted()), tallies));
+                }
+            }
+            if !current {
+                let tallies = rollup::summary(self.conn, r.since, r.until)?;
+                return Ok((tallies.summary(tallies.events.is_weighted()), tallies));
+            }
         }
         // Sums and distinct counts: the rows' order does not matter, and
         // the window is folded a chunk at a time.
@@ -419,9 +436,23 @@ impl Analytics<'_> {
         add: impl Fn(&mut S, Activity),
     ) -> Result<S> {
         if rollup::answers(r) && from % HOUR_MS == 0 {
-            // Warm, the projection in memory gives the rollup's rows
-            // without reading SQLite; cold, reading the rollup is cheaper
-            // than building the projection.
+            // The rollups held in memory when they hold the hours, or when
+            // the projection would have to be built (read by the second
+            // query that asks: `hours`). Else the projection in memory gives
+            // the rollup's rows without reading SQLite; cold, reading the
+            // rollup is cheaper than building the projection.
+            if let Some(p) = self.projection {
+                let current = p.is_current();
+                let span = hours(r, from);
+                let held = p.hours(self.conn, span, !current, |w| {
+                    let mut state = init();
+                    w.activity().for_each(|item| add(&mut state, item));
+                    state
+                })?;
+                if let Some(state) = held {
+                    return Ok(state);
+                }
+            }
             let mut state = init();
             if let Some(p) = self.projection.filter(|p| p.is_current()) {
                 // Bots in: the window is shared, not copied; `hourly`
