@@ -161,9 +161,14 @@ impl Analytics<'_> {
         let offset = r.offset_ms;
         let returns = if o.start_event.is_none() && o.return_event.is_none() {
             // Any event starts and returns: the rollup may answer.
-            self.fold_activity(&r, 0, Returns::default, |t, (ts, user, rate)| {
-                t.add(ts, user, rate, (true, true), interval.bucket(ts, offset));
-            })?
+            self.fold_activity(
+                &r,
+                0,
+                |_| Returns::default(),
+                |t, (ts, user, rate)| {
+                    t.add(ts, user, rate, (true, true), interval.bucket(ts, offset));
+                },
+            )?
         } else {
             let names = match (&o.start_event, &o.return_event) {
                 (Some(s), Some(t)) => Some(vec![s.clone(), t.clone()]),

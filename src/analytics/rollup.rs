@@ -47,7 +47,8 @@ pub fn hourly(ev: &Events) -> Vec<Activity> {
 }
 
 /// The activity in `[from, until)` from the rollup, with users numbered
-/// from 1, given to `each` one item at a time as it is read.
+/// from 1, given to `each` one item at a time as it is read, in hour order
+/// (the primary key's: no sort).
 pub fn activity(
     conn: &Connection,
     from: i64,
@@ -58,7 +59,8 @@ pub fn activity(
     // (`Interner::number`): no key is copied or compared.
     let mut users: FastMap<u64, u32> = FastMap::default();
     let mut stmt = conn.prepare_cached(
-        "SELECT hour, user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2",
+        "SELECT hour, user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2 \
+         ORDER BY hour",
     )?;
     let mut rows = stmt.query(params![from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS)])?;
     while let Some(r) = rows.next()? {

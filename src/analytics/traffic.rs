@@ -356,15 +356,92 @@ fn hours(r: &Resolved, from: i64) -> (i64, i64) {
     (from.div_euclid(HOUR_MS), r.until.div_euclid(HOUR_MS))
 }
 
-/// What [`Analytics::active_users`] keeps as activity comes, in any
-/// order: the highest rate of each user per bucket, per day of the last
-/// 30, and over those days.
-#[derive(Default)]
+/// What [`Analytics::active_users`] keeps as activity comes: the highest
+/// rate of each user per bucket, per day of the last 30, and over those
+/// days.
 struct ActiveTally {
-    per: FastMap<(i64, u32), f64>,
-    daily: FastMap<(i64, u32), f64>,
-    recent: FastMap<u32, f64>,
+    per: BucketUsers,
+    daily: BucketUsers,
+    recent: DistinctWeights,
     reweighted: bool,
+}
+
+impl ActiveTally {
+    /// For items in time order when `in_order`, else in any order.
+    fn new(in_order: bool) -> Self {
+        Self {
+            per: BucketUsers::new(in_order),
+            daily: BucketUsers::new(in_order),
+            recent: DistinctWeights::new(0),
+            reweighted: false,
+        }
+    }
+}
+
+/// Distinct users per bucket, each weighted by 1 / their highest rate in
+/// it.
+enum BucketUsers {
+    /// Items in any order: each user's highest rate per bucket in a map.
+    Any(FastMap<(i64, u32), f64>),
+    /// Items in time order, so buckets come one after the other: the
+    /// users of the bucket under way in an array indexed by user
+    /// ([`DistinctWeights`]), totalled when the next bucket starts. No map
+    /// of (bucket, user): at 10M events that held a million keys.
+    InOrder {
+        current: Option<i64>,
+        users: DistinctWeights,
+        totals: FastMap<i64, f64>,
+    },
+}
+
+impl BucketUsers {
+    fn new(in_order: bool) -> Self {
+        if in_order {
+            BucketUsers::InOrder {
+                current: None,
+                users: DistinctWeights::new(0),
+                totals: FastMap::default(),
+            }
+        } else {
+            BucketUsers::Any(FastMap::default())
+        }
+    }
+
+    fn add(&mut self, bucket: i64, user: u32, rate: f64) {
+        match self {
+            BucketUsers::Any(best) => most(best, (bucket, user), rate),
+            BucketUsers::InOrder {
+                current,
+                users,
+                totals,
+            } => {
+                if *current != Some(bucket) {
+                    debug_assert!(current.is_none_or(|c| c < bucket), "items out of order");
+                    if let Some(c) = current.replace(bucket) {
+                        totals.insert(c, users.total(std::iter::empty()));
+                    }
+                }
+                users.add(user, rate);
+            }
+        }
+    }
+
+    /// Each bucket's users.
+    fn totals(self) -> FastMap<i64, f64> {
+        match self {
+            BucketUsers::Any(best) => users_per_bucket(best),
+            BucketUsers::InOrder {
+                current,
+                mut users,
+                mut totals,
+            } => {
+                if let Some(c) = current {
+                    totals.insert(c, users.total(std::iter::empty()));
+                }
+                totals
+            }
+        }
+    }
 }
 
 impl Analytics<'_> {
@@ -425,14 +502,15 @@ impl Analytics<'_> {
 
     /// Activity items (time, user, rate) in `[from, r.until)` added to a
     /// state that `init` makes: from the rollup when it answers `r` and
-    /// `from` is on an hour (one item per user and hour), else from the
-    /// events, folded a chunk at a time in any order, so that a window is
-    /// never held.
+    /// `from` is on an hour (one item per user and hour, in time order:
+    /// `init(true)`), else from the events, folded a chunk at a time in
+    /// any order (`init(false)`), so that a window is never held. Users
+    /// are numbered from 1.
     pub(super) fn fold_activity<S>(
         &self,
         r: &Resolved,
         from: i64,
-        init: impl Fn() -> S,
+        init: impl Fn(bool) -> S,
         add: impl Fn(&mut S, Activity),
     ) -> Result<S> {
         if rollup::answers(r) && from % HOUR_MS == 0 {
@@ -445,7 +523,7 @@ impl Analytics<'_> {
                 let current = p.is_current();
                 let span = hours(r, from);
                 let held = p.hours(self.conn, span, !current, |w| {
-                    let mut state = init();
+                    let mut state = init(true);
                     w.activity().for_each(|item| add(&mut state, item));
                     state
                 })?;
@@ -453,7 +531,7 @@ impl Analytics<'_> {
                     return Ok(state);
                 }
             }
-            let mut state = init();
+            let mut state = init(true);
             if let Some(p) = self.projection.filter(|p| p.is_current()) {
                 // Bots in: the window is shared, not copied; `hourly`
                 // leaves them out as the rollup does.
@@ -484,11 +562,16 @@ impl Analytics<'_> {
             any_order: true,
             ..Need::default()
         };
-        let (state, _) = self.fold(r, &need, init, |state, rows, _| {
-            for x in rows.iter().filter(|x| x.user != 0) {
-                add(state, (x.ts, x.user, x.rate));
-            }
-        })?;
+        let (state, _) = self.fold(
+            r,
+            &need,
+            || init(false),
+            |state, rows, _| {
+                for x in rows.iter().filter(|x| x.user != 0) {
+                    add(state, (x.ts, x.user, x.rate));
+                }
+            },
+        )?;
         Ok(state)
     }
 
@@ -520,19 +603,16 @@ impl Analytics<'_> {
         let first_day = (last_day - 29).max(Interval::Day.bucket(r.since, r.offset_ms));
         let day_start = Interval::Day.start(first_day, r.offset_ms).max(r.since);
         let offset = r.offset_ms;
-        let tally =
-            self.fold_activity(&r, r.since, ActiveTally::default, |t, (ts, user, rate)| {
-                t.reweighted |= rate < 1.0;
-                most(&mut t.per, (interval.bucket(ts, offset), user), rate);
-                if ts >= day_start {
-                    most(&mut t.daily, (Interval::Day.bucket(ts, offset), user), rate);
-                    if user != 0 {
-                        most(&mut t.recent, user, rate);
-                    }
-                }
-            })?;
+        let tally = self.fold_activity(&r, r.since, ActiveTally::new, |t, (ts, user, rate)| {
+            t.reweighted |= rate < 1.0;
+            t.per.add(interval.bucket(ts, offset), user, rate);
+            if ts >= day_start {
+                t.daily.add(Interval::Day.bucket(ts, offset), user, rate);
+                t.recent.add(user, rate);
+            }
+        })?;
         let reweighted = tally.reweighted;
-        let per = users_per_bucket(tally.per);
+        let per = tally.per.totals();
         let buckets = (first..=last)
             .map(|b| Bucket {
                 start: interval.start(b, r.offset_ms),
@@ -540,11 +620,12 @@ impl Analytics<'_> {
                 users: per.get(&b).copied().unwrap_or(0.0),
             })
             .collect();
-        let daily = users_per_bucket(tally.daily);
+        let daily = tally.daily.totals();
         let days = (last_day - first_day + 1) as f64;
         let daily_users = daily.values().total();
         let dau = daily_users / days;
-        let mau: f64 = tally.recent.values().map(|r| 1.0 / r).total();
+        let mut recent = tally.recent;
+        let mau: f64 = recent.total(std::iter::empty());
         let active = ActiveUsers {
             interval,
             buckets,
