@@ -370,7 +370,7 @@ impl Pipeline<'_> {
                     "UPDATE events SET user_id = ?2 WHERE anonymous_id = ?1 AND user_id IS NULL",
                     [&i.anonymous_id, &i.user_id],
                 )?;
-                crate::tracking::rollup::move_subject(&tx, &i.anonymous_id, &i.user_id)?;
+                crate::tracking::rollup::recount_keys(&tx, &[&i.anonymous_id, &i.user_id])?;
             }
         }
         let privacy = self.trail.privacy();

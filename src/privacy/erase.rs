@@ -649,7 +649,7 @@ impl Privacy<'_> {
         )?;
         tx.execute("DELETE FROM consents WHERE subject = ?1", [subject])?;
         counts.insert("consents".into(), consents as u64);
-        crate::tracking::rollup::move_subject(tx, subject, to)?;
+        crate::tracking::rollup::recount_keys(tx, &[subject, to])?;
         let salt = subject::salt(tx)?;
         let mut details = json!({
             "previousHash": subject::hash(&salt, subject),

@@ -230,7 +230,7 @@ impl<'a> Tracking<'a> {
             "UPDATE events SET user_id = ?2 WHERE anonymous_id = ?1 AND user_id IS NULL",
             (anonymous_id, user_id),
         )?;
-        rollup::move_subject(&tx, anonymous_id, user_id)?;
+        rollup::recount_keys(&tx, &[anonymous_id, user_id])?;
         if let Some(moves) = self.moves {
             moves.move_subject(&tx, anonymous_id, user_id)?;
         }

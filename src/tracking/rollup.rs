@@ -90,20 +90,30 @@ impl Pending {
     }
 }
 
-/// Moves an anonymous id's rows to the user it was identified as (part of
-/// `identify`): those are exactly its events that had no user id.
-pub fn move_subject(tx: &Connection, anonymous_id: &str, user_id: &str) -> Result<()> {
-    tx.execute(
+/// Counts the rows of `keys` again from the events, after the events were
+/// re-keyed (`identify` gave an anonymous id's events a user id, a
+/// rectification renamed a user id): each key's rows go, and every hour of
+/// the events now counted under it is counted again. Exact where moving
+/// the old key's rows was not: an id can be one subject's anonymous id and
+/// another's user id, and rows keyed by it count both (found by a review:
+/// `identify("alice", "bob")` moved alice's own rows to bob). Reads each
+/// key's events through the user and anonymous id indexes.
+pub fn recount_keys(tx: &Connection, keys: &[&str]) -> Result<()> {
+    let mut delete = tx.prepare_cached("DELETE FROM rollup_user_hours WHERE user_key = ?1")?;
+    let mut insert = tx.prepare_cached(
         "INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate) \
-         SELECT hour, ?2, events, weight, max_rate FROM rollup_user_hours WHERE user_key = ?1 \
-         ON CONFLICT (hour, user_key) DO UPDATE SET events = events + excluded.events, \
-         weight = weight + excluded.weight, max_rate = max(max_rate, excluded.max_rate)",
-        [anonymous_id, user_id],
+         SELECT ts / 3600000, ?1, COUNT(*), SUM(1.0 / sample_rate), MAX(sample_rate) FROM ( \
+             SELECT ts, sample_rate FROM events \
+             WHERE user_id = ?1 AND device IS NOT 'bot' \
+             UNION ALL \
+             SELECT ts, sample_rate FROM events \
+             WHERE anonymous_id = ?1 AND user_id IS NULL AND device IS NOT 'bot' \
+         ) GROUP BY 1",
     )?;
-    tx.execute(
-        "DELETE FROM rollup_user_hours WHERE user_key = ?1",
-        [anonymous_id],
-    )?;
+    for key in keys {
+        delete.execute([key])?;
+        insert.execute([key])?;
+    }
     Ok(())
 }
 
