@@ -8,10 +8,13 @@
 //! and sessions numbered by [`id_hash`] as [`super::rollup`] numbers them
 //! (the numbering is dropped after the read), and the distinct sample
 //! rates: 12 bytes per user row and 16 per session row, for at most
-//! [`MAX_ROWS`] rows (64 MB). Past that it is dropped and not kept again
-//! until the engine is reopened, and queries read the rollups from SQLite
-//! as before. A query outside the span reads the wider span again, unless
-//! the hours it adds hold no row (one probe of each rollup).
+//! [`MAX_ROWS`] rows (64 MB). A query outside the span reads the wider span
+//! again, unless the hours it adds hold no row (one probe of each rollup);
+//! what is held stays until that read is done, so for a moment both are in
+//! memory (at most twice the cap). A span whose rows pass the cap is not
+//! read again until the engine is reopened, nor any span that contains
+//! it: those queries read the rollups from SQLite as before, and what is
+//! held still answers the hours it covers.
 //!
 //! It is read by the second query that asks with the same data: the first
 //! reads SQLite as before, so a first query after opening (or after a
@@ -281,8 +284,9 @@ fn any_rows(conn: &Connection, (from, until): (i64, i64)) -> Result<bool> {
 #[derive(Debug)]
 pub struct Hours {
     state: RefCell<Option<State>>,
-    /// The rows passed [`MAX_ROWS`] once: not kept again.
-    too_many: Cell<bool>,
+    /// The span of hours (the widest, if several) whose rows passed the
+    /// cap: not read again, nor any span that contains it.
+    too_many: Cell<Option<(i64, i64)>>,
     /// The data (changes, highest id) a query last asked about while
     /// nothing was kept.
     asked: Cell<Option<(u64, i64)>>,
@@ -301,7 +305,7 @@ impl Hours {
     fn with_cap(cap: usize) -> Self {
         Self {
             state: RefCell::default(),
-            too_many: Cell::new(false),
+            too_many: Cell::new(None),
             asked: Cell::new(None),
             cap,
         }
@@ -328,7 +332,7 @@ impl Hours {
         load: bool,
         f: impl FnOnce(Window<'_>) -> T,
     ) -> Result<Option<T>> {
-        if self.too_many.get() || from >= until {
+        if from >= until {
             return Ok(None);
         }
         let max_id: i64 = conn
@@ -356,30 +360,41 @@ impl Hours {
                 self.asked.set(Some((changes, max_id)));
                 return Ok(None);
             }
-            // Taken out while it reads: a read that fails part way drops
-            // it, so no state's span ever says more than its lists hold.
-            let held = state.take();
-            let span = match &held {
+            let span = match state.as_ref() {
                 Some(s) => (from.min(s.span.0), until.max(s.span.1)),
                 None => (from, until),
             };
-            match held {
+            // A span that held too many rows is not read again, nor one
+            // that contains it; what is held still answers its hours.
+            if self
+                .too_many
+                .get()
+                .is_some_and(|t| span.0 <= t.0 && t.1 <= span.1)
+            {
+                return Ok(None);
+            }
+            let widened = match state.as_mut() {
                 // The hours it lacks hold no row (a retention's hours before
                 // the dashboard's range, say): the span only widens.
-                Some(mut s)
+                Some(s)
                     if !any_rows(conn, (span.0, s.span.0))?
                         && !any_rows(conn, (s.span.1, span.1))? =>
                 {
                     s.span = span;
-                    *state = Some(s);
+                    true
                 }
-                _ => match Reader::default().read(conn, span, (changes, max_id), self.cap)? {
+                _ => false,
+            };
+            if !widened {
+                // What is held stays until the wider read is done: a read
+                // that fails or holds too many rows leaves it as it was.
+                match Reader::default().read(conn, span, (changes, max_id), self.cap)? {
                     Ok(s) => *state = Some(s),
                     Err(NotKept) => {
-                        self.too_many.set(true);
+                        self.too_many.set(Some(span));
                         return Ok(None);
                     }
-                },
+                }
             }
         }
         let Some(s) = state.as_ref() else {
@@ -592,9 +607,20 @@ mod tests {
         summary(&h, &conn, (0, 3));
         assert_eq!(summary(&h, &conn, (0, 3)), None, "6 rows, 5 kept at most");
         assert_eq!(h.held(), None);
-        // Not tried again, even for fewer rows.
-        summary(&h, &conn, (0, 1));
-        assert_eq!(summary(&h, &conn, (0, 1)), None);
+        // A span inside it is read; one that contains it is not tried
+        // again, and leaves what is held.
+        assert_eq!(summary(&h, &conn, (0, 1)), Some((1.0, 1.0, 1.0)));
+        assert_eq!(summary(&h, &conn, (0, 3)), None);
+        assert_eq!(summary(&h, &conn, (-5, 10)), None);
+        assert_eq!(h.held(), Some((2, (0, 1))));
+        assert_eq!(summary(&h, &conn, (0, 1)), Some((1.0, 1.0, 1.0)));
+        // A wider read that holds too many rows leaves what is held too.
+        let h = Hours::with_cap(4);
+        summary(&h, &conn, (1, 3));
+        assert_eq!(summary(&h, &conn, (1, 3)), Some((2.0, 1.0, 1.0)));
+        assert_eq!(summary(&h, &conn, (0, 3)), None, "6 rows, 4 kept at most");
+        assert_eq!(h.held(), Some((4, (1, 3))));
+        assert_eq!(summary(&h, &conn, (2, 3)), Some((1.0, 1.0, 1.0)));
         let h = Hours::with_cap(6);
         summary(&h, &conn, (0, 3));
         assert_eq!(summary(&h, &conn, (0, 3)), Some((3.0, 1.0, 1.0)));
