@@ -15,7 +15,7 @@ test("README's example runs", () => {
   assert.match(out, /user-42 \[ \{ sku: 'A1', qty: 2 \} \]/);
   assert.match(out, /changed meanwhile/);
   // The page view, and the login the engine records itself.
-  assert.match(out, /1 user, 2 event today/);
+  assert.match(out, /1 user, 2 event in the last 24 hours/);
   assert.match(out, /2 event exported, then erased; audit intact: true/);
 });
 
