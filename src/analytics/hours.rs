@@ -13,8 +13,10 @@
 //! what is held stays until that read is done, so for a moment both are in
 //! memory (at most twice the cap). A span whose rows pass the cap is not
 //! read again until the engine is reopened, nor any span that contains
-//! it: those queries read the rollups from SQLite as before, and what is
-//! held still answers the hours it covers.
+//! it (the last 16 such spans are remembered): those queries read the
+//! rollups from SQLite as before, and what is held still answers the hours
+//! it covers. A span that would fit alone but not with what is held is
+//! read from SQLite too, while that is held.
 //!
 //! It is read by the second query that asks with the same data: the first
 //! reads SQLite as before, so a first query after opening (or after a
@@ -39,6 +41,9 @@ use crate::kernel::ids::id_hash;
 /// Above this many rows (users' and sessions' together) the rollups are
 /// not kept in memory.
 pub const MAX_ROWS: usize = 4_000_000;
+
+/// How many spans that held too many rows are remembered (the last ones).
+const FAILED_SPANS: usize = 16;
 
 /// A user's hour: the hour, the user's number and their highest rate (an
 /// index into the rates).
@@ -284,9 +289,9 @@ fn any_rows(conn: &Connection, (from, until): (i64, i64)) -> Result<bool> {
 #[derive(Debug)]
 pub struct Hours {
     state: RefCell<Option<State>>,
-    /// The span of hours (the widest, if several) whose rows passed the
-    /// cap: not read again, nor any span that contains it.
-    too_many: Cell<Option<(i64, i64)>>,
+    /// The last [`FAILED_SPANS`] spans of hours whose rows passed the cap:
+    /// not read again, nor any span that contains one.
+    too_many: RefCell<Vec<(i64, i64)>>,
     /// The data (changes, highest id) a query last asked about while
     /// nothing was kept.
     asked: Cell<Option<(u64, i64)>>,
@@ -305,7 +310,7 @@ impl Hours {
     fn with_cap(cap: usize) -> Self {
         Self {
             state: RefCell::default(),
-            too_many: Cell::new(None),
+            too_many: RefCell::default(),
             asked: Cell::new(None),
             cap,
         }
@@ -368,8 +373,9 @@ impl Hours {
             // that contains it; what is held still answers its hours.
             if self
                 .too_many
-                .get()
-                .is_some_and(|t| span.0 <= t.0 && t.1 <= span.1)
+                .borrow()
+                .iter()
+                .any(|t| span.0 <= t.0 && t.1 <= span.1)
             {
                 return Ok(None);
             }
@@ -391,7 +397,11 @@ impl Hours {
                 match Reader::default().read(conn, span, (changes, max_id), self.cap)? {
                     Ok(s) => *state = Some(s),
                     Err(NotKept) => {
-                        self.too_many.set(Some(span));
+                        let mut failed = self.too_many.borrow_mut();
+                        if failed.len() == FAILED_SPANS {
+                            failed.remove(0);
+                        }
+                        failed.push(span);
                         return Ok(None);
                     }
                 }
@@ -652,5 +662,28 @@ mod tests {
         let h = Hours::default();
         summary(&h, &conn, (0, 2));
         assert_eq!(summary(&h, &conn, (0, 2)), Some((0.0, 0.0, 1.0)));
+    }
+
+    /// Two spans that each hold too many rows, neither containing the
+    /// other (this week and last week, say): both are remembered, so
+    /// asking for them in turn does not read up to the cap at each query
+    /// (found by a review, when only the last was). The rollup table is
+    /// dropped before the third ask: a read would show as an error.
+    #[test]
+    fn spans_that_held_too_many_rows_are_not_read_again_after_others() {
+        let conn = db();
+        for hour in (0..3).chain(10..13) {
+            user(&conn, hour, "ann", 1.0);
+            session(&conn, hour, "s", 1.0, 1);
+        }
+        let h = Hours::with_cap(5);
+        summary(&h, &conn, (0, 3));
+        assert_eq!(summary(&h, &conn, (0, 3)), None, "6 rows, 5 kept at most");
+        assert_eq!(summary(&h, &conn, (10, 13)), None, "6 rows, 5 kept at most");
+        conn.execute_batch("DROP TABLE rollup_user_hours").unwrap();
+        for span in [(0, 3), (10, 13), (0, 13)] {
+            let again = h.with(&conn, 0, span, true, |_| ());
+            assert!(matches!(again, Ok(None)), "{span:?} read again: {again:?}");
+        }
     }
 }
