@@ -298,6 +298,11 @@ impl UserTrail {
     /// too, and its consent decisions count for the user.
     pub async fn identify(&self, anonymous_id: &str, user_id: &str) -> Result<u64> {
         let n = self.tracking().identify(anonymous_id, user_id)?;
+        // An id identified as itself has nothing to move (a move would
+        // delete what it has: see `Tracking::identify`).
+        if anonymous_id == user_id {
+            return Ok(n);
+        }
         if let Some(remote) = &self.shared {
             crate::prefs::redis::RedisPrefs::new(remote)
                 .move_subject(anonymous_id, user_id)

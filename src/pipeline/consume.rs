@@ -366,11 +366,12 @@ impl Pipeline<'_> {
                 )?;
                 crate::tracking::rollup::recount_key(&tx, &i.anonymous_id)?;
             } else {
+                let hours = crate::tracking::rollup::anonymous_hours(&tx, &i.anonymous_id)?;
                 tx.execute(
                     "UPDATE events SET user_id = ?2 WHERE anonymous_id = ?1 AND user_id IS NULL",
                     [&i.anonymous_id, &i.user_id],
                 )?;
-                crate::tracking::rollup::recount_keys(&tx, &[&i.anonymous_id, &i.user_id])?;
+                crate::tracking::rollup::recount_hours(&tx, &hours, [&i.anonymous_id, &i.user_id])?;
             }
         }
         let privacy = self.trail.privacy();

@@ -605,6 +605,7 @@ impl Privacy<'_> {
     ) -> Result<BTreeMap<String, u64>> {
         let subject = from;
         let mut counts = BTreeMap::new();
+        let hours = crate::tracking::rollup::user_hours(tx, subject)?;
         for (table, sql) in [
             (
                 "events",
@@ -649,7 +650,7 @@ impl Privacy<'_> {
         )?;
         tx.execute("DELETE FROM consents WHERE subject = ?1", [subject])?;
         counts.insert("consents".into(), consents as u64);
-        crate::tracking::rollup::recount_keys(tx, &[subject, to])?;
+        crate::tracking::rollup::recount_hours(tx, &hours, [subject, to])?;
         let salt = subject::salt(tx)?;
         let mut details = json!({
             "previousHash": subject::hash(&salt, subject),

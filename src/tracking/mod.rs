@@ -226,12 +226,17 @@ impl<'a> Tracking<'a> {
             rusqlite::TransactionBehavior::Immediate,
         )?;
         identity::link(&tx, anonymous_id, user_id, self.clock.now_ms())?;
+        let hours = rollup::anonymous_hours(&tx, anonymous_id)?;
         let n = tx.execute(
             "UPDATE events SET user_id = ?2 WHERE anonymous_id = ?1 AND user_id IS NULL",
             (anonymous_id, user_id),
         )?;
-        rollup::recount_keys(&tx, &[anonymous_id, user_id])?;
-        if let Some(moves) = self.moves {
+        rollup::recount_hours(&tx, &hours, [anonymous_id, user_id])?;
+        // An id identified as itself (an app that uses the user id as the
+        // anonymous id) has nothing to move; a move would delete what the
+        // id already has (preferences, assignments), as moving then
+        // deleting the old subject's rows does.
+        if let (Some(moves), true) = (self.moves, anonymous_id != user_id) {
             moves.move_subject(&tx, anonymous_id, user_id)?;
         }
         tx.commit()?;

@@ -90,31 +90,56 @@ impl Pending {
     }
 }
 
-/// Counts the rows of `keys` again from the events, after the events were
-/// re-keyed (`identify` gave an anonymous id's events a user id, a
-/// rectification renamed a user id): each key's rows go, and every hour of
-/// the events now counted under it is counted again. Exact where moving
-/// the old key's rows was not: an id can be one subject's anonymous id and
-/// another's user id, and rows keyed by it count both (found by a review:
-/// `identify("alice", "bob")` moved alice's own rows to bob). Reads each
-/// key's events through the user and anonymous id indexes.
-pub fn recount_keys(tx: &Connection, keys: &[&str]) -> Result<()> {
-    let mut delete = tx.prepare_cached("DELETE FROM rollup_user_hours WHERE user_key = ?1")?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate) \
-         SELECT ts / 3600000, ?1, COUNT(*), SUM(1.0 / sample_rate), MAX(sample_rate) FROM ( \
-             SELECT ts, sample_rate FROM events \
-             WHERE user_id = ?1 AND device IS NOT 'bot' \
-             UNION ALL \
-             SELECT ts, sample_rate FROM events \
-             WHERE anonymous_id = ?1 AND user_id IS NULL AND device IS NOT 'bot' \
-         ) GROUP BY 1",
-    )?;
-    for key in keys {
-        delete.execute([key])?;
-        insert.execute([key])?;
+/// The hours (UTC, not bots) of the events that `identify` of
+/// `anonymous_id` gives a user id: those with it and no user id. Read
+/// before the events change, for [`recount_hours`].
+pub fn anonymous_hours(tx: &Connection, anonymous_id: &str) -> Result<Vec<i64>> {
+    hours_of(
+        tx,
+        "SELECT DISTINCT ts / 3600000 FROM events \
+         WHERE anonymous_id = ?1 AND user_id IS NULL AND device IS NOT 'bot'",
+        anonymous_id,
+    )
+}
+
+/// The hours (UTC, not bots) of the events with user id `user_id`: those a
+/// rectification renames. Read before the events change, for
+/// [`recount_hours`].
+pub fn user_hours(tx: &Connection, user_id: &str) -> Result<Vec<i64>> {
+    hours_of(
+        tx,
+        "SELECT DISTINCT ts / 3600000 FROM events WHERE user_id = ?1 AND device IS NOT 'bot'",
+        user_id,
+    )
+}
+
+fn hours_of(tx: &Connection, sql: &str, key: &str) -> Result<Vec<i64>> {
+    let mut stmt = tx.prepare_cached(sql)?;
+    let hours = stmt
+        .query_map([key], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(hours)
+}
+
+/// Counts the rows of `keys` at `hours` again from the events, after the
+/// events of those hours were re-keyed from one key to the other
+/// (`identify` gave an anonymous id's events a user id, a rectification
+/// renamed a user id). Rows at other hours are untouched, as their events
+/// were, so the cost follows the re-keyed events, not the keys' history.
+/// Exact where moving the old key's rows was not: an id can be one
+/// subject's anonymous id and another's user id, and rows keyed by it count
+/// both (found by a review: `identify("alice", "bob")` moved alice's own
+/// rows to bob).
+pub fn recount_hours(tx: &Connection, hours: &[i64], keys: [&str; 2]) -> Result<()> {
+    if keys[0] == keys[1] {
+        // No event changes key.
+        return Ok(());
     }
-    Ok(())
+    let rows: Vec<(i64, String)> = hours
+        .iter()
+        .flat_map(|&h| keys.iter().map(move |k| (h, (*k).to_owned())))
+        .collect();
+    recount(tx, &rows)
 }
 
 /// The (hour, user key) rows of other subjects that deleting the events
@@ -140,11 +165,18 @@ pub fn others_of(tx: &Connection, ids_json: &str) -> Result<Vec<(i64, String)>> 
 pub fn recount(tx: &Connection, rows: &[(i64, String)]) -> Result<()> {
     let mut delete =
         tx.prepare_cached("DELETE FROM rollup_user_hours WHERE hour = ?1 AND user_key = ?2")?;
+    // The key's events of the hour through the user and anonymous id
+    // indexes (key, then time), not every event of the hour.
     let mut insert = tx.prepare_cached(
         "INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate) \
-         SELECT ?1, ?2, COUNT(*), SUM(1.0 / sample_rate), MAX(sample_rate) FROM events \
-         WHERE ts >= ?3 AND ts < ?4 AND COALESCE(user_id, anonymous_id) = ?2 \
-         AND device IS NOT 'bot' HAVING COUNT(*) > 0",
+         SELECT ?1, ?2, COUNT(*), SUM(1.0 / sample_rate), MAX(sample_rate) FROM ( \
+             SELECT sample_rate FROM events \
+             WHERE user_id = ?2 AND ts >= ?3 AND ts < ?4 AND device IS NOT 'bot' \
+             UNION ALL \
+             SELECT sample_rate FROM events \
+             WHERE anonymous_id = ?2 AND user_id IS NULL AND ts >= ?3 AND ts < ?4 \
+             AND device IS NOT 'bot' \
+         ) HAVING COUNT(*) > 0",
     )?;
     for (hour, key) in rows {
         delete.execute(params![hour, key])?;
