@@ -156,26 +156,41 @@ async function browseAll(label, url, answer, { privacy }) {
   await page.evaluate(AXE);
   let checked = 0;
   for (const view of VIEWS) {
-    await page.evaluate((h) => {
-      location.hash = h;
-    }, `#/${view}${PARAMS[view] ?? ''}`);
-    await page.waitForSelector(`#view[data-ready="${view}"]`, { timeout: 20_000 });
-    await page.waitForTimeout(50);
-    const shown = await page.evaluate(() => ({
-      queries: JSON.parse(document.getElementById('view').dataset.queries ?? '{}'),
-      cells: [...document.querySelectorAll('#view [data-table] [data-value]')].map((c) => ({ table: c.closest('[data-table]').dataset.table, key: c.dataset.key, value: JSON.parse(c.dataset.value) })),
-      error: document.querySelector('#view .error')?.textContent ?? null,
-    }));
-    assert.equal(shown.error, null, `${label} ${view}: ${shown.error}`);
-    if (view !== 'privacy') {
+    // The realtime view's minutes slide with the clock: an event can cross
+    // into the next minute between the page's query and the engine's
+    // answer here (seen on a loaded machine), so that view is shown again,
+    // up to three times, until its numbers and the answer agree.
+    let shown;
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) {
+        // Away and back: the same address would not load the view again.
+        await page.evaluate(() => {
+          location.hash = '#/traffic';
+        });
+        await page.waitForSelector('#view[data-ready="traffic"]', { timeout: 20_000 });
+      }
+      await page.evaluate((h) => {
+        location.hash = h;
+      }, `#/${view}${PARAMS[view] ?? ''}`);
+      await page.waitForSelector(`#view[data-ready="${view}"]`, { timeout: 20_000 });
+      await page.waitForTimeout(50);
+      shown = await page.evaluate(() => ({
+        queries: JSON.parse(document.getElementById('view').dataset.queries ?? '{}'),
+        cells: [...document.querySelectorAll('#view [data-table] [data-value]')].map((c) => ({ table: c.closest('[data-table]').dataset.table, key: c.dataset.key, value: JSON.parse(c.dataset.value) })),
+        error: document.querySelector('#view .error')?.textContent ?? null,
+      }));
+      assert.equal(shown.error, null, `${label} ${view}: ${shown.error}`);
+      if (view === 'privacy') break;
       // Every number shown is one the engine answered for the same options.
       const expected = [];
       for (const { query, options } of Object.values(shown.queries)) numbers(await answer(query, options), expected);
-      for (const c of shown.cells) {
-        if (typeof c.value !== 'number') continue;
-        assert.ok(expected.some((e) => Math.abs(e - c.value) <= 1e-9 * Math.max(1, Math.abs(e))), `${label} ${view}: ${c.table}.${c.key} = ${c.value} is not in the engine's answer`);
-        checked++;
-      }
+      const missing = shown.cells.filter((c) => typeof c.value === 'number' && !expected.some((e) => Math.abs(e - c.value) <= 1e-9 * Math.max(1, Math.abs(e))));
+      if (view === 'realtime' && missing.length > 0 && attempt < 3) continue;
+      for (const c of missing) assert.fail(`${label} ${view}: ${c.table}.${c.key} = ${c.value} is not in the engine's answer`);
+      checked += shown.cells.filter((c) => typeof c.value === 'number').length;
+      break;
+    }
+    if (view !== 'privacy') {
       if (view === 'traffic') {
         const s = await answer('summary', shown.queries.summary.options);
         const events = shown.cells.find((c) => c.table === 'summary' && c.value === s.events);
