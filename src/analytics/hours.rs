@@ -32,7 +32,7 @@ use std::cell::{Cell, RefCell};
 use rusqlite::{params, Connection};
 
 use super::query::HOUR_MS;
-use super::rollup::Activity;
+use super::rollup::{Activity, RowCounts};
 use super::scan::{DistinctWeights, FastMap, CHUNK_ROWS};
 use super::traffic::SummaryTallies;
 use crate::error::Result;
@@ -96,9 +96,21 @@ struct Reader {
     rates: Vec<f64>,
     rate_index: FastMap<u64, u16>,
     last_rate: Option<(u64, u16)>,
+    /// The rows expected (0: not known).
+    sizes: RowCounts,
 }
 
 impl Reader {
+    /// A reader whose maps hold `sizes`' distinct keys without growing
+    /// (nothing past `cap`).
+    fn sized(sizes: RowCounts, cap: usize) -> Self {
+        let mut r = Reader::default();
+        r.users.reserve(sizes.distinct_users.min(cap));
+        r.sessions.reserve(sizes.distinct_sessions.min(cap));
+        r.sizes = sizes;
+        r
+    }
+
     fn rate(&mut self, rate: f64) -> std::result::Result<u16, NotKept> {
         // Most rows have the rate of the row before.
         if let Some((bits, i)) = self.last_rate {
@@ -128,7 +140,7 @@ impl Reader {
         (changes, max_id): (u64, i64),
         cap: usize,
     ) -> Result<std::result::Result<State, NotKept>> {
-        let mut users = Vec::new();
+        let mut users = Vec::with_capacity(self.sizes.users.min(cap));
         let mut chunk: Vec<(u64, UserHour)> = Vec::with_capacity(CHUNK_ROWS);
         let mut stmt = conn.prepare_cached(
             "SELECT hour, user_key, max_rate FROM rollup_user_hours \
@@ -148,7 +160,7 @@ impl Reader {
             }
         }
         number(&mut self.users, &mut chunk, &mut users, |r| &mut r.user);
-        let mut sessions = Vec::new();
+        let mut sessions = Vec::with_capacity(self.sizes.sessions.min(cap));
         let mut chunk: Vec<(u64, SessionHour)> = Vec::with_capacity(CHUNK_ROWS);
         let mut stmt = conn.prepare_cached(
             "SELECT hour, session_key, rate, events FROM rollup_session_hours \
@@ -297,6 +309,11 @@ pub struct Hours {
     asked: Cell<Option<(u64, i64)>>,
     /// [`MAX_ROWS`], or less for a test.
     cap: usize,
+    /// What a read of SQLite last found for a span: the arrays and maps
+    /// of a read of the same span are made that size at once, so they do
+    /// not grow by doubling (each step a copy, and the old block left in
+    /// the wasm heap, which never shrinks).
+    counted: Cell<Option<((i64, i64), RowCounts)>>,
 }
 
 impl Default for Hours {
@@ -313,7 +330,13 @@ impl Hours {
             too_many: RefCell::default(),
             asked: Cell::new(None),
             cap,
+            counted: Cell::new(None),
         }
+    }
+
+    /// Notes how many rows a read of SQLite found for hours `span`.
+    pub(super) fn counted(&self, span: (i64, i64), counts: RowCounts) {
+        self.counted.set(Some((span, counts)));
     }
 
     /// How many rows are held, and the span of hours they cover; `None`
@@ -394,7 +417,16 @@ impl Hours {
             if !widened {
                 // What is held stays until the wider read is done: a read
                 // that fails or holds too many rows leaves it as it was.
-                match Reader::default().read(conn, span, (changes, max_id), self.cap)? {
+                let sizes = match self.counted.get() {
+                    Some((counted, sizes)) if counted == span => sizes,
+                    _ => RowCounts::default(),
+                };
+                match Reader::sized(sizes, self.cap).read(
+                    conn,
+                    span,
+                    (changes, max_id),
+                    self.cap,
+                )? {
                     Ok(s) => *state = Some(s),
                     Err(NotKept) => {
                         let mut failed = self.too_many.borrow_mut();
@@ -685,5 +717,34 @@ mod tests {
             let again = h.with(&conn, 0, span, true, |_| ());
             assert!(matches!(again, Ok(None)), "{span:?} read again: {again:?}");
         }
+    }
+
+    /// A read of a span that a read of SQLite counted makes its arrays
+    /// that size at once; another span's read grows them as it goes.
+    #[test]
+    fn a_counted_span_is_read_into_arrays_of_its_size() {
+        let conn = db();
+        for hour in 0..50 {
+            user(&conn, hour, &format!("u{hour}"), 1.0);
+            session(&conn, hour, &format!("s{hour}"), 1.0, 1);
+        }
+        let counts = RowCounts {
+            users: 50,
+            sessions: 50,
+            distinct_users: 50,
+            distinct_sessions: 50,
+        };
+        let h = Hours::default();
+        h.counted((0, 50), counts);
+        summary(&h, &conn, (0, 50));
+        assert_eq!(summary(&h, &conn, (0, 50)), Some((50.0, 50.0, 50.0)));
+        let state = h.state.borrow();
+        let s = state.as_ref().unwrap();
+        assert_eq!((s.users.capacity(), s.sessions.capacity()), (50, 50));
+        // Counts that are wrong (too low) cost growth, not answers.
+        let h = Hours::default();
+        h.counted((0, 50), RowCounts { users: 3, ..counts });
+        summary(&h, &conn, (0, 50));
+        assert_eq!(summary(&h, &conn, (0, 50)), Some((50.0, 50.0, 50.0)));
     }
 }

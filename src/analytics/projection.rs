@@ -128,6 +128,12 @@ impl Projection {
         self.hours.with(conn, changes, span, load, f)
     }
 
+    /// Tells the rollups in memory how many rows a read of SQLite found for
+    /// hours `span` (see [`super::hours::Hours::counted`]).
+    pub(super) fn hours_counted(&self, span: (i64, i64), counts: super::rollup::RowCounts) {
+        self.hours.counted(span, counts);
+    }
+
     /// How many rows of the rollups are held in memory, and the span of
     /// hours they cover ([`super::hours`]); `None` when none are.
     pub fn hours_held(&self) -> Option<(usize, (i64, i64))> {

@@ -88,7 +88,7 @@ fn user_hour(r: &rusqlite::Row<'_>, users: &mut FastMap<u64, u32>) -> Result<Act
 /// and session's highest rate. Rows per user or session and hour, not per
 /// event; users and sessions are told apart by a 64-bit hash of their key,
 /// as scans number them.
-pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<SummaryTallies> {
+pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<(SummaryTallies, RowCounts)> {
     // Each user's highest rate, by the hash of their key: one map, no list
     // of the rows (what `activity` gives the queries that bucket them).
     let mut user_rate = Highest::default();
@@ -96,9 +96,13 @@ pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<SummaryTallie
         "SELECT user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2",
     )?;
     let mut rows = stmt.query(params![from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS)])?;
+    let mut counts = RowCounts::default();
     while let Some(r) = rows.next()? {
         user_max(r, &mut user_rate)?;
+        counts.users += 1;
     }
+    user_rate.flush();
+    counts.distinct_users = user_rate.map.len();
     let mut out = SummaryTallies {
         users: user_rate.weights(),
         ..SummaryTallies::default()
@@ -110,9 +114,27 @@ pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<SummaryTallie
     let mut rows = stmt.query(params![from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS)])?;
     while let Some(r) = rows.next()? {
         session_hour(r, &mut out, &mut session_rate)?;
+        counts.sessions += 1;
     }
+    session_rate.flush();
+    counts.distinct_sessions = session_rate.map.len();
     out.sessions = session_rate.weights();
-    Ok(out)
+    Ok((out, counts))
+}
+
+/// How many rows [`summary`] read from each rollup, and how many distinct
+/// users and sessions they name: what a read of the same hours into memory
+/// ([`super::hours`]) sizes its arrays and maps by.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct RowCounts {
+    /// Rows of the user rollup.
+    pub users: usize,
+    /// Rows of the session rollup.
+    pub sessions: usize,
+    /// Distinct users among them.
+    pub distinct_users: usize,
+    /// Distinct sessions among them (events in no session left out).
+    pub distinct_sessions: usize,
 }
 
 /// Each key's highest rate, the keys' updates gathered 65,536 at a time

@@ -467,7 +467,11 @@ impl Analytics<'_> {
                 }
             }
             if !current {
-                let tallies = rollup::summary(self.conn, r.since, r.until)?;
+                let (tallies, counts) = rollup::summary(self.conn, r.since, r.until)?;
+                if let Some(p) = self.projection {
+                    // What a read of these hours into memory will hold.
+                    p.hours_counted(hours(&r, r.since), counts);
+                }
                 return Ok((tallies.summary(tallies.events.is_weighted()), tallies));
             }
         }
