@@ -68,7 +68,7 @@ const _: () = assert!(std::mem::size_of::<UserHour>() == 12);
 const _: () = assert!(std::mem::size_of::<SessionHour>() == 16);
 
 /// The rows of hours `[span.0, span.1)`, each list in hour order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     /// The projection's count of changed events when read.
     changes: u64,
@@ -93,176 +93,201 @@ struct NotKept;
 struct Reader {
     users: FastMap<u64, u32>,
     sessions: FastMap<u64, u32>,
-    rates: Vec<f64>,
-    rate_index: FastMap<u64, u16>,
-    last_rate: Option<(u64, u16)>,
+    rates: Rates,
     /// The rows expected (0: not known).
     sizes: RowCounts,
+    /// The most rows kept.
+    cap: usize,
 }
 
-impl Reader {
-    /// A reader whose maps hold `sizes`' distinct keys without growing
-    /// (nothing past `cap`).
-    fn sized(sizes: RowCounts, cap: usize) -> Self {
-        let mut r = Reader::default();
-        r.users.reserve(sizes.distinct_users.min(cap));
-        r.sessions.reserve(sizes.distinct_sessions.min(cap));
-        r.sizes = sizes;
-        r
-    }
+/// The distinct sample rates of a read, each given a 16-bit index.
+#[derive(Default)]
+struct Rates {
+    rates: Vec<f64>,
+    index: FastMap<u64, u16>,
+    last: Option<(u64, u16)>,
+}
 
-    fn rate(&mut self, rate: f64) -> std::result::Result<u16, NotKept> {
+impl Rates {
+    fn index(&mut self, rate: f64) -> std::result::Result<u16, NotKept> {
         // Most rows have the rate of the row before.
-        if let Some((bits, i)) = self.last_rate {
+        if let Some((bits, i)) = self.last {
             if bits == rate.to_bits() {
                 return Ok(i);
             }
         }
-        if let Some(&i) = self.rate_index.get(&rate.to_bits()) {
-            self.last_rate = Some((rate.to_bits(), i));
+        if let Some(&i) = self.index.get(&rate.to_bits()) {
+            self.last = Some((rate.to_bits(), i));
             return Ok(i);
         }
         let i = u16::try_from(self.rates.len()).map_err(|_| NotKept)?;
         self.rates.push(rate);
-        self.rate_index.insert(rate.to_bits(), i);
+        self.index.insert(rate.to_bits(), i);
         Ok(i)
+    }
+}
+
+impl Reader {
+    /// A reader of at most `cap` rows whose arrays and maps hold `sizes`
+    /// without growing.
+    fn sized(sizes: RowCounts, cap: usize) -> Self {
+        let mut r = Reader {
+            sizes,
+            cap,
+            ..Reader::default()
+        };
+        r.users.reserve(sizes.distinct_users.min(cap));
+        r.sessions.reserve(sizes.distinct_sessions.min(cap));
+        r
     }
 
     /// Hours `[from, until)` of both rollups, stamped with `changes` and
-    /// `max_id`. Rows are read a chunk at a time and their keys numbered
-    /// after each chunk: a read of SQLite's next row between two updates
-    /// of a map of a million keys made each evict the other's memory from
-    /// the cache (as [`super::rollup`]'s summary found).
+    /// `max_id`.
     fn read(
         mut self,
         conn: &Connection,
-        (from, until): (i64, i64),
+        span: (i64, i64),
         (changes, max_id): (u64, i64),
-        cap: usize,
     ) -> Result<std::result::Result<State, NotKept>> {
-        let mut users = Vec::with_capacity(self.sizes.users.min(cap));
-        let mut chunk: Vec<(u64, UserHour)> = Vec::with_capacity(CHUNK_ROWS);
-        let mut stmt = conn.prepare_cached(
+        let rates = &mut self.rates;
+        let users = match read_numbered(
+            conn,
             "SELECT hour, user_key, max_rate FROM rollup_user_hours \
              WHERE hour >= ?1 AND hour < ?2 ORDER BY hour",
-        )?;
-        let mut rows = stmt.query(params![from, until])?;
-        while let Some(r) = rows.next()? {
-            let Ok(row) = self.user_row(r)? else {
-                return Ok(Err(NotKept));
-            };
-            chunk.push(row);
-            if chunk.len() == CHUNK_ROWS {
-                number(&mut self.users, &mut chunk, &mut users, |r| &mut r.user);
-                if users.len() > cap {
-                    return Ok(Err(NotKept));
-                }
-            }
-        }
-        number(&mut self.users, &mut chunk, &mut users, |r| &mut r.user);
-        let mut sessions = Vec::with_capacity(self.sizes.sessions.min(cap));
-        let mut chunk: Vec<(u64, SessionHour)> = Vec::with_capacity(CHUNK_ROWS);
-        let mut stmt = conn.prepare_cached(
+            span,
+            (self.sizes.users.min(self.cap), self.cap),
+            &mut self.users,
+            |r| user_row(r, rates),
+            |r| &mut r.user,
+        )? {
+            Ok(rows) => rows,
+            Err(e) => return Ok(Err(e)),
+        };
+        let left = self.cap - users.len();
+        let sessions = match read_numbered(
+            conn,
             "SELECT hour, session_key, rate, events FROM rollup_session_hours \
              WHERE hour >= ?1 AND hour < ?2 ORDER BY hour",
-        )?;
-        let mut rows = stmt.query(params![from, until])?;
-        while let Some(r) = rows.next()? {
-            let Ok(row) = self.session_row(r)? else {
-                return Ok(Err(NotKept));
-            };
-            chunk.push(row);
-            if chunk.len() == CHUNK_ROWS {
-                number(&mut self.sessions, &mut chunk, &mut sessions, |r| {
-                    &mut r.session
-                });
-                if users.len() + sessions.len() > cap {
-                    return Ok(Err(NotKept));
-                }
-            }
-        }
-        number(&mut self.sessions, &mut chunk, &mut sessions, |r| {
-            &mut r.session
-        });
-        if users.len() + sessions.len() > cap {
-            return Ok(Err(NotKept));
-        }
-        // What the doubling left spare goes back.
-        users.shrink_to_fit();
-        sessions.shrink_to_fit();
+            span,
+            (self.sizes.sessions.min(left), left),
+            &mut self.sessions,
+            |r| session_row(r, rates),
+            |r| &mut r.session,
+        )? {
+            Ok(rows) => rows,
+            Err(e) => return Ok(Err(e)),
+        };
         Ok(Ok(State {
             changes,
             max_id,
-            span: (from, until),
+            span,
             users,
             sessions,
             users_numbered: self.users.len(),
             sessions_numbered: self.sessions.len(),
-            rates: self.rates,
+            rates: self.rates.rates,
         }))
     }
+}
 
-    /// One row of the user rollup (hour, key, highest rate), with its
-    /// key's hash, to be numbered. A function of its own, not inlined into
-    /// the loop that reads, for the reason [`super::rollup`]'s `user_hour`
-    /// gives: V8 optimises a function called per row after its first
-    /// calls, but not a long loop already running.
-    #[inline(never)]
-    fn user_row(
-        &mut self,
-        r: &rusqlite::Row<'_>,
-    ) -> Result<std::result::Result<(u64, UserHour), NotKept>> {
-        let key = r.get_ref(1)?.as_bytes().map_err(rusqlite::Error::from)?;
-        let hash = id_hash(key);
-        let (Ok(hour), Ok(rate)) = (i32::try_from(r.get::<_, i64>(0)?), self.rate(r.get(2)?))
-        else {
+/// The rows `sql` gives for hours `span`, each made by `row` with its
+/// key's hash, in an array with room for `room` rows; not kept past
+/// `most` rows, or when `row` refuses one. Rows are read a chunk at a time
+/// and their keys numbered in `numbers` after each chunk (`key` says where
+/// the number goes): a read of SQLite's next row between two updates of a
+/// map of a million keys made each evict the other's memory from the
+/// cache (as [`super::rollup`]'s summary found).
+fn read_numbered<R>(
+    conn: &Connection,
+    sql: &str,
+    (from, until): (i64, i64),
+    (room, most): (usize, usize),
+    numbers: &mut FastMap<u64, u32>,
+    mut row: impl FnMut(&rusqlite::Row<'_>) -> Result<std::result::Result<(u64, R), NotKept>>,
+    key: impl Fn(&mut R) -> &mut u32,
+) -> Result<std::result::Result<Vec<R>, NotKept>> {
+    let mut out = Vec::with_capacity(room);
+    let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params![from, until])?;
+    while let Some(r) = rows.next()? {
+        let Ok(item) = row(r)? else {
             return Ok(Err(NotKept));
         };
-        // Every user row has a key, so every one is numbered.
-        Ok(Ok((
-            hash,
-            UserHour {
-                hour,
-                user: 1,
-                rate,
-            },
-        )))
+        chunk.push(item);
+        if chunk.len() == CHUNK_ROWS {
+            number(numbers, &mut chunk, &mut out, &key);
+            if out.len() > most {
+                return Ok(Err(NotKept));
+            }
+        }
     }
+    number(numbers, &mut chunk, &mut out, &key);
+    if out.len() > most {
+        return Ok(Err(NotKept));
+    }
+    // What the doubling left spare goes back.
+    out.shrink_to_fit();
+    Ok(Ok(out))
+}
 
-    /// One row of the session rollup (hour, key, rate, events), with its
-    /// key's hash (0 for no session: not numbered); not inlined, as
-    /// [`Reader::user_row`].
-    #[inline(never)]
-    fn session_row(
-        &mut self,
-        r: &rusqlite::Row<'_>,
-    ) -> Result<std::result::Result<(u64, SessionHour), NotKept>> {
-        let key = r.get_ref(1)?.as_bytes().map_err(rusqlite::Error::from)?;
-        let (hash, session) = if key.is_empty() {
-            (0, 0)
-        } else {
-            (id_hash(key), 1)
-        };
-        // A count below zero counts nothing, as the rollup's reader takes
-        // it.
-        let events = u32::try_from(r.get::<_, i64>(3)?.max(0));
-        let (Ok(hour), Ok(rate), Ok(events)) = (
-            i32::try_from(r.get::<_, i64>(0)?),
-            self.rate(r.get(2)?),
+/// One row of the user rollup (hour, key, highest rate), with its key's
+/// hash, to be numbered. A function of its own, not inlined into the loop
+/// that reads, for the reason [`super::rollup`]'s `user_hour` gives: V8
+/// optimises a function called per row after its first calls, but not a
+/// long loop already running.
+#[inline(never)]
+fn user_row(
+    r: &rusqlite::Row<'_>,
+    rates: &mut Rates,
+) -> Result<std::result::Result<(u64, UserHour), NotKept>> {
+    let key = r.get_ref(1)?.as_bytes().map_err(rusqlite::Error::from)?;
+    let hash = id_hash(key);
+    let (Ok(hour), Ok(rate)) = (i32::try_from(r.get::<_, i64>(0)?), rates.index(r.get(2)?)) else {
+        return Ok(Err(NotKept));
+    };
+    // Every user row has a key, so every one is numbered.
+    Ok(Ok((
+        hash,
+        UserHour {
+            hour,
+            user: 1,
+            rate,
+        },
+    )))
+}
+
+/// One row of the session rollup (hour, key, rate, events), with its key's
+/// hash (0 for no session: not numbered); not inlined, as [`user_row`].
+#[inline(never)]
+fn session_row(
+    r: &rusqlite::Row<'_>,
+    rates: &mut Rates,
+) -> Result<std::result::Result<(u64, SessionHour), NotKept>> {
+    let key = r.get_ref(1)?.as_bytes().map_err(rusqlite::Error::from)?;
+    let (hash, session) = if key.is_empty() {
+        (0, 0)
+    } else {
+        (id_hash(key), 1)
+    };
+    // A count below zero counts nothing, as the rollup's reader takes it.
+    let events = u32::try_from(r.get::<_, i64>(3)?.max(0));
+    let (Ok(hour), Ok(rate), Ok(events)) = (
+        i32::try_from(r.get::<_, i64>(0)?),
+        rates.index(r.get(2)?),
+        events,
+    ) else {
+        return Ok(Err(NotKept));
+    };
+    Ok(Ok((
+        hash,
+        SessionHour {
+            hour,
+            session,
             events,
-        ) else {
-            return Ok(Err(NotKept));
-        };
-        Ok(Ok((
-            hash,
-            SessionHour {
-                hour,
-                session,
-                events,
-                rate,
-            },
-        )))
-    }
+            rate,
+        },
+    )))
 }
 
 /// Numbers the rows of `chunk` by their keys' hashes (from 1, in the order
@@ -421,12 +446,7 @@ impl Hours {
                     Some((counted, sizes)) if counted == span => sizes,
                     _ => RowCounts::default(),
                 };
-                match Reader::sized(sizes, self.cap).read(
-                    conn,
-                    span,
-                    (changes, max_id),
-                    self.cap,
-                )? {
+                match Reader::sized(sizes, self.cap).read(conn, span, (changes, max_id))? {
                     Ok(s) => *state = Some(s),
                     Err(NotKept) => {
                         let mut failed = self.too_many.borrow_mut();
