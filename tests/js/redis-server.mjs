@@ -107,6 +107,12 @@ export class RedisServer {
     return this.#child?.pid;
   }
 
+  /** The port of the primary it replicates, or null when it is not a replica. */
+  get replicaOfPort() {
+    const m = /master_port:(\d+)/.exec(cli(this.port, 'info', 'replication'));
+    return m ? Number(m[1]) : null;
+  }
+
   /** Whether it is a replica whose link to its primary is up (synced). */
   get syncedReplica() {
     const info = cli(this.port, 'info', 'replication');
@@ -252,7 +258,11 @@ export async function startSentinelGroup(name = 'ut') {
     rootNodes: sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })),
     /** The server the Sentinels name as the primary now. */
     primary() {
-      const port = Number(cli(sentinels[0].port, 'sentinel', 'get-master-addr-by-name', name).trim().split('\n')[1]);
+      return this.primaryAsSeenBy(sentinels[0]);
+    },
+    /** The server `sentinel` names as the primary now. */
+    primaryAsSeenBy(sentinel) {
+      const port = Number(cli(sentinel.port, 'sentinel', 'get-master-addr-by-name', name).trim().split('\n')[1]);
       return servers.find((s) => s.port === port);
     },
     async stop() {
