@@ -13,6 +13,7 @@ use common::dataset::*;
 use common::people::*;
 use serde_json::{json, Value};
 use usertrail::privacy::{AnonymizeOptions, AuditFilter, EraseOptions, EraseReport, ExportFormat};
+use usertrail::session::CreateOptions;
 use usertrail::{Storage, UserTrail};
 
 #[test]
@@ -189,6 +190,196 @@ fn export_holds_only_the_session_rollup_rows_the_subject_is_counted_in() {
     assert_eq!(rows[0]["sessionKey"], "shared-1");
     assert_eq!(rows[0]["rate"], 1.0);
     assert_eq!(rows[0]["events"], 1);
+}
+
+/// `identify("alice", "bob")` where "alice" is also another user's user
+/// id (ids are free text: an app that uses a login name as a device id):
+/// what bob's rights reach, and what they must leave of alice. Found by a
+/// review: erasing bob erased alice's own events, sessions and links, and
+/// bob's export showed them.
+fn linked_id_that_is_another_user() -> UserTrail {
+    let (trail, _) = open_people(Storage::Memory);
+    let t = trail.tracking();
+    // alice, a user, on her own device.
+    t.track(event(
+        Some("alice"),
+        Some("dev-of-alice"),
+        "click",
+        json!({ "who": "alice" }),
+    ))
+    .unwrap();
+    t.track(event(None, Some("dev-of-alice"), "landing", json!({})))
+        .unwrap();
+    t.identify("dev-of-alice", "alice").unwrap();
+    // A device whose anonymous id is the text "alice", then linked to bob.
+    t.track(event(
+        None,
+        Some("alice"),
+        "landing",
+        json!({ "who": "bob's device" }),
+    ))
+    .unwrap();
+    t.track(event(
+        Some("bob"),
+        Some("dev-of-bob"),
+        "click",
+        json!({ "who": "bob" }),
+    ))
+    .unwrap();
+    t.identify("alice", "bob").unwrap();
+    // Walt logged in on that device too: his event carries its id.
+    t.track(event(
+        Some("walt"),
+        Some("alice"),
+        "click",
+        json!({ "who": "walt" }),
+    ))
+    .unwrap();
+    trail
+        .sessions()
+        .create(CreateOptions {
+            user_id: Some("alice"),
+            ..CreateOptions::default()
+        })
+        .now()
+        .unwrap();
+    trail
+}
+
+#[test]
+fn rights_over_a_user_linked_to_another_users_id_leave_that_user_whole() {
+    let trail = linked_id_that_is_another_user();
+    let alice =
+        |trail: &UserTrail| count(trail, "SELECT count(*) FROM events WHERE user_id = 'alice'");
+    assert_eq!(alice(&trail), 2, "alice's click and her device's landing");
+
+    // Bob's export: his events and his device's, not alice's or walt's.
+    let export = trail
+        .privacy()
+        .export("bob", ExportFormat::Json, None, &mut |_| {})
+        .now()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&export.bytes).unwrap();
+    let whose: Vec<&str> = doc["tables"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["properties"]["who"].as_str().unwrap())
+        .collect();
+    assert_eq!(whose, ["bob's device", "bob"]);
+    assert_eq!(export.counts["sessions"], 0, "alice's session is hers");
+    assert_eq!(export.counts["identities"], 1, "the link alice -> bob only");
+    assert_eq!(
+        export.counts["rollup_user_hours"], 1,
+        "bob's row; alice's key counts alice"
+    );
+
+    erase_with(&trail, "bob", None);
+    assert_eq!(alice(&trail), 2, "alice's events stay");
+    assert_eq!(
+        count(&trail, "SELECT count(*) FROM events WHERE user_id = 'bob'"),
+        0
+    );
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT count(*) FROM sessions WHERE user_id = 'alice'"
+        ),
+        1,
+        "alice stays logged in"
+    );
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT count(*) FROM identities WHERE user_id = 'alice'"
+        ),
+        1,
+        "alice's own device link stays"
+    );
+    // Walt's event stays his, without the id of bob's device.
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT count(*) FROM events WHERE user_id = 'walt' AND anonymous_id IS NULL"
+        ),
+        1
+    );
+    // The rollup counts what is left: alice's two events, walt's one.
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT coalesce(sum(events), 0) FROM rollup_user_hours WHERE user_key = 'alice'"
+        ),
+        2
+    );
+    assert_eq!(
+        serde_json::to_value(trail.analytics().summary(&Default::default()).unwrap()).unwrap(),
+        serde_json::to_value(
+            trail
+                .analytics_from_sqlite()
+                .summary(&Default::default())
+                .unwrap()
+        )
+        .unwrap()
+    );
+    let bytes = trail.export().unwrap();
+    assert!(!contains(&bytes, b"dev-of-bob") && !contains(&bytes, b"bob's device"));
+}
+
+#[test]
+fn anonymising_a_user_linked_to_another_users_id_leaves_that_user_named() {
+    let trail = linked_id_that_is_another_user();
+    trail
+        .privacy()
+        .anonymize("bob", &AnonymizeOptions::default())
+        .now()
+        .unwrap();
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT count(*) FROM events WHERE user_id = 'alice'"
+        ),
+        2,
+        "alice's events keep her name"
+    );
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT count(*) FROM events WHERE anonymous_id = 'alice'"
+        ),
+        0,
+        "the device id is a pseudonym, walt's event included"
+    );
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT count(*) FROM identities WHERE user_id = 'alice'"
+        ),
+        1
+    );
+    for key in ["alice", "walt"] {
+        assert_eq!(
+            count(
+                &trail,
+                &format!("SELECT coalesce(sum(events), 0) FROM rollup_user_hours WHERE user_key = '{key}'")
+            ),
+            count(
+                &trail,
+                &format!("SELECT count(*) FROM events WHERE coalesce(user_id, anonymous_id) = '{key}'")
+            ),
+            "{key}'s rollup rows count its events"
+        );
+    }
+    assert_eq!(
+        serde_json::to_value(trail.analytics().summary(&Default::default()).unwrap()).unwrap(),
+        serde_json::to_value(
+            trail
+                .analytics_from_sqlite()
+                .summary(&Default::default())
+                .unwrap()
+        )
+        .unwrap()
+    );
 }
 
 #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]

@@ -169,6 +169,28 @@ macro_rules! store_suite {
         }
 
         #[test]
+        fn erasing_a_user_linked_to_another_users_id_keeps_that_users_sessions() {
+            // identify("alice", "bob") with "alice" also a user id: bob's
+            // rights reach bob's sessions, not alice's (found by a review).
+            let (a, b, _) = <$place>::pair(plain);
+            let b = b.as_ref().unwrap_or(&a);
+            block_on(async {
+                let alice = a.sessions().create(common::session_suite::user("alice")).await.unwrap();
+                let bob = a.sessions().create(common::session_suite::user("bob")).await.unwrap();
+                b.identify("alice", "bob").await.unwrap();
+                let file = b.privacy().export("bob", ExportFormat::Json, None, &mut |_| {}).await.unwrap();
+                let prefix = if a.shared().is_some() { "shared_" } else { "" };
+                assert_eq!(file.counts[&format!("{prefix}sessions")], 1, "bob's session only");
+                let options = EraseOptions { reason: "user request".into(), ..Default::default() };
+                b.privacy().erase("bob", &options).await.unwrap();
+                let none = &common::session_suite::NONE;
+                assert!(a.sessions().validate(&bob.token, none).await.unwrap().is_none());
+                let kept = a.sessions().validate(&alice.token, none).await.unwrap();
+                assert_eq!(kept.and_then(|s| s.user_id).as_deref(), Some("alice"), "alice stays logged in");
+            });
+        }
+
+        #[test]
         fn identify_carries_preferences_and_consent_to_the_user() {
             let (a, b, _) = <$place>::pair(gated);
             let b = b.as_ref().unwrap_or(&a);

@@ -253,11 +253,11 @@ impl Pipeline<'_> {
                         .unwrap_or_else(|| e.event_id.clone());
                     // Tombstones of the subject and of the anonymous id
                     // the event carries (an id linked to an erased user).
-                    let (mut erased_at, mut logged_at) = (None, None);
-                    for id in [Some(&subject), e.anonymous_id.as_ref()]
-                        .into_iter()
-                        .flatten()
-                    {
+                    // Produced before the erasure by its own clock, or
+                    // appended to the stream before the log took the
+                    // erasure, by the store's (a clock ahead, or a `ts` in
+                    // the future, does not let an event through).
+                    let mut erased = |id: &String| -> Result<bool> {
                         let t = match tombstones.get(id) {
                             Some(t) => *t,
                             None => {
@@ -266,18 +266,22 @@ impl Pipeline<'_> {
                                 t
                             }
                         };
-                        erased_at = erased_at.max(t.0);
-                        logged_at = logged_at.max(t.1);
-                    }
-                    // Produced before the erasure by its own clock, or
-                    // appended to the stream before the log took the
-                    // erasure, by the store's (a clock ahead, or a `ts` in
-                    // the future, does not let an event through).
-                    let produced_before = erased_at.is_some_and(|at| e.ts <= at);
-                    let appended_before = logged_at.is_some_and(|at| entry_ms(entry_id) <= at);
-                    if produced_before || appended_before {
+                        let produced_before = t.0.is_some_and(|at| e.ts <= at);
+                        let appended_before = t.1.is_some_and(|at| entry_ms(entry_id) <= at);
+                        Ok(produced_before || appended_before)
+                    };
+                    if erased(&subject)? {
                         done.dropped += 1;
                         continue;
+                    }
+                    // Another user's event that carries an erased id as its
+                    // anonymous id (someone else logged in on the erased
+                    // subject's device) stays that user's, without the id,
+                    // as erasure leaves such events in the store.
+                    if let Some(anon) = e.anonymous_id.clone() {
+                        if anon != subject && erased(&anon)? {
+                            e.anonymous_id = None;
+                        }
                     }
                     let p = self.partition_of(&subject);
                     if p == partition {

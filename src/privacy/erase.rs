@@ -145,10 +145,38 @@ fn run(conn: &Connection, sql: &str, scope: &Scope) -> Result<u64> {
     Ok(n as u64)
 }
 
+/// Takes the subject's ids off the events that stay after its own are
+/// deleted: other users' events (with their user id) that carry one of
+/// them as their anonymous id, a device several users logged in on. They
+/// stay those users' events, without the subject's device id, in the
+/// events and in the outbox and quarantine. Their rollup key is their user
+/// id, so no count changes.
+/// Anonymisation gives those events a pseudonym instead (`events: false`
+/// leaves them to it).
+fn clear_linked_ids(conn: &Connection, scope: &Scope, events: bool) -> Result<()> {
+    let ids = scope.ids_json();
+    if events {
+        conn.prepare_cached(
+            "UPDATE events SET anonymous_id = NULL \
+             WHERE anonymous_id IN (SELECT value FROM json_each(?1))",
+        )?
+        .execute([&ids])?;
+    }
+    for table in ["outbox", "quarantine"] {
+        conn.prepare_cached(&format!(
+            "UPDATE {table} SET event = json_remove(event, '$.anonymousId') \
+             WHERE json_extract(event, '$.anonymousId') IN (SELECT value FROM json_each(?1))"
+        ))?
+        .execute([&ids])?;
+    }
+    Ok(())
+}
+
 /// Erases every table's rows for `scope`, returning counts per table.
 fn erase_rows(conn: &Connection, scope: &Scope) -> Result<BTreeMap<String, u64>> {
     let mut counts = BTreeMap::new();
-    let others = crate::tracking::rollup::others_of(conn, &scope.ids_json())?;
+    let counted =
+        crate::tracking::rollup::rows_of(conn, subject::table("events").filter, &scope.ids_json())?;
     for t in TABLES {
         let sql = match t.on_erase {
             OnErase::Delete => format!("DELETE FROM {} WHERE {}", t.name, t.filter),
@@ -157,7 +185,8 @@ fn erase_rows(conn: &Connection, scope: &Scope) -> Result<BTreeMap<String, u64>>
         };
         counts.insert(t.name.to_owned(), run(conn, &sql, scope)?);
     }
-    crate::tracking::rollup::recount(conn, &others)?;
+    crate::tracking::rollup::recount(conn, &counted)?;
+    clear_linked_ids(conn, scope, true)?;
     Ok(counts)
 }
 
@@ -181,11 +210,16 @@ pub(crate) fn purpose_data(
         Ok(())
     };
     if purposes.iter().any(|p| p == super::ANALYTICS) {
-        let others = crate::tracking::rollup::others_of(conn, &scope.ids_json())?;
+        let counted = crate::tracking::rollup::rows_of(
+            conn,
+            subject::table("events").filter,
+            &scope.ids_json(),
+        )?;
         for name in ["events", "rollup_user_hours", "outbox", "quarantine"] {
             delete(name)?;
         }
-        crate::tracking::rollup::recount(conn, &others)?;
+        crate::tracking::rollup::recount(conn, &counted)?;
+        clear_linked_ids(conn, scope, true)?;
     }
     if purposes.iter().any(|p| p == PERSONALIZATION) {
         delete("experiment_assignments")?;
@@ -459,7 +493,38 @@ impl Privacy<'_> {
             };
             counts.insert(t.name.to_owned(), run(tx, &sql, scope)?);
         }
-        let mut pseudonyms = Vec::with_capacity(scope.ids.len());
+        clear_linked_ids(tx, scope, false)?;
+        let pseudonyms: Vec<String> = scope.ids.iter().map(|id| pseudonym(id)).collect();
+        let (subject, pseudo_subject) = (&scope.ids[0], &pseudonyms[0]);
+        let mut count = |table: &str, n: usize| {
+            *counts.entry(table.to_owned()).or_insert(0) += n as u64;
+        };
+        // The linked anonymous ids as anonymous ids only: an id that is
+        // also another user's user id keeps that user's events, links and
+        // counts (see `subject::EVENT_OF_SUBJECT`).
+        for (id, p) in scope.ids.iter().zip(&pseudonyms).skip(1) {
+            let hours = crate::tracking::rollup::anonymous_hours(tx, id)?;
+            // Other users' events that carry the id (a device that several
+            // users logged in on) keep their user, with the pseudonym.
+            tx.execute(
+                "UPDATE events SET anonymous_id = ?2 WHERE anonymous_id = ?1",
+                [id, p],
+            )?;
+            let n = tx.execute(
+                "UPDATE identities SET anonymous_id = ?2 WHERE anonymous_id = ?1",
+                [id, p],
+            )?;
+            count("identities", n);
+            let n = tx.execute(
+                "UPDATE experiment_assignments SET user_id = ?2 WHERE user_id = ?1",
+                [id, p],
+            )?;
+            count("experiment_assignments", n);
+            crate::tracking::rollup::recount_hours(tx, &hours, [id, p])?;
+            count("rollup_user_hours", hours.len());
+        }
+        // The subject's own name, everywhere: every event keyed by it is
+        // renamed, so its rollup rows are renamed whole.
         let renames: [(&str, &str); 5] = [
             ("events", "user_id"),
             ("events", "anonymous_id"),
@@ -467,24 +532,20 @@ impl Privacy<'_> {
             ("identities", "anonymous_id"),
             ("experiment_assignments", "user_id"),
         ];
-        for id in &scope.ids {
-            let p = pseudonym(id);
-            for (table, col) in renames {
-                let n = tx.execute(
-                    &format!("UPDATE {table} SET {col} = ?2 WHERE {col} = ?1"),
-                    [id, &p],
-                )?;
-                if col != "anonymous_id" || table != "events" {
-                    *counts.entry(table.to_owned()).or_insert(0) += n as u64;
-                }
-            }
+        for (table, col) in renames {
             let n = tx.execute(
-                "UPDATE rollup_user_hours SET user_key = ?2 WHERE user_key = ?1",
-                [id, &p],
+                &format!("UPDATE {table} SET {col} = ?2 WHERE {col} = ?1"),
+                [subject, pseudo_subject],
             )?;
-            *counts.entry("rollup_user_hours".to_owned()).or_insert(0) += n as u64;
-            pseudonyms.push(p);
+            if col != "anonymous_id" || table != "events" {
+                count(table, n);
+            }
         }
+        let n = tx.execute(
+            "UPDATE rollup_user_hours SET user_key = ?2 WHERE user_key = ?1",
+            [subject, pseudo_subject],
+        )?;
+        count("rollup_user_hours", n);
         let pseudo = Scope {
             ids: pseudonyms,
             ..scope.clone()

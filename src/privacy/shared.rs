@@ -70,8 +70,8 @@ fn opt(s: Option<String>) -> Sql {
 
 impl Privacy<'_> {
     /// The subject and every id linked to it, here (`local`) or in the
-    /// shared store (anonymous ids `identify` linked, names it had before a
-    /// rectification, and theirs in turn).
+    /// shared store (anonymous ids `identify` linked to it; a rectification
+    /// carries the old name's links to the new one).
     pub(super) async fn shared_ids(&self, subject: &str, local: &[String]) -> Result<Vec<String>> {
         let mut ids: Vec<String> = vec![subject.to_owned()];
         for id in local {
@@ -82,14 +82,13 @@ impl Privacy<'_> {
         let Some(consent) = self.shared_consent() else {
             return Ok(ids);
         };
-        let mut i = 0;
-        while i < ids.len() && ids.len() < 1000 {
-            for id in consent.links(&ids[i]).await? {
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
+        // The subject's links only, not its linked ids' own: ids are free
+        // text, so a linked id can be another user's user id, whose links
+        // are that user's devices (see `subject::EVENT_OF_SUBJECT`).
+        for id in consent.links(subject).await? {
+            if !ids.contains(&id) && ids.len() < 1000 {
+                ids.push(id);
             }
-            i += 1;
         }
         Ok(ids)
     }
@@ -106,15 +105,17 @@ impl Privacy<'_> {
         let now = self.clock.now_ms();
         let mut out: Vec<Vec<Vec<Sql>>> = vec![Vec::new(); SHARED_TABLES.len()];
         for id in self.shared_ids(subject, local).await? {
-            // The user's sessions, and the anonymous session whose id is
-            // this id (the middleware's id for an anonymous visitor).
+            // The subject's sessions as a user, and the anonymous session
+            // whose id is this id (the middleware's id for an anonymous
+            // visitor). A linked id's sessions as a user are another
+            // user's (see `subject::EVENT_OF_SUBJECT`).
             let anonymous = sessions.anonymous(&id).await?;
-            for s in sessions
-                .list_for_user(&id, now)
-                .await?
-                .into_iter()
-                .chain(anonymous)
-            {
+            let own = if id == subject {
+                sessions.list_for_user(&id, now).await?
+            } else {
+                Vec::new()
+            };
+            for s in own.into_iter().chain(anonymous) {
                 out[0].push(vec![
                     text(s.session_id),
                     opt(s.user_id),
@@ -173,7 +174,7 @@ impl Privacy<'_> {
         Ok(SHARED_TABLES.iter().zip(out).collect())
     }
 
-    /// Erases `ids` (a subject and the ids linked to it, from
+    /// Erases `ids` (a subject, first, and the ids linked to it, from
     /// [`Privacy::shared_ids`]) from the shared store: sessions (the
     /// users', and the anonymous sessions whose ids are among them),
     /// preferences and their history and consent decisions go; ledger
@@ -188,11 +189,17 @@ impl Privacy<'_> {
         let sessions = RedisSessionStore::new(shared.remote, self.config.chain_key());
         let prefs = crate::prefs::redis::RedisPrefs::new(shared.remote);
         let mut add = |table: &str, n: u64| *counts.entry(table.to_owned()).or_insert(0) += n;
-        for id in ids.iter().rev() {
+        for (i, id) in ids.iter().enumerate().rev() {
+            // Sessions as a user only for the subject (the first): a linked
+            // id's are another user's, as in `shared_rows`.
+            let own = if i == 0 {
+                sessions.delete_all_for_user(id, None).await?
+            } else {
+                0
+            };
             add(
                 "shared_sessions",
-                sessions.delete_all_for_user(id, None).await?
-                    + u64::from(sessions.delete_anonymous(id).await?),
+                own + u64::from(sessions.delete_anonymous(id).await?),
             );
             let (values, history) = prefs.delete(id).await?;
             add("shared_prefs", values);

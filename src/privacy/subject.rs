@@ -97,7 +97,8 @@ impl Scope {
         })
     }
 
-    /// The ids as a JSON array, bound as `?1` in [`TABLES`]' filters.
+    /// The ids as a JSON array, bound as `?1` in [`TABLES`]' filters (the
+    /// first is the subject, the rest the anonymous ids linked to it).
     pub fn ids_json(&self) -> String {
         serde_json::to_string(&self.ids).unwrap_or_default()
     }
@@ -152,16 +153,46 @@ macro_rules! ids {
     };
 }
 
-/// Rows whose user id or anonymous id is one of the subject's.
-const USER_OR_ANONYMOUS: &str = concat!(
-    "user_id IN (SELECT value FROM json_each(?1)) ",
+/// Events of the subject (`?1 ->> 0`, the first of the ids): those whose
+/// user id or anonymous id is the subject, and those of an anonymous id
+/// linked to it that carry no user id (`identify` gave the others the
+/// subject's user id). Not those of another user that carry a linked id:
+/// ids are free text, so `identify("alice", "bob")` may link a text that
+/// is also another user's user id, and erasing bob must not erase alice's
+/// own events (found by a review), nor bob's export show them.
+macro_rules! event_of_subject {
+    () => {
+        concat!(
+            "user_id = (?1 ->> 0) OR anonymous_id = (?1 ->> 0) ",
+            "OR (user_id IS NULL AND anonymous_id IN (SELECT value FROM json_each(?1)))"
+        )
+    };
+}
+const EVENT_OF_SUBJECT: &str = event_of_subject!();
+
+/// Queued or quarantined events (JSON) of the subject, as [`EVENT_OF_SUBJECT`] tells them.
+const QUEUED_EVENT: &str = concat!(
+    "json_extract(event, '$.userId') = (?1 ->> 0) ",
+    "OR json_extract(event, '$.anonymousId') = (?1 ->> 0) ",
+    "OR (json_extract(event, '$.userId') IS NULL ",
+    "AND json_extract(event, '$.anonymousId') IN (SELECT value FROM json_each(?1)))"
+);
+
+/// Links of the subject: to it as a user, or from any of its ids as an
+/// anonymous id. Not another user's links that happen to name one of its
+/// linked ids as that user.
+const LINK_OF_SUBJECT: &str = concat!(
+    "user_id = (?1 ->> 0) ",
     "OR anonymous_id IN (SELECT value FROM json_each(?1))"
 );
 
-/// Queued or quarantined events (JSON) whose user or anonymous id is one of the subject's.
-const QUEUED_EVENT: &str = concat!(
-    "json_extract(event, '$.userId') IN (SELECT value FROM json_each(?1)) ",
-    "OR json_extract(event, '$.anonymousId') IN (SELECT value FROM json_each(?1))"
+/// Rollup rows keyed by the subject, or by a linked id that is no user's
+/// user id among the events (a key that is also another user's user id
+/// counts that user's events; erasure counts it again instead, see
+/// `tracking::rollup::recount`).
+const ROLLUP_OF_SUBJECT: &str = concat!(
+    "user_key = (?1 ->> 0) OR (user_key IN (SELECT value FROM json_each(?1)) ",
+    "AND NOT EXISTS (SELECT 1 FROM events WHERE user_id = user_key))"
 );
 
 /// Every table with rows about subjects, in export order.
@@ -174,7 +205,7 @@ pub const TABLES: &[Table] = &[
              properties, dimensions, ip_masked, browser, os, device, user_agent, sample_rate, received_at"
         ),
         json: &["properties", "dimensions"],
-        filter: USER_OR_ANONYMOUS,
+        filter: EVENT_OF_SUBJECT,
         order: "id",
         on_erase: OnErase::Delete,
     },
@@ -182,7 +213,7 @@ pub const TABLES: &[Table] = &[
         name: "identities",
         columns: "anonymous_id, user_id, linked_at",
         json: &[],
-        filter: USER_OR_ANONYMOUS,
+        filter: LINK_OF_SUBJECT,
         order: "anonymous_id",
         on_erase: OnErase::Delete,
     },
@@ -191,10 +222,11 @@ pub const TABLES: &[Table] = &[
         columns: "session_id, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, \
                   ip_masked, browser, os, device",
         json: &[],
-        // A user's sessions, and an anonymous visitor's session, whose id
-        // the middleware uses as the visitor's anonymous id.
+        // The subject's sessions as a user, and an anonymous visitor's
+        // session, whose id the middleware uses as the visitor's anonymous
+        // id. Not the sessions of another user whose user id is a linked id.
         filter: concat!(
-            "user_id IN (SELECT value FROM json_each(?1)) ",
+            "user_id = (?1 ->> 0) ",
             "OR (user_id IS NULL AND session_id IN (SELECT value FROM json_each(?1)))"
         ),
         order: "created_at, session_id",
@@ -244,7 +276,7 @@ pub const TABLES: &[Table] = &[
         name: "rollup_user_hours",
         columns: "hour, user_key, events, weight",
         json: &[],
-        filter: ids!("user_key"),
+        filter: ROLLUP_OF_SUBJECT,
         order: "hour",
         on_erase: OnErase::Delete,
     },
@@ -260,8 +292,8 @@ pub const TABLES: &[Table] = &[
         filter: concat!(
             "(hour, session_key, rate) IN (SELECT ts / 3600000 - (ts % 3600000 < 0), session_id, ",
             "sample_rate FROM events WHERE session_id IS NOT NULL AND device IS NOT 'bot' AND (",
-            "user_id IN (SELECT value FROM json_each(?1)) ",
-            "OR anonymous_id IN (SELECT value FROM json_each(?1))))"
+            event_of_subject!(),
+            "))"
         ),
         order: "hour, session_key, rate",
         on_erase: OnErase::ByTriggers,

@@ -142,18 +142,17 @@ pub fn recount_hours(tx: &Connection, hours: &[i64], keys: [&str; 2]) -> Result<
     recount(tx, &rows)
 }
 
-/// The (hour, user key) rows of other subjects that deleting the events
-/// of the ids in `ids_json` (a JSON array; events whose user id or
-/// anonymous id is one of them) will change: events of a user who is not
-/// among the ids but that carry an anonymous id that is. Their rollup rows
-/// are keyed by that user, so deleting the ids' rows does not reach them;
-/// [`recount`] them after the events are gone.
-pub fn others_of(tx: &Connection, ids_json: &str) -> Result<Vec<(i64, String)>> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT DISTINCT ts / 3600000, user_id FROM events \
-         WHERE anonymous_id IN (SELECT value FROM json_each(?1)) AND user_id IS NOT NULL \
-         AND user_id NOT IN (SELECT value FROM json_each(?1)) AND device IS NOT 'bot'",
-    )?;
+/// The (hour, user key) rollup rows that count the events `filter` (SQL
+/// over `events`, with `?1` bound to `ids_json`) selects: those that
+/// deleting the events changes. Read before the events go, then
+/// [`recount`] after: a row whose events are all gone goes, and a row
+/// whose key also counts events that stay (an id that is one subject's
+/// linked anonymous id and another user's user id) keeps those.
+pub fn rows_of(tx: &Connection, filter: &str, ids_json: &str) -> Result<Vec<(i64, String)>> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT DISTINCT ts / 3600000 - (ts % 3600000 < 0), coalesce(user_id, anonymous_id) AS k \
+         FROM events WHERE ({filter}) AND device IS NOT 'bot' AND k IS NOT NULL"
+    ))?;
     let rows = stmt
         .query_map([ids_json], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
