@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::query::{bounded, Query};
-use super::scan::{DistinctRates, DistinctWeights, FastMap, Need, Row};
+use super::scan::{ByNumber, DistinctRates, DistinctWeights, Need, Row};
 use super::Analytics;
 use crate::error::Result;
 use crate::kernel::stats::{median_p90_max, Total};
@@ -105,7 +105,7 @@ struct Acc {
 
 /// What [`Analytics::all_pages`] counts, row after row in time order.
 struct PageCounts {
-    pages: FastMap<u32, Acc>,
+    pages: ByNumber<Acc>,
     /// Shared by the pages' viewers: memory per distinct viewer of a page,
     /// not per view.
     distinct: DistinctWeights,
@@ -126,13 +126,13 @@ impl PageCounts {
             if k != 0 {
                 let (page, since) = std::mem::take(&mut self.open[k]);
                 if page != 0 {
-                    let acc = self.pages.entry(page).or_default();
+                    let acc = self.pages.entry(page);
                     acc.time += (row.ts - since).min(TIME_ON_PAGE_CAP_MS) as f64;
                     acc.timed += 1;
                 }
             }
             if row.is_page() {
-                let acc = self.pages.entry(row.page).or_default();
+                let acc = self.pages.entry(row.page);
                 acc.views += row.weight();
                 acc.viewers.add(row.user, row.rate, &mut self.distinct);
                 if k != 0 {
@@ -173,7 +173,7 @@ impl Analytics<'_> {
         // session for its open view, not per event.
         let init = || {
             let c = PageCounts {
-                pages: FastMap::default(),
+                pages: ByNumber::default(),
                 distinct: DistinctWeights::new(0),
                 open: Vec::new(),
             };
@@ -196,7 +196,7 @@ impl Analytics<'_> {
             ..
         } = c;
         let mut out: Vec<(PageStats, f64)> = pages
-            .into_iter()
+            .into_entries()
             .map(|(page, acc)| {
                 let stats = PageStats {
                     path: strings.str(page).to_owned(),

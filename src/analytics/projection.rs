@@ -436,6 +436,13 @@ pub(super) fn window_from_blocks(
         let _ = s.rows_mut().try_reserve_exact(inside + edges + loose);
     }
     let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?;
+    // Only the columns the metric reads are decoded (`push_block` reads
+    // no other).
+    let wanted = blocks::Wanted {
+        user: need.user,
+        session: need.session,
+        page: need.page,
+    };
     // A names or type pushdown keeps few, so the next slices span more
     // events (at most 16 times as many); a slice that holds too many rows
     // is read again narrower (see [`slices::Pace`], as `scan::scan`
@@ -510,7 +517,7 @@ pub(super) fn window_from_blocks(
                 return Ok(None);
             };
             let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-            let Some(block) = blocks::decode(data) else {
+            let Some(block) = blocks::decode_columns(data, wanted) else {
                 return Ok(None);
             };
             // Slices pick blocks by their listed times: a block whose

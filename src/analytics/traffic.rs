@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::projection;
 use super::query::{bounded, Interval, Query, Resolved, HOUR_MS};
 use super::rollup::{self, Activity};
-use super::scan::{self, most, DistinctRates, DistinctWeights, FastMap, FastSet, Need};
+use super::scan::{self, most, ByNumber, DistinctRates, DistinctWeights, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::Total;
@@ -743,21 +743,21 @@ impl Analytics<'_> {
             ..Need::default()
         };
         let init = || {
-            let groups = FastMap::<u32, (Tally, DistinctRates)>::default();
+            let groups = ByNumber::<(Tally, DistinctRates)>::default();
             (groups, DistinctWeights::new(0), false)
         };
         let ((groups, mut scratch, reweighted), strings) =
             self.fold(&r, &need, init, |(groups, scratch, rw), rows, _| {
                 for row in rows {
                     let key = if by_name { row.name } else { row.extra };
-                    let (events, users) = groups.entry(key).or_default();
+                    let (events, users) = groups.entry(key);
                     events.add(row.weight());
                     users.add(row.user, row.rate, scratch);
                     *rw |= row.rate < 1.0;
                 }
             })?;
         let mut rows: Vec<(BreakdownRow, GroupTally)> = groups
-            .into_iter()
+            .into_entries()
             .map(|(value, (events, users))| {
                 let value = if by_name {
                     Value::String(strings.str(value).to_owned())

@@ -385,6 +385,33 @@ impl Builder {
 /// Decodes a block's bytes; `None` if they are not a block of this format
 /// (a block is then read from the events instead).
 pub fn decode(data: &[u8]) -> Option<Block<'_>> {
+    decode_columns(data, Wanted::ALL)
+}
+
+/// Which of a block's columns that a metric may not read to decode.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted {
+    /// The user column.
+    pub user: bool,
+    /// The session column.
+    pub session: bool,
+    /// The page column.
+    pub page: bool,
+}
+
+impl Wanted {
+    /// Every column.
+    pub const ALL: Wanted = Wanted {
+        user: true,
+        session: true,
+        page: true,
+    };
+}
+
+/// [`decode`], leaving the columns `wanted` leaves out empty (their bytes
+/// are skipped, not read: a metric that does not read sessions does not
+/// pay for them). `None` as [`decode`] gives it, for the columns decoded.
+pub fn decode_columns(data: &[u8], wanted: Wanted) -> Option<Block<'_>> {
     let mut r = Reader { data, at: 0 };
     let format = r.byte()?;
     if format != FORMAT && format != 1 {
@@ -434,10 +461,26 @@ pub fn decode(data: &[u8]) -> Option<Block<'_>> {
         Some(last)
     })?;
     let index = |max: usize| move |x: u64| (x <= max as u64).then_some(x as u32);
-    b.user = column(&mut r, rows, index(b.ids.len()))?;
-    b.session = column(&mut r, rows, index(b.ids.len()))?;
+    fn skip(r: &mut Reader<'_>) -> Option<()> {
+        let len = r.len()?;
+        r.take(len).map(|_| ())
+    }
+    if wanted.user {
+        b.user = column(&mut r, rows, index(b.ids.len()))?;
+    } else {
+        skip(&mut r)?;
+    }
+    if wanted.session {
+        b.session = column(&mut r, rows, index(b.ids.len()))?;
+    } else {
+        skip(&mut r)?;
+    }
     b.name = column(&mut r, rows, index(b.strings.len()))?;
-    b.page = column(&mut r, rows, index(b.strings.len()))?;
+    if wanted.page {
+        b.page = column(&mut r, rows, index(b.strings.len()))?;
+    } else {
+        skip(&mut r)?;
+    }
     b.rate = column(&mut r, rows, |i| {
         rates.get(usize::try_from(i).ok()?).copied()
     })?;
@@ -608,6 +651,44 @@ mod tests {
         b.push(1, None, None, Some(b"x"), None, 1.0, true, 200);
         let d = decode(&b.finish()).map(|d| (d.bot[0], d.kind.unwrap()[0]));
         assert_eq!(d, Some((true, 0)));
+    }
+
+    /// Columns left out are empty and every other column decodes as
+    /// `decode` gives it; a block cut short still does not decode.
+    #[test]
+    fn a_block_decodes_only_the_columns_wanted() {
+        let mut b = Builder::default();
+        for (ts, u, s, n, p, r, bot, kind) in &packed() {
+            b.push(*ts, *u, *s, Some(n), *p, *r, *bot, *kind);
+        }
+        let bytes = b.finish();
+        let all = decode(&bytes).unwrap();
+        for bits in 0..8u8 {
+            let wanted = Wanted {
+                user: bits & 1 != 0,
+                session: bits & 2 != 0,
+                page: bits & 4 != 0,
+            };
+            let d = decode_columns(&bytes, wanted).unwrap();
+            let or_empty = |want: bool, col: &Vec<u32>| if want { col.clone() } else { Vec::new() };
+            assert_eq!(d.user, or_empty(wanted.user, &all.user), "{wanted:?}");
+            assert_eq!(
+                d.session,
+                or_empty(wanted.session, &all.session),
+                "{wanted:?}"
+            );
+            assert_eq!(d.page, or_empty(wanted.page, &all.page), "{wanted:?}");
+            assert_eq!(
+                (&d.ts, &d.name, &d.rate, &d.bot, &d.kind),
+                (&all.ts, &all.name, &all.rate, &all.bot, &all.kind)
+            );
+            for cut in 0..bytes.len() {
+                assert!(
+                    decode_columns(&bytes[..cut], wanted).is_none(),
+                    "cut at {cut}"
+                );
+            }
+        }
     }
 
     /// A block of format 1 (before types were kept: the last column one
