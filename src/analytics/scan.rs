@@ -804,15 +804,22 @@ pub fn time_order(rows: &[Row]) -> Option<TimeOrder> {
         .map(|(i, r)| (r.ts.abs_diff(min) << place_bits) | i as u64)
         .collect();
     // 11 bits a digit: 33 bits of time (three months of milliseconds) in
-    // three passes.
+    // three passes. Every digit's counts in one read of the keys, and a
+    // digit all keys share (the top one of a narrow range) moves nothing.
     const DIGIT: u32 = 11;
+    let digits = time_bits.div_ceil(DIGIT) as usize;
+    let digit =
+        |k: u64, d: usize| ((k >> (place_bits + d as u32 * DIGIT)) & ((1 << DIGIT) - 1)) as usize;
+    let mut starts = vec![[0usize; 1 << DIGIT]; digits];
+    for k in &keys {
+        for (d, start) in starts.iter_mut().enumerate() {
+            start[digit(*k, d)] += 1;
+        }
+    }
     let mut spare = vec![0u64; keys.len()];
-    let mut shift = place_bits;
-    while shift < place_bits + time_bits {
-        let digit = |k: u64| ((k >> shift) & ((1 << DIGIT) - 1)) as usize;
-        let mut start = [0usize; 1 << DIGIT];
-        for k in &keys {
-            start[digit(*k)] += 1;
+    for (d, start) in starts.iter_mut().enumerate() {
+        if start.iter().any(|n| *n == keys.len()) {
+            continue;
         }
         let mut at = 0;
         for c in start.iter_mut() {
@@ -821,12 +828,11 @@ pub fn time_order(rows: &[Row]) -> Option<TimeOrder> {
             at += n;
         }
         for k in &keys {
-            let d = digit(*k);
-            spare[start[d]] = *k;
-            start[d] += 1;
+            let i = digit(*k, d);
+            spare[start[i]] = *k;
+            start[i] += 1;
         }
         std::mem::swap(&mut keys, &mut spare);
-        shift += DIGIT;
     }
     Some(TimeOrder {
         keys,
@@ -913,6 +919,57 @@ mod tests {
             rate,
             bot: false,
             kind: 0,
+        }
+    }
+
+    /// `time_order` is a stable sort by time: equal times keep the order
+    /// they came in, whatever the range (narrow, so a digit all share;
+    /// three months; past 64 bits with the positions, so the fallback;
+    /// negative times).
+    #[test]
+    fn time_order_is_a_stable_sort_by_time() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // (rows, range, step, spread): times a multiple of `step` leave a
+        // low digit the same in every key; with `spread` > 1, only one row
+        // in `spread` gets a time in the range, the others 0 (a bucket of
+        // most keys, not all).
+        for (n, span, step, spread) in [
+            (5000, 1000i64, 1, 1),
+            (5000, 7_776_000_000, 1, 1),
+            (5000, 1 << 20, 4096, 1),
+            (5000, 1 << 30, 1, 10),
+            (3000, i64::MAX / 2, 1, 1),
+            (2, 1, 1, 1),
+        ] {
+            let rows: Vec<Row> = (0..n)
+                .map(|i| Row {
+                    ts: if next() % spread == 0 {
+                        ((next() % span as u64) as i64 - span / 3) / step * step
+                    } else {
+                        0
+                    },
+                    user: i,
+                    ..row(0, 0, 1.0)
+                })
+                .collect();
+            let mut expected: Vec<usize> = (0..rows.len()).collect();
+            expected.sort_by_key(|i| rows[*i].ts);
+            let order = time_order(&rows).map(|o| o.iter().collect::<Vec<_>>());
+            let sorted = rows.is_sorted_by_key(|r| r.ts);
+            assert_eq!(
+                order.unwrap_or_else(|| {
+                    assert!(sorted);
+                    expected.clone()
+                }),
+                expected,
+                "{n} rows over {span}"
+            );
         }
     }
 
