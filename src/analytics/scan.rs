@@ -818,7 +818,7 @@ pub fn time_order(rows: &[Row]) -> Option<TimeOrder> {
     }
     let mut spare = vec![0u64; keys.len()];
     for (d, start) in starts.iter_mut().enumerate() {
-        if start.iter().any(|n| *n == keys.len()) {
+        if start.contains(&keys.len()) {
             continue;
         }
         let mut at = 0;
