@@ -227,14 +227,17 @@ fn linked_id_that_is_another_user() -> UserTrail {
     ))
     .unwrap();
     t.identify("alice", "bob").unwrap();
-    // Walt logged in on that device too: his event carries its id.
-    t.track(event(
-        Some("walt"),
-        Some("alice"),
-        "click",
-        json!({ "who": "walt" }),
-    ))
-    .unwrap();
+    // Walt logged in on that device too, and on one whose anonymous id is
+    // the text "bob": his events carry those ids.
+    for device in ["alice", "bob"] {
+        t.track(event(
+            Some("walt"),
+            Some(device),
+            "click",
+            json!({ "who": "walt" }),
+        ))
+        .unwrap();
+    }
     trail
         .sessions()
         .create(CreateOptions {
@@ -307,15 +310,15 @@ fn rights_over_a_user_linked_to_another_users_id_leave_that_user_whole() {
         1,
         "alice's own device link stays"
     );
-    // Walt's event stays his, without the id of bob's device.
+    // Walt's events stay his, without the ids of bob's devices.
     assert_eq!(
         count(
             &trail,
             "SELECT count(*) FROM events WHERE user_id = 'walt' AND anonymous_id IS NULL"
         ),
-        1
+        2
     );
-    // The rollup counts what is left: alice's two events, walt's one.
+    // The rollup counts what is left: alice's two events, walt's two.
     assert_eq!(
         count(
             &trail,
@@ -351,6 +354,15 @@ fn anonymising_a_user_linked_to_another_users_id_leaves_that_user_named() {
         ),
         0,
         "the device id is a pseudonym, walt's event included"
+    );
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT count(*) FROM events WHERE user_id = 'walt' AND anonymous_id NOT IN ('alice', 'bob') \
+             AND ip_masked IS NOT NULL"
+        ),
+        2,
+        "walt's events keep his user and his IP, with pseudonyms for bob's ids"
     );
     assert_eq!(
         count(

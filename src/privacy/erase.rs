@@ -147,7 +147,8 @@ fn run(conn: &Connection, sql: &str, scope: &Scope) -> Result<u64> {
 
 /// Takes the subject's ids off the events that stay after its own are
 /// deleted: other users' events (with their user id) that carry one of
-/// them as their anonymous id, a device several users logged in on. They
+/// them as their anonymous id, a device several users logged in on (the
+/// subject's own id included). They
 /// stay those users' events, without the subject's device id, in the
 /// events and in the outbox and quarantine. Their rollup key is their user
 /// id, so no count changes.
@@ -172,11 +173,20 @@ fn clear_linked_ids(conn: &Connection, scope: &Scope, events: bool) -> Result<()
     Ok(())
 }
 
+/// The rollup rows the subject's events are counted in, to count again
+/// once they are deleted, less the subject's own key: the rollup filter
+/// deletes those rows whole.
+fn counted_rows(conn: &Connection, scope: &Scope) -> Result<Vec<(i64, String)>> {
+    let mut rows =
+        crate::tracking::rollup::rows_of(conn, subject::table("events").filter, &scope.ids_json())?;
+    rows.retain(|(_, key)| *key != scope.ids[0]);
+    Ok(rows)
+}
+
 /// Erases every table's rows for `scope`, returning counts per table.
 fn erase_rows(conn: &Connection, scope: &Scope) -> Result<BTreeMap<String, u64>> {
     let mut counts = BTreeMap::new();
-    let counted =
-        crate::tracking::rollup::rows_of(conn, subject::table("events").filter, &scope.ids_json())?;
+    let counted = counted_rows(conn, scope)?;
     for t in TABLES {
         let sql = match t.on_erase {
             OnErase::Delete => format!("DELETE FROM {} WHERE {}", t.name, t.filter),
@@ -210,11 +220,7 @@ pub(crate) fn purpose_data(
         Ok(())
     };
     if purposes.iter().any(|p| p == super::ANALYTICS) {
-        let counted = crate::tracking::rollup::rows_of(
-            conn,
-            subject::table("events").filter,
-            &scope.ids_json(),
-        )?;
+        let counted = counted_rows(conn, scope)?;
         for name in ["events", "rollup_user_hours", "outbox", "quarantine"] {
             delete(name)?;
         }

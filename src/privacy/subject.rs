@@ -153,17 +153,21 @@ macro_rules! ids {
     };
 }
 
-/// Events of the subject (`?1 ->> 0`, the first of the ids): those whose
-/// user id or anonymous id is the subject, and those of an anonymous id
-/// linked to it that carry no user id (`identify` gave the others the
-/// subject's user id). Not those of another user that carry a linked id:
-/// ids are free text, so `identify("alice", "bob")` may link a text that
-/// is also another user's user id, and erasing bob must not erase alice's
-/// own events (found by a review), nor bob's export show them.
+/// Events of the subject (`?1 ->> 0`, the first of the ids): an event is
+/// its user's when it has one, else its anonymous id's. So the subject's
+/// are those with its user id, and those without a user id whose
+/// anonymous id is the subject or one linked to it. Not another user's
+/// events that carry one of those ids as their anonymous id (someone else
+/// logged in on the subject's device): erasure takes the id off them
+/// instead. And not those of another user whose user id is the text of a
+/// linked id: ids are free text, so `identify("alice", "bob")` may link a
+/// text that is also another user's user id, and erasing bob must not
+/// erase alice's own events, nor bob's export show them (found by a
+/// review).
 macro_rules! event_of_subject {
     () => {
         concat!(
-            "user_id = (?1 ->> 0) OR anonymous_id = (?1 ->> 0) ",
+            "user_id = (?1 ->> 0) ",
             "OR (user_id IS NULL AND anonymous_id IN (SELECT value FROM json_each(?1)))"
         )
     };
@@ -173,7 +177,6 @@ const EVENT_OF_SUBJECT: &str = event_of_subject!();
 /// Queued or quarantined events (JSON) of the subject, as [`EVENT_OF_SUBJECT`] tells them.
 const QUEUED_EVENT: &str = concat!(
     "json_extract(event, '$.userId') = (?1 ->> 0) ",
-    "OR json_extract(event, '$.anonymousId') = (?1 ->> 0) ",
     "OR (json_extract(event, '$.userId') IS NULL ",
     "AND json_extract(event, '$.anonymousId') IN (SELECT value FROM json_each(?1)))"
 );
