@@ -304,11 +304,21 @@ impl UserTrail {
             return Ok(n);
         }
         if let Some(remote) = &self.shared {
-            crate::prefs::redis::RedisPrefs::new(remote)
-                .move_subject(anonymous_id, user_id)
-                .await?;
+            // An anonymous id that is also another user's user id (ids are
+            // free text) is linked, but its preferences and decisions are
+            // that user's and stay.
+            let other = self.privacy().another_user(anonymous_id).await?;
+            if !other {
+                crate::prefs::redis::RedisPrefs::new(remote)
+                    .move_subject(anonymous_id, user_id)
+                    .await?;
+            }
             if let Some(consent) = self.privacy().shared_consent() {
-                consent.merge(anonymous_id, user_id).await?;
+                if other {
+                    consent.link(anonymous_id, user_id).await?;
+                } else {
+                    consent.merge(anonymous_id, user_id).await?;
+                }
             }
         }
         Ok(n)

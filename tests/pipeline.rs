@@ -391,6 +391,64 @@ fn erasure_drops_late_linked_events<D: Deployment>() {
     }
 }
 
+/// A review of the linked-id rule: the erased user's linked anonymous id
+/// is the text of another user's user id (ids are free text). That user's
+/// own events still in flight, produced before the erasure, are kept; the
+/// erased user's device's late events are dropped.
+#[test]
+fn an_erasure_keeps_late_events_of_a_user_whose_id_was_a_linked_id() {
+    let l = line(4);
+    let collector = Pipeline::new(&l.collector).unwrap();
+    let (alice, bob) = ("alice-88", "bob-88");
+    // Alice's own event, then one of a device whose anonymous id is her name.
+    let both = |_: usize| {
+        device_events(2, |i| {
+            if i == 0 {
+                (Some(alice.to_owned()), None)
+            } else {
+                (None, Some(alice.to_owned()))
+            }
+        })
+    };
+    block_on(collector.collect(both(0).into_iter().map(Ok).collect())).unwrap();
+    drain(&l);
+    block_on(collector.identify(alice, bob)).unwrap();
+    drain(&l);
+    l.clock.advance(60_000);
+    block_on(collector.erase(bob, "user request")).unwrap();
+    drain(&l);
+    let late: Vec<Event> = both(1)
+        .into_iter()
+        .map(|mut e| {
+            e.event_id = usertrail::tracking::uuid_v7(T0 + 2);
+            e
+        })
+        .collect();
+    block_on(collector.collect(late.into_iter().map(Ok).collect())).unwrap();
+    drain(&l);
+    let count = |sql: &str| -> i64 {
+        l.partitions
+            .iter()
+            .map(|p| {
+                p.store()
+                    .conn()
+                    .query_row(sql, [], |r| r.get::<_, i64>(0))
+                    .unwrap()
+            })
+            .sum()
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE user_id = 'alice-88'"),
+        2,
+        "alice's event and her late one"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE user_id IS NULL OR user_id = 'bob-88'"),
+        0,
+        "nothing of bob's device"
+    );
+}
+
 /// A rectification reaches the partitions, and the renamed user's events
 /// move to the new id's partition, so merges stay exact.
 #[test]

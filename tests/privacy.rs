@@ -12,7 +12,9 @@ use common::contains;
 use common::dataset::*;
 use common::people::*;
 use serde_json::{json, Value};
-use usertrail::privacy::{AnonymizeOptions, AuditFilter, EraseOptions, EraseReport, ExportFormat};
+use usertrail::privacy::{
+    AnonymizeOptions, AuditFilter, EraseOptions, EraseReport, ExportFormat, GrantOptions,
+};
 use usertrail::session::CreateOptions;
 use usertrail::{Storage, UserTrail};
 
@@ -246,7 +248,48 @@ fn linked_id_that_is_another_user() -> UserTrail {
         })
         .now()
         .unwrap();
+    // Alice's own consent (with her IP in the ledger), preference and
+    // experiment assignment, under the same text.
     trail
+        .privacy()
+        .grant(
+            "alice",
+            &GrantOptions {
+                purposes: vec!["analytics".into(), "personalization".into()],
+                source: "banner".into(),
+                ip: Some(IP.into()),
+                ..GrantOptions::default()
+            },
+        )
+        .now()
+        .unwrap();
+    trail
+        .prefs()
+        .set("alice", "appearance.theme", &json!("dark"), "settings")
+        .now()
+        .unwrap();
+    let ex = trail.experiments();
+    ex.define(
+        &serde_json::from_value(
+            json!({ "key": "buy_button", "variants": [{ "name": "blue", "weight": 1.0 }, { "name": "green", "weight": 1.0 }] }),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    ex.assign("buy_button", "alice").unwrap();
+    trail
+}
+
+/// Alice's rows in the tables keyed by one id: consents, ledger entries
+/// that still name her (with her IP), preferences, assignments.
+fn alices_own(trail: &UserTrail) -> [u64; 4] {
+    [
+        "SELECT count(*) FROM consents WHERE subject = 'alice'",
+        "SELECT count(*) FROM consent_ledger WHERE subject = 'alice' AND ip_masked IS NOT NULL",
+        "SELECT count(*) FROM prefs WHERE subject = 'alice'",
+        "SELECT count(*) FROM experiment_assignments WHERE user_id = 'alice'",
+    ]
+    .map(|sql| count(trail, sql))
 }
 
 /// The summary from the engine's fastest source equals SQLite's.
@@ -265,7 +308,11 @@ fn rights_over_a_user_linked_to_another_users_id_leave_that_user_whole() {
     let trail = linked_id_that_is_another_user();
     let alice =
         |trail: &UserTrail| count(trail, "SELECT count(*) FROM events WHERE user_id = 'alice'");
-    assert_eq!(alice(&trail), 2, "alice's click and her device's landing");
+    assert_eq!(
+        alice(&trail),
+        3,
+        "alice's click, her device's landing and her experiment exposure"
+    );
 
     // Bob's export: his events and his device's, not alice's or walt's.
     let export = trail
@@ -287,9 +334,25 @@ fn rights_over_a_user_linked_to_another_users_id_leave_that_user_whole() {
         export.counts["rollup_user_hours"], 1,
         "bob's row; alice's key counts alice"
     );
+    for table in [
+        "consents",
+        "consent_ledger",
+        "prefs",
+        "pref_history",
+        "experiment_assignments",
+    ] {
+        assert_eq!(export.counts[table], 0, "alice's {table} are hers");
+    }
+    let own = alices_own(&trail);
+    assert_eq!(own, [2, 1, 1, 1]);
 
     erase_with(&trail, "bob", None);
-    assert_eq!(alice(&trail), 2, "alice's events stay");
+    assert_eq!(
+        alices_own(&trail),
+        own,
+        "alice's consents, ledger, prefs and assignment stay"
+    );
+    assert_eq!(alice(&trail), 3, "alice's events stay");
     assert_eq!(
         count(&trail, "SELECT count(*) FROM events WHERE user_id = 'bob'"),
         0
@@ -318,13 +381,13 @@ fn rights_over_a_user_linked_to_another_users_id_leave_that_user_whole() {
         ),
         2
     );
-    // The rollup counts what is left: alice's two events, walt's two.
+    // The rollup counts what is left: alice's three events, walt's two.
     assert_eq!(
         count(
             &trail,
             "SELECT coalesce(sum(events), 0) FROM rollup_user_hours WHERE user_key = 'alice'"
         ),
-        2
+        3
     );
     summary_agrees(&trail);
     let bytes = trail.export().unwrap();
@@ -334,6 +397,7 @@ fn rights_over_a_user_linked_to_another_users_id_leave_that_user_whole() {
 #[test]
 fn anonymising_a_user_linked_to_another_users_id_leaves_that_user_named() {
     let trail = linked_id_that_is_another_user();
+    let own = alices_own(&trail);
     trail
         .privacy()
         .anonymize("bob", &AnonymizeOptions::default())
@@ -344,7 +408,7 @@ fn anonymising_a_user_linked_to_another_users_id_leaves_that_user_named() {
             &trail,
             "SELECT count(*) FROM events WHERE user_id = 'alice'"
         ),
-        2,
+        3,
         "alice's events keep her name"
     );
     assert_eq!(
@@ -384,6 +448,36 @@ fn anonymising_a_user_linked_to_another_users_id_leaves_that_user_named() {
             "{key}'s rollup rows count its events"
         );
     }
+    assert_eq!(
+        alices_own(&trail),
+        own,
+        "alice's consents, ledger, prefs and assignment stay"
+    );
+    summary_agrees(&trail);
+}
+
+#[test]
+fn withdrawing_for_a_user_linked_to_another_users_id_keeps_that_users_data() {
+    let trail = linked_id_that_is_another_user();
+    let own = alices_own(&trail);
+    let withdraw = serde_json::from_value(json!({
+        "purposes": ["analytics", "personalization"], "source": "settings", "erase": true
+    }))
+    .unwrap();
+    trail.privacy().withdraw("bob", &withdraw).now().unwrap();
+    assert_eq!(alices_own(&trail), own);
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT count(*) FROM events WHERE user_id = 'alice'"
+        ),
+        3,
+        "alice's events stay; bob's analytics data goes"
+    );
+    assert_eq!(
+        count(&trail, "SELECT count(*) FROM events WHERE user_id = 'bob' OR (user_id IS NULL AND anonymous_id = 'alice')"),
+        0
+    );
     summary_agrees(&trail);
 }
 

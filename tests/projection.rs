@@ -557,7 +557,7 @@ fn blocks_of_an_older_format_are_packed_again_by_pack_blocks_and_by_ingest() {
     .unwrap();
     old.execute_batch(
         "DROP INDEX event_blocks_to_repack; ALTER TABLE event_blocks DROP COLUMN format; \
-         PRAGMA user_version = 14",
+         ALTER TABLE rights_tombstones DROP COLUMN as_user; PRAGMA user_version = 14",
     )
     .unwrap();
     let image = old.serialize(rusqlite::MAIN_DB).unwrap().to_vec();

@@ -457,6 +457,58 @@ macro_rules! rights_suite {
             assert_eq!(d.traces(&["sku-secret-cart", "198.51", "marker-anon"]), Vec::<String>::new());
         }
 
+        /// A review of the linked-id rule: "alice-62" is a user (her
+        /// events, device link, consent and session on engine 1) and also
+        /// the text of an anonymous id that engine 0 links to bob-62. Bob's
+        /// export and erasure, on engine 0, reach bob and his device on
+        /// every engine, and none of alice's own data on any.
+        #[test]
+        fn rights_over_a_user_leave_another_user_whose_id_is_a_linked_id() {
+            let d = <$place>::deploy(2, plain);
+            let alice_session = d.at(1).run(|t| {
+                track(t, event(Some("alice-62"), Some("dev-of-alice-62"), "marker-alice-b"));
+                block_on(t.identify("dev-of-alice-62", "alice-62")).unwrap();
+                block_on(t.privacy().grant("alice-62", &grant(&["analytics"]))).unwrap();
+                block_on(t.prefs().set("alice-62", "appearance.theme", &json!("dark"), "api")).unwrap();
+                let s = block_on(t.sessions().create(CreateOptions { user_id: Some("alice-62"), ..Default::default() }));
+                s.unwrap().token
+            });
+            d.at(0).run(|t| {
+                track(t, event(None, Some("alice-62"), "marker-bobs-device"));
+                track(t, event(Some("bob-62"), None, "marker-bob"));
+                block_on(t.identify("alice-62", "bob-62")).unwrap();
+                track(t, event(Some("alice-62"), None, "marker-alice-a"));
+            });
+            let file = d.at(0).run(|t| {
+                let f = block_on(t.privacy().export("bob-62", ExportFormat::Json, None, &mut |_| {})).unwrap();
+                String::from_utf8(f.bytes).unwrap()
+            });
+            for m in ["marker-bob", "marker-bobs-device"] {
+                assert!(file.contains(m), "{m} in bob's export");
+            }
+            for m in ["marker-alice-a", "marker-alice-b", "dev-of-alice-62", "appearance.theme"] {
+                assert!(!file.contains(m), "alice's {m} in bob's export: {file}");
+            }
+            d.at(0).run(|t| block_on(t.privacy().erase("bob-62", &erase_options())).unwrap());
+            let alices: i64 = d.procs.iter().map(|p| p.run(|t| {
+                t.store().conn().query_row("SELECT count(*) FROM events WHERE user_id = 'alice-62'", [], |r| r.get::<_, i64>(0)).unwrap()
+            })).sum();
+            assert_eq!(alices, 2, "alice's events on both engines stay");
+            d.at(1).run(move |t| {
+                let link: i64 = t.store().conn().query_row(
+                    "SELECT count(*) FROM identities WHERE anonymous_id = 'dev-of-alice-62' AND user_id = 'alice-62'",
+                    [], |r| r.get(0)).unwrap();
+                assert_eq!(link, 1, "alice's device link stays");
+                let status = block_on(t.privacy().status("alice-62")).unwrap();
+                assert!(status.purposes["analytics"].granted, "alice's consent stays");
+                let theme = block_on(t.prefs().get("alice-62", "appearance.theme")).unwrap();
+                assert_eq!(theme.value, json!("dark"), "alice's preference stays");
+                let s = block_on(t.sessions().validate(&alice_session, &session_suite::NONE)).unwrap();
+                assert!(s.is_some(), "alice stays logged in");
+            });
+            assert_eq!(d.traces(&["bob-62", "marker-bob"]), Vec::<String>::new());
+        }
+
         /// Finding 10: no session id of an erased user is left, in the
         /// audit log or in an export afterwards.
         #[test]

@@ -53,6 +53,7 @@ static HEAD: Script = script!("head");
 static GATE: Script = script!("gate");
 static LINK_USER: Script = script!("link_user").durable();
 static UNLINK: Script = script!("unlink").durable();
+static UNLINK_USER: Script = script!("unlink_user").durable();
 
 /// Attempts at appending while other processes append for the subject.
 const APPEND_ATTEMPTS: usize = 64;
@@ -509,6 +510,18 @@ impl<'a> RedisConsent<'a> {
     /// the link is kept in both directions, for gating, export and erasure.
     /// Three round trips.
     pub async fn merge(&self, anonymous_id: &str, user_id: &str) -> Result<u64> {
+        self.link_as(anonymous_id, user_id, true).await
+    }
+
+    /// [`RedisConsent::merge`]'s link alone, both ways, without carrying
+    /// the anonymous id's decisions: for an anonymous id that is also
+    /// another user's user id (ids are free text), whose decisions are that
+    /// user's.
+    pub async fn link(&self, anonymous_id: &str, user_id: &str) -> Result<u64> {
+        self.link_as(anonymous_id, user_id, false).await
+    }
+
+    async fn link_as(&self, anonymous_id: &str, user_id: &str, decisions: bool) -> Result<u64> {
         self.remote
             .run(
                 &LINK_USER,
@@ -516,7 +529,11 @@ impl<'a> RedisConsent<'a> {
                 vec![user_id.to_owned()],
             )
             .await?;
-        let theirs = self.decisions(anonymous_id).await?;
+        let theirs = if decisions {
+            self.decisions(anonymous_id).await?
+        } else {
+            Default::default()
+        };
         let (state, _, links) = self.keys(user_id);
         let mut args = vec![anonymous_id.to_owned()];
         for (purpose, stored) in &theirs {
@@ -549,6 +566,24 @@ impl<'a> RedisConsent<'a> {
                 .await?;
         }
         Ok(erased)
+    }
+
+    /// Removes the link from `anonymous_id` to `user` (both sides), and
+    /// nothing else of the id: for an erased user's linked id that is also
+    /// another user's user id, whose decisions, ledger and own links stay.
+    pub async fn unlink(&self, anonymous_id: &str, user: &str) -> Result<()> {
+        self.remote
+            .run(
+                &UNLINK_USER,
+                vec![self.user_key(anonymous_id)],
+                vec![user.to_owned()],
+            )
+            .await?;
+        let (_, _, theirs) = self.keys(user);
+        self.remote
+            .run(&UNLINK, vec![theirs], vec![anonymous_id.to_owned()])
+            .await?;
+        Ok(())
     }
 
     /// `subject`'s part of [`RedisConsent::erase`], in its own slot.

@@ -68,12 +68,16 @@ const START: &str = "0-0";
 /// When `id` was last erased, if it was: `(by the erasing engine's clock,
 /// by the store's clock)`. From the rights log (its hash under the store's
 /// salt; both times), or from an erasure sent through the streams (its
-/// hash under this database's salt; the engine's time only).
+/// hash under this database's salt; the engine's time only). `as_user`:
+/// the id is the event's user id, which the rights log's tombstone of an
+/// id erased only as another subject's linked anonymous id does not reach
+/// (ids are free text: that text can be another user's own id).
 fn tombstone(
     conn: &rusqlite::Connection,
     salt: &str,
     store_salt: &str,
     id: &str,
+    as_user: bool,
 ) -> Result<(Option<i64>, Option<i64>)> {
     let local: Option<i64> = conn
         .prepare_cached("SELECT erased_at FROM pipeline_tombstones WHERE subject_hash = ?1")?
@@ -83,9 +87,10 @@ fn tombstone(
         None
     } else {
         conn.prepare_cached(
-            "SELECT erased_at, logged_at FROM rights_tombstones WHERE store_hash = ?1",
+            "SELECT erased_at, logged_at FROM rights_tombstones WHERE store_hash = ?1 \
+             AND (as_user OR NOT ?2)",
         )?
-        .query_row([subject_hash::hash(store_salt, id)], |r| {
+        .query_row(params![subject_hash::hash(store_salt, id), as_user], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?
@@ -220,7 +225,7 @@ impl Pipeline<'_> {
 
         // 1. The plan, in stream order.
         let mut aliases: HashMap<String, Option<String>> = HashMap::new();
-        let mut tombstones: HashMap<String, (Option<i64>, Option<i64>)> = HashMap::new();
+        let mut tombstones: HashMap<(String, bool), (Option<i64>, Option<i64>)> = HashMap::new();
         let mut local: Vec<Event> = Vec::new();
         let mut forwards: BTreeMap<u32, Vec<(&str, String)>> = BTreeMap::new();
         let mut links: Vec<Identify> = Vec::new();
@@ -257,12 +262,13 @@ impl Pipeline<'_> {
                     // appended to the stream before the log took the
                     // erasure, by the store's (a clock ahead, or a `ts` in
                     // the future, does not let an event through).
-                    let mut erased = |id: &String| -> Result<bool> {
-                        let t = match tombstones.get(id) {
+                    let mut erased = |id: &String, as_user: bool| -> Result<bool> {
+                        let key = (id.clone(), as_user);
+                        let t = match tombstones.get(&key) {
                             Some(t) => *t,
                             None => {
-                                let t = tombstone(conn, &salt, &store_salt, id)?;
-                                tombstones.insert(id.clone(), t);
+                                let t = tombstone(conn, &salt, &store_salt, id, as_user)?;
+                                tombstones.insert(key, t);
                                 t
                             }
                         };
@@ -270,7 +276,7 @@ impl Pipeline<'_> {
                         let appended_before = t.1.is_some_and(|at| entry_ms(entry_id) <= at);
                         Ok(produced_before || appended_before)
                     };
-                    if erased(&subject)? {
+                    if erased(&subject, e.user_id.is_some())? {
                         done.dropped += 1;
                         continue;
                     }
@@ -279,7 +285,7 @@ impl Pipeline<'_> {
                     // subject's device) stays that user's, without the id,
                     // as erasure leaves such events in the store.
                     if let Some(anon) = e.anonymous_id.clone() {
-                        if anon != subject && erased(&anon)? {
+                        if anon != subject && erased(&anon, false)? {
                             e.anonymous_id = None;
                         }
                     }
@@ -334,14 +340,26 @@ impl Pipeline<'_> {
                         done.dropped += 1;
                         continue;
                     };
+                    // An event is its user's when it has one: another
+                    // user's event that carries the subject as its
+                    // anonymous id stays, without it (as erasure leaves
+                    // such events in the store).
                     let before = local.len();
-                    local.retain(|e| {
-                        let theirs = e.user_id.as_deref() == Some(&x.subject)
-                            || e.anonymous_id.as_deref() == Some(&x.subject);
+                    local.retain_mut(|e| {
+                        let carried = e.anonymous_id.as_deref() == Some(&x.subject);
+                        let theirs = match e.user_id.as_deref() {
+                            Some(u) => u == x.subject,
+                            None => carried,
+                        };
+                        if carried && !theirs && e.ts <= x.at {
+                            e.anonymous_id = None;
+                        }
                         !(theirs && e.ts <= x.at)
                     });
                     done.dropped += (before - local.len()) as u64;
-                    tombstones.insert(x.subject.clone(), (Some(x.at), None));
+                    for as_user in [false, true] {
+                        tombstones.insert((x.subject.clone(), as_user), (Some(x.at), None));
+                    }
                     erasures.push(x);
                     done.erased += 1;
                 }

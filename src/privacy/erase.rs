@@ -159,14 +159,14 @@ fn clear_linked_ids(conn: &Connection, scope: &Scope, events: bool) -> Result<()
     if events {
         conn.prepare_cached(
             "UPDATE events SET anonymous_id = NULL \
-             WHERE anonymous_id IN (SELECT value FROM json_each(?1))",
+             WHERE anonymous_id IN (SELECT value FROM json_each(?1, '$.ids'))",
         )?
         .execute([&ids])?;
     }
     for table in ["outbox", "quarantine"] {
         conn.prepare_cached(&format!(
             "UPDATE {table} SET event = json_remove(event, '$.anonymousId') \
-             WHERE json_extract(event, '$.anonymousId') IN (SELECT value FROM json_each(?1))"
+             WHERE json_extract(event, '$.anonymousId') IN (SELECT value FROM json_each(?1, '$.ids'))"
         ))?
         .execute([&ids])?;
     }
@@ -174,12 +174,12 @@ fn clear_linked_ids(conn: &Connection, scope: &Scope, events: bool) -> Result<()
 }
 
 /// The rollup rows the subject's events are counted in, to count again
-/// once they are deleted, less the subject's own key: the rollup filter
-/// deletes those rows whole.
+/// once they are deleted, less those keyed by the subject's names: the
+/// rollup filter deletes those rows whole.
 fn counted_rows(conn: &Connection, scope: &Scope) -> Result<Vec<(i64, String)>> {
     let mut rows =
         crate::tracking::rollup::rows_of(conn, subject::table("events").filter, &scope.ids_json())?;
-    rows.retain(|(_, key)| *key != scope.ids[0]);
+    rows.retain(|(_, key)| !scope.users().contains(key));
     Ok(rows)
 }
 
@@ -234,7 +234,7 @@ pub(crate) fn purpose_data(
     for table in ["prefs", "pref_history"] {
         let n = conn.execute(
             &format!(
-                "DELETE FROM {table} WHERE subject IN (SELECT value FROM json_each(?1)) AND key IN \
+                "DELETE FROM {table} WHERE subject IN (SELECT value FROM json_each(?1, '$.owned')) AND key IN \
                  (SELECT key FROM pref_definitions WHERE json_extract(definition, '$.purpose') \
                   IN (SELECT value FROM json_each(?2)))"
             ),
@@ -501,17 +501,16 @@ impl Privacy<'_> {
         }
         clear_linked_ids(tx, scope, false)?;
         let pseudonyms: Vec<String> = scope.ids.iter().map(|id| pseudonym(id)).collect();
-        let (subject, pseudo_subject) = (&scope.ids[0], &pseudonyms[0]);
         let mut count = |table: &str, n: usize| {
             *counts.entry(table.to_owned()).or_insert(0) += n as u64;
         };
         // The linked anonymous ids as anonymous ids only: an id that is
-        // also another user's user id keeps that user's events, links and
-        // counts (see `subject::EVENT_OF_SUBJECT`).
-        for (id, p) in scope.ids.iter().zip(&pseudonyms).skip(1) {
+        // also another user's user id keeps that user's events, links,
+        // assignments and counts (see `subject::Scope`). Other users'
+        // events that carry one (a device that several users logged in on)
+        // keep their user, with the pseudonym.
+        for (id, p) in scope.ids.iter().zip(&pseudonyms).skip(scope.users) {
             let hours = crate::tracking::rollup::anonymous_hours(tx, id)?;
-            // Other users' events that carry the id (a device that several
-            // users logged in on) keep their user, with the pseudonym.
             tx.execute(
                 "UPDATE events SET anonymous_id = ?2 WHERE anonymous_id = ?1",
                 [id, p],
@@ -521,15 +520,17 @@ impl Privacy<'_> {
                 [id, p],
             )?;
             count("identities", n);
-            let n = tx.execute(
-                "UPDATE experiment_assignments SET user_id = ?2 WHERE user_id = ?1",
-                [id, p],
-            )?;
-            count("experiment_assignments", n);
+            if scope.owned.contains(id) {
+                let n = tx.execute(
+                    "UPDATE experiment_assignments SET user_id = ?2 WHERE user_id = ?1",
+                    [id, p],
+                )?;
+                count("experiment_assignments", n);
+            }
             crate::tracking::rollup::recount_hours(tx, &hours, [id, p])?;
             count("rollup_user_hours", hours.len());
         }
-        // The subject's own name, everywhere: every event keyed by it is
+        // The subject's names, everywhere: every event keyed by one is
         // renamed, so its rollup rows are renamed whole.
         let renames: [(&str, &str); 5] = [
             ("events", "user_id"),
@@ -538,20 +539,22 @@ impl Privacy<'_> {
             ("identities", "anonymous_id"),
             ("experiment_assignments", "user_id"),
         ];
-        for (table, col) in renames {
-            let n = tx.execute(
-                &format!("UPDATE {table} SET {col} = ?2 WHERE {col} = ?1"),
-                [subject, pseudo_subject],
-            )?;
-            if col != "anonymous_id" || table != "events" {
-                count(table, n);
+        for (id, p) in scope.ids.iter().zip(&pseudonyms).take(scope.users) {
+            for (table, col) in renames {
+                let n = tx.execute(
+                    &format!("UPDATE {table} SET {col} = ?2 WHERE {col} = ?1"),
+                    [id, p],
+                )?;
+                if col != "anonymous_id" || table != "events" {
+                    count(table, n);
+                }
             }
+            let n = tx.execute(
+                "UPDATE rollup_user_hours SET user_key = ?2 WHERE user_key = ?1",
+                [id, p],
+            )?;
+            count("rollup_user_hours", n);
         }
-        let n = tx.execute(
-            "UPDATE rollup_user_hours SET user_key = ?2 WHERE user_key = ?1",
-            [subject, pseudo_subject],
-        )?;
-        count("rollup_user_hours", n);
         let pseudo = Scope {
             ids: pseudonyms,
             ..scope.clone()

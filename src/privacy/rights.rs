@@ -503,6 +503,18 @@ fn json_sql(v: &Value) -> Sql {
     }
 }
 
+/// The ids a rights-log entry's hashes name here: the first `users` are
+/// the subject's names as a user (found under its first hash, or the
+/// subject itself on the engine that appended it), the rest the
+/// anonymous ids linked to it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct EntryIds {
+    /// The ids.
+    pub(super) ids: Vec<String>,
+    /// How many of them, from the first, are the subject's names.
+    pub(super) users: usize,
+}
+
 /// What another place answered to an export request.
 #[derive(Debug, Clone)]
 pub(super) struct Answer {
@@ -884,12 +896,16 @@ impl Privacy<'_> {
                 }
             }
             let found = local_ids(self.conn, &salt, &wanted)?;
-            let ids_of = |d: &Data| -> Vec<String> {
-                let mut ids: Vec<String> = Vec::new();
-                for h in &d.h {
+            // The ids found under the entry's first hash (its subject's)
+            // first: they are the subject's names as a user; those found
+            // under the others are the anonymous ids linked to it.
+            let ids_of = |d: &Data| -> EntryIds {
+                let mut ids = EntryIds::default();
+                for (i, h) in d.h.iter().enumerate() {
                     for id in found.get(h).into_iter().flatten() {
-                        if !ids.contains(id) {
-                            ids.push(id.clone());
+                        if !ids.ids.contains(id) {
+                            ids.ids.push(id.clone());
+                            ids.users += usize::from(i == 0);
                         }
                     }
                 }
@@ -903,15 +919,16 @@ impl Privacy<'_> {
                 continue;
             }
             let mut done: Vec<(String, Value)> = Vec::new();
-            let mut exports: Vec<(String, Vec<String>)> = Vec::new();
+            let mut exports: Vec<(String, EntryIds)> = Vec::new();
             let mut deleted = false;
             for (e, d) in &parsed {
                 let Some(d) = d else { continue };
                 let own = state.subjects.borrow_mut().remove(&e.id);
                 let mut ids = ids_of(d);
                 if let Some(o) = &own {
-                    if !ids.contains(&o.subject) && e.kind != "export" {
-                        ids.insert(0, o.subject.clone());
+                    if !ids.ids.contains(&o.subject) && e.kind != "export" {
+                        ids.ids.insert(0, o.subject.clone());
+                        ids.users += 1;
                     }
                 }
                 let who = own.clone().unwrap_or_default();
@@ -934,7 +951,7 @@ impl Privacy<'_> {
                             .to_hash
                             .as_ref()
                             .and_then(|h| open_to(seals.get(h)?, h, d.to_sealed.as_deref()?));
-                        let a = self.apply_rectify(&tx, &e.id, d, &ids, to.as_deref(), &who)?;
+                        let a = self.apply_rectify(&tx, &e.id, d, &ids.ids, to.as_deref(), &who)?;
                         if a.ids > 0 {
                             if let Some(to) = &to {
                                 self.queue_renamed(&tx, to)?;
@@ -1040,18 +1057,27 @@ impl Privacy<'_> {
         )
     }
 
-    /// A scope over `ids` found here: each with the anonymous ids linked to
-    /// it in this database.
-    fn scope_of(&self, tx: &Connection, ids: &[String]) -> Result<Scope> {
-        let mut all: Vec<String> = Vec::new();
-        for id in ids {
-            for linked in subject::linked_ids(tx, id)? {
+    /// A scope over `ids` found here: the subject's names as a user, each
+    /// with the anonymous ids linked to it in this database, then the
+    /// entry's linked ids. Only the subject's names are followed to their
+    /// links: a linked id can be another user's user id, whose links are
+    /// that user's devices (see `subject::Scope`).
+    fn scope_of(&self, tx: &Connection, ids: &EntryIds) -> Result<Scope> {
+        let users = &ids.ids[..ids.users.min(ids.ids.len())];
+        let mut all: Vec<String> = users.to_vec();
+        for id in users {
+            for linked in subject::linked_ids(tx, id)?.into_iter().skip(1) {
                 if !all.contains(&linked) {
                     all.push(linked);
                 }
             }
         }
-        Scope::of_ids(tx, all)
+        for id in &ids.ids[users.len()..] {
+            if !all.contains(id) {
+                all.push(id.clone());
+            }
+        }
+        Scope::of_ids(tx, all, users.len())
     }
 
     /// Keeps a tombstone for each of `hashes` and each id of `scope`: a
@@ -1066,16 +1092,26 @@ impl Privacy<'_> {
         salt: &str,
         logged: i64,
     ) -> Result<()> {
+        // The subject's names reach its events as a user too; a linked id
+        // only those without a user id (its text can be another user's id).
         let mut tomb = tx.prepare_cached(
-            "INSERT INTO rights_tombstones (store_hash, erased_at, logged_at) VALUES (?1, ?2, ?3) \
+            "INSERT INTO rights_tombstones (store_hash, erased_at, logged_at, as_user) \
+             VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (store_hash) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at), \
-             logged_at = max(logged_at, excluded.logged_at)",
+             logged_at = max(logged_at, excluded.logged_at), as_user = max(as_user, excluded.as_user)",
         )?;
-        for h in &d.h {
-            tomb.execute(params![h, d.at, logged])?;
+        for (i, h) in d.h.iter().enumerate() {
+            tomb.execute(params![h, d.at, logged, i == 0])?;
         }
-        for id in scope.map(|s| s.ids.as_slice()).unwrap_or_default() {
-            tomb.execute(params![subject::hash(salt, id), d.at, logged])?;
+        if let Some(scope) = scope {
+            for (i, id) in scope.ids.iter().enumerate() {
+                tomb.execute(params![
+                    subject::hash(salt, id),
+                    d.at,
+                    logged,
+                    i < scope.users
+                ])?;
+            }
         }
         Ok(())
     }
@@ -1105,12 +1141,12 @@ impl Privacy<'_> {
         tx: &Connection,
         entry: &str,
         d: &Data,
-        ids: &[String],
+        ids: &EntryIds,
         salt: &str,
         at: i64,
         who: &Own,
     ) -> Result<Applied> {
-        if ids.is_empty() {
+        if ids.ids.is_empty() {
             self.tombstones(tx, d, None, salt, at)?;
             return Ok(Applied::default());
         }
@@ -1143,13 +1179,13 @@ impl Privacy<'_> {
         tx: &Connection,
         entry: &str,
         d: &Data,
-        ids: &[String],
+        ids: &EntryIds,
         salt: &str,
         registry: &Registry,
         at: i64,
         who: &Own,
     ) -> Result<Applied> {
-        if ids.is_empty() {
+        if ids.ids.is_empty() {
             self.tombstones(tx, d, None, salt, at)?;
             return Ok(Applied::default());
         }
@@ -1227,14 +1263,14 @@ impl Privacy<'_> {
         tx: &Connection,
         entry: &str,
         d: &Data,
-        ids: &[String],
+        ids: &EntryIds,
         salt: &str,
         at: i64,
         who: &Own,
     ) -> Result<Applied> {
         let purposes = d.purposes.clone().unwrap_or_default();
         let analytics = purposes.iter().any(|p| p == super::ANALYTICS);
-        if ids.is_empty() {
+        if ids.ids.is_empty() {
             if analytics {
                 self.tombstones(tx, d, None, salt, at)?;
             }
@@ -1264,8 +1300,8 @@ impl Privacy<'_> {
     }
 
     /// Answers export request `req` with this engine's rows about `ids`.
-    async fn answer(&self, remote: &Remote, req: &str, ids: &[String], me: &str) -> Result<()> {
-        let tables = if ids.is_empty() {
+    async fn answer(&self, remote: &Remote, req: &str, ids: &EntryIds, me: &str) -> Result<()> {
+        let tables = if ids.ids.is_empty() {
             Vec::new()
         } else {
             let scope = self.scope_of(self.conn, ids)?;

@@ -68,7 +68,44 @@ fn opt(s: Option<String>) -> Sql {
     s.map_or(Sql::Null, Sql::Text)
 }
 
+/// A shared session as an export row.
+fn session_row(s: crate::session::SessionRecord) -> Vec<Sql> {
+    vec![
+        text(s.session_id),
+        opt(s.user_id),
+        Sql::Integer(s.created_at),
+        Sql::Integer(s.last_seen_at),
+        Sql::Integer(s.idle_expires_at),
+        Sql::Integer(s.absolute_expires_at),
+        opt(s.client.ip),
+        text(s.client.browser),
+        text(s.client.os),
+        text(s.client.device.as_str()),
+    ]
+}
+
 impl Privacy<'_> {
+    /// Whether `id`, linked to a subject as an anonymous id, is also a
+    /// user's user id: here, or in the shared store (ids linked to it, or
+    /// sessions of it as a user). Its preferences and consent are then
+    /// that user's, and a request about the subject leaves them.
+    pub async fn another_user(&self, id: &str) -> Result<bool> {
+        if super::subject::is_user(self.conn, id)? {
+            return Ok(true);
+        }
+        let (Some(shared), Some(consent)) = (self.shared, self.shared_consent()) else {
+            return Ok(false);
+        };
+        if !consent.links(id).await?.is_empty() {
+            return Ok(true);
+        }
+        let sessions = RedisSessionStore::new(shared.remote, self.config.chain_key());
+        Ok(!sessions
+            .list_for_user(id, self.clock.now_ms())
+            .await?
+            .is_empty())
+    }
+
     /// The subject and every id linked to it, here (`local`) or in the
     /// shared store (anonymous ids `identify` linked to it; a rectification
     /// carries the old name's links to the new one).
@@ -108,7 +145,8 @@ impl Privacy<'_> {
             // The subject's sessions as a user, and the anonymous session
             // whose id is this id (the middleware's id for an anonymous
             // visitor). A linked id's sessions as a user are another
-            // user's (see `subject::EVENT_OF_SUBJECT`).
+            // user's, and so are its preferences and consent when it is a
+            // user's id (see `subject::Scope`).
             let anonymous = sessions.anonymous(&id).await?;
             let own = if id == subject {
                 sessions.list_for_user(&id, now).await?
@@ -116,18 +154,10 @@ impl Privacy<'_> {
                 Vec::new()
             };
             for s in own.into_iter().chain(anonymous) {
-                out[0].push(vec![
-                    text(s.session_id),
-                    opt(s.user_id),
-                    Sql::Integer(s.created_at),
-                    Sql::Integer(s.last_seen_at),
-                    Sql::Integer(s.idle_expires_at),
-                    Sql::Integer(s.absolute_expires_at),
-                    opt(s.client.ip),
-                    text(s.client.browser),
-                    text(s.client.os),
-                    text(s.client.device.as_str()),
-                ]);
+                out[0].push(session_row(s));
+            }
+            if id != subject && self.another_user(&id).await? {
+                continue;
             }
             let (values, history) = prefs.export(&id).await?;
             for (key, json, at) in values {
@@ -191,7 +221,8 @@ impl Privacy<'_> {
         let mut add = |table: &str, n: u64| *counts.entry(table.to_owned()).or_insert(0) += n;
         for (i, id) in ids.iter().enumerate().rev() {
             // Sessions as a user only for the subject (the first): a linked
-            // id's are another user's, as in `shared_rows`.
+            // id's are another user's, as in `shared_rows`, and so are its
+            // preferences and consent when it is a user's id.
             let own = if i == 0 {
                 sessions.delete_all_for_user(id, None).await?
             } else {
@@ -201,6 +232,10 @@ impl Privacy<'_> {
                 "shared_sessions",
                 own + u64::from(sessions.delete_anonymous(id).await?),
             );
+            if i > 0 && self.another_user(id).await? {
+                consent.unlink(id, &ids[0]).await?;
+                continue;
+            }
             let (values, history) = prefs.delete(id).await?;
             add("shared_prefs", values);
             add("shared_pref_history", history);

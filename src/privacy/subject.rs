@@ -22,18 +22,35 @@ pub fn check(field: &str, subject: &str) -> Result<()> {
 
 /// The ids a request about `subject` covers and the hashes its ledger and
 /// audit rows may carry.
+///
+/// Ids are free text, so the text of an anonymous id linked to the subject
+/// can also be another user's user id (`identify("alice", "bob")` with
+/// alice a login name). A linked id therefore reaches rows only as an
+/// anonymous id: events without a user id, links from it, an anonymous
+/// visitor's session. In the tables keyed by one id (preferences,
+/// consents and their ledger, experiment assignments, the audit log) it
+/// reaches rows only when it is no user's user id here (`owned`). Found by
+/// a review: erasing bob erased alice's own events, sessions, links and
+/// consents, and bob's export showed them.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    /// The subject, then the anonymous ids linked to it.
+    /// The subject's names as a user (the subject, and names a rename
+    /// could not yet reach), then the anonymous ids linked to it.
     pub ids: Vec<String>,
-    /// Hashes of the ids and of the names the subject had before a
+    /// How many of `ids`, from the first, are the subject's names as a user
+    /// (0 when a rights-log entry finds only linked ids here).
+    pub users: usize,
+    /// The ids the tables keyed by one id are searched by: the subject's
+    /// names, and the linked ids that are no user's user id here.
+    pub owned: Vec<String>,
+    /// Hashes of the owned ids and of the names the subject had before a
     /// rectification.
     pub hashes: Vec<String>,
     /// For each of `hashes`, the time (ms) after which rows under it are no
     /// longer the subject's: the time a name was renamed away (someone else
     /// may take it later). `None` for the subject's current ids.
     pub until: Vec<Option<i64>>,
-    /// The subject's own hash.
+    /// The subject's own hash (of the first id).
     pub subject_hash: String,
 }
 
@@ -53,18 +70,28 @@ pub fn linked_ids(conn: &Connection, subject: &str) -> Result<Vec<String>> {
     Ok(ids)
 }
 
+pub use crate::store::identity::is_user;
+
 impl Scope {
-    /// Resolves `subject`.
+    /// Resolves `subject`: it, then the anonymous ids linked to it here.
     pub fn resolve(conn: &Connection, subject: &str) -> Result<Self> {
-        Self::of_ids(conn, linked_ids(conn, subject)?)
+        Self::of_ids(conn, linked_ids(conn, subject)?, 1)
     }
 
-    /// The scope of `ids` as given (the first is the subject); their
-    /// hashes, and those of the names they had before a rectification,
-    /// each until the time it was renamed away.
-    pub fn of_ids(conn: &Connection, ids: Vec<String>) -> Result<Self> {
+    /// The scope of `ids` as given, the first `users` of them the
+    /// subject's names as a user and the rest anonymous ids linked to it;
+    /// the hashes of the owned ones, and those of the names they had
+    /// before a rectification, each until the time it was renamed away.
+    pub fn of_ids(conn: &Connection, ids: Vec<String>, users: usize) -> Result<Self> {
         let salt = salt(conn)?;
-        let mut hashes: Vec<String> = ids.iter().map(|id| hash(&salt, id)).collect();
+        let users = users.min(ids.len());
+        let mut owned: Vec<String> = ids[..users].to_vec();
+        for id in &ids[users..] {
+            if !is_user(conn, id)? {
+                owned.push(id.clone());
+            }
+        }
+        let mut hashes: Vec<String> = owned.iter().map(|id| hash(&salt, id)).collect();
         let mut until: Vec<Option<i64>> = vec![None; hashes.len()];
         // Names before a rectification, followed back.
         let mut stmt = conn.prepare_cached(
@@ -90,17 +117,26 @@ impl Scope {
             i += 1;
         }
         Ok(Self {
-            subject_hash: hashes[0].clone(),
+            subject_hash: hash(&salt, ids.first().map_or("", String::as_str)),
             ids,
+            users,
+            owned,
             hashes,
             until,
         })
     }
 
-    /// The ids as a JSON array, bound as `?1` in [`TABLES`]' filters (the
-    /// first is the subject, the rest the anonymous ids linked to it).
+    /// The subject's names as a user.
+    pub fn users(&self) -> &[String] {
+        &self.ids[..self.users]
+    }
+
+    /// The ids as a JSON object bound as `?1` in [`TABLES`]' filters:
+    /// `users` (the subject's names as a user), `ids` (those and the
+    /// linked anonymous ids) and `owned` (see [`Scope::owned`]).
     pub fn ids_json(&self) -> String {
-        serde_json::to_string(&self.ids).unwrap_or_default()
+        serde_json::json!({ "users": self.users(), "ids": self.ids, "owned": self.owned })
+            .to_string()
     }
 
     /// The hashes as a JSON array of `[hash, until]` pairs, bound as `?2` in
@@ -147,28 +183,33 @@ pub struct Table {
     pub on_erase: OnErase,
 }
 
-macro_rules! ids {
-    ($col:literal) => {
-        concat!($col, " IN (SELECT value FROM json_each(?1))")
+/// `$col IN` one of the lists of [`Scope::ids_json`] (`users`, `ids` or
+/// `owned`).
+macro_rules! in_list {
+    ($col:literal, $list:literal) => {
+        concat!(
+            $col,
+            " IN (SELECT value FROM json_each(?1, '$.",
+            $list,
+            "'))"
+        )
     };
 }
 
-/// Events of the subject (`?1 ->> 0`, the first of the ids): an event is
-/// its user's when it has one, else its anonymous id's. So the subject's
-/// are those with its user id, and those without a user id whose
-/// anonymous id is the subject or one linked to it. Not another user's
-/// events that carry one of those ids as their anonymous id (someone else
-/// logged in on the subject's device): erasure takes the id off them
-/// instead. And not those of another user whose user id is the text of a
-/// linked id: ids are free text, so `identify("alice", "bob")` may link a
-/// text that is also another user's user id, and erasing bob must not
-/// erase alice's own events, nor bob's export show them (found by a
-/// review).
+/// Events of the subject: an event is its user's when it has one, else its
+/// anonymous id's. So the subject's are those with one of its names as
+/// their user id, and those without a user id whose anonymous id is one of
+/// its ids. Not another user's events that carry one of those ids as
+/// their anonymous id (someone else logged in on the subject's device):
+/// erasure takes the id off them instead. Nor those of another user whose
+/// user id is the text of a linked id (see [`Scope`]).
 macro_rules! event_of_subject {
     () => {
         concat!(
-            "user_id = (?1 ->> 0) ",
-            "OR (user_id IS NULL AND anonymous_id IN (SELECT value FROM json_each(?1)))"
+            in_list!("user_id", "users"),
+            " OR (user_id IS NULL AND ",
+            in_list!("anonymous_id", "ids"),
+            ")"
         )
     };
 }
@@ -176,26 +217,30 @@ const EVENT_OF_SUBJECT: &str = event_of_subject!();
 
 /// Queued or quarantined events (JSON) of the subject, as [`EVENT_OF_SUBJECT`] tells them.
 const QUEUED_EVENT: &str = concat!(
-    "json_extract(event, '$.userId') = (?1 ->> 0) ",
-    "OR (json_extract(event, '$.userId') IS NULL ",
-    "AND json_extract(event, '$.anonymousId') IN (SELECT value FROM json_each(?1)))"
+    in_list!("json_extract(event, '$.userId')", "users"),
+    " OR (json_extract(event, '$.userId') IS NULL AND ",
+    in_list!("json_extract(event, '$.anonymousId')", "ids"),
+    ")"
 );
 
-/// Links of the subject: to it as a user, or from any of its ids as an
-/// anonymous id. Not another user's links that happen to name one of its
-/// linked ids as that user.
+/// Links of the subject: to one of its names as a user, or from any of its
+/// ids as an anonymous id. Not another user's links that happen to name
+/// one of its linked ids as that user.
 const LINK_OF_SUBJECT: &str = concat!(
-    "user_id = (?1 ->> 0) ",
-    "OR anonymous_id IN (SELECT value FROM json_each(?1))"
+    in_list!("user_id", "users"),
+    " OR ",
+    in_list!("anonymous_id", "ids")
 );
 
-/// Rollup rows keyed by the subject, or by a linked id that is no user's
-/// user id among the events (a key that is also another user's user id
-/// counts that user's events; erasure counts it again instead, see
-/// `tracking::rollup::recount`).
+/// Rollup rows keyed by the subject's names, or by a linked id that is no
+/// user's user id among the events left (a key that is also another
+/// user's user id counts that user's events; erasure counts it again
+/// instead, see `tracking::rollup::recount`).
 const ROLLUP_OF_SUBJECT: &str = concat!(
-    "user_key = (?1 ->> 0) OR (user_key IN (SELECT value FROM json_each(?1)) ",
-    "AND NOT EXISTS (SELECT 1 FROM events WHERE user_id = user_key))"
+    in_list!("user_key", "users"),
+    " OR (",
+    in_list!("user_key", "ids"),
+    " AND NOT EXISTS (SELECT 1 FROM events WHERE user_id = user_key))"
 );
 
 /// Every table with rows about subjects, in export order.
@@ -229,8 +274,10 @@ pub const TABLES: &[Table] = &[
         // session, whose id the middleware uses as the visitor's anonymous
         // id. Not the sessions of another user whose user id is a linked id.
         filter: concat!(
-            "user_id = (?1 ->> 0) ",
-            "OR (user_id IS NULL AND session_id IN (SELECT value FROM json_each(?1)))"
+            in_list!("user_id", "users"),
+            " OR (user_id IS NULL AND ",
+            in_list!("session_id", "ids"),
+            ")"
         ),
         order: "created_at, session_id",
         on_erase: OnErase::Delete,
@@ -239,7 +286,7 @@ pub const TABLES: &[Table] = &[
         name: "prefs",
         columns: "subject, key, value, updated_at",
         json: &["value"],
-        filter: ids!("subject"),
+        filter: in_list!("subject", "owned"),
         order: "subject, key",
         on_erase: OnErase::Delete,
     },
@@ -247,7 +294,7 @@ pub const TABLES: &[Table] = &[
         name: "pref_history",
         columns: "subject, key, old_value, new_value, at, source",
         json: &["old_value", "new_value"],
-        filter: ids!("subject"),
+        filter: in_list!("subject", "owned"),
         order: "id",
         on_erase: OnErase::Delete,
     },
@@ -255,7 +302,7 @@ pub const TABLES: &[Table] = &[
         name: "consents",
         columns: "subject, purpose, granted, policy_version, source, at",
         json: &[],
-        filter: ids!("subject"),
+        filter: in_list!("subject", "owned"),
         order: "subject, purpose",
         on_erase: OnErase::Delete,
     },
@@ -271,7 +318,7 @@ pub const TABLES: &[Table] = &[
         name: "experiment_assignments",
         columns: "key, user_id, variant, assigned_at",
         json: &[],
-        filter: ids!("user_id"),
+        filter: in_list!("user_id", "owned"),
         order: "key",
         on_erase: OnErase::Delete,
     },

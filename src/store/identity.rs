@@ -53,3 +53,16 @@ pub fn linked(conn: &Connection, ids: &[&str]) -> Result<Vec<String>> {
     }
     Ok(out)
 }
+
+/// Whether `id` is a user's user id here: events, sessions or links name
+/// it as a user. Ids are free text, so the text of an anonymous id can be
+/// another user's user id; rights and `identify` tell the two apart by it.
+pub fn is_user(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE user_id = ?1) \
+             OR EXISTS (SELECT 1 FROM sessions WHERE user_id = ?1) \
+             OR EXISTS (SELECT 1 FROM identities WHERE user_id = ?1)",
+        )?
+        .query_row([id], |r| r.get(0))?)
+}

@@ -99,6 +99,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "block_format",
         sql: include_str!("migrations/0015_block_format.sql"),
     },
+    Migration {
+        version: 16,
+        name: "tombstones_as_user",
+        sql: include_str!("migrations/0016_tombstones_as_user.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

@@ -236,8 +236,13 @@ impl<'a> Tracking<'a> {
         // anonymous id) has nothing to move; a move would delete what the
         // id already has (preferences, assignments), as moving then
         // deleting the old subject's rows does.
+        // Nor does an anonymous id that is also a user's user id here (ids
+        // are free text: `identify("alice", "bob")` with alice a login
+        // name): its preferences and assignments are that user's.
         if let (Some(moves), true) = (self.moves, anonymous_id != user_id) {
-            moves.move_subject(&tx, anonymous_id, user_id)?;
+            if !identity::is_user(&tx, anonymous_id)? {
+                moves.move_subject(&tx, anonymous_id, user_id)?;
+            }
         }
         tx.commit()?;
         Ok(n as u64)
