@@ -36,6 +36,7 @@ mod projection;
 mod properties;
 mod retention;
 mod rights;
+mod rights_linked;
 mod sessions;
 mod sessions_redis;
 mod shared_store;

@@ -804,22 +804,17 @@ pub fn time_order(rows: &[Row]) -> Option<TimeOrder> {
         .map(|(i, r)| (r.ts.abs_diff(min) << place_bits) | i as u64)
         .collect();
     // 11 bits a digit: 33 bits of time (three months of milliseconds) in
-    // three passes. Every digit's counts in one read of the keys, and a
-    // digit all keys share (the top one of a narrow range) moves nothing.
+    // three passes. (Counting every digit in one read of the keys, and
+    // skipping a digit all keys share, made no difference natively, and
+    // paths in wasm ran 5-9% slower with it: left out.)
     const DIGIT: u32 = 11;
-    let digits = time_bits.div_ceil(DIGIT) as usize;
-    let digit =
-        |k: u64, d: usize| ((k >> (place_bits + d as u32 * DIGIT)) & ((1 << DIGIT) - 1)) as usize;
-    let mut starts = vec![[0usize; 1 << DIGIT]; digits];
-    for k in &keys {
-        for (d, start) in starts.iter_mut().enumerate() {
-            start[digit(*k, d)] += 1;
-        }
-    }
     let mut spare = vec![0u64; keys.len()];
-    for (d, start) in starts.iter_mut().enumerate() {
-        if start.contains(&keys.len()) {
-            continue;
+    let mut shift = place_bits;
+    while shift < place_bits + time_bits {
+        let digit = |k: u64| ((k >> shift) & ((1 << DIGIT) - 1)) as usize;
+        let mut start = [0usize; 1 << DIGIT];
+        for k in &keys {
+            start[digit(*k)] += 1;
         }
         let mut at = 0;
         for c in start.iter_mut() {
@@ -828,11 +823,12 @@ pub fn time_order(rows: &[Row]) -> Option<TimeOrder> {
             at += n;
         }
         for k in &keys {
-            let i = digit(*k, d);
-            spare[start[i]] = *k;
-            start[i] += 1;
+            let d = digit(*k);
+            spare[start[d]] = *k;
+            start[d] += 1;
         }
         std::mem::swap(&mut keys, &mut spare);
+        shift += DIGIT;
     }
     Some(TimeOrder {
         keys,

@@ -481,9 +481,10 @@ impl<'a> RedisConsent<'a> {
     /// `from` are linked to `to`, and `from` is erased from the store as
     /// [`RedisConsent::erase`] does (its ledger stays, as proof, without
     /// the name, IP and user agent). No link is kept from `from` to `to`:
-    /// someone who takes the old name later is someone else. Returns how
-    /// many decisions now count for `to`.
-    pub async fn rename(&self, from: &str, to: &str) -> Result<u64> {
+    /// someone who takes the old name later is someone else. A linked id
+    /// among `users` (also a user's id) is linked to `to` without carrying
+    /// its decisions. Returns how many decisions now count for `to`.
+    pub async fn rename(&self, from: &str, to: &str, users: &[String]) -> Result<u64> {
         let theirs = self.decisions(from).await?;
         let (state, _, links) = self.keys(to);
         let mut args = vec![String::new()];
@@ -498,7 +499,13 @@ impl<'a> RedisConsent<'a> {
             .int()?;
         for anon in self.links(from).await? {
             if anon != to {
-                self.merge(&anon, to).await?;
+                // A linked id that is also a user's id is only linked: its
+                // decisions are that user's.
+                if users.contains(&anon) {
+                    self.link(&anon, to).await?;
+                } else {
+                    self.merge(&anon, to).await?;
+                }
             }
         }
         self.erase(from).await?;

@@ -238,6 +238,9 @@ impl Pipeline<'_> {
                         done.dropped += 1;
                         continue;
                     };
+                    // Sent without a user id: the anonymous id's, whatever
+                    // user the alias now names.
+                    let arrived_anonymous = e.user_id.is_none();
                     if e.user_id.is_none() {
                         if let Some(anon) = e.anonymous_id.clone() {
                             let user = match aliases.get(&anon) {
@@ -284,8 +287,15 @@ impl Pipeline<'_> {
                     // anonymous id (someone else logged in on the erased
                     // subject's device) stays that user's, without the id,
                     // as erasure leaves such events in the store.
+                    // An event sent without a user id is its anonymous
+                    // id's even when a link made after the erasure names a
+                    // user now (found by a review): it goes.
                     if let Some(anon) = e.anonymous_id.clone() {
                         if anon != subject && erased(&anon, false)? {
+                            if arrived_anonymous {
+                                done.dropped += 1;
+                                continue;
+                            }
                             e.anonymous_id = None;
                         }
                     }

@@ -189,7 +189,12 @@ impl Privacy<'_> {
                 .ok_or_else(|| Error::invalid("shared", "needs a shared store"))?,
         );
         let mut forgotten = 0;
-        for id in &ids {
+        for (i, id) in ids.iter().enumerate() {
+            // A linked id that is another user's id keeps its preferences
+            // (see `subject::Scope`).
+            if i > 0 && self.another_user(id).await? {
+                continue;
+            }
             forgotten += prefs.forget(id, &keys).await?;
         }
         self.follow().await?;

@@ -640,7 +640,15 @@ impl Privacy<'_> {
             .move_subject(subject, to)
             .await?;
         let consents = match self.shared_consent() {
-            Some(c) => c.rename(subject, to).await?,
+            Some(c) => {
+                let mut users = Vec::new();
+                for anon in c.links(subject).await? {
+                    if self.another_user(&anon).await? {
+                        users.push(anon);
+                    }
+                }
+                c.rename(subject, to, &users).await?
+            }
             None => 0,
         };
         let sessions =

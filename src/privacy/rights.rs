@@ -899,17 +899,26 @@ impl Privacy<'_> {
             // The ids found under the entry's first hash (its subject's)
             // first: they are the subject's names as a user; those found
             // under the others are the anonymous ids linked to it.
-            let ids_of = |d: &Data| -> EntryIds {
+            // An entry earlier in the same read may have written aliases
+            // (a rename whose new name is erased next): read them again
+            // inside the transaction, as the entry is applied.
+            let ids_of = |tx: &Connection, d: &Data| -> Result<EntryIds> {
                 let mut ids = EntryIds::default();
+                let mut aliases =
+                    tx.prepare_cached("SELECT id FROM rights_aliases WHERE store_hash = ?1")?;
                 for (i, h) in d.h.iter().enumerate() {
-                    for id in found.get(h).into_iter().flatten() {
-                        if !ids.ids.contains(id) {
-                            ids.ids.push(id.clone());
+                    let mut here: Vec<String> = found.get(h).cloned().unwrap_or_default();
+                    for a in aliases.query_map([h], |r| r.get::<_, String>(0))? {
+                        here.push(a?);
+                    }
+                    for id in here {
+                        if !ids.ids.contains(&id) {
+                            ids.ids.push(id);
                             ids.users += usize::from(i == 0);
                         }
                     }
                 }
-                ids
+                Ok(ids)
             };
 
             let tx = Transaction::new_unchecked(self.conn, TransactionBehavior::Immediate)?;
@@ -924,7 +933,7 @@ impl Privacy<'_> {
             for (e, d) in &parsed {
                 let Some(d) = d else { continue };
                 let own = state.subjects.borrow_mut().remove(&e.id);
-                let mut ids = ids_of(d);
+                let mut ids = ids_of(&tx, d)?;
                 if let Some(o) = &own {
                     if !ids.ids.contains(&o.subject) && e.kind != "export" {
                         ids.ids.insert(0, o.subject.clone());

@@ -50,7 +50,8 @@ pub struct Scope {
     /// longer the subject's: the time a name was renamed away (someone else
     /// may take it later). `None` for the subject's current ids.
     pub until: Vec<Option<i64>>,
-    /// The subject's own hash (of the first id).
+    /// The subject's own hash (of its first name; of the empty text, which
+    /// is no id, when none of its names is here).
     pub subject_hash: String,
 }
 
@@ -117,7 +118,11 @@ impl Scope {
             i += 1;
         }
         Ok(Self {
-            subject_hash: hash(&salt, ids.first().map_or("", String::as_str)),
+            // With no name of the subject here (an engine that finds only
+            // its linked ids), the hash of no id: not a linked id's, whose
+            // text may be another user's (a review: bob's erasure showed in
+            // alice's audit trail).
+            subject_hash: hash(&salt, ids[..users].first().map_or("", String::as_str)),
             ids,
             users,
             owned,
