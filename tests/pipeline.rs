@@ -391,6 +391,39 @@ fn erasure_drops_late_linked_events<D: Deployment>() {
     }
 }
 
+/// An identify still in a partition's stream when its user is erased does
+/// not bring the erased link back when the partition reads it (found by a
+/// review): no link, and no byte of the user or the device.
+#[test]
+fn an_identify_read_after_its_users_erasure_links_nothing() {
+    let l = line(4);
+    let collector = Pipeline::new(&l.collector).unwrap();
+    let (user, anon) = ("ulla-31", "dev-ulla-31");
+    let early = device_events(2, |_| (None, Some(anon.to_owned())));
+    block_on(collector.collect(early.into_iter().map(Ok).collect())).unwrap();
+    drain(&l);
+    // The identify is appended, not yet read by the partitions.
+    block_on(collector.identify(anon, user)).unwrap();
+    l.clock.advance(60_000);
+    block_on(collector.erase(user, "user request")).unwrap();
+    drain(&l);
+    for (p, engine) in l.partitions.iter().enumerate() {
+        let links: i64 = engine
+            .store()
+            .conn()
+            .query_row("SELECT count(*) FROM identities", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(links, 0, "partition {p} linked the erased user again");
+        let bytes = engine.export().unwrap();
+        for needle in [user, anon] {
+            assert!(
+                !contains(&bytes, needle.as_bytes()),
+                "{needle} in partition {p}"
+            );
+        }
+    }
+}
+
 /// A review of the linked-id rule: the erased user's linked anonymous id
 /// is the text of another user's user id (ids are free text). That user's
 /// own events still in flight, produced before the erasure, are kept; the

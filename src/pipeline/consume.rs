@@ -313,6 +313,19 @@ impl Pipeline<'_> {
                         done.dropped += 1;
                         continue;
                     };
+                    // An identify made before an erasure of its user (or of
+                    // its anonymous id) that reaches the partition after it
+                    // would bring the erased link back (found by a review):
+                    // it goes, as such an event would.
+                    let gone = |id: &str, as_user: bool| -> Result<bool> {
+                        let t = tombstone(conn, &salt, &store_salt, id, as_user)?;
+                        Ok(t.0.is_some_and(|at| i.at <= at)
+                            || t.1.is_some_and(|at| entry_ms(entry_id) <= at))
+                    };
+                    if gone(&i.user_id, true)? || gone(&i.anonymous_id, false)? {
+                        done.dropped += 1;
+                        continue;
+                    }
                     aliases.insert(i.anonymous_id.clone(), Some(i.user_id.clone()));
                     let to = self.partition_of(&i.user_id);
                     // This partition's events of the anonymous id: stored
