@@ -456,6 +456,57 @@ fn anonymising_a_user_linked_to_another_users_id_leaves_that_user_named() {
     summary_agrees(&trail);
 }
 
+/// An ordinary device assigned to an experiment before login: the exposure
+/// event `assign` records under the device's id does not make it a user's
+/// id, so identify moves its preference and assignment, and the user's
+/// erasure leaves nothing of it (found by a new user).
+#[test]
+fn a_device_assigned_before_login_is_still_only_a_device() {
+    let (trail, _) = open_people(Storage::Memory);
+    let ex = trail.experiments();
+    ex.define(
+        &serde_json::from_value(json!({
+            "key": "btn", "variants": [{ "name": "a", "weight": 1.0 }, { "name": "b", "weight": 1.0 }]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    ex.assign("btn", "dev-of-carol").unwrap();
+    trail
+        .prefs()
+        .set(
+            "dev-of-carol",
+            "appearance.theme",
+            &json!("dark"),
+            "settings",
+        )
+        .now()
+        .unwrap();
+    let t = trail.tracking();
+    t.track(event(None, Some("dev-of-carol"), "landing", json!({})))
+        .unwrap();
+    t.identify("dev-of-carol", "carol").unwrap();
+    let theme = trail
+        .prefs()
+        .get("carol", "appearance.theme")
+        .now()
+        .unwrap();
+    assert_eq!(theme.value, json!("dark"), "the device's preference moved");
+    assert_eq!(
+        count(
+            &trail,
+            "SELECT count(*) FROM experiment_assignments WHERE user_id = 'carol'"
+        ),
+        1,
+        "and its assignment"
+    );
+    erase_with(&trail, "carol", None);
+    assert_eq!(count(&trail, "SELECT count(*) FROM events"), 0);
+    let bytes = trail.export().unwrap();
+    assert!(!contains(&bytes, b"dev-of-carol") && !contains(&bytes, b"carol"));
+    summary_agrees(&trail);
+}
+
 #[test]
 fn withdrawing_for_a_user_linked_to_another_users_id_keeps_that_users_data() {
     let trail = linked_id_that_is_another_user();

@@ -37,7 +37,7 @@ use crate::kernel::text::check as check_text;
 use crate::tracking::{EventInput, EventType, Tracking};
 
 /// The name of the event [`Experiments::assign`] records on first exposure.
-pub const EXPOSURE_EVENT: &str = "experiment.exposure";
+pub const EXPOSURE_EVENT: &str = crate::store::identity::EXPOSURE_EVENT;
 
 /// One arm of an experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -202,7 +202,9 @@ macro_rules! in_list {
 }
 
 /// Events of the subject: an event is its user's when it has one, else its
-/// anonymous id's. So the subject's are those with one of its names as
+/// anonymous id's. (And an experiment's exposure recorded under one of its
+/// owned linked ids: `experiments.assign` records it under whatever id it
+/// is given, an anonymous visitor's too; see `store::identity::is_user`.) So the subject's are those with one of its names as
 /// their user id, and those without a user id whose anonymous id is one of
 /// its ids. Not another user's events that carry one of those ids as
 /// their anonymous id (someone else logged in on the subject's device):
@@ -214,6 +216,8 @@ macro_rules! event_of_subject {
             in_list!("user_id", "users"),
             " OR (user_id IS NULL AND ",
             in_list!("anonymous_id", "ids"),
+            ") OR (name = 'experiment.exposure' AND ",
+            in_list!("user_id", "owned"),
             ")"
         )
     };
@@ -225,6 +229,8 @@ const QUEUED_EVENT: &str = concat!(
     in_list!("json_extract(event, '$.userId')", "users"),
     " OR (json_extract(event, '$.userId') IS NULL AND ",
     in_list!("json_extract(event, '$.anonymousId')", "ids"),
+    ") OR (json_extract(event, '$.name') = 'experiment.exposure' AND ",
+    in_list!("json_extract(event, '$.userId')", "owned"),
     ")"
 );
 

@@ -57,12 +57,20 @@ pub fn linked(conn: &Connection, ids: &[&str]) -> Result<Vec<String>> {
 /// Whether `id` is a user's user id here: events, sessions or links name
 /// it as a user. Ids are free text, so the text of an anonymous id can be
 /// another user's user id; rights and `identify` tell the two apart by it.
+/// An experiment's exposure event does not count: `experiments.assign`
+/// records it under whatever id it is given, an anonymous visitor's too
+/// (found by a new user: a device assigned before login was taken for a
+/// user, and its data outlived its user's erasure).
 pub fn is_user(conn: &Connection, id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE user_id = ?1) \
+            "SELECT EXISTS (SELECT 1 FROM events WHERE user_id = ?1 AND name IS NOT ?2) \
              OR EXISTS (SELECT 1 FROM sessions WHERE user_id = ?1) \
              OR EXISTS (SELECT 1 FROM identities WHERE user_id = ?1)",
         )?
-        .query_row([id], |r| r.get(0))?)
+        .query_row(rusqlite::params![id, EXPOSURE_EVENT], |r| r.get(0))?)
 }
+
+/// The name of the event `experiments.assign` records on first exposure
+/// (kept here, below the experiments, for [`is_user`] and the rights).
+pub const EXPOSURE_EVENT: &str = "experiment.exposure";
