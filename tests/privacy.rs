@@ -507,6 +507,37 @@ fn a_device_assigned_before_login_is_still_only_a_device() {
     summary_agrees(&trail);
 }
 
+/// The same device, anonymised with its user: its exposure (recorded under
+/// the device's id as a user id) gets the pseudonym too.
+#[test]
+fn anonymising_renames_a_device_assigned_before_login() {
+    let (trail, _) = open_people(Storage::Memory);
+    trail
+        .experiments()
+        .define(
+            &serde_json::from_value(json!({
+                "key": "btn", "variants": [{ "name": "a", "weight": 1.0 }, { "name": "b", "weight": 1.0 }]
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+    trail.experiments().assign("btn", "dev-of-carol").unwrap();
+    let t = trail.tracking();
+    t.track(event(None, Some("dev-of-carol"), "landing", json!({})))
+        .unwrap();
+    t.identify("dev-of-carol", "carol").unwrap();
+    let before = count(&trail, "SELECT count(*) FROM events");
+    trail
+        .privacy()
+        .anonymize("carol", &AnonymizeOptions::default())
+        .now()
+        .unwrap();
+    assert_eq!(count(&trail, "SELECT count(*) FROM events"), before);
+    let bytes = trail.export().unwrap();
+    assert!(!contains(&bytes, b"dev-of-carol") && !contains(&bytes, b"carol"));
+    summary_agrees(&trail);
+}
+
 #[test]
 fn withdrawing_for_a_user_linked_to_another_users_id_keeps_that_users_data() {
     let trail = linked_id_that_is_another_user();

@@ -147,13 +147,12 @@ fn run(conn: &Connection, sql: &str, scope: &Scope) -> Result<u64> {
 
 /// Takes the subject's ids off the events that stay after its own are
 /// deleted: other users' events (with their user id) that carry one of
-/// them as their anonymous id, a device several users logged in on (the
-/// subject's own id included). They
-/// stay those users' events, without the subject's device id, in the
-/// events and in the outbox and quarantine. Their rollup key is their user
-/// id, so no count changes.
-/// Anonymisation gives those events a pseudonym instead (`events: false`
-/// leaves them to it).
+/// them, the subject's own included, as their anonymous id (a device
+/// several users logged in on). They stay those users' events, without the
+/// subject's device id, in the events, the outbox and the quarantine.
+/// Their rollup key is their user id, so no count changes. Anonymisation
+/// gives the stored events a pseudonym instead (`events: false` leaves
+/// them to it).
 fn clear_linked_ids(conn: &Connection, scope: &Scope, events: bool) -> Result<()> {
     let ids = scope.ids_json();
     if events {
@@ -504,12 +503,40 @@ impl Privacy<'_> {
         let mut count = |table: &str, n: usize| {
             *counts.entry(table.to_owned()).or_insert(0) += n as u64;
         };
-        // The linked anonymous ids as anonymous ids only: an id that is
-        // also another user's user id keeps that user's events, links,
-        // assignments and counts (see `subject::Scope`). Other users'
-        // events that carry one (a device that several users logged in on)
-        // keep their user, with the pseudonym.
-        for (id, p) in scope.ids.iter().zip(&pseudonyms).skip(scope.users) {
+        let renames: [(&str, &str); 5] = [
+            ("events", "user_id"),
+            ("events", "anonymous_id"),
+            ("identities", "user_id"),
+            ("identities", "anonymous_id"),
+            ("experiment_assignments", "user_id"),
+        ];
+        for (i, (id, p)) in scope.ids.iter().zip(&pseudonyms).enumerate() {
+            if i < scope.users || scope.owned.contains(id) {
+                // The subject's names, and linked ids that are no user's
+                // (whose only events as a user are experiment exposures),
+                // everywhere: every event keyed by one is renamed, so its
+                // rollup rows are renamed whole.
+                for (table, col) in renames {
+                    let n = tx.execute(
+                        &format!("UPDATE {table} SET {col} = ?2 WHERE {col} = ?1"),
+                        [id, p],
+                    )?;
+                    if col != "anonymous_id" || table != "events" {
+                        count(table, n);
+                    }
+                }
+                let n = tx.execute(
+                    "UPDATE rollup_user_hours SET user_key = ?2 WHERE user_key = ?1",
+                    [id, p],
+                )?;
+                count("rollup_user_hours", n);
+                continue;
+            }
+            // A linked id that is also another user's user id, as an
+            // anonymous id only: that user keeps its events, links,
+            // assignments and counts (see `subject::Scope`). Other users'
+            // events that carry it (a device that several users logged in
+            // on) keep their user, with the pseudonym.
             let hours = crate::tracking::rollup::anonymous_hours(tx, id)?;
             tx.execute(
                 "UPDATE events SET anonymous_id = ?2 WHERE anonymous_id = ?1",
@@ -520,40 +547,8 @@ impl Privacy<'_> {
                 [id, p],
             )?;
             count("identities", n);
-            if scope.owned.contains(id) {
-                let n = tx.execute(
-                    "UPDATE experiment_assignments SET user_id = ?2 WHERE user_id = ?1",
-                    [id, p],
-                )?;
-                count("experiment_assignments", n);
-            }
             crate::tracking::rollup::recount_hours(tx, &hours, [id, p])?;
             count("rollup_user_hours", hours.len());
-        }
-        // The subject's names, everywhere: every event keyed by one is
-        // renamed, so its rollup rows are renamed whole.
-        let renames: [(&str, &str); 5] = [
-            ("events", "user_id"),
-            ("events", "anonymous_id"),
-            ("identities", "user_id"),
-            ("identities", "anonymous_id"),
-            ("experiment_assignments", "user_id"),
-        ];
-        for (id, p) in scope.ids.iter().zip(&pseudonyms).take(scope.users) {
-            for (table, col) in renames {
-                let n = tx.execute(
-                    &format!("UPDATE {table} SET {col} = ?2 WHERE {col} = ?1"),
-                    [id, p],
-                )?;
-                if col != "anonymous_id" || table != "events" {
-                    count(table, n);
-                }
-            }
-            let n = tx.execute(
-                "UPDATE rollup_user_hours SET user_key = ?2 WHERE user_key = ?1",
-                [id, p],
-            )?;
-            count("rollup_user_hours", n);
         }
         let pseudo = Scope {
             ids: pseudonyms,
