@@ -201,37 +201,43 @@ macro_rules! in_list {
     };
 }
 
-/// Events of the subject: an event is its user's when it has one, else its
-/// anonymous id's. (And an experiment's exposure recorded under one of its
-/// owned linked ids: `experiments.assign` records it under whatever id it
-/// is given, an anonymous visitor's too; see `store::identity::is_user`.) So the subject's are those with one of its names as
+/// Events of the subject, over the expressions of an event's user id,
+/// anonymous id and name: an event is its user's when it has one, else its
+/// anonymous id's. So the subject's are those with one of its names as
 /// their user id, and those without a user id whose anonymous id is one of
-/// its ids. Not another user's events that carry one of those ids as
-/// their anonymous id (someone else logged in on the subject's device):
-/// erasure takes the id off them instead. Nor those of another user whose
-/// user id is the text of a linked id (see [`Scope`]).
+/// its ids. Not another user's events that carry one of those ids as their
+/// anonymous id (someone else logged in on the subject's device): erasure
+/// takes the id off them instead. Nor those of another user whose user id
+/// is the text of a linked id (see [`Scope`]). And an experiment's
+/// exposure recorded under one of its owned linked ids: `experiments.assign`
+/// records it under whatever id it is given, an anonymous visitor's too
+/// (see `store::identity::is_user`).
 macro_rules! event_of_subject {
-    () => {
+    ($user:literal, $anonymous:literal, $name:literal) => {
         concat!(
-            in_list!("user_id", "users"),
-            " OR (user_id IS NULL AND ",
-            in_list!("anonymous_id", "ids"),
-            ") OR (name = 'experiment.exposure' AND ",
-            in_list!("user_id", "owned"),
+            in_list!($user, "users"),
+            " OR (",
+            $user,
+            " IS NULL AND ",
+            in_list!($anonymous, "ids"),
+            ") OR (",
+            $name,
+            " = 'experiment.exposure' AND ",
+            in_list!($user, "owned"),
             ")"
         )
+    };
+    () => {
+        event_of_subject!("user_id", "anonymous_id", "name")
     };
 }
 const EVENT_OF_SUBJECT: &str = event_of_subject!();
 
 /// Queued or quarantined events (JSON) of the subject, as [`EVENT_OF_SUBJECT`] tells them.
-const QUEUED_EVENT: &str = concat!(
-    in_list!("json_extract(event, '$.userId')", "users"),
-    " OR (json_extract(event, '$.userId') IS NULL AND ",
-    in_list!("json_extract(event, '$.anonymousId')", "ids"),
-    ") OR (json_extract(event, '$.name') = 'experiment.exposure' AND ",
-    in_list!("json_extract(event, '$.userId')", "owned"),
-    ")"
+const QUEUED_EVENT: &str = event_of_subject!(
+    "json_extract(event, '$.userId')",
+    "json_extract(event, '$.anonymousId')",
+    "json_extract(event, '$.name')"
 );
 
 /// Links of the subject: to one of its names as a user, or from any of its
@@ -391,4 +397,21 @@ pub fn table(name: &str) -> &'static Table {
         .iter()
         .find(|t| t.name == name)
         .expect("a table in TABLES")
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    /// The filters name the exposure event by a literal (`concat!` takes
+    /// no constant): it must be the one `experiments.assign` records.
+    #[test]
+    fn the_filters_name_the_exposure_event_assign_records() {
+        let exposure = format!("'{}'", crate::store::identity::EXPOSURE_EVENT);
+        assert!(EVENT_OF_SUBJECT.contains(&exposure));
+        assert!(QUEUED_EVENT.contains(&exposure));
+    }
 }
