@@ -98,6 +98,15 @@ fn tombstone(
     Ok((local.max(shared.map(|s| s.0)), shared.map(|s| s.1)))
 }
 
+/// Whether something made at `made` (its producer's clock), read from
+/// stream entry `entry_id`, came before tombstone `t` (from [`tombstone`]):
+/// made before the erasure by the erasing engine's clock, or appended to
+/// the stream before the log took the erasure, by the store's. A clock
+/// ahead, or a time in the future, does not let it through.
+fn before(t: (Option<i64>, Option<i64>), made: i64, entry_id: &str) -> bool {
+    t.0.is_some_and(|at| made <= at) || t.1.is_some_and(|at| entry_ms(entry_id) <= at)
+}
+
 fn meta_key(what: &str, partition: u32) -> String {
     format!("pipeline.{what}.p{partition}")
 }
@@ -260,11 +269,8 @@ impl Pipeline<'_> {
                         .or_else(|| e.anonymous_id.clone())
                         .unwrap_or_else(|| e.event_id.clone());
                     // Tombstones of the subject and of the anonymous id
-                    // the event carries (an id linked to an erased user).
-                    // Produced before the erasure by its own clock, or
-                    // appended to the stream before the log took the
-                    // erasure, by the store's (a clock ahead, or a `ts` in
-                    // the future, does not let an event through).
+                    // the event carries (an id linked to an erased user),
+                    // against the event's time ([`before`]).
                     let mut erased = |id: &String, as_user: bool| -> Result<bool> {
                         let key = (id.clone(), as_user);
                         let t = match tombstones.get(&key) {
@@ -275,9 +281,7 @@ impl Pipeline<'_> {
                                 t
                             }
                         };
-                        let produced_before = t.0.is_some_and(|at| e.ts <= at);
-                        let appended_before = t.1.is_some_and(|at| entry_ms(entry_id) <= at);
-                        Ok(produced_before || appended_before)
+                        Ok(before(t, e.ts, entry_id))
                     };
                     if erased(&subject, e.user_id.is_some())? {
                         done.dropped += 1;
@@ -319,8 +323,7 @@ impl Pipeline<'_> {
                     // it goes, as such an event would.
                     let gone = |id: &str, as_user: bool| -> Result<bool> {
                         let t = tombstone(conn, &salt, &store_salt, id, as_user)?;
-                        Ok(t.0.is_some_and(|at| i.at <= at)
-                            || t.1.is_some_and(|at| entry_ms(entry_id) <= at))
+                        Ok(before(t, i.at, entry_id))
                     };
                     if gone(&i.user_id, true)? || gone(&i.anonymous_id, false)? {
                         done.dropped += 1;

@@ -438,7 +438,9 @@ const LOCAL_IDS: &str = "\
 
 /// The ids of this database whose store hash is in `wanted`, by hash. It
 /// reads every distinct id once: the cost of a step that has entries to
-/// apply is the number of ids the engine holds, not its events.
+/// apply is the number of ids the engine holds, not its events. The ids
+/// kept as aliases of a hash are read as each entry is applied (an entry
+/// before it in the same read may have written them).
 pub(super) fn local_ids(
     conn: &Connection,
     salt: &str,
@@ -457,17 +459,6 @@ pub(super) fn local_ids(
         let h = subject::hash(salt, &id);
         if wanted.contains(&h) {
             found.entry(h).or_default().push(id);
-        }
-    }
-    // Ids a rename the log could no longer tell would have moved.
-    let mut aliases = conn.prepare_cached("SELECT id FROM rights_aliases WHERE store_hash = ?1")?;
-    for h in wanted {
-        for id in aliases.query_map([h], |r| r.get::<_, String>(0))? {
-            let id = id?;
-            let ids = found.entry(h.clone()).or_default();
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
         }
     }
     Ok(found)
@@ -899,9 +890,10 @@ impl Privacy<'_> {
             // The ids found under the entry's first hash (its subject's)
             // first: they are the subject's names as a user; those found
             // under the others are the anonymous ids linked to it.
-            // An entry earlier in the same read may have written aliases
-            // (a rename whose new name is erased next): read them again
-            // inside the transaction, as the entry is applied.
+            // The ids a rename the log could no longer tell would have
+            // moved, kept as aliases of the new name's hash: read inside the
+            // transaction, as the entry is applied, since an entry earlier
+            // in the same read may have written them.
             let ids_of = |tx: &Connection, d: &Data| -> Result<EntryIds> {
                 let mut ids = EntryIds::default();
                 let mut aliases =
