@@ -165,6 +165,9 @@ impl UserTrail {
             }
         };
         let store = Store::open(options.storage, &options.store, clock.now_ms())?;
+        // The analytics' id hash key, drawn now rather than in the first
+        // query (see `id_hash_key`).
+        crate::kernel::ids::id_hash_key();
         let durable = store.medium() != crate::store::Medium::Memory;
         let rights = crate::privacy::RightsState::new(
             durable,

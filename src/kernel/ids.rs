@@ -141,12 +141,20 @@ pub fn partition_of(subject: &str, partitions: u32) -> u32 {
 /// as they can for an unkeyed hash; nothing stores it. Eight bytes a
 /// round, where [`fnv1a`] multiplies once per byte.
 pub fn id_hash(bytes: &[u8]) -> u64 {
+    let (k0, k1) = id_hash_key();
+    siphash::<1, 3>((k0, k1), bytes)
+}
+
+/// [`id_hash`]'s key, drawn at the first call in the process. An engine
+/// draws it as it opens: in Node the first draw from the secure source
+/// loads the host's Web Crypto (about 14 ms on the bench machine), which is
+/// the process's start-up cost, not the first query's.
+pub fn id_hash_key() -> (u64, u64) {
     static KEY: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
-    let &(k0, k1) = KEY.get_or_init(|| {
+    *KEY.get_or_init(|| {
         let k = u128::from_le_bytes(random_bytes::<16>());
         (k as u64, (k >> 64) as u64)
-    });
-    siphash::<1, 3>((k0, k1), bytes)
+    })
 }
 
 /// SipHash-c-d of `bytes` under `key` (Aumasson and Bernstein's reference).
