@@ -148,10 +148,10 @@ fn a_validated_session_is_never_answered_from_a_stale_copy() {
     let r = s.create(user("rex")).await.unwrap();
     assert!(seen(&trail, &r.token).await.is_some());
     conn.execute(
-        "INSERT OR REPLACE INTO sessions (session_id, token_hash, user_id, created_at, \
+        "INSERT OR REPLACE INTO sessions (slot, session_id, token_hash, user_id, created_at, \
          last_seen_at, idle_timeout_ms, idle_expires_at, absolute_expires_at, ip_masked, \
          browser, os, device, fingerprint, data, sealed, key_id, version, first_format) \
-         SELECT session_id, token_hash, user_id, created_at, last_seen_at, idle_timeout_ms, \
+         SELECT slot, session_id, token_hash, user_id, created_at, last_seen_at, idle_timeout_ms, \
          ?1, ?1, ip_masked, browser, os, device, fingerprint, data, sealed, key_id, version, \
          first_format FROM sessions WHERE session_id = ?2",
         rusqlite::params![T0, r.session.session_id],

@@ -315,6 +315,125 @@ fn an_unregistered_or_malformed_vfs_is_refused() {
 /// Migration 12 keeps sessions by their id: sessions stored by version 11,
 /// one with a current token and one with a first-format token (the secret
 /// alone), still validate afterwards with their state, and the first-format
+/// Migration 17 keys sessions by (slot, session id): sessions stored by
+/// version 16 (a user's, an anonymous one and one whose token has the first
+/// format) still validate with the tokens they were issued, a user's are
+/// listed, evicted and ended as before, and a login moves an anonymous one
+/// into its user's slot. A token whose slot names another user finds
+/// nothing.
+#[test]
+fn sessions_stored_before_version_17_keep_working() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    use usertrail::block_on;
+    use usertrail::session::token::subject_slot;
+    use usertrail::session::ClientContext;
+
+    let mut conn = Connection::open_in_memory().unwrap();
+    migrate_to(&mut conn, 16).unwrap();
+    let rows = [
+        ("AAAAAAAAAAAAAAAAAAAAAA", Some("alice"), false, T0 - 3000),
+        ("BBBBBBBBBBBBBBBBBBBBBB", Some("alice"), false, T0 - 2000),
+        ("CCCCCCCCCCCCCCCCCCCCCC", None, false, T0 - 1000),
+        ("DDDDDDDDDDDDDDDDDDDDDD", Some("bob"), true, T0 - 1000),
+    ];
+    let mut tokens = Vec::new();
+    for (n, (sid, user, first_format, seen)) in rows.iter().enumerate() {
+        let secret = [n as u8 + 1; 32];
+        let text = URL_SAFE_NO_PAD.encode(secret);
+        let hash: [u8; 32] = Sha256::digest(secret).into();
+        conn.execute(
+            "INSERT INTO sessions (session_id, token_hash, user_id, created_at, last_seen_at, \
+             idle_timeout_ms, idle_expires_at, absolute_expires_at, browser, os, device, data, \
+             first_format) \
+             VALUES (?1, ?2, ?3, ?4, ?4, 3600000, ?5, ?6, 'Other', 'Other', 'desktop', ?7, ?8)",
+            rusqlite::params![
+                sid,
+                hash.to_vec(),
+                user,
+                seen,
+                T0 + 3_599_000,
+                T0 + 86_400_000,
+                format!("{{\"n\":{n}}}"),
+                first_format
+            ],
+        )
+        .unwrap();
+        tokens.push(match (first_format, user) {
+            (true, _) => text,
+            (false, Some(user)) => format!("{}.{sid}.{text}", subject_slot(user)),
+            (false, None) => format!("a{}.{sid}.{text}", &sid[..8]),
+        });
+    }
+    let trail = open(Storage::Bytes(image(conn))).unwrap();
+    let slots: Vec<(String, String)> = trail
+        .store()
+        .conn()
+        .prepare("SELECT slot, session_id FROM sessions ORDER BY session_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        slots,
+        vec![
+            (subject_slot("alice"), rows[0].0.to_owned()),
+            (subject_slot("alice"), rows[1].0.to_owned()),
+            ("aCCCCCCCC".to_owned(), rows[2].0.to_owned()),
+            (subject_slot("bob"), rows[3].0.to_owned()),
+        ]
+    );
+    let sessions = trail.sessions();
+    let client = ClientContext::default();
+    for (token, row) in tokens.iter().zip(&rows) {
+        let found = block_on(sessions.validate(token, &client)).unwrap();
+        assert_eq!(
+            found.map(|s| s.session_id).as_deref(),
+            Some(row.0),
+            "{token}"
+        );
+        let state = block_on(sessions.get(token, Some("n"))).unwrap();
+        assert!(state.is_some(), "the state of {token} is kept");
+    }
+    // Alice's slot, in another user's token, finds nothing.
+    let crossed = tokens[0].replace(&subject_slot("alice"), &subject_slot("bob"));
+    assert!(block_on(sessions.validate(&crossed, &client))
+        .unwrap()
+        .is_none());
+    let listed: Vec<String> = block_on(sessions.list("alice"))
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_id)
+        .collect();
+    assert_eq!(listed.len(), 2);
+    // A login moves the anonymous session into carol's slot, keeping its id.
+    let logged = block_on(sessions.login(&tokens[2], "carol")).unwrap();
+    assert!(logged.token.starts_with(&subject_slot("carol")));
+    let listed: Vec<String> = block_on(sessions.list("carol"))
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_id)
+        .collect();
+    assert_eq!(listed, vec![rows[2].0.to_owned()]);
+    assert!(block_on(sessions.validate(&tokens[2], &client))
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        block_on(sessions.destroy_all_for_user("alice", None)).unwrap(),
+        2
+    );
+    for token in &tokens[..2] {
+        assert!(block_on(sessions.validate(token, &client))
+            .unwrap()
+            .is_none());
+    }
+    assert!(block_on(sessions.validate(&tokens[3], &client))
+        .unwrap()
+        .is_some());
+}
+
 /// token stops working once rotated (the new token names its session).
 #[test]
 fn sessions_stored_before_version_12_still_validate() {

@@ -706,7 +706,10 @@ impl Privacy<'_> {
         // again under the new id.
         counts.insert(
             "sessions".into(),
-            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [subject])? as u64,
+            tx.execute(
+                "DELETE FROM sessions WHERE slot = ?2 AND user_id = ?1",
+                [subject, &crate::session::token::subject_slot(subject)],
+            )? as u64,
         );
         let moved = match self.moves {
             Some(m) => m.move_subject(tx, subject, to)?,

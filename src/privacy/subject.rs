@@ -138,10 +138,28 @@ impl Scope {
 
     /// The ids as a JSON object bound as `?1` in [`TABLES`]' filters:
     /// `users` (the subject's names as a user), `ids` (those and the
-    /// linked anonymous ids) and `owned` (see [`Scope::owned`]).
+    /// linked anonymous ids), `owned` (see [`Scope::owned`]) and `slots`,
+    /// the session slots their sessions can be in (a user's slot for each
+    /// name, an anonymous session's for each id), which the sessions
+    /// table is keyed by.
     pub fn ids_json(&self) -> String {
-        serde_json::json!({ "users": self.users(), "ids": self.ids, "owned": self.owned })
-            .to_string()
+        let slots: Vec<String> = self
+            .users()
+            .iter()
+            .map(|user| crate::session::token::subject_slot(user))
+            .chain(self.ids.iter().filter_map(|id| {
+                // As `session::token::slot` cuts a session id (always
+                // ASCII); an id with no such prefix is no session's.
+                id.get(..8.min(id.len())).map(|prefix| format!("a{prefix}"))
+            }))
+            .collect();
+        serde_json::json!({
+            "users": self.users(),
+            "ids": self.ids,
+            "owned": self.owned,
+            "slots": slots,
+        })
+        .to_string()
     }
 
     /// The hashes as a JSON array of `[hash, until]` pairs, bound as `?2` in
@@ -290,11 +308,14 @@ pub const TABLES: &[Table] = &[
         // The subject's sessions as a user, and an anonymous visitor's
         // session, whose id the middleware uses as the visitor's anonymous
         // id. Not the sessions of another user whose user id is a linked id.
+        // The slots narrow the search to the table's key ranges they name.
         filter: concat!(
+            in_list!("slot", "slots"),
+            " AND (",
             in_list!("user_id", "users"),
             " OR (user_id IS NULL AND ",
             in_list!("session_id", "ids"),
-            ")"
+            "))"
         ),
         order: "created_at, session_id",
         on_erase: OnErase::Delete,

@@ -6,7 +6,7 @@ use super::cache::RecordCache;
 use super::input::key_path;
 use super::record::{Client, SessionRecord, StoredState};
 use super::store::{SessionStore, StateWrite, Written};
-use super::token::{Locator, TokenHash};
+use super::token::{self, subject_slot, Locator, TokenHash};
 use super::SessionError;
 use crate::error::{Error, Result};
 use crate::kernel::useragent::DeviceClass;
@@ -73,6 +73,11 @@ fn record(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     })
 }
 
+/// The slot `r` is kept in: with its id, the table's key.
+fn slot_of(r: &SessionRecord) -> String {
+    token::slot(r.user_id.as_deref(), &r.session_id)
+}
+
 /// Whether two hashes are equal, in time that does not depend on where
 /// they differ.
 fn same_hash(a: &TokenHash, b: &TokenHash) -> bool {
@@ -87,21 +92,21 @@ fn split(state: &StoredState) -> (Option<&str>, Option<&[u8]>, Option<&str>) {
 }
 
 impl SqliteSessionStore<'_> {
-    /// The record `at` names: looked up by the session id the token
-    /// carries (the table's key), or for a first-format token by its hash
+    /// The record `at` names: looked up by the slot and session id the
+    /// token carries (the table's key; a token has both or neither), or for a first-format token by its hash
     /// among the sessions that can have one; the secret's hash must match,
     /// and so must the slot.
     fn find(conn: &Connection, at: &Locator) -> Result<Option<SessionRecord>> {
-        let found = match &at.session_id {
-            Some(session_id) => conn
+        let found = match (&at.slot, &at.session_id) {
+            (Some(slot), Some(session_id)) => conn
                 .prepare_cached(concat!(
                     "SELECT ",
                     columns!(),
-                    " FROM sessions WHERE session_id = ?1"
+                    " FROM sessions WHERE slot = ?1 AND session_id = ?2"
                 ))?
-                .query_row([session_id], record)
+                .query_row([slot, session_id], record)
                 .optional()?,
-            None => conn
+            _ => conn
                 .prepare_cached(concat!(
                     "SELECT ",
                     columns!(),
@@ -120,11 +125,11 @@ impl SqliteSessionStore<'_> {
 
     fn evict(conn: &Connection, user_id: &str, keep: u32) -> Result<u64> {
         let mut stmt = conn.prepare_cached(
-            "DELETE FROM sessions WHERE session_id IN ( \
-               SELECT session_id FROM sessions WHERE user_id = ?1 \
+            "DELETE FROM sessions WHERE slot = ?3 AND session_id IN ( \
+               SELECT session_id FROM sessions WHERE slot = ?3 AND user_id = ?1 \
                ORDER BY last_seen_at DESC, created_at DESC, session_id LIMIT -1 OFFSET ?2)",
         )?;
-        Ok(stmt.execute(params![user_id, keep])? as u64)
+        Ok(stmt.execute(params![user_id, keep, subject_slot(user_id)])? as u64)
     }
 }
 
@@ -155,10 +160,10 @@ impl SessionStore for SqliteSessionStore<'_> {
         let n = self
             .conn
             .prepare_cached(
-                "INSERT INTO sessions (session_id, token_hash, user_id, created_at, last_seen_at, \
+                "INSERT INTO sessions (slot, session_id, token_hash, user_id, created_at, last_seen_at, \
                  idle_timeout_ms, idle_expires_at, absolute_expires_at, ip_masked, browser, os, device, \
                  fingerprint, version, data, sealed, key_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, json(?15), ?16, ?17) \
+                 VALUES (?18, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, json(?15), ?16, ?17) \
                  ON CONFLICT DO NOTHING",
             )?
             .execute(params![
@@ -179,6 +184,7 @@ impl SessionStore for SqliteSessionStore<'_> {
                 data,
                 sealed,
                 key_id,
+                slot_of(r),
             ])?;
         if n != 1 {
             return Ok(None);
@@ -210,13 +216,14 @@ impl SessionStore for SqliteSessionStore<'_> {
     async fn touch(&self, r: &SessionRecord) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE sessions SET last_seen_at = ?3, idle_expires_at = ?4 \
-             WHERE session_id = ?1 AND token_hash = ?2",
+             WHERE slot = ?5 AND session_id = ?1 AND token_hash = ?2",
         )?;
         stmt.execute(params![
             r.session_id,
             r.token_hash,
             r.last_seen_at,
-            r.idle_expires_at
+            r.idle_expires_at,
+            slot_of(r)
         ])?;
         Ok(())
     }
@@ -224,22 +231,23 @@ impl SessionStore for SqliteSessionStore<'_> {
     async fn rehash(&self, r: &SessionRecord, new: &TokenHash) -> Result<bool> {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE sessions SET token_hash = ?3, first_format = 0 \
-             WHERE session_id = ?1 AND token_hash = ?2",
+             WHERE slot = ?4 AND session_id = ?1 AND token_hash = ?2",
         )?;
-        Ok(stmt.execute(params![r.session_id, r.token_hash, new])? == 1)
+        Ok(stmt.execute(params![r.session_id, r.token_hash, new, slot_of(r)])? == 1)
     }
 
     async fn relife(&self, r: &SessionRecord, updated: &SessionRecord) -> Result<bool> {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE sessions SET idle_timeout_ms = ?3, idle_expires_at = ?4, absolute_expires_at = ?5 \
-             WHERE session_id = ?1 AND token_hash = ?2",
+             WHERE slot = ?6 AND session_id = ?1 AND token_hash = ?2",
         )?;
         Ok(stmt.execute(params![
             r.session_id,
             r.token_hash,
             updated.idle_timeout_ms,
             updated.idle_expires_at,
-            updated.absolute_expires_at
+            updated.absolute_expires_at,
+            slot_of(r)
         ])? == 1)
     }
 
@@ -253,8 +261,8 @@ impl SessionStore for SqliteSessionStore<'_> {
         let n = tx
             .prepare_cached(
                 "UPDATE sessions SET token_hash = ?3, first_format = 0, user_id = ?4, last_seen_at = ?5, \
-                 idle_expires_at = ?6, idle_timeout_ms = ?7, absolute_expires_at = ?8 \
-                 WHERE session_id = ?1 AND token_hash = ?2",
+                 idle_expires_at = ?6, idle_timeout_ms = ?7, absolute_expires_at = ?8, slot = ?10 \
+                 WHERE slot = ?9 AND session_id = ?1 AND token_hash = ?2",
             )?
             .execute(params![
                 r.session_id,
@@ -264,7 +272,9 @@ impl SessionStore for SqliteSessionStore<'_> {
                 bound.last_seen_at,
                 bound.idle_expires_at,
                 bound.idle_timeout_ms,
-                bound.absolute_expires_at
+                bound.absolute_expires_at,
+                slot_of(r),
+                slot_of(bound)
             ])?;
         if n != 1 {
             return Ok(false);
@@ -279,32 +289,33 @@ impl SessionStore for SqliteSessionStore<'_> {
     async fn delete(&self, r: &SessionRecord) -> Result<bool> {
         let mut stmt = self
             .conn
-            .prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?;
-        Ok(stmt.execute([&r.session_id])? == 1)
+            .prepare_cached("DELETE FROM sessions WHERE slot = ?2 AND session_id = ?1")?;
+        Ok(stmt.execute([&r.session_id, &slot_of(r)])? == 1)
     }
 
     async fn delete_for_user_by_id(&self, user_id: &str, session_id: &str) -> Result<bool> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("DELETE FROM sessions WHERE session_id = ?1 AND user_id = ?2")?;
-        Ok(stmt.execute([session_id, user_id])? == 1)
+        let mut stmt = self.conn.prepare_cached(
+            "DELETE FROM sessions WHERE slot = ?3 AND session_id = ?1 AND user_id = ?2",
+        )?;
+        Ok(stmt.execute([session_id, user_id, &subject_slot(user_id)])? == 1)
     }
 
     async fn delete_all_for_user(&self, user_id: &str, except: Option<&str>) -> Result<u64> {
         let mut stmt = self.conn.prepare_cached(
-            "DELETE FROM sessions WHERE user_id = ?1 AND session_id IS NOT coalesce(?2, '')",
+            "DELETE FROM sessions WHERE slot = ?3 AND user_id = ?1 \
+             AND session_id IS NOT coalesce(?2, '')",
         )?;
-        Ok(stmt.execute(params![user_id, except])? as u64)
+        Ok(stmt.execute(params![user_id, except, subject_slot(user_id)])? as u64)
     }
 
     async fn list_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>> {
         let mut stmt = self.conn.prepare_cached(concat!(
             "SELECT ",
             columns!(),
-            " FROM sessions WHERE user_id = ?1 AND idle_expires_at > ?2 \
+            " FROM sessions WHERE slot = ?3 AND user_id = ?1 AND idle_expires_at > ?2 \
              ORDER BY last_seen_at DESC, created_at DESC, session_id"
         ))?;
-        let rows = stmt.query_map(params![user_id, now], record)?;
+        let rows = stmt.query_map(params![user_id, now, subject_slot(user_id)], record)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -315,18 +326,18 @@ impl SessionStore for SqliteSessionStore<'_> {
     async fn delete_expired(&self, now: i64, limit: u32) -> Result<u64> {
         // idle_expires_at never passes absolute_expires_at (see the schema).
         let mut stmt = self.conn.prepare_cached(
-            "DELETE FROM sessions WHERE session_id IN ( \
-               SELECT session_id FROM sessions WHERE idle_expires_at <= ?1 LIMIT ?2)",
+            "DELETE FROM sessions WHERE (slot, session_id) IN ( \
+               SELECT slot, session_id FROM sessions WHERE idle_expires_at <= ?1 LIMIT ?2)",
         )?;
         Ok(stmt.execute(params![now, limit])? as u64)
     }
 
     async fn load_state(&self, r: &SessionRecord) -> Result<(StoredState, i64)> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT data, sealed, key_id, version FROM sessions WHERE session_id = ?1",
+            "SELECT data, sealed, key_id, version FROM sessions WHERE slot = ?2 AND session_id = ?1",
         )?;
         let row = stmt
-            .query_row([&r.session_id], |r| {
+            .query_row([&r.session_id, &slot_of(r)], |r| {
                 let data: Option<String> = r.get(0)?;
                 let sealed: Option<Vec<u8>> = r.get(1)?;
                 let key_id: Option<String> = r.get(2)?;
@@ -358,9 +369,12 @@ impl SessionStore for SqliteSessionStore<'_> {
             return Ok(Written::Expired(Box::new(record)));
         }
         let session_id = record.session_id.as_str();
+        let slot = slot_of(&record);
         let sealed: bool = tx
-            .prepare_cached("SELECT sealed IS NOT NULL FROM sessions WHERE session_id = ?1")?
-            .query_row([session_id], |r| r.get(0))?;
+            .prepare_cached(
+                "SELECT sealed IS NOT NULL FROM sessions WHERE slot = ?2 AND session_id = ?1",
+            )?
+            .query_row([session_id, &slot], |r| r.get(0))?;
         let version = record.version;
         if let Some(expected) = expected.filter(|e| *e != version) {
             return Err(SessionError::Conflict {
@@ -377,34 +391,37 @@ impl SessionStore for SqliteSessionStore<'_> {
             StateWrite::SetKey { key, json } => tx
                 .prepare_cached(
                     "UPDATE sessions SET data = json_set(data, ?2, json(?3)), version = version + 1 \
-                     WHERE session_id = ?1",
+                     WHERE slot = ?4 AND session_id = ?1",
                 )?
-                .execute(params![session_id, key_path(key), json])?,
+                .execute(params![session_id, key_path(key), json, slot])?,
             StateWrite::RemoveKey(key) => tx
                 .prepare_cached(
                     "UPDATE sessions SET data = json_remove(data, ?2), version = version + 1 \
-                     WHERE session_id = ?1",
+                     WHERE slot = ?3 AND session_id = ?1",
                 )?
-                .execute(params![session_id, key_path(key)])?,
+                .execute(params![session_id, key_path(key), slot])?,
             StateWrite::MergePatch(patch) => tx
                 .prepare_cached(
                     "UPDATE sessions SET data = json_patch(data, json(?2)), version = version + 1 \
-                     WHERE session_id = ?1",
+                     WHERE slot = ?3 AND session_id = ?1",
                 )?
-                .execute(params![session_id, patch])?,
+                .execute(params![session_id, patch, slot])?,
             StateWrite::Replace(state) => {
                 let (data, sealed, key_id) = split(&state);
                 tx.prepare_cached(
                     "UPDATE sessions SET data = json(?2), sealed = ?3, key_id = ?4, version = version + 1 \
-                     WHERE session_id = ?1",
+                     WHERE slot = ?5 AND session_id = ?1",
                 )?
-                .execute(params![session_id, data, sealed, key_id])?
+                .execute(params![session_id, data, sealed, key_id, slot])?
             }
         };
         debug_assert_eq!(changed, 1);
         let size: i64 = tx
-            .prepare_cached("SELECT coalesce(length(CAST(data AS BLOB)), length(sealed)) FROM sessions WHERE session_id = ?1")?
-            .query_row([session_id], |r| r.get(0))?;
+            .prepare_cached(
+                "SELECT coalesce(length(CAST(data AS BLOB)), length(sealed)) FROM sessions \
+                 WHERE slot = ?2 AND session_id = ?1",
+            )?
+            .query_row([session_id, &slot], |r| r.get(0))?;
         let size = usize::try_from(size).unwrap_or(usize::MAX);
         if size > limit {
             // Dropping the transaction rolls the write back.

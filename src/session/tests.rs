@@ -85,7 +85,7 @@ impl SessionStore for Racing<'_> {
                 .unwrap();
             let other = StoredState::Sealed { key_id, blob };
             let at = Locator {
-                slot: None,
+                slot: Some(super::token::slot(r.user_id.as_deref(), &r.session_id)),
                 session_id: Some(r.session_id.clone()),
                 hash: r.token_hash,
             };

@@ -65,10 +65,13 @@ pub fn is_user(conn: &Connection, id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM events WHERE user_id = ?1 AND name IS NOT ?2) \
-             OR EXISTS (SELECT 1 FROM sessions WHERE user_id = ?1) \
+             OR EXISTS (SELECT 1 FROM sessions WHERE slot = ?3 AND user_id = ?1) \
              OR EXISTS (SELECT 1 FROM identities WHERE user_id = ?1)",
         )?
-        .query_row(rusqlite::params![id, EXPOSURE_EVENT], |r| r.get(0))?)
+        .query_row(
+            rusqlite::params![id, EXPOSURE_EVENT, super::remote::subject_slot(id)],
+            |r| r.get(0),
+        )?)
 }
 
 /// The name of the event `experiments.assign` records on first exposure

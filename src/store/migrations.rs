@@ -104,6 +104,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "tombstones_as_user",
         sql: include_str!("migrations/0016_tombstones_as_user.sql"),
     },
+    Migration {
+        version: 17,
+        name: "sessions_by_slot",
+        sql: include_str!("migrations/0017_sessions_by_slot.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.
@@ -138,6 +143,9 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<u32> {
         }
         .into());
     }
+    if from < 17 && target >= 17 {
+        register_slot_function(conn)?;
+    }
     for m in MIGRATIONS
         .iter()
         .filter(|m| m.version > from && m.version <= target)
@@ -145,6 +153,24 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<u32> {
         apply(conn, m)?;
     }
     Ok(from)
+}
+
+/// `usertrail_subject_slot(user_id)`: the slot of a user's sessions
+/// ([`super::remote::subject_slot`]), for migration 17, which moves each
+/// stored session into its slot. Deterministic; registered on the
+/// connection that migrates, and used by no schema object.
+fn register_slot_function(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "usertrail_subject_slot",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let user: String = ctx.get(0)?;
+            Ok(super::remote::subject_slot(&user))
+        },
+    )?;
+    Ok(())
 }
 
 /// Applies one migration in its own immediate transaction.
