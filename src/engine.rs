@@ -128,6 +128,8 @@ pub struct UserTrail {
     projection: crate::analytics::projection::Projection,
     /// Session records in memory, kept true by triggers on the connection.
     session_cache: crate::session::RecordCache,
+    /// Where the last sweep of expired sessions in SQLite stopped.
+    session_sweep: crate::session::SweepCursor,
 }
 
 impl std::fmt::Debug for UserTrail {
@@ -190,6 +192,7 @@ impl UserTrail {
             rights,
             projection: Default::default(),
             session_cache: Default::default(),
+            session_sweep: Default::default(),
         };
         trail.projection.watch(trail.store.conn_mut())?;
         trail.session_cache.install(trail.store.conn())?;
@@ -430,6 +433,7 @@ impl UserTrail {
             None => Backend::Sqlite(SqliteSessionStore::cached(
                 self.store.conn(),
                 &self.session_cache,
+                &self.session_sweep,
             )),
         };
         Sessions::new(

@@ -210,3 +210,65 @@ fn a_validated_session_is_never_answered_from_a_stale_copy() {
     assert_eq!(again.idle_expires_at, touched.idle_expires_at);
 }
 }
+
+crate::async_test! {
+/// The table has no index by expiry (schema 17): a sweep walks it in key
+/// order from where the last one stopped, looking at no more sessions than
+/// it is given, and deletes only the expired ones among them; past the end
+/// it goes on from the first; a sweep with no bound goes once around.
+fn sweeps_walk_the_table_from_where_the_last_stopped() {
+    use usertrail::session::{RecordCache, SessionStore, SqliteSessionStore, SweepCursor};
+    let (trail, clock) = engine(SessionConfig::default());
+    let s = trail.sessions();
+    let mut live = Vec::new();
+    for i in 0..30 {
+        let name = format!("user{i}");
+        let options = CreateOptions {
+            user_id: (i % 3 == 0).then_some(name.as_str()),
+            idle_timeout_secs: (i % 2 == 0).then_some(60),
+            ..CreateOptions::default()
+        };
+        let created = s.create(options).await.unwrap();
+        if i % 2 == 1 {
+            live.push(created.token);
+        }
+    }
+    clock.advance(2 * MIN);
+    let now = T0 + 2 * MIN;
+    let conn = trail.store().conn();
+    // Expired or not, in key order.
+    let flags: Vec<bool> = conn
+        .prepare("SELECT idle_expires_at <= ?1 FROM sessions ORDER BY slot, session_id")
+        .unwrap()
+        .query_map([now], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!((flags.len(), flags.iter().filter(|e| **e).count()), (30, 15));
+
+    let cache = RecordCache::default();
+    let cursor = SweepCursor::default();
+    let store = SqliteSessionStore::cached(conn, &cache, &cursor);
+    for (call, visited) in flags.chunks(7).enumerate() {
+        let expected = visited.iter().filter(|e| **e).count() as u64;
+        let deleted = store.delete_expired(now, 100, Some(7)).await.unwrap();
+        assert_eq!(deleted, expected, "call {call} deletes the expired among the next 7");
+    }
+    assert_eq!(rows(&trail), 15);
+    assert_eq!(store.delete_expired(now, 100, Some(7)).await.unwrap(), 0);
+    for token in &live {
+        assert!(s.validate(token, &ClientContext::default()).await.unwrap().is_some());
+    }
+
+    // More expire, on both sides of where the sweeps stopped: a bounded one
+    // goes past the end to the first keys; an unbounded one goes once
+    // around, up to its limit.
+    clock.advance(24 * 60 * MIN);
+    let now = now + 24 * 60 * MIN;
+    assert_eq!(store.delete_expired(now, 2, None).await.unwrap(), 2);
+    assert_eq!(store.delete_expired(now, 100, Some(10)).await.unwrap(), 10);
+    assert_eq!(store.delete_expired(now, 100, None).await.unwrap(), 3);
+    assert_eq!(rows(&trail), 0);
+    assert_eq!(store.delete_expired(now, 100, None).await.unwrap(), 0);
+}
+}

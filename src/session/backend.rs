@@ -100,8 +100,8 @@ impl SessionStore for Backend<'_> {
         each!(self, s => s.evict_least_recent(user_id, keep).await)
     }
 
-    async fn delete_expired(&self, now: i64, limit: u32) -> Result<u64> {
-        each!(self, s => s.delete_expired(now, limit).await)
+    async fn delete_expired(&self, now: i64, limit: u32, visit: Option<u32>) -> Result<u64> {
+        each!(self, s => s.delete_expired(now, limit, visit).await)
     }
 
     async fn load_state(&self, record: &SessionRecord) -> Result<(StoredState, i64)> {

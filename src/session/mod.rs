@@ -64,5 +64,5 @@ pub use manager::{
 pub use record::{Client, Issued, Session, SessionRecord, StoredState};
 pub use redis::RedisSessionStore;
 pub use seal::Keyring;
-pub use sqlite::SqliteSessionStore;
+pub use sqlite::{SqliteSessionStore, SweepCursor};
 pub use store::{Rotated, SessionStore, StateWrite, Written};

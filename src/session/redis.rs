@@ -877,7 +877,7 @@ impl SessionStore for RedisSessionStore<'_> {
         Ok(n.max(0) as u64)
     }
 
-    async fn delete_expired(&self, _now: i64, _limit: u32) -> Result<u64> {
+    async fn delete_expired(&self, _now: i64, _limit: u32, _visit: Option<u32>) -> Result<u64> {
         // Redis TTLs collect expired sessions.
         Ok(0)
     }

@@ -1,5 +1,7 @@
 //! Sessions in the engine's SQLite database.
 
+use std::cell::RefCell;
+
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
 use super::cache::RecordCache;
@@ -16,20 +18,37 @@ use crate::kernel::useragent::DeviceClass;
 pub struct SqliteSessionStore<'a> {
     conn: &'a Connection,
     cache: Option<&'a RecordCache>,
+    sweep: Option<&'a SweepCursor>,
 }
+
+/// Where the last sweep of expired sessions stopped: the key (slot,
+/// session id) of the last session it looked at. The table has no index
+/// by expiry, so sweeps walk it in key order, each from where the last
+/// one stopped; an engine keeps one of these across calls.
+#[derive(Debug, Default)]
+pub struct SweepCursor(RefCell<Option<(String, String)>>);
+
+/// Sessions a sweep reads per statement.
+const SWEEP_CHUNK: u32 = 1024;
 
 impl<'a> SqliteSessionStore<'a> {
     /// A store on `conn`, whose schema includes the sessions table.
     pub fn new(conn: &'a Connection) -> Self {
-        Self { conn, cache: None }
+        Self {
+            conn,
+            cache: None,
+            sweep: None,
+        }
     }
 
     /// A store on `conn` whose lookups go through `cache`, installed on
-    /// `conn` ([`RecordCache::install`]).
-    pub fn cached(conn: &'a Connection, cache: &'a RecordCache) -> Self {
+    /// `conn` ([`RecordCache::install`]), and whose sweeps go on from
+    /// `sweep`.
+    pub fn cached(conn: &'a Connection, cache: &'a RecordCache, sweep: &'a SweepCursor) -> Self {
         Self {
             conn,
             cache: Some(cache),
+            sweep: Some(sweep),
         }
     }
 
@@ -121,6 +140,73 @@ impl SqliteSessionStore<'_> {
     /// Whether `r` is the record `at` names: its hash, and its place.
     fn named(r: &SessionRecord, at: &Locator) -> bool {
         same_hash(&r.token_hash, &at.hash) && at.names(&r.session_id, r.user_id.as_deref())
+    }
+
+    /// The keys of up to `limit` sessions expired at `now`, looking at up
+    /// to `visit` sessions (`None`: every one once) in key order after
+    /// `start` and then, past the end, from the first up to `start`; and
+    /// the key of the last one looked at (where the next sweep starts).
+    #[allow(clippy::type_complexity)]
+    fn expired_from(
+        &self,
+        start: Option<&(String, String)>,
+        now: i64,
+        limit: u32,
+        visit: Option<u32>,
+    ) -> Result<(Vec<(String, String)>, Option<(String, String)>)> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT slot, session_id, idle_expires_at <= ?5 FROM sessions \
+             WHERE (slot, session_id) > (?1, ?2) AND (?3 IS NULL OR (slot, session_id) <= (?3, ?4)) \
+             ORDER BY slot, session_id LIMIT ?6",
+        )?;
+        let mut expired = Vec::new();
+        let mut left = visit.map_or(u64::MAX, u64::from);
+        let mut last = start.cloned();
+        // First from `start` to the end, then from the first key to `start`.
+        let passes = [(start, None), (None, start)];
+        let passes = if start.is_some() {
+            &passes[..]
+        } else {
+            &passes[..1]
+        };
+        for &(from, until) in passes {
+            let mut after: (String, String) = from.cloned().unwrap_or_default();
+            loop {
+                let want = u64::from(SWEEP_CHUNK).min(left);
+                if want == 0 || expired.len() >= limit as usize {
+                    return Ok((expired, last));
+                }
+                let rows: Vec<(String, String, bool)> = stmt
+                    .query_map(
+                        params![
+                            after.0,
+                            after.1,
+                            until.map(|k| &k.0),
+                            until.map(|k| &k.1),
+                            now,
+                            want as i64
+                        ],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )?
+                    .collect::<rusqlite::Result<_>>()?;
+                let got = rows.len() as u64;
+                for (slot, session_id, is_expired) in rows {
+                    left -= 1;
+                    last = Some((slot.clone(), session_id.clone()));
+                    if is_expired {
+                        expired.push((slot.clone(), session_id.clone()));
+                        if expired.len() >= limit as usize {
+                            return Ok((expired, last));
+                        }
+                    }
+                    after = (slot, session_id);
+                }
+                if got < want {
+                    break;
+                }
+            }
+        }
+        Ok((expired, last))
     }
 
     fn evict(conn: &Connection, user_id: &str, keep: u32) -> Result<u64> {
@@ -323,13 +409,23 @@ impl SessionStore for SqliteSessionStore<'_> {
         Self::evict(self.conn, user_id, keep)
     }
 
-    async fn delete_expired(&self, now: i64, limit: u32) -> Result<u64> {
-        // idle_expires_at never passes absolute_expires_at (see the schema).
+    async fn delete_expired(&self, now: i64, limit: u32, visit: Option<u32>) -> Result<u64> {
+        let start = self.sweep.and_then(|c| c.0.borrow().clone());
+        let (expired, stopped) = self.expired_from(start.as_ref(), now, limit, visit)?;
+        if let Some(cursor) = self.sweep {
+            *cursor.0.borrow_mut() = stopped;
+        }
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        // idle_expires_at never passes absolute_expires_at (see the schema);
+        // checked again here, in the statement that deletes.
+        let keys = serde_json::to_string(&expired).unwrap_or_else(|_| "[]".into());
         let mut stmt = self.conn.prepare_cached(
             "DELETE FROM sessions WHERE (slot, session_id) IN ( \
-               SELECT slot, session_id FROM sessions WHERE idle_expires_at <= ?1 LIMIT ?2)",
+               SELECT value ->> 0, value ->> 1 FROM json_each(?1)) AND idle_expires_at <= ?2",
         )?;
-        Ok(stmt.execute(params![now, limit])? as u64)
+        Ok(stmt.execute(params![keys, now])? as u64)
     }
 
     async fn load_state(&self, r: &SessionRecord) -> Result<(StoredState, i64)> {

@@ -127,9 +127,11 @@ pub trait SessionStore {
     /// Returns how many were deleted.
     async fn evict_least_recent(&self, user_id: &str, keep: u32) -> Result<u64>;
 
-    /// Deletes up to `limit` sessions expired at `now`. Returns how many.
-    /// A store whose entries expire by themselves may do nothing.
-    async fn delete_expired(&self, now: i64, limit: u32) -> Result<u64>;
+    /// Deletes up to `limit` sessions expired at `now`, looking at no more
+    /// than `visit` sessions (`None`: all of them once) from where the last
+    /// call stopped. Returns how many it deleted. A store whose entries
+    /// expire by themselves may do nothing.
+    async fn delete_expired(&self, now: i64, limit: u32, visit: Option<u32>) -> Result<u64>;
 
     /// The state of the live session `record` and its version.
     async fn load_state(&self, record: &SessionRecord) -> Result<(StoredState, i64)>;

@@ -69,8 +69,13 @@ impl SessionStore for Racing<'_> {
     async fn evict_least_recent(&self, u: &str, keep: u32) -> crate::error::Result<u64> {
         self.inner.evict_least_recent(u, keep).await
     }
-    async fn delete_expired(&self, now: i64, limit: u32) -> crate::error::Result<u64> {
-        self.inner.delete_expired(now, limit).await
+    async fn delete_expired(
+        &self,
+        now: i64,
+        limit: u32,
+        visit: Option<u32>,
+    ) -> crate::error::Result<u64> {
+        self.inner.delete_expired(now, limit, visit).await
     }
     async fn load_state(&self, r: &SessionRecord) -> crate::error::Result<(StoredState, i64)> {
         let read = self.inner.load_state(r).await?;

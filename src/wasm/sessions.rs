@@ -464,8 +464,9 @@ impl JsSessions {
 
     /// Deletes up to `limit` (default 500) expired sessions. The engine does
     /// this lazily; hosts may also call it on a timer. Resolves to how many.
-    /// A shared store expires sessions by itself (Redis TTLs) and deletes
-    /// none here.
+    /// The engine's own table is looked through from where the last sweep
+    /// stopped, at most once around. A shared store expires sessions by
+    /// itself (Redis TTLs) and deletes none here.
     #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn cleanup(
         &self,

@@ -1,18 +1,20 @@
 -- Schema version 17: sessions kept by (slot, session id), WITHOUT ROWID,
--- with no index by user.
+-- with no other index but the one for first-format tokens.
 --
 -- A token names its slot and its session (`<slot>.<session id>.<secret>`),
 -- so a lookup is still one descent of the table by its key. A user's
 -- sessions all have the user's slot (`u` and 16 hex digits of a hash of the
 -- user id), so they are one range of the key: listing them, ending them all
 -- and evicting the least recently used read that range, where version 12
--- kept an index by (user, last seen) beside the table. A create then writes
--- two B-trees instead of three, and a validate that slides the idle
--- deadline one less: with `durability: 'normal'` each B-tree a commit
--- touches is a page appended to the log, so a create wrote three or four
--- pages for the peer's one (docs/PERFORMANCE.md). An anonymous session's
--- slot is `a` and the first 8 characters of its id; binding it to a user
--- (a login) moves it into the user's slot.
+-- kept an index by (user, last seen) beside the table. Expired sessions are
+-- swept by walking the table in key order, a bounded stretch at a time
+-- from where the last sweep stopped, where version 12 kept an index by
+-- expiry. So a create writes one B-tree instead of three, and so does a
+-- validate that slides the idle deadline: with `durability: 'normal'` each
+-- B-tree a commit touches is at least a page appended to the log
+-- (docs/PERFORMANCE.md). An anonymous session's slot is `a` and the first
+-- 8 characters of its id; binding it to a user (a login) moves it into the
+-- user's slot.
 --
 -- The slot of a user's session is computed by `usertrail_subject_slot`,
 -- which the migration registers (store::remote::subject_slot).
@@ -54,7 +56,4 @@ FROM sessions;
 DROP TABLE sessions;
 ALTER TABLE sessions_by_slot RENAME TO sessions;
 
--- idle_expires_at is kept at or before absolute_expires_at, so it alone says
--- when a session expires, and one index serves the sweep.
-CREATE INDEX sessions_by_expiry ON sessions (idle_expires_at);
 CREATE INDEX sessions_first_format ON sessions (token_hash) WHERE first_format;
