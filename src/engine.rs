@@ -192,7 +192,7 @@ impl UserTrail {
             rights,
             projection: Default::default(),
             session_cache: Default::default(),
-            session_sweep: Default::default(),
+            session_sweep: crate::session::SweepCursor::anywhere(),
         };
         trail.projection.watch(trail.store.conn_mut())?;
         trail.session_cache.install(trail.store.conn())?;
@@ -225,7 +225,8 @@ impl UserTrail {
             &self.registry,
             &self.last_retention,
         )
-        .with_moves(self);
+        .with_moves(self)
+        .with_sweep(&self.session_sweep);
         match &self.shared {
             Some(remote) => privacy.with_shared(remote, &self.shared_salt, &self.rights),
             None => privacy,

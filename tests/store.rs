@@ -366,7 +366,41 @@ fn sessions_stored_before_version_17_keep_working() {
             (false, None) => format!("a{}.{sid}.{text}", &sid[..8]),
         });
     }
+    // What no version wrote but a hand-made file may hold: a session id that
+    // is not ASCII (its token has the first format, the only one that can
+    // name it) and a user id that is not valid UTF-8. Neither may stop the
+    // migration or panic a lookup.
+    let odd_secret = [9u8; 32];
+    conn.execute(
+        "INSERT INTO sessions (session_id, token_hash, user_id, created_at, last_seen_at, \
+         idle_timeout_ms, idle_expires_at, absolute_expires_at, browser, os, device, data, \
+         first_format) \
+         VALUES ('aaaaaaaé-rest', ?1, NULL, ?2, ?2, 3600000, ?3, ?4, 'Other', 'Other', 'desktop', '{}', 1), \
+                ('EEEEEEEEEEEEEEEEEEEEEE', x'00', CAST(x'ff61' AS TEXT), ?2, ?2, 3600000, ?3, ?4, \
+                 'Other', 'Other', 'desktop', '{}', 0)",
+        rusqlite::params![
+            <[u8; 32]>::from(Sha256::digest(odd_secret)).to_vec(),
+            T0 - 1000,
+            T0 + 3_599_000,
+            T0 + 86_400_000
+        ],
+    )
+    .unwrap();
     let trail = open(Storage::Bytes(image(conn))).unwrap();
+    let odd = block_on(trail.sessions().validate(
+        &URL_SAFE_NO_PAD.encode(odd_secret),
+        &ClientContext::default(),
+    ))
+    .unwrap();
+    assert_eq!(odd.map(|s| s.session_id).as_deref(), Some("aaaaaaaé-rest"));
+    trail
+        .store()
+        .conn()
+        .execute(
+            "DELETE FROM sessions WHERE session_id IN ('aaaaaaaé-rest', 'EEEEEEEEEEEEEEEEEEEEEE')",
+            [],
+        )
+        .unwrap();
     let slots: Vec<(String, String)> = trail
         .store()
         .conn()

@@ -87,6 +87,7 @@ pub struct Privacy<'a> {
     last_retention: &'a Cell<i64>,
     moves: Option<&'a dyn SubjectMoves>,
     shared: Option<Shared<'a>>,
+    sweep: Option<&'a crate::session::SweepCursor>,
 }
 
 /// The shared store consent, preferences and sessions live in, if any.
@@ -119,7 +120,16 @@ impl<'a> Privacy<'a> {
             last_retention,
             moves: None,
             shared: None,
+            sweep: None,
         }
+    }
+
+    /// Lets retention delete expired sessions as the engine's sweeps do,
+    /// walking the sessions table from `sweep` (it has no index by expiry)
+    /// instead of reading all of it.
+    pub fn with_sweep(mut self, sweep: &'a crate::session::SweepCursor) -> Self {
+        self.sweep = Some(sweep);
+        self
     }
 
     /// Keeps consent in `remote`, shared by every process, and lets export

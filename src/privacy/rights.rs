@@ -422,8 +422,7 @@ const LOCAL_IDS: &str = "\
     SELECT user_id FROM events WHERE user_id IS NOT NULL \
     UNION SELECT anonymous_id FROM events WHERE anonymous_id IS NOT NULL \
     UNION SELECT anonymous_id FROM identities UNION SELECT user_id FROM identities \
-    UNION SELECT user_id FROM sessions WHERE user_id IS NOT NULL \
-    UNION SELECT session_id FROM sessions WHERE user_id IS NULL \
+    UNION SELECT coalesce(user_id, session_id) FROM sessions \
     UNION SELECT subject FROM prefs UNION SELECT subject FROM pref_history \
     UNION SELECT subject FROM consents \
     UNION SELECT subject FROM consent_ledger WHERE subject IS NOT NULL \

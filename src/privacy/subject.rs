@@ -147,11 +147,11 @@ impl Scope {
             .users()
             .iter()
             .map(|user| crate::session::token::subject_slot(user))
-            .chain(self.ids.iter().filter_map(|id| {
-                // As `session::token::slot` cuts a session id (always
-                // ASCII); an id with no such prefix is no session's.
-                id.get(..8.min(id.len())).map(|prefix| format!("a{prefix}"))
-            }))
+            .chain(
+                self.ids
+                    .iter()
+                    .map(|id| crate::session::token::slot(None, id)),
+            )
             .collect();
         serde_json::json!({
             "users": self.users(),

@@ -23,9 +23,10 @@ const SWEEP_EVERY_MS: i64 = 60_000;
 const SWEEP_LIMIT: u32 = 500;
 /// How many sessions one sweep looks at, at most, from where the last one
 /// stopped (the SQLite table has no index by expiry: a create writes one
-/// B-tree): a few milliseconds once a minute, and the whole of a table of a
-/// million sessions in under two hours.
-const SWEEP_VISIT: u32 = 10_000;
+/// B-tree): about a millisecond once a minute (more for sessions with large
+/// states, whose rows fill more pages), and the whole of a table of a
+/// million sessions in under a day of creates.
+const SWEEP_VISIT: u32 = 2_000;
 /// Attempts at drawing an unused id and token before giving up.
 const INSERT_ATTEMPTS: usize = 4;
 /// Attempts at a read-modify-write of sealed state that raced another write.

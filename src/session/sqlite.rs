@@ -24,11 +24,29 @@ pub struct SqliteSessionStore<'a> {
 /// Where the last sweep of expired sessions stopped: the key (slot,
 /// session id) of the last session it looked at. The table has no index
 /// by expiry, so sweeps walk it in key order, each from where the last
-/// one stopped; an engine keeps one of these across calls.
+/// one stopped; an engine keeps one of these across calls, starting
+/// anywhere ([`SweepCursor::anywhere`]) so that engines opened for a
+/// short while do not all walk the same first keys.
 #[derive(Debug, Default)]
 pub struct SweepCursor(RefCell<Option<(String, String)>>);
 
-/// Sessions a sweep reads per statement.
+impl SweepCursor {
+    /// A cursor at a random place in the key space: before an anonymous
+    /// slot (`a` and a base64url character) or a user's (`u` and a hex
+    /// digit), drawn once.
+    pub fn anywhere() -> Self {
+        const B64: &[u8; 64] = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let [kind, pick] = crate::kernel::ids::random_bytes::<2>();
+        let slot = if kind & 1 == 0 {
+            format!("a{}", B64[usize::from(pick & 63)] as char)
+        } else {
+            format!("u{}", HEX[usize::from(pick & 15)] as char)
+        };
+        Self(RefCell::new(Some((slot, String::new()))))
+    }
+}
+
 const SWEEP_CHUNK: u32 = 1024;
 
 impl<'a> SqliteSessionStore<'a> {
@@ -38,6 +56,16 @@ impl<'a> SqliteSessionStore<'a> {
             conn,
             cache: None,
             sweep: None,
+        }
+    }
+
+    /// A store on `conn` (a connection or a transaction on it) whose
+    /// sweeps go on from `sweep`; lookups read the table.
+    pub fn sweeping(conn: &'a Connection, sweep: &'a SweepCursor) -> Self {
+        Self {
+            conn,
+            cache: None,
+            sweep: Some(sweep),
         }
     }
 
@@ -142,7 +170,40 @@ impl SqliteSessionStore<'_> {
         same_hash(&r.token_hash, &at.hash) && at.names(&r.session_id, r.user_id.as_deref())
     }
 
-    /// The keys of up to `limit` sessions expired at `now`, looking at up
+    /// Deletes up to `limit` sessions expired at `at` (their idle deadline
+    /// at or before it), looking at no more than `visit` sessions (`None`:
+    /// all of them once) in key order from where the last sweep stopped,
+    /// and past the end from the first key; with `dry_run`, counts them
+    /// and deletes nothing, nor moves the cursor. Returns how many.
+    pub fn sweep_expired(
+        &self,
+        at: i64,
+        limit: u32,
+        visit: Option<u32>,
+        dry_run: bool,
+    ) -> Result<u64> {
+        let start = self.sweep.and_then(|c| c.0.borrow().clone());
+        let (expired, stopped) = self.expired_from(start.as_ref(), at, limit, visit)?;
+        if dry_run {
+            return Ok(expired.len() as u64);
+        }
+        if let Some(cursor) = self.sweep {
+            *cursor.0.borrow_mut() = stopped;
+        }
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        // idle_expires_at never passes absolute_expires_at (see the schema);
+        // checked again here, in the statement that deletes.
+        let keys = serde_json::to_string(&expired).unwrap_or_else(|_| "[]".into());
+        let mut stmt = self.conn.prepare_cached(
+            "DELETE FROM sessions WHERE (slot, session_id) IN ( \
+               SELECT value ->> 0, value ->> 1 FROM json_each(?1)) AND idle_expires_at <= ?2",
+        )?;
+        Ok(stmt.execute(params![keys, at])? as u64)
+    }
+
+    /// The keys of up to `limit` sessions expired at `at`, looking at up
     /// to `visit` sessions (`None`: every one once) in key order after
     /// `start` and then, past the end, from the first up to `start`; and
     /// the key of the last one looked at (where the next sweep starts).
@@ -150,15 +211,17 @@ impl SqliteSessionStore<'_> {
     fn expired_from(
         &self,
         start: Option<&(String, String)>,
-        now: i64,
+        at: i64,
         limit: u32,
         visit: Option<u32>,
     ) -> Result<(Vec<(String, String)>, Option<(String, String)>)> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT slot, session_id, idle_expires_at <= ?5 FROM sessions \
-             WHERE (slot, session_id) > (?1, ?2) AND (?3 IS NULL OR (slot, session_id) <= (?3, ?4)) \
-             ORDER BY slot, session_id LIMIT ?6",
-        )?;
+        // Two statements, so that each range is one search of the key
+        // (an optional bound would leave the second one unused).
+        const TO_END: &str = "SELECT slot, session_id, idle_expires_at <= ?3 FROM sessions \
+             WHERE (slot, session_id) > (?1, ?2) ORDER BY slot, session_id LIMIT ?4";
+        const UP_TO: &str = "SELECT slot, session_id, idle_expires_at <= ?3 FROM sessions \
+             WHERE (slot, session_id) > (?1, ?2) AND (slot, session_id) <= (?5, ?6) \
+             ORDER BY slot, session_id LIMIT ?4";
         let mut expired = Vec::new();
         let mut left = visit.map_or(u64::MAX, u64::from);
         let mut last = start.cloned();
@@ -170,24 +233,30 @@ impl SqliteSessionStore<'_> {
             &passes[..1]
         };
         for &(from, until) in passes {
+            let mut stmt =
+                self.conn
+                    .prepare_cached(if until.is_some() { UP_TO } else { TO_END })?;
             let mut after: (String, String) = from.cloned().unwrap_or_default();
             loop {
                 let want = u64::from(SWEEP_CHUNK).min(left);
                 if want == 0 || expired.len() >= limit as usize {
                     return Ok((expired, last));
                 }
+                let (until_slot, until_id) = until.map_or(("", ""), |k| (&k.0, &k.1));
+                let mut bound = vec![
+                    rusqlite::types::Value::from(after.0.clone()),
+                    after.1.clone().into(),
+                    at.into(),
+                    (want as i64).into(),
+                ];
+                if until.is_some() {
+                    bound.push(until_slot.to_owned().into());
+                    bound.push(until_id.to_owned().into());
+                }
                 let rows: Vec<(String, String, bool)> = stmt
-                    .query_map(
-                        params![
-                            after.0,
-                            after.1,
-                            until.map(|k| &k.0),
-                            until.map(|k| &k.1),
-                            now,
-                            want as i64
-                        ],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )?
+                    .query_map(rusqlite::params_from_iter(bound), |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
                     .collect::<rusqlite::Result<_>>()?;
                 let got = rows.len() as u64;
                 for (slot, session_id, is_expired) in rows {
@@ -410,22 +479,7 @@ impl SessionStore for SqliteSessionStore<'_> {
     }
 
     async fn delete_expired(&self, now: i64, limit: u32, visit: Option<u32>) -> Result<u64> {
-        let start = self.sweep.and_then(|c| c.0.borrow().clone());
-        let (expired, stopped) = self.expired_from(start.as_ref(), now, limit, visit)?;
-        if let Some(cursor) = self.sweep {
-            *cursor.0.borrow_mut() = stopped;
-        }
-        if expired.is_empty() {
-            return Ok(0);
-        }
-        // idle_expires_at never passes absolute_expires_at (see the schema);
-        // checked again here, in the statement that deletes.
-        let keys = serde_json::to_string(&expired).unwrap_or_else(|_| "[]".into());
-        let mut stmt = self.conn.prepare_cached(
-            "DELETE FROM sessions WHERE (slot, session_id) IN ( \
-               SELECT value ->> 0, value ->> 1 FROM json_each(?1)) AND idle_expires_at <= ?2",
-        )?;
-        Ok(stmt.execute(params![keys, now])? as u64)
+        self.sweep_expired(now, limit, visit, false)
     }
 
     async fn load_state(&self, r: &SessionRecord) -> Result<(StoredState, i64)> {

@@ -65,7 +65,7 @@ fn is_slot_of(slot: &str, user_id: Option<&str>, session_id: &str) -> bool {
         (Some(user), Some((b'u', digits))) => {
             crate::store::remote::subject_slot_matches(user, digits)
         }
-        (None, Some((b'a', prefix))) => prefix == &session_id.as_bytes()[..8.min(session_id.len())],
+        (None, Some((b'a', prefix))) => prefix == anonymous_prefix(session_id).as_bytes(),
         _ => false,
     }
 }
@@ -76,8 +76,20 @@ fn is_slot_of(slot: &str, user_id: Option<&str>, session_id: &str) -> bool {
 pub fn slot(user_id: Option<&str>, session_id: &str) -> String {
     match user_id {
         Some(user) => subject_slot(user),
-        None => format!("a{}", &session_id[..8.min(session_id.len())]),
+        None => format!("a{}", anonymous_prefix(session_id)),
     }
+}
+
+/// The part of an anonymous session's id its slot holds: its first 8
+/// characters (all of it if shorter). Ids this engine draws are ASCII; one
+/// a hand-made database holds may not be, so characters, not bytes, as
+/// SQL's `substr` counts them (migration 17).
+pub fn anonymous_prefix(session_id: &str) -> &str {
+    let end = session_id
+        .char_indices()
+        .nth(8)
+        .map_or(session_id.len(), |(i, _)| i);
+    &session_id[..end]
 }
 
 pub use crate::store::remote::subject_slot;

@@ -166,8 +166,13 @@ fn register_slot_function(conn: &Connection) -> Result<()> {
         1,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
-            let user: String = ctx.get(0)?;
-            Ok(super::remote::subject_slot(&user))
+            // The stored bytes, valid UTF-8 or not: a user id a hand-made
+            // file holds as invalid text must not stop the migration.
+            let user = match ctx.get_raw(0) {
+                rusqlite::types::ValueRef::Text(bytes) => bytes,
+                _ => return Ok(None),
+            };
+            Ok(Some(super::remote::slot_of_bytes(user)))
         },
     )?;
     Ok(())

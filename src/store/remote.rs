@@ -26,6 +26,11 @@ use crate::kernel::ids::hex;
 /// or an anonymous id): its sessions, preferences and consent. `u` and 16
 /// hex digits of a hash of the id, so keys reveal nothing about the user.
 pub fn subject_slot(subject: &str) -> String {
+    slot_of_bytes(subject.as_bytes())
+}
+
+/// [`subject_slot`] of an id's bytes.
+pub fn slot_of_bytes(subject: &[u8]) -> String {
     format!("u{}", hex(&slot_hash(subject)))
 }
 
@@ -34,17 +39,17 @@ pub fn subject_slot(subject: &str) -> String {
 pub fn subject_slot_matches(subject: &str, digits: &[u8]) -> bool {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     digits.len() == 16
-        && slot_hash(subject)
+        && slot_hash(subject.as_bytes())
             .iter()
             .zip(digits.chunks(2))
             .all(|(b, pair)| pair == [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0F)]])
 }
 
-fn slot_hash(subject: &str) -> [u8; 8] {
+fn slot_hash(subject: &[u8]) -> [u8; 8] {
     use sha2::Sha256;
     let mut h = Sha256::new();
     h.update(b"usertrail slot\0");
-    h.update(subject.as_bytes());
+    h.update(subject);
     let mut out = [0u8; 8];
     out.copy_from_slice(&h.finalize()[..8]);
     out

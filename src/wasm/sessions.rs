@@ -462,11 +462,13 @@ impl JsSessions {
         })
     }
 
-    /// Deletes up to `limit` (default 500) expired sessions. The engine does
-    /// this lazily; hosts may also call it on a timer. Resolves to how many.
-    /// The engine's own table is looked through from where the last sweep
-    /// stopped, at most once around. A shared store expires sessions by
-    /// itself (Redis TTLs) and deletes none here.
+    /// Deletes up to `limit` (default 500) expired sessions. Resolves to
+    /// how many. The engine also sweeps by itself, a bounded stretch at a
+    /// time. The engine's own table has no index by expiry: this call looks
+    /// through it from where the last sweep stopped, at most once around,
+    /// so on a large table with few expired sessions it reads all of it. A
+    /// shared store expires sessions by itself (Redis TTLs) and deletes
+    /// none here.
     #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn cleanup(
         &self,
