@@ -154,7 +154,7 @@ fn cutoff(now: i64, span: Span) -> i64 {
 
 /// How many sessions a retention run looks at, at most, from where the
 /// engine's last sweep stopped (the table has no index by expiry).
-const SESSIONS_VISIT: u32 = 10_000;
+const SESSIONS_VISIT: u32 = 5_000;
 
 fn read_policy(conn: &Connection) -> Result<RetentionPolicy> {
     let stored: Option<String> = conn
