@@ -769,6 +769,32 @@ macro_rules! session_suite {
 
         $crate::async_test! {
         #[allow(unused_mut)]
+        fn a_session_idle_timeout_below_the_touch_interval_still_slides() {
+            // Default touch interval 60 s; this session's own idle timeout
+            // is 10 s: used every 5 s, it lives on; left alone, it ends.
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default()).await;
+            let sessions = trail.sessions();
+            let s = sessions
+                .create(CreateOptions {
+                    idle_timeout_secs: Some(10),
+                    ..CreateOptions::default()
+                }).await
+                .unwrap();
+            let mut renewed = 0;
+            for _ in 0..12 {
+                clock.advance(5_000);
+                let seen = sessions.validate(&s.token, &NONE).await.unwrap();
+                let seen = seen.expect("a session used every 5 s with a 10 s idle timeout lives on");
+                renewed += usize::from(seen.renewed);
+            }
+            assert_eq!(renewed, 12, "each validate 5 s apart slides it once");
+            clock.advance(10_000);
+            assert!(sessions.validate(&s.token, &NONE).await.unwrap().is_none());
+        }
+        }
+
+        $crate::async_test! {
+        #[allow(unused_mut)]
         fn creating_sessions_sweeps_expired_ones_lazily() {
             let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default()).await;
             let sessions = trail.sessions();
