@@ -79,9 +79,9 @@ export function mustExist(file) {
   try {
     st = fs.statSync(file);
   } catch {
-    throw new CliError(EXIT.FAILED, 'NOT_FOUND', `${file}: no such file`);
+    throw new CliError(EXIT.FAILED, 'CANNOT_OPEN', `${file}: no such file`);
   }
-  if (!st.isFile()) throw new CliError(EXIT.FAILED, 'NOT_FOUND', `${file}: not a file`);
+  if (!st.isFile()) throw new CliError(EXIT.FAILED, 'CANNOT_OPEN', `${file}: not a file`);
   if (header(file) === null) throw new CliError(EXIT.FAILED, 'NOT_A_DATABASE', `${file}: not an SQLite database`);
 }
 

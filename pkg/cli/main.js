@@ -453,7 +453,7 @@ async function migrate(file, flags) {
 
 async function importCommand(file, source, flags) {
   if (!source) throw usage('import needs a source: events (.ndjson, .jsonl) or a database backup');
-  if (!fs.existsSync(source) || !fs.statSync(source).isFile()) throw new CliError(EXIT.FAILED, 'NOT_FOUND', `${source}: no such file`);
+  if (!fs.existsSync(source) || !fs.statSync(source).isFile()) throw new CliError(EXIT.FAILED, 'CANNOT_OPEN', `${source}: no such file`);
   const abs = resolve(file);
   if (/\.(nd)?jsonl?$/i.test(source) && !/\.json$/i.test(source)) {
     if (fs.existsSync(abs)) mustBeFree(abs, 'track the events through that app');

@@ -67,7 +67,7 @@ test('help, version and bad arguments: exit 2 with a message', () => {
   }
   const missing = run('info', join(dir, 'nope.db'));
   assert.equal(missing.code, 1);
-  assert.match(missing.err, /no such file/);
+  assert.match(missing.err, /no such file \(CANNOT_OPEN\)/, 'the code ERRORS.md gives a missing path');
   writeFileSync(join(dir, 'text.db'), 'not a database at all, just some text that is long enough to pass a header check');
   assert.equal(run('info', join(dir, 'text.db')).code, 1);
 });
