@@ -11,9 +11,17 @@ function fail(field, reason) {
   return `\u0000${field}\u0000${reason}`;
 }
 
-/** The failure of the value at `here` inside the argument `field`. */
+/**
+ * The failure of the value at `here` inside the argument `field`, named as
+ * the bindings name what serde refuses (src/wasm/input.rs `inside`): inside
+ * a call's options object (`options`, `query`, `event`) by its path alone
+ * (`data.n`), elsewhere by the whole path (`storage.bytes`, `value.n`).
+ */
 function failAt(field, here, reason) {
-  return fail(field, here === field ? reason : `${here.slice(field.length).replace(/^\./, '')} ${reason}`);
+  if (here === field) return fail(field, reason);
+  const path = here.slice(field.length);
+  const own = field === 'options' || field === 'query' || field === 'event';
+  return fail(own && !path.startsWith('[') ? path.replace(/^\./, '') : here, reason);
 }
 
 function describe(err) {

@@ -57,8 +57,9 @@ pub(crate) fn json(value: &JsValue, field: &str, omit: &[&str]) -> Result<String
     )
 }
 
-/// JSON text read as `T`. The error names the argument as its field and
-/// the path of the bad value inside it in its reason.
+/// JSON text read as `T`. The error's field names the bad value (see
+/// [`inside`]), or the argument itself when the whole of it is wrong, as
+/// docs/ERRORS.md promises.
 pub(crate) fn from_text<T: DeserializeOwned>(text: &str, field: &str) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| path_error(e, field))
@@ -70,7 +71,24 @@ fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, field: &st
     if path == "." || path.is_empty() {
         Error::invalid(field, reason)
     } else {
-        Error::invalid(field, format!("{path}: {reason}"))
+        Error::invalid(inside(field, &path), reason)
+    }
+}
+
+/// The field of a value at `path` inside the argument `field`: inside a
+/// call's options object (`options`, an analytics `query`, an `event`) the
+/// path alone, as the core names the same options (`userId`,
+/// `sessions.idleTimeoutSecs`); inside another argument or a part of the
+/// open options read apart, the argument's name and the path
+/// (`storage.opfs.pool`, `definition.default`); an index into an array
+/// argument follows its name (`steps[1]`).
+pub(crate) fn inside(field: &str, path: &str) -> String {
+    if path.starts_with('[') {
+        format!("{field}{path}")
+    } else if matches!(field, "options" | "query" | "event") {
+        path.to_owned()
+    } else {
+        format!("{field}.{path}")
     }
 }
 

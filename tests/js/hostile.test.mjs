@@ -147,8 +147,12 @@ test('the cases from the issue: a throwing Proxy as options, and a BigInt as a n
     [() => trail.sessions.validate(10n), 'token'],
     [() => trail.sessions.set('t', 'k', 10n), 'value'],
     [() => trail.prefs.get(Symbol('u'), 'appearance.theme'), 'userId'],
-    [() => trail.sessions.create({ data: { n: 1n } }), 'options'],
-    [() => trail.sessions.create({ userId: () => 'x' }), 'options'],
+    [() => trail.sessions.create({ data: { n: 1n } }), 'data.n'],
+    [() => trail.sessions.create({ userId: () => 'x' }), 'userId'],
+    // What serde refuses is named by its path too (docs/ERRORS.md).
+    [() => trail.sessions.create({ userId: 5 }), 'userId'],
+    [() => trail.sessions.create({ userID: 'x' }), 'userID'],
+    [() => trail.sessions.cleanup({ limit: -1 }), 'limit'],
   ]) {
     await assert.rejects(
       async () => call(),

@@ -134,16 +134,16 @@ test('bad events get typed errors and store nothing', async () => {
   const before = await trail.export();
   const lone = String.fromCharCode(0xd800);
   const cases = [
-    [{ name: 'x', ts: Number.NaN }, 'event'],
+    [{ name: 'x', ts: Number.NaN }, 'ts'],
     [{ name: 'x', ts: -1 }, 'ts'],
-    [{ name: 'x', properties: [1, 2] }, 'event'],
-    [{ name: 'x', properties: 'text' }, 'event'],
-    [{ name: 'x', colour: 'red' }, 'event'],
-    [{ name: 'x', type: 'click' }, 'event'],
-    [{ name: `bad ${lone} utf-16` }, 'event'],
+    [{ name: 'x', properties: [1, 2] }, 'properties'],
+    [{ name: 'x', properties: 'text' }, 'properties'],
+    [{ name: 'x', colour: 'red' }, 'colour'],
+    [{ name: 'x', type: 'click' }, 'type'],
+    [{ name: `bad ${lone} utf-16` }, 'name'],
     [{ name: 'x', url: 'u'.repeat(10 * 1024 * 1024) }, 'url'],
     [{ name: 'x'.repeat(201) }, 'name'],
-    [{ name: 'x', properties: { n: 10n } }, 'event'],
+    [{ name: 'x', properties: { n: 10n } }, 'properties.n'],
     ['page_view', 'event'],
   ];
   for (const [event, field] of cases) {
