@@ -141,8 +141,7 @@ pub fn partition_of(subject: &str, partitions: u32) -> u32 {
 /// as they can for an unkeyed hash; nothing stores it. Eight bytes a
 /// round, where [`fnv1a`] multiplies once per byte.
 pub fn id_hash(bytes: &[u8]) -> u64 {
-    let (k0, k1) = id_hash_key();
-    siphash::<1, 3>((k0, k1), bytes)
+    siphash::<1, 3>(id_hash_key(), bytes)
 }
 
 /// [`id_hash`]'s key, drawn at the first call in the process. An engine

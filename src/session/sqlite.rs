@@ -140,9 +140,9 @@ fn split(state: &StoredState) -> (Option<&str>, Option<&[u8]>, Option<&str>) {
 
 impl SqliteSessionStore<'_> {
     /// The record `at` names: looked up by the slot and session id the
-    /// token carries (the table's key; a token has both or neither), or for a first-format token by its hash
-    /// among the sessions that can have one; the secret's hash must match,
-    /// and so must the slot.
+    /// token carries (the table's key; a token has both or neither), or
+    /// for a first-format token by its hash among the sessions that can
+    /// have one; the secret's hash must match, and so must the slot.
     fn find(conn: &Connection, at: &Locator) -> Result<Option<SessionRecord>> {
         let found = match (&at.slot, &at.session_id) {
             (Some(slot), Some(session_id)) => conn
@@ -242,16 +242,15 @@ impl SqliteSessionStore<'_> {
                 if want == 0 || expired.len() >= limit as usize {
                     return Ok((expired, last));
                 }
-                let (until_slot, until_id) = until.map_or(("", ""), |k| (&k.0, &k.1));
                 let mut bound = vec![
                     rusqlite::types::Value::from(after.0.clone()),
                     after.1.clone().into(),
                     at.into(),
                     (want as i64).into(),
                 ];
-                if until.is_some() {
-                    bound.push(until_slot.to_owned().into());
-                    bound.push(until_id.to_owned().into());
+                if let Some((slot, session_id)) = until {
+                    bound.push(slot.clone().into());
+                    bound.push(session_id.clone().into());
                 }
                 let rows: Vec<(String, String, bool)> = stmt
                     .query_map(rusqlite::params_from_iter(bound), |r| {
@@ -261,14 +260,14 @@ impl SqliteSessionStore<'_> {
                 let got = rows.len() as u64;
                 for (slot, session_id, is_expired) in rows {
                     left -= 1;
-                    last = Some((slot.clone(), session_id.clone()));
+                    after = (slot, session_id);
+                    last = Some(after.clone());
                     if is_expired {
-                        expired.push((slot.clone(), session_id.clone()));
+                        expired.push(after.clone());
                         if expired.len() >= limit as usize {
                             return Ok((expired, last));
                         }
                     }
-                    after = (slot, session_id);
                 }
                 if got < want {
                     break;
@@ -519,7 +518,8 @@ impl SessionStore for SqliteSessionStore<'_> {
             return Ok(Written::Expired(Box::new(record)));
         }
         let session_id = record.session_id.as_str();
-        let slot = slot_of(&record);
+        // Found under the token's slot when it names one (no hash again).
+        let slot = at.slot.clone().unwrap_or_else(|| slot_of(&record));
         let sealed: bool = tx
             .prepare_cached(
                 "SELECT sealed IS NOT NULL FROM sessions WHERE slot = ?2 AND session_id = ?1",
