@@ -697,17 +697,18 @@ impl<'a, S: SessionStore> Sessions<'a, S> {
             .collect())
     }
 
-    /// Deletes up to `limit` expired sessions (default 500). Returns how
-    /// many. The engine's own table is looked through from where the last
-    /// sweep stopped, at most once around (it has no index by expiry), so
-    /// a call on a large table with few expired sessions reads all of it.
-    /// A store whose sessions expire by themselves (Redis TTLs) deletes
-    /// none here.
-    pub async fn cleanup(&self, limit: Option<u32>) -> Result<u64> {
+    /// Deletes up to `limit` expired sessions (default 500), looking at no
+    /// more than `visit` sessions (`None`: all of them once). Returns how
+    /// many it deleted. The engine's own table is looked through from where
+    /// the last sweep stopped (it has no index by expiry), so without
+    /// `visit` a call on a large table with few expired sessions reads all
+    /// of it. A store whose sessions expire by themselves (Redis TTLs)
+    /// deletes none here.
+    pub async fn cleanup(&self, limit: Option<u32>, visit: Option<u32>) -> Result<u64> {
         let now = self.clock.now_ms();
         self.last_sweep.set(now);
         self.store
-            .delete_expired(now, limit.unwrap_or(SWEEP_LIMIT), None)
+            .delete_expired(now, limit.unwrap_or(SWEEP_LIMIT), visit)
             .await
     }
 

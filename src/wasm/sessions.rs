@@ -65,6 +65,7 @@ struct DestroyAllJs {
 #[serde(default, deny_unknown_fields)]
 struct CleanupJs {
     limit: Option<u32>,
+    visit: Option<u32>,
 }
 
 /// The sessions of an engine: `trail.sessions`.
@@ -462,24 +463,25 @@ impl JsSessions {
         })
     }
 
-    /// Deletes up to `limit` (default 500) expired sessions. Resolves to
-    /// how many. The engine also sweeps by itself, a bounded stretch at a
-    /// time. The engine's own table has no index by expiry: this call looks
-    /// through it from where the last sweep stopped, at most once around,
-    /// so on a large table with few expired sessions it reads all of it. A
-    /// shared store expires sessions by itself (Redis TTLs) and deletes
-    /// none here.
+    /// Deletes up to `limit` (default 500) expired sessions, looking at no
+    /// more than `visit` sessions (default: all of them once). Resolves to
+    /// how many it deleted. The engine also sweeps by itself, a bounded
+    /// stretch at a time. The engine's own table has no index by expiry:
+    /// this call looks through it from where the last sweep stopped, so
+    /// without `visit` a large table with few expired sessions is read
+    /// whole; with it, calls on a timer go round the table a stretch at a
+    /// time. A shared store expires sessions by itself (Redis TTLs) and
+    /// deletes none here.
     #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn cleanup(
         &self,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ limit?: number }")] options: Option<
-            JsValue,
-        >,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ limit?: number; visit?: number }")]
+        options: Option<JsValue>,
     ) -> Promise {
         promise(|| {
             let o: CleanupJs = input::options(&options.unwrap_or_default(), "options")?;
             Ok(self.0.run(move |t| async move {
-                Ok((t.trail.sessions().cleanup(o.limit).await? as f64).into())
+                Ok((t.trail.sessions().cleanup(o.limit, o.visit).await? as f64).into())
             }))
         })
     }

@@ -754,14 +754,50 @@ macro_rules! session_suite {
             if !<$b as SessionBackend>::sweeps() {
                 // The store's TTLs collect them; cleanup has nothing to do,
                 // and the rules already treat them as gone.
-                assert_eq!(sessions.cleanup(None).await.unwrap(), 0);
+                assert_eq!(sessions.cleanup(None, None).await.unwrap(), 0);
                 assert!(sessions.validate(&keeper.token, &NONE).await.unwrap().is_some());
                 return;
             }
-            assert_eq!(sessions.cleanup(Some(2)).await.unwrap(), 2);
-            assert_eq!(sessions.cleanup(Some(2)).await.unwrap(), 2);
-            assert_eq!(sessions.cleanup(Some(2)).await.unwrap(), 1);
-            assert_eq!(sessions.cleanup(None).await.unwrap(), 0);
+            assert_eq!(sessions.cleanup(Some(2), None).await.unwrap(), 2);
+            assert_eq!(sessions.cleanup(Some(2), None).await.unwrap(), 2);
+            assert_eq!(sessions.cleanup(Some(2), None).await.unwrap(), 1);
+            assert_eq!(sessions.cleanup(None, None).await.unwrap(), 0);
+            assert_eq!(<$b as SessionBackend>::stored(&trail).await, 1);
+            assert!(sessions.validate(&keeper.token, &NONE).await.unwrap().is_some());
+        }
+        }
+
+        $crate::async_test! {
+        #[allow(unused_mut)]
+        fn cleanup_with_visit_looks_at_a_bounded_stretch_and_goes_round() {
+            let (mut trail, clock) = <$b as SessionBackend>::open(SessionConfig::default()).await;
+            let sessions = trail.sessions();
+            for _ in 0..5 {
+                sessions
+                    .create(CreateOptions {
+                        idle_timeout_secs: Some(60),
+                        ..CreateOptions::default()
+                    }).await
+                    .unwrap();
+            }
+            let keeper = sessions.create(CreateOptions::default()).await.unwrap();
+            clock.advance(2 * MIN);
+            if !<$b as SessionBackend>::sweeps() {
+                assert_eq!(sessions.cleanup(None, Some(1)).await.unwrap(), 0);
+                return;
+            }
+            // Looking at none deletes none.
+            assert_eq!(sessions.cleanup(None, Some(0)).await.unwrap(), 0);
+            assert_eq!(<$b as SessionBackend>::stored(&trail).await, 6);
+            // One session looked at per call: at most one deleted each, and
+            // six calls go once round the six sessions.
+            let mut deleted = 0;
+            for _ in 0..6 {
+                let n = sessions.cleanup(None, Some(1)).await.unwrap();
+                assert!(n <= 1, "{n}");
+                deleted += n;
+            }
+            assert_eq!(deleted, 5);
             assert_eq!(<$b as SessionBackend>::stored(&trail).await, 1);
             assert!(sessions.validate(&keeper.token, &NONE).await.unwrap().is_some());
         }

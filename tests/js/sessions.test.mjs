@@ -55,6 +55,17 @@ test('the clock drives expiry', async () => {
   assert.equal(await code(() => sessions.get(s.token)), 'SESSION_NOT_FOUND');
 });
 
+test('cleanup({ visit }) looks at a bounded stretch per call and goes round the table', async () => {
+  const { sessions, advance } = await engine({ sessions: { idleTimeoutSecs: 60, touchIntervalSecs: 10 } });
+  for (let i = 0; i < 4; i++) await sessions.create();
+  advance(2 * MIN);
+  assert.equal(await sessions.cleanup({ visit: 0 }), 0, 'looking at none deletes none');
+  const deleted = [];
+  for (let i = 0; i < 4; i++) deleted.push(await sessions.cleanup({ visit: 1 }));
+  assert.deepEqual(deleted, [1, 1, 1, 1]);
+  assert.equal(await sessions.cleanup(), 0);
+});
+
 test('state: set, get, merge, remove, clear and compare-and-swap', async () => {
   const { sessions } = await engine();
   const { token } = await sessions.create();
