@@ -67,10 +67,61 @@ export function needsRecovery(file) {
   return sizeOf(`${file}-wal`) > 0 || journalLive(file);
 }
 
-/** The file's schema version as it is on disk (`PRAGMA user_version`), or null for a file that is not SQLite. */
+/**
+ * The file's schema version as it is on disk (`PRAGMA user_version`), or
+ * null for a file that is not SQLite. A file in WAL mode may keep its
+ * latest commits in `-wal` (a migration by an engine that was killed
+ * before it folded them in): the newest committed copy of the header there
+ * is what any open sees, so it wins over the file's own.
+ */
 export function diskVersion(file) {
   const h = header(file);
-  return h ? h.readUInt32BE(60) : null;
+  if (!h) return null;
+  return walHeader(file)?.readUInt32BE(60) ?? h.readUInt32BE(60);
+}
+
+/**
+ * The newest committed image of page 1's first 100 bytes in `file`'s
+ * `-wal`, or null: frames are read while their salts match the log's and
+ * their checksums chain (the checks SQLite's own recovery makes), and a
+ * page 1 counts once the transaction holding it has its commit frame.
+ */
+function walHeader(file) {
+  let wal;
+  try {
+    wal = fs.readFileSync(`${file}-wal`);
+  } catch {
+    return null;
+  }
+  if (wal.length < 32) return null;
+  const magic = wal.readUInt32BE(0);
+  if (magic !== 0x377f0682 && magic !== 0x377f0683) return null;
+  // The checksums' words are big-endian when the magic's low bit is set.
+  const word = magic & 1 ? (o) => wal.readUInt32BE(o) : (o) => wal.readUInt32LE(o);
+  const sum = (from, bytes, [s0, s1]) => {
+    for (let o = from; o < from + bytes; o += 8) {
+      s0 = (s0 + word(o) + s1) >>> 0;
+      s1 = (s1 + word(o + 4) + s0) >>> 0;
+    }
+    return [s0, s1];
+  };
+  const pageSize = wal.readUInt32BE(8) === 1 ? 65536 : wal.readUInt32BE(8);
+  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return null;
+  let chain = sum(0, 24, [0, 0]);
+  if (chain[0] !== wal.readUInt32BE(24) || chain[1] !== wal.readUInt32BE(28)) return null;
+  let committed = null;
+  let pending = null;
+  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+    if (wal.readUInt32BE(at + 8) !== wal.readUInt32BE(16) || wal.readUInt32BE(at + 12) !== wal.readUInt32BE(20)) break;
+    chain = sum(at + 24, pageSize, sum(at, 8, chain));
+    if (chain[0] !== wal.readUInt32BE(at + 16) || chain[1] !== wal.readUInt32BE(at + 20)) break;
+    if (wal.readUInt32BE(at) === 1) pending = wal.subarray(at + 24, at + 124);
+    if (wal.readUInt32BE(at + 4) !== 0) {
+      if (pending) committed = pending;
+      pending = null;
+    }
+  }
+  return committed;
 }
 
 /** `file` exists and is a file, or a `CliError` saying so. */

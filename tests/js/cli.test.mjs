@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -390,6 +390,28 @@ test('hostile files: a dead writer’s WAL is read from a recovered copy, not me
   assert.equal(existsSync(`${file}.lock`), false, 'the dead writer’s lock is gone');
   assert.equal(integrity(file), 'ok');
   assert.equal(json('info', file).tables.events, json('info', db).tables.events);
+});
+
+test('hostile files: a migration a killed engine left in its -wal is the version info and migrate report', async () => {
+  const file = join(dir, 'migrated-in-wal.db');
+  version9(file, 100);
+  await killedWriter(file, 'normal');
+  assert.ok(statSync(`${file}-wal`).size > 0, 'a -wal was left');
+  // The file's own header still says 9; the -wal's committed header says this version.
+  assert.equal(readFileSync(file).readUInt32BE(60), 9);
+  const info = json('info', file);
+  assert.equal(info.schemaVersionOnDisk, SCHEMA_VERSION);
+  assert.doesNotMatch(run('info', file).out, /run usertrail migrate/);
+  const m = json('migrate', file);
+  assert.deepEqual([m.from, m.to, m.migrated], [SCHEMA_VERSION, SCHEMA_VERSION, false]);
+  // A -wal whose frames do not chain (bytes damaged after its header) is not believed.
+  const torn = join(dir, 'torn-wal.db');
+  version9(torn, 100);
+  await killedWriter(torn, 'normal');
+  const wal = readFileSync(`${torn}-wal`);
+  wal[32 + 24 + 10] ^= 0xff;
+  writeFileSync(`${torn}-wal`, wal);
+  assert.equal(json('info', torn).schemaVersionOnDisk, 9);
 });
 
 test('hostile files: a symbolic link shares the lock of its file; vacuum keeps WAL mode; --out into a missing directory audits nothing; -- ends the flags', async () => {
