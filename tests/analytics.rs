@@ -573,14 +573,51 @@ fn bad_queries_are_typed_errors() {
     // What JS sends: one object, split in the core.
     let parse = |v: Value| split::<ActiveUsersOptions>(v.as_object().unwrap().clone());
     assert!(parse(json!({"interval": "week", "since": 0})).is_ok());
-    for bad in [
-        json!({"interval": "year"}),
-        json!({"since": "yesterday"}),
-        json!({"sinse": 0}),
-        json!({"since": 1.5}),
+    // Each error names the option at fault (docs/ERRORS.md), shared or
+    // the query's own, by its path.
+    for (bad, field) in [
+        (json!({"interval": "year"}), "interval"),
+        (json!({"since": "yesterday"}), "since"),
+        (json!({"since": 0, "until": "now"}), "until"),
+        (json!({"sinse": 0}), "sinse"),
+        (json!({"since": 1.5}), "since"),
+        (json!({"dimension": 5}), "dimension"),
+        (
+            json!({"dimension": {"name": "plan", "value": [1]}}),
+            "dimension",
+        ),
+        (
+            json!({"dimension": {"key": "plan", "value": 1}}),
+            "dimension",
+        ),
+        (
+            json!({"interval": "week", "since": 0, "until": "x"}),
+            "until",
+        ),
+        (json!({"name": ["a", 2]}), "name"),
     ] {
         assert_eq!(err_code(parse(bad.clone())), "INVALID_INPUT", "{bad}");
+        let e = parse(bad.clone()).unwrap_err();
+        assert_eq!(e.field(), Some(field), "{bad}: {e}");
     }
+    // An unknown key is told what the query takes, shared keys included.
+    let e = split::<NoOptions>(json!({"since": 0, "limit": 5}).as_object().unwrap().clone())
+        .unwrap_err();
+    assert_eq!(e.field(), Some("limit"));
+    assert!(
+        e.to_string().contains("every query takes since, until,"),
+        "{e}"
+    );
+    let e = split::<TopPagesOptions>(json!({"limt": 5}).as_object().unwrap().clone()).unwrap_err();
+    assert_eq!(e.field(), Some("limt"));
+    assert!(
+        e.to_string()
+            .ends_with("includeBots; this one also takes `limit`"),
+        "{e}"
+    );
+    // A required option of the query's own, missing, is named.
+    let e = split::<FunnelOptions>(json!({"since": 0}).as_object().unwrap().clone()).unwrap_err();
+    assert_eq!(e.field(), Some("steps"), "{e}");
     assert_eq!(
         err_code(a.active_users(&range(0, 20_000 * 86_400_000), Interval::Day)),
         "INVALID_INPUT"

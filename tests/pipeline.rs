@@ -759,7 +759,7 @@ fn a_batch_body_is_read_strictly_and_one_bad_event_is_refused_alone() {
     assert_eq!(batch_cap(Some(50)).unwrap(), 50);
     for bad in [0, MAX_BATCH as u32 + 1, u32::MAX] {
         let err = batch_cap(Some(bad)).unwrap_err();
-        assert_eq!(err.field(), Some("options.maxEvents"), "{bad}");
+        assert_eq!(err.field(), Some("maxEvents"), "{bad}");
     }
 }
 

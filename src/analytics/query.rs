@@ -311,11 +311,53 @@ pub fn split<T: DeserializeOwned + Default>(options: Map<String, Value>) -> Resu
             own.insert(k, v);
         }
     }
-    let query: Query = serde_json::from_value(Value::Object(shared))
-        .map_err(|e| Error::invalid("query", e.to_string()))?;
-    let own: T = serde_json::from_value(Value::Object(own))
-        .map_err(|e| Error::invalid("options", e.to_string()))?;
+    let query: Query = read(shared, "query")?;
+    let own: T = read(own, "options")?;
     Ok((query, own))
+}
+
+/// `options` read as `T`. An error names the option at fault, as
+/// docs/ERRORS.md promises: an unknown key serde names, else the key whose
+/// removal changes the error (the first serde met), else a missing one,
+/// else `whole`. A fault inside an option is named by that option. Found again by reading, not by a path-tracking
+/// deserializer, which would cost the package another copy of every
+/// options type's code.
+fn read<T: DeserializeOwned>(options: Map<String, Value>, whole: &str) -> Result<T> {
+    let first = match serde_json::from_value::<T>(Value::Object(options.clone())) {
+        Ok(v) => return Ok(v),
+        Err(e) => e.to_string(),
+    };
+    let named = |prefix: &str| {
+        let rest = first.strip_prefix(prefix)?.strip_prefix('`')?;
+        Some(rest[..rest.find('`')?].to_owned())
+    };
+    if let Some(key) = named("unknown field ").filter(|k| options.contains_key(k)) {
+        // serde's list leaves out the shared keys, which every query takes.
+        let own = match first.split_once(", expected ") {
+            Some((_, own)) => format!("; this one also takes {own}"),
+            None => String::new(),
+        };
+        return Err(Error::invalid(
+            key,
+            format!(
+                "is not an option of this query: every query takes {}{own}",
+                QUERY_KEYS.join(", ")
+            ),
+        ));
+    }
+    let culprit = options.keys().find(|k| {
+        let mut without = options.clone();
+        without.remove(*k);
+        serde_json::from_value::<T>(Value::Object(without))
+            .err()
+            .is_none_or(|e| e.to_string() != first)
+    });
+    let field = match (culprit, named("missing field ")) {
+        (Some(key), _) => key.clone(),
+        (None, Some(missing)) => missing,
+        (None, None) => whole.to_owned(),
+    };
+    Err(Error::invalid(field, first))
 }
 
 /// An integer option `v`, or its `default`, checked to lie in

@@ -42,13 +42,13 @@ pub type Collected = Vec<Result<CollectStatus>>;
 
 /// The cap on one batch's events: `max` (1 to [`MAX_BATCH`]), or
 /// [`MAX_BATCH`] when not given. A cap out of range is `INVALID_INPUT`
-/// naming `options.maxEvents`.
+/// naming `maxEvents`.
 pub fn batch_cap(max: Option<u32>) -> Result<usize> {
     match max.map(|m| m as usize) {
         None => Ok(MAX_BATCH),
         Some(m) if (1..=MAX_BATCH).contains(&m) => Ok(m),
         Some(_) => Err(Error::invalid(
-            "options.maxEvents",
+            "maxEvents",
             format!("must be 1 to {MAX_BATCH}"),
         )),
     }

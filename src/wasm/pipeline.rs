@@ -176,7 +176,7 @@ impl JsPipeline {
             let trim = match (o.trim.as_deref(), o.copy) {
                 (Some(_), Some(_)) => {
                     return Err(crate::Error::invalid(
-                        "options.copy",
+                        "copy",
                         "a copy's trims are the lease holder's: give trim or copy, not both",
                     ))
                 }
@@ -190,7 +190,7 @@ impl JsPipeline {
                 (Some("none"), None) => Trim::None,
                 (Some(_), None) => {
                     return Err(crate::Error::invalid(
-                        "options.trim",
+                        "trim",
                         "must be 'committed', 'snapshot' or 'none'",
                     ))
                 }
@@ -394,7 +394,7 @@ impl JsPipeline {
         promise(|| {
             let o: PlanJs = input::parse(&options, "options")?;
             if !(1..=16).contains(&o.copies) {
-                return Err(crate::Error::invalid("options.copies", "must be 1 to 16"));
+                return Err(crate::Error::invalid("copies", "must be 1 to 16"));
             }
             Ok(self.0.now(move |t| {
                 let partitions = Pipeline::new(t)?.partitions();

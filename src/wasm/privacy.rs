@@ -277,8 +277,8 @@ impl JsPrivacy {
     ) -> Promise {
         promise(|| {
             let subject = input::string(&subject, "subject")?;
-            let on_progress = input::get(&options, "onProgress", "options.onProgress")?;
-            let callback = input::opt_function(on_progress, "options.onProgress")?;
+            let on_progress = input::get(&options, "onProgress", "onProgress")?;
+            let callback = input::opt_function(on_progress, "onProgress")?;
             let o: ExportJs = input::options_without(&options, "options", &["onProgress"])?;
             let format = ExportFormat::parse(o.format.as_deref().unwrap_or("json"))?;
 
@@ -498,10 +498,7 @@ impl JsPrivacy {
             let id = input::string(&id, "id")?;
             let o: ReceiptJs = input::options(&options, "options")?;
             if o.wait_ms.is_some_and(|w| w > 60_000) {
-                return Err(crate::Error::invalid(
-                    "options.waitMs",
-                    "must be at most 60000",
-                ));
+                return Err(crate::Error::invalid("waitMs", "must be at most 60000"));
             }
             Ok(self.0.run(move |open| async move {
                 let p = open.trail.privacy();

@@ -153,6 +153,11 @@ test('the cases from the issue: a throwing Proxy as options, and a BigInt as a n
     [() => trail.sessions.create({ userId: 5 }), 'userId'],
     [() => trail.sessions.create({ userID: 'x' }), 'userID'],
     [() => trail.sessions.cleanup({ limit: -1 }), 'limit'],
+    [() => trail.sessions.cleanup({ visit: 1.5 }), 'visit'],
+    [() => trail.sessions.cleanup({ visit: '10' }), 'visit'],
+    [() => trail.analytics.summary({ since: 'yesterday' }), 'since'],
+    [() => trail.analytics.topPages({ since: 0, limt: 5 }), 'limt'],
+    [() => trail.analytics.summary({ dimension: { name: 'plan', value: [1] } }), 'dimension'],
   ]) {
     await assert.rejects(
       async () => call(),
