@@ -124,10 +124,10 @@ function handRolled(path, durability) {
   return {
     db,
     ingest,
-    create(userId) {
+    create(userId, client) {
       const token = randomBytes(32).toString('base64url');
       const now = Date.now();
-      createSession.run(sha(token), userId, now, now + DAY, '{}');
+      createSession.run(sha(token), userId, now, now + DAY, client ? JSON.stringify(client) : '{}');
       return token;
     },
     validate(token) {
@@ -138,6 +138,14 @@ function handRolled(path, durability) {
 }
 
 const rate = (n, ms) => (n / ms) * 1000;
+// Clients of the create-with-client row: a few browsers, many addresses.
+const CLIENT_UAS = [
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1',
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0',
+  'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36',
+];
+const CLIENT_IPS = Array.from({ length: 250 }, (_, i) => `203.0.113.${i}`);
 const timed = async (f) => {
   const t = performance.now();
   await f();
@@ -172,6 +180,34 @@ for (const durability of ['full', 'normal']) {
     Math.max,
   );
   row(`ingest ${EVENTS.toLocaleString('en-US')} events, batches of ${BATCH}, file, ${durability}`, ingestUt, { name: 'better-sqlite3', value: ingestPeer }, 'rate');
+  if (durability === 'normal') {
+    // As a collector receives them: each event with its client's address
+    // and user agent (usertrail keeps the network, browser, OS and device;
+    // the hand-rolled table keeps both strings in the properties).
+    const client = (i) => ({ ip: CLIENT_IPS[i % CLIENT_IPS.length], userAgent: CLIENT_UAS[i % CLIENT_UAS.length] });
+    const utBatches = batches.map((b, k) => b.map((e, j) => ({ ...e, ...client(k * BATCH + j) })));
+    const bsBatches = batches.map((b, k) => b.map((e, j) => ({ ...e, properties: { ...e.properties, ...client(k * BATCH + j) } })));
+    const [withUt, withPeer] = await alternate(
+      async (i) => {
+        const trail = await UserTrail.open({ storage: { file: `${DIR}/ut-client-${i}.db` }, durability, clock: () => NOW });
+        const ms = await timed(async () => {
+          for (const b of utBatches) await trail.tracking.trackBatch(b);
+        });
+        await trail.close();
+        return rate(EVENTS, ms);
+      },
+      async (i) => {
+        const h = handRolled(`${DIR}/bs-client-${i}.db`, durability);
+        const ms = await timed(() => {
+          for (const b of bsBatches) h.ingest(b);
+        });
+        h.db.close();
+        return rate(EVENTS, ms);
+      },
+      Math.max,
+    );
+    row(`ingest ${EVENTS.toLocaleString('en-US')} events with ip and userAgent, file, ${durability}`, withUt, { name: 'better-sqlite3', value: withPeer }, 'rate');
+  }
 
   const n = CREATES[durability];
   const ut = await UserTrail.open({ storage: { file: `${DIR}/ut-sessions-${durability}.db` }, durability });
@@ -203,6 +239,21 @@ for (const durability of ['full', 'normal']) {
     Math.max,
   );
   row(`session validate x${VALIDATES.toLocaleString('en-US')}, file, ${durability}`, validateUt, { name: 'better-sqlite3', value: validatePeer }, 'rate');
+  if (durability === 'normal') {
+    // As a server creates them: with the client's address and user agent
+    // (usertrail keeps the browser, OS and device class and the address's
+    // network; the hand-rolled table keeps both strings in its data).
+    const [withUt, withPeer] = await alternate(
+      async () => rate(n, await timed(async () => {
+        for (let i = 0; i < n; i++) await ut.sessions.create({ userId: `c${i}`, ip: CLIENT_IPS[i % CLIENT_IPS.length], userAgent: CLIENT_UAS[i % CLIENT_UAS.length] });
+      })),
+      async () => rate(n, await timed(() => {
+        for (let i = 0; i < n; i++) bs.create(`c${i}`, { ip: CLIENT_IPS[i % CLIENT_IPS.length], userAgent: CLIENT_UAS[i % CLIENT_UAS.length] });
+      })),
+      Math.max,
+    );
+    row(`session create x${n.toLocaleString('en-US')} with ip and userAgent, file, ${durability}`, withUt, { name: 'better-sqlite3', value: withPeer }, 'rate');
+  }
   await ut.close();
   bs.db.close();
 }

@@ -11,6 +11,9 @@
 //! assert_eq!(ua.device, DeviceClass::Mobile);
 //! ```
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 /// The kind of device a user agent runs on.
@@ -410,9 +413,48 @@ fn os_family(ua: &str, lower: &str) -> &'static str {
     }
 }
 
+/// How many distinct user agents [`parse`] remembers, per thread (the
+/// engine runs on one). An app's traffic comes from a few hundred browsers
+/// at most, and parsing one costs about 15 µs in wasm (some 200 bot
+/// markers looked for), where a remembered one costs a lookup: the
+/// sessions a server creates and the events it ingests mostly repeat the
+/// last ones. When full it starts again empty, so a stream of distinct
+/// strings costs what it did without it, and memory stays bounded.
+const REMEMBERED: usize = 256;
+
+/// Longer strings are parsed each time (real ones are 100 to 300 bytes),
+/// so what is remembered stays under 128 KB.
+const REMEMBERED_LEN: usize = 512;
+
+thread_local! {
+    /// The user agents parsed last, as [`parse`] gave them. Held in memory
+    /// only, like the request that carried them; never stored.
+    static PARSED: RefCell<HashMap<Box<str>, UserAgent>> = RefCell::new(HashMap::new());
+}
+
 /// Parses a user agent string. Never fails: what it does not recognise is
-/// `"Other"` and [`DeviceClass::Unknown`].
+/// `"Other"` and [`DeviceClass::Unknown`]. The same string always gives the
+/// same answer; the last ones are remembered (see [`REMEMBERED`]).
 pub fn parse(ua: &str) -> UserAgent {
+    if ua.len() > REMEMBERED_LEN {
+        return parse_anew(ua);
+    }
+    if let Some(known) = PARSED.with(|p| p.borrow().get(ua).cloned()) {
+        return known;
+    }
+    let parsed = parse_anew(ua);
+    PARSED.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() >= REMEMBERED {
+            p.clear();
+        }
+        p.insert(ua.into(), parsed.clone());
+    });
+    parsed
+}
+
+/// [`parse`], without looking at what was parsed before.
+fn parse_anew(ua: &str) -> UserAgent {
     // A user agent sent form-encoded (`Mozilla/5.0+(iPhone;+CPU...`): its
     // spaces are pluses.
     let decoded;
@@ -472,6 +514,45 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    #[test]
+    fn remembered_answers_are_the_answers_of_a_fresh_parse() {
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+                      (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+        let bot = format!("{chrome} Googlebot/2.1");
+        let long = format!("{chrome} {}", "x".repeat(REMEMBERED_LEN));
+        // More distinct strings than are remembered, so the memory fills
+        // and starts again, then the first ones once more.
+        let many: Vec<String> = (0..REMEMBERED * 2 + 7)
+            .map(|i| {
+                format!(
+                    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_{i} like Mac OS X) Mobile Safari/604.1"
+                )
+            })
+            .collect();
+        for _ in 0..2 {
+            for ua in [
+                chrome,
+                bot.as_str(),
+                long.as_str(),
+                "",
+                "+(",
+                "Mozilla/5.0+(iPhone;+CPU",
+            ]
+            .into_iter()
+            .chain(many.iter().map(String::as_str))
+            {
+                assert_eq!(parse(ua), parse_anew(ua), "{ua}");
+                assert_eq!(parse(ua), parse_anew(ua), "{ua}, remembered");
+            }
+        }
+        // One character apart: each its own answer.
+        assert_eq!(parse(chrome).device, DeviceClass::Desktop);
+        assert_eq!(parse(&bot).device, DeviceClass::Bot);
+        assert_eq!(parse(chrome).device, DeviceClass::Desktop);
+        assert!(PARSED.with(|p| p.borrow().len()) <= REMEMBERED);
+        assert!(PARSED.with(|p| !p.borrow().contains_key(long.as_str())));
+    }
 
     fn check(ua: &str, browser: &str, os: &str, device: DeviceClass) {
         let got = parse(ua);
