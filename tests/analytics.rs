@@ -615,6 +615,14 @@ fn bad_queries_are_typed_errors() {
             .ends_with("includeBots; this one also takes `limit`"),
         "{e}"
     );
+    // A hostile object (a bad value among 50,000 keys) costs one read,
+    // not one per key.
+    let mut huge = Map::new();
+    huge.insert("interval".into(), json!(5));
+    for i in 0..50_000 {
+        huge.insert(format!("z{i}"), json!(i));
+    }
+    assert_eq!(err_code(split::<ActiveUsersOptions>(huge)), "INVALID_INPUT");
     // A required option of the query's own, missing, is named.
     let e = split::<FunnelOptions>(json!({"since": 0}).as_object().unwrap().clone()).unwrap_err();
     assert_eq!(e.field(), Some("steps"), "{e}");

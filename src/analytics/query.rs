@@ -316,6 +316,9 @@ pub fn split<T: DeserializeOwned + Default>(options: Map<String, Value>) -> Resu
     Ok((query, own))
 }
 
+/// How many keys [`read`] tries leaving out to find the one at fault.
+const MAX_TRIED_KEYS: usize = 16;
+
 /// `options` read as `T`. An error names the option at fault, as
 /// docs/ERRORS.md promises: an unknown key serde names, else the key whose
 /// removal changes the error (the first serde met), else a missing one,
@@ -345,7 +348,9 @@ fn read<T: DeserializeOwned>(options: Map<String, Value>, whole: &str) -> Result
             ),
         ));
     }
-    let culprit = options.keys().find(|k| {
+    // Each try copies the options: bounded, as an options object with more
+    // keys than any query has is refused by its unknown ones anyway.
+    let culprit = options.keys().take(MAX_TRIED_KEYS).find(|k| {
         let mut without = options.clone();
         without.remove(*k);
         serde_json::from_value::<T>(Value::Object(without))
