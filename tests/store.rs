@@ -177,6 +177,33 @@ fn another_applications_database_is_refused() {
     assert_eq!(code(open(Storage::Bytes(image(conn)))), "FOREIGN_DATABASE");
 }
 
+/// A first open killed part-way leaves some migrations committed and no
+/// creation facts (`meta.created_at`): the next open completes it, so the
+/// file opens and reports, where it failed with STORAGE_ERROR ever after.
+#[test]
+fn a_creation_cut_short_is_completed_at_the_next_open() {
+    for cut in [1, 5, 12, SCHEMA_VERSION] {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, cut).unwrap();
+        let trail = open(Storage::Bytes(image(conn))).unwrap();
+        let created = trail.created_at().unwrap();
+        assert!(trail.info().is_ok(), "cut after {cut}");
+        let scrubbed: String = trail
+            .store()
+            .conn()
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'pages_scrubbed'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(scrubbed, "1", "cut after {cut}");
+        // Completed once: the next open keeps the same creation time.
+        let again = open(Storage::Bytes(trail.export().unwrap())).unwrap();
+        assert_eq!(again.created_at().unwrap(), created);
+    }
+}
+
 /// Builds a database as each older version left it, with a row in it, and
 /// checks that today's code migrates it forward keeping the row.
 #[test]

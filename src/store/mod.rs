@@ -92,8 +92,18 @@ impl Store {
         medium.lock(&conn)?;
         check_ownership(&conn)?;
         medium.configure(&conn, options.durability)?;
-        let from = migrations::migrate_to(&mut conn, SCHEMA_VERSION)?;
-        if from == 0 {
+        migrations::migrate_to(&mut conn, SCHEMA_VERSION)?;
+        // A new database gets its creation facts once its schema is in. One
+        // whose first open was cut short (each migration commits apart, so
+        // a killed process can leave some) has none: it holds nothing but
+        // schema, so it is completed now, as if created here. Every
+        // database an engine returned from has them (since version 1).
+        let created: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'created_at')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !created {
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?1), ('created_by', ?2)",
                 (now_ms.to_string(), env!("CARGO_PKG_VERSION")),
