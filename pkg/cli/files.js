@@ -16,9 +16,11 @@ export class CliError extends Error {
 /** The exit codes (docs/CLI.md). */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, PROBLEMS: 3, BUSY: 4, INTERRUPTED: 130 };
 
+/** The size of `path` if it is a regular file, else 0 (missing, a directory, a FIFO: nothing to recover from). */
 const sizeOf = (path) => {
   try {
-    return fs.statSync(path).size;
+    const st = fs.statSync(path);
+    return st.isFile() ? st.size : 0;
   } catch {
     return 0;
   }
@@ -82,46 +84,67 @@ export function diskVersion(file) {
 
 /**
  * The newest committed image of page 1's first 100 bytes in `file`'s
- * `-wal`, or null: frames are read while their salts match the log's and
- * their checksums chain (the checks SQLite's own recovery makes), and a
- * page 1 counts once the transaction holding it has its commit frame.
+ * `-wal`, or null, read as SQLite's recovery reads the log: its header must
+ * be whole (magic, format 3007000, a page size that is a power of two from
+ * 512 to 65536, its checksum), frames count while their salts match the
+ * header's, their page number is not 0 and their checksums chain, and a
+ * page 1 counts once the transaction holding it has its commit frame (and
+ * only if it starts like an SQLite database). The log is read a frame at a
+ * time, so its size costs time, not memory; anything but a regular file is
+ * not read at all (a FIFO would block, a device never end).
  */
 function walHeader(file) {
-  let wal;
+  const path = `${file}-wal`;
+  let fd;
   try {
-    wal = fs.readFileSync(`${file}-wal`);
+    if (!fs.statSync(path).isFile()) return null;
+    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   } catch {
     return null;
   }
-  if (wal.length < 32) return null;
-  const magic = wal.readUInt32BE(0);
-  if (magic !== 0x377f0682 && magic !== 0x377f0683) return null;
-  // The checksums' words are big-endian when the magic's low bit is set.
-  const word = magic & 1 ? (o) => wal.readUInt32BE(o) : (o) => wal.readUInt32LE(o);
-  const sum = (from, bytes, [s0, s1]) => {
-    for (let o = from; o < from + bytes; o += 8) {
-      s0 = (s0 + word(o) + s1) >>> 0;
-      s1 = (s1 + word(o + 4) + s0) >>> 0;
+  try {
+    if (!fs.fstatSync(fd).isFile()) return null;
+    const head = Buffer.alloc(32);
+    if (fs.readSync(fd, head, 0, 32, 0) !== 32) return null;
+    const magic = head.readUInt32BE(0);
+    if (magic !== 0x377f0682 && magic !== 0x377f0683) return null;
+    if (head.readUInt32BE(4) !== 3007000) return null;
+    const pageSize = head.readUInt32BE(8);
+    if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return null;
+    // The checksums' words are big-endian when the magic's low bit is set.
+    const bigEndian = (magic & 1) === 1;
+    const sum = (buf, from, bytes, [s0, s1]) => {
+      for (let o = from; o < from + bytes; o += 8) {
+        const x = bigEndian ? buf.readUInt32BE(o) : buf.readUInt32LE(o);
+        const y = bigEndian ? buf.readUInt32BE(o + 4) : buf.readUInt32LE(o + 4);
+        s0 = (s0 + x + s1) >>> 0;
+        s1 = (s1 + y + s0) >>> 0;
+      }
+      return [s0, s1];
+    };
+    let chain = sum(head, 0, 24, [0, 0]);
+    if (chain[0] !== head.readUInt32BE(24) || chain[1] !== head.readUInt32BE(28)) return null;
+    const frame = Buffer.alloc(24 + pageSize);
+    let committed = null;
+    let pending = null;
+    for (let at = 32; fs.readSync(fd, frame, 0, frame.length, at) === frame.length; at += frame.length) {
+      if (frame.readUInt32BE(8) !== head.readUInt32BE(16) || frame.readUInt32BE(12) !== head.readUInt32BE(20)) break;
+      const page = frame.readUInt32BE(0);
+      if (page === 0) break;
+      chain = sum(frame, 24, pageSize, sum(frame, 0, 8, chain));
+      if (chain[0] !== frame.readUInt32BE(16) || chain[1] !== frame.readUInt32BE(20)) break;
+      if (page === 1) pending = Buffer.from(frame.subarray(24, 124));
+      if (frame.readUInt32BE(4) !== 0) {
+        if (pending) committed = pending;
+        pending = null;
+      }
     }
-    return [s0, s1];
-  };
-  const pageSize = wal.readUInt32BE(8) === 1 ? 65536 : wal.readUInt32BE(8);
-  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return null;
-  let chain = sum(0, 24, [0, 0]);
-  if (chain[0] !== wal.readUInt32BE(24) || chain[1] !== wal.readUInt32BE(28)) return null;
-  let committed = null;
-  let pending = null;
-  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
-    if (wal.readUInt32BE(at + 8) !== wal.readUInt32BE(16) || wal.readUInt32BE(at + 12) !== wal.readUInt32BE(20)) break;
-    chain = sum(at + 24, pageSize, sum(at, 8, chain));
-    if (chain[0] !== wal.readUInt32BE(at + 16) || chain[1] !== wal.readUInt32BE(at + 20)) break;
-    if (wal.readUInt32BE(at) === 1) pending = wal.subarray(at + 24, at + 124);
-    if (wal.readUInt32BE(at + 4) !== 0) {
-      if (pending) committed = pending;
-      pending = null;
-    }
+    return committed?.toString('latin1', 0, 16) === 'SQLite format 3\0' ? committed : null;
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
   }
-  return committed;
 }
 
 /** `file` exists and is a file, or a `CliError` saying so. */
@@ -139,11 +162,21 @@ export function mustExist(file) {
 /** The first bytes of a rollback journal that holds a transaction (SQLite zeroes them once it is done). */
 const JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
 
+/** Whether `path` is a regular file (not missing, a directory, a FIFO or a device). */
+export function isRegularFile(path) {
+  try {
+    return fs.statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** Whether `file`'s rollback journal holds a transaction: a write is under way (or was cut short). */
 export function journalLive(file) {
   let fd;
   try {
-    fd = fs.openSync(`${file}-journal`, 'r');
+    if (!isRegularFile(`${file}-journal`)) return false;
+    fd = fs.openSync(`${file}-journal`, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   } catch {
     return false;
   }

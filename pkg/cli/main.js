@@ -13,7 +13,7 @@ import { UserTrail } from '../index.js';
 import { serveDashboard } from '../dashboard.js';
 import { VIEWS, runView, toCsv } from '../report.js';
 import { realFile } from '../node-fs.js';
-import { CliError, EXIT, asCliError, cleanup, clearSidecars, diskVersion, durabilityOf, holder, mustExist, needsRecovery, snapshot } from './files.js';
+import { CliError, EXIT, asCliError, cleanup, clearSidecars, diskVersion, durabilityOf, holder, isRegularFile, mustExist, needsRecovery, snapshot } from './files.js';
 import { bytes as showBytes, duration, progressBar } from './progress.js';
 
 const HELP = `usertrail: the command line of usertrail's SQLite databases.
@@ -127,7 +127,7 @@ async function openForReading(file) {
     try {
       const copy = path.join(dir, 'db');
       fs.copyFileSync(abs, copy);
-      for (const suffix of ['-wal', '-journal']) if (fs.existsSync(`${abs}${suffix}`)) fs.copyFileSync(`${abs}${suffix}`, `${copy}${suffix}`);
+      for (const suffix of ['-wal', '-journal']) if (isRegularFile(`${abs}${suffix}`)) fs.copyFileSync(`${abs}${suffix}`, `${copy}${suffix}`);
       const recovered = await UserTrail.open({ storage: { file: copy }, durability: durabilityOf(abs) });
       const bytes = await recovered.export();
       await recovered.close();

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -412,6 +412,18 @@ test('hostile files: a migration a killed engine left in its -wal is the version
   wal[32 + 24 + 10] ^= 0xff;
   writeFileSync(`${torn}-wal`, wal);
   assert.equal(json('info', torn).schemaVersionOnDisk, 9);
+  // A -wal that is not a regular file is not read: a FIFO would block the
+  // command for ever, a directory made it fail with EISDIR.
+  rmSync(`${torn}-wal`);
+  assert.equal(spawnSync('mkfifo', [`${torn}-wal`]).status, 0);
+  const fifo = run('info', torn, '--json');
+  assert.equal(fifo.code, 0, fifo.err);
+  assert.equal(JSON.parse(fifo.out).schemaVersionOnDisk, 9);
+  rmSync(`${torn}-wal`);
+  mkdirSync(`${torn}-wal`);
+  const folder = run('info', torn, '--json');
+  assert.equal(folder.code, 0, folder.err);
+  assert.equal(JSON.parse(folder.out).schemaVersionOnDisk, 9);
 });
 
 test('hostile files: a symbolic link shares the lock of its file; vacuum keeps WAL mode; --out into a missing directory audits nothing; -- ends the flags', async () => {
