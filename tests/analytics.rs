@@ -594,7 +594,16 @@ fn bad_queries_are_typed_errors() {
             json!({"interval": "week", "since": 0, "until": "x"}),
             "until",
         ),
-        (json!({"name": ["a", 2]}), "name"),
+        (json!({"name": ["a", 2]}), "name[1]"),
+        (json!({"name": "a", "interval": ["day"]}), "interval"),
+        // An unknown key inside an option, named like a shared one.
+        (
+            json!({"since": 0, "dimension": {"name": "p", "value": 1, "since": 1}}),
+            "dimension",
+        ),
+        // Two keys wrong alike: the first.
+        (json!({"since": "x", "until": "x"}), "since"),
+        (json!({"since": true, "until": true}), "since"),
     ] {
         assert_eq!(err_code(parse(bad.clone())), "INVALID_INPUT", "{bad}");
         let e = parse(bad.clone()).unwrap_err();
@@ -608,6 +617,15 @@ fn bad_queries_are_typed_errors() {
         e.to_string().contains("every query takes since, until,"),
         "{e}"
     );
+    // A key spelled to look like serde's message names itself.
+    let e = split::<TopPagesOptions>(
+        json!({"limit": 5, "limit`, expected `x": 1})
+            .as_object()
+            .unwrap()
+            .clone(),
+    )
+    .unwrap_err();
+    assert_eq!(e.field(), Some("limit`, expected `x"), "{e}");
     let e = split::<TopPagesOptions>(json!({"limt": 5}).as_object().unwrap().clone()).unwrap_err();
     assert_eq!(e.field(), Some("limt"));
     assert!(
@@ -623,6 +641,22 @@ fn bad_queries_are_typed_errors() {
         huge.insert(format!("z{i}"), json!(i));
     }
     assert_eq!(err_code(split::<ActiveUsersOptions>(huge)), "INVALID_INPUT");
+    // In the words of JSON, not of Rust's types.
+    let e = parse(json!({"since": "yesterday"}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with("expected an integer"), "{e}");
+    let e = parse(json!({"name": ["a", 2]})).unwrap_err().to_string();
+    assert!(!e.contains("enum") && !e.contains("Names"), "{e}");
+    // An item of a list is named by its index, whether serde or a check
+    // refuses it.
+    let funnel = |v: Value| split::<FunnelOptions>(v.as_object().unwrap().clone());
+    assert_eq!(
+        funnel(json!({"steps": ["a", 3, 4]})).unwrap_err().field(),
+        Some("steps[1]")
+    );
+    let (q, o) = funnel(json!({"steps": ["a", ""]})).unwrap();
+    assert_eq!(a.funnel(&q, &o).unwrap_err().field(), Some("steps[1]"));
     // A required option of the query's own, missing, is named.
     let e = split::<FunnelOptions>(json!({"since": 0}).as_object().unwrap().clone()).unwrap_err();
     assert_eq!(e.field(), Some("steps"), "{e}");

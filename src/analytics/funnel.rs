@@ -197,8 +197,8 @@ impl Analytics<'_> {
         if o.steps.is_empty() || o.steps.len() > 20 {
             return Err(Error::invalid("steps", "must be 1 to 20 event names"));
         }
-        for s in &o.steps {
-            crate::kernel::text::check("steps", s, 800)?;
+        for (i, s) in o.steps.iter().enumerate() {
+            crate::kernel::text::check(&format!("steps[{i}]"), s, 800)?;
         }
         let window = bounded(o.window_secs, 86_400, 1, 366 * 86_400, "windowSecs")? as i64;
         let order = o.order.unwrap_or_default();

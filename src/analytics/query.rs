@@ -254,9 +254,15 @@ impl Query {
             if names.is_empty() || names.len() > 100 {
                 return Err(Error::invalid("name", "must be 1 to 100 names"));
             }
+            let many = matches!(&self.name, Some(Names::Many(_)));
             let mut marks = Vec::new();
-            for n in names {
-                crate::kernel::text::check("name", n, 800)?;
+            for (i, n) in names.into_iter().enumerate() {
+                let field = if many {
+                    format!("name[{i}]")
+                } else {
+                    "name".into()
+                };
+                crate::kernel::text::check(&field, n, 800)?;
                 params.push(SqlValue::Text(n.clone()));
                 marks.push(format!("?{}", params.len() + 2));
             }
@@ -326,43 +332,85 @@ const MAX_TRIED_KEYS: usize = 16;
 /// deserializer, which would cost the package another copy of every
 /// options type's code.
 fn read<T: DeserializeOwned>(options: Map<String, Value>, whole: &str) -> Result<T> {
-    let first = match serde_json::from_value::<T>(Value::Object(options.clone())) {
-        Ok(v) => return Ok(v),
-        Err(e) => e.to_string(),
-    };
+    match serde_json::from_value::<T>(Value::Object(options.clone())) {
+        Ok(v) => Ok(v),
+        Err(e) => Err(at_fault(&options, whole, &e.to_string(), &|m| {
+            serde_json::from_value::<T>(Value::Object(m))
+                .err()
+                .map(|e| e.to_string())
+        })),
+    }
+}
+
+/// The error [`read`] gives for `first`, serde's message on `options`;
+/// `try_read` reads other options the same way (its error, if any). Not
+/// generic, so that each options type adds only its reading.
+fn at_fault(
+    options: &Map<String, Value>,
+    whole: &str,
+    first: &str,
+    try_read: &dyn Fn(Map<String, Value>) -> Option<String>,
+) -> Error {
     let named = |prefix: &str| {
         let rest = first.strip_prefix(prefix)?.strip_prefix('`')?;
         Some(rest[..rest.find('`')?].to_owned())
     };
-    if let Some(key) = named("unknown field ").filter(|k| options.contains_key(k)) {
+    // Each try copies the options: bounded, as an options object with more
+    // keys than any query has is refused by its unknown ones anyway.
+    let fails_alike = |without: Map<String, Value>| try_read(without).as_deref() == Some(first);
+    let without = |key: &str| {
+        let mut without = options.clone();
+        without.remove(key);
+        without
+    };
+    // An unknown key of this object, not one of that name inside an option
+    // (`dimension: { since }`): leaving it out changes the error.
+    let unknown =
+        named("unknown field ").filter(|k| options.contains_key(k) && !fails_alike(without(k)));
+    if let Some(key) = unknown {
         // serde's list leaves out the shared keys, which every query takes.
         let own = match first.split_once(", expected ") {
             Some((_, own)) => format!("; this one also takes {own}"),
             None => String::new(),
         };
-        return Err(Error::invalid(
+        return Error::invalid(
             key,
             format!(
                 "is not an option of this query: every query takes {}{own}",
                 QUERY_KEYS.join(", ")
             ),
-        ));
+        );
     }
-    // Each try copies the options: bounded, as an options object with more
-    // keys than any query has is refused by its unknown ones anyway.
-    let culprit = options.keys().take(MAX_TRIED_KEYS).find(|k| {
-        let mut without = options.clone();
-        without.remove(*k);
-        serde_json::from_value::<T>(Value::Object(without))
-            .err()
-            .is_none_or(|e| e.to_string() != first)
-    });
+    // The key whose removal changes the error; when two keys are wrong
+    // alike (`since: 'x', until: 'x'`), the first that is wrong alone.
+    let culprit = options
+        .keys()
+        .take(MAX_TRIED_KEYS)
+        .find(|k| !fails_alike(without(k)))
+        .or_else(|| {
+            options.iter().take(MAX_TRIED_KEYS).find_map(|(k, v)| {
+                let alone = Map::from_iter([(k.clone(), v.clone())]);
+                fails_alike(alone).then_some(k)
+            })
+        });
     let field = match (culprit, named("missing field ")) {
-        (Some(key), _) => key.clone(),
+        // In a list, the item: the first whose removal changes the error.
+        (Some(key), _) => match options.get(key) {
+            Some(Value::Array(items)) => (0..items.len().min(MAX_TRIED_KEYS))
+                .find(|&i| {
+                    let mut without = options.clone();
+                    if let Some(Value::Array(items)) = without.get_mut(key) {
+                        items.remove(i);
+                    }
+                    !fails_alike(without)
+                })
+                .map_or_else(|| key.clone(), |i| format!("{key}[{i}]")),
+            _ => key.clone(),
+        },
         (None, Some(missing)) => missing,
         (None, None) => whole.to_owned(),
     };
-    Err(Error::invalid(field, first))
+    Error::invalid(field, crate::error::serde_reason(first))
 }
 
 /// An integer option `v`, or its `default`, checked to lie in

@@ -797,8 +797,8 @@ impl Analytics<'_> {
     ) -> Result<(FeatureUsage, Tally, Vec<GroupTally>)> {
         let listed = match (&o.features, &o.prefix) {
             (Some(f), None) if !f.is_empty() && f.len() <= 1000 => {
-                for name in f {
-                    crate::kernel::text::check("features", name, 800)?;
+                for (i, name) in f.iter().enumerate() {
+                    crate::kernel::text::check(&format!("features[{i}]"), name, 800)?;
                 }
                 Some(f.clone())
             }

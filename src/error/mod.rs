@@ -101,6 +101,43 @@ pub enum Error {
     Closed,
 }
 
+/// serde's message about a value, in the words of the JS caller: the Rust
+/// types it names (`i64`, `u32`, `struct DimensionFilter`, `untagged enum
+/// Names`) said as JSON ones, and without "at line 1 column 17" (the input
+/// was an object, not text the caller wrote).
+pub fn serde_reason(message: &str) -> String {
+    let mut m = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    }
+    .to_owned();
+    if m.starts_with("data did not match any variant of untagged enum") {
+        return "is none of the forms this option takes".into();
+    }
+    for (rust, js) in [
+        ("expected i64", "expected an integer"),
+        ("expected i32", "expected an integer"),
+        ("expected u64", "expected an integer of 0 or more"),
+        ("expected u32", "expected an integer of 0 or more"),
+        ("expected u16", "expected an integer of 0 or more"),
+        ("expected u8", "expected an integer of 0 or more"),
+        ("expected usize", "expected an integer of 0 or more"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected a borrowed string", "expected a string"),
+    ] {
+        if let Some(at) = m.find(rust) {
+            if !m[at + rust.len()..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                m.replace_range(at..at + rust.len(), js);
+            }
+        }
+    }
+    if let Some(at) = m.find("expected struct ") {
+        m.replace_range(at.., "expected an object");
+    }
+    m
+}
+
 impl Error {
     /// An [`Error::InvalidInput`] naming `field`.
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {

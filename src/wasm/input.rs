@@ -66,9 +66,24 @@ pub(crate) fn from_text<T: DeserializeOwned>(text: &str, field: &str) -> Result<
 }
 
 fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, field: &str) -> Error {
-    let path = e.path().to_string();
+    let mut path = e.path().to_string();
     let reason = plain(&e.into_inner().to_string());
-    if path == "." || path.is_empty() {
+    if path == "." {
+        path.clear();
+    }
+    // A missing key is named too (serde's path ends at its object).
+    if let Some(key) = reason
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(key, _)| key)
+    {
+        path = if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        };
+    }
+    if path.is_empty() {
         Error::invalid(field, reason)
     } else {
         Error::invalid(inside(field, &path), reason)
@@ -92,13 +107,9 @@ pub(crate) fn inside(field: &str, path: &str) -> String {
     }
 }
 
-/// serde's message without its "at line 1 column 17" tail (the input was
-/// an object, not text the caller wrote).
+/// serde's message in the caller's words ([`crate::error::serde_reason`]).
 fn plain(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
+    crate::error::serde_reason(message)
 }
 
 /// A JS value read as `T` through its JSON text.

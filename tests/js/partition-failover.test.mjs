@@ -274,6 +274,7 @@ test('bad worker options, lease calls and handler requests get typed errors; a h
     [() => hub.pipeline.lease(0, { ...lease, extra: 1 }), 'extra'],
     [() => hub.pipeline.roster({ worker: 'w', url: 'http://u/', ttlMs: 1e9 }), 'ttlMs'],
     [() => hub.pipeline.plan({ me: 'w', members: [], copies: 0, held: [] }), 'copies'],
+    [() => hub.pipeline.plan({ me: 'w', members: [], held: [] }), 'copies'],
     [() => hub.pipeline.plan({ me: 'w', members: [{ worker: 'w' }], copies: 2, held: [] }), 'members[0]'],
     [() => hub.pipeline.consume(0, { trim: 'none', copy: { worker: 'w', token: 0, ttlMs: 3000 } }), 'copy'],
     [() => hub.pipeline.consume(0, { copy: { worker: 'w|x', token: 0, ttlMs: 3000 } }), 'worker'],
