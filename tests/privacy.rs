@@ -858,6 +858,25 @@ fn erase_at_scale_leaves_no_bytes_in_multi_level_trees_without_a_rewrite() {
     let (mut trail, _) = open_people(Storage::Memory);
     populate(&trail);
     populate_at_scale(&trail);
+    // Users whose ids sort just after ann's, in the hours she was active,
+    // over 30 batches in a scattered order: their rows go between hers and
+    // the next user's in the rollups and the indexes, so the pages holding
+    // hers split, and SQLite leaves stale copies of the cells it moved in
+    // the pages' unused space (the control below).
+    for round in 0..30u64 {
+        let neighbours = (0..100u64)
+            .map(|j| {
+                // Hours and users in a scattered order across the batches.
+                let i = (j * 30 + (round * 7919) % 30) as i64;
+                let who = format!("ano{}", (j * 13 + round) % 50);
+                let mut e = event(Some(&who), None, "click", json!({ "i": i }));
+                e.ts = Some(D0 - 4 * i * 60_000);
+                e.session_id = Some(format!("{who}-session"));
+                e
+            })
+            .collect();
+        trail.tracking().track_batch(neighbours, false).unwrap();
+    }
     let report = erase_ann(&trail);
     assert!(
         !report.vacuumed,
@@ -866,9 +885,12 @@ fn erase_at_scale_leaves_no_bytes_in_multi_level_trees_without_a_rewrite() {
     assert_eq!(report.counts["events"], 3008);
     // The control: SQLite's own pages hold stale bytes in their unused
     // space (secure_delete does not clear those); natively this workload
-    // leaves a copy of the subject's id among them, which only the scrub
-    // removes (the wasm build's pages, laid out a little differently, hold
-    // other stale rows here).
+    // leaves copies of the subject's session ids among them (her rows in
+    // the rollup of sessions, moved when her neighbours' rows split their
+    // pages), which only the scrub removes (the wasm build's pages, laid
+    // out a little differently, hold other stale rows here). Which stale
+    // bytes a workload leaves follows the order rows were written in: a
+    // control on her bare id held by the order of a hash map's buckets.
     let raw = trail
         .store_mut()
         .conn_mut()
@@ -880,10 +902,9 @@ fn erase_at_scale_leaves_no_bytes_in_multi_level_trees_without_a_rewrite() {
     let stale = raw.iter().zip(&scrubbed).filter(|(a, b)| a != b).count();
     assert!(stale > 10_000, "{stale} stale bytes");
     if cfg!(not(target_family = "wasm")) {
-        assert_eq!(personal_traces(&raw), ["ann"]);
-        // The stale copy is a real trace, not chance among random bytes.
-        assert_eq!(personal_traces_at_scale(&raw), ["ann"]);
+        assert!(contains(&raw, b"ann-session-"));
     }
+    assert!(!contains(&scrubbed, b"ann-session-"));
     assert_eq!(personal_traces(&scrubbed), Vec::<&str>::new());
     let bytes = trail.export().unwrap();
     assert!(
