@@ -9,6 +9,10 @@
  */
 export function fileHost(fs, dirname) {
   const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fs.constants;
+  // Opening a FIFO blocks until a writer comes, for ever: the database, its
+  // journal and its -wal are opened without waiting, and must be regular
+  // files (no effect on a regular file's reads and writes).
+  const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
   const alive = (pid) => {
     try {
       process.kill(pid, 0);
@@ -25,8 +29,15 @@ export function fileHost(fs, dirname) {
     }
   };
   const host = {
-    open: (path, create, exclusive, readOnly) =>
-      fs.openSync(path, readOnly ? O_RDONLY : O_RDWR | (create ? O_CREAT : 0) | (exclusive ? O_EXCL : 0), 0o644),
+    open(path, create, exclusive, readOnly) {
+      const flags = (readOnly ? O_RDONLY : O_RDWR | (create ? O_CREAT : 0) | (exclusive ? O_EXCL : 0)) | O_NONBLOCK;
+      const fd = fs.openSync(path, flags, 0o644);
+      if (!fs.fstatSync(fd).isFile()) {
+        fs.closeSync(fd);
+        throw Object.assign(new Error(`${path} is not a regular file`), { code: 'EFTYPE' });
+      }
+      return fd;
+    },
     read(fd, buf, offset) {
       let done = 0;
       while (done < buf.length) {

@@ -133,6 +133,7 @@ const NOT_CODES: &[&str] = &[
     "EXISTS",
     "EEXIST",
     "ENOENT",
+    "EFTYPE",
     "EPERM",
     "DAU",
     "MAU",

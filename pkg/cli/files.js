@@ -79,7 +79,17 @@ export function needsRecovery(file) {
 export function diskVersion(file) {
   const h = header(file);
   if (!h) return null;
-  return walHeader(file)?.readUInt32BE(60) ?? h.readUInt32BE(60);
+  return walScan(file).header?.readUInt32BE(60) ?? h.readUInt32BE(60);
+}
+
+/**
+ * How many bytes of `file`'s `-wal` SQLite's recovery would use: its
+ * header and the frames up to its last commit that checks out (0 for no
+ * usable log). A recovered copy needs no more; a log padded with holes or
+ * garbage is not copied whole.
+ */
+export function walUsableBytes(file) {
+  return walScan(file).end;
 }
 
 /**
@@ -93,24 +103,25 @@ export function diskVersion(file) {
  * time, so its size costs time, not memory; anything but a regular file is
  * not read at all (a FIFO would block, a device never end).
  */
-function walHeader(file) {
+function walScan(file) {
+  const none = { header: null, end: 0 };
   const path = `${file}-wal`;
   let fd;
   try {
-    if (!fs.statSync(path).isFile()) return null;
+    if (!fs.statSync(path).isFile()) return none;
     fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   } catch {
-    return null;
+    return none;
   }
   try {
-    if (!fs.fstatSync(fd).isFile()) return null;
+    if (!fs.fstatSync(fd).isFile()) return none;
     const head = Buffer.alloc(32);
-    if (fs.readSync(fd, head, 0, 32, 0) !== 32) return null;
+    if (fs.readSync(fd, head, 0, 32, 0) !== 32) return none;
     const magic = head.readUInt32BE(0);
-    if (magic !== 0x377f0682 && magic !== 0x377f0683) return null;
-    if (head.readUInt32BE(4) !== 3007000) return null;
+    if (magic !== 0x377f0682 && magic !== 0x377f0683) return none;
+    if (head.readUInt32BE(4) !== 3007000) return none;
     const pageSize = head.readUInt32BE(8);
-    if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return null;
+    if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return none;
     // The checksums' words are big-endian when the magic's low bit is set.
     const bigEndian = (magic & 1) === 1;
     const sum = (buf, from, bytes, [s0, s1]) => {
@@ -123,10 +134,11 @@ function walHeader(file) {
       return [s0, s1];
     };
     let chain = sum(head, 0, 24, [0, 0]);
-    if (chain[0] !== head.readUInt32BE(24) || chain[1] !== head.readUInt32BE(28)) return null;
+    if (chain[0] !== head.readUInt32BE(24) || chain[1] !== head.readUInt32BE(28)) return none;
     const frame = Buffer.alloc(24 + pageSize);
     let committed = null;
     let pending = null;
+    let end = 0;
     for (let at = 32; fs.readSync(fd, frame, 0, frame.length, at) === frame.length; at += frame.length) {
       if (frame.readUInt32BE(8) !== head.readUInt32BE(16) || frame.readUInt32BE(12) !== head.readUInt32BE(20)) break;
       const page = frame.readUInt32BE(0);
@@ -137,11 +149,13 @@ function walHeader(file) {
       if (frame.readUInt32BE(4) !== 0) {
         if (pending) committed = pending;
         pending = null;
+        end = at + frame.length;
       }
     }
-    return committed?.toString('latin1', 0, 16) === 'SQLite format 3\0' ? committed : null;
+    const header = committed?.toString('latin1', 0, 16) === 'SQLite format 3\0' ? committed : null;
+    return { header, end };
   } catch {
-    return null;
+    return none;
   } finally {
     fs.closeSync(fd);
   }
@@ -181,8 +195,12 @@ export function journalLive(file) {
     return false;
   }
   try {
+    // Checked again once open: it may have been replaced since.
+    if (!fs.fstatSync(fd).isFile()) return false;
     const b = Buffer.alloc(8);
     return fs.readSync(fd, b, 0, 8, 0) === 8 && b.equals(JOURNAL_MAGIC);
+  } catch {
+    return false;
   } finally {
     fs.closeSync(fd);
   }

@@ -13,7 +13,7 @@ import { UserTrail } from '../index.js';
 import { serveDashboard } from '../dashboard.js';
 import { VIEWS, runView, toCsv } from '../report.js';
 import { realFile } from '../node-fs.js';
-import { CliError, EXIT, asCliError, cleanup, clearSidecars, diskVersion, durabilityOf, holder, isRegularFile, mustExist, needsRecovery, snapshot } from './files.js';
+import { CliError, EXIT, asCliError, cleanup, clearSidecars, diskVersion, durabilityOf, holder, isRegularFile, mustExist, needsRecovery, snapshot, walUsableBytes } from './files.js';
 import { bytes as showBytes, duration, progressBar } from './progress.js';
 
 const HELP = `usertrail: the command line of usertrail's SQLite databases.
@@ -127,7 +127,10 @@ async function openForReading(file) {
     try {
       const copy = path.join(dir, 'db');
       fs.copyFileSync(abs, copy);
-      for (const suffix of ['-wal', '-journal']) if (isRegularFile(`${abs}${suffix}`)) fs.copyFileSync(`${abs}${suffix}`, `${copy}${suffix}`);
+      if (isRegularFile(`${abs}-journal`)) fs.copyFileSync(`${abs}-journal`, `${copy}-journal`);
+      // Of the -wal, what recovery would use: a log padded with holes or
+      // garbage past its last commit is not copied whole.
+      copyPrefix(`${abs}-wal`, `${copy}-wal`, walUsableBytes(abs));
       const recovered = await UserTrail.open({ storage: { file: copy }, durability: durabilityOf(abs) });
       const bytes = await recovered.export();
       await recovered.close();
@@ -140,6 +143,25 @@ async function openForReading(file) {
   // Read without changing the file (no migration, no retention run): a copy in memory.
   const bytes = fs.readFileSync(abs);
   return { trail: await UserTrail.open({ storage: { bytes } }), snapshot: false, bytes };
+}
+
+/** Copies the first `bytes` of `from` to `to` (nothing for 0), a megabyte at a time. */
+function copyPrefix(from, to, bytes) {
+  if (bytes <= 0) return;
+  const src = fs.openSync(from, 'r');
+  const dst = fs.openSync(to, 'w');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    for (let at = 0; at < bytes; ) {
+      const n = fs.readSync(src, buf, 0, Math.min(buf.length, bytes - at), at);
+      if (n === 0) break;
+      fs.writeSync(dst, buf, 0, n, at);
+      at += n;
+    }
+  } finally {
+    fs.closeSync(src);
+    fs.closeSync(dst);
+  }
 }
 
 /** Opens and closes `file` once a worker was stopped: SQLite recovers it (rolls back, folds its -wal in). */

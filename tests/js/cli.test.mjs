@@ -424,6 +424,18 @@ test('hostile files: a migration a killed engine left in its -wal is the version
   const folder = run('info', torn, '--json');
   assert.equal(folder.code, 0, folder.err);
   assert.equal(JSON.parse(folder.out).schemaVersionOnDisk, 9);
+  rmSync(`${torn}-wal`, { recursive: true });
+  // Nor is a -journal: the engine's own open of it blocked export and
+  // migrate for ever (and SIGTERM could not stop them). Now they finish,
+  // with a typed error.
+  assert.equal(spawnSync('mkfifo', [`${torn}-journal`]).status, 0);
+  for (const args of [['export', torn, 'someone', '--out', join(dir, 'fifo-export.json')], ['migrate', torn]]) {
+    const r = spawnSync(BIN, [...args, '--json'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.signal, null, `${args[0]} hung on a FIFO -journal`);
+    assert.notEqual(r.status, 0, `${args[0]}: ${r.stdout}`);
+    assert.match(r.stderr, /CANNOT_OPEN|STORAGE_ERROR|not a regular file/, r.stderr);
+  }
+  rmSync(`${torn}-journal`);
 });
 
 test('hostile files: a symbolic link shares the lock of its file; vacuum keeps WAL mode; --out into a missing directory audits nothing; -- ends the flags', async () => {
