@@ -655,6 +655,13 @@ fn bad_queries_are_typed_errors() {
         funnel(json!({"steps": ["a", 3, 4]})).unwrap_err().field(),
         Some("steps[1]")
     );
+    // Two items wrong alike: the first; far down a long list: still named.
+    let e = funnel(json!({"steps": ["a", 5, 5]})).unwrap_err();
+    assert_eq!(e.field(), Some("steps[1]"));
+    let mut long: Vec<Value> = (0..5000).map(|i| json!(format!("s{i}"))).collect();
+    long[4321] = json!(7);
+    let e = funnel(json!({ "steps": long })).unwrap_err();
+    assert_eq!(e.field(), Some("steps[4321]"));
     let (q, o) = funnel(json!({"steps": ["a", ""]})).unwrap();
     assert_eq!(a.funnel(&q, &o).unwrap_err().field(), Some("steps[1]"));
     // A required option of the query's own, missing, is named.

@@ -325,6 +325,10 @@ pub fn split<T: DeserializeOwned + Default>(options: Map<String, Value>) -> Resu
 /// How many keys [`read`] tries leaving out to find the one at fault.
 const MAX_TRIED_KEYS: usize = 16;
 
+/// How many items of a list [`read`] tries alone to find the one at fault
+/// (no query takes longer lists: 1,000 features at most).
+const MAX_TRIED_ITEMS: usize = 10_000;
+
 /// `options` read as `T`. An error names the option at fault, as
 /// docs/ERRORS.md promises: an unknown key serde names, else the key whose
 /// removal changes the error (the first serde met), else a missing one,
@@ -394,17 +398,27 @@ fn at_fault(
             })
         });
     let field = match (culprit, named("missing field ")) {
-        // In a list, the item: the first whose removal changes the error.
+        // In a list, the item: the first that, alone in the list, fails
+        // alike (each try copies the other options, not the list).
         (Some(key), _) => match options.get(key) {
-            Some(Value::Array(items)) => (0..items.len().min(MAX_TRIED_KEYS))
-                .find(|&i| {
-                    let mut without = options.clone();
-                    if let Some(Value::Array(items)) = without.get_mut(key) {
-                        items.remove(i);
-                    }
-                    !fails_alike(without)
-                })
-                .map_or_else(|| key.clone(), |i| format!("{key}[{i}]")),
+            Some(Value::Array(items)) => {
+                let others = without(key);
+                let with = |list: Vec<Value>| {
+                    let mut one = others.clone();
+                    one.insert(key.clone(), Value::Array(list));
+                    one
+                };
+                // Not when a list is what is wrong (even an empty one).
+                let item = if fails_alike(with(Vec::new())) {
+                    None
+                } else {
+                    items
+                        .iter()
+                        .take(MAX_TRIED_ITEMS)
+                        .position(|item| fails_alike(with(vec![item.clone()])))
+                };
+                item.map_or_else(|| key.clone(), |i| format!("{key}[{i}]"))
+            }
             _ => key.clone(),
         },
         (None, Some(missing)) => missing,
