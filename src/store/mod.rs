@@ -92,12 +92,12 @@ impl Store {
         medium.lock(&conn)?;
         check_ownership(&conn)?;
         medium.configure(&conn, options.durability)?;
-        migrations::migrate_to(&mut conn, SCHEMA_VERSION)?;
+        let from = migrations::migrate_to(&mut conn, SCHEMA_VERSION)?;
         // A new database gets its creation facts once its schema is in. One
         // whose first open was cut short (each migration commits apart, so
-        // a killed process can leave some) has none: it holds nothing but
-        // schema, so it is completed now, as if created here. Every
-        // database an engine returned from has them (since version 1).
+        // a killed process can leave some) has none, and is completed now,
+        // as if created here. Every database an engine returned from has
+        // them (since version 1).
         let created: bool = conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'created_at')",
             [],
@@ -109,8 +109,12 @@ impl Store {
                 (now_ms.to_string(), env!("CARGO_PKG_VERSION")),
             )?;
             // Every page of a new database is scrubbed: on a file by the
-            // shim it is written through, in memory when exported.
-            scrub::mark_clean(&conn)?;
+            // shim it is written through, in memory when exported. One cut
+            // short is too if it holds no data (its pages hold schema only);
+            // one that does (its facts deleted by hand) keeps what it says.
+            if from == 0 || holds_no_data(&conn)? {
+                scrub::mark_clean(&conn)?;
+            }
         }
         Ok(Self {
             conn,
@@ -198,4 +202,28 @@ fn check_ownership(conn: &Connection) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// Whether none of the tables that hold people's data has a row: a
+/// database that is schema only.
+fn holds_no_data(conn: &Connection) -> Result<bool> {
+    const TABLES: &[&str] = &[
+        "events",
+        "sessions",
+        "identities",
+        "quarantine",
+        "outbox",
+        "prefs",
+        "pref_history",
+        "consents",
+        "consent_ledger",
+        "audit_log",
+        "experiment_assignments",
+    ];
+    let sql = TABLES
+        .iter()
+        .map(|t| format!("NOT EXISTS (SELECT 1 FROM {t})"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    Ok(conn.query_row(&format!("SELECT {sql}"), [], |r| r.get(0))?)
 }
