@@ -25,14 +25,25 @@ process.on('exit', () => {
  * refuses a higher one (its bus port is the port plus 10,000), and the
  * kernel hands out ports up to 60,999.
  */
-export async function freePort() {
+export async function freePort({ bus = false } = {}) {
   for (;;) {
     const server = createServer();
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address();
     await new Promise((resolve) => server.close(resolve));
-    if (port <= 55_535) return port;
+    if (port <= 55_535 && (!bus || (await canListen(port + 10_000)))) return port;
   }
+}
+
+/** Whether `port` on 127.0.0.1 is free to listen on now. */
+async function canListen(port) {
+  const server = createServer();
+  const ok = await new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (ok) await new Promise((resolve) => server.close(resolve));
+  return ok;
 }
 
 /** Whether something on `port` answers PING with PONG. */
@@ -68,9 +79,24 @@ export class RedisServer {
 
   /** Starts a server; `extra` are more redis-server arguments. */
   static async start(extra = []) {
-    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'ut-redis-')), extra);
-    await server.#launch();
-    return server;
+    // A port found free can be taken before the server binds it (or, in a
+    // cluster, its bus port, the port plus 10,000): then it exits at once,
+    // and another port is tried, up to five times.
+    const bus = extra.includes('--cluster-enabled');
+    for (let attempt = 1; ; attempt++) {
+      const server = new RedisServer(await freePort({ bus }), mkdtempSync(join(tmpdir(), 'ut-redis-')), extra);
+      try {
+        await server.#launch();
+        return server;
+      } catch (err) {
+        let log = '';
+        try {
+          log = readFileSync(join(server.dir, 'redis.log'), 'utf8');
+        } catch {}
+        if (attempt >= 5 || !log.includes('Address already in use')) throw err;
+        rmSync(server.dir, { recursive: true, force: true });
+      }
+    }
   }
 
   /**
@@ -184,11 +210,20 @@ export class RedisServer {
  * a master may be silent before its replica takes over.
  */
 export async function startCluster({ replicas = 0, nodeTimeoutMs = 5000 } = {}) {
-  const nodes = await Promise.all(
+  // Every node started, or none left running: a node that started while
+  // another failed would keep this process alive after its tests (a child
+  // process holds the event loop), and the test file would never end.
+  const started = await Promise.allSettled(
     Array.from({ length: 3 * (1 + replicas) }, () =>
       RedisServer.start(['--cluster-enabled', 'yes', '--cluster-node-timeout', String(nodeTimeoutMs)]),
     ),
   );
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.filter((r) => r.status === 'fulfilled').map((r) => r.value.stop()));
+    throw failed.reason;
+  }
+  const nodes = started.map((r) => r.value);
   execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], {
     stdio: 'ignore',
   });
