@@ -83,8 +83,13 @@ export class RedisServer {
     // cluster, its bus port, the port plus 10,000): then it exits at once,
     // and another port is tried, up to five times.
     const bus = extra.includes('--cluster-enabled');
+    return RedisServer.#onAFreePort(async () => new RedisServer(await freePort({ bus }), mkdtempSync(join(tmpdir(), 'ut-redis-')), extra));
+  }
+
+  /** The server `make` gives, launched; made again while its port turns out taken (five times at most). */
+  static async #onAFreePort(make) {
     for (let attempt = 1; ; attempt++) {
-      const server = new RedisServer(await freePort({ bus }), mkdtempSync(join(tmpdir(), 'ut-redis-')), extra);
+      const server = await make();
       try {
         await server.#launch();
         return server;
@@ -105,24 +110,25 @@ export class RedisServer {
    * quorum of 2, so three of them fail over within a few seconds.
    */
   static async startSentinel(name, primaryPort) {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'ut-sentinel-'));
-    const conf = join(dir, 'sentinel.conf');
-    writeFileSync(
-      conf,
-      [
-        `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `logfile ${join(dir, 'redis.log')}`,
-        `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 2`,
-        `sentinel down-after-milliseconds ${name} 1000`,
-        `sentinel failover-timeout ${name} 10000`,
-        `sentinel parallel-syncs ${name} 1`,
-        '',
-      ].join('\n'),
-    );
-    const server = new RedisServer(port, dir, []);
-    server.#command = ['redis-sentinel', [conf]];
-    await server.#launch();
-    return server;
+    return RedisServer.#onAFreePort(async () => {
+      const port = await freePort();
+      const dir = mkdtempSync(join(tmpdir(), 'ut-sentinel-'));
+      const conf = join(dir, 'sentinel.conf');
+      writeFileSync(
+        conf,
+        [
+          `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `logfile ${join(dir, 'redis.log')}`,
+          `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 2`,
+          `sentinel down-after-milliseconds ${name} 1000`,
+          `sentinel failover-timeout ${name} 10000`,
+          `sentinel parallel-syncs ${name} 1`,
+          '',
+        ].join('\n'),
+      );
+      const server = new RedisServer(port, dir, []);
+      server.#command = ['redis-sentinel', [conf]];
+      return server;
+    });
   }
 
   get url() {
@@ -268,14 +274,24 @@ export async function startCluster({ replicas = 0, nodeTimeoutMs = 5000 } = {}) 
  * `primary()` asks a Sentinel which server is the primary now.
  */
 export async function startSentinelGroup(name = 'ut') {
-  const primary = await RedisServer.start();
-  const replica = await RedisServer.start(['--replicaof', '127.0.0.1', String(primary.port)]);
-  for (let i = 0; i < 400; i++) {
-    if (replica.syncedReplica) break;
-    await sleep(25);
-  }
+  // Every server started, or none left running (as for a cluster).
+  const started = [];
+  const keep = (server) => (started.push(server), server);
+  let primary;
+  let replica;
   const sentinels = [];
-  for (let i = 0; i < 3; i++) sentinels.push(await RedisServer.startSentinel(name, primary.port));
+  try {
+    primary = keep(await RedisServer.start());
+    replica = keep(await RedisServer.start(['--replicaof', '127.0.0.1', String(primary.port)]));
+    for (let i = 0; i < 400; i++) {
+      if (replica.syncedReplica) break;
+      await sleep(25);
+    }
+    for (let i = 0; i < 3; i++) sentinels.push(keep(await RedisServer.startSentinel(name, primary.port)));
+  } catch (err) {
+    await Promise.all(started.map((n) => n.stop()));
+    throw err;
+  }
   // Wait until every Sentinel knows the replica and the others.
   for (let i = 0; i < 400; i++) {
     const ready = sentinels.every((s) => {
