@@ -982,16 +982,11 @@ fn a_database_from_before_scrubbing_is_rewritten_once_by_erasure() {
     .unwrap();
     let image = old.serialize(rusqlite::MAIN_DB).unwrap().to_vec();
     let (upgraded, _) = open_people(Storage::Bytes(image));
-    let flag: String = upgraded
-        .store()
-        .conn()
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'pages_scrubbed'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(flag, "0", "migration 9 marks older pages as not scrubbed");
+    assert_eq!(
+        common::pages_scrubbed(&upgraded),
+        "0",
+        "migration 9 marks older pages as not scrubbed"
+    );
     assert!(erase_ann(&upgraded).vacuumed, "the first erasure rewrites");
     let second = erase_with(&upgraded, "bob", None);
     assert!(!second.vacuumed, "after one rewrite, deletion is enough");

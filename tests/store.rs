@@ -6,6 +6,8 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use std::sync::Arc;
 
+use crate::common;
+
 use rusqlite::Connection;
 use usertrail::clock::ManualClock;
 use usertrail::error::ErrorCode;
@@ -188,16 +190,7 @@ fn a_creation_cut_short_is_completed_at_the_next_open() {
         let trail = open(Storage::Bytes(image(conn))).unwrap();
         let created = trail.created_at().unwrap();
         assert!(trail.info().is_ok(), "cut after {cut}");
-        let scrubbed: String = trail
-            .store()
-            .conn()
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'pages_scrubbed'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(scrubbed, "1", "cut after {cut}");
+        assert_eq!(common::pages_scrubbed(&trail), "1", "cut after {cut}");
         // Completed once: the next open keeps the same creation time.
         let again = open(Storage::Bytes(trail.export().unwrap())).unwrap();
         assert_eq!(again.created_at().unwrap(), created);
@@ -223,16 +216,7 @@ fn a_creation_cut_short_is_completed_at_the_next_open() {
         .unwrap();
     let reopened = open(Storage::Bytes(trail.export().unwrap())).unwrap();
     assert!(reopened.created_at().is_ok());
-    let scrubbed: String = reopened
-        .store()
-        .conn()
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'pages_scrubbed'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(scrubbed, "0");
+    assert_eq!(common::pages_scrubbed(&reopened), "0");
 }
 
 /// Builds a database as each older version left it, with a row in it, and

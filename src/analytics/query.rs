@@ -332,9 +332,9 @@ const MAX_TRIED_ITEMS: usize = 10_000;
 /// `options` read as `T`. An error names the option at fault, as
 /// docs/ERRORS.md promises: an unknown key serde names, else the key whose
 /// removal changes the error (the first serde met), else a missing one,
-/// else `whole`. A fault inside an option is named by that option. Found again by reading, not by a path-tracking
-/// deserializer, which would cost the package another copy of every
-/// options type's code.
+/// else `whole`; a fault inside an option is named by that option. Found
+/// by reading again, not by a path-tracking deserializer, which would cost
+/// the package another copy of every options type's code.
 fn read<T: DeserializeOwned>(options: Map<String, Value>, whole: &str) -> Result<T> {
     match serde_json::from_value::<T>(Value::Object(options.clone())) {
         Ok(v) => Ok(v),
@@ -355,10 +355,6 @@ fn at_fault(
     first: &str,
     try_read: &dyn Fn(Map<String, Value>) -> Option<String>,
 ) -> Error {
-    let named = |prefix: &str| {
-        let rest = first.strip_prefix(prefix)?.strip_prefix('`')?;
-        Some(rest[..rest.find('`')?].to_owned())
-    };
     // Each try copies the options: bounded, as an options object with more
     // keys than any query has is refused by its unknown ones anyway.
     let fails_alike = |without: Map<String, Value>| try_read(without).as_deref() == Some(first);
@@ -369,8 +365,8 @@ fn at_fault(
     };
     // An unknown key of this object, not one of that name inside an option
     // (`dimension: { since }`): leaving it out changes the error.
-    let unknown =
-        named("unknown field ").filter(|k| options.contains_key(k) && !fails_alike(without(k)));
+    let unknown = crate::error::serde_key(first, "unknown field")
+        .filter(|k| options.contains_key(*k) && !fails_alike(without(k)));
     if let Some(key) = unknown {
         // serde's list leaves out the shared keys, which every query takes.
         let own = match first.split_once(", expected ") {
@@ -397,7 +393,7 @@ fn at_fault(
                 fails_alike(alone).then_some(k)
             })
         });
-    let field = match (culprit, named("missing field ")) {
+    let field = match (culprit, crate::error::serde_key(first, "missing field")) {
         // In a list, the item: the first that, alone in the list, fails
         // alike (each try copies the other options, not the list).
         (Some(key), _) => match options.get(key) {
@@ -421,7 +417,7 @@ fn at_fault(
             }
             _ => key.clone(),
         },
-        (None, Some(missing)) => missing,
+        (None, Some(missing)) => missing.to_owned(),
         (None, None) => whole.to_owned(),
     };
     Error::invalid(field, crate::error::serde_reason(first))

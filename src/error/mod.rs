@@ -138,6 +138,13 @@ pub fn serde_reason(message: &str) -> String {
     m
 }
 
+/// The key serde's message names after `what` (`"unknown field"`,
+/// `"missing field"`): `x` in "unknown field `x`, expected ...".
+pub fn serde_key<'m>(message: &'m str, what: &str) -> Option<&'m str> {
+    let rest = message.strip_prefix(what)?.strip_prefix(" `")?;
+    rest.split_once('`').map(|(key, _)| key)
+}
+
 impl Error {
     /// An [`Error::InvalidInput`] naming `field`.
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {

@@ -67,16 +67,12 @@ pub(crate) fn from_text<T: DeserializeOwned>(text: &str, field: &str) -> Result<
 
 fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, field: &str) -> Error {
     let mut path = e.path().to_string();
-    let reason = plain(&e.into_inner().to_string());
+    let reason = crate::error::serde_reason(&e.into_inner().to_string());
     if path == "." {
         path.clear();
     }
     // A missing key is named too (serde's path ends at its object).
-    if let Some(key) = reason
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split_once('`'))
-        .map(|(key, _)| key)
-    {
+    if let Some(key) = crate::error::serde_key(&reason, "missing field") {
         path = if path.is_empty() {
             key.to_owned()
         } else {
@@ -105,11 +101,6 @@ pub(crate) fn inside(field: &str, path: &str) -> String {
     } else {
         format!("{field}.{path}")
     }
-}
-
-/// serde's message in the caller's words ([`crate::error::serde_reason`]).
-fn plain(message: &str) -> String {
-    crate::error::serde_reason(message)
 }
 
 /// A JS value read as `T` through its JSON text.

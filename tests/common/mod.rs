@@ -90,3 +90,16 @@ pub fn ids(engine: &UserTrail) -> std::collections::BTreeSet<String> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// The database's `meta.pages_scrubbed` flag ('1': every page is scrubbed).
+pub fn pages_scrubbed(trail: &usertrail::UserTrail) -> String {
+    trail
+        .store()
+        .conn()
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'pages_scrubbed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
