@@ -46,12 +46,45 @@ function base64(bytes) {
 }
 
 /**
+ * `JSON.stringify`'s replacer for values with nothing to refuse or convert:
+ * it throws at anything the tracked reading below would (or would turn
+ * into `$bytes`), so that reading names the path.
+ */
+function plainOnly(key, v) {
+  switch (typeof v) {
+    case 'bigint':
+    case 'symbol':
+    case 'function':
+      throw plainOnly;
+    case 'number':
+      if (!Number.isFinite(v)) throw plainOnly;
+      return v;
+    case 'object':
+      if (v !== null && ArrayBuffer.isView(v)) throw plainOnly;
+      return v;
+    default:
+      return v;
+  }
+}
+
+/**
  * `value` as JSON text, or `\0field\0reason`. What JSON cannot say faithfully
  * is refused, the reason naming its path inside the argument: BigInts,
  * Symbols, functions, non-finite numbers, cycles. Byte arrays become `{"$bytes": base64}`. Keys in `omit` are
  * skipped at the top level (options read separately, such as callbacks).
  */
 export function toJson(value, field, omit) {
+  if (!omit) {
+    // The common case first: nothing to refuse, no path to track. Anything
+    // else (a value to refuse, a throwing getter, a cycle) is read again
+    // below, which names the path.
+    try {
+      const text = JSON.stringify(value, plainOnly);
+      if (text !== undefined) return text;
+    } catch {
+      // read again below
+    }
+  }
   const paths = new WeakMap();
   let top = null;
   try {
@@ -92,10 +125,12 @@ export function toJson(value, field, omit) {
 
 /**
  * Each element of the array `value` as JSON, so that one bad element fails
- * only itself: a JSON array of `{"ok": "<the element's JSON text>"}` or
- * `{"err": reason, "field": item}`, where `item` names one element (the
- * core prefixes its place). The element is text, so that one the engine
- * refuses to parse (a lone surrogate, say) fails alone.
+ * only itself: one line per element, either its JSON text or `\u0001`
+ * followed by `{"err": reason, "field": item}` in JSON, where `item` names
+ * the element (the core prefixes its place); no line for an empty array.
+ * JSON text never holds a raw line feed or U+0001, so the lines split
+ * exactly, and each element is parsed once, alone: one the engine refuses
+ * to parse (a lone surrogate, say) fails alone.
  * `\0field\0reason` when `value` is not an array.
  */
 export function toJsonEach(value, field, item) {
@@ -103,17 +138,17 @@ export function toJsonEach(value, field, item) {
     if (!Array.isArray(value)) return fail(field, 'must be an array');
     const n = value.length;
     if (!(n <= 1e6)) return fail(field, 'is too long');
-    const parts = [];
+    const lines = new Array(n);
     for (let i = 0; i < n; i++) {
       const one = toJson(value[i], item);
       if (one.charCodeAt(0) === 0) {
         const [, f, reason] = one.split('\u0000');
-        parts.push(JSON.stringify({ err: reason, field: f }));
+        lines[i] = `\u0001${JSON.stringify({ err: reason, field: f })}`;
       } else {
-        parts.push(`{"ok":${JSON.stringify(one)}}`);
+        lines[i] = one;
       }
     }
-    return `[${parts.join(',')}]`;
+    return lines.join('\n');
   } catch (err) {
     return fail(field, `could not be read: ${describe(err)}`);
   }

@@ -159,19 +159,25 @@ pub(crate) fn each<T: DeserializeOwned>(
         to_json_each(value, field, item).map_err(|_| thrown(field))?,
         field,
     )?;
-    let items: Vec<Map<String, Value>> =
-        serde_json::from_str(&text).map_err(|e| Error::invalid(field, e.to_string()))?;
-    Ok(items
-        .into_iter()
-        .map(|mut one| match one.remove("ok") {
-            Some(Value::String(text)) => from_text(&text, item),
-            Some(_) => Err(Error::invalid(item, "could not be read")),
-            None => Err(Error::invalid(
-                one.get("field").and_then(Value::as_str).unwrap_or(item),
-                one.get("err")
-                    .and_then(Value::as_str)
-                    .unwrap_or("is invalid"),
-            )),
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One line per element (input.js `toJsonEach`): its JSON text, or
+    // U+0001 and the JSON of why it could not be read.
+    Ok(text
+        .split('\n')
+        .map(|line| match line.strip_prefix('\u{1}') {
+            None => from_text(line, item),
+            Some(refused) => {
+                let refused: Map<String, Value> = serde_json::from_str(refused).unwrap_or_default();
+                Err(Error::invalid(
+                    refused.get("field").and_then(Value::as_str).unwrap_or(item),
+                    refused
+                        .get("err")
+                        .and_then(Value::as_str)
+                        .unwrap_or("is invalid"),
+                ))
+            }
         })
         .collect())
 }

@@ -79,6 +79,44 @@ test('trackBatch: all or nothing, or per-event results', async () => {
   assert.equal(await tracking.count({ userId: 'u' }), 2);
 });
 
+test('trackBatch keeps text with line breaks and control characters exactly, and fails only the bad elements', async () => {
+  // The events cross to the engine one line each (src/wasm/input.js
+  // toJsonEach): text that holds line breaks, U+0001 (the refusal mark),
+  // U+2028, quotes or backslashes must come back as sent (names refuse
+  // control characters, so the odd text is in the properties).
+  const { tracking } = await engine();
+  const odd = 'a\nb\r\u0001c\u2028d\u2029"e\\f\u0000g';
+  const bytes = new Uint8Array([1, 10, 255]);
+  const results = await tracking.trackBatch(
+    [
+      { name: 'odd\u2028', userId: 'u', properties: { [odd]: odd, list: [odd, 1.5, null, true] } },
+      { name: 'bigint key', userId: 'u', properties: { ['k\n\u0001']: 1n } },
+      { name: 'bytes', userId: 'u', properties: { b: bytes } },
+      { name: 'nan', userId: 'u', properties: { n: NaN } },
+      { name: 'getter', userId: 'u', get properties() { throw new Error('no\nway'); } },
+      { name: 'last', userId: 'u', properties: { when: new Date(T0) } },
+    ],
+    { partial: true },
+  );
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['stored', 'rejected', 'stored', 'rejected', 'rejected', 'stored'],
+  );
+  assert.equal(results[1].error.field, 'events[1].properties.k\n\u0001');
+  assert.equal(results[3].error.field, 'events[3].properties.n');
+  assert.equal(results[4].error.field, 'events[4].event');
+  assert.match(results[4].error.message, /no\nway/);
+  const { events } = await tracking.history({ userId: 'u' });
+  const byName = Object.fromEntries(events.map((e) => [e.name, e]));
+  assert.deepEqual(Object.keys(byName).sort(), ['bytes', 'last', 'odd\u2028']);
+  assert.deepEqual(byName['odd\u2028'].properties, { [odd]: odd, list: [odd, 1.5, null, true] });
+  assert.deepEqual(byName.bytes.properties, { b: { $bytes: 'AQr/' } });
+  assert.deepEqual(byName.last.properties, { when: new Date(T0).toISOString() });
+  assert.deepEqual(await tracking.trackBatch([], { partial: true }), []);
+  assert.deepEqual(await tracking.trackBatch([]), []);
+  assert.equal(await code(() => tracking.trackBatch('not an array')), 'INVALID_INPUT');
+});
+
 test('schemas, dimensions and the quarantine', async () => {
   const { tracking } = await engine({ tracking: { validation: 'quarantine' } });
   await tracking.defineEvent('checkout', { required: { total: 'number', currency: { enum: ['EUR'] } } });
