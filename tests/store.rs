@@ -580,3 +580,125 @@ fn sessions_stored_before_version_12_still_validate() {
         .unwrap();
     assert_eq!(first_format, 1, "only the unrotated session keeps the flag");
 }
+
+/// Rows of random keys into a raw table: every few rows a leaf splits, and
+/// SQLite's balance swaps page numbers through the lock page's number (the
+/// page cache shim's case, `store::pcache`). Returns the keys.
+fn random_inserts(conn: &Connection, table: &str, n: u32, seed: u64) -> Vec<String> {
+    let mut x = seed;
+    let mut stmt = conn
+        .prepare(&format!("INSERT INTO {table} (k, v) VALUES (?1, ?2)"))
+        .unwrap();
+    (0..n)
+        .map(|i| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let k = format!("{:016x}", x >> 1);
+            stmt.execute((&k, format!("row {i} {}", "v".repeat(100))))
+                .unwrap();
+            k
+        })
+        .collect()
+}
+
+#[test]
+fn the_page_cache_shim_keeps_every_page_through_splits_rollbacks_and_sessions() {
+    let trail = open(Storage::Memory).unwrap();
+    let before = usertrail::store::pcache::stand_ins();
+    let conn = trail.store().conn();
+    conn.execute_batch("CREATE TABLE shim_t (k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID")
+        .unwrap();
+    let mut want = random_inserts(conn, "shim_t", 3000, 1);
+    // Splits undone: a transaction, and a savepoint inside one.
+    conn.execute_batch("BEGIN").unwrap();
+    random_inserts(conn, "shim_t", 2000, 2);
+    conn.execute_batch("ROLLBACK").unwrap();
+    conn.execute_batch("BEGIN; SAVEPOINT s").unwrap();
+    random_inserts(conn, "shim_t", 500, 3);
+    conn.execute_batch("ROLLBACK TO s; RELEASE s").unwrap();
+    want.extend(random_inserts(conn, "shim_t", 500, 4));
+    conn.execute_batch("COMMIT").unwrap();
+    conn.execute_batch("DELETE FROM shim_t WHERE k < '4'")
+        .unwrap();
+    want.retain(|k| k.as_str() >= "4");
+    want.extend(random_inserts(conn, "shim_t", 1000, 5));
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    want.sort();
+    let got: Vec<String> = conn
+        .prepare("SELECT k FROM shim_t ORDER BY k")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        got == want,
+        "exactly the rows committed: {} rows, {} wanted",
+        got.len(),
+        want.len()
+    );
+    // Sessions for many users: random keys too, each create its own commit.
+    let sessions = trail.sessions();
+    let issued: Vec<_> = (0..1500)
+        .map(|i| {
+            let user = format!("shim-user-{i}");
+            usertrail::block_on(sessions.create(usertrail::session::CreateOptions {
+                user_id: Some(&user),
+                ..Default::default()
+            }))
+            .unwrap()
+        })
+        .collect();
+    let client = usertrail::session::ClientContext::default();
+    for s in &issued {
+        let found = usertrail::block_on(sessions.validate(&s.token, &client)).unwrap();
+        assert_eq!(
+            found.map(|f| f.session_id),
+            Some(s.session.session_id.clone())
+        );
+    }
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    if usertrail::store::pcache::installed() {
+        assert!(
+            usertrail::store::pcache::stand_ins() > before,
+            "the splits above swapped pages through the shim"
+        );
+    }
+}
+
+/// Natively, in a process of its own (the test above shares its process
+/// with tests that may start SQLite before any engine): the engine's first
+/// open installs the page cache shim.
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+#[test]
+fn the_page_cache_shim_is_installed_by_the_first_open() {
+    if std::env::var_os("USERTRAIL_PCACHE_CHILD").is_some() {
+        assert!(!usertrail::store::pcache::installed());
+        let trail = open(Storage::Memory).unwrap();
+        assert!(usertrail::store::pcache::installed());
+        trail.close().unwrap();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "store::the_page_cache_shim_is_installed_by_the_first_open",
+            "--exact",
+            "--nocapture",
+        ])
+        .env("USERTRAIL_PCACHE_CHILD", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

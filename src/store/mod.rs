@@ -27,7 +27,10 @@ pub mod info;
 pub mod migrations;
 pub mod remote;
 pub mod scrub;
-// A VFS is a table of C callbacks: the shim cannot be written without them.
+// A page cache is a table of C callbacks, and so is a VFS: the shims
+// cannot be written without them.
+#[allow(unsafe_code)]
+pub mod pcache;
 #[allow(unsafe_code)]
 mod shim;
 mod storage;
@@ -57,6 +60,7 @@ impl Store {
     /// application or has a newer schema is refused with a typed error, and
     /// nothing is written to it.
     pub fn open(storage: Storage, options: &StoreOptions, now_ms: i64) -> Result<Self> {
+        pcache::install();
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;

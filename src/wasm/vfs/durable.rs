@@ -1112,6 +1112,8 @@ fn install() -> crate::Result<()> {
     if INSTALLED.with(|i| i.get()) {
         return Ok(());
     }
+    // Before the registration starts SQLite (store::pcache).
+    crate::store::pcache::install();
     let data = AppData {
         os: WasmOsCallback,
         error: RefCell::new(None),

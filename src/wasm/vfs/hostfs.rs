@@ -429,6 +429,8 @@ pub(crate) fn install(fs: HostFs) -> crate::Result<()> {
     if INSTALLED.with(|i| i.get()) {
         return Ok(());
     }
+    // Before the registration starts SQLite (store::pcache).
+    crate::store::pcache::install();
     let data = AppData {
         fs,
         os: WasmOsCallback,

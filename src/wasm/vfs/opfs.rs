@@ -49,6 +49,8 @@ pub(crate) async fn storage(options: OpfsOptions) -> crate::Result<(Storage, Lea
     if pool.is_empty() || pool.len() > 64 {
         return Err(Error::invalid("storage.opfs.pool", "must be 1 to 64 bytes"));
     }
+    // Before the pool's VFS starts SQLite (store::pcache).
+    crate::store::pcache::install();
     let cfg = OpfsSAHPoolCfgBuilder::new()
         .vfs_name(&pool)
         .directory(&directory)
