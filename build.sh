@@ -243,9 +243,10 @@ count_none() {
 needs_workerd() { grep -q __usertrailStorage "$1"; }
 
 # tests/suite.rs gathers every file that runs in Node into one binary; the
-# files that run in Chromium or workerd are test targets of their own.
+# files that run in Chromium or workerd are test targets of their own, and
+# so is tests/pcache.rs (its module must start SQLite itself).
 wasm_node_tests() {
-  cargo test --target "$WASM_TARGET" --lib --test suite
+  cargo test --target "$WASM_TARGET" --lib --test suite --test pcache
 }
 
 # wasm-bindgen-test-runner does not know workerd: each such file is built for

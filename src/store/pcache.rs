@@ -19,9 +19,13 @@
 //! swap holds it for two calls in a row; no other call sees it.
 //!
 //! The shim must be configured before SQLite starts (`sqlite3_config` is
-//! refused afterwards), so [`install`] runs before the engine first opens
-//! a database or registers a VFS. If something else started SQLite first,
-//! the default cache stays, unchanged.
+//! refused afterwards), and `sqlite3_config` is not safe while another
+//! thread uses SQLite. In wasm, where the engine and SQLite are one thread,
+//! [`install`] configures it before the engine first opens a database or
+//! registers a VFS; if something started SQLite first, the default cache
+//! stays, unchanged. Natively a library cannot know that no other thread
+//! is starting SQLite, so [`install`] leaves the default cache, and a
+//! program that knows it can opt in with [`install_before_sqlite_starts`].
 
 use std::ffi::{c_int, c_uint};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +50,7 @@ unsafe impl Sync for Inner {}
 static INNER: OnceLock<Inner> = OnceLock::new();
 static INSTALLED: OnceLock<bool> = OnceLock::new();
 static STOOD_IN: AtomicU64 = AtomicU64::new(0);
+static TEMP_PASSED: AtomicU64 = AtomicU64::new(0);
 
 /// One cache: the wrapped cache, and its temporary page number.
 struct Cache {
@@ -53,9 +58,30 @@ struct Cache {
     temp: c_uint,
 }
 
-/// Configures the shim if SQLite has not started yet; once per process.
+/// Configures the shim in wasm, if SQLite has not started yet; once per
+/// module. Natively it does nothing (see the module's documentation).
 /// True when the shim is in place.
 pub fn install() -> bool {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    {
+        // SAFETY: wasm32-unknown-unknown runs this module on one thread
+        // (no shared memory), so no other SQLite call can run meanwhile.
+        unsafe { install_before_sqlite_starts() }
+    }
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    {
+        installed()
+    }
+}
+
+/// Configures the shim if SQLite has not started yet; once per process.
+/// True when the shim is in place.
+///
+/// # Safety
+/// No other thread may call SQLite while this runs (`sqlite3_config` is
+/// not thread-safe): call it at the start of a program, before any thread
+/// opens a database.
+pub unsafe fn install_before_sqlite_starts() -> bool {
     *INSTALLED.get_or_init(|| {
         // SAFETY: `sqlite3_config` reads or copies the struct passed; it
         // refuses both calls once SQLite has started, and the default
@@ -104,6 +130,12 @@ pub fn installed() -> bool {
 /// process started (for tests).
 pub fn stand_ins() -> u64 {
     STOOD_IN.load(Ordering::Relaxed)
+}
+
+/// How many rekeys handed the temporary page number itself on to the
+/// default cache (for tests: none, once the shim is installed).
+pub fn temp_passed() -> u64 {
+    TEMP_PASSED.load(Ordering::Relaxed)
 }
 
 fn inner() -> &'static ffi::sqlite3_pcache_methods2 {
@@ -180,11 +212,15 @@ unsafe extern "C" fn rekey(
 ) {
     let c = cache(p);
     let key = |k: c_uint| if k == c.temp { STAND_IN } else { k };
+    let (old_key, new_key) = (key(old), key(new));
     if new == c.temp {
         STOOD_IN.fetch_add(1, Ordering::Relaxed);
     }
+    if new_key == c.temp || old_key == c.temp {
+        TEMP_PASSED.fetch_add(1, Ordering::Relaxed);
+    }
     if let Some(f) = inner().xRekey {
-        f(c.inner, page, key(old), key(new))
+        f(c.inner, page, old_key, new_key)
     }
 }
 
