@@ -12,6 +12,9 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::kernel::{ids, net, redact, url, useragent};
 use crate::store::identity;
 
+/// The most events [`Tracking::track_batch_parsed`] takes in one batch.
+pub const BATCH_CAP: usize = 10_000;
+
 /// What became of a tracked event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -81,8 +84,11 @@ impl Tracking<'_> {
         inputs: Vec<Result<EventInput>>,
         partial: bool,
     ) -> Result<Vec<ItemResult>> {
-        if inputs.len() > 10_000 {
-            return Err(Error::invalid("events", "at most 10000 events per batch"));
+        if inputs.len() > BATCH_CAP {
+            return Err(Error::invalid(
+                "events",
+                format!("at most {BATCH_CAP} events per batch"),
+            ));
         }
         self.ingest(inputs, partial, true)
     }

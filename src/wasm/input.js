@@ -2,26 +2,37 @@
 //
 // Everything that can run a caller's code while an argument is read (a
 // getter, `toJSON`, a Proxy trap) runs here, inside try/catch, before the
-// engine is touched. A failure comes back as a string starting with NUL,
-// `\0field\0reason`, which the bindings turn into INVALID_INPUT naming the
-// field; so a hostile argument is a typed error and never unwinds through
-// the engine. JSON text never starts with NUL.
+// engine is touched. A failure comes back as a string starting with NUL
+// then `{"field", "reason"}` in JSON, which the bindings turn into
+// INVALID_INPUT naming the field; so a hostile argument is a typed error
+// and never unwinds through the engine. JSON text never starts with NUL.
+
+/** `text` with any lone surrogate replaced, so that Rust can read it. */
+function wellFormed(text) {
+  const s = String(text);
+  return typeof s.toWellFormed === 'function' ? s.toWellFormed() : s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+}
+
+/** `{"field", "reason"}` in JSON, both well-formed. */
+function refusal(field, reason) {
+  return JSON.stringify({ field: wellFormed(field), reason: wellFormed(reason) });
+}
 
 function fail(field, reason) {
-  return `\u0000${field}\u0000${reason}`;
+  return `\u0000${refusal(field, reason)}`;
 }
 
 /**
- * The failure of the value at `here` inside the argument `field`, named as
- * the bindings name what serde refuses (src/wasm/input.rs `inside`): inside
- * a call's options object (`options`, `query`, `event`) by its path alone
+ * The path of the value at `here` inside the argument `field`, named as the
+ * bindings name what serde refuses (src/wasm/input.rs `inside`): inside a
+ * call's options object (`options`, `query`, `event`) by its path alone
  * (`data.n`), elsewhere by the whole path (`storage.bytes`, `value.n`).
  */
-function failAt(field, here, reason) {
-  if (here === field) return fail(field, reason);
+function pathAt(field, here) {
+  if (here === field) return field;
   const path = here.slice(field.length);
   const own = field === 'options' || field === 'query' || field === 'event';
-  return fail(own && !path.startsWith('[') ? path.replace(/^\./, '') : here, reason);
+  return own && !path.startsWith('[') ? path.replace(/^\./, '') : here;
 }
 
 function describe(err) {
@@ -32,10 +43,13 @@ function describe(err) {
   }
 }
 
+/** A value to refuse, and the object and key it was read from. */
 class Refused {
-  constructor(field, reason) {
+  constructor(field, reason, holder, key) {
     this.field = field;
     this.reason = reason;
+    this.holder = holder;
+    this.key = key;
   }
 }
 
@@ -45,113 +59,186 @@ function base64(bytes) {
   return btoa(s);
 }
 
-/**
- * `JSON.stringify`'s replacer for values with nothing to refuse or convert:
- * it throws at anything the tracked reading below would (or would turn
- * into `$bytes`), so that reading names the path.
- */
-function plainOnly(key, v) {
+/** Why `v` cannot be said in JSON faithfully, or null. */
+function refused(v) {
   switch (typeof v) {
     case 'bigint':
+      return 'must not be a BigInt';
     case 'symbol':
+      return 'must not be a Symbol';
     case 'function':
-      throw plainOnly;
+      return 'must not be a function';
     case 'number':
-      if (!Number.isFinite(v)) throw plainOnly;
-      return v;
-    case 'object':
-      if (v !== null && ArrayBuffer.isView(v)) throw plainOnly;
-      return v;
+      return Number.isFinite(v) ? null : 'must be a finite number';
     default:
-      return v;
+      return null;
   }
 }
 
+/** Byte arrays as `{"$bytes": base64}`; anything else as it is. */
+function bytesAsBase64(v) {
+  return v !== null && typeof v === 'object' && ArrayBuffer.isView(v)
+    ? { $bytes: base64(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) }
+    : v;
+}
+
 /**
- * `value` as JSON text, or `\0field\0reason`. What JSON cannot say faithfully
- * is refused, the reason naming its path inside the argument: BigInts,
- * Symbols, functions, non-finite numbers, cycles. Byte arrays become `{"$bytes": base64}`. Keys in `omit` are
- * skipped at the top level (options read separately, such as callbacks).
+ * `JSON.stringify`'s replacer for the common case: it checks types and
+ * converts byte arrays, and tracks no path. A value it refuses throws a
+ * `Refused` without a path, which the reading below then looks for.
+ */
+function checked(key, v) {
+  const why = refused(v);
+  if (why !== null) throw new Refused(null, why, this, key);
+  return bytesAsBase64(v);
+}
+
+/**
+ * `value` as JSON text, or a failure (see `fail`). What JSON cannot say
+ * faithfully is refused, naming its path inside the argument: BigInts,
+ * Symbols, functions, non-finite numbers, cycles; so is a value whose
+ * reading throws (a getter, `toJSON`, a Proxy trap). Byte arrays become
+ * `{"$bytes": base64}`. Keys in `omit` are skipped at the top level
+ * (options read separately, such as callbacks).
  */
 export function toJson(value, field, omit) {
-  if (!omit) {
-    // The common case first: nothing to refuse, no path to track. Anything
-    // else (a value to refuse, a throwing getter, a cycle) is read again
-    // below, which names the path.
-    try {
-      const text = JSON.stringify(value, plainOnly);
-      if (text !== undefined) return text;
-    } catch {
-      // read again below
-    }
-  }
-  const paths = new WeakMap();
-  let top = null;
+  const r = read(value, field, omit);
+  return r.text ?? fail(r.field, r.reason);
+}
+
+/**
+ * `value` read once as JSON: `{ text }`, or `{ field, reason }`. A value
+ * that fails is read again only to find where (so a getter runs twice
+ * then), and fails whatever that second reading finds: what is stored is
+ * what was read the first time.
+ */
+function read(value, field, omit) {
+  let first;
   try {
-    const text = JSON.stringify(value, function (key, v) {
-      let here;
-      if (top === null && key === '') {
-        here = field;
-        if (v !== null && typeof v === 'object') top = v;
-      } else {
-        const base = paths.get(this) ?? field;
-        here = Array.isArray(this) ? `${base}[${key}]` : `${base}.${key}`;
-        if (omit && this === top && omit.includes(key)) return undefined;
-      }
-      switch (typeof v) {
-        case 'bigint':
-          throw new Refused(here, 'must not be a BigInt');
-        case 'symbol':
-          throw new Refused(here, 'must not be a Symbol');
-        case 'function':
-          throw new Refused(here, 'must not be a function');
-        case 'number':
-          if (!Number.isFinite(v)) throw new Refused(here, 'must be a finite number');
-          break;
-        case 'object':
-          if (v === null) break;
-          if (ArrayBuffer.isView(v)) return { $bytes: base64(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) };
-          paths.set(v, here);
-          break;
-      }
-      return v;
-    });
-    return text === undefined ? fail(field, 'is required') : text;
+    const text = omit ? withOmitted(value, omit) : JSON.stringify(value, checked);
+    if (text === undefined) return { field, reason: 'is required' };
+    return { text };
   } catch (err) {
-    if (err instanceof Refused) return failAt(field, err.field, err.reason);
-    return fail(field, `could not be read: ${describe(err)}`);
+    first = err;
+  }
+  const reason = first instanceof Refused ? first.reason : `could not be read: ${describe(first)}`;
+  const at = whereReadingFails(value, field, omit, first instanceof Refused ? first : null);
+  if (at === null) return { field, reason };
+  return { field: pathAt(field, at.here), reason: at.reason ?? reason };
+}
+
+/** `JSON.stringify` of `value` without the top-level keys in `omit`. */
+function withOmitted(value, omit) {
+  let top = null;
+  return JSON.stringify(value, function (key, v) {
+    if (top === null && key === '') {
+      if (v !== null && typeof v === 'object') top = v;
+    } else if (this === top && omit.includes(key)) {
+      return undefined;
+    }
+    return checked.call(this, key, v);
+  });
+}
+
+/**
+ * Where reading `value` as `JSON.stringify` does fails: `{ here, reason }`
+ * for a value to refuse, `{ here }` where a getter, `toJSON` or Proxy trap
+ * throws or a cycle closes; null if nothing fails now (the reads run
+ * again) or the value is too big to look through. With `target`, the
+ * refusal the first reading met: the path of the object it was read from
+ * (found by identity, so a value that reads differently the second time
+ * is still named where it was refused).
+ */
+function whereReadingFails(value, field, omit, target) {
+  let budget = 100000;
+  const open = new Set();
+  const walk = (v, key, here, top) => {
+    if (--budget < 0) return null;
+    if (target && v === target.holder) {
+      return { here: Array.isArray(v) ? `${here}[${target.key}]` : `${here}.${target.key}` };
+    }
+    try {
+      if (v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.toJSON === 'function') {
+        v = v.toJSON(key);
+      }
+    } catch {
+      return { here };
+    }
+    const why = refused(v);
+    if (why !== null) return target ? null : { here, reason: why };
+    if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return null;
+    if (open.has(v)) return { here, reason: 'must not hold itself (a cycle)' };
+    open.add(v);
+    try {
+      let keys;
+      let list;
+      try {
+        list = Array.isArray(v);
+        keys = list ? Array.from({ length: v.length }, (_, i) => String(i)) : Object.keys(v);
+      } catch {
+        return { here };
+      }
+      for (const k of keys) {
+        if (omit && top && omit.includes(k)) continue;
+        const at = list ? `${here}[${k}]` : `${here}.${k}`;
+        let child;
+        try {
+          child = v[k];
+        } catch {
+          return { here: at };
+        }
+        // JSON.stringify leaves out undefined, functions and Symbols in an
+        // object (and gives null for them in an array) only after the
+        // replacer has seen them: the replacer refuses them, so do we.
+        const found = walk(child, k, at, false);
+        if (found !== null) return found;
+      }
+      return null;
+    } finally {
+      open.delete(v);
+    }
+  };
+  try {
+    // The value itself refused: its holder is JSON.stringify's own wrapper.
+    if (target && target.key === '') return { here: field };
+    return walk(value, '', field, true);
+  } catch {
+    return null;
   }
 }
 
 /**
  * Each element of the array `value` as JSON, so that one bad element fails
  * only itself: one line per element, either its JSON text or `\u0001`
- * followed by `{"err": reason, "field": item}` in JSON, where `item` names
- * the element (the core prefixes its place); no line for an empty array.
- * JSON text never holds a raw line feed or U+0001, so the lines split
- * exactly, and each element is parsed once, alone: one the engine refuses
- * to parse (a lone surrogate, say) fails alone.
- * `\0field\0reason` when `value` is not an array.
+ * followed by `{"field", "reason"}` in JSON, where `field` is `item` or a
+ * path inside it (the core prefixes the element's place); no line for an
+ * empty array. JSON text never holds a raw line feed or U+0001, so the
+ * lines split exactly, and each element is parsed once, alone: one the
+ * engine refuses to parse fails alone. A failure (see `fail`) when `value`
+ * is not an array or has more than `max` elements, before any is read.
  */
-export function toJsonEach(value, field, item) {
+export function toJsonEach(value, field, item, max) {
+  let n;
   try {
     if (!Array.isArray(value)) return fail(field, 'must be an array');
-    const n = value.length;
-    if (!(n <= 1e6)) return fail(field, 'is too long');
-    const lines = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const one = toJson(value[i], item);
-      if (one.charCodeAt(0) === 0) {
-        const [, f, reason] = one.split('\u0000');
-        lines[i] = `\u0001${JSON.stringify({ err: reason, field: f })}`;
-      } else {
-        lines[i] = one;
-      }
-    }
-    return lines.join('\n');
+    n = value.length;
   } catch (err) {
     return fail(field, `could not be read: ${describe(err)}`);
   }
+  if (!(n <= max)) return fail(field, `at most ${max} events per batch`);
+  // A Proxy over an array can claim any length.
+  if (!Number.isInteger(n) || n < 0) return fail(field, 'must be an array');
+  const lines = new Array(n);
+  for (let i = 0; i < n; i++) {
+    let r;
+    try {
+      r = read(value[i], item);
+    } catch (err) {
+      r = { field: item, reason: `could not be read: ${describe(err)}` };
+    }
+    lines[i] = r.text ?? `\u0001${refusal(r.field, r.reason)}`;
+  }
+  return lines.join('\n');
 }
 
 /** `obj[key]`, for reading one option that is not JSON (a function, bytes). */

@@ -19,22 +19,36 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = toJson)]
     fn to_json(value: &JsValue, field: &str, omit: &JsValue) -> Result<String, JsValue>;
     #[wasm_bindgen(catch, js_name = toJsonEach)]
-    fn to_json_each(value: &JsValue, field: &str, item: &str) -> Result<String, JsValue>;
+    fn to_json_each(value: &JsValue, field: &str, item: &str, max: u32) -> Result<String, JsValue>;
     #[wasm_bindgen(catch)]
     fn prop(obj: &JsValue, key: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = bytesOf)]
     fn bytes_of(value: &JsValue) -> Result<JsValue, JsValue>;
 }
 
-/// The error `input.js` encodes as `\0field\0reason`, or `text` itself.
+/// The error `input.js` encodes as NUL and `{"field", "reason"}` in JSON,
+/// or `text` itself.
 fn checked(text: String, field: &str) -> Result<String> {
     match text.strip_prefix('\0') {
         None => Ok(text),
-        Some(rest) => {
-            let (f, reason) = rest.split_once('\0').unwrap_or((field, rest));
-            Err(Error::invalid(f, reason))
-        }
+        Some(refusal) => Err(refused(refusal, field)),
     }
+}
+
+/// The INVALID_INPUT of a refusal `input.js` wrote as `{"field", "reason"}`
+/// in JSON; `field` when it names none.
+fn refused(refusal: &str, field: &str) -> Error {
+    let refusal: Map<String, Value> = serde_json::from_str(refusal).unwrap_or_default();
+    Error::invalid(
+        refusal
+            .get("field")
+            .and_then(Value::as_str)
+            .unwrap_or(field),
+        refusal
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("is invalid"),
+    )
 }
 
 fn thrown(field: &str) -> Error {
@@ -148,36 +162,30 @@ pub(crate) fn value(value: &JsValue, field: &str) -> Result<Value> {
 }
 
 /// Each element of an array as `T`, or the error of the element that is
-/// not one, whose field is `item` (the caller adds the element's place).
-/// The array itself must be one.
+/// not one, whose field is `item` or a path inside it (the caller adds the
+/// element's place). The array itself must be one, of at most `max`
+/// elements (refused before any is read).
 pub(crate) fn each<T: DeserializeOwned>(
     value: &JsValue,
     field: &str,
     item: &str,
+    max: usize,
 ) -> Result<Vec<Result<T>>> {
+    let max = u32::try_from(max).unwrap_or(u32::MAX);
     let text = checked(
-        to_json_each(value, field, item).map_err(|_| thrown(field))?,
+        to_json_each(value, field, item, max).map_err(|_| thrown(field))?,
         field,
     )?;
     if text.is_empty() {
         return Ok(Vec::new());
     }
     // One line per element (input.js `toJsonEach`): its JSON text, or
-    // U+0001 and the JSON of why it could not be read.
+    // U+0001 and the refusal.
     Ok(text
         .split('\n')
         .map(|line| match line.strip_prefix('\u{1}') {
             None => from_text(line, item),
-            Some(refused) => {
-                let refused: Map<String, Value> = serde_json::from_str(refused).unwrap_or_default();
-                Err(Error::invalid(
-                    refused.get("field").and_then(Value::as_str).unwrap_or(item),
-                    refused
-                        .get("err")
-                        .and_then(Value::as_str)
-                        .unwrap_or("is invalid"),
-                ))
-            }
+            Some(refusal) => Err(refused(refusal, item)),
         })
         .collect())
 }

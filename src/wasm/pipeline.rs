@@ -129,10 +129,8 @@ impl JsPipeline {
             let events: Vec<crate::Result<Event>> = match events.is_string() {
                 true => crate::pipeline::parse_body(&input::string(&events, "events")?, max)?,
                 false => {
-                    let events: Vec<crate::Result<Event>> =
-                        input::each(&events, "events", "event")?;
-                    crate::pipeline::check_batch(events.len(), max)?;
-                    events
+                    // Refused past `max` before any event is read.
+                    input::each(&events, "events", "event", max)?
                 }
             };
             Ok(self.0.run(move |open| async move {

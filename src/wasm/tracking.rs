@@ -180,7 +180,8 @@ impl JsTracking {
     ) -> Promise {
         promise(|| {
             let o: BatchJs = input::options(&options.unwrap_or_default(), "options")?;
-            let inputs: Vec<crate::Result<EventInput>> = input::each(&events, "events", "event")?;
+            let inputs: Vec<crate::Result<EventInput>> =
+                input::each(&events, "events", "event", crate::tracking::BATCH_CAP)?;
 
             Ok(self.0.run(move |open| async move {
                 let t = &open.trail;

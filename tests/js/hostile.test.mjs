@@ -158,6 +158,13 @@ test('the cases from the issue: a throwing Proxy as options, and a BigInt as a n
     [() => trail.analytics.summary({ since: 'yesterday' }), 'since'],
     [() => trail.analytics.topPages({ since: 0, limt: 5 }), 'limt'],
     [() => trail.analytics.summary({ dimension: { name: 'plan', value: [1] } }), 'dimension'],
+    // A getter, toJSON or Proxy trap that throws is named where it is.
+    [() => trail.sessions.create(Object.defineProperty({}, 'userId', { enumerable: true, get: boom })), 'userId'],
+    [() => trail.sessions.create({ data: { ok: 1, list: [0, { get n() { throw new Error('x'); } }] } }), 'data.list[1].n'],
+    [() => trail.sessions.create({ data: { inner: { toJSON: boom } } }), 'data.inner'],
+    [() => trail.sessions.create({ data: new Proxy({}, { ownKeys: boom }) }), 'data'],
+    [() => trail.analytics.summary({ get since() { throw new Error('x'); } }), 'since'],
+    [() => trail.prefs.set('ann', 'appearance.theme', { get v() { throw new Error('x'); } }), 'appearance.theme.v'],
   ]) {
     await assert.rejects(
       async () => call(),

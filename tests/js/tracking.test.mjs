@@ -104,7 +104,7 @@ test('trackBatch keeps text with line breaks and control characters exactly, and
   );
   assert.equal(results[1].error.field, 'events[1].properties.k\n\u0001');
   assert.equal(results[3].error.field, 'events[3].properties.n');
-  assert.equal(results[4].error.field, 'events[4].event');
+  assert.equal(results[4].error.field, 'events[4].properties');
   assert.match(results[4].error.message, /no\nway/);
   const { events } = await tracking.history({ userId: 'u' });
   const byName = Object.fromEntries(events.map((e) => [e.name, e]));
@@ -115,6 +115,67 @@ test('trackBatch keeps text with line breaks and control characters exactly, and
   assert.deepEqual(await tracking.trackBatch([], { partial: true }), []);
   assert.deepEqual(await tracking.trackBatch([]), []);
   assert.equal(await code(() => tracking.trackBatch('not an array')), 'INVALID_INPUT');
+});
+
+test('trackBatch and track refuse what the first reading refused, and name where', async () => {
+  const { tracking } = await engine();
+  // A value refused or thrown on its first read fails, whatever a second
+  // read (to find where) would give: what is stored is what was read once.
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  const cycle = { name: 'cycle', userId: 'u', properties: { a: {} } };
+  cycle.properties.a.back = cycle.properties;
+  const holey = [{ name: 'ok', userId: 'u' }];
+  Object.defineProperty(holey, 1, { enumerable: true, get: () => { throw new Error('index'); } });
+  holey.push({ name: 'ok2', userId: 'u' });
+  const results = await tracking.trackBatch(
+    [
+      { name: 'nan first', userId: 'u', get ts() { return a++ ? T0 : NaN; } },
+      { name: 'bigint first', userId: 'u', properties: { get v() { return b++ ? 2 : 1n; } } },
+      { name: 'throws first', userId: 'u', properties: { get w() { if (c++ === 0) throw new Error('once'); return 1; } } },
+      { name: 'lone key', userId: 'u', properties: { ['k\uD800']: 1n } },
+      { name: 'nul key', userId: 'u', properties: { ['a\u0000b']: 1n } },
+      { name: 'lone message', userId: 'u', get properties() { throw new Error('bad \uDC00'); } },
+      cycle,
+    ],
+    { partial: true },
+  );
+  assert.deepEqual(results.map((r) => r.status), Array(7).fill('rejected'));
+  assert.deepEqual(
+    results.map((r) => r.error.field),
+    [
+      'events[0].ts',
+      'events[1].properties.v',
+      // A getter that threw once and not again cannot be found again.
+      'events[2].event',
+      'events[3].properties.k\uFFFD',
+      'events[4].properties.a\u0000b',
+      'events[5].properties',
+      'events[6].properties.a.back',
+    ],
+  );
+  assert.match(results[1].error.message, /must not be a BigInt/);
+  assert.match(results[3].error.message, /must not be a BigInt/);
+  assert.match(results[4].error.message, /must not be a BigInt/);
+  assert.match(results[5].error.message, /could not be read: bad \uFFFD/);
+  assert.match(results[6].error.message, /cycle/);
+  // A throwing index fails its element alone.
+  const mixed = await tracking.trackBatch(holey, { partial: true });
+  assert.deepEqual(mixed.map((r) => r.status), ['stored', 'rejected', 'stored']);
+  assert.equal(mixed[1].error.field, 'events[1].event');
+  let d = 0;
+  assert.equal(await code(() => tracking.track({ name: 'x', userId: 'u', properties: { get v() { return d++ ? 2 : 1n; } } })), 'INVALID_INPUT');
+  assert.equal(await tracking.count({ userId: 'u' }), 2);
+  // Past the cap, refused before any element is read.
+  let read = 0;
+  const big = new Array(10_001).fill({ name: 'x', userId: 'v' });
+  big[0] = { get name() { read++; return 'x'; }, userId: 'v' };
+  await assert.rejects(
+    async () => tracking.trackBatch(big, { partial: true }),
+    (err) => err instanceof UserTrailError && err.field === 'events' && /at most 10000 events per batch/.test(err.message),
+  );
+  assert.equal(read, 0);
 });
 
 test('schemas, dimensions and the quarantine', async () => {
