@@ -199,7 +199,7 @@ fn the_collector_refuses_bad_events_one_by_one_and_appends_the_rest() {
             "events[3].type",
             "events[4].client.ip",
             "events[5].name",
-            "events[6].event"
+            "events[6]"
         ]
     );
     drain(&l);

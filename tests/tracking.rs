@@ -708,7 +708,7 @@ fn events_parse_from_json_strictly() {
     assert!(results[1]
         .outcome
         .as_ref()
-        .is_err_and(|e| e.to_string().contains("events[1].event")));
+        .is_err_and(|e| e.to_string().contains("events[1]: ")));
 }
 
 #[test]

@@ -173,6 +173,26 @@ impl Error {
             e => e,
         }
     }
+
+    /// `self`, for an element of an array argument at `place` (such as
+    /// `events[3]`): a field naming the whole element by `item` (`event`,
+    /// as a single `track` names its argument) becomes `place`, a path
+    /// inside it (`event[0]`, `event.ts`) continues `place`, and any other
+    /// field (`name`) is prefixed as by [`Error::within`].
+    pub fn in_element(self, place: &str, item: &str) -> Self {
+        match self {
+            Self::InvalidInput { field, reason } => {
+                let field = match field.strip_prefix(item) {
+                    Some(rest) if rest.is_empty() || rest.starts_with(['.', '[']) => {
+                        format!("{place}{rest}")
+                    }
+                    _ => format!("{place}.{field}"),
+                };
+                Self::InvalidInput { field, reason }
+            }
+            e => e,
+        }
+    }
 }
 
 impl ErrorCode for Error {
@@ -238,5 +258,20 @@ mod tests {
             Error::invalid("name", "bad").within("events[3]").field(),
             Some("events[3].name")
         );
+        for (field, named) in [
+            ("event", "events[3]"),
+            ("event[0]", "events[3][0]"),
+            ("event.ts", "events[3].ts"),
+            ("name", "events[3].name"),
+            ("events", "events[3].events"),
+            ("eventId", "events[3].eventId"),
+        ] {
+            assert_eq!(
+                Error::invalid(field, "bad")
+                    .in_element("events[3]", "event")
+                    .field(),
+                Some(named)
+            );
+        }
     }
 }

@@ -129,7 +129,7 @@ impl Pipeline<'_> {
             .map(|(i, e)| {
                 e.and_then(|e| self.check_time(e, now))
                     .and_then(|e| tracking.normalize_forwarded(e))
-                    .map_err(|err| err.within(&format!("events[{i}]")))
+                    .map_err(|err| err.in_element(&format!("events[{i}]"), "event"))
             })
             .collect();
         let privacy = self.trail.privacy();

@@ -56,7 +56,7 @@ struct Ready {
 /// Prefixes a field name with the event's place in a batch.
 fn at(index: Option<usize>, e: Error) -> Error {
     match index {
-        Some(i) => e.within(&format!("events[{i}]")),
+        Some(i) => e.in_element(&format!("events[{i}]"), "event"),
         None => e,
     }
 }
