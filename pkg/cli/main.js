@@ -182,17 +182,34 @@ function mustBeFree(file, doing) {
  * Runs a long operation in a worker thread with a progress bar. Ctrl-C stops
  * the worker, `onInterrupt` tidies up, and the process exits 130.
  */
+/** How long an interrupted command waits for its worker to stop. */
+const STOP_DEADLINE_MS = 5000;
+
 function long(label, data, { quiet, onInterrupt, onProgress }) {
   return new Promise((resolvePromise, reject) => {
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
     const bar = progressBar(label, { quiet });
     let finished = false;
+    let stopping = false;
     const onSigint = async () => {
+      // A second Ctrl-C (or SIGTERM) while stopping does not wait.
+      if (stopping) process.exit(EXIT.INTERRUPTED);
       if (finished) return;
       finished = true;
+      stopping = true;
       bar.finish();
       process.stderr.write(`usertrail: interrupted; stopping ${label}…\n`);
-      await worker.terminate();
+      // A worker stuck in a system call is not waited for past the deadline:
+      // the tidying runs, and the exit ends the worker with the process.
+      let timer;
+      const stopped = await Promise.race([
+        worker.terminate().then(() => true),
+        new Promise((resolveTimer) => {
+          timer = setTimeout(() => resolveTimer(false), STOP_DEADLINE_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!stopped) process.stderr.write(`usertrail: ${label} did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting\n`);
       let message = '';
       try {
         message = (await onInterrupt?.()) ?? '';
@@ -245,11 +262,17 @@ async function info(file, flags) {
   try {
     const i = await trail.info();
     const onDisk = diskVersion(file);
-    const report = { file: resolve(file), fileBytes: fs.statSync(resolve(file)).size, schemaVersionOnDisk: onDisk, snapshot: snap, ...i };
+    let walBytes = 0;
+    try {
+      walBytes = fs.statSync(`${resolve(file)}-wal`).size;
+    } catch {
+      // no -wal beside the file
+    }
+    const report = { file: resolve(file), fileBytes: fs.statSync(resolve(file)).size, walBytes, schemaVersionOnDisk: onDisk, snapshot: snap, ...i };
     if (flags.json) return json(report);
     const rows = [
       ['File', report.file],
-      ['Size on disk', showBytes(report.fileBytes)],
+      ['Size on disk', walBytes ? `${showBytes(report.fileBytes)} (and ${showBytes(walBytes)} in its -wal)` : showBytes(report.fileBytes)],
       ['Schema version', onDisk === i.schemaVersion ? String(onDisk) : `${onDisk} on disk (this version reads ${i.schemaVersion}: run usertrail migrate)`],
       ['usertrail', i.version],
       ['Created', new Date(i.createdAt).toISOString()],

@@ -75,6 +75,7 @@ test('help, version and bad arguments: exit 2 with a message', () => {
 test('info, verify and query: JSON a script can read, equal to the engine’s own answers, the file untouched', async () => {
   const before = sha(db);
   const info = json('info', db);
+  assert.equal(info.walBytes, 0, 'no -wal beside it');
   assert.equal(info.schemaVersion, SCHEMA_VERSION);
   assert.equal(info.schemaVersionOnDisk, SCHEMA_VERSION);
   assert.ok(info.tables.events > 500, JSON.stringify(info.tables));
@@ -380,6 +381,8 @@ test('hostile files: a dead writer’s WAL is read from a recovered copy, not me
   assert.equal(info.code, 0, info.err);
   assert.match(info.err, /recovered copy/);
   assert.ok(JSON.parse(info.out).tables.events >= json('info', db).tables.events + 1500, 'the -wal’s events are read');
+  assert.equal(JSON.parse(info.out).walBytes, statSync(`${file}-wal`).size, 'the -wal’s size is reported apart');
+  assert.equal(JSON.parse(info.out).fileBytes, statSync(file).size);
   assert.deepEqual([sha(file), sha(`${file}-wal`)], before, 'reading changed the file or its -wal');
   // Restoring a backup over it: the old -wal must not be replayed into the restored file.
   const backup = join(dir, 'backup-for-restore.db');
