@@ -43,10 +43,9 @@ function describe(err) {
   }
 }
 
-/** A value to refuse, and the object and key it was read from. */
+/** A value to refuse: why, and the object and key it was read from. */
 class Refused {
-  constructor(field, reason, holder, key) {
-    this.field = field;
+  constructor(reason, holder, key) {
     this.reason = reason;
     this.holder = holder;
     this.key = key;
@@ -85,11 +84,12 @@ function bytesAsBase64(v) {
 /**
  * `JSON.stringify`'s replacer for the common case: it checks types and
  * converts byte arrays, and tracks no path. A value it refuses throws a
- * `Refused` without a path, which the reading below then looks for.
+ * `Refused` naming where it was read from, which `whereReadingFails`
+ * turns into a path.
  */
 function checked(key, v) {
   const why = refused(v);
-  if (why !== null) throw new Refused(null, why, this, key);
+  if (why !== null) throw new Refused(why, this, key);
   return bytesAsBase64(v);
 }
 
@@ -187,9 +187,6 @@ function whereReadingFails(value, field, omit, target) {
         } catch {
           return { here: at };
         }
-        // JSON.stringify leaves out undefined, functions and Symbols in an
-        // object (and gives null for them in an array) only after the
-        // replacer has seen them: the replacer refuses them, so do we.
         const found = walk(child, k, at, false);
         if (found !== null) return found;
       }
