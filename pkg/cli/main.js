@@ -620,6 +620,12 @@ async function main() {
   const need = (n) => {
     if (args.length < n) throw usage(`${command} needs a database file`);
   };
+  // An argument past those a command takes is a slip (a flag after `--`,
+  // an output file where the subject goes): refused, not ignored.
+  const most = { info: 1, verify: 1, query: 2, export: 2, erase: 2, vacuum: 1, migrate: 1, import: 2, sample: 1, dashboard: 1 }[command];
+  if (most !== undefined && args.length > most) {
+    throw usage(`${command} takes at most ${most} argument${most === 1 ? '' : 's'}; ${JSON.stringify(args[most])} is one too many`);
+  }
   switch (command) {
     case 'help':
       return out(HELP);
