@@ -201,7 +201,31 @@ fn a_corrupt_file_gives_a_typed_error() {
 #[test]
 fn a_directory_cannot_be_opened() {
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(open(dir.path()).unwrap_err().code(), "CANNOT_OPEN");
+    let err = open(dir.path()).unwrap_err();
+    assert_eq!(err.code(), "CANNOT_OPEN");
+    // The message names the file and what the system said, beside
+    // SQLite's own "unable to open database file".
+    let message = err.to_string();
+    assert!(
+        message.contains(&dir.path().display().to_string()) && message.contains("directory"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_log_that_cannot_be_opened_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    open(&path).unwrap().close().unwrap();
+    // Something else took the log's name: the open fails, naming it.
+    std::fs::create_dir(dir.path().join("w.db-wal")).unwrap();
+    let err = open(&path).unwrap_err();
+    assert_eq!(err.code(), "CANNOT_OPEN");
+    let message = err.to_string();
+    assert!(message.contains("w.db-wal"), "{message}");
+    // And a later, unrelated open failure does not repeat it.
+    let other = open(dir.path()).unwrap_err().to_string();
+    assert!(!other.contains("w.db-wal"), "{other}");
 }
 
 #[test]

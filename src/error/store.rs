@@ -142,11 +142,30 @@ impl ErrorCode for StoreError {
     }
 }
 
+thread_local! {
+    /// What the medium said when it last refused to open a file on this
+    /// thread (set by the store's VFS shim), for a `CANNOT_OPEN`'s detail:
+    /// SQLite's own message ("unable to open database file") names neither
+    /// the file nor the reason.
+    static OPEN_REFUSED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Notes what the medium said when it refused to open a file (`Some`), or
+/// that the last open succeeded (`None`). Called by the store's VFS shim.
+pub fn note_open(refused: Option<String>) {
+    OPEN_REFUSED.with(|r| *r.borrow_mut() = refused);
+}
+
 impl StoreError {
     /// Classifies an SQLite failure by its primary result code, so that hosts
     /// can react to the cases they can do something about.
     pub fn classify(e: rusqlite::Error) -> Self {
-        let detail = e.to_string();
+        let mut detail = e.to_string();
+        if e.sqlite_error_code() == Some(SqliteCode::CannotOpen) {
+            if let Some(medium) = OPEN_REFUSED.with(|r| r.borrow_mut().take()) {
+                detail = format!("{detail} ({medium})");
+            }
+        }
         match e.sqlite_error_code() {
             Some(SqliteCode::NotADatabase) => Self::NotADatabase,
             Some(SqliteCode::DatabaseCorrupt) => Self::Corrupt { detail },

@@ -147,6 +147,7 @@ unsafe extern "C" fn x_open(
         return ffi::SQLITE_CANTOPEN;
     };
     let rc = open(inner, name, real(file), flags, out_flags);
+    crate::error::note_open((rc != ffi::SQLITE_OK).then(|| refusal(inner, name, rc)));
     if rc == ffi::SQLITE_OK && !(*real(file)).pMethods.is_null() {
         (*shim).base.pMethods = if (*(*real(file)).pMethods).iVersion >= 3 {
             &IO_V3
@@ -157,6 +158,31 @@ unsafe extern "C" fn x_open(
         };
     }
     rc
+}
+
+/// What the wrapped VFS says of its refusal to open `name`: the file, and
+/// its last error's message (a host VFS's), or the OS error its number
+/// names (the OS VFS writes no message), or SQLite's code.
+unsafe fn refusal(inner: *mut ffi::sqlite3_vfs, name: ffi::sqlite3_filename, rc: c_int) -> String {
+    let file = if name.is_null() {
+        "a temporary file".to_owned()
+    } else {
+        CStr::from_ptr(name).to_string_lossy().into_owned()
+    };
+    let mut buf = [0 as c_char; 512];
+    let errno = match (*inner).xGetLastError {
+        Some(f) => f(inner, buf.len() as c_int - 1, buf.as_mut_ptr()),
+        None => 0,
+    };
+    let message = CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned();
+    let why = if !message.is_empty() {
+        message
+    } else if errno != 0 && cfg!(not(target_family = "wasm")) {
+        std::io::Error::from_raw_os_error(errno).to_string()
+    } else {
+        format!("SQLite code {rc}")
+    };
+    format!("{file}: {why}")
 }
 
 /// Calls the wrapped VFS's method `$m`, or returns `$none` if it has none.

@@ -437,6 +437,7 @@ test('hostile files: a migration a killed engine left in its -wal is the version
     assert.equal(r.signal, null, `${args[0]} hung on a FIFO -journal`);
     assert.notEqual(r.status, 0, `${args[0]}: ${r.stdout}`);
     assert.match(r.stderr, /CANNOT_OPEN|STORAGE_ERROR|not a regular file/, r.stderr);
+    assert.match(r.stderr, /torn-wal\.db-journal/, `${args[0]}: the message names the journal: ${r.stderr}`);
   }
   rmSync(`${torn}-journal`);
 });
