@@ -178,13 +178,13 @@ function mustBeFree(file, doing) {
   }
 }
 
+/** How long an interrupted command waits for its worker to stop. */
+const STOP_DEADLINE_MS = 5000;
+
 /**
  * Runs a long operation in a worker thread with a progress bar. Ctrl-C stops
  * the worker, `onInterrupt` tidies up, and the process exits 130.
  */
-/** How long an interrupted command waits for its worker to stop. */
-const STOP_DEADLINE_MS = 5000;
-
 function long(label, data, { quiet, onInterrupt, onProgress }) {
   return new Promise((resolvePromise, reject) => {
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
@@ -262,12 +262,7 @@ async function info(file, flags) {
   try {
     const i = await trail.info();
     const onDisk = diskVersion(file);
-    let walBytes = 0;
-    try {
-      walBytes = fs.statSync(`${resolve(file)}-wal`).size;
-    } catch {
-      // no -wal beside the file
-    }
+    const walBytes = fs.statSync(`${resolve(file)}-wal`, { throwIfNoEntry: false })?.size ?? 0;
     const report = { file: resolve(file), fileBytes: fs.statSync(resolve(file)).size, walBytes, schemaVersionOnDisk: onDisk, snapshot: snap, ...i };
     if (flags.json) return json(report);
     const rows = [

@@ -147,31 +147,31 @@ thread_local! {
     /// thread (set by the store's VFS shim), for a `CANNOT_OPEN`'s detail:
     /// SQLite's own message ("unable to open database file") names neither
     /// the file nor the reason.
-    static OPEN_REFUSED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    static OPEN_REFUSED: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
 }
 
 /// Notes what the medium said when it refused to open a file (`Some`), or
 /// that the last open succeeded (`None`). Called by the store's VFS shim.
 pub fn note_open(refused: Option<String>) {
-    OPEN_REFUSED.with(|r| *r.borrow_mut() = refused);
+    OPEN_REFUSED.set(refused);
 }
 
 impl StoreError {
     /// Classifies an SQLite failure by its primary result code, so that hosts
     /// can react to the cases they can do something about.
     pub fn classify(e: rusqlite::Error) -> Self {
-        let mut detail = e.to_string();
-        if e.sqlite_error_code() == Some(SqliteCode::CannotOpen) {
-            if let Some(medium) = OPEN_REFUSED.with(|r| r.borrow_mut().take()) {
-                detail = format!("{detail} ({medium})");
-            }
-        }
+        let detail = e.to_string();
         match e.sqlite_error_code() {
             Some(SqliteCode::NotADatabase) => Self::NotADatabase,
             Some(SqliteCode::DatabaseCorrupt) => Self::Corrupt { detail },
             Some(SqliteCode::DatabaseBusy | SqliteCode::DatabaseLocked) => Self::Busy { detail },
             Some(SqliteCode::DiskFull) => Self::StorageFull,
-            Some(SqliteCode::CannotOpen) => Self::CannotOpen { detail },
+            Some(SqliteCode::CannotOpen) => Self::CannotOpen {
+                detail: match OPEN_REFUSED.take() {
+                    Some(medium) => format!("{detail} ({medium})"),
+                    None => detail,
+                },
+            },
             _ => Self::Sqlite(e),
         }
     }

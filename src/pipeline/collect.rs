@@ -10,8 +10,10 @@ use crate::consent::{Source, ANALYTICS};
 use crate::error::{Error, Result};
 use crate::tracking::Event;
 
+pub use crate::tracking::check_batch;
+
 /// The most events one batch may hold.
-pub const MAX_BATCH: usize = 10_000;
+pub const MAX_BATCH: usize = crate::tracking::BATCH_CAP;
 
 /// What became of one event of a batch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,18 +54,6 @@ pub fn batch_cap(max: Option<u32>) -> Result<usize> {
             format!("must be 1 to {MAX_BATCH}"),
         )),
     }
-}
-
-/// Refuses a batch of more than `max` events as `INVALID_INPUT` naming
-/// `events` (a collector answers 413).
-pub fn check_batch(len: usize, max: usize) -> Result<()> {
-    if len > max {
-        return Err(Error::invalid(
-            "events",
-            format!("at most {max} events per batch"),
-        ));
-    }
-    Ok(())
 }
 
 /// A batch as a collector receives it: `{ events, batchId?, sentAt? }`.

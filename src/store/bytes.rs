@@ -54,7 +54,6 @@ fn to_rollback_format(bytes: &mut [u8]) {
 /// proportion to the database's size, its commits cost the pages they touch.
 pub fn open_memdb() -> Result<Connection> {
     use rusqlite::OpenFlags;
-    super::pcache::install();
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_URI
@@ -70,7 +69,6 @@ pub fn open_memdb() -> Result<Connection> {
 pub fn import(mut bytes: Vec<u8>) -> Result<Connection> {
     check_header(&bytes)?;
     to_rollback_format(&mut bytes);
-    super::pcache::install();
     let mut conn = Connection::open_in_memory()?;
     let len = bytes.len();
     conn.deserialize_read_exact(MAIN_DB, bytes.as_slice(), len, false)?;

@@ -12,8 +12,21 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::kernel::{ids, net, redact, url, useragent};
 use crate::store::identity;
 
-/// The most events [`Tracking::track_batch_parsed`] takes in one batch.
+/// The most events one batch may hold ([`Tracking::track_batch_parsed`],
+/// and a collector's batch at most).
 pub const BATCH_CAP: usize = 10_000;
+
+/// Refuses a batch of more than `max` events as `INVALID_INPUT` naming
+/// `events` (a collector answers 413).
+pub fn check_batch(len: usize, max: usize) -> Result<()> {
+    if len > max {
+        return Err(Error::invalid(
+            "events",
+            format!("at most {max} events per batch"),
+        ));
+    }
+    Ok(())
+}
 
 /// What became of a tracked event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,12 +97,7 @@ impl Tracking<'_> {
         inputs: Vec<Result<EventInput>>,
         partial: bool,
     ) -> Result<Vec<ItemResult>> {
-        if inputs.len() > BATCH_CAP {
-            return Err(Error::invalid(
-                "events",
-                format!("at most {BATCH_CAP} events per batch"),
-            ));
-        }
+        check_batch(inputs.len(), BATCH_CAP)?;
         self.ingest(inputs, partial, true)
     }
 

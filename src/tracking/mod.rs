@@ -73,7 +73,7 @@ pub use config::{OutboxConfig, PipelineConfig, SamplingRule, TrackingConfig, Val
 pub use event::{parse as parse_event, Event, EventClient, EventInput, EventType};
 pub use forward::Stored as ForwardedStored;
 pub use history::{HistoryFilter, HistoryPage};
-pub use ingest::{ItemResult, TrackStatus, BATCH_CAP};
+pub use ingest::{check_batch, ItemResult, TrackStatus, BATCH_CAP};
 pub use outbox::{backoff_ms, Batch, OutboxStats};
 pub use quarantine::Quarantined;
 pub use schema::{EventSchema, PropType, Registry, SimpleType};
