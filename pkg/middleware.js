@@ -105,10 +105,21 @@ function clientAddress(s, header, remote) {
   return s.trust.client(remote || undefined, header(s.trust.header)) ?? undefined;
 }
 
-/** `value`'s JSON text, or `INVALID_INPUT` naming `key` (a BigInt, a cycle). */
+/** What JSON would write as `{}` although it holds data: refused, not lost. */
+const WRITTEN_EMPTY = new Set(['[object Map]', '[object Set]', '[object WeakMap]', '[object WeakSet]', '[object Promise]']);
+
+/** `JSON.stringify`'s replacer: throws on a value it would write as `{}` (a Map, a Set, a Promise). */
+function notWrittenEmpty(_key, v) {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+  const tag = Object.prototype.toString.call(v);
+  if (WRITTEN_EMPTY.has(tag)) throw new TypeError(`a ${tag.slice(8, -1)} would be stored as {}`);
+  return v;
+}
+
+/** `value`'s JSON text, or `INVALID_INPUT` naming `key` (a BigInt, a cycle, a Map). */
 function jsonOf(value, key) {
   try {
-    return JSON.stringify(value);
+    return JSON.stringify(value, notWrittenEmpty);
   } catch (err) {
     throw invalid(key, `the session's ${JSON.stringify(key)} is not JSON: ${err?.message ?? err}`);
   }

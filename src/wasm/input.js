@@ -74,23 +74,65 @@ function refused(v) {
   }
 }
 
-/** Byte arrays as `{"$bytes": base64}`; anything else as it is. */
-function bytesAsBase64(v) {
-  return v !== null && typeof v === 'object' && ArrayBuffer.isView(v)
-    ? { $bytes: base64(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) }
-    : v;
+/** `{"$bytes": base64}` of a byte array or view, or of an `ArrayBuffer`. */
+function asBytes(v) {
+  const bytes = ArrayBuffer.isView(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : new Uint8Array(v);
+  return { $bytes: base64(bytes) };
+}
+
+const BYTES = 1;
+const NOT_JSON = {
+  '[object Map]': 'must not be a Map (JSON would store it as {}; pass Object.fromEntries(map))',
+  '[object Set]': 'must not be a Set (JSON would store it as {}; pass [...set])',
+  '[object WeakMap]': 'must not be a WeakMap (JSON would store it as {})',
+  '[object WeakSet]': 'must not be a WeakSet (JSON would store it as {})',
+  '[object Promise]': 'must not be a Promise (JSON would store it as {}; await it first)',
+};
+
+/**
+ * For an object that `JSON.stringify` would not write as it holds it: BYTES
+ * for bytes (a typed array, a `DataView`, an `ArrayBuffer`), or why it is
+ * refused (a Map, a Set, a Promise: JSON would write `{}`); else null.
+ * Plain objects and arrays are told apart by their prototype, which runs
+ * no getter.
+ */
+function objectKind(v) {
+  const proto = Object.getPrototypeOf(v);
+  if (proto === Object.prototype || proto === Array.prototype || proto === null) return null;
+  if (ArrayBuffer.isView(v)) return BYTES;
+  const tag = Object.prototype.toString.call(v);
+  if (tag === '[object ArrayBuffer]' || tag === '[object SharedArrayBuffer]') return BYTES;
+  return NOT_JSON[tag] ?? null;
+}
+
+/**
+ * What `holder[key]` held before its `toJSON` ran, when that is a byte
+ * view and `v`, what `toJSON` gave, looks like a Node `Buffer`'s
+ * (`{ type: 'Buffer', data }`): read through the property's descriptor,
+ * so no getter runs again. Else undefined.
+ */
+function bufferBefore(holder, key, v) {
+  if (!Object.hasOwn(v, 'type') || !Object.hasOwn(v, 'data')) return undefined;
+  const d = Object.getOwnPropertyDescriptor(holder, key);
+  return d !== undefined && 'value' in d && ArrayBuffer.isView(d.value) ? d.value : undefined;
 }
 
 /**
  * `JSON.stringify`'s replacer for the common case: it checks types and
- * converts byte arrays, and tracks no path. A value it refuses throws a
- * `Refused` naming where it was read from, which `whereReadingFails`
- * turns into a path.
+ * converts bytes (byte arrays, `ArrayBuffer`s, Node `Buffer`s, whose
+ * `toJSON` has already run), and tracks no path. A value it refuses
+ * throws a `Refused` naming where it was read from, which
+ * `whereReadingFails` turns into a path.
  */
 function checked(key, v) {
   const why = refused(v);
   if (why !== null) throw new Refused(why, this, key);
-  return bytesAsBase64(v);
+  if (v === null || typeof v !== 'object') return v;
+  const kind = objectKind(v);
+  if (kind === BYTES) return asBytes(v);
+  if (kind !== null) throw new Refused(kind, this, key);
+  const buffer = Object.getPrototypeOf(v) === Object.prototype ? bufferBefore(this, key, v) : undefined;
+  return buffer === undefined ? v : asBytes(buffer);
 }
 
 /**
@@ -166,7 +208,15 @@ function whereReadingFails(value, field, omit, target) {
     }
     const why = refused(v);
     if (why !== null) return target ? null : { here, reason: why };
-    if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return null;
+    if (v === null || typeof v !== 'object') return null;
+    let kind;
+    try {
+      kind = objectKind(v);
+    } catch {
+      return { here };
+    }
+    if (kind === BYTES) return null;
+    if (kind !== null) return target ? null : { here, reason: kind };
     if (open.has(v)) return { here, reason: 'must not hold itself (a cycle)' };
     open.add(v);
     try {

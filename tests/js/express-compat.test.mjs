@@ -383,6 +383,11 @@ test('what the end of a request cannot store is never answered as a success, and
     req.session.bad = 10n;
     res.json({ claimed: 'saved' });
   });
+  app.get('/map', (req, res) => {
+    req.session.good = 3;
+    req.session.cart = new Map([['sku-1', 2]]);
+    res.json({ claimed: 'saved' });
+  });
   app.get('/read', (req, res) => res.json(req.session.toJSON()));
   app.use((err, req, res, _next) => res.status(err.code === 'PAYLOAD_TOO_LARGE' ? 413 : 500).json({ error: err.code, field: err.field }));
   const { server, base } = await serve(app);
@@ -392,10 +397,15 @@ test('what the end of a request cannot store is never answered as a success, and
     assert.deepEqual((await b.call('/big')).body, { error: 'PAYLOAD_TOO_LARGE' });
     const bigint = await b.call('/bigint');
     assert.deepEqual([bigint.status, bigint.body], [500, { error: 'INVALID_INPUT', field: 'bad' }]);
+    // JSON would write a Map as {}: refused, where express-session stores {}.
+    const map = await b.call('/map');
+    assert.deepEqual([map.status, map.body], [500, { error: 'INVALID_INPUT', field: 'cart' }]);
     const state = (await b.call('/read')).body;
     assert.equal(state.keep, 'kept');
     assert.equal(state.bad, undefined);
     assert.notEqual(state.good, 2, 'a value that is not JSON stops the whole save before anything is written');
+    assert.notEqual(state.good, 3, 'a Map stops the whole save too');
+    assert.equal(state.cart, undefined);
   } finally {
     server.close();
   }

@@ -117,6 +117,55 @@ test('trackBatch keeps text with line breaks and control characters exactly, and
   assert.equal(await code(() => tracking.trackBatch('not an array')), 'INVALID_INPUT');
 });
 
+test('bytes of every kind are stored as {$bytes}, and a Map, Set or Promise is refused where JSON would store {}', async () => {
+  // JSON.stringify runs a Buffer's toJSON first ({ type: 'Buffer', data })
+  // and writes an ArrayBuffer, a Map or a Set as {}: the value would be lost
+  // without an error.
+  const { tracking } = await engine();
+  const raw = new Uint8Array([1, 10, 255]);
+  await tracking.track({
+    name: 'bytes',
+    userId: 'u',
+    properties: {
+      buffer: Buffer.from(raw),
+      arrayBuffer: raw.slice().buffer,
+      view: new DataView(raw.slice().buffer),
+      words: new Uint16Array([0x0a01, 0x00ff]),
+      list: [Buffer.from([1])],
+      looksLikeOne: { type: 'Buffer', data: [1, 2] },
+    },
+  });
+  const { events } = await tracking.history({ userId: 'u' });
+  assert.deepEqual(events[0].properties, {
+    buffer: { $bytes: 'AQr/' },
+    arrayBuffer: { $bytes: 'AQr/' },
+    view: { $bytes: 'AQr/' },
+    words: { $bytes: 'AQr/AA==' },
+    list: [{ $bytes: 'AQ==' }],
+    looksLikeOne: { type: 'Buffer', data: [1, 2] },
+  });
+  const refusals = [
+    [{ m: new Map([['a', 1]]) }, 'properties.m', /Map .*Object\.fromEntries/],
+    [{ deep: [1, { s: new Set([1]) }] }, 'properties.deep[1].s', /Set/],
+    [{ p: Promise.resolve(1) }, 'properties.p', /Promise/],
+    [{ w: new WeakMap() }, 'properties.w', /WeakMap/],
+  ];
+  for (const [properties, field, message] of refusals) {
+    const err = await tracking.track({ name: 'bad', userId: 'u', properties }).then(() => null, (e) => e);
+    assert.equal(err?.code, 'INVALID_INPUT', field);
+    assert.equal(err.field, field);
+    assert.match(err.message, message);
+  }
+  const results = await tracking.trackBatch(
+    [{ name: 'ok', userId: 'u' }, { name: 'bad', userId: 'u', properties: { m: new Map() } }],
+    { partial: true },
+  );
+  assert.deepEqual(results.map((r) => r.status), ['stored', 'rejected']);
+  assert.equal(results[1].error.field, 'events[1].properties.m');
+  const after = await tracking.history({ userId: 'u' });
+  assert.deepEqual(after.events.map((e) => e.name).sort(), ['bytes', 'ok']);
+});
+
 test('trackBatch and track refuse what the first reading refused, and name where', async () => {
   const { tracking } = await engine();
   // A value refused or thrown on its first read fails, whatever a second
