@@ -970,6 +970,7 @@ fn a_database_from_before_scrubbing_is_rewritten_once_by_erasure() {
     let len = bytes.len();
     old.deserialize_read_exact(rusqlite::MAIN_DB, bytes.as_slice(), len, false)
         .unwrap();
+    old.execute_batch(&common::before_day_rollups()).unwrap();
     old.execute_batch(
         "DELETE FROM meta WHERE key = 'pages_scrubbed'; \
          DROP INDEX consent_ledger_by_subject_hash; ALTER TABLE audit_log DROP COLUMN personal; \

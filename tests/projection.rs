@@ -73,6 +73,7 @@ fn session_rollup(trail: &UserTrail) -> (SessionRows, SessionRows) {
 fn same(trail: &UserTrail, when: &str) -> Value {
     let (kept, counted) = session_rollup(trail);
     assert_eq!(kept, counted, "{when}: the session rollup");
+    same_from_days(trail, when);
     let mut whole = Value::Null;
     for (since, until) in [
         (D0 - DAY, D0 + 31 * DAY),
@@ -146,6 +147,122 @@ fn same(trail: &UserTrail, when: &str) -> Value {
         }
     }
     whole
+}
+
+/// Checks summaries of whole days, from the rollups' day rows (written by
+/// the first summary, read by the second), against the same summaries from
+/// their hour rows alone.
+fn same_from_days(trail: &UserTrail, when: &str) {
+    for (since, until) in [
+        (D0 - DAY, D0 + 31 * DAY),
+        (D0 + 5 * HOUR, D0 + 3 * DAY + 2 * HOUR),
+        (D0, D0 + 2 * DAY),
+    ] {
+        let q = range(since, until);
+        let hours = trail.analytics_from_sqlite().from_hour_rollups();
+        let expected = serde_json::to_value(hours.summary(&q).unwrap()).unwrap();
+        for pass in ["first", "second"] {
+            let days = trail.analytics_from_sqlite().summary(&q).unwrap();
+            assert_eq!(
+                serde_json::to_value(days).unwrap(),
+                expected,
+                "{when}: {since}..{until}, {pass} summary from the day rows"
+            );
+        }
+    }
+}
+
+/// Day numbers that have a row in `rollup_days`.
+fn day_rows(trail: &UserTrail) -> Vec<i64> {
+    let conn = trail.store().conn();
+    let mut stmt = conn
+        .prepare("SELECT day FROM rollup_days ORDER BY day")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+#[test]
+fn day_rows_are_written_by_a_summary_and_go_with_any_change_of_their_hours() {
+    let (trail, clock) = engine();
+    let d0 = D0 / DAY;
+    track(&trail, day(0, &["ann", "bob"]));
+    track(&trail, day(1, &["ann", "cy"]));
+    track(&trail, day(2, &["bob"]));
+    let q = range(D0, D0 + 5 * DAY);
+    let summary = |trail: &UserTrail| {
+        serde_json::to_value(trail.analytics_from_sqlite().summary(&q).unwrap()).unwrap()
+    };
+    let hours = |trail: &UserTrail| {
+        let a = trail.analytics_from_sqlite().from_hour_rollups();
+        serde_json::to_value(a.summary(&q).unwrap()).unwrap()
+    };
+    // The hour rows alone write nothing; a summary writes every whole day
+    // before today's, empty days too.
+    assert_eq!(hours(&trail), summary(&trail));
+    assert_eq!(day_rows(&trail), (d0..d0 + 5).collect::<Vec<_>>());
+    // A late event changes its day's hours: that row goes, the others stay.
+    track(
+        &trail,
+        vec![ev(D0 + DAY + 3 * HOUR, "dee", "dee-s", "page", "/late")],
+    );
+    assert_eq!(day_rows(&trail), vec![d0, d0 + 2, d0 + 3, d0 + 4]);
+    assert_eq!(summary(&trail), hours(&trail));
+    assert_eq!(day_rows(&trail).len(), 5);
+    // Erasure takes the rows of every day the subject's hours were in.
+    trail
+        .privacy()
+        .erase(
+            "ann",
+            &EraseOptions {
+                reason: "test".into(),
+                ..EraseOptions::default()
+            },
+        )
+        .now()
+        .unwrap();
+    assert_eq!(day_rows(&trail), vec![d0 + 2, d0 + 3, d0 + 4]);
+    assert_eq!(summary(&trail), hours(&trail));
+    // A row this build cannot read is read from the hours, and written again.
+    trail
+        .store()
+        .conn()
+        .execute(
+            "UPDATE rollup_days SET data = x'00' WHERE day = ?1",
+            [d0 + 2],
+        )
+        .unwrap();
+    assert_eq!(summary(&trail), hours(&trail));
+    let data: Vec<u8> = trail
+        .store()
+        .conn()
+        .query_row(
+            "SELECT data FROM rollup_days WHERE day = ?1",
+            [d0 + 2],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(data.len() > 20, "rewritten: {data:?}");
+    // Today's day is not written: its hours change at every ingest.
+    clock.set(D0 + 2 * DAY + HOUR);
+    trail
+        .store()
+        .conn()
+        .execute("DELETE FROM rollup_days", [])
+        .unwrap();
+    assert_eq!(summary(&trail), hours(&trail));
+    assert_eq!(day_rows(&trail), vec![d0, d0 + 1]);
+    // Nor inside a transaction the caller holds.
+    trail
+        .store()
+        .conn()
+        .execute_batch("DELETE FROM rollup_days; BEGIN")
+        .unwrap();
+    assert_eq!(summary(&trail), hours(&trail));
+    trail.store().conn().execute_batch("COMMIT").unwrap();
+    assert_eq!(day_rows(&trail), Vec::<i64>::new());
 }
 
 /// An engine that keeps half of the `buy` events and about a third of the
@@ -555,6 +672,7 @@ fn blocks_of_an_older_format_are_packed_again_by_pack_blocks_and_by_ingest() {
         rusqlite::params![typed_bytes, newest],
     )
     .unwrap();
+    old.execute_batch(&common::before_day_rollups()).unwrap();
     old.execute_batch(
         "DROP INDEX event_blocks_to_repack; ALTER TABLE event_blocks DROP COLUMN format; \
          ALTER TABLE rights_tombstones DROP COLUMN as_user; PRAGMA user_version = 14",

@@ -67,6 +67,20 @@ fn history(trail: &UserTrail, now: i64) {
     }
 }
 
+/// The summary of `[since, until)` from the rollups' day rows (written by
+/// the first summary, read by the second) equals the one from their hour
+/// rows; returns how many day rows there are.
+fn days_agree(trail: &UserTrail, since: i64, until: i64) -> u64 {
+    let q = range(since, until);
+    let hours = trail.analytics_from_sqlite().from_hour_rollups();
+    let expected = serde_json::to_value(hours.summary(&q).unwrap()).unwrap();
+    for _ in 0..2 {
+        let days = trail.analytics_from_sqlite().summary(&q).unwrap();
+        assert_eq!(serde_json::to_value(days).unwrap(), expected);
+    }
+    count(trail, "SELECT count(*) FROM rollup_days")
+}
+
 #[test]
 fn defaults_keep_13_months_and_dry_runs_count_what_runs_delete() {
     let clock = Arc::new(ManualClock::new(D0));
@@ -85,7 +99,18 @@ fn defaults_keep_13_months_and_dry_runs_count_what_runs_delete() {
         count(&trail, "SELECT count(*) FROM events"),
         "a dry run deletes nothing"
     );
+    assert_eq!(
+        days_agree(&trail, D0 - 600 * DAY, D0),
+        600,
+        "a row per day before today"
+    );
     let run = trail.privacy().run_retention(false, Some("ops")).unwrap();
+    let kept = count(&trail, "SELECT count(*) FROM rollup_days");
+    assert!(
+        kept > 100 && kept < 600,
+        "the rows of the days retention changed go: {kept}"
+    );
+    assert_eq!(days_agree(&trail, D0 - 600 * DAY, D0), 600);
     assert_eq!(
         run.counts, dry.counts,
         "the dry run counted exactly what the run deleted"

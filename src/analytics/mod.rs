@@ -38,6 +38,7 @@
 //! assert_eq!(active.buckets.last().unwrap().users, 2.0);
 //! ```
 
+mod days;
 mod funnel;
 mod hours;
 mod journeys;
@@ -94,6 +95,9 @@ pub struct Analytics<'a> {
     /// About how many rows a time slice holds (see
     /// [`Analytics::chunk_rows`]).
     slice: usize,
+    /// Read whole days of the rollups from their day rows (see
+    /// [`Analytics::from_hour_rollups`]).
+    day_rollups: bool,
 }
 
 impl<'a> Analytics<'a> {
@@ -112,7 +116,16 @@ impl<'a> Analytics<'a> {
             blocks: false,
             chunk: scan::CHUNK_ROWS,
             slice: slices::SLICE_ROWS,
+            day_rollups: true,
         }
+    }
+
+    /// Reads the rollups' hour rows for a summary of whole hours, not the
+    /// day rows ([`days`]), and writes no day row: the same answers; for
+    /// checking one against the other.
+    pub fn from_hour_rollups(mut self) -> Self {
+        self.day_rollups = false;
+        self
     }
 
     /// Folds every window read from SQLite or the packed blocks `rows`

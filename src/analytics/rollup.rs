@@ -9,7 +9,7 @@ use super::query::{Resolved, HOUR_MS};
 use super::scan::{Events, FastMap};
 use super::traffic::SummaryTallies;
 use crate::error::Result;
-use crate::kernel::ids::id_hash;
+use crate::kernel::ids::{id_hash, id_hash_key, keyed_hash};
 
 /// True when the rollup gives the same answer as the events for `q`: no
 /// filters, and every boundary (range and offset) on a whole hour.
@@ -89,37 +89,75 @@ fn user_hour(r: &rusqlite::Row<'_>, users: &mut FastMap<u64, u32>) -> Result<Act
 /// event; users and sessions are told apart by a 64-bit hash of their key,
 /// as scans number them.
 pub fn summary(conn: &Connection, from: i64, until: i64) -> Result<(SummaryTallies, RowCounts)> {
-    // Each user's highest rate, by the hash of their key: one map, no list
-    // of the rows (what `activity` gives the queries that bucket them).
-    let mut user_rate = Highest::default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2",
+    let mut rows = SummaryRows::default();
+    rows.read_hours(
+        conn,
+        from.div_euclid(HOUR_MS),
+        until.div_euclid(HOUR_MS),
+        id_hash_key(),
     )?;
-    let mut rows = stmt.query(params![from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS)])?;
-    let mut counts = RowCounts::default();
-    while let Some(r) = rows.next()? {
-        user_max(r, &mut user_rate)?;
-        counts.users += 1;
+    Ok(rows.finish())
+}
+
+/// What a summary counts as the rollups' rows are read: the tallies of
+/// events, each user's and session's highest rate by the hash of their key
+/// (one map each, no list of the rows, which is what `activity` gives the
+/// queries that bucket them), and how many rows were read.
+#[derive(Default)]
+pub(super) struct SummaryRows {
+    /// Events and events in sessions (users and sessions come at the end).
+    pub out: SummaryTallies,
+    /// Each user's highest rate.
+    pub users: Highest,
+    /// Each session's highest rate (events in no session left out).
+    pub sessions: Highest,
+    /// Rows read (the distinct counts come at the end).
+    pub counts: RowCounts,
+}
+
+impl SummaryRows {
+    /// Counts the rows of both rollups at hours `[h0, h1)`, keys hashed
+    /// under `key`.
+    pub fn read_hours(
+        &mut self,
+        conn: &Connection,
+        h0: i64,
+        h1: i64,
+        key: (u64, u64),
+    ) -> Result<()> {
+        if h0 >= h1 {
+            return Ok(());
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2",
+        )?;
+        let mut rows = stmt.query(params![h0, h1])?;
+        while let Some(r) = rows.next()? {
+            user_max(r, key, &mut self.users)?;
+            self.counts.users += 1;
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT session_key, rate, events FROM rollup_session_hours WHERE hour >= ?1 AND hour < ?2",
+        )?;
+        let mut rows = stmt.query(params![h0, h1])?;
+        while let Some(r) = rows.next()? {
+            session_hour(r, key, &mut self.out, &mut self.sessions)?;
+            self.counts.sessions += 1;
+        }
+        Ok(())
     }
-    user_rate.flush();
-    counts.distinct_users = user_rate.map.len();
-    let mut out = SummaryTallies {
-        users: user_rate.weights(),
-        ..SummaryTallies::default()
-    };
-    let mut session_rate = Highest::default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT session_key, rate, events FROM rollup_session_hours WHERE hour >= ?1 AND hour < ?2",
-    )?;
-    let mut rows = stmt.query(params![from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS)])?;
-    while let Some(r) = rows.next()? {
-        session_hour(r, &mut out, &mut session_rate)?;
-        counts.sessions += 1;
+
+    /// The tallies, with users and sessions weighted by their highest
+    /// rates, and the rows and distinct keys counted.
+    pub fn finish(mut self) -> (SummaryTallies, RowCounts) {
+        self.users.flush();
+        self.sessions.flush();
+        self.counts.distinct_users = self.users.map.len();
+        self.counts.distinct_sessions = self.sessions.map.len();
+        self.out.users = self.users.weights();
+        self.out.sessions = self.sessions.weights();
+        (self.out, self.counts)
     }
-    session_rate.flush();
-    counts.distinct_sessions = session_rate.map.len();
-    out.sessions = session_rate.weights();
-    Ok((out, counts))
 }
 
 /// How many rows [`summary`] read from each rollup, and how many distinct
@@ -142,14 +180,29 @@ pub struct RowCounts {
 /// updates of a map of a million keys made each evict the other's memory
 /// from the cache.
 #[derive(Default)]
-struct Highest {
+pub(super) struct Highest {
     map: FastMap<u64, f64>,
     chunk: Vec<(u64, f64)>,
 }
 
 impl Highest {
+    /// Makes room for `n` more keys in the map.
+    pub fn reserve(&mut self, n: usize) {
+        self.map.reserve(n);
+    }
+
+    /// Keeps each rate of `keys` that is its key's highest yet, at once
+    /// (keys already gathered, as a day row holds them: no SQLite read
+    /// comes between two updates).
+    pub fn add_all(&mut self, keys: impl Iterator<Item = (u64, f64)>) {
+        for (key, rate) in keys {
+            let e = self.map.entry(key).or_insert(rate);
+            *e = e.max(rate);
+        }
+    }
+
     /// Keeps `rate` for `key` if it is the highest yet.
-    fn add(&mut self, key: u64, rate: f64) {
+    pub fn add(&mut self, key: u64, rate: f64) {
         if self.chunk.capacity() == 0 {
             self.chunk.reserve_exact(super::scan::CHUNK_ROWS);
         }
@@ -176,10 +229,10 @@ impl Highest {
 /// Keeps one row of the user rollup's rate in `user_rate` for [`summary`];
 /// not inlined, for the reason [`user_hour`] gives.
 #[inline(never)]
-fn user_max(r: &rusqlite::Row<'_>, user_rate: &mut Highest) -> Result<()> {
+fn user_max(r: &rusqlite::Row<'_>, hash_key: (u64, u64), user_rate: &mut Highest) -> Result<()> {
     let key = r.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?;
     let rate: f64 = r.get(1)?;
-    user_rate.add(id_hash(key), rate);
+    user_rate.add(keyed_hash(hash_key, key), rate);
     Ok(())
 }
 
@@ -188,6 +241,7 @@ fn user_max(r: &rusqlite::Row<'_>, user_rate: &mut Highest) -> Result<()> {
 #[inline(never)]
 fn session_hour(
     r: &rusqlite::Row<'_>,
+    hash_key: (u64, u64),
     out: &mut SummaryTallies,
     session_rate: &mut Highest,
 ) -> Result<()> {
@@ -198,7 +252,7 @@ fn session_hour(
     out.events.add_n(w, n);
     if !key.is_empty() {
         out.in_sessions.add_n(w, n);
-        session_rate.add(id_hash(key), rate);
+        session_rate.add(keyed_hash(hash_key, key), rate);
     }
     Ok(())
 }

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::days;
 use super::projection;
-use super::query::{bounded, Interval, Query, Resolved, HOUR_MS};
+use super::query::{bounded, Interval, Query, Resolved, DAY_MS, HOUR_MS};
 use super::rollup::{self, Activity};
 use super::scan::{self, most, ByNumber, DistinctRates, DistinctWeights, FastMap, FastSet, Need};
 use super::{json_value, Analytics};
@@ -467,7 +468,12 @@ impl Analytics<'_> {
                 }
             }
             if !current {
-                let (tallies, counts) = rollup::summary(self.conn, r.since, r.until)?;
+                let today = self.clock.now_ms().div_euclid(DAY_MS);
+                let (tallies, counts) = if self.day_rollups {
+                    days::summary(self.conn, r.since, r.until, today)?
+                } else {
+                    rollup::summary(self.conn, r.since, r.until)?
+                };
                 if let Some(p) = self.projection {
                     // What a read of these hours into memory will hold.
                     p.hours_counted(hours(&r, r.since), counts);

@@ -141,7 +141,13 @@ pub fn partition_of(subject: &str, partitions: u32) -> u32 {
 /// as they can for an unkeyed hash; nothing stores it. Eight bytes a
 /// round, where [`fnv1a`] multiplies once per byte.
 pub fn id_hash(bytes: &[u8]) -> u64 {
-    siphash::<1, 3>(id_hash_key(), bytes)
+    keyed_hash(id_hash_key(), bytes)
+}
+
+/// [`id_hash`] under another key: SipHash-1-3 of `bytes` under `key` (a
+/// key kept with the data, for hashes that are stored).
+pub fn keyed_hash(key: (u64, u64), bytes: &[u8]) -> u64 {
+    siphash::<1, 3>(key, bytes)
 }
 
 /// [`id_hash`]'s key, drawn at the first call in the process. An engine

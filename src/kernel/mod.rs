@@ -10,7 +10,8 @@
 //! - [`text`]: the one check on caller-supplied text;
 //! - [`fastmap`] and [`stats`]: fast maps for in-memory metrics, medians,
 //!   percentiles and the two-proportion z-test;
-//! - [`tally`]: weighted counts that merge exactly.
+//! - [`tally`]: weighted counts that merge exactly;
+//! - [`varint`]: base-128 integers and a reader of packed bytes.
 //!
 //! A check that fails returns an [`Invalid`], which the error layer turns
 //! into `INVALID_INPUT`.
@@ -32,5 +33,6 @@ pub mod testing;
 pub mod text;
 pub mod url;
 pub mod useragent;
+pub mod varint;
 
 pub use invalid::Invalid;

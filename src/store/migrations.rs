@@ -109,6 +109,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sessions_by_slot",
         sql: include_str!("migrations/0017_sessions_by_slot.sql"),
     },
+    Migration {
+        version: 18,
+        name: "day_rollups",
+        sql: include_str!("migrations/0018_day_rollups.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

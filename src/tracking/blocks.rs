@@ -22,6 +22,7 @@ use std::borrow::Cow;
 use rusqlite::{params, Connection};
 
 use crate::error::Result;
+use crate::kernel::varint::{self, unzigzag, zigzag, Reader};
 
 /// Event ids per block: block `k` holds ids `k * BLOCK_EVENTS + 1` to
 /// `(k + 1) * BLOCK_EVENTS`. Fixed by the triggers of migration 13.
@@ -330,12 +331,12 @@ impl Builder {
     ) {
         self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
         self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
-        put_varint(&mut self.ts, zigzag(ts.wrapping_sub(self.last_ts)));
+        varint::put(&mut self.ts, zigzag(ts.wrapping_sub(self.last_ts)));
         self.last_ts = ts;
-        put_varint(&mut self.user, u64::from(self.ids.number(user)));
-        put_varint(&mut self.session, u64::from(self.ids.number(session)));
-        put_varint(&mut self.name, u64::from(self.strings.number(name)));
-        put_varint(&mut self.page, u64::from(self.strings.number(page)));
+        varint::put(&mut self.user, u64::from(self.ids.number(user)));
+        varint::put(&mut self.session, u64::from(self.ids.number(session)));
+        varint::put(&mut self.name, u64::from(self.strings.number(name)));
+        varint::put(&mut self.page, u64::from(self.strings.number(page)));
         let bits = rate.to_bits();
         let r = match self.rates.iter().position(|x| *x == bits) {
             Some(i) => i,
@@ -344,7 +345,7 @@ impl Builder {
                 self.rates.len() - 1
             }
         };
-        put_varint(&mut self.rate, r as u64);
+        varint::put(&mut self.rate, r as u64);
         // The type code (0 to 4) above the bot flag; anything else is
         // stored as 0 (none of the four).
         let kind = if kind <= 4 { kind } else { 0 };
@@ -354,15 +355,15 @@ impl Builder {
 
     fn finish(self) -> Vec<u8> {
         let mut out = vec![FORMAT];
-        put_varint(&mut out, self.rows as u64);
+        varint::put(&mut out, self.rows as u64);
         for dict in [&self.ids, &self.strings] {
-            put_varint(&mut out, dict.items.len() as u64);
+            varint::put(&mut out, dict.items.len() as u64);
             for s in &dict.items {
-                put_varint(&mut out, s.len() as u64);
+                varint::put(&mut out, s.len() as u64);
                 out.extend_from_slice(s);
             }
         }
-        put_varint(&mut out, self.rates.len() as u64);
+        varint::put(&mut out, self.rates.len() as u64);
         for r in &self.rates {
             out.extend_from_slice(&r.to_le_bytes());
         }
@@ -375,7 +376,7 @@ impl Builder {
             &self.rate,
             &self.bot,
         ] {
-            put_varint(&mut out, col.len() as u64);
+            varint::put(&mut out, col.len() as u64);
             out.extend_from_slice(col);
         }
         out
@@ -412,7 +413,7 @@ impl Wanted {
 /// are skipped, not read: a metric that does not read sessions does not
 /// pay for them). `None` as [`decode`] gives it, for the columns decoded.
 pub fn decode_columns(data: &[u8], wanted: Wanted) -> Option<Block<'_>> {
-    let mut r = Reader { data, at: 0 };
+    let mut r = Reader::new(data);
     let format = r.byte()?;
     if format != FORMAT && format != 1 {
         return None;
@@ -422,20 +423,20 @@ pub fn decode_columns(data: &[u8], wanted: Wanted) -> Option<Block<'_>> {
         return None;
     }
     let mut b = Block::default();
-    let n = r.len()?;
+    let n = r.count()?;
     for _ in 0..n {
-        let len = r.len()?;
+        let len = r.count()?;
         b.ids.push(r.take(len)?);
     }
-    let n = r.len()?;
+    let n = r.count()?;
     for _ in 0..n {
-        let len = r.len()?;
+        let len = r.count()?;
         b.strings.push(String::from_utf8_lossy(r.take(len)?));
     }
-    let n = r.len()?;
+    let n = r.count()?;
     let mut rates = Vec::with_capacity(n);
     for _ in 0..n {
-        rates.push(f64::from_le_bytes(r.take(8)?.try_into().ok()?));
+        rates.push(f64::from_bits(r.u64_le()?));
     }
     // Each column's `rows` varints, each mapped as it is read (one pass,
     // no intermediate vector).
@@ -444,11 +445,8 @@ pub fn decode_columns(data: &[u8], wanted: Wanted) -> Option<Block<'_>> {
         rows: usize,
         mut map: impl FnMut(u64) -> Option<T>,
     ) -> Option<Vec<T>> {
-        let len = r.len()?;
-        let mut c = Reader {
-            data: r.take(len)?,
-            at: 0,
-        };
+        let len = r.count()?;
+        let mut c = Reader::new(r.take(len)?);
         let mut out = Vec::with_capacity(rows);
         for _ in 0..rows {
             out.push(map(c.varint()?)?);
@@ -462,7 +460,7 @@ pub fn decode_columns(data: &[u8], wanted: Wanted) -> Option<Block<'_>> {
     })?;
     let index = |max: usize| move |x: u64| (x <= max as u64).then_some(x as u32);
     fn skip(r: &mut Reader<'_>) -> Option<()> {
-        let len = r.len()?;
+        let len = r.count()?;
         r.take(len).map(|_| ())
     }
     if wanted.user {
@@ -484,7 +482,7 @@ pub fn decode_columns(data: &[u8], wanted: Wanted) -> Option<Block<'_>> {
     b.rate = column(&mut r, rows, |i| {
         rates.get(usize::try_from(i).ok()?).copied()
     })?;
-    let len = r.len()?;
+    let len = r.count()?;
     let bots = r.take(len)?;
     if bots.len() != rows {
         return None;
@@ -500,58 +498,6 @@ pub fn decode_columns(data: &[u8], wanted: Wanted) -> Option<Block<'_>> {
     b.bot = bots.iter().map(|x| x & 1 != 0).collect();
     b.kind = Some(bots.iter().map(|x| x >> 1).collect());
     Some(b)
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-struct Reader<'a> {
-    data: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn byte(&mut self) -> Option<u8> {
-        let b = *self.data.get(self.at)?;
-        self.at += 1;
-        Some(b)
-    }
-
-    fn varint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7F) << shift;
-            if b < 0x80 {
-                return Some(v);
-            }
-        }
-        None
-    }
-
-    fn len(&mut self) -> Option<usize> {
-        let n = usize::try_from(self.varint()?).ok()?;
-        (n <= self.data.len() - self.at).then_some(n)
-    }
-
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.data.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(s)
-    }
 }
 
 #[cfg(test)]

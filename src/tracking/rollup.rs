@@ -7,6 +7,8 @@
 //! not in them. The functions below keep the users' rollup true when events
 //! are deleted or change; the sessions' rollup is kept true by triggers on
 //! the events table (schema version 14), whatever statement changes them.
+//! Whatever changes an hour row deletes the row of its day in
+//! `rollup_days` (schema version 18, see [`forget_days`]).
 
 use rusqlite::{params, Connection};
 
@@ -58,8 +60,15 @@ impl Pending {
         e.2 = e.2.max(rate);
     }
 
-    /// Writes the sums, inside the caller's transaction.
+    /// Writes the sums, inside the caller's transaction, and deletes the
+    /// day rows (`rollup_days`) of the days they change.
     pub fn flush(self, tx: &Connection) -> Result<()> {
+        let days = self
+            .hours
+            .keys()
+            .chain(self.sessions.keys().map(|(hour, _)| hour))
+            .map(|h| h.div_euclid(DAY_HOURS));
+        forget_days(tx, days)?;
         if !self.sessions.is_empty() {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO rollup_session_hours (hour, session_key, rate, events) \
@@ -159,9 +168,29 @@ pub fn rows_of(tx: &Connection, filter: &str, ids_json: &str) -> Result<Vec<(i64
     Ok(rows)
 }
 
+/// Deletes the day rows (`rollup_days`, schema version 18: whole days of
+/// both rollups that `analytics` writes from the hour rows and reads
+/// instead of them) of `days`, each once, inside the caller's transaction:
+/// what writes hour rows calls it for their days, so a day row never
+/// disagrees with its hours.
+pub fn forget_days(tx: &Connection, days: impl Iterator<Item = i64>) -> Result<()> {
+    let mut days: Vec<i64> = days.collect();
+    days.sort_unstable();
+    days.dedup();
+    let mut stmt = tx.prepare_cached("DELETE FROM rollup_days WHERE day = ?1")?;
+    for d in days {
+        stmt.execute([d])?;
+    }
+    Ok(())
+}
+
+/// Hours in a day.
+const DAY_HOURS: i64 = 24;
+
 /// Counts the rollup rows `rows` (hour, user key) again from the events,
 /// inside the caller's transaction: a row whose events are all gone goes.
 pub fn recount(tx: &Connection, rows: &[(i64, String)]) -> Result<()> {
+    forget_days(tx, rows.iter().map(|(h, _)| h.div_euclid(DAY_HOURS)))?;
     let mut delete =
         tx.prepare_cached("DELETE FROM rollup_user_hours WHERE hour = ?1 AND user_key = ?2")?;
     // The key's events of the hour through the user and anonymous id
@@ -198,7 +227,8 @@ pub fn recount_key(tx: &Connection, key: &str) -> Result<()> {
 /// Rebuilds the rollup from the events, for after bulk deletes.
 pub fn rebuild(tx: &Connection) -> Result<()> {
     tx.execute_batch(
-        "DELETE FROM rollup_user_hours;
+        "DELETE FROM rollup_days;
+         DELETE FROM rollup_user_hours;
          INSERT INTO rollup_user_hours (hour, user_key, events, weight, max_rate)
          SELECT ts / 3600000, COALESCE(user_id, anonymous_id), COUNT(*), SUM(1.0 / sample_rate),
                 MAX(sample_rate)
@@ -212,6 +242,8 @@ pub fn rebuild(tx: &Connection) -> Result<()> {
 /// events before it: whole hours go, and a partly deleted hour is recounted.
 pub fn forget_before(tx: &Connection, cutoff: i64) -> Result<()> {
     let hour = cutoff.div_euclid(HOUR_MS);
+    tx.prepare_cached("DELETE FROM rollup_days WHERE day <= ?1")?
+        .execute([hour.div_euclid(DAY_HOURS)])?;
     tx.prepare_cached("DELETE FROM rollup_user_hours WHERE hour < ?1")?
         .execute([hour])?;
     if cutoff.rem_euclid(HOUR_MS) != 0 {

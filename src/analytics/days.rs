@@ -1,0 +1,449 @@
+//! Whole UTC days of the two hour rollups, each kept as one compact row of
+//! `rollup_days` (schema version 18), so that a summary of many days reads
+//! a row per day instead of a row per user or session and hour.
+//!
+//! A day's row holds what a summary counts of it: the events and the events
+//! in sessions per sample rate, and each user's and session's highest rate
+//! that day, users and sessions told apart by a 64-bit keyed hash of their
+//! key ([`keyed_hash`] under the database's own key in `meta`): about 9
+//! bytes a user or session, where the hour rows hold the key itself per
+//! hour (a session key is 36 or more bytes). A summary of whole hours then
+//! reads the hour rows of the hours at its ends and the day rows between,
+//! and reads the hour rows of a day that has no row yet, which it then
+//! writes.
+//!
+//! It is never stale: triggers on both hour rollups delete the row of a
+//! day whenever a row of one of its hours is inserted, updated or deleted
+//! (ingest, late events, erasure, anonymisation, identify, retention, SQL
+//! an operator runs), in the same transaction. So a day row is written only
+//! from the hour rows as they are, and erasure removes every day row that
+//! counted the subject (`secure_delete` zeroes it). A row is written only
+//! for a day before the clock's (today's changes at every ingest), only
+//! when no transaction is open, and a failure to write (a read-only file, a
+//! full disk) leaves the summary as it was computed and writes nothing.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::query::HOUR_MS;
+use super::rollup::{Highest, RowCounts, SummaryRows};
+use super::traffic::SummaryTallies;
+use crate::error::Result;
+use crate::kernel::fastmap::FastMap;
+use crate::kernel::ids::{hex, id_hash_key, keyed_hash, random_bytes};
+use crate::kernel::varint::{self, Reader};
+
+/// Hours in a day.
+const DAY_HOURS: i64 = 24;
+
+/// The first byte of a day row's data.
+const FORMAT: u8 = 1;
+
+/// Fewer whole days than this in a range are read from the hour rows alone.
+const MIN_DAYS: i64 = 2;
+
+/// One day of both rollups, as a summary counts it.
+#[derive(Debug, Default, PartialEq)]
+struct Day {
+    /// The distinct sample rates, ascending.
+    rates: Vec<f64>,
+    /// Per rate: the events of the session rollup's rows at that rate and
+    /// those of its rows with a session, each `None` when no such row was
+    /// read (so the summary's tallies hold exactly the weights they would
+    /// from the hour rows).
+    events: Vec<(Option<u64>, Option<u64>)>,
+    /// Each user's hash and the index of their highest rate.
+    users: Vec<(u64, u32)>,
+    /// Each session's hash and the index of its highest rate.
+    sessions: Vec<(u64, u32)>,
+    /// How many hour rows of each rollup the day has.
+    user_rows: u64,
+    session_rows: u64,
+}
+
+/// A day as its hour rows are read.
+#[derive(Default)]
+struct DayBuilder {
+    users: FastMap<u64, f64>,
+    sessions: FastMap<u64, f64>,
+    /// Per rate's bits: events, events in sessions.
+    events: FastMap<u64, (Option<u64>, Option<u64>)>,
+    user_rows: u64,
+    session_rows: u64,
+}
+
+impl DayBuilder {
+    fn user(&mut self, hash: u64, rate: f64) {
+        self.user_rows += 1;
+        let e = self.users.entry(hash).or_insert(rate);
+        *e = e.max(rate);
+    }
+
+    fn session(&mut self, hash: Option<u64>, rate: f64, n: u64) {
+        self.session_rows += 1;
+        let e = self.events.entry(rate.to_bits()).or_default();
+        e.0 = Some(e.0.unwrap_or(0).saturating_add(n));
+        if let Some(hash) = hash {
+            e.1 = Some(e.1.unwrap_or(0).saturating_add(n));
+            let s = self.sessions.entry(hash).or_insert(rate);
+            *s = s.max(rate);
+        }
+    }
+
+    fn finish(self) -> Day {
+        let mut rates: Vec<f64> = self
+            .users
+            .values()
+            .chain(self.sessions.values())
+            .copied()
+            .chain(self.events.keys().map(|b| f64::from_bits(*b)))
+            .collect();
+        rates.sort_by(f64::total_cmp);
+        rates.dedup_by(|a, b| a.to_bits() == b.to_bits());
+        let index = |r: f64| {
+            rates
+                .binary_search_by(|x| x.total_cmp(&r))
+                .expect("every rate is listed") as u32
+        };
+        let events = rates
+            .iter()
+            .map(|r| self.events.get(&r.to_bits()).copied().unwrap_or_default())
+            .collect();
+        let users = self.users.iter().map(|(h, r)| (*h, index(*r))).collect();
+        let sessions = self.sessions.iter().map(|(h, r)| (*h, index(*r))).collect();
+        Day {
+            events,
+            users,
+            sessions,
+            user_rows: self.user_rows,
+            session_rows: self.session_rows,
+            rates,
+        }
+    }
+}
+
+impl Day {
+    /// The day's row data: [`FORMAT`], the rates, then per rate the events
+    /// and events in sessions (each plus one, 0 for none), the row counts,
+    /// the users and the sessions (each a count, then per item the hash in
+    /// 8 bytes and the rate's index).
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + 10 * (self.users.len() + self.sessions.len()));
+        out.push(FORMAT);
+        varint::put(&mut out, self.rates.len() as u64);
+        for r in &self.rates {
+            out.extend_from_slice(&r.to_bits().to_le_bytes());
+        }
+        let some = |v: Option<u64>| v.map_or(0, |n| n.saturating_add(1));
+        for (e, s) in &self.events {
+            varint::put(&mut out, some(*e));
+            varint::put(&mut out, some(*s));
+        }
+        varint::put(&mut out, self.user_rows);
+        varint::put(&mut out, self.session_rows);
+        for list in [&self.users, &self.sessions] {
+            varint::put(&mut out, list.len() as u64);
+            for (h, i) in list {
+                out.extend_from_slice(&h.to_le_bytes());
+                varint::put(&mut out, u64::from(*i));
+            }
+        }
+        out
+    }
+
+    /// A day from [`Day::encode`]'s bytes; `None` for anything else.
+    fn decode(data: &[u8]) -> Option<Day> {
+        let mut r = Reader::new(data);
+        if r.byte()? != FORMAT {
+            return None;
+        }
+        let n = r.count()?;
+        let mut rates = Vec::with_capacity(n);
+        for _ in 0..n {
+            rates.push(f64::from_bits(r.u64_le()?));
+        }
+        let opt = |v: u64| v.checked_sub(1);
+        let mut events = Vec::with_capacity(n);
+        for _ in 0..n {
+            events.push((opt(r.varint()?), opt(r.varint()?)));
+        }
+        let (user_rows, session_rows) = (r.varint()?, r.varint()?);
+        let list = |r: &mut Reader<'_>| -> Option<Vec<(u64, u32)>> {
+            let len = r.count()?;
+            let mut out = Vec::with_capacity(len);
+            for _ in 0..len {
+                let h = r.u64_le()?;
+                let i = u32::try_from(r.varint()?)
+                    .ok()
+                    .filter(|i| (*i as usize) < n)?;
+                out.push((h, i));
+            }
+            Some(out)
+        };
+        let users = list(&mut r)?;
+        let sessions = list(&mut r)?;
+        r.is_done().then_some(Day {
+            rates,
+            events,
+            users,
+            sessions,
+            user_rows,
+            session_rows,
+        })
+    }
+
+    /// Adds the day to what a summary counts.
+    fn fold_into(&self, rows: &mut SummaryRows) {
+        for (rate, (events, in_sessions)) in self.rates.iter().zip(&self.events) {
+            let w = 1.0 / rate;
+            if let Some(n) = events {
+                rows.out.events.add_n(w, *n);
+            }
+            if let Some(n) = in_sessions {
+                rows.out.in_sessions.add_n(w, *n);
+            }
+        }
+        fold_keys(&self.users, &self.rates, &mut rows.users);
+        fold_keys(&self.sessions, &self.rates, &mut rows.sessions);
+        rows.counts.users += self.user_rows as usize;
+        rows.counts.sessions += self.session_rows as usize;
+    }
+}
+
+/// Keeps each key's highest rate; not inlined, so that a first query's
+/// loop over many days runs optimised code after its first calls (see
+/// `rollup::user_hour`).
+#[inline(never)]
+fn fold_keys(keys: &[(u64, u32)], rates: &[f64], into: &mut Highest) {
+    into.add_all(keys.iter().map(|(h, i)| (*h, rates[*i as usize])));
+}
+
+/// The summary of hours `[from, until)` (ms, whole hours) from the day
+/// rows where a whole day is inside, and the hour rows elsewhere; the days
+/// read from hour rows get their row when they are before `today` (a day
+/// number, UTC). Equal to [`super::rollup::summary`] of the same hours.
+pub fn summary(
+    conn: &Connection,
+    from: i64,
+    until: i64,
+    today: i64,
+) -> Result<(SummaryTallies, RowCounts)> {
+    let (h0, h1) = (from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS));
+    // The whole days inside.
+    let (d0, d1) = (
+        (h0 + DAY_HOURS - 1).div_euclid(DAY_HOURS),
+        h1.div_euclid(DAY_HOURS),
+    );
+    let key = if d1 - d0 >= MIN_DAYS {
+        key(conn)?
+    } else {
+        None
+    };
+    let Some(key) = key else {
+        let mut rows = SummaryRows::default();
+        rows.read_hours(conn, h0, h1, id_hash_key())?;
+        return Ok(rows.finish());
+    };
+    let mut rows = SummaryRows::default();
+    rows.read_hours(conn, h0, d0 * DAY_HOURS, key)?;
+    rows.read_hours(conn, d1 * DAY_HOURS, h1, key)?;
+    let mut have = vec![false; (d1 - d0) as usize];
+    let mut held = Vec::new();
+    {
+        let mut stmt =
+            conn.prepare_cached("SELECT day, data FROM rollup_days WHERE day >= ?1 AND day < ?2")?;
+        let mut read = stmt.query(params![d0, d1])?;
+        while let Some(r) = read.next()? {
+            let day: i64 = r.get(0)?;
+            let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            if let Some(d) = Day::decode(data) {
+                held.push(d);
+                have[(day - d0) as usize] = true;
+            }
+        }
+    }
+    // The maps sized once for every key the rows hold (an upper bound:
+    // a key of several days is counted once a day).
+    rows.users.reserve(held.iter().map(|d| d.users.len()).sum());
+    rows.sessions
+        .reserve(held.iter().map(|d| d.sessions.len()).sum());
+    for d in &held {
+        d.fold_into(&mut rows);
+    }
+    drop(held);
+    // Runs of days with no row (or one this build cannot read): their hour
+    // rows, then a row for each day before today.
+    let mut made = Vec::new();
+    let mut d = d0;
+    while d < d1 {
+        if have[(d - d0) as usize] {
+            d += 1;
+            continue;
+        }
+        let start = d;
+        while d < d1 && !have[(d - d0) as usize] {
+            d += 1;
+        }
+        for (day, built) in build(conn, start, d, key)? {
+            built.fold_into(&mut rows);
+            if day < today {
+                made.push((day, built.encode()));
+            }
+        }
+    }
+    if !made.is_empty() {
+        write(conn, &made);
+    }
+    Ok(rows.finish())
+}
+
+/// Days `[d0, d1)` from their hour rows, keys hashed under `key`.
+fn build(conn: &Connection, d0: i64, d1: i64, key: (u64, u64)) -> Result<Vec<(i64, Day)>> {
+    let mut days: Vec<DayBuilder> = (d0..d1).map(|_| DayBuilder::default()).collect();
+    let (h0, h1) = (d0 * DAY_HOURS, d1 * DAY_HOURS);
+    let at = |hour: i64| (hour.div_euclid(DAY_HOURS) - d0) as usize;
+    let mut stmt = conn.prepare_cached(
+        "SELECT hour, user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2",
+    )?;
+    let mut read = stmt.query(params![h0, h1])?;
+    while let Some(r) = read.next()? {
+        let hour: i64 = r.get(0)?;
+        user_row(r, key, &mut days[at(hour)])?;
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT hour, session_key, rate, events FROM rollup_session_hours \
+         WHERE hour >= ?1 AND hour < ?2",
+    )?;
+    let mut read = stmt.query(params![h0, h1])?;
+    while let Some(r) = read.next()? {
+        let hour: i64 = r.get(0)?;
+        session_row(r, key, &mut days[at(hour)])?;
+    }
+    Ok((d0..d1)
+        .zip(days.into_iter().map(DayBuilder::finish))
+        .collect())
+}
+
+/// One row of the user rollup into its day; not inlined (see
+/// [`fold_keys`]).
+#[inline(never)]
+fn user_row(r: &rusqlite::Row<'_>, key: (u64, u64), day: &mut DayBuilder) -> Result<()> {
+    let user = r.get_ref(1)?.as_bytes().map_err(rusqlite::Error::from)?;
+    day.user(keyed_hash(key, user), r.get(2)?);
+    Ok(())
+}
+
+/// One row of the session rollup into its day; not inlined (see
+/// [`fold_keys`]).
+#[inline(never)]
+fn session_row(r: &rusqlite::Row<'_>, key: (u64, u64), day: &mut DayBuilder) -> Result<()> {
+    let session = r.get_ref(1)?.as_bytes().map_err(rusqlite::Error::from)?;
+    let n: i64 = r.get(3)?;
+    let hash = (!session.is_empty()).then(|| keyed_hash(key, session));
+    day.session(hash, r.get(2)?, u64::try_from(n).unwrap_or(0));
+    Ok(())
+}
+
+/// Writes the day rows `made`, in one transaction when none is open;
+/// a failure writes none and is not the summary's (the rows are a copy).
+fn write(conn: &Connection, made: &[(i64, Vec<u8>)]) {
+    if !conn.is_autocommit() {
+        return;
+    }
+    let run = || -> Result<()> {
+        conn.execute_batch("BEGIN")?;
+        let mut stmt =
+            conn.prepare_cached("INSERT OR REPLACE INTO rollup_days (day, data) VALUES (?1, ?2)")?;
+        for (day, data) in made {
+            stmt.execute(params![day, data])?;
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok(())
+    };
+    if run().is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}
+
+/// The database's key for the day rows' hashes, made on first use (`meta`
+/// key `rollup.day_key`, 32 hex digits); `None` when it has none and
+/// cannot be given one now (a transaction is open, or the file is read
+/// only): the summary then reads hour rows only.
+fn key(conn: &Connection) -> Result<Option<(u64, u64)>> {
+    let read = |conn: &Connection| -> Result<Option<String>> {
+        Ok(conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'rollup.day_key'")?
+            .query_row([], |r| r.get(0))
+            .optional()?)
+    };
+    let mut found = read(conn)?;
+    if found.is_none() && conn.is_autocommit() {
+        let made = hex(&random_bytes::<16>());
+        let written = conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('rollup.day_key', ?1)",
+            [&made],
+        );
+        if written.is_ok() {
+            found = read(conn)?;
+        }
+    }
+    Ok(found.and_then(|k| {
+        let k = u128::from_str_radix(&k, 16)
+            .ok()
+            .filter(|_| k.len() == 32)?;
+        Some((k as u64, (k >> 64) as u64))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn day() -> Day {
+        let mut b = DayBuilder::default();
+        b.user(7, 1.0);
+        b.user(7, 0.5);
+        b.user(9, 0.25);
+        b.session(Some(3), 0.5, 4);
+        b.session(Some(3), 1.0, 2);
+        b.session(None, 0.25, 5);
+        b.session(Some(4), 1.0, 0);
+        b.finish()
+    }
+
+    #[test]
+    fn a_day_reads_back_as_it_was_written() {
+        let d = day();
+        assert_eq!(d.rates, vec![0.25, 0.5, 1.0]);
+        assert_eq!(
+            d.events,
+            vec![(Some(5), None), (Some(4), Some(4)), (Some(2), Some(2))]
+        );
+        assert_eq!((d.user_rows, d.session_rows), (3, 4));
+        assert_eq!(Day::decode(&d.encode()), Some(d));
+    }
+
+    #[test]
+    fn damaged_day_data_is_not_read() {
+        let data = day().encode();
+        for cut in 0..data.len() {
+            assert_eq!(Day::decode(&data[..cut]), None, "cut at {cut}");
+        }
+        let mut longer = data.clone();
+        longer.push(0);
+        assert_eq!(Day::decode(&longer), None);
+        let mut other = data.clone();
+        other[0] = FORMAT + 1;
+        assert_eq!(Day::decode(&other), None);
+        // A rate index past the rates.
+        let mut b = DayBuilder::default();
+        b.user(1, 1.0);
+        let mut data = b.finish().encode();
+        // The user's rate index, just before the sessions' count.
+        let at = data.len() - 2;
+        data[at] = 9;
+        assert_eq!(Day::decode(&data), None);
+    }
+}
