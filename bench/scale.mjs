@@ -3,8 +3,10 @@
 // of 1,000, and DuckDB gets the same events in a file. At each size (1M, 4M,
 // 10M by default) both are closed and every dashboard query is timed from a
 // fresh process (bench/scale-query.mjs): the first query after opening
-// (cold) and each query warm, with the process's memory. Results are printed
-// and written to target/bench/scale.json.
+// (cold) and each query warm, with the process's memory; then the first
+// query again from another fresh process (after a restart: usertrail's
+// first summary wrote its day rollups). Results are printed and written to
+// target/bench/scale.json.
 //
 // Usage: node bench/scale.mjs <pkg/index.js>
 // Env: SCALE_SIZES (default 1000000,4000000,10000000), SCALE_DIR (default
@@ -121,6 +123,12 @@ for (const size of SIZES) {
   const ut = measure('ut', utFile);
   log(`measuring at ${size.toLocaleString('en-US')}: DuckDB`);
   const dk = measure('duck', duckFile);
+  // Each again in a fresh process: the first query after a restart. The
+  // first usertrail process's summary wrote the rollups' day rows
+  // (analytics::days), as a dashboard viewed before the restart would.
+  log(`measuring at ${size.toLocaleString('en-US')}: both again, after a restart`);
+  const utAgain = measure('ut', utFile);
+  const dkAgain = measure('duck', duckFile);
   const bytes = (f) => ['', '-wal'].map((x) => (existsSync(f + x) ? statSync(f + x).size : 0)).reduce((a, b) => a + b);
   results.sizes.push({
     events: size,
@@ -128,10 +136,12 @@ for (const size of SIZES) {
     bytesPerEvent: { usertrail: bytes(utFile) / size, duckdb: bytes(duckFile) / size },
     usertrail: ut,
     duckdb: dk,
+    afterRestart: { usertrail: utAgain, duckdb: dkAgain },
   });
   const rows = [
     { work: 'open', usertrail: ut.openMs, duckdb: dk.openMs },
-    { work: 'first query (summary), cold', usertrail: ut.coldSummaryMs, duckdb: dk.coldSummaryMs },
+    { work: 'first query (summary), cold, new file', usertrail: ut.coldSummaryMs, duckdb: dk.coldSummaryMs },
+    { work: 'first query (summary), cold, after a restart', usertrail: utAgain.coldSummaryMs, duckdb: dkAgain.coldSummaryMs },
     ...Object.keys(ut.warm).map((k) => ({ work: `${k}, warm`, usertrail: ut.warm[k], duckdb: dk.warm[k] })),
   ].map((r) => ({
     work: r.work,

@@ -28,7 +28,6 @@ use super::query::HOUR_MS;
 use super::rollup::{Highest, RowCounts, SummaryRows};
 use super::traffic::SummaryTallies;
 use crate::error::Result;
-use crate::kernel::fastmap::FastMap;
 use crate::kernel::ids::{hex, id_hash_key, keyed_hash, random_bytes};
 use crate::kernel::varint::{self, Reader};
 
@@ -60,13 +59,15 @@ struct Day {
     session_rows: u64,
 }
 
-/// A day as its hour rows are read.
+/// A day as its hour rows are read: the users' and sessions' rows as
+/// they come (sorted and merged at the end: a day has a few thousand, and
+/// a sort of them costs less than a map), and the events per rate.
 #[derive(Default)]
 struct DayBuilder {
-    users: FastMap<u64, f64>,
-    sessions: FastMap<u64, f64>,
+    users: Vec<(u64, f64)>,
+    sessions: Vec<(u64, f64)>,
     /// Per rate's bits: events, events in sessions.
-    events: FastMap<u64, (Option<u64>, Option<u64>)>,
+    events: Vec<(u64, (Option<u64>, Option<u64>))>,
     user_rows: u64,
     session_rows: u64,
 }
@@ -74,28 +75,35 @@ struct DayBuilder {
 impl DayBuilder {
     fn user(&mut self, hash: u64, rate: f64) {
         self.user_rows += 1;
-        let e = self.users.entry(hash).or_insert(rate);
-        *e = e.max(rate);
+        self.users.push((hash, rate));
     }
 
     fn session(&mut self, hash: Option<u64>, rate: f64, n: u64) {
         self.session_rows += 1;
-        let e = self.events.entry(rate.to_bits()).or_default();
+        let bits = rate.to_bits();
+        // Almost always one rate (unsampled data): a linear search.
+        let i = match self.events.iter().position(|(b, _)| *b == bits) {
+            Some(i) => i,
+            None => {
+                self.events.push((bits, (None, None)));
+                self.events.len() - 1
+            }
+        };
+        let e = &mut self.events[i].1;
         e.0 = Some(e.0.unwrap_or(0).saturating_add(n));
         if let Some(hash) = hash {
             e.1 = Some(e.1.unwrap_or(0).saturating_add(n));
-            let s = self.sessions.entry(hash).or_insert(rate);
-            *s = s.max(rate);
+            self.sessions.push((hash, rate));
         }
     }
 
-    fn finish(self) -> Day {
+    fn finish(mut self) -> Day {
         let mut rates: Vec<f64> = self
             .users
-            .values()
-            .chain(self.sessions.values())
-            .copied()
-            .chain(self.events.keys().map(|b| f64::from_bits(*b)))
+            .iter()
+            .chain(&self.sessions)
+            .map(|(_, r)| *r)
+            .chain(self.events.iter().map(|(b, _)| f64::from_bits(*b)))
             .collect();
         rates.sort_by(f64::total_cmp);
         rates.dedup_by(|a, b| a.to_bits() == b.to_bits());
@@ -106,10 +114,13 @@ impl DayBuilder {
         };
         let events = rates
             .iter()
-            .map(|r| self.events.get(&r.to_bits()).copied().unwrap_or_default())
+            .map(|r| {
+                let e = self.events.iter().find(|(b, _)| *b == r.to_bits());
+                e.map(|(_, v)| *v).unwrap_or_default()
+            })
             .collect();
-        let users = self.users.iter().map(|(h, r)| (*h, index(*r))).collect();
-        let sessions = self.sessions.iter().map(|(h, r)| (*h, index(*r))).collect();
+        let users = highest(&mut self.users, index);
+        let sessions = highest(&mut self.sessions, index);
         Day {
             events,
             users,
@@ -119,6 +130,20 @@ impl DayBuilder {
             rates,
         }
     }
+}
+
+/// Each key of `rows` once, with the index of its highest rate, in the
+/// keys' order.
+fn highest(rows: &mut [(u64, f64)], index: impl Fn(f64) -> u32) -> Vec<(u64, u32)> {
+    rows.sort_unstable_by_key(|(h, _)| *h);
+    let mut out: Vec<(u64, f64)> = Vec::with_capacity(rows.len());
+    for &(h, r) in rows.iter() {
+        match out.last_mut() {
+            Some(last) if last.0 == h => last.1 = last.1.max(r),
+            _ => out.push((h, r)),
+        }
+    }
+    out.into_iter().map(|(h, r)| (h, index(r))).collect()
 }
 
 impl Day {
@@ -283,10 +308,15 @@ pub fn summary(
         while d < d1 && !have[(d - d0) as usize] {
             d += 1;
         }
-        for (day, built) in build(conn, start, d, key)? {
-            built.fold_into(&mut rows);
+        let built = build(conn, start, d, key)?;
+        rows.users
+            .reserve(built.iter().map(|(_, b)| b.users.len()).sum());
+        rows.sessions
+            .reserve(built.iter().map(|(_, b)| b.sessions.len()).sum());
+        for (day, b) in built {
+            b.fold_into(&mut rows);
             if day < today {
-                made.push((day, built.encode()));
+                made.push((day, b.encode()));
             }
         }
     }
