@@ -40,6 +40,10 @@ const FORMAT: u8 = 1;
 /// Fewer whole days than this in a range are read from the hour rows alone.
 const MIN_DAYS: i64 = 2;
 
+/// The events of the session rollup's rows at one rate, and those of its
+/// rows with a session; each `None` when no such row was read.
+type RateEvents = (Option<u64>, Option<u64>);
+
 /// One day of both rollups, as a summary counts it.
 #[derive(Debug, Default, PartialEq)]
 struct Day {
@@ -49,7 +53,7 @@ struct Day {
     /// those of its rows with a session, each `None` when no such row was
     /// read (so the summary's tallies hold exactly the weights they would
     /// from the hour rows).
-    events: Vec<(Option<u64>, Option<u64>)>,
+    events: Vec<RateEvents>,
     /// Each user's hash and the index of their highest rate.
     users: Vec<(u64, u32)>,
     /// Each session's hash and the index of its highest rate.
@@ -67,7 +71,7 @@ struct DayBuilder {
     users: Vec<(u64, f64)>,
     sessions: Vec<(u64, f64)>,
     /// Per rate's bits: events, events in sessions.
-    events: Vec<(u64, (Option<u64>, Option<u64>))>,
+    events: Vec<(u64, RateEvents)>,
     user_rows: u64,
     session_rows: u64,
 }
