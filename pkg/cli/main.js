@@ -257,6 +257,16 @@ function long(label, data, { quiet, onInterrupt, onProgress }) {
 
 // ---- Commands
 
+/** How long `category` is kept, as `info` says it: sessions count from their expiry. */
+function retained(category, v) {
+  if (v === null || v === undefined) return 'forever';
+  if (category !== 'sessions') return v;
+  return /^0[a-z]+$/.test(v) ? 'until expiry' : `${v} after expiry`;
+}
+
+/** `n` and `word`, with an `s` unless `n` is 1. */
+const counted = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? '' : 's'}`;
+
 async function info(file, flags) {
   const { trail, snapshot: snap } = await openForReading(file);
   try {
@@ -275,7 +285,7 @@ async function info(file, flags) {
       ['Events from', i.eventsFrom === null ? '–' : new Date(i.eventsFrom).toISOString()],
       ['Events to', i.eventsTo === null ? '–' : new Date(i.eventsTo).toISOString()],
       ['Blocks to pack', i.blocksToPack === 0 ? '0' : `${i.blocksToPack.toLocaleString()} (usertrail migrate packs them; until then analytics reads those events' rows, or reads them without types)`],
-      ['Retention', Object.entries(i.retention).map(([k, v]) => `${k} ${v ?? 'forever'}`).join(', ')],
+      ['Retention', Object.entries(i.retention).map(([k, v]) => `${k} ${retained(k, v)}`).join(', ')],
       ['Retention runs', `every ${duration(i.schedule.intervalMs / 1000)} (h:mm:ss), at the first write once due`],
     ];
     out(formatTable(['', ''], rows, false));
@@ -403,7 +413,7 @@ async function exportCommand(file, subject, flags) {
     },
   });
   if (flags.json) return json(r);
-  out(`exported ${Object.values(r.counts).reduce((s, n) => s + n, 0).toLocaleString()} rows (${showBytes(r.bytes)}, ${r.format}) to ${r.out}`);
+  out(`exported ${counted(Object.values(r.counts).reduce((s, n) => s + n, 0), 'row')} (${showBytes(r.bytes)}, ${r.format}) to ${r.out}`);
 }
 
 async function erase(file, subject, flags) {

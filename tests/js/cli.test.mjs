@@ -76,6 +76,9 @@ test('info, verify and query: JSON a script can read, equal to the engine’s ow
   const before = sha(db);
   const info = json('info', db);
   assert.equal(info.walBytes, 0, 'no -wal beside it');
+  // Sessions' retention counts from their expiry: '0h' is said so.
+  assert.equal(info.retention.sessions, '0h');
+  assert.match(run('info', db).out, /Retention +events 13mo, sessions until expiry, audit 3y/);
   assert.equal(info.schemaVersion, SCHEMA_VERSION);
   assert.equal(info.schemaVersionOnDisk, SCHEMA_VERSION);
   assert.ok(info.tables.events > 500, JSON.stringify(info.tables));
@@ -122,6 +125,8 @@ test('export in every format, erase with its receipt, then nothing left to expor
     assert.ok(r.counts.events > 0, JSON.stringify(r.counts));
     assert.equal(readFileSync(out).byteLength, r.bytes);
   }
+  const text = run('export', db, subject, '--out', join(dir, 's4.json'));
+  assert.match(text.out, /^exported [\d,]+ rows \(/m);
   const again = run('export', db, subject, '--out', join(dir, 's3.json'));
   assert.equal(again.code, 2, 'an existing file is not overwritten');
   const receipt = json('erase', db, subject, '--yes', '--reason', 'test');
