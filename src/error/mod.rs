@@ -135,6 +135,18 @@ pub fn serde_reason(message: &str) -> String {
     if let Some(at) = m.find("expected struct ") {
         m.replace_range(at.., "expected an object");
     }
+    // serde's names for JSON's kinds of value, as JS says them.
+    for (serde, js) in [
+        ("invalid type: sequence", "invalid type: an array"),
+        ("invalid type: map", "invalid type: an object"),
+        ("invalid type: unit value", "invalid type: null"),
+        ("expected a map", "expected an object"),
+        ("expected a sequence", "expected an array"),
+    ] {
+        if let Some(at) = m.find(serde) {
+            m.replace_range(at..at + serde.len(), js);
+        }
+    }
     m
 }
 
@@ -236,6 +248,30 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    #[test]
+    fn serde_names_of_kinds_are_said_as_js_says_them() {
+        for (serde, js) in [
+            (
+                "invalid type: sequence, expected a map at line 1 column 1",
+                "invalid type: an array, expected an object",
+            ),
+            (
+                "invalid type: string \"s\", expected a map",
+                "invalid type: string \"s\", expected an object",
+            ),
+            (
+                "invalid type: map, expected a sequence",
+                "invalid type: an object, expected an array",
+            ),
+            (
+                "invalid type: unit value, expected i64",
+                "invalid type: null, expected an integer",
+            ),
+        ] {
+            assert_eq!(serde_reason(serde), js);
+        }
+    }
 
     #[test]
     fn codes_are_stable_strings() {
