@@ -157,6 +157,11 @@ fn same_from_days(trail: &UserTrail, when: &str) {
         (D0 - DAY, D0 + 31 * DAY),
         (D0 + 5 * HOUR, D0 + 3 * DAY + 2 * HOUR),
         (D0, D0 + 2 * DAY),
+        // Bounds inside hours: the events at the ends, against a read of
+        // every event.
+        (D0 + 1234, D0 + 3 * DAY + 5678),
+        (D0 + 30 * 60_000, D0 + 2 * HOUR + 1),
+        (D0 - HOUR + 1, D0 + 31 * DAY - 1),
     ] {
         let q = range(since, until);
         let hours = trail.analytics_from_sqlite().from_hour_rollups();

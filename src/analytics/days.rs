@@ -24,7 +24,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::query::HOUR_MS;
+use super::query::{Resolved, HOUR_MS};
 use super::rollup::{Highest, RowCounts, SummaryRows};
 use super::traffic::SummaryTallies;
 use crate::error::Result;
@@ -246,17 +246,36 @@ fn fold_keys(keys: &[(u64, u32)], rates: &[f64], into: &mut Highest) {
     into.add_all(keys.iter().map(|(h, i)| (*h, rates[*i as usize])));
 }
 
-/// The summary of hours `[from, until)` (ms, whole hours) from the day
-/// rows where a whole day is inside, and the hour rows elsewhere; the days
-/// read from hour rows get their row when they are before `today` (a day
-/// number, UTC). Equal to [`super::rollup::summary`] of the same hours.
+/// Whether `[r.since, r.until)` holds a whole hour, which the rollups
+/// answer for.
+pub fn spans_an_hour(r: &Resolved) -> bool {
+    first_hour(r.since) < r.until.div_euclid(HOUR_MS)
+}
+
+/// The first hour that starts at or after `ms`.
+fn first_hour(ms: i64) -> i64 {
+    ms.div_euclid(HOUR_MS) + i64::from(ms.rem_euclid(HOUR_MS) != 0)
+}
+
+/// The summary of `[from, until)` (ms): from the day rows where a whole
+/// day is inside, the hour rows for the other whole hours, and the events
+/// (bots left out, as the rollups leave them) before the first whole hour
+/// and after the last; the days read from hour rows get their row when
+/// they are before `today` (a day number, UTC). Equal to
+/// [`super::rollup::summary`] of the same hours, and to a read of the
+/// events.
 pub fn summary(
     conn: &Connection,
     from: i64,
     until: i64,
     today: i64,
 ) -> Result<(SummaryTallies, RowCounts)> {
-    let (h0, h1) = (from.div_euclid(HOUR_MS), until.div_euclid(HOUR_MS));
+    let (h0, h1) = (first_hour(from), until.div_euclid(HOUR_MS));
+    if h0 >= h1 {
+        let mut rows = SummaryRows::default();
+        rows.read_events(conn, from, until, id_hash_key())?;
+        return Ok(rows.finish());
+    }
     // The whole days inside.
     let (d0, d1) = (
         (h0 + DAY_HOURS - 1).div_euclid(DAY_HOURS),
@@ -267,12 +286,20 @@ pub fn summary(
     } else {
         None
     };
+    // Day rows are read only under the key they were written with: with
+    // none (too few days, or no key to be had), every key is hashed under
+    // the process's key and no day row is read.
+    let mut rows = SummaryRows::default();
+    let edges = |rows: &mut SummaryRows, key| -> Result<()> {
+        rows.read_events(conn, from, h0 * HOUR_MS, key)?;
+        rows.read_events(conn, h1 * HOUR_MS, until, key)
+    };
     let Some(key) = key else {
-        let mut rows = SummaryRows::default();
+        edges(&mut rows, id_hash_key())?;
         rows.read_hours(conn, h0, h1, id_hash_key())?;
         return Ok(rows.finish());
     };
-    let mut rows = SummaryRows::default();
+    edges(&mut rows, key)?;
     rows.read_hours(conn, h0, d0 * DAY_HOURS, key)?;
     rows.read_hours(conn, d1 * DAY_HOURS, h1, key)?;
     let mut have = vec![false; (d1 - d0) as usize];

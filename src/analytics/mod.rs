@@ -121,8 +121,10 @@ impl<'a> Analytics<'a> {
     }
 
     /// Reads the rollups' hour rows for a summary of whole hours, not the
-    /// day rows ([`days`]), and writes no day row: the same answers; for
-    /// checking one against the other.
+    /// day rows ([`days`]), and writes no day row; and reads every event
+    /// of a summary whose bounds are inside hours (where [`days`] reads
+    /// the rollups for the whole hours): the same answers; for checking one
+    /// against the other.
     pub fn from_hour_rollups(mut self) -> Self {
         self.day_rollups = false;
         self

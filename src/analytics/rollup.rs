@@ -147,6 +147,31 @@ impl SummaryRows {
         Ok(())
     }
 
+    /// Counts the events of `[from, until)` (ms) as the rollups count
+    /// them (bots left out, users by `user_id` or else `anonymous_id`, no
+    /// session for none or `''`), keys hashed under `key`: for the ends of
+    /// a range that are not whole hours.
+    pub fn read_events(
+        &mut self,
+        conn: &Connection,
+        from: i64,
+        until: i64,
+        key: (u64, u64),
+    ) -> Result<()> {
+        if from >= until {
+            return Ok(());
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT coalesce(user_id, anonymous_id), coalesce(session_id, ''), sample_rate \
+             FROM events WHERE ts >= ?1 AND ts < ?2 AND device IS NOT 'bot'",
+        )?;
+        let mut rows = stmt.query(params![from, until])?;
+        while let Some(r) = rows.next()? {
+            event_row(r, key, self)?;
+        }
+        Ok(())
+    }
+
     /// The tallies, with users and sessions weighted by their highest
     /// rates, and the rows and distinct keys counted.
     pub fn finish(mut self) -> (SummaryTallies, RowCounts) {
@@ -224,6 +249,28 @@ impl Highest {
         self.flush();
         self.map.into_values().map(|r| 1.0 / r).collect()
     }
+}
+
+/// Counts one event for [`SummaryRows::read_events`], as its rollup rows
+/// would count it; not inlined, for the reason [`user_hour`] gives.
+#[inline(never)]
+fn event_row(r: &rusqlite::Row<'_>, hash_key: (u64, u64), rows: &mut SummaryRows) -> Result<()> {
+    let rate: f64 = r.get(2)?;
+    let w = 1.0 / rate;
+    rows.out.events.add(w);
+    if let Some(user) = r
+        .get_ref(0)?
+        .as_bytes_or_null()
+        .map_err(rusqlite::Error::from)?
+    {
+        rows.users.add(keyed_hash(hash_key, user), rate);
+    }
+    let session = r.get_ref(1)?.as_bytes().map_err(rusqlite::Error::from)?;
+    if !session.is_empty() {
+        rows.out.in_sessions.add(w);
+        rows.sessions.add(keyed_hash(hash_key, session), rate);
+    }
+    Ok(())
 }
 
 /// Keeps one row of the user rollup's rate in `user_rate` for [`summary`];

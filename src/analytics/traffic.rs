@@ -454,10 +454,11 @@ impl Analytics<'_> {
     /// [`Analytics::summary`], and what it counts, for a merge.
     pub(crate) fn summary_parts(&self, q: &Query) -> Result<(Summary, SummaryTallies)> {
         let r = self.resolve(q)?;
+        let current = self.projection.is_some_and(|p| p.is_current());
+        let today = self.clock.now_ms().div_euclid(DAY_MS);
         // Cold (no projection in memory yet), the rollups answer with a row
         // per user or session and hour instead of a read of every event.
         if rollup::answers(&r) {
-            let current = self.projection.is_some_and(|p| p.is_current());
             // The rollups in memory when they hold the range, or when the
             // projection would have to be built: else the projection.
             if let Some(p) = self.projection {
@@ -468,7 +469,6 @@ impl Analytics<'_> {
                 }
             }
             if !current {
-                let today = self.clock.now_ms().div_euclid(DAY_MS);
                 let (tallies, counts) = if self.day_rollups {
                     days::summary(self.conn, r.since, r.until, today)?
                 } else {
@@ -480,6 +480,12 @@ impl Analytics<'_> {
                 }
                 return Ok((tallies.summary(tallies.events.is_weighted()), tallies));
             }
+        } else if !current && self.day_rollups && r.unfiltered() && days::spans_an_hour(&r) {
+            // Cold, with bounds inside hours (a range up to now): the
+            // rollups for the whole hours, the events for the hours at the
+            // ends.
+            let (tallies, _) = days::summary(self.conn, r.since, r.until, today)?;
+            return Ok((tallies.summary(tallies.events.is_weighted()), tallies));
         }
         // Sums and distinct counts: the rows' order does not matter, and
         // the window is folded a chunk at a time.
