@@ -106,7 +106,7 @@ function clientAddress(s, header, remote) {
 }
 
 /** What JSON would write as `{}` although it holds data: refused, not lost. */
-const WRITTEN_EMPTY = new Set(['[object Map]', '[object Set]', '[object WeakMap]', '[object WeakSet]', '[object Promise]']);
+const WRITTEN_EMPTY = new Set(['[object Map]', '[object Set]', '[object WeakMap]', '[object WeakSet]', '[object Promise]', '[object Error]', '[object RegExp]']);
 
 /** `JSON.stringify`'s replacer: throws on a value it would write as `{}` (a Map, a Set, a Promise). */
 function notWrittenEmpty(_key, v) {

@@ -114,6 +114,10 @@ pub fn serde_reason(message: &str) -> String {
     if m.starts_with("data did not match any variant of untagged enum") {
         return "is none of the forms this option takes".into();
     }
+    // A lone UTF-16 surrogate, which JSON.stringify writes as an escape.
+    if m.contains("surrogate") || m.contains("hex escape") {
+        return "must be well-formed Unicode text (it holds a lone UTF-16 surrogate)".into();
+    }
     for (rust, js) in [
         ("expected i64", "expected an integer"),
         ("expected i32", "expected an integer"),
@@ -267,6 +271,14 @@ mod tests {
             (
                 "invalid type: unit value, expected i64",
                 "invalid type: null, expected an integer",
+            ),
+            (
+                "lone leading surrogate in hex escape at line 1 column 9",
+                "must be well-formed Unicode text (it holds a lone UTF-16 surrogate)",
+            ),
+            (
+                "unexpected end of hex escape at line 1 column 20",
+                "must be well-formed Unicode text (it holds a lone UTF-16 surrogate)",
             ),
         ] {
             assert_eq!(serde_reason(serde), js);

@@ -14,6 +14,13 @@ use serde::Deserialize;
 /// The key that marks a byte string in JSON.
 pub const MARKER: &str = "$bytes";
 
+/// Whether `map` is a byte string as the bindings write one
+/// (`{"$bytes": "<base64>"}`), not a plain object: its text is not text to
+/// redact, and it is not an object of properties or state.
+pub fn is_bytes(map: &serde_json::Map<String, serde_json::Value>) -> bool {
+    map.len() == 1 && map.get(MARKER).is_some_and(serde_json::Value::is_string)
+}
+
 /// A byte string read from `{"$bytes": "<base64>"}`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Bytes(pub Vec<u8>);

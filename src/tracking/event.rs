@@ -92,7 +92,7 @@ fn present_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>,
     match v.as_i64() {
         Some(n) => Ok(Some(n)),
         None => Err(serde::de::Error::custom(format!(
-            "ts must be an integer number of ms, not {v}"
+            "must be an integer number of ms since the epoch (a Date's getTime()), not {v}"
         ))),
     }
 }
@@ -238,6 +238,12 @@ pub fn check_limits(e: &EventInput) -> Result<(), Error> {
         ));
     }
     if let Some(props) = &e.properties {
+        if crate::kernel::bytes::is_bytes(props) {
+            return Err(Error::invalid(
+                "properties",
+                "must be a plain object, not bytes",
+            ));
+        }
         if 1 + props.values().map(depth).max().unwrap_or(0) > MAX_DEPTH {
             return Err(Error::invalid(
                 "properties",

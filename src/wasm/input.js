@@ -87,12 +87,15 @@ const NOT_JSON = {
   '[object WeakMap]': 'must not be a WeakMap (JSON would store it as {})',
   '[object WeakSet]': 'must not be a WeakSet (JSON would store it as {})',
   '[object Promise]': 'must not be a Promise (JSON would store it as {}; await it first)',
+  '[object Error]': 'must not be an Error (JSON would store it as {}; pass { name: err.name, message: err.message })',
+  '[object RegExp]': 'must not be a RegExp (JSON would store it as {}; pass its source text)',
 };
 
 /**
  * For an object that `JSON.stringify` would not write as it holds it: BYTES
  * for bytes (a typed array, a `DataView`, an `ArrayBuffer`), or why it is
- * refused (a Map, a Set, a Promise: JSON would write `{}`); else null.
+ * refused (a Map, a Set, a Promise, an Error, a RegExp: JSON would write
+ * `{}`); else null.
  * Plain objects and arrays are told apart by their prototype, which runs
  * no getter.
  */

@@ -151,7 +151,7 @@ pub(crate) fn options_without<T: DeserializeOwned + Default>(
 /// A value that must be a plain object.
 pub(crate) fn object(value: &JsValue, field: &str) -> Result<Map<String, Value>> {
     match parse(value, field)? {
-        Value::Object(map) => Ok(map),
+        Value::Object(map) if !crate::kernel::bytes::is_bytes(&map) => Ok(map),
         _ => Err(Error::invalid(field, "must be a plain object")),
     }
 }

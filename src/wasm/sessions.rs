@@ -107,7 +107,7 @@ impl JsSessions {
             let o: CreateJs = input::options(&options.unwrap_or_default(), "options")?;
             let data: Option<Map<String, Value>> = match o.data.clone() {
                 None | Some(Value::Null) => None,
-                Some(Value::Object(map)) => Some(map),
+                Some(Value::Object(map)) if !crate::kernel::bytes::is_bytes(&map) => Some(map),
                 Some(_) => return Err(crate::Error::invalid("data", "must be a plain object")),
             };
             Ok(self.0.run(move |t| async move {

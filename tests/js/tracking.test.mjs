@@ -149,6 +149,8 @@ test('bytes of every kind are stored as {$bytes}, and a Map, Set or Promise is r
     [{ deep: [1, { s: new Set([1]) }] }, 'properties.deep[1].s', /Set/],
     [{ p: Promise.resolve(1) }, 'properties.p', /Promise/],
     [{ w: new WeakMap() }, 'properties.w', /WeakMap/],
+    [{ e: new TypeError('boom') }, 'properties.e', /Error .*err\.message/],
+    [{ r: /x/g }, 'properties.r', /RegExp/],
   ];
   for (const [properties, field, message] of refusals) {
     const err = await tracking.track({ name: 'bad', userId: 'u', properties }).then(() => null, (e) => e);
@@ -156,6 +158,16 @@ test('bytes of every kind are stored as {$bytes}, and a Map, Set or Promise is r
     assert.equal(err.field, field);
     assert.match(err.message, message);
   }
+  // Bytes are a value, not an object of properties.
+  for (const properties of [Buffer.from('hi'), new Uint8Array(2), new ArrayBuffer(2)]) {
+    const err = await tracking.track({ name: 'bad', userId: 'u', properties }).then(() => null, (e) => e);
+    assert.deepEqual([err?.code, err?.field], ['INVALID_INPUT', 'properties']);
+    assert.match(err.message, /plain object, not bytes/);
+  }
+  // A detector must not take bytes' base64 for a card number.
+  await tracking.track({ name: 'card-like', userId: 'c', properties: { b: Buffer.from('4111111111111111', 'base64') } });
+  const [cardLike] = (await tracking.history({ userId: 'c' })).events;
+  assert.deepEqual(cardLike.properties, { b: { $bytes: '4111111111111111' } });
   const results = await tracking.trackBatch(
     [{ name: 'ok', userId: 'u' }, { name: 'bad', userId: 'u', properties: { m: new Map() } }],
     { partial: true },
