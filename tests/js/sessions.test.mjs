@@ -138,6 +138,8 @@ test('wrong types and bad values are typed errors, and write nothing', async () 
     [() => sessions.set(token, 'k', new Map([['a', 1]])), 'value'],
     [() => sessions.set(token, 'k', { cart: new Set([1]) }), 'value.cart'],
     [() => sessions.merge(token, { pending: Promise.resolve(1) }), 'patch.pending'],
+    [() => sessions.merge(token, Buffer.from('x')), 'patch'],
+    [() => sessions.create({ data: new Uint8Array(2) }), 'data'],
     [() => sessions.set(token, 'a"b', 1), 'key'],
     [() => sessions.set(token, 'k', 1, { expectedVersion: 'one' }), 'expectedVersion'],
     [() => sessions.merge(token, [1]), 'patch'],
