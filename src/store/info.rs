@@ -9,7 +9,7 @@ use super::Store;
 use crate::error::Result;
 
 /// The tables [`Store::info`] counts, in the order it reports them.
-pub const COUNTED_TABLES: [&str; 15] = [
+pub const COUNTED_TABLES: [&str; 18] = [
     "events",
     "event_blocks",
     "identities",
@@ -25,6 +25,9 @@ pub const COUNTED_TABLES: [&str; 15] = [
     "experiment_assignments",
     "rights_tombstones",
     "pipeline_tombstones",
+    "rollup_user_hours",
+    "rollup_session_hours",
+    "rollup_days",
 ];
 
 /// A database's size and row counts.

@@ -83,6 +83,8 @@ test('info, verify and query: JSON a script can read, equal to the engine’s ow
   assert.equal(info.schemaVersionOnDisk, SCHEMA_VERSION);
   assert.ok(info.tables.events > 500, JSON.stringify(info.tables));
   assert.equal(info.tables.experiments, 1);
+  assert.ok(info.tables.rollup_user_hours > 0 && info.tables.rollup_session_hours > 0, JSON.stringify(info.tables));
+  assert.equal(typeof info.tables.rollup_days, 'number');
   assert.ok(info.bytes > 0 && info.pageSize === 4096);
   const verify = json('verify', db);
   assert.equal(verify.ok, true);
