@@ -99,18 +99,16 @@ fn defaults_keep_13_months_and_dry_runs_count_what_runs_delete() {
         count(&trail, "SELECT count(*) FROM events"),
         "a dry run deletes nothing"
     );
-    assert_eq!(
-        days_agree(&trail, D0 - 600 * DAY, D0),
-        600,
-        "a row per day before today"
-    );
+    // A row per day with events before today: the 500 days of history.
+    assert_eq!(days_agree(&trail, D0 - 600 * DAY, D0), 500);
     let run = trail.privacy().run_retention(false, Some("ops")).unwrap();
     let kept = count(&trail, "SELECT count(*) FROM rollup_days");
     assert!(
-        kept > 100 && kept < 600,
+        kept > 300 && kept < 500,
         "the rows of the days retention changed go: {kept}"
     );
-    assert_eq!(days_agree(&trail, D0 - 600 * DAY, D0), 600);
+    let again = days_agree(&trail, D0 - 600 * DAY, D0);
+    assert!((kept..kept + 2).contains(&again), "{kept} then {again}");
     assert_eq!(
         run.counts, dry.counts,
         "the dry run counted exactly what the run deleted"

@@ -155,9 +155,10 @@ impl Day {
     /// and events in sessions (each plus one, 0 for none), the row counts,
     /// the users and the sessions (each a count, then per item the hash in
     /// 8 bytes and the rate's index).
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + 10 * (self.users.len() + self.sessions.len()));
+    fn encode(&self, fingerprint: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24 + 10 * (self.users.len() + self.sessions.len()));
         out.push(FORMAT);
+        out.extend_from_slice(&fingerprint.to_le_bytes());
         varint::put(&mut out, self.rates.len() as u64);
         for r in &self.rates {
             out.extend_from_slice(&r.to_bits().to_le_bytes());
@@ -179,21 +180,36 @@ impl Day {
         out
     }
 
-    /// A day from [`Day::encode`]'s bytes; `None` for anything else.
-    fn decode(data: &[u8]) -> Option<Day> {
+    /// A day from [`Day::encode`]'s bytes under the key whose
+    /// [`fingerprint`] is `fingerprint`; `None` for anything else: bytes
+    /// written under another key (the key in `meta` changed), damaged,
+    /// or holding what no day can (a rate outside (0, 1] or out of order,
+    /// more events in sessions than events).
+    fn decode(data: &[u8], fingerprint: u64) -> Option<Day> {
         let mut r = Reader::new(data);
-        if r.byte()? != FORMAT {
+        if r.byte()? != FORMAT || r.u64_le()? != fingerprint {
             return None;
         }
         let n = r.count()?;
-        let mut rates = Vec::with_capacity(n);
+        let mut rates: Vec<f64> = Vec::with_capacity(n);
         for _ in 0..n {
-            rates.push(f64::from_bits(r.u64_le()?));
+            let rate = f64::from_bits(r.u64_le()?);
+            let ascending = rates.last().is_none_or(|last| *last < rate);
+            if !(rate > 0.0 && rate <= 1.0 && ascending) {
+                return None;
+            }
+            rates.push(rate);
         }
         let opt = |v: u64| v.checked_sub(1);
         let mut events = Vec::with_capacity(n);
         for _ in 0..n {
-            events.push((opt(r.varint()?), opt(r.varint()?)));
+            let (all, in_sessions) = (opt(r.varint()?), opt(r.varint()?));
+            match (all, in_sessions) {
+                (_, None) => {}
+                (Some(all), Some(s)) if s <= all => {}
+                _ => return None,
+            }
+            events.push((all, in_sessions));
         }
         let (user_rows, session_rows) = (r.varint()?, r.varint()?);
         let list = |r: &mut Reader<'_>| -> Option<Vec<(u64, u32)>> {
@@ -302,18 +318,21 @@ pub fn summary(
     edges(&mut rows, key)?;
     rows.read_hours(conn, h0, d0 * DAY_HOURS, key)?;
     rows.read_hours(conn, d1 * DAY_HOURS, h1, key)?;
-    let mut have = vec![false; (d1 - d0) as usize];
+    // The day rows there are, in day order, as written under this key.
+    let fingerprint = fingerprint(key);
+    let mut present: Vec<i64> = Vec::new();
     let mut held = Vec::new();
     {
-        let mut stmt =
-            conn.prepare_cached("SELECT day, data FROM rollup_days WHERE day >= ?1 AND day < ?2")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT day, data FROM rollup_days WHERE day >= ?1 AND day < ?2 ORDER BY day",
+        )?;
         let mut read = stmt.query(params![d0, d1])?;
         while let Some(r) = read.next()? {
             let day: i64 = r.get(0)?;
             let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-            if let Some(d) = Day::decode(data) {
+            if let Some(d) = Day::decode(data, fingerprint) {
                 held.push(d);
-                have[(day - d0) as usize] = true;
+                present.push(day);
             }
         }
     }
@@ -326,30 +345,27 @@ pub fn summary(
         d.fold_into(&mut rows);
     }
     drop(held);
-    // Runs of days with no row (or one this build cannot read): their hour
-    // rows, then a row for each day before today.
+    // The stretches between them (days with no row, or one this build
+    // cannot read): their hour rows, one read each, so the cost follows
+    // the rows there are, not the days the range names; then a row for
+    // each of their days with hour rows that is before today.
     let mut made = Vec::new();
-    let mut d = d0;
-    while d < d1 {
-        if have[(d - d0) as usize] {
-            d += 1;
-            continue;
-        }
-        let start = d;
-        while d < d1 && !have[(d - d0) as usize] {
-            d += 1;
-        }
-        let built = build(conn, start, d, key)?;
-        rows.users
-            .reserve(built.iter().map(|(_, b)| b.users.len()).sum());
-        rows.sessions
-            .reserve(built.iter().map(|(_, b)| b.sessions.len()).sum());
-        for (day, b) in built {
-            b.fold_into(&mut rows);
-            if day < today {
-                made.push((day, b.encode()));
+    let mut start = d0;
+    for end in present.iter().copied().chain(std::iter::once(d1)) {
+        if start < end {
+            let built = build(conn, start, end, key)?;
+            rows.users
+                .reserve(built.iter().map(|(_, b)| b.users.len()).sum());
+            rows.sessions
+                .reserve(built.iter().map(|(_, b)| b.sessions.len()).sum());
+            for (day, b) in built {
+                b.fold_into(&mut rows);
+                if day < today {
+                    made.push((day, b.encode(fingerprint)));
+                }
             }
         }
+        start = end.saturating_add(1);
     }
     if !made.is_empty() {
         write(conn, &made);
@@ -357,31 +373,53 @@ pub fn summary(
     Ok(rows.finish())
 }
 
-/// Days `[d0, d1)` from their hour rows, keys hashed under `key`.
+/// The days of `[d0, d1)` that have hour rows, from them, in day order;
+/// keys hashed under `key`.
 fn build(conn: &Connection, d0: i64, d1: i64, key: (u64, u64)) -> Result<Vec<(i64, Day)>> {
-    let mut days: Vec<DayBuilder> = (d0..d1).map(|_| DayBuilder::default()).collect();
-    let (h0, h1) = (d0 * DAY_HOURS, d1 * DAY_HOURS);
-    let at = |hour: i64| (hour.div_euclid(DAY_HOURS) - d0) as usize;
+    let (h0, h1) = (d0.saturating_mul(DAY_HOURS), d1.saturating_mul(DAY_HOURS));
+    // Rows come in hour order (each rollup's key): a day's builder is the
+    // last one or a new one for the users; the sessions look theirs up.
+    let mut days: Vec<(i64, DayBuilder)> = Vec::new();
     let mut stmt = conn.prepare_cached(
-        "SELECT hour, user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2",
+        "SELECT hour, user_key, max_rate FROM rollup_user_hours WHERE hour >= ?1 AND hour < ?2 \
+         ORDER BY hour",
     )?;
     let mut read = stmt.query(params![h0, h1])?;
     while let Some(r) = read.next()? {
-        let hour: i64 = r.get(0)?;
-        user_row(r, key, &mut days[at(hour)])?;
+        let day = r.get::<_, i64>(0)?.div_euclid(DAY_HOURS);
+        user_row(r, key, builder(&mut days, day))?;
     }
     let mut stmt = conn.prepare_cached(
         "SELECT hour, session_key, rate, events FROM rollup_session_hours \
-         WHERE hour >= ?1 AND hour < ?2",
+         WHERE hour >= ?1 AND hour < ?2 ORDER BY hour",
     )?;
     let mut read = stmt.query(params![h0, h1])?;
     while let Some(r) = read.next()? {
-        let hour: i64 = r.get(0)?;
-        session_row(r, key, &mut days[at(hour)])?;
+        let day = r.get::<_, i64>(0)?.div_euclid(DAY_HOURS);
+        session_row(r, key, builder(&mut days, day))?;
     }
-    Ok((d0..d1)
-        .zip(days.into_iter().map(DayBuilder::finish))
-        .collect())
+    Ok(days.into_iter().map(|(d, b)| (d, b.finish())).collect())
+}
+
+/// The builder of `day` in `days` (in day order), made if it has none.
+fn builder(days: &mut Vec<(i64, DayBuilder)>, day: i64) -> &mut DayBuilder {
+    let i = match days.last() {
+        Some((d, _)) if *d == day => days.len() - 1,
+        _ => match days.binary_search_by_key(&day, |(d, _)| *d) {
+            Ok(i) => i,
+            Err(i) => {
+                days.insert(i, (day, DayBuilder::default()));
+                i
+            }
+        },
+    };
+    &mut days[i].1
+}
+
+/// What a day row carries of the key its hashes were made under, so that
+/// rows made under another key are not read.
+fn fingerprint(key: (u64, u64)) -> u64 {
+    keyed_hash(key, b"usertrail rollup_days")
 }
 
 /// One row of the user rollup into its day; not inlined (see
@@ -483,28 +521,49 @@ mod tests {
             vec![(Some(5), None), (Some(4), Some(4)), (Some(2), Some(2))]
         );
         assert_eq!((d.user_rows, d.session_rows), (3, 4));
-        assert_eq!(Day::decode(&d.encode()), Some(d));
+        assert_eq!(Day::decode(&d.encode(7), 7), Some(d));
     }
 
     #[test]
     fn damaged_day_data_is_not_read() {
-        let data = day().encode();
+        let data = day().encode(7);
+        assert!(Day::decode(&data, 7).is_some());
+        assert_eq!(Day::decode(&data, 8), None, "written under another key");
         for cut in 0..data.len() {
-            assert_eq!(Day::decode(&data[..cut]), None, "cut at {cut}");
+            assert_eq!(Day::decode(&data[..cut], 7), None, "cut at {cut}");
         }
         let mut longer = data.clone();
         longer.push(0);
-        assert_eq!(Day::decode(&longer), None);
+        assert_eq!(Day::decode(&longer, 7), None);
         let mut other = data.clone();
         other[0] = FORMAT + 1;
-        assert_eq!(Day::decode(&other), None);
+        assert_eq!(Day::decode(&other, 7), None);
         // A rate index past the rates.
         let mut b = DayBuilder::default();
         b.user(1, 1.0);
-        let mut data = b.finish().encode();
+        let mut one = b.finish().encode(7);
         // The user's rate index, just before the sessions' count.
-        let at = data.len() - 2;
-        data[at] = 9;
-        assert_eq!(Day::decode(&data), None);
+        let at = one.len() - 2;
+        one[at] = 9;
+        assert_eq!(Day::decode(&one, 7), None);
+        // Rates no day can hold, or out of order (0.75 before 0.5); the
+        // first rate's 8 bytes follow the format, the fingerprint and the
+        // count.
+        for bad in [0.0, -1.0, 1.5, f64::NAN, f64::INFINITY, 0.75] {
+            let mut d = data.clone();
+            d[10..18].copy_from_slice(&bad.to_bits().to_le_bytes());
+            assert_eq!(Day::decode(&d, 7), None, "rate {bad}");
+        }
+        // More events in sessions than events.
+        let mut b = DayBuilder::default();
+        b.session(Some(1), 1.0, 3);
+        let good = b.finish().encode(7);
+        assert!(Day::decode(&good, 7).is_some());
+        let mut d = good.clone();
+        // The rate's events (3 + 1), then those in sessions (3 + 1).
+        let at = 1 + 8 + 1 + 8;
+        assert_eq!((d[at], d[at + 1]), (4, 4));
+        d[at] = 2;
+        assert_eq!(Day::decode(&d, 7), None);
     }
 }

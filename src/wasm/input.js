@@ -52,7 +52,11 @@ class Refused {
   }
 }
 
+/** The most bytes one byte value may hold inside a JSON argument. */
+const MAX_BYTES = 16 * 1024 * 1024;
+
 function base64(bytes) {
+  if (typeof Buffer === 'function') return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
   let s = '';
   for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
   return btoa(s);
@@ -74,9 +78,20 @@ function refused(v) {
   }
 }
 
-/** `{"$bytes": base64}` of a byte array or view, or of an `ArrayBuffer`. */
-function asBytes(v) {
-  const bytes = ArrayBuffer.isView(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : new Uint8Array(v);
+/** The bytes of a byte array or view, or of an `ArrayBuffer`. */
+function bytesIn(v) {
+  return ArrayBuffer.isView(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : new Uint8Array(v);
+}
+
+/**
+ * `{"$bytes": base64}` of `v`'s bytes, or a `Refused` (read from `holder`
+ * at `key`) past `MAX_BYTES`, before any is encoded.
+ */
+function asBytes(v, holder, key) {
+  const bytes = bytesIn(v);
+  if (bytes.byteLength > MAX_BYTES) {
+    throw new Refused(`must be at most ${MAX_BYTES} bytes (it holds ${bytes.byteLength})`, holder, key);
+  }
   return { $bytes: base64(bytes) };
 }
 
@@ -90,6 +105,30 @@ const NOT_JSON = {
   '[object Error]': 'must not be an Error (JSON would store it as {}; pass { name: err.name, message: err.message })',
   '[object RegExp]': 'must not be a RegExp (JSON would store it as {}; pass its source text)',
 };
+for (const name of ['WeakRef', 'Map Iterator', 'Set Iterator', 'Array Iterator', 'String Iterator', 'Generator', 'AsyncGenerator', 'Symbol']) {
+  NOT_JSON[`[object ${name}]`] = `must not be a ${name} (JSON would store it as {})`;
+}
+
+/** Collections known by their internal slots, whatever their tag or prototype says. */
+const BRANDS = [
+  [Map.prototype.has, '[object Map]'],
+  [Set.prototype.has, '[object Set]'],
+  [WeakMap.prototype.has, '[object WeakMap]'],
+  [WeakSet.prototype.has, '[object WeakSet]'],
+];
+
+/** The tag of the collection `v` is (a Map subclass with its own tag, a Map without its prototype), or null. */
+function brand(v) {
+  for (const [has, tag] of BRANDS) {
+    try {
+      has.call(v, undefined);
+      return tag;
+    } catch {
+      // not one
+    }
+  }
+  return null;
+}
 
 /**
  * For an object that `JSON.stringify` would not write as it holds it: BYTES
@@ -97,15 +136,16 @@ const NOT_JSON = {
  * refused (a Map, a Set, a Promise, an Error, a RegExp: JSON would write
  * `{}`); else null.
  * Plain objects and arrays are told apart by their prototype, which runs
- * no getter.
+ * no getter; other objects (those without a prototype too) by their tag,
+ * then by their internal slots (a Map subclass with a tag of its own).
  */
 function objectKind(v) {
   const proto = Object.getPrototypeOf(v);
-  if (proto === Object.prototype || proto === Array.prototype || proto === null) return null;
+  if (proto === Object.prototype || proto === Array.prototype) return null;
   if (ArrayBuffer.isView(v)) return BYTES;
   const tag = Object.prototype.toString.call(v);
   if (tag === '[object ArrayBuffer]' || tag === '[object SharedArrayBuffer]') return BYTES;
-  return NOT_JSON[tag] ?? null;
+  return NOT_JSON[tag] ?? NOT_JSON[brand(v)] ?? null;
 }
 
 /**
@@ -132,10 +172,10 @@ function checked(key, v) {
   if (why !== null) throw new Refused(why, this, key);
   if (v === null || typeof v !== 'object') return v;
   const kind = objectKind(v);
-  if (kind === BYTES) return asBytes(v);
+  if (kind === BYTES) return asBytes(v, this, key);
   if (kind !== null) throw new Refused(kind, this, key);
   const buffer = Object.getPrototypeOf(v) === Object.prototype ? bufferBefore(this, key, v) : undefined;
-  return buffer === undefined ? v : asBytes(buffer);
+  return buffer === undefined ? v : asBytes(buffer, this, key);
 }
 
 /**

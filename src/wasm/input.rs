@@ -71,10 +71,25 @@ pub(crate) fn json(value: &JsValue, field: &str, omit: &[&str]) -> Result<String
     )
 }
 
+/// The most JSON text one argument, or one element of a batch, may be:
+/// above every limit the engine keeps (16 MiB of session state at most),
+/// and below what reading it could not hold in wasm's memory (an array of
+/// 30M numbers, about 60 MB of text, overflowed a vector's capacity).
+pub(crate) const MAX_JSON_TEXT: usize = 32 << 20;
+
 /// JSON text read as `T`. The error's field names the bad value (see
 /// [`inside`]), or the argument itself when the whole of it is wrong, as
-/// docs/ERRORS.md promises.
+/// docs/ERRORS.md promises. Text past [`MAX_JSON_TEXT`] is refused unread.
 pub(crate) fn from_text<T: DeserializeOwned>(text: &str, field: &str) -> Result<T> {
+    if text.len() > MAX_JSON_TEXT {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "is too large: {} bytes of JSON, at most {MAX_JSON_TEXT}",
+                text.len()
+            ),
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| path_error(e, field))
 }

@@ -157,6 +157,11 @@ test('wrong types and bad values are typed errors, and write nothing', async () 
     }
   }
   assert.equal(await code(() => sessions.set(token, 'big', 'x'.repeat(70_000))), 'PAYLOAD_TOO_LARGE');
+  // Past 32 MiB of JSON an argument is refused before it is read (an array
+  // of 30M numbers overflowed a vector in wasm).
+  const huge = await sessions.set(token, 'huge', new Array(17_000_000).fill(0)).then(() => null, (e) => e);
+  assert.deepEqual([huge?.code, huge?.field], ['INVALID_INPUT', 'value']);
+  assert.match(huge.message, /too large: 34000001 bytes of JSON/);
   assert.deepEqual((await trail.export()), before, 'a refused call wrote');
 });
 

@@ -151,6 +151,11 @@ test('bytes of every kind are stored as {$bytes}, and a Map, Set or Promise is r
     [{ w: new WeakMap() }, 'properties.w', /WeakMap/],
     [{ e: new TypeError('boom') }, 'properties.e', /Error .*err\.message/],
     [{ r: /x/g }, 'properties.r', /RegExp/],
+    // Known by their internal slots, whatever their tag or prototype says.
+    [{ tagged: new (class LRU extends Map { get [Symbol.toStringTag]() { return 'LRU'; } })() }, 'properties.tagged', /Map/],
+    [{ bare: Object.setPrototypeOf(new Set([1]), null) }, 'properties.bare', /Set/],
+    [{ g: (function* () {})() }, 'properties.g', /Generator/],
+    [{ big: new Uint8Array(16 * 1024 * 1024 + 1) }, 'properties.big', /at most 16777216 bytes/],
   ];
   for (const [properties, field, message] of refusals) {
     const err = await tracking.track({ name: 'bad', userId: 'u', properties }).then(() => null, (e) => e);
