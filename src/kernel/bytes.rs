@@ -18,7 +18,23 @@ pub const MARKER: &str = "$bytes";
 /// (`{"$bytes": "<base64>"}`), not a plain object: its text is not text to
 /// redact, and it is not an object of properties or state.
 pub fn is_bytes(map: &serde_json::Map<String, serde_json::Value>) -> bool {
-    map.len() == 1 && map.get(MARKER).is_some_and(serde_json::Value::is_string)
+    map.len() == 1
+        && map
+            .get(MARKER)
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(is_base64)
+}
+
+/// Whether `text` is standard base64 with padding, as the bindings write
+/// it: so a `{"$bytes": …}` written by hand around other text (an email) is
+/// an ordinary object, whose text is redacted like any other.
+fn is_base64(text: &str) -> bool {
+    let body = text.trim_end_matches('=');
+    text.len().is_multiple_of(4)
+        && text.len() - body.len() <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 /// A byte string read from `{"$bytes": "<base64>"}`.
@@ -65,6 +81,24 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    #[test]
+    fn bytes_are_told_from_objects_that_look_like_them() {
+        let map = |v: serde_json::Value| v.as_object().cloned().unwrap();
+        assert!(is_bytes(&map(serde_json::json!({ "$bytes": "AQr/" }))));
+        assert!(is_bytes(&map(serde_json::json!({ "$bytes": "" }))));
+        assert!(is_bytes(&map(serde_json::json!({ "$bytes": "AQ==" }))));
+        for not in [
+            serde_json::json!({ "$bytes": "bob@example.com" }),
+            serde_json::json!({ "$bytes": "+1 415 555 0100" }),
+            serde_json::json!({ "$bytes": "AQr" }),
+            serde_json::json!({ "$bytes": "A===" }),
+            serde_json::json!({ "$bytes": 5 }),
+            serde_json::json!({ "$bytes": "AQr/", "x": 1 }),
+        ] {
+            assert!(!is_bytes(&map(not.clone())), "{not}");
+        }
+    }
 
     #[test]
     fn only_the_marker_reads_as_bytes() {

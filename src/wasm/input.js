@@ -105,7 +105,7 @@ const NOT_JSON = {
   '[object Error]': 'must not be an Error (JSON would store it as {}; pass { name: err.name, message: err.message })',
   '[object RegExp]': 'must not be a RegExp (JSON would store it as {}; pass its source text)',
 };
-for (const name of ['WeakRef', 'Map Iterator', 'Set Iterator', 'Array Iterator', 'String Iterator', 'Generator', 'AsyncGenerator', 'Symbol']) {
+for (const name of ['WeakRef', 'Generator', 'AsyncGenerator', 'Symbol']) {
   NOT_JSON[`[object ${name}]`] = `must not be a ${name} (JSON would store it as {})`;
 }
 
@@ -116,6 +116,8 @@ const BRANDS = [
   [WeakMap.prototype.has, '[object WeakMap]'],
   [WeakSet.prototype.has, '[object WeakSet]'],
 ];
+
+const BRAND_TAGS = new Set(BRANDS.map(([, tag]) => tag));
 
 /** The tag of the collection `v` is (a Map subclass with its own tag, a Map without its prototype), or null. */
 function brand(v) {
@@ -145,7 +147,14 @@ function objectKind(v) {
   if (ArrayBuffer.isView(v)) return BYTES;
   const tag = Object.prototype.toString.call(v);
   if (tag === '[object ArrayBuffer]' || tag === '[object SharedArrayBuffer]') return BYTES;
-  return NOT_JSON[tag] ?? NOT_JSON[brand(v)] ?? null;
+  const branded = brand(v);
+  if (branded !== null) return NOT_JSON[branded];
+  // A class of its own that says it is a Map is one of its own.
+  if (BRAND_TAGS.has(tag)) return null;
+  if (NOT_JSON[tag] !== undefined) return NOT_JSON[tag];
+  if (tag.endsWith(' Iterator]')) return `must not be an iterator (JSON would store it as {}; pass [...it])`;
+  if (v instanceof Error) return NOT_JSON['[object Error]'];
+  return null;
 }
 
 /**
@@ -186,9 +195,18 @@ function checked(key, v) {
  * `{"$bytes": base64}`. Keys in `omit` are skipped at the top level
  * (options read separately, such as callbacks).
  */
-export function toJson(value, field, omit) {
+export function toJson(value, field, omit, maxText) {
   const r = read(value, field, omit);
+  if (r.text !== undefined && r.text.length > maxText) return fail(field, tooLarge(r.text.length, maxText));
   return r.text ?? fail(r.field, r.reason);
+}
+
+/**
+ * Why JSON text of `units` UTF-16 units is refused, past `max` bytes (a
+ * unit is at least a byte of UTF-8, so the text is at least that long).
+ */
+function tooLarge(units, max) {
+  return `is too large: at least ${units} bytes of JSON, at most ${max}`;
 }
 
 /**
@@ -198,18 +216,53 @@ export function toJson(value, field, omit) {
  * what was read the first time.
  */
 function read(value, field, omit) {
-  let first;
+  return buffersAsThemselves(() => {
+    let first;
+    try {
+      const text = omit ? withOmitted(value, omit) : JSON.stringify(value, checked);
+      if (text === undefined) return { field, reason: 'is required' };
+      return { text };
+    } catch (err) {
+      first = err;
+    }
+    const reason = first instanceof Refused ? first.reason : `could not be read: ${describe(first)}`;
+    const at = whereReadingFails(value, field, omit, first instanceof Refused ? first : null);
+    if (at === null) return { field, reason };
+    return { field: pathAt(field, at.here), reason: at.reason ?? reason };
+  });
+}
+
+/** Node's `Buffer`, or null where there is none. */
+const NodeBuffer = typeof Buffer === 'function' && Buffer.prototype instanceof Uint8Array ? Buffer : null;
+
+function itself() {
+  return this;
+}
+
+/**
+ * `f()`, with Node's `Buffer.prototype.toJSON` giving the buffer itself,
+ * so that the replacer sees it as bytes (size checked, then base64):
+ * Node's own `toJSON` writes `{ type: 'Buffer', data }`, an array of one
+ * number per byte, before a replacer is called (a buffer of 420 MB ran
+ * the process out of memory). Restored after, however `f` ends; nested
+ * reads (a getter that calls the engine) restore in turn. Where the
+ * prototype cannot be changed, Buffers are still found, after their
+ * `toJSON` ran (`bufferBefore`).
+ */
+function buffersAsThemselves(f) {
+  if (NodeBuffer === null) return f();
+  const own = Object.getOwnPropertyDescriptor(NodeBuffer.prototype, 'toJSON');
   try {
-    const text = omit ? withOmitted(value, omit) : JSON.stringify(value, checked);
-    if (text === undefined) return { field, reason: 'is required' };
-    return { text };
-  } catch (err) {
-    first = err;
+    Object.defineProperty(NodeBuffer.prototype, 'toJSON', { value: itself, writable: true, configurable: true, enumerable: false });
+  } catch {
+    return f();
   }
-  const reason = first instanceof Refused ? first.reason : `could not be read: ${describe(first)}`;
-  const at = whereReadingFails(value, field, omit, first instanceof Refused ? first : null);
-  if (at === null) return { field, reason };
-  return { field: pathAt(field, at.here), reason: at.reason ?? reason };
+  try {
+    return f();
+  } finally {
+    if (own) Object.defineProperty(NodeBuffer.prototype, 'toJSON', own);
+    else delete NodeBuffer.prototype.toJSON;
+  }
 }
 
 /** `JSON.stringify` of `value` without the top-level keys in `omit`. */
@@ -305,9 +358,11 @@ function whereReadingFails(value, field, omit, target) {
  * empty array. JSON text never holds a raw line feed or U+0001, so the
  * lines split exactly, and each element is parsed once, alone: one the
  * engine refuses to parse fails alone. A failure (see `fail`) when `value`
- * is not an array or has more than `max` elements, before any is read.
+ * is not an array or has more than `max` elements, before any is read, or
+ * when its text passes `maxTotal`; an element whose text passes
+ * `maxElement` fails alone.
  */
-export function toJsonEach(value, field, item, max) {
+export function toJsonEach(value, field, item, max, maxElement, maxTotal) {
   let n;
   try {
     if (!Array.isArray(value)) return fail(field, 'must be an array');
@@ -319,6 +374,7 @@ export function toJsonEach(value, field, item, max) {
   // A Proxy over an array can claim any length.
   if (!Number.isInteger(n) || n < 0) return fail(field, 'must be an array');
   const lines = new Array(n);
+  let total = 0;
   for (let i = 0; i < n; i++) {
     let r;
     try {
@@ -326,7 +382,10 @@ export function toJsonEach(value, field, item, max) {
     } catch (err) {
       r = { field: item, reason: `could not be read: ${describe(err)}` };
     }
+    if (r.text !== undefined && r.text.length > maxElement) r = { field: item, reason: tooLarge(r.text.length, maxElement) };
     lines[i] = r.text ?? `\u0001${refusal(r.field, r.reason)}`;
+    total += lines[i].length + 1;
+    if (total > maxTotal) return fail(field, `${tooLarge(total, maxTotal)} in all: send fewer events per call`);
   }
   return lines.join('\n');
 }

@@ -17,9 +17,21 @@ use crate::error::{Error, Result};
 #[wasm_bindgen(module = "/src/wasm/input.js")]
 extern "C" {
     #[wasm_bindgen(catch, js_name = toJson)]
-    fn to_json(value: &JsValue, field: &str, omit: &JsValue) -> Result<String, JsValue>;
+    fn to_json(
+        value: &JsValue,
+        field: &str,
+        omit: &JsValue,
+        max_text: u32,
+    ) -> Result<String, JsValue>;
     #[wasm_bindgen(catch, js_name = toJsonEach)]
-    fn to_json_each(value: &JsValue, field: &str, item: &str, max: u32) -> Result<String, JsValue>;
+    fn to_json_each(
+        value: &JsValue,
+        field: &str,
+        item: &str,
+        max: u32,
+        max_element: u32,
+        max_total: u32,
+    ) -> Result<String, JsValue>;
     #[wasm_bindgen(catch)]
     fn prop(obj: &JsValue, key: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = bytesOf)]
@@ -66,7 +78,7 @@ pub(crate) fn json(value: &JsValue, field: &str, omit: &[&str]) -> Result<String
             .into()
     };
     checked(
-        to_json(value, field, &omit).map_err(|_| thrown(field))?,
+        to_json(value, field, &omit, MAX_JSON_TEXT as u32).map_err(|_| thrown(field))?,
         field,
     )
 }
@@ -77,18 +89,31 @@ pub(crate) fn json(value: &JsValue, field: &str, omit: &[&str]) -> Result<String
 /// 30M numbers, about 60 MB of text, overflowed a vector's capacity).
 pub(crate) const MAX_JSON_TEXT: usize = 32 << 20;
 
+/// The most JSON text one element of a batch may be: an event is at most
+/// 32 KiB of properties and a few short fields (three URLs of 4,096
+/// characters), so an element past this would be refused anyway, and is
+/// refused unread.
+pub(crate) const MAX_ELEMENT_TEXT: usize = 256 << 10;
+
+/// The most JSON text a whole batch may be (10,000 events of 1.6 KB): its
+/// elements are all read before any is checked, and JSON of small numbers
+/// takes 16 times its size once read.
+pub(crate) const MAX_BATCH_TEXT: usize = 16 << 20;
+
+/// The refusal of JSON text of `len` bytes past `max`.
+fn too_large(field: &str, len: usize, max: usize) -> Error {
+    Error::invalid(
+        field,
+        format!("is too large: {len} bytes of JSON, at most {max}"),
+    )
+}
+
 /// JSON text read as `T`. The error's field names the bad value (see
 /// [`inside`]), or the argument itself when the whole of it is wrong, as
 /// docs/ERRORS.md promises. Text past [`MAX_JSON_TEXT`] is refused unread.
 pub(crate) fn from_text<T: DeserializeOwned>(text: &str, field: &str) -> Result<T> {
     if text.len() > MAX_JSON_TEXT {
-        return Err(Error::invalid(
-            field,
-            format!(
-                "is too large: {} bytes of JSON, at most {MAX_JSON_TEXT}",
-                text.len()
-            ),
-        ));
+        return Err(too_large(field, text.len(), MAX_JSON_TEXT));
     }
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| path_error(e, field))
@@ -188,17 +213,32 @@ pub(crate) fn each<T: DeserializeOwned>(
 ) -> Result<Vec<Result<T>>> {
     let max = u32::try_from(max).unwrap_or(u32::MAX);
     let text = checked(
-        to_json_each(value, field, item, max).map_err(|_| thrown(field))?,
+        to_json_each(
+            value,
+            field,
+            item,
+            max,
+            MAX_ELEMENT_TEXT as u32,
+            MAX_BATCH_TEXT as u32,
+        )
+        .map_err(|_| thrown(field))?,
         field,
     )?;
     if text.is_empty() {
         return Ok(Vec::new());
+    }
+    // input.js counts UTF-16 units, which a UTF-8 text can pass by 3 times.
+    if text.len() > MAX_BATCH_TEXT {
+        return Err(too_large(field, text.len(), MAX_BATCH_TEXT));
     }
     // One line per element (input.js `toJsonEach`): its JSON text, or
     // U+0001 and the refusal.
     Ok(text
         .split('\n')
         .map(|line| match line.strip_prefix('\u{1}') {
+            None if line.len() > MAX_ELEMENT_TEXT => {
+                Err(too_large(item, line.len(), MAX_ELEMENT_TEXT))
+            }
             None => from_text(line, item),
             Some(refusal) => Err(refused(refusal, item)),
         })

@@ -156,6 +156,9 @@ test('bytes of every kind are stored as {$bytes}, and a Map, Set or Promise is r
     [{ bare: Object.setPrototypeOf(new Set([1]), null) }, 'properties.bare', /Set/],
     [{ g: (function* () {})() }, 'properties.g', /Generator/],
     [{ big: new Uint8Array(16 * 1024 * 1024 + 1) }, 'properties.big', /at most 16777216 bytes/],
+    [{ big: Buffer.alloc(16 * 1024 * 1024 + 1) }, 'properties.big', /at most 16777216 bytes/],
+    [{ it: 'aa'.matchAll(/a/g) }, 'properties.it', /iterator/],
+    [{ abort: new DOMException('stop', 'AbortError') }, 'properties.abort', /Error/],
   ];
   for (const [properties, field, message] of refusals) {
     const err = await tracking.track({ name: 'bad', userId: 'u', properties }).then(() => null, (e) => e);
@@ -173,14 +176,36 @@ test('bytes of every kind are stored as {$bytes}, and a Map, Set or Promise is r
   await tracking.track({ name: 'card-like', userId: 'c', properties: { b: Buffer.from('4111111111111111', 'base64') } });
   const [cardLike] = (await tracking.history({ userId: 'c' })).events;
   assert.deepEqual(cardLike.properties, { b: { $bytes: '4111111111111111' } });
+  // Text that is not base64 around a hand-written $bytes is redacted.
+  await tracking.track({ name: 'wrapped', userId: 'w', properties: { w: { $bytes: 'bob@example.com' } } });
+  const [wrapped] = (await tracking.history({ userId: 'w' })).events;
+  assert.deepEqual(wrapped.properties, { w: { $bytes: '[email]' } });
+  // A Buffer behind a getter is bytes too (Buffer's toJSON, which writes an
+  // array of numbers, does not run).
+  await tracking.track({ name: 'getter', userId: 'g', properties: { get b() { return Buffer.from('hi'); } } });
+  const [getter] = (await tracking.history({ userId: 'g' })).events;
+  assert.deepEqual(getter.properties, { b: { $bytes: 'aGk=' } });
+  assert.equal(typeof Buffer.prototype.toJSON, 'function');
+  assert.deepEqual(Buffer.from('hi').toJSON(), { type: 'Buffer', data: [104, 105] }, "Node's own toJSON is back");
   const results = await tracking.trackBatch(
     [{ name: 'ok', userId: 'u' }, { name: 'bad', userId: 'u', properties: { m: new Map() } }],
     { partial: true },
   );
   assert.deepEqual(results.map((r) => r.status), ['stored', 'rejected']);
   assert.equal(results[1].error.field, 'events[1].properties.m');
+  // An element past 256 KiB of JSON fails alone, unread; a batch past
+  // 16 MiB in all fails whole, before the engine reads it.
+  const wide = { name: 'wide', userId: 'u', properties: { a: 'x'.repeat(300_000) } };
+  const sized = await tracking.trackBatch([{ name: 'ok2', userId: 'u' }, wide], { partial: true });
+  assert.deepEqual(sized.map((r) => r.status), ['stored', 'rejected']);
+  assert.equal(sized[1].error.field, 'events[1]');
+  assert.match(sized[1].error.message, /too large: at least \d+ bytes of JSON, at most 262144/);
+  const many = Array.from({ length: 80 }, () => ({ name: 'm', userId: 'u', properties: { a: 'x'.repeat(250_000) } }));
+  const all = await tracking.trackBatch(many, { partial: true }).then(() => null, (e) => e);
+  assert.deepEqual([all?.code, all?.field], ['INVALID_INPUT', 'events']);
+  assert.match(all.message, /in all: send fewer events per call/);
   const after = await tracking.history({ userId: 'u' });
-  assert.deepEqual(after.events.map((e) => e.name).sort(), ['bytes', 'ok']);
+  assert.deepEqual(after.events.map((e) => e.name).sort(), ['bytes', 'ok', 'ok2']);
 });
 
 test('trackBatch and track refuse what the first reading refused, and name where', async () => {
