@@ -135,8 +135,8 @@ function brand(v) {
 /**
  * For an object that `JSON.stringify` would not write as it holds it: BYTES
  * for bytes (a typed array, a `DataView`, an `ArrayBuffer`), or why it is
- * refused (a Map, a Set, a Promise, an Error, a RegExp: JSON would write
- * `{}`); else null.
+ * refused (a Map, a Set, a Promise, an Error, a RegExp, an iterator:
+ * JSON would write `{}`); else null.
  * Plain objects and arrays are told apart by their prototype, which runs
  * no getter; other objects (those without a prototype too) by their tag,
  * then by their internal slots (a Map subclass with a tag of its own).
@@ -171,8 +171,9 @@ function bufferBefore(holder, key, v) {
 
 /**
  * `JSON.stringify`'s replacer for the common case: it checks types and
- * converts bytes (byte arrays, `ArrayBuffer`s, Node `Buffer`s, whose
- * `toJSON` has already run), and tracks no path. A value it refuses
+ * converts bytes (byte arrays, `ArrayBuffer`s, Node `Buffer`s: as
+ * themselves while `buffersAsThemselves` runs, else after their `toJSON`
+ * ran, found by `bufferBefore`), and tracks no path. A value it refuses
  * throws a `Refused` naming where it was read from, which
  * `whereReadingFails` turns into a path.
  */
