@@ -513,8 +513,20 @@ impl UserTrail {
         &mut self.store
     }
 
-    /// Closes the engine, flushing and releasing the database.
+    /// Closes the engine, flushing and releasing the database. When it
+    /// stored events, the day rollup's rows of the whole days before today
+    /// that have none are written first, so that the first summary after
+    /// a restart reads a row per day (see `analytics::days`); failing to
+    /// write them fails nothing (the first summary over those days writes
+    /// them).
     pub fn close(self) -> Result<()> {
+        if self.projection.events_inserted() {
+            let today = self
+                .clock
+                .now_ms()
+                .div_euclid(crate::kernel::calendar::DAY_MS);
+            let _ = crate::analytics::write_day_rows(self.store.conn(), today);
+        }
         self.store.close()
     }
 }

@@ -284,3 +284,100 @@ fn an_engine_can_move_to_another_thread() {
     let handle = std::thread::spawn(move || trail.schema_version());
     assert_eq!(handle.join().unwrap(), SCHEMA_VERSION);
 }
+
+/// The day rows (`rollup_days`) in the file at `path`, read with SQLite
+/// alone.
+fn day_rows_in(path: &std::path::Path) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT day FROM rollup_days ORDER BY day")
+        .unwrap();
+    let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+    rows.collect::<rusqlite::Result<_>>().unwrap()
+}
+
+#[test]
+fn closing_after_storing_events_writes_the_day_rows_of_whole_days() {
+    use usertrail::analytics::Query;
+    use usertrail::tracking::EventInput;
+    const DAY: i64 = 86_400_000;
+    let d0 = 20_454; // 2026-01-01
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("days.db");
+    // The clock is in day d0 + 3: days d0, d0 + 1 and d0 + 2 are whole.
+    let clock = Arc::new(ManualClock::new((d0 + 3) * DAY + 5 * 3_600_000));
+    let open = |clock: &Arc<ManualClock>| {
+        UserTrail::open(OpenOptions::new(Storage::File(path.clone())).clock(clock.clone())).unwrap()
+    };
+    let event = |day: i64, user: &str| EventInput {
+        name: "page".into(),
+        path: Some("/".into()),
+        user_id: Some(user.into()),
+        session_id: Some(format!("{user}-{day}")),
+        ts: Some(day * DAY + 7_200_000),
+        ..EventInput::default()
+    };
+    let trail = open(&clock);
+    let batch = vec![
+        event(d0, "ann"),
+        event(d0, "bob"),
+        event(d0 + 2, "ann"),
+        event(d0 + 3, "cy"),
+    ];
+    trail.tracking().track_batch(batch, false).unwrap();
+    trail.close().unwrap();
+    // Days with events before today; not d0 + 1 (no hour rows), not today.
+    assert_eq!(day_rows_in(&path), vec![d0, d0 + 2]);
+    // A fresh engine's first summary reads them, and agrees with the hours.
+    let trail = open(&clock);
+    let q = Query {
+        since: Some(d0 * DAY),
+        until: Some((d0 + 3) * DAY),
+        ..Query::default()
+    };
+    let summary = serde_json::to_value(trail.analytics().summary(&q).unwrap()).unwrap();
+    let hours = trail.analytics_from_sqlite().from_hour_rollups();
+    let hours = serde_json::to_value(hours.summary(&q).unwrap()).unwrap();
+    assert_eq!(summary, hours);
+    assert_eq!(summary["events"], 3.0);
+    assert_eq!(summary["users"], 2.0);
+    // An engine that stored no events writes nothing when it closes: a
+    // row deleted by hand stays deleted (reading a file changes it not).
+    trail
+        .store()
+        .conn()
+        .execute("DELETE FROM rollup_days WHERE day = ?1", [d0])
+        .unwrap();
+    trail.close().unwrap();
+    assert_eq!(day_rows_in(&path), vec![d0 + 2]);
+    // A late event deletes its day's row; the close writes it again, and
+    // the one deleted by hand, and today's day turns whole once the clock
+    // moves on.
+    clock.set((d0 + 4) * DAY);
+    let trail = open(&clock);
+    trail
+        .tracking()
+        .track_batch(vec![event(d0 + 2, "dee")], false)
+        .unwrap();
+    assert_eq!(
+        trail
+            .store()
+            .conn()
+            .query_row("SELECT COUNT(*) FROM rollup_days", [], |r| r
+                .get::<_, i64>(0))
+            .unwrap(),
+        0
+    );
+    trail.close().unwrap();
+    assert_eq!(day_rows_in(&path), vec![d0, d0 + 2, d0 + 3]);
+    // An open transaction at close writes no row.
+    clock.set((d0 + 5) * DAY);
+    let trail = open(&clock);
+    trail
+        .tracking()
+        .track_batch(vec![event(d0 + 4, "eve")], false)
+        .unwrap();
+    trail.store().conn().execute_batch("BEGIN").unwrap();
+    trail.close().unwrap();
+    assert_eq!(day_rows_in(&path), vec![d0, d0 + 2, d0 + 3]);
+}

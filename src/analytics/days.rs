@@ -28,11 +28,9 @@ use super::query::{Resolved, HOUR_MS};
 use super::rollup::{Highest, RowCounts, SummaryRows};
 use super::traffic::SummaryTallies;
 use crate::error::Result;
+use crate::kernel::calendar::DAY_HOURS;
 use crate::kernel::ids::{hex, id_hash_key, keyed_hash, random_bytes};
 use crate::kernel::varint::{self, Reader};
-
-/// Hours in a day.
-const DAY_HOURS: i64 = 24;
 
 /// The first byte of a day row's data.
 const FORMAT: u8 = 1;
@@ -373,6 +371,87 @@ pub fn summary(
     Ok(rows.finish())
 }
 
+/// Most days built at once by [`write_missing`], so that its memory is a
+/// week's keys whatever the number of days.
+const WRITE_DAYS: i64 = 7;
+
+/// Writes the day row of every day before `today` (a day number, UTC) that
+/// has hour rows and no day row, so that the next summary after a restart
+/// reads them instead of the hour rows; returns how many it wrote. What
+/// the first summary over those days would write, done when an engine
+/// that stored events closes. Nothing is written inside an open
+/// transaction or without a key; a failed write writes none (the rows are
+/// a copy, and a summary writes them later).
+pub fn write_missing(conn: &Connection, today: i64) -> Result<usize> {
+    if !conn.is_autocommit() {
+        return Ok(0);
+    }
+    let mut present: Vec<i64> = conn
+        .prepare_cached("SELECT day FROM rollup_days WHERE day < ?1")?
+        .query_map([today], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    present.sort_unstable();
+    // The gaps between the rows there are: with every day's row present,
+    // two seeks, whatever the number of days.
+    let mut missing = Vec::new();
+    let mut from = i64::MIN;
+    for until in present.iter().copied().chain(std::iter::once(today)) {
+        if from < until {
+            missing.extend(days_with_hours(conn, "rollup_user_hours", from, until)?);
+            missing.extend(days_with_hours(conn, "rollup_session_hours", from, until)?);
+        }
+        from = until.saturating_add(1);
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let Some(key) = key(conn)? else {
+        return Ok(0);
+    };
+    let fingerprint = fingerprint(key);
+    let mut written = 0;
+    // Runs of consecutive missing days, at most a week each.
+    let mut i = 0;
+    while i < missing.len() {
+        let start = missing[i];
+        let mut end = start + 1;
+        while i + 1 < missing.len() && missing[i + 1] == end && end - start < WRITE_DAYS {
+            end += 1;
+            i += 1;
+        }
+        i += 1;
+        let made: Vec<(i64, Vec<u8>)> = build(conn, start, end, key)?
+            .into_iter()
+            .map(|(day, b)| (day, b.encode(fingerprint)))
+            .collect();
+        if write(conn, &made) {
+            written += made.len();
+        }
+    }
+    Ok(written)
+}
+
+/// The days of `[d0, d1)` with rows in `table` (an hour rollup), in order:
+/// one seek on its primary key per day found, not a read of its rows.
+fn days_with_hours(conn: &Connection, table: &str, d0: i64, d1: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT hour FROM {table} WHERE hour >= ?1 AND hour < ?2 ORDER BY hour LIMIT 1"
+    ))?;
+    let until = d1.saturating_mul(DAY_HOURS);
+    let (mut from, mut days) = (d0.saturating_mul(DAY_HOURS), Vec::new());
+    while let Some(hour) = stmt
+        .query_row(params![from, until], |r| r.get::<_, i64>(0))
+        .optional()?
+    {
+        let day = hour.div_euclid(DAY_HOURS);
+        days.push(day);
+        from = day.saturating_add(1).saturating_mul(DAY_HOURS);
+    }
+    Ok(days)
+}
+
 /// The days of `[d0, d1)` that have hour rows, from them, in day order;
 /// keys hashed under `key`.
 fn build(conn: &Connection, d0: i64, d1: i64, key: (u64, u64)) -> Result<Vec<(i64, Day)>> {
@@ -444,9 +523,10 @@ fn session_row(r: &rusqlite::Row<'_>, key: (u64, u64), day: &mut DayBuilder) -> 
 
 /// Writes the day rows `made`, in one transaction when none is open;
 /// a failure writes none and is not the summary's (the rows are a copy).
-fn write(conn: &Connection, made: &[(i64, Vec<u8>)]) {
+/// True when they were written.
+fn write(conn: &Connection, made: &[(i64, Vec<u8>)]) -> bool {
     if !conn.is_autocommit() {
-        return;
+        return false;
     }
     let run = || -> Result<()> {
         conn.execute_batch("BEGIN")?;
@@ -458,9 +538,11 @@ fn write(conn: &Connection, made: &[(i64, Vec<u8>)]) {
         conn.execute_batch("COMMIT")?;
         Ok(())
     };
-    if run().is_err() && !conn.is_autocommit() {
+    let done = run();
+    if done.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
+    done.is_ok()
 }
 
 /// The database's key for the day rows' hashes, made on first use (`meta`

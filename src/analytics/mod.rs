@@ -57,6 +57,7 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
+pub use days::write_missing as write_day_rows;
 pub use funnel::{Funnel, FunnelOptions, FunnelOrder, FunnelSegment, FunnelStep};
 pub use journeys::{
     Journey, JourneyTally, PathItems, PathUnit, Paths, PathsAsked, PathsOptions, Pattern, Patterns,

@@ -22,7 +22,7 @@
 //! were added since.)
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rusqlite::hooks::Action;
@@ -52,6 +52,9 @@ const _: () = assert!(
 pub struct Projection {
     /// `UPDATE`s and `DELETE`s of events so far, counted by the update hook.
     changes: Arc<AtomicU64>,
+    /// Whether an event was inserted since the hook was installed (in a
+    /// transaction that may have rolled back).
+    inserted: Arc<AtomicBool>,
     state: RefCell<Option<State>>,
     /// Built again once because no block without types was left: not
     /// built again for that reason (rows stay untyped then only if a
@@ -104,14 +107,25 @@ impl Projection {
     /// `conn`, the engine's connection (the only one that writes it).
     pub fn watch(&self, conn: &mut Connection) -> Result<()> {
         let changes = Arc::clone(&self.changes);
+        let inserted = Arc::clone(&self.inserted);
         conn.update_hook(Some(
             move |action: Action, _db: &str, table: &str, _rowid: i64| {
-                if action != Action::SQLITE_INSERT && table == "events" {
-                    changes.fetch_add(1, Ordering::Relaxed);
+                if table == "events" {
+                    if action == Action::SQLITE_INSERT {
+                        inserted.store(true, Ordering::Relaxed);
+                    } else {
+                        changes.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             },
         ))?;
         Ok(())
+    }
+
+    /// Whether events were stored on the connection since [`Self::watch`]
+    /// (or one was, in a transaction that then rolled back).
+    pub fn events_inserted(&self) -> bool {
+        self.inserted.load(Ordering::Relaxed)
     }
 
     /// Hours `[span.0, span.1)` of the rollups from memory, given to `f`

@@ -4,6 +4,8 @@
 pub const DAY_MS: i64 = 86_400_000;
 /// One hour, in ms.
 pub const HOUR_MS: i64 = 3_600_000;
+/// Hours in a day (UTC: no day has more or fewer).
+pub const DAY_HOURS: i64 = 24;
 
 /// The civil date (year, month 1-12, day 1-31) of a day number since the
 /// epoch (Howard Hinnant's algorithm).

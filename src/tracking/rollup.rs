@@ -13,7 +13,7 @@
 use rusqlite::{params, Connection};
 
 use crate::error::Result;
-use crate::kernel::calendar::HOUR_MS;
+use crate::kernel::calendar::{DAY_HOURS, HOUR_MS};
 use crate::kernel::fastmap::FastMap;
 use crate::kernel::useragent::DeviceClass;
 use crate::tracking::Event;
@@ -183,9 +183,6 @@ pub fn forget_days(tx: &Connection, days: impl Iterator<Item = i64>) -> Result<(
     }
     Ok(())
 }
-
-/// Hours in a day.
-const DAY_HOURS: i64 = 24;
 
 /// Counts the rollup rows `rows` (hour, user key) again from the events,
 /// inside the caller's transaction: a row whose events are all gone goes.

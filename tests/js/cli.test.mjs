@@ -84,7 +84,9 @@ test('info, verify and query: JSON a script can read, equal to the engine’s ow
   assert.ok(info.tables.events > 500, JSON.stringify(info.tables));
   assert.equal(info.tables.experiments, 1);
   assert.ok(info.tables.rollup_user_hours > 0 && info.tables.rollup_session_hours > 0, JSON.stringify(info.tables));
-  assert.equal(typeof info.tables.rollup_days, 'number');
+  // `sample` closed its engine after storing 20 days: the close wrote the
+  // day rows of the whole days.
+  assert.ok(info.tables.rollup_days >= 15, JSON.stringify(info.tables));
   assert.ok(info.bytes > 0 && info.pageSize === 4096);
   const verify = json('verify', db);
   assert.equal(verify.ok, true);
