@@ -69,6 +69,12 @@ fn thrown(field: &str) -> Error {
 
 /// `value` as JSON text; `omit` names top-level keys to leave out.
 pub(crate) fn json(value: &JsValue, field: &str, omit: &[&str]) -> Result<String> {
+    json_at_most(value, field, omit, MAX_JSON_TEXT)
+}
+
+/// [`json`], refused past `max` bytes of text (measured in JS, before the
+/// text crosses).
+fn json_at_most(value: &JsValue, field: &str, omit: &[&str], max: usize) -> Result<String> {
     let omit = if omit.is_empty() {
         JsValue::UNDEFINED
     } else {
@@ -78,7 +84,7 @@ pub(crate) fn json(value: &JsValue, field: &str, omit: &[&str]) -> Result<String
             .into()
     };
     checked(
-        to_json(value, field, &omit, MAX_JSON_TEXT as u32).map_err(|_| thrown(field))?,
+        to_json(value, field, &omit, max as u32).map_err(|_| thrown(field))?,
         field,
     )
 }
@@ -160,6 +166,14 @@ pub(crate) fn inside(field: &str, path: &str) -> String {
 /// A JS value read as `T` through its JSON text.
 pub(crate) fn parse<T: DeserializeOwned>(value: &JsValue, field: &str) -> Result<T> {
     from_text(&json(value, field, &[])?, field)
+}
+
+/// One event read as `T`: at most [`MAX_ELEMENT_TEXT`] of JSON, as in a
+/// batch, so that an event too large to keep is refused before the engine
+/// reads it (a million small objects took seconds to read, then were
+/// refused for their size).
+pub(crate) fn event<T: DeserializeOwned>(value: &JsValue, field: &str) -> Result<T> {
+    from_text(&json_at_most(value, field, &[], MAX_ELEMENT_TEXT)?, field)
 }
 
 /// An optional options object: `undefined` and `null` read as `T`'s

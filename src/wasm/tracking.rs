@@ -145,7 +145,7 @@ impl JsTracking {
         #[wasm_bindgen(unchecked_param_type = "TrackEvent")] event_js: JsValue,
     ) -> Promise {
         promise(|| {
-            let event: EventInput = input::parse(&event_js, "event")?;
+            let event: EventInput = input::event(&event_js, "event")?;
 
             Ok(self.0.run(move |open| async move {
                 let t = &open.trail;

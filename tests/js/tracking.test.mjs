@@ -154,6 +154,8 @@ test('bytes of every kind are stored as {$bytes}, and a Map, Set or Promise is r
     // Known by their internal slots, whatever their tag or prototype says.
     [{ tagged: new (class LRU extends Map { get [Symbol.toStringTag]() { return 'LRU'; } })() }, 'properties.tagged', /Map/],
     [{ bare: Object.setPrototypeOf(new Set([1]), null) }, 'properties.bare', /Set/],
+    [{ plain: Object.setPrototypeOf(new Map([['a', 1]]), Object.prototype) }, 'properties.plain', /Map/],
+    [{ listed: [Object.setPrototypeOf(new WeakSet(), Array.prototype)] }, 'properties.listed[0]', /WeakSet/],
     [{ g: (function* () {})() }, 'properties.g', /Generator/],
     [{ big: new Uint8Array(16 * 1024 * 1024 + 1) }, 'properties.big', /at most 16777216 bytes/],
     [{ big: Buffer.alloc(16 * 1024 * 1024 + 1) }, 'properties.big', /at most 16777216 bytes/],
@@ -200,6 +202,14 @@ test('bytes of every kind are stored as {$bytes}, and a Map, Set or Promise is r
   assert.deepEqual(sized.map((r) => r.status), ['stored', 'rejected']);
   assert.equal(sized[1].error.field, 'events[1]');
   assert.match(sized[1].error.message, /too large: at least \d+ bytes of JSON, at most 262144/);
+  // So does the event `track` is given: a million small objects (class
+  // instances, which JSON writes as their fields) are refused for their
+  // size before the engine reads them.
+  class Point { constructor(i) { this.x = i; } }
+  const points = { name: 'points', userId: 'u', properties: { p: Array.from({ length: 1_000_000 }, (_, i) => new Point(i)) } };
+  const tooWide = await tracking.track(points).then(() => null, (e) => e);
+  assert.deepEqual([tooWide?.code, tooWide?.field], ['INVALID_INPUT', 'event']);
+  assert.match(tooWide.message, /too large: at least \d+ bytes of JSON, at most 262144/);
   const many = Array.from({ length: 80 }, () => ({ name: 'm', userId: 'u', properties: { a: 'x'.repeat(250_000) } }));
   const all = await tracking.trackBatch(many, { partial: true }).then(() => null, (e) => e);
   assert.deepEqual([all?.code, all?.field], ['INVALID_INPUT', 'events']);
@@ -331,7 +341,9 @@ test('bad events get typed errors and store nothing', async () => {
     [{ name: 'x', colour: 'red' }, 'colour'],
     [{ name: 'x', type: 'click' }, 'type'],
     [{ name: `bad ${lone} utf-16` }, 'name'],
-    [{ name: 'x', url: 'u'.repeat(10 * 1024 * 1024) }, 'url'],
+    [{ name: 'x', url: 'u'.repeat(5000) }, 'url'],
+    // Past 256 KiB of JSON, the event as a batch's element would be.
+    [{ name: 'x', url: 'u'.repeat(10 * 1024 * 1024) }, 'event'],
     [{ name: 'x'.repeat(201) }, 'name'],
     [{ name: 'x', properties: { n: 10n } }, 'properties.n'],
     ['page_view', 'event'],
