@@ -264,6 +264,20 @@ fn day_rows_are_written_by_a_summary_and_go_with_any_change_of_their_hours() {
         assert_eq!(summary(&trail), hours(&trail), "key {key}");
         assert_eq!(summary(&trail), hours(&trail), "key {key}, again");
     }
+    // A key that is not one is made again, and the rows under it written
+    // again: the summary still reads day rows.
+    let key: String = trail
+        .store()
+        .conn()
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'rollup.day_key'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(key.len(), 32, "{key}");
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+    assert_eq!(day_rows(&trail), vec![d0, d0 + 1, d0 + 2]);
     trail
         .store()
         .conn()

@@ -546,33 +546,43 @@ fn write(conn: &Connection, made: &[(i64, Vec<u8>)]) -> bool {
 }
 
 /// The database's key for the day rows' hashes, made on first use (`meta`
-/// key `rollup.day_key`, 32 hex digits); `None` when it has none and
-/// cannot be given one now (a transaction is open, or the file is read
-/// only): the summary then reads hour rows only.
+/// key `rollup.day_key`, 32 hex digits), and made again when what is there
+/// is not one (written by hand): the rows made under the old key are then
+/// not read, and are written again. `None` when there is none and none
+/// can be written now (a transaction is open, or the file is read only):
+/// the summary then reads hour rows only.
 fn key(conn: &Connection) -> Result<Option<(u64, u64)>> {
-    let read = |conn: &Connection| -> Result<Option<String>> {
-        Ok(conn
+    let read = |conn: &Connection| -> Result<Option<(u64, u64)>> {
+        let text: Option<String> = conn
             .prepare_cached("SELECT value FROM meta WHERE key = 'rollup.day_key'")?
             .query_row([], |r| r.get(0))
-            .optional()?)
+            .optional()?;
+        Ok(text.and_then(|k| parse_key(&k)))
     };
-    let mut found = read(conn)?;
-    if found.is_none() && conn.is_autocommit() {
-        let made = hex(&random_bytes::<16>());
-        let written = conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('rollup.day_key', ?1)",
-            [&made],
-        );
-        if written.is_ok() {
-            found = read(conn)?;
-        }
+    if let Some(k) = read(conn)? {
+        return Ok(Some(k));
     }
-    Ok(found.and_then(|k| {
-        let k = u128::from_str_radix(&k, 16)
-            .ok()
-            .filter(|_| k.len() == 32)?;
-        Some((k as u64, (k >> 64) as u64))
-    }))
+    if !conn.is_autocommit() {
+        return Ok(None);
+    }
+    let made = hex(&random_bytes::<16>());
+    let written = conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('rollup.day_key', ?1)",
+        [&made],
+    );
+    if written.is_err() {
+        return Ok(None);
+    }
+    read(conn)
+}
+
+/// A day key as `meta` holds it: 32 hex digits.
+fn parse_key(text: &str) -> Option<(u64, u64)> {
+    if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let k = u128::from_str_radix(text, 16).ok()?;
+    Some((k as u64, (k >> 64) as u64))
 }
 
 #[cfg(test)]

@@ -255,7 +255,7 @@ pub fn check_limits(e: &EventInput) -> Result<(), Error> {
         if !(0..=MAX_TS).contains(&ts) {
             return Err(Error::invalid(
                 "ts",
-                "must be ms since the epoch, 0 or later",
+                format!("must be ms since the epoch, from 0 to {MAX_TS} (the year 2286)"),
             ));
         }
     }

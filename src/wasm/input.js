@@ -218,6 +218,22 @@ function bufferBefore(holder, key, v) {
 }
 
 /**
+ * Whether `holder[key]`, which JSON read as null, is a `Date` whose time is
+ * NaN (its `toJSON` gives null): read through the property's descriptor,
+ * so no getter runs again; a holder that throws for it (a Proxy) is not
+ * one.
+ */
+function invalidDate(holder, key) {
+  try {
+    const d = Object.getOwnPropertyDescriptor(holder, key);
+    if (d === undefined || !('value' in d) || d.value === null || typeof d.value !== 'object') return false;
+    return Number.isNaN(Date.prototype.getTime.call(d.value));
+  } catch {
+    return false;
+  }
+}
+
+/**
  * `JSON.stringify`'s replacer for the common case: it checks types and
  * converts bytes (byte arrays, `ArrayBuffer`s, Node `Buffer`s: as
  * themselves while `buffersAsThemselves` runs, else after their `toJSON`
@@ -228,7 +244,11 @@ function bufferBefore(holder, key, v) {
 function checked(key, v) {
   const why = refused(v);
   if (why !== null) throw new Refused(why, this, key);
-  if (v === null || typeof v !== 'object') return v;
+  if (v === null) {
+    if (invalidDate(this, key)) throw new Refused('must be a valid Date (its time is NaN; JSON would store null)', this, key);
+    return v;
+  }
+  if (typeof v !== 'object') return v;
   const kind = objectKind(v);
   if (kind === BYTES) return asBytes(v, this, key);
   if (kind !== null) throw new Refused(kind, this, key);

@@ -369,6 +369,12 @@ impl JsSessions {
         promise(|| {
             let (token, expected) = write_args(&token, &options.unwrap_or_default())?;
             let key = input::string(&key, "key")?;
+            if value.is_undefined() {
+                return Err(crate::Error::invalid(
+                    "value",
+                    "is required (to delete the key, call sessions.remove(token, key))",
+                ));
+            }
             let value = input::value(&value, "value")?;
             Ok(self.0.run(move |t| async move {
                 let v = t

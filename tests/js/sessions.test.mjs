@@ -156,6 +156,9 @@ test('wrong types and bad values are typed errors, and write nothing', async () 
       assert.equal(err.field, field, `${fn}`);
     }
   }
+  // Undefined is not a way to delete: the refusal says what is.
+  const unset = await sessions.set(token, 'k', undefined).then(() => null, (e) => e);
+  assert.match(unset?.message, /is required \(to delete the key, call sessions\.remove\(token, key\)\)/);
   assert.equal(await code(() => sessions.set(token, 'big', 'x'.repeat(70_000))), 'PAYLOAD_TOO_LARGE');
   // Past 32 MiB of JSON an argument is refused before it is read (an array
   // of 30M numbers overflowed a vector in wasm).

@@ -161,6 +161,7 @@ test('bytes of every kind are stored as {$bytes}, and a Map, Set or Promise is r
     [{ big: Buffer.alloc(16 * 1024 * 1024 + 1) }, 'properties.big', /at most 16777216 bytes/],
     [{ it: 'aa'.matchAll(/a/g) }, 'properties.it', /iterator/],
     [{ abort: new DOMException('stop', 'AbortError') }, 'properties.abort', /Error/],
+    [{ when: [new Date('not a date')] }, 'properties.when[0]', /valid Date/],
   ];
   for (const [properties, field, message] of refusals) {
     const err = await tracking.track({ name: 'bad', userId: 'u', properties }).then(() => null, (e) => e);
