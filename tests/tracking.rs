@@ -480,7 +480,35 @@ fn a_session_token_links_the_session_and_is_never_stored() {
         .unwrap()
         .events[0];
     assert_eq!(e.session_id.as_deref(), Some(s.session.session_id.as_str()));
+    // A token that resolves to no session leaves the id given beside it,
+    // or none; the live token wins over an id given beside it.
+    for (token, id, expect) in [
+        ("not-a-token", Some("app-s1"), Some("app-s1")),
+        ("not-a-token", None, None),
+        (
+            s.token.as_str(),
+            Some("app-s2"),
+            Some(s.session.session_id.as_str()),
+        ),
+    ] {
+        let (stored, _) = trail
+            .tracking()
+            .track(EventInput {
+                session_token: Some(token.to_owned()),
+                session_id: id.map(str::to_owned),
+                ..ev("view", "bob")
+            })
+            .unwrap();
+        let events = trail
+            .tracking()
+            .history(&user("bob"), None, None)
+            .unwrap()
+            .events;
+        let e = events.iter().find(|e| e.event_id == stored).unwrap();
+        assert_eq!(e.session_id.as_deref(), expect, "{token} {id:?}");
+    }
     assert!(!contains(&trail.export().unwrap(), s.token.as_bytes()));
+    assert!(!contains(&trail.export().unwrap(), b"not-a-token"));
 }
 
 #[test]

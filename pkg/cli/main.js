@@ -360,6 +360,8 @@ async function query(file, view, flags) {
   if (!VIEWS.includes(view)) throw usage(`no view ${JSON.stringify(view)}: ${VIEWS.join(', ')}`);
   if (flags.json && flags.csv) throw usage('--json and --csv go one at a time');
   const params = viewParams(flags);
+  if (view === 'funnel' && (params.steps?.length ?? 0) < 2) throw usage('query funnel needs --steps with two event names or more, in order (--steps signup,purchase)');
+  if (params.since !== undefined && params.until !== undefined && params.until <= params.since) throw usage('--until must be on or after --since (both are dates, UTC; --until counts its whole day)');
   const { trail } = await openForReading(file);
   try {
     const v = await runView(trail, view, params);
@@ -677,7 +679,9 @@ main().then(
   (code) => process.exit(typeof code === 'number' ? code : EXIT.OK),
   (err) => {
     const e = asCliError(err);
-    process.stderr.write(`usertrail: ${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}\n`);
+    // Messages made for the package's callers start with its name already.
+    const message = String(e.message).replace(/^usertrail: /, '');
+    process.stderr.write(`usertrail: ${message}${e.code && !message.includes(e.code) ? ` (${e.code})` : ''}\n`);
     process.exit(e.exit);
   },
 );

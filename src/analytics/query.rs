@@ -93,8 +93,10 @@ pub struct Segment {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Query {
     /// Start of the range, inclusive, in ms.
+    #[serde(default, deserialize_with = "crate::kernel::calendar::optional_ms")]
     pub since: Option<i64>,
     /// End of the range, exclusive, in ms.
+    #[serde(default, deserialize_with = "crate::kernel::calendar::optional_ms")]
     pub until: Option<i64>,
     /// Keep only events of this type.
     pub event_type: Option<EventType>,

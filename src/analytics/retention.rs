@@ -155,7 +155,8 @@ impl Analytics<'_> {
         if last_b - first_b >= 10_000 {
             return Err(Error::invalid(
                 "until",
-                "the range spans more than 10000 periods",
+                "the range spans more than 10000 periods: choose a coarser cohort, \
+                 or a later since (the default until is now)",
             ));
         }
         let offset = r.offset_ms;
@@ -285,7 +286,8 @@ impl Analytics<'_> {
         if last_b - first_b >= 10_000 {
             return Err(Error::invalid(
                 "until",
-                "the range spans more than 10000 periods",
+                "the range spans more than 10000 periods: choose a coarser cohort, \
+                 or a later since (the default until is now)",
             ));
         }
         let extra =

@@ -611,7 +611,8 @@ impl Analytics<'_> {
         if last - first >= 10_000 {
             return Err(Error::invalid(
                 "until",
-                "the range spans more than 10000 buckets",
+                "the range spans more than 10000 buckets: choose a coarser interval, \
+                 or a later since (the default until is now)",
             ));
         }
         // Stickiness: the last 30 local days of the range.
@@ -744,6 +745,17 @@ impl Analytics<'_> {
         let extra = match by.as_str() {
             "name" => None,
             "type" => Some(("json_quote(type)".to_owned(), None)),
+            // Stored fields other than these are not groups here: say what is.
+            f @ ("path" | "url" | "referrer" | "browser" | "os" | "device") => {
+                return Err(Error::invalid(
+                    "by",
+                    format!(
+                        "must be \"name\", \"type\" or a defined dimension, not the field \"{f}\" \
+                         (topPages counts paths; a dimension defined with defineDimension can \
+                         hold any other value)"
+                    ),
+                ))
+            }
             d => Some(self.dimension_extra("by", d)?),
         };
         // Each group's events and users are counted in tallies, so the

@@ -111,8 +111,13 @@ pub fn serde_reason(message: &str) -> String {
         None => message,
     }
     .to_owned();
-    if m.starts_with("data did not match any variant of untagged enum") {
-        return "is none of the forms this option takes".into();
+    if let Some(name) = m.strip_prefix("data did not match any variant of untagged enum ") {
+        return match name.trim() {
+            "Scalar" => "must be a string, a number or a boolean",
+            "Names" => "must be a name or an array of names",
+            _ => "is none of the forms this option takes",
+        }
+        .into();
     }
     // A lone UTF-16 surrogate, which JSON.stringify writes as an escape.
     if m.contains("surrogate") || m.contains("hex escape") {

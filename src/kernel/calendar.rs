@@ -7,6 +7,23 @@ pub const HOUR_MS: i64 = 3_600_000;
 /// Hours in a day (UTC: no day has more or fewer).
 pub const DAY_HOURS: i64 = 24;
 
+/// Reads an optional time in ms since the epoch: absent or `null` is
+/// `None`; anything else that is not an integer is refused in words that
+/// name a `Date`'s `getTime()` (a `Date` reaches the engine as its ISO
+/// text).
+pub fn optional_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::Deserialize;
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "must be an integer number of ms since the epoch (a Date's getTime()), not {v}"
+            ))
+        }),
+    }
+}
+
 /// The civil date (year, month 1-12, day 1-31) of a day number since the
 /// epoch (Howard Hinnant's algorithm).
 pub fn civil(days: i64) -> (i64, u32, u32) {

@@ -242,10 +242,12 @@ impl Tracking<'_> {
         stored_id: &mut String,
     ) -> Result<TrackStatus> {
         // The token itself is never stored: only the session it resolves to.
+        // A token that resolves to no live session (expired, revoked, not
+        // one) leaves the session id given beside it, if any.
         let session_id: Option<String> = match (&r.input.session_token, &r.input.session_id) {
-            (Some(t), _) => match self.sessions {
-                Some(sessions) => sessions.session_id(t)?,
-                None => None,
+            (Some(t), id) => match self.sessions {
+                Some(sessions) => sessions.session_id(t)?.or_else(|| id.clone()),
+                None => id.clone(),
             },
             (None, id) => id.clone(),
         };

@@ -195,10 +195,18 @@ function objectKind(v) {
   if (ArrayBuffer.isView(v)) return BYTES;
   const tag = Object.prototype.toString.call(v);
   if (tag === '[object ArrayBuffer]' || tag === '[object SharedArrayBuffer]') return BYTES;
-  const branded = brand(v);
-  if (branded !== null) return NOT_JSON[branded];
-  // A class of its own that says it is a Map is one of its own.
-  if (BRAND_TAGS.has(tag)) return null;
+  // Where a brand check that fails throws (microseconds each), only the
+  // objects most likely to hide a collection are checked: those without a
+  // prototype, and those with no own keys (which JSON writes as {}); a
+  // class instance with fields is written as its fields.
+  if (NODE_BRANDS !== null || proto === null || Object.keys(v).length === 0) {
+    const branded = brand(v);
+    if (branded !== null) return NOT_JSON[branded];
+  }
+  // Says it is a collection and is not one: a class of its own with fields
+  // is written as them; one with none (a Proxy over a Map, whose entries
+  // JSON cannot reach) is refused as what it says it is.
+  if (BRAND_TAGS.has(tag)) return Object.keys(v).length === 0 ? NOT_JSON[tag] : null;
   if (NOT_JSON[tag] !== undefined) return NOT_JSON[tag];
   if (tag.endsWith(' Iterator]')) return `must not be an iterator (JSON would store it as {}; pass [...it])`;
   if (v instanceof Error) return NOT_JSON['[object Error]'];

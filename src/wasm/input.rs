@@ -173,7 +173,13 @@ pub(crate) fn parse<T: DeserializeOwned>(value: &JsValue, field: &str) -> Result
 /// reads it (a million small objects took seconds to read, then were
 /// refused for their size).
 pub(crate) fn event<T: DeserializeOwned>(value: &JsValue, field: &str) -> Result<T> {
-    from_text(&json_at_most(value, field, &[], MAX_ELEMENT_TEXT)?, field)
+    let text = json_at_most(value, field, &[], MAX_ELEMENT_TEXT)?;
+    // JS measured UTF-16 units: text of two or three bytes a unit is
+    // measured again in bytes, as a batch's element is.
+    if text.len() > MAX_ELEMENT_TEXT {
+        return Err(too_large(field, text.len(), MAX_ELEMENT_TEXT));
+    }
+    from_text(&text, field)
 }
 
 /// An optional options object: `undefined` and `null` read as `T`'s

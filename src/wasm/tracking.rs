@@ -418,7 +418,10 @@ impl JsOutbox {
         })
     }
 
-    /// `{ queued, leased, dropped }`.
+    /// `{ queued, leased, dropped, withheld }`: events waiting (leased or
+    /// not), in a batch taken and not yet acknowledged, dropped because the
+    /// queue was full (ever), and withheld from a third-party collector
+    /// because their subject opted out of `sale_share` (ever).
     #[wasm_bindgen(unchecked_return_type = "Promise<OutboxStats>")]
     pub fn stats(&self) -> Promise {
         promise(|| {

@@ -387,7 +387,11 @@ impl JsUserTrail {
     /// Closes the engine and releases its storage. Calling it again does
     /// nothing; any other call afterwards, here or on `trail.sessions`,
     /// rejects with `CLOSED`. A call still running finishes first; the
-    /// database is released when the last one has.
+    /// database is released when the last one has. An engine that stored
+    /// events first writes the day rows of the whole days before today
+    /// that have none (docs/ANALYTICS.md), so that the next process's
+    /// first summary reads a row per day: once after an ingest of 1M
+    /// events over 90 days, 0.1–0.4 s.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         let taken = self.0 .0.borrow_mut().take();

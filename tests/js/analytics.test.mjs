@@ -73,6 +73,20 @@ test('bad options are typed errors', async () => {
   assert.equal(await code(() => a.summary({ since: -5 })), 'INVALID_INPUT');
   assert.equal(await code(() => a.summary('yesterday')), 'INVALID_INPUT');
   assert.equal(await code(() => a.eventBreakdown({ by: 'nope' })), 'UNKNOWN_DIMENSION');
+  // The mistakes a new user makes get words that say what to do.
+  const fault = (p) => p.then(() => null, (e) => [e.code, e.field, e.message]);
+  const [c1, f1, m1] = await fault(a.summary({ since: new Date(D0) }));
+  assert.deepEqual([c1, f1], ['INVALID_INPUT', 'since']);
+  assert.match(m1, /getTime\(\)/);
+  const [c2, f2, m2] = await fault(a.eventBreakdown({ by: 'path' }));
+  assert.deepEqual([c2, f2], ['INVALID_INPUT', 'by']);
+  assert.match(m2, /topPages/);
+  const [, f3, m3] = await fault(a.summary({ segment: { property: 'os', equals: null } }));
+  assert.equal(f3, 'segment');
+  assert.match(m3, /a string, a number or a boolean/);
+  const [, f4, m4] = await fault(a.activeUsers({ since: 0, interval: 'day' }));
+  assert.equal(f4, 'until');
+  assert.match(m4, /coarser interval/);
   assert.equal(await code(() => trail.experiments.assign('nope', 'ann')), 'EXPERIMENT_NOT_FOUND');
   assert.equal(await code(() => trail.experiments.define({ key: 'k', variants: [] })), 'INVALID_INPUT');
 });
@@ -96,4 +110,24 @@ test('experiments assign once and report a z-test', async () => {
   assert.equal(r.variants[0].vsControl, null);
   assert.ok(r.variants[1].vsControl.pValue < 0.001);
   assert.ok(r.variants[1].vsControl.ci95[0] > 0);
+});
+
+test('the first example of docs/ANALYTICS.md runs as written', async () => {
+  const { readFileSync, writeFileSync, mkdtempSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { spawnSync } = await import('node:child_process');
+  const doc = readFileSync(join(process.env.ROOT, 'docs', 'ANALYTICS.md'), 'utf8');
+  const example = doc.match(/```js\n([\s\S]*?)```/)[1];
+  assert.match(example, /from 'usertrail'/);
+  // Beside this package's node_modules, so that 'usertrail' resolves; in a
+  // directory of its own for the file it creates.
+  const dir = mkdtempSync(join(process.cwd(), 'doc-example-'));
+  try {
+    writeFileSync(join(dir, 'example.mjs'), example);
+    const r = spawnSync(process.execPath, ['example.mjs'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /events: 3,\s+users: 1,\s+sessions: 1/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

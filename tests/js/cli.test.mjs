@@ -60,10 +60,11 @@ test('help, version and bad arguments: exit 2 with a message', () => {
   const bare = run();
   assert.equal(bare.code, 2);
   assert.match(bare.err, /Usage:/);
-  for (const args of [['frobnicate'], ['info'], ['info', db, 'extra'], ['export', db, 'user-1', 'out.json'], ['export', db, '--', '--odd', '--out', 'x.json'], ['info', db, '--colour'], ['query', db, 'nope'], ['query', db, 'traffic', '--since', 'yesterday'], ['query', db, 'traffic', '--json', '--csv'], ['sample', db, '--users', '-3'], ['export', db, 'x', '--format', 'xml'], ['erase', db, 'x']]) {
+  for (const args of [['frobnicate'], ['info'], ['info', db, 'extra'], ['export', db, 'user-1', 'out.json'], ['export', db, '--', '--odd', '--out', 'x.json'], ['info', db, '--colour'], ['query', db, 'nope'], ['query', db, 'traffic', '--since', 'yesterday'], ['query', db, 'traffic', '--json', '--csv'], ['sample', db, '--users', '-3'], ['export', db, 'x', '--format', 'xml'], ['erase', db, 'x'], ['query', db, 'funnel'], ['query', db, 'funnel', '--steps', 'one'], ['query', db, 'traffic', '--since', '2026-12-01', '--until', '2026-11-01']]) {
     const r = run(...args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
     assert.match(r.err, /^usertrail: /);
+    assert.doesNotMatch(r.err, /^usertrail: usertrail:/, 'the name once');
   }
   const missing = run('info', join(dir, 'nope.db'));
   assert.equal(missing.code, 1);

@@ -162,6 +162,9 @@ test('bytes of every kind are stored as {$bytes}, and a Map, Set or Promise is r
     [{ it: 'aa'.matchAll(/a/g) }, 'properties.it', /iterator/],
     [{ abort: new DOMException('stop', 'AbortError') }, 'properties.abort', /Error/],
     [{ when: [new Date('not a date')] }, 'properties.when[0]', /valid Date/],
+    // A Proxy over a collection (as Vue's reactive(new Map()) is) says it is one.
+    [{ cart: new Proxy(new Map([['sku', 2]]), {}) }, 'properties.cart', /Map/],
+    [{ tags: new Proxy(new Set([1]), {}) }, 'properties.tags', /Set/],
   ];
   for (const [properties, field, message] of refusals) {
     const err = await tracking.track({ name: 'bad', userId: 'u', properties }).then(() => null, (e) => e);
@@ -211,6 +214,11 @@ test('bytes of every kind are stored as {$bytes}, and a Map, Set or Promise is r
   const tooWide = await tracking.track(points).then(() => null, (e) => e);
   assert.deepEqual([tooWide?.code, tooWide?.field], ['INVALID_INPUT', 'event']);
   assert.match(tooWide.message, /too large: at least \d+ bytes of JSON, at most 262144/);
+  // Measured in bytes of UTF-8, not in UTF-16 units: 140,000 'é' are
+  // 280,000 bytes.
+  const accents = await tracking.track({ name: 'accents', userId: 'u', properties: { p: 'é'.repeat(140_000) } }).then(() => null, (e) => e);
+  assert.deepEqual([accents?.code, accents?.field], ['INVALID_INPUT', 'event']);
+  assert.match(accents.message, /too large: 2800\d\d bytes of JSON, at most 262144/);
   const many = Array.from({ length: 80 }, () => ({ name: 'm', userId: 'u', properties: { a: 'x'.repeat(250_000) } }));
   const all = await tracking.trackBatch(many, { partial: true }).then(() => null, (e) => e);
   assert.deepEqual([all?.code, all?.field], ['INVALID_INPUT', 'events']);

@@ -72,7 +72,15 @@ fn host_error(code: VfsErrorCode, e: JsValue) -> VfsError {
         "ENOSPC" | "EDQUOT" => VfsErrorCode::Full,
         _ => code,
     };
-    VfsError::new(code, format!("{errno} {}", get("message")).into())
+    // Node's messages start with their code already ("ENOENT: no such
+    // file…"); others may not.
+    let message = get("message");
+    let text = if errno.is_empty() || message.starts_with(&errno) {
+        message
+    } else {
+        format!("{errno} {message}")
+    };
+    VfsError::new(code, text.into())
 }
 
 struct AppData {

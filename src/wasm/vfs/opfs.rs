@@ -75,7 +75,7 @@ fn classify(e: OpfsSAHError) -> Error {
     let store = match e {
         OpfsSAHError::NotSupported => StoreError::Unsupported {
             what: "OPFS needs a dedicated worker in a secure context (https or localhost); \
-                   use storage 'memory' elsewhere"
+                   in Node or Deno use storage { file: 'path.db' }, elsewhere 'memory'"
                 .into(),
         },
         OpfsSAHError::InvalidDirectory | OpfsSAHError::InvalidFilename(_) => {
