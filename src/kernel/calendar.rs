@@ -16,12 +16,17 @@ pub fn optional_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>
     let v = Option::<serde_json::Value>::deserialize(d)?;
     match v {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(v) => v.as_i64().map(Some).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "must be an integer number of ms since the epoch (a Date's getTime()), not {v}"
-            ))
-        }),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(not_ms(&v))),
     }
+}
+
+/// Why `v`, given for a time, is not one: in words that name a `Date`'s
+/// `getTime()`.
+pub fn not_ms(v: &serde_json::Value) -> String {
+    format!("must be an integer number of ms since the epoch (a Date's getTime()), not {v}")
 }
 
 /// The civil date (year, month 1-12, day 1-31) of a day number since the

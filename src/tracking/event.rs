@@ -91,8 +91,8 @@ fn present_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>,
     let v = Value::deserialize(d)?;
     match v.as_i64() {
         Some(n) => Ok(Some(n)),
-        None => Err(serde::de::Error::custom(format!(
-            "must be an integer number of ms since the epoch (a Date's getTime()), not {v}"
+        None => Err(serde::de::Error::custom(crate::kernel::calendar::not_ms(
+            &v,
         ))),
     }
 }

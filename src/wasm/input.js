@@ -126,20 +126,22 @@ const BRAND_TAGS = new Set(BRANDS.map(([, tag]) => tag));
  * every object, plain ones too (a Map given `Object.prototype`). Null
  * elsewhere (browsers, Deno, workerd), where `BRANDS` throw.
  */
-const NODE_BRANDS = (() => {
+const NODE_TYPES = (() => {
   try {
     const types = globalThis.process?.getBuiltinModule?.('node:util')?.types;
-    if (!types || typeof types.isMap !== 'function') return null;
-    return [
-      [types.isMap, '[object Map]'],
-      [types.isSet, '[object Set]'],
-      [types.isWeakMap, '[object WeakMap]'],
-      [types.isWeakSet, '[object WeakSet]'],
-    ];
+    return types && typeof types.isMap === 'function' && typeof types.isProxy === 'function' ? types : null;
   } catch {
     return null;
   }
 })();
+const NODE_BRANDS =
+  NODE_TYPES &&
+  [
+    [NODE_TYPES.isMap, '[object Map]'],
+    [NODE_TYPES.isSet, '[object Set]'],
+    [NODE_TYPES.isWeakMap, '[object WeakMap]'],
+    [NODE_TYPES.isWeakSet, '[object WeakSet]'],
+  ];
 
 /** The tag of the collection `v` is (a Map subclass with its own tag, a Map without its prototype), or null. */
 function brand(v) {
@@ -190,7 +192,10 @@ function objectKind(v) {
     // is found too.
     if (NODE_BRANDS === null) return null;
     const branded = brand(v);
-    return branded === null ? null : NOT_JSON[branded];
+    if (branded !== null) return NOT_JSON[branded];
+    // A Proxy that says its prototype is a plain one can still be over a
+    // collection: its tag tells (below).
+    if (!NODE_TYPES.isProxy(v)) return null;
   }
   if (ArrayBuffer.isView(v)) return BYTES;
   const tag = Object.prototype.toString.call(v);

@@ -165,6 +165,7 @@ test('bytes of every kind are stored as {$bytes}, and a Map, Set or Promise is r
     // A Proxy over a collection (as Vue's reactive(new Map()) is) says it is one.
     [{ cart: new Proxy(new Map([['sku', 2]]), {}) }, 'properties.cart', /Map/],
     [{ tags: new Proxy(new Set([1]), {}) }, 'properties.tags', /Set/],
+    [{ hidden: new Proxy(new Map([['a', 1]]), { getPrototypeOf: () => Object.prototype }) }, 'properties.hidden', /Map/],
   ];
   for (const [properties, field, message] of refusals) {
     const err = await tracking.track({ name: 'bad', userId: 'u', properties }).then(() => null, (e) => e);
