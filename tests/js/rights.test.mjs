@@ -275,9 +275,14 @@ test('rewritePersistence reaches a standalone primary\'s replica', async () => {
   const replica = await RedisServer.start(['--rdbcompression', 'no', '--replicaof', '127.0.0.1', String(primary.port)]);
   const c = await createClient({ url: primary.url }).on('error', () => {}).connect();
   try {
-    // The replica is in sync before anything is written.
+    // The replica is in sync before anything is written, and done with
+    // the rewrite of its AOF that a sync starts (else the rewrite can
+    // replace the files while they are read, or drop the line looked for).
     for (let i = 0; ; i++) {
-      if (/master_link_status:up/.test(cli(replica.port, 'info', 'replication'))) break;
+      const synced = /master_link_status:up/.test(cli(replica.port, 'info', 'replication'));
+      const persistence = cli(replica.port, 'info', 'persistence');
+      const rewriting = /aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(persistence);
+      if (synced && !rewriting) break;
       assert.ok(i < 400, 'the replica did not sync');
       await new Promise((r) => setTimeout(r, 25));
     }
