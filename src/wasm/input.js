@@ -121,10 +121,11 @@ const BRAND_TAGS = new Set(BRANDS.map(([, tag]) => tag));
 
 /**
  * The same checks without an exception, where the host has them (Node's
- * `util.types`, read through `process.getBuiltinModule`): about 10 ns an
- * object where a thrown `TypeError` costs microseconds, so they can run on
- * every object, plain ones too (a Map given `Object.prototype`). Null
- * elsewhere (browsers, Deno, workerd), where `BRANDS` throw.
+ * `util.types`, read through `process.getBuiltinModule`; Deno has it too):
+ * about 10 ns an object where a thrown `TypeError` costs microseconds, so
+ * they can run on every object, plain ones too (a Map given
+ * `Object.prototype`). Null where the host has none (browsers, workerd
+ * without Node compatibility), where `BRANDS` throw.
  */
 const NODE_TYPES = (() => {
   try {
