@@ -6,6 +6,8 @@
 //! media backed by JS live in [`vfs`]; the shared store's transport (the
 //! app's Redis client) in `remote`.
 
+mod alloc;
+pub use alloc::heap_peak;
 mod analytics;
 mod clock;
 mod error;
