@@ -7,6 +7,7 @@ use crate::common;
 
 use common::*;
 use serde_json::{json, Map, Value};
+use usertrail::error::ErrorCode;
 use usertrail::prefs::{PrefDefinition, PrefType};
 use usertrail::session::SessionConfig;
 use usertrail::tracking::EventInput;
@@ -342,5 +343,107 @@ fn bad_definitions_and_subjects_are_refused() {
     assert_eq!(
         code(p.set("alice", "appearance.theme", &json!("dark"), "").now()),
         "INVALID_INPUT"
+    );
+}
+
+/// A value given as JSON text (as the JS bindings pass it) is refused by
+/// its key and length before it is read, with the error its value would
+/// get, and the looseness of that check leaves the exact answer to the
+/// value read: nothing is written by a refusal.
+#[test]
+fn a_value_given_as_text_is_checked_before_it_is_read() {
+    let (trail, _) = engine(SessionConfig::default());
+    let p = trail.prefs();
+    let mut layout = def("ui.layout", "ui", PrefType::Json, json!(null));
+    layout.max_bytes = Some(16);
+    p.define(&layout).unwrap();
+    let mut nick = def("profile.nickname", "profile", PrefType::String, json!(""));
+    nick.max_length = Some(8);
+    p.define(&nick).unwrap();
+    let mut deep = def("ui.deep", "ui", PrefType::Json, json!(null));
+    deep.max_bytes = Some(1 << 20);
+    p.define(&deep).unwrap();
+
+    // Ten million bytes of small objects: never read.
+    let huge = format!("[{}{{}}]", "{},".repeat(3_333_333));
+    let refused = |key: &str, text: &str| match p.set_json("alice", key, text, "api").now() {
+        Err(e) => (
+            e.code().to_string(),
+            e.field().unwrap_or("").to_string(),
+            e.to_string(),
+        ),
+        Ok(v) => panic!("{key} = {} bytes accepted: {v:?}", text.len()),
+    };
+    assert_eq!(refused("nope.key", &huge).0, "UNKNOWN_PREFERENCE");
+    let (c, field, message) = refused("ui.layout", &huge);
+    assert_eq!((c.as_str(), field.as_str()), ("INVALID_INPUT", "ui.layout"));
+    assert!(message.contains("at most 16 bytes of JSON"), "{message}");
+    let (_, field, message) = refused("profile.nickname", &format!("\"{}\"", "x".repeat(100)));
+    assert_eq!(field, "profile.nickname");
+    assert!(message.contains("at most 8 characters"), "{message}");
+    let (_, field, message) = refused("notifications.email", &huge);
+    assert_eq!(field, "notifications.email");
+    assert!(message.contains("true or false"), "{message}");
+    let (_, field, message) = refused("appearance.theme", &huge);
+    assert_eq!(field, "appearance.theme");
+    assert!(message.contains("one of"), "{message}");
+    // Past the check of its length, the value read decides: 17 bytes as
+    // JSON writes them, too many; 23 bytes of text that are `[1e20]`, few
+    // enough.
+    assert!(refused("ui.layout", r#"{"a":"0123456789"}"#)
+        .2
+        .contains("at most 16 bytes"));
+    let set = p
+        .set_json("alice", "ui.layout", "[100000000000000000000]", "api")
+        .now()
+        .unwrap();
+    assert_eq!(set.value, json!([1e20]));
+    // Nesting past what the reader takes: refused on the key, not a panic.
+    let nested = format!("{}{}", "[".repeat(300), "]".repeat(300));
+    assert_eq!(refused("ui.deep", &nested).1, "ui.deep");
+    // A bad subject is named before the key is looked up.
+    assert_eq!(
+        p.set_json("", "nope.key", "1", "api")
+            .now()
+            .unwrap_err()
+            .field(),
+        Some("userId")
+    );
+
+    // Many at once: each key's text checked in order before any is read,
+    // all or nothing.
+    let many = |pairs: &[(&str, &str)]| {
+        let pairs: Vec<(String, &str)> = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        p.set_many_json("bob", &pairs, "api").now()
+    };
+    let r = many(&[
+        ("appearance.theme", "\"dark\""),
+        ("ui.layout", &huge),
+        ("nope", "1"),
+    ]);
+    assert_eq!(r.as_ref().err().and_then(|e| e.field()), Some("ui.layout"));
+    assert_eq!(code(r), "INVALID_INPUT");
+    let r = many(&[
+        ("appearance.theme", "\"dark\""),
+        ("nope", "1"),
+        ("ui.layout", &huge),
+    ]);
+    assert_eq!(code(r), "UNKNOWN_PREFERENCE");
+    assert!(
+        p.history("bob").now().unwrap().is_empty(),
+        "a refused batch wrote"
+    );
+    assert!(
+        p.history("alice").now().unwrap().len() == 1,
+        "only [1e20] was written"
+    );
+    many(&[("appearance.theme", "\"dark\""), ("ui.layout", "{\"a\":1}")]).unwrap();
+    assert_eq!(
+        p.get("bob", "appearance.theme").now().unwrap().value,
+        json!("dark")
+    );
+    assert_eq!(
+        p.get("bob", "ui.layout").now().unwrap().value,
+        json!({ "a": 1 })
     );
 }

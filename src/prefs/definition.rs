@@ -133,6 +133,51 @@ impl PrefDefinition {
             .map_err(|e| Error::invalid("default", e.to_string()))
     }
 
+    /// Checks the length of a value's JSON text as a host wrote it, before
+    /// the text is read: text past what any value [`Self::check_value`]
+    /// accepts could take gets the error it would get, so that a huge
+    /// argument (a million small objects) is refused without building it.
+    /// Loose on purpose: a host may write a value longer than the engine
+    /// does (JavaScript writes `1e20` as 21 digits, `1e-6` as `0.000001`),
+    /// so text up to six times the limit, plus a margin, is left to
+    /// [`Self::check_value`] on the value read.
+    pub fn check_text_len(&self, len: usize) -> Result<(), Error> {
+        // Six bytes a character or a byte at most: `\u001f`, a digit of
+        // `100000000000000000000` written for `1e20`'s four.
+        const MARGIN: usize = 64;
+        let bad = |why: String| Error::invalid(self.key.clone(), why);
+        let most = |n: u32| (n as usize).saturating_mul(6).saturating_add(MARGIN);
+        match self.pref_type {
+            PrefType::Json => {
+                let max = self.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
+                if len > most(max) {
+                    return Err(bad(format!("must be at most {max} bytes of JSON")));
+                }
+            }
+            PrefType::String => {
+                let max = self.max_length.unwrap_or(DEFAULT_MAX_LENGTH);
+                if len > most(max) {
+                    return Err(bad(format!("must be at most {max} characters")));
+                }
+            }
+            // One value of a few bytes: the check of the value read says
+            // what it must be.
+            PrefType::Bool | PrefType::Number | PrefType::Enum => {
+                let longest = self
+                    .values
+                    .iter()
+                    .flatten()
+                    .map(|v| u32::try_from(v.len()).unwrap_or(u32::MAX))
+                    .max()
+                    .unwrap_or(0);
+                if len > most(longest) {
+                    return self.check_value(&Value::Null);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks `v` against this definition: `INVALID_INPUT` naming the key.
     pub fn check_value(&self, v: &Value) -> Result<(), Error> {
         let bad = |why: String| Error::invalid(self.key.clone(), why);

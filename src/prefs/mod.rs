@@ -291,6 +291,58 @@ impl<'a> Prefs<'a> {
         self.get(subject, key).await
     }
 
+    /// [`Prefs::set`] of a value given as JSON text (as a host writes it):
+    /// the key is looked up and the text's length checked against its
+    /// definition before the text is read, so a value no definition could
+    /// take costs no more than its length.
+    pub async fn set_json(
+        &self,
+        subject: &str,
+        key: &str,
+        text: &str,
+        source: &str,
+    ) -> Result<PrefValue> {
+        let value = self.read_json(subject, key, text, source)?;
+        let mut one = Map::new();
+        one.insert(key.to_owned(), value);
+        self.set_many(subject, &one, source).await?;
+        self.get(subject, key).await
+    }
+
+    /// [`Prefs::set_many`] of values given as JSON text, each checked as
+    /// [`Prefs::set_json`] checks its one, in order, before any is read.
+    pub async fn set_many_json(
+        &self,
+        subject: &str,
+        values: &[(String, &str)],
+        source: &str,
+    ) -> Result<()> {
+        for (key, text) in values {
+            self.check_json(subject, key, text.len(), source)?;
+        }
+        let mut map = Map::new();
+        for (key, text) in values {
+            map.insert(key.clone(), self.read_json(subject, key, text, source)?);
+        }
+        self.set_many(subject, &map, source).await
+    }
+
+    /// The checks of a value's text that need no reading of it: the
+    /// subject, the source, the key's definition and the text's length.
+    fn check_json(&self, subject: &str, key: &str, len: usize, source: &str) -> Result<()> {
+        check_subject(subject)?;
+        definition::check_name("source", source, 64)?;
+        self.definition(key)?.check_text_len(len)
+    }
+
+    /// A value's text read, after [`Prefs::check_json`]; a fault in the
+    /// text (nesting past serde's limit) is `INVALID_INPUT` on the key.
+    fn read_json(&self, subject: &str, key: &str, text: &str, source: &str) -> Result<Value> {
+        self.check_json(subject, key, text.len(), source)?;
+        serde_json::from_str(text)
+            .map_err(|e| Error::invalid(key, crate::error::serde_reason(&e.to_string())))
+    }
+
     /// Sets several preferences: all are checked first, then written in one
     /// transaction. One bad value and nothing is written.
     pub async fn set_many(

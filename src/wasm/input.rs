@@ -8,7 +8,9 @@
 //! named. Strings and numbers are checked by type: a BigInt, a Symbol or a
 //! function where a number or a string belongs is `INVALID_INPUT`.
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
@@ -214,6 +216,62 @@ pub(crate) fn object(value: &JsValue, field: &str) -> Result<Map<String, Value>>
         Value::Object(map) if !crate::kernel::bytes::is_bytes(&map) => Ok(map),
         _ => Err(Error::invalid(field, "must be a plain object")),
     }
+}
+
+/// A plain object's entries, each value as its JSON text, unread: for a
+/// call whose keys say how large their values may be (`prefs.setMany`),
+/// so that a value no key could take is refused before it is built.
+pub(crate) fn object_texts(value: &JsValue, field: &str) -> Result<Vec<(String, Box<RawValue>)>> {
+    /// The entries in their order.
+    struct Entries(Vec<(String, Box<RawValue>)>);
+    impl<'de> Deserialize<'de> for Entries {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            struct Each;
+            impl<'de> Visitor<'de> for Each {
+                type Value = Entries;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a plain object")
+                }
+                fn visit_map<A: MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> std::result::Result<Entries, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(entry) = map.next_entry()? {
+                        out.push(entry);
+                    }
+                    Ok(Entries(out))
+                }
+            }
+            d.deserialize_map(Each)
+        }
+    }
+    let plain = || Error::invalid(field, "must be a plain object");
+    let text = json(value, field, &[])?;
+    if !text.starts_with('{') {
+        return Err(plain());
+    }
+    let Entries(entries) = from_text(&text, field)?;
+    // Bytes (a `Uint8Array`) are written as `{"$bytes": …}`.
+    if let [(key, raw)] = entries.as_slice() {
+        if key == crate::kernel::bytes::MARKER {
+            let one: Map<String, Value> =
+                std::iter::once((key.clone(), from_text(raw.get(), field)?)).collect();
+            if crate::kernel::bytes::is_bytes(&one) {
+                return Err(plain());
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// Any JSON value, as its text unread (see [`object_texts`]).
+pub(crate) fn value_text(value: &JsValue, field: &str) -> Result<String> {
+    let text = json(value, field, &[])?;
+    if text.len() > MAX_JSON_TEXT {
+        return Err(too_large(field, text.len(), MAX_JSON_TEXT));
+    }
+    Ok(text)
 }
 
 /// Any JSON value.

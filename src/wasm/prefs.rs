@@ -135,13 +135,17 @@ impl JsPrefs {
         promise(|| {
             let user_id = input::string(&user_id, "userId")?;
             let key = input::string(&key, "key")?;
-            let value = input::value(&value, &key)?;
+            // Read as text: the key's definition bounds the value before
+            // it is built (a million small objects for a 4 KiB value).
+            let value = input::value_text(&value, &key)?;
             let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
 
             Ok(self.0.run(move |open| async move {
                 let t = &open.trail;
                 js_out(to_js(
-                    &t.prefs().set(&user_id, &key, &value, o.source()).await?,
+                    &t.prefs()
+                        .set_json(&user_id, &key, &value, o.source())
+                        .await?,
                 ))
             }))
         })
@@ -163,12 +167,14 @@ impl JsPrefs {
     ) -> Promise {
         promise(|| {
             let user_id = input::string(&user_id, "userId")?;
-            let values = input::object(&values, "values")?;
+            let values = input::object_texts(&values, "values")?;
             let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
 
             Ok(self.0.run(move |open| async move {
                 let t = &open.trail;
-                js_out(t.prefs().set_many(&user_id, &values, o.source()).await)
+                let values: Vec<(String, &str)> =
+                    values.iter().map(|(k, v)| (k.clone(), v.get())).collect();
+                js_out(t.prefs().set_many_json(&user_id, &values, o.source()).await)
             }))
         })
     }

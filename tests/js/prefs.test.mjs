@@ -81,6 +81,53 @@ test('bad values are typed errors naming the key, and setMany writes nothing', a
   assert.deepEqual((await trail.export()), before);
 });
 
+test('a value too large for its key is refused by the key before it is read', async () => {
+  const { trail } = await engine();
+  await trail.prefs.define({ key: 'ui.layout', category: 'ui', type: 'json', default: null, maxBytes: 64 });
+  const before = await trail.export();
+  // Half a million small objects (4 MB of JSON): refused by the unknown
+  // key, or by the key's limit, without being built in the engine.
+  const huge = Array.from({ length: 500_000 }, () => ({ a: 1 }));
+  const refusal = async (f) => {
+    try {
+      await f();
+    } catch (err) {
+      assert.ok(err instanceof UserTrailError);
+      return [err.code, err.field ?? null, err.message];
+    }
+    assert.fail('accepted');
+  };
+  assert.deepEqual((await refusal(() => trail.prefs.set('alice', 'no.such', huge))).slice(0, 2), ['UNKNOWN_PREFERENCE', null]);
+  const [c, field, message] = await refusal(() => trail.prefs.set('alice', 'ui.layout', huge));
+  assert.deepEqual([c, field], ['INVALID_INPUT', 'ui.layout']);
+  assert.match(message, /at most 64 bytes of JSON/);
+  assert.deepEqual(
+    (await refusal(() => trail.prefs.set('alice', 'appearance.theme', 'x'.repeat(1 << 20)))).slice(0, 2),
+    ['INVALID_INPUT', 'appearance.theme'],
+  );
+  // setMany: the first key whose text cannot pass is named, nothing is written.
+  assert.deepEqual(
+    (await refusal(() => trail.prefs.setMany('alice', { 'appearance.theme': 'dark', 'ui.layout': huge, 'no.such': 1 }))).slice(0, 2),
+    ['INVALID_INPUT', 'ui.layout'],
+  );
+  assert.equal(await code(() => trail.prefs.setMany('alice', { 'appearance.theme': 'dark', 'no.such': huge })), 'UNKNOWN_PREFERENCE');
+  // Bytes and arrays are not the object setMany takes.
+  assert.equal(await code(() => trail.prefs.setMany('alice', new Uint8Array([1, 2]))), 'INVALID_INPUT');
+  assert.equal(await code(() => trail.prefs.setMany('alice', [['appearance.theme', 'dark']])), 'INVALID_INPUT');
+  // Nesting deeper than the engine reads: a typed error on the key.
+  let deep = 1;
+  for (let i = 0; i < 300; i++) deep = [deep];
+  await trail.prefs.define({ key: 'ui.deep', category: 'ui', type: 'json', default: null, maxBytes: 1 << 20 });
+  const after = await trail.export();
+  assert.deepEqual((await refusal(() => trail.prefs.set('alice', 'ui.deep', deep))).slice(0, 2), ['INVALID_INPUT', 'ui.deep']);
+  assert.deepEqual(await trail.export(), after);
+  // What fits is written, in the order given.
+  await trail.prefs.setMany('alice', { 'ui.layout': { panels: [1, 2] }, 'appearance.theme': 'dark' });
+  assert.deepEqual((await trail.prefs.get('alice', 'ui.layout')).value, { panels: [1, 2] });
+  assert.equal((await trail.prefs.get('alice', 'appearance.theme')).value, 'dark');
+  assert.notDeepEqual(await trail.export(), before);
+});
+
 test('identify moves anonymous preferences to the user', async () => {
   const { trail } = await engine();
   await trail.prefs.set('anon-9', 'appearance.theme', 'dark');
