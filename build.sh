@@ -201,6 +201,9 @@ build() {
   [ -f node_modules/chart.js/dist/chart.umd.min.js ] || die "node_modules/chart.js is missing: run ./build.sh setup"
   cp node_modules/chart.js/dist/chart.umd.min.js "$GEN/chart.umd.min.js"
   cp node_modules/chart.js/LICENSE.md "$GEN/chart.js-LICENSE.md"
+  # The guides ship with the package (the README links them), copied so
+  # that docs/ stays the one place they are written.
+  rm -rf pkg/docs && cp -r docs pkg/docs
   note "wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip"
 }
 

@@ -398,6 +398,26 @@ fn a_value_given_as_text_is_checked_before_it_is_read() {
         .now()
         .unwrap();
     assert_eq!(set.value, json!([1e20]));
+    // A long value of the wrong type is named for its type, as a short
+    // one is.
+    for text in ["[0,0,0]".to_string(), format!("[{}0]", "0,".repeat(100))] {
+        let (_, field, message) = refused("profile.nickname", &text);
+        assert_eq!(field, "profile.nickname");
+        assert!(message.contains("must be a string"), "{message}");
+    }
+    // Within six times the limit, the size is measured as the engine writes
+    // it: 45 zeros are 91 bytes, refused without being built.
+    let zeros = format!("[{}0]", "0,".repeat(44));
+    assert!(refused("ui.layout", &zeros).2.contains("at most 16 bytes"));
+    // A fault inside the value is named by its path in it.
+    assert_eq!(
+        refused("ui.deep", r#"{"a":{"b":"\ud800"}}"#).1,
+        "ui.deep.a.b"
+    );
+    assert_eq!(
+        refused("ui.deep", r#"[1,{"c":"\udc00"}]"#).1,
+        "ui.deep[1].c"
+    );
     // Nesting past what the reader takes: refused on the key, not a panic.
     let nested = format!("{}{}", "[".repeat(300), "]".repeat(300));
     assert_eq!(refused("ui.deep", &nested).1, "ui.deep");

@@ -15,12 +15,15 @@ pub enum PrivacyError {
     },
     /// The subject has not consented to a purpose this write needs, and the
     /// engine requires that consent. Code `CONSENT_REQUIRED`.
-    #[error("{subject_kind} has no {purpose:?} consent, which this engine requires")]
+    #[error(
+        "the subject has no {purpose:?} consent, which this engine requires to store the \
+         preference {key:?}"
+    )]
     ConsentRequired {
         /// The purpose.
         purpose: String,
-        /// What lacked it, such as `"the subject"`.
-        subject_kind: &'static str,
+        /// The preference that serves it.
+        key: String,
     },
     /// A hash chain (consent ledger, audit log) is keyed with a chain key
     /// this engine was not given. Code `KEY_MISSING`.

@@ -21,6 +21,19 @@ pub enum PrefType {
     Json,
 }
 
+impl PrefType {
+    /// The type as a definition spells it (`number`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bool => "bool",
+            Self::String => "string",
+            Self::Number => "number",
+            Self::Enum => "enum",
+            Self::Json => "json",
+        }
+    }
+}
+
 /// Extra checks on a string preference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -104,7 +117,10 @@ impl PrefDefinition {
         check_name("key", &self.key, 128)?;
         check_name("category", &self.category, 64)?;
         let misplaced = |what: &str| {
-            Error::invalid(what, format!("does not apply to type {:?}", self.pref_type))
+            Error::invalid(
+                what,
+                format!("does not apply to type {}", self.pref_type.name()),
+            )
         };
         if self.values.is_some() && self.pref_type != PrefType::Enum {
             return Err(misplaced("values"));
@@ -129,34 +145,42 @@ impl PrefDefinition {
             }
             _ => {}
         }
-        self.check_value(&self.default)
-            .map_err(|e| Error::invalid("default", e.to_string()))
+        self.check_value(&self.default).map_err(|e| match e {
+            Error::InvalidInput { reason, .. } => Error::invalid("default", reason),
+            e => e,
+        })
     }
 
-    /// Checks the length of a value's JSON text as a host wrote it, before
-    /// the text is read: text past what any value [`Self::check_value`]
-    /// accepts could take gets the error it would get, so that a huge
-    /// argument (a million small objects) is refused without building it.
-    /// Loose on purpose: a host may write a value longer than the engine
-    /// does (JavaScript writes `1e20` as 21 digits, `1e-6` as `0.000001`),
-    /// so text up to six times the limit, plus a margin, is left to
-    /// [`Self::check_value`] on the value read.
-    pub fn check_text_len(&self, len: usize) -> Result<(), Error> {
-        // Six bytes a character or a byte at most: `\u001f`, a digit of
-        // `100000000000000000000` written for `1e20`'s four.
+    /// Checks a value's JSON text as a host wrote it, before it is read
+    /// into a value: text that [`Self::check_value`] would refuse for its
+    /// type or size gets the error it would get, so that a huge argument (a
+    /// million small objects) is refused without building it. A `json`
+    /// value's size is measured as the engine writes it, without building
+    /// it; a string's length is left to [`Self::check_value`] unless its
+    /// text is longer than any string of `maxLength` characters can be.
+    /// Text this passes can still be refused once read.
+    pub fn check_text(&self, text: &str) -> Result<(), Error> {
+        // Six bytes a character at most (`\u001f`), and a number JS
+        // writes in up to 4.2 times the engine's bytes (`1e20` as 21
+        // digits): text past this holds no value within `n`.
         const MARGIN: usize = 64;
-        let bad = |why: String| Error::invalid(self.key.clone(), why);
         let most = |n: u32| (n as usize).saturating_mul(6).saturating_add(MARGIN);
+        let bad = |why: String| Error::invalid(self.key.clone(), why);
         match self.pref_type {
             PrefType::Json => {
                 let max = self.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
-                if len > most(max) {
+                let too_long = text.len() > most(max)
+                    || super::measure::written_len(text).is_some_and(|n| n > max as usize);
+                if too_long {
                     return Err(bad(format!("must be at most {max} bytes of JSON")));
                 }
             }
             PrefType::String => {
+                if !text.trim_start().starts_with('"') {
+                    return self.check_value(&Value::Null);
+                }
                 let max = self.max_length.unwrap_or(DEFAULT_MAX_LENGTH);
-                if len > most(max) {
+                if text.len() > most(max) {
                     return Err(bad(format!("must be at most {max} characters")));
                 }
             }
@@ -170,7 +194,7 @@ impl PrefDefinition {
                     .map(|v| u32::try_from(v.len()).unwrap_or(u32::MAX))
                     .max()
                     .unwrap_or(0);
-                if len > most(longest) {
+                if text.len() > most(longest) {
                     return self.check_value(&Value::Null);
                 }
             }
@@ -207,7 +231,7 @@ impl PrefDefinition {
                 };
                 if self.min.is_some_and(|lo| n < lo) || self.max.is_some_and(|hi| n > hi) {
                     return Err(bad(format!(
-                        "must be within {} and {}",
+                        "must be between {} and {}",
                         self.min.map_or("-inf".into(), |x| x.to_string()),
                         self.max.map_or("inf".into(), |x| x.to_string())
                     )));

@@ -26,6 +26,7 @@
 //! ```
 
 mod definition;
+mod measure;
 pub mod redis;
 
 use std::cell::RefCell;
@@ -97,6 +98,28 @@ pub type DefaultsCache = RefCell<Option<Arc<Vec<(String, String, Value)>>>>;
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+/// A value's JSON text read; a fault in it is `INVALID_INPUT` on the key
+/// and the path inside the value (`layout.panels[2]`, for a lone
+/// surrogate), as the bindings name a value they cannot read, or on the key
+/// alone for nesting past the reader's 127 levels.
+fn read_value(key: &str, text: &str) -> Result<Value> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = crate::error::serde_reason(&e.into_inner().to_string());
+        // Too deep: the value as a whole, not the 128th `[0]` inside it.
+        if reason.starts_with("recursion limit exceeded") {
+            return Error::invalid(key, "must be nested at most 127 levels deep");
+        }
+        let field = match path.as_str() {
+            "" | "." => key.to_owned(),
+            p if p.starts_with('[') => format!("{key}{p}"),
+            p => format!("{key}.{p}"),
+        };
+        Error::invalid(field, reason)
+    })
 }
 
 fn check_subject(subject: &str) -> Result<()> {
@@ -292,9 +315,9 @@ impl<'a> Prefs<'a> {
     }
 
     /// [`Prefs::set`] of a value given as JSON text (as a host writes it):
-    /// the key is looked up and the text's length checked against its
-    /// definition before the text is read, so a value no definition could
-    /// take costs no more than its length.
+    /// the key is looked up and the text checked against its definition
+    /// before the text is read, so a value no definition could take costs
+    /// no more than its length.
     pub async fn set_json(
         &self,
         subject: &str,
@@ -302,45 +325,30 @@ impl<'a> Prefs<'a> {
         text: &str,
         source: &str,
     ) -> Result<PrefValue> {
-        let value = self.read_json(subject, key, text, source)?;
-        let mut one = Map::new();
-        one.insert(key.to_owned(), value);
-        self.set_many(subject, &one, source).await?;
+        self.set_many_json(subject, &[(key.to_owned(), text)], source)
+            .await?;
         self.get(subject, key).await
     }
 
     /// [`Prefs::set_many`] of values given as JSON text, each checked as
-    /// [`Prefs::set_json`] checks its one, in order, before any is read.
+    /// [`Prefs::set_json`] checks its one, in order: the first bad key is
+    /// the one named.
     pub async fn set_many_json(
         &self,
         subject: &str,
         values: &[(String, &str)],
         source: &str,
     ) -> Result<()> {
-        for (key, text) in values {
-            self.check_json(subject, key, text.len(), source)?;
-        }
-        let mut map = Map::new();
-        for (key, text) in values {
-            map.insert(key.clone(), self.read_json(subject, key, text, source)?);
-        }
-        self.set_many(subject, &map, source).await
-    }
-
-    /// The checks of a value's text that need no reading of it: the
-    /// subject, the source, the key's definition and the text's length.
-    fn check_json(&self, subject: &str, key: &str, len: usize, source: &str) -> Result<()> {
         check_subject(subject)?;
         definition::check_name("source", source, 64)?;
-        self.definition(key)?.check_text_len(len)
-    }
-
-    /// A value's text read, after [`Prefs::check_json`]; a fault in the
-    /// text (nesting past serde's limit) is `INVALID_INPUT` on the key.
-    fn read_json(&self, subject: &str, key: &str, text: &str, source: &str) -> Result<Value> {
-        self.check_json(subject, key, text.len(), source)?;
-        serde_json::from_str(text)
-            .map_err(|e| Error::invalid(key, crate::error::serde_reason(&e.to_string())))
+        let mut map = Map::new();
+        for (key, text) in values {
+            self.definition(key)?.check_text(text)?;
+            let value = read_value(key, text)?;
+            self.check_one(subject, key, &value).await?;
+            map.insert(key.clone(), value);
+        }
+        self.write_many(subject, &map, source).await
     }
 
     /// Sets several preferences: all are checked first, then written in one
@@ -354,18 +362,35 @@ impl<'a> Prefs<'a> {
         check_subject(subject)?;
         definition::check_name("source", source, 64)?;
         for (key, value) in values {
-            let def = self.definition(key)?;
-            def.check_value(value)?;
-            if let Some(purpose) = def.purpose.as_deref().filter(|p| self.privacy.requires(p)) {
-                if !self.consents(subject, purpose).await? {
-                    return Err(PrivacyError::ConsentRequired {
-                        purpose: purpose.to_owned(),
-                        subject_kind: "the subject",
-                    }
-                    .into());
+            self.check_one(subject, key, value).await?;
+        }
+        self.write_many(subject, values, source).await
+    }
+
+    /// Checks one value against its key's definition, and the subject's
+    /// consent when the key's purpose needs it.
+    async fn check_one(&self, subject: &str, key: &str, value: &Value) -> Result<()> {
+        let def = self.definition(key)?;
+        def.check_value(value)?;
+        if let Some(purpose) = def.purpose.as_deref().filter(|p| self.privacy.requires(p)) {
+            if !self.consents(subject, purpose).await? {
+                return Err(PrivacyError::ConsentRequired {
+                    purpose: purpose.to_owned(),
+                    key: key.to_owned(),
                 }
+                .into());
             }
         }
+        Ok(())
+    }
+
+    /// Writes values already checked, in one transaction.
+    async fn write_many(
+        &self,
+        subject: &str,
+        values: &Map<String, Value>,
+        source: &str,
+    ) -> Result<()> {
         let now = self.clock.now_ms();
         if let Some(remote) = self.remote() {
             let pairs: Vec<(String, String)> = values

@@ -56,7 +56,11 @@ impl JsPrefs {
         promise(|| {
             let def: PrefDefinition = input::parse(&definition, "definition")?;
 
-            Ok(self.0.now(move |t| js_out(t.prefs().define(&def))))
+            // The definition's own checks name its options as the reading
+            // of it does (`definition.default`), as for any argument.
+            Ok(self
+                .0
+                .now(move |t| js_out(t.prefs().define(&def).map_err(|e| e.within("definition")))))
         })
     }
 

@@ -119,13 +119,55 @@ test('a value too large for its key is refused by the key before it is read', as
   for (let i = 0; i < 300; i++) deep = [deep];
   await trail.prefs.define({ key: 'ui.deep', category: 'ui', type: 'json', default: null, maxBytes: 1 << 20 });
   const after = await trail.export();
-  assert.deepEqual((await refusal(() => trail.prefs.set('alice', 'ui.deep', deep))).slice(0, 2), ['INVALID_INPUT', 'ui.deep']);
+  assert.deepEqual(await refusal(() => trail.prefs.set('alice', 'ui.deep', deep)), [
+    'INVALID_INPUT',
+    'ui.deep',
+    'invalid input: ui.deep: must be nested at most 127 levels deep',
+  ]);
+  // A fault inside a value is named by its path, in set and setMany alike.
+  assert.equal((await refusal(() => trail.prefs.set('alice', 'ui.deep', { a: { b: '\ud800' } })))[1], 'ui.deep.a.b');
+  assert.equal((await refusal(() => trail.prefs.setMany('alice', { 'ui.deep': [0, { c: '\udc00' }] })))[1], 'ui.deep[1].c');
+  // A long value of the wrong type is named for its type, as a short one is.
+  assert.match((await refusal(() => trail.prefs.set('alice', 'locale.language', new Array(200).fill(0))))[2], /must be a string/);
   assert.deepEqual(await trail.export(), after);
   // What fits is written, in the order given.
   await trail.prefs.setMany('alice', { 'ui.layout': { panels: [1, 2] }, 'appearance.theme': 'dark' });
   assert.deepEqual((await trail.prefs.get('alice', 'ui.layout')).value, { panels: [1, 2] });
   assert.equal((await trail.prefs.get('alice', 'appearance.theme')).value, 'dark');
   assert.notDeepEqual(await trail.export(), before);
+});
+
+test('a refused definition names its option inside the argument; a missing consent names the key', async () => {
+  const { trail } = await engine({ privacy: { requireConsent: ['personalization'] } });
+  const refusal = async (f) => {
+    try {
+      await f();
+    } catch (err) {
+      assert.ok(err instanceof UserTrailError);
+      return [err.code, err.field ?? null, err.message];
+    }
+    assert.fail('accepted');
+  };
+  const cases = [
+    [{ key: 'y.s', category: 'y', type: 'string', default: 'toolong', maxLength: 3 }, 'definition.default', /^invalid input: definition\.default: must be at most 3 characters$/],
+    [{ key: 'y.n', category: 'y', type: 'number', default: 1, maxLength: 3 }, 'definition.maxLength', /does not apply to type number/],
+    [{ key: 'y.n', category: 'y', type: 'number', default: 1, min: 5, max: 1 }, 'definition.min', /must not exceed max/],
+    [{ key: 'y.e', category: 'y', type: 'enum', default: 'a' }, 'definition.values', /at least one value/],
+    [{ key: 'bad key!', category: 'y', type: 'bool', default: true }, 'definition.key', /letters, digits/],
+    [{ key: 'y.b', category: 'y', type: 'bool' }, 'definition.default', /missing/],
+  ];
+  for (const [definition, field, message] of cases) {
+    const [c, f, m] = await refusal(() => trail.prefs.define(definition));
+    assert.deepEqual([c, f], ['INVALID_INPUT', field], JSON.stringify(definition));
+    assert.match(m, message);
+  }
+  await trail.prefs.define({ key: 'y.n', category: 'y', type: 'number', default: 1, min: 0, max: 10 });
+  assert.match((await refusal(() => trail.prefs.set('u', 'y.n', 11)))[2], /must be between 0 and 10/);
+  await trail.prefs.define({ key: 'feed.topics', category: 'feed', type: 'json', default: [], purpose: 'personalization' });
+  const [c, , m] = await refusal(() => trail.prefs.setMany('u', { 'appearance.theme': 'dark', 'feed.topics': ['tea'] }));
+  assert.equal(c, 'CONSENT_REQUIRED');
+  assert.match(m, /"personalization" consent.*preference "feed\.topics"/);
+  assert.equal((await trail.prefs.get('u', 'appearance.theme')).isDefault, true);
 });
 
 test('identify moves anonymous preferences to the user', async () => {

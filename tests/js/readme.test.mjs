@@ -114,3 +114,23 @@ test("README's dashboard snippet serves the dashboard behind its key", async () 
     rmSync(cwd, { recursive: true, force: true });
   }
 });
+
+// The package README's preferences, analytics and privacy lines run as
+// written on an engine in memory.
+test("the package README's preferences, analytics and privacy lines run", async () => {
+  const readme = readFileSync(join(process.env.ROOT, 'pkg', 'README.md'), 'utf8');
+  const lines = readme.match(/## Preferences, analytics and privacy\n\n```js\n([\s\S]*?)```/)?.[1];
+  assert.ok(lines, 'no js block under "## Preferences, analytics and privacy"');
+  const file = new URL('./readme-package.mjs', import.meta.url);
+  writeFileSync(
+    file,
+    `import { UserTrail } from 'usertrail';\nconst trail = await UserTrail.open({ storage: 'memory' });\n` +
+      lines +
+      `console.log((await trail.prefs.get('user-42', 'appearance.theme')).value);\n` +
+      `console.log(JSON.stringify(await trail.analytics.summary({ since: 0 })));\n`,
+  );
+  const out = execFileSync(process.execPath, [file.pathname]).toString();
+  // Erased: the preference is back to its default, the event is gone.
+  assert.match(out, /^system$/m);
+  assert.match(out, /"events":0,/);
+});
