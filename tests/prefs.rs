@@ -466,4 +466,20 @@ fn a_value_given_as_text_is_checked_before_it_is_read() {
         p.get("bob", "ui.layout").now().unwrap().value,
         json!({ "a": 1 })
     );
+    // `get` reads one row: the same answer as `getAll`'s, set or default.
+    for subject in ["alice", "bob", "nobody"] {
+        for all in p.get_all(subject, None).now().unwrap() {
+            assert_eq!(p.get(subject, &all.key).now().unwrap(), all, "{subject}");
+        }
+    }
+    // A key longer than any definition's is unknown, and its message short.
+    let long = "k".repeat(1 << 20);
+    for r in [
+        p.set_json("bob", &long, "1", "api").now().map(|_| ()),
+        p.get("bob", &long).now().map(|_| ()),
+    ] {
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), "UNKNOWN_PREFERENCE");
+        assert!(e.to_string().len() < 200, "{}", e.to_string().len());
+    }
 }

@@ -100,6 +100,18 @@ fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
+/// `UNKNOWN_PREFERENCE` for `key`, clipped to a key's most length: a key
+/// longer than any definition's is unknown all the same, and its message
+/// need not repeat megabytes.
+fn unknown(key: &str) -> Error {
+    const MOST: usize = 128;
+    let key = match key.char_indices().nth(MOST) {
+        Some((at, _)) => format!("{}…", &key[..at]),
+        None => key.to_owned(),
+    };
+    PrefsError::Unknown { key }.into()
+}
+
 /// A value's JSON text read; a fault in it is `INVALID_INPUT` on the key
 /// and the path inside the value (`layout.panels[2]`, for a lone
 /// surrogate), as the bindings name a value they cannot read, or on the key
@@ -236,27 +248,39 @@ impl<'a> Prefs<'a> {
             .prepare_cached("SELECT category, definition FROM pref_definitions WHERE key = ?1")?
             .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let (category, text) = row.ok_or_else(|| {
-            Error::from(PrefsError::Unknown {
-                key: key.to_owned(),
-            })
-        })?;
+        let (category, text) = row.ok_or_else(|| unknown(key))?;
         parse_definition(key.to_owned(), category, &text)
     }
 
-    /// A subject's effective value for `key`.
+    /// A subject's effective value for `key`: its row alone, so that other
+    /// large values of the subject are not read.
     pub async fn get(&self, subject: &str, key: &str) -> Result<PrefValue> {
         check_subject(subject)?;
-        self.get_all(subject, None)
-            .await?
-            .into_iter()
-            .find(|p| p.key == key)
-            .ok_or_else(|| {
-                PrefsError::Unknown {
-                    key: key.to_owned(),
-                }
-                .into()
-            })
+        if self.remote().is_some() {
+            return self
+                .get_all(subject, None)
+                .await?
+                .into_iter()
+                .find(|p| p.key == key)
+                .ok_or_else(|| unknown(key));
+        }
+        let def = self.definition(key)?;
+        let set: Option<(String, i64)> = self
+            .conn
+            .prepare_cached("SELECT value, updated_at FROM prefs WHERE subject = ?1 AND key = ?2")?
+            .query_row([subject, key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (value, updated_at) = match set {
+            Some((v, at)) => (json(&v), Some(at)),
+            None => (def.default, None),
+        };
+        Ok(PrefValue {
+            key: def.key,
+            category: def.category,
+            value,
+            is_default: updated_at.is_none(),
+            updated_at,
+        })
     }
 
     /// A subject's effective values, by key, of one category or all.

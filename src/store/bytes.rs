@@ -94,7 +94,15 @@ pub fn quick_check(conn: &Connection) -> Result<()> {
 
 /// The whole database as an SQLite image that any sqlite3 tool can open.
 pub fn export(conn: &mut Connection) -> Result<Vec<u8>> {
-    let mut bytes = conn.serialize(MAIN_DB)?.to_vec();
+    let data = conn.serialize(MAIN_DB)?;
+    // The copy may not fit beside the database and its image (wasm has 4
+    // GiB): `STORAGE_FULL`, where an infallible copy would abort the module.
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(data.len())
+        .map_err(|_| StoreError::StorageFull)?;
+    bytes.extend_from_slice(&data);
+    drop(data);
     to_rollback_format(&mut bytes);
     super::scrub::image(&mut bytes);
     Ok(bytes)
