@@ -397,10 +397,13 @@ impl UserTrail {
     /// Analytics that read each query's window from the packed blocks of
     /// the events ([`crate::tracking::blocks`]) and the rows no block
     /// holds, as an engine with more events than the projection keeps
-    /// does: the same answers; for checking one against the other.
+    /// does (keeping the numbering of the blocks between queries while no
+    /// event changes): the same answers; for checking one against the
+    /// other.
     pub fn analytics_from_blocks(&self) -> crate::analytics::Analytics<'_> {
         crate::analytics::Analytics::new(self.store.conn(), self.clock.as_ref(), &self.registry)
             .from_blocks()
+            .with_numbering(&self.projection)
     }
 
     /// How many rows of the in-memory projection of the events have no
@@ -409,6 +412,13 @@ impl UserTrail {
     /// not built. For checking, as [`UserTrail::analytics_from_sqlite`].
     pub fn projection_untyped_rows(&self) -> Option<usize> {
         self.projection.untyped_rows()
+    }
+
+    /// How many packed blocks the numbering kept between windows read from
+    /// the blocks has numbers of; `None` when none is kept (see
+    /// [`crate::analytics::projection`]). For checking.
+    pub fn blocks_numbered(&self) -> Option<usize> {
+        self.projection.numbering_held()
     }
 
     /// How many rows of the hourly rollups analytics holds in memory, and

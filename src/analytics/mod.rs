@@ -87,6 +87,9 @@ pub struct Analytics<'a> {
     clock: &'a dyn Clock,
     registry: &'a RefCell<Option<Arc<Registry>>>,
     projection: Option<&'a projection::Projection>,
+    /// Where windows read from the packed blocks keep their numbering
+    /// between queries ([`projection::Numbering`]): the projection's.
+    numbering: Option<&'a projection::Projection>,
     /// Read unfiltered windows from the packed blocks even without a
     /// projection (see [`Analytics::from_blocks`]).
     blocks: bool,
@@ -114,6 +117,7 @@ impl<'a> Analytics<'a> {
             clock,
             registry,
             projection: None,
+            numbering: None,
             blocks: false,
             chunk: scan::CHUNK_ROWS,
             slice: slices::SLICE_ROWS,
@@ -156,6 +160,16 @@ impl<'a> Analytics<'a> {
     /// connection) instead of SQLite.
     pub fn with_projection(mut self, projection: &'a projection::Projection) -> Self {
         self.projection = Some(projection);
+        self.numbering = Some(projection);
+        self
+    }
+
+    /// Keeps the numbering of windows read from the packed blocks in
+    /// `projection` between queries, as an engine with a projection does,
+    /// without reading its events from it (with [`Analytics::from_blocks`],
+    /// for checking the numbering kept against numbering afresh).
+    pub fn with_numbering(mut self, projection: &'a projection::Projection) -> Self {
+        self.numbering = Some(projection);
         self
     }
 
@@ -233,6 +247,7 @@ impl<'a> Analytics<'a> {
             // Too many events to keep: the window's, from the packed blocks.
             if let Some(ev) = projection::window_from_blocks(
                 self.conn,
+                self.numbering,
                 window,
                 keep,
                 projection::Columns {
