@@ -448,12 +448,6 @@ pub(super) fn window_from_blocks(
         .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
         .query_row([], |r| r.get(0))?;
     let mut s = State::new();
-    // The numbering the last window left, when nothing changed since.
-    let mut numbering = projection.map(Projection::take_numbering);
-    if let Some(n) = numbering.as_mut() {
-        s.strings = std::mem::replace(&mut n.strings, Interner::new());
-    }
-    let mut scratch = BlockNumbers::default();
     let covered: Vec<i64> = {
         let mut stmt = conn.prepare_cached("SELECT first_id FROM event_blocks")?;
         let ids = stmt
@@ -470,6 +464,13 @@ pub(super) fn window_from_blocks(
     if uncovered_ids > MAX_UNPACKED_IDS {
         return Ok(None);
     }
+    // The numbering the last window left, when nothing changed since
+    // (taken out: a window that fails part way keeps none).
+    let mut numbering = projection.map(Projection::take_numbering);
+    if let Some(n) = numbering.as_mut() {
+        s.strings = std::mem::replace(&mut n.strings, Interner::new());
+    }
+    let mut scratch = BlockNumbers::default();
     // Rows read from SQLite get what a block's rows get in `push_block`:
     // the slice, bots and names kept, the columns not asked for at 0.
     let tidy = |s: &mut State, start: usize, (from, until): (i64, i64)| {
