@@ -84,8 +84,9 @@ pub struct Projection {
 /// for `packBlocks` packing the same events again, whose dictionary comes
 /// out the same (a block whose dictionary's size differs is numbered
 /// again). It is kept only while it holds at most [`NUMBERING_HELD`] block
-/// entries (4 bytes each) and [`NUMBERED_HELD`] users and sessions (about
-/// 22 bytes each in the interner): about 60 MB more at 10M events.
+/// entries (4 bytes each), [`NUMBERED_HELD`] users and sessions (about 22
+/// bytes each in the interner) and [`INTERNED_HELD`] names and pages: about
+/// 60 MB more at 10M events.
 #[derive(Debug)]
 pub(super) struct Numbering {
     changes: u64,
@@ -101,6 +102,11 @@ const NUMBERING_HELD: usize = 4 << 20;
 /// At most this many users and sessions numbered are kept between windows
 /// (about 45 MB of the interner's map): 1.1M at 10M events.
 const NUMBERED_HELD: usize = 2 << 20;
+
+/// At most this many names and pages interned are kept between windows:
+/// each window hands on a copy of them, so pages of a million distinct
+/// paths would be copied whole at every query.
+const INTERNED_HELD: usize = 1 << 16;
 
 /// A block's numbers: for each entry of its dictionary of ids (users and
 /// sessions) and of strings (names and pages), the interner's number, or
@@ -178,7 +184,10 @@ impl Projection {
     /// Keeps `n` for the next window, unless it holds too much.
     fn keep_numbering(&self, n: Numbering) {
         let held: usize = n.blocks.values().map(BlockNumbers::held).sum();
-        if held <= NUMBERING_HELD && n.strings.numbered() <= NUMBERED_HELD {
+        if held <= NUMBERING_HELD
+            && n.strings.numbered() <= NUMBERED_HELD
+            && n.strings.interned() <= INTERNED_HELD
+        {
             *self.numbering.borrow_mut() = Some(n);
         }
     }
