@@ -101,6 +101,17 @@ pub enum Error {
     Closed,
 }
 
+/// The field of a value at `path` inside the value named `field`, as serde
+/// writes paths: `field` itself for the whole value (`""` or `"."`), an
+/// index after it (`steps[1]`), a key after a dot (`layout.panels`).
+pub fn field_at(field: &str, path: &str) -> String {
+    match path {
+        "" | "." => field.to_owned(),
+        p if p.starts_with('[') => format!("{field}{p}"),
+        p => format!("{field}.{p}"),
+    }
+}
+
 /// serde's message about a value, in the words of the JS caller: the Rust
 /// types it names (`i64`, `u32`, `struct DimensionFilter`, `untagged enum
 /// Names`) said as JSON ones, and without "at line 1 column 17" (the input

@@ -125,12 +125,7 @@ fn read_value(key: &str, text: &str) -> Result<Value> {
         if reason.starts_with("recursion limit exceeded") {
             return Error::invalid(key, "must be nested at most 127 levels deep");
         }
-        let field = match path.as_str() {
-            "" | "." => key.to_owned(),
-            p if p.starts_with('[') => format!("{key}{p}"),
-            p => format!("{key}.{p}"),
-        };
-        Error::invalid(field, reason)
+        Error::invalid(crate::error::field_at(key, &path), reason)
     })
 }
 
@@ -367,9 +362,10 @@ impl<'a> Prefs<'a> {
         definition::check_name("source", source, 64)?;
         let mut map = Map::new();
         for (key, text) in values {
-            self.definition(key)?.check_text(text)?;
+            let def = self.definition(key)?;
+            def.check_text(text)?;
             let value = read_value(key, text)?;
-            self.check_one(subject, key, &value).await?;
+            self.check_one(subject, key, &def, &value).await?;
             map.insert(key.clone(), value);
         }
         self.write_many(subject, &map, source).await
@@ -386,15 +382,21 @@ impl<'a> Prefs<'a> {
         check_subject(subject)?;
         definition::check_name("source", source, 64)?;
         for (key, value) in values {
-            self.check_one(subject, key, value).await?;
+            let def = self.definition(key)?;
+            self.check_one(subject, key, &def, value).await?;
         }
         self.write_many(subject, values, source).await
     }
 
-    /// Checks one value against its key's definition, and the subject's
-    /// consent when the key's purpose needs it.
-    async fn check_one(&self, subject: &str, key: &str, value: &Value) -> Result<()> {
-        let def = self.definition(key)?;
+    /// Checks one value against its key's definition `def`, and the
+    /// subject's consent when the key's purpose needs it.
+    async fn check_one(
+        &self,
+        subject: &str,
+        key: &str,
+        def: &PrefDefinition,
+        value: &Value,
+    ) -> Result<()> {
         def.check_value(value)?;
         if let Some(purpose) = def.purpose.as_deref().filter(|p| self.privacy.requires(p)) {
             if !self.consents(subject, purpose).await? {

@@ -156,12 +156,10 @@ fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, field: &st
 /// (`storage.opfs.pool`, `definition.default`); an index into an array
 /// argument follows its name (`steps[1]`).
 pub(crate) fn inside(field: &str, path: &str) -> String {
-    if path.starts_with('[') {
-        format!("{field}{path}")
-    } else if matches!(field, "options" | "query" | "event") {
+    if !path.starts_with('[') && matches!(field, "options" | "query" | "event") {
         path.to_owned()
     } else {
-        format!("{field}.{path}")
+        crate::error::field_at(field, path)
     }
 }
 

@@ -23,3 +23,15 @@ export async function code(fn) {
   }
   return 'OK';
 }
+
+/** `[code, field, message]` of the UserTrailError `fn` throws or rejects
+ * with (`field` null when it has none); fails the test if `fn` succeeds. */
+export async function refusal(fn) {
+  try {
+    await fn();
+  } catch (err) {
+    assert.ok(err instanceof UserTrailError, `not a UserTrailError: ${err}`);
+    return [err.code, err.field ?? null, err.message];
+  }
+  assert.fail('accepted');
+}

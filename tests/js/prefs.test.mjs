@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { UserTrailError } from 'usertrail';
-import { T0, code, engine } from './helpers.mjs';
+import { T0, code, engine, refusal } from './helpers.mjs';
 
 test('defaults, set, setMany, reset and history', async () => {
   const { trail, advance } = await engine();
@@ -88,15 +88,6 @@ test('a value too large for its key is refused by the key before it is read', as
   // Half a million small objects (4 MB of JSON): refused by the unknown
   // key, or by the key's limit, without being built in the engine.
   const huge = Array.from({ length: 500_000 }, () => ({ a: 1 }));
-  const refusal = async (f) => {
-    try {
-      await f();
-    } catch (err) {
-      assert.ok(err instanceof UserTrailError);
-      return [err.code, err.field ?? null, err.message];
-    }
-    assert.fail('accepted');
-  };
   assert.deepEqual((await refusal(() => trail.prefs.set('alice', 'no.such', huge))).slice(0, 2), ['UNKNOWN_PREFERENCE', null]);
   const [c, field, message] = await refusal(() => trail.prefs.set('alice', 'ui.layout', huge));
   assert.deepEqual([c, field], ['INVALID_INPUT', 'ui.layout']);
@@ -139,15 +130,6 @@ test('a value too large for its key is refused by the key before it is read', as
 
 test('a refused definition names its option inside the argument; a missing consent names the key', async () => {
   const { trail } = await engine({ privacy: { requireConsent: ['personalization'] } });
-  const refusal = async (f) => {
-    try {
-      await f();
-    } catch (err) {
-      assert.ok(err instanceof UserTrailError);
-      return [err.code, err.field ?? null, err.message];
-    }
-    assert.fail('accepted');
-  };
   const cases = [
     [{ key: 'y.s', category: 'y', type: 'string', default: 'toolong', maxLength: 3 }, 'definition.default', /^invalid input: definition\.default: must be at most 3 characters$/],
     [{ key: 'y.n', category: 'y', type: 'number', default: 1, maxLength: 3 }, 'definition.maxLength', /does not apply to type number/],
