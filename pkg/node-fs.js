@@ -28,6 +28,41 @@ export function fileHost(fs, dirname) {
       if (err.code !== 'ENOENT') throw err;
     }
   };
+  // A hard link of `from` named `to`, or false when `to` exists. Where the
+  // file system has no hard links, `to` is created exclusively and written.
+  const link = (from, to) => {
+    try {
+      fs.linkSync(from, to);
+      return true;
+    } catch (err) {
+      if (err.code === 'EEXIST') return false;
+      if (!['EPERM', 'ENOTSUP', 'ENOSYS', 'EOPNOTSUPP'].includes(err.code)) throw err;
+    }
+    let fd;
+    try {
+      fd = fs.openSync(to, O_RDWR | O_CREAT | O_EXCL, 0o644);
+    } catch (err) {
+      if (err.code === 'EEXIST') return false;
+      throw err;
+    }
+    try {
+      fs.writeSync(fd, fs.readFileSync(from));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return true;
+  };
+  // A file's text, or null when it is gone.
+  const readText = (path) => {
+    try {
+      return fs.readFileSync(path, 'utf8');
+    } catch (err) {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    }
+  };
+  const randomSuffix = () => Math.random().toString(36).slice(2, 10);
   const host = {
     open(path, create, exclusive, readOnly) {
       const flags = (readOnly ? O_RDONLY : O_RDWR | (create ? O_CREAT : 0) | (exclusive ? O_EXCL : 0)) | O_NONBLOCK;
@@ -57,26 +92,67 @@ export function fileHost(fs, dirname) {
     close: (fd) => fs.closeSync(fd),
     unlink: (path) => ignoreMissing(() => fs.unlinkSync(path)),
     exists: (path) => fs.existsSync(path),
-    lockFile(path, retried = false) {
+    lockFile(path) {
       const lock = `${path}.lock`;
+      // The lock appears whole: written to a name of our own, then linked
+      // to its place (a link fails if the name is taken). A lock is never
+      // seen empty, so an empty one (an older usertrail died writing it) is
+      // a dead holder's.
+      const mine = `${lock}.${process.pid}-${randomSuffix()}`;
+      const fd = fs.openSync(mine, O_RDWR | O_CREAT | O_EXCL, 0o644);
       try {
-        const fd = fs.openSync(lock, O_RDWR | O_CREAT | O_EXCL, 0o644);
         fs.writeSync(fd, String(process.pid));
         fs.fsyncSync(fd);
+      } finally {
         fs.closeSync(fd);
-        return true;
-      } catch (err) {
-        if (err.code !== 'EEXIST' || retried) throw err;
       }
-      let owner = NaN;
       try {
-        owner = Number(fs.readFileSync(lock, 'utf8'));
-      } catch (err) {
-        if (err.code !== 'ENOENT') throw err;
+        let tookOver = false;
+        // Bounded: a name that keeps coming and going is reported held.
+        for (let attempt = 0; attempt < 100; attempt++) {
+          if (link(mine, lock)) return true;
+          const owner = readText(lock);
+          if (owner === null) continue; // released meanwhile: try again
+          const pid = Number(owner);
+          if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && alive(pid))) return false;
+          if (tookOver) return false;
+          tookOver = true;
+          // Its holder died. Several processes may find that at once: each
+          // moves the lock aside under a name of its own and looks at what
+          // it moved. Only one that moved the dead holder's lock goes on to
+          // take the name; one that moved a lock just taken puts it back.
+          const aside = `${lock}.${process.pid}-${randomSuffix()}`;
+          try {
+            fs.renameSync(lock, aside);
+          } catch (err) {
+            if (err.code === 'ENOENT') continue; // another moved it first
+            throw err;
+          }
+          const moved = readText(aside);
+          if (moved !== owner) {
+            link(aside, lock);
+            ignoreMissing(() => fs.unlinkSync(aside));
+            return false;
+          }
+          ignoreMissing(() => fs.unlinkSync(aside));
+        }
+        return false;
+      } finally {
+        ignoreMissing(() => fs.unlinkSync(mine));
       }
-      if (owner === process.pid || (owner && alive(owner))) return false;
-      ignoreMissing(() => fs.unlinkSync(lock)); // its holder died
-      return host.lockFile(path, true);
+    },
+    // Whether `fd` is the file now at `path` (another may have been renamed
+    // over it, or it was removed).
+    sameFile(fd, path) {
+      const opened = fs.fstatSync(fd);
+      let named;
+      try {
+        named = fs.statSync(path);
+      } catch (err) {
+        if (err.code === 'ENOENT') return false;
+        throw err;
+      }
+      return opened.ino === named.ino && opened.dev === named.dev;
     },
     unlockFile: (path) => ignoreMissing(() => fs.unlinkSync(`${path}.lock`)),
     // Makes a created or deleted directory entry durable. Windows cannot

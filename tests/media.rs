@@ -167,6 +167,7 @@ mod host_file {
                 unlink: (p) => host.unlink(at(p)),
                 exists: (p) => host.exists(at(p)),
                 lockFile: (p) => host.lockFile(at(p)),
+                sameFile: (fd, p) => host.sameFile(fd, at(p)),
                 unlockFile: (p) => host.unlockFile(at(p)),
                 syncDir: (p) => host.syncDir(at(p)),
             };

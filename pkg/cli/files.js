@@ -3,6 +3,8 @@
 // process holds it.
 
 import fs from 'node:fs';
+import { dirname } from 'node:path';
+import { fileHost } from '../node-fs.js';
 
 /** A failure the command line reports with its own exit code. */
 export class CliError extends Error {
@@ -277,16 +279,29 @@ export function asCliError(err) {
   return e;
 }
 
-/** Removes what is left beside `path` of a database it no longer is: journals, and a lock whose holder died. */
-export function clearSidecars(path) {
-  for (const suffix of ['-wal', '-shm', '-journal']) {
-    try {
-      fs.unlinkSync(`${path}${suffix}`);
-    } catch {
-      // not there
-    }
+/**
+ * Puts the closed database `from` in `path`'s place, holding `path`'s lock
+ * from before the old file's journals are removed until after the rename,
+ * so that no engine opens either file meanwhile (one that tries gets
+ * `BUSY`). The lock may be ours already: a command's worker kept it at its
+ * close. The old file's journals must not meet the new one: they would be
+ * replayed into it.
+ */
+export function replaceFile(path, from) {
+  if (!holdsLock(path) && !fileHost(fs, dirname).lockFile(path)) {
+    throw new CliError(EXIT.BUSY, 'BUSY', `${path} is held by a running engine (process ${holder(path) ?? 'unknown'}): stop it first`);
   }
-  if (holder(path) === null) {
+  try {
+    for (const suffix of ['-wal', '-shm', '-journal']) {
+      try {
+        fs.unlinkSync(`${path}${suffix}`);
+      } catch {
+        // not there
+      }
+    }
+    fs.renameSync(from, path);
+    syncDir(path);
+  } finally {
     try {
       fs.unlinkSync(`${path}.lock`);
     } catch {
@@ -295,3 +310,22 @@ export function clearSidecars(path) {
   }
 }
 
+/** Whether `path`'s lock holds this process's id. */
+export function holdsLock(path) {
+  try {
+    return fs.readFileSync(`${path}.lock`, 'utf8') === String(process.pid);
+  } catch {
+    return false;
+  }
+}
+
+/** Makes a rename in `path`'s directory durable (Windows journals entries itself). */
+function syncDir(path) {
+  if (process.platform === 'win32') return;
+  const fd = fs.openSync(dirname(path), 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

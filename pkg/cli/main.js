@@ -13,7 +13,7 @@ import { UserTrail } from '../index.js';
 import { serveDashboard } from '../dashboard.js';
 import { VIEWS, runView, toCsv } from '../report.js';
 import { realFile } from '../node-fs.js';
-import { CliError, EXIT, asCliError, cleanup, clearSidecars, diskVersion, durabilityOf, holder, isRegularFile, mustExist, needsRecovery, snapshot, walUsableBytes } from './files.js';
+import { CliError, EXIT, asCliError, cleanup, diskVersion, durabilityOf, holder, holdsLock, isRegularFile, mustExist, needsRecovery, replaceFile, snapshot, walUsableBytes } from './files.js';
 import { bytes as showBytes, duration, progressBar } from './progress.js';
 
 const HELP = `usertrail: the command line of usertrail's SQLite databases.
@@ -450,19 +450,27 @@ async function vacuum(file, flags) {
   const abs = resolve(file);
   const into = `${abs}.vacuum-${process.pid}`;
   cleanup(into, { copy: true });
-  const r = await long('vacuum', { op: 'vacuum', file: abs, into, durability: durabilityOf(abs) }, {
-    quiet: flags.json,
-    onInterrupt: () => {
-      cleanup(into, { copy: true });
-      cleanup(abs);
-      return `vacuum stopped; ${file} is unchanged`;
-    },
-  });
-  // The copy is complete and closed: it takes the file's place in one rename.
-  mustBeFree(file);
-  fs.renameSync(into, abs);
-  // What is left beside the name belonged to the old file (closed cleanly): it must not meet the new one.
-  clearSidecars(abs);
+  let r;
+  try {
+    r = await long('vacuum', { op: 'vacuum', file: abs, into, durability: durabilityOf(abs) }, {
+      quiet: flags.json,
+      onInterrupt: () => {
+        cleanup(into, { copy: true });
+        cleanup(abs);
+        return `vacuum stopped; ${file} is unchanged`;
+      },
+    });
+  } catch (err) {
+    // The worker keeps the file's lock at its close: a failed vacuum lets it go.
+    cleanup(into, { copy: true });
+    cleanup(abs);
+    throw err;
+  }
+  // The copy is complete and closed: it takes the file's place in one
+  // rename. The worker kept the file's lock at its close, so no engine
+  // wrote to the file after the copy was taken.
+  if (!holdsLock(abs)) throw new CliError(EXIT.FAILED, 'INTERNAL', `${file}'s lock was not kept from the vacuum to the rename; ${file} is unchanged`);
+  replaceFile(abs, into);
   const report = { file: abs, before: r.before, after: r.after, elapsedMs: r.elapsedMs };
   if (flags.json) return json(report);
   out(`vacuumed ${file}: ${showBytes(r.before)} → ${showBytes(r.after)} in ${duration(r.elapsedMs / 1000)}`);
@@ -541,9 +549,13 @@ async function importCommand(file, source, flags) {
   const fd = fs.openSync(tmp, 'r');
   fs.fsyncSync(fd);
   fs.closeSync(fd);
-  // The old file's journals and a dead writer's lock would be replayed into, or held over, the restored one.
-  clearSidecars(abs);
-  fs.renameSync(tmp, abs);
+  // Under the file's lock, so that no engine opens it meanwhile; the old file's journals go first.
+  try {
+    replaceFile(abs, tmp);
+  } catch (err) {
+    cleanup(tmp, { copy: true });
+    throw err;
+  }
   if (flags.json) return json({ file: abs, bytes: bytes.byteLength, schemaVersion: version });
   out(`restored ${source} as ${file} (${showBytes(bytes.byteLength)}, schema version ${version})`);
 }

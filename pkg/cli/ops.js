@@ -51,13 +51,17 @@ async function vacuum({ file, into, durability }, report) {
   let total = 0;
   let done = 0;
   const tick = throttled(report);
-  const host = countingHost(
+  const counting = countingHost(
     (p) => p === into,
     (n) => {
       done += n;
       tick({ done: Math.min(done, total), total, unit: 'bytes' });
     },
   );
+  // The file's lock outlives this engine: the command holds it until the
+  // copy has taken the file's place, so that nothing is written to the file
+  // in between (it removes the lock after the rename, or on a failure).
+  const host = { ...counting, unlockFile: (path) => (path === file ? undefined : counting.unlockFile(path)) };
   const trail = await UserTrail.open({ durability, storage: { file, fs: host } });
   try {
     const info = await trail.info();

@@ -4,6 +4,7 @@
 // read from a snapshot, and Ctrl-C in the middle of a migration and of a
 // vacuum leaving a file that passes `PRAGMA integrity_check`.
 import { after, before, test } from 'node:test';
+import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -227,6 +228,60 @@ test('a file held by a running engine: read from a snapshot, writes refused with
   } finally {
     child.kill('SIGKILL');
   }
+});
+
+test('hostile files: an app that opens the file while vacuum runs loses no write (the lock is held until the copy takes its place)', async () => {
+  const file = join(dir, 'vacuum-race.db');
+  // Large enough (15 MB) that the vacuum holds the file for a while.
+  assert.equal(run('sample', file, '--users', '3000', '--days', '30').code, 0);
+  // An app opens the file, writes an event and closes, every few
+  // milliseconds, while vacuums are tried until one finds the file free
+  // (a vacuum that meets the app exits 4, BUSY). An open that meets the
+  // vacuum waits for the file (the busy timeout): when it gets it, the file
+  // at the name is the vacuumed copy, and its write must land there.
+  const written = [];
+  let busy = 0;
+  let vacuumed = 0;
+  let last = '';
+  const vacuums = (async () => {
+    for (let attempt = 0; attempt < 30 && vacuumed === 0; attempt++) {
+      const cli = spawn(BIN, ['vacuum', file, '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, USERTRAIL_PROGRESS: '' } });
+      let err = '';
+      cli.stderr.on('data', (d) => (err += d));
+      const [status] = await once(cli, 'exit');
+      if (status === 0) vacuumed++;
+      else assert.equal(status, 4, err);
+      last = err;
+    }
+  })();
+  let done = false;
+  vacuums.finally(() => (done = true));
+  for (let i = 0; i < 20_000 && !done; i++) {
+    let trail;
+    try {
+      trail = await UserTrail.open({ storage: { file } });
+    } catch (e) {
+      assert.equal(e.code, 'BUSY', e.message);
+      busy++;
+      await new Promise((r) => setTimeout(r, 1));
+      continue;
+    }
+    const id = `race-${i}`;
+    await trail.tracking.track({ name: 'race', userId: id });
+    await trail.close();
+    written.push(id);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await vacuums;
+  assert.equal(vacuumed, 1, `no vacuum found the file free: ${last}`);
+  assert.ok(written.length > 10, `the app wrote on (${written.length} writes, ${busy} refused)`);
+  assert.equal(existsSync(`${file}.lock`), false);
+  assert.equal(integrity(file), 'ok');
+  const trail = await UserTrail.open({ storage: { file } });
+  const lost = [];
+  for (const id of written) if ((await trail.tracking.count({ userId: id })) !== 1) lost.push(id);
+  await trail.close();
+  assert.deepEqual(lost, [], `of ${written.length} writes`);
 });
 
 /** A database as version 9 left it, holding `n` events: for migrate (10 and 11 rewrite the events). */

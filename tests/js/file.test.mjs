@@ -2,8 +2,8 @@
 // file VFS. Durable commits, one holder at a time, and a crash test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -44,6 +44,75 @@ test('one engine holds a file: a second one, here or in another process, gets BU
   assert.equal(other(), 'BUSY');
   await trail.close();
   assert.equal(other(), 'opened');
+});
+
+test('a dead holder’s lock is taken over by exactly one of the processes that find it at once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'usertrail-lock-'));
+  // The id of a process that has ended.
+  const dead = spawnSync(process.execPath, ['-e', '']).pid;
+  const ROUNDS = 40;
+  const PROCESSES = 4;
+  for (let i = 0; i < ROUNDS; i++) writeFileSync(join(dir, `db${i}.lock`), String(dead));
+  // An empty lock: an older usertrail died writing it.
+  writeFileSync(join(dir, `db${ROUNDS}.lock`), '');
+  const start = Date.now() + 1500;
+  const racers = Array.from({ length: PROCESSES }, () => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `
+      import fs from 'node:fs';
+      import { dirname } from 'node:path';
+      const { fileHost } = await import(${JSON.stringify(join(process.env.ROOT, 'pkg', 'node-fs.js'))});
+      const host = fileHost(fs, dirname);
+      while (Date.now() < ${start});
+      const won = [];
+      for (let i = 0; i <= ${ROUNDS}; i++) won.push(host.lockFile(${JSON.stringify(dir)} + '/db' + i));
+      console.log(JSON.stringify(won));`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    return once(child, 'exit').then(([status]) => ({ status, pid: child.pid, won: out && JSON.parse(out) }));
+  });
+  const results = await Promise.all(racers);
+  for (const r of results) assert.equal(r.status, 0);
+  for (let i = 0; i <= ROUNDS; i++) {
+    const winners = results.filter((r) => r.won[i]);
+    assert.equal(winners.length, 1, `lock ${i}: taken by ${winners.length} processes`);
+    assert.equal(readFileSync(join(dir, `db${i}.lock`), 'utf8'), String(winners[0].pid));
+  }
+  assert.deepEqual(readdirSync(dir).filter((f) => !/^db\d+\.lock$/.test(f)), [], 'no file of the takeover is left');
+});
+
+test('an open that waited for the lock reads the file renamed over the old one meanwhile', async () => {
+  const file = scratch();
+  const seed = async (path, userId) => {
+    const t = await UserTrail.open({ storage: { file: path } });
+    await t.tracking.track({ name: 'seed', userId });
+    await t.close();
+  };
+  await seed(file, 'old');
+  const replacement = `${file}.new`;
+  await seed(replacement, 'new');
+  // This process holds the file, as `usertrail vacuum` does while it swaps it.
+  writeFileSync(`${file}.lock`, String(process.pid));
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { UserTrail } from 'usertrail';
+    console.log('opening');
+    const t = await UserTrail.open({ storage: { file: ${JSON.stringify(file)} }, busyTimeoutMs: 10000 });
+    const found = { old: await t.tracking.count({ userId: 'old' }), new: await t.tracking.count({ userId: 'new' }) };
+    await t.tracking.track({ name: 'after', userId: 'waiter' });
+    await t.close();
+    console.log(JSON.stringify(found));`], { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  while (!out.includes('opening') && child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 300)); // it waits for the lock
+  assert.equal(child.exitCode, null, 'the open waits while the file is held');
+  renameSync(replacement, file);
+  unlinkSync(`${file}.lock`);
+  const [status] = await once(child, 'exit');
+  assert.equal(status, 0);
+  assert.deepEqual(JSON.parse(out.split('\n')[1]), { old: 0, new: 1 }, 'it read the file now at the name');
+  const t = await UserTrail.open({ storage: { file } });
+  assert.equal(await t.tracking.count({ userId: 'waiter' }), 1, 'its write is in the file at the name');
+  await t.close();
 });
 
 for (const [durability, runs] of [['full', 50], ['normal', 30]]) {

@@ -53,6 +53,8 @@ extern "C" {
     fn exists(this: &HostFs, path: &str) -> Result<bool, JsValue>;
     #[wasm_bindgen(method, catch, js_name = lockFile)]
     fn lock_file(this: &HostFs, path: &str) -> Result<bool, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = sameFile)]
+    fn same_file(this: &HostFs, fd: f64, path: &str) -> Result<bool, JsValue>;
     #[wasm_bindgen(method, catch, js_name = unlockFile)]
     fn unlock_file(this: &HostFs, path: &str) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch, js_name = syncDir)]
@@ -138,6 +140,35 @@ const APPENDS_MAX: usize = 1 << 20;
 const FRAME_HEADER: usize = 24;
 
 impl HostFile {
+    /// Opens again the file now at this one's path when another took its
+    /// place while this engine waited for the lock (a `usertrail vacuum` or
+    /// restore renames a new file over the old one, under the old one's
+    /// lock): what this engine then reads and writes is the file its name
+    /// holds, not the old one, unlinked. Called with the lock just taken,
+    /// before SQLite reads the database under it (only the header's page size
+    /// was read at open, and SQLite reads page 1 again under the lock).
+    fn follow_replacement(&mut self) -> VfsResult<()> {
+        let &Handle::Fd(fd) = &self.handle else {
+            return Ok(());
+        };
+        let same = self
+            .fs
+            .same_file(fd, &self.path)
+            .map_err(|e| host_error(VfsErrorCode::IoLock, e))?;
+        if same {
+            return Ok(());
+        }
+        let fresh = self
+            .fs
+            .open(&self.path, false, false, self.read_only)
+            .map_err(|e| host_error(VfsErrorCode::IoLock, e))?;
+        self.handle = Handle::Fd(fresh);
+        self.known_size.set(None);
+        self.fs
+            .close(fd)
+            .map_err(|e| host_error(VfsErrorCode::IoClose, e))
+    }
+
     /// Hands the gathered appends to the host. On an error they are
     /// dropped: SQLite fails the transaction, and rewrites its frames.
     fn flush(&self) -> VfsResult<()> {
@@ -315,6 +346,11 @@ impl VfsFile for HostFile {
                     VfsErrorCode::Busy,
                     format!("{} is held by another engine", self.path).into(),
                 ));
+            }
+            if let Err(e) = self.follow_replacement() {
+                // Not held after all: the lock goes back.
+                let _ = self.fs.unlock_file(&self.path);
+                return Err(e);
             }
             self.locked = true;
         }
