@@ -272,3 +272,38 @@ fn sweeps_walk_the_table_from_where_the_last_stopped() {
     assert_eq!(store.delete_expired(now, 100, None).await.unwrap(), 0);
 }
 }
+
+/// A value given as JSON text whose text alone is over the state's limit is
+/// refused with `PAYLOAD_TOO_LARGE` before it is built: the heap the check
+/// needs stays far below what the value would take (ten megabytes of zeros
+/// would be a vector of a million and a half `Value`s, 48 MB). A bad key is
+/// refused first; text within the limit, and text the measure cannot tell
+/// (a key twice), pass to the full check.
+#[test]
+fn a_value_too_large_for_the_state_is_refused_before_it_is_built() {
+    let (trail, _clock) = engine(SessionConfig::default());
+    let s = trail.sessions();
+    let zeros = format!("[{}0]", "0,".repeat(5 << 20));
+    let (r, peak) = crate::alloc_peak::peak(|| s.check_value_text("big", &zeros));
+    match r {
+        Err(usertrail::Error::Session(usertrail::error::SessionError::PayloadTooLarge {
+            size,
+            limit,
+        })) => {
+            assert_eq!(size, zeros.len());
+            assert_eq!(limit, 65_536);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(peak < 64 << 10, "the check held {peak} bytes");
+    assert_eq!(code(s.check_value_text("", "1")), "INVALID_INPUT");
+    assert_eq!(code(s.check_value_text("a\"b", &zeros)), "INVALID_INPUT");
+    s.check_value_text("small", "[1,2,3]").unwrap();
+    s.check_value_text("twice", r#"{"a":1,"a":2}"#).unwrap();
+    // Text written shorter than the engine writes it is measured as the
+    // engine writes it: 2^64 as JS writes it is 20 digits, and 21 bytes
+    // from the engine (1.8446744073709552e19).
+    let big = format!("[{}1]", "18446744073709552000,".repeat(3100));
+    assert!(big.len() < 65_536);
+    assert_eq!(code(s.check_value_text("big", &big)), "PAYLOAD_TOO_LARGE");
+}

@@ -23,6 +23,7 @@ pub mod clock;
 pub mod fastmap;
 pub mod ids;
 mod invalid;
+pub mod json_len;
 pub mod net;
 pub mod proxy;
 pub mod redact;

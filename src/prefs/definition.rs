@@ -170,7 +170,7 @@ impl PrefDefinition {
             PrefType::Json => {
                 let max = self.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
                 let too_long = text.len() > most(max)
-                    || super::measure::written_len(text).is_some_and(|n| n > max as usize);
+                    || crate::kernel::json_len::written_len(text).is_some_and(|n| n > max as usize);
                 if too_long {
                     return Err(bad(format!("must be at most {max} bytes of JSON")));
                 }

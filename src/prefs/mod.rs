@@ -26,7 +26,6 @@
 //! ```
 
 mod definition;
-mod measure;
 pub mod redis;
 
 use std::cell::RefCell;

@@ -272,11 +272,6 @@ pub(crate) fn value_text(value: &JsValue, field: &str) -> Result<String> {
     Ok(text)
 }
 
-/// Any JSON value.
-pub(crate) fn value(value: &JsValue, field: &str) -> Result<Value> {
-    parse(value, field)
-}
-
 /// Each element of an array as `T`, or the error of the element that is
 /// not one, whose field is `item` or a path inside it (the caller adds the
 /// element's place). The array itself must be one, of at most `max`

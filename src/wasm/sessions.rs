@@ -375,13 +375,12 @@ impl JsSessions {
                     "is required (to delete the key, call sessions.remove(token, key))",
                 ));
             }
-            let value = input::value(&value, "value")?;
+            let text = input::value_text(&value, "value")?;
             Ok(self.0.run(move |t| async move {
-                let v = t
-                    .trail
-                    .sessions()
-                    .set(&token, &key, &value, expected)
-                    .await?;
+                let sessions = t.trail.sessions();
+                sessions.check_value_text(&key, &text)?;
+                let value = input::from_text(&text, "value")?;
+                let v = sessions.set(&token, &key, &value, expected).await?;
                 Ok((v as f64).into())
             }))
         })

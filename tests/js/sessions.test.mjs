@@ -160,6 +160,11 @@ test('wrong types and bad values are typed errors, and write nothing', async () 
   const unset = await sessions.set(token, 'k', undefined).then(() => null, (e) => e);
   assert.match(unset?.message, /is required \(to delete the key, call sessions\.remove\(token, key\)\)/);
   assert.equal(await code(() => sessions.set(token, 'big', 'x'.repeat(70_000))), 'PAYLOAD_TOO_LARGE');
+  // Many small values over the limit: refused from the text's size, with
+  // the size the engine would have written, before the value is built.
+  const many = await sessions.set(token, 'many', Array.from({ length: 200_000 }, (_, i) => ({ a: i }))).then(() => null, (e) => e);
+  assert.equal(many?.code, 'PAYLOAD_TOO_LARGE');
+  assert.match(many.message, /would be 2488891 bytes, over the limit of 65536/);
   // Past 32 MiB of JSON an argument is refused before it is read (an array
   // of 30M numbers overflowed a vector in wasm).
   const huge = await sessions.set(token, 'huge', new Array(17_000_000).fill(0)).then(() => null, (e) => e);

@@ -1,8 +1,8 @@
 //! The length of a JSON text as the engine writes it back
 //! (`Value::to_string`), found by reading the text without building the
-//! value: so a `json` preference's `maxBytes` is checked before a value
-//! far larger in memory than in text (an array of a million zeros) is
-//! built, and refused without it.
+//! value: so a size limit (a `json` preference's `maxBytes`, a session
+//! state's) is checked before a value far larger in memory than in text
+//! (an array of a million zeros) is built, and refused without it.
 
 use std::collections::HashSet;
 use std::fmt;
