@@ -135,6 +135,10 @@ const NOT_CODES: &[&str] = &[
     "ENOENT",
     "EFTYPE",
     "EPERM",
+    // Errors of `link` where a file system has no hard links (pkg/node-fs.js).
+    "ENOTSUP",
+    "ENOSYS",
+    "EOPNOTSUPP",
     "DAU",
     "MAU",
     "DENY",

@@ -323,11 +323,22 @@ impl DistinctWeights {
 /// to one per key whenever they have doubled since the last time, through
 /// a [`DistinctWeights`] the groups share (an array indexed by key: no
 /// sort, no map).
+///
+/// A group with many distinct keys (a bitset of every key numbered so far
+/// no larger than its list) keeps the keys met at rate 1, the highest
+/// there is, as bits: a row at rate 1 (every row of unsampled data) then
+/// sets a bit instead of being appended and compacted again.
 #[derive(Debug, Default)]
 pub struct DistinctRates {
     items: Vec<(u32, f64)>,
     compacted: usize,
+    /// The keys met at rate 1, once the group is large; `items` then holds
+    /// keys met at lower rates only, and a key in both counts as 1.
+    ones: Option<Vec<u64>>,
 }
+
+/// Fewest distinct keys before a group keeps its keys at rate 1 as bits.
+const BITS_FROM: usize = 4096;
 
 impl DistinctRates {
     /// Counts `key` at `rate` (key 0, no key, is left out); `scratch` is
@@ -336,38 +347,89 @@ impl DistinctRates {
         if key == 0 {
             return;
         }
+        if let (Some(ones), true) = (self.ones.as_mut(), rate == 1.0) {
+            let word = key as usize / 64;
+            if word >= ones.len() {
+                ones.resize(word + 1, 0);
+            }
+            ones[word] |= 1 << (key % 64);
+            return;
+        }
         self.items.push((key, rate));
         if self.items.len() >= (2 * self.compacted).max(1024) {
             self.compact(scratch);
         }
     }
 
-    /// One item per key, with its highest rate. Not inlined: it runs now
-    /// and then, and [`DistinctRates::add`] stays small.
+    /// One item per key, with its highest rate (keys among the bits left
+    /// out); the bits begin once the keys are many. Not inlined: it runs
+    /// now and then, and [`DistinctRates::add`] stays small.
     #[inline(never)]
     fn compact(&mut self, scratch: &mut DistinctWeights) {
-        scratch.gather(self.items.drain(..));
-        self.items.extend(
-            scratch
-                .touched
-                .iter()
-                .map(|k| (*k, scratch.max[*k as usize])),
-        );
+        let ones = &self.ones;
+        let has = |k: u32| {
+            ones.as_ref().is_some_and(|bits| {
+                bits.get(k as usize / 64)
+                    .is_some_and(|w| w & (1 << (k % 64)) != 0)
+            })
+        };
+        scratch.gather(self.items.drain(..).filter(|(k, _)| !has(*k)));
+        let keys = scratch.touched.len();
+        if self.ones.is_none() && keys >= BITS_FROM && keys * 128 >= scratch.max.len() {
+            let mut bits = vec![0u64; scratch.max.len().div_ceil(64)];
+            for &k in &scratch.touched {
+                if scratch.max[k as usize] == 1.0 {
+                    bits[k as usize / 64] |= 1 << (k % 64);
+                } else {
+                    self.items.push((k, scratch.max[k as usize]));
+                }
+            }
+            self.ones = Some(bits);
+        } else {
+            self.items.extend(
+                scratch
+                    .touched
+                    .iter()
+                    .map(|k| (*k, scratch.max[*k as usize])),
+            );
+        }
         scratch.clear();
         self.compacted = self.items.len();
     }
 
+    /// How many keys the bits hold.
+    fn ones(&self) -> u64 {
+        self.ones.as_ref().map_or(0, |bits| {
+            bits.iter().map(|w| u64::from(w.count_ones())).sum()
+        })
+    }
+
     /// The total weight of the keys, as [`DistinctWeights::total`] gives
-    /// it for the rows added.
+    /// it for the rows added: the keys at rate 1 first, as
+    /// [`crate::kernel::stats::Total`] adds the smallest first, so the
+    /// bits change no bit of the answer.
     pub fn total(mut self, scratch: &mut DistinctWeights) -> f64 {
         self.compact(scratch);
-        scratch.total(self.items.into_iter())
+        let ones = self.ones();
+        if ones == 0 {
+            return scratch.total(self.items.into_iter());
+        }
+        let mut rest: Vec<f64> = self.items.iter().map(|(_, rate)| 1.0 / rate).collect();
+        if rest.iter().any(|v| v.fract() != 0.0) {
+            rest.sort_by(f64::total_cmp);
+        }
+        rest.iter().fold(ones as f64, |a, b| a + b)
     }
 
     /// The keys' weights, each `1 / its highest rate`, in a [`Tally`].
     pub fn tally(mut self, scratch: &mut DistinctWeights) -> Tally {
         self.compact(scratch);
-        self.items.iter().map(|(_, rate)| 1.0 / rate).collect()
+        let mut tally: Tally = self.items.iter().map(|(_, rate)| 1.0 / rate).collect();
+        let ones = self.ones();
+        if ones > 0 {
+            tally.add_n(1.0, ones);
+        }
+        tally
     }
 }
 
@@ -1147,5 +1209,57 @@ mod tests {
         weights.add(3, 0.5);
         assert_eq!(weights.take().value(), 2.0);
         assert_eq!(DistinctRates::default().tally(&mut scratch).value(), 0.0);
+    }
+
+    /// A group with many distinct keys keeps those at rate 1 as bits: its
+    /// tally and total are what the map of each key's highest rate gives,
+    /// to the bit, whether the keys at rate 1 came before, among or after
+    /// the others, and when a key met at a lower rate is met at 1 later.
+    #[test]
+    fn distinct_rates_kept_as_bits_answer_as_the_map() {
+        let rates = [1.0, 0.5, 1.0, 0.3, 1.0, 0.7];
+        let mixed: Vec<(u32, f64)> = (0..200_000u32)
+            .map(|i| ((i * 7919) % 60_000, rates[(i as usize * 13) % rates.len()]))
+            .collect();
+        let ones_only: Vec<(u32, f64)> = mixed.iter().map(|(k, _)| (*k, 1.0)).collect();
+        let mut late_ones = mixed.clone();
+        late_ones.extend((0..60_000u32).step_by(7).map(|k| (k, 1.0)));
+        let mut ones_first: Vec<(u32, f64)> = (1..30_000u32).map(|k| (k, 1.0)).collect();
+        ones_first.extend(mixed.iter().copied());
+        for (name, items) in [
+            ("mixed", mixed),
+            ("ones", ones_only),
+            ("late ones", late_ones),
+            ("ones first", ones_first),
+        ] {
+            let map = max_rate_weights(items.iter().copied());
+            let mut scratch = DistinctWeights::new(0);
+            let mut a = DistinctRates::default();
+            let mut b = DistinctRates::default();
+            for (k, r) in &items {
+                a.add(*k, *r, &mut scratch);
+                b.add(*k, *r, &mut scratch);
+            }
+            assert!(a.ones.is_some(), "{name}: kept as bits");
+            assert_eq!(
+                a.tally(&mut scratch),
+                map.values().copied().collect::<Tally>(),
+                "{name}"
+            );
+            assert_eq!(
+                b.total(&mut scratch).to_bits(),
+                map.values().total().to_bits(),
+                "{name}"
+            );
+        }
+        // Few keys, or keys spread thin over a large numbering: a list.
+        let mut scratch = DistinctWeights::new(0);
+        let mut sparse = DistinctRates::default();
+        for k in 0..5_000u32 {
+            sparse.add(k * 1000 + 1, 1.0, &mut scratch);
+        }
+        sparse.compact(&mut scratch);
+        assert!(sparse.ones.is_none());
+        assert_eq!(sparse.total(&mut scratch), 5000.0);
     }
 }
