@@ -126,12 +126,17 @@ impl PrefDefinition {
             return Err(misplaced("values"));
         }
         if (self.min.is_some() || self.max.is_some()) && self.pref_type != PrefType::Number {
-            return Err(misplaced("min"));
+            return Err(misplaced(if self.min.is_some() { "min" } else { "max" }));
         }
         if (self.max_length.is_some() || self.format.is_some())
             && self.pref_type != PrefType::String
         {
-            return Err(misplaced("maxLength"));
+            let option = if self.max_length.is_some() {
+                "maxLength"
+            } else {
+                "format"
+            };
+            return Err(misplaced(option));
         }
         if self.max_bytes.is_some() && self.pref_type != PrefType::Json {
             return Err(misplaced("maxBytes"));

@@ -133,6 +133,8 @@ test('a refused definition names its option inside the argument; a missing conse
   const cases = [
     [{ key: 'y.s', category: 'y', type: 'string', default: 'toolong', maxLength: 3 }, 'definition.default', /^invalid input: definition\.default: must be at most 3 characters$/],
     [{ key: 'y.n', category: 'y', type: 'number', default: 1, maxLength: 3 }, 'definition.maxLength', /does not apply to type number/],
+    [{ key: 'y.n', category: 'y', type: 'number', default: 1, format: 'bcp47' }, 'definition.format', /does not apply to type number/],
+    [{ key: 'y.s', category: 'y', type: 'string', default: 'a', max: 3 }, 'definition.max', /does not apply to type string/],
     [{ key: 'y.n', category: 'y', type: 'number', default: 1, min: 5, max: 1 }, 'definition.min', /must not exceed max/],
     [{ key: 'y.e', category: 'y', type: 'enum', default: 'a' }, 'definition.values', /at least one value/],
     [{ key: 'bad key!', category: 'y', type: 'bool', default: true }, 'definition.key', /letters, digits/],

@@ -124,6 +124,23 @@ async function prefs(trail: UserTrail): Promise<void> {
   const n: number = await trail.prefs.reset('alice');
   // @ts-expect-error: not a preference type
   await trail.prefs.define({ key: 'k', category: 'k', type: 'date', default: 1 });
+  // Each type takes its own options, and a default of its type.
+  await trail.prefs.define({ key: 'k.e', category: 'k', type: 'enum', default: 'a', values: ['a', 'b'] });
+  await trail.prefs.define({ key: 'k.s', category: 'k', type: 'string', default: 'fr', format: 'bcp47', maxLength: 35 });
+  await trail.prefs.define({ key: 'k.j', category: 'k', type: 'json', default: { a: [1] }, maxBytes: 1024 });
+  // @ts-expect-error: min is for numbers
+  await trail.prefs.define({ key: 'k.s', category: 'k', type: 'string', default: 'a', min: 1 });
+  // @ts-expect-error: an enum needs its values
+  await trail.prefs.define({ key: 'k.e', category: 'k', type: 'enum', default: 'a' });
+  // @ts-expect-error: a bool's default is a boolean
+  await trail.prefs.define({ key: 'k.b', category: 'k', type: 'bool', default: 'yes' });
+  for (const d of await trail.prefs.definitions()) {
+    // Narrowed by its type.
+    if (d.type === 'enum') {
+      const values: string[] = d.values;
+      void values;
+    }
+  }
   console.log(v, all, changes, n);
 }
 

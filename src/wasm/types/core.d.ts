@@ -339,25 +339,11 @@ export interface OutboxStats {
   withheld: number;
 }
 
-/** What `prefs.define` declares. */
-export interface PrefDefinition {
+/** What every preference definition has, whatever its type. */
+export interface PrefDefinitionBase {
   /** Letters, digits, '.', '_' or '-', e.g. `'appearance.theme'`. */
   key: string;
   category: string;
-  type: 'bool' | 'string' | 'number' | 'enum' | 'json';
-  /** The value of anyone who never set it. */
-  default: unknown;
-  /** For `enum`. */
-  values?: string[];
-  /** For `number`. */
-  min?: number;
-  max?: number;
-  /** For `string`; default 1024. */
-  maxLength?: number;
-  /** For `string`. */
-  format?: 'bcp47' | 'timezone';
-  /** For `json`; default 4096. */
-  maxBytes?: number;
   description?: string;
   /**
    * The consent purpose this preference serves, e.g. `'personalization'`. When
@@ -366,6 +352,34 @@ export interface PrefDefinition {
    */
   purpose?: string;
 }
+
+/**
+ * What `prefs.define` declares, by `type`: each type takes its own options
+ * (the engine refuses the others' with `INVALID_INPUT`), and `default` is a
+ * value of the type.
+ */
+export type PrefDefinition =
+  | (PrefDefinitionBase & { type: 'bool'; default: boolean })
+  | (PrefDefinitionBase & {
+      type: 'string';
+      default: string;
+      /** At most this many characters; default 1024. */
+      maxLength?: number;
+      format?: 'bcp47' | 'timezone';
+    })
+  | (PrefDefinitionBase & { type: 'number'; default: number; min?: number; max?: number })
+  | (PrefDefinitionBase & {
+      type: 'enum';
+      /** One of `values`. */
+      default: string;
+      values: string[];
+    })
+  | (PrefDefinitionBase & {
+      type: 'json';
+      default: unknown;
+      /** At most this many bytes of JSON; default 4096. */
+      maxBytes?: number;
+    });
 
 /** A subject's effective value. */
 export interface PrefValue {
