@@ -276,10 +276,12 @@ function checked(key, v) {
  * Symbols, functions, non-finite numbers, cycles; so is a value whose
  * reading throws (a getter, `toJSON`, a Proxy trap). Byte arrays become
  * `{"$bytes": base64}`. Keys in `omit` are skipped at the top level
- * (options read separately, such as callbacks).
+ * (options read separately, such as callbacks). With `defined`, a
+ * top-level key whose value is `undefined` (which JSON drops) is refused
+ * as required: an object of entries (`prefs.setMany`), not of options.
  */
-export function toJson(value, field, omit, maxText) {
-  const r = read(value, field, omit);
+export function toJson(value, field, omit, maxText, defined = false) {
+  const r = read(value, field, omit, defined);
   if (r.text !== undefined && r.text.length > maxText) return fail(field, tooLarge(r.text.length, maxText));
   return r.text ?? fail(r.field, r.reason);
 }
@@ -298,11 +300,11 @@ function tooLarge(units, max) {
  * then), and fails whatever that second reading finds: what is stored is
  * what was read the first time.
  */
-function read(value, field, omit) {
+function read(value, field, omit, defined) {
   return buffersAsThemselves(() => {
     let first;
     try {
-      const text = omit ? withOmitted(value, omit) : JSON.stringify(value, checked);
+      const text = omit || defined ? withOmitted(value, omit ?? [], defined) : JSON.stringify(value, checked);
       if (text === undefined) return { field, reason: 'is required' };
       return { text };
     } catch (err) {
@@ -348,14 +350,19 @@ function buffersAsThemselves(f) {
   }
 }
 
-/** `JSON.stringify` of `value` without the top-level keys in `omit`. */
-function withOmitted(value, omit) {
+/**
+ * `JSON.stringify` of `value` without the top-level keys in `omit`; with
+ * `defined`, a top-level `undefined` value is refused.
+ */
+function withOmitted(value, omit, defined) {
   let top = null;
   return JSON.stringify(value, function (key, v) {
     if (top === null && key === '') {
       if (v !== null && typeof v === 'object') top = v;
     } else if (this === top && omit.includes(key)) {
       return undefined;
+    } else if (defined && this === top && v === undefined) {
+      throw new Refused('is required', this, key);
     }
     return checked.call(this, key, v);
   });

@@ -24,6 +24,7 @@ extern "C" {
         field: &str,
         omit: &JsValue,
         max_text: u32,
+        defined: bool,
     ) -> Result<String, JsValue>;
     #[wasm_bindgen(catch, js_name = toJsonEach)]
     fn to_json_each(
@@ -86,7 +87,7 @@ fn json_at_most(value: &JsValue, field: &str, omit: &[&str], max: usize) -> Resu
             .into()
     };
     checked(
-        to_json(value, field, &omit, max as u32).map_err(|_| thrown(field))?,
+        to_json(value, field, &omit, max as u32, false).map_err(|_| thrown(field))?,
         field,
     )
 }
@@ -245,7 +246,12 @@ pub(crate) fn object_texts(value: &JsValue, field: &str) -> Result<Vec<(String, 
         }
     }
     let plain = || Error::invalid(field, "must be a plain object");
-    let text = json(value, field, &[])?;
+    // An entry set to `undefined` is refused (JSON would drop it).
+    let text = checked(
+        to_json(value, field, &JsValue::UNDEFINED, MAX_JSON_TEXT as u32, true)
+            .map_err(|_| thrown(field))?,
+        field,
+    )?;
     if !text.starts_with('{') {
         return Err(plain());
     }

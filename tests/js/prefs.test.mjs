@@ -102,6 +102,11 @@ test('a value too large for its key is refused by the key before it is read', as
     ['INVALID_INPUT', 'ui.layout'],
   );
   assert.equal(await code(() => trail.prefs.setMany('alice', { 'appearance.theme': 'dark', 'no.such': huge })), 'UNKNOWN_PREFERENCE');
+  // An entry set to undefined is refused, as set(u, k, undefined) is (JSON would drop it).
+  assert.deepEqual(
+    (await refusal(() => trail.prefs.setMany('alice', { 'appearance.theme': 'dark', 'locale.language': undefined }))).slice(0, 3),
+    ['INVALID_INPUT', 'values.locale.language', 'invalid input: values.locale.language: is required'],
+  );
   // Bytes and arrays are not the object setMany takes.
   assert.equal(await code(() => trail.prefs.setMany('alice', new Uint8Array([1, 2]))), 'INVALID_INPUT');
   assert.equal(await code(() => trail.prefs.setMany('alice', [['appearance.theme', 'dark']])), 'INVALID_INPUT');
