@@ -4,8 +4,9 @@
 
 /**
  * The synchronous file functions the engine's file VFS calls, over `node:fs`.
- * One engine holds a database at a time, through `<path>.lock` holding the
- * process id; a lock left by a process that died is taken over.
+ * One engine holds a database at a time, through `<path>.lock`: a folder
+ * holding one file named for its holder's process id; a lock left by a
+ * process that died is taken over.
  */
 export function fileHost(fs, dirname) {
   const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fs.constants;
@@ -28,41 +29,32 @@ export function fileHost(fs, dirname) {
       if (err.code !== 'ENOENT') throw err;
     }
   };
-  // A hard link of `from` named `to`, or false when `to` exists. Where the
-  // file system has no hard links, `to` is created exclusively and written.
-  const link = (from, to) => {
-    try {
-      fs.linkSync(from, to);
-      return true;
-    } catch (err) {
-      if (err.code === 'EEXIST') return false;
-      if (!['EPERM', 'ENOTSUP', 'ENOSYS', 'EOPNOTSUPP'].includes(err.code)) throw err;
-    }
-    let fd;
-    try {
-      fd = fs.openSync(to, O_RDWR | O_CREAT | O_EXCL, 0o644);
-    } catch (err) {
-      if (err.code === 'EEXIST') return false;
-      throw err;
-    }
-    try {
-      fs.writeSync(fd, fs.readFileSync(from));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    return true;
-  };
-  // A file's text, or null when it is gone.
-  const readText = (path) => {
-    try {
-      return fs.readFileSync(path, 'utf8');
-    } catch (err) {
-      if (err.code === 'ENOENT') return null;
-      throw err;
-    }
-  };
   const randomSuffix = () => Math.random().toString(36).slice(2, 10);
+  // Whether a lock naming `pid` is held: by this process (one engine a
+  // file), or by another that is alive.
+  const holds = (pid) => Number.isInteger(pid) && pid > 0 && (pid === process.pid || alive(pid));
+  // What a process killed while it made its lock left: staging folders of
+  // dead processes, beside `path`'s lock.
+  const removeStaging = (path) => {
+    const prefix = `${path.slice(dirname(path).length + 1)}.lock.`;
+    let names = [];
+    try {
+      names = fs.readdirSync(dirname(path));
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const m = n.startsWith(prefix) ? /^(\d+)-[a-z0-9]+$/.exec(n.slice(prefix.length)) : null;
+      if (!m || holds(Number(m[1]))) continue;
+      const dir = `${dirname(path)}/${n}`;
+      try {
+        for (const f of fs.readdirSync(dir)) ignoreMissing(() => fs.unlinkSync(`${dir}/${f}`));
+        fs.rmdirSync(dir);
+      } catch {
+        // not a folder, or taken meanwhile
+      }
+    }
+  };
   const host = {
     open(path, create, exclusive, readOnly) {
       const flags = (readOnly ? O_RDONLY : O_RDWR | (create ? O_CREAT : 0) | (exclusive ? O_EXCL : 0)) | O_NONBLOCK;
@@ -94,51 +86,68 @@ export function fileHost(fs, dirname) {
     exists: (path) => fs.existsSync(path),
     lockFile(path) {
       const lock = `${path}.lock`;
-      // The lock appears whole: written to a name of our own, then linked
-      // to its place (a link fails if the name is taken). A lock is never
-      // seen empty, so an empty one (an older usertrail died writing it) is
-      // a dead holder's.
-      const mine = `${lock}.${process.pid}-${randomSuffix()}`;
-      const fd = fs.openSync(mine, O_RDWR | O_CREAT | O_EXCL, 0o644);
+      // The lock is a directory holding one file named for its holder
+      // (`<pid>.<nonce>`). It is made whole under a name of its own, then
+      // renamed into place: a rename fails when the name holds a lock (a
+      // directory that is not empty), so it is never seen half made. A
+      // dead holder's lock is taken down by the dead holder's file's own
+      // name, then by removing the directory only if it is empty: so a lock
+      // a live process has just put in place is never taken down, however
+      // many processes find the dead one at once.
+      const staging = `${lock}.${process.pid}-${randomSuffix()}`;
+      const mine = `${staging}/${process.pid}.${randomSuffix()}`;
+      fs.mkdirSync(staging);
       try {
-        fs.writeSync(fd, String(process.pid));
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-      try {
-        let tookOver = false;
+        fs.writeFileSync(mine, String(process.pid));
         // Bounded: a name that keeps coming and going is reported held.
         for (let attempt = 0; attempt < 100; attempt++) {
-          if (link(mine, lock)) return true;
-          const owner = readText(lock);
-          if (owner === null) continue; // released meanwhile: try again
-          const pid = Number(owner);
-          if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && alive(pid))) return false;
-          if (tookOver) return false;
-          tookOver = true;
-          // Its holder died. Several processes may find that at once: each
-          // moves the lock aside under a name of its own and looks at what
-          // it moved. Only one that moved the dead holder's lock goes on to
-          // take the name; one that moved a lock just taken puts it back.
-          const aside = `${lock}.${process.pid}-${randomSuffix()}`;
           try {
-            fs.renameSync(lock, aside);
+            fs.renameSync(staging, lock);
+            return true;
           } catch (err) {
-            if (err.code === 'ENOENT') continue; // another moved it first
+            if (!['EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'EPERM', 'EACCES'].includes(err.code)) throw err;
+          }
+          let st;
+          try {
+            st = fs.lstatSync(lock);
+          } catch (err) {
+            if (err.code === 'ENOENT') continue; // released meanwhile
             throw err;
           }
-          const moved = readText(aside);
-          if (moved !== owner) {
-            link(aside, lock);
-            ignoreMissing(() => fs.unlinkSync(aside));
-            return false;
+          if (st.isFile()) {
+            // A lock file of an older usertrail: its process id. Removing
+            // it by name cannot remove a lock of this version (a directory).
+            const pid = Number(fs.readFileSync(lock, 'utf8'));
+            if (holds(pid)) return false;
+            ignoreMissing(() => fs.unlinkSync(lock));
+            removeStaging(path);
+            continue;
           }
-          ignoreMissing(() => fs.unlinkSync(aside));
+          if (!st.isDirectory()) {
+            throw Object.assign(new Error(`${lock} is neither a lock nor absent`), { code: 'EFTYPE' });
+          }
+          let names;
+          try {
+            names = fs.readdirSync(lock);
+          } catch (err) {
+            if (err.code === 'ENOENT') continue;
+            throw err;
+          }
+          if (names.some((n) => holds(pidOf(n)))) return false;
+          // Its holder died (or a crash left it empty).
+          for (const n of names) ignoreMissing(() => fs.unlinkSync(`${lock}/${n}`));
+          try {
+            fs.rmdirSync(lock);
+          } catch (err) {
+            if (!['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes(err.code)) throw err;
+          }
+          removeStaging(path);
         }
         return false;
       } finally {
+        // Gone when renamed into place.
         ignoreMissing(() => fs.unlinkSync(mine));
+        ignoreMissing(() => fs.rmdirSync(staging));
       }
     },
     // Whether `fd` is the file now at `path` (another may have been renamed
@@ -154,7 +163,7 @@ export function fileHost(fs, dirname) {
       }
       return opened.ino === named.ino && opened.dev === named.dev;
     },
-    unlockFile: (path) => ignoreMissing(() => fs.unlinkSync(`${path}.lock`)),
+    unlockFile: (path) => releaseLock(fs, path),
     // Makes a created or deleted directory entry durable. Windows cannot
     // open a directory for this; its file system journals entries itself.
     syncDir(path) {
@@ -168,6 +177,55 @@ export function fileHost(fs, dirname) {
     },
   };
   return host;
+}
+
+/** The process id a lock file name gives (`<pid>.<nonce>`), or NaN. */
+function pidOf(name) {
+  const m = /^(\d+)\./.exec(name);
+  return m ? Number(m[1]) : NaN;
+}
+
+/**
+ * The process id `path`'s lock names (a lock of an older usertrail: the
+ * file's text), alive or not; null when there is none.
+ */
+export function lockOwner(fs, path) {
+  const lock = `${path}.lock`;
+  try {
+    if (fs.lstatSync(lock).isFile()) {
+      const pid = Number(fs.readFileSync(lock, 'utf8'));
+      return Number.isInteger(pid) && pid > 0 ? pid : NaN;
+    }
+    const names = fs.readdirSync(lock);
+    return names.length ? pidOf(names[0]) : NaN;
+  } catch {
+    return null;
+  }
+}
+
+/** Removes `path`'s lock if this process holds it. */
+export function releaseLock(fs, path) {
+  const lock = `${path}.lock`;
+  let names;
+  try {
+    names = fs.readdirSync(lock);
+  } catch (err) {
+    if (err.code === 'ENOTDIR' && lockOwner(fs, path) === process.pid) fs.unlinkSync(lock);
+    return;
+  }
+  for (const n of names) {
+    if (pidOf(n) !== process.pid) continue;
+    try {
+      fs.unlinkSync(`${lock}/${n}`);
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+  }
+  try {
+    fs.rmdirSync(lock);
+  } catch (err) {
+    if (!['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes(err.code)) throw err;
+  }
 }
 
 /**

@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import { dirname } from 'node:path';
-import { fileHost } from '../node-fs.js';
+import { fileHost, lockOwner, releaseLock } from '../node-fs.js';
 
 /** A failure the command line reports with its own exit code. */
 export class CliError extends Error {
@@ -30,12 +30,7 @@ const sizeOf = (path) => {
 
 /** The process id holding `file` (its `.lock`), if it is another live process. */
 export function holder(file) {
-  let pid = NaN;
-  try {
-    pid = Number(fs.readFileSync(`${file}.lock`, 'utf8'));
-  } catch {
-    return null;
-  }
+  const pid = lockOwner(fs, file);
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return null;
   try {
     process.kill(pid, 0);
@@ -255,11 +250,7 @@ export function cleanup(path, { copy = false } = {}) {
       // not there
     }
   };
-  try {
-    if (Number(fs.readFileSync(`${path}.lock`, 'utf8')) === process.pid) rm(`${path}.lock`);
-  } catch {
-    // no lock
-  }
+  releaseLock(fs, path);
   // A journal SQLite left zeroed (done with) is only clutter; a live one is kept for the next open to roll back.
   if (!copy && fs.existsSync(`${path}-journal`) && !journalLive(path)) rm(`${path}-journal`);
   if (copy) {
@@ -302,21 +293,13 @@ export function replaceFile(path, from) {
     fs.renameSync(from, path);
     syncDir(path);
   } finally {
-    try {
-      fs.unlinkSync(`${path}.lock`);
-    } catch {
-      // not there
-    }
+    releaseLock(fs, path);
   }
 }
 
 /** Whether `path`'s lock holds this process's id. */
 export function holdsLock(path) {
-  try {
-    return fs.readFileSync(`${path}.lock`, 'utf8') === String(process.pid);
-  } catch {
-    return false;
-  }
+  return lockOwner(fs, path) === process.pid;
 }
 
 /** Makes a rename in `path`'s directory durable (Windows journals entries itself). */

@@ -3,14 +3,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 
 import { UserTrail } from 'usertrail';
 
 import { code } from './helpers.mjs';
+
+const { fileHost, lockOwner, releaseLock } = await import(join(process.env.ROOT, 'pkg', 'node-fs.js'));
 
 const here = new URL('.', import.meta.url).pathname;
 const scratch = () => join(mkdtempSync(join(tmpdir(), 'usertrail-file-')), 'trail.db');
@@ -46,15 +48,25 @@ test('one engine holds a file: a second one, here or in another process, gets BU
   assert.equal(other(), 'opened');
 });
 
-test('a dead holder’s lock is taken over by exactly one of the processes that find it at once', async () => {
+test('a dead holder’s lock is taken over by exactly one of the processes that find it at once, retrying as a busy wait does', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'usertrail-lock-'));
   // The id of a process that has ended.
   const dead = spawnSync(process.execPath, ['-e', '']).pid;
   const ROUNDS = 40;
   const PROCESSES = 4;
-  for (let i = 0; i < ROUNDS; i++) writeFileSync(join(dir, `db${i}.lock`), String(dead));
-  // An empty lock: an older usertrail died writing it.
-  writeFileSync(join(dir, `db${ROUNDS}.lock`), '');
+  for (let i = 0; i < ROUNDS; i++) {
+    const lock = join(dir, `db${i}.lock`);
+    if (i % 4 === 0) {
+      // A lock file of an older usertrail (its text a dead process id, or empty).
+      writeFileSync(lock, i % 8 === 0 ? String(dead) : '');
+    } else {
+      // A lock folder whose holder died; one a crash left empty.
+      mkdirSync(lock);
+      if (i % 4 !== 3) writeFileSync(join(lock, `${dead}.x1`), String(dead));
+    }
+  }
+  // What a process killed while it made its lock left.
+  mkdirSync(join(dir, `db0.lock.${dead}-abc123`));
   const start = Date.now() + 1500;
   const racers = Array.from({ length: PROCESSES }, () => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', `
@@ -64,20 +76,30 @@ test('a dead holder’s lock is taken over by exactly one of the processes that 
       const host = fileHost(fs, dirname);
       while (Date.now() < ${start});
       const won = [];
-      for (let i = 0; i <= ${ROUNDS}; i++) won.push(host.lockFile(${JSON.stringify(dir)} + '/db' + i));
-      console.log(JSON.stringify(won));`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      for (let i = 0; i < ${ROUNDS}; i++) {
+        let got = false;
+        for (let k = 0; k < 20 && !got; k++) got = host.lockFile(${JSON.stringify(dir)} + '/db' + i);
+        won.push(got);
+      }
+      console.log(JSON.stringify(won));
+      // Alive until every racer is done: a lock whose holder exited is a
+      // dead holder's, for the next to take.
+      process.stdin.resume();
+      process.stdin.on('end', () => process.exit(0));`], { stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    return once(child, 'exit').then(([status]) => ({ status, pid: child.pid, won: out && JSON.parse(out) }));
+    const done = new Promise((resolve) => child.stdout.on('data', (d) => (out += d).includes('\n') && resolve()));
+    return { child, done, exit: once(child, 'exit'), result: () => ({ pid: child.pid, won: JSON.parse(out) }) };
   });
-  const results = await Promise.all(racers);
-  for (const r of results) assert.equal(r.status, 0);
-  for (let i = 0; i <= ROUNDS; i++) {
+  await Promise.all(racers.map((r) => r.done));
+  const results = racers.map((r) => r.result());
+  for (const r of racers) r.child.stdin.end();
+  for (const r of racers) assert.equal((await r.exit)[0], 0);
+  for (let i = 0; i < ROUNDS; i++) {
     const winners = results.filter((r) => r.won[i]);
     assert.equal(winners.length, 1, `lock ${i}: taken by ${winners.length} processes`);
-    assert.equal(readFileSync(join(dir, `db${i}.lock`), 'utf8'), String(winners[0].pid));
+    assert.equal(lockOwner(fs, join(dir, `db${i}`)), winners[0].pid);
   }
-  assert.deepEqual(readdirSync(dir).filter((f) => !/^db\d+\.lock$/.test(f)), [], 'no file of the takeover is left');
+  assert.deepEqual(readdirSync(dir).filter((f) => !/^db\d+\.lock$/.test(f)), [], 'nothing of the takeovers is left');
 });
 
 test('an open that waited for the lock reads the file renamed over the old one meanwhile', async () => {
@@ -91,7 +113,7 @@ test('an open that waited for the lock reads the file renamed over the old one m
   const replacement = `${file}.new`;
   await seed(replacement, 'new');
   // This process holds the file, as `usertrail vacuum` does while it swaps it.
-  writeFileSync(`${file}.lock`, String(process.pid));
+  assert.equal(fileHost(fs, dirname).lockFile(file), true);
   const child = spawn(process.execPath, ['--input-type=module', '-e', `
     import { UserTrail } from 'usertrail';
     console.log('opening');
@@ -106,7 +128,7 @@ test('an open that waited for the lock reads the file renamed over the old one m
   await new Promise((r) => setTimeout(r, 300)); // it waits for the lock
   assert.equal(child.exitCode, null, 'the open waits while the file is held');
   renameSync(replacement, file);
-  unlinkSync(`${file}.lock`);
+  releaseLock(fs, file);
   const [status] = await once(child, 'exit');
   assert.equal(status, 0);
   assert.deepEqual(JSON.parse(out.split('\n')[1]), { old: 0, new: 1 }, 'it read the file now at the name');
