@@ -135,10 +135,11 @@ const NOT_CODES: &[&str] = &[
     "ENOENT",
     "EFTYPE",
     "EPERM",
-    // Errors of `link` where a file system has no hard links (pkg/node-fs.js).
-    "ENOTSUP",
-    "ENOSYS",
-    "EOPNOTSUPP",
+    // File-system error names pkg/node-fs.js's lock checks.
+    "ENOTEMPTY",
+    "ENOTDIR",
+    "EISDIR",
+    "EACCES",
     "DAU",
     "MAU",
     "DENY",
