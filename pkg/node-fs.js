@@ -116,10 +116,21 @@ export function fileHost(fs, dirname) {
           }
           if (st.isFile()) {
             // A lock file of an older usertrail: its process id. Removing
-            // it by name cannot remove a lock of this version (a directory).
-            const pid = Number(fs.readFileSync(lock, 'utf8'));
-            if (holds(pid)) return false;
-            ignoreMissing(() => fs.unlinkSync(lock));
+            // it by name cannot remove a lock of this version (a directory:
+            // another process may have put one there since).
+            let text;
+            try {
+              text = fs.readFileSync(lock, 'utf8');
+            } catch (err) {
+              if (LOCK_MOVED.includes(err.code)) continue;
+              throw err;
+            }
+            if (holds(Number(text))) return false;
+            try {
+              fs.unlinkSync(lock);
+            } catch (err) {
+              if (!LOCK_MOVED.includes(err.code)) throw err;
+            }
             removeStaging(path);
             continue;
           }
@@ -178,6 +189,13 @@ export function fileHost(fs, dirname) {
   };
   return host;
 }
+
+/**
+ * What reading or removing an older usertrail's lock file meets when the
+ * file went meanwhile, or a lock folder took its place (`EPERM`: macOS's
+ * `unlink` of a folder).
+ */
+const LOCK_MOVED = ['ENOENT', 'EISDIR', 'EPERM'];
 
 /** The process id a lock file name gives (`<pid>.<nonce>`), or NaN. */
 function pidOf(name) {
