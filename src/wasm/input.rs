@@ -248,8 +248,14 @@ pub(crate) fn object_texts(value: &JsValue, field: &str) -> Result<Vec<(String, 
     let plain = || Error::invalid(field, "must be a plain object");
     // An entry set to `undefined` is refused (JSON would drop it).
     let text = checked(
-        to_json(value, field, &JsValue::UNDEFINED, MAX_JSON_TEXT as u32, true)
-            .map_err(|_| thrown(field))?,
+        to_json(
+            value,
+            field,
+            &JsValue::UNDEFINED,
+            MAX_JSON_TEXT as u32,
+            true,
+        )
+        .map_err(|_| thrown(field))?,
         field,
     )?;
     if !text.starts_with('{') {
