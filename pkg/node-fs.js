@@ -95,7 +95,7 @@ export function fileHost(fs, dirname) {
       // a live process has just put in place is never taken down, however
       // many processes find the dead one at once.
       const staging = `${lock}.${process.pid}-${randomSuffix()}`;
-      const mine = `${staging}/${process.pid}.${randomSuffix()}`;
+      const mine = `${staging}/${process.pid}.${lockIdentity(fs)}.${randomSuffix()}`;
       fs.mkdirSync(staging);
       try {
         fs.writeFileSync(mine, String(process.pid));
@@ -144,7 +144,9 @@ export function fileHost(fs, dirname) {
             if (err.code === 'ENOENT') continue;
             throw err;
           }
-          if (names.some((n) => holds(pidOf(n)))) return false;
+          // A holder of another host or process namespace (a container
+          // sharing the volume) cannot be seen alive or dead from here: held.
+          if (names.some((n) => holds(pidOf(n)) || foreign(fs, n))) return false;
           // Its holder died (or a crash left it empty).
           for (const n of names) ignoreMissing(() => fs.unlinkSync(`${lock}/${n}`));
           try {
@@ -197,10 +199,37 @@ export function fileHost(fs, dirname) {
  */
 const LOCK_MOVED = ['ENOENT', 'EISDIR', 'EPERM'];
 
-/** The process id a lock file name gives (`<pid>.<nonce>`), or NaN. */
+/** The process id a lock file name gives (`<pid>.<identity>.<nonce>`), or NaN. */
 function pidOf(name) {
-  const m = /^(\d+)\./.exec(name);
+  const m = /^(\d+)\.[a-z0-9-]+\.[a-z0-9]+$/.exec(name);
   return m ? Number(m[1]) : NaN;
+}
+
+let identity = null;
+
+/**
+ * Where process ids mean what they mean here: this boot of this host and
+ * this process namespace (Linux: `boot_id` and `/proc/self/ns/pid`), so
+ * that a lock of a container sharing the volume is not judged by a pid of
+ * this one's. `local` where there is no `/proc` (one namespace per host).
+ */
+export function lockIdentity(fs) {
+  if (identity === null) {
+    try {
+      const boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').replace(/[^0-9a-f]/g, '').slice(0, 12);
+      const ns = fs.readlinkSync('/proc/self/ns/pid').replace(/[^0-9]/g, '');
+      identity = boot && ns ? `${boot}-${ns}` : 'local';
+    } catch {
+      identity = 'local';
+    }
+  }
+  return identity;
+}
+
+/** Whether a lock file name is of another host or process namespace. */
+function foreign(fs, name) {
+  const m = /^\d+\.([a-z0-9-]+)\.[a-z0-9]+$/.exec(name);
+  return m !== null && m[1] !== lockIdentity(fs);
 }
 
 /**
@@ -221,6 +250,15 @@ export function lockOwner(fs, path) {
   }
 }
 
+/** Whether `path`'s lock is held from another host or process namespace. */
+export function lockForeign(fs, path) {
+  try {
+    return fs.readdirSync(`${path}.lock`).some((n) => foreign(fs, n));
+  } catch {
+    return false;
+  }
+}
+
 /** Removes `path`'s lock if this process holds it. */
 export function releaseLock(fs, path) {
   const lock = `${path}.lock`;
@@ -232,7 +270,7 @@ export function releaseLock(fs, path) {
     return;
   }
   for (const n of names) {
-    if (pidOf(n) !== process.pid) continue;
+    if (pidOf(n) !== process.pid || foreign(fs, n)) continue;
     try {
       fs.unlinkSync(`${lock}/${n}`);
     } catch (err) {

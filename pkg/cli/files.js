@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import { dirname } from 'node:path';
-import { fileHost, lockOwner, releaseLock } from '../node-fs.js';
+import { fileHost, lockForeign, lockOwner, releaseLock } from '../node-fs.js';
 
 /** A failure the command line reports with its own exit code. */
 export class CliError extends Error {
@@ -31,6 +31,8 @@ const sizeOf = (path) => {
 /** The process id holding `file` (its `.lock`), if it is another live process. */
 export function holder(file) {
   const pid = lockOwner(fs, file);
+  // A container sharing the volume: its process cannot be looked at from here.
+  if (lockForeign(fs, file)) return pid;
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return null;
   try {
     process.kill(pid, 0);
@@ -299,7 +301,7 @@ export function replaceFile(path, from) {
 
 /** Whether `path`'s lock holds this process's id. */
 export function holdsLock(path) {
-  return lockOwner(fs, path) === process.pid;
+  return lockOwner(fs, path) === process.pid && !lockForeign(fs, path);
 }
 
 /** Makes a rename in `path`'s directory durable (Windows journals entries itself). */

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import fs, { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
@@ -12,7 +12,7 @@ import { UserTrail } from 'usertrail';
 
 import { code } from './helpers.mjs';
 
-const { fileHost, lockOwner, releaseLock } = await import(join(process.env.ROOT, 'pkg', 'node-fs.js'));
+const { fileHost, lockIdentity, lockOwner, releaseLock } = await import(join(process.env.ROOT, 'pkg', 'node-fs.js'));
 
 const here = new URL('.', import.meta.url).pathname;
 const scratch = () => join(mkdtempSync(join(tmpdir(), 'usertrail-file-')), 'trail.db');
@@ -62,7 +62,7 @@ test('a dead holder’s lock is taken over by exactly one of the processes that 
     } else {
       // A lock folder whose holder died; one a crash left empty.
       mkdirSync(lock);
-      if (i % 4 !== 3) writeFileSync(join(lock, `${dead}.x1`), String(dead));
+      if (i % 4 !== 3) writeFileSync(join(lock, `${dead}.${lockIdentity(fs)}.x1`), String(dead));
     }
   }
   // What a process killed while it made its lock left.
@@ -100,6 +100,24 @@ test('a dead holder’s lock is taken over by exactly one of the processes that 
     assert.equal(lockOwner(fs, join(dir, `db${i}`)), winners[0].pid);
   }
   assert.deepEqual(readdirSync(dir).filter((f) => !/^db\d+\.lock$/.test(f)), [], 'nothing of the takeovers is left');
+});
+
+test('a lock held from another host or process namespace (a container sharing the volume) is never taken over', async () => {
+  const file = scratch();
+  (await UserTrail.open({ storage: { file } })).close();
+  // Its pid means nothing here: this process's own, and one that has ended.
+  const dead = spawnSync(process.execPath, ['-e', '']).pid;
+  for (const pid of [process.pid, dead]) {
+    mkdirSync(`${file}.lock`);
+    const entry = `${file}.lock/${pid}.0123456789ab-4026531999.x1`;
+    writeFileSync(entry, String(pid));
+    assert.equal(fileHost(fs, dirname).lockFile(file), false, `pid ${pid}`);
+    assert.equal(await code(() => UserTrail.open({ storage: { file }, busyTimeoutMs: 50 })), 'BUSY');
+    releaseLock(fs, file);
+    assert.ok(existsSync(entry), 'not ours to release');
+    rmSync(`${file}.lock`, { recursive: true });
+  }
+  (await UserTrail.open({ storage: { file } })).close();
 });
 
 test('an open that waited for the lock reads the file renamed over the old one meanwhile', async () => {
