@@ -103,6 +103,8 @@ export function fileHost(fs, dirname) {
         for (let attempt = 0; attempt < 100; attempt++) {
           try {
             fs.renameSync(staging, lock);
+            // What processes killed while they made their locks left.
+            removeStaging(path);
             return true;
           } catch (err) {
             if (!['EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'EPERM', 'EACCES'].includes(err.code)) throw err;

@@ -262,6 +262,48 @@ export function cleanup(path, { copy = false } = {}) {
   }
 }
 
+/**
+ * Removes the copies a `vacuum` or `import` of `path` killed part way left
+ * beside it (`<path>.vacuum-<pid>`, `<path>.import-<pid>`, with their
+ * journals and lock), those of processes no longer alive: each is as large
+ * as the database.
+ */
+export function removeDeadCopies(path) {
+  const dir = dirname(path);
+  const base = path.slice(dir.length + 1);
+  let names = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^\.(vacuum|import)-(\d+)$/.exec(n.startsWith(base) ? n.slice(base.length) : '');
+    if (!m) continue;
+    const pid = Number(m[2]);
+    if (pid === process.pid || alive(pid)) continue;
+    const copy = `${dir}/${n}`;
+    for (const p of [copy, `${copy}-journal`, `${copy}-wal`]) {
+      try {
+        fs.unlinkSync(p);
+      } catch {
+        // not there
+      }
+    }
+    fs.rmSync(`${copy}.lock`, { recursive: true, force: true });
+  }
+}
+
+/** Whether process `pid` is alive (EPERM: alive, another user's). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
 /** An engine error as a `CliError`: input faults exit 2, the rest 1. */
 export function asCliError(err) {
   if (err instanceof CliError) return err;

@@ -13,7 +13,7 @@ import { UserTrail } from '../index.js';
 import { serveDashboard } from '../dashboard.js';
 import { VIEWS, runView, toCsv } from '../report.js';
 import { realFile } from '../node-fs.js';
-import { CliError, EXIT, asCliError, cleanup, diskVersion, durabilityOf, holder, holdsLock, isRegularFile, mustExist, needsRecovery, replaceFile, snapshot, walUsableBytes } from './files.js';
+import { CliError, EXIT, asCliError, cleanup, diskVersion, durabilityOf, holder, holdsLock, isRegularFile, mustExist, needsRecovery, removeDeadCopies, replaceFile, snapshot, walUsableBytes } from './files.js';
 import { bytes as showBytes, duration, progressBar } from './progress.js';
 
 const HELP = `usertrail: the command line of usertrail's SQLite databases.
@@ -450,6 +450,7 @@ async function vacuum(file, flags) {
   const abs = resolve(file);
   const into = `${abs}.vacuum-${process.pid}`;
   cleanup(into, { copy: true });
+  removeDeadCopies(abs);
   let r;
   try {
     r = await long('vacuum', { op: 'vacuum', file: abs, into, durability: durabilityOf(abs) }, {
@@ -545,6 +546,7 @@ async function importCommand(file, source, flags) {
     await trail.close();
   }
   const tmp = `${abs}.import-${process.pid}`;
+  removeDeadCopies(abs);
   fs.writeFileSync(tmp, bytes);
   const fd = fs.openSync(tmp, 'r');
   fs.fsyncSync(fd);

@@ -284,6 +284,23 @@ test('hostile files: an app that opens the file while vacuum runs loses no write
   assert.deepEqual(lost, [], `of ${written.length} writes`);
 });
 
+test('hostile files: the copies a killed vacuum or import left are removed by the next one', () => {
+  const file = join(dir, 'left-behind.db');
+  writeFileSync(file, readFileSync(db));
+  const dead = spawnSync(process.execPath, ['-e', '']).pid;
+  const left = [`${file}.vacuum-${dead}`, `${file}.vacuum-${dead}-journal`, `${file}.import-${dead}`];
+  for (const p of left) writeFileSync(p, 'x'.repeat(1000));
+  mkdirSync(`${file}.vacuum-${dead}.lock`);
+  writeFileSync(`${file}.vacuum-${dead}.lock/${dead}.x.y`, String(dead));
+  // A live process's copy is its own business.
+  const live = `${file}.vacuum-${process.pid}`;
+  writeFileSync(live, 'x');
+  json('vacuum', file);
+  for (const p of [...left, `${file}.vacuum-${dead}.lock`]) assert.equal(existsSync(p), false, p);
+  assert.equal(existsSync(live), true);
+  assert.equal(integrity(file), 'ok');
+});
+
 /** A database as version 9 left it, holding `n` events: for migrate (10 and 11 rewrite the events). */
 function version9(file, n) {
   const conn = new Database(file);
