@@ -73,6 +73,14 @@ pub enum StoreError {
     /// Any other SQLite failure. Code `STORAGE_ERROR`.
     #[error("storage error: {0}")]
     Sqlite(rusqlite::Error),
+    /// The medium failed, with what it said (a file's lock that could not
+    /// be taken: a folder without write permission, a lock of a foreign
+    /// shape). Code `STORAGE_ERROR`.
+    #[error("storage error: {detail}")]
+    Medium {
+        /// SQLite's message and the medium's.
+        detail: String,
+    },
     /// A shared store answered something that is not what the operation
     /// returns (a foreign or damaged record, a reply of the wrong shape).
     /// Nothing was taken from it. Code `STORAGE_ERROR`.
@@ -134,7 +142,7 @@ impl ErrorCode for StoreError {
             Self::CannotOpen { .. } => "CANNOT_OPEN",
             Self::Unsupported { .. } => "UNSUPPORTED",
             Self::MigrationFailed { .. } => "MIGRATION_FAILED",
-            Self::Sqlite(_) | Self::Garbled { .. } => "STORAGE_ERROR",
+            Self::Sqlite(_) | Self::Medium { .. } | Self::Garbled { .. } => "STORAGE_ERROR",
             Self::Unavailable { .. } => "STORE_UNAVAILABLE",
             Self::Fenced { .. } => "FENCED",
             Self::Behind { .. } => "REPLICA_BEHIND",
@@ -156,6 +164,18 @@ pub fn note_open(refused: Option<String>) {
     OPEN_REFUSED.set(refused);
 }
 
+thread_local! {
+    /// What the medium said when a file's lock last failed on this thread
+    /// (not held elsewhere: that is `BUSY`), for the error's detail.
+    static LOCK_FAILED: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
+}
+
+/// Notes what the medium said when a lock failed. Called by the store's
+/// VFS shim; taken by the next lock failure's error.
+pub fn note_lock(failed: Option<String>) {
+    LOCK_FAILED.set(failed);
+}
+
 impl StoreError {
     /// Classifies an SQLite failure by its primary result code, so that hosts
     /// can react to the cases they can do something about.
@@ -172,6 +192,17 @@ impl StoreError {
                     None => detail,
                 },
             },
+            Some(SqliteCode::SystemIoFailure)
+                if e.sqlite_error().map(|x| x.extended_code)
+                    == Some(rusqlite::ffi::SQLITE_IOERR_LOCK) =>
+            {
+                match LOCK_FAILED.take() {
+                    Some(medium) => Self::Medium {
+                        detail: format!("{detail}: the file's lock could not be taken ({medium})"),
+                    },
+                    None => Self::Sqlite(e),
+                }
+            }
             _ => Self::Sqlite(e),
         }
     }

@@ -33,6 +33,8 @@ struct ShimVfs {
 #[repr(C)]
 struct ShimFile {
     base: ffi::sqlite3_file,
+    /// The wrapped VFS, asked for its last error when a lock fails.
+    vfs: *mut ffi::sqlite3_vfs,
     main_db: bool,
     /// The database has [`scrub::MAX_PAGES`] pages or more (by page 1's
     /// header, read and written before any other page): an overflow or
@@ -141,6 +143,7 @@ unsafe extern "C" fn x_open(
     let inner = inner(vfs);
     let shim = file.cast::<ShimFile>();
     (*shim).base.pMethods = std::ptr::null();
+    (*shim).vfs = inner;
     (*shim).main_db = flags & ffi::SQLITE_OPEN_MAIN_DB != 0;
     (*shim).too_big = false;
     let Some(open) = (*inner).xOpen else {
@@ -169,20 +172,25 @@ unsafe fn refusal(inner: *mut ffi::sqlite3_vfs, name: ffi::sqlite3_filename, rc:
     } else {
         CStr::from_ptr(name).to_string_lossy().into_owned()
     };
+    format!("{file}: {}", last_error(inner, rc))
+}
+
+/// The wrapped VFS's last error: its message (a host VFS's), or the OS
+/// error its number names (the OS VFS writes no message), or SQLite's code.
+unsafe fn last_error(inner: *mut ffi::sqlite3_vfs, rc: c_int) -> String {
     let mut buf = [0 as c_char; 512];
     let errno = match (*inner).xGetLastError {
         Some(f) => f(inner, buf.len() as c_int - 1, buf.as_mut_ptr()),
         None => 0,
     };
     let message = CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned();
-    let why = if !message.is_empty() {
+    if !message.is_empty() {
         message
     } else if errno != 0 && cfg!(not(target_family = "wasm")) {
         std::io::Error::from_raw_os_error(errno).to_string()
     } else {
         format!("SQLite code {rc}")
-    };
-    format!("{file}: {why}")
+    }
 }
 
 /// Calls the wrapped VFS's method `$m`, or returns `$none` if it has none.
@@ -362,7 +370,14 @@ unsafe extern "C" fn x_file_size(
     pass_file!(file, xFileSize, ffi::SQLITE_IOERR_FSTAT, out)
 }
 unsafe extern "C" fn x_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    pass_file!(file, xLock, ffi::SQLITE_IOERR_LOCK, level)
+    let rc = pass_file!(file, xLock, ffi::SQLITE_IOERR_LOCK, level);
+    // A lock that failed (not one held elsewhere): what the medium said,
+    // for the error's detail (SQLite's own is "disk I/O error").
+    if rc & 0xff == ffi::SQLITE_IOERR {
+        let vfs = (*file.cast::<ShimFile>()).vfs;
+        crate::error::note_lock(Some(last_error(vfs, rc)));
+    }
+    rc
 }
 unsafe extern "C" fn x_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
     pass_file!(file, xUnlock, ffi::SQLITE_IOERR_UNLOCK, level)

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import fs, { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
@@ -117,6 +117,17 @@ test('a lock held from another host or process namespace (a container sharing th
     assert.ok(existsSync(entry), 'not ours to release');
     rmSync(`${file}.lock`, { recursive: true });
   }
+  (await UserTrail.open({ storage: { file } })).close();
+});
+
+test('a lock that cannot be taken (not busy: a lock of a foreign shape) says why, with the path', async () => {
+  const file = scratch();
+  (await UserTrail.open({ storage: { file } })).close();
+  symlinkSync(dirname(file), `${file}.lock`);
+  const err = await UserTrail.open({ storage: { file } }).then(() => null, (e) => e);
+  assert.equal(err?.code, 'STORAGE_ERROR');
+  assert.match(err.message, /the file's lock could not be taken \(.*trail\.db\.lock is neither a lock nor absent\)/);
+  rmSync(`${file}.lock`);
   (await UserTrail.open({ storage: { file } })).close();
 });
 
