@@ -10,6 +10,9 @@ use super::user_trail::{promise, Handle};
 use crate::prefs::PrefDefinition;
 use js_sys::Promise;
 
+/// Why an `undefined` value is refused, and the call that does what it may mean.
+const RESET_HINT: &str = "is required (to go back to the default, call prefs.reset(userId, key))";
+
 /// `{ source }`: who changed a preference, for its history (default `'api'`).
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -139,6 +142,9 @@ impl JsPrefs {
         promise(|| {
             let user_id = input::string(&user_id, "userId")?;
             let key = input::string(&key, "key")?;
+            if value.is_undefined() {
+                return Err(crate::Error::invalid(key, RESET_HINT));
+            }
             // Read as text: the key's definition bounds the value before
             // it is built (a million small objects for a 4 KiB value).
             let value = input::value_text(&value, &key)?;
@@ -171,7 +177,19 @@ impl JsPrefs {
     ) -> Promise {
         promise(|| {
             let user_id = input::string(&user_id, "userId")?;
-            let values = input::object_texts(&values, "values")?;
+            // A refusal inside an entry is named by its key (and the path
+            // in it), as the engine's checks of the values name them.
+            let values = input::object_texts(&values, "values").map_err(|e| match e {
+                crate::Error::InvalidInput { field, reason } if field.starts_with("values.") => {
+                    let reason = if reason == "is required" {
+                        RESET_HINT.to_owned()
+                    } else {
+                        reason
+                    };
+                    crate::Error::invalid(&field["values.".len()..], reason)
+                }
+                e => e,
+            })?;
             let o: SourceJs = input::options(&options.unwrap_or_default(), "options")?;
 
             Ok(self.0.run(move |open| async move {

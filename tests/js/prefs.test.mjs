@@ -75,7 +75,10 @@ test('bad values are typed errors naming the key, and setMany writes nothing', a
     'INVALID_INPUT',
   );
   assert.equal(await code(() => trail.prefs.get('alice', 'no.such')), 'UNKNOWN_PREFERENCE');
-  assert.equal(await code(() => trail.prefs.set('alice', 'appearance.theme', undefined)), 'INVALID_INPUT');
+  assert.deepEqual((await refusal(() => trail.prefs.set('alice', 'appearance.theme', undefined))).slice(1), [
+    'appearance.theme',
+    'invalid input: appearance.theme: is required (to go back to the default, call prefs.reset(userId, key))',
+  ]);
   assert.equal(await code(() => trail.prefs.define({ key: 'x', category: 'x', type: 'enum', default: 'a' })), 'INVALID_INPUT');
   assert.equal(await code(() => trail.prefs.getAll(42)), 'INVALID_INPUT');
   assert.deepEqual((await trail.export()), before);
@@ -105,7 +108,7 @@ test('a value too large for its key is refused by the key before it is read', as
   // An entry set to undefined is refused, as set(u, k, undefined) is (JSON would drop it).
   assert.deepEqual(
     (await refusal(() => trail.prefs.setMany('alice', { 'appearance.theme': 'dark', 'locale.language': undefined }))).slice(0, 3),
-    ['INVALID_INPUT', 'values.locale.language', 'invalid input: values.locale.language: is required'],
+    ['INVALID_INPUT', 'locale.language', 'invalid input: locale.language: is required (to go back to the default, call prefs.reset(userId, key))'],
   );
   // Bytes and arrays are not the object setMany takes.
   assert.equal(await code(() => trail.prefs.setMany('alice', new Uint8Array([1, 2]))), 'INVALID_INPUT');
