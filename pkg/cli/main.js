@@ -32,7 +32,7 @@ Usage:
   usertrail migrate <file> [--json]                  brings the file to this version's schema, then packs the blocks analytics reads
   usertrail import <file> <events.ndjson> [--json]   tracks one event (JSON) per line
   usertrail import <file> <backup.sqlite> [--force]  restores a database (trail.export() bytes) as <file>
-  usertrail sample <file> [--users <n>] [--days <n>] [--seed <n>] [--json]
+  usertrail sample <file> [--users <n>] [--days <n>] [--seed <n>] [--force] [--json]
   usertrail dashboard <file> | --partitions <url,...> [--redis <url>] [--prefix <p>]
                       [--port <n>] [--host <address>] [--key <key>]
 
@@ -50,7 +50,7 @@ const FLAGS = {
   vacuum: { json: 'bool' },
   migrate: { json: 'bool' },
   import: { json: 'bool', force: 'bool' },
-  sample: { users: 'value', days: 'value', seed: 'value', json: 'bool' },
+  sample: { users: 'value', days: 'value', seed: 'value', force: 'bool', json: 'bool' },
   dashboard: { partitions: 'value', redis: 'value', prefix: 'value', port: 'value', host: 'value', key: 'value' },
 };
 
@@ -565,6 +565,8 @@ async function importCommand(file, source, flags) {
 async function sample(file, flags) {
   const abs = resolve(file);
   if (fs.existsSync(abs)) mustBeFree(abs);
+  // Made-up users, consent and events in what may be a real database: only when asked.
+  if (fs.existsSync(abs) && !flags.force) throw usage(`${file} exists: sample would add made-up users and events to it; pass --force to add them anyway`);
   const users = int('users', flags.users, 1, 1_000_000, 500);
   const days = int('days', flags.days, 1, 3650, 30);
   const seed = int('seed', flags.seed, 0, 2 ** 31 - 1, 1);

@@ -58,10 +58,14 @@ test('help, version and bad arguments: exit 2 with a message', () => {
   assert.equal(help.code, 0);
   for (const c of ['dashboard', 'info', 'verify', 'export', 'erase', 'vacuum', 'migrate', 'import', 'query', 'sample', 'Exit codes']) assert.match(help.out, new RegExp(c));
   assert.match(run('--version').out, /^\d+\.\d+\.\d+/);
+  // Sample data goes into an existing file only when asked.
+  const into = run('sample', db, '--users', '3');
+  assert.equal(into.code, 2, into.err);
+  assert.match(into.err, /exists: sample would add made-up users and events to it; pass --force/);
   const bare = run();
   assert.equal(bare.code, 2);
   assert.match(bare.err, /Usage:/);
-  for (const args of [['frobnicate'], ['info'], ['info', db, 'extra'], ['export', db, 'user-1', 'out.json'], ['export', db, '--', '--odd', '--out', 'x.json'], ['info', db, '--colour'], ['query', db, 'nope'], ['query', db, 'traffic', '--since', 'yesterday'], ['query', db, 'traffic', '--json', '--csv'], ['sample', db, '--users', '-3'], ['export', db, 'x', '--format', 'xml'], ['erase', db, 'x'], ['query', db, 'funnel'], ['query', db, 'funnel', '--steps', 'one'], ['query', db, 'traffic', '--since', '2026-12-01', '--until', '2026-11-01']]) {
+  for (const args of [['frobnicate'], ['info'], ['info', db, 'extra'], ['export', db, 'user-1', 'out.json'], ['export', db, '--', '--odd', '--out', 'x.json'], ['info', db, '--colour'], ['query', db, 'nope'], ['query', db, 'traffic', '--since', 'yesterday'], ['query', db, 'traffic', '--json', '--csv'], ['sample', join(dir, 'not-yet.db'), '--users', '-3'], ['export', db, 'x', '--format', 'xml'], ['erase', db, 'x'], ['query', db, 'funnel'], ['query', db, 'funnel', '--steps', 'one'], ['query', db, 'traffic', '--since', '2026-12-01', '--until', '2026-11-01']]) {
     const r = run(...args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
     assert.match(r.err, /^usertrail: /);
