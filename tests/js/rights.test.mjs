@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,10 +89,10 @@ async function redisText() {
   return parts.join('\n');
 }
 
-/** Every byte of the files whose names start with one of `names`, as latin1 text. */
+/** Every byte of the files whose names start with one of `names` (a lock folder's files too), as latin1 text. */
 function filesText(names) {
-  return readdirSync(dir)
-    .filter((f) => names.some((n) => f.startsWith(n)))
+  return readdirSync(dir, { recursive: true })
+    .filter((f) => names.some((n) => f.startsWith(n)) && statSync(join(dir, f)).isFile())
     .map((f) => readFileSync(join(dir, f)).toString('latin1'))
     .join('\n');
 }
