@@ -34,12 +34,7 @@ export function holder(file) {
   // A container sharing the volume: its process cannot be looked at from here.
   if (lockForeign(fs, file)) return pid;
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return null;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    return err.code === 'EPERM' ? pid : null;
-  }
+  return alive(pid) ? pid : null;
 }
 
 /** The 100-byte SQLite header, or null for a file that is not one. */

@@ -172,8 +172,8 @@ thread_local! {
 
 /// Notes what the medium said when a lock failed. Called by the store's
 /// VFS shim; taken by the next lock failure's error.
-pub fn note_lock(failed: Option<String>) {
-    LOCK_FAILED.set(failed);
+pub fn note_lock(failed: String) {
+    LOCK_FAILED.set(Some(failed));
 }
 
 impl StoreError {

@@ -375,7 +375,7 @@ unsafe extern "C" fn x_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int
     // for the error's detail (SQLite's own is "disk I/O error").
     if rc & 0xff == ffi::SQLITE_IOERR {
         let vfs = (*file.cast::<ShimFile>()).vfs;
-        crate::error::note_lock(Some(last_error(vfs, rc)));
+        crate::error::note_lock(last_error(vfs, rc));
     }
     rc
 }
