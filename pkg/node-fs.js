@@ -5,8 +5,10 @@
 /**
  * The synchronous file functions the engine's file VFS calls, over `node:fs`.
  * One engine holds a database at a time, through `<path>.lock`: a folder
- * holding one file named for its holder's process id; a lock left by a
- * process that died is taken over.
+ * holding one file named for its holder's process id, which the holder
+ * touches every `lockLease.beatMs`; a lock left by a process that died, or
+ * not touched for `lockLease.staleMs`, is taken over, and a holder whose
+ * lock was taken over fails its reads and writes from then on.
  */
 export function fileHost(fs, dirname) {
   const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fs.constants;
@@ -14,14 +16,6 @@ export function fileHost(fs, dirname) {
   // journal and its -wal are opened without waiting, and must be regular
   // files (no effect on a regular file's reads and writes).
   const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
-  const alive = (pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (err) {
-      return err.code === 'EPERM';
-    }
-  };
   const ignoreMissing = (fn) => {
     try {
       fn();
@@ -30,9 +24,6 @@ export function fileHost(fs, dirname) {
     }
   };
   const randomSuffix = () => Math.random().toString(36).slice(2, 10);
-  // Whether a lock naming `pid` is held: by this process (one engine a
-  // file), or by another that is alive.
-  const holds = (pid) => Number.isInteger(pid) && pid > 0 && (pid === process.pid || alive(pid));
   // What a process killed while it made its lock left: staging folders of
   // dead processes, beside `path`'s lock.
   const removeStaging = (path) => {
@@ -55,17 +46,79 @@ export function fileHost(fs, dirname) {
       }
     }
   };
+  // The locks this host holds, by database path: the holder's file in the
+  // lock, when it was last touched (monotonic), and whether another process
+  // took the lock over meanwhile.
+  const held = new Map();
+  // The database each open descriptor belongs to (its own, its -wal's, its
+  // journal's), for the check before each read and write.
+  const owners = new Map();
+  let timer = null;
+  // Touches the holder's file, or learns that it is gone: taken down by a
+  // process that found it stale (this one was stopped, or its thread
+  // blocked, for longer than `staleMs`).
+  const beat = (h, now) => {
+    h.beatAt = now;
+    if (h.lost) return;
+    const t = Date.now() / 1000;
+    try {
+      fs.utimesSync(h.entry, t, t);
+    } catch {
+      if (!fs.existsSync(h.entry)) h.lost = true;
+    }
+  };
+  const beatAll = () => {
+    const now = performance.now();
+    for (const h of held.values()) beat(h, now);
+    if ([...held.values()].every((h) => h.lost)) stopBeating();
+  };
+  const stopBeating = () => {
+    if (timer !== null) clearInterval(timer);
+    timer = null;
+  };
+  const startBeating = () => {
+    if (timer !== null) return;
+    timer = setInterval(beatAll, lockLease.beatMs);
+    // Never what keeps a process alive (Node's timers; Deno's are numbers).
+    if (typeof timer === 'object' && typeof timer.unref === 'function') timer.unref();
+    else if (typeof globalThis.Deno?.unrefTimer === 'function') globalThis.Deno.unrefTimer(timer);
+  };
+  // Before a descriptor's read or write: the lock is still this engine's.
+  // Touched here too, so that a long call (a vacuum, a scan) that keeps the
+  // timers from running keeps its lock.
+  const guard = (fd) => guardPath(owners.get(fd));
+  // The same, for a database's path (or its journal's, or -wal's): opening
+  // or removing those after the lock was taken over would meet the other
+  // engine's.
+  const guardPath = (file) => {
+    const path = file?.replace(/-(wal|journal)$/, '');
+    const h = path === undefined ? undefined : held.get(path);
+    if (h === undefined) return;
+    const now = performance.now();
+    if (now - h.beatAt >= lockLease.beatMs) beat(h, now);
+    if (h.lost) {
+      throw Object.assign(
+        new Error(
+          `another process took ${path}'s lock over, finding it not touched for ${lockLease.staleMs / 1000} s (this process was stopped, or its thread blocked): close this engine and open the file again`,
+        ),
+        { code: 'ELOCKLOST' },
+      );
+    }
+  };
   const host = {
     open(path, create, exclusive, readOnly) {
+      guardPath(path);
       const flags = (readOnly ? O_RDONLY : O_RDWR | (create ? O_CREAT : 0) | (exclusive ? O_EXCL : 0)) | O_NONBLOCK;
       const fd = fs.openSync(path, flags, 0o644);
       if (!fs.fstatSync(fd).isFile()) {
         fs.closeSync(fd);
         throw Object.assign(new Error(`${path} is not a regular file`), { code: 'EFTYPE' });
       }
+      owners.set(fd, path.replace(/-(wal|journal)$/, ''));
       return fd;
     },
     read(fd, buf, offset) {
+      guard(fd);
       let done = 0;
       while (done < buf.length) {
         const n = fs.readSync(fd, buf, done, buf.length - done, offset + done);
@@ -75,14 +128,27 @@ export function fileHost(fs, dirname) {
       return done;
     },
     write(fd, buf, offset) {
+      guard(fd);
       let done = 0;
       while (done < buf.length) done += fs.writeSync(fd, buf, done, buf.length - done, offset + done);
     },
-    truncate: (fd, size) => fs.ftruncateSync(fd, size),
-    sync: (fd) => fs.fsyncSync(fd),
+    truncate(fd, size) {
+      guard(fd);
+      fs.ftruncateSync(fd, size);
+    },
+    sync(fd) {
+      guard(fd);
+      fs.fsyncSync(fd);
+    },
     size: (fd) => fs.fstatSync(fd).size,
-    close: (fd) => fs.closeSync(fd),
-    unlink: (path) => ignoreMissing(() => fs.unlinkSync(path)),
+    close(fd) {
+      owners.delete(fd);
+      fs.closeSync(fd);
+    },
+    unlink(path) {
+      guardPath(path);
+      ignoreMissing(() => fs.unlinkSync(path));
+    },
     exists: (path) => fs.existsSync(path),
     lockFile(path) {
       const lock = `${path}.lock`;
@@ -95,16 +161,26 @@ export function fileHost(fs, dirname) {
       // a live process has just put in place is never taken down, however
       // many processes find the dead one at once.
       const staging = `${lock}.${process.pid}-${randomSuffix()}`;
-      const mine = `${staging}/${process.pid}.${lockIdentity(fs)}.${randomSuffix()}`;
+      const name = `${process.pid}.${lockIdentity(fs)}.${leaseNonce()}`;
+      const mine = `${staging}/${name}`;
       fs.mkdirSync(staging);
       try {
         fs.writeFileSync(mine, String(process.pid));
+        // A lock taken down whose holder may be alive, only stopped: see below.
+        let tookStale = false;
         // Bounded: a name that keeps coming and going is reported held.
         for (let attempt = 0; attempt < 100; attempt++) {
           try {
             fs.renameSync(staging, lock);
+            held.set(path, { entry: `${lock}/${name}`, beatAt: performance.now(), lost: false });
+            startBeating();
             // What processes killed while they made their locks left.
             removeStaging(path);
+            // A stale holder that was only stopped may have touched its
+            // file again just before it was taken down; it checks again
+            // before its reads and writes a beat later at the latest, and
+            // then stops. Nothing is read or written here before that.
+            if (tookStale) pause(2 * lockLease.beatMs);
             return true;
           } catch (err) {
             if (!['EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'EPERM', 'EACCES'].includes(err.code)) throw err;
@@ -146,9 +222,8 @@ export function fileHost(fs, dirname) {
             if (err.code === 'ENOENT') continue;
             throw err;
           }
-          // A holder of another host or process namespace (a container
-          // sharing the volume) cannot be seen alive or dead from here: held.
-          if (names.some((n) => holds(pidOf(n)) || foreign(fs, n))) return false;
+          if (names.some((n) => live(fs, lock, n))) return false;
+          tookStale ||= names.some((n) => leased(n) && (foreign(fs, n) || holds(pidOf(n))));
           // Its holder died (or a crash left it empty).
           for (const n of names) ignoreMissing(() => fs.unlinkSync(`${lock}/${n}`));
           try {
@@ -178,7 +253,22 @@ export function fileHost(fs, dirname) {
       }
       return opened.ino === named.ino && opened.dev === named.dev;
     },
-    unlockFile: (path) => releaseLock(fs, path),
+    // Releases this host's lock on `path` by its own file's name (another
+    // process that took it over has another); a lock this host did not take
+    // (the CLI's, kept by a worker that closed) by the process id.
+    unlockFile(path) {
+      const h = held.get(path);
+      if (h === undefined) return releaseLock(fs, path);
+      held.delete(path);
+      if (held.size === 0) stopBeating();
+      if (h.lost) return;
+      ignoreMissing(() => fs.unlinkSync(h.entry));
+      try {
+        fs.rmdirSync(`${path}.lock`);
+      } catch (err) {
+        if (!['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes(err.code)) throw err;
+      }
+    },
     // Makes a created or deleted directory entry durable. Windows cannot
     // open a directory for this; its file system journals entries itself.
     syncDir(path) {
@@ -192,6 +282,37 @@ export function fileHost(fs, dirname) {
     },
   };
   return host;
+}
+
+/**
+ * How often a lock's holder touches its file (`beatMs`), and how long a
+ * file not touched means its holder is gone (`staleMs`): a holder of
+ * another container or host, a terminated worker thread, or a process
+ * stopped for longer. The stale age is the longest a holder may go without
+ * a read or write of its files while its thread is blocked (a synchronous
+ * call of the program's own); clocks of hosts sharing a file over a network
+ * must agree to well within it. Changed only by tests.
+ */
+export const lockLease = { beatMs: 5_000, staleMs: 30_000 };
+
+/** Blocks this thread for `ms` (a lock's takeover, rare: see `lockFile`). */
+function pause(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * The nonce of a lock file of a holder that touches it: 12 hex digits after
+ * `r`. Earlier versions' nonces have at most 8 characters.
+ */
+function leaseNonce() {
+  const bytes = new Uint8Array(6);
+  globalThis.crypto.getRandomValues(bytes);
+  return `r${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+/** Whether a lock file name is of a holder that touches it (`leaseNonce`). */
+function leased(name) {
+  return /^\d+\.[a-z0-9-]+\.r[0-9a-f]{12}$/.test(name);
 }
 
 /**
@@ -232,6 +353,69 @@ export function lockIdentity(fs) {
 function foreign(fs, name) {
   const m = /^\d+\.([a-z0-9-]+)\.[a-z0-9]+$/.exec(name);
   return m !== null && m[1] !== lockIdentity(fs);
+}
+
+/** Whether process `pid` is alive (or is, but not ours to signal). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+/**
+ * Whether a lock naming `pid` (of this host and namespace) is held: by this
+ * process (one engine a file), or by another that is alive.
+ */
+function holds(pid) {
+  return Number.isInteger(pid) && pid > 0 && (pid === process.pid || alive(pid));
+}
+
+/**
+ * Whether the holder the file `n` in the lock folder `lock` names holds it
+ * still. A holder that touches its file (this version's, `leased`) holds it
+ * while the file was touched within `staleMs`, whoever it is; past that it
+ * is taken over, whether it died, was stopped, or is a thread of this
+ * process that was terminated. A fresh holder of this process, or of
+ * another host or process namespace (a container sharing the volume),
+ * holds it: its process id cannot be looked at from here. A fresh holder
+ * of another process here holds it while that process is alive. A holder
+ * of an earlier version, that does not touch its file, is judged as that
+ * version judged it: by its process id, and held when foreign.
+ */
+function live(fs, lock, n) {
+  if (!leased(n)) return holds(pidOf(n)) || foreign(fs, n);
+  let st;
+  try {
+    st = fs.lstatSync(`${lock}/${n}`);
+  } catch (err) {
+    if (err.code === 'ENOENT') return false; // released or taken down meanwhile
+    throw err;
+  }
+  if (Date.now() - st.mtimeMs >= lockLease.staleMs) return false;
+  const pid = pidOf(n);
+  return pid === process.pid || foreign(fs, n) || alive(pid);
+}
+
+/**
+ * The process id of the holder of `path`'s lock, while it holds it as an
+ * engine judges it (one that would be taken over does not); null when
+ * there is none.
+ */
+export function lockHolder(fs, path) {
+  const lock = `${path}.lock`;
+  try {
+    if (fs.lstatSync(lock).isFile()) {
+      const pid = Number(fs.readFileSync(lock, 'utf8'));
+      return holds(pid) ? pid : null;
+    }
+    const n = fs.readdirSync(lock).find((name) => live(fs, lock, name));
+    return n === undefined ? null : pidOf(n);
+  } catch {
+    return null;
+  }
 }
 
 /**

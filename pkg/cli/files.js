@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import { dirname } from 'node:path';
-import { fileHost, lockForeign, lockOwner, releaseLock } from '../node-fs.js';
+import { fileHost, lockForeign, lockHolder, lockOwner, releaseLock } from '../node-fs.js';
 
 /** A failure the command line reports with its own exit code. */
 export class CliError extends Error {
@@ -28,13 +28,15 @@ const sizeOf = (path) => {
   }
 };
 
-/** The process id holding `file` (its `.lock`), if it is another live process. */
+/**
+ * The process id holding `file` (its `.lock`), if it is another process
+ * that holds it still as an engine judges it (alive, or of a container
+ * sharing the volume and touching its lock lately).
+ */
 export function holder(file) {
-  const pid = lockOwner(fs, file);
-  // A container sharing the volume: its process cannot be looked at from here.
-  if (lockForeign(fs, file)) return pid;
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return null;
-  return alive(pid) ? pid : null;
+  const pid = lockHolder(fs, file);
+  if (pid === null || (pid === process.pid && !lockForeign(fs, file))) return null;
+  return pid;
 }
 
 /** The 100-byte SQLite header, or null for a file that is not one. */

@@ -165,15 +165,16 @@ pub fn note_open(refused: Option<String>) {
 }
 
 thread_local! {
-    /// What the medium said when a file's lock last failed on this thread
-    /// (not held elsewhere: that is `BUSY`), for the error's detail.
-    static LOCK_FAILED: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
+    /// What the medium said when a file's read, write, sync or lock last
+    /// failed on this thread (a lock held elsewhere is `BUSY`, not this),
+    /// for the error's detail: SQLite's own is "disk I/O error".
+    static MEDIUM_FAILED: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
 }
 
-/// Notes what the medium said when a lock failed. Called by the store's
-/// VFS shim; taken by the next lock failure's error.
-pub fn note_lock(failed: String) {
-    LOCK_FAILED.set(Some(failed));
+/// Notes what the medium said when a file operation failed. Called by the
+/// store's VFS shim; taken by the next I/O error's classification.
+pub fn note_medium(failed: String) {
+    MEDIUM_FAILED.set(Some(failed));
 }
 
 impl StoreError {
@@ -192,17 +193,20 @@ impl StoreError {
                     None => detail,
                 },
             },
-            Some(SqliteCode::SystemIoFailure)
-                if e.sqlite_error().map(|x| x.extended_code)
-                    == Some(rusqlite::ffi::SQLITE_IOERR_LOCK) =>
-            {
-                match LOCK_FAILED.take() {
-                    Some(medium) => Self::Medium {
+            Some(SqliteCode::SystemIoFailure) => match MEDIUM_FAILED.take() {
+                Some(medium)
+                    if e.sqlite_error().map(|x| x.extended_code)
+                        == Some(rusqlite::ffi::SQLITE_IOERR_LOCK) =>
+                {
+                    Self::Medium {
                         detail: format!("{detail}: the file's lock could not be taken ({medium})"),
-                    },
-                    None => Self::Sqlite(e),
+                    }
                 }
-            }
+                Some(medium) => Self::Medium {
+                    detail: format!("{detail} ({medium})"),
+                },
+                None => Self::Sqlite(e),
+            },
             _ => Self::Sqlite(e),
         }
     }

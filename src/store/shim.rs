@@ -33,7 +33,7 @@ struct ShimVfs {
 #[repr(C)]
 struct ShimFile {
     base: ffi::sqlite3_file,
-    /// The wrapped VFS, asked for its last error when a lock fails.
+    /// The wrapped VFS, asked for its last error when an operation fails.
     vfs: *mut ffi::sqlite3_vfs,
     main_db: bool,
     /// The database has [`scrub::MAX_PAGES`] pages or more (by page 1's
@@ -292,6 +292,21 @@ unsafe extern "C" fn x_read(
     if rc == ffi::SQLITE_OK {
         note_size(file, buf, n, at);
     }
+    // A read past the end is no failure.
+    if rc == ffi::SQLITE_IOERR_SHORT_READ {
+        return rc;
+    }
+    noted(file, rc)
+}
+
+/// Passes `rc` on; when it is an I/O error, notes first what the medium
+/// said, for the error's detail (SQLite's own is "disk I/O error": a lock
+/// that could not be taken, a file's lock taken over by another process).
+unsafe fn noted(file: *mut ffi::sqlite3_file, rc: c_int) -> c_int {
+    if rc & 0xff == ffi::SQLITE_IOERR {
+        let vfs = (*file.cast::<ShimFile>()).vfs;
+        crate::error::note_medium(last_error(vfs, rc));
+    }
     rc
 }
 
@@ -340,9 +355,10 @@ unsafe extern "C" fn x_write(
     note_size(file, buf, n, at);
     let shim = file.cast::<ShimFile>();
     if !(*shim).main_db || (*shim).too_big || !whole_page(n, at) {
-        return pass_file!(file, xWrite, ffi::SQLITE_IOERR_WRITE, buf, n, at);
+        let rc = pass_file!(file, xWrite, ffi::SQLITE_IOERR_WRITE, buf, n, at);
+        return noted(file, rc);
     }
-    SCRATCH.with(|s| {
+    let rc = SCRATCH.with(|s| {
         let mut page = s.borrow_mut();
         page.clear();
         page.extend_from_slice(std::slice::from_raw_parts(buf.cast::<u8>(), n as usize));
@@ -355,13 +371,16 @@ unsafe extern "C" fn x_write(
             n,
             at
         )
-    })
+    });
+    noted(file, rc)
 }
 unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: ffi::sqlite3_int64) -> c_int {
-    pass_file!(file, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size)
+    let rc = pass_file!(file, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size);
+    noted(file, rc)
 }
 unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    pass_file!(file, xSync, ffi::SQLITE_IOERR_FSYNC, flags)
+    let rc = pass_file!(file, xSync, ffi::SQLITE_IOERR_FSYNC, flags);
+    noted(file, rc)
 }
 unsafe extern "C" fn x_file_size(
     file: *mut ffi::sqlite3_file,
@@ -370,14 +389,9 @@ unsafe extern "C" fn x_file_size(
     pass_file!(file, xFileSize, ffi::SQLITE_IOERR_FSTAT, out)
 }
 unsafe extern "C" fn x_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    // A lock that failed (not one held elsewhere): what the medium said.
     let rc = pass_file!(file, xLock, ffi::SQLITE_IOERR_LOCK, level);
-    // A lock that failed (not one held elsewhere): what the medium said,
-    // for the error's detail (SQLite's own is "disk I/O error").
-    if rc & 0xff == ffi::SQLITE_IOERR {
-        let vfs = (*file.cast::<ShimFile>()).vfs;
-        crate::error::note_lock(last_error(vfs, rc));
-    }
-    rc
+    noted(file, rc)
 }
 unsafe extern "C" fn x_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
     pass_file!(file, xUnlock, ffi::SQLITE_IOERR_UNLOCK, level)

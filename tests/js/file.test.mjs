@@ -13,6 +13,8 @@ import { UserTrail } from 'usertrail';
 import { code } from './helpers.mjs';
 
 const { fileHost, lockIdentity, lockOwner, releaseLock } = await import(join(process.env.ROOT, 'pkg', 'node-fs.js'));
+// The lock's timing, of the module the installed package's engine uses.
+const { lockLease } = await import(new URL('node-fs.js', import.meta.resolve('usertrail')));
 
 const here = new URL('.', import.meta.url).pathname;
 const scratch = () => join(mkdtempSync(join(tmpdir(), 'usertrail-file-')), 'trail.db');
@@ -102,7 +104,7 @@ test('a dead holder’s lock is taken over by exactly one of the processes that 
   assert.deepEqual(readdirSync(dir).filter((f) => !/^db\d+\.lock$/.test(f)), [], 'nothing of the takeovers is left');
 });
 
-test('a lock held from another host or process namespace (a container sharing the volume) is never taken over', async () => {
+test('a lock held from another host or process namespace (a container sharing the volume) by an earlier version, that does not touch its lock, is never taken over', async () => {
   const file = scratch();
   (await UserTrail.open({ storage: { file } })).close();
   // Its pid means nothing here: this process's own, and one that has ended.
@@ -118,6 +120,131 @@ test('a lock held from another host or process namespace (a container sharing th
     rmSync(`${file}.lock`, { recursive: true });
   }
   (await UserTrail.open({ storage: { file } })).close();
+});
+
+test('a lock its holder stopped touching is taken over, whoever the holder is; one touched lately is held', async () => {
+  const file = scratch();
+  (await UserTrail.open({ storage: { file } })).close();
+  const dead = spawnSync(process.execPath, ['-e', '']).pid;
+  const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)']);
+  const stale = (Date.now() - lockLease.staleMs - 1_000) / 1000;
+  const holders = {
+    // a container sharing the volume, SIGKILLed while it held the file
+    'another process namespace': `${dead}.0123456789ab-4026531999`,
+    // a worker thread terminated while it held the file; an earlier
+    // process with this one's id (a container restarted)
+    'this process': `${process.pid}.${lockIdentity(fs)}`,
+    // a process stopped, or whose id was given again to another
+    'a live process here': `${sleeper.pid}.${lockIdentity(fs)}`,
+  };
+  const saved = { ...lockLease };
+  lockLease.beatMs = 200;
+  try {
+    for (const [who, prefix] of Object.entries(holders)) {
+      mkdirSync(`${file}.lock`);
+      const entry = `${file}.lock/${prefix}.r0123456789ab`;
+      writeFileSync(entry, '1');
+      assert.equal(await code(() => UserTrail.open({ storage: { file }, busyTimeoutMs: 50 })), 'BUSY', `${who}, touched now`);
+      assert.ok(existsSync(entry), `${who}: held`);
+      fs.utimesSync(entry, stale, stale);
+      const start = performance.now();
+      const trail = await UserTrail.open({ storage: { file }, busyTimeoutMs: 50 });
+      // Its holder may be alive, only stopped: two beats for it to learn
+      // that it lost the lock, before this engine reads or writes.
+      assert.ok(performance.now() - start >= 2 * lockLease.beatMs, `${who}: waited two beats`);
+      assert.equal(existsSync(entry), false, `${who}: taken over`);
+      assert.equal(lockOwner(fs, file), process.pid);
+      await trail.tracking.track({ name: 'took', userId: 'ann' });
+      await trail.close();
+      assert.equal(existsSync(`${file}.lock`), false);
+    }
+  } finally {
+    Object.assign(lockLease, saved);
+    sleeper.kill();
+  }
+  assert.equal(sqlite3(file, "SELECT count(*) FROM events WHERE name = 'took'"), '3');
+});
+
+test('an engine touches its lock while it holds the file, at its reads and writes and on a timer when idle', async () => {
+  const file = scratch();
+  const saved = { ...lockLease };
+  lockLease.beatMs = 20;
+  const trail = await UserTrail.open({ storage: { file } });
+  try {
+    const [name] = readdirSync(`${file}.lock`);
+    const entry = `${file}.lock/${name}`;
+    const old = (Date.now() - 3_600_000) / 1000;
+    const touched = () => fs.statSync(entry).mtimeMs > Date.now() - 60_000;
+    // Idle: the timer (bounded wait, 20 ms a beat).
+    fs.utimesSync(entry, old, old);
+    for (let i = 0; i < 200 && !touched(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(touched(), 'the timer touched it');
+    // Busy: a write touches it, with the timer not run.
+    lockLease.beatMs = 0;
+    fs.utimesSync(entry, old, old);
+    await trail.tracking.track({ name: 'x', userId: 'ann' });
+    assert.ok(touched(), 'the write touched it');
+    // So another process, finding it, waits.
+    assert.equal(await code(() => UserTrail.open({ storage: { file }, busyTimeoutMs: 50 })), 'BUSY');
+  } finally {
+    Object.assign(lockLease, saved);
+    await trail.close();
+  }
+  assert.equal(existsSync(`${file}.lock`), false);
+});
+
+for (const durability of ['normal', 'full']) test(`durability ${durability}: a holder stopped past the stale age loses the file to another process, and then fails its writes instead of making them`, async () => {
+  const file = scratch();
+  // The holder: writes, then (stopped and resumed) tries again when told.
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    import fs from 'node:fs';
+    import { UserTrail } from 'usertrail';
+    const { lockLease } = await import(new URL('node-fs.js', import.meta.resolve('usertrail')));
+    const trail = await UserTrail.open({ storage: { file: ${JSON.stringify(file)} }, durability: '${durability}' });
+    await trail.tracking.trackBatch(Array.from({ length: 10 }, () => ({ name: 'before', userId: 'ann' })));
+    console.log('ready');
+    process.stdin.once('data', async () => {
+      lockLease.beatMs = 0; // resumed long after its last beat
+      const err = await trail.tracking.trackBatch([{ name: 'after', userId: 'ann' }]).then(() => null, (e) => e);
+      await trail.close();
+      console.log(JSON.stringify({ code: err?.code, message: err?.message }));
+      process.exit(0);
+    });`], { cwd: here, stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  const saved = { ...lockLease };
+  lockLease.beatMs = 100; // the takeover's wait: two beats
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const lines = async (n) => {
+    for (let i = 0; i < 3000 && out.split('\n').length <= n; i++) await new Promise((r) => setTimeout(r, 10));
+    return out.split('\n');
+  };
+  try {
+    assert.equal((await lines(1))[0], 'ready');
+    process.kill(child.pid, 'SIGSTOP');
+    // As if it had been stopped for longer than the stale age.
+    const [name] = readdirSync(`${file}.lock`);
+    const stale = (Date.now() - lockLease.staleMs - 1_000) / 1000;
+    fs.utimesSync(`${file}.lock/${name}`, stale, stale);
+    const trail = await UserTrail.open({ storage: { file }, busyTimeoutMs: 50, durability });
+    assert.equal(await trail.tracking.count({ names: ['before'] }), 10, 'what it acknowledged is here');
+    await trail.tracking.trackBatch(Array.from({ length: 5 }, () => ({ name: 'mine', userId: 'bob' })));
+    process.kill(child.pid, 'SIGCONT');
+    child.stdin.write('go\n');
+    const result = JSON.parse((await lines(2))[1]);
+    assert.equal(result.code, 'STORAGE_ERROR');
+    assert.match(result.message, /another process took .*trail\.db's lock over/);
+    assert.equal(lockOwner(fs, file), process.pid, 'its close left this lock alone');
+    await trail.tracking.trackBatch([{ name: 'mine', userId: 'bob' }]);
+    await trail.close();
+  } finally {
+    Object.assign(lockLease, saved);
+    child.kill('SIGCONT');
+    child.kill();
+    await exited;
+  }
+  assert.equal(sqlite3(file, 'PRAGMA integrity_check'), 'ok');
+  assert.equal(sqlite3(file, "SELECT name, count(*) FROM events GROUP BY name ORDER BY name"), 'before|10\nmine|6');
 });
 
 test('a lock that cannot be taken (not busy: a lock of a foreign shape) says why, with the path', async () => {

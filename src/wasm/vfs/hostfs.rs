@@ -3,8 +3,9 @@
 //!
 //! The package glue (`pkg/index.js`) hands over an object of functions on
 //! file descriptors. One engine holds a file at a time: the main database's
-//! first lock takes a lock file (`<path>.lock`, holding the process id), kept
-//! until the engine closes; a second holder gets `BUSY`. `xSync` is `fsync`
+//! first lock takes a lock (`<path>.lock`, naming the process, touched by
+//! the glue while held: `pkg/node-fs.js`), kept until the engine closes; a
+//! second holder gets `BUSY`. `xSync` is `fsync`
 //! (and, for a file this engine created, an `fsync` of its directory), and
 //! SQLite's rollback journal is an ordinary file next to the database, whose
 //! deletion syncs the directory too.
