@@ -240,6 +240,8 @@ export function fileHost(fs, dirname) {
         ignoreMissing(() => fs.rmdirSync(staging));
       }
     },
+    // Who holds `path`'s lock, for a BUSY error's detail.
+    describeLock: (path) => describeLock(fs, path),
     // Whether `fd` is the file now at `path` (another may have been renamed
     // over it, or it was removed).
     sameFile(fd, path) {
@@ -415,6 +417,39 @@ export function lockHolder(fs, path) {
     return n === undefined ? null : pidOf(n);
   } catch {
     return null;
+  }
+}
+
+/**
+ * Who holds `path`'s lock, in words, for a BUSY error: the process, where
+ * it runs, and (for a holder that touches its lock) how long ago it did and
+ * when its lock would be taken over; '' when no one does.
+ */
+export function describeLock(fs, path) {
+  const lock = `${path}.lock`;
+  try {
+    if (fs.lstatSync(lock).isFile()) {
+      return `held by process ${fs.readFileSync(lock, 'utf8').trim()} on this host (a lock file of an earlier usertrail)`;
+    }
+    const names = fs.readdirSync(lock);
+    const n = names.find((name) => live(fs, lock, name)) ?? names[0];
+    if (n === undefined) return '';
+    const pid = Number.isNaN(pidOf(n)) ? '(unknown)' : pidOf(n);
+    const who = foreign(fs, n)
+      ? `process ${pid} of another container or host`
+      : pid === process.pid
+        ? `this process (another engine in it, or a worker thread's)`
+        : `process ${pid} on this host`;
+    let touched = '';
+    if (leased(n)) {
+      const age = Math.max(0, Math.round((Date.now() - fs.lstatSync(`${lock}/${n}`).mtimeMs) / 1000));
+      touched = `; it touched its lock ${age} s ago, and one not touched for ${lockLease.staleMs / 1000} s is taken over`;
+    } else if (foreign(fs, n)) {
+      touched = `; an earlier usertrail's lock, which it does not touch: if that process is gone, remove ${lock}`;
+    }
+    return `held by ${who}${touched}`;
+  } catch {
+    return '';
   }
 }
 

@@ -166,8 +166,9 @@ pub fn note_open(refused: Option<String>) {
 
 thread_local! {
     /// What the medium said when a file's read, write, sync or lock last
-    /// failed on this thread (a lock held elsewhere is `BUSY`, not this),
-    /// for the error's detail: SQLite's own is "disk I/O error".
+    /// failed on this thread, or who holds a file it found busy, for the
+    /// error's detail: SQLite's own is "disk I/O error" or "database is
+    /// locked".
     static MEDIUM_FAILED: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
 }
 
@@ -185,7 +186,12 @@ impl StoreError {
         match e.sqlite_error_code() {
             Some(SqliteCode::NotADatabase) => Self::NotADatabase,
             Some(SqliteCode::DatabaseCorrupt) => Self::Corrupt { detail },
-            Some(SqliteCode::DatabaseBusy | SqliteCode::DatabaseLocked) => Self::Busy { detail },
+            Some(SqliteCode::DatabaseBusy | SqliteCode::DatabaseLocked) => Self::Busy {
+                detail: match MEDIUM_FAILED.take() {
+                    Some(holder) => format!("{detail}: {holder}"),
+                    None => detail,
+                },
+            },
             Some(SqliteCode::DiskFull) => Self::StorageFull,
             Some(SqliteCode::CannotOpen) => Self::CannotOpen {
                 detail: match OPEN_REFUSED.take() {

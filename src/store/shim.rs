@@ -177,6 +177,16 @@ unsafe fn refusal(inner: *mut ffi::sqlite3_vfs, name: ffi::sqlite3_filename, rc:
 
 /// The wrapped VFS's last error: its message (a host VFS's), or the OS
 /// error its number names (the OS VFS writes no message), or SQLite's code.
+/// The wrapped VFS's last error message, if it has one.
+unsafe fn last_message(inner: *mut ffi::sqlite3_vfs) -> Option<String> {
+    let mut buf = [0 as c_char; 512];
+    if let Some(f) = (*inner).xGetLastError {
+        f(inner, buf.len() as c_int - 1, buf.as_mut_ptr());
+    }
+    let message = CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned();
+    (!message.is_empty()).then_some(message)
+}
+
 unsafe fn last_error(inner: *mut ffi::sqlite3_vfs, rc: c_int) -> String {
     let mut buf = [0 as c_char; 512];
     let errno = match (*inner).xGetLastError {
@@ -303,9 +313,15 @@ unsafe extern "C" fn x_read(
 /// said, for the error's detail (SQLite's own is "disk I/O error": a lock
 /// that could not be taken, a file's lock taken over by another process).
 unsafe fn noted(file: *mut ffi::sqlite3_file, rc: c_int) -> c_int {
+    let vfs = (*file.cast::<ShimFile>()).vfs;
     if rc & 0xff == ffi::SQLITE_IOERR {
-        let vfs = (*file.cast::<ShimFile>()).vfs;
         crate::error::note_medium(last_error(vfs, rc));
+    } else if rc & 0xff == ffi::SQLITE_BUSY {
+        // Who holds the file, when the medium says (the host-file VFS);
+        // the OS VFS's last errno would be unrelated.
+        if let Some(holder) = last_message(vfs) {
+            crate::error::note_medium(holder);
+        }
     }
     rc
 }

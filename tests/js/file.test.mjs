@@ -39,13 +39,15 @@ test('a file engine keeps its data across close and reopen, and sqlite3 opens th
 test('one engine holds a file: a second one, here or in another process, gets BUSY', async () => {
   const file = scratch();
   const trail = await UserTrail.open({ storage: { file } });
-  assert.equal(await code(() => UserTrail.open({ storage: { file } })), 'BUSY');
-  const other = (expect) =>
+  const same = await UserTrail.open({ storage: { file }, busyTimeoutMs: 50 }).then(() => null, (e) => e);
+  assert.equal(same?.code, 'BUSY');
+  assert.match(same.message, /trail\.db: held by this process .*touched its lock \d+ s ago/, 'the error says who holds it');
+  const other = () =>
     execFileSync(process.execPath, ['--input-type=module', '-e', `
       import { UserTrail } from 'usertrail';
       try { (await UserTrail.open({ storage: { file: ${JSON.stringify(file)} } })).close(); console.log('opened'); }
-      catch (err) { console.log(err.code); }`], { cwd: here }).toString().trim();
-  assert.equal(other(), 'BUSY');
+      catch (err) { console.log(err.code, err.message); }`], { cwd: here }).toString().trim();
+  assert.match(other(), new RegExp(`^BUSY .*held by process ${process.pid} on this host; it touched its lock`));
   await trail.close();
   assert.equal(other(), 'opened');
 });
@@ -114,7 +116,9 @@ test('a lock held from another host or process namespace (a container sharing th
     const entry = `${file}.lock/${pid}.0123456789ab-4026531999.x1`;
     writeFileSync(entry, String(pid));
     assert.equal(fileHost(fs, dirname).lockFile(file), false, `pid ${pid}`);
-    assert.equal(await code(() => UserTrail.open({ storage: { file }, busyTimeoutMs: 50 })), 'BUSY');
+    const err = await UserTrail.open({ storage: { file }, busyTimeoutMs: 50 }).then(() => null, (e) => e);
+    assert.equal(err?.code, 'BUSY');
+    assert.match(err.message, /held by process \d+ of another container or host; an earlier usertrail's lock, .*remove .*trail\.db\.lock/);
     releaseLock(fs, file);
     assert.ok(existsSync(entry), 'not ours to release');
     rmSync(`${file}.lock`, { recursive: true });

@@ -54,6 +54,8 @@ extern "C" {
     fn exists(this: &HostFs, path: &str) -> Result<bool, JsValue>;
     #[wasm_bindgen(method, catch, js_name = lockFile)]
     fn lock_file(this: &HostFs, path: &str) -> Result<bool, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = describeLock)]
+    fn describe_lock(this: &HostFs, path: &str) -> Result<String, JsValue>;
     #[wasm_bindgen(method, catch, js_name = sameFile)]
     fn same_file(this: &HostFs, fd: f64, path: &str) -> Result<bool, JsValue>;
     #[wasm_bindgen(method, catch, js_name = unlockFile)]
@@ -343,10 +345,15 @@ impl VfsFile for HostFile {
                 .lock_file(&self.path)
                 .map_err(|e| host_error(VfsErrorCode::IoLock, e))?;
             if !taken {
-                return Err(VfsError::new(
-                    VfsErrorCode::Busy,
-                    format!("{} is held by another engine", self.path).into(),
-                ));
+                // Who holds it, for the error's detail (a host without the
+                // function, or one that fails, says nothing more).
+                let holder = self.fs.describe_lock(&self.path).unwrap_or_default();
+                let message = if holder.is_empty() {
+                    format!("{} is held by another engine", self.path)
+                } else {
+                    format!("{}: {holder}", self.path)
+                };
+                return Err(VfsError::new(VfsErrorCode::Busy, message.into()));
             }
             if let Err(e) = self.follow_replacement() {
                 // Not held after all: the lock goes back.
