@@ -23,7 +23,7 @@ pub enum SessionError {
         found: i64,
     },
     /// The session state would exceed its size limit. Code `PAYLOAD_TOO_LARGE`.
-    #[error("the session state would be {size} bytes, over the limit of {limit}")]
+    #[error("the session state would be {size} bytes, over the limit of {limit} (`sessions.maxStateBytes`)")]
     PayloadTooLarge {
         /// The size the state would have had.
         size: usize,

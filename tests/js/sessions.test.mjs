@@ -164,7 +164,7 @@ test('wrong types and bad values are typed errors, and write nothing', async () 
   // the size the engine would have written, before the value is built.
   const many = await sessions.set(token, 'many', Array.from({ length: 200_000 }, (_, i) => ({ a: i }))).then(() => null, (e) => e);
   assert.equal(many?.code, 'PAYLOAD_TOO_LARGE');
-  assert.match(many.message, /would be 2488891 bytes, over the limit of 65536/);
+  assert.match(many.message, /would be 2488891 bytes, over the limit of 65536 \(`sessions.maxStateBytes`\)/);
   // Past 32 MiB of JSON an argument is refused before it is read (an array
   // of 30M numbers overflowed a vector in wasm).
   const huge = await sessions.set(token, 'huge', new Array(17_000_000).fill(0)).then(() => null, (e) => e);
