@@ -24,8 +24,8 @@ export function fileHost(fs, dirname) {
     }
   };
   const randomSuffix = () => Math.random().toString(36).slice(2, 10);
-  // What a process killed while it made its lock left: staging folders of
-  // dead processes, beside `path`'s lock.
+  // What a process killed while it made its lock left: staging folders,
+  // beside `path`'s lock.
   const removeStaging = (path) => {
     const prefix = `${path.slice(dirname(path).length + 1)}.lock.`;
     let names = [];
@@ -35,9 +35,16 @@ export function fileHost(fs, dirname) {
       return;
     }
     for (const n of names) {
-      const m = n.startsWith(prefix) ? /^(\d+)-[a-z0-9]+$/.exec(n.slice(prefix.length)) : null;
-      if (!m || holds(Number(m[1]))) continue;
+      if (!n.startsWith(prefix) || !/^\d+-[a-z0-9]+$/.test(n.slice(prefix.length))) continue;
       const dir = `${dirname(path)}/${n}`;
+      // A staging folder lives for the moments its lock takes to make, so
+      // one older than the stale age was abandoned. Its process id says
+      // nothing: it may be of another process namespace.
+      try {
+        if (Date.now() - fs.lstatSync(dir).mtimeMs < lockLease.staleMs) continue;
+      } catch {
+        continue;
+      }
       try {
         for (const f of fs.readdirSync(dir)) ignoreMissing(() => fs.unlinkSync(`${dir}/${f}`));
         fs.rmdirSync(dir);
@@ -50,8 +57,8 @@ export function fileHost(fs, dirname) {
   // lock, when it was last touched (monotonic), and whether another process
   // took the lock over meanwhile.
   const held = new Map();
-  // The database each open descriptor belongs to (its own, its -wal's, its
-  // journal's), for the check before each read and write.
+  // The path of each open descriptor, for the check before each read and
+  // write.
   const owners = new Map();
   let timer = null;
   // Touches the holder's file, or learns that it is gone: taken down by a
@@ -83,16 +90,38 @@ export function fileHost(fs, dirname) {
     if (typeof timer === 'object' && typeof timer.unref === 'function') timer.unref();
     else if (typeof globalThis.Deno?.unrefTimer === 'function') globalThis.Deno.unrefTimer(timer);
   };
+  // After a lock is taken: the wait a takeover of a stale holder that may
+  // be alive asks for (`lockFile`), if it is not over; then the fence goes.
+  // A fence being written counts from its own time.
+  const waitFence = (lock) => {
+    const fence = `${lock}-fence`;
+    let st;
+    let text;
+    try {
+      st = fs.statSync(fence);
+      text = fs.readFileSync(fence, 'utf8');
+    } catch {
+      return;
+    }
+    let until = Number(text);
+    if (!(until > 0)) until = st.mtimeMs + 2 * lockLease.beatMs;
+    const ms = Math.min(until - Date.now(), 2 * lockLease.beatMs);
+    if (ms > 0) pause(ms);
+    ignoreMissing(() => fs.unlinkSync(fence));
+  };
   // Before a descriptor's read or write: the lock is still this engine's.
   // Touched here too, so that a long call (a vacuum, a scan) that keeps the
   // timers from running keeps its lock.
   const guard = (fd) => guardPath(owners.get(fd));
-  // The same, for a database's path (or its journal's, or -wal's): opening
-  // or removing those after the lock was taken over would meet the other
-  // engine's.
+  // The same, for a file's path (a database's, or its journal's, or
+  // -wal's: opening or removing those after the lock was taken over would
+  // meet the other engine's). The database is the file itself when this
+  // host holds it (a database may be named `…-wal`), else the file without
+  // the suffix.
   const guardPath = (file) => {
-    const path = file?.replace(/-(wal|journal)$/, '');
-    const h = path === undefined ? undefined : held.get(path);
+    if (file === undefined) return;
+    const path = held.has(file) ? file : file.replace(/-(wal|journal)$/, '');
+    const h = held.get(path);
     if (h === undefined) return;
     const now = performance.now();
     if (now - h.beatAt >= lockLease.beatMs) beat(h, now);
@@ -114,7 +143,7 @@ export function fileHost(fs, dirname) {
         fs.closeSync(fd);
         throw Object.assign(new Error(`${path} is not a regular file`), { code: 'EFTYPE' });
       }
-      owners.set(fd, path.replace(/-(wal|journal)$/, ''));
+      owners.set(fd, path);
       return fd;
     },
     read(fd, buf, offset) {
@@ -153,7 +182,7 @@ export function fileHost(fs, dirname) {
     lockFile(path) {
       const lock = `${path}.lock`;
       // The lock is a directory holding one file named for its holder
-      // (`<pid>.<nonce>`). It is made whole under a name of its own, then
+      // (`<pid>.<identity>.<nonce>`). It is made whole under a name of its own, then
       // renamed into place: a rename fails when the name holds a lock (a
       // directory that is not empty), so it is never seen half made. A
       // dead holder's lock is taken down by the dead holder's file's own
@@ -166,8 +195,6 @@ export function fileHost(fs, dirname) {
       fs.mkdirSync(staging);
       try {
         fs.writeFileSync(mine, String(process.pid));
-        // A lock taken down whose holder may be alive, only stopped: see below.
-        let tookStale = false;
         // Bounded: a name that keeps coming and going is reported held.
         for (let attempt = 0; attempt < 100; attempt++) {
           try {
@@ -176,11 +203,7 @@ export function fileHost(fs, dirname) {
             startBeating();
             // What processes killed while they made their locks left.
             removeStaging(path);
-            // A stale holder that was only stopped may have touched its
-            // file again just before it was taken down; it checks again
-            // before its reads and writes a beat later at the latest, and
-            // then stops. Nothing is read or written here before that.
-            if (tookStale) pause(2 * lockLease.beatMs);
+            waitFence(lock);
             return true;
           } catch (err) {
             if (!['EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'EPERM', 'EACCES'].includes(err.code)) throw err;
@@ -223,7 +246,16 @@ export function fileHost(fs, dirname) {
             throw err;
           }
           if (names.some((n) => live(fs, lock, n))) return false;
-          tookStale ||= names.some((n) => leased(n) && (foreign(fs, n) || holds(pidOf(n))));
+          // A stale holder that may be alive, only stopped, may have touched
+          // its file again just before it is taken down here; it checks
+          // again before its reads and writes a beat later at the latest,
+          // and then stops. Whoever takes the lock next (this process, or
+          // another that finds it gone first, or takes it from this one if
+          // it dies) waits until then: the fence says when, and is in place
+          // before the lock is taken down.
+          if (names.some((n) => leased(n) && (foreign(fs, n) || holds(pidOf(n))))) {
+            fs.writeFileSync(`${lock}-fence`, String(Date.now() + 2 * lockLease.beatMs));
+          }
           // Its holder died (or a crash left it empty).
           for (const n of names) ignoreMissing(() => fs.unlinkSync(`${lock}/${n}`));
           try {
@@ -396,9 +428,11 @@ function live(fs, lock, n) {
     if (err.code === 'ENOENT') return false; // released or taken down meanwhile
     throw err;
   }
-  if (Date.now() - st.mtimeMs >= lockLease.staleMs) return false;
+  // Stale; or touched by a clock far ahead (see `lockLease`).
+  const age = Date.now() - st.mtimeMs;
+  if (age >= lockLease.staleMs || age <= -lockLease.staleMs) return false;
   const pid = pidOf(n);
-  return pid === process.pid || foreign(fs, n) || alive(pid);
+  return pid === process.pid || foreign(fs, n) || (pid > 0 && alive(pid));
 }
 
 /**

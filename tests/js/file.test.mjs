@@ -69,8 +69,15 @@ test('a dead holder’s lock is taken over by exactly one of the processes that 
       if (i % 4 !== 3) writeFileSync(join(lock, `${dead}.${lockIdentity(fs)}.x1`), String(dead));
     }
   }
-  // What a process killed while it made its lock left.
-  mkdirSync(join(dir, `db0.lock.${dead}-abc123`));
+  // What a process killed while it made its lock left (a while ago: a
+  // staging folder is judged by its age, its pid may be of another
+  // namespace), and what one making its lock now has (kept).
+  const abandoned = join(dir, `db0.lock.${dead}-abc123`);
+  mkdirSync(abandoned);
+  const old = (Date.now() - lockLease.staleMs - 1_000) / 1000;
+  fs.utimesSync(abandoned, old, old);
+  const making = join(dir, `db1.lock.${dead}-def456`);
+  mkdirSync(making);
   const start = Date.now() + 1500;
   const racers = Array.from({ length: PROCESSES }, () => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', `
@@ -103,7 +110,7 @@ test('a dead holder’s lock is taken over by exactly one of the processes that 
     assert.equal(winners.length, 1, `lock ${i}: taken by ${winners.length} processes`);
     assert.equal(lockOwner(fs, join(dir, `db${i}`)), winners[0].pid);
   }
-  assert.deepEqual(readdirSync(dir).filter((f) => !/^db\d+\.lock$/.test(f)), [], 'nothing of the takeovers is left');
+  assert.deepEqual(readdirSync(dir).filter((f) => !/^db\d+\.lock$/.test(f)), [`db1.lock.${dead}-def456`], 'nothing of the takeovers is left, and a staging folder in use is kept');
 });
 
 test('a lock held from another host or process namespace (a container sharing the volume) by an earlier version, that does not touch its lock, is never taken over', async () => {
@@ -197,8 +204,8 @@ test('an engine touches its lock while it holds the file, at its reads and write
   assert.equal(existsSync(`${file}.lock`), false);
 });
 
-for (const durability of ['normal', 'full']) test(`durability ${durability}: a holder stopped past the stale age loses the file to another process, and then fails its writes instead of making them`, async () => {
-  const file = scratch();
+for (const [durability, base] of [['normal', 'trail.db'], ['full', 'trail.db'], ['normal', 'trail-wal'], ['full', 'trail-journal']]) test(`durability ${durability}, a file named ${base}: a holder stopped past the stale age loses the file to another process, and then fails its writes instead of making them`, async () => {
+  const file = join(dirname(scratch()), base);
   // The holder: writes, then (stopped and resumed) tries again when told.
   const child = spawn(process.execPath, ['--input-type=module', '-e', `
     import fs from 'node:fs';
@@ -237,7 +244,7 @@ for (const durability of ['normal', 'full']) test(`durability ${durability}: a h
     child.stdin.write('go\n');
     const result = JSON.parse((await lines(2))[1]);
     assert.equal(result.code, 'STORAGE_ERROR');
-    assert.match(result.message, /another process took .*trail\.db's lock over/);
+    assert.match(result.message, new RegExp(`another process took .*${base}'s lock over`));
     assert.equal(lockOwner(fs, file), process.pid, 'its close left this lock alone');
     await trail.tracking.trackBatch([{ name: 'mine', userId: 'bob' }]);
     await trail.close();
@@ -249,6 +256,46 @@ for (const durability of ['normal', 'full']) test(`durability ${durability}: a h
   }
   assert.equal(sqlite3(file, 'PRAGMA integrity_check'), 'ok');
   assert.equal(sqlite3(file, "SELECT name, count(*) FROM events GROUP BY name ORDER BY name"), 'before|10\nmine|6');
+});
+
+test('whoever takes a lock within two beats of a takeover of a holder that may be alive waits, as the taker would have', async () => {
+  const file = scratch();
+  (await UserTrail.open({ storage: { file } })).close();
+  const saved = { ...lockLease };
+  lockLease.beatMs = 300;
+  const dead = spawnSync(process.execPath, ['-e', '']).pid;
+  try {
+    // The taker was killed while it waited: its own lock is a dead
+    // holder's, taken at once, but the wait it owed is still owed.
+    // Or another process found the lock gone between the takedown and the
+    // taker's own lock.
+    for (const killedTaker of [true, false]) {
+      if (killedTaker) {
+        mkdirSync(`${file}.lock`);
+        writeFileSync(`${file}.lock/${dead}.${lockIdentity(fs)}.r0123456789ab`, String(dead));
+      }
+      writeFileSync(`${file}.lock-fence`, String(Date.now() + 2 * lockLease.beatMs));
+      const start = performance.now();
+      const trail = await UserTrail.open({ storage: { file }, busyTimeoutMs: 50 });
+      assert.ok(performance.now() - start >= 1.5 * lockLease.beatMs, `killed taker ${killedTaker}: waited out the fence`);
+      assert.equal(existsSync(`${file}.lock-fence`), false, 'then the fence goes');
+      await trail.close();
+    }
+    // A fence that is over: no wait; a garbled one counts from its time.
+    writeFileSync(`${file}.lock-fence`, String(Date.now() - 1));
+    let start = performance.now();
+    (await UserTrail.open({ storage: { file } })).close();
+    assert.ok(performance.now() - start < lockLease.beatMs, 'no wait for a fence that is over');
+    writeFileSync(`${file}.lock-fence`, '');
+    const stale = (Date.now() - 3 * lockLease.beatMs) / 1000;
+    fs.utimesSync(`${file}.lock-fence`, stale, stale);
+    start = performance.now();
+    (await UserTrail.open({ storage: { file } })).close();
+    assert.ok(performance.now() - start < lockLease.beatMs, 'no wait for a garbled fence of long ago');
+    assert.equal(existsSync(`${file}.lock-fence`), false);
+  } finally {
+    Object.assign(lockLease, saved);
+  }
 });
 
 test('a lock that cannot be taken (not busy: a lock of a foreign shape) says why, with the path', async () => {
