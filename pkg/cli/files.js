@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import { dirname } from 'node:path';
-import { fileHost, lockForeign, lockHolder, lockOwner, releaseLock } from '../node-fs.js';
+import { describeLock, fileHost, lockForeign, lockHolder, lockOwner, releaseLock } from '../node-fs.js';
 
 /** A failure the command line reports with its own exit code. */
 export class CliError extends Error {
@@ -321,7 +321,8 @@ export function asCliError(err) {
  */
 export function replaceFile(path, from) {
   if (!holdsLock(path) && !fileHost(fs, dirname).lockFile(path)) {
-    throw new CliError(EXIT.BUSY, 'BUSY', `${path} is held by a running engine (process ${holder(path) ?? 'unknown'}): stop it first`);
+    const who = describeLock(fs, path) || `held by process ${holder(path) ?? 'unknown'}`;
+    throw new CliError(EXIT.BUSY, 'BUSY', `${path} is ${who}: stop it first`);
   }
   try {
     for (const suffix of ['-wal', '-shm', '-journal']) {

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline/promises';
 import { UserTrail } from '../index.js';
 import { serveDashboard } from '../dashboard.js';
 import { VIEWS, runView, toCsv } from '../report.js';
-import { realFile } from '../node-fs.js';
+import { describeLock, realFile } from '../node-fs.js';
 import { CliError, EXIT, asCliError, cleanup, diskVersion, durabilityOf, holder, holdsLock, isRegularFile, mustExist, needsRecovery, removeDeadCopies, replaceFile, snapshot, walUsableBytes } from './files.js';
 import { bytes as showBytes, duration, progressBar } from './progress.js';
 
@@ -174,7 +174,8 @@ async function settle(file, durability) {
 function mustBeFree(file, doing) {
   const pid = holder(resolve(file));
   if (pid !== null) {
-    throw new CliError(EXIT.BUSY, 'BUSY', `${file} is held by a running engine (process ${pid}): stop it first${doing ? `, or ${doing}` : ''}`);
+    const who = describeLock(fs, resolve(file)) || `held by process ${pid}`;
+    throw new CliError(EXIT.BUSY, 'BUSY', `${file} is ${who}: stop it first${doing ? `, or ${doing}` : ''}`);
   }
 }
 
