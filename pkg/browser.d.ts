@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" />
 // Types for usertrail/browser (browser.js): the engine for web pages, hosted
 // in a dedicated worker on OPFS and shared by the tabs of an origin.
 import type { Shipper } from './pipeline.js';

@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" />
 // Types for usertrail/collector.
 import type { UserTrail } from './index.js';
 import type { toNodeListener } from './node-http.js';

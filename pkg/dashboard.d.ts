@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" />
 // Types for usertrail/dashboard.
 import type { UserTrail } from './index.js';
 import type { Coordinator } from './pipeline.js';

@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" />
 // Types for the package entry point (index.js). The UserTrail class and the
 // option and record interfaces come from the wasm-bindgen output.
 export * from './gen/usertrail.js';

@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" />
 // Types of usertrail/middleware: sessions for HTTP servers.
 import type { LoginOptions, Session, UserTrail } from './index.js';
 import type { BrowserTrail } from './browser.js';

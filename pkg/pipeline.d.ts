@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" />
 // Types for usertrail/pipeline.
 import type { Consumed, LeaseHolder, MergeableOptions, MergeableQuery, MergeableResult, UserTrail, UserTrailError } from './index.js';
 

@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" />
 // Types for usertrail/redis.
 import type { SharedStore } from './gen/usertrail.js';
 
