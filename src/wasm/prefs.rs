@@ -134,7 +134,7 @@ impl JsPrefs {
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "{} | null")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "{ source?: string }")] options: Option<
             JsValue,
         >,
@@ -170,7 +170,7 @@ impl JsPrefs {
     pub fn set_many(
         &self,
         #[wasm_bindgen(js_name = userId, unchecked_param_type = "string")] user_id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] values: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, {} | null>")] values: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "{ source?: string }")] options: Option<
             JsValue,
         >,

@@ -363,7 +363,7 @@ impl JsSessions {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "{} | null")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: Option<JsValue>,
     ) -> Promise {
         promise(|| {

@@ -86,6 +86,11 @@ async function sessions(trail: UserTrail): Promise<void> {
   void notAwaited;
   const accepted: ClientContext = await trail.sessions.acceptedClient({ ip: 'not an ip', userAgent: 'x' });
   await trail.sessions.set(token, 'cart', [1, 2]);
+  await trail.sessions.set(token, 'cart', null);
+  // @ts-expect-error: undefined is refused (sessions.remove deletes a key)
+  await trail.sessions.set(token, 'cart', undefined);
+  // A merge patch may leave keys out (undefined is no key).
+  await trail.sessions.merge(token, { cart: undefined, seen: 1 });
   const opened = await UserTrail.open({
     sessions: { idleTimeoutSecs: 60, fingerprint: 'strict', keys: [{ id: 'k1', key: new Uint8Array(32) }] },
     ipMask: { v4Bits: 8 },
@@ -119,6 +124,11 @@ async function prefs(trail: UserTrail): Promise<void> {
   const v: PrefValue = await trail.prefs.get('alice', 'appearance.theme');
   const all: PrefValue[] = await trail.prefs.getAll('alice', { category: 'locale' });
   await trail.prefs.setMany('alice', { 'appearance.theme': 'dark' }, { source: 'settings' });
+  // @ts-expect-error: undefined is refused (prefs.reset goes back to the default)
+  await trail.prefs.setMany('alice', { 'appearance.theme': undefined });
+  // @ts-expect-error: as above
+  await trail.prefs.set('alice', 'appearance.theme', undefined);
+  await trail.prefs.set('alice', 'appearance.theme', 'dark');
   await trail.prefs.define({ key: 'k.n', category: 'k', type: 'number', default: 1, min: 0 });
   const changes: PrefChange[] = await trail.prefs.history('alice');
   const n: number = await trail.prefs.reset('alice');
