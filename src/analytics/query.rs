@@ -395,7 +395,8 @@ fn at_fault(
                 fails_alike(alone).then_some(k)
             })
         });
-    let field = match (culprit, crate::error::serde_key(first, "missing field")) {
+    let missing = crate::error::serde_key(first, "missing field");
+    let field = match (culprit, missing) {
         // In a list, the item: the first that, alone in the list, fails
         // alike (each try copies the other options, not the list).
         (Some(key), _) => match options.get(key) {
@@ -422,7 +423,13 @@ fn at_fault(
         (None, Some(missing)) => missing.to_owned(),
         (None, None) => whole.to_owned(),
     };
-    Error::invalid(field, crate::error::serde_reason(first))
+    // A missing option is named by the field; serde's "missing field `x`"
+    // would say it twice, in its own words.
+    let reason = match (culprit, missing) {
+        (None, Some(_)) => "is required".to_owned(),
+        _ => crate::error::serde_reason(first),
+    };
+    Error::invalid(field, reason)
 }
 
 /// An integer option `v`, or its `default`, checked to lie in

@@ -130,17 +130,20 @@ pub(crate) fn from_text<T: DeserializeOwned>(text: &str, field: &str) -> Result<
 
 fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, field: &str) -> Error {
     let mut path = e.path().to_string();
-    let reason = crate::error::serde_reason(&e.into_inner().to_string());
+    let raw = e.into_inner().to_string();
+    let mut reason = crate::error::serde_reason(&raw);
     if path == "." {
         path.clear();
     }
-    // A missing key is named too (serde's path ends at its object).
-    if let Some(key) = crate::error::serde_key(&reason, "missing field") {
+    // A missing key is named too (serde's path ends at its object), and
+    // said to be required (serde's "missing field `x`" in its own words).
+    if let Some(key) = crate::error::serde_key(&raw, "missing field") {
         path = if path.is_empty() {
             key.to_owned()
         } else {
             format!("{path}.{key}")
         };
+        reason = "is required".to_owned();
     }
     if path.is_empty() {
         Error::invalid(field, reason)

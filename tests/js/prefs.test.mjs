@@ -146,7 +146,7 @@ test('a refused definition names its option inside the argument; a missing conse
     [{ key: 'y.n', category: 'y', type: 'number', default: 1, min: 5, max: 1 }, 'definition.min', /must not exceed max/],
     [{ key: 'y.e', category: 'y', type: 'enum', default: 'a' }, 'definition.values', /at least one value/],
     [{ key: 'bad key!', category: 'y', type: 'bool', default: true }, 'definition.key', /letters, digits/],
-    [{ key: 'y.b', category: 'y', type: 'bool' }, 'definition.default', /missing/],
+    [{ key: 'y.b', category: 'y', type: 'bool' }, 'definition.default', /^invalid input: definition\.default: is required$/],
   ];
   for (const [definition, field, message] of cases) {
     const [c, f, m] = await refusal(() => trail.prefs.define(definition));
