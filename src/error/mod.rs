@@ -130,6 +130,9 @@ pub fn serde_reason(message: &str) -> String {
         }
         .into();
     }
+    if let Some(range) = unsigned_range(&m) {
+        return range;
+    }
     // A lone UTF-16 surrogate, which JSON.stringify writes as an escape.
     if m.contains("surrogate") || m.contains("hex escape") {
         return "must be well-formed Unicode text (it holds a lone UTF-16 surrogate)".into();
@@ -168,6 +171,30 @@ pub fn serde_reason(message: &str) -> String {
         }
     }
     m
+}
+
+/// An integer out of an unsigned type's range ("invalid value: integer
+/// `-5`, expected u32"), said as the range: "expected an integer of 0 or
+/// more" would be wrong for one too large.
+fn unsigned_range(m: &str) -> Option<String> {
+    let rest = m.strip_prefix("invalid value: integer `")?;
+    let (n, rest) = rest.split_once('`')?;
+    let max = match rest.strip_prefix(", expected ")? {
+        "u8" => u64::from(u8::MAX),
+        "u16" => u64::from(u16::MAX),
+        "u32" => u64::from(u32::MAX),
+        "u64" => u64::MAX,
+        // usize is 32 bits on wasm and 64 natively: no number that would
+        // differ between them.
+        "usize" if !n.starts_with('-') => return Some("is too large".into()),
+        "usize" => 0,
+        _ => return None,
+    };
+    Some(if n.starts_with('-') {
+        "must be 0 or more".into()
+    } else {
+        format!("must be at most {max}")
+    })
 }
 
 /// The key serde's message names after `what` (`"unknown field"`,
@@ -287,6 +314,26 @@ mod tests {
             (
                 "invalid type: unit value, expected i64",
                 "invalid type: null, expected an integer",
+            ),
+            (
+                "invalid value: integer `1000000000000`, expected u32",
+                "must be at most 4294967295",
+            ),
+            (
+                "invalid value: integer `-5`, expected u32",
+                "must be 0 or more",
+            ),
+            (
+                "invalid value: integer `-5`, expected usize",
+                "must be 0 or more",
+            ),
+            (
+                "invalid value: integer `300`, expected u8",
+                "must be at most 255",
+            ),
+            (
+                "invalid value: integer `99999999999999999999`, expected usize",
+                "is too large",
             ),
             (
                 "lone leading surrogate in hex escape at line 1 column 9",

@@ -56,7 +56,9 @@ pub struct SessionConfig {
     pub max_sessions_per_user: Option<u32>,
     /// User agent and network binding. Default [`FingerprintPolicy::Warn`].
     pub fingerprint: FingerprintPolicy,
-    /// State size limit in bytes of JSON. Default 65536.
+    /// State size limit in bytes of JSON. Default 65536. Read saturating,
+    /// so that a value too large says the range on every target.
+    #[serde(deserialize_with = "saturating_usize")]
     pub max_state_bytes: usize,
     /// Keys that seal session state; empty stores it as plaintext JSON.
     pub keys: Keyring,
@@ -117,6 +119,13 @@ impl SessionConfig {
         }
         Ok(())
     }
+}
+
+/// A count read as any integer of 0 or more, past `usize` kept at its
+/// largest (which [`SessionConfig::validate`] then refuses by its range).
+fn saturating_usize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = u64::deserialize(d)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// A timeout must be 1 second to [`MAX_TIMEOUT_SECS`].

@@ -221,3 +221,20 @@ fn accepted_client_leaves_out_what_the_engine_refuses() {
         "what is accepted passes the engine's checks"
     );
 }
+
+#[test]
+fn a_state_limit_past_any_integer_type_is_refused_by_its_range_on_every_target() {
+    for n in [1_000_000_000_000_u64, u64::from(u32::MAX) + 1, 1] {
+        let config: SessionConfig =
+            serde_json::from_value(json!({ "maxStateBytes": n })).expect("an integer of 0 or more");
+        let err = config.validate().expect_err("out of range");
+        assert_eq!(err.field(), Some("sessions.maxStateBytes"));
+        assert!(
+            err.to_string().ends_with("must be 2 to 16777216"),
+            "{n}: {err}"
+        );
+    }
+    let config: SessionConfig = serde_json::from_value(json!({ "maxStateBytes": 1024 })).unwrap();
+    assert_eq!(config.max_state_bytes, 1024);
+    assert!(serde_json::from_value::<SessionConfig>(json!({ "maxStateBytes": -1 })).is_err());
+}
