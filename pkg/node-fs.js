@@ -11,7 +11,10 @@
  * lock was taken over fails its reads and writes from then on.
  */
 export function fileHost(fs, dirname) {
-  const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fs.constants;
+  const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL } = fs.constants;
+  // Not followed: a link at a lock's or fence's name is not written
+  // through (Windows has no such flag; its links need privileges).
+  const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
   // Opening a FIFO blocks until a writer comes, for ever: the database, its
   // journal and its -wal are opened without waiting, and must be regular
   // files (no effect on a regular file's reads and writes).
@@ -90,23 +93,53 @@ export function fileHost(fs, dirname) {
     if (typeof timer === 'object' && typeof timer.unref === 'function') timer.unref();
     else if (typeof globalThis.Deno?.unrefTimer === 'function') globalThis.Deno.unrefTimer(timer);
   };
+  // Whether text at the fence's name is a fence (or one being written).
+  const isFence = (text) => text === '' || text === FENCE;
+  // Puts the fence of a takeover in place (see `lockFile`), made whole or
+  // found there. A link, FIFO or socket at its name is removed (the name,
+  // not what a link points to); anything else there is not usertrail's to
+  // remove: the takeover fails, saying so.
+  const placeFence = (lock) => {
+    const fence = `${lock}-fence`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const fd = fs.openSync(fence, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o644);
+        try {
+          fs.writeSync(fd, FENCE);
+        } finally {
+          fs.closeSync(fd);
+        }
+        return;
+      } catch (err) {
+        if (err.code !== 'EEXIST') throw err;
+      }
+      const text = smallText(fs, fence, 64);
+      if (isFence(text)) return;
+      let st;
+      try {
+        st = fs.lstatSync(fence);
+      } catch (err) {
+        if (err.code === 'ENOENT') continue;
+        throw err;
+      }
+      if (st.isSymbolicLink() || st.isFIFO() || st.isSocket()) {
+        ignoreMissing(() => fs.unlinkSync(fence));
+        continue;
+      }
+      break;
+    }
+    throw Object.assign(new Error(`${fence} is not usertrail's: move it (a takeover of the file's lock writes its fence there)`), {
+      code: 'EFTYPE',
+    });
+  };
   // After a lock is taken: the wait a takeover of a stale holder that may
-  // be alive asks for (`lockFile`), if it is not over; then the fence goes.
-  // A fence being written counts from its own time.
+  // be alive asks for (`lockFile`), two beats on this process's clock
+  // (another's may differ), then the fence goes. A file at its name that
+  // is not a fence is left alone.
   const waitFence = (lock) => {
     const fence = `${lock}-fence`;
-    let st;
-    let text;
-    try {
-      st = fs.statSync(fence);
-      text = fs.readFileSync(fence, 'utf8');
-    } catch {
-      return;
-    }
-    let until = Number(text);
-    if (!(until > 0)) until = st.mtimeMs + 2 * lockLease.beatMs;
-    const ms = Math.min(until - Date.now(), 2 * lockLease.beatMs);
-    if (ms > 0) pause(ms);
+    if (!isFence(smallText(fs, fence, 64))) return;
+    pause(2 * lockLease.beatMs);
     ignoreMissing(() => fs.unlinkSync(fence));
   };
   // Before a descriptor's read or write: the lock is still this engine's.
@@ -221,10 +254,16 @@ export function fileHost(fs, dirname) {
             // another process may have put one there since).
             let text;
             try {
-              text = fs.readFileSync(lock, 'utf8');
+              text = smallText(fs, lock, 32);
             } catch (err) {
               if (LOCK_MOVED.includes(err.code)) continue;
               throw err;
+            }
+            if (text === undefined) continue; // gone, or a lock folder now
+            // Anything else at the name (a database someone named so) is
+            // not a lock to remove.
+            if (text === null || !/^\s*\d*\s*$/.test(text)) {
+              throw Object.assign(new Error(`${lock} is neither a lock nor absent`), { code: 'EFTYPE' });
             }
             if (holds(Number(text))) return false;
             try {
@@ -251,11 +290,9 @@ export function fileHost(fs, dirname) {
           // again before its reads and writes a beat later at the latest,
           // and then stops. Whoever takes the lock next (this process, or
           // another that finds it gone first, or takes it from this one if
-          // it dies) waits until then: the fence says when, and is in place
-          // before the lock is taken down.
-          if (names.some((n) => leased(n) && (foreign(fs, n) || holds(pidOf(n))))) {
-            fs.writeFileSync(`${lock}-fence`, String(Date.now() + 2 * lockLease.beatMs));
-          }
+          // it dies) waits two beats on its own clock: the fence, in place
+          // before the lock is taken down, says so.
+          if (names.some((n) => leased(n) && maybeAlive(fs, n))) placeFence(lock);
           // Its holder died (or a crash left it empty).
           for (const n of names) ignoreMissing(() => fs.unlinkSync(`${lock}/${n}`));
           try {
@@ -329,6 +366,36 @@ export function fileHost(fs, dirname) {
  */
 export const lockLease = { beatMs: 5_000, staleMs: 30_000 };
 
+/**
+ * The text of a small regular file at `path`, opened without following a
+ * link or waiting on a FIFO: undefined when nothing is there (or a folder:
+ * a lock folder may have just replaced an older lock file; look again),
+ * null when it is something else, or larger than `max` bytes.
+ */
+function smallText(fs, path, max) {
+  const { O_RDONLY } = fs.constants;
+  let fd;
+  try {
+    fd = fs.openSync(path, O_RDONLY | (fs.constants.O_NONBLOCK ?? 0) | (fs.constants.O_NOFOLLOW ?? 0));
+  } catch (err) {
+    if (['ENOENT', 'EISDIR'].includes(err.code)) return undefined;
+    if (['ELOOP', 'ENXIO', 'EMLINK', 'EFTYPE'].includes(err.code)) return null;
+    throw err;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.isDirectory()) return undefined;
+    if (!st.isFile() || st.size > max) return null;
+    const buf = new Uint8Array(max);
+    return new TextDecoder().decode(buf.subarray(0, fs.readSync(fd, buf, 0, max, 0)));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** What a takeover's fence holds (see `lockFile`). */
+const FENCE = 'usertrail lock fence\n';
+
 /** Blocks this thread for `ms` (a lock's takeover, rare: see `lockFile`). */
 function pause(ms) {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -368,16 +435,20 @@ let identity = null;
  * Where process ids mean what they mean here: this boot of this host and
  * this process namespace (Linux: `boot_id` and `/proc/self/ns/pid`), so
  * that a lock of a container sharing the volume is not judged by a pid of
- * this one's. `local` where there is no `/proc` (one namespace per host).
+ * this one's. `local` where there is no `/proc` (one namespace per host);
+ * `unknown` on Linux when `/proc` cannot be read (then no process id is
+ * judged: a lock is held while it is touched).
  */
 export function lockIdentity(fs) {
   if (identity === null) {
     try {
       const boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').replace(/[^0-9a-f]/g, '').slice(0, 12);
       const ns = fs.readlinkSync('/proc/self/ns/pid').replace(/[^0-9]/g, '');
-      identity = boot && ns ? `${boot}-${ns}` : 'local';
+      identity = boot && ns ? `${boot}-${ns}` : 'unknown';
     } catch {
-      identity = 'local';
+      // Linux whose /proc cannot be read (Deno without the permission):
+      // process ids cannot be judged, as of another namespace.
+      identity = process.platform === 'linux' ? 'unknown' : 'local';
     }
   }
   return identity;
@@ -389,13 +460,15 @@ function foreign(fs, name) {
   return m !== null && m[1] !== lockIdentity(fs);
 }
 
-/** Whether process `pid` is alive (or is, but not ours to signal). */
+/** Whether process `pid` is alive (or may be: see below). */
 function alive(pid) {
   try {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return err.code === 'EPERM';
+    // Only "no such process" is dead: EPERM is another user's, and a host
+    // that may not signal (Deno without --allow-run) cannot tell.
+    return err.code !== 'ESRCH';
   }
 }
 
@@ -431,8 +504,17 @@ function live(fs, lock, n) {
   // Stale; or touched by a clock far ahead (see `lockLease`).
   const age = Date.now() - st.mtimeMs;
   if (age >= lockLease.staleMs || age <= -lockLease.staleMs) return false;
+  return maybeAlive(fs, n);
+}
+
+/**
+ * Whether the holder a lock file of this version names may be alive: it is
+ * this process, or of another host or process namespace, or its identity
+ * cannot be told here (`unknown`), or its process is alive.
+ */
+function maybeAlive(fs, n) {
   const pid = pidOf(n);
-  return pid === process.pid || foreign(fs, n) || (pid > 0 && alive(pid));
+  return pid === process.pid || foreign(fs, n) || lockIdentity(fs) === 'unknown' || (pid > 0 && alive(pid));
 }
 
 /**
@@ -444,7 +526,7 @@ export function lockHolder(fs, path) {
   const lock = `${path}.lock`;
   try {
     if (fs.lstatSync(lock).isFile()) {
-      const pid = Number(fs.readFileSync(lock, 'utf8'));
+      const pid = Number(smallText(fs, lock, 32) ?? NaN);
       return holds(pid) ? pid : null;
     }
     const n = fs.readdirSync(lock).find((name) => live(fs, lock, name));
@@ -463,7 +545,9 @@ export function describeLock(fs, path) {
   const lock = `${path}.lock`;
   try {
     if (fs.lstatSync(lock).isFile()) {
-      return `held by process ${fs.readFileSync(lock, 'utf8').trim()} on this host (a lock file of an earlier usertrail)`;
+      const text = smallText(fs, lock, 32);
+      if (typeof text !== 'string' || !/^\s*\d*\s*$/.test(text)) return '';
+      return `held by process ${text.trim()} on this host (a lock file of an earlier usertrail)`;
     }
     const names = fs.readdirSync(lock);
     const n = names.find((name) => live(fs, lock, name)) ?? names[0];
@@ -495,7 +579,7 @@ export function lockOwner(fs, path) {
   const lock = `${path}.lock`;
   try {
     if (fs.lstatSync(lock).isFile()) {
-      const pid = Number(fs.readFileSync(lock, 'utf8'));
+      const pid = Number(smallText(fs, lock, 32) ?? NaN);
       return Number.isInteger(pid) && pid > 0 ? pid : NaN;
     }
     const names = fs.readdirSync(lock);

@@ -258,44 +258,80 @@ for (const [durability, base] of [['normal', 'trail.db'], ['full', 'trail.db'], 
   assert.equal(sqlite3(file, "SELECT name, count(*) FROM events GROUP BY name ORDER BY name"), 'before|10\nmine|6');
 });
 
-test('whoever takes a lock within two beats of a takeover of a holder that may be alive waits, as the taker would have', async () => {
+test('whoever takes a lock after a takeover of a holder that may be alive waits two beats on its own clock, as the taker would have', async () => {
   const file = scratch();
   (await UserTrail.open({ storage: { file } })).close();
   const saved = { ...lockLease };
   lockLease.beatMs = 300;
   const dead = spawnSync(process.execPath, ['-e', '']).pid;
+  const fence = `${file}.lock-fence`;
   try {
     // The taker was killed while it waited: its own lock is a dead
-    // holder's, taken at once, but the wait it owed is still owed.
-    // Or another process found the lock gone between the takedown and the
-    // taker's own lock.
-    for (const killedTaker of [true, false]) {
-      if (killedTaker) {
+    // holder's, taken at once, but the wait it owed is still owed. Or
+    // another process found the lock gone between the takedown and the
+    // taker's own lock. Or the fence was being written (empty).
+    for (const [how, text] of [['killed taker', 'usertrail lock fence\n'], ['slipped in', 'usertrail lock fence\n'], ['being written', '']]) {
+      if (how === 'killed taker') {
         mkdirSync(`${file}.lock`);
         writeFileSync(`${file}.lock/${dead}.${lockIdentity(fs)}.r0123456789ab`, String(dead));
       }
-      writeFileSync(`${file}.lock-fence`, String(Date.now() + 2 * lockLease.beatMs));
+      writeFileSync(fence, text);
       const start = performance.now();
       const trail = await UserTrail.open({ storage: { file }, busyTimeoutMs: 50 });
-      assert.ok(performance.now() - start >= 1.5 * lockLease.beatMs, `killed taker ${killedTaker}: waited out the fence`);
-      assert.equal(existsSync(`${file}.lock-fence`), false, 'then the fence goes');
+      assert.ok(performance.now() - start >= 2 * lockLease.beatMs, `${how}: waited two beats`);
+      assert.equal(existsSync(fence), false, `${how}: then the fence goes`);
       await trail.close();
     }
-    // A fence that is over: no wait; a garbled one counts from its time.
-    writeFileSync(`${file}.lock-fence`, String(Date.now() - 1));
+    // What stands at the fence's name but is not a fence (a database
+    // someone named so, a folder, a FIFO) is left alone, and nothing waits.
+    const db = readFileSync(file);
+    writeFileSync(fence, db);
     let start = performance.now();
     (await UserTrail.open({ storage: { file } })).close();
-    assert.ok(performance.now() - start < lockLease.beatMs, 'no wait for a fence that is over');
-    writeFileSync(`${file}.lock-fence`, '');
-    const stale = (Date.now() - 3 * lockLease.beatMs) / 1000;
-    fs.utimesSync(`${file}.lock-fence`, stale, stale);
+    assert.ok(performance.now() - start < 2 * lockLease.beatMs, 'no wait for a file that is not a fence');
+    assert.deepEqual(readFileSync(fence), db, 'a database at the name is kept whole');
+    // ...and a takeover that needs a fence there refuses, saying why.
+    mkdirSync(`${file}.lock`);
+    const entry = `${file}.lock/${process.pid}.0123456789ab-4026531999.r0123456789ab`;
+    writeFileSync(entry, '1');
+    const stale = (Date.now() - lockLease.staleMs - 1_000) / 1000;
+    fs.utimesSync(entry, stale, stale);
+    const err = await UserTrail.open({ storage: { file }, busyTimeoutMs: 50 }).then(() => null, (e) => e);
+    assert.equal(err?.code, 'STORAGE_ERROR');
+    assert.match(err.message, /trail\.db\.lock-fence is not usertrail's: move it/);
+    assert.deepEqual(readFileSync(fence), db);
+    rmSync(fence);
+    // A link at the fence's name is not written through: the link goes,
+    // the fence takes its place, what it pointed to is unchanged.
+    const precious = join(dirname(file), 'precious.txt');
+    writeFileSync(precious, 'precious data');
+    symlinkSync(precious, fence);
+    start = performance.now();
+    const trail = await UserTrail.open({ storage: { file }, busyTimeoutMs: 50 });
+    assert.ok(performance.now() - start >= 2 * lockLease.beatMs, 'the takeover waited');
+    await trail.close();
+    assert.equal(readFileSync(precious, 'utf8'), 'precious data');
+    assert.equal(existsSync(fence), false);
+    // A FIFO at the name is neither waited on nor read.
+    execFileSync('mkfifo', [fence]);
     start = performance.now();
     (await UserTrail.open({ storage: { file } })).close();
-    assert.ok(performance.now() - start < lockLease.beatMs, 'no wait for a garbled fence of long ago');
-    assert.equal(existsSync(`${file}.lock-fence`), false);
+    assert.ok(performance.now() - start < 2 * lockLease.beatMs, 'no wait on a FIFO');
+    rmSync(fence);
   } finally {
     Object.assign(lockLease, saved);
   }
+});
+
+test('a database named as a lock of an older usertrail is no lock: opening its neighbour refuses, and keeps it', async () => {
+  const file = scratch();
+  (await UserTrail.open({ storage: { file } })).close();
+  const db = readFileSync(file);
+  writeFileSync(`${file}.lock`, db);
+  const err = await UserTrail.open({ storage: { file }, busyTimeoutMs: 50 }).then(() => null, (e) => e);
+  assert.equal(err?.code, 'STORAGE_ERROR');
+  assert.match(err.message, /trail\.db\.lock is neither a lock nor absent/);
+  assert.deepEqual(readFileSync(`${file}.lock`), db);
 });
 
 test('a lock that cannot be taken (not busy: a lock of a foreign shape) says why, with the path', async () => {

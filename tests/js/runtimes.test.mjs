@@ -1,7 +1,10 @@
 // The same package in other hosts: Deno, and Cloudflare's workerd.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SCHEMA_VERSION } from './schema.mjs';
 import { bin, here, honoModules, startWorkerd, usertrailModules } from './workerd.mjs';
 
@@ -22,6 +25,25 @@ test('Deno opens a file-backed engine, writes, reopens and reads', () => {
     { cwd: here, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' } },
   ).toString();
   assert.deepEqual(JSON.parse(out), { events: 20, code: 'BUSY', bytes: true });
+});
+
+test('Deno without the permissions to read /proc or signal processes holds a file against another such Deno', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'usertrail-deno-'));
+  const file = join(dir, 'trail.db');
+  const env = { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' };
+  const args = (mode) => ['run', '--quiet', `--allow-read=${here},${dir}`, `--allow-write=${dir}`, '--allow-env', 'runtimes/deno-hold.mjs', mode, file];
+  const holder = spawn(bin('deno'), args('hold'), { cwd: here, env, stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    await new Promise((resolve, reject) => {
+      holder.stdout.on('data', (d) => String(d).includes('ready') && resolve());
+      holder.once('exit', (c) => reject(new Error(`the holder exited ${c}`)));
+    });
+    assert.equal(execFileSync(bin('deno'), args('open'), { cwd: here, env }).toString().trim(), 'BUSY');
+  } finally {
+    holder.stdin.end();
+    await new Promise((resolve) => (holder.exitCode !== null ? resolve() : holder.once('exit', resolve)));
+  }
+  assert.equal(execFileSync(bin('deno'), args('open'), { cwd: here, env }).toString().trim(), 'opened', 'released at its close');
 });
 
 test('workerd runs the package from a compiled WebAssembly.Module', async (t) => {
