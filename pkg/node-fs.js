@@ -136,11 +136,23 @@ export function fileHost(fs, dirname) {
   // be alive asks for (`lockFile`), two beats on this process's clock
   // (another's may differ), then the fence goes. A file at its name that
   // is not a fence is left alone.
+  // It never throws: the lock is this host's by now. A fence that cannot
+  // be read is waited for.
   const waitFence = (lock) => {
     const fence = `${lock}-fence`;
-    if (!isFence(smallText(fs, fence, 64))) return;
+    let text;
+    try {
+      text = smallText(fs, fence, 64);
+    } catch {
+      text = FENCE;
+    }
+    if (!isFence(text)) return;
     pause(2 * lockLease.beatMs);
-    ignoreMissing(() => fs.unlinkSync(fence));
+    try {
+      fs.unlinkSync(fence);
+    } catch {
+      // gone, or not ours to remove: the next holder waits too
+    }
   };
   // Before a descriptor's read or write: the lock is still this engine's.
   // Touched here too, so that a long call (a vacuum, a scan) that keeps the
