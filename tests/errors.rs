@@ -140,6 +140,10 @@ const NOT_CODES: &[&str] = &[
     "ENOTDIR",
     "EISDIR",
     "EACCES",
+    "ELOOP",
+    "ENXIO",
+    "EMLINK",
+    "ESRCH",
     // The code of the error pkg/node-fs.js's guard throws, in the medium's
     // message of a STORAGE_ERROR when a file's lock was taken over.
     "ELOCKLOST",

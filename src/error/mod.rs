@@ -20,7 +20,7 @@ pub use experiment::ExperimentError;
 pub use prefs::PrefsError;
 pub use privacy::PrivacyError;
 pub use session::SessionError;
-pub use store::{note_medium, note_open, StoreError};
+pub use store::{forget_medium, note_medium, note_open, StoreError};
 pub use tracking::TrackingError;
 
 use crate::kernel::Invalid;

@@ -178,6 +178,13 @@ pub fn note_medium(failed: String) {
     MEDIUM_FAILED.set(Some(failed));
 }
 
+/// Forgets what [`note_medium`] noted: a lock was taken after all (a busy
+/// wait that ended well), so that no later error, of this engine or
+/// another on this thread, is told of it.
+pub fn forget_medium() {
+    MEDIUM_FAILED.set(None);
+}
+
 impl StoreError {
     /// Classifies an SQLite failure by its primary result code, so that hosts
     /// can react to the cases they can do something about.

@@ -405,8 +405,12 @@ unsafe extern "C" fn x_file_size(
     pass_file!(file, xFileSize, ffi::SQLITE_IOERR_FSTAT, out)
 }
 unsafe extern "C" fn x_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    // A lock that failed (not one held elsewhere): what the medium said.
+    // A lock that failed: what the medium said (who holds the file, when
+    // busy). One taken: nothing to say any more.
     let rc = pass_file!(file, xLock, ffi::SQLITE_IOERR_LOCK, level);
+    if rc == ffi::SQLITE_OK {
+        crate::error::forget_medium();
+    }
     noted(file, rc)
 }
 unsafe extern "C" fn x_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
