@@ -93,12 +93,26 @@ export function fileHost(fs, dirname) {
     if (typeof timer === 'object' && typeof timer.unref === 'function') timer.unref();
     else if (typeof globalThis.Deno?.unrefTimer === 'function') globalThis.Deno.unrefTimer(timer);
   };
-  // Whether text at the fence's name is a fence (or one being written).
-  const isFence = (text) => text === '' || text === FENCE;
+  // What stands at the fence's name: `fence` (a regular file of at most 64
+  // bytes, what usertrail writes there, or an empty one being written),
+  // `none`, or `other` (a link, FIFO, folder, or a larger file: a database
+  // someone named so). Judged by `lstat` alone: no read permission needed,
+  // nothing followed or waited on.
+  const fenceAt = (fence) => {
+    let st;
+    try {
+      st = fs.lstatSync(fence);
+    } catch (err) {
+      if (err.code === 'ENOENT') return { kind: 'none' };
+      throw err;
+    }
+    return st.isFile() && st.size <= 64 ? { kind: 'fence', st } : { kind: 'other', st };
+  };
   // Puts the fence of a takeover in place (see `lockFile`), made whole or
-  // found there. A link, FIFO or socket at its name is removed (the name,
-  // not what a link points to); anything else there is not usertrail's to
-  // remove: the takeover fails, saying so.
+  // found there and touched, so that its age says it is new. A link, FIFO
+  // or socket at its name is removed (the name, not what a link points
+  // to); anything else there is not usertrail's to remove: the takeover
+  // fails, saying so.
   const placeFence = (lock) => {
     const fence = `${lock}-fence`;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -113,16 +127,20 @@ export function fileHost(fs, dirname) {
       } catch (err) {
         if (err.code !== 'EEXIST') throw err;
       }
-      const text = smallText(fs, fence, 64);
-      if (isFence(text)) return;
-      let st;
-      try {
-        st = fs.lstatSync(fence);
-      } catch (err) {
-        if (err.code === 'ENOENT') continue;
-        throw err;
+      const at = fenceAt(fence);
+      if (at.kind === 'none') continue;
+      if (at.kind === 'fence') {
+        try {
+          const t = Date.now() / 1000;
+          fs.utimesSync(fence, t, t);
+          return;
+        } catch {
+          // another user's: made again below, if this one may remove it
+          ignoreMissing(() => fs.unlinkSync(fence));
+          continue;
+        }
       }
-      if (st.isSymbolicLink() || st.isFIFO() || st.isSocket()) {
+      if (at.st.isSymbolicLink() || at.st.isFIFO() || at.st.isSocket()) {
         ignoreMissing(() => fs.unlinkSync(fence));
         continue;
       }
@@ -134,24 +152,30 @@ export function fileHost(fs, dirname) {
   };
   // After a lock is taken: the wait a takeover of a stale holder that may
   // be alive asks for (`lockFile`), two beats on this process's clock
-  // (another's may differ), then the fence goes. A file at its name that
-  // is not a fence is left alone.
-  // It never throws: the lock is this host's by now. A fence that cannot
-  // be read is waited for.
-  const waitFence = (lock) => {
+  // (another host's may differ), then the fence goes. This call waits if it
+  // fenced; another, if the fence was put in place or touched within the
+  // stale age (a fence left by processes that all died, or one this user
+  // cannot remove, costs the wait only that long). What stands at the name
+  // but is not a fence is left alone. It never throws: the lock is this
+  // host's by now.
+  const waitFence = (lock, fenced) => {
     const fence = `${lock}-fence`;
-    let text;
+    let at;
     try {
-      text = smallText(fs, fence, 64);
+      at = fenceAt(fence);
     } catch {
-      text = FENCE;
+      at = { kind: 'fence', st: null };
     }
-    if (!isFence(text)) return;
-    pause(2 * lockLease.beatMs);
+    if (at.kind !== 'fence') {
+      if (fenced) pause(2 * lockLease.beatMs);
+      return;
+    }
+    const age = at.st === null ? 0 : Date.now() - at.st.mtimeMs;
+    if (fenced || age < lockLease.staleMs) pause(2 * lockLease.beatMs);
     try {
       fs.unlinkSync(fence);
     } catch {
-      // gone, or not ours to remove: the next holder waits too
+      // gone, or not this user's to remove
     }
   };
   // Before a descriptor's read or write: the lock is still this engine's.
@@ -240,6 +264,8 @@ export function fileHost(fs, dirname) {
       fs.mkdirSync(staging);
       try {
         fs.writeFileSync(mine, String(process.pid));
+        // This call fenced a takeover: it waits, whatever the fence's age.
+        let fenced = false;
         // Bounded: a name that keeps coming and going is reported held.
         for (let attempt = 0; attempt < 100; attempt++) {
           try {
@@ -248,7 +274,7 @@ export function fileHost(fs, dirname) {
             startBeating();
             // What processes killed while they made their locks left.
             removeStaging(path);
-            waitFence(lock);
+            waitFence(lock, fenced);
             return true;
           } catch (err) {
             if (!['EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'EPERM', 'EACCES'].includes(err.code)) throw err;
@@ -296,7 +322,8 @@ export function fileHost(fs, dirname) {
             if (err.code === 'ENOENT') continue;
             throw err;
           }
-          if (names.some((n) => live(fs, lock, n))) return false;
+          const verdicts = names.map((n) => judge(fs, lock, n));
+          if (verdicts.includes('live')) return false;
           // A stale holder that may be alive, only stopped, may have touched
           // its file again just before it is taken down here; it checks
           // again before its reads and writes a beat later at the latest,
@@ -304,7 +331,12 @@ export function fileHost(fs, dirname) {
           // another that finds it gone first, or takes it from this one if
           // it dies) waits two beats on its own clock: the fence, in place
           // before the lock is taken down, says so.
-          if (names.some((n) => leased(n) && maybeAlive(fs, n))) placeFence(lock);
+          // (A holder whose file went meanwhile released its lock, or was
+          // taken down by another that fenced it: none here.)
+          if (names.some((n, i) => verdicts[i] === 'stale' && maybeAlive(fs, n))) {
+            placeFence(lock);
+            fenced = true;
+          }
           // Its holder died (or a crash left it empty).
           for (const n of names) ignoreMissing(() => fs.unlinkSync(`${lock}/${n}`));
           try {
@@ -474,6 +506,8 @@ function foreign(fs, name) {
 
 /** Whether process `pid` is alive (or may be: see below). */
 function alive(pid) {
+  // No process has such an id (a file of digits that is no lock).
+  if (!Number.isInteger(pid) || pid <= 0 || pid > 0x7fffffff) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -505,18 +539,28 @@ function holds(pid) {
  * version judged it: by its process id, and held when foreign.
  */
 function live(fs, lock, n) {
-  if (!leased(n)) return holds(pidOf(n)) || foreign(fs, n);
+  return judge(fs, lock, n) === 'live';
+}
+
+/**
+ * What the holder the file `n` in the lock folder `lock` names is: `live`
+ * (see `live`), `stale` (a holder of this version not touched for
+ * `staleMs`: it may be alive, only stopped), `gone` (its file went
+ * meanwhile: released, or taken down by another), or `dead`.
+ */
+function judge(fs, lock, n) {
+  if (!leased(n)) return holds(pidOf(n)) || foreign(fs, n) ? 'live' : 'dead';
   let st;
   try {
     st = fs.lstatSync(`${lock}/${n}`);
   } catch (err) {
-    if (err.code === 'ENOENT') return false; // released or taken down meanwhile
+    if (err.code === 'ENOENT') return 'gone';
     throw err;
   }
   // Stale; or touched by a clock far ahead (see `lockLease`).
   const age = Date.now() - st.mtimeMs;
-  if (age >= lockLease.staleMs || age <= -lockLease.staleMs) return false;
-  return maybeAlive(fs, n);
+  if (age >= lockLease.staleMs || age <= -lockLease.staleMs) return 'stale';
+  return maybeAlive(fs, n) ? 'live' : 'dead';
 }
 
 /**
@@ -567,9 +611,11 @@ export function describeLock(fs, path) {
     const pid = Number.isNaN(pidOf(n)) ? '(unknown)' : pidOf(n);
     const who = foreign(fs, n)
       ? `process ${pid} of another container or host`
-      : pid === process.pid
-        ? `this process (another engine in it, or a worker thread's)`
-        : `process ${pid} on this host`;
+      : lockIdentity(fs) === 'unknown'
+        ? `process ${pid} (of this host or a container: /proc cannot be read here)`
+        : pid === process.pid
+          ? `this process (another engine in it, or a worker thread's)`
+          : `process ${pid} on this host`;
     let touched = '';
     if (leased(n)) {
       const age = Math.max(0, Math.round((Date.now() - fs.lstatSync(`${lock}/${n}`).mtimeMs) / 1000));

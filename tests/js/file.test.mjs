@@ -323,6 +323,51 @@ test('whoever takes a lock after a takeover of a holder that may be alive waits 
   }
 });
 
+test('a lock released while another looks at it is no takeover: nothing is fenced, nothing waits', () => {
+  const file = scratch();
+  const lock = `${file}.lock`;
+  const entry = `${lock}/${process.pid}.${lockIdentity(fs)}.r0123456789ab`;
+  mkdirSync(lock);
+  writeFileSync(entry, '1');
+  // Its holder (alive: this process) releases it between the look at the
+  // folder and the look at its file.
+  const racing = {
+    ...fs,
+    constants: fs.constants,
+    lstatSync(path, ...rest) {
+      if (path === entry && existsSync(entry)) {
+        rmSync(lock, { recursive: true });
+      }
+      return fs.lstatSync(path, ...rest);
+    },
+  };
+  const start = performance.now();
+  assert.equal(fileHost(racing, dirname).lockFile(file), true);
+  assert.ok(performance.now() - start < 2_000, 'no wait');
+  assert.equal(existsSync(`${file}.lock-fence`), false, 'no fence');
+  releaseLock(fs, file);
+});
+
+test('a fence older than the stale age (its takers all died, or it is another user\'s) is not waited on', async () => {
+  const file = scratch();
+  (await UserTrail.open({ storage: { file } })).close();
+  writeFileSync(`${file}.lock-fence`, 'usertrail lock fence\n');
+  const old = (Date.now() - lockLease.staleMs - 1_000) / 1000;
+  fs.utimesSync(`${file}.lock-fence`, old, old);
+  const start = performance.now();
+  (await UserTrail.open({ storage: { file } })).close();
+  assert.ok(performance.now() - start < 2 * lockLease.beatMs, 'no wait');
+  assert.equal(existsSync(`${file}.lock-fence`), false, 'removed');
+});
+
+test('a lock file of an older usertrail naming no possible process (a file of digits) is taken over', async () => {
+  const file = scratch();
+  (await UserTrail.open({ storage: { file } })).close();
+  writeFileSync(`${file}.lock`, '99999999999');
+  (await UserTrail.open({ storage: { file }, busyTimeoutMs: 50 })).close();
+  assert.equal(existsSync(`${file}.lock`), false);
+});
+
 test('a database named as a lock of an older usertrail is no lock: opening its neighbour refuses, and keeps it', async () => {
   const file = scratch();
   (await UserTrail.open({ storage: { file } })).close();
