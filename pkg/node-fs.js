@@ -69,8 +69,9 @@ export function fileHost(fs, dirname) {
   // blocked, for longer than `staleMs`).
   const beat = (h, now) => {
     h.beatAt = now;
+    h.beatWall = Date.now();
     if (h.lost) return;
-    const t = Date.now() / 1000;
+    const t = h.beatWall / 1000;
     try {
       fs.utimesSync(h.entry, t, t);
     } catch {
@@ -106,7 +107,18 @@ export function fileHost(fs, dirname) {
       if (err.code === 'ENOENT') return { kind: 'none' };
       throw err;
     }
-    return st.isFile() && st.size <= 64 ? { kind: 'fence', st } : { kind: 'other', st };
+    if (!st.isFile() || st.size > 64) return { kind: 'other', st };
+    // Its text, when this user may read it: what usertrail writes there, or
+    // nothing yet (one being written). One it may not read is judged by its
+    // shape (another user's fence).
+    let text;
+    try {
+      text = smallText(fs, fence, 64);
+    } catch {
+      return { kind: 'fence', st };
+    }
+    if (text === undefined) return { kind: 'none' };
+    return text === '' || text === FENCE ? { kind: 'fence', st } : { kind: 'other', st };
   };
   // Puts the fence of a takeover in place (see `lockFile`), made whole or
   // found there and touched, so that its age says it is new. A link, FIFO
@@ -172,7 +184,11 @@ export function fileHost(fs, dirname) {
     }
     const age = at.st === null ? 0 : Date.now() - at.st.mtimeMs;
     if (fenced || age < lockLease.staleMs) pause(2 * lockLease.beatMs);
+    // Not one another takeover touched meanwhile (this holder was stopped
+    // in its wait and is being taken down): that one's next holder waits.
     try {
+      const now = fs.lstatSync(fence);
+      if (at.st !== null && now.mtimeMs > at.st.mtimeMs) return;
       fs.unlinkSync(fence);
     } catch {
       // gone, or not this user's to remove
@@ -192,8 +208,10 @@ export function fileHost(fs, dirname) {
     const path = held.has(file) ? file : file.replace(/-(wal|journal)$/, '');
     const h = held.get(path);
     if (h === undefined) return;
+    // Either clock: the monotonic one stands still while the host sleeps
+    // (a laptop's lid, a paused VM), and the wall clock may be set back.
     const now = performance.now();
-    if (now - h.beatAt >= lockLease.beatMs) beat(h, now);
+    if (now - h.beatAt >= lockLease.beatMs || Math.abs(Date.now() - h.beatWall) >= lockLease.beatMs) beat(h, now);
     if (h.lost) {
       throw Object.assign(
         new Error(
@@ -270,7 +288,7 @@ export function fileHost(fs, dirname) {
         for (let attempt = 0; attempt < 100; attempt++) {
           try {
             fs.renameSync(staging, lock);
-            held.set(path, { entry: `${lock}/${name}`, beatAt: performance.now(), lost: false });
+            held.set(path, { entry: `${lock}/${name}`, beatAt: performance.now(), beatWall: Date.now(), lost: false });
             startBeating();
             // What processes killed while they made their locks left.
             removeStaging(path);
@@ -344,6 +362,9 @@ export function fileHost(fs, dirname) {
           } catch (err) {
             if (!['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes(err.code)) throw err;
           }
+          // Touched again once the holder is down: a holder that waited out
+          // an earlier fence may have removed it meanwhile.
+          if (fenced) placeFence(lock);
           removeStaging(path);
         }
         return false;

@@ -282,8 +282,15 @@ test('whoever takes a lock after a takeover of a holder that may be alive waits 
       assert.equal(existsSync(fence), false, `${how}: then the fence goes`);
       await trail.close();
     }
-    // What stands at the fence's name but is not a fence (a database
-    // someone named so, a folder, a FIFO) is left alone, and nothing waits.
+    // What stands at the fence's name but is not a fence (a note, a
+    // database someone named so, a folder, a FIFO) is left alone, and
+    // nothing waits.
+    writeFileSync(fence, 'my notes\n');
+    let t0 = performance.now();
+    (await UserTrail.open({ storage: { file } })).close();
+    assert.ok(performance.now() - t0 < 2 * lockLease.beatMs, 'no wait for a note');
+    assert.equal(readFileSync(fence, 'utf8'), 'my notes\n', 'a note at the name is kept');
+    rmSync(fence);
     const db = readFileSync(file);
     writeFileSync(fence, db);
     let start = performance.now();
@@ -377,6 +384,59 @@ test('a database named as a lock of an older usertrail is no lock: opening its n
   assert.equal(err?.code, 'STORAGE_ERROR');
   assert.match(err.message, /trail\.db\.lock is neither a lock nor absent/);
   assert.deepEqual(readFileSync(`${file}.lock`), db);
+});
+
+test('a holder whose host slept (its monotonic clock stood still) checks its lock by the wall clock before it writes', async () => {
+  const file = scratch();
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { UserTrail } from 'usertrail';
+    const { lockLease } = await import(new URL('node-fs.js', import.meta.resolve('usertrail')));
+    // Its timer beats once a minute (it would stand still too: libuv's
+    // timers run on the monotonic clock); its reads and writes every 100 ms.
+    lockLease.beatMs = 60_000;
+    const trail = await UserTrail.open({ storage: { file: ${JSON.stringify(file)} } });
+    lockLease.beatMs = 100;
+    await new Promise((r) => setTimeout(r, 150));
+    // This write beats; just after it the monotonic clock stands still, as
+    // while a host sleeps.
+    await trail.tracking.track({ name: 'before', userId: 'ann' });
+    const frozen = performance.now();
+    performance.now = () => frozen;
+    console.log('ready');
+    process.stdin.once('data', async () => {
+      const err = await trail.tracking.track({ name: 'after', userId: 'ann' }).then(() => null, (e) => e);
+      console.log(JSON.stringify({ code: err?.code ?? null }));
+      process.exit(0);
+    });`], { cwd: here, stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const lines = async (n) => {
+    for (let i = 0; i < 3000 && out.split('\n').length <= n; i++) await new Promise((r) => setTimeout(r, 10));
+    return out.split('\n');
+  };
+  const saved = { ...lockLease };
+  lockLease.beatMs = 100;
+  try {
+    assert.equal((await lines(1))[0], 'ready');
+    process.kill(child.pid, 'SIGSTOP');
+    const [name] = readdirSync(`${file}.lock`);
+    const stale = (Date.now() - lockLease.staleMs - 1_000) / 1000;
+    fs.utimesSync(`${file}.lock/${name}`, stale, stale);
+    const trail = await UserTrail.open({ storage: { file }, busyTimeoutMs: 50 });
+    await trail.tracking.track({ name: 'mine', userId: 'bob' });
+    child.kill('SIGCONT');
+    child.stdin.write('go\n');
+    assert.deepEqual(JSON.parse((await lines(2))[1]), { code: 'STORAGE_ERROR' }, 'it found its lock gone');
+    await trail.close();
+  } finally {
+    Object.assign(lockLease, saved);
+    child.kill('SIGCONT');
+    child.kill();
+    await exited;
+  }
+  assert.equal(sqlite3(file, 'PRAGMA integrity_check'), 'ok');
+  assert.equal(sqlite3(file, 'SELECT name FROM events ORDER BY name'), 'before\nmine');
 });
 
 test('a lock that cannot be taken (not busy: a lock of a foreign shape) says why, with the path', async () => {
