@@ -20,6 +20,23 @@ const here = new URL('.', import.meta.url).pathname;
 const scratch = () => join(mkdtempSync(join(tmpdir(), 'usertrail-file-')), 'trail.db');
 const sqlite3 = (file, sql) => execFileSync('sqlite3', [file, sql]).toString().trim();
 
+// A child's output, by lines: `lines(n)` waits (bounded) until it printed n.
+const outputLines = (child) => {
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  return async (n) => {
+    for (let i = 0; i < 3000 && out.split('\n').length <= n; i++) await new Promise((r) => setTimeout(r, 10));
+    return out.split('\n');
+  };
+};
+
+// The file's lock, as if its holder had not touched it for longer than the stale age.
+const backdateLock = (file) => {
+  const [name] = readdirSync(`${file}.lock`);
+  const stale = (Date.now() - lockLease.staleMs - 1_000) / 1000;
+  fs.utimesSync(`${file}.lock/${name}`, stale, stale);
+};
+
 test('a file engine keeps its data across close and reopen, and sqlite3 opens the file', async () => {
   const file = scratch();
   const trail = await UserTrail.open({ storage: { file }, clock: () => 1_700_000_000_000 });
@@ -224,19 +241,12 @@ for (const [durability, base] of [['normal', 'trail.db'], ['full', 'trail.db'], 
   const exited = once(child, 'exit');
   const saved = { ...lockLease };
   lockLease.beatMs = 100; // the takeover's wait: two beats
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  const lines = async (n) => {
-    for (let i = 0; i < 3000 && out.split('\n').length <= n; i++) await new Promise((r) => setTimeout(r, 10));
-    return out.split('\n');
-  };
+  const lines = outputLines(child);
   try {
     assert.equal((await lines(1))[0], 'ready');
     process.kill(child.pid, 'SIGSTOP');
     // As if it had been stopped for longer than the stale age.
-    const [name] = readdirSync(`${file}.lock`);
-    const stale = (Date.now() - lockLease.staleMs - 1_000) / 1000;
-    fs.utimesSync(`${file}.lock/${name}`, stale, stale);
+    backdateLock(file);
     const trail = await UserTrail.open({ storage: { file }, busyTimeoutMs: 50, durability });
     assert.equal(await trail.tracking.count({ names: ['before'] }), 10, 'what it acknowledged is here');
     await trail.tracking.trackBatch(Array.from({ length: 5 }, () => ({ name: 'mine', userId: 'bob' })));
@@ -409,20 +419,13 @@ test('a holder whose host slept (its monotonic clock stood still) checks its loc
       process.exit(0);
     });`], { cwd: here, stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = once(child, 'exit');
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  const lines = async (n) => {
-    for (let i = 0; i < 3000 && out.split('\n').length <= n; i++) await new Promise((r) => setTimeout(r, 10));
-    return out.split('\n');
-  };
+  const lines = outputLines(child);
   const saved = { ...lockLease };
   lockLease.beatMs = 100;
   try {
     assert.equal((await lines(1))[0], 'ready');
     process.kill(child.pid, 'SIGSTOP');
-    const [name] = readdirSync(`${file}.lock`);
-    const stale = (Date.now() - lockLease.staleMs - 1_000) / 1000;
-    fs.utimesSync(`${file}.lock/${name}`, stale, stale);
+    backdateLock(file);
     const trail = await UserTrail.open({ storage: { file }, busyTimeoutMs: 50 });
     await trail.tracking.track({ name: 'mine', userId: 'bob' });
     child.kill('SIGCONT');
