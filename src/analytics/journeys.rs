@@ -147,21 +147,38 @@ impl Sequences {
     }
 }
 
-/// Builds the [`Sequences`] of a window's units from its rows, given in
-/// time order a chunk at a time: each unit's items as they come, a unit's
-/// repeat of its last item left out, in one array of (unit, item) pairs
-/// (8 bytes an item, where the rows are 40). Units are numbered densely,
-/// so [`SequenceBuilder::finish`] groups the pairs by a counting sort (two
-/// passes, stable: each unit's items stay in time order) instead of a
-/// vector per unit in a map.
+/// Builds the [`Sequences`] of a window's units from its rows, given a
+/// chunk at a time in any order that keeps rows of equal time in the order
+/// of their ids (id order, as a window read from the packed blocks or a
+/// wide scan comes, or time order): so a window too large to hold is read
+/// once, in id order, instead of a time slice at a time, each slice's
+/// blocks decoded again and its rows put in time order
+/// (docs/PERFORMANCE.md). Each row kept is 16 bytes (its time, unit and
+/// item; where the rows are 40). Units are numbered densely, so
+/// [`SequenceBuilder::finish`] groups the rows by a counting sort (stable:
+/// each unit's rows stay in the order they came), then puts each unit's in
+/// time order (stable again, so rows of equal time keep id order) and
+/// collapses repeats: each unit's items in the order of (time, id), as a
+/// read of the whole window in time order gives them.
 struct SequenceBuilder {
     unit: PathUnit,
     items: PathItems,
-    pairs: Vec<(u32, u32)>,
-    /// Each unit's last item (0: none yet) and highest rate.
-    last: Vec<(u32, f64)>,
+    kept: Vec<Kept>,
+    /// Each unit's highest rate (0: no row yet).
+    rates: Vec<f64>,
+    /// Whether every row came no earlier than the one before it: then each
+    /// unit's rows are in time order as they came, and none is sorted.
+    in_order: bool,
     /// Whether some row was sampled.
     reweighted: bool,
+}
+
+/// A row as [`SequenceBuilder`] keeps it.
+#[derive(Clone, Copy)]
+struct Kept {
+    ts: i64,
+    unit: u32,
+    item: u32,
 }
 
 impl SequenceBuilder {
@@ -169,13 +186,14 @@ impl SequenceBuilder {
         Self {
             unit,
             items,
-            pairs: Vec::new(),
-            last: Vec::new(),
+            kept: Vec::new(),
+            rates: Vec::new(),
+            in_order: true,
             reweighted: false,
         }
     }
 
-    /// Adds `rows`, the next ones in time order.
+    /// Adds `rows`, the next ones (see [`SequenceBuilder`] for their order).
     fn add(&mut self, rows: &[Row]) {
         for row in rows {
             self.reweighted |= row.rate < 1.0;
@@ -192,45 +210,121 @@ impl SequenceBuilder {
                 continue;
             }
             let k = key as usize;
-            if k >= self.last.len() {
-                self.last.resize(k + 1, (0, 0.0));
+            if k >= self.rates.len() {
+                self.rates.resize(k + 1, 0.0);
             }
-            let last = &mut self.last[k];
-            last.1 = last.1.max(row.rate);
-            if last.0 != item {
-                last.0 = item;
-                self.pairs.push((key, item));
+            self.rates[k] = self.rates[k].max(row.rate);
+            if let Some(last) = self.kept.last() {
+                self.in_order &= row.ts >= last.ts;
             }
+            self.kept.push(Kept {
+                ts: row.ts,
+                unit: key,
+                item,
+            });
         }
     }
 
-    /// Each unit's items, grouped, with the unit's weight.
+    /// Each unit's items, grouped, in time order, repeats collapsed, with
+    /// the unit's weight. Each step runs a few thousand rows or units a
+    /// call: in a fresh wasm instance V8 optimises a function after its
+    /// first calls but never swaps the loop of a call already running, so
+    /// one loop over millions of rows would run unoptimised throughout (a
+    /// first `paths` at 10M events took 11 s instead of 4.5).
     fn finish(self) -> Sequences {
-        let units = self.last.len();
-        let mut next = vec![0usize; units + 1];
-        for (key, _) in &self.pairs {
-            next[*key as usize + 1] += 1;
+        const STEP: usize = 4096;
+        let Self {
+            kept,
+            rates,
+            in_order,
+            ..
+        } = self;
+        // Where each unit's rows go (a counting sort of their positions,
+        // not of the rows: 4 bytes a row more on wasm, not 16).
+        let mut next = vec![0usize; rates.len() + 1];
+        for chunk in kept.chunks(STEP) {
+            count_units(chunk, &mut next);
         }
         for k in 1..next.len() {
             next[k] += next[k - 1];
         }
-        let mut spans = Vec::new();
-        for (k, (_, rate)) in self.last.iter().enumerate() {
-            if next[k + 1] > next[k] {
-                spans.push((next[k], next[k + 1], 1.0 / rate));
+        let mut order = vec![0usize; kept.len()];
+        for (c, chunk) in kept.chunks(STEP).enumerate() {
+            place_units(chunk, c * STEP, &mut next, &mut order);
+        }
+        // `next[k]` is now where unit `k`'s rows end.
+        let mut out = Sequences {
+            items: Vec::with_capacity(kept.len()),
+            spans: Vec::new(),
+        };
+        let mut start = 0;
+        for first in (0..rates.len()).step_by(STEP) {
+            let units = first..(first + STEP).min(rates.len());
+            start = group_units(
+                &kept, &rates, units, &next, &mut order, start, in_order, &mut out,
+            );
+        }
+        out
+    }
+}
+
+/// Counts the rows of each unit (`next[unit + 1]`).
+#[inline(never)]
+fn count_units(kept: &[Kept], next: &mut [usize]) {
+    for k in kept {
+        next[k.unit as usize + 1] += 1;
+    }
+}
+
+/// Puts the positions of `kept` (the first at `offset`) where their units'
+/// rows go, moving each unit's `next` on.
+#[inline(never)]
+fn place_units(kept: &[Kept], offset: usize, next: &mut [usize], order: &mut [usize]) {
+    for (i, k) in kept.iter().enumerate() {
+        let at = &mut next[k.unit as usize];
+        order[*at] = offset + i;
+        *at += 1;
+    }
+}
+
+/// Appends the sequences of `units` to `out`: each unit's rows (from
+/// `start`, to where `ends` says) put in time order unless they all came
+/// in order, repeats collapsed. Returns where the next unit's rows start.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn group_units(
+    kept: &[Kept],
+    rates: &[f64],
+    units: std::ops::Range<usize>,
+    ends: &[usize],
+    order: &mut [usize],
+    mut start: usize,
+    in_order: bool,
+    out: &mut Sequences,
+) -> usize {
+    for k in units {
+        let end = ends[k];
+        if end == start {
+            continue;
+        }
+        let span = &mut order[start..end];
+        start = end;
+        let ts = |i: &usize| kept[*i].ts;
+        if !in_order && !span.windows(2).all(|w| ts(&w[0]) <= ts(&w[1])) {
+            span.sort_by_key(ts);
+        }
+        let from = out.items.len();
+        let mut last = 0;
+        for &i in span.iter() {
+            let item = kept[i].item;
+            if item != last {
+                out.items.push(item);
+                last = item;
             }
         }
-        let mut placed = vec![0u32; self.pairs.len()];
-        for (key, item) in self.pairs {
-            let at = &mut next[key as usize];
-            placed[*at] = item;
-            *at += 1;
-        }
-        Sequences {
-            items: placed,
-            spans,
-        }
+        out.spans.push((from, out.items.len(), 1.0 / rates[k]));
     }
+    start
 }
 
 /// The [`Sequences`] of `rows`' units, `rows` in time order.
@@ -681,6 +775,8 @@ impl Analytics<'_> {
         let need = Need {
             session: unit == PathUnit::Session,
             page: items != PathItems::Name,
+            // The builder puts each unit's rows in time order itself.
+            any_order: true,
             ..Need::default()
         };
         let init = || SequenceBuilder::new(unit, items);
@@ -744,6 +840,7 @@ impl Analytics<'_> {
         let r = self.resolve(q)?;
         let need = Need {
             session: true,
+            any_order: true,
             ..Need::default()
         };
         let init = || SequenceBuilder::new(PathUnit::Session, PathItems::Name);
@@ -884,5 +981,55 @@ mod tests {
                 assert_eq!(sorted(b.finish()), want, "{unit:?} {items:?}");
             }
         }
+    }
+
+    #[test]
+    fn sequences_of_rows_in_id_order_are_those_of_the_rows_in_time_order() {
+        // Rows as a window read in id order gives them: times out of order
+        // across and within units, many equal (which keep id order).
+        let mut strings = Interner::new();
+        let mut rand = crate::kernel::testing::xorshift(88_172_645);
+        let names: Vec<u32> = (0..5)
+            .map(|i| strings.intern_str(&format!("n{i}")))
+            .collect();
+        let mut by_id = Vec::new();
+        for _ in 0..4_000 {
+            let session = strings.number(ValueRef::Text(format!("s{}", rand(300)).as_bytes()));
+            by_id.push(Row {
+                ts: i64::from(rand(400)),
+                user: session,
+                session,
+                name: names[rand(5) as usize],
+                page: 0,
+                extra: 0,
+                rate: [1.0, 0.25][rand(2) as usize],
+                bot: false,
+                kind: 0,
+            });
+        }
+        let mut in_time = by_id.clone();
+        // Stable: rows of equal time keep id order.
+        in_time.sort_by_key(|r| r.ts);
+        let want = by_map(
+            &Events {
+                rows: Rows::Owned(in_time),
+                strings: Interner::new(),
+            },
+            PathUnit::Session,
+            PathItems::Name,
+        );
+        assert!(want.iter().filter(|(s, _)| s.len() > 5).count() > 100);
+        let mut b = SequenceBuilder::new(PathUnit::Session, PathItems::Name);
+        for chunk in by_id.chunks(64) {
+            b.add(chunk);
+        }
+        assert!(!b.in_order);
+        let mut got: Vec<(Vec<u32>, u64)> = b
+            .finish()
+            .iter()
+            .map(|(s, w)| (s.to_vec(), w.to_bits()))
+            .collect();
+        got.sort();
+        assert_eq!(got, want);
     }
 }
