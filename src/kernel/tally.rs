@@ -40,6 +40,18 @@ impl Tally {
         if other.0.is_empty() {
             return;
         }
+        // The common cases without a new array: nothing here yet (a copy),
+        // or one weight in both, the same (unsampled data: one addition).
+        if self.0.is_empty() {
+            self.0.clone_from(&other.0);
+            return;
+        }
+        if let ([x], [y]) = (&mut self.0[..], &other.0[..]) {
+            if x.0 == y.0 {
+                x.1 = x.1.saturating_add(y.1);
+                return;
+            }
+        }
         let (a, b) = (&self.0, &other.0);
         let mut out = Vec::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
@@ -192,6 +204,33 @@ mod tests {
             total,
             "the product differs: the test tells them apart"
         );
+    }
+
+    #[test]
+    fn merges_into_nothing_or_one_weight_are_those_of_the_general_case() {
+        let of = |pairs: &[(f64, u64)]| {
+            let mut t = Tally::default();
+            for (w, n) in pairs {
+                t.add_n(*w, *n);
+            }
+            t
+        };
+        let cases: [(&[(f64, u64)], &[(f64, u64)], &[(f64, u64)]); 6] = [
+            (&[], &[(2.0, 3)], &[(2.0, 3)]),
+            (&[], &[(1.0, 1), (2.0, 3)], &[(1.0, 1), (2.0, 3)]),
+            (&[(2.0, 3)], &[(2.0, 4)], &[(2.0, 7)]),
+            (&[(2.0, 3)], &[(1.0, 4)], &[(1.0, 4), (2.0, 3)]),
+            (&[(1.0, 3)], &[(2.0, 4)], &[(1.0, 3), (2.0, 4)]),
+            (&[(2.0, u64::MAX - 1)], &[(2.0, 5)], &[(2.0, u64::MAX)]),
+        ];
+        for (a, b, want) in cases {
+            let mut got = of(a);
+            got.merge(&of(b));
+            assert_eq!(got, of(want), "{a:?} + {b:?}");
+        }
+        let mut got = of(&[(2.0, 3)]);
+        got.merge(&Tally::default());
+        assert_eq!(got, of(&[(2.0, 3)]));
     }
 
     #[test]
