@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::query::{bounded, Query};
 use super::scan::{FastMap, FastSet, Interner, Need, Row};
+use super::units::UnitRows;
 use super::Analytics;
 use crate::error::{Error, Result};
 use crate::kernel::tally::Tally;
@@ -148,37 +149,17 @@ impl Sequences {
 }
 
 /// Builds the [`Sequences`] of a window's units from its rows, given a
-/// chunk at a time in any order that keeps rows of equal time in the order
-/// of their ids (id order, as a window read from the packed blocks or a
-/// wide scan comes, or time order): so a window too large to hold is read
-/// once, in id order, instead of a time slice at a time, each slice's
-/// blocks decoded again and its rows put in time order
-/// (docs/PERFORMANCE.md). Each row kept is 16 bytes (its time, unit and
-/// item; where the rows are 40). Units are numbered densely, so
-/// [`SequenceBuilder::finish`] groups the rows by a counting sort (stable:
-/// each unit's rows stay in the order they came), then puts each unit's in
-/// time order (stable again, so rows of equal time keep id order) and
-/// collapses repeats: each unit's items in the order of (time, id), as a
-/// read of the whole window in time order gives them.
+/// chunk at a time in id or time order ([`UnitRows`]: each unit's rows put
+/// in time order when the window is done, so a window too large to hold is
+/// read once, not a time slice at a time), 16 bytes a row kept.
 struct SequenceBuilder {
     unit: PathUnit,
     items: PathItems,
-    kept: Vec<Kept>,
+    rows: UnitRows,
     /// Each unit's highest rate (0: no row yet).
     rates: Vec<f64>,
-    /// Whether every row came no earlier than the one before it: then each
-    /// unit's rows are in time order as they came, and none is sorted.
-    in_order: bool,
     /// Whether some row was sampled.
     reweighted: bool,
-}
-
-/// A row as [`SequenceBuilder`] keeps it.
-#[derive(Clone, Copy)]
-struct Kept {
-    ts: i64,
-    unit: u32,
-    item: u32,
 }
 
 impl SequenceBuilder {
@@ -186,14 +167,13 @@ impl SequenceBuilder {
         Self {
             unit,
             items,
-            kept: Vec::new(),
+            rows: UnitRows::new(),
             rates: Vec::new(),
-            in_order: true,
             reweighted: false,
         }
     }
 
-    /// Adds `rows`, the next ones (see [`SequenceBuilder`] for their order).
+    /// Adds `rows`, the next ones (see [`UnitRows`] for their order).
     fn add(&mut self, rows: &[Row]) {
         for row in rows {
             self.reweighted |= row.rate < 1.0;
@@ -214,117 +194,31 @@ impl SequenceBuilder {
                 self.rates.resize(k + 1, 0.0);
             }
             self.rates[k] = self.rates[k].max(row.rate);
-            if let Some(last) = self.kept.last() {
-                self.in_order &= row.ts >= last.ts;
-            }
-            self.kept.push(Kept {
-                ts: row.ts,
-                unit: key,
-                item,
-            });
+            self.rows.push(row.ts, key, item);
         }
     }
 
     /// Each unit's items, grouped, in time order, repeats collapsed, with
-    /// the unit's weight. Each step runs a few thousand rows or units a
-    /// call: in a fresh wasm instance V8 optimises a function after its
-    /// first calls but never swaps the loop of a call already running, so
-    /// one loop over millions of rows would run unoptimised throughout (a
-    /// first `paths` at 10M events took 11 s instead of 4.5).
+    /// the unit's weight.
     fn finish(self) -> Sequences {
-        const STEP: usize = 4096;
-        let Self {
-            kept,
-            rates,
-            in_order,
-            ..
-        } = self;
-        // Where each unit's rows go (a counting sort of their positions,
-        // not of the rows: 4 bytes a row more on wasm, not 16).
-        let mut next = vec![0usize; rates.len() + 1];
-        for chunk in kept.chunks(STEP) {
-            count_units(chunk, &mut next);
-        }
-        for k in 1..next.len() {
-            next[k] += next[k - 1];
-        }
-        let mut order = vec![0usize; kept.len()];
-        for (c, chunk) in kept.chunks(STEP).enumerate() {
-            place_units(chunk, c * STEP, &mut next, &mut order);
-        }
-        // `next[k]` is now where unit `k`'s rows end.
         let mut out = Sequences {
-            items: Vec::with_capacity(kept.len()),
+            items: Vec::with_capacity(self.rows.len()),
             spans: Vec::new(),
         };
-        let mut start = 0;
-        for first in (0..rates.len()).step_by(STEP) {
-            let units = first..(first + STEP).min(rates.len());
-            start = group_units(
-                &kept, &rates, units, &next, &mut order, start, in_order, &mut out,
-            );
-        }
+        let rates = self.rates;
+        self.rows.each_unit(|k, rows| {
+            let from = out.items.len();
+            let mut last = 0;
+            for row in rows {
+                if row.item != last {
+                    out.items.push(row.item);
+                    last = row.item;
+                }
+            }
+            out.spans.push((from, out.items.len(), 1.0 / rates[k]));
+        });
         out
     }
-}
-
-/// Counts the rows of each unit (`next[unit + 1]`).
-#[inline(never)]
-fn count_units(kept: &[Kept], next: &mut [usize]) {
-    for k in kept {
-        next[k.unit as usize + 1] += 1;
-    }
-}
-
-/// Puts the positions of `kept` (the first at `offset`) where their units'
-/// rows go, moving each unit's `next` on.
-#[inline(never)]
-fn place_units(kept: &[Kept], offset: usize, next: &mut [usize], order: &mut [usize]) {
-    for (i, k) in kept.iter().enumerate() {
-        let at = &mut next[k.unit as usize];
-        order[*at] = offset + i;
-        *at += 1;
-    }
-}
-
-/// Appends the sequences of `units` to `out`: each unit's rows (from
-/// `start`, to where `ends` says) put in time order unless they all came
-/// in order, repeats collapsed. Returns where the next unit's rows start.
-#[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn group_units(
-    kept: &[Kept],
-    rates: &[f64],
-    units: std::ops::Range<usize>,
-    ends: &[usize],
-    order: &mut [usize],
-    mut start: usize,
-    in_order: bool,
-    out: &mut Sequences,
-) -> usize {
-    for k in units {
-        let end = ends[k];
-        if end == start {
-            continue;
-        }
-        let span = &mut order[start..end];
-        start = end;
-        let ts = |i: &usize| kept[*i].ts;
-        if !in_order && !span.windows(2).all(|w| ts(&w[0]) <= ts(&w[1])) {
-            span.sort_by_key(ts);
-        }
-        let from = out.items.len();
-        let mut last = 0;
-        for &i in span.iter() {
-            let item = kept[i].item;
-            if item != last {
-                out.items.push(item);
-                last = item;
-            }
-        }
-        out.spans.push((from, out.items.len(), 1.0 / rates[k]));
-    }
-    start
 }
 
 /// The [`Sequences`] of `rows`' units, `rows` in time order.
@@ -1023,7 +917,7 @@ mod tests {
         for chunk in by_id.chunks(64) {
             b.add(chunk);
         }
-        assert!(!b.in_order);
+        assert!(!b.rows.in_order());
         let mut got: Vec<(Vec<u32>, u64)> = b
             .finish()
             .iter()

@@ -51,6 +51,7 @@ pub mod rollup;
 mod scan;
 mod slices;
 mod traffic;
+mod units;
 
 use std::cell::RefCell;
 use std::sync::Arc;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::query::{bounded, Query};
 use super::scan::{ByNumber, DistinctRates, DistinctWeights, Need, Row};
+use super::units::UnitRows;
 use super::Analytics;
 use crate::error::Result;
 use crate::kernel::stats::{median_p90_max, Total};
@@ -97,49 +98,89 @@ pub(crate) fn sort_pages(pages: &mut [(PageStats, f64)]) {
 /// One page's counts in [`Analytics::all_pages`].
 #[derive(Default)]
 struct Acc {
-    views: f64,
+    /// Views by weight: the same total whatever order they come in.
+    views: Tally,
     viewers: DistinctRates,
     time: f64,
     timed: u64,
 }
 
-/// What [`Analytics::all_pages`] counts, row after row in time order.
+/// What [`Analytics::all_pages`] counts: views and viewers in any order,
+/// time on page from each session's rows in time order (as they come, or
+/// kept and put in order when the window is done).
 struct PageCounts {
     pages: ByNumber<Acc>,
     /// Shared by the pages' viewers: memory per distinct viewer of a page,
     /// not per view.
     distinct: DistinctWeights,
     /// Each session's page view not yet timed (page 0: none), in an array
-    /// indexed by the sessions' numbers (dense).
+    /// indexed by the sessions' numbers (dense), while rows come in time
+    /// order.
     open: Vec<(u32, i64)>,
+    /// Rows in sessions (their page, 0 for other events) when rows come in
+    /// id order: timed when the window is done.
+    later: Option<UnitRows>,
 }
 
 impl PageCounts {
-    /// Counts `rows`, the next ones in time order.
+    /// Counts `rows`, the next ones: in time order, or (with `later`) in
+    /// id order.
     #[inline(never)]
     fn count(&mut self, rows: &[Row]) {
         for row in rows {
             let k = row.session as usize;
-            if k >= self.open.len() {
-                self.open.resize(k + 1, (0, 0));
-            }
-            if k != 0 {
-                let (page, since) = std::mem::take(&mut self.open[k]);
-                if page != 0 {
-                    let acc = self.pages.entry(page);
-                    acc.time += (row.ts - since).min(TIME_ON_PAGE_CAP_MS) as f64;
-                    acc.timed += 1;
+            match &mut self.later {
+                Some(later) => {
+                    if k != 0 {
+                        later.push(row.ts, row.session, row.page);
+                    }
+                }
+                None => {
+                    if k >= self.open.len() {
+                        self.open.resize(k + 1, (0, 0));
+                    }
+                    if k != 0 {
+                        let (page, since) = std::mem::take(&mut self.open[k]);
+                        if page != 0 {
+                            let acc = self.pages.entry(page);
+                            acc.time += (row.ts - since).min(TIME_ON_PAGE_CAP_MS) as f64;
+                            acc.timed += 1;
+                        }
+                        if row.is_page() {
+                            self.open[k] = (row.page, row.ts);
+                        }
+                    }
                 }
             }
             if row.is_page() {
                 let acc = self.pages.entry(row.page);
-                acc.views += row.weight();
+                acc.views.add(row.weight());
                 acc.viewers.add(row.user, row.rate, &mut self.distinct);
-                if k != 0 {
-                    self.open[k] = (row.page, row.ts);
-                }
             }
         }
+    }
+
+    /// Times the page views kept for later: each view by the next row of
+    /// its session. Times are whole milliseconds, so their float sums are
+    /// exact in any order (below 2^53 ms).
+    fn time_kept(&mut self) {
+        let Some(later) = self.later.take() else {
+            return;
+        };
+        let pages = &mut self.pages;
+        later.each_unit(|_, rows| {
+            let mut open: Option<(u32, i64)> = None;
+            for row in rows {
+                if let Some((page, since)) = open.take() {
+                    let acc = pages.entry(page);
+                    acc.time += (row.ts - since).min(TIME_ON_PAGE_CAP_MS) as f64;
+                    acc.timed += 1;
+                }
+                if row.item != 0 {
+                    open = Some((row.item, row.ts));
+                }
+            }
+        });
     }
 }
 
@@ -168,14 +209,28 @@ impl Analytics<'_> {
             page: true,
             ..Need::default()
         };
-        // The rows come in time order a chunk at a time (a time slice of a
-        // large window at a time): memory per page and viewer, and per
-        // session for its open view, not per event.
+        // Time on page needs each session's rows in time order. An engine
+        // of at most four slices' events (16.7M) reads the window once, in
+        // id order, and keeps 16 bytes a row in a session to time its views
+        // when the window is done ([`UnitRows`]); a larger one reads it in
+        // time order, a time slice at a time (each slice's blocks decoded
+        // again and its rows sorted), with memory per page and viewer, and
+        // per session for its open view, not per event.
+        let events: i64 = self
+            .conn
+            .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
+            .query_row([], |r| r.get(0))?;
+        let by_id = u64::try_from(events).unwrap_or(0) <= (self.slice as u64).saturating_mul(4);
+        let need = Need {
+            any_order: by_id,
+            ..need
+        };
         let init = || {
             let c = PageCounts {
                 pages: ByNumber::default(),
                 distinct: DistinctWeights::new(0),
                 open: Vec::new(),
+                later: by_id.then(UnitRows::new),
             };
             (c, false)
         };
@@ -190,6 +245,8 @@ impl Analytics<'_> {
                 }
                 *reweighted |= rows.iter().any(|r| r.rate < 1.0);
             })?;
+        let mut c = c;
+        c.time_kept();
         let PageCounts {
             pages,
             mut distinct,
@@ -200,7 +257,7 @@ impl Analytics<'_> {
             .map(|(page, acc)| {
                 let stats = PageStats {
                     path: strings.str(page).to_owned(),
-                    views: acc.views,
+                    views: acc.views.value(),
                     unique_viewers: acc.viewers.total(&mut distinct),
                     avg_time_on_page_ms: (acc.timed > 0).then(|| acc.time / acc.timed as f64),
                     timed_views: acc.timed,
