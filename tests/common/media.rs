@@ -356,6 +356,104 @@ pub async fn erasure_leaves_no_bytes_stored<M: Medium>(m: &M) {
     }
 }
 
+/// Reads see every write: rows of several overflow pages each (as packed
+/// blocks of events are), read in order through a page cache too small to
+/// hold them, so each read reaches the medium (a medium that reads pages
+/// ahead of a sequential read must forget what its writes change), then
+/// rewritten in place, grown, checkpointed, deleted and vacuumed (the file
+/// shrinks), read again after each, and after a reopen.
+pub async fn reads_see_every_write<M: Medium>(m: &M) {
+    fn bytes(k: i64, generation: u8, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ (k as u8) ^ generation.wrapping_mul(101))
+            .collect()
+    }
+    let mut want: std::collections::BTreeMap<i64, Vec<u8>> = (0..240)
+        .map(|k| (k, bytes(k, 0, 9_000 + (k as usize % 5) * 1_000)))
+        .collect();
+    let check = |t: &UserTrail, want: &std::collections::BTreeMap<i64, Vec<u8>>, when: &str| {
+        let conn = t.store().conn();
+        conn.pragma_update(None, "cache_size", 16).unwrap();
+        let mut stmt = conn.prepare("SELECT k, v FROM probe ORDER BY k").unwrap();
+        let got: Vec<(i64, Vec<u8>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want: Vec<(i64, Vec<u8>)> = want.iter().map(|(k, v)| (*k, v.clone())).collect();
+        assert!(got == want, "{}: {when}: rows differ", M::NAME);
+    };
+    let mut engine = m.open().await.unwrap();
+    engine.with(&mut |t| {
+        let conn = t.store().conn();
+        conn.execute_batch("CREATE TABLE probe (k INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+            .unwrap();
+        let tx = conn.unchecked_transaction().unwrap();
+        for (k, v) in &want {
+            tx.execute(
+                "INSERT INTO probe (k, v) VALUES (?1, ?2)",
+                rusqlite::params![k, v],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        check(t, &want, "written");
+        // Rewritten in place (same sizes), and grown.
+        let tx = conn.unchecked_transaction().unwrap();
+        for k in 0..240i64 {
+            let v = match k {
+                k if k % 5 == 0 => bytes(k, 2, 30_000),
+                k if k % 3 == 0 => bytes(k, 1, want[&k].len()),
+                _ => continue,
+            };
+            tx.execute(
+                "UPDATE probe SET v = ?2 WHERE k = ?1",
+                rusqlite::params![k, v],
+            )
+            .unwrap();
+            want.insert(k, v);
+        }
+        tx.commit().unwrap();
+        check(t, &want, "rewritten");
+        // A row read, rewritten in place, its pages put in the database
+        // file and dropped from SQLite's cache, then read again: the medium
+        // gives what was written, not what it read before.
+        for k in [12i64, 131, 227] {
+            let read = |t: &UserTrail| -> Vec<u8> {
+                t.store()
+                    .conn()
+                    .query_row("SELECT v FROM probe WHERE k = ?1", [k], |r| r.get(0))
+                    .unwrap()
+            };
+            assert_eq!(read(t), want[&k], "{}: row {k} before", M::NAME);
+            let v = bytes(k, 3, want[&k].len());
+            conn.execute(
+                "UPDATE probe SET v = ?2 WHERE k = ?1",
+                rusqlite::params![k, v],
+            )
+            .unwrap();
+            want.insert(k, v);
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            conn.execute_batch("PRAGMA shrink_memory").unwrap();
+            assert!(read(t) == want[&k], "{}: row {k} read again", M::NAME);
+        }
+        // Into the database file, where a log holds them.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        check(t, &want, "checkpointed");
+        conn.execute("DELETE FROM probe WHERE k % 7 = 0", [])
+            .unwrap();
+        want.retain(|k, _| k % 7 != 0);
+        conn.execute_batch("VACUUM").unwrap();
+        check(t, &want, "vacuumed");
+    });
+    engine.close();
+    if M::PERSISTENT {
+        let mut again = m.open().await.unwrap();
+        again.with(&mut |t| check(t, &want, "reopened"));
+        again.close();
+    }
+}
+
 /// The suite on one medium: `media_suite!(module_name, make_medium)`.
 #[macro_export]
 macro_rules! media_suite {
@@ -389,6 +487,10 @@ macro_rules! media_suite {
                 fn erasure_leaves_no_bytes_stored() {
                     block_on($crate::media::erasure_leaves_no_bytes_stored(&$make));
                 }
+                #[test]
+                fn reads_see_every_write() {
+                    block_on($crate::media::reads_see_every_write(&$make));
+                }
             }
 
             #[cfg(all(target_family = "wasm", target_os = "unknown"))]
@@ -415,6 +517,10 @@ macro_rules! media_suite {
                 #[wasm_bindgen_test]
                 async fn erasure_leaves_no_bytes_stored() {
                     $crate::media::erasure_leaves_no_bytes_stored(&$make).await;
+                }
+                #[wasm_bindgen_test]
+                async fn reads_see_every_write() {
+                    $crate::media::reads_see_every_write(&$make).await;
                 }
             }
         }

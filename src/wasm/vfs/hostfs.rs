@@ -115,6 +115,58 @@ struct HostFile {
     /// The file's size as last learnt or written, while only this engine
     /// can change it (see [`HostFile::size`]).
     known_size: Cell<Option<u64>>,
+    /// A database's pages read ahead of sequential reads (see [`ReadAhead`]).
+    ahead: Option<RefCell<ReadAhead>>,
+}
+
+/// Pages of a database read ahead of a sequential read, while this engine
+/// holds the file (no one else writes it then; its own writes and
+/// truncations forget what they overlap).
+///
+/// SQLite reads a page per host call: a packed block of events is a chain
+/// of about 16 overflow pages, written together, so a query over 10M
+/// events made 40,000 `readSync` calls (about 4 µs each in Node, 163 MB).
+/// A read that starts where the last one ended reads [`READ_AHEAD`] bytes
+/// instead, and the reads that follow inside them are copied from here.
+/// A read elsewhere (a B-tree lookup) reads what it asks, as before.
+#[derive(Default)]
+struct ReadAhead {
+    /// Where `data` starts in the file.
+    at: u64,
+    data: Vec<u8>,
+    /// Where the last read ended.
+    next: u64,
+}
+
+/// Bytes read at once ahead of a sequential read.
+const READ_AHEAD: usize = 64 * 1024;
+
+impl ReadAhead {
+    /// Copies `buf.len()` bytes at `offset` into `buf` if all are here.
+    fn serve(&mut self, buf: &mut [u8], offset: u64) -> bool {
+        let Some(start) = offset.checked_sub(self.at) else {
+            return false;
+        };
+        let Ok(start) = usize::try_from(start) else {
+            return false;
+        };
+        let Some(held) = self.data.get(start..start.saturating_add(buf.len())) else {
+            return false;
+        };
+        buf.copy_from_slice(held);
+        self.next = offset + buf.len() as u64;
+        true
+    }
+
+    /// Forgets what a write of `len` bytes at `offset` (or a truncation at
+    /// `offset`, `len` 0 meaning to the end) changed.
+    fn forget(&mut self, offset: u64, len: u64) {
+        let end = self.at + self.data.len() as u64;
+        let overlaps = offset < end && (len == 0 || offset + len > self.at);
+        if overlaps {
+            self.data.clear();
+        }
+    }
 }
 
 /// The appends of a write-ahead log not yet handed to the host, written in
@@ -167,6 +219,9 @@ impl HostFile {
             .map_err(|e| host_error(VfsErrorCode::IoLock, e))?;
         self.handle = Handle::Fd(fresh);
         self.known_size.set(None);
+        if let Some(ahead) = &self.ahead {
+            ahead.borrow_mut().data.clear();
+        }
         self.fs
             .close(fd)
             .map_err(|e| host_error(VfsErrorCode::IoClose, e))
@@ -246,11 +301,35 @@ impl VfsFile for HostFile {
                 buf[..n].copy_from_slice(&data[start..start + n]);
                 Ok(n)
             }
-            Handle::Fd(fd) => self
-                .fs
-                .read(*fd, buf, offset as f64)
-                .map(|n| n as usize)
-                .map_err(|e| host_error(VfsErrorCode::IoRead, e)),
+            Handle::Fd(fd) => {
+                if let Some(ahead) = self.ahead.as_ref().filter(|_| self.locked) {
+                    let mut ahead = ahead.borrow_mut();
+                    if ahead.serve(buf, offset) {
+                        return Ok(buf.len());
+                    }
+                    let sequential = offset == ahead.next;
+                    ahead.next = offset + buf.len() as u64;
+                    if sequential && buf.len() < READ_AHEAD {
+                        let ahead = &mut *ahead;
+                        ahead.data.resize(READ_AHEAD, 0);
+                        let got = self
+                            .fs
+                            .read(*fd, &mut ahead.data, offset as f64)
+                            .map_err(|e| host_error(VfsErrorCode::IoRead, e));
+                        ahead.data.truncate(got.as_ref().map_or(0, |n| *n as usize));
+                        ahead.at = offset;
+                        got?;
+                        if ahead.serve(buf, offset) {
+                            return Ok(buf.len());
+                        }
+                        // Short: the end of the file; read as asked.
+                    }
+                }
+                self.fs
+                    .read(*fd, buf, offset as f64)
+                    .map(|n| n as usize)
+                    .map_err(|e| host_error(VfsErrorCode::IoRead, e))
+            }
         }
     }
 
@@ -268,6 +347,9 @@ impl VfsFile for HostFile {
             Handle::Fd(fd) => match &self.appends {
                 Some(appends) => self.append(appends, buf, offset),
                 None => {
+                    if let Some(ahead) = &self.ahead {
+                        ahead.borrow_mut().forget(offset, buf.len() as u64);
+                    }
                     let written = self.fs.write(*fd, buf, offset as f64);
                     self.wrote(offset + buf.len() as u64, written.is_ok());
                     written.map_err(|e| host_error(VfsErrorCode::IoWrite, e))
@@ -285,6 +367,9 @@ impl VfsFile for HostFile {
                 Ok(())
             }
             Handle::Fd(fd) => {
+                if let Some(ahead) = &self.ahead {
+                    ahead.borrow_mut().forget(size, 0);
+                }
                 let done = self.fs.truncate(*fd, size as f64);
                 self.known_size.set(done.is_ok().then_some(size));
                 done.map_err(|e| host_error(VfsErrorCode::IoTruncate, e))
@@ -361,6 +446,9 @@ impl VfsFile for HostFile {
                 return Err(e);
             }
             self.locked = true;
+            if let Some(ahead) = &self.ahead {
+                ahead.borrow_mut().data.clear();
+            }
         }
         Ok(())
     }
@@ -404,6 +492,7 @@ impl VfsStore for Store {
                     new_entry: false,
                     appends: None,
                     known_size: Cell::new(None),
+                    ahead: None,
                 },
                 access: options.access(),
             });
@@ -425,6 +514,7 @@ impl VfsStore for Store {
                 main_db: options.kind() == Some(FileKind::MainDb),
                 appends: (options.kind() == Some(FileKind::Wal)).then(RefCell::default),
                 known_size: Cell::new(None),
+                ahead: (options.kind() == Some(FileKind::MainDb)).then(RefCell::default),
                 path,
                 locked: false,
                 read_only,
