@@ -1695,7 +1695,8 @@ fn the_numbering_kept_between_block_windows_follows_every_change() {
 
 /// Metrics that need each session's (or user's) rows in time order read a
 /// window from the blocks once, in id order, and put each unit's rows in
-/// time order themselves (`analytics::units`): events stored newest first,
+/// time order themselves (`analytics::units`; paths, patterns, and without
+/// a projection in time order, top pages and funnels): events stored newest first,
 /// sessions interleaved, several at the same millisecond and sampled page
 /// views give what a read of SQLite in time order gives, and what reading
 /// the blocks in time slices gives.
@@ -1735,7 +1736,15 @@ fn windows_read_in_id_order_answer_as_time_order_does() {
     }
     assert!(blocks(&trail) >= 2, "{} blocks", blocks(&trail));
     type Metric = fn(&Analytics<'_>, &Query) -> Value;
-    let cases: [(&str, Metric); 5] = [
+    let cases: [(&str, Metric); 7] = [
+        ("funnel", |a, q| {
+            let steps = json!({ "steps": ["page_view", "signup", "buy"], "windowSecs": 3600 });
+            json!(a.funnel(q, &o(steps)).unwrap())
+        }),
+        ("strict funnel", |a, q| {
+            let steps = json!({ "steps": ["page_view", "page_view", "buy"], "windowSecs": 600, "order": "strict" });
+            json!(a.funnel(q, &o(steps)).unwrap())
+        }),
         ("topPages", |a, q| {
             json!(a.top_pages(q, &o(json!({ "limit": 100 }))).unwrap())
         }),

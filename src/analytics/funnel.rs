@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::query::{bounded, Query};
-use super::scan::{FastMap, Need, Row};
+use super::scan::{FastMap, Interner, Need, Row};
+use super::units::UnitRows;
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::{median, Total};
@@ -120,6 +121,25 @@ impl Progress {
     }
 }
 
+/// What a funnel follows while its window is read: each user's progress
+/// (rows in time order), or each user's rows kept to follow when the window
+/// is done (rows in id order), with each user's highest rate.
+struct Follow {
+    users: FastMap<u32, Progress>,
+    later: Option<UnitRows<(u32, u32)>>,
+    rates: Vec<f64>,
+    reweighted: bool,
+}
+
+/// The steps' names by the window's numbering; a step nobody performed
+/// matches no event.
+fn step_ids(steps: &[String], strings: &Interner) -> Vec<u32> {
+    steps
+        .iter()
+        .map(|s| strings.get(s).unwrap_or(u32::MAX))
+        .collect()
+}
+
 /// The gaps between consecutive steps of the attempts reaching each step
 /// (empty for the first): what each step's median is taken of.
 pub(crate) type Gaps = Vec<Vec<f64>>;
@@ -211,35 +231,81 @@ impl Analytics<'_> {
         let mut distinct = o.steps.clone();
         distinct.sort();
         distinct.dedup();
+        // Each user's steps need their rows in time order: as the
+        // projection (or a read in time slices) gives them, followed row
+        // after row a chunk at a time, memory per user; or read once in id
+        // order, each user's rows kept (24 bytes a row: the step events
+        // alone when the funnel is not strict) and followed in their own
+        // time order when the window is done ([`Analytics::reads_by_id`]).
+        let by_id = self.reads_by_id()?;
         let need = Need {
             extra,
             // Only strict funnels need the events between steps.
             names: (order == FunnelOrder::Any).then_some(distinct),
+            any_order: by_id,
             ..Need::default()
         };
-        // Each user's progress, row after row in time order a chunk (a time
-        // slice of a large window) at a time: memory per user, not per
-        // event.
-        let init = || (FastMap::<u32, Progress>::default(), false);
+        let init = || Follow {
+            users: FastMap::default(),
+            later: by_id.then(UnitRows::new),
+            rates: Vec::new(),
+            reweighted: false,
+        };
         let window_ms = window.saturating_mul(1000);
-        let ((users, reweighted), strings) =
-            self.fold(&r, &need, init, |(users, reweighted), rows, strings| {
-                // A step nobody performed (yet) matches no event.
-                let ids: Vec<u32> = o
-                    .steps
-                    .iter()
-                    .map(|s| strings.get(s).unwrap_or(u32::MAX))
-                    .collect();
-                for row in rows.iter().filter(|r| r.user != 0) {
-                    let p = users.entry(row.user).or_default();
-                    p.step(row, &ids, window_ms, order);
+        let (follow, strings) = self.fold(&r, &need, init, |f, rows, strings| {
+            f.reweighted |= rows.iter().any(|r| r.rate < 1.0);
+            let rows = rows.iter().filter(|r| r.user != 0);
+            if let Some(later) = &mut f.later {
+                for row in rows {
+                    let k = row.user as usize;
+                    if k >= f.rates.len() {
+                        f.rates.resize(k + 1, 0.0);
+                    }
+                    f.rates[k] = f.rates[k].max(row.rate);
+                    later.push(row.ts, row.user, (row.name, row.extra));
                 }
-                *reweighted |= rows.iter().any(|r| r.rate < 1.0);
-            })?;
-        let attempts: Vec<(Attempt, f64)> = users
+                return;
+            }
+            // A step nobody performed (yet) matches no event.
+            let ids = step_ids(&o.steps, strings);
+            for row in rows {
+                let p = f.users.entry(row.user).or_default();
+                p.step(row, &ids, window_ms, order);
+            }
+        })?;
+        let Follow {
+            users,
+            later,
+            rates,
+            reweighted,
+        } = follow;
+        let mut attempts: Vec<(Attempt, f64)> = users
             .into_values()
             .filter_map(|p| Some((p.attempt?, 1.0 / p.rate)))
             .collect();
+        if let Some(later) = later {
+            let ids = step_ids(&o.steps, &strings);
+            later.each_unit(|user, rows| {
+                let mut p = Progress::default();
+                for k in rows {
+                    let row = Row {
+                        ts: k.ts,
+                        user: k.unit,
+                        session: 0,
+                        name: k.item.0,
+                        page: 0,
+                        extra: k.item.1,
+                        rate: rates[user],
+                        bot: false,
+                        kind: 0,
+                    };
+                    p.step(&row, &ids, window_ms, order);
+                }
+                if let Some(a) = p.attempt {
+                    attempts.push((a, 1.0 / p.rate));
+                }
+            });
+        }
         let all: Vec<(&Attempt, f64)> = attempts.iter().map(|(a, w)| (a, *w)).collect();
         let (steps, gaps) = tabulate(&o.steps, &all);
         let mut segment_gaps = Vec::new();

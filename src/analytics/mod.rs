@@ -265,6 +265,26 @@ impl<'a> Analytics<'a> {
         Ok(None)
     }
 
+    /// Whether a metric that needs each unit's (session's, user's) rows in
+    /// time order, not the window's, should read the window once in id
+    /// order and put each unit's rows in order itself ([`units::UnitRows`]:
+    /// 16 to 24 bytes a row kept) rather than in time slices (each slice's
+    /// packed blocks decoded again and its rows sorted; memory for one
+    /// slice). Not where the projection gives the window in time order
+    /// anyway (an engine of at most [`projection::MAX_ROWS`] events), and
+    /// not past four slices' events (16.7M), so that memory stays bounded.
+    fn reads_by_id(&self) -> Result<bool> {
+        let events: i64 = self
+            .conn
+            .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
+            .query_row([], |r| r.get(0))?;
+        let events = u64::try_from(events).unwrap_or(0);
+        Ok(
+            (self.projection.is_none() || events > projection::MAX_ROWS as u64)
+                && events <= (self.slice as u64).saturating_mul(4),
+        )
+    }
+
     /// The declared dimensions, loaded on first use.
     fn registry(&self) -> Result<Arc<Registry>> {
         Registry::cached(self.conn, self.registry)

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::projection;
 use super::query::{bounded, Query};
 use super::scan::{ByNumber, DistinctRates, DistinctWeights, Need, Row};
 use super::units::UnitRows;
@@ -210,22 +209,12 @@ impl Analytics<'_> {
             page: true,
             ..Need::default()
         };
-        // Time on page needs each session's rows in time order. The
-        // projection (up to its cap) gives a window in time order, timed as
-        // it comes. Past the cap, an engine of at most four slices' events
-        // (16.7M) reads the window once, in id order, and keeps 16 bytes a
-        // row in a session to time its views when the window is done
-        // ([`UnitRows`]); a larger one reads it in time order, a time slice
-        // at a time (each slice's blocks decoded again and its rows
-        // sorted), with memory per page and viewer, and per session for
-        // its open view, not per event.
-        let events: i64 = self
-            .conn
-            .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
-            .query_row([], |r| r.get(0))?;
-        let events = u64::try_from(events).unwrap_or(0);
-        let by_id = (self.projection.is_none() || events > projection::MAX_ROWS as u64)
-            && events <= (self.slice as u64).saturating_mul(4);
+        // Time on page needs each session's rows in time order: as the
+        // projection gives them, timed as they come; else, up to a size,
+        // read once in id order and timed per session when the window is
+        // done ([`Analytics::reads_by_id`]); past it, in time slices, with
+        // memory per page and viewer, and per session for its open view.
+        let by_id = self.reads_by_id()?;
         let need = Need {
             any_order: by_id,
             ..need

@@ -13,21 +13,22 @@
 //! are numbered densely; stable, so each unit's rows stay in the order they
 //! came), then a stable sort of each unit's rows by time.
 
-/// One row as kept: 16 bytes, where a [`super::scan::Row`] is 40.
+/// One row as kept: 16 bytes with a `u32` item, where a
+/// [`super::scan::Row`] is 40.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Kept {
+pub(super) struct Kept<T = u32> {
     /// When, ms.
     pub ts: i64,
     /// The unit's number (never 0).
     pub unit: u32,
     /// What the metric keeps of the row.
-    pub item: u32,
+    pub item: T,
 }
 
 /// Rows kept unit by unit; see the module's text.
-#[derive(Debug, Default)]
-pub(super) struct UnitRows {
-    kept: Vec<Kept>,
+#[derive(Debug)]
+pub(super) struct UnitRows<T = u32> {
+    kept: Vec<Kept<T>>,
     /// One more than the highest unit number pushed.
     units: usize,
     /// Whether every row came no earlier than the one before it: then each
@@ -42,17 +43,18 @@ pub(super) struct UnitRows {
 /// 10M events took 11 s instead of 4.5).
 const STEP: usize = 4096;
 
-impl UnitRows {
+impl<T: Copy> UnitRows<T> {
     /// No rows yet.
     pub fn new() -> Self {
         Self {
+            kept: Vec::new(),
+            units: 0,
             in_order: true,
-            ..Self::default()
         }
     }
 
     /// Keeps the next row of `unit` (not 0).
-    pub fn push(&mut self, ts: i64, unit: u32, item: u32) {
+    pub fn push(&mut self, ts: i64, unit: u32, item: T) {
         if let Some(last) = self.kept.last() {
             self.in_order &= ts >= last.ts;
         }
@@ -73,7 +75,7 @@ impl UnitRows {
 
     /// Calls `each(unit, rows)` for every unit with rows, in ascending
     /// order of units, `rows` the unit's in (time, id) order.
-    pub fn each_unit(self, mut each: impl FnMut(usize, UnitIter<'_>)) {
+    pub fn each_unit(self, mut each: impl FnMut(usize, UnitIter<'_, T>)) {
         let Self {
             kept,
             units,
@@ -102,22 +104,22 @@ impl UnitRows {
 }
 
 /// A unit's rows, in (time, id) order.
-pub(super) struct UnitIter<'a> {
+pub(super) struct UnitIter<'a, T = u32> {
     order: std::slice::Iter<'a, usize>,
-    kept: &'a [Kept],
+    kept: &'a [Kept<T>],
 }
 
-impl Iterator for UnitIter<'_> {
-    type Item = Kept;
+impl<T: Copy> Iterator for UnitIter<'_, T> {
+    type Item = Kept<T>;
 
-    fn next(&mut self) -> Option<Kept> {
+    fn next(&mut self) -> Option<Kept<T>> {
         self.order.next().map(|i| self.kept[*i])
     }
 }
 
 /// Counts the rows of each unit (`next[unit + 1]`).
 #[inline(never)]
-fn count_units(kept: &[Kept], next: &mut [usize]) {
+fn count_units<T>(kept: &[Kept<T>], next: &mut [usize]) {
     for k in kept {
         next[k.unit as usize + 1] += 1;
     }
@@ -126,7 +128,7 @@ fn count_units(kept: &[Kept], next: &mut [usize]) {
 /// Puts the positions of `kept` (the first at `offset`) where their units'
 /// rows go, moving each unit's `next` on.
 #[inline(never)]
-fn place_units(kept: &[Kept], offset: usize, next: &mut [usize], order: &mut [usize]) {
+fn place_units<T>(kept: &[Kept<T>], offset: usize, next: &mut [usize], order: &mut [usize]) {
     for (i, k) in kept.iter().enumerate() {
         let at = &mut next[k.unit as usize];
         order[*at] = offset + i;
@@ -138,14 +140,14 @@ fn place_units(kept: &[Kept], offset: usize, next: &mut [usize], order: &mut [us
 /// says), each unit's put in time order unless every row came in order.
 /// Returns where the next unit's rows start.
 #[inline(never)]
-fn hand_on_units(
-    kept: &[Kept],
+fn hand_on_units<T: Copy>(
+    kept: &[Kept<T>],
     units: std::ops::Range<usize>,
     ends: &[usize],
     order: &mut [usize],
     mut start: usize,
     in_order: bool,
-    each: &mut impl FnMut(usize, UnitIter<'_>),
+    each: &mut impl FnMut(usize, UnitIter<'_, T>),
 ) -> usize {
     for k in units {
         let end = ends[k];
@@ -177,7 +179,7 @@ mod tests {
     #[test]
     fn each_unit_gets_its_rows_in_time_then_arrival_order() {
         let mut rand = crate::kernel::testing::xorshift(362_436_069);
-        let mut rows = UnitRows::new();
+        let mut rows = UnitRows::<u32>::new();
         let mut all = Vec::new();
         for i in 0..20_000u32 {
             let (ts, unit) = (i64::from(rand(500)), 1 + rand(700));
@@ -196,7 +198,7 @@ mod tests {
         assert_eq!(got, all);
         assert!(units.windows(2).all(|w| w[0] < w[1]));
         // Rows in time order are handed on as they came.
-        let mut rows = UnitRows::new();
+        let mut rows = UnitRows::<u32>::new();
         for i in 0..100u32 {
             rows.push(i64::from(i / 3), 1 + i % 4, i);
         }
