@@ -893,9 +893,8 @@ fn metrics_in_time_order_hold_one_slice_not_the_window() {
     assert!(events > 10_000, "{events} events");
     type Metric = fn(&Analytics<'_>, &Query) -> Value;
     // Each with the share of the growth in one slice that the growth in
-    // slices stays under: `paths` keeps 16 bytes a row of its journeys
-    // (read in id order, not in slices; 28 while grouping them natively,
-    // 24 on wasm), so more than the others.
+    // slices stays under: `paths` keeps 8 bytes per item of its journeys
+    // (12 while grouping them), so more than the others.
     let cases: [(&str, Metric, f64); 3] = [
         (
             "topPages",
@@ -1019,7 +1018,7 @@ fn filtered_windows_read_from_sqlite_in_time_slices() {
         }
         type Metric = fn(&Analytics<'_>, &Query) -> Value;
         // Each with the share of 40 bytes a row its peak grows by less
-        // than: `paths` keeps 16 bytes a row of its journeys (28 while
+        // than: `paths` keeps 8 bytes per item of its journeys (20 while
         // grouping them), so more than the others, but less than the rows.
         let cases: [(&str, Metric, f64); 6] = [
             (
@@ -1695,8 +1694,9 @@ fn the_numbering_kept_between_block_windows_follows_every_change() {
 
 /// Metrics that need each session's (or user's) rows in time order read a
 /// window from the blocks once, in id order, and put each unit's rows in
-/// time order themselves (`analytics::units`; paths, patterns, and without
-/// a projection in time order, top pages and funnels): events stored newest first,
+/// time order themselves (`analytics::units`; without a projection that
+/// gives the window in time order, up to four slices' events): events
+/// stored newest first,
 /// sessions interleaved, several at the same millisecond and sampled page
 /// views give what a read of SQLite in time order gives, and what reading
 /// the blocks in time slices gives.

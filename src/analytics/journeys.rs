@@ -149,13 +149,22 @@ impl Sequences {
 }
 
 /// Builds the [`Sequences`] of a window's units from its rows, given a
-/// chunk at a time in id or time order ([`UnitRows`]: each unit's rows put
-/// in time order when the window is done, so a window too large to hold is
-/// read once, not a time slice at a time), 16 bytes a row kept.
+/// chunk at a time. In time order: each unit's items as they come, a
+/// unit's repeat of its last item left out, in one array of (unit, item)
+/// pairs (8 bytes an item, where the rows are 40), grouped by a counting
+/// sort when the window is done. In id order (`by_id`, where
+/// [`Analytics::reads_by_id`] says): every row kept ([`UnitRows`], 16
+/// bytes a row), each unit's put in time order when the window is done,
+/// so a window too large to hold is read once, not a time slice at a time.
 struct SequenceBuilder {
     unit: PathUnit,
     items: PathItems,
-    rows: UnitRows,
+    /// Rows in id order, or `None` for rows in time order.
+    rows: Option<UnitRows>,
+    /// Rows in time order: (unit, item), repeats left out.
+    pairs: Vec<(u32, u32)>,
+    /// Rows in time order: each unit's last item (0: none yet).
+    last: Vec<u32>,
     /// Each unit's highest rate (0: no row yet).
     rates: Vec<f64>,
     /// Whether some row was sampled.
@@ -163,17 +172,20 @@ struct SequenceBuilder {
 }
 
 impl SequenceBuilder {
-    fn new(unit: PathUnit, items: PathItems) -> Self {
+    fn new(unit: PathUnit, items: PathItems, by_id: bool) -> Self {
         Self {
             unit,
             items,
-            rows: UnitRows::new(),
+            rows: by_id.then(UnitRows::new),
+            pairs: Vec::new(),
+            last: Vec::new(),
             rates: Vec::new(),
             reweighted: false,
         }
     }
 
-    /// Adds `rows`, the next ones (see [`UnitRows`] for their order).
+    /// Adds `rows`, the next ones (in time order, or in id order with
+    /// `by_id`).
     fn add(&mut self, rows: &[Row]) {
         for row in rows {
             self.reweighted |= row.rate < 1.0;
@@ -194,19 +206,33 @@ impl SequenceBuilder {
                 self.rates.resize(k + 1, 0.0);
             }
             self.rates[k] = self.rates[k].max(row.rate);
-            self.rows.push(row.ts, key, item);
+            match &mut self.rows {
+                Some(rows) => rows.push(row.ts, key, item),
+                None => {
+                    if k >= self.last.len() {
+                        self.last.resize(k + 1, 0);
+                    }
+                    if self.last[k] != item {
+                        self.last[k] = item;
+                        self.pairs.push((key, item));
+                    }
+                }
+            }
         }
     }
 
     /// Each unit's items, grouped, in time order, repeats collapsed, with
     /// the unit's weight.
     fn finish(self) -> Sequences {
+        let rates = self.rates;
+        let Some(rows) = self.rows else {
+            return group_pairs(self.pairs, &rates);
+        };
         let mut out = Sequences {
-            items: Vec::with_capacity(self.rows.len()),
+            items: Vec::with_capacity(rows.len()),
             spans: Vec::new(),
         };
-        let rates = self.rates;
-        self.rows.each_unit(|k, rows| {
+        rows.each_unit(|k, rows| {
             let from = out.items.len();
             let mut last = 0;
             for row in rows {
@@ -221,10 +247,38 @@ impl SequenceBuilder {
     }
 }
 
+/// (unit, item) pairs in time order grouped by unit: a counting sort (two
+/// passes, stable: each unit's items stay in time order).
+fn group_pairs(pairs: Vec<(u32, u32)>, rates: &[f64]) -> Sequences {
+    let mut next = vec![0usize; rates.len() + 1];
+    for (key, _) in &pairs {
+        next[*key as usize + 1] += 1;
+    }
+    for k in 1..next.len() {
+        next[k] += next[k - 1];
+    }
+    let mut spans = Vec::new();
+    for (k, rate) in rates.iter().enumerate() {
+        if next[k + 1] > next[k] {
+            spans.push((next[k], next[k + 1], 1.0 / rate));
+        }
+    }
+    let mut placed = vec![0u32; pairs.len()];
+    for (key, item) in pairs {
+        let at = &mut next[key as usize];
+        placed[*at] = item;
+        *at += 1;
+    }
+    Sequences {
+        items: placed,
+        spans,
+    }
+}
+
 /// The [`Sequences`] of `rows`' units, `rows` in time order.
 #[cfg(test)]
 fn sequences(rows: &[Row], unit: PathUnit, items: PathItems) -> Sequences {
-    let mut b = SequenceBuilder::new(unit, items);
+    let mut b = SequenceBuilder::new(unit, items, false);
     b.add(rows);
     b.finish()
 }
@@ -666,14 +720,16 @@ impl Analytics<'_> {
         let r = self.resolve(q)?;
         let unit = o.by.unwrap_or_default();
         let items = o.items.unwrap_or_default();
+        // Read in id order, the builder puts each unit's rows in time
+        // order itself.
+        let by_id = self.reads_by_id()?;
         let need = Need {
             session: unit == PathUnit::Session,
             page: items != PathItems::Name,
-            // The builder puts each unit's rows in time order itself.
-            any_order: true,
+            any_order: by_id,
             ..Need::default()
         };
-        let init = || SequenceBuilder::new(unit, items);
+        let init = || SequenceBuilder::new(unit, items, by_id);
         let (b, strings) = self.fold(&r, &need, init, |b, rows, _| b.add(rows))?;
         let reweighted = b.reweighted;
         let seqs = b.finish();
@@ -732,12 +788,13 @@ impl Analytics<'_> {
     pub(super) fn pattern_counts(&self, q: &Query, o: &PatternsOptions) -> Result<PatternCounts> {
         let (length, _, _) = patterns_bounds(o)?;
         let r = self.resolve(q)?;
+        let by_id = self.reads_by_id()?;
         let need = Need {
             session: true,
-            any_order: true,
+            any_order: by_id,
             ..Need::default()
         };
-        let init = || SequenceBuilder::new(PathUnit::Session, PathItems::Name);
+        let init = || SequenceBuilder::new(PathUnit::Session, PathItems::Name, by_id);
         let (b, strings) = self.fold(&r, &need, init, |b, rows, _| b.add(rows))?;
         let reweighted = b.reweighted;
         let seqs = b.finish();
@@ -867,12 +924,15 @@ mod tests {
                 let want = by_map(&ev, unit, items);
                 assert!(want.len() > 10 && want.iter().any(|(s, _)| s.len() > 3));
                 assert_eq!(sorted(sequences(&ev.rows, unit, items)), want);
-                // Given a few rows at a time, as a fold gives them.
-                let mut b = SequenceBuilder::new(unit, items);
-                for chunk in ev.rows.chunks(7) {
-                    b.add(chunk);
+                // Given a few rows at a time, as a fold gives them, in
+                // time order, kept as they come or by unit.
+                for by_id in [false, true] {
+                    let mut b = SequenceBuilder::new(unit, items, by_id);
+                    for chunk in ev.rows.chunks(7) {
+                        b.add(chunk);
+                    }
+                    assert_eq!(sorted(b.finish()), want, "{unit:?} {items:?} {by_id}");
                 }
-                assert_eq!(sorted(b.finish()), want, "{unit:?} {items:?}");
             }
         }
     }
@@ -913,11 +973,11 @@ mod tests {
             PathItems::Name,
         );
         assert!(want.iter().filter(|(s, _)| s.len() > 5).count() > 100);
-        let mut b = SequenceBuilder::new(PathUnit::Session, PathItems::Name);
+        let mut b = SequenceBuilder::new(PathUnit::Session, PathItems::Name, true);
         for chunk in by_id.chunks(64) {
             b.add(chunk);
         }
-        assert!(!b.rows.in_order());
+        assert!(!b.rows.as_ref().unwrap().in_order());
         let mut got: Vec<(Vec<u32>, u64)> = b
             .finish()
             .iter()
