@@ -12,6 +12,15 @@ import { performance } from 'node:perf_hooks';
 const [side, pkgFile, file, sinceArg, untilArg] = process.argv.slice(2);
 const since = Number(sinceArg);
 const until = Number(untilArg);
+// Arguments by position: a missing one shifts the rest (a DuckDB file
+// named after a time was created that way), so each is checked first.
+const usage = 'usage: node bench/scale-query.mjs ut <pkg/index.js> <file> <since> <until>\n' +
+  '       node bench/scale-query.mjs duck - <file> <since> <until>   (times in ms)';
+if (!['ut', 'duck'].includes(side) || (side === 'duck' && pkgFile !== '-') || !file ||
+    !Number.isSafeInteger(since) || !Number.isSafeInteger(until) || since < 0 || until <= since) {
+  console.error(usage);
+  process.exit(2);
+}
 const DAY = 86_400_000;
 const WARM_ROUNDS = Number(process.env.SCALE_WARM_ROUNDS ?? 2);
 const FUNNEL = ['product_view', 'add_to_cart', 'checkout'];
