@@ -207,34 +207,6 @@ mod tests {
     }
 
     #[test]
-    fn merges_into_nothing_or_one_weight_are_those_of_the_general_case() {
-        let of = |pairs: &[(f64, u64)]| {
-            let mut t = Tally::default();
-            for (w, n) in pairs {
-                t.add_n(*w, *n);
-            }
-            t
-        };
-        type Pairs = &'static [(f64, u64)];
-        let cases: [(Pairs, Pairs, Pairs); 6] = [
-            (&[], &[(2.0, 3)], &[(2.0, 3)]),
-            (&[], &[(1.0, 1), (2.0, 3)], &[(1.0, 1), (2.0, 3)]),
-            (&[(2.0, 3)], &[(2.0, 4)], &[(2.0, 7)]),
-            (&[(2.0, 3)], &[(1.0, 4)], &[(1.0, 4), (2.0, 3)]),
-            (&[(1.0, 3)], &[(2.0, 4)], &[(1.0, 3), (2.0, 4)]),
-            (&[(2.0, u64::MAX - 1)], &[(2.0, 5)], &[(2.0, u64::MAX)]),
-        ];
-        for (a, b, want) in cases {
-            let mut got = of(a);
-            got.merge(&of(b));
-            assert_eq!(got, of(want), "{a:?} + {b:?}");
-        }
-        let mut got = of(&[(2.0, 3)]);
-        got.merge(&Tally::default());
-        assert_eq!(got, of(&[(2.0, 3)]));
-    }
-
-    #[test]
     fn split_counts_merge_to_the_same_value_as_counted_together() {
         let weights = [1.0 / 0.9, 1.0 / 0.3, 1.0, 1.0 / 0.9, 1.0 / 0.7, 1.0 / 0.3];
         let mut whole = Tally::default();
@@ -318,11 +290,17 @@ mod tests {
             t
         };
         type Pairs = &'static [(f64, u64)];
-        let cases: [(Pairs, Pairs); 4] = [
+        let cases: [(Pairs, Pairs); 8] = [
             (&[(1.0, 2), (3.0, 1)], &[(2.0, 4), (3.0, 2), (9.0, 1)]),
             (&[], &[(1.5, 1)]),
             (&[(1.5, 1)], &[]),
             (&[(7.0, 1)], &[(1.0, 1), (2.0, 1)]),
+            // Into nothing, or one weight into one: merged without a new
+            // array, as the general case merges them.
+            (&[], &[(1.0, 1), (2.0, 3)]),
+            (&[(2.0, 3)], &[(2.0, 4)]),
+            (&[(2.0, 3)], &[(1.0, 4)]),
+            (&[(1.0, 3)], &[(2.0, 4)]),
         ];
         for (a, b) in cases {
             let mut merged = tally(a);
