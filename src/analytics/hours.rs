@@ -388,9 +388,7 @@ impl Hours {
         if from >= until {
             return Ok(None);
         }
-        let max_id: i64 = conn
-            .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
-            .query_row([], |r| r.get(0))?;
+        let max_id = crate::tracking::blocks::newest_id(conn)?;
         let mut state = self.state.borrow_mut();
         if state
             .as_ref()

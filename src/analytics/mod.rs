@@ -274,11 +274,7 @@ impl<'a> Analytics<'a> {
     /// anyway (an engine of at most [`projection::MAX_ROWS`] events), and
     /// not past four slices' events (16.7M), so that memory stays bounded.
     fn reads_by_id(&self) -> Result<bool> {
-        let events: i64 = self
-            .conn
-            .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
-            .query_row([], |r| r.get(0))?;
-        let events = u64::try_from(events).unwrap_or(0);
+        let events = u64::try_from(crate::tracking::blocks::newest_id(self.conn)?).unwrap_or(0);
         Ok(
             (self.projection.is_none() || events > projection::MAX_ROWS as u64)
                 && events <= (self.slice as u64).saturating_mul(4),

@@ -228,7 +228,7 @@ impl Analytics<'_> {
             };
             (c, false)
         };
-        let ((c, reweighted), strings) =
+        let ((mut c, reweighted), strings) =
             self.fold(&r, &need, init, |(c, reweighted), rows, _| {
                 // A few thousand rows a call: in a fresh wasm instance V8
                 // optimises a function after its first calls but never
@@ -239,7 +239,6 @@ impl Analytics<'_> {
                 }
                 *reweighted |= rows.iter().any(|r| r.rate < 1.0);
             })?;
-        let mut c = c;
         c.time_kept();
         let PageCounts {
             pages,

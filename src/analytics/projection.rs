@@ -393,9 +393,7 @@ impl Projection {
     /// appended if some were stored, dropped if there are too many.
     fn refresh(&self, conn: &Connection, state: &mut Option<State>) -> Result<()> {
         let changes = self.changes.load(Ordering::Relaxed);
-        let max_id: i64 = conn
-            .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
-            .query_row([], |r| r.get(0))?;
+        let max_id = blocks::newest_id(conn)?;
         let stale = match state.as_ref() {
             Some(s) => s.changes != changes || max_id < s.max_id,
             None => true,
@@ -453,9 +451,7 @@ pub(super) fn window_from_blocks(
         names,
         kind,
     } = keep;
-    let max_id: i64 = conn
-        .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
-        .query_row([], |r| r.get(0))?;
+    let max_id = blocks::newest_id(conn)?;
     let mut s = State::new();
     let covered: Vec<i64> = {
         let mut stmt = conn.prepare_cached("SELECT first_id FROM event_blocks")?;

@@ -49,6 +49,15 @@ pub fn first_id(k: i64) -> i64 {
     k * BLOCK_EVENTS + 1
 }
 
+/// The newest event id, 0 when there is none: ids run from 1 and are never
+/// above it, so it bounds how many events the table holds (deleted ids
+/// count until they are reused). One seek of the table's key.
+pub fn newest_id(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// Drops the blocks an insert could land in: those whose range reaches
 /// past the newest event id (a packed range whose newest events were
 /// deleted since; SQLite gives a new row the highest id plus one). One
@@ -145,9 +154,7 @@ fn older_blocks() -> String {
 /// Packs up to `max` of the complete id ranges that have no block, newest
 /// first. Returns how many it packed and how many are still missing.
 fn pack_absent(tx: &Connection, max: usize) -> Result<(u64, u64)> {
-    let max_id: i64 = tx
-        .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
-        .query_row([], |r| r.get(0))?;
+    let max_id = newest_id(tx)?;
     let complete = max_id / BLOCK_EVENTS;
     if complete == 0 {
         return Ok((0, 0));
