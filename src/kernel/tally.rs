@@ -8,14 +8,65 @@
 //! [`Tally::value`] multiplies and adds them in one fixed order (smallest
 //! weight first), so equal data gives equal values, merged or not.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// How many times each weight was counted, by weight (ascending).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Tally(Vec<(f64, u64)>);
+/// Serialized as a list of `[weight, count]` pairs.
+#[derive(Debug, Clone)]
+pub struct Tally(Counts);
+
+/// A tally's pairs. Most tallies hold one weight (all of unsampled data's),
+/// kept inline: a metric that counts a million keys allocates nothing per
+/// key. A list never holds exactly one pair ([`Tally::from_pairs`]).
+#[derive(Debug, Clone)]
+enum Counts {
+    /// One weight, counted at least once.
+    One((f64, u64)),
+    /// No pair (nothing counted), or two and more.
+    Many(Vec<(f64, u64)>),
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally(Counts::Many(Vec::new()))
+    }
+}
+
+impl PartialEq for Tally {
+    fn eq(&self, other: &Self) -> bool {
+        self.pairs() == other.pairs()
+    }
+}
+
+impl Serialize for Tally {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.pairs())
+    }
+}
+
+impl<'de> Deserialize<'de> for Tally {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Vec::<(f64, u64)>::deserialize(d).map(Tally::from_pairs)
+    }
+}
 
 impl Tally {
+    /// A tally of these pairs, as they are (one is kept inline).
+    fn from_pairs(pairs: Vec<(f64, u64)>) -> Self {
+        match pairs[..] {
+            [one] => Tally(Counts::One(one)),
+            _ => Tally(Counts::Many(pairs)),
+        }
+    }
+
+    /// The pairs, by weight (ascending).
+    fn pairs(&self) -> &[(f64, u64)] {
+        match &self.0 {
+            Counts::One(p) => std::slice::from_ref(p),
+            Counts::Many(v) => v,
+        }
+    }
+
     /// Counts `weight` once more.
     pub fn add(&mut self, weight: f64) {
         self.add_n(weight, 1);
@@ -23,11 +74,15 @@ impl Tally {
 
     /// Counts `weight` `n` more times.
     pub fn add_n(&mut self, weight: f64, n: u64) {
-        // Almost always one weight (unsampled data): a linear search.
-        match self.0.iter().position(|(w, _)| *w >= weight) {
-            Some(i) if self.0[i].0 == weight => self.0[i].1 = self.0[i].1.saturating_add(n),
-            Some(i) => self.0.insert(i, (weight, n)),
-            None => self.0.push((weight, n)),
+        match &mut self.0 {
+            Counts::Many(v) if v.is_empty() => self.0 = Counts::One((weight, n)),
+            Counts::One(p) if p.0 == weight => p.1 = p.1.saturating_add(n),
+            Counts::One(p) => {
+                let mut v = vec![*p];
+                count_in(&mut v, weight, n);
+                self.0 = Counts::Many(v);
+            }
+            Counts::Many(v) => count_in(v, weight, n),
         }
     }
 
@@ -37,22 +92,22 @@ impl Tally {
     /// elsewhere costs its length, and a count past `u64::MAX` stays there
     /// (a value [`Tally::is_valid`] then refuses as infinite or not).
     pub fn merge(&mut self, other: &Tally) {
-        if other.0.is_empty() {
+        if other.pairs().is_empty() {
             return;
         }
         // The common cases without a new array: nothing here yet (a copy),
         // or one weight in both, the same (unsampled data: one addition).
-        if self.0.is_empty() {
-            self.0.clone_from(&other.0);
+        if self.pairs().is_empty() {
+            self.clone_from(other);
             return;
         }
-        if let ([x], [y]) = (&mut self.0[..], &other.0[..]) {
+        if let (Counts::One(x), [y]) = (&mut self.0, other.pairs()) {
             if x.0 == y.0 {
                 x.1 = x.1.saturating_add(y.1);
                 return;
             }
         }
-        let (a, b) = (&self.0, &other.0);
+        let (a, b) = (self.pairs(), other.pairs());
         let mut out = Vec::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
         loop {
@@ -76,18 +131,20 @@ impl Tally {
                 (None, None) => break,
             }
         }
-        self.0 = out;
+        *self = Tally::from_pairs(out);
     }
 
     /// How many things were counted, whatever their weights (saturating).
     pub fn count(&self) -> u64 {
-        self.0.iter().fold(0u64, |a, (_, n)| a.saturating_add(*n))
+        self.pairs()
+            .iter()
+            .fold(0u64, |a, (_, n)| a.saturating_add(*n))
     }
 
     /// The weighted sum: each weight times its count, smallest weight
     /// first; +0.0 when empty.
     pub fn value(&self) -> f64 {
-        self.0.iter().fold(0.0, |a, (w, n)| a + w * *n as f64)
+        self.pairs().iter().fold(0.0, |a, (w, n)| a + w * *n as f64)
     }
 
     /// The weights added one by one, smallest first, from +0.0: the sum
@@ -96,7 +153,7 @@ impl Tally {
     /// with memory for the distinct weights only.
     pub fn sum_one_by_one(&self) -> f64 {
         let mut sum = 0.0;
-        for (w, n) in &self.0 {
+        for (w, n) in self.pairs() {
             for _ in 0..*n {
                 sum += w;
             }
@@ -111,24 +168,24 @@ impl Tally {
     /// [`Tally::merge`] stops): what a tally from elsewhere, or the sum of
     /// several, must be.
     pub fn is_valid(&self) -> bool {
-        self.0
+        self.pairs()
             .iter()
             .all(|(w, n)| w.is_finite() && *w >= 1.0 && *n > 0)
-            && self.0.windows(2).all(|p| p[0].0 < p[1].0)
+            && self.pairs().windows(2).all(|p| p[0].0 < p[1].0)
             && self.value().is_finite()
             && self.count() < u64::MAX
     }
 
     /// [`Tally::is_valid`], or empty (nothing counted).
     pub fn is_valid_or_empty(&self) -> bool {
-        self.0.is_empty() || self.is_valid()
+        self.pairs().is_empty() || self.is_valid()
     }
 
     /// True when, for every weight, this tally counts it at most as often as
     /// `other` does. One pass over both, in ascending order of weight.
     pub fn within(&self, other: &Tally) -> bool {
-        let mut theirs = other.0.iter().peekable();
-        self.0.iter().all(|(w, n)| {
+        let mut theirs = other.pairs().iter().peekable();
+        self.pairs().iter().all(|(w, n)| {
             while theirs.next_if(|(v, _)| v < w).is_some() {}
             theirs
                 .next_if(|(v, _)| v.to_bits() == w.to_bits())
@@ -138,7 +195,17 @@ impl Tally {
 
     /// True when some weight is not 1 (some counted event was sampled).
     pub fn is_weighted(&self) -> bool {
-        self.0.iter().any(|(w, _)| *w != 1.0)
+        self.pairs().iter().any(|(w, _)| *w != 1.0)
+    }
+}
+
+/// Counts `weight` `n` more times in a list of pairs by weight
+/// (ascending). Almost always one weight (unsampled data): a linear search.
+fn count_in(v: &mut Vec<(f64, u64)>, weight: f64, n: u64) {
+    match v.iter().position(|(w, _)| *w >= weight) {
+        Some(i) if v[i].0 == weight => v[i].1 = v[i].1.saturating_add(n),
+        Some(i) => v.insert(i, (weight, n)),
+        None => v.push((weight, n)),
     }
 }
 
@@ -278,6 +345,39 @@ mod tests {
         other.add_n(5.0, 1);
         assert!(!small.within(&other) && Tally::default().within(&other));
         assert_eq!((big.count(), Tally::default().count()), (3, 0));
+    }
+
+    /// One weight is kept inline, more in a list: either way the same
+    /// pairs in JSON, read back equal, and counting goes on from them in
+    /// order of weight.
+    #[test]
+    fn one_weight_or_many_serialize_as_their_pairs() {
+        let mut one = Tally::default();
+        assert_eq!(serde_json::to_string(&one).unwrap(), "[]");
+        one.add_n(2.0, 3);
+        assert_eq!(serde_json::to_string(&one).unwrap(), "[[2.0,3]]");
+        let mut many = one.clone();
+        many.add(1.0);
+        assert_eq!(serde_json::to_string(&many).unwrap(), "[[1.0,1],[2.0,3]]");
+        for t in [&Tally::default(), &one, &many] {
+            let back: Tally = serde_json::from_str(&serde_json::to_string(t).unwrap()).unwrap();
+            assert_eq!(&back, t);
+        }
+        let mut back: Tally = serde_json::from_str("[[2.0,3]]").unwrap();
+        assert_eq!(back, one);
+        back.add(4.0);
+        back.add(1.0);
+        back.add_n(2.0, 2);
+        assert_eq!(
+            serde_json::to_string(&back).unwrap(),
+            "[[1.0,1],[2.0,5],[4.0,1]]"
+        );
+        assert_eq!(back.count(), 7);
+        assert_eq!(back.value(), 1.0 + 10.0 + 4.0);
+        let mut merged = Tally::default();
+        merged.merge(&one);
+        merged.merge(&one);
+        assert_eq!(serde_json::to_string(&merged).unwrap(), "[[2.0,6]]");
     }
 
     #[test]
