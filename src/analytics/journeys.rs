@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::query::{bounded, Query};
 use super::scan::{FastMap, FastSet, Interner, Need, Row};
+use super::seqmap::SeqMap;
 use super::units::UnitRows;
 use super::Analytics;
 use crate::error::{Error, Result};
@@ -311,7 +312,7 @@ pub struct SequenceTally {
 /// last bit, and rankings and cuts agree.
 pub(super) struct JourneyCounts {
     strings: Interner,
-    journeys: FastMap<Vec<u32>, Tally>,
+    journeys: SeqMap<Tally>,
     total: Tally,
     reweighted: bool,
 }
@@ -321,7 +322,7 @@ impl JourneyCounts {
     pub(super) fn new() -> Self {
         Self {
             strings: Interner::new(),
-            journeys: FastMap::default(),
+            journeys: SeqMap::default(),
             total: Tally::default(),
             reweighted: false,
         }
@@ -329,9 +330,11 @@ impl JourneyCounts {
 
     /// Adds journeys given as strings (another engine's partial).
     pub(super) fn add(&mut self, journeys: &[JourneyTally], total: &Tally, reweighted: bool) {
+        let mut key = Vec::new();
         for j in journeys {
-            let key: Vec<u32> = j.steps.iter().map(|s| self.strings.intern_str(s)).collect();
-            self.journeys.entry(key).or_default().merge(&j.count);
+            key.clear();
+            key.extend(j.steps.iter().map(|s| self.strings.intern_str(s)));
+            self.journeys.entry(&key).merge(&j.count);
         }
         self.total.merge(total);
         self.reweighted |= reweighted;
@@ -342,7 +345,7 @@ impl JourneyCounts {
         let strings = &self.strings;
         let journeys = self
             .journeys
-            .into_iter()
+            .into_iter_values()
             .map(|(s, count)| JourneyTally {
                 steps: names(strings, &s),
                 count,
@@ -362,7 +365,7 @@ impl JourneyCounts {
         } = self;
         let strings = &strings;
         let mut transitions: FastMap<(usize, u32, u32), Tally> = FastMap::default();
-        for (seq, t) in &counted {
+        for (seq, t) in counted.iter() {
             for (i, pair) in seq.windows(2).enumerate() {
                 transitions
                     .entry((i, pair[0], pair[1]))
@@ -379,26 +382,25 @@ impl JourneyCounts {
             b.3.total_cmp(&a.3)
                 .then_with(|| (a.0, item(a.1), item(a.2)).cmp(&(b.0, item(b.1), item(b.2))))
         });
-        let mut journeys: Vec<(Vec<u32>, f64)> =
-            counted.into_iter().map(|(s, t)| (s, t.value())).collect();
+        // Journeys by entry number, each with its count.
+        let mut journeys: Vec<(usize, f64)> = (0..counted.len())
+            .map(|i| (i, counted.value(i).value()))
+            .collect();
         // Ties go shorter first, then in the order of their items' strings,
         // so that engines holding parts of the data agree; strings are
         // compared only between journeys tied so far.
         top(&mut journeys, limit, |a, b| {
+            let (x, y) = (counted.seq(a.0), counted.seq(b.0));
             b.1.total_cmp(&a.1)
-                .then_with(|| a.0.len().cmp(&b.0.len()))
-                .then_with(|| {
-                    a.0.iter()
-                        .map(|i| item(*i))
-                        .cmp(b.0.iter().map(|i| item(*i)))
-                })
+                .then_with(|| x.len().cmp(&y.len()))
+                .then_with(|| x.iter().map(|i| item(*i)).cmp(y.iter().map(|i| item(*i))))
         });
         Paths {
             total: total.value(),
             journeys: journeys
                 .into_iter()
-                .map(|(s, count)| Journey {
-                    steps: names(strings, &s),
+                .map(|(i, count)| Journey {
+                    steps: names(strings, counted.seq(i)),
                     count,
                 })
                 .collect(),
@@ -434,7 +436,7 @@ fn top<T>(v: &mut Vec<T>, k: usize, order: impl Fn(&T, &T) -> std::cmp::Ordering
 /// [`Analytics::patterns`] counts and what a partial carries.
 pub(super) struct PatternCounts {
     strings: Interner,
-    found: FastMap<Vec<u32>, (Tally, Tally)>,
+    found: SeqMap<(Tally, Tally)>,
     total: Tally,
     reweighted: bool,
 }
@@ -444,7 +446,7 @@ impl PatternCounts {
     pub(super) fn new() -> Self {
         Self {
             strings: Interner::new(),
-            found: FastMap::default(),
+            found: SeqMap::default(),
             total: Tally::default(),
             reweighted: false,
         }
@@ -452,13 +454,11 @@ impl PatternCounts {
 
     /// Adds sequences given as strings (another engine's partial).
     pub(super) fn add(&mut self, found: &[SequenceTally], total: &Tally, reweighted: bool) {
+        let mut key = Vec::new();
         for f in found {
-            let key: Vec<u32> = f
-                .sequence
-                .iter()
-                .map(|s| self.strings.intern_str(s))
-                .collect();
-            let e = self.found.entry(key).or_default();
+            key.clear();
+            key.extend(f.sequence.iter().map(|s| self.strings.intern_str(s)));
+            let e = self.found.entry(&key);
             e.0.merge(&f.sessions);
             e.1.merge(&f.occurrences);
         }
@@ -471,7 +471,7 @@ impl PatternCounts {
         let strings = &self.strings;
         let found = self
             .found
-            .into_iter()
+            .into_iter_values()
             .map(|(s, (sessions, occurrences))| SequenceTally {
                 sequence: names(strings, &s),
                 sessions,
@@ -486,7 +486,7 @@ impl PatternCounts {
     pub(super) fn answer(self, min_support: f64, limit: usize) -> Patterns {
         let total = self.total.value();
         let strings = &self.strings;
-        let mut kept: Vec<(&Vec<u32>, f64, f64)> = self
+        let mut kept: Vec<(&[u32], f64, f64)> = self
             .found
             .iter()
             .map(|(s, (sessions, occurrences))| (s, sessions.value(), occurrences.value()))
@@ -738,7 +738,7 @@ impl Analytics<'_> {
         let (start, end) = (find(&o.start_at), find(&o.end_at));
         // Keyed by spans of the sequences while counting: a journey's items
         // are copied once, not once per unit that took it.
-        let mut journeys: FastMap<&[u32], Tally> = FastMap::default();
+        let mut journeys: SeqMap<Tally> = SeqMap::default();
         let mut total = Tally::default();
         for (seq, w) in seqs.iter() {
             let from = match start {
@@ -762,13 +762,9 @@ impl Analytics<'_> {
                 from
             };
             let to = to.min(from + steps);
-            journeys.entry(&seq[from..to]).or_default().add(w);
+            journeys.entry(&seq[from..to]).add(w);
             total.add(w);
         }
-        let journeys = journeys
-            .into_iter()
-            .map(|(seq, t)| (seq.to_vec(), t))
-            .collect();
         Ok(JourneyCounts {
             strings,
             journeys,
@@ -798,23 +794,20 @@ impl Analytics<'_> {
         let (b, strings) = self.fold(&r, &need, init, |b, rows, _| b.add(rows))?;
         let reweighted = b.reweighted;
         let seqs = b.finish();
-        let mut found: FastMap<&[u32], (Tally, Tally)> = FastMap::default();
+        let mut found: SeqMap<(Tally, Tally)> = SeqMap::default();
         let mut total = Tally::default();
+        let mut seen = FastSet::default();
         for (seq, w) in seqs.iter() {
             total.add(w);
-            let mut seen = FastSet::default();
+            seen.clear();
             for win in seq.windows(length) {
-                let e = found.entry(win).or_default();
+                let e = found.entry(win);
                 e.1.add(w);
                 if seen.insert(win) {
                     e.0.add(w);
                 }
             }
         }
-        let found = found
-            .into_iter()
-            .map(|(seq, t)| (seq.to_vec(), t))
-            .collect();
         Ok(PatternCounts {
             strings,
             found,

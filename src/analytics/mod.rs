@@ -49,6 +49,7 @@ mod query;
 mod retention;
 pub mod rollup;
 mod scan;
+mod seqmap;
 mod slices;
 mod traffic;
 mod units;
