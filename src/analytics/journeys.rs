@@ -727,6 +727,8 @@ impl Analytics<'_> {
             session: unit == PathUnit::Session,
             page: items != PathItems::Name,
             any_order: by_id,
+            // Journeys by session read no user: not decoded or numbered.
+            no_users: unit == PathUnit::Session,
             ..Need::default()
         };
         let init = || SequenceBuilder::new(unit, items, by_id);
@@ -788,6 +790,7 @@ impl Analytics<'_> {
         let need = Need {
             session: true,
             any_order: by_id,
+            no_users: true,
             ..Need::default()
         };
         let init = || SequenceBuilder::new(PathUnit::Session, PathItems::Name, by_id);
