@@ -729,6 +729,8 @@ impl Analytics<'_> {
             any_order: by_id,
             // Journeys by session read no user: not decoded or numbered.
             no_users: unit == PathUnit::Session,
+            // Journeys of pages alone read no name.
+            no_names: items == PathItems::Path,
             ..Need::default()
         };
         let init = || SequenceBuilder::new(unit, items, by_id);

@@ -256,6 +256,7 @@ impl<'a> Analytics<'a> {
                     session: need.session,
                     page: need.page,
                     user: !need.no_users,
+                    name: !need.no_names,
                 },
                 !need.any_order,
                 sink,

@@ -207,6 +207,7 @@ impl Analytics<'_> {
         let need = Need {
             session: true,
             page: true,
+            no_names: true,
             ..Need::default()
         };
         // Time on page needs each session's rows in time order: as the
@@ -285,6 +286,7 @@ impl Analytics<'_> {
             session: true,
             any_order: true,
             no_users: true,
+            no_names: true,
             ..Need::default()
         };
         let init = || {

@@ -502,6 +502,9 @@ pub(super) fn window_from_blocks(
             if !need.user {
                 r.user = 0;
             }
+            if !need.name {
+                r.name = 0;
+            }
             rows[kept] = r;
             kept += 1;
         }
@@ -589,6 +592,8 @@ pub(super) fn window_from_blocks(
         user: need.user,
         session: need.session,
         page: need.page,
+        // A names pushdown reads them to keep rows.
+        name: need.name || names.is_some(),
     };
     // A names or type pushdown keeps few, so the next slices span more
     // events (at most 16 times as many); a slice that holds too many rows
@@ -821,8 +826,8 @@ fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
     Ok(true)
 }
 
-/// Which of a row's sessions, pages and users a window reads; the others
-/// are left at 0, and not numbered.
+/// Which of a row's sessions, pages, users and names a window reads; the
+/// others are left at 0, and not numbered.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Columns {
     /// Sessions.
@@ -831,6 +836,8 @@ pub(super) struct Columns {
     pub page: bool,
     /// Users.
     pub user: bool,
+    /// Names.
+    pub name: bool,
 }
 
 /// Which events a window keeps: the filters the projection and the packed
@@ -852,13 +859,14 @@ impl Columns {
         session: true,
         page: true,
         user: true,
+        name: true,
     };
 }
 
 /// Appends the rows of `block` whose index `keep` accepts to `s.rows`,
 /// numbering the block's strings into `s.strings` as they are first met.
-/// Sessions, pages and users only when `need` asks for them (else 0, and
-/// not numbered: a window read for a metric that ignores them).
+/// Sessions, pages, users and names only when `need` asks for them (else
+/// 0, and not numbered: a window read for a metric that ignores them).
 fn push_block(
     s: &mut State,
     block: &blocks::Block<'_>,
@@ -893,7 +901,7 @@ fn push_block(
             }
             *n
         };
-        let name = text(block.name[i]);
+        let name = if need.name { text(block.name[i]) } else { 0 };
         let page = if need.page { text(block.page[i]) } else { 0 };
         s.bots += usize::from(block.bot[i]);
         let kind = match &block.kind {

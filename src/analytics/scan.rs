@@ -532,6 +532,10 @@ pub struct Need {
     /// The metric reads no user: a window read from the packed blocks
     /// leaves [`Row::user`] at 0 instead of numbering every user key.
     pub no_users: bool,
+    /// The metric reads no name (beyond [`Need::names`] and the query's
+    /// names, which keep rows): a window read from the packed blocks leaves
+    /// [`Row::name`] at 0 instead of decoding the names.
+    pub no_names: bool,
 }
 
 /// Reads the events `q` selects, oldest first (a wide range with

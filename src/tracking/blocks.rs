@@ -405,6 +405,9 @@ pub struct Wanted {
     pub session: bool,
     /// The page column.
     pub page: bool,
+    /// The name column. Without names or pages, the block's strings are
+    /// skipped too (left empty).
+    pub name: bool,
 }
 
 impl Wanted {
@@ -413,6 +416,7 @@ impl Wanted {
         user: true,
         session: true,
         page: true,
+        name: true,
     };
 }
 
@@ -438,7 +442,10 @@ pub fn decode_columns(data: &[u8], wanted: Wanted) -> Option<Block<'_>> {
     let n = r.count()?;
     for _ in 0..n {
         let len = r.count()?;
-        b.strings.push(String::from_utf8_lossy(r.take(len)?));
+        let s = r.take(len)?;
+        if wanted.name || wanted.page {
+            b.strings.push(String::from_utf8_lossy(s));
+        }
     }
     let n = r.count()?;
     let mut rates = Vec::with_capacity(n);
@@ -480,7 +487,11 @@ pub fn decode_columns(data: &[u8], wanted: Wanted) -> Option<Block<'_>> {
     } else {
         skip(&mut r)?;
     }
-    b.name = column(&mut r, rows, index(b.strings.len()))?;
+    if wanted.name {
+        b.name = column(&mut r, rows, index(b.strings.len()))?;
+    } else {
+        skip(&mut r)?;
+    }
     if wanted.page {
         b.page = column(&mut r, rows, index(b.strings.len()))?;
     } else {
@@ -616,11 +627,12 @@ mod tests {
         }
         let bytes = b.finish();
         let all = decode(&bytes).unwrap();
-        for bits in 0..8u8 {
+        for bits in 0..16u8 {
             let wanted = Wanted {
                 user: bits & 1 != 0,
                 session: bits & 2 != 0,
                 page: bits & 4 != 0,
+                name: bits & 8 != 0,
             };
             let d = decode_columns(&bytes, wanted).unwrap();
             let or_empty = |want: bool, col: &Vec<u32>| if want { col.clone() } else { Vec::new() };
@@ -631,9 +643,17 @@ mod tests {
                 "{wanted:?}"
             );
             assert_eq!(d.page, or_empty(wanted.page, &all.page), "{wanted:?}");
+            assert_eq!(d.name, or_empty(wanted.name, &all.name), "{wanted:?}");
+            // The strings, when names or pages are read.
+            let strings = if wanted.name || wanted.page {
+                all.strings.clone()
+            } else {
+                Vec::new()
+            };
+            assert_eq!(d.strings, strings, "{wanted:?}");
             assert_eq!(
-                (&d.ts, &d.name, &d.rate, &d.bot, &d.kind),
-                (&all.ts, &all.name, &all.rate, &all.bot, &all.kind)
+                (&d.ts, &d.rate, &d.bot, &d.kind),
+                (&all.ts, &all.rate, &all.bot, &all.kind)
             );
             for cut in 0..bytes.len() {
                 assert!(
