@@ -68,12 +68,27 @@ impl Tally {
     }
 
     /// Counts `weight` once more.
+    #[inline]
     pub fn add(&mut self, weight: f64) {
         self.add_n(weight, 1);
     }
 
     /// Counts `weight` `n` more times.
+    #[inline]
     pub fn add_n(&mut self, weight: f64, n: u64) {
+        // The common case inline (a metric adds a row at a time).
+        if let Counts::One(p) = &mut self.0 {
+            if p.0 == weight {
+                p.1 = p.1.saturating_add(n);
+                return;
+            }
+        }
+        self.add_other(weight, n);
+    }
+
+    /// [`Tally::add_n`] past its common case: a first weight, or another.
+    #[inline(never)]
+    fn add_other(&mut self, weight: f64, n: u64) {
         match &mut self.0 {
             Counts::Many(v) if v.is_empty() => self.0 = Counts::One((weight, n)),
             Counts::One(p) if p.0 == weight => p.1 = p.1.saturating_add(n),
