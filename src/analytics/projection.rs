@@ -709,7 +709,17 @@ pub(super) fn window_from_blocks(
                     &mut scratch
                 }
             };
-            push_block(&mut s, &block, need, keep, numbers);
+            if named.is_none() && kinds.is_none() {
+                // Times and bots alone: a test small enough to be inlined
+                // in the loop over the block's rows.
+                let in_window = |i: usize| {
+                    let ts = block.ts[i];
+                    ts >= a && ts < b && !(bots_left_out && block.bot[i])
+                };
+                push_block(&mut s, &block, need, in_window, numbers);
+            } else {
+                push_block(&mut s, &block, need, keep, numbers);
+            }
             read = first + blocks::BLOCK_EVENTS - 1;
             if most.is_some_and(|m| s.rows.len() > m) {
                 s.rows_mut().clear();
