@@ -127,15 +127,18 @@ impl BlockNumbers {
     /// Ready for `block`: entry 0 (none) is 0, the others not numbered
     /// unless already numbered for this block.
     fn fit(&mut self, block: &blocks::Block<'_>) {
+        // By the strings the block holds, decoded or not: a window that
+        // reads no name nor page keeps the numbers of the windows that do.
+        let strings = block.strings_held.0;
         let mark = Self::mark(block);
         let same = self.mark == mark
             && self.ids.len() == block.ids.len() + 1
-            && self.strings.len() == block.strings.len() + 1;
+            && self.strings.len() == strings + 1;
         if !same {
             self.mark = mark;
             for (v, n) in [
                 (&mut self.ids, block.ids.len() + 1),
-                (&mut self.strings, block.strings.len() + 1),
+                (&mut self.strings, strings + 1),
             ] {
                 v.clear();
                 v.resize(n, UNNUMBERED);
@@ -149,7 +152,7 @@ impl BlockNumbers {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (block.ids.first(), block.ids.last()).hash(&mut h);
-        (block.strings.first(), block.strings.last()).hash(&mut h);
+        (block.strings_held.1, block.strings_held.2).hash(&mut h);
         h.finish()
     }
 
@@ -1002,5 +1005,52 @@ fn order_new(s: &mut State, start: usize) {
         }
         rows.extend(old);
         rows.extend(new);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    /// A window that decodes neither names nor pages (`sessionDurations`)
+    /// keeps the numbers a window that read them gave a block's strings,
+    /// for the next such window; a block holding other strings is numbered
+    /// afresh.
+    #[test]
+    fn a_window_without_strings_keeps_the_numbers_of_strings() {
+        let rows = [
+            (1, "u1", "s1", "page_view", Some("/a")),
+            (2, "u2", "s1", "buy", None),
+        ];
+        let bytes = blocks::packed_for_test(&rows);
+        let all = blocks::decode(&bytes).unwrap();
+        let mut n = BlockNumbers::default();
+        n.fit(&all);
+        assert_eq!(n.strings, vec![0, UNNUMBERED, UNNUMBERED, UNNUMBERED]);
+        // Numbered by a window that read them.
+        (n.ids[1], n.strings[1], n.strings[3]) = (5, 7, 9);
+        let bare = blocks::Wanted {
+            user: false,
+            session: true,
+            page: false,
+            name: false,
+        };
+        let without = blocks::decode_columns(&bytes, bare).unwrap();
+        assert!(without.strings.is_empty());
+        n.fit(&without);
+        assert_eq!((n.ids[1], n.strings[1], n.strings[3]), (5, 7, 9));
+        n.fit(&all);
+        assert_eq!((n.ids[1], n.strings[1], n.strings[3]), (5, 7, 9));
+        // The same ids, other strings: a block rewritten, numbered again.
+        let other = blocks::packed_for_test(&[
+            (1, "u1", "s1", "signup", Some("/a")),
+            (2, "u2", "s1", "buy", None),
+        ]);
+        n.fit(&blocks::decode_columns(&other, bare).unwrap());
+        assert_eq!(n.strings[1], UNNUMBERED);
+        assert_eq!(n.ids[1], UNNUMBERED);
     }
 }

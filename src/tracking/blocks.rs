@@ -246,8 +246,13 @@ fn text(v: rusqlite::types::ValueRef<'_>) -> Option<&[u8]> {
 pub struct Block<'a> {
     /// Ids that are numbered, not printed: user keys and sessions.
     pub ids: Vec<&'a [u8]>,
-    /// Strings that are printed: names and pages.
+    /// Strings that are printed: names and pages (empty when neither is
+    /// decoded: see [`Wanted::name`]).
     pub strings: Vec<Cow<'a, str>>,
+    /// How many strings the block holds, and its first and last as stored:
+    /// read even when the strings are not decoded, so that what a reader
+    /// keeps per block (numbers per string) fits the block either way.
+    pub strings_held: (usize, Option<&'a [u8]>, Option<&'a [u8]>),
     /// Times, ms.
     pub ts: Vec<i64>,
     /// User key, into `ids` (1-based; 0 for none).
@@ -282,6 +287,28 @@ pub fn read(conn: &Connection, mut each: impl FnMut(i64, Block<'_>) -> Result<()
         }
     }
     Ok(())
+}
+
+/// A block's bytes for these events (time, user, session, name, page; each
+/// unsampled, no bot, of type page when it has a page, else action): for
+/// tests of what reads blocks.
+#[cfg(test)]
+pub(crate) fn packed_for_test(rows: &[(i64, &str, &str, &str, Option<&str>)]) -> Vec<u8> {
+    let mut b = Builder::default();
+    for (ts, user, session, name, page) in rows {
+        let kind = if page.is_some() { 2 } else { 3 };
+        b.push(
+            *ts,
+            Some(user.as_bytes()),
+            Some(session.as_bytes()),
+            Some(name.as_bytes()),
+            page.map(str::as_bytes),
+            1.0,
+            false,
+            kind,
+        );
+    }
+    b.finish()
 }
 
 /// Packs rows into a block's bytes.
@@ -440,9 +467,14 @@ pub fn decode_columns(data: &[u8], wanted: Wanted) -> Option<Block<'_>> {
         b.ids.push(r.take(len)?);
     }
     let n = r.count()?;
-    for _ in 0..n {
+    b.strings_held.0 = n;
+    for i in 0..n {
         let len = r.count()?;
         let s = r.take(len)?;
+        if i == 0 {
+            b.strings_held.1 = Some(s);
+        }
+        b.strings_held.2 = Some(s);
         if wanted.name || wanted.page {
             b.strings.push(String::from_utf8_lossy(s));
         }
@@ -651,6 +683,15 @@ mod tests {
                 Vec::new()
             };
             assert_eq!(d.strings, strings, "{wanted:?}");
+            // What the block holds, whatever is decoded.
+            assert_eq!(d.strings_held, all.strings_held, "{wanted:?}");
+            let ends = (all.strings.first(), all.strings.last());
+            let held = d.strings_held;
+            assert_eq!(held.0, all.strings.len());
+            assert_eq!(
+                (held.1, held.2),
+                (ends.0.map(|s| s.as_bytes()), ends.1.map(|s| s.as_bytes()))
+            );
             assert_eq!(
                 (&d.ts, &d.rate, &d.bot, &d.kind),
                 (&all.ts, &all.rate, &all.bot, &all.kind)
