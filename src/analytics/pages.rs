@@ -280,8 +280,9 @@ impl Analytics<'_> {
         // Each session's first and last time are its least and greatest:
         // the rows' order does not matter, and the window is folded a
         // chunk at a time. First time, last time and highest rate per
-        // session, in arrays indexed by the sessions' numbers (dense)
-        // rather than a map.
+        // session, side by side (one cache line a row touches, where
+        // sessions come in any order) in an array indexed by the sessions'
+        // numbers (dense) rather than a map; a rate of 0 for none yet.
         let need = Need {
             session: true,
             any_order: true,
@@ -289,36 +290,27 @@ impl Analytics<'_> {
             no_names: true,
             ..Need::default()
         };
-        let init = || {
-            (
-                Vec::<i64>::new(),
-                Vec::<i64>::new(),
-                Vec::<f64>::new(),
-                false,
-            )
-        };
-        let ((first, last, rate, reweighted), _) =
-            self.fold(&r, &need, init, |(first, last, rate, rw), rows, _| {
-                for row in rows {
-                    *rw |= row.rate < 1.0;
-                    if row.session == 0 {
-                        continue;
-                    }
-                    let k = row.session as usize;
-                    if k >= rate.len() {
-                        first.resize(k + 1, 0);
-                        last.resize(k + 1, 0);
-                        rate.resize(k + 1, 0.0);
-                    }
-                    if rate[k] == 0.0 {
-                        (first[k], last[k]) = (row.ts, row.ts);
-                    } else {
-                        first[k] = first[k].min(row.ts);
-                        last[k] = last[k].max(row.ts);
-                    }
-                    rate[k] = rate[k].max(row.rate);
+        let init = || (Vec::<(i64, i64, f64)>::new(), false);
+        let ((spans, reweighted), _) = self.fold(&r, &need, init, |(spans, rw), rows, _| {
+            for row in rows {
+                *rw |= row.rate < 1.0;
+                if row.session == 0 {
+                    continue;
                 }
-            })?;
+                let k = row.session as usize;
+                if k >= spans.len() {
+                    spans.resize(k + 1, (0, 0, 0.0));
+                }
+                let s = &mut spans[k];
+                if s.2 == 0.0 {
+                    (s.0, s.1) = (row.ts, row.ts);
+                } else {
+                    s.0 = s.0.min(row.ts);
+                    s.1 = s.1.max(row.ts);
+                }
+                s.2 = s.2.max(row.rate);
+            }
+        })?;
         let mut histogram: Vec<(DurationBucket, Tally)> = DURATION_EDGES_MS
             .iter()
             .enumerate()
@@ -336,9 +328,9 @@ impl Analytics<'_> {
         let mut count = Tally::default();
         let mut times = Vec::new();
         let mut durations = Vec::new();
-        for k in (0..rate.len()).filter(|k| rate[*k] > 0.0) {
-            let d = last[k] - first[k];
-            let w = 1.0 / rate[k];
+        for &(first, last, rate) in spans.iter().filter(|s| s.2 > 0.0) {
+            let d = last - first;
+            let w = 1.0 / rate;
             count.add(w);
             times.push(w * d as f64);
             durations.push(d as f64);
