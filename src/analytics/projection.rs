@@ -712,16 +712,28 @@ pub(super) fn window_from_blocks(
                     &mut scratch
                 }
             };
-            if named.is_none() && kinds.is_none() {
-                // Times and bots alone: a test small enough to be inlined
-                // in the loop over the block's rows.
-                let in_window = |i: usize| {
-                    let ts = block.ts[i];
-                    ts >= a && ts < b && !(bots_left_out && block.bot[i])
-                };
-                push_block(&mut s, &block, need, in_window, numbers);
-            } else {
-                push_block(&mut s, &block, need, keep, numbers);
+            // Tests small enough to be inlined in the loop over the block's
+            // rows where no type is asked: times and bots, and the names
+            // first when a names pushdown keeps few rows.
+            match (&named, kinds) {
+                (None, None) => {
+                    let in_window = |i: usize| {
+                        let ts = block.ts[i];
+                        ts >= a && ts < b && !(bots_left_out && block.bot[i])
+                    };
+                    push_block(&mut s, &block, need, in_window, numbers);
+                }
+                (Some(named), None) => {
+                    let named_in_window = |i: usize| {
+                        let ts = block.ts[i];
+                        named[block.name[i] as usize]
+                            && ts >= a
+                            && ts < b
+                            && !(bots_left_out && block.bot[i])
+                    };
+                    push_block(&mut s, &block, need, named_in_window, numbers);
+                }
+                _ => push_block(&mut s, &block, need, keep, numbers),
             }
             read = first + blocks::BLOCK_EVENTS - 1;
             if most.is_some_and(|m| s.rows.len() > m) {
