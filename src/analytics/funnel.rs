@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::query::{bounded, Query};
-use super::scan::{FastMap, Interner, Need, Row};
+use super::scan::{most_by_number, FastMap, Interner, Need, Row};
 use super::units::UnitRows;
 use super::{json_value, Analytics};
 use crate::error::{Error, Result};
@@ -257,11 +257,7 @@ impl Analytics<'_> {
             let rows = rows.iter().filter(|r| r.user != 0);
             if let Some(later) = &mut f.later {
                 for row in rows {
-                    let k = row.user as usize;
-                    if k >= f.rates.len() {
-                        f.rates.resize(k + 1, 0.0);
-                    }
-                    f.rates[k] = f.rates[k].max(row.rate);
+                    most_by_number(&mut f.rates, row.user, row.rate);
                     later.push(row.ts, row.user, (row.name, row.extra));
                 }
                 return;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::query::{bounded, Query};
-use super::scan::{FastMap, FastSet, Interner, Need, Row};
+use super::scan::{most_by_number, FastMap, FastSet, Interner, Need, Row};
 use super::seqmap::SeqMap;
 use super::units::UnitRows;
 use super::Analytics;
@@ -203,10 +203,7 @@ impl SequenceBuilder {
                 continue;
             }
             let k = key as usize;
-            if k >= self.rates.len() {
-                self.rates.resize(k + 1, 0.0);
-            }
-            self.rates[k] = self.rates[k].max(row.rate);
+            most_by_number(&mut self.rates, key, row.rate);
             match &mut self.rows {
                 Some(rows) => rows.push(row.ts, key, item),
                 None => {

@@ -499,6 +499,17 @@ pub(super) fn most<K: std::hash::Hash + Eq>(map: &mut FastMap<K, f64>, key: K, r
     }
 }
 
+/// Keeps the highest `rate` seen for `key` in an array indexed by keys
+/// numbered densely ([`Interner::number`]); 0 for a key not seen yet.
+#[inline]
+pub(super) fn most_by_number(rates: &mut Vec<f64>, key: u32, rate: f64) {
+    let k = key as usize;
+    if k >= rates.len() {
+        rates.resize(k + 1, 0.0);
+    }
+    rates[k] = rates[k].max(rate);
+}
+
 /// 1 / max rate per key, skipping key 0.
 pub fn max_rate_weights(items: impl Iterator<Item = (u32, f64)>) -> FastMap<u32, f64> {
     let mut max: FastMap<u32, f64> = FastMap::default();
