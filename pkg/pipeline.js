@@ -326,7 +326,8 @@ function problem(status, code, message, field) {
  * naming its URL (`partition`) and, when it answered, its HTTP `status`.
  * The timeout covers the whole answer, its body included; redirects are not
  * followed (a query is not sent anywhere else); `check` says whether an
- * answer has the shape asked for.
+ * answer has the shape asked for. A partial is answered as its JSON text
+ * (checked), which `merge` takes as it is.
  */
 async function ask(url, path, body, timeoutMs, check, moved) {
   const fail = (code, message, status) => {
@@ -374,7 +375,9 @@ async function ask(url, path, body, timeoutMs, check, moved) {
     throw fail('STORAGE_ERROR', 'answered something that is not JSON', res.status);
   }
   if (!check(parsed)) throw fail('STORAGE_ERROR', `answered JSON that is not ${path === 'export' ? 'an export' : 'a partial of this query'}`, res.status);
-  return parsed;
+  // A partial goes to `merge` as the text it came as: read there as it is,
+  // not walked and written again.
+  return path === 'partial' ? text : parsed;
 }
 
 const ACROSS_KNOWN = new Set(['timeoutMs']);

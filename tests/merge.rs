@@ -169,11 +169,28 @@ fn merged_answers_equal_one_engine_holding_everything() {
                 .into_iter()
                 .map(|p| serde_json::from_value(serde_json::to_value(p).unwrap()).unwrap())
                 .collect();
+            // Workers of an older version name their journeys' items:
+            // their partials merge with numbered ones alike.
+            let mixed: Option<Vec<Partial>> = (*query == "paths").then(|| {
+                partials
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let v = serde_json::to_value(p).unwrap();
+                        let v = if i % 2 == 0 { named(&v) } else { v };
+                        serde_json::from_value(v).unwrap()
+                    })
+                    .collect()
+            });
             let merged = merge(partials).unwrap();
             assert!(
                 same(&merged, &expected),
                 "seed {seed}, {query} {o:?}:\nmerged {merged}\nwhole  {expected}"
             );
+            if let Some(mixed) = mixed {
+                let merged = merge(mixed).unwrap();
+                assert!(same(&merged, &expected), "seed {seed}, named: {merged}");
+            }
         }
     }
 }
@@ -452,6 +469,107 @@ fn sampled_ties_and_support_boundaries_agree() {
     assert_eq!(merged(&parts, "patterns", &q), one);
 }
 
+/// Partials read from their JSON texts (what the wasm binding hands over,
+/// one at a time): a `paths` text whose `query` comes first is read
+/// straight into its fields, any other order through the tagged enum, and
+/// both answer and refuse alike.
+#[test]
+fn partials_read_from_text_answer_and_refuse_alike() {
+    use usertrail::pipeline::merge::merge_texts;
+    let e = engine();
+    e.tracking().track_batch(events(11, 300), false).unwrap();
+    let o = options(json!({ "since": T0, "until": T0 + 21 * DAY, "steps": 3 }));
+    let p = serde_json::to_value(e.analytics().partial("paths", o.clone()).unwrap()).unwrap();
+    let whole = plain(&e, "paths", &o);
+    let first = p.to_string();
+    assert!(first.starts_with(r#"{"query":"paths","#), "{first:.40}");
+    // The same object with `query` written last.
+    let mut fields = p.as_object().unwrap().clone();
+    let query = fields.remove("query").unwrap();
+    fields.insert("query".into(), query);
+    let last = Value::Object(fields).to_string();
+    assert!(!last.starts_with(r#"{"query""#));
+    let texts = |t: &[&str]| merge_texts(t.iter().map(|s| Ok(s.to_string())));
+    let a = texts(&[&first]).unwrap();
+    assert_eq!(a, texts(&[&last]).unwrap());
+    assert_eq!(
+        a,
+        merge(vec![serde_json::from_value(p.clone()).unwrap()]).unwrap()
+    );
+    assert!(same(&a, &whole), "{a}\n{whole}");
+    // A second partial, the first's text twice: counts doubled alike.
+    assert_eq!(
+        texts(&[&first, &first]).unwrap(),
+        texts(&[&last, &first]).unwrap()
+    );
+    for bad in [
+        first.replacen(r#""items":"#, r#""x":1,"items":"#, 1),
+        first.replacen('{', r#"{"query":"paths","#, 1),
+        first.replacen(r#""query":"paths""#, r#""query":"paths ""#, 1),
+        first[..first.len() - 1].to_string(),
+        first.replacen(r#""journeys":["#, r#""journeys":[7,"#, 1),
+    ] {
+        let moved = |t: &str| {
+            let v: Value = match serde_json::from_str(t) {
+                Ok(v) => v,
+                Err(_) => return t.to_string(),
+            };
+            let mut m = v.as_object().unwrap().clone();
+            if let Some(q) = m.remove("query") {
+                m.insert("query".into(), q);
+            }
+            Value::Object(m).to_string()
+        };
+        // A key written twice is one key once parsed: its moved form is
+        // the partial itself.
+        let forms = if moved(&bad) == moved(&first) {
+            vec![bad]
+        } else {
+            vec![moved(&bad), bad]
+        };
+        for t in forms {
+            let Err(err) = texts(&[&first, &t]) else {
+                panic!("accepted {t:.100}");
+            };
+            assert!(err.to_string().contains("partials[1]"), "{err}");
+            assert_eq!(code(Err::<(), _>(err)), "INVALID_INPUT", "{t:.80}");
+        }
+    }
+    // The reading's own error, in its place.
+    let failed = merge_texts([
+        Ok(first.clone()),
+        Err(usertrail::Error::invalid(
+            "partials[1]",
+            "could not be read",
+        )),
+    ]);
+    assert!(failed.unwrap_err().to_string().contains("partials[1]"));
+    assert_eq!(code(merge_texts(Vec::new())), "INVALID_INPUT");
+}
+
+/// A `paths` partial as engines wrote it before journeys were numbered:
+/// each journey's items by name, no `items`.
+fn named(v: &Value) -> Value {
+    let mut v = v.clone();
+    let items = v.as_object_mut().unwrap().remove("items").unwrap();
+    let journeys: Vec<Value> = v["journeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            let steps: Vec<Value> = j[0]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| items[n.as_u64().unwrap() as usize].clone())
+                .collect();
+            json!({ "steps": steps, "count": j[1] })
+        })
+        .collect();
+    v["journeys"] = Value::Array(journeys);
+    v
+}
+
 /// Partials asked with other options, or holding what their options cannot
 /// give (they arrive over HTTP), are refused with `INVALID_INPUT`.
 #[test]
@@ -503,59 +621,115 @@ fn hostile_journey_partials_are_refused() {
         f(&mut v);
         v
     };
+    // Journeys by name, as older engines wrote them.
+    let old = named(&paths);
     for (why, bad) in [
-        ("limit 0", edit(&paths, &|v| v["asked"]["limit"] = json!(0))),
+        ("limit 0", edit(&old, &|v| v["asked"]["limit"] = json!(0))),
         (
             "limit 1000",
-            edit(&paths, &|v| v["asked"]["limit"] = json!(1000)),
+            edit(&old, &|v| v["asked"]["limit"] = json!(1000)),
         ),
-        (
-            "steps 21",
-            edit(&paths, &|v| v["asked"]["steps"] = json!(21)),
-        ),
+        ("steps 21", edit(&old, &|v| v["asked"]["steps"] = json!(21))),
         (
             "a journey too long",
-            edit(&paths, &|v| {
+            edit(&old, &|v| {
                 v["journeys"][0]["steps"] = json!(["a", "b", "c"])
             }),
         ),
         (
             "an empty journey",
-            edit(&paths, &|v| v["journeys"][0]["steps"] = json!([])),
+            edit(&old, &|v| v["journeys"][0]["steps"] = json!([])),
         ),
         (
             "a weight below 1",
-            edit(&paths, &|v| v["journeys"][0]["count"] = json!([[0.5, 1]])),
+            edit(&old, &|v| v["journeys"][0]["count"] = json!([[0.5, 1]])),
         ),
         (
             "a negative count",
-            edit(&paths, &|v| v["journeys"][0]["count"] = json!([[1.0, -1]])),
+            edit(&old, &|v| v["journeys"][0]["count"] = json!([[1.0, -1]])),
         ),
         (
             "a float count",
-            edit(&paths, &|v| v["total"] = json!([[1.0, 1.5]])),
+            edit(&old, &|v| v["total"] = json!([[1.0, 1.5]])),
         ),
         (
             "weights out of order",
-            edit(&paths, &|v| v["total"] = json!([[2.0, 1], [1.0, 1]])),
+            edit(&old, &|v| v["total"] = json!([[2.0, 1], [1.0, 1]])),
         ),
         (
             "an unknown field",
-            edit(&paths, &|v| v["journeys"][0]["x"] = json!(1)),
+            edit(&old, &|v| v["journeys"][0]["x"] = json!(1)),
         ),
         (
             "a zero count",
-            edit(&paths, &|v| v["journeys"][0]["count"] = json!([[1.0, 0]])),
+            edit(&old, &|v| v["journeys"][0]["count"] = json!([[1.0, 0]])),
         ),
         (
             "a count the total does not hold",
-            edit(&paths, &|v| {
-                v["journeys"][0]["count"] = json!([[1.0, 1000]])
-            }),
+            edit(&old, &|v| v["journeys"][0]["count"] = json!([[1.0, 1000]])),
         ),
         (
             "a total above the journeys'",
-            edit(&paths, &|v| v["total"][0][1] = json!(100_000)),
+            edit(&old, &|v| v["total"][0][1] = json!(100_000)),
+        ),
+        (
+            "a journey listed twice",
+            edit(&old, &|v| {
+                let first = v["journeys"][0].clone();
+                v["journeys"].as_array_mut().unwrap().push(first);
+            }),
+        ),
+        (
+            "a step repeated in a row",
+            edit(&old, &|v| {
+                v["journeys"][0]["steps"] = json!(["view", "view"])
+            }),
+        ),
+        (
+            "a value past f64",
+            edit(&old, &|v| {
+                v["journeys"] = json!([{ "steps": ["a"], "count": [[1e308, 2]] }]);
+                v["total"] = json!([[1e308, 2]]);
+            }),
+        ),
+    ] {
+        refused(vec![bad], why);
+    }
+    // Journeys numbered in `items`, as engines write them.
+    let numbers = |v: &mut Value, n: Value| v["journeys"][0][0] = n;
+    for (why, bad) in [
+        (
+            "an item past items",
+            edit(&paths, &|v| numbers(v, json!([0, 99]))),
+        ),
+        (
+            "a negative number",
+            edit(&paths, &|v| numbers(v, json!([-1]))),
+        ),
+        ("no numbers", edit(&paths, &|v| numbers(v, json!([])))),
+        (
+            "a repeated number",
+            edit(&paths, &|v| numbers(v, json!([0, 0]))),
+        ),
+        ("a name", edit(&paths, &|v| numbers(v, json!(["view"])))),
+        (
+            "a third element",
+            edit(&paths, &|v| {
+                v["journeys"][0].as_array_mut().unwrap().push(json!(1))
+            }),
+        ),
+        (
+            "no count",
+            edit(&paths, &|v| {
+                v["journeys"][0].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "an item listed twice",
+            edit(&paths, &|v| {
+                let first = v["items"][0].clone();
+                v["items"].as_array_mut().unwrap().push(first);
+            }),
         ),
         (
             "a journey listed twice",
@@ -565,17 +739,15 @@ fn hostile_journey_partials_are_refused() {
             }),
         ),
         (
-            "a step repeated in a row",
+            "a journey listed twice, named and numbered",
             edit(&paths, &|v| {
-                v["journeys"][0]["steps"] = json!(["view", "view"])
+                let first = named(v)["journeys"][0].clone();
+                v["journeys"].as_array_mut().unwrap().push(first);
             }),
         ),
         (
-            "a value past f64",
-            edit(&paths, &|v| {
-                v["journeys"] = json!([{ "steps": ["a"], "count": [[1e308, 2]] }]);
-                v["total"] = json!([[1e308, 2]]);
-            }),
+            "items not strings",
+            edit(&paths, &|v| v["items"] = json!([1, 2])),
         ),
     ] {
         refused(vec![bad], why);
@@ -684,11 +856,22 @@ fn hostile_journey_partials_are_refused() {
     assert_eq!(answer(summary)["reweighted"], json!(false));
     let started = partial("paths", json!({ "startAt": "view" }));
     refused(
-        vec![edit(&started, &|v| {
+        vec![edit(&named(&started), &|v| {
             v["journeys"][0]["steps"][0] = json!("add")
         })],
         "a journey not at startAt",
     );
+    let add = started["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|s| s != "view");
+    if let Some(add) = add {
+        refused(
+            vec![edit(&started, &|v| v["journeys"][0][0][0] = json!(add))],
+            "a numbered journey not at startAt",
+        );
+    }
     let sampled_engine = sampled(&[("", 0.5)]);
     sampled_engine
         .tracking()
@@ -752,15 +935,17 @@ fn hostile_journey_partials_are_refused() {
         let ok: Vec<Partial> = vec![serde_json::from_value(good).unwrap()];
         assert!(merge(ok).is_ok());
     }
-    let twice = edit(&paths, &|v| {
-        let first = v["journeys"][0].clone();
-        v["journeys"].as_array_mut().unwrap().push(first);
-    });
-    let n = twice["journeys"].as_array().unwrap().len() - 1;
-    let err = merge(vec![serde_json::from_value(twice).unwrap()]).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains(&format!("journeys[{n}] is listed twice")),
-        "{err}"
-    );
+    for form in [paths.clone(), named(&paths)] {
+        let twice = edit(&form, &|v| {
+            let first = v["journeys"][0].clone();
+            v["journeys"].as_array_mut().unwrap().push(first);
+        });
+        let n = twice["journeys"].as_array().unwrap().len() - 1;
+        let err = merge(vec![serde_json::from_value(twice).unwrap()]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("journeys[{n}] is listed twice")),
+            "{err}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::journey_wire::{JourneyEntry, Numbered};
 use super::query::{bounded, Query};
 use super::scan::{most_by_number, FastMap, FastSet, Interner, Need, Row};
 use super::seqmap::SeqMap;
@@ -325,30 +326,48 @@ impl JourneyCounts {
         }
     }
 
-    /// Adds journeys given as strings (another engine's partial).
-    pub(super) fn add(&mut self, journeys: &[JourneyTally], total: &Tally, reweighted: bool) {
+    /// Adds another engine's journeys, numbered in its `items`
+    /// ([`PathsAsked::check`]ed: every number within `items`).
+    pub(super) fn add(&mut self, theirs: &Numbered, total: &Tally, reweighted: bool) {
+        let ids: Vec<u32> = theirs
+            .items
+            .iter()
+            .map(|s| self.strings.intern_str(s))
+            .collect();
         let mut key = Vec::new();
-        for j in journeys {
+        for (steps, count) in &theirs.journeys {
             key.clear();
-            key.extend(j.steps.iter().map(|s| self.strings.intern_str(s)));
-            self.journeys.entry(&key).merge(&j.count);
+            key.extend(steps.iter().map(|i| ids[*i as usize]));
+            self.journeys.entry(&key).merge(count);
         }
         self.total.merge(total);
         self.reweighted |= reweighted;
     }
 
-    /// Every journey with its items as strings, in no particular order.
-    pub(super) fn all(self) -> (Vec<JourneyTally>, Tally, bool) {
+    /// Every journey, as a partial carries it: the items the journeys take,
+    /// in the order first met, and each journey numbered in them, in the
+    /// order first counted.
+    pub(super) fn all(self) -> (Vec<String>, Vec<JourneyEntry>, Tally, bool) {
         let strings = &self.strings;
+        let mut numbers: FastMap<u32, u32> = FastMap::default();
+        let mut items = Vec::new();
         let journeys = self
             .journeys
             .into_iter_values()
-            .map(|(s, count)| JourneyTally {
-                steps: names(strings, &s),
-                count,
+            .map(|(s, count)| {
+                let steps = s
+                    .iter()
+                    .map(|id| {
+                        *numbers.entry(*id).or_insert_with(|| {
+                            items.push(strings.str(*id).to_owned());
+                            (items.len() - 1) as u32
+                        })
+                    })
+                    .collect();
+                JourneyEntry::Numbered(steps, count)
             })
             .collect();
-        (journeys, self.total, self.reweighted)
+        (items, journeys, self.total, self.reweighted)
     }
 
     /// The answer: the `limit` most taken journeys, and the transitions
@@ -546,12 +565,7 @@ impl PathsAsked {
     /// Checks a partial from elsewhere (partials travel over HTTP): its
     /// options as the query checks them, and journeys these options can
     /// give, whose counts add up to the total.
-    pub(super) fn check(
-        &self,
-        journeys: &[JourneyTally],
-        total: &Tally,
-        reweighted: bool,
-    ) -> Result<()> {
+    pub(super) fn check(&self, theirs: &Numbered, total: &Tally, reweighted: bool) -> Result<()> {
         let again = Self::of(&PathsOptions {
             start_at: self.start_at.clone(),
             end_at: self.end_at.clone(),
@@ -563,21 +577,29 @@ impl PathsAsked {
         if again != *self {
             return Err(bad_partial("asked", "is not what the query would record"));
         }
+        let items = &theirs.items;
+        let item = |i: u32| items[i as usize].as_str();
         let mut sum = Tally::default();
         let mut seen = FastSet::default();
-        for (i, j) in journeys.iter().enumerate() {
-            let s = &j.steps;
+        for (i, (s, count)) in theirs.journeys.iter().enumerate() {
+            // Items are listed once each ([`numbered`]), so numbers compare
+            // as their items do.
             let why = if s.is_empty() || s.len() > self.steps {
                 Some("has no steps, or more than `steps`")
+            } else if s.iter().any(|n| *n as usize >= items.len()) {
+                Some("numbers an item that `items` does not hold")
             } else if s.windows(2).any(|p| p[0] == p[1]) {
                 Some("repeats a step in a row")
-            } else if self.start_at.as_ref().is_some_and(|a| *a != s[0]) {
+            } else if self.start_at.as_deref().is_some_and(|a| a != item(s[0])) {
                 Some("does not start at `startAt`")
             } else if self.start_at.is_none()
-                && self.end_at.as_ref().is_some_and(|e| Some(e) != s.last())
+                && self
+                    .end_at
+                    .as_deref()
+                    .is_some_and(|e| Some(e) != s.last().map(|n| item(*n)))
             {
                 Some("does not end at `endAt`")
-            } else if !j.count.is_valid() {
+            } else if !count.is_valid() {
                 Some("has a count that is not a tally")
             } else if !seen.insert(s) {
                 Some("is listed twice")
@@ -587,9 +609,9 @@ impl PathsAsked {
             if let Some(why) = why {
                 return Err(bad_partial(&format!("journeys[{i}]"), why));
             }
-            sum.merge(&j.count);
+            sum.merge(count);
         }
-        if !total.is_valid() && !journeys.is_empty() || sum != *total {
+        if !total.is_valid() && !theirs.journeys.is_empty() || sum != *total {
             return Err(bad_partial(
                 "total",
                 "is not the sum of the journeys' counts",
@@ -603,7 +625,7 @@ impl PathsAsked {
 }
 
 /// `INVALID_INPUT` for a partial that its query could not have given.
-fn bad_partial(what: &str, why: &str) -> Error {
+pub(super) fn bad_partial(what: &str, why: &str) -> Error {
     Error::invalid("partials", format!("a partial's {what} {why}"))
 }
 

@@ -41,6 +41,7 @@
 mod days;
 mod funnel;
 mod hours;
+mod journey_wire;
 mod journeys;
 mod pages;
 pub mod partial;
@@ -61,6 +62,7 @@ use rusqlite::Connection;
 
 pub use days::write_missing as write_day_rows;
 pub use funnel::{Funnel, FunnelOptions, FunnelOrder, FunnelSegment, FunnelStep};
+pub use journey_wire::JourneyEntry;
 pub use journeys::{
     Journey, JourneyTally, PathItems, PathUnit, Paths, PathsAsked, PathsOptions, Pattern, Patterns,
     PatternsAsked, PatternsOptions, SequenceTally, Transition,

@@ -36,9 +36,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::funnel::{sort_segments, steps_from, Gaps};
+use super::journey_wire::{numbered, JourneyEntry};
 use super::journeys::{
-    JourneyCounts, JourneyTally, PathsAsked, PathsOptions, PatternCounts, PatternsAsked,
-    PatternsOptions, SequenceTally,
+    JourneyCounts, PathsAsked, PathsOptions, PatternCounts, PatternsAsked, PatternsOptions,
+    SequenceTally,
 };
 use super::pages::sort_pages;
 use super::scan::FastMap;
@@ -114,9 +115,13 @@ pub enum Partial {
         values: Vec<f64>,
         total: f64,
     },
-    /// `paths`, every journey, with the options asked.
+    /// `paths`, every journey numbered in `items` (partials of engines
+    /// before the numbering name their items and have no `items`), with
+    /// the options asked.
     Paths {
-        journeys: Vec<JourneyTally>,
+        #[serde(default)]
+        items: Vec<String>,
+        journeys: Vec<JourneyEntry>,
         total: Tally,
         reweighted: bool,
         asked: PathsAsked,
@@ -129,6 +134,43 @@ pub enum Partial {
         reweighted: bool,
         asked: PatternsAsked,
     },
+}
+
+/// A `paths` partial read straight into its fields, for a text whose
+/// `query` comes first (as engines write it): serde reads an internally
+/// tagged enum by first copying the whole value into a tree of its own,
+/// which for a partial of 100,000 journeys was most of a merge. Refuses
+/// what [`Partial`] refuses.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PathsText {
+    #[allow(dead_code)] // read to be refused when it is not "paths"
+    query: PathsTag,
+    #[serde(default)]
+    items: Vec<String>,
+    journeys: Vec<JourneyEntry>,
+    total: Tally,
+    reweighted: bool,
+    asked: PathsAsked,
+}
+
+/// The only `query` a [`PathsText`] takes.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum PathsTag {
+    Paths,
+}
+
+impl From<PathsText> for Partial {
+    fn from(p: PathsText) -> Self {
+        Partial::Paths {
+            items: p.items,
+            journeys: p.journeys,
+            total: p.total,
+            reweighted: p.reweighted,
+            asked: p.asked,
+        }
+    }
 }
 
 /// The queries that merge, by their JS names.
@@ -236,8 +278,9 @@ impl Analytics<'_> {
             "paths" => {
                 let (q, o): (_, PathsOptions) = split(options)?;
                 let asked = PathsAsked::of(&o)?;
-                let (journeys, total, reweighted) = self.journey_counts(&q, &o)?.all();
+                let (items, journeys, total, reweighted) = self.journey_counts(&q, &o)?.all();
                 Partial::Paths {
+                    items,
                     journeys,
                     total,
                     reweighted,
@@ -344,18 +387,24 @@ fn ratio(a: f64, b: f64) -> f64 {
 /// Merges the partials of one query into its answer, as JSON in the
 /// query's usual shape.
 pub fn merge(parts: Vec<Partial>) -> Result<Value> {
-    let mut parts = parts.into_iter();
-    let first = parts
+    merge_each(parts.into_iter().map(Ok))
+}
+
+/// [`merge`] of partials read one at a time: each is read (and its error,
+/// if reading it fails, returned) only once those before it are merged,
+/// so a caller reading them from text holds one partial whole at a time.
+pub fn merge_each(parts: impl IntoIterator<Item = Result<Partial>>) -> Result<Value> {
+    let mut rest = parts.into_iter();
+    let first = rest
         .next()
-        .ok_or_else(|| Error::invalid("partials", "must hold at least one partial"))?;
-    let rest: Vec<Partial> = parts.collect();
+        .ok_or_else(|| Error::invalid("partials", "must hold at least one partial"))??;
     Ok(match first {
         Partial::Summary { mut tallies, .. } => {
             if !tallies.is_valid() {
                 return Err(bad_tally());
             }
             for p in rest {
-                let Partial::Summary { tallies: t, .. } = p else {
+                let Partial::Summary { tallies: t, .. } = p? else {
                     return Err(mismatch());
                 };
                 if !t.is_valid() {
@@ -382,7 +431,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                     active: a,
                     daily_users: d,
                     days: n,
-                } = p
+                } = p?
                 else {
                     return Err(mismatch());
                 };
@@ -410,7 +459,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
         }
         Partial::Realtime { mut realtime } => {
             for p in rest {
-                let Partial::Realtime { realtime: r } = p else {
+                let Partial::Realtime { realtime: r } = p? else {
                     return Err(mismatch());
                 };
                 if r.per_minute.len() != realtime.per_minute.len() {
@@ -446,7 +495,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                     breakdown: b,
                     tallies: t,
                     ..
-                } = p
+                } = p?
                 else {
                     return Err(mismatch());
                 };
@@ -481,7 +530,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                     usage: u,
                     active: a,
                     tallies: t,
-                } = p
+                } = p?
                 else {
                     return Err(mismatch());
                 };
@@ -534,7 +583,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                     names: n,
                     gaps: g,
                     segment_gaps: sg,
-                } = p
+                } = p?
                 else {
                     return Err(mismatch());
                 };
@@ -581,7 +630,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
         }
         Partial::Retention { mut retention } => {
             for p in rest {
-                let Partial::Retention { retention: r } = p else {
+                let Partial::Retention { retention: r } = p? else {
                     return Err(mismatch());
                 };
                 if r.rows.len() != retention.rows.len() || r.periods != retention.periods {
@@ -609,7 +658,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
         }
         Partial::Cohorts { mut cohorts } => {
             for p in rest {
-                let Partial::Cohorts { cohorts: c } = p else {
+                let Partial::Cohorts { cohorts: c } = p? else {
                     return Err(mismatch());
                 };
                 if c.rows.len() != cohorts.rows.len() {
@@ -649,7 +698,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                     pages: ps,
                     reweighted: r,
                     ..
-                } = p
+                } = p?
                 else {
                     return Err(mismatch());
                 };
@@ -687,7 +736,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                     durations: d,
                     values: v,
                     total: t,
-                } = p
+                } = p?
                 else {
                     return Err(mismatch());
                 };
@@ -709,29 +758,35 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
             to_value(&durations)
         }
         Partial::Paths {
+            items,
             journeys,
             total,
             reweighted,
             asked,
         } => {
-            asked.check(&journeys, &total, reweighted)?;
             let mut counts = JourneyCounts::new();
-            counts.add(&journeys, &total, reweighted);
+            let mut add = |items, journeys, total: Tally, reweighted, a: &PathsAsked| {
+                if *a != asked {
+                    return Err(mismatch());
+                }
+                let theirs = numbered(items, journeys)?;
+                a.check(&theirs, &total, reweighted)?;
+                counts.add(&theirs, &total, reweighted);
+                Ok(())
+            };
+            add(items, journeys, total, reweighted, &asked)?;
             for p in rest {
                 let Partial::Paths {
+                    items: i,
                     journeys: j,
                     total: t,
                     reweighted: r,
                     asked: a,
-                } = p
+                } = p?
                 else {
                     return Err(mismatch());
                 };
-                if a != asked {
-                    return Err(mismatch());
-                }
-                a.check(&j, &t, r)?;
-                counts.add(&j, &t, r);
+                add(i, j, t, r, &a)?;
             }
             to_value(&counts.answer(asked.limit()))
         }
@@ -750,7 +805,7 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
                     total_sessions: t,
                     reweighted: r,
                     asked: a,
-                } = p
+                } = p?
                 else {
                     return Err(mismatch());
                 };

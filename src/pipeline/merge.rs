@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::analytics::partial::{self, Partial};
+use crate::analytics::partial::{self, Partial, PathsText};
 use crate::error::{Error, Result};
 use crate::experiments::{merge_results, ExperimentResults, ResultsOptions};
 use crate::UserTrail;
@@ -61,6 +61,63 @@ pub fn partial(trail: &UserTrail, query: &str, options: Map<String, Value>) -> R
         .experiments()
         .results_from_events(&q.key, &q.results)?;
     to_value(&ExperimentPartial::ExperimentResults { results })
+}
+
+/// The most partials one merge takes: four times the most partitions a
+/// pipeline has.
+pub const MAX_PARTIALS: usize = 4096;
+
+/// A partial's JSON text read as `T`; a fault in it is `INVALID_INPUT` on
+/// `field` and the path inside it (`partials[2].journeys[5]`).
+fn read<T: serde::de::DeserializeOwned>(text: &str, field: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = crate::error::serde_reason(&e.into_inner().to_string());
+        Error::invalid(crate::error::field_at(field, &path), reason)
+    })
+}
+
+/// The `query` a partial's text names, read without building the rest.
+fn query_of(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Tag {
+        query: Option<String>,
+    }
+    serde_json::from_str::<Tag>(text).ok()?.query
+}
+
+/// [`merge`] of partials given as JSON texts, each read only when the ones
+/// before it are merged (the wasm binding reads them from JS one at a
+/// time), so that a merge holds one partial's text whole at a time: a
+/// partial may be as large as one argument may be, and the partials
+/// together larger. `texts` yields `partials[i]`'s text or the error of
+/// reading it.
+pub fn merge_texts(texts: impl IntoIterator<Item = Result<String>>) -> Result<Value> {
+    let mut texts = texts.into_iter().enumerate().peekable();
+    let experiment = match texts.peek() {
+        Some((_, Ok(text))) => query_of(text).as_deref() == Some(EXPERIMENT_RESULTS),
+        _ => false,
+    };
+    if experiment {
+        let mut results = Vec::new();
+        for (i, text) in texts {
+            let ExperimentPartial::ExperimentResults { results: r } =
+                read(&text?, &format!("partials[{i}]"))?;
+            results.push(r);
+        }
+        return to_value(&merge_results(results)?);
+    }
+    partial::merge_each(texts.map(|(i, text)| {
+        let text = text?;
+        let field = format!("partials[{i}]");
+        // Read straight into its fields when `query` comes first (as
+        // engines write it); any other order through the tagged enum.
+        if text.starts_with(r#"{"query":"paths","#) {
+            return read::<PathsText>(&text, &field).map(Partial::from);
+        }
+        read::<Partial>(&text, &field)
+    }))
 }
 
 /// The answer of several engines' partials of one query (all of the same

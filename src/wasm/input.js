@@ -480,6 +480,34 @@ export function toJsonEach(value, field, item, max, maxElement, maxTotal) {
   return lines.join('\n');
 }
 
+/**
+ * A fresh array of the elements of the array `value`, each read inside
+ * try/catch, for an argument whose elements are read one at a time (each
+ * as its own JSON text); or a refusal: not an array, more than `max`
+ * elements, an element whose read threw.
+ */
+export function elementsOf(value, field, max) {
+  let n;
+  try {
+    if (!Array.isArray(value)) return fail(field, 'must be an array');
+    n = value.length;
+  } catch (err) {
+    return fail(field, `could not be read: ${describe(err)}`);
+  }
+  // A Proxy over an array can claim any length.
+  if (!Number.isInteger(n) || n < 0) return fail(field, 'must be an array');
+  if (n > max) return fail(field, `must hold at most ${max} elements (it holds ${n})`);
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) {
+    try {
+      out[i] = value[i];
+    } catch (err) {
+      return fail(`${field}[${i}]`, `could not be read: ${describe(err)}`);
+    }
+  }
+  return out;
+}
+
 /** `obj[key]`, for reading one option that is not JSON (a function, bytes). */
 export function prop(obj, key) {
   return obj[key];

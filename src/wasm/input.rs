@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::error::{Error, Result};
 
@@ -35,6 +36,8 @@ extern "C" {
         max_element: u32,
         max_total: u32,
     ) -> Result<String, JsValue>;
+    #[wasm_bindgen(catch, js_name = elementsOf)]
+    fn elements_of(value: &JsValue, field: &str, max: u32) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
     fn prop(obj: &JsValue, key: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = bytesOf)]
@@ -285,6 +288,44 @@ pub(crate) fn value_text(value: &JsValue, field: &str) -> Result<String> {
         return Err(too_large(field, text.len(), MAX_JSON_TEXT));
     }
     Ok(text)
+}
+
+/// The JSON text of each element of the array `value` (of at most `max`
+/// elements, refused before any is read), each read only when the
+/// iterator reaches it: at most [`MAX_JSON_TEXT`] of text each, as one
+/// argument, and never all at once. An element that is a string is taken
+/// as the JSON text itself. Each error names `field[i]`.
+pub(crate) fn texts_each(
+    value: &JsValue,
+    field: &str,
+    max: usize,
+) -> Result<impl Iterator<Item = Result<String>>> {
+    let max = u32::try_from(max).unwrap_or(u32::MAX);
+    let got = elements_of(value, field, max).map_err(|_| thrown(field))?;
+    if let Some(text) = got.as_string() {
+        checked(text, field)?;
+        return Err(Error::invalid(field, "must be an array"));
+    }
+    let elements = js_sys::Array::from(&got);
+    let field = field.to_owned();
+    Ok((0..elements.length()).map(move |i| {
+        let at = format!("{field}[{i}]");
+        let element = elements.get(i);
+        // Text already (as a partition answered it over HTTP): taken as it
+        // is, measured before it is copied.
+        let text = match element.dyn_ref::<js_sys::JsString>() {
+            Some(s) if s.length() as usize > MAX_JSON_TEXT => {
+                return Err(too_large(&at, s.length() as usize, MAX_JSON_TEXT));
+            }
+            Some(s) => String::from(s),
+            None => json(&element, &at, &[])?,
+        };
+        // JS measured UTF-16 units: measured again in bytes.
+        if text.len() > MAX_JSON_TEXT {
+            return Err(too_large(&at, text.len(), MAX_JSON_TEXT));
+        }
+        Ok(text)
+    }))
 }
 
 /// Each element of an array as `T`, or the error of the element that is

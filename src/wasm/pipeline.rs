@@ -428,10 +428,11 @@ impl JsPipeline {
     #[wasm_bindgen(skip_typescript)]
     pub fn merge(&self, partials: JsValue) -> Promise {
         promise(|| {
-            let parts: Vec<Value> = input::parse(&partials, "partials")?;
-            Ok(self
-                .0
-                .now(move |_| to_js(&crate::pipeline::merge::merge(parts)?)))
+            use crate::pipeline::merge::{merge_texts, MAX_PARTIALS};
+            // Each partial's text is read as the merge reaches it (one
+            // argument's limit each), not the array's at once.
+            let texts = input::texts_each(&partials, "partials", MAX_PARTIALS)?;
+            Ok(self.0.now(move |_| to_js(&merge_texts(texts)?)))
         })
     }
 }

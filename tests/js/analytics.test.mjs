@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { T0, code, engine } from './helpers.mjs';
+import { T0, code, engine, refusal } from './helpers.mjs';
 
 const DAY = 86_400_000;
 /** Midnight UTC before T0. */
@@ -110,6 +110,51 @@ test('experiments assign once and report a z-test', async () => {
   assert.equal(r.variants[0].vsControl, null);
   assert.ok(r.variants[1].vsControl.pValue < 0.001);
   assert.ok(r.variants[1].vsControl.ci95[0] > 0);
+});
+
+test('merge reads each partial apart, as an object or as its JSON text; bad partials are typed errors', async () => {
+  const { trail } = await shop();
+  const range = { since: D0, until: D0 + 2 * DAY };
+  const p = await trail.pipeline.partial('paths', { ...range, steps: 3 });
+  // Journeys are numbered in the partial's items, each item once.
+  assert.deepEqual([...p.items].sort(), ['/', 'add_to_cart', 'product_view']);
+  assert.ok(p.journeys.every(([steps, count]) => steps.every((n) => n < p.items.length) && Array.isArray(count)));
+  const whole = await trail.analytics.paths({ ...range, steps: 3 });
+  const text = JSON.stringify(p);
+  assert.deepEqual(await trail.pipeline.merge([p]), whole);
+  assert.deepEqual(await trail.pipeline.merge([text]), whole);
+  // `query` last: read through the general path, the same answer.
+  const { query, ...rest } = p;
+  assert.deepEqual(await trail.pipeline.merge([JSON.stringify({ ...rest, query })]), whole);
+  // A partial of an engine before the numbering names its items.
+  const named = { ...rest, query, journeys: p.journeys.map(([steps, count]) => ({ steps: steps.map((n) => p.items[n]), count })) };
+  delete named.items;
+  assert.deepEqual(await trail.pipeline.merge([named, text]), await trail.pipeline.merge([p, p]));
+  const thrower = { get query() { throw new Error('boom'); } };
+  const proxy = new Proxy([p], { get: (t, k) => { if (k === '0') throw new Error('trap'); return t[k]; } });
+  for (const [bad, field, why] of [
+    ['x', 'partials', /array/],
+    [[], 'partials', /at least one/],
+    [[1], 'partials[0]', /./],
+    [[p, 'not json'], 'partials[1]', /./],
+    [[p, thrower], 'partials[1].query', /could not be read/],
+    [proxy, 'partials[0]', /could not be read/],
+    [[p, 5n], 'partials[1]', /BigInt/],
+    [new Array(4097).fill(text), 'partials', /at most 4096/],
+    [[p, 'x'.repeat(33 * 1024 * 1024)], 'partials[1]', /too large/],
+    [[{ ...p, items: [...p.items, p.items[0]] }], 'partials', /items\[3\] is listed twice/],
+    [[{ ...p, journeys: [[[0, 7], [[1, 1]]]], total: [[1, 1]] }], 'partials', /does not hold/],
+    [[{ ...p, journeys: [[[0, 1], [[1, 1]], 9]] }], 'partials[0].journeys[0]', /./],
+    [[p, await trail.pipeline.partial('paths', { ...range, steps: 2 })], 'partials', /same query/],
+    [[p, await trail.pipeline.partial('summary', range)], 'partials', /same query/],
+  ]) {
+    const [c, f, m] = await refusal(() => trail.pipeline.merge(bad));
+    assert.equal(c, 'INVALID_INPUT', `${field} ${m}`);
+    assert.equal(f, field, m);
+    assert.match(m, why);
+  }
+  // Nothing refused changed the engine: it answers as before.
+  assert.deepEqual(await trail.analytics.paths({ ...range, steps: 3 }), whole);
 });
 
 test('the first example of docs/ANALYTICS.md runs as written', async () => {

@@ -136,7 +136,9 @@ export interface Pipeline {
   partial<Q extends MergeableQuery>(query: Q, options?: MergeableOptions<Q>): Promise<AnalyticsPartial<Q>>;
   /**
    * The answer of several engines' partials of one query: what one engine holding all their events
-   * would answer (`merge([...funnelPartials])` is a `Funnel`).
+   * would answer (`merge([...funnelPartials])` is a `Funnel`). A partial may also be given as its
+   * JSON text, as a partition handler answers it (`merge<'paths'>(texts)`); each is read as the
+   * merge reaches it, at most 32 MiB of JSON each, at most 4,096 partials.
    */
-  merge<Q extends MergeableQuery>(partials: AnalyticsPartial<Q>[]): Promise<MergeableResult<Q>>;
+  merge<Q extends MergeableQuery>(partials: (AnalyticsPartial<Q> | string)[]): Promise<MergeableResult<Q>>;
 }
