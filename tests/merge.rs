@@ -470,9 +470,8 @@ fn sampled_ties_and_support_boundaries_agree() {
 }
 
 /// Partials read from their JSON texts (what the wasm binding hands over,
-/// one at a time): a `paths` text whose `query` comes first is read
-/// straight into its fields, any other order through the tagged enum, and
-/// both answer and refuse alike.
+/// one at a time), whatever the order of their keys, answer and refuse as
+/// the partials themselves do.
 #[test]
 fn partials_read_from_text_answer_and_refuse_alike() {
     use usertrail::pipeline::merge::merge_texts;

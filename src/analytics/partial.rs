@@ -136,43 +136,6 @@ pub enum Partial {
     },
 }
 
-/// A `paths` partial read straight into its fields, for a text whose
-/// `query` comes first (as engines write it): serde reads an internally
-/// tagged enum by first copying the whole value into a tree of its own,
-/// which for a partial of 100,000 journeys was most of a merge. Refuses
-/// what [`Partial`] refuses.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PathsText {
-    #[allow(dead_code)] // read to be refused when it is not "paths"
-    query: PathsTag,
-    #[serde(default)]
-    items: Vec<String>,
-    journeys: Vec<JourneyEntry>,
-    total: Tally,
-    reweighted: bool,
-    asked: PathsAsked,
-}
-
-/// The only `query` a [`PathsText`] takes.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-enum PathsTag {
-    Paths,
-}
-
-impl From<PathsText> for Partial {
-    fn from(p: PathsText) -> Self {
-        Partial::Paths {
-            items: p.items,
-            journeys: p.journeys,
-            total: p.total,
-            reweighted: p.reweighted,
-            asked: p.asked,
-        }
-    }
-}
-
 /// The queries that merge, by their JS names.
 pub const MERGEABLE: &[&str] = &[
     "summary",

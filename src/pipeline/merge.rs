@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::analytics::partial::{self, Partial, PathsText};
+use crate::analytics::partial::{self, Partial};
 use crate::error::{Error, Result};
 use crate::experiments::{merge_results, ExperimentResults, ResultsOptions};
 use crate::UserTrail;
@@ -108,16 +108,7 @@ pub fn merge_texts(texts: impl IntoIterator<Item = Result<String>>) -> Result<Va
         }
         return to_value(&merge_results(results)?);
     }
-    partial::merge_each(texts.map(|(i, text)| {
-        let text = text?;
-        let field = format!("partials[{i}]");
-        // Read straight into its fields when `query` comes first (as
-        // engines write it); any other order through the tagged enum.
-        if text.starts_with(r#"{"query":"paths","#) {
-            return read::<PathsText>(&text, &field).map(Partial::from);
-        }
-        read::<Partial>(&text, &field)
-    }))
+    partial::merge_each(texts.map(|(i, text)| read::<Partial>(&text?, &format!("partials[{i}]"))))
 }
 
 /// The answer of several engines' partials of one query (all of the same
