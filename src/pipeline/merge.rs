@@ -68,14 +68,11 @@ pub fn partial(trail: &UserTrail, query: &str, options: Map<String, Value>) -> R
 pub const MAX_PARTIALS: usize = 4096;
 
 /// A partial's JSON text read as `T`; a fault in it is `INVALID_INPUT` on
-/// `field` and the path inside it (`partials[2].journeys[5]`).
+/// `field` with serde's reason (a partial is a tagged enum, which serde
+/// reads through a copy that keeps no path inside it).
 fn read<T: serde::de::DeserializeOwned>(text: &str, field: &str) -> Result<T> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let reason = crate::error::serde_reason(&e.into_inner().to_string());
-        Error::invalid(crate::error::field_at(field, &path), reason)
-    })
+    serde_json::from_str(text)
+        .map_err(|e| Error::invalid(field, crate::error::serde_reason(&e.to_string())))
 }
 
 /// The `query` a partial's text names, read without building the rest.
