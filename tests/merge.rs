@@ -664,6 +664,10 @@ fn hostile_journey_partials_are_refused() {
             edit(&old, &|v| v["journeys"][0]["count"] = json!([[1.0, 0]])),
         ),
         (
+            "an empty count",
+            edit(&old, &|v| v["journeys"][0]["count"] = json!([])),
+        ),
+        (
             "a count the total does not hold",
             edit(&old, &|v| v["journeys"][0]["count"] = json!([[1.0, 1000]])),
         ),
@@ -706,6 +710,10 @@ fn hostile_journey_partials_are_refused() {
             edit(&paths, &|v| numbers(v, json!([-1]))),
         ),
         ("no numbers", edit(&paths, &|v| numbers(v, json!([])))),
+        (
+            "a journey taken no times",
+            edit(&paths, &|v| v["journeys"][0][1] = json!([])),
+        ),
         (
             "a repeated number",
             edit(&paths, &|v| numbers(v, json!([0, 0]))),
@@ -917,6 +925,13 @@ fn hostile_journey_partials_are_refused() {
             edit(&patterns, &|v| {
                 v["sequences"][0]["sessions"] = json!([[1.0, 100_000]]);
                 v["sequences"][0]["occurrences"] = json!([[1.0, 100_000]]);
+            }),
+        ),
+        (
+            "a sequence in no session",
+            edit(&patterns, &|v| {
+                v["sequences"][0]["sessions"] = json!([]);
+                v["sequences"][0]["occurrences"] = json!([]);
             }),
         ),
         (

@@ -176,16 +176,19 @@ impl Tally {
         sum
     }
 
-    /// True when every weight is a finite number of at least 1 (a weight
-    /// is `1 / rate`, with the rate in (0, 1]) counted at least once, the
-    /// weights in ascending order, as [`Tally::add`] keeps them, the
-    /// value finite and the counts' sum below `u64::MAX` (where
-    /// [`Tally::merge`] stops): what a tally from elsewhere, or the sum of
-    /// several, must be.
+    /// True when it counts something, every weight is a finite number of
+    /// at least 1 (a weight is `1 / rate`, with the rate in (0, 1])
+    /// counted at least once, the weights in ascending order, as
+    /// [`Tally::add`] keeps them, the value finite and the counts' sum
+    /// below `u64::MAX` (where [`Tally::merge`] stops): what a tally from
+    /// elsewhere, or the sum of several, must be. An empty tally (nothing
+    /// counted) is not: see [`Tally::is_valid_or_empty`].
     pub fn is_valid(&self) -> bool {
-        self.pairs()
-            .iter()
-            .all(|(w, n)| w.is_finite() && *w >= 1.0 && *n > 0)
+        !self.pairs().is_empty()
+            && self
+                .pairs()
+                .iter()
+                .all(|(w, n)| w.is_finite() && *w >= 1.0 && *n > 0)
             && self.pairs().windows(2).all(|p| p[0].0 < p[1].0)
             && self.value().is_finite()
             && self.count() < u64::MAX
