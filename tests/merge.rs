@@ -839,8 +839,40 @@ fn hostile_journey_partials_are_refused() {
         &|v| v["tallies"] = json!({ "events": [[1.0, u64::MAX - 5]], "inSessions": [], "users": [], "sessions": [] }),
     );
     refused(
-        vec![summary.clone(), near_max.clone(), near_max],
+        vec![summary.clone(), near_max.clone(), near_max.clone()],
         "counts that would wrap",
+    );
+    // A refusal names the partial the fold was adding; a sum found wrong
+    // once every partial was added names them all.
+    let field = |parts: Vec<Value>| {
+        let parts: Vec<Partial> = parts
+            .into_iter()
+            .map(|v| serde_json::from_value(v).unwrap())
+            .collect();
+        merge(parts).unwrap_err().field().map(str::to_owned)
+    };
+    let some = |f: &str| Some(f.to_owned());
+    assert_eq!(
+        field(vec![summary.clone(), near_max.clone(), near_max]),
+        some("partials")
+    );
+    let zero = edit(&summary, &|v| v["tallies"]["users"] = json!([[1.0, 0]]));
+    assert_eq!(
+        field(vec![summary.clone(), summary.clone(), zero.clone()]),
+        some("partials[2]")
+    );
+    assert_eq!(field(vec![zero]), some("partials[0]"));
+    assert_eq!(
+        field(vec![summary.clone(), paths.clone()]),
+        some("partials[1]")
+    );
+    let twice = edit(&paths, &|v| {
+        let first = v["journeys"][0].clone();
+        v["journeys"].as_array_mut().unwrap().push(first);
+    });
+    assert_eq!(
+        field(vec![paths.clone(), paths.clone(), twice]),
+        some("partials[2]")
     );
     let widest = edit(
         &summary,

@@ -356,8 +356,38 @@ pub fn merge(parts: Vec<Partial>) -> Result<Value> {
 /// [`merge`] of partials read one at a time: each is read (and its error,
 /// if reading it fails, returned) only once those before it are merged,
 /// so a caller reading them from text holds one partial whole at a time.
+///
+/// A refusal of what a partial holds names it (`partials[2]`) when the
+/// fold met it while adding that partial; one found once all were added
+/// (a sum past what a count can hold) names `partials`.
 pub fn merge_each(parts: impl IntoIterator<Item = Result<Partial>>) -> Result<Value> {
-    let mut rest = parts.into_iter();
+    let read = std::cell::Cell::new(0usize);
+    let done = std::cell::Cell::new(false);
+    let mut parts = parts.into_iter();
+    let counted = std::iter::from_fn(|| {
+        let next = parts.next();
+        match next {
+            Some(_) => read.set(read.get() + 1),
+            None => done.set(true),
+        }
+        next
+    });
+    let merged = fold(counted);
+    let at = read.get();
+    merged.map_err(|e| match e {
+        Error::InvalidInput { field, reason } if field == "partials" && at > 0 && !done.get() => {
+            Error::InvalidInput {
+                field: format!("partials[{}]", at - 1),
+                reason,
+            }
+        }
+        e => e,
+    })
+}
+
+/// [`merge_each`]'s fold: the first partial says the query, the rest are
+/// added to it one at a time.
+fn fold(mut rest: impl Iterator<Item = Result<Partial>>) -> Result<Value> {
     let first = rest
         .next()
         .ok_or_else(|| Error::invalid("partials", "must hold at least one partial"))??;

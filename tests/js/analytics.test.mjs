@@ -142,11 +142,11 @@ test('merge reads each partial apart, as an object or as its JSON text; bad part
     [[p, 5n], 'partials[1]', /BigInt/],
     [new Array(4097).fill(text), 'partials', /at most 4096/],
     [[p, 'x'.repeat(33 * 1024 * 1024)], 'partials[1]', /too large/],
-    [[{ ...p, items: [...p.items, p.items[0]] }], 'partials', /items\[3\] is listed twice/],
-    [[{ ...p, journeys: [[[0, 7], [[1, 1]]]], total: [[1, 1]] }], 'partials', /does not hold/],
+    [[{ ...p, items: [...p.items, p.items[0]] }], 'partials[0]', /items\[3\] is listed twice/],
+    [[p, { ...p, journeys: [[[0, 7], [[1, 1]]]], total: [[1, 1]] }], 'partials[1]', /does not hold/],
     [[{ ...p, journeys: [[[0, 1], [[1, 1]], 9]] }], 'partials[0]', /invalid length 3/],
-    [[p, await trail.pipeline.partial('paths', { ...range, steps: 2 })], 'partials', /same query/],
-    [[p, await trail.pipeline.partial('summary', range)], 'partials', /same query/],
+    [[p, await trail.pipeline.partial('paths', { ...range, steps: 2 })], 'partials[1]', /same query/],
+    [[p, await trail.pipeline.partial('summary', range)], 'partials[1]', /same query/],
   ]) {
     const [c, f, m] = await refusal(() => trail.pipeline.merge(bad));
     assert.equal(c, 'INVALID_INPUT', `${field} ${m}`);
