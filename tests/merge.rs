@@ -756,6 +756,12 @@ fn hostile_journey_partials_are_refused() {
             "items not strings",
             edit(&paths, &|v| v["items"] = json!([1, 2])),
         ),
+        (
+            "an item no journey takes",
+            edit(&paths, &|v| {
+                v["items"].as_array_mut().unwrap().push(json!("/nowhere"))
+            }),
+        ),
     ] {
         refused(vec![bad], why);
     }
@@ -981,6 +987,21 @@ fn hostile_journey_partials_are_refused() {
         let ok: Vec<Partial> = vec![serde_json::from_value(good).unwrap()];
         assert!(merge(ok).is_ok());
     }
+    // One partial in both forms: a number only its named journey's item
+    // gave is refused as past `items`.
+    let mixed = edit(&paths, &|v| {
+        let n = v["items"].as_array().unwrap().len();
+        v["journeys"][0][0] = json!([0, n]);
+        v["journeys"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "steps": ["/elsewhere"], "count": [[1.0, 1]] }));
+    });
+    let err = merge(vec![serde_json::from_value(mixed).unwrap()]).unwrap_err();
+    assert!(
+        err.to_string().contains("journeys[0] numbers an item"),
+        "{err}"
+    );
     for form in [paths.clone(), named(&paths)] {
         let twice = edit(&form, &|v| {
             let first = v["journeys"][0].clone();

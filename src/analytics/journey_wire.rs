@@ -86,10 +86,9 @@ pub(super) struct Numbered {
 }
 
 /// `journeys` numbered in `items`: a named journey's items are numbered
-/// too (added to `items` when absent). An item listed twice is refused
-/// (two numbers for one item would let one journey be listed twice); the
-/// numbers themselves are checked against `items` by
-/// [`super::journeys::PathsAsked::check`].
+/// too (added to `items` when absent). Refused: an item listed twice (two
+/// numbers for one item would let one journey be listed twice), a number
+/// past `items`, and an item no numbered journey takes.
 pub(super) fn numbered(items: Vec<String>, journeys: Vec<JourneyEntry>) -> Result<Numbered> {
     let mut index: FastMap<String, u32> = FastMap::default();
     for (i, s) in items.iter().enumerate() {
@@ -97,11 +96,30 @@ pub(super) fn numbered(items: Vec<String>, journeys: Vec<JourneyEntry>) -> Resul
             return Err(bad_partial(&format!("items[{i}]"), "is listed twice"));
         }
     }
+    // What `items` lists, and which of them a numbered journey takes: a
+    // number only a named journey's item gave (one partial in both
+    // forms), or an item no journey takes, is not what an engine writes.
+    let listed = items.len();
+    let mut taken = vec![false; listed];
     let mut items = items;
     let journeys = journeys
         .into_iter()
-        .map(|j| match j {
-            JourneyEntry::Numbered(steps, count) => (steps, count),
+        .enumerate()
+        .map(|(i, j)| match j {
+            JourneyEntry::Numbered(steps, count) => {
+                for n in &steps {
+                    match taken.get_mut(*n as usize) {
+                        Some(t) => *t = true,
+                        None => {
+                            return Err(bad_partial(
+                                &format!("journeys[{i}]"),
+                                "numbers an item that `items` does not hold",
+                            ))
+                        }
+                    }
+                }
+                Ok((steps, count))
+            }
             JourneyEntry::Named(JourneyTally { steps, count }) => {
                 let steps = steps
                     .into_iter()
@@ -112,10 +130,16 @@ pub(super) fn numbered(items: Vec<String>, journeys: Vec<JourneyEntry>) -> Resul
                         })
                     })
                     .collect();
-                (steps, count)
+                Ok((steps, count))
             }
         })
-        .collect();
+        .collect::<Result<_>>()?;
+    if let Some(i) = taken.iter().position(|t| !*t) {
+        return Err(bad_partial(
+            &format!("items[{i}]"),
+            "is taken by no numbered journey",
+        ));
+    }
     Ok(Numbered { items, journeys })
 }
 
@@ -192,5 +216,28 @@ mod tests {
             err.to_string().contains("items[1] is listed twice"),
             "{err}"
         );
+        // A number only a named journey's item gave, and an item no
+        // numbered journey takes: one partial in both forms, refused.
+        let mixed = numbered(
+            vec!["/a".into()],
+            vec![
+                JourneyEntry::Numbered(vec![0, 1], c()),
+                JourneyEntry::Named(JourneyTally {
+                    steps: vec!["/b".into()],
+                    count: c(),
+                }),
+            ],
+        );
+        let err = mixed.err().unwrap();
+        assert!(
+            err.to_string().contains("journeys[0] numbers an item"),
+            "{err}"
+        );
+        let unused = numbered(
+            vec!["/a".into(), "/b".into()],
+            vec![JourneyEntry::Numbered(vec![1], c())],
+        );
+        let err = unused.err().unwrap();
+        assert!(err.to_string().contains("items[0] is taken by no"), "{err}");
     }
 }

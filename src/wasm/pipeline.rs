@@ -429,10 +429,15 @@ impl JsPipeline {
     pub fn merge(&self, partials: JsValue) -> Promise {
         promise(|| {
             use crate::pipeline::merge::{merge_texts, MAX_PARTIALS};
+            self.0.open()?;
             // Each partial's text is read as the merge reaches it (one
-            // argument's limit each), not the array's at once.
+            // argument's limit each), not the array's at once. A merge
+            // reads no engine state, so it runs here, before this call
+            // returns: never queued behind another call (whose partials
+            // could change meanwhile), and with the engine not borrowed
+            // while a partial's getters or `toJSON` run.
             let texts = input::texts_each(&partials, "partials", MAX_PARTIALS)?;
-            Ok(self.0.now(move |_| to_js(&merge_texts(texts)?)))
+            Ok(Promise::resolve(&to_js(&merge_texts(texts)?)?))
         })
     }
 }

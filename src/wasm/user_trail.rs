@@ -40,6 +40,12 @@ impl Handle {
         self.0.borrow().clone().ok_or(Error::Closed)
     }
 
+    /// `CLOSED` after `close()`, for a call that needs no engine state
+    /// (a merge of partials) but keeps the engine's contract.
+    pub(crate) fn open(&self) -> crate::Result<()> {
+        self.get().map(|_| ())
+    }
+
     /// Runs an engine call as a Promise: `f` gets the engine and returns the
     /// future of the call's JS result. `CLOSED` after `close()`.
     pub(crate) fn run<F, Fut>(&self, f: F) -> Promise

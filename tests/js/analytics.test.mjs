@@ -153,6 +153,15 @@ test('merge reads each partial apart, as an object or as its JSON text; bad part
     assert.equal(f, field, m);
     assert.match(m, why);
   }
+  // The merge runs during the call: a partial changed after it returned
+  // does not change the answer, and a partial's toJSON may call the engine.
+  const copy = structuredClone(p);
+  const pending = trail.pipeline.merge([copy]);
+  copy.journeys.length = 0;
+  copy.total = [];
+  assert.deepEqual(await pending, whole);
+  const calling = { toJSON: () => (trail.analytics.summary(range), p) };
+  assert.deepEqual(await trail.pipeline.merge([calling]), whole);
   // Nothing refused changed the engine: it answers as before.
   assert.deepEqual(await trail.analytics.paths({ ...range, steps: 3 }), whole);
 });
