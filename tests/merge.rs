@@ -469,6 +469,60 @@ fn sampled_ties_and_support_boundaries_agree() {
     assert_eq!(merged(&parts, "patterns", &q), one);
 }
 
+/// Funnels by a dimension and cohorts split by one merge per value: a
+/// hundred values and none, spread over partitions.
+#[test]
+fn segments_and_cohort_values_merge_by_value() {
+    use usertrail::tracking::SimpleType;
+    let make = || {
+        let e = engine();
+        e.tracking()
+            .define_dimension("tier", SimpleType::String)
+            .unwrap();
+        e
+    };
+    let mut all = events(23, 600);
+    for (i, e) in all.iter_mut().enumerate() {
+        let tier = match i % 4 {
+            0 | 1 => json!(format!("t{}", i % 97)),
+            2 => json!((i % 7).to_string()),
+            _ => Value::Null,
+        };
+        if !tier.is_null() {
+            e.dimensions = Some(json!({ "tier": tier }).as_object().unwrap().clone());
+        }
+    }
+    let (whole, parts) = split_engines(&make, 3, &all);
+    let range = json!({ "since": T0, "until": T0 + 21 * DAY });
+    for (query, extra, list) in [
+        (
+            "funnel",
+            json!({ "steps": ["view", "add"], "windowSecs": 3 * 86_400, "breakdown": "tier" }),
+            "/breakdown",
+        ),
+        (
+            "cohorts",
+            json!({ "period": "week", "by": "tier" }),
+            "/rows/0/byValue",
+        ),
+    ] {
+        let mut o = options(range.clone());
+        o.extend(options(extra));
+        let merged = merged(&parts, query, &o);
+        let one = whole.analytics().partial(query, o.clone()).unwrap();
+        let one = merge(vec![one]).unwrap();
+        assert!(
+            same(&merged, &one),
+            "{query}:\nmerged {merged}\nwhole  {one}"
+        );
+        let values = merged
+            .pointer(list)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        assert!(values > 5, "{query}: {values} values");
+    }
+}
+
 /// Partials read from their JSON texts (what the wasm binding hands over,
 /// one at a time), whatever the order of their keys, answer and refuse as
 /// the partials themselves do.
