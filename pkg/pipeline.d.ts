@@ -72,8 +72,8 @@ export declare function runPartition(trail: Pick<UserTrail, 'pipeline'>, options
  * A fetch handler serving a partition: `POST …/partial` with `{ query, options }` answers
  * `trail.pipeline.partial(query, options)` as JSON; `POST …/export` with `{ subject }` answers the
  * partition's JSON export of the subject. Failures answer `{ error: { code, message, field? } }`: 400 for
- * the request's fault, 404 for another path, 405 for another method, 503 while the store is unavailable,
- * 500 otherwise. In Node: `createServer(toNodeListener(partitionHandler(part)))`.
+ * the request's fault, 404 for a path ending in neither `/partial` nor `/export` (any prefix is
+ * served), 405 for another method, 503 while the store is unavailable, 500 otherwise. In Node: `createServer(toNodeListener(partitionHandler(part)))`.
  */
 export declare function partitionHandler(trail: Pick<UserTrail, 'pipeline' | 'privacy'>): (request: Request) => Promise<Response>;
 
