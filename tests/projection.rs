@@ -1781,3 +1781,142 @@ fn windows_read_in_id_order_answer_as_time_order_does() {
     assert!(pages.reweighted);
     assert!(pages.pages.iter().all(|p| p.timed_views > 0));
 }
+
+/// `sessionDurations` read from the packed blocks takes a block wholly
+/// inside its window from its spans (each session's first and last time
+/// and highest rate, `tracking::spans`) instead of its rows: the same
+/// answer as SQLite's, with bots left out (spans stand for a block with
+/// bots only then) or counted, over windows that cut blocks or hold them
+/// whole; spans that go with their block (erasure) or are missing (read
+/// whole, then written by `pack_blocks`).
+#[test]
+fn session_durations_from_spans_answer_as_sqlite_does() {
+    let (trail, _clock) = engine();
+    track_days(&trail, 0..24);
+    // Late events: a block spans days, and is cut by most windows.
+    track(&trail, day(1, &["late-1", "late-2"]));
+    track_days(&trail, 24..48);
+    let n = blocks(&trail);
+    assert!(n >= 4, "{n} blocks");
+    let count = |sql: &str| -> i64 {
+        trail
+            .store()
+            .conn()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    };
+    let spans = || count("SELECT count(*) FROM event_block_spans");
+    assert_eq!(spans(), n, "every block packed with its spans");
+    let durations = |a: &Analytics<'_>, q: &Query| json!(a.session_durations(q).unwrap());
+    let check = |when: &str| {
+        for (since, until) in [
+            (D0 - DAY, D0 + 31 * DAY),
+            (D0 + HOUR, D0 + 9 * DAY + 7 * HOUR),
+            (D0 + 3 * DAY, D0 + 4 * DAY),
+        ] {
+            for bots in [false, true] {
+                let q = Query {
+                    include_bots: Some(bots),
+                    ..range(since, until)
+                };
+                let slow = durations(&trail.analytics_from_sqlite(), &q);
+                assert_eq!(
+                    durations(&trail.analytics_from_blocks(), &q),
+                    slow,
+                    "{when}: {since}..{until}, bots {bots}"
+                );
+                assert_eq!(
+                    durations(&trail.analytics_from_blocks().chunk_rows(3), &q),
+                    slow,
+                    "{when}, in chunks: {since}..{until}, bots {bots}"
+                );
+            }
+        }
+    };
+    check("with spans");
+    // What is read is the spans: another block's in place of the first's
+    // changes the answer.
+    let whole = Query {
+        include_bots: Some(false),
+        ..range(D0 - DAY, D0 + 31 * DAY)
+    };
+    let conn = trail.store().conn();
+    let first: Vec<u8> = conn
+        .query_row(
+            "SELECT data FROM event_block_spans WHERE first_id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute(
+        "UPDATE event_block_spans SET data = (SELECT data FROM event_block_spans WHERE first_id = 4097) \
+         WHERE first_id = 1",
+        [],
+    )
+    .unwrap();
+    assert_ne!(
+        durations(&trail.analytics_from_blocks(), &whole),
+        durations(&trail.analytics_from_sqlite(), &whole)
+    );
+    conn.execute(
+        "UPDATE event_block_spans SET data = ?1 WHERE first_id = 1",
+        [&first],
+    )
+    .unwrap();
+    check("spans put back");
+    // Damaged spans are not read: the block is read whole.
+    conn.execute(
+        "UPDATE event_block_spans SET data = x'0102' WHERE first_id = 1",
+        [],
+    )
+    .unwrap();
+    check("damaged spans");
+    // Without spans (a database packed before them): blocks read whole,
+    // the spans counted as work left, and written by `pack_blocks`.
+    conn.execute_batch("DELETE FROM event_block_spans").unwrap();
+    check("without spans");
+    assert_eq!(trail.info().unwrap().blocks_to_pack, n as u64);
+    let step = trail.tracking().pack_blocks(2).unwrap();
+    assert_eq!((step.packed, step.remaining), (2, n as u64 - 2));
+    let rest = trail.tracking().pack_blocks(10_000).unwrap();
+    assert_eq!((rest.packed, rest.remaining), (n as u64 - 2, 0));
+    assert_eq!(spans(), n);
+    check("spans written again");
+    // A block's bytes written again drop its spans; packing writes them.
+    conn.execute("UPDATE event_blocks SET data = data WHERE first_id = 1", [])
+        .unwrap();
+    assert_eq!(spans(), n - 1);
+    // Erasure: the block holding the subject's events goes, its spans with
+    // it; no spans hold the subject's session ids.
+    let before = spans();
+    let erased = trail
+        .privacy()
+        .erase(
+            "late-1",
+            &EraseOptions {
+                reason: "test".into(),
+                ..EraseOptions::default()
+            },
+        )
+        .now()
+        .unwrap();
+    assert!(erased.counts["events"] > 0);
+    let held = count(
+        "SELECT count(*) FROM event_block_spans WHERE instr(data, CAST('late-1-s' AS BLOB)) > 0",
+    );
+    assert_eq!(held, 0, "spans holding the erased subject's sessions");
+    assert!(spans() < before, "the block's spans went with it");
+    assert_eq!(
+        count("SELECT count(*) FROM event_block_spans WHERE first_id NOT IN (SELECT first_id FROM event_blocks)"),
+        0,
+        "spans of no block"
+    );
+    check("erased");
+    track_days(&trail, 16..18);
+    assert_eq!(
+        spans(),
+        blocks(&trail),
+        "packed again by ingest, with spans"
+    );
+    check("packed again");
+}

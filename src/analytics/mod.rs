@@ -259,6 +259,7 @@ impl<'a> Analytics<'a> {
                     page: need.page,
                     user: !need.no_users,
                     name: !need.no_names,
+                    spans: need.spans,
                 },
                 !need.any_order,
                 sink,

@@ -283,11 +283,15 @@ impl Analytics<'_> {
         // session, side by side (one cache line a row touches, where
         // sessions come in any order) in an array indexed by the sessions'
         // numbers (dense) rather than a map; a rate of 0 for none yet.
+        // Past the projection's cap, a block wholly inside the window gives
+        // each session's first and last time and highest rate from its
+        // spans (two rows a session) instead of its rows.
         let need = Need {
             session: true,
             any_order: true,
             no_users: true,
             no_names: true,
+            spans: true,
             ..Need::default()
         };
         let init = || (Vec::<(i64, i64, f64)>::new(), false);

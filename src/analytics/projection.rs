@@ -118,6 +118,10 @@ struct BlockNumbers {
     /// A hash of the dictionaries' ends ([`BlockNumbers::mark`]): a block
     /// rewritten by hand with other ids is numbered again.
     mark: u64,
+    /// The numbers of the sessions of the block's spans, in their order
+    /// ([`UNNUMBERED`] before one was met), and a hash of the spans' ends.
+    spans: Vec<u32>,
+    spans_mark: u64,
 }
 
 /// An entry of [`BlockNumbers`] not numbered yet.
@@ -156,8 +160,23 @@ impl BlockNumbers {
         h.finish()
     }
 
+    /// Ready for `spans`, as [`BlockNumbers::fit`] for the block.
+    fn fit_spans(&mut self, spans: &crate::tracking::spans::Spans<'_>) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let first = spans.sessions.first().map(|x| x.id);
+        let last = spans.sessions.last().map(|x| x.id);
+        (first, last).hash(&mut h);
+        let mark = h.finish();
+        if self.spans_mark != mark || self.spans.len() != spans.sessions.len() {
+            self.spans_mark = mark;
+            self.spans.clear();
+            self.spans.resize(spans.sessions.len(), UNNUMBERED);
+        }
+    }
+
     fn held(&self) -> usize {
-        self.ids.len() + self.strings.len()
+        self.ids.len() + self.strings.len() + self.spans.len()
     }
 }
 
@@ -589,6 +608,12 @@ pub(super) fn window_from_blocks(
         let _ = s.rows_mut().try_reserve_exact(inside + edges + loose);
     }
     let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?;
+    // Spans stand for a block's rows where the metric reads no more of them,
+    // no names or type are asked (they keep rows), and the window is not
+    // sorted (their rows are not the block's).
+    let by_spans = need.spans && !sorted && names.is_none() && kind.is_none();
+    let mut spans_stmt =
+        conn.prepare_cached("SELECT data FROM event_block_spans WHERE first_id = ?1")?;
     // Only the columns the metric reads are decoded (`push_block` reads
     // no other).
     let wanted = blocks::Wanted {
@@ -664,6 +689,37 @@ pub(super) fn window_from_blocks(
             .filter(|w| w.max_ts >= a && w.min_ts < b)
         {
             let first = w.first;
+            // A block wholly inside the window, by its spans when it has
+            // them and they stand for the rows kept (bots left out, or
+            // none in it).
+            if by_spans && w.min_ts >= a && w.max_ts < b {
+                let mut it = spans_stmt.query([first])?;
+                let spans = match it.next()? {
+                    Some(r) => {
+                        let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+                        crate::tracking::spans::decode(data).filter(|x| bots_left_out || !x.bots)
+                    }
+                    None => None,
+                };
+                if let Some(spans) = spans {
+                    uncovered(&mut s, read, first - 1, slice)?;
+                    let numbers = match numbering.as_mut() {
+                        Some(n) => n.blocks.entry(first).or_default(),
+                        None => {
+                            scratch.spans.clear();
+                            &mut scratch
+                        }
+                    };
+                    numbers.fit_spans(&spans);
+                    push_spans(&mut s, &spans, w.min_ts, &mut numbers.spans);
+                    read = first + blocks::BLOCK_EVENTS - 1;
+                    if let Some(k) = sink.as_mut().filter(|k| s.rows.len() >= k.rows) {
+                        (k.take)(&s.rows, &s.strings);
+                        s.rows_mut().clear();
+                    }
+                    continue;
+                }
+            }
             let mut it = stmt.query([first])?;
             // A block listed a moment ago is there (one connection
             // writes); if not, read SQLite rather than count its ids as
@@ -863,6 +919,11 @@ pub(super) struct Columns {
     pub user: bool,
     /// Names.
     pub name: bool,
+    /// The metric reads, of each session, only its first and last time and
+    /// highest rate (and of all rows, whether any is sampled): a block
+    /// wholly inside an unsorted window may give its spans instead, two rows
+    /// a session ([`crate::tracking::spans`]).
+    pub spans: bool,
 }
 
 /// Which events a window keeps: the filters the projection and the packed
@@ -885,7 +946,48 @@ impl Columns {
         page: true,
         user: true,
         name: true,
+        spans: false,
     };
+}
+
+/// Appends two rows per session of a block's spans (its first time and
+/// its last, at its highest rate; one when they are the same), and, when
+/// some event of the block is sampled, a row of no session at the lowest
+/// rate (at `ts`), so that a metric reading only those sees what the
+/// block's rows would show it.
+/// The sessions are numbered as rows number them, once per block while
+/// nothing changes (`numbers`, the block's kept numbers of its spans).
+fn push_spans(
+    s: &mut State,
+    spans: &crate::tracking::spans::Spans<'_>,
+    ts: i64,
+    numbers: &mut [u32],
+) {
+    let rows = Arc::make_mut(&mut s.rows);
+    let row = |ts: i64, session: u32, rate: f64| Row {
+        ts,
+        user: 0,
+        session,
+        name: 0,
+        page: 0,
+        extra: 0,
+        rate,
+        bot: false,
+        kind: 0,
+    };
+    if let Some(rate) = spans.lowest_rate.filter(|r| *r < 1.0) {
+        rows.push(row(ts, 0, rate));
+    }
+    for (span, n) in spans.sessions.iter().zip(numbers) {
+        if *n == UNNUMBERED {
+            *n = s.strings.number(ValueRef::Text(span.id));
+        }
+        let session = *n;
+        rows.push(row(span.first, session, span.rate));
+        if span.last != span.first {
+            rows.push(row(span.last, session, span.rate));
+        }
+    }
 }
 
 /// Appends the rows of `block` whose index `keep` accepts to `s.rows`,

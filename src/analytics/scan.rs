@@ -547,6 +547,12 @@ pub struct Need {
     /// names, which keep rows): a window read from the packed blocks leaves
     /// [`Row::name`] at 0 instead of decoding the names.
     pub no_names: bool,
+    /// The metric reads, of each session, only its first and last time and
+    /// highest rate, and of all rows only whether any is sampled (with
+    /// [`Need::any_order`]): a packed block wholly inside the window may
+    /// give two rows per session from its spans instead of its rows
+    /// ([`crate::tracking::spans`]).
+    pub spans: bool,
 }
 
 /// Reads the events `q` selects, oldest first (a wide range with

@@ -9,9 +9,10 @@ use super::Store;
 use crate::error::Result;
 
 /// The tables [`Store::info`] counts, in the order it reports them.
-pub const COUNTED_TABLES: [&str; 18] = [
+pub const COUNTED_TABLES: [&str; 19] = [
     "events",
     "event_blocks",
+    "event_block_spans",
     "identities",
     "sessions",
     "prefs",

@@ -114,6 +114,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "day_rollups",
         sql: include_str!("migrations/0018_day_rollups.sql"),
     },
+    Migration {
+        version: 19,
+        name: "block_spans",
+        sql: include_str!("migrations/0019_block_spans.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

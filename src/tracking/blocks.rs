@@ -77,24 +77,30 @@ pub fn before_insert(tx: &Connection) -> Result<()> {
 /// any a change dropped), at most [`MAX_PACKED_PER_SETTLE`]; inside the
 /// caller's write transaction. When it packed one (ingest completed a
 /// range), it also packs again one block of an older format, if any is
-/// left: so a database from before format 2 is brought up to date at the
-/// pace of its ingest, one more block's work per [`BLOCK_EVENTS`] events.
+/// left, or else writes one block's spans ([`super::spans`]) if any has
+/// none: so a database from before format 2 or schema version 19 is
+/// brought up to date at the pace of its ingest, one more block's work per
+/// [`BLOCK_EVENTS`] events.
 pub fn settle(tx: &Connection) -> Result<()> {
     let (packed, _) = pack_absent(tx, MAX_PACKED_PER_SETTLE)?;
-    if packed > 0 {
-        repack_older(tx, 1)?;
+    if packed > 0 && repack_older(tx, 1)?.0 == 0 {
+        // Or, with none of an older format left, one block's spans.
+        super::spans::write_missing(tx, 1)?;
     }
     Ok(())
 }
 
 /// Packs up to `max` blocks inside the caller's write transaction: first
 /// the complete id ranges that have no block, newest first, then the
-/// blocks of an older format than [`FORMAT`], newest first. Returns how
-/// many it packed and how many are still to pack (of both kinds).
+/// blocks of an older format than [`FORMAT`], newest first, then writes
+/// the spans of blocks that have none ([`super::spans`]). Returns how
+/// many it packed or gave spans and how many are still to (of all three
+/// kinds).
 pub fn pack_missing(tx: &Connection, max: usize) -> Result<(u64, u64)> {
     let (packed, absent) = pack_absent(tx, max)?;
     let (repacked, older) = repack_older(tx, max - packed as usize)?;
-    Ok((packed + repacked, absent + older))
+    let (spanned, unspanned) = super::spans::write_missing(tx, max - (packed + repacked) as usize)?;
+    Ok((packed + repacked + spanned, absent + older + unspanned))
 }
 
 /// Packs again up to `max` of the blocks of an older format, newest
@@ -119,6 +125,13 @@ fn repack_older(tx: &Connection, max: usize) -> Result<(u64, u64)> {
             if head.as_deref() == Some(&[FORMAT][..]) {
                 tx.prepare_cached("UPDATE event_blocks SET format = ?2 WHERE first_id = ?1")?
                     .execute(params![first, FORMAT])?;
+                // And its spans, as a block packed now has.
+                let data: Vec<u8> = tx
+                    .prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?
+                    .query_row([first], |r| r.get(0))?;
+                if !super::spans::write(tx, first, &data)? {
+                    pack(tx, (first - 1) / BLOCK_EVENTS)?;
+                }
             } else {
                 pack(tx, (first - 1) / BLOCK_EVENTS)?;
             }
@@ -212,22 +225,25 @@ fn pack(tx: &Connection, k: i64) -> Result<()> {
             );
         }
     }
-    let (min_ts, max_ts) = (b.min_ts, b.max_ts);
+    let (min_ts, max_ts, rows) = (b.min_ts, b.max_ts, b.rows);
+    let data = b.finish();
     tx.prepare_cached(
         "INSERT INTO event_blocks (first_id, events, min_ts, max_ts, data, format) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (first_id) DO UPDATE SET events = excluded.events, min_ts = excluded.min_ts, \
          max_ts = excluded.max_ts, data = excluded.data, format = excluded.format",
     )?
-    .execute(params![
-        from,
-        b.rows as i64,
-        min_ts,
-        max_ts,
-        b.finish(),
-        FORMAT
-    ])?;
+    .execute(params![from, rows as i64, min_ts, max_ts, &data, FORMAT])?;
+    // Its sessions in short, for the metrics that read no more of a block
+    // (bytes just packed are a block's).
+    super::spans::write(tx, from, &data)?;
     Ok(())
+}
+
+/// Packs again from the events the block that starts at `first_id` (one
+/// whose bytes are not a block's).
+pub(super) fn pack_again(tx: &Connection, first_id: i64) -> Result<()> {
+    pack(tx, (first_id - 1).div_euclid(BLOCK_EVENTS))
 }
 
 /// A text column's bytes; `None` for NULL (the columns read are TEXT in a

@@ -45,6 +45,7 @@ mod quarantine;
 pub mod rollup;
 mod sampling;
 mod schema;
+pub mod spans;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -105,17 +105,20 @@ pub fn pages_scrubbed(trail: &usertrail::UserTrail) -> String {
 }
 
 /// SQL that takes a database of schema version 18 or later back to what
-/// version 17 held: no day rollups, and the session rollup's triggers on
-/// the events as version 14 made them. For tests that make an older
-/// database from a new one; run it before any `ALTER TABLE`, which checks
-/// every trigger.
+/// version 17 held: no blocks' spans (version 19), no day rollups, and the
+/// session rollup's triggers on the events as version 14 made them. For
+/// tests that make an older database from a new one; run it before any
+/// `ALTER TABLE`, which checks every trigger.
 pub fn before_day_rollups() -> String {
     let v14 = include_str!("../../src/store/migrations/0014_session_rollup.sql");
     let triggers = &v14[v14
         .find("CREATE TRIGGER")
         .expect("migration 14 has triggers")..];
     format!(
-        "DROP TRIGGER rollup_days_after_user_delete; DROP TRIGGER rollup_days_after_user_rename; \
+        "DROP TRIGGER IF EXISTS event_block_spans_after_block_delete; \
+         DROP TRIGGER IF EXISTS event_block_spans_after_block_update; \
+         DROP TABLE IF EXISTS event_block_spans; \
+         DROP TRIGGER rollup_days_after_user_delete; DROP TRIGGER rollup_days_after_user_rename; \
          DROP TRIGGER rollup_session_hours_after_delete; DROP TRIGGER rollup_session_hours_after_update; \
          DROP TABLE rollup_days; {triggers}"
     )
