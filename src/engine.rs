@@ -556,8 +556,9 @@ pub struct EngineInfo {
     /// The database's size and rows per table.
     #[serde(flatten)]
     pub store: crate::store::info::StoreInfo,
-    /// Blocks of events analytics reads still to pack: missing, or of an
-    /// older format (what `tracking.packBlocks` reports as `remaining`;
+    /// Blocks of events analytics reads still to pack: missing, of an
+    /// older format, or without their spans (what `tracking.packBlocks`
+    /// reports as `remaining`;
     /// `usertrail migrate` packs them all).
     pub blocks_to_pack: u64,
     /// The retention policy in force.

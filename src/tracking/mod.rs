@@ -62,7 +62,8 @@ pub use crate::kernel::ids::uuid_v7;
 pub struct PackedBlocks {
     /// Blocks packed by this call.
     pub packed: u64,
-    /// Blocks still to pack: missing, or of an older format.
+    /// Blocks still to pack: missing, of an older format, or without
+    /// their spans.
     pub remaining: u64,
 }
 
@@ -253,7 +254,9 @@ impl<'a> Tracking<'a> {
     /// analytics reads ([`blocks`]): all of them in a database from before
     /// schema version 13, and any a change dropped since the last ingest;
     /// then packs again the blocks of an older format (those of a database
-    /// from before schema version 15 keep no event types).
+    /// from before schema version 15 keep no event types), then writes the
+    /// spans of blocks that have none ([`spans`]: those of a database from
+    /// before schema version 19).
     /// Ingest packs a few at each call; this packs a backlog, in one
     /// transaction per call, so a caller can show progress and stop and
     /// resume at any point. Returns what it packed and what is left.

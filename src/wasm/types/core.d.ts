@@ -319,8 +319,9 @@ export interface PackedBlocks {
   /** Blocks packed by this call. */
   packed: number;
   /** Blocks still to pack: missing (of complete 4,096-id ranges: the
-   *  newest events, short of one, are in no block even at 0), or packed in
-   *  an older format (before schema version 15, without event types). */
+   *  newest events, short of one, are in no block even at 0), packed in
+   *  an older format (before schema version 15, without event types), or
+   *  without their sessions in short (before schema version 19). */
   remaining: number;
 }
 
@@ -531,8 +532,8 @@ export interface EngineInfo {
   eventsFrom: number | null;
   /** The newest event's time (ms), `null` without events. */
   eventsTo: number | null;
-  /** Blocks of events analytics reads still to pack: missing, or of an
-   *  older format (what `tracking.packBlocks` reports as `remaining`;
+  /** Blocks of events analytics reads still to pack: missing, of an
+   *  older format, or without their spans (what `tracking.packBlocks` reports as `remaining`;
    *  `usertrail migrate` packs them all). */
   blocksToPack: number;
   retention: RetentionPolicy;
