@@ -216,6 +216,29 @@ fn partials_of_different_queries_do_not_merge() {
             .unwrap()
     };
     assert_eq!(code(merge(vec![limit(3), limit(4)])), "INVALID_INPUT");
+    // So are breakdowns grouped by something else, and lists cut elsewhere.
+    let asked = |query: &str, v: Value| e.analytics().partial(query, options(v)).unwrap();
+    assert_eq!(
+        code(merge(vec![
+            asked("eventBreakdown", json!({ "by": "name" })),
+            asked("eventBreakdown", json!({ "by": "type" }))
+        ])),
+        "INVALID_INPUT"
+    );
+    assert_eq!(
+        code(merge(vec![
+            asked("eventBreakdown", json!({ "limit": 3 })),
+            asked("eventBreakdown", json!({ "limit": 4 }))
+        ])),
+        "INVALID_INPUT"
+    );
+    assert_eq!(
+        code(merge(vec![
+            asked("topPages", json!({ "limit": 3 })),
+            asked("topPages", json!({ "limit": 4 }))
+        ])),
+        "INVALID_INPUT"
+    );
     let support = |f: f64| {
         e.analytics()
             .partial("patterns", options(json!({ "minSupport": f })))
@@ -520,6 +543,94 @@ fn segments_and_cohort_values_merge_by_value() {
             .and_then(Value::as_array)
             .map_or(0, Vec::len);
         assert!(values > 5, "{query}: {values} values");
+    }
+}
+
+/// A funnel partial whose steps, segments or gaps do not match its step
+/// names is refused, first or later (one with a step more in a segment
+/// made the merge read past its lists and panic).
+#[test]
+fn misshapen_funnel_partials_are_refused() {
+    use usertrail::tracking::SimpleType;
+    let e = engine();
+    e.tracking()
+        .define_dimension("tier", SimpleType::String)
+        .unwrap();
+    let mut all = events(5, 300);
+    for (i, ev) in all.iter_mut().enumerate() {
+        ev.dimensions = Some(
+            json!({ "tier": format!("t{}", i % 3) })
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+    }
+    e.tracking().track_batch(all, false).unwrap();
+    let mut o = options(json!({ "since": T0, "until": T0 + 21 * DAY }));
+    o.extend(options(
+        json!({ "steps": ["view", "add"], "windowSecs": 86_400, "breakdown": "tier" }),
+    ));
+    let p = serde_json::to_value(e.analytics().partial("funnel", o).unwrap()).unwrap();
+    assert!(p["funnel"]["breakdown"]
+        .as_array()
+        .is_some_and(|b| !b.is_empty()));
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut v = p.clone();
+        f(&mut v);
+        v
+    };
+    let step = p["funnel"]["steps"][0].clone();
+    for (why, bad) in [
+        (
+            "a step more in a segment",
+            edit(&|v| {
+                let s = step.clone();
+                v["funnel"]["breakdown"][0]["steps"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(s)
+            }),
+        ),
+        (
+            "a step more",
+            edit(&|v| {
+                v["funnel"]["steps"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(step.clone())
+            }),
+        ),
+        (
+            "a list of gaps less",
+            edit(&|v| {
+                v["gaps"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "a segment's gaps less",
+            edit(&|v| {
+                v["segmentGaps"][0].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "a segment without gaps",
+            edit(&|v| {
+                v["segmentGaps"].as_array_mut().unwrap().pop();
+            }),
+        ),
+    ] {
+        for parts in [
+            vec![p.clone(), bad.clone()],
+            vec![bad.clone(), p.clone()],
+            vec![bad],
+        ] {
+            let parts: Vec<Partial> = match parts.into_iter().map(serde_json::from_value).collect()
+            {
+                Ok(parts) => parts,
+                Err(_) => continue, // refused by serde: INVALID_INPUT at the boundary
+            };
+            assert_eq!(code(merge(parts)), "INVALID_INPUT", "{why}");
+        }
     }
 }
 

@@ -339,6 +339,31 @@ fn to_value<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
+/// Whether a funnel partial has one step and one list of gaps per step
+/// name, in the whole and in each segment, and one list of gaps per
+/// segment: what the merge indexes by step (a partial from elsewhere with
+/// a step more in a segment made it read past its lists).
+fn funnel_shaped(f: &Funnel, names: &[String], gaps: &Gaps, segment_gaps: &[Gaps]) -> bool {
+    let n = names.len();
+    let segments_shaped = match &f.breakdown {
+        None => segment_gaps.is_empty(),
+        Some(b) => {
+            b.len() == segment_gaps.len()
+                && b.iter().all(|s| s.steps.len() == n)
+                && segment_gaps.iter().all(|g| g.len() == n)
+        }
+    };
+    f.steps.len() == n && gaps.len() == n && segments_shaped
+}
+
+/// `INVALID_INPUT` for a funnel partial that [`funnel_shaped`] refuses.
+fn misshapen_funnel() -> Error {
+    Error::invalid(
+        "partials",
+        "hold a funnel whose steps, segments or gaps do not match its step names",
+    )
+}
+
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 {
         a / b
@@ -487,11 +512,15 @@ fn fold(mut rest: impl Iterator<Item = Result<Partial>>) -> Result<Value> {
                 let Partial::EventBreakdown {
                     breakdown: b,
                     tallies: t,
-                    ..
+                    limit: l,
                 } = p?
                 else {
                     return Err(mismatch());
                 };
+                // Grouped by something else, or cut elsewhere: another query.
+                if b.by != breakdown.by || l != limit {
+                    return Err(mismatch());
+                }
                 add(b.rows, t)?;
             }
             let groups = groups.merged()?;
@@ -560,6 +589,9 @@ fn fold(mut rest: impl Iterator<Item = Result<Partial>>) -> Result<Value> {
             mut gaps,
             segment_gaps,
         } => {
+            if !funnel_shaped(&funnel, &names, &gaps, &segment_gaps) {
+                return Err(misshapen_funnel());
+            }
             let mut counts: Vec<f64> = funnel.steps.iter().map(|s| s.count).collect();
             let mut reweighted = funnel.reweighted;
             let mut segments: Vec<(Value, Vec<f64>, Gaps)> = funnel
@@ -589,6 +621,9 @@ fn fold(mut rest: impl Iterator<Item = Result<Partial>>) -> Result<Value> {
                 };
                 if n != names || f.breakdown.is_some() != funnel.breakdown.is_some() {
                     return Err(mismatch());
+                }
+                if !funnel_shaped(&f, &n, &g, &sg) {
+                    return Err(misshapen_funnel());
                 }
                 reweighted |= f.reweighted;
                 for (k, s) in f.steps.iter().enumerate() {
@@ -661,6 +696,19 @@ fn fold(mut rest: impl Iterator<Item = Result<Partial>>) -> Result<Value> {
             to_value(&retention)
         }
         Partial::Cohorts { mut cohorts } => {
+            // Each row's values' places by their JSON text, as the funnel's
+            // segments: built once, kept across the partials.
+            let mut value_at: Vec<FastMap<String, usize>> = cohorts
+                .rows
+                .iter()
+                .map(|row| {
+                    let mut at = FastMap::default();
+                    for (i, a) in row.by_value.iter().flatten().enumerate() {
+                        at.entry(a.value.to_string()).or_insert(i);
+                    }
+                    at
+                })
+                .collect();
             for p in rest {
                 let Partial::Cohorts { cohorts: c } = p? else {
                     return Err(mismatch());
@@ -669,14 +717,9 @@ fn fold(mut rest: impl Iterator<Item = Result<Partial>>) -> Result<Value> {
                     return Err(mismatch());
                 }
                 cohorts.reweighted |= c.reweighted;
-                for (x, y) in cohorts.rows.iter_mut().zip(c.rows) {
+                for ((x, y), at) in cohorts.rows.iter_mut().zip(c.rows).zip(&mut value_at) {
                     x.users += y.users;
                     if let (Some(xs), Some(ys)) = (x.by_value.as_mut(), y.by_value) {
-                        // By the value's JSON text, as the funnel's segments.
-                        let mut at: FastMap<String, usize> = FastMap::default();
-                        for (i, a) in xs.iter().enumerate() {
-                            at.entry(a.value.to_string()).or_insert(i);
-                        }
                         for v in ys {
                             match at.entry(v.value.to_string()) {
                                 Entry::Occupied(i) => xs[*i.get()].users += v.users,
@@ -716,11 +759,14 @@ fn fold(mut rest: impl Iterator<Item = Result<Partial>>) -> Result<Value> {
                 let Partial::TopPages {
                     pages: ps,
                     reweighted: r,
-                    ..
+                    limit: l,
                 } = p?
                 else {
                     return Err(mismatch());
                 };
+                if l != limit {
+                    return Err(mismatch());
+                }
                 reweighted |= r;
                 for (page, time) in ps {
                     match page_at.entry(page.path.clone()) {

@@ -185,8 +185,42 @@ impl std::future::Future for Running {
 /// A Promise from a body that reads its arguments first: an argument it
 /// refuses rejects the Promise (`INVALID_INPUT`), as every other failure
 /// does, so callers handle one convention.
+///
+/// A call made while another call reads its arguments (from a getter, a
+/// `toJSON` or a Proxy trap of those arguments) runs inside it, on the
+/// same stack; past [`MAX_NESTED`] such calls, one is refused instead of
+/// run (`INVALID_INPUT` on `arguments`): a `toJSON` that calls `merge`
+/// with itself again would otherwise recurse until wasm's stack overflows
+/// and the module traps, which leaves every engine of the instance
+/// unusable.
 pub(crate) fn promise(body: impl FnOnce() -> crate::Result<Promise>) -> Promise {
+    /// Uncounts the call however it ends.
+    struct Nested;
+    impl Drop for Nested {
+        fn drop(&mut self) {
+            NESTED.set(NESTED.get() - 1);
+        }
+    }
+    if NESTED.get() >= MAX_NESTED {
+        return Promise::reject(&JsValue::from(Error::invalid(
+            "arguments",
+            format!(
+                "could not be read: reading them called the engine again, {MAX_NESTED} calls deep (a getter or toJSON that calls it)"
+            ),
+        )));
+    }
+    NESTED.set(NESTED.get() + 1);
+    let _nested = Nested;
     body().unwrap_or_else(|e| Promise::reject(&JsValue::from(e)))
+}
+
+/// The most calls [`promise`] runs one inside another (each made while
+/// the one outside it read its arguments).
+const MAX_NESTED: u32 = 16;
+
+thread_local! {
+    /// Calls of [`promise`] running, one inside another.
+    static NESTED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// An open usertrail engine.

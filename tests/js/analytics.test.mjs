@@ -162,6 +162,20 @@ test('merge reads each partial apart, as an object or as its JSON text; bad part
   assert.deepEqual(await pending, whole);
   const calling = { toJSON: () => (trail.analytics.summary(range), p) };
   assert.deepEqual(await trail.pipeline.merge([calling]), whole);
+  // A partial whose toJSON calls merge with itself again: calls nested past
+  // a depth are refused (INVALID_INPUT on `arguments`), never run until
+  // wasm's stack overflows (which left every engine of the module dead).
+  const refused = [];
+  const evil = {
+    toJSON() {
+      trail.pipeline.merge([p, evil]).catch((e) => refused.push([e.code, e.field]));
+      return p;
+    },
+  };
+  assert.deepEqual(await trail.pipeline.merge([p, evil]), await trail.pipeline.merge([p, p]));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.ok(refused.length >= 1, 'the deepest call is refused');
+  assert.deepEqual(refused[0], ['INVALID_INPUT', 'arguments']);
   // Nothing refused changed the engine: it answers as before.
   assert.deepEqual(await trail.analytics.paths({ ...range, steps: 3 }), whole);
 });
