@@ -83,12 +83,31 @@ pub(super) struct Numbered {
     pub items: Vec<String>,
     /// Each journey's item numbers and count.
     pub journeys: Vec<(Vec<u32>, Tally)>,
+    /// The first item of `items` as given that no numbered journey takes,
+    /// if any: refused once the journeys are checked ([`Numbered::all_taken`]),
+    /// so that a journey at fault is named before an item it left untaken.
+    untaken: Option<usize>,
+}
+
+impl Numbered {
+    /// Refuses an item listed that no numbered journey takes (an engine
+    /// lists only the items its journeys take).
+    pub(super) fn all_taken(&self) -> Result<()> {
+        match self.untaken {
+            Some(i) => Err(bad_partial(
+                &format!("items[{i}]"),
+                "is taken by no numbered journey",
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `journeys` numbered in `items`: a named journey's items are numbered
 /// too (added to `items` when absent). Refused: an item listed twice (two
-/// numbers for one item would let one journey be listed twice), a number
-/// past `items`, and an item no numbered journey takes.
+/// numbers for one item would let one journey be listed twice) and a
+/// number past `items`; an item no numbered journey takes is noted, for
+/// [`Numbered::all_taken`].
 pub(super) fn numbered(items: Vec<String>, journeys: Vec<JourneyEntry>) -> Result<Numbered> {
     let mut index: FastMap<String, u32> = FastMap::default();
     for (i, s) in items.iter().enumerate() {
@@ -134,13 +153,12 @@ pub(super) fn numbered(items: Vec<String>, journeys: Vec<JourneyEntry>) -> Resul
             }
         })
         .collect::<Result<_>>()?;
-    if let Some(i) = taken.iter().position(|t| !*t) {
-        return Err(bad_partial(
-            &format!("items[{i}]"),
-            "is taken by no numbered journey",
-        ));
-    }
-    Ok(Numbered { items, journeys })
+    let untaken = taken.iter().position(|t| !*t);
+    Ok(Numbered {
+        items,
+        journeys,
+        untaken,
+    })
 }
 
 #[cfg(test)]
@@ -236,8 +254,9 @@ mod tests {
         let unused = numbered(
             vec!["/a".into(), "/b".into()],
             vec![JourneyEntry::Numbered(vec![1], c())],
-        );
-        let err = unused.err().unwrap();
+        )
+        .unwrap();
+        let err = unused.all_taken().err().unwrap();
         assert!(err.to_string().contains("items[0] is taken by no"), "{err}");
     }
 }

@@ -840,6 +840,7 @@ fn fold(mut rest: impl Iterator<Item = Result<Partial>>) -> Result<Value> {
                 }
                 let theirs = numbered(items, journeys)?;
                 a.check(&theirs, &total, reweighted)?;
+                theirs.all_taken()?;
                 counts.add(&theirs, &total, reweighted);
                 Ok(())
             };
