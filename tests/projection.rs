@@ -1834,8 +1834,8 @@ fn session_durations_from_spans_answer_as_sqlite_does() {
         }
     };
     check("with spans");
-    // What is read is the spans: another block's in place of the first's
-    // changes the answer.
+    // What is read is the spans: the first block's without its last
+    // session change the answer.
     let whole = Query {
         include_bots: Some(false),
         ..range(D0 - DAY, D0 + 31 * DAY)
@@ -1848,16 +1848,26 @@ fn session_durations_from_spans_answer_as_sqlite_does() {
             |r| r.get(0),
         )
         .unwrap();
+    let mut fewer = usertrail::tracking::spans::decode(1, &first).unwrap();
+    fewer.sessions.pop();
     conn.execute(
-        "UPDATE event_block_spans SET data = (SELECT data FROM event_block_spans WHERE first_id = 4097) \
-         WHERE first_id = 1",
-        [],
+        "UPDATE event_block_spans SET data = ?1 WHERE first_id = 1",
+        [usertrail::tracking::spans::encode(1, &fewer)],
     )
     .unwrap();
     assert_ne!(
         durations(&trail.analytics_from_blocks(), &whole),
         durations(&trail.analytics_from_sqlite(), &whole)
     );
+    // Another block's spans copied in: they name their block, so the first
+    // is read whole.
+    conn.execute(
+        "UPDATE event_block_spans SET data = (SELECT data FROM event_block_spans WHERE first_id = 4097) \
+         WHERE first_id = 1",
+        [],
+    )
+    .unwrap();
+    check("another block's spans");
     conn.execute(
         "UPDATE event_block_spans SET data = ?1 WHERE first_id = 1",
         [&first],

@@ -694,10 +694,17 @@ pub(super) fn window_from_blocks(
             // none in it).
             if by_spans && w.min_ts >= a && w.max_ts < b {
                 let mut it = spans_stmt.query([first])?;
+                // Spans of this block (they say which), whose times are
+                // within the block's listed ones: else it is read whole.
                 let spans = match it.next()? {
                     Some(r) => {
                         let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-                        crate::tracking::spans::decode(data).filter(|x| bots_left_out || !x.bots)
+                        crate::tracking::spans::decode(first, data).filter(|x| {
+                            (bots_left_out || !x.bots)
+                                && x.sessions
+                                    .iter()
+                                    .all(|s| s.first >= w.min_ts && s.last <= w.max_ts)
+                        })
                     }
                     None => None,
                 };

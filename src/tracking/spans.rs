@@ -5,9 +5,10 @@
 //! What `sessionDurations` needs of a block wholly inside its window: a
 //! session's duration is its last time less its first, each weighted by one
 //! over its highest rate, so two rows per session stand for the block's
-//! rows (about 400 sessions of 4,096 events in the scale bench, a quarter
-//! of the block's bytes). Read instead of the block past the in-memory
-//! projection's cap.
+//! rows (about 400 sessions of 4,096 events in the scale bench, whose
+//! session ids of 38 characters make them 30% of the block's bytes; less
+//! with shorter ids). Read instead of the block past the in-memory
+//! projection's cap, when its times agree with the block's.
 //!
 //! Written from the block's bytes whenever a block is packed, in the same
 //! transaction ([`super::blocks`]); gone with the block: triggers delete a
@@ -60,11 +61,11 @@ const WANTED: Wanted = Wanted {
     name: false,
 };
 
-/// The spans of a block's bytes, as bytes; `None` when they are not a
-/// block's.
-pub fn of_block(data: &[u8]) -> Option<Vec<u8>> {
+/// The spans of the bytes of the block that starts at `first_id`, as
+/// bytes; `None` when they are not a block's.
+pub fn of_block(first_id: i64, data: &[u8]) -> Option<Vec<u8>> {
     let b = blocks::decode_columns(data, WANTED)?;
-    Some(encode(&spans(&b)))
+    Some(encode(first_id, &spans(&b)))
 }
 
 /// The spans of a decoded block (its sessions, times, rates and bot flags).
@@ -104,11 +105,13 @@ fn spans<'a>(b: &Block<'a>) -> Spans<'a> {
     out
 }
 
-/// Spans as bytes: the format, the bots flag, the distinct rates (as f64
-/// bits), the lowest rate's place in them (+ 1, 0 for none), then each
-/// session: its id's length and bytes, its first time as a zigzag delta
-/// from the last session's, its length, and its rate's place.
-fn encode(s: &Spans<'_>) -> Vec<u8> {
+/// Spans as bytes: the format, the bots flag, the block's first id (so
+/// that spans copied to another block's row are not read as its), the
+/// distinct rates (as f64 bits), the lowest rate's place in them (+ 1, 0
+/// for none), then each session: its id's length and bytes, its first time
+/// as a zigzag delta from the last session's, its length, and its rate's
+/// place.
+pub fn encode(first_id: i64, s: &Spans<'_>) -> Vec<u8> {
     let mut rates: Vec<u64> = Vec::new();
     let mut place = |r: f64| -> u64 {
         let bits = r.to_bits();
@@ -133,6 +136,7 @@ fn encode(s: &Spans<'_>) -> Vec<u8> {
         varint::put(&mut body, place(span.rate));
     }
     let mut out = vec![FORMAT, u8::from(s.bots)];
+    varint::put(&mut out, zigzag(first_id));
     varint::put(&mut out, rates.len() as u64);
     for r in &rates {
         out.extend_from_slice(&r.to_le_bytes());
@@ -142,9 +146,10 @@ fn encode(s: &Spans<'_>) -> Vec<u8> {
     out
 }
 
-/// Spans read back from their bytes; `None` when they are not spans of
-/// this format (the block is then read whole).
-pub fn decode(data: &[u8]) -> Option<Spans<'_>> {
+/// The spans of the block that starts at `first_id`, read back from their
+/// bytes; `None` when they are not spans of this format or of that block
+/// (the block is then read whole).
+pub fn decode(first_id: i64, data: &[u8]) -> Option<Spans<'_>> {
     let mut r = Reader::new(data);
     if r.byte()? != FORMAT {
         return None;
@@ -154,6 +159,9 @@ pub fn decode(data: &[u8]) -> Option<Spans<'_>> {
         1 => true,
         _ => return None,
     };
+    if unzigzag(r.varint()?) != first_id {
+        return None;
+    }
     let n = r.count()?;
     if n > BLOCK_EVENTS as usize {
         return None;
@@ -196,7 +204,7 @@ pub fn decode(data: &[u8]) -> Option<Spans<'_>> {
 /// Writes block `first_id`'s spans from its bytes `data`, replacing any.
 /// False, writing nothing, when the bytes are not a block's.
 pub(super) fn write(tx: &Connection, first_id: i64, data: &[u8]) -> Result<bool> {
-    let Some(spans) = of_block(data) else {
+    let Some(spans) = of_block(first_id, data) else {
         return Ok(false);
     };
     tx.prepare_cached("INSERT OR REPLACE INTO event_block_spans (first_id, data) VALUES (?1, ?2)")?
@@ -261,8 +269,8 @@ mod tests {
             (3_000, "u2", "s2", "buy", None),
             (9_000, "u1", "s1", "buy", None),
         ]);
-        let bytes = of_block(&data).unwrap();
-        let s = decode(&bytes).unwrap();
+        let bytes = of_block(1, &data).unwrap();
+        let s = decode(1, &bytes).unwrap();
         assert!(!s.bots);
         assert_eq!(s.lowest_rate, Some(1.0));
         assert_eq!(
@@ -283,17 +291,19 @@ mod tests {
             ]
         );
         // Written again from what was read: the same bytes.
-        assert_eq!(encode(&s), bytes);
+        assert_eq!(encode(1, &s), bytes);
+        // Another block's: not read as this one's.
+        assert!(decode(4097, &bytes).is_none());
         // Anything else is not spans: each cut, each byte changed.
         for cut in 0..bytes.len() {
-            assert!(decode(&bytes[..cut]).is_none(), "cut at {cut}");
+            assert!(decode(1, &bytes[..cut]).is_none(), "cut at {cut}");
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(decode(&longer).is_none());
-        assert!(decode(&[2, 0, 0, 0, 0]).is_none(), "another format");
-        assert!(decode(&[1, 2, 0, 0, 0]).is_none(), "a bots flag of 2");
-        assert!(of_block(b"not a block").is_none());
+        assert!(decode(1, &longer).is_none());
+        assert!(decode(0, &[2, 0, 0, 0, 0]).is_none(), "another format");
+        assert!(decode(0, &[1, 2, 0, 0, 0]).is_none(), "a bots flag of 2");
+        assert!(of_block(1, b"not a block").is_none());
     }
 
     #[test]
@@ -319,9 +329,9 @@ mod tests {
                 rate: 0.5
             }]
         );
-        let bytes = encode(&s);
-        assert_eq!(decode(&bytes).unwrap(), s);
+        let bytes = encode(8193, &s);
+        assert_eq!(decode(8193, &bytes).unwrap(), s);
         let empty = Spans::default();
-        assert_eq!(decode(&encode(&empty)).unwrap(), empty);
+        assert_eq!(decode(1, &encode(1, &empty)).unwrap(), empty);
     }
 }
