@@ -109,25 +109,8 @@ pub fn merge_texts(texts: impl IntoIterator<Item = Result<String>>) -> Result<Va
 }
 
 /// The answer of several engines' partials of one query (all of the same
-/// query): what one engine holding all their events would answer.
+/// query): what one engine holding all their events would answer. As
+/// [`merge_texts`] reads them, from each partial's JSON.
 pub fn merge(parts: Vec<Value>) -> Result<Value> {
-    let experiment = |p: &Value| p.get("query").and_then(Value::as_str) == Some(EXPERIMENT_RESULTS);
-    if parts.first().is_some_and(experiment) {
-        let mut results = Vec::with_capacity(parts.len());
-        for (i, p) in parts.into_iter().enumerate() {
-            let ExperimentPartial::ExperimentResults { results: r } = serde_json::from_value(p)
-                .map_err(|e| Error::invalid(format!("partials[{i}]"), e.to_string()))?;
-            results.push(r);
-        }
-        return to_value(&merge_results(results)?);
-    }
-    let parts: Vec<Partial> = parts
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            serde_json::from_value(p)
-                .map_err(|e| Error::invalid(format!("partials[{i}]"), e.to_string()))
-        })
-        .collect::<Result<_>>()?;
-    partial::merge(parts)
+    merge_texts(parts.into_iter().map(|p| Ok(p.to_string())))
 }

@@ -126,12 +126,7 @@ fn repack_older(tx: &Connection, max: usize) -> Result<(u64, u64)> {
                 tx.prepare_cached("UPDATE event_blocks SET format = ?2 WHERE first_id = ?1")?
                     .execute(params![first, FORMAT])?;
                 // And its spans, as a block packed now has.
-                let data: Vec<u8> = tx
-                    .prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?
-                    .query_row([first], |r| r.get(0))?;
-                if !super::spans::write(tx, first, &data)? {
-                    pack(tx, (first - 1) / BLOCK_EVENTS)?;
-                }
+                super::spans::write_stored(tx, first)?;
             } else {
                 pack(tx, (first - 1) / BLOCK_EVENTS)?;
             }

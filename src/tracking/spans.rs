@@ -212,6 +212,19 @@ pub(super) fn write(tx: &Connection, first_id: i64, data: &[u8]) -> Result<bool>
     Ok(true)
 }
 
+/// Writes the spans of the block stored at `first_id` from its bytes; a
+/// block whose bytes are not a block's is packed again from the events
+/// (which writes its spans).
+pub(super) fn write_stored(tx: &Connection, first_id: i64) -> Result<()> {
+    let data: Vec<u8> = tx
+        .prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?
+        .query_row([first_id], |r| r.get(0))?;
+    if !write(tx, first_id, &data)? {
+        blocks::pack_again(tx, first_id)?;
+    }
+    Ok(())
+}
+
 /// The SQL condition for a block that has no spans and is not of an older
 /// format (those get theirs when they are packed again), and starts a
 /// block (a row that starts none is damage, left alone), on `event_blocks
@@ -235,14 +248,7 @@ pub(super) fn write_missing(tx: &Connection, max: usize) -> Result<(u64, u64)> {
             .query_map([max as i64], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         for first in firsts {
-            let data: Vec<u8> = tx
-                .prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?
-                .query_row([first], |r| r.get(0))?;
-            // Bytes that are not a block's: the block is packed again from
-            // the events (which writes its spans).
-            if !write(tx, first, &data)? {
-                blocks::pack_again(tx, first)?;
-            }
+            write_stored(tx, first)?;
             done += 1;
         }
     }
