@@ -1930,3 +1930,206 @@ fn session_durations_from_spans_answer_as_sqlite_does() {
     );
     check("packed again");
 }
+
+/// A funnel read from the packed blocks takes a block wholly inside its
+/// window from its rows by name (each name's events' places, times, users,
+/// rates and bot flags, `tracking::names`) instead of its rows: the same answer
+/// as SQLite's, with bots left out or counted, steps repeated or never
+/// performed, events of one time in both orders, a query's names, over
+/// windows that cut blocks or hold them whole; rows by name that disagree
+/// with their block are not read (the block is read whole), go with their
+/// block (erasure) or are missing (read whole, then written by
+/// `pack_blocks`).
+#[test]
+fn funnels_from_rows_by_name_answer_as_sqlite_does() {
+    let (trail, _clock) = engine();
+    track_days(&trail, 0..24);
+    // Late events: a block spans days, and is cut by most windows.
+    track(&trail, day(1, &["late-1", "late-2"]));
+    // One user's signup and buy at one millisecond, in both orders of ids.
+    let t = D0 + 2 * DAY + 3 * HOUR;
+    track(
+        &trail,
+        vec![
+            ev(t, "tie-1", "tie-1-s", "action", "signup"),
+            ev(t, "tie-1", "tie-1-s", "action", "buy"),
+            ev(t, "tie-2", "tie-2-s", "action", "buy"),
+            ev(t, "tie-2", "tie-2-s", "action", "signup"),
+        ],
+    );
+    track_days(&trail, 24..48);
+    let n = blocks(&trail);
+    assert!(n >= 4, "{n} blocks");
+    let count = |sql: &str| -> i64 {
+        trail
+            .store()
+            .conn()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    };
+    let lists = || count("SELECT count(*) FROM event_block_names WHERE name = ''");
+    assert_eq!(lists(), n, "every block packed with its rows by name");
+    let funnel = |a: &Analytics<'_>, q: &Query, steps: &Value| {
+        json!(a.funnel(q, &o(steps.clone())).unwrap())
+    };
+    // Each window with each steps, under one of the bots and names
+    // choices in turn (each choice meets each window and each steps).
+    let choices = [
+        (false, None),
+        (true, None),
+        (false, Some(vec!["signup".to_string(), "buy".to_string()])),
+    ];
+    let check = |when: &str| {
+        let windows = [
+            (D0 - DAY, D0 + 31 * DAY),
+            (D0 + HOUR, D0 + 9 * DAY + 7 * HOUR),
+            (D0 + 3 * DAY, D0 + 4 * DAY),
+        ];
+        let all_steps = [
+            json!({ "steps": ["page_view", "signup", "buy"], "windowSecs": 3600 }),
+            json!({ "steps": ["signup", "buy"], "windowSecs": 60 }),
+            json!({ "steps": ["page_view", "page_view", "nobody", "buy"] }),
+        ];
+        for (w, (since, until)) in windows.into_iter().enumerate() {
+            for (k, steps) in all_steps.iter().enumerate() {
+                let (bots, names) = &choices[(w + k) % 3];
+                let q = Query {
+                    include_bots: Some(*bots),
+                    name: names.clone().map(Names::Many),
+                    ..range(since, until)
+                };
+                let slow = funnel(&trail.analytics_from_sqlite(), &q, steps);
+                assert_eq!(
+                    funnel(&trail.analytics_from_blocks(), &q, steps),
+                    slow,
+                    "{when}: {since}..{until}, {steps}, bots {bots}, names {names:?}"
+                );
+                assert_eq!(
+                    funnel(&trail.analytics_from_blocks().chunk_rows(3), &q, steps),
+                    slow,
+                    "{when}, in chunks: {since}..{until}, {steps}, bots {bots}"
+                );
+            }
+        }
+    };
+    check("with rows by name");
+    let whole = range(D0 - DAY, D0 + 31 * DAY);
+    let buys = json!({ "steps": ["signup", "buy"], "windowSecs": 3600 });
+    let conn = trail.store().conn();
+    let row = |name: &str| -> Vec<u8> {
+        conn.query_row(
+            "SELECT data FROM event_block_names WHERE first_id = 1 AND name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let put = |name: &str, data: &[u8]| {
+        conn.execute(
+            "UPDATE event_block_names SET data = ?2 WHERE first_id = 1 AND name = ?1",
+            rusqlite::params![name, data],
+        )
+        .unwrap();
+    };
+    // What is read is the rows by name: the first block's without its
+    // buys change the answer.
+    let buy = row("buy");
+    let none = usertrail::tracking::names::Named::default();
+    put("buy", &usertrail::tracking::names::encode(1, &none));
+    assert_ne!(
+        funnel(&trail.analytics_from_blocks(), &whole, &buys),
+        funnel(&trail.analytics_from_sqlite(), &whole, &buys)
+    );
+    // Another block's copied in: they name their block, so the first is
+    // read whole.
+    conn.execute(
+        "UPDATE event_block_names SET data = (SELECT data FROM event_block_names \
+         WHERE first_id = 4097 AND name = 'buy') WHERE first_id = 1 AND name = 'buy'",
+        [],
+    )
+    .unwrap();
+    check("another block's buys");
+    // The buys given as the signups too (places taken twice): read whole.
+    let signup = row("signup");
+    put("signup", &buy);
+    check("places taken twice");
+    put("signup", &signup);
+    put("buy", &buy);
+    check("put back");
+    // Damaged rows, a list that leaves a name out, a row of a name the list
+    // does not hold, no list: read whole.
+    put("buy", b"\x01\x02");
+    check("damaged buys");
+    put("buy", &buy);
+    let list = row("");
+    let mut fewer = usertrail::tracking::names::decode_list(1, &list).unwrap();
+    fewer.names.retain(|n| *n != "buy");
+    put("", &usertrail::tracking::names::encode_list(1, &fewer));
+    check("a list without buys");
+    // A list of fewer users than the rows name.
+    let whole_list = usertrail::tracking::names::decode_list(1, &list).unwrap();
+    let keys = whole_list.keys();
+    let all: Vec<&[u8]> = (0..whole_list.users()).map(|i| keys.get(i)).collect();
+    let fewer =
+        usertrail::tracking::names::List::new(whole_list.names.clone(), &all[..all.len() - 1]);
+    put("", &usertrail::tracking::names::encode_list(1, &fewer));
+    check("a list without its last user");
+    put("", &list);
+    conn.execute(
+        "INSERT INTO event_block_names (first_id, name, data) VALUES (1, 'nobody', ?1)",
+        [&buy],
+    )
+    .unwrap();
+    check("a name the list does not hold");
+    conn.execute("DELETE FROM event_block_names WHERE name = 'nobody'", [])
+        .unwrap();
+    // Without them (a database packed before them): blocks read whole, the
+    // rows counted as work left, and written by `pack_blocks`.
+    conn.execute_batch("DELETE FROM event_block_names").unwrap();
+    check("without rows by name");
+    assert_eq!(trail.info().unwrap().blocks_to_pack, n as u64);
+    let step = trail.tracking().pack_blocks(2).unwrap();
+    assert_eq!((step.packed, step.remaining), (2, n as u64 - 2));
+    let rest = trail.tracking().pack_blocks(10_000).unwrap();
+    assert_eq!((rest.packed, rest.remaining), (n as u64 - 2, 0));
+    assert_eq!(lists(), n);
+    check("written again");
+    // A block's bytes written again drop its rows by name.
+    conn.execute("UPDATE event_blocks SET data = data WHERE first_id = 1", [])
+        .unwrap();
+    assert_eq!(
+        count("SELECT count(*) FROM event_block_names WHERE first_id = 1"),
+        0
+    );
+    // Erasure: the block holding the subject's events goes, its rows by
+    // name with it; none hold the subject's key.
+    let erased = trail
+        .privacy()
+        .erase(
+            "late-1",
+            &EraseOptions {
+                reason: "test".into(),
+                ..EraseOptions::default()
+            },
+        )
+        .now()
+        .unwrap();
+    assert!(erased.counts["events"] > 0);
+    let held = count(
+        "SELECT count(*) FROM event_block_names WHERE instr(data, CAST('late-1' AS BLOB)) > 0",
+    );
+    assert_eq!(held, 0, "rows by name holding the erased subject's key");
+    assert_eq!(
+        count("SELECT count(*) FROM event_block_names WHERE first_id NOT IN (SELECT first_id FROM event_blocks)"),
+        0,
+        "rows by name of no block"
+    );
+    check("erased");
+    track_days(&trail, 16..18);
+    assert_eq!(
+        lists(),
+        blocks(&trail),
+        "packed again by ingest, with rows by name"
+    );
+    check("packed again");
+}

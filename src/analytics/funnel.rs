@@ -243,6 +243,8 @@ impl Analytics<'_> {
             // Only strict funnels need the events between steps.
             names: (order == FunnelOrder::Any).then_some(distinct),
             any_order: by_id,
+            // A funnel reads of a row its time, user, name and rate.
+            by_names: by_id,
             ..Need::default()
         };
         let init = || Follow {

@@ -260,6 +260,7 @@ impl<'a> Analytics<'a> {
                     user: !need.no_users,
                     name: !need.no_names,
                     spans: need.spans,
+                    by_names: need.by_names,
                 },
                 !need.any_order,
                 sink,

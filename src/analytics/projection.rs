@@ -86,7 +86,7 @@ pub struct Projection {
 /// again). It is kept only while it holds at most [`NUMBERING_HELD`] block
 /// entries (4 bytes each), [`NUMBERED_HELD`] users and sessions (about 22
 /// bytes each in the interner) and [`INTERNED_HELD`] names and pages: about
-/// 60 MB more at 10M events.
+/// 60 MB more at 10M events (64 MB once a funnel read rows by name).
 #[derive(Debug)]
 pub(super) struct Numbering {
     changes: u64,
@@ -96,8 +96,9 @@ pub(super) struct Numbering {
 }
 
 /// At most this many entries of blocks' numbers are kept between windows
-/// (16 MB): about 2.2M at 10M events.
-const NUMBERING_HELD: usize = 4 << 20;
+/// (32 MB): about 2.2M at 10M events, 3.2M with the users of the blocks'
+/// lists of rows by name.
+const NUMBERING_HELD: usize = 8 << 20;
 
 /// At most this many users and sessions numbered are kept between windows
 /// (about 45 MB of the interner's map): 1.1M at 10M events.
@@ -122,6 +123,10 @@ struct BlockNumbers {
     /// ([`UNNUMBERED`] before one was met), and a hash of the spans' ends.
     spans: Vec<u32>,
     spans_mark: u64,
+    /// The numbers of the users of the block's list of rows by name, in
+    /// its order (entry 0, none, is 0), and a hash of the list's ends.
+    listed: Vec<u32>,
+    listed_mark: u64,
 }
 
 /// An entry of [`BlockNumbers`] not numbered yet.
@@ -175,8 +180,20 @@ impl BlockNumbers {
         }
     }
 
+    /// Ready for the list of the block's rows by name, as
+    /// [`BlockNumbers::fit`] for the block.
+    fn fit_list(&mut self, list: &crate::tracking::names::List<'_>) {
+        let (mark, n) = (list.mark(), list.users());
+        if self.listed_mark != mark || self.listed.len() != n + 1 {
+            self.listed_mark = mark;
+            self.listed.clear();
+            self.listed.resize(n + 1, UNNUMBERED);
+            self.listed[0] = 0;
+        }
+    }
+
     fn held(&self) -> usize {
-        self.ids.len() + self.strings.len() + self.spans.len()
+        self.ids.len() + self.strings.len() + self.spans.len() + self.listed.len()
     }
 }
 
@@ -614,6 +631,19 @@ pub(super) fn window_from_blocks(
     let by_spans = need.spans && !sorted && names.is_none() && kind.is_none();
     let mut spans_stmt =
         conn.prepare_cached("SELECT data FROM event_block_spans WHERE first_id = ?1")?;
+    // Rows by name stand for a block's rows of the names kept where the
+    // metric reads no more of them, no type is asked, and the window is not
+    // sorted (they come name by name, put back in id order per block).
+    let by_names = names.filter(|_| need.by_names && !sorted && kind.is_none());
+    let mut names_stmt = match by_names {
+        Some(n) => Some(conn.prepare_cached(&format!(
+            "SELECT name, data FROM event_block_names WHERE first_id = ?1 AND name IN ('{}'{})",
+            crate::tracking::names::LIST,
+            ", ?".repeat(n.len())
+        ))?),
+        None => None,
+    };
+    let (mut named_scratch, mut named_out) = (Vec::new(), Vec::new());
     // Only the columns the metric reads are decoded (`push_block` reads
     // no other).
     let wanted = blocks::Wanted {
@@ -725,6 +755,44 @@ pub(super) fn window_from_blocks(
                         s.rows_mut().clear();
                     }
                     continue;
+                }
+            }
+            // A block wholly inside the window, by its rows of the names
+            // kept when it has them (and they agree with it).
+            if let (Some(names), Some(q)) = (by_names, names_stmt.as_mut()) {
+                if w.min_ts >= a && w.max_ts < b {
+                    let mut fetched: Vec<(String, Vec<u8>)> = Vec::new();
+                    let mut it = q.query(rusqlite::params_from_iter(
+                        std::iter::once(&first as &dyn rusqlite::ToSql)
+                            .chain(names.iter().map(|n| n as &dyn rusqlite::ToSql)),
+                    ))?;
+                    while let Some(r) = it.next()? {
+                        fetched.push((r.get(0)?, r.get(1)?));
+                    }
+                    drop(it);
+                    let numbers = match numbering.as_mut() {
+                        Some(n) => n.blocks.entry(first).or_default(),
+                        None => {
+                            scratch.listed.clear();
+                            &mut scratch
+                        }
+                    };
+                    let times = (w.min_ts, w.max_ts);
+                    let how = (need, bots_left_out);
+                    let room = (&mut named_scratch, &mut named_out);
+                    let got = named_rows(&mut s, first, &fetched, names, times, how, numbers, room);
+                    if let Some(bots) = got {
+                        // The ids before it that no block holds first.
+                        uncovered(&mut s, read, first - 1, slice)?;
+                        s.bots += bots;
+                        s.rows_mut().extend_from_slice(&named_out);
+                        read = first + blocks::BLOCK_EVENTS - 1;
+                        if let Some(k) = sink.as_mut().filter(|k| s.rows.len() >= k.rows) {
+                            (k.take)(&s.rows, &s.strings);
+                            s.rows_mut().clear();
+                        }
+                        continue;
+                    }
                 }
             }
             let mut it = stmt.query([first])?;
@@ -931,6 +999,11 @@ pub(super) struct Columns {
     /// wholly inside an unsorted window may give its spans instead, two rows
     /// a session ([`crate::tracking::spans`]).
     pub spans: bool,
+    /// The metric reads of each row only its time, user, name, rate and
+    /// bot flag: with names kept, a block wholly inside an unsorted window
+    /// may give its rows of those names from its rows by name
+    /// ([`crate::tracking::names`]; each row's session, page and type at 0).
+    pub by_names: bool,
 }
 
 /// Which events a window keeps: the filters the projection and the packed
@@ -954,6 +1027,7 @@ impl Columns {
         user: true,
         name: true,
         spans: false,
+        by_names: false,
     };
 }
 
@@ -995,6 +1069,117 @@ fn push_spans(
             rows.push(row(span.last, session, span.rate));
         }
     }
+}
+
+/// A block's rows of `names` from its rows by name as fetched (`(name,
+/// bytes)`, the list among them), into `out` in the block's id order,
+/// bots' left out when `bots_left_out`; users and names numbered as
+/// [`push_block`] numbers them (the list's users once per block while
+/// nothing changes: `numbers`), sessions, pages and types at 0. Only when
+/// they agree with the block that starts at `first` and has times within
+/// `times`: a list of that block, a row for each name kept it lists and
+/// for no other, each of that block and of users the list holds, with
+/// times within the block's and places that no other name's takes.
+/// Returns how many of them are bots'; `None` otherwise (the block is then
+/// read whole). `scratch` is room for the rows name by name, each name's in
+/// id order, merged from there into `out`.
+#[allow(clippy::too_many_arguments)]
+fn named_rows(
+    s: &mut State,
+    first: i64,
+    fetched: &[(String, Vec<u8>)],
+    names: &[String],
+    (lo, hi): (i64, i64),
+    (need, bots_left_out): (Columns, bool),
+    numbers: &mut BlockNumbers,
+    (scratch, out): (&mut Vec<(u16, Row)>, &mut Vec<Row>),
+) -> Option<usize> {
+    use crate::tracking::names;
+    scratch.clear();
+    out.clear();
+    let (_, list) = fetched.iter().find(|(n, _)| n == names::LIST)?;
+    let list = names::decode_list(first, list)?;
+    let expected = names
+        .iter()
+        .filter(|n| list.names.contains(&n.as_str()))
+        .count();
+    numbers.fit_list(&list);
+    let users = &mut numbers.listed;
+    // Where each name's rows start in `scratch`, and end; the places
+    // taken so far; the bots' events met.
+    let mut runs: Vec<(usize, usize)> = Vec::with_capacity(expected);
+    let mut taken = [0u64; blocks::BLOCK_EVENTS as usize / 64];
+    let mut bots = 0usize;
+    // The users' keys, decoded when a user not numbered yet is met.
+    let mut keys: Option<names::Keys> = None;
+    for (name, data) in fetched.iter().filter(|(n, _)| n != names::LIST) {
+        if !list.names.contains(&name.as_str()) {
+            return None;
+        }
+        let name = if need.name {
+            s.strings.intern_str(name)
+        } else {
+            0
+        };
+        let start = scratch.len();
+        let mut agrees = true;
+        let read = names::each(first, data, list.users(), |e| {
+            let bit = 1u64 << (e.pos % 64);
+            let word = &mut taken[usize::from(e.pos / 64)];
+            agrees &= e.ts >= lo && e.ts <= hi && *word & bit == 0;
+            *word |= bit;
+            if bots_left_out && e.bot {
+                return;
+            }
+            let user = if need.user {
+                let u = &mut users[e.user as usize];
+                if *u == UNNUMBERED {
+                    let keys = keys.get_or_insert_with(|| list.keys());
+                    *u = s
+                        .strings
+                        .number(ValueRef::Text(keys.get(e.user as usize - 1)));
+                }
+                *u
+            } else {
+                0
+            };
+            bots += usize::from(e.bot);
+            let row = Row {
+                ts: e.ts,
+                user,
+                session: 0,
+                name,
+                page: 0,
+                extra: 0,
+                rate: e.rate,
+                bot: e.bot,
+                kind: 0,
+            };
+            scratch.push((e.pos, row));
+        });
+        if read.is_none() || !agrees {
+            return None;
+        }
+        runs.push((start, scratch.len()));
+    }
+    if runs.len() != expected {
+        return None;
+    }
+    // Merged by place: the next row is the lowest place at the head of a
+    // name's run (names are few).
+    out.reserve(scratch.len());
+    loop {
+        let mut best: Option<usize> = None;
+        for (k, (at, end)) in runs.iter().enumerate() {
+            if at < end && best.is_none_or(|b| scratch[*at].0 < scratch[runs[b].0].0) {
+                best = Some(k);
+            }
+        }
+        let Some(k) = best else { break };
+        out.push(scratch[runs[k].0].1);
+        runs[k].0 += 1;
+    }
+    Some(bots)
 }
 
 /// Appends the rows of `block` whose index `keep` accepts to `s.rows`,

@@ -553,6 +553,11 @@ pub struct Need {
     /// give two rows per session from its spans instead of its rows
     /// ([`crate::tracking::spans`]).
     pub spans: bool,
+    /// The metric reads of each row only its time, user, name, rate and
+    /// bot flag (with [`Need::any_order`] and names kept): a packed block
+    /// wholly inside the window may give its rows of those names from its
+    /// rows by name instead ([`crate::tracking::names`]).
+    pub by_names: bool,
 }
 
 /// Reads the events `q` selects, oldest first (a wide range with

@@ -43,8 +43,21 @@ impl<'a> Reader<'a> {
         Some(b)
     }
 
-    /// The next integer as [`put`] writes it.
+    /// The next integer as [`put`] writes it. One byte (below 128, the
+    /// most common in packed columns) is read inline.
+    #[inline]
     pub fn varint(&mut self) -> Option<u64> {
+        match self.data.get(self.at) {
+            Some(b) if *b < 0x80 => {
+                self.at += 1;
+                Some(u64::from(*b))
+            }
+            _ => self.varint_long(),
+        }
+    }
+
+    /// [`Reader::varint`] of more than one byte (or none left).
+    fn varint_long(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -61,6 +74,11 @@ impl<'a> Reader<'a> {
     pub fn count(&mut self) -> Option<usize> {
         let n = usize::try_from(self.varint()?).ok()?;
         (n <= self.data.len() - self.at).then_some(n)
+    }
+
+    /// The bytes left, without reading them.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.data[self.at..]
     }
 
     /// The next `n` bytes.

@@ -9,10 +9,11 @@ use super::Store;
 use crate::error::Result;
 
 /// The tables [`Store::info`] counts, in the order it reports them.
-pub const COUNTED_TABLES: [&str; 19] = [
+pub const COUNTED_TABLES: [&str; 20] = [
     "events",
     "event_blocks",
     "event_block_spans",
+    "event_block_names",
     "identities",
     "sessions",
     "prefs",

@@ -119,6 +119,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "block_spans",
         sql: include_str!("migrations/0019_block_spans.sql"),
     },
+    Migration {
+        version: 20,
+        name: "block_names",
+        sql: include_str!("migrations/0020_block_names.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

@@ -78,14 +78,17 @@ pub fn before_insert(tx: &Connection) -> Result<()> {
 /// caller's write transaction. When it packed one (ingest completed a
 /// range), it also packs again one block of an older format, if any is
 /// left, or else writes one block's spans ([`super::spans`]) if any has
-/// none: so a database from before format 2 or schema version 19 is
-/// brought up to date at the pace of its ingest, one more block's work per
-/// [`BLOCK_EVENTS`] events.
+/// none and one block's rows by name ([`super::names`]) if any has none:
+/// so a database from before format 2 or schema version 19 or 20 is
+/// brought up to date at the pace of its ingest, a block or two's more
+/// work per [`BLOCK_EVENTS`] events.
 pub fn settle(tx: &Connection) -> Result<()> {
     let (packed, _) = pack_absent(tx, MAX_PACKED_PER_SETTLE)?;
     if packed > 0 && repack_older(tx, 1)?.0 == 0 {
-        // Or, with none of an older format left, one block's spans.
+        // Or, with none of an older format left, one block's spans and
+        // one block's rows by name.
         super::spans::write_missing(tx, 1)?;
+        super::names::write_missing(tx, 1)?;
     }
     Ok(())
 }
@@ -93,14 +96,16 @@ pub fn settle(tx: &Connection) -> Result<()> {
 /// Packs up to `max` blocks inside the caller's write transaction: first
 /// the complete id ranges that have no block, newest first, then the
 /// blocks of an older format than [`FORMAT`], newest first, then writes
-/// the spans of blocks that have none ([`super::spans`]). Returns how
-/// many it packed or gave spans and how many are still to (of all three
-/// kinds).
+/// the spans of blocks that have none ([`super::spans`]), then their rows
+/// by name ([`super::names`]). Returns how many it packed or gave spans or
+/// rows by name and how many are still to (of all four kinds).
 pub fn pack_missing(tx: &Connection, max: usize) -> Result<(u64, u64)> {
     let (packed, absent) = pack_absent(tx, max)?;
     let (repacked, older) = repack_older(tx, max - packed as usize)?;
     let (spanned, unspanned) = super::spans::write_missing(tx, max - (packed + repacked) as usize)?;
-    Ok((packed + repacked + spanned, absent + older + unspanned))
+    let done = packed + repacked + spanned;
+    let (named, unnamed) = super::names::write_missing(tx, max - done as usize)?;
+    Ok((done + named, absent + older + unspanned + unnamed))
 }
 
 /// Packs again up to `max` of the blocks of an older format, newest
@@ -125,8 +130,10 @@ fn repack_older(tx: &Connection, max: usize) -> Result<(u64, u64)> {
             if head.as_deref() == Some(&[FORMAT][..]) {
                 tx.prepare_cached("UPDATE event_blocks SET format = ?2 WHERE first_id = ?1")?
                     .execute(params![first, FORMAT])?;
-                // And its spans, as a block packed now has.
+                // And its spans and rows by name, as a block packed now
+                // has.
                 super::spans::write_stored(tx, first)?;
+                super::names::write_stored(tx, first)?;
             } else {
                 pack(tx, (first - 1) / BLOCK_EVENTS)?;
             }
@@ -232,6 +239,7 @@ fn pack(tx: &Connection, k: i64) -> Result<()> {
     // Its sessions in short, for the metrics that read no more of a block
     // (bytes just packed are a block's).
     super::spans::write(tx, from, &data)?;
+    super::names::write(tx, from, &data)?;
     Ok(())
 }
 

@@ -40,6 +40,7 @@ mod event;
 mod forward;
 mod history;
 mod ingest;
+pub mod names;
 mod outbox;
 mod quarantine;
 pub mod rollup;
@@ -60,10 +61,11 @@ pub use crate::kernel::ids::uuid_v7;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PackedBlocks {
-    /// Blocks packed by this call.
+    /// Blocks packed, or given their spans or rows by name, by this call.
     pub packed: u64,
-    /// Blocks still to pack: missing, of an older format, or without
-    /// their spans.
+    /// Blocks still to pack: missing, of an older format, without their
+    /// spans, or without their rows by name (a block without both counts
+    /// twice).
     pub remaining: u64,
 }
 
@@ -256,7 +258,8 @@ impl<'a> Tracking<'a> {
     /// then packs again the blocks of an older format (those of a database
     /// from before schema version 15 keep no event types), then writes the
     /// spans of blocks that have none ([`spans`]: those of a database from
-    /// before schema version 19).
+    /// before schema version 19), then their rows by name ([`names`]:
+    /// before version 20).
     /// Ingest packs a few at each call; this packs a backlog, in one
     /// transaction per call, so a caller can show progress and stop and
     /// resume at any point. Returns what it packed and what is left.

@@ -105,8 +105,9 @@ pub fn pages_scrubbed(trail: &usertrail::UserTrail) -> String {
 }
 
 /// SQL that takes a database of schema version 18 or later back to what
-/// version 17 held: no blocks' spans (version 19), no day rollups, and the
-/// session rollup's triggers on the events as version 14 made them. For
+/// version 17 held: no blocks' rows by name (version 20) nor spans (19), no
+/// day rollups, and the session rollup's triggers on the events as version
+/// 14 made them. For
 /// tests that make an older database from a new one; run it before any
 /// `ALTER TABLE`, which checks every trigger.
 pub fn before_day_rollups() -> String {
@@ -115,7 +116,10 @@ pub fn before_day_rollups() -> String {
         .find("CREATE TRIGGER")
         .expect("migration 14 has triggers")..];
     format!(
-        "DROP TRIGGER IF EXISTS event_block_spans_after_block_delete; \
+        "DROP TRIGGER IF EXISTS event_block_names_after_block_delete; \
+         DROP TRIGGER IF EXISTS event_block_names_after_block_update; \
+         DROP TABLE IF EXISTS event_block_names; \
+         DROP TRIGGER IF EXISTS event_block_spans_after_block_delete; \
          DROP TRIGGER IF EXISTS event_block_spans_after_block_update; \
          DROP TABLE IF EXISTS event_block_spans; \
          DROP TRIGGER rollup_days_after_user_delete; DROP TRIGGER rollup_days_after_user_rename; \

@@ -316,12 +316,14 @@ export interface HistoryPage {
 
 /** What `tracking.packBlocks` did. */
 export interface PackedBlocks {
-  /** Blocks packed by this call. */
+  /** Blocks packed, or given their sessions in short or rows by name, by this call. */
   packed: number;
   /** Blocks still to pack: missing (of complete 4,096-id ranges: the
    *  newest events, short of one, are in no block even at 0), packed in
-   *  an older format (before schema version 15, without event types), or
-   *  without their sessions in short (before schema version 19). */
+   *  an older format (before schema version 15, without event types),
+   *  without their sessions in short (before schema version 19), or
+   *  without their rows by name (before 20); a block without both counts
+   *  twice. */
   remaining: number;
 }
 
@@ -533,7 +535,8 @@ export interface EngineInfo {
   /** The newest event's time (ms), `null` without events. */
   eventsTo: number | null;
   /** Blocks of events analytics reads still to pack: missing, of an
-   *  older format, or without their spans (what `tracking.packBlocks` reports as `remaining`;
+   *  older format, without their spans, or without their rows by name (a block
+   *  without both counts twice; what `tracking.packBlocks` reports as `remaining`;
    *  `usertrail migrate` packs them all). */
   blocksToPack: number;
   retention: RetentionPolicy;

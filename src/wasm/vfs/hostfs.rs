@@ -126,9 +126,13 @@ struct HostFile {
 /// SQLite reads a page per host call: a packed block of events is a chain
 /// of about 16 overflow pages, written together, so a query over 10M
 /// events made 40,000 `readSync` calls (about 4 µs each in Node, 163 MB).
-/// A read that starts where the last one ended reads [`READ_AHEAD`] bytes
-/// instead, and the reads that follow inside them are copied from here.
-/// A read elsewhere (a B-tree lookup) reads what it asks, as before.
+/// The third read in a row that starts where the last one ended reads
+/// [`READ_AHEAD`] bytes instead, and the reads that follow inside them are
+/// copied from here. A read elsewhere (a B-tree lookup) reads what it
+/// asks, as do the first two of a run: records of one or two pages (a
+/// block's rows by name, `tracking::names`) often lie next to one another
+/// yet are read one here, one there, and 64 KB read for each of them read
+/// ten times what a funnel needs.
 #[derive(Default)]
 struct ReadAhead {
     /// Where `data` starts in the file.
@@ -136,7 +140,14 @@ struct ReadAhead {
     data: Vec<u8>,
     /// Where the last read ended.
     next: u64,
+    /// Reads in a row, each where the one before ended (the last one's
+    /// included).
+    run: u32,
 }
+
+/// Reads in a row, each where the one before ended, after which the next
+/// such read reads ahead.
+const RUN_BEFORE_AHEAD: u32 = 3;
 
 /// Bytes read at once ahead of a sequential read.
 const READ_AHEAD: usize = 64 * 1024;
@@ -309,7 +320,12 @@ impl VfsFile for HostFile {
                     }
                     let sequential = offset == ahead.next;
                     ahead.next = offset + buf.len() as u64;
-                    if sequential && buf.len() < READ_AHEAD {
+                    ahead.run = if sequential {
+                        ahead.run.saturating_add(1)
+                    } else {
+                        1
+                    };
+                    if sequential && ahead.run > RUN_BEFORE_AHEAD && buf.len() < READ_AHEAD {
                         let ahead = &mut *ahead;
                         ahead.data.resize(READ_AHEAD, 0);
                         let got = self
