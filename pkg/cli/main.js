@@ -508,7 +508,7 @@ async function migrate(file, flags) {
     },
   });
   if (flags.json) return json({ file: abs, from, to: r.schemaVersion, migrated, blocks: r.blocks, elapsedMs: r.elapsedMs });
-  const packed = `${r.blocks.toLocaleString('en-US')} blocks of events packed or given their spans or rows by name for analytics`;
+  const packed = `${r.blocks.toLocaleString('en-US')} blocks of events packed, or given their spans or rows by name, for analytics (a block given both counts twice)`;
   if (!migrated) return out(`${file} is at schema version ${current} already; ${packed}`);
   out(`migrated ${file} from schema version ${from} to ${r.schemaVersion} (${packed}) in ${duration(r.elapsedMs / 1000)}`);
 }

@@ -300,14 +300,17 @@ impl JsTracking {
         })
     }
 
-    /// Packs up to `max` (1 to 10,000; default 64) of the missing blocks
-    /// of events that analytics reads: a database from before schema
-    /// version 13 has none until ingest (a few per call) or this packs
-    /// them. Then packs again the blocks of an older format (a database
-    /// from before schema version 15 keeps them without event types, so a
-    /// query filtered by `eventType` reads the events' rows until then).
-    /// One transaction per call, so it can be stopped and resumed;
-    /// resolves to `{ packed, remaining }`.
+    /// Does up to `max` (1 to 10,000; default 64) pieces of the work left
+    /// on the blocks of events that analytics reads: packs the missing
+    /// blocks (a database from before schema version 13 has none until
+    /// ingest, a few per call, or this packs them), then packs again the
+    /// blocks of an older format (a database from before schema version 15
+    /// keeps them without event types, so a query filtered by `eventType`
+    /// reads the events' rows until then), then writes the spans of blocks
+    /// without them (before version 19), then their rows by name (before
+    /// version 20): each block packed, given its spans or given its rows by
+    /// name is one piece. One transaction per call, so it can be stopped
+    /// and resumed; resolves to `{ packed, remaining }`.
     #[wasm_bindgen(js_name = packBlocks, unchecked_return_type = "Promise<PackedBlocks>")]
     pub fn pack_blocks(
         &self,

@@ -316,7 +316,9 @@ export interface HistoryPage {
 
 /** What `tracking.packBlocks` did. */
 export interface PackedBlocks {
-  /** Blocks packed, or given their sessions in short or rows by name, by this call. */
+  /** Pieces of work done by this call: blocks packed, blocks given their
+   *  sessions in short, blocks given their rows by name (a block given
+   *  both counts twice). */
   packed: number;
   /** Blocks still to pack: missing (of complete 4,096-id ranges: the
    *  newest events, short of one, are in no block even at 0), packed in
