@@ -2031,49 +2031,83 @@ fn funnels_from_rows_by_name_answer_as_sqlite_does() {
         )
         .unwrap();
     };
+    use usertrail::tracking::names::{decode_list, encode_list, sum, List};
+    let list = row("");
+    // A row written with its sum in the list, so that what is checked past
+    // the sum is (as whoever changed a list and its rows together).
+    let put_listed = |name: &str, data: &[u8]| {
+        put(name, data);
+        let mut l = decode_list(1, &list).unwrap();
+        let at = l.names.iter().position(|n| *n == name).unwrap();
+        l.sums[at] = sum(data);
+        put("", &encode_list(1, &l));
+    };
     // What is read is the rows by name: the first block's without its
     // buys change the answer.
     let buy = row("buy");
     let none = usertrail::tracking::names::Named::default();
-    put("buy", &usertrail::tracking::names::encode(1, &none));
+    put_listed("buy", &usertrail::tracking::names::encode(1, &none));
     assert_ne!(
         funnel(&trail.analytics_from_blocks(), &whole, &buys),
         funnel(&trail.analytics_from_sqlite(), &whole, &buys)
     );
     // Another block's copied in: they name their block, so the first is
     // read whole.
-    conn.execute(
-        "UPDATE event_block_names SET data = (SELECT data FROM event_block_names \
-         WHERE first_id = 4097 AND name = 'buy') WHERE first_id = 1 AND name = 'buy'",
-        [],
-    )
-    .unwrap();
+    let other: Vec<u8> = conn
+        .query_row(
+            "SELECT data FROM event_block_names WHERE first_id = 4097 AND name = 'buy'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    put_listed("buy", &other);
     check("another block's buys");
     // The buys given as the signups too (places taken twice): read whole.
     let signup = row("signup");
-    put("signup", &buy);
+    put_listed("signup", &buy);
+    put("buy", &buy);
     check("places taken twice");
     put("signup", &signup);
-    put("buy", &buy);
+    put("", &list);
     check("put back");
     // Damaged rows, a list that leaves a name out, a row of a name the list
     // does not hold, no list: read whole.
-    put("buy", b"\x01\x02");
+    put_listed("buy", b"\x01\x02");
     check("damaged buys");
     put("buy", &buy);
-    let list = row("");
-    let mut fewer = usertrail::tracking::names::decode_list(1, &list).unwrap();
-    fewer.names.retain(|n| *n != "buy");
-    put("", &usertrail::tracking::names::encode_list(1, &fewer));
+    put("", &list);
+    let mut fewer = decode_list(1, &list).unwrap();
+    let at = fewer.names.iter().position(|n| *n == "buy").unwrap();
+    fewer.names.remove(at);
+    fewer.sums.remove(at);
+    put("", &encode_list(1, &fewer));
     check("a list without buys");
-    // A list of fewer users than the rows name.
-    let whole_list = usertrail::tracking::names::decode_list(1, &list).unwrap();
-    let keys = whole_list.keys();
+    // A list of fewer users than the rows name; one listing a user twice
+    // (the same first key for all).
+    let whole_list = decode_list(1, &list).unwrap();
+    let keys = whole_list.keys().unwrap();
     let all: Vec<&[u8]> = (0..whole_list.users()).map(|i| keys.get(i)).collect();
-    let fewer =
-        usertrail::tracking::names::List::new(whole_list.names.clone(), &all[..all.len() - 1]);
-    put("", &usertrail::tracking::names::encode_list(1, &fewer));
+    let relisted = |users: &[&[u8]]| {
+        let mut l = List::new(whole_list.names.clone(), users);
+        l.sums = whole_list.sums.clone();
+        encode_list(1, &l)
+    };
+    put("", &relisted(&all[..all.len() - 1]));
     check("a list without its last user");
+    put("", &relisted(&vec![all[0]; all.len()]));
+    check("a list of one user many times");
+    // Rows changed without their list (their sums): the buys and signups
+    // swapped, a buy's byte changed.
+    put("", &list);
+    put("buy", &signup);
+    put("signup", &buy);
+    check("buys and signups swapped");
+    put("signup", &signup);
+    let mut changed = buy.clone();
+    *changed.last_mut().unwrap() ^= 1;
+    put("buy", &changed);
+    check("a buy's byte changed");
+    put("buy", &buy);
     put("", &list);
     conn.execute(
         "INSERT INTO event_block_names (first_id, name, data) VALUES (1, 'nobody', ?1)",

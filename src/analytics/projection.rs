@@ -1110,10 +1110,13 @@ fn named_rows(
     let mut runs: Vec<(usize, usize)> = Vec::with_capacity(expected);
     let mut taken = [0u64; blocks::BLOCK_EVENTS as usize / 64];
     let mut bots = 0usize;
-    // The users' keys, decoded when a user not numbered yet is met.
-    let mut keys: Option<names::Keys> = None;
+    // The users' keys, decoded when a user not numbered yet is met
+    // (`None` inside when they are not each once, sorted).
+    let mut keys: Option<Option<names::Keys>> = None;
     for (name, data) in fetched.iter().filter(|(n, _)| n != names::LIST) {
-        if !list.names.contains(&name.as_str()) {
+        // Listed, with the sum of these bytes.
+        let at = list.names.iter().position(|n| *n == name.as_str())?;
+        if list.sums[at] != names::sum(data) {
             return None;
         }
         let name = if need.name {
@@ -1134,10 +1137,14 @@ fn named_rows(
             let user = if need.user {
                 let u = &mut users[e.user as usize];
                 if *u == UNNUMBERED {
-                    let keys = keys.get_or_insert_with(|| list.keys());
-                    *u = s
-                        .strings
-                        .number(ValueRef::Text(keys.get(e.user as usize - 1)));
+                    match keys.get_or_insert_with(|| list.keys()) {
+                        Some(keys) => {
+                            *u = s
+                                .strings
+                                .number(ValueRef::Text(keys.get(e.user as usize - 1)));
+                        }
+                        None => agrees = false,
+                    }
                 }
                 *u
             } else {

@@ -1,8 +1,9 @@
 //! Each packed block's events by name, `event_block_names` (migration 20):
 //! per name the block's events hold, those events' places in the block,
 //! times, users, bot flags and sample rates; and a row of the empty name
-//! (no event's name may be empty), the list: the names the block holds and
-//! its users' keys, which the events name by their place in it. What a funnel reads of a block wholly inside its window:
+//! (no event's name may be empty), the list: the names the block holds
+//! (each with a check sum of its row's bytes) and its users' keys, which
+//! the events name by their place in it. What a funnel reads of a block wholly inside its window:
 //! only its steps' events, a fifth of the scale bench's, instead of every
 //! column of every event (a block's bytes are read whole, its sessions and
 //! pages too). Read instead of the block past the in-memory projection's
@@ -45,6 +46,9 @@ const WANTED: Wanted = Wanted {
 pub struct List<'a> {
     /// The names of its events, in the order of their first event.
     pub names: Vec<&'a str>,
+    /// Per name, the [`sum`] of its row's bytes: a row changed, cut or
+    /// swapped with another without its list is not read.
+    pub sums: Vec<u64>,
     /// How many users it lists.
     users: usize,
     /// Its users' keys, each once, sorted, front coded: each as the length
@@ -73,7 +77,8 @@ impl Keys {
 }
 
 impl List<'_> {
-    /// A list of `names` and the users `keys` (in that order).
+    /// A list of `names` (their sums 0) and the users `keys` (in that
+    /// order).
     pub fn new<'a>(names: Vec<&'a str>, keys: &[&[u8]]) -> List<'a> {
         let mut coded = Vec::new();
         let mut before: &[u8] = &[];
@@ -85,6 +90,7 @@ impl List<'_> {
             before = key;
         }
         List {
+            sums: vec![0; names.len()],
             names,
             users: keys.len(),
             coded: coded.into(),
@@ -96,24 +102,29 @@ impl List<'_> {
         self.users
     }
 
-    /// Its users' keys. (The list's bytes were checked when it was read.)
-    pub fn keys(&self) -> Keys {
+    /// Its users' keys; `None` unless each is greater than the one before
+    /// (each once, sorted, as they are written).
+    pub fn keys(&self) -> Option<Keys> {
         let mut k = Keys::default();
         k.ends.reserve(self.users);
         let mut r = Reader::new(&self.coded);
         let mut start = 0;
         for _ in 0..self.users {
-            let (Some(shared), Some(len)) = (r.varint(), r.count()) else {
-                break;
-            };
+            let shared = usize::try_from(r.varint()?).ok()?;
+            let len = r.count()?;
             let from = start;
             start = k.bytes.len();
-            let shared = usize::try_from(shared).unwrap_or(0).min(start - from);
+            if shared > start - from {
+                return None;
+            }
             k.bytes.extend_from_within(from..from + shared);
-            k.bytes.extend_from_slice(r.take(len).unwrap_or_default());
+            k.bytes.extend_from_slice(r.take(len)?);
             k.ends.push(k.bytes.len());
+            if k.ends.len() > 1 && k.bytes[start..] <= k.bytes[from..start] {
+                return None;
+            }
         }
-        k
+        Some(k)
     }
 
     /// A hash of its users' ends, as stored: what a reader keeps its
@@ -193,25 +204,46 @@ pub fn of_block(first_id: i64, data: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
         n.bot.push(b.bot[i]);
         n.rate.push(b.rate[i]);
     }
-    let list = List::new(names, &keys);
-    let mut out = Vec::with_capacity(named.len() + 1);
+    let rows: Vec<Vec<u8>> = named.iter().map(|n| encode(first_id, n)).collect();
+    let mut list = List::new(names, &keys);
+    list.sums = rows.iter().map(|r| sum(r)).collect();
+    let mut out = Vec::with_capacity(rows.len() + 1);
     out.push((LIST.to_owned(), encode_list(first_id, &list)));
-    for (name, n) in list.names.iter().zip(&named) {
-        out.push(((*name).to_owned(), encode(first_id, n)));
+    for (name, row) in list.names.iter().zip(rows) {
+        out.push(((*name).to_owned(), row));
     }
     Some(out)
 }
 
+/// The check sum of a name's row that its list keeps: 64 bits over its
+/// bytes, 8 at a time (a rotate, an xor and a multiply each, as FxHash
+/// mixes), then its length. A check against damage, not a signature.
+pub fn sum(data: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mix = |h: u64, word: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..word.len()].copy_from_slice(word);
+        (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K)
+    };
+    let mut chunks = data.chunks_exact(8);
+    let h = (&mut chunks).fold(0, mix);
+    mix(
+        mix(h, chunks.remainder()),
+        &(data.len() as u64).to_le_bytes(),
+    )
+}
+
 /// A block's list as bytes: the format, the block's first id, the names
-/// (length and bytes), then the number of users and their keys, front
-/// coded ([`List`]).
+/// (length, bytes and the sum of the name's row, 8 bytes little-endian),
+/// then the number of users and their keys, front coded ([`List`]).
 pub fn encode_list(first_id: i64, list: &List<'_>) -> Vec<u8> {
     let mut out = vec![FORMAT];
     varint::put(&mut out, zigzag(first_id));
     varint::put(&mut out, list.names.len() as u64);
-    for n in &list.names {
+    for (n, sum) in list.names.iter().zip(&list.sums) {
         varint::put(&mut out, n.len() as u64);
         out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(&sum.to_le_bytes());
     }
     varint::put(&mut out, list.users as u64);
     out.extend_from_slice(&list.coded);
@@ -231,9 +263,11 @@ pub fn decode_list(first_id: i64, data: &[u8]) -> Option<List<'_>> {
         return None;
     }
     let mut names = Vec::with_capacity(n);
+    let mut sums = Vec::with_capacity(n);
     for _ in 0..n {
         let len = r.count()?;
         names.push(std::str::from_utf8(r.take(len)?).ok()?);
+        sums.push(r.u64_le()?);
     }
     let users = r.count()?;
     if users > BLOCK_EVENTS as usize {
@@ -253,6 +287,7 @@ pub fn decode_list(first_id: i64, data: &[u8]) -> Option<List<'_>> {
     }
     r.is_done().then_some(List {
         names,
+        sums,
         users,
         coded: coded.into(),
     })
@@ -494,11 +529,12 @@ mod tests {
         let list = decode_list(1, &rows[0].1).unwrap();
         assert_eq!(list.names, ["view", "buy"]);
         assert_eq!(list.users(), 2);
-        let keys = list.keys();
+        let keys = list.keys().unwrap();
         assert_eq!(
             (keys.get(0), keys.get(1)),
             (b"u1".as_slice(), b"u2".as_slice())
         );
+        assert_eq!(list.sums, [sum(&rows[1].1), sum(&rows[2].1)]);
         let view = decode(1, &rows[1].1, 2).unwrap();
         assert_eq!(view.pos, [0, 1, 3]);
         assert_eq!(view.ts, [5_000, 1_000, 9_000]);
@@ -551,18 +587,36 @@ mod tests {
         assert_eq!(decode(1, &encode(1, &empty), 0).unwrap(), empty);
         let none = List::default();
         assert_eq!(decode_list(1, &encode_list(1, &none)).unwrap(), none);
-        // Users front coded, in any order, long and short, read back.
-        let users: Vec<&[u8]> = ["user-100", "user-1", "user-1", "", "user-2000", "u", "zz"]
+        // Users front coded, long and short, read back; not in order (or
+        // twice), not given as keys.
+        let users: Vec<&[u8]> = ["", "u", "user-1", "user-100", "user-2000", "zz"]
             .iter()
             .map(|k| k.as_bytes())
             .collect();
-        let list = List::new(vec!["a"], &users);
+        let mut list = List::new(vec!["a"], &users);
+        list.sums = vec![u64::MAX];
         let bytes = encode_list(1, &list);
         let back = decode_list(1, &bytes).unwrap();
         assert_eq!(back, list);
-        let keys = back.keys();
+        let keys = back.keys().unwrap();
         let got: Vec<&[u8]> = (0..back.users()).map(|i| keys.get(i)).collect();
         assert_eq!(got, users);
+        for bad in [["u", "u"], ["user-2", "user-1"], ["b", "a"]] {
+            let keys: Vec<&[u8]> = bad.iter().map(|k| k.as_bytes()).collect();
+            let bytes = encode_list(1, &List::new(vec![], &keys));
+            let list = decode_list(1, &bytes).unwrap();
+            assert!(list.keys().is_none(), "{bad:?}");
+        }
+        // Sums differ for rows that differ by a byte, a length or an order.
+        let a = sum(b"abcdefgh12345");
+        for other in [
+            &b"abcdefgh12346"[..],
+            b"abcdefgh1234",
+            b"bacdefgh12345",
+            b"",
+        ] {
+            assert_ne!(sum(other), a);
+        }
         for cut in 0..bytes.len() {
             assert!(decode_list(1, &bytes[..cut]).is_none(), "cut at {cut}");
         }
