@@ -3,11 +3,12 @@
 //! times, users, bot flags and sample rates; and a row of the empty name
 //! (no event's name may be empty), the list: the names the block holds
 //! (each with a check sum of its row's bytes) and its users' keys, which
-//! the events name by their place in it. What a funnel reads of a block wholly inside its window:
-//! only its steps' events, a fifth of the scale bench's, instead of every
-//! column of every event (a block's bytes are read whole, its sessions and
-//! pages too). Read instead of the block past the in-memory projection's
-//! cap, when the list and the rows agree with the block.
+//! the events name by their place in it. What a funnel reads of a block
+//! wholly inside its window: only its steps' events, a fifth of the scale
+//! bench's, instead of every column of every event (a block's bytes are
+//! read whole, its sessions and pages too). Read instead of the block past
+//! the in-memory projection's cap, when the list and the rows agree with
+//! the block and each other.
 //!
 //! Written from the block's bytes whenever a block is packed, in the same
 //! transaction ([`super::blocks`]); gone with the block: triggers delete a
