@@ -2046,7 +2046,11 @@ fn funnels_from_rows_by_name_answer_as_sqlite_does() {
     // buys change the answer.
     let buy = row("buy");
     let none = usertrail::tracking::names::Named::default();
-    put_listed("buy", &usertrail::tracking::names::encode(1, &none));
+    let users_sum = decode_list(1, &list).unwrap().users_sum();
+    put_listed(
+        "buy",
+        &usertrail::tracking::names::encode(1, users_sum, &none),
+    );
     assert_ne!(
         funnel(&trail.analytics_from_blocks(), &whole, &buys),
         funnel(&trail.analytics_from_sqlite(), &whole, &buys)

@@ -1082,7 +1082,7 @@ fn push_spans(
 /// times within the block's and places that no other name's takes.
 /// Returns how many of them are bots'; `None` otherwise (the block is then
 /// read whole). `scratch` is room for the rows name by name, each name's in
-/// id order, merged from there into `out`.
+/// id order, put in id order from there into `out`.
 #[allow(clippy::too_many_arguments)]
 fn named_rows(
     s: &mut State,
@@ -1113,6 +1113,7 @@ fn named_rows(
     // The users' keys, decoded when a user not numbered yet is met
     // (`None` inside when they are not each once, sorted).
     let mut keys: Option<Option<names::Keys>> = None;
+    let of_list = (list.users(), list.users_sum());
     for (name, data) in fetched.iter().filter(|(n, _)| n != names::LIST) {
         // Listed, with the sum of these bytes.
         let at = list.names.iter().position(|n| *n == name.as_str())?;
@@ -1126,7 +1127,7 @@ fn named_rows(
         };
         let start = scratch.len();
         let mut agrees = true;
-        let read = names::each(first, data, list.users(), |e| {
+        let read = names::each(first, data, of_list, |e| {
             let bit = 1u64 << (e.pos % 64);
             let word = &mut taken[usize::from(e.pos / 64)];
             agrees &= e.ts >= lo && e.ts <= hi && *word & bit == 0;
@@ -1172,19 +1173,33 @@ fn named_rows(
     if runs.len() != expected {
         return None;
     }
-    // Merged by place: the next row is the lowest place at the head of a
-    // name's run (names are few).
     out.reserve(scratch.len());
-    loop {
-        let mut best: Option<usize> = None;
-        for (k, (at, end)) in runs.iter().enumerate() {
-            if at < end && best.is_none_or(|b| scratch[*at].0 < scratch[runs[b].0].0) {
-                best = Some(k);
+    if runs.len() <= 2 {
+        // Merged by place: the next row is the lower place at the head of
+        // the two names' runs.
+        loop {
+            let mut best: Option<usize> = None;
+            for (k, (at, end)) in runs.iter().enumerate() {
+                if at < end && best.is_none_or(|b| scratch[*at].0 < scratch[runs[b].0].0) {
+                    best = Some(k);
+                }
             }
+            let Some(k) = best else { break };
+            out.push(scratch[runs[k].0].1);
+            runs[k].0 += 1;
         }
-        let Some(k) = best else { break };
-        out.push(scratch[runs[k].0].1);
-        runs[k].0 += 1;
+    } else {
+        // More names: each row put at its place (places are taken once),
+        // then the places read in order.
+        let mut at = [u32::MAX; blocks::BLOCK_EVENTS as usize];
+        for (i, (pos, _)) in scratch.iter().enumerate() {
+            at[usize::from(*pos)] = i as u32;
+        }
+        out.extend(
+            at.iter()
+                .filter(|i| **i != u32::MAX)
+                .map(|i| scratch[*i as usize].1),
+        );
     }
     Some(bots)
 }

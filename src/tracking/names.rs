@@ -128,6 +128,11 @@ impl List<'_> {
         Some(k)
     }
 
+    /// The [`sum`] of its users as stored, which each name's row repeats.
+    pub fn users_sum(&self) -> u64 {
+        sum(&self.coded)
+    }
+
     /// A hash of its users' ends, as stored: what a reader keeps its
     /// numbers of the users by.
     pub fn mark(&self) -> u64 {
@@ -205,8 +210,12 @@ pub fn of_block(first_id: i64, data: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
         n.bot.push(b.bot[i]);
         n.rate.push(b.rate[i]);
     }
-    let rows: Vec<Vec<u8>> = named.iter().map(|n| encode(first_id, n)).collect();
     let mut list = List::new(names, &keys);
+    let users_sum = list.users_sum();
+    let rows: Vec<Vec<u8>> = named
+        .iter()
+        .map(|n| encode(first_id, users_sum, n))
+        .collect();
     list.sums = rows.iter().map(|r| sum(r)).collect();
     let mut out = Vec::with_capacity(rows.len() + 1);
     out.push((LIST.to_owned(), encode_list(first_id, &list)));
@@ -295,12 +304,14 @@ pub fn decode_list(first_id: i64, data: &[u8]) -> Option<List<'_>> {
 }
 
 /// One name's events as bytes: the format, the block's first id (so that
-/// rows copied to another block are not read as its), the number of
+/// rows copied to another block are not read as its), the sum of its
+/// list's users ([`List::users_sum`], 8 bytes little-endian: so that a list
+/// whose users were changed without its rows is not read), the number of
 /// events, the distinct rates (as f64 bits), then per event its place in
 /// the block (less the place before and 1), its time as a zigzag delta
 /// from the one before, its user (times 2, plus 1 for a bot's event), and
 /// its rate's place when there is more than one rate.
-pub fn encode(first_id: i64, n: &Named) -> Vec<u8> {
+pub fn encode(first_id: i64, users_sum: u64, n: &Named) -> Vec<u8> {
     let mut rates: Vec<u64> = Vec::new();
     let places: Vec<u64> = n
         .rate
@@ -318,6 +329,7 @@ pub fn encode(first_id: i64, n: &Named) -> Vec<u8> {
         .collect();
     let mut out = vec![FORMAT];
     varint::put(&mut out, zigzag(first_id));
+    out.extend_from_slice(&users_sum.to_le_bytes());
     // The events all columns hold.
     let len = [
         n.pos.len(),
@@ -355,12 +367,12 @@ pub fn encode(first_id: i64, n: &Named) -> Vec<u8> {
 }
 
 /// One name's events of the block that starts at `first_id`, whose list
-/// holds `users` users, read back from their bytes; `None` when they are
-/// not of this format or of that block, or name a user past the list (the
-/// block is then read whole).
-pub fn decode(first_id: i64, data: &[u8], users: usize) -> Option<Named> {
+/// is `list`, read back from their bytes; `None` when they are not of this
+/// format, of that block or of that list's users, or name a user past the
+/// list (the block is then read whole).
+pub fn decode(first_id: i64, data: &[u8], list: &List<'_>) -> Option<Named> {
     let mut out = Named::default();
-    each(first_id, data, users, |e| {
+    each(first_id, data, (list.users(), list.users_sum()), |e| {
         out.pos.push(e.pos);
         out.ts.push(e.ts);
         out.user.push(e.user);
@@ -386,13 +398,19 @@ pub struct Event {
 }
 
 /// Hands each event of one name's rows to `f` as it reads them, as
-/// [`decode`] reads them (no vectors). `None` as [`decode`] gives it, found
+/// [`decode`] reads them (no vectors), for a list of `users` users whose
+/// [`List::users_sum`] is `users_sum`. `None` as [`decode`] gives it, found
 /// at the first event at fault or at the end: the events before were
 /// handed on, so a caller keeps them aside until it returns `Some` (the
 /// number of events).
-pub fn each(first_id: i64, data: &[u8], users: usize, mut f: impl FnMut(Event)) -> Option<usize> {
+pub fn each(
+    first_id: i64,
+    data: &[u8],
+    (users, users_sum): (usize, u64),
+    mut f: impl FnMut(Event),
+) -> Option<usize> {
     let mut r = Reader::new(data);
-    if r.byte()? != FORMAT || unzigzag(r.varint()?) != first_id {
+    if r.byte()? != FORMAT || unzigzag(r.varint()?) != first_id || r.u64_le()? != users_sum {
         return None;
     }
     let rows = r.count()?;
@@ -536,35 +554,39 @@ mod tests {
             (b"u1".as_slice(), b"u2".as_slice())
         );
         assert_eq!(list.sums, [sum(&rows[1].1), sum(&rows[2].1)]);
-        let view = decode(1, &rows[1].1, 2).unwrap();
+        let view = decode(1, &rows[1].1, &list).unwrap();
         assert_eq!(view.pos, [0, 1, 3]);
         assert_eq!(view.ts, [5_000, 1_000, 9_000]);
         assert_eq!(view.user, [1, 2, 1]);
         assert_eq!(view.bot, [false; 3]);
         assert_eq!(view.rate, [1.0; 3]);
-        let buy = decode(1, &rows[2].1, 2).unwrap();
+        let buy = decode(1, &rows[2].1, &list).unwrap();
         assert_eq!((buy.pos, buy.ts, buy.user), (vec![2], vec![3_000], vec![2]));
         // Written again from what was read: the same bytes.
-        assert_eq!(encode(1, &view), rows[1].1);
+        assert_eq!(encode(1, list.users_sum(), &view), rows[1].1);
         assert_eq!(encode_list(1, &list), rows[0].1);
         // Another block's: not read as this one's.
-        assert!(decode(4097, &rows[1].1, 2).is_none());
+        assert!(decode(4097, &rows[1].1, &list).is_none());
         assert!(decode_list(4097, &rows[0].1).is_none());
         // A list of fewer users than the rows name: not read.
-        assert!(decode(1, &rows[1].1, 1).is_none());
+        let fewer = List::new(list.names.clone(), &[b"u1".as_slice()]);
+        assert!(decode(1, &rows[1].1, &fewer).is_none());
+        // Of a list of other users (as many): not read.
+        let other = List::new(list.names.clone(), &[b"u1".as_slice(), b"u3"]);
+        assert!(decode(1, &rows[1].1, &other).is_none());
         // Anything else is not rows by name: each cut, a byte more.
         for (_, bytes) in &rows[1..] {
             for cut in 0..bytes.len() {
-                assert!(decode(1, &bytes[..cut], 2).is_none(), "cut at {cut}");
+                assert!(decode(1, &bytes[..cut], &list).is_none(), "cut at {cut}");
             }
             let mut longer = bytes.clone();
             longer.push(0);
-            assert!(decode(1, &longer, 2).is_none());
+            assert!(decode(1, &longer, &list).is_none());
         }
         for cut in 0..rows[0].1.len() {
             assert!(decode_list(1, &rows[0].1[..cut]).is_none(), "cut at {cut}");
         }
-        assert!(decode(1, &[2, 2, 0, 0], 2).is_none(), "another format");
+        assert!(decode(1, &[2, 2, 0, 0], &list).is_none(), "another format");
         assert!(of_block(1, b"not a block").is_none());
     }
 
@@ -577,15 +599,20 @@ mod tests {
             bot: vec![false, false, true],
             rate: vec![0.5, 1.0, 0.5],
         };
-        let bytes = encode(8193, &n);
-        assert_eq!(decode(8193, &bytes, 1).unwrap(), n);
+        let one = List::new(vec![], &[b"u1".as_slice()]);
+        let bytes = encode(8193, one.users_sum(), &n);
+        assert_eq!(decode(8193, &bytes, &one).unwrap(), n);
         // Places out of order, repeated or past a block are not read.
         for pos in [vec![2, 0, 4], vec![0, 0, 4], vec![0, 1, 4096]] {
             let bad = Named { pos, ..n.clone() };
-            assert!(decode(8193, &encode(8193, &bad), 1).is_none());
+            assert!(decode(8193, &encode(8193, one.users_sum(), &bad), &one).is_none());
         }
         let empty = Named::default();
-        assert_eq!(decode(1, &encode(1, &empty), 0).unwrap(), empty);
+        let none = List::default();
+        assert_eq!(
+            decode(1, &encode(1, none.users_sum(), &empty), &none).unwrap(),
+            empty
+        );
         let none = List::default();
         assert_eq!(decode_list(1, &encode_list(1, &none)).unwrap(), none);
         // Users front coded, long and short, read back; not in order (or
