@@ -644,6 +644,11 @@ pub(super) fn window_from_blocks(
         None => None,
     };
     let (mut named_scratch, mut named_out) = (Vec::new(), Vec::new());
+    // The events of the blocks read by name so far, and of those names:
+    // names that hold most of a block's events cost more read by name
+    // (their rows, then put in order) than the block read whole, so past
+    // [`NAMED_SHARE`] the window's next blocks are read whole.
+    let (mut named_of, mut named_held) = (0i64, 0i64);
     // Only the columns the metric reads are decoded (`push_block` reads
     // no other).
     let wanted = blocks::Wanted {
@@ -760,7 +765,8 @@ pub(super) fn window_from_blocks(
             // A block wholly inside the window, by its rows of the names
             // kept when it has them (and they agree with it).
             if let (Some(names), Some(q)) = (by_names, names_stmt.as_mut()) {
-                if w.min_ts >= a && w.max_ts < b {
+                let worth = named_held as f64 <= NAMED_SHARE * named_of as f64;
+                if worth && w.min_ts >= a && w.max_ts < b {
                     let mut fetched: Vec<(String, Vec<u8>)> = Vec::new();
                     let mut it = q.query(rusqlite::params_from_iter(
                         std::iter::once(&first as &dyn rusqlite::ToSql)
@@ -786,6 +792,8 @@ pub(super) fn window_from_blocks(
                         uncovered(&mut s, read, first - 1, slice)?;
                         s.bots += bots;
                         s.rows_mut().extend_from_slice(&named_out);
+                        named_of += w.events;
+                        named_held += named_scratch.len() as i64;
                         read = first + blocks::BLOCK_EVENTS - 1;
                         if let Some(k) = sink.as_mut().filter(|k| s.rows.len() >= k.rows) {
                             (k.take)(&s.rows, &s.strings);
@@ -909,6 +917,10 @@ pub(super) fn window_from_blocks(
         strings,
     }))
 }
+
+/// The share of the events of the blocks read by name so far that the
+/// names asked may hold before a window reads its next blocks whole.
+const NAMED_SHARE: f64 = 0.5;
 
 /// Which of `block`'s strings are among `names`, by the block's numbering
 /// (entry 0, no string, is not).
