@@ -124,7 +124,7 @@ struct BlockNumbers {
     spans: Vec<u32>,
     spans_mark: u64,
     /// The numbers of the users of the block's list of rows by name, in
-    /// its order (entry 0, none, is 0), and a hash of the list's ends.
+    /// its order (entry 0, none, is 0), and the list's sum of its users.
     listed: Vec<u32>,
     listed_mark: u64,
 }
@@ -180,10 +180,9 @@ impl BlockNumbers {
         }
     }
 
-    /// Ready for the list of the block's rows by name, as
-    /// [`BlockNumbers::fit`] for the block.
-    fn fit_list(&mut self, list: &crate::tracking::names::List<'_>) {
-        let (mark, n) = (list.mark(), list.users());
+    /// Ready for a list of rows by name of `n` users whose sum is `mark`,
+    /// as [`BlockNumbers::fit`] for the block.
+    fn fit_list(&mut self, n: usize, mark: u64) {
         if self.listed_mark != mark || self.listed.len() != n + 1 {
             self.listed_mark = mark;
             self.listed.clear();
@@ -1115,7 +1114,8 @@ fn named_rows(
         .iter()
         .filter(|n| list.names.contains(&n.as_str()))
         .count();
-    numbers.fit_list(&list);
+    let of_list = (list.users(), list.users_sum());
+    numbers.fit_list(of_list.0, of_list.1);
     let users = &mut numbers.listed;
     // Where each name's rows start in `scratch`, and end; the places
     // taken so far; the bots' events met.
@@ -1125,7 +1125,6 @@ fn named_rows(
     // The users' keys, decoded when a user not numbered yet is met
     // (`None` inside when they are not each once, sorted).
     let mut keys: Option<Option<names::Keys>> = None;
-    let of_list = (list.users(), list.users_sum());
     for (name, data) in fetched.iter().filter(|(n, _)| n != names::LIST) {
         // Listed, with the sum of these bytes.
         let at = list.names.iter().position(|n| *n == name.as_str())?;

@@ -69,10 +69,13 @@ pub struct Keys {
 impl Keys {
     /// The key of user `i` (from 0; empty past the last).
     pub fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        self.ends
-            .get(i)
-            .and_then(|end| self.bytes.get(start..*end))
+        let start = match i.checked_sub(1) {
+            None => Some(0),
+            Some(j) => self.ends.get(j).copied(),
+        };
+        start
+            .zip(self.ends.get(i))
+            .and_then(|(start, end)| self.bytes.get(start..*end))
             .unwrap_or_default()
     }
 }
@@ -128,25 +131,10 @@ impl List<'_> {
         Some(k)
     }
 
-    /// The [`sum`] of its users as stored, which each name's row repeats.
+    /// The [`sum`] of its users as stored, which each name's row repeats
+    /// (and a reader keeps its numbers of the users by).
     pub fn users_sum(&self) -> u64 {
         sum(&self.coded)
-    }
-
-    /// A hash of its users' ends, as stored: what a reader keeps its
-    /// numbers of the users by.
-    pub fn mark(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        let c = &self.coded;
-        (
-            self.users,
-            c.len(),
-            &c[..c.len().min(16)],
-            &c[c.len().saturating_sub(16)..],
-        )
-            .hash(&mut h);
-        h.finish()
     }
 }
 
@@ -629,6 +617,8 @@ mod tests {
         let keys = back.keys().unwrap();
         let got: Vec<&[u8]> = (0..back.users()).map(|i| keys.get(i)).collect();
         assert_eq!(got, users);
+        assert_eq!(keys.get(users.len()), b"", "past the last");
+        assert_eq!(keys.get(usize::MAX), b"");
         for bad in [["u", "u"], ["user-2", "user-1"], ["b", "a"]] {
             let keys: Vec<&[u8]> = bad.iter().map(|k| k.as_bytes()).collect();
             let bytes = encode_list(1, &List::new(vec![], &keys));
