@@ -132,8 +132,7 @@ fn repack_older(tx: &Connection, max: usize) -> Result<(u64, u64)> {
                     .execute(params![first, FORMAT])?;
                 // And its spans and rows by name, as a block packed now
                 // has.
-                super::spans::write_stored(tx, first)?;
-                super::names::write_stored(tx, first)?;
+                write_beside(tx, first, &[super::spans::write, super::names::write])?;
             } else {
                 pack(tx, (first - 1) / BLOCK_EVENTS)?;
             }
@@ -143,6 +142,62 @@ fn repack_older(tx: &Connection, max: usize) -> Result<(u64, u64)> {
     let left: i64 = tx
         .prepare_cached(&format!(
             "SELECT count(*) FROM event_blocks INDEXED BY event_blocks_to_repack WHERE {older}"
+        ))?
+        .query_row([], |r| r.get(0))?;
+    Ok((done, left.max(0) as u64))
+}
+
+/// What is kept beside a block and written from its bytes (its spans, its
+/// rows by name): false, writing nothing, when the bytes are not a block's.
+pub(super) type Beside = fn(&Connection, i64, &[u8]) -> Result<bool>;
+
+/// Writes each of `beside` for the block stored at `first_id` from its
+/// bytes (read once); a block whose bytes are not a block's is packed
+/// again from the events (which writes them all).
+fn write_beside(tx: &Connection, first_id: i64, beside: &[Beside]) -> Result<()> {
+    let data: Vec<u8> = tx
+        .prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?
+        .query_row([first_id], |r| r.get(0))?;
+    for write in beside {
+        if !write(tx, first_id, &data)? {
+            return pack_again(tx, first_id);
+        }
+    }
+    Ok(())
+}
+
+/// Writes `beside` for up to `max` blocks for which `none` holds (an SQL
+/// condition on `event_blocks AS b`: it has none), newest first, leaving
+/// out the blocks of an older format (they get theirs when they are packed
+/// again) and rows that start no block (damage, left alone). Returns how
+/// many it wrote and how many are left.
+pub(super) fn write_missing_beside(
+    tx: &Connection,
+    max: usize,
+    none: &str,
+    beside: Beside,
+) -> Result<(u64, u64)> {
+    let without = format!(
+        "{none} AND NOT EXISTS (SELECT 1 FROM event_blocks o INDEXED BY event_blocks_to_repack \
+         WHERE o.format < 2 AND o.first_id = b.first_id) AND (b.first_id - 1) % {BLOCK_EVENTS} = 0"
+    );
+    let mut done = 0u64;
+    if max > 0 {
+        let firsts: Vec<i64> = tx
+            .prepare_cached(&format!(
+                "SELECT b.first_id FROM event_blocks b INDEXED BY event_blocks_by_time \
+                 WHERE {without} ORDER BY b.first_id DESC LIMIT ?1"
+            ))?
+            .query_map([max as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for first in firsts {
+            write_beside(tx, first, &[beside])?;
+            done += 1;
+        }
+    }
+    let left: i64 = tx
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM event_blocks b INDEXED BY event_blocks_by_time WHERE {without}"
         ))?
         .query_row([], |r| r.get(0))?;
     Ok((done, left.max(0) as u64))
@@ -245,7 +300,7 @@ fn pack(tx: &Connection, k: i64) -> Result<()> {
 
 /// Packs again from the events the block that starts at `first_id` (one
 /// whose bytes are not a block's).
-pub(super) fn pack_again(tx: &Connection, first_id: i64) -> Result<()> {
+fn pack_again(tx: &Connection, first_id: i64) -> Result<()> {
     pack(tx, (first_id - 1).div_euclid(BLOCK_EVENTS))
 }
 

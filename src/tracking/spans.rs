@@ -212,52 +212,14 @@ pub(super) fn write(tx: &Connection, first_id: i64, data: &[u8]) -> Result<bool>
     Ok(true)
 }
 
-/// Writes the spans of the block stored at `first_id` from its bytes; a
-/// block whose bytes are not a block's is packed again from the events
-/// (which writes its spans).
-pub(super) fn write_stored(tx: &Connection, first_id: i64) -> Result<()> {
-    let data: Vec<u8> = tx
-        .prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?
-        .query_row([first_id], |r| r.get(0))?;
-    if !write(tx, first_id, &data)? {
-        blocks::pack_again(tx, first_id)?;
-    }
-    Ok(())
-}
-
-/// The SQL condition for a block that has no spans and is not of an older
-/// format (those get theirs when they are packed again), and starts a
-/// block (a row that starts none is damage, left alone), on `event_blocks
-/// AS b`.
-const WITHOUT: &str =
-    "NOT EXISTS (SELECT 1 FROM event_block_spans s WHERE s.first_id = b.first_id) \
-     AND NOT EXISTS (SELECT 1 FROM event_blocks o INDEXED BY event_blocks_to_repack \
-     WHERE o.format < 2 AND o.first_id = b.first_id) \
-     AND (b.first_id - 1) % 4096 = 0";
+/// The SQL condition for a block without spans, on `event_blocks AS b`
+/// ([`blocks::write_missing_beside`]).
+const NONE: &str = "NOT EXISTS (SELECT 1 FROM event_block_spans s WHERE s.first_id = b.first_id)";
 
 /// Writes the spans of up to `max` blocks that have none, newest first.
 /// Returns how many it wrote and how many are left.
 pub(super) fn write_missing(tx: &Connection, max: usize) -> Result<(u64, u64)> {
-    let mut done = 0u64;
-    if max > 0 {
-        let firsts: Vec<i64> = tx
-            .prepare_cached(&format!(
-                "SELECT b.first_id FROM event_blocks b INDEXED BY event_blocks_by_time \
-                 WHERE {WITHOUT} ORDER BY b.first_id DESC LIMIT ?1"
-            ))?
-            .query_map([max as i64], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for first in firsts {
-            write_stored(tx, first)?;
-            done += 1;
-        }
-    }
-    let left: i64 = tx
-        .prepare_cached(&format!(
-            "SELECT count(*) FROM event_blocks b INDEXED BY event_blocks_by_time WHERE {WITHOUT}"
-        ))?
-        .query_row([], |r| r.get(0))?;
-    Ok((done, left.max(0) as u64))
+    blocks::write_missing_beside(tx, max, NONE, write)
 }
 
 #[cfg(test)]
