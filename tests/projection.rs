@@ -649,6 +649,125 @@ fn blocks_without_types_send_type_filtered_queries_to_sqlite() {
     same(&reopened(&trail, &clock), "blocks of format 1");
 }
 
+/// A breakdown by type groups the type codes the projection and the packed
+/// blocks keep (what is read is the blocks' codes), and by the type's text
+/// from SQLite where an event's type is none of the four.
+#[test]
+fn a_breakdown_by_type_reads_the_blocks_type_codes() {
+    let (trail, clock) = engine();
+    track_days(&trail, 0..26);
+    assert!(blocks(&trail) >= 2, "{} blocks", blocks(&trail));
+    let q = range(D0 - DAY, D0 + 31 * DAY);
+    let by_type = |a: &Analytics<'_>| a.event_breakdown(&q, &o(json!({ "by": "type" }))).unwrap();
+    let slow = by_type(&trail.analytics_from_sqlite());
+    assert_eq!(by_type(&trail.analytics_from_blocks()), slow);
+    assert_eq!(by_type(&trail.analytics()), slow);
+    let value = |b: &usertrail::analytics::Breakdown| serde_json::to_value(b).unwrap();
+    let types: Vec<Value> = value(&slow)["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].clone())
+        .collect();
+    assert_eq!(types, [json!("page"), json!("action")], "{slow:?}");
+
+    // The first block's type codes all changed to system's (4), by hand:
+    // read from the blocks, its events are system's.
+    let conn = trail.store().conn();
+    let (first, events, mut data): (i64, i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT first_id, events, data FROM event_blocks ORDER BY first_id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let n = data.len();
+    for b in &mut data[n - events as usize..] {
+        *b = (*b & 1) | (4 << 1);
+    }
+    conn.execute(
+        "UPDATE event_blocks SET data = ?1 WHERE first_id = ?2",
+        rusqlite::params![data, first],
+    )
+    .unwrap();
+    let tampered = value(&by_type(&trail.analytics_from_blocks()));
+    let system = tampered["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["value"] == "system")
+        .unwrap_or_else(|| panic!("{tampered}"));
+    // Events weigh the inverse of their sample rate.
+    let in_block: f64 = conn
+        .query_row(
+            "SELECT sum(1.0 / sample_rate) FROM events \
+             WHERE device IS NOT 'bot' AND id >= ?1 AND id < ?1 + 4096",
+            [first],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(system["events"], json!(in_block));
+    assert_eq!(
+        by_type(&trail.analytics_from_sqlite()),
+        slow,
+        "SQLite reads the rows"
+    );
+
+    // An event of a type none of the four (written by hand: its block goes
+    // with it), and a block whose code says so: grouped by the text.
+    conn.execute(
+        "UPDATE events SET type = 'legacy' WHERE id = (SELECT max(id) FROM events WHERE id < ?1)",
+        [first + 4096],
+    )
+    .unwrap();
+    let second: Option<i64> = conn
+        .query_row(
+            "SELECT min(first_id) FROM event_blocks WHERE first_id > ?1",
+            [first],
+            |r| r.get(0),
+        )
+        .unwrap();
+    if let Some(second) = second {
+        let (events, mut data): (i64, Vec<u8>) = conn
+            .query_row(
+                "SELECT events, data FROM event_blocks WHERE first_id = ?1",
+                [second],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let n = data.len();
+        data[n - events as usize] &= 1;
+        conn.execute(
+            "UPDATE event_blocks SET data = ?1 WHERE first_id = ?2",
+            rusqlite::params![data, second],
+        )
+        .unwrap();
+    }
+    let slow = by_type(&trail.analytics_from_sqlite());
+    let legacy = value(&slow)["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["value"] == "legacy")
+        .cloned();
+    let weight: f64 = conn
+        .query_row(
+            "SELECT 1.0 / sample_rate FROM events WHERE type = 'legacy'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        legacy.map(|r| r["events"].clone()),
+        Some(json!(weight)),
+        "{slow:?}"
+    );
+    assert_eq!(by_type(&trail.analytics_from_blocks()), slow);
+    assert_eq!(by_type(&trail.analytics()), slow);
+    assert_eq!(by_type(&reopened(&trail, &clock).analytics()), slow);
+    assert_eq!(by_type(&trail.analytics_from_blocks().chunk_rows(3)), slow);
+}
+
 /// Rewrites every block in `conn` as format 1 left it: the format byte 1,
 /// no type codes above the bot flags, and the `format` column at 1.
 fn as_format_1(conn: &rusqlite::Connection) {

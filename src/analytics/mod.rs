@@ -242,6 +242,7 @@ impl<'a> Analytics<'a> {
                 bots_left_out: r.bots_left_out,
                 names: names.as_deref(),
                 kind: r.event_type.map(|t| t.code()),
+                typed: need.kinds,
             };
             if let Some(p) = self.projection {
                 if let Some(ev) = p.events(self.conn, window, keep, asked)? {

@@ -352,7 +352,8 @@ impl Projection {
     ) -> Result<Option<Events>> {
         let mut state = self.state.borrow_mut();
         self.refresh(conn, &mut state)?;
-        if keep.kind.is_some() && state.as_ref().is_some_and(|s| s.untyped > 0) {
+        let typed = keep.kind.is_some() || keep.typed;
+        if typed && state.as_ref().is_some_and(|s| s.untyped > 0) {
             // Rows from blocks without types. Once none of those blocks is
             // left (packed again by `pack_blocks`, or by ingest one at a
             // time, since this state was built), it is built again, once,
@@ -374,6 +375,7 @@ impl Projection {
             bots_left_out,
             names,
             kind,
+            typed: _,
         } = keep;
         let (from, until) = window;
         let (session, page) = need;
@@ -488,6 +490,7 @@ pub(super) fn window_from_blocks(
         bots_left_out,
         names,
         kind,
+        typed,
     } = keep;
     let max_id = blocks::newest_id(conn)?;
     let mut s = State::new();
@@ -627,13 +630,13 @@ pub(super) fn window_from_blocks(
     // Spans stand for a block's rows where the metric reads no more of them,
     // no names or type are asked (they keep rows), and the window is not
     // sorted (their rows are not the block's).
-    let by_spans = need.spans && !sorted && names.is_none() && kind.is_none();
+    let by_spans = need.spans && !sorted && names.is_none() && kind.is_none() && !typed;
     let mut spans_stmt =
         conn.prepare_cached("SELECT data FROM event_block_spans WHERE first_id = ?1")?;
     // Rows by name stand for a block's rows of the names kept where the
     // metric reads no more of them, no type is asked, and the window is not
     // sorted (they come name by name, put back in id order per block).
-    let by_names = names.filter(|_| need.by_names && !sorted && kind.is_none());
+    let by_names = names.filter(|_| need.by_names && !sorted && kind.is_none() && !typed);
     let mut names_stmt = match by_names {
         Some(n) => Some(conn.prepare_cached(&format!(
             "SELECT name, data FROM event_block_names WHERE first_id = ?1 AND name IN ('{}'{})",
@@ -821,7 +824,11 @@ pub(super) fn window_from_blocks(
             uncovered(&mut s, read, first - 1, slice)?;
             // The names asked for, by the block's numbering (a pushdown).
             let named = names.map(|n| named_in(&block, n));
-            // A type asked of a block that keeps none: SQLite answers.
+            // A type asked of a block that keeps none, or the types read:
+            // SQLite answers.
+            if typed && block.kind.is_none() {
+                return Ok(None);
+            }
             let kinds = match (kind, &block.kind) {
                 (Some(_), None) => return Ok(None),
                 (Some(k), Some(v)) => Some((k, v)),
@@ -1028,6 +1035,9 @@ pub(super) struct Keep<'a> {
     /// Only events of this type code
     /// ([`crate::tracking::EventType::code`]), when given.
     pub kind: Option<u8>,
+    /// The metric reads each row's type code: a window is answered only
+    /// where every event's type is known (no block of the first format).
+    pub typed: bool,
 }
 
 impl Columns {

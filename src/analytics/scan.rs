@@ -558,6 +558,11 @@ pub struct Need {
     /// wholly inside the window may give its rows of those names from its
     /// rows by name instead ([`crate::tracking::names`]).
     pub by_names: bool,
+    /// The metric reads each row's type code ([`Row::kind`]): SQLite's
+    /// scan reads it, and the projection and the packed blocks answer only
+    /// a window whose events' types they all know (none of a block of the
+    /// first format). A row of a type none of the four is 0.
+    pub kinds: bool,
 }
 
 /// Reads the events `q` selects, oldest first (a wide range with
@@ -628,8 +633,13 @@ pub fn scan(
     } else {
         ("+ts", "")
     };
+    let kind = if need.kinds {
+        blocks::TYPE_CODE_SQL
+    } else {
+        "0"
+    };
     let head = format!(
-        "SELECT ts, {USER_KEY}, {session}, name, {page}, sample_rate, {extra} FROM events WHERE "
+        "SELECT ts, {USER_KEY}, {session}, name, {page}, sample_rate, {extra}, {kind} FROM events WHERE "
     );
     let mut strings = Interner::new();
     let most = match (&sink, &spread) {
@@ -694,7 +704,7 @@ pub fn scan(
                 extra: strings.intern(r.get_ref(6)?),
                 rate: r.get(5)?,
                 bot: false,
-                kind: 0,
+                kind: r.get(7)?,
             });
         }
         drop(it);

@@ -13,6 +13,7 @@ use super::{json_value, Analytics};
 use crate::error::{Error, Result};
 use crate::kernel::stats::Total;
 use crate::kernel::tally::Tally;
+use crate::tracking::EventType;
 
 /// Totals over the range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -300,6 +301,17 @@ impl BreakdownRow {
             users: tally.users.value(),
         }
     }
+}
+
+/// What [`Analytics::event_breakdown`] groups events by.
+enum Group {
+    /// Their name.
+    Name,
+    /// Their type, by its code ([`EventType::code`]).
+    Kind,
+    /// A SQL expression's value read with each row (a dimension, a type
+    /// as text), and the parameter its `?P` stands for.
+    Extra((String, Option<rusqlite::types::Value>)),
 }
 
 /// Groups as a breakdown lists them: most events first, then by value.
@@ -740,11 +752,13 @@ impl Analytics<'_> {
         let by = o.by.clone().unwrap_or_else(|| "name".into());
         let r = self.resolve(q)?;
         // Every scan reads the name, so grouping by it needs no extra
-        // column, and the in-memory projection answers.
-        let by_name = by == "name";
-        let extra = match by.as_str() {
-            "name" => None,
-            "type" => Some(("json_quote(type)".to_owned(), None)),
+        // column, and the in-memory projection answers. So does the type,
+        // read as each row's code (which the projection and the packed
+        // blocks keep); a type none of the four (code 0) is grouped by its
+        // text, read from SQLite.
+        let group = match by.as_str() {
+            "name" => Group::Name,
+            "type" => Group::Kind,
             // Stored fields other than these are not groups here: say what is.
             f @ ("path" | "url" | "referrer" | "browser" | "os" | "device") => {
                 return Err(Error::invalid(
@@ -756,14 +770,40 @@ impl Analytics<'_> {
                     ),
                 ))
             }
-            d => Some(self.dimension_extra("by", d)?),
+            d => Group::Extra(self.dimension_extra("by", d)?),
         };
+        let mut group = group;
+        loop {
+            if let Some(breakdown) = self.grouped(&r, &by, &group, limit)? {
+                return Ok(breakdown);
+            }
+            // Grouped by type code, some type was none of the four: by the
+            // type's text (which always answers).
+            group = Group::Extra(("json_quote(type)".to_owned(), None));
+        }
+    }
+
+    /// The groups of [`Analytics::event_breakdown_upto`], `None` when
+    /// grouped by type code and some event's type is none of the four.
+    fn grouped(
+        &self,
+        r: &Resolved,
+        by: &str,
+        group: &Group,
+        limit: usize,
+    ) -> Result<Option<(Breakdown, Vec<GroupTally>)>> {
+        let kinds = matches!(group, Group::Kind);
         // Each group's events and users are counted in tallies, so the
         // rows' order does not matter, and the window is folded a chunk at
         // a time: memory for the groups' distinct users, not the rows.
         let need = Need {
-            extra,
+            extra: match &group {
+                Group::Extra(e) => Some(e.clone()),
+                _ => None,
+            },
             any_order: true,
+            kinds,
+            no_names: kinds,
             ..Need::default()
         };
         let init = || {
@@ -771,39 +811,44 @@ impl Analytics<'_> {
             (groups, DistinctWeights::new(0), false)
         };
         let ((groups, mut scratch, reweighted), strings) =
-            self.fold(&r, &need, init, |(groups, scratch, rw), rows, _| {
+            self.fold(r, &need, init, |(groups, scratch, rw), rows, _| {
                 for row in rows {
-                    let key = if by_name { row.name } else { row.extra };
+                    let key = match group {
+                        Group::Name => row.name,
+                        Group::Kind => u32::from(row.kind),
+                        Group::Extra(_) => row.extra,
+                    };
                     let (events, users) = groups.entry(key);
                     events.add(row.weight());
                     users.add(row.user, row.rate, scratch);
                     *rw |= row.rate < 1.0;
                 }
             })?;
-        let mut rows: Vec<(BreakdownRow, GroupTally)> = groups
-            .into_entries()
-            .map(|(value, (events, users))| {
-                let value = if by_name {
-                    Value::String(strings.str(value).to_owned())
-                } else {
-                    json_value(strings.str(value))
-                };
-                let tally = GroupTally {
-                    events,
-                    users: users.tally(&mut scratch),
-                };
-                (BreakdownRow::of(value, &tally), tally)
-            })
-            .collect();
+        let mut rows = Vec::new();
+        for (value, (events, users)) in groups.into_entries() {
+            let value = match group {
+                Group::Name => Value::String(strings.str(value).to_owned()),
+                Group::Kind => match u8::try_from(value).ok().and_then(EventType::of_code) {
+                    Some(t) => Value::String(t.as_str().to_owned()),
+                    None => return Ok(None),
+                },
+                Group::Extra(_) => json_value(strings.str(value)),
+            };
+            let tally = GroupTally {
+                events,
+                users: users.tally(&mut scratch),
+            };
+            rows.push((BreakdownRow::of(value, &tally), tally));
+        }
         sort_groups(&mut rows);
         rows.truncate(limit);
         let (rows, tallies) = rows.into_iter().unzip();
         let breakdown = Breakdown {
-            by,
+            by: by.to_owned(),
             rows,
             reweighted,
         };
-        Ok((breakdown, tallies))
+        Ok(Some((breakdown, tallies)))
     }
 
     /// Per feature (an event name): users, uses, adoption among the range's

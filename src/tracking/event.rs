@@ -41,6 +41,18 @@ impl EventType {
             Self::System => 4,
         }
     }
+
+    /// The type of a code [`EventType::code`] gives; `None` for any other
+    /// (0 stands for a type not known in a packed block).
+    pub fn of_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Session),
+            2 => Some(Self::Page),
+            3 => Some(Self::Action),
+            4 => Some(Self::System),
+            _ => None,
+        }
+    }
 }
 
 /// An event as a caller sends it.
