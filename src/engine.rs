@@ -557,9 +557,9 @@ pub struct EngineInfo {
     #[serde(flatten)]
     pub store: crate::store::info::StoreInfo,
     /// Blocks of events analytics reads still to pack: missing, of an
-    /// older format, without their spans, or without their rows by name (a
-    /// block without both counts twice; what `tracking.packBlocks` reports
-    /// as `remaining`;
+    /// older format, without their spans, rows by name or dimensions (a
+    /// block without several counts once for each; what
+    /// `tracking.packBlocks` reports as `remaining`;
     /// `usertrail migrate` packs them all).
     pub blocks_to_pack: u64,
     /// The retention policy in force.

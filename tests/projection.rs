@@ -768,6 +768,239 @@ fn a_breakdown_by_type_reads_the_blocks_type_codes() {
     assert_eq!(by_type(&trail.analytics_from_blocks().chunk_rows(3)), slow);
 }
 
+/// Days `days` of [`day`]'s events from 160 users, each event with a plan
+/// by its place (`pro`, `free`, none, a quoted one), or, with `distinct`,
+/// a plan of its own.
+fn track_plans(trail: &UserTrail, days: std::ops::Range<i64>, distinct: bool) {
+    let users: Vec<String> = (0..160).map(|i| format!("user-{i}")).collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    for d in days {
+        let mut events = day(d, &users);
+        for (i, e) in events.iter_mut().enumerate() {
+            let plan = match i % 4 {
+                _ if distinct => json!(format!("plan-{d}-{i}")),
+                0 => json!("pro"),
+                1 => json!("free"),
+                2 => continue,
+                _ => json!("it's \"quoted\" ✓ ' OR 1=1 --"),
+            };
+            e.dimensions = Some(serde_json::Map::from_iter([("plan".to_owned(), plan)]));
+        }
+        track(trail, events);
+    }
+}
+
+/// The breakdowns by a dimension: events, funnels' and cohorts'.
+fn by_plan(a: &Analytics<'_>, q: &Query) -> Value {
+    json!({
+        "breakdown": a.event_breakdown(q, &o(json!({ "by": "plan" }))).unwrap(),
+        "funnel": a.funnel(q, &o(json!({ "steps": ["page_view", "signup", "buy"], "windowSecs": 3600, "breakdown": "plan" }))).unwrap(),
+        "strict": a.funnel(q, &o(json!({ "steps": ["page_view", "page_view"], "order": "strict", "breakdown": "plan" }))).unwrap(),
+        "cohorts": a.cohorts(q, &o(json!({ "period": "day", "by": "plan" }))).unwrap(),
+    })
+}
+
+/// The breakdowns by plan from the blocks (whole and in chunks) and from
+/// the projection's engine are SQLite's, over the whole range, and from
+/// the blocks over a cut one with bots; returns SQLite's over the whole.
+fn same_by_plan(trail: &UserTrail, when: &str) -> Value {
+    let q = range(D0 - DAY, D0 + 31 * DAY);
+    let whole = by_plan(&trail.analytics_from_sqlite(), &q);
+    assert_eq!(by_plan(&trail.analytics_from_blocks(), &q), whole, "{when}");
+    let chunked = trail.analytics_from_blocks().chunk_rows(64);
+    assert_eq!(by_plan(&chunked, &q), whole, "{when}: chunks");
+    assert_eq!(by_plan(&trail.analytics(), &q), whole, "{when}: engine");
+    let cut = Query {
+        include_bots: Some(true),
+        ..range(D0 + HOUR, D0 + 9 * DAY + 7 * HOUR)
+    };
+    let slow = by_plan(&trail.analytics_from_sqlite(), &cut);
+    assert_eq!(
+        by_plan(&trail.analytics_from_blocks(), &cut),
+        slow,
+        "{when}: cut, bots"
+    );
+    whole
+}
+
+/// How many blocks have their dimensions kept.
+fn dims_rows(trail: &UserTrail) -> i64 {
+    trail
+        .store()
+        .conn()
+        .query_row("SELECT count(*) FROM event_block_dims", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Breakdowns by a dimension read each block's dimensions kept beside it
+/// (what is read is those), or its events' rows where they are missing,
+/// damaged, of another block, or hold many texts; they are written with
+/// the block, dropped with it or when an event's dimensions change, and
+/// written again by `pack_blocks`; erasure leaves none of the subject's.
+#[test]
+fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
+    let (trail, _) = engine();
+    trail
+        .tracking()
+        .define_dimension("plan", usertrail::tracking::SimpleType::String)
+        .unwrap();
+    track_plans(&trail, 0..26, false);
+    let packed = blocks(&trail);
+    assert!(packed >= 2, "{packed} blocks");
+    assert_eq!(dims_rows(&trail), packed, "written with each block");
+    let whole = same_by_plan(&trail, "fresh");
+    let values: Vec<Value> = whole["breakdown"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].clone())
+        .collect();
+    assert_eq!(values.len(), 4, "{values:?}");
+    assert!(values.contains(&Value::Null), "events without a plan: null");
+
+    // What is read is the dimensions kept: the first block's, changed by
+    // hand to one text, give that text's value.
+    let conn = trail.store().conn();
+    let first: i64 = conn
+        .query_row("SELECT min(first_id) FROM event_blocks", [], |r| r.get(0))
+        .unwrap();
+    let (events,): (i64,) = conn
+        .query_row(
+            "SELECT events FROM event_blocks WHERE first_id = ?1",
+            [first],
+            |r| Ok((r.get(0)?,)),
+        )
+        .unwrap();
+    let one = usertrail::tracking::dims::encode(
+        first,
+        &vec![Some(br#"{"plan":"enterprise"}"#.to_vec()); events as usize],
+    );
+    conn.execute(
+        "UPDATE event_block_dims SET data = ?1 WHERE first_id = ?2",
+        rusqlite::params![one, first],
+    )
+    .unwrap();
+    let q = range(D0 - DAY, D0 + 31 * DAY);
+    let tampered = by_plan(&trail.analytics_from_blocks(), &q);
+    assert!(
+        tampered["breakdown"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["value"] == "enterprise"),
+        "{tampered}"
+    );
+    assert!(
+        tampered["funnel"]["breakdown"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["value"] == "enterprise"),
+        "{tampered}"
+    );
+    assert_eq!(by_plan(&trail.analytics_from_sqlite(), &q), whole);
+
+    // Damaged, cut, another block's, of fewer events, or missing: the
+    // block's values from its events' rows (the same answers).
+    let good = usertrail::tracking::dims::encode(first, &[]);
+    let damaged: Vec<Vec<u8>> = vec![
+        vec![9, 9, 9],
+        one[..one.len() - 1].to_vec(),
+        usertrail::tracking::dims::encode(first + 4096, &vec![None; events as usize]),
+        usertrail::tracking::dims::encode(first, &vec![None; events as usize - 1]),
+        good,
+    ];
+    for (k, data) in damaged.into_iter().enumerate() {
+        conn.execute(
+            "UPDATE event_block_dims SET data = ?1 WHERE first_id = ?2",
+            rusqlite::params![data, first],
+        )
+        .unwrap();
+        assert_eq!(
+            by_plan(&trail.analytics_from_blocks(), &q),
+            whole,
+            "damage {k}"
+        );
+    }
+    conn.execute("DELETE FROM event_block_dims", []).unwrap();
+    same_by_plan(&trail, "none kept");
+    // Counted as work left, and written again by pack_blocks.
+    let step = trail.tracking().pack_blocks(1).unwrap();
+    assert_eq!(
+        (step.packed, step.remaining),
+        (1, packed as u64 - 1),
+        "{step:?}"
+    );
+    let rest = trail.tracking().pack_blocks(10_000).unwrap();
+    assert_eq!(rest.remaining, 0, "{rest:?}");
+    assert_eq!(dims_rows(&trail), packed);
+    same_by_plan(&trail, "packed again");
+
+    // An event's dimensions changed alone: the block stays, its dimensions
+    // go (read from the rows), and ingest writes them again.
+    conn.execute(
+        "UPDATE events SET dimensions = '{\"plan\":\"changed\"}' WHERE id = ?1",
+        [first + 5],
+    )
+    .unwrap();
+    assert_eq!(blocks(&trail), packed, "the block stays");
+    assert_eq!(dims_rows(&trail), packed - 1, "its dimensions go");
+    let changed = same_by_plan(&trail, "an event's dimensions changed");
+    assert_ne!(changed, whole);
+
+    // Blocks whose events each have a plan of their own: read from the
+    // events' rows, block by block (the same answers).
+    let (many, _) = engine();
+    many.tracking()
+        .define_dimension("plan", usertrail::tracking::SimpleType::String)
+        .unwrap();
+    track_plans(&many, 0..26, true);
+    assert!(blocks(&many) >= 2);
+    let q = range(D0 - DAY, D0 + 31 * DAY);
+    let slow = by_plan(&many.analytics_from_sqlite(), &q);
+    assert_eq!(
+        by_plan(&many.analytics_from_blocks(), &q),
+        slow,
+        "a plan per event"
+    );
+
+    // Erasure: no dimensions kept hold the subject's.
+    let secret = "secret-plan-of-user-7";
+    let mut mine = ev(D0 + 3 * DAY + 7, "user-7", "user-7-s3", "page", "/");
+    mine.dimensions = Some(serde_json::Map::from_iter([(
+        "plan".to_owned(),
+        json!(secret),
+    )]));
+    track(&trail, vec![mine]);
+    // Enough more events to complete its block.
+    track_plans(&trail, 0..10, false);
+    let held = |trail: &UserTrail| -> i64 {
+        trail
+            .store()
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM event_block_dims WHERE instr(data, CAST(?1 AS BLOB)) > 0",
+                [secret],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(held(&trail), 1, "kept while the event is");
+    trail
+        .privacy()
+        .erase(
+            "user-7",
+            &EraseOptions {
+                reason: "test".into(),
+                ..EraseOptions::default()
+            },
+        )
+        .now()
+        .unwrap();
+    assert_eq!(held(&trail), 0, "gone with the subject's events");
+    same_by_plan(&trail, "after erasure");
+}
+
 /// Rewrites every block in `conn` as format 1 left it: the format byte 1,
 /// no type codes above the bot flags, and the `format` column at 1.
 fn as_format_1(conn: &rusqlite::Connection) {

@@ -285,7 +285,7 @@ async function info(file, flags) {
       ['Pages', `${i.pageCount.toLocaleString()} of ${i.pageSize} bytes (${i.freePages.toLocaleString()} free)`],
       ['Events from', i.eventsFrom === null ? '–' : new Date(i.eventsFrom).toISOString()],
       ['Events to', i.eventsTo === null ? '–' : new Date(i.eventsTo).toISOString()],
-      ['Blocks to pack', i.blocksToPack === 0 ? '0' : `${i.blocksToPack.toLocaleString()} (usertrail migrate packs them; until then analytics reads those events' rows, reads them without types, or reads blocks without their spans or rows by name whole)`],
+      ['Blocks to pack', i.blocksToPack === 0 ? '0' : `${i.blocksToPack.toLocaleString()} (usertrail migrate packs them; until then analytics reads those events' rows, reads them without types, reads blocks without their spans or rows by name whole, or reads their events' dimensions from the events' rows)`],
       ['Retention', Object.entries(i.retention).map(([k, v]) => `${k} ${retained(k, v)}`).join(', ')],
       ['Retention runs', `every ${duration(i.schedule.intervalMs / 1000)} (h:mm:ss), at the first write once due`],
     ];
@@ -508,7 +508,7 @@ async function migrate(file, flags) {
     },
   });
   if (flags.json) return json({ file: abs, from, to: r.schemaVersion, migrated, blocks: r.blocks, elapsedMs: r.elapsedMs });
-  const packed = `${r.blocks.toLocaleString('en-US')} blocks of events packed, or given their spans or rows by name, for analytics (a block given both counts twice)`;
+  const packed = `${r.blocks.toLocaleString('en-US')} blocks of events packed, or given their spans, rows by name or dimensions, for analytics (a block given several counts once for each)`;
   if (!migrated) return out(`${file} is at schema version ${current} already; ${packed}`);
   out(`migrated ${file} from schema version ${from} to ${r.schemaVersion} (${packed}) in ${duration(r.elapsedMs / 1000)}`);
 }

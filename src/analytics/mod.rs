@@ -230,7 +230,11 @@ impl<'a> Analytics<'a> {
         sink: Option<scan::Sink<'_>>,
     ) -> Result<Option<scan::Events>> {
         let fast = self.projection.is_some() || self.blocks;
-        if let (true, None, true) = (fast, &need.extra, r.only_packed_filters()) {
+        // A dimension's value is read from the blocks' dimensions; no other
+        // extra column is kept.
+        let dimension = need.dimension_path();
+        let extra_kept = need.extra.is_none() || dimension.is_some();
+        if fast && extra_kept && r.only_packed_filters() {
             let window = (need.from.unwrap_or(r.since), r.until);
             let asked = (need.session, need.page);
             // The query's names and the metric's (a pushdown), both kept.
@@ -243,6 +247,7 @@ impl<'a> Analytics<'a> {
                 names: names.as_deref(),
                 kind: r.event_type.map(|t| t.code()),
                 typed: need.kinds,
+                extra: dimension,
             };
             if let Some(p) = self.projection {
                 if let Some(ev) = p.events(self.conn, window, keep, asked)? {
@@ -307,7 +312,7 @@ impl<'a> Analytics<'a> {
     ) -> Result<(String, Option<rusqlite::types::Value>)> {
         let path = query::dimension_path(&*self.registry()?, field, name)?;
         Ok((
-            "json_quote(json_extract(dimensions, ?P))".into(),
+            scan::DIMENSION_SQL.into(),
             Some(rusqlite::types::Value::Text(path)),
         ))
     }

@@ -27,13 +27,13 @@ use std::sync::Arc;
 
 use rusqlite::hooks::Action;
 use rusqlite::types::ValueRef;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::query::USER_KEY;
 use super::scan::{self, Events, FastMap, Interner, Row, Rows, Sink};
 use super::slices;
 use crate::error::Result;
-use crate::tracking::blocks;
+use crate::tracking::{blocks, dims};
 
 /// Above this many event ids in no packed block, a window is read from
 /// SQLite rather than from the blocks and the other rows.
@@ -352,6 +352,9 @@ impl Projection {
     ) -> Result<Option<Events>> {
         let mut state = self.state.borrow_mut();
         self.refresh(conn, &mut state)?;
+        if keep.extra.is_some() {
+            return Ok(None);
+        }
         let typed = keep.kind.is_some() || keep.typed;
         if typed && state.as_ref().is_some_and(|s| s.untyped > 0) {
             // Rows from blocks without types. Once none of those blocks is
@@ -376,6 +379,7 @@ impl Projection {
             names,
             kind,
             typed: _,
+            extra: _,
         } = keep;
         let (from, until) = window;
         let (session, page) = need;
@@ -491,6 +495,7 @@ pub(super) fn window_from_blocks(
         names,
         kind,
         typed,
+        extra: dimension,
     } = keep;
     let max_id = blocks::newest_id(conn)?;
     let mut s = State::new();
@@ -562,12 +567,12 @@ pub(super) fn window_from_blocks(
                 break;
             }
             if f - 1 > at {
-                read_ids(conn, s, at, f - 1, Some(slice))?;
+                read_ids(conn, s, at, f - 1, Some(slice), dimension)?;
             }
             at = f + blocks::BLOCK_EVENTS - 1;
         }
         if upto > at {
-            read_ids(conn, s, at, upto, Some(slice))?;
+            read_ids(conn, s, at, upto, Some(slice), dimension)?;
         }
         tidy(s, rows_before, slice);
         Ok(())
@@ -630,13 +635,17 @@ pub(super) fn window_from_blocks(
     // Spans stand for a block's rows where the metric reads no more of them,
     // no names or type are asked (they keep rows), and the window is not
     // sorted (their rows are not the block's).
-    let by_spans = need.spans && !sorted && names.is_none() && kind.is_none() && !typed;
+    let by_spans =
+        need.spans && !sorted && names.is_none() && kind.is_none() && !typed && dimension.is_none();
     let mut spans_stmt =
         conn.prepare_cached("SELECT data FROM event_block_spans WHERE first_id = ?1")?;
     // Rows by name stand for a block's rows of the names kept where the
     // metric reads no more of them, no type is asked, and the window is not
     // sorted (they come name by name, put back in id order per block).
-    let by_names = names.filter(|_| need.by_names && !sorted && kind.is_none() && !typed);
+    let by_names = names
+        .filter(|_| need.by_names && !sorted && kind.is_none() && !typed && dimension.is_none());
+    // A dimension's value per event of each block read whole.
+    let mut values = dimension.map(|path| DimensionValues::new(conn, path));
     let mut names_stmt = match by_names {
         Some(n) => Some(conn.prepare_cached(&format!(
             "SELECT name, data FROM event_block_names WHERE first_id = ?1 AND name IN ('{}'{})",
@@ -822,6 +831,14 @@ pub(super) fn window_from_blocks(
                 return Ok(None);
             }
             uncovered(&mut s, read, first - 1, slice)?;
+            // Its events' values of the dimension asked for.
+            let extra = match values.as_mut() {
+                Some(v) => match v.of_block(&mut s.strings, first, block.ts.len())? {
+                    Some(x) => x,
+                    None => return Ok(None),
+                },
+                None => Vec::new(),
+            };
             // The names asked for, by the block's numbering (a pushdown).
             let named = names.map(|n| named_in(&block, n));
             // A type asked of a block that keeps none, or the types read:
@@ -866,7 +883,7 @@ pub(super) fn window_from_blocks(
                         let ts = block.ts[i];
                         ts >= a && ts < b && !(bots_left_out && block.bot[i])
                     };
-                    push_block(&mut s, &block, need, in_window, numbers);
+                    push_block(&mut s, &block, need, in_window, numbers, &extra);
                 }
                 (Some(named), None) => {
                     let named_in_window = |i: usize| {
@@ -876,9 +893,9 @@ pub(super) fn window_from_blocks(
                             && ts < b
                             && !(bots_left_out && block.bot[i])
                     };
-                    push_block(&mut s, &block, need, named_in_window, numbers);
+                    push_block(&mut s, &block, need, named_in_window, numbers, &extra);
                 }
-                _ => push_block(&mut s, &block, need, keep, numbers),
+                _ => push_block(&mut s, &block, need, keep, numbers, &extra),
             }
             read = first + blocks::BLOCK_EVENTS - 1;
             if most.is_some_and(|m| s.rows.len() > m) {
@@ -924,6 +941,114 @@ pub(super) fn window_from_blocks(
     }))
 }
 
+/// How many texts a block's dimensions may hold that a window has not
+/// met before: past that, each is evaluated by a statement of its own, so
+/// the block's values are read from its events' rows instead (one
+/// statement for the block).
+const MAX_NEW_TEXTS: usize = 256;
+
+/// A dimension's value for each event of the blocks a window reads: from
+/// their dimensions ([`crate::tracking::dims`]), each distinct text
+/// evaluated once by SQLite with the expression the events' rows are read
+/// with ([`scan::DIMENSION_SQL`]), so the values are the same; from the
+/// events' rows for a block without them.
+struct DimensionValues<'c> {
+    conn: &'c Connection,
+    /// The dimension's JSON path.
+    path: &'c str,
+    /// Each text met so far, and its value's interned number.
+    met: FastMap<Vec<u8>, u32>,
+    /// The value of an event without dimensions, once met.
+    none: Option<u32>,
+}
+
+impl<'c> DimensionValues<'c> {
+    fn new(conn: &'c Connection, path: &'c str) -> Self {
+        Self {
+            conn,
+            path,
+            met: FastMap::default(),
+            none: None,
+        }
+    }
+
+    /// The value of the dimension for text `t` (`None`: no dimensions).
+    fn value(&mut self, strings: &mut Interner, t: Option<&[u8]>) -> Result<u32> {
+        let known = match t {
+            Some(t) => self.met.get(t).copied(),
+            None => self.none,
+        };
+        if let Some(n) = known {
+            return Ok(n);
+        }
+        let text = t.map(ValueRef::Text).unwrap_or(ValueRef::Null);
+        let n = self
+            .conn
+            .prepare_cached("SELECT json_quote(json_extract(?1, ?2))")?
+            .query_row(
+                rusqlite::params![rusqlite::types::ToSqlOutput::Borrowed(text), self.path],
+                |r| Ok(strings.intern(r.get_ref(0)?)),
+            )?;
+        match t {
+            Some(t) => {
+                self.met.insert(t.to_vec(), n);
+            }
+            None => self.none = Some(n),
+        }
+        Ok(n)
+    }
+
+    /// The values of the `events` events of the block that starts at
+    /// `first`, in id order; `None` when its events' rows are not as many
+    /// (the window is then read from SQLite).
+    fn of_block(
+        &mut self,
+        strings: &mut Interner,
+        first: i64,
+        events: usize,
+    ) -> Result<Option<Vec<u32>>> {
+        let data: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT data FROM event_block_dims WHERE first_id = ?1")?
+            .query_row([first], |r| r.get(0))
+            .optional()?;
+        let dims = data.as_deref().and_then(|d| dims::decode(first, d));
+        if let Some(d) = dims.filter(|d| d.events == events) {
+            let new = d
+                .texts
+                .iter()
+                .filter(|t| !self.met.contains_key(**t))
+                .count();
+            if new <= MAX_NEW_TEXTS {
+                let mut by_number = Vec::with_capacity(d.texts.len() + 1);
+                by_number.push(self.value(strings, None)?);
+                for t in &d.texts {
+                    by_number.push(self.value(strings, Some(t))?);
+                }
+                return Ok(Some(
+                    (0..events).map(|i| by_number[d.of(i) as usize]).collect(),
+                ));
+            }
+        }
+        // From the events' rows, in id order, as the block holds them.
+        let sql = format!(
+            "SELECT {} FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id",
+            scan::DIMENSION_SQL.replace("?P", "?3")
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params![
+            first,
+            first + blocks::BLOCK_EVENTS,
+            self.path
+        ])?;
+        let mut out = Vec::with_capacity(events);
+        while let Some(r) = rows.next()? {
+            out.push(strings.intern(r.get_ref(0)?));
+        }
+        Ok((out.len() == events).then_some(out))
+    }
+}
+
 /// The share of the events of the blocks read by name so far that the
 /// names asked may hold before a window reads its next blocks whole.
 const NAMED_SHARE: f64 = 0.5;
@@ -956,7 +1081,7 @@ fn read_after(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
         return Ok(false);
     }
     let start = s.rows.len();
-    read_ids(conn, s, s.max_id, upto, None)?;
+    read_ids(conn, s, s.max_id, upto, None, None)?;
     s.max_id = upto;
     order_new(s, start);
     Ok(true)
@@ -980,7 +1105,7 @@ fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
             return Ok(());
         }
         if first - 1 > read {
-            read_ids(conn, s, read, first - 1, None)?;
+            read_ids(conn, s, read, first - 1, None, None)?;
         }
         push_block(
             s,
@@ -988,12 +1113,13 @@ fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
             Columns::ALL,
             |_| true,
             &mut BlockNumbers::default(),
+            &[],
         );
         read = last;
         Ok(())
     })?;
     if upto > read {
-        read_ids(conn, s, read, upto, None)?;
+        read_ids(conn, s, read, upto, None, None)?;
     }
     s.max_id = upto;
     order_new(s, 0);
@@ -1038,6 +1164,11 @@ pub(super) struct Keep<'a> {
     /// The metric reads each row's type code: a window is answered only
     /// where every event's type is known (no block of the first format).
     pub typed: bool,
+    /// Each row's [`Row::extra`] is the value of the dimension at this
+    /// JSON path ([`scan::DIMENSION_SQL`]): read from the blocks'
+    /// dimensions ([`crate::tracking::dims`]), which the projection does
+    /// not keep.
+    pub extra: Option<&'a str>,
 }
 
 impl Columns {
@@ -1229,12 +1360,14 @@ fn named_rows(
 /// numbering the block's strings into `s.strings` as they are first met.
 /// Sessions, pages, users and names only when `need` asks for them (else
 /// 0, and not numbered: a window read for a metric that ignores them).
+/// Each row's [`Row::extra`] is its event's in `extra` (0 when empty).
 fn push_block(
     s: &mut State,
     block: &blocks::Block<'_>,
     need: Columns,
     mut keep: impl FnMut(usize) -> bool,
     numbers: &mut BlockNumbers,
+    extra: &[u32],
 ) {
     let rows = Arc::make_mut(&mut s.rows);
     numbers.fit(block);
@@ -1279,7 +1412,7 @@ fn push_block(
             session,
             name,
             page,
-            extra: 0,
+            extra: extra.get(i).copied().unwrap_or(0),
             rate: block.rate[i],
             bot: block.bot[i],
             kind,
@@ -1289,39 +1422,53 @@ fn push_block(
 
 /// Appends the events with ids in `(after, upto]` to `s.rows`, in id
 /// order; only those with times in `window` when given.
+/// With `dimension` (a JSON path), each row's [`Row::extra`] is that
+/// dimension's value ([`scan::DIMENSION_SQL`]).
 fn read_ids(
     conn: &Connection,
     s: &mut State,
     after: i64,
     upto: i64,
     window: Option<(i64, i64)>,
+    dimension: Option<&str>,
 ) -> Result<()> {
-    let times = if window.is_some() {
-        " AND +ts >= ?3 AND +ts < ?4"
-    } else {
-        ""
+    let mut params: Vec<rusqlite::types::Value> = vec![after.into(), upto.into()];
+    let times = match window {
+        Some((from, until)) => {
+            params.extend([from.into(), until.into()]);
+            " AND +ts >= ?3 AND +ts < ?4"
+        }
+        None => "",
+    };
+    let extra = match dimension {
+        Some(path) => {
+            params.push(path.to_owned().into());
+            scan::DIMENSION_SQL.replace("?P", &format!("?{}", params.len()))
+        }
+        None => "NULL".to_owned(),
     };
     let sql = format!(
         "SELECT ts, {USER_KEY}, session_id, name, CASE WHEN type = 'page' THEN COALESCE(path, url) END, \
-         sample_rate, device IS 'bot', {} FROM events WHERE id > ?1 AND id <= ?2{times} ORDER BY id",
+         sample_rate, device IS 'bot', {}, {extra} FROM events WHERE id > ?1 AND id <= ?2{times} ORDER BY id",
         blocks::TYPE_CODE_SQL
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut it = match window {
-        Some((from, until)) => stmt.query([after, upto, from, until])?,
-        None => stmt.query([after, upto])?,
-    };
+    let mut it = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let rows = Arc::make_mut(&mut s.rows);
     while let Some(r) = it.next()? {
         let bot: bool = r.get(6)?;
         s.bots += usize::from(bot);
+        let extra = match dimension {
+            Some(_) => s.strings.intern(r.get_ref(8)?),
+            None => 0,
+        };
         rows.push(Row {
             ts: r.get(0)?,
             user: s.strings.number(r.get_ref(1)?),
             session: s.strings.number(r.get_ref(2)?),
             name: s.strings.intern(r.get_ref(3)?),
             page: s.strings.intern(r.get_ref(4)?),
-            extra: 0,
+            extra,
             rate: r.get(5)?,
             bot,
             kind: r.get(7)?,

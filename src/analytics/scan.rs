@@ -565,6 +565,22 @@ pub struct Need {
     pub kinds: bool,
 }
 
+/// The SQL for a row's [`Row::extra`] holding a dimension's value: its
+/// JSON text, `null` when the event has none; `?P` stands for the
+/// dimension's JSON path.
+pub const DIMENSION_SQL: &str = "json_quote(json_extract(dimensions, ?P))";
+
+impl Need {
+    /// The JSON path of the dimension whose value [`Need::extra`] reads
+    /// ([`DIMENSION_SQL`]), when that is what it reads.
+    pub fn dimension_path(&self) -> Option<&str> {
+        match &self.extra {
+            Some((sql, Some(SqlValue::Text(path)))) if sql == DIMENSION_SQL => Some(path),
+            _ => None,
+        }
+    }
+}
+
 /// Reads the events `q` selects, oldest first (a wide range with
 /// [`Need::any_order`]: in id order). With a `sink`, the rows go to it a
 /// chunk at a time as they are read, and the rows returned are the last

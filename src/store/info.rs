@@ -9,11 +9,12 @@ use super::Store;
 use crate::error::Result;
 
 /// The tables [`Store::info`] counts, in the order it reports them.
-pub const COUNTED_TABLES: [&str; 20] = [
+pub const COUNTED_TABLES: [&str; 21] = [
     "events",
     "event_blocks",
     "event_block_spans",
     "event_block_names",
+    "event_block_dims",
     "identities",
     "sessions",
     "prefs",

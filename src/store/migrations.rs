@@ -124,6 +124,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "block_names",
         sql: include_str!("migrations/0020_block_names.sql"),
     },
+    Migration {
+        version: 21,
+        name: "block_dims",
+        sql: include_str!("migrations/0021_block_dims.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

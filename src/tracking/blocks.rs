@@ -78,17 +78,18 @@ pub fn before_insert(tx: &Connection) -> Result<()> {
 /// caller's write transaction. When it packed one (ingest completed a
 /// range), it also packs again one block of an older format, if any is
 /// left, or else writes one block's spans ([`super::spans`]) if any has
-/// none and one block's rows by name ([`super::names`]) if any has none:
-/// so a database from before format 2 or schema version 19 or 20 is
-/// brought up to date at the pace of its ingest, a block or two's more
-/// work per [`BLOCK_EVENTS`] events.
+/// none, one block's rows by name ([`super::names`]) and one block's
+/// dimensions ([`super::dims`]) likewise: so a database from before format
+/// 2 or schema version 19, 20 or 21 is brought up to date at the pace of
+/// its ingest, a few blocks' more work per [`BLOCK_EVENTS`] events.
 pub fn settle(tx: &Connection) -> Result<()> {
     let (packed, _) = pack_absent(tx, MAX_PACKED_PER_SETTLE)?;
     if packed > 0 && repack_older(tx, 1)?.0 == 0 {
-        // Or, with none of an older format left, one block's spans and
-        // one block's rows by name.
+        // Or, with none of an older format left, one block's spans, one
+        // block's rows by name and one block's dimensions.
         super::spans::write_missing(tx, 1)?;
         super::names::write_missing(tx, 1)?;
+        super::dims::write_missing(tx, 1)?;
     }
     Ok(())
 }
@@ -97,15 +98,21 @@ pub fn settle(tx: &Connection) -> Result<()> {
 /// the complete id ranges that have no block, newest first, then the
 /// blocks of an older format than [`FORMAT`], newest first, then writes
 /// the spans of blocks that have none ([`super::spans`]), then their rows
-/// by name ([`super::names`]). Returns how many it packed or gave spans or
-/// rows by name and how many are still to (of all four kinds).
+/// by name ([`super::names`]), then their dimensions ([`super::dims`]).
+/// Returns how many it packed or gave spans, rows by name or dimensions and
+/// how many are still to (of all five kinds).
 pub fn pack_missing(tx: &Connection, max: usize) -> Result<(u64, u64)> {
     let (packed, absent) = pack_absent(tx, max)?;
     let (repacked, older) = repack_older(tx, max - packed as usize)?;
     let (spanned, unspanned) = super::spans::write_missing(tx, max - (packed + repacked) as usize)?;
     let done = packed + repacked + spanned;
     let (named, unnamed) = super::names::write_missing(tx, max - done as usize)?;
-    Ok((done + named, absent + older + unspanned + unnamed))
+    let done = done + named;
+    let (dimmed, undimmed) = super::dims::write_missing(tx, max - done as usize)?;
+    Ok((
+        done + dimmed,
+        absent + older + unspanned + unnamed + undimmed,
+    ))
 }
 
 /// Packs again up to `max` of the blocks of an older format, newest
@@ -130,9 +137,11 @@ fn repack_older(tx: &Connection, max: usize) -> Result<(u64, u64)> {
             if head.as_deref() == Some(&[FORMAT][..]) {
                 tx.prepare_cached("UPDATE event_blocks SET format = ?2 WHERE first_id = ?1")?
                     .execute(params![first, FORMAT])?;
-                // And its spans and rows by name, as a block packed now
-                // has.
-                write_beside(tx, first, &[super::spans::write, super::names::write])?;
+                // And its spans, rows by name and dimensions, as a block
+                // packed now has.
+                let beside: [Beside; 3] =
+                    [super::spans::write, super::names::write, super::dims::write];
+                write_beside(tx, first, &beside)?;
             } else {
                 pack(tx, (first - 1) / BLOCK_EVENTS)?;
             }
@@ -148,7 +157,8 @@ fn repack_older(tx: &Connection, max: usize) -> Result<(u64, u64)> {
 }
 
 /// What is kept beside a block and written from its bytes (its spans, its
-/// rows by name): false, writing nothing, when the bytes are not a block's.
+/// rows by name) or its events (its dimensions): false, writing nothing,
+/// when the bytes are not a block's.
 pub(super) type Beside = fn(&Connection, i64, &[u8]) -> Result<bool>;
 
 /// Writes each of `beside` for the block stored at `first_id` from its
@@ -260,16 +270,19 @@ fn pack_absent(tx: &Connection, max: usize) -> Result<(u64, u64)> {
 fn pack(tx: &Connection, k: i64) -> Result<()> {
     let from = first_id(k);
     let mut b = Builder::default();
+    // The events' dimensions, kept beside the block ([`super::dims`]).
+    let mut dims = Vec::new();
     {
         let mut stmt = tx.prepare_cached(
             &format!(
                 "SELECT ts, COALESCE(user_id, anonymous_id), session_id, name, \
                  CASE WHEN type = 'page' THEN COALESCE(path, url) END, sample_rate, device IS 'bot', \
-                 {TYPE_CODE_SQL} FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id"
+                 {TYPE_CODE_SQL}, dimensions FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id"
             ),
         )?;
         let mut rows = stmt.query([from, from + BLOCK_EVENTS])?;
         while let Some(r) = rows.next()? {
+            dims.push(text(r.get_ref(8)?).map(<[u8]>::to_vec));
             b.push(
                 r.get(0)?,
                 text(r.get_ref(1)?),
@@ -295,7 +308,20 @@ fn pack(tx: &Connection, k: i64) -> Result<()> {
     // (bytes just packed are a block's).
     super::spans::write(tx, from, &data)?;
     super::names::write(tx, from, &data)?;
+    super::dims::write_values(tx, from, &dims)?;
     Ok(())
+}
+
+/// How many events the block bytes `data` hold, from their head; `None`
+/// when they are not a block's.
+pub fn rows_of(data: &[u8]) -> Option<usize> {
+    let mut r = Reader::new(data);
+    let format = r.byte()?;
+    if format != FORMAT && format != 1 {
+        return None;
+    }
+    let rows = usize::try_from(r.varint()?).ok()?;
+    (rows <= BLOCK_EVENTS as usize).then_some(rows)
 }
 
 /// Packs again from the events the block that starts at `first_id` (one

@@ -36,6 +36,7 @@
 
 pub mod blocks;
 mod config;
+pub mod dims;
 mod event;
 mod forward;
 mod history;
@@ -61,11 +62,12 @@ pub use crate::kernel::ids::uuid_v7;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PackedBlocks {
-    /// Blocks packed, or given their spans or rows by name, by this call.
+    /// Blocks packed, or given their spans, rows by name or dimensions, by
+    /// this call.
     pub packed: u64,
     /// Blocks still to pack: missing, of an older format, without their
-    /// spans, or without their rows by name (a block without both counts
-    /// twice).
+    /// spans, without their rows by name, or without their dimensions (a
+    /// block without several counts once for each).
     pub remaining: u64,
 }
 
@@ -259,7 +261,8 @@ impl<'a> Tracking<'a> {
     /// from before schema version 15 keep no event types), then writes the
     /// spans of blocks that have none ([`spans`]: those of a database from
     /// before schema version 19), then their rows by name ([`names`]:
-    /// before version 20).
+    /// before version 20), then their events' dimensions ([`dims`]: before
+    /// version 21).
     /// Ingest packs a few at each call; this packs a backlog, in one
     /// transaction per call, so a caller can show progress and stop and
     /// resume at any point. Returns what it packed and what is left.

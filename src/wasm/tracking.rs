@@ -308,8 +308,9 @@ impl JsTracking {
     /// keeps them without event types, so a query filtered by `eventType`
     /// reads the events' rows until then), then writes the spans of blocks
     /// without them (before version 19), then their rows by name (before
-    /// version 20): each block packed, given its spans or given its rows by
-    /// name is one piece. One transaction per call, so it can be stopped
+    /// version 20), then their events' dimensions (before version 21):
+    /// each block packed, given its spans, its rows by name or its
+    /// dimensions is one piece. One transaction per call, so it can be stopped
     /// and resumed; resolves to `{ packed, remaining }`.
     #[wasm_bindgen(js_name = packBlocks, unchecked_return_type = "Promise<PackedBlocks>")]
     pub fn pack_blocks(

@@ -116,7 +116,11 @@ pub fn before_day_rollups() -> String {
         .find("CREATE TRIGGER")
         .expect("migration 14 has triggers")..];
     format!(
-        "DROP TRIGGER IF EXISTS event_block_names_after_block_delete; \
+        "DROP TRIGGER IF EXISTS event_block_dims_after_block_delete; \
+         DROP TRIGGER IF EXISTS event_block_dims_after_block_update; \
+         DROP TRIGGER IF EXISTS event_block_dims_after_event_update; \
+         DROP TABLE IF EXISTS event_block_dims; \
+         DROP TRIGGER IF EXISTS event_block_names_after_block_delete; \
          DROP TRIGGER IF EXISTS event_block_names_after_block_update; \
          DROP TABLE IF EXISTS event_block_names; \
          DROP TRIGGER IF EXISTS event_block_spans_after_block_delete; \

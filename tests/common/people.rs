@@ -43,6 +43,11 @@ pub fn people_options(storage: Storage) -> OpenOptions {
 /// that SQLite has rebuilt pages while balancing its b-trees (which leaves
 /// stale copies of cells in their unused space).
 pub fn populate_at_scale(trail: &UserTrail) {
+    // A dimension that holds ann's email on her events: the packed blocks'
+    // dimensions kept beside them hold it too.
+    let _ = trail
+        .tracking()
+        .define_dimension("contact", usertrail::tracking::SimpleType::String);
     let mut batch = Vec::new();
     for i in 0..12_000 {
         let who = if i % 4 == 0 {
@@ -53,6 +58,15 @@ pub fn populate_at_scale(trail: &UserTrail) {
         let mut e = event(Some(&who), None, "click", json!({ "i": i, "who": who }));
         e.ts = Some(D0 - (i as i64) * 60_000);
         e.session_id = Some(format!("{who}-session-{}", i % 7));
+        let contact = if who == "ann" {
+            EMAIL.to_owned()
+        } else {
+            format!("{who}@example.net")
+        };
+        e.dimensions = Some(serde_json::Map::from_iter([(
+            "contact".to_owned(),
+            json!(contact),
+        )]));
         batch.push(e);
         if batch.len() == 2000 {
             trail

@@ -317,15 +317,15 @@ export interface HistoryPage {
 /** What `tracking.packBlocks` did. */
 export interface PackedBlocks {
   /** Pieces of work done by this call: blocks packed, blocks given their
-   *  sessions in short, blocks given their rows by name (a block given
-   *  both counts twice). */
+   *  sessions in short, their rows by name or their events' dimensions (a
+   *  block given several counts once for each). */
   packed: number;
   /** Blocks still to pack: missing (of complete 4,096-id ranges: the
    *  newest events, short of one, are in no block even at 0), packed in
    *  an older format (before schema version 15, without event types),
-   *  without their sessions in short (before schema version 19), or
-   *  without their rows by name (before 20); a block without both counts
-   *  twice. */
+   *  without their sessions in short (before schema version 19), without
+   *  their rows by name (before 20), or without their events' dimensions
+   *  (before 21); a block without several counts once for each. */
   remaining: number;
 }
 
@@ -537,8 +537,8 @@ export interface EngineInfo {
   /** The newest event's time (ms), `null` without events. */
   eventsTo: number | null;
   /** Blocks of events analytics reads still to pack: missing, of an
-   *  older format, without their spans, or without their rows by name (a block
-   *  without both counts twice; what `tracking.packBlocks` reports as `remaining`;
+   *  older format, without their spans, rows by name or dimensions (a block
+   *  without several counts once for each; what `tracking.packBlocks` reports as `remaining`;
    *  `usertrail migrate` packs them all). */
   blocksToPack: number;
   retention: RetentionPolicy;
