@@ -900,14 +900,19 @@ fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
     );
     assert_eq!(by_plan(&trail.analytics_from_sqlite(), &q), whole);
 
-    // Damaged, cut, another block's, of fewer events, or missing: the
-    // block's values from its events' rows (the same answers).
+    // Damaged, cut, another block's, of fewer events, not JSON, or
+    // missing: the block's values from its events' rows (the same
+    // answers).
     let good = usertrail::tracking::dims::encode(first, &[]);
     let damaged: Vec<Vec<u8>> = vec![
         vec![9, 9, 9],
         one[..one.len() - 1].to_vec(),
         usertrail::tracking::dims::encode(first + 4096, &vec![None; events as usize]),
         usertrail::tracking::dims::encode(first, &vec![None; events as usize - 1]),
+        usertrail::tracking::dims::encode(
+            first,
+            &vec![Some(b"{\"plan\": no".to_vec()); events as usize],
+        ),
         good,
     ];
     for (k, data) in damaged.into_iter().enumerate() {

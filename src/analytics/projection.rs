@@ -947,6 +947,11 @@ pub(super) fn window_from_blocks(
 /// statement for the block).
 const MAX_NEW_TEXTS: usize = 256;
 
+/// How many distinct texts a window keeps with their values: past that,
+/// the blocks with texts not met yet are read from their events' rows
+/// (memory for the texts stays bounded whatever the dimension holds).
+const MAX_MET_TEXTS: usize = 1 << 16;
+
 /// A dimension's value for each event of the blocks a window reads: from
 /// their dimensions ([`crate::tracking::dims`]), each distinct text
 /// evaluated once by SQLite with the expression the events' rows are read
@@ -1019,18 +1024,32 @@ impl<'c> DimensionValues<'c> {
                 .iter()
                 .filter(|t| !self.met.contains_key(**t))
                 .count();
-            if new <= MAX_NEW_TEXTS {
-                let mut by_number = Vec::with_capacity(d.texts.len() + 1);
-                by_number.push(self.value(strings, None)?);
-                for t in &d.texts {
-                    by_number.push(self.value(strings, Some(t))?);
-                }
+            if new <= MAX_NEW_TEXTS && self.met.len() + new <= MAX_MET_TEXTS {
+                // A text SQLite cannot read as JSON (damaged: the events'
+                // are valid) sends the block to its events' rows.
+                let by_number: Result<Vec<u32>> = std::iter::once(None)
+                    .chain(d.texts.iter().map(|t| Some(*t)))
+                    .map(|t| self.value(strings, t))
+                    .collect();
+                let Ok(by_number) = by_number else {
+                    return self.from_rows(strings, first, events);
+                };
                 return Ok(Some(
                     (0..events).map(|i| by_number[d.of(i) as usize]).collect(),
                 ));
             }
         }
-        // From the events' rows, in id order, as the block holds them.
+        self.from_rows(strings, first, events)
+    }
+
+    /// The values of the block's events from their rows, in id order, as
+    /// the block holds them; `None` when they are not `events`.
+    fn from_rows(
+        &mut self,
+        strings: &mut Interner,
+        first: i64,
+        events: usize,
+    ) -> Result<Option<Vec<u32>>> {
         let sql = format!(
             "SELECT {} FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id",
             scan::DIMENSION_SQL.replace("?P", "?3")
