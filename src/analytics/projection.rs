@@ -1032,19 +1032,19 @@ impl<'c> DimensionValues<'c> {
                     .map(|t| self.value(strings, t))
                     .collect();
                 let Ok(by_number) = by_number else {
-                    return self.from_rows(strings, first, events);
+                    return self.read_rows(strings, first, events);
                 };
                 return Ok(Some(
                     (0..events).map(|i| by_number[d.of(i) as usize]).collect(),
                 ));
             }
         }
-        self.from_rows(strings, first, events)
+        self.read_rows(strings, first, events)
     }
 
     /// The values of the block's events from their rows, in id order, as
     /// the block holds them; `None` when they are not `events`.
-    fn from_rows(
+    fn read_rows(
         &mut self,
         strings: &mut Interner,
         first: i64,
