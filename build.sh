@@ -378,6 +378,10 @@ bench() {
   node bench/erasure.mjs pkg/index.js
   say "bench: scale: 1M, 4M and 10M events in one engine on a file against DuckDB, every dashboard query cold and warm from a fresh process, and memory (about 15 minutes, 4 GB of disk); also target/bench/scale.json"
   node bench/scale.mjs pkg/index.js
+  say "bench: breakdowns by a dimension on 1M events that set two, with and without the blocks' dimensions (about 1 minute each, 300 MB of disk)"
+  node bench/dims-breakdown.mjs pkg target/bench/dims-breakdown.db
+  node bench/dims-breakdown.mjs pkg target/bench/dims-breakdown.db --without
+  rm -f target/bench/dims-breakdown.db target/bench/dims-breakdown.db-wal target/bench/dims-breakdown.db-shm
   say "bench: the engine in a Cloudflare Durable Object (workerd), against memory; also target/bench/edge.json"
   node bench/edge.mjs pkg/index.js
   say "bench: the demo's dashboard on OPFS in Chromium at 1M events, first render (a few minutes); also target/bench/dashboard-opfs.json"

@@ -7,6 +7,8 @@
 // funnel with `breakdown: 'country'`; with `--without` first, the same
 // after the blocks' dimensions are deleted (each block's values then read
 // from its events' rows, as an engine does before `usertrail migrate`).
+// A build from before schema version 21 (no blocks' dimensions) runs it
+// too: its breakdowns read every event's row from SQLite.
 //
 // Usage: node bench/dims-breakdown.mjs <pkg dir> <file> [--without]   (the file is replaced)
 import { pathToFileURL } from 'node:url';
@@ -58,8 +60,10 @@ await ut.close();
 const bytes = fs.statSync(file).size;
 const Database = (await import('better-sqlite3')).default;
 const db = new Database(file);
-const dimsBytes = db.prepare('SELECT coalesce(sum(length(data)), 0) AS n FROM event_block_dims').get().n;
-if (flag === '--without') db.exec('DELETE FROM event_block_dims');
+// A build from before schema version 21 keeps no blocks' dimensions.
+const kept = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'event_block_dims'").get().n > 0;
+const dimsBytes = kept ? db.prepare('SELECT coalesce(sum(length(data)), 0) AS n FROM event_block_dims').get().n : null;
+if (flag === '--without' && kept) db.exec('DELETE FROM event_block_dims');
 db.close();
 ut = await UserTrail.open({ storage: { file }, durability: 'normal', clock });
 const range = { since: start, until: now + 1 };
@@ -85,7 +89,7 @@ console.log(
     without: flag === '--without',
     ingestMs: Math.round(ingestMs),
     bytesPerEvent: +(bytes / EVENTS).toFixed(1),
-    dimsBytesPerEvent: +(dimsBytes / EVENTS).toFixed(2),
+    dimsBytesPerEvent: dimsBytes === null ? null : +(dimsBytes / EVENTS).toFixed(2),
     ms: times,
   }),
 );
