@@ -14,6 +14,8 @@
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import fs from 'node:fs';
+// Before the ingest, so that a missing package fails at once.
+const Database = (await import('better-sqlite3')).default;
 
 const [pkg, file, flag] = process.argv.slice(2);
 if (!pkg || !file || (flag && flag !== '--without')) {
@@ -58,7 +60,6 @@ for (let b = 0; b < EVENTS / 2000; b++) {
 const ingestMs = performance.now() - t;
 await ut.close();
 const bytes = fs.statSync(file).size;
-const Database = (await import('better-sqlite3')).default;
 const db = new Database(file);
 // A build from before schema version 21 keeps no blocks' dimensions.
 const kept = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'event_block_dims'").get().n > 0;

@@ -16,7 +16,7 @@ use common::dataset::*;
 use serde_json::{json, Value};
 use usertrail::analytics::{Analytics, Interval, Names, Query};
 use usertrail::privacy::{AnonymizeOptions, EraseOptions, RectifyOptions};
-use usertrail::tracking::{EventInput, EventType, SamplingRule, TrackingConfig};
+use usertrail::tracking::{EventInput, EventType, SamplingRule, SimpleType, TrackingConfig};
 use usertrail::UserTrail;
 
 /// Options read from JSON, as JS passes them.
@@ -784,7 +784,11 @@ fn track_plans(trail: &UserTrail, days: std::ops::Range<i64>, distinct: bool) {
                 2 => continue,
                 _ => json!("it's \"quoted\" ✓ ' OR 1=1 --"),
             };
-            e.dimensions = Some(serde_json::Map::from_iter([("plan".to_owned(), plan)]));
+            let mut dims = serde_json::Map::from_iter([("plan".to_owned(), plan)]);
+            if i % 3 == 0 {
+                dims.insert("beta".into(), json!(i % 2 == 0));
+            }
+            e.dimensions = Some(dims);
         }
         track(trail, events);
     }
@@ -794,6 +798,7 @@ fn track_plans(trail: &UserTrail, days: std::ops::Range<i64>, distinct: bool) {
 fn by_plan(a: &Analytics<'_>, q: &Query) -> Value {
     json!({
         "breakdown": a.event_breakdown(q, &o(json!({ "by": "plan" }))).unwrap(),
+        "booleans": a.event_breakdown(q, &o(json!({ "by": "beta" }))).unwrap(),
         "funnel": a.funnel(q, &o(json!({ "steps": ["page_view", "signup", "buy"], "windowSecs": 3600, "breakdown": "plan" }))).unwrap(),
         "strict": a.funnel(q, &o(json!({ "steps": ["page_view", "page_view"], "order": "strict", "breakdown": "plan" }))).unwrap(),
         "cohorts": a.cohorts(q, &o(json!({ "period": "day", "by": "plan" }))).unwrap(),
@@ -840,10 +845,9 @@ fn dims_rows(trail: &UserTrail) -> i64 {
 #[test]
 fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
     let (trail, _) = engine();
-    trail
-        .tracking()
-        .define_dimension("plan", usertrail::tracking::SimpleType::String)
-        .unwrap();
+    for (name, kind) in [("plan", SimpleType::String), ("beta", SimpleType::Bool)] {
+        trail.tracking().define_dimension(name, kind).unwrap();
+    }
     track_plans(&trail, 0..26, false);
     let packed = blocks(&trail);
     assert!(packed >= 2, "{packed} blocks");
@@ -857,6 +861,16 @@ fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
         .collect();
     assert_eq!(values.len(), 4, "{values:?}");
     assert!(values.contains(&Value::Null), "events without a plan: null");
+    // A boolean dimension's values are booleans (json_extract alone gives
+    // 1 and 0).
+    let mut booleans: Vec<String> = whole["booleans"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].to_string())
+        .collect();
+    booleans.sort();
+    assert_eq!(booleans, ["false", "null", "true"]);
 
     // What is read is the dimensions kept: the first block's, changed by
     // hand to one text, give that text's value.
@@ -956,9 +970,9 @@ fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
     // Blocks whose events each have a plan of their own: read from the
     // events' rows, block by block (the same answers).
     let (many, _) = engine();
-    many.tracking()
-        .define_dimension("plan", usertrail::tracking::SimpleType::String)
-        .unwrap();
+    for (name, kind) in [("plan", SimpleType::String), ("beta", SimpleType::Bool)] {
+        many.tracking().define_dimension(name, kind).unwrap();
+    }
     track_plans(&many, 0..26, true);
     assert!(blocks(&many) >= 2);
     let q = range(D0 - DAY, D0 + 31 * DAY);

@@ -955,7 +955,7 @@ const MAX_MET_TEXTS: usize = 1 << 16;
 /// A dimension's value for each event of the blocks a window reads: from
 /// their dimensions ([`crate::tracking::dims`]), each distinct text
 /// evaluated once by SQLite with the expression the events' rows are read
-/// with ([`scan::DIMENSION_SQL`]), so the values are the same; from the
+/// with ([`scan::dimension_sql`]), so the values are the same; from the
 /// events' rows for a block without them.
 struct DimensionValues<'c> {
     conn: &'c Connection,
@@ -989,7 +989,7 @@ impl<'c> DimensionValues<'c> {
         let text = t.map(ValueRef::Text).unwrap_or(ValueRef::Null);
         let n = self
             .conn
-            .prepare_cached("SELECT json_quote(json_extract(?1, ?2))")?
+            .prepare_cached(&format!("SELECT {}", scan::dimension_sql("?1", "?2")))?
             .query_row(
                 rusqlite::params![rusqlite::types::ToSqlOutput::Borrowed(text), self.path],
                 |r| Ok(strings.intern(r.get_ref(0)?)),

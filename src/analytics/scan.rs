@@ -565,10 +565,20 @@ pub struct Need {
     pub kinds: bool,
 }
 
-/// The SQL for a row's [`Row::extra`] holding a dimension's value: its
-/// JSON text, `null` when the event has none; `?P` stands for the
+/// The SQL for a row's [`Row::extra`] holding a dimension's value
+/// ([`dimension_sql`] of the events' `dimensions`); `?P` stands for the
 /// dimension's JSON path.
-pub const DIMENSION_SQL: &str = "json_quote(json_extract(dimensions, ?P))";
+pub const DIMENSION_SQL: &str = "CASE json_type(dimensions, ?P) WHEN 'true' THEN 'true' \
+     WHEN 'false' THEN 'false' ELSE json_quote(json_extract(dimensions, ?P)) END";
+
+/// The SQL for the value at the JSON path `path` of the JSON text `json`
+/// (both SQL expressions), as JSON text: `null` when absent, `true` or
+/// `false` for a boolean (which `json_extract` alone gives as 1 or 0).
+pub fn dimension_sql(json: &str, path: &str) -> String {
+    DIMENSION_SQL
+        .replace("dimensions", json)
+        .replace("?P", path)
+}
 
 impl Need {
     /// The JSON path of the dimension whose value [`Need::extra`] reads

@@ -5,8 +5,8 @@
 //! breakdown by a dimension (`eventBreakdown({ by })`, a funnel's or
 //! retention's `breakdown`) read every event's row from SQLite; with these
 //! it reads the block and this row, and has SQLite evaluate each distinct
-//! text once (`json_quote(json_extract(text, path))`, the expression the
-//! rows are read with, so the values are the same).
+//! text once (with the expression the rows are read with, so the values
+//! are the same: `analytics::scan::dimension_sql`).
 //!
 //! Written from the events whenever a block is packed, in the same
 //! transaction ([`super::blocks`]); gone with the block: triggers delete a
