@@ -838,10 +838,11 @@ fn dims_rows(trail: &UserTrail) -> i64 {
 }
 
 /// Breakdowns by a dimension read each block's dimensions kept beside it
-/// (what is read is those), or its events' rows where they are missing,
-/// damaged, of another block, or hold many texts; they are written with
-/// the block, dropped with it or when an event's dimensions change, and
-/// written again by `pack_blocks`; erasure leaves none of the subject's.
+/// (what is read is those), or SQLite's events where some are missing,
+/// damaged, of another block, or hold too many texts (then only marked
+/// so); they are written with the block, dropped with it or when an
+/// event's dimensions change, and written again by `pack_blocks`; erasure
+/// leaves none of the subject's.
 #[test]
 fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
     let (trail, _) = engine();
@@ -915,8 +916,7 @@ fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
     assert_eq!(by_plan(&trail.analytics_from_sqlite(), &q), whole);
 
     // Damaged, cut, another block's, of fewer events, not JSON, or
-    // missing: the block's values from its events' rows (the same
-    // answers).
+    // missing: SQLite answers (the same answers).
     let good = usertrail::tracking::dims::encode(first, &[]);
     let damaged: Vec<Vec<u8>> = vec![
         vec![9, 9, 9],
@@ -956,7 +956,7 @@ fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
     same_by_plan(&trail, "packed again");
 
     // An event's dimensions changed alone: the block stays, its dimensions
-    // go (read from the rows), and ingest writes them again.
+    // go (SQLite answers).
     conn.execute(
         "UPDATE events SET dimensions = '{\"plan\":\"changed\"}' WHERE id = ?1",
         [first + 5],
@@ -967,14 +967,25 @@ fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
     let changed = same_by_plan(&trail, "an event's dimensions changed");
     assert_ne!(changed, whole);
 
-    // Blocks whose events each have a plan of their own: read from the
-    // events' rows, block by block (the same answers).
+    // Blocks whose events each have a plan of their own: only marked as
+    // holding too many texts, and SQLite answers (the same answers).
     let (many, _) = engine();
     for (name, kind) in [("plan", SimpleType::String), ("beta", SimpleType::Bool)] {
         many.tracking().define_dimension(name, kind).unwrap();
     }
     track_plans(&many, 0..26, true);
     assert!(blocks(&many) >= 2);
+    let (rows, longest): (i64, i64) = many
+        .store()
+        .conn()
+        .query_row(
+            "SELECT count(*), max(length(data)) FROM event_block_dims",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(rows, blocks(&many));
+    assert!(longest <= 8, "marked, not kept: {longest} bytes");
     let q = range(D0 - DAY, D0 + 31 * DAY);
     let slow = by_plan(&many.analytics_from_sqlite(), &q);
     assert_eq!(

@@ -942,21 +942,20 @@ pub(super) fn window_from_blocks(
 }
 
 /// How many texts a block's dimensions may hold that a window has not
-/// met before: past that, each is evaluated by a statement of its own, so
-/// the block's values are read from its events' rows instead (one
-/// statement for the block).
-const MAX_NEW_TEXTS: usize = 256;
+/// met before: each costs a statement of its own, so past that (a
+/// dimension of nearly a value per event) SQLite's scan of the events,
+/// which reads each row's value as it goes, answers the window.
+const MAX_NEW_TEXTS: usize = dims::MANY_TEXTS;
 
 /// How many distinct texts a window keeps with their values: past that,
-/// the blocks with texts not met yet are read from their events' rows
-/// (memory for the texts stays bounded whatever the dimension holds).
+/// SQLite's scan answers it (memory for the texts stays bounded whatever
+/// the dimension holds).
 const MAX_MET_TEXTS: usize = 1 << 16;
 
-/// A dimension's value for each event of the blocks a window reads: from
-/// their dimensions ([`crate::tracking::dims`]), each distinct text
+/// A dimension's value for each event of the blocks a window reads, from
+/// their dimensions ([`crate::tracking::dims`]): each distinct text
 /// evaluated once by SQLite with the expression the events' rows are read
-/// with ([`scan::dimension_sql`]), so the values are the same; from the
-/// events' rows for a block without them.
+/// with ([`scan::dimension_sql`]), so the values are the same.
 struct DimensionValues<'c> {
     conn: &'c Connection,
     /// The dimension's JSON path.
@@ -1004,8 +1003,13 @@ impl<'c> DimensionValues<'c> {
     }
 
     /// The values of the `events` events of the block that starts at
-    /// `first`, in id order; `None` when its events' rows are not as many
-    /// (the window is then read from SQLite).
+    /// `first`, in id order. `None` when its dimensions are missing (not
+    /// yet written), unreadable, of another block or another number of
+    /// events, marked as holding too many texts, hold more than
+    /// [`MAX_NEW_TEXTS`] not met yet (or the window would keep more than
+    /// [`MAX_MET_TEXTS`]), or hold a text SQLite cannot read as JSON: the
+    /// window is then read from SQLite, as it was before blocks kept
+    /// dimensions (which reads each value only of the rows it keeps).
     fn of_block(
         &mut self,
         strings: &mut Interner,
@@ -1017,54 +1021,28 @@ impl<'c> DimensionValues<'c> {
             .prepare_cached("SELECT data FROM event_block_dims WHERE first_id = ?1")?
             .query_row([first], |r| r.get(0))
             .optional()?;
-        let dims = data.as_deref().and_then(|d| dims::decode(first, d));
-        if let Some(d) = dims.filter(|d| d.events == events) {
-            let new = d
-                .texts
-                .iter()
-                .filter(|t| !self.met.contains_key(**t))
-                .count();
-            if new <= MAX_NEW_TEXTS && self.met.len() + new <= MAX_MET_TEXTS {
-                // A text SQLite cannot read as JSON (damaged: the events'
-                // are valid) sends the block to its events' rows.
-                let by_number: Result<Vec<u32>> = std::iter::once(None)
-                    .chain(d.texts.iter().map(|t| Some(*t)))
-                    .map(|t| self.value(strings, t))
-                    .collect();
-                let Ok(by_number) = by_number else {
-                    return self.read_rows(strings, first, events);
-                };
-                return Ok(Some(
-                    (0..events).map(|i| by_number[d.of(i) as usize]).collect(),
-                ));
-            }
+        let Some(d) = data
+            .as_deref()
+            .and_then(|d| dims::decode(first, d))
+            .filter(|d| d.events == events && !d.many)
+        else {
+            return Ok(None);
+        };
+        let new = d
+            .texts
+            .iter()
+            .filter(|t| !self.met.contains_key(**t))
+            .count();
+        if new > MAX_NEW_TEXTS || self.met.len() + new > MAX_MET_TEXTS {
+            return Ok(None);
         }
-        self.read_rows(strings, first, events)
-    }
-
-    /// The values of the block's events from their rows, in id order, as
-    /// the block holds them; `None` when they are not `events`.
-    fn read_rows(
-        &mut self,
-        strings: &mut Interner,
-        first: i64,
-        events: usize,
-    ) -> Result<Option<Vec<u32>>> {
-        let sql = format!(
-            "SELECT {} FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id",
-            scan::DIMENSION_SQL.replace("?P", "?3")
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(rusqlite::params![
-            first,
-            first + blocks::BLOCK_EVENTS,
-            self.path
-        ])?;
-        let mut out = Vec::with_capacity(events);
-        while let Some(r) = rows.next()? {
-            out.push(strings.intern(r.get_ref(0)?));
-        }
-        Ok((out.len() == events).then_some(out))
+        let by_number: Result<Vec<u32>> = std::iter::once(None)
+            .chain(d.texts.iter().map(|t| Some(*t)))
+            .map(|t| self.value(strings, t))
+            .collect();
+        Ok(by_number
+            .ok()
+            .map(|v| (0..events).map(|i| v[d.of(i) as usize]).collect()))
     }
 }
 

@@ -28,6 +28,16 @@ use crate::kernel::varint::{self, Reader};
 /// The format of a block's dimensions' bytes.
 const FORMAT: u8 = 1;
 
+/// The format of the bytes of a block whose events hold more than
+/// [`MANY_TEXTS`] distinct texts: only the block's first id and events.
+const FORMAT_MANY: u8 = 2;
+
+/// How many distinct texts a block's dimensions keep at most: past that
+/// (a dimension of nearly a value per event) each text would cost a
+/// reader more than reading the events' rows, so the block is marked as
+/// holding too many instead ([`Dims::many`]).
+pub const MANY_TEXTS: usize = BLOCK_EVENTS as usize / 4;
+
 /// A block's events' dimensions, decoded (the texts borrow the bytes).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Dims<'a> {
@@ -38,6 +48,10 @@ pub struct Dims<'a> {
     pub index: Vec<u32>,
     /// How many events the block holds.
     pub events: usize,
+    /// The block's events hold more than [`MANY_TEXTS`] texts, which are
+    /// not kept (`texts` and `index` empty): a reader reads the events'
+    /// rows.
+    pub many: bool,
 }
 
 impl Dims<'_> {
@@ -62,6 +76,12 @@ pub fn encode(first_id: i64, values: &[Option<Vec<u8>>]) -> Vec<u8> {
             }),
         })
         .collect();
+    if texts.len() > MANY_TEXTS {
+        let mut out = vec![FORMAT_MANY];
+        varint::put(&mut out, first_id as u64);
+        varint::put(&mut out, values.len() as u64);
+        return out;
+    }
     let mut out = vec![FORMAT];
     varint::put(&mut out, first_id as u64);
     varint::put(&mut out, values.len() as u64);
@@ -84,7 +104,8 @@ pub fn encode(first_id: i64, values: &[Option<Vec<u8>>]) -> Vec<u8> {
 /// `None` (the block's events' dimensions are then read from their rows).
 pub fn decode(first_id: i64, data: &[u8]) -> Option<Dims<'_>> {
     let mut r = Reader::new(data);
-    if r.byte()? != FORMAT || r.varint()? != first_id as u64 {
+    let format = r.byte()?;
+    if !matches!(format, FORMAT | FORMAT_MANY) || r.varint()? != first_id as u64 {
         return None;
     }
     // Not a count of bytes to come: events without dimensions take none.
@@ -92,8 +113,15 @@ pub fn decode(first_id: i64, data: &[u8]) -> Option<Dims<'_>> {
     if events > BLOCK_EVENTS as usize {
         return None;
     }
+    if format == FORMAT_MANY {
+        return r.is_done().then_some(Dims {
+            events,
+            many: true,
+            ..Dims::default()
+        });
+    }
     let n = r.count()?;
-    if n > events {
+    if n > events || n > MANY_TEXTS {
         return None;
     }
     let mut texts = Vec::with_capacity(n);
@@ -116,6 +144,7 @@ pub fn decode(first_id: i64, data: &[u8]) -> Option<Dims<'_>> {
         texts,
         index,
         events,
+        many: false,
     })
 }
 
@@ -207,6 +236,27 @@ mod tests {
         let d = decode(1, &bytes).unwrap();
         assert_eq!((d.events, d.texts.len(), d.index.len()), (4096, 0, 0));
         assert_eq!(d.of(17), 0);
+    }
+
+    #[test]
+    fn a_block_of_many_texts_is_marked_so() {
+        let values: Vec<_> = (0..MANY_TEXTS + 1)
+            .map(|i| some(&format!("{{\"n\":{i}}}")))
+            .collect();
+        let bytes = encode(8193, &values);
+        assert!(bytes.len() <= 8, "{} bytes", bytes.len());
+        let d = decode(8193, &bytes).unwrap();
+        assert!(d.many);
+        assert_eq!((d.events, d.texts.len()), (MANY_TEXTS + 1, 0));
+        assert!(decode(1, &bytes).is_none(), "another block's");
+        let mut more = bytes.clone();
+        more.push(0);
+        assert!(decode(8193, &more).is_none(), "a byte more");
+        // As many as kept: kept.
+        let kept = encode(8193, &values[..MANY_TEXTS]);
+        let d = decode(8193, &kept).unwrap();
+        assert!(!d.many);
+        assert_eq!(d.texts.len(), MANY_TEXTS);
     }
 
     #[test]
