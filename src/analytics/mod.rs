@@ -232,7 +232,7 @@ impl<'a> Analytics<'a> {
         let fast = self.projection.is_some() || self.blocks;
         // A dimension's value is read from the blocks' dimensions; no other
         // extra column is kept.
-        let dimension = need.dimension_path();
+        let dimension = need.dimension();
         let extra_kept = need.extra.is_none() || dimension.is_some();
         if fast && extra_kept && r.only_packed_filters() {
             let window = (need.from.unwrap_or(r.since), r.until);
@@ -310,11 +310,13 @@ impl<'a> Analytics<'a> {
         field: &str,
         name: &str,
     ) -> Result<(String, Option<rusqlite::types::Value>)> {
-        let path = query::dimension_path(&*self.registry()?, field, name)?;
-        Ok((
-            scan::DIMENSION_SQL.into(),
-            Some(rusqlite::types::Value::Text(path)),
-        ))
+        let registry = self.registry()?;
+        let path = query::dimension_path(&registry, field, name)?;
+        let sql = match registry.dimension_type(name) {
+            Some(crate::tracking::SimpleType::Bool) => scan::BOOL_DIMENSION_SQL,
+            _ => scan::DIMENSION_SQL,
+        };
+        Ok((sql.into(), Some(rusqlite::types::Value::Text(path))))
     }
 }
 

@@ -645,7 +645,7 @@ pub(super) fn window_from_blocks(
     let by_names = names
         .filter(|_| need.by_names && !sorted && kind.is_none() && !typed && dimension.is_none());
     // A dimension's value per event of each block read whole.
-    let mut values = dimension.map(|path| DimensionValues::new(conn, path));
+    let mut values = dimension.map(|(sql, path)| DimensionValues::new(conn, sql, path));
     let mut names_stmt = match by_names {
         Some(n) => Some(conn.prepare_cached(&format!(
             "SELECT name, data FROM event_block_names WHERE first_id = ?1 AND name IN ('{}'{})",
@@ -958,6 +958,8 @@ const MAX_MET_TEXTS: usize = 1 << 16;
 /// with ([`scan::dimension_sql`]), so the values are the same.
 struct DimensionValues<'c> {
     conn: &'c Connection,
+    /// The SQL template the value is read with.
+    sql: &'static str,
     /// The dimension's JSON path.
     path: &'c str,
     /// Each text met so far, and its value's interned number.
@@ -967,9 +969,10 @@ struct DimensionValues<'c> {
 }
 
 impl<'c> DimensionValues<'c> {
-    fn new(conn: &'c Connection, path: &'c str) -> Self {
+    fn new(conn: &'c Connection, sql: &'static str, path: &'c str) -> Self {
         Self {
             conn,
+            sql,
             path,
             met: FastMap::default(),
             none: None,
@@ -988,7 +991,10 @@ impl<'c> DimensionValues<'c> {
         let text = t.map(ValueRef::Text).unwrap_or(ValueRef::Null);
         let n = self
             .conn
-            .prepare_cached(&format!("SELECT {}", scan::dimension_sql("?1", "?2")))?
+            .prepare_cached(&format!(
+                "SELECT {}",
+                scan::dimension_sql(self.sql, "?1", "?2")
+            ))?
             .query_row(
                 rusqlite::params![rusqlite::types::ToSqlOutput::Borrowed(text), self.path],
                 |r| Ok(strings.intern(r.get_ref(0)?)),
@@ -1162,10 +1168,10 @@ pub(super) struct Keep<'a> {
     /// where every event's type is known (no block of the first format).
     pub typed: bool,
     /// Each row's [`Row::extra`] is the value of the dimension at this
-    /// JSON path ([`scan::DIMENSION_SQL`]): read from the blocks'
-    /// dimensions ([`crate::tracking::dims`]), which the projection does
-    /// not keep.
-    pub extra: Option<&'a str>,
+    /// JSON path, read with this SQL template ([`scan::DIMENSION_SQL`] or
+    /// [`scan::BOOL_DIMENSION_SQL`]): from the blocks' dimensions
+    /// ([`crate::tracking::dims`]), which the projection does not keep.
+    pub extra: Option<(&'static str, &'a str)>,
 }
 
 impl Columns {
@@ -1419,15 +1425,15 @@ fn push_block(
 
 /// Appends the events with ids in `(after, upto]` to `s.rows`, in id
 /// order; only those with times in `window` when given.
-/// With `dimension` (a JSON path), each row's [`Row::extra`] is that
-/// dimension's value ([`scan::DIMENSION_SQL`]).
+/// With `dimension` (an SQL template and a JSON path: [`Keep::extra`]),
+/// each row's [`Row::extra`] is that dimension's value.
 fn read_ids(
     conn: &Connection,
     s: &mut State,
     after: i64,
     upto: i64,
     window: Option<(i64, i64)>,
-    dimension: Option<&str>,
+    dimension: Option<(&str, &str)>,
 ) -> Result<()> {
     let mut params: Vec<rusqlite::types::Value> = vec![after.into(), upto.into()];
     let times = match window {
@@ -1438,9 +1444,9 @@ fn read_ids(
         None => "",
     };
     let extra = match dimension {
-        Some(path) => {
+        Some((sql, path)) => {
             params.push(path.to_owned().into());
-            scan::DIMENSION_SQL.replace("?P", &format!("?{}", params.len()))
+            scan::dimension_sql(sql, "dimensions", &format!("?{}", params.len()))
         }
         None => "NULL".to_owned(),
     };

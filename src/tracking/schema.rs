@@ -191,6 +191,11 @@ impl Registry {
     pub fn has_dimension(&self, name: &str) -> bool {
         self.dimensions.contains_key(name)
     }
+
+    /// A defined dimension's type.
+    pub fn dimension_type(&self, name: &str) -> Option<SimpleType> {
+        self.dimensions.get(name).copied()
+    }
 }
 
 fn corrupt(name: &str, e: serde_json::Error) -> Error {
