@@ -967,6 +967,65 @@ fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
     let changed = same_by_plan(&trail, "an event's dimensions changed");
     assert_ne!(changed, whole);
 
+    // A bool dimension holding 1 or 0 (by hand here; a lenient ingest
+    // lets numbers through): `true` or `false`, as its filter matches, from
+    // the blocks' dimensions (written again) as from SQLite.
+    conn.execute(
+        "UPDATE events SET dimensions = json_set(dimensions, '$.beta', 1) WHERE id IN (?1, ?2)",
+        [first + 3, first + 6],
+    )
+    .unwrap();
+    trail.tracking().pack_blocks(10_000).unwrap();
+    assert_eq!(dims_rows(&trail), packed, "written again");
+    let numbers = same_by_plan(&trail, "a bool dimension holding numbers");
+    let values: Vec<String> = numbers["booleans"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].to_string())
+        .collect();
+    assert!(!values.contains(&"1".to_owned()), "{values:?}");
+
+    // An event no block holds yet whose dimensions SQLite cannot read as
+    // JSON (by hand): a query that leaves it out answers, as SQLite's
+    // scan does (it reads the value only of the rows it keeps); one that
+    // keeps it fails as SQLite's does.
+    let mut crawler = ev(D0 + 12 * DAY, "crawler", "bot-s", "page", "/");
+    crawler.user_agent = Some("Googlebot/2.1 (+http://www.google.com/bot.html)".into());
+    track(&trail, vec![crawler]);
+    conn.execute(
+        "UPDATE events SET dimensions = 'not json' WHERE id = (SELECT max(id) FROM events)",
+        [],
+    )
+    .unwrap();
+    let loose: bool = conn
+        .query_row(
+            "SELECT (SELECT max(id) FROM events) > (SELECT max(first_id) + 4095 FROM event_blocks)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(loose, "the event is in no block");
+    same_by_plan(&trail, "a bot's unreadable dimensions, left out");
+    let with_bots = Query {
+        include_bots: Some(true),
+        ..range(D0 - DAY, D0 + 31 * DAY)
+    };
+    let by = o(json!({ "by": "plan" }));
+    assert!(trail
+        .analytics_from_blocks()
+        .event_breakdown(&with_bots, &by)
+        .is_err());
+    assert!(trail
+        .analytics_from_sqlite()
+        .event_breakdown(&with_bots, &by)
+        .is_err());
+    conn.execute(
+        "UPDATE events SET dimensions = NULL WHERE id = (SELECT max(id) FROM events)",
+        [],
+    )
+    .unwrap();
+
     // Blocks whose events each have a plan of their own: only marked as
     // holding too many texts, and SQLite answers (the same answers).
     let (many, _) = engine();

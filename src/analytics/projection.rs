@@ -515,6 +515,20 @@ pub(super) fn window_from_blocks(
     if uncovered_ids > MAX_UNPACKED_IDS {
         return Ok(None);
     }
+    // A dimension asked of a window where some block keeps no dimensions
+    // (a file not yet migrated, or an event's dimensions changed since):
+    // SQLite answers, before any block is read for nothing.
+    if dimension.is_some() {
+        let missing: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM event_blocks b WHERE b.max_ts >= ?1 AND b.min_ts < ?2 \
+                 AND NOT EXISTS (SELECT 1 FROM event_block_dims d WHERE d.first_id = b.first_id))",
+            )?
+            .query_row([from, until], |r| r.get(0))?;
+        if missing {
+            return Ok(None);
+        }
+    }
     // The numbering the last window left, when nothing changed since
     // (taken out: a window that fails part way keeps none).
     let mut numbering = projection.map(Projection::take_numbering);
@@ -557,26 +571,39 @@ pub(super) fn window_from_blocks(
         rows.truncate(kept);
     };
     // The ids in (after, upto] no block holds with times in `slice`, read
-    // from rows.
-    let uncovered = |s: &mut State, after: i64, upto: i64, slice: (i64, i64)| -> Result<()> {
+    // from rows; with a dimension asked, its value for each row kept
+    // (false when one cannot be read: SQLite answers the window).
+    let uncovered = |s: &mut State,
+                     values: &mut Option<DimensionValues<'_>>,
+                     after: i64,
+                     upto: i64,
+                     slice: (i64, i64)|
+     -> Result<bool> {
         let mut at = after;
         let start = covered.partition_point(|f| *f <= after);
         let rows_before = s.rows.len();
+        let mut texts = values.as_ref().map(|_| Vec::new());
         for &f in &covered[start..] {
             if f > upto {
                 break;
             }
             if f - 1 > at {
-                read_ids(conn, s, at, f - 1, Some(slice), dimension)?;
+                read_ids(conn, s, at, f - 1, Some(slice), texts.as_mut())?;
             }
             at = f + blocks::BLOCK_EVENTS - 1;
         }
         if upto > at {
-            read_ids(conn, s, at, upto, Some(slice), dimension)?;
+            read_ids(conn, s, at, upto, Some(slice), texts.as_mut())?;
         }
         tidy(s, rows_before, slice);
-        Ok(())
+        match (values.as_mut(), texts) {
+            (Some(v), Some(texts)) => v.of_rows(s, rows_before, &texts),
+            _ => Ok(true),
+        }
     };
+    // A dimension's value per event, of each block and of the rows no
+    // block holds.
+    let mut values = dimension.map(|(sql, path)| DimensionValues::new(conn, sql, path));
     let held_whole = sink.is_none();
     let in_slices = sorted && !held_whole;
     // The window's blocks by the time index (no packed bytes: sorting
@@ -644,8 +671,6 @@ pub(super) fn window_from_blocks(
     // sorted (they come name by name, put back in id order per block).
     let by_names = names
         .filter(|_| need.by_names && !sorted && kind.is_none() && !typed && dimension.is_none());
-    // A dimension's value per event of each block read whole.
-    let mut values = dimension.map(|(sql, path)| DimensionValues::new(conn, sql, path));
     let mut names_stmt = match by_names {
         Some(n) => Some(conn.prepare_cached(&format!(
             "SELECT name, data FROM event_block_names WHERE first_id = ?1 AND name IN ('{}'{})",
@@ -755,7 +780,9 @@ pub(super) fn window_from_blocks(
                     None => None,
                 };
                 if let Some(spans) = spans {
-                    uncovered(&mut s, read, first - 1, slice)?;
+                    if !uncovered(&mut s, &mut values, read, first - 1, slice)? {
+                        return Ok(None);
+                    }
                     let numbers = match numbering.as_mut() {
                         Some(n) => n.blocks.entry(first).or_default(),
                         None => {
@@ -800,7 +827,9 @@ pub(super) fn window_from_blocks(
                     let got = named_rows(&mut s, first, &fetched, names, times, how, numbers, room);
                     if let Some(bots) = got {
                         // The ids before it that no block holds first.
-                        uncovered(&mut s, read, first - 1, slice)?;
+                        if !uncovered(&mut s, &mut values, read, first - 1, slice)? {
+                            return Ok(None);
+                        }
                         s.bots += bots;
                         s.rows_mut().extend_from_slice(&named_out);
                         named_of += w.events;
@@ -830,7 +859,9 @@ pub(super) fn window_from_blocks(
             if in_slices && block.ts.iter().any(|t| *t < w.min_ts || *t > w.max_ts) {
                 return Ok(None);
             }
-            uncovered(&mut s, read, first - 1, slice)?;
+            if !uncovered(&mut s, &mut values, read, first - 1, slice)? {
+                return Ok(None);
+            }
             // Its events' values of the dimension asked for.
             let extra = match values.as_mut() {
                 Some(v) => match v.of_block(&mut s.strings, first, block.ts.len())? {
@@ -909,7 +940,9 @@ pub(super) fn window_from_blocks(
                 s.rows_mut().clear();
             }
         }
-        uncovered(&mut s, read, max_id, slice)?;
+        if !uncovered(&mut s, &mut values, read, max_id, slice)? {
+            return Ok(None);
+        }
         match sink.as_mut().filter(|_| in_slices) {
             // In slices, the slice goes on in time order before the next
             // is read: gathered a chunk at a time, so it is never copied
@@ -1049,6 +1082,25 @@ impl<'c> DimensionValues<'c> {
         Ok(by_number
             .ok()
             .map(|v| (0..events).map(|i| v[d.of(i) as usize]).collect()))
+    }
+
+    /// Puts in each of `s`'s rows from `start` on ([`read_ids`]'s, kept)
+    /// its value, from its `dimensions` text in `texts` (its
+    /// [`Row::extra`] less 1): evaluated only for the rows kept, as
+    /// SQLite's scan does. False when a text cannot be evaluated.
+    fn of_rows(&mut self, s: &mut State, start: usize, texts: &[Option<Vec<u8>>]) -> Result<bool> {
+        for i in start..s.rows.len() {
+            let place = s.rows[i].extra as usize;
+            let text = place.checked_sub(1).and_then(|p| texts.get(p));
+            let Some(text) = text else {
+                return Ok(false);
+            };
+            let Ok(value) = self.value(&mut s.strings, text.as_deref()) else {
+                return Ok(false);
+            };
+            s.rows_mut()[i].extra = value;
+        }
+        Ok(true)
     }
 }
 
@@ -1425,30 +1477,29 @@ fn push_block(
 
 /// Appends the events with ids in `(after, upto]` to `s.rows`, in id
 /// order; only those with times in `window` when given.
-/// With `dimension` (an SQL template and a JSON path: [`Keep::extra`]),
-/// each row's [`Row::extra`] is that dimension's value.
+/// With `texts`, each row's `dimensions` text is pushed there and its
+/// [`Row::extra`] is its place there, from 1 (for
+/// [`DimensionValues::of_rows`]).
 fn read_ids(
     conn: &Connection,
     s: &mut State,
     after: i64,
     upto: i64,
     window: Option<(i64, i64)>,
-    dimension: Option<(&str, &str)>,
+    mut texts: Option<&mut Vec<Option<Vec<u8>>>>,
 ) -> Result<()> {
-    let mut params: Vec<rusqlite::types::Value> = vec![after.into(), upto.into()];
+    let mut params: Vec<i64> = vec![after, upto];
     let times = match window {
         Some((from, until)) => {
-            params.extend([from.into(), until.into()]);
+            params.extend([from, until]);
             " AND +ts >= ?3 AND +ts < ?4"
         }
         None => "",
     };
-    let extra = match dimension {
-        Some((sql, path)) => {
-            params.push(path.to_owned().into());
-            scan::dimension_sql(sql, "dimensions", &format!("?{}", params.len()))
-        }
-        None => "NULL".to_owned(),
+    let extra = if texts.is_some() {
+        "dimensions"
+    } else {
+        "NULL"
     };
     let sql = format!(
         "SELECT ts, {USER_KEY}, session_id, name, CASE WHEN type = 'page' THEN COALESCE(path, url) END, \
@@ -1461,8 +1512,14 @@ fn read_ids(
     while let Some(r) = it.next()? {
         let bot: bool = r.get(6)?;
         s.bots += usize::from(bot);
-        let extra = match dimension {
-            Some(_) => s.strings.intern(r.get_ref(8)?),
+        let extra = match texts.as_mut() {
+            Some(t) => {
+                t.push(match r.get_ref(8)? {
+                    ValueRef::Text(x) => Some(x.to_vec()),
+                    _ => None,
+                });
+                t.len() as u32
+            }
             None => 0,
         };
         rows.push(Row {

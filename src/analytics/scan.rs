@@ -571,10 +571,11 @@ pub struct Need {
 pub const DIMENSION_SQL: &str = "json_quote(json_extract(dimensions, ?P))";
 
 /// [`DIMENSION_SQL`] for a `bool` dimension: `true` or `false`, which
-/// `json_extract` alone gives as 1 or 0. It looks at the JSON twice (about
-/// a tenth slower), so only a `bool` dimension's value is read with it.
-pub const BOOL_DIMENSION_SQL: &str = "CASE json_type(dimensions, ?P) WHEN 'true' THEN 'true' \
-     WHEN 'false' THEN 'false' ELSE json_quote(json_extract(dimensions, ?P)) END";
+/// `json_extract` alone gives as 1 or 0. A 1 or 0 stored there (a lenient
+/// ingest lets numbers through) is `true` or `false` too, as a dimension
+/// filter's `true` matches them both.
+pub const BOOL_DIMENSION_SQL: &str = "CASE json_extract(dimensions, ?P) WHEN 1 THEN 'true' \
+     WHEN 0 THEN 'false' ELSE json_quote(json_extract(dimensions, ?P)) END";
 
 /// `template` ([`DIMENSION_SQL`] or [`BOOL_DIMENSION_SQL`]) for the JSON
 /// text `json` and the path `path` (both SQL expressions).
