@@ -577,13 +577,18 @@ fn track_days(trail: &UserTrail, days: std::ops::Range<i64>) {
     }
 }
 
-/// How many blocks the engine has packed.
-fn blocks(trail: &UserTrail) -> i64 {
+/// How many rows `table` holds.
+fn rows_in(trail: &UserTrail, table: &str) -> i64 {
     trail
         .store()
         .conn()
-        .query_row("SELECT count(*) FROM event_blocks", [], |r| r.get(0))
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
         .unwrap()
+}
+
+/// How many blocks the engine has packed.
+fn blocks(trail: &UserTrail) -> i64 {
+    rows_in(trail, "event_blocks")
 }
 
 /// A projection loaded from the packed blocks (tracking packs every 4,096
@@ -830,11 +835,7 @@ fn same_by_plan(trail: &UserTrail, when: &str) -> Value {
 
 /// How many blocks have their dimensions kept.
 fn dims_rows(trail: &UserTrail) -> i64 {
-    trail
-        .store()
-        .conn()
-        .query_row("SELECT count(*) FROM event_block_dims", [], |r| r.get(0))
-        .unwrap()
+    rows_in(trail, "event_block_dims")
 }
 
 /// Breakdowns by a dimension read each block's dimensions kept beside it

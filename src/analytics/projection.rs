@@ -859,6 +859,10 @@ pub(super) fn window_from_blocks(
             if in_slices && block.ts.iter().any(|t| *t < w.min_ts || *t > w.max_ts) {
                 return Ok(None);
             }
+            // The types read of a block that keeps none: SQLite answers.
+            if typed && block.kind.is_none() {
+                return Ok(None);
+            }
             if !uncovered(&mut s, &mut values, read, first - 1, slice)? {
                 return Ok(None);
             }
@@ -872,11 +876,7 @@ pub(super) fn window_from_blocks(
             };
             // The names asked for, by the block's numbering (a pushdown).
             let named = names.map(|n| named_in(&block, n));
-            // A type asked of a block that keeps none, or the types read:
-            // SQLite answers.
-            if typed && block.kind.is_none() {
-                return Ok(None);
-            }
+            // A type asked of a block that keeps none: SQLite answers.
             let kinds = match (kind, &block.kind) {
                 (Some(_), None) => return Ok(None),
                 (Some(k), Some(v)) => Some((k, v)),
@@ -991,8 +991,8 @@ const MAX_MET_TEXTS: usize = 1 << 16;
 /// with ([`scan::dimension_sql`]), so the values are the same.
 struct DimensionValues<'c> {
     conn: &'c Connection,
-    /// The SQL template the value is read with.
-    sql: &'static str,
+    /// The statement that evaluates a text (`?1`) at the path (`?2`).
+    sql: String,
     /// The dimension's JSON path.
     path: &'c str,
     /// Each text met so far, and its value's interned number.
@@ -1005,7 +1005,7 @@ impl<'c> DimensionValues<'c> {
     fn new(conn: &'c Connection, sql: &'static str, path: &'c str) -> Self {
         Self {
             conn,
-            sql,
+            sql: format!("SELECT {}", scan::dimension_sql(sql, "?1", "?2")),
             path,
             met: FastMap::default(),
             none: None,
@@ -1022,16 +1022,10 @@ impl<'c> DimensionValues<'c> {
             return Ok(n);
         }
         let text = t.map(ValueRef::Text).unwrap_or(ValueRef::Null);
-        let n = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {}",
-                scan::dimension_sql(self.sql, "?1", "?2")
-            ))?
-            .query_row(
-                rusqlite::params![rusqlite::types::ToSqlOutput::Borrowed(text), self.path],
-                |r| Ok(strings.intern(r.get_ref(0)?)),
-            )?;
+        let n = self.conn.prepare_cached(&self.sql)?.query_row(
+            rusqlite::params![rusqlite::types::ToSqlOutput::Borrowed(text), self.path],
+            |r| Ok(strings.intern(r.get_ref(0)?)),
+        )?;
         match t {
             Some(t) => {
                 self.met.insert(t.to_vec(), n);
@@ -1488,13 +1482,10 @@ fn read_ids(
     window: Option<(i64, i64)>,
     mut texts: Option<&mut Vec<Option<Vec<u8>>>>,
 ) -> Result<()> {
-    let mut params: Vec<i64> = vec![after, upto];
-    let times = match window {
-        Some((from, until)) => {
-            params.extend([from, until]);
-            " AND +ts >= ?3 AND +ts < ?4"
-        }
-        None => "",
+    let times = if window.is_some() {
+        " AND +ts >= ?3 AND +ts < ?4"
+    } else {
+        ""
     };
     let extra = if texts.is_some() {
         "dimensions"
@@ -1507,7 +1498,10 @@ fn read_ids(
         blocks::TYPE_CODE_SQL
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut it = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    let mut it = match window {
+        Some((from, until)) => stmt.query([after, upto, from, until])?,
+        None => stmt.query([after, upto])?,
+    };
     let rows = Arc::make_mut(&mut s.rows);
     while let Some(r) = it.next()? {
         let bot: bool = r.get(6)?;

@@ -756,7 +756,7 @@ impl Analytics<'_> {
         // read as each row's code (which the projection and the packed
         // blocks keep); a type none of the four (code 0) is grouped by its
         // text, read from SQLite.
-        let group = match by.as_str() {
+        let mut group = match by.as_str() {
             "name" => Group::Name,
             "type" => Group::Kind,
             // Stored fields other than these are not groups here: say what is.
@@ -772,7 +772,6 @@ impl Analytics<'_> {
             }
             d => Group::Extra(self.dimension_extra("by", d)?),
         };
-        let mut group = group;
         loop {
             if let Some(breakdown) = self.grouped(&r, &by, &group, limit)? {
                 return Ok(breakdown);

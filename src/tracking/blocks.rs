@@ -315,13 +315,18 @@ fn pack(tx: &Connection, k: i64) -> Result<()> {
 /// How many events the block bytes `data` hold, from their head; `None`
 /// when they are not a block's.
 pub fn rows_of(data: &[u8]) -> Option<usize> {
-    let mut r = Reader::new(data);
+    head(&mut Reader::new(data)).map(|(_, rows)| rows)
+}
+
+/// Reads a block's head: its format (one this build reads) and its number
+/// of events; `None` when it is not a block's.
+fn head(r: &mut Reader<'_>) -> Option<(u8, usize)> {
     let format = r.byte()?;
     if format != FORMAT && format != 1 {
         return None;
     }
     let rows = usize::try_from(r.varint()?).ok()?;
-    (rows <= BLOCK_EVENTS as usize).then_some(rows)
+    (rows <= BLOCK_EVENTS as usize).then_some((format, rows))
 }
 
 /// Packs again from the events the block that starts at `first_id` (one
@@ -432,13 +437,15 @@ struct Builder {
 
 /// Strings numbered from 1 in order of first sight.
 #[derive(Default)]
-struct Dict {
+pub(super) struct Dict {
     index: crate::kernel::fastmap::FastMap<Vec<u8>, u32>,
-    items: Vec<Vec<u8>>,
+    /// The strings, in order of their numbers.
+    pub(super) items: Vec<Vec<u8>>,
 }
 
 impl Dict {
-    fn number(&mut self, v: Option<&[u8]>) -> u32 {
+    /// `v`'s number (0 for none), numbering it if it is new.
+    pub(super) fn number(&mut self, v: Option<&[u8]>) -> u32 {
         let Some(v) = v else { return 0 };
         if let Some(n) = self.index.get(v) {
             return *n;
@@ -552,14 +559,7 @@ impl Wanted {
 /// pay for them). `None` as [`decode`] gives it, for the columns decoded.
 pub fn decode_columns(data: &[u8], wanted: Wanted) -> Option<Block<'_>> {
     let mut r = Reader::new(data);
-    let format = r.byte()?;
-    if format != FORMAT && format != 1 {
-        return None;
-    }
-    let rows = usize::try_from(r.varint()?).ok()?;
-    if rows > BLOCK_EVENTS as usize {
-        return None;
-    }
+    let (format, rows) = head(&mut r)?;
     let mut b = Block::default();
     let n = r.count()?;
     for _ in 0..n {

@@ -22,7 +22,6 @@ use rusqlite::{params, Connection};
 
 use super::blocks::{self, BLOCK_EVENTS};
 use crate::error::Result;
-use crate::kernel::fastmap::FastMap;
 use crate::kernel::varint::{self, Reader};
 
 /// The format of a block's dimensions' bytes.
@@ -64,18 +63,9 @@ impl Dims<'_> {
 /// The bytes of the dimensions of the block that starts at `first_id`,
 /// its events' `dimensions` in id order (`None` for NULL).
 pub fn encode(first_id: i64, values: &[Option<Vec<u8>>]) -> Vec<u8> {
-    let mut numbers: FastMap<&[u8], u32> = FastMap::default();
-    let mut texts: Vec<&[u8]> = Vec::new();
-    let index: Vec<u32> = values
-        .iter()
-        .map(|v| match v {
-            None => 0,
-            Some(t) => *numbers.entry(t.as_slice()).or_insert_with(|| {
-                texts.push(t);
-                texts.len() as u32
-            }),
-        })
-        .collect();
+    let mut dict = blocks::Dict::default();
+    let index: Vec<u32> = values.iter().map(|v| dict.number(v.as_deref())).collect();
+    let texts = dict.items;
     if texts.len() > MANY_TEXTS {
         let mut out = vec![FORMAT_MANY];
         varint::put(&mut out, first_id as u64);
