@@ -1,14 +1,15 @@
-// Breakdowns by a dimension on a file whose events set two: 1,000,000
+// Breakdowns by a dimension, and queries filtered by one, on a file whose events set two: 1,000,000
 // events of 20,000 users (`plan`: 3 values, `country`: 20), 50 names,
 // in batches of 2,000 (durability `normal`). Prints the ingest time, the
 // bytes per event once checkpointed and those of the blocks' dimensions
 // (`event_block_dims`, read with better-sqlite3), then, from a fresh engine on the file, the first
 // and two warm runs of `eventBreakdown({ by: 'plan' })` and of a 3-step
-// funnel with `breakdown: 'country'`; with `--without` first, the same
+// funnel with `breakdown: 'country'`, and of a summary, a funnel and paths
+// filtered by `dimension: { name: 'plan', value: 'pro' }`; with `--without` first, the same
 // after the blocks' dimensions are deleted (each block's values then read
 // from its events' rows, as an engine does before `usertrail migrate`).
 // A build from before schema version 21 (no blocks' dimensions) runs it
-// too: its breakdowns read every event's row from SQLite.
+// too: its breakdowns and filters by a dimension read every event's row from SQLite.
 //
 // Usage: node bench/dims-breakdown.mjs <pkg dir> <file> [--without]   (the file is replaced)
 import { pathToFileURL } from 'node:url';
@@ -68,10 +69,16 @@ if (flag === '--without' && kept) db.exec('DELETE FROM event_block_dims');
 db.close();
 ut = await UserTrail.open({ storage: { file }, durability: 'normal', clock });
 const range = { since: start, until: now + 1 };
+const pro = { ...range, dimension: { name: 'plan', value: 'pro' } };
 const queries = {
   byPlan: () => ut.analytics.eventBreakdown({ ...range, by: 'plan' }),
   funnelByCountry: () =>
     ut.analytics.funnel({ ...range, steps: ['product_view', 'add_to_cart', 'checkout'], windowSecs: 3600, breakdown: 'country' }),
+  // Filtered by a dimension: the blocks' dimensions since stop 63 (before,
+  // every event's row read from SQLite).
+  summaryOfPro: () => ut.analytics.summary(pro),
+  funnelOfPro: () => ut.analytics.funnel({ ...pro, steps: ['product_view', 'add_to_cart', 'checkout'], windowSecs: 3600 }),
+  pathsOfPro: () => ut.analytics.paths(pro),
 };
 const times = {};
 for (const [name, q] of Object.entries(queries)) {

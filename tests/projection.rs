@@ -1091,6 +1091,222 @@ fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
     same_by_plan(&trail, "after erasure");
 }
 
+/// The `dimension` filters the tests below try: a string, one with
+/// quotes, Unicode and SQL-looking text, a bool dimension's true and false,
+/// and a number a string dimension never equals.
+fn dimension_filters() -> Vec<Value> {
+    vec![
+        json!({ "name": "plan", "value": "pro" }),
+        json!({ "name": "plan", "value": "it's \"quoted\" ✓ ' OR 1=1 --" }),
+        json!({ "name": "beta", "value": true }),
+        json!({ "name": "beta", "value": false }),
+        json!({ "name": "plan", "value": 1 }),
+    ]
+}
+
+/// `q` with the `dimension` filter `filter`.
+fn filtered(q: Query, filter: &Value) -> Query {
+    Query {
+        dimension: Some(o(filter.clone())),
+        ..q
+    }
+}
+
+/// Every metric with each `dimension` filter, from the blocks (whole and
+/// in chunks) and from the projection's engine, is SQLite's, over the
+/// whole range and, from the blocks, over a cut one with bots; and a
+/// breakdown by one dimension filtered by another. The first `filters`
+/// filters only (the chunks and the engine only when all). Returns
+/// SQLite's over the whole range.
+fn same_filtered(trail: &UserTrail, when: &str, filters: usize) -> Value {
+    let mut answers = Vec::new();
+    let cut = Query {
+        include_bots: Some(true),
+        ..range(D0 + HOUR, D0 + 9 * DAY + 7 * HOUR)
+    };
+    let all = filters >= dimension_filters().len();
+    for (k, filter) in dimension_filters().iter().take(filters).enumerate() {
+        let q = filtered(range(D0 - DAY, D0 + 31 * DAY), filter);
+        let whole = metrics(&trail.analytics_from_sqlite(), &q);
+        assert_eq!(
+            metrics(&trail.analytics_from_blocks(), &q),
+            whole,
+            "{when}: {filter}"
+        );
+        if all && k < 2 {
+            let chunked = trail.analytics_from_blocks().chunk_rows(64);
+            assert_eq!(metrics(&chunked, &q), whole, "{when}: {filter}: chunks");
+            assert_eq!(
+                metrics(&trail.analytics(), &q),
+                whole,
+                "{when}: {filter}: engine"
+            );
+        }
+        let q = filtered(cut.clone(), filter);
+        let slow = metrics(&trail.analytics_from_sqlite(), &q);
+        assert_eq!(
+            metrics(&trail.analytics_from_blocks(), &q),
+            slow,
+            "{when}: {filter}: cut, bots"
+        );
+        answers.push(whole);
+    }
+    let q = filtered(
+        range(D0 - DAY, D0 + 31 * DAY),
+        &json!({ "name": "beta", "value": true }),
+    );
+    let slow = by_plan(&trail.analytics_from_sqlite(), &q);
+    assert_eq!(
+        by_plan(&trail.analytics_from_blocks(), &q),
+        slow,
+        "{when}: by plan, beta"
+    );
+    answers.push(slow);
+    Value::Array(answers)
+}
+
+/// Queries filtered by a dimension read each block's dimensions kept
+/// beside it (what is read is those), or SQLite's events where some are
+/// missing or damaged, or where a text cannot be read as JSON; the same
+/// answers after an event's dimensions change and after erasure.
+#[test]
+fn dimension_filters_read_the_blocks_dimensions() {
+    let (trail, _) = engine();
+    for (name, kind) in [("plan", SimpleType::String), ("beta", SimpleType::Bool)] {
+        trail.tracking().define_dimension(name, kind).unwrap();
+    }
+    track_plans(&trail, 0..26, false);
+    let packed = blocks(&trail);
+    assert!(packed >= 2, "{packed} blocks");
+    let whole = same_filtered(&trail, "fresh", 5);
+    let events = |v: &Value, k: usize| v[k]["summary"]["events"].as_f64().unwrap();
+    for k in 0..4 {
+        assert!(events(&whole, k) > 0.0, "filter {k} keeps events");
+    }
+    assert_eq!(events(&whole, 4), 0.0, "a number is no string");
+
+    // What is read is the dimensions kept: the first block's, changed by
+    // hand to one plan, keep every event of it.
+    let conn = trail.store().conn();
+    let first: i64 = conn
+        .query_row("SELECT min(first_id) FROM event_blocks", [], |r| r.get(0))
+        .unwrap();
+    let held: i64 = conn
+        .query_row(
+            "SELECT events FROM event_blocks WHERE first_id = ?1",
+            [first],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let all_pro = usertrail::tracking::dims::encode(
+        first,
+        &vec![Some(br#"{"plan":"pro"}"#.to_vec()); held as usize],
+    );
+    conn.execute(
+        "UPDATE event_block_dims SET data = ?1 WHERE first_id = ?2",
+        rusqlite::params![all_pro, first],
+    )
+    .unwrap();
+    let pro = filtered(
+        Query {
+            include_bots: Some(true),
+            ..range(D0 - DAY, D0 + 31 * DAY)
+        },
+        &dimension_filters()[0],
+    );
+    let tampered = trail.analytics_from_blocks().summary(&pro).unwrap();
+    let slow = trail.analytics_from_sqlite().summary(&pro).unwrap();
+    assert!(tampered.events > slow.events, "{tampered:?} {slow:?}");
+
+    // Damaged, of another block, of fewer events, not JSON, or missing:
+    // SQLite answers (the same answers).
+    let damaged: Vec<Vec<u8>> = vec![
+        vec![9, 9, 9],
+        all_pro[..all_pro.len() - 1].to_vec(),
+        usertrail::tracking::dims::encode(first + 4096, &vec![None; held as usize]),
+        usertrail::tracking::dims::encode(first, &vec![None; held as usize - 1]),
+        usertrail::tracking::dims::encode(
+            first,
+            &vec![Some(b"{\"plan\": no".to_vec()); held as usize],
+        ),
+    ];
+    for (k, data) in damaged.into_iter().enumerate() {
+        conn.execute(
+            "UPDATE event_block_dims SET data = ?1 WHERE first_id = ?2",
+            rusqlite::params![data, first],
+        )
+        .unwrap();
+        assert_eq!(
+            metrics(&trail.analytics_from_blocks(), &pro),
+            metrics(&trail.analytics_from_sqlite(), &pro),
+            "damage {k}"
+        );
+    }
+    conn.execute("DELETE FROM event_block_dims WHERE first_id = ?1", [first])
+        .unwrap();
+    let missing = same_filtered(&trail, "one block's missing", 2);
+    assert_eq!(missing[0], whole[0]);
+    trail.tracking().pack_blocks(10_000).unwrap();
+    assert_eq!(dims_rows(&trail), packed);
+
+    // An event's dimensions changed alone, and a bool dimension holding 1
+    // (by hand; a lenient ingest lets numbers through), which `true`
+    // keeps, as SQLite's filter does.
+    conn.execute(
+        "UPDATE events SET dimensions = json_set(dimensions, '$.beta', 1, '$.plan', 'pro') \
+         WHERE id IN (?1, ?2)",
+        [first + 3, first + 6],
+    )
+    .unwrap();
+    assert_eq!(dims_rows(&trail), packed - 1, "its dimensions go");
+    let changed = same_filtered(&trail, "an event's dimensions changed", 3);
+    assert_ne!(changed, whole);
+    trail.tracking().pack_blocks(10_000).unwrap();
+    assert_eq!(dims_rows(&trail), packed, "written again");
+    assert_eq!(same_filtered(&trail, "written again", 3), changed);
+
+    // An event no block holds whose dimensions SQLite cannot read as JSON
+    // (by hand), a bot's: from the blocks as from SQLite, whether SQLite's
+    // scan reads it or fails.
+    let mut crawler = ev(D0 + 12 * DAY, "crawler", "bot-s", "page", "/");
+    crawler.user_agent = Some("Googlebot/2.1 (+http://www.google.com/bot.html)".into());
+    track(&trail, vec![crawler]);
+    conn.execute(
+        "UPDATE events SET dimensions = 'not json' WHERE id = (SELECT max(id) FROM events)",
+        [],
+    )
+    .unwrap();
+    for bots in [false, true] {
+        let q = filtered(
+            Query {
+                include_bots: Some(bots),
+                ..range(D0 - DAY, D0 + 31 * DAY)
+            },
+            &dimension_filters()[0],
+        );
+        let a = trail
+            .analytics_from_blocks()
+            .summary(&q)
+            .map(|x| json!(x))
+            .map_err(|e| usertrail::error::ErrorCode::code(&e));
+        let b = trail
+            .analytics_from_sqlite()
+            .summary(&q)
+            .map(|x| json!(x))
+            .map_err(|e| usertrail::error::ErrorCode::code(&e));
+        assert_eq!(a, b, "bots {bots}");
+    }
+    conn.execute(
+        "UPDATE events SET dimensions = NULL WHERE id = (SELECT max(id) FROM events)",
+        [],
+    )
+    .unwrap();
+
+    // Erasure: the same answers after.
+    erase(&trail, "user-7");
+    same_filtered(&trail, "after erasure", 1);
+}
+
 /// Rewrites every block in `conn` as format 1 left it: the format byte 1,
 /// no type codes above the bot flags, and the `format` column at 1.
 fn as_format_1(conn: &rusqlite::Connection) {

@@ -220,8 +220,8 @@ impl<'a> Analytics<'a> {
     }
 
     /// The events `r` selects from the projection or the packed blocks,
-    /// when they answer it: a query with no filter but the bots one, names
-    /// and a type, that needs no extra column; `sink` as
+    /// when they answer it: a query with no filter but the bots one, names,
+    /// a type and a dimension, that needs no extra column but a dimension; `sink` as
     /// [`projection::window_from_blocks`] takes it.
     fn window(
         &self,
@@ -248,6 +248,10 @@ impl<'a> Analytics<'a> {
                 kind: r.event_type.map(|t| t.code()),
                 typed: need.kinds,
                 extra: dimension,
+                test: r
+                    .dimension
+                    .as_ref()
+                    .map(|(path, value)| (path.as_str(), value)),
             };
             if let Some(p) = self.projection {
                 if let Some(ev) = p.events(self.conn, window, keep, asked)? {

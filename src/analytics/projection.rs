@@ -352,7 +352,7 @@ impl Projection {
     ) -> Result<Option<Events>> {
         let mut state = self.state.borrow_mut();
         self.refresh(conn, &mut state)?;
-        if keep.extra.is_some() {
+        if keep.extra.is_some() || keep.test.is_some() {
             return Ok(None);
         }
         let typed = keep.kind.is_some() || keep.typed;
@@ -380,6 +380,7 @@ impl Projection {
             kind,
             typed: _,
             extra: _,
+            test: _,
         } = keep;
         let (from, until) = window;
         let (session, page) = need;
@@ -496,6 +497,7 @@ pub(super) fn window_from_blocks(
         kind,
         typed,
         extra: dimension,
+        test,
     } = keep;
     let max_id = blocks::newest_id(conn)?;
     let mut s = State::new();
@@ -515,10 +517,10 @@ pub(super) fn window_from_blocks(
     if uncovered_ids > MAX_UNPACKED_IDS {
         return Ok(None);
     }
-    // A dimension asked of a window where some block keeps no dimensions
+    // A dimension asked of (or tested on) a window where some block keeps no dimensions
     // (a file not yet migrated, or an event's dimensions changed since):
     // SQLite answers, before any block is read for nothing.
-    if dimension.is_some() {
+    if dimension.is_some() || test.is_some() {
         let missing: bool = conn
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM event_blocks b WHERE b.max_ts >= ?1 AND b.min_ts < ?2 \
@@ -574,7 +576,7 @@ pub(super) fn window_from_blocks(
     // from rows; with a dimension asked, its value for each row kept
     // (false when one cannot be read: SQLite answers the window).
     let uncovered = |s: &mut State,
-                     values: &mut Option<DimensionValues<'_>>,
+                     dims: &mut WindowDimensions<'_>,
                      after: i64,
                      upto: i64,
                      slice: (i64, i64)|
@@ -582,7 +584,7 @@ pub(super) fn window_from_blocks(
         let mut at = after;
         let start = covered.partition_point(|f| *f <= after);
         let rows_before = s.rows.len();
-        let mut texts = values.as_ref().map(|_| Vec::new());
+        let mut texts = (dims.values.is_some() || dims.test.is_some()).then(Vec::new);
         for &f in &covered[start..] {
             if f > upto {
                 break;
@@ -595,15 +597,30 @@ pub(super) fn window_from_blocks(
         if upto > at {
             read_ids(conn, s, at, upto, Some(slice), texts.as_mut())?;
         }
+        if let (Some(t), Some(texts)) = (dims.test.as_mut(), texts.as_ref()) {
+            if !t.keep_rows(s, rows_before, texts)? {
+                return Ok(false);
+            }
+        }
         tidy(s, rows_before, slice);
-        match (values.as_mut(), texts) {
+        match (dims.values.as_mut(), texts) {
             (Some(v), Some(texts)) => v.of_rows(s, rows_before, &texts),
+            (None, Some(_)) => {
+                // Places in texts, read for the test alone.
+                for r in &mut s.rows_mut()[rows_before..] {
+                    r.extra = 0;
+                }
+                Ok(true)
+            }
             _ => Ok(true),
         }
     };
     // A dimension's value per event, of each block and of the rows no
     // block holds.
-    let mut values = dimension.map(|(sql, path)| DimensionValues::new(conn, sql, path));
+    let mut dims = WindowDimensions {
+        values: dimension.map(|(sql, path)| DimensionValues::new(conn, sql, path)),
+        test: test.map(|(path, equals)| DimensionValues::test(conn, path, equals)),
+    };
     let held_whole = sink.is_none();
     let in_slices = sorted && !held_whole;
     // The window's blocks by the time index (no packed bytes: sorting
@@ -644,7 +661,7 @@ pub(super) fn window_from_blocks(
     // blocks and keeps few of their rows: it grows as rows come instead.
     // Read in slices, room for one slice's goal. A reservation that fails
     // is only a missed hint.
-    if held_whole && names.is_none() && kind.is_none() {
+    if held_whole && names.is_none() && kind.is_none() && test.is_none() {
         let inside = |b: &&WindowBlock| b.min_ts >= from && b.max_ts < until;
         let rows_of = |b: &WindowBlock| usize::try_from(b.events).unwrap_or(0);
         let all: usize = window_blocks.iter().map(rows_of).sum();
@@ -662,15 +679,26 @@ pub(super) fn window_from_blocks(
     // Spans stand for a block's rows where the metric reads no more of them,
     // no names or type are asked (they keep rows), and the window is not
     // sorted (their rows are not the block's).
-    let by_spans =
-        need.spans && !sorted && names.is_none() && kind.is_none() && !typed && dimension.is_none();
+    let by_spans = need.spans
+        && !sorted
+        && names.is_none()
+        && kind.is_none()
+        && !typed
+        && dimension.is_none()
+        && test.is_none();
     let mut spans_stmt =
         conn.prepare_cached("SELECT data FROM event_block_spans WHERE first_id = ?1")?;
     // Rows by name stand for a block's rows of the names kept where the
     // metric reads no more of them, no type is asked, and the window is not
     // sorted (they come name by name, put back in id order per block).
-    let by_names = names
-        .filter(|_| need.by_names && !sorted && kind.is_none() && !typed && dimension.is_none());
+    let by_names = names.filter(|_| {
+        need.by_names
+            && !sorted
+            && kind.is_none()
+            && !typed
+            && dimension.is_none()
+            && test.is_none()
+    });
     let mut names_stmt = match by_names {
         Some(n) => Some(conn.prepare_cached(&format!(
             "SELECT name, data FROM event_block_names WHERE first_id = ?1 AND name IN ('{}'{})",
@@ -702,7 +730,9 @@ pub(super) fn window_from_blocks(
     let mut pace = slices::Pace::default();
     let fits = slices::estimate(window, &spread) <= slice_rows;
     let mut sampled = false;
-    let pushdown = names.is_some() || kind.is_some();
+    // (A sample leaves the dimension's test out: the first slices are
+    // then narrower than they need be, until the rows read set the pace.)
+    let pushdown = names.is_some() || kind.is_some() || test.is_some();
     if in_slices && pushdown && !fits && !window_blocks.is_empty() {
         sampled = true;
         let n = window_blocks.len();
@@ -780,7 +810,7 @@ pub(super) fn window_from_blocks(
                     None => None,
                 };
                 if let Some(spans) = spans {
-                    if !uncovered(&mut s, &mut values, read, first - 1, slice)? {
+                    if !uncovered(&mut s, &mut dims, read, first - 1, slice)? {
                         return Ok(None);
                     }
                     let numbers = match numbering.as_mut() {
@@ -827,7 +857,7 @@ pub(super) fn window_from_blocks(
                     let got = named_rows(&mut s, first, &fetched, names, times, how, numbers, room);
                     if let Some(bots) = got {
                         // The ids before it that no block holds first.
-                        if !uncovered(&mut s, &mut values, read, first - 1, slice)? {
+                        if !uncovered(&mut s, &mut dims, read, first - 1, slice)? {
                             return Ok(None);
                         }
                         s.bots += bots;
@@ -863,16 +893,24 @@ pub(super) fn window_from_blocks(
             if typed && block.kind.is_none() {
                 return Ok(None);
             }
-            if !uncovered(&mut s, &mut values, read, first - 1, slice)? {
+            if !uncovered(&mut s, &mut dims, read, first - 1, slice)? {
                 return Ok(None);
             }
             // Its events' values of the dimension asked for.
-            let extra = match values.as_mut() {
+            let extra = match dims.values.as_mut() {
                 Some(v) => match v.of_block(&mut s.strings, first, block.ts.len())? {
                     Some(x) => x,
                     None => return Ok(None),
                 },
                 None => Vec::new(),
+            };
+            // Which of its events pass the dimension's test.
+            let passes = match dims.test.as_mut() {
+                Some(t) => match t.of_block(&mut s.strings, first, block.ts.len())? {
+                    Some(x) => Some(x),
+                    None => return Ok(None),
+                },
+                None => None,
             };
             // The names asked for, by the block's numbering (a pushdown).
             let named = names.map(|n| named_in(&block, n));
@@ -889,6 +927,7 @@ pub(super) fn window_from_blocks(
                     && !(bots_left_out && block.bot[i])
                     && named.as_ref().is_none_or(|k| k[block.name[i] as usize])
                     && kinds.is_none_or(|(k, v)| v[i] == k)
+                    && passes.as_ref().is_none_or(|p| p[i] == 1)
             };
             // Room for the rows kept, not the block's: a narrow window or
             // a names pushdown keeps few. (A fold reuses one chunk's or
@@ -908,15 +947,15 @@ pub(super) fn window_from_blocks(
             // Tests small enough to be inlined in the loop over the block's
             // rows where no type is asked: times and bots, and the names
             // first when a names pushdown keeps few rows.
-            match (&named, kinds) {
-                (None, None) => {
+            match (&named, kinds, &passes) {
+                (None, None, None) => {
                     let in_window = |i: usize| {
                         let ts = block.ts[i];
                         ts >= a && ts < b && !(bots_left_out && block.bot[i])
                     };
                     push_block(&mut s, &block, need, in_window, numbers, &extra);
                 }
-                (Some(named), None) => {
+                (Some(named), None, None) => {
                     let named_in_window = |i: usize| {
                         let ts = block.ts[i];
                         named[block.name[i] as usize]
@@ -940,7 +979,7 @@ pub(super) fn window_from_blocks(
                 s.rows_mut().clear();
             }
         }
-        if !uncovered(&mut s, &mut values, read, max_id, slice)? {
+        if !uncovered(&mut s, &mut dims, read, max_id, slice)? {
             return Ok(None);
         }
         match sink.as_mut().filter(|_| in_slices) {
@@ -988,14 +1027,20 @@ const MAX_MET_TEXTS: usize = 1 << 16;
 /// A dimension's value for each event of the blocks a window reads, from
 /// their dimensions ([`crate::tracking::dims`]): each distinct text
 /// evaluated once by SQLite with the expression the events' rows are read
-/// with ([`scan::dimension_sql`]), so the values are the same.
+/// with ([`scan::dimension_sql`]), so the values are the same. Or, for the
+/// `dimension` filter, whether each event passes it: 1 where
+/// [`super::query::DIMENSION_TEST_SQL`] holds, else 0.
 struct DimensionValues<'c> {
     conn: &'c Connection,
-    /// The statement that evaluates a text (`?1`) at the path (`?2`).
+    /// The statement that evaluates a text (`?1`) at the path (`?2`),
+    /// against the value (`?3`) for a test.
     sql: String,
     /// The dimension's JSON path.
     path: &'c str,
-    /// Each text met so far, and its value's interned number.
+    /// The value a test compares with; `None` for a dimension's value.
+    equals: Option<&'c rusqlite::types::Value>,
+    /// Each text met so far, and its value's interned number (a test's
+    /// answer, 1 or 0).
     met: FastMap<Vec<u8>, u32>,
     /// The value of an event without dimensions, once met.
     none: Option<u32>,
@@ -1007,8 +1052,20 @@ impl<'c> DimensionValues<'c> {
             conn,
             sql: format!("SELECT {}", scan::dimension_sql(sql, "?1", "?2")),
             path,
+            equals: None,
             met: FastMap::default(),
             none: None,
+        }
+    }
+
+    /// Whether each event passes the `dimension` filter at `path` that
+    /// keeps `equals`.
+    fn test(conn: &'c Connection, path: &'c str, equals: &'c rusqlite::types::Value) -> Self {
+        let sql = scan::dimension_sql(super::query::DIMENSION_TEST_SQL, "?1", "?2");
+        Self {
+            sql: format!("SELECT {}", sql.replace("?V", "?3")),
+            equals: Some(equals),
+            ..Self::new(conn, scan::DIMENSION_SQL, path)
         }
     }
 
@@ -1021,11 +1078,16 @@ impl<'c> DimensionValues<'c> {
         if let Some(n) = known {
             return Ok(n);
         }
-        let text = t.map(ValueRef::Text).unwrap_or(ValueRef::Null);
-        let n = self.conn.prepare_cached(&self.sql)?.query_row(
-            rusqlite::params![rusqlite::types::ToSqlOutput::Borrowed(text), self.path],
-            |r| Ok(strings.intern(r.get_ref(0)?)),
-        )?;
+        let text = rusqlite::types::ToSqlOutput::Borrowed(t.map_or(ValueRef::Null, ValueRef::Text));
+        let mut stmt = self.conn.prepare_cached(&self.sql)?;
+        let n = match self.equals {
+            None => stmt.query_row(rusqlite::params![text, self.path], |r| {
+                Ok(strings.intern(r.get_ref(0)?))
+            })?,
+            Some(v) => stmt.query_row(rusqlite::params![text, self.path, v], |r| {
+                Ok(u32::from(r.get_ref(0)? == ValueRef::Integer(1)))
+            })?,
+        };
         match t {
             Some(t) => {
                 self.met.insert(t.to_vec(), n);
@@ -1096,6 +1158,45 @@ impl<'c> DimensionValues<'c> {
         }
         Ok(true)
     }
+
+    /// Keeps of `s`'s rows from `start` on ([`read_ids`]'s, each
+    /// [`Row::extra`] its place in `texts`, from 1) those that pass this
+    /// test, leaving their places as they are. Evaluated for every row
+    /// (SQLite's scan may test the dimension before the other filters):
+    /// false when a text cannot be evaluated.
+    fn keep_rows(
+        &mut self,
+        s: &mut State,
+        start: usize,
+        texts: &[Option<Vec<u8>>],
+    ) -> Result<bool> {
+        let mut kept = start;
+        for i in start..s.rows.len() {
+            let row = s.rows[i];
+            let text = (row.extra as usize)
+                .checked_sub(1)
+                .and_then(|p| texts.get(p));
+            let Some(text) = text else {
+                return Ok(false);
+            };
+            let Ok(pass) = self.value(&mut s.strings, text.as_deref()) else {
+                return Ok(false);
+            };
+            if pass == 1 {
+                s.rows_mut()[kept] = row;
+                kept += 1;
+            }
+        }
+        s.rows_mut().truncate(kept);
+        Ok(true)
+    }
+}
+
+/// What a window reads of the blocks' dimensions: a dimension's values
+/// (a breakdown) and the `dimension` filter's test.
+struct WindowDimensions<'c> {
+    values: Option<DimensionValues<'c>>,
+    test: Option<DimensionValues<'c>>,
 }
 
 /// The share of the events of the blocks read by name so far that the
@@ -1218,6 +1319,10 @@ pub(super) struct Keep<'a> {
     /// [`scan::BOOL_DIMENSION_SQL`]): from the blocks' dimensions
     /// ([`crate::tracking::dims`]), which the projection does not keep.
     pub extra: Option<(&'static str, &'a str)>,
+    /// Only events whose dimension at this JSON path equals this value
+    /// ([`super::query::DIMENSION_TEST_SQL`]): from the blocks'
+    /// dimensions, which the projection does not keep.
+    pub test: Option<(&'a str, &'a rusqlite::types::Value)>,
 }
 
 impl Columns {

@@ -133,6 +133,9 @@ pub struct Resolved {
     pub names: Option<Vec<String>>,
     /// The type the `eventType` filter keeps (one of `conds` says so).
     pub event_type: Option<EventType>,
+    /// The `dimension` filter's JSON path and the value it keeps (one of
+    /// `conds` says so, with [`DIMENSION_TEST_SQL`]).
+    pub dimension: Option<(String, SqlValue)>,
 }
 
 impl Resolved {
@@ -148,14 +151,16 @@ impl Resolved {
         self.conds.len() == usize::from(self.bots_left_out)
     }
 
-    /// True when no filter but the bots', the names' and the type's
-    /// narrows the events: the in-memory projection and the packed blocks,
-    /// which hold every event's name and type, answer then.
+    /// True when no filter but the bots', the names', the type's and the
+    /// dimension's narrows the events: the packed blocks, which hold every
+    /// event's name and type and beside them its dimensions, answer then
+    /// (the in-memory projection, without a dimension).
     pub fn only_packed_filters(&self) -> bool {
         self.conds.len()
             == usize::from(self.bots_left_out)
                 + usize::from(self.names.is_some())
                 + usize::from(self.event_type.is_some())
+                + usize::from(self.dimension.is_some())
     }
 
     /// ` AND cond AND cond` for the filters, or an empty string.
@@ -212,6 +217,13 @@ fn field_sql(registry: &Registry, property: &str, params: &mut Vec<SqlValue>) ->
     params.push(SqlValue::Text(path));
     Ok(format!("json_extract({column}, ?{})", params.len() + 2))
 }
+
+/// The `dimension` filter's condition: the value at the JSON path `?P` of
+/// an event's `dimensions` equals `?V` (a bool filter compares with 1 or
+/// 0, as `json_extract` gives JSON booleans). The SQL scan and the packed
+/// blocks' dimensions ([`crate::tracking::dims`]) both evaluate this text,
+/// so they keep the same events.
+pub const DIMENSION_TEST_SQL: &str = "json_extract(dimensions, ?P) = ?V";
 
 /// `COALESCE(user_id, anonymous_id)`: who an event counts for.
 pub const USER_KEY: &str = "COALESCE(user_id, anonymous_id)";
@@ -270,15 +282,17 @@ impl Query {
             }
             conds.push(format!("name IN ({})", marks.join(", ")));
         }
+        let mut dimension = None;
         if let Some(d) = &self.dimension {
             let path = dimension_path(registry, "dimension.name", &d.name)?;
-            params.push(SqlValue::Text(path));
+            params.push(SqlValue::Text(path.clone()));
             params.push(d.value.sql());
-            conds.push(format!(
-                "json_extract(dimensions, ?{}) = ?{}",
-                params.len() + 1,
-                params.len() + 2
-            ));
+            conds.push(
+                DIMENSION_TEST_SQL
+                    .replace("?P", &format!("?{}", params.len() + 1))
+                    .replace("?V", &format!("?{}", params.len() + 2)),
+            );
+            dimension = Some((path, d.value.sql()));
         }
         if let Some(s) = &self.segment {
             let field = field_sql(registry, &s.property, &mut params)?;
@@ -302,6 +316,7 @@ impl Query {
             bots_left_out,
             names: kept_names,
             event_type: self.event_type,
+            dimension,
         })
     }
 }
