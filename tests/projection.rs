@@ -1217,6 +1217,60 @@ fn dimension_filters_read_the_blocks_dimensions() {
     let tampered = trail.analytics_from_blocks().summary(&pro).unwrap();
     let slow = trail.analytics_from_sqlite().summary(&pro).unwrap();
     assert!(tampered.events > slow.events, "{tampered:?} {slow:?}");
+    // A block none of whose events passes is not read: with its bytes
+    // damaged and its dimensions saying so (written after: the bytes'
+    // change drops them), its events are left out (were it read, SQLite
+    // would answer).
+    let bytes: Vec<u8> = conn
+        .query_row(
+            "SELECT data FROM event_blocks WHERE first_id = ?1",
+            [first],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute(
+        "UPDATE event_blocks SET data = x'0909' WHERE first_id = ?1",
+        [first],
+    )
+    .unwrap();
+    let nobody = usertrail::tracking::dims::encode(
+        first,
+        &vec![Some(br#"{"plan":"nobody"}"#.to_vec()); held as usize],
+    );
+    conn.execute(
+        "INSERT OR REPLACE INTO event_block_dims (first_id, data) VALUES (?1, ?2)",
+        rusqlite::params![first, nobody],
+    )
+    .unwrap();
+    let skipped = trail.analytics_from_blocks().summary(&pro).unwrap();
+    assert!(skipped.events < slow.events, "{skipped:?} {slow:?}");
+    conn.execute(
+        "UPDATE event_blocks SET data = ?1 WHERE first_id = ?2",
+        rusqlite::params![bytes, first],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT OR REPLACE INTO event_block_dims (first_id, data) VALUES (?1, ?2)",
+        rusqlite::params![first, all_pro],
+    )
+    .unwrap();
+    // The block's listed count one short of its dimensions' and its
+    // bytes': SQLite answers (the same answers).
+    conn.execute(
+        "UPDATE event_blocks SET events = events - 1 WHERE first_id = ?1",
+        [first],
+    )
+    .unwrap();
+    assert_eq!(
+        metrics(&trail.analytics_from_blocks(), &pro),
+        metrics(&trail.analytics_from_sqlite(), &pro),
+        "a listed count short"
+    );
+    conn.execute(
+        "UPDATE event_blocks SET events = events + 1 WHERE first_id = ?1",
+        [first],
+    )
+    .unwrap();
 
     // Damaged, of another block, of fewer events, not JSON, or missing:
     // SQLite answers (the same answers).

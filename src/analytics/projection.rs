@@ -873,6 +873,26 @@ pub(super) fn window_from_blocks(
                     }
                 }
             }
+            // Which of its events pass the dimension's test (by the count
+            // listed, checked against the block's once read). A block none
+            // of whose events passes is not read.
+            let passes = match dims.test.as_mut() {
+                Some(t) => {
+                    let listed = usize::try_from(w.events).unwrap_or(0);
+                    match t.of_block(&mut s.strings, first, listed)? {
+                        Some(x) => Some(x),
+                        None => return Ok(None),
+                    }
+                }
+                None => None,
+            };
+            if passes.as_ref().is_some_and(|p| !p.contains(&1)) {
+                if !uncovered(&mut s, &mut dims, read, first - 1, slice)? {
+                    return Ok(None);
+                }
+                read = first + blocks::BLOCK_EVENTS - 1;
+                continue;
+            }
             let mut it = stmt.query([first])?;
             // A block listed a moment ago is there (one connection
             // writes); if not, read SQLite rather than count its ids as
@@ -904,14 +924,11 @@ pub(super) fn window_from_blocks(
                 },
                 None => Vec::new(),
             };
-            // Which of its events pass the dimension's test.
-            let passes = match dims.test.as_mut() {
-                Some(t) => match t.of_block(&mut s.strings, first, block.ts.len())? {
-                    Some(x) => Some(x),
-                    None => return Ok(None),
-                },
-                None => None,
-            };
+            // Tests of another number of events than the block holds (its
+            // listed count damaged): SQLite answers.
+            if passes.as_ref().is_some_and(|p| p.len() != block.ts.len()) {
+                return Ok(None);
+            }
             // The names asked for, by the block's numbering (a pushdown).
             let named = names.map(|n| named_in(&block, n));
             // A type asked of a block that keeps none: SQLite answers.
