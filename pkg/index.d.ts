@@ -9,7 +9,7 @@ export declare class UserTrailError extends Error {
   readonly name: 'UserTrailError';
   /** Stable, machine-readable reason, e.g. `'SCHEMA_TOO_NEW'`. */
   readonly code: ErrorCode;
-  /** For `INVALID_INPUT`: the option or argument at fault. */
+  /** The option, argument or event field at fault: for `INVALID_INPUT`, `SCHEMA_VIOLATION` (`properties.total`) and `UNKNOWN_DIMENSION` (`dimensions.plan`, `dimension.name`). */
   readonly field?: string;
   /** From the parts that speak HTTP (the coordinator, the shipper): the peer's HTTP status, when it answered. */
   readonly status?: number;

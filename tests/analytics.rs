@@ -134,6 +134,119 @@ fn filters_narrow_by_type_name_dimension_and_segment() {
     assert_eq!(err_code(a.summary(&bad_segment)), "INVALID_INPUT");
 }
 
+/// A `dimension` filter or a segment on a dimension refuses a value of
+/// another type than the dimension's (it would keep nothing, silently), an
+/// array for the option's object, and a name no path can hold; each error
+/// names the option at fault, its message stays short, and nothing changes.
+#[test]
+fn dimension_filters_refuse_what_they_could_never_keep() {
+    let (trail, _) = open();
+    for (name, ty) in [
+        ("plan", SimpleType::String),
+        ("beta", SimpleType::Bool),
+        ("seats", SimpleType::Number),
+    ] {
+        trail.tracking().define_dimension(name, ty).unwrap();
+    }
+    let mut e = ev(D0, "ann", "s1", "page", "/");
+    e.dimensions = Some(Map::from_iter([
+        ("plan".to_owned(), json!("pro")),
+        ("beta".to_owned(), json!(true)),
+        ("seats".to_owned(), json!(3)),
+    ]));
+    track(&trail, vec![e]);
+    let a = trail.analytics();
+    let with = |options: Value| -> Query {
+        let mut q = json!({ "since": D0, "until": D0 + DAY });
+        q.as_object_mut()
+            .unwrap()
+            .extend(options.as_object().unwrap().clone());
+        serde_json::from_value(q).unwrap()
+    };
+    let fault = |q: &Query| -> (String, Option<String>, usize) {
+        let e = a.summary(q).unwrap_err();
+        (
+            usertrail::error::ErrorCode::code(&e).to_owned(),
+            e.field().map(str::to_owned),
+            e.to_string().len(),
+        )
+    };
+    // Each type kept by a value of its own.
+    for (name, value) in [
+        ("plan", json!("pro")),
+        ("beta", json!(true)),
+        ("seats", json!(3.0)),
+    ] {
+        let q = with(json!({ "dimension": { "name": name, "value": value } }));
+        assert_eq!(a.summary(&q).unwrap().events, 1.0, "{name}");
+    }
+    for (name, value) in [
+        ("plan", json!(1)),
+        ("plan", json!(true)),
+        ("beta", json!(1)),
+        ("beta", json!("true")),
+        ("seats", json!("3")),
+    ] {
+        let q = with(json!({ "dimension": { "name": name, "value": value } }));
+        let (code, field, _) = fault(&q);
+        assert_eq!(
+            (code.as_str(), field.as_deref()),
+            ("INVALID_INPUT", Some("dimension.value")),
+            "{name} {value}"
+        );
+    }
+    let q = with(json!({ "segment": { "property": "dimensions.plan", "equals": 1 } }));
+    assert_eq!(
+        fault(&q).1.as_deref(),
+        Some("segment.equals"),
+        "a segment on a dimension"
+    );
+    // The option that names an unknown dimension, and a short message for
+    // a long name.
+    let q = with(json!({ "dimension": { "name": "nope", "value": 1 } }));
+    assert_eq!(
+        fault(&q),
+        (
+            "UNKNOWN_DIMENSION".into(),
+            Some("dimension.name".into()),
+            fault(&q).2
+        )
+    );
+    let long = "x".repeat(1_000_000);
+    let (code, field, len) = fault(&with(json!({ "dimension": { "name": long, "value": 1 } })));
+    assert_eq!(
+        (code.as_str(), field.as_deref()),
+        ("INVALID_INPUT", Some("dimension.name"))
+    );
+    assert!(len < 1_000, "{len}");
+    let by = a
+        .event_breakdown(
+            &with(json!({})),
+            &serde_json::from_value(json!({ "by": "nope" })).unwrap(),
+        )
+        .unwrap_err();
+    assert_eq!(by.field(), Some("by"));
+    // An array is not the option's object.
+    let array: Result<Query, _> = serde_json::from_value(json!({ "dimension": ["plan", "pro"] }));
+    assert!(array.is_err());
+    let array: Result<Query, _> =
+        serde_json::from_value(json!({ "segment": ["dimensions.plan", "pro"] }));
+    assert!(array.is_err());
+    // A dimension no query could name is refused when declared.
+    for name in ["a\"b", "a\\b"] {
+        let e = trail
+            .tracking()
+            .define_dimension(name, SimpleType::String)
+            .unwrap_err();
+        assert_eq!(e.field(), Some("name"), "{name}");
+    }
+    assert_eq!(
+        a.summary(&with(json!({}))).unwrap().events,
+        1.0,
+        "nothing changed"
+    );
+}
+
 /// A deterministic pseudo-random dataset: (ts, user) pairs over 20 days.
 fn random_activity(n: usize) -> Vec<(i64, String)> {
     let mut x: u64 = 42;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result, TrackingError};
-use crate::tracking::{EventType, Registry};
+use crate::tracking::{EventType, Registry, SimpleType};
 
 pub use crate::kernel::calendar::{civil, days_from_civil, DAY_MS, HOUR_MS};
 /// The default range when `since` is absent: 30 days before `until`.
@@ -103,8 +103,10 @@ pub struct Query {
     /// Keep only events with this name, or one of these names.
     pub name: Option<Names>,
     /// Keep only events with this dimension value.
+    #[serde(default, deserialize_with = "object")]
     pub dimension: Option<DimensionFilter>,
     /// Keep only users in this segment.
+    #[serde(default, deserialize_with = "object")]
     pub segment: Option<Segment>,
     /// Fixed UTC offset in minutes for calendar buckets, -840 to 840.
     pub timezone: Option<i32>,
@@ -112,6 +114,19 @@ pub struct Query {
     /// `bot`). Default false: bots are not users, so their events are
     /// left out of every metric.
     pub include_bots: Option<bool>,
+}
+
+/// An option that is an object, read as `T` (serde would take an array
+/// of its fields in order too: `dimension: ['plan', 'pro']`).
+fn object<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::Error as _;
+    Option::<Map<String, Value>>::deserialize(d)?
+        .map(|m| serde_json::from_value(Value::Object(m)).map_err(D::Error::custom))
+        .transpose()
 }
 
 /// A [`Query`] checked and resolved against the clock.
@@ -182,12 +197,42 @@ pub fn json_key_path(field: &str, key: &str) -> Result<String> {
     Ok(format!("$.\"{key}\""))
 }
 
-/// Checks that `name` is a registered dimension and returns its JSON path.
+/// Checks that `name` is a registered dimension and returns its JSON path
+/// (`field` names the option that gave it).
 pub fn dimension_path(registry: &Registry, field: &str, name: &str) -> Result<String> {
+    // The name's own checks first, so that an error's message never holds
+    // a name longer than a path may be.
+    let path = json_key_path(field, name)?;
     if !registry.has_dimension(name) {
-        return Err(TrackingError::UnknownDimension { name: name.into() }.into());
+        return Err(TrackingError::UnknownDimension {
+            name: name.into(),
+            field: field.into(),
+        }
+        .into());
     }
-    json_key_path(field, name)
+    Ok(path)
+}
+
+/// Refuses to compare the dimension `name` with a value its declared type
+/// never holds (a string dimension with a number, a bool one with `1`):
+/// such a filter would keep nothing, silently.
+fn check_value(registry: &Registry, field: &str, name: &str, value: &Scalar) -> Result<()> {
+    let Some(ty) = registry.dimension_type(name) else {
+        return Ok(());
+    };
+    let fits = match ty {
+        SimpleType::String => matches!(value, Scalar::String(_)),
+        SimpleType::Number => matches!(value, Scalar::Number(_)),
+        SimpleType::Bool => matches!(value, Scalar::Bool(_)),
+        SimpleType::Object => true,
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        field,
+        format!("must be {}: {name:?} is {} dimension", ty.name(), ty.name()),
+    ))
 }
 
 /// The SQL expression for a stored field of `events`, for segments.
@@ -285,6 +330,7 @@ impl Query {
         let mut dimension = None;
         if let Some(d) = &self.dimension {
             let path = dimension_path(registry, "dimension.name", &d.name)?;
+            check_value(registry, "dimension.value", &d.name, &d.value)?;
             params.push(SqlValue::Text(path.clone()));
             params.push(d.value.sql());
             conds.push(
@@ -296,6 +342,9 @@ impl Query {
         }
         if let Some(s) = &self.segment {
             let field = field_sql(registry, &s.property, &mut params)?;
+            if let Some(key) = s.property.strip_prefix("dimensions.") {
+                check_value(registry, "segment.equals", key, &s.equals)?;
+            }
             params.push(s.equals.sql());
             let value = params.len() + 2;
             conds.push(format!(

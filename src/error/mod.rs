@@ -213,24 +213,33 @@ impl Error {
         }
     }
 
-    /// The argument or option at fault, for `INVALID_INPUT`.
+    /// The argument or option at fault: for `INVALID_INPUT`, and for
+    /// `SCHEMA_VIOLATION` and `UNKNOWN_DIMENSION` the event's field or the
+    /// query's option that names the dimension.
     pub fn field(&self) -> Option<&str> {
         match self {
             Self::InvalidInput { field, .. } => Some(field),
+            Self::Tracking(e) => e.field(),
             _ => None,
         }
     }
 
-    /// `self`, with an `INVALID_INPUT` field prefixed by `prefix` (for
-    /// example the place of an event in a batch).
-    pub fn within(self, prefix: &str) -> Self {
+    /// The field [`Error::field`] names, to be rewritten in place.
+    fn field_mut(&mut self) -> Option<&mut String> {
         match self {
-            Self::InvalidInput { field, reason } => Self::InvalidInput {
-                field: format!("{prefix}.{field}"),
-                reason,
-            },
-            e => e,
+            Self::InvalidInput { field, .. } => Some(field),
+            Self::Tracking(e) => e.field_mut(),
+            _ => None,
         }
+    }
+
+    /// `self`, with its field (see [`Error::field`]) prefixed by `prefix`
+    /// (for example the place of an event in a batch).
+    pub fn within(mut self, prefix: &str) -> Self {
+        if let Some(field) = self.field_mut() {
+            *field = format!("{prefix}.{field}");
+        }
+        self
     }
 
     /// `self`, for an element of an array argument at `place` (such as
@@ -238,19 +247,16 @@ impl Error {
     /// as a single `track` names its argument) becomes `place`, a path
     /// inside it (`event[0]`, `event.ts`) continues `place`, and any other
     /// field (`name`) is prefixed as by [`Error::within`].
-    pub fn in_element(self, place: &str, item: &str) -> Self {
-        match self {
-            Self::InvalidInput { field, reason } => {
-                let field = match field.strip_prefix(item) {
-                    Some(rest) if rest.is_empty() || rest.starts_with(['.', '[']) => {
-                        format!("{place}{rest}")
-                    }
-                    _ => format!("{place}.{field}"),
-                };
-                Self::InvalidInput { field, reason }
-            }
-            e => e,
+    pub fn in_element(mut self, place: &str, item: &str) -> Self {
+        if let Some(field) = self.field_mut() {
+            *field = match field.strip_prefix(item) {
+                Some(rest) if rest.is_empty() || rest.starts_with(['.', '[']) => {
+                    format!("{place}{rest}")
+                }
+                _ => format!("{place}.{field}"),
+            };
         }
+        self
     }
 }
 

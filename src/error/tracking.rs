@@ -24,6 +24,10 @@ pub enum TrackingError {
     UnknownDimension {
         /// The dimension's name.
         name: String,
+        /// Where it was named: `dimensions.<name>` in an event, the
+        /// option of a query (`dimension.name`, `by`, `breakdown`,
+        /// `segment.property`).
+        field: String,
     },
     /// No such quarantined event or outbox batch. Code `NOT_FOUND`.
     #[error("{what} not found")]
@@ -31,6 +35,28 @@ pub enum TrackingError {
         /// What was looked for.
         what: String,
     },
+}
+
+impl TrackingError {
+    /// The field at fault, for the errors that name one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::SchemaViolation { field, .. } | Self::UnknownDimension { field, .. } => {
+                Some(field)
+            }
+            Self::NotFound { .. } => None,
+        }
+    }
+
+    /// The field at fault, to be rewritten in place.
+    pub(super) fn field_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Self::SchemaViolation { field, .. } | Self::UnknownDimension { field, .. } => {
+                Some(field)
+            }
+            Self::NotFound { .. } => None,
+        }
+    }
 }
 
 impl ErrorCode for TrackingError {

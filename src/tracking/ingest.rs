@@ -252,11 +252,7 @@ impl Tracking<'_> {
             (None, id) => id.clone(),
         };
         if let Some(why) = r.quarantine {
-            let field = match &why {
-                TrackingError::SchemaViolation { field, .. } => Some(field.clone()),
-                TrackingError::UnknownDimension { name } => Some(format!("dimensions.{name}")),
-                _ => None,
-            };
+            let field = why.field().map(str::to_owned);
             let mut original = r.input.clone();
             original.event_id = Some(r.event_id.clone());
             original.session_token = None;

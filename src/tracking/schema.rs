@@ -48,7 +48,8 @@ impl SimpleType {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The type's name with its article, for messages (`a string`).
+    pub fn name(self) -> &'static str {
         match self {
             Self::String => "a string",
             Self::Number => "a number",
@@ -176,7 +177,10 @@ impl Registry {
             let ty = self
                 .dimensions
                 .get(dim)
-                .ok_or_else(|| TrackingError::UnknownDimension { name: dim.clone() })?;
+                .ok_or_else(|| TrackingError::UnknownDimension {
+                    name: dim.clone(),
+                    field: format!("dimensions.{dim}"),
+                })?;
             if !ty.matches(v) {
                 return Err(violation(
                     format!("dimensions.{dim}"),
@@ -239,6 +243,14 @@ pub fn define_event(conn: &Connection, name: &str, schema: &EventSchema) -> Resu
 /// Stores a dimension. Redefining one with another type is refused.
 pub fn define_dimension(conn: &Connection, name: &str, ty: SimpleType) -> Result<()> {
     text::check("name", name, 64)?;
+    // Queries name a dimension inside a quoted JSON path, which cannot
+    // hold these (`analytics::query::json_key_path`).
+    if name.contains(['"', '\\']) {
+        return Err(Error::invalid(
+            "name",
+            "must not contain quotes or backslashes",
+        ));
+    }
     if ty == SimpleType::Object {
         return Err(Error::invalid(
             "type",

@@ -252,6 +252,7 @@ impl JsTracking {
                 js_out({
                     t.tracking()
                         .define_dimension(&d.name, d.ty.unwrap_or(SimpleType::String))
+                        .map_err(|e| e.within("definition"))
                 })
             }))
         })

@@ -84,6 +84,17 @@ test('bad options are typed errors', async () => {
   const [, f3, m3] = await fault(a.summary({ segment: { property: 'os', equals: null } }));
   assert.equal(f3, 'segment');
   assert.match(m3, /a string, a number or a boolean/);
+  // A dimension filter: the option at fault, a value of the dimension's
+  // own type, an object.
+  await trail.tracking.defineDimension({ name: 'plan' });
+  assert.deepEqual((await fault(a.summary({ dimension: { name: 'nope', value: 'x' } }))).slice(0, 2), ['UNKNOWN_DIMENSION', 'dimension.name']);
+  assert.deepEqual((await fault(a.eventBreakdown({ by: 'nope' }))).slice(0, 2), ['UNKNOWN_DIMENSION', 'by']);
+  const [c5, f5, m5] = await fault(a.summary({ dimension: { name: 'plan', value: 1 } }));
+  assert.deepEqual([c5, f5], ['INVALID_INPUT', 'dimension.value']);
+  assert.match(m5, /must be a string/);
+  assert.deepEqual((await fault(a.summary({ dimension: ['plan', 'pro'] }))).slice(0, 2), ['INVALID_INPUT', 'dimension']);
+  const [, , m6] = await fault(a.summary({ dimension: { name: 'x'.repeat(1e6), value: 'x' } }));
+  assert.ok(m6.length < 1000, m6.length);
   const [, f4, m4] = await fault(a.activeUsers({ since: 0, interval: 'day' }));
   assert.equal(f4, 'until');
   assert.match(m4, /coarser interval/);

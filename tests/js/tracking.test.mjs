@@ -311,6 +311,25 @@ test('schemas, dimensions and the quarantine', async () => {
   assert.deepEqual(events[0].dimensions, { plan: 'pro' });
   const strict = (await engine()).tracking;
   assert.equal(await code(() => strict.track({ name: 'x', dimensions: { plan: 'pro' } })), 'UNKNOWN_DIMENSION');
+  // Each names its field, with the event's place in a batch.
+  const fault = (p) => p.then(() => null, (e) => [e.code, e.field]);
+  await strict.defineEvent('checkout', { required: { total: 'number' } });
+  await strict.defineDimension({ name: 'beta', type: 'bool' });
+  assert.deepEqual(await fault(strict.track({ name: 'x', userId: 'a', dimensions: { plan: 'pro' } })), ['UNKNOWN_DIMENSION', 'dimensions.plan']);
+  assert.deepEqual(
+    await fault(strict.trackBatch([{ name: 'x', userId: 'a' }, { name: 'x', userId: 'a', dimensions: { beta: 'yes' } }])),
+    ['SCHEMA_VIOLATION', 'events[1].dimensions.beta'],
+  );
+  assert.deepEqual(
+    await fault(strict.trackBatch([{ name: 'x', userId: 'a' }, { name: 'x', userId: 'a' }, { name: 'checkout', userId: 'a', properties: { total: 'x' } }])),
+    ['SCHEMA_VIOLATION', 'events[2].properties.total'],
+  );
+  const [one] = await strict.trackBatch([{ name: 'x', userId: 'a', dimensions: { plan: 'pro' } }], { partial: true });
+  assert.deepEqual([one.error.code, one.error.field], ['UNKNOWN_DIMENSION', 'events[0].dimensions.plan']);
+  // A dimension no query could name, and a definition's fields.
+  assert.deepEqual(await fault(strict.defineDimension({ name: 'a"b' })), ['INVALID_INPUT', 'definition.name']);
+  assert.deepEqual(await fault(strict.defineDimension({ name: 'beta', type: 'string' })), ['INVALID_INPUT', 'definition.type']);
+  assert.equal((await strict.history({ userId: 'a' })).events.length, 0, 'nothing stored');
 });
 
 test('identify links anonymous events to the user', async () => {
