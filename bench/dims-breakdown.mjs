@@ -5,7 +5,8 @@
 // (`event_block_dims`, read with better-sqlite3), then, from a fresh engine on the file, the first
 // and two warm runs of `eventBreakdown({ by: 'plan' })` and of a 3-step
 // funnel with `breakdown: 'country'`, and of a summary, a funnel and paths
-// filtered by `dimension: { name: 'plan', value: 'pro' }`; with `--without` first, the same
+// filtered by `dimension: { name: 'plan', value: 'pro' }`, and of a summary and a funnel
+// in the segment of users whose first plan was `pro`; with `--without` first, the same
 // after the blocks' dimensions are deleted (each block's values then read
 // from its events' rows, as an engine does before `usertrail migrate`).
 // A build from before schema version 21 (no blocks' dimensions) runs it
@@ -79,6 +80,11 @@ const queries = {
   summaryOfPro: () => ut.analytics.summary(pro),
   funnelOfPro: () => ut.analytics.funnel({ ...pro, steps: ['product_view', 'add_to_cart', 'checkout'], windowSecs: 3600 }),
   pathsOfPro: () => ut.analytics.paths(pro),
+  // Users whose first event had plan `pro` (a segment): the blocks since
+  // stop 63 (before, SQLite grouped every event by user).
+  summaryOfFirstPro: () => ut.analytics.summary({ ...range, segment: { property: 'dimensions.plan', equals: 'pro' } }),
+  funnelOfFirstPro: () =>
+    ut.analytics.funnel({ ...range, segment: { property: 'dimensions.plan', equals: 'pro' }, steps: ['product_view', 'add_to_cart', 'checkout'], windowSecs: 3600 }),
 };
 const times = {};
 for (const [name, q] of Object.entries(queries)) {

@@ -1361,6 +1361,156 @@ fn dimension_filters_read_the_blocks_dimensions() {
     same_filtered(&trail, "after erasure", 1);
 }
 
+/// The segments the tests below try: on a dimension (a string one, a bool
+/// one), on the name (a text, and a number, which no name equals, not
+/// even "1") and on the type; and on the referrer,
+/// which the blocks do not keep (SQLite answers).
+fn segments() -> Vec<Value> {
+    vec![
+        json!({ "property": "dimensions.plan", "equals": "pro" }),
+        json!({ "property": "dimensions.beta", "equals": true }),
+        json!({ "property": "name", "equals": "page_view" }),
+        json!({ "property": "name", "equals": 1 }),
+        json!({ "property": "type", "equals": "action" }),
+        json!({ "property": "referrer", "equals": "https://search.example" }),
+    ]
+}
+
+/// Every metric in each segment (the first `k`), from the blocks (whole,
+/// and in chunks and from the engine for the first) is SQLite's, over the
+/// whole range and, from the blocks, over a cut one with bots. Returns
+/// SQLite's summaries over the whole range.
+fn same_segmented(trail: &UserTrail, when: &str, k: usize) -> Vec<Value> {
+    let cut = Query {
+        include_bots: Some(true),
+        ..range(D0 + HOUR, D0 + 9 * DAY + 7 * HOUR)
+    };
+    let mut out = Vec::new();
+    for (i, segment) in segments().iter().take(k).enumerate() {
+        let q = Query {
+            segment: Some(o(segment.clone())),
+            ..range(D0 - DAY, D0 + 31 * DAY)
+        };
+        let whole = metrics(&trail.analytics_from_sqlite(), &q);
+        assert_eq!(
+            metrics(&trail.analytics_from_blocks(), &q),
+            whole,
+            "{when}: {segment}"
+        );
+        if i == 0 {
+            let chunked = trail.analytics_from_blocks().chunk_rows(64);
+            assert_eq!(metrics(&chunked, &q), whole, "{when}: {segment}: chunks");
+            assert_eq!(
+                metrics(&trail.analytics(), &q),
+                whole,
+                "{when}: {segment}: engine"
+            );
+        }
+        let q = Query {
+            segment: Some(o(segment.clone())),
+            ..cut.clone()
+        };
+        let slow = metrics(&trail.analytics_from_sqlite(), &q);
+        assert_eq!(
+            metrics(&trail.analytics_from_blocks(), &q),
+            slow,
+            "{when}: {segment}: cut, bots"
+        );
+        out.push(whole["summary"].clone());
+    }
+    out
+}
+
+/// Segments on a name, a type or a dimension read the users' first events
+/// from the packed blocks (what is read is those), and SQLite where a
+/// block cannot serve or a user's events at their first time disagree.
+#[test]
+fn segments_read_the_blocks() {
+    let (trail, _) = engine();
+    for (name, kind) in [("plan", SimpleType::String), ("beta", SimpleType::Bool)] {
+        trail.tracking().define_dimension(name, kind).unwrap();
+    }
+    // A user whose first event is named "1", and one who came from search.
+    let mut numeric = ev(D0 - HOUR, "numeric-user", "n-s", "action", "1");
+    numeric.dimensions = Some(serde_json::Map::from_iter([(
+        "plan".to_owned(),
+        json!("pro"),
+    )]));
+    let mut searched = ev(D0 - HOUR + 1, "searcher", "q-s", "page", "/");
+    searched.referrer = Some("https://search.example".into());
+    track(&trail, vec![numeric, searched]);
+    track_plans(&trail, 0..26, false);
+    assert!(blocks(&trail) >= 2);
+    let whole = same_segmented(&trail, "fresh", segments().len());
+    let users = |v: &Value| v["users"].as_f64().unwrap();
+    for (k, v) in whole.iter().enumerate().filter(|(k, _)| *k != 3) {
+        assert!(users(v) > 0.0, "segment {k} keeps users: {v}");
+    }
+    assert_eq!(users(&whole[3]), 0.0, "the name \"1\" is no number");
+
+    // What is read is the blocks' dimensions: the first block's, changed
+    // by hand to one plan, put every user whose first event it holds in
+    // the segment.
+    let conn = trail.store().conn();
+    let first: i64 = conn
+        .query_row("SELECT min(first_id) FROM event_blocks", [], |r| r.get(0))
+        .unwrap();
+    let held: i64 = conn
+        .query_row(
+            "SELECT events FROM event_blocks WHERE first_id = ?1",
+            [first],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let all_pro = usertrail::tracking::dims::encode(
+        first,
+        &vec![Some(br#"{"plan":"pro"}"#.to_vec()); held as usize],
+    );
+    conn.execute(
+        "UPDATE event_block_dims SET data = ?1 WHERE first_id = ?2",
+        rusqlite::params![all_pro, first],
+    )
+    .unwrap();
+    let pro = Query {
+        segment: Some(o(segments()[0].clone())),
+        ..range(D0 - DAY, D0 + 31 * DAY)
+    };
+    let tampered = trail.analytics_from_blocks().summary(&pro).unwrap();
+    let slow = trail.analytics_from_sqlite().summary(&pro).unwrap();
+    assert!(tampered.users > slow.users, "{tampered:?} {slow:?}");
+    // Missing: SQLite answers.
+    conn.execute("DELETE FROM event_block_dims WHERE first_id = ?1", [first])
+        .unwrap();
+    assert_eq!(
+        json!(trail.analytics_from_blocks().summary(&pro).unwrap()),
+        json!(slow)
+    );
+    trail.tracking().pack_blocks(10_000).unwrap();
+
+    // Two events at a user's first time that disagree: SQLite answers
+    // (it takes one of them); that agree: the same answers either way.
+    let first_ts: i64 = conn
+        .query_row(
+            "SELECT min(ts) FROM events WHERE user_id = 'user-5'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    for plan in ["pro", "free"] {
+        let mut twin = ev(first_ts, "user-5", "user-5-twin", "action", "twin");
+        twin.dimensions = Some(serde_json::Map::from_iter([(
+            "plan".to_owned(),
+            json!(plan),
+        )]));
+        track(&trail, vec![twin]);
+        same_segmented(&trail, plan, 1);
+    }
+
+    // Erasure: the same answers after.
+    erase(&trail, "user-7");
+    same_segmented(&trail, "after erasure", 3);
+}
+
 /// Rewrites every block in `conn` as format 1 left it: the format byte 1,
 /// no type codes above the bot flags, and the `format` column at 1.
 fn as_format_1(conn: &rusqlite::Connection) {

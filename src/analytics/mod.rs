@@ -50,6 +50,7 @@ mod query;
 mod retention;
 pub mod rollup;
 mod scan;
+mod segments;
 mod seqmap;
 mod slices;
 mod traffic;
@@ -221,7 +222,8 @@ impl<'a> Analytics<'a> {
 
     /// The events `r` selects from the projection or the packed blocks,
     /// when they answer it: a query with no filter but the bots one, names,
-    /// a type and a dimension, that needs no extra column but a dimension; `sink` as
+    /// a type, a dimension and a segment on a name, a type or a dimension,
+    /// that needs no extra column but a dimension; `sink` as
     /// [`projection::window_from_blocks`] takes it.
     fn window(
         &self,
@@ -242,6 +244,15 @@ impl<'a> Analytics<'a> {
                 (Some(a), Some(b)) => Some(a.iter().filter(|n| b.contains(n)).cloned().collect()),
                 (a, b) => a.clone().or_else(|| b.clone()),
             };
+            // A segment's users, from every block (SQLite answers where
+            // they cannot).
+            let users = match &r.segment {
+                Some(seg) => match segments::users(self.conn, seg)? {
+                    Some(u) => Some(u),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
             let keep = projection::Keep {
                 bots_left_out: r.bots_left_out,
                 names: names.as_deref(),
@@ -252,6 +263,7 @@ impl<'a> Analytics<'a> {
                     .dimension
                     .as_ref()
                     .map(|(path, value)| (path.as_str(), value)),
+                users: users.as_ref(),
             };
             if let Some(p) = self.projection {
                 if let Some(ev) = p.events(self.conn, window, keep, asked)? {

@@ -37,7 +37,7 @@ use crate::tracking::{blocks, dims};
 
 /// Above this many event ids in no packed block, a window is read from
 /// SQLite rather than from the blocks and the other rows.
-const MAX_UNPACKED_IDS: i64 = 50_000;
+pub(super) const MAX_UNPACKED_IDS: i64 = 50_000;
 
 /// Above this many events the projection is not kept (160 MB of rows).
 pub const MAX_ROWS: usize = 4_000_000;
@@ -352,7 +352,7 @@ impl Projection {
     ) -> Result<Option<Events>> {
         let mut state = self.state.borrow_mut();
         self.refresh(conn, &mut state)?;
-        if keep.extra.is_some() || keep.test.is_some() {
+        if keep.extra.is_some() || keep.test.is_some() || keep.users.is_some() {
             return Ok(None);
         }
         let typed = keep.kind.is_some() || keep.typed;
@@ -381,6 +381,7 @@ impl Projection {
             typed: _,
             extra: _,
             test: _,
+            users: _,
         } = keep;
         let (from, until) = window;
         let (session, page) = need;
@@ -498,6 +499,7 @@ pub(super) fn window_from_blocks(
         typed,
         extra: dimension,
         test,
+        users,
     } = keep;
     let max_id = blocks::newest_id(conn)?;
     let mut s = State::new();
@@ -590,12 +592,12 @@ pub(super) fn window_from_blocks(
                 break;
             }
             if f - 1 > at {
-                read_ids(conn, s, at, f - 1, Some(slice), texts.as_mut())?;
+                read_ids(conn, s, at, f - 1, Some(slice), texts.as_mut(), users)?;
             }
             at = f + blocks::BLOCK_EVENTS - 1;
         }
         if upto > at {
-            read_ids(conn, s, at, upto, Some(slice), texts.as_mut())?;
+            read_ids(conn, s, at, upto, Some(slice), texts.as_mut(), users)?;
         }
         if let (Some(t), Some(texts)) = (dims.test.as_mut(), texts.as_ref()) {
             if !t.keep_rows(s, rows_before, texts)? {
@@ -661,7 +663,7 @@ pub(super) fn window_from_blocks(
     // blocks and keeps few of their rows: it grows as rows come instead.
     // Read in slices, room for one slice's goal. A reservation that fails
     // is only a missed hint.
-    if held_whole && names.is_none() && kind.is_none() && test.is_none() {
+    if held_whole && names.is_none() && kind.is_none() && test.is_none() && users.is_none() {
         let inside = |b: &&WindowBlock| b.min_ts >= from && b.max_ts < until;
         let rows_of = |b: &WindowBlock| usize::try_from(b.events).unwrap_or(0);
         let all: usize = window_blocks.iter().map(rows_of).sum();
@@ -685,7 +687,8 @@ pub(super) fn window_from_blocks(
         && kind.is_none()
         && !typed
         && dimension.is_none()
-        && test.is_none();
+        && test.is_none()
+        && users.is_none();
     let mut spans_stmt =
         conn.prepare_cached("SELECT data FROM event_block_spans WHERE first_id = ?1")?;
     // Rows by name stand for a block's rows of the names kept where the
@@ -698,6 +701,7 @@ pub(super) fn window_from_blocks(
             && !typed
             && dimension.is_none()
             && test.is_none()
+            && users.is_none()
     });
     let mut names_stmt = match by_names {
         Some(n) => Some(conn.prepare_cached(&format!(
@@ -716,7 +720,8 @@ pub(super) fn window_from_blocks(
     // Only the columns the metric reads are decoded (`push_block` reads
     // no other).
     let wanted = blocks::Wanted {
-        user: need.user,
+        // A segment reads them to keep rows.
+        user: need.user || users.is_some(),
         session: need.session,
         page: need.page,
         // A names pushdown reads them to keep rows.
@@ -732,7 +737,7 @@ pub(super) fn window_from_blocks(
     let mut sampled = false;
     // (A sample leaves the dimension's test out: the first slices are
     // then narrower than they need be, until the rows read set the pace.)
-    let pushdown = names.is_some() || kind.is_some() || test.is_some();
+    let pushdown = names.is_some() || kind.is_some() || test.is_some() || users.is_some();
     if in_slices && pushdown && !fits && !window_blocks.is_empty() {
         sampled = true;
         let n = window_blocks.len();
@@ -929,6 +934,13 @@ pub(super) fn window_from_blocks(
             if passes.as_ref().is_some_and(|p| p.len() != block.ts.len()) {
                 return Ok(None);
             }
+            // Which of its ids are the segment's users (by the block's
+            // numbering; 0, none, is not).
+            let members: Option<Vec<bool>> = users.map(|u| {
+                std::iter::once(false)
+                    .chain(block.ids.iter().map(|id| super::segments::holds(u, id)))
+                    .collect()
+            });
             // The names asked for, by the block's numbering (a pushdown).
             let named = names.map(|n| named_in(&block, n));
             // A type asked of a block that keeps none: SQLite answers.
@@ -945,6 +957,9 @@ pub(super) fn window_from_blocks(
                     && named.as_ref().is_none_or(|k| k[block.name[i] as usize])
                     && kinds.is_none_or(|(k, v)| v[i] == k)
                     && passes.as_ref().is_none_or(|p| p[i] == 1)
+                    && members
+                        .as_ref()
+                        .is_none_or(|m| m.get(block.user[i] as usize).copied().unwrap_or(false))
             };
             // Room for the rows kept, not the block's: a narrow window or
             // a names pushdown keeps few. (A fold reuses one chunk's or
@@ -964,15 +979,15 @@ pub(super) fn window_from_blocks(
             // Tests small enough to be inlined in the loop over the block's
             // rows where no type is asked: times and bots, and the names
             // first when a names pushdown keeps few rows.
-            match (&named, kinds, &passes) {
-                (None, None, None) => {
+            match (&named, kinds, passes.is_some() || members.is_some()) {
+                (None, None, false) => {
                     let in_window = |i: usize| {
                         let ts = block.ts[i];
                         ts >= a && ts < b && !(bots_left_out && block.bot[i])
                     };
                     push_block(&mut s, &block, need, in_window, numbers, &extra);
                 }
-                (Some(named), None, None) => {
+                (Some(named), None, false) => {
                     let named_in_window = |i: usize| {
                         let ts = block.ts[i];
                         named[block.name[i] as usize]
@@ -1047,7 +1062,7 @@ const MAX_MET_TEXTS: usize = 1 << 16;
 /// with ([`scan::dimension_sql`]), so the values are the same. Or, for the
 /// `dimension` filter, whether each event passes it: 1 where
 /// [`super::query::DIMENSION_TEST_SQL`] holds, else 0.
-struct DimensionValues<'c> {
+pub(super) struct DimensionValues<'c> {
     conn: &'c Connection,
     /// The statement that evaluates a text (`?1`) at the path (`?2`),
     /// against the value (`?3`) for a test.
@@ -1077,7 +1092,11 @@ impl<'c> DimensionValues<'c> {
 
     /// Whether each event passes the `dimension` filter at `path` that
     /// keeps `equals`.
-    fn test(conn: &'c Connection, path: &'c str, equals: &'c rusqlite::types::Value) -> Self {
+    pub(super) fn test(
+        conn: &'c Connection,
+        path: &'c str,
+        equals: &'c rusqlite::types::Value,
+    ) -> Self {
         let sql = scan::dimension_sql(super::query::DIMENSION_TEST_SQL, "?1", "?2");
         Self {
             sql: format!("SELECT {}", sql.replace("?V", "?3")),
@@ -1122,7 +1141,7 @@ impl<'c> DimensionValues<'c> {
     /// [`MAX_MET_TEXTS`]), or hold a text SQLite cannot read as JSON: the
     /// window is then read from SQLite, as it was before blocks kept
     /// dimensions (which reads each value only of the rows it keeps).
-    fn of_block(
+    pub(super) fn of_block(
         &mut self,
         strings: &mut Interner,
         first: i64,
@@ -1248,7 +1267,7 @@ fn read_after(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
         return Ok(false);
     }
     let start = s.rows.len();
-    read_ids(conn, s, s.max_id, upto, None, None)?;
+    read_ids(conn, s, s.max_id, upto, None, None, None)?;
     s.max_id = upto;
     order_new(s, start);
     Ok(true)
@@ -1272,7 +1291,7 @@ fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
             return Ok(());
         }
         if first - 1 > read {
-            read_ids(conn, s, read, first - 1, None, None)?;
+            read_ids(conn, s, read, first - 1, None, None, None)?;
         }
         push_block(
             s,
@@ -1286,7 +1305,7 @@ fn load(conn: &Connection, s: &mut State, upto: i64) -> Result<bool> {
         Ok(())
     })?;
     if upto > read {
-        read_ids(conn, s, read, upto, None, None)?;
+        read_ids(conn, s, read, upto, None, None, None)?;
     }
     s.max_id = upto;
     order_new(s, 0);
@@ -1340,6 +1359,10 @@ pub(super) struct Keep<'a> {
     /// ([`super::query::DIMENSION_TEST_SQL`]): from the blocks'
     /// dimensions, which the projection does not keep.
     pub test: Option<(&'a str, &'a rusqlite::types::Value)>,
+    /// Only events of these users (by [`Interner::hash`] of their key: a
+    /// segment's, [`super::segments::users`]), which the projection does
+    /// not keep.
+    pub users: Option<&'a crate::kernel::fastmap::FastSet<u64>>,
 }
 
 impl Columns {
@@ -1603,6 +1626,7 @@ fn read_ids(
     upto: i64,
     window: Option<(i64, i64)>,
     mut texts: Option<&mut Vec<Option<Vec<u8>>>>,
+    users: Option<&crate::kernel::fastmap::FastSet<u64>>,
 ) -> Result<()> {
     let times = if window.is_some() {
         " AND +ts >= ?3 AND +ts < ?4"
@@ -1626,6 +1650,16 @@ fn read_ids(
     };
     let rows = Arc::make_mut(&mut s.rows);
     while let Some(r) = it.next()? {
+        // Only the segment's users, when one is asked.
+        if let Some(u) = users {
+            let member = match r.get_ref(1)? {
+                ValueRef::Text(key) => super::segments::holds(u, key),
+                _ => false,
+            };
+            if !member {
+                continue;
+            }
+        }
         let bot: bool = r.get(6)?;
         s.bots += usize::from(bot);
         let extra = match texts.as_mut() {

@@ -151,6 +151,31 @@ pub struct Resolved {
     /// The `dimension` filter's JSON path and the value it keeps (one of
     /// `conds` says so, with [`DIMENSION_TEST_SQL`]).
     pub dimension: Option<(String, SqlValue)>,
+    /// The `segment` filter, when it tests a field the packed blocks keep
+    /// (one of `conds` says so).
+    pub segment: Option<SegmentTest>,
+}
+
+/// A segment on a field the packed blocks keep: users whose first event
+/// ever has `field` equal to `equals`, as SQLite compares them (a column's
+/// text affinity for `name` and `type`, none for a dimension).
+#[derive(Debug, Clone)]
+pub struct SegmentTest {
+    /// The first event's field tested.
+    pub field: SegmentField,
+    /// The value it must equal.
+    pub equals: SqlValue,
+}
+
+/// The field a [`SegmentTest`] reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SegmentField {
+    /// The event's name.
+    Name,
+    /// The event's type.
+    Type,
+    /// A dimension, by its JSON path.
+    Dimension(String),
 }
 
 impl Resolved {
@@ -166,16 +191,18 @@ impl Resolved {
         self.conds.len() == usize::from(self.bots_left_out)
     }
 
-    /// True when no filter but the bots', the names', the type's and the
-    /// dimension's narrows the events: the packed blocks, which hold every
-    /// event's name and type and beside them its dimensions, answer then
-    /// (the in-memory projection, without a dimension).
+    /// True when no filter but the bots', the names', the type's, the
+    /// dimension's and a segment on a name, a type or a dimension narrows
+    /// the events: the packed blocks, which hold every event's name, type
+    /// and user and beside them its dimensions, answer then (the in-memory
+    /// projection, without a dimension or a segment).
     pub fn only_packed_filters(&self) -> bool {
         self.conds.len()
             == usize::from(self.bots_left_out)
                 + usize::from(self.names.is_some())
                 + usize::from(self.event_type.is_some())
                 + usize::from(self.dimension.is_some())
+                + usize::from(self.segment.is_some())
     }
 
     /// ` AND cond AND cond` for the filters, or an empty string.
@@ -340,11 +367,28 @@ impl Query {
             );
             dimension = Some((path, d.value.sql()));
         }
+        let mut segment = None;
         if let Some(s) = &self.segment {
             let field = field_sql(registry, &s.property, &mut params)?;
-            if let Some(key) = s.property.strip_prefix("dimensions.") {
-                check_value(registry, "segment.equals", key, &s.equals)?;
-            }
+            let tested = match s.property.as_str() {
+                "name" => Some(SegmentField::Name),
+                "type" => Some(SegmentField::Type),
+                p => match p.strip_prefix("dimensions.") {
+                    Some(key) => {
+                        check_value(registry, "segment.equals", key, &s.equals)?;
+                        Some(SegmentField::Dimension(dimension_path(
+                            registry,
+                            "segment.property",
+                            key,
+                        )?))
+                    }
+                    None => None,
+                },
+            };
+            segment = tested.map(|field| SegmentTest {
+                field,
+                equals: s.equals.sql(),
+            });
             params.push(s.equals.sql());
             let value = params.len() + 2;
             conds.push(format!(
@@ -366,6 +410,7 @@ impl Query {
             names: kept_names,
             event_type: self.event_type,
             dimension,
+            segment,
         })
     }
 }

@@ -1,0 +1,247 @@
+//! The users a `segment` keeps, from the packed blocks: those whose first
+//! event ever passes the segment's test, where the test reads a field the
+//! blocks keep (the event's name, its type, or a dimension from the
+//! dimensions kept beside each block, [`crate::tracking::dims`]).
+//!
+//! SQLite's scan finds each user's first event with `MIN(ts)` over all of
+//! the user's events (`query::Query::resolve`); of several events at that
+//! time it takes one of them, unspecified. So here a user whose events at
+//! the first time disagree on the test sends the query to SQLite, and
+//! every answer given here is the one SQLite's gives.
+
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+
+use super::projection::{DimensionValues, MAX_UNPACKED_IDS};
+use super::query::{SegmentField, SegmentTest, USER_KEY};
+use super::scan::{FastMap, Interner};
+use crate::error::Result;
+use crate::kernel::fastmap::FastSet;
+use crate::tracking::{blocks, EventType};
+
+/// A user's first event so far: its time, whether it passes, and whether
+/// another event at that time disagrees.
+#[derive(Clone, Copy)]
+struct First {
+    ts: i64,
+    pass: bool,
+    split: bool,
+}
+
+/// The users, by [`Interner::hash`] of their key, whose first event ever
+/// passes `seg`, read from every packed block and the rows no block
+/// holds, in id order. `None` where the blocks cannot answer: many ids in
+/// no block, a block that does not decode, that keeps no types (or a type
+/// none of the four) for a segment on the type, or whose dimensions cannot
+/// serve for one on a dimension; a value SQLite cannot evaluate; or a user
+/// whose events at their first time disagree. The caller reads SQLite.
+pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastSet<u64>>> {
+    let max_id = blocks::newest_id(conn)?;
+    let mut listed: Vec<i64> = conn
+        .prepare_cached("SELECT first_id FROM event_blocks")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    listed.sort_unstable();
+    if max_id - listed.len() as i64 * blocks::BLOCK_EVENTS > MAX_UNPACKED_IDS {
+        return Ok(None);
+    }
+    let path = match &seg.field {
+        SegmentField::Dimension(path) => {
+            let missing: bool = conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM event_blocks b WHERE NOT EXISTS \
+                     (SELECT 1 FROM event_block_dims d WHERE d.first_id = b.first_id))",
+                )?
+                .query_row([], |r| r.get(0))?;
+            if missing {
+                return Ok(None);
+            }
+            Some(path.as_str())
+        }
+        _ => None,
+    };
+    let mut dims = path.map(|p| DimensionValues::test(conn, p, &seg.equals));
+    let mut firsts: FastMap<u64, First> = FastMap::default();
+    let mut note = |h: u64, ts: i64, pass: bool| {
+        let f = firsts.entry(h).or_insert(First {
+            ts,
+            pass,
+            split: false,
+        });
+        if ts < f.ts {
+            *f = First {
+                ts,
+                pass,
+                split: false,
+            };
+        } else if ts == f.ts && pass != f.pass {
+            f.split = true;
+        }
+    };
+    // A name's or a type's answer, by its text: `CAST(… AS TEXT)` gives the
+    // text the affinity of the columns, as SQLite's scan compares them.
+    let mut answers: FastMap<String, bool> = FastMap::default();
+    let mut answer = |text: &str| -> Result<bool> {
+        if let Some(a) = answers.get(text) {
+            return Ok(*a);
+        }
+        let a = conn
+            .prepare_cached("SELECT CAST(?1 AS TEXT) = ?2")?
+            .query_row(rusqlite::params![text, &seg.equals], |r| {
+                Ok(r.get_ref(0)? == ValueRef::Integer(1))
+            })?;
+        answers.insert(text.to_owned(), a);
+        Ok(a)
+    };
+    let column = match &seg.field {
+        SegmentField::Name => "name",
+        SegmentField::Type => "type",
+        SegmentField::Dimension(_) => "json_extract(dimensions, ?4)",
+    };
+    let loose_sql = format!(
+        "SELECT ts, {USER_KEY}, {column} = ?3 FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id"
+    );
+    // The rows in (after, upto] no block holds; false when one cannot be
+    // evaluated.
+    let loose = |after: i64, upto: i64, note: &mut dyn FnMut(u64, i64, bool)| -> Result<bool> {
+        let mut stmt = conn.prepare_cached(&loose_sql)?;
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&after, &upto, &seg.equals];
+        if let Some(p) = &path {
+            params.push(p);
+        }
+        let Ok(mut rows) = stmt.query(params.as_slice()) else {
+            return Ok(false);
+        };
+        loop {
+            let row = match rows.next() {
+                Ok(Some(r)) => r,
+                Ok(None) => return Ok(true),
+                Err(_) => return Ok(false),
+            };
+            if let Some(h) = Interner::hash(row.get_ref(1)?) {
+                note(h, row.get(0)?, row.get_ref(2)? == ValueRef::Integer(1));
+            }
+        }
+    };
+    let wanted = blocks::Wanted {
+        user: true,
+        session: false,
+        page: false,
+        name: seg.field == SegmentField::Name,
+    };
+    let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE first_id = ?1")?;
+    let mut scratch = Interner::new();
+    let mut read = 0i64;
+    for &first in &listed {
+        if first - 1 > read && !loose(read, first - 1, &mut note)? {
+            return Ok(None);
+        }
+        read = first + blocks::BLOCK_EVENTS - 1;
+        let mut it = stmt.query([first])?;
+        let Some(r) = it.next()? else {
+            return Ok(None);
+        };
+        let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        let Some(block) = blocks::decode_columns(data, wanted) else {
+            return Ok(None);
+        };
+        let events = block.ts.len();
+        // Each event's answer.
+        let passes: Vec<bool> = match &seg.field {
+            SegmentField::Dimension(_) => {
+                let Some(d) = dims.as_mut() else {
+                    return Ok(None);
+                };
+                match d.of_block(&mut scratch, first, events)? {
+                    Some(v) => v.into_iter().map(|x| x == 1).collect(),
+                    None => return Ok(None),
+                }
+            }
+            SegmentField::Name => {
+                // By the block's strings (names and pages), each name
+                // answered once.
+                let mut of_string: Vec<Option<bool>> = vec![None; block.strings.len() + 1];
+                let mut v = Vec::with_capacity(events);
+                for &n in &block.name {
+                    let n = n as usize;
+                    let a = match of_string.get(n).copied().flatten() {
+                        Some(a) => a,
+                        None => {
+                            // A name outside the block's strings: damaged.
+                            let Some(text) = n.checked_sub(1).and_then(|k| block.strings.get(k))
+                            else {
+                                return Ok(None);
+                            };
+                            let Ok(a) = answer(text) else {
+                                return Ok(None);
+                            };
+                            of_string[n] = Some(a);
+                            a
+                        }
+                    };
+                    v.push(a);
+                }
+                v
+            }
+            SegmentField::Type => {
+                let Some(kinds) = &block.kind else {
+                    return Ok(None);
+                };
+                let mut of_code = [None; 256];
+                let mut v = Vec::with_capacity(events);
+                for &k in kinds {
+                    let a = match of_code[k as usize] {
+                        Some(a) => a,
+                        None => {
+                            // A type none of the four: its text is not kept.
+                            let Some(t) = EventType::of_code(k) else {
+                                return Ok(None);
+                            };
+                            let Ok(a) = answer(t.as_str()) else {
+                                return Ok(None);
+                            };
+                            of_code[k as usize] = Some(a);
+                            a
+                        }
+                    };
+                    v.push(a);
+                }
+                v
+            }
+        };
+        let hashes: Vec<u64> = block
+            .ids
+            .iter()
+            .map(|id| crate::kernel::ids::id_hash(id))
+            .collect();
+        for i in 0..events {
+            let u = block.user[i] as usize;
+            if u == 0 {
+                continue;
+            }
+            let Some(h) = hashes.get(u - 1) else {
+                return Ok(None);
+            };
+            note(*h, block.ts[i], passes.get(i).copied().unwrap_or(false));
+        }
+    }
+    if max_id > read && !loose(read, max_id, &mut note)? {
+        return Ok(None);
+    }
+    if firsts.values().any(|f| f.split) {
+        return Ok(None);
+    }
+    Ok(Some(
+        firsts
+            .into_iter()
+            .filter(|(_, f)| f.pass)
+            .map(|(h, _)| h)
+            .collect(),
+    ))
+}
+
+/// Whether the user key `key` is among `users` (by its hash, as
+/// [`users`] keeps them).
+pub(super) fn holds(users: &FastSet<u64>, key: &[u8]) -> bool {
+    users.contains(&crate::kernel::ids::id_hash(key))
+}
