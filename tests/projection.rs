@@ -1487,6 +1487,44 @@ fn segments_read_the_blocks() {
     );
     trail.tracking().pack_blocks(10_000).unwrap();
 
+    // The engine keeps a segment's users for the next query in it while no
+    // event changes or comes: an earlier event of a user (late), then an
+    // identify, change them.
+    let q = Query {
+        segment: Some(o(segments()[0].clone())),
+        ..range(D0 - DAY, D0 + 31 * DAY)
+    };
+    let before = trail.analytics().summary(&q).unwrap();
+    assert_eq!(
+        json!(trail.analytics().summary(&q).unwrap()),
+        json!(before),
+        "kept"
+    );
+    let mut late = ev(D0 - 2 * HOUR, "user-9", "user-9-late", "action", "late");
+    late.dimensions = Some(serde_json::Map::from_iter([(
+        "plan".to_owned(),
+        json!("pro"),
+    )]));
+    let mut visitor = ev(D0 - 3 * HOUR, "", "visitor-s", "action", "visit");
+    visitor.anonymous_id = Some("visitor-9".into());
+    visitor.dimensions = Some(serde_json::Map::from_iter([(
+        "plan".to_owned(),
+        json!("pro"),
+    )]));
+    track(&trail, vec![late, visitor]);
+    let late = trail.analytics().summary(&q).unwrap();
+    assert_eq!(
+        json!(late),
+        json!(trail.analytics_from_sqlite().summary(&q).unwrap())
+    );
+    assert_ne!(json!(late), json!(before), "user-9 and the visitor came in");
+    trail.tracking().identify("visitor-9", "user-11").unwrap();
+    assert_eq!(
+        json!(trail.analytics().summary(&q).unwrap()),
+        json!(trail.analytics_from_sqlite().summary(&q).unwrap()),
+        "after identify"
+    );
+
     // Two events at a user's first time that disagree: SQLite answers
     // (it takes one of them); that agree: the same answers either way.
     let first_ts: i64 = conn

@@ -245,12 +245,25 @@ impl<'a> Analytics<'a> {
                 (a, b) => a.clone().or_else(|| b.clone()),
             };
             // A segment's users, from every block (SQLite answers where
-            // they cannot).
+            // they cannot), kept for the next query in it while no event
+            // changes or comes.
             let users = match &r.segment {
-                Some(seg) => match segments::users(self.conn, seg)? {
-                    Some(u) => Some(u),
-                    None => return Ok(None),
-                },
+                Some(seg) => {
+                    let key = format!("{seg:?}");
+                    match self.projection.and_then(|p| p.segment_users(&key)) {
+                        Some(u) => Some(u),
+                        None => match segments::users(self.conn, seg)? {
+                            Some(u) => {
+                                let u = std::sync::Arc::new(u);
+                                if let Some(p) = self.projection {
+                                    p.keep_segment_users(key, std::sync::Arc::clone(&u));
+                                }
+                                Some(u)
+                            }
+                            None => return Ok(None),
+                        },
+                    }
+                }
                 None => None,
             };
             let keep = projection::Keep {
@@ -263,7 +276,7 @@ impl<'a> Analytics<'a> {
                     .dimension
                     .as_ref()
                     .map(|(path, value)| (path.as_str(), value)),
-                users: users.as_ref(),
+                users: users.as_deref(),
             };
             if let Some(p) = self.projection {
                 if let Some(ev) = p.events(self.conn, window, keep, asked)? {

@@ -70,6 +70,21 @@ pub struct Projection {
     /// The rollups' rows of the hours asked for, kept true by the same
     /// count of changes.
     hours: super::hours::Hours,
+    /// The users of the last segment a query read from the blocks, kept
+    /// while no event changes or comes.
+    segment: RefCell<Option<SegmentUsers>>,
+}
+
+/// A segment's users ([`super::segments::users`]) and when they were
+/// found.
+#[derive(Debug)]
+struct SegmentUsers {
+    /// [`Projection::changes`] and [`Projection::inserts`] then.
+    changes: u64,
+    inserts: u64,
+    /// The segment, as its test prints.
+    key: String,
+    users: Arc<crate::kernel::fastmap::FastSet<u64>>,
 }
 
 /// What a window read from the packed blocks numbered, kept for the next
@@ -211,6 +226,35 @@ impl Projection {
                 blocks: FastMap::default(),
             },
         }
+    }
+
+    /// The users of the segment `key` found by an earlier query, if no
+    /// event changed or came since.
+    pub(super) fn segment_users(
+        &self,
+        key: &str,
+    ) -> Option<Arc<crate::kernel::fastmap::FastSet<u64>>> {
+        let changes = self.changes.load(Ordering::Relaxed);
+        let inserts = self.inserts.load(Ordering::Relaxed);
+        self.segment
+            .borrow()
+            .as_ref()
+            .filter(|s| s.key == key && s.changes == changes && s.inserts == inserts)
+            .map(|s| Arc::clone(&s.users))
+    }
+
+    /// Keeps the users of the segment `key` for the next query in it.
+    pub(super) fn keep_segment_users(
+        &self,
+        key: String,
+        users: Arc<crate::kernel::fastmap::FastSet<u64>>,
+    ) {
+        *self.segment.borrow_mut() = Some(SegmentUsers {
+            changes: self.changes.load(Ordering::Relaxed),
+            inserts: self.inserts.load(Ordering::Relaxed),
+            key,
+            users,
+        });
     }
 
     /// How many blocks the numbering kept for the next window has numbers
