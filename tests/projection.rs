@@ -1254,6 +1254,48 @@ fn dimension_filters_read_the_blocks_dimensions() {
         rusqlite::params![first, all_pro],
     )
     .unwrap();
+    // A text no event of the window holds is not evaluated: with the
+    // events before the window holding one SQLite cannot read, and those in
+    // it all "pro" (by hand), the window reads the block and shows them so.
+    let times: Vec<i64> = conn
+        .prepare("SELECT ts FROM events WHERE id >= ?1 AND id < ?1 + 4096 ORDER BY id")
+        .unwrap()
+        .query_map([first], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(times.len(), held as usize);
+    let from = times[held as usize / 2];
+    let split: Vec<Option<Vec<u8>>> = times
+        .iter()
+        .map(|t| {
+            Some(if *t >= from {
+                br#"{"plan":"pro"}"#.to_vec()
+            } else {
+                b"{\"plan\": no".to_vec()
+            })
+        })
+        .collect();
+    conn.execute(
+        "INSERT OR REPLACE INTO event_block_dims (first_id, data) VALUES (?1, ?2)",
+        rusqlite::params![first, usertrail::tracking::dims::encode(first, &split)],
+    )
+    .unwrap();
+    let later = filtered(
+        Query {
+            include_bots: Some(true),
+            ..range(from, D0 + 31 * DAY)
+        },
+        &dimension_filters()[0],
+    );
+    let read = trail.analytics_from_blocks().summary(&later).unwrap();
+    let slow = trail.analytics_from_sqlite().summary(&later).unwrap();
+    assert!(read.events > slow.events, "{read:?} {slow:?}");
+    conn.execute(
+        "INSERT OR REPLACE INTO event_block_dims (first_id, data) VALUES (?1, ?2)",
+        rusqlite::params![first, all_pro],
+    )
+    .unwrap();
     // The block's listed count one short of its dimensions' and its
     // bytes': SQLite answers (the same answers).
     conn.execute(

@@ -545,6 +545,41 @@ pub(super) fn window_from_blocks(
         test,
         users,
     } = keep;
+    // The window's blocks by the time index (no packed bytes: sorting
+    // those in SQL would copy them all first), then each by its key.
+    let mut window_blocks: Vec<WindowBlock> = conn
+        .prepare_cached(
+            "SELECT first_id, events, min_ts, max_ts FROM event_blocks \
+             WHERE max_ts >= ?1 AND min_ts < ?2",
+        )?
+        .query_map([from, until], |r| {
+            Ok(WindowBlock {
+                first: r.get(0)?,
+                // Clamped to a block's size: a damaged count must not
+                // size an allocation or a slice.
+                events: r.get::<_, i64>(1)?.clamp(0, blocks::BLOCK_EVENTS),
+                min_ts: r.get(2)?,
+                max_ts: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    window_blocks.sort_unstable_by_key(|b| b.first);
+    // A narrow window whose dimensions are asked for or tested: SQLite's
+    // time index reads its few rows, where each block would be decoded
+    // whole (a segment's users, found from every block, stay here).
+    if (dimension.is_some() || test.is_some()) && users.is_none() {
+        let all: Vec<slices::Spread> = window_blocks
+            .iter()
+            .map(|b| slices::Spread {
+                min: b.min_ts,
+                max: b.max_ts,
+                events: b.events,
+            })
+            .collect();
+        if slices::estimate(window, &all) < NARROW_ROWS {
+            return Ok(None);
+        }
+    }
     let max_id = blocks::newest_id(conn)?;
     let mut s = State::new();
     let covered: Vec<i64> = {
@@ -669,25 +704,6 @@ pub(super) fn window_from_blocks(
     };
     let held_whole = sink.is_none();
     let in_slices = sorted && !held_whole;
-    // The window's blocks by the time index (no packed bytes: sorting
-    // those in SQL would copy them all first), then each by its key.
-    let mut window_blocks: Vec<WindowBlock> = conn
-        .prepare_cached(
-            "SELECT first_id, events, min_ts, max_ts FROM event_blocks \
-             WHERE max_ts >= ?1 AND min_ts < ?2",
-        )?
-        .query_map([from, until], |r| {
-            Ok(WindowBlock {
-                first: r.get(0)?,
-                // Clamped to a block's size: a damaged count must not
-                // size an allocation or a slice.
-                events: r.get::<_, i64>(1)?.clamp(0, blocks::BLOCK_EVENTS),
-                min_ts: r.get(2)?,
-                max_ts: r.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    window_blocks.sort_unstable_by_key(|b| b.first);
     let spread: Vec<slices::Spread> = window_blocks
         .iter()
         .filter(|_| in_slices)
@@ -922,13 +938,15 @@ pub(super) fn window_from_blocks(
                     }
                 }
             }
-            // Which of its events pass the dimension's test (by the count
-            // listed, checked against the block's once read). A block none
-            // of whose events passes is not read.
-            let passes = match dims.test.as_mut() {
+            // A block wholly inside the slice by its listed times: which of
+            // its events pass the dimension's test (by the count listed,
+            // checked against the block's once read). A block none of whose
+            // events passes is not read.
+            let inside = w.min_ts >= a && w.max_ts < b;
+            let passes = match dims.test.as_mut().filter(|_| inside) {
                 Some(t) => {
                     let listed = usize::try_from(w.events).unwrap_or(0);
-                    match t.of_block(&mut s.strings, first, listed)? {
+                    match t.of_block(&mut s.strings, first, listed, None)? {
                         Some(x) => Some(x),
                         None => return Ok(None),
                     }
@@ -965,13 +983,28 @@ pub(super) fn window_from_blocks(
             if !uncovered(&mut s, &mut dims, read, first - 1, slice)? {
                 return Ok(None);
             }
-            // Its events' values of the dimension asked for.
+            // Its events' values of the dimension asked for, and for a
+            // block across the slice's edge which pass the test: evaluated
+            // for the texts of the events in the slice only.
+            let in_slice = |i: usize| block.ts[i] >= a && block.ts[i] < b;
+            let read_in: Option<&dyn Fn(usize) -> bool> =
+                if inside { None } else { Some(&in_slice) };
             let extra = match dims.values.as_mut() {
-                Some(v) => match v.of_block(&mut s.strings, first, block.ts.len())? {
+                Some(v) => match v.of_block(&mut s.strings, first, block.ts.len(), read_in)? {
                     Some(x) => x,
                     None => return Ok(None),
                 },
                 None => Vec::new(),
+            };
+            let passes = match (passes, dims.test.as_mut()) {
+                (Some(p), _) => Some(p),
+                (None, Some(t)) => {
+                    match t.of_block(&mut s.strings, first, block.ts.len(), read_in)? {
+                        Some(x) => Some(x),
+                        None => return Ok(None),
+                    }
+                }
+                (None, None) => None,
             };
             // Tests of another number of events than the block holds (its
             // listed count damaged): SQLite answers.
@@ -1095,10 +1128,18 @@ pub(super) fn window_from_blocks(
 /// which reads each row's value as it goes, answers the window.
 const MAX_NEW_TEXTS: usize = dims::MANY_TEXTS;
 
-/// How many distinct texts a window keeps with their values: past that,
-/// SQLite's scan answers it (memory for the texts stays bounded whatever
-/// the dimension holds).
+/// How many distinct texts a window keeps with their values, and how many
+/// bytes of them: past either, those met so far are forgotten (evaluated
+/// again if met again), so memory for the texts stays bounded whatever
+/// the dimension holds.
 const MAX_MET_TEXTS: usize = 1 << 16;
+const MAX_MET_BYTES: usize = 16 << 20;
+
+/// Below this many events estimated in a window (from its blocks' times
+/// and counts), a window whose dimensions are asked for or tested is read
+/// from SQLite: its time index reads those few rows, where the blocks
+/// would be decoded whole.
+const NARROW_ROWS: f64 = 2_048.0;
 
 /// A dimension's value for each event of the blocks a window reads, from
 /// their dimensions ([`crate::tracking::dims`]): each distinct text
@@ -1118,6 +1159,8 @@ pub(super) struct DimensionValues<'c> {
     /// Each text met so far, and its value's interned number (a test's
     /// answer, 1 or 0).
     met: FastMap<Vec<u8>, u32>,
+    /// The bytes of the texts in `met`.
+    met_bytes: usize,
     /// The value of an event without dimensions, once met.
     none: Option<u32>,
 }
@@ -1130,6 +1173,7 @@ impl<'c> DimensionValues<'c> {
             path,
             equals: None,
             met: FastMap::default(),
+            met_bytes: 0,
             none: None,
         }
     }
@@ -1170,6 +1214,11 @@ impl<'c> DimensionValues<'c> {
         };
         match t {
             Some(t) => {
+                if self.met.len() >= MAX_MET_TEXTS || self.met_bytes + t.len() > MAX_MET_BYTES {
+                    self.met = FastMap::default();
+                    self.met_bytes = 0;
+                }
+                self.met_bytes += t.len();
                 self.met.insert(t.to_vec(), n);
             }
             None => self.none = Some(n),
@@ -1190,6 +1239,7 @@ impl<'c> DimensionValues<'c> {
         strings: &mut Interner,
         first: i64,
         events: usize,
+        read: Option<&dyn Fn(usize) -> bool>,
     ) -> Result<Option<Vec<u32>>> {
         let data: Option<Vec<u8>> = self
             .conn
@@ -1203,21 +1253,42 @@ impl<'c> DimensionValues<'c> {
         else {
             return Ok(None);
         };
+        // The texts the events read hold (by number; 0, none): only these
+        // are evaluated, so that a text no event of the window holds never
+        // sends it to SQLite (whose scan reads only the window's rows).
+        let mut used = vec![read.is_none(); d.texts.len() + 1];
+        if let Some(read) = read {
+            for i in (0..events).filter(|i| read(*i)) {
+                if let Some(u) = used.get_mut(d.of(i) as usize) {
+                    *u = true;
+                }
+            }
+        }
         let new = d
             .texts
             .iter()
-            .filter(|t| !self.met.contains_key(**t))
+            .zip(&used[1..])
+            .filter(|(t, u)| **u && !self.met.contains_key(**t))
             .count();
-        if new > MAX_NEW_TEXTS || self.met.len() + new > MAX_MET_TEXTS {
+        if new > MAX_NEW_TEXTS {
             return Ok(None);
         }
-        let by_number: Result<Vec<u32>> = std::iter::once(None)
-            .chain(d.texts.iter().map(|t| Some(*t)))
-            .map(|t| self.value(strings, t))
-            .collect();
-        Ok(by_number
-            .ok()
-            .map(|v| (0..events).map(|i| v[d.of(i) as usize]).collect()))
+        let mut by_number = vec![0u32; d.texts.len() + 1];
+        for (k, n) in by_number.iter_mut().enumerate() {
+            if !used[k] {
+                continue;
+            }
+            let text = k.checked_sub(1).map(|k| d.texts[k]);
+            match self.value(strings, text) {
+                Ok(v) => *n = v,
+                Err(_) => return Ok(None),
+            }
+        }
+        Ok(Some(
+            (0..events)
+                .map(|i| by_number.get(d.of(i) as usize).copied().unwrap_or(0))
+                .collect(),
+        ))
     }
 
     /// Puts in each of `s`'s rows from `start` on ([`read_ids`]'s, kept)

@@ -152,7 +152,7 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastS
                 let Some(d) = dims.as_mut() else {
                     return Ok(None);
                 };
-                match d.of_block(&mut scratch, first, events)? {
+                match d.of_block(&mut scratch, first, events, None)? {
                     Some(v) => v.into_iter().map(|x| x == 1).collect(),
                     None => return Ok(None),
                 }
