@@ -247,6 +247,49 @@ fn dimension_filters_refuse_what_they_could_never_keep() {
     );
 }
 
+/// Of several events at a user's first time (a batch sent without times
+/// stores them so), one that has the segment's value puts the user in it,
+/// whichever was stored first; a later event does not.
+#[test]
+fn a_segment_takes_any_of_a_users_first_events() {
+    let (trail, _) = open();
+    trail
+        .tracking()
+        .define_dimension("plan", SimpleType::String)
+        .unwrap();
+    let with = |mut e: EventInput, plan: &str| {
+        e.dimensions = Some(Map::from_iter([("plan".to_owned(), json!(plan))]));
+        e
+    };
+    track(
+        &trail,
+        vec![
+            with(ev(D0, "ann", "s1", "action", "open"), "free"),
+            with(ev(D0, "ann", "s1", "page", "/"), "pro"),
+            with(ev(D0, "bob", "s2", "page", "/"), "pro"),
+            with(ev(D0, "bob", "s2", "action", "open"), "free"),
+            with(ev(D0, "cy", "s3", "action", "open"), "free"),
+            with(ev(D0 + SEC, "cy", "s3", "page", "/"), "pro"),
+        ],
+    );
+    let users = |property: &str, equals: Value| -> f64 {
+        let q: Query = serde_json::from_value(json!({
+            "since": D0, "until": D0 + DAY,
+            "segment": { "property": property, "equals": equals },
+        }))
+        .unwrap();
+        let a = trail.analytics().summary(&q).unwrap().users;
+        let b = trail.analytics_from_sqlite().summary(&q).unwrap().users;
+        assert_eq!(a, b, "{property}");
+        a
+    };
+    assert_eq!(users("dimensions.plan", json!("pro")), 2.0, "ann and bob");
+    assert_eq!(users("dimensions.plan", json!("free")), 3.0, "everyone");
+    assert_eq!(users("name", json!("page_view")), 2.0);
+    assert_eq!(users("type", json!("action")), 3.0);
+    assert_eq!(users("referrer", json!("nowhere")), 0.0);
+}
+
 /// A deterministic pseudo-random dataset: (ts, user) pairs over 20 days.
 fn random_activity(n: usize) -> Vec<(i64, String)> {
     let mut x: u64 = 42;

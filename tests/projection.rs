@@ -1465,7 +1465,8 @@ fn same_segmented(trail: &UserTrail, when: &str, k: usize) -> Vec<Value> {
 
 /// Segments on a name, a type or a dimension read the users' first events
 /// from the packed blocks (what is read is those), and SQLite where a
-/// block cannot serve or a user's events at their first time disagree.
+/// block cannot serve; of a user's events at their first time, one that
+/// passes puts the user in.
 #[test]
 fn segments_read_the_blocks() {
     let (trail, _) = engine();
@@ -1567,8 +1568,9 @@ fn segments_read_the_blocks() {
         "after identify"
     );
 
-    // Two events at a user's first time that disagree: SQLite answers
-    // (it takes one of them); that agree: the same answers either way.
+    // Two events at a user's first time that agree, then disagree: the
+    // user is in the segment when one of them passes, from the blocks as
+    // from SQLite.
     let first_ts: i64 = conn
         .query_row(
             "SELECT min(ts) FROM events WHERE user_id = 'user-5'",

@@ -391,9 +391,14 @@ impl Query {
             });
             params.push(s.equals.sql());
             let value = params.len() + 2;
+            // A user's first events are those at their least time; the
+            // user is in the segment when one of them passes (so events
+            // stamped with one time, as a batch without times is, answer
+            // the same whichever is read first).
             conds.push(format!(
-                "{USER_KEY} IN (SELECT k FROM (SELECT {USER_KEY} AS k, {field} AS v, MIN(ts) \
-                 FROM events WHERE {USER_KEY} IS NOT NULL GROUP BY k) WHERE v = ?{value})"
+                "{USER_KEY} IN (SELECT k FROM (SELECT {USER_KEY} AS k, MIN(ts) AS t, \
+                 MIN(CASE WHEN {field} = ?{value} THEN ts END) AS p \
+                 FROM events WHERE {USER_KEY} IS NOT NULL GROUP BY k) WHERE p = t)"
             ));
         }
         let bots_left_out = !self.include_bots.unwrap_or(false);

@@ -19,22 +19,20 @@ use crate::error::Result;
 use crate::kernel::fastmap::FastSet;
 use crate::tracking::{blocks, EventType};
 
-/// A user's first event so far: its time, whether it passes, and whether
-/// another event at that time disagrees.
+/// A user's first events so far: their time, and whether one passes.
 #[derive(Clone, Copy)]
 struct First {
     ts: i64,
     pass: bool,
-    split: bool,
 }
 
-/// The users, by [`Interner::hash`] of their key, whose first event ever
-/// passes `seg`, read from every packed block and the rows no block
-/// holds, in id order. `None` where the blocks cannot answer: many ids in
+/// The users, by [`Interner::hash`] of their key, one of whose first
+/// events passes `seg`, read from every packed block and the rows no block
+/// holds. `None` where the blocks cannot answer: many ids in
 /// no block, a block that does not decode, that keeps no types (or a type
 /// none of the four) for a segment on the type, or whose dimensions cannot
-/// serve for one on a dimension; a value SQLite cannot evaluate; or a user
-/// whose events at their first time disagree. The caller reads SQLite.
+/// serve for one on a dimension; or a value SQLite cannot evaluate. The
+/// caller reads SQLite.
 pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastSet<u64>>> {
     let max_id = blocks::newest_id(conn)?;
     let mut listed: Vec<i64> = conn
@@ -63,19 +61,11 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastS
     let mut dims = path.map(|p| DimensionValues::test(conn, p, &seg.equals));
     let mut firsts: FastMap<u64, First> = FastMap::default();
     let mut note = |h: u64, ts: i64, pass: bool| {
-        let f = firsts.entry(h).or_insert(First {
-            ts,
-            pass,
-            split: false,
-        });
+        let f = firsts.entry(h).or_insert(First { ts, pass });
         if ts < f.ts {
-            *f = First {
-                ts,
-                pass,
-                split: false,
-            };
-        } else if ts == f.ts && pass != f.pass {
-            f.split = true;
+            *f = First { ts, pass };
+        } else if ts == f.ts {
+            f.pass |= pass;
         }
     };
     // A name's or a type's answer, by its text: `CAST(… AS TEXT)` gives the
@@ -226,9 +216,6 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastS
         }
     }
     if max_id > read && !loose(read, max_id, &mut note)? {
-        return Ok(None);
-    }
-    if firsts.values().any(|f| f.split) {
         return Ok(None);
     }
     Ok(Some(
