@@ -195,12 +195,18 @@ fn dimension_filters_refuse_what_they_could_never_keep() {
             "{name} {value}"
         );
     }
-    let q = with(json!({ "segment": { "property": "dimensions.plan", "equals": 1 } }));
-    assert_eq!(
-        fault(&q).1.as_deref(),
-        Some("segment.equals"),
-        "a segment on a dimension"
-    );
+    for (property, equals) in [
+        ("dimensions.plan", json!(1)),
+        ("name", json!(1)),
+        ("type", json!(true)),
+    ] {
+        let q = with(json!({ "segment": { "property": property, "equals": equals } }));
+        assert_eq!(
+            fault(&q).1.as_deref(),
+            Some("segment.equals"),
+            "a segment on {property}"
+        );
+    }
     // The option that names an unknown dimension, and a short message for
     // a long name.
     let q = with(json!({ "dimension": { "name": "nope", "value": 1 } }));

@@ -93,7 +93,11 @@ function params(view, q) {
   }
   if (q.get('prop') && q.get('val')) {
     const raw = q.get('val');
-    p.segment = { property: q.get('prop'), equals: /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw };
+    const prop = q.get('prop');
+    // A stored field (name, type, path, …) is text; a property or a
+    // dimension may be a number or a boolean.
+    const typed = /^(properties|dimensions)\./.test(prop);
+    p.segment = { property: prop, equals: !typed ? raw : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw };
   }
   if (view === 'traffic' && q.get('interval')) p.interval = q.get('interval');
   if (view === 'funnel' && q.get('steps')) p.steps = q.get('steps').split(',').map((s) => s.trim()).filter(Boolean);

@@ -263,10 +263,13 @@ fn check_value(registry: &Registry, field: &str, name: &str, value: &Scalar) -> 
 }
 
 /// The SQL expression for a stored field of `events`, for segments.
+/// The stored fields of `events` a segment may test: all text.
+const SEGMENT_COLUMNS: &[&str] = &[
+    "type", "name", "path", "url", "referrer", "browser", "os", "device",
+];
+
 fn field_sql(registry: &Registry, property: &str, params: &mut Vec<SqlValue>) -> Result<String> {
-    const COLUMNS: &[&str] = &[
-        "type", "name", "path", "url", "referrer", "browser", "os", "device",
-    ];
+    const COLUMNS: &[&str] = SEGMENT_COLUMNS;
     if COLUMNS.contains(&property) {
         return Ok(property.to_owned());
     }
@@ -370,6 +373,17 @@ impl Query {
         let mut segment = None;
         if let Some(s) = &self.segment {
             let field = field_sql(registry, &s.property, &mut params)?;
+            // A stored field is text: a number or a boolean would be
+            // compared as SQLite's text of it (`1` as `'1.0'`), never what
+            // was meant.
+            if SEGMENT_COLUMNS.contains(&s.property.as_str())
+                && !matches!(s.equals, Scalar::String(_))
+            {
+                return Err(Error::invalid(
+                    "segment.equals",
+                    format!("must be a string: {} is text", s.property),
+                ));
+            }
             let tested = match s.property.as_str() {
                 "name" => Some(SegmentField::Name),
                 "type" => Some(SegmentField::Type),

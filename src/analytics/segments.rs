@@ -1,13 +1,13 @@
-//! The users a `segment` keeps, from the packed blocks: those whose first
-//! event ever passes the segment's test, where the test reads a field the
-//! blocks keep (the event's name, its type, or a dimension from the
-//! dimensions kept beside each block, [`crate::tracking::dims`]).
+//! The users a `segment` keeps, from the packed blocks: those one of whose
+//! first events (the events at the user's least time) passes the
+//! segment's test, where the test reads a field the blocks keep (the
+//! event's name, its type, or a dimension from the dimensions kept beside
+//! each block, [`crate::tracking::dims`]).
 //!
-//! SQLite's scan finds each user's first event with `MIN(ts)` over all of
-//! the user's events (`query::Query::resolve`); of several events at that
-//! time it takes one of them, unspecified. So here a user whose events at
-//! the first time disagree on the test sends the query to SQLite, and
-//! every answer given here is the one SQLite's gives.
+//! SQLite's scan answers the same question (`query::Query::resolve`: per
+//! user, the least time and the least time of an event that passes, equal
+//! when one of the first events passes), so every answer given here is the
+//! one SQLite's gives.
 
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;

@@ -93,6 +93,7 @@ test('bad options are typed errors', async () => {
   assert.deepEqual([c5, f5], ['INVALID_INPUT', 'dimension.value']);
   assert.match(m5, /must be a string/);
   assert.deepEqual((await fault(a.summary({ dimension: ['plan', 'pro'] }))).slice(0, 2), ['INVALID_INPUT', 'dimension']);
+  assert.deepEqual((await fault(a.summary({ segment: { property: 'name', equals: 1 } }))).slice(0, 2), ['INVALID_INPUT', 'segment.equals']);
   const [, , m6] = await fault(a.summary({ dimension: { name: 'x'.repeat(1e6), value: 'x' } }));
   assert.ok(m6.length < 1000, m6.length);
   const [, f4, m4] = await fault(a.activeUsers({ since: 0, interval: 'day' }));
