@@ -1546,6 +1546,17 @@ fn segments_read_the_blocks() {
         json!(before),
         "kept"
     );
+    // Another segment between: both kept, each its own.
+    let other = Query {
+        segment: Some(o(segments()[2].clone())),
+        ..range(D0 - DAY, D0 + 31 * DAY)
+    };
+    let named = trail.analytics().summary(&other).unwrap();
+    assert_eq!(json!(trail.analytics().summary(&q).unwrap()), json!(before));
+    assert_eq!(
+        json!(trail.analytics().summary(&other).unwrap()),
+        json!(named)
+    );
     let mut late = ev(D0 - 2 * HOUR, "user-9", "user-9-late", "action", "late");
     late.dimensions = Some(serde_json::Map::from_iter([(
         "plan".to_owned(),
@@ -1564,12 +1575,19 @@ fn segments_read_the_blocks() {
         json!(trail.analytics_from_sqlite().summary(&q).unwrap())
     );
     assert_ne!(json!(late), json!(before), "user-9 and the visitor came in");
-    trail.tracking().identify("visitor-9", "user-11").unwrap();
     assert_eq!(
-        json!(trail.analytics().summary(&q).unwrap()),
-        json!(trail.analytics_from_sqlite().summary(&q).unwrap()),
-        "after identify"
+        json!(trail.analytics().summary(&other).unwrap()),
+        json!(trail.analytics_from_sqlite().summary(&other).unwrap()),
+        "the other segment, found again"
     );
+    trail.tracking().identify("visitor-9", "user-11").unwrap();
+    for q in [&q, &other] {
+        assert_eq!(
+            json!(trail.analytics().summary(q).unwrap()),
+            json!(trail.analytics_from_sqlite().summary(q).unwrap()),
+            "after identify"
+        );
+    }
 
     // Two events at a user's first time that agree, then disagree: the
     // user is in the segment when one of them passes, from the blocks as

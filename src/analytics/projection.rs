@@ -70,10 +70,14 @@ pub struct Projection {
     /// The rollups' rows of the hours asked for, kept true by the same
     /// count of changes.
     hours: super::hours::Hours,
-    /// The users of the last segment a query read from the blocks, kept
-    /// while no event changes or comes.
-    segment: RefCell<Option<SegmentUsers>>,
+    /// The users of the last [`SEGMENTS_HELD`] segments queries read from
+    /// the blocks, the latest first, kept while no event changes or comes.
+    segments: RefCell<Vec<SegmentUsers>>,
 }
+
+/// How many segments' users an engine keeps (a dashboard that compares a
+/// few segments finds each once).
+const SEGMENTS_HELD: usize = 4;
 
 /// A segment's users ([`super::segments::users`]) and when they were
 /// found.
@@ -236,11 +240,14 @@ impl Projection {
     ) -> Option<Arc<crate::kernel::fastmap::FastSet<u64>>> {
         let changes = self.changes.load(Ordering::Relaxed);
         let inserts = self.inserts.load(Ordering::Relaxed);
-        self.segment
-            .borrow()
-            .as_ref()
-            .filter(|s| s.key == key && s.changes == changes && s.inserts == inserts)
-            .map(|s| Arc::clone(&s.users))
+        let mut held = self.segments.borrow_mut();
+        // Found by an earlier count: none of them holds now.
+        held.retain(|s| s.changes == changes && s.inserts == inserts);
+        let at = held.iter().position(|s| s.key == key)?;
+        let s = held.remove(at);
+        let users = Arc::clone(&s.users);
+        held.insert(0, s);
+        Some(users)
     }
 
     /// Keeps the users of the segment `key` for the next query in it.
@@ -249,12 +256,20 @@ impl Projection {
         key: String,
         users: Arc<crate::kernel::fastmap::FastSet<u64>>,
     ) {
-        *self.segment.borrow_mut() = Some(SegmentUsers {
-            changes: self.changes.load(Ordering::Relaxed),
-            inserts: self.inserts.load(Ordering::Relaxed),
-            key,
-            users,
-        });
+        let changes = self.changes.load(Ordering::Relaxed);
+        let inserts = self.inserts.load(Ordering::Relaxed);
+        let mut held = self.segments.borrow_mut();
+        held.retain(|s| s.key != key && s.changes == changes && s.inserts == inserts);
+        held.insert(
+            0,
+            SegmentUsers {
+                changes,
+                inserts,
+                key,
+                users,
+            },
+        );
+        held.truncate(SEGMENTS_HELD);
     }
 
     /// How many blocks the numbering kept for the next window has numbers
