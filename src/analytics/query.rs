@@ -214,13 +214,7 @@ impl Resolved {
 /// A JSON path to the top-level `key`, quoted so dots and brackets in the
 /// key are literal.
 pub fn json_key_path(field: &str, key: &str) -> Result<String> {
-    crate::kernel::text::check(field, key, 200)?;
-    if key.contains(['"', '\\']) {
-        return Err(Error::invalid(
-            field,
-            "must not contain quotes or backslashes",
-        ));
-    }
+    crate::kernel::text::check_key(field, key, 200)?;
     Ok(format!("$.\"{key}\""))
 }
 
@@ -269,8 +263,7 @@ const SEGMENT_COLUMNS: &[&str] = &[
 ];
 
 fn field_sql(registry: &Registry, property: &str, params: &mut Vec<SqlValue>) -> Result<String> {
-    const COLUMNS: &[&str] = SEGMENT_COLUMNS;
-    if COLUMNS.contains(&property) {
+    if SEGMENT_COLUMNS.contains(&property) {
         return Ok(property.to_owned());
     }
     let (column, path) = if let Some(key) = property.strip_prefix("properties.") {
@@ -285,7 +278,7 @@ fn field_sql(registry: &Registry, property: &str, params: &mut Vec<SqlValue>) ->
             "segment.property",
             format!(
                 "must be one of {} or properties.<key> or dimensions.<key>",
-                COLUMNS.join(", ")
+                SEGMENT_COLUMNS.join(", ")
             ),
         ));
     };

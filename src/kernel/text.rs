@@ -23,6 +23,20 @@ pub fn check(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// [`check`] for a key that a quoted JSON path names (a dimension, a
+/// property): also refuses quotes and backslashes, which such a path cannot
+/// hold.
+pub fn check_key(field: &str, key: &str, max: usize) -> Result<(), Invalid> {
+    check(field, key, max)?;
+    if key.contains(['"', '\\']) {
+        return Err(Invalid::new(
+            field,
+            "must not contain quotes or backslashes",
+        ));
+    }
+    Ok(())
+}
+
 /// [`check`] for an optional value: `None` passes.
 pub fn check_opt(field: &str, value: Option<&str>, max: usize) -> Result<(), Invalid> {
     value.map_or(Ok(()), |v| check(field, v, max))

@@ -242,15 +242,8 @@ pub fn define_event(conn: &Connection, name: &str, schema: &EventSchema) -> Resu
 
 /// Stores a dimension. Redefining one with another type is refused.
 pub fn define_dimension(conn: &Connection, name: &str, ty: SimpleType) -> Result<()> {
-    text::check("name", name, 64)?;
-    // Queries name a dimension inside a quoted JSON path, which cannot
-    // hold these (`analytics::query::json_key_path`).
-    if name.contains(['"', '\\']) {
-        return Err(Error::invalid(
-            "name",
-            "must not contain quotes or backslashes",
-        ));
-    }
+    // Queries name a dimension inside a quoted JSON path.
+    text::check_key("name", name, 64)?;
     if ty == SimpleType::Object {
         return Err(Error::invalid(
             "type",
