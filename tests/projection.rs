@@ -838,6 +838,37 @@ fn dims_rows(trail: &UserTrail) -> i64 {
     rows_in(trail, "event_block_dims")
 }
 
+/// The first packed block: its first id and how many events it holds.
+fn first_block(trail: &UserTrail) -> (i64, i64) {
+    trail
+        .store()
+        .conn()
+        .query_row(
+            "SELECT first_id, events FROM event_blocks ORDER BY first_id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+/// Dimensions for the block at `first` whose `events` events each hold
+/// `text`.
+fn dims_of_one(first: i64, events: i64, text: &[u8]) -> Vec<u8> {
+    usertrail::tracking::dims::encode(first, &vec![Some(text.to_vec()); events as usize])
+}
+
+/// Puts `data` as the dimensions kept for the block at `first`, by hand.
+fn put_dims(trail: &UserTrail, first: i64, data: &[u8]) {
+    trail
+        .store()
+        .conn()
+        .execute(
+            "INSERT OR REPLACE INTO event_block_dims (first_id, data) VALUES (?1, ?2)",
+            rusqlite::params![first, data],
+        )
+        .unwrap();
+}
+
 /// Breakdowns by a dimension read each block's dimensions kept beside it
 /// (what is read is those), or SQLite's events where some are missing,
 /// damaged, of another block, or hold too many texts (then only marked
@@ -877,25 +908,9 @@ fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
     // What is read is the dimensions kept: the first block's, changed by
     // hand to one text, give that text's value.
     let conn = trail.store().conn();
-    let first: i64 = conn
-        .query_row("SELECT min(first_id) FROM event_blocks", [], |r| r.get(0))
-        .unwrap();
-    let (events,): (i64,) = conn
-        .query_row(
-            "SELECT events FROM event_blocks WHERE first_id = ?1",
-            [first],
-            |r| Ok((r.get(0)?,)),
-        )
-        .unwrap();
-    let one = usertrail::tracking::dims::encode(
-        first,
-        &vec![Some(br#"{"plan":"enterprise"}"#.to_vec()); events as usize],
-    );
-    conn.execute(
-        "UPDATE event_block_dims SET data = ?1 WHERE first_id = ?2",
-        rusqlite::params![one, first],
-    )
-    .unwrap();
+    let (first, events) = first_block(&trail);
+    let one = dims_of_one(first, events, br#"{"plan":"enterprise"}"#);
+    put_dims(&trail, first, &one);
     let q = range(D0 - DAY, D0 + 31 * DAY);
     let tampered = by_plan(&trail.analytics_from_blocks(), &q);
     assert!(
@@ -924,18 +939,11 @@ fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
         one[..one.len() - 1].to_vec(),
         usertrail::tracking::dims::encode(first + 4096, &vec![None; events as usize]),
         usertrail::tracking::dims::encode(first, &vec![None; events as usize - 1]),
-        usertrail::tracking::dims::encode(
-            first,
-            &vec![Some(b"{\"plan\": no".to_vec()); events as usize],
-        ),
+        dims_of_one(first, events, b"{\"plan\": no"),
         good,
     ];
     for (k, data) in damaged.into_iter().enumerate() {
-        conn.execute(
-            "UPDATE event_block_dims SET data = ?1 WHERE first_id = ?2",
-            rusqlite::params![data, first],
-        )
-        .unwrap();
+        put_dims(&trail, first, &data);
         assert_eq!(
             by_plan(&trail.analytics_from_blocks(), &q),
             whole,
@@ -1188,25 +1196,9 @@ fn dimension_filters_read_the_blocks_dimensions() {
     // What is read is the dimensions kept: the first block's, changed by
     // hand to one plan, keep every event of it.
     let conn = trail.store().conn();
-    let first: i64 = conn
-        .query_row("SELECT min(first_id) FROM event_blocks", [], |r| r.get(0))
-        .unwrap();
-    let held: i64 = conn
-        .query_row(
-            "SELECT events FROM event_blocks WHERE first_id = ?1",
-            [first],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let all_pro = usertrail::tracking::dims::encode(
-        first,
-        &vec![Some(br#"{"plan":"pro"}"#.to_vec()); held as usize],
-    );
-    conn.execute(
-        "UPDATE event_block_dims SET data = ?1 WHERE first_id = ?2",
-        rusqlite::params![all_pro, first],
-    )
-    .unwrap();
+    let (first, held) = first_block(&trail);
+    let all_pro = dims_of_one(first, held, br#"{"plan":"pro"}"#);
+    put_dims(&trail, first, &all_pro);
     let pro = filtered(
         Query {
             include_bots: Some(true),
@@ -1233,15 +1225,8 @@ fn dimension_filters_read_the_blocks_dimensions() {
         [first],
     )
     .unwrap();
-    let nobody = usertrail::tracking::dims::encode(
-        first,
-        &vec![Some(br#"{"plan":"nobody"}"#.to_vec()); held as usize],
-    );
-    conn.execute(
-        "INSERT OR REPLACE INTO event_block_dims (first_id, data) VALUES (?1, ?2)",
-        rusqlite::params![first, nobody],
-    )
-    .unwrap();
+    let nobody = dims_of_one(first, held, br#"{"plan":"nobody"}"#);
+    put_dims(&trail, first, &nobody);
     let skipped = trail.analytics_from_blocks().summary(&pro).unwrap();
     assert!(skipped.events < slow.events, "{skipped:?} {slow:?}");
     conn.execute(
@@ -1249,11 +1234,7 @@ fn dimension_filters_read_the_blocks_dimensions() {
         rusqlite::params![bytes, first],
     )
     .unwrap();
-    conn.execute(
-        "INSERT OR REPLACE INTO event_block_dims (first_id, data) VALUES (?1, ?2)",
-        rusqlite::params![first, all_pro],
-    )
-    .unwrap();
+    put_dims(&trail, first, &all_pro);
     // A text no event of the window holds is not evaluated: with the
     // events before the window holding one SQLite cannot read, and those in
     // it all "pro" (by hand), the window reads the block and shows them so.
@@ -1276,11 +1257,11 @@ fn dimension_filters_read_the_blocks_dimensions() {
             })
         })
         .collect();
-    conn.execute(
-        "INSERT OR REPLACE INTO event_block_dims (first_id, data) VALUES (?1, ?2)",
-        rusqlite::params![first, usertrail::tracking::dims::encode(first, &split)],
-    )
-    .unwrap();
+    put_dims(
+        &trail,
+        first,
+        &usertrail::tracking::dims::encode(first, &split),
+    );
     let later = filtered(
         Query {
             include_bots: Some(true),
@@ -1291,11 +1272,7 @@ fn dimension_filters_read_the_blocks_dimensions() {
     let read = trail.analytics_from_blocks().summary(&later).unwrap();
     let slow = trail.analytics_from_sqlite().summary(&later).unwrap();
     assert!(read.events > slow.events, "{read:?} {slow:?}");
-    conn.execute(
-        "INSERT OR REPLACE INTO event_block_dims (first_id, data) VALUES (?1, ?2)",
-        rusqlite::params![first, all_pro],
-    )
-    .unwrap();
+    put_dims(&trail, first, &all_pro);
     // The block's listed count one short of its dimensions' and its
     // bytes': SQLite answers (the same answers).
     conn.execute(
@@ -1321,17 +1298,10 @@ fn dimension_filters_read_the_blocks_dimensions() {
         all_pro[..all_pro.len() - 1].to_vec(),
         usertrail::tracking::dims::encode(first + 4096, &vec![None; held as usize]),
         usertrail::tracking::dims::encode(first, &vec![None; held as usize - 1]),
-        usertrail::tracking::dims::encode(
-            first,
-            &vec![Some(b"{\"plan\": no".to_vec()); held as usize],
-        ),
+        dims_of_one(first, held, b"{\"plan\": no"),
     ];
     for (k, data) in damaged.into_iter().enumerate() {
-        conn.execute(
-            "UPDATE event_block_dims SET data = ?1 WHERE first_id = ?2",
-            rusqlite::params![data, first],
-        )
-        .unwrap();
+        put_dims(&trail, first, &data);
         assert_eq!(
             metrics(&trail.analytics_from_blocks(), &pro),
             metrics(&trail.analytics_from_sqlite(), &pro),
@@ -1498,25 +1468,9 @@ fn segments_read_the_blocks() {
     // by hand to one plan, put every user whose first event it holds in
     // the segment.
     let conn = trail.store().conn();
-    let first: i64 = conn
-        .query_row("SELECT min(first_id) FROM event_blocks", [], |r| r.get(0))
-        .unwrap();
-    let held: i64 = conn
-        .query_row(
-            "SELECT events FROM event_blocks WHERE first_id = ?1",
-            [first],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let all_pro = usertrail::tracking::dims::encode(
-        first,
-        &vec![Some(br#"{"plan":"pro"}"#.to_vec()); held as usize],
-    );
-    conn.execute(
-        "UPDATE event_block_dims SET data = ?1 WHERE first_id = ?2",
-        rusqlite::params![all_pro, first],
-    )
-    .unwrap();
+    let (first, held) = first_block(&trail);
+    let all_pro = dims_of_one(first, held, br#"{"plan":"pro"}"#);
+    put_dims(&trail, first, &all_pro);
     let pro = Query {
         segment: Some(o(segments()[0].clone())),
         ..range(D0 - DAY, D0 + 31 * DAY)
