@@ -409,11 +409,13 @@ impl Projection {
         keep: Keep<'_>,
         need: (bool, bool),
     ) -> Result<Option<Events>> {
-        let mut state = self.state.borrow_mut();
-        self.refresh(conn, &mut state)?;
+        // Dimensions and segments are not kept here: nothing to build for
+        // such a query.
         if keep.extra.is_some() || keep.test.is_some() || keep.users.is_some() {
             return Ok(None);
         }
+        let mut state = self.state.borrow_mut();
+        self.refresh(conn, &mut state)?;
         let typed = keep.kind.is_some() || keep.typed;
         if typed && state.as_ref().is_some_and(|s| s.untyped > 0) {
             // Rows from blocks without types. Once none of those blocks is
