@@ -1384,6 +1384,9 @@ fn segments() -> Vec<Value> {
         json!({ "property": "name", "equals": "1" }),
         json!({ "property": "type", "equals": "action" }),
         json!({ "property": "referrer", "equals": "https://search.example" }),
+        json!({ "property": "path", "equals": "/" }),
+        json!({ "property": "properties.n", "equals": 1 }),
+        json!({ "property": "properties.source", "equals": "it's \"ad\" ' OR 1=1 --" }),
     ]
 }
 
@@ -1443,14 +1446,23 @@ fn segments_read_the_blocks() {
         trail.tracking().define_dimension(name, kind).unwrap();
     }
     // A user whose first event is named "1", and one who came from search.
+    // Each has a property as its first event's.
     let mut numeric = ev(D0 - HOUR, "numeric-user", "n-s", "action", "1");
     numeric.dimensions = Some(serde_json::Map::from_iter([(
         "plan".to_owned(),
         json!("pro"),
     )]));
+    numeric.properties = Some(serde_json::Map::from_iter([("n".to_owned(), json!(1))]));
     let mut searched = ev(D0 - HOUR + 1, "searcher", "q-s", "page", "/");
     searched.referrer = Some("https://search.example".into());
-    track(&trail, vec![numeric, searched]);
+    searched.properties = Some(serde_json::Map::from_iter([(
+        "source".to_owned(),
+        json!("it's \"ad\" ' OR 1=1 --"),
+    )]));
+    // A later event with the property does not count.
+    let mut later = ev(D0 + 40 * DAY, "user-3", "user-3-later", "action", "later");
+    later.properties = Some(serde_json::Map::from_iter([("n".to_owned(), json!(1))]));
+    track(&trail, vec![numeric, searched, later]);
     track_plans(&trail, 0..26, false);
     assert!(blocks(&trail) >= 2);
     let whole = same_segmented(&trail, "fresh", segments().len());
@@ -1463,6 +1475,8 @@ fn segments_read_the_blocks() {
         1.0,
         "the user whose first event is named \"1\""
     );
+    assert_eq!(users(&whole[7]), 1.0, "the first event's property");
+    assert_eq!(users(&whole[8]), 1.0, "the searcher");
 
     // What is read is the blocks' dimensions: the first block's, changed
     // by hand to one plan, put every user whose first event it holds in
@@ -1562,10 +1576,64 @@ fn segments_read_the_blocks() {
         track(&trail, vec![twin]);
         same_segmented(&trail, plan, 1);
     }
+    // A page at user-5's first time: a segment on its path keeps user-5,
+    // from the blocks as from SQLite, with the rows in no block or packed;
+    // and not user-4, whose page at that time is not a first event.
+    let twin_page = ev(first_ts, "user-5", "user-5-twin", "page", "/twin");
+    let not_first = ev(first_ts, "user-4", "user-4-twin", "page", "/twin");
+    track(&trail, vec![twin_page, not_first]);
+    let twin = Query {
+        segment: Some(o(json!({ "property": "path", "equals": "/twin" }))),
+        ..range(D0 - DAY, D0 + 31 * DAY)
+    };
+    for when in ["in no block", "packed"] {
+        let slow = trail.analytics_from_sqlite().summary(&twin).unwrap();
+        assert_eq!(slow.users, 1.0, "{when}");
+        assert_eq!(
+            json!(trail.analytics_from_blocks().summary(&twin).unwrap()),
+            json!(slow),
+            "{when}"
+        );
+        trail.tracking().pack_blocks(10_000).unwrap();
+    }
+
+    // A property the blocks do not keep is read for the first events
+    // alone: a later event's text that SQLite cannot read (by hand) fails
+    // SQLite's scan, which reads every event's, not the blocks'.
+    let by_n = Query {
+        segment: Some(o(segments()[7].clone())),
+        ..range(D0 - DAY, D0 + 31 * DAY)
+    };
+    let before = trail.analytics_from_sqlite().summary(&by_n).unwrap();
+    conn.execute(
+        "UPDATE events SET properties = '{' WHERE user_id = 'user-3' AND name = 'later'",
+        [],
+    )
+    .unwrap();
+    trail.tracking().pack_blocks(10_000).unwrap();
+    assert!(trail.analytics_from_sqlite().summary(&by_n).is_err());
+    assert_eq!(
+        json!(trail.analytics_from_blocks().summary(&by_n).unwrap()),
+        json!(before)
+    );
+    // The numeric user's own (first) event: both fail.
+    conn.execute(
+        "UPDATE events SET properties = '{' WHERE user_id = 'numeric-user'",
+        [],
+    )
+    .unwrap();
+    trail.tracking().pack_blocks(10_000).unwrap();
+    assert!(trail.analytics_from_blocks().summary(&by_n).is_err());
+    conn.execute(
+        "UPDATE events SET properties = '{}' WHERE properties = '{'",
+        [],
+    )
+    .unwrap();
+    trail.tracking().pack_blocks(10_000).unwrap();
 
     // Erasure: the same answers after.
     erase(&trail, "user-7");
-    same_segmented(&trail, "after erasure", 3);
+    same_segmented(&trail, "after erasure", segments().len());
 }
 
 /// Rewrites every block in `conn` as format 1 left it: the format byte 1,

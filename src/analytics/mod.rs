@@ -222,8 +222,8 @@ impl<'a> Analytics<'a> {
 
     /// The events `r` selects from the projection or the packed blocks,
     /// when they answer it: a query with no filter but the bots one, names,
-    /// a type, a dimension and a segment on a name, a type or a dimension,
-    /// that needs no extra column but a dimension; `sink` as
+    /// a type, a dimension and a segment, that needs no extra column but a
+    /// dimension; `sink` as
     /// [`projection::window_from_blocks`] takes it.
     fn window(
         &self,

@@ -151,14 +151,13 @@ pub struct Resolved {
     /// The `dimension` filter's JSON path and the value it keeps (one of
     /// `conds` says so, with [`DIMENSION_TEST_SQL`]).
     pub dimension: Option<(String, SqlValue)>,
-    /// The `segment` filter, when it tests a field the packed blocks keep
-    /// (one of `conds` says so).
+    /// The `segment` filter (one of `conds` says so).
     pub segment: Option<SegmentTest>,
 }
 
-/// A segment on a field the packed blocks keep: users whose first event
-/// ever has `field` equal to `equals`, as SQLite compares them (a column's
-/// text affinity for `name` and `type`, none for a dimension).
+/// A segment: users one of whose first events (those at their least time)
+/// has `field` equal to `equals`, as SQLite compares them (a column's text
+/// affinity for a stored field, none for a dimension or a property).
 #[derive(Debug, Clone)]
 pub struct SegmentTest {
     /// The first event's field tested.
@@ -176,6 +175,13 @@ pub enum SegmentField {
     Type,
     /// A dimension, by its JSON path.
     Dimension(String),
+    /// A stored field the blocks do not keep (`path`, `url`, `referrer`,
+    /// `browser`, `os`, `device`), by its column: read from SQLite for the
+    /// users' first events alone.
+    Column(&'static str),
+    /// A key of the event's `properties`, by its JSON path: read as a
+    /// [`SegmentField::Column`] is.
+    Property(String),
 }
 
 impl Resolved {
@@ -377,23 +383,24 @@ impl Query {
                     format!("must be a string: {} is text", s.property),
                 ));
             }
-            let tested = match s.property.as_str() {
-                "name" => Some(SegmentField::Name),
-                "type" => Some(SegmentField::Type),
-                p => match p.strip_prefix("dimensions.") {
-                    Some(key) => {
+            let field_tested = match s.property.as_str() {
+                "name" => SegmentField::Name,
+                "type" => SegmentField::Type,
+                p => {
+                    if let Some(column) = SEGMENT_COLUMNS.iter().find(|c| **c == p) {
+                        SegmentField::Column(column)
+                    } else if let Some(key) = p.strip_prefix("dimensions.") {
                         check_value(registry, "segment.equals", key, &s.equals)?;
-                        Some(SegmentField::Dimension(dimension_path(
-                            registry,
-                            "segment.property",
-                            key,
-                        )?))
+                        SegmentField::Dimension(dimension_path(registry, "segment.property", key)?)
+                    } else {
+                        // field_sql checked the key.
+                        let key = p.strip_prefix("properties.").unwrap_or(p);
+                        SegmentField::Property(json_key_path("segment.property", key)?)
                     }
-                    None => None,
-                },
+                }
             };
-            segment = tested.map(|field| SegmentTest {
-                field,
+            segment = Some(SegmentTest {
+                field: field_tested,
                 equals: s.equals.sql(),
             });
             params.push(s.equals.sql());

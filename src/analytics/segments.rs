@@ -1,8 +1,13 @@
 //! The users a `segment` keeps, from the packed blocks: those one of whose
 //! first events (the events at the user's least time) passes the
-//! segment's test, where the test reads a field the blocks keep (the
-//! event's name, its type, or a dimension from the dimensions kept beside
-//! each block, [`crate::tracking::dims`]).
+//! segment's test. Each user's least time is read from the blocks; where
+//! the test reads a field the blocks keep (the event's name, its type, or
+//! a dimension from the dimensions kept beside each block,
+//! [`crate::tracking::dims`]) it is answered in the same pass, and where
+//! it reads another (a stored field such as `path` or `referrer`, or a
+//! property) SQLite answers it for the events at the users' least times
+//! alone, found by the time index: one search per distinct least time
+//! instead of a read of every event.
 //!
 //! SQLite's scan answers the same question (`query::Query::resolve`: per
 //! user, the least time and the least time of an event that passes, equal
@@ -44,6 +49,7 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastS
         return Ok(None);
     }
     let path = match &seg.field {
+        SegmentField::Property(path) => Some(path.as_str()),
         SegmentField::Dimension(path) => {
             let missing: bool = conn
                 .prepare_cached(
@@ -58,7 +64,10 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastS
         }
         _ => None,
     };
-    let mut dims = path.map(|p| DimensionValues::test(conn, p, &seg.equals));
+    let mut dims = match &seg.field {
+        SegmentField::Dimension(p) => Some(DimensionValues::test(conn, p, &seg.equals)),
+        _ => None,
+    };
     let mut firsts: FastMap<u64, First> = FastMap::default();
     let mut note = |h: u64, ts: i64, pass: bool| {
         let f = firsts.entry(h).or_insert(First { ts, pass });
@@ -86,18 +95,35 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastS
     let column = match &seg.field {
         SegmentField::Name => "name",
         SegmentField::Type => "type",
+        SegmentField::Column(c) => c,
         SegmentField::Dimension(_) => "json_extract(dimensions, ?4)",
+        SegmentField::Property(_) => "json_extract(properties, ?4)",
+    };
+    // Whether the blocks answer the test (or only give the least times).
+    let in_blocks = matches!(
+        seg.field,
+        SegmentField::Name | SegmentField::Type | SegmentField::Dimension(_)
+    );
+    // A test the blocks do not answer is evaluated on the first events
+    // alone, wherever they are.
+    let tested = if in_blocks {
+        format!("{column} = ?3")
+    } else {
+        "0".to_owned()
     };
     let loose_sql = format!(
-        "SELECT ts, {USER_KEY}, {column} = ?3 FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id"
+        "SELECT ts, {USER_KEY}, {tested} FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id"
     );
     // The rows in (after, upto] no block holds; false when one cannot be
     // evaluated.
     let loose = |after: i64, upto: i64, note: &mut dyn FnMut(u64, i64, bool)| -> Result<bool> {
         let mut stmt = conn.prepare_cached(&loose_sql)?;
-        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&after, &upto, &seg.equals];
-        if let Some(p) = &path {
-            params.push(p);
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&after, &upto];
+        if in_blocks {
+            params.push(&seg.equals);
+            if let Some(p) = &path {
+                params.push(p);
+            }
         }
         let Ok(mut rows) = stmt.query(params.as_slice()) else {
             return Ok(false);
@@ -138,6 +164,8 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastS
         let events = block.ts.len();
         // Each event's answer.
         let passes: Vec<bool> = match &seg.field {
+            // Answered below, for the first events alone.
+            SegmentField::Column(_) | SegmentField::Property(_) => vec![false; events],
             SegmentField::Dimension(_) => {
                 let Some(d) = dims.as_mut() else {
                     return Ok(None);
@@ -218,6 +246,9 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastS
     if max_id > read && !loose(read, max_id, &mut note)? {
         return Ok(None);
     }
+    if !in_blocks && !first_events_pass(conn, column, path, &seg.equals, &mut firsts)? {
+        return Ok(None);
+    }
     Ok(Some(
         firsts
             .into_iter()
@@ -225,6 +256,60 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastS
             .map(|(h, _)| h)
             .collect(),
     ))
+}
+
+/// How many least times one statement looks up.
+const TIMES_PER_LOOKUP: usize = 8_192;
+
+/// Marks the users of `firsts` one of whose first events has `column` (an
+/// expression of the events table, `?4` the JSON path `path`) equal to
+/// `equals`: the events at each distinct least time, by the time index, a
+/// chunk of times at a time. False when SQLite cannot evaluate the test on
+/// one of them (the caller reads SQLite, which gives its error).
+fn first_events_pass(
+    conn: &Connection,
+    column: &str,
+    path: Option<&str>,
+    equals: &rusqlite::types::Value,
+    firsts: &mut FastMap<u64, First>,
+) -> Result<bool> {
+    let mut times: Vec<i64> = firsts.values().filter(|f| !f.pass).map(|f| f.ts).collect();
+    times.sort_unstable();
+    times.dedup();
+    // `?2` is not used: `column` numbers its path `?4`, as the scan of
+    // the rows in no block does.
+    let sql = format!(
+        "SELECT ts, {USER_KEY} FROM events \
+         WHERE ts IN (SELECT value FROM json_each(?1)) AND {column} = ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    for chunk in times.chunks(TIMES_PER_LOOKUP) {
+        let list = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&list, &rusqlite::types::Null, equals];
+        if let Some(p) = &path {
+            params.push(p);
+        }
+        let Ok(mut rows) = stmt.query(params.as_slice()) else {
+            return Ok(false);
+        };
+        loop {
+            let row = match rows.next() {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(_) => return Ok(false),
+            };
+            let Some(h) = Interner::hash(row.get_ref(1)?) else {
+                continue;
+            };
+            let ts: i64 = row.get(0)?;
+            if let Some(f) = firsts.get_mut(&h) {
+                if f.ts == ts {
+                    f.pass = true;
+                }
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Whether the user key `key` is among `users` (by its hash, as
