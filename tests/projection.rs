@@ -1636,6 +1636,138 @@ fn segments_read_the_blocks() {
     same_segmented(&trail, "after erasure", segments().len());
 }
 
+/// An engine keeps its segments' users while no event changes and reads
+/// the events that come into them: a new user, a user's earlier event
+/// that fails and one at that time that passes, a later event, an
+/// anonymous visitor, a refused batch, a day of events that fills a
+/// block; every segment's answer is SQLite's after each. What is kept is
+/// read, not found again (a block's dimensions changed by hand after the
+/// users were found do not show), until an event changes.
+#[test]
+fn segment_users_follow_the_events_that_come() {
+    let (trail, _) = engine();
+    for (name, kind) in [("plan", SimpleType::String), ("beta", SimpleType::Bool)] {
+        trail.tracking().define_dimension(name, kind).unwrap();
+    }
+    track_plans(&trail, 0..12, false);
+    // Four segments, as many as an engine keeps: a dimension, a name, the
+    // path and a property.
+    let queries: Vec<Query> = [0, 2, 6, 7]
+        .iter()
+        .map(|&k| Query {
+            segment: Some(o(segments()[k].clone())),
+            ..range(D0 - 10 * DAY, D0 + 60 * DAY)
+        })
+        .collect();
+    let same = |when: &str| {
+        for q in &queries {
+            assert_eq!(
+                json!(trail.analytics().summary(q).unwrap()),
+                json!(trail.analytics_from_sqlite().summary(q).unwrap()),
+                "{when}: {:?}",
+                q.segment
+            );
+        }
+    };
+    same("found");
+    let with = |mut e: EventInput, plan: &str, n: Option<i64>| {
+        e.dimensions = Some(serde_json::Map::from_iter([(
+            "plan".to_owned(),
+            json!(plan),
+        )]));
+        if let Some(n) = n {
+            e.properties = Some(serde_json::Map::from_iter([("n".to_owned(), json!(n))]));
+        }
+        e
+    };
+    track(
+        &trail,
+        vec![with(
+            ev(D0 + DAY, "newcomer", "nc-s", "page", "/"),
+            "pro",
+            None,
+        )],
+    );
+    same("a new user");
+    let early = D0 - 5 * DAY;
+    track(
+        &trail,
+        vec![with(
+            ev(early, "user-2", "u2-early", "action", "early"),
+            "free",
+            Some(1),
+        )],
+    );
+    same("an earlier event that fails");
+    track(
+        &trail,
+        vec![with(
+            ev(early, "user-2", "u2-twin", "page", "/"),
+            "pro",
+            None,
+        )],
+    );
+    same("one at that time that passes");
+    track(
+        &trail,
+        vec![with(
+            ev(D0 + 20 * DAY, "user-3", "u3-late", "action", "later"),
+            "pro",
+            Some(1),
+        )],
+    );
+    same("a later event");
+    let mut visitor = with(ev(D0 - DAY, "", "v-s", "page", "/"), "pro", None);
+    visitor.anonymous_id = Some("visitor-3".into());
+    track(&trail, vec![visitor]);
+    same("an anonymous visitor");
+    let refused = trail.tracking().track_batch(
+        vec![
+            with(ev(D0 - 9 * DAY, "user-4", "u4-s", "page", "/"), "pro", None),
+            EventInput::default(),
+        ],
+        false,
+    );
+    assert!(refused.is_err());
+    same("a refused batch");
+    track_plans(&trail, 12..20, false);
+    same("a day of events");
+
+    // Kept, not found again: the first block's dimensions changed by hand
+    // (no event changed) show in a fresh read, not in the engine's.
+    let pro = &queries[0];
+    trail.analytics().summary(pro).unwrap();
+    let (first, held) = first_block(&trail);
+    put_dims(
+        &trail,
+        first,
+        &dims_of_one(first, held, br#"{"plan":"pro"}"#),
+    );
+    track(
+        &trail,
+        vec![ev(D0 + 30 * DAY, "user-1", "u1-s", "page", "/x")],
+    );
+    let slow = trail.analytics_from_sqlite().summary(pro).unwrap();
+    assert_eq!(json!(trail.analytics().summary(pro).unwrap()), json!(slow));
+    let fresh = trail.analytics_from_blocks().summary(pro).unwrap();
+    assert!(fresh.users > slow.users, "{fresh:?} {slow:?}");
+    // An event changed: found again (from the blocks as they now are).
+    trail.tracking().identify("visitor-3", "user-12").unwrap();
+    assert_eq!(
+        json!(trail.analytics().summary(pro).unwrap()),
+        json!(trail.analytics_from_blocks().summary(pro).unwrap())
+    );
+    trail
+        .store()
+        .conn()
+        .execute("DELETE FROM event_block_dims WHERE first_id = ?1", [first])
+        .unwrap();
+    trail.tracking().pack_blocks(10_000).unwrap();
+    // The blocks mended by hand: found again after the next change.
+    erase(&trail, "user-7");
+    same("after an erasure");
+}
+
 /// Rewrites every block in `conn` as format 1 left it: the format byte 1,
 /// no type codes above the bot flags, and the `format` column at 1.
 fn as_format_1(conn: &rusqlite::Connection) {

@@ -246,20 +246,21 @@ impl<'a> Analytics<'a> {
             };
             // A segment's users, from every block (SQLite answers where
             // they cannot), kept for the next query in it while no event
-            // changes or comes.
+            // changes, the events that come read into them.
             let users = match &r.segment {
                 Some(seg) => {
                     let key = format!("{seg:?}");
-                    match self.projection.and_then(|p| p.segment_users(&key)) {
+                    let held = match self.projection {
+                        Some(p) => p.segment_users(self.conn, &key)?,
+                        None => None,
+                    };
+                    match held {
                         Some(u) => Some(u),
                         None => match segments::users(self.conn, seg)? {
-                            Some(u) => {
-                                let u = std::sync::Arc::new(u);
-                                if let Some(p) = self.projection {
-                                    p.keep_segment_users(key, std::sync::Arc::clone(&u));
-                                }
-                                Some(u)
-                            }
+                            Some(found) => Some(match self.projection {
+                                Some(p) => p.keep_segment_users(key, seg, found),
+                                None => std::sync::Arc::new(found.users),
+                            }),
                             None => return Ok(None),
                         },
                     }

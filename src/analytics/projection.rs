@@ -22,7 +22,7 @@
 //! were added since.)
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rusqlite::hooks::Action;
@@ -70,25 +70,13 @@ pub struct Projection {
     /// The rollups' rows of the hours asked for, kept true by the same
     /// count of changes.
     hours: super::hours::Hours,
-    /// The users of the last [`SEGMENTS_HELD`] segments queries read from
-    /// the blocks, the latest first, kept while no event changes or comes.
-    segments: RefCell<Vec<SegmentUsers>>,
-}
-
-/// How many segments' users an engine keeps (a dashboard that compares a
-/// few segments finds each once).
-const SEGMENTS_HELD: usize = 4;
-
-/// A segment's users ([`super::segments::users`]) and when they were
-/// found.
-#[derive(Debug)]
-struct SegmentUsers {
-    /// [`Projection::changes`] and [`Projection::inserts`] then.
-    changes: u64,
-    inserts: u64,
-    /// The segment, as its test prints.
-    key: String,
-    users: Arc<crate::kernel::fastmap::FastSet<u64>>,
+    /// The users of the last segments queries read from the blocks, kept
+    /// while no event changes and brought up to date by the events that
+    /// come ([`super::segments::Held`]).
+    segments: RefCell<Option<super::segments::Held>>,
+    /// The least id inserted into `events` since the segments' users were
+    /// last brought up to date (`i64::MAX`: none).
+    least_inserted: Arc<AtomicI64>,
 }
 
 /// What a window read from the packed blocks numbered, kept for the next
@@ -233,43 +221,59 @@ impl Projection {
     }
 
     /// The users of the segment `key` found by an earlier query, if no
-    /// event changed or came since.
+    /// event changed since: brought up to date by the events inserted
+    /// since, if any.
     pub(super) fn segment_users(
         &self,
+        conn: &Connection,
         key: &str,
-    ) -> Option<Arc<crate::kernel::fastmap::FastSet<u64>>> {
+    ) -> Result<Option<Arc<crate::kernel::fastmap::FastSet<u64>>>> {
         let changes = self.changes.load(Ordering::Relaxed);
         let inserts = self.inserts.load(Ordering::Relaxed);
         let mut held = self.segments.borrow_mut();
-        // Found by an earlier count: none of them holds now.
-        held.retain(|s| s.changes == changes && s.inserts == inserts);
-        let at = held.iter().position(|s| s.key == key)?;
-        let s = held.remove(at);
-        let users = Arc::clone(&s.users);
-        held.insert(0, s);
-        Some(users)
+        let Some(h) = held.as_mut() else {
+            return Ok(None);
+        };
+        if h.changes != changes {
+            *held = None;
+            return Ok(None);
+        }
+        if h.inserts != inserts {
+            // Every event inserted since has a greater id than those read
+            // (none changed, so none was deleted to free its id).
+            let least = self.least_inserted.swap(i64::MAX, Ordering::Relaxed);
+            if least <= h.max_id() || !h.catch_up(conn)? {
+                *held = None;
+                return Ok(None);
+            }
+            h.inserts = inserts;
+        }
+        Ok(h.take(key))
     }
 
-    /// Keeps the users of the segment `key` for the next query in it.
+    /// Keeps the users of the segment `key` for the next queries in it,
+    /// found by [`super::segments::users`] now.
     pub(super) fn keep_segment_users(
         &self,
         key: String,
-        users: Arc<crate::kernel::fastmap::FastSet<u64>>,
-    ) {
+        seg: &super::query::SegmentTest,
+        found: super::segments::Found,
+    ) -> Arc<crate::kernel::fastmap::FastSet<u64>> {
         let changes = self.changes.load(Ordering::Relaxed);
         let inserts = self.inserts.load(Ordering::Relaxed);
         let mut held = self.segments.borrow_mut();
-        held.retain(|s| s.key != key && s.changes == changes && s.inserts == inserts);
-        held.insert(
-            0,
-            SegmentUsers {
-                changes,
-                inserts,
-                key,
-                users,
-            },
-        );
-        held.truncate(SEGMENTS_HELD);
+        match held.as_mut() {
+            Some(h) if h.changes == changes && h.inserts == inserts => {
+                h.keep(key, seg, found.users)
+            }
+            _ => {
+                self.least_inserted.store(i64::MAX, Ordering::Relaxed);
+                let h = super::segments::Held::new(changes, inserts, key.clone(), seg, found);
+                let users = h.peek(&key);
+                *held = Some(h);
+                users
+            }
+        }
     }
 
     /// How many blocks the numbering kept for the next window has numbers
@@ -333,12 +337,14 @@ impl Projection {
         let changes = Arc::clone(&self.changes);
         let inserted = Arc::clone(&self.inserted);
         let inserts = Arc::clone(&self.inserts);
+        let least_inserted = Arc::clone(&self.least_inserted);
         conn.update_hook(Some(
-            move |action: Action, _db: &str, table: &str, _rowid: i64| {
+            move |action: Action, _db: &str, table: &str, rowid: i64| {
                 if table == "events" {
                     if action == Action::SQLITE_INSERT {
                         inserted.store(true, Ordering::Relaxed);
                         inserts.fetch_add(1, Ordering::Relaxed);
+                        least_inserted.fetch_min(rowid, Ordering::Relaxed);
                     } else {
                         changes.fetch_add(1, Ordering::Relaxed);
                     }

@@ -14,6 +14,8 @@
 //! when one of the first events passes), so every answer given here is the
 //! one SQLite's gives.
 
+use std::sync::Arc;
+
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
@@ -31,6 +33,16 @@ struct First {
     pass: bool,
 }
 
+/// What [`users`] found: the users who pass, every user's least time (by
+/// the same hash) and the newest event id read, from which [`Held`] brings
+/// them up to date.
+pub(super) struct Found {
+    /// The users one of whose first events passes.
+    pub users: FastSet<u64>,
+    least: FastMap<u64, i64>,
+    max_id: i64,
+}
+
 /// The users, by [`Interner::hash`] of their key, one of whose first
 /// events passes `seg`, read from every packed block and the rows no block
 /// holds. `None` where the blocks cannot answer: many ids in
@@ -38,7 +50,7 @@ struct First {
 /// none of the four) for a segment on the type, or whose dimensions cannot
 /// serve for one on a dimension; or a value SQLite cannot evaluate. The
 /// caller reads SQLite.
-pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastSet<u64>>> {
+pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<Found>> {
     let max_id = blocks::newest_id(conn)?;
     let mut listed: Vec<i64> = conn
         .prepare_cached("SELECT first_id FROM event_blocks")?
@@ -246,36 +258,63 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<FastS
     if max_id > read && !loose(read, max_id, &mut note)? {
         return Ok(None);
     }
-    if !in_blocks && !first_events_pass(conn, column, path, &seg.equals, &mut firsts)? {
-        return Ok(None);
+    if !in_blocks {
+        let mut times: Vec<i64> = firsts.values().filter(|f| !f.pass).map(|f| f.ts).collect();
+        let passed = passing_at(conn, seg, &mut times, |h, ts| {
+            if let Some(f) = firsts.get_mut(&h) {
+                if f.ts == ts {
+                    f.pass = true;
+                }
+            }
+        })?;
+        if !passed {
+            return Ok(None);
+        }
     }
-    Ok(Some(
-        firsts
-            .into_iter()
-            .filter(|(_, f)| f.pass)
-            .map(|(h, _)| h)
-            .collect(),
-    ))
+    let mut least = FastMap::with_capacity_and_hasher(firsts.len(), Default::default());
+    let mut users = FastSet::default();
+    for (h, f) in firsts {
+        least.insert(h, f.ts);
+        if f.pass {
+            users.insert(h);
+        }
+    }
+    Ok(Some(Found {
+        users,
+        least,
+        max_id,
+    }))
 }
 
 /// How many least times one statement looks up.
 const TIMES_PER_LOOKUP: usize = 8_192;
 
-/// Marks the users of `firsts` one of whose first events has `column` (an
-/// expression of the events table, `?4` the JSON path `path`) equal to
-/// `equals`: the events at each distinct least time, by the time index, a
-/// chunk of times at a time. False when SQLite cannot evaluate the test on
-/// one of them (the caller reads SQLite, which gives its error).
-fn first_events_pass(
+/// The SQL expression `seg` tests (`?4` its JSON path, the second
+/// value) as SQLite's scan writes it.
+fn tested_sql(seg: &SegmentTest) -> (&str, Option<&str>) {
+    match &seg.field {
+        SegmentField::Name => ("name", None),
+        SegmentField::Type => ("type", None),
+        SegmentField::Column(c) => (c, None),
+        SegmentField::Dimension(p) => ("json_extract(dimensions, ?4)", Some(p.as_str())),
+        SegmentField::Property(p) => ("json_extract(properties, ?4)", Some(p.as_str())),
+    }
+}
+
+/// Gives `pass` the user hash and time of each event at one of `times`
+/// that passes `seg`'s test, evaluated by SQLite on those events alone
+/// (found by the time index, a chunk of times per statement). False when
+/// SQLite cannot evaluate it on one of them (the caller reads SQLite,
+/// which gives its error). Sorts `times`.
+fn passing_at(
     conn: &Connection,
-    column: &str,
-    path: Option<&str>,
-    equals: &rusqlite::types::Value,
-    firsts: &mut FastMap<u64, First>,
+    seg: &SegmentTest,
+    times: &mut Vec<i64>,
+    mut pass: impl FnMut(u64, i64),
 ) -> Result<bool> {
-    let mut times: Vec<i64> = firsts.values().filter(|f| !f.pass).map(|f| f.ts).collect();
     times.sort_unstable();
     times.dedup();
+    let (column, path) = tested_sql(seg);
     // `?2` is not used: `column` numbers its path `?4`, as the scan of
     // the rows in no block does.
     let sql = format!(
@@ -285,7 +324,8 @@ fn first_events_pass(
     let mut stmt = conn.prepare_cached(&sql)?;
     for chunk in times.chunks(TIMES_PER_LOOKUP) {
         let list = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
-        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&list, &rusqlite::types::Null, equals];
+        let mut params: Vec<&dyn rusqlite::ToSql> =
+            vec![&list, &rusqlite::types::Null, &seg.equals];
         if let Some(p) = &path {
             params.push(p);
         }
@@ -298,18 +338,129 @@ fn first_events_pass(
                 Ok(None) => break,
                 Err(_) => return Ok(false),
             };
-            let Some(h) = Interner::hash(row.get_ref(1)?) else {
-                continue;
-            };
-            let ts: i64 = row.get(0)?;
-            if let Some(f) = firsts.get_mut(&h) {
-                if f.ts == ts {
-                    f.pass = true;
-                }
+            if let Some(h) = Interner::hash(row.get_ref(1)?) {
+                pass(h, row.get(0)?);
             }
         }
     }
     Ok(true)
+}
+
+/// How many segments' users an engine keeps (a dashboard that compares a
+/// few segments finds each once).
+const SEGMENTS_HELD: usize = 4;
+
+/// The users of the last [`SEGMENTS_HELD`] segments, the latest first,
+/// and every user's least time, as they were after the event id
+/// `max_id` while no event had changed: brought up to date by the events
+/// inserted since ([`Held::catch_up`]), so that a dashboard refreshed
+/// while events come reads the new events, not every event again.
+#[derive(Debug, Default)]
+pub(super) struct Held {
+    /// The projection's counts of changes and inserts then.
+    pub changes: u64,
+    pub inserts: u64,
+    max_id: i64,
+    least: FastMap<u64, i64>,
+    kept: Vec<(String, SegmentTest, Arc<FastSet<u64>>)>,
+}
+
+impl Held {
+    /// What `found` found at those counts, for the segment `key`.
+    pub fn new(changes: u64, inserts: u64, key: String, seg: &SegmentTest, found: Found) -> Self {
+        Held {
+            changes,
+            inserts,
+            max_id: found.max_id,
+            least: found.least,
+            kept: vec![(key, seg.clone(), Arc::new(found.users))],
+        }
+    }
+
+    /// The newest event id read.
+    pub fn max_id(&self) -> i64 {
+        self.max_id
+    }
+
+    /// The users of the segment `key`, if held.
+    pub fn peek(&self, key: &str) -> Arc<FastSet<u64>> {
+        self.kept
+            .iter()
+            .find(|k| k.0 == key)
+            .map(|k| Arc::clone(&k.2))
+            .unwrap_or_default()
+    }
+
+    /// The users of the segment `key`, moved first, if held.
+    pub fn take(&mut self, key: &str) -> Option<Arc<FastSet<u64>>> {
+        let at = self.kept.iter().position(|k| k.0 == key)?;
+        let k = self.kept.remove(at);
+        let users = Arc::clone(&k.2);
+        self.kept.insert(0, k);
+        Some(users)
+    }
+
+    /// Keeps the users of another segment found at the same counts.
+    pub fn keep(
+        &mut self,
+        key: String,
+        seg: &SegmentTest,
+        users: FastSet<u64>,
+    ) -> Arc<FastSet<u64>> {
+        self.kept.retain(|k| k.0 != key);
+        let users = Arc::new(users);
+        self.kept.insert(0, (key, seg.clone(), Arc::clone(&users)));
+        self.kept.truncate(SEGMENTS_HELD);
+        users
+    }
+
+    /// Reads the events after `max_id` (all that were inserted since, no
+    /// event having changed: the caller knows), moves the least time of
+    /// each user they touch, and tests those users' first events again for
+    /// each segment held. False when SQLite cannot evaluate a test (nothing
+    /// is held then).
+    pub fn catch_up(&mut self, conn: &Connection) -> Result<bool> {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT id, ts, {USER_KEY} FROM events WHERE id > ?1"
+        ))?;
+        let mut rows = stmt.query([self.max_id])?;
+        let mut touched: FastSet<u64> = FastSet::default();
+        while let Some(r) = rows.next()? {
+            self.max_id = self.max_id.max(r.get(0)?);
+            let Some(h) = Interner::hash(r.get_ref(2)?) else {
+                continue;
+            };
+            let ts: i64 = r.get(1)?;
+            let least = self.least.entry(h).or_insert(ts);
+            if ts <= *least {
+                *least = ts;
+                touched.insert(h);
+            }
+        }
+        if touched.is_empty() {
+            return Ok(true);
+        }
+        let at: FastMap<u64, i64> = touched.iter().map(|h| (*h, self.least[h])).collect();
+        for k in 0..self.kept.len() {
+            let mut times: Vec<i64> = at.values().copied().collect();
+            let mut passing = Vec::new();
+            let ok = passing_at(conn, &self.kept[k].1, &mut times, |h, ts| {
+                if at.get(&h) == Some(&ts) {
+                    passing.push(h);
+                }
+            })?;
+            if !ok {
+                self.kept.clear();
+                return Ok(false);
+            }
+            let users = Arc::make_mut(&mut self.kept[k].2);
+            for h in &touched {
+                users.remove(h);
+            }
+            users.extend(passing);
+        }
+        Ok(true)
+    }
 }
 
 /// Whether the user key `key` is among `users` (by its hash, as
