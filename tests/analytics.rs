@@ -232,6 +232,31 @@ fn dimension_filters_refuse_what_they_could_never_keep() {
         )
         .unwrap_err();
     assert_eq!(by.field(), Some("by"));
+    // A value inside an object option is named by its key.
+    for (options, field) in [
+        (
+            json!({ "segment": { "property": "os", "equals": null } }),
+            "segment.equals",
+        ),
+        (
+            json!({ "segment": { "property": 3, "equals": "x" } }),
+            "segment.property",
+        ),
+        (
+            json!({ "dimension": { "name": "plan", "value": {} } }),
+            "dimension.value",
+        ),
+        (json!({ "segment": { "property": "os" } }), "segment.equals"),
+        (json!({ "segment": { "equals": "x", "x": 1 } }), "segment"),
+        (json!({ "dimension": "plan" }), "dimension"),
+    ] {
+        let e = usertrail::analytics::split::<usertrail::analytics::NoOptions>(
+            options.as_object().unwrap().clone(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field(), Some(field), "{options}");
+        assert!(!e.to_string().contains("at `"), "{e}");
+    }
     // An array is not the option's object.
     let array: Result<Query, _> = serde_json::from_value(json!({ "dimension": ["plan", "pro"] }));
     assert!(array.is_err());

@@ -117,16 +117,75 @@ pub struct Query {
 }
 
 /// An option that is an object, read as `T` (serde would take an array
-/// of its fields in order too: `dimension: ['plan', 'pro']`).
+/// of its fields in order too: `dimension: ['plan', 'pro']`). An error
+/// inside a value starts by naming its key (`` at `equals`: ``), which
+/// [`at_fault`] makes the field (`segment.equals`).
 fn object<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: DeserializeOwned,
+    T: Deserialize<'de>,
 {
-    use serde::de::Error as _;
-    Option::<Map<String, Value>>::deserialize(d)?
-        .map(|m| serde_json::from_value(Value::Object(m)).map_err(D::Error::custom))
-        .transpose()
+    struct Object<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<S: serde::Deserializer<'de>>(
+            self,
+            d: S,
+        ) -> std::result::Result<Self::Value, S::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            use serde::de::Error as _;
+            let mut keyed = Keyed { map, key: None };
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(&mut keyed))
+                .map(Some)
+                .map_err(|e| match keyed.key {
+                    Some(k) => A::Error::custom(format!("at `{k}`: {e}")),
+                    None => e,
+                })
+        }
+    }
+    /// A map that remembers the key whose value is being read.
+    struct Keyed<A> {
+        map: A,
+        key: Option<String>,
+    }
+    impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for Keyed<A> {
+        type Error = A::Error;
+        fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> std::result::Result<Option<K::Value>, A::Error> {
+            use serde::de::IntoDeserializer as _;
+            let Some(key) = self.map.next_key::<String>()? else {
+                return Ok(None);
+            };
+            let read = seed.deserialize(key.as_str().into_deserializer())?;
+            self.key = Some(key);
+            Ok(Some(read))
+        }
+        fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+            &mut self,
+            seed: V,
+        ) -> std::result::Result<V::Value, A::Error> {
+            let value = self.map.next_value_seed(seed)?;
+            self.key = None;
+            Ok(value)
+        }
+    }
+    d.deserialize_option(Object(std::marker::PhantomData))
 }
 
 /// A [`Query`] checked and resolved against the clock.
@@ -546,6 +605,12 @@ fn at_fault(
                 };
                 item.map_or_else(|| key.clone(), |i| format!("{key}[{i}]"))
             }
+            // Inside an object option, the key [`object`] marked.
+            Some(Value::Object(_)) => match (inner(first), missing) {
+                (Some((k, _)), _) => format!("{key}.{k}"),
+                (None, Some(k)) => format!("{key}.{k}"),
+                (None, None) => key.clone(),
+            },
             _ => key.clone(),
         },
         (None, Some(missing)) => missing.to_owned(),
@@ -553,11 +618,20 @@ fn at_fault(
     };
     // A missing option is named by the field; serde's "missing field `x`"
     // would say it twice, in its own words.
+    let inside_object = culprit.is_some_and(|k| matches!(options.get(k), Some(Value::Object(_))));
     let reason = match (culprit, missing) {
         (None, Some(_)) => "is required".to_owned(),
-        _ => crate::error::serde_reason(first),
+        (Some(_), Some(_)) if inside_object => "is required".to_owned(),
+        _ => crate::error::serde_reason(inner(first).map_or(first, |(_, rest)| rest)),
     };
     Error::invalid(field, reason)
+}
+
+/// The key inside an object option whose value [`object`] could not read,
+/// named at the start of serde's `message` (`` at `equals`: ``), and the
+/// rest of it.
+fn inner(message: &str) -> Option<(&str, &str)> {
+    message.strip_prefix("at `")?.split_once("`: ")
 }
 
 /// An integer option `v`, or its `default`, checked to lie in

@@ -82,8 +82,13 @@ test('bad options are typed errors', async () => {
   assert.deepEqual([c2, f2], ['INVALID_INPUT', 'by']);
   assert.match(m2, /topPages/);
   const [, f3, m3] = await fault(a.summary({ segment: { property: 'os', equals: null } }));
-  assert.equal(f3, 'segment');
+  assert.equal(f3, 'segment.equals');
   assert.match(m3, /a string, a number or a boolean/);
+  assert.equal((await fault(a.summary({ segment: { property: 'os', equals: {} } })))[1], 'segment.equals');
+  assert.equal((await fault(a.summary({ segment: { property: 'os', equals: 'x', also: 1 } })))[1], 'segment');
+  assert.equal((await fault(a.summary({ segment: 'os' })))[1], 'segment');
+  assert.deepEqual((await fault(a.summary({ segment: { property: 'os' } }))).slice(1), ['segment.equals', 'invalid input: segment.equals: is required']);
+  assert.equal((await a.summary({ segment: null })).events, (await a.summary({})).events);
   // A dimension filter: the option at fault, a value of the dimension's
   // own type, an object.
   await trail.tracking.defineDimension({ name: 'plan' });
@@ -93,6 +98,7 @@ test('bad options are typed errors', async () => {
   assert.deepEqual([c5, f5], ['INVALID_INPUT', 'dimension.value']);
   assert.match(m5, /must be a string/);
   assert.deepEqual((await fault(a.summary({ dimension: ['plan', 'pro'] }))).slice(0, 2), ['INVALID_INPUT', 'dimension']);
+  assert.deepEqual((await fault(a.summary({ dimension: { name: 'plan', value: null } }))).slice(0, 2), ['INVALID_INPUT', 'dimension.value']);
   assert.deepEqual((await fault(a.summary({ segment: { property: 'name', equals: 1 } }))).slice(0, 2), ['INVALID_INPUT', 'segment.equals']);
   const [, , m6] = await fault(a.summary({ dimension: { name: 'x'.repeat(1e6), value: 'x' } }));
   assert.ok(m6.length < 1000, m6.length);
