@@ -415,38 +415,57 @@ impl Held {
     }
 
     /// Reads the events after `max_id` (all that were inserted since, no
-    /// event having changed: the caller knows), moves the least time of
-    /// each user they touch, and tests those users' first events again for
-    /// each segment held. False when SQLite cannot evaluate a test (nothing
-    /// is held then).
+    /// event having changed: the caller knows) and moves the least time of
+    /// each user they touch; then, for each segment held, a user whose
+    /// least time moved leaves it, and one of those new events at its
+    /// user's least time that passes puts that user in (the events there
+    /// before were tested already: a user whose least time was met again
+    /// keeps their answer unless a new one passes). So the cost is the new
+    /// events', however many old ones share their times. False when SQLite
+    /// cannot evaluate a test (nothing is held then).
     pub fn catch_up(&mut self, conn: &Connection) -> Result<bool> {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT id, ts, {USER_KEY} FROM events WHERE id > ?1"
         ))?;
         let mut rows = stmt.query([self.max_id])?;
-        let mut touched: FastSet<u64> = FastSet::default();
+        let mut new: Vec<(i64, i64, u64)> = Vec::new();
+        // The users whose least time moved (or who are new).
+        let mut moved: FastSet<u64> = FastSet::default();
         while let Some(r) = rows.next()? {
-            self.max_id = self.max_id.max(r.get(0)?);
+            let id: i64 = r.get(0)?;
+            self.max_id = self.max_id.max(id);
             let Some(h) = Interner::hash(r.get_ref(2)?) else {
                 continue;
             };
             let ts: i64 = r.get(1)?;
-            let least = self.least.entry(h).or_insert(ts);
-            if ts <= *least {
-                *least = ts;
-                touched.insert(h);
+            match self.least.get_mut(&h) {
+                Some(least) if ts >= *least => {}
+                Some(least) => {
+                    *least = ts;
+                    moved.insert(h);
+                }
+                None => {
+                    self.least.insert(h, ts);
+                    moved.insert(h);
+                }
             }
+            new.push((id, ts, h));
         }
-        if touched.is_empty() {
+        // The new events at their user's least time, by id.
+        let firsts: FastMap<i64, u64> = new
+            .into_iter()
+            .filter(|(_, ts, h)| self.least.get(h) == Some(ts))
+            .map(|(id, _, h)| (id, h))
+            .collect();
+        if firsts.is_empty() && moved.is_empty() {
             return Ok(true);
         }
-        let at: FastMap<u64, i64> = touched.iter().map(|h| (*h, self.least[h])).collect();
+        let mut ids: Vec<i64> = firsts.keys().copied().collect();
         for k in 0..self.kept.len() {
-            let mut times: Vec<i64> = at.values().copied().collect();
             let mut passing = Vec::new();
-            let ok = passing_at(conn, &self.kept[k].1, &mut times, |h, ts| {
-                if at.get(&h) == Some(&ts) {
-                    passing.push(h);
+            let ok = passing_ids(conn, &self.kept[k].1, &mut ids, |id| {
+                if let Some(h) = firsts.get(&id) {
+                    passing.push(*h);
                 }
             })?;
             if !ok {
@@ -454,13 +473,48 @@ impl Held {
                 return Ok(false);
             }
             let users = Arc::make_mut(&mut self.kept[k].2);
-            for h in &touched {
+            for h in &moved {
                 users.remove(h);
             }
             users.extend(passing);
         }
         Ok(true)
     }
+}
+
+/// Gives `pass` the id of each event of `ids` that passes `seg`'s test,
+/// as [`passing_at`] does for times.
+fn passing_ids(
+    conn: &Connection,
+    seg: &SegmentTest,
+    ids: &mut Vec<i64>,
+    mut pass: impl FnMut(i64),
+) -> Result<bool> {
+    ids.sort_unstable();
+    let (column, path) = tested_sql(seg);
+    let sql = format!(
+        "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?1)) AND {column} = ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    for chunk in ids.chunks(TIMES_PER_LOOKUP) {
+        let list = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
+        let mut params: Vec<&dyn rusqlite::ToSql> =
+            vec![&list, &rusqlite::types::Null, &seg.equals];
+        if let Some(p) = &path {
+            params.push(p);
+        }
+        let Ok(mut rows) = stmt.query(params.as_slice()) else {
+            return Ok(false);
+        };
+        loop {
+            match rows.next() {
+                Ok(Some(r)) => pass(r.get(0)?),
+                Ok(None) => break,
+                Err(_) => return Ok(false),
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Whether the user key `key` is among `users` (by its hash, as
