@@ -487,7 +487,7 @@ impl Held {
 fn passing_ids(
     conn: &Connection,
     seg: &SegmentTest,
-    ids: &mut Vec<i64>,
+    ids: &mut [i64],
     mut pass: impl FnMut(i64),
 ) -> Result<bool> {
     ids.sort_unstable();
