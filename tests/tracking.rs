@@ -257,11 +257,17 @@ fn dimensions_strict_and_lenient() {
         strict.tracking().track(with_plan()).unwrap().1,
         TrackStatus::Stored
     );
-    let wrong = EventInput {
+    let wrong = || EventInput {
         dimensions: props(json!({ "plan": 3 })),
         ..ev("upgrade", "alice")
     };
-    assert_eq!(code(strict.tracking().track(wrong)), "SCHEMA_VIOLATION");
+    assert_eq!(code(strict.tracking().track(wrong())), "SCHEMA_VIOLATION");
+    // The message names the event and the value at fault, not a schema
+    // (a dimension's type is not one).
+    assert_eq!(
+        strict.tracking().track(wrong()).unwrap_err().to_string(),
+        "event \"upgrade\": dimensions.plan must be a string"
+    );
     assert_eq!(
         code(
             strict

@@ -6,9 +6,10 @@ use super::ErrorCode;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrackingError {
-    /// The event does not match the schema declared for its name.
+    /// The event does not match the schema declared for its name, or
+    /// sets a dimension to a value of another type than its own.
     /// Code `SCHEMA_VIOLATION`.
-    #[error("event {event:?} fails its schema at {field}: {reason}")]
+    #[error("event {event:?}: {field} {reason}")]
     SchemaViolation {
         /// The event's name.
         event: String,
