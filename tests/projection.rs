@@ -2745,10 +2745,12 @@ fn identify_counts_again_only_the_visitors_hours() {
 
 /// Windows read from the packed blocks keep their numbering of users,
 /// sessions, names and pages for the next query while no event changes:
-/// the next answers are the same, and any insert (a rolled-back one too),
-/// update or delete starts a new numbering, so an erased user's blocks are
-/// not read through numbers kept from before. Checked against SQLite at
-/// each step.
+/// the next answers are the same; events inserted keep it (they add
+/// blocks; after an erasure, one packed again with more events is
+/// numbered again), and any update or delete (a rolled-back one too)
+/// starts a new
+/// numbering, so an erased user's blocks are not read through numbers kept
+/// from before. Checked against SQLite at each step.
 #[test]
 fn the_numbering_kept_between_block_windows_follows_every_change() {
     let (trail, _clock) = engine();
@@ -2783,10 +2785,34 @@ fn the_numbering_kept_between_block_windows_follows_every_change() {
         assert_eq!(first, metrics(&trail.analytics_from_sqlite(), &q), "{when}");
     };
     check("first");
+    // Events inserted: of the users and sessions there are, then of new
+    // ones, filling the newest block and packing the next.
+    for (k, users) in [(0i64, 97), (1, 131)] {
+        let more: Vec<EventInput> = (0..3000i64)
+            .map(|i| {
+                let t = D0 + (20_000 + k * 3000 + i) * 37 * SEC;
+                let session = format!("s{}", (4 * 4096 + 100 + k * 3000 + i) / 7);
+                ev(t, &format!("u{}", i % users), &session, "page", "page_view")
+            })
+            .collect();
+        track(&trail, more);
+        check(&format!("after inserts {k}"));
+    }
     // An erasure deletes events (their blocks go, and are packed again at
     // the next ingest): a new numbering.
     erase(&trail, "u5");
     check("after an erasure");
+    track(
+        &trail,
+        vec![ev(
+            D0 + 30_000 * 37 * SEC,
+            "u-new",
+            "s-new",
+            "page",
+            "page_view",
+        )],
+    );
+    check("after an insert that packs again a block the erasure cut");
     track(
         &trail,
         vec![ev(D0 + 3 * SEC, "late", "s-late", "page", "page_view")],

@@ -80,24 +80,28 @@ pub struct Projection {
 }
 
 /// What a window read from the packed blocks numbered, kept for the next
-/// window while no event is inserted, changed or deleted: the interner
-/// (users and sessions by their hash, names and pages by their text) and
-/// each block's numbers by its dictionary. So a query repeated over more
+/// window while no event is changed or deleted: the interner (users and
+/// sessions by their hash, names and pages by their text) and each
+/// block's numbers by its dictionary. So a query repeated over more
 /// events than the projection keeps maps each block's dictionary through a
 /// vector instead of hashing every user and session again (at 10M events,
-/// a fifth of a session durations query). Blocks cannot change while it is
-/// kept: every change of one comes with an insert, update or delete of
-/// events, which the update hook counts (an insert rolled back too), but
-/// for `packBlocks` packing the same events again, whose dictionary comes
-/// out the same (a block whose dictionary's size differs is numbered
-/// again). It is kept only while it holds at most [`NUMBERING_HELD`] block
+/// a fifth of a session durations query; and a query after events came,
+/// which only add blocks and number their own ids). A block's
+/// dictionary cannot change while it is kept: an update or a delete of
+/// events is counted by the update hook, and events inserted land after
+/// every id there is (SQLite gives a new row the highest id plus one;
+/// only a delete frees one), so they fill ranges no block holds. (A block
+/// whose range a delete left incomplete is dropped by the next insert and
+/// packed again with more events: its dictionary, numbered by first
+/// appearance in id order, keeps its entries' order with any new one
+/// after them, and one whose size or ends differ is numbered again, as
+/// one that `packBlocks` packs again from the same events is not.) It is kept only while it holds at most [`NUMBERING_HELD`] block
 /// entries (4 bytes each), [`NUMBERED_HELD`] users and sessions (about 22
 /// bytes each in the interner) and [`INTERNED_HELD`] names and pages: about
 /// 60 MB more at 10M events (64 MB once a funnel read rows by name).
 #[derive(Debug)]
 pub(super) struct Numbering {
     changes: u64,
-    inserts: u64,
     strings: Interner,
     blocks: FastMap<i64, BlockNumbers>,
 }
@@ -204,16 +208,16 @@ impl BlockNumbers {
 }
 
 impl Projection {
-    /// The numbering kept by the last window, if nothing changed since;
-    /// else a new one. Taken out: a window that fails keeps none.
+    /// The numbering kept by the last window, if no event changed since
+    /// (events inserted only add blocks, or pack the newest again with
+    /// more events, whose dictionaries then differ: numbered again); else
+    /// a new one. Taken out: a window that fails keeps none.
     fn take_numbering(&self) -> Numbering {
         let changes = self.changes.load(Ordering::Relaxed);
-        let inserts = self.inserts.load(Ordering::Relaxed);
         match self.numbering.borrow_mut().take() {
-            Some(n) if n.changes == changes && n.inserts == inserts => n,
+            Some(n) if n.changes == changes => n,
             _ => Numbering {
                 changes,
-                inserts,
                 strings: Interner::new(),
                 blocks: FastMap::default(),
             },
