@@ -771,7 +771,7 @@ fn bad_queries_are_typed_errors() {
         (json!({"dimension": 5}), "dimension"),
         (
             json!({"dimension": {"name": "plan", "value": [1]}}),
-            "dimension",
+            "dimension.value",
         ),
         (
             json!({"dimension": {"key": "plan", "value": 1}}),
