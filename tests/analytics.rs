@@ -257,6 +257,13 @@ fn dimension_filters_refuse_what_they_could_never_keep() {
         assert_eq!(e.field(), Some(field), "{options}");
         assert!(!e.to_string().contains("at `"), "{e}");
     }
+    // A property or dimension with no key says so.
+    for property in ["properties.", "dimensions."] {
+        let q = with(json!({ "segment": { "property": property, "equals": 1 } }));
+        let e = a.summary(&q).unwrap_err();
+        assert_eq!(e.field(), Some("segment.property"));
+        assert!(e.to_string().contains("no key after"), "{e}");
+    }
     // An array is not the option's object.
     let array: Result<Query, _> = serde_json::from_value(json!({ "dimension": ["plan", "pro"] }));
     assert!(array.is_err());

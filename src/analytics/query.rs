@@ -331,6 +331,15 @@ fn field_sql(registry: &Registry, property: &str, params: &mut Vec<SqlValue>) ->
     if SEGMENT_COLUMNS.contains(&property) {
         return Ok(property.to_owned());
     }
+    if let Some(prefix) = ["properties.", "dimensions."]
+        .into_iter()
+        .find(|p| property == *p)
+    {
+        return Err(Error::invalid(
+            "segment.property",
+            format!("names no key after {prefix}"),
+        ));
+    }
     let (column, path) = if let Some(key) = property.strip_prefix("properties.") {
         ("properties", json_key_path("segment.property", key)?)
     } else if let Some(key) = property.strip_prefix("dimensions.") {

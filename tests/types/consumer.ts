@@ -161,6 +161,10 @@ async function analytics(trail: UserTrail): Promise<void> {
   const s: Summary = await a.summary({ since: 0, until: Date.now(), eventType: 'page', name: ['a', 'b'] });
   const active: ActiveUsers = await a.activeUsers({ interval: 'week', timezone: 60, segment: { property: 'referrer', equals: 'x' } });
   const users: number = active.buckets[0]?.users ?? 0;
+  await a.summary({ segment: { property: 'properties.plan', equals: 3 } });
+  await a.summary({ segment: { property: 'dimensions.plan', equals: 'pro' } });
+  // @ts-expect-error: a segment's property is a field of the event
+  await a.summary({ segment: { property: 'referer', equals: 'x' } });
   const f: Funnel = await a.funnel({ steps: ['view', 'buy'], windowSecs: 3600, order: 'strict', breakdown: 'plan' });
   const r: Retention = await a.retention({ cohort: 'day', periods: 7, returnEvent: 'buy' });
   const cell: number | null | undefined = r.rows[0]?.counts[1];

@@ -4,6 +4,19 @@ export type Interval = 'day' | 'week' | 'month';
 /** A value to compare a dimension or property with. */
 export type Scalar = string | number | boolean;
 
+/** The field of a user's first event a `segment` tests. */
+export type SegmentProperty =
+  | 'type'
+  | 'name'
+  | 'path'
+  | 'url'
+  | 'referrer'
+  | 'browser'
+  | 'os'
+  | 'device'
+  | `properties.${string}`
+  | `dimensions.${string}`;
+
 /** Filters every analytics query takes. */
 export interface AnalyticsFilters {
   /** Only events of this type. */
@@ -15,9 +28,12 @@ export interface AnalyticsFilters {
   /**
    * Only users whose first event ever has `property` equal to `equals`.
    * `property` is `type`, `name`, `path`, `url`, `referrer`, `browser`, `os`,
-   * `device`, `properties.<key>` or `dimensions.<key>`.
+   * `device` (text: `equals` a string), `properties.<key>` (compared with
+   * the value's JSON type: `3` matches `3` and `3.0`, `'3'` only the text)
+   * or `dimensions.<key>` (the dimension's type). `<key>` is one top-level
+   * key, dots included.
    */
-  segment?: { property: string; equals: Scalar };
+  segment?: { property: SegmentProperty; equals: Scalar };
 }
 
 /** The range and filters of an analytics query. */
