@@ -117,7 +117,27 @@ impl CountJs {
 struct DimensionJs {
     name: String,
     #[serde(rename = "type")]
-    ty: Option<SimpleType>,
+    ty: Option<DimensionType>,
+}
+
+/// The types a dimension takes: a [`SimpleType`] but an object, so that
+/// serde's message on another lists only these.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum DimensionType {
+    String,
+    Number,
+    Bool,
+}
+
+impl From<DimensionType> for SimpleType {
+    fn from(t: DimensionType) -> Self {
+        match t {
+            DimensionType::String => SimpleType::String,
+            DimensionType::Number => SimpleType::Number,
+            DimensionType::Bool => SimpleType::Bool,
+        }
+    }
 }
 
 /// Activity tracking: `trail.tracking`.
@@ -251,7 +271,7 @@ impl JsTracking {
             Ok(self.0.now(move |t| {
                 js_out({
                     t.tracking()
-                        .define_dimension(&d.name, d.ty.unwrap_or(SimpleType::String))
+                        .define_dimension(&d.name, d.ty.map_or(SimpleType::String, Into::into))
                         .map_err(|e| e.within("definition"))
                 })
             }))

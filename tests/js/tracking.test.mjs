@@ -329,6 +329,10 @@ test('schemas, dimensions and the quarantine', async () => {
   // A dimension no query could name, and a definition's fields.
   assert.deepEqual(await fault(strict.defineDimension({ name: 'a"b' })), ['INVALID_INPUT', 'definition.name']);
   assert.deepEqual(await fault(strict.defineDimension({ name: 'beta', type: 'string' })), ['INVALID_INPUT', 'definition.type']);
+  // A type a dimension cannot have: the message lists those it can.
+  const wrongType = await strict.defineDimension({ name: 'seats', type: 'object' }).catch((e) => e);
+  assert.deepEqual([wrongType.code, wrongType.field], ['INVALID_INPUT', 'definition.type']);
+  assert.match(wrongType.message, /`string`, `number`, `bool`$/);
   assert.equal((await strict.history({ userId: 'a' })).events.length, 0, 'nothing stored');
 });
 
