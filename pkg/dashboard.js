@@ -42,6 +42,7 @@ const SECURITY = {
 const ASSETS = {
   'index.html': ['dashboard/index.html', 'text/html; charset=utf-8'],
   'assets/app.js': ['dashboard/app.js', 'text/javascript; charset=utf-8'],
+  'assets/segment.js': ['dashboard/segment.js', 'text/javascript; charset=utf-8'],
   'assets/app.css': ['dashboard/app.css', 'text/css; charset=utf-8'],
   'assets/chart.js': ['gen/chart.umd.min.js', 'text/javascript; charset=utf-8'],
 };

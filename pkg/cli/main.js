@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { createInterface } from 'node:readline/promises';
 import { UserTrail } from '../index.js';
 import { serveDashboard } from '../dashboard.js';
+import { segmentValue } from '../dashboard/segment.js';
 import { VIEWS, runView, toCsv } from '../report.js';
 import { describeLock, realFile } from '../node-fs.js';
 import { CliError, EXIT, asCliError, cleanup, diskVersion, durabilityOf, holder, holdsLock, isRegularFile, mustExist, needsRecovery, removeDeadCopies, replaceFile, snapshot, walUsableBytes } from './files.js';
@@ -23,7 +24,7 @@ Usage:
   usertrail verify <file> [--json]                   checks the audit log's and consent ledger's hash chains
   usertrail query <file> <view> [filters] [--json | --csv [--table <id>]]
         views: ${VIEWS.join(', ')}
-        filters: --since <YYYY-MM-DD> --until <YYYY-MM-DD> --segment <field=value> (properties.plan=pro, path=/, os=iOS)
+        filters: --since <YYYY-MM-DD> --until <YYYY-MM-DD> --segment <field=value> (properties.plan=pro, path=/, os=iOS; properties.n="3" for the text 3)
                  --interval day|week|month --steps a,b,c --window <secs> --cohort day|week|month
                  --periods <n> --goal <event> --limit <n>
   usertrail export <file> <subject> [--format json|ndjson|csv|sqlite] [--out <path>] [--json]
@@ -324,7 +325,8 @@ function viewParams(flags) {
     const i = flags.segment.indexOf('=');
     if (i < 1) throw usage('--segment must be property=value');
     const raw = flags.segment.slice(i + 1);
-    p.segment = { property: flags.segment.slice(0, i), equals: /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw };
+    const property = flags.segment.slice(0, i);
+    p.segment = { property, equals: segmentValue(property, raw) };
   }
   if (flags.interval) p.interval = flags.interval;
   if (flags.steps) p.steps = flags.steps.split(',').map((s) => s.trim()).filter(Boolean);

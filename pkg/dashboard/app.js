@@ -3,6 +3,8 @@
 // HTML strings, so nothing an event carried can run), keeps no subject in
 // the URL: the hash holds the view and its filters only.
 
+import { segmentValue } from './segment.js';
+
 const $ = (id) => document.getElementById(id);
 const fmtNumber = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
 const fmtPercent = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 1 });
@@ -94,10 +96,7 @@ function params(view, q) {
   if (q.get('prop') && q.get('val')) {
     const raw = q.get('val');
     const prop = q.get('prop');
-    // A stored field (name, type, path, …) is text; a property or a
-    // dimension may be a number or a boolean.
-    const typed = /^(properties|dimensions)\./.test(prop);
-    p.segment = { property: prop, equals: !typed ? raw : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw };
+    p.segment = { property: prop, equals: segmentValue(prop, raw) };
   }
   if (view === 'traffic' && q.get('interval')) p.interval = q.get('interval');
   if (view === 'funnel' && q.get('steps')) p.steps = q.get('steps').split(',').map((s) => s.trim()).filter(Boolean);

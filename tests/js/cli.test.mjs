@@ -106,6 +106,14 @@ test('info, verify and query: JSON a script can read, equal to the engine’s ow
     assert.deepEqual(traffic.answers.activeUsers, await trail.analytics.activeUsers(traffic.queries.activeUsers.options));
     const funnel = json('query', db, 'funnel', '--steps', 'product_view,add_to_cart,purchase', '--segment', 'properties.plan=pro');
     assert.deepEqual(funnel.queries.funnel.options.segment, { property: 'properties.plan', equals: 'pro' });
+    // A stored field is text, even when it looks like a number; a property
+    // quoted is text too.
+    const named = json('query', db, 'events', '--segment', 'name=1');
+    assert.deepEqual(named.queries.eventBreakdown.options.segment, { property: 'name', equals: '1' });
+    const quoted = json('query', db, 'events', '--segment', 'properties.items="3"');
+    assert.deepEqual(quoted.queries.eventBreakdown.options.segment, { property: 'properties.items', equals: '3' });
+    const counted = json('query', db, 'events', '--segment', 'properties.items=3');
+    assert.deepEqual(counted.queries.eventBreakdown.options.segment, { property: 'properties.items', equals: 3 });
     assert.deepEqual(funnel.answers.funnel, await trail.analytics.funnel(funnel.queries.funnel.options));
     const experiments = json('query', db, 'experiments', '--goal', 'purchase');
     assert.deepEqual(experiments.answers['experiment:buy_button'], await trail.experiments.results('buy_button', { goal: 'purchase' }));

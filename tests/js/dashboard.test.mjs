@@ -129,7 +129,8 @@ function engineAnswer(trail) {
 }
 
 const PARAMS = {
-  funnel: '?steps=product_view,add_to_cart,purchase',
+  // In a segment (read by pkg/dashboard/segment.js: a property's text).
+  funnel: '?steps=product_view,add_to_cart,purchase&prop=properties.plan&val=pro',
   experiments: '?goal=purchase',
   retention: '?cohort=week&periods=4',
 };
@@ -181,6 +182,9 @@ async function browseAll(label, url, answer, { privacy }) {
       }));
       assert.equal(shown.error, null, `${label} ${view}: ${shown.error}`);
       if (view === 'privacy') break;
+      if (view === 'funnel') {
+        assert.deepEqual(shown.queries.funnel.options.segment, { property: 'properties.plan', equals: 'pro' });
+      }
       // Every number shown is one the engine answered for the same options.
       const expected = [];
       for (const { query, options } of Object.values(shown.queries)) numbers(await answer(query, options), expected);
