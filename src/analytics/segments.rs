@@ -260,12 +260,15 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<Found
     }
     if !in_blocks {
         let mut times: Vec<i64> = firsts.values().filter(|f| !f.pass).map(|f| f.ts).collect();
-        let passed = passing_at(conn, seg, &mut times, |h, ts| {
-            if let Some(f) = firsts.get_mut(&h) {
-                if f.ts == ts {
+        let by_time = format!("ts, {USER_KEY}");
+        let passed = passing(conn, seg, (&by_time, "ts"), &mut times, |r| {
+            if let Some(h) = Interner::hash(r.get_ref(1)?) {
+                let ts: i64 = r.get(0)?;
+                if let Some(f) = firsts.get_mut(&h).filter(|f| f.ts == ts) {
                     f.pass = true;
                 }
             }
+            Ok(())
         })?;
         if !passed {
             return Ok(None);
@@ -286,8 +289,8 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<Found
     }))
 }
 
-/// How many least times one statement looks up.
-const TIMES_PER_LOOKUP: usize = 8_192;
+/// How many times or ids one statement looks up.
+const VALUES_PER_LOOKUP: usize = 8_192;
 
 /// The SQL expression `seg` tests (`?4` its JSON path, the second
 /// value) as SQLite's scan writes it.
@@ -301,28 +304,29 @@ fn tested_sql(seg: &SegmentTest) -> (&str, Option<&str>) {
     }
 }
 
-/// Gives `pass` the user hash and time of each event at one of `times`
-/// that passes `seg`'s test, evaluated by SQLite on those events alone
-/// (found by the time index, a chunk of times per statement). False when
-/// SQLite cannot evaluate it on one of them (the caller reads SQLite,
-/// which gives its error). Sorts `times`.
-fn passing_at(
+/// Gives `pass` each event whose `key` (`ts` or `id`, both indexed) is
+/// one of `values` and that passes `seg`'s test, evaluated by SQLite on
+/// those events alone, a chunk of values per statement, as a row of
+/// `select`. False when SQLite cannot evaluate it on one of them (the
+/// caller reads SQLite, which gives its error). Sorts and dedups `values`.
+fn passing(
     conn: &Connection,
     seg: &SegmentTest,
-    times: &mut Vec<i64>,
-    mut pass: impl FnMut(u64, i64),
+    (select, key): (&str, &str),
+    values: &mut Vec<i64>,
+    mut pass: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
 ) -> Result<bool> {
-    times.sort_unstable();
-    times.dedup();
+    values.sort_unstable();
+    values.dedup();
     let (column, path) = tested_sql(seg);
     // `?2` is not used: `column` numbers its path `?4`, as the scan of
     // the rows in no block does.
     let sql = format!(
-        "SELECT ts, {USER_KEY} FROM events \
-         WHERE ts IN (SELECT value FROM json_each(?1)) AND {column} = ?3"
+        "SELECT {select} FROM events \
+         WHERE {key} IN (SELECT value FROM json_each(?1)) AND {column} = ?3"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    for chunk in times.chunks(TIMES_PER_LOOKUP) {
+    for chunk in values.chunks(VALUES_PER_LOOKUP) {
         let list = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
         let mut params: Vec<&dyn rusqlite::ToSql> =
             vec![&list, &rusqlite::types::Null, &seg.equals];
@@ -333,13 +337,10 @@ fn passing_at(
             return Ok(false);
         };
         loop {
-            let row = match rows.next() {
-                Ok(Some(r)) => r,
+            match rows.next() {
+                Ok(Some(r)) => pass(r)?,
                 Ok(None) => break,
                 Err(_) => return Ok(false),
-            };
-            if let Some(h) = Interner::hash(row.get_ref(1)?) {
-                pass(h, row.get(0)?);
             }
         }
     }
@@ -462,11 +463,12 @@ impl Held {
         }
         let mut ids: Vec<i64> = firsts.keys().copied().collect();
         for k in 0..self.kept.len() {
-            let mut passing = Vec::new();
-            let ok = passing_ids(conn, &self.kept[k].1, &mut ids, |id| {
-                if let Some(h) = firsts.get(&id) {
-                    passing.push(*h);
+            let mut passed = Vec::new();
+            let ok = passing(conn, &self.kept[k].1, ("id", "id"), &mut ids, |r| {
+                if let Some(h) = firsts.get(&r.get::<_, i64>(0)?) {
+                    passed.push(*h);
                 }
+                Ok(())
             })?;
             if !ok {
                 self.kept.clear();
@@ -476,45 +478,10 @@ impl Held {
             for h in &moved {
                 users.remove(h);
             }
-            users.extend(passing);
+            users.extend(passed);
         }
         Ok(true)
     }
-}
-
-/// Gives `pass` the id of each event of `ids` that passes `seg`'s test,
-/// as [`passing_at`] does for times.
-fn passing_ids(
-    conn: &Connection,
-    seg: &SegmentTest,
-    ids: &mut [i64],
-    mut pass: impl FnMut(i64),
-) -> Result<bool> {
-    ids.sort_unstable();
-    let (column, path) = tested_sql(seg);
-    let sql = format!(
-        "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?1)) AND {column} = ?3"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    for chunk in ids.chunks(TIMES_PER_LOOKUP) {
-        let list = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
-        let mut params: Vec<&dyn rusqlite::ToSql> =
-            vec![&list, &rusqlite::types::Null, &seg.equals];
-        if let Some(p) = &path {
-            params.push(p);
-        }
-        let Ok(mut rows) = stmt.query(params.as_slice()) else {
-            return Ok(false);
-        };
-        loop {
-            match rows.next() {
-                Ok(Some(r)) => pass(r.get(0)?),
-                Ok(None) => break,
-                Err(_) => return Ok(false),
-            }
-        }
-    }
-    Ok(true)
 }
 
 /// Whether the user key `key` is among `users` (by its hash, as
