@@ -1650,9 +1650,9 @@ fn segment_users_follow_the_events_that_come() {
         trail.tracking().define_dimension(name, kind).unwrap();
     }
     track_plans(&trail, 0..12, false);
-    // Four segments, as many as an engine keeps: a dimension, a name, the
-    // path and a property.
-    let queries: Vec<Query> = [0, 2, 6, 7]
+    // Four segments, as many as an engine keeps: a dimension, a bool
+    // dimension, the path and a property.
+    let queries: Vec<Query> = [0, 1, 6, 7]
         .iter()
         .map(|&k| Query {
             segment: Some(o(segments()[k].clone())),

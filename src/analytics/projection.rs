@@ -272,8 +272,7 @@ impl Projection {
             }
             _ => {
                 self.least_inserted.store(i64::MAX, Ordering::Relaxed);
-                let h = super::segments::Held::new(changes, inserts, key.clone(), seg, found);
-                let users = h.peek(&key);
+                let (h, users) = super::segments::Held::new(changes, inserts, key, seg, found);
                 *held = Some(h);
                 users
             }

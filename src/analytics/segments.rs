@@ -367,29 +367,29 @@ pub(super) struct Held {
 }
 
 impl Held {
-    /// What `found` found at those counts, for the segment `key`.
-    pub fn new(changes: u64, inserts: u64, key: String, seg: &SegmentTest, found: Found) -> Self {
-        Held {
+    /// What `found` found at those counts, for the segment `key`, and its
+    /// users.
+    pub fn new(
+        changes: u64,
+        inserts: u64,
+        key: String,
+        seg: &SegmentTest,
+        found: Found,
+    ) -> (Self, Arc<FastSet<u64>>) {
+        let users = Arc::new(found.users);
+        let held = Held {
             changes,
             inserts,
             max_id: found.max_id,
             least: found.least,
-            kept: vec![(key, seg.clone(), Arc::new(found.users))],
-        }
+            kept: vec![(key, seg.clone(), Arc::clone(&users))],
+        };
+        (held, users)
     }
 
     /// The newest event id read.
     pub fn max_id(&self) -> i64 {
         self.max_id
-    }
-
-    /// The users of the segment `key`, if held.
-    pub fn peek(&self, key: &str) -> Arc<FastSet<u64>> {
-        self.kept
-            .iter()
-            .find(|k| k.0 == key)
-            .map(|k| Arc::clone(&k.2))
-            .unwrap_or_default()
     }
 
     /// The users of the segment `key`, moved first, if held.
