@@ -95,10 +95,11 @@ pub struct Projection {
 /// packed again with more events: its dictionary, numbered by first
 /// appearance in id order, keeps its entries' order with any new one
 /// after them, and one whose size or ends differ is numbered again, as
-/// one that `packBlocks` packs again from the same events is not.) It is kept only while it holds at most [`NUMBERING_HELD`] block
-/// entries (4 bytes each), [`NUMBERED_HELD`] users and sessions (about 22
-/// bytes each in the interner) and [`INTERNED_HELD`] names and pages: about
-/// 60 MB more at 10M events (64 MB once a funnel read rows by name).
+/// one that `packBlocks` packs again from the same events is not.) It is
+/// kept only while it holds at most [`NUMBERING_HELD`] block entries (4
+/// bytes each), [`NUMBERED_HELD`] users and sessions (about 22 bytes each
+/// in the interner) and [`INTERNED_HELD`] names and pages: about 60 MB
+/// more at 10M events (64 MB once a funnel read rows by name).
 #[derive(Debug)]
 pub(super) struct Numbering {
     changes: u64,
@@ -209,9 +210,8 @@ impl BlockNumbers {
 
 impl Projection {
     /// The numbering kept by the last window, if no event changed since
-    /// (events inserted only add blocks, or pack the newest again with
-    /// more events, whose dictionaries then differ: numbered again); else
-    /// a new one. Taken out: a window that fails keeps none.
+    /// (events inserted only add blocks: see [`Numbering`]); else a new
+    /// one. Taken out: a window that fails keeps none.
     fn take_numbering(&self) -> Numbering {
         let changes = self.changes.load(Ordering::Relaxed);
         match self.numbering.borrow_mut().take() {
