@@ -377,7 +377,10 @@ bench() {
   say "bench: erasure on a file at 1M and 10M events (about 8 minutes, 3 GB of disk); also target/bench/erasure.json"
   node bench/erasure.mjs pkg/index.js
   say "bench: scale: 1M, 4M and 10M events in one engine on a file against DuckDB, every dashboard query cold and warm from a fresh process, and memory (about 15 minutes, 4 GB of disk); also target/bench/scale.json"
-  node bench/scale.mjs pkg/index.js
+  SCALE_KEEP=1 node bench/scale.mjs pkg/index.js
+  say "bench: a dashboard refreshed while events come, on the scale bench's 10M-event file: segments and queries after each ingest of 100 events; also target/bench/live.json"
+  node bench/live.mjs pkg/index.js target/bench/scale/usertrail.db
+  rm -rf target/bench/scale
   say "bench: breakdowns by a dimension on 1M events that set two, with and without the blocks' dimensions (about 1 minute each, 300 MB of disk)"
   node bench/dims-breakdown.mjs pkg target/bench/dims-breakdown.db
   node bench/dims-breakdown.mjs pkg target/bench/dims-breakdown.db --without

@@ -157,7 +157,7 @@ test('the cases from the issue: a throwing Proxy as options, and a BigInt as a n
     [() => trail.sessions.cleanup({ visit: '10' }), 'visit'],
     [() => trail.analytics.summary({ since: 'yesterday' }), 'since'],
     [() => trail.analytics.topPages({ since: 0, limt: 5 }), 'limt'],
-    [() => trail.analytics.summary({ dimension: { name: 'plan', value: [1] } }), 'dimension'],
+    [() => trail.analytics.summary({ dimension: { name: 'plan', value: [1] } }), 'dimension.value'],
     // A getter, toJSON or Proxy trap that throws is named where it is.
     [() => trail.sessions.create(Object.defineProperty({}, 'userId', { enumerable: true, get: boom })), 'userId'],
     [() => trail.sessions.create({ data: { ok: 1, list: [0, { get n() { throw new Error('x'); } }] } }), 'data.list[1].n'],
