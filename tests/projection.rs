@@ -773,6 +773,14 @@ fn a_breakdown_by_type_reads_the_blocks_type_codes() {
     assert_eq!(by_type(&trail.analytics_from_blocks().chunk_rows(3)), slow);
 }
 
+/// Declares the dimensions [`track_plans`] sets: `plan`, a string, and
+/// `beta`, a bool.
+fn define_plan_and_beta(trail: &UserTrail) {
+    for (name, kind) in [("plan", SimpleType::String), ("beta", SimpleType::Bool)] {
+        trail.tracking().define_dimension(name, kind).unwrap();
+    }
+}
+
 /// Days `days` of [`day`]'s events from 160 users, each event with a plan
 /// by its place (`pro`, `free`, none, a quoted one), or, with `distinct`,
 /// a plan of its own.
@@ -878,9 +886,7 @@ fn put_dims(trail: &UserTrail, first: i64, data: &[u8]) {
 #[test]
 fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
     let (trail, _) = engine();
-    for (name, kind) in [("plan", SimpleType::String), ("beta", SimpleType::Bool)] {
-        trail.tracking().define_dimension(name, kind).unwrap();
-    }
+    define_plan_and_beta(&trail);
     track_plans(&trail, 0..26, false);
     let packed = blocks(&trail);
     assert!(packed >= 2, "{packed} blocks");
@@ -1038,9 +1044,7 @@ fn breakdowns_by_a_dimension_read_the_blocks_dimensions() {
     // Blocks whose events each have a plan of their own: only marked as
     // holding too many texts, and SQLite answers (the same answers).
     let (many, _) = engine();
-    for (name, kind) in [("plan", SimpleType::String), ("beta", SimpleType::Bool)] {
-        many.tracking().define_dimension(name, kind).unwrap();
-    }
+    define_plan_and_beta(&many);
     track_plans(&many, 0..26, true);
     assert!(blocks(&many) >= 2);
     let (rows, longest): (i64, i64) = many
@@ -1180,9 +1184,7 @@ fn same_filtered(trail: &UserTrail, when: &str, filters: usize) -> Value {
 #[test]
 fn dimension_filters_read_the_blocks_dimensions() {
     let (trail, _) = engine();
-    for (name, kind) in [("plan", SimpleType::String), ("beta", SimpleType::Bool)] {
-        trail.tracking().define_dimension(name, kind).unwrap();
-    }
+    define_plan_and_beta(&trail);
     track_plans(&trail, 0..26, false);
     let packed = blocks(&trail);
     assert!(packed >= 2, "{packed} blocks");
@@ -1442,9 +1444,7 @@ fn same_segmented(trail: &UserTrail, when: &str, k: usize) -> Vec<Value> {
 #[test]
 fn segments_read_the_blocks() {
     let (trail, _) = engine();
-    for (name, kind) in [("plan", SimpleType::String), ("beta", SimpleType::Bool)] {
-        trail.tracking().define_dimension(name, kind).unwrap();
-    }
+    define_plan_and_beta(&trail);
     // A user whose first event is named "1", and one who came from search.
     // Each has a property as its first event's.
     let mut numeric = ev(D0 - HOUR, "numeric-user", "n-s", "action", "1");
@@ -1646,9 +1646,7 @@ fn segments_read_the_blocks() {
 #[test]
 fn segment_users_follow_the_events_that_come() {
     let (trail, _) = engine();
-    for (name, kind) in [("plan", SimpleType::String), ("beta", SimpleType::Bool)] {
-        trail.tracking().define_dimension(name, kind).unwrap();
-    }
+    define_plan_and_beta(&trail);
     track_plans(&trail, 0..12, false);
     // Four segments, as many as an engine keeps: a dimension, a bool
     // dimension, the path and a property.

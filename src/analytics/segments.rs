@@ -60,22 +60,18 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<Found
     if max_id - listed.len() as i64 * blocks::BLOCK_EVENTS > MAX_UNPACKED_IDS {
         return Ok(None);
     }
-    let path = match &seg.field {
-        SegmentField::Property(path) => Some(path.as_str()),
-        SegmentField::Dimension(path) => {
-            let missing: bool = conn
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM event_blocks b WHERE NOT EXISTS \
-                     (SELECT 1 FROM event_block_dims d WHERE d.first_id = b.first_id))",
-                )?
-                .query_row([], |r| r.get(0))?;
-            if missing {
-                return Ok(None);
-            }
-            Some(path.as_str())
+    if let SegmentField::Dimension(_) = seg.field {
+        let missing: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM event_blocks b WHERE NOT EXISTS \
+                 (SELECT 1 FROM event_block_dims d WHERE d.first_id = b.first_id))",
+            )?
+            .query_row([], |r| r.get(0))?;
+        if missing {
+            return Ok(None);
         }
-        _ => None,
-    };
+    }
+    let (column, path) = tested_sql(seg);
     let mut dims = match &seg.field {
         SegmentField::Dimension(p) => Some(DimensionValues::test(conn, p, &seg.equals)),
         _ => None,
@@ -103,13 +99,6 @@ pub(super) fn users(conn: &Connection, seg: &SegmentTest) -> Result<Option<Found
             })?;
         answers.insert(text.to_owned(), a);
         Ok(a)
-    };
-    let column = match &seg.field {
-        SegmentField::Name => "name",
-        SegmentField::Type => "type",
-        SegmentField::Column(c) => c,
-        SegmentField::Dimension(_) => "json_extract(dimensions, ?4)",
-        SegmentField::Property(_) => "json_extract(properties, ?4)",
     };
     // Whether the blocks answer the test (or only give the least times).
     let in_blocks = matches!(
